@@ -1,0 +1,75 @@
+# camvault: the one build file.
+#   make            build build/camvault and build/camsim
+#   make test       install missing packages, build, run unit and end-to-end tests
+#   make demo       install missing packages, build, record 4 simulated cameras
+#   make SANITIZE=address,undefined test     the same under ASan/UBSan
+PY      := /usr/bin/python3
+BUILD   := build
+PKGS    := libavformat libavcodec libavutil lmdb openssl
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
+           -fno-strict-aliasing -pthread -MMD -MP -I. \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c recorder/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+SIM_SRC  := $(wildcard tools/camsim/*.c)
+SIM_OBJ  := $(SIM_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all deps test unit e2e demo clean format bench
+all: $(BUILD)/camvault $(BUILD)/camsim
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libcamvault.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/camvault: $(BUILD)/camvault.o $(BUILD)/libcamvault.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/camsim: $(SIM_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@tools/deps.sh test
+
+# Dependencies first (in their own make so that pkg-config sees the new packages).
+test: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests
+	@$(MAKE) --no-print-directory unit e2e
+
+unit: $(BUILD)/unit-tests
+	$(BUILD)/unit-tests
+
+e2e: all
+	cd tests/e2e && $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+demo:
+	@tools/deps.sh demo
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh
+
+bench: all
+	@tools/deps.sh test
+	$(PY) tests/bench/run.py
+
+format:
+	clang-format -i $(LIB_SRC) camvault.c $(UNIT_SRC) $(SIM_SRC) $(wildcard */*.h */*/*.h)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
