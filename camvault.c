@@ -1,0 +1,787 @@
+/*
+ * camvault.c: main(). Parses the subcommand and its options (table-driven: every command lists
+ * its options once), then calls one module. Exit status: 0 success, 1 failure, 2 bad usage.
+ * Errors are one line on stderr: "camvault: <what>: <cause>".
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavformat/avformat.h>
+#include <libavutil/log.h>
+
+#include "common/buf.h"
+#include "common/conf.h"
+#include "common/fileio.h"
+#include "common/cvtime.h"
+#include "common/log.h"
+#include "indexer/idx.h"
+#include "recorder/rec.h"
+#include "storage-layout/layout.h"
+#include "common/banned.h"
+
+#define EXIT_USAGE 2
+#define MAX_POS 8
+
+/* ---- option parsing ---- */
+
+struct opt {
+    const char *name;  /* "--url" */
+    bool takes_value;
+    const char **value; /* for options with a value */
+    bool *flag;         /* for flags */
+};
+
+struct cmdline {
+    const char *cmd; /* "camera add", for messages */
+    const char *pos[MAX_POS];
+    int npos;
+    const char *root;
+    bool json;
+};
+
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "camvault %s: %s (see 'camvault help')\n", cmd, msg);
+    return EXIT_USAGE;
+}
+
+static int fail(const struct cv_err *err)
+{
+    fprintf(stderr, "camvault: %s\n", err->msg);
+    return 1;
+}
+
+/*
+ * Parse argv against `opts` (plus --root and, when json_ok, --json). Positional arguments go to
+ * cl->pos, at most `maxpos`. Returns 0 or EXIT_USAGE after printing one line.
+ */
+static int parse(struct cmdline *cl, int argc, char **argv, const struct opt *opts, int maxpos,
+                 bool json_ok)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *eq;
+        size_t nlen;
+        bool matched = false;
+
+        if (strncmp(a, "--", 2) != 0 || strcmp(a, "--") == 0) {
+            if (strcmp(a, "--") == 0 && i + 1 < argc)
+                a = argv[++i];
+            if (cl->npos >= maxpos)
+                return usage_error(cl->cmd, "unexpected argument '%s'", a);
+            cl->pos[cl->npos++] = a;
+            continue;
+        }
+        eq = strchr(a, '=');
+        nlen = eq ? (size_t)(eq - a) : strlen(a);
+        if (nlen == 6 && strncmp(a, "--root", 6) == 0) {
+            if (eq)
+                cl->root = eq + 1;
+            else if (i + 1 < argc)
+                cl->root = argv[++i];
+            else
+                return usage_error(cl->cmd, "option '--root' needs a value");
+            continue;
+        }
+        if (json_ok && strcmp(a, "--json") == 0) {
+            cl->json = true;
+            continue;
+        }
+        for (const struct opt *o = opts; o && o->name; o++) {
+            if (strlen(o->name) != nlen || strncmp(a, o->name, nlen) != 0)
+                continue;
+            matched = true;
+            if (o->takes_value) {
+                if (eq)
+                    *o->value = eq + 1;
+                else if (i + 1 < argc)
+                    *o->value = argv[++i];
+                else
+                    return usage_error(cl->cmd, "option '%s' needs a value", o->name);
+            } else {
+                if (eq)
+                    return usage_error(cl->cmd, "option '%s' takes no value", o->name);
+                *o->flag = true;
+            }
+            break;
+        }
+        if (!matched)
+            return usage_error(cl->cmd, "unknown option '%.*s'", (int)nlen, a);
+    }
+    return 0;
+}
+
+static int resolve_root(struct cmdline *cl, char *root, struct cv_err *err)
+{
+    return lay_root_resolve(cl->root, root, PATH_MAX, err);
+}
+
+/* Open the index of an initialized root (read-only work still uses this). */
+static int open_index(struct cmdline *cl, char *root, struct idx **idx, struct cv_err *err)
+{
+    int rc = resolve_root(cl, root, err);
+
+    if (rc < 0)
+        return rc;
+    return idx_open(idx, root, 0, err);
+}
+
+/* ---- init ---- */
+
+static int cmd_init(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "init"};
+    char root[PATH_MAX], site[33];
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    bool existed;
+    int rc;
+
+    if (parse(&cl, argc, argv, NULL, 0, false))
+        return EXIT_USAGE;
+    if (resolve_root(&cl, root, &err) < 0)
+        return fail(&err);
+    existed = lay_root_check(root, NULL) == 0;
+    rc = lay_root_create(root, &err);
+    if (rc == 0)
+        rc = idx_open(&idx, root, IDX_CREATE, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, &err);
+    if (rc == 0)
+        rc = idx_site_id(t, site, &err);
+    idx_abort(t);
+    idx_close(idx);
+    if (rc < 0)
+        return fail(&err);
+    printf("%s camvault data root %s (site %s)\n", existed ? "already initialized:" : "initialized",
+           root, site);
+    return 0;
+}
+
+/* ---- camera ---- */
+
+static void status_words(const struct idx_status *st, bool have, char *out, size_t n)
+{
+    if (!have)
+        snprintf(out, n, "never recorded");
+    else if (st->online)
+        snprintf(out, n, "online");
+    else
+        snprintf(out, n, "offline: %s", st->reason);
+}
+
+static void camera_json(struct cv_buf *b, const struct idx_camera *c, const struct idx_status *st,
+                        bool have_st)
+{
+    char url[IDX_URL_MAX], ts[48];
+    const char *scheme = strstr(c->url, "://"), *at;
+
+    /* Never print camera passwords. */
+    cv_strlcpy(url, c->url, sizeof(url));
+    if (scheme && (at = strchr(scheme + 3, '@')) && (!strchr(scheme + 3, '/') || at < strchr(scheme + 3, '/')))
+        snprintf(url, sizeof(url), "%.*s***@%s", (int)(scheme + 3 - c->url), c->url, at + 1);
+    cv_buf_u8(b, '{');
+    cv_json_key(b, "id");
+    cv_json_str(b, c->id);
+    cv_buf_printf(b, ",\"enabled\":%s,\"public\":%s,", c->enabled ? "true" : "false",
+                  c->is_public ? "true" : "false");
+    cv_json_key(b, "url");
+    cv_json_str(b, url);
+    cv_buf_u8(b, ',');
+    cv_json_key(b, "name");
+    cv_json_str(b, c->name);
+    cv_buf_u8(b, ',');
+    cv_json_key(b, "location");
+    cv_json_str(b, c->location);
+    cv_buf_printf(b, ",\"transport\":\"%s\",\"retention_days\":%.6g,",
+                  c->transport == IDX_TRANSPORT_UDP ? "udp" : "tcp", c->retention_days);
+    cv_json_key(b, "volume");
+    cv_json_str(b, c->volume);
+    cv_buf_printf(b, ",\"status\":");
+    if (!have_st) {
+        cv_buf_printf(b, "null}");
+        return;
+    }
+    cv_buf_printf(b, "{\"online\":%s,", st->online ? "true" : "false");
+    cv_json_key(b, "reason");
+    cv_json_str(b, st->reason);
+    cv_time_format_utc(st->last_frame_us, ts, sizeof(ts), 3);
+    cv_buf_printf(b, ",\"last_frame\":");
+    cv_json_str(b, st->last_frame_us > 0 ? ts : NULL);
+    cv_time_format_utc(st->since_us, ts, sizeof(ts), 3);
+    cv_buf_printf(b, ",\"since\":\"%s\",\"bitrate_bps\":%llu,\"frames\":%llu,\"segments\":%llu,"
+                     "\"reconnects\":%llu,",
+                  ts, (unsigned long long)st->bitrate_bps, (unsigned long long)st->frames,
+                  (unsigned long long)st->segments, (unsigned long long)st->reconnects);
+    cv_time_format_utc(st->updated_us, ts, sizeof(ts), 3);
+    cv_buf_printf(b, "\"updated\":\"%s\",", ts);
+    cv_json_key(b, "codec");
+    cv_json_str(b, st->codec);
+    cv_buf_printf(b, "}}");
+}
+
+static int camera_add(struct cmdline *cl, int argc, char **argv)
+{
+    const char *url = NULL, *name = "", *loc = "", *ret = NULL, *transport = "tcp", *vol = NULL;
+    bool pub = false, disabled = false;
+    const struct opt opts[] = {
+        {"--url", true, &url, NULL},           {"--name", true, &name, NULL},
+        {"--location", true, &loc, NULL},      {"--retention-days", true, &ret, NULL},
+        {"--public", false, NULL, &pub},       {"--transport", true, &transport, NULL},
+        {"--volume", true, &vol, NULL},        {"--disabled", false, NULL, &disabled},
+        {NULL, false, NULL, NULL},
+    };
+    struct idx_camera c;
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    char root[PATH_MAX];
+    double days = 30;
+    int rc;
+
+    if (parse(cl, argc, argv, opts, 1, false))
+        return EXIT_USAGE;
+    if (cl->npos != 1)
+        return usage_error(cl->cmd, "expected one camera id: camera add ID --url URL");
+    if (lay_id_check("camera", cl->pos[0], &err) < 0)
+        return usage_error(cl->cmd, "%s", err.msg);
+    if (!url)
+        return usage_error(cl->cmd, "missing --url (rtsp://host[:port]/path)");
+    if (strncmp(url, "rtsp://", 7) != 0 && strncmp(url, "rtsps://", 8) != 0)
+        return usage_error(cl->cmd, "bad --url '%s': must start with rtsp:// or rtsps://", url);
+    if (strlen(url) >= IDX_URL_MAX || strlen(name) >= IDX_TEXT_MAX || strlen(loc) >= IDX_TEXT_MAX)
+        return usage_error(cl->cmd, "--url, --name or --location is too long");
+    if (ret && cv_parse_double(ret, 1e-6, 36500, &days) < 0)
+        return usage_error(cl->cmd, "bad --retention-days '%s': expected a positive number",
+                           ret);
+    if (strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
+        return usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
+    if (vol && lay_id_check("volume", vol, &err) < 0)
+        return usage_error(cl->cmd, "%s", err.msg);
+    memset(&c, 0, sizeof(c));
+    cv_strlcpy(c.id, cl->pos[0], sizeof(c.id));
+    cv_strlcpy(c.url, url, sizeof(c.url));
+    cv_strlcpy(c.name, name, sizeof(c.name));
+    cv_strlcpy(c.location, loc, sizeof(c.location));
+    cv_strlcpy(c.volume, vol ? vol : LAY_DEFAULT_VOLUME, sizeof(c.volume));
+    c.enabled = !disabled;
+    c.is_public = pub;
+    c.transport = strcmp(transport, "udp") == 0 ? IDX_TRANSPORT_UDP : IDX_TRANSPORT_TCP;
+    c.retention_days = days;
+    c.created_us = cv_now_us();
+    rc = open_index(cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, true, &t, &err);
+    if (rc == 0)
+        rc = idx_camera_add(t, &c, &err);
+    if (rc == 0) {
+        rc = idx_commit(t, &err);
+        t = NULL;
+    }
+    idx_abort(t);
+    idx_close(idx);
+    if (rc < 0)
+        return fail(&err);
+    printf("added camera %s\n", c.id);
+    return 0;
+}
+
+static int camera_list_or_show(struct cmdline *cl, int argc, char **argv, bool show)
+{
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera *cams = NULL, one;
+    size_t n = 0;
+    char root[PATH_MAX];
+    struct cv_buf out;
+    int rc;
+
+    if (parse(cl, argc, argv, NULL, show ? 1 : 0, true))
+        return EXIT_USAGE;
+    if (show && cl->npos != 1)
+        return usage_error(cl->cmd, "expected one camera id");
+    rc = open_index(cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, &err);
+    if (rc == 0) {
+        if (show) {
+            rc = idx_camera_get(t, cl->pos[0], &one, &err);
+            cams = &one;
+            n = 1;
+        } else {
+            rc = idx_camera_list(t, &cams, &n, &err);
+        }
+    }
+    if (rc < 0) {
+        idx_abort(t);
+        idx_close(idx);
+        return fail(&err);
+    }
+    cv_buf_init(&out, 64u << 20);
+    if (cl->json && !show)
+        cv_buf_u8(&out, '[');
+    if (!cl->json && !show)
+        cv_buf_printf(&out, "%-20s %-8s %-24s %-24s %s\n", "ID", "ENABLED", "LAST FRAME (UTC)",
+                      "STATUS", "NAME");
+    for (size_t i = 0; i < n; i++) {
+        struct idx_status st;
+        bool have = idx_status_get(t, cams[i].num, &st, NULL) == 0;
+        char words[IDX_TEXT_MAX + 16], lf[48] = "-";
+        if (have && st.last_frame_us > 0)
+            cv_time_format_utc(st.last_frame_us, lf, sizeof(lf), 0);
+        status_words(&st, have, words, sizeof(words));
+        if (cl->json) {
+            if (i)
+                cv_buf_u8(&out, ',');
+            camera_json(&out, &cams[i], &st, have);
+        } else if (show) {
+            cv_buf_printf(&out,
+                          "id:             %s\nname:           %s\nlocation:       %s\n"
+                          "enabled:        %s\npublic:         %s\ntransport:      %s\n"
+                          "retention days: %g\nvolume:         %s\nstatus:         %s\n"
+                          "last frame:     %s\n",
+                          cams[i].id, cams[i].name, cams[i].location,
+                          cams[i].enabled ? "yes" : "no", cams[i].is_public ? "yes" : "no",
+                          cams[i].transport == IDX_TRANSPORT_UDP ? "udp" : "tcp",
+                          cams[i].retention_days, cams[i].volume, words, lf);
+            if (have)
+                cv_buf_printf(&out,
+                              "codec:          %s\nbitrate:        %.2f Mbit/s\n"
+                              "frames:         %llu\nsegments:       %llu\nreconnects:     %llu\n",
+                              st.codec, (double)st.bitrate_bps / 1e6,
+                              (unsigned long long)st.frames, (unsigned long long)st.segments,
+                              (unsigned long long)st.reconnects);
+        } else {
+            cv_buf_printf(&out, "%-20s %-8s %-24s %-24.60s %s\n", cams[i].id,
+                          cams[i].enabled ? "yes" : "no", lf, words, cams[i].name);
+        }
+    }
+    if (cl->json && !show)
+        cv_buf_u8(&out, ']');
+    if (cl->json)
+        cv_buf_u8(&out, '\n');
+    idx_abort(t);
+    idx_close(idx);
+    if (!show)
+        free(cams);
+    if (!cv_buf_ok(&out)) {
+        cv_buf_release(&out);
+        err = (struct cv_err){"camera list: output too large"};
+        return fail(&err);
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    cv_buf_release(&out);
+    return 0;
+}
+
+static int camera_enable(struct cmdline *cl, int argc, char **argv, bool enable)
+{
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera c;
+    char root[PATH_MAX];
+    int rc;
+
+    if (parse(cl, argc, argv, NULL, 1, false))
+        return EXIT_USAGE;
+    if (cl->npos != 1)
+        return usage_error(cl->cmd, "expected one camera id");
+    rc = open_index(cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, true, &t, &err);
+    if (rc == 0)
+        rc = idx_camera_get(t, cl->pos[0], &c, &err);
+    if (rc == 0) {
+        c.enabled = enable;
+        rc = idx_camera_update(t, &c, &err);
+    }
+    if (rc == 0) {
+        rc = idx_commit(t, &err);
+        t = NULL;
+    }
+    idx_abort(t);
+    idx_close(idx);
+    if (rc < 0)
+        return fail(&err);
+    printf("camera %s %s\n", c.id, enable ? "enabled" : "disabled");
+    return 0;
+}
+
+static int cmd_camera(int argc, char **argv)
+{
+    static char cmdname[32];
+    struct cmdline cl = {.cmd = "camera"};
+
+    if (argc < 1)
+        return usage_error("camera", "expected add, list, show, enable or disable");
+    snprintf(cmdname, sizeof(cmdname), "camera %s", argv[0]);
+    cl.cmd = cmdname;
+    if (strcmp(argv[0], "add") == 0)
+        return camera_add(&cl, argc - 1, argv + 1);
+    if (strcmp(argv[0], "list") == 0)
+        return camera_list_or_show(&cl, argc - 1, argv + 1, false);
+    if (strcmp(argv[0], "show") == 0)
+        return camera_list_or_show(&cl, argc - 1, argv + 1, true);
+    if (strcmp(argv[0], "enable") == 0)
+        return camera_enable(&cl, argc - 1, argv + 1, true);
+    if (strcmp(argv[0], "disable") == 0)
+        return camera_enable(&cl, argc - 1, argv + 1, false);
+    return usage_error("camera", "unknown subcommand '%s' (add, list, show, enable, disable)",
+                       argv[0]);
+}
+
+/* ---- record ---- */
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+struct record_conf {
+    struct rec_config *cfg;
+};
+
+static int record_conf_cb(void *ctx, const char *key, const char *value, struct cv_err *err)
+{
+    struct record_conf *rc = ctx;
+    int64_t us;
+
+    if (strcmp(key, "segment_seconds") == 0) {
+        if (cv_seconds_parse(value, &us, err) < 0)
+            return CV_EINVAL;
+        rc->cfg->segment_us = us;
+        return 0;
+    }
+    if (strcmp(key, "log_level") == 0) {
+        int lvl = cv_log_level_parse(value);
+        if (lvl < 0)
+            return cv_errf(err, CV_EINVAL, "bad log_level '%s'", value);
+        cv_log_init("camvault", (enum cv_log_level)lvl);
+        return 0;
+    }
+    /* Keys that belong to other roles are accepted here and checked by their owners. */
+    if (strcmp(key, "listen") == 0 || strcmp(key, "checkpoint_seconds") == 0 ||
+        strcmp(key, "tsa_url") == 0 || strcmp(key, "site_zone") == 0)
+        return 0;
+    return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
+}
+
+static int cmd_record(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "record"};
+    const char *seg = NULL, *level = NULL;
+    const struct opt opts[] = {
+        {"--segment-seconds", true, &seg, NULL},
+        {"--log-level", true, &level, NULL},
+        {NULL, false, NULL, NULL},
+    };
+    struct rec_config cfg;
+    struct record_conf rcf = {&cfg};
+    struct cv_err err = {""};
+    char root[PATH_MAX], conf[PATH_MAX];
+    struct sigaction sa;
+    int64_t us;
+
+    if (parse(&cl, argc, argv, opts, 0, false))
+        return EXIT_USAGE;
+    rec_config_defaults(&cfg);
+    if (level) {
+        int lvl = cv_log_level_parse(level);
+        if (lvl < 0)
+            return usage_error(cl.cmd, "bad --log-level '%s' (debug, info, warn, error)", level);
+        cv_log_init("camvault", (enum cv_log_level)lvl);
+    }
+    if (resolve_root(&cl, root, &err) < 0)
+        return fail(&err);
+    if (lay_root_check(root, &err) < 0)
+        return fail(&err);
+    cv_path_join(conf, sizeof(conf), root, "camvault.conf", NULL);
+    if (cv_conf_load(conf, record_conf_cb, &rcf, &err) < 0)
+        return fail(&err);
+    if (seg) {
+        if (cv_seconds_parse(seg, &us, &err) < 0)
+            return usage_error(cl.cmd, "%s", err.msg);
+        cfg.segment_us = us;
+    }
+    if (cfg.segment_us < CV_US_PER_S)
+        return usage_error(cl.cmd, "segment length must be at least 1 second");
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (rec_run(root, &cfg, &stop_flag, &err) < 0)
+        return fail(&err);
+    return 0;
+}
+
+/* ---- query ---- */
+
+struct query_item {
+    bool is_gap;
+    struct idx_segment seg;
+    struct idx_gap gap;
+};
+
+struct query_acc {
+    struct query_item *items;
+    size_t n, cap;
+    bool oom;
+};
+
+static struct query_item *acc_add(struct query_acc *a)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        struct query_item *p = realloc(a->items, cap * sizeof(*p));
+        if (!p) {
+            a->oom = true;
+            return NULL;
+        }
+        a->items = p;
+        a->cap = cap;
+    }
+    memset(&a->items[a->n], 0, sizeof(a->items[0]));
+    return &a->items[a->n++];
+}
+
+static int acc_seg(void *ctx, const struct idx_segment *s)
+{
+    struct query_item *it = acc_add(ctx);
+
+    if (!it)
+        return CV_ENOMEM;
+    it->seg = *s;
+    return 0;
+}
+
+static int acc_gap(void *ctx, const struct idx_gap *g)
+{
+    struct query_item *it = acc_add(ctx);
+
+    if (!it)
+        return CV_ENOMEM;
+    it->is_gap = true;
+    it->gap = *g;
+    return 0;
+}
+
+static int64_t item_start(const struct query_item *it)
+{
+    return it->is_gap ? it->gap.start_us : it->seg.start_us;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+    int64_t x = item_start(a), y = item_start(b);
+    return x < y ? -1 : x > y;
+}
+
+static void json_time(struct cv_buf *b, const char *key, int64_t us)
+{
+    char utc[48], loc[48];
+
+    cv_time_format_utc(us, utc, sizeof(utc), 6);
+    cv_time_format_local(us, loc, sizeof(loc), 6);
+    cv_buf_printf(b, "\"%s\":\"%s\",\"%s_local\":\"%s\",\"%s_us\":%lld", key, utc, key, loc, key,
+                  (long long)us);
+}
+
+static int cmd_query(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "query"};
+    const char *from_s = NULL, *to_s = NULL;
+    const struct opt opts[] = {
+        {"--from", true, &from_s, NULL},
+        {"--to", true, &to_s, NULL},
+        {NULL, false, NULL, NULL},
+    };
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera cam;
+    struct query_acc acc = {0};
+    char root[PATH_MAX];
+    int64_t from, to;
+    struct cv_buf out;
+    int rc;
+
+    if (parse(&cl, argc, argv, opts, 1, true))
+        return EXIT_USAGE;
+    if (cl.npos != 1)
+        return usage_error(cl.cmd, "expected one camera id: query CAMERA --from T --to T");
+    if (!from_s || !to_s)
+        return usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
+    if (cv_time_parse(from_s, &from, &err) < 0 || cv_time_parse(to_s, &to, &err) < 0)
+        return usage_error(cl.cmd, "%s", err.msg);
+    if (to <= from)
+        return usage_error(cl.cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
+    rc = open_index(&cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, &err);
+    if (rc == 0)
+        rc = idx_camera_get(t, cl.pos[0], &cam, &err);
+    if (rc == 0)
+        rc = idx_segment_iter(t, cam.num, from, to, acc_seg, &acc, &err);
+    if (rc == 0)
+        rc = idx_gap_iter(t, cam.num, from, to, acc_gap, &acc, &err);
+    idx_abort(t);
+    idx_close(idx);
+    if (rc == 0 && acc.oom)
+        rc = cv_errf(&err, CV_ENOMEM, "out of memory listing camera '%s'", cam.id);
+    if (rc < 0) {
+        free(acc.items);
+        return fail(&err);
+    }
+    qsort(acc.items, acc.n, sizeof(acc.items[0]), item_cmp);
+    cv_buf_init(&out, 1u << 30);
+    if (cl.json) {
+        size_t nseg = 0;
+        cv_buf_printf(&out, "{\"camera\":");
+        cv_json_str(&out, cam.id);
+        cv_buf_u8(&out, ',');
+        json_time(&out, "from", from);
+        cv_buf_u8(&out, ',');
+        json_time(&out, "to", to);
+        cv_buf_printf(&out, ",\"segments\":[");
+        for (size_t i = 0; i < acc.n; i++) {
+            const struct idx_segment *s = &acc.items[i].seg;
+            char sha[65], chain[65];
+            if (acc.items[i].is_gap)
+                continue;
+            cv_hex(s->sha256, 32, sha);
+            cv_hex(s->chain, 32, chain);
+            cv_buf_printf(&out, "%s{", nseg++ ? "," : "");
+            json_time(&out, "start", s->start_us);
+            cv_buf_u8(&out, ',');
+            json_time(&out, "end", s->end_us);
+            cv_buf_printf(&out, ",\"path\":");
+            cv_json_str(&out, s->path);
+            cv_buf_printf(&out,
+                          ",\"bytes\":%llu,\"frames\":%u,\"keyframes\":%u,\"audio_frames\":%u,"
+                          "\"fragments\":%u,\"video\":",
+                          (unsigned long long)s->bytes, s->frames, s->keyframes, s->audio_frames,
+                          s->fragments);
+            cv_json_str(&out, s->video);
+            cv_buf_printf(&out, ",\"audio\":");
+            cv_json_str(&out, s->audio);
+            cv_buf_printf(&out,
+                          ",\"sha256\":\"%s\",\"chain\":\"%s\",\"run_id\":%llu,\"run_seq\":%u,"
+                          "\"recovered\":%s}",
+                          sha, chain, (unsigned long long)s->run_id, s->run_seq,
+                          s->flags & IDX_SEG_RECOVERED ? "true" : "false");
+        }
+        cv_buf_printf(&out, "],\"gaps\":[");
+        nseg = 0;
+        for (size_t i = 0; i < acc.n; i++) {
+            const struct idx_gap *g = &acc.items[i].gap;
+            if (!acc.items[i].is_gap)
+                continue;
+            cv_buf_printf(&out, "%s{", nseg++ ? "," : "");
+            json_time(&out, "start", g->start_us);
+            cv_buf_u8(&out, ',');
+            json_time(&out, "end", g->end_us);
+            cv_buf_printf(&out, ",\"reason\":\"%s\",\"detail\":", idx_gap_reason_name(g->reason));
+            cv_json_str(&out, g->detail);
+            cv_buf_u8(&out, '}');
+        }
+        cv_buf_printf(&out, "]}\n");
+    } else {
+        char a[48], b[48], l[48];
+        cv_time_format_utc(from, a, sizeof(a), 0);
+        cv_time_format_utc(to, b, sizeof(b), 0);
+        cv_time_format_local(from, l, sizeof(l), 0);
+        cv_buf_printf(&out, "camera %s from %s to %s (local %s)\n", cam.id, a, b, l);
+        for (size_t i = 0; i < acc.n; i++) {
+            const struct query_item *it = &acc.items[i];
+            int64_t s = item_start(it), e = it->is_gap ? it->gap.end_us : it->seg.end_us;
+            cv_time_format_utc(s, a, sizeof(a), 3);
+            cv_time_format_utc(e, b, sizeof(b), 3);
+            cv_time_format_local(s, l, sizeof(l), 3);
+            if (it->is_gap)
+                cv_buf_printf(&out, "gap      %s  %s  %9.3fs  local %s  %s: %s\n", a, b,
+                              (double)(e - s) / 1e6, l, idx_gap_reason_name(it->gap.reason),
+                              it->gap.detail);
+            else
+                cv_buf_printf(&out, "segment  %s  %s  %9.3fs  local %s  %6u frames %8.1f kB  %s%s\n",
+                              a, b, (double)(e - s) / 1e6, l, it->seg.frames,
+                              (double)it->seg.bytes / 1e3, it->seg.path,
+                              it->seg.flags & IDX_SEG_RECOVERED ? "  (recovered)" : "");
+        }
+        if (acc.n == 0)
+            cv_buf_printf(&out, "nothing recorded in this range\n");
+    }
+    free(acc.items);
+    if (!cv_buf_ok(&out)) {
+        cv_buf_release(&out);
+        err = (struct cv_err){"query: output too large; ask for a shorter range"};
+        return fail(&err);
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    cv_buf_release(&out);
+    return 0;
+}
+
+/* ---- main ---- */
+
+static const char usage[] =
+    "usage: camvault COMMAND [--root DIR] [options]\n"
+    "\n"
+    "  init                                   create the data root and index\n"
+    "  camera add ID --url rtsp://... [--name T] [--location T] [--retention-days N]\n"
+    "             [--public] [--transport tcp|udp] [--volume NAME] [--disabled]\n"
+    "  camera list [--json] | show ID [--json] | enable ID | disable ID\n"
+    "  record [--segment-seconds N] [--log-level L]   run the recorder in the foreground\n"
+    "  query CAMERA --from T --to T [--json]   segments and gaps in a range\n"
+    "\n"
+    "Times are RFC 3339 (2026-11-22T09:30:00Z, 2026-11-22T17:30:00+08:00) or @UNIXSECONDS.\n"
+    "The data root is --root, else $CAMVAULT_ROOT, else ./camvault-data.\n";
+
+int main(int argc, char **argv)
+{
+    const char *lvl = getenv("CAMVAULT_LOG");
+
+    av_log_set_level(AV_LOG_QUIET);
+    avformat_network_init();
+    cv_log_init("camvault", lvl && cv_log_level_parse(lvl) >= 0
+                                ? (enum cv_log_level)cv_log_level_parse(lvl)
+                                : CV_LOG_INFO);
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "init") == 0)
+        return cmd_init(argc - 2, argv + 2);
+    if (strcmp(argv[1], "camera") == 0)
+        return cmd_camera(argc - 2, argv + 2);
+    if (strcmp(argv[1], "record") == 0)
+        return cmd_record(argc - 2, argv + 2);
+    if (strcmp(argv[1], "query") == 0)
+        return cmd_query(argc - 2, argv + 2);
+    fprintf(stderr, "camvault: unknown command '%s' (see 'camvault help')\n", argv[1]);
+    return EXIT_USAGE;
+}

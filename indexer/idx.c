@@ -1,0 +1,857 @@
+/*
+ * idx.c: the LMDB schema of camvault (version 1) and its record encodings.
+ *
+ * Every record starts with a version byte so that later schemas can read old records; values
+ * are written with struct cv_buf (bounded) and read back with struct cv_rd (bounds-checked), so
+ * a corrupt record is an error, never a crash.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "indexer/idx.h"
+#include "common/buf.h"
+#include "common/cvtime.h"
+#include "common/fileio.h"
+#include "common/banned.h"
+
+#define IDX_MAPSIZE ((size_t)64 << 30) /* virtual; the file grows as needed */
+#define REC_MAX (64u << 10)
+
+enum { DB_META, DB_CAMERAS, DB_SEGMENTS, DB_FRAGMENTS, DB_GAPS, DB_STATUS, DB_PENDING, DB_COUNT };
+static const char *const db_names[DB_COUNT] = {"meta", "cameras",  "segments", "fragments",
+                                               "gaps", "status",   "pending"};
+
+struct idx {
+    MDB_env *env;
+    MDB_dbi dbi[DB_COUNT];
+    char root[PATH_MAX];
+};
+
+struct idx_txn {
+    struct idx *idx;
+    MDB_txn *txn;
+    bool write;
+};
+
+static int db_err(struct cv_err *err, int rc, const char *what)
+{
+    if (rc == MDB_MAP_FULL)
+        return cv_errf(err, CV_ENOSPC, "index: %s: the index map is full (%zu GiB)", what,
+                       IDX_MAPSIZE >> 30);
+    return cv_errf(err, CV_EDB, "index: %s: %s", what, mdb_strerror(rc));
+}
+
+static void seg_key(uint8_t k[12], uint32_t cam, int64_t start)
+{
+    cv_put_be32(k, cam);
+    cv_put_be64(k + 4, (uint64_t)start ^ (UINT64_C(1) << 63)); /* sorts negatives first */
+}
+
+static int64_t key_start(const uint8_t *k)
+{
+    return (int64_t)(cv_get_be64(k + 4) ^ (UINT64_C(1) << 63));
+}
+
+static int put(struct idx_txn *t, int db, const void *k, size_t klen, const struct cv_buf *v,
+               struct cv_err *err, const char *what)
+{
+    MDB_val key = {klen, (void *)k}, val;
+    int rc;
+
+    if (!cv_buf_ok(v))
+        return cv_errf(err, CV_ELIMIT, "index: %s: record too large", what);
+    val.mv_size = v->len;
+    val.mv_data = v->data;
+    rc = mdb_put(t->txn, t->idx->dbi[db], &key, &val, 0);
+    return rc ? db_err(err, rc, what) : 0;
+}
+
+static int get(struct idx_txn *t, int db, const void *k, size_t klen, MDB_val *val)
+{
+    MDB_val key = {klen, (void *)k};
+    return mdb_get(t->txn, t->idx->dbi[db], &key, val);
+}
+
+static int meta_get_u64(struct idx_txn *t, const char *name, uint64_t *out)
+{
+    MDB_val v;
+    int rc = get(t, DB_META, name, strlen(name), &v);
+
+    if (rc)
+        return rc;
+    if (v.mv_size != 8)
+        return MDB_CORRUPTED;
+    *out = cv_get_be64(v.mv_data);
+    return 0;
+}
+
+static int meta_put_u64(struct idx_txn *t, const char *name, uint64_t value, struct cv_err *err)
+{
+    struct cv_buf b;
+    int rc;
+
+    cv_buf_init(&b, 8);
+    cv_buf_be64(&b, value);
+    rc = put(t, DB_META, name, strlen(name), &b, err, name);
+    cv_buf_release(&b);
+    return rc;
+}
+
+/* Create the schema in a fresh environment, or check the version of an existing one. */
+static int schema_init(struct idx *idx, bool create, struct cv_err *err)
+{
+    struct idx_txn *t = NULL;
+    uint64_t version = 0;
+    int rc;
+
+    rc = idx_begin(idx, true, &t, err);
+    if (rc < 0)
+        return rc;
+    rc = meta_get_u64(t, "schema", &version);
+    if (rc == MDB_NOTFOUND) {
+        uint8_t site[16];
+        char hex[33];
+        struct cv_buf b;
+        if (!create) {
+            idx_abort(t);
+            return cv_errf(err, CV_ESTATE, "index in '%s' has no schema (run 'camvault init')",
+                           idx->root);
+        }
+        if (RAND_bytes(site, sizeof(site)) != 1) {
+            idx_abort(t);
+            return cv_errf(err, CV_ECRYPTO, "cannot draw random bytes for the site id");
+        }
+        cv_hex(site, sizeof(site), hex);
+        cv_buf_init(&b, 64);
+        cv_buf_put(&b, hex, 32);
+        rc = put(t, DB_META, "site_id", 7, &b, err, "site_id");
+        cv_buf_release(&b);
+        if (rc == 0)
+            rc = meta_put_u64(t, "schema", IDX_SCHEMA_VERSION, err);
+        if (rc == 0)
+            rc = meta_put_u64(t, "config_gen", 1, err);
+        if (rc == 0)
+            rc = meta_put_u64(t, "next_camnum", 1, err);
+        if (rc < 0) {
+            idx_abort(t);
+            return rc;
+        }
+        return idx_commit(t, err);
+    }
+    idx_abort(t);
+    if (rc)
+        return db_err(err, rc, "reading schema version");
+    if (version > IDX_SCHEMA_VERSION)
+        return cv_errf(err, CV_ESTATE,
+                       "index in '%s' has schema %llu, newer than this camvault (%d): upgrade "
+                       "camvault",
+                       idx->root, (unsigned long long)version, IDX_SCHEMA_VERSION);
+    return 0;
+}
+
+int idx_open(struct idx **out, const char *root, unsigned flags, struct cv_err *err)
+{
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    char dir[PATH_MAX];
+    int rc, dead = 0;
+
+    *out = NULL;
+    if (!(flags & IDX_CREATE)) {
+        rc = lay_root_check(root, err);
+        if (rc < 0)
+            return rc;
+    }
+    rc = lay_dir(root, "index", dir, sizeof(dir), err);
+    if (rc < 0)
+        return rc;
+    idx = calloc(1, sizeof(*idx));
+    if (!idx)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    cv_strlcpy(idx->root, root, sizeof(idx->root));
+    if ((rc = mdb_env_create(&idx->env)) || (rc = mdb_env_set_maxdbs(idx->env, 16)) ||
+        (rc = mdb_env_set_maxreaders(idx->env, 512)) ||
+        (rc = mdb_env_set_mapsize(idx->env, IDX_MAPSIZE))) {
+        rc = db_err(err, rc, "creating environment");
+        goto fail;
+    }
+    rc = mdb_env_open(idx->env, dir, MDB_NOTLS, 0644);
+    if (rc) {
+        rc = cv_errf(err, rc == ENOENT ? CV_ENOENT : CV_EDB, "cannot open index '%s': %s", dir,
+                     mdb_strerror(rc));
+        goto fail;
+    }
+    mdb_reader_check(idx->env, &dead);
+    rc = idx_begin(idx, true, &t, err);
+    if (rc < 0)
+        goto fail;
+    for (int i = 0; i < DB_COUNT; i++) {
+        int r = mdb_dbi_open(t->txn, db_names[i], MDB_CREATE, &idx->dbi[i]);
+        if (r) {
+            idx_abort(t);
+            rc = db_err(err, r, db_names[i]);
+            goto fail;
+        }
+    }
+    rc = idx_commit(t, err);
+    if (rc < 0)
+        goto fail;
+    rc = schema_init(idx, flags & IDX_CREATE, err);
+    if (rc < 0)
+        goto fail;
+    *out = idx;
+    return 0;
+fail:
+    idx_close(idx);
+    return rc;
+}
+
+void idx_close(struct idx *idx)
+{
+    if (!idx)
+        return;
+    if (idx->env)
+        mdb_env_close(idx->env);
+    free(idx);
+}
+
+int idx_begin(struct idx *idx, bool write, struct idx_txn **out, struct cv_err *err)
+{
+    struct idx_txn *t = calloc(1, sizeof(*t));
+    int rc;
+
+    *out = NULL;
+    if (!t)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    rc = mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+    if (rc) {
+        free(t);
+        return db_err(err, rc, write ? "beginning a write" : "beginning a read");
+    }
+    t->idx = idx;
+    t->write = write;
+    *out = t;
+    return 0;
+}
+
+int idx_commit(struct idx_txn *t, struct cv_err *err)
+{
+    int rc = mdb_txn_commit(t->txn);
+
+    free(t);
+    return rc ? db_err(err, rc, "commit") : 0;
+}
+
+void idx_abort(struct idx_txn *t)
+{
+    if (!t)
+        return;
+    mdb_txn_abort(t->txn);
+    free(t);
+}
+
+int idx_site_id(struct idx_txn *t, char out[33], struct cv_err *err)
+{
+    MDB_val v;
+    int rc = get(t, DB_META, "site_id", 7, &v);
+
+    if (rc)
+        return db_err(err, rc, "site_id");
+    if (v.mv_size != 32)
+        return cv_errf(err, CV_ECORRUPT, "index: site_id is corrupt");
+    memcpy(out, v.mv_data, 32);
+    out[32] = 0;
+    return 0;
+}
+
+uint64_t idx_config_gen(struct idx_txn *t)
+{
+    uint64_t gen = 0;
+
+    meta_get_u64(t, "config_gen", &gen);
+    return gen;
+}
+
+static int bump_config_gen(struct idx_txn *t, struct cv_err *err)
+{
+    return meta_put_u64(t, "config_gen", idx_config_gen(t) + 1, err);
+}
+
+/* ---- cameras ---- */
+
+static void camera_encode(struct cv_buf *b, const struct idx_camera *c)
+{
+    cv_buf_u8(b, 1);
+    cv_buf_str16(b, c->id);
+    cv_buf_be32(b, c->num);
+    cv_buf_str16(b, c->url);
+    cv_buf_str16(b, c->name);
+    cv_buf_str16(b, c->location);
+    cv_buf_u8(b, (uint8_t)(c->enabled | c->is_public << 1));
+    cv_buf_u8(b, c->transport);
+    cv_buf_be64(b, (uint64_t)(c->retention_days * 86400.0 * 1e3)); /* milliseconds */
+    cv_buf_str16(b, c->volume);
+    cv_buf_be64(b, (uint64_t)c->created_us);
+}
+
+static int camera_decode(const MDB_val *v, struct idx_camera *c, struct cv_err *err)
+{
+    struct cv_rd r;
+    uint8_t fl;
+
+    memset(c, 0, sizeof(*c));
+    cv_rd_init(&r, v->mv_data, v->mv_size);
+    if (cv_rd_u8(&r) != 1)
+        return cv_errf(err, CV_ECORRUPT, "index: camera record of unknown version");
+    cv_rd_str16(&r, c->id, sizeof(c->id));
+    c->num = cv_rd_be32(&r);
+    cv_rd_str16(&r, c->url, sizeof(c->url));
+    cv_rd_str16(&r, c->name, sizeof(c->name));
+    cv_rd_str16(&r, c->location, sizeof(c->location));
+    fl = cv_rd_u8(&r);
+    c->enabled = fl & 1;
+    c->is_public = fl & 2;
+    c->transport = cv_rd_u8(&r);
+    c->retention_days = (double)cv_rd_be64(&r) / (86400.0 * 1e3);
+    cv_rd_str16(&r, c->volume, sizeof(c->volume));
+    c->created_us = (int64_t)cv_rd_be64(&r);
+    if (r.bad)
+        return cv_errf(err, CV_ECORRUPT, "index: camera record is corrupt");
+    return 0;
+}
+
+static int camera_write(struct idx_txn *t, const struct idx_camera *c, unsigned flags,
+                        struct cv_err *err)
+{
+    MDB_val key = {strlen(c->id), (void *)c->id}, val;
+    struct cv_buf b;
+    int rc;
+
+    cv_buf_init(&b, REC_MAX);
+    camera_encode(&b, c);
+    if (!cv_buf_ok(&b)) {
+        cv_buf_release(&b);
+        return cv_errf(err, CV_ELIMIT, "camera '%s': record too large", c->id);
+    }
+    val.mv_size = b.len;
+    val.mv_data = b.data;
+    rc = mdb_put(t->txn, t->idx->dbi[DB_CAMERAS], &key, &val, flags);
+    cv_buf_release(&b);
+    if (rc == MDB_KEYEXIST)
+        return cv_errf(err, CV_EEXIST, "camera '%s' already exists", c->id);
+    if (rc)
+        return db_err(err, rc, "writing camera");
+    return bump_config_gen(t, err);
+}
+
+int idx_camera_add(struct idx_txn *t, struct idx_camera *c, struct cv_err *err)
+{
+    uint64_t next = 1;
+    int rc;
+
+    rc = meta_get_u64(t, "next_camnum", &next);
+    if (rc && rc != MDB_NOTFOUND)
+        return db_err(err, rc, "next_camnum");
+    if (next > UINT32_MAX)
+        return cv_errf(err, CV_ELIMIT, "index: too many cameras");
+    c->num = (uint32_t)next;
+    rc = camera_write(t, c, MDB_NOOVERWRITE, err);
+    if (rc < 0)
+        return rc;
+    return meta_put_u64(t, "next_camnum", next + 1, err);
+}
+
+int idx_camera_update(struct idx_txn *t, const struct idx_camera *c, struct cv_err *err)
+{
+    struct idx_camera old;
+    int rc = idx_camera_get(t, c->id, &old, err);
+
+    if (rc < 0)
+        return rc;
+    if (old.num != c->num)
+        return cv_errf(err, CV_EINVAL, "camera '%s': its number cannot change", c->id);
+    return camera_write(t, c, 0, err);
+}
+
+int idx_camera_get(struct idx_txn *t, const char *id, struct idx_camera *out, struct cv_err *err)
+{
+    MDB_val v;
+    int rc = get(t, DB_CAMERAS, id, strlen(id), &v);
+
+    if (rc == MDB_NOTFOUND)
+        return cv_errf(err, CV_ENOENT, "unknown camera '%s'", id);
+    if (rc)
+        return db_err(err, rc, "reading camera");
+    return camera_decode(&v, out, err);
+}
+
+int idx_camera_list(struct idx_txn *t, struct idx_camera **out, size_t *n, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct idx_camera *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc, op = MDB_FIRST;
+
+    *out = NULL;
+    *n = 0;
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_CAMERAS], &cur);
+    if (rc)
+        return db_err(err, rc, "listing cameras");
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct idx_camera *na = realloc(arr, ncap * sizeof(*na));
+            if (!na) {
+                rc = cv_errf(err, CV_ENOMEM, "out of memory");
+                goto out;
+            }
+            arr = na;
+            cap = ncap;
+        }
+        rc = camera_decode(&v, &arr[cnt], err);
+        if (rc < 0)
+            goto out;
+        cnt++;
+    }
+    rc = rc == MDB_NOTFOUND ? 0 : db_err(err, rc, "listing cameras");
+out:
+    mdb_cursor_close(cur);
+    if (rc < 0) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+/* ---- segments ---- */
+
+void idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us, int64_t end_us,
+                    const uint8_t sha256[32], uint8_t out[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t t[8];
+    unsigned int len = 32;
+
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, prev, 32);
+    EVP_DigestUpdate(ctx, camera, strlen(camera) + 1); /* with its NUL as separator */
+    cv_put_be64(t, (uint64_t)start_us);
+    EVP_DigestUpdate(ctx, t, 8);
+    cv_put_be64(t, (uint64_t)end_us);
+    EVP_DigestUpdate(ctx, t, 8);
+    EVP_DigestUpdate(ctx, sha256, 32);
+    EVP_DigestFinal_ex(ctx, out, &len);
+    EVP_MD_CTX_free(ctx);
+}
+
+static void segment_encode(struct cv_buf *b, const struct idx_segment *s)
+{
+    cv_buf_u8(b, 1);
+    cv_buf_be64(b, (uint64_t)s->end_us);
+    cv_buf_str16(b, s->path);
+    cv_buf_be64(b, s->bytes);
+    cv_buf_be32(b, s->frames);
+    cv_buf_be32(b, s->keyframes);
+    cv_buf_be32(b, s->audio_frames);
+    cv_buf_be32(b, s->fragments);
+    cv_buf_str16(b, s->video);
+    cv_buf_str16(b, s->audio);
+    cv_buf_put(b, s->sha256, 32);
+    cv_buf_put(b, s->chain, 32);
+    cv_buf_be64(b, s->run_id);
+    cv_buf_be32(b, s->run_seq);
+    cv_buf_be32(b, s->flags);
+}
+
+static int segment_decode(const MDB_val *k, const MDB_val *v, struct idx_segment *s,
+                          struct cv_err *err)
+{
+    struct cv_rd r;
+
+    memset(s, 0, sizeof(*s));
+    if (k->mv_size != 12)
+        return cv_errf(err, CV_ECORRUPT, "index: segment key is corrupt");
+    s->cam = cv_get_be32(k->mv_data);
+    s->start_us = key_start(k->mv_data);
+    cv_rd_init(&r, v->mv_data, v->mv_size);
+    if (cv_rd_u8(&r) != 1)
+        return cv_errf(err, CV_ECORRUPT, "index: segment record of unknown version");
+    s->end_us = (int64_t)cv_rd_be64(&r);
+    cv_rd_str16(&r, s->path, sizeof(s->path));
+    s->bytes = cv_rd_be64(&r);
+    s->frames = cv_rd_be32(&r);
+    s->keyframes = cv_rd_be32(&r);
+    s->audio_frames = cv_rd_be32(&r);
+    s->fragments = cv_rd_be32(&r);
+    cv_rd_str16(&r, s->video, sizeof(s->video));
+    cv_rd_str16(&r, s->audio, sizeof(s->audio));
+    cv_rd_bytes(&r, s->sha256, 32);
+    cv_rd_bytes(&r, s->chain, 32);
+    s->run_id = cv_rd_be64(&r);
+    s->run_seq = cv_rd_be32(&r);
+    s->flags = cv_rd_be32(&r);
+    if (r.bad)
+        return cv_errf(err, CV_ECORRUPT, "index: segment record is corrupt");
+    return 0;
+}
+
+/*
+ * Fragment table: version, count, then per fragment varints of (offset delta from the end of
+ * the previous fragment, size, start relative to the segment start in µs, flags).
+ */
+static void frags_encode(struct cv_buf *b, int64_t seg_start, const struct lay_seg_frag *f,
+                         size_t n)
+{
+    uint64_t prev_end = 0;
+
+    cv_buf_u8(b, 1);
+    cv_buf_varint(b, n);
+    for (size_t i = 0; i < n; i++) {
+        int64_t rel = f[i].wall_us == INT64_MIN ? 0 : f[i].wall_us - seg_start;
+        cv_buf_varint(b, f[i].offset - prev_end);
+        cv_buf_varint(b, f[i].size);
+        cv_buf_varint(b, (uint64_t)(rel < 0 ? 0 : rel));
+        cv_buf_varint(b, f[i].starts_with_key ? 1 : 0);
+        prev_end = f[i].offset + f[i].size;
+    }
+}
+
+int idx_segment_last(struct idx_txn *t, uint32_t cam, struct idx_segment *out, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t key[12];
+    int rc;
+
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_SEGMENTS], &cur);
+    if (rc)
+        return db_err(err, rc, "reading segments");
+    seg_key(key, cam + 1, INT64_MIN); /* first key past this camera */
+    k.mv_size = 12;
+    k.mv_data = key;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (rc == 0 && (k.mv_size != 12 || cv_get_be32(k.mv_data) != cam))
+        rc = MDB_NOTFOUND;
+    if (rc == MDB_NOTFOUND)
+        rc = CV_ENOENT;
+    else if (rc)
+        rc = db_err(err, rc, "reading segments");
+    else
+        rc = segment_decode(&k, &v, out, err);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int idx_segment_get(struct idx_txn *t, uint32_t cam, int64_t start_us, struct idx_segment *out,
+                    struct cv_err *err)
+{
+    uint8_t key[12];
+    MDB_val k = {12, key}, v;
+    int rc;
+
+    seg_key(key, cam, start_us);
+    rc = mdb_get(t->txn, t->idx->dbi[DB_SEGMENTS], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return CV_ENOENT;
+    if (rc)
+        return db_err(err, rc, "reading segment");
+    return segment_decode(&k, &v, out, err);
+}
+
+int idx_segment_put(struct idx_txn *t, const char *camera, struct idx_segment *seg,
+                    const struct lay_seg_frag *frags, size_t nfrags, struct cv_err *err)
+{
+    struct idx_segment prev;
+    uint8_t zero[32] = {0}, key[12];
+    struct cv_buf b;
+    int rc;
+
+    rc = idx_segment_last(t, seg->cam, &prev, err);
+    if (rc == CV_ENOENT) {
+        idx_chain_next(zero, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain);
+    } else if (rc < 0) {
+        return rc;
+    } else {
+        if (seg->start_us <= prev.start_us)
+            return cv_errf(err, CV_EINVAL,
+                           "camera '%s': segment '%s' starts before the camera's last segment",
+                           camera, seg->path);
+        idx_chain_next(prev.chain, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain);
+    }
+    seg_key(key, seg->cam, seg->start_us);
+    cv_buf_init(&b, REC_MAX);
+    segment_encode(&b, seg);
+    rc = put(t, DB_SEGMENTS, key, 12, &b, err, "writing segment");
+    if (rc == 0) {
+        cv_buf_release(&b);
+        cv_buf_init(&b, 16u << 20);
+        frags_encode(&b, seg->start_us, frags, nfrags);
+        rc = put(t, DB_FRAGMENTS, key, 12, &b, err, "writing fragment table");
+    }
+    cv_buf_release(&b);
+    if (rc < 0)
+        return rc;
+    {
+        char pending[LAY_RELPATH_MAX];
+        if (idx_pending_get(t, seg->cam, pending, NULL) == 0 && strcmp(pending, seg->path) == 0)
+            rc = idx_pending_del(t, seg->cam, err);
+    }
+    return rc;
+}
+
+int idx_segment_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t to_us,
+                     idx_segment_cb cb, void *ctx, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t key[12];
+    struct idx_segment s;
+    int rc;
+
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_SEGMENTS], &cur);
+    if (rc)
+        return db_err(err, rc, "reading segments");
+    seg_key(key, cam, from_us);
+    k.mv_size = 12;
+    k.mv_data = key;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    /* The segment that starts before `from` may still overlap it: step back once. */
+    if (rc == 0 || rc == MDB_NOTFOUND) {
+        int r2 = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
+                         : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        if (r2 == 0 && !(k.mv_size == 12 && cv_get_be32(k.mv_data) == cam))
+            r2 = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        else if (r2 == MDB_NOTFOUND)
+            r2 = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        rc = r2;
+    }
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 12 || cv_get_be32(k.mv_data) != cam) {
+            if (cv_get_be32(k.mv_data) > cam)
+                break;
+            continue;
+        }
+        rc = segment_decode(&k, &v, &s, err);
+        if (rc < 0)
+            goto out;
+        if (s.start_us >= to_us)
+            break;
+        if (s.end_us <= from_us)
+            continue;
+        rc = cb(ctx, &s);
+        if (rc)
+            goto out;
+    }
+    rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : db_err(err, rc, "reading segments");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* ---- gaps ---- */
+
+const char *idx_gap_reason_name(int reason)
+{
+    switch (reason) {
+    case IDX_GAP_OFFLINE:
+        return "camera-offline";
+    case IDX_GAP_RECORDER_STOPPED:
+        return "recorder-stopped";
+    case IDX_GAP_RETENTION:
+        return "retention";
+    case IDX_GAP_DISK:
+        return "disk";
+    }
+    return "unknown";
+}
+
+int idx_gap_put(struct idx_txn *t, const struct idx_gap *g, struct cv_err *err)
+{
+    uint8_t key[12];
+    struct cv_buf b;
+    int rc;
+
+    seg_key(key, g->cam, g->start_us);
+    cv_buf_init(&b, REC_MAX);
+    cv_buf_u8(&b, 1);
+    cv_buf_be64(&b, (uint64_t)g->end_us);
+    cv_buf_u8(&b, g->reason);
+    cv_buf_str16(&b, g->detail);
+    rc = put(t, DB_GAPS, key, 12, &b, err, "writing gap");
+    cv_buf_release(&b);
+    return rc;
+}
+
+int idx_gap_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t to_us, idx_gap_cb cb,
+                 void *ctx, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t key[12];
+    struct idx_gap g;
+    int rc;
+
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_GAPS], &cur);
+    if (rc)
+        return db_err(err, rc, "reading gaps");
+    /* Gaps may be long (a camera off for a week): scan this camera's gaps from its first. */
+    seg_key(key, cam, INT64_MIN);
+    k.mv_size = 12;
+    k.mv_data = key;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct cv_rd r;
+        if (k.mv_size != 12 || cv_get_be32(k.mv_data) != cam)
+            break;
+        memset(&g, 0, sizeof(g));
+        g.cam = cam;
+        g.start_us = key_start(k.mv_data);
+        if (g.start_us >= to_us)
+            break;
+        cv_rd_init(&r, v.mv_data, v.mv_size);
+        if (cv_rd_u8(&r) != 1) {
+            rc = cv_errf(err, CV_ECORRUPT, "index: gap record of unknown version");
+            goto out;
+        }
+        g.end_us = (int64_t)cv_rd_be64(&r);
+        g.reason = cv_rd_u8(&r);
+        cv_rd_str16(&r, g.detail, sizeof(g.detail));
+        if (r.bad) {
+            rc = cv_errf(err, CV_ECORRUPT, "index: gap record is corrupt");
+            goto out;
+        }
+        if (g.end_us <= from_us)
+            continue;
+        rc = cb(ctx, &g);
+        if (rc)
+            goto out;
+    }
+    rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : db_err(err, rc, "reading gaps");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* ---- status ---- */
+
+int idx_status_put(struct idx_txn *t, uint32_t cam, const struct idx_status *st,
+                   struct cv_err *err)
+{
+    uint8_t key[4];
+    struct cv_buf b;
+    int rc;
+
+    cv_put_be32(key, cam);
+    cv_buf_init(&b, REC_MAX);
+    cv_buf_u8(&b, 1);
+    cv_buf_u8(&b, st->online);
+    cv_buf_str16(&b, st->reason);
+    cv_buf_be64(&b, (uint64_t)st->since_us);
+    cv_buf_be64(&b, (uint64_t)st->last_frame_us);
+    cv_buf_be64(&b, st->bitrate_bps);
+    cv_buf_be64(&b, st->frames);
+    cv_buf_be64(&b, st->segments);
+    cv_buf_be64(&b, st->reconnects);
+    cv_buf_be64(&b, (uint64_t)st->updated_us);
+    cv_buf_str16(&b, st->codec);
+    rc = put(t, DB_STATUS, key, 4, &b, err, "writing status");
+    cv_buf_release(&b);
+    return rc;
+}
+
+int idx_status_get(struct idx_txn *t, uint32_t cam, struct idx_status *st, struct cv_err *err)
+{
+    uint8_t key[4];
+    MDB_val v;
+    struct cv_rd r;
+    int rc;
+
+    memset(st, 0, sizeof(*st));
+    cv_put_be32(key, cam);
+    rc = get(t, DB_STATUS, key, 4, &v);
+    if (rc == MDB_NOTFOUND)
+        return CV_ENOENT;
+    if (rc)
+        return db_err(err, rc, "reading status");
+    cv_rd_init(&r, v.mv_data, v.mv_size);
+    if (cv_rd_u8(&r) != 1)
+        return cv_errf(err, CV_ECORRUPT, "index: status record of unknown version");
+    st->online = cv_rd_u8(&r);
+    cv_rd_str16(&r, st->reason, sizeof(st->reason));
+    st->since_us = (int64_t)cv_rd_be64(&r);
+    st->last_frame_us = (int64_t)cv_rd_be64(&r);
+    st->bitrate_bps = cv_rd_be64(&r);
+    st->frames = cv_rd_be64(&r);
+    st->segments = cv_rd_be64(&r);
+    st->reconnects = cv_rd_be64(&r);
+    st->updated_us = (int64_t)cv_rd_be64(&r);
+    cv_rd_str16(&r, st->codec, sizeof(st->codec));
+    if (r.bad)
+        return cv_errf(err, CV_ECORRUPT, "index: status record is corrupt");
+    return 0;
+}
+
+/* ---- pending ---- */
+
+int idx_pending_put(struct idx_txn *t, uint32_t cam, const char *relpath, struct cv_err *err)
+{
+    uint8_t key[4];
+    struct cv_buf b;
+    int rc;
+
+    cv_put_be32(key, cam);
+    cv_buf_init(&b, LAY_RELPATH_MAX + 4);
+    cv_buf_str16(&b, relpath);
+    rc = put(t, DB_PENDING, key, 4, &b, err, "writing pending segment");
+    cv_buf_release(&b);
+    return rc;
+}
+
+int idx_pending_del(struct idx_txn *t, uint32_t cam, struct cv_err *err)
+{
+    uint8_t key[4];
+    MDB_val k = {4, key};
+    int rc;
+
+    cv_put_be32(key, cam);
+    rc = mdb_del(t->txn, t->idx->dbi[DB_PENDING], &k, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+        return db_err(err, rc, "deleting pending segment");
+    return 0;
+}
+
+int idx_pending_get(struct idx_txn *t, uint32_t cam, char *relpath, struct cv_err *err)
+{
+    uint8_t key[4];
+    MDB_val v;
+    struct cv_rd r;
+    int rc;
+
+    cv_put_be32(key, cam);
+    rc = get(t, DB_PENDING, key, 4, &v);
+    if (rc == MDB_NOTFOUND)
+        return CV_ENOENT;
+    if (rc)
+        return db_err(err, rc, "reading pending segment");
+    cv_rd_init(&r, v.mv_data, v.mv_size);
+    cv_rd_str16(&r, relpath, LAY_RELPATH_MAX);
+    if (r.bad)
+        return cv_errf(err, CV_ECORRUPT, "index: pending record is corrupt");
+    return 0;
+}

@@ -1,0 +1,173 @@
+/*
+ * idx.h: the LMDB index, camvault's authoritative record of cameras, segments and gaps.
+ *
+ * Databases (schema 1, see docs/storage-layout.md for the byte layouts):
+ *   meta       name -> value                 schema, site_id, config_gen, next_camnum
+ *   cameras    camera id -> camera record    (each camera also gets a 32-bit number)
+ *   segments   be32 camnum, be64 start µs -> segment record (path, size, hashes, chain, run)
+ *   fragments  same key -> compact fragment table (varints: a few bytes per fragment)
+ *   gaps       be32 camnum, be64 start µs -> gap record (end, reason, detail)
+ *   status     be32 camnum -> live status written by the recorder
+ *   pending    be32 camnum -> the segment file being written (for crash recovery)
+ * Big-endian keys make range scans run in time order, so finding a camera's segment at an
+ * instant is one B-tree lookup whatever the archive size.
+ *
+ * Processes: the recorder, the server and the command line open the same environment; LMDB
+ * allows many readers and one writer across processes. Threads: a struct idx may be shared by
+ * threads; a struct idx_txn belongs to the thread that began it, and every pointer a read
+ * returns into the index dies with the transaction (records here are always copied out).
+ */
+#ifndef IDX_IDX_H
+#define IDX_IDX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "storage-layout/layout.h"
+#include "storage-layout/segfile.h"
+
+#define IDX_SCHEMA_VERSION 1
+#define IDX_URL_MAX 1024
+#define IDX_TEXT_MAX 256
+
+struct idx;
+struct idx_txn;
+
+/* idx_open flags */
+#define IDX_CREATE 0x1 /* create the environment and schema if absent (camvault init) */
+
+/*
+ * Open the index of data root `root` (ROOT/index). Without IDX_CREATE a root without an index
+ * is CV_ENOENT with "data root '...' is not initialized (run 'camvault init')". An index of a
+ * newer schema is refused (CV_ESTATE). Clears reader slots left by killed processes.
+ */
+int idx_open(struct idx **out, const char *root, unsigned flags, struct cv_err *err);
+void idx_close(struct idx *idx); /* NULL-safe; no transaction may be open */
+
+/* Begin a read or write transaction; the write lock is held until commit/abort. */
+int idx_begin(struct idx *idx, bool write, struct idx_txn **out, struct cv_err *err);
+int idx_commit(struct idx_txn *txn, struct cv_err *err); /* always frees txn */
+void idx_abort(struct idx_txn *txn);                      /* NULL-safe, frees txn */
+
+/* ---- meta ---- */
+int idx_site_id(struct idx_txn *txn, char out[33], struct cv_err *err);
+/* A counter bumped by every camera change, so the recorder notices them cheaply. */
+uint64_t idx_config_gen(struct idx_txn *txn);
+
+/* ---- cameras ---- */
+enum idx_transport { IDX_TRANSPORT_TCP = 0, IDX_TRANSPORT_UDP = 1 };
+
+struct idx_camera {
+    char id[LAY_ID_MAX + 1];
+    uint32_t num; /* assigned by idx_camera_add */
+    char url[IDX_URL_MAX];
+    char name[IDX_TEXT_MAX];
+    char location[IDX_TEXT_MAX];
+    bool enabled;
+    bool is_public;
+    uint8_t transport;
+    double retention_days;
+    char volume[LAY_ID_MAX + 1];
+    int64_t created_us;
+};
+
+/* Add a new camera (c->num is set). CV_EEXIST when the id is taken. */
+int idx_camera_add(struct idx_txn *txn, struct idx_camera *c, struct cv_err *err);
+/* Replace an existing camera's record (same id and num). */
+int idx_camera_update(struct idx_txn *txn, const struct idx_camera *c, struct cv_err *err);
+/* CV_ENOENT "unknown camera 'x'" when absent. */
+int idx_camera_get(struct idx_txn *txn, const char *id, struct idx_camera *out,
+                   struct cv_err *err);
+/* All cameras in id order, as a malloc'd array (*out, caller frees). */
+int idx_camera_list(struct idx_txn *txn, struct idx_camera **out, size_t *n, struct cv_err *err);
+
+/* ---- segments ---- */
+#define IDX_SEG_RECOVERED 0x1 /* closed by crash recovery, cut at its last complete fragment */
+
+struct idx_segment {
+    uint32_t cam;
+    int64_t start_us, end_us;
+    char path[LAY_RELPATH_MAX]; /* relative to ROOT */
+    uint64_t bytes;
+    uint32_t frames, keyframes, audio_frames, fragments;
+    char video[LAY_SEG_CODEC_MAX], audio[LAY_SEG_CODEC_MAX];
+    uint8_t sha256[32]; /* of the whole file */
+    uint8_t chain[32];  /* filled by idx_segment_put */
+    uint64_t run_id;
+    uint32_t run_seq;
+    uint32_t flags;
+};
+
+/*
+ * Chain step: SHA-256(prev || camera id || 0x00 || be64 start || be64 end || sha256(file)).
+ * The first link of a camera has prev = 32 zero bytes.
+ */
+void idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us, int64_t end_us,
+                    const uint8_t sha256[32], uint8_t out[32]);
+
+/*
+ * Commit a closed segment: computes seg->chain from the camera's previous segment, stores the
+ * record and its fragment table (from the scan of the file or the writer's own list), and drops
+ * the camera's pending entry if it names this file. Segments of a camera must be put in time
+ * order: a start before the camera's last segment is CV_EINVAL.
+ */
+int idx_segment_put(struct idx_txn *txn, const char *camera, struct idx_segment *seg,
+                    const struct lay_seg_frag *frags, size_t nfrags, struct cv_err *err);
+
+/* Called for each record; return nonzero to stop the iteration (that value is returned). */
+typedef int (*idx_segment_cb)(void *ctx, const struct idx_segment *seg);
+
+/* Segments of camera `cam` overlapping [from_us, to_us), in time order. */
+int idx_segment_iter(struct idx_txn *txn, uint32_t cam, int64_t from_us, int64_t to_us,
+                     idx_segment_cb cb, void *ctx, struct cv_err *err);
+/* The camera's newest segment; CV_ENOENT when it has none. */
+int idx_segment_last(struct idx_txn *txn, uint32_t cam, struct idx_segment *out,
+                     struct cv_err *err);
+/* Exact lookup by (cam, start). */
+int idx_segment_get(struct idx_txn *txn, uint32_t cam, int64_t start_us, struct idx_segment *out,
+                    struct cv_err *err);
+
+/* ---- gaps ---- */
+enum idx_gap_reason {
+    IDX_GAP_OFFLINE = 1,          /* camera unreachable or stream broke */
+    IDX_GAP_RECORDER_STOPPED = 2, /* recorder not running (stopped or crashed) */
+    IDX_GAP_RETENTION = 3,        /* footage deleted by retention */
+    IDX_GAP_DISK = 4,             /* could not write (disk full or failing) */
+};
+const char *idx_gap_reason_name(int reason); /* "camera-offline", "recorder-stopped", ... */
+
+struct idx_gap {
+    uint32_t cam;
+    int64_t start_us, end_us;
+    uint8_t reason;
+    char detail[IDX_TEXT_MAX];
+};
+int idx_gap_put(struct idx_txn *txn, const struct idx_gap *gap, struct cv_err *err);
+typedef int (*idx_gap_cb)(void *ctx, const struct idx_gap *gap);
+int idx_gap_iter(struct idx_txn *txn, uint32_t cam, int64_t from_us, int64_t to_us, idx_gap_cb cb,
+                 void *ctx, struct cv_err *err);
+
+/* ---- live status (written by the recorder every few seconds) ---- */
+struct idx_status {
+    bool online;
+    char reason[IDX_TEXT_MAX]; /* why offline (or a warning while online) */
+    int64_t since_us;          /* when it went online/offline */
+    int64_t last_frame_us;
+    uint64_t bitrate_bps;
+    uint64_t frames, segments, reconnects;
+    int64_t updated_us;
+    char codec[2 * LAY_SEG_CODEC_MAX];
+};
+int idx_status_put(struct idx_txn *txn, uint32_t cam, const struct idx_status *st,
+                   struct cv_err *err);
+int idx_status_get(struct idx_txn *txn, uint32_t cam, struct idx_status *out, struct cv_err *err);
+
+/* ---- pending: the segment file a camera is writing, for crash recovery ---- */
+int idx_pending_put(struct idx_txn *txn, uint32_t cam, const char *relpath, struct cv_err *err);
+int idx_pending_del(struct idx_txn *txn, uint32_t cam, struct cv_err *err);
+/* relpath[LAY_RELPATH_MAX]; CV_ENOENT when the camera has none. */
+int idx_pending_get(struct idx_txn *txn, uint32_t cam, char *relpath, struct cv_err *err);
+
+#endif

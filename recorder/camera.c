@@ -1,0 +1,688 @@
+/*
+ * camera.c: one camera's ingest thread.
+ *
+ * Session: open the RTSP URL (libavformat, TCP unless the camera says UDP) under a deadline,
+ * pick the H.264/H.265 video stream and the first audio stream, then read packets until the
+ * stream fails or the recorder stops. Every blocking libavformat call runs under an interrupt
+ * callback with a deadline, so a silent or garbage-talking server cannot hang the thread.
+ *
+ * Run: a stretch of continuous timestamps. It starts at a video keyframe; decode times inside a
+ * run are relative to that keyframe and continue across the run's segments. A reconnect, a
+ * timestamp jump or new codec parameters start a new run. Wall-clock times of fragments are
+ * the run's anchor (receive time of its first keyframe) plus media time, re-anchored at
+ * segment boundaries when the receive times show more than 20 ms of drift; so segments of a run
+ * abut exactly and times never wander with a camera's clock.
+ *
+ * Each stream holds back one packet, so that a packet's duration is known (the next dts minus
+ * its own) before it is written: sample durations in the files are exact and the end of a
+ * segment is exactly the start of the next.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavutil/avutil.h>
+
+#include "recorder/rec_int.h"
+#include "common/buf.h"
+#include "common/cvtime.h"
+#include "common/log.h"
+#include "common/banned.h"
+
+#define DRIFT_US 20000           /* re-anchor wall time past this much drift */
+#define JUMP_US (5 * INT64_C(1000000)) /* a forward timestamp jump past this starts a new run */
+#define STABLE_US (30 * INT64_C(1000000)) /* a session this long resets the backoff */
+#define RATE_WINDOW_US (5 * INT64_C(1000000))
+
+struct rec_cam {
+    struct idx_camera cfg;
+    char root[PATH_MAX];
+    char url_safe[IDX_URL_MAX]; /* URL without user:password, for messages */
+    const struct rec_config *rc;
+    struct rec_sink *sink;
+    volatile sig_atomic_t *gstop;
+    pthread_t thread;
+    atomic_bool retire, done;
+    atomic_llong deadline; /* mono µs; blocking calls give up past it */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+
+    /* where the last recorded footage ended, and why the next hole happens */
+    int64_t last_end_us;
+    uint8_t gap_reason;
+    char gap_detail[IDX_TEXT_MAX];
+
+    struct idx_status st;
+    int64_t rate_t0;
+    uint64_t rate_bytes;
+    int64_t last_status_push;
+    int64_t stagger_us; /* shortens the first segment so cameras do not all rotate together */
+};
+
+/* One connection and the run being recorded on it. */
+struct session {
+    AVFormatContext *ic;
+    int vi, ai;
+    AVRational tb[2];
+    AVCodecParameters *par[2];
+    bool mov;
+    char vdesc[LAY_SEG_CODEC_MAX], adesc[LAY_SEG_CODEC_MAX];
+    int64_t default_dur[2];
+
+    bool active;
+    uint64_t run_id;
+    uint32_t seq;
+    int64_t origin_ts[2];
+    int64_t anchor_wall, anchor_m, drift_min;
+    struct rec_seg *seg;
+    int64_t seg_first_m;
+    AVPacket *pend[2];
+    int64_t pend_m[2], pend_recv[2], last_dur[2];
+};
+
+static int interrupt_cb(void *opaque)
+{
+    struct rec_cam *c = opaque;
+
+    return *c->gstop || atomic_load(&c->retire) || cv_mono_us() > atomic_load(&c->deadline);
+}
+
+static bool stopping(struct rec_cam *c)
+{
+    return *c->gstop || atomic_load(&c->retire);
+}
+
+/* Copy url without any "user:password@" part. */
+static void redact_url(const char *url, char *out, size_t n)
+{
+    const char *scheme = strstr(url, "://"), *at, *slash;
+
+    if (!scheme) {
+        cv_strlcpy(out, url, n);
+        return;
+    }
+    scheme += 3;
+    at = strchr(scheme, '@');
+    slash = strchr(scheme, '/');
+    if (at && (!slash || at < slash))
+        snprintf(out, n, "%.*s%s", (int)(scheme - url), url, at + 1);
+    else
+        cv_strlcpy(out, url, n);
+}
+
+static void push_status(struct rec_cam *c, bool force)
+{
+    int64_t now = cv_mono_us();
+
+    if (!force && now - c->last_status_push < c->rc->status_us / 2)
+        return;
+    c->last_status_push = now;
+    c->st.updated_us = cv_now_us();
+    rec_sink_status(c->sink, c->cfg.num, &c->st);
+}
+
+static void set_offline(struct rec_cam *c, const char *reason)
+{
+    if (c->st.online || strcmp(c->st.reason, reason) != 0) {
+        if (c->st.online)
+            c->st.since_us = cv_now_us();
+        c->st.online = false;
+        c->st.bitrate_bps = 0;
+        cv_strlcpy(c->st.reason, reason, sizeof(c->st.reason));
+        cv_warn("camera '%s': offline: %s", c->cfg.id, reason);
+        push_status(c, true);
+    }
+}
+
+/* Turn a libavformat error into words a user can act on. */
+static void describe_av_error(struct rec_cam *c, int averr, const char *doing, char *out, size_t n)
+{
+    if (averr == AVERROR_EXIT && !stopping(c))
+        snprintf(out, n, "%s %s: no answer within %lld s", doing, c->url_safe,
+                 (long long)((doing[0] == 'c' ? c->rc->connect_timeout_us : c->rc->stall_timeout_us) /
+                             CV_US_PER_S));
+    else if (averr == AVERROR_INVALIDDATA)
+        snprintf(out, n, "%s %s: the server's answer is not valid RTSP/RTP (%s)", doing,
+                 c->url_safe, av_err2str(averr));
+    else if (averr == AVERROR_EOF)
+        snprintf(out, n, "%s %s: the server closed the stream", doing, c->url_safe);
+    else
+        snprintf(out, n, "%s %s: %s", doing, c->url_safe, av_err2str(averr));
+}
+
+static bool audio_storable(enum AVCodecID id, bool *mov)
+{
+    switch (id) {
+    case AV_CODEC_ID_AAC:
+    case AV_CODEC_ID_MP3:
+        *mov = false;
+        return true;
+    case AV_CODEC_ID_PCM_MULAW:
+    case AV_CODEC_ID_PCM_ALAW:
+    case AV_CODEC_ID_PCM_S16BE:
+    case AV_CODEC_ID_PCM_S16LE:
+        *mov = true;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void session_release(struct session *s)
+{
+    for (int i = 0; i < 2; i++) {
+        av_packet_free(&s->pend[i]);
+        avcodec_parameters_free(&s->par[i]);
+    }
+    avformat_close_input(&s->ic);
+}
+
+static int session_open(struct rec_cam *c, struct session *s, struct cv_err *err)
+{
+    AVDictionary *o = NULL;
+    char why[CV_ERR_MAX], tmo[32];
+    int r;
+
+    memset(s, 0, sizeof(*s));
+    s->vi = s->ai = -1;
+    if (strncmp(c->cfg.url, "rtsp://", 7) != 0 && strncmp(c->cfg.url, "rtsps://", 8) != 0)
+        return cv_errf(err, CV_EINVAL, "URL %s is not an rtsp:// URL", c->url_safe);
+    s->ic = avformat_alloc_context();
+    if (!s->ic)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    s->ic->interrupt_callback.callback = interrupt_cb;
+    s->ic->interrupt_callback.opaque = c;
+    av_dict_set(&o, "rtsp_transport", c->cfg.transport == IDX_TRANSPORT_UDP ? "udp" : "tcp", 0);
+    snprintf(tmo, sizeof(tmo), "%lld", (long long)c->rc->stall_timeout_us);
+    av_dict_set(&o, "timeout", tmo, 0);
+    av_dict_set(&o, "analyzeduration", "3000000", 0);
+    av_dict_set(&o, "probesize", "4000000", 0);
+    av_dict_set(&o, "max_delay", "500000", 0);
+    av_dict_set(&o, "allowed_media_types", "video+audio", 0);
+    av_dict_set(&o, "user_agent", "camvault", 0);
+    atomic_store(&c->deadline, cv_mono_us() + c->rc->connect_timeout_us);
+    r = avformat_open_input(&s->ic, c->cfg.url, NULL, &o);
+    av_dict_free(&o);
+    if (r < 0) {
+        describe_av_error(c, r, "cannot connect to", why, sizeof(why));
+        return cv_errf(err, CV_ENET, "%s", why);
+    }
+    atomic_store(&c->deadline, cv_mono_us() + c->rc->connect_timeout_us);
+    r = avformat_find_stream_info(s->ic, NULL);
+    if (r < 0) {
+        describe_av_error(c, r, "cannot read the streams of", why, sizeof(why));
+        return cv_errf(err, CV_EMEDIA, "%s", why);
+    }
+    for (unsigned i = 0; i < s->ic->nb_streams; i++) {
+        AVCodecParameters *p = s->ic->streams[i]->codecpar;
+        if (s->vi < 0 && (p->codec_id == AV_CODEC_ID_H264 || p->codec_id == AV_CODEC_ID_HEVC) &&
+            p->width > 0 && p->height > 0)
+            s->vi = (int)i;
+        else if (s->ai < 0 && p->codec_type == AVMEDIA_TYPE_AUDIO)
+            s->ai = (int)i;
+    }
+    if (s->vi < 0) {
+        const char *found = "none";
+        for (unsigned i = 0; i < s->ic->nb_streams; i++)
+            if (s->ic->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO)
+                found = avcodec_get_name(s->ic->streams[i]->codecpar->codec_id);
+        return cv_errf(err, CV_EMEDIA, "%s has no H.264 or H.265 video stream (video: %s)",
+                       c->url_safe, found);
+    }
+    s->par[0] = avcodec_parameters_alloc();
+    if (!s->par[0] || avcodec_parameters_copy(s->par[0], s->ic->streams[s->vi]->codecpar) < 0)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    s->tb[0] = s->ic->streams[s->vi]->time_base;
+    snprintf(s->vdesc, sizeof(s->vdesc), "%s %dx%d", avcodec_get_name(s->par[0]->codec_id),
+             s->par[0]->width, s->par[0]->height);
+    {
+        AVRational fr = s->ic->streams[s->vi]->avg_frame_rate;
+        if (fr.num <= 0 || fr.den <= 0)
+            fr = s->ic->streams[s->vi]->r_frame_rate;
+        if (fr.num <= 0 || fr.den <= 0 || av_q2d(fr) > 240)
+            fr = (AVRational){25, 1};
+        s->default_dur[0] = av_rescale_q(1, av_inv_q(fr), s->tb[0]);
+        if (s->default_dur[0] <= 0)
+            s->default_dur[0] = 1;
+    }
+    cv_strlcpy(s->adesc, "none", sizeof(s->adesc));
+    c->st.reason[0] = 0;
+    if (s->ai >= 0) {
+        AVCodecParameters *ap = s->ic->streams[s->ai]->codecpar;
+        bool mov = false;
+        if (audio_storable(ap->codec_id, &mov)) {
+            s->mov = mov;
+            s->par[1] = avcodec_parameters_alloc();
+            if (!s->par[1] || avcodec_parameters_copy(s->par[1], ap) < 0)
+                return cv_errf(err, CV_ENOMEM, "out of memory");
+            s->tb[1] = s->ic->streams[s->ai]->time_base;
+            snprintf(s->adesc, sizeof(s->adesc), "%s %dHz %dch", avcodec_get_name(ap->codec_id),
+                     ap->sample_rate, ap->ch_layout.nb_channels);
+            s->default_dur[1] = av_rescale_q(1024, (AVRational){1, ap->sample_rate > 0 ? ap->sample_rate : 8000},
+                                             s->tb[1]);
+        } else {
+            /* Not silent: the status and the log say which audio is not kept, and why. */
+            snprintf(c->st.reason, sizeof(c->st.reason),
+                     "audio %s is not stored: no segment container here can carry it",
+                     avcodec_get_name(ap->codec_id));
+            cv_warn("camera '%s': %s", c->cfg.id, c->st.reason);
+            snprintf(s->adesc, sizeof(s->adesc), "%s (not stored)",
+                     avcodec_get_name(ap->codec_id));
+            s->ai = -1;
+        }
+    }
+    for (unsigned i = 0; i < s->ic->nb_streams; i++)
+        if ((int)i != s->vi && (int)i != s->ai)
+            s->ic->streams[i]->discard = AVDISCARD_ALL;
+    return 0;
+}
+
+static int64_t wall_of(const struct session *s, int64_t m)
+{
+    return s->anchor_wall + (m - s->anchor_m);
+}
+
+static void record_gap_before(struct rec_cam *c, int64_t start_wall)
+{
+    struct idx_gap g;
+
+    if (c->last_end_us <= 0 || start_wall <= c->last_end_us)
+        return;
+    memset(&g, 0, sizeof(g));
+    g.cam = c->cfg.num;
+    g.start_us = c->last_end_us;
+    g.end_us = start_wall;
+    g.reason = c->gap_reason;
+    cv_strlcpy(g.detail, c->gap_detail, sizeof(g.detail));
+    rec_sink_gap(c->sink, &g);
+}
+
+static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct cv_err *err)
+{
+    struct rec_seg_params p;
+    char rel[LAY_RELPATH_MAX];
+    int rc;
+
+    memset(&p, 0, sizeof(p));
+    p.root = c->root;
+    p.volume = c->cfg.volume[0] ? c->cfg.volume : LAY_DEFAULT_VOLUME;
+    p.camera = c->cfg.id;
+    p.vpar = s->par[0];
+    p.apar = s->ai >= 0 ? s->par[1] : NULL;
+    p.vtb = s->tb[0];
+    p.atb = s->tb[1];
+    p.mov = s->mov;
+    p.run_id = s->run_id;
+    p.run_seq = s->seq;
+    p.start_wall_us = wall_of(s, m);
+    p.video_desc = s->vdesc;
+    p.audio_desc = s->adesc;
+    rc = rec_seg_open(&s->seg, &p, rel, err);
+    if (rc < 0)
+        return rc;
+    rec_sink_pending(c->sink, c->cfg.num, rel);
+    s->seg_first_m = m;
+    return 0;
+}
+
+static void close_segment(struct rec_cam *c, struct session *s)
+{
+    struct idx_segment rec;
+    struct lay_seg_frag *frags = NULL;
+    size_t nfrags = 0;
+    struct cv_err err = {""};
+    int rc;
+
+    if (!s->seg)
+        return;
+    memset(&rec, 0, sizeof(rec));
+    rec.cam = c->cfg.num;
+    rc = rec_seg_close(s->seg, &rec, &frags, &nfrags, &err);
+    s->seg = NULL;
+    if (rc < 0) {
+        cv_warn("camera '%s': %s", c->cfg.id, err.msg);
+        return;
+    }
+    rec.cam = c->cfg.num;
+    c->last_end_us = rec.end_us;
+    c->st.segments++;
+    cv_debug("camera '%s': segment %s closed (%u frames, %llu bytes)", c->cfg.id, rec.path,
+             rec.frames, (unsigned long long)rec.bytes);
+    rec_sink_segment(c->sink, c->cfg.id, &rec, frags, nfrags);
+}
+
+/* Write a held-back packet whose duration is now known. */
+static int write_pending(struct rec_cam *c, struct session *s, int i, int64_t dur,
+                         struct cv_err *err)
+{
+    AVPacket *p = s->pend[i];
+    int rc;
+
+    if (!p)
+        return 0;
+    p->duration = dur > 0 ? dur : s->last_dur[i] > 0 ? s->last_dur[i] : s->default_dur[i];
+    s->last_dur[i] = p->duration;
+    rc = s->seg ? rec_seg_write(s->seg, p, wall_of(s, s->pend_m[i]), s->pend_recv[i], err) : 0;
+    av_packet_free(&s->pend[i]);
+    (void)c;
+    return rc;
+}
+
+static void end_run(struct rec_cam *c, struct session *s)
+{
+    struct cv_err err = {""};
+
+    if (!s->active)
+        return;
+    if (write_pending(c, s, 0, 0, &err) < 0 || write_pending(c, s, 1, 0, &err) < 0)
+        cv_warn("camera '%s': %s", c->cfg.id, err.msg);
+    close_segment(c, s);
+    s->active = false;
+}
+
+static int start_run(struct rec_cam *c, struct session *s, int64_t m, int64_t recv,
+                     struct cv_err *err)
+{
+    s->active = true;
+    s->run_id = (uint64_t)recv;
+    s->seq = 0;
+    s->anchor_wall = recv;
+    s->anchor_m = m;
+    s->drift_min = INT64_MAX;
+    for (int i = 0; i < 2; i++) {
+        s->origin_ts[i] = s->tb[i].den ? av_rescale_q(m, AV_TIME_BASE_Q, s->tb[i]) : 0;
+        s->last_dur[i] = 0;
+    }
+    record_gap_before(c, recv);
+    return open_segment(c, s, m, err);
+}
+
+/* Target length of the segment now open. */
+static int64_t target_us(struct rec_cam *c, struct session *s)
+{
+    int64_t t = c->rc->segment_us;
+
+    if (s->seq == 0 && c->st.segments == 0)
+        t -= c->stagger_us;
+    return t;
+}
+
+static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                    struct cv_err *err)
+{
+    bool key = pkt->flags & AV_PKT_FLAG_KEY;
+    int64_t m = av_rescale_q(pkt->dts, s->tb[0], AV_TIME_BASE_Q);
+    int rc;
+
+    if (s->active && s->pend[0]) {
+        int64_t step = m - s->pend_m[0];
+        if (step <= 0 || step > JUMP_US) {
+            cv_info("camera '%s': video timestamps %s by %lld ms; starting a new run",
+                    c->cfg.id, step <= 0 ? "went back" : "jumped", (long long)(step / 1000));
+            c->gap_reason = IDX_GAP_OFFLINE;
+            snprintf(c->gap_detail, sizeof(c->gap_detail), "video timestamps broke off");
+            end_run(c, s);
+        }
+    }
+    if (!s->active) {
+        if (!key)
+            return 0; /* a run starts at a keyframe */
+        rc = start_run(c, s, m, recv, err);
+        if (rc < 0)
+            return rc;
+    } else if (key) {
+        int64_t d = recv - wall_of(s, m);
+        if (d < s->drift_min)
+            s->drift_min = d;
+        if (m - s->seg_first_m >= target_us(c, s)) {
+            if (s->pend[0]) {
+                rc = write_pending(c, s, 0, pkt->dts - s->origin_ts[0] - s->pend[0]->dts, err);
+                if (rc < 0)
+                    return rc;
+            }
+            close_segment(c, s);
+            if (s->drift_min != INT64_MAX && llabs(s->drift_min) > DRIFT_US)
+                s->anchor_wall += s->drift_min;
+            s->drift_min = INT64_MAX;
+            s->seq++;
+            rc = open_segment(c, s, m, err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    pkt->dts -= s->origin_ts[0];
+    pkt->pts = pkt->pts == AV_NOPTS_VALUE ? pkt->dts : pkt->pts - s->origin_ts[0];
+    pkt->stream_index = 0;
+    if (s->pend[0]) {
+        rc = write_pending(c, s, 0, pkt->dts - s->pend[0]->dts, err);
+        if (rc < 0)
+            return rc;
+    }
+    s->pend[0] = av_packet_clone(pkt);
+    if (!s->pend[0])
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    s->pend_m[0] = m;
+    s->pend_recv[0] = recv;
+    return 0;
+}
+
+static int on_audio(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                    struct cv_err *err)
+{
+    int64_t rel;
+    int rc;
+
+    if (!s->active)
+        return 0;
+    rel = pkt->dts - s->origin_ts[1];
+    if (rel < 0)
+        return 0; /* before the run's first keyframe */
+    if (s->pend[1] && rel <= s->pend[1]->dts)
+        return 0; /* out of order: keep the stream monotonic */
+    pkt->pts = pkt->pts == AV_NOPTS_VALUE ? rel : pkt->pts - s->origin_ts[1];
+    pkt->dts = rel;
+    pkt->stream_index = 1;
+    if (s->pend[1]) {
+        rc = write_pending(c, s, 1, rel - s->pend[1]->dts, err);
+        if (rc < 0)
+            return rc;
+    }
+    s->pend[1] = av_packet_clone(pkt);
+    if (!s->pend[1])
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    s->pend_m[1] = av_rescale_q(pkt->dts, s->tb[1], AV_TIME_BASE_Q);
+    s->pend_recv[1] = recv;
+    return 0;
+}
+
+static void account(struct rec_cam *c, const AVPacket *pkt, int64_t recv, bool video)
+{
+    int64_t now = cv_mono_us();
+
+    c->rate_bytes += (uint64_t)pkt->size;
+    if (video) {
+        c->st.frames++;
+        c->st.last_frame_us = recv;
+    }
+    if (now - c->rate_t0 >= RATE_WINDOW_US) {
+        c->st.bitrate_bps = c->rate_bytes * 8 * CV_US_PER_S / (uint64_t)(now - c->rate_t0);
+        c->rate_bytes = 0;
+        c->rate_t0 = now;
+    }
+    push_status(c, false);
+}
+
+/* Record until the stream fails or we stop. Returns how long it recorded (µs). */
+static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_err *err)
+{
+    AVPacket *pkt = av_packet_alloc();
+    int64_t t0 = cv_mono_us();
+    int rc = 0, r;
+
+    if (!pkt) {
+        cv_errf(err, CV_ENOMEM, "out of memory");
+        return 0;
+    }
+    c->st.online = true;
+    c->st.since_us = cv_now_us();
+    snprintf(c->st.codec, sizeof(c->st.codec), "%s; audio %s", s->vdesc, s->adesc);
+    c->rate_t0 = cv_mono_us();
+    c->rate_bytes = 0;
+    cv_info("camera '%s': recording %s (%s; audio %s)", c->cfg.id, c->url_safe, s->vdesc,
+            s->adesc);
+    push_status(c, true);
+    while (!stopping(c)) {
+        int64_t recv;
+        atomic_store(&c->deadline, cv_mono_us() + c->rc->stall_timeout_us);
+        r = av_read_frame(s->ic, pkt);
+        if (r < 0) {
+            char why[CV_ERR_MAX];
+            if (stopping(c))
+                break;
+            describe_av_error(c, r, "lost", why, sizeof(why));
+            if (r == AVERROR_EXIT)
+                snprintf(why, sizeof(why), "no data from %s for %lld s", c->url_safe,
+                         (long long)(c->rc->stall_timeout_us / CV_US_PER_S));
+            rc = cv_errf(err, CV_ENET, "%s", why);
+            break;
+        }
+        recv = cv_now_us();
+        if (pkt->dts == AV_NOPTS_VALUE)
+            pkt->dts = pkt->pts;
+        if (pkt->dts != AV_NOPTS_VALUE && (pkt->stream_index == s->vi || pkt->stream_index == s->ai)) {
+            bool video = pkt->stream_index == s->vi;
+            account(c, pkt, recv, video);
+            rc = video ? on_video(c, s, pkt, recv, err) : on_audio(c, s, pkt, recv, err);
+        }
+        av_packet_unref(pkt);
+        if (rc < 0)
+            break;
+    }
+    end_run(c, s);
+    av_packet_free(&pkt);
+    if (rc == 0 && !stopping(c))
+        cv_errf(err, CV_ENET, "stream from %s ended", c->url_safe);
+    return cv_mono_us() - t0;
+}
+
+/* Sleep up to `us`, waking early when the camera is retired or the recorder stops. */
+static void nap(struct rec_cam *c, int64_t us)
+{
+    int64_t until = cv_mono_us() + us;
+
+    while (!stopping(c) && cv_mono_us() < until) {
+        struct timespec d = {0, 100 * 1000 * 1000};
+        nanosleep(&d, NULL);
+    }
+}
+
+static void *cam_main(void *arg)
+{
+    struct rec_cam *c = arg;
+    int64_t backoff = CV_US_PER_S;
+    sigset_t all;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    while (!stopping(c)) {
+        struct session s;
+        struct cv_err err = {""};
+        int64_t lasted = 0;
+
+        if (session_open(c, &s, &err) == 0) {
+            lasted = session_record(c, &s, &err);
+            c->st.reconnects++;
+        }
+        session_release(&s);
+        if (stopping(c))
+            break;
+        set_offline(c, err.msg);
+        /* The hole after this point is the camera's doing; say what happened first. */
+        if (c->gap_reason != IDX_GAP_OFFLINE || lasted > 0) {
+            c->gap_reason = IDX_GAP_OFFLINE;
+            cv_strlcpy(c->gap_detail, err.msg, sizeof(c->gap_detail));
+        }
+        if (lasted >= STABLE_US)
+            backoff = CV_US_PER_S;
+        nap(c, backoff);
+        backoff = backoff * 2 > c->rc->backoff_max_us ? c->rc->backoff_max_us : backoff * 2;
+    }
+    c->st.online = false;
+    c->st.bitrate_bps = 0;
+    cv_strlcpy(c->st.reason, atomic_load(&c->retire) ? "camera disabled" : "recorder stopped",
+               sizeof(c->st.reason));
+    c->st.since_us = cv_now_us();
+    push_status(c, true);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,
+                  const struct rec_cam_params *p, struct cv_err *err)
+{
+    struct rec_cam *c = calloc(1, sizeof(*c));
+    pthread_attr_t attr;
+    uint32_t h = 2166136261u;
+    int r;
+
+    *out = NULL;
+    if (!c)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    c->cfg = *cam;
+    cv_strlcpy(c->root, p->root, sizeof(c->root));
+    redact_url(cam->url, c->url_safe, sizeof(c->url_safe));
+    c->rc = p->cfg;
+    c->sink = p->sink;
+    c->gstop = p->stop;
+    c->last_end_us = p->last_end_us;
+    c->gap_reason = IDX_GAP_RECORDER_STOPPED;
+    cv_strlcpy(c->gap_detail, p->resume_note ? p->resume_note : "recorder was not running",
+               sizeof(c->gap_detail));
+    for (const char *q = cam->id; *q; q++)
+        h = (h ^ (uint8_t)*q) * 16777619u;
+    c->stagger_us = (int64_t)(h % 1000) * (p->cfg->segment_us / 2) / 1000;
+    c->st.since_us = cv_now_us();
+    cv_strlcpy(c->st.reason, "connecting", sizeof(c->st.reason));
+    atomic_init(&c->retire, false);
+    atomic_init(&c->done, false);
+    atomic_init(&c->deadline, INT64_MAX);
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 512 * 1024);
+    r = pthread_create(&c->thread, &attr, cam_main, c);
+    pthread_attr_destroy(&attr);
+    if (r) {
+        free(c);
+        return cv_errf(err, CV_ENOMEM, "camera '%s': cannot start its thread: %s", cam->id,
+                       strerror(r));
+    }
+    *out = c;
+    return 0;
+}
+
+void rec_cam_retire(struct rec_cam *c)
+{
+    if (c)
+        atomic_store(&c->retire, true);
+}
+
+bool rec_cam_done(const struct rec_cam *c)
+{
+    return atomic_load(&c->done);
+}
+
+const struct idx_camera *rec_cam_config(const struct rec_cam *c)
+{
+    return &c->cfg;
+}
+
+void rec_cam_free(struct rec_cam *c)
+{
+    if (!c)
+        return;
+    rec_cam_retire(c);
+    pthread_join(c->thread, NULL);
+    free(c);
+}

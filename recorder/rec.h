@@ -1,0 +1,45 @@
+/*
+ * rec.h: the recorder. Pulls every enabled camera of a data root at once and writes its stream,
+ * without transcoding, into segment files indexed in LMDB.
+ *
+ * One thread per camera does the blocking RTSP input (libavformat) and writes segments; one
+ * sink thread owns all index writes and batches them into few commits, so a camera never waits
+ * for the index and a dead or slow camera never delays the others. The main thread watches the
+ * index for camera changes (added, disabled, edited) and starts or retires camera threads.
+ *
+ * Segment life (docs/storage-layout.md): created with O_EXCL in its final directory and noted as
+ * "pending" in the index; one fragment per GOP written as the GOP completes and hashed on the
+ * way; closed at the first keyframe after the target length with fsync of the file and its
+ * directory; only then committed (record, fragment table, chain link). On start-up the pending
+ * file of each camera is recovered to its last complete fragment before recording resumes.
+ */
+#ifndef REC_REC_H
+#define REC_REC_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+struct rec_config {
+    int64_t segment_us;         /* target segment length; default 60 s */
+    int64_t connect_timeout_us; /* RTSP open and stream probing; default 10 s */
+    int64_t stall_timeout_us;   /* no packet for this long = camera lost; default 10 s */
+    int64_t backoff_max_us;     /* longest wait between reconnects; default 10 s */
+    int64_t poll_us;            /* how often camera changes are looked for; default 2 s */
+    int64_t status_us;          /* how often camera status is written; default 2 s */
+};
+
+void rec_config_defaults(struct rec_config *cfg);
+
+/*
+ * Run the recorder on data root `root` until *stop becomes nonzero (set it from a SIGTERM or
+ * SIGINT handler), then close every open segment properly and return 0. Returns an error only
+ * when recording cannot start at all (no index, index unreadable); camera failures are never
+ * errors here: they are camera status and gaps. Call from the main thread; it blocks signals
+ * in the threads it starts so that the caller's handlers run on the calling thread.
+ */
+int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_t *stop,
+            struct cv_err *err);
+
+#endif

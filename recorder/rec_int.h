@@ -1,0 +1,107 @@
+/*
+ * rec_int.h: pieces shared by the recorder's own files (not an API for other modules).
+ *
+ *   segwriter.c  rec_seg_*: one segment file being written
+ *   sink.c       rec_sink_*: the thread that owns index writes
+ *   camera.c     rec_cam_*: one camera's ingest thread
+ *   recorder.c   rec_run: start-up recovery and camera supervision
+ */
+#ifndef REC_INT_H
+#define REC_INT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+
+#include "indexer/idx.h"
+#include "recorder/rec.h"
+
+/* ---- segment writer ---- */
+
+struct rec_seg;
+
+struct rec_seg_params {
+    const char *root, *volume, *camera;
+    const AVCodecParameters *vpar; /* H.264 or H.265 */
+    const AVCodecParameters *apar; /* NULL: no audio */
+    AVRational vtb, atb;           /* time bases of the packets that will be written */
+    bool mov;                      /* QuickTime brand (G.711 audio); else MP4 */
+    uint64_t run_id;
+    uint32_t run_seq;
+    int64_t start_wall_us; /* names the file */
+    const char *video_desc, *audio_desc;
+};
+
+/*
+ * Create the file (O_EXCL) and write ftyp, moov and the camvault header box. *relpath receives
+ * the path relative to ROOT (LAY_RELPATH_MAX). The writer owns its file until close/abort.
+ */
+int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *relpath,
+                 struct cv_err *err);
+
+/*
+ * Write one packet: stream_index 0 is video, 1 audio; dts/pts/duration are run-relative in
+ * the params' time base and duration must be set. A video keyframe (or 10 s without one) ends
+ * the current fragment first; `wall_us`/`recv_us` are the wall-clock times of that video
+ * packet, stored in the new fragment's prft and fraginfo boxes. The caller keeps the packet.
+ */
+int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t wall_us, int64_t recv_us,
+                  struct cv_err *err);
+
+/*
+ * Finish the segment: last fragment, trailer, fsync of file and directory, final hash. Fills
+ * *rec (cam must be set by the caller) and hands over the fragment table (*frags, malloc'd,
+ * caller frees). Frees s in every case. If a write failed earlier (disk full), the file is cut
+ * back to its last complete fragment and that part is returned (flag IDX_SEG_RECOVERED); if
+ * nothing complete was written, the file is removed and CV_ENOENT returned.
+ */
+int rec_seg_close(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_frag **frags,
+                  size_t *nfrags, struct cv_err *err);
+
+/* Bytes written so far (for bitrate and logs). */
+uint64_t rec_seg_bytes(const struct rec_seg *s);
+
+/* ---- index sink ---- */
+
+struct rec_sink;
+
+int rec_sink_open(struct rec_sink **out, struct idx *idx, const struct rec_config *cfg,
+                  struct cv_err *err);
+/* Drain the queue, write the last statuses, stop the thread. NULL-safe. */
+void rec_sink_close(struct rec_sink *sink);
+
+/* Queue a closed segment (takes ownership of frags). Never blocks for long. */
+void rec_sink_segment(struct rec_sink *sink, const char *camera, const struct idx_segment *seg,
+                      struct lay_seg_frag *frags, size_t nfrags);
+void rec_sink_gap(struct rec_sink *sink, const struct idx_gap *gap);
+void rec_sink_pending(struct rec_sink *sink, uint32_t cam, const char *relpath);
+/* Latest status of a camera; written at the next status interval. */
+void rec_sink_status(struct rec_sink *sink, uint32_t cam, const struct idx_status *st);
+
+/* ---- camera thread ---- */
+
+struct rec_cam;
+
+struct rec_cam_params {
+    const char *root;
+    const struct rec_config *cfg;
+    struct rec_sink *sink;
+    volatile sig_atomic_t *stop;
+    int64_t last_end_us;     /* end of the camera's newest indexed segment, 0 if none */
+    const char *resume_note; /* why there is a hole before this start ("recorder was not running") */
+};
+
+int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,
+                  const struct rec_cam_params *p, struct cv_err *err);
+/* Ask the thread to finish (closing its segment) without waiting. */
+void rec_cam_retire(struct rec_cam *c);
+bool rec_cam_done(const struct rec_cam *c);
+/* Join and free (NULL-safe). Retires first if still running. */
+void rec_cam_free(struct rec_cam *c);
+const struct idx_camera *rec_cam_config(const struct rec_cam *c);
+
+#endif

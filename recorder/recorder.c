@@ -1,0 +1,231 @@
+/*
+ * recorder.c: rec_run, the recorder's main thread: start-up recovery, then one camera thread
+ * per enabled camera, kept in step with the index (cameras added, disabled or edited while
+ * recording are picked up within one poll interval, default 2 s).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "recorder/rec_int.h"
+#include "indexer/recover.h"
+#include "common/buf.h"
+#include "common/cvtime.h"
+#include "common/log.h"
+#include "common/banned.h"
+
+struct slot {
+    struct rec_cam *cam;
+};
+
+void rec_config_defaults(struct rec_config *cfg)
+{
+    cfg->segment_us = 60 * CV_US_PER_S;
+    cfg->connect_timeout_us = 10 * CV_US_PER_S;
+    cfg->stall_timeout_us = 10 * CV_US_PER_S;
+    cfg->backoff_max_us = 10 * CV_US_PER_S;
+    cfg->poll_us = 2 * CV_US_PER_S;
+    cfg->status_us = 2 * CV_US_PER_S;
+}
+
+/*
+ * Recover the segment each camera was writing when the recorder last died. Returns, through
+ * *recovered, how many segments were brought back.
+ */
+static void recover_pending(struct idx *idx, const char *root, const struct idx_camera *cams,
+                            size_t n, int *recovered)
+{
+    *recovered = 0;
+    for (size_t i = 0; i < n; i++) {
+        char rel[LAY_RELPATH_MAX];
+        struct idx_txn *t = NULL;
+        struct idx_segment seg;
+        struct cv_err err = {""};
+        int rc;
+
+        if (idx_begin(idx, false, &t, &err) < 0) {
+            cv_error("%s", err.msg);
+            return;
+        }
+        rc = idx_pending_get(t, cams[i].num, rel, &err);
+        idx_abort(t);
+        if (rc == CV_ENOENT)
+            continue;
+        if (rc < 0) {
+            cv_error("camera '%s': %s", cams[i].id, err.msg);
+            continue;
+        }
+        rc = idx_recover_segment(idx, root, &cams[i], rel, &seg, &err);
+        if (rc == 0) {
+            (*recovered)++;
+            cv_info("camera '%s': recovered segment '%s' after a crash (%u frames)", cams[i].id,
+                    rel, seg.frames);
+        } else if (rc == CV_EEXIST) {
+            cv_debug("camera '%s': %s", cams[i].id, err.msg);
+        } else {
+            cv_warn("camera '%s': %s", cams[i].id, err.msg);
+            if (rc == CV_ENOENT && idx_begin(idx, true, &t, NULL) == 0) {
+                idx_pending_del(t, cams[i].num, NULL);
+                idx_commit(t, NULL);
+            }
+        }
+    }
+}
+
+static bool same_source(const struct idx_camera *a, const struct idx_camera *b)
+{
+    return strcmp(a->url, b->url) == 0 && a->transport == b->transport &&
+           strcmp(a->volume, b->volume) == 0;
+}
+
+/* Start, retire or restart camera threads so that they match the index. */
+static void sync_cameras(struct idx *idx, const char *root, const struct rec_cam_params *base,
+                         struct slot **slots, size_t *nslots, const char *note)
+{
+    struct idx_camera *cams = NULL;
+    size_t n = 0;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+
+    if (idx_begin(idx, false, &t, &err) < 0 || idx_camera_list(t, &cams, &n, &err) < 0) {
+        idx_abort(t);
+        cv_error("cannot read the camera list: %s", err.msg);
+        return;
+    }
+    /* Retire threads whose camera is gone, disabled or changed. */
+    for (size_t i = 0; i < *nslots; i++) {
+        const struct idx_camera *run = rec_cam_config((*slots)[i].cam);
+        bool keep = false;
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(cams[j].id, run->id) == 0 && cams[j].enabled && same_source(&cams[j], run))
+                keep = true;
+        if (!keep) {
+            cv_info("camera '%s': stopping (disabled, removed or changed)", run->id);
+            rec_cam_retire((*slots)[i].cam);
+        }
+    }
+    /* Start threads for enabled cameras that have none (a retiring one still counts). */
+    for (size_t j = 0; j < n; j++) {
+        struct rec_cam_params p = *base;
+        struct idx_segment last;
+        struct rec_cam *cam = NULL;
+        bool running = false;
+
+        if (!cams[j].enabled)
+            continue;
+        for (size_t i = 0; i < *nslots; i++)
+            if (strcmp(rec_cam_config((*slots)[i].cam)->id, cams[j].id) == 0)
+                running = true;
+        if (running)
+            continue;
+        p.last_end_us = idx_segment_last(t, cams[j].num, &last, NULL) == 0 ? last.end_us : 0;
+        p.resume_note = note;
+        if (rec_cam_start(&cam, &cams[j], &p, &err) < 0) {
+            cv_error("%s", err.msg);
+            continue;
+        }
+        {
+            struct slot *ns = realloc(*slots, (*nslots + 1) * sizeof(*ns));
+            if (!ns) {
+                rec_cam_free(cam);
+                continue;
+            }
+            *slots = ns;
+            (*slots)[(*nslots)++].cam = cam;
+        }
+    }
+    idx_abort(t);
+    free(cams);
+    (void)root;
+}
+
+/* Join camera threads that have finished; returns how many. */
+static size_t reap(struct slot *slots, size_t *nslots)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < *nslots;) {
+        if (rec_cam_done(slots[i].cam)) {
+            rec_cam_free(slots[i].cam);
+            slots[i] = slots[--*nslots];
+            n++;
+        } else {
+            i++;
+        }
+    }
+    return n;
+}
+
+int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_t *stop,
+            struct cv_err *err)
+{
+    struct idx *idx = NULL;
+    struct rec_sink *sink = NULL;
+    struct idx_camera *cams = NULL;
+    struct idx_txn *t = NULL;
+    struct slot *slots = NULL;
+    size_t ncams = 0, nslots = 0;
+    struct rec_cam_params base;
+    uint64_t gen = 0;
+    int64_t next_poll = 0;
+    int recovered = 0, rc;
+    const char *note;
+
+    rc = idx_open(&idx, root, 0, err);
+    if (rc < 0)
+        return rc;
+    rc = idx_begin(idx, false, &t, err);
+    if (rc == 0)
+        rc = idx_camera_list(t, &cams, &ncams, err);
+    idx_abort(t);
+    t = NULL;
+    if (rc < 0)
+        goto out;
+    recover_pending(idx, root, cams, ncams, &recovered);
+    note = recovered ? "recorder was killed or crashed" : "recorder was not running";
+    rc = rec_sink_open(&sink, idx, cfg, err);
+    if (rc < 0)
+        goto out;
+    memset(&base, 0, sizeof(base));
+    base.root = root;
+    base.cfg = cfg;
+    base.sink = sink;
+    base.stop = stop;
+    cv_info("recorder started on '%s' (%zu cameras, segments of %lld s)", root, ncams,
+            (long long)(cfg->segment_us / CV_US_PER_S));
+    while (!*stop) {
+        int64_t now = cv_mono_us();
+        struct timespec d = {0, 100 * 1000 * 1000};
+
+        if (now >= next_poll) {
+            uint64_t g = 0;
+            if (idx_begin(idx, false, &t, NULL) == 0) {
+                g = idx_config_gen(t);
+                idx_abort(t);
+                t = NULL;
+            }
+            if (g != gen) {
+                gen = g;
+                sync_cameras(idx, root, &base, &slots, &nslots, note);
+            }
+            next_poll = now + cfg->poll_us;
+        }
+        /* A camera retired for a change (or re-enabled meanwhile) starts again at once. */
+        if (reap(slots, &nslots) > 0)
+            sync_cameras(idx, root, &base, &slots, &nslots, note);
+        nanosleep(&d, NULL);
+    }
+    cv_info("recorder stopping: closing %zu cameras' segments", nslots);
+    for (size_t i = 0; i < nslots; i++)
+        rec_cam_retire(slots[i].cam);
+    for (size_t i = 0; i < nslots; i++)
+        rec_cam_free(slots[i].cam);
+    nslots = 0;
+    rc = 0;
+out:
+    rec_sink_close(sink);
+    free(slots);
+    free(cams);
+    idx_close(idx);
+    return rc;
+}

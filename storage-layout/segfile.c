@@ -1,0 +1,547 @@
+/*
+ * segfile.c: camvault's own boxes in segment files and a bounded ISO BMFF reader for them.
+ *
+ * The reader walks top-level boxes with pread, loads moov and each moof (bounded), and skips
+ * mdat by its size. It trusts nothing in the file: every length is checked against the box that
+ * contains it before it is used.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "storage-layout/segfile.h"
+#include "common/fileio.h"
+#include "common/banned.h"
+
+#define BOX_LOAD_MAX (16u << 20)
+#define NTP_UNIX_OFFSET UINT64_C(2208988800) /* seconds from 1900 to 1970 */
+
+uint64_t lay_ntp_from_us(int64_t us)
+{
+    uint64_t secs = (uint64_t)(us / 1000000) + NTP_UNIX_OFFSET;
+    uint64_t frac = ((uint64_t)(us % 1000000) << 32) / 1000000;
+
+    /* Round up so that the reverse conversion (which truncates) lands on the same µs. */
+    if ((((uint64_t)(us % 1000000) << 32) % 1000000) != 0)
+        frac++;
+    return secs << 32 | frac;
+}
+
+int64_t lay_us_from_ntp(uint64_t ntp)
+{
+    uint64_t secs = ntp >> 32, frac = ntp & 0xffffffffu;
+
+    if (secs < NTP_UNIX_OFFSET)
+        return 0;
+    return (int64_t)(secs - NTP_UNIX_OFFSET) * 1000000 + (int64_t)((frac * 1000000) >> 32);
+}
+
+static void box_begin(struct cv_buf *b, const char *type, size_t *mark)
+{
+    *mark = b->len;
+    cv_buf_be32(b, 0);
+    cv_buf_put(b, type, 4);
+}
+
+static void box_end(struct cv_buf *b, size_t mark)
+{
+    if (cv_buf_ok(b))
+        cv_put_be32(b->data + mark, (uint32_t)(b->len - mark));
+}
+
+void lay_seg_header_box(struct cv_buf *b, const struct lay_seg_header *h)
+{
+    size_t mark;
+
+    box_begin(b, "uuid", &mark);
+    cv_buf_put(b, LAY_SEG_UUID_HEADER, 16);
+    cv_buf_printf(b,
+                  "version=1\ncamera=%s\nrun=%llu\nrun_seq=%u\ncontainer=%s\nvideo=%s\naudio=%s\n",
+                  h->camera, (unsigned long long)h->run_id, h->run_seq, h->container, h->video,
+                  h->audio);
+    box_end(b, mark);
+}
+
+void lay_seg_prft_box(struct cv_buf *b, uint32_t track_id, int64_t wall_us, uint64_t media_time)
+{
+    size_t mark;
+
+    box_begin(b, "prft", &mark);
+    cv_buf_be32(b, 1u << 24); /* version 1, flags 0 */
+    cv_buf_be32(b, track_id);
+    cv_buf_be64(b, lay_ntp_from_us(wall_us));
+    cv_buf_be64(b, media_time);
+    box_end(b, mark);
+}
+
+void lay_seg_fraginfo_box(struct cv_buf *b, int64_t recv_us, int64_t camera_us)
+{
+    size_t mark;
+
+    box_begin(b, "uuid", &mark);
+    cv_buf_put(b, LAY_SEG_UUID_FRAGINFO, 16);
+    cv_buf_be64(b, (uint64_t)recv_us);
+    cv_buf_be64(b, (uint64_t)camera_us);
+    box_end(b, mark);
+}
+
+void lay_seg_info_release(struct lay_seg_info *info)
+{
+    if (!info)
+        return;
+    free(info->frags);
+    info->frags = NULL;
+    info->nfrags = 0;
+}
+
+/* A box inside a loaded buffer. */
+struct box {
+    char type[5];
+    const uint8_t *body; /* after the header (and after version/flags for none: raw) */
+    size_t len;          /* body length */
+};
+
+/* Next child box of [p, end); returns 1 with *out, 0 at the end, -1 when malformed. */
+static int next_box(const uint8_t **p, const uint8_t *end, struct box *out)
+{
+    size_t avail = (size_t)(end - *p), hdr = 8;
+    uint64_t size;
+
+    if (avail == 0)
+        return 0;
+    if (avail < 8)
+        return -1;
+    size = cv_get_be32(*p);
+    memcpy(out->type, *p + 4, 4);
+    out->type[4] = 0;
+    if (size == 1) {
+        if (avail < 16)
+            return -1;
+        size = cv_get_be64(*p + 8);
+        hdr = 16;
+    } else if (size == 0) {
+        size = avail;
+    }
+    if (size < hdr || size > avail)
+        return -1;
+    out->body = *p + hdr;
+    out->len = (size_t)size - hdr;
+    *p += size;
+    return 1;
+}
+
+/* Find the first child of type `type` in a container body. */
+static int find_child(const uint8_t *p, size_t len, const char *type, struct box *out)
+{
+    const uint8_t *end = p + len;
+    int r;
+
+    while ((r = next_box(&p, end, out)) == 1)
+        if (memcmp(out->type, type, 4) == 0)
+            return 1;
+    return r < 0 ? -1 : 0;
+}
+
+struct trex {
+    uint32_t track, dur, size, flags;
+};
+
+/* Read one trak of moov into info. */
+static int parse_trak(const struct box *trak, struct lay_seg_info *info)
+{
+    struct box tkhd, mdia, mdhd, hdlr, minf, stbl, stsd;
+    uint32_t track_id, timescale;
+    struct cv_rd r;
+    uint8_t version;
+    char handler[5] = "", fourcc[5] = "";
+
+    if (find_child(trak->body, trak->len, "tkhd", &tkhd) != 1 ||
+        find_child(trak->body, trak->len, "mdia", &mdia) != 1 ||
+        find_child(mdia.body, mdia.len, "mdhd", &mdhd) != 1 ||
+        find_child(mdia.body, mdia.len, "hdlr", &hdlr) != 1)
+        return -1;
+    cv_rd_init(&r, tkhd.body, tkhd.len);
+    version = cv_rd_u8(&r);
+    r.off += 3 + (version == 1 ? 16 : 8);
+    track_id = cv_rd_be32(&r);
+    cv_rd_init(&r, mdhd.body, mdhd.len);
+    version = cv_rd_u8(&r);
+    r.off += 3 + (version == 1 ? 16 : 8);
+    timescale = cv_rd_be32(&r);
+    if (r.bad || timescale == 0 || track_id == 0)
+        return -1;
+    cv_rd_init(&r, hdlr.body, hdlr.len);
+    r.off += 8; /* version, flags, pre_defined */
+    cv_rd_bytes(&r, handler, 4);
+    if (r.bad)
+        return -1;
+    if (find_child(mdia.body, mdia.len, "minf", &minf) == 1 &&
+        find_child(minf.body, minf.len, "stbl", &stbl) == 1 &&
+        find_child(stbl.body, stbl.len, "stsd", &stsd) == 1 && stsd.len >= 16) {
+        memcpy(fourcc, stsd.body + 12, 4); /* version/flags, entry count, entry size, type */
+        if (memcmp(handler, "vide", 4) == 0 && stsd.len >= 8 + 8 + 24 + 4) {
+            const uint8_t *e = stsd.body + 8; /* the first sample entry */
+            info->width = (uint32_t)e[32] << 8 | e[33];
+            info->height = (uint32_t)e[34] << 8 | e[35];
+        }
+    }
+    if (memcmp(handler, "vide", 4) == 0 && !info->video_track) {
+        info->video_track = track_id;
+        info->video_timescale = timescale;
+        memcpy(info->video_fourcc, fourcc, 5);
+    } else if (memcmp(handler, "soun", 4) == 0 && !info->audio_track) {
+        info->audio_track = track_id;
+        info->audio_timescale = timescale;
+        memcpy(info->audio_fourcc, fourcc, 5);
+    }
+    return 0;
+}
+
+static int parse_moov(const uint8_t *p, size_t len, struct lay_seg_info *info, struct trex *trex,
+                      size_t ntrex_max, size_t *ntrex)
+{
+    const uint8_t *end = p + len;
+    struct box b, t;
+    int r;
+
+    *ntrex = 0;
+    while ((r = next_box(&p, end, &b)) == 1) {
+        if (memcmp(b.type, "trak", 4) == 0) {
+            if (parse_trak(&b, info) < 0)
+                return -1;
+        } else if (memcmp(b.type, "mvex", 4) == 0) {
+            const uint8_t *q = b.body, *qend = b.body + b.len;
+            while (next_box(&q, qend, &t) == 1) {
+                struct cv_rd rd;
+                if (memcmp(t.type, "trex", 4) != 0 || *ntrex >= ntrex_max)
+                    continue;
+                cv_rd_init(&rd, t.body, t.len);
+                rd.off += 4;
+                trex[*ntrex].track = cv_rd_be32(&rd);
+                rd.off += 4; /* default sample description index */
+                trex[*ntrex].dur = cv_rd_be32(&rd);
+                trex[*ntrex].size = cv_rd_be32(&rd);
+                trex[*ntrex].flags = cv_rd_be32(&rd);
+                if (!rd.bad)
+                    (*ntrex)++;
+            }
+        }
+    }
+    return r < 0 || !info->video_track ? -1 : 0;
+}
+
+/* Parse one traf into the fragment's per-track sums. */
+static int parse_traf(const struct box *traf, const struct trex *trex, size_t ntrex,
+                      const struct lay_seg_info *info, struct lay_seg_frag *f)
+{
+    const uint8_t *p = traf->body, *end = traf->body + traf->len;
+    uint32_t track = 0, def_dur = 0, def_flags = 0;
+    uint64_t base = 0, dur_sum = 0;
+    uint32_t samples = 0, keys = 0;
+    bool first_is_key = false, have_first = false;
+    struct box b;
+    struct cv_rd r;
+    int rc;
+
+    while ((rc = next_box(&p, end, &b)) == 1) {
+        uint32_t vf;
+        cv_rd_init(&r, b.body, b.len);
+        vf = cv_rd_be32(&r);
+        if (memcmp(b.type, "tfhd", 4) == 0) {
+            track = cv_rd_be32(&r);
+            for (size_t i = 0; i < ntrex; i++)
+                if (trex[i].track == track) {
+                    def_dur = trex[i].dur;
+                    def_flags = trex[i].flags;
+                }
+            if (vf & 0x01)
+                r.off += 8;
+            if (vf & 0x02)
+                r.off += 4;
+            if (vf & 0x08)
+                def_dur = cv_rd_be32(&r);
+            if (vf & 0x10)
+                r.off += 4;
+            if (vf & 0x20)
+                def_flags = cv_rd_be32(&r);
+        } else if (memcmp(b.type, "tfdt", 4) == 0) {
+            base = (vf >> 24) == 1 ? cv_rd_be64(&r) : cv_rd_be32(&r);
+        } else if (memcmp(b.type, "trun", 4) == 0) {
+            uint32_t count = cv_rd_be32(&r), first_flags = def_flags;
+            bool has_first = vf & 0x04;
+            if (vf & 0x01)
+                r.off += 4;
+            if (has_first)
+                first_flags = cv_rd_be32(&r);
+            if (count > 1000000)
+                return -1;
+            for (uint32_t i = 0; i < count && !r.bad; i++) {
+                uint32_t d = def_dur, fl = i == 0 && has_first ? first_flags : def_flags;
+                if (vf & 0x100)
+                    d = cv_rd_be32(&r);
+                if (vf & 0x200)
+                    r.off += 4;
+                if (vf & 0x400)
+                    fl = cv_rd_be32(&r);
+                if (vf & 0x800)
+                    r.off += 4;
+                dur_sum += d;
+                if (!(fl & 0x10000))
+                    keys++;
+                if (!have_first) {
+                    have_first = true;
+                    first_is_key = !(fl & 0x10000);
+                }
+            }
+            samples += count;
+        }
+        if (r.bad)
+            return -1;
+    }
+    if (rc < 0)
+        return -1;
+    if (track && track == info->video_track) {
+        f->video_dts = base;
+        f->video_dur += dur_sum;
+        f->video_samples += samples;
+        f->keyframes += keys;
+        f->starts_with_key = first_is_key;
+    } else if (track && track == info->audio_track) {
+        f->audio_samples += samples;
+    }
+    return 0;
+}
+
+static int parse_moof(const uint8_t *p, size_t len, const struct trex *trex, size_t ntrex,
+                      const struct lay_seg_info *info, struct lay_seg_frag *f)
+{
+    const uint8_t *end = p + len;
+    struct box b;
+    int r;
+
+    while ((r = next_box(&p, end, &b)) == 1)
+        if (memcmp(b.type, "traf", 4) == 0 && parse_traf(&b, trex, ntrex, info, f) < 0)
+            return -1;
+    return r < 0 ? -1 : 0;
+}
+
+static void parse_header_text(const uint8_t *p, size_t len, struct lay_seg_header *h)
+{
+    char text[1024], *save = NULL;
+
+    if (len >= sizeof(text))
+        len = sizeof(text) - 1;
+    memcpy(text, p, len);
+    text[len] = 0;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        int64_t v;
+        if (!eq)
+            continue;
+        *eq++ = 0;
+        if (strcmp(line, "camera") == 0)
+            cv_strlcpy(h->camera, eq, sizeof(h->camera));
+        else if (strcmp(line, "run") == 0 && cv_parse_i64(eq, 0, INT64_MAX, &v) == 0)
+            h->run_id = (uint64_t)v;
+        else if (strcmp(line, "run_seq") == 0 && cv_parse_i64(eq, 0, UINT32_MAX, &v) == 0)
+            h->run_seq = (uint32_t)v;
+        else if (strcmp(line, "container") == 0)
+            cv_strlcpy(h->container, eq, sizeof(h->container));
+        else if (strcmp(line, "video") == 0)
+            cv_strlcpy(h->video, eq, sizeof(h->video));
+        else if (strcmp(line, "audio") == 0)
+            cv_strlcpy(h->audio, eq, sizeof(h->audio));
+    }
+}
+
+/* Load a box body of at most BOX_LOAD_MAX bytes into *buf (grown as needed). */
+static int load(int fd, uint64_t off, uint64_t len, uint8_t **buf, size_t *cap, struct cv_err *err)
+{
+    if (len > BOX_LOAD_MAX)
+        return cv_errf(err, CV_ECORRUPT, "box of %llu bytes at offset %llu is too large",
+                       (unsigned long long)len, (unsigned long long)off);
+    if (len > *cap) {
+        uint8_t *p = realloc(*buf, (size_t)len);
+        if (!p)
+            return cv_errf(err, CV_ENOMEM, "out of memory");
+        *buf = p;
+        *cap = (size_t)len;
+    }
+    return cv_pread_all(fd, *buf, (size_t)len, (off_t)off, err);
+}
+
+int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
+{
+    struct stat st;
+    uint8_t hdr[16], *buf = NULL;
+    size_t cap = 0, ntrex = 0, fcap = 0;
+    struct trex trex[4];
+    struct lay_seg_frag cur;
+    uint64_t off = 0, group_start = 0;
+    bool have_ftyp = false, have_moov = false, in_group = false, pending_moof = false;
+    int rc = 0;
+
+    memset(info, 0, sizeof(*info));
+    memset(&cur, 0, sizeof(cur));
+    if (fstat(fd, &st) < 0)
+        return cv_errf(err, CV_EIO, "cannot stat: %s", strerror(errno));
+    info->file_bytes = (uint64_t)st.st_size;
+    while (off + 8 <= info->file_bytes) {
+        uint64_t size, hsize = 8;
+        char type[5];
+
+        rc = cv_pread_all(fd, hdr, 8, (off_t)off, err);
+        if (rc < 0)
+            goto out;
+        size = cv_get_be32(hdr);
+        memcpy(type, hdr + 4, 4);
+        type[4] = 0;
+        if (size == 1) {
+            if (off + 16 > info->file_bytes)
+                break;
+            rc = cv_pread_all(fd, hdr + 8, 8, (off_t)off + 8, err);
+            if (rc < 0)
+                goto out;
+            size = cv_get_be64(hdr + 8);
+            hsize = 16;
+        }
+        if (size < hsize)
+            break; /* garbage or a torn header: the good part ends here */
+        if (off + size > info->file_bytes)
+            break; /* torn box */
+        if (!have_ftyp) {
+            if (strcmp(type, "ftyp") != 0) {
+                rc = cv_errf(err, CV_ECORRUPT, "not a segment file: no ftyp box at the start");
+                goto out;
+            }
+            have_ftyp = true;
+        } else if (strcmp(type, "moov") == 0) {
+            rc = load(fd, off + hsize, size - hsize, &buf, &cap, err);
+            if (rc < 0)
+                goto out;
+            if (parse_moov(buf, (size_t)(size - hsize), info, trex, 4, &ntrex) < 0) {
+                rc = cv_errf(err, CV_ECORRUPT, "malformed moov box (no usable video track)");
+                goto out;
+            }
+            have_moov = true;
+            info->complete_bytes = off + size;
+        } else if (!have_moov) {
+            if (strcmp(type, "free") != 0 && strcmp(type, "skip") != 0) {
+                rc = cv_errf(err, CV_ECORRUPT, "not a segment file: '%s' box before moov", type);
+                goto out;
+            }
+        } else if (strcmp(type, "uuid") == 0 || strcmp(type, "prft") == 0) {
+            rc = load(fd, off + hsize, size - hsize, &buf, &cap, err);
+            if (rc < 0)
+                goto out;
+            if (strcmp(type, "uuid") == 0 && size - hsize >= 16 &&
+                memcmp(buf, LAY_SEG_UUID_HEADER, 16) == 0) {
+                parse_header_text(buf + 16, (size_t)(size - hsize - 16), &info->hdr);
+                info->has_header = true;
+                if (!in_group)
+                    info->complete_bytes = off + size;
+            } else {
+                if (!in_group) {
+                    memset(&cur, 0, sizeof(cur));
+                    cur.wall_us = INT64_MIN;
+                    group_start = off;
+                    in_group = true;
+                }
+                if (strcmp(type, "prft") == 0 && size - hsize >= 24)
+                    cur.wall_us = lay_us_from_ntp(cv_get_be64(buf + 8));
+                else if (size - hsize >= 32 && memcmp(buf, LAY_SEG_UUID_FRAGINFO, 16) == 0)
+                    cur.recv_us = (int64_t)cv_get_be64(buf + 16);
+            }
+        } else if (strcmp(type, "moof") == 0) {
+            if (!in_group) {
+                memset(&cur, 0, sizeof(cur));
+                cur.wall_us = INT64_MIN;
+                group_start = off;
+                in_group = true;
+            }
+            rc = load(fd, off + hsize, size - hsize, &buf, &cap, err);
+            if (rc < 0)
+                goto out;
+            if (parse_moof(buf, (size_t)(size - hsize), trex, ntrex, info, &cur) < 0)
+                break; /* a malformed moof ends the good part */
+            pending_moof = true;
+        } else if (strcmp(type, "mdat") == 0 && pending_moof) {
+            if (info->nfrags == fcap) {
+                size_t ncap = fcap ? fcap * 2 : 64;
+                struct lay_seg_frag *nf = realloc(info->frags, ncap * sizeof(*nf));
+                if (!nf) {
+                    rc = cv_errf(err, CV_ENOMEM, "out of memory");
+                    goto out;
+                }
+                info->frags = nf;
+                fcap = ncap;
+            }
+            cur.offset = group_start;
+            cur.size = off + size - group_start;
+            info->frags[info->nfrags++] = cur;
+            info->video_samples += cur.video_samples;
+            info->keyframes += cur.keyframes;
+            info->audio_samples += cur.audio_samples;
+            info->complete_bytes = off + size;
+            in_group = pending_moof = false;
+        } else if (strcmp(type, "mfra") == 0) {
+            if (!in_group) {
+                info->closed = off + size == info->file_bytes;
+                info->complete_bytes = off + size;
+            }
+            break;
+        } else if (strcmp(type, "free") != 0 && strcmp(type, "skip") != 0) {
+            break; /* anything unexpected ends the good part */
+        }
+        off += size;
+    }
+    if (!have_moov) {
+        rc = cv_errf(err, CV_ECORRUPT, "not a segment file: ftyp and moov are incomplete");
+        goto out;
+    }
+    if (info->nfrags > 0) {
+        const struct lay_seg_frag *first = &info->frags[0], *last = &info->frags[info->nfrags - 1];
+        info->start_us = first->wall_us;
+        info->end_us = last->wall_us == INT64_MIN
+                           ? INT64_MIN
+                           : last->wall_us + (int64_t)(last->video_dur * 1000000 /
+                                                       info->video_timescale);
+    }
+out:
+    free(buf);
+    if (rc < 0)
+        lay_seg_info_release(info);
+    return rc;
+}
+
+int lay_sha256_fd(int fd, uint64_t len, uint8_t out[32], struct cv_err *err)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(1 << 20);
+    uint64_t off = 0;
+    unsigned int olen = 32;
+    int rc = 0;
+
+    if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        rc = cv_errf(err, CV_ENOMEM, "cannot start SHA-256");
+        goto out;
+    }
+    while (off < len) {
+        size_t n = len - off > (1 << 20) ? (1 << 20) : (size_t)(len - off);
+        rc = cv_pread_all(fd, buf, n, (off_t)off, err);
+        if (rc < 0)
+            goto out;
+        EVP_DigestUpdate(ctx, buf, n);
+        off += n;
+    }
+    EVP_DigestFinal_ex(ctx, out, &olen);
+out:
+    free(buf);
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
