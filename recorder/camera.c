@@ -612,7 +612,7 @@ static void *cam_main(void *arg)
     }
     c->st.online = false;
     c->st.bitrate_bps = 0;
-    cv_strlcpy(c->st.reason, atomic_load(&c->retire) ? "camera disabled" : "recorder stopped",
+    cv_strlcpy(c->st.reason, *c->gstop ? "recorder stopped" : "camera disabled or changed",
                sizeof(c->st.reason));
     c->st.since_us = cv_now_us();
     push_status(c, true);

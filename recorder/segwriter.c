@@ -7,7 +7,8 @@
  * they land right before that fragment's moof. The muxer keeps one fragment (one GOP) in memory.
  * Muxer options: empty_moov (moov first, no samples), frag_custom (we decide the fragment
  * boundaries), default_base_moof, frag_discont (tfdt = the run-relative decode time of the
- * first packet, so decode times continue across the segments of a run), use_editlist 0.
+ * first packet, so decode times continue across the segments of a run), use_editlist 0, and
+ * avoid_negative_ts disabled (else the first timestamp of each file is shifted to zero).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -166,6 +167,9 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
     }
     av_dict_set(&opts, "movflags", "frag_custom+empty_moov+default_base_moof+frag_discont", 0);
     av_dict_set(&opts, "use_editlist", "0", 0);
+    /* Without this the muxer shifts each file's first timestamp to zero (make_zero), which
+     * would restart decode times in every segment instead of continuing the run. */
+    av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
     av_dict_set(&opts, "fflags", "+bitexact", 0);
     r = avformat_write_header(s->oc, &opts);
     if (r < 0) {
