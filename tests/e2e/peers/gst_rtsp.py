@@ -1,0 +1,307 @@
+#!/usr/bin/python3
+"""Foreign RTSP camera for camvault end-to-end tests.
+
+Serves one live test stream with gst-rtsp-server (through python3-gi), i.e. an
+RTSP implementation that is not ours, so the recorder is tested against a
+server whose behaviour we did not write.
+
+Stream: videotestsrc (is-live, pattern=ball) + timeoverlay, encoded as H.264
+(x264enc, one slice per frame) or H.265 (x265enc) with a fixed GOP, no B-frames,
+zerolatency, RTP payload type 96 with parameter sets repeated in-band before
+every keyframe (config-interval=-1). Optional audio from audiotestsrc (is-live): AAC 48 kHz
+mono (rtpmp4gpay, pt 97), or G.711 mu-law / A-law 8 kHz mono (rtppcmupay pt 0 /
+rtppcmapay pt 8, 20 ms per buffer). The media factory is shared: all clients
+see the same pipeline. TCP-interleaved and UDP unicast transports are allowed.
+
+Readiness (one line on stdout, flushed, once the socket is listening):
+    gst_rtsp: serving rtsp://LISTEN:PORT/PATH
+
+--stats FILE is rewritten atomically (temp file + os.replace) every second and
+at exit:
+    {"video_frames": N, "audio_frames": N, "clients": N,
+     "first_frame_wallclock": float or null, "clients_now": N, "playing": N}
+  video_frames  encoded video buffers entering the video payloader (= frames
+                leaving the encoder), counted only while at least one client
+                is playing (has sent PLAY and not PAUSE/TEARDOWN/disconnected).
+  audio_frames  the same for encoded audio buffers (AAC: 1024 samples each,
+                ~46.9/s; PCMU/PCMA: 160 samples each, 50/s).
+  clients       RTSP connections accepted since start (cumulative; a bare
+                ffprobe DESCRIBE counts as one).
+  first_frame_wallclock  time.time() of the first counted video frame.
+  clients_now   RTSP connections open right now.
+  playing       connections currently playing.
+
+Stops on SIGTERM/SIGINT and by itself after --duration seconds (exit 0).
+Exit 1 on runtime failure (e.g. port in use), 2 on bad usage.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+PROG = "gst_rtsp"
+
+
+def die(msg, code=1):
+    sys.stderr.write("%s: error: %s\n" % (PROG, msg))
+    sys.stderr.flush()
+    os._exit(code)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        sys.stderr.write("%s: error: %s (see --help)\n" % (PROG, message))
+        sys.exit(2)
+
+
+def parse_args(argv):
+    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--port", type=int, required=True, help="TCP port (0 = any free port)")
+    p.add_argument("--listen", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--path", default="/cam", help="mount path, starts with / (default /cam)")
+    p.add_argument("--codec", choices=("h264", "h265"), default="h264")
+    p.add_argument("--audio", choices=("none", "aac", "pcmu", "pcma"), default="none")
+    p.add_argument("--fps", type=int, default=25)
+    p.add_argument("--gop", type=int, default=50, help="keyframe interval in frames")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=360)
+    p.add_argument("--stats", metavar="FILE", help="write JSON counters here")
+    p.add_argument("--duration", type=float, default=600.0,
+                   help="exit by itself after this many seconds (default 600)")
+    a = p.parse_args(argv)
+    if not 0 <= a.port <= 65535:
+        p.error("--port must be 0..65535")
+    if not a.path.startswith("/") or len(a.path) < 2 or any(c.isspace() for c in a.path):
+        p.error("--path must start with / and contain no spaces, e.g. /cam")
+    if not 1 <= a.fps <= 240:
+        p.error("--fps must be 1..240")
+    if not 1 <= a.gop <= 10000:
+        p.error("--gop must be 1..10000")
+    for name in ("width", "height"):
+        v = getattr(a, name)
+        if not 16 <= v <= 7680 or v % 2:
+            p.error("--%s must be even and 16..7680" % name)
+    if not a.duration > 0:
+        p.error("--duration must be > 0")
+    return a
+
+
+def launch_string(a):
+    """gst-launch description of the media; payloaders are pay0 (video) and pay1 (audio)."""
+    video = ("videotestsrc is-live=true pattern=ball "
+             "! video/x-raw,width={w},height={h},framerate={fps}/1 "
+             "! timeoverlay font-desc=\"Sans 24\" ! videoconvert ! video/x-raw,format=I420 ! ")
+    if a.codec == "h264":
+        video += ("x264enc name=venc tune=zerolatency speed-preset=ultrafast bframes=0 "
+                  "key-int-max={gop} sliced-threads=false threads=1 "
+                  "! video/x-h264,stream-format=byte-stream,alignment=au "
+                  "! rtph264pay name=pay0 pt=96 config-interval=-1")
+    else:
+        video += ("x265enc name=venc tune=zerolatency speed-preset=ultrafast key-int-max={gop} "
+                  "option-string=\"keyint={gop}:min-keyint={gop}:bframes=0\" "
+                  "! video/x-h265,stream-format=byte-stream,alignment=au "
+                  "! rtph265pay name=pay0 pt=96 config-interval=-1")
+    video = video.format(w=a.width, h=a.height, fps=a.fps, gop=a.gop)
+    if a.audio == "none":
+        audio = ""
+    elif a.audio == "aac":
+        enc = "avenc_aac" if have_element("avenc_aac") else "voaacenc"
+        audio = (" audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer=1024 "
+                 "! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=1 "
+                 "! %s name=aenc bitrate=64000 ! rtpmp4gpay name=pay1 pt=97" % enc)
+    else:
+        enc, pay, pt = (("mulawenc", "rtppcmupay", 0) if a.audio == "pcmu"
+                        else ("alawenc", "rtppcmapay", 8))
+        audio = (" audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer=160 "
+                 "! audioconvert ! audioresample ! audio/x-raw,rate=8000,channels=1 "
+                 "! %s name=aenc ! %s name=pay1 pt=%d" % (enc, pay, pt))
+    return "( " + video + audio + " )"
+
+
+def have_element(name):
+    from gi.repository import Gst
+    return Gst.ElementFactory.find(name) is not None
+
+
+class Stats:
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.video = 0
+        self.audio = 0
+        self.clients = 0
+        self.clients_now = 0
+        self.conns = {}  # client -> playing? (holding the wrapper keeps identity stable)
+        self.nplaying = 0
+        self.first = None
+
+    def snapshot(self):
+        with self.lock:
+            return {"video_frames": self.video, "audio_frames": self.audio,
+                    "clients": self.clients, "first_frame_wallclock": self.first,
+                    "clients_now": self.clients_now, "playing": self.nplaying}
+
+    def write(self):
+        if not self.path:
+            return
+        data = json.dumps(self.snapshot()) + "\n"
+        d = os.path.dirname(os.path.abspath(self.path))
+        fd, tmp = tempfile.mkstemp(prefix=".gst_rtsp_stats.", dir=d)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(data)
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+
+def main(argv):
+    a = parse_args(argv)
+    try:
+        import gi
+        gi.require_version("Gst", "1.0")
+        gi.require_version("GstRtsp", "1.0")
+        gi.require_version("GstRtspServer", "1.0")
+        from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
+    except (ImportError, ValueError) as e:
+        die("python3-gi with GStreamer/GstRtspServer 1.0 is needed: %s" % e)
+    Gst.init(None)
+
+    launch = launch_string(a)
+    # Build the pipeline once now so a missing plugin fails here, not at first client.
+    try:
+        Gst.parse_launch(launch.strip("() ")).set_state(Gst.State.NULL)
+    except GLib.Error as e:
+        die("cannot build pipeline: %s" % e.message)
+
+    stats = Stats(a.stats)
+    if a.stats:
+        try:
+            stats.write()
+        except OSError as e:
+            die("cannot write --stats %s: %s" % (a.stats, e.strerror or e))
+
+    def count(kind):
+        def probe(pad, info):
+            t = info.type
+            n = 0
+            if t & Gst.PadProbeType.BUFFER:
+                n = 1
+            elif t & Gst.PadProbeType.BUFFER_LIST:
+                lst = info.get_buffer_list()
+                n = lst.length() if lst is not None else 0
+            if n:
+                with stats.lock:
+                    if stats.nplaying:
+                        if kind == "v":
+                            stats.video += n
+                            if stats.first is None:
+                                stats.first = time.time()
+                        else:
+                            stats.audio += n
+            return Gst.PadProbeReturn.OK
+        return probe
+
+    def on_media_configure(factory, media):
+        bin_ = media.get_element()
+        for name, kind in (("pay0", "v"), ("pay1", "a")):
+            el = bin_.get_by_name(name)
+            if el is None:
+                continue
+            el.get_static_pad("sink").add_probe(
+                Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, count(kind))
+
+    def set_playing(client, on):
+        with stats.lock:
+            if client in stats.conns:
+                stats.conns[client] = on
+            stats.nplaying = sum(stats.conns.values())
+
+    def on_play(client, ctx):
+        set_playing(client, True)
+
+    def on_stop(client, ctx):
+        set_playing(client, False)
+
+    def on_closed(client):
+        with stats.lock:
+            if stats.conns.pop(client, None) is not None:
+                stats.clients_now -= 1
+            stats.nplaying = sum(stats.conns.values())
+
+    def on_client(server, client):
+        with stats.lock:
+            stats.clients += 1
+            stats.clients_now += 1
+            stats.conns[client] = False
+        client.connect("play-request", on_play)
+        client.connect("pause-request", on_stop)
+        client.connect("teardown-request", on_stop)
+        client.connect("closed", on_closed)
+
+    server = GstRtspServer.RTSPServer()
+    server.set_address(a.listen)
+    server.set_service(str(a.port))
+    server.set_backlog(64)
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(launch)
+    factory.set_shared(True)
+    factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+    factory.connect("media-configure", on_media_configure)
+    server.get_mount_points().add_factory(a.path, factory)
+    server.connect("client-connected", on_client)
+
+    try:
+        # create_source binds with allow_reuse (SO_REUSEADDR), so a restart on the
+        # same port works at once even with old connections in TIME_WAIT.
+        source = server.create_source(None)
+    except GLib.Error as e:
+        die("cannot listen on %s:%d: %s" % (a.listen, a.port, e.message))
+    source.attach(None)
+    port = server.get_bound_port()
+
+    loop = GLib.MainLoop()
+
+    def stop(*_):
+        loop.quit()
+        return GLib.SOURCE_REMOVE
+
+    def tick():
+        # Drop sessions whose clients vanished (UDP clients without TEARDOWN).
+        server.get_session_pool().cleanup()
+        try:
+            stats.write()
+        except OSError as e:
+            sys.stderr.write("%s: warning: cannot write stats: %s\n" % (PROG, e))
+        return GLib.SOURCE_CONTINUE
+
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, stop)
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, stop)
+    GLib.timeout_add(int(a.duration * 1000), stop)
+    GLib.timeout_add(1000, tick)
+
+    sys.stdout.write("%s: serving rtsp://%s:%d%s\n" % (PROG, a.listen, port, a.path))
+    sys.stdout.flush()
+    loop.run()
+
+    try:
+        stats.write()
+    except OSError as e:
+        die("cannot write stats: %s" % e)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: streaming threads may still call into probes.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
