@@ -1,0 +1,179 @@
+"""Fixtures for camvault's end-to-end tests.
+
+Every test drives the real `build/camvault` binary against real peers: our camera simulator
+(`build/camsim`), an RTSP server that is not ours (gst-rtsp-server, tests/e2e/peers/gst_rtsp.py)
+and hostile servers (peers/garbage_server.py). Servers listen on 127.0.0.1 on free ports, are
+given a --duration safety net, and are always stopped by the fixture that started them.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CAMVAULT = REPO / "build" / "camvault"
+CAMSIM = REPO / "build" / "camsim"
+PEERS = Path(__file__).resolve().parent / "peers"
+PY = "/usr/bin/python3"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout, step=0.2, what="condition"):
+    """Poll pred() until it returns a truthy value; fail the test after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+class Proc:
+    """A child process whose first stdout line says it is ready; stopped on close()."""
+
+    def __init__(self, argv, ready=None, log=None, timeout=60, env=None):
+        self.argv = [str(a) for a in argv]
+        self.log = log
+        out = open(log, "wb") if log else subprocess.DEVNULL
+        self.p = subprocess.Popen(self.argv, stdout=subprocess.PIPE if ready else out,
+                                  stderr=out if log else subprocess.DEVNULL, env=env)
+        self.ready_line = None
+        if ready:
+            end = time.monotonic() + timeout
+            line = b""
+            os.set_blocking(self.p.stdout.fileno(), False)
+            while time.monotonic() < end:
+                chunk = self.p.stdout.read() or b""
+                line += chunk
+                if b"\n" in line:
+                    break
+                if self.p.poll() is not None:
+                    break
+                time.sleep(0.05)
+            first = line.split(b"\n")[0].decode(errors="replace")
+            if ready not in first:
+                self.close()
+                err = Path(log).read_text(errors="replace")[-2000:] if log else ""
+                raise AssertionError(f"{self.argv[0]} did not get ready: {first!r} {err}")
+            self.ready_line = first
+
+    def running(self):
+        return self.p.poll() is None
+
+    def send(self, sig):
+        if self.running():
+            self.p.send_signal(sig)
+
+    def close(self, sig=signal.SIGTERM, timeout=20):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        if self.p.stdout:
+            self.p.stdout.close()
+        return self.p.returncode
+
+
+@pytest.fixture
+def procs():
+    """Collects processes started by a test and stops them all at the end, newest first."""
+    started = []
+    yield started
+    for p in reversed(started):
+        p.close()
+
+
+def cv(*args, root=None, check=True, timeout=60):
+    """Run the camvault CLI; returns CompletedProcess with text output."""
+    argv = [str(CAMVAULT), *[str(a) for a in args]]
+    if root is not None:
+        argv += ["--root", str(root)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr.strip()}")
+    return r
+
+
+@pytest.fixture
+def root(tmp_path):
+    r = tmp_path / "root"
+    cv("init", root=r)
+    return r
+
+
+def start_camsim(procs, tmp_path, cameras=1, name="cam", extra=(), port=None, duration=600):
+    port = port or free_port()
+    stats = tmp_path / f"camsim-{port}.json"
+    media = REPO / "build" / "camsim-media"
+    argv = [CAMSIM, "--port", port, "--cameras", cameras, "--name", name, "--width", 640,
+            "--height", 360, "--fps", 25, "--gop", 50, "--bitrate", "800k", "--loop-seconds", 8,
+            "--media-dir", media, "--stats", stats, "--duration", duration, *extra]
+    p = Proc(argv, ready="camsim: serving", log=tmp_path / f"camsim-{port}.log", timeout=180)
+    p.port, p.stats = port, stats
+    procs.append(p)
+    return p
+
+
+def start_gst(procs, tmp_path, path="/cam", codec="h264", audio="none", port=None, duration=600):
+    port = port or free_port()
+    stats = tmp_path / f"gst-{port}.json"
+    argv = [PY, PEERS / "gst_rtsp.py", "--port", port, "--path", path, "--codec", codec,
+            "--audio", audio, "--fps", 25, "--gop", 50, "--stats", stats, "--duration", duration]
+    p = Proc(argv, ready="gst_rtsp: serving", log=tmp_path / f"gst-{port}.log")
+    p.port, p.stats, p.url = port, stats, f"rtsp://127.0.0.1:{port}{path}"
+    procs.append(p)
+    return p
+
+
+def start_recorder(procs, root, tmp_path, segment=10, extra=(), name="recorder"):
+    log = tmp_path / f"{name}.log"
+    argv = [CAMVAULT, "record", "--root", root, "--segment-seconds", segment, *extra]
+    p = Proc(argv, log=log)
+    p.logfile = log
+    procs.append(p)
+    return p
+
+
+def query(root, camera, frm="@0", to="@4102444800"):
+    r = cv("query", camera, "--from", frm, "--to", to, "--json", root=root)
+    return json.loads(r.stdout)
+
+
+def cameras(root):
+    return {c["id"]: c for c in json.loads(cv("camera", "list", "--json", root=root).stdout)}
+
+
+def read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def decode_errors(path):
+    """What ffmpeg says when decoding every frame of a file ('' when it decodes cleanly)."""
+    r = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "null", "-"],
+                       capture_output=True, text=True, timeout=120)
+    return (r.stderr + ("" if r.returncode == 0 else f" (exit {r.returncode})")).strip()
+
+
+def probe_streams(path):
+    r = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
+                        str(path)], capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(r.stdout)["streams"]

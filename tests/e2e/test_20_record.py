@@ -1,0 +1,162 @@
+"""Issue 2, acceptance 1 and 2: record real RTSP servers and check what is on disk.
+
+One recorder records five cameras at once for 70 s with 10-s segments: two served by
+gst-rtsp-server (not ours: H.264 + AAC, H.265 + G.711 mu-law) and three by camsim (H.264 + AAC
+twice, H.265 + G.711 A-law). The tests then check the files with ffmpeg/ffprobe and compare the
+frames recorded with the frames the servers say they sent.
+"""
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (Proc, cv, decode_errors, free_port, probe_streams, query, read_json,
+                      start_camsim, start_gst, start_recorder)
+
+RECORD_S = 70
+SEGMENT_S = 10
+FPS = 25
+GOP = 50
+
+
+@pytest.fixture(scope="module")
+def rec(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("record")
+    root = tmp / "root"
+    cv("init", root=root)
+    started = []
+    try:
+        gst_a = start_gst(started, tmp, path="/a", codec="h264", audio="aac")
+        gst_b = start_gst(started, tmp, path="/b", codec="h265", audio="pcmu")
+        sim_a = start_camsim(started, tmp, cameras=2, name="cam", extra=["--audio", "aac"])
+        sim_b = start_camsim(started, tmp, cameras=1, name="hevc",
+                             extra=["--codec", "h265", "--audio", "pcma"])
+        cams = {
+            "gst-h264-aac": (gst_a.url, gst_a.stats, None),
+            "gst-h265-pcmu": (gst_b.url, gst_b.stats, None),
+            "sim-1": (f"rtsp://127.0.0.1:{sim_a.port}/cam1", sim_a.stats, "cam1"),
+            "sim-2": (f"rtsp://127.0.0.1:{sim_a.port}/cam2", sim_a.stats, "cam2"),
+            "sim-h265-pcma": (f"rtsp://127.0.0.1:{sim_b.port}/hevc1", sim_b.stats, "hevc1"),
+        }
+        for cid, (url, _, _) in cams.items():
+            cv("camera", "add", cid, "--url", url, root=root)
+        recorder = start_recorder(started, root, tmp, segment=SEGMENT_S)
+        # Note when each segment file first appears: an outside view of "real time".
+        first_seen = {}
+        polling = threading.Event()
+
+        def poll():
+            while not polling.is_set():
+                now = time.time()
+                for f in (root / "volumes").rglob("*"):
+                    if f.suffix in (".mp4", ".mov"):
+                        first_seen.setdefault(str(f.relative_to(root)), now)
+                time.sleep(0.1)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        time.sleep(RECORD_S)
+        alive = recorder.running()
+        rc = recorder.close(signal.SIGTERM)
+        polling.set()
+        poller.join()
+        assert alive, Path(recorder.logfile).read_text()[-3000:]
+        time.sleep(1.5)  # let the servers write their final counts
+        stats = {cid: read_json(s) for cid, (_, s, _) in cams.items()}
+        yield {"root": root, "cams": cams, "stats": stats, "first_seen": first_seen, "rc": rc,
+               "log": Path(recorder.logfile).read_text()}
+    finally:
+        for p in reversed(started):
+            p.close()
+
+
+def video_packets(path):
+    """(dts, duration) in seconds of every video packet, as ffprobe reads them."""
+    r = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+                        "packet=dts_time,duration_time", "-of", "csv=p=0", str(path)],
+                       capture_output=True, text=True, check=True)
+    return [tuple(float(x) for x in line.split(",")[:2]) for line in r.stdout.split()]
+
+
+def segments(rec, cid):
+    return query(rec["root"], cid)["segments"]
+
+
+CAMS = ["gst-h264-aac", "gst-h265-pcmu", "sim-1", "sim-2", "sim-h265-pcma"]
+
+
+def test_recorder_exits_cleanly_on_sigterm(rec):
+    assert rec["rc"] == 0, rec["log"][-2000:]
+    assert " error: " not in rec["log"], rec["log"]
+
+
+@pytest.mark.parametrize("cid", CAMS)
+def test_closed_segments_decode_without_error(rec, cid):
+    segs = segments(rec, cid)
+    assert len(segs) >= 5, f"{cid}: only {len(segs)} segments in {RECORD_S}s"
+    for s in segs:
+        path = rec["root"] / s["path"]
+        assert path.stat().st_size == s["bytes"]
+        assert decode_errors(path) == "", f"{s['path']}: {decode_errors(path)}"
+        v = [st for st in probe_streams(path) if st["codec_type"] == "video"][0]
+        assert int(v["nb_read_frames"]) == s["frames"], s["path"]
+
+
+@pytest.mark.parametrize("cid", CAMS)
+def test_frames_recorded_equal_frames_served(rec, cid):
+    _, _, simname = rec["cams"][cid]
+    st = rec["stats"][cid]
+    served = st["cameras"][simname]["video_frames_sent"] if simname else st["video_frames"]
+    recorded = sum(s["frames"] for s in segments(rec, cid))
+    # The recorder starts at the first keyframe (up to one GOP after the first frame) and the
+    # last frames in flight when it stops may not be read.
+    assert served - GOP - 8 <= recorded <= served, f"{cid}: served {served}, recorded {recorded}"
+
+
+@pytest.mark.parametrize("cid", CAMS)
+def test_segment_start_is_real_time(rec, cid):
+    for s in segments(rec, cid):
+        seen = rec["first_seen"].get(s["path"])
+        assert seen is not None, s["path"]
+        assert abs(s["start_us"] / 1e6 - seen) < 1.0, \
+            f"{s['path']}: starts {s['start']} but appeared at {seen:.3f} (run {s['run_id']})"
+
+
+@pytest.mark.parametrize("cid", CAMS)
+def test_consecutive_segments_leave_no_hole(rec, cid):
+    segs = segments(rec, cid)
+    runs = {}
+    for s in segs:
+        runs.setdefault(s["run_id"], []).append(s)
+    assert len(runs) == 1, f"{cid}: the stream was cut into {len(runs)} runs"
+    for run in runs.values():
+        run.sort(key=lambda s: s["run_seq"])
+        assert [s["run_seq"] for s in run] == list(range(len(run)))
+        for a, b in zip(run, run[1:]):
+            hole = b["start_us"] - a["end_us"]
+            assert -1e6 / FPS <= hole <= 1e6 / FPS, (a["path"], b["path"], hole)
+            # decode times continue from one file into the next
+            end_a = video_packets(rec["root"] / a["path"])[-1]
+            start_b = video_packets(rec["root"] / b["path"])[0]
+            assert abs(start_b[0] - (end_a[0] + end_a[1])) < 0.002, (a["path"], b["path"])
+
+
+@pytest.mark.parametrize("cid,vcodec,acodec", [
+    ("gst-h264-aac", "h264", "aac"),
+    ("gst-h265-pcmu", "hevc", "pcm_mulaw"),
+    ("sim-1", "h264", "aac"),
+    ("sim-h265-pcma", "hevc", "pcm_alaw"),
+])
+def test_codecs_and_audio_are_kept(rec, cid, vcodec, acodec):
+    for s in segments(rec, cid):
+        streams = probe_streams(rec["root"] / s["path"])
+        v = [x for x in streams if x["codec_type"] == "video"]
+        a = [x for x in streams if x["codec_type"] == "audio"]
+        assert v and v[0]["codec_name"] == vcodec, s["path"]
+        assert a and a[0]["codec_name"] == acodec, f"{s['path']}: audio missing or wrong: {a}"
+        vdur, adur = float(v[0]["duration"]), float(a[0]["duration"])
+        assert abs(vdur - adur) < 0.3, f"{s['path']}: video {vdur}s, audio {adur}s"
+        assert s["path"].endswith(".mov" if acodec.startswith("pcm") else ".mp4")
