@@ -141,9 +141,9 @@ static void set_offline(struct rec_cam *c, const char *reason)
 static void describe_av_error(struct rec_cam *c, int averr, const char *doing, char *out, size_t n)
 {
     if (averr == AVERROR_EXIT && !stopping(c))
-        snprintf(out, n, "%s %s: no answer within %lld s", doing, c->url_safe,
-                 (long long)((doing[0] == 'c' ? c->rc->connect_timeout_us : c->rc->stall_timeout_us) /
-                             CV_US_PER_S));
+        snprintf(out, n, "%s %s: no valid RTSP answer within %lld s (server silent or talking "
+                 "garbage)", doing, c->url_safe,
+                 (long long)(c->rc->connect_timeout_us / CV_US_PER_S));
     else if (averr == AVERROR_INVALIDDATA)
         snprintf(out, n, "%s %s: the server's answer is not valid RTSP/RTP (%s)", doing,
                  c->url_safe, av_err2str(averr));

@@ -25,7 +25,7 @@ struct rec_config {
     int64_t segment_us;         /* target segment length; default 60 s */
     int64_t connect_timeout_us; /* RTSP open and stream probing; default 10 s */
     int64_t stall_timeout_us;   /* no packet for this long = camera lost; default 10 s */
-    int64_t backoff_max_us;     /* longest wait between reconnects; default 10 s */
+    int64_t backoff_max_us;     /* longest wait between reconnects; default 5 s */
     int64_t poll_us;            /* how often camera changes are looked for; default 2 s */
     int64_t status_us;          /* how often camera status is written; default 2 s */
 };

@@ -23,7 +23,8 @@ void rec_config_defaults(struct rec_config *cfg)
     cfg->segment_us = 60 * CV_US_PER_S;
     cfg->connect_timeout_us = 10 * CV_US_PER_S;
     cfg->stall_timeout_us = 10 * CV_US_PER_S;
-    cfg->backoff_max_us = 10 * CV_US_PER_S;
+    /* 5 s: a camera that comes back is recording again within ~8 s (wait + connect + GOP). */
+    cfg->backoff_max_us = 5 * CV_US_PER_S;
     cfg->poll_us = 2 * CV_US_PER_S;
     cfg->status_us = 2 * CV_US_PER_S;
 }
