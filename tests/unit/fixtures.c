@@ -1,0 +1,373 @@
+/*
+ * fixtures.c: temporary directories, file helpers, a seeded PRNG and the synthetic segment
+ * builder shared by the segfile and recover tests (see fixtures.h for the layout it writes).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "storage-layout/segfile.h"
+#include "tests/unit/fixtures.h"
+#include "tests/unit/unit.h"
+#include "common/banned.h"
+
+int fx_tmpdir(char *out)
+{
+    snprintf(out, PATH_MAX, "%s/t-XXXXXX", unit_tmp_base());
+    if (!mkdtemp(out)) {
+        unit_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+void fx_rmtree(const char *path)
+{
+    if (path && *path)
+        nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int fx_write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const char *p = data;
+
+    if (fd < 0)
+        return -1;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return close(fd);
+}
+
+long long fx_file_size(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) < 0 ? -1 : (long long)st.st_size;
+}
+
+void fx_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    unsigned int n = 32;
+
+    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+uint64_t fx_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * UINT64_C(2685821657736338717);
+}
+
+void fx_box_begin(struct cv_buf *b, const char *type, size_t *mark)
+{
+    *mark = b->len;
+    cv_buf_be32(b, 0);
+    cv_buf_put(b, type, 4);
+}
+
+void fx_box_end(struct cv_buf *b, size_t mark)
+{
+    if (cv_buf_ok(b))
+        cv_put_be32(b->data + mark, (uint32_t)(b->len - mark));
+}
+
+void fx_fullbox(struct cv_buf *b, uint8_t version, uint32_t flags)
+{
+    cv_buf_be32(b, (uint32_t)version << 24 | (flags & 0xffffff));
+}
+
+static void zeros(struct cv_buf *b, size_t n)
+{
+    static const uint8_t z[64];
+
+    cv_buf_put(b, z, n);
+}
+
+static void matrix(struct cv_buf *b)
+{
+    static const uint32_t m[9] = {0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000};
+
+    for (int i = 0; i < 9; i++)
+        cv_buf_be32(b, m[i]);
+}
+
+static void ftyp(struct cv_buf *b)
+{
+    size_t m;
+
+    fx_box_begin(b, "ftyp", &m);
+    cv_buf_put(b, "isom", 4);
+    cv_buf_be32(b, 0x200);
+    cv_buf_put(b, "isomiso6avc1mp41", 16);
+    fx_box_end(b, m);
+}
+
+static void avc1_entry(struct cv_buf *b)
+{
+    static const uint8_t sps[] = {0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50};
+    static const uint8_t pps[] = {0x68, 0xeb, 0xe3, 0xcb};
+    size_t m, c;
+
+    fx_box_begin(b, "avc1", &m);
+    zeros(b, 6);
+    cv_buf_be32(b, 1 << 16); /* data_reference_index 1, pre_defined */
+    zeros(b, 14);            /* reserved, pre_defined[3]: width lands at offset 32 */
+    cv_buf_u8(b, FX_WIDTH >> 8);
+    cv_buf_u8(b, FX_WIDTH & 0xff);
+    cv_buf_u8(b, FX_HEIGHT >> 8);
+    cv_buf_u8(b, FX_HEIGHT & 0xff);
+    cv_buf_be32(b, 0x00480000);
+    cv_buf_be32(b, 0x00480000);
+    cv_buf_be32(b, 0);
+    cv_buf_u8(b, 0);
+    cv_buf_u8(b, 1); /* frame_count */
+    zeros(b, 32);    /* compressorname */
+    cv_buf_u8(b, 0);
+    cv_buf_u8(b, 0x18); /* depth */
+    cv_buf_u8(b, 0xff);
+    cv_buf_u8(b, 0xff); /* pre_defined = -1 */
+    fx_box_begin(b, "avcC", &c);
+    cv_buf_u8(b, 1);
+    cv_buf_put(b, sps + 1, 3);
+    cv_buf_u8(b, 0xff);
+    cv_buf_u8(b, 0xe1);
+    cv_buf_u8(b, 0);
+    cv_buf_u8(b, sizeof(sps));
+    cv_buf_put(b, sps, sizeof(sps));
+    cv_buf_u8(b, 1);
+    cv_buf_u8(b, 0);
+    cv_buf_u8(b, sizeof(pps));
+    cv_buf_put(b, pps, sizeof(pps));
+    fx_box_end(b, c);
+    fx_box_end(b, m);
+}
+
+/* An empty sample table box (fragmented files keep their samples in moofs). */
+static void empty_table(struct cv_buf *b, const char *type, int words)
+{
+    size_t m;
+
+    fx_box_begin(b, type, &m);
+    fx_fullbox(b, 0, 0);
+    for (int i = 0; i < words; i++)
+        cv_buf_be32(b, 0);
+    fx_box_end(b, m);
+}
+
+static void video_trak(struct cv_buf *b)
+{
+    size_t trak, tkhd, mdia, mdhd, hdlr, minf, vmhd, dinf, dref, url, stbl, stsd;
+
+    fx_box_begin(b, "trak", &trak);
+    fx_box_begin(b, "tkhd", &tkhd);
+    fx_fullbox(b, 0, 3);
+    cv_buf_be32(b, 0); /* creation */
+    cv_buf_be32(b, 0); /* modification */
+    cv_buf_be32(b, 1); /* track_ID */
+    cv_buf_be32(b, 0);
+    cv_buf_be32(b, 0); /* duration */
+    zeros(b, 8 + 2 + 2 + 2 + 2);
+    matrix(b);
+    cv_buf_be32(b, (uint32_t)FX_WIDTH << 16);
+    cv_buf_be32(b, (uint32_t)FX_HEIGHT << 16);
+    fx_box_end(b, tkhd);
+
+    fx_box_begin(b, "mdia", &mdia);
+    fx_box_begin(b, "mdhd", &mdhd);
+    fx_fullbox(b, 0, 0);
+    cv_buf_be32(b, 0);
+    cv_buf_be32(b, 0);
+    cv_buf_be32(b, FX_TIMESCALE);
+    cv_buf_be32(b, 0);
+    cv_buf_be32(b, 0x55c40000); /* language "und", pre_defined */
+    fx_box_end(b, mdhd);
+    fx_box_begin(b, "hdlr", &hdlr);
+    fx_fullbox(b, 0, 0);
+    cv_buf_be32(b, 0);
+    cv_buf_put(b, "vide", 4);
+    zeros(b, 12);
+    cv_buf_put(b, "VideoHandler", 13);
+    fx_box_end(b, hdlr);
+    fx_box_begin(b, "minf", &minf);
+    fx_box_begin(b, "vmhd", &vmhd);
+    fx_fullbox(b, 0, 1);
+    zeros(b, 8);
+    fx_box_end(b, vmhd);
+    fx_box_begin(b, "dinf", &dinf);
+    fx_box_begin(b, "dref", &dref);
+    fx_fullbox(b, 0, 0);
+    cv_buf_be32(b, 1);
+    fx_box_begin(b, "url ", &url);
+    fx_fullbox(b, 0, 1);
+    fx_box_end(b, url);
+    fx_box_end(b, dref);
+    fx_box_end(b, dinf);
+    fx_box_begin(b, "stbl", &stbl);
+    fx_box_begin(b, "stsd", &stsd);
+    fx_fullbox(b, 0, 0);
+    cv_buf_be32(b, 1);
+    avc1_entry(b);
+    fx_box_end(b, stsd);
+    empty_table(b, "stts", 1);
+    empty_table(b, "stsc", 1);
+    empty_table(b, "stsz", 2);
+    empty_table(b, "stco", 1);
+    fx_box_end(b, stbl);
+    fx_box_end(b, minf);
+    fx_box_end(b, mdia);
+    fx_box_end(b, trak);
+}
+
+static void moov(struct cv_buf *b)
+{
+    size_t moov, mvhd, mvex, trex;
+
+    fx_box_begin(b, "moov", &moov);
+    fx_box_begin(b, "mvhd", &mvhd);
+    fx_fullbox(b, 0, 0);
+    cv_buf_be32(b, 0);
+    cv_buf_be32(b, 0);
+    cv_buf_be32(b, 1000);
+    cv_buf_be32(b, 0);
+    cv_buf_be32(b, 0x10000);    /* rate 1.0 */
+    cv_buf_be32(b, 0x01000000); /* volume 1.0, reserved */
+    zeros(b, 8);
+    matrix(b);
+    zeros(b, 24);
+    cv_buf_be32(b, 2); /* next_track_ID */
+    fx_box_end(b, mvhd);
+    video_trak(b);
+    fx_box_begin(b, "mvex", &mvex);
+    fx_box_begin(b, "trex", &trex);
+    fx_fullbox(b, 0, 0);
+    cv_buf_be32(b, 1);       /* track_ID */
+    cv_buf_be32(b, 1);       /* default_sample_description_index */
+    cv_buf_be32(b, 0);       /* default_sample_duration */
+    cv_buf_be32(b, 0);       /* default_sample_size */
+    cv_buf_be32(b, 0x10000); /* default_sample_flags: non-sync */
+    fx_box_end(b, trex);
+    fx_box_end(b, mvex);
+    fx_box_end(b, moov);
+}
+
+#define FX_SAMPLE_BYTES 12u
+
+void fx_fragment(struct cv_buf *b, int64_t wall_us, uint64_t dts, uint32_t samples)
+{
+    size_t moof, mfhd, traf, tfhd, tfdt, trun, mdat, data_off;
+
+    lay_seg_prft_box(b, 1, wall_us, dts);
+    lay_seg_fraginfo_box(b, wall_us + 50000, wall_us - 1000);
+    fx_box_begin(b, "moof", &moof);
+    fx_box_begin(b, "mfhd", &mfhd);
+    fx_fullbox(b, 0, 0);
+    cv_buf_be32(b, (uint32_t)(dts / FX_SAMPLE_DUR) + 1);
+    fx_box_end(b, mfhd);
+    fx_box_begin(b, "traf", &traf);
+    fx_box_begin(b, "tfhd", &tfhd);
+    fx_fullbox(b, 0, 0x020000); /* default-base-is-moof */
+    cv_buf_be32(b, 1);
+    fx_box_end(b, tfhd);
+    fx_box_begin(b, "tfdt", &tfdt);
+    fx_fullbox(b, 1, 0);
+    cv_buf_be64(b, dts);
+    fx_box_end(b, tfdt);
+    fx_box_begin(b, "trun", &trun);
+    fx_fullbox(b, 0, 0x000001 | 0x000100 | 0x000200 | 0x000400);
+    cv_buf_be32(b, samples);
+    data_off = b->len;
+    cv_buf_be32(b, 0); /* data_offset, patched below */
+    for (uint32_t i = 0; i < samples; i++) {
+        cv_buf_be32(b, FX_SAMPLE_DUR);
+        cv_buf_be32(b, FX_SAMPLE_BYTES);
+        cv_buf_be32(b, i == 0 ? 0x02000000 : 0x01010000); /* sync / depends, non-sync */
+    }
+    fx_box_end(b, trun);
+    fx_box_end(b, traf);
+    fx_box_end(b, moof);
+    if (cv_buf_ok(b))
+        cv_put_be32(b->data + data_off, (uint32_t)(b->len - moof + 8));
+    fx_box_begin(b, "mdat", &mdat);
+    for (uint32_t i = 0; i < samples; i++) {
+        uint8_t s[FX_SAMPLE_BYTES];
+        cv_put_be32(s, FX_SAMPLE_BYTES - 4);
+        memset(s + 4, (int)(0x41 + i % 26), FX_SAMPLE_BYTES - 4);
+        cv_buf_put(b, s, sizeof(s));
+    }
+    fx_box_end(b, mdat);
+}
+
+void fx_segment_build(struct fx_segment *s, size_t nfrags, bool with_header)
+{
+    struct cv_buf *b = &s->buf;
+    uint64_t dts = 0;
+
+    memset(s, 0, sizeof(*s));
+    cv_buf_init(b, 1u << 20);
+    ftyp(b);
+    moov(b);
+    s->moov_end = b->len;
+    if (with_header) {
+        struct lay_seg_header h;
+        memset(&h, 0, sizeof(h));
+        cv_strlcpy(h.camera, FX_CAMERA, sizeof(h.camera));
+        h.run_id = FX_RUN_ID;
+        h.run_seq = 7;
+        cv_strlcpy(h.container, "mp4", sizeof(h.container));
+        cv_strlcpy(h.video, "h264 1280x720", sizeof(h.video));
+        cv_strlcpy(h.audio, "none", sizeof(h.audio));
+        lay_seg_header_box(b, &h);
+    }
+    s->header_end = b->len;
+    for (size_t i = 0; i < nfrags && i < FX_MAX_FRAGS; i++) {
+        struct fx_frag *f = &s->frags[i];
+        f->offset = b->len;
+        f->dts = dts;
+        f->samples = FX_SAMPLES(i);
+        f->dur = (uint64_t)f->samples * FX_SAMPLE_DUR;
+        f->wall_us = FX_START_US + (int64_t)(dts * 1000000 / FX_TIMESCALE) + (int64_t)i;
+        f->recv_us = f->wall_us + 50000;
+        fx_fragment(b, f->wall_us, dts, f->samples);
+        f->size = b->len - f->offset;
+        dts += f->dur;
+        s->nfrags++;
+    }
+    if (!cv_buf_ok(b))
+        unit_fail(__FILE__, __LINE__, "synthetic segment does not fit its buffer");
+}
+
+void fx_segment_release(struct fx_segment *s)
+{
+    cv_buf_release(&s->buf);
+}

@@ -1,0 +1,84 @@
+/*
+ * fixtures.h: what several unit tests share: temporary directories, small file helpers, a
+ * seeded random generator, and a builder of synthetic segment files.
+ *
+ * The segment builder writes by hand, box by box, what the recorder's muxer writes: ftyp, a
+ * moov with one H.264 video track (timescale 90000) and its trex, camvault's header box, then
+ * per fragment prft + camvault.fraginf + moof (mfhd, traf: tfhd, tfdt, trun) + mdat. It records
+ * where every fragment starts and ends and what it holds, so tests can compare lay_seg_scan's
+ * answer with the truth instead of with a second parser.
+ */
+#ifndef UNIT_FIXTURES_H
+#define UNIT_FIXTURES_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* ---- files ---- */
+
+/* A fresh directory under unit_tmp_base() into out[PATH_MAX]; 0 or -1 (and a recorded failure). */
+int fx_tmpdir(char *out);
+/* rm -rf path (no symlinks followed); NULL-safe and quiet when it does not exist. */
+void fx_rmtree(const char *path);
+/* Create or replace path with exactly len bytes; 0 or -1. */
+int fx_write_file(const char *path, const void *data, size_t len);
+/* Size of path, or -1 when it cannot be stat'ed. */
+long long fx_file_size(const char *path);
+/* SHA-256 of a memory block, computed with OpenSSL's EVP interface. */
+void fx_sha256(const void *data, size_t len, uint8_t out[32]);
+
+/* ---- random: xorshift64*, deterministic for a seed so that failures reproduce ---- */
+uint64_t fx_rand(uint64_t *state);
+
+/* ---- ISO BMFF boxes ---- */
+
+/* Start a box (size patched by fx_box_end); *mark remembers where it starts. */
+void fx_box_begin(struct cv_buf *b, const char *type, size_t *mark);
+void fx_box_end(struct cv_buf *b, size_t mark);
+/* A full box's version and flags word. */
+void fx_fullbox(struct cv_buf *b, uint8_t version, uint32_t flags);
+
+/* ---- synthetic segments ---- */
+
+#define FX_MAX_FRAGS 8
+#define FX_TIMESCALE 90000
+#define FX_SAMPLE_DUR 3600 /* 40 ms at 90 kHz: 25 frames per second */
+#define FX_CAMERA "cam1"
+#define FX_RUN_ID UINT64_C(1795339700000000)
+#define FX_START_US INT64_C(1795339800000000) /* 2026-11-22T09:30:00Z */
+#define FX_WIDTH 1280
+#define FX_HEIGHT 720
+
+struct fx_frag {
+    uint64_t offset, size; /* from prft to the end of mdat */
+    int64_t wall_us, recv_us;
+    uint64_t dts, dur; /* video timescale */
+    uint32_t samples;  /* the first is a keyframe, the others not */
+};
+
+struct fx_segment {
+    struct cv_buf buf;   /* the file's bytes */
+    uint64_t moov_end;   /* end of ftyp+moov */
+    uint64_t header_end; /* end of the camvault.segment box (== moov_end without one) */
+    size_t nfrags;
+    struct fx_frag frags[FX_MAX_FRAGS];
+};
+
+/*
+ * Build a segment of `nfrags` (<= FX_MAX_FRAGS) fragments starting at FX_START_US; with_header
+ * adds the camvault.segment box. Fragment i has FX_SAMPLES(i) samples of FX_SAMPLE_DUR each and
+ * starts where the previous one ended (plus i µs, so that every wall time is distinct from a
+ * round number). Release with fx_segment_release.
+ */
+#define FX_SAMPLES(i) (uint32_t)((i) % 2 ? 30 : 50)
+void fx_segment_build(struct fx_segment *s, size_t nfrags, bool with_header);
+void fx_segment_release(struct fx_segment *s);
+
+/* Append one fragment group (prft, fraginf, moof, mdat) to b, as fx_segment_build does. */
+void fx_fragment(struct cv_buf *b, int64_t wall_us, uint64_t dts, uint32_t samples);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * main.c: the one registry of camvault's C unit tests, and their runner.
+ *
+ * Adding a test: write `void test_<name>(void)` in tests/unit/test_<module>.c and add one line
+ * X(<name>) to UNIT_TESTS below; the list both declares the functions and fills the table.
+ *
+ * Usage: unit-tests [SUBSTRING]   runs the tests whose name contains SUBSTRING (all without).
+ * Each test runs in a forked child (a crash, a sanitizer report or a hang of the code under test
+ * fails that test and the run goes on); UNIT_NOFORK=1 runs them in-process, for a debugger.
+ * Output: "ok NAME" or "FAIL NAME: file:line: message" lines, then one "N passed, N failed" line;
+ * the exit status is 1 when anything failed.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "tests/unit/fixtures.h"
+#include "tests/unit/unit.h"
+#include "common/banned.h"
+
+#define UNIT_TESTS(X)                                                                              \
+    X(cvtime_parse_good)                                                                           \
+    X(cvtime_parse_bad)                                                                            \
+    X(cvtime_civil_round_trip)                                                                     \
+    X(cvtime_format_utc)                                                                           \
+    X(cvtime_format_local)                                                                         \
+    X(cvtime_seconds_parse)                                                                        \
+    X(buf_varint_round_trip)                                                                       \
+    X(buf_fixed_width)                                                                             \
+    X(buf_str16)                                                                                   \
+    X(buf_limit)                                                                                   \
+    X(buf_read_past_end)                                                                           \
+    X(buf_varint_too_long)                                                                         \
+    X(buf_json_str)                                                                                \
+    X(buf_hex)                                                                                     \
+    X(buf_strlcpy)                                                                                 \
+    X(buf_parse_numbers)                                                                           \
+    X(error_strerror)                                                                              \
+    X(error_errf)                                                                                  \
+    X(error_errwrap)                                                                               \
+    X(error_null_err)                                                                              \
+    X(fileio_atomic_round_trip)                                                                    \
+    X(fileio_read_limit)                                                                           \
+    X(fileio_mkdir_p)                                                                              \
+    X(fileio_path_join)                                                                            \
+    X(conf_load)                                                                                   \
+    X(conf_errors)                                                                                 \
+    X(layout_id_check)                                                                             \
+    X(layout_root_create)                                                                          \
+    X(layout_segment_create)                                                                       \
+    X(layout_segment_parse)                                                                        \
+    X(layout_segment_parse_strict)                                                                 \
+    X(layout_root_resolve)                                                                         \
+    X(segfile_ntp_round_trip)                                                                      \
+    X(segfile_ntp_after_2036)                                                                      \
+    X(segfile_boxes)                                                                               \
+    X(segfile_scan)                                                                                \
+    X(segfile_scan_every_truncation)                                                               \
+    X(segfile_scan_not_a_segment)                                                                  \
+    X(segfile_scan_garbage)                                                                        \
+    X(segfile_scan_mutations)                                                                      \
+    X(segfile_scan_short_tkhd)                                                                     \
+    X(segfile_scan_trun_past_box)                                                                  \
+    X(segfile_scan_largesize_wrap)                                                                 \
+    X(segfile_sha256)                                                                              \
+    X(idx_open_uninitialized)                                                                      \
+    X(idx_cameras)                                                                                 \
+    X(idx_segments)                                                                                \
+    X(idx_segment_order)                                                                           \
+    X(idx_chain)                                                                                   \
+    X(idx_gaps)                                                                                    \
+    X(idx_status)                                                                                  \
+    X(idx_pending)                                                                                 \
+    X(idx_reopen)                                                                                  \
+    X(recover_torn_segment)                                                                        \
+    X(recover_existing_changes_nothing)                                                            \
+    X(recover_header_only)
+
+#define UNIT_DECLARE(name) void test_##name(void);
+UNIT_TESTS(UNIT_DECLARE)
+#undef UNIT_DECLARE
+
+static const struct unit_test unit_tests[] = {
+#define UNIT_ENTRY(name) {#name, test_##name},
+    UNIT_TESTS(UNIT_ENTRY)
+#undef UNIT_ENTRY
+};
+
+#define UNIT_TIMEOUT_S 60  /* per test; a test may set a shorter alarm() itself */
+#define UNIT_SHOWN_MAX 30  /* failure lines printed per test */
+#define UNIT_EXIT_FAILED 3 /* a child's status when it recorded failures */
+
+static const char *current_test = "?";
+static int current_failures;
+static char run_dir[PATH_MAX];
+
+void unit_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    current_failures++;
+    if (current_failures > UNIT_SHOWN_MAX)
+        return;
+    printf("FAIL %s: %s:%d: ", current_test, file, line);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+int unit_failures(void)
+{
+    return current_failures;
+}
+
+const char *unit_tmp_base(void)
+{
+    return run_dir[0] ? run_dir : "/tmp";
+}
+
+/* Run one test in this process; true when it passed (prints "ok NAME" then). */
+static bool run_here(const struct unit_test *t)
+{
+    current_test = t->name;
+    current_failures = 0;
+    t->fn();
+    if (current_failures > UNIT_SHOWN_MAX)
+        printf("FAIL %s: %d more failures not shown\n", t->name, current_failures - UNIT_SHOWN_MAX);
+    else if (current_failures == 0)
+        printf("ok %s\n", t->name);
+    fflush(stdout);
+    return current_failures == 0;
+}
+
+/* Run one test in a child; a crash, a hang or a sanitizer exit is a failure with its cause. */
+static bool run_forked(const struct unit_test *t)
+{
+    int status = 0;
+    pid_t pid;
+
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        perror("unit-tests: fork");
+        return run_here(t);
+    }
+    if (pid == 0) {
+        alarm(UNIT_TIMEOUT_S);
+        /* exit(), not _exit(): LeakSanitizer checks the child at its exit. */
+        exit(run_here(t) ? 0 : UNIT_EXIT_FAILED);
+    }
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return true;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == UNIT_EXIT_FAILED)
+        return false;
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+        printf("FAIL %s: timed out (hang in the code under test?)\n", t->name);
+    else if (WIFSIGNALED(status))
+        printf("FAIL %s: crashed with signal %d (%s)\n", t->name, WTERMSIG(status),
+               strsignal(WTERMSIG(status)));
+    else
+        printf("FAIL %s: exited with status %d (sanitizer report on stderr?)\n", t->name,
+               WEXITSTATUS(status));
+    fflush(stdout);
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    const char *nofork = getenv("UNIT_NOFORK");
+    bool forked = !(nofork && *nofork && strcmp(nofork, "0") != 0);
+    int passed = 0, failed = 0;
+
+    /* Recovery logs what it cuts at info level; keep the output to the test lines. */
+    cv_log_init("unit-tests", CV_LOG_WARN);
+    snprintf(run_dir, sizeof(run_dir), "/tmp/camvault-unit-XXXXXX");
+    if (!mkdtemp(run_dir)) {
+        perror("unit-tests: mkdtemp");
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof(unit_tests) / sizeof(unit_tests[0]); i++) {
+        const struct unit_test *t = &unit_tests[i];
+        if (filter && !strstr(t->name, filter))
+            continue;
+        if (forked ? run_forked(t) : run_here(t))
+            passed++;
+        else
+            failed++;
+    }
+    fx_rmtree(run_dir);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
