@@ -427,23 +427,39 @@ static int cmd_camera(int argc, char **argv)
 {
     static char cmdname[32];
     struct cmdline cl = {.cmd = "camera"};
+    const char *sub = NULL;
+    int i;
 
-    if (argc < 1)
+    /* Global options may come before the subcommand: "camera --root R list". */
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--root") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "--", 2) != 0) {
+            sub = argv[i];
+            break;
+        }
+    }
+    if (!sub)
         return usage_error("camera", "expected add, list, show, enable or disable");
-    snprintf(cmdname, sizeof(cmdname), "camera %s", argv[0]);
+    /* Drop the subcommand word; what is left are its options and arguments. */
+    memmove(argv + i, argv + i + 1, (size_t)(argc - i - 1) * sizeof(*argv));
+    argc--;
+    snprintf(cmdname, sizeof(cmdname), "camera %s", sub);
     cl.cmd = cmdname;
-    if (strcmp(argv[0], "add") == 0)
-        return camera_add(&cl, argc - 1, argv + 1);
-    if (strcmp(argv[0], "list") == 0)
-        return camera_list_or_show(&cl, argc - 1, argv + 1, false);
-    if (strcmp(argv[0], "show") == 0)
-        return camera_list_or_show(&cl, argc - 1, argv + 1, true);
-    if (strcmp(argv[0], "enable") == 0)
-        return camera_enable(&cl, argc - 1, argv + 1, true);
-    if (strcmp(argv[0], "disable") == 0)
-        return camera_enable(&cl, argc - 1, argv + 1, false);
+    if (strcmp(sub, "add") == 0)
+        return camera_add(&cl, argc, argv);
+    if (strcmp(sub, "list") == 0)
+        return camera_list_or_show(&cl, argc, argv, false);
+    if (strcmp(sub, "show") == 0)
+        return camera_list_or_show(&cl, argc, argv, true);
+    if (strcmp(sub, "enable") == 0)
+        return camera_enable(&cl, argc, argv, true);
+    if (strcmp(sub, "disable") == 0)
+        return camera_enable(&cl, argc, argv, false);
     return usage_error("camera", "unknown subcommand '%s' (add, list, show, enable, disable)",
-                       argv[0]);
+                       sub);
 }
 
 /* ---- record ---- */

@@ -197,7 +197,7 @@ static const uint8_t *take(struct cv_rd *r, size_t n)
 {
     const uint8_t *p;
 
-    if (r->bad || n > r->len - r->off) {
+    if (r->bad || r->off > r->len || n > r->len - r->off) {
         r->bad = true;
         return NULL;
     }
@@ -238,6 +238,11 @@ uint64_t cv_rd_varint(struct cv_rd *r)
     }
     r->bad = true;
     return 0;
+}
+
+void cv_rd_skip(struct cv_rd *r, size_t n)
+{
+    take(r, n);
 }
 
 void cv_rd_bytes(struct cv_rd *r, void *out, size_t n)

@@ -63,6 +63,8 @@ uint8_t cv_rd_u8(struct cv_rd *r);
 uint32_t cv_rd_be32(struct cv_rd *r);
 uint64_t cv_rd_be64(struct cv_rd *r);
 uint64_t cv_rd_varint(struct cv_rd *r);
+/* Skip n bytes (fields not needed); past the end sets bad. */
+void cv_rd_skip(struct cv_rd *r, size_t n);
 /* Copy bytes out; the copy is exactly n bytes or, past the end, zeros and bad = true. */
 void cv_rd_bytes(struct cv_rd *r, void *out, size_t n);
 /* A str16 into out[cap]; bad when it does not fit or runs past the end. */

@@ -91,6 +91,15 @@ int idx_recover_segment(struct idx *idx, const char *root, const struct idx_came
     if (rc < 0)
         goto out;
     scanned = true;
+    idx_segment_from_scan(&info, cam->num, relpath, out);
+    /* Look before touching: a file the index already has is left exactly as it is. */
+    rc = idx_begin(idx, true, &t, err);
+    if (rc < 0)
+        goto out;
+    if (idx_segment_get(t, cam->num, out->start_us, &existing, NULL) == 0) {
+        rc = cv_errf(err, CV_EEXIST, "segment '%s' is already indexed", relpath);
+        goto out;
+    }
     if (info.complete_bytes < info.file_bytes) {
         if (ftruncate(fd, (off_t)info.complete_bytes) < 0) {
             rc = cv_errf(err, CV_EIO, "cannot truncate '%s': %s", abs, strerror(errno));
@@ -106,21 +115,9 @@ int idx_recover_segment(struct idx *idx, const char *root, const struct idx_came
     rc = cv_fsync_parent(abs, err);
     if (rc < 0)
         goto out;
-    idx_segment_from_scan(&info, cam->num, relpath, out);
     rc = lay_sha256_fd(fd, info.complete_bytes, out->sha256, err);
     if (rc < 0) {
         cv_errwrap(err, rc, "segment '%s'", relpath);
-        goto out;
-    }
-    rc = idx_begin(idx, true, &t, err);
-    if (rc < 0)
-        goto out;
-    if (idx_segment_get(t, cam->num, out->start_us, &existing, NULL) == 0) {
-        idx_pending_del(t, cam->num, NULL);
-        rc = idx_commit(t, err);
-        t = NULL;
-        if (rc == 0)
-            rc = cv_errf(err, CV_EEXIST, "segment '%s' is already indexed", relpath);
         goto out;
     }
     rc = idx_segment_put(t, cam->id, out, info.frags, info.nfrags, err);

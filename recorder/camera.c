@@ -140,7 +140,9 @@ static void set_offline(struct rec_cam *c, const char *reason)
 /* Turn a libavformat error into words a user can act on. */
 static void describe_av_error(struct rec_cam *c, int averr, const char *doing, char *out, size_t n)
 {
-    if (averr == AVERROR_EXIT && !stopping(c))
+    /* libavformat's RTSP connect reports every failure, our interrupt included, as invalid
+     * data; a passed deadline is the real cause. */
+    if ((averr == AVERROR_EXIT || cv_mono_us() > atomic_load(&c->deadline)) && !stopping(c))
         snprintf(out, n, "%s %s: no valid RTSP answer within %lld s (server silent or talking "
                  "garbage)", doing, c->url_safe,
                  (long long)(c->rc->connect_timeout_us / CV_US_PER_S));
@@ -196,7 +198,12 @@ static int session_open(struct rec_cam *c, struct session *s, struct cv_err *err
     s->ic->interrupt_callback.callback = interrupt_cb;
     s->ic->interrupt_callback.opaque = c;
     av_dict_set(&o, "rtsp_transport", c->cfg.transport == IDX_TRANSPORT_UDP ? "udp" : "tcp", 0);
-    snprintf(tmo, sizeof(tmo), "%lld", (long long)c->rc->stall_timeout_us);
+    /* The socket timeout is only a backstop: our own deadlines (interrupt_cb) end every wait
+     * first and say which wait it was. */
+    snprintf(tmo, sizeof(tmo), "%lld",
+             (long long)(2 * (c->rc->stall_timeout_us > c->rc->connect_timeout_us
+                                  ? c->rc->stall_timeout_us
+                                  : c->rc->connect_timeout_us)));
     av_dict_set(&o, "timeout", tmo, 0);
     av_dict_set(&o, "analyzeduration", "3000000", 0);
     av_dict_set(&o, "probesize", "4000000", 0);

@@ -149,37 +149,81 @@ int lay_segment_create(const char *root, const char *vol, const char *camera, in
                    camera);
 }
 
+/* Exactly `n` decimal digits at p (no signs, no blanks); -1 otherwise. */
+static int digits(const char *p, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
 int lay_segment_parse(const char *rel, struct lay_segname *out)
 {
     char buf[LAY_RELPATH_MAX];
-    char *part[6];
-    char *save = NULL, *p;
+    char *part[5];
     int n = 0, Y, M, D, hh, mm, ss;
-    unsigned seq;
-    char ext[8];
-    char tail;
+    const char *name, *dot;
+    int64_t seq = 0;
+    size_t seqlen;
 
-    if (cv_strlcpy(buf, rel, sizeof(buf)) < 0)
+    /* Exactly volumes/<vol>/<camera>/<YYYY-MM-DD>/<HHMMSS>-<seq>.<ext>: no empty parts. */
+    if (cv_strlcpy(buf, rel, sizeof(buf)) < 0 || buf[0] == '/')
         return CV_EINVAL;
-    for (p = strtok_r(buf, "/", &save); p && n < 6; p = strtok_r(NULL, "/", &save))
-        part[n++] = p;
-    if (n != 5 || p != NULL || strcmp(part[0], "volumes") != 0)
+    part[n++] = buf;
+    for (char *p = buf; *p; p++) {
+        if (*p != '/')
+            continue;
+        if (n == 5)
+            return CV_EINVAL;
+        *p = 0;
+        part[n++] = p + 1;
+    }
+    if (n != 5 || strcmp(part[0], "volumes") != 0)
         return CV_EINVAL;
     if (lay_id_check("volume", part[1], NULL) < 0 || lay_id_check("camera", part[2], NULL) < 0)
         return CV_EINVAL;
-    if (sscanf(part[3], "%4d-%2d-%2d%c", &Y, &M, &D, &tail) != 3 || strlen(part[3]) != 10)
+    if (strlen(part[3]) != 10 || part[3][4] != '-' || part[3][7] != '-')
         return CV_EINVAL;
-    if (sscanf(part[4], "%2d%2d%2d-%u.%3s%c", &hh, &mm, &ss, &seq, ext, &tail) != 5)
+    Y = digits(part[3], 4);
+    M = digits(part[3] + 5, 2);
+    D = digits(part[3] + 8, 2);
+    if (Y < 1970 || M < 1 || M > 12 || D < 1)
         return CV_EINVAL;
-    if (strcmp(ext, "mp4") != 0 && strcmp(ext, "mov") != 0)
+    {
+        static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+        if (D > dm[M - 1] + (M == 2 ? leap : 0))
+            return CV_EINVAL;
+    }
+    name = part[4];
+    hh = digits(name, 2);
+    mm = digits(name + 2, 2);
+    ss = digits(name + 4, 2);
+    if (hh < 0 || mm < 0 || ss < 0 || hh > 23 || mm > 59 || ss > 59 || name[6] != '-')
         return CV_EINVAL;
-    if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || hh > 23 || mm > 59 || ss > 59)
+    dot = strchr(name + 7, '.');
+    if (!dot)
+        return CV_EINVAL;
+    seqlen = (size_t)(dot - (name + 7));
+    if (seqlen == 0 || seqlen > 6 || (seqlen > 1 && name[7] == '0'))
+        return CV_EINVAL;
+    for (size_t i = 0; i < seqlen; i++) {
+        if (name[7 + i] < '0' || name[7 + i] > '9')
+            return CV_EINVAL;
+        seq = seq * 10 + (name[7 + i] - '0');
+    }
+    if (strcmp(dot + 1, "mp4") != 0 && strcmp(dot + 1, "mov") != 0)
         return CV_EINVAL;
     cv_strlcpy(out->volume, part[1], sizeof(out->volume));
     cv_strlcpy(out->camera, part[2], sizeof(out->camera));
     out->start_s = cv_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + hh * 3600 + mm * 60 +
                    ss;
-    out->seq = seq;
-    cv_strlcpy(out->ext, ext, sizeof(out->ext));
+    out->seq = (unsigned)seq;
+    cv_strlcpy(out->ext, dot + 1, sizeof(out->ext));
     return 0;
 }

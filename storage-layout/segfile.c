@@ -21,9 +21,13 @@
 #define BOX_LOAD_MAX (16u << 20)
 #define NTP_UNIX_OFFSET UINT64_C(2208988800) /* seconds from 1900 to 1970 */
 
+/*
+ * NTP seconds wrap every 2^32 s (next in 2036). As RFC 4330 suggests, a seconds field with the
+ * top bit clear is read as the era after 2036, which covers 1968 to 2104 without ambiguity.
+ */
 uint64_t lay_ntp_from_us(int64_t us)
 {
-    uint64_t secs = (uint64_t)(us / 1000000) + NTP_UNIX_OFFSET;
+    uint64_t secs = ((uint64_t)(us / 1000000) + NTP_UNIX_OFFSET) & 0xffffffffu;
     uint64_t frac = ((uint64_t)(us % 1000000) << 32) / 1000000;
 
     /* Round up so that the reverse conversion (which truncates) lands on the same µs. */
@@ -36,8 +40,8 @@ int64_t lay_us_from_ntp(uint64_t ntp)
 {
     uint64_t secs = ntp >> 32, frac = ntp & 0xffffffffu;
 
-    if (secs < NTP_UNIX_OFFSET)
-        return 0;
+    if (!(secs & 0x80000000u))
+        secs += UINT64_C(1) << 32;
     return (int64_t)(secs - NTP_UNIX_OFFSET) * 1000000 + (int64_t)((frac * 1000000) >> 32);
 }
 
@@ -167,16 +171,16 @@ static int parse_trak(const struct box *trak, struct lay_seg_info *info)
         return -1;
     cv_rd_init(&r, tkhd.body, tkhd.len);
     version = cv_rd_u8(&r);
-    r.off += 3 + (version == 1 ? 16 : 8);
+    cv_rd_skip(&r, 3 + (version == 1 ? 16 : 8));
     track_id = cv_rd_be32(&r);
     cv_rd_init(&r, mdhd.body, mdhd.len);
     version = cv_rd_u8(&r);
-    r.off += 3 + (version == 1 ? 16 : 8);
+    cv_rd_skip(&r, 3 + (version == 1 ? 16 : 8));
     timescale = cv_rd_be32(&r);
     if (r.bad || timescale == 0 || track_id == 0)
         return -1;
     cv_rd_init(&r, hdlr.body, hdlr.len);
-    r.off += 8; /* version, flags, pre_defined */
+    cv_rd_skip(&r, 8); /* version, flags, pre_defined */
     cv_rd_bytes(&r, handler, 4);
     if (r.bad)
         return -1;
@@ -221,9 +225,9 @@ static int parse_moov(const uint8_t *p, size_t len, struct lay_seg_info *info, s
                 if (memcmp(t.type, "trex", 4) != 0 || *ntrex >= ntrex_max)
                     continue;
                 cv_rd_init(&rd, t.body, t.len);
-                rd.off += 4;
+                cv_rd_skip(&rd, 4);
                 trex[*ntrex].track = cv_rd_be32(&rd);
-                rd.off += 4; /* default sample description index */
+                cv_rd_skip(&rd, 4); /* default sample description index */
                 trex[*ntrex].dur = cv_rd_be32(&rd);
                 trex[*ntrex].size = cv_rd_be32(&rd);
                 trex[*ntrex].flags = cv_rd_be32(&rd);
@@ -260,13 +264,13 @@ static int parse_traf(const struct box *traf, const struct trex *trex, size_t nt
                     def_flags = trex[i].flags;
                 }
             if (vf & 0x01)
-                r.off += 8;
+                cv_rd_skip(&r, 8);
             if (vf & 0x02)
-                r.off += 4;
+                cv_rd_skip(&r, 4);
             if (vf & 0x08)
                 def_dur = cv_rd_be32(&r);
             if (vf & 0x10)
-                r.off += 4;
+                cv_rd_skip(&r, 4);
             if (vf & 0x20)
                 def_flags = cv_rd_be32(&r);
         } else if (memcmp(b.type, "tfdt", 4) == 0) {
@@ -275,7 +279,7 @@ static int parse_traf(const struct box *traf, const struct trex *trex, size_t nt
             uint32_t count = cv_rd_be32(&r), first_flags = def_flags;
             bool has_first = vf & 0x04;
             if (vf & 0x01)
-                r.off += 4;
+                cv_rd_skip(&r, 4);
             if (has_first)
                 first_flags = cv_rd_be32(&r);
             if (count > 1000000)
@@ -285,11 +289,11 @@ static int parse_traf(const struct box *traf, const struct trex *trex, size_t nt
                 if (vf & 0x100)
                     d = cv_rd_be32(&r);
                 if (vf & 0x200)
-                    r.off += 4;
+                    cv_rd_skip(&r, 4);
                 if (vf & 0x400)
                     fl = cv_rd_be32(&r);
                 if (vf & 0x800)
-                    r.off += 4;
+                    cv_rd_skip(&r, 4);
                 dur_sum += d;
                 if (!(fl & 0x10000))
                     keys++;
@@ -412,8 +416,8 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
         }
         if (size < hsize)
             break; /* garbage or a torn header: the good part ends here */
-        if (off + size > info->file_bytes)
-            break; /* torn box */
+        if (size > info->file_bytes - off)
+            break; /* torn box (compared without overflow: size may be near 2^64) */
         if (!have_ftyp) {
             if (strcmp(type, "ftyp") != 0) {
                 rc = cv_errf(err, CV_ECORRUPT, "not a segment file: no ftyp box at the start");

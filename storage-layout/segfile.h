@@ -49,7 +49,8 @@ void lay_seg_header_box(struct cv_buf *b, const struct lay_seg_header *h);
 void lay_seg_prft_box(struct cv_buf *b, uint32_t track_id, int64_t wall_us, uint64_t media_time);
 void lay_seg_fraginfo_box(struct cv_buf *b, int64_t recv_us, int64_t camera_us);
 
-/* µs UTC <-> 64-bit NTP timestamp; exact round trip for every µs value after 1970. */
+/* µs UTC <-> 64-bit NTP timestamp; exact round trip for every µs from 1970 to 2104 (the
+ * seconds field wraps in 2036: a value with its top bit clear is read as the next era). */
 uint64_t lay_ntp_from_us(int64_t us);
 int64_t lay_us_from_ntp(uint64_t ntp);
 

@@ -103,7 +103,7 @@ def cv(*args, root=None, check=True, timeout=60):
     """Run the camvault CLI; returns CompletedProcess with text output."""
     argv = [str(CAMVAULT), *[str(a) for a in args]]
     if root is not None:
-        argv += ["--root", str(root)]
+        argv[2:2] = ["--root", str(root)]  # right after the command: before any bad option
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr.strip()}")

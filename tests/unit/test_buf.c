@@ -207,14 +207,14 @@ void test_buf_read_past_end(void)
     /*
      * segfile.c skips fields by adding to `off` (r.off += 8) before reading, so `off` can pass
      * `len`; a read from there is still past the end and must be refused, not wrap around.
-     * BUG: take() computes len - off without checking off <= len.
+     * Regression (fixed): take() computes len - off without checking off <= len.
      */
     {
         static const uint8_t big[64];
         cv_rd_init(&r, big, 4);
         r.off += 12;
         CHECK_EQ_U64(cv_rd_be32(&r), 0);
-        CHECK_MSG(r.bad, "BUG: a read at off %zu of a %zu-byte record is not bad", (size_t)12,
+        CHECK_MSG(r.bad, "a read at off %zu of a %zu-byte record is not bad", (size_t)12,
                   (size_t)4);
     }
 }

@@ -220,7 +220,7 @@ void test_layout_segment_parse(void)
 }
 
 /*
- * BUG: lay_segment_parse accepts names that lay_segment_create can never write, because sscanf's
+ * Regression (fixed): lay_segment_parse accepts names that lay_segment_create can never write, because sscanf's
  * %d and %u skip blanks and take signs, strtok_r folds repeated and leading slashes, and the day
  * is only checked against 31. Feb 30 then parses as March 2, "--1" as sequence 4294967295.
  */
@@ -241,7 +241,7 @@ void test_layout_segment_parse_strict(void)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&n, 0, sizeof(n));
         CHECK_MSG(lay_segment_parse(bad[i], &n) == CV_EINVAL,
-                  "BUG: '%s' accepted (start_s %lld, seq %u)", bad[i], (long long)n.start_s, n.seq);
+                  "'%s' accepted (start_s %lld, seq %u)", bad[i], (long long)n.start_s, n.seq);
     }
 }
 

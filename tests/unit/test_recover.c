@@ -190,7 +190,7 @@ out:
 }
 
 /*
- * BUG: recover.h says a file already indexed under its start time "returns CV_EEXIST and
+ * Regression (fixed): recover.h says a file already indexed under its start time "returns CV_EEXIST and
  * changes nothing", but idx_recover_segment truncates the file (and fsyncs it) before it looks
  * the start time up in the index: bytes appended after indexing are cut even though the call
  * fails with CV_EEXIST.
@@ -219,7 +219,7 @@ void test_recover_existing_changes_nothing(void)
         CHECK_EQ_INT(fx_write_file(path, s.buf.data, len), 0);
         CHECK_EQ_INT(idx_recover_segment(e.idx, e.root, &e.cam, REL, &out, &err), CV_EEXIST);
         CHECK_MSG(fx_file_size(path) == (long long)len,
-                  "BUG: CV_EEXIST but the file was cut from %zu to %lld bytes", len,
+                  "CV_EEXIST but the file was cut from %zu to %lld bytes", len,
                   fx_file_size(path));
     }
     renv_close(&e);

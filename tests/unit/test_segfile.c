@@ -88,12 +88,12 @@ void test_segfile_ntp_round_trip(void)
     CHECK_EQ_U64(lay_ntp_from_us(500000), epoch | 0x80000000u);
     CHECK_EQ_U64(lay_ntp_from_us(FX_START_US) >> 32, UINT64_C(1795339800) + 2208988800u);
     CHECK_EQ_INT(lay_us_from_ntp(epoch | 0x40000000u), 250000);
-    /* An NTP time written by a camera with a clock in the 1900s is clamped, not negative. */
-    CHECK_EQ_INT(lay_us_from_ntp(UINT64_C(5) << 32), 0);
+    /* Seconds with the top bit clear belong to the era after the 2036 wrap (RFC 4330). */
+    CHECK_EQ_INT(lay_us_from_ntp(UINT64_C(5) << 32), INT64_C(2085978501000000));
 }
 
 /*
- * BUG: the header promises an exact round trip "for every µs value after 1970", but NTP
+ * Regression (fixed): the header promises an exact round trip "for every µs value after 1970", but NTP
  * seconds wrap on 2036-02-07T06:28:16Z (era 1) and lay_us_from_ntp reads every era-1 time
  * as before 1970 (returns 0).
  */
@@ -106,7 +106,7 @@ void test_segfile_ntp_after_2036(void)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t back = lay_us_from_ntp(lay_ntp_from_us(cases[i]));
-        CHECK_MSG(back == cases[i], "BUG: %lld -> ntp %llx -> %lld", (long long)cases[i],
+        CHECK_MSG(back == cases[i], "%lld -> ntp %llx -> %lld", (long long)cases[i],
                   (unsigned long long)lay_ntp_from_us(cases[i]), (long long)back);
     }
 }
@@ -514,7 +514,7 @@ static size_t find_type(const struct cv_buf *b, size_t from, const char *type)
 }
 
 /*
- * BUG: a tkhd too short to hold its track_ID is not refused. parse_trak skips fields with
+ * Regression (fixed): a tkhd too short to hold its track_ID is not refused. parse_trak skips fields with
  * `r.off += 12` past the end of the 4-byte body, and cv_rd then reads the following bytes
  * (here the next box's) as the track id. The header promises CV_ECORRUPT for a malformed box
  * before the first fragment. With the tkhd at the end of moov the same read runs past the
@@ -547,7 +547,7 @@ void test_segfile_scan_short_tkhd(void)
     }
     memset(&info, 0, sizeof(info));
     CHECK_MSG(lay_seg_scan(f.fd, &info, &err) == CV_ECORRUPT,
-              "BUG: a 4-byte tkhd body is accepted (track %u read from the next box)",
+              "a 4-byte tkhd body is accepted (track %u read from the next box)",
               info.video_track);
     lay_seg_info_release(&info);
     fx_segment_release(&s);
@@ -555,7 +555,7 @@ void test_segfile_scan_short_tkhd(void)
 }
 
 /*
- * BUG: a trun whose sample_count promises more samples than its box holds, with sample sizes
+ * Regression (fixed): a trun whose sample_count promises more samples than its box holds, with sample sizes
  * (flag 0x200, skipped with `r.off += 4`) before sample flags (0x400, read), walks off the end of
  * the moof: the skip puts `off` past `len`, cv_rd's `n > len - off` check then wraps around and
  * every later read "succeeds", for up to a million samples (12 MB past a small heap buffer).
@@ -614,7 +614,7 @@ void test_segfile_scan_trun_past_box(void)
 }
 
 /*
- * BUG: a box with a 64-bit size (size field 1) whose largesize makes `off + size` wrap around
+ * Regression (fixed): a box with a 64-bit size (size field 1) whose largesize makes `off + size` wrap around
  * passes the `off + size > file_bytes` check and sends the reader back to an earlier box: here
  * to the header box just before it, so the scan loops forever (the test's 2 s alarm fires).
  * Expected: the box ends the good part; the segment has its header and no fragment.
