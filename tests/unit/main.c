@@ -81,7 +81,16 @@
     X(idx_reopen)                                                                                  \
     X(recover_torn_segment)                                                                        \
     X(recover_existing_changes_nothing)                                                            \
-    X(recover_header_only)
+    X(recover_header_only)                                                                         \
+    X(fsck_clean)                                                                                  \
+    X(fsck_each_damage)                                                                            \
+    X(fsck_repair)                                                                                 \
+    X(fsck_queued_deletion)                                                                        \
+    X(fsck_overlap)                                                                                \
+    X(fsck_refuses_while_open)                                                                     \
+    X(fsck_rebuild_same_records)                                                                   \
+    X(fsck_rebuild_without_index)                                                                  \
+    X(fsck_rebuild_reports)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)

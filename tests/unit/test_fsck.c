@@ -1,0 +1,747 @@
+/*
+ * test_fsck.c: index versus disk (indexer/fsck.h).
+ *
+ * Each test builds a data root with camera cam1 and a few synthetic segments of 3 fragments
+ * (2 s each) starting 6 s apart, indexed the way the recorder indexes them (scan, hash, put),
+ * then damages the disk or the index the way the world does and checks what fsck says about
+ * it, what --repair does, and that --rebuild gives back the same records.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "common/cvtime.h"
+#include "common/fileio.h"
+#include "indexer/fsck.h"
+#include "indexer/recover.h"
+#include "tests/unit/fixtures.h"
+#include "tests/unit/unit.h"
+#include "common/banned.h"
+
+#define NSEG 4
+#define SEG_US (6 * CV_US_PER_S)
+#define DAY "volumes/main/cam1/2026-11-22/"
+
+struct fenv {
+    char root[PATH_MAX];
+    struct idx_camera cam;
+    struct idx_segment seg[NSEG + 2];
+    size_t nseg;
+};
+
+/* What fsck reported: every line, newline-separated. */
+struct lines {
+    char text[16384];
+    size_t len;
+    int n;
+};
+
+static void collect_line(void *ctx, const char *line)
+{
+    struct lines *l = ctx;
+    int w = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\n", line);
+
+    if (w > 0 && (size_t)w < sizeof(l->text) - l->len)
+        l->len += (size_t)w;
+    l->n++;
+}
+
+/* A segment of 3 fragments of 50 frames (2 s each) whose first frame is at start_us. */
+static void make_segment(struct fx_segment *s, int64_t start_us)
+{
+    fx_segment_build(s, 0, true);
+    for (int i = 0; i < 3; i++)
+        fx_fragment(&s->buf, start_us + i * 2 * CV_US_PER_S, (uint64_t)i * 50 * FX_SAMPLE_DUR, 50);
+    if (!cv_buf_ok(&s->buf))
+        unit_fail(__FILE__, __LINE__, "segment does not fit its buffer");
+}
+
+/* ROOT/<rel> holding a segment starting at start_us; 0 or -1. */
+static int write_segment(const char *root, const char *rel, int64_t start_us)
+{
+    struct fx_segment s;
+    char path[PATH_MAX], dir[PATH_MAX];
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    snprintf(dir, sizeof(dir), "%s", path);
+    *strrchr(dir, '/') = '\0';
+    make_segment(&s, start_us);
+    rc = cv_mkdir_p(dir, 0755, NULL) == 0 ? fx_write_file(path, s.buf.data, s.buf.len) : -1;
+    fx_segment_release(&s);
+    return rc;
+}
+
+static void seg_name(size_t i, char *rel)
+{
+    snprintf(rel, LAY_RELPATH_MAX, DAY "0930%02u-0.mp4", (unsigned)(i * 6));
+}
+
+/* Index ROOT/<rel> as the recorder does: scan, hash the whole file, put. */
+static int index_segment(struct idx_txn *t, const char *root, const struct idx_camera *cam,
+                         const char *rel, struct idx_segment *out, struct cv_err *err)
+{
+    struct lay_seg_info info;
+    char path[PATH_MAX];
+    int fd, rc;
+
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    if ((fd = open(path, O_RDONLY)) < 0)
+        return cv_errf(err, CV_EIO, "open '%s': %s", path, strerror(errno));
+    rc = lay_seg_scan(fd, &info, err);
+    if (rc == 0) {
+        idx_segment_from_scan(&info, cam->num, rel, out);
+        rc = lay_sha256_fd(fd, info.file_bytes, out->sha256, err);
+        if (rc == 0)
+            rc = idx_segment_put(t, cam->id, out, info.frags, info.nfrags, err);
+        lay_seg_info_release(&info);
+    }
+    close(fd);
+    return rc;
+}
+
+/* A data root with cam1 and nseg indexed segments 6 s apart; the index is closed after. */
+static int fenv_open(struct fenv *e, size_t nseg)
+{
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    int rc;
+
+    memset(e, 0, sizeof(*e));
+    if (fx_tmpdir(e->root) < 0)
+        return -1;
+    cv_strlcpy(e->cam.id, FX_CAMERA, sizeof(e->cam.id));
+    cv_strlcpy(e->cam.url, "rtsp://10.0.0.7/live", sizeof(e->cam.url));
+    cv_strlcpy(e->cam.volume, "main", sizeof(e->cam.volume));
+    e->cam.enabled = true;
+    e->cam.retention_days = 30;
+    rc = lay_root_create(e->root, &err);
+    if (rc == 0)
+        rc = idx_open(&idx, e->root, IDX_CREATE, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, true, &t, &err);
+    if (rc == 0)
+        rc = idx_camera_add(t, &e->cam, &err);
+    for (size_t i = 0; rc == 0 && i < nseg; i++) {
+        char rel[LAY_RELPATH_MAX];
+        seg_name(i, rel);
+        if (write_segment(e->root, rel, FX_START_US + (int64_t)i * SEG_US) < 0)
+            rc = cv_errf(&err, CV_EIO, "cannot write '%s'", rel);
+        else
+            rc = index_segment(t, e->root, &e->cam, rel, &e->seg[i], &err);
+    }
+    if (rc == 0) {
+        rc = idx_commit(t, &err);
+        t = NULL;
+    }
+    idx_abort(t);
+    idx_close(idx);
+    e->nseg = nseg;
+    if (rc < 0) {
+        unit_fail(__FILE__, __LINE__, "setup: %s", err.msg);
+        fx_rmtree(e->root);
+        return -1;
+    }
+    return 0;
+}
+
+static void fenv_close(struct fenv *e)
+{
+    fx_rmtree(e->root);
+}
+
+static void abs_of(const struct fenv *e, const char *rel, char *out)
+{
+    snprintf(out, PATH_MAX, "%s/%s", e->root, rel);
+}
+
+/* Run fsck; the run itself must succeed. */
+static void run(const struct fenv *e, enum idx_fsck_mode mode, struct lines *l,
+                struct idx_fsck_counts *n)
+{
+    struct cv_err err = {""};
+
+    memset(l, 0, sizeof(*l));
+    CHECK_OK(idx_fsck(e->root, mode, collect_line, l, n, &err), &err);
+}
+
+/* Flip one byte in the middle of ROOT/<rel> (inside an mdat: the file still scans). */
+static void flip_byte(const struct fenv *e, const char *rel)
+{
+    char path[PATH_MAX];
+    uint8_t c;
+    off_t at;
+    int fd;
+
+    abs_of(e, rel, path);
+    fd = open(path, O_RDWR);
+    at = (off_t)fx_file_size(path) - 20;
+    CHECK(fd >= 0 && pread(fd, &c, 1, at) == 1);
+    c ^= 0x55;
+    CHECK(fd >= 0 && pwrite(fd, &c, 1, at) == 1);
+    if (fd >= 0)
+        close(fd);
+}
+
+void test_fsck_clean(void)
+{
+    struct fenv e;
+    struct lines l;
+    struct idx_fsck_counts n;
+
+    if (fenv_open(&e, NSEG) < 0)
+        return;
+    run(&e, IDX_FSCK_CHECK, &l, &n);
+    CHECK_EQ_INT(n.files, NSEG);
+    CHECK_EQ_INT(n.records, NSEG);
+    CHECK_EQ_INT(n.findings, 0);
+    CHECK_EQ_INT(n.repaired, 0);
+    CHECK_MSG(l.n == 0, "a clean root printed: %s", l.text);
+    /* An empty volume directory and an empty day are not findings either. */
+    {
+        char dir[PATH_MAX];
+        abs_of(&e, "volumes/spare/cam9/2026-11-23", dir);
+        CHECK_EQ_INT(cv_mkdir_p(dir, 0755, NULL), 0);
+    }
+    run(&e, IDX_FSCK_CHECK, &l, &n);
+    CHECK_EQ_INT(n.findings, 0);
+    fenv_close(&e);
+}
+
+/* One kind of damage, applied to a root of 3 segments (the middle one is DAY 093006-0.mp4). */
+struct damage {
+    const char *name;
+    const char *path; /* the file the finding must name */
+    const char *says; /* what it must say */
+    void (*apply)(const struct fenv *e);
+};
+
+static void d_flip(const struct fenv *e)
+{
+    flip_byte(e, DAY "093006-0.mp4");
+}
+
+static void d_truncate(const struct fenv *e)
+{
+    char p[PATH_MAX];
+
+    abs_of(e, DAY "093006-0.mp4", p);
+    CHECK_EQ_INT(truncate(p, fx_file_size(p) - 100), 0);
+}
+
+static void d_append(const struct fenv *e)
+{
+    char p[PATH_MAX];
+    int fd;
+
+    abs_of(e, DAY "093006-0.mp4", p);
+    fd = open(p, O_WRONLY | O_APPEND);
+    CHECK(fd >= 0 && write(fd, "junk", 4) == 4);
+    if (fd >= 0)
+        close(fd);
+}
+
+static void d_delete(const struct fenv *e)
+{
+    char p[PATH_MAX];
+
+    abs_of(e, DAY "093006-0.mp4", p);
+    CHECK_EQ_INT(unlink(p), 0);
+}
+
+static void d_stray(const struct fenv *e)
+{
+    char p[PATH_MAX];
+
+    abs_of(e, DAY "notes.txt", p);
+    CHECK_EQ_INT(fx_write_file(p, "hello", 5), 0);
+}
+
+static void d_unknown_old(const struct fenv *e)
+{
+    CHECK_EQ_INT(write_segment(e->root, DAY "092900-0.mp4", FX_START_US - 60 * CV_US_PER_S), 0);
+}
+
+static void d_unknown_garbage(const struct fenv *e)
+{
+    char p[PATH_MAX];
+
+    abs_of(e, DAY "093100-0.mp4", p);
+    CHECK_EQ_INT(fx_write_file(p, "not an mp4 at all", 17), 0);
+}
+
+static void d_other_camera(const struct fenv *e)
+{
+    CHECK_EQ_INT(write_segment(e->root, "volumes/main/cam2/2026-11-22/093000-0.mp4", FX_START_US),
+                 0);
+}
+
+void test_fsck_each_damage(void)
+{
+    static const struct damage table[] = {
+        {"flip", DAY "093006-0.mp4", "hash mismatch: index says ", d_flip},
+        {"truncate", DAY "093006-0.mp4", "truncated: index says ", d_truncate},
+        {"append", DAY "093006-0.mp4", "size mismatch", d_append},
+        {"delete", DAY "093006-0.mp4", "record without file", d_delete},
+        {"stray", DAY "notes.txt", "not a segment file", d_stray},
+        {"unknown", DAY "092900-0.mp4", "file without record (2026-11-22T09:29:00", d_unknown_old},
+        {"garbage", DAY "093100-0.mp4", "not a readable segment", d_unknown_garbage},
+        {"camera", "volumes/main/cam2/2026-11-22/093000-0.mp4", "camera 'cam2' is not in the index",
+         d_other_camera},
+    };
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        const struct damage *d = &table[i];
+        char want[LAY_RELPATH_MAX + 8];
+        struct idx_fsck_counts n;
+        struct lines l;
+        struct fenv e;
+        if (fenv_open(&e, 3) < 0)
+            return;
+        d->apply(&e);
+        run(&e, IDX_FSCK_CHECK, &l, &n);
+        snprintf(want, sizeof(want), "%s: ", d->path);
+        CHECK_MSG(n.findings == 1 && l.n == 1, "%s: %zu findings, %d lines: %s", d->name,
+                  n.findings, l.n, l.text);
+        CHECK_MSG(strncmp(l.text, want, strlen(want)) == 0 && strstr(l.text, d->says),
+                  "%s: want \"%s...%s\", got: %s", d->name, want, d->says, l.text);
+        CHECK_EQ_INT(n.records, 3);
+        fenv_close(&e);
+    }
+}
+
+/* What the index holds for cam1 after a run. */
+struct seen {
+    struct idx_segment seg[16];
+    size_t n;
+    struct idx_tombstone tomb[4];
+    size_t ntomb;
+};
+
+static int seen_seg(void *ctx, const struct idx_segment *s)
+{
+    struct seen *v = ctx;
+
+    if (v->n < 16)
+        v->seg[v->n++] = *s;
+    return 0;
+}
+
+static int seen_tomb(void *ctx, const struct idx_tombstone *t)
+{
+    struct seen *v = ctx;
+
+    if (v->ntomb < 4)
+        v->tomb[v->ntomb++] = *t;
+    return 0;
+}
+
+static void read_index(const struct fenv *e, struct seen *v, struct idx_deleting **del,
+                       size_t *ndel)
+{
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+
+    memset(v, 0, sizeof(*v));
+    CHECK_OK(idx_open(&idx, e->root, 0, &err), &err);
+    if (idx && idx_begin(idx, false, &t, &err) == 0) {
+        CHECK_OK(idx_segment_iter(t, e->seg[0].cam, INT64_MIN, INT64_MAX, seen_seg, v, &err), &err);
+        CHECK_OK(idx_tombstone_iter(t, e->seg[0].cam, INT64_MIN, INT64_MAX, seen_tomb, v, &err),
+                 &err);
+        CHECK_OK(idx_deleting_list(t, 16, del, ndel, &err), &err);
+        idx_abort(t);
+    }
+    idx_close(idx);
+}
+
+void test_fsck_repair(void)
+{
+    static const char *q_stray = "quarantine/volumes_main_cam1_2026-11-22_notes.txt";
+    static const char *q_old = "quarantine/volumes_main_cam1_2026-11-22_092900-0.mp4";
+    struct idx_deleting *del = NULL;
+    struct idx_fsck_counts n;
+    struct lines l;
+    struct seen v;
+    struct fenv e;
+    size_t ndel = 0;
+    char p[PATH_MAX];
+
+    if (fenv_open(&e, NSEG) < 0)
+        return;
+    flip_byte(&e, e.seg[1].path);
+    abs_of(&e, e.seg[2].path, p);
+    CHECK_EQ_INT(unlink(p), 0);
+    d_stray(&e);
+    d_unknown_old(&e);
+    /* Newer than every record: the recorder died before committing it (a torn tail too). */
+    CHECK_EQ_INT(write_segment(e.root, DAY "093100-0.mp4", FX_START_US + 60 * CV_US_PER_S), 0);
+    abs_of(&e, DAY "093100-0.mp4", p);
+    {
+        int fd = open(p, O_WRONLY | O_APPEND);
+        CHECK(fd >= 0 && write(fd, "\0\0\0\x40moof", 8) == 8);
+        if (fd >= 0)
+            close(fd);
+    }
+
+    run(&e, IDX_FSCK_CHECK, &l, &n);
+    CHECK_EQ_INT(n.findings, 5);
+    CHECK_EQ_INT(n.repaired, 0);
+    CHECK_CONTAINS(l.text, DAY "093006-0.mp4: hash mismatch");
+    CHECK_CONTAINS(l.text, DAY "093012-0.mp4: record without file");
+    CHECK_CONTAINS(l.text, DAY "notes.txt: not a segment file");
+    CHECK_CONTAINS(l.text, DAY "092900-0.mp4: file without record");
+    CHECK_CONTAINS(l.text, DAY "093100-0.mp4: file without record");
+
+    run(&e, IDX_FSCK_REPAIR, &l, &n);
+    CHECK_EQ_INT(n.findings, 5);
+    CHECK_EQ_INT(n.repaired, 4);
+    CHECK_CONTAINS(l.text, DAY "093006-0.mp4: hash mismatch");
+    CHECK_CONTAINS(l.text, "not repairable: evidence altered or damaged");
+    CHECK_CONTAINS(l.text, DAY "093012-0.mp4: tombstoned as missing");
+    CHECK_CONTAINS(l.text, DAY "notes.txt: moved to quarantine/");
+    CHECK_CONTAINS(l.text, DAY "092900-0.mp4: moved to quarantine/");
+    CHECK_CONTAINS(l.text, DAY "093100-0.mp4: indexed, after cutting 8 torn bytes");
+    /* Nothing deleted: moved, indexed, or left as it was. */
+    abs_of(&e, q_stray, p);
+    CHECK_EQ_INT(fx_file_size(p), 5);
+    abs_of(&e, q_old, p);
+    CHECK(fx_file_size(p) > 0);
+    abs_of(&e, e.seg[1].path, p);
+    CHECK(fx_file_size(p) > 0);
+
+    read_index(&e, &v, &del, &ndel);
+    CHECK_EQ_INT(v.n, NSEG); /* 3 left + the one indexed */
+    CHECK_EQ_INT(v.ntomb, 1);
+    if (v.ntomb == 1) {
+        CHECK_EQ_STR(v.tomb[0].seg.path, e.seg[2].path);
+        CHECK_EQ_INT(v.tomb[0].reason, IDX_GAP_MISSING);
+        CHECK_CONTAINS(v.tomb[0].detail, "file missing, found by fsck at ");
+        CHECK_EQ_MEM(v.tomb[0].seg.chain, e.seg[2].chain, 32);
+    }
+    CHECK_EQ_INT(ndel, 0); /* a missing file is never queued for unlinking */
+    free(del);
+    if (v.n == NSEG) {
+        CHECK_EQ_STR(v.seg[3].path, DAY "093100-0.mp4");
+        CHECK(v.seg[3].flags & IDX_SEG_RECOVERED);
+        CHECK_EQ_MEM(v.seg[1].sha256, e.seg[1].sha256, 32); /* the record was not "fixed" */
+    }
+
+    run(&e, IDX_FSCK_CHECK, &l, &n);
+    CHECK_EQ_INT(n.findings, 1);
+    CHECK_MSG(l.n == 1 && strncmp(l.text, DAY "093006-0.mp4: hash mismatch", 41) == 0,
+              "second check: %s", l.text);
+    fenv_close(&e);
+}
+
+/* A tombstoned file not yet unlinked is no finding; --repair finishes the deletion. */
+void test_fsck_queued_deletion(void)
+{
+    struct idx_deleting *del = NULL;
+    struct idx_fsck_counts n;
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct lines l;
+    struct seen v;
+    struct fenv e;
+    size_t ndel = 0;
+    char p[PATH_MAX];
+
+    if (fenv_open(&e, 3) < 0)
+        return;
+    CHECK_OK(idx_open(&idx, e.root, 0, &err), &err);
+    if (idx && idx_begin(idx, true, &t, &err) == 0) {
+        CHECK_OK(idx_segment_tombstone(t, e.seg[0].cam, e.seg[0].start_us, IDX_GAP_RETENTION,
+                                       "older than 30 days", FX_START_US, NULL, &err),
+                 &err);
+        CHECK_OK(idx_commit(t, &err), &err);
+    }
+    idx_close(idx);
+    run(&e, IDX_FSCK_CHECK, &l, &n);
+    CHECK_MSG(n.findings == 0 && l.n == 0, "queued deletion reported: %s", l.text);
+    CHECK_EQ_INT(n.records, 2);
+
+    run(&e, IDX_FSCK_REPAIR, &l, &n);
+    CHECK_EQ_INT(n.findings, 0);
+    CHECK_CONTAINS(l.text, DAY "093000-0.mp4: deleted: tombstoned");
+    abs_of(&e, e.seg[0].path, p);
+    CHECK_EQ_INT(fx_file_size(p), -1);
+    read_index(&e, &v, &del, &ndel);
+    CHECK_EQ_INT(ndel, 0);
+    CHECK_EQ_INT(v.ntomb, 1);
+    free(del);
+    fenv_close(&e);
+}
+
+void test_fsck_overlap(void)
+{
+    struct idx_fsck_counts n;
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_segment s;
+    struct lines l;
+    struct fenv e;
+    const char *rel = DAY "093003-0.mp4";
+
+    if (fenv_open(&e, 1) < 0)
+        return;
+    CHECK_EQ_INT(write_segment(e.root, rel, FX_START_US + 3 * CV_US_PER_S), 0);
+    CHECK_OK(idx_open(&idx, e.root, 0, &err), &err);
+    if (idx && idx_begin(idx, true, &t, &err) == 0) {
+        CHECK_OK(index_segment(t, e.root, &e.cam, rel, &s, &err), &err);
+        CHECK_OK(idx_commit(t, &err), &err);
+    }
+    idx_close(idx);
+    run(&e, IDX_FSCK_CHECK, &l, &n);
+    CHECK_EQ_INT(n.findings, 1);
+    CHECK_CONTAINS(l.text, DAY "093003-0.mp4: overlaps " DAY "093000-0.mp4 by 3000 ms");
+    fenv_close(&e);
+}
+
+/* REPAIR and REBUILD refuse while another process has the index open; CHECK runs. */
+void test_fsck_refuses_while_open(void)
+{
+    struct idx_fsck_counts n;
+    struct cv_err err = {""};
+    struct fenv e;
+    int go[2], ready[2], status;
+    char c;
+    pid_t pid;
+
+    if (fenv_open(&e, 1) < 0)
+        return;
+    CHECK_EQ_INT(pipe(go), 0);
+    CHECK_EQ_INT(pipe(ready), 0);
+    pid = fork();
+    if (pid == 0) {
+        struct idx *idx = NULL;
+        close(go[1]);
+        if (idx_open(&idx, e.root, 0, NULL) == 0 && write(ready[1], "r", 1) == 1)
+            (void)!read(go[0], &c, 1); /* until the parent is done */
+        idx_close(idx);
+        _exit(0);
+    }
+    close(go[0]);
+    close(ready[1]);
+    CHECK(read(ready[0], &c, 1) == 1);
+    CHECK_EQ_INT(idx_fsck(e.root, IDX_FSCK_REPAIR, NULL, NULL, &n, &err), CV_ESTATE);
+    CHECK_CONTAINS(err.msg, "is open by process");
+    CHECK_EQ_INT(idx_fsck(e.root, IDX_FSCK_REBUILD, NULL, NULL, &n, &err), CV_ESTATE);
+    CHECK_OK(idx_fsck(e.root, IDX_FSCK_CHECK, NULL, NULL, &n, &err), &err);
+    CHECK_EQ_INT(n.findings, 0);
+    close(go[1]);
+    waitpid(pid, &status, 0);
+    close(ready[0]);
+    CHECK_OK(idx_fsck(e.root, IDX_FSCK_REPAIR, NULL, NULL, &n, &err), &err);
+    fenv_close(&e);
+}
+
+static void check_same_record(const struct idx_segment *got, const struct idx_segment *want)
+{
+    CHECK_EQ_INT(got->start_us, want->start_us);
+    CHECK_EQ_INT(got->end_us, want->end_us);
+    CHECK_EQ_STR(got->path, want->path);
+    CHECK_EQ_U64(got->bytes, want->bytes);
+    CHECK_EQ_INT(got->frames, want->frames);
+    CHECK_EQ_INT(got->keyframes, want->keyframes);
+    CHECK_EQ_INT(got->audio_frames, want->audio_frames);
+    CHECK_EQ_INT(got->fragments, want->fragments);
+    CHECK_EQ_STR(got->video, want->video);
+    CHECK_EQ_STR(got->audio, want->audio);
+    CHECK_EQ_MEM(got->sha256, want->sha256, 32);
+    CHECK_EQ_MEM(got->chain, want->chain, 32);
+    CHECK_EQ_U64(got->run_id, want->run_id);
+    CHECK_EQ_INT(got->run_seq, want->run_seq);
+    CHECK_EQ_INT(got->flags, want->flags);
+}
+
+/* The name of ROOT/index.old-*, or "" (into out[256]). */
+static void find_old_index(const struct fenv *e, char *out)
+{
+    struct dirent *d;
+    DIR *dir = opendir(e->root);
+
+    out[0] = '\0';
+    while (dir && (d = readdir(dir)) != NULL)
+        if (strncmp(d->d_name, "index.old-", 10) == 0)
+            cv_strlcpy(out, d->d_name, 256);
+    if (dir)
+        closedir(dir);
+}
+
+/*
+ * --rebuild of a root whose oldest segment was deleted by retention: the same records, field by
+ * field (the chain too, thanks to the replayed tombstone), the same fragment tables, the
+ * tombstone kept, the old index kept, and a clean check afterwards.
+ */
+void test_fsck_rebuild_same_records(void)
+{
+    struct idx_deleting *del = NULL;
+    struct lay_seg_frag *fa = NULL, *fb = NULL;
+    struct idx_fsck_counts n;
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera cam;
+    struct lines l;
+    struct seen v;
+    struct fenv e;
+    size_t ndel = 0, na = 0, nb = 0;
+    char p[PATH_MAX], old[256];
+
+    if (fenv_open(&e, NSEG) < 0)
+        return;
+    CHECK_OK(idx_open(&idx, e.root, 0, &err), &err);
+    if (idx && idx_begin(idx, true, &t, &err) == 0) {
+        CHECK_OK(idx_fragments_get(t, e.seg[2].cam, e.seg[2].start_us, &fa, &na, &err), &err);
+        CHECK_OK(idx_segment_tombstone(t, e.seg[0].cam, e.seg[0].start_us, IDX_GAP_RETENTION,
+                                       "older than 30 days", FX_START_US, NULL, &err),
+                 &err);
+        CHECK_OK(idx_deleting_del(t, e.seg[0].cam, e.seg[0].start_us, &err), &err);
+        CHECK_OK(idx_commit(t, &err), &err);
+    }
+    idx_close(idx);
+    idx = NULL;
+    abs_of(&e, e.seg[0].path, p);
+    CHECK_EQ_INT(unlink(p), 0);
+
+    run(&e, IDX_FSCK_REBUILD, &l, &n);
+    CHECK_EQ_INT(n.findings, 0);
+    CHECK_EQ_INT(n.files, NSEG - 1);
+    CHECK_EQ_INT(n.records, NSEG - 1);
+    CHECK_CONTAINS(l.text, "index: rebuilt with 3 records; the old index is kept as index.old-");
+    find_old_index(&e, old);
+    CHECK_MSG(old[0] != '\0', "no index.old-* in the root");
+
+    read_index(&e, &v, &del, &ndel);
+    free(del);
+    CHECK_EQ_INT(v.n, NSEG - 1);
+    for (size_t i = 0; i < v.n && i + 1 < NSEG; i++)
+        check_same_record(&v.seg[i], &e.seg[i + 1]);
+    CHECK_EQ_INT(v.ntomb, 1);
+    if (v.ntomb == 1) {
+        check_same_record(&v.tomb[0].seg, &e.seg[0]);
+        CHECK_EQ_INT(v.tomb[0].reason, IDX_GAP_RETENTION);
+        CHECK_EQ_STR(v.tomb[0].detail, "older than 30 days");
+    }
+    CHECK_EQ_INT(ndel, 0);
+    CHECK_OK(idx_open(&idx, e.root, 0, &err), &err);
+    if (idx && idx_begin(idx, false, &t, &err) == 0) {
+        CHECK_OK(idx_camera_get(t, FX_CAMERA, &cam, &err), &err);
+        CHECK_EQ_STR(cam.url, e.cam.url);
+        CHECK(cam.enabled);
+        CHECK_OK(idx_fragments_get(t, e.seg[2].cam, e.seg[2].start_us, &fb, &nb, &err), &err);
+        CHECK(na == nb && na == 3 && fa && fb);
+        for (size_t i = 0; fa && fb && i < na && i < nb; i++) {
+            CHECK_EQ_U64(fb[i].offset, fa[i].offset);
+            CHECK_EQ_U64(fb[i].size, fa[i].size);
+            CHECK_EQ_INT(fb[i].wall_us, fa[i].wall_us);
+            CHECK_EQ_INT(fb[i].starts_with_key, fa[i].starts_with_key);
+        }
+        idx_abort(t);
+    }
+    idx_close(idx);
+    free(fa);
+    free(fb);
+    run(&e, IDX_FSCK_CHECK, &l, &n);
+    CHECK_MSG(n.findings == 0 && l.n == 0, "check after rebuild: %s", l.text);
+    fenv_close(&e);
+}
+
+/* An unreadable index: cameras come back from the disk (disabled), records from the files. */
+void test_fsck_rebuild_without_index(void)
+{
+    struct idx_fsck_counts n;
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera cam;
+    struct lines l;
+    struct seen v;
+    struct fenv e;
+    struct idx_deleting *del = NULL;
+    size_t ndel = 0;
+    char p[PATH_MAX];
+
+    if (fenv_open(&e, 3) < 0)
+        return;
+    abs_of(&e, "index/data.mdb", p);
+    CHECK_EQ_INT(fx_write_file(p, "garbage, not an LMDB file", 25), 0);
+    run(&e, IDX_FSCK_REBUILD, &l, &n);
+    CHECK_EQ_INT(n.findings, 0);
+    CHECK_CONTAINS(l.text, "index: cannot be read");
+    CHECK_CONTAINS(l.text, "camera 'cam1': found only on disk: added disabled");
+    read_index(&e, &v, &del, &ndel);
+    free(del);
+    CHECK_EQ_INT(v.n, 3);
+    for (size_t i = 0; i < v.n && i < 3; i++)
+        check_same_record(&v.seg[i], &e.seg[i]);
+    CHECK_OK(idx_open(&idx, e.root, 0, &err), &err);
+    if (idx && idx_begin(idx, false, &t, &err) == 0) {
+        CHECK_OK(idx_camera_get(t, FX_CAMERA, &cam, &err), &err);
+        CHECK(!cam.enabled);
+        CHECK_EQ_STR(cam.url, "rtsp://unknown/");
+        idx_abort(t);
+    }
+    idx_close(idx);
+    /* The unreadable old index is kept, byte for byte. */
+    {
+        char old[256], q[PATH_MAX + 300];
+        find_old_index(&e, old);
+        snprintf(q, sizeof(q), "%s/%s/data.mdb", e.root, old);
+        CHECK_EQ_INT(fx_file_size(q), 25);
+    }
+    fenv_close(&e);
+}
+
+/*
+ * --rebuild trusts the files but says where they disagree with the old index: an altered file,
+ * a record whose file is gone; a torn tail is cut (and counted as repaired).
+ */
+void test_fsck_rebuild_reports(void)
+{
+    struct idx_fsck_counts n;
+    struct lines l;
+    struct seen v;
+    struct fenv e;
+    struct idx_deleting *del = NULL;
+    size_t ndel = 0;
+    char p[PATH_MAX];
+    int fd;
+
+    if (fenv_open(&e, NSEG) < 0)
+        return;
+    abs_of(&e, e.seg[0].path, p);
+    fd = open(p, O_WRONLY | O_APPEND);
+    CHECK(fd >= 0 && write(fd, "\0\0\0\x40moof", 8) == 8);
+    if (fd >= 0)
+        close(fd);
+    flip_byte(&e, e.seg[1].path);
+    abs_of(&e, e.seg[2].path, p);
+    CHECK_EQ_INT(unlink(p), 0);
+    run(&e, IDX_FSCK_REBUILD, &l, &n);
+    CHECK_EQ_INT(n.findings, 3);
+    CHECK_EQ_INT(n.repaired, 1);
+    CHECK_EQ_INT(n.records, NSEG - 1);
+    CHECK_CONTAINS(l.text, DAY "093000-0.mp4: torn tail: cut 8 bytes");
+    CHECK_CONTAINS(l.text, DAY "093006-0.mp4: differs from the old index's record");
+    CHECK_CONTAINS(l.text, DAY "093012-0.mp4: record without file in the old index");
+    abs_of(&e, e.seg[0].path, p);
+    CHECK_EQ_U64(fx_file_size(p), e.seg[0].bytes);
+    read_index(&e, &v, &del, &ndel);
+    free(del);
+    CHECK_EQ_INT(v.n, NSEG - 1);
+    if (v.n == NSEG - 1)
+        check_same_record(&v.seg[0], &e.seg[0]);
+    fenv_close(&e);
+}
