@@ -63,9 +63,10 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh
 
+# Today only the ingest benchmark (camvault vs one ffmpeg per camera); see docs/performance.md.
 bench: all
 	@tools/deps.sh test
-	$(PY) tests/bench/run.py
+	$(PY) tests/bench/ingest.py $(BENCH_ARGS)
 
 format:
 	clang-format -i $(LIB_SRC) camvault.c $(UNIT_SRC) $(SIM_SRC) $(wildcard */*.h */*/*.h)

@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libavformat/avformat.h>
 #include <libavutil/log.h>
@@ -21,7 +24,9 @@
 #include "common/fileio.h"
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "indexer/fsck.h"
 #include "indexer/idx.h"
+#include "indexer/retention.h"
 #include "recorder/rec.h"
 #include "storage-layout/layout.h"
 #include "common/banned.h"
@@ -423,29 +428,103 @@ static int camera_enable(struct cmdline *cl, int argc, char **argv, bool enable)
     return 0;
 }
 
-static int cmd_camera(int argc, char **argv)
+static int camera_edit(struct cmdline *cl, int argc, char **argv)
 {
-    static char cmdname[32];
-    struct cmdline cl = {.cmd = "camera"};
-    const char *sub = NULL;
-    int i;
+    const char *url = NULL, *name = NULL, *loc = NULL, *transport = NULL, *vol = NULL;
+    bool pub = false, priv = false;
+    const struct opt opts[] = {
+        {"--url", true, &url, NULL},      {"--name", true, &name, NULL},
+        {"--location", true, &loc, NULL}, {"--transport", true, &transport, NULL},
+        {"--volume", true, &vol, NULL},   {"--public", false, NULL, &pub},
+        {"--private", false, NULL, &priv}, {NULL, false, NULL, NULL},
+    };
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera c;
+    char root[PATH_MAX];
+    int rc;
 
-    /* Global options may come before the subcommand: "camera --root R list". */
-    for (i = 0; i < argc; i++) {
+    if (parse(cl, argc, argv, opts, 1, false))
+        return EXIT_USAGE;
+    if (cl->npos != 1)
+        return usage_error(cl->cmd, "expected one camera id");
+    if (url && strncmp(url, "rtsp://", 7) != 0 && strncmp(url, "rtsps://", 8) != 0)
+        return usage_error(cl->cmd, "bad --url '%s': must start with rtsp:// or rtsps://", url);
+    if (transport && strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
+        return usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
+    if (vol && lay_id_check("volume", vol, &err) < 0)
+        return usage_error(cl->cmd, "%s", err.msg);
+    if (pub && priv)
+        return usage_error(cl->cmd, "--public and --private contradict each other");
+    if ((url && strlen(url) >= IDX_URL_MAX) || (name && strlen(name) >= IDX_TEXT_MAX) ||
+        (loc && strlen(loc) >= IDX_TEXT_MAX))
+        return usage_error(cl->cmd, "--url, --name or --location is too long");
+    rc = open_index(cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, true, &t, &err);
+    if (rc == 0)
+        rc = idx_camera_get(t, cl->pos[0], &c, &err);
+    if (rc == 0 && vol) {
+        struct idx_volume v;
+        rc = idx_volume_get(t, vol, &v, &err);
+    }
+    if (rc == 0) {
+        if (url)
+            cv_strlcpy(c.url, url, sizeof(c.url));
+        if (name)
+            cv_strlcpy(c.name, name, sizeof(c.name));
+        if (loc)
+            cv_strlcpy(c.location, loc, sizeof(c.location));
+        if (transport)
+            c.transport = strcmp(transport, "udp") == 0 ? IDX_TRANSPORT_UDP : IDX_TRANSPORT_TCP;
+        if (vol)
+            cv_strlcpy(c.volume, vol, sizeof(c.volume));
+        if (pub || priv)
+            c.is_public = pub;
+        rc = idx_camera_update(t, &c, &err);
+    }
+    if (rc == 0) {
+        rc = idx_commit(t, &err);
+        t = NULL;
+    }
+    idx_abort(t);
+    idx_close(idx);
+    if (rc < 0)
+        return fail(&err);
+    printf("camera %s updated\n", c.id);
+    return 0;
+}
+
+/*
+ * Find and remove the subcommand word of "COMMAND [--root R] SUB ...": global options may come
+ * before it. Returns the word (NULL if none); *argc shrinks by one.
+ */
+static const char *take_sub(int *argc, char **argv)
+{
+    for (int i = 0; i < *argc; i++) {
+        const char *sub = argv[i];
         if (strcmp(argv[i], "--root") == 0) {
             i++;
             continue;
         }
-        if (strncmp(argv[i], "--", 2) != 0) {
-            sub = argv[i];
-            break;
-        }
+        if (strncmp(argv[i], "--", 2) == 0)
+            continue;
+        memmove(argv + i, argv + i + 1, (size_t)(*argc - i - 1) * sizeof(*argv));
+        (*argc)--;
+        return sub;
     }
+    return NULL;
+}
+
+static int cmd_camera(int argc, char **argv)
+{
+    static char cmdname[32];
+    struct cmdline cl = {.cmd = "camera"};
+    const char *sub = take_sub(&argc, argv);
+
     if (!sub)
-        return usage_error("camera", "expected add, list, show, enable or disable");
-    /* Drop the subcommand word; what is left are its options and arguments. */
-    memmove(argv + i, argv + i + 1, (size_t)(argc - i - 1) * sizeof(*argv));
-    argc--;
+        return usage_error("camera", "expected add, list, show, edit, enable or disable");
     snprintf(cmdname, sizeof(cmdname), "camera %s", sub);
     cl.cmd = cmdname;
     if (strcmp(sub, "add") == 0)
@@ -454,12 +533,14 @@ static int cmd_camera(int argc, char **argv)
         return camera_list_or_show(&cl, argc, argv, false);
     if (strcmp(sub, "show") == 0)
         return camera_list_or_show(&cl, argc, argv, true);
+    if (strcmp(sub, "edit") == 0)
+        return camera_edit(&cl, argc, argv);
     if (strcmp(sub, "enable") == 0)
         return camera_enable(&cl, argc, argv, true);
     if (strcmp(sub, "disable") == 0)
         return camera_enable(&cl, argc, argv, false);
-    return usage_error("camera", "unknown subcommand '%s' (add, list, show, enable, disable)",
-                       sub);
+    return usage_error("camera",
+                       "unknown subcommand '%s' (add, list, show, edit, enable, disable)", sub);
 }
 
 /* ---- record ---- */
@@ -487,6 +568,12 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
         rc->cfg->segment_us = us;
         return 0;
     }
+    if (strcmp(key, "retention_interval_seconds") == 0) {
+        if (cv_seconds_parse(value, &us, err) < 0)
+            return CV_EINVAL;
+        rc->cfg->retention_us = us;
+        return 0;
+    }
     if (strcmp(key, "log_level") == 0) {
         int lvl = cv_log_level_parse(value);
         if (lvl < 0)
@@ -504,9 +591,10 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
 static int cmd_record(int argc, char **argv)
 {
     struct cmdline cl = {.cmd = "record"};
-    const char *seg = NULL, *level = NULL;
+    const char *seg = NULL, *level = NULL, *ret = NULL;
     const struct opt opts[] = {
         {"--segment-seconds", true, &seg, NULL},
+        {"--retention-interval", true, &ret, NULL},
         {"--log-level", true, &level, NULL},
         {NULL, false, NULL, NULL},
     };
@@ -538,6 +626,11 @@ static int cmd_record(int argc, char **argv)
             return usage_error(cl.cmd, "%s", err.msg);
         cfg.segment_us = us;
     }
+    if (ret) {
+        if (cv_seconds_parse(ret, &us, &err) < 0)
+            return usage_error(cl.cmd, "%s", err.msg);
+        cfg.retention_us = us;
+    }
     if (cfg.segment_us < CV_US_PER_S)
         return usage_error(cl.cmd, "segment length must be at least 1 second");
     memset(&sa, 0, sizeof(sa));
@@ -550,7 +643,353 @@ static int cmd_record(int argc, char **argv)
     return 0;
 }
 
+
+/* ---- volumes ---- */
+
+/* "500M", "2G", "1048576": bytes (K, M, G, T are powers of 1024). */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    double v;
+    uint64_t mul = 1;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || v <= 0)
+        return -1;
+    switch (*end) {
+    case 'K': case 'k': mul = 1ull << 10; end++; break;
+    case 'M': case 'm': mul = 1ull << 20; end++; break;
+    case 'G': case 'g': mul = 1ull << 30; end++; break;
+    case 'T': case 't': mul = 1ull << 40; end++; break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || v * (double)mul > 1e18)
+        return -1;
+    *out = (uint64_t)(v * (double)mul);
+    return 0;
+}
+
+static int volume_add(struct cmdline *cl, int argc, char **argv)
+{
+    const char *maxb = NULL;
+    const struct opt opts[] = {{"--max-bytes", true, &maxb, NULL}, {NULL, false, NULL, NULL}};
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_volume v;
+    char root[PATH_MAX], link[PATH_MAX], real[PATH_MAX];
+    struct stat st;
+    int rc;
+
+    if (parse(cl, argc, argv, opts, 2, false))
+        return EXIT_USAGE;
+    if (cl->npos != 2)
+        return usage_error(cl->cmd, "expected NAME PATH: volume add NAME PATH [--max-bytes N]");
+    if (lay_id_check("volume", cl->pos[0], &err) < 0)
+        return usage_error(cl->cmd, "%s", err.msg);
+    memset(&v, 0, sizeof(v));
+    cv_strlcpy(v.name, cl->pos[0], sizeof(v.name));
+    if (maxb && parse_bytes(maxb, &v.max_bytes) < 0)
+        return usage_error(cl->cmd, "bad --max-bytes '%s': expected bytes like 500M or 2G", maxb);
+    if (stat(cl->pos[1], &st) < 0 || !S_ISDIR(st.st_mode))
+        return cv_errf(&err, CV_ENOENT, "volume path '%s' is not a directory", cl->pos[1]),
+               fail(&err);
+    if (!realpath(cl->pos[1], real))
+        return cv_errf(&err, CV_EIO, "cannot resolve '%s': %s", cl->pos[1], strerror(errno)),
+               fail(&err);
+    rc = open_index(cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_volume_dir(root, v.name, link, sizeof(link), &err);
+    if (rc == 0) {
+        char here[PATH_MAX];
+        /* The volume's files live at ROOT/volumes/<name>: a link to PATH unless PATH is that. */
+        if (!(realpath(link, here) && strcmp(here, real) == 0)) {
+            if (lstat(link, &st) == 0)
+                rc = cv_errf(&err, CV_EEXIST, "'%s' already exists", link);
+            else if (symlink(real, link) < 0)
+                rc = cv_errf(&err, CV_EIO, "cannot link '%s' to '%s': %s", link, real,
+                             strerror(errno));
+            else
+                cv_fsync_parent(link, NULL);
+        }
+        cv_strlcpy(v.path, real, sizeof(v.path));
+    }
+    if (rc == 0)
+        rc = idx_begin(idx, true, &t, &err);
+    if (rc == 0)
+        rc = idx_volume_put(t, &v, &err);
+    if (rc == 0) {
+        rc = idx_commit(t, &err);
+        t = NULL;
+    }
+    idx_abort(t);
+    idx_close(idx);
+    if (rc < 0)
+        return fail(&err);
+    printf("volume %s at %s%s\n", v.name, v.path, v.max_bytes ? "" : " (limit: 95% of its filesystem)");
+    return 0;
+}
+
+/* Oldest present footage of each camera on volume `vol`, as JSON or text. */
+static void oldest_per_camera(struct idx_txn *t, const struct idx_camera *cams, size_t n,
+                              const char *vol, bool json, struct cv_buf *out);
+
+struct first_ctx {
+    const char *vol;
+    int64_t start;
+};
+
+static int first_cb(void *ctx, const struct idx_segment *s)
+{
+    struct first_ctx *f = ctx;
+    struct lay_segname nm;
+
+    if (!f->vol || (lay_segment_parse(s->path, &nm) == 0 && strcmp(nm.volume, f->vol) == 0)) {
+        f->start = s->start_us;
+        return 1;
+    }
+    return 0;
+}
+
+static void oldest_per_camera(struct idx_txn *t, const struct idx_camera *cams, size_t n,
+                              const char *vol, bool json, struct cv_buf *out)
+{
+    size_t shown = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct first_ctx f = {vol, INT64_MIN};
+        char ts[48];
+        idx_segment_iter(t, cams[i].num, INT64_MIN, INT64_MAX, first_cb, &f, NULL);
+        if (f.start == INT64_MIN)
+            continue;
+        cv_time_format_utc(f.start, ts, sizeof(ts), 0);
+        if (json) {
+            cv_buf_printf(out, "%s", shown ? "," : "");
+            cv_json_key(out, cams[i].id);
+            cv_json_str(out, ts);
+        } else {
+            cv_buf_printf(out, "    oldest %-20s %s\n", cams[i].id, ts);
+        }
+        shown++;
+    }
+}
+
+static int volume_list(struct cmdline *cl, int argc, char **argv)
+{
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_volume *v = NULL;
+    struct idx_camera *cams = NULL;
+    size_t n = 0, ncams = 0;
+    char root[PATH_MAX];
+    struct cv_buf out;
+    int rc;
+
+    if (parse(cl, argc, argv, NULL, 0, true))
+        return EXIT_USAGE;
+    rc = open_index(cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, &err);
+    if (rc == 0)
+        rc = idx_volume_list(t, &v, &n, &err);
+    if (rc == 0)
+        rc = idx_camera_list(t, &cams, &ncams, &err);
+    if (rc < 0) {
+        idx_abort(t);
+        idx_close(idx);
+        return fail(&err);
+    }
+    cv_buf_init(&out, 16u << 20);
+    cv_buf_printf(&out, cl->json ? "[" : "%-12s %12s %12s %12s %9s  %s\n", "VOLUME", "USED MB",
+                  "FREE MB", "LIMIT MB", "SEGMENTS", "PATH");
+    for (size_t i = 0; i < n; i++) {
+        char dir[PATH_MAX];
+        struct statvfs sv;
+        uint64_t fsfree = 0, fstotal = 0, limit;
+        idx_volume_dir(root, v[i].name, dir, sizeof(dir), NULL);
+        if (statvfs(dir, &sv) == 0) {
+            fsfree = (uint64_t)sv.f_bavail * sv.f_frsize;
+            fstotal = (uint64_t)sv.f_blocks * sv.f_frsize;
+        }
+        limit = v[i].max_bytes ? v[i].max_bytes : (uint64_t)((double)fstotal * 0.95);
+        if (cl->json) {
+            cv_buf_printf(&out, "%s{\"name\":", i ? "," : "");
+            cv_json_str(&out, v[i].name);
+            cv_buf_printf(&out, ",\"path\":");
+            cv_json_str(&out, v[i].path[0] ? v[i].path : dir);
+            cv_buf_printf(&out,
+                          ",\"used_bytes\":%llu,\"free_bytes\":%llu,\"limit_bytes\":%llu,"
+                          "\"max_bytes\":%llu,\"segments\":%llu,\"oldest\":{",
+                          (unsigned long long)v[i].used_bytes, (unsigned long long)fsfree,
+                          (unsigned long long)limit, (unsigned long long)v[i].max_bytes,
+                          (unsigned long long)v[i].segments);
+            oldest_per_camera(t, cams, ncams, v[i].name, true, &out);
+            cv_buf_printf(&out, "}}");
+        } else {
+            cv_buf_printf(&out, "%-12s %12.1f %12.1f %12.1f %9llu  %s\n", v[i].name,
+                          (double)v[i].used_bytes / 1e6, (double)fsfree / 1e6,
+                          (double)limit / 1e6, (unsigned long long)v[i].segments,
+                          v[i].path[0] ? v[i].path : dir);
+            oldest_per_camera(t, cams, ncams, v[i].name, false, &out);
+        }
+    }
+    if (cl->json)
+        cv_buf_printf(&out, "]\n");
+    idx_abort(t);
+    idx_close(idx);
+    free(v);
+    free(cams);
+    fwrite(out.data, 1, out.len, stdout);
+    cv_buf_release(&out);
+    return 0;
+}
+
+static int cmd_volume(int argc, char **argv)
+{
+    static char cmdname[32];
+    struct cmdline cl = {.cmd = "volume"};
+    const char *sub = take_sub(&argc, argv);
+
+    if (!sub)
+        return usage_error("volume", "expected add or list");
+    snprintf(cmdname, sizeof(cmdname), "volume %s", sub);
+    cl.cmd = cmdname;
+    if (strcmp(sub, "add") == 0)
+        return volume_add(&cl, argc, argv);
+    if (strcmp(sub, "list") == 0)
+        return volume_list(&cl, argc, argv);
+    return usage_error("volume", "unknown subcommand '%s' (add, list)", sub);
+}
+
+/* ---- retention ---- */
+
+static void print_report(const struct idx_ret_report *rep)
+{
+    printf("retention: deleted %llu segments (%.1f MB), kept %llu held segments\n",
+           (unsigned long long)rep->deleted, (double)rep->deleted_bytes / 1e6,
+           (unsigned long long)rep->held_skipped);
+    for (size_t i = 0; i < rep->nvolumes; i++) {
+        const struct idx_ret_volume *v = &rep->volumes[i];
+        printf("volume %s: %.1f MB used of %.1f MB limit%s\n", v->name, (double)v->used_bytes / 1e6,
+               (double)v->limit_bytes / 1e6,
+               v->only_held_left ? ": over the limit with only held footage left"
+               : v->over_limit   ? ": still over the limit"
+                                 : "");
+    }
+    for (size_t i = 0; i < rep->nshort; i++)
+        printf("shortfall: camera %s keeps %.3g of the promised %g days\n", rep->short_[i].camera,
+               rep->short_[i].kept_days, rep->short_[i].promised_days);
+}
+
+static int cmd_retention(int argc, char **argv)
+{
+    static char cmdname[32];
+    struct cmdline cl = {.cmd = "retention"};
+    const char *sub = take_sub(&argc, argv);
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    char root[PATH_MAX];
+    int rc;
+
+    if (!sub)
+        return usage_error("retention", "expected show, set or run");
+    snprintf(cmdname, sizeof(cmdname), "retention %s", sub);
+    cl.cmd = cmdname;
+    if (strcmp(sub, "set") == 0) {
+        struct idx_camera c;
+        double days;
+        if (parse(&cl, argc, argv, NULL, 2, false))
+            return EXIT_USAGE;
+        if (cl.npos != 2)
+            return usage_error(cl.cmd, "expected CAMERA DAYS");
+        if (cv_parse_double(cl.pos[1], 1e-6, 36500, &days) < 0)
+            return usage_error(cl.cmd, "bad DAYS '%s': expected a positive number (fractions "
+                                       "allowed)", cl.pos[1]);
+        rc = open_index(&cl, root, &idx, &err);
+        if (rc == 0)
+            rc = idx_begin(idx, true, &t, &err);
+        if (rc == 0)
+            rc = idx_camera_get(t, cl.pos[0], &c, &err);
+        if (rc == 0) {
+            c.retention_days = days;
+            rc = idx_camera_update(t, &c, &err);
+        }
+        if (rc == 0) {
+            rc = idx_commit(t, &err);
+            t = NULL;
+        }
+        idx_abort(t);
+        idx_close(idx);
+        if (rc < 0)
+            return fail(&err);
+        printf("camera %s keeps %g days\n", cl.pos[0], days);
+        return 0;
+    }
+    if (strcmp(sub, "run") == 0) {
+        struct idx_ret_report rep;
+        if (parse(&cl, argc, argv, NULL, 0, false))
+            return EXIT_USAGE;
+        rc = open_index(&cl, root, &idx, &err);
+        if (rc == 0)
+            rc = idx_retention_pass(idx, root, cv_now_us(), 1000000, &rep, &err);
+        idx_close(idx);
+        if (rc < 0)
+            return fail(&err);
+        print_report(&rep);
+        return 0;
+    }
+    if (strcmp(sub, "show") == 0) {
+        struct idx_camera *cams = NULL;
+        size_t n = 0;
+        if (parse(&cl, argc, argv, NULL, 0, true))
+            return EXIT_USAGE;
+        rc = open_index(&cl, root, &idx, &err);
+        if (rc == 0)
+            rc = idx_begin(idx, false, &t, &err);
+        if (rc == 0)
+            rc = idx_camera_list(t, &cams, &n, &err);
+        if (rc < 0) {
+            idx_abort(t);
+            idx_close(idx);
+            return fail(&err);
+        }
+        if (cl.json)
+            printf("[");
+        else
+            printf("%-20s %10s %-22s %s\n", "CAMERA", "DAYS", "OLDEST FOOTAGE (UTC)", "VOLUME");
+        for (size_t i = 0; i < n; i++) {
+            struct first_ctx f = {NULL, INT64_MIN};
+            char ts[48] = "-";
+            idx_segment_iter(t, cams[i].num, INT64_MIN, INT64_MAX, first_cb, &f, NULL);
+            if (f.start != INT64_MIN)
+                cv_time_format_utc(f.start, ts, sizeof(ts), 0);
+            if (cl.json)
+                printf("%s{\"camera\":\"%s\",\"retention_days\":%.6g,\"volume\":\"%s\","
+                       "\"oldest\":%s%s%s}",
+                       i ? "," : "", cams[i].id, cams[i].retention_days, cams[i].volume,
+                       f.start == INT64_MIN ? "" : "\"", f.start == INT64_MIN ? "null" : ts,
+                       f.start == INT64_MIN ? "" : "\"");
+            else
+                printf("%-20s %10g %-22s %s\n", cams[i].id, cams[i].retention_days, ts,
+                       cams[i].volume);
+        }
+        if (cl.json)
+            printf("]\n");
+        idx_abort(t);
+        idx_close(idx);
+        free(cams);
+        return 0;
+    }
+    return usage_error("retention", "unknown subcommand '%s' (show, set, run)", sub);
+}
+
 /* ---- query ---- */
+
+static void hold_json(struct cv_buf *b, const struct idx_hold *h);
 
 struct query_item {
     bool is_gap;
@@ -636,6 +1075,8 @@ static int cmd_query(int argc, char **argv)
     struct idx_txn *t = NULL;
     struct idx_camera cam;
     struct query_acc acc = {0};
+    struct idx_hold *holds = NULL;
+    size_t nholds = 0;
     char root[PATH_MAX];
     int64_t from, to;
     struct cv_buf out;
@@ -660,12 +1101,15 @@ static int cmd_query(int argc, char **argv)
         rc = idx_segment_iter(t, cam.num, from, to, acc_seg, &acc, &err);
     if (rc == 0)
         rc = idx_gap_iter(t, cam.num, from, to, acc_gap, &acc, &err);
+    if (rc == 0)
+        rc = idx_hold_list(t, &holds, &nholds, &err);
     idx_abort(t);
     idx_close(idx);
     if (rc == 0 && acc.oom)
         rc = cv_errf(&err, CV_ENOMEM, "out of memory listing camera '%s'", cam.id);
     if (rc < 0) {
         free(acc.items);
+        free(holds);
         return fail(&err);
     }
     qsort(acc.items, acc.n, sizeof(acc.items[0]), item_cmp);
@@ -720,6 +1164,17 @@ static int cmd_query(int argc, char **argv)
             cv_json_str(&out, g->detail);
             cv_buf_u8(&out, '}');
         }
+        cv_buf_printf(&out, "],\"holds\":[");
+        nseg = 0;
+        for (size_t i = 0; i < nholds; i++) {
+            bool mine = false;
+            for (uint32_t j = 0; j < holds[i].ncameras; j++)
+                mine |= strcmp(holds[i].cameras[j], cam.id) == 0;
+            if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+                continue;
+            cv_buf_printf(&out, "%s", nseg++ ? "," : "");
+            hold_json(&out, &holds[i]);
+        }
         cv_buf_printf(&out, "]}\n");
     } else {
         char a[48], b[48], l[48];
@@ -743,10 +1198,26 @@ static int cmd_query(int argc, char **argv)
                               (double)it->seg.bytes / 1e3, it->seg.path,
                               it->seg.flags & IDX_SEG_RECOVERED ? "  (recovered)" : "");
         }
+        for (size_t i = 0; i < nholds; i++) {
+            bool mine = false;
+            for (uint32_t j = 0; j < holds[i].ncameras; j++)
+                mine |= strcmp(holds[i].cameras[j], cam.id) == 0;
+            if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+                continue;
+            cv_time_format_utc(holds[i].from_us, a, sizeof(a), 3);
+            cv_time_format_utc(holds[i].to_us, b, sizeof(b), 3);
+            cv_time_format_local(holds[i].from_us, l, sizeof(l), 3);
+            cv_buf_printf(&out, "hold     %s  %s  %9.3fs  local %s  hold %llu case %s (%s)%s\n", a,
+                          b, (double)(holds[i].to_us - holds[i].from_us) / 1e6, l,
+                          (unsigned long long)holds[i].id, holds[i].case_id,
+                          holds[i].released_us ? "released" : "active",
+                          holds[i].why[0] ? "" : "");
+        }
         if (acc.n == 0)
             cv_buf_printf(&out, "nothing recorded in this range\n");
     }
     free(acc.items);
+    free(holds);
     if (!cv_buf_ok(&out)) {
         cv_buf_release(&out);
         err = (struct cv_err){"query: output too large; ask for a shorter range"};
@@ -755,6 +1226,236 @@ static int cmd_query(int argc, char **argv)
     fwrite(out.data, 1, out.len, stdout);
     cv_buf_release(&out);
     return 0;
+}
+
+
+/* ---- holds ---- */
+
+static void hold_json(struct cv_buf *b, const struct idx_hold *h)
+{
+    char ts[48];
+
+    cv_buf_printf(b, "{\"id\":%llu,\"case\":", (unsigned long long)h->id);
+    cv_json_str(b, h->case_id);
+    cv_buf_printf(b, ",\"cameras\":[");
+    for (uint32_t i = 0; i < h->ncameras; i++) {
+        cv_buf_printf(b, "%s", i ? "," : "");
+        cv_json_str(b, h->cameras[i]);
+    }
+    cv_buf_printf(b, "],");
+    json_time(b, "from", h->from_us);
+    cv_buf_u8(b, ',');
+    json_time(b, "to", h->to_us);
+    cv_time_format_utc(h->until_us, ts, sizeof(ts), 0);
+    cv_buf_printf(b, ",\"until\":");
+    cv_json_str(b, h->until_us ? ts : NULL);
+    cv_buf_printf(b, ",\"by\":");
+    cv_json_str(b, h->who);
+    cv_buf_printf(b, ",\"reason\":");
+    cv_json_str(b, h->why);
+    cv_time_format_utc(h->released_us, ts, sizeof(ts), 0);
+    cv_buf_printf(b, ",\"released\":");
+    cv_json_str(b, h->released_us ? ts : NULL);
+    cv_buf_printf(b, ",\"active\":%s}", idx_hold_covers(h, h->ncameras ? h->cameras[0] : "",
+                                                         h->from_us, h->to_us, cv_now_us())
+                                            ? "true"
+                                            : "false");
+}
+
+static int hold_add(struct cmdline *cl, int argc, char **argv)
+{
+    const char *case_id = NULL, *cams = NULL, *from_s = NULL, *to_s = NULL, *until_s = NULL,
+               *why = "", *who = NULL;
+    const struct opt opts[] = {
+        {"--case", true, &case_id, NULL}, {"--camera", true, &cams, NULL},
+        {"--from", true, &from_s, NULL},  {"--to", true, &to_s, NULL},
+        {"--until", true, &until_s, NULL}, {"--reason", true, &why, NULL},
+        {"--by", true, &who, NULL},       {NULL, false, NULL, NULL},
+    };
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_hold h;
+    char root[PATH_MAX], list[IDX_HOLD_CAMERAS * (LAY_ID_MAX + 2)], *save = NULL;
+    int rc;
+
+    if (parse(cl, argc, argv, opts, 0, false))
+        return EXIT_USAGE;
+    if (!case_id || !cams || !from_s || !to_s)
+        return usage_error(cl->cmd, "needs --case, --camera, --from and --to");
+    memset(&h, 0, sizeof(h));
+    if (cv_time_parse(from_s, &h.from_us, &err) < 0 || cv_time_parse(to_s, &h.to_us, &err) < 0 ||
+        (until_s && cv_time_parse(until_s, &h.until_us, &err) < 0))
+        return usage_error(cl->cmd, "%s", err.msg);
+    if (h.to_us <= h.from_us)
+        return usage_error(cl->cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
+    if (strlen(case_id) >= sizeof(h.case_id) || strlen(why) >= sizeof(h.why) ||
+        cv_strlcpy(list, cams, sizeof(list)) < 0)
+        return usage_error(cl->cmd, "--case, --camera or --reason is too long");
+    cv_strlcpy(h.case_id, case_id, sizeof(h.case_id));
+    cv_strlcpy(h.why, why, sizeof(h.why));
+    if (!who)
+        who = getenv("USER") ? getenv("USER") : "cli";
+    cv_strlcpy(h.who, who, sizeof(h.who));
+    for (char *c = strtok_r(list, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+        if (h.ncameras == IDX_HOLD_CAMERAS)
+            return usage_error(cl->cmd, "at most %d cameras per hold", IDX_HOLD_CAMERAS);
+        if (lay_id_check("camera", c, &err) < 0)
+            return usage_error(cl->cmd, "%s", err.msg);
+        cv_strlcpy(h.cameras[h.ncameras++], c, sizeof(h.cameras[0]));
+    }
+    if (!h.ncameras)
+        return usage_error(cl->cmd, "--camera needs at least one camera id");
+    h.created_us = cv_now_us();
+    rc = open_index(cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, true, &t, &err);
+    for (uint32_t i = 0; rc == 0 && i < h.ncameras; i++) {
+        struct idx_camera c;
+        rc = idx_camera_get(t, h.cameras[i], &c, &err);
+    }
+    if (rc == 0)
+        rc = idx_hold_add(t, &h, &err);
+    if (rc == 0) {
+        rc = idx_commit(t, &err);
+        t = NULL;
+    }
+    idx_abort(t);
+    idx_close(idx);
+    if (rc < 0)
+        return fail(&err);
+    printf("hold %llu placed on %s for case %s\n", (unsigned long long)h.id, cams, h.case_id);
+    return 0;
+}
+
+static int cmd_hold(int argc, char **argv)
+{
+    static char cmdname[32];
+    struct cmdline cl = {.cmd = "hold"};
+    const char *sub = take_sub(&argc, argv), *who = NULL;
+    const struct opt ropts[] = {{"--by", true, &who, NULL}, {NULL, false, NULL, NULL}};
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    char root[PATH_MAX];
+    int rc;
+
+    if (!sub)
+        return usage_error("hold", "expected add, list or release");
+    snprintf(cmdname, sizeof(cmdname), "hold %s", sub);
+    cl.cmd = cmdname;
+    if (strcmp(sub, "add") == 0)
+        return hold_add(&cl, argc, argv);
+    if (strcmp(sub, "list") == 0) {
+        struct idx_hold *h = NULL;
+        size_t n = 0;
+        struct cv_buf out;
+        if (parse(&cl, argc, argv, NULL, 0, true))
+            return EXIT_USAGE;
+        rc = open_index(&cl, root, &idx, &err);
+        if (rc == 0)
+            rc = idx_begin(idx, false, &t, &err);
+        if (rc == 0)
+            rc = idx_hold_list(t, &h, &n, &err);
+        idx_abort(t);
+        idx_close(idx);
+        if (rc < 0)
+            return fail(&err);
+        cv_buf_init(&out, 64u << 20);
+        if (cl.json)
+            cv_buf_u8(&out, '[');
+        for (size_t i = 0; i < n; i++) {
+            if (cl.json) {
+                cv_buf_printf(&out, "%s", i ? "," : "");
+                hold_json(&out, &h[i]);
+            } else {
+                char a[48], b[48];
+                cv_time_format_utc(h[i].from_us, a, sizeof(a), 0);
+                cv_time_format_utc(h[i].to_us, b, sizeof(b), 0);
+                cv_buf_printf(&out, "hold %llu  case %s  %s .. %s  cameras", 
+                              (unsigned long long)h[i].id, h[i].case_id, a, b);
+                for (uint32_t j = 0; j < h[i].ncameras; j++)
+                    cv_buf_printf(&out, "%s%s", j ? "," : " ", h[i].cameras[j]);
+                cv_buf_printf(&out, "  %s%s\n", h[i].released_us ? "released" : "active",
+                              h[i].why[0] ? "" : "");
+            }
+        }
+        if (cl.json)
+            cv_buf_printf(&out, "]\n");
+        fwrite(out.data, 1, out.len, stdout);
+        cv_buf_release(&out);
+        free(h);
+        return 0;
+    }
+    if (strcmp(sub, "release") == 0) {
+        struct idx_hold h;
+        int64_t id;
+        if (parse(&cl, argc, argv, ropts, 1, false))
+            return EXIT_USAGE;
+        if (cl.npos != 1 || cv_parse_i64(cl.pos[0], 1, INT64_MAX, &id) < 0)
+            return usage_error(cl.cmd, "expected one hold id (a number)");
+        rc = open_index(&cl, root, &idx, &err);
+        if (rc == 0)
+            rc = idx_begin(idx, true, &t, &err);
+        if (rc == 0)
+            rc = idx_hold_get(t, (uint64_t)id, &h, &err);
+        if (rc == 0 && h.released_us)
+            rc = cv_errf(&err, CV_ESTATE, "hold %lld was already released", (long long)id);
+        if (rc == 0) {
+            h.released_us = cv_now_us();
+            cv_strlcpy(h.released_by, who ? who : getenv("USER") ? getenv("USER") : "cli",
+                       sizeof(h.released_by));
+            rc = idx_hold_put(t, &h, &err);
+        }
+        if (rc == 0) {
+            rc = idx_commit(t, &err);
+            t = NULL;
+        }
+        idx_abort(t);
+        idx_close(idx);
+        if (rc < 0)
+            return fail(&err);
+        printf("hold %lld released\n", (long long)id);
+        return 0;
+    }
+    return usage_error("hold", "unknown subcommand '%s' (add, list, release)", sub);
+}
+
+/* ---- fsck ---- */
+
+static void fsck_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+static int cmd_fsck(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "fsck"};
+    bool repair = false, rebuild = false;
+    const struct opt opts[] = {
+        {"--repair", false, NULL, &repair},
+        {"--rebuild", false, NULL, &rebuild},
+        {NULL, false, NULL, NULL},
+    };
+    struct idx_fsck_counts n;
+    struct cv_err err = {""};
+    char root[PATH_MAX];
+
+    if (parse(&cl, argc, argv, opts, 0, false))
+        return EXIT_USAGE;
+    if (repair && rebuild)
+        return usage_error(cl.cmd, "--repair and --rebuild are different modes: pick one");
+    if (resolve_root(&cl, root, &err) < 0 || lay_root_check(root, &err) < 0)
+        return fail(&err);
+    memset(&n, 0, sizeof(n));
+    if (idx_fsck(root, rebuild ? IDX_FSCK_REBUILD : repair ? IDX_FSCK_REPAIR : IDX_FSCK_CHECK,
+                 fsck_line, NULL, &n, &err) < 0)
+        return fail(&err);
+    printf("fsck: %zu files, %zu records, %zu findings, %zu repaired\n", n.files, n.records,
+           n.findings, n.repaired);
+    return n.findings > n.repaired ? 1 : 0;
 }
 
 /* ---- main ---- */
@@ -766,8 +1467,16 @@ static const char usage[] =
     "  camera add ID --url rtsp://... [--name T] [--location T] [--retention-days N]\n"
     "             [--public] [--transport tcp|udp] [--volume NAME] [--disabled]\n"
     "  camera list [--json] | show ID [--json] | enable ID | disable ID\n"
-    "  record [--segment-seconds N] [--log-level L]   run the recorder in the foreground\n"
-    "  query CAMERA --from T --to T [--json]   segments and gaps in a range\n"
+    "  camera edit ID [--url U] [--name T] [--location T] [--public|--private]\n"
+    "             [--transport tcp|udp] [--volume NAME]\n"
+    "  record [--segment-seconds N] [--retention-interval S] [--log-level L]\n"
+    "                                         run the recorder in the foreground\n"
+    "  query CAMERA --from T --to T [--json]   segments, gaps and holds in a range\n"
+    "  volume add NAME PATH [--max-bytes N] | list [--json]\n"
+    "  retention show [--json] | set CAMERA DAYS | run\n"
+    "  hold add --case C --camera ID[,ID...] --from T --to T [--until T] [--reason T] [--by W]\n"
+    "  hold list [--json] | release HOLD [--by W]\n"
+    "  fsck [--repair | --rebuild]            compare index and disk; fix what is safe\n"
     "\n"
     "Times are RFC 3339 (2026-11-22T09:30:00Z, 2026-11-22T17:30:00+08:00) or @UNIXSECONDS.\n"
     "The data root is --root, else $CAMVAULT_ROOT, else ./camvault-data.\n";
@@ -798,6 +1507,14 @@ int main(int argc, char **argv)
         return cmd_record(argc - 2, argv + 2);
     if (strcmp(argv[1], "query") == 0)
         return cmd_query(argc - 2, argv + 2);
+    if (strcmp(argv[1], "volume") == 0)
+        return cmd_volume(argc - 2, argv + 2);
+    if (strcmp(argv[1], "retention") == 0)
+        return cmd_retention(argc - 2, argv + 2);
+    if (strcmp(argv[1], "hold") == 0)
+        return cmd_hold(argc - 2, argv + 2);
+    if (strcmp(argv[1], "fsck") == 0)
+        return cmd_fsck(argc - 2, argv + 2);
     fprintf(stderr, "camvault: unknown command '%s' (see 'camvault help')\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -20,14 +20,31 @@
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/fileio.h"
+#include "common/log.h"
 #include "common/banned.h"
 
 #define IDX_MAPSIZE ((size_t)64 << 30) /* virtual; the file grows as needed */
 #define REC_MAX (64u << 10)
 
-enum { DB_META, DB_CAMERAS, DB_SEGMENTS, DB_FRAGMENTS, DB_GAPS, DB_STATUS, DB_PENDING, DB_COUNT };
-static const char *const db_names[DB_COUNT] = {"meta", "cameras",  "segments", "fragments",
-                                               "gaps", "status",   "pending"};
+enum {
+    DB_META,
+    DB_CAMERAS,
+    DB_SEGMENTS,
+    DB_FRAGMENTS,
+    DB_GAPS,
+    DB_STATUS,
+    DB_PENDING,
+    DB_TOMBSTONES, /* schema 2 from here on */
+    DB_CHAINHEAD,
+    DB_DELETING,
+    DB_HOLDS,
+    DB_VOLUMES,
+    DB_VOLSTATS,
+    DB_COUNT
+};
+static const char *const db_names[DB_COUNT] = {
+    "meta",       "cameras",   "segments", "fragments", "gaps",    "status",  "pending",
+    "tombstones", "chainhead", "deleting", "holds",     "volumes", "volstats"};
 
 struct idx {
     MDB_env *env;
@@ -105,6 +122,8 @@ static int meta_put_u64(struct idx_txn *t, const char *name, uint64_t value, str
     return rc;
 }
 
+static int migrate_1_to_2(struct idx_txn *t, struct cv_err *err);
+
 /* Create the schema in a fresh environment, or check the version of an existing one. */
 static int schema_init(struct idx *idx, bool create, struct cv_err *err)
 {
@@ -140,11 +159,26 @@ static int schema_init(struct idx *idx, bool create, struct cv_err *err)
             rc = meta_put_u64(t, "config_gen", 1, err);
         if (rc == 0)
             rc = meta_put_u64(t, "next_camnum", 1, err);
+        if (rc == 0)
+            rc = meta_put_u64(t, "next_hold", 1, err);
         if (rc < 0) {
             idx_abort(t);
             return rc;
         }
         return idx_commit(t, err);
+    }
+    if (rc == 0 && version == 1) {
+        rc = migrate_1_to_2(t, err);
+        if (rc == 0)
+            rc = meta_put_u64(t, "schema", 2, err);
+        if (rc < 0) {
+            idx_abort(t);
+            return cv_errwrap(err, rc, "upgrading index schema 1 to 2");
+        }
+        rc = idx_commit(t, err);
+        if (rc == 0)
+            cv_info("index in '%s' upgraded from schema 1 to 2", idx->root);
+        return rc;
     }
     idx_abort(t);
     if (rc)
@@ -574,25 +608,90 @@ int idx_segment_get(struct idx_txn *t, uint32_t cam, int64_t start_us, struct id
     return segment_decode(&k, &v, out, err);
 }
 
-int idx_segment_put(struct idx_txn *t, const char *camera, struct idx_segment *seg,
-                    const struct lay_seg_frag *frags, size_t nfrags, struct cv_err *err)
+/* The volume a segment path lives on ("volumes/<vol>/..."); "" when the path is not one. */
+static void path_volume(const char *path, char out[LAY_ID_MAX + 1])
 {
-    struct idx_segment prev;
-    uint8_t zero[32] = {0}, key[12];
+    struct lay_segname n;
+
+    out[0] = 0;
+    if (lay_segment_parse(path, &n) == 0)
+        cv_strlcpy(out, n.volume, LAY_ID_MAX + 1);
+}
+
+static int volstats_add(struct idx_txn *t, const char *vol, int64_t bytes, int64_t count,
+                        struct cv_err *err)
+{
+    MDB_val v;
+    uint64_t used = 0, segs = 0;
     struct cv_buf b;
     int rc;
 
-    rc = idx_segment_last(t, seg->cam, &prev, err);
-    if (rc == CV_ENOENT) {
+    if (!vol[0])
+        return 0;
+    rc = get(t, DB_VOLSTATS, vol, strlen(vol), &v);
+    if (rc == 0 && v.mv_size == 16) {
+        used = cv_get_be64(v.mv_data);
+        segs = cv_get_be64((const uint8_t *)v.mv_data + 8);
+    } else if (rc && rc != MDB_NOTFOUND) {
+        return db_err(err, rc, "reading volume statistics");
+    }
+    used = bytes < 0 && (uint64_t)-bytes > used ? 0 : used + (uint64_t)bytes;
+    segs = count < 0 && (uint64_t)-count > segs ? 0 : segs + (uint64_t)count;
+    cv_buf_init(&b, 16);
+    cv_buf_be64(&b, used);
+    cv_buf_be64(&b, segs);
+    rc = put(t, DB_VOLSTATS, vol, strlen(vol), &b, err, "writing volume statistics");
+    cv_buf_release(&b);
+    return rc;
+}
+
+/* The camera's newest chain link: start and hash; CV_ENOENT when it has none. */
+static int chainhead_get(struct idx_txn *t, uint32_t cam, int64_t *start, uint8_t chain[32])
+{
+    uint8_t key[4];
+    MDB_val v;
+
+    cv_put_be32(key, cam);
+    if (get(t, DB_CHAINHEAD, key, 4, &v) != 0 || v.mv_size != 40)
+        return CV_ENOENT;
+    *start = (int64_t)cv_get_be64(v.mv_data);
+    memcpy(chain, (const uint8_t *)v.mv_data + 8, 32);
+    return 0;
+}
+
+static int chainhead_put(struct idx_txn *t, uint32_t cam, int64_t start, const uint8_t chain[32],
+                         struct cv_err *err)
+{
+    uint8_t key[4];
+    struct cv_buf b;
+    int rc;
+
+    cv_put_be32(key, cam);
+    cv_buf_init(&b, 40);
+    cv_buf_be64(&b, (uint64_t)start);
+    cv_buf_put(&b, chain, 32);
+    rc = put(t, DB_CHAINHEAD, key, 4, &b, err, "writing chain head");
+    cv_buf_release(&b);
+    return rc;
+}
+
+int idx_segment_put(struct idx_txn *t, const char *camera, struct idx_segment *seg,
+                    const struct lay_seg_frag *frags, size_t nfrags, struct cv_err *err)
+{
+    uint8_t zero[32] = {0}, key[12], prev[32];
+    char vol[LAY_ID_MAX + 1];
+    int64_t prev_start;
+    struct cv_buf b;
+    int rc;
+
+    if (chainhead_get(t, seg->cam, &prev_start, prev) == CV_ENOENT) {
         idx_chain_next(zero, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain);
-    } else if (rc < 0) {
-        return rc;
     } else {
-        if (seg->start_us <= prev.start_us)
+        if (seg->start_us <= prev_start)
             return cv_errf(err, CV_EINVAL,
                            "camera '%s': segment '%s' starts before the camera's last segment",
                            camera, seg->path);
-        idx_chain_next(prev.chain, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain);
+        idx_chain_next(prev, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain);
     }
     seg_key(key, seg->cam, seg->start_us);
     cv_buf_init(&b, REC_MAX);
@@ -605,6 +704,11 @@ int idx_segment_put(struct idx_txn *t, const char *camera, struct idx_segment *s
         rc = put(t, DB_FRAGMENTS, key, 12, &b, err, "writing fragment table");
     }
     cv_buf_release(&b);
+    if (rc == 0)
+        rc = chainhead_put(t, seg->cam, seg->start_us, seg->chain, err);
+    path_volume(seg->path, vol);
+    if (rc == 0)
+        rc = volstats_add(t, vol, (int64_t)seg->bytes, 1, err);
     if (rc < 0)
         return rc;
     {
@@ -612,6 +716,28 @@ int idx_segment_put(struct idx_txn *t, const char *camera, struct idx_segment *s
         if (idx_pending_get(t, seg->cam, pending, NULL) == 0 && strcmp(pending, seg->path) == 0)
             rc = idx_pending_del(t, seg->cam, err);
     }
+    return rc;
+}
+
+int idx_segment_update(struct idx_txn *t, const struct idx_segment *seg, struct cv_err *err)
+{
+    struct idx_segment old;
+    char vol[LAY_ID_MAX + 1];
+    uint8_t key[12];
+    struct cv_buf b;
+    int rc;
+
+    rc = idx_segment_get(t, seg->cam, seg->start_us, &old, err);
+    if (rc < 0)
+        return rc;
+    seg_key(key, seg->cam, seg->start_us);
+    cv_buf_init(&b, REC_MAX);
+    segment_encode(&b, seg);
+    rc = put(t, DB_SEGMENTS, key, 12, &b, err, "writing segment");
+    cv_buf_release(&b);
+    path_volume(seg->path, vol);
+    if (rc == 0)
+        rc = volstats_add(t, vol, (int64_t)seg->bytes - (int64_t)old.bytes, 0, err);
     return rc;
 }
 
@@ -677,6 +803,8 @@ const char *idx_gap_reason_name(int reason)
         return "retention";
     case IDX_GAP_DISK:
         return "disk";
+    case IDX_GAP_MISSING:
+        return "file-missing";
     }
     return "unknown";
 }
@@ -854,4 +982,588 @@ int idx_pending_get(struct idx_txn *t, uint32_t cam, char *relpath, struct cv_er
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: pending record is corrupt");
     return 0;
+}
+
+/* ---- schema 2: migration, tombstones, volumes, holds ---- */
+
+/*
+ * Schema 1 had no chain heads, volume statistics, tombstones, holds or volumes. The new
+ * databases exist already (idx_open creates them); fill chain heads and volume statistics from
+ * the segments, and start the hold counter. Segment records themselves are unchanged.
+ */
+static int migrate_1_to_2(struct idx_txn *t, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct idx_segment s;
+    int rc, op = MDB_FIRST;
+
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_SEGMENTS], &cur);
+    if (rc)
+        return db_err(err, rc, "reading segments");
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        char vol[LAY_ID_MAX + 1];
+        op = MDB_NEXT;
+        rc = segment_decode(&k, &v, &s, err);
+        if (rc == 0)
+            rc = chainhead_put(t, s.cam, s.start_us, s.chain, err); /* last one wins */
+        path_volume(s.path, vol);
+        if (rc == 0)
+            rc = volstats_add(t, vol, (int64_t)s.bytes, 1, err);
+        if (rc < 0)
+            goto out;
+    }
+    rc = rc == MDB_NOTFOUND ? 0 : db_err(err, rc, "reading segments");
+    if (rc == 0)
+        rc = meta_put_u64(t, "next_hold", 1, err);
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int idx_segment_iter_all(struct idx_txn *t, idx_segment_cb cb, void *ctx, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct idx_segment s;
+    int rc, op = MDB_FIRST;
+
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_SEGMENTS], &cur);
+    if (rc)
+        return db_err(err, rc, "reading segments");
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        rc = segment_decode(&k, &v, &s, err);
+        if (rc == 0)
+            rc = cb(ctx, &s);
+        if (rc)
+            goto out;
+    }
+    rc = rc == MDB_NOTFOUND ? 0 : db_err(err, rc, "reading segments");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int idx_fragments_get(struct idx_txn *t, uint32_t cam, int64_t start_us,
+                      struct lay_seg_frag **out, size_t *n, struct cv_err *err)
+{
+    uint8_t key[12];
+    MDB_val v;
+    struct cv_rd r;
+    struct lay_seg_frag *f = NULL;
+    uint64_t count, end = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    seg_key(key, cam, start_us);
+    rc = get(t, DB_FRAGMENTS, key, 12, &v);
+    if (rc == MDB_NOTFOUND)
+        return CV_ENOENT;
+    if (rc)
+        return db_err(err, rc, "reading fragment table");
+    cv_rd_init(&r, v.mv_data, v.mv_size);
+    if (cv_rd_u8(&r) != 1)
+        return cv_errf(err, CV_ECORRUPT, "index: fragment table of unknown version");
+    count = cv_rd_varint(&r);
+    if (r.bad || count > v.mv_size)
+        return cv_errf(err, CV_ECORRUPT, "index: fragment table is corrupt");
+    f = calloc(count ? count : 1, sizeof(*f));
+    if (!f)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < count; i++) {
+        f[i].offset = end + cv_rd_varint(&r);
+        f[i].size = cv_rd_varint(&r);
+        f[i].wall_us = start_us + (int64_t)cv_rd_varint(&r);
+        f[i].starts_with_key = cv_rd_varint(&r) & 1;
+        end = f[i].offset + f[i].size;
+    }
+    if (r.bad) {
+        free(f);
+        return cv_errf(err, CV_ECORRUPT, "index: fragment table is corrupt");
+    }
+    *out = f;
+    *n = (size_t)count;
+    return 0;
+}
+
+/* Extend the gap that ends where this one starts, if it says the same; else add a new one. */
+static int gap_put_merged(struct idx_txn *t, const struct idx_gap *g, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t key[12];
+    int rc;
+
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_GAPS], &cur);
+    if (rc)
+        return db_err(err, rc, "reading gaps");
+    seg_key(key, g->cam, g->start_us);
+    k.mv_size = 12;
+    k.mv_data = key;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (rc == 0 && k.mv_size == 12 && cv_get_be32(k.mv_data) == g->cam) {
+        struct cv_rd r;
+        struct idx_gap prev;
+        memset(&prev, 0, sizeof(prev));
+        prev.cam = g->cam;
+        prev.start_us = key_start(k.mv_data);
+        cv_rd_init(&r, v.mv_data, v.mv_size);
+        cv_rd_u8(&r);
+        prev.end_us = (int64_t)cv_rd_be64(&r);
+        prev.reason = cv_rd_u8(&r);
+        cv_rd_str16(&r, prev.detail, sizeof(prev.detail));
+        if (!r.bad && prev.reason == g->reason && strcmp(prev.detail, g->detail) == 0 &&
+            prev.end_us >= g->start_us - 1000 && prev.end_us < g->end_us) {
+            prev.end_us = g->end_us;
+            mdb_cursor_close(cur);
+            return idx_gap_put(t, &prev, err);
+        }
+    }
+    mdb_cursor_close(cur);
+    return idx_gap_put(t, g, err);
+}
+
+static void tombstone_encode(struct cv_buf *b, const struct idx_tombstone *ts)
+{
+    segment_encode(b, &ts->seg);
+    cv_buf_be64(b, (uint64_t)ts->deleted_us);
+    cv_buf_u8(b, ts->reason);
+    cv_buf_str16(b, ts->detail);
+}
+
+int idx_segment_tombstone(struct idx_txn *t, uint32_t cam, int64_t start_us, uint8_t reason,
+                          const char *detail, int64_t now_us, struct idx_segment *out,
+                          struct cv_err *err)
+{
+    struct idx_tombstone ts;
+    struct idx_gap g;
+    char vol[LAY_ID_MAX + 1];
+    uint8_t key[12];
+    MDB_val k = {12, key};
+    struct cv_buf b;
+    int rc;
+
+    rc = idx_segment_get(t, cam, start_us, &ts.seg, err);
+    if (rc < 0)
+        return rc;
+    ts.deleted_us = now_us;
+    ts.reason = reason;
+    cv_strlcpy(ts.detail, detail, sizeof(ts.detail));
+    seg_key(key, cam, start_us);
+    cv_buf_init(&b, REC_MAX);
+    tombstone_encode(&b, &ts);
+    rc = put(t, DB_TOMBSTONES, key, 12, &b, err, "writing tombstone");
+    if (rc == 0) {
+        cv_buf_reset(&b);
+        cv_buf_str16(&b, ts.seg.path);
+        rc = put(t, DB_DELETING, key, 12, &b, err, "queueing file deletion");
+    }
+    cv_buf_release(&b);
+    if (rc < 0)
+        return rc;
+    rc = mdb_del(t->txn, t->idx->dbi[DB_SEGMENTS], &k, NULL);
+    if (rc == 0) {
+        rc = mdb_del(t->txn, t->idx->dbi[DB_FRAGMENTS], &k, NULL);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    if (rc)
+        return db_err(err, rc, "deleting segment record");
+    path_volume(ts.seg.path, vol);
+    rc = volstats_add(t, vol, -(int64_t)ts.seg.bytes, -1, err);
+    if (rc < 0)
+        return rc;
+    memset(&g, 0, sizeof(g));
+    g.cam = cam;
+    g.start_us = ts.seg.start_us;
+    g.end_us = ts.seg.end_us;
+    g.reason = reason;
+    cv_strlcpy(g.detail, detail, sizeof(g.detail));
+    rc = gap_put_merged(t, &g, err);
+    if (rc == 0 && out)
+        *out = ts.seg;
+    return rc;
+}
+
+int idx_tombstone_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t to_us,
+                       idx_tombstone_cb cb, void *ctx, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t key[12];
+    int rc;
+
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_TOMBSTONES], &cur);
+    if (rc)
+        return db_err(err, rc, "reading tombstones");
+    seg_key(key, cam, INT64_MIN);
+    k.mv_size = 12;
+    k.mv_data = key;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct idx_tombstone ts;
+        struct cv_rd r;
+        size_t seglen;
+        MDB_val sv;
+        if (k.mv_size != 12 || cv_get_be32(k.mv_data) != cam)
+            break;
+        /* The segment record is a prefix; decode it from a copy bounded by its own fields. */
+        sv = v;
+        rc = segment_decode(&k, &sv, &ts.seg, err);
+        if (rc < 0)
+            goto out;
+        if (ts.seg.start_us >= to_us)
+            break;
+        {
+            struct cv_buf probe;
+            cv_buf_init(&probe, REC_MAX);
+            segment_encode(&probe, &ts.seg);
+            seglen = probe.len;
+            cv_buf_release(&probe);
+        }
+        cv_rd_init(&r, (const uint8_t *)v.mv_data + seglen,
+                   v.mv_size > seglen ? v.mv_size - seglen : 0);
+        ts.deleted_us = (int64_t)cv_rd_be64(&r);
+        ts.reason = cv_rd_u8(&r);
+        cv_rd_str16(&r, ts.detail, sizeof(ts.detail));
+        if (r.bad || v.mv_size < seglen) {
+            rc = cv_errf(err, CV_ECORRUPT, "index: tombstone record is corrupt");
+            goto out;
+        }
+        if (ts.seg.end_us <= from_us)
+            continue;
+        rc = cb(ctx, &ts);
+        if (rc)
+            goto out;
+    }
+    rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : db_err(err, rc, "reading tombstones");
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int idx_deleting_list(struct idx_txn *t, size_t max, struct idx_deleting **out, size_t *n,
+                      struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct idx_deleting *arr;
+    size_t cnt = 0;
+    int rc, op = MDB_FIRST;
+
+    *out = NULL;
+    *n = 0;
+    arr = calloc(max ? max : 1, sizeof(*arr));
+    if (!arr)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_DELETING], &cur);
+    if (rc) {
+        free(arr);
+        return db_err(err, rc, "reading deletions");
+    }
+    while (cnt < max && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        struct cv_rd r;
+        op = MDB_NEXT;
+        if (k.mv_size != 12)
+            continue;
+        arr[cnt].cam = cv_get_be32(k.mv_data);
+        arr[cnt].start_us = key_start(k.mv_data);
+        cv_rd_init(&r, v.mv_data, v.mv_size);
+        cv_rd_str16(&r, arr[cnt].path, sizeof(arr[cnt].path));
+        if (!r.bad)
+            cnt++;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        free(arr);
+        return db_err(err, rc, "reading deletions");
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+int idx_deleting_del(struct idx_txn *t, uint32_t cam, int64_t start_us, struct cv_err *err)
+{
+    uint8_t key[12];
+    MDB_val k = {12, key};
+    int rc;
+
+    seg_key(key, cam, start_us);
+    rc = mdb_del(t->txn, t->idx->dbi[DB_DELETING], &k, NULL);
+    return rc && rc != MDB_NOTFOUND ? db_err(err, rc, "forgetting a deletion") : 0;
+}
+
+/* ---- volumes ---- */
+
+static void volstats_read(struct idx_txn *t, struct idx_volume *v)
+{
+    MDB_val val;
+
+    v->used_bytes = v->segments = 0;
+    if (get(t, DB_VOLSTATS, v->name, strlen(v->name), &val) == 0 && val.mv_size == 16) {
+        v->used_bytes = cv_get_be64(val.mv_data);
+        v->segments = cv_get_be64((const uint8_t *)val.mv_data + 8);
+    }
+}
+
+int idx_volume_put(struct idx_txn *t, const struct idx_volume *v, struct cv_err *err)
+{
+    struct cv_buf b;
+    int rc;
+
+    cv_buf_init(&b, REC_MAX);
+    cv_buf_u8(&b, 1);
+    cv_buf_str16(&b, v->path);
+    cv_buf_be64(&b, v->max_bytes);
+    rc = put(t, DB_VOLUMES, v->name, strlen(v->name), &b, err, "writing volume");
+    cv_buf_release(&b);
+    return rc == 0 ? bump_config_gen(t, err) : rc;
+}
+
+int idx_volume_get(struct idx_txn *t, const char *name, struct idx_volume *out,
+                   struct cv_err *err)
+{
+    MDB_val v;
+    struct cv_rd r;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (cv_strlcpy(out->name, name, sizeof(out->name)) < 0)
+        return cv_errf(err, CV_ENOENT, "unknown volume '%s'", name);
+    rc = get(t, DB_VOLUMES, name, strlen(name), &v);
+    if (rc == MDB_NOTFOUND) {
+        if (strcmp(name, LAY_DEFAULT_VOLUME) != 0)
+            return cv_errf(err, CV_ENOENT, "unknown volume '%s'", name);
+        volstats_read(t, out); /* the default volume exists without a record */
+        return 0;
+    }
+    if (rc)
+        return db_err(err, rc, "reading volume");
+    cv_rd_init(&r, v.mv_data, v.mv_size);
+    if (cv_rd_u8(&r) != 1)
+        return cv_errf(err, CV_ECORRUPT, "index: volume record of unknown version");
+    cv_rd_str16(&r, out->path, sizeof(out->path));
+    out->max_bytes = cv_rd_be64(&r);
+    if (r.bad)
+        return cv_errf(err, CV_ECORRUPT, "index: volume record is corrupt");
+    volstats_read(t, out);
+    return 0;
+}
+
+int idx_volume_list(struct idx_txn *t, struct idx_volume **out, size_t *n, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct idx_volume *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    bool have_default = false;
+    int rc, op = MDB_FIRST;
+
+    *out = NULL;
+    *n = 0;
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_VOLUMES], &cur);
+    if (rc)
+        return db_err(err, rc, "listing volumes");
+    for (;;) {
+        char name[LAY_ID_MAX + 1];
+        if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0)
+            break;
+        op = MDB_NEXT;
+        if (k.mv_size == 0 || k.mv_size > LAY_ID_MAX)
+            continue;
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = 0;
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            struct idx_volume *na = realloc(arr, (nc + 1) * sizeof(*na));
+            if (!na) {
+                rc = cv_errf(err, CV_ENOMEM, "out of memory");
+                goto out;
+            }
+            arr = na;
+            cap = nc;
+        }
+        rc = idx_volume_get(t, name, &arr[cnt], err);
+        if (rc < 0)
+            goto out;
+        have_default |= strcmp(name, LAY_DEFAULT_VOLUME) == 0;
+        cnt++;
+    }
+    rc = rc == MDB_NOTFOUND ? 0 : db_err(err, rc, "listing volumes");
+    if (rc == 0 && !have_default) {
+        struct idx_volume *na = realloc(arr, (cnt + 1) * sizeof(*na));
+        if (!na) {
+            rc = cv_errf(err, CV_ENOMEM, "out of memory");
+            goto out;
+        }
+        arr = na;
+        memmove(arr + 1, arr, cnt * sizeof(*arr));
+        rc = idx_volume_get(t, LAY_DEFAULT_VOLUME, &arr[0], err);
+        cnt++;
+    }
+out:
+    mdb_cursor_close(cur);
+    if (rc < 0) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+/* ---- holds ---- */
+
+static void hold_encode(struct cv_buf *b, const struct idx_hold *h)
+{
+    cv_buf_u8(b, 1);
+    cv_buf_str16(b, h->case_id);
+    cv_buf_u8(b, (uint8_t)h->ncameras);
+    for (uint32_t i = 0; i < h->ncameras; i++)
+        cv_buf_str16(b, h->cameras[i]);
+    cv_buf_be64(b, (uint64_t)h->from_us);
+    cv_buf_be64(b, (uint64_t)h->to_us);
+    cv_buf_be64(b, (uint64_t)h->until_us);
+    cv_buf_str16(b, h->who);
+    cv_buf_str16(b, h->why);
+    cv_buf_be64(b, (uint64_t)h->created_us);
+    cv_buf_be64(b, (uint64_t)h->released_us);
+    cv_buf_str16(b, h->released_by);
+}
+
+static int hold_decode(const MDB_val *k, const MDB_val *v, struct idx_hold *h, struct cv_err *err)
+{
+    struct cv_rd r;
+
+    memset(h, 0, sizeof(*h));
+    if (k->mv_size != 8)
+        return cv_errf(err, CV_ECORRUPT, "index: hold key is corrupt");
+    h->id = cv_get_be64(k->mv_data);
+    cv_rd_init(&r, v->mv_data, v->mv_size);
+    if (cv_rd_u8(&r) != 1)
+        return cv_errf(err, CV_ECORRUPT, "index: hold record of unknown version");
+    cv_rd_str16(&r, h->case_id, sizeof(h->case_id));
+    h->ncameras = cv_rd_u8(&r);
+    if (h->ncameras > IDX_HOLD_CAMERAS)
+        return cv_errf(err, CV_ECORRUPT, "index: hold record is corrupt");
+    for (uint32_t i = 0; i < h->ncameras; i++)
+        cv_rd_str16(&r, h->cameras[i], sizeof(h->cameras[i]));
+    h->from_us = (int64_t)cv_rd_be64(&r);
+    h->to_us = (int64_t)cv_rd_be64(&r);
+    h->until_us = (int64_t)cv_rd_be64(&r);
+    cv_rd_str16(&r, h->who, sizeof(h->who));
+    cv_rd_str16(&r, h->why, sizeof(h->why));
+    h->created_us = (int64_t)cv_rd_be64(&r);
+    h->released_us = (int64_t)cv_rd_be64(&r);
+    cv_rd_str16(&r, h->released_by, sizeof(h->released_by));
+    if (r.bad)
+        return cv_errf(err, CV_ECORRUPT, "index: hold record is corrupt");
+    return 0;
+}
+
+int idx_hold_put(struct idx_txn *t, const struct idx_hold *h, struct cv_err *err)
+{
+    uint8_t key[8];
+    uint64_t next = 1;
+    struct cv_buf b;
+    int rc;
+
+    cv_put_be64(key, h->id);
+    cv_buf_init(&b, REC_MAX);
+    hold_encode(&b, h);
+    rc = put(t, DB_HOLDS, key, 8, &b, err, "writing hold");
+    cv_buf_release(&b);
+    /* A hold stored under a given id (fsck copying holds) must not be reused by hold_add. */
+    if (rc == 0 && meta_get_u64(t, "next_hold", &next) != 0)
+        next = 1;
+    if (rc == 0 && h->id >= next)
+        rc = meta_put_u64(t, "next_hold", h->id + 1, err);
+    return rc;
+}
+
+int idx_hold_add(struct idx_txn *t, struct idx_hold *h, struct cv_err *err)
+{
+    uint64_t next = 1;
+    int rc = meta_get_u64(t, "next_hold", &next);
+
+    if (rc && rc != MDB_NOTFOUND)
+        return db_err(err, rc, "next_hold");
+    h->id = next;
+    return idx_hold_put(t, h, err);
+}
+
+int idx_hold_get(struct idx_txn *t, uint64_t id, struct idx_hold *out, struct cv_err *err)
+{
+    uint8_t key[8];
+    MDB_val k = {8, key}, v;
+    int rc;
+
+    cv_put_be64(key, id);
+    rc = mdb_get(t->txn, t->idx->dbi[DB_HOLDS], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return cv_errf(err, CV_ENOENT, "unknown hold %llu", (unsigned long long)id);
+    if (rc)
+        return db_err(err, rc, "reading hold");
+    return hold_decode(&k, &v, out, err);
+}
+
+int idx_hold_list(struct idx_txn *t, struct idx_hold **out, size_t *n, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct idx_hold *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc, op = MDB_FIRST;
+
+    *out = NULL;
+    *n = 0;
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_HOLDS], &cur);
+    if (rc)
+        return db_err(err, rc, "listing holds");
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            struct idx_hold *na = realloc(arr, nc * sizeof(*na));
+            if (!na) {
+                rc = cv_errf(err, CV_ENOMEM, "out of memory");
+                goto out;
+            }
+            arr = na;
+            cap = nc;
+        }
+        rc = hold_decode(&k, &v, &arr[cnt], err);
+        if (rc < 0)
+            goto out;
+        cnt++;
+    }
+    rc = rc == MDB_NOTFOUND ? 0 : db_err(err, rc, "listing holds");
+out:
+    mdb_cursor_close(cur);
+    if (rc < 0) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+bool idx_hold_covers(const struct idx_hold *h, const char *camera, int64_t from_us, int64_t to_us,
+                     int64_t now_us)
+{
+    if (h->released_us)
+        return false;
+    if (h->until_us && h->until_us <= now_us)
+        return false;
+    if (h->to_us <= from_us || h->from_us >= to_us)
+        return false;
+    for (uint32_t i = 0; i < h->ncameras; i++)
+        if (strcmp(h->cameras[i], camera) == 0)
+            return true;
+    return false;
 }

@@ -1,14 +1,20 @@
 /*
  * idx.h: the LMDB index, camvault's authoritative record of cameras, segments and gaps.
  *
- * Databases (schema 1, see docs/storage-layout.md for the byte layouts):
- *   meta       name -> value                 schema, site_id, config_gen, next_camnum
+ * Databases (schema 2, see docs/storage-layout.md for the byte layouts):
+ *   meta       name -> value                 schema, site_id, config_gen, next_camnum, next_hold
  *   cameras    camera id -> camera record    (each camera also gets a 32-bit number)
- *   segments   be32 camnum, be64 start µs -> segment record (path, size, hashes, chain, run)
+ *   segments   be32 camnum, be64 start µs -> record of footage present on disk
  *   fragments  same key -> compact fragment table (varints: a few bytes per fragment)
+ *   tombstones same key -> record of deleted footage: the segment record, when and why
+ *   chainhead  be32 camnum -> start and chain hash of the camera's newest segment
  *   gaps       be32 camnum, be64 start µs -> gap record (end, reason, detail)
  *   status     be32 camnum -> live status written by the recorder
  *   pending    be32 camnum -> the segment file being written (for crash recovery)
+ *   deleting   segment key -> path of a tombstoned file not yet unlinked
+ *   holds      be64 hold id -> hold record
+ *   volumes    volume name -> path and limit; volstats: volume name -> bytes and segments
+ * Schema 1 (the first release) is upgraded in place by idx_open.
  * Big-endian keys make range scans run in time order, so finding a camera's segment at an
  * instant is one B-tree lookup whatever the archive size.
  *
@@ -28,7 +34,7 @@
 #include "storage-layout/layout.h"
 #include "storage-layout/segfile.h"
 
-#define IDX_SCHEMA_VERSION 1
+#define IDX_SCHEMA_VERSION 2
 #define IDX_URL_MAX 1024
 #define IDX_TEXT_MAX 256
 
@@ -129,12 +135,93 @@ int idx_segment_last(struct idx_txn *txn, uint32_t cam, struct idx_segment *out,
 int idx_segment_get(struct idx_txn *txn, uint32_t cam, int64_t start_us, struct idx_segment *out,
                     struct cv_err *err);
 
+/* Segments present on disk, oldest first, across all cameras; for fsck. */
+int idx_segment_iter_all(struct idx_txn *txn, idx_segment_cb cb, void *ctx, struct cv_err *err);
+
+/* The fragment table of a segment (malloc'd array in *out, caller frees). */
+int idx_fragments_get(struct idx_txn *txn, uint32_t cam, int64_t start_us,
+                      struct lay_seg_frag **out, size_t *n, struct cv_err *err);
+
+/* Replace a present segment's record (same key), e.g. after fsck re-hashed a damaged file. The
+ * chain is not recomputed: links are facts of the time they were made. */
+int idx_segment_update(struct idx_txn *txn, const struct idx_segment *seg, struct cv_err *err);
+
+/* ---- deletion: tombstones ---- */
+struct idx_tombstone {
+    struct idx_segment seg; /* the record as it was, chain link included */
+    int64_t deleted_us;
+    uint8_t reason; /* an idx_gap_reason: IDX_GAP_RETENTION */
+    char detail[IDX_TEXT_MAX];
+};
+
+/*
+ * Turn a present segment into a tombstone: the record moves to tombstones (keeping its chain
+ * link), its fragment table goes, the volume's byte count drops, the file is queued in
+ * `deleting` for unlinking after commit, and a gap with `reason` and `detail` covers its time
+ * (merged with a directly preceding gap of the same reason and detail). CV_ENOENT if absent.
+ */
+int idx_segment_tombstone(struct idx_txn *txn, uint32_t cam, int64_t start_us, uint8_t reason,
+                          const char *detail, int64_t now_us, struct idx_segment *out,
+                          struct cv_err *err);
+typedef int (*idx_tombstone_cb)(void *ctx, const struct idx_tombstone *t);
+int idx_tombstone_iter(struct idx_txn *txn, uint32_t cam, int64_t from_us, int64_t to_us,
+                       idx_tombstone_cb cb, void *ctx, struct cv_err *err);
+
+/* Files whose tombstone is committed but which may still exist: unlink, then forget. */
+struct idx_deleting {
+    uint32_t cam;
+    int64_t start_us;
+    char path[LAY_RELPATH_MAX];
+};
+int idx_deleting_list(struct idx_txn *txn, size_t max, struct idx_deleting **out, size_t *n,
+                      struct cv_err *err);
+int idx_deleting_del(struct idx_txn *txn, uint32_t cam, int64_t start_us, struct cv_err *err);
+
+/* ---- volumes ---- */
+struct idx_volume {
+    char name[LAY_ID_MAX + 1];
+    char path[PATH_MAX]; /* where its files live ("" for ROOT/volumes/<name> itself) */
+    uint64_t max_bytes;  /* 0: the high-water mark is 95 % of the filesystem */
+    uint64_t used_bytes, segments; /* of indexed footage (volstats), read-only here */
+};
+int idx_volume_put(struct idx_txn *txn, const struct idx_volume *v, struct cv_err *err);
+int idx_volume_get(struct idx_txn *txn, const char *name, struct idx_volume *out,
+                   struct cv_err *err);
+/* Every volume named in `volumes` or holding footage (the default "main" always), name order. */
+int idx_volume_list(struct idx_txn *txn, struct idx_volume **out, size_t *n, struct cv_err *err);
+
+/* ---- holds ---- */
+#define IDX_HOLD_CAMERAS 16
+struct idx_hold {
+    uint64_t id;
+    char case_id[IDX_TEXT_MAX];
+    char cameras[IDX_HOLD_CAMERAS][LAY_ID_MAX + 1];
+    uint32_t ncameras;
+    int64_t from_us, to_us;
+    int64_t until_us; /* 0: until released */
+    char who[IDX_TEXT_MAX];
+    char why[IDX_TEXT_MAX];
+    int64_t created_us;
+    int64_t released_us; /* 0: not released */
+    char released_by[IDX_TEXT_MAX];
+};
+/* Store a new hold; sets h->id. */
+int idx_hold_add(struct idx_txn *txn, struct idx_hold *h, struct cv_err *err);
+int idx_hold_get(struct idx_txn *txn, uint64_t id, struct idx_hold *out, struct cv_err *err);
+int idx_hold_put(struct idx_txn *txn, const struct idx_hold *h, struct cv_err *err);
+/* All holds (released ones too), id order; malloc'd array. */
+int idx_hold_list(struct idx_txn *txn, struct idx_hold **out, size_t *n, struct cv_err *err);
+/* Whether hold h, at time now, protects footage of `camera` in [from, to). */
+bool idx_hold_covers(const struct idx_hold *h, const char *camera, int64_t from_us, int64_t to_us,
+                     int64_t now_us);
+
 /* ---- gaps ---- */
 enum idx_gap_reason {
     IDX_GAP_OFFLINE = 1,          /* camera unreachable or stream broke */
     IDX_GAP_RECORDER_STOPPED = 2, /* recorder not running (stopped or crashed) */
     IDX_GAP_RETENTION = 3,        /* footage deleted by retention */
     IDX_GAP_DISK = 4,             /* could not write (disk full or failing) */
+    IDX_GAP_MISSING = 5,          /* the file disappeared (found by fsck); tombstone kept */
 };
 const char *idx_gap_reason_name(int reason); /* "camera-offline", "recorder-stopped", ... */
 

@@ -8,10 +8,15 @@
  *
  * Run: a stretch of continuous timestamps. It starts at a video keyframe; decode times inside a
  * run are relative to that keyframe and continue across the run's segments. A reconnect, a
- * timestamp jump or new codec parameters start a new run. Wall-clock times of fragments are
- * the run's anchor (receive time of its first keyframe) plus media time, re-anchored at
- * segment boundaries when the receive times show more than 20 ms of drift; so segments of a run
- * abut exactly and times never wander with a camera's clock.
+ * timestamp jump or new codec parameters start a new run.
+ *
+ * Wall clock: a frame's wall time is its media time plus an offset, the smallest (receive time
+ * minus media time) seen in the run. Network and buffering only ever delay a packet, so the
+ * minimum converges on the camera's capture clock plus the least delay, even when libavformat
+ * hands over the packets it buffered while probing the stream in one burst. If a camera's clock
+ * runs fast against ours the minimum would fall behind, so at each segment boundary the offset
+ * is raised to the smallest value of the segment just closed when that is more than 20 ms later.
+ * Segments of a run therefore abut to within that tolerance and times never wander.
  *
  * Each stream holds back one packet, so that a packet's duration is known (the next dts minus
  * its own) before it is written: sample durations in the files are exact and the end of a
@@ -43,6 +48,7 @@ struct rec_cam {
     char url_safe[IDX_URL_MAX]; /* URL without user:password, for messages */
     const struct rec_config *rc;
     struct rec_sink *sink;
+    struct rec_notes *notes;
     volatile sig_atomic_t *gstop;
     pthread_t thread;
     atomic_bool retire, done;
@@ -76,7 +82,8 @@ struct session {
     uint64_t run_id;
     uint32_t seq;
     int64_t origin_ts[2];
-    int64_t anchor_wall, anchor_m, drift_min;
+    int64_t off;     /* wall = media µs + off; see the top of this file */
+    int64_t win_min; /* smallest receive - media since the current segment began */
     struct rec_seg *seg;
     int64_t seg_first_m;
     AVPacket *pend[2];
@@ -119,9 +126,20 @@ static void push_status(struct rec_cam *c, bool force)
 
     if (!force && now - c->last_status_push < c->rc->status_us / 2)
         return;
+    struct idx_status st = c->st;
+    char note[IDX_TEXT_MAX];
+
     c->last_status_push = now;
     c->st.updated_us = cv_now_us();
-    rec_sink_status(c->sink, c->cfg.num, &c->st);
+    st.updated_us = c->st.updated_us;
+    /* The retention thread's warnings for this camera ride along with its own reason. */
+    rec_notes_get(c->notes, c->cfg.id, c->cfg.volume[0] ? c->cfg.volume : LAY_DEFAULT_VOLUME,
+                  note, sizeof(note));
+    if (note[0] && st.reason[0])
+        snprintf(st.reason, sizeof(st.reason), "%s; %s", c->st.reason, note);
+    else if (note[0])
+        cv_strlcpy(st.reason, note, sizeof(st.reason));
+    rec_sink_status(c->sink, c->cfg.num, &st);
 }
 
 static void set_offline(struct rec_cam *c, const char *reason)
@@ -205,8 +223,10 @@ static int session_open(struct rec_cam *c, struct session *s, struct cv_err *err
                                   ? c->rc->stall_timeout_us
                                   : c->rc->connect_timeout_us)));
     av_dict_set(&o, "timeout", tmo, 0);
-    av_dict_set(&o, "analyzeduration", "3000000", 0);
-    av_dict_set(&o, "probesize", "4000000", 0);
+    /* Probe briefly: what libavformat reads while probing reaches us later in one burst. */
+    av_dict_set(&o, "analyzeduration", "1000000", 0);
+    av_dict_set(&o, "probesize", "2000000", 0);
+    av_dict_set(&o, "fpsprobesize", "3", 0);
     av_dict_set(&o, "max_delay", "500000", 0);
     av_dict_set(&o, "allowed_media_types", "video+audio", 0);
     av_dict_set(&o, "user_agent", "camvault", 0);
@@ -289,7 +309,15 @@ static int session_open(struct rec_cam *c, struct session *s, struct cv_err *err
 
 static int64_t wall_of(const struct session *s, int64_t m)
 {
-    return s->anchor_wall + (m - s->anchor_m);
+    return m + s->off;
+}
+
+/* For the segment writer: the wall time of a run-relative video dts, asked at flush time. */
+static int64_t seg_wall_of(void *ctx, int64_t video_dts)
+{
+    const struct session *s = ctx;
+
+    return wall_of(s, av_rescale_q(video_dts + s->origin_ts[0], s->tb[0], AV_TIME_BASE_Q));
 }
 
 static void record_gap_before(struct rec_cam *c, int64_t start_wall)
@@ -310,12 +338,14 @@ static void record_gap_before(struct rec_cam *c, int64_t start_wall)
 static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct cv_err *err)
 {
     struct rec_seg_params p;
-    char rel[LAY_RELPATH_MAX];
+    char rel[LAY_RELPATH_MAX], vol[LAY_ID_MAX + 1];
     int rc;
 
     memset(&p, 0, sizeof(p));
     p.root = c->root;
-    p.volume = c->cfg.volume[0] ? c->cfg.volume : LAY_DEFAULT_VOLUME;
+    rec_notes_pick_volume(c->notes, c->cfg.volume[0] ? c->cfg.volume : LAY_DEFAULT_VOLUME,
+                          vol, sizeof(vol));
+    p.volume = vol;
     p.camera = c->cfg.id;
     p.vpar = s->par[0];
     p.apar = s->ai >= 0 ? s->par[1] : NULL;
@@ -327,6 +357,8 @@ static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct 
     p.start_wall_us = wall_of(s, m);
     p.video_desc = s->vdesc;
     p.audio_desc = s->adesc;
+    p.wall_of = seg_wall_of;
+    p.wall_ctx = s;
     rc = rec_seg_open(&s->seg, &p, rel, err);
     if (rc < 0)
         return rc;
@@ -372,7 +404,7 @@ static int write_pending(struct rec_cam *c, struct session *s, int i, int64_t du
         return 0;
     p->duration = dur > 0 ? dur : s->last_dur[i] > 0 ? s->last_dur[i] : s->default_dur[i];
     s->last_dur[i] = p->duration;
-    rc = s->seg ? rec_seg_write(s->seg, p, wall_of(s, s->pend_m[i]), s->pend_recv[i], err) : 0;
+    rc = s->seg ? rec_seg_write(s->seg, p, s->pend_recv[i], err) : 0;
     av_packet_free(&s->pend[i]);
     (void)c;
     return rc;
@@ -396,9 +428,8 @@ static int start_run(struct rec_cam *c, struct session *s, int64_t m, int64_t re
     s->active = true;
     s->run_id = (uint64_t)recv;
     s->seq = 0;
-    s->anchor_wall = recv;
-    s->anchor_m = m;
-    s->drift_min = INT64_MAX;
+    s->off = recv - m;
+    s->win_min = recv - m;
     for (int i = 0; i < 2; i++) {
         s->origin_ts[i] = s->tb[i].den ? av_rescale_q(m, AV_TIME_BASE_Q, s->tb[i]) : 0;
         s->last_dur[i] = 0;
@@ -440,25 +471,27 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
         rc = start_run(c, s, m, recv, err);
         if (rc < 0)
             return rc;
-    } else if (key) {
-        int64_t d = recv - wall_of(s, m);
-        if (d < s->drift_min)
-            s->drift_min = d;
-        if (m - s->seg_first_m >= target_us(c, s)) {
-            if (s->pend[0]) {
-                rc = write_pending(c, s, 0, pkt->dts - s->origin_ts[0] - s->pend[0]->dts, err);
-                if (rc < 0)
-                    return rc;
-            }
-            close_segment(c, s);
-            if (s->drift_min != INT64_MAX && llabs(s->drift_min) > DRIFT_US)
-                s->anchor_wall += s->drift_min;
-            s->drift_min = INT64_MAX;
-            s->seq++;
-            rc = open_segment(c, s, m, err);
+    } else {
+        int64_t d = recv - m;
+        if (d < s->off)
+            s->off = d;
+        if (d < s->win_min)
+            s->win_min = d;
+    }
+    if (s->active && key && s->seg && m - s->seg_first_m >= target_us(c, s)) {
+        if (s->pend[0]) {
+            rc = write_pending(c, s, 0, pkt->dts - s->origin_ts[0] - s->pend[0]->dts, err);
             if (rc < 0)
                 return rc;
         }
+        close_segment(c, s);
+        if (s->win_min != INT64_MAX && s->win_min - s->off > DRIFT_US)
+            s->off = s->win_min; /* the camera's clock runs fast against ours */
+        s->win_min = INT64_MAX;
+        s->seq++;
+        rc = open_segment(c, s, m, err);
+        if (rc < 0)
+            return rc;
     }
     pkt->dts -= s->origin_ts[0];
     pkt->pts = pkt->pts == AV_NOPTS_VALUE ? pkt->dts : pkt->pts - s->origin_ts[0];
@@ -525,8 +558,8 @@ static void account(struct rec_cam *c, const AVPacket *pkt, int64_t recv, bool v
 /* Record until the stream fails or we stop. Returns how long it recorded (µs). */
 static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_err *err)
 {
-    AVPacket *pkt = av_packet_alloc();
-    int64_t t0 = cv_mono_us();
+    AVPacket *pkt = av_packet_alloc(), *untimed = NULL;
+    int64_t t0 = cv_mono_us(), untimed_recv = 0;
     int rc = 0, r;
 
     if (!pkt) {
@@ -559,7 +592,21 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
         recv = cv_now_us();
         if (pkt->dts == AV_NOPTS_VALUE)
             pkt->dts = pkt->pts;
-        if (pkt->dts != AV_NOPTS_VALUE && (pkt->stream_index == s->vi || pkt->stream_index == s->ai)) {
+        if (pkt->stream_index == s->vi && pkt->dts == AV_NOPTS_VALUE &&
+            (pkt->flags & AV_PKT_FLAG_KEY) && !s->active) {
+            /* libavformat's RTSP input gives the very first frame no timestamp; keep it and
+             * date it from the next one, rather than lose a whole GOP. */
+            av_packet_free(&untimed);
+            untimed = av_packet_clone(pkt);
+            untimed_recv = recv;
+        } else if (pkt->stream_index == s->vi && pkt->dts != AV_NOPTS_VALUE && untimed) {
+            untimed->dts = untimed->pts = pkt->dts - s->default_dur[0];
+            account(c, untimed, untimed_recv, true);
+            rc = on_video(c, s, untimed, untimed_recv, err);
+            av_packet_free(&untimed);
+        }
+        if (rc == 0 && pkt->dts != AV_NOPTS_VALUE &&
+            (pkt->stream_index == s->vi || pkt->stream_index == s->ai)) {
             bool video = pkt->stream_index == s->vi;
             account(c, pkt, recv, video);
             rc = video ? on_video(c, s, pkt, recv, err) : on_audio(c, s, pkt, recv, err);
@@ -569,6 +616,7 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
             break;
     }
     end_run(c, s);
+    av_packet_free(&untimed);
     av_packet_free(&pkt);
     if (rc == 0 && !stopping(c))
         cv_errf(err, CV_ENET, "stream from %s ended", c->url_safe);
@@ -643,6 +691,7 @@ int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,
     redact_url(cam->url, c->url_safe, sizeof(c->url_safe));
     c->rc = p->cfg;
     c->sink = p->sink;
+    c->notes = p->notes;
     c->gstop = p->stop;
     c->last_end_us = p->last_end_us;
     c->gap_reason = IDX_GAP_RECORDER_STOPPED;

@@ -4,6 +4,7 @@
  *   segwriter.c  rec_seg_*: one segment file being written
  *   sink.c       rec_sink_*: the thread that owns index writes
  *   camera.c     rec_cam_*: one camera's ingest thread
+ *   retainer.c   rec_retainer_*: the retention thread; rec_notes_*: what it tells cameras
  *   recorder.c   rec_run: start-up recovery and camera supervision
  */
 #ifndef REC_INT_H
@@ -34,6 +35,10 @@ struct rec_seg_params {
     uint32_t run_seq;
     int64_t start_wall_us; /* names the file */
     const char *video_desc, *audio_desc;
+    /* Wall-clock µs of a run-relative video dts (params' vtb), asked when a fragment is
+     * flushed, so that it uses the camera's best clock estimate at that time. */
+    int64_t (*wall_of)(void *ctx, int64_t video_dts);
+    void *wall_ctx;
 };
 
 /*
@@ -46,11 +51,10 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
 /*
  * Write one packet: stream_index 0 is video, 1 audio; dts/pts/duration are run-relative in
  * the params' time base and duration must be set. A video keyframe (or 10 s without one) ends
- * the current fragment first; `wall_us`/`recv_us` are the wall-clock times of that video
- * packet, stored in the new fragment's prft and fraginfo boxes. The caller keeps the packet.
+ * the current fragment first; `recv_us` (when the video packet arrived) goes into the new
+ * fragment's fraginfo box. The caller keeps the packet.
  */
-int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t wall_us, int64_t recv_us,
-                  struct cv_err *err);
+int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_err *err);
 
 /*
  * Finish the segment: last fragment, trailer, fsync of file and directory, final hash. Fills
@@ -82,6 +86,27 @@ void rec_sink_pending(struct rec_sink *sink, uint32_t cam, const char *relpath);
 /* Latest status of a camera; written at the next status interval. */
 void rec_sink_status(struct rec_sink *sink, uint32_t cam, const struct idx_status *st);
 
+/* ---- retention thread and its notes to the cameras ---- */
+
+/* Warnings the retention thread publishes (volume full of held footage, retention shortfall),
+ * read by camera threads for their status and their choice of volume. Thread-safe. */
+struct rec_notes;
+
+int rec_notes_open(struct rec_notes **out, struct cv_err *err);
+void rec_notes_free(struct rec_notes *n);
+/* The note for camera `camera` writing to volume `vol` ("" when none) into out[n]. */
+void rec_notes_get(struct rec_notes *n, const char *camera, const char *vol, char *out, size_t len);
+/* The volume a new segment should go to: `preferred`, unless it is full and another has room. */
+void rec_notes_pick_volume(struct rec_notes *n, const char *preferred, char *out, size_t len);
+
+struct rec_retainer;
+
+/* Start the thread: a retention pass at once (finishing deletions a crash interrupted), then one
+ * every cfg->retention_us. */
+int rec_retainer_start(struct rec_retainer **out, struct idx *idx, const char *root,
+                       const struct rec_config *cfg, struct rec_notes *notes, struct cv_err *err);
+void rec_retainer_stop(struct rec_retainer *r); /* NULL-safe; waits for a running pass */
+
 /* ---- camera thread ---- */
 
 struct rec_cam;
@@ -93,6 +118,7 @@ struct rec_cam_params {
     volatile sig_atomic_t *stop;
     int64_t last_end_us;     /* end of the camera's newest indexed segment, 0 if none */
     const char *resume_note; /* why there is a hole before this start ("recorder was not running") */
+    struct rec_notes *notes;
 };
 
 int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,

@@ -27,6 +27,7 @@ void rec_config_defaults(struct rec_config *cfg)
     cfg->backoff_max_us = 5 * CV_US_PER_S;
     cfg->poll_us = 2 * CV_US_PER_S;
     cfg->status_us = 2 * CV_US_PER_S;
+    cfg->retention_us = 10 * CV_US_PER_S;
 }
 
 /*
@@ -162,6 +163,8 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
 {
     struct idx *idx = NULL;
     struct rec_sink *sink = NULL;
+    struct rec_notes *notes = NULL;
+    struct rec_retainer *retainer = NULL;
     struct idx_camera *cams = NULL;
     struct idx_txn *t = NULL;
     struct slot *slots = NULL;
@@ -185,6 +188,10 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     recover_pending(idx, root, cams, ncams, &recovered);
     note = recovered ? "recorder was killed or crashed" : "recorder was not running";
     rc = rec_sink_open(&sink, idx, cfg, err);
+    if (rc == 0)
+        rc = rec_notes_open(&notes, err);
+    if (rc == 0)
+        rc = rec_retainer_start(&retainer, idx, root, cfg, notes, err);
     if (rc < 0)
         goto out;
     memset(&base, 0, sizeof(base));
@@ -192,6 +199,7 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     base.cfg = cfg;
     base.sink = sink;
     base.stop = stop;
+    base.notes = notes;
     cv_info("recorder started on '%s' (%zu cameras, segments of %lld s)", root, ncams,
             (long long)(cfg->segment_us / CV_US_PER_S));
     while (!*stop) {
@@ -224,7 +232,9 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     nslots = 0;
     rc = 0;
 out:
+    rec_retainer_stop(retainer);
     rec_sink_close(sink);
+    rec_notes_free(notes);
     free(slots);
     free(cams);
     idx_close(idx);

@@ -43,11 +43,13 @@ struct rec_seg {
     uint64_t bytes;
     int io_errno; /* first write error */
     struct lay_seg_header hdr;
+    int64_t (*wall_of)(void *ctx, int64_t video_dts);
+    void *wall_ctx;
 
     /* the open fragment */
     bool frag_open;
     uint64_t frag_offset;
-    int64_t frag_wall, frag_recv;
+    int64_t frag_in_dts, frag_recv; /* first video dts in the input time base */
     int64_t frag_dts;  /* video, out time base */
     int64_t frag_end;  /* video dts + duration of the last video packet, out time base */
     uint32_t frag_vsamples, frag_keys, frag_asamples;
@@ -121,6 +123,8 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
     cv_buf_init(&hb, 4096);
     cv_strlcpy(s->root, p->root, sizeof(s->root));
     cv_strlcpy(s->camera, p->camera, sizeof(s->camera));
+    s->wall_of = p->wall_of;
+    s->wall_ctx = p->wall_ctx;
     s->sha = EVP_MD_CTX_new();
     if (!s->sha || EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1) {
         rc = cv_errf(err, CV_ENOMEM, "cannot start SHA-256");
@@ -217,12 +221,14 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
 {
     struct cv_buf b;
     struct lay_seg_frag *f;
+    int64_t wall;
     int r;
 
     if (!s->frag_open)
         return 0;
+    wall = s->wall_of(s->wall_ctx, s->frag_in_dts);
     cv_buf_init(&b, 256);
-    lay_seg_prft_box(&b, 1, s->frag_wall, (uint64_t)s->frag_dts);
+    lay_seg_prft_box(&b, 1, wall, (uint64_t)s->frag_dts);
     lay_seg_fraginfo_box(&b, s->frag_recv, 0);
     avio_write(s->oc->pb, b.data, (int)b.len);
     cv_buf_release(&b);
@@ -245,7 +251,7 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
     memset(f, 0, sizeof(*f));
     f->offset = s->frag_offset;
     f->size = s->bytes - s->frag_offset;
-    f->wall_us = s->frag_wall;
+    f->wall_us = wall;
     f->recv_us = s->frag_recv;
     f->video_dts = (uint64_t)s->frag_dts;
     f->video_dur = (uint64_t)(s->frag_end - s->frag_dts);
@@ -257,8 +263,7 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
     return 0;
 }
 
-int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t wall_us, int64_t recv_us,
-                  struct cv_err *err)
+int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_err *err)
 {
     int idx = pkt->stream_index, r, rc;
     bool video = idx == 0, key = pkt->flags & AV_PKT_FLAG_KEY;
@@ -279,7 +284,7 @@ int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t wall_us, int64_t rec
     if (video && !s->frag_open) {
         s->frag_open = true;
         s->frag_offset = s->bytes;
-        s->frag_wall = wall_us;
+        s->frag_in_dts = pkt->dts;
         s->frag_recv = recv_us;
         s->frag_dts = dts;
         s->frag_key = key;

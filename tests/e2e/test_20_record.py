@@ -114,6 +114,8 @@ def test_frames_recorded_equal_frames_served(rec, cid):
     # The recorder starts at the first keyframe (up to one GOP after the first frame) and the
     # last frames in flight when it stops may not be read.
     assert served - GOP - 8 <= recorded <= served, f"{cid}: served {served}, recorded {recorded}"
+    # In practice it starts at the very first frame (sent as a keyframe by both servers).
+    assert served - recorded <= 8, f"{cid}: served {served}, recorded {recorded}"
 
 
 @pytest.mark.parametrize("cid", CAMS)
@@ -123,6 +125,14 @@ def test_segment_start_is_real_time(rec, cid):
         assert seen is not None, s["path"]
         assert abs(s["start_us"] / 1e6 - seen) < 1.0, \
             f"{s['path']}: starts {s['start']} but appeared at {seen:.3f} (run {s['run_id']})"
+
+
+@pytest.mark.parametrize("cid", ["gst-h264-aac", "gst-h265-pcmu"])
+def test_first_segment_starts_at_the_servers_first_frame(rec, cid):
+    # gst-rtsp-server notes the wall time of the first frame it sent: an outside clock.
+    first = rec["stats"][cid]["first_frame_wallclock"]
+    start = segments(rec, cid)[0]["start_us"] / 1e6
+    assert 0 <= start - first < 1.0, f"{cid}: first frame sent {first:.3f}, segment starts {start:.3f}"
 
 
 @pytest.mark.parametrize("cid", CAMS)
