@@ -3,6 +3,9 @@
  * per enabled camera, kept in step with the index (cameras added, disabled or edited while
  * recording are picked up within one poll interval, default 2 s).
  */
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -72,6 +75,138 @@ static void recover_pending(struct idx *idx, const char *root, const struct idx_
             }
         }
     }
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted entry names of dir that pass keep(); malloc'd array of malloc'd strings. */
+static size_t list_dir(const char *dir, bool (*keep)(const char *), char ***out)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+
+    *out = NULL;
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !keep(e->d_name))
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **nn = realloc(names, nc * sizeof(*nn));
+            if (!nn)
+                break;
+            names = nn;
+            cap = nc;
+        }
+        names[n] = strdup(e->d_name);
+        if (names[n])
+            n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(*names), name_cmp);
+    *out = names;
+    return n;
+}
+
+static void free_list(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static bool is_day(const char *name)
+{
+    return strlen(name) == 10 && name[4] == '-' && name[7] == '-';
+}
+
+static bool is_segment_name(const char *name)
+{
+    size_t l = strlen(name);
+    return l > 4 && (strcmp(name + l - 4, ".mp4") == 0 || strcmp(name + l - 4, ".mov") == 0);
+}
+
+/*
+ * A segment file is created (O_EXCL) a moment before the index hears of it, so a crash in that
+ * moment leaves a file that neither a record nor the pending note names. Look for such files
+ * after each camera's newest record, in its newest day directories on every volume, and recover
+ * them like the pending one. Only files after the chain head are candidates, so this reads a
+ * handful of names per camera, whatever the archive size.
+ */
+static void recover_orphans(struct idx *idx, const char *root, const struct idx_camera *cams,
+                            size_t ncams, int *recovered)
+{
+    struct idx_volume *vols = NULL;
+    struct idx_txn *t = NULL;
+    size_t nvols = 0;
+
+    if (idx_begin(idx, false, &t, NULL) < 0)
+        return;
+    if (idx_volume_list(t, &vols, &nvols, NULL) < 0)
+        nvols = 0;
+    for (size_t c = 0; c < ncams; c++) {
+        struct idx_segment last;
+        int64_t after = INT64_MIN;
+        char last_path[LAY_RELPATH_MAX] = "";
+        if (idx_segment_last(t, cams[c].num, &last, NULL) == 0) {
+            after = last.start_us / CV_US_PER_S - 1;
+            cv_strlcpy(last_path, last.path, sizeof(last_path));
+        }
+        for (size_t v = 0; v < nvols; v++) {
+            char rel[LAY_RELPATH_MAX], dir[PATH_MAX], **days = NULL;
+            size_t ndays;
+            if (lay_camera_dir(vols[v].name, cams[c].id, rel, sizeof(rel), NULL) < 0 ||
+                lay_abs(root, rel, dir, sizeof(dir), NULL) < 0)
+                continue;
+            ndays = list_dir(dir, is_day, &days);
+            for (size_t d = ndays > 2 ? ndays - 2 : 0; d < ndays; d++) {
+                char daydir[PATH_MAX], **files = NULL;
+                size_t nfiles;
+                if (snprintf(daydir, sizeof(daydir), "%s/%s", dir, days[d]) >= (int)sizeof(daydir))
+                    continue;
+                nfiles = list_dir(daydir, is_segment_name, &files);
+                for (size_t f = 0; f < nfiles; f++) {
+                    char frel[LAY_RELPATH_MAX];
+                    struct lay_segname nm;
+                    struct idx_segment seg;
+                    struct cv_err err = {""};
+                    int rc;
+                    if (snprintf(frel, sizeof(frel), "%s/%s/%s", rel, days[d], files[f]) >=
+                            (int)sizeof(frel) ||
+                        lay_segment_parse(frel, &nm) < 0 || nm.start_s < after ||
+                        strcmp(frel, last_path) == 0)
+                        continue;
+                    idx_abort(t);
+                    t = NULL;
+                    rc = idx_recover_segment(idx, root, &cams[c], frel, &seg, &err);
+                    if (rc == 0) {
+                        (*recovered)++;
+                        cv_info("camera '%s': recovered unindexed segment '%s' (%u frames)",
+                                cams[c].id, frel, seg.frames);
+                    } else if (rc != CV_EEXIST) {
+                        cv_warn("camera '%s': %s", cams[c].id, err.msg);
+                    }
+                    if (idx_begin(idx, false, &t, NULL) < 0) {
+                        free_list(files, nfiles);
+                        free_list(days, ndays);
+                        goto out;
+                    }
+                }
+                free_list(files, nfiles);
+            }
+            free_list(days, ndays);
+        }
+    }
+out:
+    idx_abort(t);
+    free(vols);
 }
 
 static bool same_source(const struct idx_camera *a, const struct idx_camera *b)
@@ -186,6 +321,11 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     if (rc < 0)
         goto out;
     recover_pending(idx, root, cams, ncams, &recovered);
+    {
+        int orphans = 0;
+        recover_orphans(idx, root, cams, ncams, &orphans);
+        recovered += orphans;
+    }
     note = recovered ? "recorder was killed or crashed" : "recorder was not running";
     rc = rec_sink_open(&sink, idx, cfg, err);
     if (rc == 0)
