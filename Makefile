@@ -41,6 +41,9 @@ $(BUILD)/camvault: $(BUILD)/camvault.o $(BUILD)/libcamvault.a
 $(BUILD)/camsim: $(SIM_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/index-bench: $(BUILD)/tests/bench/index_bench.o $(BUILD)/libcamvault.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -1567,3 +1567,51 @@ bool idx_hold_covers(const struct idx_hold *h, const char *camera, int64_t from_
             return true;
     return false;
 }
+
+int idx_locate(struct idx_txn *t, uint32_t cam, int64_t at_us, struct idx_segment *seg,
+               uint64_t *offset, int64_t *frag_us, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t key[12];
+    struct lay_seg_frag *f = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_SEGMENTS], &cur);
+    if (rc)
+        return db_err(err, rc, "reading segments");
+    /* The last segment starting at or before the instant. */
+    seg_key(key, cam, at_us);
+    k.mv_size = 12;
+    k.mv_data = key;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && !(k.mv_size == 12 && cv_get_be32(k.mv_data) == cam && key_start(k.mv_data) == at_us))
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (rc == 0 && (k.mv_size != 12 || cv_get_be32(k.mv_data) != cam))
+        rc = MDB_NOTFOUND;
+    if (rc == 0)
+        rc = segment_decode(&k, &v, seg, err);
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return CV_ENOENT;
+    if (rc > 0)
+        return db_err(err, rc, "reading segments");
+    if (rc < 0)
+        return rc;
+    if (at_us >= seg->end_us)
+        return CV_ENOENT;
+    rc = idx_fragments_get(t, cam, seg->start_us, &f, &n, err);
+    if (rc < 0)
+        return rc;
+    *offset = 0;
+    *frag_us = seg->start_us;
+    for (size_t i = 0; i < n && f[i].wall_us <= at_us; i++) {
+        *offset = f[i].offset;
+        *frag_us = f[i].wall_us;
+    }
+    free(f);
+    return 0;
+}

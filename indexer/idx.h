@@ -142,6 +142,14 @@ int idx_segment_iter_all(struct idx_txn *txn, idx_segment_cb cb, void *ctx, stru
 int idx_fragments_get(struct idx_txn *txn, uint32_t cam, int64_t start_us,
                       struct lay_seg_frag **out, size_t *n, struct cv_err *err);
 
+/*
+ * Where instant `at_us` of camera `cam` is: the segment that holds it (*seg) and the byte offset
+ * and wall time of the fragment (GOP) that contains it (*offset, *frag_us). One B-tree lookup for
+ * the segment, one for its fragment table. CV_ENOENT when nothing recorded covers the instant.
+ */
+int idx_locate(struct idx_txn *txn, uint32_t cam, int64_t at_us, struct idx_segment *seg,
+               uint64_t *offset, int64_t *frag_us, struct cv_err *err);
+
 /* Replace a present segment's record (same key), e.g. after fsck re-hashed a damaged file. The
  * chain is not recomputed: links are facts of the time they were made. */
 int idx_segment_update(struct idx_txn *txn, const struct idx_segment *seg, struct cv_err *err);

@@ -874,3 +874,63 @@ void test_idx_reopen(void)
 out:
     env_close(&e);
 }
+
+/* Instant -> segment and GOP byte offset: one lookup, right at every boundary. */
+void test_idx_locate(void)
+{
+    static const struct {
+        int64_t at;
+        int seg;      /* cam1 segment index expected, -1: nothing recorded there */
+        int frag;     /* fragment index expected (0 or 1) */
+    } cases[] = {
+        {T0, 0, 0},                  /* the first µs */
+        {T0 + 24 * S, 0, 0},         /* inside the first GOP */
+        {T0 + 25 * S - 1, 0, 0},     /* the last µs of the first GOP */
+        {T0 + 25 * S, 0, 1},         /* the first µs of the second GOP */
+        {T0 + 50 * S - 1, 0, 1},     /* the last µs of segment 0 */
+        {T0 + 50 * S, -1, 0},        /* the gap between segments */
+        {T0 + 59 * S, -1, 0},
+        {T0 + 60 * S, 1, 0},         /* the start of segment 1 */
+        {T0 + 4 * 60 * S + 30 * S, 4, 1},
+        {T0 + 290 * S, -1, 0},       /* after the end */
+        {T0 - 1, -1, 0},             /* before the start */
+    };
+    struct idx_segment s1[NSEG1], s2[NSEG2], got;
+    struct cv_err err = {""};
+    struct idx_txn *t;
+    struct env e;
+
+    if (env_open(&e) < 0)
+        return;
+    put_segments(&e, s1, s2);
+    t = begin(&e, false);
+    if (!t)
+        goto out;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t off = 0;
+        int64_t fus = 0;
+        int rc = idx_locate(t, s1[0].cam, cases[i].at, &got, &off, &fus, &err);
+        if (cases[i].seg < 0) {
+            CHECK_MSG(rc == CV_ENOENT, "case %zu: want nothing, got rc %d", i, rc);
+            continue;
+        }
+        CHECK_MSG(rc == 0, "case %zu: rc %d (%s)", i, rc, err.msg);
+        if (rc)
+            continue;
+        CHECK_EQ_INT(got.start_us, s1[cases[i].seg].start_us);
+        CHECK_EQ_INT(off, cases[i].frag == 0 ? 1200 : 1200 + 400000);
+        CHECK_EQ_INT(fus, cases[i].frag == 0 ? got.start_us
+                                             : got.start_us + (got.end_us - got.start_us) / 2);
+    }
+    /* Camera 2's segments interleave with camera 1's: a lookup never strays across cameras. */
+    {
+        uint64_t off;
+        int64_t fus;
+        CHECK_OK(idx_locate(t, s2[0].cam, T0 + 105 * S, &got, &off, &fus, &err), &err);
+        CHECK_EQ_INT(got.start_us, s2[1].start_us);
+        CHECK_EQ_INT(idx_locate(t, 3, T0 + 105 * S, &got, &off, &fus, &err), CV_ENOENT);
+    }
+    idx_abort(t);
+out:
+    env_close(&e);
+}
