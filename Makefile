@@ -18,7 +18,7 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c recorder/*.c)
+LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c exporter/*.c recorder/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)

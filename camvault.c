@@ -24,6 +24,7 @@
 #include "common/fileio.h"
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "exporter/keys.h"
 #include "indexer/fsck.h"
 #include "indexer/idx.h"
 #include "indexer/retention.h"
@@ -154,6 +155,7 @@ static int cmd_init(int argc, char **argv)
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
     bool existed;
+    int keys = 0;
     int rc;
 
     if (parse(&cl, argc, argv, NULL, 0, false))
@@ -170,10 +172,15 @@ static int cmd_init(int argc, char **argv)
         rc = idx_site_id(t, site, &err);
     idx_abort(t);
     idx_close(idx);
+    if (rc == 0)
+        rc = exp_keys_create(root, site, &keys, &err);
     if (rc < 0)
         return fail(&err);
     printf("%s camvault data root %s (site %s)\n", existed ? "already initialized:" : "initialized",
            root, site);
+    if (keys)
+        printf("created the site signing key and certificates in %s/keys (see 'camvault keys "
+               "show')\n", root);
     return 0;
 }
 
@@ -582,7 +589,13 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
         return 0;
     }
     /* Keys that belong to other roles are accepted here and checked by their owners. */
-    if (strcmp(key, "listen") == 0 || strcmp(key, "checkpoint_seconds") == 0 ||
+    if (strcmp(key, "checkpoint_seconds") == 0) {
+        if (cv_seconds_parse(value, &us, err) < 0)
+            return CV_EINVAL;
+        rc->cfg->checkpoint_us = us;
+        return 0;
+    }
+    if (strcmp(key, "listen") == 0 ||
         strcmp(key, "tsa_url") == 0 || strcmp(key, "site_zone") == 0)
         return 0;
     return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
@@ -591,9 +604,10 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
 static int cmd_record(int argc, char **argv)
 {
     struct cmdline cl = {.cmd = "record"};
-    const char *seg = NULL, *level = NULL, *ret = NULL;
+    const char *seg = NULL, *level = NULL, *ret = NULL, *cpi = NULL;
     const struct opt opts[] = {
         {"--segment-seconds", true, &seg, NULL},
+        {"--checkpoint-interval", true, &cpi, NULL},
         {"--retention-interval", true, &ret, NULL},
         {"--log-level", true, &level, NULL},
         {NULL, false, NULL, NULL},
@@ -625,6 +639,11 @@ static int cmd_record(int argc, char **argv)
         if (cv_seconds_parse(seg, &us, &err) < 0)
             return usage_error(cl.cmd, "%s", err.msg);
         cfg.segment_us = us;
+    }
+    if (cpi) {
+        if (cv_seconds_parse(cpi, &us, &err) < 0)
+            return usage_error(cl.cmd, "%s", err.msg);
+        cfg.checkpoint_us = us;
     }
     if (ret) {
         if (cv_seconds_parse(ret, &us, &err) < 0)
@@ -1458,6 +1477,39 @@ static int cmd_fsck(int argc, char **argv)
     return n.findings > n.repaired ? 1 : 0;
 }
 
+
+/* ---- keys ---- */
+
+static int cmd_keys(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "keys"};
+    const char *sub = take_sub(&argc, argv);
+    struct exp_key_info r, sgn;
+    struct cv_err err = {""};
+    char root[PATH_MAX];
+
+    if (!sub || strcmp(sub, "show") != 0)
+        return usage_error("keys", "expected 'show' (importing agency keys is not built yet)");
+    cl.cmd = "keys show";
+    if (parse(&cl, argc, argv, NULL, 0, true))
+        return EXIT_USAGE;
+    if (resolve_root(&cl, root, &err) < 0 || lay_root_check(root, &err) < 0 ||
+        exp_keys_info(root, &r, &sgn, &err) < 0)
+        return fail(&err);
+    if (cl.json) {
+        printf("{\"root\":{\"subject\":\"%s\",\"fingerprint_sha256\":\"%s\",\"not_after\":\"%s\"},"
+               "\"signing\":{\"subject\":\"%s\",\"fingerprint_sha256\":\"%s\",\"not_after\":\"%s\"}}\n",
+               r.subject, r.fingerprint, r.not_after, sgn.subject, sgn.fingerprint, sgn.not_after);
+        return 0;
+    }
+    printf("root certificate:    %s\n  SHA-256 fingerprint %s\n  valid %s to %s\n"
+           "signing certificate: %s\n  SHA-256 fingerprint %s\n  valid %s to %s\n"
+           "Publish the root fingerprint: anyone can then check signed checkpoints and exports.\n",
+           r.subject, r.fingerprint, r.not_before, r.not_after, sgn.subject, sgn.fingerprint,
+           sgn.not_before, sgn.not_after);
+    return 0;
+}
+
 /* ---- main ---- */
 
 static const char usage[] =
@@ -1469,7 +1521,8 @@ static const char usage[] =
     "  camera list [--json] | show ID [--json] | enable ID | disable ID\n"
     "  camera edit ID [--url U] [--name T] [--location T] [--public|--private]\n"
     "             [--transport tcp|udp] [--volume NAME]\n"
-    "  record [--segment-seconds N] [--retention-interval S] [--log-level L]\n"
+    "  record [--segment-seconds N] [--retention-interval S] [--checkpoint-interval S]\n"
+    "         [--log-level L]\n"
     "                                         run the recorder in the foreground\n"
     "  query CAMERA --from T --to T [--json]   segments, gaps and holds in a range\n"
     "  volume add NAME PATH [--max-bytes N] | list [--json]\n"
@@ -1477,6 +1530,7 @@ static const char usage[] =
     "  hold add --case C --camera ID[,ID...] --from T --to T [--until T] [--reason T] [--by W]\n"
     "  hold list [--json] | release HOLD [--by W]\n"
     "  fsck [--repair | --rebuild]            compare index and disk; fix what is safe\n"
+    "  keys show [--json]                     the site's certificates and fingerprints\n"
     "\n"
     "Times are RFC 3339 (2026-11-22T09:30:00Z, 2026-11-22T17:30:00+08:00) or @UNIXSECONDS.\n"
     "The data root is --root, else $CAMVAULT_ROOT, else ./camvault-data.\n";
@@ -1515,6 +1569,8 @@ int main(int argc, char **argv)
         return cmd_hold(argc - 2, argv + 2);
     if (strcmp(argv[1], "fsck") == 0)
         return cmd_fsck(argc - 2, argv + 2);
+    if (strcmp(argv[1], "keys") == 0)
+        return cmd_keys(argc - 2, argv + 2);
     fprintf(stderr, "camvault: unknown command '%s' (see 'camvault help')\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -40,11 +40,12 @@ enum {
     DB_HOLDS,
     DB_VOLUMES,
     DB_VOLSTATS,
+    DB_CHECKPOINTS,
     DB_COUNT
 };
 static const char *const db_names[DB_COUNT] = {
     "meta",       "cameras",   "segments", "fragments", "gaps",    "status",  "pending",
-    "tombstones", "chainhead", "deleting", "holds",     "volumes", "volstats"};
+    "tombstones", "chainhead", "deleting", "holds",     "volumes", "volstats", "checkpoints"};
 
 struct idx {
     MDB_env *env;
@@ -319,6 +320,55 @@ static int bump_config_gen(struct idx_txn *t, struct cv_err *err)
     return meta_put_u64(t, "config_gen", idx_config_gen(t) + 1, err);
 }
 
+/*
+ * Read every record of database `db` into a malloc'd array of `elem`-byte items, decoded by
+ * `decode` (which returns 0 or a CV_E* code). *out is freed and NULL on error.
+ */
+typedef int (*decode_fn)(const MDB_val *k, const MDB_val *v, void *item, struct cv_err *err);
+
+static int list_db(struct idx_txn *t, int db, size_t elem, decode_fn decode, void **out, size_t *n,
+                   struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    char *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc, op = MDB_FIRST;
+
+    *out = NULL;
+    *n = 0;
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[db], &cur);
+    if (rc)
+        return db_err(err, rc, db_names[db]);
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char *na = realloc(arr, ncap * elem);
+            if (!na) {
+                rc = cv_errf(err, CV_ENOMEM, "out of memory");
+                goto out;
+            }
+            arr = na;
+            cap = ncap;
+        }
+        rc = decode(&k, &v, arr + cnt * elem, err);
+        if (rc < 0)
+            goto out;
+        cnt++;
+    }
+    rc = rc == MDB_NOTFOUND ? 0 : db_err(err, rc, db_names[db]);
+out:
+    mdb_cursor_close(cur);
+    if (rc < 0) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
 /* ---- cameras ---- */
 
 static void camera_encode(struct cv_buf *b, const struct idx_camera *c)
@@ -427,46 +477,15 @@ int idx_camera_get(struct idx_txn *t, const char *id, struct idx_camera *out, st
     return camera_decode(&v, out, err);
 }
 
+static int camera_item(const MDB_val *k, const MDB_val *v, void *item, struct cv_err *err)
+{
+    (void)k;
+    return camera_decode(v, item, err);
+}
+
 int idx_camera_list(struct idx_txn *t, struct idx_camera **out, size_t *n, struct cv_err *err)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    struct idx_camera *arr = NULL;
-    size_t cnt = 0, cap = 0;
-    int rc, op = MDB_FIRST;
-
-    *out = NULL;
-    *n = 0;
-    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_CAMERAS], &cur);
-    if (rc)
-        return db_err(err, rc, "listing cameras");
-    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-        op = MDB_NEXT;
-        if (cnt == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct idx_camera *na = realloc(arr, ncap * sizeof(*na));
-            if (!na) {
-                rc = cv_errf(err, CV_ENOMEM, "out of memory");
-                goto out;
-            }
-            arr = na;
-            cap = ncap;
-        }
-        rc = camera_decode(&v, &arr[cnt], err);
-        if (rc < 0)
-            goto out;
-        cnt++;
-    }
-    rc = rc == MDB_NOTFOUND ? 0 : db_err(err, rc, "listing cameras");
-out:
-    mdb_cursor_close(cur);
-    if (rc < 0) {
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *n = cnt;
-    return 0;
+    return list_db(t, DB_CAMERAS, sizeof(**out), camera_item, (void **)out, n, err);
 }
 
 /* ---- segments ---- */
@@ -1511,46 +1530,14 @@ int idx_hold_get(struct idx_txn *t, uint64_t id, struct idx_hold *out, struct cv
     return hold_decode(&k, &v, out, err);
 }
 
+static int hold_item(const MDB_val *k, const MDB_val *v, void *item, struct cv_err *err)
+{
+    return hold_decode(k, v, item, err);
+}
+
 int idx_hold_list(struct idx_txn *t, struct idx_hold **out, size_t *n, struct cv_err *err)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    struct idx_hold *arr = NULL;
-    size_t cnt = 0, cap = 0;
-    int rc, op = MDB_FIRST;
-
-    *out = NULL;
-    *n = 0;
-    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_HOLDS], &cur);
-    if (rc)
-        return db_err(err, rc, "listing holds");
-    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-        op = MDB_NEXT;
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct idx_hold *na = realloc(arr, nc * sizeof(*na));
-            if (!na) {
-                rc = cv_errf(err, CV_ENOMEM, "out of memory");
-                goto out;
-            }
-            arr = na;
-            cap = nc;
-        }
-        rc = hold_decode(&k, &v, &arr[cnt], err);
-        if (rc < 0)
-            goto out;
-        cnt++;
-    }
-    rc = rc == MDB_NOTFOUND ? 0 : db_err(err, rc, "listing holds");
-out:
-    mdb_cursor_close(cur);
-    if (rc < 0) {
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *n = cnt;
-    return 0;
+    return list_db(t, DB_HOLDS, sizeof(**out), hold_item, (void **)out, n, err);
 }
 
 bool idx_hold_covers(const struct idx_hold *h, const char *camera, int64_t from_us, int64_t to_us,
@@ -1613,5 +1600,106 @@ int idx_locate(struct idx_txn *t, uint32_t cam, int64_t at_us, struct idx_segmen
         *frag_us = f[i].wall_us;
     }
     free(f);
+    return 0;
+}
+
+/* ---- checkpoints ---- */
+
+int idx_heads(struct idx_txn *t, struct idx_head **out, size_t *n, struct cv_err *err)
+{
+    struct idx_camera *cams = NULL;
+    struct idx_head *h;
+    size_t nc = 0, k = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = idx_camera_list(t, &cams, &nc, err);
+    if (rc < 0)
+        return rc;
+    h = calloc(nc ? nc : 1, sizeof(*h));
+    if (!h) {
+        free(cams);
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nc; i++) {
+        if (chainhead_get(t, cams[i].num, &h[k].start_us, h[k].chain) != 0)
+            continue;
+        cv_strlcpy(h[k].camera, cams[i].id, sizeof(h[k].camera));
+        k++;
+    }
+    free(cams);
+    *out = h;
+    *n = k;
+    return 0;
+}
+
+void idx_checkpoint_release(struct idx_checkpoint *c)
+{
+    if (!c)
+        return;
+    free(c->text);
+    c->text = NULL;
+}
+
+int idx_checkpoint_put(struct idx_txn *t, const struct idx_checkpoint *c, struct cv_err *err)
+{
+    uint8_t key[8];
+    struct cv_buf b;
+    size_t len = strlen(c->text);
+    int rc;
+
+    cv_put_be64(key, c->seq);
+    cv_buf_init(&b, len + 256);
+    cv_buf_u8(&b, 1);
+    cv_buf_be32(&b, (uint32_t)len);
+    cv_buf_put(&b, c->text, len);
+    cv_buf_u8(&b, (uint8_t)c->siglen);
+    cv_buf_put(&b, c->sig, c->siglen);
+    rc = put(t, DB_CHECKPOINTS, key, 8, &b, err, "writing checkpoint");
+    cv_buf_release(&b);
+    return rc;
+}
+
+int idx_checkpoint_last(struct idx_txn *t, struct idx_checkpoint *c, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct cv_rd r;
+    uint32_t len;
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_CHECKPOINTS], &cur);
+    if (rc)
+        return db_err(err, rc, "reading checkpoints");
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return CV_ENOENT;
+    if (rc)
+        return db_err(err, rc, "reading checkpoints");
+    if (k.mv_size != 8)
+        return cv_errf(err, CV_ECORRUPT, "index: checkpoint key is corrupt");
+    c->seq = cv_get_be64(k.mv_data);
+    cv_rd_init(&r, v.mv_data, v.mv_size);
+    cv_rd_u8(&r);
+    len = cv_rd_be32(&r);
+    if (r.bad || len > v.mv_size)
+        return cv_errf(err, CV_ECORRUPT, "index: checkpoint record is corrupt");
+    c->text = malloc((size_t)len + 1);
+    if (!c->text)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    cv_rd_bytes(&r, c->text, len);
+    c->text[len] = 0;
+    c->siglen = cv_rd_u8(&r);
+    if (c->siglen > sizeof(c->sig))
+        r.bad = true;
+    else
+        cv_rd_bytes(&r, c->sig, c->siglen);
+    if (r.bad) {
+        idx_checkpoint_release(c);
+        return cv_errf(err, CV_ECORRUPT, "index: checkpoint record is corrupt");
+    }
     return 0;
 }

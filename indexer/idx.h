@@ -14,6 +14,7 @@
  *   deleting   segment key -> path of a tombstoned file not yet unlinked
  *   holds      be64 hold id -> hold record
  *   volumes    volume name -> path and limit; volstats: volume name -> bytes and segments
+ *   checkpoints be64 sequence -> signed checkpoint (text and signature)
  * Schema 1 (the first release) is upgraded in place by idx_open.
  * Big-endian keys make range scans run in time order, so finding a camera's segment at an
  * instant is one B-tree lookup whatever the archive size.
@@ -222,6 +223,27 @@ int idx_hold_list(struct idx_txn *txn, struct idx_hold **out, size_t *n, struct 
 /* Whether hold h, at time now, protects footage of `camera` in [from, to). */
 bool idx_hold_covers(const struct idx_hold *h, const char *camera, int64_t from_us, int64_t to_us,
                      int64_t now_us);
+
+/* ---- checkpoints ---- */
+/* Every camera's chain head (camera id, start µs, chain hash), in camera id order. */
+struct idx_head {
+    char camera[LAY_ID_MAX + 1];
+    int64_t start_us;
+    uint8_t chain[32];
+};
+int idx_heads(struct idx_txn *txn, struct idx_head **out, size_t *n, struct cv_err *err);
+
+/* A signed checkpoint: its canonical text (see exporter/checkpoint.h) and DER signature. */
+struct idx_checkpoint {
+    uint64_t seq;
+    char *text; /* malloc'd, NUL-terminated */
+    uint8_t sig[128];
+    size_t siglen;
+};
+void idx_checkpoint_release(struct idx_checkpoint *c);
+int idx_checkpoint_put(struct idx_txn *txn, const struct idx_checkpoint *c, struct cv_err *err);
+/* The newest checkpoint; CV_ENOENT when there is none. c->text is malloc'd. */
+int idx_checkpoint_last(struct idx_txn *txn, struct idx_checkpoint *c, struct cv_err *err);
 
 /* ---- gaps ---- */
 enum idx_gap_reason {

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "recorder/rec_int.h"
+#include "exporter/checkpoint.h"
 #include "indexer/recover.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
@@ -31,6 +32,21 @@ void rec_config_defaults(struct rec_config *cfg)
     cfg->poll_us = 2 * CV_US_PER_S;
     cfg->status_us = 2 * CV_US_PER_S;
     cfg->retention_us = 10 * CV_US_PER_S;
+    cfg->checkpoint_us = 60 * CV_US_PER_S;
+}
+
+/* Sign the chain heads now (no-op without a signing key). */
+static void checkpoint(struct idx *idx, const char *root, struct exp_signer *signer)
+{
+    struct cv_err err = {""};
+    uint64_t seq;
+
+    if (!signer)
+        return;
+    if (exp_checkpoint_make(idx, root, signer, cv_now_us(), &seq, &err) < 0)
+        cv_error("checkpoint: %s", err.msg);
+    else
+        cv_debug("checkpoint %llu signed", (unsigned long long)seq);
 }
 
 /*
@@ -300,6 +316,8 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     struct rec_sink *sink = NULL;
     struct rec_notes *notes = NULL;
     struct rec_retainer *retainer = NULL;
+    struct exp_signer *signer = NULL;
+    int64_t next_checkpoint;
     struct idx_camera *cams = NULL;
     struct idx_txn *t = NULL;
     struct slot *slots = NULL;
@@ -334,6 +352,12 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         rc = rec_retainer_start(&retainer, idx, root, cfg, notes, err);
     if (rc < 0)
         goto out;
+    {
+        struct cv_err kerr = {""};
+        if (exp_signer_open(&signer, root, &kerr) < 0)
+            cv_warn("checkpoints are not signed: %s", kerr.msg);
+    }
+    next_checkpoint = cv_mono_us() + cfg->checkpoint_us;
     memset(&base, 0, sizeof(base));
     base.root = root;
     base.cfg = cfg;
@@ -359,6 +383,10 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
             }
             next_poll = now + cfg->poll_us;
         }
+        if (now >= next_checkpoint) {
+            checkpoint(idx, root, signer);
+            next_checkpoint = now + cfg->checkpoint_us;
+        }
         /* A camera retired for a change (or re-enabled meanwhile) starts again at once. */
         if (reap(slots, &nslots) > 0)
             sync_cameras(idx, root, &base, &slots, &nslots, note);
@@ -370,11 +398,16 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     for (size_t i = 0; i < nslots; i++)
         rec_cam_free(slots[i].cam);
     nslots = 0;
+    /* Let the sink commit the last segments, then sign them. */
+    rec_sink_close(sink);
+    sink = NULL;
+    checkpoint(idx, root, signer);
     rc = 0;
 out:
     rec_retainer_stop(retainer);
     rec_sink_close(sink);
     rec_notes_free(notes);
+    exp_signer_close(signer);
     free(slots);
     free(cams);
     idx_close(idx);

@@ -1,0 +1,50 @@
+/*
+ * keys.h: the site's signing identity, and signatures over checkpoints.
+ *
+ * `camvault init` creates ROOT/keys/: an ECDSA P-256 root key and self-signed root certificate
+ * (published by its SHA-256 fingerprint: `camvault keys show`), and an ECDSA P-256 signing key
+ * with a certificate issued by that root (digitalSignature, nonRepudiation). Keys are PEM files
+ * with mode 0600 written through cv_write_atomic; certificates are PEM. Ed25519 is not used:
+ * OpenSSL 3.0 cannot verify Ed25519 inside CMS, and exports will be CMS-signed.
+ *
+ * Threads: functions are reentrant; a struct exp_signer may be used by one thread at a time.
+ */
+#ifndef EXP_KEYS_H
+#define EXP_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+
+/* Create root and signing keys and certificates in ROOT/keys for site `site_id`, unless they
+ * exist (then 0 and *created = 0). */
+int exp_keys_create(const char *root, const char *site_id, int *created, struct cv_err *err);
+
+struct exp_key_info {
+    char subject[256];
+    char not_before[40], not_after[40]; /* RFC 3339 UTC */
+    char fingerprint[96];               /* SHA-256 of the DER certificate, hex with colons */
+};
+
+/* Describe ROOT/keys/root.pem and ROOT/keys/signing.pem. */
+int exp_keys_info(const char *root, struct exp_key_info *root_cert, struct exp_key_info *signing,
+                  struct cv_err *err);
+
+struct exp_signer;
+
+/* Load ROOT/keys/signing.key for signing. */
+int exp_signer_open(struct exp_signer **out, const char *root, struct cv_err *err);
+void exp_signer_close(struct exp_signer *s); /* NULL-safe */
+
+/* ECDSA-SHA256 signature (DER) of `len` bytes into sig (cv_buf, appended). */
+int exp_sign(struct exp_signer *s, const void *data, size_t len, struct cv_buf *sig,
+             struct cv_err *err);
+
+/* Verify a DER ECDSA-SHA256 signature with the public key of certificate file `cert_pem`:
+ * 0 valid, CV_ECRYPTO invalid (message says why). */
+int exp_verify_file(const char *cert_pem, const void *data, size_t len, const uint8_t *sig,
+                    size_t siglen, struct cv_err *err);
+
+#endif
