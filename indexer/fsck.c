@@ -605,7 +605,8 @@ static int check(struct idx_fsck_run *f, struct cv_err *err)
     struct idx_segment *buf = NULL;
     struct idx_txn *t = NULL;
     size_t ncams = 0;
-    int rc = idx_open(&f->idx, f->root, 0, err);
+    /* A check never writes: read-only, so it cannot block or upgrade beside a recorder. */
+    int rc = idx_open(&f->idx, f->root, f->mode == IDX_FSCK_CHECK ? IDX_RDONLY : 0, err);
 
     if (rc == 0 && f->mode == IDX_FSCK_REPAIR)
         rc = finish_deletions(f, err);

@@ -218,28 +218,49 @@ int idx_open(struct idx **out, const char *root, unsigned flags, struct cv_err *
         rc = db_err(err, rc, "creating environment");
         goto fail;
     }
-    rc = mdb_env_open(idx->env, dir, MDB_NOTLS, 0644);
+    rc = mdb_env_open(idx->env, dir, MDB_NOTLS | (flags & IDX_RDONLY ? MDB_RDONLY : 0), 0644);
     if (rc) {
         rc = cv_errf(err, rc == ENOENT ? CV_ENOENT : CV_EDB, "cannot open index '%s': %s", dir,
                      mdb_strerror(rc));
         goto fail;
     }
     mdb_reader_check(idx->env, &dead);
-    rc = idx_begin(idx, true, &t, err);
+    rc = idx_begin(idx, !(flags & IDX_RDONLY), &t, err);
     if (rc < 0)
         goto fail;
     for (int i = 0; i < DB_COUNT; i++) {
-        int r = mdb_dbi_open(t->txn, db_names[i], MDB_CREATE, &idx->dbi[i]);
+        int r = mdb_dbi_open(t->txn, db_names[i], flags & IDX_RDONLY ? 0 : MDB_CREATE,
+                             &idx->dbi[i]);
+        if (r == MDB_NOTFOUND && (flags & IDX_RDONLY)) {
+            idx_abort(t);
+            rc = cv_errf(err, CV_ESTATE, "index in '%s' has an older schema: start the recorder "
+                         "or run 'camvault init' once to upgrade it", root);
+            goto fail;
+        }
         if (r) {
             idx_abort(t);
             rc = db_err(err, r, db_names[i]);
             goto fail;
         }
     }
-    rc = idx_commit(t, err);
+    rc = idx_commit(t, err); /* makes the handles usable beyond this transaction */
     if (rc < 0)
         goto fail;
-    rc = schema_init(idx, flags & IDX_CREATE, err);
+    if (flags & IDX_RDONLY) {
+        uint64_t version = 0;
+        rc = idx_begin(idx, false, &t, err);
+        if (rc < 0)
+            goto fail;
+        meta_get_u64(t, "schema", &version);
+        idx_abort(t);
+        rc = version == IDX_SCHEMA_VERSION
+                 ? 0
+                 : cv_errf(err, CV_ESTATE, "index in '%s' has schema %llu, this camvault reads %d "
+                           "(start the recorder once to upgrade it)", root,
+                           (unsigned long long)version, IDX_SCHEMA_VERSION);
+    } else {
+        rc = schema_init(idx, flags & IDX_CREATE, err);
+    }
     if (rc < 0)
         goto fail;
     *out = idx;

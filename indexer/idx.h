@@ -44,11 +44,14 @@ struct idx_txn;
 
 /* idx_open flags */
 #define IDX_CREATE 0x1 /* create the environment and schema if absent (camvault init) */
+#define IDX_RDONLY 0x2 /* read-only: no write lock, no schema upgrade (fsck checks, queries) */
 
 /*
  * Open the index of data root `root` (ROOT/index). Without IDX_CREATE a root without an index
  * is CV_ENOENT with "data root '...' is not initialized (run 'camvault init')". An index of a
- * newer schema is refused (CV_ESTATE). Clears reader slots left by killed processes.
+ * newer schema is refused (CV_ESTATE); with IDX_RDONLY an older one is too (it cannot be
+ * upgraded read-only). Clears reader slots left by killed processes. Write transactions on a
+ * read-only handle fail.
  */
 int idx_open(struct idx **out, const char *root, unsigned flags, struct cv_err *err);
 void idx_close(struct idx *idx); /* NULL-safe; no transaction may be open */

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CAMVAULT = REPO / "build" / "camvault"
-CAMSIM = REPO / "build" / "camsim"
+BUILD = Path(os.environ.get("CAMVAULT_BUILD", REPO / "build"))  # e.g. a sanitizer build
+CAMVAULT = BUILD / "camvault"
+CAMSIM = BUILD / "camsim"
 PEERS = Path(__file__).resolve().parent / "peers"
 PY = "/usr/bin/python3"
 
