@@ -24,7 +24,9 @@
 #include "common/fileio.h"
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "exporter/export.h"
 #include "exporter/keys.h"
+#include "exporter/verify.h"
 #include "indexer/fsck.h"
 #include "indexer/idx.h"
 #include "indexer/retention.h"
@@ -1510,6 +1512,88 @@ static int cmd_keys(int argc, char **argv)
     return 0;
 }
 
+/* ---- export, verify ---- */
+
+static int cmd_export(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "export"};
+    const char *cams_s = NULL, *from_s = NULL, *to_s = NULL, *case_s = NULL, *out_s = NULL;
+    const char *reason = NULL, *requester = NULL;
+    const struct opt opts[] = {
+        {"--camera", true, &cams_s, NULL},     {"--from", true, &from_s, NULL},
+        {"--to", true, &to_s, NULL},           {"--case", true, &case_s, NULL},
+        {"--out", true, &out_s, NULL},         {"--reason", true, &reason, NULL},
+        {"--requester", true, &requester, NULL}, {NULL, false, NULL, NULL},
+    };
+    struct exp_request req = {0};
+    struct exp_result res;
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    char root[PATH_MAX], list[1024];
+    int rc;
+
+    if (parse(&cl, argc, argv, opts, 0, false))
+        return EXIT_USAGE;
+    if (!cams_s || !from_s || !to_s || !case_s || !out_s)
+        return usage_error(cl.cmd, "expected --camera ID[,ID...] --from T --to T --case CASE "
+                                   "--out FILE.zip");
+    if (cv_time_parse(from_s, &req.from_us, &err) < 0 || cv_time_parse(to_s, &req.to_us, &err) < 0)
+        return usage_error(cl.cmd, "%s", err.msg);
+    if (req.to_us <= req.from_us)
+        return usage_error(cl.cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
+    if (lay_id_check("case", case_s, &err) < 0)
+        return usage_error(cl.cmd, "%s", err.msg);
+    if (cv_strlcpy(list, cams_s, sizeof(list)) < 0)
+        return usage_error(cl.cmd, "--camera list is too long");
+    for (char *p = list, *comma; p; p = comma ? comma + 1 : NULL) {
+        comma = strchr(p, ',');
+        if (comma)
+            *comma = 0;
+        if (lay_id_check("camera", p, &err) < 0)
+            return usage_error(cl.cmd, "%s", err.msg);
+        for (size_t i = 0; i < req.ncameras; i++)
+            if (strcmp(req.cameras[i], p) == 0)
+                return usage_error(cl.cmd, "camera '%s' is named twice", p);
+        if (req.ncameras == EXP_MAX_CAMERAS)
+            return usage_error(cl.cmd, "at most %d cameras", EXP_MAX_CAMERAS);
+        req.cameras[req.ncameras++] = p;
+    }
+    req.case_id = case_s;
+    req.reason = reason;
+    req.requester = requester;
+    req.operator_name = getenv("USER");
+    req.out_path = out_s;
+    req.progress = isatty(STDERR_FILENO);
+    rc = open_index(&cl, root, &idx, &err);
+    req.root = root;
+    if (rc == 0)
+        rc = exp_export(idx, &req, &res, &err);
+    idx_close(idx);
+    if (rc < 0)
+        return fail(&err);
+    printf("%s\n", out_s);
+    printf("export %s: %zu cameras, %zu segments, %llu bytes of footage, %zu files\n", res.folder,
+           req.ncameras, res.segments, (unsigned long long)res.bytes, res.files);
+    return 0;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "verify"};
+    struct cv_err err = {""};
+    unsigned failed = 0;
+
+    if (parse(&cl, argc, argv, NULL, 1, true))
+        return EXIT_USAGE;
+    if (cl.npos != 1)
+        return usage_error(cl.cmd, "expected one package: verify FILE.zip [--json]");
+    if (exp_verify(cl.pos[0], cl.json, stdout, &failed, &err) < 0) {
+        fprintf(stderr, "camvault: %s\n", err.msg);
+        return EXIT_USAGE;
+    }
+    return failed ? 1 : 0;
+}
+
 /* ---- main ---- */
 
 static const char usage[] =
@@ -1531,6 +1615,8 @@ static const char usage[] =
     "  hold list [--json] | release HOLD [--by W]\n"
     "  fsck [--repair | --rebuild]            compare index and disk; fix what is safe\n"
     "  keys show [--json]                     the site's certificates and fingerprints\n"
+    "  export --camera ID[,ID...] --from T --to T --case C --out FILE.zip [--reason T] [--requester T]\n"
+    "  verify FILE.zip [--json]               check a package: 0 valid, 1 not valid, 2 unreadable\n"
     "\n"
     "Times are RFC 3339 (2026-11-22T09:30:00Z, 2026-11-22T17:30:00+08:00) or @UNIXSECONDS.\n"
     "The data root is --root, else $CAMVAULT_ROOT, else ./camvault-data.\n";
@@ -1571,6 +1657,10 @@ int main(int argc, char **argv)
         return cmd_fsck(argc - 2, argv + 2);
     if (strcmp(argv[1], "keys") == 0)
         return cmd_keys(argc - 2, argv + 2);
+    if (strcmp(argv[1], "export") == 0)
+        return cmd_export(argc - 2, argv + 2);
+    if (strcmp(argv[1], "verify") == 0)
+        return cmd_verify(argc - 2, argv + 2);
     fprintf(stderr, "camvault: unknown command '%s' (see 'camvault help')\n", argv[1]);
     return EXIT_USAGE;
 }

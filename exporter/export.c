@@ -1,0 +1,550 @@
+/*
+ * export.c: gather what an evidence package holds (segments, gaps, tombstones, chain links and
+ * the checkpoints that sign them) in one read transaction, then write it with exp_zip (format
+ * in export.h). The manifest and the chain files are built here; copying, hashing, SHA256SUMS
+ * and the CMS signature live in exp_zip.c.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "exporter/export.h"
+#include "exporter/exp_int.h"
+#include "common/buf.h"
+#include "common/cvtime.h"
+#include "common/fileio.h"
+#include "storage-layout/layout.h"
+#include "common/banned.h"
+
+#define LEDGER_MAX (256u << 20)
+#define LIST_MAX 1000000 /* records of one kind for one camera in one export */
+#define TEXT_MAX (64u << 20)
+
+/* A growable array of records (segments, gaps, tombstones) filled by index callbacks. */
+struct list {
+    void *v;
+    size_t n, cap, size;
+    bool oom;
+};
+
+static void *list_add(struct list *l)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        void *v = cap <= LIST_MAX ? realloc(l->v, cap * l->size) : NULL;
+        if (!v) {
+            l->oom = true;
+            return NULL;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    return (char *)l->v + l->size * l->n++;
+}
+
+static int add_seg(void *ctx, const struct idx_segment *s)
+{
+    struct idx_segment *d = list_add(ctx);
+    if (d)
+        *d = *s;
+    return d ? 0 : 1;
+}
+
+static int add_gap(void *ctx, const struct idx_gap *g)
+{
+    struct idx_gap *d = list_add(ctx);
+    if (d)
+        *d = *g;
+    return d ? 0 : 1;
+}
+
+static int add_tomb(void *ctx, const struct idx_tombstone *t)
+{
+    struct idx_tombstone *d = list_add(ctx);
+    if (d)
+        *d = *t;
+    return d ? 0 : 1;
+}
+
+static int keep_seg(void *ctx, const struct idx_segment *s)
+{
+    *(struct idx_segment *)ctx = *s;
+    return 0;
+}
+
+static int keep_tomb(void *ctx, const struct idx_tombstone *t)
+{
+    *(struct idx_segment *)ctx = t->seg;
+    return 0;
+}
+
+/* One checkpoint block of the ledger: its text and signature line, borrowed from the file. */
+struct cp {
+    uint64_t seq;
+    const char *p;
+    size_t len;
+    bool needed;
+};
+
+struct cam_exp {
+    struct idx_camera cam;
+    struct list segs, gaps, tombs;  /* in the requested range */
+    struct list links, dead;        /* chain: present segments and tombstones to the checkpoint */
+    uint8_t prev[32];
+    bool covered;
+    uint64_t cp_seq;
+    int64_t chain_to_us; /* start of the last chain link exported */
+};
+
+/* The start µs of `camera`'s head in checkpoint block c, or -1 when it names none. */
+static int64_t cp_head(const struct cp *c, const char *camera)
+{
+    size_t clen = strlen(camera);
+    const char *p = c->p, *end = c->p + c->len;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            nl = end;
+        if ((size_t)(nl - p) > 6 + clen && strncmp(p, "head ", 5) == 0 &&
+            strncmp(p + 5, camera, clen) == 0 && p[5 + clen] == ' ') {
+            char num[24];
+            int64_t v;
+            const char *s = p + 6 + clen, *sp = memchr(s, ' ', (size_t)(nl - s));
+            if (sp && (size_t)(sp - s) < sizeof(num)) {
+                memcpy(num, s, (size_t)(sp - s));
+                num[sp - s] = 0;
+                if (cv_parse_i64(num, 0, INT64_MAX, &v) == 0)
+                    return v;
+            }
+        }
+        p = nl + 1;
+    }
+    return -1;
+}
+
+/* Split the ledger text into checkpoint blocks (separated by an empty line). *out malloc'd. */
+static int ledger_parse(char *text, size_t len, struct cp **out, size_t *n, struct cv_err *err)
+{
+    struct list l = {.size = sizeof(struct cp)};
+    const char *p = text, *end = text + len;
+
+    while (p < end) {
+        const char *e = memmem(p, (size_t)(end - p), "\n\n", 2);
+        size_t blen = e ? (size_t)(e - p) + 1 : (size_t)(end - p);
+        struct cp *c;
+        if (blen > 1 && strncmp(p, "camvault checkpoint 1\n", 22) == 0) {
+            const char *s = strstr(p, "\nseq ");
+            c = list_add(&l);
+            if (!c) {
+                free(l.v);
+                return cv_errf(err, CV_ENOMEM, "too many checkpoints in the ledger");
+            }
+            c->p = p;
+            c->len = blen;
+            c->needed = false;
+            c->seq = s ? strtoull(s + 5, NULL, 10) : 0;
+        }
+        p += blen + (e ? 1 : 0);
+    }
+    *out = l.v;
+    *n = l.n;
+    return 0;
+}
+
+/* Gather one camera: range contents, the link before it and the links up to its checkpoint. */
+static int gather(struct idx_txn *t, const struct exp_request *req, struct cam_exp *c,
+                  struct cp *cps, size_t ncps, struct cv_err *err)
+{
+    struct idx_segment before = {0}, tbefore = {0}, last;
+    const struct idx_segment *first;
+    int rc;
+
+    rc = idx_camera_get(t, c->cam.id, &c->cam, err);
+    if (rc == 0)
+        rc = idx_segment_iter(t, c->cam.num, req->from_us, req->to_us, add_seg, &c->segs, err);
+    if (rc == 0)
+        rc = idx_gap_iter(t, c->cam.num, req->from_us, req->to_us, add_gap, &c->gaps, err);
+    if (rc == 0)
+        rc = idx_tombstone_iter(t, c->cam.num, req->from_us, req->to_us, add_tomb, &c->tombs,
+                                err);
+    if (rc < 0 || c->segs.n == 0)
+        return rc;
+    first = c->segs.v;
+    last = ((struct idx_segment *)c->segs.v)[c->segs.n - 1];
+    rc = idx_segment_iter(t, c->cam.num, 0, first->start_us, keep_seg, &before, err);
+    if (rc == 0)
+        rc = idx_tombstone_iter(t, c->cam.num, 0, first->start_us, keep_tomb, &tbefore, err);
+    if (rc < 0)
+        return rc;
+    if (tbefore.start_us > before.start_us)
+        before = tbefore;
+    memcpy(c->prev, before.chain, 32); /* zeros when this is the camera's first segment */
+    c->chain_to_us = -1;
+    for (size_t i = 0; i < ncps && c->chain_to_us < 0; i++) {
+        int64_t h = cp_head(&cps[i], c->cam.id);
+        if (h >= last.start_us) {
+            c->chain_to_us = h;
+            c->covered = true;
+            c->cp_seq = cps[i].seq;
+            cps[i].needed = true;
+        }
+    }
+    if (c->chain_to_us < 0) {
+        struct idx_segment head;
+        rc = idx_segment_last(t, c->cam.num, &head, err);
+        if (rc < 0)
+            return rc;
+        c->chain_to_us = head.start_us;
+    }
+    rc = idx_segment_iter(t, c->cam.num, first->start_us, c->chain_to_us + 1, add_seg, &c->links,
+                          err);
+    if (rc == 0)
+        rc = idx_tombstone_iter(t, c->cam.num, first->start_us, c->chain_to_us + 1, add_tomb,
+                                &c->dead, err);
+    return rc;
+}
+
+/* Package path of a segment: native/<camera>/<YYYY-MM-DD>/<file> (the day keeps names unique). */
+static void native_path(const struct cam_exp *c, const struct idx_segment *s, char *out, size_t n)
+{
+    const char *base = strrchr(s->path, '/'), *day = base;
+
+    while (day && day > s->path && day[-1] != '/')
+        day--;
+    snprintf(out, n, "native/%s/%s", c->cam.id, day ? day : s->path);
+}
+
+static bool in_range(const struct cam_exp *c, int64_t start)
+{
+    const struct idx_segment *s = c->segs.v;
+    return c->segs.n && start >= s[0].start_us && start <= s[c->segs.n - 1].start_us;
+}
+
+/* integrity/<camera>.chain: "prev <hex>", then "start end sha256 chain path|-" per link. */
+static void chain_text(const struct cam_exp *c, struct cv_buf *b)
+{
+    const struct idx_segment *s = c->links.v;
+    const struct idx_tombstone *d = c->dead.v;
+    size_t i = 0, j = 0;
+    char hex[65], sha[65], path[EXP_SUM_PATH_MAX];
+
+    cv_hex(c->prev, 32, hex);
+    cv_buf_printf(b, "prev %s\n", hex);
+    while (i < c->links.n || j < c->dead.n) {
+        bool seg = j >= c->dead.n || (i < c->links.n && s[i].start_us < d[j].seg.start_us);
+        const struct idx_segment *x = seg ? &s[i++] : &d[j++].seg;
+        if (seg && in_range(c, x->start_us))
+            native_path(c, x, path, sizeof(path));
+        else
+            cv_strlcpy(path, "-", sizeof(path));
+        cv_hex(x->sha256, 32, sha);
+        cv_hex(x->chain, 32, hex);
+        cv_buf_printf(b, "%lld %lld %s %s %s\n", (long long)x->start_us, (long long)x->end_us, sha,
+                      hex, path);
+    }
+}
+
+static void json_time(struct cv_buf *b, const char *key, int64_t us)
+{
+    char utc[48], loc[48];
+
+    cv_time_format_utc(us, utc, sizeof(utc), 6);
+    cv_time_format_local(us, loc, sizeof(loc), 6);
+    cv_buf_printf(b, "\"%s\":\"%s\",\"%s_local\":\"%s\",\"%s_us\":%lld", key, utc, key, loc, key,
+                  (long long)us);
+}
+
+static void json_kv(struct cv_buf *b, const char *key, const char *val, bool comma)
+{
+    cv_json_key(b, key);
+    cv_json_str(b, val);
+    if (comma)
+        cv_buf_u8(b, ',');
+}
+
+static void manifest_camera(struct cv_buf *b, const struct cam_exp *c,
+                            const struct exp_request *req)
+{
+    const struct idx_segment *s = c->segs.v;
+    const struct idx_gap *g = c->gaps.v;
+    const struct idx_tombstone *d = c->tombs.v;
+    char path[EXP_SUM_PATH_MAX], sha[65], chain[65];
+
+    cv_buf_u8(b, '{');
+    json_kv(b, "id", c->cam.id, true);
+    json_kv(b, "name", c->cam.name, true);
+    json_kv(b, "location", c->cam.location, true);
+    cv_buf_printf(b, "\"requested\":{");
+    json_time(b, "from", req->from_us);
+    cv_buf_u8(b, ',');
+    json_time(b, "to", req->to_us);
+    cv_buf_printf(b, "},\"delivered\":");
+    if (c->segs.n) {
+        cv_buf_u8(b, '{');
+        json_time(b, "first", s[0].start_us);
+        cv_buf_u8(b, ',');
+        json_time(b, "last", s[c->segs.n - 1].end_us);
+        cv_buf_u8(b, '}');
+    } else {
+        cv_buf_printf(b, "null");
+    }
+    cv_buf_printf(b, ",\"segments\":[");
+    for (size_t i = 0; i < c->segs.n; i++) {
+        native_path(c, &s[i], path, sizeof(path));
+        cv_hex(s[i].sha256, 32, sha);
+        cv_hex(s[i].chain, 32, chain);
+        cv_buf_printf(b, "%s{\"role\":\"native\",", i ? "," : "");
+        json_kv(b, "path", path, true);
+        json_time(b, "start", s[i].start_us);
+        cv_buf_u8(b, ',');
+        json_time(b, "end", s[i].end_us);
+        cv_buf_printf(b, ",\"bytes\":%llu,\"sha256\":\"%s\",\"chain\":\"%s\",\"frames\":%u,",
+                      (unsigned long long)s[i].bytes, sha, chain, s[i].frames);
+        json_kv(b, "video", s[i].video, true);
+        json_kv(b, "audio", s[i].audio, true);
+        cv_buf_printf(b, "\"recovered\":%s}", s[i].flags & IDX_SEG_RECOVERED ? "true" : "false");
+    }
+    cv_buf_printf(b, "],\"gaps\":[");
+    for (size_t i = 0; i < c->gaps.n; i++) {
+        cv_buf_printf(b, "%s{", i ? "," : "");
+        json_time(b, "start", g[i].start_us);
+        cv_buf_u8(b, ',');
+        json_time(b, "end", g[i].end_us);
+        cv_buf_u8(b, ',');
+        json_kv(b, "reason", idx_gap_reason_name(g[i].reason), true);
+        json_kv(b, "detail", g[i].detail, false);
+        cv_buf_u8(b, '}');
+    }
+    cv_buf_printf(b, "],\"tombstones\":[");
+    for (size_t i = 0; i < c->tombs.n; i++) {
+        cv_hex(d[i].seg.sha256, 32, sha);
+        cv_hex(d[i].seg.chain, 32, chain);
+        cv_buf_printf(b, "%s{", i ? "," : "");
+        json_time(b, "start", d[i].seg.start_us);
+        cv_buf_u8(b, ',');
+        json_time(b, "end", d[i].seg.end_us);
+        cv_buf_printf(b, ",\"sha256\":\"%s\",\"chain\":\"%s\",", sha, chain);
+        json_time(b, "deleted", d[i].deleted_us);
+        cv_buf_u8(b, ',');
+        json_kv(b, "reason", idx_gap_reason_name(d[i].reason), true);
+        json_kv(b, "why", d[i].detail, false);
+        cv_buf_u8(b, '}');
+    }
+    cv_buf_printf(b, "],\"integrity\":{\"chain\":\"integrity/%s.chain\",\"covered_by_checkpoint\":"
+                     "%s",
+                  c->cam.id, c->covered ? "true" : "false");
+    if (c->covered)
+        cv_buf_printf(b, ",\"checkpoint_seq\":%llu", (unsigned long long)c->cp_seq);
+    cv_buf_printf(b, ",\"chain_to_us\":%lld}}", (long long)c->chain_to_us);
+}
+
+static void manifest(struct cv_buf *b, const struct exp_request *req, const struct exp_result *r,
+                     const char *site, int64_t now, const struct cam_exp *cams)
+{
+    cv_buf_u8(b, '{');
+    cv_buf_printf(b, "\"format\":\"camvault export 1\",");
+    json_kv(b, "export_id", r->export_id, true);
+    json_kv(b, "case", req->case_id, true);
+    json_kv(b, "reason", req->reason, true);
+    json_kv(b, "requester", req->requester, true);
+    json_kv(b, "approver", NULL, true);
+    json_kv(b, "operator", req->operator_name, true);
+    json_kv(b, "site", site, true);
+    json_kv(b, "software", EXP_VERSION, true);
+    json_time(b, "created", now);
+    cv_buf_printf(b, ",\"cameras\":[");
+    for (size_t i = 0; i < req->ncameras; i++) {
+        if (i)
+            cv_buf_u8(b, ',');
+        manifest_camera(b, &cams[i], req);
+    }
+    cv_buf_printf(b, "],\"working\":[],\"notes\":[\"working copies are not built yet\"]}\n");
+}
+
+static const char readme[] =
+    "camvault evidence export / camvault 证据导出包\n"
+    "\n"
+    "This package holds recorded video exactly as stored (native/), a manifest of what was\n"
+    "requested and delivered, with gaps and deleted footage (manifest.json), the hash-chain links\n"
+    "and signed checkpoints that prove the footage was recorded as is (integrity/), and the site\n"
+    "certificates (certs/). SHA256SUMS lists every file; SHA256SUMS.p7s signs that list.\n"
+    "\n"
+    "本包包含按原样存储的录像（native/）、请求与交付内容的清单（含缺失时段与已删除录像，\n"
+    "manifest.json）、证明录像自录制以来未被改动的哈希链与已签名检查点（integrity/），以及本站\n"
+    "证书（certs/）。SHA256SUMS 列出每个文件的哈希；SHA256SUMS.p7s 是对该列表的签名。\n"
+    "\n"
+    "Verify by hand, inside the unpacked folder / 手工验证（在解压后的目录中运行）：\n"
+    "\n"
+    "  sha256sum -c SHA256SUMS\n"
+    "  openssl cms -verify -binary -inform DER -in SHA256SUMS.p7s -content SHA256SUMS "
+    "-CAfile certs/root.pem -purpose any\n"
+    "\n"
+    "Both must succeed (\"OK\" for every file, \"Verification successful\"). Compare the\n"
+    "fingerprint of certs/root.pem (openssl x509 -in certs/root.pem -noout -fingerprint -sha256)\n"
+    "with the one the site published. `camvault verify PACKAGE.zip` also checks the chain and\n"
+    "the checkpoints.\n"
+    "两项都必须成功（每个文件显示 \"OK\"，并显示 \"Verification successful\"）。请将\n"
+    "certs/root.pem 的指纹与本站公布的指纹核对。`camvault verify PACKAGE.zip` 还会检查哈希链与\n"
+    "检查点。\n";
+
+static int add_keys(struct exp_zip *z, const char *root, struct cv_err *err)
+{
+    const char *names[2] = {"root.pem", "signing.pem"};
+    char dir[PATH_MAX], path[PATH_MAX], rel[64];
+    int rc = lay_dir(root, "keys", dir, sizeof(dir), err);
+
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        char *data = NULL;
+        size_t len;
+        rc = cv_path_join(path, sizeof(path), dir, names[i], err);
+        if (rc == 0)
+            rc = cv_read_file(path, 1u << 20, &data, &len, err);
+        snprintf(rel, sizeof(rel), "certs/%s", names[i]);
+        if (rc == 0)
+            rc = exp_zip_add_mem(z, rel, data, len, err);
+        free(data);
+    }
+    return rc;
+}
+
+/* Write everything into the open package z. */
+static int write_all(struct exp_zip *z, const struct exp_request *req, struct exp_result *res,
+                     const char *site, int64_t now, struct cam_exp *cams, const struct cp *cps,
+                     size_t ncps, struct cv_err *err)
+{
+    struct cv_buf b;
+    char path[EXP_SUM_PATH_MAX], abs[PATH_MAX];
+    size_t total = 0;
+    int rc = 0;
+
+    cv_buf_init(&b, TEXT_MAX);
+    for (size_t i = 0; i < req->ncameras; i++)
+        total += cams[i].segs.n;
+    for (size_t i = 0; rc == 0 && i < req->ncameras; i++) {
+        const struct idx_segment *s = cams[i].segs.v;
+        for (size_t j = 0; rc == 0 && j < cams[i].segs.n; j++) {
+            uint64_t bytes = 0;
+            native_path(&cams[i], &s[j], path, sizeof(path));
+            rc = lay_abs(req->root, s[j].path, abs, sizeof(abs), err);
+            if (rc == 0)
+                rc = exp_zip_add_file(z, path, abs, s[j].sha256, &bytes, err);
+            res->bytes += bytes;
+            res->segments++;
+            if (req->progress)
+                fprintf(stderr, "\rcamvault export: %zu/%zu segments, %llu MB", res->segments,
+                        total, (unsigned long long)(res->bytes >> 20));
+        }
+        if (rc == 0 && cams[i].segs.n) {
+            cv_buf_reset(&b);
+            chain_text(&cams[i], &b);
+            snprintf(path, sizeof(path), "integrity/%s.chain", cams[i].cam.id);
+            rc = cv_buf_ok(&b) ? exp_zip_add_mem(z, path, b.data, b.len, err)
+                               : cv_errf(err, CV_ELIMIT, "chain of '%s' too long", path);
+        }
+    }
+    if (req->progress)
+        fputc('\n', stderr);
+    cv_buf_reset(&b);
+    for (size_t i = 0; i < ncps; i++)
+        if (cps[i].needed)
+            cv_buf_printf(&b, "%.*s\n", (int)cps[i].len, cps[i].p);
+    if (rc == 0)
+        rc = exp_zip_add_mem(z, "integrity/checkpoints.log", b.data, b.len, err);
+    if (rc == 0)
+        rc = add_keys(z, req->root, err);
+    if (rc == 0)
+        rc = exp_zip_add_mem(z, "README.txt", readme, sizeof(readme) - 1, err);
+    cv_buf_reset(&b);
+    manifest(&b, req, res, site, now, cams);
+    if (rc == 0 && !cv_buf_ok(&b))
+        rc = cv_errf(err, CV_ELIMIT, "manifest too large");
+    if (rc == 0)
+        rc = exp_zip_add_mem(z, "manifest.json", b.data, b.len, err);
+    res->files = z->nsums + 2;
+    cv_buf_release(&b);
+    return rc;
+}
+
+int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result *res,
+               struct cv_err *err)
+{
+    struct cam_exp *cams = NULL;
+    struct idx_txn *t = NULL;
+    struct exp_zip z = {.fd = -1};
+    struct cp *cps = NULL;
+    size_t ncps = 0, nsegs = 0, ledger_len = 0;
+    char *ledger = NULL, site[33], dir[PATH_MAX], path[PATH_MAX], when[32];
+    uint8_t rnd[4];
+    char rhex[9];
+    int64_t now = cv_now_us();
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (req->ncameras == 0 || req->ncameras > EXP_MAX_CAMERAS)
+        return cv_errf(err, CV_EINVAL, "expected 1 to %d cameras", EXP_MAX_CAMERAS);
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return exp_ssl_err(err, "random export id");
+    cv_hex(rnd, 4, rhex);
+    cv_time_format_utc(now, when, sizeof(when), 0); /* 2026-11-22T09:15:00Z */
+    snprintf(res->export_id, sizeof(res->export_id), "%.4s%.2s%.2sT%.2s%.2s%.2sZ-%s", when,
+             when + 5, when + 8, when + 11, when + 14, when + 17, rhex);
+    snprintf(res->folder, sizeof(res->folder), "%s-%s", req->case_id, res->export_id);
+
+    cams = calloc(req->ncameras, sizeof(*cams));
+    if (!cams)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    rc = lay_dir(req->root, "ledger", dir, sizeof(dir), err);
+    if (rc == 0)
+        rc = cv_path_join(path, sizeof(path), dir, "checkpoints.log", err);
+    if (rc == 0) {
+        rc = cv_read_file(path, LEDGER_MAX, &ledger, &ledger_len, err);
+        if (rc == CV_ENOENT)
+            rc = 0; /* no checkpoint yet: nothing is covered */
+    }
+    if (rc == 0 && ledger)
+        rc = ledger_parse(ledger, ledger_len, &cps, &ncps, err);
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, err);
+    if (rc == 0)
+        rc = idx_site_id(t, site, err);
+    for (size_t i = 0; rc == 0 && i < req->ncameras; i++) {
+        struct cam_exp *c = &cams[i];
+        c->segs.size = c->links.size = sizeof(struct idx_segment);
+        c->gaps.size = sizeof(struct idx_gap);
+        c->tombs.size = c->dead.size = sizeof(struct idx_tombstone);
+        cv_strlcpy(c->cam.id, req->cameras[i], sizeof(c->cam.id));
+        rc = gather(t, req, c, cps, ncps, err);
+        if (rc == 0 && (c->segs.oom || c->gaps.oom || c->tombs.oom || c->links.oom ||
+                        c->dead.oom))
+            rc = cv_errf(err, CV_ELIMIT, "camera '%s': too many records in range", c->cam.id);
+        nsegs += c->segs.n;
+    }
+    idx_abort(t);
+    if (rc == 0 && nsegs == 0)
+        rc = cv_errf(err, CV_ENOENT, "no footage of the requested cameras in the range");
+    if (rc == 0)
+        rc = exp_zip_open(&z, req->out_path, res->folder, now, err);
+    if (rc == 0)
+        rc = write_all(&z, req, res, site, now, cams, cps, ncps, err);
+    if (rc == 0)
+        rc = exp_zip_finish(&z, req->root, err);
+    else
+        exp_zip_abort(&z);
+    for (size_t i = 0; cams && i < req->ncameras; i++) {
+        free(cams[i].segs.v);
+        free(cams[i].gaps.v);
+        free(cams[i].tombs.v);
+        free(cams[i].links.v);
+        free(cams[i].dead.v);
+    }
+    free(cams);
+    free(cps);
+    free(ledger);
+    return rc;
+}

@@ -1,0 +1,58 @@
+/*
+ * export.h: evidence export packages (one ZIP per export; format in DESIGN.md and README.txt).
+ *
+ * exp_export collects, for each requested camera, every segment overlapping [from, to), the gaps
+ * and tombstones in that range and the chain links from the first exported segment up to the
+ * first signed checkpoint that covers the last one, then writes
+ *
+ *   <case>-<export id>/native/<camera>/<YYYY-MM-DD>/<segment file>   byte for byte
+ *   <case>-<export id>/manifest.json, README.txt, certs/root.pem, certs/signing.pem,
+ *   integrity/<camera>.chain, integrity/checkpoints.log, SHA256SUMS, SHA256SUMS.p7s
+ *
+ * into OUT.tmp (O_EXCL), fsyncs it and renames it to OUT, so a killed export never leaves a
+ * partial OUT. Every segment is hashed while it is copied; a hash that differs from the index
+ * aborts the export naming the file. Not built yet: working copies, index.html, custody.
+ *
+ * Threads: reentrant; the index handle may be shared (exp_export uses its own read transaction).
+ */
+#ifndef EXP_EXPORT_H
+#define EXP_EXPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "indexer/idx.h"
+
+#define EXP_VERSION "camvault 0.3"
+#define EXP_MAX_CAMERAS 64
+
+struct exp_request {
+    const char *root;                       /* data root (absolute) */
+    const char *cameras[EXP_MAX_CAMERAS];   /* camera ids, borrowed */
+    size_t ncameras;
+    int64_t from_us, to_us;                 /* requested range [from, to) */
+    const char *case_id;                    /* [A-Za-z0-9._-], names the package folder */
+    const char *reason, *requester, *operator_name; /* free text, may be NULL */
+    const char *out_path;                   /* the ZIP to create; must not exist */
+    bool progress;                          /* progress lines on stderr */
+};
+
+struct exp_result {
+    char export_id[32];   /* 20261122T091500Z-1a2b3c4d */
+    char folder[320];     /* <case>-<export id> */
+    size_t segments;      /* native files written */
+    size_t files;         /* entries in the package */
+    uint64_t bytes;       /* of native files */
+};
+
+/*
+ * Write the package described by `req` (see above). Out: *res. Returns 0, or a negative CV_E*
+ * code with one line in *err (unknown camera, no footage in range, hash mismatch naming the
+ * file, missing keys, I/O errors naming the path). OUT is never left behind on failure.
+ */
+int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result *res,
+               struct cv_err *err);
+
+#endif

@@ -1,0 +1,134 @@
+"""Issue 4 (second part): evidence export packages and their verification.
+
+Two simulated cameras are recorded for ~20 s (3-s segments, a checkpoint every 2 s). A range in
+the middle is exported for both; the package must unpack with a stock ZIP reader, pass
+`sha256sum -c SHA256SUMS` and `openssl cms -verify` exactly as README.txt tells a third party,
+hold the native segments byte for byte, and describe both cameras in manifest.json.
+`camvault verify` must accept it, and name the file for every kind of tampering.
+"""
+import hashlib
+import json
+import subprocess
+import time
+import zipfile
+
+import pytest
+
+from conftest import cv, query, start_camsim, start_recorder, wait_for
+
+OPENSSL_CMS = ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", "SHA256SUMS.p7s",
+               "-content", "SHA256SUMS", "-CAfile", "certs/root.pem", "-purpose", "any"]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A root with ~20 s of two cameras, the recorder stopped; shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("export")
+    root = tmp / "root"
+    cv("init", root=root)
+    procs = []
+    try:
+        sim = start_camsim(procs, tmp, cameras=2, name="cam")
+        for i in (1, 2):
+            cv("camera", "add", f"c{i}", "--url", f"rtsp://127.0.0.1:{sim.port}/cam{i}",
+               "--name", f"Camera {i}", "--location", f"Gate {i}", root=root)
+        rec = start_recorder(procs, root, tmp, segment=3, extra=["--checkpoint-interval", "2"])
+        wait_for(lambda: all(len(query(root, f"c{i}")["segments"]) >= 6 for i in (1, 2)), 60,
+                 what="six segments per camera")
+        rec.close()
+    finally:
+        for p in reversed(procs):
+            p.close()
+    return root
+
+
+def middle_range(root):
+    segs = query(root, "c1")["segments"]
+    return segs[1]["start_us"] + 500_000, segs[-2]["start_us"] + 500_000
+
+
+def export(root, out, *extra, cameras="c1,c2"):
+    frm, to = middle_range(root)
+    return cv("export", "--camera", cameras, "--from", f"@{frm / 1e6}", "--to", f"@{to / 1e6}",
+              "--case", "CASE-7", "--reason", "incident at gate", "--requester", "Officer Li",
+              "--out", out, *extra, root=root)
+
+
+def unpack(zpath, dest):
+    with zipfile.ZipFile(zpath) as z:
+        names = z.namelist()
+        z.extractall(dest)
+    top = {n.split("/")[0] for n in names}
+    assert len(top) == 1, top
+    return dest / top.pop()
+
+
+def test_export_package_verifies_with_stock_tools(recorded, tmp_path):
+    root = recorded
+    out = tmp_path / "case7.zip"
+    r = export(root, out)
+    assert r.stdout.splitlines()[0] == str(out)
+    assert out.exists() and not (tmp_path / "case7.zip.tmp").exists()
+    pkg = unpack(out, tmp_path / "x")
+    assert pkg.name.startswith("CASE-7-")
+
+    r = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=pkg, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(OPENSSL_CMS, cwd=pkg, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    listed = sorted(l.split("  ", 1)[1] for l in (pkg / "SHA256SUMS").read_text().splitlines())
+    files = sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*") if p.is_file())
+    assert listed == [f for f in files if not f.startswith("SHA256SUMS")]
+
+    m = json.loads((pkg / "manifest.json").read_text())
+    assert m["case"] == "CASE-7" and m["requester"] == "Officer Li"
+    assert m["software"] == "camvault 0.3" and m["working"] == []
+    frm, to = middle_range(root)
+    assert [c["id"] for c in m["cameras"]] == ["c1", "c2"]
+    for c in m["cameras"]:
+        want = [s for s in query(root, c["id"])["segments"]
+                if s["start_us"] < to and s["end_us"] > frm]
+        assert [s["sha256"] for s in c["segments"]] == [s["sha256"] for s in want]
+        assert c["name"] == f"Camera {c['id'][1]}" and c["location"] == f"Gate {c['id'][1]}"
+        assert c["integrity"]["covered_by_checkpoint"] is True
+        for got, src in zip(c["segments"], want):
+            assert (pkg / got["path"]).read_bytes() == (root / src["path"]).read_bytes()
+            assert got["chain"] == src["chain"]
+        chain = (pkg / "integrity" / f"{c['id']}.chain").read_text().splitlines()
+        assert chain[0].startswith("prev ")
+        heads = [l.split() for l in (pkg / "integrity" / "checkpoints.log").read_text().splitlines()
+                 if l.startswith(f"head {c['id']} ")]
+        last = chain[-1].split()
+        assert [last[0], last[3]] in [h[2:4] for h in heads]
+    assert "sha256sum -c SHA256SUMS" in (pkg / "README.txt").read_text()
+
+
+def test_export_errors(recorded, tmp_path):
+    root = recorded
+    frm, to = middle_range(root)
+    base = ["export", "--from", f"@{frm / 1e6}", "--to", f"@{to / 1e6}", "--case", "C1"]
+    r = cv(*base, "--camera", "nope", "--out", tmp_path / "a.zip", root=root, check=False)
+    assert r.returncode == 1 and "nope" in r.stderr and not (tmp_path / "a.zip").exists()
+    r = cv(*base, "--camera", "c1", root=root, check=False)
+    assert r.returncode == 2
+    r = cv("export", "--camera", "c1", "--from", "@100", "--to", "@200", "--case", "C1",
+           "--out", tmp_path / "b.zip", root=root, check=False)
+    assert r.returncode == 1 and "no footage" in r.stderr and not (tmp_path / "b.zip").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_aborts_on_a_damaged_segment(recorded, tmp_path):
+    root = recorded
+    seg = query(root, "c2")["segments"][3]
+    path = root / seg["path"]
+    data = path.read_bytes()
+    try:
+        path.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])
+        r = cv("export", "--camera", "c1,c2", "--from", f"@{seg['start_us'] / 1e6}",
+            "--to", f"@{seg['end_us'] / 1e6}", "--case", "C2", "--out", tmp_path / "bad.zip",
+            root=root, check=False)
+        assert r.returncode == 1 and seg["path"].split("/")[-1] in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1
+        assert not (tmp_path / "bad.zip").exists() and not (tmp_path / "bad.zip.tmp").exists()
+    finally:
+        path.write_bytes(data)
