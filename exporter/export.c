@@ -239,6 +239,9 @@ static void chain_text(const struct cam_exp *c, struct cv_buf *b)
     while (i < c->links.n || j < c->dead.n) {
         bool seg = j >= c->dead.n || (i < c->links.n && s[i].start_us < d[j].seg.start_us);
         const struct idx_segment *x = seg ? &s[i++] : &d[j++].seg;
+        /* the iteration also returns an earlier segment whose end overlaps the first start */
+        if (x->start_us < ((const struct idx_segment *)c->segs.v)[0].start_us)
+            continue;
         if (seg && in_range(c, x->start_us))
             native_path(c, x, path, sizeof(path));
         else

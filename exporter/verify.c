@@ -1,13 +1,527 @@
 /*
  * verify.c: check an evidence package (contract in verify.h).
+ *
+ * The ZIP is read once, in archive order, under hard limits: every entry is hashed as it
+ * streams by, and the small metadata files (everything outside native/) are kept in memory for
+ * the checks that follow. Nothing is written to disk. Each check reports one line; a package
+ * that cannot be read or lacks SHA256SUMS or manifest.json is an error (exit 2), not a FAIL.
  */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/cms.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
 #include "exporter/verify.h"
+#include "exporter/exp_int.h"
+#include "common/buf.h"
+#include "indexer/idx.h"
 #include "common/banned.h"
+
+#define MAX_ENTRIES 100000
+#define MAX_ENTRY_BYTES (UINT64_C(4) << 30)
+#define MAX_META_BYTES (16u << 20)
+#define CHUNK (1u << 20)
+
+struct ent {
+    char rel[EXP_SUM_PATH_MAX]; /* path below the top folder */
+    uint8_t sha[32];
+    char *data; /* NUL-terminated copy for metadata files, else NULL */
+    size_t len;
+    bool listed, chained;
+};
+
+struct ver {
+    struct ent *e;
+    size_t n, cap;
+    char top[320];
+    bool json;
+    FILE *out;
+    struct cv_buf js;
+    unsigned checks, failed;
+};
+
+static void report(struct ver *v, bool ok, const char *check, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void report(struct ver *v, bool ok, const char *check, const char *fmt, ...)
+{
+    char detail[768];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    if (!ok)
+        v->failed++;
+    if (v->json) {
+        cv_buf_printf(&v->js, "%s{\"check\":", v->checks ? "," : "");
+        cv_json_str(&v->js, check);
+        cv_buf_printf(&v->js, ",\"ok\":%s,\"detail\":", ok ? "true" : "false");
+        cv_json_str(&v->js, detail);
+        cv_buf_u8(&v->js, '}');
+    } else {
+        fprintf(v->out, "%s %s: %s\n", ok ? "ok" : "FAIL", check, detail);
+    }
+    v->checks++;
+}
+
+/* 64 hex digits at p (followed by anything) into out; -1 when they are not. */
+static int unhex64(const char *p, uint8_t out[32])
+{
+    char h[65];
+
+    if (strnlen(p, 64) < 64)
+        return -1;
+    memcpy(h, p, 64);
+    h[64] = 0;
+    return cv_unhex(h, out, 32);
+}
+
+static struct ent *find(struct ver *v, const char *rel)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (strcmp(v->e[i].rel, rel) == 0)
+            return &v->e[i];
+    return NULL;
+}
+
+/* Split `path` into the top folder (must match the others) and rel; refuse unsafe names. */
+static int check_path(struct ver *v, const char *zip, const char *path, char *rel,
+                      struct cv_err *err)
+{
+    const char *slash = strchr(path, '/');
+    size_t tlen;
+
+    if (path[0] == '/' || strstr(path, "..") || strchr(path, '\\'))
+        return cv_errf(err, CV_ECORRUPT, "'%s': unsafe entry name '%s'", zip, path);
+    if (!slash || !slash[1])
+        return cv_errf(err, CV_ECORRUPT, "'%s' is not a camvault package: entry '%s' outside "
+                       "a top folder", zip, path);
+    tlen = (size_t)(slash - path);
+    if (tlen >= sizeof(v->top))
+        return cv_errf(err, CV_ELIMIT, "'%s': entry name too long", zip);
+    if (!v->top[0]) {
+        memcpy(v->top, path, tlen);
+        v->top[tlen] = 0;
+    } else if (strlen(v->top) != tlen || strncmp(v->top, path, tlen) != 0) {
+        return cv_errf(err, CV_ECORRUPT, "'%s' is not a camvault package: more than one top "
+                       "folder ('%s', '%.*s')", zip, v->top, (int)tlen, path);
+    }
+    if (cv_strlcpy(rel, slash + 1, EXP_SUM_PATH_MAX) < 0)
+        return cv_errf(err, CV_ELIMIT, "'%s': entry name '%s' too long", zip, path);
+    return 0;
+}
+
+/* Read every entry: hash it, keep metadata in memory. */
+static int read_zip(struct ver *v, const char *zip, struct cv_err *err)
+{
+    struct archive *a = archive_read_new();
+    struct archive_entry *ae;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(CHUNK);
+    int rc = 0, r;
+
+    if (!a || !ctx || !buf) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory reading '%s'", zip);
+        goto out;
+    }
+    archive_read_support_format_zip(a);
+    if (archive_read_open_filename(a, zip, 65536) != ARCHIVE_OK) {
+        rc = cv_errf(err, CV_EIO, "cannot read '%s': %s", zip, archive_error_string(a));
+        goto out;
+    }
+    while ((r = archive_read_next_header(a, &ae)) != ARCHIVE_EOF) {
+        struct ent *e;
+        uint64_t total = 0;
+        unsigned int mdlen = 32;
+        bool meta;
+        if (r != ARCHIVE_OK) {
+            rc = cv_errf(err, CV_ECORRUPT, "cannot read '%s': %s", zip, archive_error_string(a));
+            goto out;
+        }
+        if (archive_entry_filetype(ae) == AE_IFDIR)
+            continue;
+        if (v->n == MAX_ENTRIES) {
+            rc = cv_errf(err, CV_ELIMIT, "'%s': more than %d entries", zip, MAX_ENTRIES);
+            goto out;
+        }
+        if (v->n == v->cap) {
+            size_t cap = v->cap ? v->cap * 2 : 64;
+            struct ent *ne = realloc(v->e, cap * sizeof(*ne));
+            if (!ne) {
+                rc = cv_errf(err, CV_ENOMEM, "out of memory reading '%s'", zip);
+                goto out;
+            }
+            v->e = ne;
+            v->cap = cap;
+        }
+        e = &v->e[v->n];
+        memset(e, 0, sizeof(*e));
+        rc = check_path(v, zip, archive_entry_pathname(ae), e->rel, err);
+        if (rc < 0)
+            goto out;
+        if (archive_entry_filetype(ae) != AE_IFREG) {
+            rc = cv_errf(err, CV_ECORRUPT, "'%s': entry '%s' is not a regular file", zip, e->rel);
+            goto out;
+        }
+        if (archive_entry_size_is_set(ae) && (uint64_t)archive_entry_size(ae) > MAX_ENTRY_BYTES) {
+            rc = cv_errf(err, CV_ELIMIT, "'%s': entry '%s' is larger than 4 GiB", zip, e->rel);
+            goto out;
+        }
+        v->n++;
+        meta = strncmp(e->rel, "native/", 7) != 0;
+        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        for (;;) {
+            la_ssize_t n = archive_read_data(a, buf, CHUNK);
+            if (n < 0) {
+                rc = cv_errf(err, CV_ECORRUPT, "cannot read '%s' entry '%s': %s", zip, e->rel,
+                             archive_error_string(a));
+                goto out;
+            }
+            if (n == 0)
+                break;
+            total += (uint64_t)n;
+            if (total > MAX_ENTRY_BYTES || (meta && total > MAX_META_BYTES)) {
+                rc = cv_errf(err, CV_ELIMIT, "'%s': entry '%s' is too large", zip, e->rel);
+                goto out;
+            }
+            EVP_DigestUpdate(ctx, buf, (size_t)n);
+            if (meta) {
+                char *d = realloc(e->data, (size_t)total + 1);
+                if (!d) {
+                    rc = cv_errf(err, CV_ENOMEM, "out of memory reading '%s'", e->rel);
+                    goto out;
+                }
+                memcpy(d + e->len, buf, (size_t)n);
+                e->data = d;
+                e->len = (size_t)total;
+                d[total] = 0;
+            }
+        }
+        if (meta && !e->data && !(e->data = calloc(1, 1))) {
+            rc = cv_errf(err, CV_ENOMEM, "out of memory reading '%s'", e->rel);
+            goto out;
+        }
+        EVP_DigestFinal_ex(ctx, e->sha, &mdlen);
+    }
+out:
+    archive_read_free(a);
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    return rc;
+}
+
+/* SHA256SUMS: every line's file present with that hash; no unlisted file. */
+static void check_sums(struct ver *v, const struct ent *sums)
+{
+    unsigned bad = v->failed, nfiles = 0;
+    const char *p = sums->data;
+
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char rel[EXP_SUM_PATH_MAX], hex[65];
+        uint8_t md[32];
+        struct ent *e;
+        if (len < 67 || len - 66 >= sizeof(rel) || p[64] != ' ' || p[65] != ' ' ||
+            unhex64(p, md) < 0) {
+            report(v, false, "sums", "SHA256SUMS: malformed line '%.*s'", (int)(len < 80 ? len : 80),
+                   p);
+        } else {
+            memcpy(rel, p + 66, len - 66);
+            rel[len - 66] = 0;
+            e = find(v, rel);
+            nfiles++;
+            if (!e) {
+                report(v, false, "sums", "%s: listed in SHA256SUMS but missing", rel);
+            } else if (memcmp(e->sha, md, 32) != 0) {
+                cv_hex(e->sha, 32, hex);
+                report(v, false, "sums", "%s: SHA-256 %s differs from SHA256SUMS", rel, hex);
+                e->listed = true;
+            } else {
+                e->listed = true;
+            }
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    for (size_t i = 0; i < v->n; i++)
+        if (!v->e[i].listed && strcmp(v->e[i].rel, "SHA256SUMS") != 0 &&
+            strcmp(v->e[i].rel, "SHA256SUMS.p7s") != 0)
+            report(v, false, "sums", "%s: not listed in SHA256SUMS", v->e[i].rel);
+    if (v->failed == bad)
+        report(v, true, "sums", "all %u files match SHA256SUMS, none unlisted", nfiles);
+}
+
+static X509 *cert_of(const struct ent *e)
+{
+    BIO *b = e ? BIO_new_mem_buf(e->data, (int)e->len) : NULL;
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+    BIO_free(b);
+    return x;
+}
+
+/* The CMS signature over SHA256SUMS against certs/root.pem; signing.pem issued by root.pem. */
+static void check_cms(struct ver *v, const struct ent *sums)
+{
+    const struct ent *p7 = find(v, "SHA256SUMS.p7s");
+    X509 *root = cert_of(find(v, "certs/root.pem")), *sign = cert_of(find(v, "certs/signing.pem"));
+    X509_STORE *store = X509_STORE_new();
+    BIO *der = NULL, *content = NULL;
+    CMS_ContentInfo *cms = NULL;
+    struct cv_err e = {""};
+
+    if (!p7 || !root || !sign || !store) {
+        report(v, false, "signature", "%s", !p7 ? "SHA256SUMS.p7s: missing"
+                                           : !root ? "certs/root.pem: missing or not a certificate"
+                                           : !sign ? "certs/signing.pem: missing or not a certificate"
+                                                   : "out of memory");
+        goto out;
+    }
+    if (X509_verify(sign, X509_get0_pubkey(root)) != 1) {
+        exp_ssl_err(&e, "certs/signing.pem is not issued by certs/root.pem");
+        report(v, false, "certs", "%s", e.msg);
+    } else {
+        report(v, true, "certs", "certs/signing.pem is issued by certs/root.pem");
+    }
+    der = BIO_new_mem_buf(p7->data, (int)p7->len);
+    content = BIO_new_mem_buf(sums->data, (int)sums->len);
+    X509_STORE_add_cert(store, root);
+    X509_STORE_set_flags(store, X509_V_FLAG_NO_CHECK_TIME);
+    X509_STORE_set_purpose(store, X509_PURPOSE_ANY);
+    cms = der ? d2i_CMS_bio(der, NULL) : NULL;
+    if (!cms) {
+        exp_ssl_err(&e, "SHA256SUMS.p7s: not a CMS signature");
+        report(v, false, "signature", "%s", e.msg);
+    } else if (CMS_verify(cms, NULL, store, content, NULL, CMS_BINARY) != 1) {
+        exp_ssl_err(&e, "SHA256SUMS.p7s: signature over SHA256SUMS does not verify");
+        report(v, false, "signature", "%s", e.msg);
+    } else {
+        report(v, true, "signature", "SHA256SUMS.p7s signs SHA256SUMS (certs/root.pem)");
+    }
+out:
+    CMS_ContentInfo_free(cms);
+    BIO_free(der);
+    BIO_free(content);
+    X509_STORE_free(store);
+    X509_free(root);
+    X509_free(sign);
+}
+
+/* One checkpoint block "text...signature <b64>": 1 valid, 0 not. */
+static int cp_valid(EVP_PKEY *pub, const char *block, size_t len)
+{
+    const char *s = NULL;
+    unsigned char sig[256];
+    EVP_MD_CTX *ctx;
+    int n, ok = 0;
+
+    for (const char *p = block; p < block + len; p = strchr(p, '\n') + 1) {
+        if (strncmp(p, "signature ", 10) == 0) {
+            s = p;
+            break;
+        }
+        if (!memchr(p, '\n', (size_t)(block + len - p)))
+            break;
+    }
+    if (!s)
+        return 0;
+    {
+        const char *b = s + 10, *e = memchr(b, '\n', (size_t)(block + len - b));
+        size_t blen = e ? (size_t)(e - b) : (size_t)(block + len - b);
+        if (blen == 0 || blen > 340 || blen % 4)
+            return 0;
+        n = EVP_DecodeBlock(sig, (const unsigned char *)b, (int)blen);
+        if (n < 0)
+            return 0;
+        n -= (b[blen - 1] == '=') + (b[blen - 2] == '=');
+    }
+    ctx = EVP_MD_CTX_new();
+    if (ctx && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
+        EVP_DigestVerify(ctx, sig, (size_t)n, (const unsigned char *)block,
+                         (size_t)(s - block)) == 1)
+        ok = 1;
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* Find `head <camera> <start> <chain>` among the valid checkpoints: chain hex in out. */
+static bool head_in(const char *log, const bool *valid, size_t nblocks, const char *camera,
+                    const char *start, char out[65], unsigned long long *seq)
+{
+    char pat[160];
+    const char *p = log;
+    size_t b = 0;
+
+    snprintf(pat, sizeof(pat), "head %s %s ", camera, start);
+    while (p && *p && b < nblocks) {
+        const char *end = strstr(p, "\n\n");
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *h = valid[b] ? strstr(p, pat) : NULL;
+        if (h && h < p + len && (h == p || h[-1] == '\n')) {
+            const char *sq = strstr(p, "\nseq ");
+            *seq = sq ? strtoull(sq + 5, NULL, 10) : 0;
+            snprintf(out, 65, "%.64s", h + strlen(pat));
+            return true;
+        }
+        p = end ? end + 2 : NULL;
+        b++;
+    }
+    return false;
+}
+
+/* integrity/<camera>.chain: links recompute, native files match, a checkpoint signs the end. */
+static void check_chain(struct ver *v, struct ent *c, const char *log, const bool *valid,
+                        size_t nblocks, const struct ent *manifest)
+{
+    char camera[LAY_ID_MAX + 1], hex[65], cphex[65], last_start[24] = "", last_chain[65] = "";
+    uint8_t prev[32];
+    unsigned bad = v->failed, line = 1, links = 0;
+    const char *p = c->data;
+    bool covered = false;
+    unsigned long long seq = 0;
+
+    snprintf(camera, sizeof(camera), "%.*s", (int)(strlen(c->rel) - 16), c->rel + 10);
+    if (strncmp(p, "prev ", 5) != 0 || unhex64(p + 5, prev) < 0 || p[69] != '\n') {
+        report(v, false, "chain", "%s line 1: expected 'prev <64 hex>'", c->rel);
+        return;
+    }
+    for (p += 70; *p; line++) {
+        char path[EXP_SUM_PATH_MAX], shahex[65], chhex[65];
+        long long start, end;
+        uint8_t sha[32], ch[32], want[32];
+        const char *nl = strchr(p, '\n');
+        struct ent *f;
+        if (!nl || nl - p > 600 ||
+            sscanf(p, "%lld %lld %64s %64s %511s", &start, &end, shahex, chhex, path) != 5 ||
+            cv_unhex(shahex, sha, 32) < 0 || cv_unhex(chhex, ch, 32) < 0) {
+            report(v, false, "chain", "%s line %u: malformed", c->rel, line + 1);
+            return;
+        }
+        idx_chain_next(prev, camera, start, end, sha, want);
+        if (memcmp(want, ch, 32) != 0)
+            report(v, false, "chain", "%s line %u: link does not recompute from the one before",
+                   c->rel, line + 1);
+        if (strcmp(path, "-") != 0) {
+            f = find(v, path);
+            if (!f)
+                report(v, false, "chain", "%s line %u: '%s' missing", c->rel, line + 1, path);
+            else if (memcmp(f->sha, sha, 32) != 0)
+                report(v, false, "chain", "%s: SHA-256 differs from %s line %u", path, c->rel,
+                       line + 1);
+            if (f)
+                f->chained = true;
+        }
+        snprintf(last_start, sizeof(last_start), "%lld", start);
+        memcpy(prev, ch, 32);
+        links++;
+        if (head_in(log, valid, nblocks, camera, last_start, cphex, &seq)) {
+            cv_hex(ch, 32, hex);
+            covered = true;
+            snprintf(last_chain, sizeof(last_chain), "%s", cphex);
+            if (strcmp(cphex, hex) != 0)
+                report(v, false, "checkpoint", "%s line %u: chain differs from checkpoint %llu",
+                       c->rel, line + 1, seq);
+        }
+        p = nl + 1;
+    }
+    if (v->failed == bad)
+        report(v, true, "chain", "%s: %u links recompute", c->rel, links);
+    if (covered && v->failed == bad)
+        report(v, true, "checkpoint", "%s: signed checkpoint %llu confirms its links", c->rel,
+               seq);
+    else if (!covered && strstr(manifest->data, "\"covered_by_checkpoint\":false"))
+        report(v, true, "checkpoint", "%s: not yet covered by a signed checkpoint (as the "
+               "manifest says)", c->rel);
+    else if (!covered)
+        report(v, false, "checkpoint", "%s: no signed checkpoint names any of its links", c->rel);
+}
+
+static void check_integrity(struct ver *v, const struct ent *manifest)
+{
+    const struct ent *log = find(v, "integrity/checkpoints.log");
+    X509 *sign = cert_of(find(v, "certs/signing.pem"));
+    bool *valid = NULL;
+    size_t nblocks = 0;
+
+    if (!log || !sign) {
+        report(v, false, "checkpoint", "%s: missing", log ? "certs/signing.pem"
+                                                          : "integrity/checkpoints.log");
+        goto out;
+    }
+    for (const char *p = log->data; p && *p; nblocks++) {
+        const char *end = strstr(p, "\n\n");
+        size_t len = end ? (size_t)(end - p) + 1 : strlen(p);
+        bool *nv = realloc(valid, (nblocks + 1) * sizeof(*nv));
+        if (!nv)
+            goto out;
+        valid = nv;
+        valid[nblocks] = cp_valid(X509_get0_pubkey(sign), p, len) == 1;
+        if (!valid[nblocks])
+            report(v, false, "checkpoint", "integrity/checkpoints.log block %zu: signature does "
+                   "not verify with certs/signing.pem", nblocks + 1);
+        else
+            report(v, true, "checkpoint", "integrity/checkpoints.log block %zu: signature valid",
+                   nblocks + 1);
+        p = end ? end + 2 : NULL;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        size_t l = strlen(v->e[i].rel);
+        if (strncmp(v->e[i].rel, "integrity/", 10) == 0 && l > 16 &&
+            strcmp(v->e[i].rel + l - 6, ".chain") == 0)
+            check_chain(v, &v->e[i], log->data, valid, nblocks, manifest);
+    }
+    for (size_t i = 0; i < v->n; i++)
+        if (strncmp(v->e[i].rel, "native/", 7) == 0 && !v->e[i].chained)
+            report(v, false, "chain", "%s: in no integrity/*.chain", v->e[i].rel);
+out:
+    free(valid);
+    X509_free(sign);
+}
 
 int exp_verify(const char *zip_path, bool json, FILE *out, unsigned *failed, struct cv_err *err)
 {
-    (void)json;
-    (void)out;
+    struct ver v = {.json = json, .out = out};
+    const struct ent *sums, *manifest;
+    int rc;
+
+    cv_buf_init(&v.js, 64u << 20);
     *failed = 0;
-    return cv_errf(err, CV_ESTATE, "'%s': verify is not built yet", zip_path);
+    rc = read_zip(&v, zip_path, err);
+    if (rc < 0)
+        goto out;
+    sums = find(&v, "SHA256SUMS");
+    manifest = find(&v, "manifest.json");
+    if (!sums || !manifest) {
+        rc = cv_errf(err, CV_ECORRUPT, "'%s' is not a camvault package: no %s", zip_path,
+                     sums ? "manifest.json" : "SHA256SUMS");
+        goto out;
+    }
+    check_sums(&v, sums);
+    check_cms(&v, sums);
+    check_integrity(&v, manifest);
+    *failed = v.failed;
+    if (json) {
+        struct cv_buf h;
+        cv_buf_init(&h, 8192);
+        cv_json_str(&h, zip_path);
+        fprintf(out, "{\"package\":%s,\"valid\":%s,\"checks\":[%s]}\n", cv_buf_str(&h),
+                v.failed ? "false" : "true", cv_buf_str(&v.js));
+        cv_buf_release(&h);
+    } else {
+        fprintf(out, "%s: %s (%u checks, %u failed)\n", zip_path,
+                v.failed ? "NOT VALID" : "valid", v.checks, v.failed);
+    }
+out:
+    for (size_t i = 0; i < v.n; i++)
+        free(v.e[i].data);
+    free(v.e);
+    cv_buf_release(&v.js);
+    return rc;
 }

@@ -132,3 +132,91 @@ def test_export_aborts_on_a_damaged_segment(recorded, tmp_path):
         assert not (tmp_path / "bad.zip").exists() and not (tmp_path / "bad.zip.tmp").exists()
     finally:
         path.write_bytes(data)
+
+
+def rezip(src, dst, change):
+    """Copy ZIP src to dst through change(name, data) -> data or None (drop); CRCs stay right,
+    as an attacker with any ZIP tool would leave them."""
+    with zipfile.ZipFile(src) as zi, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zo:
+        top = zi.namelist()[0].split("/")[0]
+        for info in zi.infolist():
+            data = change(info.filename[len(top) + 1:], zi.read(info))
+            if data is not None:
+                zo.writestr(info.filename, data)
+        extra = change(None, None)
+        if extra:
+            zo.writestr(f"{top}/{extra[0]}", extra[1])
+
+
+def flip(data, at=200):
+    return data[:at] + bytes([data[at] ^ 0x40]) + data[at + 1:]
+
+
+@pytest.fixture(scope="module")
+def package(recorded, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pkg") / "case7.zip"
+    export(recorded, out)
+    return out
+
+
+def test_verify_accepts_the_package(package):
+    r = cv("verify", package, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "FAIL" not in r.stdout and "ok signature:" in r.stdout and "ok chain:" in r.stdout
+    assert "ok checkpoint: integrity/c1.chain" in r.stdout
+    j = json.loads(cv("verify", package, "--json").stdout)
+    assert j["valid"] is True and all(c["ok"] for c in j["checks"])
+
+
+def first_native(package):
+    with zipfile.ZipFile(package) as z:
+        top = z.namelist()[0].split("/")[0]
+        return next(n[len(top) + 1:] for n in z.namelist() if "/native/" in n)
+
+
+@pytest.mark.parametrize("case", ["segment", "manifest", "removed", "added", "chain"])
+def test_verify_names_tampered_files(package, tmp_path, case):
+    seg = first_native(package)
+
+    def change(name, data):
+        if name is None:
+            return ("notes.txt", b"added later\n") if case == "added" else None
+        if case == "segment" and name == seg:
+            return flip(data)
+        if case == "manifest" and name == "manifest.json":
+            return data.replace(b"Officer Li", b"Officer Lu")
+        if case == "removed" and name == seg:
+            return None
+        if case == "chain" and name == "integrity/c2.chain":
+            lines = data.split(b"\n")
+            f = lines[2].split(b" ")
+            f[1] = str(int(f[1]) + 1000000).encode()  # claim the segment ran a second longer
+            lines[2] = b" ".join(f)
+            return b"\n".join(lines)
+        return data
+
+    bad = tmp_path / "bad.zip"
+    rezip(package, bad, change)
+    r = cv("verify", bad, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    fails = [l for l in r.stdout.splitlines() if l.startswith("FAIL ")]
+    want = {"segment": seg, "manifest": "manifest.json", "removed": seg, "added": "notes.txt",
+            "chain": "integrity/c2.chain"}[case]
+    assert any(want in l for l in fails), r.stdout
+
+
+def test_verify_refuses_what_is_not_a_package(package, tmp_path):
+    data = package.read_bytes()
+    trunc = tmp_path / "trunc.zip"
+    trunc.write_bytes(data[:len(data) // 2])
+    r = cv("verify", trunc, check=False)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "trunc.zip" in r.stderr, r.stderr
+
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("photos/a.txt", "hello")
+    r = cv("verify", other, check=False)
+    assert r.returncode == 2 and "not a camvault package" in r.stderr, r.stderr
+
+    r = cv("verify", tmp_path / "absent.zip", check=False)
+    assert r.returncode == 2 and "absent.zip" in r.stderr
