@@ -220,3 +220,33 @@ def test_verify_refuses_what_is_not_a_package(package, tmp_path):
 
     r = cv("verify", tmp_path / "absent.zip", check=False)
     assert r.returncode == 2 and "absent.zip" in r.stderr
+
+
+def test_export_lists_a_camera_outage_as_a_gap(root, tmp_path, procs):
+    sim = start_camsim(procs, tmp_path, cameras=1, name="cam")
+    cv("camera", "add", "gate", "--url", f"rtsp://127.0.0.1:{sim.port}/cam1", root=root)
+    rec = start_recorder(procs, root, tmp_path, segment=3, extra=["--checkpoint-interval", "2"])
+    wait_for(lambda: len(query(root, "gate")["segments"]) >= 2, 30, what="two segments")
+    sim.close()
+    time.sleep(6)
+    back = start_camsim(procs, tmp_path, cameras=1, name="cam", port=sim.port)
+    n = len(query(root, "gate")["segments"])
+    wait_for(lambda: len(query(root, "gate")["segments"]) >= n + 2, 40,
+             what="two segments after the outage")
+    rec.close()
+    back.close()
+
+    q = query(root, "gate")
+    out = tmp_path / "outage.zip"
+    cv("export", "--camera", "gate", "--from", f"@{q['segments'][0]['start_us'] / 1e6}",
+       "--to", f"@{q['segments'][-1]['end_us'] / 1e6}", "--case", "OUT-1", "--out", out,
+       root=root)
+    with zipfile.ZipFile(out) as z:
+        name = next(n for n in z.namelist() if n.endswith("/manifest.json"))
+        m = json.loads(z.read(name))
+    gaps = m["cameras"][0]["gaps"]
+    assert any(g["reason"] == "camera-offline" and g["end_us"] - g["start_us"] >= 3_000_000
+               for g in gaps), gaps
+    assert len(m["cameras"][0]["segments"]) == len(q["segments"])
+    r = cv("verify", out, check=False)
+    assert r.returncode == 0, r.stdout
