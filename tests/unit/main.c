@@ -91,6 +91,9 @@
     X(fsck_refuses_while_open)                                                                     \
     X(fsck_rebuild_same_records)                                                                   \
     X(fsck_rebuild_without_index)                                                                  \
+    X(export_round_trip)                                                                           \
+    X(export_errors)                                                                               \
+    X(verify_not_a_package)                                                                        \
     X(fsck_rebuild_reports)
 
 #define UNIT_DECLARE(name) void test_##name(void);
