@@ -91,6 +91,15 @@ static struct ent *find(struct ver *v, const char *rel)
     return NULL;
 }
 
+/* Whether a path component is "..". */
+static bool has_dotdot(const char *path)
+{
+    for (const char *p = path; (p = strstr(p, "..")); p += 2)
+        if ((p == path || p[-1] == '/') && (p[2] == 0 || p[2] == '/'))
+            return true;
+    return false;
+}
+
 /* Split `path` into the top folder (must match the others) and rel; refuse unsafe names. */
 static int check_path(struct ver *v, const char *zip, const char *path, char *rel,
                       struct cv_err *err)
@@ -98,7 +107,7 @@ static int check_path(struct ver *v, const char *zip, const char *path, char *re
     const char *slash = strchr(path, '/');
     size_t tlen;
 
-    if (path[0] == '/' || strstr(path, "..") || strchr(path, '\\'))
+    if (path[0] == '/' || has_dotdot(path) || strchr(path, '\\'))
         return cv_errf(err, CV_ECORRUPT, "'%s': unsafe entry name '%s'", zip, path);
     if (!slash || !slash[1])
         return cv_errf(err, CV_ECORRUPT, "'%s' is not a camvault package: entry '%s' outside "
@@ -179,6 +188,10 @@ static int read_zip(struct ver *v, const char *zip, struct cv_err *err)
         EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
         for (;;) {
             la_ssize_t n = archive_read_data(a, buf, CHUNK);
+            if (n == ARCHIVE_WARN) { /* a bad CRC: the bytes are there but not as stored */
+                report(v, false, "zip", "%s: %s", e->rel, archive_error_string(a));
+                break;
+            }
             if (n < 0) {
                 rc = cv_errf(err, CV_ECORRUPT, "cannot read '%s' entry '%s': %s", zip, e->rel,
                              archive_error_string(a));

@@ -205,6 +205,23 @@ def test_verify_names_tampered_files(package, tmp_path, case):
     assert any(want in l for l in fails), r.stdout
 
 
+def test_verify_names_a_segment_damaged_inside_the_zip(package, tmp_path):
+    """A byte flipped in the ZIP file itself (no rezip): the entry's CRC and hash fail."""
+    seg = first_native(package)
+    with zipfile.ZipFile(package) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith(seg))
+    data = bytearray(package.read_bytes())
+    h = info.header_offset  # local header: name and extra lengths at 26 and 28
+    start = h + 30 + int.from_bytes(data[h + 26:h + 28], "little") + \
+        int.from_bytes(data[h + 28:h + 30], "little")
+    data[start + 1000] ^= 0x01
+    bad = tmp_path / "flipped.zip"
+    bad.write_bytes(bytes(data))
+    r = cv("verify", bad, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert any(seg in l for l in r.stdout.splitlines() if l.startswith("FAIL ")), r.stdout
+
+
 def test_verify_refuses_what_is_not_a_package(package, tmp_path):
     data = package.read_bytes()
     trunc = tmp_path / "trunc.zip"
@@ -217,6 +234,14 @@ def test_verify_refuses_what_is_not_a_package(package, tmp_path):
         z.writestr("photos/a.txt", "hello")
     r = cv("verify", other, check=False)
     assert r.returncode == 2 and "not a camvault package" in r.stderr, r.stderr
+
+    unsafe = tmp_path / "unsafe.zip"
+    with zipfile.ZipFile(package) as zi, zipfile.ZipFile(unsafe, "w") as zo:
+        for info in zi.infolist():
+            zo.writestr(info.filename, zi.read(info))
+        zo.writestr(zi.namelist()[0].split("/")[0] + "/../../evil.sh", "rm -rf /\n")
+    r = cv("verify", unsafe, check=False)
+    assert r.returncode == 2 and "unsafe entry name" in r.stderr, r.stderr
 
     r = cv("verify", tmp_path / "absent.zip", check=False)
     assert r.returncode == 2 and "absent.zip" in r.stderr
