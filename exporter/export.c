@@ -5,6 +5,7 @@
  * and the CMS signature live in exp_zip.c.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -464,7 +465,13 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
     if (rc == 0)
         rc = exp_zip_add_mem(z, "README.txt", readme, sizeof(readme) - 1, err);
     cv_buf_reset(&b);
-    manifest(&b, req, res, site, now, cams);
+    {
+        struct exp_request r2 = *req;
+        struct passwd *pw = r2.operator_name && r2.operator_name[0] ? NULL : getpwuid(getuid());
+        if (pw)
+            r2.operator_name = pw->pw_name;
+        manifest(&b, &r2, res, site, now, cams);
+    }
     if (rc == 0 && !cv_buf_ok(&b))
         rc = cv_errf(err, CV_ELIMIT, "manifest too large");
     if (rc == 0)

@@ -34,7 +34,8 @@ struct exp_request {
     size_t ncameras;
     int64_t from_us, to_us;                 /* requested range [from, to) */
     const char *case_id;                    /* [A-Za-z0-9._-], names the package folder */
-    const char *reason, *requester, *operator_name; /* free text, may be NULL */
+    const char *reason, *requester; /* free text, may be NULL */
+    const char *operator_name;      /* who runs the export; NULL or "": the process's user */
     const char *out_path;                   /* the ZIP to create; must not exist */
     bool progress;                          /* progress lines on stderr */
 };

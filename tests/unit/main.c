@@ -93,6 +93,7 @@
     X(fsck_rebuild_without_index)                                                                  \
     X(export_round_trip)                                                                           \
     X(export_errors)                                                                               \
+    X(export_with_tombstone)                                                                       \
     X(verify_not_a_package)                                                                        \
     X(fsck_rebuild_reports)
 

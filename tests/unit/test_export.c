@@ -229,3 +229,38 @@ void test_verify_not_a_package(void)
     }
     fx_rmtree(dir);
 }
+
+/* A segment deleted by retention inside the range: a tombstone in the manifest, a "-" link in
+ * the chain, and the package still verifies. */
+void test_export_with_tombstone(void)
+{
+    struct xenv e;
+    struct exp_request r;
+    struct exp_result res;
+    struct cv_err err = {""};
+    struct idx_txn *t = NULL;
+    struct idx_segment gone;
+    char out[PATH_MAX + 16], *text = NULL;
+    size_t len = 0;
+    unsigned failed = 99;
+    FILE *f;
+
+    if (xenv_open(&e) < 0)
+        return;
+    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
+    CHECK_OK(idx_segment_tombstone(t, 1, FX_START_US + SEG_US, IDX_GAP_RETENTION, "unit: 0 days",
+                                   FX_START_US + 30 * CV_US_PER_S, &gone, &err),
+             &err);
+    CHECK_OK(idx_commit(t, &err), &err);
+    snprintf(out, sizeof(out), "%s/t.zip", e.root);
+    request(&r, &e, out, FX_START_US, FX_START_US + NSEG * SEG_US);
+    CHECK_OK(exp_export(e.idx, &r, &res, &err), &err);
+    CHECK_EQ_INT(res.segments, NSEG - 1);
+    f = open_memstream(&text, &len);
+    CHECK_OK(exp_verify(out, false, f, &failed, &err), &err);
+    fclose(f);
+    CHECK_EQ_INT(failed, 0);
+    CHECK_CONTAINS(text, "ok chain: integrity/cam1.chain: 4 links recompute");
+    free(text);
+    xenv_close(&e);
+}
