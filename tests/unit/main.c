@@ -94,6 +94,7 @@
     X(export_round_trip)                                                                           \
     X(export_errors)                                                                               \
     X(export_with_tombstone)                                                                       \
+    X(export_not_covered)                                                                          \
     X(verify_not_a_package)                                                                        \
     X(fsck_rebuild_reports)
 
