@@ -139,7 +139,9 @@ static int ledger_parse(char *text, size_t len, struct cp **out, size_t *n, stru
         const char *e = memmem(p, (size_t)(end - p), "\n\n", 2);
         size_t blen = e ? (size_t)(e - p) + 1 : (size_t)(end - p);
         struct cp *c;
-        if (blen > 1 && strncmp(p, "camvault checkpoint 1\n", 22) == 0) {
+        /* a block cut short by a crash (no signature line) is never used */
+        if (blen > 1 && strncmp(p, "camvault checkpoint 1\n", 22) == 0 &&
+            memmem(p, blen, "\nsignature ", 11)) {
             const char *s = strstr(p, "\nseq ");
             c = list_add(&l);
             if (!c) {
@@ -339,6 +341,10 @@ static void manifest_camera(struct cv_buf *b, const struct cam_exp *c,
         json_kv(b, "reason", idx_gap_reason_name(d[i].reason), true);
         json_kv(b, "why", d[i].detail, false);
         cv_buf_u8(b, '}');
+    }
+    if (!c->segs.n) {
+        cv_buf_printf(b, "],\"integrity\":null}");
+        return;
     }
     cv_buf_printf(b, "],\"integrity\":{\"chain\":\"integrity/%s.chain\",\"covered_by_checkpoint\":"
                      "%s",
