@@ -275,3 +275,21 @@ def test_export_lists_a_camera_outage_as_a_gap(root, tmp_path, procs):
     assert len(m["cameras"][0]["segments"]) == len(q["segments"])
     r = cv("verify", out, check=False)
     assert r.returncode == 0, r.stdout
+
+
+def test_export_never_leaves_a_partial_package(recorded, tmp_path):
+    """What a killed export leaves is FILE.zip.tmp, never FILE.zip; a later export to the same
+    name refuses to guess whose the temporary file is and says so."""
+    out = tmp_path / "k.zip"
+    (tmp_path / "k.zip.tmp").write_bytes(b"PK\x03\x04 half a package")
+    r = cv("export", "--camera", "c1", "--from", "@0", "--to", "@4102444800", "--case", "K",
+        "--out", out, root=recorded, check=False)
+    assert r.returncode == 1 and "k.zip.tmp" in r.stderr and r.stderr.count("\n") == 1
+    assert not out.exists()
+    (tmp_path / "k.zip.tmp").unlink()
+    cv("export", "--camera", "c1", "--from", "@0", "--to", "@4102444800", "--case", "K",
+       "--out", out, root=recorded)
+    assert out.exists() and not (tmp_path / "k.zip.tmp").exists()
+    r = cv("export", "--camera", "c1", "--from", "@0", "--to", "@4102444800", "--case", "K",
+           "--out", out, root=recorded, check=False)
+    assert r.returncode == 1 and "already exists" in r.stderr
