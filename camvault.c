@@ -1615,7 +1615,7 @@ static const char usage[] =
     "  hold list [--json] | release HOLD [--by W]\n"
     "  fsck [--repair | --rebuild]            compare index and disk; fix what is safe\n"
     "  keys show [--json]                     the site's certificates and fingerprints\n"
-    "  export --camera ID[,ID...] --from T --to T --case C --out FILE.zip [--reason T] [--requester T]\n"
+    "  export --camera ID[,ID] --from T --to T --case C --out F.zip [--reason T] [--requester W]\n"
     "  verify FILE.zip [--json]               check a package: 0 valid, 1 not valid, 2 unreadable\n"
     "\n"
     "Times are RFC 3339 (2026-11-22T09:30:00Z, 2026-11-22T17:30:00+08:00) or @UNIXSECONDS.\n"

@@ -63,8 +63,8 @@ int exp_zip_open(struct exp_zip *z, const char *out_path, const char *folder, in
     if (z->fd < 0) {
         int e = errno;
         z->tmp[0] = 0; /* not ours: never unlink it */
-        return cv_errf(err, cv_errno_code(e), "cannot create '%s.tmp': %s%s", out_path,
-                       strerror(e), e == EEXIST ? " (another export running? remove it)" : "");
+        return cv_errf(err, cv_errno_code(e), "cannot create '%s.tmp': %s%s", out_path, strerror(e),
+                       e == EEXIST ? " (another export running? remove it)" : "");
     }
     z->a = archive_write_new();
     if (!z->a)
@@ -313,8 +313,8 @@ int exp_zip_finish(struct exp_zip *z, const char *root, struct cv_err *err)
     }
     z->fd = -1;
     if (rename(z->tmp, z->out) < 0) {
-        rc = cv_errf(err, cv_errno_code(errno), "cannot rename '%s' to '%s': %s", z->tmp,
-                     z->out, strerror(errno));
+        rc = cv_errf(err, cv_errno_code(errno), "cannot rename '%s' to '%s': %s", z->tmp, z->out,
+                     strerror(errno));
         goto out;
     }
     z->tmp[0] = 0;

@@ -94,8 +94,8 @@ struct cp {
 
 struct cam_exp {
     struct idx_camera cam;
-    struct list segs, gaps, tombs;  /* in the requested range */
-    struct list links, dead;        /* chain: present segments and tombstones to the checkpoint */
+    struct list segs, gaps, tombs; /* in the requested range */
+    struct list links, dead;       /* chain: present segments and tombstones to the checkpoint */
     uint8_t prev[32];
     bool covered;
     uint64_t cp_seq;
@@ -174,8 +174,7 @@ static int gather(struct idx_txn *t, const struct exp_request *req, struct cam_e
     if (rc == 0)
         rc = idx_gap_iter(t, c->cam.num, req->from_us, req->to_us, add_gap, &c->gaps, err);
     if (rc == 0)
-        rc = idx_tombstone_iter(t, c->cam.num, req->from_us, req->to_us, add_tomb, &c->tombs,
-                                err);
+        rc = idx_tombstone_iter(t, c->cam.num, req->from_us, req->to_us, add_tomb, &c->tombs, err);
     if (rc < 0 || c->segs.n == 0)
         return rc;
     first = c->segs.v;
@@ -346,8 +345,9 @@ static void manifest_camera(struct cv_buf *b, const struct cam_exp *c,
         cv_buf_printf(b, "],\"integrity\":null}");
         return;
     }
-    cv_buf_printf(b, "],\"integrity\":{\"chain\":\"integrity/%s.chain\",\"covered_by_checkpoint\":"
-                     "%s",
+    cv_buf_printf(b,
+                  "],\"integrity\":{\"chain\":\"integrity/%s.chain\",\"covered_by_checkpoint\":"
+                  "%s",
                   c->cam.id, c->covered ? "true" : "false");
     if (c->covered)
         cv_buf_printf(b, ",\"checkpoint_seq\":%llu", (unsigned long long)c->cp_seq);
@@ -536,8 +536,7 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
         c->tombs.size = c->dead.size = sizeof(struct idx_tombstone);
         cv_strlcpy(c->cam.id, req->cameras[i], sizeof(c->cam.id));
         rc = gather(t, req, c, cps, ncps, err);
-        if (rc == 0 && (c->segs.oom || c->gaps.oom || c->tombs.oom || c->links.oom ||
-                        c->dead.oom))
+        if (rc == 0 && (c->segs.oom || c->gaps.oom || c->tombs.oom || c->links.oom || c->dead.oom))
             rc = cv_errf(err, CV_ELIMIT, "camera '%s': too many records in range", c->cam.id);
         nsegs += c->segs.n;
     }

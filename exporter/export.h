@@ -29,23 +29,23 @@
 #define EXP_MAX_CAMERAS 64
 
 struct exp_request {
-    const char *root;                       /* data root (absolute) */
-    const char *cameras[EXP_MAX_CAMERAS];   /* camera ids, borrowed */
+    const char *root;                     /* data root (absolute) */
+    const char *cameras[EXP_MAX_CAMERAS]; /* camera ids, borrowed */
     size_t ncameras;
-    int64_t from_us, to_us;                 /* requested range [from, to) */
-    const char *case_id;                    /* [A-Za-z0-9._-], names the package folder */
+    int64_t from_us, to_us;         /* requested range [from, to) */
+    const char *case_id;            /* [A-Za-z0-9._-], names the package folder */
     const char *reason, *requester; /* free text, may be NULL */
     const char *operator_name;      /* who runs the export; NULL or "": the process's user */
-    const char *out_path;                   /* the ZIP to create; must not exist */
-    bool progress;                          /* progress lines on stderr */
+    const char *out_path;           /* the ZIP to create; must not exist */
+    bool progress;                  /* progress lines on stderr */
 };
 
 struct exp_result {
-    char export_id[32];   /* 20261122T091500Z-1a2b3c4d */
-    char folder[320];     /* <case>-<export id> */
-    size_t segments;      /* native files written */
-    size_t files;         /* entries in the package */
-    uint64_t bytes;       /* of native files */
+    char export_id[32]; /* 20261122T091500Z-1a2b3c4d */
+    char folder[320];   /* <case>-<export id> */
+    size_t segments;    /* native files written */
+    size_t files;       /* entries in the package */
+    uint64_t bytes;     /* of native files */
 };
 
 /*

@@ -110,8 +110,10 @@ static int check_path(struct ver *v, const char *zip, const char *path, char *re
     if (path[0] == '/' || has_dotdot(path) || strchr(path, '\\'))
         return cv_errf(err, CV_ECORRUPT, "'%s': unsafe entry name '%s'", zip, path);
     if (!slash || !slash[1])
-        return cv_errf(err, CV_ECORRUPT, "'%s' is not a camvault package: entry '%s' outside "
-                       "a top folder", zip, path);
+        return cv_errf(err, CV_ECORRUPT,
+                       "'%s' is not a camvault package: entry '%s' outside "
+                       "a top folder",
+                       zip, path);
     tlen = (size_t)(slash - path);
     if (tlen >= sizeof(v->top))
         return cv_errf(err, CV_ELIMIT, "'%s': entry name too long", zip);
@@ -119,8 +121,10 @@ static int check_path(struct ver *v, const char *zip, const char *path, char *re
         memcpy(v->top, path, tlen);
         v->top[tlen] = 0;
     } else if (strlen(v->top) != tlen || strncmp(v->top, path, tlen) != 0) {
-        return cv_errf(err, CV_ECORRUPT, "'%s' is not a camvault package: more than one top "
-                       "folder ('%s', '%.*s')", zip, v->top, (int)tlen, path);
+        return cv_errf(err, CV_ECORRUPT,
+                       "'%s' is not a camvault package: more than one top "
+                       "folder ('%s', '%.*s')",
+                       zip, v->top, (int)tlen, path);
     }
     if (cv_strlcpy(rel, slash + 1, EXP_SUM_PATH_MAX) < 0)
         return cv_errf(err, CV_ELIMIT, "'%s': entry name '%s' too long", zip, path);
@@ -244,8 +248,8 @@ static void check_sums(struct ver *v, const struct ent *sums)
         struct ent *e;
         if (len < 67 || len - 66 >= sizeof(rel) || p[64] != ' ' || p[65] != ' ' ||
             unhex64(p, md) < 0) {
-            report(v, false, "sums", "SHA256SUMS: malformed line '%.*s'", (int)(len < 80 ? len : 80),
-                   p);
+            report(v, false, "sums", "SHA256SUMS: malformed line '%.*s'",
+                   (int)(len < 80 ? len : 80), p);
         } else {
             memcpy(rel, p + 66, len - 66);
             rel[len - 66] = 0;
@@ -291,10 +295,11 @@ static void check_cms(struct ver *v, const struct ent *sums)
     struct cv_err e = {""};
 
     if (!p7 || !root || !sign || !store) {
-        report(v, false, "signature", "%s", !p7 ? "SHA256SUMS.p7s: missing"
-                                           : !root ? "certs/root.pem: missing or not a certificate"
-                                           : !sign ? "certs/signing.pem: missing or not a certificate"
-                                                   : "out of memory");
+        report(v, false, "signature", "%s",
+               !p7     ? "SHA256SUMS.p7s: missing"
+               : !root ? "certs/root.pem: missing or not a certificate"
+               : !sign ? "certs/signing.pem: missing or not a certificate"
+                       : "out of memory");
         goto out;
     }
     if (X509_verify(sign, X509_get0_pubkey(root)) != 1) {
@@ -357,8 +362,8 @@ static int cp_valid(EVP_PKEY *pub, const char *block, size_t len)
     }
     ctx = EVP_MD_CTX_new();
     if (ctx && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) == 1 &&
-        EVP_DigestVerify(ctx, sig, (size_t)n, (const unsigned char *)block,
-                         (size_t)(s - block)) == 1)
+        EVP_DigestVerify(ctx, sig, (size_t)n, (const unsigned char *)block, (size_t)(s - block)) ==
+            1)
         ok = 1;
     EVP_MD_CTX_free(ctx);
     return ok;
@@ -447,11 +452,12 @@ static void check_chain(struct ver *v, struct ent *c, const char *log, const boo
     if (v->failed == bad)
         report(v, true, "chain", "%s: %u links recompute", c->rel, links);
     if (covered && v->failed == bad)
-        report(v, true, "checkpoint", "%s: signed checkpoint %llu confirms its links", c->rel,
-               seq);
+        report(v, true, "checkpoint", "%s: signed checkpoint %llu confirms its links", c->rel, seq);
     else if (!covered && strstr(manifest->data, "\"covered_by_checkpoint\":false"))
-        report(v, true, "checkpoint", "%s: not yet covered by a signed checkpoint (as the "
-               "manifest says)", c->rel);
+        report(v, true, "checkpoint",
+               "%s: not yet covered by a signed checkpoint (as the "
+               "manifest says)",
+               c->rel);
     else if (!covered)
         report(v, false, "checkpoint", "%s: no signed checkpoint names any of its links", c->rel);
 }
@@ -464,8 +470,8 @@ static void check_integrity(struct ver *v, const struct ent *manifest)
     size_t nblocks = 0;
 
     if (!log || !sign) {
-        report(v, false, "checkpoint", "%s: missing", log ? "certs/signing.pem"
-                                                          : "integrity/checkpoints.log");
+        report(v, false, "checkpoint", "%s: missing",
+               log ? "certs/signing.pem" : "integrity/checkpoints.log");
         goto out;
     }
     for (const char *p = log->data; p && *p; nblocks++) {
@@ -477,8 +483,10 @@ static void check_integrity(struct ver *v, const struct ent *manifest)
         valid = nv;
         valid[nblocks] = cp_valid(X509_get0_pubkey(sign), p, len) == 1;
         if (!valid[nblocks])
-            report(v, false, "checkpoint", "integrity/checkpoints.log block %zu: signature does "
-                   "not verify with certs/signing.pem", nblocks + 1);
+            report(v, false, "checkpoint",
+                   "integrity/checkpoints.log block %zu: signature does "
+                   "not verify with certs/signing.pem",
+                   nblocks + 1);
         else
             report(v, true, "checkpoint", "integrity/checkpoints.log block %zu: signature valid",
                    nblocks + 1);
@@ -528,8 +536,8 @@ int exp_verify(const char *zip_path, bool json, FILE *out, unsigned *failed, str
                 v.failed ? "false" : "true", cv_buf_str(&v.js));
         cv_buf_release(&h);
     } else {
-        fprintf(out, "%s: %s (%u checks, %u failed)\n", zip_path,
-                v.failed ? "NOT VALID" : "valid", v.checks, v.failed);
+        fprintf(out, "%s: %s (%u checks, %u failed)\n", zip_path, v.failed ? "NOT VALID" : "valid",
+                v.checks, v.failed);
     }
 out:
     for (size_t i = 0; i < v.n; i++)
