@@ -1072,15 +1072,6 @@ static int item_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void json_time(struct cv_buf *b, const char *key, int64_t us)
-{
-    char utc[48], loc[48];
-
-    cv_time_format_utc(us, utc, sizeof(utc), 6);
-    cv_time_format_local(us, loc, sizeof(loc), 6);
-    cv_buf_printf(b, "\"%s\":\"%s\",\"%s_local\":\"%s\",\"%s_us\":%lld", key, utc, key, loc, key,
-                  (long long)us);
-}
 
 static int cmd_query(int argc, char **argv)
 {
@@ -1140,9 +1131,9 @@ static int cmd_query(int argc, char **argv)
         cv_buf_printf(&out, "{\"camera\":");
         cv_json_str(&out, cam.id);
         cv_buf_u8(&out, ',');
-        json_time(&out, "from", from);
+        cv_json_time(&out, "from", from);
         cv_buf_u8(&out, ',');
-        json_time(&out, "to", to);
+        cv_json_time(&out, "to", to);
         cv_buf_printf(&out, ",\"segments\":[");
         for (size_t i = 0; i < acc.n; i++) {
             const struct idx_segment *s = &acc.items[i].seg;
@@ -1152,9 +1143,9 @@ static int cmd_query(int argc, char **argv)
             cv_hex(s->sha256, 32, sha);
             cv_hex(s->chain, 32, chain);
             cv_buf_printf(&out, "%s{", nseg++ ? "," : "");
-            json_time(&out, "start", s->start_us);
+            cv_json_time(&out, "start", s->start_us);
             cv_buf_u8(&out, ',');
-            json_time(&out, "end", s->end_us);
+            cv_json_time(&out, "end", s->end_us);
             cv_buf_printf(&out, ",\"path\":");
             cv_json_str(&out, s->path);
             cv_buf_printf(&out,
@@ -1178,9 +1169,9 @@ static int cmd_query(int argc, char **argv)
             if (!acc.items[i].is_gap)
                 continue;
             cv_buf_printf(&out, "%s{", nseg++ ? "," : "");
-            json_time(&out, "start", g->start_us);
+            cv_json_time(&out, "start", g->start_us);
             cv_buf_u8(&out, ',');
-            json_time(&out, "end", g->end_us);
+            cv_json_time(&out, "end", g->end_us);
             cv_buf_printf(&out, ",\"reason\":\"%s\",\"detail\":", idx_gap_reason_name(g->reason));
             cv_json_str(&out, g->detail);
             cv_buf_u8(&out, '}');
@@ -1264,9 +1255,9 @@ static void hold_json(struct cv_buf *b, const struct idx_hold *h)
         cv_json_str(b, h->cameras[i]);
     }
     cv_buf_printf(b, "],");
-    json_time(b, "from", h->from_us);
+    cv_json_time(b, "from", h->from_us);
     cv_buf_u8(b, ',');
-    json_time(b, "to", h->to_us);
+    cv_json_time(b, "to", h->to_us);
     cv_time_format_utc(h->until_us, ts, sizeof(ts), 0);
     cv_buf_printf(b, ",\"until\":");
     cv_json_str(b, h->until_us ? ts : NULL);

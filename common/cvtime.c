@@ -251,3 +251,13 @@ int cv_seconds_parse(const char *s, int64_t *out_us, struct cv_err *err)
     *out_us = (int64_t)llround(v * 1e6);
     return 0;
 }
+
+void cv_json_time(struct cv_buf *b, const char *key, int64_t us)
+{
+    char utc[48], loc[48];
+
+    cv_time_format_utc(us, utc, sizeof(utc), 6);
+    cv_time_format_local(us, loc, sizeof(loc), 6);
+    cv_buf_printf(b, "\"%s\":\"%s\",\"%s_local\":\"%s\",\"%s_us\":%lld", key, utc, key, loc, key,
+                  (long long)us);
+}

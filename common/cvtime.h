@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 
 #define CV_US_PER_S INT64_C(1000000)
@@ -39,6 +40,10 @@ size_t cv_time_format_local(int64_t us, char *buf, size_t n, int frac_digits);
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back (used by both formatters). */
 int64_t cv_days_from_civil(int64_t y, unsigned m, unsigned d);
 void cv_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+
+/* Append `"key":"<UTC>","key_local":"<local with offset>","key_us":<µs>` (µs precision) to b,
+ * the one way camvault's JSON gives a time. */
+void cv_json_time(struct cv_buf *b, const char *key, int64_t us);
 
 /* Parse a duration like "90", "1.5" (seconds) into µs; CV_EINVAL when not a positive number. */
 int cv_seconds_parse(const char *s, int64_t *out_us, struct cv_err *err);

@@ -255,15 +255,6 @@ static void chain_text(const struct cam_exp *c, struct cv_buf *b)
     }
 }
 
-static void json_time(struct cv_buf *b, const char *key, int64_t us)
-{
-    char utc[48], loc[48];
-
-    cv_time_format_utc(us, utc, sizeof(utc), 6);
-    cv_time_format_local(us, loc, sizeof(loc), 6);
-    cv_buf_printf(b, "\"%s\":\"%s\",\"%s_local\":\"%s\",\"%s_us\":%lld", key, utc, key, loc, key,
-                  (long long)us);
-}
 
 static void json_kv(struct cv_buf *b, const char *key, const char *val, bool comma)
 {
@@ -286,15 +277,15 @@ static void manifest_camera(struct cv_buf *b, const struct cam_exp *c,
     json_kv(b, "name", c->cam.name, true);
     json_kv(b, "location", c->cam.location, true);
     cv_buf_printf(b, "\"requested\":{");
-    json_time(b, "from", req->from_us);
+    cv_json_time(b, "from", req->from_us);
     cv_buf_u8(b, ',');
-    json_time(b, "to", req->to_us);
+    cv_json_time(b, "to", req->to_us);
     cv_buf_printf(b, "},\"delivered\":");
     if (c->segs.n) {
         cv_buf_u8(b, '{');
-        json_time(b, "first", s[0].start_us);
+        cv_json_time(b, "first", s[0].start_us);
         cv_buf_u8(b, ',');
-        json_time(b, "last", s[c->segs.n - 1].end_us);
+        cv_json_time(b, "last", s[c->segs.n - 1].end_us);
         cv_buf_u8(b, '}');
     } else {
         cv_buf_printf(b, "null");
@@ -306,9 +297,9 @@ static void manifest_camera(struct cv_buf *b, const struct cam_exp *c,
         cv_hex(s[i].chain, 32, chain);
         cv_buf_printf(b, "%s{\"role\":\"native\",", i ? "," : "");
         json_kv(b, "path", path, true);
-        json_time(b, "start", s[i].start_us);
+        cv_json_time(b, "start", s[i].start_us);
         cv_buf_u8(b, ',');
-        json_time(b, "end", s[i].end_us);
+        cv_json_time(b, "end", s[i].end_us);
         cv_buf_printf(b, ",\"bytes\":%llu,\"sha256\":\"%s\",\"chain\":\"%s\",\"frames\":%u,",
                       (unsigned long long)s[i].bytes, sha, chain, s[i].frames);
         json_kv(b, "video", s[i].video, true);
@@ -318,9 +309,9 @@ static void manifest_camera(struct cv_buf *b, const struct cam_exp *c,
     cv_buf_printf(b, "],\"gaps\":[");
     for (size_t i = 0; i < c->gaps.n; i++) {
         cv_buf_printf(b, "%s{", i ? "," : "");
-        json_time(b, "start", g[i].start_us);
+        cv_json_time(b, "start", g[i].start_us);
         cv_buf_u8(b, ',');
-        json_time(b, "end", g[i].end_us);
+        cv_json_time(b, "end", g[i].end_us);
         cv_buf_u8(b, ',');
         json_kv(b, "reason", idx_gap_reason_name(g[i].reason), true);
         json_kv(b, "detail", g[i].detail, false);
@@ -331,11 +322,11 @@ static void manifest_camera(struct cv_buf *b, const struct cam_exp *c,
         cv_hex(d[i].seg.sha256, 32, sha);
         cv_hex(d[i].seg.chain, 32, chain);
         cv_buf_printf(b, "%s{", i ? "," : "");
-        json_time(b, "start", d[i].seg.start_us);
+        cv_json_time(b, "start", d[i].seg.start_us);
         cv_buf_u8(b, ',');
-        json_time(b, "end", d[i].seg.end_us);
+        cv_json_time(b, "end", d[i].seg.end_us);
         cv_buf_printf(b, ",\"sha256\":\"%s\",\"chain\":\"%s\",", sha, chain);
-        json_time(b, "deleted", d[i].deleted_us);
+        cv_json_time(b, "deleted", d[i].deleted_us);
         cv_buf_u8(b, ',');
         json_kv(b, "reason", idx_gap_reason_name(d[i].reason), true);
         json_kv(b, "why", d[i].detail, false);
@@ -367,7 +358,7 @@ static void manifest(struct cv_buf *b, const struct exp_request *req, const stru
     json_kv(b, "operator", req->operator_name, true);
     json_kv(b, "site", site, true);
     json_kv(b, "software", EXP_VERSION, true);
-    json_time(b, "created", now);
+    cv_json_time(b, "created", now);
     cv_buf_printf(b, ",\"cameras\":[");
     for (size_t i = 0; i < req->ncameras; i++) {
         if (i)

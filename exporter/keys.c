@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "exporter/keys.h"
+#include "exporter/exp_int.h"
 #include "common/cvtime.h"
 #include "common/fileio.h"
 #include "storage-layout/layout.h"
@@ -27,16 +28,6 @@
 #define ROOT_DAYS (20 * 366)
 #define SIGNING_DAYS (5 * 366)
 
-static int ssl_err(struct cv_err *err, const char *what)
-{
-    char buf[256] = "unknown OpenSSL error";
-    unsigned long e = ERR_get_error();
-
-    if (e)
-        ERR_error_string_n(e, buf, sizeof(buf));
-    ERR_clear_error();
-    return cv_errf(err, CV_ECRYPTO, "%s: %s", what, buf);
-}
 
 static int key_path(const char *root, const char *name, char *out, size_t n, struct cv_err *err)
 {
@@ -56,11 +47,11 @@ static int write_pem(const char *path, EVP_PKEY *key, X509 *cert, struct cv_err 
     int rc;
 
     if (!b)
-        return ssl_err(err, "BIO_new");
+        return exp_ssl_err(err, "BIO_new");
     if ((key && !PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)) ||
         (cert && !PEM_write_bio_X509(b, cert))) {
         BIO_free(b);
-        return ssl_err(err, "writing PEM");
+        return exp_ssl_err(err, "writing PEM");
     }
     len = BIO_get_mem_data(b, &data);
     rc = cv_write_atomic(path, data, (size_t)len, key ? 0600 : 0644, err);
@@ -141,19 +132,19 @@ int exp_keys_create(const char *root, const char *site_id, int *created, struct 
     root_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     sign_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     if (!root_key || !sign_key) {
-        rc = ssl_err(err, "generating ECDSA P-256 keys");
+        rc = exp_ssl_err(err, "generating ECDSA P-256 keys");
         goto out;
     }
     snprintf(cn, sizeof(cn), "camvault site %s root", site_id);
     root_cert = make_cert(root_key, cn, NULL, NULL, ROOT_DAYS, true, 1);
     if (!root_cert) {
-        rc = ssl_err(err, "making the root certificate");
+        rc = exp_ssl_err(err, "making the root certificate");
         goto out;
     }
     snprintf(cn, sizeof(cn), "camvault site %s signing", site_id);
     sign_cert = make_cert(sign_key, cn, root_cert, root_key, SIGNING_DAYS, false, 2);
     if (!sign_cert) {
-        rc = ssl_err(err, "making the signing certificate");
+        rc = exp_ssl_err(err, "making the signing certificate");
         goto out;
     }
     if ((rc = write_pem(rk, root_key, NULL, err)) < 0 ||
@@ -183,7 +174,7 @@ static X509 *read_cert(const char *path, struct cv_err *err)
     c = PEM_read_X509(f, NULL, NULL, NULL);
     fclose(f);
     if (!c)
-        ssl_err(err, path);
+        exp_ssl_err(err, path);
     return c;
 }
 
@@ -262,7 +253,7 @@ int exp_signer_open(struct exp_signer **out, const char *root, struct cv_err *er
     fclose(f);
     if (!s->key) {
         free(s);
-        return ssl_err(err, p);
+        return exp_ssl_err(err, p);
     }
     *out = s;
     return 0;
@@ -286,7 +277,7 @@ int exp_sign(struct exp_signer *s, const void *data, size_t len, struct cv_buf *
 
     if (!ctx || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, s->key) != 1 ||
         EVP_DigestSign(ctx, buf, &siglen, data, len) != 1)
-        rc = ssl_err(err, "signing");
+        rc = exp_ssl_err(err, "signing");
     else
         cv_buf_put(sig, buf, siglen);
     EVP_MD_CTX_free(ctx);
@@ -306,7 +297,7 @@ int exp_verify_file(const char *cert_pem, const void *data, size_t len, const ui
     pub = X509_get0_pubkey(c);
     ctx = EVP_MD_CTX_new();
     if (!pub || !ctx || EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) != 1) {
-        rc = ssl_err(err, "starting verification");
+        rc = exp_ssl_err(err, "starting verification");
         goto out;
     }
     ok = EVP_DigestVerify(ctx, sig, siglen, data, len);
