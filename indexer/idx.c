@@ -1394,62 +1394,52 @@ int idx_volume_get(struct idx_txn *t, const char *name, struct idx_volume *out,
     return 0;
 }
 
+static int volume_item(const MDB_val *k, const MDB_val *v, void *item, struct cv_err *err)
+{
+    struct idx_volume *vol = item;
+    struct cv_rd r;
+
+    memset(vol, 0, sizeof(*vol));
+    if (k->mv_size == 0 || k->mv_size > LAY_ID_MAX)
+        return cv_errf(err, CV_ECORRUPT, "index: volume key is corrupt");
+    memcpy(vol->name, k->mv_data, k->mv_size);
+    cv_rd_init(&r, v->mv_data, v->mv_size);
+    if (cv_rd_u8(&r) != 1)
+        return cv_errf(err, CV_ECORRUPT, "index: volume record of unknown version");
+    cv_rd_str16(&r, vol->path, sizeof(vol->path));
+    vol->max_bytes = cv_rd_be64(&r);
+    return r.bad ? cv_errf(err, CV_ECORRUPT, "index: volume record is corrupt") : 0;
+}
+
 int idx_volume_list(struct idx_txn *t, struct idx_volume **out, size_t *n, struct cv_err *err)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    struct idx_volume *arr = NULL;
-    size_t cnt = 0, cap = 0;
+    struct idx_volume *arr = NULL, *na;
     bool have_default = false;
-    int rc, op = MDB_FIRST;
+    size_t cnt = 0;
+    int rc;
 
-    *out = NULL;
-    *n = 0;
-    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_VOLUMES], &cur);
-    if (rc)
-        return db_err(err, rc, "listing volumes");
-    for (;;) {
-        char name[LAY_ID_MAX + 1];
-        if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0)
-            break;
-        op = MDB_NEXT;
-        if (k.mv_size == 0 || k.mv_size > LAY_ID_MAX)
-            continue;
-        memcpy(name, k.mv_data, k.mv_size);
-        name[k.mv_size] = 0;
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            struct idx_volume *na = realloc(arr, (nc + 1) * sizeof(*na));
-            if (!na) {
-                rc = cv_errf(err, CV_ENOMEM, "out of memory");
-                goto out;
-            }
-            arr = na;
-            cap = nc;
-        }
-        rc = idx_volume_get(t, name, &arr[cnt], err);
-        if (rc < 0)
-            goto out;
-        have_default |= strcmp(name, LAY_DEFAULT_VOLUME) == 0;
-        cnt++;
+    rc = list_db(t, DB_VOLUMES, sizeof(*arr), volume_item, (void **)&arr, &cnt, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < cnt; i++) {
+        volstats_read(t, &arr[i]);
+        have_default |= strcmp(arr[i].name, LAY_DEFAULT_VOLUME) == 0;
     }
-    rc = rc == MDB_NOTFOUND ? 0 : db_err(err, rc, "listing volumes");
-    if (rc == 0 && !have_default) {
-        struct idx_volume *na = realloc(arr, (cnt + 1) * sizeof(*na));
+    if (!have_default) {
+        /* The default volume exists without a record; it always comes first. */
+        na = realloc(arr, (cnt + 1) * sizeof(*na));
         if (!na) {
-            rc = cv_errf(err, CV_ENOMEM, "out of memory");
-            goto out;
+            free(arr);
+            return cv_errf(err, CV_ENOMEM, "out of memory");
         }
         arr = na;
         memmove(arr + 1, arr, cnt * sizeof(*arr));
         rc = idx_volume_get(t, LAY_DEFAULT_VOLUME, &arr[0], err);
+        if (rc < 0) {
+            free(arr);
+            return rc;
+        }
         cnt++;
-    }
-out:
-    mdb_cursor_close(cur);
-    if (rc < 0) {
-        free(arr);
-        return rc;
     }
     *out = arr;
     *n = cnt;
