@@ -147,6 +147,31 @@ static int open_index(struct cmdline *cl, char *root, struct idx **idx, struct c
     return idx_open(idx, root, 0, err);
 }
 
+/* Work done inside one write transaction of the index. */
+typedef int (*txn_fn)(struct idx_txn *t, void *ctx, struct cv_err *err);
+
+/* Open the index of the command's data root, run fn in a write transaction, commit it (abort
+ * it when fn fails), close. Every command that changes the index goes through here. */
+static int with_index(struct cmdline *cl, txn_fn fn, void *ctx, struct cv_err *err)
+{
+    char root[PATH_MAX];
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    int rc = open_index(cl, root, &idx, err);
+
+    if (rc == 0)
+        rc = idx_begin(idx, true, &t, err);
+    if (rc == 0)
+        rc = fn(t, ctx, err);
+    if (rc == 0) {
+        rc = idx_commit(t, err);
+        t = NULL;
+    }
+    idx_abort(t);
+    idx_close(idx);
+    return rc;
+}
+
 /* ---- init ---- */
 
 static int cmd_init(int argc, char **argv)
@@ -248,6 +273,11 @@ static void camera_json(struct cv_buf *b, const struct idx_camera *c, const stru
     cv_buf_printf(b, "}}");
 }
 
+static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    return idx_camera_add(t, ctx, err);
+}
+
 static int camera_add(struct cmdline *cl, int argc, char **argv)
 {
     const char *url = NULL, *name = "", *loc = "", *ret = NULL, *transport = "tcp", *vol = NULL;
@@ -261,11 +291,7 @@ static int camera_add(struct cmdline *cl, int argc, char **argv)
     };
     struct idx_camera c;
     struct cv_err err = {""};
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
-    char root[PATH_MAX];
     double days = 30;
-    int rc;
 
     if (parse(cl, argc, argv, opts, 1, false))
         return EXIT_USAGE;
@@ -297,18 +323,7 @@ static int camera_add(struct cmdline *cl, int argc, char **argv)
     c.transport = strcmp(transport, "udp") == 0 ? IDX_TRANSPORT_UDP : IDX_TRANSPORT_TCP;
     c.retention_days = days;
     c.created_us = cv_now_us();
-    rc = open_index(cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, true, &t, &err);
-    if (rc == 0)
-        rc = idx_camera_add(t, &c, &err);
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
-    idx_abort(t);
-    idx_close(idx);
-    if (rc < 0)
+    if (with_index(cl, camera_add_txn, &c, &err) < 0)
         return fail(&err);
     printf("added camera %s\n", c.id);
     return 0;
@@ -403,38 +418,72 @@ static int camera_list_or_show(struct cmdline *cl, int argc, char **argv, bool s
     return 0;
 }
 
+/* A change to one camera's record: `apply` edits the record read from the index. */
+struct camera_change {
+    const char *id;
+    void (*apply)(struct idx_camera *c, const void *arg);
+    const void *arg;
+    const char *volume; /* must exist when set */
+    struct idx_camera result;
+};
+
+static int camera_change_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct camera_change *ch = ctx;
+    struct idx_volume v;
+    int rc = idx_camera_get(t, ch->id, &ch->result, err);
+
+    if (rc == 0 && ch->volume)
+        rc = idx_volume_get(t, ch->volume, &v, err);
+    if (rc < 0)
+        return rc;
+    ch->apply(&ch->result, ch->arg);
+    return idx_camera_update(t, &ch->result, err);
+}
+
+static void set_enabled(struct idx_camera *c, const void *arg)
+{
+    c->enabled = *(const bool *)arg;
+}
+
 static int camera_enable(struct cmdline *cl, int argc, char **argv, bool enable)
 {
+    struct camera_change ch = {.apply = set_enabled, .arg = &enable};
     struct cv_err err = {""};
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
-    struct idx_camera c;
-    char root[PATH_MAX];
-    int rc;
 
     if (parse(cl, argc, argv, NULL, 1, false))
         return EXIT_USAGE;
     if (cl->npos != 1)
         return usage_error(cl->cmd, "expected one camera id");
-    rc = open_index(cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, true, &t, &err);
-    if (rc == 0)
-        rc = idx_camera_get(t, cl->pos[0], &c, &err);
-    if (rc == 0) {
-        c.enabled = enable;
-        rc = idx_camera_update(t, &c, &err);
-    }
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
-    idx_abort(t);
-    idx_close(idx);
-    if (rc < 0)
+    ch.id = cl->pos[0];
+    if (with_index(cl, camera_change_txn, &ch, &err) < 0)
         return fail(&err);
-    printf("camera %s %s\n", c.id, enable ? "enabled" : "disabled");
+    printf("camera %s %s\n", ch.result.id, enable ? "enabled" : "disabled");
     return 0;
+}
+
+/* The edits `camera edit` asked for; NULL fields stay as they are. */
+struct camera_edits {
+    const char *url, *name, *loc, *transport, *vol;
+    bool pub, priv;
+};
+
+static void apply_edits(struct idx_camera *c, const void *arg)
+{
+    const struct camera_edits *e = arg;
+
+    if (e->url)
+        cv_strlcpy(c->url, e->url, sizeof(c->url));
+    if (e->name)
+        cv_strlcpy(c->name, e->name, sizeof(c->name));
+    if (e->loc)
+        cv_strlcpy(c->location, e->loc, sizeof(c->location));
+    if (e->transport)
+        c->transport = strcmp(e->transport, "udp") == 0 ? IDX_TRANSPORT_UDP : IDX_TRANSPORT_TCP;
+    if (e->vol)
+        cv_strlcpy(c->volume, e->vol, sizeof(c->volume));
+    if (e->pub || e->priv)
+        c->is_public = e->pub;
 }
 
 static int camera_edit(struct cmdline *cl, int argc, char **argv)
@@ -447,17 +496,15 @@ static int camera_edit(struct cmdline *cl, int argc, char **argv)
         {"--volume", true, &vol, NULL},   {"--public", false, NULL, &pub},
         {"--private", false, NULL, &priv}, {NULL, false, NULL, NULL},
     };
+    struct camera_edits ed;
+    struct camera_change ch = {.apply = apply_edits, .arg = &ed};
     struct cv_err err = {""};
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
-    struct idx_camera c;
-    char root[PATH_MAX];
-    int rc;
 
     if (parse(cl, argc, argv, opts, 1, false))
         return EXIT_USAGE;
     if (cl->npos != 1)
         return usage_error(cl->cmd, "expected one camera id");
+    ed = (struct camera_edits){url, name, loc, transport, vol, pub, priv};
     if (url && strncmp(url, "rtsp://", 7) != 0 && strncmp(url, "rtsps://", 8) != 0)
         return usage_error(cl->cmd, "bad --url '%s': must start with rtsp:// or rtsps://", url);
     if (transport && strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
@@ -469,39 +516,11 @@ static int camera_edit(struct cmdline *cl, int argc, char **argv)
     if ((url && strlen(url) >= IDX_URL_MAX) || (name && strlen(name) >= IDX_TEXT_MAX) ||
         (loc && strlen(loc) >= IDX_TEXT_MAX))
         return usage_error(cl->cmd, "--url, --name or --location is too long");
-    rc = open_index(cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, true, &t, &err);
-    if (rc == 0)
-        rc = idx_camera_get(t, cl->pos[0], &c, &err);
-    if (rc == 0 && vol) {
-        struct idx_volume v;
-        rc = idx_volume_get(t, vol, &v, &err);
-    }
-    if (rc == 0) {
-        if (url)
-            cv_strlcpy(c.url, url, sizeof(c.url));
-        if (name)
-            cv_strlcpy(c.name, name, sizeof(c.name));
-        if (loc)
-            cv_strlcpy(c.location, loc, sizeof(c.location));
-        if (transport)
-            c.transport = strcmp(transport, "udp") == 0 ? IDX_TRANSPORT_UDP : IDX_TRANSPORT_TCP;
-        if (vol)
-            cv_strlcpy(c.volume, vol, sizeof(c.volume));
-        if (pub || priv)
-            c.is_public = pub;
-        rc = idx_camera_update(t, &c, &err);
-    }
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
-    idx_abort(t);
-    idx_close(idx);
-    if (rc < 0)
+    ch.id = cl->pos[0];
+    ch.volume = vol;
+    if (with_index(cl, camera_change_txn, &ch, &err) < 0)
         return fail(&err);
-    printf("camera %s updated\n", c.id);
+    printf("camera %s updated\n", ch.result.id);
     return 0;
 }
 
@@ -905,6 +924,11 @@ static void print_report(const struct idx_ret_report *rep)
                rep->short_[i].kept_days, rep->short_[i].promised_days);
 }
 
+static void set_days(struct idx_camera *c, const void *arg)
+{
+    c->retention_days = *(const double *)arg;
+}
+
 static int cmd_retention(int argc, char **argv)
 {
     static char cmdname[32];
@@ -921,7 +945,7 @@ static int cmd_retention(int argc, char **argv)
     snprintf(cmdname, sizeof(cmdname), "retention %s", sub);
     cl.cmd = cmdname;
     if (strcmp(sub, "set") == 0) {
-        struct idx_camera c;
+        struct camera_change ch = {.apply = set_days};
         double days;
         if (parse(&cl, argc, argv, NULL, 2, false))
             return EXIT_USAGE;
@@ -930,22 +954,9 @@ static int cmd_retention(int argc, char **argv)
         if (cv_parse_double(cl.pos[1], 1e-6, 36500, &days) < 0)
             return usage_error(cl.cmd, "bad DAYS '%s': expected a positive number (fractions "
                                        "allowed)", cl.pos[1]);
-        rc = open_index(&cl, root, &idx, &err);
-        if (rc == 0)
-            rc = idx_begin(idx, true, &t, &err);
-        if (rc == 0)
-            rc = idx_camera_get(t, cl.pos[0], &c, &err);
-        if (rc == 0) {
-            c.retention_days = days;
-            rc = idx_camera_update(t, &c, &err);
-        }
-        if (rc == 0) {
-            rc = idx_commit(t, &err);
-            t = NULL;
-        }
-        idx_abort(t);
-        idx_close(idx);
-        if (rc < 0)
+        ch.id = cl.pos[0];
+        ch.arg = &days;
+        if (with_index(&cl, camera_change_txn, &ch, &err) < 0)
             return fail(&err);
         printf("camera %s keeps %g days\n", cl.pos[0], days);
         return 0;
@@ -1274,6 +1285,20 @@ static void hold_json(struct cv_buf *b, const struct idx_hold *h)
                                             : "false");
 }
 
+/* Every camera of the hold must exist; then store it. */
+static int hold_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct idx_hold *h = ctx;
+    struct idx_camera c;
+
+    for (uint32_t i = 0; i < h->ncameras; i++) {
+        int rc = idx_camera_get(t, h->cameras[i], &c, err);
+        if (rc < 0)
+            return rc;
+    }
+    return idx_hold_add(t, h, err);
+}
+
 static int hold_add(struct cmdline *cl, int argc, char **argv)
 {
     const char *case_id = NULL, *cams = NULL, *from_s = NULL, *to_s = NULL, *until_s = NULL,
@@ -1285,11 +1310,8 @@ static int hold_add(struct cmdline *cl, int argc, char **argv)
         {"--by", true, &who, NULL},       {NULL, false, NULL, NULL},
     };
     struct cv_err err = {""};
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
     struct idx_hold h;
-    char root[PATH_MAX], list[IDX_HOLD_CAMERAS * (LAY_ID_MAX + 2)], *save = NULL;
-    int rc;
+    char list[IDX_HOLD_CAMERAS * (LAY_ID_MAX + 2)], *save = NULL;
 
     if (parse(cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
@@ -1319,25 +1341,31 @@ static int hold_add(struct cmdline *cl, int argc, char **argv)
     if (!h.ncameras)
         return usage_error(cl->cmd, "--camera needs at least one camera id");
     h.created_us = cv_now_us();
-    rc = open_index(cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, true, &t, &err);
-    for (uint32_t i = 0; rc == 0 && i < h.ncameras; i++) {
-        struct idx_camera c;
-        rc = idx_camera_get(t, h.cameras[i], &c, &err);
-    }
-    if (rc == 0)
-        rc = idx_hold_add(t, &h, &err);
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
-    idx_abort(t);
-    idx_close(idx);
-    if (rc < 0)
+    if (with_index(cl, hold_add_txn, &h, &err) < 0)
         return fail(&err);
     printf("hold %llu placed on %s for case %s\n", (unsigned long long)h.id, cams, h.case_id);
     return 0;
+}
+
+struct hold_release {
+    uint64_t id;
+    const char *by;
+};
+
+static int hold_release_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct hold_release *rel = ctx;
+    struct idx_hold h;
+    int rc = idx_hold_get(t, rel->id, &h, err);
+
+    if (rc < 0)
+        return rc;
+    if (h.released_us)
+        return cv_errf(err, CV_ESTATE, "hold %llu was already released",
+                       (unsigned long long)rel->id);
+    h.released_us = cv_now_us();
+    cv_strlcpy(h.released_by, rel->by, sizeof(h.released_by));
+    return idx_hold_put(t, &h, err);
 }
 
 static int cmd_hold(int argc, char **argv)
@@ -1400,32 +1428,15 @@ static int cmd_hold(int argc, char **argv)
         return 0;
     }
     if (strcmp(sub, "release") == 0) {
-        struct idx_hold h;
+        struct hold_release rel;
         int64_t id;
         if (parse(&cl, argc, argv, ropts, 1, false))
             return EXIT_USAGE;
         if (cl.npos != 1 || cv_parse_i64(cl.pos[0], 1, INT64_MAX, &id) < 0)
             return usage_error(cl.cmd, "expected one hold id (a number)");
-        rc = open_index(&cl, root, &idx, &err);
-        if (rc == 0)
-            rc = idx_begin(idx, true, &t, &err);
-        if (rc == 0)
-            rc = idx_hold_get(t, (uint64_t)id, &h, &err);
-        if (rc == 0 && h.released_us)
-            rc = cv_errf(&err, CV_ESTATE, "hold %lld was already released", (long long)id);
-        if (rc == 0) {
-            h.released_us = cv_now_us();
-            cv_strlcpy(h.released_by, who ? who : getenv("USER") ? getenv("USER") : "cli",
-                       sizeof(h.released_by));
-            rc = idx_hold_put(t, &h, &err);
-        }
-        if (rc == 0) {
-            rc = idx_commit(t, &err);
-            t = NULL;
-        }
-        idx_abort(t);
-        idx_close(idx);
-        if (rc < 0)
+        rel.id = (uint64_t)id;
+        rel.by = who ? who : getenv("USER") ? getenv("USER") : "cli";
+        if (with_index(&cl, hold_release_txn, &rel, &err) < 0)
             return fail(&err);
         printf("hold %lld released\n", (long long)id);
         return 0;

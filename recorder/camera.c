@@ -83,6 +83,7 @@ struct session {
     uint32_t seq;
     int64_t origin_ts[2];
     int64_t off;     /* wall = media µs + off; see the top of this file */
+    int64_t seg_floor; /* end of the run's last closed segment: the next starts no earlier */
     int64_t win_min; /* smallest receive - media since the current segment began */
     struct rec_seg *seg;
     int64_t seg_first_m;
@@ -359,6 +360,7 @@ static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct 
     p.audio_desc = s->adesc;
     p.wall_of = seg_wall_of;
     p.wall_ctx = s;
+    p.min_wall_us = s->seg_floor;
     rc = rec_seg_open(&s->seg, &p, rel, err);
     if (rc < 0)
         return rc;
@@ -387,6 +389,7 @@ static void close_segment(struct rec_cam *c, struct session *s)
     }
     rec.cam = c->cfg.num;
     c->last_end_us = rec.end_us;
+    s->seg_floor = rec.end_us;
     c->st.segments++;
     cv_debug("camera '%s': segment %s closed (%u frames, %llu bytes)", c->cfg.id, rec.path,
              rec.frames, (unsigned long long)rec.bytes);
@@ -430,6 +433,7 @@ static int start_run(struct rec_cam *c, struct session *s, int64_t m, int64_t re
     s->seq = 0;
     s->off = recv - m;
     s->win_min = recv - m;
+    s->seg_floor = 0;
     for (int i = 0; i < 2; i++) {
         s->origin_ts[i] = s->tb[i].den ? av_rescale_q(m, AV_TIME_BASE_Q, s->tb[i]) : 0;
         s->last_dur[i] = 0;

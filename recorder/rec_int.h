@@ -39,6 +39,9 @@ struct rec_seg_params {
      * flushed, so that it uses the camera's best clock estimate at that time. */
     int64_t (*wall_of)(void *ctx, int64_t video_dts);
     void *wall_ctx;
+    /* No fragment starts before this (the end of the run's previous segment; 0: none), and no
+     * fragment before the end of the one before it: times never go back within a run. */
+    int64_t min_wall_us;
 };
 
 /*

@@ -45,6 +45,7 @@ struct rec_seg {
     struct lay_seg_header hdr;
     int64_t (*wall_of)(void *ctx, int64_t video_dts);
     void *wall_ctx;
+    int64_t wall_floor; /* the next fragment starts no earlier (see rec_seg_params) */
 
     /* the open fragment */
     bool frag_open;
@@ -125,6 +126,7 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
     cv_strlcpy(s->camera, p->camera, sizeof(s->camera));
     s->wall_of = p->wall_of;
     s->wall_ctx = p->wall_ctx;
+    s->wall_floor = p->min_wall_us;
     s->sha = EVP_MD_CTX_new();
     if (!s->sha || EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1) {
         rc = cv_errf(err, CV_ENOMEM, "cannot start SHA-256");
@@ -227,6 +229,9 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
     if (!s->frag_open)
         return 0;
     wall = s->wall_of(s->wall_ctx, s->frag_in_dts);
+    /* The clock estimate can drop by a few µs between fragments: never go back in time. */
+    if (wall < s->wall_floor)
+        wall = s->wall_floor;
     cv_buf_init(&b, 256);
     lay_seg_prft_box(&b, 1, wall, (uint64_t)s->frag_dts);
     lay_seg_fraginfo_box(&b, s->frag_recv, 0);
@@ -259,6 +264,7 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
     f->keyframes = s->frag_keys;
     f->audio_samples = s->frag_asamples;
     f->starts_with_key = s->frag_key;
+    s->wall_floor = wall + (int64_t)(f->video_dur * 1000000 / (uint64_t)s->out_tb[0].den);
     s->frag_open = false;
     return 0;
 }
