@@ -48,6 +48,7 @@ struct opt {
 
 struct cmdline {
     const char *cmd; /* "camera add", for messages */
+    char name[48];   /* storage for cmd when it is built from a subcommand */
     const char *pos[MAX_POS];
     int npos;
     const char *root;
@@ -275,7 +276,11 @@ static void camera_json(struct cv_buf *b, const struct idx_camera *c, const stru
 
 static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 {
-    return idx_camera_add(t, ctx, err);
+    struct idx_camera *c = ctx;
+    struct idx_volume v;
+    int rc = idx_volume_get(t, c->volume, &v, err); /* a camera goes on a known volume */
+
+    return rc < 0 ? rc : idx_camera_add(t, c, err);
 }
 
 static int camera_add(struct cmdline *cl, int argc, char **argv)
@@ -526,9 +531,11 @@ static int camera_edit(struct cmdline *cl, int argc, char **argv)
 
 /*
  * Find and remove the subcommand word of "COMMAND [--root R] SUB ...": global options may come
- * before it. Returns the word (NULL if none); *argc shrinks by one.
+ * before it. On success cl->cmd becomes "COMMAND SUB" (kept in cl's name buffer) and the word is
+ * returned; *argc shrinks by one. Without one, prints "expected <subs>" and returns NULL.
  */
-static const char *take_sub(int *argc, char **argv)
+static const char *take_sub(struct cmdline *cl, const char *command, const char *subs, int *argc,
+                            char **argv)
 {
     for (int i = 0; i < *argc; i++) {
         const char *sub = argv[i];
@@ -540,21 +547,22 @@ static const char *take_sub(int *argc, char **argv)
             continue;
         memmove(argv + i, argv + i + 1, (size_t)(*argc - i - 1) * sizeof(*argv));
         (*argc)--;
+        snprintf(cl->name, sizeof(cl->name), "%s %s", command, sub);
+        cl->cmd = cl->name;
         return sub;
     }
+    usage_error(command, "expected %s", subs);
     return NULL;
 }
 
 static int cmd_camera(int argc, char **argv)
 {
-    static char cmdname[32];
     struct cmdline cl = {.cmd = "camera"};
-    const char *sub = take_sub(&argc, argv);
+    const char *sub = take_sub(&cl, "camera", "add, list, show, edit, enable or disable", &argc,
+                               argv);
 
     if (!sub)
-        return usage_error("camera", "expected add, list, show, edit, enable or disable");
-    snprintf(cmdname, sizeof(cmdname), "camera %s", sub);
-    cl.cmd = cmdname;
+        return EXIT_USAGE;
     if (strcmp(sub, "add") == 0)
         return camera_add(&cl, argc, argv);
     if (strcmp(sub, "list") == 0)
@@ -889,14 +897,11 @@ static int volume_list(struct cmdline *cl, int argc, char **argv)
 
 static int cmd_volume(int argc, char **argv)
 {
-    static char cmdname[32];
     struct cmdline cl = {.cmd = "volume"};
-    const char *sub = take_sub(&argc, argv);
+    const char *sub = take_sub(&cl, "volume", "add or list", &argc, argv);
 
     if (!sub)
-        return usage_error("volume", "expected add or list");
-    snprintf(cmdname, sizeof(cmdname), "volume %s", sub);
-    cl.cmd = cmdname;
+        return EXIT_USAGE;
     if (strcmp(sub, "add") == 0)
         return volume_add(&cl, argc, argv);
     if (strcmp(sub, "list") == 0)
@@ -931,9 +936,8 @@ static void set_days(struct idx_camera *c, const void *arg)
 
 static int cmd_retention(int argc, char **argv)
 {
-    static char cmdname[32];
     struct cmdline cl = {.cmd = "retention"};
-    const char *sub = take_sub(&argc, argv);
+    const char *sub = take_sub(&cl, "retention", "show, set or run", &argc, argv);
     struct cv_err err = {""};
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
@@ -941,9 +945,7 @@ static int cmd_retention(int argc, char **argv)
     int rc;
 
     if (!sub)
-        return usage_error("retention", "expected show, set or run");
-    snprintf(cmdname, sizeof(cmdname), "retention %s", sub);
-    cl.cmd = cmdname;
+        return EXIT_USAGE;
     if (strcmp(sub, "set") == 0) {
         struct camera_change ch = {.apply = set_days};
         double days;
@@ -1370,9 +1372,8 @@ static int hold_release_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 
 static int cmd_hold(int argc, char **argv)
 {
-    static char cmdname[32];
     struct cmdline cl = {.cmd = "hold"};
-    const char *sub = take_sub(&argc, argv), *who = NULL;
+    const char *sub = take_sub(&cl, "hold", "add, list or release", &argc, argv), *who = NULL;
     const struct opt ropts[] = {{"--by", true, &who, NULL}, {NULL, false, NULL, NULL}};
     struct cv_err err = {""};
     struct idx *idx = NULL;
@@ -1381,9 +1382,7 @@ static int cmd_hold(int argc, char **argv)
     int rc;
 
     if (!sub)
-        return usage_error("hold", "expected add, list or release");
-    snprintf(cmdname, sizeof(cmdname), "hold %s", sub);
-    cl.cmd = cmdname;
+        return EXIT_USAGE;
     if (strcmp(sub, "add") == 0)
         return hold_add(&cl, argc, argv);
     if (strcmp(sub, "list") == 0) {
@@ -1487,14 +1486,16 @@ static int cmd_fsck(int argc, char **argv)
 static int cmd_keys(int argc, char **argv)
 {
     struct cmdline cl = {.cmd = "keys"};
-    const char *sub = take_sub(&argc, argv);
+    const char *sub = take_sub(&cl, "keys", "'show'", &argc, argv);
     struct exp_key_info r, sgn;
     struct cv_err err = {""};
     char root[PATH_MAX];
 
-    if (!sub || strcmp(sub, "show") != 0)
-        return usage_error("keys", "expected 'show' (importing agency keys is not built yet)");
-    cl.cmd = "keys show";
+    if (!sub)
+        return EXIT_USAGE;
+    if (strcmp(sub, "show") != 0)
+        return usage_error("keys", "unknown subcommand '%s' (show; importing agency keys is not "
+                                   "built yet)", sub);
     if (parse(&cl, argc, argv, NULL, 0, true))
         return EXIT_USAGE;
     if (resolve_root(&cl, root, &err) < 0 || lay_root_check(root, &err) < 0 ||
