@@ -34,10 +34,16 @@ def test_twenty_kill_9_cycles(root, tmp_path, procs):
             for s in query(root, f"c{i}")["segments"]:
                 seen[s["path"]] = (f"c{i}", s)
         rec.close(signal.SIGKILL)
+    # Wait for segments this last run wrote itself: the ones left by earlier runs prove nothing,
+    # and a SIGTERM before the recorder has even recovered the last kill's files would leave
+    # them for fsck to find.
+    newest = {c: max((s["start_us"] for s in query(root, c)["segments"]), default=0)
+              for c in ("c1", "c2")}
     rec = start_recorder(procs, root, tmp_path, segment=2, name="final",
                          extra=["--retention-interval", "1"])
-    wait_for(lambda: len(query(root, "c1")["segments"]) >= 2, 30, what="recording again")
-    rec.close()
+    wait_for(lambda: all(any(s["start_us"] > newest[c] for s in query(root, c)["segments"])
+                         for c in ("c1", "c2")), 60, what="both cameras recording again")
+    assert rec.close() == 0, rec.logfile.read_text()
 
     r = cv("fsck", root=root, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
