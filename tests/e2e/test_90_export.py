@@ -1,6 +1,6 @@
 """Issue 4 (second part): evidence export packages and their verification.
 
-Two simulated cameras are recorded for ~20 s (3-s segments, a checkpoint every 2 s). A range in
+Three simulated cameras are recorded for ~20 s (3-s segments, a checkpoint every 2 s). A range in
 the middle is exported for both; the package must unpack with a stock ZIP reader, pass
 `sha256sum -c SHA256SUMS` and `openssl cms -verify` exactly as README.txt tells a third party,
 hold the native segments byte for byte, and describe both cameras in manifest.json.
@@ -22,18 +22,18 @@ OPENSSL_CMS = ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
-    """A root with ~20 s of two cameras, the recorder stopped; shared by the tests below."""
+    """A root with ~20 s of three cameras, the recorder stopped; shared by the tests below."""
     tmp = tmp_path_factory.mktemp("export")
     root = tmp / "root"
     cv("init", root=root)
     procs = []
     try:
-        sim = start_camsim(procs, tmp, cameras=2, name="cam")
-        for i in (1, 2):
+        sim = start_camsim(procs, tmp, cameras=3, name="cam")
+        for i in (1, 2, 3):
             cv("camera", "add", f"c{i}", "--url", f"rtsp://127.0.0.1:{sim.port}/cam{i}",
                "--name", f"Camera {i}", "--location", f"Gate {i}", root=root)
         rec = start_recorder(procs, root, tmp, segment=3, extra=["--checkpoint-interval", "2"])
-        wait_for(lambda: all(len(query(root, f"c{i}")["segments"]) >= 6 for i in (1, 2)), 60,
+        wait_for(lambda: all(len(query(root, f"c{i}")["segments"]) >= 6 for i in (1, 2, 3)), 60,
                  what="six segments per camera")
         rec.close()
     finally:

@@ -1,0 +1,178 @@
+"""Issue 4, acceptance 3-5: the cases a forger would try, three cameras in one package, and an
+export over footage that retention deleted.
+
+The forgeries here are made the way someone holding the package (and even the site's signing
+key) would make them: change a file, recompute SHA256SUMS, sign it again with `openssl cms`.
+The signature then checks, so what must catch them is the hash chain and the checkpoints that
+were signed when the footage was recorded.
+"""
+import base64
+import hashlib
+import json
+import subprocess
+import zipfile
+
+from conftest import cv, query, start_camsim, start_recorder, wait_for
+from test_90_export import export, first_native, flip, middle_range, package, recorded, rezip
+
+__all__ = ["package", "recorded"]  # module fixtures shared with test_90
+
+
+def sums_of(files):
+    return "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(files.items()))
+
+
+def resign(root, sums, tmp_path, key=None, cert=None):
+    """A CMS signature over `sums` made with openssl (by default with the site's own key)."""
+    (tmp_path / "sums").write_bytes(sums)
+    keys = root / "keys"
+    subprocess.run(["openssl", "cms", "-sign", "-binary", "-outform", "DER", "-in", tmp_path / "sums",
+                    "-signer", cert or keys / "signing.pem", "-inkey", key or keys / "signing.key",
+                    "-certfile", keys / "root.pem", "-out", tmp_path / "sums.p7s"], check=True,
+                   capture_output=True)
+    return (tmp_path / "sums.p7s").read_bytes()
+
+
+def forge(src, dst, root, tmp_path, edit):
+    """Rewrite package src into dst with edit(files) applied to {name: bytes}, then recompute
+    SHA256SUMS and re-sign it with the site key, as a forger with that key would."""
+    with zipfile.ZipFile(src) as z:
+        top = z.namelist()[0].split("/")[0]
+        files = {i.filename[len(top) + 1:]: z.read(i) for i in z.infolist()}
+    edit(files)
+    files.pop("SHA256SUMS.p7s")
+    files.pop("SHA256SUMS")
+    sums = sums_of(files).encode()
+    files["SHA256SUMS"] = sums
+    files["SHA256SUMS.p7s"] = resign(root, sums, tmp_path)
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as z:
+        for n, d in files.items():
+            z.writestr(f"{top}/{n}", d)
+
+
+def verify_fails(path):
+    r = cv("verify", path, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    return r.stdout, [l for l in r.stdout.splitlines() if l.startswith("FAIL ")]
+
+
+def test_resigned_package_with_a_swapped_native_fails_the_chain(recorded, package, tmp_path):
+    seg = first_native(package)
+
+    def edit(files):
+        files[seg] = flip(files[seg], 5000)
+
+    bad = tmp_path / "resigned.zip"
+    forge(package, bad, recorded, tmp_path, edit)
+    out, fails = verify_fails(bad)
+    assert "ok sums:" in out and "ok signature:" in out, out  # the forgery is well signed...
+    assert any("chain" in l and seg in l for l in fails), out  # ...and the chain still catches it
+
+
+def test_resigned_package_with_rewritten_chain_fails_the_checkpoint(recorded, package, tmp_path):
+    """Swap a native and rewrite its chain line and every later link so the chain recomputes:
+    the signed checkpoint still names the original head."""
+    seg = first_native(package)
+    cam = seg.split("/")[1]
+
+    def edit(files):
+        files[seg] = flip(files[seg], 5000)
+        name = f"integrity/{cam}.chain"
+        lines = files[name].decode().splitlines()
+        prev = bytes.fromhex(lines[0].split()[1])
+        out = [lines[0]]
+        for l in lines[1:]:
+            start, end, sha, _, path = l.split()
+            if path == seg:
+                sha = hashlib.sha256(files[seg]).hexdigest()
+            h = hashlib.sha256(prev + cam.encode() + b"\0" + int(start).to_bytes(8, "big", signed=True)
+                               + int(end).to_bytes(8, "big", signed=True) + bytes.fromhex(sha))
+            prev = h.digest()
+            out.append(" ".join([start, end, sha, h.hexdigest(), path]))
+        files[name] = ("\n".join(out) + "\n").encode()
+
+    bad = tmp_path / "rechained.zip"
+    forge(package, bad, recorded, tmp_path, edit)
+    out, fails = verify_fails(bad)
+    assert "ok signature:" in out, out
+    assert not any(l.startswith("FAIL chain") for l in fails), out  # the links do recompute
+    assert any(l.startswith(f"FAIL checkpoint: integrity/{cam}.chain") and
+               "differs from checkpoint" in l for l in fails), out
+
+
+def test_checkpoint_signed_by_another_key_fails(recorded, package, tmp_path):
+    other_key = tmp_path / "other.key"
+    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out",
+                    other_key], check=True)
+
+    def edit(files):
+        log = files["integrity/checkpoints.log"].decode()
+        blocks = log.split("\n\n")
+        text = blocks[0][:blocks[0].index("signature ")]
+        (tmp_path / "cp.txt").write_text(text)
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", other_key, tmp_path / "cp.txt"],
+                             check=True, capture_output=True).stdout
+        blocks[0] = text + "signature " + base64.b64encode(sig).decode()
+        files["integrity/checkpoints.log"] = "\n\n".join(blocks).encode()
+
+    bad = tmp_path / "otherkey.zip"
+    forge(package, bad, recorded, tmp_path, edit)
+    out, fails = verify_fails(bad)
+    assert "ok signature:" in out, out
+    assert any("checkpoints.log block 1" in l and "does not verify" in l for l in fails), out
+
+
+def test_three_cameras_share_one_manifest_and_signature(recorded, tmp_path):
+    root = recorded
+    out = tmp_path / "three.zip"
+    export(root, out, cameras="c1,c2,c3")
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+        top = names[0].split("/")[0]
+        m = json.loads(z.read(f"{top}/manifest.json"))
+    assert [n for n in names if n.endswith("manifest.json")] == [f"{top}/manifest.json"]
+    assert [n for n in names if n.endswith(".p7s")] == [f"{top}/SHA256SUMS.p7s"]
+    frm, to = middle_range(root)
+    assert [c["id"] for c in m["cameras"]] == ["c1", "c2", "c3"]
+    for c in m["cameras"]:
+        assert c["requested"]["from_us"] == frm and c["requested"]["to_us"] == to
+        want = [s for s in query(root, c["id"])["segments"]
+                if s["start_us"] < to and s["end_us"] > frm]
+        assert c["delivered"]["first_us"] == want[0]["start_us"] <= frm
+        assert c["delivered"]["last_us"] == want[-1]["end_us"] >= to
+        assert [s["start_us"] for s in c["segments"]] == [s["start_us"] for s in want]
+        assert all(n.startswith(f"native/{c['id']}/") for n in (s["path"] for s in c["segments"]))
+    r = cv("verify", out, check=False)
+    assert r.returncode == 0, r.stdout
+    for cam in ("c1", "c2", "c3"):
+        assert f"ok chain: integrity/{cam}.chain" in r.stdout, r.stdout
+
+
+def test_export_over_footage_deleted_by_retention(root, tmp_path, procs):
+    sim = start_camsim(procs, tmp_path, cameras=1, name="cam")
+    cv("camera", "add", "alley", "--url", f"rtsp://127.0.0.1:{sim.port}/cam1", root=root)
+    cv("retention", "set", "alley", str(8 / 86400), root=root)
+    rec = start_recorder(procs, root, tmp_path, segment=2,
+                         extra=["--retention-interval", "1", "--checkpoint-interval", "2"])
+    wait_for(lambda: any(g["reason"] == "retention" for g in query(root, "alley")["gaps"]) and
+             len(query(root, "alley")["segments"]) >= 3, 60, what="retention deleting footage")
+    assert rec.close() == 0
+    q = query(root, "alley")
+    deleted = [g for g in q["gaps"] if g["reason"] == "retention"]
+    out = tmp_path / "partly-deleted.zip"
+    cv("export", "--camera", "alley", "--from", f"@{deleted[0]['start_us'] / 1e6}",
+       "--to", f"@{q['segments'][-1]['end_us'] / 1e6}", "--case", "RET-1", "--out", out,
+       root=root)
+    with zipfile.ZipFile(out) as z:
+        name = next(n for n in z.namelist() if n.endswith("/manifest.json"))
+        cam = json.loads(z.read(name))["cameras"][0]
+    gaps = [g for g in cam["gaps"] if g["reason"] == "retention"]
+    assert gaps and gaps[0]["start_us"] == deleted[0]["start_us"], cam["gaps"]
+    assert all(g["detail"] for g in gaps), gaps  # why: the rule that deleted it
+    assert cam["tombstones"], cam
+    for t in cam["tombstones"]:
+        assert t["reason"] == "retention" and t["why"] and t["deleted_us"] > t["end_us"]
+        assert len(t["sha256"]) == 64
+    assert cam["segments"], cam
+    r = cv("verify", out, check=False)
+    assert r.returncode == 0, r.stdout
