@@ -133,11 +133,11 @@ static int64_t cp_head(const struct cp *c, const char *camera)
 static int ledger_parse(char *text, size_t len, struct cp **out, size_t *n, struct cv_err *err)
 {
     struct list l = {.size = sizeof(struct cp)};
-    const char *p = text, *end = text + len;
 
-    while (p < end) {
-        const char *e = memmem(p, (size_t)(end - p), "\n\n", 2);
-        size_t blen = e ? (size_t)(e - p) + 1 : (size_t)(end - p);
+    for (size_t off = 0; off < len;) {
+        const char *p = text + off;
+        const char *e = memmem(p, len - off, "\n\n", 2);
+        size_t blen = e ? (size_t)(e - p) + 1 : len - off;
         struct cp *c;
         /* a block cut short by a crash (no signature line) is never used */
         if (blen > 1 && strncmp(p, "camvault checkpoint 1\n", 22) == 0 &&
@@ -153,7 +153,7 @@ static int ledger_parse(char *text, size_t len, struct cp **out, size_t *n, stru
             c->needed = false;
             c->seq = s ? strtoull(s + 5, NULL, 10) : 0;
         }
-        p += blen + (e ? 1 : 0);
+        off += blen + (e ? 1 : 0);
     }
     *out = l.v;
     *n = l.n;

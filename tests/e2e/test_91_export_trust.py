@@ -12,7 +12,7 @@ import json
 import subprocess
 import zipfile
 
-from conftest import cv, query, start_camsim, start_recorder, wait_for
+from conftest import FUZZ_VERIFY, cv, query, start_camsim, start_recorder, wait_for
 from test_90_export import export, first_native, flip, middle_range, package, recorded, rezip
 
 __all__ = ["package", "recorded"]  # module fixtures shared with test_90
@@ -176,3 +176,17 @@ def test_export_over_footage_deleted_by_retention(root, tmp_path, procs):
     assert cam["segments"], cam
     r = cv("verify", out, check=False)
     assert r.returncode == 0, r.stdout
+
+
+def test_fuzzed_packages_never_crash_verify(recorded, tmp_path):
+    """The package reader's fuzz target (tests/fuzz/fuzz_verify.c), briefly: mutated copies of a
+    small real package must each be valid, not valid or unreadable with one line, never a crash."""
+    seg = query(recorded, "c1")["segments"][2]
+    seed = tmp_path / "seed.zip"
+    cv("export", "--camera", "c1", "--from", f"@{seg['start_us'] / 1e6}",
+       "--to", f"@{(seg['start_us'] + 1) / 1e6}", "--case", "FUZZ", "--out", seed, root=recorded)
+    r = subprocess.run([FUZZ_VERIFY, seed, "3000", "20261122"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr + str(list(tmp_path.glob("crash-*")))
+    done = r.stdout.split()
+    assert done[1] == "3001" and int(done[5]) > 0 and int(done[8]) > 0, r.stdout
