@@ -20,7 +20,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c exporter/*.c recorder/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/exporter/viewer_html.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 SIM_SRC  := $(wildcard tools/camsim/*.c)
@@ -32,6 +32,17 @@ all: $(BUILD)/camvault $(BUILD)/camsim
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The package viewer page, built into the program as one C string (no trigraphs, no escapes
+# left to chance: \ " and ? are escaped, every line ends in \n).
+$(BUILD)/exporter/viewer_html.c: exporter/viewer.html
+	@mkdir -p $(dir $@)
+	{ echo 'const char exp_viewer_template[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/exporter/viewer_html.o: $(BUILD)/exporter/viewer_html.c
+	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
 $(BUILD)/libcamvault.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 
 #define EXP_SUM_PATH_MAX 512
@@ -49,5 +50,13 @@ int exp_zip_add_file(struct exp_zip *z, const char *rel, const char *abspath,
 int exp_zip_finish(struct exp_zip *z, const char *root, struct cv_err *err);
 /* Drop an unfinished package (removes the temporary file). NULL-safe on a zeroed struct. */
 void exp_zip_abort(struct exp_zip *z);
+
+/*
+ * The package's index.html (exporter/viewer.html, built into the program) with the manifest
+ * (JSON text, `len` bytes) embedded, appended to b; check cv_buf_ok(b) afterwards. Every '<', '>'
+ * and '&' of the manifest is written as a JSON \u escape, so no manifest text can end the
+ * script element it sits in.
+ */
+void exp_viewer_html(struct cv_buf *b, const char *manifest, size_t len);
 
 #endif

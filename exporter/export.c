@@ -473,6 +473,14 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
         rc = cv_errf(err, CV_ELIMIT, "manifest too large");
     if (rc == 0)
         rc = exp_zip_add_mem(z, "manifest.json", b.data, b.len, err);
+    if (rc == 0) {
+        struct cv_buf html;
+        cv_buf_init(&html, TEXT_MAX + (256u << 10));
+        exp_viewer_html(&html, (const char *)b.data, b.len);
+        rc = cv_buf_ok(&html) ? exp_zip_add_mem(z, "index.html", html.data, html.len, err)
+                              : cv_errf(err, CV_ELIMIT, "index.html too large");
+        cv_buf_release(&html);
+    }
     res->files = z->nsums + 2;
     cv_buf_release(&b);
     return rc;
