@@ -45,6 +45,11 @@ int exp_zip_add_mem(struct exp_zip *z, const char *rel, const void *data, size_t
  * naming the file). *bytes receives the size. */
 int exp_zip_add_file(struct exp_zip *z, const char *rel, const char *abspath,
                      const uint8_t expect[32], uint64_t *bytes, struct cv_err *err);
+/* Add clip `c` (exporter/clip.h) as <folder>/<rel>, read piece by piece; its SHA-256 into
+ * sha_out[32]. */
+struct exp_clip;
+int exp_zip_add_clip(struct exp_zip *z, const char *rel, struct exp_clip *c, uint8_t sha_out[32],
+                     struct cv_err *err);
 /* Write SHA256SUMS and SHA256SUMS.p7s (signed with ROOT/keys/signing.key), close, fsync,
  * rename to the final name and fsync the directory. The struct is released either way. */
 int exp_zip_finish(struct exp_zip *z, const char *root, struct cv_err *err);

@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "exporter/clip.h"
 #include "exporter/exp_int.h"
 #include "common/buf.h"
 #include "common/fileio.h"
@@ -204,6 +205,43 @@ out:
     free(buf);
     if (fd >= 0)
         close(fd);
+    return rc;
+}
+
+int exp_zip_add_clip(struct exp_zip *z, const char *rel, struct exp_clip *c, uint8_t sha_out[32],
+                     struct cv_err *err)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(COPY_CHUNK);
+    uint64_t size = exp_clip_size(c), done = 0;
+    unsigned int mdlen = 32;
+    int rc;
+
+    if (!ctx || !buf) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory writing '%s'", rel);
+        goto out;
+    }
+    if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+        rc = exp_ssl_err(err, "SHA-256");
+        goto out;
+    }
+    rc = write_header(z, rel, size, err);
+    while (rc == 0 && done < size) {
+        size_t n = size - done < COPY_CHUNK ? (size_t)(size - done) : COPY_CHUNK;
+        rc = exp_clip_read(c, done, buf, n, err);
+        if (rc == 0) {
+            EVP_DigestUpdate(ctx, buf, n);
+            rc = write_data(z, buf, n, err);
+        }
+        done += n;
+    }
+    if (rc == 0 && !EVP_DigestFinal_ex(ctx, sha_out, &mdlen))
+        rc = exp_ssl_err(err, "SHA-256");
+    if (rc == 0)
+        rc = add_sum(z, rel, sha_out, err);
+out:
+    EVP_MD_CTX_free(ctx);
+    free(buf);
     return rc;
 }
 

@@ -14,6 +14,7 @@
 
 #include <openssl/rand.h>
 
+#include "exporter/clip.h"
 #include "exporter/export.h"
 #include "exporter/exp_int.h"
 #include "common/buf.h"
@@ -92,8 +93,25 @@ struct cp {
     bool needed;
 };
 
+/* One source of a working copy: the segment (index into the camera's segs) and what was used. */
+struct work_src {
+    size_t seg;
+    uint64_t offset, bytes;
+    uint32_t fragments;
+};
+
+/* One working copy: a clip (exporter/clip.h) of one recorder run of one camera. */
+struct work {
+    char path[EXP_SUM_PATH_MAX];
+    uint64_t run_id, bytes;
+    int64_t first_us, end_us, origin_us;
+    uint8_t sha[32];
+    size_t src0, nsrc; /* in the camera's srcs list */
+};
+
 struct cam_exp {
     struct idx_camera cam;
+    struct list works, srcs;       /* working copies and their sources */
     struct list segs, gaps, tombs; /* in the requested range */
     struct list links, dead;       /* chain: present segments and tombstones to the checkpoint */
     uint8_t prev[32];
@@ -345,6 +363,41 @@ static void manifest_camera(struct cv_buf *b, const struct cam_exp *c,
     cv_buf_printf(b, ",\"chain_to_us\":%lld}}", (long long)c->chain_to_us);
 }
 
+/* A working copy: what it shows, how it was made (range and sources), its hash. */
+static void manifest_working(struct cv_buf *b, const struct cam_exp *c, const struct work *w,
+                             const struct exp_request *req, bool comma)
+{
+    const struct work_src *ws = (const struct work_src *)c->srcs.v + w->src0;
+    const struct idx_segment *s = c->segs.v;
+    char path[EXP_SUM_PATH_MAX], sha[65];
+
+    cv_hex(w->sha, 32, sha);
+    cv_buf_printf(b, "%s{\"role\":\"working\",", comma ? "," : "");
+    json_kv(b, "camera", c->cam.id, true);
+    json_kv(b, "path", w->path, true);
+    cv_buf_printf(b, "\"bytes\":%llu,\"sha256\":\"%s\",\"run_id\":%llu,",
+                  (unsigned long long)w->bytes, sha, (unsigned long long)w->run_id);
+    cv_json_time(b, "first", w->first_us);
+    cv_buf_u8(b, ',');
+    cv_json_time(b, "end", w->end_us);
+    cv_buf_u8(b, ',');
+    cv_json_time(b, "origin", w->origin_us);
+    cv_buf_printf(b, ",\"procedure\":\"camvault clip 1\",\"built_for\":{");
+    cv_json_time(b, "from", req->from_us);
+    cv_buf_u8(b, ',');
+    cv_json_time(b, "to", req->to_us);
+    cv_buf_printf(b, "},\"sources\":[");
+    for (size_t i = 0; i < w->nsrc; i++) {
+        native_path(c, &s[ws[i].seg], path, sizeof(path));
+        cv_buf_printf(b, "%s{", i ? "," : "");
+        json_kv(b, "path", path, true);
+        cv_buf_printf(b, "\"offset\":%llu,\"bytes\":%llu,\"fragments\":%u}",
+                      (unsigned long long)ws[i].offset, (unsigned long long)ws[i].bytes,
+                      ws[i].fragments);
+    }
+    cv_buf_printf(b, "]}");
+}
+
 static void manifest(struct cv_buf *b, const struct exp_request *req, const struct exp_result *r,
                      const char *site, int64_t now, const struct cam_exp *cams)
 {
@@ -365,7 +418,12 @@ static void manifest(struct cv_buf *b, const struct exp_request *req, const stru
             cv_buf_u8(b, ',');
         manifest_camera(b, &cams[i], req);
     }
-    cv_buf_printf(b, "],\"working\":[],\"notes\":[\"working copies are not built yet\"]}\n");
+    cv_buf_printf(b, "],\"working\":[");
+    for (size_t i = 0, n = 0; i < req->ncameras; i++)
+        for (size_t j = 0; j < cams[i].works.n; j++)
+            manifest_working(b, &cams[i], &((const struct work *)cams[i].works.v)[j], req,
+                             n++ > 0);
+    cv_buf_printf(b, "]}\n");
 }
 
 static const char readme[] =
@@ -414,6 +472,106 @@ static int add_keys(struct exp_zip *z, const char *root, struct cv_err *err)
     return rc;
 }
 
+/* "20261122T091500Z" of µs UTC t. */
+static void compact_utc(int64_t t, char out[20])
+{
+    char iso[40];
+
+    cv_time_format_utc(t, iso, sizeof(iso), 0);
+    snprintf(out, 20, "%.4s%.2s%.2sT%.2s%.2s%.2sZ", iso, iso + 5, iso + 8, iso + 11, iso + 14,
+             iso + 17);
+}
+
+/*
+ * The working copy of segs[a..b) (one recorder run of camera c) for the requested range, added
+ * to the package as working/<camera>_<first>_<end>.mp4 and recorded in c->works / c->srcs.
+ * Built by exporter/clip.c from the very files copied to native/, so `camvault verify` can
+ * rebuild it from the package (docs/working-copies.md).
+ */
+static int add_working(struct exp_zip *z, const struct exp_request *req, struct cam_exp *c,
+                       size_t a, size_t b, struct cv_err *err)
+{
+    const struct idx_segment *s = c->segs.v;
+    char (*abs)[PATH_MAX] = calloc(b - a, sizeof(*abs));
+    const char **paths = calloc(b - a, sizeof(*paths));
+    struct exp_clip *clip = NULL;
+    struct work *w = NULL;
+    char from[20], to[20];
+    int rc = 0;
+
+    if (!abs || !paths) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = a; rc == 0 && i < b; i++) {
+        rc = lay_abs(req->root, s[i].path, abs[i - a], sizeof(abs[0]), err);
+        paths[i - a] = abs[i - a];
+    }
+    if (rc == 0)
+        rc = exp_clip_open(&clip, paths, b - a, req->from_us, req->to_us, err);
+    if (rc == CV_ENOENT) { /* the run only touches the range between two GOPs: nothing to play */
+        rc = 0;
+        goto out;
+    }
+    if (rc < 0)
+        goto out;
+    w = list_add(&c->works);
+    if (!w) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto out;
+    }
+    memset(w, 0, sizeof(*w));
+    w->run_id = s[a].run_id;
+    exp_clip_times(clip, &w->first_us, &w->end_us);
+    w->origin_us = exp_clip_origin_us(clip);
+    compact_utc(w->first_us, from);
+    compact_utc(w->end_us, to);
+    snprintf(w->path, sizeof(w->path), "working/%s_%s_%s.mp4", c->cam.id, from, to);
+    if (c->works.n > 1 && strcmp(w[-1].path, w->path) == 0) /* two runs within one second */
+        snprintf(w->path, sizeof(w->path), "working/%s_%s_%s-%zu.mp4", c->cam.id, from, to,
+                 c->works.n);
+    w->bytes = exp_clip_size(clip);
+    w->src0 = c->srcs.n;
+    for (size_t i = 0; i < exp_clip_source_count(clip); i++) {
+        const struct exp_clip_source *cs = exp_clip_source_at(clip, i);
+        struct work_src *ws = list_add(&c->srcs);
+        size_t k = 0;
+        while (k < b - a && strcmp(abs[k], cs->path) != 0)
+            k++;
+        if (!ws || k == b - a) {
+            rc = cv_errf(err, ws ? CV_ESTATE : CV_ENOMEM, "working copy of '%s': source '%s' %s",
+                         c->cam.id, cs->path, ws ? "is not among the segments" : "out of memory");
+            goto out;
+        }
+        ws->seg = a + k;
+        ws->offset = cs->offset;
+        ws->bytes = cs->bytes;
+        ws->fragments = cs->fragments;
+        w->nsrc++;
+    }
+    rc = exp_zip_add_clip(z, w->path, clip, w->sha, err);
+out:
+    exp_clip_free(clip);
+    free(paths);
+    free(abs);
+    return rc;
+}
+
+/* One working copy per recorder run among the camera's exported segments. */
+static int add_workings(struct exp_zip *z, const struct exp_request *req, struct cam_exp *c,
+                        struct cv_err *err)
+{
+    const struct idx_segment *s = c->segs.v;
+    int rc = 0;
+
+    for (size_t a = 0, b; rc == 0 && a < c->segs.n; a = b) {
+        for (b = a + 1; b < c->segs.n && s[b].run_id == s[a].run_id; b++)
+            ;
+        rc = add_working(z, req, c, a, b, err);
+    }
+    return rc;
+}
+
 /* Write everything into the open package z. */
 static int write_all(struct exp_zip *z, const struct exp_request *req, struct exp_result *res,
                      const char *site, int64_t now, struct cam_exp *cams, const struct cp *cps,
@@ -441,6 +599,8 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
                 fprintf(stderr, "\rcamvault export: %zu/%zu segments, %llu MB", res->segments,
                         total, (unsigned long long)(res->bytes >> 20));
         }
+        if (rc == 0)
+            rc = add_workings(z, req, &cams[i], err);
         if (rc == 0 && cams[i].segs.n) {
             cv_buf_reset(&b);
             chain_text(&cams[i], &b);
@@ -532,6 +692,8 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
         struct cam_exp *c = &cams[i];
         c->segs.size = c->links.size = sizeof(struct idx_segment);
         c->gaps.size = sizeof(struct idx_gap);
+        c->works.size = sizeof(struct work);
+        c->srcs.size = sizeof(struct work_src);
         c->tombs.size = c->dead.size = sizeof(struct idx_tombstone);
         cv_strlcpy(c->cam.id, req->cameras[i], sizeof(c->cam.id));
         rc = gather(t, req, c, cps, ncps, err);
@@ -551,6 +713,8 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
     else
         exp_zip_abort(&z);
     for (size_t i = 0; cams && i < req->ncameras; i++) {
+        free(cams[i].works.v);
+        free(cams[i].srcs.v);
         free(cams[i].segs.v);
         free(cams[i].gaps.v);
         free(cams[i].tombs.v);
