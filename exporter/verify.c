@@ -20,36 +20,17 @@
 
 #include "exporter/verify.h"
 #include "exporter/exp_int.h"
+#include "exporter/verify_int.h"
 #include "common/buf.h"
+#include "common/json.h"
 #include "indexer/idx.h"
 #include "common/banned.h"
 
 #define MAX_ENTRIES 100000
 #define MAX_ENTRY_BYTES (UINT64_C(4) << 30)
 #define MAX_META_BYTES (16u << 20)
-#define CHUNK (1u << 20)
 
-struct ent {
-    char rel[EXP_SUM_PATH_MAX]; /* path below the top folder */
-    uint8_t sha[32];
-    char *data; /* NUL-terminated copy for metadata files, else NULL */
-    size_t len;
-    bool listed, chained;
-};
-
-struct ver {
-    struct ent *e;
-    size_t n, cap;
-    char top[320];
-    bool json;
-    FILE *out;
-    struct cv_buf js;
-    unsigned checks, failed;
-};
-
-static void report(struct ver *v, bool ok, const char *check, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void report(struct ver *v, bool ok, const char *check, const char *fmt, ...)
+void exp_ver_report(struct ver *v, bool ok, const char *check, const char *fmt, ...)
 {
     char detail[768];
     va_list ap;
@@ -83,7 +64,7 @@ static int unhex64(const char *p, uint8_t out[32])
     return cv_unhex(h, out, 32);
 }
 
-static struct ent *find(struct ver *v, const char *rel)
+struct ent *exp_ver_find(struct ver *v, const char *rel)
 {
     for (size_t i = 0; i < v->n; i++)
         if (strcmp(v->e[i].rel, rel) == 0)
@@ -193,7 +174,7 @@ static int read_zip(struct ver *v, const char *zip, struct cv_err *err)
         for (;;) {
             la_ssize_t n = archive_read_data(a, buf, CHUNK);
             if (n == ARCHIVE_WARN) { /* a bad CRC: the bytes are there but not as stored */
-                report(v, false, "zip", "%s: %s", e->rel, archive_error_string(a));
+                exp_ver_report(v, false, "zip", "%s: %s", e->rel, archive_error_string(a));
                 break;
             }
             if (n < 0) {
@@ -226,6 +207,7 @@ static int read_zip(struct ver *v, const char *zip, struct cv_err *err)
             goto out;
         }
         EVP_DigestFinal_ex(ctx, e->sha, &mdlen);
+        e->bytes = total;
     }
 out:
     archive_read_free(a);
@@ -248,18 +230,18 @@ static void check_sums(struct ver *v, const struct ent *sums)
         struct ent *e;
         if (len < 67 || len - 66 >= sizeof(rel) || p[64] != ' ' || p[65] != ' ' ||
             unhex64(p, md) < 0) {
-            report(v, false, "sums", "SHA256SUMS: malformed line '%.*s'",
+            exp_ver_report(v, false, "sums", "SHA256SUMS: malformed line '%.*s'",
                    (int)(len < 80 ? len : 80), p);
         } else {
             memcpy(rel, p + 66, len - 66);
             rel[len - 66] = 0;
-            e = find(v, rel);
+            e = exp_ver_find(v, rel);
             nfiles++;
             if (!e) {
-                report(v, false, "sums", "%s: listed in SHA256SUMS but missing", rel);
+                exp_ver_report(v, false, "sums", "%s: listed in SHA256SUMS but missing", rel);
             } else if (memcmp(e->sha, md, 32) != 0) {
                 cv_hex(e->sha, 32, hex);
-                report(v, false, "sums", "%s: SHA-256 %s differs from SHA256SUMS", rel, hex);
+                exp_ver_report(v, false, "sums", "%s: SHA-256 %s differs from SHA256SUMS", rel, hex);
                 e->listed = true;
             } else {
                 e->listed = true;
@@ -270,9 +252,9 @@ static void check_sums(struct ver *v, const struct ent *sums)
     for (size_t i = 0; i < v->n; i++)
         if (!v->e[i].listed && strcmp(v->e[i].rel, "SHA256SUMS") != 0 &&
             strcmp(v->e[i].rel, "SHA256SUMS.p7s") != 0)
-            report(v, false, "sums", "%s: not listed in SHA256SUMS", v->e[i].rel);
+            exp_ver_report(v, false, "sums", "%s: not listed in SHA256SUMS", v->e[i].rel);
     if (v->failed == bad)
-        report(v, true, "sums", "all %u files match SHA256SUMS, none unlisted", nfiles);
+        exp_ver_report(v, true, "sums", "all %u files match SHA256SUMS, none unlisted", nfiles);
 }
 
 static X509 *cert_of(const struct ent *e)
@@ -287,15 +269,15 @@ static X509 *cert_of(const struct ent *e)
 /* The CMS signature over SHA256SUMS against certs/root.pem; signing.pem issued by root.pem. */
 static void check_cms(struct ver *v, const struct ent *sums)
 {
-    const struct ent *p7 = find(v, "SHA256SUMS.p7s");
-    X509 *root = cert_of(find(v, "certs/root.pem")), *sign = cert_of(find(v, "certs/signing.pem"));
+    const struct ent *p7 = exp_ver_find(v, "SHA256SUMS.p7s");
+    X509 *root = cert_of(exp_ver_find(v, "certs/root.pem")), *sign = cert_of(exp_ver_find(v, "certs/signing.pem"));
     X509_STORE *store = X509_STORE_new();
     BIO *der = NULL, *content = NULL;
     CMS_ContentInfo *cms = NULL;
     struct cv_err e = {""};
 
     if (!p7 || !root || !sign || !store) {
-        report(v, false, "signature", "%s",
+        exp_ver_report(v, false, "signature", "%s",
                !p7     ? "SHA256SUMS.p7s: missing"
                : !root ? "certs/root.pem: missing or not a certificate"
                : !sign ? "certs/signing.pem: missing or not a certificate"
@@ -304,9 +286,9 @@ static void check_cms(struct ver *v, const struct ent *sums)
     }
     if (X509_verify(sign, X509_get0_pubkey(root)) != 1) {
         exp_ssl_err(&e, "certs/signing.pem is not issued by certs/root.pem");
-        report(v, false, "certs", "%s", e.msg);
+        exp_ver_report(v, false, "certs", "%s", e.msg);
     } else {
-        report(v, true, "certs", "certs/signing.pem is issued by certs/root.pem");
+        exp_ver_report(v, true, "certs", "certs/signing.pem is issued by certs/root.pem");
     }
     der = BIO_new_mem_buf(p7->data, (int)p7->len);
     content = BIO_new_mem_buf(sums->data, (int)sums->len);
@@ -316,12 +298,21 @@ static void check_cms(struct ver *v, const struct ent *sums)
     cms = der ? d2i_CMS_bio(der, NULL) : NULL;
     if (!cms) {
         exp_ssl_err(&e, "SHA256SUMS.p7s: not a CMS signature");
-        report(v, false, "signature", "%s", e.msg);
+        exp_ver_report(v, false, "signature", "%s", e.msg);
     } else if (CMS_verify(cms, NULL, store, content, NULL, CMS_BINARY) != 1) {
         exp_ssl_err(&e, "SHA256SUMS.p7s: signature over SHA256SUMS does not verify");
-        report(v, false, "signature", "%s", e.msg);
+        exp_ver_report(v, false, "signature", "%s", e.msg);
     } else {
-        report(v, true, "signature", "SHA256SUMS.p7s signs SHA256SUMS (certs/root.pem)");
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        char fp[3 * EVP_MAX_MD_SIZE + 1] = "";
+        if (X509_digest(root, EVP_sha256(), md, &mdlen) == 1)
+            for (unsigned i = 0; i < mdlen; i++) /* "AB:CD:...", as openssl x509 prints it */
+                snprintf(fp + (i ? 3 * i - 1 : 0), sizeof(fp) - 3 * i, "%s%02X", i ? ":" : "",
+                         md[i]);
+        exp_ver_report(v, true, "signature",
+                       "SHA256SUMS.p7s signs SHA256SUMS (certs/root.pem, SHA-256 fingerprint %s: "
+                       "compare it with the one the site publishes)", fp);
     }
 out:
     CMS_ContentInfo_free(cms);
@@ -407,7 +398,7 @@ static void check_chain(struct ver *v, struct ent *c, const char *log, const boo
 
     snprintf(camera, sizeof(camera), "%.*s", (int)(strlen(c->rel) - 16), c->rel + 10);
     if (strncmp(p, "prev ", 5) != 0 || unhex64(p + 5, prev) < 0 || p[69] != '\n') {
-        report(v, false, "chain", "%s line 1: expected 'prev <64 hex>'", c->rel);
+        exp_ver_report(v, false, "chain", "%s line 1: expected 'prev <64 hex>'", c->rel);
         return;
     }
     for (p += 70; *p; line++) {
@@ -419,19 +410,19 @@ static void check_chain(struct ver *v, struct ent *c, const char *log, const boo
         if (!nl || nl - p > 600 ||
             sscanf(p, "%lld %lld %64s %64s %511s", &start, &end, shahex, chhex, path) != 5 ||
             cv_unhex(shahex, sha, 32) < 0 || cv_unhex(chhex, ch, 32) < 0) {
-            report(v, false, "chain", "%s line %u: malformed", c->rel, line + 1);
+            exp_ver_report(v, false, "chain", "%s line %u: malformed", c->rel, line + 1);
             return;
         }
         idx_chain_next(prev, camera, start, end, sha, want);
         if (memcmp(want, ch, 32) != 0)
-            report(v, false, "chain", "%s line %u: link does not recompute from the one before",
+            exp_ver_report(v, false, "chain", "%s line %u: link does not recompute from the one before",
                    c->rel, line + 1);
         if (strcmp(path, "-") != 0) {
-            f = find(v, path);
+            f = exp_ver_find(v, path);
             if (!f)
-                report(v, false, "chain", "%s line %u: '%s' missing", c->rel, line + 1, path);
+                exp_ver_report(v, false, "chain", "%s line %u: '%s' missing", c->rel, line + 1, path);
             else if (memcmp(f->sha, sha, 32) != 0)
-                report(v, false, "chain", "%s: SHA-256 differs from %s line %u", path, c->rel,
+                exp_ver_report(v, false, "chain", "%s: SHA-256 differs from %s line %u", path, c->rel,
                        line + 1);
             if (f)
                 f->chained = true;
@@ -444,33 +435,33 @@ static void check_chain(struct ver *v, struct ent *c, const char *log, const boo
             covered = true;
             snprintf(last_chain, sizeof(last_chain), "%s", cphex);
             if (strcmp(cphex, hex) != 0)
-                report(v, false, "checkpoint", "%s line %u: chain differs from checkpoint %llu",
+                exp_ver_report(v, false, "checkpoint", "%s line %u: chain differs from checkpoint %llu",
                        c->rel, line + 1, seq);
         }
         p = nl + 1;
     }
     if (v->failed == bad)
-        report(v, true, "chain", "%s: %u links recompute", c->rel, links);
+        exp_ver_report(v, true, "chain", "%s: %u links recompute", c->rel, links);
     if (covered && v->failed == bad)
-        report(v, true, "checkpoint", "%s: signed checkpoint %llu confirms its links", c->rel, seq);
+        exp_ver_report(v, true, "checkpoint", "%s: signed checkpoint %llu confirms its links", c->rel, seq);
     else if (!covered && strstr(manifest->data, "\"covered_by_checkpoint\":false"))
-        report(v, true, "checkpoint",
+        exp_ver_report(v, true, "checkpoint",
                "%s: not yet covered by a signed checkpoint (as the "
                "manifest says)",
                c->rel);
     else if (!covered)
-        report(v, false, "checkpoint", "%s: no signed checkpoint names any of its links", c->rel);
+        exp_ver_report(v, false, "checkpoint", "%s: no signed checkpoint names any of its links", c->rel);
 }
 
 static void check_integrity(struct ver *v, const struct ent *manifest)
 {
-    const struct ent *log = find(v, "integrity/checkpoints.log");
-    X509 *sign = cert_of(find(v, "certs/signing.pem"));
+    const struct ent *log = exp_ver_find(v, "integrity/checkpoints.log");
+    X509 *sign = cert_of(exp_ver_find(v, "certs/signing.pem"));
     bool *valid = NULL;
     size_t nblocks = 0;
 
     if (!log || !sign) {
-        report(v, false, "checkpoint", "%s: missing",
+        exp_ver_report(v, false, "checkpoint", "%s: missing",
                log ? "certs/signing.pem" : "integrity/checkpoints.log");
         goto out;
     }
@@ -483,12 +474,12 @@ static void check_integrity(struct ver *v, const struct ent *manifest)
         valid = nv;
         valid[nblocks] = cp_valid(X509_get0_pubkey(sign), p, len) == 1;
         if (!valid[nblocks])
-            report(v, false, "checkpoint",
+            exp_ver_report(v, false, "checkpoint",
                    "integrity/checkpoints.log block %zu: signature does "
                    "not verify with certs/signing.pem",
                    nblocks + 1);
         else
-            report(v, true, "checkpoint", "integrity/checkpoints.log block %zu: signature valid",
+            exp_ver_report(v, true, "checkpoint", "integrity/checkpoints.log block %zu: signature valid",
                    nblocks + 1);
         p = end ? end + 2 : NULL;
     }
@@ -500,7 +491,7 @@ static void check_integrity(struct ver *v, const struct ent *manifest)
     }
     for (size_t i = 0; i < v->n; i++)
         if (strncmp(v->e[i].rel, "native/", 7) == 0 && !v->e[i].chained)
-            report(v, false, "chain", "%s: in no integrity/*.chain", v->e[i].rel);
+            exp_ver_report(v, false, "chain", "%s: in no integrity/*.chain", v->e[i].rel);
 out:
     free(valid);
     X509_free(sign);
@@ -510,6 +501,7 @@ int exp_verify(const char *zip_path, bool json, FILE *out, unsigned *failed, str
 {
     struct ver v = {.json = json, .out = out};
     const struct ent *sums, *manifest;
+    struct cv_json *doc = NULL;
     int rc;
 
     cv_buf_init(&v.js, 64u << 20);
@@ -517,16 +509,20 @@ int exp_verify(const char *zip_path, bool json, FILE *out, unsigned *failed, str
     rc = read_zip(&v, zip_path, err);
     if (rc < 0)
         goto out;
-    sums = find(&v, "SHA256SUMS");
-    manifest = find(&v, "manifest.json");
+    sums = exp_ver_find(&v, "SHA256SUMS");
+    manifest = exp_ver_find(&v, "manifest.json");
     if (!sums || !manifest) {
         rc = cv_errf(err, CV_ECORRUPT, "'%s' is not a camvault package: no %s", zip_path,
                      sums ? "manifest.json" : "SHA256SUMS");
         goto out;
     }
+    rc = exp_ver_manifest_parse(zip_path, manifest, &doc, err);
+    if (rc < 0)
+        goto out;
     check_sums(&v, sums);
     check_cms(&v, sums);
     check_integrity(&v, manifest);
+    exp_ver_manifest_check(&v, zip_path, doc);
     *failed = v.failed;
     if (json) {
         struct cv_buf h;
@@ -540,6 +536,7 @@ int exp_verify(const char *zip_path, bool json, FILE *out, unsigned *failed, str
                 v.checks, v.failed);
     }
 out:
+    cv_json_free(doc);
     for (size_t i = 0; i < v.n; i++)
         free(v.e[i].data);
     free(v.e);

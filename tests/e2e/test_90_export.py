@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 
-from conftest import cv, query, start_camsim, start_recorder, wait_for
+from conftest import cv, decode_errors, probe_streams, query, start_camsim, start_recorder, wait_for
 
 OPENSSL_CMS = ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", "SHA256SUMS.p7s",
                "-content", "SHA256SUMS", "-CAfile", "certs/root.pem", "-purpose", "any"]
@@ -28,7 +28,7 @@ def recorded(tmp_path_factory):
     cv("init", root=root)
     procs = []
     try:
-        sim = start_camsim(procs, tmp, cameras=3, name="cam")
+        sim = start_camsim(procs, tmp, cameras=3, name="cam", extra=["--audio", "aac"])
         for i in (1, 2, 3):
             cv("camera", "add", f"c{i}", "--url", f"rtsp://127.0.0.1:{sim.port}/cam{i}",
                "--name", f"Camera {i}", "--location", f"Gate {i}", root=root)
@@ -82,7 +82,7 @@ def test_export_package_verifies_with_stock_tools(recorded, tmp_path):
 
     m = json.loads((pkg / "manifest.json").read_text())
     assert m["case"] == "CASE-7" and m["requester"] == "Officer Li"
-    assert m["software"] == "camvault 0.3" and m["working"] == []
+    assert m["software"] == "camvault 0.3"
     frm, to = middle_range(root)
     assert [c["id"] for c in m["cameras"]] == ["c1", "c2"]
     for c in m["cameras"]:
@@ -101,6 +101,21 @@ def test_export_package_verifies_with_stock_tools(recorded, tmp_path):
         last = chain[-1].split()
         assert [last[0], last[3]] in [h[2:4] for h in heads]
     assert "sha256sum -c SHA256SUMS" in (pkg / "README.txt").read_text()
+
+    # Working copies: one per camera (one recorder run), playable, covering the whole range.
+    assert sorted(w["camera"] for w in m["working"]) == ["c1", "c2"], m["working"]
+    for w in m["working"]:
+        path = pkg / w["path"]
+        assert w["path"].startswith(f"working/{w['camera']}_") and path.stat().st_size == w["bytes"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == w["sha256"]
+        assert w["first_us"] <= frm and w["end_us"] >= to, (w, frm, to)
+        assert decode_errors(path) == "", w["path"]
+        streams = {s["codec_type"]: s for s in probe_streams(path)}
+        assert set(streams) == {"video", "audio"}, streams
+        assert abs(float(streams["video"]["duration"]) - (w["end_us"] - w["first_us"]) / 1e6) < 0.2
+        cam = next(c for c in m["cameras"] if c["id"] == w["camera"])
+        natives = {s["path"] for s in cam["segments"]}
+        assert w["sources"] and all(s["path"] in natives for s in w["sources"])
 
 
 def test_export_errors(recorded, tmp_path):
@@ -174,15 +189,24 @@ def first_native(package):
         return next(n[len(top) + 1:] for n in z.namelist() if "/native/" in n)
 
 
-@pytest.mark.parametrize("case", ["segment", "manifest", "removed", "added", "chain"])
+def first_working(package):
+    with zipfile.ZipFile(package) as z:
+        top = z.namelist()[0].split("/")[0]
+        return next(n[len(top) + 1:] for n in z.namelist() if "/working/" in n)
+
+
+@pytest.mark.parametrize("case", ["segment", "working", "manifest", "removed", "added", "chain"])
 def test_verify_names_tampered_files(package, tmp_path, case):
     seg = first_native(package)
+    work = first_working(package)
 
     def change(name, data):
         if name is None:
             return ("notes.txt", b"added later\n") if case == "added" else None
         if case == "segment" and name == seg:
             return flip(data)
+        if case == "working" and name == work:
+            return flip(data, 20000)
         if case == "manifest" and name == "manifest.json":
             return data.replace(b"Officer Li", b"Officer Lu")
         if case == "removed" and name == seg:
@@ -200,8 +224,8 @@ def test_verify_names_tampered_files(package, tmp_path, case):
     r = cv("verify", bad, check=False)
     assert r.returncode == 1, r.stdout + r.stderr
     fails = [l for l in r.stdout.splitlines() if l.startswith("FAIL ")]
-    want = {"segment": seg, "manifest": "manifest.json", "removed": seg, "added": "notes.txt",
-            "chain": "integrity/c2.chain"}[case]
+    want = {"segment": seg, "working": work, "manifest": "manifest.json", "removed": seg,
+            "added": "notes.txt", "chain": "integrity/c2.chain"}[case]
     assert any(want in l for l in fails), r.stdout
 
 
@@ -242,6 +266,15 @@ def test_verify_refuses_what_is_not_a_package(package, tmp_path):
         zo.writestr(zi.namelist()[0].split("/")[0] + "/../../evil.sh", "rm -rf /\n")
     r = cv("verify", unsafe, check=False)
     assert r.returncode == 2 and "unsafe entry name" in r.stderr, r.stderr
+
+    for name, text in (("badjson", b'{"format": "camvault export 1", "cameras": ['),
+                       ("notours", b'{"format": "something else", "cameras": []}')):
+        bad = tmp_path / f"{name}.zip"
+        rezip(package, bad, lambda n, d, t=text: t if n == "manifest.json" else
+              (None if n is None else d))
+        r = cv("verify", bad, check=False)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == "", r.stderr
+        assert "manifest.json" in r.stderr and f"{name}.zip" in r.stderr, r.stderr
 
     r = cv("verify", tmp_path / "absent.zip", check=False)
     assert r.returncode == 2 and "absent.zip" in r.stderr
