@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("CAMVAULT_BUILD", REPO / "build"))  # e.g. a sanitizer build
 CAMVAULT = BUILD / "camvault"
 FUZZ_VERIFY = BUILD / "fuzz-verify"
+BROWSER = REPO / "tests" / "browser"  # node drivers of headless Chromium (playwright-core)
 CAMSIM = BUILD / "camsim"
 PEERS = Path(__file__).resolve().parent / "peers"
 PY = "/usr/bin/python3"

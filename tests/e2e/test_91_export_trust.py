@@ -12,7 +12,7 @@ import json
 import subprocess
 import zipfile
 
-from conftest import FUZZ_VERIFY, cv, query, start_camsim, start_recorder, wait_for
+from conftest import BROWSER, FUZZ_VERIFY, cv, query, start_camsim, start_recorder, wait_for
 from test_90_export import export, first_native, flip, middle_range, package, recorded, rezip
 
 __all__ = ["package", "recorded"]  # module fixtures shared with test_90
@@ -190,3 +190,50 @@ def test_fuzzed_packages_never_crash_verify(recorded, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr + str(list(tmp_path.glob("crash-*")))
     done = r.stdout.split()
     assert done[1] == "3001" and int(done[5]) > 0 and int(done[8]) > 0, r.stdout
+
+
+def test_resigned_package_with_an_edited_working_copy_fails_the_rebuild(recorded, package,
+                                                                       tmp_path):
+    """A working copy changed (say, frames cut out) and everything re-hashed and re-signed:
+    the manifest is edited to match, but the copy no longer rebuilds from native/."""
+    with zipfile.ZipFile(package) as z:
+        top = z.namelist()[0].split("/")[0]
+        m = json.loads(z.read(f"{top}/manifest.json"))
+    work = m["working"][0]["path"]
+
+    def edit(files):
+        files[work] = flip(files[work], len(files[work]) // 2)
+        for w in m["working"]:
+            if w["path"] == work:
+                w["sha256"] = hashlib.sha256(files[work]).hexdigest()
+        files["manifest.json"] = json.dumps(m).encode()
+
+    bad = tmp_path / "rework.zip"
+    forge(package, bad, recorded, tmp_path, edit)
+    out, fails = verify_fails(bad)
+    assert "ok signature:" in out and "ok manifest:" in out, out
+    assert any(l.startswith(f"FAIL working: {work}") and "rebuild" in l for l in fails), out
+
+
+def test_index_html_plays_the_working_copies_offline(recorded, package, tmp_path):
+    """index.html opened from the unpacked package (file://, no server) in headless Chromium:
+    every working copy plays, and the clock shows the wall time of the frame on screen."""
+    with zipfile.ZipFile(package) as z:
+        z.extractall(tmp_path)
+        top = z.namelist()[0].split("/")[0]
+        m = json.loads(z.read(f"{top}/manifest.json"))
+    page = tmp_path / top / "index.html"
+    r = subprocess.run(["node", BROWSER / "play.mjs", page.as_uri(), tmp_path / "index.png"],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [json.loads(l) for l in r.stdout.splitlines()]
+    videos = [l for l in lines if "src" in l]
+    assert not [l for l in lines if "problem" in l], lines
+    assert len(videos) == len(m["working"]) == 2, lines
+    for v, w in zip(videos, m["working"]):
+        assert v["played"] and v["error"] is None, v
+        assert v["src"].endswith(w["path"])
+        assert abs(v["duration"] - (w["end_us"] - w["origin_us"]) / 1e6) < 0.5, (v, w)
+        # the clock: origin + currentTime, within a frame or two of the position it stopped at
+        assert abs(v["clock_us"] - (w["origin_us"] + v["end"] * 1e6)) < 100_000, (v, w)
+        assert w["first_local"][:10] in v["clock"]
