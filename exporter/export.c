@@ -14,6 +14,7 @@
 
 #include <openssl/rand.h>
 
+#include "common/log.h"
 #include "exporter/clip.h"
 #include "exporter/export.h"
 #include "exporter/exp_int.h"
@@ -26,6 +27,7 @@
 #define LEDGER_MAX (256u << 20)
 #define LIST_MAX 1000000 /* records of one kind for one camera in one export */
 #define TEXT_MAX (64u << 20)
+#define EXP_NOTE_MAX 512
 
 /* A growable array of records (segments, gaps, tombstones) filled by index callbacks. */
 struct list {
@@ -112,6 +114,7 @@ struct work {
 struct cam_exp {
     struct idx_camera cam;
     struct list works, srcs;       /* working copies and their sources */
+    struct list notes;             /* char[EXP_NOTE_MAX]: working copies that could not be made */
     struct list segs, gaps, tombs; /* in the requested range */
     struct list links, dead;       /* chain: present segments and tombstones to the checkpoint */
     uint8_t prev[32];
@@ -423,6 +426,13 @@ static void manifest(struct cv_buf *b, const struct exp_request *req, const stru
         for (size_t j = 0; j < cams[i].works.n; j++)
             manifest_working(b, &cams[i], &((const struct work *)cams[i].works.v)[j], req,
                              n++ > 0);
+    cv_buf_printf(b, "],\"notes\":[");
+    for (size_t i = 0, n = 0; i < req->ncameras; i++)
+        for (size_t j = 0; j < cams[i].notes.n; j++) {
+            if (n++)
+                cv_buf_u8(b, ',');
+            cv_json_str(b, (const char *)cams[i].notes.v + j * EXP_NOTE_MAX);
+        }
     cv_buf_printf(b, "]}\n");
 }
 
@@ -511,6 +521,18 @@ static int add_working(struct exp_zip *z, const struct exp_request *req, struct 
         rc = exp_clip_open(&clip, paths, b - a, req->from_us, req->to_us, err);
     if (rc == CV_ENOENT) { /* the run only touches the range between two GOPs: nothing to play */
         rc = 0;
+        goto out;
+    }
+    if (rc == CV_ECORRUPT || rc == CV_EMEDIA) {
+        /* The natives are the evidence and go in as they are; only the convenience copy is
+         * missing, and the manifest says why. */
+        char *note = list_add(&c->notes);
+        if (note)
+            snprintf(note, EXP_NOTE_MAX, "no working copy of camera '%s' for run %llu: %s",
+                     c->cam.id, (unsigned long long)s[a].run_id, err->msg);
+        cv_warn("export: camera '%s': no working copy for run %llu: %s", c->cam.id,
+                (unsigned long long)s[a].run_id, err->msg);
+        rc = note ? 0 : cv_errf(err, CV_ENOMEM, "out of memory");
         goto out;
     }
     if (rc < 0)
@@ -693,6 +715,7 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
         c->segs.size = c->links.size = sizeof(struct idx_segment);
         c->gaps.size = sizeof(struct idx_gap);
         c->works.size = sizeof(struct work);
+        c->notes.size = EXP_NOTE_MAX;
         c->srcs.size = sizeof(struct work_src);
         c->tombs.size = c->dead.size = sizeof(struct idx_tombstone);
         cv_strlcpy(c->cam.id, req->cameras[i], sizeof(c->cam.id));
@@ -714,6 +737,7 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
         exp_zip_abort(&z);
     for (size_t i = 0; cams && i < req->ncameras; i++) {
         free(cams[i].works.v);
+        free(cams[i].notes.v);
         free(cams[i].srcs.v);
         free(cams[i].segs.v);
         free(cams[i].gaps.v);
