@@ -1597,7 +1597,9 @@ static int cmd_export(int argc, char **argv)
     struct exp_result res;
     struct cv_err err = {""};
     struct idx *idx = NULL;
-    char root[PATH_MAX], list[1024];
+    struct idx_txn *t = NULL;
+    struct cv_buf custody;
+    char root[PATH_MAX], list[1024], eid[32], target[1400], detail[1400];
     int rc;
 
     if (parse(&cl, argc, argv, opts, 0, false))
@@ -1632,11 +1634,54 @@ static int cmd_export(int argc, char **argv)
     req.operator_name = getenv("USER");
     req.out_path = out_s;
     req.progress = isatty(STDERR_FILENO);
+    cv_buf_init(&custody, 16u << 20);
     rc = open_index(&cl, root, &idx, &err);
     req.root = root;
     if (rc == 0)
+        rc = exp_export_id(cv_now_us(), eid, &err);
+    if (rc == 0) {
+        /* The audit record comes first, so that the package's custody/ holds this export too. */
+        char a[40], b[40];
+        cv_time_format_utc(req.from_us, a, sizeof(a), 3);
+        cv_time_format_utc(req.to_us, b, sizeof(b), 3);
+        snprintf(target, sizeof(target), "export %s cameras %s %s..%s", eid, cams_s, a, b);
+        snprintf(detail, sizeof(detail), "file %s; reason: %s; requester: %s", out_s,
+                 reason ? reason : "", requester ? requester : "");
+        rc = idx_begin(idx, true, &t, &err);
+        if (rc == 0)
+            rc = cli_audit(t, "export-start", target, case_s, detail, &err);
+        if (rc == 0)
+            rc = srv_audit_case_lines(t, case_s, &custody, &err);
+        if (rc == 0 && !cv_buf_ok(&custody))
+            rc = cv_errf(&err, CV_ELIMIT, "case '%s': audit history too long for custody/", case_s);
+        if (rc == 0)
+            rc = idx_commit(t, &err);
+        else
+            idx_abort(t);
+        t = NULL;
+    }
+    if (rc == 0) {
+        req.export_id = eid;
+        req.custody = (const char *)custody.data;
+        req.custody_len = custody.len;
         rc = exp_export(idx, &req, &res, &err);
+        /* The outcome too: a failed export is part of the case's history. */
+        if (idx_begin(idx, true, &t, NULL) == 0) {
+            char done[CV_ERR_MAX + 64];
+            if (rc == 0)
+                snprintf(done, sizeof(done), "%zu segments, %llu bytes of footage, %zu files",
+                         res.segments, (unsigned long long)res.bytes, res.files);
+            else
+                snprintf(done, sizeof(done), "%s", err.msg);
+            if (cli_audit(t, rc == 0 ? "export-done" : "export-failed", target, case_s, done,
+                          NULL) == 0)
+                idx_commit(t, NULL);
+            else
+                idx_abort(t);
+        }
+    }
     idx_close(idx);
+    cv_buf_release(&custody);
     if (rc < 0)
         return fail(&err);
     printf("%s\n", out_s);

@@ -643,6 +643,9 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
         rc = add_keys(z, req->root, err);
     if (rc == 0)
         rc = exp_zip_add_mem(z, "README.txt", readme, sizeof(readme) - 1, err);
+    if (rc == 0)
+        rc = exp_zip_add_mem(z, "custody/audit.log", req->custody ? req->custody : "",
+                             req->custody ? req->custody_len : 0, err);
     cv_buf_reset(&b);
     {
         struct exp_request r2 = *req;
@@ -668,6 +671,20 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
     return rc;
 }
 
+int exp_export_id(int64_t now_us, char out[32], struct cv_err *err)
+{
+    uint8_t rnd[4];
+    char rhex[9], when[40];
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return exp_ssl_err(err, "random export id");
+    cv_hex(rnd, 4, rhex);
+    cv_time_format_utc(now_us, when, sizeof(when), 0); /* 2026-11-22T09:15:00Z */
+    snprintf(out, 32, "%.4s%.2s%.2sT%.2s%.2s%.2sZ-%s", when, when + 5, when + 8, when + 11,
+             when + 14, when + 17, rhex);
+    return 0;
+}
+
 int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result *res,
                struct cv_err *err)
 {
@@ -676,21 +693,20 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
     struct exp_zip z = {.fd = -1};
     struct cp *cps = NULL;
     size_t ncps = 0, nsegs = 0, ledger_len = 0;
-    char *ledger = NULL, site[33], dir[PATH_MAX], path[PATH_MAX], when[32];
-    uint8_t rnd[4];
-    char rhex[9];
+    char *ledger = NULL, site[33], dir[PATH_MAX], path[PATH_MAX];
     int64_t now = cv_now_us();
     int rc;
 
     memset(res, 0, sizeof(*res));
     if (req->ncameras == 0 || req->ncameras > EXP_MAX_CAMERAS)
         return cv_errf(err, CV_EINVAL, "expected 1 to %d cameras", EXP_MAX_CAMERAS);
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        return exp_ssl_err(err, "random export id");
-    cv_hex(rnd, 4, rhex);
-    cv_time_format_utc(now, when, sizeof(when), 0); /* 2026-11-22T09:15:00Z */
-    snprintf(res->export_id, sizeof(res->export_id), "%.4s%.2s%.2sT%.2s%.2s%.2sZ-%s", when,
-             when + 5, when + 8, when + 11, when + 14, when + 17, rhex);
+    if (req->export_id && req->export_id[0]) {
+        if (lay_id_check("export id", req->export_id, err) < 0 ||
+            cv_strlcpy(res->export_id, req->export_id, sizeof(res->export_id)) < 0)
+            return cv_errf(err, CV_EINVAL, "bad export id '%s'", req->export_id);
+    } else if ((rc = exp_export_id(now, res->export_id, err)) < 0) {
+        return rc;
+    }
     snprintf(res->folder, sizeof(res->folder), "%s-%s", req->case_id, res->export_id);
 
     cams = calloc(req->ncameras, sizeof(*cams));

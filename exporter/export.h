@@ -8,10 +8,12 @@
  *   <case>-<export id>/native/<camera>/<YYYY-MM-DD>/<segment file>   byte for byte
  *   <case>-<export id>/manifest.json, README.txt, certs/root.pem, certs/signing.pem,
  *   integrity/<camera>.chain, integrity/checkpoints.log, SHA256SUMS, SHA256SUMS.p7s
+ *   working/<camera>_<first>_<end>.mp4 (one per recorder run, exporter/clip.h), index.html,
+ *   custody/audit.log (the audit lines the caller passes: the case's history, this export)
  *
  * into OUT.tmp (O_EXCL), fsyncs it and renames it to OUT, so a killed export never leaves a
  * partial OUT. Every segment is hashed while it is copied; a hash that differs from the index
- * aborts the export naming the file. Not built yet: working copies, index.html, custody.
+ * aborts the export naming the file.
  *
  * Threads: reentrant; the index handle may be shared (exp_export uses its own read transaction).
  */
@@ -38,6 +40,9 @@ struct exp_request {
     const char *operator_name;      /* who runs the export; NULL or "": the process's user */
     const char *out_path;           /* the ZIP to create; must not exist */
     bool progress;                  /* progress lines on stderr */
+    const char *export_id;          /* from exp_export_id, or NULL: one is made */
+    const char *custody;            /* the case's audit lines for custody/audit.log (may be NULL) */
+    size_t custody_len;
 };
 
 struct exp_result {
@@ -47,6 +52,13 @@ struct exp_result {
     size_t files;       /* entries in the package */
     uint64_t bytes;     /* of native files */
 };
+
+/*
+ * A new export id for time now_us: "20261122T091500Z-1a2b3c4d" (UTC second and 32 random bits),
+ * so that a caller can write the audit record naming the export before the package, and the
+ * package's custody/ can hold that record. Returns 0 or CV_ECRYPTO (no randomness).
+ */
+int exp_export_id(int64_t now_us, char out[32], struct cv_err *err);
 
 /*
  * Write the package described by `req` (see above). Out: *res. Returns 0, or a negative CV_E*

@@ -523,6 +523,7 @@ int exp_verify(const char *zip_path, bool json, FILE *out, unsigned *failed, str
     check_cms(&v, sums);
     check_integrity(&v, manifest);
     exp_ver_manifest_check(&v, zip_path, doc);
+    exp_ver_custody(&v);
     *failed = v.failed;
     if (json) {
         struct cv_buf h;

@@ -56,4 +56,10 @@ int exp_ver_manifest_parse(const char *zip, const struct ent *manifest, struct c
  */
 void exp_ver_manifest_check(struct ver *v, const char *zip, const struct cv_json *doc);
 
+/*
+ * custody/audit.log: every line "<seq> <previous hash hex> <hash hex> <audit line>" must have
+ * hash = SHA-256(previous hash || audit line) (server/audit.h), sequences rising.
+ */
+void exp_ver_custody(struct ver *v);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <openssl/evp.h>
 
 #include "common/fileio.h"
 #include "common/json.h"
@@ -313,4 +314,48 @@ void exp_ver_manifest_check(struct ver *v, const char *zip, const struct cv_json
         rebuild(v, w, &x);
 out:
     extract_release(&x);
+}
+
+void exp_ver_custody(struct ver *v)
+{
+    const struct ent *c = exp_ver_find(v, "custody/audit.log");
+    unsigned long long last = 0, n = 0;
+    unsigned line = 0;
+
+    if (!c) {
+        exp_ver_report(v, false, "custody", "custody/audit.log: missing");
+        return;
+    }
+    for (const char *p = c->data; *p; line++) {
+        const char *nl = strchr(p, '\n');
+        unsigned long long seq;
+        uint8_t prev[32], hash[32], md[32];
+        unsigned int mdlen = 32;
+        char ph[65], hh[65];
+        int used = 0;
+        if (!nl || sscanf(p, "%llu %64s %64s %n", &seq, ph, hh, &used) != 3 || used == 0 ||
+            p + used > nl || cv_unhex(ph, prev, 32) < 0 || cv_unhex(hh, hash, 32) < 0) {
+            exp_ver_report(v, false, "custody", "custody/audit.log line %u: malformed", line + 1);
+            return;
+        }
+        {
+            EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+            int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+                     EVP_DigestUpdate(ctx, prev, 32) &&
+                     EVP_DigestUpdate(ctx, p + used, (size_t)(nl - (p + used))) &&
+                     EVP_DigestFinal_ex(ctx, md, &mdlen);
+            EVP_MD_CTX_free(ctx);
+            if (!ok || memcmp(md, hash, 32) != 0 || seq <= last) {
+                exp_ver_report(v, false, "custody", "custody/audit.log line %u (audit record "
+                               "%llu): %s", line + 1, seq, seq <= last ? "out of order"
+                               : "hash does not recompute from its line");
+                return;
+            }
+        }
+        last = seq;
+        n++;
+        p = nl + 1;
+    }
+    exp_ver_report(v, true, "custody", "custody/audit.log: %llu audit records, each hash "
+                   "recomputes", n);
 }

@@ -49,8 +49,9 @@ def middle_range(root):
 
 def export(root, out, *extra, cameras="c1,c2"):
     frm, to = middle_range(root)
+    case = [] if "--case" in extra else ["--case", "CASE-7"]
     return cv("export", "--camera", cameras, "--from", f"@{frm / 1e6}", "--to", f"@{to / 1e6}",
-              "--case", "CASE-7", "--reason", "incident at gate", "--requester", "Officer Li",
+              *case, "--reason", "incident at gate", "--requester", "Officer Li",
               "--out", out, *extra, root=root)
 
 

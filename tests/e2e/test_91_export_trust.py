@@ -237,3 +237,34 @@ def test_index_html_plays_the_working_copies_offline(recorded, package, tmp_path
         # the clock: origin + currentTime, within a frame or two of the position it stopped at
         assert abs(v["clock_us"] - (w["origin_us"] + v["end"] * 1e6)) < 100_000, (v, w)
         assert w["first_local"][:10] in v["clock"]
+
+
+def test_custody_holds_the_case_history_and_this_export(recorded, tmp_path):
+    root = recorded
+    frm, to = middle_range(root)
+    cv("hold", "add", "--case", "CUST-1", "--camera", "c1", "--from", f"@{frm / 1e6}",
+       "--to", f"@{to / 1e6}", "--reason", "bike theft", root=root)
+    out = tmp_path / "cust.zip"
+    export(root, out, "--case", "CUST-1", cameras="c1")
+    with zipfile.ZipFile(out) as z:
+        top = z.namelist()[0].split("/")[0]
+        lines = z.read(f"{top}/custody/audit.log").decode().splitlines()
+    export_id = top[len("CUST-1-"):]
+    recs = [json.loads(l.split(" ", 3)[3]) for l in lines]
+    assert [r["action"] for r in recs] == ["hold-add", "export-start"], recs
+    assert all(r["case"] == "CUST-1" for r in recs) and export_id in recs[1]["target"], recs
+    for l in lines:  # each line checks by hand: hash = SHA-256(previous hash || line)
+        seq, prev, h, line = l.split(" ", 3)
+        assert hashlib.sha256(bytes.fromhex(prev) + line.encode()).hexdigest() == h
+    r = cv("verify", out)
+    assert "ok custody: custody/audit.log: 2 audit records" in r.stdout, r.stdout
+    audit = cv("audit", "--case", "CUST-1", "--json", root=root).stdout
+    assert '"export-done"' in audit and export_id in audit, audit
+
+    def edit(files):
+        files["custody/audit.log"] = files["custody/audit.log"].replace(b"cameras c1", b"cameras c2", 1)
+
+    bad = tmp_path / "cust-edited.zip"
+    forge(out, bad, root, tmp_path, edit)
+    _, fails = verify_fails(bad)
+    assert any(l.startswith("FAIL custody: custody/audit.log line 1") for l in fails), fails
