@@ -1548,19 +1548,63 @@ static int cmd_fsck(int argc, char **argv)
 
 /* ---- keys ---- */
 
+/* camvault keys import --key KEY.pem --cert CERT.pem --chain CHAIN.pem */
+static int keys_import(struct cmdline *cl, int argc, char **argv)
+{
+    const char *key = NULL, *cert = NULL, *chain = NULL;
+    const struct opt opts[] = {{"--key", true, &key, NULL},
+                               {"--cert", true, &cert, NULL},
+                               {"--chain", true, &chain, NULL},
+                               {NULL, false, NULL, NULL}};
+    struct exp_key_info r, sgn;
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    char root[PATH_MAX], detail[600];
+    int rc;
+
+    if (parse(cl, argc, argv, opts, 0, false))
+        return EXIT_USAGE;
+    if (!key || !cert || !chain)
+        return usage_error("keys import", "expected --key KEY.pem --cert CERT.pem --chain "
+                                          "CHAIN.pem (intermediates, then the root)");
+    rc = open_index(cl, root, &idx, &err);
+    if (rc == 0)
+        rc = exp_keys_import(root, key, cert, chain, &err);
+    if (rc == 0)
+        rc = exp_keys_info(root, &r, &sgn, &err);
+    if (rc == 0) {
+        snprintf(detail, sizeof(detail), "signing %s (%s), root %s (%s)", sgn.subject,
+                 sgn.fingerprint, r.subject, r.fingerprint);
+        rc = idx_begin(idx, true, &t, &err);
+        if (rc == 0 && (rc = cli_audit(t, "keys-import", "site identity", NULL, detail, &err)) == 0)
+            rc = idx_commit(t, &err);
+        else
+            idx_abort(t);
+    }
+    idx_close(idx);
+    if (rc < 0)
+        return fail(&err);
+    printf("imported: signing certificate %s\n  root %s\n  root SHA-256 fingerprint %s\n"
+           "Restart the recorder so that it signs checkpoints with the new key; the old "
+           "certificates are kept in keys/retired/.\n", sgn.subject, r.subject, r.fingerprint);
+    return 0;
+}
+
 static int cmd_keys(int argc, char **argv)
 {
     struct cmdline cl = {.cmd = "keys"};
-    const char *sub = take_sub(&cl, "keys", "'show'", &argc, argv);
+    const char *sub = take_sub(&cl, "keys", "'show' or 'import'", &argc, argv);
     struct exp_key_info r, sgn;
     struct cv_err err = {""};
     char root[PATH_MAX];
 
     if (!sub)
         return EXIT_USAGE;
+    if (strcmp(sub, "import") == 0)
+        return keys_import(&cl, argc, argv);
     if (strcmp(sub, "show") != 0)
-        return usage_error("keys", "unknown subcommand '%s' (show; importing agency keys is not "
-                                   "built yet)", sub);
+        return usage_error("keys", "unknown subcommand '%s' (show, import)", sub);
     if (parse(&cl, argc, argv, NULL, 0, true))
         return EXIT_USAGE;
     if (resolve_root(&cl, root, &err) < 0 || lay_root_check(root, &err) < 0 ||
@@ -2272,6 +2316,7 @@ static const char usage[] =
     "  hold list [--json] | release HOLD [--by W]\n"
     "  fsck [--repair | --rebuild]            compare index and disk; fix what is safe\n"
     "  keys show [--json]                     the site's certificates and fingerprints\n"
+    "  keys import --key K.pem --cert C.pem --chain CHAIN.pem   use an agency-issued identity\n"
     "  export --camera ID[,ID] --from T --to T --case C --out F.zip [--reason T] [--requester W]\n"
     "  verify FILE.zip [--json]               check a package: 0 valid, 1 not valid, 2 unreadable\n"
     "  clip CAMERA --from T --to T --out F.mp4 [--json]   playable copy of a range (no re-encoding)\n"

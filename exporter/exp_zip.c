@@ -299,6 +299,15 @@ static int cms_sign(const char *root, const void *data, size_t len, struct cv_bu
         goto out;
     }
     rootc = NULL; /* owned by extra now */
+    if (cv_path_join(path, sizeof(path), dir, "chain.pem", NULL) == 0) {
+        BIO *b = BIO_new_file(path, "r"); /* intermediates of an imported identity, if any */
+        X509 *c;
+        while (b && (c = PEM_read_bio_X509(b, NULL, NULL, NULL)))
+            if (!sk_X509_push(extra, c))
+                X509_free(c);
+        BIO_free(b);
+        ERR_clear_error();
+    }
     cms = CMS_sign(cert, key, extra, in, CMS_DETACHED | CMS_BINARY);
     if (!cms || !i2d_CMS_bio(out, cms)) {
         rc = exp_ssl_err(err, "cannot sign SHA256SUMS");

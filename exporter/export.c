@@ -4,6 +4,7 @@
  * in export.h). The manifest and the chain files are built here; copying, hashing, SHA256SUMS
  * and the CMS signature live in exp_zip.c.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pwd.h>
 #include <limits.h>
@@ -462,22 +463,60 @@ static const char readme[] =
     "certs/root.pem 的指纹与本站公布的指纹核对。`camvault verify PACKAGE.zip` 还会检查哈希链与\n"
     "检查点。\n";
 
+static int add_cert_file(struct exp_zip *z, const char *path, const char *rel, struct cv_err *err)
+{
+    char *data = NULL;
+    size_t len;
+    int rc = cv_read_file(path, 1u << 20, &data, &len, err);
+
+    if (rc == 0)
+        rc = exp_zip_add_mem(z, rel, data, len, err);
+    free(data);
+    return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* certs/: root.pem, signing.pem, chain.pem (intermediates of an imported identity) and
+ * retired/ (certificates replaced by `camvault keys import`: older checkpoints name them). */
 static int add_keys(struct exp_zip *z, const char *root, struct cv_err *err)
 {
-    const char *names[2] = {"root.pem", "signing.pem"};
-    char dir[PATH_MAX], path[PATH_MAX], rel[64];
+    const char *names[3] = {"root.pem", "signing.pem", "chain.pem"};
+    char dir[PATH_MAX], path[PATH_MAX], rel[EXP_SUM_PATH_MAX];
+    char *files[64];
+    size_t nfiles = 0;
+    struct dirent *de;
+    DIR *d;
     int rc = lay_dir(root, "keys", dir, sizeof(dir), err);
 
-    for (int i = 0; rc == 0 && i < 2; i++) {
-        char *data = NULL;
-        size_t len;
+    for (int i = 0; rc == 0 && i < 3; i++) {
         rc = cv_path_join(path, sizeof(path), dir, names[i], err);
-        if (rc == 0)
-            rc = cv_read_file(path, 1u << 20, &data, &len, err);
+        if (rc == 0 && i == 2 && access(path, F_OK) != 0)
+            break; /* the site's own identity has no intermediates */
         snprintf(rel, sizeof(rel), "certs/%s", names[i]);
         if (rc == 0)
-            rc = exp_zip_add_mem(z, rel, data, len, err);
-        free(data);
+            rc = add_cert_file(z, path, rel, err);
+    }
+    if (rc < 0 || cv_path_join(path, sizeof(path), dir, "retired", err) < 0 ||
+        !(d = opendir(path)))
+        return rc;
+    while ((de = readdir(d)) && nfiles < 64) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] != '.' && l > 4 && strcmp(de->d_name + l - 4, ".pem") == 0 &&
+            (files[nfiles] = strdup(de->d_name)))
+            nfiles++;
+    }
+    closedir(d);
+    qsort(files, nfiles, sizeof(files[0]), name_cmp);
+    for (size_t i = 0; i < nfiles; i++) {
+        char file[PATH_MAX];
+        snprintf(rel, sizeof(rel), "certs/retired/%s", files[i]);
+        if (rc == 0 && cv_path_join(file, sizeof(file), path, files[i], err) == 0)
+            rc = add_cert_file(z, file, rel, err);
+        free(files[i]);
     }
     return rc;
 }

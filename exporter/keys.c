@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -158,6 +159,186 @@ out:
     X509_free(sign_cert);
     EVP_PKEY_free(root_key);
     EVP_PKEY_free(sign_key);
+    return rc;
+}
+
+/* Every certificate in PEM file `path` (at least one). */
+static STACK_OF(X509) *read_certs(const char *path, struct cv_err *err)
+{
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    BIO *b = BIO_new_file(path, "r");
+    X509 *c;
+
+    if (!sk || !b) {
+        sk_X509_free(sk);
+        BIO_free(b);
+        exp_ssl_err(err, path);
+        return NULL;
+    }
+    while ((c = PEM_read_bio_X509(b, NULL, NULL, NULL)))
+        if (!sk_X509_push(sk, c)) {
+            X509_free(c);
+            break;
+        }
+    ERR_clear_error(); /* the end of the file */
+    BIO_free(b);
+    if (sk_X509_num(sk) == 0) {
+        sk_X509_free(sk);
+        cv_errf(err, CV_ECRYPTO, "'%s' holds no PEM certificate", path);
+        return NULL;
+    }
+    return sk;
+}
+
+static int read_key(const char *path, EVP_PKEY **out, struct cv_err *err)
+{
+    BIO *b = BIO_new_file(path, "r");
+
+    *out = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    return *out ? 0 : exp_ssl_err(err, path);
+}
+
+/* A key camvault can sign checkpoints and CMS with (Ed25519 cannot be verified in CMS by
+ * OpenSSL 3.0; small RSA keys are not evidence-grade). */
+static int key_usable(EVP_PKEY *k, const char *path, struct cv_err *err)
+{
+    if (EVP_PKEY_is_a(k, "EC")) {
+        char group[64] = "";
+        size_t gl = 0;
+        EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof(group), &gl);
+        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "secp384r1") == 0)
+            return 0;
+        return cv_errf(err, CV_EINVAL, "'%s': EC key on curve '%s'; use P-256 or P-384", path,
+                       group[0] ? group : "?");
+    }
+    if (EVP_PKEY_is_a(k, "RSA") && EVP_PKEY_get_bits(k) >= 2048)
+        return 0;
+    return cv_errf(err, CV_EINVAL, "'%s': a %s key of %d bits; camvault signs with ECDSA P-256 "
+                   "or P-384 or RSA of at least 2048 bits (Ed25519 does not verify inside CMS with "
+                   "OpenSSL 3.0)", path, EVP_PKEY_get0_type_name(k), EVP_PKEY_get_bits(k));
+}
+
+/* PEM of all certificates of sk into a durable file (an empty file for none). */
+static int write_certs(const char *path, STACK_OF(X509) *sk, int from, int to,
+                       struct cv_err *err)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long len;
+    int rc;
+
+    if (!b)
+        return exp_ssl_err(err, "BIO_new");
+    for (int i = from; i < to; i++)
+        if (!PEM_write_bio_X509(b, sk_X509_value(sk, i))) {
+            BIO_free(b);
+            return exp_ssl_err(err, "writing PEM");
+        }
+    len = BIO_get_mem_data(b, &data);
+    rc = cv_write_atomic(path, len > 0 ? data : "", len > 0 ? (size_t)len : 0, 0644, err);
+    BIO_free(b);
+    return rc;
+}
+
+int exp_keys_import(const char *root, const char *key_pem, const char *cert_pem,
+                    const char *chain_pem, struct cv_err *err)
+{
+    char dir[PATH_MAX], retired[PATH_MAX], p[PATH_MAX], q[PATH_MAX], when[40], stamp[24];
+    STACK_OF(X509) *leaf = NULL, *chain = NULL, *inter = NULL;
+    X509_STORE *store = NULL;
+    X509_STORE_CTX *ctx = NULL;
+    EVP_PKEY *key = NULL;
+    X509 *cert, *rootc;
+    int n, rc;
+
+    if ((rc = lay_dir(root, "keys", dir, sizeof(dir), err)) < 0 ||
+        (rc = read_key(key_pem, &key, err)) < 0 || (rc = key_usable(key, key_pem, err)) < 0)
+        goto out;
+    if (!(leaf = read_certs(cert_pem, err)) || !(chain = read_certs(chain_pem, err))) {
+        rc = CV_ECRYPTO;
+        goto out;
+    }
+    cert = sk_X509_value(leaf, 0);
+    n = sk_X509_num(chain);
+    rootc = sk_X509_value(chain, n - 1);
+    if (X509_check_private_key(cert, key) != 1) {
+        rc = cv_errf(err, CV_EINVAL, "'%s' is not the certificate of the key in '%s'", cert_pem,
+                     key_pem);
+        ERR_clear_error();
+        goto out;
+    }
+    if (X509_check_issued(rootc, rootc) != X509_V_OK) {
+        rc = cv_errf(err, CV_EINVAL, "'%s': its last certificate must be the self-signed root",
+                     chain_pem);
+        goto out;
+    }
+    if ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) &&
+        !(X509_get_key_usage(cert) & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION))) {
+        rc = cv_errf(err, CV_EINVAL, "'%s': its key usage allows no digital signature", cert_pem);
+        goto out;
+    }
+    inter = sk_X509_new_null();
+    for (int i = 0; inter && i < n - 1; i++)
+        if (X509_up_ref(sk_X509_value(chain, i)) != 1 ||
+            !sk_X509_push(inter, sk_X509_value(chain, i)))
+            break;
+    store = X509_STORE_new();
+    ctx = X509_STORE_CTX_new();
+    if (!inter || !store || !ctx || X509_STORE_add_cert(store, rootc) != 1 ||
+        X509_STORE_CTX_init(ctx, store, cert, inter) != 1) {
+        rc = exp_ssl_err(err, "checking the certificate chain");
+        goto out;
+    }
+    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY);
+    if (X509_verify_cert(ctx) != 1) {
+        rc = cv_errf(err, CV_EINVAL, "'%s' does not verify against '%s': %s", cert_pem, chain_pem,
+                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        goto out;
+    }
+    /* Everything checks: retire the current certificates, then write the new identity. */
+    cv_time_format_utc(cv_now_us(), when, sizeof(when), 0);
+    snprintf(stamp, sizeof(stamp), "%.4s%.2s%.2sT%.2s%.2s%.2sZ", when, when + 5, when + 8,
+             when + 11, when + 14, when + 17);
+    if ((rc = cv_path_join(retired, sizeof(retired), dir, "retired", err)) < 0 ||
+        (rc = cv_mkdir_p(retired, 0755, err)) < 0)
+        goto out;
+    for (int i = 0; i < 2; i++) {
+        const char *name = i ? "signing" : "root";
+        char file[64];
+        snprintf(file, sizeof(file), "%s.pem", name);
+        if ((rc = cv_path_join(p, sizeof(p), dir, file, err)) < 0)
+            goto out;
+        snprintf(file, sizeof(file), "%s-%s.pem", stamp, name);
+        if ((rc = cv_path_join(q, sizeof(q), retired, file, err)) < 0)
+            goto out;
+        if (access(p, F_OK) == 0 && link(p, q) < 0) {
+            rc = cv_errf(err, cv_errno_code(errno), "cannot keep '%s' as '%s': %s", p, q,
+                         strerror(errno));
+            goto out;
+        }
+    }
+    if ((rc = cv_fsync_parent(q, err)) < 0 ||
+        (rc = cv_path_join(p, sizeof(p), dir, "signing.key", err)) < 0 ||
+        (rc = write_pem(p, key, NULL, err)) < 0 ||
+        (rc = cv_path_join(p, sizeof(p), dir, "signing.pem", err)) < 0 ||
+        (rc = write_certs(p, leaf, 0, 1, err)) < 0 ||
+        (rc = cv_path_join(p, sizeof(p), dir, "chain.pem", err)) < 0 ||
+        (rc = write_certs(p, chain, 0, n - 1, err)) < 0 ||
+        (rc = cv_path_join(p, sizeof(p), dir, "root.pem", err)) < 0 ||
+        (rc = write_certs(p, chain, n - 1, n, err)) < 0)
+        goto out;
+    /* The site's own root key signed nothing but the old signing certificate: it goes. */
+    if (cv_path_join(p, sizeof(p), dir, "root.key", NULL) == 0)
+        unlink(p);
+    rc = cv_fsync_parent(p, err);
+out:
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    sk_X509_pop_free(inter, X509_free);
+    sk_X509_pop_free(leaf, X509_free);
+    sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(key);
     return rc;
 }
 

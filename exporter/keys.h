@@ -22,6 +22,20 @@
  * exist (then 0 and *created = 0). */
 int exp_keys_create(const char *root, const char *site_id, int *created, struct cv_err *err);
 
+/*
+ * Replace the site identity with an agency-issued one: key_pem (an ECDSA P-256/P-384 or RSA of
+ * at least 2048 bits private key, unencrypted PEM), cert_pem (its certificate, valid now, usable
+ * for digital signatures) and chain_pem (the issuing chain: any intermediates and, last, the
+ * self-signed root; the certificate must verify against it). The current certificates move to
+ * ROOT/keys/retired/<UTC time>-root.pem and -signing.pem, so that checkpoints signed before
+ * stay verifiable (exports carry them in certs/retired/); the old private keys are deleted. The
+ * new files are ROOT/keys/signing.key (0600), signing.pem, chain.pem (intermediates, maybe
+ * none) and root.pem. A running recorder signs with the old key until it is restarted.
+ * Errors name the file and the cause; nothing is changed unless everything checks.
+ */
+int exp_keys_import(const char *root, const char *key_pem, const char *cert_pem,
+                    const char *chain_pem, struct cv_err *err);
+
 struct exp_key_info {
     char subject[256];
     char not_before[40], not_after[40]; /* RFC 3339 UTC */

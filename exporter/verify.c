@@ -9,10 +9,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <openssl/cms.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -22,6 +24,7 @@
 #include "exporter/exp_int.h"
 #include "exporter/verify_int.h"
 #include "common/buf.h"
+#include "common/cvtime.h"
 #include "common/json.h"
 #include "indexer/idx.h"
 #include "common/banned.h"
@@ -266,40 +269,91 @@ static X509 *cert_of(const struct ent *e)
     return x;
 }
 
-/* The CMS signature over SHA256SUMS against certs/root.pem; signing.pem issued by root.pem. */
+/* Every certificate of a PEM entry (intermediates); an empty stack when e is NULL. */
+static STACK_OF(X509) *certs_of(const struct ent *e)
+{
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    BIO *b = e ? BIO_new_mem_buf(e->data, (int)e->len) : NULL;
+    X509 *x;
+
+    while (sk && b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)))
+        if (!sk_X509_push(sk, x))
+            X509_free(x);
+    ERR_clear_error();
+    BIO_free(b);
+    return sk;
+}
+
+/* The signingTime attribute of the CMS signature as Unix seconds; -1 when it has none. */
+static time_t signing_time(CMS_ContentInfo *cms)
+{
+    STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+    CMS_SignerInfo *si = sis && sk_CMS_SignerInfo_num(sis) > 0 ? sk_CMS_SignerInfo_value(sis, 0)
+                                                                : NULL;
+    int at = si ? CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1) : -1;
+    X509_ATTRIBUTE *a = at >= 0 ? CMS_signed_get_attr(si, at) : NULL;
+    ASN1_TYPE *t = a ? X509_ATTRIBUTE_get0_type(a, 0) : NULL;
+    struct tm tm;
+
+    if (!t || (t->type != V_ASN1_UTCTIME && t->type != V_ASN1_GENERALIZEDTIME) ||
+        ASN1_TIME_to_tm(t->value.asn1_string, &tm) != 1)
+        return -1;
+    return (time_t)(cv_days_from_civil(tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
+                                       (unsigned)tm.tm_mday) * 86400 +
+                    tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec);
+}
+
+/*
+ * The CMS signature over SHA256SUMS against certs/root.pem, with certs/chain.pem as
+ * intermediates; the certificates are checked as of the signature's signing time, so a
+ * certificate that expired since does not fail an old package.
+ */
 static void check_cms(struct ver *v, const struct ent *sums)
 {
     const struct ent *p7 = exp_ver_find(v, "SHA256SUMS.p7s");
-    X509 *root = cert_of(exp_ver_find(v, "certs/root.pem")), *sign = cert_of(exp_ver_find(v, "certs/signing.pem"));
+    X509 *root = cert_of(exp_ver_find(v, "certs/root.pem"));
+    X509 *sign = cert_of(exp_ver_find(v, "certs/signing.pem"));
+    STACK_OF(X509) *inter = certs_of(exp_ver_find(v, "certs/chain.pem"));
     X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     BIO *der = NULL, *content = NULL;
     CMS_ContentInfo *cms = NULL;
     struct cv_err e = {""};
+    char when[40] = "no signing time";
+    time_t t = -1;
 
-    if (!p7 || !root || !sign || !store) {
+    if (!p7 || !root || !sign || !store || !ctx || !inter) {
         exp_ver_report(v, false, "signature", "%s",
-               !p7     ? "SHA256SUMS.p7s: missing"
-               : !root ? "certs/root.pem: missing or not a certificate"
-               : !sign ? "certs/signing.pem: missing or not a certificate"
-                       : "out of memory");
+                       !p7     ? "SHA256SUMS.p7s: missing"
+                       : !root ? "certs/root.pem: missing or not a certificate"
+                       : !sign ? "certs/signing.pem: missing or not a certificate"
+                               : "out of memory");
         goto out;
-    }
-    if (X509_verify(sign, X509_get0_pubkey(root)) != 1) {
-        exp_ssl_err(&e, "certs/signing.pem is not issued by certs/root.pem");
-        exp_ver_report(v, false, "certs", "%s", e.msg);
-    } else {
-        exp_ver_report(v, true, "certs", "certs/signing.pem is issued by certs/root.pem");
     }
     der = BIO_new_mem_buf(p7->data, (int)p7->len);
     content = BIO_new_mem_buf(sums->data, (int)sums->len);
-    X509_STORE_add_cert(store, root);
-    X509_STORE_set_flags(store, X509_V_FLAG_NO_CHECK_TIME);
-    X509_STORE_set_purpose(store, X509_PURPOSE_ANY);
     cms = der ? d2i_CMS_bio(der, NULL) : NULL;
+    if (cms && (t = signing_time(cms)) >= 0)
+        cv_time_format_utc((int64_t)t * CV_US_PER_S, when, sizeof(when), 0);
+    X509_STORE_add_cert(store, root);
+    X509_STORE_set_purpose(store, X509_PURPOSE_ANY);
+    if (t >= 0)
+        X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(store), t);
+    else
+        X509_STORE_set_flags(store, X509_V_FLAG_NO_CHECK_TIME);
+    if (X509_STORE_CTX_init(ctx, store, sign, inter) != 1 || X509_verify_cert(ctx) != 1)
+        exp_ver_report(v, false, "certs", "certs/signing.pem does not chain to certs/root.pem "
+                       "(as of %s): %s", when,
+                       X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    else
+        exp_ver_report(v, true, "certs", "certs/signing.pem chains to certs/root.pem%s (as of "
+                       "the signing time, %s)", sk_X509_num(inter) ? " via certs/chain.pem" : "",
+                       when);
+    ERR_clear_error();
     if (!cms) {
         exp_ssl_err(&e, "SHA256SUMS.p7s: not a CMS signature");
         exp_ver_report(v, false, "signature", "%s", e.msg);
-    } else if (CMS_verify(cms, NULL, store, content, NULL, CMS_BINARY) != 1) {
+    } else if (CMS_verify(cms, inter, store, content, NULL, CMS_BINARY) != 1) {
         exp_ssl_err(&e, "SHA256SUMS.p7s: signature over SHA256SUMS does not verify");
         exp_ver_report(v, false, "signature", "%s", e.msg);
     } else {
@@ -318,7 +372,9 @@ out:
     CMS_ContentInfo_free(cms);
     BIO_free(der);
     BIO_free(content);
+    X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
+    sk_X509_pop_free(inter, X509_free);
     X509_free(root);
     X509_free(sign);
 }
@@ -453,8 +509,49 @@ static void check_chain(struct ver *v, struct ent *c, const char *log, const boo
         exp_ver_report(v, false, "checkpoint", "%s: no signed checkpoint names any of its links", c->rel);
 }
 
+static bool has_retired(struct ver *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (strncmp(v->e[i].rel, "certs/retired/", 14) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * A checkpoint signed before `camvault keys import` replaced the site identity: valid when a
+ * certs/retired/<stamp>-signing.pem issued by certs/retired/<stamp>-root.pem verifies it. The
+ * retired certificate's name goes to name[] (with a closing parenthesis, for the report).
+ */
+static bool cp_valid_retired(struct ver *v, const char *block, size_t len, char *name, size_t n)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        const char *rel = v->e[i].rel;
+        size_t l = strlen(rel);
+        char rootrel[EXP_SUM_PATH_MAX];
+        X509 *sign, *root;
+        bool ok;
+        if (strncmp(rel, "certs/retired/", 14) != 0 || l < 26 ||
+            strcmp(rel + l - 12, "-signing.pem") != 0)
+            continue;
+        snprintf(rootrel, sizeof(rootrel), "%.*s-root.pem", (int)(l - 12), rel);
+        sign = cert_of(&v->e[i]);
+        root = cert_of(exp_ver_find(v, rootrel));
+        ok = sign && root && X509_verify(sign, X509_get0_pubkey(root)) == 1 &&
+             cp_valid(X509_get0_pubkey(sign), block, len) == 1;
+        ERR_clear_error();
+        X509_free(sign);
+        X509_free(root);
+        if (ok) {
+            snprintf(name, n, "%s)", rel);
+            return true;
+        }
+    }
+    return false;
+}
+
 static void check_integrity(struct ver *v, const struct ent *manifest)
 {
+    char retired[EXP_SUM_PATH_MAX + 2];
     const struct ent *log = exp_ver_find(v, "integrity/checkpoints.log");
     X509 *sign = cert_of(exp_ver_find(v, "certs/signing.pem"));
     bool *valid = NULL;
@@ -473,14 +570,18 @@ static void check_integrity(struct ver *v, const struct ent *manifest)
             goto out;
         valid = nv;
         valid[nblocks] = cp_valid(X509_get0_pubkey(sign), p, len) == 1;
+        retired[0] = 0;
+        if (!valid[nblocks])
+            valid[nblocks] = cp_valid_retired(v, p, len, retired, sizeof(retired));
         if (!valid[nblocks])
             exp_ver_report(v, false, "checkpoint",
-                   "integrity/checkpoints.log block %zu: signature does "
-                   "not verify with certs/signing.pem",
-                   nblocks + 1);
+                           "integrity/checkpoints.log block %zu: signature does not verify with "
+                           "certs/signing.pem%s", nblocks + 1,
+                           has_retired(v) ? " nor a certificate in certs/retired/" : "");
         else
-            exp_ver_report(v, true, "checkpoint", "integrity/checkpoints.log block %zu: signature valid",
-                   nblocks + 1);
+            exp_ver_report(v, true, "checkpoint",
+                           "integrity/checkpoints.log block %zu: signature valid%s%s", nblocks + 1,
+                           retired[0] ? " (earlier site key " : "", retired[0] ? retired : "");
         p = end ? end + 2 : NULL;
     }
     for (size_t i = 0; i < v->n; i++) {
