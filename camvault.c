@@ -665,8 +665,15 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
         rc->cfg->checkpoint_us = us;
         return 0;
     }
-    if (strcmp(key, "listen") == 0 ||
-        strcmp(key, "tsa_url") == 0 || strcmp(key, "site_zone") == 0)
+    if (strcmp(key, "tsa_url") == 0) {
+        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+            return cv_errf(err, CV_EINVAL, "tsa_url '%s' is not an http:// or https:// URL",
+                           value);
+        if (cv_strlcpy(rc->cfg->tsa_url, value, sizeof(rc->cfg->tsa_url)) < 0)
+            return cv_errf(err, CV_EINVAL, "tsa_url is too long");
+        return 0;
+    }
+    if (strcmp(key, "listen") == 0 || strcmp(key, "site_zone") == 0)
         return 0;
     return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
 }

@@ -12,6 +12,8 @@
 #include <openssl/evp.h>
 
 #include "exporter/checkpoint.h"
+#include "exporter/tsa.h"
+#include "common/log.h"
 #include "common/cvtime.h"
 #include "common/fileio.h"
 #include "common/banned.h"
@@ -25,21 +27,41 @@ static void sha256_hex(const char *text, char out[65])
     cv_hex(md, 32, out);
 }
 
-/* Append the checkpoint to ROOT/ledger/checkpoints.log and fsync it. */
-static int ledger_append(const char *root, const char *text, const uint8_t *sig, size_t siglen,
-                         struct cv_err *err)
+/*
+ * Append the checkpoint to ROOT/ledger/checkpoints.log and fsync it: its text, the signature
+ * line and, when the signer has a time-stamp authority, a "timestamp <base64 token>" line over
+ * the bytes before it (a TSA that fails costs the stamp, not the checkpoint).
+ */
+static int ledger_append(const char *root, struct exp_signer *signer, const char *text,
+                         const uint8_t *sig, size_t siglen, struct cv_err *err)
 {
     char dir[PATH_MAX], path[PATH_MAX];
     unsigned char b64[256];
-    struct cv_buf b;
+    struct cv_buf b, tok;
     int fd, w, rc = 0;
 
     if (lay_dir(root, "ledger", dir, sizeof(dir), err) < 0 ||
         cv_path_join(path, sizeof(path), dir, "checkpoints.log", err) < 0)
         return CV_ELIMIT;
     EVP_EncodeBlock(b64, sig, (int)siglen);
-    cv_buf_init(&b, strlen(text) + 512);
-    cv_buf_printf(&b, "%ssignature %s\n\n", text, (const char *)b64);
+    cv_buf_init(&b, strlen(text) + (64u << 10));
+    cv_buf_init(&tok, 16u << 10);
+    cv_buf_printf(&b, "%ssignature %s\n", text, (const char *)b64);
+    if (exp_signer_tsa(signer)) {
+        struct cv_err terr = {""};
+        if (exp_tsa_stamp(exp_signer_tsa(signer), b.data, b.len, &tok, &terr) == 0 &&
+            cv_buf_ok(&tok)) {
+            unsigned char *t64 = malloc(tok.len * 4 / 3 + 8);
+            if (t64) {
+                EVP_EncodeBlock(t64, tok.data, (int)tok.len);
+                cv_buf_printf(&b, "timestamp %s\n", (const char *)t64);
+                free(t64);
+            }
+        } else {
+            cv_warn("checkpoint not time-stamped: %s", terr.msg[0] ? terr.msg : "token too large");
+        }
+    }
+    cv_buf_u8(&b, '\n');
     fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = cv_errf(err, cv_errno_code(errno), "cannot open '%s': %s", path, strerror(errno));
@@ -52,6 +74,7 @@ static int ledger_append(const char *root, const char *text, const uint8_t *sig,
     close(fd);
 out:
     cv_buf_release(&b);
+    cv_buf_release(&tok);
     return rc;
 }
 
@@ -113,7 +136,7 @@ int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *si
     rc = idx_commit(t, err);
     t = NULL;
     if (rc == 0)
-        rc = ledger_append(root, (const char *)text.data, sig.data, sig.len, err);
+        rc = ledger_append(root, signer, (const char *)text.data, sig.data, sig.len, err);
     if (rc == 0)
         *seq = cp.seq;
 out:

@@ -480,11 +480,11 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* certs/: root.pem, signing.pem, chain.pem (intermediates of an imported identity) and
- * retired/ (certificates replaced by `camvault keys import`: older checkpoints name them). */
+/* certs/: root.pem, signing.pem, chain.pem (intermediates of an imported identity), tsa.pem
+ * (the CA of the time-stamp authority, when the operator put one in keys/) and retired/ (certificates replaced by `camvault keys import`: older checkpoints name them). */
 static int add_keys(struct exp_zip *z, const char *root, struct cv_err *err)
 {
-    const char *names[3] = {"root.pem", "signing.pem", "chain.pem"};
+    const char *names[4] = {"root.pem", "signing.pem", "chain.pem", "tsa.pem"};
     char dir[PATH_MAX], path[PATH_MAX], rel[EXP_SUM_PATH_MAX];
     char *files[64];
     size_t nfiles = 0;
@@ -492,10 +492,10 @@ static int add_keys(struct exp_zip *z, const char *root, struct cv_err *err)
     DIR *d;
     int rc = lay_dir(root, "keys", dir, sizeof(dir), err);
 
-    for (int i = 0; rc == 0 && i < 3; i++) {
+    for (int i = 0; rc == 0 && i < 4; i++) {
         rc = cv_path_join(path, sizeof(path), dir, names[i], err);
-        if (rc == 0 && i == 2 && access(path, F_OK) != 0)
-            break; /* the site's own identity has no intermediates */
+        if (rc == 0 && i >= 2 && access(path, F_OK) != 0)
+            continue; /* no intermediates (the site's own identity); no time-stamp authority */
         snprintf(rel, sizeof(rel), "certs/%s", names[i]);
         if (rc == 0)
             rc = add_cert_file(z, path, rel, err);

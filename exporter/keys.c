@@ -410,7 +410,24 @@ int exp_keys_info(const char *root, struct exp_key_info *root_cert, struct exp_k
 
 struct exp_signer {
     EVP_PKEY *key;
+    char *tsa_url;
 };
+
+int exp_signer_set_tsa(struct exp_signer *s, const char *url, struct cv_err *err)
+{
+    char *copy = url && url[0] ? strdup(url) : NULL;
+
+    if (url && url[0] && !copy)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    free(s->tsa_url);
+    s->tsa_url = copy;
+    return 0;
+}
+
+const char *exp_signer_tsa(const struct exp_signer *s)
+{
+    return s->tsa_url;
+}
 
 int exp_signer_open(struct exp_signer **out, const char *root, struct cv_err *err)
 {
@@ -445,6 +462,7 @@ void exp_signer_close(struct exp_signer *s)
     if (!s)
         return;
     EVP_PKEY_free(s->key);
+    free(s->tsa_url);
     free(s);
 }
 

@@ -52,6 +52,12 @@ struct exp_signer;
 int exp_signer_open(struct exp_signer **out, const char *root, struct cv_err *err);
 void exp_signer_close(struct exp_signer *s); /* NULL-safe */
 
+/* Have every checkpoint signed by s also time-stamped by the RFC 3161 authority at `url`
+ * (exporter/tsa.h); NULL or "" for none. The string is copied. */
+int exp_signer_set_tsa(struct exp_signer *s, const char *url, struct cv_err *err);
+/* The URL set with exp_signer_set_tsa, or NULL. */
+const char *exp_signer_tsa(const struct exp_signer *s);
+
 /* ECDSA-SHA256 signature (DER) of `len` bytes into sig (cv_buf, appended). */
 int exp_sign(struct exp_signer *s, const void *data, size_t len, struct cv_buf *sig,
              struct cv_err *err);

@@ -23,6 +23,7 @@
 #include "exporter/verify.h"
 #include "exporter/exp_int.h"
 #include "exporter/verify_int.h"
+#include "exporter/tsa.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/json.h"
@@ -509,6 +510,50 @@ static void check_chain(struct ver *v, struct ent *c, const char *log, const boo
         exp_ver_report(v, false, "checkpoint", "%s: no signed checkpoint names any of its links", c->rel);
 }
 
+/*
+ * A "timestamp <base64>" line in checkpoint block `no` (exporter/tsa.h): the RFC 3161 token
+ * must cover the block's bytes before that line, and chain to certs/tsa.pem when the package
+ * has it.
+ */
+static void check_timestamp(struct ver *v, const char *block, size_t len, size_t no)
+{
+    const struct ent *ca = exp_ver_find(v, "certs/tsa.pem");
+    const char *t = NULL, *b64, *nl;
+    char when[40] = "", who[256] = "";
+    struct cv_err e = {""};
+    unsigned char *tok;
+    size_t blen;
+    int n;
+
+    for (const char *q = block; q < block + len; q = nl + 1) {
+        nl = memchr(q, '\n', (size_t)(block + len - q));
+        if (!nl)
+            break;
+        if (strncmp(q, "timestamp ", 10) == 0) {
+            t = q;
+            break;
+        }
+    }
+    if (!t)
+        return;
+    b64 = t + 10;
+    blen = (size_t)(nl - b64);
+    tok = blen && blen % 4 == 0 && blen < (2u << 20) ? malloc(blen) : NULL;
+    n = tok ? EVP_DecodeBlock(tok, (const unsigned char *)b64, (int)blen) : -1;
+    if (n > 0)
+        n -= (b64[blen - 1] == '=') + (b64[blen - 2] == '=');
+    if (n <= 0 || exp_tsa_check(block, (size_t)(t - block), tok, (size_t)n, ca ? ca->data : NULL,
+                                ca ? ca->len : 0, when, sizeof(when), who, sizeof(who), &e) < 0)
+        exp_ver_report(v, false, "timestamp", "integrity/checkpoints.log block %zu: %s", no,
+                       n <= 0 ? "timestamp line is not base64" : e.msg);
+    else
+        exp_ver_report(v, true, "timestamp",
+                       "integrity/checkpoints.log block %zu: time-stamped at %s by %s%s", no, when,
+                       who, ca ? " (chains to certs/tsa.pem)"
+                               : " (no certs/tsa.pem: the authority is not checked)");
+    free(tok);
+}
+
 static bool has_retired(struct ver *v)
 {
     for (size_t i = 0; i < v->n; i++)
@@ -570,6 +615,7 @@ static void check_integrity(struct ver *v, const struct ent *manifest)
             goto out;
         valid = nv;
         valid[nblocks] = cp_valid(X509_get0_pubkey(sign), p, len) == 1;
+        check_timestamp(v, p, len, nblocks + 1);
         retired[0] = 0;
         if (!valid[nblocks])
             valid[nblocks] = cp_valid_retired(v, p, len, retired, sizeof(retired));

@@ -356,6 +356,10 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         struct cv_err kerr = {""};
         if (exp_signer_open(&signer, root, &kerr) < 0)
             cv_warn("checkpoints are not signed: %s", kerr.msg);
+        else if (cfg->tsa_url[0] && exp_signer_set_tsa(signer, cfg->tsa_url, &kerr) < 0)
+            cv_warn("checkpoints are not time-stamped: %s", kerr.msg);
+        else if (cfg->tsa_url[0])
+            cv_info("checkpoints are time-stamped by %s", cfg->tsa_url);
     }
     next_checkpoint = cv_mono_us() + cfg->checkpoint_us;
     memset(&base, 0, sizeof(base));
