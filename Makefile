@@ -5,7 +5,7 @@
 #   make SANITIZE=address,undefined test     the same under ASan/UBSan
 PY      := /usr/bin/python3
 BUILD   := build
-PKGS    := libavformat libavcodec libavutil lmdb openssl libarchive
+PKGS    := libavformat libavcodec libavutil lmdb openssl libarchive libmicrohttpd
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 # -Wno-format-truncation: every snprintf in camvault truncates on purpose (bounded messages).
@@ -19,7 +19,8 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -Wno-nonnull
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c exporter/*.c recorder/*.c)
+LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c exporter/*.c recorder/*.c \
+                       server/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/exporter/viewer_html.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)

@@ -299,8 +299,9 @@ static int rebuild_camera(struct idx_fsck_run *f, const struct idx_camera *c,
 }
 
 /*
- * Copy cameras (in number order, so numbers stay the same where they were dense), volumes and
- * holds from the old index in one write transaction, and note its queued deletions. An old
+ * Copy cameras (in number order, so numbers stay the same where they were dense), volumes,
+ * holds and the server's records (users, sessions, requests, cases, jobs, audit log) from the
+ * old index in one write transaction, and note its queued deletions. An old
  * index that cannot be read is dropped (reported): the cameras then come from the files.
  */
 static int copy_settings(struct idx_fsck_run *f, struct cv_err *err)
@@ -308,7 +309,7 @@ static int copy_settings(struct idx_fsck_run *f, struct cv_err *err)
     struct idx_camera *bynum = NULL;
     struct idx_volume *v = NULL;
     struct idx_hold *h = NULL;
-    struct idx_txn *t = NULL;
+    struct idx_txn *t = NULL, *ot = NULL;
     struct cv_err why = {""};
     size_t nv = 0, nh = 0;
     int rc = idx_begin(f->old, false, &t, &why);
@@ -350,6 +351,10 @@ static int copy_settings(struct idx_fsck_run *f, struct cv_err *err)
         if ((rc = idx_hold_add(t, &h[i], err)) == 0 && h[i].id != id)
             idx_fsck_say(f, false, "hold %llu: copied as hold %llu", (unsigned long long)id,
                          (unsigned long long)h[i].id);
+    }
+    if (rc == 0 && (rc = idx_begin(f->old, false, &ot, err)) == 0) {
+        rc = idx_rec_copy_all(ot, t, err);
+        idx_abort(ot);
     }
     if (rc == 0) {
         rc = idx_commit(t, err);

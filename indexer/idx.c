@@ -1,5 +1,5 @@
 /*
- * idx.c: the LMDB schema of camvault (version 1) and its record encodings.
+ * idx.c: the LMDB schema of camvault (version 3) and its record encodings.
  *
  * Every record starts with a version byte so that later schemas can read old records; values
  * are written with struct cv_buf (bounded) and read back with struct cv_rd (bounds-checked), so
@@ -41,11 +41,18 @@ enum {
     DB_VOLUMES,
     DB_VOLSTATS,
     DB_CHECKPOINTS,
+    DB_USERS, /* schema 3 from here on: the generic record stores, in enum idx_store order */
+    DB_SESSIONS,
+    DB_REQUESTS,
+    DB_CASES,
+    DB_JOBS,
+    DB_AUDIT,
     DB_COUNT
 };
 static const char *const db_names[DB_COUNT] = {
     "meta",       "cameras",   "segments", "fragments", "gaps",    "status",  "pending",
-    "tombstones", "chainhead", "deleting", "holds",     "volumes", "volstats", "checkpoints"};
+    "tombstones", "chainhead", "deleting", "holds",     "volumes", "volstats", "checkpoints",
+    "users",      "sessions",  "requests", "cases",     "jobs",    "audit"};
 
 struct idx {
     MDB_env *env;
@@ -124,6 +131,7 @@ static int meta_put_u64(struct idx_txn *t, const char *name, uint64_t value, str
 }
 
 static int migrate_1_to_2(struct idx_txn *t, struct cv_err *err);
+static int migrate_2_to_3(struct idx_txn *t, struct cv_err *err);
 
 /* Create the schema in a fresh environment, or check the version of an existing one. */
 static int schema_init(struct idx *idx, bool create, struct cv_err *err)
@@ -168,17 +176,30 @@ static int schema_init(struct idx *idx, bool create, struct cv_err *err)
         }
         return idx_commit(t, err);
     }
-    if (rc == 0 && version == 1) {
-        rc = migrate_1_to_2(t, err);
+    if (rc == 0 && version < IDX_SCHEMA_VERSION) {
+        uint64_t from = version;
+        /* One transaction for the whole way up: a crash leaves the old schema intact. */
+        if (version == 1) {
+            rc = migrate_1_to_2(t, err);
+            if (rc == 0)
+                version = 2;
+        }
+        if (rc == 0 && version == 2) {
+            rc = migrate_2_to_3(t, err);
+            if (rc == 0)
+                version = 3;
+        }
         if (rc == 0)
-            rc = meta_put_u64(t, "schema", 2, err);
+            rc = meta_put_u64(t, "schema", version, err);
         if (rc < 0) {
             idx_abort(t);
-            return cv_errwrap(err, rc, "upgrading index schema 1 to 2");
+            return cv_errwrap(err, rc, "upgrading index schema %llu to %d",
+                              (unsigned long long)from, IDX_SCHEMA_VERSION);
         }
         rc = idx_commit(t, err);
         if (rc == 0)
-            cv_info("index in '%s' upgraded from schema 1 to 2", idx->root);
+            cv_info("index in '%s' upgraded from schema %llu to %d", idx->root,
+                    (unsigned long long)from, IDX_SCHEMA_VERSION);
         return rc;
     }
     idx_abort(t);
@@ -212,7 +233,7 @@ int idx_open(struct idx **out, const char *root, unsigned flags, struct cv_err *
     if (!idx)
         return cv_errf(err, CV_ENOMEM, "out of memory");
     cv_strlcpy(idx->root, root, sizeof(idx->root));
-    if ((rc = mdb_env_create(&idx->env)) || (rc = mdb_env_set_maxdbs(idx->env, 16)) ||
+    if ((rc = mdb_env_create(&idx->env)) || (rc = mdb_env_set_maxdbs(idx->env, 32)) ||
         (rc = mdb_env_set_maxreaders(idx->env, 512)) ||
         (rc = mdb_env_set_mapsize(idx->env, IDX_MAPSIZE))) {
         rc = db_err(err, rc, "creating environment");
@@ -1713,4 +1734,241 @@ int idx_checkpoint_last(struct idx_txn *t, struct idx_checkpoint *c, struct cv_e
         return cv_errf(err, CV_ECORRUPT, "index: checkpoint record is corrupt");
     }
     return 0;
+}
+
+/* ---- schema 3: generic record stores (users, sessions, requests, cases, jobs, audit) ---- */
+
+/*
+ * Schema 2 had none of these stores; idx_open has created them empty. Nothing else changes, so
+ * the upgrade only records the new version (the caller writes it).
+ */
+static int migrate_2_to_3(struct idx_txn *t, struct cv_err *err)
+{
+    (void)t;
+    (void)err;
+    return 0;
+}
+
+static const char *const store_names[IDX_STORE_COUNT] = {"users", "sessions", "requests",
+                                                         "cases", "jobs",     "audit"};
+
+const char *idx_store_name(enum idx_store s)
+{
+    return (unsigned)s < IDX_STORE_COUNT ? store_names[s] : "?";
+}
+
+static int store_check(enum idx_store s, size_t klen, struct cv_err *err)
+{
+    if ((unsigned)s >= IDX_STORE_COUNT)
+        return cv_errf(err, CV_EINVAL, "index: unknown record store %d", (int)s);
+    if (klen == 0 || klen > IDX_REC_KEY_MAX)
+        return cv_errf(err, CV_EINVAL, "index: %s: key of %zu bytes (1 to %d allowed)",
+                       store_names[s], klen, IDX_REC_KEY_MAX);
+    return 0;
+}
+
+static int rec_write(struct idx_txn *t, enum idx_store s, const void *key, size_t klen,
+                     const void *val, size_t vlen, unsigned flags, struct cv_err *err)
+{
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    int rc = store_check(s, klen, err);
+
+    if (rc < 0)
+        return rc;
+    if (!t->write)
+        return cv_errf(err, CV_EINVAL, "index: %s: write in a read transaction", store_names[s]);
+    if (vlen > IDX_REC_VAL_MAX)
+        return cv_errf(err, CV_ELIMIT, "index: %s: record of %zu bytes (at most %d)",
+                       store_names[s], vlen, IDX_REC_VAL_MAX);
+    rc = mdb_put(t->txn, t->idx->dbi[DB_USERS + s], &k, &v, flags);
+    if (rc == MDB_KEYEXIST)
+        return cv_errf(err, CV_EEXIST, "index: %s: the key exists already", store_names[s]);
+    return rc ? db_err(err, rc, store_names[s]) : 0;
+}
+
+int idx_rec_put(struct idx_txn *t, enum idx_store s, const void *key, size_t klen,
+                const void *val, size_t vlen, struct cv_err *err)
+{
+    return rec_write(t, s, key, klen, val, vlen, 0, err);
+}
+
+int idx_rec_add(struct idx_txn *t, enum idx_store s, const void *key, size_t klen,
+                const void *val, size_t vlen, struct cv_err *err)
+{
+    return rec_write(t, s, key, klen, val, vlen, MDB_NOOVERWRITE, err);
+}
+
+int idx_rec_get(struct idx_txn *t, enum idx_store s, const void *key, size_t klen,
+                struct cv_buf *out, struct cv_err *err)
+{
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = store_check(s, klen, err);
+
+    if (rc < 0)
+        return rc;
+    rc = mdb_get(t->txn, t->idx->dbi[DB_USERS + s], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return cv_errf(err, CV_ENOENT, "index: %s: no such record", store_names[s]);
+    if (rc)
+        return db_err(err, rc, store_names[s]);
+    cv_buf_reset(out);
+    cv_buf_put(out, v.mv_data, v.mv_size);
+    if (!cv_buf_ok(out))
+        return cv_errf(err, CV_ELIMIT, "index: %s: record of %zu bytes does not fit", store_names[s],
+                       v.mv_size);
+    return 0;
+}
+
+int idx_rec_del(struct idx_txn *t, enum idx_store s, const void *key, size_t klen,
+                struct cv_err *err)
+{
+    MDB_val k = {klen, (void *)key};
+    int rc = store_check(s, klen, err);
+
+    if (rc < 0)
+        return rc;
+    rc = mdb_del(t->txn, t->idx->dbi[DB_USERS + s], &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return cv_errf(err, CV_ENOENT, "index: %s: no such record", store_names[s]);
+    return rc ? db_err(err, rc, store_names[s]) : 0;
+}
+
+int idx_rec_iter(struct idx_txn *t, enum idx_store s, const void *from, size_t flen, bool reverse,
+                 idx_rec_cb cb, void *ctx, struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k = {flen, (void *)from}, v;
+    int rc, op;
+
+    if ((unsigned)s >= IDX_STORE_COUNT)
+        return cv_errf(err, CV_EINVAL, "index: unknown record store %d", (int)s);
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_USERS + s], &cur);
+    if (rc)
+        return db_err(err, rc, store_names[s]);
+    if (!from || flen == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, reverse ? MDB_LAST : MDB_FIRST);
+    } else {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (reverse) {
+            /* Start at the last key <= from. */
+            if (rc == MDB_NOTFOUND)
+                rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+            else if (rc == 0 && (k.mv_size != flen || memcmp(k.mv_data, from, flen) != 0))
+                rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+        }
+    }
+    op = reverse ? MDB_PREV : MDB_NEXT;
+    while (rc == 0) {
+        int r = cb(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        if (r) {
+            mdb_cursor_close(cur);
+            return r;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, op);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : db_err(err, rc, store_names[s]);
+}
+
+int idx_rec_last(struct idx_txn *t, enum idx_store s, struct cv_buf *key, struct cv_buf *val,
+                 struct cv_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc;
+
+    if ((unsigned)s >= IDX_STORE_COUNT)
+        return cv_errf(err, CV_EINVAL, "index: unknown record store %d", (int)s);
+    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_USERS + s], &cur);
+    if (rc)
+        return db_err(err, rc, store_names[s]);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (rc == 0) {
+        cv_buf_reset(key);
+        cv_buf_put(key, k.mv_data, k.mv_size);
+        cv_buf_reset(val);
+        cv_buf_put(val, v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return cv_errf(err, CV_ENOENT, "index: %s is empty", store_names[s]);
+    if (rc)
+        return db_err(err, rc, store_names[s]);
+    if (!cv_buf_ok(key) || !cv_buf_ok(val))
+        return cv_errf(err, CV_ELIMIT, "index: %s: last record does not fit", store_names[s]);
+    return 0;
+}
+
+int idx_rec_count(struct idx_txn *t, enum idx_store s, uint64_t *out, struct cv_err *err)
+{
+    MDB_stat st;
+    int rc;
+
+    if ((unsigned)s >= IDX_STORE_COUNT)
+        return cv_errf(err, CV_EINVAL, "index: unknown record store %d", (int)s);
+    rc = mdb_stat(t->txn, t->idx->dbi[DB_USERS + s], &st);
+    if (rc)
+        return db_err(err, rc, store_names[s]);
+    *out = st.ms_entries;
+    return 0;
+}
+
+int idx_counter_next(struct idx_txn *t, const char *name, uint64_t *out, struct cv_err *err)
+{
+    char key[64];
+    uint64_t v = 0;
+    int rc;
+
+    if (!t->write)
+        return cv_errf(err, CV_EINVAL, "index: counter '%s': needs a write transaction", name);
+    if (strlen(name) > 40)
+        return cv_errf(err, CV_EINVAL, "index: counter name '%s' too long", name);
+    snprintf(key, sizeof(key), "counter.%s", name);
+    rc = meta_get_u64(t, key, &v);
+    if (rc == MDB_NOTFOUND)
+        v = 0;
+    else if (rc)
+        return db_err(err, rc, key);
+    v++;
+    rc = meta_put_u64(t, key, v, err);
+    if (rc < 0)
+        return rc;
+    *out = v;
+    return 0;
+}
+
+int idx_rec_copy_all(struct idx_txn *from, struct idx_txn *to, struct cv_err *err)
+{
+    static const char prefix[] = "counter.";
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc = 0;
+
+    if (!to->write)
+        return cv_errf(err, CV_EINVAL, "index: copying records needs a write transaction");
+    for (int s = 0; s <= IDX_STORE_COUNT && rc == 0; s++) {
+        /* The stores, then meta's counters (s == IDX_STORE_COUNT). */
+        int db = s < IDX_STORE_COUNT ? DB_USERS + s : DB_META;
+        int op = MDB_FIRST;
+        if (s == IDX_STORE_COUNT) {
+            k.mv_size = sizeof(prefix) - 1;
+            k.mv_data = (void *)prefix;
+            op = MDB_SET_RANGE;
+        }
+        rc = mdb_cursor_open(from->txn, from->idx->dbi[db], &cur);
+        if (rc)
+            return db_err(err, rc, db_names[db]);
+        while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+            op = MDB_NEXT;
+            if (db == DB_META &&
+                (k.mv_size < sizeof(prefix) - 1 || memcmp(k.mv_data, prefix, sizeof(prefix) - 1)))
+                break;
+            rc = mdb_put(to->txn, to->idx->dbi[db], &k, &v, 0);
+            if (rc)
+                break;
+        }
+        mdb_cursor_close(cur);
+        rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : db_err(err, rc, db_names[db]);
+    }
+    return rc;
 }

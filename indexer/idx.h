@@ -1,7 +1,7 @@
 /*
  * idx.h: the LMDB index, camvault's authoritative record of cameras, segments and gaps.
  *
- * Databases (schema 2, see docs/storage-layout.md for the byte layouts):
+ * Databases (schema 3, see docs/storage-layout.md for the byte layouts):
  *   meta       name -> value                 schema, site_id, config_gen, next_camnum, next_hold
  *   cameras    camera id -> camera record    (each camera also gets a 32-bit number)
  *   segments   be32 camnum, be64 start µs -> record of footage present on disk
@@ -15,7 +15,9 @@
  *   holds      be64 hold id -> hold record
  *   volumes    volume name -> path and limit; volstats: volume name -> bytes and segments
  *   checkpoints be64 sequence -> signed checkpoint (text and signature)
- * Schema 1 (the first release) is upgraded in place by idx_open.
+ *   users, sessions, requests, cases, jobs, audit   generic record stores (schema 3): the index
+ *              keeps bytes under keys; their owners (server/) define the record formats
+ * Schemas 1 and 2 are upgraded in place by a read-write idx_open (one transaction).
  * Big-endian keys make range scans run in time order, so finding a camera's segment at an
  * instant is one B-tree lookup whatever the archive size.
  *
@@ -31,11 +33,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "storage-layout/layout.h"
 #include "storage-layout/segfile.h"
 
-#define IDX_SCHEMA_VERSION 2
+#define IDX_SCHEMA_VERSION 3
 #define IDX_URL_MAX 1024
 #define IDX_TEXT_MAX 256
 
@@ -289,5 +292,62 @@ int idx_pending_put(struct idx_txn *txn, uint32_t cam, const char *relpath, stru
 int idx_pending_del(struct idx_txn *txn, uint32_t cam, struct cv_err *err);
 /* relpath[LAY_RELPATH_MAX]; CV_ENOENT when the camera has none. */
 int idx_pending_get(struct idx_txn *txn, uint32_t cam, char *relpath, struct cv_err *err);
+
+/* ---- generic record stores (schema 3) ----
+ *
+ * Byte records under byte keys, for modules that own their record formats (server/: users,
+ * sessions, footage requests, cases, export jobs, the audit log). Keys sort bytewise (use
+ * big-endian numbers for numeric order). Writes need a write transaction. Values are copied out
+ * (idx_rec_get, idx_rec_last) except in idx_rec_iter's callback, whose pointers die when it
+ * returns.
+ */
+enum idx_store {
+    IDX_USERS,    /* user name -> account */
+    IDX_SESSIONS, /* SHA-256 of a session or bearer token -> session */
+    IDX_REQUESTS, /* request id -> footage request */
+    IDX_CASES,    /* case id -> case */
+    IDX_JOBS,     /* export job id -> job */
+    IDX_AUDIT,    /* be64 sequence -> audit record */
+    IDX_STORE_COUNT
+};
+#define IDX_REC_KEY_MAX 255
+#define IDX_REC_VAL_MAX (256 * 1024)
+
+const char *idx_store_name(enum idx_store s); /* "users", ... */
+
+/* Insert or replace. CV_ELIMIT for a value over IDX_REC_VAL_MAX. */
+int idx_rec_put(struct idx_txn *txn, enum idx_store s, const void *key, size_t klen,
+                const void *val, size_t vlen, struct cv_err *err);
+/* Insert only: CV_EEXIST when the key is taken. */
+int idx_rec_add(struct idx_txn *txn, enum idx_store s, const void *key, size_t klen,
+                const void *val, size_t vlen, struct cv_err *err);
+/* Copy the value into *out (reset first; its limit applies: CV_ELIMIT). CV_ENOENT if absent. */
+int idx_rec_get(struct idx_txn *txn, enum idx_store s, const void *key, size_t klen,
+                struct cv_buf *out, struct cv_err *err);
+/* CV_ENOENT if absent. */
+int idx_rec_del(struct idx_txn *txn, enum idx_store s, const void *key, size_t klen,
+                struct cv_err *err);
+
+/* Called per record; return nonzero to stop (that value is returned by idx_rec_iter). The
+ * pointers are valid only during the call; do not write to the store from inside it. */
+typedef int (*idx_rec_cb)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen);
+/*
+ * Records in key order starting at the first key >= `from` (reverse: descending from the last
+ * key <= `from`); from = NULL starts at the first (reverse: last) record.
+ */
+int idx_rec_iter(struct idx_txn *txn, enum idx_store s, const void *from, size_t flen, bool reverse,
+                 idx_rec_cb cb, void *ctx, struct cv_err *err);
+/* The record with the greatest key, copied into *key and *val; CV_ENOENT when empty. */
+int idx_rec_last(struct idx_txn *txn, enum idx_store s, struct cv_buf *key, struct cv_buf *val,
+                 struct cv_err *err);
+/* Number of records in the store. */
+int idx_rec_count(struct idx_txn *txn, enum idx_store s, uint64_t *out, struct cv_err *err);
+
+/* Copy every record of every store, and the counters, from one index into another (fsck
+ * --rebuild keeps accounts, cases and the audit log this way). `to` must be a write txn. */
+int idx_rec_copy_all(struct idx_txn *from, struct idx_txn *to, struct cv_err *err);
+
+/* A named counter in meta: returns 1, 2, 3, ... (the stored value plus one, stored). Write txn. */
+int idx_counter_next(struct idx_txn *txn, const char *name, uint64_t *out, struct cv_err *err);
 
 #endif

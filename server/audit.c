@@ -1,0 +1,342 @@
+/*
+ * audit.c: the hash-chained audit log of audit.h over the index's `audit` store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "common/cvtime.h"
+#include "common/json.h"
+#include "server/audit.h"
+#include "common/banned.h"
+
+#define REC_VERSION 1
+
+static void sha256_chain(const uint8_t prev[32], const char *line, size_t len, uint8_t out[32])
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned int n = 32;
+
+    /* EVP on a fixed algorithm cannot fail but for memory; a zero hash then fails verify. */
+    memset(out, 0, 32);
+    if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) && EVP_DigestUpdate(c, prev, 32) &&
+        EVP_DigestUpdate(c, line, len))
+        EVP_DigestFinal_ex(c, out, &n);
+    EVP_MD_CTX_free(c);
+}
+
+/* Copy s (NULL: "") into out[cap], marking a cut with "...". */
+static void bounded(char *out, size_t cap, const char *s, bool mark)
+{
+    if (cv_strlcpy(out, s ? s : "", cap) < 0 && mark && cap > 4)
+        memcpy(out + cap - 4, "...", 4);
+}
+
+static void build_line(struct cv_buf *b, uint64_t seq, const struct srv_audit_entry *e,
+                       int64_t now)
+{
+    char user[SRV_AUDIT_USER_MAX + 1], role[SRV_AUDIT_USER_MAX + 1], act[SRV_AUDIT_ACTION_MAX + 1];
+    char target[SRV_AUDIT_TARGET_MAX + 1], cs[SRV_AUDIT_CASE_MAX + 1];
+    char detail[SRV_AUDIT_DETAIL_MAX + 1], ts[48];
+
+    bounded(user, sizeof(user), e->user, false);
+    bounded(role, sizeof(role), e->role, false);
+    bounded(act, sizeof(act), e->action, false);
+    bounded(target, sizeof(target), e->target, true);
+    bounded(cs, sizeof(cs), e->case_id, false);
+    bounded(detail, sizeof(detail), e->detail, true);
+    cv_time_format_utc(now, ts, sizeof(ts), 6);
+    cv_buf_printf(b, "{\"seq\":%llu,\"time\":\"%s\",\"time_us\":%lld,\"user\":",
+                  (unsigned long long)seq, ts, (long long)now);
+    cv_json_str(b, user);
+    cv_buf_printf(b, ",\"role\":");
+    cv_json_str(b, role);
+    cv_buf_printf(b, ",\"action\":");
+    cv_json_str(b, act);
+    cv_buf_printf(b, ",\"target\":");
+    cv_json_str(b, target);
+    cv_buf_printf(b, ",\"case\":");
+    cv_json_str(b, cs);
+    cv_buf_printf(b, ",\"detail\":");
+    cv_json_str(b, detail);
+    cv_buf_u8(b, '}');
+}
+
+int srv_audit_append(struct idx_txn *t, const struct srv_audit_entry *e, uint64_t *seq_out,
+                     struct cv_err *err)
+{
+    struct cv_buf key, val, line, rec;
+    uint8_t prev[32] = {0}, hash[32], k[8];
+    uint64_t seq = 1;
+    struct cv_err why = {""};
+    int rc;
+
+    cv_buf_init(&key, 16);
+    cv_buf_init(&val, SRV_AUDIT_LINE_MAX + 64);
+    cv_buf_init(&line, SRV_AUDIT_LINE_MAX);
+    cv_buf_init(&rec, SRV_AUDIT_LINE_MAX + 64);
+    rc = idx_rec_last(t, IDX_AUDIT, &key, &val, &why);
+    if (rc == 0) {
+        if (key.len != 8 || val.len < 33 || val.data[0] != REC_VERSION) {
+            rc = cv_errf(err, CV_ECORRUPT, "audit: the newest record is malformed (run "
+                         "'camvault audit --verify')");
+            goto out;
+        }
+        seq = cv_get_be64(key.data) + 1;
+        memcpy(prev, val.data + 1, 32);
+    } else if (rc != CV_ENOENT) {
+        rc = cv_errf(err, rc, "audit: %s", why.msg);
+        goto out;
+    }
+    build_line(&line, seq, e, e->time_us ? e->time_us : cv_now_us());
+    if (!cv_buf_ok(&line)) {
+        rc = cv_errf(err, CV_ELIMIT, "audit: record too long");
+        goto out;
+    }
+    sha256_chain(prev, (const char *)line.data, line.len, hash);
+    cv_buf_u8(&rec, REC_VERSION);
+    cv_buf_put(&rec, hash, 32);
+    cv_buf_put(&rec, line.data, line.len);
+    cv_put_be64(k, seq);
+    rc = cv_buf_ok(&rec) ? idx_rec_add(t, IDX_AUDIT, k, 8, rec.data, rec.len, err)
+                         : cv_errf(err, CV_ELIMIT, "audit: record too long");
+    if (rc == 0 && seq_out)
+        *seq_out = seq;
+out:
+    cv_buf_release(&key);
+    cv_buf_release(&val);
+    cv_buf_release(&line);
+    cv_buf_release(&rec);
+    return rc;
+}
+
+int srv_audit_log(struct idx *idx, const struct srv_audit_entry *e, uint64_t *seq,
+                  struct cv_err *err)
+{
+    struct idx_txn *t = NULL;
+    int rc = idx_begin(idx, true, &t, err);
+
+    if (rc == 0)
+        rc = srv_audit_append(t, e, seq, err);
+    if (rc == 0)
+        return idx_commit(t, err);
+    idx_abort(t);
+    return rc;
+}
+
+/* Decode one stored record (key, value) into *r, parsing its line into *doc (caller frees). */
+static int decode(const void *k, size_t klen, const void *v, size_t vlen,
+                  struct srv_audit_rec *r, struct cv_json **doc, char **linebuf, struct cv_err *err)
+{
+    static const struct cv_json_limits lim = {.max_bytes = SRV_AUDIT_LINE_MAX,
+                                              .max_string = SRV_AUDIT_LINE_MAX,
+                                              .max_items = 16,
+                                              .max_depth = 2};
+    const uint8_t *p = v;
+    const struct cv_jv *root;
+    int64_t seq, tus;
+    const char **fields[] = {&r->user, &r->role, &r->action, &r->target, &r->case_id, &r->detail};
+    const char *names[] = {"user", "role", "action", "target", "case", "detail"};
+
+    *doc = NULL;
+    memset(r, 0, sizeof(*r));
+    if (klen != 8)
+        return cv_errf(err, CV_ECORRUPT, "audit: a key of %zu bytes", klen);
+    r->seq = cv_get_be64(k);
+    if (vlen < 34 || p[0] != REC_VERSION)
+        return cv_errf(err, CV_ECORRUPT, "audit record %llu: malformed value",
+                       (unsigned long long)r->seq);
+    memcpy(r->hash, p + 1, 32);
+    *linebuf = malloc(vlen - 33 + 1);
+    if (!*linebuf)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    memcpy(*linebuf, p + 33, vlen - 33);
+    (*linebuf)[vlen - 33] = 0;
+    r->line = *linebuf;
+    if (strlen(r->line) != vlen - 33 || cv_json_parse(r->line, vlen - 33, &lim, doc, err) < 0)
+        return cv_errf(err, CV_ECORRUPT, "audit record %llu: the line is not valid JSON",
+                       (unsigned long long)r->seq);
+    root = cv_json_root(*doc);
+    if (cv_json_get_i64(root, "seq", true, 1, INT64_MAX, &seq, err) != 0 ||
+        cv_json_get_i64(root, "time_us", true, INT64_MIN, INT64_MAX, &tus, err) != 0)
+        return cv_errf(err, CV_ECORRUPT, "audit record %llu: the line lacks seq or time_us",
+                       (unsigned long long)r->seq);
+    if ((uint64_t)seq != r->seq)
+        return cv_errf(err, CV_ECORRUPT, "audit record %llu: the line says it is record %lld",
+                       (unsigned long long)r->seq, (long long)seq);
+    r->time_us = tus;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (cv_json_get_str(root, names[i], true, fields[i], err) != 0)
+            return cv_errf(err, CV_ECORRUPT, "audit record %llu: the line lacks '%s'",
+                           (unsigned long long)r->seq, names[i]);
+    return 0;
+}
+
+struct iter_ctx {
+    const struct srv_audit_filter *f;
+    srv_audit_cb cb;
+    void *ctx;
+    uint64_t given;
+    uint8_t prev[32];
+    int rc;
+    struct cv_err *err;
+};
+
+static int iter_one(void *vctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    struct iter_ctx *c = vctx;
+    struct srv_audit_rec r;
+    struct cv_json *doc = NULL;
+    char *linebuf = NULL;
+    int rc = decode(k, klen, v, vlen, &r, &doc, &linebuf, c->err), stop = 0;
+
+    if (rc < 0) {
+        c->rc = rc;
+        stop = 1;
+    } else {
+        memcpy(r.prev, c->prev, 32);
+        memcpy(c->prev, r.hash, 32);
+        if ((!c->f->case_id || strcmp(c->f->case_id, r.case_id) == 0) &&
+            r.time_us >= c->f->since_us && r.seq > c->f->after_seq) {
+            rc = c->cb(c->ctx, &r);
+            c->given++;
+            if (rc) {
+                c->rc = rc;
+                stop = 1;
+            } else if (c->f->limit && c->given >= c->f->limit) {
+                stop = 1;
+            }
+        }
+    }
+    cv_json_free(doc);
+    free(linebuf);
+    return stop;
+}
+
+int srv_audit_iter(struct idx_txn *t, const struct srv_audit_filter *f, srv_audit_cb cb,
+                   void *ctx, struct cv_err *err)
+{
+    struct srv_audit_filter none = {0};
+    struct iter_ctx c = {.f = f ? f : &none, .cb = cb, .ctx = ctx, .err = err};
+    uint8_t from[8];
+    int rc;
+
+    /* Start at record after_seq itself (skipped by the filter) so that the first record given
+     * knows its previous hash. */
+    cv_put_be64(from, c.f->after_seq);
+    rc = idx_rec_iter(t, IDX_AUDIT, c.f->after_seq ? from : NULL, c.f->after_seq ? 8 : 0, false,
+                      iter_one, &c, err);
+    if (rc < 0)
+        return rc;
+    return c.rc;
+}
+
+struct verify_ctx {
+    uint64_t expect;
+    uint8_t prev[32];
+    uint64_t *first_bad;
+    struct cv_err *err;
+    int rc;
+};
+
+static int verify_one(void *vctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    struct verify_ctx *c = vctx;
+    struct srv_audit_rec r;
+    struct cv_json *doc = NULL;
+    char *linebuf = NULL;
+    uint8_t h[32];
+    int rc = decode(k, klen, v, vlen, &r, &doc, &linebuf, c->err);
+
+    if (rc < 0) {
+        *c->first_bad = klen == 8 ? cv_get_be64(k) : c->expect;
+    } else if (r.seq != c->expect) {
+        *c->first_bad = c->expect;
+        rc = cv_errf(c->err, CV_ECORRUPT, "audit record %llu is missing (next stored: %llu)",
+                     (unsigned long long)c->expect, (unsigned long long)r.seq);
+    } else {
+        sha256_chain(c->prev, r.line, strlen(r.line), h);
+        if (memcmp(h, r.hash, 32) != 0) {
+            *c->first_bad = r.seq;
+            rc = cv_errf(c->err, CV_ECORRUPT, "audit record %llu: its hash does not match its "
+                         "line and the previous record's hash", (unsigned long long)r.seq);
+        }
+        memcpy(c->prev, r.hash, 32);
+    }
+    if (rc < 0)
+        c->rc = CV_ECORRUPT;
+    else
+        c->expect++;
+    cv_json_free(doc);
+    free(linebuf);
+    return rc < 0 ? 1 : 0;
+}
+
+int srv_audit_verify(struct idx_txn *t, uint64_t *records, uint64_t *first_bad,
+                     struct cv_err *err)
+{
+    struct verify_ctx c = {.expect = 1, .first_bad = first_bad, .err = err};
+    int rc;
+
+    *records = 0;
+    *first_bad = 0;
+    rc = idx_rec_iter(t, IDX_AUDIT, NULL, 0, false, verify_one, &c, err);
+    *records = c.expect - 1;
+    if (rc < 0)
+        return rc;
+    return c.rc;
+}
+
+struct case_ctx {
+    struct cv_buf *out;
+};
+
+static int case_one(void *vctx, const struct srv_audit_rec *r)
+{
+    struct case_ctx *c = vctx;
+    char prev[65], hash[65];
+
+    cv_hex(r->prev, 32, prev);
+    cv_hex(r->hash, 32, hash);
+    cv_buf_printf(c->out, "%llu %s %s %s\n", (unsigned long long)r->seq, prev, hash, r->line);
+    return 0;
+}
+
+int srv_audit_case_lines(struct idx_txn *t, const char *case_id, struct cv_buf *out,
+                         struct cv_err *err)
+{
+    struct srv_audit_filter f = {.case_id = case_id};
+    struct case_ctx c = {out};
+    int rc;
+
+    if (!case_id || !*case_id)
+        return cv_errf(err, CV_EINVAL, "audit: no case given");
+    rc = srv_audit_iter(t, &f, case_one, &c, err);
+    if (rc == 0 && !cv_buf_ok(out))
+        rc = cv_errf(err, CV_ELIMIT, "audit: the lines of case '%s' do not fit", case_id);
+    return rc;
+}
+
+void srv_audit_json(struct cv_buf *b, const struct srv_audit_rec *r)
+{
+    char hash[65];
+
+    cv_hex(r->hash, 32, hash);
+    cv_buf_printf(b, "{\"seq\":%llu,", (unsigned long long)r->seq);
+    cv_json_time(b, "time", r->time_us);
+    cv_buf_printf(b, ",\"user\":");
+    cv_json_str(b, r->user);
+    cv_buf_printf(b, ",\"role\":");
+    cv_json_str(b, r->role);
+    cv_buf_printf(b, ",\"action\":");
+    cv_json_str(b, r->action);
+    cv_buf_printf(b, ",\"target\":");
+    cv_json_str(b, r->target);
+    cv_buf_printf(b, ",\"case\":");
+    cv_json_str(b, r->case_id);
+    cv_buf_printf(b, ",\"detail\":");
+    cv_json_str(b, r->detail);
+    cv_buf_printf(b, ",\"hash\":\"%s\"}", hash);
+}

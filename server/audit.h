@@ -1,0 +1,104 @@
+/*
+ * audit.h: camvault's hash-chained audit log (the `audit` store of the index).
+ *
+ * Every login, view of footage, export, hold, release, request decision and configuration change
+ * is one record: sequence (1, 2, 3, ...), time (µs UTC), user, role, action, target, case and
+ * detail. A record is stored as one canonical text line, a JSON object with the members in this
+ * fixed order and no spaces:
+ *
+ *   {"seq":41,"time":"2026-11-22T09:30:00.123456Z","time_us":1795339800123456,"user":"alice",
+ *    "role":"officer","action":"view-timeline","target":"camera gate-3 ...","case":"",
+ *    "detail":""}
+ *
+ * plus hash_n = SHA-256(hash_{n-1} || line_n), hash_0 = 32 zero bytes. Editing, removing or
+ * reordering a record breaks the chain at that record (srv_audit_verify names it); appending is
+ * the only change the API offers. Value layout in the store: u8 version (1), hash[32], line.
+ *
+ * Threads and processes: appends take the index's write lock (LMDB: one writer across
+ * processes), so the server and the command line can append concurrently; sequence numbers are
+ * dense and ordered by commit. Pointers in callbacks die when the callback returns.
+ */
+#ifndef SRV_AUDIT_H
+#define SRV_AUDIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "indexer/idx.h"
+
+#define SRV_AUDIT_USER_MAX 64
+#define SRV_AUDIT_ACTION_MAX 32
+#define SRV_AUDIT_TARGET_MAX 512
+#define SRV_AUDIT_CASE_MAX 128
+#define SRV_AUDIT_DETAIL_MAX 1024
+#define SRV_AUDIT_LINE_MAX 16384 /* escaping can grow the fields six-fold */
+
+/* What to record. NULL strings are "". Longer strings are cut at the limits above (target and
+ * detail get a trailing "..." so the cut is visible). time_us 0: now. */
+struct srv_audit_entry {
+    int64_t time_us;
+    const char *user;   /* account name, or the OS user for the command line */
+    const char *role;   /* admin | officer | mediator | resident | cli | - (not logged in) */
+    const char *action; /* "view-timeline", "hold-add", ... (docs/api.md lists them) */
+    const char *target; /* what was acted on: "camera gate-3 <from>..<to>", "hold 7", ... */
+    const char *case_id;
+    const char *detail;
+};
+
+/* A stored record as read back; strings point into memory valid only during a callback. */
+struct srv_audit_rec {
+    uint64_t seq;
+    int64_t time_us;
+    const char *user, *role, *action, *target, *case_id, *detail;
+    const char *line; /* the canonical line (NUL-terminated) */
+    uint8_t hash[32];
+    uint8_t prev[32]; /* the previous record's hash (zeros for seq 1) */
+};
+
+/*
+ * Append one record inside the caller's write transaction, so that a change and its audit
+ * record commit together (or not at all). *seq (may be NULL) gets its sequence number.
+ */
+int srv_audit_append(struct idx_txn *txn, const struct srv_audit_entry *e, uint64_t *seq,
+                     struct cv_err *err);
+/* The same in a write transaction of its own (for views, which change nothing else). */
+int srv_audit_log(struct idx *idx, const struct srv_audit_entry *e, uint64_t *seq,
+                  struct cv_err *err);
+
+/* Which records srv_audit_iter gives: all matching filters, in sequence order. */
+struct srv_audit_filter {
+    const char *case_id; /* NULL: any case */
+    int64_t since_us;    /* records at or after this time; 0: all */
+    uint64_t after_seq;  /* records with a greater sequence; 0: from the first */
+    uint64_t limit;      /* stop after this many (0: no limit) */
+};
+/* Called per record; nonzero stops the iteration and is returned. */
+typedef int (*srv_audit_cb)(void *ctx, const struct srv_audit_rec *r);
+/* A record that cannot be decoded is CV_ECORRUPT naming its sequence (run verify). */
+int srv_audit_iter(struct idx_txn *txn, const struct srv_audit_filter *f, srv_audit_cb cb,
+                   void *ctx, struct cv_err *err);
+
+/*
+ * Check the whole chain: dense sequence numbers from 1, each line decodes and names its own
+ * sequence, each hash is SHA-256(previous hash || line). Returns 0 with *records set when it
+ * holds; CV_ECORRUPT when it does not, with *first_bad the first bad sequence and a message
+ * saying what is wrong with it ("audit record 17: hash does not match its line").
+ */
+int srv_audit_verify(struct idx_txn *txn, uint64_t *records, uint64_t *first_bad,
+                     struct cv_err *err);
+
+/*
+ * The audit lines of one case as text, for an export package's custody/ folder: one line per
+ * record, "<seq> <previous hash hex> <hash hex> <canonical line>\n", in sequence order, appended
+ * to *out. Each can be checked by hand: hash = SHA-256(bytes of previous hash || line).
+ */
+int srv_audit_case_lines(struct idx_txn *txn, const char *case_id, struct cv_buf *out,
+                         struct cv_err *err);
+
+/* The record as one JSON object for the API and `camvault audit --json`: the line's members
+ * plus "time_local" and "hash". */
+void srv_audit_json(struct cv_buf *b, const struct srv_audit_rec *r);
+
+#endif
