@@ -5,7 +5,7 @@
 #   make SANITIZE=address,undefined test     the same under ASan/UBSan
 PY      := /usr/bin/python3
 BUILD   := build
-PKGS    := libavformat libavcodec libavutil lmdb openssl libarchive libmicrohttpd
+PKGS    := libavformat libavcodec libavutil libswscale lmdb openssl libarchive libmicrohttpd
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 # -Wno-format-truncation: every snprintf in camvault truncates on purpose (bounded messages).

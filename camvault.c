@@ -4,6 +4,7 @@
  * Errors are one line on stderr: "camvault: <what>: <cause>".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -24,6 +25,7 @@
 #include "common/fileio.h"
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "exporter/clip.h"
 #include "exporter/export.h"
 #include "exporter/keys.h"
 #include "exporter/verify.h"
@@ -1597,6 +1599,182 @@ static int cmd_verify(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
+/* ---- clip, snapshot ---- */
+
+struct clip_paths {
+    const char *root;
+    char **v;
+    size_t n, cap;
+    bool oom;
+};
+
+static int clip_add_path(void *ctx, const struct idx_segment *s)
+{
+    struct clip_paths *l = ctx;
+    char abs[PATH_MAX];
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **v = cap <= EXP_CLIP_SOURCES_MAX ? realloc(l->v, cap * sizeof(*v)) : NULL;
+        if (!v) {
+            l->oom = true;
+            return 1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    if (lay_abs(l->root, s->path, abs, sizeof(abs), NULL) < 0 || !(l->v[l->n] = strdup(abs))) {
+        l->oom = true;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+/* camvault clip CAMERA --from T --to T --out FILE.mp4: one working copy of every segment
+ * overlapping the range, across runs (gaps between runs stay gaps in its timeline). */
+static int cmd_clip(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "clip"};
+    const char *from_s = NULL, *to_s = NULL, *out_s = NULL;
+    const struct opt opts[] = {
+        {"--from", true, &from_s, NULL},
+        {"--to", true, &to_s, NULL},
+        {"--out", true, &out_s, NULL},
+        {NULL, false, NULL, NULL},
+    };
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera cam;
+    struct clip_paths paths = {0};
+    struct exp_clip *clip = NULL;
+    char root[PATH_MAX], sha[65], a[48], b[48];
+    uint8_t digest[32];
+    int64_t from, to, first = 0, end = 0;
+    int rc, fd = -1;
+
+    if (parse(&cl, argc, argv, opts, 1, true))
+        return EXIT_USAGE;
+    if (cl.npos != 1 || !from_s || !to_s || !out_s)
+        return usage_error(cl.cmd, "expected CAMERA --from T --to T --out FILE.mp4");
+    if (cv_time_parse(from_s, &from, &err) < 0 || cv_time_parse(to_s, &to, &err) < 0)
+        return usage_error(cl.cmd, "%s", err.msg);
+    if (to <= from)
+        return usage_error(cl.cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
+    rc = open_index(&cl, root, &idx, &err);
+    paths.root = root;
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, &err);
+    if (rc == 0)
+        rc = idx_camera_get(t, cl.pos[0], &cam, &err);
+    if (rc == 0)
+        rc = idx_segment_iter(t, cam.num, from, to, clip_add_path, &paths, &err);
+    idx_abort(t);
+    idx_close(idx);
+    if (rc == 0 && paths.oom)
+        rc = cv_errf(&err, CV_ENOMEM, "too many segments in the range; ask for a shorter one");
+    if (rc == 0 && paths.n == 0)
+        rc = cv_errf(&err, CV_ENOENT, "camera '%s': nothing recorded in the range", cam.id);
+    if (rc == 0)
+        rc = exp_clip_open(&clip, (const char *const *)paths.v, paths.n, from, to, &err);
+    if (rc == 0) {
+        fd = open(out_s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0)
+            rc = cv_errf(&err, cv_errno_code(errno), "cannot create '%s': %s", out_s,
+                         strerror(errno));
+    }
+    if (rc == 0)
+        rc = exp_clip_write(clip, fd, digest, &err);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = cv_errf(&err, CV_EIO, "cannot fsync '%s': %s", out_s, strerror(errno));
+    if (fd >= 0 && close(fd) < 0 && rc == 0)
+        rc = cv_errf(&err, CV_EIO, "cannot write '%s': %s", out_s, strerror(errno));
+    if (rc < 0 && fd >= 0)
+        unlink(out_s);
+    if (rc == 0) {
+        exp_clip_times(clip, &first, &end);
+        cv_hex(digest, 32, sha);
+        if (cl.json) {
+            printf("{\"path\":\"%s\",\"bytes\":%llu,\"sha256\":\"%s\",\"first_us\":%lld,"
+                   "\"end_us\":%lld,\"origin_us\":%lld,\"sources\":[",
+                   out_s, (unsigned long long)exp_clip_size(clip), sha, (long long)first,
+                   (long long)end, (long long)exp_clip_origin_us(clip));
+            for (size_t i = 0; i < exp_clip_source_count(clip); i++) {
+                const struct exp_clip_source *s = exp_clip_source_at(clip, i);
+                printf("%s{\"path\":\"%s\",\"run_id\":%llu,\"offset\":%llu,\"bytes\":%llu,"
+                       "\"fragments\":%u,\"first_us\":%lld,\"end_us\":%lld}",
+                       i ? "," : "", s->path, (unsigned long long)s->run_id,
+                       (unsigned long long)s->offset, (unsigned long long)s->bytes, s->fragments,
+                       (long long)s->first_us, (long long)s->end_us);
+            }
+            printf("]}\n");
+        } else {
+            cv_time_format_utc(first, a, sizeof(a), 3);
+            cv_time_format_utc(end, b, sizeof(b), 3);
+            printf("%s\nclip %s from %s to %s: %llu bytes from %zu segments, sha256 %s\n", out_s,
+                   cam.id, a, b, (unsigned long long)exp_clip_size(clip),
+                   exp_clip_source_count(clip), sha);
+        }
+    }
+    exp_clip_free(clip);
+    for (size_t i = 0; i < paths.n; i++)
+        free(paths.v[i]);
+    free(paths.v);
+    return rc < 0 ? fail(&err) : 0;
+}
+
+/* camvault snapshot CAMERA --at T --out FILE.jpg */
+static int cmd_snapshot(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "snapshot"};
+    const char *at_s = NULL, *out_s = NULL;
+    const struct opt opts[] = {
+        {"--at", true, &at_s, NULL},
+        {"--out", true, &out_s, NULL},
+        {NULL, false, NULL, NULL},
+    };
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera cam;
+    struct idx_segment seg;
+    struct cv_buf jpeg;
+    char root[PATH_MAX], abs[PATH_MAX];
+    uint64_t frag_off;
+    int64_t at, frag_us;
+    int rc;
+
+    if (parse(&cl, argc, argv, opts, 1, false))
+        return EXIT_USAGE;
+    if (cl.npos != 1 || !at_s || !out_s)
+        return usage_error(cl.cmd, "expected CAMERA --at T --out FILE.jpg");
+    if (cv_time_parse(at_s, &at, &err) < 0)
+        return usage_error(cl.cmd, "%s", err.msg);
+    cv_buf_init(&jpeg, 64u << 20);
+    rc = open_index(&cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, &err);
+    if (rc == 0)
+        rc = idx_camera_get(t, cl.pos[0], &cam, &err);
+    if (rc == 0)
+        rc = idx_locate(t, cam.num, at, &seg, &frag_off, &frag_us, &err);
+    if (rc == CV_ENOENT)
+        rc = cv_errf(&err, rc, "camera '%s': nothing recorded at %s", cam.id, at_s);
+    idx_abort(t);
+    idx_close(idx);
+    if (rc == 0)
+        rc = lay_abs(root, seg.path, abs, sizeof(abs), &err);
+    if (rc == 0)
+        rc = exp_snapshot_jpeg(abs, at, &jpeg, &err);
+    if (rc == 0)
+        rc = cv_write_atomic(out_s, jpeg.data, jpeg.len, 0644, &err);
+    if (rc == 0)
+        printf("%s\n", out_s);
+    cv_buf_release(&jpeg);
+    return rc < 0 ? fail(&err) : 0;
+}
+
 /* ---- main ---- */
 
 static const char usage[] =
@@ -1620,6 +1798,8 @@ static const char usage[] =
     "  keys show [--json]                     the site's certificates and fingerprints\n"
     "  export --camera ID[,ID] --from T --to T --case C --out F.zip [--reason T] [--requester W]\n"
     "  verify FILE.zip [--json]               check a package: 0 valid, 1 not valid, 2 unreadable\n"
+    "  clip CAMERA --from T --to T --out F.mp4 [--json]   playable copy of a range (no re-encoding)\n"
+    "  snapshot CAMERA --at T --out F.jpg     one JPEG of the frame shown at T\n"
     "\n"
     "Times are RFC 3339 (2026-11-22T09:30:00Z, 2026-11-22T17:30:00+08:00) or @UNIXSECONDS.\n"
     "The data root is --root, else $CAMVAULT_ROOT, else ./camvault-data.\n";
@@ -1664,6 +1844,10 @@ int main(int argc, char **argv)
         return cmd_export(argc - 2, argv + 2);
     if (strcmp(argv[1], "verify") == 0)
         return cmd_verify(argc - 2, argv + 2);
+    if (strcmp(argv[1], "clip") == 0)
+        return cmd_clip(argc - 2, argv + 2);
+    if (strcmp(argv[1], "snapshot") == 0)
+        return cmd_snapshot(argc - 2, argv + 2);
     fprintf(stderr, "camvault: unknown command '%s' (see 'camvault help')\n", argv[1]);
     return EXIT_USAGE;
 }
