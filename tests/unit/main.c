@@ -96,6 +96,12 @@
     X(export_with_tombstone)                                                                       \
     X(export_not_covered)                                                                          \
     X(verify_not_a_package)                                                                        \
+    X(clip_layout)                                                                                 \
+    X(clip_deterministic_random_access)                                                            \
+    X(clip_two_runs_keep_gap)                                                                      \
+    X(clip_errors)                                                                                 \
+    X(clip_hostile_sources)                                                                        \
+    X(snapshot_errors)                                                                             \
     X(fsck_rebuild_reports)
 
 #define UNIT_DECLARE(name) void test_##name(void);
