@@ -2070,7 +2070,7 @@ static int cmd_user(int argc, char **argv)
             return EXIT_USAGE;
         if (cl.npos != 1)
             return usage_error(cl.cmd, "expected one user name: user token NAME [--days N]");
-        if (days && cv_parse_double(days, 0.0001, 3650, &d) < 0)
+        if (days && cv_parse_double(days, 1e-6, 3650, &d) < 0)
             return usage_error(cl.cmd, "bad --days '%s': expected a number of days up to 3650",
                                days);
         ut.name = cl.pos[0];

@@ -962,9 +962,10 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
         goto out;
     }
     fd = -1; /* the daemon owns it */
-    fprintf(stderr, "camvault: serving %s://%s/ (data root %s, web %s)\n", s->tls ? "https" : "http",
-            shown, root, s->webdir[0] ? s->webdir : "none");
-    fflush(stderr);
+    /* On stdout, one line: supervisors and tests wait for it. */
+    printf("camvault: serving %s://%s/ (data root %s, web %s)\n", s->tls ? "https" : "http", shown,
+           root, s->webdir[0] ? s->webdir : "none");
+    fflush(stdout);
     for (;;) {
         struct timespec ts = {60, 0};
         int sig = sigtimedwait(&set, NULL, &ts);

@@ -30,7 +30,7 @@ struct srv_config {
  * them in all threads and waits for them), then stop accepting, let running requests finish and
  * return 0. Errors before serving (bad listen address, port in use, unreadable certificate, TLS
  * not available, index not initialized) return their code with a one-line message.
- * Prints "camvault: serving http://ADDR:PORT/ ..." on stderr once listening.
+ * Prints one line "camvault: serving http://ADDR:PORT/ ..." on stdout once listening.
  */
 int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *err);
 
