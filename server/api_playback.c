@@ -490,6 +490,7 @@ static void live_free(void *cls)
 int api_live(struct srv_req *r)
 {
     struct idx_camera cam;
+    struct idx_segment last;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct lay_seg_info info = {0};
@@ -517,6 +518,8 @@ int api_live(struct srv_req *r)
         rc = idx_pending_get(t, cam.num, lv->rel, &err);
         if (rc == CV_ENOENT)
             rc = cv_errf(&err, CV_ENOENT, "camera '%s' is not recording now", cam.id);
+        if (rc == 0 && idx_segment_last(t, cam.num, &last, NULL) < 0)
+            last.path[0] = 0;
     }
     idx_abort(t);
     t = NULL;
@@ -526,9 +529,16 @@ int api_live(struct srv_req *r)
     }
     lv->cam = cam.num;
     rc = live_scan(lv, lv->rel, &info, &lv->fd, &err);
+    if (rc == CV_ENOENT && last.path[0]) {
+        /* The segment being written has no complete fragment yet (segments of one GOP, or
+         * just rotated): start with the newest fragment of the segment before it; the stream
+         * goes on into the pending one if it is of the same run. */
+        cv_strlcpy(lv->rel, last.path, sizeof(lv->rel));
+        rc = live_scan(lv, lv->rel, &info, &lv->fd, &err);
+    }
     if (rc == CV_ENOENT) {
-        srv_error(r, 404, "camera '%s': the segment being written has no complete fragment yet; "
-                  "try again in a few seconds", cam.id);
+        srv_error(r, 404, "camera '%s': nothing written yet; try again in a few seconds",
+                  cam.id);
         goto out;
     }
     if (rc < 0) {

@@ -68,8 +68,9 @@ int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n,
 /* REQUEST of docs/api.md appended to b; `full` false leaves out decided_by and hold (residents). */
 void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full);
 
-/* Whether a camera location matches a place a resident typed: one contains the other, ignoring
- * ASCII case, both non-empty. */
+/* Whether a camera location matches a place a resident typed (ASCII case ignored, both
+ * non-empty): every word of one is a word of the other ("the alley by building 12" matches
+ * "Building 12 alley"), or one contains the other (text without spaces, e.g. Chinese). */
 bool srv_place_matches(const char *location, const char *place);
 
 #endif
