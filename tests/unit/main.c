@@ -101,6 +101,7 @@
     X(clip_two_runs_keep_gap)                                                                      \
     X(clip_errors)                                                                                 \
     X(clip_hostile_sources)                                                                        \
+    X(clip_growing_source)                                                                         \
     X(snapshot_errors)                                                                             \
     X(fsck_rebuild_reports)                                                                        \
     X(json_good)                                                                                   \
