@@ -36,8 +36,8 @@
 #define VIDEO_RANGE_MAX_US (INT64_C(6) * 3600 * 1000000)
 #define BLOCK (64 * 1024)
 #define LIVE_POLL_US 200000
-#define LIVE_IDLE_US (INT64_C(15) * 1000000)        /* no new fragment this long: end */
-#define LIVE_MAX_US (INT64_C(30) * 60 * 1000000)    /* one live response at most this long */
+#define LIVE_IDLE_US (INT64_C(15) * 1000000)     /* no new fragment this long: end */
+#define LIVE_MAX_US (INT64_C(30) * 60 * 1000000) /* one live response at most this long */
 #define LIVE_HEADER_MAX (4u << 20)
 
 /* ---- byte ranges ---- */
@@ -100,8 +100,8 @@ static int camera_for_view(struct srv_req *r, struct idx_txn *t, int64_t from_us
 
     if (r->user.role == SRV_ROLE_MEDIATOR &&
         (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, cam->id, from_us, to_us))))
-        return srv_error(r, 403, "camera '%s' at this time is outside your cases",
-                         r->params[0]), -1;
+        return srv_error(r, 403, "camera '%s' at this time is outside your cases", r->params[0]),
+               -1;
     if (rc < 0)
         return srv_fail(r, rc, &err), -1;
     return 0;
@@ -537,8 +537,7 @@ int api_live(struct srv_req *r)
         rc = live_scan(lv, lv->rel, &info, &lv->fd, &err);
     }
     if (rc == CV_ENOENT) {
-        srv_error(r, 404, "camera '%s': nothing written yet; try again in a few seconds",
-                  cam.id);
+        srv_error(r, 404, "camera '%s': nothing written yet; try again in a few seconds", cam.id);
         goto out;
     }
     if (rc < 0) {

@@ -15,10 +15,14 @@
 const char *srv_request_status_name(int s)
 {
     switch (s) {
-    case SRV_RQ_PENDING: return "pending";
-    case SRV_RQ_APPROVED: return "approved";
-    case SRV_RQ_REJECTED: return "rejected";
-    default: return "?";
+    case SRV_RQ_PENDING:
+        return "pending";
+    case SRV_RQ_APPROVED:
+        return "approved";
+    case SRV_RQ_REJECTED:
+        return "rejected";
+    default:
+        return "?";
     }
 }
 
@@ -165,8 +169,7 @@ static int by_created(const void *a, const void *b)
     return x->created_us < y->created_us ? -1 : x->created_us > y->created_us;
 }
 
-int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n,
-                     struct cv_err *err)
+int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n, struct cv_err *err)
 {
     struct list_ctx l = {.err = err};
     int rc = idx_rec_iter(txn, IDX_REQUESTS, NULL, 0, false, list_one, &l, err);
@@ -263,8 +266,8 @@ static bool words_within(const char *a, const char *b)
             break;
         words++;
         for (size_t j = 0; !found && j + n <= nb; j++) {
-            bool start = j == 0 || b[j - 1] == ' ' || b[j - 1] == ',' || b[j - 1] == '.' ||
-                         b[j - 1] == '-';
+            bool start =
+                j == 0 || b[j - 1] == ' ' || b[j - 1] == ',' || b[j - 1] == '.' || b[j - 1] == '-';
             bool stop = j + n == nb || b[j + n] == ' ' || b[j + n] == ',' || b[j + n] == '.' ||
                         b[j + n] == '-';
             found = start && stop && strncasecmp(a + i, b + j, n) == 0;

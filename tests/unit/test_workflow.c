@@ -64,10 +64,10 @@ void test_workflow_reach(void)
         {"mia", "gate", T0 + 150 * S, T0 + 250 * S, 0}, /* past clip 2 */
         {"mia", "gate", T0 - S, T0 + S, 0},             /* before clip 1 */
         {"mia", "square", T0 + 10 * S, T0 + 20 * S, 0}, /* a camera of a closed case */
-        {"mia", "gate", 0, 0, 1},                        /* any time of gate */
+        {"mia", "gate", 0, 0, 1},                       /* any time of gate */
         {"mia", "square", 0, 0, 0},
-        {"max", "gate", T0 + 10 * S, T0 + 20 * S, 0},   /* not a member */
-        {"mia", "gate", T0 + 20 * S, T0 + 10 * S, 0},   /* empty range */
+        {"max", "gate", T0 + 10 * S, T0 + 20 * S, 0}, /* not a member */
+        {"mia", "gate", T0 + 20 * S, T0 + 10 * S, 0}, /* empty range */
     };
 
     if (!c || env_open(&e) < 0) {
@@ -131,8 +131,8 @@ void test_workflow_records(void)
     CHECK_OK(srv_request_add(t, &rq, &err), &err);
     CHECK(strcmp(rq.id, "R-1") == 0);
     CHECK_OK(srv_request_get(t, "R-1", &back, &err), &err);
-    CHECK(memcmp(&rq, &back, sizeof(rq)) == 0 || (strcmp(back.place, rq.place) == 0 &&
-                                                  back.ncameras == 2 && back.to_us == rq.to_us));
+    CHECK(memcmp(&rq, &back, sizeof(rq)) == 0 ||
+          (strcmp(back.place, rq.place) == 0 && back.ncameras == 2 && back.to_us == rq.to_us));
     CHECK(srv_request_get(t, "R-2", &back, &err) == CV_ENOENT);
     CHECK(srv_request_get(t, "", &back, &err) == CV_ENOENT);
 
