@@ -641,11 +641,15 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
     struct cv_buf b;
     char path[EXP_SUM_PATH_MAX], abs[PATH_MAX];
     size_t total = 0;
+    uint64_t total_bytes = 0;
     int rc = 0;
 
     cv_buf_init(&b, TEXT_MAX);
-    for (size_t i = 0; i < req->ncameras; i++)
+    for (size_t i = 0; i < req->ncameras; i++) {
         total += cams[i].segs.n;
+        for (size_t j = 0; j < cams[i].segs.n; j++)
+            total_bytes += ((const struct idx_segment *)cams[i].segs.v)[j].bytes;
+    }
     for (size_t i = 0; rc == 0 && i < req->ncameras; i++) {
         const struct idx_segment *s = cams[i].segs.v;
         for (size_t j = 0; rc == 0 && j < cams[i].segs.n; j++) {
@@ -659,6 +663,9 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
             if (req->progress)
                 fprintf(stderr, "\rcamvault export: %zu/%zu segments, %llu MB", res->segments,
                         total, (unsigned long long)(res->bytes >> 20));
+            if (rc == 0 && req->progress_fn &&
+                req->progress_fn(req->progress_ctx, res->bytes, total_bytes) != 0)
+                rc = cv_errf(err, CV_ECANCELED, "export canceled");
         }
         if (rc == 0)
             rc = add_workings(z, req, &cams[i], err);

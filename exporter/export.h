@@ -43,6 +43,11 @@ struct exp_request {
     const char *export_id;          /* from exp_export_id, or NULL: one is made */
     const char *custody;            /* the case's audit lines for custody/audit.log (may be NULL) */
     size_t custody_len;
+    /* Called after each native file with the bytes copied so far and the total; a nonzero
+     * return stops the export with CV_ECANCELED ("export canceled"). NULL: not called. Runs on
+     * the exporting thread, outside any index transaction. */
+    int (*progress_fn)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
+    void *progress_ctx;
 };
 
 struct exp_result {

@@ -32,6 +32,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "server/audit.h"
+#include "server/jobs.h"
 #include "server/srv_int.h"
 #include "common/banned.h"
 
@@ -941,6 +942,8 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
     if (rc == 0)
         rc = srv_throttle_open(&s->throttle, err);
     if (rc == 0)
+        rc = srv_jobs_open(&s->jobs, s->idx, s->root, err);
+    if (rc == 0)
         rc = listen_socket(listen_spec, &fd, shown, sizeof(shown), err);
     if (rc < 0)
         goto out;
@@ -1003,6 +1006,7 @@ out:
         OPENSSL_cleanse(key, keylen);
     free(cert);
     free(key);
+    srv_jobs_close(s->jobs); /* after the daemon: no handler can kick it any more */
     srv_throttle_close(s->throttle);
     idx_close(s->idx);
     free(s);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "server/srv_int.h"
+#include "server/workflow_int.h"
 #include "common/banned.h"
 
 #define A SRV_ROLE_ADMIN
@@ -31,6 +32,10 @@ const struct srv_route srv_routes[] = {
     {"GET", "/api/v1/cameras/{}", A | O | M | R, 0, api_cameras_get},
     {"PATCH", "/api/v1/cameras/{}", A, 0, api_cameras_edit},
     {"GET", "/api/v1/cameras/{}/timeline", A | O | M, 0, api_timeline},
+    /* playback (api_playback.c) */
+    {"GET", "/api/v1/cameras/{}/video.mp4", O | M, 0, api_video},
+    {"GET", "/api/v1/cameras/{}/live.mp4", A | O | M | R, 0, api_live},
+    {"GET", "/api/v1/cameras/{}/snapshot.jpg", O | M, 0, api_snapshot},
     /* holds */
     {"GET", "/api/v1/holds", A | O, 0, api_holds_list},
     {"POST", "/api/v1/holds", O, 0, api_holds_add},
@@ -43,6 +48,28 @@ const struct srv_route srv_routes[] = {
     {"PATCH", "/api/v1/volumes/{}", A, 0, api_volumes_edit},
     {"GET", "/api/v1/audit", A, 0, api_audit_list},
     {"GET", "/api/v1/audit/verify", A, 0, api_audit_verify},
+    /* footage requests (api_requests.c) */
+    {"POST", "/api/v1/requests", R, 0, api_requests_add},
+    {"GET", "/api/v1/requests", O | R, 0, api_requests_list},
+    {"GET", "/api/v1/requests/{}", O | R, 0, api_requests_get},
+    {"POST", "/api/v1/requests/{}/approve", O, 0, api_requests_approve},
+    {"POST", "/api/v1/requests/{}/reject", O, 0, api_requests_reject},
+    /* cases (api_cases.c) */
+    {"GET", "/api/v1/cases", O | M, 0, api_cases_list},
+    {"POST", "/api/v1/cases", O, 0, api_cases_add},
+    {"GET", "/api/v1/cases/{}", O | M, 0, api_cases_get},
+    {"PATCH", "/api/v1/cases/{}", O, 0, api_cases_edit},
+    {"POST", "/api/v1/cases/{}/members", O, 0, api_cases_member_add},
+    {"DELETE", "/api/v1/cases/{}/members/{}", O, 0, api_cases_member_del},
+    {"POST", "/api/v1/cases/{}/clips", O, 0, api_cases_clip_add},
+    {"DELETE", "/api/v1/cases/{}/clips/{}", O, 0, api_cases_clip_del},
+    {"GET", "/api/v1/cases/{}/custody", O | M, 0, api_cases_custody},
+    /* export jobs (api_exports.c) */
+    {"GET", "/api/v1/exports", O | M | R, 0, api_exports_list},
+    {"POST", "/api/v1/exports", O | M, 0, api_exports_add},
+    {"GET", "/api/v1/exports/{}", O | M | R, 0, api_exports_get},
+    {"POST", "/api/v1/exports/{}/cancel", O | M, 0, api_exports_cancel},
+    {"GET", "/api/v1/exports/{}/download", O | M | R, 0, api_exports_download},
     /* outside /api/v1 */
     {"GET", "/healthz", 0, SRV_PUBLIC, api_healthz},
     {"GET", "/metrics", 0, SRV_PUBLIC, api_metrics},

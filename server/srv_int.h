@@ -92,6 +92,7 @@ struct srv {
     char webdir[PATH_MAX]; /* realpath of the web directory, "" when none */
     struct idx *idx;
     struct srv_throttle *throttle;
+    struct srv_jobs *jobs; /* the export worker (jobs.h) */
     bool tls;
     atomic_bool stopping;
     atomic_uint_fast64_t status_count[600]; /* responses by status code, for /metrics */
