@@ -25,7 +25,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 SIM_SRC  := $(wildcard tools/camsim/*.c)
 SIM_OBJ  := $(SIM_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test unit e2e demo clean format bench
+.PHONY: all deps test unit e2e demo clean format bench bench-quick
 all: $(BUILD)/camvault $(BUILD)/camsim
 
 $(BUILD)/%.o: %.c
@@ -53,7 +53,7 @@ deps:
 # Dependencies first (in their own make so that pkg-config sees the new packages).
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests
-	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory unit e2e bench-quick
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
@@ -66,10 +66,18 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh
 
-# Today only the ingest benchmark (camvault vs one ffmpeg per camera); see docs/performance.md.
-bench: all
+# Every benchmark (camsim, ingest, export, index, retention), JSON in bench/results/, one table,
+# docs/ingest-scaling.png; ~15-20 min, loads both cores. See docs/performance.md.
+# BENCH_ARGS='--only ingest,export' runs some of them.
+bench: all $(BUILD)/index-bench
 	@tools/deps.sh test
-	$(PY) tests/bench/ingest.py $(BENCH_ARGS)
+	$(PY) tests/bench/run.py $(BENCH_ARGS)
+
+# The same drivers on a few cameras for seconds each: a smoke run (no timing is checked) that
+# `make test` runs last. Results under build/bench-quick/; last line "bench-quick: N passed, ...".
+bench-quick: all $(BUILD)/index-bench
+	@tools/deps.sh test
+	@$(PY) tests/bench/run.py --quick
 
 format:
 	clang-format -i $(LIB_SRC) camvault.c $(UNIT_SRC) $(SIM_SRC) $(wildcard */*.h */*/*.h)
