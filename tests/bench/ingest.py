@@ -10,10 +10,12 @@ record the same streams (how popular recorders work).
 Figures per run: CPU % of one core per camera (utime+stime from /proc over the window), peak
 summed RSS per camera, bytes written per second (/proc/PID/io write_bytes over the window) as a
 fraction of `dd if=/dev/zero bs=1M conv=fdatasync` into the same directory, camsim's CPU, and
-frames lost: for each camera, frames camsim handed to the kernel minus frames stored, less the
-one frame in flight when the recorder is stopped; plus 25 frames per second of camera-offline
-gap the recorder logged (frames camsim never sent because the session was dropped), and
-sessions camsim dropped because a client fell behind. Results: one JSON file, a table on stdout.
+frames lost. At the end of a run camsim is stopped first (it hands the kernel what it can and
+closes every connection), the recorders read to the end of their streams, and only then are they
+stopped; so frames lost are, per camera, the frames camsim counted as sent minus the frames
+stored, plus 25 per second of camera-offline gap the recorder logged before camsim stopped
+(frames never sent because camsim dropped a client that fell behind; such drops are counted
+too). Results: one JSON file, a table on stdout.
 """
 import argparse
 import json
@@ -29,10 +31,6 @@ from pathlib import Path
 import benchlib as bl
 
 
-def sent_frames(stats_path):
-    return {k: v["video_frames_sent"] for k, v in bl.read_stats(stats_path)["cameras"].items()}
-
-
 def template_root(work, n, have, port):
     """A data root with cameras c1..cN at cam1..camN of the camsim on port (every run's camsim
     uses the same port). It grows across runs (camera add costs ~40 ms); each run records in a
@@ -45,43 +43,67 @@ def template_root(work, n, have, port):
     return tpl
 
 
-def camera_frames(root, cam):
+def camera_frames(root, cam, cutoff_us):
+    """(frames stored, bytes stored, seconds offline before cutoff_us) of one camera."""
     q = json.loads(bl.cv("query", cam, "--from", "@0", "--to", "@4102444800", "--json",
                          root=root).stdout)
-    offline = sum(g["end_us"] - g["start_us"] for g in q["gaps"]
-                  if g["reason"] == "camera-offline") / 1e6
+    offline = sum(min(g["end_us"], cutoff_us) - g["start_us"] for g in q["gaps"]
+                  if g["reason"] == "camera-offline" and g["start_us"] < cutoff_us) / 1e6
     return (sum(s["frames"] for s in q["segments"]), sum(s["bytes"] for s in q["segments"]),
             offline)
 
 
-def loss(n, before, after, stored, offline_s, fps, dropped):
-    served = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-    in_transit = sum(max(0, served.get(f"cam{i}", 0) - stored[i - 1] - 1) for i in range(1, n + 1))
+def loss(n, after, stored, offline_s, fps, dropped):
+    """Frames lost: per camera, frames camsim handed to the kernel minus frames stored, plus
+    frames never sent while the camera was offline to the recorder (gaps x fps)."""
+    served = {k: v for k, v in after.items()}
+    in_transit = sum(max(0, served.get(f"cam{i}", 0) - stored[i - 1]) for i in range(1, n + 1))
     missed = round(sum(offline_s) * fps)
     return {"frames_served": sum(served.values()), "frames_stored": sum(stored),
             "frames_lost": in_transit + missed, "frames_lost_in_transit": in_transit,
             "frames_missed_offline": missed, "sessions_dropped": dropped}
 
 
-def run_camvault(args, n, work, port, stats, dd_rate, sim):
+def start_sim(args, n, work, port, who):
+    stats = work / f"camsim-{who}-{n}.json"
+    sim = bl.start_camsim(port, n, stats, args.width, args.height, args.fps, 50, args.bitrate,
+                          extra=["--max-queue", "4M"], log=work / f"camsim-{who}-{n}.log")
+    return sim, stats
+
+
+def end_sim(sim, stats):
+    """Stops camsim first: it hands the kernel what it can, counts it, writes its final stats and
+    closes every connection, so each recorder reads to the end of its stream and stores (or
+    loses) everything counted as sent; nothing is left in flight when the recorder stops."""
+    bl.stop(sim)
+    return bl.read_stats(stats)
+
+
+def run_camvault(args, n, work, port, dd_rate):
     root = work / f"cv-{n}"
     shutil.copytree(work / "template", root)
-    s0 = bl.read_stats(stats)
-    before = sent_frames(stats)
-    rec = subprocess.Popen([str(bl.CAMVAULT), "record", "--root", str(root), "--segment-seconds",
-                            "10"], stderr=open(work / f"camvault-{n}.log", "wb"))
-    time.sleep(args.warmup)
-    m = bl.measure([rec.pid], args.seconds, others={"camsim": sim.pid})
-    rec.send_signal(signal.SIGTERM)
-    rec.wait()
-    time.sleep(1.5)  # camsim's stats file is rewritten every second
-    after, s1 = sent_frames(stats), bl.read_stats(stats)
+    sim, stats = start_sim(args, n, work, port, "camvault")
+    rec = None
+    try:
+        rec = subprocess.Popen([str(bl.CAMVAULT), "record", "--root", str(root),
+                                "--segment-seconds", "10"],
+                               stderr=open(work / f"camvault-{n}.log", "wb"))
+        time.sleep(args.warmup)
+        m = bl.measure([rec.pid], args.seconds, others={"camsim": sim.pid})
+        cutoff_us = int(time.time() * 1e6)
+        final = end_sim(sim, stats)
+        time.sleep(args.drain)  # the recorder reads to EOF and closes its segments
+    finally:
+        bl.stop(rec)
+        bl.stop(sim)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        per_cam = list(pool.map(lambda i: camera_frames(root, f"c{i}"), range(1, n + 1)))
+        per_cam = list(pool.map(lambda i: camera_frames(root, f"c{i}", cutoff_us),
+                                range(1, n + 1)))
     shutil.rmtree(root, ignore_errors=True)
     res = figures(m, n, dd_rate)
-    res.update(loss(n, before, after, [c[0] for c in per_cam], [c[2] for c in per_cam], args.fps,
-                    s1["sessions_dropped"] - s0["sessions_dropped"]))
+    res.update(loss(n, {k: v["video_frames_sent"] for k, v in final["cameras"].items()},
+                    [c[0] for c in per_cam], [c[2] for c in per_cam], args.fps,
+                    final["sessions_dropped"]))
     res["bytes_stored"] = sum(c[1] for c in per_cam)
     return res
 
@@ -110,10 +132,10 @@ def count_frames(files):
         return sum(pool.map(one, files))
 
 
-def run_ffmpeg(args, n, work, port, stats, dd_rate, sim):
+def run_ffmpeg(args, n, work, port, dd_rate):
     out = work / "ff"
     out.mkdir()
-    s0, before = bl.read_stats(stats), sent_frames(stats)
+    sim, stats = start_sim(args, n, work, port, "ffmpeg")
     procs = []
     for i in range(1, n + 1):
         d = out / f"c{i}"
@@ -125,21 +147,22 @@ def run_ffmpeg(args, n, work, port, stats, dd_rate, sim):
     time.sleep(args.warmup)
     m = bl.measure([p.pid for p in procs], args.seconds, others={"camsim": sim.pid})
     died = sum(1 for p in procs if p.poll() is not None)
+    final = end_sim(sim, stats)
+    time.sleep(args.drain)  # each ffmpeg reads to EOF, finishes its file and exits
     for p in procs:
-        p.send_signal(signal.SIGINT)
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
     for p in procs:
         try:
             p.wait(30)
         except subprocess.TimeoutExpired:
             p.kill()
-    time.sleep(1.5)
-    after, s1 = sent_frames(stats), bl.read_stats(stats)
     stored = [count_frames(sorted((out / f"c{i}").glob("*.mp4"))) for i in range(1, n + 1)]
     nbytes = sum(f.stat().st_size for f in out.rglob("*.mp4"))
     shutil.rmtree(out, ignore_errors=True)
     res = figures(m, n, dd_rate)
-    res.update(loss(n, before, after, stored, [0.0] * n, args.fps,
-                    s1["sessions_dropped"] - s0["sessions_dropped"]))
+    res.update(loss(n, {k: v["video_frames_sent"] for k, v in final["cameras"].items()}, stored,
+                    [0.0] * n, args.fps, final["sessions_dropped"]))
     res["processes_died"] = died
     res["bytes_stored"] = nbytes
     return res
@@ -165,6 +188,8 @@ def main():
     ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--bitrate", default="4000k")
     ap.add_argument("--dd-mb", type=int, default=2048)
+    ap.add_argument("--drain", type=float, default=3,
+                    help="seconds between stopping camsim and stopping the recorder")
     ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
     args = ap.parse_args()
 
@@ -179,18 +204,9 @@ def main():
             n = ns[i]
             template_root(work, n, have, port)
             have = max(have, n)
-            stats = work / f"camsim-{n}.json"
-            sim = bl.start_camsim(port, n, stats, args.width, args.height, args.fps, 50,
-                                  args.bitrate, extra=["--max-queue", "4M"],
-                                  log=work / f"camsim-{n}.log")
-            try:
-                run = {"cameras": n, "camvault": run_camvault(args, n, work, port, stats,
-                                                              dd_rate, sim)}
-                if n == args.baseline_at:
-                    run["ffmpeg_per_camera"] = run_ffmpeg(args, n, work, port, stats, dd_rate,
-                                                          sim)
-            finally:
-                bl.stop(sim)
+            run = {"cameras": n, "camvault": run_camvault(args, n, work, port, dd_rate)}
+            if n == args.baseline_at:
+                run["ffmpeg_per_camera"] = run_ffmpeg(args, n, work, port, dd_rate)
             runs.append(run)
             c = run["camvault"]
             print(f"ingest: N={n}: camvault {c['cpu_pct_core_per_camera']:.3f} %/cam, "

@@ -39,7 +39,7 @@ QUICK = [
     ("camsim", "camsim_scale.py", ["--sessions", "40", "--seconds", "2", "--warmup", "1", *SMALL]),
     ("ingest", "ingest.py", ["--cameras", "2", "--until-lost", "--step", "2", "--max-cameras", "4",
                              "--baseline-at", "2", "--seconds", "3", "--warmup", "3",
-                             "--dd-mb", "32", *SMALL]),
+                             "--dd-mb", "32", "--drain", "1.5", *SMALL]),
     ("export", "export_bench.py", ["--target-bytes", "2e6", *SMALL]),
     ("index", "index.py", ["--cameras", "3", "--days", "2", "--lookups", "2000",
                            "--days-listed", "20"]),
