@@ -22,6 +22,7 @@ CAMSIM = BUILD / "camsim"
 MEDIA = BUILD / "camsim-media"
 HZ = os.sysconf("SC_CLK_TCK")
 WORK_DIR = os.environ.get("BENCH_WORK_DIR", "/var/tmp")  # same disk as a real data root
+LOAD_AT_START = os.getloadavg()  # the machine is shared: how busy it was when the driver began
 
 
 def free_port():
@@ -180,7 +181,8 @@ def machine():
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return {"host": os.uname().nodename, "cores": os.cpu_count(), "cpu": model,
             "memory_gib": round(mem / 2**30, 1), "kernel": os.uname().release,
-            "load_avg_at_start": os.getloadavg()}
+            "load_avg_at_start": [round(x, 2) for x in LOAD_AT_START],
+            "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}
 
 
 def write_result(out_dir, name, result):

@@ -10,7 +10,10 @@ segments would be 60 of 30 MB); only the media time span (2.5 min instead of 60)
 
 Then, each time with these files evicted from the page cache first (posix_fadvise DONTNEED on
 just these files) so that every contender reads them from the disk:
-1. `sha256sum` over the native segment files (the floor: read and hash each byte once);
+1. `sha256sum` over the native segment files (read and hash each byte once; the issue's
+   reference), and as stricter floors `cat` of them (the disk's read speed) and
+   `openssl dgst -sha256` of them (the same hash with OpenSSL's SHA extensions, as export uses;
+   coreutils' sha256sum is a portable C implementation, several times slower per byte);
 2. `camvault export` of the whole recorded range to a signed ZIP (peak RSS from wait4);
 3. the usual pipeline: `ffmpeg -f concat -c copy -movflags +faststart` into one MP4,
    `sha256sum` of it, `zip -0` of MP4 + sums, `sync` of the ZIP (export fsyncs its package too).
@@ -84,6 +87,10 @@ def main():
 
         bl.drop_file_cache(files)
         t_sha, _ = bl.timed(["sha256sum", *files])
+        bl.drop_file_cache(files)
+        t_cat, _ = bl.timed(["cat", *files])
+        bl.drop_file_cache(files)
+        t_ossl, _ = bl.timed(["openssl", "dgst", "-sha256", *files])
 
         pkg = work / "package.zip"
         bl.drop_file_cache(files)
@@ -114,7 +121,8 @@ def main():
                      f"{args.segment_seconds}-s segments",
            "recorded_seconds": round(rec_s, 1), "segments": len(segs), "bytes": nbytes,
            "hours_of_4mbit_camera": round(nbytes * 8 / 4e6 / 3600, 3),
-           "sha256sum_s": round(t_sha, 2), "export_s": round(t_exp, 2),
+           "sha256sum_s": round(t_sha, 2), "cat_s": round(t_cat, 2),
+           "openssl_sha256_s": round(t_ossl, 2), "export_s": round(t_exp, 2),
            "export_mb_per_s": round(nbytes / 1e6 / t_exp), "export_peak_rss_mb":
            round(rss_exp / 1e6, 1), "package_bytes": pkg_bytes,
            "verify_exit": v.returncode, "verify_output": (v.stdout + v.stderr).strip()[-300:],
@@ -123,6 +131,8 @@ def main():
                "zip_store": round(t_zip, 2), "sync": round(t_sync, 2)},
            "pipeline_ffmpeg_peak_rss_mb": round(rss_ff / 1e6, 1), "pipeline_zip_bytes": zbytes,
            "export_vs_sha256sum": round(t_exp / t_sha, 2),
+           "export_vs_cat": round(t_exp / t_cat, 2),
+           "export_vs_openssl_sha256": round(t_exp / t_ossl, 2),
            "export_vs_pipeline": round(t_exp / t_pipe, 2),
            "cache": "segment files evicted from the page cache before each of the three runs"}
     bl.write_result(args.out, "export", res)

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 
 FULL = [
     ("camsim", "camsim_scale.py", ["--sessions", "500,1000", "--seconds", "20", "--warmup", "6"]),
-    ("ingest", "ingest.py", ["--cameras", "50,200,500", "--until-lost", "--step", "150",
+    ("ingest", "ingest.py", ["--cameras", "50,100,200,500", "--until-lost", "--step", "150",
                              "--max-cameras", "1100", "--baseline-at", "50", "--seconds", "45",
                              "--warmup", "10", "--dd-mb", "2048"]),
     ("export", "export_bench.py", []),
@@ -97,7 +97,9 @@ def rows_for(name, r):
     if name == "export":
         return [("export", f"{r['bytes'] / 1e9:.2f} GB, {r['segments']} segments",
                  f"{r['export_s']:.1f} s = {r['export_vs_sha256sum']}x sha256sum "
-                 f"({r['sha256sum_s']:.1f} s), {r['export_vs_pipeline']}x ffmpeg+sha256sum+zip "
+                 f"({r['sha256sum_s']:.1f} s), {r['export_vs_cat']}x cat ({r['cat_s']:.1f} s), "
+                 f"{r['export_vs_openssl_sha256']}x openssl sha256 ({r['openssl_sha256_s']:.1f} s), "
+                 f"{r['export_vs_pipeline']}x ffmpeg+sha256sum+zip "
                  f"({r['pipeline_s']:.1f} s), peak RSS {r['export_peak_rss_mb']:.0f} MB, "
                  f"verify exit {r['verify_exit']}")]
     if name == "index":
@@ -122,13 +124,15 @@ set xrange [0:*]
 set ylabel "CPU, % of one core per camera"
 set yrange [0:*]
 plot '{dat}' u 1:2 w linespoints lw 2 pt 7 t 'camvault', \
-     '{ff}' u 1:2 w points pt 9 ps 2 t 'one ffmpeg per camera', \
+     '{dat}' u 1:($4 > 0 ? $2 : 1/0) w points pt 6 ps 3 lw 2 lc rgb "red" \
+         t 'frames lost (CPU-bound: got less than it needed)', \
+     '{ff}' u 1:2 w points pt 9 ps 2 lc rgb "dark-green" t 'one ffmpeg per camera', \
      0.1 w lines dt 2 lc rgb "gray40" t 'target 0.1 %'
 set ylabel "resident memory per camera, MB"
 set logscale y
 set yrange [0.5:200]
 plot '{dat}' u 1:3 w linespoints lw 2 pt 7 t 'camvault', \
-     '{ff}' u 1:3 w points pt 9 ps 2 t 'one ffmpeg per camera', \
+     '{ff}' u 1:3 w points pt 9 ps 2 lc rgb "dark-green" t 'one ffmpeg per camera', \
      1.5 w lines dt 2 lc rgb "gray40" t 'target 1.5 MB'
 unset multiplot
 """
@@ -141,7 +145,7 @@ def plot(ingest, png, work):
     for run in ingest["runs"]:
         c = run["camvault"]
         lines.append(f"{run['cameras']} {c['cpu_pct_core_per_camera']} {c['rss_mb_per_camera']}"
-                     f" {c['frames_lost']}")
+                     f" {c['frames_lost'] + c['sessions_dropped']}")
         if "ffmpeg_per_camera" in run:
             f = run["ffmpeg_per_camera"]
             fl.append(f"{run['cameras']} {f['cpu_pct_core_per_camera']} {f['rss_mb_per_camera']}")
