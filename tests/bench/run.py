@@ -72,6 +72,13 @@ def run_driver(name, script, argv, out, timeout):
     return rc == 0 and res is not None, res
 
 
+def lost_share(x):
+    """'L of E (P %)': frames lost of the frames the cameras had (sent, or due while offline)."""
+    due = x["frames_served"] + x.get("frames_missed_offline", 0)
+    return f"{x['frames_lost']} of {due} ({100 * x['frames_lost'] / max(due, 1):.1f} %)" \
+        if x["frames_lost"] else f"0 of {due}"
+
+
 def rows_for(name, r):
     """(benchmark, case, figures) table rows for one driver's result."""
     if r is None:
@@ -90,7 +97,7 @@ def rows_for(name, r):
                     out.append(("ingest", f"N={run['cameras']} {who.replace('_', ' ')}",
                                 f"{x['cpu_pct_core_per_camera']:.3f} %/cam, "
                                 f"{x['rss_mb_per_camera']:.2f} MB/cam, lost "
-                                f"{x['frames_lost']}/{x['frames_served']}, dropped "
+                                f"{lost_share(x)}, dropped "
                                 f"{x['sessions_dropped']}, write {x['write_mb_per_s']:.0f} MB/s "
                                 f"= {x['write_fraction_of_dd']:.2f} of dd"))
         return out
