@@ -50,10 +50,13 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
 deps:
 	@tools/deps.sh test
 
-# Dependencies first (in their own make so that pkg-config sees the new packages).
+# Dependencies first (in their own make so that pkg-config sees the new packages). The benchmark
+# smoke run comes last, in its own make so that -j never overlaps it with the e2e tests; it ends
+# with its own runner line ("bench-quick: N passed, N failed in S s"), which stays the last line.
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests
-	@$(MAKE) --no-print-directory unit e2e bench-quick
+	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory bench-quick
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
