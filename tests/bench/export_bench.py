@@ -22,9 +22,7 @@ The package is then checked with `camvault verify` (not timed).
 import argparse
 import json
 import math
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile

@@ -9,7 +9,6 @@ Writes one JSON file.
 """
 import argparse
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
