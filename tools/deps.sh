@@ -9,8 +9,10 @@ liblmdb-dev libarchive-dev libssl-dev libmicrohttpd-dev"
 media="ffmpeg fonts-dejavu-core"
 test="python3 python3-pytest python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-gstreamer1.0-plugins-ugly gstreamer1.0-libav openssl curl lmdb-utils procps coreutils
-gnuplot-nox zip"
+gstreamer1.0-plugins-ugly gstreamer1.0-libav openssl curl lmdb-utils procps coreutils"
+
+# Benchmarks (make bench; make bench-quick runs in make test): the plot, the export baseline.
+test="$test gnuplot-nox zip"
 
 case "$kind" in
 build) want="$build" ;;
