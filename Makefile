@@ -27,7 +27,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 SIM_SRC  := $(wildcard tools/camsim/*.c)
 SIM_OBJ  := $(SIM_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test unit e2e demo clean format bench
+.PHONY: all deps test unit e2e demo clean format bench bench-quick
 all: $(BUILD)/camvault $(BUILD)/camsim
 
 $(BUILD)/%.o: %.c
@@ -67,10 +67,13 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
 deps:
 	@tools/deps.sh test
 
-# Dependencies first (in their own make so that pkg-config sees the new packages).
+# Dependencies first (in their own make so that pkg-config sees the new packages). The benchmark
+# smoke run comes last, in its own make so that -j never overlaps it with the e2e tests; it ends
+# with its own runner line ("bench-quick: N passed, N failed in S s"), which stays the last line.
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/fuzz-verify
 	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory bench-quick
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
@@ -83,10 +86,18 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh
 
-# Today only the ingest benchmark (camvault vs one ffmpeg per camera); see docs/performance.md.
-bench: all
+# Every benchmark (camsim, ingest, export, index, retention), JSON in bench/results/, one table,
+# docs/ingest-scaling.png; ~15-20 min, loads both cores. See docs/performance.md.
+# BENCH_ARGS='--only ingest,export' runs some of them.
+bench: all $(BUILD)/index-bench
 	@tools/deps.sh test
-	$(PY) tests/bench/ingest.py $(BENCH_ARGS)
+	$(PY) tests/bench/run.py $(BENCH_ARGS)
+
+# The same drivers on a few cameras for seconds each: a smoke run (no timing is checked) that
+# `make test` runs last. Results under build/bench-quick/; last line "bench-quick: N passed, ...".
+bench-quick: all $(BUILD)/index-bench
+	@tools/deps.sh test
+	@$(PY) tests/bench/run.py --quick
 
 format:
 	clang-format -i $(LIB_SRC) camvault.c $(UNIT_SRC) $(SIM_SRC) $(wildcard */*.h */*/*.h)

@@ -14,6 +14,9 @@ gstreamer1.0-plugins-ugly gstreamer1.0-libav openssl curl lmdb-utils procps core
 # that has them from elsewhere keeps its own.
 command -v npm >/dev/null 2>&1 || test="$test nodejs npm"
 
+# Benchmarks (make bench; make bench-quick runs in make test): the plot, the export baseline.
+test="$test gnuplot-nox zip"
+
 case "$kind" in
 build) want="$build" ;;
 demo) want="$build $media" ;;

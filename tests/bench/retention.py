@@ -1,75 +1,66 @@
 #!/usr/bin/python3
-"""Retention benchmark: deletions per second while 20 cameras record.
+"""Retention benchmark: deletions per second while cameras record.
 
-Builds (with build/index-bench) a data root whose 20 cameras have one day of old 60-s segments,
-each with a real file (28,800 files), points the cameras at camsim and records them; then makes
-the backlog expire and times `camvault retention run` deleting it (tombstone, gap, unlink) while
-the recorder keeps recording. Prints one JSON line and writes it to bench/results/.
+Builds (with build/index-bench) a data root whose --cameras cameras have one day of old 60-s
+segments, each with a real (tiny) file (1,440 per camera; 28,800 for 20 cameras), points the
+cameras at camsim and records them; then makes the backlog expire and times
+`camvault retention run` deleting it (tombstone, gap, unlink) while the recorder keeps recording.
+Writes one JSON file.
 """
-import json
+import argparse
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-B = REPO / "build"
-
-
-def cv(*args, root):
-    return subprocess.run([B / "camvault", *map(str, args), "--root", str(root)], check=True,
-                          capture_output=True, text=True)
+import benchlib as bl
 
 
 def main():
-    cams = 20
-    work = Path(tempfile.mkdtemp(prefix="cv-ret-", dir="/var/tmp"))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cameras", type=int, default=20)
+    ap.add_argument("--record-seconds", type=float, default=12,
+                    help="recording before the deletion starts")
+    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
+    args = ap.parse_args()
+    cams = args.cameras
+    work = Path(tempfile.mkdtemp(prefix="cv-ret-", dir=bl.WORK_DIR))
     root = work / "root"
-    subprocess.run([B / "index-bench", "build", root, "--cameras", str(cams), "--days", "1",
-                    "--files", "1440"], check=True, capture_output=True)
-    port = 18754
-    sim = subprocess.Popen([B / "camsim", "--port", str(port), "--cameras", str(cams), "--name",
-                            "cam", "--width", "1280", "--height", "720", "--bitrate", "2000k",
-                            "--media-dir", str(B / "camsim-media")], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL)
-    if "serving" not in sim.stdout.readline().decode():
-        sys.exit("retention bench: camsim did not start")
+    subprocess.run([bl.BUILD / "index-bench", "build", root, "--cameras", str(cams), "--days",
+                    "1", "--files", "1440"], check=True, capture_output=True)
+    port = bl.free_port()
+    sim = bl.start_camsim(port, cams, work / "camsim.json", 1280, 720, 25, 50, "2000k")
     rec = None
     try:
         for i in range(cams):
-            cv("camera", "edit", f"cam{i:03d}", "--url", f"rtsp://127.0.0.1:{port}/cam{i + 1}",
-               root=root)
-            cv("camera", "enable", f"cam{i:03d}", root=root)
-        rec = subprocess.Popen([B / "camvault", "record", "--root", str(root),
+            bl.cv("camera", "edit", f"cam{i:03d}", "--url", f"rtsp://127.0.0.1:{port}/cam{i + 1}",
+                  root=root)
+            bl.cv("camera", "enable", f"cam{i:03d}", root=root)
+        rec = subprocess.Popen([str(bl.CAMVAULT), "record", "--root", str(root),
                                 "--segment-seconds", "10", "--retention-interval", "3600"],
                                stderr=open(work / "rec.log", "wb"))
-        time.sleep(12)
+        time.sleep(args.record_seconds)
         for i in range(cams):
-            cv("retention", "set", f"cam{i:03d}", "1", root=root)
+            bl.cv("retention", "set", f"cam{i:03d}", "1", root=root)
         t0 = time.monotonic()
-        out = cv("retention", "run", root=root).stdout
+        out = bl.cv("retention", "run", root=root).stdout
         dt = time.monotonic() - t0
         deleted = int(out.split()[2])
-        left = sum(1 for _ in (root / "volumes").rglob("*-0.mp4") if _.stat().st_size == 14)
+        left = sum(1 for f in (root / "volumes").rglob("*-0.mp4") if f.stat().st_size == 14)
         res = {"cameras_recording": cams, "deleted": deleted, "seconds": round(dt, 3),
                "deletions_per_second": round(deleted / dt), "backlog_files_left": left,
                "recorder_alive": rec.poll() is None}
     finally:
-        if rec:
-            rec.send_signal(signal.SIGTERM)
-            rec.wait()
-        sim.send_signal(signal.SIGTERM)
-        sim.wait()
+        bl.stop(rec)
+        bl.stop(sim)
         shutil.rmtree(work, ignore_errors=True)
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / time.strftime("retention-%Y%m%dT%H%M%SZ.json", time.gmtime())).write_text(
-        json.dumps(res) + "\n")
-    print(json.dumps(res))
+    bl.write_result(args.out, "retention", res)
+    print(f"retention: {deleted} deletions in {dt:.2f} s = {res['deletions_per_second']}/s while "
+          f"{cams} cameras record; recorder alive: {res['recorder_alive']}")
+    return 0 if res["recorder_alive"] and left == 0 and deleted == cams * 1440 else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

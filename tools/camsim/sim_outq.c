@@ -7,6 +7,7 @@
  */
 #include "tools/camsim/sim_outq.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,7 @@ int sim_outq_append(struct sim_outq *q, const struct iovec *iov, int n)
     return 0;
 }
 
-int sim_outq_mark(struct sim_outq *q, int cam, unsigned video, unsigned audio)
+int sim_outq_mark(struct sim_outq *q, uint64_t end, int cam, unsigned video, unsigned audio)
 {
     struct sim_outq_mark *m;
 
@@ -99,7 +100,7 @@ int sim_outq_mark(struct sim_outq *q, int cam, unsigned video, unsigned audio)
         q->mark_head = 0;
     }
     m = &q->marks[(q->mark_head + q->mark_len) % q->mark_cap];
-    m->end = q->appended;
+    m->end = end;
     m->cam = cam;
     m->video = (uint16_t)video;
     m->audio = (uint16_t)audio;
@@ -124,6 +125,52 @@ int sim_outq_flush(struct sim_outq *q, int fd)
     }
     q->head = 0;
     return 0;
+}
+
+int sim_outq_sendv(struct sim_outq *q, int fd, const struct iovec *iov, int n)
+{
+    struct iovec rest[SIM_OUTQ_IOV_MAX];
+    struct msghdr msg;
+    size_t sent = 0;
+    int r, k = 0;
+
+    assert(n <= SIM_OUTQ_IOV_MAX);
+    if (q->len > 0 && (r = sim_outq_flush(q, fd)) != 0) {
+        if (r < 0)
+            return -2;
+        return sim_outq_append(q, iov, n) == 0 ? 1 : -1; /* still backed up: keep the order */
+    }
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = (struct iovec *)iov;
+    msg.msg_iovlen = (size_t)n;
+    for (;;) {
+        ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w >= 0) {
+            sent = (size_t)w;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -2;
+        break;
+    }
+    q->appended += sent;
+    q->written += sent;
+    /* Skip what went out; queue the rest (a copy, only when the socket is full). */
+    for (int i = 0; i < n; i++) {
+        if (sent >= iov[i].iov_len) {
+            sent -= iov[i].iov_len;
+            continue;
+        }
+        rest[k].iov_base = (uint8_t *)iov[i].iov_base + sent;
+        rest[k].iov_len = iov[i].iov_len - sent;
+        sent = 0;
+        k++;
+    }
+    if (k == 0)
+        return 0;
+    return sim_outq_append(q, rest, k) == 0 ? 1 : -1;
 }
 
 int sim_outq_consumed(struct sim_outq *q, struct sim_outq_mark *out)

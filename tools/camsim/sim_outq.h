@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#define SIM_OUTQ_IOV_MAX 512 /* iovecs per sim_outq_sendv (Linux takes up to 1024) */
+
 struct sim_outq_mark {
     uint64_t end;   /* absolute byte position (count of bytes ever appended) */
     int32_t cam;    /* camera index */
@@ -46,9 +48,21 @@ void sim_outq_release(struct sim_outq *q);
  */
 int sim_outq_append(struct sim_outq *q, const struct iovec *iov, int n);
 
-/* Records a marker at the current end of the queue. Returns 0, or -1 if out of memory or if
- * more than the marker limit (one per 64 bytes of the byte limit) are pending. */
-int sim_outq_mark(struct sim_outq *q, int cam, unsigned video, unsigned audio);
+/* Records a marker at absolute byte position end (>= every pending marker's; may lie past what
+ * is appended yet, when the bytes follow in sim_outq_sendv). Returns 0, or -1 if out of memory
+ * or if more than the marker limit (one per 64 bytes of the byte limit) are pending. */
+int sim_outq_mark(struct sim_outq *q, uint64_t end, int cam, unsigned video, unsigned audio);
+
+/*
+ * Sends the concatenation of iov[0..n) on the non-blocking socket fd behind what is queued,
+ * without copying it when it can: if the queue is empty (or empties with one send), the iovecs
+ * go out with one sendmsg() straight from the caller's memory, and only what the socket does not
+ * take is copied into the queue. The caller's memory need not outlive the call. Returns 0 if
+ * everything was written, 1 if bytes remain queued (the socket would block), -1 if the rest would
+ * pass the limit (nothing of iov is queued then; the connection must go), or -2 on a socket error
+ * (errno set).
+ */
+int sim_outq_sendv(struct sim_outq *q, int fd, const struct iovec *iov, int n);
 
 /*
  * Writes as much as the non-blocking socket fd takes. Returns 0 if the queue is now empty, 1 if

@@ -2,10 +2,14 @@
  * sim_server.c: camsim's event loop: sockets, connections, the pacing tick, signals and stats.
  *
  * One epoll set watches the RTSP listener, a 5 ms timerfd, a signalfd for SIGINT/SIGTERM, the
- * two UDP sockets (only to drain incoming RTCP) and every connection. Each tick pumps all
- * playing sessions (sim_session.c), then writes each connection's queue with one send() and the
- * UDP datagrams with sendmmsg(). Once a second it writes the stats file, closes connections idle
- * past the session timeout and checks --duration.
+ * two UDP sockets (only to drain incoming RTCP) and every connection. Playing sessions wait in a
+ * timer wheel (one slot per tick, SIM_WHEEL_SLOTS ticks around) in the slot of their next packet
+ * or sender report, so a tick touches only the sessions with something due, not all of them
+ * (a 25 fps session is due in one tick out of eight). A due session's interleaved packets go out
+ * with one sendmsg() straight from the clip (sim_gather_commit, sim_outq_sendv); only what a
+ * full socket does not take is copied into the connection's queue, which EPOLLOUT drains. UDP
+ * datagrams go out with sendmmsg() once per tick. Once a second it writes the stats file, closes
+ * connections idle past the session timeout and checks --duration.
  *
  * Connections are never freed while an epoll batch is being handled: they are marked dead and
  * reaped after it.
@@ -13,6 +17,7 @@
 #include "tools/camsim/sim_server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -177,15 +182,22 @@ static void conn_free(struct sim_server *srv, struct sim_conn *c)
     free(c);
 }
 
+void sim_conn_kill(struct sim_server *srv, struct sim_conn *c, int dropped)
+{
+    c->dead = 1;
+    c->dropped |= dropped;
+    srv->reap_due = 1;
+}
+
 void sim_conn_drop(struct sim_server *srv, struct sim_conn *c)
 {
-    (void)srv;
-    c->dead = 1;
-    c->dropped = 1;
+    sim_conn_kill(srv, c, 1);
 }
 
 int sim_conn_queue(struct sim_server *srv, struct sim_conn *c, const struct iovec *iov, int n)
 {
+    if (srv->gather.conn == c)
+        sim_gather_commit(srv); /* media gathered so far goes first */
     if (c->dead)
         return -1;
     if (sim_outq_append(&c->out, iov, n) != 0) {
@@ -195,25 +207,119 @@ int sim_conn_queue(struct sim_server *srv, struct sim_conn *c, const struct iove
     return 0;
 }
 
-void sim_conn_flush(struct sim_server *srv, struct sim_conn *c)
+/* After a write: credits the frames whose bytes all left, and watches for EPOLLOUT exactly while
+ * bytes remain queued. r: the write's result (0 all written, 1 some queued, <0 socket error). */
+static void after_write(struct sim_server *srv, struct sim_conn *c, int r)
 {
     struct sim_outq_mark m;
-    int r;
 
-    if (c->dead || sim_outq_pending(&c->out) == 0)
-        return;
-    r = sim_outq_flush(&c->out, c->fd);
     while (sim_outq_consumed(&c->out, &m)) {
         srv->stats.cams[m.cam].video_frames_sent += m.video;
         srv->stats.cams[m.cam].audio_frames_sent += m.audio;
     }
     if (r < 0) {
-        c->dead = 1; /* the peer went away: not a drop */
+        sim_conn_kill(srv, c, 0); /* the peer went away: not a drop */
         return;
     }
     if ((r == 1) != c->want_out) {
         c->want_out = r == 1;
         watch_mod(srv, c->fd, EPOLLIN | EPOLLRDHUP | (c->want_out ? EPOLLOUT : 0), &c->watch);
+    }
+}
+
+void sim_conn_flush(struct sim_server *srv, struct sim_conn *c)
+{
+    if (srv->gather.conn == c)
+        sim_gather_commit(srv);
+    if (c->dead || sim_outq_pending(&c->out) == 0)
+        return;
+    after_write(srv, c, sim_outq_flush(&c->out, c->fd));
+}
+
+void sim_gather_commit(struct sim_server *srv)
+{
+    struct sim_gather *g = &srv->gather;
+    struct sim_conn *c = g->conn;
+    uint64_t base;
+    int r;
+
+    g->conn = NULL;
+    if (c == NULL || c->dead || g->n_iov == 0) {
+        g->n_iov = g->n_marks = 0;
+        g->bytes = 0;
+        return;
+    }
+    /* The batch's bytes start where everything appended so far ends. */
+    base = c->out.appended;
+    for (int i = 0; i < g->n_marks; i++) {
+        if (sim_outq_mark(&c->out, base + g->marks[i].end, g->marks[i].cam, g->marks[i].video,
+                          g->marks[i].audio) != 0) {
+            sim_conn_drop(srv, c); /* too many undelivered frames is an overflow too */
+            break;
+        }
+    }
+    if (!c->dead) {
+        r = sim_outq_sendv(&c->out, c->fd, g->iov, g->n_iov);
+        if (r == -1)
+            sim_conn_drop(srv, c);
+        else
+            after_write(srv, c, r == -2 ? -1 : r);
+    }
+    g->n_iov = g->n_marks = 0;
+    g->bytes = 0;
+}
+
+void sim_wheel_insert(struct sim_server *srv, struct sim_session *s)
+{
+    int64_t tick = s->wake_us / SIM_TICK_US;
+    int slot;
+
+    assert(s->wheel_slot == 0);
+    if (tick <= srv->wheel_tick)
+        tick = srv->wheel_tick + 1; /* that slot has been run: the next one */
+    slot = (int)(tick % SIM_WHEEL_SLOTS);
+    s->wheel_prev = NULL;
+    s->wheel_next = srv->wheel[slot];
+    if (s->wheel_next)
+        s->wheel_next->wheel_prev = s;
+    srv->wheel[slot] = s;
+    s->wheel_slot = slot + 1;
+}
+
+void sim_wheel_remove(struct sim_server *srv, struct sim_session *s)
+{
+    if (s->wheel_slot == 0)
+        return;
+    if (s->wheel_prev)
+        s->wheel_prev->wheel_next = s->wheel_next;
+    else
+        srv->wheel[s->wheel_slot - 1] = s->wheel_next;
+    if (s->wheel_next)
+        s->wheel_next->wheel_prev = s->wheel_prev;
+    s->wheel_prev = s->wheel_next = NULL;
+    s->wheel_slot = 0;
+}
+
+/* Runs the sessions waiting in one slot: those due now are pumped (which re-inserts them), those
+ * that wait for a later turn of the wheel go back. The slot's list is first moved to the due list
+ * so that a session put back into this same slot is not seen again in this run. */
+static void run_slot(struct sim_server *srv, int slot)
+{
+    struct sim_session **due = &srv->wheel[SIM_WHEEL_SLOTS];
+    struct sim_session *s;
+
+    *due = srv->wheel[slot];
+    srv->wheel[slot] = NULL;
+    for (s = *due; s; s = s->wheel_next)
+        s->wheel_slot = SIM_WHEEL_SLOTS + 1;
+    while ((s = *due) != NULL) {
+        sim_wheel_remove(srv, s);
+        if (s->conn->dead || !s->playing)
+            continue; /* ended with its connection at the next reap */
+        if (s->wake_us > srv->now_us)
+            sim_wheel_insert(srv, s);
+        else
+            sim_session_pump(srv, s->conn, s);
     }
 }
 
@@ -293,7 +399,7 @@ static void process_input(struct sim_server *srv, struct sim_conn *c)
             struct iovec iov = {(void *)bad, sizeof(bad) - 1};
             sim_conn_queue(srv, c, &iov, 1);
             sim_conn_flush(srv, c);
-            c->dead = 1;
+            sim_conn_kill(srv, c, 0);
             break;
         }
         sim_session_request(srv, c, &req);
@@ -312,12 +418,12 @@ static void on_readable(struct sim_server *srv, struct sim_conn *c)
 
         if (c->in_len == sizeof(c->in)) {
             /* A full buffer that parses as nothing is an oversized request. */
-            c->dead = 1;
+            sim_conn_kill(srv, c, 0);
             break;
         }
         n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
         if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
-            c->dead = 1;
+            sim_conn_kill(srv, c, 0);
             break;
         }
         if (n < 0) {
@@ -372,18 +478,20 @@ static void housekeeping(struct sim_server *srv)
     write_stats(srv);
 }
 
+/* Runs the wheel slots of every tick up to now (more than one after a stall; at most one turn),
+ * then sends the UDP datagrams collected on the way. */
 static void on_tick(struct sim_server *srv)
 {
+    int64_t now_tick = srv->now_us / SIM_TICK_US;
     uint64_t expirations;
 
     if (read(srv->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
         return;
-    for (struct sim_conn *c = srv->conns; c; c = c->next) {
-        for (int i = 0; i < SIM_CONN_SESSIONS && !c->dead; i++) {
-            if (c->sessions[i].playing)
-                sim_session_pump(srv, c, &c->sessions[i]);
-        }
-        sim_conn_flush(srv, c);
+    if (now_tick - srv->wheel_tick > SIM_WHEEL_SLOTS)
+        srv->wheel_tick = now_tick - SIM_WHEEL_SLOTS;
+    while (srv->wheel_tick < now_tick) {
+        srv->wheel_tick++;
+        run_slot(srv, (int)(srv->wheel_tick % SIM_WHEEL_SLOTS));
     }
     sim_udp_flush(srv);
 }
@@ -392,6 +500,7 @@ static void reap(struct sim_server *srv)
 {
     struct sim_conn *c = srv->conns;
 
+    srv->reap_due = 0;
     while (c) {
         struct sim_conn *next = c->next;
         if (c->dead)
@@ -479,6 +588,7 @@ int sim_server_run(struct sim_server *srv, const struct sim_clip *clip, char *er
     if (setup_loop(srv, err, errlen) != 0)
         goto out;
     srv->now_us = sim_mono_us();
+    srv->wheel_tick = srv->now_us / SIM_TICK_US;
     end_us = srv->cfg.duration > 0 ? srv->now_us + (int64_t)(srv->cfg.duration * 1e6) : INT64_MAX;
     next_house_us = srv->now_us + 1000000;
     write_stats(srv);
@@ -491,7 +601,8 @@ int sim_server_run(struct sim_server *srv, const struct sim_clip *clip, char *er
         srv->now_us = sim_mono_us();
         for (int i = 0; i < n; i++)
             dispatch(srv, &events[i]);
-        reap(srv);
+        if (srv->reap_due)
+            reap(srv);
         if (srv->now_us >= end_us)
             srv->stop = 1;
         if (srv->now_us >= next_house_us) {

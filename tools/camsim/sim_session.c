@@ -155,6 +155,7 @@ static int setup_session(struct sim_server *srv, struct sim_conn *c, const struc
             continue;
         memset(s, 0, sizeof(*s));
         s->in_use = 1;
+        s->conn = c;
         s->cam = cam;
         snprintf(s->id, sizeof(s->id), "%016llx", (unsigned long long)sim_rand_next(&srv->rng));
         *out = s;
@@ -333,6 +334,7 @@ void sim_session_request(struct sim_server *srv, struct sim_conn *c, const struc
 
 void sim_session_end(struct sim_server *srv, struct sim_session *s, int dropped)
 {
+    sim_wheel_remove(srv, s);
     if (s->in_use && s->playing) {
         srv->stats.sessions_active--;
         srv->stats.cams[s->cam].sessions_active--;
@@ -458,9 +460,37 @@ void sim_udp_flush(struct sim_server *srv)
     b->n = 0;
 }
 
-/* Sends packet p of the clip on session s; returns -1 if the connection was dropped. */
-static int send_packet(struct sim_server *srv, struct sim_conn *c, struct sim_session *s,
-                       const struct sim_clip_packet *p)
+/* Adds one interleaved packet to srv->gather (committing it first when full or when it holds
+ * another connection's packets); the payload stays in the clip. */
+static void gather_tcp(struct sim_server *srv, struct sim_conn *c,
+                       const uint8_t hdr[4 + SIM_RTP_HEADER], const uint8_t *payload,
+                       size_t payload_len, int cam, int video, int frames)
+{
+    struct sim_gather *g = &srv->gather;
+    int k;
+
+    if (g->conn != c || g->n_iov + 2 > SIM_OUTQ_IOV_MAX)
+        sim_gather_commit(srv);
+    g->conn = c;
+    k = g->n_iov / 2;
+    memcpy(g->hdr[k], hdr, 4 + SIM_RTP_HEADER);
+    g->iov[g->n_iov].iov_base = g->hdr[k];
+    g->iov[g->n_iov++].iov_len = 4 + SIM_RTP_HEADER;
+    g->iov[g->n_iov].iov_base = (void *)payload;
+    g->iov[g->n_iov++].iov_len = payload_len;
+    g->bytes += 4 + SIM_RTP_HEADER + payload_len;
+    if (frames) {
+        g->marks[g->n_marks].end = g->bytes;
+        g->marks[g->n_marks].cam = cam;
+        g->marks[g->n_marks].video = (uint16_t)(video ? frames : 0);
+        g->marks[g->n_marks].audio = (uint16_t)(video ? 0 : frames);
+        g->n_marks++;
+    }
+}
+
+/* Sends packet p of the clip on session s. */
+static void send_packet(struct sim_server *srv, struct sim_conn *c, struct sim_session *s,
+                        const struct sim_clip_packet *p)
 {
     const struct sim_clip *clip = srv->clip;
     struct sim_track_out *t = &s->tracks[p->track];
@@ -482,30 +512,21 @@ static int send_packet(struct sim_server *srv, struct sim_conn *c, struct sim_se
     t->octets += (uint32_t)payload_len;
     if (!t->tcp) {
         queue_udp(srv, t, hdr + 4, src + SIM_RTP_HEADER, payload_len, s->cam, video, p->frames);
-        return 0;
+        return;
     }
     hdr[0] = '$';
     hdr[1] = t->channel[0];
     hdr[2] = (uint8_t)(p->size >> 8);
     hdr[3] = (uint8_t)p->size;
-    {
-        struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)(src + SIM_RTP_HEADER), payload_len}};
-        if (sim_conn_queue(srv, c, iov, 2) != 0)
-            return -1;
-    }
-    if (p->frames &&
-        sim_outq_mark(&c->out, s->cam, video ? p->frames : 0, video ? 0 : p->frames) != 0) {
-        /* Too many undelivered frames is an overflow too. */
-        sim_conn_drop(srv, c);
-        return -1;
-    }
-    return 0;
+    gather_tcp(srv, c, hdr, src + SIM_RTP_HEADER, payload_len, s->cam, video, p->frames);
 }
 
 void sim_session_pump(struct sim_server *srv, struct sim_conn *c, struct sim_session *s)
 {
     const struct sim_clip *clip = srv->clip;
     int64_t elapsed = srv->now_us - s->start_us;
+    int64_t due = 0;
+    int budget;
 
     if (srv->now_us >= s->next_sr_us) {
         send_reports(srv, c, s);
@@ -513,17 +534,27 @@ void sim_session_pump(struct sim_server *srv, struct sim_conn *c, struct sim_ses
         if (s->next_sr_us <= srv->now_us)
             s->next_sr_us = srv->now_us + SIM_SR_INTERVAL_US;
     }
-    for (int budget = SIM_PUMP_BUDGET; budget > 0 && !c->dead; budget--) {
+    for (budget = SIM_PUMP_BUDGET; budget > 0 && !c->dead; budget--) {
         const struct sim_clip_packet *p = &clip->packets[s->cursor];
-        int64_t due = (int64_t)s->loop * clip->duration_us + p->time_us;
 
+        due = (int64_t)s->loop * clip->duration_us + p->time_us;
         if (due > elapsed)
             break;
-        if (s->tracks[p->track].setup && send_packet(srv, c, s, p) != 0)
-            return;
+        if (s->tracks[p->track].setup)
+            send_packet(srv, c, s, p);
         if (++s->cursor == clip->n_packets) {
             s->cursor = 0;
             s->loop++;
         }
     }
+    /* One sendmsg for everything due (and whatever the queue held before it). */
+    sim_conn_flush(srv, c);
+    if (c->dead || !s->playing)
+        return;
+    /* Wait for the next packet (now, if the budget ran out) or the next report. */
+    s->wake_us = budget == 0 ? srv->now_us : s->start_us + due;
+    if (s->next_sr_us < s->wake_us)
+        s->wake_us = s->next_sr_us;
+    if (s->wheel_slot == 0)
+        sim_wheel_insert(srv, s);
 }

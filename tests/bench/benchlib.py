@@ -1,0 +1,199 @@
+"""benchlib: what camvault's benchmark drivers share.
+
+Process figures come from /proc (CPU: utime+stime; memory: VmRSS; disk: write_bytes, which Linux
+charges to the process that dirties the pages), camsim is started and stopped here, and every
+driver writes its result through write_result() as one JSON file. Nothing here times anything
+that a test asserts.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "build"
+CAMVAULT = BUILD / "camvault"
+CAMSIM = BUILD / "camsim"
+MEDIA = BUILD / "camsim-media"
+HZ = os.sysconf("SC_CLK_TCK")
+WORK_DIR = os.environ.get("BENCH_WORK_DIR", "/var/tmp")  # same disk as a real data root
+LOAD_AT_START = os.getloadavg()  # the machine is shared: how busy it was when the driver began
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pids):
+    """utime + stime of the processes, in seconds (children not included)."""
+    total = 0
+    for pid in pids:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])
+        except (OSError, IndexError):
+            pass
+    return total / HZ
+
+
+def rss_bytes(pids):
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def write_bytes(pids):
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+                if line.startswith("write_bytes:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def measure(pids, seconds, others=None, step=0.5):
+    """Samples `pids` (a list) over `seconds`: CPU in cores, peak summed RSS, written bytes per
+    second. others: {name: pid} whose CPU is measured over the same window (e.g. camsim)."""
+    others = others or {}
+    c0, w0, t0 = cpu_seconds(pids), write_bytes(pids), time.monotonic()
+    o0 = {k: cpu_seconds([p]) for k, p in others.items()}
+    peak, end = 0, t0 + seconds
+    while time.monotonic() < end:
+        peak = max(peak, rss_bytes(pids))
+        time.sleep(min(step, max(0.0, end - time.monotonic())))
+    dt = time.monotonic() - t0
+    res = {"cpu_cores": (cpu_seconds(pids) - c0) / dt, "rss_peak_bytes": peak,
+           "write_bytes_per_s": (write_bytes(pids) - w0) / dt, "window_s": round(dt, 2)}
+    for k, p in others.items():
+        res[f"{k}_cpu_cores"] = (cpu_seconds([p]) - o0[k]) / dt
+    return res
+
+
+def start_camsim(port, cameras, stats, width=1920, height=1080, fps=25, gop=50, bitrate="4000k",
+                 extra=(), name="cam", log=None):
+    """Starts camsim and returns its Popen once it prints its ready line (exits on failure)."""
+    argv = [str(CAMSIM), "--port", str(port), "--cameras", str(cameras), "--name", name,
+            "--width", str(width), "--height", str(height), "--fps", str(fps), "--gop", str(gop),
+            "--bitrate", str(bitrate), "--loop-seconds", "10", "--media-dir", str(MEDIA),
+            "--stats", str(stats), *map(str, extra)]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                         stderr=open(log, "wb") if log else subprocess.DEVNULL)
+    line = p.stdout.readline().decode(errors="replace")
+    if "serving" not in line:
+        p.kill()
+        sys.exit(f"camsim did not start: {line!r} ({' '.join(argv)})")
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, timeout=30):
+    if p is None or p.poll() is not None:
+        return p.returncode if p else None
+    p.send_signal(sig)
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait()
+
+
+def read_stats(path):
+    """camsim's --stats file (rewritten atomically every second)."""
+    for _ in range(20):
+        try:
+            return json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            time.sleep(0.1)
+    return {"cameras": {}, "sessions_total": 0, "sessions_dropped": 0, "sessions_active": 0}
+
+
+def cv(*args, root, check=True):
+    return subprocess.run([str(CAMVAULT), *map(str, args), "--root", str(root)], check=check,
+                          capture_output=True, text=True)
+
+
+def dd_write_rate(directory, megabytes):
+    """Bytes per second of `dd if=/dev/zero bs=1M conv=fdatasync` into `directory`."""
+    target = Path(directory) / "dd-bench.tmp"
+    try:
+        r = subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=1M",
+                            f"count={megabytes}", "conv=fdatasync"], capture_output=True,
+                           text=True, check=True)
+    finally:
+        target.unlink(missing_ok=True)
+    m = re.search(r"^(\d+) bytes .* copied, ([\d.]+) s", r.stderr, re.M)
+    return int(m.group(1)) / float(m.group(2))
+
+
+def drop_file_cache(paths):
+    """Evicts these files (only these) from the page cache, so a run reads from the disk."""
+    for p in paths:
+        try:
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fdatasync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def timed(argv, **kw):
+    """Runs argv to completion; returns (seconds, peak RSS bytes of that process, CompletedProcess
+    fields). Peak RSS comes from wait4's rusage of exactly this child."""
+    t0 = time.monotonic()
+    p = subprocess.Popen([str(a) for a in argv], stdout=kw.pop("stdout", subprocess.DEVNULL),
+                         stderr=subprocess.PIPE, **kw)
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    dt = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited {p.returncode}: {err.decode(errors='replace')[-500:]}")
+    return dt, ru.ru_maxrss * 1024
+
+
+def machine():
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"host": os.uname().nodename, "cores": os.cpu_count(), "cpu": model,
+            "memory_gib": round(mem / 2**30, 1), "kernel": os.uname().release,
+            "load_avg_at_start": [round(x, 2) for x in LOAD_AT_START],
+            "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}
+
+
+def write_result(out_dir, name, result):
+    """Writes result as <out_dir>/<name>-<UTC time>.json and returns the path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"benchmark": name, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "machine": machine(), **result}
+    path = out / time.strftime(f"{name}-%Y%m%dT%H%M%SZ.json", time.gmtime())
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.rename(path)
+    print(f"{name}: wrote {path}", flush=True)
+    return path
