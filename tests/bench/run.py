@@ -200,7 +200,7 @@ def main():
         else:
             failed.append("plot")
     rows.append(("http", "timeline requests/s, playback viewers",
-                 "not built yet (the HTTP server is being built; no figures)"))
+                 "not in this suite yet: run tests/bench/http_bench.py (docs/performance.md)"))
 
     w0, w1 = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
     print(f"\n{'benchmark':{w0}}  {'case':{w1}}  figures")
