@@ -1,0 +1,143 @@
+// Player: plays any range of a camera (video.mp4), shows the wall-clock time of the frame on
+// screen in the site's zone (UTC on hover), steps frame by frame, and keeps several players in
+// step on one wall clock (a case's cameras side by side).
+import { qs, at, enc } from "../api.js";
+import { t } from "../i18n.js";
+import { h, raw, errorBox } from "../ui.js";
+import { fmtTime, fmtUTC, fmtRange } from "../time.js";
+import { ApiError } from "../api.js";
+
+let seq = 0;
+
+// RFC 3339 -> µs (keeps microseconds, which Date.parse drops)
+export function parseRfc(s) {
+  if (!s) return null;
+  const m = /^(.*?:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)$/.exec(s.trim());
+  if (!m) { const ms = Date.parse(s); return isNaN(ms) ? null : ms * 1000; }
+  const ms = Date.parse(m[1] + (m[3] === "Z" ? "Z" : m[3]));
+  if (isNaN(ms)) return null;
+  return ms * 1000 + (m[2] ? Math.round(Number("0." + m[2]) * 1e6) : 0);
+}
+
+export function videoUrl(camera, from, to) {
+  return `/api/v1/cameras/${enc(camera)}/video.mp4` + qs({ from: at(from), to: at(to) });
+}
+
+export function makePlayer({ camera, from, to, startAt = null, title = null, fps = 25, autoplay = false }) {
+  const id = "v" + ++seq;
+  const video = h("video", { id, playsinline: true, preload: "auto", controls: true, muted: true });
+  video.muted = true;
+  const clock = h("time.clock", { "data-clock-for": id, translate: "no" }, "—");
+  const status = h("div.pstatus.small.muted");
+  const btn = (label, key, fn) => h("button", { type: "button", title: t(key), "aria-label": t(key), onclick: fn }, label);
+  const playBtn = btn("▶", "player.play", () => (video.paused ? video.play().catch(() => {}) : video.pause()));
+  const el = h("div.player",
+    title ? h("div.ptitle", title) : null,
+    h("div.pvideo", video),
+    h("div.pbar",
+      h("div.clockbox", h("span.small.muted", t("player.clock")), clock),
+      h("div.pbtns",
+        btn("⏪", "player.back10", () => step(-10)),
+        btn("⏮", "player.prevframe", () => frame(-1)),
+        playBtn,
+        btn("⏭", "player.nextframe", () => frame(1)),
+        btn("⏩", "player.fwd10", () => step(10)))),
+    h("div.small.muted", t("player.range"), " ", raw(fmtRange(from, to))),
+    status);
+  const p = { el, video, camera, start: null, end: null, base: 0, fps, listeners: [], ready: null };
+  const url = videoUrl(camera, from, to);
+
+  function wallAt(mediaTime) { return p.start === null ? null : p.start + Math.round((mediaTime - p.base) * 1e6); }
+  p.wallNow = () => wallAt(video.currentTime);
+  p.seekWall = (us) => {
+    if (p.start === null) return;
+    const tm = p.base + (us - p.start) / 1e6;
+    video.currentTime = Math.max(p.base, Math.min(tm, isFinite(video.duration) ? p.base + video.duration : tm));
+  };
+  function show(mediaTime) {
+    const us = wallAt(mediaTime);
+    if (us === null) return;
+    clock.textContent = fmtTime(us, { ms: true });
+    clock.dataset.us = String(us);
+    clock.title = fmtUTC(us, true);
+    clock.setAttribute("datetime", new Date(us / 1000).toISOString());
+  }
+  function step(s) { video.currentTime = Math.max(0, video.currentTime + s); }
+  function frame(n) { video.pause(); video.currentTime = Math.max(0, video.currentTime + n / p.fps); }
+
+  video.addEventListener("timeupdate", () => show(video.currentTime));
+  video.addEventListener("seeked", () => show(video.currentTime));
+  video.addEventListener("play", () => { playBtn.textContent = "⏸"; });
+  video.addEventListener("pause", () => { playBtn.textContent = "▶"; show(video.currentTime); });
+  video.addEventListener("error", () => { status.replaceChildren(h("span.error", t("player.error"))); });
+  if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
+    const onFrame = (now, meta) => { show(meta.mediaTime); video.requestVideoFrameCallback(onFrame); };
+    video.requestVideoFrameCallback(onFrame);
+  }
+
+  // Ask the server which wall-clock range it delivers (X-Camvault-Start), then play.
+  p.ready = (async () => {
+    status.textContent = t("player.loading");
+    let res;
+    try {
+      res = await fetch(url, { headers: { Range: "bytes=0-0" }, credentials: "same-origin" });
+    } catch (e) { throw new ApiError(0, e.message); }
+    if (!res.ok) {
+      let msg = res.statusText;
+      try { msg = (await res.json()).error || msg; } catch { /* not JSON */ }
+      throw new ApiError(res.status, msg);
+    }
+    p.start = parseRfc(res.headers.get("X-Camvault-Start"));
+    p.end = parseRfc(res.headers.get("X-Camvault-End"));
+    try { await res.body.cancel(); } catch { /* done */ }
+    if (p.start === null) p.start = from; // no header: assume the requested start
+    await new Promise((resolve, reject) => {
+      video.addEventListener("loadedmetadata", resolve, { once: true });
+      video.addEventListener("error", () => reject(new ApiError(0, t("player.error"))), { once: true });
+      video.src = url;
+    });
+    p.base = video.seekable.length ? video.seekable.start(0) : 0;
+    status.textContent = p.end ? "" : "";
+    if (startAt !== null && startAt > p.start) p.seekWall(startAt);
+    show(video.currentTime);
+    if (autoplay) video.play().catch(() => {});
+  })();
+  p.ready.catch((e) => { status.replaceChildren(errorBox(e)); });
+  p.destroy = () => { video.pause(); video.removeAttribute("src"); video.load(); };
+  return p;
+}
+
+// Several players on one wall clock: the first leads; the others follow its play, pause and
+// seeks, and are nudged back when they drift more than a quarter second.
+export function syncPlayers(players) {
+  if (players.length < 2) return () => {};
+  const [lead, ...rest] = players;
+  const v = lead.video;
+  const follow = () => { const us = lead.wallNow(); if (us !== null) for (const f of rest) f.seekWall(us); };
+  v.addEventListener("play", () => { follow(); for (const f of rest) f.video.play().catch(() => {}); });
+  v.addEventListener("pause", () => { for (const f of rest) f.video.pause(); follow(); });
+  v.addEventListener("seeked", follow);
+  v.addEventListener("ratechange", () => { for (const f of rest) f.video.playbackRate = v.playbackRate; });
+  const timer = setInterval(() => {
+    if (v.paused) return;
+    const us = lead.wallNow();
+    if (us === null) return;
+    for (const f of rest) {
+      const fu = f.wallNow();
+      if (fu !== null && Math.abs(fu - us) > 250000) f.seekWall(us);
+    }
+  }, 500);
+  return () => clearInterval(timer);
+}
+
+// Route #/play?c=cam1,cam2&from=US&to=US&at=US
+export async function render(main, r) {
+  const cams = (r.q.get("c") || "").split(",").filter(Boolean);
+  const from = Number(r.q.get("from")), to = Number(r.q.get("to"));
+  const startAt = r.q.get("at") ? Number(r.q.get("at")) : null;
+  if (!cams.length || !from || !to || !(to > from)) { main.append(h("p.error", t("player.badlink"))); return; }
+  const players = cams.map((c) => makePlayer({ camera: c, from, to, startAt, title: raw(c), autoplay: false }));
+  main.append(h("section", h("h1", t("player.title")), h("div.players", { class: players.length > 1 ? "multi" : "" }, players.map((p) => p.el))));
+  const stop = syncPlayers(players);
+  return () => { stop(); players.forEach((p) => p.destroy()); };
+}
