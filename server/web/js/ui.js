@@ -15,7 +15,8 @@ export function h(tag, attrs, ...kids) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (k === "style" && typeof v === "object") Object.assign(el.style, v);
+    else if (k === "class") el.classList.add(...String(v).split(/\s+/).filter(Boolean));
+    else if (k === "style" && typeof v === "object") { for (const [sk, sv] of Object.entries(v)) if (sv !== null && sv !== undefined) el.style[sk] = sv; }
     else if (k === "dataset") Object.assign(el.dataset, v);
     else if (k in el && typeof v !== "string") el[k] = v;
     else el.setAttribute(k, v === true ? "" : v);

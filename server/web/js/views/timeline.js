@@ -164,11 +164,11 @@ export async function render(main, r, session) {
         if (cur && s.start_us - cur[1] < 1.5e6) cur[1] = Math.max(cur[1], s.end_us);
         else { cur = [s.start_us, s.end_us]; spans.push(cur); }
       }
-      for (const [a, b] of spans) { const p = piece("span.rec", a, b); if (p) track.append(p); }
+      for (const [a, b] of spans) { const p = piece("rec", a, b); if (p) track.append(p); }
       for (const g of data.gaps) {
         const cls = ["camera-offline", "retention", "recorder-stopped"].includes(g.reason) ? g.reason : "other";
         const p = piece(`gap gap-${cls}`, g.start_us, g.end_us, { dataset: { reason: g.reason }, "aria-label": gapLabel(g.reason) });
-        if (p) { p.classList.add("gap", "gap-" + cls); track.append(p); }
+        if (p) track.append(p);
       }
       for (const hd of data.holds || []) {
         const p = piece("mark hold" + (hd.active ? "" : " released"), hd.from_us, hd.to_us, { dataset: { hold: hd.id } });
