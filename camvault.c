@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -33,6 +34,9 @@
 #include "indexer/idx.h"
 #include "indexer/retention.h"
 #include "recorder/rec.h"
+#include "server/audit.h"
+#include "server/srv.h"
+#include "server/users.h"
 #include "storage-layout/layout.h"
 #include "common/banned.h"
 
@@ -175,6 +179,32 @@ static int with_index(struct cmdline *cl, txn_fn fn, void *ctx, struct cv_err *e
     return rc;
 }
 
+/* The OS user running this command: the `user` of the command line's audit records. */
+static const char *os_user(void)
+{
+    static char name[64];
+    struct passwd *pw;
+
+    if (name[0])
+        return name;
+    pw = getpwuid(geteuid());
+    if (pw && pw->pw_name)
+        cv_strlcpy(name, pw->pw_name, sizeof(name));
+    else
+        snprintf(name, sizeof(name), "uid %d", (int)geteuid());
+    return name;
+}
+
+/* Record a configuration or hold change made from the command line, in the change's own write
+ * transaction (so both commit or neither does). */
+static int cli_audit(struct idx_txn *t, const char *action, const char *target,
+                     const char *case_id, const char *detail, struct cv_err *err)
+{
+    struct srv_audit_entry e = {.user = os_user(), .role = "cli", .action = action,
+                                .target = target, .case_id = case_id, .detail = detail};
+    return srv_audit_append(t, &e, NULL, err);
+}
+
 /* ---- init ---- */
 
 static int cmd_init(int argc, char **argv)
@@ -282,7 +312,9 @@ static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
     struct idx_volume v;
     int rc = idx_volume_get(t, c->volume, &v, err); /* a camera goes on a known volume */
 
-    return rc < 0 ? rc : idx_camera_add(t, c, err);
+    if (rc == 0)
+        rc = idx_camera_add(t, c, err);
+    return rc < 0 ? rc : cli_audit(t, "camera-add", c->id, NULL, c->enabled ? "" : "disabled", err);
 }
 
 static int camera_add(struct cmdline *cl, int argc, char **argv)
@@ -431,6 +463,8 @@ struct camera_change {
     void (*apply)(struct idx_camera *c, const void *arg);
     const void *arg;
     const char *volume; /* must exist when set */
+    const char *action; /* for the audit record: "camera-edit", "retention-set", ... */
+    char detail[128];
     struct idx_camera result;
 };
 
@@ -445,7 +479,8 @@ static int camera_change_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
     if (rc < 0)
         return rc;
     ch->apply(&ch->result, ch->arg);
-    return idx_camera_update(t, &ch->result, err);
+    rc = idx_camera_update(t, &ch->result, err);
+    return rc < 0 ? rc : cli_audit(t, ch->action, ch->result.id, NULL, ch->detail, err);
 }
 
 static void set_enabled(struct idx_camera *c, const void *arg)
@@ -455,7 +490,8 @@ static void set_enabled(struct idx_camera *c, const void *arg)
 
 static int camera_enable(struct cmdline *cl, int argc, char **argv, bool enable)
 {
-    struct camera_change ch = {.apply = set_enabled, .arg = &enable};
+    struct camera_change ch = {.apply = set_enabled, .arg = &enable,
+                               .action = enable ? "camera-enable" : "camera-disable"};
     struct cv_err err = {""};
 
     if (parse(cl, argc, argv, NULL, 1, false))
@@ -504,7 +540,7 @@ static int camera_edit(struct cmdline *cl, int argc, char **argv)
         {"--private", false, NULL, &priv}, {NULL, false, NULL, NULL},
     };
     struct camera_edits ed;
-    struct camera_change ch = {.apply = apply_edits, .arg = &ed};
+    struct camera_change ch = {.apply = apply_edits, .arg = &ed, .action = "camera-edit"};
     struct cv_err err = {""};
 
     if (parse(cl, argc, argv, opts, 1, false))
@@ -525,6 +561,9 @@ static int camera_edit(struct cmdline *cl, int argc, char **argv)
         return usage_error(cl->cmd, "--url, --name or --location is too long");
     ch.id = cl->pos[0];
     ch.volume = vol;
+    snprintf(ch.detail, sizeof(ch.detail), "%s%s%s%s%s%s%s", url ? "url; " : "",
+             name ? "name; " : "", loc ? "location; " : "", transport ? "transport; " : "",
+             vol ? "volume; " : "", pub ? "public; " : "", priv ? "private; " : "");
     if (with_index(cl, camera_change_txn, &ch, &err) < 0)
         return fail(&err);
     printf("camera %s updated\n", ch.result.id);
@@ -770,6 +809,8 @@ static int volume_add(struct cmdline *cl, int argc, char **argv)
         rc = idx_begin(idx, true, &t, &err);
     if (rc == 0)
         rc = idx_volume_put(t, &v, &err);
+    if (rc == 0)
+        rc = cli_audit(t, "volume-add", v.name, NULL, v.path, &err);
     if (rc == 0) {
         rc = idx_commit(t, &err);
         t = NULL;
@@ -960,6 +1001,8 @@ static int cmd_retention(int argc, char **argv)
                                        "allowed)", cl.pos[1]);
         ch.id = cl.pos[0];
         ch.arg = &days;
+        ch.action = "retention-set";
+        snprintf(ch.detail, sizeof(ch.detail), "%g days", days);
         if (with_index(&cl, camera_change_txn, &ch, &err) < 0)
             return fail(&err);
         printf("camera %s keeps %g days\n", cl.pos[0], days);
@@ -1294,13 +1337,26 @@ static int hold_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 {
     struct idx_hold *h = ctx;
     struct idx_camera c;
+    int rc;
 
     for (uint32_t i = 0; i < h->ncameras; i++) {
-        int rc = idx_camera_get(t, h->cameras[i], &c, err);
+        rc = idx_camera_get(t, h->cameras[i], &c, err);
         if (rc < 0)
             return rc;
     }
-    return idx_hold_add(t, h, err);
+    if ((rc = idx_hold_add(t, h, err)) == 0) {
+        char target[32], detail[IDX_HOLD_CAMERAS * (LAY_ID_MAX + 2) + 100], a[48], b[48];
+        size_t o = 0;
+        snprintf(target, sizeof(target), "hold %llu", (unsigned long long)h->id);
+        for (uint32_t i = 0; i < h->ncameras; i++)
+            o += (size_t)snprintf(detail + o, sizeof(detail) - o, "%s%s", i ? "," : "cameras ",
+                                  h->cameras[i]);
+        cv_time_format_utc(h->from_us, a, sizeof(a), 3);
+        cv_time_format_utc(h->to_us, b, sizeof(b), 3);
+        snprintf(detail + o, sizeof(detail) - o, " %s..%s by %s", a, b, h->who);
+        rc = cli_audit(t, "hold-add", target, h->case_id, detail, err);
+    }
+    return rc;
 }
 
 static int hold_add(struct cmdline *cl, int argc, char **argv)
@@ -1369,7 +1425,14 @@ static int hold_release_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
                        (unsigned long long)rel->id);
     h.released_us = cv_now_us();
     cv_strlcpy(h.released_by, rel->by, sizeof(h.released_by));
-    return idx_hold_put(t, &h, err);
+    rc = idx_hold_put(t, &h, err);
+    if (rc == 0) {
+        char target[32], detail[IDX_TEXT_MAX + 8];
+        snprintf(target, sizeof(target), "hold %llu", (unsigned long long)h.id);
+        snprintf(detail, sizeof(detail), "by %s", rel->by);
+        rc = cli_audit(t, "hold-release", target, h.case_id, detail, err);
+    }
+    return rc;
 }
 
 static int cmd_hold(int argc, char **argv)
@@ -1775,6 +1838,374 @@ static int cmd_snapshot(int argc, char **argv)
     return rc < 0 ? fail(&err) : 0;
 }
 
+/* ---- serve and run ---- */
+
+static int serve_conf_cb(void *ctx, const char *key, const char *value, struct cv_err *err)
+{
+    struct srv_config *c = ctx;
+
+    /* Other keys belong to the recorder, which checks them. */
+    if (strcmp(key, "listen") == 0 && !c->listen[0] &&
+        cv_strlcpy(c->listen, value, sizeof(c->listen)) < 0)
+        return cv_errf(err, CV_EINVAL, "listen address too long");
+    return 0;
+}
+
+/* Options shared by serve and run. */
+struct serve_opts {
+    const char *listen, *cert, *key, *web;
+};
+
+static int serve_config(struct cmdline *cl, const struct serve_opts *so, char *root,
+                        struct srv_config *c, struct cv_err *err)
+{
+    char conf[PATH_MAX];
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    if ((so->listen && cv_strlcpy(c->listen, so->listen, sizeof(c->listen)) < 0) ||
+        (so->cert && cv_strlcpy(c->cert, so->cert, sizeof(c->cert)) < 0) ||
+        (so->key && cv_strlcpy(c->key, so->key, sizeof(c->key)) < 0) ||
+        (so->web && cv_strlcpy(c->web, so->web, sizeof(c->web)) < 0))
+        return cv_errf(err, CV_EUSAGE, "an option value is too long");
+    if ((so->cert != NULL) != (so->key != NULL))
+        return cv_errf(err, CV_EUSAGE, "--cert and --key go together (HTTPS needs both)");
+    rc = resolve_root(cl, root, err);
+    if (rc == 0)
+        rc = lay_root_check(root, err);
+    if (rc < 0)
+        return rc;
+    cv_path_join(conf, sizeof(conf), root, "camvault.conf", NULL);
+    return cv_conf_load(conf, serve_conf_cb, c, err);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "serve"};
+    struct serve_opts so = {0};
+    const char *level = NULL;
+    const struct opt opts[] = {
+        {"--listen", true, &so.listen, NULL}, {"--cert", true, &so.cert, NULL},
+        {"--key", true, &so.key, NULL},       {"--web", true, &so.web, NULL},
+        {"--log-level", true, &level, NULL},  {NULL, false, NULL, NULL},
+    };
+    struct srv_config c;
+    struct cv_err err = {""};
+    char root[PATH_MAX];
+    int rc;
+
+    if (parse(&cl, argc, argv, opts, 0, false))
+        return EXIT_USAGE;
+    if (level) {
+        int lvl = cv_log_level_parse(level);
+        if (lvl < 0)
+            return usage_error(cl.cmd, "bad --log-level '%s' (debug, info, warn, error)", level);
+        cv_log_init("camvault", (enum cv_log_level)lvl);
+    }
+    rc = serve_config(&cl, &so, root, &c, &err);
+    if (rc == CV_EUSAGE)
+        return usage_error(cl.cmd, "%s", err.msg);
+    if (rc == 0)
+        rc = srv_serve(root, &c, &err);
+    if (rc == CV_EUSAGE)
+        return usage_error(cl.cmd, "%s", err.msg);
+    return rc < 0 ? fail(&err) : 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "run"};
+    struct serve_opts so = {0};
+    const char *seg = NULL;
+    const struct opt opts[] = {
+        {"--listen", true, &so.listen, NULL}, {"--cert", true, &so.cert, NULL},
+        {"--key", true, &so.key, NULL},       {"--web", true, &so.web, NULL},
+        {"--segment-seconds", true, &seg, NULL}, {NULL, false, NULL, NULL},
+    };
+    struct srv_config c;
+    struct cv_err err = {""};
+    char root[PATH_MAX], exe[PATH_MAX];
+    char *rec[8], *srv[16];
+    int nr = 0, ns = 0;
+    ssize_t n;
+
+    if (parse(&cl, argc, argv, opts, 0, false))
+        return EXIT_USAGE;
+    if (serve_config(&cl, &so, root, &c, &err) < 0)
+        return err.msg[0] && strstr(err.msg, "--") ? usage_error(cl.cmd, "%s", err.msg)
+                                                   : fail(&err);
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return cv_errf(&err, CV_EIO, "cannot find this program's path: %s", strerror(errno)),
+               fail(&err);
+    exe[n] = 0;
+    rec[nr++] = exe;
+    rec[nr++] = "record";
+    rec[nr++] = "--root";
+    rec[nr++] = root;
+    if (seg) {
+        rec[nr++] = "--segment-seconds";
+        rec[nr++] = (char *)seg;
+    }
+    rec[nr] = NULL;
+    srv[ns++] = exe;
+    srv[ns++] = "serve";
+    srv[ns++] = "--root";
+    srv[ns++] = root;
+    srv[ns++] = "--listen";
+    srv[ns++] = c.listen[0] ? c.listen : SRV_DEFAULT_LISTEN;
+    if (so.cert) {
+        srv[ns++] = "--cert";
+        srv[ns++] = (char *)so.cert;
+        srv[ns++] = "--key";
+        srv[ns++] = (char *)so.key;
+    }
+    if (so.web) {
+        srv[ns++] = "--web";
+        srv[ns++] = (char *)so.web;
+    }
+    srv[ns] = NULL;
+    return srv_supervise(rec, srv, &err) < 0 ? fail(&err) : 0;
+}
+
+/* ---- users ---- */
+
+/* One line from stdin without its newline, for --password-stdin. */
+static int read_password(char *out, size_t cap, struct cv_err *err)
+{
+    size_t n;
+
+    if (!fgets(out, (int)cap, stdin))
+        return cv_errf(err, CV_EINVAL, "no password on standard input");
+    n = strlen(out);
+    if (n && out[n - 1] == '\n')
+        out[--n] = 0;
+    else if (n == cap - 1)
+        return cv_errf(err, CV_EINVAL, "password longer than %d bytes", SRV_PASSWORD_MAX);
+    if (n && out[n - 1] == '\r')
+        out[--n] = 0;
+    return srv_password_check(out, err);
+}
+
+static int user_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct srv_user *u = ctx;
+    int rc = srv_user_add(t, u, err);
+
+    return rc < 0 ? rc : cli_audit(t, "user-add", u->name, NULL, srv_role_name(u->role), err);
+}
+
+struct user_token {
+    const char *name;
+    int64_t days_us;
+    char token[SRV_TOKEN_LEN + 1];
+    struct srv_session sess;
+};
+
+static int user_token_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct user_token *ut = ctx;
+    struct srv_user u;
+    char detail[64], ts[48];
+    int rc = srv_user_get(t, ut->name, &u, err);
+
+    if (rc == 0 && u.disabled)
+        rc = cv_errf(err, CV_ESTATE, "user '%s' is disabled", u.name);
+    if (rc == 0)
+        rc = srv_session_create(t, u.name, SRV_SESSION_BEARER, cv_now_us(), ut->days_us,
+                                ut->token, &ut->sess, err);
+    if (rc < 0)
+        return rc;
+    cv_time_format_utc(ut->sess.expires_us, ts, sizeof(ts), 0);
+    snprintf(detail, sizeof(detail), "bearer token until %s", ts);
+    return cli_audit(t, "token-create", u.name, NULL, detail, err);
+}
+
+static int cmd_user(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "user"};
+    const char *sub = take_sub(&cl, "user", "add, list or token", &argc, argv);
+    struct cv_err err = {""};
+
+    if (!sub)
+        return EXIT_USAGE;
+    if (strcmp(sub, "add") == 0) {
+        const char *role = NULL;
+        bool from_stdin = false;
+        const struct opt opts[] = {{"--role", true, &role, NULL},
+                                   {"--password-stdin", false, NULL, &from_stdin},
+                                   {NULL, false, NULL, NULL}};
+        char pw[SRV_PASSWORD_MAX + 2];
+        struct srv_user u;
+        if (parse(&cl, argc, argv, opts, 1, false))
+            return EXIT_USAGE;
+        memset(&u, 0, sizeof(u));
+        if (cl.npos != 1)
+            return usage_error(cl.cmd, "expected one user name: user add NAME --role ROLE");
+        if (srv_user_name_check(cl.pos[0], &err) < 0)
+            return usage_error(cl.cmd, "%s", err.msg);
+        if (!role)
+            return usage_error(cl.cmd, "missing --role (admin, officer, mediator or resident)");
+        if (srv_role_parse(role, &u.role, &err) < 0)
+            return usage_error(cl.cmd, "%s", err.msg);
+        if (from_stdin ? read_password(pw, sizeof(pw), &err) < 0
+                       : srv_password_generate(pw, &err) < 0)
+            return fail(&err);
+        cv_strlcpy(u.name, cl.pos[0], sizeof(u.name));
+        u.created_us = cv_now_us();
+        if (srv_password_hash(pw, NULL, u.pwhash, &err) < 0 ||
+            with_index(&cl, user_add_txn, &u, &err) < 0)
+            return fail(&err);
+        printf("added user %s (%s)\n", u.name, srv_role_name(u.role));
+        if (!from_stdin)
+            printf("password: %s\n", pw); /* shown once; only its scrypt hash is stored */
+        return 0;
+    }
+    if (strcmp(sub, "token") == 0) {
+        const char *days = NULL;
+        const struct opt opts[] = {{"--days", true, &days, NULL}, {NULL, false, NULL, NULL}};
+        struct user_token ut = {.days_us = 30 * 86400 * CV_US_PER_S};
+        double d = 30;
+        if (parse(&cl, argc, argv, opts, 1, false))
+            return EXIT_USAGE;
+        if (cl.npos != 1)
+            return usage_error(cl.cmd, "expected one user name: user token NAME [--days N]");
+        if (days && cv_parse_double(days, 1e-6, 3650, &d) < 0)
+            return usage_error(cl.cmd, "bad --days '%s': expected a number of days up to 3650",
+                               days);
+        ut.name = cl.pos[0];
+        ut.days_us = (int64_t)(d * 86400 * (double)CV_US_PER_S);
+        if (with_index(&cl, user_token_txn, &ut, &err) < 0)
+            return fail(&err);
+        printf("%s\n", ut.token); /* shown once; use as "Authorization: Bearer TOKEN" */
+        return 0;
+    }
+    if (strcmp(sub, "list") == 0) {
+        struct srv_user *u = NULL;
+        struct idx *idx = NULL;
+        struct idx_txn *t = NULL;
+        char root[PATH_MAX];
+        size_t n = 0;
+        int rc;
+        if (parse(&cl, argc, argv, NULL, 0, true))
+            return EXIT_USAGE;
+        rc = open_index(&cl, root, &idx, &err);
+        if (rc == 0)
+            rc = idx_begin(idx, false, &t, &err);
+        if (rc == 0)
+            rc = srv_user_list(t, &u, &n, &err);
+        idx_abort(t);
+        idx_close(idx);
+        if (rc < 0)
+            return fail(&err);
+        if (cl.json)
+            printf("[");
+        else
+            printf("%-32s %-9s %-9s %s\n", "USER", "ROLE", "STATE", "LAST LOGIN (UTC)");
+        for (size_t i = 0; i < n; i++) {
+            char ts[48] = "never";
+            if (u[i].last_login_us)
+                cv_time_format_utc(u[i].last_login_us, ts, sizeof(ts), 0);
+            if (cl.json)
+                printf("%s{\"name\":\"%s\",\"role\":\"%s\",\"disabled\":%s,\"last_login\":%s%s%s}",
+                       i ? "," : "", u[i].name, srv_role_name(u[i].role),
+                       u[i].disabled ? "true" : "false", u[i].last_login_us ? "\"" : "",
+                       u[i].last_login_us ? ts : "null", u[i].last_login_us ? "\"" : "");
+            else
+                printf("%-32s %-9s %-9s %s\n", u[i].name, srv_role_name(u[i].role),
+                       u[i].disabled ? "disabled" : "active", ts);
+        }
+        if (cl.json)
+            printf("]\n");
+        free(u);
+        return 0;
+    }
+    return usage_error("user", "unknown subcommand '%s' (add, list, token)", sub);
+}
+
+/* ---- audit ---- */
+
+struct audit_print {
+    bool json;
+    size_t n;
+};
+
+static int audit_print(void *ctx, const struct srv_audit_rec *r)
+{
+    struct audit_print *ap = ctx;
+    struct cv_buf b;
+    char ts[48];
+
+    cv_buf_init(&b, 64 * 1024);
+    if (ap->json) {
+        cv_buf_printf(&b, "%s", ap->n ? "," : "");
+        srv_audit_json(&b, r);
+    } else {
+        cv_time_format_utc(r->time_us, ts, sizeof(ts), 3);
+        cv_buf_printf(&b, "%6llu %s %s (%s) %s %s", (unsigned long long)r->seq, ts,
+                      r->user[0] ? r->user : "-", r->role, r->action, r->target);
+        if (r->case_id[0])
+            cv_buf_printf(&b, " case %s", r->case_id);
+        if (r->detail[0])
+            cv_buf_printf(&b, ": %s", r->detail);
+        cv_buf_u8(&b, '\n');
+    }
+    fwrite(b.data, 1, b.len, stdout);
+    cv_buf_release(&b);
+    ap->n++;
+    return 0;
+}
+
+static int cmd_audit(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "audit"};
+    const char *cs = NULL, *since = NULL;
+    bool verify = false;
+    const struct opt opts[] = {{"--case", true, &cs, NULL},
+                               {"--since", true, &since, NULL},
+                               {"--verify", false, NULL, &verify},
+                               {NULL, false, NULL, NULL}};
+    struct srv_audit_filter f = {0};
+    struct audit_print ap = {0};
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    char root[PATH_MAX];
+    uint64_t n = 0, bad = 0;
+    int rc;
+
+    if (parse(&cl, argc, argv, opts, 0, true))
+        return EXIT_USAGE;
+    if (since && cv_time_parse(since, &f.since_us, &err) < 0)
+        return usage_error(cl.cmd, "--since: %s", err.msg);
+    if (verify && (cs || since))
+        return usage_error(cl.cmd, "--verify checks the whole chain: no --case or --since");
+    f.case_id = cs;
+    rc = open_index(&cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, &err);
+    if (rc == 0 && verify) {
+        rc = srv_audit_verify(t, &n, &bad, &err);
+        if (rc == 0 && cl.json)
+            printf("{\"ok\":true,\"records\":%llu}\n", (unsigned long long)n);
+        else if (rc == 0)
+            printf("audit log: %llu records, hash chain intact\n", (unsigned long long)n);
+        else if (rc == CV_ECORRUPT && cl.json)
+            printf("{\"ok\":false,\"records\":%llu,\"first_bad_seq\":%llu}\n",
+                   (unsigned long long)n, (unsigned long long)bad);
+    } else if (rc == 0) {
+        ap.json = cl.json;
+        if (cl.json)
+            printf("[");
+        rc = srv_audit_iter(t, &f, audit_print, &ap, &err);
+        if (cl.json)
+            printf("]\n");
+    }
+    idx_abort(t);
+    idx_close(idx);
+    return rc < 0 ? fail(&err) : 0;
+}
+
 /* ---- main ---- */
 
 static const char usage[] =
@@ -1800,6 +2231,12 @@ static const char usage[] =
     "  verify FILE.zip [--json]               check a package: 0 valid, 1 not valid, 2 unreadable\n"
     "  clip CAMERA --from T --to T --out F.mp4 [--json]   playable copy of a range (no re-encoding)\n"
     "  snapshot CAMERA --at T --out F.jpg     one JPEG of the frame shown at T\n"
+    "  serve [--listen ADDR:PORT] [--cert F --key F] [--web DIR]   run the HTTP server\n"
+    "  run [--listen ADDR:PORT] [--cert F --key F] [--web DIR] [--segment-seconds N]\n"
+    "                                         record and serve, each restarted if it dies\n"
+    "  user add NAME --role admin|officer|mediator|resident [--password-stdin]\n"
+    "  user list [--json] | token NAME [--days N]   (a bearer token for scripts)\n"
+    "  audit [--case C] [--since T] [--json] [--verify]   the hash-chained audit log\n"
     "\n"
     "Times are RFC 3339 (2026-11-22T09:30:00Z, 2026-11-22T17:30:00+08:00) or @UNIXSECONDS.\n"
     "The data root is --root, else $CAMVAULT_ROOT, else ./camvault-data.\n";
@@ -1848,6 +2285,14 @@ int main(int argc, char **argv)
         return cmd_clip(argc - 2, argv + 2);
     if (strcmp(argv[1], "snapshot") == 0)
         return cmd_snapshot(argc - 2, argv + 2);
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 2, argv + 2);
+    if (strcmp(argv[1], "user") == 0)
+        return cmd_user(argc - 2, argv + 2);
+    if (strcmp(argv[1], "audit") == 0)
+        return cmd_audit(argc - 2, argv + 2);
     fprintf(stderr, "camvault: unknown command '%s' (see 'camvault help')\n", argv[1]);
     return EXIT_USAGE;
 }

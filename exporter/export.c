@@ -422,11 +422,15 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
     struct cv_buf b;
     char path[EXP_SUM_PATH_MAX], abs[PATH_MAX];
     size_t total = 0;
+    uint64_t total_bytes = 0;
     int rc = 0;
 
     cv_buf_init(&b, TEXT_MAX);
-    for (size_t i = 0; i < req->ncameras; i++)
+    for (size_t i = 0; i < req->ncameras; i++) {
         total += cams[i].segs.n;
+        for (size_t j = 0; j < cams[i].segs.n; j++)
+            total_bytes += ((const struct idx_segment *)cams[i].segs.v)[j].bytes;
+    }
     for (size_t i = 0; rc == 0 && i < req->ncameras; i++) {
         const struct idx_segment *s = cams[i].segs.v;
         for (size_t j = 0; rc == 0 && j < cams[i].segs.n; j++) {
@@ -440,6 +444,9 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
             if (req->progress)
                 fprintf(stderr, "\rcamvault export: %zu/%zu segments, %llu MB", res->segments,
                         total, (unsigned long long)(res->bytes >> 20));
+            if (rc == 0 && req->progress_fn &&
+                req->progress_fn(req->progress_ctx, res->bytes, total_bytes) != 0)
+                rc = cv_errf(err, CV_ECANCELED, "export canceled");
         }
         if (rc == 0 && cams[i].segs.n) {
             cv_buf_reset(&b);
@@ -461,6 +468,8 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
         rc = add_keys(z, req->root, err);
     if (rc == 0)
         rc = exp_zip_add_mem(z, "README.txt", readme, sizeof(readme) - 1, err);
+    if (rc == 0 && req->custody)
+        rc = exp_zip_add_mem(z, "custody/audit.log", req->custody, req->custody_len, err);
     cv_buf_reset(&b);
     {
         struct exp_request r2 = *req;
@@ -509,6 +518,11 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
     cv_time_format_utc(now, when, sizeof(when), 0); /* 2026-11-22T09:15:00Z */
     snprintf(res->export_id, sizeof(res->export_id), "%.4s%.2s%.2sT%.2s%.2s%.2sZ-%s", when,
              when + 5, when + 8, when + 11, when + 14, when + 17, rhex);
+    if (req->export_id) {
+        if (lay_id_check("export", req->export_id, err) < 0 ||
+            cv_strlcpy(res->export_id, req->export_id, sizeof(res->export_id)) < 0)
+            return cv_errf(err, CV_EINVAL, "bad export id '%.40s'", req->export_id);
+    }
     snprintf(res->folder, sizeof(res->folder), "%s-%s", req->case_id, res->export_id);
 
     cams = calloc(req->ncameras, sizeof(*cams));

@@ -11,7 +11,8 @@
  *
  * into OUT.tmp (O_EXCL), fsyncs it and renames it to OUT, so a killed export never leaves a
  * partial OUT. Every segment is hashed while it is copied; a hash that differs from the index
- * aborts the export naming the file. Not built yet: working copies, index.html, custody.
+ * aborts the export naming the file. A custody text, when given,
+ * becomes custody/audit.log.
  *
  * Threads: reentrant; the index handle may be shared (exp_export uses its own read transaction).
  */
@@ -38,6 +39,16 @@ struct exp_request {
     const char *operator_name;      /* who runs the export; NULL or "": the process's user */
     const char *out_path;           /* the ZIP to create; must not exist */
     bool progress;                  /* progress lines on stderr */
+    const char *export_id;          /* NULL: generated (<UTC time>-<8 hex>); else [A-Za-z0-9._-] */
+    /* Custody text (e.g. the case's audit lines, srv_audit_case_lines) written as
+     * custody/audit.log and listed in SHA256SUMS; NULL/0: no custody folder. Borrowed. */
+    const char *custody;
+    size_t custody_len;
+    /* Called after each native file with the bytes copied so far and the total; a nonzero
+     * return stops the export with CV_ECANCELED ("export canceled"). NULL: not called. Runs on
+     * the exporting thread, outside any index transaction. */
+    int (*progress_fn)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
+    void *progress_ctx;
 };
 
 struct exp_result {

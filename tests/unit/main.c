@@ -96,7 +96,29 @@
     X(export_with_tombstone)                                                                       \
     X(export_not_covered)                                                                          \
     X(verify_not_a_package)                                                                        \
-    X(fsck_rebuild_reports)
+    X(clip_layout)                                                                                 \
+    X(clip_deterministic_random_access)                                                            \
+    X(clip_two_runs_keep_gap)                                                                      \
+    X(clip_errors)                                                                                 \
+    X(clip_hostile_sources)                                                                        \
+    X(snapshot_errors)                                                                             \
+    X(fsck_rebuild_reports)                                                                        \
+    X(json_good)                                                                                   \
+    X(json_bad)                                                                                    \
+    X(json_limits)                                                                                 \
+    X(json_fields)                                                                                 \
+    X(idx_records)                                                                                 \
+    X(audit_chain)                                                                                 \
+    X(audit_case_lines)                                                                            \
+    X(audit_tampered)                                                                              \
+    X(server_uri_parse)                                                                            \
+    X(server_cookie)                                                                               \
+    X(server_routes)                                                                               \
+    X(server_passwords)                                                                            \
+    X(server_sessions)                                                                             \
+    X(server_throttle_rule)                                                                        \
+    X(server_login)                                                                                \
+    X(server_fuzz_parsers)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)

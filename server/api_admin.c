@@ -1,0 +1,316 @@
+/*
+ * api_admin.c: what only admins do besides users and cameras: retention overview, volumes and
+ * the audit log (docs/api.md, "Retention and volumes", "Audit").
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "common/cvtime.h"
+#include "common/fileio.h"
+#include "indexer/idx.h"
+#include "indexer/retention.h"
+#include "server/audit.h"
+#include "server/srv_int.h"
+#include "storage-layout/layout.h"
+#include "common/banned.h"
+
+/* ---- retention ---- */
+
+static int first_seg(void *ctx, const struct idx_segment *s)
+{
+    *(int64_t *)ctx = s->start_us;
+    return 1;
+}
+
+int api_retention(struct srv_req *r)
+{
+    struct idx_camera *cams = NULL;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    size_t n = 0;
+    int rc;
+
+    if (srv_read(r, &t) < 0)
+        return 0;
+    rc = idx_camera_list(t, &cams, &n, &err);
+    if (rc < 0) {
+        idx_abort(t);
+        return srv_fail(r, rc, &err);
+    }
+    r->status = 200;
+    cv_buf_printf(&r->out, "{\"cameras\":[");
+    for (size_t i = 0; i < n; i++) {
+        struct idx_status st;
+        int64_t oldest = 0;
+        bool short_ = idx_status_get(t, cams[i].num, &st, NULL) == 0 &&
+                      (strstr(st.reason, "retention shortfall") ||
+                       strstr(st.reason, "short of space"));
+        idx_segment_iter(t, cams[i].num, INT64_MIN, INT64_MAX, first_seg, &oldest, NULL);
+        cv_buf_printf(&r->out, "%s{\"camera\":", i ? "," : "");
+        cv_json_str(&r->out, cams[i].id);
+        cv_buf_printf(&r->out, ",\"retention_days\":%.6g,", cams[i].retention_days);
+        srv_json_time(&r->out, "oldest", oldest);
+        cv_buf_printf(&r->out, ",\"shortfall\":");
+        cv_json_str(&r->out, short_ ? st.reason : NULL);
+        cv_buf_u8(&r->out, '}');
+    }
+    cv_buf_printf(&r->out, "]}\n");
+    idx_abort(t);
+    free(cams);
+    return 0;
+}
+
+/* ---- volumes ---- */
+
+static void volume_json(struct srv_req *r, const struct idx_volume *v)
+{
+    char dir[PATH_MAX] = "";
+    struct statvfs sv;
+    uint64_t fsfree = 0, fstotal = 0;
+
+    idx_volume_dir(r->srv->root, v->name, dir, sizeof(dir), NULL);
+    if (statvfs(dir, &sv) == 0) {
+        fsfree = (uint64_t)sv.f_bavail * sv.f_frsize;
+        fstotal = (uint64_t)sv.f_blocks * sv.f_frsize;
+    }
+    cv_buf_printf(&r->out, "{\"name\":");
+    cv_json_str(&r->out, v->name);
+    cv_buf_printf(&r->out, ",\"path\":");
+    cv_json_str(&r->out, v->path[0] ? v->path : dir);
+    cv_buf_printf(&r->out,
+                  ",\"max_bytes\":%llu,\"used_bytes\":%llu,\"segments\":%llu,"
+                  "\"fs_total_bytes\":%llu,\"fs_free_bytes\":%llu}",
+                  (unsigned long long)v->max_bytes, (unsigned long long)v->used_bytes,
+                  (unsigned long long)v->segments, (unsigned long long)fstotal,
+                  (unsigned long long)fsfree);
+}
+
+int api_volumes_list(struct srv_req *r)
+{
+    struct idx_volume *v = NULL;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    size_t n = 0;
+    int rc;
+
+    if (srv_read(r, &t) < 0)
+        return 0;
+    rc = idx_volume_list(t, &v, &n, &err);
+    idx_abort(t);
+    if (rc < 0)
+        return srv_fail(r, rc, &err);
+    r->status = 200;
+    cv_buf_printf(&r->out, "{\"volumes\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cv_buf_u8(&r->out, ',');
+        volume_json(r, &v[i]);
+    }
+    cv_buf_printf(&r->out, "]}\n");
+    free(v);
+    return 0;
+}
+
+static int max_bytes_field(struct srv_req *r, bool required, uint64_t *out)
+{
+    struct cv_err err = {""};
+    int64_t v;
+    int rc = cv_json_get_i64(r->in, "max_bytes", required, 0, INT64_C(1) << 60, &v, &err);
+
+    if (rc < 0)
+        return srv_error(r, 400, "%s", err.msg), -1;
+    if (rc == 0)
+        *out = (uint64_t)v;
+    return rc;
+}
+
+/* As `camvault volume add`: the volume's files live at ROOT/volumes/<name>, a link to PATH. */
+int api_volumes_add(struct srv_req *r)
+{
+    static const char *const fields[] = {"name", "path", "max_bytes", NULL};
+    const char *name = NULL, *path = NULL;
+    char link[PATH_MAX], real[PATH_MAX], here[PATH_MAX];
+    struct idx_volume v, old;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    struct stat st;
+    int rc;
+
+    if (srv_body_fields(r, fields) < 0)
+        return 0;
+    memset(&v, 0, sizeof(v));
+    if (cv_json_get_str(r->in, "name", true, &name, &err) < 0 ||
+        cv_json_get_str(r->in, "path", true, &path, &err) < 0 ||
+        lay_id_check("volume", name, &err) < 0)
+        return srv_error(r, 400, "%s", err.msg);
+    if (max_bytes_field(r, false, &v.max_bytes) < 0)
+        return 0;
+    if (path[0] != '/' || stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || !realpath(path, real) ||
+        access(real, W_OK) < 0)
+        return srv_error(r, 400, "field 'path': '%.200s' is not a writable directory", path);
+    cv_strlcpy(v.name, name, sizeof(v.name));
+    cv_strlcpy(v.path, real, sizeof(v.path));
+    if (srv_write(r, &t) < 0)
+        return 0;
+    rc = idx_volume_get(t, v.name, &old, &err);
+    if (rc == 0 && (old.path[0] || strcmp(v.name, LAY_DEFAULT_VOLUME) == 0))
+        rc = cv_errf(&err, CV_EEXIST, "volume '%s' exists already", v.name);
+    else if (rc == CV_ENOENT || rc == 0)
+        rc = idx_volume_dir(r->srv->root, v.name, link, sizeof(link), &err);
+    if (rc == 0 && !(realpath(link, here) && strcmp(here, real) == 0)) {
+        if (lstat(link, &st) == 0)
+            rc = cv_errf(&err, CV_EEXIST, "'%s' already exists", link);
+        else if (symlink(real, link) < 0)
+            rc = cv_errf(&err, CV_EIO, "cannot link '%s' to '%s': %s", link, real,
+                         strerror(errno));
+        else
+            cv_fsync_parent(link, NULL);
+    }
+    if (rc == 0)
+        rc = idx_volume_put(t, &v, &err);
+    if (rc == 0)
+        rc = srv_audit(r, t, "volume-add", v.name, NULL, v.path, &err);
+    if (rc == 0)
+        rc = idx_commit(t, &err);
+    else
+        idx_abort(t);
+    if (rc < 0)
+        return srv_fail(r, rc, &err);
+    r->status = 201;
+    cv_buf_printf(&r->out, "{\"volume\":");
+    volume_json(r, &v);
+    cv_buf_printf(&r->out, "}\n");
+    return 0;
+}
+
+int api_volumes_edit(struct srv_req *r)
+{
+    static const char *const fields[] = {"max_bytes", NULL};
+    struct idx_volume v;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    char detail[64];
+    uint64_t maxb = 0;
+    int rc;
+
+    if (srv_body_fields(r, fields) < 0 || max_bytes_field(r, true, &maxb) < 0)
+        return 0;
+    if (srv_write(r, &t) < 0)
+        return 0;
+    rc = idx_volume_get(t, r->params[0], &v, &err);
+    if (rc == 0) {
+        snprintf(detail, sizeof(detail), "max_bytes %llu -> %llu",
+                 (unsigned long long)v.max_bytes, (unsigned long long)maxb);
+        v.max_bytes = maxb;
+        rc = idx_volume_put(t, &v, &err);
+    }
+    if (rc == 0)
+        rc = srv_audit(r, t, "volume-edit", v.name, NULL, detail, &err);
+    if (rc == 0)
+        rc = idx_commit(t, &err);
+    else
+        idx_abort(t);
+    if (rc < 0)
+        return srv_fail(r, rc, &err);
+    r->status = 200;
+    cv_buf_printf(&r->out, "{\"volume\":");
+    volume_json(r, &v);
+    cv_buf_printf(&r->out, "}\n");
+    return 0;
+}
+
+/* ---- audit ---- */
+
+struct audit_ctx {
+    struct cv_buf *b;
+    size_t n;
+    uint64_t last;
+};
+
+static int audit_one(void *vctx, const struct srv_audit_rec *rec)
+{
+    struct audit_ctx *c = vctx;
+
+    if (c->n++)
+        cv_buf_u8(c->b, ',');
+    srv_audit_json(c->b, rec);
+    c->last = rec->seq;
+    return 0;
+}
+
+int api_audit_list(struct srv_req *r)
+{
+    const char *cs = srv_uri_query(&r->uri, "case"), *after = srv_uri_query(&r->uri, "after");
+    const char *lim = srv_uri_query(&r->uri, "limit");
+    struct srv_audit_filter f = {.case_id = cs && *cs ? cs : NULL, .limit = 200};
+    struct audit_ctx c = {&r->out, 0, 0};
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    int64_t v;
+    char target[160];
+    int rc;
+
+    if (srv_query_time(r, "since", false, &f.since_us) < 0)
+        return 0;
+    if (after) {
+        if (cv_parse_i64(after, 0, INT64_MAX, &v) < 0)
+            return srv_error(r, 400, "query parameter 'after': expected a sequence number");
+        f.after_seq = (uint64_t)v;
+    }
+    if (lim) {
+        if (cv_parse_i64(lim, 1, 1000, &v) < 0)
+            return srv_error(r, 400, "query parameter 'limit': expected 1 to 1000");
+        f.limit = (uint64_t)v;
+    }
+    /* Reading the log is itself recorded, first (so it shows in what it reads). */
+    snprintf(target, sizeof(target), "audit%s%.100s", f.case_id ? " case " : "",
+             f.case_id ? f.case_id : "");
+    rc = srv_audit(r, NULL, "audit-read", target, f.case_id, NULL, &err);
+    if (rc < 0)
+        return srv_fail(r, rc, &err);
+    if (srv_read(r, &t) < 0)
+        return 0;
+    cv_buf_printf(&r->out, "{\"records\":[");
+    rc = srv_audit_iter(t, &f, audit_one, &c, &err);
+    idx_abort(t);
+    if (rc < 0)
+        return srv_fail(r, rc, &err);
+    cv_buf_printf(&r->out, "],\"next_after\":");
+    if (c.n == f.limit)
+        cv_buf_printf(&r->out, "%llu}\n", (unsigned long long)c.last);
+    else
+        cv_buf_printf(&r->out, "null}\n");
+    r->status = 200;
+    return 0;
+}
+
+int api_audit_verify(struct srv_req *r)
+{
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    uint64_t n = 0, bad = 0;
+    int rc;
+
+    if (srv_read(r, &t) < 0)
+        return 0;
+    rc = srv_audit_verify(t, &n, &bad, &err);
+    idx_abort(t);
+    if (rc < 0 && rc != CV_ECORRUPT)
+        return srv_fail(r, rc, &err);
+    r->status = 200;
+    if (rc == 0) {
+        cv_buf_printf(&r->out, "{\"ok\":true,\"records\":%llu}\n", (unsigned long long)n);
+        return 0;
+    }
+    cv_buf_printf(&r->out, "{\"ok\":false,\"records\":%llu,\"first_bad_seq\":%llu,\"error\":",
+                  (unsigned long long)n, (unsigned long long)bad);
+    cv_json_str(&r->out, err.msg);
+    cv_buf_printf(&r->out, "}\n");
+    return 0;
+}

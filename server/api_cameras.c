@@ -1,0 +1,449 @@
+/*
+ * api_cameras.c: cameras (list, show, add, edit/enable/disable/retention) and the timeline of a
+ * camera (docs/api.md, "Cameras"). What a caller sees depends on the role: residents only the
+ * public cameras and no recordings, mediators only the cameras of their cases.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cvtime.h"
+#include "indexer/idx.h"
+#include "server/srv_int.h"
+#include "storage-layout/layout.h"
+#include "common/banned.h"
+
+#define TIMELINE_MAX_US (INT64_C(31) * 86400 * CV_US_PER_S)
+
+/* The camera's URL with any user:password@ replaced by ***@. */
+static void masked_url(const char *url, char *out, size_t cap)
+{
+    const char *scheme = strstr(url, "://"), *at, *slash;
+
+    cv_strlcpy(out, url, cap);
+    if (!scheme)
+        return;
+    at = strchr(scheme + 3, '@');
+    slash = strchr(scheme + 3, '/');
+    if (at && (!slash || at < slash))
+        snprintf(out, cap, "%.*s***@%s", (int)(scheme + 3 - url), url, at + 1);
+}
+
+static void camera_json(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c)
+{
+    struct cv_buf *b = &r->out;
+    struct idx_status st;
+    bool have = idx_status_get(t, c->num, &st, NULL) == 0;
+    char url[IDX_URL_MAX];
+
+    cv_buf_printf(b, "{\"id\":");
+    cv_json_str(b, c->id);
+    cv_buf_printf(b, ",\"name\":");
+    cv_json_str(b, c->name);
+    cv_buf_printf(b, ",\"location\":");
+    cv_json_str(b, c->location);
+    cv_buf_printf(b, ",\"public\":%s", c->is_public ? "true" : "false");
+    if (r->user.role == SRV_ROLE_RESIDENT) {
+        cv_buf_printf(b, ",\"online\":%s}", have && st.online && c->enabled ? "true" : "false");
+        return;
+    }
+    cv_buf_printf(b, ",\"enabled\":%s,\"retention_days\":%.6g,\"volume\":",
+                  c->enabled ? "true" : "false", c->retention_days);
+    cv_json_str(b, c->volume);
+    cv_buf_printf(b, ",\"transport\":\"%s\"", c->transport == IDX_TRANSPORT_UDP ? "udp" : "tcp");
+    if (r->user.role == SRV_ROLE_ADMIN) {
+        masked_url(c->url, url, sizeof(url));
+        cv_buf_printf(b, ",\"url\":");
+        cv_json_str(b, url);
+    }
+    cv_buf_printf(b, ",\"status\":");
+    if (!have) {
+        cv_buf_printf(b, "null}");
+        return;
+    }
+    cv_buf_printf(b, "{\"online\":%s,\"reason\":", st.online ? "true" : "false");
+    cv_json_str(b, st.reason);
+    cv_buf_u8(b, ',');
+    srv_json_time(b, "since", st.since_us);
+    cv_buf_u8(b, ',');
+    srv_json_time(b, "last_frame", st.last_frame_us);
+    cv_buf_printf(b, ",\"bitrate_bps\":%llu,\"frames\":%llu,\"segments\":%llu,\"reconnects\":%llu,",
+                  (unsigned long long)st.bitrate_bps, (unsigned long long)st.frames,
+                  (unsigned long long)st.segments, (unsigned long long)st.reconnects);
+    srv_json_time(b, "updated", st.updated_us);
+    cv_buf_printf(b, ",\"codec\":");
+    cv_json_str(b, st.codec);
+    cv_buf_printf(b, "}}");
+}
+
+/* Whether the caller may see camera c at all (list and show). */
+static bool visible(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c)
+{
+    switch (r->user.role) {
+    case SRV_ROLE_RESIDENT: return c->is_public;
+    case SRV_ROLE_MEDIATOR: return srv_scope_allows(r, t, c->id, 0, 0);
+    default: return true;
+    }
+}
+
+int api_cameras_list(struct srv_req *r)
+{
+    struct idx_camera *cams = NULL;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    size_t n = 0, shown = 0;
+    int rc;
+
+    if (srv_read(r, &t) < 0)
+        return 0;
+    rc = idx_camera_list(t, &cams, &n, &err);
+    if (rc < 0) {
+        idx_abort(t);
+        return srv_fail(r, rc, &err);
+    }
+    r->status = 200;
+    cv_buf_printf(&r->out, "{\"cameras\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (!visible(r, t, &cams[i]))
+            continue;
+        if (shown++)
+            cv_buf_u8(&r->out, ',');
+        camera_json(r, t, &cams[i]);
+    }
+    cv_buf_printf(&r->out, "]}\n");
+    idx_abort(t);
+    free(cams);
+    return 0;
+}
+
+int api_cameras_get(struct srv_req *r)
+{
+    struct idx_camera c;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    int rc;
+
+    if (srv_read(r, &t) < 0)
+        return 0;
+    rc = idx_camera_get(t, r->params[0], &c, &err);
+    if (rc == 0 && !visible(r, t, &c)) {
+        idx_abort(t);
+        if (r->user.role == SRV_ROLE_MEDIATOR)
+            return srv_error(r, 403, "camera '%s' is outside your cases", r->params[0]);
+        return srv_error(r, 404, "unknown camera '%s'", r->params[0]);
+    }
+    if (rc < 0) {
+        idx_abort(t);
+        if (rc == CV_ENOENT && r->user.role == SRV_ROLE_MEDIATOR)
+            return srv_error(r, 403, "camera '%s' is outside your cases", r->params[0]);
+        if (rc == CV_ENOENT && r->user.role == SRV_ROLE_RESIDENT)
+            return srv_error(r, 404, "unknown camera '%s'", r->params[0]);
+        return srv_fail(r, rc, &err);
+    }
+    r->status = 200;
+    cv_buf_printf(&r->out, "{\"camera\":");
+    camera_json(r, t, &c);
+    cv_buf_printf(&r->out, "}\n");
+    idx_abort(t);
+    return 0;
+}
+
+/* Fields of a camera body, applied to *c; `changed` lists what changed, for the audit. */
+static int apply_body(struct srv_req *r, struct idx_camera *c, bool adding, char *changed,
+                      size_t cap, unsigned *what)
+{
+    const char *url = NULL, *name = NULL, *loc = NULL, *vol = NULL, *tr = NULL;
+    bool pub, en;
+    double days;
+    struct cv_err err = {""};
+    int rpub, ren, rdays;
+    size_t o = 0;
+
+    if (cv_json_get_str(r->in, "url", adding, &url, &err) < 0 ||
+        cv_json_get_str(r->in, "name", false, &name, &err) < 0 ||
+        cv_json_get_str(r->in, "location", false, &loc, &err) < 0 ||
+        cv_json_get_str(r->in, "volume", false, &vol, &err) < 0 ||
+        cv_json_get_str(r->in, "transport", false, &tr, &err) < 0 ||
+        (rpub = cv_json_get_bool(r->in, "public", false, &pub, &err)) < 0 ||
+        (ren = cv_json_get_bool(r->in, "enabled", false, &en, &err)) < 0 ||
+        (rdays = cv_json_get_num(r->in, "retention_days", false, 1e-6, 36500, false, &days,
+                                 &err)) < 0)
+        return srv_error(r, 400, "%s", err.msg), -1;
+    if (url && strncmp(url, "rtsp://", 7) != 0 && strncmp(url, "rtsps://", 8) != 0)
+        return srv_error(r, 400, "field 'url': must start with rtsp:// or rtsps://"), -1;
+    if ((url && strlen(url) >= IDX_URL_MAX) || (name && strlen(name) >= IDX_TEXT_MAX) ||
+        (loc && strlen(loc) >= IDX_TEXT_MAX))
+        return srv_error(r, 400, "field 'url', 'name' or 'location' is too long"), -1;
+    if (tr && strcmp(tr, "tcp") != 0 && strcmp(tr, "udp") != 0)
+        return srv_error(r, 400, "field 'transport': expected \"tcp\" or \"udp\""), -1;
+    if (vol && lay_id_check("volume", vol, &err) < 0)
+        return srv_error(r, 400, "field 'volume': %s", err.msg), -1;
+#define NOTE(bit, ...)                                                                             \
+    do {                                                                                           \
+        *what |= (bit);                                                                            \
+        if (o < cap)                                                                               \
+            o += (size_t)snprintf(changed + o, cap - o, __VA_ARGS__);                              \
+    } while (0)
+    if (url && strcmp(url, c->url) != 0) {
+        cv_strlcpy(c->url, url, sizeof(c->url));
+        NOTE(1, "url; ");
+    }
+    if (name && strcmp(name, c->name) != 0) {
+        cv_strlcpy(c->name, name, sizeof(c->name));
+        NOTE(1, "name; ");
+    }
+    if (loc && strcmp(loc, c->location) != 0) {
+        cv_strlcpy(c->location, loc, sizeof(c->location));
+        NOTE(1, "location; ");
+    }
+    if (vol && strcmp(vol, c->volume) != 0) {
+        cv_strlcpy(c->volume, vol, sizeof(c->volume));
+        NOTE(1, "volume %s; ", vol);
+    }
+    if (tr && (strcmp(tr, "udp") == 0) != (c->transport == IDX_TRANSPORT_UDP)) {
+        c->transport = strcmp(tr, "udp") == 0 ? IDX_TRANSPORT_UDP : IDX_TRANSPORT_TCP;
+        NOTE(1, "transport %s; ", tr);
+    }
+    if (rpub == 0 && pub != c->is_public) {
+        c->is_public = pub;
+        NOTE(1, "%s; ", pub ? "public" : "private");
+    }
+    if (ren == 0 && en != c->enabled) {
+        c->enabled = en;
+        NOTE(2, "%s; ", en ? "enabled" : "disabled");
+    }
+    if (rdays == 0 && days != c->retention_days) {
+        NOTE(4, "retention %.6g -> %.6g days; ", c->retention_days, days);
+        c->retention_days = days;
+    }
+#undef NOTE
+    return 0;
+}
+
+int api_cameras_add(struct srv_req *r)
+{
+    static const char *const fields[] = {"id",      "url",       "name",    "location", "public",
+                                         "enabled", "retention_days", "volume", "transport",
+                                         NULL};
+    const char *id = NULL;
+    struct idx_camera c;
+    struct idx_volume v;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    char changed[256] = "";
+    unsigned what = 0;
+    int rc;
+
+    if (srv_body_fields(r, fields) < 0)
+        return 0;
+    if (cv_json_get_str(r->in, "id", true, &id, &err) < 0 ||
+        lay_id_check("camera", id, &err) < 0)
+        return srv_error(r, 400, "%s", err.msg);
+    memset(&c, 0, sizeof(c));
+    cv_strlcpy(c.id, id, sizeof(c.id));
+    cv_strlcpy(c.volume, LAY_DEFAULT_VOLUME, sizeof(c.volume));
+    c.enabled = true;
+    c.retention_days = 30;
+    c.created_us = cv_now_us();
+    if (apply_body(r, &c, true, changed, sizeof(changed), &what) < 0)
+        return 0;
+    if (srv_write(r, &t) < 0)
+        return 0;
+    rc = idx_volume_get(t, c.volume, &v, &err);
+    if (rc == CV_ENOENT) {
+        idx_abort(t);
+        return srv_error(r, 400, "field 'volume': %s", err.msg);
+    }
+    if (rc == 0)
+        rc = idx_camera_add(t, &c, &err);
+    if (rc == CV_EEXIST)
+        cv_errf(&err, CV_EEXIST, "camera '%s' exists already", c.id);
+    if (rc == 0)
+        rc = srv_audit(r, t, "camera-add", c.id, NULL, changed, &err);
+    if (rc == 0)
+        rc = idx_commit(t, &err);
+    else
+        idx_abort(t);
+    if (rc < 0)
+        return srv_fail(r, rc, &err);
+    if (srv_read(r, &t) < 0)
+        return 0;
+    r->status = 201;
+    cv_buf_printf(&r->out, "{\"camera\":");
+    camera_json(r, t, &c);
+    cv_buf_printf(&r->out, "}\n");
+    idx_abort(t);
+    return 0;
+}
+
+int api_cameras_edit(struct srv_req *r)
+{
+    static const char *const fields[] = {"url",    "name",           "location", "public",
+                                         "enabled", "retention_days", "volume", "transport",
+                                         NULL};
+    struct idx_camera c;
+    struct idx_volume v;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    char changed[256] = "";
+    const char *action = "camera-edit";
+    unsigned what = 0;
+    int rc;
+
+    if (srv_body_fields(r, fields) < 0)
+        return 0;
+    if (r->in->len == 0)
+        return srv_error(r, 400, "nothing to change");
+    if (srv_write(r, &t) < 0)
+        return 0;
+    rc = idx_camera_get(t, r->params[0], &c, &err);
+    if (rc < 0) {
+        idx_abort(t);
+        return srv_fail(r, rc, &err);
+    }
+    if (apply_body(r, &c, false, changed, sizeof(changed), &what) < 0) {
+        idx_abort(t);
+        return 0;
+    }
+    rc = idx_volume_get(t, c.volume, &v, &err);
+    if (rc == CV_ENOENT) {
+        idx_abort(t);
+        return srv_error(r, 400, "field 'volume': %s", err.msg);
+    }
+    if (what == 2)
+        action = c.enabled ? "camera-enable" : "camera-disable";
+    else if (what == 4)
+        action = "retention-set";
+    if (rc == 0 && what)
+        rc = idx_camera_update(t, &c, &err);
+    if (rc == 0)
+        rc = srv_audit(r, t, action, c.id, NULL, what ? changed : "no change", &err);
+    if (rc == 0)
+        rc = idx_commit(t, &err);
+    else
+        idx_abort(t);
+    if (rc < 0)
+        return srv_fail(r, rc, &err);
+    if (srv_read(r, &t) < 0)
+        return 0;
+    r->status = 200;
+    cv_buf_printf(&r->out, "{\"camera\":");
+    camera_json(r, t, &c);
+    cv_buf_printf(&r->out, "}\n");
+    idx_abort(t);
+    return 0;
+}
+
+/* ---- timeline ---- */
+
+struct tl_ctx {
+    struct cv_buf *b;
+    size_t n;
+};
+
+static int tl_seg(void *vctx, const struct idx_segment *s)
+{
+    struct tl_ctx *c = vctx;
+
+    cv_buf_printf(c->b, "%s{", c->n++ ? "," : "");
+    srv_json_time(c->b, "start", s->start_us);
+    cv_buf_u8(c->b, ',');
+    srv_json_time(c->b, "end", s->end_us);
+    cv_buf_printf(c->b, ",\"bytes\":%llu,\"frames\":%u,\"video\":", (unsigned long long)s->bytes,
+                  s->frames);
+    cv_json_str(c->b, s->video);
+    cv_buf_printf(c->b, ",\"audio\":");
+    cv_json_str(c->b, s->audio);
+    cv_buf_printf(c->b, ",\"recovered\":%s}", s->flags & IDX_SEG_RECOVERED ? "true" : "false");
+    return cv_buf_ok(c->b) ? 0 : 1;
+}
+
+static int tl_gap(void *vctx, const struct idx_gap *g)
+{
+    struct tl_ctx *c = vctx;
+
+    cv_buf_printf(c->b, "%s{", c->n++ ? "," : "");
+    srv_json_time(c->b, "start", g->start_us);
+    cv_buf_u8(c->b, ',');
+    srv_json_time(c->b, "end", g->end_us);
+    cv_buf_printf(c->b, ",\"reason\":\"%s\",\"detail\":", idx_gap_reason_name(g->reason));
+    cv_json_str(c->b, g->detail);
+    cv_buf_u8(c->b, '}');
+    return cv_buf_ok(c->b) ? 0 : 1;
+}
+
+int api_timeline(struct srv_req *r)
+{
+    struct idx_camera c;
+    struct idx_hold *holds = NULL;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    struct tl_ctx tc = {&r->out, 0};
+    char target[256], a[48], b[48];
+    size_t nh = 0;
+    int64_t from, to;
+    int rc;
+
+    if (srv_query_time(r, "from", true, &from) < 0 || srv_query_time(r, "to", true, &to) < 0)
+        return 0;
+    if (to <= from)
+        return srv_error(r, 400, "'to' must be after 'from'");
+    if (to - from > TIMELINE_MAX_US)
+        return srv_error(r, 400, "range too long: at most 31 days per timeline request");
+    if (srv_read(r, &t) < 0)
+        return 0;
+    rc = idx_camera_get(t, r->params[0], &c, &err);
+    if (r->user.role == SRV_ROLE_MEDIATOR &&
+        (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, c.id, from, to)))) {
+        idx_abort(t);
+        return srv_error(r, 403, "camera '%s' in this range is outside your cases",
+                         r->params[0]);
+    }
+    if (rc < 0) {
+        idx_abort(t);
+        return srv_fail(r, rc, &err);
+    }
+    cv_buf_printf(&r->out, "{\"camera\":");
+    cv_json_str(&r->out, c.id);
+    cv_buf_u8(&r->out, ',');
+    srv_json_time(&r->out, "from", from);
+    cv_buf_u8(&r->out, ',');
+    srv_json_time(&r->out, "to", to);
+    cv_buf_printf(&r->out, ",\"segments\":[");
+    rc = idx_segment_iter(t, c.num, from, to, tl_seg, &tc, &err);
+    cv_buf_printf(&r->out, "],\"gaps\":[");
+    tc.n = 0;
+    if (rc == 0)
+        rc = idx_gap_iter(t, c.num, from, to, tl_gap, &tc, &err);
+    if (rc == 0)
+        rc = idx_hold_list(t, &holds, &nh, &err);
+    idx_abort(t);
+    if (rc < 0) {
+        free(holds);
+        return srv_fail(r, rc, &err);
+    }
+    cv_buf_printf(&r->out, "],\"holds\":[");
+    tc.n = 0;
+    for (size_t i = 0; i < nh; i++) {
+        bool mine = false;
+        for (uint32_t j = 0; j < holds[i].ncameras; j++)
+            mine |= strcmp(holds[i].cameras[j], c.id) == 0;
+        if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+            continue;
+        cv_buf_printf(&r->out, "%s", tc.n++ ? "," : "");
+        srv_hold_json(&r->out, &holds[i]);
+    }
+    free(holds);
+    cv_buf_printf(&r->out, "]}\n");
+    if (!cv_buf_ok(&r->out))
+        return srv_error(r, 413, "timeline too large: ask for a shorter range");
+    /* The view is recorded before the answer goes out; no record, no answer. */
+    cv_time_format_utc(from, a, sizeof(a), 3);
+    cv_time_format_utc(to, b, sizeof(b), 3);
+    snprintf(target, sizeof(target), "camera %s %s..%s", c.id, a, b);
+    rc = srv_audit(r, NULL, "view-timeline", target, NULL, NULL, &err);
+    if (rc < 0)
+        return srv_fail(r, rc, &err);
+    r->status = 200;
+    return 0;
+}

@@ -1,0 +1,196 @@
+/*
+ * api_health.c: /healthz (is the index readable, is the recorder alive, are cameras online) and
+ * /metrics (Prometheus text format 0.0.4). Both are public: bind the server to a private
+ * address, or put it behind a proxy that hides them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cvtime.h"
+#include "indexer/idx.h"
+#include "server/srv_int.h"
+#include "common/banned.h"
+
+#define RECORDER_ALIVE_US (10 * CV_US_PER_S) /* the recorder writes status every 2 s */
+
+/* What both endpoints report about cameras and holds. */
+struct overview {
+    size_t total, enabled, online, shortfall, holds_active;
+    int64_t newest_status_us;
+};
+
+static bool short_of(const struct idx_status *st)
+{
+    return strstr(st->reason, "retention shortfall") || strstr(st->reason, "short of space");
+}
+
+static int overview(struct idx_txn *t, struct overview *o, struct idx_camera **cams, size_t *n,
+                    struct cv_err *err)
+{
+    struct idx_hold *h = NULL;
+    size_t nh = 0;
+    int64_t now = cv_now_us();
+    int rc = idx_camera_list(t, cams, n, err);
+
+    memset(o, 0, sizeof(*o));
+    if (rc == 0)
+        rc = idx_hold_list(t, &h, &nh, err);
+    if (rc < 0)
+        return rc;
+    o->total = *n;
+    for (size_t i = 0; i < *n; i++) {
+        struct idx_status st;
+        const struct idx_camera *c = &(*cams)[i];
+        o->enabled += c->enabled;
+        if (idx_status_get(t, c->num, &st, NULL) != 0)
+            continue;
+        if (st.updated_us > o->newest_status_us)
+            o->newest_status_us = st.updated_us;
+        o->online += c->enabled && st.online;
+        o->shortfall += short_of(&st);
+    }
+    for (size_t i = 0; i < nh; i++)
+        o->holds_active += idx_hold_covers(&h[i], h[i].ncameras ? h[i].cameras[0] : "",
+                                           h[i].from_us, h[i].to_us, now);
+    free(h);
+    return 0;
+}
+
+int api_healthz(struct srv_req *r)
+{
+    struct idx_camera *cams = NULL;
+    struct idx_txn *t = NULL;
+    struct overview o;
+    struct cv_err err = {""};
+    size_t n = 0;
+    bool running;
+    int rc = idx_begin(r->srv->idx, false, &t, &err);
+
+    if (rc == 0)
+        rc = overview(t, &o, &cams, &n, &err);
+    idx_abort(t);
+    free(cams);
+    if (rc < 0)
+        return srv_error(r, 503, "index cannot be read: %s", err.msg);
+    running = o.newest_status_us && cv_now_us() - o.newest_status_us < RECORDER_ALIVE_US;
+    r->status = 200;
+    cv_buf_printf(&r->out, "{\"status\":\"%s\",\"index\":\"ok\",\"recorder\":{\"running\":%s,",
+                  running && o.online == o.enabled && !o.shortfall ? "ok" : "degraded",
+                  running ? "true" : "false");
+    srv_json_time(&r->out, "updated", o.newest_status_us);
+    cv_buf_printf(&r->out,
+                  "},\"cameras\":{\"total\":%zu,\"enabled\":%zu,\"online\":%zu},"
+                  "\"holds_active\":%zu,\"retention_shortfall\":%zu}\n",
+                  o.total, o.enabled, o.online, o.holds_active, o.shortfall);
+    return 0;
+}
+
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void label(struct cv_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            cv_buf_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            cv_buf_printf(b, "\\n");
+        else
+            cv_buf_u8(b, (uint8_t)*s);
+    }
+}
+
+int api_metrics(struct srv_req *r)
+{
+    struct idx_camera *cams = NULL;
+    struct idx_volume *v = NULL;
+    struct idx_txn *t = NULL;
+    struct overview o;
+    struct cv_err err = {""};
+    struct cv_buf *b = &r->out;
+    size_t n = 0, nv = 0;
+    uint64_t jobs = 0, audit = 0;
+    int rc = idx_begin(r->srv->idx, false, &t, &err);
+
+    if (rc == 0)
+        rc = overview(t, &o, &cams, &n, &err);
+    if (rc == 0)
+        rc = idx_volume_list(t, &v, &nv, &err);
+    if (rc == 0)
+        rc = idx_rec_count(t, IDX_JOBS, &jobs, &err);
+    if (rc == 0)
+        rc = idx_rec_count(t, IDX_AUDIT, &audit, &err);
+    if (rc < 0) {
+        idx_abort(t);
+        free(cams);
+        free(v);
+        return srv_error(r, 503, "index cannot be read: %s", err.msg);
+    }
+    cv_buf_printf(b, "# HELP camvault_cameras Cameras by state.\n# TYPE camvault_cameras gauge\n");
+    cv_buf_printf(b, "camvault_cameras{state=\"online\"} %zu\n", o.online);
+    cv_buf_printf(b, "camvault_cameras{state=\"offline\"} %zu\n", o.enabled - o.online);
+    cv_buf_printf(b, "camvault_cameras{state=\"disabled\"} %zu\n", o.total - o.enabled);
+    cv_buf_printf(b, "# HELP camvault_camera_online 1 when the camera is recording.\n"
+                     "# TYPE camvault_camera_online gauge\n");
+#define PER_CAMERA(metric, expr)                                                                   \
+    for (size_t i = 0; i < n; i++) {                                                               \
+        struct idx_status st;                                                                      \
+        bool have = idx_status_get(t, cams[i].num, &st, NULL) == 0;                                \
+        cv_buf_printf(b, metric "{camera=\"");                                                     \
+        label(b, cams[i].id);                                                                      \
+        cv_buf_printf(b, "\"} %llu\n", (unsigned long long)(have ? (expr) : 0));                  \
+    }
+    PER_CAMERA("camvault_camera_online", cams[i].enabled && st.online)
+    cv_buf_printf(b, "# TYPE camvault_camera_bitrate_bps gauge\n");
+    PER_CAMERA("camvault_camera_bitrate_bps", st.bitrate_bps)
+    cv_buf_printf(b, "# HELP camvault_camera_segments_written Segments written since the "
+                     "recorder started.\n# TYPE camvault_camera_segments_written counter\n");
+    PER_CAMERA("camvault_camera_segments_written", st.segments)
+    cv_buf_printf(b, "# TYPE camvault_camera_frames_written counter\n");
+    PER_CAMERA("camvault_camera_frames_written", st.frames)
+    cv_buf_printf(b, "# HELP camvault_retention_shortfall 1 when the camera keeps less than its "
+                     "promised days for lack of space.\n"
+                     "# TYPE camvault_retention_shortfall gauge\n");
+    PER_CAMERA("camvault_retention_shortfall", short_of(&st))
+#undef PER_CAMERA
+    cv_buf_printf(b, "# HELP camvault_volume_used_bytes Bytes of footage stored.\n"
+                     "# TYPE camvault_volume_used_bytes gauge\n");
+    for (size_t i = 0; i < nv; i++) {
+        cv_buf_printf(b, "camvault_volume_used_bytes{volume=\"");
+        label(b, v[i].name);
+        cv_buf_printf(b, "\"} %llu\n", (unsigned long long)v[i].used_bytes);
+    }
+    cv_buf_printf(b, "# TYPE camvault_volume_segments gauge\n");
+    for (size_t i = 0; i < nv; i++) {
+        cv_buf_printf(b, "camvault_volume_segments{volume=\"");
+        label(b, v[i].name);
+        cv_buf_printf(b, "\"} %llu\n", (unsigned long long)v[i].segments);
+    }
+    cv_buf_printf(b, "# TYPE camvault_volume_limit_bytes gauge\n");
+    for (size_t i = 0; i < nv; i++) {
+        cv_buf_printf(b, "camvault_volume_limit_bytes{volume=\"");
+        label(b, v[i].name);
+        cv_buf_printf(b, "\"} %llu\n", (unsigned long long)v[i].max_bytes);
+    }
+    cv_buf_printf(b, "# TYPE camvault_holds_active gauge\ncamvault_holds_active %zu\n",
+                  o.holds_active);
+    cv_buf_printf(b, "# HELP camvault_export_jobs Export jobs (by state once export jobs exist).\n"
+                     "# TYPE camvault_export_jobs gauge\ncamvault_export_jobs{state=\"all\"} "
+                     "%llu\n",
+                  (unsigned long long)jobs);
+    cv_buf_printf(b, "# TYPE camvault_audit_records gauge\ncamvault_audit_records %llu\n",
+                  (unsigned long long)audit);
+    cv_buf_printf(b, "# HELP camvault_http_requests_total HTTP responses by status since this "
+                     "server started.\n# TYPE camvault_http_requests_total counter\n");
+    for (int s = 100; s < 600; s++) {
+        uint64_t c = atomic_load(&r->srv->status_count[s]);
+        if (c)
+            cv_buf_printf(b, "camvault_http_requests_total{code=\"%d\"} %llu\n", s,
+                          (unsigned long long)c);
+    }
+    idx_abort(t);
+    free(cams);
+    free(v);
+    r->status = 200;
+    r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+    return 0;
+}

@@ -1,0 +1,637 @@
+/*
+ * jobs.c: export job records and the worker thread that runs them (jobs.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "common/cvtime.h"
+#include "common/fileio.h"
+#include "common/log.h"
+#include "exporter/export.h"
+#include "server/audit.h"
+#include "server/jobs.h"
+#include "storage-layout/layout.h"
+#include "storage-layout/segfile.h"
+#include "common/banned.h"
+
+#define REC_MAX 16384
+#define CUSTODY_MAX (64u << 20)
+#define STOPPED "server stopped"
+
+const char *srv_job_status_name(int s)
+{
+    static const char *const names[SRV_JOB_NSTATUS] = {"queued", "running", "done", "failed",
+                                                       "canceled"};
+    return s >= 0 && s < SRV_JOB_NSTATUS ? names[s] : "?";
+}
+
+static void encode(struct cv_buf *b, const struct srv_job *j)
+{
+    cv_buf_u8(b, 1);
+    cv_buf_str16(b, j->id);
+    cv_buf_str16(b, j->case_id);
+    cv_buf_u8(b, (uint8_t)j->ncameras);
+    for (uint32_t i = 0; i < j->ncameras; i++)
+        cv_buf_str16(b, j->cameras[i]);
+    cv_buf_be64(b, (uint64_t)j->from_us);
+    cv_buf_be64(b, (uint64_t)j->to_us);
+    cv_buf_str16(b, j->reason);
+    cv_buf_str16(b, j->for_user);
+    cv_buf_str16(b, j->request);
+    cv_buf_u8(b, j->status);
+    cv_buf_u8(b, j->progress);
+    cv_buf_be64(b, j->bytes);
+    cv_buf_str16(b, j->sha256);
+    cv_buf_str16(b, j->error);
+    cv_buf_be64(b, (uint64_t)j->created_us);
+    cv_buf_be64(b, (uint64_t)j->finished_us);
+    cv_buf_str16(b, j->by);
+}
+
+static int decode(const void *p, size_t len, struct srv_job *j, struct cv_err *err)
+{
+    struct cv_rd r;
+
+    memset(j, 0, sizeof(*j));
+    cv_rd_init(&r, p, len);
+    if (cv_rd_u8(&r) != 1)
+        return cv_errf(err, CV_ECORRUPT, "export job record: unknown version");
+    cv_rd_str16(&r, j->id, sizeof(j->id));
+    cv_rd_str16(&r, j->case_id, sizeof(j->case_id));
+    j->ncameras = cv_rd_u8(&r);
+    if (j->ncameras > SRV_JOB_CAMERAS)
+        r.bad = true;
+    for (uint32_t i = 0; !r.bad && i < j->ncameras; i++)
+        cv_rd_str16(&r, j->cameras[i], sizeof(j->cameras[i]));
+    j->from_us = (int64_t)cv_rd_be64(&r);
+    j->to_us = (int64_t)cv_rd_be64(&r);
+    cv_rd_str16(&r, j->reason, sizeof(j->reason));
+    cv_rd_str16(&r, j->for_user, sizeof(j->for_user));
+    cv_rd_str16(&r, j->request, sizeof(j->request));
+    j->status = cv_rd_u8(&r);
+    j->progress = cv_rd_u8(&r);
+    j->bytes = cv_rd_be64(&r);
+    cv_rd_str16(&r, j->sha256, sizeof(j->sha256));
+    cv_rd_str16(&r, j->error, sizeof(j->error));
+    j->created_us = (int64_t)cv_rd_be64(&r);
+    j->finished_us = (int64_t)cv_rd_be64(&r);
+    cv_rd_str16(&r, j->by, sizeof(j->by));
+    if (r.bad || j->status >= SRV_JOB_NSTATUS)
+        return cv_errf(err, CV_ECORRUPT, "export job record '%s' is malformed", j->id);
+    return 0;
+}
+
+int srv_job_new_id(char *id, struct cv_err *err)
+{
+    uint8_t rnd[4];
+    char when[32], hex[9];
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return cv_errf(err, CV_ECRYPTO, "no random bytes for an export id");
+    cv_hex(rnd, 4, hex);
+    cv_time_format_utc(cv_now_us(), when, sizeof(when), 0);
+    snprintf(id, SRV_JOB_ID_MAX, "%.4s%.2s%.2sT%.2s%.2s%.2sZ-%s", when, when + 5, when + 8,
+             when + 11, when + 14, when + 17, hex);
+    return 0;
+}
+
+static int store(struct idx_txn *txn, const struct srv_job *j, bool add, struct cv_err *err)
+{
+    struct cv_buf b;
+    int rc;
+
+    cv_buf_init(&b, REC_MAX);
+    encode(&b, j);
+    if (!cv_buf_ok(&b))
+        rc = cv_errf(err, CV_ELIMIT, "export job record too large");
+    else if (add)
+        rc = idx_rec_add(txn, IDX_JOBS, j->id, strlen(j->id), b.data, b.len, err);
+    else
+        rc = idx_rec_put(txn, IDX_JOBS, j->id, strlen(j->id), b.data, b.len, err);
+    cv_buf_release(&b);
+    return rc;
+}
+
+int srv_job_add(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)
+{
+    return store(txn, j, true, err);
+}
+
+int srv_job_put(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)
+{
+    return store(txn, j, false, err);
+}
+
+int srv_job_get(struct idx_txn *txn, const char *id, struct srv_job *out, struct cv_err *err)
+{
+    struct cv_buf b;
+    size_t n = strlen(id);
+    int rc;
+
+    if (n == 0 || n >= SRV_JOB_ID_MAX)
+        return cv_errf(err, CV_ENOENT, "unknown export '%.40s'", id);
+    cv_buf_init(&b, REC_MAX);
+    rc = idx_rec_get(txn, IDX_JOBS, id, n, &b, err);
+    if (rc == CV_ENOENT)
+        rc = cv_errf(err, CV_ENOENT, "unknown export '%s'", id);
+    if (rc == 0)
+        rc = decode(b.data, b.len, out, err);
+    cv_buf_release(&b);
+    return rc;
+}
+
+struct list_ctx {
+    struct srv_job *v;
+    size_t n, cap;
+    int rc;
+    struct cv_err *err;
+};
+
+static int list_one(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct list_ctx *l = ctx;
+
+    (void)key;
+    (void)klen;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        struct srv_job *v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return l->rc = cv_errf(l->err, CV_ENOMEM, "out of memory");
+        l->v = v;
+        l->cap = cap;
+    }
+    l->rc = decode(val, vlen, &l->v[l->n], l->err);
+    if (l->rc < 0)
+        return l->rc;
+    l->n++;
+    return 0;
+}
+
+static int by_created(const void *a, const void *b)
+{
+    const struct srv_job *x = a, *y = b;
+
+    if (x->created_us != y->created_us)
+        return x->created_us < y->created_us ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+int srv_job_list(struct idx_txn *txn, struct srv_job **out, size_t *n, struct cv_err *err)
+{
+    struct list_ctx l = {.err = err};
+    int rc = idx_rec_iter(txn, IDX_JOBS, NULL, 0, false, list_one, &l, err);
+
+    if (rc == 0 && l.rc < 0)
+        rc = l.rc;
+    if (rc < 0) {
+        free(l.v);
+        return rc;
+    }
+    if (l.n > 1)
+        qsort(l.v, l.n, sizeof(*l.v), by_created);
+    *out = l.v;
+    *n = l.n;
+    return 0;
+}
+
+int srv_job_counts(struct idx_txn *txn, uint64_t *counts, struct cv_err *err)
+{
+    struct srv_job *v = NULL;
+    size_t n = 0;
+    int rc = srv_job_list(txn, &v, &n, err);
+
+    memset(counts, 0, SRV_JOB_NSTATUS * sizeof(*counts));
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        counts[v[i].status]++;
+    free(v);
+    return rc;
+}
+
+int srv_job_path(const char *root, const struct srv_job *j, char *out, size_t n,
+                 struct cv_err *err)
+{
+    char dir[PATH_MAX];
+    int rc = lay_dir(root, "exports", dir, sizeof(dir), err);
+
+    if (rc < 0)
+        return rc;
+    if ((size_t)snprintf(out, n, "%s/%s/%s.zip", dir, j->case_id, j->id) >= n)
+        return cv_errf(err, CV_ELIMIT, "export path too long");
+    return 0;
+}
+
+static void jtime(struct cv_buf *b, const char *key, int64_t us)
+{
+    if (us == 0) {
+        cv_json_key(b, key);
+        cv_buf_printf(b, "null");
+    } else {
+        cv_json_time(b, key, us);
+    }
+}
+
+void srv_job_json(struct cv_buf *b, const struct srv_job *j)
+{
+    cv_buf_printf(b, "{\"id\":");
+    cv_json_str(b, j->id);
+    cv_buf_printf(b, ",\"case\":");
+    cv_json_str(b, j->case_id);
+    cv_buf_printf(b, ",\"cameras\":[");
+    for (uint32_t i = 0; i < j->ncameras; i++) {
+        if (i)
+            cv_buf_u8(b, ',');
+        cv_json_str(b, j->cameras[i]);
+    }
+    cv_buf_printf(b, "],");
+    jtime(b, "from", j->from_us);
+    cv_buf_u8(b, ',');
+    jtime(b, "to", j->to_us);
+    cv_buf_printf(b, ",\"reason\":");
+    cv_json_str(b, j->reason);
+    cv_buf_printf(b, ",\"for_user\":");
+    cv_json_str(b, j->for_user[0] ? j->for_user : NULL);
+    cv_buf_printf(b, ",\"request\":");
+    cv_json_str(b, j->request[0] ? j->request : NULL);
+    cv_buf_printf(b, ",\"status\":\"%s\",\"progress\":%u,", srv_job_status_name(j->status),
+                  (unsigned)j->progress);
+    if (j->status == SRV_JOB_DONE)
+        cv_buf_printf(b, "\"bytes\":%llu,\"sha256\":\"%s\",", (unsigned long long)j->bytes,
+                      j->sha256);
+    else
+        cv_buf_printf(b, "\"bytes\":null,\"sha256\":null,");
+    cv_buf_printf(b, "\"error\":");
+    cv_json_str(b, j->error[0] ? j->error : NULL);
+    cv_buf_u8(b, ',');
+    jtime(b, "created", j->created_us);
+    cv_buf_u8(b, ',');
+    jtime(b, "finished", j->finished_us);
+    cv_buf_printf(b, ",\"by\":");
+    cv_json_str(b, j->by);
+    cv_buf_u8(b, '}');
+}
+
+/* ---- the worker ---- */
+
+struct srv_jobs {
+    struct idx *idx;
+    const char *root;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool kicked;
+    atomic_bool stop;
+};
+
+/* An audit record written by the server itself (not on behalf of a request). */
+static int audit_job(struct idx_txn *t, const struct srv_job *j, const char *action,
+                     const char *detail, struct cv_err *err)
+{
+    char target[SRV_JOB_ID_MAX + 16];
+    struct srv_audit_entry e = {
+        .user = j->by, .role = "server", .action = action, .target = target,
+        .case_id = j->case_id, .detail = detail,
+    };
+
+    snprintf(target, sizeof(target), "export %s", j->id);
+    return srv_audit_append(t, &e, NULL, err);
+}
+
+/* Jobs an earlier server left queued or running: failed, "server stopped"; no .tmp left. */
+static int fail_interrupted(struct srv_jobs *w, struct cv_err *err)
+{
+    struct idx_txn *t = NULL;
+    struct srv_job *v = NULL;
+    size_t n = 0;
+    int rc = idx_begin(w->idx, true, &t, err);
+
+    if (rc == 0)
+        rc = srv_job_list(t, &v, &n, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char path[PATH_MAX], tmp[PATH_MAX + 8];
+        if (v[i].status != SRV_JOB_QUEUED && v[i].status != SRV_JOB_RUNNING)
+            continue;
+        if (srv_job_path(w->root, &v[i], path, sizeof(path), NULL) == 0) {
+            snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+            unlink(tmp);
+        }
+        v[i].status = SRV_JOB_FAILED;
+        cv_strlcpy(v[i].error, STOPPED, sizeof(v[i].error));
+        v[i].finished_us = cv_now_us();
+        rc = srv_job_put(t, &v[i], err);
+        if (rc == 0)
+            rc = audit_job(t, &v[i], "export-failed", STOPPED, err);
+        cv_warn("export %s: %s before it finished; marked failed", v[i].id, STOPPED);
+    }
+    if (rc == 0)
+        rc = idx_commit(t, err);
+    else
+        idx_abort(t);
+    free(v);
+    return rc;
+}
+
+/* The oldest queued job into *out: 1 found, 0 none, < 0 error. */
+static int next_queued(struct srv_jobs *w, struct srv_job *out, struct cv_err *err)
+{
+    struct idx_txn *t = NULL;
+    struct srv_job *v = NULL;
+    size_t n = 0;
+    int rc = idx_begin(w->idx, false, &t, err), found = 0;
+
+    if (rc == 0)
+        rc = srv_job_list(t, &v, &n, err);
+    idx_abort(t);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (v[i].status == SRV_JOB_QUEUED) {
+            *out = v[i];
+            found = 1;
+            break;
+        }
+    }
+    free(v);
+    return rc < 0 ? rc : found;
+}
+
+struct run_ctx {
+    struct srv_jobs *w;
+    const char *id;
+    int last_pct;
+    int64_t last_us;
+    bool canceled, stopped;
+};
+
+/* exp_export's progress callback: record the percent; stop when canceled or shutting down. */
+static int on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct run_ctx *rc = ctx;
+    int pct = total ? (int)(done * 99 / total) : 0; /* 100 only when the ZIP is in place */
+    int64_t now = cv_mono_us();
+    struct idx_txn *t = NULL;
+    struct srv_job j;
+    struct cv_err err = {""};
+
+    if (atomic_load(&rc->w->stop)) {
+        rc->stopped = true;
+        return 1;
+    }
+    if (pct == rc->last_pct && now - rc->last_us < 500000)
+        return 0;
+    rc->last_pct = pct;
+    rc->last_us = now;
+    if (idx_begin(rc->w->idx, true, &t, &err) < 0 || srv_job_get(t, rc->id, &j, &err) < 0) {
+        idx_abort(t);
+        cv_warn("export %s: cannot record progress: %s", rc->id, err.msg);
+        return 0;
+    }
+    if (j.status == SRV_JOB_CANCELED) {
+        idx_abort(t);
+        rc->canceled = true;
+        return 1;
+    }
+    j.progress = (uint8_t)pct;
+    if (srv_job_put(t, &j, &err) < 0 || idx_commit(t, &err) < 0)
+        cv_warn("export %s: cannot record progress: %s", rc->id, err.msg);
+    else
+        t = NULL;
+    idx_abort(t);
+    return 0;
+}
+
+/* Set the job running; 1 when it is (0: no longer queued, e.g. canceled meanwhile). */
+static int claim(struct srv_jobs *w, struct srv_job *j, struct cv_err *err)
+{
+    struct idx_txn *t = NULL;
+    int rc = idx_begin(w->idx, true, &t, err);
+
+    if (rc == 0)
+        rc = srv_job_get(t, j->id, j, err);
+    if (rc == 0 && j->status != SRV_JOB_QUEUED) {
+        idx_abort(t);
+        return 0;
+    }
+    if (rc == 0) {
+        j->status = SRV_JOB_RUNNING;
+        j->progress = 0;
+        rc = srv_job_put(t, j, err);
+    }
+    if (rc == 0)
+        return idx_commit(t, err) < 0 ? -1 : 1;
+    idx_abort(t);
+    return rc;
+}
+
+static int file_sha256(const char *path, uint64_t *bytes, char *hex, struct cv_err *err)
+{
+    uint8_t d[32];
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return cv_errf(err, cv_errno_code(errno), "cannot open '%s': %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0) {
+        rc = cv_errf(err, CV_EIO, "cannot stat '%s': %s", path, strerror(errno));
+    } else {
+        *bytes = (uint64_t)st.st_size;
+        rc = lay_sha256_fd(fd, *bytes, d, err);
+    }
+    close(fd);
+    if (rc == 0)
+        cv_hex(d, 32, hex);
+    return rc;
+}
+
+static void run_job(struct srv_jobs *w, struct srv_job *j)
+{
+    struct run_ctx ctx = {.w = w, .id = j->id, .last_pct = -1};
+    struct exp_request req = {0};
+    struct exp_result res;
+    struct cv_buf custody;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""}, e2 = {""};
+    char path[PATH_MAX], dir[PATH_MAX], detail[256];
+    uint64_t bytes = 0;
+    char sha[65] = "";
+    int rc;
+
+    cv_buf_init(&custody, CUSTODY_MAX);
+    rc = claim(w, j, &err);
+    if (rc <= 0) {
+        if (rc < 0)
+            cv_warn("export %s: %s", j->id, err.msg);
+        cv_buf_release(&custody);
+        return;
+    }
+    cv_info("export %s: case %s, %u camera(s)", j->id, j->case_id, j->ncameras);
+    /* The custody lines up to and including this export's start. */
+    rc = idx_begin(w->idx, false, &t, &err);
+    if (rc == 0)
+        rc = srv_audit_case_lines(t, j->case_id, &custody, &err);
+    idx_abort(t);
+    t = NULL;
+    if (rc == 0 && !cv_buf_ok(&custody))
+        rc = cv_errf(&err, CV_ELIMIT, "custody lines of case '%s' too long", j->case_id);
+    if (rc == 0)
+        rc = srv_job_path(w->root, j, path, sizeof(path), &err);
+    if (rc == 0) {
+        char *slash;
+        cv_strlcpy(dir, path, sizeof(dir));
+        slash = strrchr(dir, '/');
+        *slash = 0;
+        rc = cv_mkdir_p(dir, 0750, &err);
+    }
+    if (rc == 0) {
+        req.root = w->root;
+        for (uint32_t i = 0; i < j->ncameras; i++)
+            req.cameras[i] = j->cameras[i];
+        req.ncameras = j->ncameras;
+        req.from_us = j->from_us;
+        req.to_us = j->to_us;
+        req.case_id = j->case_id;
+        req.reason = j->reason;
+        req.requester = j->for_user[0] ? j->for_user : j->by;
+        req.operator_name = j->by;
+        req.out_path = path;
+        req.export_id = j->id;
+        req.custody = (const char *)custody.data;
+        req.custody_len = custody.len;
+        req.progress_fn = on_progress;
+        req.progress_ctx = &ctx;
+        rc = exp_export(w->idx, &req, &res, &err);
+    }
+    if (rc == 0)
+        rc = file_sha256(path, &bytes, sha, &err);
+
+    /* Record the outcome (retry the write a few times: the index may be busy). */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct srv_job cur;
+        int wr = idx_begin(w->idx, true, &t, &e2);
+        if (wr == 0)
+            wr = srv_job_get(t, j->id, &cur, &e2);
+        if (wr == 0) {
+            cur.finished_us = cv_now_us();
+            if (cur.status == SRV_JOB_CANCELED) {
+                if (rc == 0)
+                    unlink(path); /* canceled at the last moment: never delivered */
+            } else if (rc == 0) {
+                cur.status = SRV_JOB_DONE;
+                cur.progress = 100;
+                cur.bytes = bytes;
+                cv_strlcpy(cur.sha256, sha, sizeof(cur.sha256));
+                snprintf(detail, sizeof(detail), "%llu bytes, sha256 %s",
+                         (unsigned long long)bytes, sha);
+                wr = audit_job(t, &cur, "export-done", detail, &e2);
+            } else {
+                cur.status = SRV_JOB_FAILED;
+                cv_strlcpy(cur.error, ctx.stopped ? STOPPED : err.msg, sizeof(cur.error));
+                wr = audit_job(t, &cur, "export-failed", cur.error, &e2);
+            }
+        }
+        if (wr == 0)
+            wr = srv_job_put(t, &cur, &e2);
+        if (wr == 0) {
+            wr = idx_commit(t, &e2);
+            t = NULL;
+            if (wr == 0) {
+                cv_info("export %s: %s%s%s", j->id, srv_job_status_name(cur.status),
+                        cur.error[0] ? ": " : "", cur.error);
+                break;
+            }
+        }
+        idx_abort(t);
+        t = NULL;
+        cv_warn("export %s: cannot record the outcome: %s", j->id, e2.msg);
+    }
+    cv_buf_release(&custody);
+}
+
+static void *worker(void *arg)
+{
+    struct srv_jobs *w = arg;
+
+    while (!atomic_load(&w->stop)) {
+        struct srv_job j;
+        struct cv_err err = {""};
+        int rc = next_queued(w, &j, &err);
+
+        if (rc < 0)
+            cv_warn("export jobs: %s", err.msg);
+        if (rc == 1) {
+            run_job(w, &j);
+            continue;
+        }
+        pthread_mutex_lock(&w->mu);
+        if (!w->kicked && !atomic_load(&w->stop)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 2; /* also look now and then: a job may come from elsewhere */
+            pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        }
+        w->kicked = false;
+        pthread_mutex_unlock(&w->mu);
+    }
+    return NULL;
+}
+
+int srv_jobs_open(struct srv_jobs **out, struct idx *idx, const char *root, struct cv_err *err)
+{
+    struct srv_jobs *w = calloc(1, sizeof(*w));
+    int rc;
+
+    *out = NULL;
+    if (!w)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    w->idx = idx;
+    w->root = root;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    rc = fail_interrupted(w, err);
+    if (rc == 0) {
+        rc = pthread_create(&w->thread, NULL, worker, w);
+        if (rc != 0)
+            rc = cv_errf(err, CV_ENOMEM, "cannot start the export worker: %s", strerror(rc));
+        else
+            w->started = true;
+    }
+    if (rc < 0) {
+        srv_jobs_close(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+void srv_jobs_kick(struct srv_jobs *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->kicked = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void srv_jobs_close(struct srv_jobs *w)
+{
+    if (!w)
+        return;
+    atomic_store(&w->stop, true);
+    srv_jobs_kick(w);
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}

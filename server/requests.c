@@ -1,0 +1,260 @@
+/*
+ * requests.c: footage request records (requests.h): encoding, the store, JSON.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/cvtime.h"
+#include "server/requests.h"
+#include "common/banned.h"
+
+#define REC_MAX 8192
+
+const char *srv_request_status_name(int s)
+{
+    switch (s) {
+    case SRV_RQ_PENDING: return "pending";
+    case SRV_RQ_APPROVED: return "approved";
+    case SRV_RQ_REJECTED: return "rejected";
+    default: return "?";
+    }
+}
+
+static void encode(struct cv_buf *b, const struct srv_request *rq)
+{
+    cv_buf_u8(b, 1);
+    cv_buf_str16(b, rq->id);
+    cv_buf_str16(b, rq->by);
+    cv_buf_str16(b, rq->camera);
+    cv_buf_str16(b, rq->place);
+    cv_buf_be64(b, (uint64_t)rq->from_us);
+    cv_buf_be64(b, (uint64_t)rq->to_us);
+    cv_buf_str16(b, rq->description);
+    cv_buf_u8(b, rq->status);
+    cv_buf_str16(b, rq->reason);
+    cv_buf_be64(b, rq->hold);
+    cv_buf_str16(b, rq->case_id);
+    cv_buf_str16(b, rq->export_id);
+    cv_buf_be64(b, (uint64_t)rq->created_us);
+    cv_buf_be64(b, (uint64_t)rq->decided_us);
+    cv_buf_str16(b, rq->decided_by);
+    cv_buf_u8(b, (uint8_t)rq->ncameras);
+    for (uint32_t i = 0; i < rq->ncameras; i++)
+        cv_buf_str16(b, rq->cameras[i]);
+}
+
+static int decode(const void *p, size_t len, struct srv_request *rq, struct cv_err *err)
+{
+    struct cv_rd r;
+
+    memset(rq, 0, sizeof(*rq));
+    cv_rd_init(&r, p, len);
+    if (cv_rd_u8(&r) != 1)
+        return cv_errf(err, CV_ECORRUPT, "footage request record: unknown version");
+    cv_rd_str16(&r, rq->id, sizeof(rq->id));
+    cv_rd_str16(&r, rq->by, sizeof(rq->by));
+    cv_rd_str16(&r, rq->camera, sizeof(rq->camera));
+    cv_rd_str16(&r, rq->place, sizeof(rq->place));
+    rq->from_us = (int64_t)cv_rd_be64(&r);
+    rq->to_us = (int64_t)cv_rd_be64(&r);
+    cv_rd_str16(&r, rq->description, sizeof(rq->description));
+    rq->status = cv_rd_u8(&r);
+    cv_rd_str16(&r, rq->reason, sizeof(rq->reason));
+    rq->hold = cv_rd_be64(&r);
+    cv_rd_str16(&r, rq->case_id, sizeof(rq->case_id));
+    cv_rd_str16(&r, rq->export_id, sizeof(rq->export_id));
+    rq->created_us = (int64_t)cv_rd_be64(&r);
+    rq->decided_us = (int64_t)cv_rd_be64(&r);
+    cv_rd_str16(&r, rq->decided_by, sizeof(rq->decided_by));
+    rq->ncameras = cv_rd_u8(&r);
+    if (rq->ncameras > SRV_REQUEST_CAMERAS)
+        r.bad = true;
+    for (uint32_t i = 0; !r.bad && i < rq->ncameras; i++)
+        cv_rd_str16(&r, rq->cameras[i], sizeof(rq->cameras[i]));
+    if (r.bad || rq->status > SRV_RQ_REJECTED)
+        return cv_errf(err, CV_ECORRUPT, "footage request record '%s' is malformed", rq->id);
+    return 0;
+}
+
+static int store(struct idx_txn *txn, const struct srv_request *rq, bool add, struct cv_err *err)
+{
+    struct cv_buf b;
+    int rc;
+
+    cv_buf_init(&b, REC_MAX);
+    encode(&b, rq);
+    if (!cv_buf_ok(&b))
+        rc = cv_errf(err, CV_ELIMIT, "footage request record too large");
+    else if (add)
+        rc = idx_rec_add(txn, IDX_REQUESTS, rq->id, strlen(rq->id), b.data, b.len, err);
+    else
+        rc = idx_rec_put(txn, IDX_REQUESTS, rq->id, strlen(rq->id), b.data, b.len, err);
+    cv_buf_release(&b);
+    return rc;
+}
+
+int srv_request_add(struct idx_txn *txn, struct srv_request *rq, struct cv_err *err)
+{
+    uint64_t n;
+    int rc = idx_counter_next(txn, "next_request", &n, err);
+
+    if (rc < 0)
+        return rc;
+    snprintf(rq->id, sizeof(rq->id), "R-%llu", (unsigned long long)n);
+    return store(txn, rq, true, err);
+}
+
+int srv_request_put(struct idx_txn *txn, const struct srv_request *rq, struct cv_err *err)
+{
+    return store(txn, rq, false, err);
+}
+
+int srv_request_get(struct idx_txn *txn, const char *id, struct srv_request *out,
+                    struct cv_err *err)
+{
+    struct cv_buf b;
+    size_t n = strlen(id);
+    int rc;
+
+    if (n == 0 || n >= SRV_REQUEST_ID_MAX)
+        return cv_errf(err, CV_ENOENT, "unknown request '%.40s'", id);
+    cv_buf_init(&b, REC_MAX);
+    rc = idx_rec_get(txn, IDX_REQUESTS, id, n, &b, err);
+    if (rc == CV_ENOENT)
+        rc = cv_errf(err, CV_ENOENT, "unknown request '%s'", id);
+    if (rc == 0)
+        rc = decode(b.data, b.len, out, err);
+    cv_buf_release(&b);
+    return rc;
+}
+
+struct list_ctx {
+    struct srv_request *v;
+    size_t n, cap;
+    int rc;
+    struct cv_err *err;
+};
+
+static int list_one(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct list_ctx *l = ctx;
+
+    (void)key;
+    (void)klen;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        struct srv_request *v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return l->rc = cv_errf(l->err, CV_ENOMEM, "out of memory");
+        l->v = v;
+        l->cap = cap;
+    }
+    l->rc = decode(val, vlen, &l->v[l->n], l->err);
+    if (l->rc < 0)
+        return l->rc;
+    l->n++;
+    return 0;
+}
+
+static int by_created(const void *a, const void *b)
+{
+    const struct srv_request *x = a, *y = b;
+
+    return x->created_us < y->created_us ? -1 : x->created_us > y->created_us;
+}
+
+int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n,
+                     struct cv_err *err)
+{
+    struct list_ctx l = {.err = err};
+    int rc = idx_rec_iter(txn, IDX_REQUESTS, NULL, 0, false, list_one, &l, err);
+
+    if (rc == 0 && l.rc < 0)
+        rc = l.rc;
+    if (rc < 0) {
+        free(l.v);
+        return rc;
+    }
+    if (l.n > 1)
+        qsort(l.v, l.n, sizeof(*l.v), by_created);
+    *out = l.v;
+    *n = l.n;
+    return 0;
+}
+
+static void jtime(struct cv_buf *b, const char *key, int64_t us)
+{
+    if (us == 0) {
+        cv_json_key(b, key);
+        cv_buf_printf(b, "null");
+    } else {
+        cv_json_time(b, key, us);
+    }
+}
+
+static void jstr_or_null(struct cv_buf *b, const char *key, const char *s)
+{
+    cv_json_key(b, key);
+    cv_json_str(b, s && s[0] ? s : NULL);
+}
+
+void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
+{
+    cv_buf_printf(b, "{\"id\":");
+    cv_json_str(b, rq->id);
+    cv_buf_printf(b, ",\"by\":");
+    cv_json_str(b, rq->by);
+    cv_buf_u8(b, ',');
+    jstr_or_null(b, "camera", rq->camera);
+    cv_buf_u8(b, ',');
+    jstr_or_null(b, "place", rq->place);
+    cv_buf_u8(b, ',');
+    jtime(b, "from", rq->from_us);
+    cv_buf_u8(b, ',');
+    jtime(b, "to", rq->to_us);
+    cv_buf_printf(b, ",\"description\":");
+    cv_json_str(b, rq->description);
+    cv_buf_printf(b, ",\"status\":\"%s\",", srv_request_status_name(rq->status));
+    jstr_or_null(b, "reason", rq->reason);
+    cv_buf_printf(b, ",\"cameras\":[");
+    for (uint32_t i = 0; i < rq->ncameras; i++) {
+        if (i)
+            cv_buf_u8(b, ',');
+        cv_json_str(b, rq->cameras[i]);
+    }
+    cv_buf_printf(b, "],");
+    if (full) {
+        if (rq->hold)
+            cv_buf_printf(b, "\"hold\":%llu,", (unsigned long long)rq->hold);
+        else
+            cv_buf_printf(b, "\"hold\":null,");
+    }
+    jstr_or_null(b, "case", rq->case_id);
+    cv_buf_u8(b, ',');
+    jstr_or_null(b, "export", rq->export_id);
+    cv_buf_u8(b, ',');
+    jtime(b, "created", rq->created_us);
+    cv_buf_u8(b, ',');
+    jtime(b, "decided", rq->decided_us);
+    if (full) {
+        cv_buf_u8(b, ',');
+        jstr_or_null(b, "decided_by", rq->decided_by);
+    }
+    cv_buf_u8(b, '}');
+}
+
+bool srv_place_matches(const char *location, const char *place)
+{
+    size_t nl = strlen(location), np = strlen(place);
+    const char *big = nl >= np ? location : place, *small = nl >= np ? place : location;
+    size_t nb = nl >= np ? nl : np, ns = nl >= np ? np : nl;
+
+    if (nl == 0 || np == 0)
+        return false;
+    for (size_t i = 0; i + ns <= nb; i++)
+        if (strncasecmp(big + i, small, ns) == 0)
+            return true;
+    return false;
+}

@@ -1,0 +1,44 @@
+/*
+ * srv.h: camvault's HTTP server (`camvault serve`) and the supervisor of `camvault run`.
+ *
+ * The server speaks the JSON API of docs/api.md under /api/v1 plus /healthz, /metrics and the
+ * static web UI, on libmicrohttpd (one thread per connection, hard limits on connections,
+ * headers, bodies and per-connection memory), over HTTPS when given a certificate and key
+ * (libmicrohttpd's GnuTLS). It opens the index read-write (LMDB allows the recorder to write at
+ * the same time) and never touches recording: it can be stopped and restarted at any time.
+ */
+#ifndef SRV_SRV_H
+#define SRV_SRV_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "common/error.h"
+
+#define SRV_DEFAULT_LISTEN "127.0.0.1:8080"
+
+struct srv_config {
+    char listen[128];   /* "ADDR:PORT" or "[V6ADDR]:PORT"; "" = SRV_DEFAULT_LISTEN */
+    char cert[PATH_MAX]; /* PEM certificate (chain); "" = plain HTTP */
+    char key[PATH_MAX];  /* PEM private key; given together with cert */
+    char web[PATH_MAX];  /* static files; "" = server/web next to the binary's source tree */
+    char exe[PATH_MAX];  /* the running binary (to find the default web directory) */
+};
+
+/*
+ * Serve data root `root` until SIGTERM or SIGINT (the caller must not ignore them; this blocks
+ * them in all threads and waits for them), then stop accepting, let running requests finish and
+ * return 0. Errors before serving (bad listen address, port in use, unreadable certificate, TLS
+ * not available, index not initialized) return their code with a one-line message.
+ * Prints one line "camvault: serving http://ADDR:PORT/ ..." on stdout once listening.
+ */
+int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *err);
+
+/*
+ * `camvault run`: run the two argument vectors (recorder and server, each argv[0] = the binary)
+ * as child processes, restart whichever exits (after 1, 2, 4 ... up to 30 s; reset after 60 s of
+ * running), and on SIGTERM/SIGINT stop both with SIGTERM (SIGKILL after 20 s) and return 0.
+ */
+int srv_supervise(char *const record_argv[], char *const serve_argv[], struct cv_err *err);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * srv_int.h: what the server's own files share (not for other modules; the public entry points
+ * are in srv.h). The HTTP core (http.c) parses and limits each request, finds its route,
+ * authenticates, enforces the route's roles and CSRF centrally, and then calls the route's
+ * handler with a struct srv_req; a handler only reads the request and fills the response.
+ *
+ * Adding endpoints: write handlers in a new server/api_<topic>.c, declare them below, add one
+ * line per route to the table in server/routes.c. docs/api.md is the contract.
+ *
+ * Threads: libmicrohttpd runs each connection in its own thread; a struct srv_req belongs to
+ * the thread of its connection. struct srv is shared and read-only after start-up except for
+ * its atomic counters and the throttle (which locks).
+ */
+#ifndef SRV_INT_H
+#define SRV_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "indexer/idx.h"
+#include "server/srv.h"
+#include "server/users.h"
+
+/* Hard limits of a request (docs/api.md). */
+#define SRV_URI_MAX 2048           /* request target; longer: 414 */
+#define SRV_HEADERS_MAX (8 * 1024) /* all header names and values; more: 431 */
+#define SRV_HEADER_MAX (4 * 1024)  /* one header; more: 431 */
+#define SRV_BODY_MAX (64 * 1024)   /* request body; more: 413 */
+#define SRV_SEGS_MAX 16            /* path segments */
+#define SRV_QUERY_MAX 16           /* query parameters */
+#define SRV_HDRS_OUT 8             /* extra response headers a handler may add */
+
+/* ---- request target parsing (pure functions: unit-tested and fuzzed) ---- */
+
+/* A request target split and percent-decoded: path segments and query parameters. '+' is taken
+ * literally (so "+08:00" needs no escaping). */
+struct srv_uri {
+    char buf[2 * SRV_URI_MAX + 2 * (SRV_SEGS_MAX + SRV_QUERY_MAX) + 4]; /* decoded strings */
+    const char *seg[SRV_SEGS_MAX];
+    int nseg;
+    const char *qname[SRV_QUERY_MAX], *qval[SRV_QUERY_MAX];
+    int nq;
+};
+/*
+ * Parse `raw` ("/api/v1/cameras/gate-3/timeline?from=...&to=..."). CV_ELIMIT when longer than
+ * SRV_URI_MAX (414) or with too many segments or parameters; CV_EINVAL (400) for a target not
+ * starting with '/', a bad %-escape, an encoded NUL or control character, or an empty segment
+ * inside the path ("//"). A trailing '/' is ignored.
+ */
+int srv_uri_parse(const char *raw, struct srv_uri *u, struct cv_err *err);
+/* The value of query parameter `name` (first occurrence), or NULL. */
+const char *srv_uri_query(const struct srv_uri *u, const char *name);
+
+/* Value of cookie `name` in a Cookie header into out[cap]: 0, or -1 absent / too long. */
+int srv_cookie_find(const char *header, const char *name, char *out, size_t cap);
+
+/* ---- routes ---- */
+
+struct srv_req;
+typedef int (*srv_handler)(struct srv_req *r);
+
+#define SRV_PUBLIC 0x1 /* no authentication (login, healthz, metrics) */
+
+struct srv_route {
+    const char *method;  /* "GET", "POST", "PATCH", "PUT", "DELETE" */
+    const char *pattern; /* "/api/v1/cameras/{}/timeline": "{}" matches one segment */
+    unsigned roles;      /* SRV_ROLE_* bits allowed (ignored for SRV_PUBLIC) */
+    unsigned flags;
+    srv_handler fn;
+};
+extern const struct srv_route srv_routes[];
+extern const size_t srv_nroutes;
+
+/*
+ * Find the route for (method, uri). Returns the route and fills params[] (the "{}" segments, in
+ * order, up to 4) or NULL; then *allow is a comma list of the methods the path has ("" when no
+ * route has the path: 404, else 405). HEAD matches GET routes.
+ */
+const struct srv_route *srv_route_find(const char *method, const struct srv_uri *u,
+                                       const char **params, int *nparams, char *allow,
+                                       size_t allowcap);
+
+/* ---- the server and a request ---- */
+
+struct srv {
+    struct srv_config conf;
+    char root[PATH_MAX];
+    char webdir[PATH_MAX]; /* realpath of the web directory, "" when none */
+    struct idx *idx;
+    struct srv_throttle *throttle;
+    struct srv_jobs *jobs; /* the export worker (jobs.h) */
+    bool tls;
+    atomic_bool stopping;
+    atomic_uint_fast64_t status_count[600]; /* responses by status code, for /metrics */
+    int64_t started_us;
+};
+
+struct srv_req {
+    struct srv *srv;
+    void *conn; /* struct MHD_Connection * */
+    const char *method;
+    struct srv_uri uri;
+    const char *params[4];
+    int nparams;
+    char addr[64]; /* client address */
+    const struct srv_route *route;
+
+    /* authentication (filled by the core before the handler runs) */
+    bool authed;
+    struct srv_user user;
+    struct srv_session sess;
+    bool bearer;
+
+    /* request body: parsed JSON or NULL */
+    struct cv_buf body;
+    struct cv_json *json;
+    const struct cv_jv *in;
+
+    /* response: status + JSON in `out`, or a ready libmicrohttpd response in `resp` */
+    int status;
+    struct cv_buf out;
+    const char *ctype; /* NULL: application/json */
+    void *resp;        /* struct MHD_Response *, owned by the core once set */
+    int nhdr;
+    char hname[SRV_HDRS_OUT][32];
+    char hval[SRV_HDRS_OUT][512];
+};
+
+/* Answer with `status` and {"error": "<message>"}. Returns 0 (the request is handled). */
+int srv_error(struct srv_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Answer with the status that fits code (CV_ENOENT 404, CV_EINVAL 400, CV_EEXIST/CV_ESTATE 409,
+ * CV_ELIMIT 413, others 500) and err's message. */
+int srv_fail(struct srv_req *r, int code, const struct cv_err *err);
+/* Add a response header (copied; silently dropped past SRV_HDRS_OUT). */
+void srv_header(struct srv_req *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * A time query parameter (RFC 3339 or @seconds). 0 and *out; 1 absent and !required; else it has
+ * answered 400 naming the parameter and returns -1 (the handler then returns 0).
+ */
+int srv_query_time(struct srv_req *r, const char *name, bool required, int64_t *out);
+/* The same for a time string in the JSON body (field `name`). */
+int srv_body_time(struct srv_req *r, const char *name, bool required, int64_t *out);
+/* Require a JSON object body whose fields are all in `allowed`; else answers 400, returns -1. */
+int srv_body_fields(struct srv_req *r, const char *const *allowed);
+
+/* Begin a read / write transaction; on failure answers 500 and returns -1. */
+int srv_read(struct srv_req *r, struct idx_txn **t);
+int srv_write(struct srv_req *r, struct idx_txn **t);
+
+/* Append one audit record for this request's user (in t when not NULL, else in its own
+ * transaction). target/case/detail may be NULL. */
+int srv_audit(struct srv_req *r, struct idx_txn *t, const char *action, const char *target,
+              const char *case_id, const char *detail, struct cv_err *err);
+
+/*
+ * Whether a mediator may see `camera` in [from_us, to_us) (from = to = 0: any time of it): true
+ * only when the range lies within a clip of an open case they are a member of. The cases code
+ * fills this in; until it exists no range is in scope and mediators get 403.
+ */
+bool srv_scope_allows(struct srv_req *r, struct idx_txn *t, const char *camera, int64_t from_us,
+                      int64_t to_us);
+
+/* Write a time the API way: "k":UTC,"k_local":...,"k_us":µs, or "k":null when us == 0. */
+void srv_json_time(struct cv_buf *b, const char *key, int64_t us);
+/* HOLD object of docs/api.md (api_holds.c). */
+void srv_hold_json(struct cv_buf *b, const struct idx_hold *h);
+/* USER object of docs/api.md. */
+void srv_user_json(struct cv_buf *b, const struct srv_user *u);
+
+/* ---- handlers (one group per api_*.c file) ---- */
+/* api_session.c */
+int api_login(struct srv_req *r);
+int api_logout(struct srv_req *r);
+int api_me(struct srv_req *r);
+int api_me_password(struct srv_req *r);
+/* api_users.c */
+int api_users_list(struct srv_req *r);
+int api_users_add(struct srv_req *r);
+int api_users_get(struct srv_req *r);
+int api_users_edit(struct srv_req *r);
+/* api_cameras.c */
+int api_cameras_list(struct srv_req *r);
+int api_cameras_get(struct srv_req *r);
+int api_cameras_add(struct srv_req *r);
+int api_cameras_edit(struct srv_req *r);
+int api_timeline(struct srv_req *r);
+/* api_holds.c */
+int api_holds_list(struct srv_req *r);
+int api_holds_get(struct srv_req *r);
+int api_holds_add(struct srv_req *r);
+int api_holds_release(struct srv_req *r);
+/* api_admin.c */
+int api_retention(struct srv_req *r);
+int api_volumes_list(struct srv_req *r);
+int api_volumes_add(struct srv_req *r);
+int api_volumes_edit(struct srv_req *r);
+int api_audit_list(struct srv_req *r);
+int api_audit_verify(struct srv_req *r);
+/* api_health.c */
+int api_healthz(struct srv_req *r);
+int api_metrics(struct srv_req *r);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * workflow_int.h: what the server's workflow files share (footage requests, cases, export jobs,
+ * playback: api_requests.c, api_cases.c, api_exports.c, api_playback.c). Like srv_int.h, not an
+ * API for other modules. The handlers are listed in the route table (routes.c).
+ */
+#ifndef SRV_WORKFLOW_INT_H
+#define SRV_WORKFLOW_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server/cases.h"
+#include "server/jobs.h"
+#include "server/requests.h"
+#include "server/srv_int.h"
+
+/* ---- shared helpers (api_requests.c) ---- */
+
+/*
+ * A text field of the JSON body: 0 and *out; 1 absent/null and !required; else answered 400
+ * (wrong type, missing, longer than max - 1 bytes, or empty when required) and -1.
+ */
+int wf_body_text(struct srv_req *r, const char *name, bool required, size_t max,
+                 const char **out);
+/*
+ * A list of camera ids in field `name` (1..SRV_JOB_CAMERAS strings, each an existing camera,
+ * no repeats) into out[] and *n: 0; 1 absent and !required; else answered 400 and -1.
+ */
+int wf_body_cameras(struct srv_req *r, struct idx_txn *t, const char *name, bool required,
+                    char (*out)[LAY_ID_MAX + 1], uint32_t *n);
+/* "<camera> <from>..<to>" (UTC, ms) for audit targets, into out[cap]. */
+void wf_range_text(char *out, size_t cap, const char *what, int64_t from_us, int64_t to_us);
+
+/* Queue an export job in t (the caller commits, then kicks the worker): fills j->id,
+ * created_us, status; adds it to the case c (caller stores c); writes `export-start`. */
+int wf_job_start(struct srv_req *r, struct idx_txn *t, struct srv_job *j, struct srv_case *c,
+                 struct cv_err *err);
+/* Whether the caller may see job j at all (officers: all; mediators: members of its case;
+ * residents: jobs for them). */
+bool wf_job_visible(struct srv_req *r, struct idx_txn *t, const struct srv_job *j);
+
+/* ---- byte ranges (api_playback.c) ---- */
+/*
+ * The Range header of this request against a body of `size` bytes: 0 with [*off, *off + *len)
+ * and *partial (true: answer 206); -1 when unsatisfiable (answered 416 with Content-Range
+ * "bytes * /size"). Malformed or multi-range headers are ignored (the whole body, 200).
+ */
+int wf_range(struct srv_req *r, uint64_t size, uint64_t *off, uint64_t *len, bool *partial);
+
+/* ---- handlers ---- */
+/* api_requests.c */
+int api_requests_add(struct srv_req *r);
+int api_requests_list(struct srv_req *r);
+int api_requests_get(struct srv_req *r);
+int api_requests_approve(struct srv_req *r);
+int api_requests_reject(struct srv_req *r);
+/* api_cases.c */
+int api_cases_list(struct srv_req *r);
+int api_cases_add(struct srv_req *r);
+int api_cases_get(struct srv_req *r);
+int api_cases_edit(struct srv_req *r);
+int api_cases_member_add(struct srv_req *r);
+int api_cases_member_del(struct srv_req *r);
+int api_cases_clip_add(struct srv_req *r);
+int api_cases_clip_del(struct srv_req *r);
+int api_cases_custody(struct srv_req *r);
+/* api_exports.c */
+int api_exports_list(struct srv_req *r);
+int api_exports_add(struct srv_req *r);
+int api_exports_get(struct srv_req *r);
+int api_exports_cancel(struct srv_req *r);
+int api_exports_download(struct srv_req *r);
+/* api_playback.c */
+int api_video(struct srv_req *r);
+int api_live(struct srv_req *r);
+int api_snapshot(struct srv_req *r);
+
+#endif
