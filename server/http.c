@@ -41,6 +41,7 @@
 #define CONN_MEMORY (128 * 1024) /* per connection: request line, headers, buffers */
 #define CONN_TIMEOUT_S 30
 #define CERT_MAX (1 << 20)
+#define DISCARD_MAX (1 << 20) /* body bytes read past the limit before giving up on a client */
 
 /* Per-request state beyond what handlers see. */
 struct req_state {
@@ -48,6 +49,7 @@ struct req_state {
     char raw[SRV_URI_MAX + 2]; /* raw request target (one byte more to detect "too long") */
     size_t rawlen;
     bool started, responded, body_too_big;
+    size_t discarded;
 };
 
 /* ---- request target ---- */
@@ -728,17 +730,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_YES; /* the body (if any) comes in the next calls */
     }
     if (*upsize) {
+        /* libmicrohttpd cannot answer in the middle of an upload: past the limit the rest is
+         * read and dropped (up to DISCARD_MAX more, then the connection is closed), and the 413
+         * goes out when the body ends. A declared Content-Length over the limit is refused
+         * before any of it is read (first_checks). */
         if (!st->body_too_big) {
             cv_buf_put(&r->body, upload, *upsize);
             if (!cv_buf_ok(&r->body))
                 st->body_too_big = true;
+        } else {
+            st->discarded += *upsize;
+            if (st->discarded > DISCARD_MAX)
+                return MHD_NO;
         }
         *upsize = 0;
-        if (st->body_too_big) {
-            srv_error(r, 413, "request body over the limit of %d bytes", SRV_BODY_MAX);
-            return respond(st);
-        }
         return MHD_YES;
+    }
+    if (st->body_too_big) {
+        srv_error(r, 413, "request body over the limit of %d bytes", SRV_BODY_MAX);
+        return respond(st);
     }
     dispatch(r);
     return respond(st);
@@ -947,12 +957,13 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
     flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
             (s->tls ? MHD_USE_TLS : 0);
     d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)CONN_PER_IP_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(1u << 20), MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_done, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, s,
         s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
         MHD_OPTION_END);
     if (!d) {

@@ -57,3 +57,55 @@ def test_schema_1_root_opens_and_keeps_recording(tmp_path, procs):
         cv("volume", "list", "--json", root=root).stdout)}
     total = sum(len(query(root, c)["segments"]) for c in ("old-1", "old-2"))
     assert vols["main"]["segments"] == total
+    # Schema 3 (issue 5): the upgraded root has the server's stores; the CLI's changes above
+    # are in the audit log, accounts can be added, and the chain verifies.
+    recs = __import__("json").loads(cv("audit", "--json", root=root).stdout)
+    assert [(r["action"], r["target"]) for r in recs] == [("camera-edit", "old-1"),
+                                                          ("camera-edit", "old-2")]
+    cv("user", "add", "old-admin", "--role", "admin", root=root)
+    assert "3 records, hash chain intact" in cv("audit", "--verify", root=root).stdout
+
+
+SCHEMA2_DBS = ["meta", "cameras", "segments", "fragments", "gaps", "status", "pending",
+               "tombstones", "chainhead", "deleting", "holds", "volumes", "volstats",
+               "checkpoints"]
+
+
+def test_schema_2_root_upgrades_to_3(tmp_path):
+    """A schema-2 index (the databases of issue 3 and 4 only, meta says 2) is upgraded in place
+    to 3 by the first read-write open, keeping its cameras and holds."""
+    import subprocess
+    root = tmp_path / "r2"
+    cv("init", root=root)
+    cv("camera", "add", "c1", "--url", "rtsp://127.0.0.1:9/x", root=root)
+    cv("hold", "add", "--case", "K", "--camera", "c1", "--from", "@1", "--to", "@2", root=root)
+    old = tmp_path / "index2"
+    old.mkdir()
+    for db in SCHEMA2_DBS:
+        dump = subprocess.run(["mdb_dump", "-s", db, str(root / "index")], capture_output=True,
+                              text=True, check=True).stdout
+        if db == "meta":  # "schema" -> be64 2
+            key = " " + b"schema".hex()
+            lines = dump.split("\n")
+            i = lines.index(key)
+            assert lines[i + 1] == " 0000000000000003"
+            lines[i + 1] = " 0000000000000002"
+            dump = "\n".join(lines)
+        subprocess.run(["mdb_load", "-s", db, str(old)], input=dump, text=True, check=True)
+    for f in ("data.mdb", "lock.mdb"):
+        (root / "index" / f).unlink()
+    (old / "data.mdb").rename(root / "index" / "data.mdb")
+    stat = subprocess.run(["mdb_stat", "-a", str(root / "index")], capture_output=True,
+                          text=True).stdout
+    assert "Status of users" not in stat and "Status of holds" in stat
+    cv("user", "add", "u1", "--role", "officer", root=root)  # opens read-write: upgrades
+    stat = subprocess.run(["mdb_stat", "-a", str(root / "index")], capture_output=True,
+                          text=True).stdout
+    for db in ("users", "sessions", "requests", "cases", "jobs", "audit"):
+        assert f"Status of {db}" in stat, stat
+    meta = subprocess.run(["mdb_dump", "-s", "meta", str(root / "index")], capture_output=True,
+                          text=True, check=True).stdout.split("\n")
+    assert meta[meta.index(" " + b"schema".hex()) + 1] == " 0000000000000003"
+    assert "c1" in cv("camera", "list", root=root).stdout
+    assert "hold 1" in cv("hold", "list", root=root).stdout
+    assert "1 records, hash chain intact" in cv("audit", "--verify", root=root).stdout
