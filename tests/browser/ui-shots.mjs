@@ -37,7 +37,9 @@ for (const [w, hgt] of sizes) {
             problems = [];
             await show(page, cfg.base, hash, { settle: cfg.settle || 1200 });
             await page.screenshot({ path: join(outDir, `${role}-${name}-${lang}-${w}.png`), fullPage: true });
-            out({ role, screen: name, lang, width: w, overflow: await overflow(page), english: lang === "en" ? [] : await englishLeft(page), problems, ready: await page.evaluate(() => document.querySelector("main").dataset.ready) });
+            out({ role, screen: name, lang, width: w, overflow: await overflow(page), english: lang === "en" ? [] : await englishLeft(page), problems, ready: await page.evaluate(() => document.querySelector("main").dataset.ready),
+              nav: await page.$$eval("header nav a", (as) => as.map((a) => a.getAttribute("href"))),
+              shot: `${role}-${name}-${lang}-${w}.png` });
           }
         } catch (e) {
           failed = true;

@@ -61,7 +61,7 @@ export function table(cols, rows, { empty } = {}) {
   if (!rows.length) return h("p.muted.empty", empty || t("common.none"));
   return h("table.rt",
     h("thead", h("tr", cols.map((c) => h("th", c.label)))),
-    h("tbody", rows.map((r) => h("tr", r.attrs || {}, cols.map((c) => h("td", { "data-label": c.label, class: c.cls }, c.cell(r.data !== undefined ? r.data : r)))))));
+    h("tbody", rows.map((r) => h("tr", r.attrs || {}, cols.map((c) => h("td", { "data-label": c.label, class: c.cls }, h("div.cell", c.cell(r.data !== undefined ? r.data : r))))))));
 }
 
 export function field(label, input, hint) {

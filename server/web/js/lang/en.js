@@ -4,10 +4,10 @@ export default {
   "app.title": "camvault — community cameras",
   "nav.cameras": "Cameras", "nav.queue": "Requests to review", "nav.request": "Request footage",
   "nav.myrequests": "My requests", "nav.cases": "Cases", "nav.holds": "Holds", "nav.exports": "Exports",
-  "nav.admin.cameras": "Cameras", "nav.admin.storage": "Storage", "nav.admin.users": "Users",
+  "nav.admin.cameras": "Camera settings", "nav.admin.storage": "Storage", "nav.admin.users": "Users",
   "nav.admin.audit": "Audit log", "nav.account": "My account", "nav.logout": "Log out", "nav.menu": "Menu",
   "nav.home": "Back to the start page",
-  "role.admin": "administrator", "role.officer": "police officer", "role.mediator": "mediator", "role.resident": "resident",
+  "role.admin": "administrator", "role.officer": "police officer", "role.mediator": "mediator", "role.resident": "resident", "role.cli": "command line",
 
   "login.title": "Log in", "login.user": "User name", "login.password": "Password", "login.submit": "Log in",
   "login.wrong": "Wrong user name or password.", "login.throttled": "Too many failed attempts. Please wait a minute and try again.",

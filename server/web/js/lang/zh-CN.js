@@ -4,10 +4,10 @@ export default {
   "app.title": "社区录像库 — 社区摄像头",
   "nav.cameras": "摄像头", "nav.queue": "待审核申请", "nav.request": "申请调取录像",
   "nav.myrequests": "我的申请", "nav.cases": "案件", "nav.holds": "保全", "nav.exports": "导出",
-  "nav.admin.cameras": "摄像头", "nav.admin.storage": "存储", "nav.admin.users": "用户",
+  "nav.admin.cameras": "摄像头设置", "nav.admin.storage": "存储", "nav.admin.users": "用户",
   "nav.admin.audit": "审计日志", "nav.account": "我的账户", "nav.logout": "退出登录", "nav.menu": "菜单",
   "nav.home": "返回首页",
-  "role.admin": "管理员", "role.officer": "民警", "role.mediator": "调解员", "role.resident": "居民",
+  "role.admin": "管理员", "role.officer": "民警", "role.mediator": "调解员", "role.resident": "居民", "role.cli": "命令行",
 
   "login.title": "登录", "login.user": "用户名", "login.password": "密码", "login.submit": "登录",
   "login.wrong": "用户名或密码错误。", "login.throttled": "失败次数过多，请稍等一分钟再试。",

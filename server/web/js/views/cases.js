@@ -130,7 +130,7 @@ export const detail = {
       const name = h("input", { required: true, autocapitalize: "none", placeholder: t("case.member.ph") });
       sec.append(h("form.inline", { onsubmit: async (ev) => {
         ev.preventDefault();
-        try { await post(`/cases/${enc(id)}/members`, { user: name.value.trim() }); detail.render(clear(main), r, session); } catch (e) { sec.append(errorBox(e)); }
+        try { await post(`/cases/${enc(id)}/members`, { name: name.value.trim() }); detail.render(clear(main), r, session); } catch (e) { sec.append(errorBox(e)); }
       } }, name, h("button", { type: "submit" }, t("case.member.add"))));
     }
 

@@ -9,6 +9,29 @@ import { ApiError } from "../api.js";
 
 let seq = 0;
 
+// Button icons as inline SVG (no icon font, nothing for a font to be missing).
+const ICONS = {
+  play: "M7 4l13 8-13 8z",
+  pause: "M6 4h4v16H6zM14 4h4v16h-4z",
+  prev: "M6 4h2v16H6zM20 4L9 12l11 8z",
+  next: "M16 4h2v16h-2zM4 4l11 8-11 8z",
+  back: "M11 5L3 12l8 7zM21 5l-8 7 8 7z",
+  fwd: "M3 5l8 7-8 7zM13 5l8 7-8 7z",
+};
+export function icon(name) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "18");
+  svg.setAttribute("height", "18");
+  svg.setAttribute("aria-hidden", "true");
+  const p = document.createElementNS(ns, "path");
+  p.setAttribute("d", ICONS[name]);
+  p.setAttribute("fill", "currentColor");
+  svg.append(p);
+  return svg;
+}
+
 // RFC 3339 -> µs (keeps microseconds, which Date.parse drops)
 export function parseRfc(s) {
   if (!s) return null;
@@ -29,19 +52,19 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
   video.muted = true;
   const clock = h("time.clock", { "data-clock-for": id, translate: "no" }, "—");
   const status = h("div.pstatus.small.muted");
-  const btn = (label, key, fn) => h("button", { type: "button", title: t(key), "aria-label": t(key), onclick: fn }, label);
-  const playBtn = btn("▶", "player.play", () => (video.paused ? video.play().catch(() => {}) : video.pause()));
+  const btn = (name, key, fn) => h("button", { type: "button", title: t(key), "aria-label": t(key), onclick: fn }, icon(name));
+  const playBtn = btn("play", "player.play", () => (video.paused ? video.play().catch(() => {}) : video.pause()));
   const el = h("div.player",
     title ? h("div.ptitle", title) : null,
     h("div.pvideo", video),
     h("div.pbar",
       h("div.clockbox", h("span.small.muted", t("player.clock")), clock),
       h("div.pbtns",
-        btn("⏪", "player.back10", () => step(-10)),
-        btn("⏮", "player.prevframe", () => frame(-1)),
+        btn("back", "player.back10", () => step(-10)),
+        btn("prev", "player.prevframe", () => frame(-1)),
         playBtn,
-        btn("⏭", "player.nextframe", () => frame(1)),
-        btn("⏩", "player.fwd10", () => step(10)))),
+        btn("next", "player.nextframe", () => frame(1)),
+        btn("fwd", "player.fwd10", () => step(10)))),
     h("div.small.muted", t("player.range"), " ", raw(fmtRange(from, to))),
     status);
   const p = { el, video, camera, start: null, end: null, base: 0, fps, listeners: [], ready: null };
@@ -67,8 +90,8 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
 
   video.addEventListener("timeupdate", () => show(video.currentTime));
   video.addEventListener("seeked", () => show(video.currentTime));
-  video.addEventListener("play", () => { playBtn.textContent = "⏸"; });
-  video.addEventListener("pause", () => { playBtn.textContent = "▶"; show(video.currentTime); });
+  video.addEventListener("play", () => { playBtn.replaceChildren(icon("pause")); });
+  video.addEventListener("pause", () => { playBtn.replaceChildren(icon("play")); show(video.currentTime); });
   video.addEventListener("error", () => { status.replaceChildren(h("span.error", t("player.error"))); });
   if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
     const onFrame = (now, meta) => { show(meta.mediaTime); video.requestVideoFrameCallback(onFrame); };

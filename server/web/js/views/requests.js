@@ -29,7 +29,7 @@ export const newRequest = {
     const how = () => (byPlace.checked ? "place" : "camera");
     const sync = () => { camSel.disabled = how() !== "camera"; place.disabled = how() !== "place"; };
     byCam.addEventListener("change", sync); byPlace.addEventListener("change", sync);
-    const count = () => { counter.textContent = t("req.bytes", { n: enc8.encode(desc.value).length, max: 255 }); };
+    const count = () => { counter.textContent = t("req.bytes", { n: enc8.encode(desc.value).length, max: 2047 }); };
     desc.addEventListener("input", count); count();
 
     const form = h("form.card", { onsubmit: async (ev) => {
@@ -42,7 +42,7 @@ export const newRequest = {
       if (a === null || b === null || b <= a) problems.push(t("req.err.order"));
       else if (b - a > MAX_RANGE) problems.push(t("req.err.long"));
       if (!desc.value.trim()) problems.push(t("req.err.desc"));
-      if (enc8.encode(desc.value).length > 255) problems.push(t("req.err.desclong"));
+      if (enc8.encode(desc.value).length > 2047) problems.push(t("req.err.desclong"));
       if (problems.length) { err.append(h("ul.error", problems.map((p) => h("li", p)))); return; }
       const body = { from: rfc(a), to: rfc(b), description: desc.value.trim() };
       if (how() === "camera") body.camera = camSel.value; else body.place = place.value.trim();
