@@ -16,14 +16,14 @@ export function exportProgress(exp, { cancel = true } = {}) {
   const el = h("div.export", { dataset: { export: exp.id } });
   let timer = null;
   function draw(x) {
-    clear(el).append(
+    el.replaceChildren(...[
       h("div", h("span.badge", { class: "st-" + x.status }, t("exp.status." + x.status)), " ", h("span.small.muted", raw(x.id))),
       x.status === "done" ? null : h("progress", { max: 100, value: x.progress || 0, "aria-label": t("exp.progress") }),
       x.status === "done" ? null : h("span.small", raw((x.progress || 0) + " %")),
       x.error ? h("p.error", raw(x.error)) : null,
       x.status === "done" ? h("div.actions", downloadLink(x), x.bytes ? h("span.small.muted", bytes(x.bytes)) : null) : null,
       x.status === "done" && x.sha256 ? h("div.small.muted.hash", raw("SHA-256 " + x.sha256)) : null,
-      cancel && !FINAL.includes(x.status) && x._cancel !== false ? h("button.link", { type: "button", onclick: async () => { try { draw((await post(`/exports/${enc(x.id)}/cancel`)).export); } catch (e) { el.append(errorBox(e)); } } }, t("exp.cancel")) : null);
+      cancel && !FINAL.includes(x.status) && x._cancel !== false ? h("button.link", { type: "button", onclick: async () => { try { draw((await post(`/exports/${enc(x.id)}/cancel`)).export); } catch (e) { el.append(errorBox(e)); } } }, t("exp.cancel")) : null].filter(Boolean));
     clearTimeout(timer);
     if (!FINAL.includes(x.status)) timer = setTimeout(poll, 1000);
   }

@@ -114,7 +114,7 @@ export async function render(main, r, session) {
     const url = link("camera", [id], { from: Math.round(a), to: Math.round(b) });
     if (replace) history.replaceState(null, "", url);
     from = a; to = b;
-    load();
+    return load();
   }
   function pan(dir) { const s = span(); setView(from + dir * s, to + dir * s); }
   function zoom(dir, centre) {
@@ -354,7 +354,7 @@ export async function render(main, r, session) {
   }
 
   window.addEventListener("resize", drawBar);
-  await load();
+  await setView(from, to);
   const atUs = Number(r.q.get("at"));
   if (atUs && canPlay) playFrom(atUs);
   return () => { window.removeEventListener("resize", drawBar); if (player) player.destroy(); hideTip(); };
