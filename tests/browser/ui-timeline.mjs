@@ -22,7 +22,9 @@ async function playAndRead(page, seconds) {
     while (v.readyState < 2 && !v.error && performance.now() - t0 < 20000) await new Promise((r) => setTimeout(r, 100));
     v.muted = true;
     let err = null;
-    try { await v.play(); } catch (e) { err = e.message; }
+    try {
+      await Promise.race([v.play(), new Promise((_, rej) => setTimeout(() => rej(new Error(`play() did not start in 15 s (readyState ${v.readyState}, networkState ${v.networkState}, src ${v.currentSrc})`)), 15000))]);
+    } catch (e) { err = e.message; }
     const s = v.currentTime;
     while (!err && !v.error && v.currentTime - s < secs && performance.now() - t0 < 40000) await new Promise((r) => setTimeout(r, 100));
     v.pause();
@@ -53,6 +55,7 @@ try {
       for (const lang of ["en", "zh-CN"]) {
         await setLang(page, lang);
         await page.goto(`${cfg.base}/#/camera/${encodeURIComponent(g.camera)}?from=${g.from}&to=${g.to}`, { waitUntil: "load" });
+        await page.reload({ waitUntil: "load" }); // a new hash alone does not reload the page (and its language)
         await page.waitForFunction(() => document.querySelector("main").dataset.ready === "camera", null, { timeout: 20000 });
         await page.waitForTimeout(500);
         res.gaps = await page.$$eval(".tl-track .gap", (gs) => gs.map((e) => { const r = e.getBoundingClientRect(); return { reason: e.dataset.reason, x: r.x, y: r.y, w: r.width, h: r.height, color: getComputedStyle(e).backgroundColor }; }));
@@ -71,6 +74,7 @@ try {
     if (cfg.play) {
       const p = cfg.play;
       await setLang(page, cfg.lang || "en");
+      await page.reload({ waitUntil: "load" });
       await show(page, cfg.base, `#/play?c=${encodeURIComponent(p.camera)}&from=${p.from}&to=${p.to}`);
       const played = await playAndRead(page, 2);
       await page.click("button[aria-label][title]:has(svg) >> nth=3"); // the next-frame button
@@ -91,6 +95,37 @@ try {
       const played = await playAndRead(page, 1);
       await page.screenshot({ path: join(outDir, "timeline-click.png"), fullPage: true });
       out({ step: "click", played });
+    }
+    if (cfg.select) {
+      // drag across [a, b] on the timeline, place a hold and export the selection to a case
+      const c = cfg.select;
+      await show(page, cfg.base, `#/camera/${encodeURIComponent(c.camera)}?from=${c.from}&to=${c.to}`);
+      const box = await page.locator(".tl-track").boundingBox();
+      const xa = box.x + ((c.a - c.from) / (c.to - c.from)) * box.width;
+      const xb = box.x + ((c.b - c.from) / (c.to - c.from)) * box.width;
+      await page.mouse.move(xa, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move((xa + xb) / 2, box.y + box.height / 2, { steps: 5 });
+      await page.mouse.move(xb, box.y + box.height / 2, { steps: 5 });
+      await page.mouse.up();
+      await page.waitForSelector(".selpanel:not([hidden])");
+      const selText = await page.innerText(".selpanel");
+      await page.click(".selpanel .hold-btn");
+      await page.fill("dialog input[list]", c.case);
+      await page.fill("dialog form input:not([list]):not([type])", "evidence for the case");
+      await page.click("dialog button[type=submit]");
+      await page.waitForSelector("dialog", { state: "detached", timeout: 15000 });
+      await page.click(".selpanel .export-btn");
+      await page.fill("dialog input[list]", c.case);
+      await page.click("dialog button[type=submit]");
+      await page.waitForSelector("dialog .export progress, dialog .export a.download", { timeout: 15000 });
+      await page.screenshot({ path: join(outDir, "export-progress.png"), fullPage: true });
+      const sawProgress = await page.locator("dialog .export progress").count();
+      await page.waitForSelector("dialog .export a.download", { timeout: 180000 });
+      const [dl] = await Promise.all([page.waitForEvent("download", { timeout: 60000 }), page.click("dialog .export a.download")]);
+      const path = join(outDir, "export.zip");
+      await dl.saveAs(path);
+      out({ step: "select", selText, sawProgress, path });
     }
     out({ step: "done", problems });
   });

@@ -1,7 +1,7 @@
 // ui-urls.mjs CONFIG.json OUTDIR: log in as one user and open each hash route given, as someone
 // editing the address bar would; report what each screen shows. CONFIG: {"base", "user":
 // [name, pw], "lang"?, "urls": [hash, ...]}. One JSON line per URL: {hash, ready, denied,
-// spans, videos: [{readyState, error, played}], finalHash, text}.
+// spans, videos: [{readyState, error, played}], finalHash, text, deniedText, errorText}.
 import { readFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { withBrowser } from "./chromium.mjs";
@@ -37,6 +37,8 @@ try {
           videos: vids,
           finalHash: location.hash,
           text: document.querySelector("main").innerText.slice(0, 300),
+          deniedText: [...document.querySelectorAll("main .denied")].map((e) => e.innerText).join(" | "),
+          errorText: [...document.querySelectorAll("main .error")].map((e) => e.innerText).join(" | "),
         };
       });
       await page.screenshot({ path: join(outDir, `url-${i++}.png`), fullPage: true });

@@ -50,7 +50,7 @@ def test_mediator_cannot_leave_their_case(root, tmp_path, procs):
     assert got["clip"]["spans"] > 0 and not got["clip"]["denied"], got["clip"]
     for k in ("other-camera", "other-camera-times", "before", "other-case"):
         assert got[k]["denied"] and got[k]["spans"] == 0 and not got[k]["videos"], (k, got[k])
-        assert "outside your cases" in got[k]["text"] or "no such" in got[k]["text"], (k, got[k])
+        assert "outside your cases" in got[k]["deniedText"] or "no such" in got[k]["deniedText"], (k, got[k])
     # a range wider than the clip is cut down to the clip
     w = got["wider"]
     assert not w["denied"] and w["spans"] > 0, w
@@ -58,7 +58,7 @@ def test_mediator_cannot_leave_their_case(root, tmp_path, procs):
     assert int(q["from"]) >= a and int(q["to"]) <= b, (w["finalHash"], a, b)
     for k in ("play-other", "play-before"):
         assert all(not v["played"] and v["readyState"] == 0 for v in got[k]["videos"]), (k, got[k])
-        assert "Not allowed" in got[k]["text"], (k, got[k])
+        assert "Not allowed" in got[k]["errorText"] and "outside your cases" in got[k]["errorText"], (k, got[k])
     assert got["play-clip"]["videos"] and got["play-clip"]["videos"][0]["played"], got["play-clip"]
     for k in ("admin", "queue", "live"):
         assert got[k]["ready"] == "denied" and not got[k]["videos"], (k, got[k])

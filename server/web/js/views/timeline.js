@@ -186,8 +186,9 @@ export async function render(main, r, session) {
     const off = dayStart(from);
     for (let tk = off + Math.ceil((from - off) / step) * step; tk <= to; tk += step) {
       const x = xOf(tk);
-      const edge = x > 92 ? "translateX(-100%)" : x < 8 ? "translateX(0)" : null;
-      axis.append(h("span.tick", { style: { left: x + "%", transform: edge }, translate: "no", class: edge ? "edge" : null }, fmtClock(tk, { sec: step < 60e6 })));
+      // labels too near an end would stick out of the bar or run into their neighbour
+      const label = x > 4 && x < 96 ? fmtClock(tk, { sec: step < 60e6 }) : "";
+      axis.append(h("span.tick", { style: { left: x + "%" }, translate: "no" }, label));
     }
     drawSel();
   }
@@ -285,9 +286,9 @@ export async function render(main, r, session) {
       h("div.actions",
         h("button", { type: "button", onclick: () => playFrom(a, Math.min(b, a + MAX_PLAY)) }, t("tl.playsel")),
         h("button", { type: "button", onclick: () => zoomTo(a, b) }, t("tl.zoomsel")),
-        role === "officer" ? h("button", { type: "button", onclick: () => holdDialog(a, b) }, t("tl.placehold")) : null,
-        role === "officer" ? h("button", { type: "button", onclick: () => clipDialog(a, b) }, t("tl.addclip")) : null,
-        h("button.primary", { type: "button", onclick: () => exportDialog(a, b) }, t("tl.export")),
+        role === "officer" ? h("button.hold-btn", { type: "button", onclick: () => holdDialog(a, b) }, t("tl.placehold")) : null,
+        role === "officer" ? h("button.clip-btn", { type: "button", onclick: () => clipDialog(a, b) }, t("tl.addclip")) : null,
+        h("button.primary.export-btn", { type: "button", onclick: () => exportDialog(a, b) }, t("tl.export")),
         h("button.link", { type: "button", onclick: () => { selection = null; drawSel(); selPanel.hidden = true; } }, t("common.clear"))));
     selPanel.hidden = false;
   }
