@@ -13,7 +13,9 @@ export async function login(page, base, user, password, lang = "en") {
 // Open a screen by its hash route and wait until it has rendered.
 export async function show(page, base, hash, { settle = 800 } = {}) {
   await page.evaluate(() => { delete document.querySelector("main").dataset.ready; });
-  if (page.url().startsWith(base)) await page.evaluate((h) => { location.hash = h; }, hash);
+  const same = await page.evaluate((h) => location.hash === h || location.hash === h.replace(/^#/, ""), hash);
+  if (same) await page.reload({ waitUntil: "load" }); // the same hash again: no hashchange
+  else if (page.url().startsWith(base)) await page.evaluate((h) => { location.hash = h; }, hash);
   else await page.goto(base + "/" + hash, { waitUntil: "load" });
   await page.waitForFunction(() => !!document.querySelector("main").dataset.ready, null, { timeout: 20000 });
   await page.waitForTimeout(settle);

@@ -71,7 +71,7 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
   const url = videoUrl(camera, from, to);
 
   function wallAt(mediaTime) { return p.start === null ? null : p.start + Math.round((mediaTime - p.base) * 1e6); }
-  p.wallNow = () => wallAt(video.currentTime);
+  p.wallNow = () => wallAt(video.currentTime); // for keeping players in step: the playback position
   p.seekWall = (us) => {
     if (p.start === null) return;
     const tm = p.base + (us - p.start) / 1e6;
@@ -86,17 +86,27 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
     clock.setAttribute("datetime", new Date(us / 1000).toISOString());
   }
   function step(s) { video.currentTime = Math.max(0, video.currentTime + s); }
-  function frame(n) { video.pause(); video.currentTime = Math.max(0, video.currentTime + n / p.fps); }
-
-  video.addEventListener("timeupdate", () => show(video.currentTime));
-  video.addEventListener("seeked", () => show(video.currentTime));
-  video.addEventListener("play", () => { playBtn.replaceChildren(icon("pause")); });
-  video.addEventListener("pause", () => { playBtn.replaceChildren(icon("play")); show(video.currentTime); });
-  video.addEventListener("error", () => { status.replaceChildren(h("span.error", t("player.error"))); });
-  if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
-    const onFrame = (now, meta) => { show(meta.mediaTime); video.requestVideoFrameCallback(onFrame); };
-    video.requestVideoFrameCallback(onFrame);
+  // One frame on from the frame on screen (not from currentTime, which may lie between frames).
+  function frame(n) {
+    video.pause();
+    const on = shown !== null ? shown : video.currentTime;
+    video.currentTime = Math.max(p.base, on + n / p.fps + 0.001);
   }
+
+  // The clock follows the frame on screen: requestVideoFrameCallback gives its media time;
+  // where it is missing, currentTime is the best there is.
+  let shown = null;
+  const rvfc = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
+  if (rvfc) {
+    const onFrame = (now, meta) => { shown = meta.mediaTime; show(meta.mediaTime); video.requestVideoFrameCallback(onFrame); };
+    video.requestVideoFrameCallback(onFrame);
+  } else {
+    video.addEventListener("timeupdate", () => show(video.currentTime));
+    video.addEventListener("seeked", () => show(video.currentTime));
+  }
+  video.addEventListener("play", () => { playBtn.replaceChildren(icon("pause")); });
+  video.addEventListener("pause", () => { playBtn.replaceChildren(icon("play")); if (!rvfc) show(video.currentTime); });
+  video.addEventListener("error", () => { status.replaceChildren(h("span.error", t("player.error"))); });
 
   // Ask the server which wall-clock range it delivers (X-Camvault-Start), then play.
   p.ready = (async () => {
@@ -120,9 +130,9 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
       video.src = url;
     });
     p.base = video.seekable.length ? video.seekable.start(0) : 0;
-    status.textContent = p.end ? "" : "";
+    status.textContent = "";
     if (startAt !== null && startAt > p.start) p.seekWall(startAt);
-    show(video.currentTime);
+    if (shown === null) show(video.currentTime);
     if (autoplay) video.play().catch(() => {});
   })();
   p.ready.catch((e) => { status.replaceChildren(errorBox(e)); });
