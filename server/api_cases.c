@@ -206,7 +206,9 @@ int api_cases_edit(struct srv_req *r)
     if (st >= 0)
         c->status = (uint8_t)st;
     snprintf(detail, sizeof(detail), "%s%s%s", title ? "title " : "", desc ? "description " : "",
-             st < 0 ? "" : st == SRV_CASE_OPEN ? "status open" : "status closed");
+             st < 0                ? ""
+             : st == SRV_CASE_OPEN ? "status open"
+                                   : "status closed");
     commit_with(r, t, c, 200, "case-edit", detail);
     t = NULL;
 out:

@@ -75,8 +75,8 @@ int api_exports_list(struct srv_req *r)
 /* POST /api/v1/exports {"case", "cameras", "from", "to", "reason"?, "for_user"?} */
 int api_exports_add(struct srv_req *r)
 {
-    static const char *const fields[] = {"case", "cameras", "from", "to", "reason", "for_user",
-                                         NULL};
+    static const char *const fields[] = {"case",   "cameras",  "from", "to",
+                                         "reason", "for_user", NULL};
     struct srv_case *c = srv_case_new();
     struct srv_job j = {0};
     struct idx_txn *t = NULL;
@@ -110,9 +110,10 @@ int api_exports_add(struct srv_req *r)
         goto out;
     if (r->user.role == SRV_ROLE_MEDIATOR) {
         for (uint32_t i = 0; i < j.ncameras; i++) {
-            if (c->status != SRV_CASE_OPEN || !srv_case_covers(c, j.cameras[i], j.from_us, j.to_us)) {
-                srv_error(r, 403, "camera '%s' in this range is outside your case %s",
-                          j.cameras[i], c->id);
+            if (c->status != SRV_CASE_OPEN ||
+                !srv_case_covers(c, j.cameras[i], j.from_us, j.to_us)) {
+                srv_error(r, 403, "camera '%s' in this range is outside your case %s", j.cameras[i],
+                          c->id);
                 goto out;
             }
         }
@@ -232,8 +233,7 @@ int api_exports_download(struct srv_req *r)
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
             close(fd);
-        return srv_error(r, 500, "the package of export %s is missing: %s", j.id,
-                         strerror(errno));
+        return srv_error(r, 500, "the package of export %s is missing: %s", j.id, strerror(errno));
     }
     if (wf_range(r, (uint64_t)st.st_size, &off, &len, &partial) < 0) {
         close(fd);

@@ -9,6 +9,7 @@
 
 #include "common/cvtime.h"
 #include "indexer/idx.h"
+#include "server/jobs.h"
 #include "server/srv_int.h"
 #include "common/banned.h"
 
@@ -108,7 +109,7 @@ int api_metrics(struct srv_req *r)
     struct cv_err err = {""};
     struct cv_buf *b = &r->out;
     size_t n = 0, nv = 0;
-    uint64_t jobs = 0, audit = 0;
+    uint64_t jobs[SRV_JOB_NSTATUS] = {0}, audit = 0;
     int rc = idx_begin(r->srv->idx, false, &t, &err);
 
     if (rc == 0)
@@ -116,7 +117,7 @@ int api_metrics(struct srv_req *r)
     if (rc == 0)
         rc = idx_volume_list(t, &v, &nv, &err);
     if (rc == 0)
-        rc = idx_rec_count(t, IDX_JOBS, &jobs, &err);
+        rc = srv_job_counts(t, jobs, &err);
     if (rc == 0)
         rc = idx_rec_count(t, IDX_AUDIT, &audit, &err);
     if (rc < 0) {
@@ -173,10 +174,11 @@ int api_metrics(struct srv_req *r)
     }
     cv_buf_printf(b, "# TYPE camvault_holds_active gauge\ncamvault_holds_active %zu\n",
                   o.holds_active);
-    cv_buf_printf(b, "# HELP camvault_export_jobs Export jobs (by state once export jobs exist).\n"
-                     "# TYPE camvault_export_jobs gauge\ncamvault_export_jobs{state=\"all\"} "
-                     "%llu\n",
-                  (unsigned long long)jobs);
+    cv_buf_printf(b, "# HELP camvault_export_jobs Export jobs by state.\n"
+                     "# TYPE camvault_export_jobs gauge\n");
+    for (int i = 0; i < SRV_JOB_NSTATUS; i++)
+        cv_buf_printf(b, "camvault_export_jobs{state=\"%s\"} %llu\n", srv_job_status_name(i),
+                      (unsigned long long)jobs[i]);
     cv_buf_printf(b, "# TYPE camvault_audit_records gauge\ncamvault_audit_records %llu\n",
                   (unsigned long long)audit);
     cv_buf_printf(b, "# HELP camvault_http_requests_total HTTP responses by status since this "

@@ -36,8 +36,8 @@
 #define VIDEO_RANGE_MAX_US (INT64_C(6) * 3600 * 1000000)
 #define BLOCK (64 * 1024)
 #define LIVE_POLL_US 200000
-#define LIVE_IDLE_US (INT64_C(15) * 1000000)        /* no new fragment this long: end */
-#define LIVE_MAX_US (INT64_C(30) * 60 * 1000000)    /* one live response at most this long */
+#define LIVE_IDLE_US (INT64_C(15) * 1000000)     /* no new fragment this long: end */
+#define LIVE_MAX_US (INT64_C(30) * 60 * 1000000) /* one live response at most this long */
 #define LIVE_HEADER_MAX (4u << 20)
 
 /* ---- byte ranges ---- */
@@ -100,8 +100,8 @@ static int camera_for_view(struct srv_req *r, struct idx_txn *t, int64_t from_us
 
     if (r->user.role == SRV_ROLE_MEDIATOR &&
         (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, cam->id, from_us, to_us))))
-        return srv_error(r, 403, "camera '%s' at this time is outside your cases",
-                         r->params[0]), -1;
+        return srv_error(r, 403, "camera '%s' at this time is outside your cases", r->params[0]),
+               -1;
     if (rc < 0)
         return srv_fail(r, rc, &err), -1;
     return 0;
@@ -322,9 +322,11 @@ int api_snapshot(struct srv_req *r)
 /*
  * A live stream: the header boxes of the segment being written (ftyp, moov, camvault.segment),
  * then its fragments from the newest complete one on, box by box as each box is complete in
- * the file; at the segment's end (mfra, or the recorder naming another pending file) the
- * fragments of the next segment follow if it belongs to the same run (decode times continue),
- * else the stream ends. The player sees one growing fragmented MP4.
+ * the file; at the segment's end (mfra, or a file that stopped growing while a later one exists)
+ * the fragments of the next segment follow if it belongs to the same run (decode times
+ * continue), else the stream ends. The next segment is the first indexed one after the current
+ * (segments of one GOP are never complete while pending), else the pending one. The player sees
+ * one growing fragmented MP4.
  */
 struct live {
     struct srv *srv;
@@ -336,7 +338,9 @@ struct live {
     size_t hdrlen;
     uint64_t pos;      /* next byte of the file to look at */
     uint64_t box_left; /* bytes of the current (complete) box still to send */
-    int64_t started_us, last_data_us, last_check_us;
+    int64_t start_us;  /* wall time of the current file's first fragment */
+    uint64_t last_size;
+    int64_t started_us, last_data_us, last_check_us, grew_us;
 };
 
 /* Open segment `rel` and wait for its first complete fragment; 0 with *info, or < 0. */
@@ -364,27 +368,50 @@ static int live_scan(struct live *lv, const char *rel, struct lay_seg_info *info
     return 0;
 }
 
-/* The camera's pending segment into rel; 0, or CV_ENOENT / index error. */
-static int live_pending(struct live *lv, char *rel, struct cv_err *err)
+struct next_ctx {
+    int64_t after_us;
+    char rel[LAY_RELPATH_MAX];
+};
+
+static int next_seg(void *ctx, const struct idx_segment *seg)
 {
+    struct next_ctx *n = ctx;
+
+    if (seg->start_us <= n->after_us)
+        return 0;
+    cv_strlcpy(n->rel, seg->path, sizeof(n->rel));
+    return 1;
+}
+
+/* The segment after the current one: the first indexed one that starts later, else the pending
+ * one; 0 with rel, or CV_ENOENT. */
+static int live_find_next(struct live *lv, char *rel, struct cv_err *err)
+{
+    struct next_ctx n = {.after_us = lv->start_us};
     struct idx_txn *t = NULL;
     int rc = idx_begin(lv->srv->idx, false, &t, err);
 
-    if (rc == 0)
-        rc = idx_pending_get(t, lv->cam, rel, err);
+    if (rc == 0) {
+        rc = idx_segment_iter(t, lv->cam, lv->start_us + 1, INT64_MAX, next_seg, &n, err);
+        if (rc == 1)
+            rc = 0;
+        if (rc == 0 && n.rel[0])
+            cv_strlcpy(rel, n.rel, LAY_RELPATH_MAX);
+        else if (rc == 0)
+            rc = idx_pending_get(t, lv->cam, rel, err);
+    }
     idx_abort(t);
     return rc;
 }
 
 /* Move to the next segment of the same run: 1 moved, 0 not yet, -1 the stream ends. */
-static int live_next(struct live *lv, bool closed)
+static int live_next(struct live *lv)
 {
     char rel[LAY_RELPATH_MAX];
     struct lay_seg_info info = {0};
     struct cv_err err = {""};
-    int fd, rc = live_pending(lv, rel, &err);
+    int fd, rc = live_find_next(lv, rel, &err);
 
-    (void)closed;
     if (rc < 0 || strcmp(rel, lv->rel) == 0)
         return 0; /* between segments, or stopped: the idle limit decides */
     rc = live_scan(lv, rel, &info, &fd, &err);
@@ -401,7 +428,9 @@ static int live_next(struct live *lv, bool closed)
     lv->fd = fd;
     cv_strlcpy(lv->rel, rel, sizeof(lv->rel));
     lv->pos = info.frags[0].offset;
+    lv->start_us = info.start_us;
     lv->box_left = 0;
+    lv->last_size = 0;
     lay_seg_info_release(&info);
     return 1;
 }
@@ -441,8 +470,12 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
             return got;
         }
         /* Is the next box complete in the file? */
-        if (fstat(lv->fd, &st) == 0 && (uint64_t)st.st_size >= lv->pos + 8 &&
-            pread(lv->fd, h, 16, (off_t)lv->pos) >= 8) {
+        if (fstat(lv->fd, &st) == 0 && (uint64_t)st.st_size != lv->last_size) {
+            lv->last_size = (uint64_t)st.st_size;
+            lv->grew_us = now;
+        }
+        if ((uint64_t)lv->last_size >= lv->pos + 8 && pread(lv->fd, h, 16, (off_t)lv->pos) >= 8) {
+            st.st_size = (off_t)lv->last_size;
             size = cv_get_be32(h);
             if (size == 1 && (uint64_t)st.st_size >= lv->pos + 16)
                 size = cv_get_be64(h + 8);
@@ -456,7 +489,7 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
                     continue;
                 }
                 /* mfra (or anything else): the segment is closed; go on with the next. */
-                int m = live_next(lv, true);
+                int m = live_next(lv);
                 if (m < 0)
                     return MHD_CONTENT_READER_END_OF_STREAM;
                 if (m > 0)
@@ -465,10 +498,11 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (now - lv->last_data_us > LIVE_IDLE_US)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        if (now - lv->last_check_us > 1000000) {
-            /* A segment cut short (the recorder was killed) has no mfra: follow the index. */
+        if (now - lv->last_check_us > 1000000 && now - lv->grew_us > 3000000) {
+            /* A file that stopped growing without mfra (the recorder was killed and the file
+             * recovered): go on with whatever follows it. */
             lv->last_check_us = now;
-            if (live_next(lv, false) < 0)
+            if (live_next(lv) < 0)
                 return MHD_CONTENT_READER_END_OF_STREAM;
         }
         struct timespec ts = {0, LIVE_POLL_US * 1000};
@@ -490,6 +524,7 @@ static void live_free(void *cls)
 int api_live(struct srv_req *r)
 {
     struct idx_camera cam;
+    struct idx_segment last;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct lay_seg_info info = {0};
@@ -517,6 +552,8 @@ int api_live(struct srv_req *r)
         rc = idx_pending_get(t, cam.num, lv->rel, &err);
         if (rc == CV_ENOENT)
             rc = cv_errf(&err, CV_ENOENT, "camera '%s' is not recording now", cam.id);
+        if (rc == 0 && idx_segment_last(t, cam.num, &last, NULL) < 0)
+            last.path[0] = 0;
     }
     idx_abort(t);
     t = NULL;
@@ -526,9 +563,15 @@ int api_live(struct srv_req *r)
     }
     lv->cam = cam.num;
     rc = live_scan(lv, lv->rel, &info, &lv->fd, &err);
+    if (rc == CV_ENOENT && last.path[0]) {
+        /* The segment being written has no complete fragment yet (segments of one GOP, or
+         * just rotated): start with the newest fragment of the segment before it; the stream
+         * goes on into the pending one if it is of the same run. */
+        cv_strlcpy(lv->rel, last.path, sizeof(lv->rel));
+        rc = live_scan(lv, lv->rel, &info, &lv->fd, &err);
+    }
     if (rc == CV_ENOENT) {
-        srv_error(r, 404, "camera '%s': the segment being written has no complete fragment yet; "
-                  "try again in a few seconds", cam.id);
+        srv_error(r, 404, "camera '%s': nothing written yet; try again in a few seconds", cam.id);
         goto out;
     }
     if (rc < 0) {
@@ -536,6 +579,7 @@ int api_live(struct srv_req *r)
         goto out;
     }
     lv->run_id = info.hdr.run_id;
+    lv->start_us = info.start_us;
     lv->hdrlen = (size_t)info.frags[0].offset;
     lv->pos = info.frags[info.nfrags - 1].offset;
     lay_seg_info_release(&info);
@@ -544,7 +588,7 @@ int api_live(struct srv_req *r)
         srv_error(r, 500, "camera '%s': cannot read the segment header", cam.id);
         goto out;
     }
-    lv->started_us = lv->last_data_us = lv->last_check_us = cv_mono_us();
+    lv->started_us = lv->last_data_us = lv->last_check_us = lv->grew_us = cv_mono_us();
     snprintf(target, sizeof(target), "camera %s live", cam.id);
     rc = srv_audit(r, NULL, "view-live", target, NULL, lv->rel, &err);
     if (rc < 0) {

@@ -18,8 +18,7 @@
 
 /* ---- shared helpers ---- */
 
-int wf_body_text(struct srv_req *r, const char *name, bool required, size_t max,
-                 const char **out)
+int wf_body_text(struct srv_req *r, const char *name, bool required, size_t max, const char **out)
 {
     struct cv_err err = {""};
     int rc = cv_json_get_str(r->in, name, required, out, &err);
@@ -50,7 +49,8 @@ int wf_body_cameras(struct srv_req *r, struct idx_txn *t, const char *name, bool
     }
     if (a->type != CV_JSON_ARR || a->len == 0 || a->len > SRV_JOB_CAMERAS)
         return srv_error(r, 400, "field '%s': expected a list of 1 to %d camera ids", name,
-                         SRV_JOB_CAMERAS), -1;
+                         SRV_JOB_CAMERAS),
+               -1;
     for (const struct cv_jv *v = a->child; v; v = v->next) {
         if (v->type != CV_JSON_STR)
             return srv_error(r, 400, "field '%s': expected camera ids (strings)", name), -1;
@@ -108,15 +108,17 @@ bool wf_job_visible(struct srv_req *r, struct idx_txn *t, const struct srv_job *
     bool ok;
 
     switch (r->user.role) {
-    case SRV_ROLE_OFFICER: return true;
-    case SRV_ROLE_RESIDENT: return j->for_user[0] && strcmp(j->for_user, r->user.name) == 0;
+    case SRV_ROLE_OFFICER:
+        return true;
+    case SRV_ROLE_RESIDENT:
+        return j->for_user[0] && strcmp(j->for_user, r->user.name) == 0;
     case SRV_ROLE_MEDIATOR:
         c = srv_case_new();
-        ok = c && srv_case_get(t, j->case_id, c, NULL) == 0 &&
-             srv_case_has_member(c, r->user.name);
+        ok = c && srv_case_get(t, j->case_id, c, NULL) == 0 && srv_case_has_member(c, r->user.name);
         free(c);
         return ok;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -236,8 +238,9 @@ int api_requests_list(struct srv_req *r)
 
     if (st && strcmp(st, "pending") != 0 && strcmp(st, "approved") != 0 &&
         strcmp(st, "rejected") != 0)
-        return srv_error(r, 400, "query parameter 'status': expected pending, approved or "
-                                 "rejected");
+        return srv_error(r, 400,
+                         "query parameter 'status': expected pending, approved or "
+                         "rejected");
     if (srv_read(r, &t) < 0)
         return 0;
     rc = srv_request_list(t, &v, &n, &err);
@@ -425,8 +428,8 @@ int api_requests_approve(struct srv_req *r)
     if (rc == 0)
         rc = srv_case_put(t, c, &err);
     snprintf(target, sizeof(target), "request %s", rq.id);
-    snprintf(detail, sizeof(detail), "%s case %s, export %s for %s",
-             new_case ? "new" : "existing", c->id, j.id, rq.by);
+    snprintf(detail, sizeof(detail), "%s case %s, export %s for %s", new_case ? "new" : "existing",
+             c->id, j.id, rq.by);
     if (rc == 0)
         rc = srv_audit(r, t, "request-approve", target, c->id, detail, &err);
     if (rc == 0) {

@@ -292,8 +292,7 @@ static void case_clips(const struct srv_case *c, const char *camera, struct ival
             ivals_add(s, c->clips[i].from_us, c->clips[i].to_us);
 }
 
-bool srv_case_covers(const struct srv_case *c, const char *camera, int64_t from_us,
-                     int64_t to_us)
+bool srv_case_covers(const struct srv_case *c, const char *camera, int64_t from_us, int64_t to_us)
 {
     struct ivals s = {0};
     bool ok;

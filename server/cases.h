@@ -88,8 +88,7 @@ int srv_case_add_export(struct srv_case *c, const char *export_id, struct cv_err
  * Whether [from_us, to_us) of `camera` lies within the union of the clips of `camera` in case c
  * (from = to = 0: whether c has any clip of the camera).
  */
-bool srv_case_covers(const struct srv_case *c, const char *camera, int64_t from_us,
-                     int64_t to_us);
+bool srv_case_covers(const struct srv_case *c, const char *camera, int64_t from_us, int64_t to_us);
 /*
  * A mediator's reach: whether [from_us, to_us) of `camera` lies within the union of the clips of
  * the open cases `user` is a member of (from = to = 0: any clip of the camera). Index errors

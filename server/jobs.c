@@ -219,8 +219,7 @@ int srv_job_counts(struct idx_txn *txn, uint64_t *counts, struct cv_err *err)
     return rc;
 }
 
-int srv_job_path(const char *root, const struct srv_job *j, char *out, size_t n,
-                 struct cv_err *err)
+int srv_job_path(const char *root, const struct srv_job *j, char *out, size_t n, struct cv_err *err)
 {
     char dir[PATH_MAX];
     int rc = lay_dir(root, "exports", dir, sizeof(dir), err);
@@ -301,8 +300,12 @@ static int audit_job(struct idx_txn *t, const struct srv_job *j, const char *act
 {
     char target[SRV_JOB_ID_MAX + 16];
     struct srv_audit_entry e = {
-        .user = j->by, .role = "server", .action = action, .target = target,
-        .case_id = j->case_id, .detail = detail,
+        .user = j->by,
+        .role = "server",
+        .action = action,
+        .target = target,
+        .case_id = j->case_id,
+        .detail = detail,
     };
 
     snprintf(target, sizeof(target), "export %s", j->id);
@@ -530,8 +533,8 @@ static void run_job(struct srv_jobs *w, struct srv_job *j)
                 cur.progress = 100;
                 cur.bytes = bytes;
                 cv_strlcpy(cur.sha256, sha, sizeof(cur.sha256));
-                snprintf(detail, sizeof(detail), "%llu bytes, sha256 %s",
-                         (unsigned long long)bytes, sha);
+                snprintf(detail, sizeof(detail), "%llu bytes, sha256 %s", (unsigned long long)bytes,
+                         sha);
                 wr = audit_job(t, &cur, "export-done", detail, &e2);
             } else {
                 cur.status = SRV_JOB_FAILED;

@@ -15,10 +15,14 @@
 const char *srv_request_status_name(int s)
 {
     switch (s) {
-    case SRV_RQ_PENDING: return "pending";
-    case SRV_RQ_APPROVED: return "approved";
-    case SRV_RQ_REJECTED: return "rejected";
-    default: return "?";
+    case SRV_RQ_PENDING:
+        return "pending";
+    case SRV_RQ_APPROVED:
+        return "approved";
+    case SRV_RQ_REJECTED:
+        return "rejected";
+    default:
+        return "?";
     }
 }
 
@@ -165,8 +169,7 @@ static int by_created(const void *a, const void *b)
     return x->created_us < y->created_us ? -1 : x->created_us > y->created_us;
 }
 
-int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n,
-                     struct cv_err *err)
+int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n, struct cv_err *err)
 {
     struct list_ctx l = {.err = err};
     int rc = idx_rec_iter(txn, IDX_REQUESTS, NULL, 0, false, list_one, &l, err);
@@ -245,6 +248,37 @@ void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
     cv_buf_u8(b, '}');
 }
 
+/* Whether every word (run of ASCII letters and digits, or of other non-space bytes) of a[] is
+ * a word of b[], ignoring ASCII case. */
+static bool words_within(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b), words = 0;
+
+    for (size_t i = 0; i < na;) {
+        size_t n = 0;
+        bool found = false;
+        while (i < na && (a[i] == ' ' || a[i] == ',' || a[i] == '.' || a[i] == '-'))
+            i++;
+        while (i + n < na && a[i + n] != ' ' && a[i + n] != ',' && a[i + n] != '.' &&
+               a[i + n] != '-')
+            n++;
+        if (n == 0)
+            break;
+        words++;
+        for (size_t j = 0; !found && j + n <= nb; j++) {
+            bool start =
+                j == 0 || b[j - 1] == ' ' || b[j - 1] == ',' || b[j - 1] == '.' || b[j - 1] == '-';
+            bool stop = j + n == nb || b[j + n] == ' ' || b[j + n] == ',' || b[j + n] == '.' ||
+                        b[j + n] == '-';
+            found = start && stop && strncasecmp(a + i, b + j, n) == 0;
+        }
+        if (!found)
+            return false;
+        i += n;
+    }
+    return words > 0;
+}
+
 bool srv_place_matches(const char *location, const char *place)
 {
     size_t nl = strlen(location), np = strlen(place);
@@ -253,6 +287,8 @@ bool srv_place_matches(const char *location, const char *place)
 
     if (nl == 0 || np == 0)
         return false;
+    if (words_within(location, place) || words_within(place, location))
+        return true;
     for (size_t i = 0; i + ns <= nb; i++)
         if (strncasecmp(big + i, small, ns) == 0)
             return true;

@@ -27,10 +27,10 @@
 #include "indexer/idx.h"
 
 #define SRV_REQUEST_ID_MAX 24
-#define SRV_REQUEST_TEXT_MAX 256    /* place, reason (bytes, with the NUL) */
-#define SRV_REQUEST_DESC_MAX 2048   /* description: what happened (bytes, with the NUL) */
-#define SRV_REQUEST_WINDOW_US (INT64_C(7) * 86400 * 1000000)     /* longest window */
-#define SRV_REQUEST_HOLD_US (INT64_C(14) * 86400 * 1000000)      /* provisional hold */
+#define SRV_REQUEST_TEXT_MAX 256  /* place, reason (bytes, with the NUL) */
+#define SRV_REQUEST_DESC_MAX 2048 /* description: what happened (bytes, with the NUL) */
+#define SRV_REQUEST_WINDOW_US (INT64_C(7) * 86400 * 1000000) /* longest window */
+#define SRV_REQUEST_HOLD_US (INT64_C(14) * 86400 * 1000000)  /* provisional hold */
 #define SRV_REQUEST_CAMERAS IDX_HOLD_CAMERAS
 
 enum srv_request_status { SRV_RQ_PENDING = 0, SRV_RQ_APPROVED = 1, SRV_RQ_REJECTED = 2 };
@@ -62,14 +62,14 @@ int srv_request_put(struct idx_txn *txn, const struct srv_request *rq, struct cv
 int srv_request_get(struct idx_txn *txn, const char *id, struct srv_request *out,
                     struct cv_err *err);
 /* All requests, oldest first; *out malloc'd (caller frees). */
-int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n,
-                     struct cv_err *err);
+int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n, struct cv_err *err);
 
 /* REQUEST of docs/api.md appended to b; `full` false leaves out decided_by and hold (residents). */
 void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full);
 
-/* Whether a camera location matches a place a resident typed: one contains the other, ignoring
- * ASCII case, both non-empty. */
+/* Whether a camera location matches a place a resident typed (ASCII case ignored, both
+ * non-empty): every word of one is a word of the other ("the alley by building 12" matches
+ * "Building 12 alley"), or one contains the other (text without spaces, e.g. Chinese). */
 bool srv_place_matches(const char *location, const char *place);
 
 #endif

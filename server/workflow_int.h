@@ -20,8 +20,7 @@
  * A text field of the JSON body: 0 and *out; 1 absent/null and !required; else answered 400
  * (wrong type, missing, longer than max - 1 bytes, or empty when required) and -1.
  */
-int wf_body_text(struct srv_req *r, const char *name, bool required, size_t max,
-                 const char **out);
+int wf_body_text(struct srv_req *r, const char *name, bool required, size_t max, const char **out);
 /*
  * A list of camera ids in field `name` (1..SRV_JOB_CAMERAS strings, each an existing camera,
  * no repeats) into out[] and *n: 0; 1 absent and !required; else answered 400 and -1.

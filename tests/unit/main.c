@@ -101,6 +101,7 @@
     X(clip_two_runs_keep_gap)                                                                      \
     X(clip_errors)                                                                                 \
     X(clip_hostile_sources)                                                                        \
+    X(clip_growing_source)                                                                         \
     X(snapshot_errors)                                                                             \
     X(fsck_rebuild_reports)                                                                        \
     X(json_good)                                                                                   \
@@ -118,7 +119,10 @@
     X(server_sessions)                                                                             \
     X(server_throttle_rule)                                                                        \
     X(server_login)                                                                                \
-    X(server_fuzz_parsers)
+    X(server_fuzz_parsers)                                                                         \
+    X(workflow_reach)                                                                              \
+    X(workflow_records)                                                                            \
+    X(workflow_place)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)

@@ -593,3 +593,34 @@ void test_snapshot_errors(void)
     cv_buf_release(&out);
     set_release(&set);
 }
+
+/* The segment being written (a torn last fragment): the clip uses its complete fragments only,
+ * so live view can clip a growing file. */
+void test_clip_growing_source(void)
+{
+    struct set set;
+    struct exp_clip *c = NULL;
+    struct cv_err err = {""};
+    const struct fx_frag *torn;
+    uint8_t sha[32], *d;
+    size_t len = 0;
+
+    if (set_build(&set, false) < 0)
+        return;
+    torn = &set.s[2].frags[1];
+    CHECK(truncate(set.paths[2], (off_t)(torn->offset + torn->size - 5)) == 0);
+    CHECK_OK(exp_clip_open(&c, set.paths, set.n, FX_START_US, torn->wall_us + 1000000, &err),
+             &err);
+    if (c) {
+        int64_t end;
+        exp_clip_times(c, NULL, &end);
+        CHECK_EQ_INT(end, set.s[2].frags[0].wall_us + us_of(set.s[2].frags[0].dur));
+        CHECK_EQ_INT(exp_clip_source_at(c, 2)->fragments, 1);
+        d = clip_bytes(c, set.dir, &len, sha);
+        if (d)
+            check_clip(&set, d, len, 0, 4, true);
+        free(d);
+    }
+    exp_clip_free(c);
+    set_release(&set);
+}

@@ -1,0 +1,188 @@
+/*
+ * test_workflow.c: the server's workflow records (server/requests.h, cases.h, jobs.h): round
+ * trips through the index, a mediator's reach (union of clips of open cases they belong to),
+ * place matching, and the export worker marking jobs of a killed server as failed.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cvtime.h"
+#include "server/cases.h"
+#include "server/jobs.h"
+#include "server/requests.h"
+#include "storage-layout/layout.h"
+#include "tests/unit/fixtures.h"
+#include "tests/unit/unit.h"
+#include "common/banned.h"
+
+#define S (INT64_C(1000000))
+#define T0 (INT64_C(1767225600) * S)
+
+struct env {
+    char root[PATH_MAX];
+    struct idx *idx;
+};
+
+static int env_open(struct env *e)
+{
+    struct cv_err err = {""};
+    int rc;
+
+    e->idx = NULL;
+    if (fx_tmpdir(e->root) < 0)
+        return -1;
+    rc = lay_root_create(e->root, &err);
+    if (rc == 0)
+        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
+    if (rc < 0) {
+        unit_fail(__FILE__, __LINE__, "cannot create an index: %s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void env_close(struct env *e)
+{
+    idx_close(e->idx);
+    fx_rmtree(e->root);
+}
+
+void test_workflow_reach(void)
+{
+    struct env e;
+    struct idx_txn *t = NULL;
+    struct srv_case *c = srv_case_new();
+    struct cv_err err = {""};
+    static const struct {
+        const char *user, *camera;
+        int64_t from, to;
+        int want;
+    } cases[] = {
+        {"mia", "gate", T0 + 10 * S, T0 + 20 * S, 1},   /* inside clip 1 */
+        {"mia", "gate", T0 + 50 * S, T0 + 150 * S, 1},  /* across clips 1 and 2 (adjacent) */
+        {"mia", "gate", T0 + 150 * S, T0 + 250 * S, 0}, /* past clip 2 */
+        {"mia", "gate", T0 - S, T0 + S, 0},             /* before clip 1 */
+        {"mia", "square", T0 + 10 * S, T0 + 20 * S, 0}, /* a camera of a closed case */
+        {"mia", "gate", 0, 0, 1},                       /* any time of gate */
+        {"mia", "square", 0, 0, 0},
+        {"max", "gate", T0 + 10 * S, T0 + 20 * S, 0}, /* not a member */
+        {"mia", "gate", T0 + 20 * S, T0 + 10 * S, 0}, /* empty range */
+    };
+
+    if (!c || env_open(&e) < 0) {
+        free(c);
+        return;
+    }
+    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
+    /* C-1 (open): mia; gate [T0, T0+100s) and [T0+100s, T0+200s). */
+    cv_strlcpy(c->title, "one", sizeof(c->title));
+    CHECK_OK(srv_case_add_member(c, "mia", &err), &err);
+    CHECK_OK(srv_case_add_clip(c, "gate", T0, T0 + 100 * S, NULL, NULL, &err), &err);
+    CHECK_OK(srv_case_add_clip(c, "gate", T0 + 100 * S, T0 + 200 * S, "b", NULL, &err), &err);
+    CHECK_OK(srv_case_add(t, c, &err), &err);
+    CHECK(strcmp(c->id, "C-1") == 0);
+    CHECK(strcmp(c->clips[1].id, "K2") == 0);
+    /* C-2 (closed): mia; square. */
+    memset(c, 0, sizeof(*c));
+    c->status = SRV_CASE_CLOSED;
+    CHECK_OK(srv_case_add_member(c, "mia", &err), &err);
+    CHECK_OK(srv_case_add_clip(c, "square", T0, T0 + 100 * S, NULL, NULL, &err), &err);
+    CHECK_OK(srv_case_add(t, c, &err), &err);
+    CHECK_OK(idx_commit(t, &err), &err);
+
+    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK_MSG(srv_case_reach(t, cases[i].user, cases[i].camera, cases[i].from, cases[i].to) ==
+                      (cases[i].want != 0),
+                  "case %zu: %s %s", i, cases[i].user, cases[i].camera);
+    CHECK_OK(srv_case_get(t, "C-1", c, &err), &err);
+    CHECK_EQ_INT(c->nclips, 2);
+    CHECK_EQ_INT(c->clips[1].to_us, T0 + 200 * S);
+    CHECK(strcmp(c->clips[1].note, "b") == 0);
+    CHECK(srv_case_get(t, "C-9", c, &err) == CV_ENOENT);
+    idx_abort(t);
+    env_close(&e);
+    free(c);
+}
+
+void test_workflow_records(void)
+{
+    struct env e;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    struct srv_request rq = {0}, back;
+    struct srv_job j = {0}, jb;
+    struct srv_job *list = NULL;
+    size_t n = 0;
+    uint64_t counts[SRV_JOB_NSTATUS];
+
+    if (env_open(&e) < 0)
+        return;
+    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
+    cv_strlcpy(rq.by, "carol", sizeof(rq.by));
+    cv_strlcpy(rq.place, "alley \"12\"", sizeof(rq.place));
+    cv_strlcpy(rq.description, "bike gone", sizeof(rq.description));
+    rq.from_us = T0;
+    rq.to_us = T0 + 3600 * S;
+    rq.ncameras = 2;
+    cv_strlcpy(rq.cameras[0], "a", sizeof(rq.cameras[0]));
+    cv_strlcpy(rq.cameras[1], "b", sizeof(rq.cameras[1]));
+    CHECK_OK(srv_request_add(t, &rq, &err), &err);
+    CHECK(strcmp(rq.id, "R-1") == 0);
+    CHECK_OK(srv_request_get(t, "R-1", &back, &err), &err);
+    CHECK(memcmp(&rq, &back, sizeof(rq)) == 0 ||
+          (strcmp(back.place, rq.place) == 0 && back.ncameras == 2 && back.to_us == rq.to_us));
+    CHECK(srv_request_get(t, "R-2", &back, &err) == CV_ENOENT);
+    CHECK(srv_request_get(t, "", &back, &err) == CV_ENOENT);
+
+    CHECK_OK(srv_job_new_id(j.id, &err), &err);
+    cv_strlcpy(j.case_id, "C-1", sizeof(j.case_id));
+    j.ncameras = 1;
+    cv_strlcpy(j.cameras[0], "a", sizeof(j.cameras[0]));
+    j.status = SRV_JOB_RUNNING;
+    j.created_us = cv_now_us();
+    CHECK_OK(srv_job_add(t, &j, &err), &err);
+    CHECK(srv_job_add(t, &j, &err) == CV_EEXIST);
+    CHECK_OK(idx_commit(t, &err), &err);
+
+    /* A server that starts finds the job "running": it was interrupted. */
+    {
+        struct srv_jobs *w = NULL;
+        CHECK_OK(srv_jobs_open(&w, e.idx, e.root, &err), &err);
+        srv_jobs_close(w);
+    }
+    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
+    CHECK_OK(srv_job_get(t, j.id, &jb, &err), &err);
+    CHECK_EQ_INT(jb.status, SRV_JOB_FAILED);
+    CHECK(strcmp(jb.error, "server stopped") == 0);
+    CHECK_OK(srv_job_list(t, &list, &n, &err), &err);
+    CHECK_EQ_INT(n, 1);
+    CHECK_OK(srv_job_counts(t, counts, &err), &err);
+    CHECK_EQ_INT(counts[SRV_JOB_FAILED], 1);
+    CHECK_EQ_INT(counts[SRV_JOB_DONE], 0);
+    idx_abort(t);
+    free(list);
+    env_close(&e);
+}
+
+void test_workflow_place(void)
+{
+    static const struct {
+        const char *location, *place;
+        int want;
+    } cases[] = {
+        {"Building 12 alley", "the alley by building 12", 1},
+        {"Building 12 alley", "alley", 1},
+        {"Building 12 alley", "building 13", 0},
+        {"Market square", "the square", 0}, /* "the" is not a word of the location */
+        {"Market square", "market", 1},
+        {"12号楼小巷", "12号楼小巷东口", 1}, /* no spaces: containment */
+        {"", "alley", 0},
+        {"alley", "", 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK_MSG(srv_place_matches(cases[i].location, cases[i].place) == (cases[i].want != 0),
+                  "'%s' vs '%s'", cases[i].location, cases[i].place);
+}
