@@ -25,8 +25,11 @@ try {
     await login(page, cfg.base, ...cfg.resident, lang);
     await show(page, cfg.base, "#/request");
     await page.selectOption("select[name=camera]", cfg.camera);
-    await page.fill("input[name=from]", cfg.from);
-    await page.fill("input[name=to]", cfg.to);
+    for (const k of ["from", "to"]) {
+      const [d, tm] = cfg[k].split("T");
+      await page.fill(`input[name=${k}-date]`, d);
+      await page.fill(`input[name=${k}-time]`, tm);
+    }
     await page.fill("textarea[name=description]", cfg.description);
     await shot(page, "1-request-form");
     await page.click("form.card button[type=submit]");

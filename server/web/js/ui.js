@@ -1,5 +1,6 @@
 // ui.js: small DOM helpers shared by the screens.
 import { t, has } from "./i18n.js";
+import { fmtDate, fmtClock } from "./time.js";
 
 // h("div.card#x", {attrs}, child, ...): children are nodes, strings (text) or arrays.
 export function h(tag, attrs, ...kids) {
@@ -104,4 +105,18 @@ export function modal(title, body, actions) {
   dlg.addEventListener("close", () => dlg.remove());
   dlg.showModal();
   return dlg;
+}
+
+// A date and a 24-hour time in the site's zone. Not <input type=datetime-local>: its text comes
+// from the browser's own language (an English browser shows "PM" on a Chinese page).
+// .value is "YYYY-MM-DDTHH:MM" (time.js fromInput reads it) or "" when incomplete.
+export function dateTime(name, us, { required = false, label = "" } = {}) {
+  const d = h("input", { type: "date", name: name + "-date", required, value: us ? fmtDate(us) : "", "aria-label": label });
+  const tm = h("input.time", { type: "text", name: name + "-time", inputmode: "numeric", required, maxlength: 5,
+    pattern: "([01]?[0-9]|2[0-3]):[0-5][0-9]", placeholder: "22:00", value: us ? fmtClock(us, { sec: false }) : "", "aria-label": label });
+  const el = h("span.dt", d, tm);
+  Object.defineProperty(el, "value", {
+    get: () => (d.value && /^\d{1,2}:\d\d$/.test(tm.value) ? `${d.value}T${tm.value.padStart(5, "0")}` : ""),
+  });
+  return el;
 }

@@ -7,7 +7,7 @@ export default {
   "nav.admin.cameras": "Camera settings", "nav.admin.storage": "Storage", "nav.admin.users": "Users",
   "nav.admin.audit": "Audit log", "nav.account": "My account", "nav.logout": "Log out", "nav.menu": "Menu",
   "nav.home": "Back to the start page",
-  "role.admin": "administrator", "role.officer": "police officer", "role.mediator": "mediator", "role.resident": "resident", "role.cli": "command line",
+  "role.admin": "administrator", "role.officer": "police officer", "role.mediator": "mediator", "role.resident": "resident", "role.cli": "command line", "role.server": "server",
 
   "login.title": "Log in", "login.user": "User name", "login.password": "Password", "login.submit": "Log in",
   "login.wrong": "Wrong user name or password.", "login.throttled": "Too many failed attempts. Please wait a minute and try again.",
@@ -42,7 +42,7 @@ export default {
 
   "tl.day": "Day", "tl.prev": "Earlier", "tl.next": "Later", "tl.zoomin": "Zoom in", "tl.zoomout": "Zoom out",
   "tl.today": "Today", "tl.showing": "Showing", "tl.recorded": "Recorded", "tl.hold": "Hold", "tl.request": "Request",
-  "tl.nodata": "No recording", "tl.bar": "Recordings and gaps of this camera", "tl.thumb": "Picture at this time",
+  "tl.nodata": "No recording", "tl.bar": "Recordings and gaps of this camera", "tl.help": "Click the bar to play from that moment; drag across it to select a range.", "tl.help.view": "Hover over the bar to see what was recorded and why footage is missing.", "tl.thumb": "Picture at this time",
   "tl.selection": "Selected:", "tl.playsel": "Play selection", "tl.zoomsel": "Zoom to selection",
   "tl.placehold": "Place a hold", "tl.addclip": "Add to a case", "tl.export": "Export",
   "tl.holdplaced": "Hold #{id} placed.", "tl.clipadded": "Clip added to the case.",
@@ -103,7 +103,7 @@ export default {
   "admin.cameras": "Cameras", "admin.storage": "Storage and retention", "admin.users": "Users", "admin.audit": "Audit log",
   "cam.add": "Add camera", "cam.edit": "Edit camera", "cam.url": "Stream address (RTSP)", "cam.url.keep": "unchanged",
   "cam.url.masked": "Leave empty to keep the current address.", "cam.retention": "Keep footage", "cam.volume": "Volume",
-  "cam.transport": "Transport", "cam.public": "Public (residents may watch live)", "cam.enabled": "Recording",
+  "cam.transport": "Transport", "cam.public": "Public (residents may watch live)", "cam.public.short": "Public", "cam.enabled": "Recording",
   "cam.enable": "Enable", "cam.disable": "Disable",
   "vol.title": "Volumes", "vol.chart": "Disk usage", "vol.used": "Footage", "vol.other": "Other files", "vol.free": "Free",
   "vol.limit": "Limit", "vol.limit95": "95 % of the disk", "vol.segments": "{n} segments", "vol.total": "Disk size",

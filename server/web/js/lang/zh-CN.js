@@ -7,7 +7,7 @@ export default {
   "nav.admin.cameras": "摄像头设置", "nav.admin.storage": "存储", "nav.admin.users": "用户",
   "nav.admin.audit": "审计日志", "nav.account": "我的账户", "nav.logout": "退出登录", "nav.menu": "菜单",
   "nav.home": "返回首页",
-  "role.admin": "管理员", "role.officer": "民警", "role.mediator": "调解员", "role.resident": "居民", "role.cli": "命令行",
+  "role.admin": "管理员", "role.officer": "民警", "role.mediator": "调解员", "role.resident": "居民", "role.cli": "命令行", "role.server": "服务器",
 
   "login.title": "登录", "login.user": "用户名", "login.password": "密码", "login.submit": "登录",
   "login.wrong": "用户名或密码错误。", "login.throttled": "失败次数过多，请稍等一分钟再试。",
@@ -42,7 +42,7 @@ export default {
 
   "tl.day": "日期", "tl.prev": "向前", "tl.next": "向后", "tl.zoomin": "放大", "tl.zoomout": "缩小",
   "tl.today": "今天", "tl.showing": "显示", "tl.recorded": "已录像", "tl.hold": "保全", "tl.request": "申请",
-  "tl.nodata": "无录像", "tl.bar": "该摄像头的录像与中断", "tl.thumb": "此时刻的画面",
+  "tl.nodata": "无录像", "tl.bar": "该摄像头的录像与中断", "tl.help": "点击时间条即从该时刻播放；在时间条上拖动可选择时间段。", "tl.help.view": "将鼠标移到时间条上，可查看录像情况及缺失原因。", "tl.thumb": "此时刻的画面",
   "tl.selection": "已选：", "tl.playsel": "播放所选", "tl.zoomsel": "放大到所选",
   "tl.placehold": "设置保全", "tl.addclip": "加入案件", "tl.export": "导出",
   "tl.holdplaced": "已设置保全 #{id}。", "tl.clipadded": "片段已加入案件。",
@@ -103,7 +103,7 @@ export default {
   "admin.cameras": "摄像头", "admin.storage": "存储与保留期限", "admin.users": "用户", "admin.audit": "审计日志",
   "cam.add": "添加摄像头", "cam.edit": "编辑摄像头", "cam.url": "视频流地址（实时流协议）", "cam.url.keep": "不变",
   "cam.url.masked": "留空则保留当前地址。", "cam.retention": "录像保留", "cam.volume": "存储卷",
-  "cam.transport": "传输方式", "cam.public": "公开（居民可观看实时画面）", "cam.enabled": "录像中",
+  "cam.transport": "传输方式", "cam.public": "公开（居民可观看实时画面）", "cam.public.short": "公开", "cam.enabled": "录像中",
   "cam.enable": "启用", "cam.disable": "停用",
   "vol.title": "存储卷", "vol.chart": "磁盘使用", "vol.used": "录像", "vol.other": "其他文件", "vol.free": "可用",
   "vol.limit": "上限", "vol.limit95": "磁盘的 95%", "vol.segments": "{n} 个片段文件", "vol.total": "磁盘容量",

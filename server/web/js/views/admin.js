@@ -1,8 +1,8 @@
 // Admin: cameras (add, edit, enable, retention), storage (volumes with a usage chart, oldest
 // footage per camera), users, and the audit log with filters.
 import { get, post, patch, qs, at, enc } from "../api.js";
-import { t } from "../i18n.js";
-import { h, raw, clear, table, errorBox, toast, field, modal, bytes, fmtBytes } from "../ui.js";
+import { t, has } from "../i18n.js";
+import { h, raw, clear, table, errorBox, toast, field, modal, bytes, fmtBytes, dateTime } from "../ui.js";
 import { fmtTime, fmtDuration, nowUs, fromInput, toInput } from "../time.js";
 import { link } from "../app.js";
 import { actionLabel } from "./cases.js";
@@ -57,7 +57,7 @@ export const cameras = {
       { label: t("f.name"), cell: (c) => [raw(c.name), h("div.small.muted", raw(c.location))] },
       { label: t("f.status"), cell: (c) => !c.enabled ? h("span.badge.off", t("cams.disabled")) : c.status && c.status.online ? h("span.badge.on", t("cams.online"))
         : [h("span.badge.off", c.status ? t("cams.offline") : t("cams.never")), c.status && c.status.reason ? [" ", raw(c.status.reason)] : null] },
-      { label: t("cam.public"), cell: (c) => (c.public ? t("common.yes") : t("common.no")) },
+      { label: t("cam.public.short"), cell: (c) => (c.public ? t("common.yes") : t("common.no")) },
       { label: t("cam.retention"), cell: (c) => h("form.inline.ret", { onsubmit: async (ev) => {
         ev.preventDefault();
         try { await patch(`/cameras/${enc(c.id)}`, { retention_days: Number(ev.target.days.value) }); toast(t("common.saved")); } catch (e) { toast(errorText(e), "error"); }
@@ -171,7 +171,7 @@ export const audit = {
   async render(main, r) {
     const q = r.q;
     const caseIn = h("input", { name: "case", value: q.get("case") || "", placeholder: t("f.case") , "aria-label": t("f.case") });
-    const since = h("input", { type: "datetime-local", name: "since", value: q.get("since") ? toInput(Number(q.get("since"))) : "", "aria-label": t("audit.since") });
+    const since = dateTime("since", q.get("since") ? Number(q.get("since")) : null, { label: t("audit.since") });
     const user = h("input", { name: "user", value: q.get("user") || "", placeholder: t("audit.user"), "aria-label": t("audit.user"), autocapitalize: "none" });
     const actions = ["", "login", "login-failed", "logout", "password-change", "user-add", "user-edit", "token-create", "camera-add", "camera-edit", "camera-enable", "camera-disable", "retention-set", "volume-add", "volume-edit", "hold-add", "hold-release", "view-timeline", "view-video", "view-live", "view-snapshot", "audit-read", "request-file", "request-approve", "request-reject", "case-create", "case-edit", "case-member-add", "case-member-remove", "case-clip-add", "case-clip-remove", "export-start", "export-cancel", "export-download"];
     const act = h("select", { name: "action", "aria-label": t("audit.action") }, actions.map((a) => h("option", { value: a, selected: a === (q.get("action") || "") }, a ? t("act." + a) : t("audit.anyaction"))));
@@ -211,7 +211,7 @@ export const audit = {
       if (recs.length) out.append(table([
         { label: "#", cell: (a) => raw(a.seq) },
         { label: t("audit.time"), cell: (a) => raw(fmtTime(a.time_us)) },
-        { label: t("audit.user"), cell: (a) => [raw(a.user), a.role ? h("span.small.muted", " ", t("role." + a.role)) : null] },
+        { label: t("audit.user"), cell: (a) => [raw(a.user), a.role ? h("span.small.muted", " ", has("role." + a.role) ? t("role." + a.role) : raw(a.role)) : null] },
         { label: t("audit.action"), cell: (a) => actionLabel(a.action) },
         { label: t("audit.target"), cell: (a) => [raw(a.target), a.case ? h("div.small", t("f.case"), " ", raw(a.case)) : null, a.detail ? h("div.small.muted", raw(a.detail)) : null] },
       ], recs));

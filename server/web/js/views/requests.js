@@ -2,7 +2,7 @@
 // the reason when one is rejected, and download the package once approved.
 import { get, post, enc } from "../api.js";
 import { t } from "../i18n.js";
-import { h, raw, clear, errorBox, field, toast } from "../ui.js";
+import { h, raw, clear, errorBox, field, toast, dateTime } from "../ui.js";
 import { fmtTime, fmtRange, toInput, fromInput, nowUs, rfc, offStr, siteOffset } from "../time.js";
 import { go } from "../app.js";
 import { exportProgress } from "./exports.js";
@@ -20,8 +20,8 @@ export const newRequest = {
     const place = h("input", { name: "place", list: "dl-places", maxlength: 255, placeholder: t("req.place.ph"), disabled: true });
     const places = h("datalist", { id: "dl-places" }, [...new Set(cams.map((c) => c.location).filter(Boolean))].map((p) => h("option", { value: p })));
     const now = nowUs();
-    const fromIn = h("input", { type: "datetime-local", name: "from", required: true, value: toInput(now - 2 * 3600e6) });
-    const toIn = h("input", { type: "datetime-local", name: "to", required: true, value: toInput(now) });
+    const fromIn = dateTime("from", now - 2 * 3600e6, { required: true, label: t("f.from") });
+    const toIn = dateTime("to", now, { required: true, label: t("f.to") });
     const desc = h("textarea", { name: "description", required: true, rows: 4, placeholder: t("req.desc.ph") });
     const counter = h("small.muted");
     const err = h("div");
@@ -69,16 +69,18 @@ export const mine = {
   async render(main) {
     const sec = h("section", h("div.head", h("h1", t("req.mine.title")), h("a.btn.primary", { href: "#/request" }, t("nav.request"))));
     main.append(sec);
-    const list = (await get("/requests")).requests || [];
+    const [reqs, cams] = await Promise.all([get("/requests"), get("/cameras").catch(() => ({ cameras: [] }))]);
+    const names = Object.fromEntries((cams.cameras || []).map((c) => [c.id, c.name || c.id]));
+    const list = reqs.requests || [];
     list.sort((a, b) => (b.created_us || 0) - (a.created_us || 0));
     if (!list.length) sec.append(h("p.muted.empty", t("req.none")));
-    for (const rq of list) sec.append(await card(rq));
+    for (const rq of list) sec.append(await card(rq, names));
   },
 };
 
-async function card(rq) {
+async function card(rq, names) {
   const el = h("article.card.request", { dataset: { request: rq.id, status: rq.status } },
-    h("div.head", h("h3", rq.camera ? raw(rq.camera) : raw(rq.place)), h("span.badge", { class: "st-" + rq.status }, t("req.status." + rq.status))),
+    h("div.head", h("h3", rq.camera ? raw(names[rq.camera] || rq.camera) : [t("req.place"), " ", raw(rq.place)]), h("span.badge", { class: "st-" + rq.status }, t("req.status." + rq.status))),
     h("div.small", t("f.range"), " ", raw(fmtRange(rq.from_us, rq.to_us))),
     h("p", raw(rq.description)),
     h("div.small.muted", t("req.filedat"), " ", raw(fmtTime(rq.created_us))));

@@ -4,7 +4,7 @@
 // (officers: hold, clip, export; mediators: export within their case).
 import { get, post, qs, at, enc } from "../api.js";
 import { t, has } from "../i18n.js";
-import { h, raw, clear, errorBox, showTip, hideTip, modal, toast, field, errorText } from "../ui.js";
+import { h, raw, clear, errorBox, showTip, hideTip, modal, toast, field, errorText, dateTime } from "../ui.js";
 import { fmtTime, fmtClock, fmtDate, fmtRange, fmtDuration, dayStart, dayFromString, nowUs, rfc, fmtUTC, fromInput } from "../time.js";
 import { makePlayer } from "./player.js";
 import { exportProgress, caseChoices } from "./exports.js";
@@ -90,7 +90,8 @@ export async function render(main, r, session) {
   const selPanel = h("div.selpanel", { hidden: true });
   const playArea = h("div.playarea");
   const msg = h("div");
-  body.append(ctl, legend, bar, info, msg, selPanel, playArea);
+  const help = h("p.small.muted.tlhelp", canPlay ? t("tl.help") : t("tl.help.view"));
+  body.append(ctl, legend, bar, help, info, msg, selPanel, playArea);
 
   let data = null, requests = [], player = null, selection = null;
   if (role === "officer") {
@@ -297,7 +298,7 @@ export async function render(main, r, session) {
   async function holdDialog(a, b) {
     const caseIn = h("input", { required: true, list: "dl-cases", autocomplete: "off" });
     const reason = h("input", { maxlength: 255 });
-    const until = h("input", { type: "datetime-local" });
+    const until = dateTime("until", null, { label: t("f.until") });
     const err = h("div");
     const dl = await caseChoices("dl-cases");
     const dlg = modal(t("tl.placehold"), h("form", { id: "f-hold", onsubmit: async (ev) => {
