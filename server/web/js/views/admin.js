@@ -204,7 +204,7 @@ export const audit = {
     async function page() {
       more.disabled = true;
       // The server filters by case and time; user and action are filtered here, page by page.
-      const res = await get("/audit" + qs({ case: q.get("case"), since: q.get("since") ? at(Number(q.get("since"))) : null, after, limit: 200 }));
+      const res = await get("/audit" + qs({ case: q.get("case"), since: q.get("since") ? at(Number(q.get("since"))) : null, after, limit: 50 }));
       scanned += res.records.length;
       const recs = res.records.filter((a) => (!userF || a.user === userF) && (!actF || a.action === actF));
       shown += recs.length;
