@@ -113,3 +113,31 @@ def test_every_screen_both_languages(root, tmp_path, procs):
         os.makedirs(dest, exist_ok=True)
         for p in shots.glob("*-375.png"):
             shutil.copy(p, dest)
+
+
+def test_site_time_whatever_the_browser_zone():
+    """time.js shows instants in the site's zone, learnt from the API's X_local fields, and reads
+    typed site times back; across a daylight-saving change it uses the offset of the instant."""
+    r = subprocess.run(["node", "--input-type=module", "-e", """
+        const tm = await import('../../server/web/js/time.js');
+        const out = {};
+        // Berlin: +01:00 in winter, +02:00 in summer (the change on 2026-03-29 at 01:00 UTC)
+        const winter = Date.UTC(2026, 2, 28, 12) * 1000, summer = Date.UTC(2026, 2, 30, 12) * 1000;
+        tm.noteOffsets({ a: [{ t_local: '2026-03-28T13:00:00.000000+01:00', t_us: winter },
+                             { t_local: '2026-03-30T14:00:00.000000+02:00', t_us: summer }] });
+        out.winter = tm.fmtTime(winter);
+        out.summer = tm.fmtTime(summer);
+        out.back_w = tm.fromInput('2026-03-28T13:00') === winter;
+        out.back_s = tm.fromInput('2026-03-30T14:00') === summer;
+        out.rfc = tm.rfc(summer);
+        out.day = tm.fmtTime(tm.dayStart(summer));
+        out.utc = tm.fmtUTC(summer);
+        console.log(JSON.stringify(out));
+    """], capture_output=True, text=True, cwd=BROWSER, check=True, env={"TZ": "America/Los_Angeles", "PATH": os.environ["PATH"]})
+    o = json.loads(r.stdout)
+    assert o["winter"] == "2026-03-28 13:00:00 +01:00", o
+    assert o["summer"] == "2026-03-30 14:00:00 +02:00", o
+    assert o["back_w"] and o["back_s"], o
+    assert o["rfc"] == "2026-03-30T14:00:00+02:00", o
+    assert o["day"] == "2026-03-30 00:00:00 +02:00", o
+    assert o["utc"] == "2026-03-30 12:00:00 UTC", o

@@ -14,9 +14,14 @@ export async function render(main, r, session) {
   const sec = h("section", h("div.head", h("h1", t("holds.title")), sel));
   main.append(sec);
   const holds = (await get("/holds?active=" + (active ? "true" : "false"))).holds || [];
+  // a request's provisional hold names the request, not a case: link only real cases
+  let cases = new Set();
+  if (session.user.role === "officer") {
+    try { cases = new Set(((await get("/cases")).cases || []).map((c) => c.id)); } catch { /* no link then */ }
+  }
   sec.append(table([
     { label: "#", cell: (x) => raw(x.id) },
-    { label: t("f.case"), cell: (x) => session.user.role === "officer" ? h("a", { href: link("case", [x.case]) }, raw(x.case)) : raw(x.case) },
+    { label: t("f.case"), cell: (x) => (cases.has(x.case) ? h("a", { href: link("case", [x.case]) }, raw(x.case)) : raw(x.case)) },
     { label: t("f.cameras"), cell: (x) => x.cameras.map((c, i) => [i ? ", " : "", h("a", { href: link("camera", [c], { from: x.from_us, to: x.to_us }) }, raw(c))]) },
     { label: t("f.range"), cell: (x) => raw(fmtRange(x.from_us, x.to_us)) },
     { label: t("f.until"), cell: (x) => (x.until_us ? raw(fmtTime(x.until_us)) : t("holds.forever")) },
