@@ -79,7 +79,12 @@ async function logout() {
   go("login");
 }
 
+let renderSeq = 0;
+
+// Each render draws into its own box: a slow screen that finishes after the user has moved on
+// draws into a box no longer on the page, and does not mark the page ready.
 export async function render() {
+  const my = ++renderSeq;
   document.documentElement.lang = getLang();
   document.title = t("app.title");
   if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }
@@ -103,12 +108,16 @@ export async function render() {
     main.dataset.ready = "denied";
     return;
   }
+  const box = h("div.view");
+  main.append(box);
   try {
-    const c = await route[0].render(main, { ...r, name }, session);
+    const c = await route[0].render(box, { ...r, name }, session);
+    if (my !== renderSeq) { if (typeof c === "function") c(); return; }
     cleanup = typeof c === "function" ? c : null;
   } catch (e) {
-    if (e && e.status !== undefined) main.append(errorBox(e));
-    else { console.error(e); main.append(h("p.error", String(e))); }
+    if (my !== renderSeq) return;
+    if (e && e.status !== undefined) box.append(errorBox(e));
+    else { console.error(e); box.append(h("p.error", String(e))); }
   }
   main.dataset.ready = name;
 }
