@@ -29,6 +29,7 @@ export async function render(main, r) {
 
 function camerasFor(rq, cams) {
   if (rq.camera) return [rq.camera];
+  if (Array.isArray(rq.cameras) && rq.cameras.length) return rq.cameras; // the server's match of the place
   const p = (rq.place || "").toLowerCase();
   return cams.filter((c) => c.location && (c.location.toLowerCase().includes(p) || p.includes(c.location.toLowerCase()))).map((c) => c.id);
 }

@@ -98,6 +98,8 @@ export async function render(main, r, session) {
     try { requests = (await get("/requests")).requests || []; } catch { requests = []; }
   }
 
+  // a request covers this camera: named, or among the cameras the server matched to its place
+  const reqCovers = (rq) => rq.camera === id || (Array.isArray(rq.cameras) && rq.cameras.includes(id));
   const span = () => to - from;
   const xOf = (us) => ((us - from) / span()) * 100;
   const usAt = (clientX) => {
@@ -176,7 +178,7 @@ export async function render(main, r, session) {
         if (p) marks.append(p);
       }
       for (const rq of requests) {
-        if (rq.camera !== id && !(rq.camera === null && rq.place && cam.location && cam.location.toLowerCase().includes(rq.place.toLowerCase()))) continue;
+        if (!reqCovers(rq)) continue;
         const p = piece("mark req " + rq.status, rq.from_us, rq.to_us, { dataset: { request: rq.id } });
         if (p) marks.append(p);
       }
@@ -200,7 +202,7 @@ export async function render(main, r, session) {
     const seg = data.segments.find((s) => us >= s.start_us && us < s.end_us);
     const gap = data.gaps.find((g) => us >= g.start_us && us < g.end_us);
     const hs = (data.holds || []).filter((x) => us >= x.from_us && us < x.to_us);
-    const rs = requests.filter((x) => (x.camera === id) && us >= x.from_us && us < x.to_us);
+    const rs = requests.filter((x) => reqCovers(x) && us >= x.from_us && us < x.to_us);
     return { seg, gap, hs, rs };
   }
 
