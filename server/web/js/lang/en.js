@@ -42,8 +42,8 @@ export default {
 
   "tl.day": "Day", "tl.prev": "Earlier", "tl.next": "Later", "tl.zoomin": "Zoom in", "tl.zoomout": "Zoom out",
   "tl.today": "Today", "tl.showing": "Showing", "tl.recorded": "Recorded", "tl.hold": "Hold", "tl.request": "Request",
-  "tl.nodata": "No recording", "tl.bar": "Recordings and gaps of this camera", "tl.help": "Click the bar to play from that moment; drag across it to select a range.", "tl.help.view": "Hover over the bar to see what was recorded and why footage is missing.", "tl.thumb": "Picture at this time",
-  "tl.selection": "Selected:", "tl.playsel": "Play selection", "tl.zoomsel": "Zoom to selection",
+  "tl.nodata": "No recording", "tl.bar": "Recordings and gaps of this camera", "tl.help": "Click the bar to play from that moment (on a phone: tap, then play); drag across it to select a range.", "tl.help.view": "Hover over the bar to see what was recorded and why footage is missing.", "tl.thumb": "Picture at this time",
+  "tl.selection": "Selected:", "tl.playsel": "Play selection", "tl.playhere": "Play from here", "tl.zoomsel": "Zoom to selection",
   "tl.placehold": "Place a hold", "tl.addclip": "Add to a case", "tl.export": "Export",
   "tl.holdplaced": "Hold #{id} placed.", "tl.clipadded": "Clip added to the case.",
   "gap.camera-offline": "Camera offline", "gap.retention": "Deleted by retention", "gap.recorder-stopped": "Recorder stopped",

@@ -133,6 +133,7 @@ export async function render(main, r, session) {
   track.addEventListener("keydown", (ev) => {
     if (ev.key === "ArrowLeft") pan(-0.25); else if (ev.key === "ArrowRight") pan(0.25);
     else if (ev.key === "+" || ev.key === "=") zoom(1); else if (ev.key === "-") zoom(-1);
+    else if (ev.key === "Enter" && canPlay) playFrom(Math.round((from + to) / 2));
   });
 
   async function load() {
@@ -255,6 +256,14 @@ export async function render(main, r, session) {
     const us = down.us;
     down = null;
     if (moved && canSelect) { showSelPanel(); return; }
+    if (ev.pointerType === "touch") {
+      // no hover on a phone: a tap shows what is there, and playing is one more tap
+      tip(ev);
+      const w = at_(us) || {};
+      clear(info).append(raw(fmtTime(us)), " ",
+        canPlay && w.seg ? h("button.primary", { type: "button", onclick: () => { hideTip(); playFrom(us); } }, t("tl.playhere")) : null);
+      return;
+    }
     if (canPlay) playFrom(us);
     else clear(info).append(raw(fmtTime(us)));
   });
