@@ -21,7 +21,7 @@ try {
       await page.goto(`${cfg.base}/${hash}`, { waitUntil: "load" });
       await page.reload({ waitUntil: "load" });
       await page.waitForFunction(() => !!document.querySelector("main").dataset.ready, null, { timeout: 20000 });
-      await page.waitForTimeout(2500);
+      await page.waitForTimeout(cfg.settle || 2500);
       const r = await page.evaluate(async () => {
         const vids = [];
         for (const v of document.querySelectorAll("main video")) {
@@ -34,6 +34,7 @@ try {
           ready: document.querySelector("main").dataset.ready,
           denied: !!document.querySelector("main .denied"),
           spans: document.querySelectorAll(".tl-track .rec").length,
+          tiles: [...document.querySelectorAll(".tile:not([hidden])")].map((e) => e.dataset.id),
           videos: vids,
           finalHash: location.hash,
           text: document.querySelector("main").innerText.slice(0, 300),
