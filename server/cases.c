@@ -8,6 +8,7 @@
 #include "common/cvtime.h"
 #include "common/log.h"
 #include "server/cases.h"
+#include "server/records.h"
 #include "common/banned.h"
 
 #define REC_MAX (IDX_REC_VAL_MAX)
@@ -93,22 +94,25 @@ static int decode(const void *p, size_t len, struct srv_case *c, struct cv_err *
     return 0;
 }
 
-static int store(struct idx_txn *txn, const struct srv_case *c, bool add, struct cv_err *err)
+static void encode_v(struct cv_buf *b, const void *rec)
 {
-    struct cv_buf b;
-    int rc;
-
-    cv_buf_init(&b, REC_MAX);
-    encode(&b, c);
-    if (!cv_buf_ok(&b))
-        rc = cv_errf(err, CV_ELIMIT, "case record too large");
-    else if (add)
-        rc = idx_rec_add(txn, IDX_CASES, c->id, strlen(c->id), b.data, b.len, err);
-    else
-        rc = idx_rec_put(txn, IDX_CASES, c->id, strlen(c->id), b.data, b.len, err);
-    cv_buf_release(&b);
-    return rc;
+    encode(b, rec);
 }
+
+static int decode_v(const void *p, size_t len, void *out, struct cv_err *err)
+{
+    return decode(p, len, out, err);
+}
+
+static const struct srv_rec_kind kind = {
+    .store = IDX_CASES,
+    .what = "case",
+    .size = sizeof(struct srv_case),
+    .max_bytes = REC_MAX,
+    .id_max = SRV_CASE_ID_MAX,
+    .encode = encode_v,
+    .decode = decode_v,
+};
 
 int srv_case_add(struct idx_txn *txn, struct srv_case *c, struct cv_err *err)
 {
@@ -118,62 +122,36 @@ int srv_case_add(struct idx_txn *txn, struct srv_case *c, struct cv_err *err)
     if (rc < 0)
         return rc;
     snprintf(c->id, sizeof(c->id), "C-%llu", (unsigned long long)n);
-    return store(txn, c, true, err);
+    return srv_rec_store(txn, &kind, c->id, c, true, err);
 }
 
 int srv_case_put(struct idx_txn *txn, const struct srv_case *c, struct cv_err *err)
 {
-    return store(txn, c, false, err);
+    return srv_rec_store(txn, &kind, c->id, c, false, err);
 }
 
 int srv_case_get(struct idx_txn *txn, const char *id, struct srv_case *out, struct cv_err *err)
 {
-    struct cv_buf b;
-    size_t n = strlen(id);
-    int rc;
-
-    if (n == 0 || n >= SRV_CASE_ID_MAX)
-        return cv_errf(err, CV_ENOENT, "unknown case '%.40s'", id);
-    cv_buf_init(&b, REC_MAX);
-    rc = idx_rec_get(txn, IDX_CASES, id, n, &b, err);
-    if (rc == CV_ENOENT)
-        rc = cv_errf(err, CV_ENOENT, "unknown case '%s'", id);
-    if (rc == 0)
-        rc = decode(b.data, b.len, out, err);
-    cv_buf_release(&b);
-    return rc;
+    return srv_rec_load(txn, &kind, id, out, err);
 }
 
 struct iter_ctx {
-    struct srv_case *c;
     srv_case_cb cb;
     void *ctx;
-    int rc;
-    struct cv_err *err;
 };
 
-static int iter_one(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+static int iter_one(void *ctx, const void *rec)
 {
     struct iter_ctx *it = ctx;
 
-    (void)key;
-    (void)klen;
-    it->rc = decode(val, vlen, it->c, it->err);
-    if (it->rc < 0)
-        return it->rc;
-    return it->cb(it->ctx, it->c);
+    return it->cb(it->ctx, rec);
 }
 
 int srv_case_iter(struct idx_txn *txn, srv_case_cb cb, void *ctx, struct cv_err *err)
 {
-    struct iter_ctx it = {.c = srv_case_new(), .cb = cb, .ctx = ctx, .err = err};
-    int rc;
+    struct iter_ctx it = {cb, ctx};
 
-    if (!it.c)
-        return cv_errf(err, CV_ENOMEM, "out of memory");
-    rc = idx_rec_iter(txn, IDX_CASES, NULL, 0, false, iter_one, &it, err);
-    free(it.c);
-    return rc;
+    return srv_rec_iter(txn, &kind, iter_one, &it, err);
 }
 
 bool srv_case_has_member(const struct srv_case *c, const char *user)
@@ -332,16 +310,6 @@ bool srv_case_reach(struct idx_txn *txn, const char *user, const char *camera, i
     return ok;
 }
 
-static void jtime(struct cv_buf *b, const char *key, int64_t us)
-{
-    if (us == 0) {
-        cv_json_key(b, key);
-        cv_buf_printf(b, "null");
-    } else {
-        cv_json_time(b, key, us);
-    }
-}
-
 void srv_case_json(struct cv_buf *b, const struct srv_case *c)
 {
     cv_buf_printf(b, "{\"id\":");
@@ -351,7 +319,7 @@ void srv_case_json(struct cv_buf *b, const struct srv_case *c)
     cv_buf_printf(b, ",\"description\":");
     cv_json_str(b, c->description);
     cv_buf_printf(b, ",\"status\":\"%s\",", c->status == SRV_CASE_OPEN ? "open" : "closed");
-    jtime(b, "created", c->created_us);
+    srv_json_time_or_null(b, "created", c->created_us);
     cv_buf_printf(b, ",\"created_by\":");
     cv_json_str(b, c->created_by);
     cv_buf_printf(b, ",\"members\":[");
@@ -368,9 +336,9 @@ void srv_case_json(struct cv_buf *b, const struct srv_case *c)
         cv_buf_printf(b, ",\"camera\":");
         cv_json_str(b, k->camera);
         cv_buf_u8(b, ',');
-        jtime(b, "from", k->from_us);
+        srv_json_time_or_null(b, "from", k->from_us);
         cv_buf_u8(b, ',');
-        jtime(b, "to", k->to_us);
+        srv_json_time_or_null(b, "to", k->to_us);
         cv_buf_printf(b, ",\"note\":");
         cv_json_str(b, k->note);
         cv_buf_u8(b, '}');

@@ -21,6 +21,7 @@
 #include "exporter/export.h"
 #include "server/audit.h"
 #include "server/jobs.h"
+#include "server/records.h"
 #include "storage-layout/layout.h"
 #include "storage-layout/segfile.h"
 #include "common/banned.h"
@@ -106,77 +107,39 @@ int srv_job_new_id(char *id, struct cv_err *err)
     return 0;
 }
 
-static int store(struct idx_txn *txn, const struct srv_job *j, bool add, struct cv_err *err)
+static void encode_v(struct cv_buf *b, const void *rec)
 {
-    struct cv_buf b;
-    int rc;
-
-    cv_buf_init(&b, REC_MAX);
-    encode(&b, j);
-    if (!cv_buf_ok(&b))
-        rc = cv_errf(err, CV_ELIMIT, "export job record too large");
-    else if (add)
-        rc = idx_rec_add(txn, IDX_JOBS, j->id, strlen(j->id), b.data, b.len, err);
-    else
-        rc = idx_rec_put(txn, IDX_JOBS, j->id, strlen(j->id), b.data, b.len, err);
-    cv_buf_release(&b);
-    return rc;
+    encode(b, rec);
 }
+
+static int decode_v(const void *p, size_t len, void *out, struct cv_err *err)
+{
+    return decode(p, len, out, err);
+}
+
+static const struct srv_rec_kind kind = {
+    .store = IDX_JOBS,
+    .what = "export",
+    .size = sizeof(struct srv_job),
+    .max_bytes = REC_MAX,
+    .id_max = SRV_JOB_ID_MAX,
+    .encode = encode_v,
+    .decode = decode_v,
+};
 
 int srv_job_add(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)
 {
-    return store(txn, j, true, err);
+    return srv_rec_store(txn, &kind, j->id, j, true, err);
 }
 
 int srv_job_put(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)
 {
-    return store(txn, j, false, err);
+    return srv_rec_store(txn, &kind, j->id, j, false, err);
 }
 
 int srv_job_get(struct idx_txn *txn, const char *id, struct srv_job *out, struct cv_err *err)
 {
-    struct cv_buf b;
-    size_t n = strlen(id);
-    int rc;
-
-    if (n == 0 || n >= SRV_JOB_ID_MAX)
-        return cv_errf(err, CV_ENOENT, "unknown export '%.40s'", id);
-    cv_buf_init(&b, REC_MAX);
-    rc = idx_rec_get(txn, IDX_JOBS, id, n, &b, err);
-    if (rc == CV_ENOENT)
-        rc = cv_errf(err, CV_ENOENT, "unknown export '%s'", id);
-    if (rc == 0)
-        rc = decode(b.data, b.len, out, err);
-    cv_buf_release(&b);
-    return rc;
-}
-
-struct list_ctx {
-    struct srv_job *v;
-    size_t n, cap;
-    int rc;
-    struct cv_err *err;
-};
-
-static int list_one(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    struct list_ctx *l = ctx;
-
-    (void)key;
-    (void)klen;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        struct srv_job *v = realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return l->rc = cv_errf(l->err, CV_ENOMEM, "out of memory");
-        l->v = v;
-        l->cap = cap;
-    }
-    l->rc = decode(val, vlen, &l->v[l->n], l->err);
-    if (l->rc < 0)
-        return l->rc;
-    l->n++;
-    return 0;
+    return srv_rec_load(txn, &kind, id, out, err);
 }
 
 static int by_created(const void *a, const void *b)
@@ -190,20 +153,11 @@ static int by_created(const void *a, const void *b)
 
 int srv_job_list(struct idx_txn *txn, struct srv_job **out, size_t *n, struct cv_err *err)
 {
-    struct list_ctx l = {.err = err};
-    int rc = idx_rec_iter(txn, IDX_JOBS, NULL, 0, false, list_one, &l, err);
+    void *v = NULL;
+    int rc = srv_rec_list(txn, &kind, &v, n, by_created, err);
 
-    if (rc == 0 && l.rc < 0)
-        rc = l.rc;
-    if (rc < 0) {
-        free(l.v);
-        return rc;
-    }
-    if (l.n > 1)
-        qsort(l.v, l.n, sizeof(*l.v), by_created);
-    *out = l.v;
-    *n = l.n;
-    return 0;
+    *out = v;
+    return rc;
 }
 
 int srv_job_counts(struct idx_txn *txn, uint64_t *counts, struct cv_err *err)
@@ -231,16 +185,6 @@ int srv_job_path(const char *root, const struct srv_job *j, char *out, size_t n,
     return 0;
 }
 
-static void jtime(struct cv_buf *b, const char *key, int64_t us)
-{
-    if (us == 0) {
-        cv_json_key(b, key);
-        cv_buf_printf(b, "null");
-    } else {
-        cv_json_time(b, key, us);
-    }
-}
-
 void srv_job_json(struct cv_buf *b, const struct srv_job *j)
 {
     cv_buf_printf(b, "{\"id\":");
@@ -254,9 +198,9 @@ void srv_job_json(struct cv_buf *b, const struct srv_job *j)
         cv_json_str(b, j->cameras[i]);
     }
     cv_buf_printf(b, "],");
-    jtime(b, "from", j->from_us);
+    srv_json_time_or_null(b, "from", j->from_us);
     cv_buf_u8(b, ',');
-    jtime(b, "to", j->to_us);
+    srv_json_time_or_null(b, "to", j->to_us);
     cv_buf_printf(b, ",\"reason\":");
     cv_json_str(b, j->reason);
     cv_buf_printf(b, ",\"for_user\":");
@@ -273,9 +217,9 @@ void srv_job_json(struct cv_buf *b, const struct srv_job *j)
     cv_buf_printf(b, "\"error\":");
     cv_json_str(b, j->error[0] ? j->error : NULL);
     cv_buf_u8(b, ',');
-    jtime(b, "created", j->created_us);
+    srv_json_time_or_null(b, "created", j->created_us);
     cv_buf_u8(b, ',');
-    jtime(b, "finished", j->finished_us);
+    srv_json_time_or_null(b, "finished", j->finished_us);
     cv_buf_printf(b, ",\"by\":");
     cv_json_str(b, j->by);
     cv_buf_u8(b, '}');

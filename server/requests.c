@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common/cvtime.h"
+#include "server/records.h"
 #include "server/requests.h"
 #include "common/banned.h"
 
@@ -82,22 +83,25 @@ static int decode(const void *p, size_t len, struct srv_request *rq, struct cv_e
     return 0;
 }
 
-static int store(struct idx_txn *txn, const struct srv_request *rq, bool add, struct cv_err *err)
+static void encode_v(struct cv_buf *b, const void *rec)
 {
-    struct cv_buf b;
-    int rc;
-
-    cv_buf_init(&b, REC_MAX);
-    encode(&b, rq);
-    if (!cv_buf_ok(&b))
-        rc = cv_errf(err, CV_ELIMIT, "footage request record too large");
-    else if (add)
-        rc = idx_rec_add(txn, IDX_REQUESTS, rq->id, strlen(rq->id), b.data, b.len, err);
-    else
-        rc = idx_rec_put(txn, IDX_REQUESTS, rq->id, strlen(rq->id), b.data, b.len, err);
-    cv_buf_release(&b);
-    return rc;
+    encode(b, rec);
 }
+
+static int decode_v(const void *p, size_t len, void *out, struct cv_err *err)
+{
+    return decode(p, len, out, err);
+}
+
+static const struct srv_rec_kind kind = {
+    .store = IDX_REQUESTS,
+    .what = "request",
+    .size = sizeof(struct srv_request),
+    .max_bytes = REC_MAX,
+    .id_max = SRV_REQUEST_ID_MAX,
+    .encode = encode_v,
+    .decode = decode_v,
+};
 
 int srv_request_add(struct idx_txn *txn, struct srv_request *rq, struct cv_err *err)
 {
@@ -107,59 +111,18 @@ int srv_request_add(struct idx_txn *txn, struct srv_request *rq, struct cv_err *
     if (rc < 0)
         return rc;
     snprintf(rq->id, sizeof(rq->id), "R-%llu", (unsigned long long)n);
-    return store(txn, rq, true, err);
+    return srv_rec_store(txn, &kind, rq->id, rq, true, err);
 }
 
 int srv_request_put(struct idx_txn *txn, const struct srv_request *rq, struct cv_err *err)
 {
-    return store(txn, rq, false, err);
+    return srv_rec_store(txn, &kind, rq->id, rq, false, err);
 }
 
 int srv_request_get(struct idx_txn *txn, const char *id, struct srv_request *out,
                     struct cv_err *err)
 {
-    struct cv_buf b;
-    size_t n = strlen(id);
-    int rc;
-
-    if (n == 0 || n >= SRV_REQUEST_ID_MAX)
-        return cv_errf(err, CV_ENOENT, "unknown request '%.40s'", id);
-    cv_buf_init(&b, REC_MAX);
-    rc = idx_rec_get(txn, IDX_REQUESTS, id, n, &b, err);
-    if (rc == CV_ENOENT)
-        rc = cv_errf(err, CV_ENOENT, "unknown request '%s'", id);
-    if (rc == 0)
-        rc = decode(b.data, b.len, out, err);
-    cv_buf_release(&b);
-    return rc;
-}
-
-struct list_ctx {
-    struct srv_request *v;
-    size_t n, cap;
-    int rc;
-    struct cv_err *err;
-};
-
-static int list_one(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    struct list_ctx *l = ctx;
-
-    (void)key;
-    (void)klen;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        struct srv_request *v = realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return l->rc = cv_errf(l->err, CV_ENOMEM, "out of memory");
-        l->v = v;
-        l->cap = cap;
-    }
-    l->rc = decode(val, vlen, &l->v[l->n], l->err);
-    if (l->rc < 0)
-        return l->rc;
-    l->n++;
-    return 0;
+    return srv_rec_load(txn, &kind, id, out, err);
 }
 
 static int by_created(const void *a, const void *b)
@@ -171,30 +134,11 @@ static int by_created(const void *a, const void *b)
 
 int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n, struct cv_err *err)
 {
-    struct list_ctx l = {.err = err};
-    int rc = idx_rec_iter(txn, IDX_REQUESTS, NULL, 0, false, list_one, &l, err);
+    void *v = NULL;
+    int rc = srv_rec_list(txn, &kind, &v, n, by_created, err);
 
-    if (rc == 0 && l.rc < 0)
-        rc = l.rc;
-    if (rc < 0) {
-        free(l.v);
-        return rc;
-    }
-    if (l.n > 1)
-        qsort(l.v, l.n, sizeof(*l.v), by_created);
-    *out = l.v;
-    *n = l.n;
-    return 0;
-}
-
-static void jtime(struct cv_buf *b, const char *key, int64_t us)
-{
-    if (us == 0) {
-        cv_json_key(b, key);
-        cv_buf_printf(b, "null");
-    } else {
-        cv_json_time(b, key, us);
-    }
+    *out = v;
+    return rc;
 }
 
 static void jstr_or_null(struct cv_buf *b, const char *key, const char *s)
@@ -214,9 +158,9 @@ void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
     cv_buf_u8(b, ',');
     jstr_or_null(b, "place", rq->place);
     cv_buf_u8(b, ',');
-    jtime(b, "from", rq->from_us);
+    srv_json_time_or_null(b, "from", rq->from_us);
     cv_buf_u8(b, ',');
-    jtime(b, "to", rq->to_us);
+    srv_json_time_or_null(b, "to", rq->to_us);
     cv_buf_printf(b, ",\"description\":");
     cv_json_str(b, rq->description);
     cv_buf_printf(b, ",\"status\":\"%s\",", srv_request_status_name(rq->status));
@@ -238,9 +182,9 @@ void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
     cv_buf_u8(b, ',');
     jstr_or_null(b, "export", rq->export_id);
     cv_buf_u8(b, ',');
-    jtime(b, "created", rq->created_us);
+    srv_json_time_or_null(b, "created", rq->created_us);
     cv_buf_u8(b, ',');
-    jtime(b, "decided", rq->decided_us);
+    srv_json_time_or_null(b, "decided", rq->decided_us);
     if (full) {
         cv_buf_u8(b, ',');
         jstr_or_null(b, "decided_by", rq->decided_by);

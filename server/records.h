@@ -1,0 +1,57 @@
+/*
+ * records.h: the one way the server's workflow records (footage requests, cases, export jobs)
+ * are kept in the index's record stores (indexer/idx.h, idx_rec_*).
+ *
+ * Each kind of record is described once by a struct srv_rec_kind (its store, its name for
+ * messages, the size of its decoded struct, a bound on its encoding and the two codec
+ * functions); storing, loading, listing and iterating are then the same code for every kind, so
+ * a size check or an error message is never right for one kind and wrong for another.
+ *
+ * Threads: as idx_txn (one thread per transaction). Records are copied out of the index.
+ */
+#ifndef SRV_RECORDS_H
+#define SRV_RECORDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "indexer/idx.h"
+
+struct srv_rec_kind {
+    enum idx_store store;
+    const char *what;  /* "footage request": "unknown footage request 'R-9'" */
+    size_t size;       /* of the decoded struct */
+    size_t max_bytes;  /* of one encoded record */
+    size_t id_max;     /* ids are 1 .. id_max - 1 bytes */
+    void (*encode)(struct cv_buf *b, const void *rec);
+    /* 0, or CV_ECORRUPT naming the record when the bytes are malformed */
+    int (*decode)(const void *p, size_t len, void *out, struct cv_err *err);
+};
+
+/* Encode rec and store it under id: add (CV_EEXIST if the id is taken) or put (replace).
+ * CV_ELIMIT "<what> record too large" past max_bytes. */
+int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const char *id,
+                  const void *rec, bool add, struct cv_err *err);
+
+/* Load record `id` into out (k->size bytes). CV_ENOENT "unknown <what> '<id>'" when there is
+ * none (also for ids that cannot exist: empty or too long). */
+int srv_rec_load(struct idx_txn *t, const struct srv_rec_kind *k, const char *id, void *out,
+                 struct cv_err *err);
+
+/* Every record of the kind, decoded into a malloc'd array (*out, *n; free() it), sorted with
+ * cmp when it is not NULL. */
+int srv_rec_list(struct idx_txn *t, const struct srv_rec_kind *k, void **out, size_t *n,
+                 int (*cmp)(const void *, const void *), struct cv_err *err);
+
+/* Call cb(ctx, record) for every record in id order, the record decoded into one scratch copy
+ * valid during the call; a nonzero return stops the iteration and is returned. */
+int srv_rec_iter(struct idx_txn *t, const struct srv_rec_kind *k,
+                 int (*cb)(void *ctx, const void *rec), void *ctx, struct cv_err *err);
+
+/* `"key":null` when us is 0 (not yet: a decision, a finish), else cv_json_time's three keys. */
+void srv_json_time_or_null(struct cv_buf *b, const char *key, int64_t us);
+
+#endif
