@@ -195,6 +195,24 @@ static const char *os_user(void)
     return name;
 }
 
+/* --from and --to of a command: both times parse and to is after from; else one usage line
+ * (printed) and -1. */
+static int parse_range(const char *cmd, const char *from_s, const char *to_s, int64_t *from,
+                       int64_t *to)
+{
+    struct cv_err err = {""};
+
+    if (cv_time_parse(from_s, from, &err) < 0 || cv_time_parse(to_s, to, &err) < 0) {
+        usage_error(cmd, "%s", err.msg);
+        return -1;
+    }
+    if (*to <= *from) {
+        usage_error(cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
+        return -1;
+    }
+    return 0;
+}
+
 /* Record a configuration or hold change made from the command line, in the change's own write
  * transaction (so both commit or neither does). */
 static int cli_audit(struct idx_txn *t, const char *action, const char *target,
@@ -1165,10 +1183,8 @@ static int cmd_query(int argc, char **argv)
         return usage_error(cl.cmd, "expected one camera id: query CAMERA --from T --to T");
     if (!from_s || !to_s)
         return usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
-    if (cv_time_parse(from_s, &from, &err) < 0 || cv_time_parse(to_s, &to, &err) < 0)
-        return usage_error(cl.cmd, "%s", err.msg);
-    if (to <= from)
-        return usage_error(cl.cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
+    if (parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
+        return EXIT_USAGE;
     rc = open_index(&cl, root, &idx, &err);
     if (rc == 0)
         rc = idx_begin(idx, false, &t, &err);
@@ -1385,11 +1401,10 @@ static int hold_add(struct cmdline *cl, int argc, char **argv)
     if (!case_id || !cams || !from_s || !to_s)
         return usage_error(cl->cmd, "needs --case, --camera, --from and --to");
     memset(&h, 0, sizeof(h));
-    if (cv_time_parse(from_s, &h.from_us, &err) < 0 || cv_time_parse(to_s, &h.to_us, &err) < 0 ||
-        (until_s && cv_time_parse(until_s, &h.until_us, &err) < 0))
+    if (parse_range(cl->cmd, from_s, to_s, &h.from_us, &h.to_us) < 0)
+        return EXIT_USAGE;
+    if (until_s && cv_time_parse(until_s, &h.until_us, &err) < 0)
         return usage_error(cl->cmd, "%s", err.msg);
-    if (h.to_us <= h.from_us)
-        return usage_error(cl->cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
     if (strlen(case_id) >= sizeof(h.case_id) || strlen(why) >= sizeof(h.why) ||
         cv_strlcpy(list, cams, sizeof(list)) < 0)
         return usage_error(cl->cmd, "--case, --camera or --reason is too long");
@@ -1658,10 +1673,8 @@ static int cmd_export(int argc, char **argv)
     if (!cams_s || !from_s || !to_s || !case_s || !out_s)
         return usage_error(cl.cmd, "expected --camera ID[,ID...] --from T --to T --case CASE "
                                    "--out FILE.zip");
-    if (cv_time_parse(from_s, &req.from_us, &err) < 0 || cv_time_parse(to_s, &req.to_us, &err) < 0)
-        return usage_error(cl.cmd, "%s", err.msg);
-    if (req.to_us <= req.from_us)
-        return usage_error(cl.cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
+    if (parse_range(cl.cmd, from_s, to_s, &req.from_us, &req.to_us) < 0)
+        return EXIT_USAGE;
     if (lay_id_check("case", case_s, &err) < 0)
         return usage_error(cl.cmd, "%s", err.msg);
     if (cv_strlcpy(list, cams_s, sizeof(list)) < 0)
@@ -1817,10 +1830,8 @@ static int cmd_clip(int argc, char **argv)
         return EXIT_USAGE;
     if (cl.npos != 1 || !from_s || !to_s || !out_s)
         return usage_error(cl.cmd, "expected CAMERA --from T --to T --out FILE.mp4");
-    if (cv_time_parse(from_s, &from, &err) < 0 || cv_time_parse(to_s, &to, &err) < 0)
-        return usage_error(cl.cmd, "%s", err.msg);
-    if (to <= from)
-        return usage_error(cl.cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
+    if (parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
+        return EXIT_USAGE;
     rc = open_index(&cl, root, &idx, &err);
     paths.root = root;
     if (rc == 0)
