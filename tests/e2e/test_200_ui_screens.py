@@ -64,7 +64,7 @@ def test_every_screen_both_languages(root, tmp_path, procs):
 
     mid = (a + b) // 2
     cfg = {
-        "base": s.base, "settle": 1500,
+        "base": s.base, "settle": 800,  # after the screen marks itself data-ready
         "users": {r: s.user(r) for r in ("resident", "officer", "mediator", "admin")},
         "screens": {
             "resident": [["cameras", "#/cameras"], ["request", "#/request"], ["myrequests", "#/myrequests"], ["account", "#/account"]],
