@@ -39,6 +39,7 @@
 #define LIVE_IDLE_US (INT64_C(15) * 1000000)     /* no new fragment this long: end */
 #define LIVE_MAX_US (INT64_C(30) * 60 * 1000000) /* one live response at most this long */
 #define LIVE_HEADER_MAX (4u << 20)
+#define LIVE_RECENT_US (10 * CV_US_PER_S) /* a segment that ended this recently is "now" */
 
 /* ---- byte ranges ---- */
 
@@ -549,11 +550,17 @@ int api_live(struct srv_req *r)
         goto out;
     }
     if (rc == 0) {
-        rc = idx_pending_get(t, cam.num, lv->rel, &err);
-        if (rc == CV_ENOENT)
-            rc = cv_errf(&err, CV_ENOENT, "camera '%s' is not recording now", cam.id);
-        if (rc == 0 && idx_segment_last(t, cam.num, &last, NULL) < 0)
+        if (idx_segment_last(t, cam.num, &last, NULL) < 0)
             last.path[0] = 0;
+        rc = idx_pending_get(t, cam.num, lv->rel, &err);
+        if (rc == CV_ENOENT && last.path[0] && now - last.end_us < LIVE_RECENT_US) {
+            /* Between two segments: the closed one is committed (which ends its pending note)
+             * and the next one's note is a moment behind. Start from the closed one. */
+            cv_strlcpy(lv->rel, last.path, sizeof(lv->rel));
+            rc = 0;
+        } else if (rc == CV_ENOENT) {
+            rc = cv_errf(&err, CV_ENOENT, "camera '%s' is not recording now", cam.id);
+        }
     }
     idx_abort(t);
     t = NULL;
