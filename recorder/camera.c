@@ -1,10 +1,13 @@
 /*
  * camera.c: one camera's ingest thread.
  *
- * Session: open the RTSP URL (libavformat, TCP unless the camera says UDP) under a deadline,
- * pick the H.264/H.265 video stream and the first audio stream, then read packets until the
- * stream fails or the recorder stops. Every blocking libavformat call runs under an interrupt
- * callback with a deadline, so a silent or garbage-talking server cannot hang the thread.
+ * Session: open the RTSP URL under a deadline, pick the H.264/H.265 video stream and the first
+ * audio stream, then read packets until the stream fails or the recorder stops. The recorder's
+ * own client (rtsp.c) does this for RTSP over TCP with the common codecs, at a fraction of the
+ * cost; for what it does not do (UDP transport, rtsps://, other codecs, B-frames: it says so)
+ * the camera switches to libavformat's RTSP input for as long as it runs. Every blocking
+ * libavformat call runs under an interrupt callback with a deadline, so a silent or
+ * garbage-talking server cannot hang the thread either way.
  *
  * Run: a stretch of continuous timestamps. It starts at a video keyframe; decode times inside a
  * run are relative to that keyframe and continue across the run's segments. A reconnect, a
@@ -32,6 +35,7 @@
 #include <libavutil/avutil.h>
 
 #include "recorder/rec_int.h"
+#include "recorder/rtsp.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/log.h"
@@ -66,11 +70,14 @@ struct rec_cam {
     uint64_t rate_bytes;
     int64_t last_status_push;
     int64_t stagger_us; /* shortens the first segment so cameras do not all rotate together */
+    bool use_libav;     /* the own client cannot record this camera: libavformat does */
 };
 
 /* One connection and the run being recorded on it. */
 struct session {
-    AVFormatContext *ic;
+    struct rec_rtsp *rtsp; /* the own client, or */
+    AVFormatContext *ic;   /* libavformat's */
+    bool fallback;         /* the own client gave up on this stream: reconnect with libavformat */
     int vi, ai;
     AVRational tb[2];
     AVCodecParameters *par[2];
@@ -199,18 +206,91 @@ static void session_release(struct session *s)
         avcodec_parameters_free(&s->par[i]);
     }
     avformat_close_input(&s->ic);
+    rec_rtsp_close(s->rtsp);
+    s->rtsp = NULL;
 }
 
-static int session_open(struct rec_cam *c, struct session *s, struct cv_err *err)
+/*
+ * What either input found, into the session: the video stream (parameters, time base, a frame's
+ * duration) and the audio stream if it can be stored. `skipped` names an audio stream the input
+ * did not deliver. Returns whether audio is kept.
+ */
+static int session_streams(struct rec_cam *c, struct session *s, const AVCodecParameters *vpar,
+                           AVRational vtb, int64_t vdur, const AVCodecParameters *apar,
+                           AVRational atb, const char *skipped, bool *audio, struct cv_err *err)
+{
+    bool mov = false;
+
+    *audio = false;
+    s->par[0] = avcodec_parameters_alloc();
+    if (!s->par[0] || avcodec_parameters_copy(s->par[0], vpar) < 0)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    s->tb[0] = vtb;
+    s->default_dur[0] = vdur > 0 ? vdur : 1;
+    snprintf(s->vdesc, sizeof(s->vdesc), "%s %dx%d", avcodec_get_name(vpar->codec_id),
+             vpar->width, vpar->height);
+    cv_strlcpy(s->adesc, "none", sizeof(s->adesc));
+    c->st.reason[0] = 0;
+    if (apar && audio_storable(apar->codec_id, &mov)) {
+        s->mov = mov;
+        s->par[1] = avcodec_parameters_alloc();
+        if (!s->par[1] || avcodec_parameters_copy(s->par[1], apar) < 0)
+            return cv_errf(err, CV_ENOMEM, "out of memory");
+        s->tb[1] = atb;
+        snprintf(s->adesc, sizeof(s->adesc), "%s %dHz %dch", avcodec_get_name(apar->codec_id),
+                 apar->sample_rate, apar->ch_layout.nb_channels);
+        s->default_dur[1] = av_rescale_q(
+            apar->codec_id == AV_CODEC_ID_AAC ? 1024 : 160,
+            (AVRational){1, apar->sample_rate > 0 ? apar->sample_rate : 8000}, s->tb[1]);
+        *audio = true;
+        return 0;
+    }
+    if (apar)
+        skipped = avcodec_get_name(apar->codec_id);
+    if (skipped && skipped[0]) {
+        /* Not silent: the status and the log say which audio is not kept, and why. */
+        snprintf(c->st.reason, sizeof(c->st.reason),
+                 "audio %s is not stored: no segment container here can carry it", skipped);
+        cv_warn("camera '%s': %s", c->cfg.id, c->st.reason);
+        snprintf(s->adesc, sizeof(s->adesc), "%s (not stored)", skipped);
+    }
+    return 0;
+}
+
+static bool own_stop(void *ctx)
+{
+    return stopping(ctx);
+}
+
+/* Open with the own client. CV_ESTATE: it cannot record this stream (err says why). */
+static int session_open_own(struct rec_cam *c, struct session *s, struct cv_err *err)
+{
+    struct rec_rtsp_opts o = {c->cfg.url, c->url_safe, c->rc->connect_timeout_us,
+                              c->rc->stall_timeout_us, own_stop, c};
+    const struct rec_rtsp_media *m;
+    bool audio;
+    int rc;
+
+    rc = rec_rtsp_open(&s->rtsp, &o, err);
+    if (rc < 0)
+        return rc;
+    m = rec_rtsp_media(s->rtsp);
+    rc = session_streams(c, s, m->par[0], m->tb[0], m->frame_dur, m->par[1], m->tb[1],
+                         m->audio_skipped, &audio, err);
+    s->vi = 0;
+    s->ai = audio ? 1 : -1;
+    return rc;
+}
+
+static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_err *err)
 {
     AVDictionary *o = NULL;
     char why[CV_ERR_MAX], tmo[32];
-    int r;
+    AVStream *vs;
+    AVRational fr;
+    bool audio;
+    int r, rc;
 
-    memset(s, 0, sizeof(*s));
-    s->vi = s->ai = -1;
-    if (strncmp(c->cfg.url, "rtsp://", 7) != 0 && strncmp(c->cfg.url, "rtsps://", 8) != 0)
-        return cv_errf(err, CV_EINVAL, "URL %s is not an rtsp:// URL", c->url_safe);
     s->ic = avformat_alloc_context();
     if (!s->ic)
         return cv_errf(err, CV_ENOMEM, "out of memory");
@@ -260,52 +340,46 @@ static int session_open(struct rec_cam *c, struct session *s, struct cv_err *err
         return cv_errf(err, CV_EMEDIA, "%s has no H.264 or H.265 video stream (video: %s)",
                        c->url_safe, found);
     }
-    s->par[0] = avcodec_parameters_alloc();
-    if (!s->par[0] || avcodec_parameters_copy(s->par[0], s->ic->streams[s->vi]->codecpar) < 0)
-        return cv_errf(err, CV_ENOMEM, "out of memory");
-    s->tb[0] = s->ic->streams[s->vi]->time_base;
-    snprintf(s->vdesc, sizeof(s->vdesc), "%s %dx%d", avcodec_get_name(s->par[0]->codec_id),
-             s->par[0]->width, s->par[0]->height);
-    {
-        AVRational fr = s->ic->streams[s->vi]->avg_frame_rate;
-        if (fr.num <= 0 || fr.den <= 0)
-            fr = s->ic->streams[s->vi]->r_frame_rate;
-        if (fr.num <= 0 || fr.den <= 0 || av_q2d(fr) > 240)
-            fr = (AVRational){25, 1};
-        s->default_dur[0] = av_rescale_q(1, av_inv_q(fr), s->tb[0]);
-        if (s->default_dur[0] <= 0)
-            s->default_dur[0] = 1;
-    }
-    cv_strlcpy(s->adesc, "none", sizeof(s->adesc));
-    c->st.reason[0] = 0;
-    if (s->ai >= 0) {
-        AVCodecParameters *ap = s->ic->streams[s->ai]->codecpar;
-        bool mov = false;
-        if (audio_storable(ap->codec_id, &mov)) {
-            s->mov = mov;
-            s->par[1] = avcodec_parameters_alloc();
-            if (!s->par[1] || avcodec_parameters_copy(s->par[1], ap) < 0)
-                return cv_errf(err, CV_ENOMEM, "out of memory");
-            s->tb[1] = s->ic->streams[s->ai]->time_base;
-            snprintf(s->adesc, sizeof(s->adesc), "%s %dHz %dch", avcodec_get_name(ap->codec_id),
-                     ap->sample_rate, ap->ch_layout.nb_channels);
-            s->default_dur[1] = av_rescale_q(1024, (AVRational){1, ap->sample_rate > 0 ? ap->sample_rate : 8000},
-                                             s->tb[1]);
-        } else {
-            /* Not silent: the status and the log say which audio is not kept, and why. */
-            snprintf(c->st.reason, sizeof(c->st.reason),
-                     "audio %s is not stored: no segment container here can carry it",
-                     avcodec_get_name(ap->codec_id));
-            cv_warn("camera '%s': %s", c->cfg.id, c->st.reason);
-            snprintf(s->adesc, sizeof(s->adesc), "%s (not stored)",
-                     avcodec_get_name(ap->codec_id));
-            s->ai = -1;
-        }
-    }
+    vs = s->ic->streams[s->vi];
+    fr = vs->avg_frame_rate;
+    if (fr.num <= 0 || fr.den <= 0)
+        fr = vs->r_frame_rate;
+    if (fr.num <= 0 || fr.den <= 0 || av_q2d(fr) > 240)
+        fr = (AVRational){25, 1};
+    rc = session_streams(c, s, vs->codecpar, vs->time_base,
+                         av_rescale_q(1, av_inv_q(fr), vs->time_base),
+                         s->ai >= 0 ? s->ic->streams[s->ai]->codecpar : NULL,
+                         s->ai >= 0 ? s->ic->streams[s->ai]->time_base : (AVRational){1, 1},
+                         NULL, &audio, err);
+    if (!audio)
+        s->ai = -1;
     for (unsigned i = 0; i < s->ic->nb_streams; i++)
         if ((int)i != s->vi && (int)i != s->ai)
             s->ic->streams[i]->discard = AVDISCARD_ALL;
-    return 0;
+    return rc;
+}
+
+static int session_open(struct rec_cam *c, struct session *s, struct cv_err *err)
+{
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    s->vi = s->ai = -1;
+    if (strncmp(c->cfg.url, "rtsp://", 7) != 0 && strncmp(c->cfg.url, "rtsps://", 8) != 0)
+        return cv_errf(err, CV_EINVAL, "URL %s is not an rtsp:// URL", c->url_safe);
+    if (!c->use_libav && c->cfg.transport != IDX_TRANSPORT_UDP &&
+        strncmp(c->cfg.url, "rtsp://", 7) == 0) {
+        rc = session_open_own(c, s, err);
+        if (rc != CV_ESTATE)
+            return rc;
+        cv_info("camera '%s': %s: %s; recording it with libavformat's RTSP input", c->cfg.id,
+                c->url_safe, err->msg);
+        c->use_libav = true;
+        session_release(s);
+        memset(s, 0, sizeof(*s));
+        s->vi = s->ai = -1;
+    }
+    return session_open_libav(c, s, err);
 }
 
 static int64_t wall_of(const struct session *s, int64_t m)
@@ -580,6 +654,28 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
     push_status(c, true);
     while (!stopping(c)) {
         int64_t recv;
+        if (s->rtsp) {
+            rc = rec_rtsp_read(s->rtsp, pkt, &recv, err);
+            if (rc == CV_ECANCELED) {
+                rc = 0;
+                break;
+            }
+            if (rc == CV_ESTATE) {
+                cv_info("camera '%s': %s; recording it with libavformat's RTSP input",
+                        c->cfg.id, err->msg);
+                c->use_libav = true;
+                s->fallback = true;
+            }
+            if (rc < 0)
+                break;
+            account(c, pkt, recv, pkt->stream_index == 0);
+            rc = pkt->stream_index == 0 ? on_video(c, s, pkt, recv, err)
+                                        : on_audio(c, s, pkt, recv, err);
+            av_packet_unref(pkt);
+            if (rc < 0)
+                break;
+            continue;
+        }
         atomic_store(&c->deadline, cv_mono_us() + c->rc->stall_timeout_us);
         r = av_read_frame(s->ic, pkt);
         if (r < 0) {
@@ -620,6 +716,15 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
             break;
     }
     end_run(c, s);
+    if (s->rtsp) {
+        struct rec_rtsp_stats rs;
+        rec_rtsp_stats(s->rtsp, &rs);
+        if (rs.lost_packets || rs.malformed || rs.oversize)
+            cv_warn("camera '%s': %llu RTP packets lost, %llu malformed, %llu frames too large "
+                    "(of %llu packets)", c->cfg.id, (unsigned long long)rs.lost_packets,
+                    (unsigned long long)rs.malformed, (unsigned long long)rs.oversize,
+                    (unsigned long long)rs.rtp_packets);
+    }
     av_packet_free(&untimed);
     av_packet_free(&pkt);
     if (rc == 0 && !stopping(c))
@@ -658,6 +763,8 @@ static void *cam_main(void *arg)
         session_release(&s);
         if (stopping(c))
             break;
+        if (s.fallback)
+            continue; /* at once, with libavformat: the camera is fine */
         set_offline(c, err.msg);
         /* The hole after this point is the camera's doing; say what happened first. */
         if (c->gap_reason != IDX_GAP_OFFLINE || lasted > 0) {

@@ -129,10 +129,14 @@ def test_segment_start_is_real_time(rec, cid):
 
 @pytest.mark.parametrize("cid", ["gst-h264-aac", "gst-h265-pcmu"])
 def test_first_segment_starts_at_the_servers_first_frame(rec, cid):
-    # gst-rtsp-server notes the wall time of the first frame it sent: an outside clock.
+    # gst-rtsp-server notes the wall time of the first frame it sent: an outside clock. The
+    # recorder dates frames by capture (media time plus the least delay it has seen), and a frame
+    # is captured before the encoder hands it to the payloader, where a Python probe stamps it:
+    # the first frame, slowest out of the encoder, may be stamped a little after its capture.
     first = rec["stats"][cid]["first_frame_wallclock"]
     start = segments(rec, cid)[0]["start_us"] / 1e6
-    assert 0 <= start - first < 1.0, f"{cid}: first frame sent {first:.3f}, segment starts {start:.3f}"
+    assert -0.05 <= start - first < 1.0, \
+        f"{cid}: first frame sent {first:.3f}, segment starts {start:.3f}"
 
 
 @pytest.mark.parametrize("cid", CAMS)
