@@ -294,6 +294,11 @@ void rec_vdepay_push(struct rec_vdepay *d, const struct rec_rtp_hdr *h, rec_au_f
      * The next timestamp ends it for certain, one frame later, which a recorder can afford. */
 }
 
+void rec_vdepay_flush(struct rec_vdepay *d, rec_au_fn fn, void *ctx)
+{
+    emit(d, fn, ctx);
+}
+
 int rec_vconfig(enum rec_vcodec codec, const struct rec_ps *vps, const struct rec_ps *sps,
                 const struct rec_ps *pps, struct cv_buf *out)
 {

@@ -92,6 +92,9 @@ void rec_vdepay_release(struct rec_vdepay *d);
  */
 void rec_vdepay_push(struct rec_vdepay *d, const struct rec_rtp_hdr *h, rec_au_fn fn, void *ctx);
 
+/* The stream ended: deliver the access unit being built, if any. */
+void rec_vdepay_flush(struct rec_vdepay *d, rec_au_fn fn, void *ctx);
+
 /* Remember a parameter set from the SDP (NAL unit without start code) as if seen in-band. */
 void rec_vdepay_note_ps(struct rec_vdepay *d, const uint8_t *nal, size_t len);
 

@@ -1569,15 +1569,20 @@ int rec_rtsp_read(struct rec_rtsp *c, AVPacket *pkt, int64_t *recv_us, struct cv
             continue;
         now = cv_mono_us();
         if (now - c->last_media > c->stall_timeout_us)
-            return cv_errf(err, CV_ENET, "no data from %s for %lld s", c->url_safe,
-                           (long long)(c->stall_timeout_us / 1000000));
-        if (now >= c->next_keepalive && keepalive(c, err) < 0)
-            return CV_ENET;
-        if (now >= c->next_rr && send_reports(c, err) < 0)
-            return CV_ENET;
-        rc = wait_data(c, err);
-        if (rc < 0)
-            return rc;
+            rc = cv_errf(err, CV_ENET, "no data from %s for %lld s", c->url_safe,
+                         (long long)(c->stall_timeout_us / 1000000));
+        else if (now >= c->next_keepalive && keepalive(c, err) < 0)
+            rc = CV_ENET;
+        else if (now >= c->next_rr && send_reports(c, err) < 0)
+            rc = CV_ENET;
+        else
+            rc = wait_data(c, err);
+        if (rc < 0) {
+            /* the stream ended: its last frame is complete, deliver it before saying so */
+            c->au_recv = c->vrecv_last;
+            rec_vdepay_flush(&c->vd, on_au, c);
+            set_fatal(c, rc, "%s", err->msg);
+        }
     }
 }
 
