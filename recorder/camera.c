@@ -661,8 +661,8 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
                 break;
             }
             if (rc == CV_ESTATE) {
-                cv_info("camera '%s': %s; recording it with libavformat's RTSP input",
-                        c->cfg.id, err->msg);
+                cv_info("camera '%s': %s: %s; recording it with libavformat's RTSP input",
+                        c->cfg.id, c->url_safe, err->msg);
                 c->use_libav = true;
                 s->fallback = true;
             }

@@ -43,6 +43,7 @@
 #define BODY_MAX (64 * 1024) /* and its body (an SDP) */
 #define RR_US (5 * INT64_C(1000000))
 #define QCAP 128
+#define OPEN_FRAMES 4 /* video frames read before rec_rtsp_open returns */
 #define PREROLL 32 /* audio frames kept while the first keyframe is still being assembled */
 #define GARBAGE_MAX (1u << 20)
 #define NTP_UNIX_OFFSET UINT64_C(2208988800)
@@ -119,7 +120,7 @@ struct rec_rtsp {
     struct rec_rtsp_media media;
     struct rec_ps cfg_sps; /* the SPS the codec configuration was built from */
     int64_t epoch_mono, last_vts, au_recv, vrecv_last;
-    bool have_vts;
+    int nvideo; /* access units delivered */
 
     AVPacket *q[QCAP];
     int qhead, qlen;
@@ -425,8 +426,8 @@ static bool take_challenge(struct rec_rtsp *c, const struct resp *r, struct cv_e
                            const char *method)
 {
     if (!c->u.cred) {
-        cv_errf(err, CV_ENET, "%s %s: %d Unauthorized: the camera needs a user and password in "
-                "its URL", method, c->url_safe, r->status);
+        cv_errf(err, CV_ENET, "cannot connect to %s: %s answered 401 Unauthorized: the camera "
+                "needs a user and password in its URL", c->url_safe, method);
         return false;
     }
     if (r->auth_digest[0]) {
@@ -435,8 +436,8 @@ static bool take_challenge(struct rec_rtsp *c, const struct resp *r, struct cv_e
         auth_param(r->auth_digest, "stale", stale, sizeof(stale));
         auth_param(r->auth_digest, "algorithm", algo, sizeof(algo));
         if (algo[0] && strcasecmp(algo, "MD5") != 0) {
-            cv_errf(err, CV_ENET, "%s %s: the camera asks for Digest %s authentication, which is "
-                    "not supported (MD5 is)", method, c->url_safe, algo);
+            cv_errf(err, CV_ENET, "cannot connect to %s: %s asks for Digest %s authentication, "
+                    "which is not supported (MD5 is)", c->url_safe, method, algo);
             return false;
         }
         if (c->auth == 2 && strcmp(nonce, c->nonce) == 0 && strcasecmp(stale, "true") != 0)
@@ -455,8 +456,8 @@ static bool take_challenge(struct rec_rtsp *c, const struct resp *r, struct cv_e
         return true;
     }
 refused:
-    cv_errf(err, CV_ENET, "%s %s: %d Unauthorized: wrong user or password", method, c->url_safe,
-            r->status);
+    cv_errf(err, CV_ENET, "cannot connect to %s: %s answered 401 Unauthorized: wrong user or "
+            "password", c->url_safe, method);
     return false;
 }
 
@@ -833,7 +834,8 @@ static int start_delivery(struct rec_rtsp *c, const struct rec_au *au)
     cv_buf_init(&cfg, 4096);
     if (rec_vconfig(c->vcodec, &c->vd.vps, &c->vd.sps, &c->vd.pps, &cfg) != 0) {
         set_fatal(c, CV_EMEDIA, "%s: the keyframe came without its parameter sets (%s), and the "
-                  "SDP has none", c->url_safe, c->vcodec == REC_VC_H264 ? "SPS/PPS" : "VPS/SPS/PPS");
+                  "SDP has none", c->url_safe,
+                  c->vcodec == REC_VC_H264 ? "SPS/PPS" : "VPS/SPS/PPS");
         goto out;
     }
     if (probe_size(c, au, &w, &h) != 0) {
@@ -878,13 +880,13 @@ static void on_au(void *ctx, const struct rec_au *au)
         c->epoch_mono = cv_mono_us();
         c->delivering = true;
         c->last_vts = ext;
+        c->nvideo++;
         enqueue(c, 0, au->data, au->len, 0, true, c->au_recv);
         flush_preroll(c);
         return;
     }
     if (ext <= c->last_vts) {
-        set_fatal(c, CV_ESTATE, "%s: video frames arrive out of decode order (B-frames)",
-                  c->url_safe);
+        set_fatal(c, CV_ESTATE, "video frames arrive out of decode order (B-frames)");
         return;
     }
     if (au->key && c->vd.sps.len &&
@@ -896,6 +898,7 @@ static void on_au(void *ctx, const struct rec_au *au)
         return;
     }
     c->last_vts = ext;
+    c->nvideo++;
     enqueue(c, 0, au->data, au->len, ext - s->base, au->key, c->au_recv);
 }
 
@@ -1219,8 +1222,9 @@ static int transact(struct rec_rtsp *c, const char *method, const char *uri, con
         }
         break;
     }
-    if (r->status == 401 && !take_challenge(c, r, err, method))
-        return CV_ENET;
+    if (r->status == 401) /* the second refusal, with the credentials we have */
+        return cv_errf(err, CV_ENET, "cannot connect to %s: %s answered 401 Unauthorized: wrong "
+                       "user or password", c->url_safe, method);
     if (r->status != 200)
         return cv_errf(err, CV_ENET, "cannot connect to %s: %s answered '%s'", c->url_safe,
                        method, r->first);
@@ -1509,8 +1513,12 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
         setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
         setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     }
-    /* until the first keyframe, under the connect deadline */
-    while (c->qlen == 0) {
+    /*
+     * Until the first keyframe and three frames after it, under the connect deadline: B-frames
+     * show within those (a timestamp goes back), so such a camera goes to libavformat before
+     * anything of it is recorded. The frames wait in the queue.
+     */
+    while (c->nvideo < OPEN_FRAMES) {
         int64_t now = cv_mono_us();
         if (c->fatal) {
             rc = cv_errf(err, c->fatal, "%s", c->ferr.msg);
@@ -1521,9 +1529,11 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
             goto fail;
         if (rc > 0)
             continue;
+        if (now >= deadline && c->nvideo > 0)
+            break; /* a very slow camera: go with what it sent */
         if (now >= deadline) {
-            rc = cv_errf(err, CV_ENET, "cannot record %s: no video keyframe within %lld s", c->url_safe,
-                         (long long)(c->connect_timeout_us / 1000000));
+            rc = cv_errf(err, CV_ENET, "cannot record %s: no video keyframe within %lld s",
+                         c->url_safe, (long long)(c->connect_timeout_us / 1000000));
             goto fail;
         }
         rc = wait_data(c, err);

@@ -133,11 +133,13 @@ def start_camsim(procs, tmp_path, cameras=1, name="cam", extra=(), port=None, du
     return p
 
 
-def start_gst(procs, tmp_path, path="/cam", codec="h264", audio="none", port=None, duration=600):
+def start_gst(procs, tmp_path, path="/cam", codec="h264", audio="none", port=None, duration=600,
+              extra=()):
     port = port or free_port()
     stats = tmp_path / f"gst-{port}.json"
     argv = [PY, PEERS / "gst_rtsp.py", "--port", port, "--path", path, "--codec", codec,
-            "--audio", audio, "--fps", 25, "--gop", 50, "--stats", stats, "--duration", duration]
+            "--audio", audio, "--fps", 25, "--gop", 50, "--stats", stats, "--duration", duration,
+            *extra]
     p = Proc(argv, ready="gst_rtsp: serving", log=tmp_path / f"gst-{port}.log")
     p.port, p.stats, p.url = port, stats, f"rtsp://127.0.0.1:{port}{path}"
     procs.append(p)

@@ -70,6 +70,12 @@ def parse_args(argv):
     p.add_argument("--gop", type=int, default=50, help="keyframe interval in frames")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=360)
+    p.add_argument("--bframes", type=int, default=0,
+                   help="H.264 B-frames between references (default 0, as cameras do)")
+    p.add_argument("--user", help="require this user (with --password)")
+    p.add_argument("--password", help="the user's password")
+    p.add_argument("--auth", choices=("basic", "digest"), default="digest",
+                   help="authentication method offered with --user (default digest)")
     p.add_argument("--stats", metavar="FILE", help="write JSON counters here")
     p.add_argument("--duration", type=float, default=600.0,
                    help="exit by itself after this many seconds (default 600)")
@@ -88,6 +94,10 @@ def parse_args(argv):
             p.error("--%s must be even and 16..7680" % name)
     if not a.duration > 0:
         p.error("--duration must be > 0")
+    if not 0 <= a.bframes <= 4 or (a.bframes and a.codec != "h264"):
+        p.error("--bframes must be 0..4, and only with --codec h264")
+    if bool(a.user) != bool(a.password):
+        p.error("--user and --password go together")
     return a
 
 
@@ -97,16 +107,20 @@ def launch_string(a):
              "! video/x-raw,width={w},height={h},framerate={fps}/1 "
              "! timeoverlay font-desc=\"Sans 24\" ! videoconvert ! video/x-raw,format=I420 ! ")
     if a.codec == "h264":
-        video += ("x264enc name=venc tune=zerolatency speed-preset=ultrafast bframes=0 "
+        # zerolatency and ultrafast forbid B-frames; with --bframes the encoder runs without them
+        video += ("x264enc name=venc {tune} bframes={bf} b-adapt=false "
                   "key-int-max={gop} sliced-threads=false threads=1 "
-                  "! video/x-h264,stream-format=byte-stream,alignment=au "
+                  "! video/x-h264,stream-format=byte-stream,alignment=au{profile} "
                   "! rtph264pay name=pay0 pt=96 config-interval=-1")
     else:
         video += ("x265enc name=venc tune=zerolatency speed-preset=ultrafast key-int-max={gop} "
                   "option-string=\"keyint={gop}:min-keyint={gop}:bframes=0\" "
                   "! video/x-h265,stream-format=byte-stream,alignment=au "
                   "! rtph265pay name=pay0 pt=96 config-interval=-1")
-    video = video.format(w=a.width, h=a.height, fps=a.fps, gop=a.gop)
+    video = video.format(w=a.width, h=a.height, fps=a.fps, gop=a.gop, bf=a.bframes,
+                         tune="speed-preset=superfast" if a.bframes
+                         else "tune=zerolatency speed-preset=ultrafast",
+                         profile=",profile=main" if a.bframes else "")
     if a.audio == "none":
         audio = ""
     elif a.audio == "aac":
@@ -257,6 +271,22 @@ def main(argv):
     factory.set_shared(True)
     factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
     factory.connect("media-configure", on_media_configure)
+    if a.user:
+        # Only this user may see the stream; the server challenges with the chosen method.
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", "user")
+        if a.auth == "basic":
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(a.user, a.password), token)
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
+        else:
+            auth.add_digest(a.user, a.password, token)
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        server.set_auth(auth)
+        perms = GstRtspServer.RTSPPermissions()
+        perms.add_role_from_structure(Gst.Structure.new_from_string(
+            "user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"))
+        factory.set_permissions(perms)
     server.get_mount_points().add_factory(a.path, factory)
     server.connect("client-connected", on_client)
 
