@@ -45,6 +45,7 @@
 #define JUMP_US (5 * INT64_C(1000000)) /* a forward timestamp jump past this starts a new run */
 #define STABLE_US (30 * INT64_C(1000000)) /* a session this long resets the backoff */
 #define RATE_WINDOW_US (5 * INT64_C(1000000))
+#define AQ_MAX 256 /* audio packets held until the video catches up (5 s of 48-kHz AAC) */
 
 struct rec_cam {
     struct idx_camera cfg;
@@ -96,6 +97,11 @@ struct session {
     int64_t seg_first_m;
     AVPacket *pend[2];
     int64_t pend_m[2], pend_recv[2], last_dur[2];
+    /* audio ahead of the video, waiting for it (see write_pending) */
+    AVPacket *aq[AQ_MAX];
+    int64_t aq_recv[AQ_MAX];
+    int aq_head, aq_n;
+    int64_t vfront; /* run-relative µs where the video written so far ends */
 };
 
 static int interrupt_cb(void *opaque)
@@ -205,6 +211,8 @@ static void session_release(struct session *s)
         av_packet_free(&s->pend[i]);
         avcodec_parameters_free(&s->par[i]);
     }
+    for (; s->aq_n > 0; s->aq_n--, s->aq_head = (s->aq_head + 1) % AQ_MAX)
+        av_packet_free(&s->aq[s->aq_head]);
     avformat_close_input(&s->ic);
     rec_rtsp_close(s->rtsp);
     s->rtsp = NULL;
@@ -470,21 +478,70 @@ static void close_segment(struct rec_cam *c, struct session *s)
     rec_sink_segment(c->sink, c->cfg.id, &rec, frags, nfrags);
 }
 
-/* Write a held-back packet whose duration is now known. */
+static int64_t rel_us(const struct session *s, int i, int64_t ts)
+{
+    return av_rescale_q(ts, s->tb[i], AV_TIME_BASE_Q);
+}
+
+/* Write the waiting audio that starts before `until` (run-relative µs), oldest first. */
+static int drain_audio(struct session *s, int64_t until, struct cv_err *err)
+{
+    while (s->aq_n > 0) {
+        AVPacket **p = &s->aq[s->aq_head];
+        int rc = 0;
+        if (rel_us(s, 1, (*p)->dts) >= until)
+            break;
+        if (s->seg)
+            rc = rec_seg_write(s->seg, *p, s->aq_recv[s->aq_head], err);
+        av_packet_free(p);
+        s->aq_head = (s->aq_head + 1) % AQ_MAX;
+        s->aq_n--;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * Write a held-back packet whose duration is now known. Cameras encode video slower than
+ * audio, so audio arrives ahead of the video of the same instant; written as it came, the audio
+ * of the seconds before a segment boundary would end up in the segment before it (the tail of
+ * a segment longer in audio than in video, by the encoder's latency). So audio that starts
+ * after the end of the video written so far waits, and goes out as the video reaches it: a
+ * segment holds the audio of its own time span.
+ */
 static int write_pending(struct rec_cam *c, struct session *s, int i, int64_t dur,
                          struct cv_err *err)
 {
     AVPacket *p = s->pend[i];
-    int rc;
+    int rc = 0;
 
     if (!p)
         return 0;
     p->duration = dur > 0 ? dur : s->last_dur[i] > 0 ? s->last_dur[i] : s->default_dur[i];
     s->last_dur[i] = p->duration;
-    rc = s->seg ? rec_seg_write(s->seg, p, s->pend_recv[i], err) : 0;
-    av_packet_free(&s->pend[i]);
+    if (i == 0) {
+        rc = s->seg ? rec_seg_write(s->seg, p, s->pend_recv[0], err) : 0;
+        s->vfront = rel_us(s, 0, p->dts + p->duration);
+        av_packet_free(&s->pend[0]);
+        return rc < 0 ? rc : drain_audio(s, s->vfront, err);
+    }
+    if (s->aq_n == 0 && rel_us(s, 1, p->dts) < s->vfront) {
+        rc = s->seg ? rec_seg_write(s->seg, p, s->pend_recv[1], err) : 0;
+        av_packet_free(&s->pend[1]);
+        return rc;
+    }
+    if (s->aq_n == AQ_MAX) { /* the video is stuck: do not hold audio forever */
+        rc = drain_audio(s, rel_us(s, 1, s->aq[s->aq_head]->dts) + 1, err);
+        if (rc < 0)
+            return rc;
+    }
+    s->aq[(s->aq_head + s->aq_n) % AQ_MAX] = p;
+    s->aq_recv[(s->aq_head + s->aq_n) % AQ_MAX] = s->pend_recv[1];
+    s->aq_n++;
+    s->pend[1] = NULL;
     (void)c;
-    return rc;
+    return 0;
 }
 
 static void end_run(struct rec_cam *c, struct session *s)
@@ -493,8 +550,10 @@ static void end_run(struct rec_cam *c, struct session *s)
 
     if (!s->active)
         return;
-    if (write_pending(c, s, 0, 0, &err) < 0 || write_pending(c, s, 1, 0, &err) < 0)
+    if (write_pending(c, s, 0, 0, &err) < 0 || write_pending(c, s, 1, 0, &err) < 0 ||
+        drain_audio(s, INT64_MAX, &err) < 0)
         cv_warn("camera '%s': %s", c->cfg.id, err.msg);
+    s->vfront = 0;
     close_segment(c, s);
     s->active = false;
 }
