@@ -86,8 +86,8 @@ demo:
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh
 
-# Every benchmark (camsim, ingest, export, index, retention), JSON in bench/results/, one table,
-# docs/ingest-scaling.png; ~15-20 min, loads both cores. See docs/performance.md.
+# Every benchmark (camsim, ingest, export, index, retention, http), JSON in bench/results/, one
+# table, docs/ingest-scaling.png; ~15-20 min, loads both cores. See docs/performance.md.
 # BENCH_ARGS='--only ingest,export' runs some of them.
 bench: all $(BUILD)/index-bench
 	@tools/deps.sh test

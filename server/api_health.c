@@ -9,6 +9,7 @@
 
 #include "common/cvtime.h"
 #include "indexer/idx.h"
+#include "server/audit.h"
 #include "server/jobs.h"
 #include "server/srv_int.h"
 #include "common/banned.h"
@@ -110,6 +111,7 @@ int api_metrics(struct srv_req *r)
     struct cv_buf *b = &r->out;
     size_t n = 0, nv = 0;
     uint64_t jobs[SRV_JOB_NSTATUS] = {0}, audit = 0;
+    struct srv_audit_writer_stats ws;
     int rc = idx_begin(r->srv->idx, false, &t, &err);
 
     if (rc == 0)
@@ -181,6 +183,16 @@ int api_metrics(struct srv_req *r)
                       (unsigned long long)jobs[i]);
     cv_buf_printf(b, "# TYPE camvault_audit_records gauge\ncamvault_audit_records %llu\n",
                   (unsigned long long)audit);
+    srv_audit_writer_stats(r->srv->audit, &ws);
+    cv_buf_printf(b,
+                  "# HELP camvault_audit_view_records_total Audit records of views this server "
+                  "committed.\n# TYPE camvault_audit_view_records_total counter\n"
+                  "camvault_audit_view_records_total %llu\n"
+                  "# HELP camvault_audit_view_commits_total Write transactions (syncs) they "
+                  "took: concurrent views share one.\n"
+                  "# TYPE camvault_audit_view_commits_total counter\n"
+                  "camvault_audit_view_commits_total %llu\n",
+                  (unsigned long long)ws.records, (unsigned long long)ws.transactions);
     cv_buf_printf(b, "# HELP camvault_http_requests_total HTTP responses by status since this "
                      "server started.\n# TYPE camvault_http_requests_total counter\n");
     for (int s = 100; s < 600; s++) {

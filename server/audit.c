@@ -1,6 +1,8 @@
 /*
  * audit.c: the hash-chained audit log of audit.h over the index's `audit` store.
  */
+#include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +126,164 @@ int srv_audit_log(struct idx *idx, const struct srv_audit_entry *e, uint64_t *se
         return idx_commit(t, err);
     idx_abort(t);
     return rc;
+}
+
+/* ---- group commit ---- */
+
+/* One caller's record while it waits. Lives on the caller's stack; the committing thread fills
+ * rc, seq and err, and sets done under the writer's mutex, after which it no longer touches it. */
+struct pending {
+    const struct srv_audit_entry *e;
+    struct pending *next;
+    bool done;
+    int rc;
+    uint64_t seq;
+    struct cv_err err;
+};
+
+struct srv_audit_writer {
+    struct idx *idx;
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv;  /* signalled when a transaction ends */
+    struct pending *head, *tail;
+    bool committing; /* a caller is writing a batch (outside the mutex) */
+    struct srv_audit_writer_stats st;
+};
+
+int srv_audit_writer_open(struct srv_audit_writer **out, struct idx *idx, struct cv_err *err)
+{
+    struct srv_audit_writer *w = calloc(1, sizeof(*w));
+
+    *out = NULL;
+    if (!w)
+        return cv_errf(err, CV_ENOMEM, "audit: out of memory");
+    if (pthread_mutex_init(&w->mu, NULL) != 0) {
+        free(w);
+        return cv_errf(err, CV_ENOMEM, "audit: cannot create a mutex");
+    }
+    if (pthread_cond_init(&w->cv, NULL) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return cv_errf(err, CV_ENOMEM, "audit: cannot create a condition variable");
+    }
+    w->idx = idx;
+    *out = w;
+    return 0;
+}
+
+void srv_audit_writer_close(struct srv_audit_writer *w)
+{
+    if (!w)
+        return;
+    assert(!w->head && !w->committing);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+/*
+ * Store the records of `batch` (a NULL-terminated list) in one write transaction, filling each
+ * one's rc, seq and err; returns how many were retried alone. Runs without the writer's mutex.
+ */
+static uint64_t write_batch(struct idx *idx, struct pending *batch)
+{
+    struct idx_txn *t = NULL;
+    struct cv_err why = {""};
+    struct pending *p;
+    uint64_t retried = 0;
+    int rc = idx_begin(idx, true, &t, &why);
+
+    for (p = batch; rc == 0 && p; p = p->next)
+        rc = srv_audit_append(t, p->e, &p->seq, &why);
+    if (rc == 0)
+        rc = idx_commit(t, &why); /* syncs: from here every record of the batch is durable */
+    else
+        idx_abort(t);
+    if (rc == 0 || !batch->next) {
+        for (p = batch; p; p = p->next) {
+            p->rc = rc;
+            if (rc < 0)
+                cv_errf(&p->err, rc, "%s", why.msg);
+        }
+        return 0;
+    }
+    /* Nothing of the shared transaction was stored. Whose record failed, or whether the commit
+     * would fail for anyone, is not known: each record alone, so each caller gets its own
+     * outcome. */
+    for (p = batch; p; p = p->next, retried++)
+        p->rc = srv_audit_log(idx, p->e, &p->seq, &p->err);
+    return retried;
+}
+
+/* Take up to SRV_AUDIT_BATCH_MAX queued records, store them, wake their callers. Called with
+ * the mutex held and no transaction under way; returns with it held. */
+static void commit_queued(struct srv_audit_writer *w)
+{
+    struct pending *batch = w->head, *last = w->head, *p, *next;
+    uint64_t n = 1, retried;
+
+    while (last->next && n < SRV_AUDIT_BATCH_MAX) {
+        last = last->next;
+        n++;
+    }
+    w->head = last->next;
+    if (!w->head)
+        w->tail = NULL;
+    last->next = NULL;
+    w->st.queued -= n;
+    w->st.writing = n;
+    w->committing = true;
+    pthread_mutex_unlock(&w->mu);
+
+    retried = write_batch(w->idx, batch);
+
+    pthread_mutex_lock(&w->mu);
+    w->committing = false;
+    w->st.writing = 0;
+    w->st.retried += retried;
+    w->st.transactions += !retried && batch->rc == 0;
+    for (p = batch; p; p = next) {
+        next = p->next; /* p's owner may return as soon as the mutex is released */
+        w->st.records += p->rc == 0;
+        w->st.transactions += retried && p->rc == 0;
+        p->done = true;
+    }
+    pthread_cond_broadcast(&w->cv);
+}
+
+int srv_audit_writer_log(struct srv_audit_writer *w, const struct srv_audit_entry *e, uint64_t *seq,
+                         struct cv_err *err)
+{
+    struct pending me = {.e = e};
+
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = &me;
+    else
+        w->head = &me;
+    w->tail = &me;
+    w->st.queued++;
+    /* Until a transaction has stored this record: wait while another caller writes one, else
+     * write the queued records (this one among them, or older ones first). */
+    while (!me.done) {
+        if (w->committing)
+            pthread_cond_wait(&w->cv, &w->mu);
+        else
+            commit_queued(w);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (me.rc < 0)
+        return cv_errf(err, me.rc, "%s", me.err.msg);
+    if (seq)
+        *seq = me.seq;
+    return 0;
+}
+
+void srv_audit_writer_stats(struct srv_audit_writer *w, struct srv_audit_writer_stats *out)
+{
+    pthread_mutex_lock(&w->mu);
+    *out = w->st;
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* Decode one stored record (key, value) into *r, parsing its line into *doc (caller frees). */

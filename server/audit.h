@@ -63,9 +63,51 @@ struct srv_audit_rec {
  */
 int srv_audit_append(struct idx_txn *txn, const struct srv_audit_entry *e, uint64_t *seq,
                      struct cv_err *err);
-/* The same in a write transaction of its own (for views, which change nothing else). */
+/* The same in a write transaction of its own. The server appends views (which change nothing
+ * else) through a writer instead (below), which shares transactions between requests. */
 int srv_audit_log(struct idx *idx, const struct srv_audit_entry *e, uint64_t *seq,
                   struct cv_err *err);
+
+/*
+ * Group commit for records that need a write transaction of their own (views of footage, which
+ * change nothing else). Each LMDB commit syncs the index to disk, and the write lock serializes
+ * commits across threads and processes, so with one transaction per record the rate of views is
+ * the rate of syncs. A writer lets concurrent callers share one: a caller queues its record and
+ * waits; whichever caller finds no commit under way takes every queued record (up to
+ * SRV_AUDIT_BATCH_MAX, oldest first), appends them in one write transaction in queue order and
+ * commits it, then wakes the callers whose records it committed. Records that arrive meanwhile
+ * wait for the next transaction, so the more callers wait, the more share a sync.
+ *
+ * srv_audit_writer_log returns only once the caller's own record is committed (synced, like
+ * srv_audit_log), so a view answered after it returned 0 is never lost. The chain is unchanged:
+ * within the transaction each record follows the one before it. If a shared transaction fails
+ * (a record cannot be appended, or the commit fails), nothing of it is stored and every record
+ * of the batch is retried in a transaction of its own, so each caller gets its own record's
+ * outcome, as with srv_audit_log.
+ *
+ * Threads: srv_audit_writer_log may be called from any number of threads at once; the entry's
+ * strings are read by whichever thread commits, while their owner waits. Open and close from
+ * one thread, close only when no call is under way.
+ */
+#define SRV_AUDIT_BATCH_MAX 256 /* records per shared transaction; more wait for the next */
+
+struct srv_audit_writer;
+
+int srv_audit_writer_open(struct srv_audit_writer **out, struct idx *idx, struct cv_err *err);
+void srv_audit_writer_close(struct srv_audit_writer *w); /* NULL-safe */
+/* Append one record as srv_audit_log does, sharing the transaction with concurrent callers. */
+int srv_audit_writer_log(struct srv_audit_writer *w, const struct srv_audit_entry *e, uint64_t *seq,
+                         struct cv_err *err);
+
+/* What a writer has done since it was opened (for /metrics and tests). */
+struct srv_audit_writer_stats {
+    uint64_t records;      /* committed */
+    uint64_t transactions; /* committed (records / transactions: the mean batch) */
+    uint64_t retried;      /* records retried alone after a shared transaction failed */
+    uint64_t queued;       /* records waiting now, not yet taken by a transaction */
+    uint64_t writing;      /* records in the transaction under way now (0: none) */
+};
+void srv_audit_writer_stats(struct srv_audit_writer *w, struct srv_audit_writer_stats *out);
 
 /* Which records srv_audit_iter gives: all matching filters, in sequence order. */
 struct srv_audit_filter {

@@ -399,7 +399,8 @@ int srv_audit(struct srv_req *r, struct idx_txn *t, const char *action, const ch
         .detail = detail,
     };
 
-    return t ? srv_audit_append(t, &e, NULL, err) : srv_audit_log(r->srv->idx, &e, NULL, err);
+    return t ? srv_audit_append(t, &e, NULL, err)
+             : srv_audit_writer_log(r->srv->audit, &e, NULL, err);
 }
 
 void srv_user_json(struct cv_buf *b, const struct srv_user *u)
@@ -940,6 +941,8 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
     }
     rc = idx_open(&s->idx, root, 0, err);
     if (rc == 0)
+        rc = srv_audit_writer_open(&s->audit, s->idx, err);
+    if (rc == 0)
         rc = srv_throttle_open(&s->throttle, err);
     if (rc == 0)
         rc = srv_jobs_open(&s->jobs, s->idx, s->root, err);
@@ -1008,6 +1011,7 @@ out:
     free(key);
     srv_jobs_close(s->jobs); /* after the daemon: no handler can kick it any more */
     srv_throttle_close(s->throttle);
+    srv_audit_writer_close(s->audit); /* after the daemon: no request is waiting in it */
     idx_close(s->idx);
     free(s);
     return rc;

@@ -93,6 +93,7 @@ struct srv {
     struct idx *idx;
     struct srv_throttle *throttle;
     struct srv_jobs *jobs; /* the export worker (jobs.h) */
+    struct srv_audit_writer *audit; /* group commit of views' audit records (audit.h) */
     bool tls;
     atomic_bool stopping;
     atomic_uint_fast64_t status_count[600]; /* responses by status code, for /metrics */
@@ -154,8 +155,10 @@ int srv_body_fields(struct srv_req *r, const char *const *allowed);
 int srv_read(struct srv_req *r, struct idx_txn **t);
 int srv_write(struct srv_req *r, struct idx_txn **t);
 
-/* Append one audit record for this request's user (in t when not NULL, else in its own
- * transaction). target/case/detail may be NULL. */
+/* Append one audit record for this request's user: in t when not NULL, else through the
+ * server's audit writer (a transaction shared with concurrent requests' records; returns once
+ * the record is committed, so answer only after it returned 0). target/case/detail may be
+ * NULL. Without t the caller must hold no transaction of the index. */
 int srv_audit(struct srv_req *r, struct idx_txn *t, const char *action, const char *target,
               const char *case_id, const char *detail, struct cv_err *err);
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"
-CAMVAULT = BUILD / "camvault"
+CAMVAULT = Path(os.environ.get("BENCH_CAMVAULT", BUILD / "camvault"))  # another build, for A/B
 CAMSIM = BUILD / "camsim"
 MEDIA = BUILD / "camsim-media"
 HZ = os.sysconf("SC_CLK_TCK")

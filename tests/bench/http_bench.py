@@ -1,183 +1,409 @@
 #!/usr/bin/python3
-"""HTTP benchmark (for the issue note, not a test): `camvault serve` while `camvault record`
-records N simulated cameras (default 20: 640x360, 25 fps, GOP 50, 800 kbit/s, 10-s segments).
+"""HTTP benchmark: timeline requests per second and concurrent video.mp4 viewers of the server.
 
-1. Timeline requests per second and latency percentiles: --requests timeline requests over
-   --concurrency keep-alive clients (bearer token; spread over loopback source addresses so the
-   per-address connection limit is not what is measured). Each request is a real view: it reads
-   the index and appends one audit record (one LMDB write transaction).
-2. Concurrent video.mp4 viewers: V viewers each fetch a --clip-seconds clip of a different
-   camera as fast as they can, for V = 1, 5, 10, 20, 40, 80; a viewer is "at full rate" when its
-   throughput is at least the clip's own bitrate (bytes / clip duration). Reported: the largest
-   V at which every viewer was at full rate, and the aggregate MB/s.
-3. Server memory: VmRSS after each phase and VmHWM (peak).
+`camvault serve` runs while `camvault record` records --cameras simulated cameras (camsim; by
+default 640x360, 25 fps, GOP 50, 800 kbit/s, 10-s segments), after --warmup seconds of recording.
+Every request carries a bearer token. The client keeps each connection for the next request
+unless the server closes it (it counts the connections it opened); connections are spread over
+the loopback addresses 127.0.0.2-127.0.0.33 so that the server's per-address connection limit
+(32) is not what is measured.
 
-Results as JSON on stdout (and bench/results/http-<time>.json).
+1. Timeline: --requests GET /api/v1/cameras/{id}/timeline over --concurrency connections (one
+   thread each, taking the next request as soon as the last is answered; the threads spread
+   over --client-procs processes, as one Python process cannot keep a fast server busy), cameras
+   in turn, range = all the recording so far. Each is a real view: it reads the index and
+   appends one audit record, answering only once that record is committed (and synced).
+   Figures: requests/s over the phase, p50/p99/max latency, failures (anything but a complete
+   200), the server's and this client's CPU over the phase (the client shares the machine: when
+   it nears a core, it is the limit, not the server), how many connections the client opened
+   and how many audit records shared a write transaction on average (/metrics).
+2. Viewers: for each V in --viewers, V connections fetch at once a clip of the last
+   --clip-seconds of closed segments (a different camera each, in turn) as fast as they can. A
+   viewer is at real time when its bytes/s are at least the clip's own (bytes / the media time
+   the server says it delivered, X-Camvault-Start..End). Figures per V: answered, how many at
+   real time, the slowest viewer's rate in multiples of real time, MB/s in all.
+3. Server memory: VmRSS before the first request (idle), after each phase, VmHWM (peak) after
+   the timeline phase and at the end.
+
+At the end the server is stopped and `camvault audit --verify` must find the chain intact and
+exactly one new record per view answered 200. The run fails (exit 1) on any failed request, any
+viewer not answered in full, a broken chain or a wrong record count, or a process that died;
+nothing is timed against a limit. Writes one JSON file (--out DIR).
 """
 import argparse
-import concurrent.futures
+import calendar
 import http.client
+import itertools
 import json
+import multiprocessing
+import os
+import queue
+import resource
 import shutil
-import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-CAMVAULT = REPO / "build" / "camvault"
-CAMSIM = REPO / "build" / "camsim"
+import benchlib as bl
+
 PASSWORD = "correct horse battery"
+SOURCES = 32  # loopback source addresses: 32 x 32 connections each > the server's 256
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cv(root, *args, inp=None):
-    return subprocess.run([str(CAMVAULT), args[0], "--root", str(root), *map(str, args[1:])],
+def cli(root, *args, inp=None):
+    return subprocess.run([str(bl.CAMVAULT), args[0], "--root", str(root), *map(str, args[1:])],
                           input=inp, capture_output=True, text=True, check=True)
 
 
+def audit_records(root):
+    """(records, intact) from `camvault audit --verify --json`."""
+    r = subprocess.run([str(bl.CAMVAULT), "audit", "--root", str(root), "--verify", "--json"],
+                       capture_output=True, text=True)
+    try:
+        v = json.loads(r.stdout)
+        return v["records"], bool(v["ok"]) and r.returncode == 0
+    except (ValueError, KeyError):
+        return None, False
+
+
 def mem(pid):
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        k, _, v = line.partition(":")
-        if k in ("VmRSS", "VmHWM"):
-            out[k] = int(v.split()[0]) * 1024
+    out = {"VmRSS": 0, "VmHWM": 0}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            k, _, v = line.partition(":")
+            if k in out:
+                out[k] = int(v.split()[0]) * 1024
+    except OSError:
+        pass
     return out
 
 
-def pool_run(n, conc, fn):
-    with concurrent.futures.ThreadPoolExecutor(conc) as pool:
-        return list(pool.map(fn, range(n)))
+def metrics(port):
+    """The unlabelled counters of GET /metrics: {name: value}."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+    finally:
+        c.close()
+    return {f[0]: float(f[1]) for f in (line.split() for line in text.splitlines())
+            if len(f) == 2 and not f[0].startswith("#") and "{" not in f[0]}
+
+
+def client_cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def pct(sorted_vals, p):
+    return sorted_vals[min(len(sorted_vals) - 1, int(len(sorted_vals) * p))]
+
+
+class Client:
+    """One connection with a bearer token, from its own loopback source address; kept open
+    between requests unless the server closes it (then the next request opens a new one)."""
+    _n = itertools.count()
+    connects = itertools.count()  # connections opened in this process (next() is atomic)
+
+    def __init__(self, port, token):
+        self.port, self.token = port, token
+        self.src = f"127.0.0.{2 + next(Client._n) % SOURCES}"
+        self.c = None
+
+    def get(self, path, sink=False):
+        """(status or None, body bytes or None, headers, seconds). sink: count the body's bytes in
+        64-KB reads instead of keeping it (a viewer's clip). A failed exchange drops the
+        connection; the next get opens a new one."""
+        t = time.perf_counter()
+        try:
+            if self.c is None:
+                self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120,
+                                                    source_address=(self.src, 0))
+                next(Client.connects)
+            self.c.request("GET", path, headers={"Authorization": f"Bearer {self.token}"})
+            r = self.c.getresponse()
+            if sink:
+                n = 0
+                while chunk := r.read(65536):
+                    n += len(chunk)
+                body = n
+            else:
+                body = r.read()
+            if r.will_close:
+                self.close()
+            return r.status, body, dict(r.getheaders()), time.perf_counter() - t
+        except (OSError, http.client.HTTPException):
+            self.close()
+            return None, None, {}, time.perf_counter() - t
+
+    def close(self):
+        if self.c is not None:
+            self.c.close()
+            self.c = None
+
+
+def run_threads(n, fn):
+    """Runs fn(i) in n threads started together; returns their results in order."""
+    out = [None] * n
+    go = threading.Barrier(n)
+
+    def one(i):
+        go.wait()
+        out[i] = fn(i)
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
+def timeline_client(j, args, port, token, cams, frm, start, results):
+    """Client process j of --client-procs: requests j, j + procs, ... over its share of the
+    connections (one thread each). Puts its latencies, failures, 200s and CPU seconds."""
+    procs = args.client_procs
+    conns = args.concurrency // procs + (j < args.concurrency % procs)
+    Client._n = itertools.count(j * (args.concurrency // procs + 1))  # its own source addresses
+    mine = iter(range(j, args.requests, procs))  # next() of a range iterator is atomic
+    lat, bad, ok200 = [], [], []  # list.append is too
+
+    def worker(_):
+        cl = Client(port, token)
+        for i in mine:
+            st, body, _, dt = cl.get(f"/api/v1/cameras/{cams[i % len(cams)]}/timeline"
+                                     f"?from=@{frm}&to=@{int(time.time()) + 1}")
+            lat.append(dt)
+            ok200.append(st == 200)
+            bad.append(st != 200 or not body or not body.startswith(b'{"camera"'))
+        cl.close()
+
+    start.wait()
+    k0, c0 = client_cpu_seconds(), next(Client.connects)
+    run_threads(conns, worker)
+    results.put({"lat": lat, "bad": sum(bad), "ok200": sum(ok200),
+                 "cpu": client_cpu_seconds() - k0, "connects": next(Client.connects) - c0 - 1})
+
+
+def timeline_phase(args, port, token, cams, frm, srv):
+    """The timeline requests, from --client-procs processes (one Python process cannot keep a
+    fast server busy: the GIL); returns (figures, number answered 200)."""
+    ctx = multiprocessing.get_context("fork")
+    start, results = ctx.Barrier(args.client_procs + 1), ctx.Queue()
+    procs = [ctx.Process(target=timeline_client, args=(j, args, port, token, cams, frm, start,
+                                                       results))
+             for j in range(args.client_procs)]
+    for p in procs:
+        p.start()
+    m0 = metrics(port)
+    c0 = bl.cpu_seconds([srv.pid])
+    start.wait()
+    t0 = time.perf_counter()
+    out = []
+    try:
+        for _ in procs:
+            out.append(results.get(timeout=900))  # a guard against a dead client, not a limit
+    except queue.Empty:
+        pass
+    wall = time.perf_counter() - t0
+    srv_cpu = bl.cpu_seconds([srv.pid]) - c0
+    for p in procs:
+        p.join(10)
+        if p.is_alive():
+            p.kill()
+    m1 = metrics(port)
+    all_lat = sorted(x for o in out for x in o["lat"])
+    done = len(all_lat)
+    recs, commits = (m1.get(k, 0) - m0.get(k, 0) for k in ("camvault_audit_view_records_total",
+                                                           "camvault_audit_view_commits_total"))
+    fig = {"requests": args.requests, "concurrency": args.concurrency,
+           "client_processes": args.client_procs,
+           "failed": sum(o["bad"] for o in out) + args.requests - done,
+           "seconds": round(wall, 2), "per_second": round(done / wall, 1),
+           "p50_ms": round(pct(all_lat, 0.50) * 1000, 2) if done else None,
+           "p99_ms": round(pct(all_lat, 0.99) * 1000, 2) if done else None,
+           "max_ms": round(all_lat[-1] * 1000, 2) if done else None,
+           "server_cpu_cores": round(srv_cpu / wall, 2),
+           "client_cpu_cores": round(sum(o["cpu"] for o in out) / wall, 2),
+           # = requests when the server closes every connection after its answer
+           "connections_opened": sum(o["connects"] for o in out),
+           # audit records per write transaction (group commit); None: a server without it
+           "audit_records_per_commit": round(recs / commits, 1) if commits else None}
+    return fig, sum(o["ok200"] for o in out)
+
+
+def clip_ranges(port, token, cams, frm, clip_seconds):
+    """Per camera, the last clip_seconds (whole seconds) of its closed segments, from one timeline
+    request each: {camera: (from, to)}. Returns (ranges, views answered 200)."""
+    cl, ranges, answered = Client(port, token), {}, 0
+    for cam in cams:
+        st, body, _, _ = cl.get(f"/api/v1/cameras/{cam}/timeline?from=@{frm}"
+                                f"&to=@{int(time.time()) + 1}")
+        answered += st == 200
+        segs = json.loads(body)["segments"] if st == 200 else []
+        if segs:
+            first, last = segs[0]["start_us"] // 10**6 + 1, segs[-1]["end_us"] // 10**6
+            if last > first:
+                ranges[cam] = (max(first, last - clip_seconds), last)
+    cl.close()
+    return ranges, answered
+
+
+def us_of(stamp):
+    """µs since the epoch of the server's "2026-11-22T09:30:00.123456Z"."""
+    whole, _, frac = stamp.rstrip("Z").partition(".")
+    t = time.strptime(whole, "%Y-%m-%dT%H:%M:%S")
+    return calendar.timegm(t) * 10**6 + int((frac + "000000")[:6])
+
+
+def viewer_phase(args, port, token, ranges):
+    """Every step of --viewers; returns (figures, number answered 200)."""
+    cams, steps, answered = sorted(ranges), [], 0
+    for v in (int(x) for x in args.viewers.split(",")):
+        def view(i):
+            cam = cams[i % len(cams)]
+            frm, to = ranges[cam]
+            cl = Client(port, token)
+            st, n, hdr, dt = cl.get(f"/api/v1/cameras/{cam}/video.mp4?from=@{frm}&to=@{to}",
+                                    sink=True)
+            cl.close()
+            full = st == 200 and n and str(n) == hdr.get("Content-Length")
+            media_s = (us_of(hdr["X-Camvault-End"]) - us_of(hdr["X-Camvault-Start"])) / 1e6 \
+                if full and "X-Camvault-End" in hdr else 0
+            return {"status": st, "bytes": n or 0, "seconds": dt, "media_s": media_s,
+                    "complete": bool(full and media_s > 0)}
+        t0 = time.perf_counter()
+        out = run_threads(v, view)
+        wall = time.perf_counter() - t0
+        answered += sum(1 for x in out if x["status"] == 200)
+        done = [x for x in out if x["complete"]]
+        xrt = [(x["bytes"] / x["seconds"]) / (x["bytes"] / x["media_s"]) for x in done]
+        steps.append({"viewers": v, "complete": len(done),
+                      "at_real_time": sum(1 for r in xrt if r >= 1),
+                      "slowest_x_real_time": round(min(xrt), 1) if xrt else 0,
+                      "clip_mb": round(sum(x["bytes"] for x in done) / max(len(done), 1) / 1e6,
+                                       2),
+                      "clip_media_s": round(sum(x["media_s"] for x in done) /
+                                            max(len(done), 1), 2),
+                      "seconds": round(wall, 3),
+                      "aggregate_mb_per_s": round(sum(x["bytes"] for x in done) / wall / 1e6, 1)})
+    return steps, answered
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cameras", type=int, default=20)
-    ap.add_argument("--requests", type=int, default=10000)
-    ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--width", type=int, default=640)
+    ap.add_argument("--height", type=int, default=360)
+    ap.add_argument("--gop", type=int, default=50)
+    ap.add_argument("--bitrate", default="800k")
+    ap.add_argument("--segment-seconds", type=int, default=10)
+    ap.add_argument("--warmup", type=float, default=55, help="seconds of recording before serving")
+    ap.add_argument("--requests", type=int, default=10000, help="timeline requests")
+    ap.add_argument("--concurrency", type=int, default=50, help="timeline connections")
+    ap.add_argument("--client-procs", type=int, default=os.cpu_count(),
+                    help="client processes sharing the timeline connections")
+    ap.add_argument("--viewers", default="1,10,40,80,160,240",
+                    help="comma-separated numbers of concurrent video.mp4 viewers (the server "
+                         "takes at most 256 connections)")
     ap.add_argument("--clip-seconds", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=55, help="seconds of recording before")
+    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="cv-httpbench-"))
-    root = tmp / "root"
-    procs = []
-    res = {"cameras": args.cameras}
+    work = Path(tempfile.mkdtemp(prefix="cv-http-", dir=bl.WORK_DIR))
+    root = work / "root"
+    sim = rec = srv = None
+    res = {"stream": f"{args.width}x{args.height} 25 fps GOP {args.gop} H.264 {args.bitrate}bit/s",
+           "cameras": args.cameras, "segment_seconds": args.segment_seconds}
+    problems = []
     try:
-        cv(root, "init")
-        port = free_port()
-        sim = subprocess.Popen([str(a) for a in [CAMSIM, "--port", port, "--cameras", args.cameras, "--name", "c",
-                                "--width", 640, "--height", 360, "--fps", 25, "--gop", 50,
-                                "--bitrate", "800k", "--loop-seconds", 8, "--media-dir",
-                                REPO / "build" / "camsim-media", "--duration", 3600]],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        procs.append(sim)
-        sim.stdout.readline()
-        for i in range(1, args.cameras + 1):
-            cv(root, "camera", "add", f"cam{i}", "--url", f"rtsp://127.0.0.1:{port}/c{i}")
-        cv(root, "user", "add", "olga", "--role", "officer", "--password-stdin",
-           inp=PASSWORD + "\n")
-        token = cv(root, "user", "token", "olga").stdout.split()[-1]
-        rec = subprocess.Popen([str(CAMVAULT), "record", "--root", str(root),
-                                "--segment-seconds", "10"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(rec)
+        cli(root, "init")
+        port = bl.free_port()
+        sim = bl.start_camsim(port, args.cameras, work / "camsim.json", args.width, args.height,
+                              25, args.gop, args.bitrate, log=work / "camsim.log")
+        cams = [f"cam{i:03d}" for i in range(1, args.cameras + 1)]
+        for i, cam in enumerate(cams, 1):
+            cli(root, "camera", "add", cam, "--url", f"rtsp://127.0.0.1:{port}/cam{i}")
+        cli(root, "user", "add", "olga", "--role", "officer", "--password-stdin",
+            inp=PASSWORD + "\n")
+        token = cli(root, "user", "token", "olga").stdout.split()[-1]
+        frm = int(time.time())
+        rec = subprocess.Popen([str(bl.CAMVAULT), "record", "--root", str(root),
+                                "--segment-seconds", str(args.segment_seconds)],
+                               stdout=subprocess.DEVNULL, stderr=open(work / "rec.log", "wb"))
         time.sleep(args.warmup)
-        hport = free_port()
-        srv = subprocess.Popen([str(CAMVAULT), "serve", "--root", str(root), "--listen",
+        records0, _ = audit_records(root)
+        hport = bl.free_port()
+        srv = subprocess.Popen([str(bl.CAMVAULT), "serve", "--root", str(root), "--listen",
                                 f"127.0.0.1:{hport}"], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL)
-        procs.append(srv)
-        srv.stdout.readline()
-        res["rss_idle"] = mem(srv.pid)["VmRSS"]
-        now = int(time.time())
-        frm, to = now - args.warmup, now
-        local = threading.local()
-        counter = iter(range(1 << 30))
-        lock = threading.Lock()
+                               stderr=open(work / "srv.log", "wb"))
+        if "serving" not in srv.stdout.readline().decode(errors="replace"):
+            sys.exit("http: camvault serve did not start: " +
+                     (work / "srv.log").read_text(errors="replace")[-500:])
+        time.sleep(0.5)
+        res["rss_idle_mb"] = round(mem(srv.pid)["VmRSS"] / 1e6, 1)
 
-        def conn():
-            if not hasattr(local, "c"):
-                with lock:
-                    n = next(counter)
-                local.c = http.client.HTTPConnection(
-                    "127.0.0.1", hport, timeout=120, source_address=(f"127.0.0.{2 + n % 8}", 0))
-            return local.c
-
-        def get(path):
-            c = conn()
-            t = time.perf_counter()
-            try:
-                c.request("GET", path, headers={"Authorization": f"Bearer {token}"})
-                r = c.getresponse()
-                body = r.read()
-            except (OSError, http.client.HTTPException):
-                local.__dict__.pop("c", None)
-                return None, 0, time.perf_counter() - t
-            return r.status, len(body), time.perf_counter() - t
-
-        # 1. timeline
-        def tl(i):
-            return get(f"/api/v1/cameras/cam{1 + i % args.cameras}/timeline?from=@{frm}&to=@{to}")
-        t0 = time.perf_counter()
-        out = pool_run(args.requests, args.concurrency, tl)
-        wall = time.perf_counter() - t0
-        lat = sorted(x[2] for x in out)
-        res["timeline"] = {
-            "requests": args.requests, "concurrency": args.concurrency,
-            "failed": sum(1 for x in out if x[0] != 200),
-            "per_second": round(args.requests / wall, 1),
-            "p50_ms": round(lat[len(lat) // 2] * 1000, 2),
-            "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 2),
-            "max_ms": round(lat[-1] * 1000, 2)}
-        res["rss_after_timeline"] = mem(srv.pid)["VmRSS"]
-
-        # 2. video viewers
-        vto = to - 15  # closed 10-s segments only
-        vfrom = vto - args.clip_seconds
-        viewers = []
-        for v in (1, 5, 10, 20, 40, 80):
-            def view(i):
-                return get(f"/api/v1/cameras/cam{1 + i % args.cameras}/video.mp4"
-                           f"?from=@{vfrom}&to=@{vto}")
-            t0 = time.perf_counter()
-            out = pool_run(v, v, view)
-            wall = time.perf_counter() - t0
-            ok = [x for x in out if x[0] == 200]
-            need = [x[1] / args.clip_seconds for x in ok]  # bytes/s of the clip itself
-            rate = [x[1] / x[2] for x in ok]
-            full = len(ok) == v and all(r >= n for r, n in zip(rate, need))
-            viewers.append({"viewers": v, "ok": len(ok), "all_full_rate": full,
-                            "slowest_x_realtime": round(min(r / n for r, n in zip(rate, need)), 1)
-                            if ok else 0,
-                            "aggregate_MBps": round(sum(x[1] for x in ok) / wall / 1e6, 1)})
-        res["video"] = viewers
-        res["video_full_rate_viewers"] = max([x["viewers"] for x in viewers
-                                              if x["all_full_rate"]], default=0)
+        res["timeline"], views = timeline_phase(args, hport, token, cams, frm, srv)
         m = mem(srv.pid)
-        res["rss_after_video"], res["rss_peak"] = m["VmRSS"], m["VmHWM"]
+        res["rss_after_timeline_mb"], res["rss_peak_timeline_mb"] = (round(m["VmRSS"] / 1e6, 1),
+                                                                    round(m["VmHWM"] / 1e6, 1))
+        ranges, n = clip_ranges(hport, token, cams, frm, args.clip_seconds)
+        views += n
+        if not ranges:
+            problems.append("no camera has a closed segment to view (longer --warmup?)")
+        else:
+            res["video"], n = viewer_phase(args, hport, token, ranges)
+            views += n
+            full = [s["viewers"] for s in res["video"] if s["at_real_time"] == s["viewers"]]
+            res["viewers_at_real_time"] = max(full, default=0)
+            res["viewers_tried"] = max(s["viewers"] for s in res["video"])
+            res["slowest_x_real_time_at_most_viewers"] = res["video"][-1]["slowest_x_real_time"]
+        m = mem(srv.pid)
+        res["rss_after_video_mb"], res["rss_peak_mb"] = (round(m["VmRSS"] / 1e6, 1),
+                                                        round(m["VmHWM"] / 1e6, 1))
+        res["server_alive"], res["recorder_alive"] = srv.poll() is None, rec.poll() is None
+        srv_exit = bl.stop(srv)
+        records1, intact = audit_records(root)
+        res["audit"] = {"views_answered": views, "records_added":
+                        records1 - records0 if None not in (records0, records1) else None,
+                        "chain_intact": intact, "server_exit": srv_exit}
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
-    for k in [k for k in res if k.startswith("rss")]:
-        res[k + "_MB"] = round(res.pop(k) / 1e6, 1)
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"http-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(res, indent=1))
-    print(json.dumps(res, indent=1))
+        bl.stop(srv)
+        bl.stop(rec)
+        bl.stop(sim)
+        shutil.rmtree(work, ignore_errors=True)
+
+    tl = res["timeline"]
+    if tl["failed"]:
+        problems.append(f"{tl['failed']} timeline requests failed")
+    for s in res.get("video", []):
+        if s["complete"] != s["viewers"]:
+            problems.append(f"{s['viewers'] - s['complete']} of {s['viewers']} viewers not "
+                            "answered in full")
+    if not (res["server_alive"] and res["recorder_alive"]):
+        problems.append("the server or the recorder died")
+    a = res["audit"]
+    if not a["chain_intact"] or a["records_added"] != a["views_answered"]:
+        problems.append(f"audit: {a['records_added']} records added for {a['views_answered']} "
+                        f"views answered, chain intact: {a['chain_intact']}")
+    res["problems"] = problems
+    bl.write_result(args.out, "http", res)
+    print(f"http: timeline {tl['per_second']} requests/s at concurrency {tl['concurrency']}, "
+          f"p50 {tl['p50_ms']} ms, p99 {tl['p99_ms']} ms, max {tl['max_ms']} ms, "
+          f"{tl['failed']} failed (server {tl['server_cpu_cores']} cores, client "
+          f"{tl['client_cpu_cores']}; {tl['audit_records_per_commit']} audit records per commit)")
+    for s in res.get("video", []):
+        print(f"http: {s['viewers']} viewers: {s['at_real_time']} at real time, slowest "
+              f"{s['slowest_x_real_time']}x, {s['aggregate_mb_per_s']} MB/s in all")
+    print(f"http: server RSS idle {res['rss_idle_mb']} MB, peak {res['rss_peak_mb']} MB; audit "
+          f"{a['records_added']} records for {a['views_answered']} views, chain intact "
+          f"{a['chain_intact']}")
+    for p in problems:
+        print(f"http: FAILED: {p}")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

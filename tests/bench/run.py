@@ -6,10 +6,10 @@
   run.py --quick    the same drivers on a few cameras for seconds each (`make bench-quick`, part
                     of `make test` as a smoke run); results and plot under build/bench-quick/
 
-Each driver (camsim_scale.py, ingest.py, export_bench.py, index.py, retention.py) is a separate
-process that writes one JSON file; a driver that exits non-zero or writes nothing counts as
-failed, and the others still run. Nothing is timed against a limit. The last line is a runner
-summary, `bench: N passed, N failed in S s`; the exit status is 1 if anything failed.
+Each driver (camsim_scale.py, ingest.py, export_bench.py, index.py, retention.py, http_bench.py)
+is a separate process that writes one JSON file; a driver that exits non-zero or writes nothing
+counts as failed, and the others still run. Nothing is timed against a limit. The last line is a
+runner summary, `bench: N passed, N failed in S s`; the exit status is 1 if anything failed.
 """
 import argparse
 import json
@@ -32,6 +32,9 @@ FULL = [
     ("export", "export_bench.py", []),
     ("index", "index.py", ["--cameras", "100", "--days", "30"]),
     ("retention", "retention.py", ["--cameras", "20"]),
+    ("http", "http_bench.py", ["--cameras", "20", "--requests", "10000", "--concurrency", "50",
+                               "--viewers", "1,10,40,80,160,240", "--clip-seconds", "30",
+                               "--warmup", "55"]),
 ]
 
 SMALL = ["--width", "1280", "--height", "720", "--bitrate", "2000k"]
@@ -44,6 +47,9 @@ QUICK = [
     ("index", "index.py", ["--cameras", "3", "--days", "2", "--lookups", "2000",
                            "--days-listed", "20"]),
     ("retention", "retention.py", ["--cameras", "2", "--record-seconds", "3"]),
+    ("http", "http_bench.py", ["--cameras", "3", "--requests", "300", "--concurrency", "8",
+                               "--viewers", "1,4", "--clip-seconds", "4", "--warmup", "7",
+                               "--segment-seconds", "2", "--gop", "25"]),
 ]
 
 
@@ -117,7 +123,41 @@ def rows_for(name, r):
     if name == "retention":
         return [("retention", f"{r['cameras_recording']} cameras recording",
                  f"{r['deletions_per_second']} deletions/s ({r['deleted']} in {r['seconds']} s)")]
+    if name == "http":
+        t, a = r["timeline"], r["audit"]
+        out = [("http", f"timeline, {r['cameras']} cameras recording, {t['concurrency']} "
+                        "connections",
+                f"{t['per_second']:.0f} requests/s, p50 {t['p50_ms']:.1f} ms, p99 "
+                f"{t['p99_ms']:.1f} ms, max {t['max_ms']:.0f} ms, failed {t['failed']} of "
+                f"{t['requests']}, {t['connections_opened']} connections opened, "
+                f"{t['audit_records_per_commit']} audit records per commit (server "
+                f"{t['server_cpu_cores']} cores, client {t['client_cpu_cores']})")]
+        if r.get("video"):
+            v = r["video"][-1]
+            out.append(("http", f"video.mp4 viewers ({r['stream'].split()[0]}, "
+                                f"{v['clip_media_s']:.0f}-s clips)",
+                        f"{r['viewers_at_real_time']} of {r['viewers_tried']} at real time or "
+                        f"faster; at {v['viewers']} the slowest at {v['slowest_x_real_time']}x, "
+                        f"{v['aggregate_mb_per_s']:.0f} MB/s in all"))
+        out.append(("http", "server memory; audit log",
+                    f"RSS idle {r['rss_idle_mb']:.0f} MB, peak {r['rss_peak_mb']:.0f} MB; "
+                    f"{a['records_added']} audit records for {a['views_answered']} views, chain "
+                    f"{'intact' if a['chain_intact'] else 'BROKEN'}"))
+        return out
     return []
+
+
+def figures_for(name, r):
+    """The figures a driver's row summarizes, for the summary JSON (None: the table says it)."""
+    if name == "http" and r:
+        t = r["timeline"]
+        return {"timeline_per_second": t["per_second"], "p50_ms": t["p50_ms"],
+                "p99_ms": t["p99_ms"], "max_ms": t["max_ms"], "failed": t["failed"],
+                "viewers_at_real_time": r.get("viewers_at_real_time"),
+                "viewers_tried": r.get("viewers_tried"),
+                "slowest_x_real_time": r.get("slowest_x_real_time_at_most_viewers"),
+                "rss_idle_mb": r["rss_idle_mb"], "rss_peak_mb": r["rss_peak_mb"]}
+    return None
 
 
 GNUPLOT = r"""
@@ -199,10 +239,9 @@ def main():
             rows.append(("plot", "CPU and RSS per camera against N", str(png)))
         else:
             failed.append("plot")
-    rows.append(("http", "timeline requests/s, playback viewers",
-                 "not in this suite yet: run tests/bench/http_bench.py (docs/performance.md)"))
 
-    w0, w1 = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    w0 = max(len("benchmark"), *(len(r[0]) for r in rows))
+    w1 = max(len("case"), *(len(r[1]) for r in rows))
     print(f"\n{'benchmark':{w0}}  {'case':{w1}}  figures")
     print(f"{'-' * w0}  {'-' * w1}  {'-' * 60}")
     for b, c, f in rows:
@@ -210,6 +249,8 @@ def main():
     bl.write_result(out, "summary", {"suite": label, "passed": passed, "failed": failed,
                                      "results": {k: v and v.get("time") for k, v in
                                                  results.items()},
+                                     "figures": {k: f for k, v in results.items()
+                                                 if (f := figures_for(k, v))},
                                      "table": [list(r) for r in rows]})
     print(f"{label}: {passed} passed, {len(failed)} failed"
           f"{' (' + ', '.join(failed) + ')' if failed else ''} "

@@ -112,6 +112,9 @@
     X(audit_chain)                                                                                 \
     X(audit_case_lines)                                                                            \
     X(audit_tampered)                                                                              \
+    X(audit_group_commit)                                                                          \
+    X(audit_group_commit_batches)                                                                  \
+    X(audit_group_commit_errors)                                                                   \
     X(server_uri_parse)                                                                            \
     X(server_cookie)                                                                               \
     X(server_routes)                                                                               \

@@ -2,12 +2,16 @@
  * test_audit.c: the hash-chained audit log (server/audit.h) and the index's generic record
  * stores under it (indexer/idx.h, schema 3), in a fresh data root. The chain is recomputed here
  * with OpenSSL directly, and a tampered, removed or reordered record must fail verification at
- * exactly that record.
+ * exactly that record. The group-commit writer is driven by many threads at once, and with the
+ * write lock held by the test so that callers queue up in a known way.
  */
+#include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/cvtime.h"
@@ -313,5 +317,221 @@ void test_idx_records(void)
     idx_abort(t);
     cv_buf_release(&v);
     cv_buf_release(&k2);
+    env_close(&e);
+}
+
+/* ---- group commit (srv_audit_writer) ---- */
+
+#define GC_THREADS 16
+#define GC_EACH 100
+
+struct gc_thread {
+    pthread_t th;
+    struct srv_audit_writer *w;
+    struct idx *idx;
+    int id, n;
+    uint64_t seqs[GC_EACH];
+    /* What went wrong, found in this thread and checked in the main one (CHECK is not meant
+     * for several threads at once). */
+    int failed, not_visible, out_of_order;
+    struct cv_err err;
+};
+
+/* Append n records through the writer; after each, a fresh read transaction must already see
+ * it: the writer returns only once the record is committed. */
+static void *gc_appender(void *arg)
+{
+    struct gc_thread *g = arg;
+
+    for (int i = 0; i < g->n; i++) {
+        char user[16], target[32];
+        struct srv_audit_entry en = {
+            .user = user, .role = "officer", .action = "view-timeline", .target = target};
+        struct idx_txn *t = NULL;
+        struct cv_buf v;
+        uint8_t k[8];
+        snprintf(user, sizeof(user), "t%d", g->id);
+        snprintf(target, sizeof(target), "camera c%d record %d", g->id, i);
+        if (srv_audit_writer_log(g->w, &en, &g->seqs[i], &g->err) != 0) {
+            g->failed++;
+            continue;
+        }
+        if (i > 0 && g->seqs[i] <= g->seqs[i - 1])
+            g->out_of_order++;
+        cv_put_be64(k, g->seqs[i]);
+        cv_buf_init(&v, 1 << 16);
+        if (idx_begin(g->idx, false, &t, &g->err) != 0 ||
+            idx_rec_get(t, IDX_AUDIT, k, 8, &v, &g->err) != 0 || v.len < 33 ||
+            !memmem(v.data + 33, v.len - 33, target, strlen(target)))
+            g->not_visible++;
+        idx_abort(t);
+        cv_buf_release(&v);
+    }
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Many threads at once: every record stored exactly once, numbered densely, the chain intact,
+ * each thread's records in its own order, and each visible as soon as its call returned. */
+void test_audit_group_commit(void)
+{
+    static struct gc_thread g[GC_THREADS];
+    static uint64_t all[GC_THREADS * GC_EACH];
+    struct env e;
+    struct srv_audit_writer *w = NULL;
+    struct srv_audit_writer_stats st;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    uint64_t n = 0, bad = 0;
+    size_t k = 0;
+
+    if (env_open(&e) < 0)
+        return;
+    fill(&e, 3); /* records from before the writer: the chain goes on from them */
+    CHECK_OK(srv_audit_writer_open(&w, e.idx, &err), &err);
+    for (int i = 0; i < GC_THREADS; i++) {
+        g[i] = (struct gc_thread){.w = w, .idx = e.idx, .id = i, .n = GC_EACH};
+        CHECK(pthread_create(&g[i].th, NULL, gc_appender, &g[i]) == 0);
+    }
+    for (int i = 0; i < GC_THREADS; i++) {
+        pthread_join(g[i].th, NULL);
+        CHECK_MSG(!g[i].failed, "thread %d: %d appends failed: %s", i, g[i].failed, g[i].err.msg);
+        CHECK_MSG(!g[i].not_visible, "thread %d: %d records not visible after the call returned", i,
+                  g[i].not_visible);
+        CHECK_EQ_INT(g[i].out_of_order, 0);
+        for (int j = 0; j < GC_EACH; j++)
+            all[k++] = g[i].seqs[j];
+    }
+    /* The sequence numbers given out are exactly 4 .. 3 + all records, each once. */
+    qsort(all, k, sizeof(all[0]), cmp_u64);
+    for (size_t i = 0; i < k && unit_failures() < 5; i++)
+        CHECK_EQ_U64(all[i], 4 + i);
+    srv_audit_writer_stats(w, &st);
+    CHECK_EQ_U64(st.records, GC_THREADS * GC_EACH);
+    CHECK_EQ_U64(st.queued, 0);
+    CHECK_EQ_U64(st.retried, 0);
+    CHECK(st.transactions >= 1 && st.transactions <= st.records);
+    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
+    CHECK_OK(srv_audit_verify(t, &n, &bad, &err), &err);
+    CHECK_EQ_U64(n, 3 + GC_THREADS * GC_EACH);
+    idx_abort(t);
+    srv_audit_writer_close(w);
+    env_close(&e);
+}
+
+/* Wait until the writer has `queued` records queued and `writing` in a transaction under way
+ * (20 s is no time limit on the code: it means something is stuck). */
+static void wait_writer(struct srv_audit_writer *w, uint64_t queued, uint64_t writing)
+{
+    struct srv_audit_writer_stats st;
+
+    for (int i = 0; i < 20000; i++) {
+        srv_audit_writer_stats(w, &st);
+        if (st.queued == queued && st.writing == writing)
+            return;
+        usleep(1000);
+    }
+    unit_fail(__FILE__, __LINE__,
+              "%" PRIu64 " records queued and %" PRIu64 " being written, want %" PRIu64
+              " and %" PRIu64,
+              st.queued, st.writing, queued, writing);
+}
+
+#define GB_THREADS 8
+
+/*
+ * While another writer (here the test, as the command line would from another process) holds
+ * the write lock, the first caller takes its own record and waits for the lock; everyone after
+ * it queues. When the lock is free, the first commits alone and the other seven share one
+ * transaction: 8 records, 2 commits, the test's record first in the chain.
+ */
+void test_audit_group_commit_batches(void)
+{
+    static struct gc_thread g[GB_THREADS];
+    struct env e;
+    struct srv_audit_writer *w = NULL;
+    struct srv_audit_writer_stats st;
+    struct srv_audit_entry cli = {
+        .user = "root", .role = "cli", .action = "camera-add", .target = "c9"};
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    uint64_t n = 0, bad = 0, seq = 0;
+
+    if (env_open(&e) < 0)
+        return;
+    CHECK_OK(srv_audit_writer_open(&w, e.idx, &err), &err);
+    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
+    CHECK_OK(srv_audit_append(t, &cli, &seq, &err), &err);
+    g[0] = (struct gc_thread){.w = w, .idx = e.idx, .id = 0, .n = 1};
+    CHECK(pthread_create(&g[0].th, NULL, gc_appender, &g[0]) == 0);
+    wait_writer(w, 0, 1); /* taken by its own caller, who now waits for the lock */
+    for (int i = 1; i < GB_THREADS; i++) {
+        g[i] = (struct gc_thread){.w = w, .idx = e.idx, .id = i, .n = 1};
+        CHECK(pthread_create(&g[i].th, NULL, gc_appender, &g[i]) == 0);
+    }
+    wait_writer(w, GB_THREADS - 1, 1);
+    CHECK_OK(idx_commit(t, &err), &err);
+    for (int i = 0; i < GB_THREADS; i++) {
+        pthread_join(g[i].th, NULL);
+        CHECK_EQ_INT(g[i].failed, 0);
+        CHECK_EQ_INT(g[i].not_visible, 0);
+    }
+    CHECK_EQ_U64(seq, 1);
+    CHECK_EQ_U64(g[0].seqs[0], 2);
+    srv_audit_writer_stats(w, &st);
+    CHECK_EQ_U64(st.records, GB_THREADS);
+    CHECK_EQ_U64(st.transactions, 2);
+    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
+    CHECK_OK(srv_audit_verify(t, &n, &bad, &err), &err);
+    CHECK_EQ_U64(n, 1 + GB_THREADS);
+    idx_abort(t);
+    srv_audit_writer_close(w);
+    env_close(&e);
+}
+
+/*
+ * A shared transaction that fails stores nothing and each record is retried alone, so each
+ * caller gets its own answer: here the newest record is malformed (as if tampered with while
+ * the callers waited), so every append fails, every caller is told so, and none hangs.
+ */
+void test_audit_group_commit_errors(void)
+{
+    static struct gc_thread g[GB_THREADS];
+    struct env e;
+    struct srv_audit_writer *w = NULL;
+    struct srv_audit_writer_stats st;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    uint8_t k[8];
+
+    if (env_open(&e) < 0)
+        return;
+    fill(&e, 2);
+    CHECK_OK(srv_audit_writer_open(&w, e.idx, &err), &err);
+    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
+    cv_put_be64(k, 2);
+    CHECK_OK(idx_rec_put(t, IDX_AUDIT, k, 8, "x", 1, &err), &err);
+    for (int i = 0; i < GB_THREADS; i++) {
+        g[i] = (struct gc_thread){.w = w, .idx = e.idx, .id = i, .n = 1};
+        CHECK(pthread_create(&g[i].th, NULL, gc_appender, &g[i]) == 0);
+    }
+    wait_writer(w, GB_THREADS - 1, 1);
+    CHECK_OK(idx_commit(t, &err), &err);
+    for (int i = 0; i < GB_THREADS; i++) {
+        pthread_join(g[i].th, NULL);
+        CHECK_EQ_INT(g[i].failed, 1);
+        CHECK_CONTAINS(g[i].err.msg, "newest record is malformed");
+    }
+    srv_audit_writer_stats(w, &st);
+    CHECK_EQ_U64(st.records, 0);
+    CHECK_EQ_U64(st.transactions, 0);
+    CHECK_EQ_U64(st.retried, GB_THREADS - 1); /* the first caller's batch was its record alone */
+    CHECK_EQ_U64(st.queued, 0);
+    srv_audit_writer_close(w);
     env_close(&e);
 }
