@@ -125,7 +125,23 @@
     X(server_fuzz_parsers)                                                                         \
     X(workflow_reach)                                                                              \
     X(workflow_records)                                                                            \
-    X(workflow_place)
+    X(workflow_place)                                                                              \
+    X(rtsp_rtp_parse)                                                                              \
+    X(rtsp_rtp_unwrap)                                                                             \
+    X(rtsp_h264_depay)                                                                             \
+    X(rtsp_h264_loss)                                                                              \
+    X(rtsp_h264_oversize)                                                                          \
+    X(rtsp_h265_depay)                                                                             \
+    X(rtsp_vconfig)                                                                                \
+    X(rtsp_aac_depay)                                                                              \
+    X(rtsp_aac_fragments)                                                                          \
+    X(rtsp_aac_malformed)                                                                          \
+    X(rtsp_sdp_camsim)                                                                             \
+    X(rtsp_sdp_gst)                                                                                \
+    X(rtsp_sdp_edges)                                                                              \
+    X(rtsp_fmtp_get)                                                                               \
+    X(rtsp_base64)                                                                                 \
+    X(rtsp_digest)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)
