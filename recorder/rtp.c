@@ -248,6 +248,7 @@ static void push_h265(struct rec_vdepay *d, const uint8_t *p, size_t n)
 
     if (n < 2) {
         d->malformed++;
+        d->damaged = true;
         return;
     }
     t = (p[0] >> 1) & 0x3f;
@@ -257,7 +258,9 @@ static void push_h265(struct rec_vdepay *d, const uint8_t *p, size_t n)
         uint8_t hdr[2] = {(uint8_t)((p[0] & 0x81) | ((p[2] & 0x3f) << 1)), p[1]};
         push_fu(d, p[2] & 0x80, p[2] & 0x40, hdr, 2, p + 3, n - 3);
     } else if (t == 50) {
-        /* PACI: optional extra information, never needed to decode */
+        /* PACI (a unit behind extra header fields): not taken apart here, so lost */
+        d->malformed++;
+        d->damaged = true;
     } else if (t < 48) {
         add_nal(d, p, n);
     } else {
@@ -268,13 +271,15 @@ static void push_h265(struct rec_vdepay *d, const uint8_t *p, size_t n)
 
 void rec_vdepay_push(struct rec_vdepay *d, const struct rec_rtp_hdr *h, rec_au_fn fn, void *ctx)
 {
+    bool lost = false;
+
     if (d->seq_started && h->seq != d->next_seq) {
         uint16_t gap = (uint16_t)(h->seq - d->next_seq);
         if (gap >= 0x8000)
             return; /* older than the last one: a duplicate or a late packet */
         d->lost += gap;
         abandon_fu(d);
-        d->damaged = true;
+        d->damaged = lost = true;
     }
     d->seq_started = true;
     d->next_seq = (uint16_t)(h->seq + 1);
@@ -283,6 +288,7 @@ void rec_vdepay_push(struct rec_vdepay *d, const struct rec_rtp_hdr *h, rec_au_f
     if (!d->have) {
         d->have = true;
         d->ts = h->ts;
+        d->damaged = lost; /* the lost packet may have begun this unit as well */
     }
     if (h->len > 0) {
         if (d->codec == REC_VC_H264)
@@ -370,7 +376,9 @@ void rec_aac_push(struct rec_aac_depay *d, const struct rec_rtp_hdr *h, rec_afra
         goto bad;
     {
         const uint8_t *hp = p + 2;
-        while (pos < hbits && count < 64) {
+        while (pos < hbits) {
+            if (count == 64)
+                goto bad; /* more frames in one packet than any sender packs */
             int idx = count == 0 ? d->p.indexlength : d->p.indexdeltalength;
             if (pos + (size_t)d->p.sizelength + (size_t)idx > hbits)
                 goto bad;

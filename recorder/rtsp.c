@@ -178,7 +178,7 @@ int rec_base64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap)
         else if (ch == '/')
             v = 63;
         else if (ch == '=')
-            break;
+            return strspn(in + i, "=") == inlen - i && bits < 6 ? (int)n : -1;
         else
             return -1;
         acc = (acc << 6) | (uint32_t)v;
@@ -310,23 +310,25 @@ int rec_sdp_parse(const char *sdp, size_t len, struct rec_sdp *out)
 {
     const char *p = sdp, *end = sdp + len;
     struct rec_sdp_media *m = NULL;
+    bool in_media = false; /* past the first m= line: attributes belong to a medium */
 
     memset(out, 0, sizeof(*out));
     while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *start = p;
         size_t ll = (size_t)((nl ? nl : end) - p);
         char line[1200];
 
-        if (ll && p[ll - 1] == '\r')
+        p = nl ? nl + 1 : end;
+        if (ll && start[ll - 1] == '\r')
             ll--;
         if (ll >= sizeof(line))
-            ll = sizeof(line) - 1;
-        memcpy(line, p, ll);
+            continue; /* cut short it could read as a wrong value (a parameter set): skip it */
+        memcpy(line, start, ll);
         line[ll] = 0;
-        p = nl ? nl + 1 : end;
         if (strncmp(line, "m=", 2) == 0) {
             char type[16] = "";
             int pt = -1;
+            in_media = true;
             if (out->nmedia == REC_SDP_MEDIA_MAX) {
                 m = NULL;
                 continue;
@@ -341,7 +343,7 @@ int rec_sdp_parse(const char *sdp, size_t len, struct rec_sdp *out)
                 m->clock = 8000;
                 m->channels = 1;
             }
-        } else if (strncmp(line, "a=control:", 10) == 0) {
+        } else if (strncmp(line, "a=control:", 10) == 0 && (m || !in_media)) {
             cv_strlcpy(m ? m->control : out->control, line + 10,
                        m ? sizeof(m->control) : sizeof(out->control));
         } else if (m && strncmp(line, "a=rtpmap:", 9) == 0) {
@@ -447,7 +449,9 @@ static bool take_challenge(struct rec_rtsp *c, const struct resp *r, struct cv_e
         auth_param(r->auth_digest, "realm", c->realm, sizeof(c->realm));
         auth_param(r->auth_digest, "opaque", c->opaque, sizeof(c->opaque));
         auth_param(r->auth_digest, "qop", qop, sizeof(qop));
-        c->qop_auth = strcasestr(qop, "auth") != NULL;
+        c->qop_auth = false;
+        for (char *save = NULL, *t = strtok_r(qop, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+            c->qop_auth |= strcasecmp(t, "auth") == 0; /* not auth-int, which we do not do */
         c->nc = 0;
         return true;
     }
