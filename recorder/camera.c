@@ -443,6 +443,7 @@ static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct 
     p.wall_of = seg_wall_of;
     p.wall_ctx = s;
     p.min_wall_us = s->seg_floor;
+    p.annexb = s->ic != NULL; /* libavformat's RTSP input; the own client gives lengths */
     rc = rec_seg_open(&s->seg, &p, rel, err);
     if (rc < 0)
         return rc;

@@ -42,6 +42,9 @@ struct rec_seg_params {
     /* No fragment starts before this (the end of the run's previous segment; 0: none), and no
      * fragment before the end of the one before it: times never go back within a run. */
     int64_t min_wall_us;
+    /* Video packets carry start codes (Annex B), as from libavformat's RTSP input; else 4-byte
+     * NAL lengths, as stored. */
+    bool annexb;
 };
 
 /*

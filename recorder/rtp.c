@@ -2,8 +2,8 @@
  * rtp.c: RTP payloads to access units and AAC frames (see rtp.h).
  *
  * Video: NAL units are copied once, from the packet into the access unit being built, each
- * behind a 4-byte prefix reserved when the unit starts and filled when it ends (a length for
- * H.264, a start code for H.265), so a unit split over many FU packets is never moved. An access
+ * behind a 4-byte length reserved when the unit starts and filled when it ends, so a unit split
+ * over many FU packets is never moved. An access
  * unit ends when the timestamp changes (see rec_vdepay_push); a lost packet in the
  * middle of a fragmented unit drops that unit only and marks the access unit damaged.
  */
@@ -146,10 +146,7 @@ static void nal_end(struct rec_vdepay *d)
         d->au.len = d->nal_start;
         return;
     }
-    if (d->codec == REC_VC_H264)
-        cv_put_be32(pfx, (uint32_t)len);
-    else
-        cv_put_be32(pfx, 1);
+    cv_put_be32(pfx, (uint32_t)len);
     inspect(d, pfx + AU_PREFIX, len);
 }
 

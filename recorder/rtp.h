@@ -9,9 +9,9 @@
  *   rec_aac_depay      AAC in MPEG4-GENERIC (RFC 3640, AAC-hbr / AAC-lbr) to raw AAC frames
  *   rec_rtp_unwrap     32-bit RTP timestamps to a continuous 64-bit count
  *
- * Access units come out as the MP4 muxer stores them, so that it copies them unchanged: H.264 as
- * 4-byte length-prefixed NAL units (with an avcC configuration built by rec_avcc), H.265 in
- * Annex B form (start codes), whose configuration box the muxer builds from the parameter sets.
+ * Access units come out as MP4 stores them, 4-byte length-prefixed NAL units, so that they go
+ * into the segment file unchanged. The codec configuration (rec_vconfig) is an avcC record for
+ * H.264 and, for H.265, the parameter sets in Annex B form, from which the muxer builds hvcC.
  */
 #ifndef REC_RTP_H
 #define REC_RTP_H

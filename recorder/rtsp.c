@@ -805,8 +805,8 @@ static int probe_size(struct rec_rtsp *c, const struct rec_au *au, int *w, int *
     {
         size_t at = b.len;
         cv_buf_put(&b, au->data, au->len);
-        /* H.264 units carry 4-byte lengths: the parser wants start codes, of the same size */
-        for (size_t off = at; c->vcodec == REC_VC_H264 && cv_buf_ok(&b) && off + 4 <= b.len;) {
+        /* the units carry 4-byte lengths: the parser wants start codes, of the same size */
+        for (size_t off = at; cv_buf_ok(&b) && off + 4 <= b.len;) {
             uint32_t l = cv_get_be32(b.data + off);
             cv_put_be32(b.data + off, 1);
             off += 4 + l;

@@ -1,14 +1,23 @@
 /*
- * segwriter.c: one segment file, written by libavformat's MP4/MOV muxer in "custom fragment"
- * mode through our own AVIOContext, which writes straight to the O_EXCL file and feeds SHA-256
- * on the way, so the hash is ready the moment the file is.
+ * segwriter.c: one segment file, written straight to the O_EXCL file with SHA-256 fed on the way,
+ * so the hash is ready the moment the file is.
  *
- * Before each fragment flush we write our prft + fraginfo boxes into the same AVIO stream, so
- * they land right before that fragment's moof. The muxer keeps one fragment (one GOP) in memory.
- * Muxer options: empty_moov (moov first, no samples), frag_custom (we decide the fragment
- * boundaries), default_base_moof, frag_discont (tfdt = the run-relative decode time of the
- * first packet, so decode times continue across the segments of a run), use_editlist 0, and
- * avoid_negative_ts disabled (else the first timestamp of each file is shifted to zero).
+ * The init part (ftyp, moov with the codec configurations) comes from libavformat's MP4/MOV
+ * muxer (empty_moov, use_editlist 0), through our own AVIOContext. The fragments we write
+ * ourselves: the muxer would copy every packet into a growing in-memory buffer (reallocated
+ * as it grows) and then once more into the file, which was a third of the recorder's CPU. Here
+ * a fragment holds references to the packets the camera thread already owns; when the fragment
+ * ends (at the next keyframe) our prft + fraginfo boxes, the moof and the mdat header are
+ * built in one small buffer and written, with the packets' data, in one writev().
+ *
+ * Fragment layout (what libavformat's frag_custom + default_base_moof + frag_discont wrote
+ * before, and what storage-layout.md describes): moof = mfhd (sequence from 1) and one traf per
+ * track that has samples, video first: tfhd (default-base-is-moof, default duration, size and
+ * flags from the first sample), tfdt (version 1: the run-relative decode time, so decode times
+ * continue across a run's segments), trun (data offset; first-sample flags when a keyframe
+ * leads; per-sample durations, sizes, flags and composition offsets only when they vary). Then
+ * one mdat: the video samples, then the audio. The file ends with an mfra (a tfra per track,
+ * one entry per fragment, pointing at its moof) and an mfro.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <libavutil/opt.h>
@@ -28,7 +38,10 @@
 #include "common/log.h"
 #include "common/banned.h"
 
-#define IO_BUF 65536
+#define IO_BUF 4096 /* only the init part goes through libavformat's I/O */
+#define SAMPLE_DEPENDS_NO 0x02000000u  /* trun sample flags: a sync sample */
+#define SAMPLE_NON_SYNC 0x01010000u    /* depends on others, not a sync sample */
+#define IOV_BATCH 512
 #define FRAG_MAX_US (10 * INT64_C(1000000)) /* cut a fragment without a keyframe after 10 s */
 
 struct rec_seg {
@@ -59,23 +72,116 @@ struct rec_seg {
     struct lay_seg_frag *frags;
     size_t nfrags, fcap;
     uint64_t vsamples, keys, asamples;
+
+    /* the open fragment's samples per track (0 video, 1 audio), holding packet references */
+    struct ftrack {
+        struct fsample {
+            AVBufferRef *buf;
+            const uint8_t *data;
+            uint32_t size, dur, flags;
+            int32_t cto; /* composition offset: pts - dts */
+        } *smp;
+        size_t n, cap;
+        int64_t first_dts; /* out time base */
+        /* for the mfra: each fragment's start time and moof offset */
+        struct tfra_entry {
+            int64_t time;
+            uint64_t moof;
+            uint8_t traf;
+        } *tfra;
+        size_t ntfra, tfra_cap;
+    } ft[2];
+    uint32_t frag_seq;
+    bool annexb; /* video packets come with start codes */
 };
+
+/* Write iov[0..n) in order, hashing it; the first error sticks in io_errno. */
+static int out_writev(struct rec_seg *s, struct iovec *iov, int n)
+{
+    int i = 0;
+
+    if (s->io_errno)
+        return -1;
+    for (int k = 0; k < n; k++)
+        EVP_DigestUpdate(s->sha, iov[k].iov_base, iov[k].iov_len);
+    while (i < n) {
+        ssize_t w = writev(s->fd, iov + i, n - i > IOV_MAX ? IOV_MAX : n - i);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            s->io_errno = w < 0 ? errno : EIO;
+            return -1;
+        }
+        s->bytes += (uint64_t)w;
+        while (i < n && (size_t)w >= iov[i].iov_len) { /* skip what is written */
+            w -= (ssize_t)iov[i].iov_len;
+            i++;
+        }
+        if (i < n) {
+            iov[i].iov_base = (uint8_t *)iov[i].iov_base + w;
+            iov[i].iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
 
 static int io_write(void *opaque, uint8_t *buf, int size)
 {
     struct rec_seg *s = opaque;
-    int rc;
+    struct iovec iov = {buf, (size_t)size};
 
-    if (s->io_errno)
+    if (out_writev(s, &iov, 1) < 0)
         return AVERROR(s->io_errno);
-    rc = cv_write_all(s->fd, buf, (size_t)size);
-    if (rc < 0) {
-        s->io_errno = -rc;
-        return AVERROR(-rc);
-    }
-    EVP_DigestUpdate(s->sha, buf, (size_t)size);
-    s->bytes += (uint64_t)size;
     return size;
+}
+
+/* Where the next 00 00 01 starts in p[from..n), or n. */
+static size_t next_start_code(const uint8_t *p, size_t n, size_t from)
+{
+    for (size_t i = from; i + 3 <= n; i++)
+        if (p[i] == 0 && p[i + 1] == 0 && p[i + 2] == 1)
+            return i;
+    return n;
+}
+
+/*
+ * Annex B (start codes) to 4-byte NAL lengths, as MP4 stores video: libavformat's RTSP input
+ * hands over H.264 and H.265 that way. NULL when out of memory; a packet without any start
+ * code is taken as already length-prefixed and copied.
+ */
+static AVBufferRef *annexb_to_mp4(const uint8_t *p, size_t n, size_t *out_len)
+{
+    AVBufferRef *b = av_buffer_alloc(n + n / 3 + 4);
+    size_t o = 0, sc = next_start_code(p, n, 0);
+
+    if (!b)
+        return NULL;
+    if (sc == n) {
+        memcpy(b->data, p, n);
+        *out_len = n;
+        return b;
+    }
+    while (sc < n) {
+        size_t start = sc + 3, end = next_start_code(p, n, start), len;
+        sc = end;
+        while (end > start && p[end - 1] == 0) /* a 4-byte start code's zero, or trailing zeros */
+            end--;
+        len = end - start;
+        if (len == 0)
+            continue;
+        cv_put_be32(b->data + o, (uint32_t)len);
+        memcpy(b->data + o + 4, p + start, len);
+        o += 4 + len;
+    }
+    *out_len = o;
+    return b;
+}
+
+static void ftrack_clear(struct ftrack *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        av_buffer_unref(&t->smp[i].buf);
+    t->n = 0;
 }
 
 uint64_t rec_seg_bytes(const struct rec_seg *s)
@@ -98,6 +204,11 @@ static void seg_free(struct rec_seg *s)
         close(s->fd);
     EVP_MD_CTX_free(s->sha);
     free(s->frags);
+    for (int i = 0; i < 2; i++) {
+        ftrack_clear(&s->ft[i]);
+        free(s->ft[i].smp);
+        free(s->ft[i].tfra);
+    }
     free(s);
 }
 
@@ -127,6 +238,7 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
     s->wall_of = p->wall_of;
     s->wall_ctx = p->wall_ctx;
     s->wall_floor = p->min_wall_us;
+    s->annexb = p->annexb;
     s->sha = EVP_MD_CTX_new();
     if (!s->sha || EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1) {
         rc = cv_errf(err, CV_ENOMEM, "cannot start SHA-256");
@@ -171,6 +283,7 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
         st->time_base = i == 0 ? p->vtb : p->atb;
         s->in_tb[i] = st->time_base;
     }
+    /* the muxer writes the init part only; the flags make its moov the one for fragments */
     av_dict_set(&opts, "movflags", "frag_custom+empty_moov+default_base_moof+frag_discont", 0);
     av_dict_set(&opts, "use_editlist", "0", 0);
     /* Without this the muxer shifts each file's first timestamp to zero (make_zero), which
@@ -218,7 +331,189 @@ out:
     return 0;
 }
 
-/* Write our boxes for the open fragment, let the muxer write moof+mdat, note the fragment. */
+static size_t box_begin(struct cv_buf *b, const char *type, uint32_t version_flags, bool full)
+{
+    size_t at = b->len;
+
+    cv_buf_be32(b, 0);
+    cv_buf_put(b, type, 4);
+    if (full)
+        cv_buf_be32(b, version_flags);
+    return at;
+}
+
+static void box_end(struct cv_buf *b, size_t at)
+{
+    if (cv_buf_ok(b))
+        cv_put_be32(b->data + at, (uint32_t)(b->len - at));
+}
+
+/* One traf; *data_offset_at receives where the trun's data offset goes. */
+static void write_traf(struct cv_buf *b, const struct ftrack *t, uint32_t track_id,
+                       size_t *data_offset_at)
+{
+    const struct fsample *f = t->smp;
+    uint32_t def_dur = f[0].dur, def_size = f[0].size,
+             def_flags = t->n > 1 ? f[1].flags : f[0].flags, vf = 0x000001;
+    bool first_flags = f[0].flags != def_flags, cto = false;
+    size_t traf, box;
+
+    for (size_t i = 0; i < t->n; i++) {
+        if (f[i].dur != def_dur)
+            vf |= 0x000100;
+        if (f[i].size != def_size)
+            vf |= 0x000200;
+        if (i > 0 && f[i].flags != def_flags)
+            vf |= 0x000400;
+        if (f[i].cto)
+            cto = true;
+    }
+    if (cto)
+        vf |= 0x000800;
+    if (first_flags && !(vf & 0x000400))
+        vf |= 0x000004;
+    traf = box_begin(b, "traf", 0, false);
+    box = box_begin(b, "tfhd", 0x020038, true); /* base is moof; default duration/size/flags */
+    cv_buf_be32(b, track_id);
+    cv_buf_be32(b, def_dur);
+    cv_buf_be32(b, def_size);
+    cv_buf_be32(b, def_flags);
+    box_end(b, box);
+    box = box_begin(b, "tfdt", 0x01000000, true);
+    cv_buf_be64(b, (uint64_t)t->first_dts);
+    box_end(b, box);
+    box = box_begin(b, "trun", (cto ? 0x01000000u : 0) | vf, true); /* v1: signed offsets */
+    cv_buf_be32(b, (uint32_t)t->n);
+    *data_offset_at = b->len;
+    cv_buf_be32(b, 0);
+    if (vf & 0x000004)
+        cv_buf_be32(b, f[0].flags);
+    for (size_t i = 0; i < t->n; i++) {
+        if (vf & 0x000100)
+            cv_buf_be32(b, f[i].dur);
+        if (vf & 0x000200)
+            cv_buf_be32(b, f[i].size);
+        if (vf & 0x000400)
+            cv_buf_be32(b, f[i].flags);
+        if (vf & 0x000800)
+            cv_buf_be32(b, (uint32_t)f[i].cto);
+    }
+    box_end(b, box);
+    box_end(b, traf);
+}
+
+static int tfra_add(struct ftrack *t, uint64_t moof, uint8_t traf)
+{
+    if (t->ntfra == t->tfra_cap) {
+        size_t ncap = t->tfra_cap ? t->tfra_cap * 2 : 64;
+        struct tfra_entry *ne = realloc(t->tfra, ncap * sizeof(*ne));
+        if (!ne)
+            return CV_ENOMEM;
+        t->tfra = ne;
+        t->tfra_cap = ncap;
+    }
+    t->tfra[t->ntfra++] = (struct tfra_entry){t->first_dts, moof, traf};
+    return 0;
+}
+
+/*
+ * After the boxes already in *b (prft, fraginfo): the moof and mdat header of the open fragment,
+ * then every sample's data, in one writev (a few, past IOV_BATCH samples). Releases the samples.
+ */
+static int write_moof_mdat(struct rec_seg *s, struct cv_buf *b)
+{
+    size_t moof, dofs_at[2] = {0, 0}, iovn = 0;
+    uint64_t moof_off = s->bytes + b->len, data = 0;
+    uint32_t at;
+    uint8_t traf = 0;
+    struct iovec iov[IOV_BATCH];
+    int rc = 0;
+
+    moof = box_begin(b, "moof", 0, false);
+    {
+        size_t mfhd = box_begin(b, "mfhd", 0, true);
+        cv_buf_be32(b, ++s->frag_seq);
+        box_end(b, mfhd);
+    }
+    for (int i = 0; i < 2; i++)
+        if (s->ft[i].n > 0) {
+            write_traf(b, &s->ft[i], (uint32_t)i + 1, &dofs_at[i]);
+            if (tfra_add(&s->ft[i], moof_off, ++traf) < 0)
+                rc = CV_ENOMEM;
+        }
+    box_end(b, moof);
+    /* data offsets count from the moof's first byte; the mdat header is 8 bytes */
+    at = (uint32_t)(b->len - moof) + 8;
+    for (int i = 0; i < 2; i++) {
+        if (s->ft[i].n == 0)
+            continue;
+        if (cv_buf_ok(b))
+            cv_put_be32(b->data + dofs_at[i], at + (uint32_t)data);
+        for (size_t k = 0; k < s->ft[i].n; k++)
+            data += s->ft[i].smp[k].size;
+    }
+    cv_buf_be32(b, (uint32_t)(8 + data));
+    cv_buf_put(b, "mdat", 4);
+    if (!cv_buf_ok(b) || data + 8 > UINT32_MAX)
+        rc = CV_ENOMEM;
+    if (rc == 0) {
+        iov[iovn++] = (struct iovec){b->data, b->len};
+        for (int i = 0; i < 2 && !s->io_errno; i++)
+            for (size_t k = 0; k < s->ft[i].n && !s->io_errno; k++) {
+                iov[iovn++] = (struct iovec){(void *)s->ft[i].smp[k].data, s->ft[i].smp[k].size};
+                if (iovn == IOV_BATCH) {
+                    out_writev(s, iov, (int)iovn);
+                    iovn = 0;
+                }
+            }
+        if (iovn > 0)
+            out_writev(s, iov, (int)iovn);
+    }
+    ftrack_clear(&s->ft[0]);
+    ftrack_clear(&s->ft[1]);
+    return rc;
+}
+
+/* The closing index: a tfra per track (one entry per fragment, at its moof), then the mfro. */
+static void write_mfra(struct rec_seg *s)
+{
+    struct cv_buf b;
+    size_t mfra, box;
+    struct iovec iov;
+
+    cv_buf_init(&b, 64 * 1024 * 1024);
+    mfra = box_begin(&b, "mfra", 0, false);
+    for (int i = 0; i < 2; i++) {
+        const struct ftrack *t = &s->ft[i];
+        if (t->ntfra == 0)
+            continue;
+        box = box_begin(&b, "tfra", 0x01000000, true);
+        cv_buf_be32(&b, (uint32_t)i + 1);
+        cv_buf_be32(&b, 0); /* 1-byte traf, trun and sample numbers */
+        cv_buf_be32(&b, (uint32_t)t->ntfra);
+        for (size_t k = 0; k < t->ntfra; k++) {
+            cv_buf_be64(&b, (uint64_t)t->tfra[k].time);
+            cv_buf_be64(&b, t->tfra[k].moof);
+            cv_buf_u8(&b, t->tfra[k].traf);
+            cv_buf_u8(&b, 1);
+            cv_buf_u8(&b, 1);
+        }
+        box_end(&b, box);
+    }
+    box = box_begin(&b, "mfro", 0, true);
+    cv_buf_be32(&b, (uint32_t)(b.len - mfra + 4));
+    box_end(&b, box);
+    box_end(&b, mfra);
+    if (cv_buf_ok(&b)) {
+        iov = (struct iovec){b.data, b.len};
+        out_writev(s, &iov, 1);
+    } else if (!s->io_errno) {
+        s->io_errno = ENOMEM;
+    }
+    cv_buf_release(&b);
+}
+
+/* Write our boxes for the open fragment, then its moof and mdat; note the fragment. */
 static int flush_fragment(struct rec_seg *s, struct cv_err *err)
 {
     struct cv_buf b;
@@ -232,18 +527,15 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
     /* The clock estimate can drop by a few µs between fragments: never go back in time. */
     if (wall < s->wall_floor)
         wall = s->wall_floor;
-    cv_buf_init(&b, 256);
+    cv_buf_init(&b, 64 * 1024);
     lay_seg_prft_box(&b, 1, wall, (uint64_t)s->frag_dts);
     lay_seg_fraginfo_box(&b, s->frag_recv, 0);
-    avio_write(s->oc->pb, b.data, (int)b.len);
+    r = write_moof_mdat(s, &b);
     cv_buf_release(&b);
-    r = av_write_frame(s->oc, NULL);
-    avio_flush(s->oc->pb);
+    if (r == CV_ENOMEM)
+        return cv_errf(err, CV_ENOMEM, "segment '%s': fragment header too large", s->rel);
     if (s->io_errno)
         return io_error(s, err, "fragment");
-    if (r < 0)
-        return cv_errf(err, CV_EMEDIA, "segment '%s': cannot write fragment: %s", s->rel,
-                       av_err2str(r));
     if (s->nfrags == s->fcap) {
         size_t ncap = s->fcap ? s->fcap * 2 : 64;
         struct lay_seg_frag *nf = realloc(s->frags, ncap * sizeof(*nf));
@@ -271,9 +563,8 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
 
 int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_err *err)
 {
-    int idx = pkt->stream_index, r, rc;
+    int idx = pkt->stream_index, rc;
     bool video = idx == 0, key = pkt->flags & AV_PKT_FLAG_KEY;
-    AVPacket *op;
     int64_t dts;
 
     if (s->io_errno)
@@ -296,12 +587,51 @@ int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_e
         s->frag_key = key;
         s->frag_vsamples = s->frag_keys = s->frag_asamples = 0;
     }
-    op = av_packet_clone(pkt);
-    if (!op)
-        return cv_errf(err, CV_ENOMEM, "out of memory");
-    av_packet_rescale_ts(op, s->in_tb[idx], s->out_tb[idx]);
+    {
+        struct ftrack *t = &s->ft[idx];
+        struct fsample *f;
+        int64_t end = av_rescale_q(pkt->dts + pkt->duration, s->in_tb[idx], s->out_tb[idx]);
+        int64_t pts = pkt->pts == AV_NOPTS_VALUE
+                          ? dts
+                          : av_rescale_q(pkt->pts, s->in_tb[idx], s->out_tb[idx]);
+        if (t->n == t->cap) {
+            size_t ncap = t->cap ? t->cap * 2 : 64;
+            struct fsample *nf = realloc(t->smp, ncap * sizeof(*nf));
+            if (!nf)
+                return cv_errf(err, CV_ENOMEM, "out of memory");
+            t->smp = nf;
+            t->cap = ncap;
+        }
+        if (t->n == 0)
+            t->first_dts = dts;
+        f = &t->smp[t->n];
+        /* hold the camera's buffer itself; a packet without one is copied once */
+        if (video && s->annexb) {
+            size_t len = 0;
+            f->buf = annexb_to_mp4(pkt->data, (size_t)pkt->size, &len);
+            f->size = (uint32_t)len;
+            if (f->buf)
+                f->data = f->buf->data;
+        } else {
+            f->buf = pkt->buf ? av_buffer_ref(pkt->buf) : av_buffer_alloc((size_t)pkt->size);
+            f->size = (uint32_t)pkt->size;
+            if (f->buf && pkt->buf) {
+                f->data = pkt->data;
+            } else if (f->buf) {
+                memcpy(f->buf->data, pkt->data, (size_t)pkt->size);
+                f->data = f->buf->data;
+            }
+        }
+        if (!f->buf)
+            return cv_errf(err, CV_ENOMEM, "out of memory");
+        f->dur = (uint32_t)(end - dts);
+        f->flags = !video || key ? SAMPLE_DEPENDS_NO : SAMPLE_NON_SYNC;
+        f->cto = (int32_t)(pts - dts);
+        t->n++;
+        if (video)
+            s->frag_end = end;
+    }
     if (video) {
-        s->frag_end = op->dts + op->duration;
         s->frag_vsamples++;
         s->vsamples++;
         if (key) {
@@ -312,13 +642,6 @@ int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_e
         s->frag_asamples++;
         s->asamples++;
     }
-    r = av_write_frame(s->oc, op);
-    av_packet_free(&op);
-    if (s->io_errno)
-        return io_error(s, err, "packet");
-    if (r < 0)
-        return cv_errf(err, CV_EMEDIA, "segment '%s': muxer refused a packet: %s", s->rel,
-                       av_err2str(r));
     return 0;
 }
 
@@ -359,20 +682,16 @@ int rec_seg_close(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_fra
 {
     unsigned int len = 32;
     uint32_t cam = rec->cam;
-    int rc = 0, r;
+    int rc = 0;
 
     *frags = NULL;
     *nfrags = 0;
     if (!s->io_errno) {
         rc = flush_fragment(s, err);
-        if (rc == 0) {
-            r = av_write_trailer(s->oc);
-            avio_flush(s->oc->pb);
+        if (rc == 0 && s->nfrags > 0) {
+            write_mfra(s);
             if (s->io_errno)
                 rc = io_error(s, err, "trailer");
-            else if (r < 0)
-                rc = cv_errf(err, CV_EMEDIA, "segment '%s': cannot write trailer: %s", s->rel,
-                             av_err2str(r));
         }
     }
     if (rc == 0 && s->nfrags == 0) {

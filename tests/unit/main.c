@@ -126,6 +126,9 @@
     X(workflow_reach)                                                                              \
     X(workflow_records)                                                                            \
     X(workflow_place)                                                                              \
+    X(segwriter_round_trip)                                                                        \
+    X(segwriter_annexb_input)                                                                      \
+    X(segwriter_composition_offsets)                                                               \
     X(rtsp_rtp_parse)                                                                              \
     X(rtsp_rtp_unwrap)                                                                             \
     X(rtsp_h264_depay)                                                                             \

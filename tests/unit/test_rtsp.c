@@ -3,7 +3,7 @@
  *
  * What a camera sends decides what is stored, so each step is checked against bytes written out
  * by hand from the RFCs: the RTP header (RFC 3550), timestamp unwrapping, H.264 (RFC 6184) and
- * H.265 (RFC 7798) access units in the form the muxer copies unchanged, the avcC record, AAC
+ * H.265 (RFC 7798) access units in the form MP4 stores (4-byte lengths), the avcC record, AAC
  * frames from MPEG4-GENERIC (RFC 3640), the SDP of camsim and of gst-rtsp-server, fmtp values,
  * base64 and the Digest response (RFC 2617, RFC 2069). Every packet is copied into a buffer of
  * exactly its size first, so that a read past its end is an ASan report, not a silent pass.
@@ -408,10 +408,10 @@ void test_rtsp_h265_depay(void)
     };
     static const struct want_au want[] = {
         {9000, true, false,
-         "00000001 " H265_VPS " 00000001 " H265_SPS " 00000001 " H265_PPS
-         " 00000001 2601 af0102 0304 0506"},
-        {12000, false, false, "00000001 0201d011 00000001 0303aabb"},
-        {15000, true, false, "00000001 2a01e022"},
+         "00000006 " H265_VPS " 00000006 " H265_SPS " 00000004 " H265_PPS
+         " 00000009 2601 af0102 0304 0506"},
+        {12000, false, false, "00000004 0201d011 00000004 0303aabb"},
+        {15000, true, false, "00000004 2a01e022"},
     };
     uint8_t vps[16], sps[16], pps[16];
     size_t vps_len = unhex(H265_VPS, vps, sizeof(vps)), sps_len = unhex(H265_SPS, sps, sizeof(sps)),
@@ -441,7 +441,7 @@ void test_rtsp_h265_depay(void)
             {6, 9000, "62", true}, /* too short for a payload header */
         };
         static const struct want_au sets = {
-            9000, false, true, "00000001 " H265_VPS " 00000001 " H265_SPS " 00000001 " H265_PPS};
+            9000, false, true, "00000006 " H265_VPS " 00000006 " H265_SPS " 00000004 " H265_PPS};
         struct au_log l2 = {0};
 
         rec_vdepay_init(&d, REC_VC_H265);
