@@ -205,6 +205,13 @@ def main():
             template_root(work, n, have, port)
             have = max(have, n)
             run = {"cameras": n, "camvault": run_camvault(args, n, work, port, dd_rate)}
+            if runs and n > runs[-1]["cameras"]:
+                # what one more camera costs: the libraries' shared pages are paid once, not by
+                # each camera, so this is the figure that scales
+                prev = runs[-1]
+                run["camvault"]["rss_mb_per_added_camera"] = round(
+                    (run["camvault"]["rss_mb_total"] - prev["camvault"]["rss_mb_total"]) /
+                    (n - prev["cameras"]), 2)
             if n == args.baseline_at:
                 run["ffmpeg_per_camera"] = run_ffmpeg(args, n, work, port, dd_rate)
             runs.append(run)

@@ -102,7 +102,9 @@ def rows_for(name, r):
                     x = run[who]
                     out.append(("ingest", f"N={run['cameras']} {who.replace('_', ' ')}",
                                 f"{x['cpu_pct_core_per_camera']:.3f} %/cam, "
-                                f"{x['rss_mb_per_camera']:.2f} MB/cam, lost "
+                                f"{x['rss_mb_per_camera']:.2f} MB/cam"
+                                + (f" ({x['rss_mb_per_added_camera']:.2f} MB per camera added)"
+                                   if "rss_mb_per_added_camera" in x else "") + ", lost "
                                 f"{lost_share(x)}, dropped "
                                 f"{x['sessions_dropped']}, write {x['write_mb_per_s']:.0f} MB/s "
                                 f"= {x['write_fraction_of_dd']:.2f} of dd"))
