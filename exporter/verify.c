@@ -173,7 +173,9 @@ static int read_zip(struct ver *v, const char *zip, struct cv_err *err)
             goto out;
         }
         v->n++;
-        meta = strncmp(e->rel, "native/", 7) != 0;
+        /* footage (native and working copies) is hashed as it streams by; the text entries
+         * are kept for parsing, under their own limit */
+        meta = strncmp(e->rel, "native/", 7) != 0 && strncmp(e->rel, "working/", 8) != 0;
         EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
         for (;;) {
             la_ssize_t n = archive_read_data(a, buf, CHUNK);

@@ -21,6 +21,12 @@
 #include <openssl/evp.h>
 
 #include "common/buf.h"
+#include "common/cvtime.h"
+#include "exporter/checkpoint.h"
+#include "exporter/export.h"
+#include "exporter/keys.h"
+#include "exporter/verify.h"
+#include "indexer/idx.h"
 #include "recorder/rec_int.h"
 #include "recorder/rtp.h"
 #include "storage-layout/layout.h"
@@ -329,4 +335,100 @@ void test_segwriter_annexb_input(void)
 void test_segwriter_composition_offsets(void)
 {
     round_trip(false, true);
+}
+
+/*
+ * A recorded run larger than verify's limit for text entries (16 MiB) exports to a package
+ * whose working copy (the same 20 MB, rebuilt by verify from the native file) verifies: footage
+ * is streamed and hashed, never loaded whole, whichever folder of the package it is in.
+ */
+void test_segwriter_large_export_verifies(void)
+{
+    char root[PATH_MAX], out[PATH_MAX + 16], *text = NULL;
+    AVCodecParameters *vpar = h264_params();
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera cam = {.enabled = true};
+    struct exp_signer *signer = NULL;
+    struct rec_seg_params p;
+    struct rec_seg *s = NULL;
+    struct idx_segment rec;
+    struct lay_seg_frag *frags = NULL;
+    struct exp_request req;
+    struct exp_result res;
+    struct cv_err err = {""};
+    int64_t base = INT64_C(1795000000000000);
+    uint64_t rnd = 7, seq = 0;
+    size_t nfrags = 0, len = 0, au = 400 * 1000;
+    uint8_t *buf = malloc(au);
+    unsigned failed = 99;
+    int created = 0;
+    FILE *f;
+
+    CHECK(fx_tmpdir(root) == 0);
+    CHECK_OK(lay_root_create(root, &err), &err);
+    CHECK_OK(idx_open(&idx, root, IDX_CREATE, &err), &err);
+    CHECK_OK(exp_keys_create(root, "unit-site", &created, &err), &err);
+    cv_strlcpy(cam.id, "c1", sizeof(cam.id));
+    cv_strlcpy(cam.volume, LAY_DEFAULT_VOLUME, sizeof(cam.volume));
+    CHECK_OK(idx_begin(idx, true, &t, &err), &err);
+    CHECK_OK(idx_camera_add(t, &cam, &err), &err);
+    memset(&p, 0, sizeof(p));
+    p.root = root;
+    p.volume = LAY_DEFAULT_VOLUME;
+    p.camera = "c1";
+    p.vpar = vpar;
+    p.vtb = (AVRational){1, 90000};
+    p.run_id = 1;
+    p.start_wall_us = base;
+    p.video_desc = "h264 1280x720";
+    p.audio_desc = "none";
+    p.wall_of = wall_of;
+    p.wall_ctx = &base;
+    CHECK_OK(rec_seg_open(&s, &p, rec.path, &err), &err);
+    for (int i = 0; s && i < 2 * GOP; i++) { /* 50 frames of 400 kB: 20 MB */
+        AVPacket *pkt = av_packet_alloc();
+        fill_au(buf, au, i % GOP == 0, false, &rnd);
+        av_new_packet(pkt, (int)au);
+        memcpy(pkt->data, buf, au);
+        pkt->dts = pkt->pts = (int64_t)i * VDUR;
+        pkt->duration = VDUR;
+        pkt->flags = i % GOP == 0 ? AV_PKT_FLAG_KEY : 0;
+        CHECK_OK(rec_seg_write(s, pkt, base + i * 40000, &err), &err);
+        av_packet_free(&pkt);
+    }
+    memset(&rec, 0, sizeof(rec));
+    rec.cam = cam.num;
+    if (s)
+        CHECK_OK(rec_seg_close(s, &rec, &frags, &nfrags, &err), &err);
+    rec.cam = cam.num;
+    CHECK(rec.bytes > (UINT64_C(16) << 20) + (UINT64_C(2) << 20));
+    CHECK_OK(idx_segment_put(t, "c1", &rec, frags, nfrags, &err), &err);
+    CHECK_OK(idx_commit(t, &err), &err);
+    CHECK_OK(exp_signer_open(&signer, root, &err), &err);
+    CHECK_OK(exp_checkpoint_make(idx, root, signer, base + 60 * CV_US_PER_S, &seq, &err), &err);
+    exp_signer_close(signer);
+
+    snprintf(out, sizeof(out), "%s/p.zip", root);
+    memset(&req, 0, sizeof(req));
+    req.root = root;
+    req.cameras[0] = "c1";
+    req.ncameras = 1;
+    req.from_us = rec.start_us;
+    req.to_us = rec.end_us;
+    req.case_id = "CASE-9";
+    req.reason = "unit test";
+    req.out_path = out;
+    CHECK_OK(exp_export(idx, &req, &res, &err), &err);
+    f = open_memstream(&text, &len);
+    CHECK_OK(exp_verify(out, false, f, &failed, &err), &err);
+    fclose(f);
+    CHECK_EQ_INT(failed, 0);
+    CHECK_MSG(text && strstr(text, "working/"), "no working copy was checked:\n%s", text);
+    free(text);
+    free(frags);
+    free(buf);
+    avcodec_parameters_free(&vpar);
+    idx_close(idx);
+    fx_rmtree(root);
 }
