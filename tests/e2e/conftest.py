@@ -93,6 +93,34 @@ class Proc:
         return self.p.returncode
 
 
+def _stop_ui_stack():
+    if "uistack" in sys.modules:
+        sys.modules["uistack"].stop_shared_stack()
+
+
+@pytest.fixture(scope="session")
+def _ui_stack_guard():
+    yield
+    _stop_ui_stack()  # whatever happened in between
+
+
+@pytest.fixture
+def ui_stack(_ui_stack_guard, tmp_path_factory):
+    """The web UI tests' one running stack (uistack.Stack: camsim, recorder, server, users),
+    started by the first test that asks for it and kept for the next ones."""
+    import uistack
+    return uistack.shared_stack(tmp_path_factory)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Stop the UI tests' shared stack after the last of them in a row rather than at the end
+    of the session, so that no later test runs beside it."""
+    uses = lambda it: it is not None and "ui_stack" in getattr(it, "fixturenames", ())
+    if uses(item) and not uses(nextitem):
+        _stop_ui_stack()
+
+
 @pytest.fixture
 def procs():
     """Collects processes started by a test and stops them all at the end, newest first."""
