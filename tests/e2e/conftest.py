@@ -181,6 +181,29 @@ def start_recorder(procs, root, tmp_path, segment=10, extra=(), name="recorder")
     return p
 
 
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory):
+    """A root with ~20 s of three cameras (c1..c3, AAC audio, 3-s segments, a checkpoint every
+    2 s), the recorder stopped: the export tests' footage (test_90, test_91), recorded once."""
+    tmp = tmp_path_factory.mktemp("export")
+    root = tmp / "root"
+    cv("init", root=root)
+    procs = []
+    try:
+        sim = start_camsim(procs, tmp, cameras=3, name="cam", extra=["--audio", "aac"])
+        for i in (1, 2, 3):
+            cv("camera", "add", f"c{i}", "--url", f"rtsp://127.0.0.1:{sim.port}/cam{i}",
+               "--name", f"Camera {i}", "--location", f"Gate {i}", root=root)
+        rec = start_recorder(procs, root, tmp, segment=3, extra=["--checkpoint-interval", "2"])
+        wait_for(lambda: all(len(query(root, f"c{i}")["segments"]) >= 6 for i in (1, 2, 3)), 60,
+                 what="six segments per camera")
+        rec.close()
+    finally:
+        for p in reversed(procs):
+            p.close()
+    return root
+
+
 def query(root, camera, frm="@0", to="@4102444800"):
     r = cv("query", camera, "--from", frm, "--to", to, "--json", root=root)
     return json.loads(r.stdout)
