@@ -1,6 +1,6 @@
 """Issue 3, acceptance 1 and 2: retention by age never deletes held footage.
 
-One camera keeps 30 s of footage (retention days = 30/86400) with 2-s segments and a retention
+One camera keeps 20 s of footage (retention days = 20/86400) with 2-s segments and a retention
 pass every 2 s. Old segments must go within a minute of passing that age, leaving `retention`
 gaps; newer ones stay and recording never pauses; a hold over part of the old footage keeps it
 however old it gets, until the hold is released.
@@ -9,7 +9,7 @@ import time
 
 from conftest import cv, decode_errors, query, start_camsim, start_recorder, wait_for
 
-KEEP_S = 30
+KEEP_S = 20
 
 
 def test_age_retention_and_holds(root, tmp_path, procs):
@@ -27,7 +27,7 @@ def test_age_retention_and_holds(root, tmp_path, procs):
     held_paths = {s["path"] for s in segs[1:3]}
     first_path = segs[0]["path"]
 
-    # Wait until the first segment is 30 s + 60 s old at most: it must be gone by then.
+    # Wait until the first segment is 20 s + 60 s old at most: it must be gone by then.
     deadline = segs[0]["end_us"] / 1e6 + KEEP_S + 60
     wait_for(lambda: first_path not in {s["path"] for s in query(root, "c1")["segments"]},
              deadline - time.time(), step=1, what="the oldest segment deleted within a minute")
@@ -39,7 +39,7 @@ def test_age_retention_and_holds(root, tmp_path, procs):
     assert held_paths <= set(present), "held footage was deleted"
     for p in held_paths:
         assert decode_errors(root / p) == ""
-    # Everything unheld that is older than 30 s + one pass is gone; everything newer is there.
+    # Everything unheld that is older than 20 s + one pass is gone; everything newer is there.
     for s in q["segments"]:
         if s["path"] not in held_paths:
             assert s["end_us"] / 1e6 > now - KEEP_S - 15, (s["path"], now - s["end_us"] / 1e6)
