@@ -5,6 +5,7 @@ gst-rtsp-server (not ours: H.264 + AAC, H.265 + G.711 mu-law) and three by camsi
 twice, H.265 + G.711 A-law). The tests then check the files with ffmpeg/ffprobe and compare the
 frames recorded with the frames the servers say they sent.
 """
+import functools
 import signal
 import subprocess
 import threading
@@ -73,6 +74,12 @@ def rec(tmp_path_factory):
             p.close()
 
 
+@functools.lru_cache(maxsize=None)
+def probe(path):
+    """probe_streams of a segment, once: the recorder has stopped, the files do not change."""
+    return probe_streams(path)
+
+
 def video_packets(path):
     """(dts, duration) in seconds of every video packet, as ffprobe reads them."""
     r = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
@@ -101,7 +108,7 @@ def test_closed_segments_decode_without_error(rec, cid):
         path = rec["root"] / s["path"]
         assert path.stat().st_size == s["bytes"]
         assert decode_errors(path) == "", f"{s['path']}: {decode_errors(path)}"
-        v = [st for st in probe_streams(path) if st["codec_type"] == "video"][0]
+        v = [st for st in probe(path) if st["codec_type"] == "video"][0]
         assert int(v["nb_read_frames"]) == s["frames"], s["path"]
 
 
@@ -163,7 +170,7 @@ def test_consecutive_segments_leave_no_hole(rec, cid):
 ])
 def test_codecs_and_audio_are_kept(rec, cid, vcodec, acodec):
     for s in segments(rec, cid):
-        streams = probe_streams(rec["root"] / s["path"])
+        streams = probe(rec["root"] / s["path"])
         v = [x for x in streams if x["codec_type"] == "video"]
         a = [x for x in streams if x["codec_type"] == "audio"]
         assert v and v[0]["codec_name"] == vcodec, s["path"]
