@@ -3,7 +3,8 @@
 //   officer:  see it in the review queue, preview it (the video loads), approve it, see the export run
 //   resident: see it approved, download the package (saved as OUTDIR/package.zip)
 // CONFIG: {"base", "resident": [user, pw], "officer": [user, pw], "camera", "from", "to" (site-local
-// "YYYY-MM-DDTHH:MM"), "description", "lang"}. Prints one JSON line per step.
+// "YYYY-MM-DDTHH:MM" or "YYYY-MM-DDTHH:MM:SS"), "description", "lang"}. Prints one JSON line per
+// step.
 import { readFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { withBrowser } from "./chromium.mjs";
@@ -42,7 +43,9 @@ try {
     await context.clearCookies();
     await login(page, cfg.base, ...cfg.officer, lang);
     await show(page, cfg.base, "#/queue");
-    const id = await page.locator("article.request[data-status=pending]").first().getAttribute("data-request");
+    // the request she filed (her list is newest first), not whichever else may be pending
+    if (!mine.length) throw new Error("the request filed is not in the resident's list");
+    const id = mine[0].id;
     const card = page.locator(`article.request[data-request="${id}"]`);
     await card.locator("button.preview-btn").click();
     const preview = await card.locator(".preview video").first().evaluate(async (v) => {

@@ -93,6 +93,34 @@ class Proc:
         return self.p.returncode
 
 
+def _stop_ui_stack():
+    if "uistack" in sys.modules:
+        sys.modules["uistack"].stop_shared_stack()
+
+
+@pytest.fixture(scope="session")
+def _ui_stack_guard():
+    yield
+    _stop_ui_stack()  # whatever happened in between
+
+
+@pytest.fixture
+def ui_stack(_ui_stack_guard, tmp_path_factory):
+    """The web UI tests' one running stack (uistack.Stack: camsim, recorder, server, users),
+    started by the first test that asks for it and kept for the next ones."""
+    import uistack
+    return uistack.shared_stack(tmp_path_factory)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Stop the UI tests' shared stack after the last of them in a row rather than at the end
+    of the session, so that no later test runs beside it."""
+    uses = lambda it: it is not None and "ui_stack" in getattr(it, "fixturenames", ())
+    if uses(item) and not uses(nextitem):
+        _stop_ui_stack()
+
+
 @pytest.fixture
 def procs():
     """Collects processes started by a test and stops them all at the end, newest first."""
@@ -153,6 +181,29 @@ def start_recorder(procs, root, tmp_path, segment=10, extra=(), name="recorder")
     p.logfile = log
     procs.append(p)
     return p
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory):
+    """A root with ~20 s of three cameras (c1..c3, AAC audio, 3-s segments, a checkpoint every
+    2 s), the recorder stopped: the export tests' footage (test_90, test_91), recorded once."""
+    tmp = tmp_path_factory.mktemp("export")
+    root = tmp / "root"
+    cv("init", root=root)
+    procs = []
+    try:
+        sim = start_camsim(procs, tmp, cameras=3, name="cam", extra=["--audio", "aac"])
+        for i in (1, 2, 3):
+            cv("camera", "add", f"c{i}", "--url", f"rtsp://127.0.0.1:{sim.port}/cam{i}",
+               "--name", f"Camera {i}", "--location", f"Gate {i}", root=root)
+        rec = start_recorder(procs, root, tmp, segment=3, extra=["--checkpoint-interval", "2"])
+        wait_for(lambda: all(len(query(root, f"c{i}")["segments"]) >= 6 for i in (1, 2, 3)), 60,
+                 what="six segments per camera")
+        rec.close()
+    finally:
+        for p in reversed(procs):
+            p.close()
+    return root
 
 
 def query(root, camera, frm="@0", to="@4102444800"):

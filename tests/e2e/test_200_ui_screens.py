@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from uistack import BROWSER, Stack, browser_ready, node
+from uistack import BROWSER, browser_ready, node
 
 pytestmark = pytest.mark.skipif(browser_ready() is not None, reason=str(browser_ready()))
 
@@ -42,10 +42,10 @@ def test_string_tables_match():
     assert t["same"] == [], t["same"]  # an English string copied into the Chinese table
 
 
-def test_every_screen_both_languages(root, tmp_path, procs):
-    s = Stack(procs, root, tmp_path)
-    segs = s.wait_footage("gate-3", 20)
-    s.wait_footage("alley-12", 20)
+def test_every_screen_both_languages(ui_stack, tmp_path):
+    s = ui_stack
+    segs = s.wait_footage("gate-3", 12)
+    s.wait_footage("alley-12", 12)
     a, b = segs[0]["start_us"], segs[-1]["end_us"]
     off = s.client("officer")
     case = off.post("/api/v1/cases", {"title": "Quarrel at the north gate", "description": "Parking",
@@ -64,7 +64,7 @@ def test_every_screen_both_languages(root, tmp_path, procs):
 
     mid = (a + b) // 2
     cfg = {
-        "base": s.base, "settle": 800,  # after the screen marks itself data-ready
+        "base": s.base,  # each screen is looked at once it is data-ready and has settled
         "users": {r: s.user(r) for r in ("resident", "officer", "mediator", "admin")},
         "screens": {
             "resident": [["cameras", "#/cameras"], ["request", "#/request"], ["myrequests", "#/myrequests"], ["account", "#/account"]],
@@ -80,6 +80,7 @@ def test_every_screen_both_languages(root, tmp_path, procs):
     (tmp_path / "ui.json").write_text(json.dumps(cfg))
     shots = tmp_path / "screenshots"
     lines = node("ui-shots.mjs", tmp_path / "ui.json", shots, timeout=900)
+    (tmp_path / "ui-shots.jsonl").write_text("".join(json.dumps(o) + "\n" for o in lines))
     problems = []
     seen = set()
     for o in lines:

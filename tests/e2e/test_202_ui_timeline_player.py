@@ -9,14 +9,16 @@
    progress bar shows, the package downloads and `camvault verify` passes on it.
 3. A camera offline for 15 s shows that gap on its timeline, coloured as offline, and hovering
    it shows the reason (in English and in Chinese).
+The outage of 3 happens while the browser does 2, on the UI tests' shared stack.
 """
 import json
+import threading
 import time
 
 import pytest
 
 from conftest import cameras, cv, query, start_camsim, wait_for
-from uistack import Stack, browser_ready, node, site_time
+from uistack import browser_ready, node, site_time
 
 pytestmark = pytest.mark.skipif(browser_ready() is not None, reason=str(browser_ready()))
 
@@ -26,37 +28,48 @@ def online(root, cid):
     return st is not None and st["online"]
 
 
-def test_player_clock_and_offline_gap(root, tmp_path, procs):
-    s = Stack(procs, root, tmp_path, cams=(("gate-3", False, "North gate", "North gate"),))
+def test_player_clock_and_offline_gap(ui_stack, tmp_path, procs):
+    s = ui_stack
+    root = s.root
     flaky = start_camsim(procs, tmp_path, cameras=1, name="cam")
     cv("camera", "add", "flaky", "--url", f"rtsp://127.0.0.1:{flaky.port}/cam1", "--name", "Flaky",
        "--location", "Back door", root=root)
-    wait_for(lambda: online(root, "flaky"), 30, what="flaky camera online")
-    time.sleep(8)
-    flaky.close()
-    time.sleep(15)
-    start_camsim(procs, tmp_path, cameras=1, name="cam", port=flaky.port)
-    wait_for(lambda: online(root, "flaky"), 20, what="flaky camera back online")
-    gap = wait_for(lambda: next((g for g in query(root, "flaky")["gaps"] if g["reason"] == "camera-offline"), None),
-                   30, what="the offline gap in the index")
-    assert 14 <= (gap["end_us"] - gap["start_us"]) / 1e6 <= 25, gap
-    segs = s.wait_footage("gate-3", 30)
-    seg = segs[2]  # a segment in the middle: starts on a keyframe
-    S = seg["start_us"]
-    off = s.client("officer")
-    case = off.post("/api/v1/cases", {"title": "Back door"}).json()["case"]["id"]
-    cfg = {"base": s.base, "user": s.user("officer"),
-           "gap": {"camera": "flaky", "from": gap["start_us"] - 60_000_000, "to": gap["end_us"] + 60_000_000},
-           "play": {"camera": "gate-3", "from": S, "to": S + 20_000_000},
-           "click": {"camera": "gate-3", "from": segs[0]["start_us"], "to": segs[-1]["end_us"], "at": segs[1]["start_us"] + 1_000_000},
-           "select": {"camera": "gate-3", "from": segs[0]["start_us"], "to": segs[-1]["end_us"],
-                      "a": segs[1]["start_us"], "b": segs[-2]["end_us"], "case": case}}
-    (tmp_path / "tl.json").write_text(json.dumps(cfg))
-    res = {o["step"]: o for o in node("ui-timeline.mjs", tmp_path / "tl.json", tmp_path / "timeline", timeout=300)}
-    assert res["done"]["problems"] == []
+    try:
+        # The camera `flaky` goes offline for 15 s while the browser plays gate-3's footage,
+        # clicks its timeline and exports a selection, none of which needs the gap.
+        outage = threading.Thread(target=go_offline_for_15_s, args=(root, flaky, tmp_path, procs))
+        outage.error = None
+        outage.start()
+        try:
+            segs = s.wait_footage("gate-3", 30)
+            seg = segs[2]  # a segment in the middle: starts on a keyframe
+            S = seg["start_us"]
+            off = s.client("officer")
+            case = off.post("/api/v1/cases", {"title": "Back door"}).json()["case"]["id"]
+            cfg = {"base": s.base, "user": s.user("officer"),
+                   "play": {"camera": "gate-3", "from": S, "to": S + 20_000_000},
+                   "click": {"camera": "gate-3", "from": segs[0]["start_us"], "to": segs[-1]["end_us"], "at": segs[1]["start_us"] + 1_000_000},
+                   "select": {"camera": "gate-3", "from": segs[0]["start_us"], "to": segs[-1]["end_us"],
+                              "a": segs[1]["start_us"], "b": segs[-2]["end_us"], "case": case}}
+            (tmp_path / "tl.json").write_text(json.dumps(cfg))
+            res = {o["step"]: o for o in node("ui-timeline.mjs", tmp_path / "tl.json", tmp_path / "timeline", timeout=300)}
+        finally:
+            outage.join()
+        assert not outage.error, outage.error
+        wait_for(lambda: online(root, "flaky"), 20, what="flaky camera back online")
+        gap = wait_for(lambda: next((g for g in query(root, "flaky")["gaps"] if g["reason"] == "camera-offline"), None),
+                       30, what="the offline gap in the index")
+        assert 14 <= (gap["end_us"] - gap["start_us"]) / 1e6 <= 25, gap
+        gcfg = {"base": s.base, "user": s.user("officer"),
+                "gap": {"camera": "flaky", "from": gap["start_us"] - 60_000_000, "to": gap["end_us"] + 60_000_000}}
+        (tmp_path / "gap.json").write_text(json.dumps(gcfg))
+        gres = {o["step"]: o for o in node("ui-timeline.mjs", tmp_path / "gap.json", tmp_path / "gap", timeout=300)}
+    finally:
+        cv("camera", "disable", "flaky", root=root, check=False)  # the shared stack goes on without it
+    assert res["done"]["problems"] == [] and gres["done"]["problems"] == []
 
     # 3: the gap is drawn, coloured as offline, and its reason shows on hover
-    g = res["gap"]
+    g = gres["gap"]
     offline = [x for x in g["gaps"] if x["reason"] == "camera-offline"]
     assert len(offline) == 1 and offline[0]["w"] >= 3, g["gaps"]
     assert offline[0]["color"] == "rgb(217, 45, 32)", offline  # --offline
@@ -96,3 +109,16 @@ def test_player_clock_and_offline_gap(root, tmp_path, procs):
     assert abs(holds[0]["from_us"] - cfg["select"]["a"]) < 2e6 and abs(holds[0]["to_us"] - cfg["select"]["b"]) < 2e6, holds
     r = cv("verify", sel["path"], check=False)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def go_offline_for_15_s(root, flaky, tmp_path, procs):
+    """Once `flaky` has recorded a segment, stop its camsim for 15 s and start it again on the
+    same port. Runs in a thread; what went wrong is left in the thread's .error."""
+    try:
+        wait_for(lambda: online(root, "flaky"), 30, what="flaky camera online")
+        wait_for(lambda: query(root, "flaky")["segments"], 30, what="a segment of the flaky camera")
+        flaky.close()
+        time.sleep(15)
+        start_camsim(procs, tmp_path, cameras=1, name="cam", port=flaky.port)
+    except BaseException as e:  # reported by the test
+        threading.current_thread().error = e

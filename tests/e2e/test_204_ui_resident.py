@@ -6,18 +6,19 @@ import json
 
 import pytest
 
-from uistack import Stack, browser_ready, node
+from uistack import browser_ready, node
 
 pytestmark = pytest.mark.skipif(browser_ready() is not None, reason=str(browser_ready()))
 
 
-def test_resident_sees_public_cameras_live_only(root, tmp_path, procs):
-    s = Stack(procs, root, tmp_path)
+def test_resident_sees_public_cameras_live_only(ui_stack, tmp_path):
+    s = ui_stack
+    resident = s.add_user("rosa", "resident")
     segs = s.wait_footage("square-1", 10)
     a, b = segs[0]["start_us"], segs[-1]["end_us"]
     urls = {"cameras": "#/cameras", "timeline": "#/camera/gate-3", "public-timeline": "#/camera/square-1",
             "play": f"#/play?c=square-1&from={a}&to={b}", "queue": "#/queue", "admin": "#/admin-cameras"}
-    cfg = {"base": s.base, "user": s.user("resident"), "urls": list(urls.values()), "settle": 6000}
+    cfg = {"base": s.base, "user": s.cred(resident), "urls": list(urls.values())}
     (tmp_path / "urls.json").write_text(json.dumps(cfg))
     got = dict(zip(urls, node("ui-urls.mjs", tmp_path / "urls.json", tmp_path / "urls", timeout=300)))
     cams = got["cameras"]
@@ -26,7 +27,7 @@ def test_resident_sees_public_cameras_live_only(root, tmp_path, procs):
     assert "/api/v1/cameras/square-1/live.mp4" in cams["videos"][0]["src"]
     for k in ("timeline", "public-timeline", "play", "queue", "admin"):
         assert got[k]["ready"] == "denied" and not got[k]["videos"] and got[k]["spans"] == 0, (k, got[k])
-    res = s.client("resident")
+    res = s.login(resident)
     assert res.get("/api/v1/cameras").json()["cameras"] == [
         {"id": "square-1", "name": "Market square", "location": "Market square", "public": True, "online": True}]
     assert res.get(f"/api/v1/cameras/square-1/video.mp4?from=@{a / 1e6}&to=@{b / 1e6}").status == 403

@@ -29,7 +29,8 @@ def test_outage_gap_and_resume(root, tmp_path, procs):
     wait_for(lambda: online(root, "late"), 10, what="camera added while recording")
     assert time.time() - t_add < 10
 
-    time.sleep(8)
+    # The outage comes once the camera has footage to come back to: a closed segment.
+    wait_for(lambda: query(root, "flaky")["segments"], 20, what="a segment of the flaky camera")
     flaky.close()
     t_down = time.time()
     time.sleep(15)
@@ -43,7 +44,9 @@ def test_outage_gap_and_resume(root, tmp_path, procs):
     wait_for(lambda: not online(root, "late"), 10, what="disabled camera stopping")
     assert time.time() - t_dis < 10
 
-    time.sleep(8)
+    # Recording goes on until the flaky camera has closed a segment after its outage.
+    wait_for(lambda: any(s["start_us"] / 1e6 > t_down for s in query(root, "flaky")["segments"]), 30,
+             what="a segment of the flaky camera after the outage")
     assert rec.running()
     rec.close()
     back.close()

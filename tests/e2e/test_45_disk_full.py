@@ -1,6 +1,6 @@
 """A full disk: the recorder says so in one line and loses nothing already recorded.
 
-The volume is a 3 MiB tmpfs (the tests run as root, as CI does). The camera records until the
+The volume is a 1.5 MiB tmpfs (the tests run as root, as CI does). The camera records until the
 disk is full: the segments closed before stay indexed and play, the segment being written when
 space ran out is kept up to its last complete fragment, the camera's status names the cause, and
 the recorder keeps running (retention, which frees space, is a later feature).
@@ -16,7 +16,7 @@ from conftest import cameras, cv, decode_errors, query, start_camsim, start_reco
 @pytest.fixture
 def small_volume(root):
     vol = root / "volumes" / "main"
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(vol)],
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(vol)],
                        capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.strip()}")

@@ -11,7 +11,6 @@ import os
 import urllib.request
 import signal
 import subprocess
-import time
 
 from conftest import REPO, cameras, free_port, query, wait_for
 
@@ -46,7 +45,8 @@ def test_demo_records_four_cameras_and_stops_on_ctrl_c(tmp_path):
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
             assert r.status == 200 and json.load(r)["user"]["role"] == "officer"
-        time.sleep(6)
+        wait_for(lambda: all(query(root, f"demo-cam{i}")["segments"] for i in range(1, 5)), 60,
+                 what="a segment of each demo camera")
         os.killpg(p.pid, signal.SIGINT)
         assert p.wait(30) == 0
     finally:

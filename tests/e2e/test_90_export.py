@@ -5,6 +5,7 @@ the middle is exported for both; the package must unpack with a stock ZIP reader
 `sha256sum -c SHA256SUMS` and `openssl cms -verify` exactly as README.txt tells a third party,
 hold the native segments byte for byte, and describe both cameras in manifest.json.
 `camvault verify` must accept it, and name the file for every kind of tampering.
+The recording is conftest.py's `recorded`, shared with test_91.
 """
 import hashlib
 import json
@@ -18,28 +19,6 @@ from conftest import cv, decode_errors, probe_streams, query, start_camsim, star
 
 OPENSSL_CMS = ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", "SHA256SUMS.p7s",
                "-content", "SHA256SUMS", "-CAfile", "certs/root.pem", "-purpose", "any"]
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    """A root with ~20 s of three cameras, the recorder stopped; shared by the tests below."""
-    tmp = tmp_path_factory.mktemp("export")
-    root = tmp / "root"
-    cv("init", root=root)
-    procs = []
-    try:
-        sim = start_camsim(procs, tmp, cameras=3, name="cam", extra=["--audio", "aac"])
-        for i in (1, 2, 3):
-            cv("camera", "add", f"c{i}", "--url", f"rtsp://127.0.0.1:{sim.port}/cam{i}",
-               "--name", f"Camera {i}", "--location", f"Gate {i}", root=root)
-        rec = start_recorder(procs, root, tmp, segment=3, extra=["--checkpoint-interval", "2"])
-        wait_for(lambda: all(len(query(root, f"c{i}")["segments"]) >= 6 for i in (1, 2, 3)), 60,
-                 what="six segments per camera")
-        rec.close()
-    finally:
-        for p in reversed(procs):
-            p.close()
-    return root
 
 
 def middle_range(root):
@@ -284,7 +263,7 @@ def test_verify_refuses_what_is_not_a_package(package, tmp_path):
 def test_export_lists_a_camera_outage_as_a_gap(root, tmp_path, procs):
     sim = start_camsim(procs, tmp_path, cameras=1, name="cam")
     cv("camera", "add", "gate", "--url", f"rtsp://127.0.0.1:{sim.port}/cam1", root=root)
-    rec = start_recorder(procs, root, tmp_path, segment=3, extra=["--checkpoint-interval", "2"])
+    rec = start_recorder(procs, root, tmp_path, segment=2, extra=["--checkpoint-interval", "2"])
     wait_for(lambda: len(query(root, "gate")["segments"]) >= 2, 30, what="two segments")
     sim.close()
     time.sleep(15)  # the 15-s outage of the acceptance list

@@ -13,9 +13,9 @@ import subprocess
 import zipfile
 
 from conftest import BROWSER, FUZZ_VERIFY, cv, query, start_camsim, start_recorder, wait_for
-from test_90_export import export, first_native, flip, middle_range, package, recorded, rezip
+from test_90_export import export, first_native, flip, middle_range, package, rezip
 
-__all__ = ["package", "recorded"]  # module fixtures shared with test_90
+__all__ = ["package"]  # a module fixture of test_90 (`recorded` is conftest's)
 
 
 def sums_of(files):

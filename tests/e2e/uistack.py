@@ -1,6 +1,11 @@
 """Helpers for the web UI's end-to-end tests (test_2NN_ui_*.py): a real stack (camsim cameras,
 `camvault record`, `camvault serve` in the site zone Asia/Shanghai) with one user per role, and
 a runner for the headless-Chromium drivers in tests/browser/ui-*.mjs (one JSON line each).
+
+The UI tests share one stack (conftest.py's `ui_stack` fixture): it starts with the first of
+them, so its footage is recorded once, and stops after the last of them in a row (conftest.py's
+pytest_runtest_teardown), so that the tests after them do not run beside it. A test that keeps
+something per user (requests, case membership) logs in as users of its own (Stack.add_user).
 """
 import json
 import os
@@ -76,17 +81,62 @@ class Stack:
         self.port = self.srv.port
 
     def wait_footage(self, cam, seconds):
-        """Wait until `cam` has at least `seconds` of indexed footage; returns its segments."""
+        """Wait until `cam` has at least `seconds` of indexed footage; returns its newest segments
+        that hold that much (on a stack that has been recording for a while, not all of them)."""
         def enough():
             segs = query(self.root, cam)["segments"]
-            return segs if segs and (segs[-1]["end_us"] - segs[0]["start_us"]) / 1e6 >= seconds else None
+            for i in range(len(segs) - 1, -1, -1):
+                if (segs[-1]["end_us"] - segs[i]["start_us"]) / 1e6 >= seconds:
+                    return segs[i:]
+            return None
         return wait_for(enough, seconds + 60, step=0.5, what=f"{seconds}s of footage of {cam}")
+
+    def add_user(self, name, role):
+        """A user of this test alone (the stack's USERS are shared by every UI test)."""
+        add_user(self.root, name, role, PW)
+        return name
 
     def client(self, role):
         return logged_in(self.port, USERS[role], PW)
 
+    def login(self, name):
+        return logged_in(self.port, name, PW)
+
     def user(self, role):
         return [USERS[role], PW]
+
+    def cred(self, name):
+        return [name, PW]
+
+
+_shared = None
+
+
+def shared_stack(tmp_path_factory):
+    """The UI tests' one Stack (three cameras: gate-3, square-1 public, alley-12), started on
+    first use; conftest.py's `ui_stack` fixture."""
+    global _shared
+    if _shared is None:
+        tmp = tmp_path_factory.mktemp("uistack")
+        root = tmp / "root"
+        cv("init", root=root)
+        procs = []
+        try:
+            _shared = Stack(procs, root, tmp)
+        except BaseException:
+            for p in reversed(procs):
+                p.close()
+            raise
+        _shared.procs = procs
+    return _shared
+
+
+def stop_shared_stack():
+    global _shared
+    if _shared is not None:
+        for p in reversed(_shared.procs):
+            p.close()
+        _shared = None
 
 
 def site_time(us):

@@ -109,14 +109,19 @@ export function modal(title, body, actions) {
 
 // A date and a 24-hour time in the site's zone. Not <input type=datetime-local>: its text comes
 // from the browser's own language (an English browser shows "PM" on a Chinese page).
-// .value is "YYYY-MM-DDTHH:MM" (time.js fromInput reads it) or "" when incomplete.
+// The time is HH:MM or HH:MM:SS: seconds are optional, for a window as narrow as the event
+// ("22:41:05 to 22:41:40"), since a request for a few seconds is exported and reviewed faster.
+// .value is "YYYY-MM-DDTHH:MM[:SS]" (time.js fromInput reads both) or "" when incomplete.
 export function dateTime(name, us, { required = false, label = "" } = {}) {
   const d = h("input", { type: "date", name: name + "-date", required, value: us ? fmtDate(us) : "", "aria-label": label });
-  const tm = h("input.time", { type: "text", name: name + "-time", inputmode: "numeric", required, maxlength: 5,
-    pattern: "([01]?[0-9]|2[0-3]):[0-5][0-9]", placeholder: "22:00", value: us ? fmtClock(us, { sec: false }) : "", "aria-label": label });
+  const tm = h("input.time", { type: "text", name: name + "-time", inputmode: "numeric", required, maxlength: 8,
+    pattern: "([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?", placeholder: "22:00", value: us ? fmtClock(us, { sec: false }) : "", "aria-label": label });
   const el = h("span.dt", d, tm);
   Object.defineProperty(el, "value", {
-    get: () => (d.value && /^\d{1,2}:\d\d$/.test(tm.value) ? `${d.value}T${tm.value.padStart(5, "0")}` : ""),
+    get: () => {
+      const m = /^(\d{1,2}):(\d\d)(:\d\d)?$/.exec(tm.value);
+      return d.value && m ? `${d.value}T${m[1].padStart(2, "0")}:${m[2]}${m[3] || ""}` : "";
+    },
   });
   return el;
 }
