@@ -3,7 +3,9 @@
 The volume is a 1.5 MiB tmpfs (the tests run as root, as CI does). The camera records until the
 disk is full: the segments closed before stay indexed and play, the segment being written when
 space ran out is kept up to its last complete fragment, the camera's status names the cause, and
-the recorder keeps running (retention, which frees space, is a later feature).
+the recorder keeps running. Retention by space (test_72) would free room first; the volume is
+small enough that the write fails before usage reaches its 95 % mark, so this test sees the
+disk-full path itself.
 """
 import os
 import subprocess
