@@ -1520,9 +1520,10 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
     /*
      * Until the first keyframe and three frames after it, under the connect deadline: B-frames
      * show within those (a timestamp goes back), so such a camera goes to libavformat before
-     * anything of it is recorded. The frames wait in the queue.
+     * anything of it is recorded. The frames wait in the queue; a slow camera with chatty audio
+     * (1 fps and G.711's 50 packets a second) stops the wait at half the queue, not at its end.
      */
-    while (c->nvideo < OPEN_FRAMES) {
+    while (c->nvideo < OPEN_FRAMES && c->qlen < QCAP / 2) {
         int64_t now = cv_mono_us();
         if (c->fatal) {
             rc = cv_errf(err, c->fatal, "%s", c->ferr.msg);

@@ -585,7 +585,9 @@ int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_e
         s->frag_recv = recv_us;
         s->frag_dts = dts;
         s->frag_key = key;
-        s->frag_vsamples = s->frag_keys = s->frag_asamples = 0;
+        s->frag_vsamples = s->frag_keys = 0;
+        /* audio already waiting goes out with this fragment: count it in */
+        s->frag_asamples = (uint32_t)s->ft[1].n;
     }
     {
         struct ftrack *t = &s->ft[idx];

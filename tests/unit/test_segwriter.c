@@ -123,7 +123,54 @@ struct run {
     size_t nfrags;
 };
 
-/* Write `gops` GOPs of video (+ audio) through the writer; reorder: B-frame-like pts. */
+/* The parameters of a test segment of camera c1 on the main volume; apar NULL: no audio. */
+static void seg_params(struct rec_seg_params *p, const char *root, const AVCodecParameters *vpar,
+                       const AVCodecParameters *apar, int64_t *base)
+{
+    memset(p, 0, sizeof(*p));
+    p->root = root;
+    p->volume = LAY_DEFAULT_VOLUME;
+    p->camera = "c1";
+    p->vpar = vpar;
+    p->apar = apar;
+    p->vtb = (AVRational){1, 90000};
+    p->atb = (AVRational){1, 48000};
+    p->run_id = 7;
+    p->start_wall_us = *base;
+    p->video_desc = "h264 1280x720";
+    p->audio_desc = apar ? "aac 48000Hz 1ch" : "none";
+    p->wall_of = wall_of;
+    p->wall_ctx = base;
+}
+
+/* One audio frame at adts, sent and noted. */
+static void write_audio(struct rec_seg *s, struct run *r, int64_t adts, uint64_t *rnd)
+{
+    struct sent *a = &r->pk[r->n++];
+    AVPacket *pkt = av_packet_alloc();
+    struct cv_err err = {""};
+
+    a->stream = 1;
+    a->dts = a->pts = adts;
+    a->dur = ADUR;
+    a->key = true;
+    a->size = 6 + fx_rand(rnd) % 300;
+    for (size_t i = 0; i < a->size; i++)
+        a->data[i] = (uint8_t)fx_rand(rnd);
+    av_new_packet(pkt, (int)a->size);
+    memcpy(pkt->data, a->data, a->size);
+    pkt->stream_index = 1;
+    pkt->dts = pkt->pts = adts;
+    pkt->duration = ADUR;
+    CHECK_MSG(rec_seg_write(s, pkt, 0, &err) == 0, "%s", err.msg);
+    av_packet_free(&pkt);
+}
+
+/*
+ * Write `gops` GOPs of video (+ audio) through the writer; reorder: B-frame-like pts. The first
+ * two audio frames come before the first video frame, as at a segment's start when audio waited
+ * for the keyframe: they belong to the first fragment and must be counted in it.
+ */
 static void write_segment(const char *root, struct run *r, int gops, bool annexb, bool reorder)
 {
     AVCodecParameters *vpar = h264_params(), *apar = aac_params();
@@ -134,23 +181,12 @@ static void write_segment(const char *root, struct run *r, int gops, bool annexb
     uint64_t rnd = 42;
     int64_t adts = 0;
 
-    memset(&p, 0, sizeof(p));
-    p.root = root;
-    p.volume = "main";
-    p.camera = "c1";
-    p.vpar = vpar;
-    p.apar = apar;
-    p.vtb = (AVRational){1, 90000};
-    p.atb = (AVRational){1, 48000};
-    p.run_id = 7;
-    p.start_wall_us = base;
-    p.video_desc = "h264 1280x720";
-    p.audio_desc = "aac 48000Hz 1ch";
-    p.wall_of = wall_of;
-    p.wall_ctx = &base;
+    seg_params(&p, root, vpar, apar, &base);
     p.annexb = annexb;
     CHECK_MSG(rec_seg_open(&s, &p, r->rel, &err) == 0, "open: %s", err.msg);
     r->pk = calloc(MAXPKT, sizeof(*r->pk));
+    for (int k = 0; s && k < 2; k++, adts += ADUR)
+        write_audio(s, r, adts, &rnd);
     for (int f = 0; s && f < gops * GOP; f++) {
         struct sent *v = &r->pk[r->n++];
         AVPacket *pkt = av_packet_alloc();
@@ -174,25 +210,8 @@ static void write_segment(const char *root, struct run *r, int gops, bool annexb
                   err.msg);
         av_packet_free(&pkt);
         /* the audio of this frame's 40 ms */
-        while (av_rescale(adts, 90000, 48000) < v->dts + VDUR) {
-            struct sent *a = &r->pk[r->n++];
-            pkt = av_packet_alloc();
-            a->stream = 1;
-            a->dts = a->pts = adts;
-            a->dur = ADUR;
-            a->key = true;
-            a->size = 6 + fx_rand(&rnd) % 300;
-            for (size_t i = 0; i < a->size; i++)
-                a->data[i] = (uint8_t)fx_rand(&rnd);
-            av_new_packet(pkt, (int)a->size);
-            memcpy(pkt->data, a->data, a->size);
-            pkt->stream_index = 1;
-            pkt->dts = pkt->pts = adts;
-            pkt->duration = ADUR;
-            CHECK_MSG(rec_seg_write(s, pkt, 0, &err) == 0, "%s", err.msg);
-            av_packet_free(&pkt);
-            adts += ADUR;
-        }
+        for (; av_rescale(adts, 90000, 48000) < v->dts + VDUR; adts += ADUR)
+            write_audio(s, r, adts, &rnd);
     }
     memset(&r->rec, 0, sizeof(r->rec));
     if (s)
@@ -295,6 +314,7 @@ static void check_scan(const char *path, const struct run *r, int gops)
         CHECK_EQ_U64(info.frags[i].offset, r->frags[i].offset);
         CHECK_EQ_U64(info.frags[i].size, r->frags[i].size);
         CHECK_EQ_INT(info.frags[i].audio_samples, r->frags[i].audio_samples);
+        CHECK(info.frags[i].audio_samples > 0);
     }
     CHECK_EQ_INT(r->rec.frames, gops * GOP);
     CHECK_EQ_INT(r->rec.keyframes, gops);
@@ -373,18 +393,7 @@ void test_segwriter_large_export_verifies(void)
     cv_strlcpy(cam.volume, LAY_DEFAULT_VOLUME, sizeof(cam.volume));
     CHECK_OK(idx_begin(idx, true, &t, &err), &err);
     CHECK_OK(idx_camera_add(t, &cam, &err), &err);
-    memset(&p, 0, sizeof(p));
-    p.root = root;
-    p.volume = LAY_DEFAULT_VOLUME;
-    p.camera = "c1";
-    p.vpar = vpar;
-    p.vtb = (AVRational){1, 90000};
-    p.run_id = 1;
-    p.start_wall_us = base;
-    p.video_desc = "h264 1280x720";
-    p.audio_desc = "none";
-    p.wall_of = wall_of;
-    p.wall_ctx = &base;
+    seg_params(&p, root, vpar, NULL, &base);
     CHECK_OK(rec_seg_open(&s, &p, rec.path, &err), &err);
     for (int i = 0; s && i < 2 * GOP; i++) { /* 50 frames of 400 kB: 20 MB */
         AVPacket *pkt = av_packet_alloc();
