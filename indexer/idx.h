@@ -115,10 +115,11 @@ struct idx_segment {
 
 /*
  * Chain step: SHA-256(prev || camera id || 0x00 || be64 start || be64 end || sha256(file)).
- * The first link of a camera has prev = 32 zero bytes.
+ * The first link of a camera has prev = 32 zero bytes. CV_ECRYPTO (OpenSSL's reason in *err) when
+ * the hash cannot be computed; `out` is then zeroed and must not be stored.
  */
-void idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us, int64_t end_us,
-                    const uint8_t sha256[32], uint8_t out[32]);
+int idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us, int64_t end_us,
+                   const uint8_t sha256[32], uint8_t out[32], struct cv_err *err);
 
 /*
  * Commit a closed segment: computes seg->chain from the camera's previous segment, stores the
