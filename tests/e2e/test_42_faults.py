@@ -263,3 +263,30 @@ def test_read_only_index_then_writable_again(root, tmp_path, procs):
     assert unindexed() == []
     status, findings = fsck(root)
     assert (status, findings) == (0, []), findings
+
+
+def test_read_only_index_at_shutdown_recovered_at_next_start(root, tmp_path, procs):
+    two_cameras(procs, root, tmp_path)
+    trigger = tmp_path / "index-read-only"
+    trigger.touch()
+    rec = start_shimmed(procs, root, tmp_path, "rec1",
+                        CV_SHIM_FAIL="write:/index/:0:EROFS,fsync:/index/:0:EROFS",
+                        CV_SHIM_FAIL_WHILE=str(trigger))
+    files = lambda: {str(p.relative_to(root)) for p in (root / "volumes").rglob("*.mp4")}
+    wait_for(lambda: len(files()) >= 6, 40, what="segments written beside a read-only index")
+    rec.close()  # SIGTERM: every open segment is closed, none can be committed
+    log = rec.logfile.read_text()
+    assert "index unwritable at shutdown; the unindexed segment files stay on disk" in log, log
+    on_disk = files()
+    assert all(query(root, c)["segments"] == [] for c in ("c1", "c2"))
+
+    trigger.unlink()
+    rec2 = start_shimmed(procs, root, tmp_path, "rec2")
+    wait_for(lambda: on_disk <= {s["path"] for c in ("c1", "c2")
+                                 for s in query(root, c)["segments"]}, 30,
+             what="the files of the read-only time indexed at the next start")
+    rec2.close()
+    for c in ("c1", "c2"):
+        assert_intact(root, query(root, c)["segments"])
+    status, findings = fsck(root)
+    assert (status, findings) == (0, []), findings
