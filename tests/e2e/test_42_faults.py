@@ -180,7 +180,11 @@ def test_fsync_eio_is_loud_and_keeps_recording(root, tmp_path, procs):
         assert_intact(root, segs)
         on_disk = {str(p.relative_to(root)) for p in (root / "volumes" / "main" / c).rglob("*.mp4")}
         assert on_disk == {s["path"] for s in segs}, c
-    for s in query(root, "c1")["segments"]:
+    c1 = query(root, "c1")["segments"]
+    assert c1[0]["durable"] is True  # its fsyncs succeeded
+    assert all(s["durable"] is False for s in c1[1:]), c1  # marked in the index record
+    assert all(s["durable"] is True for s in query(root, "c2")["segments"])
+    for s in c1:
         assert decode_errors(root / s["path"]) == "", s["path"]
 
 
