@@ -583,10 +583,12 @@ static int send_request(struct rec_rtsp *c, const char *method, const char *uri,
     c->no_cnonce = false;
     auth_header(c, method, uri, &b);
     cv_buf_printf(&b, "%s\r\n", extra ? extra : "");
-    rc = c->no_cnonce  ? cv_errf(err, CV_ECRYPTO, "%s: cannot make a Digest cnonce: %s",
-                                 c->url_safe, "RAND_bytes failed")
-         : cv_buf_ok(&b) ? send_all(c, b.data, b.len, err)
-                       : cv_errf(err, CV_ELIMIT, "%s request too long", method);
+    if (c->no_cnonce)
+        rc = cv_errf(err, CV_ECRYPTO, "%s: cannot make a Digest cnonce: RAND_bytes failed",
+                     c->url_safe);
+    else
+        rc = cv_buf_ok(&b) ? send_all(c, b.data, b.len, err)
+                           : cv_errf(err, CV_ELIMIT, "%s request too long", method);
     cv_buf_release(&b);
     return rc;
 }

@@ -748,10 +748,10 @@ int rec_seg_close(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_fra
         /* Keep what is complete: the recorder must not lose fragments already on disk. */
         char why[CV_ERR_MAX];
         cv_strlcpy(why,
-                   rc < 0 && err     ? err->msg
-                   : s->sync_failed  ? s->sync_why
-                   : s->hash_failed  ? "SHA-256 failed while writing"
-                                     : "write failed",
+                   rc < 0 && err    ? err->msg
+                   : s->sync_failed ? s->sync_why
+                   : s->hash_failed ? "SHA-256 failed while writing"
+                                    : "write failed",
                    sizeof(why));
         memset(rec, 0, sizeof(*rec));
         rec->cam = cam;
