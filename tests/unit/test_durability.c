@@ -76,6 +76,22 @@ void test_idx_chain_crypto_failure(void)
     CHECK_MSG(rc == 0, "put after hashing is back: %s", err.msg);
     CHECK_EQ_INT(idx_segment_last(t, cam.num, &last, NULL), 0);
     CHECK(memcmp(last.chain, zeros, 32) != 0);
+
+    /* The status carries the count of segments that are not durable (a trailing field). */
+    {
+        struct idx_status st, got;
+        memset(&st, 0, sizeof(st));
+        st.online = true;
+        st.segments = 9;
+        st.not_durable = 3;
+        cv_strlcpy(st.codec, "h264", sizeof(st.codec));
+        rc = idx_status_put(t, cam.num, &st, &err);
+        CHECK_MSG(rc == 0, "status put: %s", err.msg);
+        CHECK_EQ_INT(idx_status_get(t, cam.num, &got, &err), 0);
+        CHECK_EQ_U64(got.not_durable, 3);
+        CHECK_EQ_U64(got.segments, 9);
+        CHECK(strcmp(got.codec, "h264") == 0);
+    }
 out:
     hashing_off(false);
     idx_abort(t);
