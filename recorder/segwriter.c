@@ -673,7 +673,8 @@ static void sync_parent(struct rec_seg *s)
 
 /*
  * After a write, hash or fsync error: cut the file back to what is complete and describe that
- * part, hashed from the file. Never deletes footage that has a complete fragment. A failed
+ * part, hashed from the file. Never deletes a file with a complete fragment, or one that cannot
+ * be read back (left for the next start's recovery; the scan's error is returned). A failed
  * ftruncate or fsync here is noted in s->sync_failed (the caller marks the record).
  */
 static int close_damaged(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_frag **frags,
@@ -685,10 +686,13 @@ static int close_damaged(struct rec_seg *s, struct idx_segment *rec, struct lay_
     if (fd < 0)
         return cv_errf(err, CV_EIO, "cannot reopen '%s': %s", s->abs, strerror(errno));
     rc = lay_seg_scan(fd, &info, err);
-    if (rc < 0 || info.nfrags == 0) {
+    if (rc < 0) { /* cannot even read it back: leave it for the next start's recovery */
         close(fd);
-        if (rc == 0)
-            lay_seg_info_release(&info);
+        return cv_errwrap(err, rc, "segment '%s' kept unindexed", s->rel);
+    }
+    if (info.nfrags == 0) {
+        close(fd);
+        lay_seg_info_release(&info);
         unlink(s->abs);
         cv_fsync_parent(s->abs, NULL);
         return cv_errf(err, CV_ENOENT, "segment '%s' had no complete fragment when writing failed",
