@@ -61,6 +61,11 @@ $(BUILD)/index-bench: $(BUILD)/tests/bench/index_bench.o $(BUILD)/libcamvault.a
 $(BUILD)/fuzz-verify: $(BUILD)/tests/fuzz/fuzz_verify.o $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The fault-injection shim of tests/e2e/test_42_faults.py (LD_PRELOAD; not part of camvault).
+$(BUILD)/fsyncshim.so: tests/faults/fsyncshim.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -71,14 +76,14 @@ deps:
 # smoke run comes last, in its own make so that -j never overlaps it with the e2e tests; it ends
 # with its own runner line ("bench-quick: N passed, N failed in S s"), which stays the last line.
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/fuzz-verify
+	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/fuzz-verify $(BUILD)/fsyncshim.so
 	@$(MAKE) --no-print-directory unit e2e
 	@$(MAKE) --no-print-directory bench-quick
 
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
 
-e2e: all $(BUILD)/fuzz-verify
+e2e: all $(BUILD)/fuzz-verify $(BUILD)/fsyncshim.so
 	cd tests/e2e && $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 demo:

@@ -1239,9 +1239,10 @@ static int cmd_query(int argc, char **argv)
             cv_json_str(&out, s->audio);
             cv_buf_printf(&out,
                           ",\"sha256\":\"%s\",\"chain\":\"%s\",\"run_id\":%llu,\"run_seq\":%u,"
-                          "\"recovered\":%s}",
+                          "\"recovered\":%s,\"durable\":%s}",
                           sha, chain, (unsigned long long)s->run_id, s->run_seq,
-                          s->flags & IDX_SEG_RECOVERED ? "true" : "false");
+                          s->flags & IDX_SEG_RECOVERED ? "true" : "false",
+                          s->flags & IDX_SEG_NOT_DURABLE ? "false" : "true");
         }
         cv_buf_printf(&out, "],\"gaps\":[");
         nseg = 0;

@@ -472,8 +472,10 @@ static void check_chain(struct ver *v, struct ent *c, const char *log, const boo
             exp_ver_report(v, false, "chain", "%s line %u: malformed", c->rel, line + 1);
             return;
         }
-        idx_chain_next(prev, camera, start, end, sha, want);
-        if (memcmp(want, ch, 32) != 0)
+        if (idx_chain_next(prev, camera, start, end, sha, want, NULL) < 0)
+            exp_ver_report(v, false, "chain", "%s line %u: cannot compute SHA-256", c->rel,
+                           line + 1);
+        else if (memcmp(want, ch, 32) != 0)
             exp_ver_report(v, false, "chain", "%s line %u: link does not recompute from the one before",
                    c->rel, line + 1);
         if (strcmp(path, "-") != 0) {

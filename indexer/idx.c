@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <lmdb.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -532,23 +533,32 @@ int idx_camera_list(struct idx_txn *t, struct idx_camera **out, size_t *n, struc
 
 /* ---- segments ---- */
 
-void idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us, int64_t end_us,
-                    const uint8_t sha256[32], uint8_t out[32])
+int idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us, int64_t end_us,
+                   const uint8_t sha256[32], uint8_t out[32], struct cv_err *err)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    uint8_t t[8];
-    unsigned int len = 32;
+    char why[256] = "out of memory";
+    unsigned long e;
+    uint8_t t[2][8];
+    unsigned int len = 0;
+    int ok;
 
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    EVP_DigestUpdate(ctx, prev, 32);
-    EVP_DigestUpdate(ctx, camera, strlen(camera) + 1); /* with its NUL as separator */
-    cv_put_be64(t, (uint64_t)start_us);
-    EVP_DigestUpdate(ctx, t, 8);
-    cv_put_be64(t, (uint64_t)end_us);
-    EVP_DigestUpdate(ctx, t, 8);
-    EVP_DigestUpdate(ctx, sha256, 32);
-    EVP_DigestFinal_ex(ctx, out, &len);
+    cv_put_be64(t[0], (uint64_t)start_us);
+    cv_put_be64(t[1], (uint64_t)end_us);
+    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, prev, 32) == 1 &&
+         EVP_DigestUpdate(ctx, camera, strlen(camera) + 1) == 1 && /* NUL as separator */
+         EVP_DigestUpdate(ctx, t[0], 8) == 1 && EVP_DigestUpdate(ctx, t[1], 8) == 1 &&
+         EVP_DigestUpdate(ctx, sha256, 32) == 1 && EVP_DigestFinal_ex(ctx, out, &len) == 1 &&
+         len == 32;
     EVP_MD_CTX_free(ctx);
+    if (ok)
+        return 0;
+    memset(out, 0, 32); /* never a half-made link */
+    if ((e = ERR_get_error()) != 0)
+        ERR_error_string_n(e, why, sizeof(why));
+    ERR_clear_error();
+    return cv_errf(err, CV_ECRYPTO, "camera '%s': cannot compute the chain link: %s", camera, why);
 }
 
 static void segment_encode(struct cv_buf *b, const struct idx_segment *s)
@@ -746,14 +756,18 @@ int idx_segment_put(struct idx_txn *t, const char *camera, struct idx_segment *s
     int rc;
 
     if (chainhead_get(t, seg->cam, &prev_start, prev) == CV_ENOENT) {
-        idx_chain_next(zero, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain);
+        rc = idx_chain_next(zero, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain,
+                            err);
     } else {
         if (seg->start_us <= prev_start)
             return cv_errf(err, CV_EINVAL,
                            "camera '%s': segment '%s' starts before the camera's last segment",
                            camera, seg->path);
-        idx_chain_next(prev, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain);
+        rc = idx_chain_next(prev, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain,
+                            err);
     }
+    if (rc < 0)
+        return rc; /* nothing written: a segment is never stored with a made-up link */
     seg_key(key, seg->cam, seg->start_us);
     cv_buf_init(&b, REC_MAX);
     segment_encode(&b, seg);
@@ -959,6 +973,7 @@ int idx_status_put(struct idx_txn *t, uint32_t cam, const struct idx_status *st,
     cv_buf_be64(&b, st->reconnects);
     cv_buf_be64(&b, (uint64_t)st->updated_us);
     cv_buf_str16(&b, st->codec);
+    cv_buf_be64(&b, st->not_durable); /* optional trailing field: older records end before it */
     rc = put(t, DB_STATUS, key, 4, &b, err, "writing status");
     cv_buf_release(&b);
     return rc;
@@ -991,6 +1006,8 @@ int idx_status_get(struct idx_txn *t, uint32_t cam, struct idx_status *st, struc
     st->reconnects = cv_rd_be64(&r);
     st->updated_us = (int64_t)cv_rd_be64(&r);
     cv_rd_str16(&r, st->codec, sizeof(st->codec));
+    if (!r.bad && r.len - r.off >= 8)
+        st->not_durable = cv_rd_be64(&r);
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: status record is corrupt");
     return 0;

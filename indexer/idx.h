@@ -98,6 +98,9 @@ int idx_camera_list(struct idx_txn *txn, struct idx_camera **out, size_t *n, str
 
 /* ---- segments ---- */
 #define IDX_SEG_RECOVERED 0x1 /* closed by crash recovery, cut at its last complete fragment */
+/* An fsync of the file or its directory failed when it was closed: the bytes were readable and
+ * hashed then, but the disk may not hold them. Kept, indexed and chained; `fsck` checks it. */
+#define IDX_SEG_NOT_DURABLE 0x2
 
 struct idx_segment {
     uint32_t cam;
@@ -115,10 +118,11 @@ struct idx_segment {
 
 /*
  * Chain step: SHA-256(prev || camera id || 0x00 || be64 start || be64 end || sha256(file)).
- * The first link of a camera has prev = 32 zero bytes.
+ * The first link of a camera has prev = 32 zero bytes. CV_ECRYPTO (OpenSSL's reason in *err) when
+ * the hash cannot be computed; `out` is then zeroed and must not be stored.
  */
-void idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us, int64_t end_us,
-                    const uint8_t sha256[32], uint8_t out[32]);
+int idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us, int64_t end_us,
+                   const uint8_t sha256[32], uint8_t out[32], struct cv_err *err);
 
 /*
  * Commit a closed segment: computes seg->chain from the camera's previous segment, stores the
@@ -282,6 +286,7 @@ struct idx_status {
     uint64_t frames, segments, reconnects;
     int64_t updated_us;
     char codec[2 * LAY_SEG_CODEC_MAX];
+    uint64_t not_durable; /* segments closed with a failed fsync since the recorder started */
 };
 int idx_status_put(struct idx_txn *txn, uint32_t cam, const struct idx_status *st,
                    struct cv_err *err);

@@ -67,6 +67,7 @@ struct rec_cam {
     char gap_detail[IDX_TEXT_MAX];
 
     struct idx_status st;
+    char durability[IDX_TEXT_MAX]; /* the last "not durable" reason, kept in every status */
     int64_t rate_t0;
     uint64_t rate_bytes;
     int64_t last_status_push;
@@ -153,6 +154,12 @@ static void push_status(struct rec_cam *c, bool force)
         snprintf(st.reason, sizeof(st.reason), "%s; %s", c->st.reason, note);
     else if (note[0])
         cv_strlcpy(st.reason, note, sizeof(st.reason));
+    if (c->st.not_durable) { /* a durability failure stays in the status until restart */
+        char r[IDX_TEXT_MAX];
+        snprintf(r, sizeof(r), "%s%s%llu segment(s) not durable, last: %s", st.reason,
+                 st.reason[0] ? "; " : "", (unsigned long long)c->st.not_durable, c->durability);
+        cv_strlcpy(st.reason, r, sizeof(st.reason));
+    }
     rec_sink_status(c->sink, c->cfg.num, &st);
 }
 
@@ -471,6 +478,11 @@ static void close_segment(struct rec_cam *c, struct session *s)
         return;
     }
     rec.cam = c->cfg.num;
+    if (rec.flags & IDX_SEG_NOT_DURABLE) { /* kept and indexed; segwriter logged it */
+        c->st.not_durable++;
+        cv_strlcpy(c->durability, err.msg, sizeof(c->durability));
+        push_status(c, true);
+    }
     c->last_end_us = rec.end_us;
     s->seg_floor = rec.end_us;
     c->st.segments++;

@@ -67,7 +67,9 @@ int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_e
  * *rec (cam must be set by the caller) and hands over the fragment table (*frags, malloc'd,
  * caller frees). Frees s in every case. If a write failed earlier (disk full), the file is cut
  * back to its last complete fragment and that part is returned (flag IDX_SEG_RECOVERED); if
- * nothing complete was written, the file is removed and CV_ENOENT returned.
+ * nothing complete was written, the file is removed and CV_ENOENT returned. If an fsync of the
+ * file or its directory failed, the segment is still returned (0), with IDX_SEG_NOT_DURABLE in
+ * rec->flags and the reason in *err: the caller must say so (status, log, metrics).
  */
 int rec_seg_close(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_frag **frags,
                   size_t *nfrags, struct cv_err *err);

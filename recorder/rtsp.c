@@ -134,6 +134,7 @@ struct rec_rtsp {
     struct cv_err ferr;
     struct rec_rtsp_stats stats;
     uint32_t my_ssrc;
+    bool no_cnonce; /* RAND_bytes failed: the Digest request must not go out */
 };
 
 static bool stopped(struct rec_rtsp *c)
@@ -478,7 +479,10 @@ static void auth_header(struct rec_rtsp *c, const char *method, const char *uri,
         char resp[33], nc[9], cnonce[17];
         uint8_t rnd[8] = {0};
         if (c->qop_auth) {
-            RAND_bytes(rnd, sizeof(rnd));
+            if (RAND_bytes(rnd, sizeof(rnd)) != 1) { /* never a guessable cnonce */
+                c->no_cnonce = true;
+                return;
+            }
             cv_hex(rnd, sizeof(rnd), cnonce);
             snprintf(nc, sizeof(nc), "%08x", ++c->nc);
         }
@@ -576,10 +580,15 @@ static int send_request(struct rec_rtsp *c, const char *method, const char *uri,
                   *cseq);
     if (c->session[0])
         cv_buf_printf(&b, "Session: %s\r\n", c->session);
+    c->no_cnonce = false;
     auth_header(c, method, uri, &b);
     cv_buf_printf(&b, "%s\r\n", extra ? extra : "");
-    rc = cv_buf_ok(&b) ? send_all(c, b.data, b.len, err)
-                       : cv_errf(err, CV_ELIMIT, "%s request too long", method);
+    if (c->no_cnonce)
+        rc = cv_errf(err, CV_ECRYPTO, "%s: cannot make a Digest cnonce: RAND_bytes failed",
+                     c->url_safe);
+    else
+        rc = cv_buf_ok(&b) ? send_all(c, b.data, b.len, err)
+                           : cv_errf(err, CV_ELIMIT, "%s request too long", method);
     cv_buf_release(&b);
     return rc;
 }
@@ -1496,7 +1505,11 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
     c->stop = o->stop;
     c->stop_ctx = o->stop_ctx;
     c->keepalive_us = 30 * INT64_C(1000000); /* half the default session timeout of 60 s */
-    RAND_bytes((unsigned char *)&c->my_ssrc, sizeof(c->my_ssrc));
+    if (RAND_bytes((unsigned char *)&c->my_ssrc, sizeof(c->my_ssrc)) != 1) {
+        rc = cv_errf(err, CV_ECRYPTO, "%s: cannot draw a random RTCP SSRC: RAND_bytes failed",
+                     o->url_safe);
+        goto fail;
+    }
     rc = parse_url(o->url, &c->u, err);
     if (rc < 0) {
         cv_errwrap(err, rc, "%s", c->url_safe);

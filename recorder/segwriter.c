@@ -55,6 +55,9 @@ struct rec_seg {
     EVP_MD_CTX *sha;
     uint64_t bytes;
     int io_errno; /* first write error */
+    bool hash_failed; /* an EVP_DigestUpdate failed: the running SHA-256 is worthless */
+    bool sync_failed; /* an fsync of the file or its directory failed: not durable */
+    char sync_why[CV_ERR_MAX];
     struct lay_seg_header hdr;
     int64_t (*wall_of)(void *ctx, int64_t video_dts);
     void *wall_ctx;
@@ -102,8 +105,9 @@ static int out_writev(struct rec_seg *s, struct iovec *iov, int n)
 
     if (s->io_errno)
         return -1;
-    for (int k = 0; k < n; k++)
-        EVP_DigestUpdate(s->sha, iov[k].iov_base, iov[k].iov_len);
+    for (int k = 0; k < n && !s->hash_failed; k++)
+        if (EVP_DigestUpdate(s->sha, iov[k].iov_base, iov[k].iov_len) != 1)
+            s->hash_failed = true; /* rec_seg_close hashes the file instead */
     while (i < n) {
         ssize_t w = writev(s->fd, iov + i, n - i > IOV_MAX ? IOV_MAX : n - i);
         if (w < 0 && errno == EINTR)
@@ -647,7 +651,32 @@ int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_e
     return 0;
 }
 
-/* After a write error: cut the file back to what is complete and describe that part. */
+/* Note a failed fsync of the file or its directory: the first reason is the one kept. */
+static void sync_failed(struct rec_seg *s, const char *what, int e)
+{
+    if (!s->sync_failed)
+        snprintf(s->sync_why, sizeof(s->sync_why), "cannot fsync %s '%s': %s", what, s->abs,
+                 strerror(e));
+    s->sync_failed = true;
+}
+
+/* fsync the directory the segment is in; a failure is noted, not returned. */
+static void sync_parent(struct rec_seg *s)
+{
+    struct cv_err e = {""};
+
+    if (cv_fsync_parent(s->abs, &e) < 0 && !s->sync_failed) {
+        cv_strlcpy(s->sync_why, e.msg, sizeof(s->sync_why));
+        s->sync_failed = true;
+    }
+}
+
+/*
+ * After a write, hash or fsync error: cut the file back to what is complete and describe that
+ * part, hashed from the file. Never deletes a file with a complete fragment, or one that cannot
+ * be read back (left for the next start's recovery; the scan's error is returned). A failed
+ * ftruncate or fsync here is noted in s->sync_failed (the caller marks the record).
+ */
 static int close_damaged(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_frag **frags,
                          size_t *nfrags, struct cv_err *err)
 {
@@ -657,18 +686,23 @@ static int close_damaged(struct rec_seg *s, struct idx_segment *rec, struct lay_
     if (fd < 0)
         return cv_errf(err, CV_EIO, "cannot reopen '%s': %s", s->abs, strerror(errno));
     rc = lay_seg_scan(fd, &info, err);
-    if (rc < 0 || info.nfrags == 0) {
+    if (rc < 0) { /* cannot even read it back: leave it for the next start's recovery */
         close(fd);
-        if (rc == 0)
-            lay_seg_info_release(&info);
+        return cv_errwrap(err, rc, "segment '%s' kept unindexed", s->rel);
+    }
+    if (info.nfrags == 0) {
+        close(fd);
+        lay_seg_info_release(&info);
         unlink(s->abs);
         cv_fsync_parent(s->abs, NULL);
         return cv_errf(err, CV_ENOENT, "segment '%s' had no complete fragment when writing failed",
                        s->rel);
     }
-    if (ftruncate(fd, (off_t)info.complete_bytes) == 0)
-        fsync(fd);
-    cv_fsync_parent(s->abs, NULL);
+    if (ftruncate(fd, (off_t)info.complete_bytes) < 0)
+        sync_failed(s, "(truncate)", errno);
+    else if (fsync(fd) < 0)
+        sync_failed(s, "segment", errno);
+    sync_parent(s);
     idx_segment_from_scan(&info, rec->cam, s->rel, rec);
     rc = lay_sha256_fd(fd, info.complete_bytes, rec->sha256, err);
     close(fd);
@@ -683,6 +717,7 @@ int rec_seg_close(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_fra
                   size_t *nfrags, struct cv_err *err)
 {
     unsigned int len = 32;
+    uint8_t digest[32];
     uint32_t cam = rec->cam;
     int rc = 0;
 
@@ -702,20 +737,38 @@ int rec_seg_close(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_fra
         rc = cv_errf(err, CV_ENOENT, "segment '%s' ended before its first fragment", s->rel);
         goto out;
     }
+    /*
+     * A failed fsync is never retried into a "durable" segment: Linux may already have dropped
+     * the dirty pages it could not write (and reports that once), so a later fsync that
+     * succeeds proves nothing. The file is kept and indexed, marked IDX_SEG_NOT_DURABLE.
+     */
     if (rc == 0 && fsync(s->fd) < 0)
-        rc = cv_errf(err, CV_EIO, "cannot fsync '%s': %s", s->abs, strerror(errno));
-    if (rc == 0)
-        rc = cv_fsync_parent(s->abs, err);
-    if (rc < 0 || s->io_errno) {
+        sync_failed(s, "segment", errno);
+    if (rc == 0 && !s->sync_failed)
+        sync_parent(s);
+    if (rc == 0 && !s->hash_failed && (EVP_DigestFinal_ex(s->sha, digest, &len) != 1 || len != 32))
+        s->hash_failed = true;
+    if (rc < 0 || s->io_errno || s->hash_failed || s->sync_failed) {
         /* Keep what is complete: the recorder must not lose fragments already on disk. */
         char why[CV_ERR_MAX];
-        cv_strlcpy(why, err ? err->msg : "write failed", sizeof(why));
+        cv_strlcpy(why,
+                   rc < 0 && err    ? err->msg
+                   : s->sync_failed ? s->sync_why
+                   : s->hash_failed ? "SHA-256 failed while writing"
+                                    : "write failed",
+                   sizeof(why));
         memset(rec, 0, sizeof(*rec));
         rec->cam = cam;
         rc = close_damaged(s, rec, frags, nfrags, err);
-        if (rc == 0)
+        if (rc == 0 && s->sync_failed) {
+            rec->flags |= IDX_SEG_NOT_DURABLE;
+            cv_error("camera '%s': segment '%s' is not durable (kept and indexed as such): %s",
+                     s->camera, s->rel, s->sync_why);
+            cv_errf(err, CV_EIO, "segment '%s' not durable: %s", s->rel, s->sync_why);
+        } else if (rc == 0) {
             cv_warn("camera '%s': segment '%s' kept up to its last complete fragment after: %s",
                     s->camera, s->rel, why);
+        }
         goto out;
     }
     memset(rec, 0, sizeof(*rec));
@@ -734,7 +787,7 @@ int rec_seg_close(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_fra
     rec->fragments = (uint32_t)s->nfrags;
     cv_strlcpy(rec->video, s->hdr.video, sizeof(rec->video));
     cv_strlcpy(rec->audio, s->hdr.audio, sizeof(rec->audio));
-    EVP_DigestFinal_ex(s->sha, rec->sha256, &len);
+    memcpy(rec->sha256, digest, 32);
     rec->run_id = s->hdr.run_id;
     rec->run_seq = s->hdr.run_seq;
     *frags = s->frags;

@@ -19,6 +19,7 @@
 /* What both endpoints report about cameras and holds. */
 struct overview {
     size_t total, enabled, online, shortfall, holds_active;
+    uint64_t not_durable; /* segments closed with a failed fsync, per the cameras' statuses */
     int64_t newest_status_us;
 };
 
@@ -51,6 +52,7 @@ static int overview(struct idx_txn *t, struct overview *o, struct idx_camera **c
             o->newest_status_us = st.updated_us;
         o->online += c->enabled && st.online;
         o->shortfall += short_of(&st);
+        o->not_durable += st.not_durable;
     }
     for (size_t i = 0; i < nh; i++)
         o->holds_active += idx_hold_covers(&h[i], h[i].ncameras ? h[i].cameras[0] : "",
@@ -78,13 +80,17 @@ int api_healthz(struct srv_req *r)
     running = o.newest_status_us && cv_now_us() - o.newest_status_us < RECORDER_ALIVE_US;
     r->status = 200;
     cv_buf_printf(&r->out, "{\"status\":\"%s\",\"index\":\"ok\",\"recorder\":{\"running\":%s,",
-                  running && o.online == o.enabled && !o.shortfall ? "ok" : "degraded",
+                  running && o.online == o.enabled && !o.shortfall && !o.not_durable
+                      ? "ok"
+                      : "degraded",
                   running ? "true" : "false");
     srv_json_time(&r->out, "updated", o.newest_status_us);
     cv_buf_printf(&r->out,
                   "},\"cameras\":{\"total\":%zu,\"enabled\":%zu,\"online\":%zu},"
-                  "\"holds_active\":%zu,\"retention_shortfall\":%zu}\n",
-                  o.total, o.enabled, o.online, o.holds_active, o.shortfall);
+                  "\"holds_active\":%zu,\"retention_shortfall\":%zu,"
+                  "\"segments_not_durable\":%llu}\n",
+                  o.total, o.enabled, o.online, o.holds_active, o.shortfall,
+                  (unsigned long long)o.not_durable);
     return 0;
 }
 
@@ -154,6 +160,10 @@ int api_metrics(struct srv_req *r)
                      "promised days for lack of space.\n"
                      "# TYPE camvault_retention_shortfall gauge\n");
     PER_CAMERA("camvault_retention_shortfall", short_of(&st))
+    cv_buf_printf(b, "# HELP camvault_camera_segments_not_durable_total Segments kept and indexed "
+                     "although an fsync of the file or its directory failed, since the recorder "
+                     "started.\n# TYPE camvault_camera_segments_not_durable_total counter\n");
+    PER_CAMERA("camvault_camera_segments_not_durable_total", st.not_durable)
 #undef PER_CAMERA
     cv_buf_printf(b, "# HELP camvault_volume_used_bytes Bytes of footage stored.\n"
                      "# TYPE camvault_volume_used_bytes gauge\n");

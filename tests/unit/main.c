@@ -76,6 +76,7 @@
     X(idx_segment_order)                                                                           \
     X(idx_locate)                                                                                  \
     X(idx_chain)                                                                                   \
+    X(idx_chain_crypto_failure)                                                                    \
     X(idx_gaps)                                                                                    \
     X(idx_status)                                                                                  \
     X(idx_pending)                                                                                 \
