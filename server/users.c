@@ -547,7 +547,7 @@ int64_t srv_throttle_check(const struct srv_throttle_count *addr,
 #define ADDR_MAX 64
 #define KEY_NAME_MAX (SRV_NAME_MAX + 1) /* longer names are cut here: never an account's name */
 
-enum th_kind { TH_FREE, TH_ADDR, TH_NAME, TH_PAIR };
+enum th_kind { TH_FREE, TH_ADDR, TH_NAME, TH_PAIR, TH_ASKS };
 
 struct th_slot {
     uint8_t kind;
@@ -559,7 +559,8 @@ struct th_slot {
 struct th_waiter {
     bool used, granted;
     char addr[ADDR_MAX];
-    bool clean; /* its address had no recent failures when it came */
+    bool clean;     /* its address had no recent failures when it came */
+    uint32_t asks;  /* turns its address asked for within the window (kept up to date) */
     uint64_t seq;
 };
 
@@ -739,6 +740,28 @@ static unsigned addr_inflight(const struct srv_throttle *th, const char *addr)
     return n;
 }
 
+/* Count a request for a turn from addr (TH_ASKS: fails = requests within the window, since =
+ * the first) and return the count; the address's waiters see it. Caller holds mu. */
+static uint32_t addr_ask(struct srv_throttle *th, const char *addr, int64_t now)
+{
+    struct th_slot *s = slot_find(th, TH_ASKS, "", addr, true, now);
+    uint32_t n = 1;
+
+    if (s) {
+        if (s->c.fails == 0 || now - s->c.since_us > SRV_THROTTLE_WINDOW_US) {
+            s->c.fails = 0;
+            s->c.since_us = now;
+        }
+        if (s->c.fails < UINT32_MAX)
+            s->c.fails++;
+        n = s->c.fails;
+    }
+    for (int i = 0; i < SRV_HASH_WAITING; i++)
+        if (th->waiters[i].used && strncmp(th->waiters[i].addr, addr, ADDR_MAX - 1) == 0)
+            th->waiters[i].asks = n;
+    return n;
+}
+
 static void run_add(struct srv_throttle *th, const char *addr)
 {
     for (unsigned i = 0; i < th->hashes; i++)
@@ -750,7 +773,21 @@ static void run_add(struct srv_throttle *th, const char *addr)
 }
 
 /* Hand free turns to waiters: fewest hashes running for their address first, then addresses
- * without recent failures, then the longest waiting. Caller holds mu. */
+ * without recent failures, then those that asked for the fewest turns lately, then the longest
+ * waiting.
+ * Caller holds mu. */
+static bool waiter_before(const struct th_waiter *a, unsigned arun, const struct th_waiter *b,
+                          unsigned brun)
+{
+    if (arun != brun)
+        return arun < brun;
+    if (a->clean != b->clean)
+        return a->clean;
+    if (a->asks != b->asks)
+        return a->asks < b->asks;
+    return a->seq < b->seq;
+}
+
 static void grant_turns(struct srv_throttle *th)
 {
     bool any = false;
@@ -764,9 +801,7 @@ static void grant_turns(struct srv_throttle *th)
             if (!w->used || w->granted)
                 continue;
             run = addr_running(th, w->addr);
-            if (!best || run < best_run ||
-                (run == best_run && (w->clean > best->clean ||
-                                     (w->clean == best->clean && w->seq < best->seq)))) {
+            if (!best || waiter_before(w, run, best, best_run)) {
                 best = w;
                 best_run = run;
             }
@@ -785,6 +820,7 @@ int srv_hash_enter(struct srv_throttle *th, const char *addr, struct cv_err *err
 {
     struct th_waiter *w = NULL;
     struct timespec deadline;
+    uint32_t asks;
     int rc = 0;
 
     if (!th)
@@ -794,6 +830,7 @@ int srv_hash_enter(struct srv_throttle *th, const char *addr, struct cv_err *err
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += SRV_HASH_WAIT_US / CV_US_PER_S;
     pthread_mutex_lock(&th->mu);
+    asks = addr[0] ? addr_ask(th, addr, cv_now_us()) : 0;
     if (addr[0] && addr_inflight(th, addr) >= SRV_HASH_PER_ADDR)
         goto busy;
     if (th->nrunning < th->hashes && th->nwaiting == 0) {
@@ -811,6 +848,7 @@ int srv_hash_enter(struct srv_throttle *th, const char *addr, struct cv_err *err
     {
         struct th_slot *s = addr[0] ? slot_find(th, TH_ADDR, "", addr, false, 0) : NULL;
         w->clean = !s || s->c.fails == 0;
+        w->asks = asks;
     }
     w->seq = th->seq++;
     th->nwaiting++;

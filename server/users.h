@@ -148,8 +148,9 @@ int srv_session_purge(struct idx_txn *txn, int64_t now_us, size_t *n, struct cv_
  * most SRV_HASH_WAIT_US each), and at most SRV_HASH_PER_ADDR running or waiting per client
  * address. A login past these is refused at once (503, Retry-After: 1). When a hash ends, the
  * turn goes to the waiter whose address has the fewest hashes running, then to one whose address
- * has no recent failures, then the longest waiting: a flood from a few addresses cannot starve a
- * quiet one.
+ * has no recent failures, then to one whose address asked for the fewest turns within the window
+ * (refused asks count), then the longest waiting: a flood from a few addresses cannot starve a
+ * quiet one, which waits for one running hash at most.
  */
 #define SRV_HASH_WAITING 16
 #define SRV_HASH_PER_ADDR 2
