@@ -145,7 +145,9 @@ def test_login_flood_bounded_memory_and_quiet_user_gets_in(root, tmp_path, procs
           f"{len(results)} flood answers")
     assert peak[0] < RSS_BOUND_MB, f"peak RSS {peak[0]:.0f} MB during the flood"
     assert quiet == 200, quiet
-    assert took < 5, f"the quiet user's login took {took:.1f} s"  # 2 s expected; slack for load
+    # It waits for at most one running hash, then its own (about 1 s on an idle 2-core machine
+    # with the flood): never for the flood's queue. The bound is loose for loaded test machines.
+    assert took < 10, f"the quiet user's login took {took:.1f} s"
     assert flood_hashing is not None
     answered = [r for r in results if r is not None]
     statuses = {r[0] for r in answered}
