@@ -298,11 +298,13 @@ void test_server_throttle_check(void)
     const int64_t now = FX_START_US, s = CV_US_PER_S;
     const struct srv_throttle_count none = {0, 0, 0}, failed = {2, now - 10 * s, 0},
                                     old = {2, now - SRV_THROTTLE_WINDOW_US - s, 0},
-                                    lock60 = {5, now, now + 60 * s}, lock90 = {20, now, now + 90 * s},
+                                    lock60 = {5, now, now + 60 * s},
+                                    lock90 = {20, now, now + 90 * s},
                                     over = {5, now - 120 * s, now - 60 * s};
     static const struct {
         const char *why;
-        int a, n, p; /* 0 none, 1 failed, 2 old failures, 3 locked 60 s, 4 locked 90 s, 5 lock over */
+        /* 0 none, 1 failed, 2 old failures, 3 locked 60 s, 4 locked 90 s, 5 lock over */
+        int a, n, p;
         int64_t wait_s;
     } cases[] = {
         {"nothing recorded", 0, 0, 0, 0},
