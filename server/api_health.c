@@ -203,6 +203,25 @@ int api_metrics(struct srv_req *r)
                   "# TYPE camvault_audit_view_commits_total counter\n"
                   "camvault_audit_view_commits_total %llu\n",
                   (unsigned long long)ws.records, (unsigned long long)ws.transactions);
+    {
+        /* Logins: refusals and the bound on concurrent password hashing (users.h). */
+        struct srv_throttle_stats ts;
+        srv_throttle_stats(r->srv->throttle, &ts);
+        cv_buf_printf(b,
+                      "# HELP camvault_login_refused_total Logins refused before hashing: "
+                      "throttled (429) or no turn to hash (503).\n"
+                      "# TYPE camvault_login_refused_total counter\n"
+                      "camvault_login_refused_total{reason=\"throttled\"} %llu\n"
+                      "camvault_login_refused_total{reason=\"busy\"} %llu\n"
+                      "# HELP camvault_password_hashes Password hashes running and waiting now.\n"
+                      "# TYPE camvault_password_hashes gauge\n"
+                      "camvault_password_hashes{state=\"running\"} %u\n"
+                      "camvault_password_hashes{state=\"waiting\"} %u\n"
+                      "# TYPE camvault_password_hashes_max gauge\n"
+                      "camvault_password_hashes_max %u\n",
+                      (unsigned long long)ts.refused_throttled,
+                      (unsigned long long)ts.refused_busy, ts.running, ts.waiting, ts.hashes);
+    }
     cv_buf_printf(b, "# HELP camvault_http_requests_total HTTP responses by status since this "
                      "server started.\n# TYPE camvault_http_requests_total counter\n");
     for (int s = 100; s < 600; s++) {

@@ -45,6 +45,10 @@ int api_login(struct srv_req *r)
         cv_buf_printf(&r->out, ",\"retry_after\":%lld}\n", s);
         return 0;
     }
+    if (rc == CV_ETIMEDOUT) { /* the bound on concurrent hashing (users.h) */
+        srv_header(r, "Retry-After", "1");
+        return srv_error(r, 503, "%s", err.msg);
+    }
     if (rc == CV_EINVAL || rc == CV_ESTATE)
         return srv_error(r, 401, "%s", err.msg);
     if (rc < 0)
@@ -115,14 +119,19 @@ int api_me_password(struct srv_req *r)
     if (cv_json_get_str(r->in, "old", true, &old, &err) < 0 ||
         cv_json_get_str(r->in, "new", true, &new, &err) < 0 || srv_password_check(new, &err) < 0)
         return srv_error(r, 400, "%s", err.msg);
+    /* Two hashes, within the same bound as logins. */
+    if (srv_hash_enter(r->srv->throttle, r->addr, &err) < 0) {
+        srv_header(r, "Retry-After", "1");
+        return srv_error(r, 503, "%s", err.msg);
+    }
     rc = srv_password_verify(old, r->user.pwhash, &ok, &err);
+    if (rc == 0 && ok)
+        rc = srv_password_hash(new, NULL, newhash, &err);
+    srv_hash_leave(r->srv->throttle, r->addr);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     if (!ok)
         return srv_error(r, 403, "wrong current password");
-    rc = srv_password_hash(new, NULL, newhash, &err);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
     if (srv_write(r, &t) < 0)
         return 0;
     /* Re-read: the account may have changed while scrypt ran. */

@@ -1,10 +1,13 @@
 /*
  * users.c: accounts, scrypt password hashes, sessions and login throttling (users.h).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -520,88 +523,379 @@ int64_t srv_throttle_rule(uint32_t *fails, int64_t *since_us, int64_t *until_us,
     return *until_us = now_us + lock;
 }
 
-#define THROTTLE_SLOTS 1024
+static bool count_recent(const struct srv_throttle_count *c, int64_t now_us)
+{
+    return c->fails > 0 && now_us - c->since_us <= SRV_THROTTLE_WINDOW_US;
+}
+
+int64_t srv_throttle_check(const struct srv_throttle_count *addr,
+                           const struct srv_throttle_count *name,
+                           const struct srv_throttle_count *pair, int64_t now_us)
+{
+    int64_t until = 0;
+
+    if (addr->until_us > now_us)
+        until = addr->until_us;
+    if (pair->until_us > now_us && pair->until_us > until)
+        until = pair->until_us;
+    /* A name under attack is closed only to the addresses that have failed for it. */
+    if (name->until_us > now_us && count_recent(pair, now_us) && name->until_us > until)
+        until = name->until_us;
+    return until ? until - now_us : 0;
+}
+
 #define ADDR_MAX 64
+#define KEY_NAME_MAX (SRV_NAME_MAX + 1) /* longer names are cut here: never an account's name */
+
+enum th_kind { TH_FREE, TH_ADDR, TH_NAME, TH_PAIR, TH_ASKS };
 
 struct th_slot {
+    uint8_t kind;
+    char name[KEY_NAME_MAX + 1];
     char addr[ADDR_MAX];
-    uint32_t fails;
-    int64_t since_us, until_us;
+    struct srv_throttle_count c;
+};
+
+struct th_waiter {
+    bool used, granted;
+    char addr[ADDR_MAX];
+    bool clean;     /* its address had no recent failures when it came */
+    uint32_t asks;  /* turns its address asked for within the window (kept up to date) */
+    uint64_t seq;
 };
 
 struct srv_throttle {
     pthread_mutex_t mu;
-    struct th_slot slots[THROTTLE_SLOTS];
+    pthread_cond_t turn;
+    struct th_slot slots[SRV_THROTTLE_SLOTS];
+    /* the hashing bound */
+    unsigned hashes, nrunning, nwaiting;
+    char running[8][ADDR_MAX]; /* "" = free */
+    struct th_waiter waiters[SRV_HASH_WAITING];
+    uint64_t seq;
+    uint64_t refused_throttled, refused_busy;
 };
 
-int srv_throttle_open(struct srv_throttle **out, struct cv_err *err)
+int srv_throttle_open_with(struct srv_throttle **out, unsigned hashes, struct cv_err *err)
 {
     struct srv_throttle *th = calloc(1, sizeof(*th));
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
     *out = NULL;
     if (!th)
         return cv_errf(err, CV_ENOMEM, "out of memory");
+    if (!hashes)
+        hashes = ncpu < 1 ? 1 : (unsigned)ncpu;
+    th->hashes = hashes > 8 ? 8 : hashes;
     pthread_mutex_init(&th->mu, NULL);
+    pthread_cond_init(&th->turn, NULL);
     *out = th;
     return 0;
+}
+
+int srv_throttle_open(struct srv_throttle **out, struct cv_err *err)
+{
+    return srv_throttle_open_with(out, 0, err);
 }
 
 void srv_throttle_close(struct srv_throttle *th)
 {
     if (!th)
         return;
+    pthread_cond_destroy(&th->turn);
     pthread_mutex_destroy(&th->mu);
     free(th);
 }
 
-/* The slot of addr, or (create) the free or stalest one; caller holds mu. */
-static struct th_slot *slot(struct srv_throttle *th, const char *addr, bool create, int64_t now)
+/* Keys as stored: an over-long name is cut to KEY_NAME_MAX (so it still differs from every
+ * account's name), an over-long address to ADDR_MAX - 1. */
+static bool slot_is(const struct th_slot *s, enum th_kind kind, const char *name, const char *addr)
+{
+    if (s->kind != kind)
+        return false;
+    if (kind != TH_ADDR && strncmp(s->name, name, KEY_NAME_MAX) != 0)
+        return false;
+    return kind == TH_NAME || strncmp(s->addr, addr, ADDR_MAX - 1) == 0;
+}
+
+/* A slot no longer matters once its window and lock are over. */
+static bool slot_stale(const struct th_slot *s, int64_t now)
+{
+    return s->kind == TH_FREE || (s->c.until_us <= now && !count_recent(&s->c, now));
+}
+
+/*
+ * The counter for a key, or NULL; with create, a new one in a free or stale slot, else in the
+ * one whose window started longest ago. Caller holds mu.
+ */
+static struct th_slot *slot_find(struct srv_throttle *th, enum th_kind kind, const char *name,
+                                 const char *addr, bool create, int64_t now)
 {
     struct th_slot *best = NULL;
 
-    for (int i = 0; i < THROTTLE_SLOTS; i++) {
+    for (int i = 0; i < SRV_THROTTLE_SLOTS; i++) {
         struct th_slot *s = &th->slots[i];
-        if (s->addr[0] && strcmp(s->addr, addr) == 0)
+        if (slot_is(s, kind, name, addr))
             return s;
-        if (!create)
+        if (!create || (best && slot_stale(best, now)))
             continue;
-        /* Prefer an empty slot, else one whose window and lock are over, else the oldest. */
-        if (!best || !s->addr[0] ||
-            (best->addr[0] && (s->until_us < now && s->since_us < best->since_us)))
+        if (!best || slot_stale(s, now) || s->c.since_us < best->c.since_us)
             best = s;
     }
     if (best) {
         memset(best, 0, sizeof(*best));
-        cv_strlcpy(best->addr, addr, sizeof(best->addr));
+        best->kind = (uint8_t)kind;
+        if (kind != TH_ADDR)
+            snprintf(best->name, sizeof(best->name), "%s", name);
+        if (kind != TH_NAME)
+            snprintf(best->addr, sizeof(best->addr), "%s", addr);
     }
     return best;
 }
 
-int64_t srv_throttle_wait(struct srv_throttle *th, const char *addr, int64_t now_us)
+static struct srv_throttle_count slot_count(struct srv_throttle *th, enum th_kind kind,
+                                            const char *name, const char *addr, int64_t now)
 {
-    struct th_slot *s;
-    int64_t wait = 0;
+    struct th_slot *s = slot_find(th, kind, name, addr, false, now);
+    struct srv_throttle_count zero = {0, 0, 0};
+
+    return s ? s->c : zero;
+}
+
+int64_t srv_throttle_wait(struct srv_throttle *th, const char *name, const char *addr,
+                          int64_t now_us)
+{
+    struct srv_throttle_count a, n, p;
+    int64_t wait;
 
     if (!th || !addr)
         return 0;
+    if (!name)
+        name = "";
     pthread_mutex_lock(&th->mu);
-    s = slot(th, addr, false, now_us);
-    if (s && s->until_us > now_us)
-        wait = s->until_us - now_us;
+    a = slot_count(th, TH_ADDR, name, addr, now_us);
+    n = slot_count(th, TH_NAME, name, addr, now_us);
+    p = slot_count(th, TH_PAIR, name, addr, now_us);
+    wait = srv_throttle_check(&a, &n, &p, now_us);
+    if (wait > 0)
+        th->refused_throttled++;
     pthread_mutex_unlock(&th->mu);
     return wait;
 }
 
-void srv_throttle_fail(struct srv_throttle *th, const char *addr, int64_t now_us)
+void srv_throttle_fail(struct srv_throttle *th, const char *name, const char *addr,
+                       int64_t now_us)
 {
-    struct th_slot *s;
+    static const struct {
+        enum th_kind kind;
+        uint32_t limit;
+    } counters[] = {{TH_ADDR, SRV_THROTTLE_ADDR_FAILS}, {TH_NAME, SRV_THROTTLE_NAME_FAILS},
+                    {TH_PAIR, SRV_THROTTLE_PAIR_FAILS}};
 
     if (!th || !addr)
         return;
+    if (!name)
+        name = "";
     pthread_mutex_lock(&th->mu);
-    s = slot(th, addr, true, now_us);
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        struct th_slot *s = slot_find(th, counters[i].kind, name, addr, true, now_us);
+        if (s)
+            srv_throttle_rule(&s->c.fails, &s->c.since_us, &s->c.until_us, counters[i].limit,
+                              now_us);
+    }
+    pthread_mutex_unlock(&th->mu);
+}
+
+void srv_throttle_ok(struct srv_throttle *th, const char *name, const char *addr)
+{
+    struct th_slot *s;
+
+    if (!th || !addr || !name)
+        return;
+    pthread_mutex_lock(&th->mu);
+    s = slot_find(th, TH_PAIR, name, addr, false, 0);
     if (s)
-        srv_throttle_rule(&s->fails, &s->since_us, &s->until_us, SRV_THROTTLE_ADDR_FAILS, now_us);
+        memset(s, 0, sizeof(*s));
+    pthread_mutex_unlock(&th->mu);
+}
+
+/* ---- the hashing bound ---- */
+
+/* Hashes running and waiting for addr; caller holds mu. */
+static unsigned addr_running(const struct srv_throttle *th, const char *addr)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < th->hashes; i++)
+        n += th->running[i][0] && strncmp(th->running[i], addr, ADDR_MAX - 1) == 0;
+    return n;
+}
+
+static unsigned addr_inflight(const struct srv_throttle *th, const char *addr)
+{
+    unsigned n = addr_running(th, addr);
+
+    for (int i = 0; i < SRV_HASH_WAITING; i++)
+        n += th->waiters[i].used && strncmp(th->waiters[i].addr, addr, ADDR_MAX - 1) == 0;
+    return n;
+}
+
+/* Count a request for a turn from addr (TH_ASKS: fails = requests within the window, since =
+ * the first) and return the count; the address's waiters see it. Caller holds mu. */
+static uint32_t addr_ask(struct srv_throttle *th, const char *addr, int64_t now)
+{
+    struct th_slot *s = slot_find(th, TH_ASKS, "", addr, true, now);
+    uint32_t n = 1;
+
+    if (s) {
+        if (s->c.fails == 0 || now - s->c.since_us > SRV_THROTTLE_WINDOW_US) {
+            s->c.fails = 0;
+            s->c.since_us = now;
+        }
+        if (s->c.fails < UINT32_MAX)
+            s->c.fails++;
+        n = s->c.fails;
+    }
+    for (int i = 0; i < SRV_HASH_WAITING; i++)
+        if (th->waiters[i].used && strncmp(th->waiters[i].addr, addr, ADDR_MAX - 1) == 0)
+            th->waiters[i].asks = n;
+    return n;
+}
+
+static void run_add(struct srv_throttle *th, const char *addr)
+{
+    for (unsigned i = 0; i < th->hashes; i++)
+        if (!th->running[i][0]) {
+            snprintf(th->running[i], ADDR_MAX, "%s", addr[0] ? addr : "-");
+            break;
+        }
+    th->nrunning++;
+}
+
+/* Hand free turns to waiters: fewest hashes running for their address first, then addresses
+ * without recent failures, then those that asked for the fewest turns lately, then the longest
+ * waiting.
+ * Caller holds mu. */
+static bool waiter_before(const struct th_waiter *a, unsigned arun, const struct th_waiter *b,
+                          unsigned brun)
+{
+    if (arun != brun)
+        return arun < brun;
+    if (a->clean != b->clean)
+        return a->clean;
+    if (a->asks != b->asks)
+        return a->asks < b->asks;
+    return a->seq < b->seq;
+}
+
+static void grant_turns(struct srv_throttle *th)
+{
+    bool any = false;
+
+    while (th->nrunning < th->hashes) {
+        struct th_waiter *best = NULL;
+        unsigned best_run = 0;
+        for (int i = 0; i < SRV_HASH_WAITING; i++) {
+            struct th_waiter *w = &th->waiters[i];
+            unsigned run;
+            if (!w->used || w->granted)
+                continue;
+            run = addr_running(th, w->addr);
+            if (!best || waiter_before(w, run, best, best_run)) {
+                best = w;
+                best_run = run;
+            }
+        }
+        if (!best)
+            break;
+        best->granted = true;
+        run_add(th, best->addr);
+        any = true;
+    }
+    if (any)
+        pthread_cond_broadcast(&th->turn);
+}
+
+int srv_hash_enter(struct srv_throttle *th, const char *addr, struct cv_err *err)
+{
+    struct th_waiter *w = NULL;
+    struct timespec deadline;
+    uint32_t asks;
+    int rc = 0;
+
+    if (!th)
+        return 0;
+    if (!addr)
+        addr = "";
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += SRV_HASH_WAIT_US / CV_US_PER_S;
+    pthread_mutex_lock(&th->mu);
+    asks = addr[0] ? addr_ask(th, addr, cv_now_us()) : 0;
+    if (addr[0] && addr_inflight(th, addr) >= SRV_HASH_PER_ADDR)
+        goto busy;
+    if (th->nrunning < th->hashes && th->nwaiting == 0) {
+        run_add(th, addr);
+        goto out;
+    }
+    for (int i = 0; i < SRV_HASH_WAITING && !w; i++)
+        if (!th->waiters[i].used)
+            w = &th->waiters[i];
+    if (!w)
+        goto busy;
+    memset(w, 0, sizeof(*w));
+    w->used = true;
+    snprintf(w->addr, sizeof(w->addr), "%s", addr[0] ? addr : "-");
+    {
+        struct th_slot *s = addr[0] ? slot_find(th, TH_ADDR, "", addr, false, 0) : NULL;
+        w->clean = !s || s->c.fails == 0;
+        w->asks = asks;
+    }
+    w->seq = th->seq++;
+    th->nwaiting++;
+    grant_turns(th);
+    while (!w->granted)
+        if (pthread_cond_timedwait(&th->turn, &th->mu, &deadline) == ETIMEDOUT && !w->granted)
+            break;
+    th->nwaiting--;
+    w->used = false;
+    if (w->granted)
+        goto out;
+busy:
+    th->refused_busy++;
+    rc = cv_errf(err, CV_ETIMEDOUT, "too many logins at once: try again in a second");
+out:
+    pthread_mutex_unlock(&th->mu);
+    return rc;
+}
+
+void srv_hash_leave(struct srv_throttle *th, const char *addr)
+{
+    if (!th)
+        return;
+    if (!addr || !addr[0])
+        addr = "-";
+    pthread_mutex_lock(&th->mu);
+    for (unsigned i = 0; i < th->hashes; i++)
+        if (strncmp(th->running[i], addr, ADDR_MAX - 1) == 0) {
+            th->running[i][0] = 0;
+            break;
+        }
+    th->nrunning--;
+    grant_turns(th);
+    pthread_mutex_unlock(&th->mu);
+}
+
+void srv_throttle_stats(struct srv_throttle *th, struct srv_throttle_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!th)
+        return;
+    pthread_mutex_lock(&th->mu);
+    out->refused_throttled = th->refused_throttled;
+    out->refused_busy = th->refused_busy;
+    out->running = th->nrunning;
+    out->waiting = th->nwaiting;
+    out->hashes = th->hashes;
     pthread_mutex_unlock(&th->mu);
 }
 
@@ -633,11 +927,14 @@ int srv_login(struct idx *idx, struct srv_throttle *th, const char *name, const 
     int rc;
 
     *retry_after_us = 0;
-    wait = srv_throttle_wait(th, addr, now);
+    if (!name)
+        name = "";
+    /* Known and unknown names take the same path up to the write: same answers, same time. */
+    wait = srv_throttle_wait(th, name, addr, now);
     if (wait > 0) {
         *retry_after_us = wait;
-        return cv_errf(err, CV_ELIMIT, "too many failed logins from this address: try again in "
-                       "%lld s", (long long)((wait + CV_US_PER_S - 1) / CV_US_PER_S));
+        return cv_errf(err, CV_ELIMIT, "too many failed logins: try again in %lld s",
+                       (long long)((wait + CV_US_PER_S - 1) / CV_US_PER_S));
     }
     rc = idx_begin(idx, false, &t, err);
     if (rc < 0)
@@ -648,31 +945,25 @@ int srv_login(struct idx *idx, struct srv_throttle *th, const char *name, const 
     if (rc < 0 && rc != CV_ENOENT)
         return rc;
     known = rc == 0;
-    if (known && u.locked_until_us > now) {
-        *retry_after_us = u.locked_until_us - now;
-        return cv_errf(err, CV_ELIMIT, "too many failed logins for this user: try again in "
-                       "%lld s",
-                       (long long)((*retry_after_us + CV_US_PER_S - 1) / CV_US_PER_S));
+    rc = srv_hash_enter(th, addr, err);
+    if (rc < 0) {
+        *retry_after_us = CV_US_PER_S;
+        return rc;
     }
     rc = srv_password_verify(password ? password : "", known ? u.pwhash : dummy, &ok, err);
+    srv_hash_leave(th, addr);
     if (rc < 0)
         return rc;
     ok = ok && known;
 
-    /* The outcome, in one write transaction: counters, session, audit record. */
+    /* The outcome, in one write transaction: session and audit record. */
     rc = idx_begin(idx, true, &t, err);
     if (rc < 0)
         return rc;
     if (known && (rc = srv_user_get(t, name, &u, err)) < 0)
         goto out;
     if (!ok) {
-        srv_throttle_fail(th, addr, now);
-        if (known) {
-            srv_throttle_rule(&u.fails, &u.fail_since_us, &u.locked_until_us,
-                              SRV_THROTTLE_USER_FAILS, now);
-            if ((rc = srv_user_put(t, &u, err)) < 0)
-                goto out;
-        }
+        srv_throttle_fail(th, name, addr, now);
         /* The name tried is recorded only when it is an account (a mistyped password in the
          * name field must not end up in the log). */
         rc = login_audit(t, known ? u.name : "", known ? srv_role_name(u.role) : "-",
@@ -686,6 +977,7 @@ int srv_login(struct idx *idx, struct srv_throttle *th, const char *name, const 
             return rc;
         return cv_errf(err, CV_EINVAL, "wrong user name or password");
     }
+    srv_throttle_ok(th, name, addr);
     if (u.disabled) {
         rc = cv_errf(err, CV_ESTATE, "account disabled");
         goto out;

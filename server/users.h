@@ -8,10 +8,8 @@
  * about 0.1 s per check, a fresh 16-byte salt per password) and stored as
  * "scrypt$<log2 N>$<r>$<p>$<salt hex>$<hash hex>"; checks compare in constant time.
  *
- * Login throttling: a user name with 5 failures within 15 minutes is locked for 60 s, doubling
- * per further failure up to 15 minutes (kept in the account, so it survives restarts); a client
- * address with 20 failures within 15 minutes likewise (kept in memory by struct srv_throttle).
- * While locked even the right password is refused.
+ * Login throttling (by address, by name and address, by name) and the bound on concurrent
+ * password hashing are described with struct srv_throttle below.
  *
  * Record layouts (all integers big-endian, strings be16 length + bytes):
  *   user:    u8 1, name, u8 role, u8 disabled, be64 created µs, be64 last login µs, pwhash,
@@ -54,9 +52,11 @@ struct srv_user {
     bool disabled;
     int64_t created_us, last_login_us;
     char pwhash[SRV_PWHASH_MAX];
-    uint32_t fails;          /* failed logins in the current window */
-    int64_t fail_since_us;   /* start of that window */
-    int64_t locked_until_us; /* logins refused before this time */
+    /* Throttling state of older versions: kept in the record, no longer used (throttling is in
+     * struct srv_throttle, alike for every name); zeroed at each login. */
+    uint32_t fails;
+    int64_t fail_since_us;
+    int64_t locked_until_us;
 };
 
 /* 1-32 of [a-z0-9._-], starting with a letter or digit; CV_EINVAL naming the problem. */
@@ -119,32 +119,104 @@ int srv_session_delete_user(struct idx_txn *txn, const char *user, struct cv_err
 /* Delete sessions that expired before now_us; *n (may be NULL) gets how many. */
 int srv_session_purge(struct idx_txn *txn, int64_t now_us, size_t *n, struct cv_err *err);
 
-/* ---- login throttling ---- */
+/* ---- login throttling and the bound on password hashing ---- */
+/*
+ * The throttling rule. Three failure counters, all in memory (a restart forgets them), kept alike
+ * for names that are accounts and names that are not, so that no answer tells which names exist:
+ *   address A:        failed logins from A for any name;
+ *   pair (N, A):      failed logins for name N from address A;
+ *   name N:           failed logins for N from any address.
+ * Each counter counts failures within SRV_THROTTLE_WINDOW_US of the first; at its limit it locks
+ * for 60 s, doubling with each further failure up to 15 minutes (srv_throttle_rule). A login for
+ * N from A is refused (429, even with the right password) while
+ *   A is locked (SRV_THROTTLE_ADDR_FAILS), or
+ *   (N, A) is locked (SRV_THROTTLE_PAIR_FAILS), or
+ *   N is locked (SRV_THROTTLE_NAME_FAILS) and (N, A) has failed within the window.
+ * So a stranger who fails for N locks out only himself: the real user, from an address that has
+ * not failed for N, always gets to try. A successful login clears (N, A) only. Refused attempts
+ * are not counted. Bearer tokens are never throttled (they do not log in).
+ */
 #define SRV_THROTTLE_WINDOW_US (INT64_C(15) * 60 * 1000000)
-#define SRV_THROTTLE_USER_FAILS 5
-#define SRV_THROTTLE_ADDR_FAILS 20
+#define SRV_THROTTLE_PAIR_FAILS 5  /* one name from one address */
+#define SRV_THROTTLE_NAME_FAILS 10 /* one name from all addresses */
+#define SRV_THROTTLE_ADDR_FAILS 20 /* one address, all names */
+#define SRV_THROTTLE_SLOTS 8192    /* counters kept; the stalest are recycled (about 1 MiB) */
 
 /*
- * The throttling rule for one counter: note a failure at now_us (*fails, *since and *until are
- * the counter's state) and return the new lock end (0: not locked).
+ * The bound on password hashing (each scrypt takes 32 MiB): at most `hashes` at once (default:
+ * the number of online processors, 1 to 8), at most SRV_HASH_WAITING more waiting for a turn (at
+ * most SRV_HASH_WAIT_US each), and at most SRV_HASH_PER_ADDR running or waiting per client
+ * address. A login past these is refused at once (503, Retry-After: 1). When a hash ends, the
+ * turn goes to the waiter whose address has the fewest hashes running, then to one whose address
+ * has no recent failures, then to one whose address asked for the fewest turns within the window
+ * (refused asks count), then the longest waiting: a flood from a few addresses cannot starve a
+ * quiet one, which waits for one running hash at most.
+ */
+#define SRV_HASH_WAITING 16
+#define SRV_HASH_PER_ADDR 2
+#define SRV_HASH_WAIT_US (INT64_C(10) * 1000000)
+
+/* One failure counter. */
+struct srv_throttle_count {
+    uint32_t fails;   /* failures in the current window */
+    int64_t since_us; /* start of the window */
+    int64_t until_us; /* locked before this time (0: not locked) */
+};
+
+/*
+ * The counting rule for one counter: note a failure at now_us and return the new lock end (0:
+ * not locked).
  */
 int64_t srv_throttle_rule(uint32_t *fails, int64_t *since_us, int64_t *until_us, uint32_t limit,
                           int64_t now_us);
+/*
+ * The refusal rule above, as a pure function of the three counters (all-zero when absent): µs
+ * until a login for the name from the address may be tried (0: now).
+ */
+int64_t srv_throttle_check(const struct srv_throttle_count *addr,
+                           const struct srv_throttle_count *name,
+                           const struct srv_throttle_count *pair, int64_t now_us);
 
-struct srv_throttle; /* per client address, in memory, bounded (oldest entries recycled) */
+/* The counters and the hashing bound: in memory, bounded, thread-safe. */
+struct srv_throttle;
+/* With the default hashing bound; _with: at most `hashes` at once (0: the default). */
 int srv_throttle_open(struct srv_throttle **out, struct cv_err *err);
+int srv_throttle_open_with(struct srv_throttle **out, unsigned hashes, struct cv_err *err);
 void srv_throttle_close(struct srv_throttle *th); /* NULL-safe */
-/* µs until `addr` may try again (0: now). */
-int64_t srv_throttle_wait(struct srv_throttle *th, const char *addr, int64_t now_us);
-void srv_throttle_fail(struct srv_throttle *th, const char *addr, int64_t now_us);
+/* µs until `name` may be tried from `addr` (0: now). th or addr NULL: 0. */
+int64_t srv_throttle_wait(struct srv_throttle *th, const char *name, const char *addr,
+                          int64_t now_us);
+/* Count a failure for `name` from `addr`; srv_throttle_ok: a success (clears the pair). */
+void srv_throttle_fail(struct srv_throttle *th, const char *name, const char *addr,
+                       int64_t now_us);
+void srv_throttle_ok(struct srv_throttle *th, const char *name, const char *addr);
 
 /*
- * A whole login: throttling, password check (scrypt, run outside the write lock; an unknown user
- * costs the same), then in one write transaction the user's failure count or last login, a new
- * cookie session and a `login` / `login-failed` audit record (detail: the client address).
- * Returns 0 with *sess, token[SRV_TOKEN_LEN + 1] and *user filled; CV_EINVAL "wrong user name or
- * password"; CV_ESTATE "account disabled"; CV_ELIMIT "too many failed logins ..." with
- * *retry_after_us; other codes for index errors. th may be NULL (no per-address throttling).
+ * Take a turn to run one password hash for a client at `addr` (NULL: no per-address limit),
+ * waiting for one if needed (see above). 0: the caller must call srv_hash_leave with the same
+ * addr once the hash is done; CV_ETIMEDOUT "too many logins at once: try again in a second" when
+ * refused. th NULL: always 0.
+ */
+int srv_hash_enter(struct srv_throttle *th, const char *addr, struct cv_err *err);
+void srv_hash_leave(struct srv_throttle *th, const char *addr);
+
+/* What /metrics shows. */
+struct srv_throttle_stats {
+    uint64_t refused_throttled; /* logins answered 429 */
+    uint64_t refused_busy;      /* hashes refused by the bound (503) */
+    unsigned running, waiting;  /* hashes now */
+    unsigned hashes;            /* the bound */
+};
+void srv_throttle_stats(struct srv_throttle *th, struct srv_throttle_stats *out);
+
+/*
+ * A whole login: throttling, a turn to hash, the password check (scrypt, run outside the write
+ * lock; an unknown name hashes a dummy and is throttled the same), then in one write transaction
+ * the last login, a new cookie session and a `login` / `login-failed` audit record (detail: the
+ * client address). Returns 0 with *sess, token[SRV_TOKEN_LEN + 1] and *user filled; CV_EINVAL
+ * "wrong user name or password"; CV_ESTATE "account disabled"; CV_ELIMIT "too many failed logins:
+ * try again in N s" with *retry_after_us; CV_ETIMEDOUT when no turn to hash (retry in 1 s); other
+ * codes for index errors. th may be NULL (no throttling, no bound).
  */
 int srv_login(struct idx *idx, struct srv_throttle *th, const char *name, const char *password,
               const char *addr, int64_t now_us, struct srv_session *sess, char *token,

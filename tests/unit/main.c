@@ -122,6 +122,10 @@
     X(server_passwords)                                                                            \
     X(server_sessions)                                                                             \
     X(server_throttle_rule)                                                                        \
+    X(server_throttle_check)                                                                      \
+    X(server_throttle_table)                                                                      \
+    X(server_hash_bound)                                                                          \
+    X(server_hash_fair)                                                                           \
     X(server_login)                                                                                \
     X(server_fuzz_parsers)                                                                         \
     X(workflow_reach)                                                                              \

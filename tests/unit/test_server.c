@@ -4,9 +4,12 @@
  * of the request parsers (URI, cookie, routing, JSON body) on mutated inputs.
  */
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cvtime.h"
 #include "common/json.h"
@@ -264,18 +267,18 @@ void test_server_throttle_rule(void)
     uint32_t fails = 0;
     int64_t since = 0, until = 0, t = FX_START_US, lock;
 
-    for (int i = 1; i < SRV_THROTTLE_USER_FAILS; i++)
-        CHECK_EQ_INT(srv_throttle_rule(&fails, &since, &until, SRV_THROTTLE_USER_FAILS, t + i), 0);
-    lock = srv_throttle_rule(&fails, &since, &until, SRV_THROTTLE_USER_FAILS, t + 10);
+    for (int i = 1; i < SRV_THROTTLE_PAIR_FAILS; i++)
+        CHECK_EQ_INT(srv_throttle_rule(&fails, &since, &until, SRV_THROTTLE_PAIR_FAILS, t + i), 0);
+    lock = srv_throttle_rule(&fails, &since, &until, SRV_THROTTLE_PAIR_FAILS, t + 10);
     CHECK_EQ_INT(lock - (t + 10), 60 * CV_US_PER_S);
-    lock = srv_throttle_rule(&fails, &since, &until, SRV_THROTTLE_USER_FAILS, t + 20);
+    lock = srv_throttle_rule(&fails, &since, &until, SRV_THROTTLE_PAIR_FAILS, t + 20);
     CHECK_EQ_INT(lock - (t + 20), 120 * CV_US_PER_S);
     for (int i = 0; i < 10; i++)
-        lock = srv_throttle_rule(&fails, &since, &until, SRV_THROTTLE_USER_FAILS, t + 30);
+        lock = srv_throttle_rule(&fails, &since, &until, SRV_THROTTLE_PAIR_FAILS, t + 30);
     CHECK_EQ_INT(lock - (t + 30), 15 * 60 * CV_US_PER_S);
     /* A failure after the window is a fresh start. */
     t += 60 * 60 * CV_US_PER_S;
-    CHECK_EQ_INT(srv_throttle_rule(&fails, &since, &until, SRV_THROTTLE_USER_FAILS, t), 0);
+    CHECK_EQ_INT(srv_throttle_rule(&fails, &since, &until, SRV_THROTTLE_PAIR_FAILS, t), 0);
     CHECK_EQ_INT(fails, 1);
 }
 
@@ -289,6 +292,199 @@ static int count_actions(void *ctx, const struct srv_audit_rec *r)
     return 0;
 }
 
+/* The refusal rule as a table: which counters are locked or have failed, and the wait. */
+void test_server_throttle_check(void)
+{
+    const int64_t now = FX_START_US, s = CV_US_PER_S;
+    const struct srv_throttle_count none = {0, 0, 0}, failed = {2, now - 10 * s, 0},
+                                    old = {2, now - SRV_THROTTLE_WINDOW_US - s, 0},
+                                    lock60 = {5, now, now + 60 * s},
+                                    lock90 = {20, now, now + 90 * s},
+                                    over = {5, now - 120 * s, now - 60 * s};
+    static const struct {
+        const char *why;
+        /* 0 none, 1 failed, 2 old failures, 3 locked 60 s, 4 locked 90 s, 5 lock over */
+        int a, n, p;
+        int64_t wait_s;
+    } cases[] = {
+        {"nothing recorded", 0, 0, 0, 0},
+        {"failures below the limits", 1, 1, 1, 0},
+        {"address locked: every name from it", 3, 0, 0, 60},
+        {"pair locked: this name from this address", 0, 0, 3, 60},
+        {"name locked, address never failed for it: may try", 0, 3, 0, 0},
+        {"name locked, address failed for another name only", 1, 3, 0, 0},
+        {"name locked, address failed for it", 1, 3, 1, 60},
+        {"name locked, the pair's failures are out of the window", 0, 3, 2, 0},
+        {"the longest lock wins", 4, 3, 3, 90},
+        {"a lock that is over", 5, 5, 5, 0},
+    };
+    const struct srv_throttle_count *pick[] = {&none, &failed, &old, &lock60, &lock90, &over};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK_MSG(srv_throttle_check(pick[cases[i].a], pick[cases[i].n], pick[cases[i].p], now) ==
+                      cases[i].wait_s * s,
+                  "%s", cases[i].why);
+}
+
+/* The counters in struct srv_throttle: a stranger locks himself, not the name's real user. */
+void test_server_throttle_table(void)
+{
+    struct srv_throttle *th = NULL;
+    struct cv_err err = {""};
+    int64_t now = FX_START_US;
+
+    CHECK_OK(srv_throttle_open_with(&th, 1, &err), &err);
+    for (int i = 0; i < 50; i++)
+        if (srv_throttle_wait(th, "admin", "10.6.6.6", now + i) == 0)
+            srv_throttle_fail(th, "admin", "10.6.6.6", now + i);
+    CHECK(srv_throttle_wait(th, "admin", "10.6.6.6", now + 60) > 0);
+    CHECK_EQ_INT(srv_throttle_wait(th, "admin", "10.0.0.1", now + 60), 0);
+    CHECK_EQ_INT(srv_throttle_wait(th, "bob", "10.6.6.6", now + 60), 0);
+    /* Many strangers lock the name for those that failed for it; a fresh address still tries. */
+    for (int a = 0; a < SRV_THROTTLE_NAME_FAILS; a++) {
+        char addr[32];
+        snprintf(addr, sizeof(addr), "10.7.0.%d", a);
+        srv_throttle_fail(th, "admin", addr, now + 100);
+    }
+    CHECK(srv_throttle_wait(th, "admin", "10.7.0.1", now + 101) > 0);
+    CHECK_EQ_INT(srv_throttle_wait(th, "admin", "10.0.0.1", now + 101), 0);
+    /* Unknown names are counted alike; a success clears only its pair. */
+    for (int i = 0; i < SRV_THROTTLE_PAIR_FAILS; i++) {
+        srv_throttle_fail(th, "carol", "10.8.0.1", now + 200);
+        srv_throttle_fail(th, "no-such-user", "10.8.0.2", now + 200);
+    }
+    CHECK(srv_throttle_wait(th, "carol", "10.8.0.1", now + 201) > 0);
+    CHECK_EQ_INT(srv_throttle_wait(th, "carol", "10.8.0.1", now + 201),
+                 srv_throttle_wait(th, "no-such-user", "10.8.0.2", now + 201));
+    srv_throttle_ok(th, "carol", "10.8.0.1");
+    CHECK_EQ_INT(srv_throttle_wait(th, "carol", "10.8.0.1", now + 202), 0);
+    /* Over-long names are kept apart from the account names they start with. */
+    for (int i = 0; i < SRV_THROTTLE_PAIR_FAILS; i++)
+        srv_throttle_fail(th, "abcdefghijklmnopqrstuvwxyz0123456789", "10.9.0.1", now + 300);
+    CHECK_EQ_INT(srv_throttle_wait(th, "abcdefghijklmnopqrstuvwxyz012345", "10.9.0.1", now + 301),
+                 0);
+    /* The table is bounded: a flood of names recycles the stalest counters. */
+    for (int i = 0; i < 3 * SRV_THROTTLE_SLOTS; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "n%d", i);
+        srv_throttle_fail(th, name, "10.10.0.1", now + 400 + i);
+    }
+    srv_throttle_close(th);
+}
+
+/* ---- the hashing bound, with real waiting threads ---- */
+
+struct hb_arg {
+    struct srv_throttle *th;
+    char addr[32];
+    int rc;
+    int order;
+    atomic_int *next;
+    pthread_t tid;
+};
+
+static void *hb_thread(void *v)
+{
+    struct hb_arg *a = v;
+    struct cv_err err = {""};
+
+    a->rc = srv_hash_enter(a->th, a->addr, &err);
+    if (a->rc == 0) {
+        a->order = atomic_fetch_add(a->next, 1);
+        srv_hash_leave(a->th, a->addr);
+    }
+    return NULL;
+}
+
+/* Wait (up to 10 s) until `waiting` hashes wait for a turn. */
+static bool hb_wait_waiting(struct srv_throttle *th, unsigned waiting)
+{
+    struct srv_throttle_stats st;
+
+    for (int i = 0; i < 10000; i++) {
+        srv_throttle_stats(th, &st);
+        if (st.waiting == waiting)
+            return true;
+        usleep(1000);
+    }
+    return false;
+}
+
+static void hb_start(struct hb_arg *a, struct srv_throttle *th, const char *addr, atomic_int *next)
+{
+    a->th = th;
+    a->next = next;
+    a->rc = 1;
+    a->order = -1;
+    snprintf(a->addr, sizeof(a->addr), "%s", addr);
+    CHECK(pthread_create(&a->tid, NULL, hb_thread, a) == 0);
+}
+
+/* Past the per-address and the waiting limits a hash is refused at once; waiters get turns. */
+void test_server_hash_bound(void)
+{
+    struct srv_throttle *th = NULL;
+    struct srv_throttle_stats st;
+    struct cv_err err = {""};
+    struct hb_arg w[SRV_HASH_WAITING];
+    atomic_int next = 0;
+
+    CHECK_OK(srv_throttle_open_with(&th, 1, &err), &err);
+    CHECK_OK(srv_hash_enter(th, "10.0.0.100", &err), &err);
+    for (int i = 0; i < SRV_HASH_PER_ADDR; i++) {
+        hb_start(&w[i], th, "10.2.0.1", &next);
+        CHECK(hb_wait_waiting(th, (unsigned)i + 1));
+    }
+    CHECK_EQ_INT(srv_hash_enter(th, "10.2.0.1", &err), CV_ETIMEDOUT);
+    CHECK_CONTAINS(err.msg, "too many logins at once");
+    for (int i = SRV_HASH_PER_ADDR; i < SRV_HASH_WAITING; i++) {
+        char addr[32];
+        snprintf(addr, sizeof(addr), "10.4.0.%d", i);
+        hb_start(&w[i], th, addr, &next);
+        CHECK(hb_wait_waiting(th, (unsigned)i + 1));
+    }
+    CHECK_EQ_INT(srv_hash_enter(th, "10.3.0.1", &err), CV_ETIMEDOUT);
+    srv_throttle_stats(th, &st);
+    CHECK_EQ_INT(st.running, 1);
+    CHECK_EQ_INT(st.refused_busy, 2);
+    srv_hash_leave(th, "10.0.0.100");
+    for (int i = 0; i < SRV_HASH_WAITING; i++) {
+        pthread_join(w[i].tid, NULL);
+        CHECK_EQ_INT(w[i].rc, 0);
+    }
+    srv_throttle_stats(th, &st);
+    CHECK_EQ_INT(st.running, 0);
+    CHECK_EQ_INT(st.waiting, 0);
+    srv_throttle_close(th);
+}
+
+/* When a turn frees, a quiet address goes before addresses that have failed, though it came
+ * last. */
+void test_server_hash_fair(void)
+{
+    struct srv_throttle *th = NULL;
+    struct cv_err err = {""};
+    struct hb_arg w[3];
+    static const char *const addrs[] = {"10.5.0.1", "10.5.0.2", "10.0.0.1"};
+    atomic_int next = 0;
+
+    CHECK_OK(srv_throttle_open_with(&th, 1, &err), &err);
+    srv_throttle_fail(th, "x", "10.5.0.1", FX_START_US);
+    srv_throttle_fail(th, "x", "10.5.0.2", FX_START_US);
+    CHECK_OK(srv_hash_enter(th, "10.5.0.1", &err), &err);
+    for (int i = 0; i < 3; i++) {
+        hb_start(&w[i], th, addrs[i], &next);
+        CHECK(hb_wait_waiting(th, (unsigned)i + 1));
+    }
+    srv_hash_leave(th, "10.5.0.1");
+    for (int i = 0; i < 3; i++)
+        pthread_join(w[i].tid, NULL);
+    CHECK_EQ_INT(w[2].order, 0); /* the quiet address */
+    CHECK_EQ_INT(w[0].order, 1); /* then by arrival */
+    CHECK_EQ_INT(w[1].order, 2);
+    srv_throttle_close(th);
+}
+
 void test_server_login(void)
 {
     struct env e;
@@ -296,9 +492,9 @@ void test_server_login(void)
     struct srv_session s;
     struct srv_user u;
     struct idx_txn *t = NULL;
-    struct cv_err err = {""};
+    struct cv_err err = {""}, err2 = {""};
     char tok[SRV_TOKEN_LEN + 1];
-    int64_t now = cv_now_us(), retry = 0;
+    int64_t now = cv_now_us(), retry = 0, retry2 = 0;
     int counts[2] = {0, 0};
 
     if (env_open(&e) < 0)
@@ -312,28 +508,41 @@ void test_server_login(void)
     CHECK_EQ_INT(srv_login(e.idx, th, "nobody", "x", "10.0.0.1", now, &s, tok, &u, &retry, &err),
                  CV_EINVAL);
     CHECK_CONTAINS(err.msg, "wrong user name or password");
-    /* Five wrong passwords lock the user, also against the right one, from anywhere. */
-    for (int i = 0; i < SRV_THROTTLE_USER_FAILS; i++)
+    /* Five wrong passwords from one address lock the name for that address only, and an
+     * unknown name the same way. */
+    for (int i = 0; i < SRV_THROTTLE_PAIR_FAILS; i++) {
         CHECK_EQ_INT(srv_login(e.idx, th, "bob", "wrong", "10.0.0.2", now + i, &s, tok, &u,
                                &retry, &err), CV_EINVAL);
-    CHECK_EQ_INT(srv_login(e.idx, th, "bob", "bob's long password", "10.0.0.3", now + 10, &s, tok,
+        CHECK_EQ_INT(srv_login(e.idx, th, "nobody", "wrong", "10.0.0.2", now + i, &s, tok, &u,
+                               &retry, &err), CV_EINVAL);
+    }
+    CHECK_EQ_INT(srv_login(e.idx, th, "bob", "bob's long password", "10.0.0.2", now + 10, &s, tok,
                            &u, &retry, &err), CV_ELIMIT);
+    CHECK_EQ_INT(srv_login(e.idx, th, "nobody", "bob's long password", "10.0.0.2", now + 10, &s,
+                           tok, &u, &retry2, &err2), CV_ELIMIT);
+    CHECK_EQ_STR(err.msg, err2.msg);
+    CHECK_EQ_INT(retry, retry2);
     CHECK(retry > 50 * CV_US_PER_S && retry <= 60 * CV_US_PER_S);
-    /* After the lock the right password works and clears the count. */
-    CHECK_OK(srv_login(e.idx, th, "bob", "bob's long password", "10.0.0.3",
+    CHECK_OK(srv_login(e.idx, th, "bob", "bob's long password", "10.0.0.3", now + 10, &s, tok, &u,
+                       &retry, &err), &err);
+    /* After the lock the right password works from the failing address too. */
+    CHECK_OK(srv_login(e.idx, th, "bob", "bob's long password", "10.0.0.2",
                        now + 100 * CV_US_PER_S, &s, tok, &u, &retry, &err), &err);
     CHECK_EQ_INT(u.fails, 0);
     /* An address that keeps failing is throttled whatever names it tries. */
-    for (int i = 0; i < SRV_THROTTLE_ADDR_FAILS; i++)
-        srv_throttle_fail(th, "10.9.9.9", now);
+    for (int i = 0; i < SRV_THROTTLE_ADDR_FAILS; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "guess%d", i);
+        srv_throttle_fail(th, name, "10.9.9.9", now);
+    }
     CHECK_EQ_INT(srv_login(e.idx, th, "bob", "bob's long password", "10.9.9.9", now + 1, &s, tok,
                            &u, &retry, &err), CV_ELIMIT);
-    CHECK_CONTAINS(err.msg, "from this address");
+    CHECK_CONTAINS(err.msg, "too many failed logins");
     CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
     CHECK_OK(srv_audit_iter(t, NULL, count_actions, counts, &err), &err);
     idx_abort(t);
-    CHECK_EQ_INT(counts[0], 2);
-    CHECK_EQ_INT(counts[1], 1 + SRV_THROTTLE_USER_FAILS);
+    CHECK_EQ_INT(counts[0], 3);
+    CHECK_EQ_INT(counts[1], 1 + 2 * SRV_THROTTLE_PAIR_FAILS);
     srv_throttle_close(th);
     idx_close(e.idx);
     fx_rmtree(e.root);
