@@ -143,16 +143,48 @@ static int cand_cmp(const void *a, const void *b)
     return x->start_us < y->start_us ? -1 : x->start_us > y->start_us;
 }
 
-/* Tombstone candidates in batches; returns how many were deleted (<0 on error). */
+static bool held_now(const struct idx_hold *holds, size_t nholds, const struct cand *c,
+                     int64_t now_us)
+{
+    for (size_t i = 0; i < nholds; i++)
+        if (idx_hold_covers(&holds[i], c->camera, c->start_us, c->end_us, now_us))
+            return true;
+    return false;
+}
+
+/*
+ * Tombstone candidates in batches. The candidates were chosen in an earlier read transaction, so
+ * each write transaction reads the holds again and skips any candidate a hold now covers: a hold
+ * committed before this transaction is seen here, and one committed after it finds the segment
+ * already tombstoned (it was deleted before the hold existed). The file is unlinked only later,
+ * by drain_deleting, after the tombstone is committed: a crash in between leaves a queued unlink
+ * of a segment that no hold can cover any more, never a held record without its file.
+ */
 static int tombstone_all(struct idx *idx, const struct cand *c, size_t n, const char *what,
-                         int64_t now_us, struct idx_ret_report *rep, struct cv_err *err)
+                         int64_t now_us, const struct idx_ret_opts *o, struct idx_ret_report *rep,
+                         struct cv_err *err)
 {
     for (size_t i = 0; i < n; i += BATCH) {
         struct idx_txn *t = NULL;
-        size_t end = i + BATCH < n ? i + BATCH : n;
-        int rc = idx_begin(idx, true, &t, err);
+        struct idx_hold *holds = NULL;
+        size_t nholds = 0, end = i + BATCH < n ? i + BATCH : n;
+        int rc;
+
+        if (o->before_batch)
+            o->before_batch(o->ctx);
+        if (o->delay_ms) {
+            cv_info("retention: test delay %u ms before a deletion batch", o->delay_ms);
+            usleep(o->delay_ms * 1000u);
+        }
+        rc = idx_begin(idx, true, &t, err);
+        if (rc == 0)
+            rc = idx_hold_list(t, &holds, &nholds, err);
         for (size_t j = i; rc == 0 && j < end; j++) {
             char detail[IDX_TEXT_MAX], when[40];
+            if (held_now(holds, nholds, &c[j], now_us)) {
+                rep->held_skipped++;
+                continue;
+            }
             cv_time_format_utc(now_us, when, sizeof(when), 0);
             snprintf(detail, sizeof(detail), "deleted by retention (%s) at %s", what, when);
             rc = idx_segment_tombstone(t, c[j].cam, c[j].start_us, IDX_GAP_RETENTION, detail,
@@ -166,6 +198,7 @@ static int tombstone_all(struct idx *idx, const struct cand *c, size_t n, const 
                 rep->deleted_bytes += c[j].bytes;
             }
         }
+        free(holds);
         if (rc == 0)
             rc = idx_commit(t, err);
         else
@@ -190,6 +223,20 @@ static uint64_t fs_limit(const char *dir, uint64_t *free_bytes)
 int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t max_delete,
                        struct idx_ret_report *rep, struct cv_err *err)
 {
+    struct idx_ret_opts o = {.max_delete = max_delete};
+    const char *delay = getenv("CAMVAULT_TEST_RETENTION_DELAY_MS");
+    int64_t ms;
+
+    if (delay && cv_parse_i64(delay, 0, 600000, &ms) == 0)
+        o.delay_ms = (unsigned)ms;
+    return idx_retention_run(idx, root, now_us, &o, rep, err);
+}
+
+int idx_retention_run(struct idx *idx, const char *root, int64_t now_us,
+                      const struct idx_ret_opts *opts, struct idx_ret_report *rep,
+                      struct cv_err *err)
+{
+    size_t max_delete = opts->max_delete;
     struct idx_txn *t = NULL;
     struct idx_camera *cams = NULL;
     struct idx_hold *holds = NULL;
@@ -234,7 +281,7 @@ int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t
         {
             char what[64];
             snprintf(what, sizeof(what), "older than %g days", cams[i].retention_days);
-            rc = tombstone_all(idx, cand, keep, what, now_us, rep, err);
+            rc = tombstone_all(idx, cand, keep, what, now_us, opts, rep, err);
         }
         if (rc < 0)
             goto out;
@@ -302,7 +349,7 @@ int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t
             {
                 char what[128];
                 snprintf(what, sizeof(what), "volume '%s' over its limit", vols[v].name);
-                rc = tombstone_all(idx, cand, take, what, now_us, rep, err);
+                rc = tombstone_all(idx, cand, take, what, now_us, opts, rep, err);
             }
             if (rc < 0)
                 goto out;

@@ -48,9 +48,29 @@ struct idx_ret_report {
 /*
  * Run one retention pass at time `now_us` over data root `root`. `max_delete` bounds the work of
  * one pass (the recorder passes a few thousand so a pass never runs long). Fills *rep.
+ *
+ * Test hook (documented, never set in production): the environment variable
+ * CAMVAULT_TEST_RETENTION_DELAY_MS=N makes the pass sleep N ms before each write transaction
+ * that tombstones, after logging "retention: test delay N ms before a deletion batch", so an
+ * end-to-end test can place a hold in the middle of a pass.
  */
 int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t max_delete,
                        struct idx_ret_report *rep, struct cv_err *err);
+
+/*
+ * The same pass with explicit options. `before_batch`, when set, is called (with `ctx`) before
+ * each write transaction that tombstones, after the pass has chosen its candidates: the unit
+ * tests place a hold from it. `delay_ms` sleeps that long at the same point.
+ */
+struct idx_ret_opts {
+    size_t max_delete;
+    void (*before_batch)(void *ctx);
+    void *ctx;
+    unsigned delay_ms;
+};
+int idx_retention_run(struct idx *idx, const char *root, int64_t now_us,
+                      const struct idx_ret_opts *opts, struct idx_ret_report *rep,
+                      struct cv_err *err);
 
 /* Absolute directory of a volume's files (ROOT/volumes/<name>). */
 int idx_volume_dir(const char *root, const char *name, char *out, size_t n, struct cv_err *err);

@@ -104,6 +104,8 @@
     X(clip_growing_source)                                                                         \
     X(snapshot_errors)                                                                             \
     X(fsck_rebuild_reports)                                                                        \
+    X(retention_hold_during_pass)                                                                  \
+    X(retention_age_deletes_unheld)                                                                \
     X(json_good)                                                                                   \
     X(json_bad)                                                                                    \
     X(json_limits)                                                                                 \
