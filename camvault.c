@@ -923,14 +923,12 @@ static int volume_list(struct cmdline *cl, int argc, char **argv)
                   "FREE MB", "LIMIT MB", "SEGMENTS", "PATH");
     for (size_t i = 0; i < n; i++) {
         char dir[PATH_MAX];
-        struct statvfs sv;
-        uint64_t fsfree = 0, fstotal = 0, limit;
+        struct lay_volume_space sp;
+        uint64_t fsfree, limit;
         idx_volume_dir(root, v[i].name, dir, sizeof(dir), NULL);
-        if (statvfs(dir, &sv) == 0) {
-            fsfree = (uint64_t)sv.f_bavail * sv.f_frsize;
-            fstotal = (uint64_t)sv.f_blocks * sv.f_frsize;
-        }
-        limit = v[i].max_bytes ? v[i].max_bytes : (uint64_t)((double)fstotal * 0.95);
+        lay_volume_space(dir, v[i].max_bytes, &sp);
+        fsfree = sp.fs_free;
+        limit = sp.limit;
         if (cl->json) {
             cv_buf_printf(&out, "%s{\"name\":", i ? "," : "");
             cv_json_str(&out, v[i].name);
@@ -1041,9 +1039,12 @@ static int cmd_retention(int argc, char **argv)
         if (rc == 0)
             rc = idx_retention_pass(idx, root, cv_now_us(), 1000000, &rep, &err);
         idx_close(idx);
-        if (rc < 0)
+        if (rc < 0) {
+            idx_ret_report_release(&rep);
             return fail(&err);
+        }
         print_report(&rep);
+        idx_ret_report_release(&rep);
         return 0;
     }
     if (strcmp(sub, "show") == 0) {

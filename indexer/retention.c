@@ -17,7 +17,6 @@
 #include "common/banned.h"
 
 #define BATCH 512
-#define HIGH_WATER 0.95
 
 int idx_volume_dir(const char *root, const char *name, char *out, size_t n, struct cv_err *err)
 {
@@ -209,15 +208,13 @@ static int tombstone_all(struct idx *idx, const struct cand *c, size_t n, const 
     return 0;
 }
 
-static uint64_t fs_limit(const char *dir, uint64_t *free_bytes)
+void idx_ret_report_release(struct idx_ret_report *rep)
 {
-    struct statvfs sv;
-
-    *free_bytes = 0;
-    if (statvfs(dir, &sv) < 0)
-        return 0;
-    *free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
-    return (uint64_t)((double)sv.f_blocks * (double)sv.f_frsize * HIGH_WATER);
+    if (!rep)
+        return;
+    free(rep->volumes);
+    rep->volumes = NULL;
+    rep->nvolumes = 0;
 }
 
 int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t max_delete,
@@ -295,27 +292,27 @@ int idx_retention_run(struct idx *idx, const char *root, int64_t now_us,
     rc = idx_volume_list(t, &vols, &nvols, err);
     if (rc < 0)
         goto out;
-    for (size_t v = 0; v < nvols && v < IDX_RET_MAX_VOLUMES; v++) {
+    rep->volumes = calloc(nvols ? nvols : 1, sizeof(*rep->volumes));
+    if (!rep->volumes) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t v = 0; v < nvols; v++) {
         struct idx_ret_volume *rv = &rep->volumes[rep->nvolumes++];
+        struct lay_volume_space sp;
         char dir[PATH_MAX];
         uint64_t need, freed = 0, heldb = 0;
         size_t n = 0;
 
         cv_strlcpy(rv->name, vols[v].name, sizeof(rv->name));
         idx_volume_dir(root, vols[v].name, dir, sizeof(dir), NULL);
-        rv->limit_bytes = fs_limit(dir, &rv->fs_free_bytes);
-        if (vols[v].max_bytes && (vols[v].max_bytes < rv->limit_bytes || !rv->limit_bytes))
-            rv->limit_bytes = vols[v].max_bytes;
+        lay_volume_space(dir, vols[v].max_bytes, &sp);
+        rv->limit_bytes = sp.limit;
+        rv->fs_free_bytes = sp.fs_free;
         rv->used_bytes = vols[v].used_bytes;
-        if (!vols[v].max_bytes) {
-            /* Against the filesystem's own fill level: other data counts too. */
-            struct statvfs sv;
-            if (statvfs(dir, &sv) == 0) {
-                uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize;
-                uint64_t fs_used = total - (uint64_t)sv.f_bfree * sv.f_frsize;
-                rv->used_bytes = fs_used > rv->used_bytes ? fs_used : rv->used_bytes;
-            }
-        }
+        /* Without --max-bytes, against the filesystem's own fill level: other data counts too. */
+        if (!vols[v].max_bytes && sp.fs_used > rv->used_bytes)
+            rv->used_bytes = sp.fs_used;
         if (rv->limit_bytes == 0 || rv->used_bytes <= rv->limit_bytes)
             continue;
         need = rv->used_bytes - rv->limit_bytes;

@@ -18,7 +18,6 @@
 
 #include "indexer/idx.h"
 
-#define IDX_RET_MAX_VOLUMES 16
 #define IDX_RET_MAX_SHORT 64
 
 struct idx_ret_volume {
@@ -39,7 +38,7 @@ struct idx_ret_shortfall {
 
 struct idx_ret_report {
     uint64_t deleted, deleted_bytes, held_skipped, unlink_failed;
-    struct idx_ret_volume volumes[IDX_RET_MAX_VOLUMES];
+    struct idx_ret_volume *volumes; /* every volume, however many: malloc'd, see release */
     size_t nvolumes;
     struct idx_ret_shortfall short_[IDX_RET_MAX_SHORT];
     size_t nshort;
@@ -71,6 +70,9 @@ struct idx_ret_opts {
 int idx_retention_run(struct idx *idx, const char *root, int64_t now_us,
                       const struct idx_ret_opts *opts, struct idx_ret_report *rep,
                       struct cv_err *err);
+
+/* Free rep->volumes (NULL-safe, idempotent); call after every pass, failed ones too. */
+void idx_ret_report_release(struct idx_ret_report *rep);
 
 /* Absolute directory of a volume's files (ROOT/volumes/<name>). */
 int idx_volume_dir(const char *root, const char *name, char *out, size_t n, struct cv_err *err);

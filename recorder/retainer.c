@@ -196,6 +196,7 @@ static void *retainer_main(void *arg)
                         (unsigned long long)rep.held_skipped);
             publish(r->notes, &rep);
         }
+        idx_ret_report_release(&rep);
         pthread_mutex_lock(&r->lock);
         until = cv_now_us() + r->cfg->retention_us;
         ts.tv_sec = until / CV_US_PER_S;

@@ -55,7 +55,7 @@ static bool file_exists(const struct renv *e, const char *rel)
 }
 
 /* cam1 (1 day of retention) with NSEG indexed 10-s segments from T0, each with its file. */
-static int renv_open(struct renv *e)
+static int renv_open_on(struct renv *e, const char *vol, int nvols)
 {
     struct cv_err err = {""};
     struct idx_txn *t = NULL;
@@ -66,7 +66,7 @@ static int renv_open(struct renv *e)
         return -1;
     cv_strlcpy(e->cam.id, FX_CAMERA, sizeof(e->cam.id));
     cv_strlcpy(e->cam.url, "rtsp://10.0.0.7/live", sizeof(e->cam.url));
-    cv_strlcpy(e->cam.volume, "main", sizeof(e->cam.volume));
+    cv_strlcpy(e->cam.volume, vol, sizeof(e->cam.volume));
     e->cam.enabled = true;
     e->cam.retention_days = 1;
     rc = lay_root_create(e->root, &err);
@@ -74,6 +74,13 @@ static int renv_open(struct renv *e)
         rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
     if (rc == 0)
         rc = idx_begin(e->idx, true, &t, &err);
+    for (int v = 0; rc == 0 && v < nvols; v++) {
+        struct idx_volume iv;
+        memset(&iv, 0, sizeof(iv));
+        snprintf(iv.name, sizeof(iv.name), "v%02d", v);
+        iv.max_bytes = 20; /* room for two of the 7-byte segments */
+        rc = idx_volume_put(t, &iv, &err);
+    }
     if (rc == 0)
         rc = idx_camera_add(t, &e->cam, &err);
     for (int i = 0; rc == 0 && i < NSEG; i++) {
@@ -82,8 +89,8 @@ static int renv_open(struct renv *e)
         s->cam = e->cam.num;
         s->start_us = T0 + (int64_t)i * SEG_S * S;
         s->end_us = s->start_us + SEG_S * S;
-        snprintf(s->path, sizeof(s->path), "volumes/main/%s/2026-11-22/0930%02d-0.mp4", FX_CAMERA,
-                 i * SEG_S);
+        snprintf(s->path, sizeof(s->path), "volumes/%s/%s/2026-11-22/09%02d%02d-0.mp4", vol,
+                 FX_CAMERA, 30 + i * SEG_S / 60, i * SEG_S % 60);
         s->bytes = 7;
         s->frames = 250;
         s->keyframes = 5;
@@ -109,6 +116,11 @@ static int renv_open(struct renv *e)
         return -1;
     }
     return 0;
+}
+
+static int renv_open(struct renv *e)
+{
+    return renv_open_on(e, "main", 0);
 }
 
 static void renv_close(struct renv *e)
@@ -216,4 +228,59 @@ void test_retention_age_deletes_unheld(void)
     }
     CHECK_EQ_U64(rep.deleted, NSEG);
     renv_close(&e);
+}
+
+/*
+ * Space retention covers every volume, however many: with 20 volumes of 20 bytes each, the
+ * footage on the last one (70 bytes of it) is trimmed to its newest two segments like any other.
+ */
+void test_retention_space_every_volume(void)
+{
+    struct renv e;
+    struct idx_ret_opts o = {.max_delete = 1000};
+    struct idx_ret_report rep;
+    struct cv_err err = {""};
+    const struct idx_ret_volume *last = NULL;
+
+    if (renv_open_on(&e, "v19", 20) < 0)
+        return;
+    /* An hour later: far within the camera's one day, so only space can delete anything. */
+    CHECK_OK(idx_retention_run(e.idx, e.root, T0 + 3600 * S, &o, &rep, &err), &err);
+    CHECK_MSG(rep.nvolumes >= 21, "%zu volumes in the report", rep.nvolumes);
+    for (size_t i = 0; i < rep.nvolumes; i++)
+        if (strcmp(rep.volumes[i].name, "v19") == 0)
+            last = &rep.volumes[i];
+    CHECK_MSG(last != NULL, "volume v19 missing from the report");
+    if (last) {
+        CHECK_EQ_U64(last->limit_bytes, 20);
+        CHECK(!last->over_limit);
+    }
+    CHECK_EQ_U64(rep.deleted, NSEG - 2);
+    for (int i = 0; i < NSEG; i++)
+        CHECK_MSG(indexed(&e, &e.seg[i]) == (i >= NSEG - 2), "segment %d: indexed %d", i,
+                  indexed(&e, &e.seg[i]));
+    idx_ret_report_release(&rep);
+    renv_close(&e);
+}
+
+/* The one definition of a volume's high-water mark: 95 % of its filesystem, or a lower --max-bytes. */
+void test_retention_volume_limit(void)
+{
+    char dir[PATH_MAX];
+    struct lay_volume_space sp, sp2;
+
+    if (fx_tmpdir(dir) < 0)
+        return;
+    CHECK_EQ_INT(lay_volume_space(dir, 0, &sp), 0);
+    CHECK(sp.fs_total > 0);
+    CHECK_EQ_U64(sp.limit, (uint64_t)((double)sp.fs_total * LAY_VOLUME_HIGH_WATER));
+    CHECK_EQ_INT(lay_volume_space(dir, 1000, &sp2), 0);
+    CHECK_EQ_U64(sp2.limit, 1000);
+    /* A --max-bytes above the filesystem's mark cannot raise it: the disk would fill first. */
+    CHECK_EQ_INT(lay_volume_space(dir, sp.fs_total * 2, &sp2), 0);
+    CHECK_EQ_U64(sp2.limit, sp.limit);
+    /* A volume whose directory is missing keeps its --max-bytes. */
+    CHECK_EQ_INT(lay_volume_space("/nonexistent/camvault", 5000, &sp2), -1);
+    CHECK_EQ_U64(sp2.limit, 5000);
+    fx_rmtree(dir);
 }
