@@ -310,9 +310,15 @@ int idx_retention_run(struct idx *idx, const char *root, int64_t now_us,
         rv->limit_bytes = sp.limit;
         rv->fs_free_bytes = sp.fs_free;
         rv->used_bytes = vols[v].used_bytes;
-        /* Without --max-bytes, against the filesystem's own fill level: other data counts too. */
-        if (!vols[v].max_bytes && sp.fs_used > rv->used_bytes)
-            rv->used_bytes = sp.fs_used;
+        /* Without --max-bytes, against the filesystem's own fill level: other data counts too,
+         * and the room recording needs until the next pass is kept free as well. */
+        if (!vols[v].max_bytes) {
+            if (sp.fs_used > rv->used_bytes)
+                rv->used_bytes = sp.fs_used;
+            /* Never below half the mark: a burst must not empty the volume. */
+            rv->limit_bytes -= opts->headroom_bytes < rv->limit_bytes / 2 ? opts->headroom_bytes
+                                                                          : rv->limit_bytes / 2;
+        }
         if (rv->limit_bytes == 0 || rv->used_bytes <= rv->limit_bytes)
             continue;
         need = rv->used_bytes - rv->limit_bytes;

@@ -9,6 +9,7 @@
 
 #include "common/cvtime.h"
 #include "indexer/idx.h"
+#include "indexer/retention.h"
 #include "server/audit.h"
 #include "server/jobs.h"
 #include "server/srv_int.h"
@@ -19,12 +20,19 @@
 /* What both endpoints report about cameras and holds. */
 struct overview {
     size_t total, enabled, online, shortfall, holds_active;
+    size_t disk_full; /* cameras whose status says the disk was full lately */
     int64_t newest_status_us;
 };
 
 static bool short_of(const struct idx_status *st)
 {
     return strstr(st->reason, "retention shortfall") || strstr(st->reason, "short of space");
+}
+
+/* The recorder's retention thread notes a recent disk-full event (recorder/retainer.c). */
+static bool was_disk_full(const struct idx_status *st)
+{
+    return strstr(st->reason, "disk full") != NULL;
 }
 
 static int overview(struct idx_txn *t, struct overview *o, struct idx_camera **cams, size_t *n,
@@ -51,6 +59,7 @@ static int overview(struct idx_txn *t, struct overview *o, struct idx_camera **c
             o->newest_status_us = st.updated_us;
         o->online += c->enabled && st.online;
         o->shortfall += short_of(&st);
+        o->disk_full += was_disk_full(&st);
     }
     for (size_t i = 0; i < nh; i++)
         o->holds_active += idx_hold_covers(&h[i], h[i].ncameras ? h[i].cameras[0] : "",
@@ -83,8 +92,8 @@ int api_healthz(struct srv_req *r)
     srv_json_time(&r->out, "updated", o.newest_status_us);
     cv_buf_printf(&r->out,
                   "},\"cameras\":{\"total\":%zu,\"enabled\":%zu,\"online\":%zu},"
-                  "\"holds_active\":%zu,\"retention_shortfall\":%zu}\n",
-                  o.total, o.enabled, o.online, o.holds_active, o.shortfall);
+                  "\"holds_active\":%zu,\"retention_shortfall\":%zu,\"disk_full\":%zu}\n",
+                  o.total, o.enabled, o.online, o.holds_active, o.shortfall, o.disk_full);
     return 0;
 }
 
@@ -154,6 +163,10 @@ int api_metrics(struct srv_req *r)
                      "promised days for lack of space.\n"
                      "# TYPE camvault_retention_shortfall gauge\n");
     PER_CAMERA("camvault_retention_shortfall", short_of(&st))
+    cv_buf_printf(b, "# HELP camvault_camera_disk_full 1 when the camera's disk was full in the "
+                     "last 10 minutes (retention released its reserve to recover).\n"
+                     "# TYPE camvault_camera_disk_full gauge\n");
+    PER_CAMERA("camvault_camera_disk_full", was_disk_full(&st))
 #undef PER_CAMERA
     cv_buf_printf(b, "# HELP camvault_volume_used_bytes Bytes of footage stored.\n"
                      "# TYPE camvault_volume_used_bytes gauge\n");
@@ -170,9 +183,13 @@ int api_metrics(struct srv_req *r)
     }
     cv_buf_printf(b, "# TYPE camvault_volume_limit_bytes gauge\n");
     for (size_t i = 0; i < nv; i++) {
+        struct lay_volume_space sp;
+        char dir[PATH_MAX] = "";
+        idx_volume_dir(r->srv->root, v[i].name, dir, sizeof(dir), NULL);
+        lay_volume_space(dir, v[i].max_bytes, &sp);
         cv_buf_printf(b, "camvault_volume_limit_bytes{volume=\"");
         label(b, v[i].name);
-        cv_buf_printf(b, "\"} %llu\n", (unsigned long long)v[i].max_bytes);
+        cv_buf_printf(b, "\"} %llu\n", (unsigned long long)sp.limit);
     }
     cv_buf_printf(b, "# TYPE camvault_holds_active gauge\ncamvault_holds_active %zu\n",
                   o.holds_active);

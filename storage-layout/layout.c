@@ -247,3 +247,15 @@ int lay_volume_space(const char *dir, uint64_t max_bytes, struct lay_volume_spac
         out->limit = max_bytes;
     return rc;
 }
+
+int lay_reserve_path(const char *root, char *out, size_t n, struct cv_err *err)
+{
+    return cv_path_join(out, n, root, "index/space.reserve", err);
+}
+
+uint64_t lay_reserve_bytes(uint64_t fs_total)
+{
+    uint64_t r = fs_total / 32;
+
+    return r < LAY_RESERVE_MAX ? r : LAY_RESERVE_MAX;
+}

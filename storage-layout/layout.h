@@ -75,6 +75,16 @@ struct lay_volume_space {
 };
 int lay_volume_space(const char *dir, uint64_t max_bytes, struct lay_volume_space *out);
 
+/*
+ * ROOT/index/space.reserve: a file of zeros the recorder keeps on the index's filesystem so that,
+ * when that filesystem is full, deleting the file gives LMDB the pages it needs to commit the
+ * deletions that free real space (see recorder/retainer.c). Its size: LAY_RESERVE_MAX, or 1/32
+ * of a smaller filesystem.
+ */
+#define LAY_RESERVE_MAX ((uint64_t)64 << 20)
+int lay_reserve_path(const char *root, char *out, size_t n, struct cv_err *err);
+uint64_t lay_reserve_bytes(uint64_t fs_total);
+
 /* Relative directory of a camera's footage on a volume: "volumes/<vol>/<camera>". */
 int lay_camera_dir(const char *vol, const char *camera, char *rel, size_t n, struct cv_err *err);
 
