@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "indexer/retention.h"
@@ -208,6 +208,17 @@ static int tombstone_all(struct idx *idx, const struct cand *c, size_t n, const 
     return 0;
 }
 
+/* Whether directory `dir` is on the same filesystem as the index (headroom is measured there). */
+static bool on_index_fs(const char *root, const char *dir)
+{
+    char idir[PATH_MAX];
+    struct stat a, b;
+
+    if (lay_dir(root, "index", idir, sizeof(idir), NULL) < 0)
+        return false;
+    return stat(idir, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev;
+}
+
 void idx_ret_report_release(struct idx_ret_report *rep)
 {
     if (!rep)
@@ -316,8 +327,10 @@ int idx_retention_run(struct idx *idx, const char *root, int64_t now_us,
             if (sp.fs_used > rv->used_bytes)
                 rv->used_bytes = sp.fs_used;
             /* Never below half the mark: a burst must not empty the volume. */
-            rv->limit_bytes -= opts->headroom_bytes < rv->limit_bytes / 2 ? opts->headroom_bytes
-                                                                          : rv->limit_bytes / 2;
+            if (on_index_fs(root, dir))
+                rv->limit_bytes -= opts->headroom_bytes < rv->limit_bytes / 2
+                                       ? opts->headroom_bytes
+                                       : rv->limit_bytes / 2;
         }
         if (rv->limit_bytes == 0 || rv->used_bytes <= rv->limit_bytes)
             continue;

@@ -63,8 +63,8 @@ int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t
  */
 struct idx_ret_opts {
     size_t max_delete;
-    /* Extra room to leave below the high-water mark of volumes without --max-bytes (whose
-     * filesystem fills with everything): what recording writes between two passes, so that
+    /* Extra room to leave below the high-water mark of volumes without --max-bytes that share
+     * the index's filesystem (which fills with everything): what recording writes between two passes, so that
      * the filesystem does not reach 100 % before the next pass. 0: none; at most half the
      * mark is given up to it. */
     uint64_t headroom_bytes;
