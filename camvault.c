@@ -691,7 +691,8 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
             return cv_errf(err, CV_EINVAL, "tsa_url is too long");
         return 0;
     }
-    if (strcmp(key, "listen") == 0 || strcmp(key, "site_zone") == 0)
+    if (strcmp(key, "listen") == 0 || strcmp(key, "site_zone") == 0 ||
+        strcmp(key, "exports_max_percent") == 0)
         return 0;
     return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
 }
@@ -1953,6 +1954,14 @@ static int serve_conf_cb(void *ctx, const char *key, const char *value, struct c
     struct srv_config *c = ctx;
 
     /* Other keys belong to the recorder, which checks them. */
+    if (strcmp(key, "exports_max_percent") == 0) {
+        int64_t pc;
+        if (cv_parse_i64(value, 1, 100, &pc) < 0)
+            return cv_errf(err, CV_EINVAL, "bad exports_max_percent '%s': expected 1 to 100",
+                           value);
+        c->exports_max_percent = (unsigned)pc;
+        return 0;
+    }
     if (strcmp(key, "listen") == 0 && !c->listen[0] &&
         cv_strlcpy(c->listen, value, sizeof(c->listen)) < 0)
         return cv_errf(err, CV_EINVAL, "listen address too long");
