@@ -81,6 +81,7 @@ def test_full_disk_recovers_by_itself(small_root, tmp_path, procs):
 
     t_ok = wait_for(all_recording, 30, step=0.5, what="every camera recording again")
     assert t_ok - t_full <= 30
+    print(f"recording again on all cameras {t_ok - t_full:.1f} s after the disk filled")
 
     # Held footage and the export are intact.
     present = {s["path"]: s for s in query(root, "c1")["segments"]}
@@ -107,3 +108,30 @@ def test_full_disk_recovers_by_itself(small_root, tmp_path, procs):
                for l in m.splitlines()), m
     assert rec.running()
     rec.close()
+
+
+def test_exports_over_their_share_are_refused(small_root, tmp_path, procs):
+    """Exports cannot fill the disk recording needs: past exports_max_percent of it, a new
+    export is refused with a message that says what to do; with room again it is accepted."""
+    from httpapi import add_user, logged_in, start_server
+
+    root = small_root
+    (root / "camvault.conf").write_text("exports_max_percent = 5\n")
+    cv("camera", "add", "c1", "--url", "rtsp://127.0.0.1:9/cam1", root=root)
+    add_user(root, "olga", "officer")
+    old = root / "exports" / "OLD-1" / "old.zip"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"\0" * (700 << 10))  # more than 5 % of 10 MiB
+    srv = start_server(procs, root, tmp_path)
+    o = logged_in(srv.port, "olga")
+    cid = o.post("/api/v1/cases", {"title": "share"}).json()["case"]["id"]
+    now = time.time()
+    body = {"case": cid, "cameras": ["c1"], "from": f"@{now - 60}", "to": f"@{now - 30}"}
+    r = o.post("/api/v1/exports", body)
+    assert r.status == 507, (r.status, r.body)
+    msg = r.json()["error"]
+    assert "exports use 0.7 MB" in msg and "exports_max_percent = 5" in msg, msg
+    assert str(root / "exports") in msg, msg
+    old.unlink()
+    r = o.post("/api/v1/exports", body)
+    assert r.status == 202, (r.status, r.body)
