@@ -260,10 +260,9 @@ static void disk_full(struct rec_retainer *r, const struct lay_volume_space *sp,
 static int pass_with_reserve(struct rec_retainer *r, struct idx_ret_report *rep,
                              struct cv_err *err)
 {
+    struct idx_ret_opts o = {.max_delete = 5000};
     struct lay_volume_space sp;
     int rc;
-
-    struct idx_ret_opts o = {.max_delete = 5000};
 
     index_space(r->root, &sp);
     /* Recording outrunning the room left between passes is what fills a disk: keep 1.5 times
@@ -276,7 +275,12 @@ static int pass_with_reserve(struct rec_retainer *r, struct idx_ret_report *rep,
     if (sp.fs_total && sp.fs_free < lay_reserve_bytes(sp.fs_total) && reserve_release(r->root))
         disk_full(r, &sp, "less free space than the reserve");
     rc = idx_retention_run(r->idx, r->root, cv_now_us(), &o, rep, err);
-    if (rc < 0 && reserve_release(r->root)) {
+    /* A failed commit on a nearly full filesystem (LMDB reports ENOSPC, or EIO for a short
+     * write): the reserve is what lets the retry through. Other failures keep the reserve. */
+    if (rc < 0)
+        index_space(r->root, &sp);
+    if (rc < 0 && sp.fs_total && sp.fs_free < 2 * lay_reserve_bytes(sp.fs_total) &&
+        reserve_release(r->root)) {
         char why[IDX_TEXT_MAX + 32];
         snprintf(why, sizeof(why), "retention failed: %s", err->msg);
         disk_full(r, &sp, why);
