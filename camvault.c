@@ -691,7 +691,8 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
             return cv_errf(err, CV_EINVAL, "tsa_url is too long");
         return 0;
     }
-    if (strcmp(key, "listen") == 0 || strcmp(key, "site_zone") == 0)
+    if (strcmp(key, "listen") == 0 || strcmp(key, "site_zone") == 0 ||
+        strcmp(key, "exports_max_percent") == 0)
         return 0;
     return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
 }
@@ -923,14 +924,12 @@ static int volume_list(struct cmdline *cl, int argc, char **argv)
                   "FREE MB", "LIMIT MB", "SEGMENTS", "PATH");
     for (size_t i = 0; i < n; i++) {
         char dir[PATH_MAX];
-        struct statvfs sv;
-        uint64_t fsfree = 0, fstotal = 0, limit;
+        struct lay_volume_space sp;
+        uint64_t fsfree, limit;
         idx_volume_dir(root, v[i].name, dir, sizeof(dir), NULL);
-        if (statvfs(dir, &sv) == 0) {
-            fsfree = (uint64_t)sv.f_bavail * sv.f_frsize;
-            fstotal = (uint64_t)sv.f_blocks * sv.f_frsize;
-        }
-        limit = v[i].max_bytes ? v[i].max_bytes : (uint64_t)((double)fstotal * 0.95);
+        lay_volume_space(dir, v[i].max_bytes, &sp);
+        fsfree = sp.fs_free;
+        limit = sp.limit;
         if (cl->json) {
             cv_buf_printf(&out, "%s{\"name\":", i ? "," : "");
             cv_json_str(&out, v[i].name);
@@ -1041,9 +1040,12 @@ static int cmd_retention(int argc, char **argv)
         if (rc == 0)
             rc = idx_retention_pass(idx, root, cv_now_us(), 1000000, &rep, &err);
         idx_close(idx);
-        if (rc < 0)
+        if (rc < 0) {
+            idx_ret_report_release(&rep);
             return fail(&err);
+        }
         print_report(&rep);
+        idx_ret_report_release(&rep);
         return 0;
     }
     if (strcmp(sub, "show") == 0) {
@@ -1953,6 +1955,14 @@ static int serve_conf_cb(void *ctx, const char *key, const char *value, struct c
     struct srv_config *c = ctx;
 
     /* Other keys belong to the recorder, which checks them. */
+    if (strcmp(key, "exports_max_percent") == 0) {
+        int64_t pc;
+        if (cv_parse_i64(value, 1, 100, &pc) < 0)
+            return cv_errf(err, CV_EINVAL, "bad exports_max_percent '%s': expected 1 to 100",
+                           value);
+        c->exports_max_percent = (unsigned)pc;
+        return 0;
+    }
     if (strcmp(key, "listen") == 0 && !c->listen[0] &&
         cv_strlcpy(c->listen, value, sizeof(c->listen)) < 0)
         return cv_errf(err, CV_EINVAL, "listen address too long");

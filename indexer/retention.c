@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "indexer/retention.h"
@@ -17,7 +17,6 @@
 #include "common/banned.h"
 
 #define BATCH 512
-#define HIGH_WATER 0.95
 
 int idx_volume_dir(const char *root, const char *name, char *out, size_t n, struct cv_err *err)
 {
@@ -143,16 +142,48 @@ static int cand_cmp(const void *a, const void *b)
     return x->start_us < y->start_us ? -1 : x->start_us > y->start_us;
 }
 
-/* Tombstone candidates in batches; returns how many were deleted (<0 on error). */
+static bool held_now(const struct idx_hold *holds, size_t nholds, const struct cand *c,
+                     int64_t now_us)
+{
+    for (size_t i = 0; i < nholds; i++)
+        if (idx_hold_covers(&holds[i], c->camera, c->start_us, c->end_us, now_us))
+            return true;
+    return false;
+}
+
+/*
+ * Tombstone candidates in batches. The candidates were chosen in an earlier read transaction, so
+ * each write transaction reads the holds again and skips any candidate a hold now covers: a hold
+ * committed before this transaction is seen here, and one committed after it finds the segment
+ * already tombstoned (it was deleted before the hold existed). The file is unlinked only later,
+ * by drain_deleting, after the tombstone is committed: a crash in between leaves a queued unlink
+ * of a segment that no hold can cover any more, never a held record without its file.
+ */
 static int tombstone_all(struct idx *idx, const struct cand *c, size_t n, const char *what,
-                         int64_t now_us, struct idx_ret_report *rep, struct cv_err *err)
+                         int64_t now_us, const struct idx_ret_opts *o, struct idx_ret_report *rep,
+                         struct cv_err *err)
 {
     for (size_t i = 0; i < n; i += BATCH) {
         struct idx_txn *t = NULL;
-        size_t end = i + BATCH < n ? i + BATCH : n;
-        int rc = idx_begin(idx, true, &t, err);
+        struct idx_hold *holds = NULL;
+        size_t nholds = 0, end = i + BATCH < n ? i + BATCH : n;
+        int rc;
+
+        if (o->before_batch)
+            o->before_batch(o->ctx);
+        if (o->delay_ms) {
+            cv_info("retention: test delay %u ms before a deletion batch", o->delay_ms);
+            usleep(o->delay_ms * 1000u);
+        }
+        rc = idx_begin(idx, true, &t, err);
+        if (rc == 0)
+            rc = idx_hold_list(t, &holds, &nholds, err);
         for (size_t j = i; rc == 0 && j < end; j++) {
             char detail[IDX_TEXT_MAX], when[40];
+            if (held_now(holds, nholds, &c[j], now_us)) {
+                rep->held_skipped++;
+                continue;
+            }
             cv_time_format_utc(now_us, when, sizeof(when), 0);
             snprintf(detail, sizeof(detail), "deleted by retention (%s) at %s", what, when);
             rc = idx_segment_tombstone(t, c[j].cam, c[j].start_us, IDX_GAP_RETENTION, detail,
@@ -166,6 +197,7 @@ static int tombstone_all(struct idx *idx, const struct cand *c, size_t n, const 
                 rep->deleted_bytes += c[j].bytes;
             }
         }
+        free(holds);
         if (rc == 0)
             rc = idx_commit(t, err);
         else
@@ -176,20 +208,43 @@ static int tombstone_all(struct idx *idx, const struct cand *c, size_t n, const 
     return 0;
 }
 
-static uint64_t fs_limit(const char *dir, uint64_t *free_bytes)
+/* Whether directory `dir` is on the same filesystem as the index (headroom is measured there). */
+static bool on_index_fs(const char *root, const char *dir)
 {
-    struct statvfs sv;
+    char idir[PATH_MAX];
+    struct stat a, b;
 
-    *free_bytes = 0;
-    if (statvfs(dir, &sv) < 0)
-        return 0;
-    *free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
-    return (uint64_t)((double)sv.f_blocks * (double)sv.f_frsize * HIGH_WATER);
+    if (lay_dir(root, "index", idir, sizeof(idir), NULL) < 0)
+        return false;
+    return stat(idir, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev;
+}
+
+void idx_ret_report_release(struct idx_ret_report *rep)
+{
+    if (!rep)
+        return;
+    free(rep->volumes);
+    rep->volumes = NULL;
+    rep->nvolumes = 0;
 }
 
 int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t max_delete,
                        struct idx_ret_report *rep, struct cv_err *err)
 {
+    struct idx_ret_opts o = {.max_delete = max_delete};
+    const char *delay = getenv("CAMVAULT_TEST_RETENTION_DELAY_MS");
+    int64_t ms;
+
+    if (delay && cv_parse_i64(delay, 0, 600000, &ms) == 0)
+        o.delay_ms = (unsigned)ms;
+    return idx_retention_run(idx, root, now_us, &o, rep, err);
+}
+
+int idx_retention_run(struct idx *idx, const char *root, int64_t now_us,
+                      const struct idx_ret_opts *opts, struct idx_ret_report *rep,
+                      struct cv_err *err)
+{
+    size_t max_delete = opts->max_delete;
     struct idx_txn *t = NULL;
     struct idx_camera *cams = NULL;
     struct idx_hold *holds = NULL;
@@ -234,7 +289,7 @@ int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t
         {
             char what[64];
             snprintf(what, sizeof(what), "older than %g days", cams[i].retention_days);
-            rc = tombstone_all(idx, cand, keep, what, now_us, rep, err);
+            rc = tombstone_all(idx, cand, keep, what, now_us, opts, rep, err);
         }
         if (rc < 0)
             goto out;
@@ -248,26 +303,34 @@ int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t
     rc = idx_volume_list(t, &vols, &nvols, err);
     if (rc < 0)
         goto out;
-    for (size_t v = 0; v < nvols && v < IDX_RET_MAX_VOLUMES; v++) {
+    rep->volumes = calloc(nvols ? nvols : 1, sizeof(*rep->volumes));
+    if (!rep->volumes) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t v = 0; v < nvols; v++) {
         struct idx_ret_volume *rv = &rep->volumes[rep->nvolumes++];
+        struct lay_volume_space sp;
         char dir[PATH_MAX];
         uint64_t need, freed = 0, heldb = 0;
         size_t n = 0;
 
         cv_strlcpy(rv->name, vols[v].name, sizeof(rv->name));
         idx_volume_dir(root, vols[v].name, dir, sizeof(dir), NULL);
-        rv->limit_bytes = fs_limit(dir, &rv->fs_free_bytes);
-        if (vols[v].max_bytes && (vols[v].max_bytes < rv->limit_bytes || !rv->limit_bytes))
-            rv->limit_bytes = vols[v].max_bytes;
+        lay_volume_space(dir, vols[v].max_bytes, &sp);
+        rv->limit_bytes = sp.limit;
+        rv->fs_free_bytes = sp.fs_free;
         rv->used_bytes = vols[v].used_bytes;
+        /* Without --max-bytes, against the filesystem's own fill level: other data counts too,
+         * and the room recording needs until the next pass is kept free as well. */
         if (!vols[v].max_bytes) {
-            /* Against the filesystem's own fill level: other data counts too. */
-            struct statvfs sv;
-            if (statvfs(dir, &sv) == 0) {
-                uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize;
-                uint64_t fs_used = total - (uint64_t)sv.f_bfree * sv.f_frsize;
-                rv->used_bytes = fs_used > rv->used_bytes ? fs_used : rv->used_bytes;
-            }
+            if (sp.fs_used > rv->used_bytes)
+                rv->used_bytes = sp.fs_used;
+            /* Never below half the mark: a burst must not empty the volume. */
+            if (on_index_fs(root, dir))
+                rv->limit_bytes -= opts->headroom_bytes < rv->limit_bytes / 2
+                                       ? opts->headroom_bytes
+                                       : rv->limit_bytes / 2;
         }
         if (rv->limit_bytes == 0 || rv->used_bytes <= rv->limit_bytes)
             continue;
@@ -302,7 +365,7 @@ int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t
             {
                 char what[128];
                 snprintf(what, sizeof(what), "volume '%s' over its limit", vols[v].name);
-                rc = tombstone_all(idx, cand, take, what, now_us, rep, err);
+                rc = tombstone_all(idx, cand, take, what, now_us, opts, rep, err);
             }
             if (rc < 0)
                 goto out;

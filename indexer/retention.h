@@ -18,7 +18,6 @@
 
 #include "indexer/idx.h"
 
-#define IDX_RET_MAX_VOLUMES 16
 #define IDX_RET_MAX_SHORT 64
 
 struct idx_ret_volume {
@@ -39,7 +38,7 @@ struct idx_ret_shortfall {
 
 struct idx_ret_report {
     uint64_t deleted, deleted_bytes, held_skipped, unlink_failed;
-    struct idx_ret_volume volumes[IDX_RET_MAX_VOLUMES];
+    struct idx_ret_volume *volumes; /* every volume, however many: malloc'd, see release */
     size_t nvolumes;
     struct idx_ret_shortfall short_[IDX_RET_MAX_SHORT];
     size_t nshort;
@@ -48,9 +47,37 @@ struct idx_ret_report {
 /*
  * Run one retention pass at time `now_us` over data root `root`. `max_delete` bounds the work of
  * one pass (the recorder passes a few thousand so a pass never runs long). Fills *rep.
+ *
+ * Test hook (documented, never set in production): the environment variable
+ * CAMVAULT_TEST_RETENTION_DELAY_MS=N makes the pass sleep N ms before each write transaction
+ * that tombstones, after logging "retention: test delay N ms before a deletion batch", so an
+ * end-to-end test can place a hold in the middle of a pass.
  */
 int idx_retention_pass(struct idx *idx, const char *root, int64_t now_us, size_t max_delete,
                        struct idx_ret_report *rep, struct cv_err *err);
+
+/*
+ * The same pass with explicit options. `before_batch`, when set, is called (with `ctx`) before
+ * each write transaction that tombstones, after the pass has chosen its candidates: the unit
+ * tests place a hold from it. `delay_ms` sleeps that long at the same point.
+ */
+struct idx_ret_opts {
+    size_t max_delete;
+    /* Extra room to leave below the high-water mark of volumes without --max-bytes that share
+     * the index's filesystem (which fills with everything): what recording writes between two passes, so that
+     * the filesystem does not reach 100 % before the next pass. 0: none; at most half the
+     * mark is given up to it. */
+    uint64_t headroom_bytes;
+    void (*before_batch)(void *ctx);
+    void *ctx;
+    unsigned delay_ms;
+};
+int idx_retention_run(struct idx *idx, const char *root, int64_t now_us,
+                      const struct idx_ret_opts *opts, struct idx_ret_report *rep,
+                      struct cv_err *err);
+
+/* Free rep->volumes (NULL-safe, idempotent); call after every pass, failed ones too. */
+void idx_ret_report_release(struct idx_ret_report *rep);
 
 /* Absolute directory of a volume's files (ROOT/volumes/<name>). */
 int idx_volume_dir(const char *root, const char *name, char *out, size_t n, struct cv_err *err);

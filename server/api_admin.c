@@ -71,24 +71,20 @@ int api_retention(struct srv_req *r)
 static void volume_json(struct srv_req *r, const struct idx_volume *v)
 {
     char dir[PATH_MAX] = "";
-    struct statvfs sv;
-    uint64_t fsfree = 0, fstotal = 0;
+    struct lay_volume_space sp;
 
     idx_volume_dir(r->srv->root, v->name, dir, sizeof(dir), NULL);
-    if (statvfs(dir, &sv) == 0) {
-        fsfree = (uint64_t)sv.f_bavail * sv.f_frsize;
-        fstotal = (uint64_t)sv.f_blocks * sv.f_frsize;
-    }
+    lay_volume_space(dir, v->max_bytes, &sp);
     cv_buf_printf(&r->out, "{\"name\":");
     cv_json_str(&r->out, v->name);
     cv_buf_printf(&r->out, ",\"path\":");
     cv_json_str(&r->out, v->path[0] ? v->path : dir);
     cv_buf_printf(&r->out,
                   ",\"max_bytes\":%llu,\"used_bytes\":%llu,\"segments\":%llu,"
-                  "\"fs_total_bytes\":%llu,\"fs_free_bytes\":%llu}",
+                  "\"fs_total_bytes\":%llu,\"fs_free_bytes\":%llu,\"limit_bytes\":%llu}",
                   (unsigned long long)v->max_bytes, (unsigned long long)v->used_bytes,
-                  (unsigned long long)v->segments, (unsigned long long)fstotal,
-                  (unsigned long long)fsfree);
+                  (unsigned long long)v->segments, (unsigned long long)sp.fs_total,
+                  (unsigned long long)sp.fs_free, (unsigned long long)sp.limit);
 }
 
 int api_volumes_list(struct srv_req *r)

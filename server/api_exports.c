@@ -135,6 +135,11 @@ int api_exports_add(struct srv_req *r)
         cv_strlcpy(j.for_user, u.name, sizeof(j.for_user));
     }
     cv_strlcpy(j.reason, reason ? reason : "", sizeof(j.reason));
+    /* Exports share the disk with recording: past their share, refuse rather than fill it. */
+    if (srv_exports_room(r->srv->root, r->srv->conf.exports_max_percent, &err) < 0) {
+        srv_error(r, 507, "%s", err.msg);
+        goto out;
+    }
     rc = wf_job_start(r, t, &j, c, &err);
     if (rc == 0)
         rc = srv_case_put(t, c, &err);

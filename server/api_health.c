@@ -9,6 +9,7 @@
 
 #include "common/cvtime.h"
 #include "indexer/idx.h"
+#include "indexer/retention.h"
 #include "server/audit.h"
 #include "server/jobs.h"
 #include "server/srv_int.h"
@@ -20,12 +21,19 @@
 struct overview {
     size_t total, enabled, online, shortfall, holds_active;
     uint64_t not_durable; /* segments closed with a failed fsync, per the cameras' statuses */
+    size_t disk_full; /* cameras whose status says the disk was full lately */
     int64_t newest_status_us;
 };
 
 static bool short_of(const struct idx_status *st)
 {
     return strstr(st->reason, "retention shortfall") || strstr(st->reason, "short of space");
+}
+
+/* The recorder's retention thread notes a recent disk-full event (recorder/retainer.c). */
+static bool was_disk_full(const struct idx_status *st)
+{
+    return strstr(st->reason, "disk full") != NULL;
 }
 
 static int overview(struct idx_txn *t, struct overview *o, struct idx_camera **cams, size_t *n,
@@ -53,6 +61,7 @@ static int overview(struct idx_txn *t, struct overview *o, struct idx_camera **c
         o->online += c->enabled && st.online;
         o->shortfall += short_of(&st);
         o->not_durable += st.not_durable;
+        o->disk_full += was_disk_full(&st);
     }
     for (size_t i = 0; i < nh; i++)
         o->holds_active += idx_hold_covers(&h[i], h[i].ncameras ? h[i].cameras[0] : "",
@@ -80,7 +89,7 @@ int api_healthz(struct srv_req *r)
     running = o.newest_status_us && cv_now_us() - o.newest_status_us < RECORDER_ALIVE_US;
     r->status = 200;
     cv_buf_printf(&r->out, "{\"status\":\"%s\",\"index\":\"ok\",\"recorder\":{\"running\":%s,",
-                  running && o.online == o.enabled && !o.shortfall && !o.not_durable
+                  running && o.online == o.enabled && !o.shortfall && !o.not_durable && !o.disk_full
                       ? "ok"
                       : "degraded",
                   running ? "true" : "false");
@@ -88,9 +97,9 @@ int api_healthz(struct srv_req *r)
     cv_buf_printf(&r->out,
                   "},\"cameras\":{\"total\":%zu,\"enabled\":%zu,\"online\":%zu},"
                   "\"holds_active\":%zu,\"retention_shortfall\":%zu,"
-                  "\"segments_not_durable\":%llu}\n",
+                  "\"segments_not_durable\":%llu,\"disk_full\":%zu}\n",
                   o.total, o.enabled, o.online, o.holds_active, o.shortfall,
-                  (unsigned long long)o.not_durable);
+                  (unsigned long long)o.not_durable, o.disk_full);
     return 0;
 }
 
@@ -164,6 +173,10 @@ int api_metrics(struct srv_req *r)
                      "although an fsync of the file or its directory failed, since the recorder "
                      "started.\n# TYPE camvault_camera_segments_not_durable_total counter\n");
     PER_CAMERA("camvault_camera_segments_not_durable_total", st.not_durable)
+    cv_buf_printf(b, "# HELP camvault_camera_disk_full 1 when the camera's disk was full in the "
+                     "last 10 minutes (retention released its reserve to recover).\n"
+                     "# TYPE camvault_camera_disk_full gauge\n");
+    PER_CAMERA("camvault_camera_disk_full", was_disk_full(&st))
 #undef PER_CAMERA
     cv_buf_printf(b, "# HELP camvault_volume_used_bytes Bytes of footage stored.\n"
                      "# TYPE camvault_volume_used_bytes gauge\n");
@@ -180,9 +193,13 @@ int api_metrics(struct srv_req *r)
     }
     cv_buf_printf(b, "# TYPE camvault_volume_limit_bytes gauge\n");
     for (size_t i = 0; i < nv; i++) {
+        struct lay_volume_space sp;
+        char dir[PATH_MAX] = "";
+        idx_volume_dir(r->srv->root, v[i].name, dir, sizeof(dir), NULL);
+        lay_volume_space(dir, v[i].max_bytes, &sp);
         cv_buf_printf(b, "camvault_volume_limit_bytes{volume=\"");
         label(b, v[i].name);
-        cv_buf_printf(b, "\"} %llu\n", (unsigned long long)v[i].max_bytes);
+        cv_buf_printf(b, "\"} %llu\n", (unsigned long long)sp.limit);
     }
     cv_buf_printf(b, "# TYPE camvault_holds_active gauge\ncamvault_holds_active %zu\n",
                   o.holds_active);

@@ -2,6 +2,7 @@
  * jobs.c: export job records and the worker thread that runs them (jobs.h).
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -171,6 +172,53 @@ int srv_job_counts(struct idx_txn *txn, uint64_t *counts, struct cv_err *err)
         counts[v[i].status]++;
     free(v);
     return rc;
+}
+
+/* Bytes of the regular files in dir and, `depth` levels down, in its subdirectories. */
+static uint64_t tree_bytes(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    uint64_t sum = 0;
+
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (e->d_name[0] == '.' ||
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
+            lstat(path, &st) < 0)
+            continue;
+        if (S_ISREG(st.st_mode))
+            sum += (uint64_t)st.st_blocks * 512;
+        else if (S_ISDIR(st.st_mode) && depth > 0)
+            sum += tree_bytes(path, depth - 1);
+    }
+    closedir(d);
+    return sum;
+}
+
+int srv_exports_room(const char *root, unsigned max_percent, struct cv_err *err)
+{
+    struct lay_volume_space sp;
+    char dir[PATH_MAX];
+    uint64_t used, share;
+    int rc = lay_dir(root, "exports", dir, sizeof(dir), err);
+
+    if (rc < 0)
+        return rc;
+    if (lay_volume_space(dir, 0, &sp) < 0)
+        return 0; /* cannot measure: the export itself will say what fails */
+    used = tree_bytes(dir, 2); /* ROOT/exports/<case>/<id>.zip, and temporary files */
+    share = sp.fs_total / 100 * (max_percent ? max_percent : SRV_EXPORTS_MAX_PERCENT);
+    if (used >= share)
+        return cv_errf(err, CV_ELIMIT,
+                       "exports use %.1f MB, their share of the disk is %.1f MB (exports_max_percent "
+                       "= %u): delete old exports from '%s' or raise exports_max_percent",
+                       (double)used / 1e6, (double)share / 1e6,
+                       max_percent ? max_percent : SRV_EXPORTS_MAX_PERCENT, dir);
+    return 0;
 }
 
 int srv_job_path(const char *root, const struct srv_job *j, char *out, size_t n, struct cv_err *err)

@@ -78,6 +78,14 @@ int srv_job_list(struct idx_txn *txn, struct srv_job **out, size_t *n, struct cv
 int srv_job_counts(struct idx_txn *txn, uint64_t *counts, struct cv_err *err);
 
 /* The package of a job: ROOT/exports/<case>/<id>.zip into out[PATH_MAX]. */
+/*
+ * Whether ROOT/exports may take one more export: 0, or CV_ELIMIT with a one-line reason when
+ * the exports already use `max_percent` % or more of their filesystem (camvault.conf
+ * exports_max_percent, SRV_EXPORTS_MAX_PERCENT by default), so that exports can never fill the
+ * disk that recording needs.
+ */
+#define SRV_EXPORTS_MAX_PERCENT 20
+int srv_exports_room(const char *root, unsigned max_percent, struct cv_err *err);
 int srv_job_path(const char *root, const struct srv_job *j, char *out, size_t n,
                  struct cv_err *err);
 

@@ -23,6 +23,7 @@ struct srv_config {
     char key[PATH_MAX];  /* PEM private key; given together with cert */
     char web[PATH_MAX];  /* static files; "" = server/web next to the binary's source tree */
     char exe[PATH_MAX];  /* the running binary (to find the default web directory) */
+    unsigned exports_max_percent; /* camvault.conf: ROOT/exports' share of its disk; 0 = default */
 };
 
 /*

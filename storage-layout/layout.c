@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "storage-layout/layout.h"
@@ -226,4 +227,35 @@ int lay_segment_parse(const char *rel, struct lay_segname *out)
     out->seq = (unsigned)seq;
     cv_strlcpy(out->ext, dot + 1, sizeof(out->ext));
     return 0;
+}
+
+int lay_volume_space(const char *dir, uint64_t max_bytes, struct lay_volume_space *out)
+{
+    struct statvfs sv;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (statvfs(dir, &sv) == 0) {
+        out->fs_total = (uint64_t)sv.f_blocks * sv.f_frsize;
+        out->fs_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+        out->fs_used = out->fs_total - (uint64_t)sv.f_bfree * sv.f_frsize;
+        out->limit = (uint64_t)((double)out->fs_total * LAY_VOLUME_HIGH_WATER);
+    } else {
+        rc = -1;
+    }
+    if (max_bytes && (max_bytes < out->limit || !out->limit))
+        out->limit = max_bytes;
+    return rc;
+}
+
+int lay_reserve_path(const char *root, char *out, size_t n, struct cv_err *err)
+{
+    return cv_path_join(out, n, root, "index/space.reserve", err);
+}
+
+uint64_t lay_reserve_bytes(uint64_t fs_total)
+{
+    uint64_t r = fs_total / 32;
+
+    return r < LAY_RESERVE_MAX ? r : LAY_RESERVE_MAX;
 }

@@ -61,6 +61,30 @@ struct lay_segname {
 };
 int lay_segment_parse(const char *rel, struct lay_segname *out);
 
+/*
+ * A volume's space: its filesystem's size and free bytes (statvfs of `dir`, the volume's
+ * directory), and its high-water mark, the one definition every caller uses: 95 % of the
+ * filesystem, or `max_bytes` (the volume's --max-bytes) when that is set and lower, or when the
+ * filesystem cannot be measured. fs_used counts everything on the filesystem, not only footage.
+ * Returns 0, or -1 (fs_* zero, limit = max_bytes) when statvfs fails.
+ */
+#define LAY_VOLUME_HIGH_WATER 0.95
+struct lay_volume_space {
+    uint64_t fs_total, fs_free, fs_used; /* fs_free: available to unprivileged writers */
+    uint64_t limit;
+};
+int lay_volume_space(const char *dir, uint64_t max_bytes, struct lay_volume_space *out);
+
+/*
+ * ROOT/index/space.reserve: a file of zeros the recorder keeps on the index's filesystem so that,
+ * when that filesystem is full, deleting the file gives LMDB the pages it needs to commit the
+ * deletions that free real space (see recorder/retainer.c). Its size: LAY_RESERVE_MAX, or 1/32
+ * of a smaller filesystem.
+ */
+#define LAY_RESERVE_MAX ((uint64_t)64 << 20)
+int lay_reserve_path(const char *root, char *out, size_t n, struct cv_err *err);
+uint64_t lay_reserve_bytes(uint64_t fs_total);
+
 /* Relative directory of a camera's footage on a volume: "volumes/<vol>/<camera>". */
 int lay_camera_dir(const char *vol, const char *camera, char *rel, size_t n, struct cv_err *err);
 

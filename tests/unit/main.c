@@ -105,6 +105,10 @@
     X(clip_growing_source)                                                                         \
     X(snapshot_errors)                                                                             \
     X(fsck_rebuild_reports)                                                                        \
+    X(retention_hold_during_pass)                                                                  \
+    X(retention_age_deletes_unheld)                                                                \
+    X(retention_space_every_volume)                                                                \
+    X(retention_volume_limit)                                                                      \
     X(json_good)                                                                                   \
     X(json_bad)                                                                                    \
     X(json_limits)                                                                                 \
