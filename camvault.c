@@ -691,7 +691,8 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
             return cv_errf(err, CV_EINVAL, "tsa_url is too long");
         return 0;
     }
-    if (strcmp(key, "listen") == 0 || strcmp(key, "site_zone") == 0)
+    if (strcmp(key, "listen") == 0 || strcmp(key, "site_zone") == 0 ||
+        strncmp(key, "http_", 5) == 0) /* http_*: the server's, checked by srv_config_set */
         return 0;
     return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
 }
@@ -1952,11 +1953,14 @@ static int serve_conf_cb(void *ctx, const char *key, const char *value, struct c
 {
     struct srv_config *c = ctx;
 
+    int rc;
+
     /* Other keys belong to the recorder, which checks them. */
     if (strcmp(key, "listen") == 0 && !c->listen[0] &&
         cv_strlcpy(c->listen, value, sizeof(c->listen)) < 0)
         return cv_errf(err, CV_EINVAL, "listen address too long");
-    return 0;
+    rc = srv_config_set(c, key, value, err);
+    return rc < 0 ? rc : 0;
 }
 
 /* Options shared by serve and run. */

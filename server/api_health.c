@@ -10,6 +10,7 @@
 #include "common/cvtime.h"
 #include "indexer/idx.h"
 #include "server/audit.h"
+#include "server/guard.h"
 #include "server/jobs.h"
 #include "server/srv_int.h"
 #include "common/banned.h"
@@ -222,6 +223,7 @@ int api_metrics(struct srv_req *r)
                       (unsigned long long)ts.refused_throttled,
                       (unsigned long long)ts.refused_busy, ts.running, ts.waiting, ts.hashes);
     }
+    srv_guard_metrics(r->srv->guard, b);
     cv_buf_printf(b, "# HELP camvault_http_requests_total HTTP responses by status since this "
                      "server started.\n# TYPE camvault_http_requests_total counter\n");
     for (int s = 100; s < 600; s++) {
