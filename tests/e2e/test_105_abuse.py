@@ -6,8 +6,9 @@ NUL byte in the request target is refused.
   and more than the 32 it allows one address), reconnecting when dropped. While it lasts a user
   on 127.0.0.1 logs in and gets a timeline; the server's memory stays bounded; /metrics shows
   what was shed (refused per address, closed at the request deadline).
-- Slow readers: 128 video.mp4 and 128 live.mp4 requests (8 addresses x 32, every one of them
-  accepted) whose clients never read, or read one byte a second. While they hang on, a user
+- Slow readers: 144 video.mp4 and 144 live.mp4 requests (9 addresses x 32, more than the 256 the
+  server used to allow, every one of them accepted now) whose clients never read, or read one
+  byte a second. While they hang on, a user
   logs in and gets a timeline; memory stays bounded.
 - A raw NUL (or another control byte) in the request target is a 400 with a JSON error, never
   a route or a static file chosen by the bytes before it.
@@ -26,6 +27,7 @@ from conftest import CAMVAULT, cv, query, start_camsim, start_recorder, wait_for
 from httpapi import add_user, logged_in, start_server
 
 ATTACK_ADDRS = [f"127.0.0.{i}" for i in range(2, 10)]
+READER_ADDRS = [f"127.0.0.{i}" for i in range(2, 11)]
 RSS_BOUND_MB = 200  # the server's resident memory under either attack
 
 
@@ -40,7 +42,9 @@ def world(tmp_path_factory):
     cv("init", root=root)
     procs = []
     try:
-        sim = start_camsim(procs, tmp, cameras=1, name="c")
+        # 6 Mbit/s: a video.mp4 of the recording is larger than the socket buffers between
+        # the server and a client that does not read, so such a client holds its stream.
+        sim = start_camsim(procs, tmp, cameras=1, name="c", extra=["--bitrate", "6000k"])
         cv("camera", "add", "gate", "--url", f"rtsp://127.0.0.1:{sim.port}/c1", root=root)
         add_user(root, "olga", "officer")
         start_recorder(procs, root, tmp, segment=2)
@@ -159,7 +163,7 @@ def test_slowloris_from_eight_addresses(world):
     assert m['camvault_http_shed_total{reason="request_timeout"}'] > 0, m
     assert max(rss1, rss2) < RSS_BOUND_MB, (rss0, rss1, rss2)
     # The user was served while the attack was on: within a few seconds, not after it.
-    assert took < 5 and took2 < 5, (took, took2)
+    assert took < 10 and took2 < 10, (took, took2)
 
 
 def test_slow_readers_of_video_and_live(world):
@@ -194,32 +198,44 @@ def test_slow_readers_of_video_and_live(world):
     live = "/api/v1/cameras/gate/live.mp4"
     reader = threading.Thread(target=trickle_reader, daemon=True)
     try:
-        for addr in ATTACK_ADDRS:  # 32 per address: all of them are accepted
+        for addr in READER_ADDRS:  # 32 per address: all of them are accepted
             for i in range(32):
                 socks.append(open_reader(addr, video if i % 2 == 0 else live))
+        # Readers that have the status line of their response: being served.
+        seen = set()
+
+        def started():
+            for s in socks:
+                try:
+                    if s.recv(16, socket.MSG_PEEK | socket.MSG_DONTWAIT).startswith(
+                            b"HTTP/1.1 200"):
+                        seen.add(s)
+                except OSError:
+                    pass
+            return len(seen)
+        # At least as many as the server used to hold in all.
+        wait_for(lambda: started() >= 256, 60, what="256 slow readers' responses to start")
         reader.start()
-        # Every request got its response started (status line) or is at least being served.
-        def answered():
-            return metrics(srv.port).get("camvault_http_connections", 0) >= len(socks)
-        wait_for(answered, 60, what="the slow readers' connections to be open")
-        held = metrics(srv.port)["camvault_http_connections"]
+        held = metrics(srv.port).get("camvault_http_connections", -1)
         took, _ = legit_user(srv.port, frm, to)
         rss1 = rss_mb(srv)
         took2, _ = legit_user(srv.port, frm, to)
         rss2 = rss_mb(srv)
-        still = metrics(srv.port)["camvault_http_connections"]
+        still = metrics(srv.port).get("camvault_http_connections", -1)
+        all_started = started()
     finally:
         stop.set()
         for s in socks:
             s.close()
-    print(f"\nslow readers: {len(socks)} (128 video.mp4, 128 live.mp4), server held {held:.0f} "
+    print(f"\nslow readers: {len(socks)} (half video.mp4, half live.mp4), {all_started} "
+          f"answered; server held {held:.0f} "
           f"then {still:.0f} connections; user served in {took:.3f} s and {took2:.3f} s; "
           f"VmRSS {rss0:.1f} MB before, {rss1:.1f}/{rss2:.1f} MB during")
     # All were open at once (a video response whose clip fits in the socket buffers is over
     # for the server: that connection then only waits for its next request).
-    assert held >= len(socks), held
+    assert all_started == len(socks) and held >= len(socks), (all_started, held)
     assert max(rss1, rss2) < RSS_BOUND_MB, (rss0, rss1, rss2)
-    assert took < 5 and took2 < 5, (took, took2)
+    assert took < 10 and took2 < 10, (took, took2)
 
 
 def raw_request(port, target, cookie=None):
