@@ -197,6 +197,7 @@ def test_slow_readers_of_video_and_live(world):
     video = f"/api/v1/cameras/gate/video.mp4?from={at(frm)}&to={at(to)}"
     live = "/api/v1/cameras/gate/live.mp4"
     reader = threading.Thread(target=trickle_reader, daemon=True)
+    t0 = time.monotonic()
     try:
         for addr in READER_ADDRS:  # 32 per address: all of them are accepted
             for i in range(32):
@@ -215,9 +216,11 @@ def test_slow_readers_of_video_and_live(world):
             return len(seen)
         # At least as many as the server used to hold in all.
         wait_for(lambda: started() >= 256, 60, what="256 slow readers' responses to start")
+        t_started = time.monotonic() - t0
         reader.start()
         held = metrics(srv.port).get("camvault_http_connections", -1)
         took, _ = legit_user(srv.port, frm, to)
+        t_served = time.monotonic() - t0
         rss1 = rss_mb(srv)
         took2, _ = legit_user(srv.port, frm, to)
         rss2 = rss_mb(srv)
@@ -228,12 +231,16 @@ def test_slow_readers_of_video_and_live(world):
         for s in socks:
             s.close()
     print(f"\nslow readers: {len(socks)} (half video.mp4, half live.mp4), {all_started} "
-          f"answered; server held {held:.0f} "
+          f"answered ({t_started:.1f} s for 256, user served {t_served:.1f} s after the "
+          f"first connect); server held {held:.0f} "
           f"then {still:.0f} connections; user served in {took:.3f} s and {took2:.3f} s; "
           f"VmRSS {rss0:.1f} MB before, {rss1:.1f}/{rss2:.1f} MB during")
     # All were open at once (a video response whose clip fits in the socket buffers is over
     # for the server: that connection then only waits for its next request).
     assert all_started == len(socks) and held >= len(socks), (all_started, held)
+    # Served while the readers hold their connections: before the 30-s idle timeout could have
+    # freed any (a server that gives each connection a thread serves nobody before that).
+    assert t_served < 25, t_served
     assert max(rss1, rss2) < RSS_BOUND_MB, (rss0, rss1, rss2)
     assert took < 10 and took2 < 10, (took, took2)
 
