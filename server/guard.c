@@ -245,12 +245,12 @@ static void sweep_locked(struct srv_guard *g, int64_t now, bool all)
                 o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%llu %s", o ? ", " : "",
                                       (unsigned long long)(g->shed[i] - g->logged[i]),
                                       reason_name[i]);
-        cv_warn("HTTP: shed connections in the last minute: %s (open now %u of %u, at most "
-                "%u per address)",
+        cv_warn("HTTP limits shed connections: %s (since the previous such line; open now %u of "
+                "%u, at most %u per address)",
                 line, g->open, g->lim.max_conns, g->lim.max_per_addr);
+        g->logged_us = now; /* the next line a minute later at the earliest */
     }
     memcpy(g->logged, g->shed, sizeof(g->logged));
-    g->logged_us = now;
 }
 
 static void *guard_main(void *arg)
@@ -284,7 +284,7 @@ int srv_guard_open(struct srv_guard **out, const struct srv_guard_limits *lim, s
     if (!g)
         return cv_errf(err, CV_ENOMEM, "out of memory");
     g->lim = *lim;
-    g->logged_us = cv_mono_us();
+    g->logged_us = cv_mono_us() - LOG_EVERY_US; /* the first shedding is logged at once */
     pthread_mutex_init(&g->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -774,6 +774,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         srv_error(r, 413, "request body over the limit of %d bytes", SRV_BODY_MAX);
         return respond(st);
     }
+    /* Complete: its handler runs, the request deadline no longer applies (nor eviction). */
+    srv_guard_busy(r->srv->guard, c, true);
     dispatch(r);
     return respond(st);
 }

@@ -161,6 +161,9 @@ def test_slowloris_from_eight_addresses(world):
     assert attack_alive
     assert m['camvault_http_shed_total{reason="per_address"}'] > 0, m
     assert m['camvault_http_shed_total{reason="request_timeout"}'] > 0, m
+    # One warning line with the counts (at most one a minute).
+    lines = [ln for ln in open(srv.log, errors="replace") if "HTTP limits shed" in ln]
+    assert len(lines) == 1 and "per_address" in lines[0], lines
     assert max(rss1, rss2) < RSS_BOUND_MB, (rss0, rss1, rss2)
     # The user was served while the attack was on: within a few seconds, not after it.
     assert took < 10 and took2 < 10, (took, took2)
