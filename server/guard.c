@@ -48,9 +48,9 @@ struct srv_guard {
     pthread_t thread;
     bool thread_started, quit, stopping;
     struct gconn *head;
-    unsigned open;                /* connections on the list */
-    unsigned suspended;           /* of them suspended by resume_later */
-    unsigned peak;                /* most open at once */
+    unsigned open;      /* connections on the list */
+    unsigned suspended; /* of them suspended by resume_later */
+    unsigned peak;      /* most open at once */
     uint64_t shed[SRV_SHED_NREASONS];
     uint64_t logged[SRV_SHED_NREASONS]; /* counts at the last log line */
     int64_t logged_us;
@@ -293,8 +293,7 @@ int srv_guard_open(struct srv_guard **out, const struct srv_guard_limits *lim, s
     rc = pthread_create(&g->thread, NULL, guard_main, g);
     if (rc != 0) {
         srv_guard_close(g);
-        return cv_errf(err, CV_EIO, "cannot start the connection guard thread: %s",
-                       strerror(rc));
+        return cv_errf(err, CV_EIO, "cannot start the connection guard thread: %s", strerror(rc));
     }
     g->thread_started = true;
     *out = g;

@@ -42,12 +42,12 @@ struct srv_guard_limits {
 
 /* Why a connection was refused or closed (the label of camvault_http_shed_total). */
 enum srv_guard_reason {
-    SRV_SHED_PER_ADDRESS,    /* refused: its address already has max_per_addr connections */
-    SRV_SHED_FULL,           /* refused: max_conns connections, all busy */
-    SRV_SHED_EVICTED,        /* closed to make room: waited longest for a request */
-    SRV_SHED_REQUEST_TIMEOUT,/* closed: request not complete within request_timeout_s */
-    SRV_SHED_KEEPALIVE,      /* closed: idle keep-alive connection past request_timeout_s */
-    SRV_SHED_STALLED,        /* closed by libmicrohttpd: nothing moved for the idle timeout */
+    SRV_SHED_PER_ADDRESS,     /* refused: its address already has max_per_addr connections */
+    SRV_SHED_FULL,            /* refused: max_conns connections, all busy */
+    SRV_SHED_EVICTED,         /* closed to make room: waited longest for a request */
+    SRV_SHED_REQUEST_TIMEOUT, /* closed: request not complete within request_timeout_s */
+    SRV_SHED_KEEPALIVE,       /* closed: idle keep-alive connection past request_timeout_s */
+    SRV_SHED_STALLED,         /* closed by libmicrohttpd: nothing moved for the idle timeout */
     SRV_SHED_NREASONS
 };
 
