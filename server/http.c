@@ -42,7 +42,7 @@
 /* Defaults of the camvault.conf keys (docs/operations.md, "HTTP limits"). */
 #define CONN_MAX 1024
 #define CONN_PER_IP_MAX 32
-#define THREADS 16
+#define THREADS 32 /* above the logins that may wait for a hash at once (users.h): 8 + 16 */
 #define REQUEST_TIMEOUT_S 10
 #define IDLE_TIMEOUT_S 30
 #define CONN_MEMORY (128 * 1024) /* per connection: request line, headers, buffers */

@@ -27,7 +27,7 @@ struct srv_config {
     /* Connection limits (camvault.conf http_* keys, docs/operations.md); 0 = the default. */
     unsigned max_conns;         /* open connections in all (1024) */
     unsigned max_per_addr;      /* open connections from one client address (32) */
-    unsigned threads;           /* threads serving requests (16) */
+    unsigned threads;           /* threads serving requests (32) */
     unsigned request_timeout_s; /* to send a whole request, headers and body (10) */
     unsigned idle_timeout_s;    /* nothing moves on a connection this long: closed (30) */
 };
