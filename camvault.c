@@ -692,7 +692,8 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
         return 0;
     }
     if (strcmp(key, "listen") == 0 || strcmp(key, "site_zone") == 0 ||
-        strcmp(key, "exports_max_percent") == 0)
+        strcmp(key, "exports_max_percent") == 0 ||
+        strncmp(key, "http_", 5) == 0) /* http_*: the server's, checked by srv_config_set */
         return 0;
     return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
 }
@@ -1953,6 +1954,7 @@ static int cmd_snapshot(int argc, char **argv)
 static int serve_conf_cb(void *ctx, const char *key, const char *value, struct cv_err *err)
 {
     struct srv_config *c = ctx;
+    int rc;
 
     /* Other keys belong to the recorder, which checks them. */
     if (strcmp(key, "exports_max_percent") == 0) {
@@ -1966,7 +1968,8 @@ static int serve_conf_cb(void *ctx, const char *key, const char *value, struct c
     if (strcmp(key, "listen") == 0 && !c->listen[0] &&
         cv_strlcpy(c->listen, value, sizeof(c->listen)) < 0)
         return cv_errf(err, CV_EINVAL, "listen address too long");
-    return 0;
+    rc = srv_config_set(c, key, value, err);
+    return rc < 0 ? rc : 0;
 }
 
 /* Options shared by serve and run. */

@@ -11,6 +11,7 @@
 #include "indexer/idx.h"
 #include "indexer/retention.h"
 #include "server/audit.h"
+#include "server/guard.h"
 #include "server/jobs.h"
 #include "server/srv_int.h"
 #include "common/banned.h"
@@ -239,6 +240,7 @@ int api_metrics(struct srv_req *r)
                       (unsigned long long)ts.refused_throttled,
                       (unsigned long long)ts.refused_busy, ts.running, ts.waiting, ts.hashes);
     }
+    srv_guard_metrics(r->srv->guard, b);
     cv_buf_printf(b, "# HELP camvault_http_requests_total HTTP responses by status since this "
                      "server started.\n# TYPE camvault_http_requests_total counter\n");
     for (int s = 100; s < 600; s++) {

@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "exporter/clip.h"
 #include "server/audit.h"
+#include "server/guard.h"
 #include "server/workflow_int.h"
 #include "storage-layout/layout.h"
 #include "storage-layout/segfile.h"
@@ -331,6 +332,7 @@ int api_snapshot(struct srv_req *r)
  */
 struct live {
     struct srv *srv;
+    struct MHD_Connection *conn;
     uint32_t cam;
     uint64_t run_id;
     char rel[LAY_RELPATH_MAX];
@@ -443,6 +445,8 @@ static bool send_box(const char type[4])
            memcmp(type, "styp", 4) == 0 || memcmp(type, "emsg", 4) == 0;
 }
 
+/* The content reader of live.mp4. It never waits in a pool thread: with nothing to send yet it
+ * suspends the connection for LIVE_POLL_US and returns 0; libmicrohttpd calls it again after. */
 static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct live *lv = cls;
@@ -506,8 +510,9 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
             if (live_next(lv) < 0)
                 return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        struct timespec ts = {0, LIVE_POLL_US * 1000};
-        nanosleep(&ts, NULL);
+        if (!srv_guard_resume_later(lv->srv->guard, lv->conn, LIVE_POLL_US))
+            return MHD_CONTENT_READER_END_OF_STREAM; /* the server is stopping */
+        return 0;
     }
 }
 
@@ -539,6 +544,7 @@ int api_live(struct srv_req *r)
         return srv_error(r, 500, "out of memory");
     lv->fd = -1;
     lv->srv = r->srv;
+    lv->conn = r->conn;
     if (srv_read(r, &t) < 0)
         goto out;
     rc = idx_camera_get(t, r->params[0], &cam, &err);

@@ -16,10 +16,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -32,14 +34,19 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "server/audit.h"
+#include "server/guard.h"
 #include "server/jobs.h"
 #include "server/srv_int.h"
 #include "common/banned.h"
 
-#define CONN_MAX 256
+/* Defaults of the camvault.conf keys (docs/operations.md, "HTTP limits"). */
+#define CONN_MAX 1024
 #define CONN_PER_IP_MAX 32
+#define THREADS 32 /* above the logins that may wait for a hash at once (users.h): 8 + 16 */
+#define REQUEST_TIMEOUT_S 10
+#define IDLE_TIMEOUT_S 30
 #define CONN_MEMORY (128 * 1024) /* per connection: request line, headers, buffers */
-#define CONN_TIMEOUT_S 30
+#define FD_RESERVE 256           /* descriptors besides connections: index, segments, logs */
 #define CERT_MAX (1 << 20)
 #define DISCARD_MAX (1 << 20) /* body bytes read past the limit before giving up on a client */
 
@@ -48,6 +55,7 @@ struct req_state {
     struct srv_req r;
     char raw[SRV_URI_MAX + 2]; /* raw request target (one byte more to detect "too long") */
     size_t rawlen;
+    const char *rawptr; /* where libmicrohttpd has the request target (its read buffer) */
     bool started, responded, body_too_big;
     size_t discarded;
 };
@@ -636,6 +644,7 @@ static enum MHD_Result respond(struct req_state *st)
     ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     st->responded = true;
+    srv_guard_busy(r->srv->guard, r->conn, true); /* the request deadline is met */
     return ret;
 }
 
@@ -655,8 +664,22 @@ static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
+/*
+ * Whether the request target held a NUL byte. libmicrohttpd hands the target over as a C
+ * string, so "/api/v1/cameras/cam1\0/../../users" arrives as "/api/v1/cameras/cam1". It parses
+ * the request line in place: the target starts at `url` (the pointer the URI callback saw) and
+ * the HTTP version follows the space that ends it, so the target's real length is
+ * version - url - 1. (libmicrohttpd 0.9.75, connection.c, parse_initial_message_line.)
+ */
+static bool target_has_nul(const struct req_state *st, const char *url, const char *version)
+{
+    if (!url || url != st->rawptr || !version || !version[0] || version <= url)
+        return false; /* no version (HTTP/0.9-like line) or not the same buffer: cannot tell */
+    return (size_t)(version - url - 1) != st->rawlen;
+}
+
 /* First look at a request: limits that do not need the body. 0: go on; -1: answered. */
-static int first_checks(struct req_state *st)
+static int first_checks(struct req_state *st, const char *url, const char *version)
 {
     struct srv_req *r = &st->r;
     struct hdr_sum hs = {0, 0};
@@ -666,6 +689,8 @@ static int first_checks(struct req_state *st)
 
     if (st->rawlen > SRV_URI_MAX)
         return srv_error(r, 414, "request target longer than %d bytes", SRV_URI_MAX), -1;
+    if (target_has_nul(st, url, version))
+        return srv_error(r, 400, "NUL byte in the request target"), -1;
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, sum_header, &hs);
     if (hs.longest > SRV_HEADER_MAX)
         return srv_error(r, 431, "a request header is longer than %d bytes", SRV_HEADER_MAX), -1;
@@ -711,8 +736,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct srv_req *r;
 
     (void)cls;
-    (void)url;
-    (void)version;
     if (!st)
         return MHD_NO; /* the URI callback could not allocate: drop the connection */
     r = &st->r;
@@ -725,7 +748,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->conn = c;
         r->method = method;
         client_addr(r);
-        if (first_checks(st) < 0)
+        if (first_checks(st, url, version) < 0)
             return respond(st);
         if (writes(method))
             return MHD_YES; /* the body (if any) comes in the next calls */
@@ -751,6 +774,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         srv_error(r, 413, "request body over the limit of %d bytes", SRV_BODY_MAX);
         return respond(st);
     }
+    /* Complete: its handler runs, the request deadline no longer applies (nor eviction). */
+    srv_guard_busy(r->srv->guard, c, true);
     dispatch(r);
     return respond(st);
 }
@@ -765,6 +790,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
         return NULL;
     st->r.srv = cls;
     st->rawlen = n;
+    st->rawptr = uri;
     /* Keep at most SRV_URI_MAX + 1 bytes: enough to know it was too long. */
     memcpy(st->raw, uri, n > SRV_URI_MAX + 1 ? SRV_URI_MAX + 1 : n);
     cv_buf_init(&st->r.body, SRV_BODY_MAX);
@@ -775,11 +801,12 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe)
 {
+    struct srv *s = cls;
     struct req_state *st = *con_cls;
 
-    (void)cls;
-    (void)c;
-    (void)toe;
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        srv_guard_count(s->guard, SRV_SHED_STALLED);
+    srv_guard_busy(s->guard, c, false); /* waits for its next request from now */
     if (!st)
         return;
     if (st->r.resp)
@@ -894,6 +921,74 @@ static void find_webdir(const struct srv_config *conf, char *out, size_t cap)
         out[0] = 0;
 }
 
+struct conf_key {
+    const char *name;
+    size_t off;
+    int64_t min, max;
+};
+
+static const struct conf_key conf_keys[] = {
+    {"http_max_connections", offsetof(struct srv_config, max_conns), 16, 65536},
+    {"http_max_connections_per_address", offsetof(struct srv_config, max_per_addr), 1, 65536},
+    {"http_threads", offsetof(struct srv_config, threads), 1, 256},
+    {"http_request_timeout_seconds", offsetof(struct srv_config, request_timeout_s), 1, 3600},
+    {"http_idle_timeout_seconds", offsetof(struct srv_config, idle_timeout_s), 1, 3600},
+};
+
+int srv_config_set(struct srv_config *c, const char *key, const char *value, struct cv_err *err)
+{
+    for (size_t i = 0; i < sizeof(conf_keys) / sizeof(conf_keys[0]); i++) {
+        const struct conf_key *k = &conf_keys[i];
+        int64_t v;
+        if (strcmp(key, k->name) != 0)
+            continue;
+        if (cv_parse_i64(value, k->min, k->max, &v) < 0)
+            return cv_errf(err, CV_EINVAL, "%s: '%s' is not a whole number from %lld to %lld",
+                           key, value, (long long)k->min, (long long)k->max);
+        *(unsigned *)((char *)c + k->off) = (unsigned)v;
+        return 0;
+    }
+    if (strncmp(key, "http_", 5) == 0)
+        return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
+    return 1;
+}
+
+/* The limits in force: camvault.conf's or the defaults, and enough file descriptors for them
+ * (the soft limit is raised up to the hard one; with too few, fewer connections). */
+static void effective_limits(struct srv_config *c)
+{
+    struct rlimit rl;
+    rlim_t need;
+
+    if (!c->max_conns)
+        c->max_conns = CONN_MAX;
+    if (!c->max_per_addr)
+        c->max_per_addr = CONN_PER_IP_MAX;
+    if (!c->threads)
+        c->threads = THREADS;
+    if (!c->request_timeout_s)
+        c->request_timeout_s = REQUEST_TIMEOUT_S;
+    if (!c->idle_timeout_s)
+        c->idle_timeout_s = IDLE_TIMEOUT_S;
+    /* A connection has its socket and, streaming, a segment file or two. */
+    need = (rlim_t)c->max_conns * 2 + FD_RESERVE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < need) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < need) {
+        unsigned fit = rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)((rl.rlim_cur - FD_RESERVE) / 2)
+                                                    : 16;
+        cv_warn("open-file limit %llu is too low for http_max_connections = %u: serving at most "
+                "%u connections (raise LimitNOFILE / ulimit -n)",
+                (unsigned long long)rl.rlim_cur, c->max_conns, fit);
+        c->max_conns = fit;
+    }
+}
+
 int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *err)
 {
     struct srv *s = calloc(1, sizeof(*s));
@@ -908,6 +1003,7 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
     if (!s)
         return cv_errf(err, CV_ENOMEM, "out of memory");
     s->conf = *conf;
+    effective_limits(&s->conf);
     s->started_us = cv_now_us();
     cv_strlcpy(s->root, root, sizeof(s->root));
     if ((conf->cert[0] != 0) != (conf->key[0] != 0)) {
@@ -946,6 +1042,11 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
         rc = srv_throttle_open(&s->throttle, err);
     if (rc == 0)
         rc = srv_jobs_open(&s->jobs, s->idx, s->root, err);
+    if (rc == 0) {
+        struct srv_guard_limits lim = {s->conf.max_conns, s->conf.max_per_addr,
+                                       s->conf.request_timeout_s};
+        rc = srv_guard_open(&s->guard, &lim, err);
+    }
     if (rc == 0)
         rc = listen_socket(listen_spec, &fd, shown, sizeof(shown), err);
     if (rc < 0)
@@ -957,16 +1058,25 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, &old);
     signal(SIGPIPE, SIG_IGN);
-    flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+    /* A pool of threads polls all connections (epoll): a connection costs a thread only while
+     * a handler runs for it. Handlers block (index, scrypt, clip assembly), so the pool is
+     * larger than the cores; a live stream waiting for the camera suspends its connection
+     * (srv_guard_resume_later), it never sleeps in a pool thread. The guard enforces the
+     * connection limits (libmicrohttpd's own limit splits across the pool's threads, so it is
+     * set above the guard's and only catches what the guard lets slip), the request deadline,
+     * and counts what it sheds. The idle timeout ends connections where nothing moves, also
+     * responses a client stopped reading. */
+    flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
             (s->tls ? MHD_USE_TLS : 0);
     d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)CONN_PER_IP_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)(1u << 20), MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_done, s,
+        flags, 0, srv_guard_accept, s->guard, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)s->conf.threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(2 * s->conf.max_conns + s->conf.threads), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONN_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->conf.idle_timeout_s,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1u << 20), MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, s, MHD_OPTION_NOTIFY_CONNECTION, srv_guard_notify,
+        s->guard,
         s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
         MHD_OPTION_END);
     if (!d) {
@@ -999,6 +1109,7 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
     }
     atomic_store(&s->stopping, true);
     cv_info("stopping the HTTP server");
+    srv_guard_stop(s->guard); /* libmicrohttpd must not find suspended connections */
     MHD_stop_daemon(d);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     rc = 0;
@@ -1010,6 +1121,7 @@ out:
     free(cert);
     free(key);
     srv_jobs_close(s->jobs); /* after the daemon: no handler can kick it any more */
+    srv_guard_close(s->guard);
     srv_throttle_close(s->throttle);
     srv_audit_writer_close(s->audit); /* after the daemon: no request is waiting in it */
     idx_close(s->idx);

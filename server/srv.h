@@ -2,8 +2,9 @@
  * srv.h: camvault's HTTP server (`camvault serve`) and the supervisor of `camvault run`.
  *
  * The server speaks the JSON API of docs/api.md under /api/v1 plus /healthz, /metrics and the
- * static web UI, on libmicrohttpd (one thread per connection, hard limits on connections,
- * headers, bodies and per-connection memory), over HTTPS when given a certificate and key
+ * static web UI, on libmicrohttpd (a pool of threads polling all connections; hard limits on
+ * connections in all and per address, on the time to send a request, on headers, bodies and
+ * per-connection memory: server/guard.h), over HTTPS when given a certificate and key
  * (libmicrohttpd's GnuTLS). It opens the index read-write (LMDB allows the recorder to write at
  * the same time) and never touches recording: it can be stopped and restarted at any time.
  */
@@ -24,7 +25,19 @@ struct srv_config {
     char web[PATH_MAX];  /* static files; "" = server/web next to the binary's source tree */
     char exe[PATH_MAX];  /* the running binary (to find the default web directory) */
     unsigned exports_max_percent; /* camvault.conf: ROOT/exports' share of its disk; 0 = default */
+    /* Connection limits (camvault.conf http_* keys, docs/operations.md); 0 = the default. */
+    unsigned max_conns;         /* open connections in all (1024) */
+    unsigned max_per_addr;      /* open connections from one client address (32) */
+    unsigned threads;           /* threads serving requests (32) */
+    unsigned request_timeout_s; /* to send a whole request, headers and body (10) */
+    unsigned idle_timeout_s;    /* nothing moves on a connection this long: closed (30) */
 };
+
+/*
+ * Apply camvault.conf setting key = value to c: 0 done; 1 not a server key (c unchanged);
+ * CV_EINVAL for an unknown http_* key or a bad value (err names the key).
+ */
+int srv_config_set(struct srv_config *c, const char *key, const char *value, struct cv_err *err);
 
 /*
  * Serve data root `root` until SIGTERM or SIGINT (the caller must not ignore them; this blocks

@@ -7,9 +7,12 @@
  * Adding endpoints: write handlers in a new server/api_<topic>.c, declare them below, add one
  * line per route to the table in server/routes.c. docs/api.md is the contract.
  *
- * Threads: libmicrohttpd runs each connection in its own thread; a struct srv_req belongs to
- * the thread of its connection. struct srv is shared and read-only after start-up except for
- * its atomic counters and the throttle (which locks).
+ * Threads: a pool of libmicrohttpd threads polls all connections; each connection stays on one
+ * of them, and a struct srv_req belongs to the thread of its connection. A handler blocks that
+ * thread and its other connections while it runs: a content reader must never wait for data
+ * (a live stream suspends its connection instead, srv_guard_resume_later). struct srv is shared
+ * and read-only after start-up except for its atomic counters, the throttle and the guard
+ * (which lock).
  */
 #ifndef SRV_INT_H
 #define SRV_INT_H
@@ -94,6 +97,7 @@ struct srv {
     struct srv_throttle *throttle;
     struct srv_jobs *jobs; /* the export worker (jobs.h) */
     struct srv_audit_writer *audit; /* group commit of views' audit records (audit.h) */
+    struct srv_guard *guard;        /* connection limits, request deadline (guard.h) */
     bool tls;
     atomic_bool stopping;
     atomic_uint_fast64_t status_count[600]; /* responses by status code, for /metrics */

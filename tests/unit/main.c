@@ -121,6 +121,7 @@
     X(audit_group_commit_batches)                                                                  \
     X(audit_group_commit_errors)                                                                   \
     X(server_uri_parse)                                                                            \
+    X(server_config_keys)                                                                          \
     X(server_cookie)                                                                               \
     X(server_routes)                                                                               \
     X(server_passwords)                                                                            \
