@@ -1215,7 +1215,8 @@ static int cmd_query(int argc, char **argv)
         free(holds);
         return fail(&err);
     }
-    qsort(acc.items, acc.n, sizeof(acc.items[0]), item_cmp);
+    if (acc.n > 1) /* acc.items is NULL when empty: qsort(NULL, 0) is undefined */
+        qsort(acc.items, acc.n, sizeof(acc.items[0]), item_cmp);
     cv_buf_init(&out, 1u << 30);
     if (cl.json) {
         size_t nseg = 0;
