@@ -194,12 +194,8 @@ static void redact_params(struct out *o, const char *s)
             put(o, p, kl + 1);
             put(o, "***", 3);
             p += kl + 1;
-            p += strcspn(p, "&;#");
+            p += strcspn(p, "&;"); /* not '#': a raw '#' in a password is no fragment */
             continue;
-        }
-        if (p[kl] == '#') { /* the fragment is never sent; shown as written */
-            put(o, p, strlen(p));
-            return;
         }
         put(o, p, kl + (p[kl] ? 1 : 0));
         p += kl + (p[kl] ? 1 : 0);

@@ -22,7 +22,8 @@
  * Redaction replaces the password with "***" (a userinfo without ':' entirely, it may be a
  * token), and the value of every query or path parameter whose name is a credential (password,
  * passwd, pwd, pass, token, key, secret, auth, or contains password/passwd/token/secret/apikey;
- * case-insensitive; parameters separated by '?', '&', ';' or '/').
+ * case-insensitive; parameters separated by '?', '&', ';', '/' or '#'); such a value ends only at
+ * the next '&' or ';', so a raw '/' or '#' in it is hidden too.
  *
  * All functions are pure and thread-safe.
  */
