@@ -65,7 +65,7 @@ def run(tmp_path_factory):
         try:
             wait_for(lambda: all(c["status"] and c["status"]["online"]
                                  for k, c in cameras(root).items() if k in ("digest", "libav")),
-                     60, what="both cameras of the gst server online")
+                     90, what="both cameras of the gst server online")
         except AssertionError as e:
             raise AssertionError(f"{e}: {[(k, c['status']) for k, c in cameras(root).items()]}")
         wait_for(lambda: all(c["status"] and "127.0.0.1" in c["status"]["reason"]
