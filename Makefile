@@ -61,6 +61,26 @@ $(BUILD)/index-bench: $(BUILD)/tests/bench/index_bench.o $(BUILD)/libcamvault.a
 $(BUILD)/fuzz-verify: $(BUILD)/tests/fuzz/fuzz_verify.o $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# ---- the RTSP/RTP client's fuzz target (tests/fuzz/fuzz_rtsp.c) ----
+# Its own driver: the seeds of tests/fuzz/corpus-rtsp/ and N deterministic mutations of them.
+# `make fuzz-rtsp-libfuzzer` builds the same target for libFuzzer (clang, -fsanitize=fuzzer).
+FUZZ_RTSP_ITERS ?= 3000
+$(BUILD)/fuzz-rtsp: $(BUILD)/tests/fuzz/fuzz_rtsp.o $(BUILD)/libcamvault.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: fuzz-rtsp fuzz-rtsp-libfuzzer
+fuzz-rtsp: $(BUILD)/fuzz-rtsp
+	@mkdir -p $(BUILD)/fuzz-out
+	cd $(BUILD)/fuzz-out && $(abspath $(BUILD)/fuzz-rtsp) $(abspath tests/fuzz/corpus-rtsp) \
+	    $(FUZZ_RTSP_ITERS) 20261203
+
+fuzz-rtsp-libfuzzer:
+	$(MAKE) --no-print-directory CC=clang BUILD=build-libfuzzer SANITIZE=address,undefined \
+	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link -DFUZZ_LIBFUZZER" \
+	    LDFLAGS="-fsanitize=fuzzer,address,undefined" build-libfuzzer/fuzz-rtsp
+	@echo "run: build-libfuzzer/fuzz-rtsp -max_total_time=60 tests/fuzz/corpus-rtsp"
+# ---- end of the RTSP fuzz target ----
+
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -1145,6 +1145,9 @@ garbage:
 static int transact(struct rec_rtsp *c, const char *method, const char *uri, const char *extra,
                     int64_t deadline, struct resp *r, struct cv_err *err)
 {
+    /* Every caller releases *r, also when sending failed before any answer (found by
+     * tests/fuzz/fuzz_rtsp.c: free() of a stack garbage body pointer). */
+    memset(r, 0, sizeof(*r));
     for (int attempt = 0; attempt < 2; attempt++) {
         uint32_t cseq;
         int rc = send_request(c, method, uri, extra, &cseq, err);
