@@ -1355,12 +1355,12 @@ static int handshake(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
 
     rc = transact(c, "OPTIONS", c->u.clean, NULL, deadline, &r, err);
     if (rc < 0)
-        return rc;
+        goto out; /* a refusal may have come with a body (leak found by fuzz_rtsp) */
     c->get_parameter = strcasestr(r.public_, "GET_PARAMETER") != NULL;
     resp_release(&r);
     rc = transact(c, "DESCRIBE", c->u.clean, "Accept: application/sdp\r\n", deadline, &r, err);
     if (rc < 0)
-        return rc;
+        goto out;
     sdp = malloc(sizeof(*sdp));
     if (!sdp) {
         rc = cv_errf(err, CV_ENOMEM, "out of memory");
