@@ -1,10 +1,11 @@
 """Camera passwords appear in no output (issue 19, finding 1).
 
-One recorder, one server, five cameras whose credentials hold '@', ':', '/', '%' and '#', raw
+One recorder, one server, six cameras whose credentials hold '@', ':', '/', '%' and '#', raw
 and percent-encoded, or sit in the query string (?password=): a Digest login against
 gst-rtsp-server with the password percent-encoded (the own RTSP client records it), the same
 password raw over UDP transport (libavformat records it: it gets the URL written back with the
-password percent-encoded), and three cameras on a dead port whose offline reason carries the URL.
+password percent-encoded), a camsim camera with a ?token= (also the recording `make sanitize`
+runs under ASan/UBSan), and three cameras on a dead port whose offline reason carries the URL.
 Every output is searched for every piece of every password: `camera list`, `camera list --json`,
 `camera show --json`, a refused `camera add`, the recorder's log, the status reasons, the admin
 API's and an officer's GET /api/v1/cameras, /metrics, and an export package's manifest.json and
@@ -17,7 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import cameras, cv, free_port, query, start_gst, start_recorder, wait_for
+from conftest import (cameras, cv, free_port, query, start_camsim, start_gst, start_recorder,
+                      wait_for)
 from httpapi import add_user, logged_in, start_server
 
 # Each password is made of five-letter markers joined by the awkward characters; no marker may
@@ -48,13 +50,19 @@ def run(tmp_path_factory):
     cv("init", root=root)
     started = []
     try:
+        # One gst server per client: two clients preparing its shared media at once can stall
+        # gst-rtsp-server on a loaded machine.
         gst = start_gst(started, tmp, path="/d",
                         extra=["--user", "cam", "--password", GOOD, "--auth", "digest"])
+        gst2 = start_gst(started, tmp, path="/d",
+                         extra=["--user", "cam", "--password", GOOD, "--auth", "digest"])
+        sim = start_camsim(started, tmp, cameras=1, name="cam", extra=["--audio", "aac"])
         dead = free_port()
         host = "127.0.0.1"
         cams = {
+            "sim": (f"rtsp://{host}:{sim.port}/cam1?token={enc(QUERY)}", "tcp"),
             "digest": (f"rtsp://cam:{enc(GOOD)}@{host}:{gst.port}/d", "tcp"),
-            "libav": (f"rtsp://cam:{GOOD}@{host}:{gst.port}/d", "udp"),
+            "libav": (f"rtsp://cam:{GOOD}@{host}:{gst2.port}/d", "udp"),
             "raw": (f"rtsp://cam:{RAW}@{host}:{dead}/x", "tcp"),
             "pct": (f"rtsp://cam:{enc(PCT)}@{host}:{dead}/x", "tcp"),
             "query": (f"rtsp://{host}:{dead}/x?user=cam&password={QUERY}&ch=1", "tcp"),
@@ -64,15 +72,15 @@ def run(tmp_path_factory):
         rec = start_recorder(started, root, tmp, segment=2)
         try:
             wait_for(lambda: all(c["status"] and c["status"]["online"]
-                                 for k, c in cameras(root).items() if k in ("digest", "libav")),
+                                 for k, c in cameras(root).items() if k in ("digest", "libav", "sim")),
                      90, what="both cameras of the gst server online")
         except AssertionError as e:
             raise AssertionError(f"{e}: {[(k, c['status']) for k, c in cameras(root).items()]}")
         wait_for(lambda: all(c["status"] and "127.0.0.1" in c["status"]["reason"]
                              for k, c in cameras(root).items() if k in ("raw", "pct", "query")),
                  60, what="the dead-port cameras offline, their reason naming the URL")
-        wait_for(lambda: len(query(root, "digest")["segments"]) >= 3, 60,
-                 what="three segments of the Digest camera")
+        wait_for(lambda: all(len(query(root, k)["segments"]) >= 3 for k in ("digest", "sim")), 60,
+                 what="three segments of the Digest and the camsim camera")
         status = cameras(root)
         # The API while the recorder runs: the reasons still carry the URLs.
         srv = start_server(started, root, tmp)
@@ -86,10 +94,11 @@ def run(tmp_path_factory):
         r = logged_in(srv.port, "ada").raw("GET", "/metrics")
         assert r.status == 200, r
         metrics = r.body.decode()
-        srv.close()
-        rec.close()
+        srv_rc = srv.close()
+        rec_rc = rec.close()
         yield {"root": root, "tmp": tmp, "log": rec.logfile.read_text(), "status": status,
-               "api": api, "metrics": metrics, "cams": cams}
+               "api": api, "metrics": metrics, "cams": cams, "rc": (rec_rc, srv_rc),
+               "srv_log": (tmp / "serve.log").read_text()}
     finally:
         for p in reversed(started):
             p.close()
@@ -97,10 +106,17 @@ def run(tmp_path_factory):
 
 def test_recording_works_with_awkward_passwords(run):
     """The percent-encoded Digest password and the raw one through libavformat both log in."""
-    for cid in ("digest", "libav"):
+    for cid in ("digest", "libav", "sim"):
         st = run["status"][cid]["status"]
         assert st["online"] and st["frames"] > 0, (cid, st)
     assert len(query(run["root"], "libav")["segments"]) >= 1
+
+
+def test_recorder_and_server_stop_cleanly(run):
+    """Exit 0 on SIGTERM; under `make sanitize` (ASan/UBSan, halt_on_error) also: no finding."""
+    for log in (run["log"], run["srv_log"]):
+        assert "Sanitizer" not in log and "runtime error:" not in log, log[-3000:]
+    assert run["rc"] == (0, 0), run["log"][-3000:]
 
 
 def test_reasons_carry_the_url_without_password(run):
@@ -121,6 +137,7 @@ def test_cli_shows_no_password(run):
     assert shown["digest"] == f"rtsp://cam:***@127.0.0.1:{port}/d"
     assert shown["raw"].startswith("rtsp://cam:***@127.0.0.1:") and shown["raw"].endswith("/x")
     assert shown["query"].endswith("/x?user=cam&password=***&ch=1")
+    assert shown["sim"].endswith("/cam1?token=***")
 
 
 def test_refused_url_shows_no_password(run):
