@@ -1504,6 +1504,10 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
     return 0;
 fail:
     rec_rtsp_close(c);
+    /* Text from the peer (SDP values) may be in the message: keep it one printable line. */
+    for (char *m = err ? err->msg : NULL; m && *m; m++)
+        if ((unsigned char)*m < ' ' || *m == 0x7f)
+            *m = '?';
     return rc;
 }
 
