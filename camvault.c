@@ -694,9 +694,12 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
         return 0;
     }
     if (strcmp(key, "tsa_url") == 0) {
-        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
+            char safe[CV_URL_MAX];
+            cv_url_redact(value, safe, sizeof(safe));
             return cv_errf(err, CV_EINVAL, "tsa_url '%s' is not an http:// or https:// URL",
-                           value);
+                           safe);
+        }
         if (cv_strlcpy(rc->cfg->tsa_url, value, sizeof(rc->cfg->tsa_url)) < 0)
             return cv_errf(err, CV_EINVAL, "tsa_url is too long");
         return 0;
