@@ -99,10 +99,11 @@ fuzz-rtsp: $(BUILD)/fuzz-rtsp
 
 # (CFLAGS and LDFLAGS through the environment, so that the Makefile's += still apply.)
 fuzz-rtsp-libfuzzer:
-	CFLAGS="-O1 -g -fsanitize=fuzzer-no-link -DFUZZ_LIBFUZZER -Wno-unknown-warning-option" \
+	CFLAGS="-O1 -g -fsanitize=fuzzer-no-link -DFUZZ_LIBFUZZER -Wno-unknown-warning-option \
+	    -Wno-error=string-concatenation -Wno-error=format-nonliteral" \
 	LDFLAGS="-fsanitize=fuzzer" $(MAKE) --no-print-directory CC=clang BUILD=build-libfuzzer \
 	    SANITIZE=address,undefined build-libfuzzer/fuzz-rtsp
-	@echo "run: build-libfuzzer/fuzz-rtsp -max_total_time=60 tests/fuzz/corpus-rtsp"
+	@echo "run: mkdir -p /tmp/rtsp-corpus && build-libfuzzer/fuzz-rtsp -max_total_time=60 /tmp/rtsp-corpus tests/fuzz/corpus-rtsp"
 # ---- end of the RTSP fuzz target ----
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a

@@ -158,8 +158,10 @@ static void run_session(const uint8_t *data, size_t size)
         }
         if (getenv("FUZZ_VERBOSE"))
             fprintf(stderr, "fuzz-rtsp: session: %s\n", err.msg);
-        if (!err.msg[0] || strchr(err.msg, '\n') || strstr(err.msg, "p%40ss") ||
-            strstr(err.msg, "p@ss")) {
+        /* The password (decoded or not) never shows, unless the peer itself sent its text. */
+        if (!err.msg[0] || strchr(err.msg, '\n') ||
+            ((strstr(err.msg, "p%40ss") || strstr(err.msg, "p@ss")) &&
+             !memmem(data, size, "p%40ss", 6) && !memmem(data, size, "p@ss", 4))) {
             fprintf(stderr, "fuzz-rtsp: bad error message: '%s'\n", err.msg);
             abort();
         }
