@@ -2,7 +2,8 @@
 #   make            build build/camvault and build/camsim
 #   make test       install missing packages, build, run unit and end-to-end tests
 #   make demo       install missing packages, build, record 4 simulated cameras
-#   make SANITIZE=address,undefined test     the same under ASan/UBSan
+#   make sanitize   unit tests, fuzz targets and a short recording under ASan+UBSan (build-asan/);
+#                   `make test` runs it too
 PY      := /usr/bin/python3
 BUILD   := build
 PKGS    := libavformat libavcodec libavutil libswscale lmdb openssl libarchive libmicrohttpd
@@ -66,6 +67,50 @@ $(BUILD)/fsyncshim.so: tests/faults/fsyncshim.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
+# ---- sanitizer run: `make sanitize` (and `make test`) ----
+# ASan + UBSan in their own build dir (build-asan, ~1-2 min to build on 2 cores): the unit tests,
+# both fuzz targets (fuzz-rtsp's seed corpus + mutations; fuzz-verify on a real package, in
+# test_91) and a short recording (test_106: the own RTSP client with Digest against
+# gst-rtsp-server, libavformat, camsim, the API server and an export). Any finding fails:
+# halt_on_error stops the process, and the tests check exit codes and logs.
+SAN_BUILD := build-asan
+SAN_ENV   := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:strict_string_checks=1 \
+             UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+.PHONY: sanitize
+sanitize:
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=$(SAN_BUILD) all \
+	    $(SAN_BUILD)/unit-tests $(SAN_BUILD)/fuzz-verify $(SAN_BUILD)/fuzz-rtsp
+	$(SAN_ENV) $(SAN_BUILD)/unit-tests
+	@mkdir -p $(SAN_BUILD)/fuzz-out
+	cd $(SAN_BUILD)/fuzz-out && $(SAN_ENV) ../fuzz-rtsp ../../tests/fuzz/corpus-rtsp \
+	    $(FUZZ_RTSP_ITERS) 20261203
+	cd tests/e2e && $(SAN_ENV) CAMVAULT_BUILD=$(abspath $(SAN_BUILD)) $(PY) -m pytest -q \
+	    -p no:cacheprovider test_106_secrets.py test_91_export_trust.py -k "secrets or fuzzed"
+	@echo "sanitize: 0 findings (ASan+UBSan: unit tests, fuzz-rtsp, fuzz-verify, recording)"
+# ---- end of the sanitizer run ----
+
+# ---- the RTSP/RTP client's fuzz target (tests/fuzz/fuzz_rtsp.c) ----
+# Its own driver: the seeds of tests/fuzz/corpus-rtsp/ and N deterministic mutations of them.
+# `make fuzz-rtsp-libfuzzer` builds the same target for libFuzzer (clang, -fsanitize=fuzzer).
+FUZZ_RTSP_ITERS ?= 3000
+$(BUILD)/fuzz-rtsp: $(BUILD)/tests/fuzz/fuzz_rtsp.o $(BUILD)/libcamvault.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: fuzz-rtsp fuzz-rtsp-libfuzzer
+fuzz-rtsp: $(BUILD)/fuzz-rtsp
+	@mkdir -p $(BUILD)/fuzz-out
+	cd $(BUILD)/fuzz-out && $(abspath $(BUILD)/fuzz-rtsp) $(abspath tests/fuzz/corpus-rtsp) \
+	    $(FUZZ_RTSP_ITERS) 20261203
+
+# (CFLAGS and LDFLAGS through the environment, so that the Makefile's += still apply.)
+fuzz-rtsp-libfuzzer:
+	CFLAGS="-O1 -g -fsanitize=fuzzer-no-link -DFUZZ_LIBFUZZER -Wno-unknown-warning-option \
+	    -Wno-error=string-concatenation -Wno-error=format-nonliteral" \
+	LDFLAGS="-fsanitize=fuzzer" $(MAKE) --no-print-directory CC=clang BUILD=build-libfuzzer \
+	    SANITIZE=address,undefined build-libfuzzer/fuzz-rtsp
+	@echo "run: mkdir -p /tmp/rtsp-corpus && build-libfuzzer/fuzz-rtsp -max_total_time=60 /tmp/rtsp-corpus tests/fuzz/corpus-rtsp"
+# ---- end of the RTSP fuzz target ----
+
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -76,8 +121,10 @@ deps:
 # smoke run comes last, in its own make so that -j never overlaps it with the e2e tests; it ends
 # with its own runner line ("bench-quick: N passed, N failed in S s"), which stays the last line.
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/fuzz-verify $(BUILD)/fsyncshim.so
-	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/fuzz-verify $(BUILD)/fuzz-rtsp \
+	    $(BUILD)/fsyncshim.so
+	@$(MAKE) --no-print-directory unit fuzz-rtsp e2e
+	@$(MAKE) --no-print-directory sanitize
 	@$(MAKE) --no-print-directory bench-quick
 
 unit: $(BUILD)/unit-tests

@@ -26,6 +26,7 @@
 #include "common/fileio.h"
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "common/url.h"
 #include "exporter/clip.h"
 #include "exporter/export.h"
 #include "exporter/keys.h"
@@ -72,6 +73,19 @@ static int usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "camvault %s: %s (see 'camvault help')\n", cmd, msg);
     return EXIT_USAGE;
+}
+
+/* Whether url cannot be a camera's URL; if so, says why on stderr (the URL without secrets). */
+static bool bad_url(const char *cmd, const char *url)
+{
+    char safe[IDX_URL_MAX];
+    struct cv_err err = {""};
+
+    if (cv_url_check(url, &err) == 0)
+        return false;
+    cv_url_redact(url, safe, sizeof(safe));
+    usage_error(cmd, "bad --url '%s': %s", safe, err.msg);
+    return true;
 }
 
 static int fail(const struct cv_err *err)
@@ -278,12 +292,8 @@ static void camera_json(struct cv_buf *b, const struct idx_camera *c, const stru
                         bool have_st)
 {
     char url[IDX_URL_MAX], ts[48];
-    const char *scheme = strstr(c->url, "://"), *at;
 
-    /* Never print camera passwords. */
-    cv_strlcpy(url, c->url, sizeof(url));
-    if (scheme && (at = strchr(scheme + 3, '@')) && (!strchr(scheme + 3, '/') || at < strchr(scheme + 3, '/')))
-        snprintf(url, sizeof(url), "%.*s***@%s", (int)(scheme + 3 - c->url), c->url, at + 1);
+    cv_url_redact(c->url, url, sizeof(url)); /* never print camera passwords */
     cv_buf_u8(b, '{');
     cv_json_key(b, "id");
     cv_json_str(b, c->id);
@@ -358,8 +368,8 @@ static int camera_add(struct cmdline *cl, int argc, char **argv)
         return usage_error(cl->cmd, "%s", err.msg);
     if (!url)
         return usage_error(cl->cmd, "missing --url (rtsp://host[:port]/path)");
-    if (strncmp(url, "rtsp://", 7) != 0 && strncmp(url, "rtsps://", 8) != 0)
-        return usage_error(cl->cmd, "bad --url '%s': must start with rtsp:// or rtsps://", url);
+    if (bad_url(cl->cmd, url))
+        return EXIT_USAGE;
     if (strlen(url) >= IDX_URL_MAX || strlen(name) >= IDX_TEXT_MAX || strlen(loc) >= IDX_TEXT_MAX)
         return usage_error(cl->cmd, "--url, --name or --location is too long");
     if (ret && cv_parse_double(ret, 1e-6, 36500, &days) < 0)
@@ -566,8 +576,8 @@ static int camera_edit(struct cmdline *cl, int argc, char **argv)
     if (cl->npos != 1)
         return usage_error(cl->cmd, "expected one camera id");
     ed = (struct camera_edits){url, name, loc, transport, vol, pub, priv};
-    if (url && strncmp(url, "rtsp://", 7) != 0 && strncmp(url, "rtsps://", 8) != 0)
-        return usage_error(cl->cmd, "bad --url '%s': must start with rtsp:// or rtsps://", url);
+    if (url && bad_url(cl->cmd, url))
+        return EXIT_USAGE;
     if (transport && strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
         return usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
     if (vol && lay_id_check("volume", vol, &err) < 0)
@@ -684,9 +694,12 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
         return 0;
     }
     if (strcmp(key, "tsa_url") == 0) {
-        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
+            char safe[CV_URL_MAX];
+            cv_url_redact(value, safe, sizeof(safe));
             return cv_errf(err, CV_EINVAL, "tsa_url '%s' is not an http:// or https:// URL",
-                           value);
+                           safe);
+        }
         if (cv_strlcpy(rc->cfg->tsa_url, value, sizeof(rc->cfg->tsa_url)) < 0)
             return cv_errf(err, CV_EINVAL, "tsa_url is too long");
         return 0;
@@ -1208,7 +1221,8 @@ static int cmd_query(int argc, char **argv)
         free(holds);
         return fail(&err);
     }
-    qsort(acc.items, acc.n, sizeof(acc.items[0]), item_cmp);
+    if (acc.n > 1) /* acc.items is NULL when empty: qsort(NULL, 0) is undefined */
+        qsort(acc.items, acc.n, sizeof(acc.items[0]), item_cmp);
     cv_buf_init(&out, 1u << 30);
     if (cl.json) {
         size_t nseg = 0;

@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "common/cvtime.h"
+#include "common/url.h"
 #include "exporter/exp_int.h"
 #include "exporter/tsa.h"
 #include "common/banned.h"
@@ -57,12 +58,14 @@ int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *
     TS_VERIFY_CTX *vctx = NULL;
     BIO *body = NULL, *reply = NULL;
     unsigned char *der = NULL;
+    char safe[CV_URL_MAX]; /* url without secrets, the only form in messages */
     int rc = 0, n;
 
+    cv_url_redact(url, safe, sizeof(safe));
     if (!OSSL_parse_url(url, &scheme, NULL, &host, &port, NULL, &path, NULL, NULL) ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
         ERR_clear_error();
-        rc = cv_errf(err, CV_EINVAL, "time-stamp authority '%s': not an http(s) URL", url);
+        rc = cv_errf(err, CV_EINVAL, "time-stamp authority '%s': not an http(s) URL", safe);
         goto out;
     }
     req = make_request(data, len);
@@ -81,7 +84,7 @@ int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *
         if (e)
             ERR_error_string_n(e, why, sizeof(why));
         ERR_clear_error();
-        rc = cv_errf(err, CV_EIO, "time-stamp authority '%s': %s", url, why);
+        rc = cv_errf(err, CV_EIO, "time-stamp authority '%s': %s", safe, why);
         goto out;
     }
     resp = d2i_TS_RESP_bio(reply, NULL);
@@ -92,7 +95,7 @@ int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *
     {
         long status = ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(TS_RESP_get_status_info(resp)));
         if (status != 0 && status != 1) { /* granted, grantedWithMods */
-            rc = cv_errf(err, CV_ECRYPTO, "time-stamp authority '%s' refused (status %ld)", url,
+            rc = cv_errf(err, CV_ECRYPTO, "time-stamp authority '%s' refused (status %ld)", safe,
                          status);
             goto out;
         }

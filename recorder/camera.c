@@ -39,6 +39,7 @@
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "common/url.h"
 #include "common/banned.h"
 
 #define DRIFT_US 20000           /* re-anchor wall time past this much drift */
@@ -115,24 +116,6 @@ static int interrupt_cb(void *opaque)
 static bool stopping(struct rec_cam *c)
 {
     return *c->gstop || atomic_load(&c->retire);
-}
-
-/* Copy url without any "user:password@" part. */
-static void redact_url(const char *url, char *out, size_t n)
-{
-    const char *scheme = strstr(url, "://"), *at, *slash;
-
-    if (!scheme) {
-        cv_strlcpy(out, url, n);
-        return;
-    }
-    scheme += 3;
-    at = strchr(scheme, '@');
-    slash = strchr(scheme, '/');
-    if (at && (!slash || at < slash))
-        snprintf(out, n, "%.*s%s", (int)(scheme - url), url, at + 1);
-    else
-        cv_strlcpy(out, url, n);
 }
 
 static void push_status(struct rec_cam *c, bool force)
@@ -300,7 +283,9 @@ static int session_open_own(struct rec_cam *c, struct session *s, struct cv_err 
 static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_err *err)
 {
     AVDictionary *o = NULL;
-    char why[CV_ERR_MAX], tmo[32];
+    struct cv_url u;
+    struct cv_err uerr = {""};
+    char why[CV_ERR_MAX], tmo[32], url[CV_URL_MAX + 512];
     AVStream *vs;
     AVRational fr;
     bool audio;
@@ -326,9 +311,20 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
     av_dict_set(&o, "max_delay", "500000", 0);
     av_dict_set(&o, "allowed_media_types", "video+audio", 0);
     av_dict_set(&o, "user_agent", "camvault", 0);
+    /* libavformat splits at the first '/' after "//" (av_url_split) and percent-decodes the
+     * user and password itself (ff_http_auth_create_response): hand it the URL written back
+     * with both percent-encoded, so a raw '/', '#' or '@' in a password reaches the camera. */
+    if (cv_url_parse(c->cfg.url, &u, &uerr) < 0 ||
+        cv_url_format(&u, true, url, sizeof(url)) < 0) {
+        av_dict_free(&o);
+        return cv_errf(err, CV_EINVAL, "camera URL %s: %s", c->url_safe,
+                       uerr.msg[0] ? uerr.msg : "too long");
+    }
     atomic_store(&c->deadline, cv_mono_us() + c->rc->connect_timeout_us);
-    r = avformat_open_input(&s->ic, c->cfg.url, NULL, &o);
+    r = avformat_open_input(&s->ic, url, NULL, &o);
     av_dict_free(&o);
+    explicit_bzero(url, sizeof(url));
+    explicit_bzero(&u, sizeof(u));
     if (r < 0) {
         describe_av_error(c, r, "cannot connect to", why, sizeof(why));
         return cv_errf(err, CV_ENET, "%s", why);
@@ -871,7 +867,7 @@ int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,
         return cv_errf(err, CV_ENOMEM, "out of memory");
     c->cfg = *cam;
     cv_strlcpy(c->root, p->root, sizeof(c->root));
-    redact_url(cam->url, c->url_safe, sizeof(c->url_safe));
+    cv_url_redact(cam->url, c->url_safe, sizeof(c->url_safe));
     c->rc = p->cfg;
     c->sink = p->sink;
     c->notes = p->notes;

@@ -34,6 +34,7 @@
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "common/url.h"
 #include "common/banned.h"
 
 #define RBUF_CAP (128 * 1024) /* > one interleaved frame (4 + 65535) plus LOWAT */
@@ -51,8 +52,8 @@
 enum acodec { AC_NONE, AC_AAC, AC_PCMU, AC_PCMA };
 
 struct url {
-    char host[256], port[8], user[128], pass[128];
-    char clean[1024]; /* rtsp://host:port/path, the form used in requests */
+    struct cv_url p;  /* host, port, decoded user and password (common/url.h) */
+    char clean[1024]; /* rtsp://host[:port]/path, the form used in requests */
     bool cred;
 };
 
@@ -159,110 +160,61 @@ static void set_fatal(struct rec_rtsp *c, int code, const char *fmt, ...)
 
 /* ---- small text helpers ---- */
 
+/* The base64 alphabet (RFC 4648 section 4), for checking before OpenSSL decodes. */
+static bool b64_char(char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+           ch == '+' || ch == '/';
+}
+
+/* Checked here (OpenSSL's EVP_DecodeBlock skips white space and ignores the padding), decoded
+ * by OpenSSL one group of four at a time; reads in[0..inlen) and nothing past it. */
 int rec_base64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap)
 {
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0;
+    size_t data = 0, pad = 0, n = 0;
 
-    for (size_t i = 0; i < inlen; i++) {
-        char ch = in[i];
-        int v;
-        if (ch >= 'A' && ch <= 'Z')
-            v = ch - 'A';
-        else if (ch >= 'a' && ch <= 'z')
-            v = ch - 'a' + 26;
-        else if (ch >= '0' && ch <= '9')
-            v = ch - '0' + 52;
-        else if (ch == '+')
-            v = 62;
-        else if (ch == '/')
-            v = 63;
-        else if (ch == '=')
-            return strspn(in + i, "=") == inlen - i && bits < 6 ? (int)n : -1;
-        else
+    while (data < inlen && b64_char(in[data]))
+        data++;
+    while (data + pad < inlen && in[data + pad] == '=')
+        pad++;
+    if (data + pad != inlen || data % 4 == 1 || (pad && (pad > 2 || (data + pad) % 4 != 0)))
+        return -1;
+    if (data / 4 * 3 + (data % 4 ? data % 4 - 1 : 0) > cap)
+        return -1;
+    for (size_t i = 0; i < data; i += 4) {
+        size_t k = data - i < 4 ? data - i : 4; /* characters of this group */
+        unsigned char quad[4] = {'=', '=', '=', '='}, tri[4];
+        memcpy(quad, in + i, k);
+        if (EVP_DecodeBlock(tri, quad, 4) != 3)
             return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n == cap)
-                return -1;
-            out[n++] = (uint8_t)(acc >> bits);
-        }
+        memcpy(out + n, tri, k - 1);
+        n += k - 1;
     }
     return (int)n;
 }
 
-/* Percent-decode src[0..n) into out (user names and passwords in URLs). */
-static int pct_decode(const char *src, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        char ch = src[i];
-        if (ch == '%' && i + 2 < n) {
-            uint8_t b;
-            if (cv_unhex(src + i + 1, &b, 1) != 0)
-                return -1;
-            ch = (char)b;
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = ch;
-    }
-    out[o] = 0;
-    return 0;
-}
-
+/* Split url with common/url.h's parser (the same split the redaction uses). */
 static int parse_url(const char *url, struct url *u, struct cv_err *err)
 {
-    const char *a, *slash, *at, *hp, *hend, *colon;
-    size_t alen;
+    int rc;
 
     memset(u, 0, sizeof(*u));
-    if (strncmp(url, "rtsp://", 7) != 0)
+    rc = cv_url_parse(url, &u->p, err);
+    if (rc < 0)
+        return rc;
+    if (strcmp(u->p.scheme, "rtsp") != 0)
         return cv_errf(err, CV_EINVAL, "not an rtsp:// URL");
-    a = url + 7;
-    slash = strchr(a, '/');
-    alen = slash ? (size_t)(slash - a) : strlen(a);
-    at = memrchr(a, '@', alen);
-    hp = a;
-    if (at) {
-        const char *sep = memchr(a, ':', (size_t)(at - a));
-        size_t ul = sep ? (size_t)(sep - a) : (size_t)(at - a);
-        if (pct_decode(a, ul, u->user, sizeof(u->user)) != 0 ||
-            (sep && pct_decode(sep + 1, (size_t)(at - sep - 1), u->pass, sizeof(u->pass)) != 0))
-            return cv_errf(err, CV_EINVAL, "bad user or password in the URL");
-        u->cred = true;
-        hp = at + 1;
+    u->cred = u->p.has_user;
+    if (u->p.rest[0] != '/') { /* "rtsp://h" and "rtsp://h?q" ask for "/" and "/?q" */
+        char rest[sizeof(u->p.rest)];
+        if (snprintf(rest, sizeof(rest), "/%s", u->p.rest) >= (int)sizeof(rest))
+            return cv_errf(err, CV_EINVAL, "URL too long");
+        memcpy(u->p.rest, rest, sizeof(rest));
     }
-    hend = a + alen;
-    if (*hp == '[') {
-        const char *rb = memchr(hp, ']', (size_t)(hend - hp));
-        if (!rb || (size_t)(rb - hp - 1) >= sizeof(u->host))
-            return cv_errf(err, CV_EINVAL, "bad host in the URL");
-        memcpy(u->host, hp + 1, (size_t)(rb - hp - 1));
-        colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
-    } else {
-        colon = memchr(hp, ':', (size_t)(hend - hp));
-        size_t hl = (size_t)((colon ? colon : hend) - hp);
-        if (hl == 0 || hl >= sizeof(u->host))
-            return cv_errf(err, CV_EINVAL, "bad host in the URL");
-        memcpy(u->host, hp, hl);
-    }
-    if (colon) {
-        size_t pl = (size_t)(hend - colon - 1);
-        if (pl == 0 || pl >= sizeof(u->port) || strspn(colon + 1, "0123456789") < pl)
-            return cv_errf(err, CV_EINVAL, "bad port in the URL");
-        memcpy(u->port, colon + 1, pl);
-    } else {
-        cv_strlcpy(u->port, "554", sizeof(u->port));
-    }
-    if (snprintf(u->clean, sizeof(u->clean), "rtsp://%.*s%s", (int)(hend - hp), hp,
-                 slash ? slash : "/") >= (int)sizeof(u->clean))
+    if (cv_url_format(&u->p, false, u->clean, sizeof(u->clean)) < 0)
         return cv_errf(err, CV_EINVAL, "URL too long");
+    if (!u->p.port[0])
+        cv_strlcpy(u->p.port, "554", sizeof(u->p.port));
     return 0;
 }
 
@@ -470,8 +422,8 @@ static void auth_header(struct rec_rtsp *c, const char *method, const char *uri,
                         struct cv_buf *b)
 {
     if (c->auth == 1) {
-        char plain[260], enc[360];
-        int n = snprintf(plain, sizeof(plain), "%s:%s", c->u.user, c->u.pass);
+        char plain[520], enc[700];
+        int n = snprintf(plain, sizeof(plain), "%s:%s", c->u.p.user, c->u.p.pass);
         EVP_EncodeBlock((unsigned char *)enc, (const unsigned char *)plain,
                         n < (int)sizeof(plain) ? n : (int)sizeof(plain) - 1);
         cv_buf_printf(b, "Authorization: Basic %s\r\n", enc);
@@ -486,10 +438,10 @@ static void auth_header(struct rec_rtsp *c, const char *method, const char *uri,
             cv_hex(rnd, sizeof(rnd), cnonce);
             snprintf(nc, sizeof(nc), "%08x", ++c->nc);
         }
-        rec_digest_response(c->u.user, c->realm, c->u.pass, method, uri, c->nonce,
+        rec_digest_response(c->u.p.user, c->realm, c->u.p.pass, method, uri, c->nonce,
                             c->qop_auth ? "auth" : NULL, nc, cnonce, resp);
         cv_buf_printf(b, "Authorization: Digest username=\"%s\", realm=\"%s\", nonce=\"%s\", "
-                      "uri=\"%s\", response=\"%s\"", c->u.user, c->realm, c->nonce, uri, resp);
+                      "uri=\"%s\", response=\"%s\"", c->u.p.user, c->realm, c->nonce, uri, resp);
         if (c->opaque[0])
             cv_buf_printf(b, ", opaque=\"%s\"", c->opaque);
         if (c->qop_auth)
@@ -507,7 +459,7 @@ static int connect_to(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
 
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
-    r = getaddrinfo(c->u.host, c->u.port, &hints, &res);
+    r = getaddrinfo(c->u.p.host, c->u.p.port, &hints, &res);
     if (r != 0)
         return cv_errf(err, CV_ENET, "cannot connect to %s: %s", c->url_safe, gai_strerror(r));
     for (ai = res; ai; ai = ai->ai_next) {
@@ -1202,6 +1154,9 @@ garbage:
 static int transact(struct rec_rtsp *c, const char *method, const char *uri, const char *extra,
                     int64_t deadline, struct resp *r, struct cv_err *err)
 {
+    /* Every caller releases *r, also when sending failed before any answer (found by
+     * tests/fuzz/fuzz_rtsp.c: free() of a stack garbage body pointer). */
+    memset(r, 0, sizeof(*r));
     for (int attempt = 0; attempt < 2; attempt++) {
         uint32_t cseq;
         int rc = send_request(c, method, uri, extra, &cseq, err);
@@ -1409,12 +1364,12 @@ static int handshake(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
 
     rc = transact(c, "OPTIONS", c->u.clean, NULL, deadline, &r, err);
     if (rc < 0)
-        return rc;
+        goto out; /* a refusal may have come with a body (leak found by fuzz_rtsp) */
     c->get_parameter = strcasestr(r.public_, "GET_PARAMETER") != NULL;
     resp_release(&r);
     rc = transact(c, "DESCRIBE", c->u.clean, "Accept: application/sdp\r\n", deadline, &r, err);
     if (rc < 0)
-        return rc;
+        goto out;
     sdp = malloc(sizeof(*sdp));
     if (!sdp) {
         rc = cv_errf(err, CV_ENOMEM, "out of memory");
@@ -1562,6 +1517,10 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
     return 0;
 fail:
     rec_rtsp_close(c);
+    /* Text from the peer (SDP values) may be in the message: keep it one printable line. */
+    for (char *m = err ? err->msg : NULL; m && *m; m++)
+        if ((unsigned char)*m < ' ' || *m == 0x7f)
+            *m = '?';
     return rc;
 }
 

@@ -8,26 +8,13 @@
 #include <string.h>
 
 #include "common/cvtime.h"
+#include "common/url.h"
 #include "indexer/idx.h"
 #include "server/srv_int.h"
 #include "storage-layout/layout.h"
 #include "common/banned.h"
 
 #define TIMELINE_MAX_US (INT64_C(31) * 86400 * CV_US_PER_S)
-
-/* The camera's URL with any user:password@ replaced by ***@. */
-static void masked_url(const char *url, char *out, size_t cap)
-{
-    const char *scheme = strstr(url, "://"), *at, *slash;
-
-    cv_strlcpy(out, url, cap);
-    if (!scheme)
-        return;
-    at = strchr(scheme + 3, '@');
-    slash = strchr(scheme + 3, '/');
-    if (at && (!slash || at < slash))
-        snprintf(out, cap, "%.*s***@%s", (int)(scheme + 3 - url), url, at + 1);
-}
 
 static void camera_json(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c)
 {
@@ -52,7 +39,7 @@ static void camera_json(struct srv_req *r, struct idx_txn *t, const struct idx_c
     cv_json_str(b, c->volume);
     cv_buf_printf(b, ",\"transport\":\"%s\"", c->transport == IDX_TRANSPORT_UDP ? "udp" : "tcp");
     if (r->user.role == SRV_ROLE_ADMIN) {
-        masked_url(c->url, url, sizeof(url));
+        cv_url_redact(c->url, url, sizeof(url)); /* never show camera passwords */
         cv_buf_printf(b, ",\"url\":");
         cv_json_str(b, url);
     }
@@ -169,8 +156,8 @@ static int apply_body(struct srv_req *r, struct idx_camera *c, bool adding, char
         (rdays = cv_json_get_num(r->in, "retention_days", false, 1e-6, 36500, false, &days,
                                  &err)) < 0)
         return srv_error(r, 400, "%s", err.msg), -1;
-    if (url && strncmp(url, "rtsp://", 7) != 0 && strncmp(url, "rtsps://", 8) != 0)
-        return srv_error(r, 400, "field 'url': must start with rtsp:// or rtsps://"), -1;
+    if (url && cv_url_check(url, &err) < 0)
+        return srv_error(r, 400, "field 'url': %s", err.msg), -1;
     if ((url && strlen(url) >= IDX_URL_MAX) || (name && strlen(name) >= IDX_TEXT_MAX) ||
         (loc && strlen(loc) >= IDX_TEXT_MAX))
         return srv_error(r, 400, "field 'url', 'name' or 'location' is too long"), -1;

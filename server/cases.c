@@ -253,7 +253,8 @@ static bool ivals_cover(struct ivals *s, int64_t from_us, int64_t to_us)
         return s->n > 0;
     if (to_us <= from_us || s->oom)
         return false;
-    qsort(s->v, s->n, sizeof(*s->v), by_start);
+    if (s->n > 1) /* qsort(NULL, 0) is undefined (UBSan) */
+        qsort(s->v, s->n, sizeof(*s->v), by_start);
     for (size_t i = 0; i < s->n && reached < to_us; i++) {
         if (s->v[i][0] > reached)
             break;

@@ -108,7 +108,7 @@ def test_what_each_role_sees(world, root):
     off = {c["id"]: c for c in clients["officer"].get("/api/v1/cameras").json()["cameras"]}
     assert set(off) == {"pub", "priv"} and "url" not in off["priv"]
     adm = {c["id"]: c for c in clients["admin"].get("/api/v1/cameras").json()["cameras"]}
-    assert adm["priv"]["url"] == "rtsp://***@127.0.0.1:9/priv"  # never the camera password
+    assert adm["priv"]["url"] == "rtsp://user:***@127.0.0.1:9/priv"  # never the camera password
     assert clients["mediator"].get("/api/v1/cameras").json() == {"cameras": []}
     tl = clients["officer"].get(TL.format(cam="priv")).json()
     assert tl["camera"] == "priv" and [h["id"] for h in tl["holds"]] == [1, 2]

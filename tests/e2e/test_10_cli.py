@@ -96,7 +96,7 @@ def test_camera_fields_round_trip(root):
     c = json.loads(cv("camera", "show", "gate-3", "--json", root=root).stdout)
     assert c["name"] == "North gate" and c["location"] == "Building 12 alley"
     assert c["retention_days"] == 45 and c["public"] is True and c["transport"] == "udp"
-    assert c["url"] == "rtsp://***@10.0.0.7/live"  # never print camera passwords
+    assert c["url"] == "rtsp://admin:***@10.0.0.7/live"  # never print camera passwords
     assert c["enabled"] is True and c["status"] is None
     cv("camera", "disable", "gate-3", root=root)
     assert json.loads(cv("camera", "show", "gate-3", "--json", root=root).stdout)["enabled"] is False

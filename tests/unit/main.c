@@ -155,7 +155,11 @@
     X(rtsp_sdp_edges)                                                                              \
     X(rtsp_fmtp_get)                                                                               \
     X(rtsp_base64)                                                                                 \
-    X(rtsp_digest)
+    X(rtsp_digest)                                                                                 \
+    X(url_parse)                                                                                   \
+    X(url_redact)                                                                                  \
+    X(url_check)                                                                                   \
+    X(url_format)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)
