@@ -132,6 +132,17 @@ int srv_audit_verify(struct idx_txn *txn, uint64_t *records, uint64_t *first_bad
                      struct cv_err *err);
 
 /*
+ * Check the log against the head a signed checkpoint holds (exporter/checkpoint.h: checkpoint
+ * `cp_seq` signed record `seq` with hash `hash`): the log must reach record `seq` and that
+ * record's hash must be `hash`. Deleting records from the end of the log leaves a chain that
+ * srv_audit_verify accepts; this catches it. Returns 0 when it holds; CV_ECORRUPT naming what
+ * is wrong ("audit log ends at record 40 but checkpoint 7 signed record 45", or "audit record
+ * 45: hash differs from the one checkpoint 7 signed ..."). seq 0 (an empty log signed) holds.
+ */
+int srv_audit_check_head(struct idx_txn *txn, uint64_t cp_seq, uint64_t seq,
+                         const uint8_t hash[32], struct cv_err *err);
+
+/*
  * The audit lines of one case as text, for an export package's custody/ folder: one line per
  * record, "<seq> <previous hash hex> <hash hex> <canonical line>\n", in sequence order, appended
  * to *out. Each can be checked by hand: hash = SHA-256(bytes of previous hash || line).
