@@ -117,6 +117,7 @@
     X(audit_chain)                                                                                 \
     X(audit_case_lines)                                                                            \
     X(audit_tampered)                                                                              \
+    X(audit_signed_head)                                                                           \
     X(audit_group_commit)                                                                          \
     X(audit_group_commit_batches)                                                                  \
     X(audit_group_commit_errors)                                                                   \
