@@ -1074,13 +1074,19 @@ static int cmd_retention(int argc, char **argv)
             idx_segment_iter(t, cams[i].num, INT64_MIN, INT64_MAX, first_cb, &f, NULL);
             if (f.start != INT64_MIN)
                 cv_time_format_utc(f.start, ts, sizeof(ts), 0);
-            if (cl.json)
-                printf("%s{\"camera\":\"%s\",\"retention_days\":%.6g,\"volume\":\"%s\","
-                       "\"oldest\":%s%s%s}",
-                       i ? "," : "", cams[i].id, cams[i].retention_days, cams[i].volume,
-                       f.start == INT64_MIN ? "" : "\"", f.start == INT64_MIN ? "null" : ts,
-                       f.start == INT64_MIN ? "" : "\"");
-            else
+            if (cl.json) {
+                struct cv_buf j;
+                cv_buf_init(&j, 4096);
+                cv_buf_printf(&j, "%s{\"camera\":", i ? "," : "");
+                cv_json_str(&j, cams[i].id);
+                cv_buf_printf(&j, ",\"retention_days\":%.6g,\"volume\":", cams[i].retention_days);
+                cv_json_str(&j, cams[i].volume);
+                cv_buf_printf(&j, ",\"oldest\":");
+                cv_json_str(&j, f.start == INT64_MIN ? NULL : ts);
+                cv_buf_u8(&j, '}');
+                fwrite(j.data, 1, j.len, stdout);
+                cv_buf_release(&j);
+            } else
                 printf("%-20s %10g %-22s %s\n", cams[i].id, cams[i].retention_days, ts,
                        cams[i].volume);
         }
@@ -1637,9 +1643,20 @@ static int cmd_keys(int argc, char **argv)
         exp_keys_info(root, &r, &sgn, &err) < 0)
         return fail(&err);
     if (cl.json) {
-        printf("{\"root\":{\"subject\":\"%s\",\"fingerprint_sha256\":\"%s\",\"not_after\":\"%s\"},"
-               "\"signing\":{\"subject\":\"%s\",\"fingerprint_sha256\":\"%s\",\"not_after\":\"%s\"}}\n",
-               r.subject, r.fingerprint, r.not_after, sgn.subject, sgn.fingerprint, sgn.not_after);
+        const struct exp_key_info *ki[2] = {&r, &sgn};
+        struct cv_buf j;
+        cv_buf_init(&j, 8192);
+        for (int i = 0; i < 2; i++) {
+            cv_buf_printf(&j, "%s\"subject\":", i ? "},\"signing\":{" : "{\"root\":{");
+            cv_json_str(&j, ki[i]->subject);
+            cv_buf_printf(&j, ",\"fingerprint_sha256\":");
+            cv_json_str(&j, ki[i]->fingerprint);
+            cv_buf_printf(&j, ",\"not_after\":");
+            cv_json_str(&j, ki[i]->not_after);
+        }
+        cv_buf_printf(&j, "}}\n");
+        fwrite(j.data, 1, j.len, stdout);
+        cv_buf_release(&j);
         return 0;
     }
     printf("root certificate:    %s\n  SHA-256 fingerprint %s\n  valid %s to %s\n"
@@ -1870,19 +1887,27 @@ static int cmd_clip(int argc, char **argv)
         exp_clip_times(clip, &first, &end);
         cv_hex(digest, 32, sha);
         if (cl.json) {
-            printf("{\"path\":\"%s\",\"bytes\":%llu,\"sha256\":\"%s\",\"first_us\":%lld,"
-                   "\"end_us\":%lld,\"origin_us\":%lld,\"sources\":[",
-                   out_s, (unsigned long long)exp_clip_size(clip), sha, (long long)first,
-                   (long long)end, (long long)exp_clip_origin_us(clip));
+            struct cv_buf j;
+            cv_buf_init(&j, 16u << 20);
+            cv_buf_printf(&j, "{\"path\":");
+            cv_json_str(&j, out_s);
+            cv_buf_printf(&j, ",\"bytes\":%llu,\"sha256\":\"%s\",\"first_us\":%lld,"
+                          "\"end_us\":%lld,\"origin_us\":%lld,\"sources\":[",
+                          (unsigned long long)exp_clip_size(clip), sha, (long long)first,
+                          (long long)end, (long long)exp_clip_origin_us(clip));
             for (size_t i = 0; i < exp_clip_source_count(clip); i++) {
                 const struct exp_clip_source *s = exp_clip_source_at(clip, i);
-                printf("%s{\"path\":\"%s\",\"run_id\":%llu,\"offset\":%llu,\"bytes\":%llu,"
-                       "\"fragments\":%u,\"first_us\":%lld,\"end_us\":%lld}",
-                       i ? "," : "", s->path, (unsigned long long)s->run_id,
-                       (unsigned long long)s->offset, (unsigned long long)s->bytes, s->fragments,
-                       (long long)s->first_us, (long long)s->end_us);
+                cv_buf_printf(&j, "%s{\"path\":", i ? "," : "");
+                cv_json_str(&j, s->path);
+                cv_buf_printf(&j, ",\"run_id\":%llu,\"offset\":%llu,\"bytes\":%llu,"
+                              "\"fragments\":%u,\"first_us\":%lld,\"end_us\":%lld}",
+                              (unsigned long long)s->run_id, (unsigned long long)s->offset,
+                              (unsigned long long)s->bytes, s->fragments, (long long)s->first_us,
+                              (long long)s->end_us);
             }
-            printf("]}\n");
+            cv_buf_printf(&j, "]}\n");
+            fwrite(j.data, 1, j.len, stdout);
+            cv_buf_release(&j);
         } else {
             cv_time_format_utc(first, a, sizeof(a), 3);
             cv_time_format_utc(end, b, sizeof(b), 3);
@@ -2225,12 +2250,20 @@ static int cmd_user(int argc, char **argv)
             char ts[48] = "never";
             if (u[i].last_login_us)
                 cv_time_format_utc(u[i].last_login_us, ts, sizeof(ts), 0);
-            if (cl.json)
-                printf("%s{\"name\":\"%s\",\"role\":\"%s\",\"disabled\":%s,\"last_login\":%s%s%s}",
-                       i ? "," : "", u[i].name, srv_role_name(u[i].role),
-                       u[i].disabled ? "true" : "false", u[i].last_login_us ? "\"" : "",
-                       u[i].last_login_us ? ts : "null", u[i].last_login_us ? "\"" : "");
-            else
+            if (cl.json) {
+                struct cv_buf j;
+                cv_buf_init(&j, 4096);
+                cv_buf_printf(&j, "%s{\"name\":", i ? "," : "");
+                cv_json_str(&j, u[i].name);
+                cv_buf_printf(&j, ",\"role\":");
+                cv_json_str(&j, srv_role_name(u[i].role));
+                cv_buf_printf(&j, ",\"disabled\":%s,\"last_login\":",
+                              u[i].disabled ? "true" : "false");
+                cv_json_str(&j, u[i].last_login_us ? ts : NULL);
+                cv_buf_u8(&j, '}');
+                fwrite(j.data, 1, j.len, stdout);
+                cv_buf_release(&j);
+            } else
                 printf("%-32s %-9s %-9s %s\n", u[i].name, srv_role_name(u[i].role),
                        u[i].disabled ? "disabled" : "active", ts);
         }
