@@ -2315,7 +2315,7 @@ static int audit_print(void *ctx, const struct srv_audit_rec *r)
  */
 static int audit_verify(struct idx_txn *t, const char *root, bool json, struct cv_err *err)
 {
-    struct exp_cp_audit cp;
+    struct exp_cp_audit cp = {0};
     struct cv_buf b;
     char note[160] = "";
     uint64_t n = 0, bad = 0;
@@ -2355,12 +2355,13 @@ static int audit_verify(struct idx_txn *t, const char *root, bool json, struct c
             cv_buf_printf(&b, "; %s", note);
         cv_buf_u8(&b, '\n');
     } else if (rc == CV_ECORRUPT && json) {
+        /* the chain broke at first_bad_seq, or it holds but not up to the signed head */
         cv_buf_printf(&b, "{\"ok\":false,\"records\":%llu", (unsigned long long)n);
         if (bad)
-            cv_buf_printf(&b, ",\"first_bad_seq\":%llu", (unsigned long long)bad);
-        cv_buf_printf(&b, ",\"error\":");
-        cv_json_str(&b, err->msg);
-        cv_buf_printf(&b, "}\n");
+            cv_buf_printf(&b, ",\"first_bad_seq\":%llu}\n", (unsigned long long)bad);
+        else
+            cv_buf_printf(&b, ",\"checkpoint\":%llu,\"signed_seq\":%llu}\n",
+                          (unsigned long long)cp.cp_seq, (unsigned long long)cp.seq);
     }
     fwrite(b.data, 1, b.len, stdout);
     cv_buf_release(&b);

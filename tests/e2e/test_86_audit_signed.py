@@ -122,6 +122,9 @@ def test_signed_audit_head_catches_truncation_and_rewrite(root, tmp_path, procs)
     assert r.returncode == 1, r.stdout + r.stderr
     assert (f"audit log ends at record {signed - 2} but checkpoint {cp} signed record {signed}"
             in r.stderr), r.stderr
+    r = cv("audit", "--verify", "--json", root=cut, check=False)
+    assert r.returncode == 1 and json.loads(r.stdout) == {
+        "ok": False, "records": signed - 2, "checkpoint": cp, "signed_seq": signed}, r.stdout
 
     # 2. A case record rewritten and the chain recomputed after it.
     def edit(pairs):
