@@ -125,6 +125,15 @@ def test_signed_audit_head_catches_truncation_and_rewrite(root, tmp_path, procs)
     r = cv("audit", "--verify", "--json", root=cut, check=False)
     assert r.returncode == 1 and json.loads(r.stdout) == {
         "ok": False, "records": signed - 2, "checkpoint": cp, "signed_seq": signed}, r.stdout
+    # A package exported after the cut: its custody chain stops short of the signed head (the
+    # export's own record now sits at signed - 1).
+    short = tmp_path / "short.zip"
+    cv(*export, "--out", short, root=cut)
+    r = cv("verify", short, check=False)
+    assert r.returncode == 1, r.stdout
+    fails = [l for l in r.stdout.split("\n") if l.startswith("FAIL")]
+    assert len(fails) == 1 and (f"audit log ends at record {signed - 1} but checkpoint {cp} "
+                                f"signed record {signed}") in fails[0], r.stdout
 
     # 2. A case record rewritten and the chain recomputed after it.
     def edit(pairs):
