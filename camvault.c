@@ -2319,26 +2319,17 @@ static int audit_verify(struct idx_txn *t, const char *root, bool json, struct c
     struct cv_buf b;
     char note[160] = "";
     uint64_t n = 0, bad = 0;
-    int rc = srv_audit_verify(t, &n, &bad, err), crc = 0;
+    int rc = srv_audit_verify_signed(t, root, &n, &bad, &cp, err);
 
-    if (rc == 0) {
-        crc = exp_checkpoint_audit_last(t, root, &cp, err);
-        if (crc == CV_ENOENT)
-            snprintf(note, sizeof(note), "no signed checkpoint yet: the log's end is not signed");
-        else if (crc == 0 && !cp.has_audit)
-            snprintf(note, sizeof(note), "checkpoint %llu has no audit head (written by an older "
-                     "camvault): the log's end is not signed yet", (unsigned long long)cp.cp_seq);
-        else if (crc == 0)
-            rc = srv_audit_check_head(t, cp.cp_seq, cp.seq, cp.hash, err);
-        else
-            rc = crc;
-        if (crc == CV_ENOENT)
-            crc = 0;
-    }
+    if (rc == 0 && !cp.cp_seq)
+        snprintf(note, sizeof(note), "no signed checkpoint yet: the log's end is not signed");
+    else if (rc == 0 && !cp.has_audit)
+        snprintf(note, sizeof(note), "checkpoint %llu has no audit head (written by an older "
+                 "camvault): the log's end is not signed yet", (unsigned long long)cp.cp_seq);
     cv_buf_init(&b, 4096);
     if (rc == 0 && json) {
         cv_buf_printf(&b, "{\"ok\":true,\"records\":%llu", (unsigned long long)n);
-        if (crc == 0 && cp.cp_seq && cp.has_audit)
+        if (cp.cp_seq && cp.has_audit)
             cv_buf_printf(&b, ",\"checkpoint\":%llu,\"signed_seq\":%llu",
                           (unsigned long long)cp.cp_seq, (unsigned long long)cp.seq);
         if (note[0]) {
@@ -2348,7 +2339,7 @@ static int audit_verify(struct idx_txn *t, const char *root, bool json, struct c
         cv_buf_printf(&b, "}\n");
     } else if (rc == 0) {
         cv_buf_printf(&b, "audit log: %llu records, hash chain intact", (unsigned long long)n);
-        if (crc == 0 && cp.cp_seq && cp.has_audit)
+        if (cp.cp_seq && cp.has_audit)
             cv_buf_printf(&b, "; checkpoint %llu signs record %llu", (unsigned long long)cp.cp_seq,
                           (unsigned long long)cp.seq);
         if (note[0])

@@ -495,6 +495,22 @@ out:
     return rc;
 }
 
+int srv_audit_verify_signed(struct idx_txn *t, const char *root, uint64_t *records,
+                            uint64_t *first_bad, struct exp_cp_audit *cp, struct cv_err *err)
+{
+    int rc = srv_audit_verify(t, records, first_bad, err);
+
+    memset(cp, 0, sizeof(*cp));
+    if (rc < 0)
+        return rc;
+    rc = exp_checkpoint_audit_last(t, root, cp, err);
+    if (rc == CV_ENOENT)
+        return 0;
+    if (rc < 0 || !cp->has_audit)
+        return rc;
+    return srv_audit_check_head(t, cp->cp_seq, cp->seq, cp->hash, err);
+}
+
 struct case_ctx {
     struct cv_buf *out;
 };

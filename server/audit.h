@@ -26,6 +26,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "exporter/checkpoint.h"
 #include "indexer/idx.h"
 
 #define SRV_AUDIT_USER_MAX 64
@@ -141,6 +142,16 @@ int srv_audit_verify(struct idx_txn *txn, uint64_t *records, uint64_t *first_bad
  */
 int srv_audit_check_head(struct idx_txn *txn, uint64_t cp_seq, uint64_t seq,
                          const uint8_t hash[32], struct cv_err *err);
+
+/*
+ * srv_audit_verify, then the log against the newest checkpoint of the index (its signature
+ * checked with ROOT/keys/signing.pem, exporter/checkpoint.h) with srv_audit_check_head. *cp
+ * gets that checkpoint: cp->cp_seq 0 when there is none yet, !cp->has_audit when an older
+ * camvault wrote it (both hold: the log's end is then simply not signed yet). CV_ECORRUPT as
+ * the two functions say (*first_bad 0 when the chain held but not up to the signed head).
+ */
+int srv_audit_verify_signed(struct idx_txn *txn, const char *root, uint64_t *records,
+                            uint64_t *first_bad, struct exp_cp_audit *cp, struct cv_err *err);
 
 /*
  * The audit lines of one case as text, for an export package's custody/ folder: one line per

@@ -598,6 +598,9 @@ void test_audit_signed_head(void)
     CHECK_EQ_U64(n, 4);
     CHECK_EQ_INT(srv_audit_check_head(t, cp.cp_seq, cp.seq, cp.hash, &err), CV_ECORRUPT);
     CHECK_CONTAINS(err.msg, "audit log ends at record 4 but checkpoint 1 signed record 6");
+    CHECK_EQ_INT(srv_audit_verify_signed(t, e.root, &n, &bad, &cp, &err), CV_ECORRUPT);
+    CHECK(n == 4 && bad == 0 && cp.cp_seq == 1 && cp.seq == 6);
+    CHECK_CONTAINS(err.msg, "audit log ends at record 4 but checkpoint 1 signed record 6");
     /* A rewritten head (same sequence, other hash) fails too. */
     memcpy(h5, cp.hash, 32);
     h5[0] ^= 1;
