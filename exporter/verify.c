@@ -659,8 +659,7 @@ static const char *cp_block(const char *log, unsigned long long seq, size_t *len
     for (const char *p = log; p && *p;) {
         const char *end = strstr(p, "\n\n");
         size_t l = end ? (size_t)(end - p) + 1 : strlen(p);
-        const char *h = strstr(p, pat);
-        if (h && h < p + l) {
+        if (memmem(p, l, pat, strlen(pat))) { /* within the block: linear in the log */
             *len = l;
             return p;
         }
