@@ -27,6 +27,7 @@
 #include "common/cvtime.h"
 #include "common/log.h"
 #include "common/url.h"
+#include "exporter/checkpoint.h"
 #include "exporter/clip.h"
 #include "exporter/export.h"
 #include "exporter/keys.h"
@@ -1087,13 +1088,19 @@ static int cmd_retention(int argc, char **argv)
             idx_segment_iter(t, cams[i].num, INT64_MIN, INT64_MAX, first_cb, &f, NULL);
             if (f.start != INT64_MIN)
                 cv_time_format_utc(f.start, ts, sizeof(ts), 0);
-            if (cl.json)
-                printf("%s{\"camera\":\"%s\",\"retention_days\":%.6g,\"volume\":\"%s\","
-                       "\"oldest\":%s%s%s}",
-                       i ? "," : "", cams[i].id, cams[i].retention_days, cams[i].volume,
-                       f.start == INT64_MIN ? "" : "\"", f.start == INT64_MIN ? "null" : ts,
-                       f.start == INT64_MIN ? "" : "\"");
-            else
+            if (cl.json) {
+                struct cv_buf j;
+                cv_buf_init(&j, 4096);
+                cv_buf_printf(&j, "%s{\"camera\":", i ? "," : "");
+                cv_json_str(&j, cams[i].id);
+                cv_buf_printf(&j, ",\"retention_days\":%.6g,\"volume\":", cams[i].retention_days);
+                cv_json_str(&j, cams[i].volume);
+                cv_buf_printf(&j, ",\"oldest\":");
+                cv_json_str(&j, f.start == INT64_MIN ? NULL : ts);
+                cv_buf_u8(&j, '}');
+                fwrite(j.data, 1, j.len, stdout);
+                cv_buf_release(&j);
+            } else
                 printf("%-20s %10g %-22s %s\n", cams[i].id, cams[i].retention_days, ts,
                        cams[i].volume);
         }
@@ -1651,9 +1658,20 @@ static int cmd_keys(int argc, char **argv)
         exp_keys_info(root, &r, &sgn, &err) < 0)
         return fail(&err);
     if (cl.json) {
-        printf("{\"root\":{\"subject\":\"%s\",\"fingerprint_sha256\":\"%s\",\"not_after\":\"%s\"},"
-               "\"signing\":{\"subject\":\"%s\",\"fingerprint_sha256\":\"%s\",\"not_after\":\"%s\"}}\n",
-               r.subject, r.fingerprint, r.not_after, sgn.subject, sgn.fingerprint, sgn.not_after);
+        const struct exp_key_info *ki[2] = {&r, &sgn};
+        struct cv_buf j;
+        cv_buf_init(&j, 8192);
+        for (int i = 0; i < 2; i++) {
+            cv_buf_printf(&j, "%s\"subject\":", i ? "},\"signing\":{" : "{\"root\":{");
+            cv_json_str(&j, ki[i]->subject);
+            cv_buf_printf(&j, ",\"fingerprint_sha256\":");
+            cv_json_str(&j, ki[i]->fingerprint);
+            cv_buf_printf(&j, ",\"not_after\":");
+            cv_json_str(&j, ki[i]->not_after);
+        }
+        cv_buf_printf(&j, "}}\n");
+        fwrite(j.data, 1, j.len, stdout);
+        cv_buf_release(&j);
         return 0;
     }
     printf("root certificate:    %s\n  SHA-256 fingerprint %s\n  valid %s to %s\n"
@@ -1884,19 +1902,27 @@ static int cmd_clip(int argc, char **argv)
         exp_clip_times(clip, &first, &end);
         cv_hex(digest, 32, sha);
         if (cl.json) {
-            printf("{\"path\":\"%s\",\"bytes\":%llu,\"sha256\":\"%s\",\"first_us\":%lld,"
-                   "\"end_us\":%lld,\"origin_us\":%lld,\"sources\":[",
-                   out_s, (unsigned long long)exp_clip_size(clip), sha, (long long)first,
-                   (long long)end, (long long)exp_clip_origin_us(clip));
+            struct cv_buf j;
+            cv_buf_init(&j, 16u << 20);
+            cv_buf_printf(&j, "{\"path\":");
+            cv_json_str(&j, out_s);
+            cv_buf_printf(&j, ",\"bytes\":%llu,\"sha256\":\"%s\",\"first_us\":%lld,"
+                          "\"end_us\":%lld,\"origin_us\":%lld,\"sources\":[",
+                          (unsigned long long)exp_clip_size(clip), sha, (long long)first,
+                          (long long)end, (long long)exp_clip_origin_us(clip));
             for (size_t i = 0; i < exp_clip_source_count(clip); i++) {
                 const struct exp_clip_source *s = exp_clip_source_at(clip, i);
-                printf("%s{\"path\":\"%s\",\"run_id\":%llu,\"offset\":%llu,\"bytes\":%llu,"
-                       "\"fragments\":%u,\"first_us\":%lld,\"end_us\":%lld}",
-                       i ? "," : "", s->path, (unsigned long long)s->run_id,
-                       (unsigned long long)s->offset, (unsigned long long)s->bytes, s->fragments,
-                       (long long)s->first_us, (long long)s->end_us);
+                cv_buf_printf(&j, "%s{\"path\":", i ? "," : "");
+                cv_json_str(&j, s->path);
+                cv_buf_printf(&j, ",\"run_id\":%llu,\"offset\":%llu,\"bytes\":%llu,"
+                              "\"fragments\":%u,\"first_us\":%lld,\"end_us\":%lld}",
+                              (unsigned long long)s->run_id, (unsigned long long)s->offset,
+                              (unsigned long long)s->bytes, s->fragments, (long long)s->first_us,
+                              (long long)s->end_us);
             }
-            printf("]}\n");
+            cv_buf_printf(&j, "]}\n");
+            fwrite(j.data, 1, j.len, stdout);
+            cv_buf_release(&j);
         } else {
             cv_time_format_utc(first, a, sizeof(a), 3);
             cv_time_format_utc(end, b, sizeof(b), 3);
@@ -2241,12 +2267,20 @@ static int cmd_user(int argc, char **argv)
             char ts[48] = "never";
             if (u[i].last_login_us)
                 cv_time_format_utc(u[i].last_login_us, ts, sizeof(ts), 0);
-            if (cl.json)
-                printf("%s{\"name\":\"%s\",\"role\":\"%s\",\"disabled\":%s,\"last_login\":%s%s%s}",
-                       i ? "," : "", u[i].name, srv_role_name(u[i].role),
-                       u[i].disabled ? "true" : "false", u[i].last_login_us ? "\"" : "",
-                       u[i].last_login_us ? ts : "null", u[i].last_login_us ? "\"" : "");
-            else
+            if (cl.json) {
+                struct cv_buf j;
+                cv_buf_init(&j, 4096);
+                cv_buf_printf(&j, "%s{\"name\":", i ? "," : "");
+                cv_json_str(&j, u[i].name);
+                cv_buf_printf(&j, ",\"role\":");
+                cv_json_str(&j, srv_role_name(u[i].role));
+                cv_buf_printf(&j, ",\"disabled\":%s,\"last_login\":",
+                              u[i].disabled ? "true" : "false");
+                cv_json_str(&j, u[i].last_login_us ? ts : NULL);
+                cv_buf_u8(&j, '}');
+                fwrite(j.data, 1, j.len, stdout);
+                cv_buf_release(&j);
+            } else
                 printf("%-32s %-9s %-9s %s\n", u[i].name, srv_role_name(u[i].role),
                        u[i].disabled ? "disabled" : "active", ts);
         }
@@ -2291,6 +2325,57 @@ static int audit_print(void *ctx, const struct srv_audit_rec *r)
     return 0;
 }
 
+/*
+ * `camvault audit --verify`: the hash chain, then the log against the head the newest signed
+ * checkpoint holds (exporter/checkpoint.h), so that records deleted from the end are caught.
+ * A checkpoint from an older camvault (no audit line), or none yet, is said, not failed.
+ */
+static int audit_verify(struct idx_txn *t, const char *root, bool json, struct cv_err *err)
+{
+    struct exp_cp_audit cp = {0};
+    struct cv_buf b;
+    char note[160] = "";
+    uint64_t n = 0, bad = 0;
+    int rc = srv_audit_verify_signed(t, root, &n, &bad, &cp, err);
+
+    if (rc == 0 && !cp.cp_seq)
+        snprintf(note, sizeof(note), "no signed checkpoint yet: the log's end is not signed");
+    else if (rc == 0 && !cp.has_audit)
+        snprintf(note, sizeof(note), "checkpoint %llu has no audit head (written by an older "
+                 "camvault): the log's end is not signed yet", (unsigned long long)cp.cp_seq);
+    cv_buf_init(&b, 4096);
+    if (rc == 0 && json) {
+        cv_buf_printf(&b, "{\"ok\":true,\"records\":%llu", (unsigned long long)n);
+        if (cp.cp_seq && cp.has_audit)
+            cv_buf_printf(&b, ",\"checkpoint\":%llu,\"signed_seq\":%llu",
+                          (unsigned long long)cp.cp_seq, (unsigned long long)cp.seq);
+        if (note[0]) {
+            cv_buf_printf(&b, ",\"note\":");
+            cv_json_str(&b, note);
+        }
+        cv_buf_printf(&b, "}\n");
+    } else if (rc == 0) {
+        cv_buf_printf(&b, "audit log: %llu records, hash chain intact", (unsigned long long)n);
+        if (cp.cp_seq && cp.has_audit)
+            cv_buf_printf(&b, "; checkpoint %llu signs record %llu", (unsigned long long)cp.cp_seq,
+                          (unsigned long long)cp.seq);
+        if (note[0])
+            cv_buf_printf(&b, "; %s", note);
+        cv_buf_u8(&b, '\n');
+    } else if (rc == CV_ECORRUPT && json) {
+        /* the chain broke at first_bad_seq, or it holds but not up to the signed head */
+        cv_buf_printf(&b, "{\"ok\":false,\"records\":%llu", (unsigned long long)n);
+        if (bad)
+            cv_buf_printf(&b, ",\"first_bad_seq\":%llu}\n", (unsigned long long)bad);
+        else
+            cv_buf_printf(&b, ",\"checkpoint\":%llu,\"signed_seq\":%llu}\n",
+                          (unsigned long long)cp.cp_seq, (unsigned long long)cp.seq);
+    }
+    fwrite(b.data, 1, b.len, stdout);
+    cv_buf_release(&b);
+    return rc;
+}
+
 static int cmd_audit(int argc, char **argv)
 {
     struct cmdline cl = {.cmd = "audit"};
@@ -2306,7 +2391,6 @@ static int cmd_audit(int argc, char **argv)
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
     char root[PATH_MAX];
-    uint64_t n = 0, bad = 0;
     int rc;
 
     if (parse(&cl, argc, argv, opts, 0, true))
@@ -2320,14 +2404,7 @@ static int cmd_audit(int argc, char **argv)
     if (rc == 0)
         rc = idx_begin(idx, false, &t, &err);
     if (rc == 0 && verify) {
-        rc = srv_audit_verify(t, &n, &bad, &err);
-        if (rc == 0 && cl.json)
-            printf("{\"ok\":true,\"records\":%llu}\n", (unsigned long long)n);
-        else if (rc == 0)
-            printf("audit log: %llu records, hash chain intact\n", (unsigned long long)n);
-        else if (rc == CV_ECORRUPT && cl.json)
-            printf("{\"ok\":false,\"records\":%llu,\"first_bad_seq\":%llu}\n",
-                   (unsigned long long)n, (unsigned long long)bad);
+        rc = audit_verify(t, root, cl.json, &err);
     } else if (rc == 0) {
         ap.json = cl.json;
         if (cl.json)

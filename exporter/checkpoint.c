@@ -1,6 +1,7 @@
 /*
  * checkpoint.c: build, sign, store and publish checkpoints (format in checkpoint.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 
 #include "exporter/checkpoint.h"
 #include "exporter/tsa.h"
+#include "storage-layout/layout.h"
 #include "common/log.h"
 #include "common/cvtime.h"
 #include "common/fileio.h"
@@ -85,7 +87,9 @@ int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *si
     struct idx_checkpoint prev, cp;
     struct idx_head *heads = NULL;
     size_t nheads = 0;
-    char site[33], prevhash[65], when[40];
+    char site[33], prevhash[65], when[40], ahex[65];
+    uint8_t ahash[32];
+    uint64_t aseq = 0;
     struct cv_buf text, sig;
     int rc;
 
@@ -98,6 +102,8 @@ int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *si
         rc = idx_site_id(t, site, err);
     if (rc == 0)
         rc = idx_heads(t, &heads, &nheads, err);
+    if (rc == 0) /* the server appends under the same write lock: this is the head as of now */
+        rc = exp_audit_head(t, &aseq, ahash, err);
     if (rc < 0)
         goto out;
     rc = idx_checkpoint_last(t, &prev, err);
@@ -111,8 +117,10 @@ int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *si
         sha256_hex(prev.text, prevhash);
     }
     cv_time_format_utc(now_us, when, sizeof(when), 6);
+    cv_hex(ahash, 32, ahex);
     cv_buf_printf(&text, "camvault checkpoint 1\nsite %s\nseq %llu\ntime %s\nprev %s\n", site,
                   (unsigned long long)(prev.seq + 1), when, prevhash);
+    cv_buf_printf(&text, "audit %llu %s\n", (unsigned long long)aseq, ahex);
     for (size_t i = 0; i < nheads; i++) {
         char hex[65];
         cv_hex(heads[i].chain, 32, hex);
@@ -146,4 +154,188 @@ out:
     cv_buf_release(&text);
     cv_buf_release(&sig);
     return rc;
+}
+
+/* ---- the audit head ---- */
+
+#define AUDIT_REC_VERSION 1 /* server/audit.c's REC_VERSION */
+
+int exp_checkpoint_audit(const char *text, size_t len, uint64_t *seq, uint8_t hash[32])
+{
+    const char *p = text, *end = text + len;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (l > 6 && strncmp(p, "audit ", 6) == 0) {
+            char line[128], hex[65];
+            unsigned long long n;
+            int used = 0;
+            if (l >= sizeof(line))
+                return CV_ECORRUPT;
+            memcpy(line, p, l);
+            line[l] = 0;
+            if (sscanf(line, "audit %llu %64s%n", &n, hex, &used) != 2 || (size_t)used != l ||
+                strlen(hex) != 64 || cv_unhex(hex, hash, 32) < 0)
+                return CV_ECORRUPT;
+            *seq = n;
+            return 0;
+        }
+        if (l > 10 && strncmp(p, "signature ", 10) == 0)
+            break;
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return CV_ENOENT;
+}
+
+/* Whether a certificate ROOT/keys/retired/<stamp>-signing.pem verifies checkpoint cp. */
+static bool signed_by_retired(const char *keys, const struct idx_checkpoint *cp)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct cv_err ignore = {""};
+    struct dirent *de;
+    bool ok = false;
+    DIR *d;
+
+    if (cv_path_join(dir, sizeof(dir), keys, "retired", &ignore) < 0 || !(d = opendir(dir)))
+        return false;
+    while (!ok && (de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l > 12 && strcmp(de->d_name + l - 12, "-signing.pem") == 0 &&
+            cv_path_join(path, sizeof(path), dir, de->d_name, &ignore) == 0)
+            ok = exp_verify_file(path, cp->text, strlen(cp->text), cp->sig, cp->siglen,
+                                 &ignore) == 0;
+    }
+    closedir(d);
+    return ok;
+}
+
+int exp_checkpoint_audit_last(struct idx_txn *t, const char *root, struct exp_cp_audit *out,
+                              struct cv_err *err)
+{
+    struct idx_checkpoint cp;
+    char dir[PATH_MAX], cert[PATH_MAX];
+    struct cv_err why = {""};
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(&cp, 0, sizeof(cp));
+    rc = idx_checkpoint_last(t, &cp, err);
+    if (rc < 0)
+        goto out;
+    out->cp_seq = cp.seq;
+    rc = lay_dir(root, "keys", dir, sizeof(dir), err);
+    if (rc == 0)
+        rc = cv_path_join(cert, sizeof(cert), dir, "signing.pem", err);
+    if (rc < 0)
+        goto out;
+    rc = exp_verify_file(cert, cp.text, strlen(cp.text), cp.sig, cp.siglen, &why);
+    if (rc == CV_ECRYPTO && signed_by_retired(dir, &cp))
+        rc = 0; /* signed before `camvault keys import`, by a recorder not yet restarted */
+    if (rc < 0) {
+        rc = cv_errf(err, rc == CV_ECRYPTO ? CV_ECRYPTO : rc, "checkpoint %llu: %s",
+                     (unsigned long long)cp.seq, why.msg);
+        goto out;
+    }
+    rc = exp_checkpoint_audit(cp.text, strlen(cp.text), &out->seq, out->hash);
+    if (rc == CV_ECORRUPT) {
+        rc = cv_errf(err, CV_ECORRUPT, "checkpoint %llu: malformed audit line",
+                     (unsigned long long)cp.seq);
+        goto out;
+    }
+    out->has_audit = rc == 0;
+    rc = 0;
+out:
+    idx_checkpoint_release(&cp);
+    return rc;
+}
+
+int exp_audit_head(struct idx_txn *t, uint64_t *seq, uint8_t hash[32], struct cv_err *err)
+{
+    struct cv_buf key, val;
+    struct cv_err why = {""};
+    int rc;
+
+    *seq = 0;
+    memset(hash, 0, 32);
+    cv_buf_init(&key, 16);
+    cv_buf_init(&val, IDX_REC_VAL_MAX);
+    rc = idx_rec_last(t, IDX_AUDIT, &key, &val, &why);
+    if (rc == CV_ENOENT) {
+        rc = 0;
+    } else if (rc < 0) {
+        rc = cv_errf(err, rc, "audit head: %s", why.msg);
+    } else if (key.len != 8 || val.len < 33 || val.data[0] != AUDIT_REC_VERSION) {
+        rc = cv_errf(err, CV_ECORRUPT, "audit head: the newest record is malformed (run "
+                     "'camvault audit --verify')");
+    } else {
+        *seq = cv_get_be64(key.data);
+        memcpy(hash, val.data + 1, 32);
+    }
+    cv_buf_release(&key);
+    cv_buf_release(&val);
+    return rc;
+}
+
+struct chain_ctx {
+    uint64_t expect, to;
+    uint8_t prev[32];
+    bool have_prev; /* prev holds the hash of record expect - 1 */
+    struct cv_buf *out;
+};
+
+static int chain_one(void *vctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    struct chain_ctx *c = vctx;
+    const uint8_t *p = v;
+    uint64_t seq = klen == 8 ? cv_get_be64(k) : 0;
+    uint8_t md[32];
+    unsigned int mdlen = 32;
+    char hex[65];
+    EVP_MD_CTX *ctx;
+    int ok;
+
+    if (klen != 8 || vlen < 33 || p[0] != AUDIT_REC_VERSION) {
+        cv_buf_printf(c->out, "broken %llu\n", (unsigned long long)c->expect);
+        return 1;
+    }
+    if (seq < c->expect) { /* the record before `from`: only its hash is needed */
+        memcpy(c->prev, p + 1, 32);
+        c->have_prev = true;
+        return 0;
+    }
+    if (seq != c->expect || !c->have_prev) {
+        cv_buf_printf(c->out, "broken %llu\n", (unsigned long long)c->expect);
+        return 1;
+    }
+    ctx = EVP_MD_CTX_new();
+    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, c->prev, 32) &&
+         EVP_DigestUpdate(ctx, p + 33, vlen - 33) && EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    if (!ok || memcmp(md, p + 1, 32) != 0) {
+        cv_buf_printf(c->out, "broken %llu\n", (unsigned long long)seq);
+        return 1;
+    }
+    cv_hex(md, 32, hex);
+    cv_buf_printf(c->out, "%llu %s\n", (unsigned long long)seq, hex);
+    memcpy(c->prev, md, 32);
+    c->expect++;
+    return c->expect > c->to;
+}
+
+int exp_audit_chain(struct idx_txn *t, uint64_t from, uint64_t to, struct cv_buf *out,
+                    struct cv_err *err)
+{
+    struct chain_ctx c = {.expect = from, .to = to, .out = out};
+    uint8_t key[8];
+    int rc;
+
+    if (from == 0 || from > to)
+        return 0;
+    c.have_prev = from == 1; /* record 1 follows 32 zero bytes */
+    cv_put_be64(key, from - 1);
+    rc = idx_rec_iter(t, IDX_AUDIT, key, 8, false, chain_one, &c, err);
+    return rc < 0 ? rc : 0;
 }

@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "common/log.h"
+#include "exporter/checkpoint.h"
 #include "exporter/clip.h"
 #include "exporter/export.h"
 #include "exporter/exp_int.h"
@@ -633,10 +634,46 @@ static int add_workings(struct exp_zip *z, const struct exp_request *req, struct
     return rc;
 }
 
+/*
+ * custody/audit.chain (docs/evidence.md): "checkpoint <seq>|none", then the audit chain's hashes
+ * from the first custody line's record to the record that checkpoint signs, so that a verifier
+ * can check the case's lines against the signed head without the other cases' lines. The
+ * checkpoint is the ledger's newest; it goes into integrity/checkpoints.log.
+ */
+static int custody_chain(struct idx_txn *t, const struct exp_request *req, struct cp *cps,
+                         size_t ncps, struct cv_buf *out, struct cv_err *err)
+{
+    struct cp *c = ncps ? &cps[ncps - 1] : NULL;
+    uint64_t first = 0, signed_seq = 0;
+    uint8_t hash[32];
+    int rc;
+
+    if (!c) {
+        cv_buf_printf(out, "checkpoint none\n");
+        return 0;
+    }
+    c->needed = true;
+    cv_buf_printf(out, "checkpoint %llu\n", (unsigned long long)c->seq);
+    rc = exp_checkpoint_audit(c->p, c->len, &signed_seq, hash);
+    if (rc == CV_ENOENT) /* an older camvault's checkpoint: nothing to chain to */
+        return 0;
+    if (rc < 0)
+        return cv_errf(err, CV_ECORRUPT, "checkpoint %llu: malformed audit line",
+                       (unsigned long long)c->seq);
+    if (req->custody && req->custody_len && req->custody[0] >= '1' && req->custody[0] <= '9')
+        first = strtoull(req->custody, NULL, 10);
+    if (first == 0 || first > signed_seq)
+        return 0;
+    rc = exp_audit_chain(t, first, signed_seq, out, err);
+    if (rc == 0 && !cv_buf_ok(out))
+        rc = cv_errf(err, CV_ELIMIT, "custody/audit.chain too long");
+    return rc;
+}
+
 /* Write everything into the open package z. */
 static int write_all(struct exp_zip *z, const struct exp_request *req, struct exp_result *res,
                      const char *site, int64_t now, struct cam_exp *cams, const struct cp *cps,
-                     size_t ncps, struct cv_err *err)
+                     size_t ncps, const struct cv_buf *chain, struct cv_err *err)
 {
     struct cv_buf b;
     char path[EXP_SUM_PATH_MAX], abs[PATH_MAX];
@@ -692,6 +729,8 @@ static int write_all(struct exp_zip *z, const struct exp_request *req, struct ex
     if (rc == 0)
         rc = exp_zip_add_mem(z, "custody/audit.log", req->custody ? req->custody : "",
                              req->custody ? req->custody_len : 0, err);
+    if (rc == 0)
+        rc = exp_zip_add_mem(z, "custody/audit.chain", chain->data, chain->len, err);
     cv_buf_reset(&b);
     {
         struct exp_request r2 = *req;
@@ -738,6 +777,7 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
     struct idx_txn *t = NULL;
     struct exp_zip z = {.fd = -1};
     struct cp *cps = NULL;
+    struct cv_buf chain;
     size_t ncps = 0, nsegs = 0, ledger_len = 0;
     char *ledger = NULL, site[33], dir[PATH_MAX], path[PATH_MAX];
     int64_t now = cv_now_us();
@@ -758,6 +798,7 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
     cams = calloc(req->ncameras, sizeof(*cams));
     if (!cams)
         return cv_errf(err, CV_ENOMEM, "out of memory");
+    cv_buf_init(&chain, TEXT_MAX);
     rc = lay_dir(req->root, "ledger", dir, sizeof(dir), err);
     if (rc == 0)
         rc = cv_path_join(path, sizeof(path), dir, "checkpoints.log", err);
@@ -786,13 +827,15 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
             rc = cv_errf(err, CV_ELIMIT, "camera '%s': too many records in range", c->cam.id);
         nsegs += c->segs.n;
     }
+    if (rc == 0)
+        rc = custody_chain(t, req, cps, ncps, &chain, err);
     idx_abort(t);
     if (rc == 0 && nsegs == 0)
         rc = cv_errf(err, CV_ENOENT, "no footage of the requested cameras in the range");
     if (rc == 0)
         rc = exp_zip_open(&z, req->out_path, res->folder, now, err);
     if (rc == 0)
-        rc = write_all(&z, req, res, site, now, cams, cps, ncps, err);
+        rc = write_all(&z, req, res, site, now, cams, cps, ncps, &chain, err);
     if (rc == 0)
         rc = exp_zip_finish(&z, req->root, err);
     else
@@ -810,5 +853,6 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
     free(cams);
     free(cps);
     free(ledger);
+    cv_buf_release(&chain);
     return rc;
 }

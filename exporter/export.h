@@ -9,7 +9,9 @@
  *   <case>-<export id>/manifest.json, README.txt, certs/root.pem, certs/signing.pem,
  *   integrity/<camera>.chain, integrity/checkpoints.log, SHA256SUMS, SHA256SUMS.p7s
  *   working/<camera>_<first>_<end>.mp4 (one per recorder run, exporter/clip.h), index.html,
- *   custody/audit.log (the audit lines the caller passes: the case's history, this export)
+ *   custody/audit.log (the audit lines the caller passes: the case's history, this export),
+ *   custody/audit.chain (the audit chain from the first custody line to the signed audit head
+ *   of the newest checkpoint, which integrity/checkpoints.log then holds; docs/evidence.md)
  *
  * into OUT.tmp (O_EXCL), fsyncs it and renames it to OUT, so a killed export never leaves a
  * partial OUT. Every segment is hashed while it is copied; a hash that differs from the index

@@ -24,6 +24,7 @@
 #include "exporter/exp_int.h"
 #include "exporter/verify_int.h"
 #include "exporter/tsa.h"
+#include "exporter/checkpoint.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/json.h"
@@ -648,6 +649,198 @@ out:
     X509_free(sign);
 }
 
+/* The checkpoint block of integrity/checkpoints.log with sequence `seq` (*len its bytes up to
+ * and including its signature line), or NULL. */
+static const char *cp_block(const char *log, unsigned long long seq, size_t *len)
+{
+    char pat[40];
+
+    snprintf(pat, sizeof(pat), "\nseq %llu\n", seq);
+    for (const char *p = log; p && *p;) {
+        const char *end = strstr(p, "\n\n");
+        size_t l = end ? (size_t)(end - p) + 1 : strlen(p);
+        if (memmem(p, l, pat, strlen(pat))) { /* within the block: linear in the log */
+            *len = l;
+            return p;
+        }
+        p = end ? end + 2 : NULL;
+    }
+    return NULL;
+}
+
+/* The custody/audit.chain lines: sequences from[0..n) dense, hashes. */
+struct achain {
+    unsigned long long first, n, broken;
+    uint8_t (*hash)[32];
+};
+
+/* Parse the lines after the header; -1 with a FAIL reported when malformed. */
+static int achain_parse(struct ver *v, const char *p, struct achain *a)
+{
+    unsigned line = 2;
+    size_t cap = 0;
+
+    for (; *p; line++) {
+        const char *nl = strchr(p, '\n');
+        unsigned long long seq;
+        char hex[65];
+        int used = 0;
+        if (nl && sscanf(p, "broken %llu%n", &seq, &used) == 1 && p + used == nl) {
+            a->broken = seq;
+            return 0;
+        }
+        if (!nl || sscanf(p, "%llu %64s%n", &seq, hex, &used) != 2 || p + used != nl ||
+            strlen(hex) != 64 || (a->n && seq != a->first + a->n) || seq == 0) {
+            exp_ver_report(v, false, "custody", "custody/audit.chain line %u: malformed", line);
+            return -1;
+        }
+        if (a->n == cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            uint8_t (*nh)[32] = nc <= (16u << 20) ? realloc(a->hash, nc * 32) : NULL;
+            if (!nh) {
+                exp_ver_report(v, false, "custody", "custody/audit.chain: too many lines");
+                return -1;
+            }
+            a->hash = nh;
+            cap = nc;
+        }
+        if (!a->n)
+            a->first = seq;
+        if (cv_unhex(hex, a->hash[a->n], 32) < 0) {
+            exp_ver_report(v, false, "custody", "custody/audit.chain line %u: malformed", line);
+            return -1;
+        }
+        a->n++;
+        p = nl + 1;
+    }
+    return 0;
+}
+
+/* The chain's hash of record seq, or NULL when it lacks it. */
+static const uint8_t *achain_at(const struct achain *a, unsigned long long seq)
+{
+    return seq >= a->first && seq - a->first < a->n ? a->hash[seq - a->first] : NULL;
+}
+
+/*
+ * custody/audit.chain against the audit head that its checkpoint signs (docs/evidence.md): the
+ * chain reaches the signed record with the signed hash, and every custody line up to it sits in
+ * the chain at its sequence (its hash, and its previous hash when the chain has it). Packages
+ * of an older camvault lack the file, old checkpoints lack the audit line: said, not failed.
+ */
+static void check_custody_chain(struct ver *v)
+{
+    const struct ent *ch = exp_ver_find(v, "custody/audit.chain");
+    const struct ent *cu = exp_ver_find(v, "custody/audit.log");
+    const struct ent *log = exp_ver_find(v, "integrity/checkpoints.log");
+    X509 *sign = NULL;
+    struct achain a = {0};
+    unsigned long long cpseq, first = 0, covered = 0;
+    uint64_t sseq;
+    uint8_t shash[32];
+    const char *blk, *nl;
+    char retired[EXP_SUM_PATH_MAX + 2];
+    unsigned bad = v->failed, line = 0;
+    size_t blen = 0;
+    int used = 0;
+
+    if (!ch) {
+        exp_ver_report(v, true, "custody", "custody/audit.chain: absent (a package of an older "
+                       "camvault): the custody lines are not checked against a signed audit head");
+        return;
+    }
+    if (!cu)
+        return; /* exp_ver_custody reported it */
+    nl = strchr(ch->data, '\n');
+    if (nl && strncmp(ch->data, "checkpoint none\n", 16) == 0) {
+        exp_ver_report(v, true, "custody", "no signed checkpoint existed when the package was "
+                       "made: the custody lines are not yet covered by one");
+        return;
+    }
+    if (!nl || sscanf(ch->data, "checkpoint %llu%n", &cpseq, &used) != 1 ||
+        ch->data + used != nl) {
+        exp_ver_report(v, false, "custody", "custody/audit.chain line 1: expected 'checkpoint "
+                       "<seq>'");
+        return;
+    }
+    blk = log ? cp_block(log->data, cpseq, &blen) : NULL;
+    sign = cert_of(exp_ver_find(v, "certs/signing.pem"));
+    if (!blk) {
+        exp_ver_report(v, false, "custody", "custody/audit.chain names checkpoint %llu, which "
+                       "integrity/checkpoints.log lacks", cpseq);
+        goto out;
+    }
+    if (!(sign && cp_valid(X509_get0_pubkey(sign), blk, blen) == 1) &&
+        !cp_valid_retired(v, blk, blen, retired, sizeof(retired))) {
+        exp_ver_report(v, false, "custody", "checkpoint %llu (named by custody/audit.chain): "
+                       "signature does not verify", cpseq);
+        goto out;
+    }
+    if (exp_checkpoint_audit(blk, blen, &sseq, shash) == CV_ENOENT) {
+        exp_ver_report(v, true, "custody", "checkpoint %llu has no audit head (written by an "
+                       "older camvault): the custody lines are not checked against it", cpseq);
+        goto out;
+    } else if (exp_checkpoint_audit(blk, blen, &sseq, shash) < 0) {
+        exp_ver_report(v, false, "custody", "checkpoint %llu: malformed audit line", cpseq);
+        goto out;
+    }
+    if (achain_parse(v, nl + 1, &a) < 0)
+        goto out;
+    if (cu->data[0] >= '1' && cu->data[0] <= '9')
+        first = strtoull(cu->data, NULL, 10);
+    if (first == 0 || first > sseq) {
+        exp_ver_report(v, true, "custody", "the custody lines begin after audit record %llu, "
+                       "the last that checkpoint %llu signs: not yet covered by a checkpoint",
+                       (unsigned long long)sseq, cpseq);
+        goto out;
+    }
+    if (a.broken) {
+        exp_ver_report(v, false, "custody", "custody/audit.chain: audit record %llu was missing "
+                       "or did not recompute from its line when the package was made (the "
+                       "site's audit log is damaged; checkpoint %llu signed record %llu)",
+                       a.broken, cpseq, (unsigned long long)sseq);
+        goto out;
+    }
+    if (!a.n || a.first != first || a.first + a.n - 1 < sseq) {
+        exp_ver_report(v, false, "custody", "audit log ends at record %llu but checkpoint %llu "
+                       "signed record %llu (custody/audit.chain: records were deleted from the "
+                       "log's end)", a.n ? a.first + a.n - 1 : first - 1, cpseq,
+                       (unsigned long long)sseq);
+        goto out;
+    }
+    for (const char *p = cu->data; *p; line++) {
+        const char *e = strchr(p, '\n');
+        unsigned long long seq;
+        char ph[65], hh[65];
+        uint8_t prev[32], hash[32];
+        const uint8_t *want, *wprev;
+        if (!e || sscanf(p, "%llu %64s %64s", &seq, ph, hh) != 3 || cv_unhex(ph, prev, 32) < 0 ||
+            cv_unhex(hh, hash, 32) < 0)
+            goto out; /* exp_ver_custody reported it */
+        if (seq > sseq)
+            break;
+        want = achain_at(&a, seq);
+        wprev = achain_at(&a, seq - 1);
+        if (!want || memcmp(want, hash, 32) != 0 || (wprev && memcmp(wprev, prev, 32) != 0))
+            exp_ver_report(v, false, "custody", "custody/audit.log line %u (audit record %llu): "
+                           "not the record custody/audit.chain holds at %llu", line + 1, seq, seq);
+        covered = line + 1;
+        p = e + 1;
+    }
+    if (memcmp(achain_at(&a, sseq), shash, 32) != 0)
+        exp_ver_report(v, false, "custody", "custody/audit.log lines 1-%llu (audit records %llu.."
+                       "%llu) do not lead to the audit head that checkpoint %llu signed: a record "
+                       "at or below %llu was rewritten", covered, first, (unsigned long long)sseq,
+                       cpseq, (unsigned long long)sseq);
+    if (v->failed == bad)
+        exp_ver_report(v, true, "custody", "custody/audit.log lines 1-%llu lead to audit record "
+                       "%llu, which checkpoint %llu signs", covered, (unsigned long long)sseq,
+                       cpseq);
+out:
+    free(a.hash);
+    X509_free(sign);
+}
+
 int exp_verify(const char *zip_path, bool json, FILE *out, unsigned *failed, struct cv_err *err)
 {
     struct ver v = {.json = json, .out = out};
@@ -675,6 +868,7 @@ int exp_verify(const char *zip_path, bool json, FILE *out, unsigned *failed, str
     check_integrity(&v, manifest);
     exp_ver_manifest_check(&v, zip_path, doc);
     exp_ver_custody(&v);
+    check_custody_chain(&v);
     *failed = v.failed;
     if (json) {
         struct cv_buf h;

@@ -290,12 +290,13 @@ int api_audit_verify(struct srv_req *r)
 {
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
+    struct exp_cp_audit cp;
     uint64_t n = 0, bad = 0;
     int rc;
 
     if (srv_read(r, &t) < 0)
         return 0;
-    rc = srv_audit_verify(t, &n, &bad, &err);
+    rc = srv_audit_verify_signed(t, r->srv->root, &n, &bad, &cp, &err); /* and the signed head */
     idx_abort(t);
     if (rc < 0 && rc != CV_ECORRUPT)
         return srv_fail(r, rc, &err);

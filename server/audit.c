@@ -449,6 +449,68 @@ int srv_audit_verify(struct idx_txn *t, uint64_t *records, uint64_t *first_bad,
     return c.rc;
 }
 
+int srv_audit_check_head(struct idx_txn *t, uint64_t cp_seq, uint64_t seq,
+                         const uint8_t hash[32], struct cv_err *err)
+{
+    struct cv_buf key, val;
+    struct cv_err why = {""};
+    uint64_t last = 0;
+    uint8_t k[8];
+    int rc;
+
+    if (seq == 0)
+        return 0;
+    cv_buf_init(&key, 16);
+    cv_buf_init(&val, SRV_AUDIT_LINE_MAX + 64);
+    rc = idx_rec_last(t, IDX_AUDIT, &key, &val, &why);
+    if (rc == 0 && key.len == 8)
+        last = cv_get_be64(key.data);
+    else if (rc < 0 && rc != CV_ENOENT) {
+        rc = cv_errf(err, rc, "audit: %s", why.msg);
+        goto out;
+    }
+    if (last < seq) {
+        rc = cv_errf(err, CV_ECORRUPT, "audit log ends at record %llu but checkpoint %llu signed "
+                     "record %llu: records were deleted from its end",
+                     (unsigned long long)last, (unsigned long long)cp_seq,
+                     (unsigned long long)seq);
+        goto out;
+    }
+    cv_put_be64(k, seq);
+    rc = idx_rec_get(t, IDX_AUDIT, k, 8, &val, &why);
+    if (rc == CV_ENOENT) {
+        rc = cv_errf(err, CV_ECORRUPT, "audit record %llu is missing but checkpoint %llu signed "
+                     "it", (unsigned long long)seq, (unsigned long long)cp_seq);
+    } else if (rc < 0) {
+        rc = cv_errf(err, rc, "audit: %s", why.msg);
+    } else if (val.len < 33 || memcmp(val.data + 1, hash, 32) != 0) {
+        rc = cv_errf(err, CV_ECORRUPT, "audit record %llu: hash differs from the one checkpoint "
+                     "%llu signed (the log was rewritten at or below record %llu)",
+                     (unsigned long long)seq, (unsigned long long)cp_seq,
+                     (unsigned long long)seq);
+    }
+out:
+    cv_buf_release(&key);
+    cv_buf_release(&val);
+    return rc;
+}
+
+int srv_audit_verify_signed(struct idx_txn *t, const char *root, uint64_t *records,
+                            uint64_t *first_bad, struct exp_cp_audit *cp, struct cv_err *err)
+{
+    int rc = srv_audit_verify(t, records, first_bad, err);
+
+    memset(cp, 0, sizeof(*cp));
+    if (rc < 0)
+        return rc;
+    rc = exp_checkpoint_audit_last(t, root, cp, err);
+    if (rc == CV_ENOENT)
+        return 0;
+    if (rc < 0 || !cp->has_audit)
+        return rc;
+    return srv_audit_check_head(t, cp->cp_seq, cp->seq, cp->hash, err);
+}
+
 struct case_ctx {
     struct cv_buf *out;
 };

@@ -26,6 +26,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "exporter/checkpoint.h"
 #include "indexer/idx.h"
 
 #define SRV_AUDIT_USER_MAX 64
@@ -130,6 +131,27 @@ int srv_audit_iter(struct idx_txn *txn, const struct srv_audit_filter *f, srv_au
  */
 int srv_audit_verify(struct idx_txn *txn, uint64_t *records, uint64_t *first_bad,
                      struct cv_err *err);
+
+/*
+ * Check the log against the head a signed checkpoint holds (exporter/checkpoint.h: checkpoint
+ * `cp_seq` signed record `seq` with hash `hash`): the log must reach record `seq` and that
+ * record's hash must be `hash`. Deleting records from the end of the log leaves a chain that
+ * srv_audit_verify accepts; this catches it. Returns 0 when it holds; CV_ECORRUPT naming what
+ * is wrong ("audit log ends at record 40 but checkpoint 7 signed record 45", or "audit record
+ * 45: hash differs from the one checkpoint 7 signed ..."). seq 0 (an empty log signed) holds.
+ */
+int srv_audit_check_head(struct idx_txn *txn, uint64_t cp_seq, uint64_t seq,
+                         const uint8_t hash[32], struct cv_err *err);
+
+/*
+ * srv_audit_verify, then the log against the newest checkpoint of the index (its signature
+ * checked with ROOT/keys/signing.pem, exporter/checkpoint.h) with srv_audit_check_head. *cp
+ * gets that checkpoint: cp->cp_seq 0 when there is none yet, !cp->has_audit when an older
+ * camvault wrote it (both hold: the log's end is then simply not signed yet). CV_ECORRUPT as
+ * the two functions say (*first_bad 0 when the chain held but not up to the signed head).
+ */
+int srv_audit_verify_signed(struct idx_txn *txn, const char *root, uint64_t *records,
+                            uint64_t *first_bad, struct exp_cp_audit *cp, struct cv_err *err);
 
 /*
  * The audit lines of one case as text, for an export package's custody/ folder: one line per

@@ -4,7 +4,8 @@
  * Adding a test: write `void test_<name>(void)` in tests/unit/test_<module>.c and add one line
  * X(<name>) to UNIT_TESTS below; the list both declares the functions and fills the table.
  *
- * Usage: unit-tests [SUBSTRING]   runs the tests whose name contains SUBSTRING (all without).
+ * Usage: unit-tests [NAME...]   runs the tests whose name contains any NAME (all without); a
+ * NAME that matches no test, or an option (--help prints the usage), runs nothing and exits 2.
  * Each test runs in a forked child (a crash, a sanitizer report or a hang of the code under test
  * fails that test and the run goes on); UNIT_NOFORK=1 runs them in-process, for a debugger.
  * Output: "ok NAME" or "FAIL NAME: file:line: message" lines, then one "N passed, N failed" line;
@@ -117,6 +118,7 @@
     X(audit_chain)                                                                                 \
     X(audit_case_lines)                                                                            \
     X(audit_tampered)                                                                              \
+    X(audit_signed_head)                                                                           \
     X(audit_group_commit)                                                                          \
     X(audit_group_commit_batches)                                                                  \
     X(audit_group_commit_errors)                                                                   \
@@ -254,12 +256,54 @@ static bool run_forked(const struct unit_test *t)
     return false;
 }
 
+static const char usage[] =
+    "usage: unit-tests [NAME...]\n"
+    "Runs the C unit tests whose name contains any NAME (all of them without one).\n"
+    "UNIT_NOFORK=1 runs them in this process (for a debugger) instead of one child each.\n";
+
+/* Whether test `name` is selected by the arguments (every test when there are none). */
+static bool selected(const char *name, int argc, char **argv)
+{
+    if (argc < 2)
+        return true;
+    for (int i = 1; i < argc; i++)
+        if (strstr(name, argv[i]))
+            return true;
+    return false;
+}
+
+/* Options and names that match no test: usage or a one-line error, and the exit status (0 for
+ * --help, 2 otherwise); -1 when the arguments are good. */
+static int check_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        bool found = false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-' || !argv[i][0]) {
+            fprintf(stderr, "unit-tests: unknown option '%s'\n%s", argv[i], usage);
+            return 2;
+        }
+        for (size_t j = 0; j < sizeof(unit_tests) / sizeof(unit_tests[0]) && !found; j++)
+            found = strstr(unit_tests[j].name, argv[i]) != NULL;
+        if (!found) {
+            fprintf(stderr, "unit-tests: no test name contains '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
-    const char *filter = argc > 1 ? argv[1] : NULL;
     const char *nofork = getenv("UNIT_NOFORK");
     bool forked = !(nofork && *nofork && strcmp(nofork, "0") != 0);
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, rc = check_args(argc, argv);
+
+    if (rc >= 0)
+        return rc;
 
     /* Recovery logs what it cuts at info level; keep the output to the test lines. */
     cv_log_init("unit-tests", CV_LOG_WARN);
@@ -270,7 +314,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof(unit_tests) / sizeof(unit_tests[0]); i++) {
         const struct unit_test *t = &unit_tests[i];
-        if (filter && !strstr(t->name, filter))
+        if (!selected(t->name, argc, argv))
             continue;
         if (forked ? run_forked(t) : run_here(t))
             passed++;
