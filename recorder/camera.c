@@ -738,6 +738,13 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
         }
         atomic_store(&c->deadline, cv_mono_us() + c->rc->stall_timeout_us);
         r = av_read_frame(s->ic, pkt);
+        if (r >= 0 && interrupt_cb(c)) {
+            /* Our interrupt ended the read, and libavformat flushed its parser: this packet may
+             * be a torn access unit (say only the delimiter of a frame whose slices never came),
+             * which no decoder can read. The stream ends here, as it would have without it. */
+            av_packet_unref(pkt);
+            r = AVERROR_EXIT;
+        }
         if (r < 0) {
             char why[CV_ERR_MAX];
             if (stopping(c))
