@@ -155,6 +155,16 @@ static int apply(struct idx_txn *t, struct item *it)
     switch (it->type) {
     case ITEM_SEGMENT:
         rc = idx_segment_put(t, it->camera, &it->seg, it->frags, it->nfrags, &err);
+        if (rc == 0 && (it->seg.flags & IDX_SEG_SHIFTED)) {
+            /* Indexed all the same; say once per segment why its time is not its receipt. */
+            char at[48], recv[48];
+            cv_time_format_utc(it->seg.start_us, at, sizeof(at), 3);
+            cv_time_format_utc(it->seg.recv_start_us, recv, sizeof(recv), 3);
+            cv_warn("camera '%s': segment '%s' was received at %s by the recorder's clock, "
+                    "before the end of the camera's footage so far (the clock stepped back or "
+                    "the camera's timestamps ran ahead): indexed from %s, flagged 'shifted'",
+                    it->camera, it->seg.path, recv, at);
+        }
         break;
     case ITEM_GAP:
         rc = idx_gap_put(t, &it->gap, &err);
@@ -164,7 +174,7 @@ static int apply(struct idx_txn *t, struct item *it)
         break;
     }
     if (rc == CV_EINVAL) {
-        /* A record that can never be written (out of order): say so and keep going. */
+        /* A record that can never be written: say so and keep going. */
         cv_error("%s (the file stays on disk; 'camvault fsck' will report it)", err.msg);
         return 0;
     }
