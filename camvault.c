@@ -1263,10 +1263,16 @@ static int cmd_query(int argc, char **argv)
             cv_json_str(&out, s->audio);
             cv_buf_printf(&out,
                           ",\"sha256\":\"%s\",\"chain\":\"%s\",\"run_id\":%llu,\"run_seq\":%u,"
-                          "\"recovered\":%s,\"durable\":%s}",
+                          "\"recovered\":%s,\"durable\":%s,\"shifted\":%s",
                           sha, chain, (unsigned long long)s->run_id, s->run_seq,
                           s->flags & IDX_SEG_RECOVERED ? "true" : "false",
-                          s->flags & IDX_SEG_NOT_DURABLE ? "false" : "true");
+                          s->flags & IDX_SEG_NOT_DURABLE ? "false" : "true",
+                          s->flags & IDX_SEG_SHIFTED ? "true" : "false");
+            if (s->flags & IDX_SEG_SHIFTED) {
+                cv_buf_u8(&out, ',');
+                cv_json_time(&out, "received_start", s->recv_start_us);
+            }
+            cv_buf_u8(&out, '}');
         }
         cv_buf_printf(&out, "],\"gaps\":[");
         nseg = 0;
@@ -1315,6 +1321,11 @@ static int cmd_query(int argc, char **argv)
                               a, b, (double)(e - s) / 1e6, l, it->seg.frames,
                               (double)it->seg.bytes / 1e3, it->seg.path,
                               it->seg.flags & IDX_SEG_RECOVERED ? "  (recovered)" : "");
+            if (!it->is_gap && (it->seg.flags & IDX_SEG_SHIFTED)) {
+                cv_time_format_utc(it->seg.recv_start_us, a, sizeof(a), 3);
+                cv_buf_printf(&out, "         shifted: received at %s by the recorder's clock\n",
+                              a);
+            }
         }
         for (size_t i = 0; i < nholds; i++) {
             bool mine = false;

@@ -304,6 +304,15 @@ out:
     return rc;
 }
 
+/* The record's times are the file's, or (IDX_SEG_SHIFTED) the file's moved later, whole. */
+static bool times_match(const struct idx_segment *s, const struct lay_seg_info *info)
+{
+    int64_t moved = s->flags & IDX_SEG_SHIFTED ? s->start_us - info->start_us : 0;
+
+    return moved >= 0 && info->start_us + moved == s->start_us &&
+           info->end_us + moved == s->end_us;
+}
+
 /*
  * Check one record against its file: present, same size, same SHA-256 (the whole file,
  * streamed), readable, and the scan's start, end and frames equal to the record's. At most one
@@ -347,8 +356,7 @@ static int check_record(struct idx_fsck_run *f, const struct idx_segment *s, str
                      unrepairable(f));
     else if (lay_seg_scan(fd, &info, &e) < 0)
         idx_fsck_say(f, true, "%s: not a readable segment: %s%s", s->path, e.msg, unrepairable(f));
-    else if (info.start_us != s->start_us || info.end_us != s->end_us ||
-             info.video_samples != s->frames)
+    else if (!times_match(s, &info) || info.video_samples != s->frames)
         idx_fsck_say(f, true,
                      "%s: record disagrees with the file: index says %s to %s, %u frames; file "
                      "has %s to %s, %llu frames%s",

@@ -6,7 +6,10 @@
  * when it can be read; otherwise each camera found on disk is created disabled, for the operator
  * to set. Each camera's files are then indexed in time order (prft start, then name), a torn
  * tail cut as crash recovery does, the old index's tombstones replayed in their places and its
- * gaps copied after, so every chain link is computed over the same sequence as before.
+ * gaps copied after, so every chain link is computed over the same sequence as before. Time
+ * order is recording order: the recorder never times a camera's segment before the one before
+ * it, also when its clock steps back; idx_segment_put flags (and places) such a segment from
+ * the file's own times (IDX_SEG_SHIFTED), so the rebuilt record is the one the recorder made.
  *
  * Crash-safe: the new index is built in ROOT/tmp/rebuild-<stamp>/index, then ROOT/index is moved
  * to ROOT/index.old-<stamp> (kept, never deleted) and the new one into its place: until then
@@ -176,10 +179,7 @@ static int rb_file(struct rb *r, const struct rb_ent *e)
     rc = rb_txn(r, &w);
     if (rc == 0)
         rc = idx_segment_put(w, r->c->id, &seg, info.frags, info.nfrags, r->err);
-    if (rc == CV_EINVAL) { /* out of order; nothing was written */
-        idx_fsck_say(f, true, "%s: not indexed: %s", e->path, r->err->msg);
-        rc = 0;
-    } else if (rc == 0) {
+    if (rc == 0) {
         f->n->records++;
         if (r->oldt && idx_segment_get(r->oldt, r->oldnum, seg.start_us, &was, NULL) == 0 &&
             (was.bytes != seg.bytes || memcmp(was.sha256, seg.sha256, 32) != 0))
@@ -223,10 +223,6 @@ static int rb_tombstone(void *ctx, const struct idx_tombstone *ts)
         rc = rb_txn(r, &w);
     if (rc == 0)
         rc = idx_segment_put(w, r->c->id, &seg, NULL, 0, r->err);
-    if (rc == CV_EINVAL) {
-        idx_fsck_say(r->f, true, "%s: tombstone not kept: %s", seg.path, r->err->msg);
-        return 0;
-    }
     if (rc == 0)
         rc = idx_segment_tombstone(w, seg.cam, seg.start_us, ts->reason, ts->detail, ts->deleted_us,
                                    NULL, r->err);

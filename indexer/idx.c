@@ -578,6 +578,8 @@ static void segment_encode(struct cv_buf *b, const struct idx_segment *s)
     cv_buf_be64(b, s->run_id);
     cv_buf_be32(b, s->run_seq);
     cv_buf_be32(b, s->flags);
+    if (s->flags & IDX_SEG_SHIFTED) /* only then: older records end at the flags */
+        cv_buf_be64(b, (uint64_t)s->recv_start_us);
 }
 
 static int segment_decode(const MDB_val *k, const MDB_val *v, struct idx_segment *s,
@@ -607,6 +609,8 @@ static int segment_decode(const MDB_val *k, const MDB_val *v, struct idx_segment
     s->run_id = cv_rd_be64(&r);
     s->run_seq = cv_rd_be32(&r);
     s->flags = cv_rd_be32(&r);
+    if (s->flags & IDX_SEG_SHIFTED)
+        s->recv_start_us = (int64_t)cv_rd_be64(&r);
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: segment record is corrupt");
     return 0;
@@ -746,26 +750,68 @@ static int chainhead_put(struct idx_txn *t, uint32_t cam, int64_t start, const u
     return rc;
 }
 
+/*
+ * The end of the camera's chain-head segment (it starts at `start`), present or tombstoned;
+ * start + 1 when neither record is readable, so a successor still sorts after it.
+ */
+static int64_t chainhead_end(struct idx_txn *t, uint32_t cam, int64_t start)
+{
+    struct idx_segment s;
+    uint8_t key[12];
+    MDB_val k = {12, key}, v;
+
+    seg_key(key, cam, start);
+    if ((get(t, DB_SEGMENTS, key, 12, &v) == 0 || get(t, DB_TOMBSTONES, key, 12, &v) == 0) &&
+        segment_decode(&k, &v, &s, NULL) == 0 && s.end_us > start) /* a prefix of a tombstone */
+        return s.end_us;
+    return start + 1;
+}
+
+/*
+ * Flag and place a segment about to be put after a chain head that starts at prev_start (none:
+ * has_prev false). See idx_segment_put. Returns how far the segment was moved (µs, >= 0).
+ */
+static int64_t segment_place(struct idx_txn *t, struct idx_segment *seg, bool has_prev,
+                             int64_t prev_start, const struct lay_seg_frag *frags, size_t nfrags)
+{
+    int64_t floor, shift = 0;
+
+    if (nfrags > 0 && frags[0].recv_us > 0 && frags[0].wall_us != INT64_MIN &&
+        frags[0].wall_us - frags[0].recv_us > IDX_SHIFT_MIN_US &&
+        !(seg->flags & IDX_SEG_SHIFTED)) {
+        seg->flags |= IDX_SEG_SHIFTED;
+        seg->recv_start_us = frags[0].recv_us;
+    }
+    if (!has_prev)
+        return 0;
+    floor = chainhead_end(t, seg->cam, prev_start);
+    if (seg->start_us > prev_start && seg->start_us >= floor - IDX_OVERLAP_US)
+        return 0;
+    shift = floor - seg->start_us;
+    if (!(seg->flags & IDX_SEG_SHIFTED)) {
+        seg->flags |= IDX_SEG_SHIFTED;
+        seg->recv_start_us = nfrags > 0 && frags[0].recv_us > 0 ? frags[0].recv_us
+                                                                 : seg->start_us;
+    }
+    seg->start_us += shift;
+    seg->end_us = seg->end_us > INT64_MAX - shift ? INT64_MAX : seg->end_us + shift;
+    return shift;
+}
+
 int idx_segment_put(struct idx_txn *t, const char *camera, struct idx_segment *seg,
                     const struct lay_seg_frag *frags, size_t nfrags, struct cv_err *err)
 {
     uint8_t zero[32] = {0}, key[12], prev[32];
     char vol[LAY_ID_MAX + 1];
-    int64_t prev_start;
+    int64_t prev_start = 0, shift;
+    bool has_prev;
     struct cv_buf b;
     int rc;
 
-    if (chainhead_get(t, seg->cam, &prev_start, prev) == CV_ENOENT) {
-        rc = idx_chain_next(zero, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain,
-                            err);
-    } else {
-        if (seg->start_us <= prev_start)
-            return cv_errf(err, CV_EINVAL,
-                           "camera '%s': segment '%s' starts before the camera's last segment",
-                           camera, seg->path);
-        rc = idx_chain_next(prev, camera, seg->start_us, seg->end_us, seg->sha256, seg->chain,
-                            err);
-    }
+    has_prev = chainhead_get(t, seg->cam, &prev_start, prev) == 0;
+    shift = segment_place(t, seg, has_prev, prev_start, frags, nfrags);
+    rc = idx_chain_next(has_prev ? prev : zero, camera, seg->start_us, seg->end_us, seg->sha256,
+                        seg->chain, err);
     if (rc < 0)
         return rc; /* nothing written: a segment is never stored with a made-up link */
     seg_key(key, seg->cam, seg->start_us);
@@ -775,7 +821,8 @@ int idx_segment_put(struct idx_txn *t, const char *camera, struct idx_segment *s
     if (rc == 0) {
         cv_buf_release(&b);
         cv_buf_init(&b, 16u << 20);
-        frags_encode(&b, seg->start_us, frags, nfrags);
+        /* relative to where the file's own times put the segment: its real spacing */
+        frags_encode(&b, seg->start_us - shift, frags, nfrags);
         rc = put(t, DB_FRAGMENTS, key, 12, &b, err, "writing fragment table");
     }
     cv_buf_release(&b);

@@ -101,6 +101,14 @@ int idx_camera_list(struct idx_txn *txn, struct idx_camera **out, size_t *n, str
 /* An fsync of the file or its directory failed when it was closed: the bytes were readable and
  * hashed then, but the disk may not hold them. Kept, indexed and chained; `fsck` checks it. */
 #define IDX_SEG_NOT_DURABLE 0x2
+/*
+ * Times adjusted: the recorder received this footage at recv_start_us, but it is indexed after
+ * the camera's previous segment (the recorder's clock stepped back, or the camera's timestamps
+ * ran ahead of it). Set by idx_segment_put, from the segment alone (see there).
+ */
+#define IDX_SEG_SHIFTED 0x4
+#define IDX_SHIFT_MIN_US 1000000 /* a first fragment timed this much after its receipt */
+#define IDX_OVERLAP_US 100000    /* overlap with the previous segment left as it is (fsck's) */
 
 struct idx_segment {
     uint32_t cam;
@@ -114,6 +122,7 @@ struct idx_segment {
     uint64_t run_id;
     uint32_t run_seq;
     uint32_t flags;
+    int64_t recv_start_us; /* IDX_SEG_SHIFTED: when its first fragment was received; else 0 */
 };
 
 /*
@@ -127,8 +136,16 @@ int idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us,
 /*
  * Commit a closed segment: computes seg->chain from the camera's previous segment, stores the
  * record and its fragment table (from the scan of the file or the writer's own list), and drops
- * the camera's pending entry if it names this file. Segments of a camera must be put in time
- * order: a start before the camera's last segment is CV_EINVAL.
+ * the camera's pending entry if it names this file. Every segment is indexed, in the order it is
+ * put: one whose first fragment is timed more than IDX_SHIFT_MIN_US after its receipt (frags'
+ * wall_us vs recv_us: the recorder placed it after its previous segment) is flagged
+ * IDX_SEG_SHIFTED with recv_start_us = that receipt; one that starts more than IDX_OVERLAP_US
+ * before the end of the camera's previous segment (present or tombstoned), or not after its
+ * start, is moved, whole, to start at that end (seg->start_us and end_us change, the fragment
+ * table keeps its real spacing) and flagged the same way (recv_start_us: its receipt, else its
+ * own start). Both depend only on the
+ * segment and the one before it, so fsck --rebuild, putting the same files in the same order,
+ * makes the same records.
  */
 int idx_segment_put(struct idx_txn *txn, const char *camera, struct idx_segment *seg,
                     const struct lay_seg_frag *frags, size_t nfrags, struct cv_err *err);

@@ -440,12 +440,19 @@ static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct 
     p.mov = s->mov;
     p.run_id = s->run_id;
     p.run_seq = s->seq;
-    p.start_wall_us = wall_of(s, m);
+    /*
+     * A segment, of this run or a new one, continues the camera's timeline: if the clock
+     * stepped back (or the last run's timestamps ran ahead of it), its fragments are timed
+     * after what is recorded already, their receive times (fraginfo) show by how much, and the
+     * index flags it (IDX_SEG_SHIFTED). Files of a camera are thus in recording order by their
+     * times, which is how fsck --rebuild orders them.
+     */
+    p.min_wall_us = s->seg_floor > c->last_end_us ? s->seg_floor : c->last_end_us;
+    p.start_wall_us = wall_of(s, m) < p.min_wall_us ? p.min_wall_us : wall_of(s, m);
     p.video_desc = s->vdesc;
     p.audio_desc = s->adesc;
     p.wall_of = seg_wall_of;
     p.wall_ctx = s;
-    p.min_wall_us = s->seg_floor;
     p.annexb = s->ic != NULL; /* libavformat's RTSP input; the own client gives lengths */
     rc = rec_seg_open(&s->seg, &p, rel, err);
     if (rc < 0)
@@ -746,6 +753,13 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
         }
         atomic_store(&c->deadline, cv_mono_us() + c->rc->stall_timeout_us);
         r = av_read_frame(s->ic, pkt);
+        if (r >= 0 && interrupt_cb(c)) {
+            /* Our interrupt ended the read, and libavformat flushed its parser: this packet may
+             * be a torn access unit (say only the delimiter of a frame whose slices never came),
+             * which no decoder can read. The stream ends here, as it would have without it. */
+            av_packet_unref(pkt);
+            r = AVERROR_EXIT;
+        }
         if (r < 0) {
             char why[CV_ERR_MAX];
             if (stopping(c))

@@ -150,11 +150,23 @@ void rec_sink_status(struct rec_sink *s, uint32_t cam, const struct idx_status *
 static int apply(struct idx_txn *t, struct item *it)
 {
     struct cv_err err = {""};
+    struct idx_segment seg;
     int rc = 0;
 
     switch (it->type) {
     case ITEM_SEGMENT:
-        rc = idx_segment_put(t, it->camera, &it->seg, it->frags, it->nfrags, &err);
+        seg = it->seg; /* the put may move it; a failed commit puts the item again as it came */
+        rc = idx_segment_put(t, it->camera, &seg, it->frags, it->nfrags, &err);
+        if (rc == 0 && (seg.flags & IDX_SEG_SHIFTED)) {
+            /* Indexed all the same; say once per segment why its time is not its receipt. */
+            char at[48], recv[48];
+            cv_time_format_utc(seg.start_us, at, sizeof(at), 3);
+            cv_time_format_utc(seg.recv_start_us, recv, sizeof(recv), 3);
+            cv_warn("camera '%s': segment '%s' was received at %s by the recorder's clock, "
+                    "before the end of the camera's footage so far (the clock stepped back or "
+                    "the camera's timestamps ran ahead): indexed from %s, flagged 'shifted'",
+                    it->camera, seg.path, recv, at);
+        }
         break;
     case ITEM_GAP:
         rc = idx_gap_put(t, &it->gap, &err);
@@ -164,7 +176,7 @@ static int apply(struct idx_txn *t, struct item *it)
         break;
     }
     if (rc == CV_EINVAL) {
-        /* A record that can never be written (out of order): say so and keep going. */
+        /* A record that can never be written: say so and keep going. */
         cv_error("%s (the file stays on disk; 'camvault fsck' will report it)", err.msg);
         return 0;
     }

@@ -341,7 +341,14 @@ static int tl_seg(void *vctx, const struct idx_segment *s)
     cv_json_str(c->b, s->video);
     cv_buf_printf(c->b, ",\"audio\":");
     cv_json_str(c->b, s->audio);
-    cv_buf_printf(c->b, ",\"recovered\":%s}", s->flags & IDX_SEG_RECOVERED ? "true" : "false");
+    cv_buf_printf(c->b, ",\"recovered\":%s,\"shifted\":%s",
+                  s->flags & IDX_SEG_RECOVERED ? "true" : "false",
+                  s->flags & IDX_SEG_SHIFTED ? "true" : "false");
+    if (s->flags & IDX_SEG_SHIFTED) {
+        cv_buf_u8(c->b, ',');
+        srv_json_time(c->b, "received_start", s->recv_start_us);
+    }
+    cv_buf_u8(c->b, '}');
     return cv_buf_ok(c->b) ? 0 : 1;
 }
 

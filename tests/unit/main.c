@@ -75,6 +75,7 @@
     X(idx_cameras)                                                                                 \
     X(idx_segments)                                                                                \
     X(idx_segment_order)                                                                           \
+    X(idx_segment_shifted_by_receipt)                                                              \
     X(idx_locate)                                                                                  \
     X(idx_chain)                                                                                   \
     X(idx_chain_crypto_failure)                                                                    \

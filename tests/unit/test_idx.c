@@ -462,46 +462,6 @@ out:
     env_close(&e);
 }
 
-void test_idx_segment_order(void)
-{
-    struct idx_segment a, b, last;
-    struct lay_seg_frag f[2];
-    struct cv_err err = {""};
-    struct idx_camera c;
-    struct idx_txn *t;
-    struct env e;
-
-    if (env_open(&e) < 0)
-        return;
-    t = begin(&e, true);
-    if (!t)
-        goto out;
-    camera_fill(&c, "cam1", 1);
-    CHECK_OK(idx_camera_add(t, &c, &err), &err);
-    segment_fill(&a, c.num, "cam1", T0 + 60 * S, T0 + 120 * S, 1);
-    frags_fill(f, &a);
-    CHECK_OK(idx_segment_put(t, "cam1", &a, f, 2, &err), &err);
-    /* Before the last one, and the same start again. */
-    segment_fill(&b, c.num, "cam1", T0, T0 + 60 * S, 0);
-    err.msg[0] = '\0';
-    CHECK_EQ_INT(idx_segment_put(t, "cam1", &b, f, 2, &err), CV_EINVAL);
-    CHECK_CONTAINS(err.msg, "cam1");
-    CHECK_CONTAINS(err.msg, b.path);
-    segment_fill(&b, c.num, "cam1", T0 + 60 * S, T0 + 130 * S, 2);
-    CHECK_EQ_INT(idx_segment_put(t, "cam1", &b, f, 2, &err), CV_EINVAL);
-    CHECK_OK(idx_segment_last(t, c.num, &last, &err), &err);
-    check_segment(&last, &a);
-    CHECK_EQ_INT(idx_segment_get(t, c.num, T0, &last, &err), CV_ENOENT);
-    /* Later is fine; another camera has its own order. */
-    segment_fill(&b, c.num, "cam1", T0 + 120 * S, T0 + 180 * S, 2);
-    CHECK_OK(idx_segment_put(t, "cam1", &b, f, 2, &err), &err);
-    segment_fill(&b, c.num + 1, "cam2", T0, T0 + 60 * S, 0);
-    CHECK_OK(idx_segment_put(t, "cam2", &b, f, 2, &err), &err);
-    commit(t);
-out:
-    env_close(&e);
-}
-
 /* The documented chain step, computed here without camvault's code. */
 static void chain_ref(const uint8_t prev[32], const char *camera, int64_t start, int64_t end,
                       const uint8_t sha[32], uint8_t out[32])
@@ -521,6 +481,161 @@ static void chain_ref(const uint8_t prev[32], const char *camera, int64_t start,
     EVP_DigestFinal_ex(ctx, out, &n);
     EVP_MD_CTX_free(ctx);
 }
+
+/* Collects tombstones (the first one's record kept). */
+struct tombs {
+    int n;
+    struct idx_tombstone first;
+};
+
+static int tomb_cb(void *ctx, const struct idx_tombstone *ts)
+{
+    struct tombs *t = ctx;
+
+    if (t->n++ == 0)
+        t->first = *ts;
+    return 0;
+}
+
+/*
+ * Every segment is indexed, whatever its times: one that starts before the end of the camera's
+ * previous segment (the recorder's clock stepped back) is moved, whole, to start at that end and
+ * flagged IDX_SEG_SHIFTED with its real start kept; keys stay unique and in order, the chain
+ * covers the moved times, the fragment table keeps the real spacing. A small overlap (anchor
+ * corrections) is left as it is.
+ */
+void test_idx_segment_order(void)
+{
+    struct idx_segment a, b, c2, d, got;
+    struct lay_seg_frag f[2];
+    struct cv_err err = {""};
+    struct idx_camera c;
+    struct idx_txn *t;
+    struct tombs tb = {0};
+    uint8_t want[32];
+    uint64_t off = 0;
+    int64_t frag_us = 0;
+    struct env e;
+
+    if (env_open(&e) < 0)
+        return;
+    t = begin(&e, true);
+    if (!t)
+        goto out;
+    camera_fill(&c, "cam1", 1);
+    CHECK_OK(idx_camera_add(t, &c, &err), &err);
+    segment_fill(&a, c.num, "cam1", T0 + 60 * S, T0 + 120 * S, 1);
+    frags_fill(f, &a);
+    CHECK_OK(idx_segment_put(t, "cam1", &a, f, 2, &err), &err);
+    CHECK_EQ_INT(a.flags & IDX_SEG_SHIFTED, 0);
+    /* Before the last one: indexed after it, flagged, its real start kept. */
+    segment_fill(&b, c.num, "cam1", T0, T0 + 60 * S, 0);
+    frags_fill(f, &b);
+    CHECK_OK(idx_segment_put(t, "cam1", &b, f, 2, &err), &err);
+    CHECK_EQ_INT(b.start_us, T0 + 120 * S);
+    CHECK_EQ_INT(b.end_us, T0 + 180 * S);
+    CHECK_EQ_INT(b.flags, IDX_SEG_SHIFTED);
+    CHECK_EQ_INT(b.recv_start_us, T0);
+    chain_ref(a.chain, "cam1", T0 + 120 * S, T0 + 180 * S, b.sha256, want);
+    CHECK_EQ_MEM(b.chain, want, 32);
+    CHECK_EQ_INT(idx_segment_get(t, c.num, T0, &got, &err), CV_ENOENT);
+    CHECK_OK(idx_segment_last(t, c.num, &got, &err), &err);
+    check_segment(&got, &b);
+    CHECK_EQ_INT(got.recv_start_us, T0);
+    /* Its fragments keep their spacing from the moved start. */
+    CHECK_OK(idx_locate(t, c.num, T0 + 150 * S, &got, &off, &frag_us, &err), &err);
+    CHECK_EQ_STR(got.path, b.path);
+    CHECK_EQ_U64(off, f[1].offset);
+    CHECK_EQ_INT(frag_us, T0 + 150 * S);
+    /* The same start as an earlier one: after the last again. */
+    segment_fill(&c2, c.num, "cam1", T0 + 60 * S, T0 + 70 * S, 2);
+    frags_fill(f, &c2);
+    CHECK_OK(idx_segment_put(t, "cam1", &c2, f, 2, &err), &err);
+    CHECK_EQ_INT(c2.start_us, T0 + 180 * S);
+    CHECK_EQ_INT(c2.end_us, T0 + 190 * S);
+    CHECK_EQ_INT(c2.recv_start_us, T0 + 60 * S);
+    /* 50 ms of overlap is an anchor correction, not a clock step: left as it is. */
+    segment_fill(&d, c.num, "cam1", T0 + 190 * S - 50000, T0 + 250 * S, 4);
+    frags_fill(f, &d);
+    CHECK_OK(idx_segment_put(t, "cam1", &d, f, 2, &err), &err);
+    CHECK_EQ_INT(d.start_us, T0 + 190 * S - 50000);
+    CHECK_EQ_INT(d.flags, 0);
+    /* Another camera has its own order. */
+    segment_fill(&d, c.num + 1, "cam2", T0, T0 + 60 * S, 0);
+    frags_fill(f, &d);
+    CHECK_OK(idx_segment_put(t, "cam2", &d, f, 2, &err), &err);
+    CHECK_EQ_INT(d.start_us, T0);
+    commit(t);
+    /* The flag and the real start survive the record's encoding, also as a tombstone. */
+    t = begin(&e, true);
+    if (!t)
+        goto out;
+    CHECK_OK(idx_segment_get(t, c.num, T0 + 120 * S, &got, &err), &err);
+    check_segment(&got, &b);
+    CHECK_EQ_INT(got.recv_start_us, T0);
+    CHECK_OK(idx_segment_tombstone(t, c.num, T0 + 120 * S, IDX_GAP_RETENTION, "old", T0 + 999 * S,
+                                   NULL, &err),
+             &err);
+    CHECK_OK(idx_tombstone_iter(t, c.num, INT64_MIN, INT64_MAX, tomb_cb, &tb, &err), &err);
+    CHECK_EQ_INT(tb.n, 1);
+    check_segment(&tb.first.seg, &b);
+    CHECK_EQ_INT(tb.first.seg.recv_start_us, T0);
+    CHECK_EQ_STR(tb.first.detail, "old");
+    CHECK_EQ_INT(tb.first.deleted_us, T0 + 999 * S);
+    /* The tombstoned segment's end still bounds the next one. */
+    segment_fill(&d, c.num, "cam1", T0 + 100 * S, T0 + 110 * S, 5);
+    frags_fill(f, &d);
+    CHECK_OK(idx_segment_put(t, "cam1", &d, f, 2, &err), &err);
+    CHECK_EQ_INT(d.start_us, T0 + 250 * S);
+    commit(t);
+out:
+    env_close(&e);
+}
+
+/*
+ * A segment whose first fragment is timed more than IDX_SHIFT_MIN_US after the recorder
+ * received it (the recorder kept it after the camera's previous segment: its clock stepped
+ * back) is flagged with that receipt; within the limit it is not.
+ */
+void test_idx_segment_shifted_by_receipt(void)
+{
+    struct idx_segment a, b, got;
+    struct lay_seg_frag f[2];
+    struct cv_err err = {""};
+    struct idx_camera c;
+    struct idx_txn *t;
+    struct env e;
+
+    if (env_open(&e) < 0)
+        return;
+    t = begin(&e, true);
+    if (!t)
+        goto out;
+    camera_fill(&c, "cam1", 1);
+    CHECK_OK(idx_camera_add(t, &c, &err), &err);
+    segment_fill(&a, c.num, "cam1", T0, T0 + 60 * S, 0);
+    frags_fill(f, &a);
+    f[0].recv_us = T0 + 2 * S / 10; /* received a little after: the usual case */
+    CHECK_OK(idx_segment_put(t, "cam1", &a, f, 2, &err), &err);
+    CHECK_EQ_INT(a.flags, 0);
+    segment_fill(&b, c.num, "cam1", T0 + 60 * S, T0 + 120 * S, 2);
+    frags_fill(f, &b);
+    f[0].recv_us = T0 + 60 * S - 45 * S; /* the clock had stepped back 45 s */
+    CHECK_OK(idx_segment_put(t, "cam1", &b, f, 2, &err), &err);
+    CHECK_EQ_INT(b.start_us, T0 + 60 * S);
+    CHECK_EQ_INT(b.flags, IDX_SEG_SHIFTED);
+    CHECK_EQ_INT(b.recv_start_us, T0 + 15 * S);
+    commit(t);
+    t = begin(&e, false);
+    if (t)
+        CHECK_OK(idx_segment_get(t, c.num, T0 + 60 * S, &got, &err), &err);
+    idx_abort(t);
+    check_segment(&got, &b);
+    CHECK_EQ_INT(got.recv_start_us, T0 + 15 * S);
+out:
+    env_close(&e);
+}
+
 
 void test_idx_chain(void)
 {
