@@ -693,6 +693,9 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
     }
     if (strcmp(key, "listen") == 0 || strcmp(key, "site_zone") == 0)
         return 0;
+    int sr = srv_request_conf(NULL, key, value, err); /* the server's request limits */
+    if (sr <= 0)
+        return sr;
     return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
 }
 
@@ -1955,7 +1958,8 @@ static int serve_conf_cb(void *ctx, const char *key, const char *value, struct c
     if (strcmp(key, "listen") == 0 && !c->listen[0] &&
         cv_strlcpy(c->listen, value, sizeof(c->listen)) < 0)
         return cv_errf(err, CV_EINVAL, "listen address too long");
-    return 0;
+    int rc = srv_request_conf(c, key, value, err);
+    return rc < 0 ? rc : 0;
 }
 
 /* Options shared by serve and run. */

@@ -23,7 +23,17 @@ struct srv_config {
     char key[PATH_MAX];  /* PEM private key; given together with cert */
     char web[PATH_MAX];  /* static files; "" = server/web next to the binary's source tree */
     char exe[PATH_MAX];  /* the running binary (to find the default web directory) */
+    /* Footage requests per resident (camvault.conf request_open_max, request_cameras_max,
+     * request_hours_max; 0 = the defaults of server/requests.h). */
+    int request_open_max, request_cameras_max, request_hours_max;
 };
+
+/*
+ * A camvault.conf key of the footage-request limits into c (c NULL: only checked, for the
+ * recorder, which reads the same file): 0 when it was one and is valid, 1 when the key is not
+ * one of them, CV_EINVAL "request_open_max: expected a whole number from 1 to 100, not 'x'".
+ */
+int srv_request_conf(struct srv_config *c, const char *key, const char *value, struct cv_err *err);
 
 /*
  * Serve data root `root` until SIGTERM or SIGINT (the caller must not ignore them; this blocks

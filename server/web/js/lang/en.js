@@ -98,6 +98,8 @@ export default {
 
   "holds.title": "Holds", "holds.active": "Active", "holds.released": "Released", "holds.none": "No holds.",
   "holds.forever": "until released", "holds.release": "Release", "holds.confirm": "Release this hold? Retention may then delete the footage.",
+  "holds.provisional": "Provisional (requests)", "holds.request": "Request",
+  "holds.provnote": "Holds that residents' pending footage requests placed for 14 days. Release one that holds more than the request needs.",
   "holds.done": "Hold released.", "holds.releasedat": "Released",
 
   "admin.cameras": "Cameras", "admin.storage": "Storage and retention", "admin.users": "Users", "admin.audit": "Audit log",

@@ -98,6 +98,8 @@ export default {
 
   "holds.title": "保全", "holds.active": "生效中", "holds.released": "已解除", "holds.none": "没有保全。",
   "holds.forever": "直到解除", "holds.release": "解除", "holds.confirm": "确定解除此保全？之后录像可能按保留期限被删除。",
+  "holds.provisional": "临时保全（申请）", "holds.request": "申请",
+  "holds.provnote": "居民待审的录像申请自动设置的保全，保留 14 天。超出申请所需范围的，可直接解除。",
   "holds.done": "保全已解除。", "holds.releasedat": "解除于",
 
   "admin.cameras": "摄像头", "admin.storage": "存储与保留期限", "admin.users": "用户", "admin.audit": "审计日志",
