@@ -709,6 +709,9 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
         strcmp(key, "exports_max_percent") == 0 ||
         strncmp(key, "http_", 5) == 0) /* http_*: the server's, checked by srv_config_set */
         return 0;
+    int sr = srv_request_conf(NULL, key, value, err); /* the server's request limits */
+    if (sr <= 0)
+        return sr;
     return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
 }
 
@@ -2020,6 +2023,8 @@ static int serve_conf_cb(void *ctx, const char *key, const char *value, struct c
         cv_strlcpy(c->listen, value, sizeof(c->listen)) < 0)
         return cv_errf(err, CV_EINVAL, "listen address too long");
     rc = srv_config_set(c, key, value, err);
+    if (rc == 1)
+        rc = srv_request_conf(c, key, value, err);
     return rc < 0 ? rc : 0;
 }
 

@@ -1,6 +1,8 @@
 /*
  * api_holds.c: evidence holds (docs/api.md, "Holds"): officers place and release them, admins
  * may read them (retention depends on them). Held footage is never deleted by retention.
+ * ?provisional=true lists only the provisional holds of pending footage requests (officers
+ * release one that asks for too much).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "common/cvtime.h"
 #include "indexer/idx.h"
+#include "server/requests.h"
 #include "server/srv_int.h"
 #include "storage-layout/layout.h"
 #include "common/banned.h"
@@ -51,24 +54,41 @@ static bool hold_active(const struct idx_hold *h)
                            cv_now_us());
 }
 
+/* Whether hold id is the provisional hold of a pending footage request (of rq[0..n)). */
+static bool provisional(const struct srv_request *rq, size_t n, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rq[i].status == SRV_RQ_PENDING && rq[i].hold == id)
+            return true;
+    return false;
+}
+
 int api_holds_list(struct srv_req *r)
 {
     const char *cam = srv_uri_query(&r->uri, "camera"), *cs = srv_uri_query(&r->uri, "case");
     const char *act = srv_uri_query(&r->uri, "active");
+    const char *prov = srv_uri_query(&r->uri, "provisional");
     struct idx_hold *h = NULL;
+    struct srv_request *rq = NULL;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
-    size_t n = 0, shown = 0;
+    size_t n = 0, nrq = 0, shown = 0;
     int rc;
 
     if (act && strcmp(act, "true") != 0 && strcmp(act, "false") != 0)
         return srv_error(r, 400, "query parameter 'active': expected true or false");
+    if (prov && strcmp(prov, "true") != 0 && strcmp(prov, "false") != 0)
+        return srv_error(r, 400, "query parameter 'provisional': expected true or false");
     if (srv_read(r, &t) < 0)
         return 0;
     rc = idx_hold_list(t, &h, &n, &err);
+    if (rc == 0 && prov)
+        rc = srv_request_list(t, &rq, &nrq, &err);
     idx_abort(t);
-    if (rc < 0)
+    if (rc < 0) {
+        free(h);
         return srv_fail(r, rc, &err);
+    }
     r->status = 200;
     cv_buf_printf(&r->out, "{\"holds\":[");
     for (size_t i = 0; i < n; i++) {
@@ -76,7 +96,8 @@ int api_holds_list(struct srv_req *r)
         for (uint32_t j = 0; cam && j < h[i].ncameras; j++)
             mine |= strcmp(h[i].cameras[j], cam) == 0;
         if (!mine || (cs && strcmp(cs, h[i].case_id) != 0) ||
-            (act && hold_active(&h[i]) != (strcmp(act, "true") == 0)))
+            (act && hold_active(&h[i]) != (strcmp(act, "true") == 0)) ||
+            (prov && provisional(rq, nrq, h[i].id) != (strcmp(prov, "true") == 0)))
             continue;
         if (shown++)
             cv_buf_u8(&r->out, ',');
@@ -84,6 +105,7 @@ int api_holds_list(struct srv_req *r)
     }
     cv_buf_printf(&r->out, "]}\n");
     free(h);
+    free(rq);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/cvtime.h"
 #include "server/audit.h"
@@ -134,18 +135,78 @@ static bool full_view(const struct srv_req *r)
     return r->user.role != SRV_ROLE_RESIDENT;
 }
 
+static int limit_of(int conf, int dflt)
+{
+    return conf > 0 ? conf : dflt;
+}
+
+/* The resident's pending requests: 0 and *n, or answered. */
+static int open_requests(struct srv_req *r, struct idx_txn *t, size_t *n)
+{
+    struct srv_request *v = NULL;
+    struct cv_err err = {""};
+    size_t all = 0;
+    int rc = srv_request_list(t, &v, &all, &err);
+
+    if (rc < 0)
+        return srv_fail(r, rc, &err), -1;
+    *n = 0;
+    for (size_t i = 0; i < all; i++)
+        *n += v[i].status == SRV_RQ_PENDING && strcmp(v[i].by, r->user.name) == 0;
+    free(v);
+    return 0;
+}
+
+/* The cameras a place names into rq->cameras: by id, by name or location (whole words); 0, or
+ * answered (400 when none or more than `max` match). */
+static int place_cameras(struct srv_req *r, struct idx_txn *t, struct srv_request *rq, int max)
+{
+    struct idx_camera *cams = NULL;
+    struct cv_err err = {""};
+    size_t ncams = 0, hits = 0;
+    int rc = idx_camera_list(t, &cams, &ncams, &err);
+
+    if (rc < 0)
+        return srv_fail(r, rc, &err), -1;
+    for (size_t i = 0; i < ncams; i++) {
+        if (strcasecmp(cams[i].id, rq->place) != 0 &&
+            !srv_place_matches(cams[i].location, rq->place) &&
+            !srv_place_matches(cams[i].name, rq->place))
+            continue;
+        if (hits++ < (size_t)max && rq->ncameras < SRV_REQUEST_CAMERAS)
+            cv_strlcpy(rq->cameras[rq->ncameras++], cams[i].id, sizeof(rq->cameras[0]));
+    }
+    free(cams);
+    if (hits == 0)
+        return srv_error(r, 400,
+                         "field 'place': no camera's name or location matches '%.80s' (whole "
+                         "words; or give a 'camera')",
+                         rq->place),
+               -1;
+    if (hits > (size_t)max)
+        return srv_error(r, 400,
+                         "field 'place': '%.80s' matches %zu cameras, more than the %d a request "
+                         "may cover (request_cameras_max): name the place more exactly or give "
+                         "a 'camera'",
+                         rq->place, hits, max),
+               -1;
+    return 0;
+}
+
 /* POST /api/v1/requests */
 int api_requests_add(struct srv_req *r)
 {
     static const char *const fields[] = {"camera", "place", "from", "to", "description", NULL};
     struct srv_request rq = {0};
     struct idx_hold h = {0};
-    struct idx_camera *cams = NULL;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     const char *camera = NULL, *place = NULL, *desc = NULL;
     char target[64], detail[512];
-    size_t ncams = 0;
+    int open_max = limit_of(r->srv->conf.request_open_max, SRV_REQUEST_OPEN_DEFAULT);
+    int cams_max = limit_of(r->srv->conf.request_cameras_max, SRV_REQUEST_CAMERAS_DEFAULT);
+    int hours_max = limit_of(r->srv->conf.request_hours_max, SRV_REQUEST_HOURS_DEFAULT);
+    size_t open = 0;
     int rc;
 
     if (srv_body_fields(r, fields) < 0 || srv_body_time(r, "from", true, &rq.from_us) < 0 ||
@@ -156,10 +217,17 @@ int api_requests_add(struct srv_req *r)
         return 0;
     if (rq.to_us <= rq.from_us)
         return srv_error(r, 400, "'to' must be after 'from'");
-    if (rq.to_us - rq.from_us > SRV_REQUEST_WINDOW_US)
-        return srv_error(r, 400, "range too long: a request covers at most 7 days");
+    if (rq.to_us - rq.from_us > (int64_t)hours_max * 3600 * 1000000)
+        return srv_error(r, 400,
+                         "range too long: a request covers at most %d hours (request_hours_max)",
+                         hours_max);
     if ((!camera || !*camera) && (!place || !*place))
         return srv_error(r, 400, "name a 'camera' or a 'place'");
+    if ((!camera || !*camera) && srv_place_len(place) < SRV_PLACE_MIN)
+        return srv_error(r, 400,
+                         "field 'place': '%.80s' is too short to name a place (at least %d "
+                         "characters; or give a 'camera')",
+                         place, SRV_PLACE_MIN);
     cv_strlcpy(rq.by, r->user.name, sizeof(rq.by));
     cv_strlcpy(rq.place, place ? place : "", sizeof(rq.place));
     cv_strlcpy(rq.description, desc, sizeof(rq.description));
@@ -167,6 +235,17 @@ int api_requests_add(struct srv_req *r)
     rq.created_us = cv_now_us();
     if (srv_write(r, &t) < 0)
         return 0;
+    if (open_requests(r, t, &open) < 0) {
+        idx_abort(t);
+        return 0;
+    }
+    if (open >= (size_t)open_max) {
+        idx_abort(t);
+        return srv_error(r, 429,
+                         "you have %zu open footage requests, the most a resident may have at "
+                         "once (request_open_max %d): wait until an officer decides one",
+                         open, open_max);
+    }
     if (camera && *camera) {
         struct idx_camera c;
         if (idx_camera_get(t, camera, &c, &err) < 0) {
@@ -175,16 +254,9 @@ int api_requests_add(struct srv_req *r)
         }
         cv_strlcpy(rq.camera, c.id, sizeof(rq.camera));
         cv_strlcpy(rq.cameras[rq.ncameras++], c.id, sizeof(rq.cameras[0]));
-    } else {
-        rc = idx_camera_list(t, &cams, &ncams, &err);
-        if (rc < 0) {
-            idx_abort(t);
-            return srv_fail(r, rc, &err);
-        }
-        for (size_t i = 0; i < ncams && rq.ncameras < SRV_REQUEST_CAMERAS; i++)
-            if (srv_place_matches(cams[i].location, rq.place))
-                cv_strlcpy(rq.cameras[rq.ncameras++], cams[i].id, sizeof(rq.cameras[0]));
-        free(cams);
+    } else if (place_cameras(r, t, &rq, cams_max) < 0) {
+        idx_abort(t);
+        return 0;
     }
     rc = srv_request_add(t, &rq, &err);
     if (rc == 0 && rq.ncameras) {

@@ -223,6 +223,51 @@ static bool words_within(const char *a, const char *b)
     return words > 0;
 }
 
+static bool non_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return true;
+    return false;
+}
+
+size_t srv_place_len(const char *place)
+{
+    size_t n = 0;
+
+    for (; *place; place++)
+        n += *place != ' ' && *place != '\t';
+    return n;
+}
+
+int srv_request_conf(struct srv_config *c, const char *key, const char *value, struct cv_err *err)
+{
+    static const struct {
+        const char *key;
+        int max;
+        size_t off;
+    } keys[] = {
+        {"request_open_max", SRV_REQUEST_OPEN_LIMIT, offsetof(struct srv_config, request_open_max)},
+        {"request_cameras_max", SRV_REQUEST_CAMERAS,
+         offsetof(struct srv_config, request_cameras_max)},
+        {"request_hours_max", SRV_REQUEST_HOURS_LIMIT,
+         offsetof(struct srv_config, request_hours_max)},
+    };
+    int64_t v;
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strcmp(key, keys[i].key) != 0)
+            continue;
+        if (cv_parse_i64(value, 1, keys[i].max, &v) < 0)
+            return cv_errf(err, CV_EINVAL, "%s: expected a whole number from 1 to %d, not '%.40s'",
+                           key, keys[i].max, value);
+        if (c)
+            *(int *)(void *)((char *)c + keys[i].off) = (int)v;
+        return 0;
+    }
+    return 1;
+}
+
 bool srv_place_matches(const char *location, const char *place)
 {
     size_t nl = strlen(location), np = strlen(place);
@@ -233,6 +278,8 @@ bool srv_place_matches(const char *location, const char *place)
         return false;
     if (words_within(location, place) || words_within(place, location))
         return true;
+    if (ns < 6 || !non_ascii(small))
+        return false;
     for (size_t i = 0; i + ns <= nb; i++)
         if (strncasecmp(big + i, small, ns) == 0)
             return true;

@@ -25,6 +25,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "indexer/idx.h"
+#include "server/srv.h"
 
 #define SRV_REQUEST_ID_MAX 24
 #define SRV_REQUEST_TEXT_MAX 256  /* place, reason (bytes, with the NUL) */
@@ -32,6 +33,15 @@
 #define SRV_REQUEST_WINDOW_US (INT64_C(7) * 86400 * 1000000) /* longest window */
 #define SRV_REQUEST_HOLD_US (INT64_C(14) * 86400 * 1000000)  /* provisional hold */
 #define SRV_REQUEST_CAMERAS IDX_HOLD_CAMERAS
+/* Per resident, so that one resident cannot hold every camera (camvault.conf keys, see
+ * srv_request_conf in srv.h and docs/operations.md): open (pending) requests at once, cameras a
+ * request may cover, hours a request's window may span. */
+#define SRV_REQUEST_OPEN_DEFAULT 3
+#define SRV_REQUEST_OPEN_LIMIT 100
+#define SRV_REQUEST_CAMERAS_DEFAULT 4
+#define SRV_REQUEST_HOURS_DEFAULT 24
+#define SRV_REQUEST_HOURS_LIMIT 168 /* SRV_REQUEST_WINDOW_US */
+#define SRV_PLACE_MIN 3             /* bytes of a place, spaces aside ("e" names nothing) */
 
 enum srv_request_status { SRV_RQ_PENDING = 0, SRV_RQ_APPROVED = 1, SRV_RQ_REJECTED = 2 };
 const char *srv_request_status_name(int s); /* "pending", "approved", "rejected" */
@@ -67,9 +77,14 @@ int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n, s
 /* REQUEST of docs/api.md appended to b; `full` false leaves out decided_by and hold (residents). */
 void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full);
 
-/* Whether a camera location matches a place a resident typed (ASCII case ignored, both
- * non-empty): every word of one is a word of the other ("the alley by building 12" matches
- * "Building 12 alley"), or one contains the other (text without spaces, e.g. Chinese). */
+/* Whether a camera location (or name) matches a place a resident typed (ASCII case ignored,
+ * both non-empty): every word of one is a whole word of the other ("the alley by building 12"
+ * matches "Building 12 alley"; "e" matches nothing), or, for text with non-ASCII letters and
+ * at least 6 bytes in the shorter (two Chinese characters), one contains the other (text
+ * without spaces, e.g. Chinese). */
 bool srv_place_matches(const char *location, const char *place);
+
+/* The bytes of a place that are not spaces (srv_place_matches needs SRV_PLACE_MIN of them). */
+size_t srv_place_len(const char *place);
 
 #endif

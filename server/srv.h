@@ -31,7 +31,17 @@ struct srv_config {
     unsigned threads;           /* threads serving requests (32) */
     unsigned request_timeout_s; /* to send a whole request, headers and body (10) */
     unsigned idle_timeout_s;    /* nothing moves on a connection this long: closed (30) */
+    /* Footage requests per resident (camvault.conf request_open_max, request_cameras_max,
+     * request_hours_max; 0 = the defaults of server/requests.h). */
+    int request_open_max, request_cameras_max, request_hours_max;
 };
+
+/*
+ * A camvault.conf key of the footage-request limits into c (c NULL: only checked, for the
+ * recorder, which reads the same file): 0 when it was one and is valid, 1 when the key is not
+ * one of them, CV_EINVAL "request_open_max: expected a whole number from 1 to 100, not 'x'".
+ */
+int srv_request_conf(struct srv_config *c, const char *key, const char *value, struct cv_err *err);
 
 /*
  * Apply camvault.conf setting key = value to c: 0 done; 1 not a server key (c unchanged);

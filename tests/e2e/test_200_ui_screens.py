@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from conftest import REPO
 from uistack import BROWSER, browser_ready, node
 
 pytestmark = pytest.mark.skipif(browser_ready() is not None, reason=str(browser_ready()))
@@ -30,13 +31,24 @@ MENUS = {
 }
 
 
-def test_string_tables_match():
+def web_js(tmp_path):
+    """A copy of server/web/js that Node.js 18 loads as ES modules: the UI's .js files are
+    modules, which Node.js before 20.19 only knows from a package.json saying "type": "module"
+    (20.19 and later detect it from the syntax); the served tree needs none."""
+    d = tmp_path / "web"
+    shutil.copytree(REPO / "server" / "web" / "js", d / "js")
+    (d / "package.json").write_text('{"type": "module"}\n')
+    return d / "js"
+
+
+def test_string_tables_match(tmp_path):
+    js = web_js(tmp_path)
     r = subprocess.run(["node", "--input-type=module", "-e", """
-        const en = (await import('../../server/web/js/lang/en.js')).default;
-        const zh = (await import('../../server/web/js/lang/zh-CN.js')).default;
+        const en = (await import('@JS@/lang/en.js')).default;
+        const zh = (await import('@JS@/lang/zh-CN.js')).default;
         console.log(JSON.stringify({en: Object.keys(en), zh: Object.keys(zh),
           same: Object.keys(en).filter((k) => en[k] === zh[k] && /[A-Za-z]{2}/.test(en[k]))}));
-    """], capture_output=True, text=True, cwd=BROWSER, check=True)
+    """.replace("@JS@", js.as_uri())], capture_output=True, text=True, cwd=BROWSER, check=True)
     t = json.loads(r.stdout)
     assert set(t["en"]) == set(t["zh"]), (set(t["en"]) ^ set(t["zh"]))
     assert t["same"] == [], t["same"]  # an English string copied into the Chinese table
@@ -116,11 +128,12 @@ def test_every_screen_both_languages(ui_stack, tmp_path):
             shutil.copy(p, dest)
 
 
-def test_site_time_whatever_the_browser_zone():
+def test_site_time_whatever_the_browser_zone(tmp_path):
     """time.js shows instants in the site's zone, learnt from the API's X_local fields, and reads
     typed site times back; across a daylight-saving change it uses the offset of the instant."""
+    js = web_js(tmp_path)
     r = subprocess.run(["node", "--input-type=module", "-e", """
-        const tm = await import('../../server/web/js/time.js');
+        const tm = await import('@JS@/time.js');
         const out = {};
         // Berlin: +01:00 in winter, +02:00 in summer (the change on 2026-03-29 at 01:00 UTC)
         const winter = Date.UTC(2026, 2, 28, 12) * 1000, summer = Date.UTC(2026, 2, 30, 12) * 1000;
@@ -134,7 +147,7 @@ def test_site_time_whatever_the_browser_zone():
         out.day = tm.fmtTime(tm.dayStart(summer));
         out.utc = tm.fmtUTC(summer);
         console.log(JSON.stringify(out));
-    """], capture_output=True, text=True, cwd=BROWSER, check=True, env={"TZ": "America/Los_Angeles", "PATH": os.environ["PATH"]})
+    """.replace("@JS@", js.as_uri())], capture_output=True, text=True, cwd=BROWSER, check=True, env={"TZ": "America/Los_Angeles", "PATH": os.environ["PATH"]})
     o = json.loads(r.stdout)
     assert o["winter"] == "2026-03-28 13:00:00 +01:00", o
     assert o["summer"] == "2026-03-30 14:00:00 +02:00", o

@@ -58,7 +58,7 @@ export default {
   "req.new.help": "Tell us where and when something happened. An officer reviews your request; the footage is kept safe while you wait.",
   "req.where": "Where", "req.bycamera": "A camera from the list", "req.pickcamera": "Choose a camera…",
   "req.byplace": "A place (if you do not know the camera)", "req.place": "Place:", "req.place.ph": "e.g. the alley by building 12",
-  "req.when": "When", "req.zone": "Times are local time at the site (UTC{zone}), to the minute or to the second (22:00 or 22:00:30). At most 7 days.",
+  "req.when": "When", "req.zone": "Times are local time at the site (UTC{zone}), to the minute or to the second (22:00 or 22:00:30). At most 24 hours, unless the site allows more.",
   "req.desc": "What happened", "req.desc.ph": "e.g. my e-bike was stolen from the bike rack",
   "req.bytes": "{n} / {max} bytes", "req.submit": "Send request",
   "req.err.camera": "Choose a camera.", "req.err.place": "Describe the place.", "req.err.order": "The end must be after the start.",
@@ -98,6 +98,8 @@ export default {
 
   "holds.title": "Holds", "holds.active": "Active", "holds.released": "Released", "holds.none": "No holds.",
   "holds.forever": "until released", "holds.release": "Release", "holds.confirm": "Release this hold? Retention may then delete the footage.",
+  "holds.provisional": "Provisional (requests)", "holds.request": "Request",
+  "holds.provnote": "Holds that residents' pending footage requests placed for 14 days. Release one that holds more than the request needs.",
   "holds.done": "Hold released.", "holds.releasedat": "Released",
 
   "admin.cameras": "Cameras", "admin.storage": "Storage and retention", "admin.users": "Users", "admin.audit": "Audit log",

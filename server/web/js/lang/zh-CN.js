@@ -58,7 +58,7 @@ export default {
   "req.new.help": "请说明事情发生的地点和时间。民警会审核您的申请；等待期间相关录像会被保全。",
   "req.where": "地点", "req.bycamera": "从列表中选择摄像头", "req.pickcamera": "请选择摄像头…",
   "req.byplace": "填写地点（不知道是哪个摄像头时）", "req.place": "地点：", "req.place.ph": "例如：12 号楼旁的小巷",
-  "req.when": "时间", "req.zone": "时间为站点当地时间（协调世界时{zone}），可精确到分或秒（如 22:00 或 22:00:30）。最长 7 天。",
+  "req.when": "时间", "req.zone": "时间为站点当地时间（协调世界时{zone}），可精确到分或秒（如 22:00 或 22:00:30）。通常最长 24 小时（以站点设置为准）。",
   "req.desc": "发生了什么", "req.desc.ph": "例如：我的电动车在车棚被偷了",
   "req.bytes": "{n} / {max} 字节", "req.submit": "提交申请",
   "req.err.camera": "请选择摄像头。", "req.err.place": "请填写地点。", "req.err.order": "结束时间必须晚于开始时间。",
@@ -98,6 +98,8 @@ export default {
 
   "holds.title": "保全", "holds.active": "生效中", "holds.released": "已解除", "holds.none": "没有保全。",
   "holds.forever": "直到解除", "holds.release": "解除", "holds.confirm": "确定解除此保全？之后录像可能按保留期限被删除。",
+  "holds.provisional": "临时保全（申请）", "holds.request": "申请",
+  "holds.provnote": "居民待审的录像申请自动设置的保全，保留 14 天。超出申请所需范围的，可直接解除。",
   "holds.done": "保全已解除。", "holds.releasedat": "解除于",
 
   "admin.cameras": "摄像头", "admin.storage": "存储与保留期限", "admin.users": "用户", "admin.audit": "审计日志",
