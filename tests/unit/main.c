@@ -162,7 +162,13 @@
     X(url_parse)                                                                                   \
     X(url_redact)                                                                                  \
     X(url_check)                                                                                   \
-    X(url_format)
+    X(url_format)                                                                                  \
+    X(holds_add_list_release)                                                                      \
+    X(holds_covers)                                                                                \
+    X(volumes_space)                                                                               \
+    X(volumes_reserve)                                                                             \
+    X(volumes_paths)                                                                               \
+    X(volumes_records)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)
