@@ -168,7 +168,10 @@
     X(volumes_space)                                                                               \
     X(volumes_reserve)                                                                             \
     X(volumes_paths)                                                                               \
-    X(volumes_records)
+    X(volumes_records)                                                                             \
+    X(keys_create)                                                                                 \
+    X(keys_sign_verify)                                                                            \
+    X(keys_import_refused)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)
