@@ -171,7 +171,10 @@
     X(volumes_records)                                                                             \
     X(keys_create)                                                                                 \
     X(keys_sign_verify)                                                                            \
-    X(keys_import_refused)
+    X(keys_import_refused)                                                                         \
+    X(checkpoint_sign_verify)                                                                      \
+    X(checkpoint_tampered)                                                                         \
+    X(checkpoint_audit_line)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)
