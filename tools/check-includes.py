@@ -8,8 +8,9 @@ Reads the fenced ```layering block of docs/architecture.md:
     # comment
 
 scans every .c and .h under the module folders (and camvault.c at the top, which belongs to
-the cli module until it moves to cli/), and prints one line per include that the block does
-not allow:
+the cli module until it moves to cli/) for #include "dir/..." and #include <dir/...> where dir
+is a module or a folder of the tree ("../dir/..." is read as dir/...), and prints one line per
+include that the block does not allow:
 
     recorder/x.c:12: recorder/x.c includes exporter/y.h, which docs/architecture.md does not allow
     (recorder may include: common storage-layout indexer)
@@ -21,7 +22,7 @@ import os
 import re
 import sys
 
-INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
+INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
 LINE = re.compile(r'^(except\s+)?([A-Za-z0-9_./-]+)\s*:\s*(.*)$')
 TOP_FILES = {"camvault.c": "cli"}  # files at the top of the tree and their module
 
@@ -111,15 +112,18 @@ def main(argv):
             if not m or "/" not in m.group(1):
                 continue
             hdr = m.group(1)
+            if hdr.startswith(".") or "/../" in hdr or "/./" in hdr:
+                # "../exporter/keys.h" is exporter/keys.h: a relative path is no way around
+                hdr = os.path.normpath(os.path.join(os.path.dirname(rel), hdr))
             dep = hdr.split("/", 1)[0]
+            if dep not in allowed and not os.path.isdir(os.path.join(root, dep)):
+                continue  # not a folder of this tree: a system header (<openssl/evp.h>)
             nincl += 1
             if dep == mod or dep in allowed[mod]:
                 continue
             if hdr in excepts.get(rel, ()):
                 used.add((rel, hdr))
                 continue
-            if dep not in allowed and not os.path.isdir(os.path.join(root, dep)):
-                continue  # not a folder of this tree (a system header with a slash)
             may = " ".join(sorted(allowed[mod])) or "nothing but itself"
             bad.append("%s:%d: %s includes %s, which %s does not allow (%s may include: %s)"
                        % (rel, n, rel, hdr, docname, mod, may))
