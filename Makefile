@@ -117,10 +117,17 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
 deps:
 	@tools/deps.sh test
 
+# Every #include "dir/..." points the way docs/architecture.md's `layering` block allows; a
+# wrong-way include fails with "file:line: A includes B, which docs/architecture.md does not allow".
+.PHONY: check-includes
+check-includes:
+	@$(PY) tools/check-includes.py
+
 # Dependencies first (in their own make so that pkg-config sees the new packages). The benchmark
 # smoke run comes last, in its own make so that -j never overlaps it with the e2e tests; it ends
 # with its own runner line ("bench-quick: N passed, N failed in S s"), which stays the last line.
 test: deps
+	@$(MAKE) --no-print-directory check-includes
 	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/fuzz-verify $(BUILD)/fuzz-rtsp \
 	    $(BUILD)/fsyncshim.so
 	@$(MAKE) --no-print-directory unit fuzz-rtsp e2e

@@ -162,7 +162,19 @@
     X(url_parse)                                                                                   \
     X(url_redact)                                                                                  \
     X(url_check)                                                                                   \
-    X(url_format)
+    X(url_format)                                                                                  \
+    X(holds_add_list_release)                                                                      \
+    X(holds_covers)                                                                                \
+    X(volumes_space)                                                                               \
+    X(volumes_reserve)                                                                             \
+    X(volumes_paths)                                                                               \
+    X(volumes_records)                                                                             \
+    X(keys_create)                                                                                 \
+    X(keys_sign_verify)                                                                            \
+    X(keys_import_refused)                                                                         \
+    X(checkpoint_sign_verify)                                                                      \
+    X(checkpoint_tampered)                                                                         \
+    X(checkpoint_audit_line)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)

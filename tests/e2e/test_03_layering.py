@@ -1,0 +1,150 @@
+"""Issue 15: one place for each thing; dependencies point one way.
+
+tools/check-includes.py reads the `layering` block of docs/architecture.md and checks every
+#include "dir/..." of the tree. It passes on the tree as it is (the one known exception,
+recorder/recorder.c -> exporter/checkpoint.h, is listed), and on a copy with a planted
+wrong-way include it fails with one line naming the file, the line and the header.
+"""
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import PY, REPO
+
+CHECKER = REPO / "tools" / "check-includes.py"
+COPIED = ["common", "storage-layout", "indexer", "recorder", "exporter", "server", "cli",
+          "tools", "tests", "docs"]
+
+
+def check(root=None, doc=None):
+    args = [PY, str(CHECKER)]
+    if root is not None:
+        args += ["--root", str(root)]
+    if doc is not None:
+        args += ["--doc", str(doc)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A copy of the source tree (sources and docs only) to plant includes in."""
+    dst = tmp_path / "src"
+    dst.mkdir()
+    for name in COPIED:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, dst / name,
+                            ignore=shutil.ignore_patterns("node_modules", "*.png", "*.mp4",
+                                                          "__pycache__", "corpus-*"))
+    if (REPO / "camvault.c").is_file():
+        shutil.copy(REPO / "camvault.c", dst / "camvault.c")
+    return dst
+
+
+def plant(path, header):
+    """Add `#include "header"` (or `#include <...>` when header has its brackets) after the
+    first include of a source file; its line number."""
+    lines = path.read_text().splitlines(keepends=True)
+    at = next(i for i, l in enumerate(lines) if l.startswith("#include"))
+    lines.insert(at + 1, "#include %s\n" % (header if header[0] == "<" else '"%s"' % header))
+    path.write_text("".join(lines))
+    return at + 2
+
+
+def test_make_test_runs_the_check_first():
+    """`make check-includes` passes, and `make test` runs it right after the dependencies."""
+    r = subprocess.run(["make", "--no-print-directory", "-s", "check-includes"], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 wrong-way" in r.stderr
+    lines = (REPO / "Makefile").read_text().splitlines()
+    at = lines.index("test: deps")
+    assert "check-includes" in lines[at + 1], lines[at + 1]
+
+
+def test_tree_passes():
+    r = check()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == ""
+    assert "0 wrong-way" in r.stderr
+    assert "1 known exceptions" in r.stderr  # recorder/recorder.c -> exporter/checkpoint.h
+
+
+WRONG_WAY = [
+    # (file to plant in, header it must not include)
+    ("recorder/camera.c", "exporter/export.h"),       # recording depends on export
+    ("recorder/recorder.c", "exporter/keys.h"),       # not covered by the listed exception
+    ("recorder/sink.c", "server/srv.h"),              # recording depends on the web side
+    ("exporter/export.c", "recorder/rec.h"),          # export depends on a live recorder
+    ("indexer/idx.c", "exporter/checkpoint.h"),       # the index knows who reads it
+    ("storage-layout/layout.c", "indexer/idx.h"),     # the floor looks up
+    ("common/buf.h", "storage-layout/layout.h"),      # common is the floor
+    ("server/jobs.c", "recorder/rec.h"),              # server and recorder are processes apart
+    ("server/http.c", "tools/camsim/sim_util.h"),     # nothing includes tools/
+    ("exporter/clip.c", "tests/unit/unit.h"),         # nothing ships test code
+    ("camvault.c", "tools/camsim/sim_util.h"),        # the command line is a module too
+]
+# Other spellings of a wrong-way include: (file, as written, as reported).
+SPELLINGS = [
+    ("recorder/camera.c", "<exporter/export.h>", "exporter/export.h"),
+    ("recorder/camera.c", "../exporter/export.h", "exporter/export.h"),
+    ("indexer/idx.c", "./../server/srv.h", "server/srv.h"),
+]
+
+
+@pytest.mark.parametrize("src,written,header",
+                         [(s, h, h) for s, h in WRONG_WAY] + SPELLINGS,
+                         ids=[s + "->" + h for s, h in WRONG_WAY] +
+                             [s + "->" + w for s, w, _ in SPELLINGS])
+def test_planted_wrong_way_include_fails(tree, src, written, header):
+    if src == "camvault.c" and not (tree / src).exists():
+        src = "cli/camvault.c"  # after the split of the command line into cli/
+    line = plant(tree / src, written)
+    r = check(root=tree)
+    assert r.returncode == 1, r.stdout + r.stderr
+    want = "%s:%d: %s includes %s, which docs/architecture.md does not allow" % (
+        src, line, src, header)
+    assert r.stdout.splitlines()[0].startswith(want), r.stdout
+    assert len(r.stdout.splitlines()) == 1, r.stdout  # only the planted one
+    assert "1 wrong-way" in r.stderr
+
+
+def test_new_file_in_cli_may_include_everything_but_tools(tree):
+    (tree / "cli").mkdir(exist_ok=True)
+    f = tree / "cli" / "cmd_planted.c"
+    f.write_text('#include "server/srv.h"\n#include "recorder/rec.h"\n'
+                 '#include "tools/camsim/sim_util.h"\n')
+    r = check(root=tree)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [
+        "cli/cmd_planted.c:3: cli/cmd_planted.c includes tools/camsim/sim_util.h, which "
+        "docs/architecture.md does not allow (cli may include: common exporter indexer "
+        "recorder server storage-layout)"]
+
+
+def test_allowed_arrow_removed_from_doc_fails(tree):
+    """The block is what is checked: drop `indexer` from recorder's line, its includes fail."""
+    doc = tree / "docs" / "architecture.md"
+    text = doc.read_text()
+    old = "recorder:       common storage-layout indexer\n"
+    assert old in text
+    doc.write_text(text.replace(old, "recorder:       common storage-layout\n"))
+    r = check(root=tree)
+    assert r.returncode == 1
+    assert "recorder/rec_int.h:" in r.stdout and "includes indexer/idx.h" in r.stdout
+
+
+@pytest.mark.parametrize("block,why", [
+    ("", "no ```layering block"),
+    ("```layering\nrecorder common\n```\n", "cannot read 'recorder common'"),
+    ("```layering\ncommon:\ncommon:\n```\n", "module 'common' listed twice"),
+    ("```layering\ncommon:\nrecorder: common integrity\n```\n",
+     "module 'recorder' may include 'integrity', which is not a module of the block"),
+])
+def test_bad_block_is_an_error(tmp_path, block, why):
+    doc = tmp_path / "architecture.md"
+    doc.write_text("# architecture\n\n" + block)
+    r = check(doc=doc)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert why in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
