@@ -37,8 +37,8 @@ static int head(const uint8_t *h, size_t have, uint64_t room, bool zero_to_end, 
     } else if (*size == 0) {
         if (!zero_to_end)
             return cv_errf(err, CV_ECORRUPT,
-                           "box '%s' at offset %llu: size 0 (to the end) is not allowed here",
-                           type, (unsigned long long)at);
+                           "box '%s' at offset %llu: size 0 (to the end) is not allowed here", type,
+                           (unsigned long long)at);
         *size = room;
     }
     if (*size < *hsize)
@@ -73,8 +73,7 @@ int lay_box_next(struct lay_box_cur *c, struct lay_box *out, struct cv_err *err)
 
     if (avail == 0)
         return 0;
-    rc = head(c->p, avail, avail, true, out->type, &hsize, &size, (uint64_t)(c->p - c->base),
-              err);
+    rc = head(c->p, avail, avail, true, out->type, &hsize, &size, (uint64_t)(c->p - c->base), err);
     if (rc < 0)
         return rc;
     out->start = c->p;
@@ -103,8 +102,7 @@ bool lay_box_is(const char *type, const char *want)
     return memcmp(type, want, 4) == 0;
 }
 
-int lay_box_read(int fd, uint64_t off, uint64_t limit, struct lay_box_hdr *out,
-                 struct cv_err *err)
+int lay_box_read(int fd, uint64_t off, uint64_t limit, struct lay_box_hdr *out, struct cv_err *err)
 {
     uint8_t h[16];
     uint64_t room = off < limit ? limit - off : 0;
@@ -121,8 +119,7 @@ int lay_box_read(int fd, uint64_t off, uint64_t limit, struct lay_box_hdr *out,
     return rc < 0 ? 0 : 1;
 }
 
-int lay_box_load(int fd, uint64_t off, uint64_t len, uint8_t **buf, size_t *cap,
-                 struct cv_err *err)
+int lay_box_load(int fd, uint64_t off, uint64_t len, uint8_t **buf, size_t *cap, struct cv_err *err)
 {
     if (len > LAY_BOX_LOAD_MAX)
         return cv_errf(err, CV_ECORRUPT, "box of %llu bytes at offset %llu is too large",

@@ -92,8 +92,7 @@ struct lay_box_hdr {
  * says which); a negative code from cv_pread_all (CV_EIO, or CV_ECORRUPT "file ends early" when
  * the file is shorter than `limit`) on read errors.
  */
-int lay_box_read(int fd, uint64_t off, uint64_t limit, struct lay_box_hdr *out,
-                 struct cv_err *err);
+int lay_box_read(int fd, uint64_t off, uint64_t limit, struct lay_box_hdr *out, struct cv_err *err);
 
 /*
  * pread `len` bytes at `off` into *buf, growing it with realloc to at least len (*buf and *cap

@@ -213,8 +213,9 @@ void test_bmff_file(void)
         CHECK_MSG(rc == cases[i].rc, "%s: rc %d, want %d (%s)", cases[i].name, rc, cases[i].rc,
                   err.msg);
         if (rc == 1) {
-            CHECK_MSG(cases[i].type && strcmp(h.type, cases[i].type) == 0 && h.off == cases[i].off &&
-                          h.hsize == cases[i].hsize && h.size == cases[i].size,
+            CHECK_MSG(cases[i].type && strcmp(h.type, cases[i].type) == 0 &&
+                          h.off == cases[i].off && h.hsize == cases[i].hsize &&
+                          h.size == cases[i].size,
                       "%s: got '%s' at %llu: %llu+%llu", cases[i].name, h.type,
                       (unsigned long long)h.off, (unsigned long long)h.hsize,
                       (unsigned long long)h.size);
