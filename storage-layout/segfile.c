@@ -323,12 +323,15 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
     info->file_bytes = (uint64_t)st.st_size;
     for (;;) {
         struct lay_box_hdr bh;
+        struct cv_err why = {""}; /* not err: a torn end is not an error of the scan */
         uint64_t size, hsize;
         const char *type = bh.type;
 
-        rc = lay_box_read(fd, off, info->file_bytes, &bh, err);
-        if (rc < 0)
+        rc = lay_box_read(fd, off, info->file_bytes, &bh, &why);
+        if (rc < 0) {
+            rc = cv_errf(err, rc, "%s", why.msg);
             goto out;
+        }
         if (rc == 0)
             break; /* garbage, a torn header or a torn box: the good part ends here */
         rc = 0;
