@@ -24,10 +24,11 @@
 
 #include "exporter/clip.h"
 #include "common/fileio.h"
+#include "storage-layout/bmff.h"
 #include "storage-layout/segfile.h"
 #include "common/banned.h"
 
-#define BOX_MAX (16u << 20)      /* any box we load (moov, moof, prft, ...) */
+#define BOX_MAX LAY_BOX_LOAD_MAX /* any box we load (moov, moof, prft, ...) */
 #define HEAD_MAX (40u << 20)     /* ftyp + moov + sidx of the clip */
 #define TAIL_MAX (64u << 20)     /* mfra of the clip */
 #define TRACKS_MAX 8
@@ -53,61 +54,9 @@ static int64_t ceil_div(__int128 a, int64_t b)
 
 /* ---- boxes in memory ---- */
 
-struct box {
-    char type[5];
-    const uint8_t *start; /* the box header */
-    const uint8_t *body;
-    size_t len;  /* body length */
-    size_t size; /* whole box */
-};
-
-/* Next child box of [*p, end): 1 with *out, 0 at the end, -1 when malformed. */
-static int next_box(const uint8_t **p, const uint8_t *end, struct box *out)
+static bool is(const struct lay_box *b, const char *type)
 {
-    size_t avail = (size_t)(end - *p), hdr = 8;
-    uint64_t size;
-
-    if (avail == 0)
-        return 0;
-    if (avail < 8)
-        return -1;
-    size = cv_get_be32(*p);
-    memcpy(out->type, *p + 4, 4);
-    out->type[4] = 0;
-    if (size == 1) {
-        if (avail < 16)
-            return -1;
-        size = cv_get_be64(*p + 8);
-        hdr = 16;
-    } else if (size == 0) {
-        size = avail;
-    }
-    if (size < hdr || size > avail)
-        return -1;
-    out->start = *p;
-    out->body = *p + hdr;
-    out->len = (size_t)size - hdr;
-    out->size = (size_t)size;
-    *p += size;
-    return 1;
-}
-
-static bool is(const struct box *b, const char *type)
-{
-    return memcmp(b->type, type, 4) == 0;
-}
-
-static void box_begin(struct cv_buf *b, const char *type, size_t *mark)
-{
-    *mark = b->len;
-    cv_buf_be32(b, 0);
-    cv_buf_put(b, type, 4);
-}
-
-static void box_end(struct cv_buf *b, size_t mark)
-{
-    if (cv_buf_ok(b))
-        cv_put_be32(b->data + mark, (uint32_t)(b->len - mark));
+    return lay_box_is(b->type, type);
 }
 
 static void be16(struct cv_buf *b, uint16_t v)
@@ -214,86 +163,35 @@ static int track_index(const struct planner *pl, uint32_t id)
     return -1;
 }
 
-/* pread a box of `len` bytes at `off` into a malloc'd buffer. */
-static int load_box(int fd, uint64_t off, uint64_t len, uint8_t **out, const char *path,
-                    struct cv_err *err)
-{
-    int rc;
-
-    *out = NULL;
-    if (len > BOX_MAX)
-        return cv_errf(err, CV_ECORRUPT, "'%s': box of %llu bytes at offset %llu is too large",
-                       path, (unsigned long long)len, (unsigned long long)off);
-    *out = malloc(len ? (size_t)len : 1);
-    if (!*out)
-        return cv_errf(err, CV_ENOMEM, "out of memory");
-    rc = cv_pread_all(fd, *out, (size_t)len, (off_t)off, err);
-    if (rc < 0) {
-        free(*out);
-        *out = NULL;
-        return cv_errwrap(err, rc, "'%s'", path);
-    }
-    return 0;
-}
-
-/* Read a box header at off (within file_len): *size, *hsize and the type. -1 when malformed. */
-static int box_header_at(int fd, uint64_t off, uint64_t limit, uint64_t *size, uint64_t *hsize,
-                         char type[5], struct cv_err *err)
-{
-    uint8_t h[16];
-    int rc;
-
-    if (off + 8 > limit)
-        return -1;
-    rc = cv_pread_all(fd, h, 8, (off_t)off, err);
-    if (rc < 0)
-        return rc;
-    *size = cv_get_be32(h);
-    *hsize = 8;
-    memcpy(type, h + 4, 4);
-    type[4] = 0;
-    if (*size == 1) {
-        if (off + 16 > limit)
-            return -1;
-        rc = cv_pread_all(fd, h + 8, 8, (off_t)off + 8, err);
-        if (rc < 0)
-            return rc;
-        *size = cv_get_be64(h + 8);
-        *hsize = 16;
-    }
-    if (*size < *hsize || *size > limit - off)
-        return -1;
-    return 0;
-}
-
 /* Load ftyp and moov (the file starts with ftyp; free/skip may sit before moov). */
 static int load_header(int fd, uint64_t file_len, const char *path, uint8_t **ftyp,
                        size_t *ftyp_len, uint8_t **moov, size_t *moov_len, uint64_t *end,
                        struct cv_err *err)
 {
-    uint64_t off = 0, size, hsize;
-    char type[5];
+    uint64_t off = 0;
+    struct lay_box_hdr h;
     int rc;
 
     *ftyp = *moov = NULL;
     while (!*moov) {
-        rc = box_header_at(fd, off, file_len, &size, &hsize, type, err);
-        if (rc == -1)
+        size_t cap = 0;
+        rc = lay_box_read(fd, off, file_len, &h, err);
+        if (rc == 0)
             return cv_errf(err, CV_ECORRUPT, "'%s': malformed box at offset %llu before moov",
                            path, (unsigned long long)off);
         if (rc < 0)
             return cv_errwrap(err, rc, "'%s'", path);
-        if (off == 0 && strcmp(type, "ftyp") != 0)
+        if (off == 0 && !lay_box_is(h.type, "ftyp"))
             return cv_errf(err, CV_ECORRUPT, "'%s': not a segment file (no ftyp)", path);
-        if (off == 0 || strcmp(type, "moov") == 0) {
-            rc = load_box(fd, off, size, off == 0 ? ftyp : moov, path, err);
+        if (off == 0 || lay_box_is(h.type, "moov")) {
+            rc = lay_box_load(fd, off, h.size, off == 0 ? ftyp : moov, &cap, err);
             if (rc < 0)
-                return rc;
-            *(off == 0 ? ftyp_len : moov_len) = (size_t)size;
-        } else if (strcmp(type, "free") != 0 && strcmp(type, "skip") != 0) {
-            return cv_errf(err, CV_ECORRUPT, "'%s': '%s' box before moov", path, type);
+                return cv_errwrap(err, rc, "'%s'", path);
+            *(off == 0 ? ftyp_len : moov_len) = (size_t)h.size;
+        } else if (!lay_box_is(h.type, "free") && !lay_box_is(h.type, "skip")) {
+            return cv_errf(err, CV_ECORRUPT, "'%s': '%s' box before moov", path, h.type);
         }
-        off += size;
+        off += h.size;
     }
     *end = off;
     return 0;
@@ -307,14 +205,15 @@ static int load_header(int fd, uint64_t file_len, const char *path, uint8_t **ft
 static int moov_describe(const uint8_t *moov, size_t len, struct cv_buf *sig, struct track *tracks,
                          size_t *ntracks, uint32_t *movie_ts)
 {
-    const uint8_t *p = moov + 8, *end = moov + len;
-    struct box b, c, d, e;
+    struct lay_box_cur p;
+    struct lay_box b, c, d, e;
     size_t nt = 0;
     int r;
 
     if (len < 8)
         return -1;
-    while ((r = next_box(&p, end, &b)) == 1) {
+    lay_box_init(&p, moov + 8, len - 8);
+    while ((r = lay_box_next(&p, &b, NULL)) == 1) {
         if (is(&b, "mvhd")) {
             struct cv_rd rd;
             uint8_t v;
@@ -326,12 +225,13 @@ static int moov_describe(const uint8_t *moov, size_t len, struct cv_buf *sig, st
                 return -1;
             cv_buf_be32(sig, *movie_ts);
         } else if (is(&b, "trak")) {
-            const uint8_t *q = b.body, *qend = b.body + b.len;
+            struct lay_box_cur q;
             uint32_t id = 0, ts = 0;
             char handler[4] = {0};
             const uint8_t *stsd = NULL;
             size_t stsd_len = 0;
-            while ((r = next_box(&q, qend, &c)) == 1) {
+            lay_box_enter(&q, &b);
+            while ((r = lay_box_next(&q, &c, NULL)) == 1) {
                 struct cv_rd rd;
                 if (is(&c, "tkhd")) {
                     uint8_t v;
@@ -342,8 +242,9 @@ static int moov_describe(const uint8_t *moov, size_t len, struct cv_buf *sig, st
                     if (rd.bad)
                         return -1;
                 } else if (is(&c, "mdia")) {
-                    const uint8_t *m = c.body, *mend = c.body + c.len;
-                    while ((r = next_box(&m, mend, &d)) == 1) {
+                    struct lay_box_cur m;
+                    lay_box_enter(&m, &c);
+                    while ((r = lay_box_next(&m, &d, NULL)) == 1) {
                         if (is(&d, "mdhd")) {
                             uint8_t v;
                             cv_rd_init(&rd, d.body, d.len);
@@ -355,13 +256,15 @@ static int moov_describe(const uint8_t *moov, size_t len, struct cv_buf *sig, st
                         } else if (is(&d, "hdlr") && d.len >= 12) {
                             memcpy(handler, d.body + 8, 4);
                         } else if (is(&d, "minf")) {
-                            const uint8_t *s = d.body, *send = d.body + d.len;
-                            while ((r = next_box(&s, send, &e)) == 1) {
-                                const uint8_t *t = e.body, *tend = e.body + e.len;
-                                struct box f;
+                            struct lay_box_cur s;
+                            lay_box_enter(&s, &d);
+                            while ((r = lay_box_next(&s, &e, NULL)) == 1) {
+                                struct lay_box_cur t;
+                                struct lay_box f;
                                 if (!is(&e, "stbl"))
                                     continue;
-                                while ((r = next_box(&t, tend, &f)) == 1)
+                                lay_box_enter(&t, &e);
+                                while ((r = lay_box_next(&t, &f, NULL)) == 1)
                                     if (is(&f, "stsd")) {
                                         stsd = f.start;
                                         stsd_len = f.size;
@@ -394,8 +297,9 @@ static int moov_describe(const uint8_t *moov, size_t len, struct cv_buf *sig, st
                 nt++;
             }
         } else if (is(&b, "mvex")) {
-            const uint8_t *q = b.body, *qend = b.body + b.len;
-            while ((r = next_box(&q, qend, &c)) == 1) {
+            struct lay_box_cur q;
+            lay_box_enter(&q, &b);
+            while ((r = lay_box_next(&q, &c, NULL)) == 1) {
                 if (!is(&c, "trex"))
                     continue;
                 cv_buf_put(sig, c.start, c.size);
@@ -420,17 +324,18 @@ static int moov_describe(const uint8_t *moov, size_t len, struct cv_buf *sig, st
 /* ---- fragments ---- */
 
 /* Parse one traf (at group offset `base` of its first byte) into fa. -1 when malformed. */
-static int parse_traf(const struct planner *pl, const struct box *traf, uint32_t base,
+static int parse_traf(const struct planner *pl, const struct lay_box *traf, uint32_t base,
                       uint8_t trafno, struct fa *fa)
 {
-    const uint8_t *p = traf->body, *end = traf->body + traf->len;
+    struct lay_box_cur p;
     uint32_t def_dur = 0;
     uint64_t cum = 0;
     bool have_tfhd = false, have_tfdt = false;
     int t = -1, r;
-    struct box b;
+    struct lay_box b;
 
-    while ((r = next_box(&p, end, &b)) == 1) {
+    lay_box_enter(&p, traf);
+    while ((r = lay_box_next(&p, &b, NULL)) == 1) {
         struct cv_rd rd;
         uint32_t vf, at = base + (uint32_t)(b.body - traf->start);
         cv_rd_init(&rd, b.body, b.len);
@@ -498,14 +403,15 @@ static int parse_traf(const struct planner *pl, const struct box *traf, uint32_t
 static int parse_moof(const struct planner *pl, const uint8_t *moof, size_t len, uint32_t base,
                       struct fa *fa)
 {
-    const uint8_t *p = moof, *end = moof + len;
+    struct lay_box_cur p;
     uint8_t trafno = 0;
     bool have_mfhd = false;
-    struct box b;
+    struct lay_box b;
     int r;
 
+    lay_box_init(&p, moof, len);
     /* `moof` points at the box body; base is the group offset of that body. */
-    while ((r = next_box(&p, end, &b)) == 1) {
+    while ((r = lay_box_next(&p, &b, NULL)) == 1) {
         uint32_t at = base + (uint32_t)(b.start - moof);
         if (is(&b, "mfhd") && b.len >= 8) {
             fa->mfhd_at = at + (uint32_t)(b.body - b.start) + 4;
@@ -524,22 +430,23 @@ static int parse_group(struct planner *pl, int fd, struct fa *fa, struct cv_err 
     const char *path = pl->paths[fa->file];
     uint64_t off = fa->off, end = fa->off + fa->size, size, hsize;
     bool have_moof = false;
-    char type[5];
+    struct lay_box_hdr h;
+    const char *type = h.type;
     int rc = 0;
 
     fa->min_pt = INT64_MAX;
     while (off < end) {
         uint32_t rel = (uint32_t)(off - fa->off);
-        rc = box_header_at(fd, off, end, &size, &hsize, type, err);
-        if (rc < 0)
+        rc = lay_box_read(fd, off, end, &h, err);
+        if (rc <= 0)
             goto bad;
+        size = h.size;
+        hsize = h.hsize;
         if (strcmp(type, "mdat") == 0)
             break;
-        if (size > BOX_MAX)
+        if (size > LAY_BOX_LOAD_MAX)
             goto bad;
-        if (grow((void **)&pl->buf, &pl->cap, (size_t)size, 1) < 0)
-            return cv_errf(err, CV_ENOMEM, "out of memory");
-        rc = cv_pread_all(fd, pl->buf, (size_t)size, (off_t)off, err);
+        rc = lay_box_load(fd, off, size, &pl->buf, &pl->cap, err);
         if (rc < 0)
             return cv_errwrap(err, rc, "'%s'", path);
         if (strcmp(type, "prft") == 0) {
@@ -572,7 +479,7 @@ static int parse_group(struct planner *pl, int fd, struct fa *fa, struct cv_err 
         fa->min_pt = 0;
     return 0;
 bad:
-    if (rc < -1)
+    if (rc < 0)
         return cv_errwrap(err, rc, "'%s'", path);
     return cv_errf(err, CV_ECORRUPT, "'%s': malformed fragment at offset %llu", path,
                    (unsigned long long)fa->off);
@@ -632,7 +539,7 @@ static int piece_shifts(struct planner *pl, struct fa *f, bool first, int64_t or
 /* ---- output ---- */
 
 /* Rewrite a mvhd/mdhd (or tkhd when `tkhd`) with `duration`; version 1 when a value needs it. */
-static void put_timed(struct cv_buf *o, const struct box *b, bool tkhd, uint64_t duration)
+static void put_timed(struct cv_buf *o, const struct lay_box *b, bool tkhd, uint64_t duration)
 {
     struct cv_rd rd;
     uint8_t v;
@@ -659,7 +566,7 @@ static void put_timed(struct cv_buf *o, const struct box *b, bool tkhd, uint64_t
         return;
     }
     v1 = v == 1 || duration > UINT32_MAX;
-    box_begin(o, b->type, &mark);
+    lay_box_begin(o, b->type, &mark);
     cv_buf_be32(o, (v1 ? 1u << 24 : 0) | flags);
     if (v1) {
         cv_buf_be64(o, ctime);
@@ -673,7 +580,7 @@ static void put_timed(struct cv_buf *o, const struct box *b, bool tkhd, uint64_t
         cv_buf_be32(o, (uint32_t)duration);
     }
     cv_buf_put(o, b->body + rd.off, b->len - rd.off);
-    box_end(o, mark);
+    lay_box_end(o, mark);
 }
 
 static uint64_t movie_dur(const struct planner *pl, size_t t)
@@ -685,48 +592,52 @@ static uint64_t movie_dur(const struct planner *pl, size_t t)
 /* The clip's moov: the first source's, with durations and an mehd. */
 static void put_moov(struct cv_buf *o, const struct planner *pl)
 {
-    const uint8_t *p = pl->moov + 8, *end = pl->moov + pl->moov_len;
+    struct lay_box_cur p;
     uint64_t total = 0;
-    struct box b, c, d;
+    struct lay_box b, c, d;
     size_t mark, mark2, mark3;
 
+    lay_box_init(&p, pl->moov + 8, pl->moov_len - 8);
     for (size_t t = 0; t < pl->ntracks; t++)
         if (movie_dur(pl, t) > total)
             total = movie_dur(pl, t);
-    box_begin(o, "moov", &mark);
-    while (next_box(&p, end, &b) == 1) {
+    lay_box_begin(o, "moov", &mark);
+    while (lay_box_next(&p, &b, NULL) == 1) {
         if (is(&b, "mvhd")) {
             put_timed(o, &b, false, total);
         } else if (is(&b, "trak")) {
-            const uint8_t *q = b.body, *qend = b.body + b.len;
+            struct lay_box_cur q;
             int t = -1;
-            while (next_box(&q, qend, &c) == 1)
+            lay_box_enter(&q, &b);
+            while (lay_box_next(&q, &c, NULL) == 1)
                 if (is(&c, "tkhd") && c.len >= 24)
                     t = track_index(pl, cv_get_be32(c.body + (c.body[0] == 1 ? 20 : 12)));
-            q = b.body;
-            box_begin(o, "trak", &mark2);
-            while (next_box(&q, qend, &c) == 1) {
+            lay_box_enter(&q, &b);
+            lay_box_begin(o, "trak", &mark2);
+            while (lay_box_next(&q, &c, NULL) == 1) {
                 if (is(&c, "tkhd") && t >= 0) {
                     put_timed(o, &c, true, movie_dur(pl, (size_t)t));
                 } else if (is(&c, "mdia") && t >= 0) {
-                    const uint8_t *m = c.body, *mend = c.body + c.len;
-                    box_begin(o, "mdia", &mark3);
-                    while (next_box(&m, mend, &d) == 1) {
+                    struct lay_box_cur m;
+                    lay_box_enter(&m, &c);
+                    lay_box_begin(o, "mdia", &mark3);
+                    while (lay_box_next(&m, &d, NULL) == 1) {
                         if (is(&d, "mdhd"))
                             put_timed(o, &d, false, pl->track_end[t]);
                         else
                             cv_buf_put(o, d.start, d.size);
                     }
-                    box_end(o, mark3);
+                    lay_box_end(o, mark3);
                 } else {
                     cv_buf_put(o, c.start, c.size);
                 }
             }
-            box_end(o, mark2);
+            lay_box_end(o, mark2);
         } else if (is(&b, "mvex")) {
-            const uint8_t *q = b.body, *qend = b.body + b.len;
-            box_begin(o, "mvex", &mark2);
-            box_begin(o, "mehd", &mark3);
+            struct lay_box_cur q;
+            lay_box_enter(&q, &b);
+            lay_box_begin(o, "mvex", &mark2);
+            lay_box_begin(o, "mehd", &mark3);
             if (total > UINT32_MAX) {
                 cv_buf_be32(o, 1u << 24);
                 cv_buf_be64(o, total);
@@ -734,16 +645,16 @@ static void put_moov(struct cv_buf *o, const struct planner *pl)
                 cv_buf_be32(o, 0);
                 cv_buf_be32(o, (uint32_t)total);
             }
-            box_end(o, mark3);
-            while (next_box(&q, qend, &c) == 1)
+            lay_box_end(o, mark3);
+            while (lay_box_next(&q, &c, NULL) == 1)
                 if (!is(&c, "mehd"))
                     cv_buf_put(o, c.start, c.size);
-            box_end(o, mark2);
+            lay_box_end(o, mark2);
         } else {
             cv_buf_put(o, b.start, b.size);
         }
     }
-    box_end(o, mark);
+    lay_box_end(o, mark);
 }
 
 static uint64_t moof_out(const struct exp_clip *c, const struct fa *fa, size_t i)
@@ -771,7 +682,7 @@ static void put_sidx(struct cv_buf *o, const struct planner *pl, const struct ex
     const struct track *v = &pl->tracks[pl->vt];
     size_t mark;
 
-    box_begin(o, "sidx", &mark);
+    lay_box_begin(o, "sidx", &mark);
     cv_buf_be32(o, 1u << 24);
     cv_buf_be32(o, v->id);
     cv_buf_be32(o, v->timescale);
@@ -787,21 +698,21 @@ static void put_sidx(struct cv_buf *o, const struct planner *pl, const struct ex
         cv_buf_be32(o, (uint32_t)dur);
         cv_buf_be32(o, f->key ? 0x90000000u : 0); /* starts_with_SAP, SAP_type 1 */
     }
-    box_end(o, mark);
+    lay_box_end(o, mark);
 }
 
 static void put_mfra(struct cv_buf *o, const struct planner *pl, const struct exp_clip *c)
 {
     size_t mark, mark2;
 
-    box_begin(o, "mfra", &mark);
+    lay_box_begin(o, "mfra", &mark);
     for (size_t t = 0; t < pl->ntracks; t++) {
         uint32_t n = 0;
         for (size_t i = 0; i < pl->nfa; i++)
             n += pl->fa[i].present[t];
         if (n == 0)
             continue;
-        box_begin(o, "tfra", &mark2);
+        lay_box_begin(o, "tfra", &mark2);
         cv_buf_be32(o, 1u << 24);
         cv_buf_be32(o, pl->tracks[t].id);
         cv_buf_be32(o, 0); /* 1-byte traf, trun and sample numbers */
@@ -816,13 +727,13 @@ static void put_mfra(struct cv_buf *o, const struct planner *pl, const struct ex
             cv_buf_u8(o, 1);
             cv_buf_u8(o, 1);
         }
-        box_end(o, mark2);
+        lay_box_end(o, mark2);
     }
-    box_begin(o, "mfro", &mark2);
+    lay_box_begin(o, "mfro", &mark2);
     cv_buf_be32(o, 0);
     cv_buf_be32(o, (uint32_t)(o->len - mark + 4));
-    box_end(o, mark2);
-    box_end(o, mark);
+    lay_box_end(o, mark2);
+    lay_box_end(o, mark);
 }
 
 /* ---- planning ---- */

@@ -34,6 +34,7 @@
 #include "recorder/rec_int.h"
 #include "indexer/recover.h"
 #include "common/buf.h"
+#include "storage-layout/bmff.h"
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/banned.h"
@@ -335,23 +336,6 @@ out:
     return 0;
 }
 
-static size_t box_begin(struct cv_buf *b, const char *type, uint32_t version_flags, bool full)
-{
-    size_t at = b->len;
-
-    cv_buf_be32(b, 0);
-    cv_buf_put(b, type, 4);
-    if (full)
-        cv_buf_be32(b, version_flags);
-    return at;
-}
-
-static void box_end(struct cv_buf *b, size_t at)
-{
-    if (cv_buf_ok(b))
-        cv_put_be32(b->data + at, (uint32_t)(b->len - at));
-}
-
 /* One traf; *data_offset_at receives where the trun's data offset goes. */
 static void write_traf(struct cv_buf *b, const struct ftrack *t, uint32_t track_id,
                        size_t *data_offset_at)
@@ -376,17 +360,20 @@ static void write_traf(struct cv_buf *b, const struct ftrack *t, uint32_t track_
         vf |= 0x000800;
     if (first_flags && !(vf & 0x000400))
         vf |= 0x000004;
-    traf = box_begin(b, "traf", 0, false);
-    box = box_begin(b, "tfhd", 0x020038, true); /* base is moof; default duration/size/flags */
+    lay_box_begin(b, "traf", &traf);
+    lay_box_begin(b, "tfhd", &box);
+    lay_box_full(b, 0, 0x020038); /* base is moof; default duration/size/flags */
     cv_buf_be32(b, track_id);
     cv_buf_be32(b, def_dur);
     cv_buf_be32(b, def_size);
     cv_buf_be32(b, def_flags);
-    box_end(b, box);
-    box = box_begin(b, "tfdt", 0x01000000, true);
+    lay_box_end(b, box);
+    lay_box_begin(b, "tfdt", &box);
+    lay_box_full(b, 1, 0);
     cv_buf_be64(b, (uint64_t)t->first_dts);
-    box_end(b, box);
-    box = box_begin(b, "trun", (cto ? 0x01000000u : 0) | vf, true); /* v1: signed offsets */
+    lay_box_end(b, box);
+    lay_box_begin(b, "trun", &box);
+    lay_box_full(b, cto ? 1 : 0, vf); /* v1: signed offsets */
     cv_buf_be32(b, (uint32_t)t->n);
     *data_offset_at = b->len;
     cv_buf_be32(b, 0);
@@ -402,8 +389,8 @@ static void write_traf(struct cv_buf *b, const struct ftrack *t, uint32_t track_
         if (vf & 0x000800)
             cv_buf_be32(b, (uint32_t)f[i].cto);
     }
-    box_end(b, box);
-    box_end(b, traf);
+    lay_box_end(b, box);
+    lay_box_end(b, traf);
 }
 
 static int tfra_add(struct ftrack *t, uint64_t moof, uint8_t traf)
@@ -433,11 +420,13 @@ static int write_moof_mdat(struct rec_seg *s, struct cv_buf *b)
     struct iovec iov[IOV_BATCH];
     int rc = 0;
 
-    moof = box_begin(b, "moof", 0, false);
+    lay_box_begin(b, "moof", &moof);
     {
-        size_t mfhd = box_begin(b, "mfhd", 0, true);
+        size_t mfhd;
+        lay_box_begin(b, "mfhd", &mfhd);
+        lay_box_full(b, 0, 0);
         cv_buf_be32(b, ++s->frag_seq);
-        box_end(b, mfhd);
+        lay_box_end(b, mfhd);
     }
     for (int i = 0; i < 2; i++)
         if (s->ft[i].n > 0) {
@@ -445,7 +434,7 @@ static int write_moof_mdat(struct rec_seg *s, struct cv_buf *b)
             if (tfra_add(&s->ft[i], moof_off, ++traf) < 0)
                 rc = CV_ENOMEM;
         }
-    box_end(b, moof);
+    lay_box_end(b, moof);
     /* data offsets count from the moof's first byte; the mdat header is 8 bytes */
     at = (uint32_t)(b->len - moof) + 8;
     for (int i = 0; i < 2; i++) {
@@ -486,12 +475,13 @@ static void write_mfra(struct rec_seg *s)
     struct iovec iov;
 
     cv_buf_init(&b, 64 * 1024 * 1024);
-    mfra = box_begin(&b, "mfra", 0, false);
+    lay_box_begin(&b, "mfra", &mfra);
     for (int i = 0; i < 2; i++) {
         const struct ftrack *t = &s->ft[i];
         if (t->ntfra == 0)
             continue;
-        box = box_begin(&b, "tfra", 0x01000000, true);
+        lay_box_begin(&b, "tfra", &box);
+        lay_box_full(&b, 1, 0);
         cv_buf_be32(&b, (uint32_t)i + 1);
         cv_buf_be32(&b, 0); /* 1-byte traf, trun and sample numbers */
         cv_buf_be32(&b, (uint32_t)t->ntfra);
@@ -502,12 +492,13 @@ static void write_mfra(struct rec_seg *s)
             cv_buf_u8(&b, 1);
             cv_buf_u8(&b, 1);
         }
-        box_end(&b, box);
+        lay_box_end(&b, box);
     }
-    box = box_begin(&b, "mfro", 0, true);
+    lay_box_begin(&b, "mfro", &box);
+    lay_box_full(&b, 0, 0);
     cv_buf_be32(&b, (uint32_t)(b.len - mfra + 4));
-    box_end(&b, box);
-    box_end(&b, mfra);
+    lay_box_end(&b, box);
+    lay_box_end(&b, mfra);
     if (cv_buf_ok(&b)) {
         iov = (struct iovec){b.data, b.len};
         out_writev(s, &iov, 1);

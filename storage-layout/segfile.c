@@ -15,10 +15,10 @@
 #include <openssl/evp.h>
 
 #include "storage-layout/segfile.h"
+#include "storage-layout/bmff.h"
 #include "common/fileio.h"
 #include "common/banned.h"
 
-#define BOX_LOAD_MAX (16u << 20)
 #define NTP_UNIX_OFFSET UINT64_C(2208988800) /* seconds from 1900 to 1970 */
 
 /*
@@ -45,53 +45,40 @@ int64_t lay_us_from_ntp(uint64_t ntp)
     return (int64_t)(secs - NTP_UNIX_OFFSET) * 1000000 + (int64_t)((frac * 1000000) >> 32);
 }
 
-static void box_begin(struct cv_buf *b, const char *type, size_t *mark)
-{
-    *mark = b->len;
-    cv_buf_be32(b, 0);
-    cv_buf_put(b, type, 4);
-}
-
-static void box_end(struct cv_buf *b, size_t mark)
-{
-    if (cv_buf_ok(b))
-        cv_put_be32(b->data + mark, (uint32_t)(b->len - mark));
-}
-
 void lay_seg_header_box(struct cv_buf *b, const struct lay_seg_header *h)
 {
     size_t mark;
 
-    box_begin(b, "uuid", &mark);
+    lay_box_begin(b, "uuid", &mark);
     cv_buf_put(b, LAY_SEG_UUID_HEADER, 16);
     cv_buf_printf(b,
                   "version=1\ncamera=%s\nrun=%llu\nrun_seq=%u\ncontainer=%s\nvideo=%s\naudio=%s\n",
                   h->camera, (unsigned long long)h->run_id, h->run_seq, h->container, h->video,
                   h->audio);
-    box_end(b, mark);
+    lay_box_end(b, mark);
 }
 
 void lay_seg_prft_box(struct cv_buf *b, uint32_t track_id, int64_t wall_us, uint64_t media_time)
 {
     size_t mark;
 
-    box_begin(b, "prft", &mark);
+    lay_box_begin(b, "prft", &mark);
     cv_buf_be32(b, 1u << 24); /* version 1, flags 0 */
     cv_buf_be32(b, track_id);
     cv_buf_be64(b, lay_ntp_from_us(wall_us));
     cv_buf_be64(b, media_time);
-    box_end(b, mark);
+    lay_box_end(b, mark);
 }
 
 void lay_seg_fraginfo_box(struct cv_buf *b, int64_t recv_us, int64_t camera_us)
 {
     size_t mark;
 
-    box_begin(b, "uuid", &mark);
+    lay_box_begin(b, "uuid", &mark);
     cv_buf_put(b, LAY_SEG_UUID_FRAGINFO, 16);
     cv_buf_be64(b, (uint64_t)recv_us);
     cv_buf_be64(b, (uint64_t)camera_us);
-    box_end(b, mark);
+    lay_box_end(b, mark);
 }
 
 void lay_seg_info_release(struct lay_seg_info *info)
@@ -103,71 +90,23 @@ void lay_seg_info_release(struct lay_seg_info *info)
     info->nfrags = 0;
 }
 
-/* A box inside a loaded buffer. */
-struct box {
-    char type[5];
-    const uint8_t *body; /* after the header (and after version/flags for none: raw) */
-    size_t len;          /* body length */
-};
-
-/* Next child box of [p, end); returns 1 with *out, 0 at the end, -1 when malformed. */
-static int next_box(const uint8_t **p, const uint8_t *end, struct box *out)
-{
-    size_t avail = (size_t)(end - *p), hdr = 8;
-    uint64_t size;
-
-    if (avail == 0)
-        return 0;
-    if (avail < 8)
-        return -1;
-    size = cv_get_be32(*p);
-    memcpy(out->type, *p + 4, 4);
-    out->type[4] = 0;
-    if (size == 1) {
-        if (avail < 16)
-            return -1;
-        size = cv_get_be64(*p + 8);
-        hdr = 16;
-    } else if (size == 0) {
-        size = avail;
-    }
-    if (size < hdr || size > avail)
-        return -1;
-    out->body = *p + hdr;
-    out->len = (size_t)size - hdr;
-    *p += size;
-    return 1;
-}
-
-/* Find the first child of type `type` in a container body. */
-static int find_child(const uint8_t *p, size_t len, const char *type, struct box *out)
-{
-    const uint8_t *end = p + len;
-    int r;
-
-    while ((r = next_box(&p, end, out)) == 1)
-        if (memcmp(out->type, type, 4) == 0)
-            return 1;
-    return r < 0 ? -1 : 0;
-}
-
 struct trex {
     uint32_t track, dur, size, flags;
 };
 
 /* Read one trak of moov into info. */
-static int parse_trak(const struct box *trak, struct lay_seg_info *info)
+static int parse_trak(const struct lay_box *trak, struct lay_seg_info *info)
 {
-    struct box tkhd, mdia, mdhd, hdlr, minf, stbl, stsd;
+    struct lay_box tkhd, mdia, mdhd, hdlr, minf, stbl, stsd;
     uint32_t track_id, timescale;
     struct cv_rd r;
     uint8_t version;
     char handler[5] = "", fourcc[5] = "";
 
-    if (find_child(trak->body, trak->len, "tkhd", &tkhd) != 1 ||
-        find_child(trak->body, trak->len, "mdia", &mdia) != 1 ||
-        find_child(mdia.body, mdia.len, "mdhd", &mdhd) != 1 ||
-        find_child(mdia.body, mdia.len, "hdlr", &hdlr) != 1)
+    if (lay_box_find(trak->body, trak->len, "tkhd", &tkhd) != 1 ||
+        lay_box_find(trak->body, trak->len, "mdia", &mdia) != 1 ||
+        lay_box_find(mdia.body, mdia.len, "mdhd", &mdhd) != 1 ||
+        lay_box_find(mdia.body, mdia.len, "hdlr", &hdlr) != 1)
         return -1;
     cv_rd_init(&r, tkhd.body, tkhd.len);
     version = cv_rd_u8(&r);
@@ -184,9 +123,9 @@ static int parse_trak(const struct box *trak, struct lay_seg_info *info)
     cv_rd_bytes(&r, handler, 4);
     if (r.bad)
         return -1;
-    if (find_child(mdia.body, mdia.len, "minf", &minf) == 1 &&
-        find_child(minf.body, minf.len, "stbl", &stbl) == 1 &&
-        find_child(stbl.body, stbl.len, "stsd", &stsd) == 1 && stsd.len >= 16) {
+    if (lay_box_find(mdia.body, mdia.len, "minf", &minf) == 1 &&
+        lay_box_find(minf.body, minf.len, "stbl", &stbl) == 1 &&
+        lay_box_find(stbl.body, stbl.len, "stsd", &stsd) == 1 && stsd.len >= 16) {
         memcpy(fourcc, stsd.body + 12, 4); /* version/flags, entry count, entry size, type */
         if (memcmp(handler, "vide", 4) == 0 && stsd.len >= 8 + 8 + 24 + 4) {
             const uint8_t *e = stsd.body + 8; /* the first sample entry */
@@ -209,20 +148,21 @@ static int parse_trak(const struct box *trak, struct lay_seg_info *info)
 static int parse_moov(const uint8_t *p, size_t len, struct lay_seg_info *info, struct trex *trex,
                       size_t ntrex_max, size_t *ntrex)
 {
-    const uint8_t *end = p + len;
-    struct box b, t;
+    struct lay_box_cur c, q;
+    struct lay_box b, t;
     int r;
 
     *ntrex = 0;
-    while ((r = next_box(&p, end, &b)) == 1) {
-        if (memcmp(b.type, "trak", 4) == 0) {
+    lay_box_init(&c, p, len);
+    while ((r = lay_box_next(&c, &b, NULL)) == 1) {
+        if (lay_box_is(b.type, "trak")) {
             if (parse_trak(&b, info) < 0)
                 return -1;
-        } else if (memcmp(b.type, "mvex", 4) == 0) {
-            const uint8_t *q = b.body, *qend = b.body + b.len;
-            while (next_box(&q, qend, &t) == 1) {
+        } else if (lay_box_is(b.type, "mvex")) {
+            lay_box_enter(&q, &b);
+            while (lay_box_next(&q, &t, NULL) == 1) {
                 struct cv_rd rd;
-                if (memcmp(t.type, "trex", 4) != 0 || *ntrex >= ntrex_max)
+                if (!lay_box_is(t.type, "trex") || *ntrex >= ntrex_max)
                     continue;
                 cv_rd_init(&rd, t.body, t.len);
                 cv_rd_skip(&rd, 4);
@@ -240,19 +180,20 @@ static int parse_moov(const uint8_t *p, size_t len, struct lay_seg_info *info, s
 }
 
 /* Parse one traf into the fragment's per-track sums. */
-static int parse_traf(const struct box *traf, const struct trex *trex, size_t ntrex,
+static int parse_traf(const struct lay_box *traf, const struct trex *trex, size_t ntrex,
                       const struct lay_seg_info *info, struct lay_seg_frag *f)
 {
-    const uint8_t *p = traf->body, *end = traf->body + traf->len;
     uint32_t track = 0, def_dur = 0, def_flags = 0;
     uint64_t base = 0, dur_sum = 0;
     uint32_t samples = 0, keys = 0;
     bool first_is_key = false, have_first = false;
-    struct box b;
+    struct lay_box_cur c;
+    struct lay_box b;
     struct cv_rd r;
     int rc;
 
-    while ((rc = next_box(&p, end, &b)) == 1) {
+    lay_box_enter(&c, traf);
+    while ((rc = lay_box_next(&c, &b, NULL)) == 1) {
         uint32_t vf;
         cv_rd_init(&r, b.body, b.len);
         vf = cv_rd_be32(&r);
@@ -324,12 +265,13 @@ static int parse_traf(const struct box *traf, const struct trex *trex, size_t nt
 static int parse_moof(const uint8_t *p, size_t len, const struct trex *trex, size_t ntrex,
                       const struct lay_seg_info *info, struct lay_seg_frag *f)
 {
-    const uint8_t *end = p + len;
-    struct box b;
+    struct lay_box_cur c;
+    struct lay_box b;
     int r;
 
-    while ((r = next_box(&p, end, &b)) == 1)
-        if (memcmp(b.type, "traf", 4) == 0 && parse_traf(&b, trex, ntrex, info, f) < 0)
+    lay_box_init(&c, p, len);
+    while ((r = lay_box_next(&c, &b, NULL)) == 1)
+        if (lay_box_is(b.type, "traf") && parse_traf(&b, trex, ntrex, info, f) < 0)
             return -1;
     return r < 0 ? -1 : 0;
 }
@@ -363,26 +305,10 @@ static void parse_header_text(const uint8_t *p, size_t len, struct lay_seg_heade
     }
 }
 
-/* Load a box body of at most BOX_LOAD_MAX bytes into *buf (grown as needed). */
-static int load(int fd, uint64_t off, uint64_t len, uint8_t **buf, size_t *cap, struct cv_err *err)
-{
-    if (len > BOX_LOAD_MAX)
-        return cv_errf(err, CV_ECORRUPT, "box of %llu bytes at offset %llu is too large",
-                       (unsigned long long)len, (unsigned long long)off);
-    if (len > *cap) {
-        uint8_t *p = realloc(*buf, (size_t)len);
-        if (!p)
-            return cv_errf(err, CV_ENOMEM, "out of memory");
-        *buf = p;
-        *cap = (size_t)len;
-    }
-    return cv_pread_all(fd, *buf, (size_t)len, (off_t)off, err);
-}
-
 int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
 {
     struct stat st;
-    uint8_t hdr[16], *buf = NULL;
+    uint8_t *buf = NULL;
     size_t cap = 0, ntrex = 0, fcap = 0;
     struct trex trex[4];
     struct lay_seg_frag cur;
@@ -395,29 +321,22 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
     if (fstat(fd, &st) < 0)
         return cv_errf(err, CV_EIO, "cannot stat: %s", strerror(errno));
     info->file_bytes = (uint64_t)st.st_size;
-    while (off + 8 <= info->file_bytes) {
-        uint64_t size, hsize = 8;
-        char type[5];
+    for (;;) {
+        struct lay_box_hdr bh;
+        struct cv_err why = {""}; /* not err: a torn end is not an error of the scan */
+        uint64_t size, hsize;
+        const char *type = bh.type;
 
-        rc = cv_pread_all(fd, hdr, 8, (off_t)off, err);
-        if (rc < 0)
+        rc = lay_box_read(fd, off, info->file_bytes, &bh, &why);
+        if (rc < 0) {
+            rc = cv_errf(err, rc, "%s", why.msg);
             goto out;
-        size = cv_get_be32(hdr);
-        memcpy(type, hdr + 4, 4);
-        type[4] = 0;
-        if (size == 1) {
-            if (off + 16 > info->file_bytes)
-                break;
-            rc = cv_pread_all(fd, hdr + 8, 8, (off_t)off + 8, err);
-            if (rc < 0)
-                goto out;
-            size = cv_get_be64(hdr + 8);
-            hsize = 16;
         }
-        if (size < hsize)
-            break; /* garbage or a torn header: the good part ends here */
-        if (size > info->file_bytes - off)
-            break; /* torn box (compared without overflow: size may be near 2^64) */
+        if (rc == 0)
+            break; /* garbage, a torn header or a torn box: the good part ends here */
+        rc = 0;
+        size = bh.size;
+        hsize = bh.hsize;
         if (!have_ftyp) {
             if (strcmp(type, "ftyp") != 0) {
                 rc = cv_errf(err, CV_ECORRUPT, "not a segment file: no ftyp box at the start");
@@ -425,7 +344,7 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
             }
             have_ftyp = true;
         } else if (strcmp(type, "moov") == 0) {
-            rc = load(fd, off + hsize, size - hsize, &buf, &cap, err);
+            rc = lay_box_load(fd, off + hsize, size - hsize, &buf, &cap, err);
             if (rc < 0)
                 goto out;
             if (parse_moov(buf, (size_t)(size - hsize), info, trex, 4, &ntrex) < 0) {
@@ -440,7 +359,7 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
                 goto out;
             }
         } else if (strcmp(type, "uuid") == 0 || strcmp(type, "prft") == 0) {
-            rc = load(fd, off + hsize, size - hsize, &buf, &cap, err);
+            rc = lay_box_load(fd, off + hsize, size - hsize, &buf, &cap, err);
             if (rc < 0)
                 goto out;
             if (strcmp(type, "uuid") == 0 && size - hsize >= 16 &&
@@ -468,7 +387,7 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
                 group_start = off;
                 in_group = true;
             }
-            rc = load(fd, off + hsize, size - hsize, &buf, &cap, err);
+            rc = lay_box_load(fd, off + hsize, size - hsize, &buf, &cap, err);
             if (rc < 0)
                 goto out;
             if (parse_moof(buf, (size_t)(size - hsize), trex, ntrex, info, &cur) < 0)

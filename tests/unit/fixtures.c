@@ -89,24 +89,6 @@ uint64_t fx_rand(uint64_t *state)
     return x * UINT64_C(2685821657736338717);
 }
 
-void fx_box_begin(struct cv_buf *b, const char *type, size_t *mark)
-{
-    *mark = b->len;
-    cv_buf_be32(b, 0);
-    cv_buf_put(b, type, 4);
-}
-
-void fx_box_end(struct cv_buf *b, size_t mark)
-{
-    if (cv_buf_ok(b))
-        cv_put_be32(b->data + mark, (uint32_t)(b->len - mark));
-}
-
-void fx_fullbox(struct cv_buf *b, uint8_t version, uint32_t flags)
-{
-    cv_buf_be32(b, (uint32_t)version << 24 | (flags & 0xffffff));
-}
-
 static void zeros(struct cv_buf *b, size_t n)
 {
     static const uint8_t z[64];
@@ -126,11 +108,11 @@ static void ftyp(struct cv_buf *b)
 {
     size_t m;
 
-    fx_box_begin(b, "ftyp", &m);
+    lay_box_begin(b, "ftyp", &m);
     cv_buf_put(b, "isom", 4);
     cv_buf_be32(b, 0x200);
     cv_buf_put(b, "isomiso6avc1mp41", 16);
-    fx_box_end(b, m);
+    lay_box_end(b, m);
 }
 
 static void avc1_entry(struct cv_buf *b)
@@ -139,7 +121,7 @@ static void avc1_entry(struct cv_buf *b)
     static const uint8_t pps[] = {0x68, 0xeb, 0xe3, 0xcb};
     size_t m, c;
 
-    fx_box_begin(b, "avc1", &m);
+    lay_box_begin(b, "avc1", &m);
     zeros(b, 6);
     cv_buf_be32(b, 1 << 16); /* data_reference_index 1, pre_defined */
     zeros(b, 14);            /* reserved, pre_defined[3]: width lands at offset 32 */
@@ -157,7 +139,7 @@ static void avc1_entry(struct cv_buf *b)
     cv_buf_u8(b, 0x18); /* depth */
     cv_buf_u8(b, 0xff);
     cv_buf_u8(b, 0xff); /* pre_defined = -1 */
-    fx_box_begin(b, "avcC", &c);
+    lay_box_begin(b, "avcC", &c);
     cv_buf_u8(b, 1);
     cv_buf_put(b, sps + 1, 3);
     cv_buf_u8(b, 0xff);
@@ -169,8 +151,8 @@ static void avc1_entry(struct cv_buf *b)
     cv_buf_u8(b, 0);
     cv_buf_u8(b, sizeof(pps));
     cv_buf_put(b, pps, sizeof(pps));
-    fx_box_end(b, c);
-    fx_box_end(b, m);
+    lay_box_end(b, c);
+    lay_box_end(b, m);
 }
 
 /* An empty sample table box (fragmented files keep their samples in moofs). */
@@ -178,20 +160,20 @@ static void empty_table(struct cv_buf *b, const char *type, int words)
 {
     size_t m;
 
-    fx_box_begin(b, type, &m);
-    fx_fullbox(b, 0, 0);
+    lay_box_begin(b, type, &m);
+    lay_box_full(b, 0, 0);
     for (int i = 0; i < words; i++)
         cv_buf_be32(b, 0);
-    fx_box_end(b, m);
+    lay_box_end(b, m);
 }
 
 static void video_trak(struct cv_buf *b)
 {
     size_t trak, tkhd, mdia, mdhd, hdlr, minf, vmhd, dinf, dref, url, stbl, stsd;
 
-    fx_box_begin(b, "trak", &trak);
-    fx_box_begin(b, "tkhd", &tkhd);
-    fx_fullbox(b, 0, 3);
+    lay_box_begin(b, "trak", &trak);
+    lay_box_begin(b, "tkhd", &tkhd);
+    lay_box_full(b, 0, 3);
     cv_buf_be32(b, 0); /* creation */
     cv_buf_be32(b, 0); /* modification */
     cv_buf_be32(b, 1); /* track_ID */
@@ -201,61 +183,61 @@ static void video_trak(struct cv_buf *b)
     matrix(b);
     cv_buf_be32(b, (uint32_t)FX_WIDTH << 16);
     cv_buf_be32(b, (uint32_t)FX_HEIGHT << 16);
-    fx_box_end(b, tkhd);
+    lay_box_end(b, tkhd);
 
-    fx_box_begin(b, "mdia", &mdia);
-    fx_box_begin(b, "mdhd", &mdhd);
-    fx_fullbox(b, 0, 0);
+    lay_box_begin(b, "mdia", &mdia);
+    lay_box_begin(b, "mdhd", &mdhd);
+    lay_box_full(b, 0, 0);
     cv_buf_be32(b, 0);
     cv_buf_be32(b, 0);
     cv_buf_be32(b, FX_TIMESCALE);
     cv_buf_be32(b, 0);
     cv_buf_be32(b, 0x55c40000); /* language "und", pre_defined */
-    fx_box_end(b, mdhd);
-    fx_box_begin(b, "hdlr", &hdlr);
-    fx_fullbox(b, 0, 0);
+    lay_box_end(b, mdhd);
+    lay_box_begin(b, "hdlr", &hdlr);
+    lay_box_full(b, 0, 0);
     cv_buf_be32(b, 0);
     cv_buf_put(b, "vide", 4);
     zeros(b, 12);
     cv_buf_put(b, "VideoHandler", 13);
-    fx_box_end(b, hdlr);
-    fx_box_begin(b, "minf", &minf);
-    fx_box_begin(b, "vmhd", &vmhd);
-    fx_fullbox(b, 0, 1);
+    lay_box_end(b, hdlr);
+    lay_box_begin(b, "minf", &minf);
+    lay_box_begin(b, "vmhd", &vmhd);
+    lay_box_full(b, 0, 1);
     zeros(b, 8);
-    fx_box_end(b, vmhd);
-    fx_box_begin(b, "dinf", &dinf);
-    fx_box_begin(b, "dref", &dref);
-    fx_fullbox(b, 0, 0);
+    lay_box_end(b, vmhd);
+    lay_box_begin(b, "dinf", &dinf);
+    lay_box_begin(b, "dref", &dref);
+    lay_box_full(b, 0, 0);
     cv_buf_be32(b, 1);
-    fx_box_begin(b, "url ", &url);
-    fx_fullbox(b, 0, 1);
-    fx_box_end(b, url);
-    fx_box_end(b, dref);
-    fx_box_end(b, dinf);
-    fx_box_begin(b, "stbl", &stbl);
-    fx_box_begin(b, "stsd", &stsd);
-    fx_fullbox(b, 0, 0);
+    lay_box_begin(b, "url ", &url);
+    lay_box_full(b, 0, 1);
+    lay_box_end(b, url);
+    lay_box_end(b, dref);
+    lay_box_end(b, dinf);
+    lay_box_begin(b, "stbl", &stbl);
+    lay_box_begin(b, "stsd", &stsd);
+    lay_box_full(b, 0, 0);
     cv_buf_be32(b, 1);
     avc1_entry(b);
-    fx_box_end(b, stsd);
+    lay_box_end(b, stsd);
     empty_table(b, "stts", 1);
     empty_table(b, "stsc", 1);
     empty_table(b, "stsz", 2);
     empty_table(b, "stco", 1);
-    fx_box_end(b, stbl);
-    fx_box_end(b, minf);
-    fx_box_end(b, mdia);
-    fx_box_end(b, trak);
+    lay_box_end(b, stbl);
+    lay_box_end(b, minf);
+    lay_box_end(b, mdia);
+    lay_box_end(b, trak);
 }
 
 static void moov(struct cv_buf *b)
 {
     size_t moov, mvhd, mvex, trex;
 
-    fx_box_begin(b, "moov", &moov);
-    fx_box_begin(b, "mvhd", &mvhd);
-    fx_fullbox(b, 0, 0);
+    lay_box_begin(b, "moov", &moov);
+    lay_box_begin(b, "mvhd", &mvhd);
+    lay_box_full(b, 0, 0);
     cv_buf_be32(b, 0);
     cv_buf_be32(b, 0);
     cv_buf_be32(b, 1000);
@@ -266,19 +248,19 @@ static void moov(struct cv_buf *b)
     matrix(b);
     zeros(b, 24);
     cv_buf_be32(b, 2); /* next_track_ID */
-    fx_box_end(b, mvhd);
+    lay_box_end(b, mvhd);
     video_trak(b);
-    fx_box_begin(b, "mvex", &mvex);
-    fx_box_begin(b, "trex", &trex);
-    fx_fullbox(b, 0, 0);
+    lay_box_begin(b, "mvex", &mvex);
+    lay_box_begin(b, "trex", &trex);
+    lay_box_full(b, 0, 0);
     cv_buf_be32(b, 1);       /* track_ID */
     cv_buf_be32(b, 1);       /* default_sample_description_index */
     cv_buf_be32(b, 0);       /* default_sample_duration */
     cv_buf_be32(b, 0);       /* default_sample_size */
     cv_buf_be32(b, 0x10000); /* default_sample_flags: non-sync */
-    fx_box_end(b, trex);
-    fx_box_end(b, mvex);
-    fx_box_end(b, moov);
+    lay_box_end(b, trex);
+    lay_box_end(b, mvex);
+    lay_box_end(b, moov);
 }
 
 #define FX_SAMPLE_BYTES 12u
@@ -289,22 +271,22 @@ void fx_fragment(struct cv_buf *b, int64_t wall_us, uint64_t dts, uint32_t sampl
 
     lay_seg_prft_box(b, 1, wall_us, dts);
     lay_seg_fraginfo_box(b, wall_us + 50000, wall_us - 1000);
-    fx_box_begin(b, "moof", &moof);
-    fx_box_begin(b, "mfhd", &mfhd);
-    fx_fullbox(b, 0, 0);
+    lay_box_begin(b, "moof", &moof);
+    lay_box_begin(b, "mfhd", &mfhd);
+    lay_box_full(b, 0, 0);
     cv_buf_be32(b, (uint32_t)(dts / FX_SAMPLE_DUR) + 1);
-    fx_box_end(b, mfhd);
-    fx_box_begin(b, "traf", &traf);
-    fx_box_begin(b, "tfhd", &tfhd);
-    fx_fullbox(b, 0, 0x020000); /* default-base-is-moof */
+    lay_box_end(b, mfhd);
+    lay_box_begin(b, "traf", &traf);
+    lay_box_begin(b, "tfhd", &tfhd);
+    lay_box_full(b, 0, 0x020000); /* default-base-is-moof */
     cv_buf_be32(b, 1);
-    fx_box_end(b, tfhd);
-    fx_box_begin(b, "tfdt", &tfdt);
-    fx_fullbox(b, 1, 0);
+    lay_box_end(b, tfhd);
+    lay_box_begin(b, "tfdt", &tfdt);
+    lay_box_full(b, 1, 0);
     cv_buf_be64(b, dts);
-    fx_box_end(b, tfdt);
-    fx_box_begin(b, "trun", &trun);
-    fx_fullbox(b, 0, 0x000001 | 0x000100 | 0x000200 | 0x000400);
+    lay_box_end(b, tfdt);
+    lay_box_begin(b, "trun", &trun);
+    lay_box_full(b, 0, 0x000001 | 0x000100 | 0x000200 | 0x000400);
     cv_buf_be32(b, samples);
     data_off = b->len;
     cv_buf_be32(b, 0); /* data_offset, patched below */
@@ -313,19 +295,19 @@ void fx_fragment(struct cv_buf *b, int64_t wall_us, uint64_t dts, uint32_t sampl
         cv_buf_be32(b, FX_SAMPLE_BYTES);
         cv_buf_be32(b, i == 0 ? 0x02000000 : 0x01010000); /* sync / depends, non-sync */
     }
-    fx_box_end(b, trun);
-    fx_box_end(b, traf);
-    fx_box_end(b, moof);
+    lay_box_end(b, trun);
+    lay_box_end(b, traf);
+    lay_box_end(b, moof);
     if (cv_buf_ok(b))
         cv_put_be32(b->data + data_off, (uint32_t)(b->len - moof + 8));
-    fx_box_begin(b, "mdat", &mdat);
+    lay_box_begin(b, "mdat", &mdat);
     for (uint32_t i = 0; i < samples; i++) {
         uint8_t s[FX_SAMPLE_BYTES];
         cv_put_be32(s, FX_SAMPLE_BYTES - 4);
         memset(s + 4, (int)(0x41 + i % 26), FX_SAMPLE_BYTES - 4);
         cv_buf_put(b, s, sizeof(s));
     }
-    fx_box_end(b, mdat);
+    lay_box_end(b, mdat);
 }
 
 void fx_segment_build(struct fx_segment *s, size_t nfrags, bool with_header)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "storage-layout/bmff.h"
 
 /* ---- files ---- */
 
@@ -34,13 +35,7 @@ void fx_sha256(const void *data, size_t len, uint8_t out[32]);
 /* ---- random: xorshift64*, deterministic for a seed so that failures reproduce ---- */
 uint64_t fx_rand(uint64_t *state);
 
-/* ---- ISO BMFF boxes ---- */
-
-/* Start a box (size patched by fx_box_end); *mark remembers where it starts. */
-void fx_box_begin(struct cv_buf *b, const char *type, size_t *mark);
-void fx_box_end(struct cv_buf *b, size_t mark);
-/* A full box's version and flags word. */
-void fx_fullbox(struct cv_buf *b, uint8_t version, uint32_t flags);
+/* ISO BMFF boxes are written with storage-layout/bmff.h (lay_box_begin, _full, _end). */
 
 /* ---- synthetic segments ---- */
 

@@ -59,6 +59,11 @@
     X(layout_segment_parse)                                                                        \
     X(layout_segment_parse_strict)                                                                 \
     X(layout_root_resolve)                                                                         \
+    X(bmff_walk)                                                                                   \
+    X(bmff_cursor)                                                                                 \
+    X(bmff_file)                                                                                   \
+    X(bmff_load)                                                                                   \
+    X(bmff_write)                                                                                  \
     X(segfile_ntp_round_trip)                                                                      \
     X(segfile_ntp_after_2036)                                                                      \
     X(segfile_boxes)                                                                               \

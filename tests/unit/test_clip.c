@@ -3,7 +3,7 @@
  *
  * Sources are synthetic segments (tests/unit/fixtures.c) whose every offset, decode time and
  * wall time is known: one camera, runs of several segments whose decode times continue, and a
- * second run after a gap. The clip is read back with a small box walker written here and
+ * second run after a gap. The clip is read back box by box (storage-layout/bmff.h) and
  * compared with the sources: which fragments were taken, mfhd 1..n, tfdt and prft rebased,
  * mdat bytes unchanged, durations, sidx and mfra consistent; two plans give the same bytes;
  * random-access reads equal the whole file; bad and torn sources give errors, not crashes.
@@ -20,6 +20,7 @@
 #include <libavutil/log.h>
 
 #include "exporter/clip.h"
+#include "storage-layout/bmff.h"
 #include "storage-layout/segfile.h"
 #include "tests/unit/fixtures.h"
 #include "tests/unit/unit.h"
@@ -165,7 +166,7 @@ static uint8_t *clip_bytes(struct exp_clip *c, const char *dir, size_t *len, uin
     return data;
 }
 
-/* ---- a tiny box walker for the checks ---- */
+/* ---- the clip's boxes as offsets, for the checks (read with storage-layout/bmff.h) ---- */
 
 struct tbox {
     char type[5];
@@ -175,21 +176,22 @@ struct tbox {
 /* Children of [from, to) in data, at most max; returns the count (or SIZE_MAX if malformed). */
 static size_t walk(const uint8_t *data, size_t from, size_t to, struct tbox *out, size_t max)
 {
+    struct lay_box_cur c;
+    struct lay_box b;
     size_t n = 0;
+    int r;
 
-    while (from + 8 <= to && n < max) {
-        size_t size = cv_get_be32(data + from);
-        if (size < 8 || size > to - from)
+    lay_box_init(&c, data + from, to - from);
+    while ((r = lay_box_next(&c, &b, NULL)) == 1) {
+        if (n == max)
             return SIZE_MAX;
-        memcpy(out[n].type, data + from + 4, 4);
-        out[n].type[4] = 0;
-        out[n].off = from;
-        out[n].size = size;
-        out[n].body = from + 8;
+        memcpy(out[n].type, b.type, 5);
+        out[n].off = (size_t)(b.start - data);
+        out[n].size = b.size;
+        out[n].body = (size_t)(b.body - data);
         n++;
-        from += size;
     }
-    return from == to ? n : SIZE_MAX;
+    return r == 0 ? n : SIZE_MAX;
 }
 
 static const struct tbox *find(const struct tbox *b, size_t n, const char *type)

@@ -201,6 +201,7 @@ void test_retention_hold_during_pass(void)
     }
     CHECK_EQ_U64(rep.deleted, NSEG - 4);
     CHECK_EQ_U64(rep.held_skipped, 4);
+    idx_ret_report_release(&rep);
     renv_close(&e);
 }
 
@@ -227,6 +228,7 @@ void test_retention_age_deletes_unheld(void)
         CHECK_MSG(!file_exists(&e, e.seg[i].path), "segment %d: file still there", i);
     }
     CHECK_EQ_U64(rep.deleted, NSEG);
+    idx_ret_report_release(&rep);
     renv_close(&e);
 }
 
