@@ -1,0 +1,81 @@
+/*
+ * cli/fsck.c: camvault fsck.
+ * Contracts in cli/cli.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavformat/avformat.h>
+#include <libavutil/log.h>
+
+#include "common/buf.h"
+#include "common/conf.h"
+#include "common/fileio.h"
+#include "common/cvtime.h"
+#include "common/log.h"
+#include "common/url.h"
+#include "exporter/checkpoint.h"
+#include "exporter/clip.h"
+#include "exporter/export.h"
+#include "exporter/keys.h"
+#include "exporter/verify.h"
+#include "indexer/fsck.h"
+#include "indexer/idx.h"
+#include "indexer/retention.h"
+#include "recorder/rec.h"
+#include "server/audit.h"
+#include "server/srv.h"
+#include "server/users.h"
+#include "storage-layout/layout.h"
+
+#include "cli/cli.h"
+#include "common/banned.h"
+
+/* ---- fsck ---- */
+
+static void fsck_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+int cmd_fsck(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "fsck"};
+    bool repair = false, rebuild = false;
+    const struct opt opts[] = {
+        {"--repair", false, NULL, &repair},
+        {"--rebuild", false, NULL, &rebuild},
+        {NULL, false, NULL, NULL},
+    };
+    struct idx_fsck_counts n;
+    struct cv_err err = {""};
+    char root[PATH_MAX];
+
+    if (parse(&cl, argc, argv, opts, 0, false))
+        return EXIT_USAGE;
+    if (repair && rebuild)
+        return usage_error(cl.cmd, "--repair and --rebuild are different modes: pick one");
+    if (resolve_root(&cl, root, &err) < 0 || lay_root_check(root, &err) < 0)
+        return fail(&err);
+    memset(&n, 0, sizeof(n));
+    if (idx_fsck(root, rebuild ? IDX_FSCK_REBUILD : repair ? IDX_FSCK_REPAIR : IDX_FSCK_CHECK,
+                 fsck_line, NULL, &n, &err) < 0)
+        return fail(&err);
+    printf("fsck: %zu files, %zu records, %zu findings, %zu repaired\n", n.files, n.records,
+           n.findings, n.repaired);
+    return n.findings > n.repaired ? 1 : 0;
+}

@@ -1,0 +1,83 @@
+/*
+ * cli/init.c: camvault init.
+ * Contracts in cli/cli.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavformat/avformat.h>
+#include <libavutil/log.h>
+
+#include "common/buf.h"
+#include "common/conf.h"
+#include "common/fileio.h"
+#include "common/cvtime.h"
+#include "common/log.h"
+#include "common/url.h"
+#include "exporter/checkpoint.h"
+#include "exporter/clip.h"
+#include "exporter/export.h"
+#include "exporter/keys.h"
+#include "exporter/verify.h"
+#include "indexer/fsck.h"
+#include "indexer/idx.h"
+#include "indexer/retention.h"
+#include "recorder/rec.h"
+#include "server/audit.h"
+#include "server/srv.h"
+#include "server/users.h"
+#include "storage-layout/layout.h"
+
+#include "cli/cli.h"
+#include "common/banned.h"
+
+/* ---- init ---- */
+
+int cmd_init(int argc, char **argv)
+{
+    struct cmdline cl = {.cmd = "init"};
+    char root[PATH_MAX], site[33];
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    bool existed;
+    int keys = 0;
+    int rc;
+
+    if (parse(&cl, argc, argv, NULL, 0, false))
+        return EXIT_USAGE;
+    if (resolve_root(&cl, root, &err) < 0)
+        return fail(&err);
+    existed = lay_root_check(root, NULL) == 0;
+    rc = lay_root_create(root, &err);
+    if (rc == 0)
+        rc = idx_open(&idx, root, IDX_CREATE, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, &err);
+    if (rc == 0)
+        rc = idx_site_id(t, site, &err);
+    idx_abort(t);
+    idx_close(idx);
+    if (rc == 0)
+        rc = exp_keys_create(root, site, &keys, &err);
+    if (rc < 0)
+        return fail(&err);
+    printf("%s camvault data root %s (site %s)\n", existed ? "already initialized:" : "initialized",
+           root, site);
+    if (keys)
+        printf("created the site signing key and certificates in %s/keys (see 'camvault keys "
+               "show')\n", root);
+    return 0;
+}
