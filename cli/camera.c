@@ -2,43 +2,14 @@
  * cli/camera.c: camvault camera add|list|show|enable|disable|edit.
  * Contracts in cli/cli.h.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <pwd.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <libavformat/avformat.h>
-#include <libavutil/log.h>
-
-#include "common/buf.h"
-#include "common/conf.h"
-#include "common/fileio.h"
 #include "common/cvtime.h"
-#include "common/log.h"
 #include "common/url.h"
-#include "exporter/checkpoint.h"
-#include "exporter/clip.h"
-#include "exporter/export.h"
-#include "exporter/keys.h"
-#include "exporter/verify.h"
-#include "indexer/fsck.h"
-#include "indexer/idx.h"
-#include "indexer/retention.h"
-#include "recorder/rec.h"
-#include "server/audit.h"
-#include "server/srv.h"
-#include "server/users.h"
-#include "storage-layout/layout.h"
 
 #include "cli/cli.h"
 #include "common/banned.h"
