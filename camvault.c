@@ -28,46 +28,50 @@ static const char usage_head[] = "usage: camvault COMMAND [--root DIR] [options]
                                  "\n";
 
 static const struct command commands[] = {
-    {"init", cmd_init, "  init                                   create the data root and index\n"},
-    {"camera", cmd_camera,
+    {"init", cli_cmd_init,
+     "  init                                   create the data root and index\n"},
+    {"camera", cli_cmd_camera,
      "  camera add ID --url rtsp://... [--name T] [--location T] [--retention-days N]\n"
      "             [--public] [--transport tcp|udp] [--volume NAME] [--disabled]\n"
      "  camera list [--json] | show ID [--json] | enable ID | disable ID\n"
      "  camera edit ID [--url U] [--name T] [--location T] [--public|--private]\n"
      "             [--transport tcp|udp] [--volume NAME]\n"},
-    {"record", cmd_record,
+    {"record", cli_cmd_record,
      "  record [--segment-seconds N] [--retention-interval S] [--checkpoint-interval S]\n"
      "         [--log-level L]\n"
      "                                         run the recorder in the foreground\n"},
-    {"query", cmd_query,
+    {"query", cli_cmd_query,
      "  query CAMERA --from T --to T [--json]   segments, gaps and holds in a range\n"},
-    {"volume", cmd_volume, "  volume add NAME PATH [--max-bytes N] | list [--json]\n"},
-    {"retention", cmd_retention, "  retention show [--json] | set CAMERA DAYS | run\n"},
-    {"hold", cmd_hold,
+    {"volume", cli_cmd_volume, "  volume add NAME PATH [--max-bytes N] | list [--json]\n"},
+    {"retention", cli_cmd_retention, "  retention show [--json] | set CAMERA DAYS | run\n"},
+    {"hold", cli_cmd_hold,
      "  hold add --case C --camera ID[,ID...] --from T --to T [--until T] [--reason T] [--by W]\n"
      "  hold list [--json] | release HOLD [--by W]\n"},
-    {"fsck", cmd_fsck,
+    {"fsck", cli_cmd_fsck,
      "  fsck [--repair | --rebuild]            compare index and disk; fix what is safe\n"},
-    {"keys", cmd_keys,
+    {"keys", cli_cmd_keys,
      "  keys show [--json]                     the site's certificates and fingerprints\n"
      "  keys import --key K.pem --cert C.pem --chain CHAIN.pem   use an agency-issued identity\n"},
-    {"export", cmd_export,
-     "  export --camera ID[,ID] --from T --to T --case C --out F.zip [--reason T] [--requester W]\n"},
-    {"verify", cmd_verify,
-     "  verify FILE.zip [--json]               check a package: 0 valid, 1 not valid, 2 unreadable\n"},
-    {"clip", cmd_clip,
-     "  clip CAMERA --from T --to T --out F.mp4 [--json]   playable copy of a range (no re-encoding)\n"},
-    {"snapshot", cmd_snapshot,
+    {"export", cli_cmd_export,
+     "  export --camera ID[,ID] --from T --to T --case C --out F.zip [--reason T]"
+     " [--requester W]\n"},
+    {"verify", cli_cmd_verify,
+     "  verify FILE.zip [--json]               check a package: 0 valid, 1 not valid,"
+     " 2 unreadable\n"},
+    {"clip", cli_cmd_clip,
+     "  clip CAMERA --from T --to T --out F.mp4 [--json]   playable copy of a range"
+     " (no re-encoding)\n"},
+    {"snapshot", cli_cmd_snapshot,
      "  snapshot CAMERA --at T --out F.jpg     one JPEG of the frame shown at T\n"},
-    {"serve", cmd_serve,
+    {"serve", cli_cmd_serve,
      "  serve [--listen ADDR:PORT] [--cert F --key F] [--web DIR]   run the HTTP server\n"},
-    {"run", cmd_run,
+    {"run", cli_cmd_run,
      "  run [--listen ADDR:PORT] [--cert F --key F] [--web DIR] [--segment-seconds N]\n"
      "                                         record and serve, each restarted if it dies\n"},
-    {"user", cmd_user,
+    {"user", cli_cmd_user,
      "  user add NAME --role admin|officer|mediator|resident [--password-stdin]\n"
      "  user list [--json] | token NAME [--days N]   (a bearer token for scripts)\n"},
-    {"audit", cmd_audit,
+    {"audit", cli_cmd_audit,
      "  audit [--case C] [--since T] [--json] [--verify]   the hash-chained audit log\n"},
 };
 

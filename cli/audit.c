@@ -97,15 +97,15 @@ static int audit_verify(struct idx_txn *t, const char *root, bool json, struct c
     return rc;
 }
 
-int cmd_audit(int argc, char **argv)
+int cli_cmd_audit(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "audit"};
+    struct cli_cmdline cl = {.cmd = "audit"};
     const char *cs = NULL, *since = NULL;
     bool verify = false;
-    const struct opt opts[] = {{"--case", true, &cs, NULL},
-                               {"--since", true, &since, NULL},
-                               {"--verify", false, NULL, &verify},
-                               {NULL, false, NULL, NULL}};
+    const struct cli_opt opts[] = {{"--case", true, &cs, NULL},
+                                   {"--since", true, &since, NULL},
+                                   {"--verify", false, NULL, &verify},
+                                   {NULL, false, NULL, NULL}};
     struct srv_audit_filter f = {0};
     struct audit_print ap = {0};
     struct cv_err err = {""};
@@ -114,14 +114,14 @@ int cmd_audit(int argc, char **argv)
     char root[PATH_MAX];
     int rc;
 
-    if (parse(&cl, argc, argv, opts, 0, true))
+    if (cli_parse(&cl, argc, argv, opts, 0, true))
         return EXIT_USAGE;
     if (since && cv_time_parse(since, &f.since_us, &err) < 0)
-        return usage_error(cl.cmd, "--since: %s", err.msg);
+        return cli_usage_error(cl.cmd, "--since: %s", err.msg);
     if (verify && (cs || since))
-        return usage_error(cl.cmd, "--verify checks the whole chain: no --case or --since");
+        return cli_usage_error(cl.cmd, "--verify checks the whole chain: no --case or --since");
     f.case_id = cs;
-    rc = open_index(&cl, root, &idx, &err);
+    rc = cli_open_index(&cl, root, &idx, &err);
     if (rc == 0)
         rc = idx_begin(idx, false, &t, &err);
     if (rc == 0 && verify) {
@@ -136,5 +136,5 @@ int cmd_audit(int argc, char **argv)
     }
     idx_abort(t);
     idx_close(idx);
-    return rc < 0 ? fail(&err) : 0;
+    return rc < 0 ? cli_fail(&err) : 0;
 }

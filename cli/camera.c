@@ -83,40 +83,40 @@ static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
     return rc < 0 ? rc : cli_audit(t, "camera-add", c->id, NULL, c->enabled ? "" : "disabled", err);
 }
 
-static int camera_add(struct cmdline *cl, int argc, char **argv)
+static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
 {
     const char *url = NULL, *name = "", *loc = "", *ret = NULL, *transport = "tcp", *vol = NULL;
     bool pub = false, disabled = false;
-    const struct opt opts[] = {
-        {"--url", true, &url, NULL},           {"--name", true, &name, NULL},
-        {"--location", true, &loc, NULL},      {"--retention-days", true, &ret, NULL},
-        {"--public", false, NULL, &pub},       {"--transport", true, &transport, NULL},
-        {"--volume", true, &vol, NULL},        {"--disabled", false, NULL, &disabled},
+    const struct cli_opt opts[] = {
+        {"--url", true, &url, NULL},      {"--name", true, &name, NULL},
+        {"--location", true, &loc, NULL}, {"--retention-days", true, &ret, NULL},
+        {"--public", false, NULL, &pub},  {"--transport", true, &transport, NULL},
+        {"--volume", true, &vol, NULL},   {"--disabled", false, NULL, &disabled},
         {NULL, false, NULL, NULL},
     };
     struct idx_camera c;
     struct cv_err err = {""};
     double days = 30;
 
-    if (parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse(cl, argc, argv, opts, 1, false))
         return EXIT_USAGE;
     if (cl->npos != 1)
-        return usage_error(cl->cmd, "expected one camera id: camera add ID --url URL");
+        return cli_usage_error(cl->cmd, "expected one camera id: camera add ID --url URL");
     if (lay_id_check("camera", cl->pos[0], &err) < 0)
-        return usage_error(cl->cmd, "%s", err.msg);
+        return cli_usage_error(cl->cmd, "%s", err.msg);
     if (!url)
-        return usage_error(cl->cmd, "missing --url (rtsp://host[:port]/path)");
-    if (bad_url(cl->cmd, url))
+        return cli_usage_error(cl->cmd, "missing --url (rtsp://host[:port]/path)");
+    if (cli_bad_url(cl->cmd, url))
         return EXIT_USAGE;
     if (strlen(url) >= IDX_URL_MAX || strlen(name) >= IDX_TEXT_MAX || strlen(loc) >= IDX_TEXT_MAX)
-        return usage_error(cl->cmd, "--url, --name or --location is too long");
+        return cli_usage_error(cl->cmd, "--url, --name or --location is too long");
     if (ret && cv_parse_double(ret, 1e-6, 36500, &days) < 0)
-        return usage_error(cl->cmd, "bad --retention-days '%s': expected a positive number",
-                           ret);
+        return cli_usage_error(cl->cmd, "bad --retention-days '%s': expected a positive number",
+                               ret);
     if (strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
-        return usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
+        return cli_usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
     if (vol && lay_id_check("volume", vol, &err) < 0)
-        return usage_error(cl->cmd, "%s", err.msg);
+        return cli_usage_error(cl->cmd, "%s", err.msg);
     memset(&c, 0, sizeof(c));
     cv_strlcpy(c.id, cl->pos[0], sizeof(c.id));
     cv_strlcpy(c.url, url, sizeof(c.url));
@@ -128,13 +128,13 @@ static int camera_add(struct cmdline *cl, int argc, char **argv)
     c.transport = strcmp(transport, "udp") == 0 ? IDX_TRANSPORT_UDP : IDX_TRANSPORT_TCP;
     c.retention_days = days;
     c.created_us = cv_now_us();
-    if (with_index(cl, camera_add_txn, &c, &err) < 0)
-        return fail(&err);
+    if (cli_with_index(cl, camera_add_txn, &c, &err) < 0)
+        return cli_fail(&err);
     printf("added camera %s\n", c.id);
     return 0;
 }
 
-static int camera_list_or_show(struct cmdline *cl, int argc, char **argv, bool show)
+static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bool show)
 {
     struct cv_err err = {""};
     struct idx *idx = NULL;
@@ -145,11 +145,11 @@ static int camera_list_or_show(struct cmdline *cl, int argc, char **argv, bool s
     struct cv_buf out;
     int rc;
 
-    if (parse(cl, argc, argv, NULL, show ? 1 : 0, true))
+    if (cli_parse(cl, argc, argv, NULL, show ? 1 : 0, true))
         return EXIT_USAGE;
     if (show && cl->npos != 1)
-        return usage_error(cl->cmd, "expected one camera id");
-    rc = open_index(cl, root, &idx, &err);
+        return cli_usage_error(cl->cmd, "expected one camera id");
+    rc = cli_open_index(cl, root, &idx, &err);
     if (rc == 0)
         rc = idx_begin(idx, false, &t, &err);
     if (rc == 0) {
@@ -164,7 +164,7 @@ static int camera_list_or_show(struct cmdline *cl, int argc, char **argv, bool s
     if (rc < 0) {
         idx_abort(t);
         idx_close(idx);
-        return fail(&err);
+        return cli_fail(&err);
     }
     cv_buf_init(&out, 64u << 20);
     if (cl->json && !show)
@@ -216,16 +216,16 @@ static int camera_list_or_show(struct cmdline *cl, int argc, char **argv, bool s
     if (!cv_buf_ok(&out)) {
         cv_buf_release(&out);
         err = (struct cv_err){"camera list: output too large"};
-        return fail(&err);
+        return cli_fail(&err);
     }
     fwrite(out.data, 1, out.len, stdout);
     cv_buf_release(&out);
     return 0;
 }
 
-int camera_change_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+int cli_camera_change_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 {
-    struct camera_change *ch = ctx;
+    struct cli_camera_change *ch = ctx;
     struct idx_volume v;
     int rc = idx_camera_get(t, ch->id, &ch->result, err);
 
@@ -243,19 +243,20 @@ static void set_enabled(struct idx_camera *c, const void *arg)
     c->enabled = *(const bool *)arg;
 }
 
-static int camera_enable(struct cmdline *cl, int argc, char **argv, bool enable)
+static int camera_enable(struct cli_cmdline *cl, int argc, char **argv, bool enable)
 {
-    struct camera_change ch = {.apply = set_enabled, .arg = &enable,
-                               .action = enable ? "camera-enable" : "camera-disable"};
+    struct cli_camera_change ch = {.apply = set_enabled,
+                                   .arg = &enable,
+                                   .action = enable ? "camera-enable" : "camera-disable"};
     struct cv_err err = {""};
 
-    if (parse(cl, argc, argv, NULL, 1, false))
+    if (cli_parse(cl, argc, argv, NULL, 1, false))
         return EXIT_USAGE;
     if (cl->npos != 1)
-        return usage_error(cl->cmd, "expected one camera id");
+        return cli_usage_error(cl->cmd, "expected one camera id");
     ch.id = cl->pos[0];
-    if (with_index(cl, camera_change_txn, &ch, &err) < 0)
-        return fail(&err);
+    if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
+        return cli_fail(&err);
     printf("camera %s %s\n", ch.result.id, enable ? "enabled" : "disabled");
     return 0;
 }
@@ -284,52 +285,52 @@ static void apply_edits(struct idx_camera *c, const void *arg)
         c->is_public = e->pub;
 }
 
-static int camera_edit(struct cmdline *cl, int argc, char **argv)
+static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
 {
     const char *url = NULL, *name = NULL, *loc = NULL, *transport = NULL, *vol = NULL;
     bool pub = false, priv = false;
-    const struct opt opts[] = {
-        {"--url", true, &url, NULL},      {"--name", true, &name, NULL},
-        {"--location", true, &loc, NULL}, {"--transport", true, &transport, NULL},
-        {"--volume", true, &vol, NULL},   {"--public", false, NULL, &pub},
+    const struct cli_opt opts[] = {
+        {"--url", true, &url, NULL},       {"--name", true, &name, NULL},
+        {"--location", true, &loc, NULL},  {"--transport", true, &transport, NULL},
+        {"--volume", true, &vol, NULL},    {"--public", false, NULL, &pub},
         {"--private", false, NULL, &priv}, {NULL, false, NULL, NULL},
     };
     struct camera_edits ed;
-    struct camera_change ch = {.apply = apply_edits, .arg = &ed, .action = "camera-edit"};
+    struct cli_camera_change ch = {.apply = apply_edits, .arg = &ed, .action = "camera-edit"};
     struct cv_err err = {""};
 
-    if (parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse(cl, argc, argv, opts, 1, false))
         return EXIT_USAGE;
     if (cl->npos != 1)
-        return usage_error(cl->cmd, "expected one camera id");
+        return cli_usage_error(cl->cmd, "expected one camera id");
     ed = (struct camera_edits){url, name, loc, transport, vol, pub, priv};
-    if (url && bad_url(cl->cmd, url))
+    if (url && cli_bad_url(cl->cmd, url))
         return EXIT_USAGE;
     if (transport && strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
-        return usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
+        return cli_usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
     if (vol && lay_id_check("volume", vol, &err) < 0)
-        return usage_error(cl->cmd, "%s", err.msg);
+        return cli_usage_error(cl->cmd, "%s", err.msg);
     if (pub && priv)
-        return usage_error(cl->cmd, "--public and --private contradict each other");
+        return cli_usage_error(cl->cmd, "--public and --private contradict each other");
     if ((url && strlen(url) >= IDX_URL_MAX) || (name && strlen(name) >= IDX_TEXT_MAX) ||
         (loc && strlen(loc) >= IDX_TEXT_MAX))
-        return usage_error(cl->cmd, "--url, --name or --location is too long");
+        return cli_usage_error(cl->cmd, "--url, --name or --location is too long");
     ch.id = cl->pos[0];
     ch.volume = vol;
     snprintf(ch.detail, sizeof(ch.detail), "%s%s%s%s%s%s%s", url ? "url; " : "",
              name ? "name; " : "", loc ? "location; " : "", transport ? "transport; " : "",
              vol ? "volume; " : "", pub ? "public; " : "", priv ? "private; " : "");
-    if (with_index(cl, camera_change_txn, &ch, &err) < 0)
-        return fail(&err);
+    if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
+        return cli_fail(&err);
     printf("camera %s updated\n", ch.result.id);
     return 0;
 }
 
-int cmd_camera(int argc, char **argv)
+int cli_cmd_camera(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "camera"};
-    const char *sub = take_sub(&cl, "camera", "add, list, show, edit, enable or disable", &argc,
-                               argv);
+    struct cli_cmdline cl = {.cmd = "camera"};
+    const char *sub =
+        cli_take_sub(&cl, "camera", "add, list, show, edit, enable or disable", &argc, argv);
 
     if (!sub)
         return EXIT_USAGE;
@@ -345,6 +346,6 @@ int cmd_camera(int argc, char **argv)
         return camera_enable(&cl, argc, argv, true);
     if (strcmp(sub, "disable") == 0)
         return camera_enable(&cl, argc, argv, false);
-    return usage_error("camera",
-                       "unknown subcommand '%s' (add, list, show, edit, enable, disable)", sub);
+    return cli_usage_error("camera",
+                           "unknown subcommand '%s' (add, list, show, edit, enable, disable)", sub);
 }

@@ -1,5 +1,6 @@
 /*
- * cli/common.c: shared helpers of the command line: option parsing, root and index, time ranges, the CLI audit line.
+ * cli/common.c: shared helpers of the command line: option parsing, root and index, time
+ * ranges, the CLI audit line.
  * Contracts in cli/cli.h.
  */
 #include <limits.h>
@@ -19,7 +20,7 @@
 
 /* ---- option parsing ---- */
 
-int usage_error(const char *cmd, const char *fmt, ...)
+int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -32,7 +33,7 @@ int usage_error(const char *cmd, const char *fmt, ...)
 }
 
 /* Whether url cannot be a camera's URL; if so, says why on stderr (the URL without secrets). */
-bool bad_url(const char *cmd, const char *url)
+bool cli_bad_url(const char *cmd, const char *url)
 {
     char safe[IDX_URL_MAX];
     struct cv_err err = {""};
@@ -40,11 +41,11 @@ bool bad_url(const char *cmd, const char *url)
     if (cv_url_check(url, &err) == 0)
         return false;
     cv_url_redact(url, safe, sizeof(safe));
-    usage_error(cmd, "bad --url '%s': %s", safe, err.msg);
+    cli_usage_error(cmd, "bad --url '%s': %s", safe, err.msg);
     return true;
 }
 
-int fail(const struct cv_err *err)
+int cli_fail(const struct cv_err *err)
 {
     fprintf(stderr, "camvault: %s\n", err->msg);
     return 1;
@@ -54,8 +55,8 @@ int fail(const struct cv_err *err)
  * Parse argv against `opts` (plus --root and, when json_ok, --json). Positional arguments go to
  * cl->pos, at most `maxpos`. Returns 0 or EXIT_USAGE after printing one line.
  */
-int parse(struct cmdline *cl, int argc, char **argv, const struct opt *opts, int maxpos,
-          bool json_ok)
+int cli_parse(struct cli_cmdline *cl, int argc, char **argv, const struct cli_opt *opts, int maxpos,
+              bool json_ok)
 {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *eq;
@@ -66,7 +67,7 @@ int parse(struct cmdline *cl, int argc, char **argv, const struct opt *opts, int
             if (strcmp(a, "--") == 0 && i + 1 < argc)
                 a = argv[++i];
             if (cl->npos >= maxpos)
-                return usage_error(cl->cmd, "unexpected argument '%s'", a);
+                return cli_usage_error(cl->cmd, "unexpected argument '%s'", a);
             cl->pos[cl->npos++] = a;
             continue;
         }
@@ -78,14 +79,14 @@ int parse(struct cmdline *cl, int argc, char **argv, const struct opt *opts, int
             else if (i + 1 < argc)
                 cl->root = argv[++i];
             else
-                return usage_error(cl->cmd, "option '--root' needs a value");
+                return cli_usage_error(cl->cmd, "option '--root' needs a value");
             continue;
         }
         if (json_ok && strcmp(a, "--json") == 0) {
             cl->json = true;
             continue;
         }
-        for (const struct opt *o = opts; o && o->name; o++) {
+        for (const struct cli_opt *o = opts; o && o->name; o++) {
             if (strlen(o->name) != nlen || strncmp(a, o->name, nlen) != 0)
                 continue;
             matched = true;
@@ -95,29 +96,29 @@ int parse(struct cmdline *cl, int argc, char **argv, const struct opt *opts, int
                 else if (i + 1 < argc)
                     *o->value = argv[++i];
                 else
-                    return usage_error(cl->cmd, "option '%s' needs a value", o->name);
+                    return cli_usage_error(cl->cmd, "option '%s' needs a value", o->name);
             } else {
                 if (eq)
-                    return usage_error(cl->cmd, "option '%s' takes no value", o->name);
+                    return cli_usage_error(cl->cmd, "option '%s' takes no value", o->name);
                 *o->flag = true;
             }
             break;
         }
         if (!matched)
-            return usage_error(cl->cmd, "unknown option '%.*s'", (int)nlen, a);
+            return cli_usage_error(cl->cmd, "unknown option '%.*s'", (int)nlen, a);
     }
     return 0;
 }
 
-int resolve_root(struct cmdline *cl, char *root, struct cv_err *err)
+int cli_resolve_root(struct cli_cmdline *cl, char *root, struct cv_err *err)
 {
     return lay_root_resolve(cl->root, root, PATH_MAX, err);
 }
 
 /* Open the index of an initialized root (read-only work still uses this). */
-int open_index(struct cmdline *cl, char *root, struct idx **idx, struct cv_err *err)
+int cli_open_index(struct cli_cmdline *cl, char *root, struct idx **idx, struct cv_err *err)
 {
-    int rc = resolve_root(cl, root, err);
+    int rc = cli_resolve_root(cl, root, err);
 
     if (rc < 0)
         return rc;
@@ -126,12 +127,12 @@ int open_index(struct cmdline *cl, char *root, struct idx **idx, struct cv_err *
 
 /* Open the index of the command's data root, run fn in a write transaction, commit it (abort
  * it when fn fails), close. Every command that changes the index goes through here. */
-int with_index(struct cmdline *cl, txn_fn fn, void *ctx, struct cv_err *err)
+int cli_with_index(struct cli_cmdline *cl, cli_txn_fn fn, void *ctx, struct cv_err *err)
 {
     char root[PATH_MAX];
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
-    int rc = open_index(cl, root, &idx, err);
+    int rc = cli_open_index(cl, root, &idx, err);
 
     if (rc == 0)
         rc = idx_begin(idx, true, &t, err);
@@ -147,7 +148,7 @@ int with_index(struct cmdline *cl, txn_fn fn, void *ctx, struct cv_err *err)
 }
 
 /* The OS user running this command: the `user` of the command line's audit records. */
-const char *os_user(void)
+const char *cli_os_user(void)
 {
     static char name[64];
     struct passwd *pw;
@@ -164,17 +165,17 @@ const char *os_user(void)
 
 /* --from and --to of a command: both times parse and to is after from; else one usage line
  * (printed) and -1. */
-int parse_range(const char *cmd, const char *from_s, const char *to_s, int64_t *from,
-                int64_t *to)
+int cli_parse_range(const char *cmd, const char *from_s, const char *to_s, int64_t *from,
+                    int64_t *to)
 {
     struct cv_err err = {""};
 
     if (cv_time_parse(from_s, from, &err) < 0 || cv_time_parse(to_s, to, &err) < 0) {
-        usage_error(cmd, "%s", err.msg);
+        cli_usage_error(cmd, "%s", err.msg);
         return -1;
     }
     if (*to <= *from) {
-        usage_error(cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
+        cli_usage_error(cmd, "--to (%s) must be after --from (%s)", to_s, from_s);
         return -1;
     }
     return 0;
@@ -185,8 +186,12 @@ int parse_range(const char *cmd, const char *from_s, const char *to_s, int64_t *
 int cli_audit(struct idx_txn *t, const char *action, const char *target,
               const char *case_id, const char *detail, struct cv_err *err)
 {
-    struct srv_audit_entry e = {.user = os_user(), .role = "cli", .action = action,
-                                .target = target, .case_id = case_id, .detail = detail};
+    struct srv_audit_entry e = {.user = cli_os_user(),
+                                .role = "cli",
+                                .action = action,
+                                .target = target,
+                                .case_id = case_id,
+                                .detail = detail};
     return srv_audit_append(t, &e, NULL, err);
 }
 
@@ -195,8 +200,8 @@ int cli_audit(struct idx_txn *t, const char *action, const char *target,
  * before it. On success cl->cmd becomes "COMMAND SUB" (kept in cl's name buffer) and the word is
  * returned; *argc shrinks by one. Without one, prints "expected <subs>" and returns NULL.
  */
-const char *take_sub(struct cmdline *cl, const char *command, const char *subs, int *argc,
-                     char **argv)
+const char *cli_take_sub(struct cli_cmdline *cl, const char *command, const char *subs, int *argc,
+                         char **argv)
 {
     for (int i = 0; i < *argc; i++) {
         const char *sub = argv[i];
@@ -212,6 +217,6 @@ const char *take_sub(struct cmdline *cl, const char *command, const char *subs, 
         cl->cmd = cl->name;
         return sub;
     }
-    usage_error(command, "expected %s", subs);
+    cli_usage_error(command, "expected %s", subs);
     return NULL;
 }

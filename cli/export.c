@@ -24,16 +24,20 @@
 
 /* ---- export, verify ---- */
 
-int cmd_export(int argc, char **argv)
+int cli_cmd_export(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "export"};
+    struct cli_cmdline cl = {.cmd = "export"};
     const char *cams_s = NULL, *from_s = NULL, *to_s = NULL, *case_s = NULL, *out_s = NULL;
     const char *reason = NULL, *requester = NULL;
-    const struct opt opts[] = {
-        {"--camera", true, &cams_s, NULL},     {"--from", true, &from_s, NULL},
-        {"--to", true, &to_s, NULL},           {"--case", true, &case_s, NULL},
-        {"--out", true, &out_s, NULL},         {"--reason", true, &reason, NULL},
-        {"--requester", true, &requester, NULL}, {NULL, false, NULL, NULL},
+    const struct cli_opt opts[] = {
+        {"--camera", true, &cams_s, NULL},
+        {"--from", true, &from_s, NULL},
+        {"--to", true, &to_s, NULL},
+        {"--case", true, &case_s, NULL},
+        {"--out", true, &out_s, NULL},
+        {"--reason", true, &reason, NULL},
+        {"--requester", true, &requester, NULL},
+        {NULL, false, NULL, NULL},
     };
     struct exp_request req = {0};
     struct exp_result res;
@@ -44,28 +48,28 @@ int cmd_export(int argc, char **argv)
     char root[PATH_MAX], list[1024], eid[32], target[1400], detail[1400];
     int rc;
 
-    if (parse(&cl, argc, argv, opts, 0, false))
+    if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
     if (!cams_s || !from_s || !to_s || !case_s || !out_s)
-        return usage_error(cl.cmd, "expected --camera ID[,ID...] --from T --to T --case CASE "
-                                   "--out FILE.zip");
-    if (parse_range(cl.cmd, from_s, to_s, &req.from_us, &req.to_us) < 0)
+        return cli_usage_error(cl.cmd, "expected --camera ID[,ID...] --from T --to T --case CASE "
+                                       "--out FILE.zip");
+    if (cli_parse_range(cl.cmd, from_s, to_s, &req.from_us, &req.to_us) < 0)
         return EXIT_USAGE;
     if (lay_id_check("case", case_s, &err) < 0)
-        return usage_error(cl.cmd, "%s", err.msg);
+        return cli_usage_error(cl.cmd, "%s", err.msg);
     if (cv_strlcpy(list, cams_s, sizeof(list)) < 0)
-        return usage_error(cl.cmd, "--camera list is too long");
+        return cli_usage_error(cl.cmd, "--camera list is too long");
     for (char *p = list, *comma; p; p = comma ? comma + 1 : NULL) {
         comma = strchr(p, ',');
         if (comma)
             *comma = 0;
         if (lay_id_check("camera", p, &err) < 0)
-            return usage_error(cl.cmd, "%s", err.msg);
+            return cli_usage_error(cl.cmd, "%s", err.msg);
         for (size_t i = 0; i < req.ncameras; i++)
             if (strcmp(req.cameras[i], p) == 0)
-                return usage_error(cl.cmd, "camera '%s' is named twice", p);
+                return cli_usage_error(cl.cmd, "camera '%s' is named twice", p);
         if (req.ncameras == EXP_MAX_CAMERAS)
-            return usage_error(cl.cmd, "at most %d cameras", EXP_MAX_CAMERAS);
+            return cli_usage_error(cl.cmd, "at most %d cameras", EXP_MAX_CAMERAS);
         req.cameras[req.ncameras++] = p;
     }
     req.case_id = case_s;
@@ -75,7 +79,7 @@ int cmd_export(int argc, char **argv)
     req.out_path = out_s;
     req.progress = isatty(STDERR_FILENO);
     cv_buf_init(&custody, 16u << 20);
-    rc = open_index(&cl, root, &idx, &err);
+    rc = cli_open_index(&cl, root, &idx, &err);
     req.root = root;
     if (rc == 0)
         rc = exp_export_id(cv_now_us(), eid, &err);
@@ -123,23 +127,23 @@ int cmd_export(int argc, char **argv)
     idx_close(idx);
     cv_buf_release(&custody);
     if (rc < 0)
-        return fail(&err);
+        return cli_fail(&err);
     printf("%s\n", out_s);
     printf("export %s: %zu cameras, %zu segments, %llu bytes of footage, %zu files\n", res.folder,
            req.ncameras, res.segments, (unsigned long long)res.bytes, res.files);
     return 0;
 }
 
-int cmd_verify(int argc, char **argv)
+int cli_cmd_verify(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "verify"};
+    struct cli_cmdline cl = {.cmd = "verify"};
     struct cv_err err = {""};
     unsigned failed = 0;
 
-    if (parse(&cl, argc, argv, NULL, 1, true))
+    if (cli_parse(&cl, argc, argv, NULL, 1, true))
         return EXIT_USAGE;
     if (cl.npos != 1)
-        return usage_error(cl.cmd, "expected one package: verify FILE.zip [--json]");
+        return cli_usage_error(cl.cmd, "expected one package: verify FILE.zip [--json]");
     if (exp_verify(cl.pos[0], cl.json, stdout, &failed, &err) < 0) {
         fprintf(stderr, "camvault: %s\n", err.msg);
         return EXIT_USAGE;
@@ -181,11 +185,11 @@ static int clip_add_path(void *ctx, const struct idx_segment *s)
 
 /* camvault clip CAMERA --from T --to T --out FILE.mp4: one working copy of every segment
  * overlapping the range, across runs (gaps between runs stay gaps in its timeline). */
-int cmd_clip(int argc, char **argv)
+int cli_cmd_clip(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "clip"};
+    struct cli_cmdline cl = {.cmd = "clip"};
     const char *from_s = NULL, *to_s = NULL, *out_s = NULL;
-    const struct opt opts[] = {
+    const struct cli_opt opts[] = {
         {"--from", true, &from_s, NULL},
         {"--to", true, &to_s, NULL},
         {"--out", true, &out_s, NULL},
@@ -202,13 +206,13 @@ int cmd_clip(int argc, char **argv)
     int64_t from, to, first = 0, end = 0;
     int rc, fd = -1;
 
-    if (parse(&cl, argc, argv, opts, 1, true))
+    if (cli_parse(&cl, argc, argv, opts, 1, true))
         return EXIT_USAGE;
     if (cl.npos != 1 || !from_s || !to_s || !out_s)
-        return usage_error(cl.cmd, "expected CAMERA --from T --to T --out FILE.mp4");
-    if (parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
+        return cli_usage_error(cl.cmd, "expected CAMERA --from T --to T --out FILE.mp4");
+    if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = open_index(&cl, root, &idx, &err);
+    rc = cli_open_index(&cl, root, &idx, &err);
     paths.root = root;
     if (rc == 0)
         rc = idx_begin(idx, false, &t, &err);
@@ -275,15 +279,15 @@ int cmd_clip(int argc, char **argv)
     for (size_t i = 0; i < paths.n; i++)
         free(paths.v[i]);
     free(paths.v);
-    return rc < 0 ? fail(&err) : 0;
+    return rc < 0 ? cli_fail(&err) : 0;
 }
 
 /* camvault snapshot CAMERA --at T --out FILE.jpg */
-int cmd_snapshot(int argc, char **argv)
+int cli_cmd_snapshot(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "snapshot"};
+    struct cli_cmdline cl = {.cmd = "snapshot"};
     const char *at_s = NULL, *out_s = NULL;
-    const struct opt opts[] = {
+    const struct cli_opt opts[] = {
         {"--at", true, &at_s, NULL},
         {"--out", true, &out_s, NULL},
         {NULL, false, NULL, NULL},
@@ -299,14 +303,14 @@ int cmd_snapshot(int argc, char **argv)
     int64_t at, frag_us;
     int rc;
 
-    if (parse(&cl, argc, argv, opts, 1, false))
+    if (cli_parse(&cl, argc, argv, opts, 1, false))
         return EXIT_USAGE;
     if (cl.npos != 1 || !at_s || !out_s)
-        return usage_error(cl.cmd, "expected CAMERA --at T --out FILE.jpg");
+        return cli_usage_error(cl.cmd, "expected CAMERA --at T --out FILE.jpg");
     if (cv_time_parse(at_s, &at, &err) < 0)
-        return usage_error(cl.cmd, "%s", err.msg);
+        return cli_usage_error(cl.cmd, "%s", err.msg);
     cv_buf_init(&jpeg, 64u << 20);
-    rc = open_index(&cl, root, &idx, &err);
+    rc = cli_open_index(&cl, root, &idx, &err);
     if (rc == 0)
         rc = idx_begin(idx, false, &t, &err);
     if (rc == 0)
@@ -326,5 +330,5 @@ int cmd_snapshot(int argc, char **argv)
     if (rc == 0)
         printf("%s\n", out_s);
     cv_buf_release(&jpeg);
-    return rc < 0 ? fail(&err) : 0;
+    return rc < 0 ? cli_fail(&err) : 0;
 }

@@ -21,11 +21,11 @@ static void fsck_line(void *ctx, const char *line)
     fflush(stdout);
 }
 
-int cmd_fsck(int argc, char **argv)
+int cli_cmd_fsck(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "fsck"};
+    struct cli_cmdline cl = {.cmd = "fsck"};
     bool repair = false, rebuild = false;
-    const struct opt opts[] = {
+    const struct cli_opt opts[] = {
         {"--repair", false, NULL, &repair},
         {"--rebuild", false, NULL, &rebuild},
         {NULL, false, NULL, NULL},
@@ -34,16 +34,16 @@ int cmd_fsck(int argc, char **argv)
     struct cv_err err = {""};
     char root[PATH_MAX];
 
-    if (parse(&cl, argc, argv, opts, 0, false))
+    if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
     if (repair && rebuild)
-        return usage_error(cl.cmd, "--repair and --rebuild are different modes: pick one");
-    if (resolve_root(&cl, root, &err) < 0 || lay_root_check(root, &err) < 0)
-        return fail(&err);
+        return cli_usage_error(cl.cmd, "--repair and --rebuild are different modes: pick one");
+    if (cli_resolve_root(&cl, root, &err) < 0 || lay_root_check(root, &err) < 0)
+        return cli_fail(&err);
     memset(&n, 0, sizeof(n));
     if (idx_fsck(root, rebuild ? IDX_FSCK_REBUILD : repair ? IDX_FSCK_REPAIR : IDX_FSCK_CHECK,
                  fsck_line, NULL, &n, &err) < 0)
-        return fail(&err);
+        return cli_fail(&err);
     printf("fsck: %zu files, %zu records, %zu findings, %zu repaired\n", n.files, n.records,
            n.findings, n.repaired);
     return n.findings > n.repaired ? 1 : 0;

@@ -16,7 +16,7 @@
 
 /* ---- holds ---- */
 
-void hold_json(struct cv_buf *b, const struct idx_hold *h)
+void cli_hold_json(struct cv_buf *b, const struct idx_hold *h)
 {
     char ts[48];
 
@@ -74,32 +74,32 @@ static int hold_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
     return rc;
 }
 
-static int hold_add(struct cmdline *cl, int argc, char **argv)
+static int hold_add(struct cli_cmdline *cl, int argc, char **argv)
 {
     const char *case_id = NULL, *cams = NULL, *from_s = NULL, *to_s = NULL, *until_s = NULL,
                *why = "", *who = NULL;
-    const struct opt opts[] = {
-        {"--case", true, &case_id, NULL}, {"--camera", true, &cams, NULL},
-        {"--from", true, &from_s, NULL},  {"--to", true, &to_s, NULL},
+    const struct cli_opt opts[] = {
+        {"--case", true, &case_id, NULL},  {"--camera", true, &cams, NULL},
+        {"--from", true, &from_s, NULL},   {"--to", true, &to_s, NULL},
         {"--until", true, &until_s, NULL}, {"--reason", true, &why, NULL},
-        {"--by", true, &who, NULL},       {NULL, false, NULL, NULL},
+        {"--by", true, &who, NULL},        {NULL, false, NULL, NULL},
     };
     struct cv_err err = {""};
     struct idx_hold h;
     char list[IDX_HOLD_CAMERAS * (LAY_ID_MAX + 2)], *save = NULL;
 
-    if (parse(cl, argc, argv, opts, 0, false))
+    if (cli_parse(cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
     if (!case_id || !cams || !from_s || !to_s)
-        return usage_error(cl->cmd, "needs --case, --camera, --from and --to");
+        return cli_usage_error(cl->cmd, "needs --case, --camera, --from and --to");
     memset(&h, 0, sizeof(h));
-    if (parse_range(cl->cmd, from_s, to_s, &h.from_us, &h.to_us) < 0)
+    if (cli_parse_range(cl->cmd, from_s, to_s, &h.from_us, &h.to_us) < 0)
         return EXIT_USAGE;
     if (until_s && cv_time_parse(until_s, &h.until_us, &err) < 0)
-        return usage_error(cl->cmd, "%s", err.msg);
+        return cli_usage_error(cl->cmd, "%s", err.msg);
     if (strlen(case_id) >= sizeof(h.case_id) || strlen(why) >= sizeof(h.why) ||
         cv_strlcpy(list, cams, sizeof(list)) < 0)
-        return usage_error(cl->cmd, "--case, --camera or --reason is too long");
+        return cli_usage_error(cl->cmd, "--case, --camera or --reason is too long");
     cv_strlcpy(h.case_id, case_id, sizeof(h.case_id));
     cv_strlcpy(h.why, why, sizeof(h.why));
     if (!who)
@@ -107,16 +107,16 @@ static int hold_add(struct cmdline *cl, int argc, char **argv)
     cv_strlcpy(h.who, who, sizeof(h.who));
     for (char *c = strtok_r(list, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
         if (h.ncameras == IDX_HOLD_CAMERAS)
-            return usage_error(cl->cmd, "at most %d cameras per hold", IDX_HOLD_CAMERAS);
+            return cli_usage_error(cl->cmd, "at most %d cameras per hold", IDX_HOLD_CAMERAS);
         if (lay_id_check("camera", c, &err) < 0)
-            return usage_error(cl->cmd, "%s", err.msg);
+            return cli_usage_error(cl->cmd, "%s", err.msg);
         cv_strlcpy(h.cameras[h.ncameras++], c, sizeof(h.cameras[0]));
     }
     if (!h.ncameras)
-        return usage_error(cl->cmd, "--camera needs at least one camera id");
+        return cli_usage_error(cl->cmd, "--camera needs at least one camera id");
     h.created_us = cv_now_us();
-    if (with_index(cl, hold_add_txn, &h, &err) < 0)
-        return fail(&err);
+    if (cli_with_index(cl, hold_add_txn, &h, &err) < 0)
+        return cli_fail(&err);
     printf("hold %llu placed on %s for case %s\n", (unsigned long long)h.id, cams, h.case_id);
     return 0;
 }
@@ -149,11 +149,11 @@ static int hold_release_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
     return rc;
 }
 
-int cmd_hold(int argc, char **argv)
+int cli_cmd_hold(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "hold"};
-    const char *sub = take_sub(&cl, "hold", "add, list or release", &argc, argv), *who = NULL;
-    const struct opt ropts[] = {{"--by", true, &who, NULL}, {NULL, false, NULL, NULL}};
+    struct cli_cmdline cl = {.cmd = "hold"};
+    const char *sub = cli_take_sub(&cl, "hold", "add, list or release", &argc, argv), *who = NULL;
+    const struct cli_opt ropts[] = {{"--by", true, &who, NULL}, {NULL, false, NULL, NULL}};
     struct cv_err err = {""};
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
@@ -168,9 +168,9 @@ int cmd_hold(int argc, char **argv)
         struct idx_hold *h = NULL;
         size_t n = 0;
         struct cv_buf out;
-        if (parse(&cl, argc, argv, NULL, 0, true))
+        if (cli_parse(&cl, argc, argv, NULL, 0, true))
             return EXIT_USAGE;
-        rc = open_index(&cl, root, &idx, &err);
+        rc = cli_open_index(&cl, root, &idx, &err);
         if (rc == 0)
             rc = idx_begin(idx, false, &t, &err);
         if (rc == 0)
@@ -178,14 +178,14 @@ int cmd_hold(int argc, char **argv)
         idx_abort(t);
         idx_close(idx);
         if (rc < 0)
-            return fail(&err);
+            return cli_fail(&err);
         cv_buf_init(&out, 64u << 20);
         if (cl.json)
             cv_buf_u8(&out, '[');
         for (size_t i = 0; i < n; i++) {
             if (cl.json) {
                 cv_buf_printf(&out, "%s", i ? "," : "");
-                hold_json(&out, &h[i]);
+                cli_hold_json(&out, &h[i]);
             } else {
                 char a[48], b[48];
                 cv_time_format_utc(h[i].from_us, a, sizeof(a), 0);
@@ -208,16 +208,16 @@ int cmd_hold(int argc, char **argv)
     if (strcmp(sub, "release") == 0) {
         struct hold_release rel;
         int64_t id;
-        if (parse(&cl, argc, argv, ropts, 1, false))
+        if (cli_parse(&cl, argc, argv, ropts, 1, false))
             return EXIT_USAGE;
         if (cl.npos != 1 || cv_parse_i64(cl.pos[0], 1, INT64_MAX, &id) < 0)
-            return usage_error(cl.cmd, "expected one hold id (a number)");
+            return cli_usage_error(cl.cmd, "expected one hold id (a number)");
         rel.id = (uint64_t)id;
         rel.by = who ? who : getenv("USER") ? getenv("USER") : "cli";
-        if (with_index(&cl, hold_release_txn, &rel, &err) < 0)
-            return fail(&err);
+        if (cli_with_index(&cl, hold_release_txn, &rel, &err) < 0)
+            return cli_fail(&err);
         printf("hold %lld released\n", (long long)id);
         return 0;
     }
-    return usage_error("hold", "unknown subcommand '%s' (add, list, release)", sub);
+    return cli_usage_error("hold", "unknown subcommand '%s' (add, list, release)", sub);
 }

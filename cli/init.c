@@ -13,9 +13,9 @@
 
 /* ---- init ---- */
 
-int cmd_init(int argc, char **argv)
+int cli_cmd_init(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "init"};
+    struct cli_cmdline cl = {.cmd = "init"};
     char root[PATH_MAX], site[33];
     struct cv_err err = {""};
     struct idx *idx = NULL;
@@ -24,10 +24,10 @@ int cmd_init(int argc, char **argv)
     int keys = 0;
     int rc;
 
-    if (parse(&cl, argc, argv, NULL, 0, false))
+    if (cli_parse(&cl, argc, argv, NULL, 0, false))
         return EXIT_USAGE;
-    if (resolve_root(&cl, root, &err) < 0)
-        return fail(&err);
+    if (cli_resolve_root(&cl, root, &err) < 0)
+        return cli_fail(&err);
     existed = lay_root_check(root, NULL) == 0;
     rc = lay_root_create(root, &err);
     if (rc == 0)
@@ -41,7 +41,7 @@ int cmd_init(int argc, char **argv)
     if (rc == 0)
         rc = exp_keys_create(root, site, &keys, &err);
     if (rc < 0)
-        return fail(&err);
+        return cli_fail(&err);
     printf("%s camvault data root %s (site %s)\n", existed ? "already initialized:" : "initialized",
            root, site);
     if (keys)

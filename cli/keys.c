@@ -15,13 +15,13 @@
 /* ---- keys ---- */
 
 /* camvault keys import --key KEY.pem --cert CERT.pem --chain CHAIN.pem */
-static int keys_import(struct cmdline *cl, int argc, char **argv)
+static int keys_import(struct cli_cmdline *cl, int argc, char **argv)
 {
     const char *key = NULL, *cert = NULL, *chain = NULL;
-    const struct opt opts[] = {{"--key", true, &key, NULL},
-                               {"--cert", true, &cert, NULL},
-                               {"--chain", true, &chain, NULL},
-                               {NULL, false, NULL, NULL}};
+    const struct cli_opt opts[] = {{"--key", true, &key, NULL},
+                                   {"--cert", true, &cert, NULL},
+                                   {"--chain", true, &chain, NULL},
+                                   {NULL, false, NULL, NULL}};
     struct exp_key_info r, sgn;
     struct cv_err err = {""};
     struct idx *idx = NULL;
@@ -29,12 +29,12 @@ static int keys_import(struct cmdline *cl, int argc, char **argv)
     char root[PATH_MAX], detail[600];
     int rc;
 
-    if (parse(cl, argc, argv, opts, 0, false))
+    if (cli_parse(cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
     if (!key || !cert || !chain)
-        return usage_error("keys import", "expected --key KEY.pem --cert CERT.pem --chain "
-                                          "CHAIN.pem (intermediates, then the root)");
-    rc = open_index(cl, root, &idx, &err);
+        return cli_usage_error("keys import", "expected --key KEY.pem --cert CERT.pem --chain "
+                                              "CHAIN.pem (intermediates, then the root)");
+    rc = cli_open_index(cl, root, &idx, &err);
     if (rc == 0)
         rc = exp_keys_import(root, key, cert, chain, &err);
     if (rc == 0)
@@ -50,17 +50,17 @@ static int keys_import(struct cmdline *cl, int argc, char **argv)
     }
     idx_close(idx);
     if (rc < 0)
-        return fail(&err);
+        return cli_fail(&err);
     printf("imported: signing certificate %s\n  root %s\n  root SHA-256 fingerprint %s\n"
            "Restart the recorder so that it signs checkpoints with the new key; the old "
            "certificates are kept in keys/retired/.\n", sgn.subject, r.subject, r.fingerprint);
     return 0;
 }
 
-int cmd_keys(int argc, char **argv)
+int cli_cmd_keys(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "keys"};
-    const char *sub = take_sub(&cl, "keys", "'show' or 'import'", &argc, argv);
+    struct cli_cmdline cl = {.cmd = "keys"};
+    const char *sub = cli_take_sub(&cl, "keys", "'show' or 'import'", &argc, argv);
     struct exp_key_info r, sgn;
     struct cv_err err = {""};
     char root[PATH_MAX];
@@ -70,12 +70,12 @@ int cmd_keys(int argc, char **argv)
     if (strcmp(sub, "import") == 0)
         return keys_import(&cl, argc, argv);
     if (strcmp(sub, "show") != 0)
-        return usage_error("keys", "unknown subcommand '%s' (show, import)", sub);
-    if (parse(&cl, argc, argv, NULL, 0, true))
+        return cli_usage_error("keys", "unknown subcommand '%s' (show, import)", sub);
+    if (cli_parse(&cl, argc, argv, NULL, 0, true))
         return EXIT_USAGE;
-    if (resolve_root(&cl, root, &err) < 0 || lay_root_check(root, &err) < 0 ||
+    if (cli_resolve_root(&cl, root, &err) < 0 || lay_root_check(root, &err) < 0 ||
         exp_keys_info(root, &r, &sgn, &err) < 0)
-        return fail(&err);
+        return cli_fail(&err);
     if (cl.json) {
         const struct exp_key_info *ki[2] = {&r, &sgn};
         struct cv_buf j;

@@ -76,11 +76,11 @@ static int item_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int cmd_query(int argc, char **argv)
+int cli_cmd_query(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "query"};
+    struct cli_cmdline cl = {.cmd = "query"};
     const char *from_s = NULL, *to_s = NULL;
-    const struct opt opts[] = {
+    const struct cli_opt opts[] = {
         {"--from", true, &from_s, NULL},
         {"--to", true, &to_s, NULL},
         {NULL, false, NULL, NULL},
@@ -97,15 +97,15 @@ int cmd_query(int argc, char **argv)
     struct cv_buf out;
     int rc;
 
-    if (parse(&cl, argc, argv, opts, 1, true))
+    if (cli_parse(&cl, argc, argv, opts, 1, true))
         return EXIT_USAGE;
     if (cl.npos != 1)
-        return usage_error(cl.cmd, "expected one camera id: query CAMERA --from T --to T");
+        return cli_usage_error(cl.cmd, "expected one camera id: query CAMERA --from T --to T");
     if (!from_s || !to_s)
-        return usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
-    if (parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
+        return cli_usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
+    if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = open_index(&cl, root, &idx, &err);
+    rc = cli_open_index(&cl, root, &idx, &err);
     if (rc == 0)
         rc = idx_begin(idx, false, &t, &err);
     if (rc == 0)
@@ -123,7 +123,7 @@ int cmd_query(int argc, char **argv)
     if (rc < 0) {
         free(acc.items);
         free(holds);
-        return fail(&err);
+        return cli_fail(&err);
     }
     if (acc.n > 1) /* acc.items is NULL when empty: qsort(NULL, 0) is undefined */
         qsort(acc.items, acc.n, sizeof(acc.items[0]), item_cmp);
@@ -194,7 +194,7 @@ int cmd_query(int argc, char **argv)
             if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
                 continue;
             cv_buf_printf(&out, "%s", nseg++ ? "," : "");
-            hold_json(&out, &holds[i]);
+            cli_hold_json(&out, &holds[i]);
         }
         cv_buf_printf(&out, "]}\n");
     } else {
@@ -247,7 +247,7 @@ int cmd_query(int argc, char **argv)
     if (!cv_buf_ok(&out)) {
         cv_buf_release(&out);
         err = (struct cv_err){"query: output too large; ask for a shorter range"};
-        return fail(&err);
+        return cli_fail(&err);
     }
     fwrite(out.data, 1, out.len, stdout);
     cv_buf_release(&out);

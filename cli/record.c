@@ -86,11 +86,11 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
     return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
 }
 
-int cmd_record(int argc, char **argv)
+int cli_cmd_record(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "record"};
+    struct cli_cmdline cl = {.cmd = "record"};
     const char *seg = NULL, *level = NULL, *ret = NULL, *cpi = NULL;
-    const struct opt opts[] = {
+    const struct cli_opt opts[] = {
         {"--segment-seconds", true, &seg, NULL},
         {"--checkpoint-interval", true, &cpi, NULL},
         {"--retention-interval", true, &ret, NULL},
@@ -104,46 +104,47 @@ int cmd_record(int argc, char **argv)
     struct sigaction sa;
     int64_t us;
 
-    if (parse(&cl, argc, argv, opts, 0, false))
+    if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
     rec_config_defaults(&cfg);
     if (level) {
         int lvl = cv_log_level_parse(level);
         if (lvl < 0)
-            return usage_error(cl.cmd, "bad --log-level '%s' (debug, info, warn, error)", level);
+            return cli_usage_error(cl.cmd, "bad --log-level '%s' (debug, info, warn, error)",
+                                   level);
         cv_log_init("camvault", (enum cv_log_level)lvl);
     }
-    if (resolve_root(&cl, root, &err) < 0)
-        return fail(&err);
+    if (cli_resolve_root(&cl, root, &err) < 0)
+        return cli_fail(&err);
     if (lay_root_check(root, &err) < 0)
-        return fail(&err);
+        return cli_fail(&err);
     cv_path_join(conf, sizeof(conf), root, "camvault.conf", NULL);
     if (cv_conf_load(conf, record_conf_cb, &rcf, &err) < 0)
-        return fail(&err);
+        return cli_fail(&err);
     if (seg) {
         if (cv_seconds_parse(seg, &us, &err) < 0)
-            return usage_error(cl.cmd, "%s", err.msg);
+            return cli_usage_error(cl.cmd, "%s", err.msg);
         cfg.segment_us = us;
     }
     if (cpi) {
         if (cv_seconds_parse(cpi, &us, &err) < 0)
-            return usage_error(cl.cmd, "%s", err.msg);
+            return cli_usage_error(cl.cmd, "%s", err.msg);
         cfg.checkpoint_us = us;
     }
     if (ret) {
         if (cv_seconds_parse(ret, &us, &err) < 0)
-            return usage_error(cl.cmd, "%s", err.msg);
+            return cli_usage_error(cl.cmd, "%s", err.msg);
         cfg.retention_us = us;
     }
     if (cfg.segment_us < CV_US_PER_S)
-        return usage_error(cl.cmd, "segment length must be at least 1 second");
+        return cli_usage_error(cl.cmd, "segment length must be at least 1 second");
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (rec_run(root, &cfg, &stop_flag, &err) < 0)
-        return fail(&err);
+        return cli_fail(&err);
     return 0;
 }
 
@@ -177,7 +178,7 @@ struct serve_opts {
     const char *listen, *cert, *key, *web;
 };
 
-static int serve_config(struct cmdline *cl, const struct serve_opts *so, char *root,
+static int serve_config(struct cli_cmdline *cl, const struct serve_opts *so, char *root,
                         struct srv_config *c, struct cv_err *err)
 {
     char conf[PATH_MAX];
@@ -191,7 +192,7 @@ static int serve_config(struct cmdline *cl, const struct serve_opts *so, char *r
         return cv_errf(err, CV_EUSAGE, "an option value is too long");
     if ((so->cert != NULL) != (so->key != NULL))
         return cv_errf(err, CV_EUSAGE, "--cert and --key go together (HTTPS needs both)");
-    rc = resolve_root(cl, root, err);
+    rc = cli_resolve_root(cl, root, err);
     if (rc == 0)
         rc = lay_root_check(root, err);
     if (rc < 0)
@@ -200,12 +201,12 @@ static int serve_config(struct cmdline *cl, const struct serve_opts *so, char *r
     return cv_conf_load(conf, serve_conf_cb, c, err);
 }
 
-int cmd_serve(int argc, char **argv)
+int cli_cmd_serve(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "serve"};
+    struct cli_cmdline cl = {.cmd = "serve"};
     struct serve_opts so = {0};
     const char *level = NULL;
-    const struct opt opts[] = {
+    const struct cli_opt opts[] = {
         {"--listen", true, &so.listen, NULL}, {"--cert", true, &so.cert, NULL},
         {"--key", true, &so.key, NULL},       {"--web", true, &so.web, NULL},
         {"--log-level", true, &level, NULL},  {NULL, false, NULL, NULL},
@@ -215,32 +216,33 @@ int cmd_serve(int argc, char **argv)
     char root[PATH_MAX];
     int rc;
 
-    if (parse(&cl, argc, argv, opts, 0, false))
+    if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
     if (level) {
         int lvl = cv_log_level_parse(level);
         if (lvl < 0)
-            return usage_error(cl.cmd, "bad --log-level '%s' (debug, info, warn, error)", level);
+            return cli_usage_error(cl.cmd, "bad --log-level '%s' (debug, info, warn, error)",
+                                   level);
         cv_log_init("camvault", (enum cv_log_level)lvl);
     }
     rc = serve_config(&cl, &so, root, &c, &err);
     if (rc == CV_EUSAGE)
-        return usage_error(cl.cmd, "%s", err.msg);
+        return cli_usage_error(cl.cmd, "%s", err.msg);
     if (rc == 0)
         rc = srv_serve(root, &c, &err);
     if (rc == CV_EUSAGE)
-        return usage_error(cl.cmd, "%s", err.msg);
-    return rc < 0 ? fail(&err) : 0;
+        return cli_usage_error(cl.cmd, "%s", err.msg);
+    return rc < 0 ? cli_fail(&err) : 0;
 }
 
-int cmd_run(int argc, char **argv)
+int cli_cmd_run(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "run"};
+    struct cli_cmdline cl = {.cmd = "run"};
     struct serve_opts so = {0};
     const char *seg = NULL;
-    const struct opt opts[] = {
-        {"--listen", true, &so.listen, NULL}, {"--cert", true, &so.cert, NULL},
-        {"--key", true, &so.key, NULL},       {"--web", true, &so.web, NULL},
+    const struct cli_opt opts[] = {
+        {"--listen", true, &so.listen, NULL},    {"--cert", true, &so.cert, NULL},
+        {"--key", true, &so.key, NULL},          {"--web", true, &so.web, NULL},
         {"--segment-seconds", true, &seg, NULL}, {NULL, false, NULL, NULL},
     };
     struct srv_config c;
@@ -250,15 +252,15 @@ int cmd_run(int argc, char **argv)
     int nr = 0, ns = 0;
     ssize_t n;
 
-    if (parse(&cl, argc, argv, opts, 0, false))
+    if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
     if (serve_config(&cl, &so, root, &c, &err) < 0)
-        return err.msg[0] && strstr(err.msg, "--") ? usage_error(cl.cmd, "%s", err.msg)
-                                                   : fail(&err);
+        return err.msg[0] && strstr(err.msg, "--") ? cli_usage_error(cl.cmd, "%s", err.msg)
+                                                   : cli_fail(&err);
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n <= 0)
         return cv_errf(&err, CV_EIO, "cannot find this program's path: %s", strerror(errno)),
-               fail(&err);
+               cli_fail(&err);
     exe[n] = 0;
     rec[nr++] = exe;
     rec[nr++] = "record";
@@ -286,5 +288,5 @@ int cmd_run(int argc, char **argv)
         srv[ns++] = (char *)so.web;
     }
     srv[ns] = NULL;
-    return srv_supervise(rec, srv, &err) < 0 ? fail(&err) : 0;
+    return srv_supervise(rec, srv, &err) < 0 ? cli_fail(&err) : 0;
 }

@@ -46,10 +46,10 @@ static int parse_bytes(const char *s, uint64_t *out)
     return 0;
 }
 
-static int volume_add(struct cmdline *cl, int argc, char **argv)
+static int volume_add(struct cli_cmdline *cl, int argc, char **argv)
 {
     const char *maxb = NULL;
-    const struct opt opts[] = {{"--max-bytes", true, &maxb, NULL}, {NULL, false, NULL, NULL}};
+    const struct cli_opt opts[] = {{"--max-bytes", true, &maxb, NULL}, {NULL, false, NULL, NULL}};
     struct cv_err err = {""};
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
@@ -58,23 +58,24 @@ static int volume_add(struct cmdline *cl, int argc, char **argv)
     struct stat st;
     int rc;
 
-    if (parse(cl, argc, argv, opts, 2, false))
+    if (cli_parse(cl, argc, argv, opts, 2, false))
         return EXIT_USAGE;
     if (cl->npos != 2)
-        return usage_error(cl->cmd, "expected NAME PATH: volume add NAME PATH [--max-bytes N]");
+        return cli_usage_error(cl->cmd, "expected NAME PATH: volume add NAME PATH [--max-bytes N]");
     if (lay_id_check("volume", cl->pos[0], &err) < 0)
-        return usage_error(cl->cmd, "%s", err.msg);
+        return cli_usage_error(cl->cmd, "%s", err.msg);
     memset(&v, 0, sizeof(v));
     cv_strlcpy(v.name, cl->pos[0], sizeof(v.name));
     if (maxb && parse_bytes(maxb, &v.max_bytes) < 0)
-        return usage_error(cl->cmd, "bad --max-bytes '%s': expected bytes like 500M or 2G", maxb);
+        return cli_usage_error(cl->cmd, "bad --max-bytes '%s': expected bytes like 500M or 2G",
+                               maxb);
     if (stat(cl->pos[1], &st) < 0 || !S_ISDIR(st.st_mode))
         return cv_errf(&err, CV_ENOENT, "volume path '%s' is not a directory", cl->pos[1]),
-               fail(&err);
+               cli_fail(&err);
     if (!realpath(cl->pos[1], real))
         return cv_errf(&err, CV_EIO, "cannot resolve '%s': %s", cl->pos[1], strerror(errno)),
-               fail(&err);
-    rc = open_index(cl, root, &idx, &err);
+               cli_fail(&err);
+    rc = cli_open_index(cl, root, &idx, &err);
     if (rc == 0)
         rc = idx_volume_dir(root, v.name, link, sizeof(link), &err);
     if (rc == 0) {
@@ -104,7 +105,7 @@ static int volume_add(struct cmdline *cl, int argc, char **argv)
     idx_abort(t);
     idx_close(idx);
     if (rc < 0)
-        return fail(&err);
+        return cli_fail(&err);
     printf("volume %s at %s%s\n", v.name, v.path, v.max_bytes ? "" : " (limit: 95% of its filesystem)");
     return 0;
 }
@@ -153,7 +154,7 @@ static void oldest_per_camera(struct idx_txn *t, const struct idx_camera *cams, 
     }
 }
 
-static int volume_list(struct cmdline *cl, int argc, char **argv)
+static int volume_list(struct cli_cmdline *cl, int argc, char **argv)
 {
     struct cv_err err = {""};
     struct idx *idx = NULL;
@@ -165,9 +166,9 @@ static int volume_list(struct cmdline *cl, int argc, char **argv)
     struct cv_buf out;
     int rc;
 
-    if (parse(cl, argc, argv, NULL, 0, true))
+    if (cli_parse(cl, argc, argv, NULL, 0, true))
         return EXIT_USAGE;
-    rc = open_index(cl, root, &idx, &err);
+    rc = cli_open_index(cl, root, &idx, &err);
     if (rc == 0)
         rc = idx_begin(idx, false, &t, &err);
     if (rc == 0)
@@ -177,7 +178,7 @@ static int volume_list(struct cmdline *cl, int argc, char **argv)
     if (rc < 0) {
         idx_abort(t);
         idx_close(idx);
-        return fail(&err);
+        return cli_fail(&err);
     }
     cv_buf_init(&out, 16u << 20);
     cv_buf_printf(&out, cl->json ? "[" : "%-12s %12s %12s %12s %9s  %s\n", "VOLUME", "USED MB",
@@ -222,10 +223,10 @@ static int volume_list(struct cmdline *cl, int argc, char **argv)
     return 0;
 }
 
-int cmd_volume(int argc, char **argv)
+int cli_cmd_volume(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "volume"};
-    const char *sub = take_sub(&cl, "volume", "add or list", &argc, argv);
+    struct cli_cmdline cl = {.cmd = "volume"};
+    const char *sub = cli_take_sub(&cl, "volume", "add or list", &argc, argv);
 
     if (!sub)
         return EXIT_USAGE;
@@ -233,7 +234,7 @@ int cmd_volume(int argc, char **argv)
         return volume_add(&cl, argc, argv);
     if (strcmp(sub, "list") == 0)
         return volume_list(&cl, argc, argv);
-    return usage_error("volume", "unknown subcommand '%s' (add, list)", sub);
+    return cli_usage_error("volume", "unknown subcommand '%s' (add, list)", sub);
 }
 
 /* ---- retention ---- */
@@ -261,10 +262,10 @@ static void set_days(struct idx_camera *c, const void *arg)
     c->retention_days = *(const double *)arg;
 }
 
-int cmd_retention(int argc, char **argv)
+int cli_cmd_retention(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "retention"};
-    const char *sub = take_sub(&cl, "retention", "show, set or run", &argc, argv);
+    struct cli_cmdline cl = {.cmd = "retention"};
+    const char *sub = cli_take_sub(&cl, "retention", "show, set or run", &argc, argv);
     struct cv_err err = {""};
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
@@ -274,35 +275,37 @@ int cmd_retention(int argc, char **argv)
     if (!sub)
         return EXIT_USAGE;
     if (strcmp(sub, "set") == 0) {
-        struct camera_change ch = {.apply = set_days};
+        struct cli_camera_change ch = {.apply = set_days};
         double days;
-        if (parse(&cl, argc, argv, NULL, 2, false))
+        if (cli_parse(&cl, argc, argv, NULL, 2, false))
             return EXIT_USAGE;
         if (cl.npos != 2)
-            return usage_error(cl.cmd, "expected CAMERA DAYS");
+            return cli_usage_error(cl.cmd, "expected CAMERA DAYS");
         if (cv_parse_double(cl.pos[1], 1e-6, 36500, &days) < 0)
-            return usage_error(cl.cmd, "bad DAYS '%s': expected a positive number (fractions "
-                                       "allowed)", cl.pos[1]);
+            return cli_usage_error(cl.cmd,
+                                   "bad DAYS '%s': expected a positive number (fractions "
+                                   "allowed)",
+                                   cl.pos[1]);
         ch.id = cl.pos[0];
         ch.arg = &days;
         ch.action = "retention-set";
         snprintf(ch.detail, sizeof(ch.detail), "%g days", days);
-        if (with_index(&cl, camera_change_txn, &ch, &err) < 0)
-            return fail(&err);
+        if (cli_with_index(&cl, cli_camera_change_txn, &ch, &err) < 0)
+            return cli_fail(&err);
         printf("camera %s keeps %g days\n", cl.pos[0], days);
         return 0;
     }
     if (strcmp(sub, "run") == 0) {
         struct idx_ret_report rep;
-        if (parse(&cl, argc, argv, NULL, 0, false))
+        if (cli_parse(&cl, argc, argv, NULL, 0, false))
             return EXIT_USAGE;
-        rc = open_index(&cl, root, &idx, &err);
+        rc = cli_open_index(&cl, root, &idx, &err);
         if (rc == 0)
             rc = idx_retention_pass(idx, root, cv_now_us(), 1000000, &rep, &err);
         idx_close(idx);
         if (rc < 0) {
             idx_ret_report_release(&rep);
-            return fail(&err);
+            return cli_fail(&err);
         }
         print_report(&rep);
         idx_ret_report_release(&rep);
@@ -311,9 +314,9 @@ int cmd_retention(int argc, char **argv)
     if (strcmp(sub, "show") == 0) {
         struct idx_camera *cams = NULL;
         size_t n = 0;
-        if (parse(&cl, argc, argv, NULL, 0, true))
+        if (cli_parse(&cl, argc, argv, NULL, 0, true))
             return EXIT_USAGE;
-        rc = open_index(&cl, root, &idx, &err);
+        rc = cli_open_index(&cl, root, &idx, &err);
         if (rc == 0)
             rc = idx_begin(idx, false, &t, &err);
         if (rc == 0)
@@ -321,7 +324,7 @@ int cmd_retention(int argc, char **argv)
         if (rc < 0) {
             idx_abort(t);
             idx_close(idx);
-            return fail(&err);
+            return cli_fail(&err);
         }
         if (cl.json)
             printf("[");
@@ -356,5 +359,5 @@ int cmd_retention(int argc, char **argv)
         free(cams);
         return 0;
     }
-    return usage_error("retention", "unknown subcommand '%s' (show, set, run)", sub);
+    return cli_usage_error("retention", "unknown subcommand '%s' (show, set, run)", sub);
 }

@@ -68,10 +68,10 @@ static int user_token_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
     return cli_audit(t, "token-create", u.name, NULL, detail, err);
 }
 
-int cmd_user(int argc, char **argv)
+int cli_cmd_user(int argc, char **argv)
 {
-    struct cmdline cl = {.cmd = "user"};
-    const char *sub = take_sub(&cl, "user", "add, list or token", &argc, argv);
+    struct cli_cmdline cl = {.cmd = "user"};
+    const char *sub = cli_take_sub(&cl, "user", "add, list or token", &argc, argv);
     struct cv_err err = {""};
 
     if (!sub)
@@ -79,30 +79,30 @@ int cmd_user(int argc, char **argv)
     if (strcmp(sub, "add") == 0) {
         const char *role = NULL;
         bool from_stdin = false;
-        const struct opt opts[] = {{"--role", true, &role, NULL},
-                                   {"--password-stdin", false, NULL, &from_stdin},
-                                   {NULL, false, NULL, NULL}};
+        const struct cli_opt opts[] = {{"--role", true, &role, NULL},
+                                       {"--password-stdin", false, NULL, &from_stdin},
+                                       {NULL, false, NULL, NULL}};
         char pw[SRV_PASSWORD_MAX + 2];
         struct srv_user u;
-        if (parse(&cl, argc, argv, opts, 1, false))
+        if (cli_parse(&cl, argc, argv, opts, 1, false))
             return EXIT_USAGE;
         memset(&u, 0, sizeof(u));
         if (cl.npos != 1)
-            return usage_error(cl.cmd, "expected one user name: user add NAME --role ROLE");
+            return cli_usage_error(cl.cmd, "expected one user name: user add NAME --role ROLE");
         if (srv_user_name_check(cl.pos[0], &err) < 0)
-            return usage_error(cl.cmd, "%s", err.msg);
+            return cli_usage_error(cl.cmd, "%s", err.msg);
         if (!role)
-            return usage_error(cl.cmd, "missing --role (admin, officer, mediator or resident)");
+            return cli_usage_error(cl.cmd, "missing --role (admin, officer, mediator or resident)");
         if (srv_role_parse(role, &u.role, &err) < 0)
-            return usage_error(cl.cmd, "%s", err.msg);
+            return cli_usage_error(cl.cmd, "%s", err.msg);
         if (from_stdin ? read_password(pw, sizeof(pw), &err) < 0
                        : srv_password_generate(pw, &err) < 0)
-            return fail(&err);
+            return cli_fail(&err);
         cv_strlcpy(u.name, cl.pos[0], sizeof(u.name));
         u.created_us = cv_now_us();
         if (srv_password_hash(pw, NULL, u.pwhash, &err) < 0 ||
-            with_index(&cl, user_add_txn, &u, &err) < 0)
-            return fail(&err);
+            cli_with_index(&cl, user_add_txn, &u, &err) < 0)
+            return cli_fail(&err);
         printf("added user %s (%s)\n", u.name, srv_role_name(u.role));
         if (!from_stdin)
             printf("password: %s\n", pw); /* shown once; only its scrypt hash is stored */
@@ -110,20 +110,20 @@ int cmd_user(int argc, char **argv)
     }
     if (strcmp(sub, "token") == 0) {
         const char *days = NULL;
-        const struct opt opts[] = {{"--days", true, &days, NULL}, {NULL, false, NULL, NULL}};
+        const struct cli_opt opts[] = {{"--days", true, &days, NULL}, {NULL, false, NULL, NULL}};
         struct user_token ut = {.days_us = 30 * 86400 * CV_US_PER_S};
         double d = 30;
-        if (parse(&cl, argc, argv, opts, 1, false))
+        if (cli_parse(&cl, argc, argv, opts, 1, false))
             return EXIT_USAGE;
         if (cl.npos != 1)
-            return usage_error(cl.cmd, "expected one user name: user token NAME [--days N]");
+            return cli_usage_error(cl.cmd, "expected one user name: user token NAME [--days N]");
         if (days && cv_parse_double(days, 1e-6, 3650, &d) < 0)
-            return usage_error(cl.cmd, "bad --days '%s': expected a number of days up to 3650",
-                               days);
+            return cli_usage_error(cl.cmd, "bad --days '%s': expected a number of days up to 3650",
+                                   days);
         ut.name = cl.pos[0];
         ut.days_us = (int64_t)(d * 86400 * (double)CV_US_PER_S);
-        if (with_index(&cl, user_token_txn, &ut, &err) < 0)
-            return fail(&err);
+        if (cli_with_index(&cl, user_token_txn, &ut, &err) < 0)
+            return cli_fail(&err);
         printf("%s\n", ut.token); /* shown once; use as "Authorization: Bearer TOKEN" */
         return 0;
     }
@@ -134,9 +134,9 @@ int cmd_user(int argc, char **argv)
         char root[PATH_MAX];
         size_t n = 0;
         int rc;
-        if (parse(&cl, argc, argv, NULL, 0, true))
+        if (cli_parse(&cl, argc, argv, NULL, 0, true))
             return EXIT_USAGE;
-        rc = open_index(&cl, root, &idx, &err);
+        rc = cli_open_index(&cl, root, &idx, &err);
         if (rc == 0)
             rc = idx_begin(idx, false, &t, &err);
         if (rc == 0)
@@ -144,7 +144,7 @@ int cmd_user(int argc, char **argv)
         idx_abort(t);
         idx_close(idx);
         if (rc < 0)
-            return fail(&err);
+            return cli_fail(&err);
         if (cl.json)
             printf("[");
         else
@@ -175,5 +175,5 @@ int cmd_user(int argc, char **argv)
         free(u);
         return 0;
     }
-    return usage_error("user", "unknown subcommand '%s' (add, list, token)", sub);
+    return cli_usage_error("user", "unknown subcommand '%s' (add, list, token)", sub);
 }
