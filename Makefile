@@ -23,6 +23,8 @@ endif
 LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c exporter/*.c recorder/*.c \
                        server/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/exporter/viewer_html.o
+CLI_SRC  := $(wildcard cli/*.c)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 SIM_SRC  := $(wildcard tools/camsim/*.c)
@@ -49,7 +51,7 @@ $(BUILD)/exporter/viewer_html.o: $(BUILD)/exporter/viewer_html.c
 $(BUILD)/libcamvault.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
-$(BUILD)/camvault: $(BUILD)/camvault.o $(BUILD)/libcamvault.a
+$(BUILD)/camvault: $(BUILD)/camvault.o $(CLI_OBJ) $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/camsim: $(SIM_OBJ)
@@ -159,7 +161,7 @@ bench-quick: all $(BUILD)/index-bench
 	@$(PY) tests/bench/run.py --quick
 
 format:
-	clang-format -i $(LIB_SRC) camvault.c $(UNIT_SRC) $(SIM_SRC) $(wildcard */*.h */*/*.h)
+	clang-format -i $(LIB_SRC) camvault.c $(CLI_SRC) $(UNIT_SRC) $(SIM_SRC) $(wildcard */*.h */*/*.h)
 
 clean:
 	rm -rf $(BUILD)

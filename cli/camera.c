@@ -1,0 +1,351 @@
+/*
+ * cli/camera.c: camvault camera add|list|show|enable|disable|edit.
+ * Contracts in cli/cli.h.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cvtime.h"
+#include "common/url.h"
+
+#include "cli/cli.h"
+#include "common/banned.h"
+
+/* ---- camera ---- */
+
+static void status_words(const struct idx_status *st, bool have, char *out, size_t n)
+{
+    if (!have)
+        snprintf(out, n, "never recorded");
+    else if (st->online)
+        snprintf(out, n, "online");
+    else
+        snprintf(out, n, "offline: %s", st->reason);
+}
+
+static void camera_json(struct cv_buf *b, const struct idx_camera *c, const struct idx_status *st,
+                        bool have_st)
+{
+    char url[IDX_URL_MAX], ts[48];
+
+    cv_url_redact(c->url, url, sizeof(url)); /* never print camera passwords */
+    cv_buf_u8(b, '{');
+    cv_json_key(b, "id");
+    cv_json_str(b, c->id);
+    cv_buf_printf(b, ",\"enabled\":%s,\"public\":%s,", c->enabled ? "true" : "false",
+                  c->is_public ? "true" : "false");
+    cv_json_key(b, "url");
+    cv_json_str(b, url);
+    cv_buf_u8(b, ',');
+    cv_json_key(b, "name");
+    cv_json_str(b, c->name);
+    cv_buf_u8(b, ',');
+    cv_json_key(b, "location");
+    cv_json_str(b, c->location);
+    cv_buf_printf(b, ",\"transport\":\"%s\",\"retention_days\":%.6g,",
+                  c->transport == IDX_TRANSPORT_UDP ? "udp" : "tcp", c->retention_days);
+    cv_json_key(b, "volume");
+    cv_json_str(b, c->volume);
+    cv_buf_printf(b, ",\"status\":");
+    if (!have_st) {
+        cv_buf_printf(b, "null}");
+        return;
+    }
+    cv_buf_printf(b, "{\"online\":%s,", st->online ? "true" : "false");
+    cv_json_key(b, "reason");
+    cv_json_str(b, st->reason);
+    cv_time_format_utc(st->last_frame_us, ts, sizeof(ts), 3);
+    cv_buf_printf(b, ",\"last_frame\":");
+    cv_json_str(b, st->last_frame_us > 0 ? ts : NULL);
+    cv_time_format_utc(st->since_us, ts, sizeof(ts), 3);
+    cv_buf_printf(b, ",\"since\":\"%s\",\"bitrate_bps\":%llu,\"frames\":%llu,\"segments\":%llu,"
+                     "\"reconnects\":%llu,",
+                  ts, (unsigned long long)st->bitrate_bps, (unsigned long long)st->frames,
+                  (unsigned long long)st->segments, (unsigned long long)st->reconnects);
+    cv_time_format_utc(st->updated_us, ts, sizeof(ts), 3);
+    cv_buf_printf(b, "\"updated\":\"%s\",", ts);
+    cv_json_key(b, "codec");
+    cv_json_str(b, st->codec);
+    cv_buf_printf(b, "}}");
+}
+
+static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct idx_camera *c = ctx;
+    struct idx_volume v;
+    int rc = idx_volume_get(t, c->volume, &v, err); /* a camera goes on a known volume */
+
+    if (rc == 0)
+        rc = idx_camera_add(t, c, err);
+    return rc < 0 ? rc : cli_audit(t, "camera-add", c->id, NULL, c->enabled ? "" : "disabled", err);
+}
+
+static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
+{
+    const char *url = NULL, *name = "", *loc = "", *ret = NULL, *transport = "tcp", *vol = NULL;
+    bool pub = false, disabled = false;
+    const struct cli_opt opts[] = {
+        {"--url", true, &url, NULL},      {"--name", true, &name, NULL},
+        {"--location", true, &loc, NULL}, {"--retention-days", true, &ret, NULL},
+        {"--public", false, NULL, &pub},  {"--transport", true, &transport, NULL},
+        {"--volume", true, &vol, NULL},   {"--disabled", false, NULL, &disabled},
+        {NULL, false, NULL, NULL},
+    };
+    struct idx_camera c;
+    struct cv_err err = {""};
+    double days = 30;
+
+    if (cli_parse(cl, argc, argv, opts, 1, false))
+        return EXIT_USAGE;
+    if (cl->npos != 1)
+        return cli_usage_error(cl->cmd, "expected one camera id: camera add ID --url URL");
+    if (lay_id_check("camera", cl->pos[0], &err) < 0)
+        return cli_usage_error(cl->cmd, "%s", err.msg);
+    if (!url)
+        return cli_usage_error(cl->cmd, "missing --url (rtsp://host[:port]/path)");
+    if (cli_bad_url(cl->cmd, url))
+        return EXIT_USAGE;
+    if (strlen(url) >= IDX_URL_MAX || strlen(name) >= IDX_TEXT_MAX || strlen(loc) >= IDX_TEXT_MAX)
+        return cli_usage_error(cl->cmd, "--url, --name or --location is too long");
+    if (ret && cv_parse_double(ret, 1e-6, 36500, &days) < 0)
+        return cli_usage_error(cl->cmd, "bad --retention-days '%s': expected a positive number",
+                               ret);
+    if (strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
+        return cli_usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
+    if (vol && lay_id_check("volume", vol, &err) < 0)
+        return cli_usage_error(cl->cmd, "%s", err.msg);
+    memset(&c, 0, sizeof(c));
+    cv_strlcpy(c.id, cl->pos[0], sizeof(c.id));
+    cv_strlcpy(c.url, url, sizeof(c.url));
+    cv_strlcpy(c.name, name, sizeof(c.name));
+    cv_strlcpy(c.location, loc, sizeof(c.location));
+    cv_strlcpy(c.volume, vol ? vol : LAY_DEFAULT_VOLUME, sizeof(c.volume));
+    c.enabled = !disabled;
+    c.is_public = pub;
+    c.transport = strcmp(transport, "udp") == 0 ? IDX_TRANSPORT_UDP : IDX_TRANSPORT_TCP;
+    c.retention_days = days;
+    c.created_us = cv_now_us();
+    if (cli_with_index(cl, camera_add_txn, &c, &err) < 0)
+        return cli_fail(&err);
+    printf("added camera %s\n", c.id);
+    return 0;
+}
+
+static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bool show)
+{
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera *cams = NULL, one;
+    size_t n = 0;
+    char root[PATH_MAX];
+    struct cv_buf out;
+    int rc;
+
+    if (cli_parse(cl, argc, argv, NULL, show ? 1 : 0, true))
+        return EXIT_USAGE;
+    if (show && cl->npos != 1)
+        return cli_usage_error(cl->cmd, "expected one camera id");
+    rc = cli_open_index(cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, &err);
+    if (rc == 0) {
+        if (show) {
+            rc = idx_camera_get(t, cl->pos[0], &one, &err);
+            cams = &one;
+            n = 1;
+        } else {
+            rc = idx_camera_list(t, &cams, &n, &err);
+        }
+    }
+    if (rc < 0) {
+        idx_abort(t);
+        idx_close(idx);
+        return cli_fail(&err);
+    }
+    cv_buf_init(&out, 64u << 20);
+    if (cl->json && !show)
+        cv_buf_u8(&out, '[');
+    if (!cl->json && !show)
+        cv_buf_printf(&out, "%-20s %-8s %-24s %-24s %s\n", "ID", "ENABLED", "LAST FRAME (UTC)",
+                      "STATUS", "NAME");
+    for (size_t i = 0; i < n; i++) {
+        struct idx_status st;
+        bool have = idx_status_get(t, cams[i].num, &st, NULL) == 0;
+        char words[IDX_TEXT_MAX + 16], lf[48] = "-";
+        if (have && st.last_frame_us > 0)
+            cv_time_format_utc(st.last_frame_us, lf, sizeof(lf), 0);
+        status_words(&st, have, words, sizeof(words));
+        if (cl->json) {
+            if (i)
+                cv_buf_u8(&out, ',');
+            camera_json(&out, &cams[i], &st, have);
+        } else if (show) {
+            cv_buf_printf(&out,
+                          "id:             %s\nname:           %s\nlocation:       %s\n"
+                          "enabled:        %s\npublic:         %s\ntransport:      %s\n"
+                          "retention days: %g\nvolume:         %s\nstatus:         %s\n"
+                          "last frame:     %s\n",
+                          cams[i].id, cams[i].name, cams[i].location,
+                          cams[i].enabled ? "yes" : "no", cams[i].is_public ? "yes" : "no",
+                          cams[i].transport == IDX_TRANSPORT_UDP ? "udp" : "tcp",
+                          cams[i].retention_days, cams[i].volume, words, lf);
+            if (have)
+                cv_buf_printf(&out,
+                              "codec:          %s\nbitrate:        %.2f Mbit/s\n"
+                              "frames:         %llu\nsegments:       %llu\nreconnects:     %llu\n",
+                              st.codec, (double)st.bitrate_bps / 1e6,
+                              (unsigned long long)st.frames, (unsigned long long)st.segments,
+                              (unsigned long long)st.reconnects);
+        } else {
+            cv_buf_printf(&out, "%-20s %-8s %-24s %-24.60s %s\n", cams[i].id,
+                          cams[i].enabled ? "yes" : "no", lf, words, cams[i].name);
+        }
+    }
+    if (cl->json && !show)
+        cv_buf_u8(&out, ']');
+    if (cl->json)
+        cv_buf_u8(&out, '\n');
+    idx_abort(t);
+    idx_close(idx);
+    if (!show)
+        free(cams);
+    if (!cv_buf_ok(&out)) {
+        cv_buf_release(&out);
+        err = (struct cv_err){"camera list: output too large"};
+        return cli_fail(&err);
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    cv_buf_release(&out);
+    return 0;
+}
+
+int cli_camera_change_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct cli_camera_change *ch = ctx;
+    struct idx_volume v;
+    int rc = idx_camera_get(t, ch->id, &ch->result, err);
+
+    if (rc == 0 && ch->volume)
+        rc = idx_volume_get(t, ch->volume, &v, err);
+    if (rc < 0)
+        return rc;
+    ch->apply(&ch->result, ch->arg);
+    rc = idx_camera_update(t, &ch->result, err);
+    return rc < 0 ? rc : cli_audit(t, ch->action, ch->result.id, NULL, ch->detail, err);
+}
+
+static void set_enabled(struct idx_camera *c, const void *arg)
+{
+    c->enabled = *(const bool *)arg;
+}
+
+static int camera_enable(struct cli_cmdline *cl, int argc, char **argv, bool enable)
+{
+    struct cli_camera_change ch = {.apply = set_enabled,
+                                   .arg = &enable,
+                                   .action = enable ? "camera-enable" : "camera-disable"};
+    struct cv_err err = {""};
+
+    if (cli_parse(cl, argc, argv, NULL, 1, false))
+        return EXIT_USAGE;
+    if (cl->npos != 1)
+        return cli_usage_error(cl->cmd, "expected one camera id");
+    ch.id = cl->pos[0];
+    if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
+        return cli_fail(&err);
+    printf("camera %s %s\n", ch.result.id, enable ? "enabled" : "disabled");
+    return 0;
+}
+
+/* The edits `camera edit` asked for; NULL fields stay as they are. */
+struct camera_edits {
+    const char *url, *name, *loc, *transport, *vol;
+    bool pub, priv;
+};
+
+static void apply_edits(struct idx_camera *c, const void *arg)
+{
+    const struct camera_edits *e = arg;
+
+    if (e->url)
+        cv_strlcpy(c->url, e->url, sizeof(c->url));
+    if (e->name)
+        cv_strlcpy(c->name, e->name, sizeof(c->name));
+    if (e->loc)
+        cv_strlcpy(c->location, e->loc, sizeof(c->location));
+    if (e->transport)
+        c->transport = strcmp(e->transport, "udp") == 0 ? IDX_TRANSPORT_UDP : IDX_TRANSPORT_TCP;
+    if (e->vol)
+        cv_strlcpy(c->volume, e->vol, sizeof(c->volume));
+    if (e->pub || e->priv)
+        c->is_public = e->pub;
+}
+
+static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
+{
+    const char *url = NULL, *name = NULL, *loc = NULL, *transport = NULL, *vol = NULL;
+    bool pub = false, priv = false;
+    const struct cli_opt opts[] = {
+        {"--url", true, &url, NULL},       {"--name", true, &name, NULL},
+        {"--location", true, &loc, NULL},  {"--transport", true, &transport, NULL},
+        {"--volume", true, &vol, NULL},    {"--public", false, NULL, &pub},
+        {"--private", false, NULL, &priv}, {NULL, false, NULL, NULL},
+    };
+    struct camera_edits ed;
+    struct cli_camera_change ch = {.apply = apply_edits, .arg = &ed, .action = "camera-edit"};
+    struct cv_err err = {""};
+
+    if (cli_parse(cl, argc, argv, opts, 1, false))
+        return EXIT_USAGE;
+    if (cl->npos != 1)
+        return cli_usage_error(cl->cmd, "expected one camera id");
+    ed = (struct camera_edits){url, name, loc, transport, vol, pub, priv};
+    if (url && cli_bad_url(cl->cmd, url))
+        return EXIT_USAGE;
+    if (transport && strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
+        return cli_usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
+    if (vol && lay_id_check("volume", vol, &err) < 0)
+        return cli_usage_error(cl->cmd, "%s", err.msg);
+    if (pub && priv)
+        return cli_usage_error(cl->cmd, "--public and --private contradict each other");
+    if ((url && strlen(url) >= IDX_URL_MAX) || (name && strlen(name) >= IDX_TEXT_MAX) ||
+        (loc && strlen(loc) >= IDX_TEXT_MAX))
+        return cli_usage_error(cl->cmd, "--url, --name or --location is too long");
+    ch.id = cl->pos[0];
+    ch.volume = vol;
+    snprintf(ch.detail, sizeof(ch.detail), "%s%s%s%s%s%s%s", url ? "url; " : "",
+             name ? "name; " : "", loc ? "location; " : "", transport ? "transport; " : "",
+             vol ? "volume; " : "", pub ? "public; " : "", priv ? "private; " : "");
+    if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
+        return cli_fail(&err);
+    printf("camera %s updated\n", ch.result.id);
+    return 0;
+}
+
+int cli_cmd_camera(int argc, char **argv)
+{
+    struct cli_cmdline cl = {.cmd = "camera"};
+    const char *sub =
+        cli_take_sub(&cl, "camera", "add, list, show, edit, enable or disable", &argc, argv);
+
+    if (!sub)
+        return EXIT_USAGE;
+    if (strcmp(sub, "add") == 0)
+        return camera_add(&cl, argc, argv);
+    if (strcmp(sub, "list") == 0)
+        return camera_list_or_show(&cl, argc, argv, false);
+    if (strcmp(sub, "show") == 0)
+        return camera_list_or_show(&cl, argc, argv, true);
+    if (strcmp(sub, "edit") == 0)
+        return camera_edit(&cl, argc, argv);
+    if (strcmp(sub, "enable") == 0)
+        return camera_enable(&cl, argc, argv, true);
+    if (strcmp(sub, "disable") == 0)
+        return camera_enable(&cl, argc, argv, false);
+    return cli_usage_error("camera",
+                           "unknown subcommand '%s' (add, list, show, edit, enable, disable)", sub);
+}

@@ -1,0 +1,255 @@
+/*
+ * cli/query.c: camvault query.
+ * Contracts in cli/cli.h.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cvtime.h"
+
+#include "cli/cli.h"
+#include "common/banned.h"
+
+/* ---- query ---- */
+
+struct query_item {
+    bool is_gap;
+    struct idx_segment seg;
+    struct idx_gap gap;
+};
+
+struct query_acc {
+    struct query_item *items;
+    size_t n, cap;
+    bool oom;
+};
+
+static struct query_item *acc_add(struct query_acc *a)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        struct query_item *p = realloc(a->items, cap * sizeof(*p));
+        if (!p) {
+            a->oom = true;
+            return NULL;
+        }
+        a->items = p;
+        a->cap = cap;
+    }
+    memset(&a->items[a->n], 0, sizeof(a->items[0]));
+    return &a->items[a->n++];
+}
+
+static int acc_seg(void *ctx, const struct idx_segment *s)
+{
+    struct query_item *it = acc_add(ctx);
+
+    if (!it)
+        return CV_ENOMEM;
+    it->seg = *s;
+    return 0;
+}
+
+static int acc_gap(void *ctx, const struct idx_gap *g)
+{
+    struct query_item *it = acc_add(ctx);
+
+    if (!it)
+        return CV_ENOMEM;
+    it->is_gap = true;
+    it->gap = *g;
+    return 0;
+}
+
+static int64_t item_start(const struct query_item *it)
+{
+    return it->is_gap ? it->gap.start_us : it->seg.start_us;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+    int64_t x = item_start(a), y = item_start(b);
+    return x < y ? -1 : x > y;
+}
+
+int cli_cmd_query(int argc, char **argv)
+{
+    struct cli_cmdline cl = {.cmd = "query"};
+    const char *from_s = NULL, *to_s = NULL;
+    const struct cli_opt opts[] = {
+        {"--from", true, &from_s, NULL},
+        {"--to", true, &to_s, NULL},
+        {NULL, false, NULL, NULL},
+    };
+    struct cv_err err = {""};
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct idx_camera cam;
+    struct query_acc acc = {0};
+    struct idx_hold *holds = NULL;
+    size_t nholds = 0;
+    char root[PATH_MAX];
+    int64_t from, to;
+    struct cv_buf out;
+    int rc;
+
+    if (cli_parse(&cl, argc, argv, opts, 1, true))
+        return EXIT_USAGE;
+    if (cl.npos != 1)
+        return cli_usage_error(cl.cmd, "expected one camera id: query CAMERA --from T --to T");
+    if (!from_s || !to_s)
+        return cli_usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
+    if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
+        return EXIT_USAGE;
+    rc = cli_open_index(&cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_begin(idx, false, &t, &err);
+    if (rc == 0)
+        rc = idx_camera_get(t, cl.pos[0], &cam, &err);
+    if (rc == 0)
+        rc = idx_segment_iter(t, cam.num, from, to, acc_seg, &acc, &err);
+    if (rc == 0)
+        rc = idx_gap_iter(t, cam.num, from, to, acc_gap, &acc, &err);
+    if (rc == 0)
+        rc = idx_hold_list(t, &holds, &nholds, &err);
+    idx_abort(t);
+    idx_close(idx);
+    if (rc == 0 && acc.oom)
+        rc = cv_errf(&err, CV_ENOMEM, "out of memory listing camera '%s'", cam.id);
+    if (rc < 0) {
+        free(acc.items);
+        free(holds);
+        return cli_fail(&err);
+    }
+    if (acc.n > 1) /* acc.items is NULL when empty: qsort(NULL, 0) is undefined */
+        qsort(acc.items, acc.n, sizeof(acc.items[0]), item_cmp);
+    cv_buf_init(&out, 1u << 30);
+    if (cl.json) {
+        size_t nseg = 0;
+        cv_buf_printf(&out, "{\"camera\":");
+        cv_json_str(&out, cam.id);
+        cv_buf_u8(&out, ',');
+        cv_json_time(&out, "from", from);
+        cv_buf_u8(&out, ',');
+        cv_json_time(&out, "to", to);
+        cv_buf_printf(&out, ",\"segments\":[");
+        for (size_t i = 0; i < acc.n; i++) {
+            const struct idx_segment *s = &acc.items[i].seg;
+            char sha[65], chain[65];
+            if (acc.items[i].is_gap)
+                continue;
+            cv_hex(s->sha256, 32, sha);
+            cv_hex(s->chain, 32, chain);
+            cv_buf_printf(&out, "%s{", nseg++ ? "," : "");
+            cv_json_time(&out, "start", s->start_us);
+            cv_buf_u8(&out, ',');
+            cv_json_time(&out, "end", s->end_us);
+            cv_buf_printf(&out, ",\"path\":");
+            cv_json_str(&out, s->path);
+            cv_buf_printf(&out,
+                          ",\"bytes\":%llu,\"frames\":%u,\"keyframes\":%u,\"audio_frames\":%u,"
+                          "\"fragments\":%u,\"video\":",
+                          (unsigned long long)s->bytes, s->frames, s->keyframes, s->audio_frames,
+                          s->fragments);
+            cv_json_str(&out, s->video);
+            cv_buf_printf(&out, ",\"audio\":");
+            cv_json_str(&out, s->audio);
+            cv_buf_printf(&out,
+                          ",\"sha256\":\"%s\",\"chain\":\"%s\",\"run_id\":%llu,\"run_seq\":%u,"
+                          "\"recovered\":%s,\"durable\":%s,\"shifted\":%s",
+                          sha, chain, (unsigned long long)s->run_id, s->run_seq,
+                          s->flags & IDX_SEG_RECOVERED ? "true" : "false",
+                          s->flags & IDX_SEG_NOT_DURABLE ? "false" : "true",
+                          s->flags & IDX_SEG_SHIFTED ? "true" : "false");
+            if (s->flags & IDX_SEG_SHIFTED) {
+                cv_buf_u8(&out, ',');
+                cv_json_time(&out, "received_start", s->recv_start_us);
+            }
+            cv_buf_u8(&out, '}');
+        }
+        cv_buf_printf(&out, "],\"gaps\":[");
+        nseg = 0;
+        for (size_t i = 0; i < acc.n; i++) {
+            const struct idx_gap *g = &acc.items[i].gap;
+            if (!acc.items[i].is_gap)
+                continue;
+            cv_buf_printf(&out, "%s{", nseg++ ? "," : "");
+            cv_json_time(&out, "start", g->start_us);
+            cv_buf_u8(&out, ',');
+            cv_json_time(&out, "end", g->end_us);
+            cv_buf_printf(&out, ",\"reason\":\"%s\",\"detail\":", idx_gap_reason_name(g->reason));
+            cv_json_str(&out, g->detail);
+            cv_buf_u8(&out, '}');
+        }
+        cv_buf_printf(&out, "],\"holds\":[");
+        nseg = 0;
+        for (size_t i = 0; i < nholds; i++) {
+            bool mine = false;
+            for (uint32_t j = 0; j < holds[i].ncameras; j++)
+                mine |= strcmp(holds[i].cameras[j], cam.id) == 0;
+            if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+                continue;
+            cv_buf_printf(&out, "%s", nseg++ ? "," : "");
+            cli_hold_json(&out, &holds[i]);
+        }
+        cv_buf_printf(&out, "]}\n");
+    } else {
+        char a[48], b[48], l[48];
+        cv_time_format_utc(from, a, sizeof(a), 0);
+        cv_time_format_utc(to, b, sizeof(b), 0);
+        cv_time_format_local(from, l, sizeof(l), 0);
+        cv_buf_printf(&out, "camera %s from %s to %s (local %s)\n", cam.id, a, b, l);
+        for (size_t i = 0; i < acc.n; i++) {
+            const struct query_item *it = &acc.items[i];
+            int64_t s = item_start(it), e = it->is_gap ? it->gap.end_us : it->seg.end_us;
+            cv_time_format_utc(s, a, sizeof(a), 3);
+            cv_time_format_utc(e, b, sizeof(b), 3);
+            cv_time_format_local(s, l, sizeof(l), 3);
+            if (it->is_gap)
+                cv_buf_printf(&out, "gap      %s  %s  %9.3fs  local %s  %s: %s\n", a, b,
+                              (double)(e - s) / 1e6, l, idx_gap_reason_name(it->gap.reason),
+                              it->gap.detail);
+            else
+                cv_buf_printf(&out, "segment  %s  %s  %9.3fs  local %s  %6u frames %8.1f kB  %s%s\n",
+                              a, b, (double)(e - s) / 1e6, l, it->seg.frames,
+                              (double)it->seg.bytes / 1e3, it->seg.path,
+                              it->seg.flags & IDX_SEG_RECOVERED ? "  (recovered)" : "");
+            if (!it->is_gap && (it->seg.flags & IDX_SEG_SHIFTED)) {
+                cv_time_format_utc(it->seg.recv_start_us, a, sizeof(a), 3);
+                cv_buf_printf(&out, "         shifted: received at %s by the recorder's clock\n",
+                              a);
+            }
+        }
+        for (size_t i = 0; i < nholds; i++) {
+            bool mine = false;
+            for (uint32_t j = 0; j < holds[i].ncameras; j++)
+                mine |= strcmp(holds[i].cameras[j], cam.id) == 0;
+            if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+                continue;
+            cv_time_format_utc(holds[i].from_us, a, sizeof(a), 3);
+            cv_time_format_utc(holds[i].to_us, b, sizeof(b), 3);
+            cv_time_format_local(holds[i].from_us, l, sizeof(l), 3);
+            cv_buf_printf(&out, "hold     %s  %s  %9.3fs  local %s  hold %llu case %s (%s)%s\n", a,
+                          b, (double)(holds[i].to_us - holds[i].from_us) / 1e6, l,
+                          (unsigned long long)holds[i].id, holds[i].case_id,
+                          holds[i].released_us ? "released" : "active",
+                          holds[i].why[0] ? "" : "");
+        }
+        if (acc.n == 0)
+            cv_buf_printf(&out, "nothing recorded in this range\n");
+    }
+    free(acc.items);
+    free(holds);
+    if (!cv_buf_ok(&out)) {
+        cv_buf_release(&out);
+        err = (struct cv_err){"query: output too large; ask for a shorter range"};
+        return cli_fail(&err);
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    cv_buf_release(&out);
+    return 0;
+}

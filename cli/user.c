@@ -1,0 +1,179 @@
+/*
+ * cli/user.c: camvault user add|list|token.
+ * Contracts in cli/cli.h.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cvtime.h"
+#include "server/users.h"
+
+#include "cli/cli.h"
+#include "common/banned.h"
+
+/* ---- users ---- */
+
+/* One line from stdin without its newline, for --password-stdin. */
+static int read_password(char *out, size_t cap, struct cv_err *err)
+{
+    size_t n;
+
+    if (!fgets(out, (int)cap, stdin))
+        return cv_errf(err, CV_EINVAL, "no password on standard input");
+    n = strlen(out);
+    if (n && out[n - 1] == '\n')
+        out[--n] = 0;
+    else if (n == cap - 1)
+        return cv_errf(err, CV_EINVAL, "password longer than %d bytes", SRV_PASSWORD_MAX);
+    if (n && out[n - 1] == '\r')
+        out[--n] = 0;
+    return srv_password_check(out, err);
+}
+
+static int user_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct srv_user *u = ctx;
+    int rc = srv_user_add(t, u, err);
+
+    return rc < 0 ? rc : cli_audit(t, "user-add", u->name, NULL, srv_role_name(u->role), err);
+}
+
+struct user_token {
+    const char *name;
+    int64_t days_us;
+    char token[SRV_TOKEN_LEN + 1];
+    struct srv_session sess;
+};
+
+static int user_token_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct user_token *ut = ctx;
+    struct srv_user u;
+    char detail[64], ts[48];
+    int rc = srv_user_get(t, ut->name, &u, err);
+
+    if (rc == 0 && u.disabled)
+        rc = cv_errf(err, CV_ESTATE, "user '%s' is disabled", u.name);
+    if (rc == 0)
+        rc = srv_session_create(t, u.name, SRV_SESSION_BEARER, cv_now_us(), ut->days_us,
+                                ut->token, &ut->sess, err);
+    if (rc < 0)
+        return rc;
+    cv_time_format_utc(ut->sess.expires_us, ts, sizeof(ts), 0);
+    snprintf(detail, sizeof(detail), "bearer token until %s", ts);
+    return cli_audit(t, "token-create", u.name, NULL, detail, err);
+}
+
+int cli_cmd_user(int argc, char **argv)
+{
+    struct cli_cmdline cl = {.cmd = "user"};
+    const char *sub = cli_take_sub(&cl, "user", "add, list or token", &argc, argv);
+    struct cv_err err = {""};
+
+    if (!sub)
+        return EXIT_USAGE;
+    if (strcmp(sub, "add") == 0) {
+        const char *role = NULL;
+        bool from_stdin = false;
+        const struct cli_opt opts[] = {{"--role", true, &role, NULL},
+                                       {"--password-stdin", false, NULL, &from_stdin},
+                                       {NULL, false, NULL, NULL}};
+        char pw[SRV_PASSWORD_MAX + 2];
+        struct srv_user u;
+        if (cli_parse(&cl, argc, argv, opts, 1, false))
+            return EXIT_USAGE;
+        memset(&u, 0, sizeof(u));
+        if (cl.npos != 1)
+            return cli_usage_error(cl.cmd, "expected one user name: user add NAME --role ROLE");
+        if (srv_user_name_check(cl.pos[0], &err) < 0)
+            return cli_usage_error(cl.cmd, "%s", err.msg);
+        if (!role)
+            return cli_usage_error(cl.cmd, "missing --role (admin, officer, mediator or resident)");
+        if (srv_role_parse(role, &u.role, &err) < 0)
+            return cli_usage_error(cl.cmd, "%s", err.msg);
+        if (from_stdin ? read_password(pw, sizeof(pw), &err) < 0
+                       : srv_password_generate(pw, &err) < 0)
+            return cli_fail(&err);
+        cv_strlcpy(u.name, cl.pos[0], sizeof(u.name));
+        u.created_us = cv_now_us();
+        if (srv_password_hash(pw, NULL, u.pwhash, &err) < 0 ||
+            cli_with_index(&cl, user_add_txn, &u, &err) < 0)
+            return cli_fail(&err);
+        printf("added user %s (%s)\n", u.name, srv_role_name(u.role));
+        if (!from_stdin)
+            printf("password: %s\n", pw); /* shown once; only its scrypt hash is stored */
+        return 0;
+    }
+    if (strcmp(sub, "token") == 0) {
+        const char *days = NULL;
+        const struct cli_opt opts[] = {{"--days", true, &days, NULL}, {NULL, false, NULL, NULL}};
+        struct user_token ut = {.days_us = 30 * 86400 * CV_US_PER_S};
+        double d = 30;
+        if (cli_parse(&cl, argc, argv, opts, 1, false))
+            return EXIT_USAGE;
+        if (cl.npos != 1)
+            return cli_usage_error(cl.cmd, "expected one user name: user token NAME [--days N]");
+        if (days && cv_parse_double(days, 1e-6, 3650, &d) < 0)
+            return cli_usage_error(cl.cmd, "bad --days '%s': expected a number of days up to 3650",
+                                   days);
+        ut.name = cl.pos[0];
+        ut.days_us = (int64_t)(d * 86400 * (double)CV_US_PER_S);
+        if (cli_with_index(&cl, user_token_txn, &ut, &err) < 0)
+            return cli_fail(&err);
+        printf("%s\n", ut.token); /* shown once; use as "Authorization: Bearer TOKEN" */
+        return 0;
+    }
+    if (strcmp(sub, "list") == 0) {
+        struct srv_user *u = NULL;
+        struct idx *idx = NULL;
+        struct idx_txn *t = NULL;
+        char root[PATH_MAX];
+        size_t n = 0;
+        int rc;
+        if (cli_parse(&cl, argc, argv, NULL, 0, true))
+            return EXIT_USAGE;
+        rc = cli_open_index(&cl, root, &idx, &err);
+        if (rc == 0)
+            rc = idx_begin(idx, false, &t, &err);
+        if (rc == 0)
+            rc = srv_user_list(t, &u, &n, &err);
+        idx_abort(t);
+        idx_close(idx);
+        if (rc < 0)
+            return cli_fail(&err);
+        if (cl.json)
+            printf("[");
+        else
+            printf("%-32s %-9s %-9s %s\n", "USER", "ROLE", "STATE", "LAST LOGIN (UTC)");
+        for (size_t i = 0; i < n; i++) {
+            char ts[48] = "never";
+            if (u[i].last_login_us)
+                cv_time_format_utc(u[i].last_login_us, ts, sizeof(ts), 0);
+            if (cl.json) {
+                struct cv_buf j;
+                cv_buf_init(&j, 4096);
+                cv_buf_printf(&j, "%s{\"name\":", i ? "," : "");
+                cv_json_str(&j, u[i].name);
+                cv_buf_printf(&j, ",\"role\":");
+                cv_json_str(&j, srv_role_name(u[i].role));
+                cv_buf_printf(&j, ",\"disabled\":%s,\"last_login\":",
+                              u[i].disabled ? "true" : "false");
+                cv_json_str(&j, u[i].last_login_us ? ts : NULL);
+                cv_buf_u8(&j, '}');
+                fwrite(j.data, 1, j.len, stdout);
+                cv_buf_release(&j);
+            } else
+                printf("%-32s %-9s %-9s %s\n", u[i].name, srv_role_name(u[i].role),
+                       u[i].disabled ? "disabled" : "active", ts);
+        }
+        if (cl.json)
+            printf("]\n");
+        free(u);
+        return 0;
+    }
+    return cli_usage_error("user", "unknown subcommand '%s' (add, list, token)", sub);
+}
