@@ -91,7 +91,7 @@ enum MHD_Result srv_guard_accept(void *cls, const struct sockaddr *addr, socklen
     uint8_t key[16];
     int kl = addr_key(addr, key);
     unsigned same = 0, live = 0;
-    struct gconn *victim = NULL;
+    struct gconn *victim = NULL, *own = NULL;
     enum MHD_Result ok = MHD_YES;
 
     (void)addrlen;
@@ -100,14 +100,25 @@ enum MHD_Result srv_guard_accept(void *cls, const struct sockaddr *addr, socklen
         if (e->shed)
             continue; /* on its way out */
         live++;
-        if (kl && e->keylen == kl && memcmp(e->key, key, (size_t)kl) == 0)
+        if (kl && e->keylen == kl && memcmp(e->key, key, (size_t)kl) == 0) {
             same++;
+            if (e->wait_since_us && (!own || e->wait_since_us < own->wait_since_us))
+                own = e;
+        }
         if (e->wait_since_us && (!victim || e->wait_since_us < victim->wait_since_us))
             victim = e;
     }
     if (g->lim.max_per_addr && same >= g->lim.max_per_addr) {
-        g->shed[SRV_SHED_PER_ADDRESS]++;
-        ok = MHD_NO;
+        /* The address's own connection that has waited longest for a request makes room (an
+         * idle keep-alive, a slow client, or one whose close libmicrohttpd has not reported
+         * yet: a busy client that reconnects after every response has many of those); the
+         * newcomer is refused only when every connection of its address is being served. */
+        if (own) {
+            shed_locked(g, own, SRV_SHED_PER_ADDRESS);
+        } else {
+            g->shed[SRV_SHED_PER_ADDRESS]++;
+            ok = MHD_NO;
+        }
     } else if (live >= g->lim.max_conns) {
         /* Full: make room by closing the connection that has waited longest for a request
          * (idle keep-alive or a slow client); refuse only when all of them are being served. */
