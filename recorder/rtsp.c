@@ -1,5 +1,7 @@
 /*
- * rtsp.c: the recorder's own RTSP client (see rtsp.h).
+ * rtsp.c: the recorder's own RTSP client (see rtsp.h): the connection and the media timeline.
+ * Text parsing is in rtsp_text.c, choosing the streams from the SDP in rtsp_streams.c, and the
+ * struct they share in rtsp_int.h.
  *
  * One receive buffer per connection holds whatever the socket had: interleaved frames ('$',
  * channel, 16-bit length, RTP or RTCP) and RTSP messages (answers to our keep-alives, the odd
@@ -31,6 +33,7 @@
 
 #include "recorder/rtp.h"
 #include "recorder/rtsp.h"
+#include "recorder/rtsp_int.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/log.h"
@@ -43,100 +46,9 @@
 #define HEAD_MAX (16 * 1024) /* an RTSP message's head */
 #define BODY_MAX (64 * 1024) /* and its body (an SDP) */
 #define RR_US (5 * INT64_C(1000000))
-#define QCAP 128
 #define OPEN_FRAMES 4 /* video frames read before rec_rtsp_open returns */
-#define PREROLL 32 /* audio frames kept while the first keyframe is still being assembled */
 #define GARBAGE_MAX (1u << 20)
 #define NTP_UNIX_OFFSET UINT64_C(2208988800)
-
-enum acodec { AC_NONE, AC_AAC, AC_PCMU, AC_PCMA };
-
-struct url {
-    struct cv_url p;  /* host, port, decoded user and password (common/url.h) */
-    char clean[1024]; /* rtsp://host[:port]/path, the form used in requests */
-    bool cred;
-};
-
-struct stream {
-    bool used;
-    int ch[2]; /* interleaved channels of RTP and RTCP */
-    int pt, clock;
-    char control[1024];
-    struct rec_rtp_clock clk;
-    bool anchored;
-    int64_t base; /* the stream's timestamp of the timeline's zero */
-    bool have_sr;
-    uint32_t sr_ts, sr_mid;
-    int64_t sr_ntp_us, sr_mono;
-    bool ssrc_known;
-    uint32_t ssrc;
-    /* for receiver reports (RFC 3550 A.3) */
-    bool seq_started;
-    uint16_t max_seq;
-    uint32_t cycles, base_seq, expected_prior, received_prior;
-    uint64_t received;
-};
-
-struct resp {
-    int status, cseq;
-    bool request;
-    char first[128]; /* the first line, for messages */
-    char session[256], content_base[1024], auth_digest[1024], auth_basic[256], public_[512],
-        transport[512];
-    char *body; /* malloc'd, NUL-terminated; NULL if none */
-    size_t body_len;
-};
-
-struct rec_rtsp {
-    char url_safe[1024];
-    int64_t connect_timeout_us, stall_timeout_us;
-    bool (*stop)(void *);
-    void *stop_ctx;
-    struct url u;
-    int fd;
-    uint32_t cseq;
-    char session[256];
-    int64_t keepalive_us, next_keepalive, next_rr;
-    bool get_parameter;
-    uint32_t ka_cseq;
-
-    int auth; /* 0 none, 1 Basic, 2 Digest */
-    char realm[256], nonce[256], opaque[256];
-    bool qop_auth;
-    unsigned nc;
-
-    uint8_t *rbuf;
-    size_t rpos, rlen;
-    int64_t recv_wall, last_media;
-    size_t garbage;
-    bool playing, delivering;
-
-    struct stream st[2];
-    enum rec_vcodec vcodec;
-    enum acodec acodec;
-    struct rec_vdepay vd;
-    struct rec_aac_depay ad;
-    bool ad_init;
-    AVCodecParameters *par[2];
-    struct rec_rtsp_media media;
-    struct rec_ps cfg_sps; /* the SPS the codec configuration was built from */
-    int64_t epoch_mono, last_vts, au_recv, vrecv_last;
-    int nvideo; /* access units delivered */
-
-    AVPacket *q[QCAP];
-    int qhead, qlen;
-    struct preroll {
-        uint8_t *data;
-        size_t len;
-        int64_t ext, mono, wall;
-    } pre[PREROLL];
-    int npre;
-    int fatal;
-    struct cv_err ferr;
-    struct rec_rtsp_stats stats;
-    uint32_t my_ssrc;
-    bool no_cnonce; /* RAND_bytes failed: the Digest request must not go out */
-};
 
 static bool stopped(struct rec_rtsp *c)
 {
@@ -185,18 +97,6 @@ static int parse_url(const char *url, struct url *u, struct cv_err *err)
     return 0;
 }
 
-/* A control attribute made absolute against base. */
-static void join_url(const char *base, const char *control, char *out, size_t n)
-{
-    size_t bl = strlen(base);
-
-    if (!control[0] || strcmp(control, "*") == 0)
-        cv_strlcpy(out, base, n);
-    else if (strncmp(control, "rtsp://", 7) == 0)
-        cv_strlcpy(out, control, n);
-    else
-        snprintf(out, n, "%s%s%s", base, bl && base[bl - 1] == '/' ? "" : "/", control);
-}
 /* ---- authentication ---- */
 
 /* Take the challenge of a 401; false when there is nothing (new) to answer it with. */
@@ -407,34 +307,6 @@ static void resp_release(struct resp *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Does the buffer's front look like the start of an RTSP message? 1 yes, 0 no, -1 can't tell */
-static int looks_rtsp(const uint8_t *p, size_t n)
-{
-    size_t i;
-
-    if (n >= 5 && memcmp(p, "RTSP/", 5) == 0)
-        return 1;
-    if (n < 5 && memcmp(p, "RTSP/", n) == 0)
-        return -1;
-    for (i = 0; i < n && i < 20; i++) { /* a request from the server: "METHOD uri RTSP/1.0" */
-        if (p[i] == ' ')
-            return i >= 3 ? 1 : 0;
-        if (!((p[i] >= 'A' && p[i] <= 'Z') || p[i] == '_'))
-            return 0;
-    }
-    return i < 20 ? -1 : 0;
-}
-
-/* A printable copy of up to 40 bytes, for messages about what a server said. */
-static void printable(const uint8_t *p, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n && i < 40 && p[i] != '\r' && p[i] != '\n' && o + 1 < cap; i++)
-        out[o++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
-    out[o] = 0;
-}
-
 /*
  * Take one RTSP message from the buffer's front into *r: 1 taken, 0 incomplete, <0 error (the
  * head is not RTSP or is too long).
@@ -454,7 +326,7 @@ static int take_message(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
     hl = (size_t)(end - p) + 4;
     memset(r, 0, sizeof(*r));
     r->cseq = -1;
-    printable((const uint8_t *)p, hl, r->first, sizeof(r->first));
+    rec_printable((const uint8_t *)p, hl, r->first, sizeof(r->first));
     r->request = strncmp(p, "RTSP/", 5) != 0;
     if (!r->request) {
         const char *sp = memchr(p, ' ', hl);
@@ -903,7 +775,7 @@ static int step(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
         c->garbage = 0;
         return 1;
     }
-    rc = looks_rtsp(p, avail);
+    rc = rec_looks_rtsp(p, avail);
     if (rc == 1 || !c->playing) {
         struct resp tmp;
         struct resp *m = r ? r : &tmp;
@@ -932,7 +804,7 @@ static int step(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
 garbage:
     if (!c->playing) {
         char first[48];
-        printable(p, avail, first, sizeof(first));
+        rec_printable(p, avail, first, sizeof(first));
         return cv_errf(err, CV_ENET, "%s: the server's answer is not valid RTSP/RTP (it began "
                        "'%s')", c->url_safe, first);
     }
@@ -998,118 +870,6 @@ static int transact(struct rec_rtsp *c, const char *method, const char *uri, con
     return 0;
 }
 
-/* ---- choosing the streams ---- */
-
-static int choose_video(struct rec_rtsp *c, const struct rec_sdp_media *m, struct cv_err *err)
-{
-    char v[2048];
-    const char *keys[3] = {"sprop-vps", "sprop-sps", "sprop-pps"};
-
-    if (strcasecmp(m->encoding, "H264") == 0) {
-        c->vcodec = REC_VC_H264;
-        if (rec_fmtp_get(m->fmtp, "packetization-mode", v, sizeof(v)) == 0 &&
-            strtol(v, NULL, 10) > 1)
-            return cv_errf(err, CV_ESTATE, "H.264 interleaved packetization");
-    } else {
-        c->vcodec = REC_VC_H265;
-        if (rec_fmtp_get(m->fmtp, "sprop-max-don-diff", v, sizeof(v)) == 0 &&
-            strtol(v, NULL, 10) > 0)
-            return cv_errf(err, CV_ESTATE, "H.265 with decoding order numbers");
-    }
-    rec_vdepay_init(&c->vd, c->vcodec);
-    /* parameter sets from the SDP, used unless the stream brings its own */
-    if (c->vcodec == REC_VC_H264) {
-        if (rec_fmtp_get(m->fmtp, "sprop-parameter-sets", v, sizeof(v)) == 0) {
-            char *save = NULL;
-            for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                uint8_t nal[REC_PS_MAX];
-                int n = rec_base64_decode(t, strlen(t), nal, sizeof(nal));
-                if (n > 0)
-                    rec_vdepay_note_ps(&c->vd, nal, (size_t)n);
-            }
-        }
-    } else {
-        for (int i = 0; i < 3; i++) {
-            uint8_t nal[REC_PS_MAX];
-            int n;
-            if (rec_fmtp_get(m->fmtp, keys[i], v, sizeof(v)) != 0)
-                continue;
-            n = rec_base64_decode(v, strlen(v), nal, sizeof(nal));
-            if (n > 0)
-                rec_vdepay_note_ps(&c->vd, nal, (size_t)n);
-        }
-    }
-    c->st[0].pt = m->pt;
-    c->st[0].clock = m->clock > 0 ? m->clock : 90000;
-    c->media.tb[0] = (AVRational){1, c->st[0].clock};
-    c->media.frame_dur = m->framerate > 0 && m->framerate <= 240
-                             ? (int64_t)(c->st[0].clock / m->framerate + 0.5)
-                             : c->st[0].clock / 25;
-    return 0;
-}
-
-/* 0: audio chosen or (when unusable by any recorder) noted as skipped; CV_ESTATE: libavformat. */
-static int choose_audio(struct rec_rtsp *c, const struct rec_sdp_media *m, struct cv_err *err)
-{
-    AVCodecParameters *p;
-    char v[512];
-
-    if (strcasecmp(m->encoding, "MPEG4-GENERIC") == 0) {
-        struct rec_aac_params ap = {13, 3, 3, 1024};
-        uint8_t asc[64];
-        int n = -1;
-        if (rec_fmtp_get(m->fmtp, "mode", v, sizeof(v)) != 0 ||
-            (strcasecmp(v, "AAC-hbr") != 0 && strcasecmp(v, "AAC-lbr") != 0))
-            return cv_errf(err, CV_ESTATE, "MPEG4-GENERIC audio in mode '%s'", v);
-        if (rec_fmtp_get(m->fmtp, "sizelength", v, sizeof(v)) == 0)
-            ap.sizelength = (int)strtol(v, NULL, 10);
-        if (rec_fmtp_get(m->fmtp, "indexlength", v, sizeof(v)) == 0)
-            ap.indexlength = (int)strtol(v, NULL, 10);
-        if (rec_fmtp_get(m->fmtp, "indexdeltalength", v, sizeof(v)) == 0)
-            ap.indexdeltalength = (int)strtol(v, NULL, 10);
-        if (rec_fmtp_get(m->fmtp, "config", v, sizeof(v)) == 0 && strlen(v) % 2 == 0 &&
-            strlen(v) / 2 <= sizeof(asc) && cv_unhex(v, asc, strlen(v) / 2) == 0)
-            n = (int)(strlen(v) / 2);
-        if (n <= 0 || ap.sizelength < 1 || ap.sizelength > 16 || ap.indexlength < 0 ||
-            ap.indexlength > 16 || ap.indexdeltalength < 0 || ap.indexdeltalength > 16)
-            return cv_errf(err, CV_ESTATE, "AAC audio without a usable config");
-        p = c->par[1] = avcodec_parameters_alloc();
-        if (!p || !(p->extradata = av_mallocz((size_t)n + AV_INPUT_BUFFER_PADDING_SIZE)))
-            return cv_errf(err, CV_ENOMEM, "out of memory");
-        memcpy(p->extradata, asc, (size_t)n);
-        p->extradata_size = n;
-        p->codec_id = AV_CODEC_ID_AAC;
-        p->frame_size = 1024;
-        c->acodec = AC_AAC;
-        rec_aac_init(&c->ad, &ap);
-        c->ad_init = true;
-    } else if ((strcasecmp(m->encoding, "PCMU") == 0 || strcasecmp(m->encoding, "PCMA") == 0) &&
-               m->clock == 8000) {
-        p = c->par[1] = avcodec_parameters_alloc();
-        if (!p)
-            return cv_errf(err, CV_ENOMEM, "out of memory");
-        c->acodec = strcasecmp(m->encoding, "PCMU") == 0 ? AC_PCMU : AC_PCMA;
-        p->codec_id = c->acodec == AC_PCMU ? AV_CODEC_ID_PCM_MULAW : AV_CODEC_ID_PCM_ALAW;
-        p->bits_per_coded_sample = 8;
-        p->block_align = m->channels > 0 ? m->channels : 1;
-    } else if (strcasecmp(m->encoding, "MPA") == 0 || strcasecmp(m->encoding, "L16") == 0 ||
-               strcasecmp(m->encoding, "MP4A-LATM") == 0) {
-        return cv_errf(err, CV_ESTATE, "%s audio", m->encoding);
-    } else {
-        snprintf(c->media.audio_skipped, sizeof(c->media.audio_skipped), "%s",
-                 m->encoding[0] ? m->encoding : "unknown");
-        return 0;
-    }
-    p->codec_type = AVMEDIA_TYPE_AUDIO;
-    p->sample_rate = m->clock;
-    av_channel_layout_default(&p->ch_layout, m->channels > 0 ? m->channels : 1);
-    c->st[1].pt = m->pt;
-    c->st[1].clock = m->clock;
-    c->media.tb[1] = (AVRational){1, m->clock};
-    c->media.par[1] = p;
-    return 0;
-}
-
 static int setup_stream(struct rec_rtsp *c, int si, const char *base, const char *control,
                         int64_t deadline, struct cv_err *err)
 {
@@ -1119,7 +879,7 @@ static int setup_stream(struct rec_rtsp *c, int si, const char *base, const char
     const char *il;
     int rc, a = 2 * si, b = 2 * si + 1;
 
-    join_url(base, control, s->control, sizeof(s->control));
+    rec_join_url(base, control, s->control, sizeof(s->control));
     snprintf(extra, sizeof(extra), "Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n", a, b);
     rc = transact(c, "SETUP", s->control, extra, deadline, &r, err);
     if (rc == 0) {
@@ -1192,9 +952,9 @@ static int handshake(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
         rc = cv_errf(err, CV_ESTATE, "no H.264 or H.265 video in the SDP");
         goto out;
     }
-    rc = choose_video(c, vm, err);
+    rc = rec_choose_video(c, vm, err);
     if (rc == 0 && am)
-        rc = choose_audio(c, am, err);
+        rc = rec_choose_audio(c, am, err);
     if (rc < 0)
         goto out;
     rc = setup_stream(c, 0, base, vm->control, deadline, err);
@@ -1210,7 +970,7 @@ static int handshake(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
     if (rc < 0)
         goto out;
     resp_release(&r);
-    join_url(base, sdp->control, play_url, sizeof(play_url));
+    rec_join_url(base, sdp->control, play_url, sizeof(play_url));
     rc = transact(c, "PLAY", play_url, "Range: npt=0.000-\r\n", deadline, &r, err);
 out:
     resp_release(&r);

@@ -114,17 +114,4 @@ void rec_digest_response(const char *user, const char *realm, const char *pass,
                          const char *method, const char *uri, const char *nonce, const char *qop,
                          const char *nc, const char *cnonce, char out[33]);
 
-/* ---- text helpers rtsp.c shares with rtsp_text.c ---- */
-
-/* The value of param `key` in a Digest challenge ('realm="x", nonce="y"') into out; "" if
- * absent. Quoted values lose their quotes; out is always terminated. */
-void rec_auth_param(const char *ch, const char *key, char *out, size_t n);
-
-/* The value of header line line[0..nl) (after "Name:" and blanks) into out, cut to n - 1
- * bytes; out is left alone when the line has no ':'. */
-void rec_header_value(const char *line, size_t nl, char *out, size_t n);
-
-/* Whether header line line[0..nl) is header `name` (case-insensitive, followed by ':'). */
-bool rec_is_header(const char *line, size_t nl, const char *name);
-
 #endif

@@ -1,6 +1,7 @@
 /*
- * rtsp_text.c: the text side of the RTSP client (see rtsp.h): base64, SDP and fmtp parsing,
- * Digest authentication and RTSP header lines. No sockets and no state: every function reads
+ * rtsp_text.c: the text side of the RTSP client (see rtsp.h, rtsp_int.h): base64, SDP and fmtp
+ * parsing, Digest authentication, RTSP header lines, control URLs and recognising a message's
+ * start. No sockets and no state: every function reads
  * its arguments and writes into caller buffers, so each can be tested and fuzzed on its own.
  */
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "recorder/rtsp.h"
+#include "recorder/rtsp_int.h"
 #include "common/buf.h"
 #include "common/banned.h"
 
@@ -217,4 +219,47 @@ bool rec_is_header(const char *line, size_t nl, const char *name)
     size_t k = strlen(name);
 
     return nl > k && strncasecmp(line, name, k) == 0 && line[k] == ':';
+}
+
+/* ---- URLs and message fronts ---- */
+
+/* A control attribute made absolute against base. */
+void rec_join_url(const char *base, const char *control, char *out, size_t n)
+{
+    size_t bl = strlen(base);
+
+    if (!control[0] || strcmp(control, "*") == 0)
+        cv_strlcpy(out, base, n);
+    else if (strncmp(control, "rtsp://", 7) == 0)
+        cv_strlcpy(out, control, n);
+    else
+        snprintf(out, n, "%s%s%s", base, bl && base[bl - 1] == '/' ? "" : "/", control);
+}
+
+/* Does the buffer's front look like the start of an RTSP message? 1 yes, 0 no, -1 can't tell */
+int rec_looks_rtsp(const uint8_t *p, size_t n)
+{
+    size_t i;
+
+    if (n >= 5 && memcmp(p, "RTSP/", 5) == 0)
+        return 1;
+    if (n < 5 && memcmp(p, "RTSP/", n) == 0)
+        return -1;
+    for (i = 0; i < n && i < 20; i++) { /* a request from the server: "METHOD uri RTSP/1.0" */
+        if (p[i] == ' ')
+            return i >= 3 ? 1 : 0;
+        if (!((p[i] >= 'A' && p[i] <= 'Z') || p[i] == '_'))
+            return 0;
+    }
+    return i < 20 ? -1 : 0;
+}
+
+/* A printable copy of up to 40 bytes, for messages about what a server said. */
+void rec_printable(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n && i < 40 && p[i] != '\r' && p[i] != '\n' && o + 1 < cap; i++)
+        out[o++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
+    out[o] = 0;
 }
