@@ -359,7 +359,7 @@ out:
     return 0;
 }
 
-/* ---- schema 3: generic record stores (users, sessions, requests, cases, jobs, audit) ---- */
+/* ---- schema 2 to 3 ---- */
 
 /*
  * Schema 2 had none of these stores; idx_open has created them empty. Nothing else changes, so

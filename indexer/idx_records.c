@@ -141,6 +141,8 @@ int idx_camera_list(struct idx_txn *t, struct idx_camera **out, size_t *n, struc
     return idx_list_db(t, DB_CAMERAS, sizeof(**out), camera_item, (void **)out, n, err);
 }
 
+/* ---- generic record stores (schema 3: users, sessions, requests, cases, jobs, audit) ---- */
+
 static const char *const store_names[IDX_STORE_COUNT] = {"users", "sessions", "requests",
                                                          "cases", "jobs",     "audit"};
 

@@ -264,7 +264,8 @@ static int64_t chainhead_end(struct idx_txn *t, uint32_t cam, int64_t start)
     MDB_val k = {12, key}, v;
 
     seg_key(key, cam, start);
-    if ((idx_get(t, DB_SEGMENTS, key, 12, &v) == 0 || idx_get(t, DB_TOMBSTONES, key, 12, &v) == 0) &&
+    if ((idx_get(t, DB_SEGMENTS, key, 12, &v) == 0 ||
+         idx_get(t, DB_TOMBSTONES, key, 12, &v) == 0) &&
         segment_decode(&k, &v, &s, NULL) == 0 && s.end_us > start) /* a prefix of a tombstone */
         return s.end_us;
     return start + 1;
@@ -550,7 +551,7 @@ int idx_pending_get(struct idx_txn *t, uint32_t cam, char *relpath, struct cv_er
     return 0;
 }
 
-/* ---- schema 2: migration, tombstones, volumes, holds ---- */
+/* ---- schema 1 to 2; tombstones and the deleting queue ---- */
 
 /*
  * Schema 1 had no chain heads, volume statistics, tombstones, holds or volumes. The new

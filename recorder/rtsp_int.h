@@ -2,7 +2,7 @@
  * rtsp_int.h: what the RTSP client's files share and nothing outside recorder/rtsp*.c may
  * include: the connection struct (rtsp.c owns it; rtsp_streams.c fills in the streams), and the
  * text helpers of rtsp_text.c that rtsp.c calls. The thread rule of rtsp.h holds: a struct
- * rec_rtsp is used by one thread at a time.
+ * rec_rtsp belongs to one thread.
  */
 #ifndef REC_RTSP_INT_H
 #define REC_RTSP_INT_H
