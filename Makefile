@@ -49,7 +49,7 @@ $(BUILD)/exporter/viewer_html.o: $(BUILD)/exporter/viewer_html.c
 	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
 $(BUILD)/libcamvault.a: $(LIB_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/camvault: $(BUILD)/camvault.o $(CLI_OBJ) $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

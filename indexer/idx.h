@@ -22,9 +22,21 @@
  * instant is one B-tree lookup whatever the archive size.
  *
  * Processes: the recorder, the server and the command line open the same environment; LMDB
- * allows many readers and one writer across processes. Threads: a struct idx may be shared by
- * threads; a struct idx_txn belongs to the thread that began it, and every pointer a read
- * returns into the index dies with the transaction (records here are always copied out).
+ * allows many readers and one writer across processes.
+ *
+ * Threads (LMDB's rules, which this module inherits; the environment is opened MDB_NOTLS):
+ *   - A struct idx may be shared by threads; idx_close only when no transaction is open.
+ *   - A transaction belongs to one thread: only the thread that called idx_begin may use it,
+ *     commit it or abort it. It must not be passed to another thread.
+ *   - A thread holds one transaction at a time: end it (idx_commit or idx_abort) before
+ *     beginning another, or a write transaction deadlocks against itself.
+ *   - Values read die with the transaction: nothing read through a transaction is valid after
+ *     its idx_commit or idx_abort. The functions here copy records out into caller storage or
+ *     malloc'd memory the caller frees, so only the callback arguments of the *_iter functions
+ *     are borrowed (valid during the callback only).
+ * Source: idx_env.c (environment, transactions, meta, schema), idx_segments.c (segments,
+ * fragments, chain heads, gaps, pending, tombstones), idx_holds.c (status, volumes, holds,
+ * checkpoints), idx_records.c (cameras, generic record stores); idx_int.h is what they share.
  */
 #ifndef IDX_IDX_H
 #define IDX_IDX_H
@@ -59,7 +71,11 @@ struct idx_txn;
 int idx_open(struct idx **out, const char *root, unsigned flags, struct cv_err *err);
 void idx_close(struct idx *idx); /* NULL-safe; no transaction may be open */
 
-/* Begin a read or write transaction; the write lock is held until commit/abort. */
+/*
+ * Begin a read or write transaction; the write lock is held until commit/abort. The transaction
+ * belongs to the calling thread, which must not hold another one (see "Threads" above); every
+ * value read through it dies at idx_commit/idx_abort.
+ */
 int idx_begin(struct idx *idx, bool write, struct idx_txn **out, struct cv_err *err);
 int idx_commit(struct idx_txn *txn, struct cv_err *err); /* always frees txn */
 void idx_abort(struct idx_txn *txn);                      /* NULL-safe, frees txn */

@@ -1,5 +1,7 @@
 /*
- * rtsp.c: the recorder's own RTSP client (see rtsp.h).
+ * rtsp.c: the recorder's own RTSP client (see rtsp.h): the connection and the media timeline.
+ * Text parsing is in rtsp_text.c, choosing the streams from the SDP in rtsp_streams.c, and the
+ * struct they share in rtsp_int.h.
  *
  * One receive buffer per connection holds whatever the socket had: interleaved frames ('$',
  * channel, 16-bit length, RTP or RTCP) and RTSP messages (answers to our keep-alives, the odd
@@ -31,6 +33,7 @@
 
 #include "recorder/rtp.h"
 #include "recorder/rtsp.h"
+#include "recorder/rtsp_int.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/log.h"
@@ -43,100 +46,9 @@
 #define HEAD_MAX (16 * 1024) /* an RTSP message's head */
 #define BODY_MAX (64 * 1024) /* and its body (an SDP) */
 #define RR_US (5 * INT64_C(1000000))
-#define QCAP 128
 #define OPEN_FRAMES 4 /* video frames read before rec_rtsp_open returns */
-#define PREROLL 32 /* audio frames kept while the first keyframe is still being assembled */
 #define GARBAGE_MAX (1u << 20)
 #define NTP_UNIX_OFFSET UINT64_C(2208988800)
-
-enum acodec { AC_NONE, AC_AAC, AC_PCMU, AC_PCMA };
-
-struct url {
-    struct cv_url p;  /* host, port, decoded user and password (common/url.h) */
-    char clean[1024]; /* rtsp://host[:port]/path, the form used in requests */
-    bool cred;
-};
-
-struct stream {
-    bool used;
-    int ch[2]; /* interleaved channels of RTP and RTCP */
-    int pt, clock;
-    char control[1024];
-    struct rec_rtp_clock clk;
-    bool anchored;
-    int64_t base; /* the stream's timestamp of the timeline's zero */
-    bool have_sr;
-    uint32_t sr_ts, sr_mid;
-    int64_t sr_ntp_us, sr_mono;
-    bool ssrc_known;
-    uint32_t ssrc;
-    /* for receiver reports (RFC 3550 A.3) */
-    bool seq_started;
-    uint16_t max_seq;
-    uint32_t cycles, base_seq, expected_prior, received_prior;
-    uint64_t received;
-};
-
-struct resp {
-    int status, cseq;
-    bool request;
-    char first[128]; /* the first line, for messages */
-    char session[256], content_base[1024], auth_digest[1024], auth_basic[256], public_[512],
-        transport[512];
-    char *body; /* malloc'd, NUL-terminated; NULL if none */
-    size_t body_len;
-};
-
-struct rec_rtsp {
-    char url_safe[1024];
-    int64_t connect_timeout_us, stall_timeout_us;
-    bool (*stop)(void *);
-    void *stop_ctx;
-    struct url u;
-    int fd;
-    uint32_t cseq;
-    char session[256];
-    int64_t keepalive_us, next_keepalive, next_rr;
-    bool get_parameter;
-    uint32_t ka_cseq;
-
-    int auth; /* 0 none, 1 Basic, 2 Digest */
-    char realm[256], nonce[256], opaque[256];
-    bool qop_auth;
-    unsigned nc;
-
-    uint8_t *rbuf;
-    size_t rpos, rlen;
-    int64_t recv_wall, last_media;
-    size_t garbage;
-    bool playing, delivering;
-
-    struct stream st[2];
-    enum rec_vcodec vcodec;
-    enum acodec acodec;
-    struct rec_vdepay vd;
-    struct rec_aac_depay ad;
-    bool ad_init;
-    AVCodecParameters *par[2];
-    struct rec_rtsp_media media;
-    struct rec_ps cfg_sps; /* the SPS the codec configuration was built from */
-    int64_t epoch_mono, last_vts, au_recv, vrecv_last;
-    int nvideo; /* access units delivered */
-
-    AVPacket *q[QCAP];
-    int qhead, qlen;
-    struct preroll {
-        uint8_t *data;
-        size_t len;
-        int64_t ext, mono, wall;
-    } pre[PREROLL];
-    int npre;
-    int fatal;
-    struct cv_err ferr;
-    struct rec_rtsp_stats stats;
-    uint32_t my_ssrc;
-    bool no_cnonce; /* RAND_bytes failed: the Digest request must not go out */
-};
 
 static bool stopped(struct rec_rtsp *c)
 {
@@ -158,40 +70,7 @@ static void set_fatal(struct rec_rtsp *c, int code, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- small text helpers ---- */
-
-/* The base64 alphabet (RFC 4648 section 4), for checking before OpenSSL decodes. */
-static bool b64_char(char ch)
-{
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-           ch == '+' || ch == '/';
-}
-
-/* Checked here (OpenSSL's EVP_DecodeBlock skips white space and ignores the padding), decoded
- * by OpenSSL one group of four at a time; reads in[0..inlen) and nothing past it. */
-int rec_base64_decode(const char *in, size_t inlen, uint8_t *out, size_t cap)
-{
-    size_t data = 0, pad = 0, n = 0;
-
-    while (data < inlen && b64_char(in[data]))
-        data++;
-    while (data + pad < inlen && in[data + pad] == '=')
-        pad++;
-    if (data + pad != inlen || data % 4 == 1 || (pad && (pad > 2 || (data + pad) % 4 != 0)))
-        return -1;
-    if (data / 4 * 3 + (data % 4 ? data % 4 - 1 : 0) > cap)
-        return -1;
-    for (size_t i = 0; i < data; i += 4) {
-        size_t k = data - i < 4 ? data - i : 4; /* characters of this group */
-        unsigned char quad[4] = {'=', '=', '=', '='}, tri[4];
-        memcpy(quad, in + i, k);
-        if (EVP_DecodeBlock(tri, quad, 4) != 3)
-            return -1;
-        memcpy(out + n, tri, k - 1);
-        n += k - 1;
-    }
-    return (int)n;
-}
+/* ---- URLs ---- */
 
 /* Split url with common/url.h's parser (the same split the redaction uses). */
 static int parse_url(const char *url, struct url *u, struct cv_err *err)
@@ -218,163 +97,7 @@ static int parse_url(const char *url, struct url *u, struct cv_err *err)
     return 0;
 }
 
-/* A control attribute made absolute against base. */
-static void join_url(const char *base, const char *control, char *out, size_t n)
-{
-    size_t bl = strlen(base);
-
-    if (!control[0] || strcmp(control, "*") == 0)
-        cv_strlcpy(out, base, n);
-    else if (strncmp(control, "rtsp://", 7) == 0)
-        cv_strlcpy(out, control, n);
-    else
-        snprintf(out, n, "%s%s%s", base, bl && base[bl - 1] == '/' ? "" : "/", control);
-}
-
-int rec_fmtp_get(const char *fmtp, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    const char *p = fmtp;
-
-    while (*p) {
-        const char *end;
-        while (*p == ' ' || *p == ';')
-            p++;
-        end = strchr(p, ';');
-        if (!end)
-            end = p + strlen(p);
-        if ((size_t)(end - p) > kl && strncasecmp(p, key, kl) == 0 && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t vl = (size_t)(end - v);
-            while (vl && v[vl - 1] == ' ')
-                vl--;
-            if (vl >= n)
-                return -1;
-            memcpy(out, v, vl);
-            out[vl] = 0;
-            return 0;
-        }
-        p = end;
-    }
-    return -1;
-}
-
-int rec_sdp_parse(const char *sdp, size_t len, struct rec_sdp *out)
-{
-    const char *p = sdp, *end = sdp + len;
-    struct rec_sdp_media *m = NULL;
-    bool in_media = false; /* past the first m= line: attributes belong to a medium */
-
-    memset(out, 0, sizeof(*out));
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *start = p;
-        size_t ll = (size_t)((nl ? nl : end) - p);
-        char line[1200];
-
-        p = nl ? nl + 1 : end;
-        if (ll && start[ll - 1] == '\r')
-            ll--;
-        if (ll >= sizeof(line))
-            continue; /* cut short it could read as a wrong value (a parameter set): skip it */
-        memcpy(line, start, ll);
-        line[ll] = 0;
-        if (strncmp(line, "m=", 2) == 0) {
-            char type[16] = "";
-            int pt = -1;
-            in_media = true;
-            if (out->nmedia == REC_SDP_MEDIA_MAX) {
-                m = NULL;
-                continue;
-            }
-            m = &out->m[out->nmedia++];
-            if (sscanf(line + 2, "%15s %*s %*s %d", type, &pt) < 1)
-                continue;
-            cv_strlcpy(m->type, type, sizeof(m->type));
-            m->pt = pt;
-            if (pt == 0 || pt == 8) { /* static types (RFC 3551) need no rtpmap */
-                cv_strlcpy(m->encoding, pt == 0 ? "PCMU" : "PCMA", sizeof(m->encoding));
-                m->clock = 8000;
-                m->channels = 1;
-            }
-        } else if (strncmp(line, "a=control:", 10) == 0 && (m || !in_media)) {
-            cv_strlcpy(m ? m->control : out->control, line + 10,
-                       m ? sizeof(m->control) : sizeof(out->control));
-        } else if (m && strncmp(line, "a=rtpmap:", 9) == 0) {
-            int pt = -1, clock = 0, ch = 0;
-            char enc[32] = "";
-            if (sscanf(line + 9, "%d %31[^/]/%d/%d", &pt, enc, &clock, &ch) >= 3 && pt == m->pt) {
-                cv_strlcpy(m->encoding, enc, sizeof(m->encoding));
-                m->clock = clock;
-                m->channels = ch > 0 ? ch : 1;
-            }
-        } else if (m && strncmp(line, "a=fmtp:", 7) == 0) {
-            char *sp = strchr(line + 7, ' ');
-            if (sp && strtol(line + 7, NULL, 10) == m->pt)
-                cv_strlcpy(m->fmtp, sp + 1, sizeof(m->fmtp));
-        } else if (m && strncmp(line, "a=framerate:", 12) == 0) {
-            m->framerate = strtod(line + 12, NULL);
-        }
-    }
-    return out->nmedia > 0 ? 0 : -1;
-}
-
 /* ---- authentication ---- */
-
-static void md5_hex(const char *s, char out[33])
-{
-    uint8_t md[16];
-    unsigned len = 0;
-
-    EVP_Digest(s, strlen(s), md, &len, EVP_md5(), NULL);
-    cv_hex(md, 16, out);
-}
-
-void rec_digest_response(const char *user, const char *realm, const char *pass,
-                         const char *method, const char *uri, const char *nonce, const char *qop,
-                         const char *nc, const char *cnonce, char out[33])
-{
-    char ha1[33], ha2[33], buf[2048];
-
-    snprintf(buf, sizeof(buf), "%s:%s:%s", user, realm, pass);
-    md5_hex(buf, ha1);
-    snprintf(buf, sizeof(buf), "%s:%s", method, uri);
-    md5_hex(buf, ha2);
-    if (qop)
-        snprintf(buf, sizeof(buf), "%s:%s:%s:%s:%s:%s", ha1, nonce, nc, cnonce, qop, ha2);
-    else
-        snprintf(buf, sizeof(buf), "%s:%s:%s", ha1, nonce, ha2);
-    md5_hex(buf, out);
-}
-
-/* The value of param `key` in a Digest challenge ('realm="x", nonce="y"'). */
-static void auth_param(const char *ch, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    const char *p = ch;
-
-    out[0] = 0;
-    while ((p = strcasestr(p, key)) != NULL) {
-        bool at_start = p == ch || p[-1] == ' ' || p[-1] == ',';
-        const char *v = p + kl;
-        p += kl;
-        while (*v == ' ')
-            v++;
-        if (!at_start || *v != '=')
-            continue;
-        v++;
-        while (*v == ' ')
-            v++;
-        if (*v == '"') {
-            const char *e = strchr(v + 1, '"');
-            size_t l = e ? (size_t)(e - v - 1) : strlen(v + 1);
-            snprintf(out, n, "%.*s", (int)l, v + 1);
-        } else {
-            size_t l = strcspn(v, ", ");
-            snprintf(out, n, "%.*s", (int)l, v);
-        }
-        return;
-    }
-}
 
 /* Take the challenge of a 401; false when there is nothing (new) to answer it with. */
 static bool take_challenge(struct rec_rtsp *c, const struct resp *r, struct cv_err *err,
@@ -387,9 +110,9 @@ static bool take_challenge(struct rec_rtsp *c, const struct resp *r, struct cv_e
     }
     if (r->auth_digest[0]) {
         char nonce[256], algo[32], qop[64], stale[16];
-        auth_param(r->auth_digest, "nonce", nonce, sizeof(nonce));
-        auth_param(r->auth_digest, "stale", stale, sizeof(stale));
-        auth_param(r->auth_digest, "algorithm", algo, sizeof(algo));
+        rec_auth_param(r->auth_digest, "nonce", nonce, sizeof(nonce));
+        rec_auth_param(r->auth_digest, "stale", stale, sizeof(stale));
+        rec_auth_param(r->auth_digest, "algorithm", algo, sizeof(algo));
         if (algo[0] && strcasecmp(algo, "MD5") != 0) {
             cv_errf(err, CV_ENET, "cannot connect to %s: %s asks for Digest %s authentication, "
                     "which is not supported (MD5 is)", c->url_safe, method, algo);
@@ -399,9 +122,9 @@ static bool take_challenge(struct rec_rtsp *c, const struct resp *r, struct cv_e
             goto refused;
         c->auth = 2;
         cv_strlcpy(c->nonce, nonce, sizeof(c->nonce));
-        auth_param(r->auth_digest, "realm", c->realm, sizeof(c->realm));
-        auth_param(r->auth_digest, "opaque", c->opaque, sizeof(c->opaque));
-        auth_param(r->auth_digest, "qop", qop, sizeof(qop));
+        rec_auth_param(r->auth_digest, "realm", c->realm, sizeof(c->realm));
+        rec_auth_param(r->auth_digest, "opaque", c->opaque, sizeof(c->opaque));
+        rec_auth_param(r->auth_digest, "qop", qop, sizeof(qop));
         c->qop_auth = false;
         for (char *save = NULL, *t = strtok_r(qop, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
             c->qop_auth |= strcasecmp(t, "auth") == 0; /* not auth-int, which we do not do */
@@ -584,58 +307,6 @@ static void resp_release(struct resp *r)
     memset(r, 0, sizeof(*r));
 }
 
-static void header_value(const char *line, size_t nl, char *out, size_t n)
-{
-    const char *v = memchr(line, ':', nl);
-    size_t l;
-
-    if (!v)
-        return;
-    v++;
-    while (*v == ' ' || *v == '\t')
-        v++;
-    l = (size_t)(line + nl - v);
-    if (l >= n)
-        l = n - 1;
-    memcpy(out, v, l);
-    out[l] = 0;
-}
-
-static bool is_header(const char *line, size_t nl, const char *name)
-{
-    size_t k = strlen(name);
-
-    return nl > k && strncasecmp(line, name, k) == 0 && line[k] == ':';
-}
-
-/* Does the buffer's front look like the start of an RTSP message? 1 yes, 0 no, -1 can't tell */
-static int looks_rtsp(const uint8_t *p, size_t n)
-{
-    size_t i;
-
-    if (n >= 5 && memcmp(p, "RTSP/", 5) == 0)
-        return 1;
-    if (n < 5 && memcmp(p, "RTSP/", n) == 0)
-        return -1;
-    for (i = 0; i < n && i < 20; i++) { /* a request from the server: "METHOD uri RTSP/1.0" */
-        if (p[i] == ' ')
-            return i >= 3 ? 1 : 0;
-        if (!((p[i] >= 'A' && p[i] <= 'Z') || p[i] == '_'))
-            return 0;
-    }
-    return i < 20 ? -1 : 0;
-}
-
-/* A printable copy of up to 40 bytes, for messages about what a server said. */
-static void printable(const uint8_t *p, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n && i < 40 && p[i] != '\r' && p[i] != '\n' && o + 1 < cap; i++)
-        out[o++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
-    out[o] = 0;
-}
-
 /*
  * Take one RTSP message from the buffer's front into *r: 1 taken, 0 incomplete, <0 error (the
  * head is not RTSP or is too long).
@@ -655,7 +326,7 @@ static int take_message(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
     hl = (size_t)(end - p) + 4;
     memset(r, 0, sizeof(*r));
     r->cseq = -1;
-    printable((const uint8_t *)p, hl, r->first, sizeof(r->first));
+    rec_printable((const uint8_t *)p, hl, r->first, sizeof(r->first));
     r->request = strncmp(p, "RTSP/", 5) != 0;
     if (!r->request) {
         const char *sp = memchr(p, ' ', hl);
@@ -669,35 +340,35 @@ static int take_message(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
         size_t ll = (size_t)(nl - line);
         if (ll && line[ll - 1] == '\r')
             ll--;
-        if (is_header(line, ll, "CSeq")) {
+        if (rec_is_header(line, ll, "CSeq")) {
             char v[16] = "";
-            header_value(line, ll, v, sizeof(v));
+            rec_header_value(line, ll, v, sizeof(v));
             r->cseq = (int)strtol(v, NULL, 10);
-        } else if (is_header(line, ll, "Content-Length")) {
+        } else if (rec_is_header(line, ll, "Content-Length")) {
             char v[16] = "";
-            header_value(line, ll, v, sizeof(v));
+            rec_header_value(line, ll, v, sizeof(v));
             long cl = strtol(v, NULL, 10);
             if (cl < 0 || cl > BODY_MAX)
                 return cv_errf(err, CV_ENET, "%s: the server's answer is not valid RTSP/RTP "
                                "(Content-Length %s)", c->url_safe, v);
             clen = (size_t)cl;
-        } else if (is_header(line, ll, "Session")) {
-            header_value(line, ll, r->session, sizeof(r->session));
-        } else if (is_header(line, ll, "Content-Base")) {
-            header_value(line, ll, r->content_base, sizeof(r->content_base));
-        } else if (is_header(line, ll, "Content-Location") && !r->content_base[0]) {
-            header_value(line, ll, r->content_base, sizeof(r->content_base));
-        } else if (is_header(line, ll, "WWW-Authenticate")) {
+        } else if (rec_is_header(line, ll, "Session")) {
+            rec_header_value(line, ll, r->session, sizeof(r->session));
+        } else if (rec_is_header(line, ll, "Content-Base")) {
+            rec_header_value(line, ll, r->content_base, sizeof(r->content_base));
+        } else if (rec_is_header(line, ll, "Content-Location") && !r->content_base[0]) {
+            rec_header_value(line, ll, r->content_base, sizeof(r->content_base));
+        } else if (rec_is_header(line, ll, "WWW-Authenticate")) {
             char v[1024] = "";
-            header_value(line, ll, v, sizeof(v));
+            rec_header_value(line, ll, v, sizeof(v));
             if (strncasecmp(v, "Digest", 6) == 0)
                 cv_strlcpy(r->auth_digest, v + 6, sizeof(r->auth_digest));
             else if (strncasecmp(v, "Basic", 5) == 0)
                 cv_strlcpy(r->auth_basic, v, sizeof(r->auth_basic));
-        } else if (is_header(line, ll, "Public")) {
-            header_value(line, ll, r->public_, sizeof(r->public_));
-        } else if (is_header(line, ll, "Transport")) {
-            header_value(line, ll, r->transport, sizeof(r->transport));
+        } else if (rec_is_header(line, ll, "Public")) {
+            rec_header_value(line, ll, r->public_, sizeof(r->public_));
+        } else if (rec_is_header(line, ll, "Transport")) {
+            rec_header_value(line, ll, r->transport, sizeof(r->transport));
         }
         line = nl + 1;
     }
@@ -1104,7 +775,7 @@ static int step(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
         c->garbage = 0;
         return 1;
     }
-    rc = looks_rtsp(p, avail);
+    rc = rec_looks_rtsp(p, avail);
     if (rc == 1 || !c->playing) {
         struct resp tmp;
         struct resp *m = r ? r : &tmp;
@@ -1133,7 +804,7 @@ static int step(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
 garbage:
     if (!c->playing) {
         char first[48];
-        printable(p, avail, first, sizeof(first));
+        rec_printable(p, avail, first, sizeof(first));
         return cv_errf(err, CV_ENET, "%s: the server's answer is not valid RTSP/RTP (it began "
                        "'%s')", c->url_safe, first);
     }
@@ -1199,118 +870,6 @@ static int transact(struct rec_rtsp *c, const char *method, const char *uri, con
     return 0;
 }
 
-/* ---- choosing the streams ---- */
-
-static int choose_video(struct rec_rtsp *c, const struct rec_sdp_media *m, struct cv_err *err)
-{
-    char v[2048];
-    const char *keys[3] = {"sprop-vps", "sprop-sps", "sprop-pps"};
-
-    if (strcasecmp(m->encoding, "H264") == 0) {
-        c->vcodec = REC_VC_H264;
-        if (rec_fmtp_get(m->fmtp, "packetization-mode", v, sizeof(v)) == 0 &&
-            strtol(v, NULL, 10) > 1)
-            return cv_errf(err, CV_ESTATE, "H.264 interleaved packetization");
-    } else {
-        c->vcodec = REC_VC_H265;
-        if (rec_fmtp_get(m->fmtp, "sprop-max-don-diff", v, sizeof(v)) == 0 &&
-            strtol(v, NULL, 10) > 0)
-            return cv_errf(err, CV_ESTATE, "H.265 with decoding order numbers");
-    }
-    rec_vdepay_init(&c->vd, c->vcodec);
-    /* parameter sets from the SDP, used unless the stream brings its own */
-    if (c->vcodec == REC_VC_H264) {
-        if (rec_fmtp_get(m->fmtp, "sprop-parameter-sets", v, sizeof(v)) == 0) {
-            char *save = NULL;
-            for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                uint8_t nal[REC_PS_MAX];
-                int n = rec_base64_decode(t, strlen(t), nal, sizeof(nal));
-                if (n > 0)
-                    rec_vdepay_note_ps(&c->vd, nal, (size_t)n);
-            }
-        }
-    } else {
-        for (int i = 0; i < 3; i++) {
-            uint8_t nal[REC_PS_MAX];
-            int n;
-            if (rec_fmtp_get(m->fmtp, keys[i], v, sizeof(v)) != 0)
-                continue;
-            n = rec_base64_decode(v, strlen(v), nal, sizeof(nal));
-            if (n > 0)
-                rec_vdepay_note_ps(&c->vd, nal, (size_t)n);
-        }
-    }
-    c->st[0].pt = m->pt;
-    c->st[0].clock = m->clock > 0 ? m->clock : 90000;
-    c->media.tb[0] = (AVRational){1, c->st[0].clock};
-    c->media.frame_dur = m->framerate > 0 && m->framerate <= 240
-                             ? (int64_t)(c->st[0].clock / m->framerate + 0.5)
-                             : c->st[0].clock / 25;
-    return 0;
-}
-
-/* 0: audio chosen or (when unusable by any recorder) noted as skipped; CV_ESTATE: libavformat. */
-static int choose_audio(struct rec_rtsp *c, const struct rec_sdp_media *m, struct cv_err *err)
-{
-    AVCodecParameters *p;
-    char v[512];
-
-    if (strcasecmp(m->encoding, "MPEG4-GENERIC") == 0) {
-        struct rec_aac_params ap = {13, 3, 3, 1024};
-        uint8_t asc[64];
-        int n = -1;
-        if (rec_fmtp_get(m->fmtp, "mode", v, sizeof(v)) != 0 ||
-            (strcasecmp(v, "AAC-hbr") != 0 && strcasecmp(v, "AAC-lbr") != 0))
-            return cv_errf(err, CV_ESTATE, "MPEG4-GENERIC audio in mode '%s'", v);
-        if (rec_fmtp_get(m->fmtp, "sizelength", v, sizeof(v)) == 0)
-            ap.sizelength = (int)strtol(v, NULL, 10);
-        if (rec_fmtp_get(m->fmtp, "indexlength", v, sizeof(v)) == 0)
-            ap.indexlength = (int)strtol(v, NULL, 10);
-        if (rec_fmtp_get(m->fmtp, "indexdeltalength", v, sizeof(v)) == 0)
-            ap.indexdeltalength = (int)strtol(v, NULL, 10);
-        if (rec_fmtp_get(m->fmtp, "config", v, sizeof(v)) == 0 && strlen(v) % 2 == 0 &&
-            strlen(v) / 2 <= sizeof(asc) && cv_unhex(v, asc, strlen(v) / 2) == 0)
-            n = (int)(strlen(v) / 2);
-        if (n <= 0 || ap.sizelength < 1 || ap.sizelength > 16 || ap.indexlength < 0 ||
-            ap.indexlength > 16 || ap.indexdeltalength < 0 || ap.indexdeltalength > 16)
-            return cv_errf(err, CV_ESTATE, "AAC audio without a usable config");
-        p = c->par[1] = avcodec_parameters_alloc();
-        if (!p || !(p->extradata = av_mallocz((size_t)n + AV_INPUT_BUFFER_PADDING_SIZE)))
-            return cv_errf(err, CV_ENOMEM, "out of memory");
-        memcpy(p->extradata, asc, (size_t)n);
-        p->extradata_size = n;
-        p->codec_id = AV_CODEC_ID_AAC;
-        p->frame_size = 1024;
-        c->acodec = AC_AAC;
-        rec_aac_init(&c->ad, &ap);
-        c->ad_init = true;
-    } else if ((strcasecmp(m->encoding, "PCMU") == 0 || strcasecmp(m->encoding, "PCMA") == 0) &&
-               m->clock == 8000) {
-        p = c->par[1] = avcodec_parameters_alloc();
-        if (!p)
-            return cv_errf(err, CV_ENOMEM, "out of memory");
-        c->acodec = strcasecmp(m->encoding, "PCMU") == 0 ? AC_PCMU : AC_PCMA;
-        p->codec_id = c->acodec == AC_PCMU ? AV_CODEC_ID_PCM_MULAW : AV_CODEC_ID_PCM_ALAW;
-        p->bits_per_coded_sample = 8;
-        p->block_align = m->channels > 0 ? m->channels : 1;
-    } else if (strcasecmp(m->encoding, "MPA") == 0 || strcasecmp(m->encoding, "L16") == 0 ||
-               strcasecmp(m->encoding, "MP4A-LATM") == 0) {
-        return cv_errf(err, CV_ESTATE, "%s audio", m->encoding);
-    } else {
-        snprintf(c->media.audio_skipped, sizeof(c->media.audio_skipped), "%s",
-                 m->encoding[0] ? m->encoding : "unknown");
-        return 0;
-    }
-    p->codec_type = AVMEDIA_TYPE_AUDIO;
-    p->sample_rate = m->clock;
-    av_channel_layout_default(&p->ch_layout, m->channels > 0 ? m->channels : 1);
-    c->st[1].pt = m->pt;
-    c->st[1].clock = m->clock;
-    c->media.tb[1] = (AVRational){1, m->clock};
-    c->media.par[1] = p;
-    return 0;
-}
-
 static int setup_stream(struct rec_rtsp *c, int si, const char *base, const char *control,
                         int64_t deadline, struct cv_err *err)
 {
@@ -1320,7 +879,7 @@ static int setup_stream(struct rec_rtsp *c, int si, const char *base, const char
     const char *il;
     int rc, a = 2 * si, b = 2 * si + 1;
 
-    join_url(base, control, s->control, sizeof(s->control));
+    rec_join_url(base, control, s->control, sizeof(s->control));
     snprintf(extra, sizeof(extra), "Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n", a, b);
     rc = transact(c, "SETUP", s->control, extra, deadline, &r, err);
     if (rc == 0) {
@@ -1393,9 +952,9 @@ static int handshake(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
         rc = cv_errf(err, CV_ESTATE, "no H.264 or H.265 video in the SDP");
         goto out;
     }
-    rc = choose_video(c, vm, err);
+    rc = rec_choose_video(c, vm, err);
     if (rc == 0 && am)
-        rc = choose_audio(c, am, err);
+        rc = rec_choose_audio(c, am, err);
     if (rc < 0)
         goto out;
     rc = setup_stream(c, 0, base, vm->control, deadline, err);
@@ -1411,7 +970,7 @@ static int handshake(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
     if (rc < 0)
         goto out;
     resp_release(&r);
-    join_url(base, sdp->control, play_url, sizeof(play_url));
+    rec_join_url(base, sdp->control, play_url, sizeof(play_url));
     rc = transact(c, "PLAY", play_url, "Range: npt=0.000-\r\n", deadline, &r, err);
 out:
     resp_release(&r);

@@ -155,6 +155,19 @@ int srv_body_time(struct srv_req *r, const char *name, bool required, int64_t *o
 /* Require a JSON object body whose fields are all in `allowed`; else answers 400, returns -1. */
 int srv_body_fields(struct srv_req *r, const char *const *allowed);
 
+/*
+ * The core's body step (http_parse.c): an empty body is fine; otherwise it must be
+ * Content-Type application/json and parse, into r->json and r->in. 0, or it has answered
+ * 415/400 and returns -1.
+ */
+int srv_parse_body(struct srv_req *r);
+/*
+ * Serve the file r->uri names under r->srv->webdir (static.c): GET/HEAD only (else 405), no
+ * dot-files or smuggled separators, no symlinks out of the directory (404), index.html for "/".
+ * Sets r->resp (which owns the file's descriptor) and status 200; returns 0 either way.
+ */
+int srv_serve_static(struct srv_req *r);
+
 /* Begin a read / write transaction; on failure answers 500 and returns -1. */
 int srv_read(struct srv_req *r, struct idx_txn **t);
 int srv_write(struct srv_req *r, struct idx_txn **t);
