@@ -6,7 +6,8 @@
  * the fields that change (mfhd sequence, tfdt, prft media_time, tfhd base_data_offset), the
  * timeline is laid out run by run, and the new header (ftyp, moov, sidx) and trailer (mfra) are
  * built in memory. Each output fragment is then "source bytes at [src_off, src_off + size) with
- * these few big-endian fields replaced", which is what exp_clip_read produces on demand.
+ * these few big-endian fields replaced", which is what exp_clip_read (clip_read.c) produces on
+ * demand.
  *
  * Everything is computed with integers from the sources' bytes and (from_us, to_us), so two
  * plans of the same input give the same bytes on any machine.
@@ -23,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "exporter/clip.h"
+#include "exporter/clip_int.h"
 #include "common/fileio.h"
 #include "storage-layout/bmff.h"
 #include "storage-layout/segfile.h"
@@ -33,7 +35,6 @@
 #define TAIL_MAX (64u << 20)     /* mfra of the clip */
 #define TRACKS_MAX 8
 #define SIDX_REFS_MAX 65535      /* reference_count is 16 bits */
-#define COPY_CHUNK (1u << 20)
 #define TIME_MAX (INT64_C(1) << 62) /* decode times and µs beyond this are treated as corrupt */
 
 /* ---- small integer helpers ---- */
@@ -71,33 +72,6 @@ struct track {
     uint32_t id, timescale;
     uint32_t def_dur; /* from trex */
     bool video;
-};
-
-struct patch {
-    uint32_t at; /* offset inside the fragment group */
-    uint8_t width;
-    uint64_t value;
-};
-
-struct ofrag {
-    uint32_t src;
-    uint64_t src_off, size, out_off;
-    uint32_t patch0, npatch;
-};
-
-struct exp_clip {
-    struct exp_clip_source *srcs;
-    uint64_t *need; /* bytes each source must still have */
-    size_t nsrcs;
-    struct ofrag *frags;
-    size_t nfrags;
-    struct patch *patches;
-    size_t npatches;
-    struct cv_buf head, tail;
-    uint64_t size, tail_off;
-    int64_t first_us, end_us, origin_us;
-    int fd;
-    size_t fd_src;
 };
 
 /* What planning learns about one selected fragment. */
@@ -756,7 +730,7 @@ static int64_t frag_end_us(const struct lay_seg_info *info, const struct lay_seg
     return f->wall_us + (int64_t)(f->video_dur * 1000000 / info->video_timescale);
 }
 
-static int open_ro(const char *path, int *fd, struct cv_err *err)
+int exp_clip_open_ro(const char *path, int *fd, struct cv_err *err)
 {
     *fd = open(path, O_RDONLY | O_CLOEXEC);
     if (*fd < 0)
@@ -773,7 +747,7 @@ static int select_frags(struct planner *pl, int64_t from_us, int64_t to_us, stru
 
     for (size_t f = 0; f < pl->n; f++) {
         int fd;
-        rc = open_ro(pl->paths[f], &fd, err);
+        rc = exp_clip_open_ro(pl->paths[f], &fd, err);
         if (rc < 0)
             return rc;
         rc = lay_seg_scan(fd, &pl->infos[f], err);
@@ -852,7 +826,7 @@ static int read_fragments(struct planner *pl, struct cv_err *err)
         struct cv_buf sig;
 
         cv_buf_init(&sig, BOX_MAX);
-        rc = open_ro(path, &fd, err);
+        rc = exp_clip_open_ro(path, &fd, err);
         if (rc == 0)
             rc = load_header(fd, pl->infos[file].file_bytes, path, &ftyp, &flen, &moov, &mlen,
                              &hend, err);
@@ -1103,171 +1077,4 @@ out:
     }
     *out = c;
     return 0;
-}
-
-/* ---- reading ---- */
-
-uint64_t exp_clip_size(const struct exp_clip *c)
-{
-    return c->size;
-}
-
-void exp_clip_times(const struct exp_clip *c, int64_t *first_us, int64_t *end_us)
-{
-    if (first_us)
-        *first_us = c->first_us;
-    if (end_us)
-        *end_us = c->end_us;
-}
-
-int64_t exp_clip_origin_us(const struct exp_clip *c)
-{
-    return c->origin_us;
-}
-
-size_t exp_clip_source_count(const struct exp_clip *c)
-{
-    return c->nsrcs;
-}
-
-const struct exp_clip_source *exp_clip_source_at(const struct exp_clip *c, size_t i)
-{
-    return i < c->nsrcs ? &c->srcs[i] : NULL;
-}
-
-/* Make c->fd the descriptor of source s, checking it still holds what the plan needs. */
-static int source_fd(struct exp_clip *c, size_t s, struct cv_err *err)
-{
-    struct stat st;
-    int rc;
-
-    if (c->fd >= 0 && c->fd_src == s)
-        return 0;
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    rc = open_ro(c->srcs[s].path, &c->fd, err);
-    if (rc < 0)
-        return rc;
-    if (fstat(c->fd, &st) < 0 || (uint64_t)st.st_size < c->need[s]) {
-        close(c->fd);
-        c->fd = -1;
-        return cv_errf(err, CV_ECORRUPT, "'%s' is shorter than when the clip was planned",
-                       c->srcs[s].path);
-    }
-    c->fd_src = s;
-    return 0;
-}
-
-/* Bytes [rel, rel + n) of output fragment i into buf. */
-static int read_frag(struct exp_clip *c, size_t i, uint64_t rel, uint8_t *buf, size_t n,
-                     struct cv_err *err)
-{
-    const struct ofrag *f = &c->frags[i];
-    int rc = source_fd(c, f->src, err);
-
-    if (rc == 0)
-        rc = cv_pread_all(c->fd, buf, n, (off_t)(f->src_off + rel), err);
-    if (rc < 0)
-        return cv_errwrap(err, rc, "'%s'", c->srcs[f->src].path);
-    for (uint32_t k = 0; k < f->npatch; k++) {
-        const struct patch *p = &c->patches[f->patch0 + k];
-        uint8_t v[8];
-        for (int b = 0; b < p->width; b++)
-            v[b] = (uint8_t)(p->value >> (8 * (p->width - 1 - b)));
-        for (int b = 0; b < p->width; b++)
-            if (p->at + (uint64_t)b >= rel && p->at + (uint64_t)b < rel + n)
-                buf[p->at + b - rel] = v[b];
-    }
-    return 0;
-}
-
-int exp_clip_read(struct exp_clip *c, uint64_t off, void *buf, size_t len, struct cv_err *err)
-{
-    uint8_t *p = buf;
-
-    if (off > c->size || len > c->size - off)
-        return cv_errf(err, CV_EINVAL, "clip: range %llu+%zu outside the clip (%llu bytes)",
-                       (unsigned long long)off, len, (unsigned long long)c->size);
-    while (len > 0) {
-        size_t n;
-        if (off < c->head.len) {
-            n = c->head.len - off < len ? (size_t)(c->head.len - off) : len;
-            memcpy(p, c->head.data + off, n);
-        } else if (off >= c->tail_off) {
-            n = len;
-            memcpy(p, c->tail.data + (off - c->tail_off), n);
-        } else {
-            size_t lo = 0, hi = c->nfrags;
-            int rc;
-            while (hi - lo > 1) { /* the last fragment starting at or before off */
-                size_t mid = lo + (hi - lo) / 2;
-                if (c->frags[mid].out_off <= off)
-                    lo = mid;
-                else
-                    hi = mid;
-            }
-            n = c->frags[lo].out_off + c->frags[lo].size - off < len
-                    ? (size_t)(c->frags[lo].out_off + c->frags[lo].size - off)
-                    : len;
-            rc = read_frag(c, lo, off - c->frags[lo].out_off, p, n, err);
-            if (rc < 0)
-                return rc;
-        }
-        p += n;
-        off += n;
-        len -= n;
-    }
-    return 0;
-}
-
-int exp_clip_write(struct exp_clip *c, int fd, uint8_t sha256_out[32], struct cv_err *err)
-{
-    EVP_MD_CTX *md = sha256_out ? EVP_MD_CTX_new() : NULL;
-    uint8_t *buf = malloc(COPY_CHUNK);
-    unsigned int mdlen = 32;
-    uint64_t off = 0;
-    int rc = 0;
-
-    if (!buf || (sha256_out && (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1))) {
-        rc = cv_errf(err, CV_ENOMEM, "out of memory");
-        goto out;
-    }
-    while (off < c->size) {
-        size_t n = c->size - off < COPY_CHUNK ? (size_t)(c->size - off) : COPY_CHUNK;
-        rc = exp_clip_read(c, off, buf, n, err);
-        if (rc < 0)
-            goto out;
-        rc = cv_write_all(fd, buf, n);
-        if (rc < 0) {
-            rc = cv_errf(err, cv_errno_code(-rc), "cannot write the clip: %s", strerror(-rc));
-            goto out;
-        }
-        if (md)
-            EVP_DigestUpdate(md, buf, n);
-        off += n;
-    }
-    if (md)
-        EVP_DigestFinal_ex(md, sha256_out, &mdlen);
-out:
-    EVP_MD_CTX_free(md);
-    free(buf);
-    return rc;
-}
-
-void exp_clip_free(struct exp_clip *c)
-{
-    if (!c)
-        return;
-    if (c->fd >= 0)
-        close(c->fd);
-    for (size_t i = 0; i < c->nsrcs; i++)
-        free((char *)c->srcs[i].path);
-    free(c->srcs);
-    free(c->need);
-    free(c->frags);
-    free(c->patches);
-    cv_buf_release(&c->head);
-    cv_buf_release(&c->tail);
-    free(c);
 }
