@@ -76,7 +76,7 @@ WRONG_WAY = [
     ("recorder/recorder.c", "exporter/keys.h"),       # not covered by the listed exception
     ("recorder/sink.c", "server/srv.h"),              # recording depends on the web side
     ("exporter/export.c", "recorder/rec.h"),          # export depends on a live recorder
-    ("indexer/idx.c", "exporter/checkpoint.h"),       # the index knows who reads it
+    ("indexer/idx_env.c", "exporter/checkpoint.h"),   # the index knows who reads it
     ("storage-layout/layout.c", "indexer/idx.h"),     # the floor looks up
     ("common/buf.h", "storage-layout/layout.h"),      # common is the floor
     ("server/jobs.c", "recorder/rec.h"),              # server and recorder are processes apart
@@ -88,7 +88,7 @@ WRONG_WAY = [
 SPELLINGS = [
     ("recorder/camera.c", "<exporter/export.h>", "exporter/export.h"),
     ("recorder/camera.c", "../exporter/export.h", "exporter/export.h"),
-    ("indexer/idx.c", "./../server/srv.h", "server/srv.h"),
+    ("indexer/idx_segments.c", "./../server/srv.h", "server/srv.h"),
 ]
 
 
