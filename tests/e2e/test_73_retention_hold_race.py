@@ -8,6 +8,7 @@ c1's footage and none of c2's: records and files stay, the files still decode.
 """
 import os
 import subprocess
+import time
 
 from conftest import CAMVAULT, cv, decode_errors, query, start_camsim, start_recorder, wait_for
 
@@ -26,6 +27,11 @@ def test_hold_placed_during_a_pass_protects_footage(root, tmp_path, procs):
     c2 = query(root, "c2")["segments"]
     for c in ("c1", "c2"):
         cv("retention", "set", c, str(1 / 86400), root=root)
+    # Keep 1 s: let every segment be more than that old before the pass, however soon after a
+    # segment began the recorder was stopped (a fresh-clone run once started the pass 0.9 s after
+    # c1's second newest segment ended, and rightly kept it).
+    newest = max(s["end_us"] for s in c1 + c2) / 1e6
+    wait_for(lambda: time.time() > newest + 1.5, 10, what="the footage to be older than 1 s")
     env = dict(os.environ, CAMVAULT_TEST_RETENTION_DELAY_MS=str(DELAY_MS), CAMVAULT_LOG="info")
     run = subprocess.Popen([str(CAMVAULT), "retention", "run", "--root", str(root)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
