@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "recorder/rec_int.h"
-#include "exporter/checkpoint.h"
+#include "integrity/checkpoint.h"
 #include "indexer/recover.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
@@ -36,14 +36,14 @@ void rec_config_defaults(struct rec_config *cfg)
 }
 
 /* Sign the chain heads now (no-op without a signing key). */
-static void checkpoint(struct idx *idx, const char *root, struct exp_signer *signer)
+static void checkpoint(struct idx *idx, const char *root, struct itg_signer *signer)
 {
     struct cv_err err = {""};
     uint64_t seq;
 
     if (!signer)
         return;
-    if (exp_checkpoint_make(idx, root, signer, cv_now_us(), &seq, &err) < 0)
+    if (itg_checkpoint_make(idx, root, signer, cv_now_us(), &seq, &err) < 0)
         cv_error("checkpoint: %s", err.msg);
     else
         cv_debug("checkpoint %llu signed", (unsigned long long)seq);
@@ -316,7 +316,7 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     struct rec_sink *sink = NULL;
     struct rec_notes *notes = NULL;
     struct rec_retainer *retainer = NULL;
-    struct exp_signer *signer = NULL;
+    struct itg_signer *signer = NULL;
     int64_t next_checkpoint;
     struct idx_camera *cams = NULL;
     struct idx_txn *t = NULL;
@@ -354,9 +354,9 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         goto out;
     {
         struct cv_err kerr = {""};
-        if (exp_signer_open(&signer, root, &kerr) < 0)
+        if (itg_signer_open(&signer, root, &kerr) < 0)
             cv_warn("checkpoints are not signed: %s", kerr.msg);
-        else if (cfg->tsa_url[0] && exp_signer_set_tsa(signer, cfg->tsa_url, &kerr) < 0)
+        else if (cfg->tsa_url[0] && itg_signer_set_tsa(signer, cfg->tsa_url, &kerr) < 0)
             cv_warn("checkpoints are not time-stamped: %s", kerr.msg);
         else if (cfg->tsa_url[0])
             cv_info("checkpoints are time-stamped by %s", cfg->tsa_url);
@@ -411,7 +411,7 @@ out:
     rec_retainer_stop(retainer);
     rec_sink_close(sink);
     rec_notes_free(notes);
-    exp_signer_close(signer);
+    itg_signer_close(signer);
     free(slots);
     free(cams);
     idx_close(idx);

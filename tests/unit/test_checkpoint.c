@@ -1,5 +1,5 @@
 /*
- * test_checkpoint.c: signed checkpoints of the cameras' chain heads (exporter/checkpoint.h):
+ * test_checkpoint.c: signed checkpoints of the cameras' chain heads (integrity/checkpoint.h):
  * what the text says, that its signature verifies with the site's signing certificate, that
  * each one names the hash of the one before, that the ledger holds the same bytes, and that a
  * checkpoint changed in any way after signing is refused, naming it.
@@ -14,8 +14,8 @@
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/fileio.h"
-#include "exporter/checkpoint.h"
-#include "exporter/keys.h"
+#include "integrity/checkpoint.h"
+#include "integrity/keys.h"
 #include "indexer/idx.h"
 #include "storage-layout/layout.h"
 #include "tests/unit/fixtures.h"
@@ -27,7 +27,7 @@
 struct cenv {
     char root[PATH_MAX];
     struct idx *idx;
-    struct exp_signer *signer;
+    struct itg_signer *signer;
 };
 
 /* A data root with keys, two cameras and a few segments each (so each has a chain head). */
@@ -42,7 +42,7 @@ static int cenv_open(struct cenv *e)
     if (fx_tmpdir(e->root) < 0)
         return -1;
     CHECK_OK(lay_root_create(e->root, &err), &err);
-    CHECK_OK(exp_keys_create(e->root, "unit-site", &created, &err), &err);
+    CHECK_OK(itg_keys_create(e->root, "unit-site", &created, &err), &err);
     CHECK_OK(idx_open(&e->idx, e->root, IDX_CREATE, &err), &err);
     if (e->idx)
         CHECK_OK(idx_begin(e->idx, true, &t, &err), &err);
@@ -77,13 +77,13 @@ static int cenv_open(struct cenv *e)
     }
     if (t)
         CHECK_OK(idx_commit(t, &err), &err);
-    CHECK_OK(exp_signer_open(&e->signer, e->root, &err), &err);
+    CHECK_OK(itg_signer_open(&e->signer, e->root, &err), &err);
     return unit_failures() ? -1 : 0;
 }
 
 static void cenv_close(struct cenv *e)
 {
-    exp_signer_close(e->signer);
+    itg_signer_close(e->signer);
     idx_close(e->idx);
     fx_rmtree(e->root);
 }
@@ -97,7 +97,7 @@ static void sha256_hex(const char *s, char out[65])
 }
 
 /* The newest checkpoint of the index, and the audit line check over it. */
-static int last(struct cenv *e, struct idx_checkpoint *cp, struct exp_cp_audit *a,
+static int last(struct cenv *e, struct idx_checkpoint *cp, struct itg_cp_audit *a,
                 struct cv_err *err)
 {
     struct idx_txn *t = NULL;
@@ -106,7 +106,7 @@ static int last(struct cenv *e, struct idx_checkpoint *cp, struct exp_cp_audit *
     if (rc == 0 && cp)
         rc = idx_checkpoint_last(t, cp, err);
     if (rc == 0 && a)
-        rc = exp_checkpoint_audit_last(t, e->root, a, err);
+        rc = itg_checkpoint_audit_last(t, e->root, a, err);
     idx_abort(t);
     return rc;
 }
@@ -119,7 +119,7 @@ void test_checkpoint_sign_verify(void)
     struct idx_checkpoint cp1, cp2;
     struct idx_head *heads = NULL;
     struct idx_txn *t = NULL;
-    struct exp_cp_audit a;
+    struct itg_cp_audit a;
     size_t nheads = 0;
     uint64_t seq = 0;
     char cert[PATH_MAX], ledger[PATH_MAX], want[512], hex[65], site[33];
@@ -132,11 +132,11 @@ void test_checkpoint_sign_verify(void)
         goto out;
     snprintf(cert, sizeof(cert), "%s/keys/signing.pem", e.root);
 
-    CHECK_OK(exp_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 60 * S, &seq, &err),
+    CHECK_OK(itg_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 60 * S, &seq, &err),
              &err);
     CHECK_EQ_U64(seq, 1);
     CHECK_OK(last(&e, &cp1, NULL, &err), &err);
-    CHECK_OK(exp_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 120 * S, &seq, &err),
+    CHECK_OK(itg_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 120 * S, &seq, &err),
              &err);
     CHECK_EQ_U64(seq, 2);
     CHECK_OK(last(&e, &cp2, NULL, &err), &err);
@@ -165,8 +165,8 @@ void test_checkpoint_sign_verify(void)
     }
 
     /* Each signature verifies with the site's signing certificate over exactly the text. */
-    CHECK_OK(exp_verify_file(cert, cp1.text, strlen(cp1.text), cp1.sig, cp1.siglen, &err), &err);
-    CHECK_OK(exp_verify_file(cert, cp2.text, strlen(cp2.text), cp2.sig, cp2.siglen, &err), &err);
+    CHECK_OK(itg_verify_file(cert, cp1.text, strlen(cp1.text), cp1.sig, cp1.siglen, &err), &err);
+    CHECK_OK(itg_verify_file(cert, cp2.text, strlen(cp2.text), cp2.sig, cp2.siglen, &err), &err);
     CHECK_OK(last(&e, NULL, &a, &err), &err);
     CHECK_EQ_U64(a.cp_seq, 2);
     CHECK(a.has_audit);
@@ -246,7 +246,7 @@ void test_checkpoint_tampered(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cv_err err = {""};
         struct idx_checkpoint cp;
-        struct exp_cp_audit a;
+        struct itg_cp_audit a;
         struct idx_txn *t = NULL;
         uint64_t seq = 0;
         char name[32];
@@ -254,7 +254,7 @@ void test_checkpoint_tampered(void)
         int rc;
 
         memset(&cp, 0, sizeof(cp));
-        CHECK_OK(exp_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 60 * S, &seq, &err),
+        CHECK_OK(itg_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 60 * S, &seq, &err),
                  &err);
         CHECK_OK(last(&e, &cp, NULL, &err), &err);
         if (!cp.text)
@@ -318,7 +318,7 @@ void test_checkpoint_audit_line(void)
         int rc;
         seq = 0;
         memset(hash, 0, sizeof(hash));
-        rc = exp_checkpoint_audit(cases[i].text, strlen(cases[i].text), &seq, hash);
+        rc = itg_checkpoint_audit(cases[i].text, strlen(cases[i].text), &seq, hash);
         CHECK_MSG(rc == cases[i].rc, "case %zu: rc %d, want %d", i, rc, cases[i].rc);
         if (cases[i].rc == 0) {
             CHECK_EQ_U64(seq, cases[i].seq);

@@ -17,8 +17,8 @@
  *
  * Threads: reentrant.
  */
-#ifndef EXP_TSA_H
-#define EXP_TSA_H
+#ifndef ITG_TSA_H
+#define ITG_TSA_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,7 +32,7 @@
  * (DER) to *token. Errors name the URL and the cause (CV_EIO unreachable or no answer within 5 s,
  * CV_ECRYPTO refused or malformed answer).
  */
-int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *token,
+int itg_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *token,
                   struct cv_err *err);
 
 /*
@@ -40,7 +40,7 @@ int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *
  * (PEM text, ca_len bytes) is given, that the TSA's certificate chains to it for time stamping.
  * On success fills when[] (RFC 3339 UTC of the stamp) and who[] (the TSA's subject).
  */
-int exp_tsa_check(const void *data, size_t len, const uint8_t *token, size_t toklen,
+int itg_tsa_check(const void *data, size_t len, const uint8_t *token, size_t toklen,
                   const char *ca_pem, size_t ca_len, char *when, size_t when_n, char *who,
                   size_t who_n, struct cv_err *err);
 
