@@ -179,7 +179,8 @@
     X(keys_import_refused)                                                                         \
     X(checkpoint_sign_verify)                                                                      \
     X(checkpoint_tampered)                                                                         \
-    X(checkpoint_audit_line)
+    X(checkpoint_audit_line)                                                                       \
+    X(checkpoint_signer_thread)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)
