@@ -81,16 +81,61 @@ out:
     return rc;
 }
 
-int itg_checkpoint_make(struct idx *idx, const char *root, struct itg_signer *signer,
-                        int64_t now_us, uint64_t *seq, struct cv_err *err)
+/*
+ * The checkpoint's text (checkpoint.h) as of transaction t, after checkpoint `prev` (seq 0: none
+ * yet), into *text: one block of lines per thing a checkpoint signs, in the order of the format.
+ * A new signed line (for instance the site clock's state) is one more block here, between the
+ * audit line and the head lines, plus its line in checkpoint.h's format; readers skip lines they
+ * do not know (itg_checkpoint_audit, verify's head lookup), so older verifiers keep working.
+ */
+static int checkpoint_text(struct idx_txn *t, const struct idx_checkpoint *prev, int64_t now_us,
+                           struct cv_buf *text, struct cv_err *err)
 {
-    struct idx_txn *t = NULL;
-    struct idx_checkpoint prev, cp;
     struct idx_head *heads = NULL;
     size_t nheads = 0;
     char site[33], prevhash[65], when[40], ahex[65];
     uint8_t ahash[32];
     uint64_t aseq = 0;
+    int rc = idx_site_id(t, site, err);
+
+    if (rc == 0)
+        rc = idx_heads(t, &heads, &nheads, err);
+    if (rc == 0) /* the server appends under the same write lock: this is the head as of now */
+        rc = itg_audit_head(t, &aseq, ahash, err);
+    if (rc < 0)
+        goto out;
+    /* header: format, site, sequence, time, link to the previous checkpoint */
+    if (prev->seq == 0) {
+        memset(prevhash, '0', 64);
+        prevhash[64] = 0;
+    } else {
+        sha256_hex(prev->text, prevhash);
+    }
+    cv_time_format_utc(now_us, when, sizeof(when), 6);
+    cv_buf_printf(text, "camvault checkpoint 1\nsite %s\nseq %llu\ntime %s\nprev %s\n", site,
+                  (unsigned long long)(prev->seq + 1), when, prevhash);
+    /* the audit log's head */
+    cv_hex(ahash, 32, ahex);
+    cv_buf_printf(text, "audit %llu %s\n", (unsigned long long)aseq, ahex);
+    /* every camera's chain head, last */
+    for (size_t i = 0; i < nheads; i++) {
+        char hex[65];
+        cv_hex(heads[i].chain, 32, hex);
+        cv_buf_printf(text, "head %s %lld %s\n", heads[i].camera, (long long)heads[i].start_us,
+                      hex);
+    }
+    if (!cv_buf_ok(text))
+        rc = cv_errf(err, CV_ELIMIT, "checkpoint text too large");
+out:
+    free(heads);
+    return rc;
+}
+
+int itg_checkpoint_make(struct idx *idx, const char *root, struct itg_signer *signer,
+                        int64_t now_us, uint64_t *seq, struct cv_err *err)
+{
+    struct idx_txn *t = NULL;
+    struct idx_checkpoint prev, cp;
     struct cv_buf text, sig;
     int rc;
 
@@ -100,39 +145,16 @@ int itg_checkpoint_make(struct idx *idx, const char *root, struct itg_signer *si
     cv_buf_init(&sig, 256);
     rc = idx_begin(idx, true, &t, err);
     if (rc == 0)
-        rc = idx_site_id(t, site, err);
-    if (rc == 0)
-        rc = idx_heads(t, &heads, &nheads, err);
-    if (rc == 0) /* the server appends under the same write lock: this is the head as of now */
-        rc = itg_audit_head(t, &aseq, ahash, err);
-    if (rc < 0)
-        goto out;
-    rc = idx_checkpoint_last(t, &prev, err);
+        rc = idx_checkpoint_last(t, &prev, err);
     if (rc == CV_ENOENT) {
-        memset(prevhash, '0', 64);
-        prevhash[64] = 0;
-        prev.seq = 0;
-    } else if (rc < 0) {
-        goto out;
-    } else {
-        sha256_hex(prev.text, prevhash);
+        idx_checkpoint_release(&prev);
+        memset(&prev, 0, sizeof(prev)); /* seq 0: the first checkpoint */
+        rc = 0;
     }
-    cv_time_format_utc(now_us, when, sizeof(when), 6);
-    cv_hex(ahash, 32, ahex);
-    cv_buf_printf(&text, "camvault checkpoint 1\nsite %s\nseq %llu\ntime %s\nprev %s\n", site,
-                  (unsigned long long)(prev.seq + 1), when, prevhash);
-    cv_buf_printf(&text, "audit %llu %s\n", (unsigned long long)aseq, ahex);
-    for (size_t i = 0; i < nheads; i++) {
-        char hex[65];
-        cv_hex(heads[i].chain, 32, hex);
-        cv_buf_printf(&text, "head %s %lld %s\n", heads[i].camera, (long long)heads[i].start_us,
-                      hex);
-    }
-    if (!cv_buf_ok(&text)) {
-        rc = cv_errf(err, CV_ELIMIT, "checkpoint text too large");
-        goto out;
-    }
-    rc = itg_sign(signer, text.data, text.len, &sig, err);
+    if (rc == 0)
+        rc = checkpoint_text(t, &prev, now_us, &text, err);
+    if (rc == 0)
+        rc = itg_sign(signer, text.data, text.len, &sig, err);
     if (rc < 0)
         goto out;
     cp.seq = prev.seq + 1;
@@ -151,7 +173,6 @@ int itg_checkpoint_make(struct idx *idx, const char *root, struct itg_signer *si
 out:
     idx_abort(t);
     idx_checkpoint_release(&prev);
-    free(heads);
     cv_buf_release(&text);
     cv_buf_release(&sig);
     return rc;

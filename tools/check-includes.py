@@ -140,7 +140,7 @@ def main(argv):
                 continue
             hdr = m.group(1)
             if hdr.startswith(".") or "/../" in hdr or "/./" in hdr:
-                # "../exporter/keys.h" is exporter/keys.h: a relative path is no way around
+                # "../exporter/export.h" is exporter/export.h: a relative path is no way around
                 hdr = os.path.normpath(os.path.join(os.path.dirname(rel), hdr))
             top = hdr.split("/", 1)[0]
             if top not in allowed and not os.path.isdir(os.path.join(root, top)):
