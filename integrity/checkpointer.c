@@ -80,7 +80,7 @@ int itg_checkpointer_start(struct itg_checkpointer **out, struct idx *idx, const
     c->idx = idx;
     c->root = root;
     c->signer = signer;
-    c->interval_us = interval_us > 0 ? interval_us : 1;
+    c->interval_us = interval_us > ITG_CHECKPOINT_MIN_US ? interval_us : ITG_CHECKPOINT_MIN_US;
     if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
         pthread_cond_init(&c->cv, &ca) != 0) {
         free(c);

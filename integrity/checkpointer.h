@@ -28,7 +28,9 @@
 
 struct itg_checkpointer;
 
-/* Start the thread. interval_us > 0. CV_ENOMEM or CV_EIO (no thread) with *out NULL. */
+#define ITG_CHECKPOINT_MIN_US 100000 /* a shorter interval_us is taken as this (0.1 s) */
+
+/* Start the thread. CV_ENOMEM or CV_EIO (no thread) with *out NULL. */
 int itg_checkpointer_start(struct itg_checkpointer **out, struct idx *idx, const char *root,
                            struct itg_signer *signer, int64_t interval_us, struct cv_err *err);
 

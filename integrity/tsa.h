@@ -2,13 +2,14 @@
  * tsa.h: RFC 3161 time stamps for signed checkpoints.
  *
  * When camvault.conf names a time-stamp authority (`tsa_url = http://host:port/path`), the
- * recorder asks it to stamp every checkpoint right after signing it: the stamped bytes are the
- * checkpoint block up to and including its "signature <base64>\n" line, and the token (the
- * TSA's signed TimeStampToken, DER) is appended to the block in the ledger as a line
- * "timestamp <base64>". Anyone can then show that the checkpoint, and every chain head it names,
- * existed at the TSA's time, independently of the site's clock. A TSA that does not answer
+ * recorder's checkpoint thread (integrity/checkpointer.h) asks it to stamp every checkpoint
+ * right after signing it: the stamped bytes are the checkpoint block up to and including its
+ * "signature <base64>\n" line, and the token (the TSA's signed TimeStampToken, DER) is appended
+ * to the block in the ledger as a line "timestamp <base64>". Anyone can then show that the
+ * checkpoint, and every chain head it names, existed at the TSA's time, independently of the
+ * site's clock. A TSA that does not answer
  * (5 s) or refuses costs the stamp, never the checkpoint: the block is kept without it and the
- * recorder logs why.
+ * recorder logs why ("checkpoint not time-stamped: ...").
  *
  * The TSA's CA certificate, put by the operator at ROOT/keys/tsa.pem, goes into every package as
  * certs/tsa.pem; verify checks each token against it (or, without it, only that the token
