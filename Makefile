@@ -20,8 +20,8 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -Wno-nonnull
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c exporter/*.c recorder/*.c \
-                       server/*.c)
+LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c integrity/*.c exporter/*.c \
+                       recorder/*.c server/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/exporter/viewer_html.o
 CLI_SRC  := $(wildcard cli/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)

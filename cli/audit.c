@@ -20,7 +20,7 @@ struct audit_print {
     size_t n;
 };
 
-static int audit_print(void *ctx, const struct srv_audit_rec *r)
+static int audit_print(void *ctx, const struct itg_audit_rec *r)
 {
     struct audit_print *ap = ctx;
     struct cv_buf b;
@@ -48,16 +48,16 @@ static int audit_print(void *ctx, const struct srv_audit_rec *r)
 
 /*
  * `camvault audit --verify`: the hash chain, then the log against the head the newest signed
- * checkpoint holds (exporter/checkpoint.h), so that records deleted from the end are caught.
+ * checkpoint holds (integrity/checkpoint.h), so that records deleted from the end are caught.
  * A checkpoint from an older camvault (no audit line), or none yet, is said, not failed.
  */
 static int audit_verify(struct idx_txn *t, const char *root, bool json, struct cv_err *err)
 {
-    struct exp_cp_audit cp = {0};
+    struct itg_cp_audit cp = {0};
     struct cv_buf b;
     char note[160] = "";
     uint64_t n = 0, bad = 0;
-    int rc = srv_audit_verify_signed(t, root, &n, &bad, &cp, err);
+    int rc = itg_audit_verify_signed(t, root, &n, &bad, &cp, err);
 
     if (rc == 0 && !cp.cp_seq)
         snprintf(note, sizeof(note), "no signed checkpoint yet: the log's end is not signed");

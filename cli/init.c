@@ -39,7 +39,7 @@ int cli_cmd_init(int argc, char **argv)
     idx_abort(t);
     idx_close(idx);
     if (rc == 0)
-        rc = exp_keys_create(root, site, &keys, &err);
+        rc = itg_keys_create(root, site, &keys, &err);
     if (rc < 0)
         return cli_fail(&err);
     printf("%s camvault data root %s (site %s)\n", existed ? "already initialized:" : "initialized",

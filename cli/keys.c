@@ -22,7 +22,7 @@ static int keys_import(struct cli_cmdline *cl, int argc, char **argv)
                                    {"--cert", true, &cert, NULL},
                                    {"--chain", true, &chain, NULL},
                                    {NULL, false, NULL, NULL}};
-    struct exp_key_info r, sgn;
+    struct itg_key_info r, sgn;
     struct cv_err err = {""};
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
@@ -36,9 +36,9 @@ static int keys_import(struct cli_cmdline *cl, int argc, char **argv)
                                               "CHAIN.pem (intermediates, then the root)");
     rc = cli_open_index(cl, root, &idx, &err);
     if (rc == 0)
-        rc = exp_keys_import(root, key, cert, chain, &err);
+        rc = itg_keys_import(root, key, cert, chain, &err);
     if (rc == 0)
-        rc = exp_keys_info(root, &r, &sgn, &err);
+        rc = itg_keys_info(root, &r, &sgn, &err);
     if (rc == 0) {
         snprintf(detail, sizeof(detail), "signing %s (%s), root %s (%s)", sgn.subject,
                  sgn.fingerprint, r.subject, r.fingerprint);
@@ -61,7 +61,7 @@ int cli_cmd_keys(int argc, char **argv)
 {
     struct cli_cmdline cl = {.cmd = "keys"};
     const char *sub = cli_take_sub(&cl, "keys", "'show' or 'import'", &argc, argv);
-    struct exp_key_info r, sgn;
+    struct itg_key_info r, sgn;
     struct cv_err err = {""};
     char root[PATH_MAX];
 
@@ -74,10 +74,10 @@ int cli_cmd_keys(int argc, char **argv)
     if (cli_parse(&cl, argc, argv, NULL, 0, true))
         return EXIT_USAGE;
     if (cli_resolve_root(&cl, root, &err) < 0 || lay_root_check(root, &err) < 0 ||
-        exp_keys_info(root, &r, &sgn, &err) < 0)
+        itg_keys_info(root, &r, &sgn, &err) < 0)
         return cli_fail(&err);
     if (cl.json) {
-        const struct exp_key_info *ki[2] = {&r, &sgn};
+        const struct itg_key_info *ki[2] = {&r, &sgn};
         struct cv_buf j;
         cv_buf_init(&j, 8192);
         for (int i = 0; i < 2; i++) {

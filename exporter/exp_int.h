@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "integrity/chain.h" /* itg_ssl_err */
 
 #define EXP_SUM_PATH_MAX 512
 
@@ -31,9 +32,6 @@ struct exp_zip {
     size_t nsums, cap;
     int64_t mtime_s;
 };
-
-/* One line from OpenSSL's error queue: "<what>: <reason>"; clears the queue. */
-int exp_ssl_err(struct cv_err *err, const char *what);
 
 /* Create out_path.tmp exclusively and start a ZIP (stored entries) with top folder `folder`. */
 int exp_zip_open(struct exp_zip *z, const char *out_path, const char *folder, int64_t now_us,

@@ -30,17 +30,6 @@
 #define SUMS_MAX_ENTRIES 100000
 #define COPY_CHUNK (1u << 20)
 
-int exp_ssl_err(struct cv_err *err, const char *what)
-{
-    char buf[256] = "unknown OpenSSL error";
-    unsigned long e = ERR_get_error();
-
-    if (e)
-        ERR_error_string_n(e, buf, sizeof(buf));
-    ERR_clear_error();
-    return cv_errf(err, CV_ECRYPTO, "%s: %s", what, buf);
-}
-
 static int zip_err(struct exp_zip *z, struct cv_err *err, const char *what)
 {
     const char *m = archive_error_string(z->a);
@@ -132,7 +121,7 @@ int exp_zip_add_mem(struct exp_zip *z, const char *rel, const void *data, size_t
     int rc;
 
     if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
-        return exp_ssl_err(err, "SHA-256");
+        return itg_ssl_err(err, "SHA-256");
     rc = write_header(z, rel, len, err);
     if (rc == 0 && len)
         rc = write_data(z, data, len, err);
@@ -164,7 +153,7 @@ int exp_zip_add_file(struct exp_zip *z, const char *rel, const char *abspath,
         goto out;
     }
     if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-        rc = exp_ssl_err(err, "SHA-256");
+        rc = itg_ssl_err(err, "SHA-256");
         goto out;
     }
     rc = write_header(z, rel, (uint64_t)st.st_size, err);
@@ -186,7 +175,7 @@ int exp_zip_add_file(struct exp_zip *z, const char *rel, const char *abspath,
     if (rc < 0)
         goto out;
     if (!EVP_DigestFinal_ex(ctx, md, &mdlen)) {
-        rc = exp_ssl_err(err, "SHA-256");
+        rc = itg_ssl_err(err, "SHA-256");
         goto out;
     }
     if (memcmp(md, expect, 32) != 0) {
@@ -222,7 +211,7 @@ int exp_zip_add_clip(struct exp_zip *z, const char *rel, struct exp_clip *c, uin
         goto out;
     }
     if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-        rc = exp_ssl_err(err, "SHA-256");
+        rc = itg_ssl_err(err, "SHA-256");
         goto out;
     }
     rc = write_header(z, rel, size, err);
@@ -236,7 +225,7 @@ int exp_zip_add_clip(struct exp_zip *z, const char *rel, struct exp_clip *c, uin
         done += n;
     }
     if (rc == 0 && !EVP_DigestFinal_ex(ctx, sha_out, &mdlen))
-        rc = exp_ssl_err(err, "SHA-256");
+        rc = itg_ssl_err(err, "SHA-256");
     if (rc == 0)
         rc = add_sum(z, rel, sha_out, err);
 out:
@@ -276,7 +265,7 @@ static int cms_sign(const char *root, const void *data, size_t len, struct cv_bu
         }
         b = BIO_new_file(path, "r");
         if (!b) {
-            rc = exp_ssl_err(err, path);
+            rc = itg_ssl_err(err, path);
             goto out;
         }
         if (i == 0)
@@ -287,7 +276,7 @@ static int cms_sign(const char *root, const void *data, size_t len, struct cv_bu
             rootc = PEM_read_bio_X509(b, NULL, NULL, NULL);
         BIO_free(b);
         if ((i == 0 && !key) || (i == 1 && !cert) || (i == 2 && !rootc)) {
-            rc = exp_ssl_err(err, path);
+            rc = itg_ssl_err(err, path);
             goto out;
         }
     }
@@ -295,7 +284,7 @@ static int cms_sign(const char *root, const void *data, size_t len, struct cv_bu
     in = BIO_new_mem_buf(data, (int)len);
     out = BIO_new(BIO_s_mem());
     if (!extra || !in || !out || !sk_X509_push(extra, rootc)) {
-        rc = exp_ssl_err(err, "CMS signature: out of memory");
+        rc = itg_ssl_err(err, "CMS signature: out of memory");
         goto out;
     }
     rootc = NULL; /* owned by extra now */
@@ -310,7 +299,7 @@ static int cms_sign(const char *root, const void *data, size_t len, struct cv_bu
     }
     cms = CMS_sign(cert, key, extra, in, CMS_DETACHED | CMS_BINARY);
     if (!cms || !i2d_CMS_bio(out, cms)) {
-        rc = exp_ssl_err(err, "cannot sign SHA256SUMS");
+        rc = itg_ssl_err(err, "cannot sign SHA256SUMS");
         goto out;
     }
     n = BIO_get_mem_data(out, &p);

@@ -16,7 +16,7 @@
 #include <openssl/rand.h>
 
 #include "common/log.h"
-#include "exporter/checkpoint.h"
+#include "integrity/audit_chain.h"
 #include "exporter/clip.h"
 #include "exporter/export.h"
 #include "exporter/exp_int.h"
@@ -654,7 +654,7 @@ static int custody_chain(struct idx_txn *t, const struct exp_request *req, struc
     }
     c->needed = true;
     cv_buf_printf(out, "checkpoint %llu\n", (unsigned long long)c->seq);
-    rc = exp_checkpoint_audit(c->p, c->len, &signed_seq, hash);
+    rc = itg_checkpoint_audit(c->p, c->len, &signed_seq, hash);
     if (rc == CV_ENOENT) /* an older camvault's checkpoint: nothing to chain to */
         return 0;
     if (rc < 0)
@@ -664,7 +664,7 @@ static int custody_chain(struct idx_txn *t, const struct exp_request *req, struc
         first = strtoull(req->custody, NULL, 10);
     if (first == 0 || first > signed_seq)
         return 0;
-    rc = exp_audit_chain(t, first, signed_seq, out, err);
+    rc = itg_audit_chain(t, first, signed_seq, out, err);
     if (rc == 0 && !cv_buf_ok(out))
         rc = cv_errf(err, CV_ELIMIT, "custody/audit.chain too long");
     return rc;
@@ -762,7 +762,7 @@ int exp_export_id(int64_t now_us, char out[32], struct cv_err *err)
     char rhex[9], when[40];
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        return exp_ssl_err(err, "random export id");
+        return itg_ssl_err(err, "random export id");
     cv_hex(rnd, 4, rhex);
     cv_time_format_utc(now_us, when, sizeof(when), 0); /* 2026-11-22T09:15:00Z */
     snprintf(out, 32, "%.4s%.2s%.2sT%.2s%.2s%.2sZ-%s", when, when + 5, when + 8, when + 11,

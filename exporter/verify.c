@@ -23,12 +23,12 @@
 #include "exporter/verify.h"
 #include "exporter/exp_int.h"
 #include "exporter/verify_int.h"
-#include "exporter/tsa.h"
-#include "exporter/checkpoint.h"
+#include "integrity/chain.h"
+#include "integrity/checkpoint.h"
+#include "integrity/tsa.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/json.h"
-#include "indexer/idx.h"
 #include "common/banned.h"
 
 #define MAX_ENTRIES 100000
@@ -355,10 +355,10 @@ static void check_cms(struct ver *v, const struct ent *sums)
                        when);
     ERR_clear_error();
     if (!cms) {
-        exp_ssl_err(&e, "SHA256SUMS.p7s: not a CMS signature");
+        itg_ssl_err(&e, "SHA256SUMS.p7s: not a CMS signature");
         exp_ver_report(v, false, "signature", "%s", e.msg);
     } else if (CMS_verify(cms, inter, store, content, NULL, CMS_BINARY) != 1) {
-        exp_ssl_err(&e, "SHA256SUMS.p7s: signature over SHA256SUMS does not verify");
+        itg_ssl_err(&e, "SHA256SUMS.p7s: signature over SHA256SUMS does not verify");
         exp_ver_report(v, false, "signature", "%s", e.msg);
     } else {
         unsigned char md[EVP_MAX_MD_SIZE];
@@ -473,7 +473,7 @@ static void check_chain(struct ver *v, struct ent *c, const char *log, const boo
             exp_ver_report(v, false, "chain", "%s line %u: malformed", c->rel, line + 1);
             return;
         }
-        if (idx_chain_next(prev, camera, start, end, sha, want, NULL) < 0)
+        if (itg_chain_next(prev, camera, start, end, sha, want, NULL) < 0)
             exp_ver_report(v, false, "chain", "%s line %u: cannot compute SHA-256", c->rel,
                            line + 1);
         else if (memcmp(want, ch, 32) != 0)
@@ -516,7 +516,7 @@ static void check_chain(struct ver *v, struct ent *c, const char *log, const boo
 }
 
 /*
- * A "timestamp <base64>" line in checkpoint block `no` (exporter/tsa.h): the RFC 3161 token
+ * A "timestamp <base64>" line in checkpoint block `no` (integrity/tsa.h): the RFC 3161 token
  * must cover the block's bytes before that line, and chain to certs/tsa.pem when the package
  * has it.
  */
@@ -547,7 +547,7 @@ static void check_timestamp(struct ver *v, const char *block, size_t len, size_t
     n = tok ? EVP_DecodeBlock(tok, (const unsigned char *)b64, (int)blen) : -1;
     if (n > 0)
         n -= (b64[blen - 1] == '=') + (b64[blen - 2] == '=');
-    if (n <= 0 || exp_tsa_check(block, (size_t)(t - block), tok, (size_t)n, ca ? ca->data : NULL,
+    if (n <= 0 || itg_tsa_check(block, (size_t)(t - block), tok, (size_t)n, ca ? ca->data : NULL,
                                 ca ? ca->len : 0, when, sizeof(when), who, sizeof(who), &e) < 0)
         exp_ver_report(v, false, "timestamp", "integrity/checkpoints.log block %zu: %s", no,
                        n <= 0 ? "timestamp line is not base64" : e.msg);
@@ -776,11 +776,11 @@ static void check_custody_chain(struct ver *v)
                        "signature does not verify", cpseq);
         goto out;
     }
-    if (exp_checkpoint_audit(blk, blen, &sseq, shash) == CV_ENOENT) {
+    if (itg_checkpoint_audit(blk, blen, &sseq, shash) == CV_ENOENT) {
         exp_ver_report(v, true, "custody", "checkpoint %llu has no audit head (written by an "
                        "older camvault): the custody lines are not checked against it", cpseq);
         goto out;
-    } else if (exp_checkpoint_audit(blk, blen, &sseq, shash) < 0) {
+    } else if (itg_checkpoint_audit(blk, blen, &sseq, shash) < 0) {
         exp_ver_report(v, false, "custody", "checkpoint %llu: malformed audit line", cpseq);
         goto out;
     }

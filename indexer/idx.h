@@ -142,17 +142,9 @@ struct idx_segment {
 };
 
 /*
- * Chain step: SHA-256(prev || camera id || 0x00 || be64 start || be64 end || sha256(file)).
- * The first link of a camera has prev = 32 zero bytes. CV_ECRYPTO (OpenSSL's reason in *err) when
- * the hash cannot be computed; `out` is then zeroed and must not be stored.
- */
-int idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us, int64_t end_us,
-                   const uint8_t sha256[32], uint8_t out[32], struct cv_err *err);
-
-/*
- * Commit a closed segment: computes seg->chain from the camera's previous segment, stores the
- * record and its fragment table (from the scan of the file or the writer's own list), and drops
- * the camera's pending entry if it names this file. Every segment is indexed, in the order it is
+ * Commit a closed segment: computes seg->chain from the camera's previous segment (the chain
+ * step, itg_chain_next in integrity/chain.h), stores the record and its fragment table (from the
+ * scan of the file or the writer's own list), and drops the camera's pending entry if it names this file. Every segment is indexed, in the order it is
  * put: one whose first fragment is timed more than IDX_SHIFT_MIN_US after its receipt (frags'
  * wall_us vs recv_us: the recorder placed it after its previous segment) is flagged
  * IDX_SEG_SHIFTED with recv_start_us = that receipt; one that starts more than IDX_OVERLAP_US
@@ -276,7 +268,7 @@ struct idx_head {
 };
 int idx_heads(struct idx_txn *txn, struct idx_head **out, size_t *n, struct cv_err *err);
 
-/* A signed checkpoint: its canonical text (see exporter/checkpoint.h) and DER signature. */
+/* A signed checkpoint: its canonical text (see integrity/checkpoint.h) and DER signature. */
 struct idx_checkpoint {
     uint64_t seq;
     char *text; /* malloc'd, NUL-terminated */

@@ -11,12 +11,10 @@
 #include <sys/stat.h>
 
 #include <lmdb.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "indexer/idx.h"
 #include "indexer/idx_int.h"
+#include "integrity/chain.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/fileio.h"
@@ -35,34 +33,6 @@ static int64_t key_start(const uint8_t *k)
 }
 
 /* ---- segments ---- */
-
-int idx_chain_next(const uint8_t prev[32], const char *camera, int64_t start_us, int64_t end_us,
-                   const uint8_t sha256[32], uint8_t out[32], struct cv_err *err)
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    char why[256] = "out of memory";
-    unsigned long e;
-    uint8_t t[2][8];
-    unsigned int len = 0;
-    int ok;
-
-    cv_put_be64(t[0], (uint64_t)start_us);
-    cv_put_be64(t[1], (uint64_t)end_us);
-    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-         EVP_DigestUpdate(ctx, prev, 32) == 1 &&
-         EVP_DigestUpdate(ctx, camera, strlen(camera) + 1) == 1 && /* NUL as separator */
-         EVP_DigestUpdate(ctx, t[0], 8) == 1 && EVP_DigestUpdate(ctx, t[1], 8) == 1 &&
-         EVP_DigestUpdate(ctx, sha256, 32) == 1 && EVP_DigestFinal_ex(ctx, out, &len) == 1 &&
-         len == 32;
-    EVP_MD_CTX_free(ctx);
-    if (ok)
-        return 0;
-    memset(out, 0, 32); /* never a half-made link */
-    if ((e = ERR_get_error()) != 0)
-        ERR_error_string_n(e, why, sizeof(why));
-    ERR_clear_error();
-    return cv_errf(err, CV_ECRYPTO, "camera '%s': cannot compute the chain link: %s", camera, why);
-}
 
 static void segment_encode(struct cv_buf *b, const struct idx_segment *s)
 {
@@ -314,7 +284,7 @@ int idx_segment_put(struct idx_txn *t, const char *camera, struct idx_segment *s
 
     has_prev = chainhead_get(t, seg->cam, &prev_start, prev) == 0;
     shift = segment_place(t, seg, has_prev, prev_start, frags, nfrags);
-    rc = idx_chain_next(has_prev ? prev : zero, camera, seg->start_us, seg->end_us, seg->sha256,
+    rc = itg_chain_next(has_prev ? prev : zero, camera, seg->start_us, seg->end_us, seg->sha256,
                         seg->chain, err);
     if (rc < 0)
         return rc; /* nothing written: a segment is never stored with a made-up link */

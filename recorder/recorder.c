@@ -1,7 +1,9 @@
 /*
  * recorder.c: rec_run, the recorder's main thread: start-up recovery, then one camera thread
  * per enabled camera, kept in step with the index (cameras added, disabled or edited while
- * recording are picked up within one poll interval, default 2 s).
+ * recording are picked up within one poll interval, default 2 s). Checkpoints are signed in a
+ * thread of their own (integrity/checkpointer.h), so a slow time-stamp authority never holds up
+ * this loop.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -11,7 +13,7 @@
 #include <time.h>
 
 #include "recorder/rec_int.h"
-#include "exporter/checkpoint.h"
+#include "integrity/checkpointer.h"
 #include "indexer/recover.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
@@ -33,20 +35,6 @@ void rec_config_defaults(struct rec_config *cfg)
     cfg->status_us = 2 * CV_US_PER_S;
     cfg->retention_us = 10 * CV_US_PER_S;
     cfg->checkpoint_us = 60 * CV_US_PER_S;
-}
-
-/* Sign the chain heads now (no-op without a signing key). */
-static void checkpoint(struct idx *idx, const char *root, struct exp_signer *signer)
-{
-    struct cv_err err = {""};
-    uint64_t seq;
-
-    if (!signer)
-        return;
-    if (exp_checkpoint_make(idx, root, signer, cv_now_us(), &seq, &err) < 0)
-        cv_error("checkpoint: %s", err.msg);
-    else
-        cv_debug("checkpoint %llu signed", (unsigned long long)seq);
 }
 
 /*
@@ -316,8 +304,8 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     struct rec_sink *sink = NULL;
     struct rec_notes *notes = NULL;
     struct rec_retainer *retainer = NULL;
-    struct exp_signer *signer = NULL;
-    int64_t next_checkpoint;
+    struct itg_signer *signer = NULL;
+    struct itg_checkpointer *checkpoints = NULL;
     struct idx_camera *cams = NULL;
     struct idx_txn *t = NULL;
     struct slot *slots = NULL;
@@ -354,14 +342,16 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         goto out;
     {
         struct cv_err kerr = {""};
-        if (exp_signer_open(&signer, root, &kerr) < 0)
+        if (itg_signer_open(&signer, root, &kerr) < 0)
             cv_warn("checkpoints are not signed: %s", kerr.msg);
-        else if (cfg->tsa_url[0] && exp_signer_set_tsa(signer, cfg->tsa_url, &kerr) < 0)
+        else if (cfg->tsa_url[0] && itg_signer_set_tsa(signer, cfg->tsa_url, &kerr) < 0)
             cv_warn("checkpoints are not time-stamped: %s", kerr.msg);
         else if (cfg->tsa_url[0])
             cv_info("checkpoints are time-stamped by %s", cfg->tsa_url);
+        if (signer && itg_checkpointer_start(&checkpoints, idx, root, signer, cfg->checkpoint_us,
+                                             &kerr) < 0)
+            cv_error("checkpoints are not signed: %s", kerr.msg);
     }
-    next_checkpoint = cv_mono_us() + cfg->checkpoint_us;
     memset(&base, 0, sizeof(base));
     base.root = root;
     base.cfg = cfg;
@@ -387,10 +377,6 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
             }
             next_poll = now + cfg->poll_us;
         }
-        if (now >= next_checkpoint) {
-            checkpoint(idx, root, signer);
-            next_checkpoint = now + cfg->checkpoint_us;
-        }
         /* A camera retired for a change (or re-enabled meanwhile) starts again at once. */
         if (reap(slots, &nslots) > 0)
             sync_cameras(idx, root, &base, &slots, &nslots, note);
@@ -405,13 +391,15 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     /* Let the sink commit the last segments, then sign them. */
     rec_sink_close(sink);
     sink = NULL;
-    checkpoint(idx, root, signer);
+    itg_checkpointer_stop(checkpoints, true);
+    checkpoints = NULL;
     rc = 0;
 out:
+    itg_checkpointer_stop(checkpoints, false);
     rec_retainer_stop(retainer);
     rec_sink_close(sink);
     rec_notes_free(notes);
-    exp_signer_close(signer);
+    itg_signer_close(signer);
     free(slots);
     free(cams);
     idx_close(idx);

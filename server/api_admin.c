@@ -229,7 +229,7 @@ struct audit_ctx {
     uint64_t last;
 };
 
-static int audit_one(void *vctx, const struct srv_audit_rec *rec)
+static int audit_one(void *vctx, const struct itg_audit_rec *rec)
 {
     struct audit_ctx *c = vctx;
 
@@ -290,13 +290,13 @@ int api_audit_verify(struct srv_req *r)
 {
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
-    struct exp_cp_audit cp;
+    struct itg_cp_audit cp;
     uint64_t n = 0, bad = 0;
     int rc;
 
     if (srv_read(r, &t) < 0)
         return 0;
-    rc = srv_audit_verify_signed(t, r->srv->root, &n, &bad, &cp, &err); /* and the signed head */
+    rc = itg_audit_verify_signed(t, r->srv->root, &n, &bad, &cp, &err); /* and the signed head */
     idx_abort(t);
     if (rc < 0 && rc != CV_ECORRUPT)
         return srv_fail(r, rc, &err);

@@ -356,7 +356,7 @@ struct custody_ctx {
     size_t n;
 };
 
-static int custody_one(void *ctx, const struct srv_audit_rec *a)
+static int custody_one(void *ctx, const struct itg_audit_rec *a)
 {
     struct custody_ctx *cc = ctx;
 

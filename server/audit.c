@@ -7,27 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "common/cvtime.h"
 #include "common/json.h"
+#include "integrity/chain.h"
 #include "server/audit.h"
 #include "common/banned.h"
-
-#define REC_VERSION 1
-
-static void sha256_chain(const uint8_t prev[32], const char *line, size_t len, uint8_t out[32])
-{
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    unsigned int n = 32;
-
-    /* EVP on a fixed algorithm cannot fail but for memory; a zero hash then fails verify. */
-    memset(out, 0, 32);
-    if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) && EVP_DigestUpdate(c, prev, 32) &&
-        EVP_DigestUpdate(c, line, len))
-        EVP_DigestFinal_ex(c, out, &n);
-    EVP_MD_CTX_free(c);
-}
 
 /* Copy s (NULL: "") into out[cap], marking a cut with "...". */
 static void bounded(char *out, size_t cap, const char *s, bool mark)
@@ -69,36 +53,28 @@ static void build_line(struct cv_buf *b, uint64_t seq, const struct srv_audit_en
 int srv_audit_append(struct idx_txn *t, const struct srv_audit_entry *e, uint64_t *seq_out,
                      struct cv_err *err)
 {
-    struct cv_buf key, val, line, rec;
-    uint8_t prev[32] = {0}, hash[32], k[8];
-    uint64_t seq = 1;
-    struct cv_err why = {""};
+    struct cv_buf line, rec;
+    uint8_t prev[32], hash[32], k[8];
+    uint64_t seq = 0;
     int rc;
 
-    cv_buf_init(&key, 16);
-    cv_buf_init(&val, SRV_AUDIT_LINE_MAX + 64);
     cv_buf_init(&line, SRV_AUDIT_LINE_MAX);
     cv_buf_init(&rec, SRV_AUDIT_LINE_MAX + 64);
-    rc = idx_rec_last(t, IDX_AUDIT, &key, &val, &why);
-    if (rc == 0) {
-        if (key.len != 8 || val.len < 33 || val.data[0] != REC_VERSION) {
-            rc = cv_errf(err, CV_ECORRUPT, "audit: the newest record is malformed (run "
-                         "'camvault audit --verify')");
-            goto out;
-        }
-        seq = cv_get_be64(key.data) + 1;
-        memcpy(prev, val.data + 1, 32);
-    } else if (rc != CV_ENOENT) {
-        rc = cv_errf(err, rc, "audit: %s", why.msg);
+    rc = itg_audit_head(t, &seq, prev, err); /* 0 and zeros for an empty log */
+    if (rc < 0)
         goto out;
-    }
+    seq++;
     build_line(&line, seq, e, e->time_us ? e->time_us : cv_now_us());
     if (!cv_buf_ok(&line)) {
         rc = cv_errf(err, CV_ELIMIT, "audit: record too long");
         goto out;
     }
-    sha256_chain(prev, (const char *)line.data, line.len, hash);
-    cv_buf_u8(&rec, REC_VERSION);
+    rc = itg_audit_link(prev, line.data, line.len, hash);
+    if (rc < 0) {
+        rc = cv_errf(err, rc, "audit: cannot compute the record's hash");
+        goto out;
+    }
+    cv_buf_u8(&rec, ITG_AUDIT_REC_VERSION);
     cv_buf_put(&rec, hash, 32);
     cv_buf_put(&rec, line.data, line.len);
     cv_put_be64(k, seq);
@@ -107,8 +83,6 @@ int srv_audit_append(struct idx_txn *t, const struct srv_audit_entry *e, uint64_
     if (rc == 0 && seq_out)
         *seq_out = seq;
 out:
-    cv_buf_release(&key);
-    cv_buf_release(&val);
     cv_buf_release(&line);
     cv_buf_release(&rec);
     return rc;
@@ -286,54 +260,6 @@ void srv_audit_writer_stats(struct srv_audit_writer *w, struct srv_audit_writer_
     pthread_mutex_unlock(&w->mu);
 }
 
-/* Decode one stored record (key, value) into *r, parsing its line into *doc (caller frees). */
-static int decode(const void *k, size_t klen, const void *v, size_t vlen,
-                  struct srv_audit_rec *r, struct cv_json **doc, char **linebuf, struct cv_err *err)
-{
-    static const struct cv_json_limits lim = {.max_bytes = SRV_AUDIT_LINE_MAX,
-                                              .max_string = SRV_AUDIT_LINE_MAX,
-                                              .max_items = 16,
-                                              .max_depth = 2};
-    const uint8_t *p = v;
-    const struct cv_jv *root;
-    int64_t seq, tus;
-    const char **fields[] = {&r->user, &r->role, &r->action, &r->target, &r->case_id, &r->detail};
-    const char *names[] = {"user", "role", "action", "target", "case", "detail"};
-
-    *doc = NULL;
-    memset(r, 0, sizeof(*r));
-    if (klen != 8)
-        return cv_errf(err, CV_ECORRUPT, "audit: a key of %zu bytes", klen);
-    r->seq = cv_get_be64(k);
-    if (vlen < 34 || p[0] != REC_VERSION)
-        return cv_errf(err, CV_ECORRUPT, "audit record %llu: malformed value",
-                       (unsigned long long)r->seq);
-    memcpy(r->hash, p + 1, 32);
-    *linebuf = malloc(vlen - 33 + 1);
-    if (!*linebuf)
-        return cv_errf(err, CV_ENOMEM, "out of memory");
-    memcpy(*linebuf, p + 33, vlen - 33);
-    (*linebuf)[vlen - 33] = 0;
-    r->line = *linebuf;
-    if (strlen(r->line) != vlen - 33 || cv_json_parse(r->line, vlen - 33, &lim, doc, err) < 0)
-        return cv_errf(err, CV_ECORRUPT, "audit record %llu: the line is not valid JSON",
-                       (unsigned long long)r->seq);
-    root = cv_json_root(*doc);
-    if (cv_json_get_i64(root, "seq", true, 1, INT64_MAX, &seq, err) != 0 ||
-        cv_json_get_i64(root, "time_us", true, INT64_MIN, INT64_MAX, &tus, err) != 0)
-        return cv_errf(err, CV_ECORRUPT, "audit record %llu: the line lacks seq or time_us",
-                       (unsigned long long)r->seq);
-    if ((uint64_t)seq != r->seq)
-        return cv_errf(err, CV_ECORRUPT, "audit record %llu: the line says it is record %lld",
-                       (unsigned long long)r->seq, (long long)seq);
-    r->time_us = tus;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (cv_json_get_str(root, names[i], true, fields[i], err) != 0)
-            return cv_errf(err, CV_ECORRUPT, "audit record %llu: the line lacks '%s'",
-                           (unsigned long long)r->seq, names[i]);
-    return 0;
-}
-
 struct iter_ctx {
     const struct srv_audit_filter *f;
     srv_audit_cb cb;
@@ -347,10 +273,8 @@ struct iter_ctx {
 static int iter_one(void *vctx, const void *k, size_t klen, const void *v, size_t vlen)
 {
     struct iter_ctx *c = vctx;
-    struct srv_audit_rec r;
-    struct cv_json *doc = NULL;
-    char *linebuf = NULL;
-    int rc = decode(k, klen, v, vlen, &r, &doc, &linebuf, c->err), stop = 0;
+    struct itg_audit_rec r;
+    int rc = itg_audit_decode(k, klen, v, vlen, &r, c->err), stop = 0;
 
     if (rc < 0) {
         c->rc = rc;
@@ -370,8 +294,7 @@ static int iter_one(void *vctx, const void *k, size_t klen, const void *v, size_
             }
         }
     }
-    cv_json_free(doc);
-    free(linebuf);
+    itg_audit_rec_release(&r);
     return stop;
 }
 
@@ -393,129 +316,11 @@ int srv_audit_iter(struct idx_txn *t, const struct srv_audit_filter *f, srv_audi
     return c.rc;
 }
 
-struct verify_ctx {
-    uint64_t expect;
-    uint8_t prev[32];
-    uint64_t *first_bad;
-    struct cv_err *err;
-    int rc;
-};
-
-static int verify_one(void *vctx, const void *k, size_t klen, const void *v, size_t vlen)
-{
-    struct verify_ctx *c = vctx;
-    struct srv_audit_rec r;
-    struct cv_json *doc = NULL;
-    char *linebuf = NULL;
-    uint8_t h[32];
-    int rc = decode(k, klen, v, vlen, &r, &doc, &linebuf, c->err);
-
-    if (rc < 0) {
-        *c->first_bad = klen == 8 ? cv_get_be64(k) : c->expect;
-    } else if (r.seq != c->expect) {
-        *c->first_bad = c->expect;
-        rc = cv_errf(c->err, CV_ECORRUPT, "audit record %llu is missing (next stored: %llu)",
-                     (unsigned long long)c->expect, (unsigned long long)r.seq);
-    } else {
-        sha256_chain(c->prev, r.line, strlen(r.line), h);
-        if (memcmp(h, r.hash, 32) != 0) {
-            *c->first_bad = r.seq;
-            rc = cv_errf(c->err, CV_ECORRUPT, "audit record %llu: its hash does not match its "
-                         "line and the previous record's hash", (unsigned long long)r.seq);
-        }
-        memcpy(c->prev, r.hash, 32);
-    }
-    if (rc < 0)
-        c->rc = CV_ECORRUPT;
-    else
-        c->expect++;
-    cv_json_free(doc);
-    free(linebuf);
-    return rc < 0 ? 1 : 0;
-}
-
-int srv_audit_verify(struct idx_txn *t, uint64_t *records, uint64_t *first_bad,
-                     struct cv_err *err)
-{
-    struct verify_ctx c = {.expect = 1, .first_bad = first_bad, .err = err};
-    int rc;
-
-    *records = 0;
-    *first_bad = 0;
-    rc = idx_rec_iter(t, IDX_AUDIT, NULL, 0, false, verify_one, &c, err);
-    *records = c.expect - 1;
-    if (rc < 0)
-        return rc;
-    return c.rc;
-}
-
-int srv_audit_check_head(struct idx_txn *t, uint64_t cp_seq, uint64_t seq,
-                         const uint8_t hash[32], struct cv_err *err)
-{
-    struct cv_buf key, val;
-    struct cv_err why = {""};
-    uint64_t last = 0;
-    uint8_t k[8];
-    int rc;
-
-    if (seq == 0)
-        return 0;
-    cv_buf_init(&key, 16);
-    cv_buf_init(&val, SRV_AUDIT_LINE_MAX + 64);
-    rc = idx_rec_last(t, IDX_AUDIT, &key, &val, &why);
-    if (rc == 0 && key.len == 8)
-        last = cv_get_be64(key.data);
-    else if (rc < 0 && rc != CV_ENOENT) {
-        rc = cv_errf(err, rc, "audit: %s", why.msg);
-        goto out;
-    }
-    if (last < seq) {
-        rc = cv_errf(err, CV_ECORRUPT, "audit log ends at record %llu but checkpoint %llu signed "
-                     "record %llu: records were deleted from its end",
-                     (unsigned long long)last, (unsigned long long)cp_seq,
-                     (unsigned long long)seq);
-        goto out;
-    }
-    cv_put_be64(k, seq);
-    rc = idx_rec_get(t, IDX_AUDIT, k, 8, &val, &why);
-    if (rc == CV_ENOENT) {
-        rc = cv_errf(err, CV_ECORRUPT, "audit record %llu is missing but checkpoint %llu signed "
-                     "it", (unsigned long long)seq, (unsigned long long)cp_seq);
-    } else if (rc < 0) {
-        rc = cv_errf(err, rc, "audit: %s", why.msg);
-    } else if (val.len < 33 || memcmp(val.data + 1, hash, 32) != 0) {
-        rc = cv_errf(err, CV_ECORRUPT, "audit record %llu: hash differs from the one checkpoint "
-                     "%llu signed (the log was rewritten at or below record %llu)",
-                     (unsigned long long)seq, (unsigned long long)cp_seq,
-                     (unsigned long long)seq);
-    }
-out:
-    cv_buf_release(&key);
-    cv_buf_release(&val);
-    return rc;
-}
-
-int srv_audit_verify_signed(struct idx_txn *t, const char *root, uint64_t *records,
-                            uint64_t *first_bad, struct exp_cp_audit *cp, struct cv_err *err)
-{
-    int rc = srv_audit_verify(t, records, first_bad, err);
-
-    memset(cp, 0, sizeof(*cp));
-    if (rc < 0)
-        return rc;
-    rc = exp_checkpoint_audit_last(t, root, cp, err);
-    if (rc == CV_ENOENT)
-        return 0;
-    if (rc < 0 || !cp->has_audit)
-        return rc;
-    return srv_audit_check_head(t, cp->cp_seq, cp->seq, cp->hash, err);
-}
-
 struct case_ctx {
     struct cv_buf *out;
 };
 
-static int case_one(void *vctx, const struct srv_audit_rec *r)
+static int case_one(void *vctx, const struct itg_audit_rec *r)
 {
     struct case_ctx *c = vctx;
     char prev[65], hash[65];
@@ -541,7 +346,7 @@ int srv_audit_case_lines(struct idx_txn *t, const char *case_id, struct cv_buf *
     return rc;
 }
 
-void srv_audit_json(struct cv_buf *b, const struct srv_audit_rec *r)
+void srv_audit_json(struct cv_buf *b, const struct itg_audit_rec *r)
 {
     char hash[65];
 

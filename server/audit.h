@@ -11,7 +11,7 @@
  *    "detail":""}
  *
  * plus hash_n = SHA-256(hash_{n-1} || line_n), hash_0 = 32 zero bytes. Editing, removing or
- * reordering a record breaks the chain at that record (srv_audit_verify names it); appending is
+ * reordering a record breaks the chain at that record (itg_audit_verify names it); appending is
  * the only change the API offers. Value layout in the store: u8 version (1), hash[32], line.
  *
  * Threads and processes: appends take the index's write lock (LMDB: one writer across
@@ -26,7 +26,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
-#include "exporter/checkpoint.h"
+#include "integrity/audit_chain.h"
 #include "indexer/idx.h"
 
 #define SRV_AUDIT_USER_MAX 64
@@ -34,7 +34,7 @@
 #define SRV_AUDIT_TARGET_MAX 512
 #define SRV_AUDIT_CASE_MAX 128
 #define SRV_AUDIT_DETAIL_MAX 1024
-#define SRV_AUDIT_LINE_MAX 16384 /* escaping can grow the fields six-fold */
+#define SRV_AUDIT_LINE_MAX ITG_AUDIT_LINE_MAX /* escaping can grow the fields six-fold */
 
 /* What to record. NULL strings are "". Longer strings are cut at the limits above (target and
  * detail get a trailing "..." so the cut is visible). time_us 0: now. */
@@ -48,15 +48,8 @@ struct srv_audit_entry {
     const char *detail;
 };
 
-/* A stored record as read back; strings point into memory valid only during a callback. */
-struct srv_audit_rec {
-    uint64_t seq;
-    int64_t time_us;
-    const char *user, *role, *action, *target, *case_id, *detail;
-    const char *line; /* the canonical line (NUL-terminated) */
-    uint8_t hash[32];
-    uint8_t prev[32]; /* the previous record's hash (zeros for seq 1) */
-};
+/* A stored record as read back: struct itg_audit_rec (integrity/audit_chain.h); in callbacks
+ * its strings die when the callback returns. */
 
 /*
  * Append one record inside the caller's write transaction, so that a change and its audit
@@ -118,40 +111,13 @@ struct srv_audit_filter {
     uint64_t limit;      /* stop after this many (0: no limit) */
 };
 /* Called per record; nonzero stops the iteration and is returned. */
-typedef int (*srv_audit_cb)(void *ctx, const struct srv_audit_rec *r);
+typedef int (*srv_audit_cb)(void *ctx, const struct itg_audit_rec *r);
 /* A record that cannot be decoded is CV_ECORRUPT naming its sequence (run verify). */
 int srv_audit_iter(struct idx_txn *txn, const struct srv_audit_filter *f, srv_audit_cb cb,
                    void *ctx, struct cv_err *err);
 
-/*
- * Check the whole chain: dense sequence numbers from 1, each line decodes and names its own
- * sequence, each hash is SHA-256(previous hash || line). Returns 0 with *records set when it
- * holds; CV_ECORRUPT when it does not, with *first_bad the first bad sequence and a message
- * saying what is wrong with it ("audit record 17: hash does not match its line").
- */
-int srv_audit_verify(struct idx_txn *txn, uint64_t *records, uint64_t *first_bad,
-                     struct cv_err *err);
-
-/*
- * Check the log against the head a signed checkpoint holds (exporter/checkpoint.h: checkpoint
- * `cp_seq` signed record `seq` with hash `hash`): the log must reach record `seq` and that
- * record's hash must be `hash`. Deleting records from the end of the log leaves a chain that
- * srv_audit_verify accepts; this catches it. Returns 0 when it holds; CV_ECORRUPT naming what
- * is wrong ("audit log ends at record 40 but checkpoint 7 signed record 45", or "audit record
- * 45: hash differs from the one checkpoint 7 signed ..."). seq 0 (an empty log signed) holds.
- */
-int srv_audit_check_head(struct idx_txn *txn, uint64_t cp_seq, uint64_t seq,
-                         const uint8_t hash[32], struct cv_err *err);
-
-/*
- * srv_audit_verify, then the log against the newest checkpoint of the index (its signature
- * checked with ROOT/keys/signing.pem, exporter/checkpoint.h) with srv_audit_check_head. *cp
- * gets that checkpoint: cp->cp_seq 0 when there is none yet, !cp->has_audit when an older
- * camvault wrote it (both hold: the log's end is then simply not signed yet). CV_ECORRUPT as
- * the two functions say (*first_bad 0 when the chain held but not up to the signed head).
- */
-int srv_audit_verify_signed(struct idx_txn *txn, const char *root, uint64_t *records,
-                            uint64_t *first_bad, struct exp_cp_audit *cp, struct cv_err *err);
+/* The chain's checks (the whole chain, the head a checkpoint signed) are itg_audit_verify,
+ * itg_audit_check_head and itg_audit_verify_signed in integrity/audit_chain.h. */
 
 /*
  * The audit lines of one case as text, for an export package's custody/ folder: one line per
@@ -163,6 +129,6 @@ int srv_audit_case_lines(struct idx_txn *txn, const char *case_id, struct cv_buf
 
 /* The record as one JSON object for the API and `camvault audit --json`: the line's members
  * plus "time_local" and "hash". */
-void srv_audit_json(struct cv_buf *b, const struct srv_audit_rec *r);
+void srv_audit_json(struct cv_buf *b, const struct itg_audit_rec *r);
 
 #endif

@@ -4,6 +4,10 @@
 Reads the fenced ```layering block of docs/architecture.md:
 
     module: dep dep ...          what files of `module` may include (besides their own module)
+    dir/name: dep dep ...        a floor inside a module: the files dir/name.c, dir/name.h (and
+                                 dir/name/...) form their own module, which may include only
+                                 its deps; the rest of dir may include it, and so may every
+                                 module allowed to include dir (integrity/chain, below indexer)
     except FILE: HEADER ...      a known wrong-way include of one file, kept until it is fixed
     # comment
 
@@ -60,6 +64,9 @@ def read_block(doc):
         else:
             allowed[p.group(2)] = set(words)
     for mod, deps in allowed.items():
+        if "/" in mod and mod.split("/", 1)[0] not in allowed:
+            fail("%s: '%s' is a floor of module '%s', which is not a module of the block"
+                 % (doc, mod, mod.split("/", 1)[0]))
         for d in deps - set(allowed):
             fail("%s: module '%s' may include '%s', which is not a module of the block"
                  % (doc, mod, d))
@@ -68,18 +75,38 @@ def read_block(doc):
     return allowed, excepts
 
 
+def module_of(rel, modules):
+    """The module a path (file or header) belongs to: the most specific one, so that
+    integrity/chain.h is module integrity/chain and integrity/keys.h is module integrity."""
+    stem = os.path.splitext(rel)[0]
+    subs = [m for m in modules if "/" in m and (stem == m or rel.startswith(m + "/"))]
+    if subs:
+        return max(subs, key=len)
+    return rel.split("/", 1)[0]
+
+
+def may_include(mod, dep, allowed):
+    """Whether files of module `mod` may include headers of module `dep`."""
+    if dep == mod or dep in allowed[mod]:
+        return True
+    top = dep.split("/", 1)[0]
+    # a module's own floor (integrity -> integrity/chain), and a floor of a module one may
+    # include (recorder -> integrity/chain because recorder -> integrity)
+    return dep != top and (top == mod or top in allowed[mod])
+
+
 def sources(root, modules):
     """(relative path, module) of every .c/.h of the tree that belongs to a module."""
     for name, mod in sorted(TOP_FILES.items()):
         if mod in modules and os.path.isfile(os.path.join(root, name)):
             yield name, mod
-    for mod in sorted(modules):
-        top = os.path.join(root, mod)
-        for d, dirs, files in os.walk(top):
+    for top in sorted(m for m in modules if "/" not in m):
+        for d, dirs, files in os.walk(os.path.join(root, top)):
             dirs.sort()
             for f in sorted(files):
                 if f.endswith((".c", ".h")):
-                    yield os.path.relpath(os.path.join(d, f), root), mod
+                    rel = os.path.relpath(os.path.join(d, f), root)
+                    yield rel, module_of(rel, modules)
 
 
 def main(argv):
@@ -113,13 +140,14 @@ def main(argv):
                 continue
             hdr = m.group(1)
             if hdr.startswith(".") or "/../" in hdr or "/./" in hdr:
-                # "../exporter/keys.h" is exporter/keys.h: a relative path is no way around
+                # "../exporter/export.h" is exporter/export.h: a relative path is no way around
                 hdr = os.path.normpath(os.path.join(os.path.dirname(rel), hdr))
-            dep = hdr.split("/", 1)[0]
-            if dep not in allowed and not os.path.isdir(os.path.join(root, dep)):
+            top = hdr.split("/", 1)[0]
+            if top not in allowed and not os.path.isdir(os.path.join(root, top)):
                 continue  # not a folder of this tree: a system header (<openssl/evp.h>)
+            dep = module_of(hdr, allowed)
             nincl += 1
-            if dep == mod or dep in allowed[mod]:
+            if may_include(mod, dep, allowed):
                 continue
             if hdr in excepts.get(rel, ()):
                 used.add((rel, hdr))

@@ -1,9 +1,11 @@
 """Issue 15: one place for each thing; dependencies point one way.
 
 tools/check-includes.py reads the `layering` block of docs/architecture.md and checks every
-#include "dir/..." of the tree. It passes on the tree as it is (the one known exception,
-recorder/recorder.c -> exporter/checkpoint.h, is listed), and on a copy with a planted
-wrong-way include it fails with one line naming the file, the line and the header.
+#include "dir/..." of the tree. It passes on the tree as it is, with no known exception left
+(recorder/recorder.c signs checkpoints through integrity/, below it), and on a copy with a
+planted wrong-way include it fails with one line naming the file, the line and the header. The
+integrity module has a floor, integrity/chain (the pure chain steps), that the indexer may
+include while the rest of integrity is above the indexer.
 """
 import shutil
 import subprocess
@@ -13,8 +15,8 @@ import pytest
 from conftest import PY, REPO
 
 CHECKER = REPO / "tools" / "check-includes.py"
-COPIED = ["common", "storage-layout", "indexer", "recorder", "exporter", "server", "cli",
-          "tools", "tests", "docs"]
+COPIED = ["common", "storage-layout", "indexer", "integrity", "recorder", "exporter", "server",
+          "cli", "tools", "tests", "docs"]
 
 
 def check(root=None, doc=None):
@@ -67,16 +69,27 @@ def test_tree_passes():
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout == ""
     assert "0 wrong-way" in r.stderr
-    assert "1 known exceptions" in r.stderr  # recorder/recorder.c -> exporter/checkpoint.h
+    assert "0 known exceptions" in r.stderr  # recorder.c -> exporter/checkpoint.h is gone
+    assert "note:" not in r.stderr
 
 
 WRONG_WAY = [
     # (file to plant in, header it must not include)
     ("recorder/camera.c", "exporter/export.h"),       # recording depends on export
-    ("recorder/recorder.c", "exporter/keys.h"),       # not covered by the listed exception
+    ("recorder/recorder.c", "exporter/export.h"),     # the old exception is gone
+    ("recorder/recorder.c", "server/audit.h"),        # the audit chain is in integrity/
     ("recorder/sink.c", "server/srv.h"),              # recording depends on the web side
     ("exporter/export.c", "recorder/rec.h"),          # export depends on a live recorder
-    ("indexer/idx_env.c", "exporter/checkpoint.h"),   # the index knows who reads it
+    ("indexer/idx_env.c", "exporter/export.h"),       # the index knows who reads it
+    ("indexer/idx_segments.c", "integrity/checkpoint.h"),  # only the floor integrity/chain
+    ("indexer/fsck.c", "integrity/keys.h"),           # fsck checks chains, never keys
+    ("storage-layout/segfile.c", "integrity/chain.h"),  # the floor of integrity is above it
+    ("integrity/chain.c", "indexer/idx.h"),           # the floor of integrity: common only
+    ("integrity/chain.h", "integrity/keys.h"),        # ... not the rest of its own module
+    ("integrity/checkpoint.c", "recorder/rec.h"),     # integrity is below the recorder
+    ("integrity/keys.c", "exporter/exp_int.h"),       # ... and below the exporter
+    ("integrity/audit_chain.c", "server/audit.h"),    # ... and below the server
+    ("integrity/tsa.c", "cli/cli.h"),                 # ... and below the command line
     ("storage-layout/layout.c", "indexer/idx.h"),     # the floor looks up
     ("common/buf.h", "storage-layout/layout.h"),      # common is the floor
     ("server/jobs.c", "recorder/rec.h"),              # server and recorder are processes apart
@@ -119,19 +132,38 @@ def test_new_file_in_cli_may_include_everything_but_tools(tree):
     assert r.stdout.splitlines() == [
         "cli/cmd_planted.c:3: cli/cmd_planted.c includes tools/camsim/sim_util.h, which "
         "docs/architecture.md does not allow (cli may include: common exporter indexer "
-        "recorder server storage-layout)"]
+        "integrity recorder server storage-layout)"]
 
 
 def test_allowed_arrow_removed_from_doc_fails(tree):
     """The block is what is checked: drop `indexer` from recorder's line, its includes fail."""
     doc = tree / "docs" / "architecture.md"
     text = doc.read_text()
-    old = "recorder:       common storage-layout indexer\n"
+    old = "recorder:        common storage-layout indexer integrity\n"
     assert old in text
-    doc.write_text(text.replace(old, "recorder:       common storage-layout\n"))
+    doc.write_text(text.replace(old, "recorder:        common storage-layout integrity\n"))
     r = check(root=tree)
     assert r.returncode == 1
     assert "recorder/rec_int.h:" in r.stdout and "includes indexer/idx.h" in r.stdout
+
+
+def test_indexer_reaches_integrity_only_through_its_floor(tree):
+    """The indexer computes chain links with integrity/chain.h (allowed by name in its line);
+    without that arrow its include fails, and recorder, exporter and server reach the floor
+    because they may include integrity."""
+    doc = tree / "docs" / "architecture.md"
+    text = doc.read_text()
+    old = "indexer:         common storage-layout integrity/chain\n"
+    assert old in text
+    doc.write_text(text.replace(old, "indexer:         common storage-layout\n"))
+    for src in ("recorder/sink.c", "exporter/clip.c", "server/jobs.c"):
+        plant(tree / src, "integrity/chain.h")
+    r = check(root=tree)
+    assert r.returncode == 1
+    bad = r.stdout.splitlines()
+    assert bad and all(l.startswith("indexer/") for l in bad), r.stdout
+    assert any("indexer/idx_segments.c:" in l and "includes integrity/chain.h" in l
+               for l in bad), r.stdout
 
 
 @pytest.mark.parametrize("block,why", [
@@ -140,6 +172,8 @@ def test_allowed_arrow_removed_from_doc_fails(tree):
     ("```layering\ncommon:\ncommon:\n```\n", "module 'common' listed twice"),
     ("```layering\ncommon:\nrecorder: common integrity\n```\n",
      "module 'recorder' may include 'integrity', which is not a module of the block"),
+    ("```layering\ncommon:\nintegrity/chain: common\n```\n",
+     "'integrity/chain' is a floor of module 'integrity', which is not a module of the block"),
 ])
 def test_bad_block_is_an_error(tmp_path, block, why):
     doc = tmp_path / "architecture.md"

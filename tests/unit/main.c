@@ -179,7 +179,10 @@
     X(keys_import_refused)                                                                         \
     X(checkpoint_sign_verify)                                                                      \
     X(checkpoint_tampered)                                                                         \
-    X(checkpoint_audit_line)
+    X(checkpoint_audit_line)                                                                       \
+    X(checkpoint_signer_thread)                                                                    \
+    X(chain_audit_link)                                                                            \
+    X(chain_audit_decode)
 
 #define UNIT_DECLARE(name) void test_##name(void);
 UNIT_TESTS(UNIT_DECLARE)

@@ -15,8 +15,9 @@
 
 #include "common/buf.h"
 #include "common/cvtime.h"
-#include "exporter/checkpoint.h"
-#include "exporter/keys.h"
+#include "integrity/audit_chain.h"
+#include "integrity/checkpoint.h"
+#include "integrity/keys.h"
 #include "indexer/idx.h"
 #include "server/audit.h"
 #include "storage-layout/layout.h"
@@ -80,7 +81,7 @@ struct collect {
     uint8_t last[32];
 };
 
-static int collect(void *ctx, const struct srv_audit_rec *r)
+static int collect(void *ctx, const struct itg_audit_rec *r)
 {
     struct collect *c = ctx;
     uint8_t h[32];
@@ -112,7 +113,7 @@ void test_audit_chain(void)
         return;
     fill(&e, 10);
     CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(srv_audit_verify(t, &n, &bad, &err), &err);
+    CHECK_OK(itg_audit_verify(t, &n, &bad, &err), &err);
     CHECK_EQ_U64(n, 10);
     CHECK_OK(srv_audit_iter(t, &f, collect, &c, &err), &err);
     CHECK_EQ_INT(c.n, 10);
@@ -243,7 +244,7 @@ void test_audit_tampered(void)
         fill(&e, 8);
         tamper(&e, cases[i].seq, cases[i].from, cases[i].to);
         CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-        CHECK_EQ_INT(srv_audit_verify(t, &n, &bad, &err), CV_ECORRUPT);
+        CHECK_EQ_INT(itg_audit_verify(t, &n, &bad, &err), CV_ECORRUPT);
         CHECK_EQ_U64(bad, cases[i].first_bad);
         CHECK_CONTAINS(err.msg, cases[i].why);
         idx_abort(t);
@@ -419,7 +420,7 @@ void test_audit_group_commit(void)
     CHECK_EQ_U64(st.retried, 0);
     CHECK(st.transactions >= 1 && st.transactions <= st.records);
     CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(srv_audit_verify(t, &n, &bad, &err), &err);
+    CHECK_OK(itg_audit_verify(t, &n, &bad, &err), &err);
     CHECK_EQ_U64(n, 3 + GC_THREADS * GC_EACH);
     idx_abort(t);
     srv_audit_writer_close(w);
@@ -489,7 +490,7 @@ void test_audit_group_commit_batches(void)
     CHECK_EQ_U64(st.records, GB_THREADS);
     CHECK_EQ_U64(st.transactions, 2);
     CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(srv_audit_verify(t, &n, &bad, &err), &err);
+    CHECK_OK(itg_audit_verify(t, &n, &bad, &err), &err);
     CHECK_EQ_U64(n, 1 + GB_THREADS);
     idx_abort(t);
     srv_audit_writer_close(w);
@@ -541,15 +542,15 @@ void test_audit_group_commit_errors(void)
 /*
  * Issue 11, finding 7: a checkpoint signs the audit head ("audit <seq> <hash>"), so that
  * records deleted from the end of the log, which leave a chain that still verifies, fail
- * srv_audit_check_head against it; a rewrite below the signed record fails too.
+ * itg_audit_check_head against it; a rewrite below the signed record fails too.
  */
 void test_audit_signed_head(void)
 {
     struct env e;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
-    struct exp_signer *signer = NULL;
-    struct exp_cp_audit cp;
+    struct itg_signer *signer = NULL;
+    struct itg_cp_audit cp;
     struct idx_checkpoint last;
     struct cv_buf chain;
     char site[33], hex[65], want[256];
@@ -564,17 +565,17 @@ void test_audit_signed_head(void)
     fill(&e, 6);
     CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
     CHECK_OK(idx_site_id(t, site, &err), &err);
-    CHECK_OK(exp_audit_head(t, &seq, head, &err), &err);
+    CHECK_OK(itg_audit_head(t, &seq, head, &err), &err);
     CHECK_EQ_U64(seq, 6);
     /* the package's chain lines: records 2..4, each link recomputed */
-    CHECK_OK(exp_audit_chain(t, 2, 4, &chain, &err), &err);
+    CHECK_OK(itg_audit_chain(t, 2, 4, &chain, &err), &err);
     CHECK_EQ_INT(cv_buf_ok(&chain), 1);
     idx_abort(t);
     CHECK(strncmp((const char *)chain.data, "2 ", 2) == 0 &&
           strstr(cv_buf_str(&chain), "\n4 ") != NULL && !strstr(cv_buf_str(&chain), "\n5 "));
-    CHECK_OK(exp_keys_create(e.root, site, &created, &err), &err);
-    CHECK_OK(exp_signer_open(&signer, e.root, &err), &err);
-    CHECK_OK(exp_checkpoint_make(e.idx, e.root, signer, FX_START_US + 60 * CV_US_PER_S, &cpseq,
+    CHECK_OK(itg_keys_create(e.root, site, &created, &err), &err);
+    CHECK_OK(itg_signer_open(&signer, e.root, &err), &err);
+    CHECK_OK(itg_checkpoint_make(e.idx, e.root, signer, FX_START_US + 60 * CV_US_PER_S, &cpseq,
                                  &err), &err);
     CHECK_EQ_U64(cpseq, 1);
     CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
@@ -582,9 +583,9 @@ void test_audit_signed_head(void)
     cv_hex(head, 32, hex);
     snprintf(want, sizeof(want), "\naudit 6 %s\n", hex);
     CHECK_CONTAINS(last.text, want);
-    CHECK_OK(exp_checkpoint_audit_last(t, e.root, &cp, &err), &err);
+    CHECK_OK(itg_checkpoint_audit_last(t, e.root, &cp, &err), &err);
     CHECK(cp.has_audit && cp.cp_seq == 1 && cp.seq == 6 && memcmp(cp.hash, head, 32) == 0);
-    CHECK_OK(srv_audit_check_head(t, cp.cp_seq, cp.seq, cp.hash, &err), &err);
+    CHECK_OK(itg_audit_check_head(t, cp.cp_seq, cp.seq, cp.hash, &err), &err);
     idx_abort(t);
 
     /* The last two records deleted: the chain holds, the signed head does not. */
@@ -594,27 +595,27 @@ void test_audit_signed_head(void)
         cv_put_be64(k, s);
         CHECK_OK(idx_rec_del(t, IDX_AUDIT, k, 8, &err), &err);
     }
-    CHECK_OK(srv_audit_verify(t, &n, &bad, &err), &err);
+    CHECK_OK(itg_audit_verify(t, &n, &bad, &err), &err);
     CHECK_EQ_U64(n, 4);
-    CHECK_EQ_INT(srv_audit_check_head(t, cp.cp_seq, cp.seq, cp.hash, &err), CV_ECORRUPT);
+    CHECK_EQ_INT(itg_audit_check_head(t, cp.cp_seq, cp.seq, cp.hash, &err), CV_ECORRUPT);
     CHECK_CONTAINS(err.msg, "audit log ends at record 4 but checkpoint 1 signed record 6");
-    CHECK_EQ_INT(srv_audit_verify_signed(t, e.root, &n, &bad, &cp, &err), CV_ECORRUPT);
+    CHECK_EQ_INT(itg_audit_verify_signed(t, e.root, &n, &bad, &cp, &err), CV_ECORRUPT);
     CHECK(n == 4 && bad == 0 && cp.cp_seq == 1 && cp.seq == 6);
     CHECK_CONTAINS(err.msg, "audit log ends at record 4 but checkpoint 1 signed record 6");
     /* A rewritten head (same sequence, other hash) fails too. */
     memcpy(h5, cp.hash, 32);
     h5[0] ^= 1;
-    CHECK_EQ_INT(srv_audit_check_head(t, 1, 4, h5, &err), CV_ECORRUPT);
+    CHECK_EQ_INT(itg_audit_check_head(t, 1, 4, h5, &err), CV_ECORRUPT);
     CHECK_CONTAINS(err.msg, "audit record 4: hash differs from the one checkpoint 1 signed");
     idx_abort(t);
 
     /* A checkpoint of an older camvault has no audit line: absent, not an error. */
-    CHECK_EQ_INT(exp_checkpoint_audit("camvault checkpoint 1\nseq 1\nhead c 1 00\n", 40, &seq,
+    CHECK_EQ_INT(itg_checkpoint_audit("camvault checkpoint 1\nseq 1\nhead c 1 00\n", 40, &seq,
                                       head), CV_ENOENT);
-    CHECK_EQ_INT(exp_checkpoint_audit("camvault checkpoint 1\naudit 1 zz\n", 33, &seq, head),
+    CHECK_EQ_INT(itg_checkpoint_audit("camvault checkpoint 1\naudit 1 zz\n", 33, &seq, head),
                  CV_ECORRUPT);
     idx_checkpoint_release(&last);
-    exp_signer_close(signer);
+    itg_signer_close(signer);
     cv_buf_release(&chain);
     env_close(&e);
 }

@@ -1,21 +1,29 @@
 /*
- * test_checkpoint.c: signed checkpoints of the cameras' chain heads (exporter/checkpoint.h):
+ * test_checkpoint.c: signed checkpoints of the cameras' chain heads (integrity/checkpoint.h):
  * what the text says, that its signature verifies with the site's signing certificate, that
  * each one names the hash of the one before, that the ledger holds the same bytes, and that a
- * checkpoint changed in any way after signing is refused, naming it.
+ * checkpoint changed in any way after signing is refused, naming it; and that the signing
+ * thread (integrity/checkpointer.h) keeps a slow time-stamp authority off its caller.
  */
 #include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/fileio.h"
-#include "exporter/checkpoint.h"
-#include "exporter/keys.h"
+#include "integrity/checkpoint.h"
+#include "integrity/checkpointer.h"
+#include "integrity/keys.h"
 #include "indexer/idx.h"
 #include "storage-layout/layout.h"
 #include "tests/unit/fixtures.h"
@@ -27,7 +35,7 @@
 struct cenv {
     char root[PATH_MAX];
     struct idx *idx;
-    struct exp_signer *signer;
+    struct itg_signer *signer;
 };
 
 /* A data root with keys, two cameras and a few segments each (so each has a chain head). */
@@ -42,7 +50,7 @@ static int cenv_open(struct cenv *e)
     if (fx_tmpdir(e->root) < 0)
         return -1;
     CHECK_OK(lay_root_create(e->root, &err), &err);
-    CHECK_OK(exp_keys_create(e->root, "unit-site", &created, &err), &err);
+    CHECK_OK(itg_keys_create(e->root, "unit-site", &created, &err), &err);
     CHECK_OK(idx_open(&e->idx, e->root, IDX_CREATE, &err), &err);
     if (e->idx)
         CHECK_OK(idx_begin(e->idx, true, &t, &err), &err);
@@ -77,13 +85,13 @@ static int cenv_open(struct cenv *e)
     }
     if (t)
         CHECK_OK(idx_commit(t, &err), &err);
-    CHECK_OK(exp_signer_open(&e->signer, e->root, &err), &err);
+    CHECK_OK(itg_signer_open(&e->signer, e->root, &err), &err);
     return unit_failures() ? -1 : 0;
 }
 
 static void cenv_close(struct cenv *e)
 {
-    exp_signer_close(e->signer);
+    itg_signer_close(e->signer);
     idx_close(e->idx);
     fx_rmtree(e->root);
 }
@@ -97,7 +105,7 @@ static void sha256_hex(const char *s, char out[65])
 }
 
 /* The newest checkpoint of the index, and the audit line check over it. */
-static int last(struct cenv *e, struct idx_checkpoint *cp, struct exp_cp_audit *a,
+static int last(struct cenv *e, struct idx_checkpoint *cp, struct itg_cp_audit *a,
                 struct cv_err *err)
 {
     struct idx_txn *t = NULL;
@@ -106,7 +114,7 @@ static int last(struct cenv *e, struct idx_checkpoint *cp, struct exp_cp_audit *
     if (rc == 0 && cp)
         rc = idx_checkpoint_last(t, cp, err);
     if (rc == 0 && a)
-        rc = exp_checkpoint_audit_last(t, e->root, a, err);
+        rc = itg_checkpoint_audit_last(t, e->root, a, err);
     idx_abort(t);
     return rc;
 }
@@ -119,7 +127,7 @@ void test_checkpoint_sign_verify(void)
     struct idx_checkpoint cp1, cp2;
     struct idx_head *heads = NULL;
     struct idx_txn *t = NULL;
-    struct exp_cp_audit a;
+    struct itg_cp_audit a;
     size_t nheads = 0;
     uint64_t seq = 0;
     char cert[PATH_MAX], ledger[PATH_MAX], want[512], hex[65], site[33];
@@ -132,11 +140,11 @@ void test_checkpoint_sign_verify(void)
         goto out;
     snprintf(cert, sizeof(cert), "%s/keys/signing.pem", e.root);
 
-    CHECK_OK(exp_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 60 * S, &seq, &err),
+    CHECK_OK(itg_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 60 * S, &seq, &err),
              &err);
     CHECK_EQ_U64(seq, 1);
     CHECK_OK(last(&e, &cp1, NULL, &err), &err);
-    CHECK_OK(exp_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 120 * S, &seq, &err),
+    CHECK_OK(itg_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 120 * S, &seq, &err),
              &err);
     CHECK_EQ_U64(seq, 2);
     CHECK_OK(last(&e, &cp2, NULL, &err), &err);
@@ -165,8 +173,8 @@ void test_checkpoint_sign_verify(void)
     }
 
     /* Each signature verifies with the site's signing certificate over exactly the text. */
-    CHECK_OK(exp_verify_file(cert, cp1.text, strlen(cp1.text), cp1.sig, cp1.siglen, &err), &err);
-    CHECK_OK(exp_verify_file(cert, cp2.text, strlen(cp2.text), cp2.sig, cp2.siglen, &err), &err);
+    CHECK_OK(itg_verify_file(cert, cp1.text, strlen(cp1.text), cp1.sig, cp1.siglen, &err), &err);
+    CHECK_OK(itg_verify_file(cert, cp2.text, strlen(cp2.text), cp2.sig, cp2.siglen, &err), &err);
     CHECK_OK(last(&e, NULL, &a, &err), &err);
     CHECK_EQ_U64(a.cp_seq, 2);
     CHECK(a.has_audit);
@@ -246,7 +254,7 @@ void test_checkpoint_tampered(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cv_err err = {""};
         struct idx_checkpoint cp;
-        struct exp_cp_audit a;
+        struct itg_cp_audit a;
         struct idx_txn *t = NULL;
         uint64_t seq = 0;
         char name[32];
@@ -254,7 +262,7 @@ void test_checkpoint_tampered(void)
         int rc;
 
         memset(&cp, 0, sizeof(cp));
-        CHECK_OK(exp_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 60 * S, &seq, &err),
+        CHECK_OK(itg_checkpoint_make(e.idx, e.root, e.signer, FX_START_US + 60 * S, &seq, &err),
                  &err);
         CHECK_OK(last(&e, &cp, NULL, &err), &err);
         if (!cp.text)
@@ -318,7 +326,7 @@ void test_checkpoint_audit_line(void)
         int rc;
         seq = 0;
         memset(hash, 0, sizeof(hash));
-        rc = exp_checkpoint_audit(cases[i].text, strlen(cases[i].text), &seq, hash);
+        rc = itg_checkpoint_audit(cases[i].text, strlen(cases[i].text), &seq, hash);
         CHECK_MSG(rc == cases[i].rc, "case %zu: rc %d, want %d", i, rc, cases[i].rc);
         if (cases[i].rc == 0) {
             CHECK_EQ_U64(seq, cases[i].seq);
@@ -327,4 +335,156 @@ void test_checkpoint_audit_line(void)
             CHECK_EQ_INT(hash[31], 0xff);
         }
     }
+}
+
+/* ---- the signing thread ---- */
+
+/*
+ * A time-stamp authority that answers nothing until released: it accepts each connection and
+ * holds it open (the signer's TSA request waits, as on a slow or stuck TSA) until the test sets
+ * `released`, then closes it (the stamp fails, the checkpoint is kept without it).
+ */
+struct stuck_tsa {
+    int fd, port;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int accepted;
+    bool released, quit;
+};
+
+static void *stuck_tsa_run(void *arg)
+{
+    struct stuck_tsa *t = arg;
+
+    for (;;) {
+        int conn = accept(t->fd, NULL, NULL);
+        if (conn < 0)
+            break; /* shutdown() by stuck_tsa_stop */
+        pthread_mutex_lock(&t->mu);
+        t->accepted++;
+        pthread_cond_broadcast(&t->cv);
+        while (!t->released && !t->quit)
+            pthread_cond_wait(&t->cv, &t->mu);
+        pthread_mutex_unlock(&t->mu);
+        close(conn);
+    }
+    return NULL;
+}
+
+static int stuck_tsa_start(struct stuck_tsa *t)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+
+    memset(t, 0, sizeof(*t));
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    t->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (t->fd < 0 || bind(t->fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(t->fd, 8) < 0 ||
+        getsockname(t->fd, (struct sockaddr *)&a, &alen) < 0 ||
+        pthread_create(&t->thread, NULL, stuck_tsa_run, t) != 0)
+        return -1;
+    t->port = ntohs(a.sin_port);
+    return 0;
+}
+
+static void stuck_tsa_set(struct stuck_tsa *t, bool released, bool quit)
+{
+    pthread_mutex_lock(&t->mu);
+    t->released = released;
+    t->quit = quit;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void stuck_tsa_stop(struct stuck_tsa *t)
+{
+    stuck_tsa_set(t, true, true);
+    shutdown(t->fd, SHUT_RDWR);
+    pthread_join(t->thread, NULL);
+    close(t->fd);
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+}
+
+/* Whether ROOT/ledger/checkpoints.log holds checkpoint `seq`. */
+static bool ledger_has(const struct cenv *e, unsigned seq)
+{
+    char path[PATH_MAX], want[32];
+    char *log = NULL;
+    size_t len = 0;
+    bool has;
+
+    snprintf(path, sizeof(path), "%s/ledger/checkpoints.log", e->root);
+    snprintf(want, sizeof(want), "\nseq %u\n", seq);
+    if (cv_read_file(path, 1u << 20, &log, &len, NULL) < 0)
+        return false;
+    has = strstr(log, want) != NULL;
+    free(log);
+    return has;
+}
+
+/*
+ * The recorder's supervision loop only starts and stops the checkpointer; here the test thread
+ * plays that loop. It asks for a checkpoint while the TSA answers nothing: the request returns
+ * at once, and while the signing thread waits for the TSA the caller goes on, the index is
+ * free to write (the checkpoint is committed there before the TSA is asked) and the ledger does
+ * not have the block yet. Released, the TSA costs the stamp, not the checkpoint; stop signs one
+ * last checkpoint and joins. Signing in the caller's thread would fail this: the block would be
+ * in the ledger (stamp timed out) by the time the request returned.
+ */
+void test_checkpoint_signer_thread(void)
+{
+    struct cenv e;
+    struct stuck_tsa tsa;
+    struct cv_err err = {""};
+    struct itg_checkpointer *c = NULL;
+    struct idx_checkpoint cp;
+    struct idx_txn *t = NULL;
+    char url[64];
+    uint64_t failed = 0;
+
+    memset(&cp, 0, sizeof(cp));
+    signal(SIGPIPE, SIG_IGN); /* as `camvault record` does: a TSA that hangs up is an error */
+    if (cenv_open(&e) < 0)
+        return;
+    CHECK(stuck_tsa_start(&tsa) == 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/tsa", tsa.port);
+    CHECK_OK(itg_signer_set_tsa(e.signer, url, &err), &err);
+    CHECK_OK(itg_checkpointer_start(&c, e.idx, e.root, e.signer, 3600 * S, &err), &err);
+    if (!c)
+        goto out;
+
+    itg_checkpointer_kick(c);
+    /* The caller is back; the signing thread reaches the TSA, which holds it there. */
+    pthread_mutex_lock(&tsa.mu);
+    while (tsa.accepted == 0)
+        pthread_cond_wait(&tsa.cv, &tsa.mu);
+    pthread_mutex_unlock(&tsa.mu);
+    CHECK_MSG(!ledger_has(&e, 1), "the ledger has checkpoint 1 before the TSA answered");
+    CHECK_EQ_U64(itg_checkpointer_count(c, NULL), 0);
+    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err); /* the write lock is not held meanwhile */
+    if (t) {
+        CHECK_OK(idx_checkpoint_last(t, &cp, &err), &err);
+        CHECK_EQ_U64(cp.seq, 1); /* in the index already */
+        CHECK_OK(idx_commit(t, &err), &err);
+    }
+    itg_checkpointer_kick(c); /* a second request while busy returns at once too */
+
+    stuck_tsa_set(&tsa, true, false);
+    while (itg_checkpointer_count(c, &failed) < 2 && failed == 0) {
+        struct timespec d = {0, 10 * 1000 * 1000};
+        nanosleep(&d, NULL);
+    }
+    CHECK_EQ_U64(failed, 0);
+    CHECK(ledger_has(&e, 1) && ledger_has(&e, 2));
+    itg_checkpointer_stop(c, true); /* one last checkpoint */
+    c = NULL;
+    CHECK(ledger_has(&e, 3));
+out:
+    itg_checkpointer_stop(c, false);
+    idx_checkpoint_release(&cp);
+    stuck_tsa_stop(&tsa);
+    cenv_close(&e);
 }

@@ -11,6 +11,7 @@
 
 #include "indexer/idx.h"
 #include "storage-layout/layout.h"
+#include "integrity/chain.h"
 #include "tests/unit/fixtures.h"
 #include "tests/unit/unit.h"
 #include "common/banned.h"
@@ -37,7 +38,7 @@ void test_idx_chain_crypto_failure(void)
     memset(sha, 0xab, sizeof(sha));
     hashing_off(true);
     memset(out, 0x55, sizeof(out));
-    rc = idx_chain_next(zeros, "gate-3", FX_START_US, FX_START_US + 60 * S, sha, out, &err);
+    rc = itg_chain_next(zeros, "gate-3", FX_START_US, FX_START_US + 60 * S, sha, out, &err);
     hashing_off(false);
     CHECK_EQ_INT(rc, CV_ECRYPTO);
     CHECK_MSG(strstr(err.msg, "camera 'gate-3': cannot compute the chain link") != NULL, "%s",

@@ -12,9 +12,9 @@
 
 #include "common/cvtime.h"
 #include "common/fileio.h"
-#include "exporter/checkpoint.h"
+#include "integrity/checkpoint.h"
 #include "exporter/export.h"
-#include "exporter/keys.h"
+#include "integrity/keys.h"
 #include "exporter/verify.h"
 #include "indexer/idx.h"
 #include "storage-layout/layout.h"
@@ -37,7 +37,7 @@ static int xenv_open(struct xenv *e)
     struct cv_err err = {""};
     struct idx_txn *t = NULL;
     struct idx_camera cam = {.enabled = true};
-    struct exp_signer *signer = NULL;
+    struct itg_signer *signer = NULL;
     uint64_t rng = 42, seq = 0;
     int created = 0, rc;
 
@@ -48,7 +48,7 @@ static int xenv_open(struct xenv *e)
     if (rc == 0)
         rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
     if (rc == 0)
-        rc = exp_keys_create(e->root, "unit-site", &created, &err);
+        rc = itg_keys_create(e->root, "unit-site", &created, &err);
     if (rc == 0)
         rc = idx_begin(e->idx, true, &t, &err);
     cv_strlcpy(cam.id, FX_CAMERA, sizeof(cam.id));
@@ -86,11 +86,11 @@ static int xenv_open(struct xenv *e)
         t = NULL;
     }
     if (rc == 0)
-        rc = exp_signer_open(&signer, e->root, &err);
+        rc = itg_signer_open(&signer, e->root, &err);
     if (rc == 0)
-        rc = exp_checkpoint_make(e->idx, e->root, signer, FX_START_US + 20 * CV_US_PER_S, &seq,
+        rc = itg_checkpoint_make(e->idx, e->root, signer, FX_START_US + 20 * CV_US_PER_S, &seq,
                                  &err);
-    exp_signer_close(signer);
+    itg_signer_close(signer);
     idx_abort(t);
     if (rc < 0) {
         unit_fail(__FILE__, __LINE__, "cannot build a root in '%s': %s", e->root, err.msg);

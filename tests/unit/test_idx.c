@@ -16,6 +16,7 @@
 #include "common/cvtime.h"
 #include "indexer/idx.h"
 #include "storage-layout/layout.h"
+#include "integrity/chain.h"
 #include "tests/unit/fixtures.h"
 #include "tests/unit/unit.h"
 #include "common/banned.h"
@@ -651,15 +652,15 @@ void test_idx_chain(void)
         uint8_t sha[32];
         memset(sha, 0xab, sizeof(sha));
         chain_ref(zeros, "gate-3", T0, T0 + 60 * S, sha, want);
-        CHECK_EQ_INT(idx_chain_next(zeros, "gate-3", T0, T0 + 60 * S, sha, lib, NULL), 0);
+        CHECK_EQ_INT(itg_chain_next(zeros, "gate-3", T0, T0 + 60 * S, sha, lib, NULL), 0);
         CHECK_EQ_MEM(lib, want, 32);
         /* Each input matters. */
-        CHECK_EQ_INT(idx_chain_next(zeros, "gate-4", T0, T0 + 60 * S, sha, lib, NULL), 0);
+        CHECK_EQ_INT(itg_chain_next(zeros, "gate-4", T0, T0 + 60 * S, sha, lib, NULL), 0);
         CHECK(memcmp(lib, want, 32) != 0);
-        CHECK_EQ_INT(idx_chain_next(zeros, "gate-3", T0, T0 + 60 * S + 1, sha, lib, NULL), 0);
+        CHECK_EQ_INT(itg_chain_next(zeros, "gate-3", T0, T0 + 60 * S + 1, sha, lib, NULL), 0);
         CHECK(memcmp(lib, want, 32) != 0);
         /* The NUL separator: ("ab", start) and ("a", ...) cannot collide by shifting bytes. */
-        CHECK_EQ_INT(idx_chain_next(zeros, "gate-", T0, T0 + 60 * S, sha, lib, NULL), 0);
+        CHECK_EQ_INT(itg_chain_next(zeros, "gate-", T0, T0 + 60 * S, sha, lib, NULL), 0);
         CHECK(memcmp(lib, want, 32) != 0);
     }
 

@@ -1,5 +1,5 @@
 /*
- * test_keys.c: the site's signing identity (exporter/keys.h): creating it, its file modes,
+ * test_keys.c: the site's signing identity (integrity/keys.h): creating it, its file modes,
  * loading and signing with it, and importing an agency-issued key, where every bad key,
  * certificate or chain is refused with one line naming the file and nothing on disk changes.
  *
@@ -20,7 +20,7 @@
 
 #include "common/buf.h"
 #include "common/fileio.h"
-#include "exporter/keys.h"
+#include "integrity/keys.h"
 #include "storage-layout/layout.h"
 #include "tests/unit/fixtures.h"
 #include "tests/unit/unit.h"
@@ -143,7 +143,7 @@ static int keyed_root(char *root)
     if (fx_tmpdir(root) < 0)
         return -1;
     CHECK_OK(lay_root_create(root, &err), &err);
-    CHECK_OK(exp_keys_create(root, "unit-site", &created, &err), &err);
+    CHECK_OK(itg_keys_create(root, "unit-site", &created, &err), &err);
     CHECK_EQ_INT(created, 1);
     return unit_failures() ? -1 : 0;
 }
@@ -155,7 +155,7 @@ void test_keys_create(void)
     char root[PATH_MAX], p[PATH_MAX];
     struct cv_err err = {""};
     struct blob before, after;
-    struct exp_key_info ri, si;
+    struct itg_key_info ri, si;
     int created = -1;
     X509 *rc = NULL, *sc = NULL;
     FILE *f;
@@ -168,7 +168,7 @@ void test_keys_create(void)
     CHECK_EQ_INT(mode_of(root, "signing.pem"), 0644);
 
     CHECK_EQ_INT(slurp(root, "signing.key", &before), 0);
-    CHECK_OK(exp_keys_create(root, "unit-site", &created, &err), &err);
+    CHECK_OK(itg_keys_create(root, "unit-site", &created, &err), &err);
     CHECK_EQ_INT(created, 0);
     CHECK_EQ_INT(slurp(root, "signing.key", &after), 0);
     CHECK(before.len == after.len && before.len > 0);
@@ -177,7 +177,7 @@ void test_keys_create(void)
     free(before.data);
     free(after.data);
 
-    CHECK_OK(exp_keys_info(root, &ri, &si, &err), &err);
+    CHECK_OK(itg_keys_info(root, &ri, &si, &err), &err);
     CHECK_CONTAINS(ri.subject, "camvault site unit-site root");
     CHECK_CONTAINS(si.subject, "camvault site unit-site signing");
     CHECK_EQ_INT(strlen(si.fingerprint), 32 * 3 - 1); /* hex pairs with colons */
@@ -209,7 +209,7 @@ void test_keys_sign_verify(void)
     static const char msg[] = "camvault checkpoint 1\nsite unit-site\n";
     char root[PATH_MAX], sp[PATH_MAX], rp[PATH_MAX], empty[PATH_MAX];
     struct cv_err err = {""};
-    struct exp_signer *s = NULL;
+    struct itg_signer *s = NULL;
     struct cv_buf sig;
     char tampered[sizeof(msg)];
 
@@ -218,36 +218,36 @@ void test_keys_sign_verify(void)
     snprintf(sp, sizeof(sp), "%s/keys/signing.pem", root);
     snprintf(rp, sizeof(rp), "%s/keys/root.pem", root);
     cv_buf_init(&sig, 4096);
-    CHECK_OK(exp_signer_open(&s, root, &err), &err);
+    CHECK_OK(itg_signer_open(&s, root, &err), &err);
     if (!s)
         goto out;
-    CHECK_OK(exp_sign(s, msg, sizeof(msg) - 1, &sig, &err), &err);
+    CHECK_OK(itg_sign(s, msg, sizeof(msg) - 1, &sig, &err), &err);
     CHECK(sig.len > 0);
-    CHECK_OK(exp_verify_file(sp, msg, sizeof(msg) - 1, sig.data, sig.len, &err), &err);
+    CHECK_OK(itg_verify_file(sp, msg, sizeof(msg) - 1, sig.data, sig.len, &err), &err);
 
     memcpy(tampered, msg, sizeof(msg));
     tampered[20] ^= 1;
     err.msg[0] = '\0';
-    CHECK_EQ_INT(exp_verify_file(sp, tampered, sizeof(msg) - 1, sig.data, sig.len, &err),
+    CHECK_EQ_INT(itg_verify_file(sp, tampered, sizeof(msg) - 1, sig.data, sig.len, &err),
                  CV_ECRYPTO);
     CHECK_CONTAINS(err.msg, "signature does not match");
-    CHECK_EQ_INT(exp_verify_file(sp, msg, sizeof(msg) - 2, sig.data, sig.len, &err), CV_ECRYPTO);
-    CHECK_EQ_INT(exp_verify_file(rp, msg, sizeof(msg) - 1, sig.data, sig.len, &err), CV_ECRYPTO);
+    CHECK_EQ_INT(itg_verify_file(sp, msg, sizeof(msg) - 2, sig.data, sig.len, &err), CV_ECRYPTO);
+    CHECK_EQ_INT(itg_verify_file(rp, msg, sizeof(msg) - 1, sig.data, sig.len, &err), CV_ECRYPTO);
     sig.data[sig.len / 2] ^= 0x40;
-    CHECK_EQ_INT(exp_verify_file(sp, msg, sizeof(msg) - 1, sig.data, sig.len, &err), CV_ECRYPTO);
+    CHECK_EQ_INT(itg_verify_file(sp, msg, sizeof(msg) - 1, sig.data, sig.len, &err), CV_ECRYPTO);
 
     /* A root without keys: the error says what to run. */
     if (fx_tmpdir(empty) == 0) {
-        struct exp_signer *none = NULL;
+        struct itg_signer *none = NULL;
         err.msg[0] = '\0';
-        CHECK(exp_signer_open(&none, empty, &err) < 0);
+        CHECK(itg_signer_open(&none, empty, &err) < 0);
         CHECK(none == NULL);
         CHECK_CONTAINS(err.msg, "signing.key");
         CHECK_CONTAINS(err.msg, "camvault init");
         fx_rmtree(empty);
     }
 out:
-    exp_signer_close(s);
+    itg_signer_close(s);
     cv_buf_release(&sig);
     fx_rmtree(root);
 }
@@ -334,7 +334,7 @@ void test_keys_import_refused(void)
     CHECK_EQ_INT(slurp(root, "signing.key", &before), 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cv_err err = {""};
-        int rc = exp_keys_import(root, cases[i].key, cases[i].cert, cases[i].chain, &err);
+        int rc = itg_keys_import(root, cases[i].key, cases[i].cert, cases[i].chain, &err);
 
         CHECK_MSG(rc == cases[i].code, "%s: rc %d, want %d (%s)", cases[i].what, rc,
                   cases[i].code, err.msg);
@@ -358,22 +358,22 @@ void test_keys_import_refused(void)
      * own root key gone, and signatures verify with the new certificate. */
     {
         struct cv_err err = {""};
-        struct exp_signer *s = NULL;
+        struct itg_signer *s = NULL;
         struct cv_buf sig;
         char sp[PATH_MAX];
 
-        CHECK_OK(exp_keys_import(root, good_key, good_cert, good_chain, &err), &err);
+        CHECK_OK(itg_keys_import(root, good_key, good_cert, good_chain, &err), &err);
         CHECK_EQ_INT(mode_of(root, "signing.key"), 0600);
         CHECK(!exists(root, "root.key"));
         CHECK(exists(root, "retired"));
         CHECK(exists(root, "chain.pem"));
         cv_buf_init(&sig, 4096);
-        CHECK_OK(exp_signer_open(&s, root, &err), &err);
+        CHECK_OK(itg_signer_open(&s, root, &err), &err);
         if (s)
-            CHECK_OK(exp_sign(s, "x", 1, &sig, &err), &err);
+            CHECK_OK(itg_sign(s, "x", 1, &sig, &err), &err);
         snprintf(sp, sizeof(sp), "%s/keys/signing.pem", root);
-        CHECK_OK(exp_verify_file(sp, "x", 1, sig.data, sig.len, &err), &err);
-        exp_signer_close(s);
+        CHECK_OK(itg_verify_file(sp, "x", 1, sig.data, sig.len, &err), &err);
+        itg_signer_close(s);
         cv_buf_release(&sig);
     }
 out:

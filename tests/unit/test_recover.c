@@ -16,6 +16,7 @@
 
 #include "common/fileio.h"
 #include "indexer/recover.h"
+#include "integrity/chain.h"
 #include "tests/unit/fixtures.h"
 #include "tests/unit/unit.h"
 #include "common/banned.h"
@@ -154,7 +155,7 @@ void test_recover_torn_segment(void)
     CHECK_EQ_U64(out.run_id, FX_RUN_ID);
     CHECK_EQ_INT(out.run_seq, 7);
     CHECK_EQ_MEM(out.sha256, sha, 32);
-    CHECK_EQ_INT(idx_chain_next(zeros, FX_CAMERA, out.start_us, out.end_us, sha, chain, NULL), 0);
+    CHECK_EQ_INT(itg_chain_next(zeros, FX_CAMERA, out.start_us, out.end_us, sha, chain, NULL), 0);
     CHECK_EQ_MEM(out.chain, chain, 32);
 
     /* The index: the same record, and no pending file any more. */

@@ -22,9 +22,9 @@
 
 #include "common/buf.h"
 #include "common/cvtime.h"
-#include "exporter/checkpoint.h"
+#include "integrity/checkpoint.h"
 #include "exporter/export.h"
-#include "exporter/keys.h"
+#include "integrity/keys.h"
 #include "exporter/verify.h"
 #include "indexer/idx.h"
 #include "recorder/rec_int.h"
@@ -369,7 +369,7 @@ void test_segwriter_large_export_verifies(void)
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
     struct idx_camera cam = {.enabled = true};
-    struct exp_signer *signer = NULL;
+    struct itg_signer *signer = NULL;
     struct rec_seg_params p;
     struct rec_seg *s = NULL;
     struct idx_segment rec;
@@ -388,7 +388,7 @@ void test_segwriter_large_export_verifies(void)
     CHECK(fx_tmpdir(root) == 0);
     CHECK_OK(lay_root_create(root, &err), &err);
     CHECK_OK(idx_open(&idx, root, IDX_CREATE, &err), &err);
-    CHECK_OK(exp_keys_create(root, "unit-site", &created, &err), &err);
+    CHECK_OK(itg_keys_create(root, "unit-site", &created, &err), &err);
     cv_strlcpy(cam.id, "c1", sizeof(cam.id));
     cv_strlcpy(cam.volume, LAY_DEFAULT_VOLUME, sizeof(cam.volume));
     CHECK_OK(idx_begin(idx, true, &t, &err), &err);
@@ -414,9 +414,9 @@ void test_segwriter_large_export_verifies(void)
     CHECK(rec.bytes > (UINT64_C(16) << 20) + (UINT64_C(2) << 20));
     CHECK_OK(idx_segment_put(t, "c1", &rec, frags, nfrags, &err), &err);
     CHECK_OK(idx_commit(t, &err), &err);
-    CHECK_OK(exp_signer_open(&signer, root, &err), &err);
-    CHECK_OK(exp_checkpoint_make(idx, root, signer, base + 60 * CV_US_PER_S, &seq, &err), &err);
-    exp_signer_close(signer);
+    CHECK_OK(itg_signer_open(&signer, root, &err), &err);
+    CHECK_OK(itg_checkpoint_make(idx, root, signer, base + 60 * CV_US_PER_S, &seq, &err), &err);
+    itg_signer_close(signer);
 
     snprintf(out, sizeof(out), "%s/p.zip", root);
     memset(&req, 0, sizeof(req));

@@ -282,7 +282,7 @@ void test_server_throttle_rule(void)
     CHECK_EQ_INT(fails, 1);
 }
 
-static int count_actions(void *ctx, const struct srv_audit_rec *r)
+static int count_actions(void *ctx, const struct itg_audit_rec *r)
 {
     int *c = ctx;
     if (strcmp(r->action, "login") == 0)

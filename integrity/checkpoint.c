@@ -12,8 +12,9 @@
 
 #include <openssl/evp.h>
 
-#include "exporter/checkpoint.h"
-#include "exporter/tsa.h"
+#include "integrity/checkpoint.h"
+#include "integrity/audit_chain.h"
+#include "integrity/tsa.h"
 #include "storage-layout/layout.h"
 #include "common/log.h"
 #include "common/cvtime.h"
@@ -34,7 +35,7 @@ static void sha256_hex(const char *text, char out[65])
  * line and, when the signer has a time-stamp authority, a "timestamp <base64 token>" line over
  * the bytes before it (a TSA that fails costs the stamp, not the checkpoint).
  */
-static int ledger_append(const char *root, struct exp_signer *signer, const char *text,
+static int ledger_append(const char *root, struct itg_signer *signer, const char *text,
                          const uint8_t *sig, size_t siglen, struct cv_err *err)
 {
     char dir[PATH_MAX], path[PATH_MAX];
@@ -49,9 +50,9 @@ static int ledger_append(const char *root, struct exp_signer *signer, const char
     cv_buf_init(&b, strlen(text) + (64u << 10));
     cv_buf_init(&tok, 16u << 10);
     cv_buf_printf(&b, "%ssignature %s\n", text, (const char *)b64);
-    if (exp_signer_tsa(signer)) {
+    if (itg_signer_tsa(signer)) {
         struct cv_err terr = {""};
-        if (exp_tsa_stamp(exp_signer_tsa(signer), b.data, b.len, &tok, &terr) == 0 &&
+        if (itg_tsa_stamp(itg_signer_tsa(signer), b.data, b.len, &tok, &terr) == 0 &&
             cv_buf_ok(&tok)) {
             unsigned char *t64 = malloc(tok.len * 4 / 3 + 8);
             if (t64) {
@@ -80,16 +81,61 @@ out:
     return rc;
 }
 
-int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *signer,
-                        int64_t now_us, uint64_t *seq, struct cv_err *err)
+/*
+ * The checkpoint's text (checkpoint.h) as of transaction t, after checkpoint `prev` (seq 0: none
+ * yet), into *text: one block of lines per thing a checkpoint signs, in the order of the format.
+ * A new signed line (for instance the site clock's state) is one more block here, between the
+ * audit line and the head lines, plus its line in checkpoint.h's format; readers skip lines they
+ * do not know (itg_checkpoint_audit, verify's head lookup), so older verifiers keep working.
+ */
+static int checkpoint_text(struct idx_txn *t, const struct idx_checkpoint *prev, int64_t now_us,
+                           struct cv_buf *text, struct cv_err *err)
 {
-    struct idx_txn *t = NULL;
-    struct idx_checkpoint prev, cp;
     struct idx_head *heads = NULL;
     size_t nheads = 0;
     char site[33], prevhash[65], when[40], ahex[65];
     uint8_t ahash[32];
     uint64_t aseq = 0;
+    int rc = idx_site_id(t, site, err);
+
+    if (rc == 0)
+        rc = idx_heads(t, &heads, &nheads, err);
+    if (rc == 0) /* the server appends under the same write lock: this is the head as of now */
+        rc = itg_audit_head(t, &aseq, ahash, err);
+    if (rc < 0)
+        goto out;
+    /* header: format, site, sequence, time, link to the previous checkpoint */
+    if (prev->seq == 0) {
+        memset(prevhash, '0', 64);
+        prevhash[64] = 0;
+    } else {
+        sha256_hex(prev->text, prevhash);
+    }
+    cv_time_format_utc(now_us, when, sizeof(when), 6);
+    cv_buf_printf(text, "camvault checkpoint 1\nsite %s\nseq %llu\ntime %s\nprev %s\n", site,
+                  (unsigned long long)(prev->seq + 1), when, prevhash);
+    /* the audit log's head */
+    cv_hex(ahash, 32, ahex);
+    cv_buf_printf(text, "audit %llu %s\n", (unsigned long long)aseq, ahex);
+    /* every camera's chain head, last */
+    for (size_t i = 0; i < nheads; i++) {
+        char hex[65];
+        cv_hex(heads[i].chain, 32, hex);
+        cv_buf_printf(text, "head %s %lld %s\n", heads[i].camera, (long long)heads[i].start_us,
+                      hex);
+    }
+    if (!cv_buf_ok(text))
+        rc = cv_errf(err, CV_ELIMIT, "checkpoint text too large");
+out:
+    free(heads);
+    return rc;
+}
+
+int itg_checkpoint_make(struct idx *idx, const char *root, struct itg_signer *signer,
+                        int64_t now_us, uint64_t *seq, struct cv_err *err)
+{
+    struct idx_txn *t = NULL;
+    struct idx_checkpoint prev, cp;
     struct cv_buf text, sig;
     int rc;
 
@@ -99,39 +145,16 @@ int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *si
     cv_buf_init(&sig, 256);
     rc = idx_begin(idx, true, &t, err);
     if (rc == 0)
-        rc = idx_site_id(t, site, err);
-    if (rc == 0)
-        rc = idx_heads(t, &heads, &nheads, err);
-    if (rc == 0) /* the server appends under the same write lock: this is the head as of now */
-        rc = exp_audit_head(t, &aseq, ahash, err);
-    if (rc < 0)
-        goto out;
-    rc = idx_checkpoint_last(t, &prev, err);
+        rc = idx_checkpoint_last(t, &prev, err);
     if (rc == CV_ENOENT) {
-        memset(prevhash, '0', 64);
-        prevhash[64] = 0;
-        prev.seq = 0;
-    } else if (rc < 0) {
-        goto out;
-    } else {
-        sha256_hex(prev.text, prevhash);
+        idx_checkpoint_release(&prev);
+        memset(&prev, 0, sizeof(prev)); /* seq 0: the first checkpoint */
+        rc = 0;
     }
-    cv_time_format_utc(now_us, when, sizeof(when), 6);
-    cv_hex(ahash, 32, ahex);
-    cv_buf_printf(&text, "camvault checkpoint 1\nsite %s\nseq %llu\ntime %s\nprev %s\n", site,
-                  (unsigned long long)(prev.seq + 1), when, prevhash);
-    cv_buf_printf(&text, "audit %llu %s\n", (unsigned long long)aseq, ahex);
-    for (size_t i = 0; i < nheads; i++) {
-        char hex[65];
-        cv_hex(heads[i].chain, 32, hex);
-        cv_buf_printf(&text, "head %s %lld %s\n", heads[i].camera, (long long)heads[i].start_us,
-                      hex);
-    }
-    if (!cv_buf_ok(&text)) {
-        rc = cv_errf(err, CV_ELIMIT, "checkpoint text too large");
-        goto out;
-    }
-    rc = exp_sign(signer, text.data, text.len, &sig, err);
+    if (rc == 0)
+        rc = checkpoint_text(t, &prev, now_us, &text, err);
+    if (rc == 0)
+        rc = itg_sign(signer, text.data, text.len, &sig, err);
     if (rc < 0)
         goto out;
     cp.seq = prev.seq + 1;
@@ -150,7 +173,6 @@ int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *si
 out:
     idx_abort(t);
     idx_checkpoint_release(&prev);
-    free(heads);
     cv_buf_release(&text);
     cv_buf_release(&sig);
     return rc;
@@ -158,9 +180,7 @@ out:
 
 /* ---- the audit head ---- */
 
-#define AUDIT_REC_VERSION 1 /* server/audit.c's REC_VERSION */
-
-int exp_checkpoint_audit(const char *text, size_t len, uint64_t *seq, uint8_t hash[32])
+int itg_checkpoint_audit(const char *text, size_t len, uint64_t *seq, uint8_t hash[32])
 {
     const char *p = text, *end = text + len;
 
@@ -205,14 +225,14 @@ static bool signed_by_retired(const char *keys, const struct idx_checkpoint *cp)
         size_t l = strlen(de->d_name);
         if (l > 12 && strcmp(de->d_name + l - 12, "-signing.pem") == 0 &&
             cv_path_join(path, sizeof(path), dir, de->d_name, &ignore) == 0)
-            ok = exp_verify_file(path, cp->text, strlen(cp->text), cp->sig, cp->siglen,
+            ok = itg_verify_file(path, cp->text, strlen(cp->text), cp->sig, cp->siglen,
                                  &ignore) == 0;
     }
     closedir(d);
     return ok;
 }
 
-int exp_checkpoint_audit_last(struct idx_txn *t, const char *root, struct exp_cp_audit *out,
+int itg_checkpoint_audit_last(struct idx_txn *t, const char *root, struct itg_cp_audit *out,
                               struct cv_err *err)
 {
     struct idx_checkpoint cp;
@@ -231,7 +251,7 @@ int exp_checkpoint_audit_last(struct idx_txn *t, const char *root, struct exp_cp
         rc = cv_path_join(cert, sizeof(cert), dir, "signing.pem", err);
     if (rc < 0)
         goto out;
-    rc = exp_verify_file(cert, cp.text, strlen(cp.text), cp.sig, cp.siglen, &why);
+    rc = itg_verify_file(cert, cp.text, strlen(cp.text), cp.sig, cp.siglen, &why);
     if (rc == CV_ECRYPTO && signed_by_retired(dir, &cp))
         rc = 0; /* signed before `camvault keys import`, by a recorder not yet restarted */
     if (rc < 0) {
@@ -239,7 +259,7 @@ int exp_checkpoint_audit_last(struct idx_txn *t, const char *root, struct exp_cp
                      (unsigned long long)cp.seq, why.msg);
         goto out;
     }
-    rc = exp_checkpoint_audit(cp.text, strlen(cp.text), &out->seq, out->hash);
+    rc = itg_checkpoint_audit(cp.text, strlen(cp.text), &out->seq, out->hash);
     if (rc == CV_ECORRUPT) {
         rc = cv_errf(err, CV_ECORRUPT, "checkpoint %llu: malformed audit line",
                      (unsigned long long)cp.seq);
@@ -252,90 +272,3 @@ out:
     return rc;
 }
 
-int exp_audit_head(struct idx_txn *t, uint64_t *seq, uint8_t hash[32], struct cv_err *err)
-{
-    struct cv_buf key, val;
-    struct cv_err why = {""};
-    int rc;
-
-    *seq = 0;
-    memset(hash, 0, 32);
-    cv_buf_init(&key, 16);
-    cv_buf_init(&val, IDX_REC_VAL_MAX);
-    rc = idx_rec_last(t, IDX_AUDIT, &key, &val, &why);
-    if (rc == CV_ENOENT) {
-        rc = 0;
-    } else if (rc < 0) {
-        rc = cv_errf(err, rc, "audit head: %s", why.msg);
-    } else if (key.len != 8 || val.len < 33 || val.data[0] != AUDIT_REC_VERSION) {
-        rc = cv_errf(err, CV_ECORRUPT, "audit head: the newest record is malformed (run "
-                     "'camvault audit --verify')");
-    } else {
-        *seq = cv_get_be64(key.data);
-        memcpy(hash, val.data + 1, 32);
-    }
-    cv_buf_release(&key);
-    cv_buf_release(&val);
-    return rc;
-}
-
-struct chain_ctx {
-    uint64_t expect, to;
-    uint8_t prev[32];
-    bool have_prev; /* prev holds the hash of record expect - 1 */
-    struct cv_buf *out;
-};
-
-static int chain_one(void *vctx, const void *k, size_t klen, const void *v, size_t vlen)
-{
-    struct chain_ctx *c = vctx;
-    const uint8_t *p = v;
-    uint64_t seq = klen == 8 ? cv_get_be64(k) : 0;
-    uint8_t md[32];
-    unsigned int mdlen = 32;
-    char hex[65];
-    EVP_MD_CTX *ctx;
-    int ok;
-
-    if (klen != 8 || vlen < 33 || p[0] != AUDIT_REC_VERSION) {
-        cv_buf_printf(c->out, "broken %llu\n", (unsigned long long)c->expect);
-        return 1;
-    }
-    if (seq < c->expect) { /* the record before `from`: only its hash is needed */
-        memcpy(c->prev, p + 1, 32);
-        c->have_prev = true;
-        return 0;
-    }
-    if (seq != c->expect || !c->have_prev) {
-        cv_buf_printf(c->out, "broken %llu\n", (unsigned long long)c->expect);
-        return 1;
-    }
-    ctx = EVP_MD_CTX_new();
-    ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, c->prev, 32) &&
-         EVP_DigestUpdate(ctx, p + 33, vlen - 33) && EVP_DigestFinal_ex(ctx, md, &mdlen);
-    EVP_MD_CTX_free(ctx);
-    if (!ok || memcmp(md, p + 1, 32) != 0) {
-        cv_buf_printf(c->out, "broken %llu\n", (unsigned long long)seq);
-        return 1;
-    }
-    cv_hex(md, 32, hex);
-    cv_buf_printf(c->out, "%llu %s\n", (unsigned long long)seq, hex);
-    memcpy(c->prev, md, 32);
-    c->expect++;
-    return c->expect > c->to;
-}
-
-int exp_audit_chain(struct idx_txn *t, uint64_t from, uint64_t to, struct cv_buf *out,
-                    struct cv_err *err)
-{
-    struct chain_ctx c = {.expect = from, .to = to, .out = out};
-    uint8_t key[8];
-    int rc;
-
-    if (from == 0 || from > to)
-        return 0;
-    c.have_prev = from == 1; /* record 1 follows 32 zero bytes */
-    cv_put_be64(key, from - 1);
-    rc = idx_rec_iter(t, IDX_AUDIT, key, 8, false, chain_one, &c, err);
-    return rc < 0 ? rc : 0;
-}

@@ -19,8 +19,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "exporter/keys.h"
-#include "exporter/exp_int.h"
+#include "integrity/keys.h"
+#include "integrity/chain.h"
 #include "common/cvtime.h"
 #include "common/fileio.h"
 #include "storage-layout/layout.h"
@@ -48,11 +48,11 @@ static int write_pem(const char *path, EVP_PKEY *key, X509 *cert, struct cv_err 
     int rc;
 
     if (!b)
-        return exp_ssl_err(err, "BIO_new");
+        return itg_ssl_err(err, "BIO_new");
     if ((key && !PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)) ||
         (cert && !PEM_write_bio_X509(b, cert))) {
         BIO_free(b);
-        return exp_ssl_err(err, "writing PEM");
+        return itg_ssl_err(err, "writing PEM");
     }
     len = BIO_get_mem_data(b, &data);
     rc = cv_write_atomic(path, data, (size_t)len, key ? 0600 : 0644, err);
@@ -114,7 +114,7 @@ fail:
     return NULL;
 }
 
-int exp_keys_create(const char *root, const char *site_id, int *created, struct cv_err *err)
+int itg_keys_create(const char *root, const char *site_id, int *created, struct cv_err *err)
 {
     char rk[PATH_MAX], rc_[PATH_MAX], sk[PATH_MAX], sc[PATH_MAX], cn[128];
     EVP_PKEY *root_key = NULL, *sign_key = NULL;
@@ -133,19 +133,19 @@ int exp_keys_create(const char *root, const char *site_id, int *created, struct 
     root_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     sign_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     if (!root_key || !sign_key) {
-        rc = exp_ssl_err(err, "generating ECDSA P-256 keys");
+        rc = itg_ssl_err(err, "generating ECDSA P-256 keys");
         goto out;
     }
     snprintf(cn, sizeof(cn), "camvault site %s root", site_id);
     root_cert = make_cert(root_key, cn, NULL, NULL, ROOT_DAYS, true, 1);
     if (!root_cert) {
-        rc = exp_ssl_err(err, "making the root certificate");
+        rc = itg_ssl_err(err, "making the root certificate");
         goto out;
     }
     snprintf(cn, sizeof(cn), "camvault site %s signing", site_id);
     sign_cert = make_cert(sign_key, cn, root_cert, root_key, SIGNING_DAYS, false, 2);
     if (!sign_cert) {
-        rc = exp_ssl_err(err, "making the signing certificate");
+        rc = itg_ssl_err(err, "making the signing certificate");
         goto out;
     }
     if ((rc = write_pem(rk, root_key, NULL, err)) < 0 ||
@@ -172,7 +172,7 @@ static STACK_OF(X509) *read_certs(const char *path, struct cv_err *err)
     if (!sk || !b) {
         sk_X509_free(sk);
         BIO_free(b);
-        exp_ssl_err(err, path);
+        itg_ssl_err(err, path);
         return NULL;
     }
     while ((c = PEM_read_bio_X509(b, NULL, NULL, NULL)))
@@ -196,7 +196,7 @@ static int read_key(const char *path, EVP_PKEY **out, struct cv_err *err)
 
     *out = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
-    return *out ? 0 : exp_ssl_err(err, path);
+    return *out ? 0 : itg_ssl_err(err, path);
 }
 
 /* A key camvault can sign checkpoints and CMS with (Ed25519 cannot be verified in CMS by
@@ -229,11 +229,11 @@ static int write_certs(const char *path, STACK_OF(X509) *sk, int from, int to,
     int rc;
 
     if (!b)
-        return exp_ssl_err(err, "BIO_new");
+        return itg_ssl_err(err, "BIO_new");
     for (int i = from; i < to; i++)
         if (!PEM_write_bio_X509(b, sk_X509_value(sk, i))) {
             BIO_free(b);
-            return exp_ssl_err(err, "writing PEM");
+            return itg_ssl_err(err, "writing PEM");
         }
     len = BIO_get_mem_data(b, &data);
     rc = cv_write_atomic(path, len > 0 ? data : "", len > 0 ? (size_t)len : 0, 0644, err);
@@ -241,7 +241,7 @@ static int write_certs(const char *path, STACK_OF(X509) *sk, int from, int to,
     return rc;
 }
 
-int exp_keys_import(const char *root, const char *key_pem, const char *cert_pem,
+int itg_keys_import(const char *root, const char *key_pem, const char *cert_pem,
                     const char *chain_pem, struct cv_err *err)
 {
     char dir[PATH_MAX], retired[PATH_MAX], p[PATH_MAX], q[PATH_MAX], when[40], stamp[24];
@@ -287,7 +287,7 @@ int exp_keys_import(const char *root, const char *key_pem, const char *cert_pem,
     ctx = X509_STORE_CTX_new();
     if (!inter || !store || !ctx || X509_STORE_add_cert(store, rootc) != 1 ||
         X509_STORE_CTX_init(ctx, store, cert, inter) != 1) {
-        rc = exp_ssl_err(err, "checking the certificate chain");
+        rc = itg_ssl_err(err, "checking the certificate chain");
         goto out;
     }
     X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY);
@@ -355,7 +355,7 @@ static X509 *read_cert(const char *path, struct cv_err *err)
     c = PEM_read_X509(f, NULL, NULL, NULL);
     fclose(f);
     if (!c)
-        exp_ssl_err(err, path);
+        itg_ssl_err(err, path);
     return c;
 }
 
@@ -374,7 +374,7 @@ static void asn1_time(const ASN1_TIME *t, char *out, size_t n)
         cv_strlcpy(out, "?", n);
 }
 
-static int describe(const char *path, struct exp_key_info *info, struct cv_err *err)
+static int describe(const char *path, struct itg_key_info *info, struct cv_err *err)
 {
     X509 *c = read_cert(path, err);
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -394,7 +394,7 @@ static int describe(const char *path, struct exp_key_info *info, struct cv_err *
     return 0;
 }
 
-int exp_keys_info(const char *root, struct exp_key_info *root_cert, struct exp_key_info *signing,
+int itg_keys_info(const char *root, struct itg_key_info *root_cert, struct itg_key_info *signing,
                   struct cv_err *err)
 {
     char p[PATH_MAX];
@@ -408,12 +408,12 @@ int exp_keys_info(const char *root, struct exp_key_info *root_cert, struct exp_k
     return rc;
 }
 
-struct exp_signer {
+struct itg_signer {
     EVP_PKEY *key;
     char *tsa_url;
 };
 
-int exp_signer_set_tsa(struct exp_signer *s, const char *url, struct cv_err *err)
+int itg_signer_set_tsa(struct itg_signer *s, const char *url, struct cv_err *err)
 {
     char *copy = url && url[0] ? strdup(url) : NULL;
 
@@ -424,14 +424,14 @@ int exp_signer_set_tsa(struct exp_signer *s, const char *url, struct cv_err *err
     return 0;
 }
 
-const char *exp_signer_tsa(const struct exp_signer *s)
+const char *itg_signer_tsa(const struct itg_signer *s)
 {
     return s->tsa_url;
 }
 
-int exp_signer_open(struct exp_signer **out, const char *root, struct cv_err *err)
+int itg_signer_open(struct itg_signer **out, const char *root, struct cv_err *err)
 {
-    struct exp_signer *s;
+    struct itg_signer *s;
     char p[PATH_MAX];
     FILE *f;
 
@@ -451,13 +451,13 @@ int exp_signer_open(struct exp_signer **out, const char *root, struct cv_err *er
     fclose(f);
     if (!s->key) {
         free(s);
-        return exp_ssl_err(err, p);
+        return itg_ssl_err(err, p);
     }
     *out = s;
     return 0;
 }
 
-void exp_signer_close(struct exp_signer *s)
+void itg_signer_close(struct itg_signer *s)
 {
     if (!s)
         return;
@@ -466,7 +466,7 @@ void exp_signer_close(struct exp_signer *s)
     free(s);
 }
 
-int exp_sign(struct exp_signer *s, const void *data, size_t len, struct cv_buf *sig,
+int itg_sign(struct itg_signer *s, const void *data, size_t len, struct cv_buf *sig,
              struct cv_err *err)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -476,14 +476,14 @@ int exp_sign(struct exp_signer *s, const void *data, size_t len, struct cv_buf *
 
     if (!ctx || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, s->key) != 1 ||
         EVP_DigestSign(ctx, buf, &siglen, data, len) != 1)
-        rc = exp_ssl_err(err, "signing");
+        rc = itg_ssl_err(err, "signing");
     else
         cv_buf_put(sig, buf, siglen);
     EVP_MD_CTX_free(ctx);
     return rc;
 }
 
-int exp_verify_file(const char *cert_pem, const void *data, size_t len, const uint8_t *sig,
+int itg_verify_file(const char *cert_pem, const void *data, size_t len, const uint8_t *sig,
                     size_t siglen, struct cv_err *err)
 {
     X509 *c = read_cert(cert_pem, err);
@@ -496,7 +496,7 @@ int exp_verify_file(const char *cert_pem, const void *data, size_t len, const ui
     pub = X509_get0_pubkey(c);
     ctx = EVP_MD_CTX_new();
     if (!pub || !ctx || EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub) != 1) {
-        rc = exp_ssl_err(err, "starting verification");
+        rc = itg_ssl_err(err, "starting verification");
         goto out;
     }
     ok = EVP_DigestVerify(ctx, sig, siglen, data, len);

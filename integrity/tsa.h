@@ -2,13 +2,14 @@
  * tsa.h: RFC 3161 time stamps for signed checkpoints.
  *
  * When camvault.conf names a time-stamp authority (`tsa_url = http://host:port/path`), the
- * recorder asks it to stamp every checkpoint right after signing it: the stamped bytes are the
- * checkpoint block up to and including its "signature <base64>\n" line, and the token (the
- * TSA's signed TimeStampToken, DER) is appended to the block in the ledger as a line
- * "timestamp <base64>". Anyone can then show that the checkpoint, and every chain head it names,
- * existed at the TSA's time, independently of the site's clock. A TSA that does not answer
+ * recorder's checkpoint thread (integrity/checkpointer.h) asks it to stamp every checkpoint
+ * right after signing it: the stamped bytes are the checkpoint block up to and including its
+ * "signature <base64>\n" line, and the token (the TSA's signed TimeStampToken, DER) is appended
+ * to the block in the ledger as a line "timestamp <base64>". Anyone can then show that the
+ * checkpoint, and every chain head it names, existed at the TSA's time, independently of the
+ * site's clock. A TSA that does not answer
  * (5 s) or refuses costs the stamp, never the checkpoint: the block is kept without it and the
- * recorder logs why.
+ * recorder logs why ("checkpoint not time-stamped: ...").
  *
  * The TSA's CA certificate, put by the operator at ROOT/keys/tsa.pem, goes into every package as
  * certs/tsa.pem; verify checks each token against it (or, without it, only that the token
@@ -17,8 +18,8 @@
  *
  * Threads: reentrant.
  */
-#ifndef EXP_TSA_H
-#define EXP_TSA_H
+#ifndef ITG_TSA_H
+#define ITG_TSA_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,7 +33,7 @@
  * (DER) to *token. Errors name the URL and the cause (CV_EIO unreachable or no answer within 5 s,
  * CV_ECRYPTO refused or malformed answer).
  */
-int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *token,
+int itg_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *token,
                   struct cv_err *err);
 
 /*
@@ -40,7 +41,7 @@ int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *
  * (PEM text, ca_len bytes) is given, that the TSA's certificate chains to it for time stamping.
  * On success fills when[] (RFC 3339 UTC of the stamp) and who[] (the TSA's subject).
  */
-int exp_tsa_check(const void *data, size_t len, const uint8_t *token, size_t toklen,
+int itg_tsa_check(const void *data, size_t len, const uint8_t *token, size_t toklen,
                   const char *ca_pem, size_t ca_len, char *when, size_t when_n, char *who,
                   size_t who_n, struct cv_err *err);
 

@@ -9,8 +9,9 @@
  *   seq <n>                      1, 2, 3, ...
  *   time <RFC 3339 UTC, µs>
  *   prev <SHA-256 hex of the previous checkpoint's text, or 64 zeros for the first>
- *   audit <n> <hash hex>         the audit log's head: its newest record's sequence and hash
- *                                (server/audit.h; "audit 0 <64 zeros>" while the log is empty)
+ *   audit <n> <hash hex>         the audit log's head: its newest record's sequence and
+ *                                hash (integrity/audit_chain.h; "audit 0 <64 zeros>" while
+ *                                the log is empty)
  *   head <camera id> <start µs of its newest segment> <chain hash hex>     one per camera
  *
  * It is stored in the index (checkpoints) and appended to ROOT/ledger/checkpoints.log as the
@@ -25,18 +26,18 @@
  * (`camvault audit --verify` and, for a package's custody lines, `camvault verify`). Checkpoints
  * written before the audit line existed lack it; they stay valid and are reported as such.
  */
-#ifndef EXP_CHECKPOINT_H
-#define EXP_CHECKPOINT_H
+#ifndef ITG_CHECKPOINT_H
+#define ITG_CHECKPOINT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "common/buf.h"
-#include "exporter/keys.h"
+#include "integrity/keys.h"
 #include "indexer/idx.h"
 
 /* Make, sign and store one checkpoint at `now_us`; *seq receives its number. */
-int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *signer,
+int itg_checkpoint_make(struct idx *idx, const char *root, struct itg_signer *signer,
                         int64_t now_us, uint64_t *seq, struct cv_err *err);
 
 /*
@@ -44,10 +45,10 @@ int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *si
  * 0 with *seq and hash[] set; CV_ENOENT when the checkpoint has none (an older camvault wrote
  * it); CV_ECORRUPT when the line is malformed.
  */
-int exp_checkpoint_audit(const char *text, size_t len, uint64_t *seq, uint8_t hash[32]);
+int itg_checkpoint_audit(const char *text, size_t len, uint64_t *seq, uint8_t hash[32]);
 
 /* What the newest checkpoint of the index signs about the audit log. */
-struct exp_cp_audit {
+struct itg_cp_audit {
     uint64_t cp_seq;   /* the checkpoint's sequence */
     bool has_audit;    /* false: written by an older camvault, no audit line */
     uint64_t seq;      /* the audit record it signs (0: the log was empty) */
@@ -58,23 +59,7 @@ struct exp_cp_audit {
  * audit line. CV_ENOENT: no checkpoint yet; CV_ECRYPTO: the signature does not verify (the
  * message names the checkpoint); CV_ECORRUPT: its audit line is malformed. Read-only txn is fine.
  */
-int exp_checkpoint_audit_last(struct idx_txn *txn, const char *root, struct exp_cp_audit *out,
+int itg_checkpoint_audit_last(struct idx_txn *txn, const char *root, struct itg_cp_audit *out,
                               struct cv_err *err);
-
-/*
- * The audit store read below the server's API (the recorder and the exporter may not include
- * server/): keys are be64 sequences, values "u8 version (1), hash[32], line" (server/audit.h).
- *
- * exp_audit_head: the newest record's sequence and hash; 0 and zeros when the log is empty.
- *
- * exp_audit_chain: the lines of a package's custody/audit.chain for records from..to
- * (docs/evidence.md): "<seq> <hash hex>\n" per record, each link recomputed on the way
- * (SHA-256(previous hash || line)); at the first record that is missing or does not recompute,
- * "broken <seq>\n" and stop. A log that ends before `to` simply ends (the verifier names it).
- * Appended to *out (check cv_buf_ok).
- */
-int exp_audit_head(struct idx_txn *txn, uint64_t *seq, uint8_t hash[32], struct cv_err *err);
-int exp_audit_chain(struct idx_txn *txn, uint64_t from, uint64_t to, struct cv_buf *out,
-                    struct cv_err *err);
 
 #endif

@@ -13,8 +13,8 @@
 
 #include "common/cvtime.h"
 #include "common/url.h"
-#include "exporter/exp_int.h"
-#include "exporter/tsa.h"
+#include "integrity/chain.h"
+#include "integrity/tsa.h"
 #include "common/banned.h"
 
 #define TSA_TIMEOUT_S 5
@@ -49,7 +49,7 @@ static TS_REQ *make_request(const void *data, size_t len)
     return req;
 }
 
-int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *token,
+int itg_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *token,
                   struct cv_err *err)
 {
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
@@ -71,7 +71,7 @@ int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *
     req = make_request(data, len);
     body = BIO_new(BIO_s_mem());
     if (!req || !body || i2d_TS_REQ_bio(body, req) != 1) {
-        rc = exp_ssl_err(err, "time-stamp request");
+        rc = itg_ssl_err(err, "time-stamp request");
         goto out;
     }
     reply = OSSL_HTTP_transfer(NULL, host, port, path, strcmp(scheme, "https") == 0, NULL, NULL,
@@ -89,7 +89,7 @@ int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *
     }
     resp = d2i_TS_RESP_bio(reply, NULL);
     if (!resp) {
-        rc = exp_ssl_err(err, "time-stamp authority's answer is not a TimeStampResp");
+        rc = itg_ssl_err(err, "time-stamp authority's answer is not a TimeStampResp");
         goto out;
     }
     {
@@ -105,12 +105,12 @@ int exp_tsa_stamp(const char *url, const void *data, size_t len, struct cv_buf *
     if (vctx)
         TS_VERIFY_CTX_set_flags(vctx, TS_VFY_VERSION | TS_VFY_IMPRINT | TS_VFY_NONCE);
     if (!vctx || TS_RESP_verify_response(vctx, resp) != 1) {
-        rc = exp_ssl_err(err, "time-stamp answer does not match the request");
+        rc = itg_ssl_err(err, "time-stamp answer does not match the request");
         goto out;
     }
     n = i2d_PKCS7(TS_RESP_get_token(resp), &der);
     if (n <= 0) {
-        rc = exp_ssl_err(err, "time-stamp token");
+        rc = itg_ssl_err(err, "time-stamp token");
         goto out;
     }
     cv_buf_put(token, der, (size_t)n);
@@ -128,7 +128,7 @@ out:
     return rc;
 }
 
-int exp_tsa_check(const void *data, size_t len, const uint8_t *token, size_t toklen,
+int itg_tsa_check(const void *data, size_t len, const uint8_t *token, size_t toklen,
                   const char *ca_pem, size_t ca_len, char *when, size_t when_n, char *who,
                   size_t who_n, struct cv_err *err)
 {
@@ -143,12 +143,12 @@ int exp_tsa_check(const void *data, size_t len, const uint8_t *token, size_t tok
     int rc = 0;
 
     if (!p7 || !tst || !ctx) {
-        rc = exp_ssl_err(err, "not a time-stamp token");
+        rc = itg_ssl_err(err, "not a time-stamp token");
         goto out;
     }
     in = BIO_new_mem_buf(data, (int)len);
     if (!in || !TS_VERIFY_CTX_set_data(ctx, in)) {
-        rc = exp_ssl_err(err, "time-stamp check");
+        rc = itg_ssl_err(err, "time-stamp check");
         goto out;
     }
     in = NULL; /* the context owns it now */
@@ -163,14 +163,14 @@ int exp_tsa_check(const void *data, size_t len, const uint8_t *token, size_t tok
         BIO_free(b);
         ERR_clear_error();
         if (!store || !TS_VERIFY_CTX_set_store(ctx, store)) {
-            rc = exp_ssl_err(err, "time-stamp check");
+            rc = itg_ssl_err(err, "time-stamp check");
             goto out;
         }
         store = NULL; /* the context owns it now */
     }
     TS_VERIFY_CTX_set_flags(ctx, TS_VFY_VERSION | TS_VFY_DATA | (ca_pem ? TS_VFY_SIGNATURE : 0));
     if (TS_RESP_verify_token(ctx, p7) != 1) {
-        rc = exp_ssl_err(err, ca_pem ? "time-stamp token does not verify against certs/tsa.pem"
+        rc = itg_ssl_err(err, ca_pem ? "time-stamp token does not verify against certs/tsa.pem"
                                      : "time-stamp token does not match its checkpoint");
         goto out;
     }
