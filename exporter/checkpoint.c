@@ -16,6 +16,7 @@
 #include "exporter/tsa.h"
 #include "storage-layout/layout.h"
 #include "common/log.h"
+#include "common/clock.h"
 #include "common/cvtime.h"
 #include "common/fileio.h"
 #include "common/banned.h"
@@ -87,7 +88,8 @@ int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *si
     struct idx_checkpoint prev, cp;
     struct idx_head *heads = NULL;
     size_t nheads = 0;
-    char site[33], prevhash[65], when[40], ahex[65];
+    char site[33], prevhash[65], when[40], ahex[65], clkline[CV_CLOCK_LINE_MAX];
+    struct cv_clock clk;
     uint8_t ahash[32];
     uint64_t aseq = 0;
     struct cv_buf text, sig;
@@ -121,6 +123,9 @@ int exp_checkpoint_make(struct idx *idx, const char *root, struct exp_signer *si
     cv_buf_printf(&text, "camvault checkpoint 1\nsite %s\nseq %llu\ntime %s\nprev %s\n", site,
                   (unsigned long long)(prev.seq + 1), when, prevhash);
     cv_buf_printf(&text, "audit %llu %s\n", (unsigned long long)aseq, ahex);
+    cv_clock_read(&clk); /* the clock's state under this checkpoint's time (common/clock.h) */
+    cv_clock_line(&clk, clkline, sizeof(clkline));
+    cv_buf_printf(&text, "%s\n", clkline);
     for (size_t i = 0; i < nheads; i++) {
         char hex[65];
         cv_hex(heads[i].chain, 32, hex);

@@ -12,6 +12,7 @@
 
 #include "recorder/rec_int.h"
 #include "exporter/checkpoint.h"
+#include "common/clock.h"
 #include "indexer/recover.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
@@ -36,6 +37,23 @@ void rec_config_defaults(struct rec_config *cfg)
 }
 
 /* Sign the chain heads now (no-op without a signing key). */
+/* Say in the log when the clock's synchronisation changes, and at start when it is off. */
+static void clock_log(int *last)
+{
+    struct cv_clock c;
+    char w[160];
+
+    cv_clock_read(&c);
+    if (*last == (int)c.synced)
+        return;
+    if (cv_clock_warning(&c, w, sizeof(w)))
+        cv_warn("%s: evidence times may be wrong; every checkpoint records it", w);
+    else if (*last >= 0)
+        cv_info("system clock synchronised again (estimated error %.3f s)",
+                (double)c.esterror_us / 1e6);
+    *last = c.synced;
+}
+
 static void checkpoint(struct idx *idx, const char *root, struct exp_signer *signer)
 {
     struct cv_err err = {""};
@@ -325,7 +343,7 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     struct rec_cam_params base;
     uint64_t gen = 0;
     int64_t next_poll = 0;
-    int recovered = 0, rc;
+    int recovered = 0, rc, clock_synced = -1;
     const char *note;
 
     rc = idx_open(&idx, root, 0, err);
@@ -362,6 +380,7 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
             cv_info("checkpoints are time-stamped by %s", cfg->tsa_url);
     }
     next_checkpoint = cv_mono_us() + cfg->checkpoint_us;
+    clock_log(&clock_synced);
     memset(&base, 0, sizeof(base));
     base.root = root;
     base.cfg = cfg;
@@ -389,6 +408,7 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         }
         if (now >= next_checkpoint) {
             checkpoint(idx, root, signer);
+            clock_log(&clock_synced);
             next_checkpoint = now + cfg->checkpoint_us;
         }
         /* A camera retired for a change (or re-enabled meanwhile) starts again at once. */
