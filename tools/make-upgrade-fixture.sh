@@ -7,9 +7,9 @@
 # REV is the last landed release (a tag or commit: the commit before this round's changes).
 # It is checked out into a temporary git worktree and built there (its own build/), so the
 # tree you run this from is not touched. The root it records:
-#   - two camsim cameras (prev-1, prev-2), about 8 s of small 2-s segments each, checkpoints;
+#   - two camsim cameras (prev-1, prev-2), a few small 2-s segments each, checkpoints;
 #   - the site keys made by `init`, users (an admin with a password, an officer), a bearer
-#     token, a hold (case UPG-1) and a case made through the API (POST /api/v1/cases), an
+#     token, a hold over all of it (case UPG-1, so retention keeps it whenever the test runs) and a case made through the API (POST /api/v1/cases), an
 #     export package in ROOT/exports/ (so the audit log has export lines);
 # then it is packed without index/space.reserve (the recorder remakes it) and tmp/.
 # Needs: git, make, the build dependencies, ffmpeg (camsim media), curl, python3.
@@ -76,18 +76,20 @@ echo "fixture-password-2" | "$cv" user add officer1 --root "$root" --role office
     >"$tmp/record.log" 2>&1 &
 rec=$!
 pids="$pids $rec"
-wait_for 90 segments_at_least prev-1 4
-wait_for 90 segments_at_least prev-2 4
+wait_for 90 segments_at_least prev-1 3
+wait_for 90 segments_at_least prev-2 3
 kill -TERM "$rec"
 wait "$rec" || true
 
 from=$("$cv" query prev-1 --root "$root" --from @0 --to @4102444800 --json |
     python3 -c 'import json,sys; s=json.load(sys.stdin)["segments"]; print("@%d" % (s[0]["start_us"]//1000000))')
 to=$("$cv" query prev-1 --root "$root" --from @0 --to @4102444800 --json |
-    python3 -c 'import json,sys; s=json.load(sys.stdin)["segments"]; print("@%d" % (s[-1]["end_us"]//1000000))')
+    python3 -c 'import json,sys; s=json.load(sys.stdin)["segments"]; print("@%d" % (s[-1]["end_us"]//1000000 + 60))')
+two=$("$cv" query prev-1 --root "$root" --from @0 --to @4102444800 --json |
+    python3 -c 'import json,sys; s=json.load(sys.stdin)["segments"]; print("@%d" % (s[1]["end_us"]//1000000))')
 "$cv" hold add --root "$root" --case UPG-1 --camera prev-1,prev-2 --from "$from" --to "$to" \
     --reason "upgrade fixture" --by fixture
-"$cv" export --root "$root" --camera prev-1 --from "$from" --to "$to" --case UPG-1 \
+"$cv" export --root "$root" --camera prev-1 --from "$from" --to "$two" --case UPG-1 \
     --out "$root/exports/upg-1.zip" --reason "upgrade fixture" --requester fixture
 
 # A case exists only through the API: serve, log in with a token, create one.
@@ -103,12 +105,12 @@ curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
 kill -TERM "$srv"
 wait "$srv" || true
 
-rm -f "$root/index/space.reserve" "$root/index/lock.mdb"
-rm -rf "$root/tmp"
-mkdir "$root/tmp"
-# The index compacted (mdb_copy -c) so the fixture stays small.
+# The index compacted (mdb_copy -c) so the fixture stays small; no lock file, no reserve.
 mkdir "$tmp/index.c"
 mdb_copy -c "$root/index" "$tmp/index.c"
 mv "$tmp/index.c/data.mdb" "$root/index/data.mdb"
+rm -f "$root/index/space.reserve" "$root/index/lock.mdb"
+rm -rf "$root/tmp"
+mkdir "$root/tmp"
 tar czf "$out" -C "$root" --owner=0 --group=0 --numeric-owner .
 echo "make-upgrade-fixture: $out from $(git -C "$repo" rev-parse --short "$rev"): $(stat -c %s "$out") bytes"
