@@ -8,11 +8,12 @@
 # It is checked out into a temporary git worktree and built there (its own build/), so the
 # tree you run this from is not touched. The root it records:
 #   - two camsim cameras (prev-1, prev-2), a few small 2-s segments each, checkpoints;
-#   - the site keys made by `init`, users (an admin with a password, an officer), a bearer
-#     token, a hold over all of it (case UPG-1, so retention keeps it whenever the test runs) and a case made through the API (POST /api/v1/cases), an
-#     export package in ROOT/exports/ (so the audit log has export lines);
+#   - the site keys made by `init`, users (admin, officer1: passwords fixture-password-1 and
+#     -2), a bearer token, a hold over all of it (case UPG-1, so retention keeps it whenever
+#     the test runs), a case made through the API (POST /api/v1/cases), and an export package
+#     of two segments in ROOT/exports/ (so the audit log has export lines);
 # then it is packed without index/space.reserve (the recorder remakes it) and tmp/.
-# Needs: git, make, the build dependencies, ffmpeg (camsim media), curl, python3.
+# Needs: git, make, the build dependencies, ffmpeg (camsim media), curl, python3, mdb_copy.
 # Prints the tarball's size. The next release runs this with its own previous commit.
 set -eu
 
