@@ -113,8 +113,8 @@ static int copy_part(const char *root, const char *out, const char *rel, struct 
         cv_path_join(dst, sizeof(dst), out, rel, err) < 0)
         return CV_ELIMIT;
     if (lstat(src, &st) < 0)
-        return errno == ENOENT ? 0 : cv_errf(err, CV_EIO, "cannot stat '%s': %s", src,
-                                             strerror(errno));
+        return errno == ENOENT ? 0
+                               : cv_errf(err, CV_EIO, "cannot stat '%s': %s", src, strerror(errno));
     if (S_ISREG(st.st_mode)) {
         rc = copy_file(src, dst, st.st_mode, sha, &bytes, err);
         if (rc == 0)
@@ -214,8 +214,8 @@ int cli_cmd_backup(int argc, char **argv)
     if (rc == 0) {
         struct cv_buf head;
         cv_buf_init(&head, MANIFEST_MAX);
-        cv_buf_printf(&head, "camvault backup 1\nroot %s\nmade %s\n%.*s", root, made,
-                      (int)m.len, m.data ? (const char *)m.data : "");
+        cv_buf_printf(&head, "camvault backup 1\nroot %s\nmade %s\n%.*s", root, made, (int)m.len,
+                      m.data ? (const char *)m.data : "");
         rc = cv_buf_ok(&head) && cv_buf_ok(&m)
                  ? cv_path_join(path, sizeof(path), out, MANIFEST, &err)
                  : cv_errf(&err, CV_ELIMIT, "backup manifest too large");
@@ -241,8 +241,8 @@ struct mfile {
     unsigned mode;
 };
 
-/* Every file under DIR/<rel> other than MANIFEST must be one of m[0..n) (seen set). */
-static int unlisted(const char *dir, const char *rel, struct mfile *m, size_t n, bool *seen,
+/* Every file under DIR/<rel> other than MANIFEST must be one of m[0..n). */
+static int unlisted(const char *dir, const char *rel, const struct mfile *m, size_t n,
                     struct cv_err *err)
 {
     char abs[PATH_MAX], sub[PATH_MAX];
@@ -253,8 +253,7 @@ static int unlisted(const char *dir, const char *rel, struct mfile *m, size_t n,
     if (cv_path_join(abs, sizeof(abs), dir, rel, err) < 0)
         return CV_ELIMIT;
     if (!(d = opendir(abs)))
-        return cv_errf(err, CV_EIO, "backup '%s': cannot read '%s': %s", dir, abs,
-                       strerror(errno));
+        return cv_errf(err, CV_EIO, "backup '%s': cannot read '%s': %s", dir, abs, strerror(errno));
     while (rc == 0 && (e = readdir(d))) {
         struct stat st;
         size_t i;
@@ -266,18 +265,45 @@ static int unlisted(const char *dir, const char *rel, struct mfile *m, size_t n,
             fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             rc = cv_errf(err, CV_EIO, "backup '%s': cannot check '%s'", dir, e->d_name);
         else if (S_ISDIR(st.st_mode))
-            rc = unlisted(dir, sub, m, n, seen, err);
+            rc = unlisted(dir, sub, m, n, err);
         else {
             for (i = 0; i < n && strcmp(m[i].path, sub) != 0; i++)
                 ;
             if (i == n)
-                rc = cv_errf(err, CV_ECORRUPT, "backup '%s': '%s' is not in its MANIFEST", dir,
-                             sub);
-            else
-                seen[i] = true;
+                rc =
+                    cv_errf(err, CV_ECORRUPT, "backup '%s': '%s' is not in its MANIFEST", dir, sub);
         }
     }
     closedir(d);
+    return rc;
+}
+
+/* One file of backup `dir` against its manifest line: present, same size, same SHA-256. */
+static int check_file(const char *dir, const struct mfile *f, struct cv_err *err)
+{
+    char path[PATH_MAX];
+    uint8_t sha[32];
+    struct stat st;
+    int fd, rc;
+
+    if (cv_path_join(path, sizeof(path), dir, f->path, err) < 0)
+        return CV_ELIMIT;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return cv_errf(err, CV_ECORRUPT, "backup '%s': '%s' is missing: %s", dir, f->path,
+                       strerror(errno));
+    if (fstat(fd, &st) < 0)
+        rc = cv_errf(err, CV_EIO, "backup '%s': cannot stat '%s': %s", dir, f->path,
+                     strerror(errno));
+    else if ((uint64_t)st.st_size != f->bytes)
+        rc = cv_errf(err, CV_ECORRUPT, "backup '%s': '%s' has %llu bytes, its MANIFEST says %llu",
+                     dir, f->path, (unsigned long long)st.st_size, (unsigned long long)f->bytes);
+    else
+        rc = lay_sha256_fd(fd, f->bytes, sha, err);
+    if (rc == 0 && memcmp(sha, f->sha, 32) != 0)
+        rc = cv_errf(err, CV_ECORRUPT,
+                     "backup '%s': '%s' does not match its MANIFEST (SHA-256 differs)", dir,
+                     f->path);
+    close(fd);
     return rc;
 }
 
@@ -288,7 +314,6 @@ static int check_backup(const char *dir, char *source, size_t srclen, struct mfi
     char path[PATH_MAX];
     char *text = NULL, *line, *next;
     size_t len = 0, cap = 0;
-    bool *seen = NULL;
     int rc = cv_path_join(path, sizeof(path), dir, MANIFEST, err);
 
     *files = NULL;
@@ -296,8 +321,7 @@ static int check_backup(const char *dir, char *source, size_t srclen, struct mfi
     if (rc == 0 && cv_read_file(path, MANIFEST_MAX, &text, &len, err) < 0)
         rc = cv_errwrap(err, CV_ENOENT, "'%s' is not a camvault backup", dir);
     if (rc == 0 && strncmp(text, "camvault backup 1\n", 18) != 0)
-        rc = cv_errf(err, CV_ECORRUPT, "'%s' is not a camvault backup (%s line 1)", dir,
-                     MANIFEST);
+        rc = cv_errf(err, CV_ECORRUPT, "'%s' is not a camvault backup (%s line 1)", dir, MANIFEST);
     for (line = text ? text + 18 : NULL; rc == 0 && line && *line; line = next) {
         char hex[65], rel[PATH_MAX];
         unsigned long long bytes;
@@ -316,8 +340,8 @@ static int check_backup(const char *dir, char *source, size_t srclen, struct mfi
             continue;
         if (sscanf(line, "file %64s %llu %o %4095s", hex, &bytes, &mode, rel) != 4 ||
             strstr(rel, "..") || rel[0] == '/') {
-            rc = cv_errf(err, CV_ECORRUPT, "backup '%s': %s: malformed line '%.60s'", dir,
-                         MANIFEST, line);
+            rc = cv_errf(err, CV_ECORRUPT, "backup '%s': %s: malformed line '%.60s'", dir, MANIFEST,
+                         line);
             break;
         }
         if (*n == cap) {
@@ -335,43 +359,18 @@ static int check_backup(const char *dir, char *source, size_t srclen, struct mfi
         f->bytes = bytes;
         f->mode = mode;
         if (cv_unhex(hex, f->sha, 32) < 0)
-            rc = cv_errf(err, CV_ECORRUPT, "backup '%s': %s: bad hash for '%s'", dir, MANIFEST,
-                         rel);
+            rc =
+                cv_errf(err, CV_ECORRUPT, "backup '%s': %s: bad hash for '%s'", dir, MANIFEST, rel);
     }
-    for (size_t i = 0; rc == 0 && i < *n; i++) {
-        struct mfile *f = &(*files)[i];
-        uint8_t sha[32];
-        struct stat st;
-        int fd;
-        if (cv_path_join(path, sizeof(path), dir, f->path, err) < 0)
-            rc = CV_ELIMIT;
-        else if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-            rc = cv_errf(err, CV_ECORRUPT, "backup '%s': '%s' is missing: %s", dir, f->path,
-                         strerror(errno));
-        else {
-            rc = fstat(fd, &st) < 0 || (uint64_t)st.st_size != f->bytes
-                     ? cv_errf(err, CV_ECORRUPT,
-                               "backup '%s': '%s' has %llu bytes, its MANIFEST says %llu", dir,
-                               f->path, (unsigned long long)st.st_size,
-                               (unsigned long long)f->bytes)
-                     : lay_sha256_fd(fd, f->bytes, sha, err);
-            if (rc == 0 && memcmp(sha, f->sha, 32) != 0)
-                rc = cv_errf(err, CV_ECORRUPT,
-                             "backup '%s': '%s' does not match its MANIFEST (SHA-256 differs)",
-                             dir, f->path);
-            close(fd);
-        }
-    }
-    if (rc == 0 && !(seen = calloc(*n + 1, 1)))
-        rc = cv_errf(err, CV_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < *n; i++)
+        rc = check_file(dir, &(*files)[i], err);
     if (rc == 0)
-        rc = unlisted(dir, "", *files, *n, seen, err);
+        rc = unlisted(dir, "", *files, *n, err);
     for (size_t i = 0; rc == 0 && i < *n; i++)
         if (strcmp((*files)[i].path, "index/data.mdb") == 0)
             break;
         else if (i + 1 == *n)
             rc = cv_errf(err, CV_ECORRUPT, "backup '%s': its MANIFEST lists no index", dir);
-    free(seen);
     free(text);
     return rc;
 }
@@ -392,14 +391,12 @@ static int check_new_root(const char *root, struct cv_err *err)
                        root, pid);
     if (stat(dir, &st) == 0)
         return cv_errf(err, CV_EEXIST,
-                       "data root '%s' already has an index: restore only into a new root",
-                       root);
+                       "data root '%s' already has an index: restore only into a new root", root);
     return make_empty_dir("data root", root, 0755, err);
 }
 
 /* Make ROOT/volumes/<name> a link to target (replacing the empty directory init made). */
-static int link_volume(const char *root, const char *name, const char *target,
-                       struct cv_err *err)
+static int link_volume(const char *root, const char *name, const char *target, struct cv_err *err)
 {
     char rel[PATH_MAX], link[PATH_MAX], real[PATH_MAX];
 

@@ -73,8 +73,8 @@ int cv_clock_parse(const char *line, size_t len, struct cv_clock *out, char src[
         return -1;
     memcpy(buf, line, len);
     buf[len] = 0;
-    if (sscanf(buf, "clock %15s esterror_us %lld maxerror_us %lld source %31s%n", state, &est,
-               &max, src, &used) != 4 ||
+    if (sscanf(buf, "clock %15s esterror_us %lld maxerror_us %lld source %31s%n", state, &est, &max,
+               src, &used) != 4 ||
         (size_t)used != len || est < 0 || max < 0)
         return -1;
     if (strcmp(state, "synchronized") == 0)

@@ -18,13 +18,10 @@ void test_clock_hook(void)
         bool synced;
         int64_t err_us;
     } cases[] = {
-        {"sync:2000", true, 2000},
-        {"unsync:250000", false, 250000},
-        {"sync:0", true, 0},
-        {"sync", false, 16000000},      /* malformed: never a good clock */
-        {"sync:-5", false, 16000000},
-        {"sync:12x", false, 16000000},
-        {"synced:5", false, 5},         /* not "sync": unsynchronised */
+        {"sync:2000", true, 2000},    {"unsync:250000", false, 250000},
+        {"sync:0", true, 0},          {"sync", false, 16000000}, /* malformed: never a good clock */
+        {"sync:-5", false, 16000000}, {"sync:12x", false, 16000000},
+        {"synced:5", false, 5}, /* not "sync": unsynchronised */
         {"unsync:", false, 16000000},
     };
 
