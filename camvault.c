@@ -73,6 +73,10 @@ static const struct command commands[] = {
      "  user list [--json] | token NAME [--days N]   (a bearer token for scripts)\n"},
     {"audit", cli_cmd_audit,
      "  audit [--case C] [--since T] [--json] [--verify]   the hash-chained audit log\n"},
+    {"backup", cli_cmd_backup,
+     "  backup --out DIR                       copy index, keys, conf and ledger (not footage)\n"},
+    {"restore", cli_cmd_restore,
+     "  restore DIR [--volumes DIR]            a backup into a new root; then fsck --repair\n"},
 };
 
 static const char usage_tail[] =

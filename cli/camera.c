@@ -20,6 +20,8 @@ static void status_words(const struct idx_status *st, bool have, char *out, size
 {
     if (!have)
         snprintf(out, n, "never recorded");
+    else if (st->online && st->reason[0]) /* online with a warning (clock, space, ...) */
+        snprintf(out, n, "online; %s", st->reason);
     else if (st->online)
         snprintf(out, n, "online");
     else

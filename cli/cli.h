@@ -130,5 +130,7 @@ int cli_cmd_clip(int argc, char **argv);      /* cli/export.c */
 int cli_cmd_snapshot(int argc, char **argv);  /* cli/export.c */
 int cli_cmd_user(int argc, char **argv);      /* cli/user.c */
 int cli_cmd_audit(int argc, char **argv);     /* cli/audit.c */
+int cli_cmd_backup(int argc, char **argv);    /* cli/backup.c */
+int cli_cmd_restore(int argc, char **argv);   /* cli/backup.c */
 
 #endif

@@ -183,6 +183,33 @@ static int ledger_parse(char *text, size_t len, struct cp **out, size_t *n, stru
     return 0;
 }
 
+/*
+ * The checkpoints made during the range that show its clock states (common/clock.h): the first
+ * and last, and each whose clock line differs in state from the one before it, so the package
+ * tells `verify` every change of synchronisation without carrying each minute's checkpoint.
+ */
+static void mark_clock(struct cp *cps, size_t n, int64_t from, int64_t to)
+{
+    const char *was = NULL;
+    size_t last = n;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *tl = memmem(cps[i].p, cps[i].len, "\ntime ", 6);
+        const char *cl = memmem(cps[i].p, cps[i].len, "\nclock ", 7);
+        char ts[40] = "";
+        int64_t us;
+        if (!tl || sscanf(tl + 6, "%39s", ts) != 1 || cv_time_parse(ts, &us, NULL) < 0 ||
+            us < from || us > to)
+            continue;
+        if (!was || (cl && strncmp(cl + 7, was, 4) != 0))
+            cps[i].needed = true;
+        was = cl ? cl + 7 : "none";
+        last = i;
+    }
+    if (last < n)
+        cps[last].needed = true;
+}
+
 /* Gather one camera: range contents, the link before it and the links up to its checkpoint. */
 static int gather(struct idx_txn *t, const struct exp_request *req, struct cam_exp *c,
                   struct cp *cps, size_t ncps, struct cv_err *err)
@@ -827,6 +854,8 @@ int exp_export(struct idx *idx, const struct exp_request *req, struct exp_result
             rc = cv_errf(err, CV_ELIMIT, "camera '%s': too many records in range", c->cam.id);
         nsegs += c->segs.n;
     }
+    if (rc == 0)
+        mark_clock(cps, ncps, req->from_us, req->to_us);
     if (rc == 0)
         rc = custody_chain(t, req, cps, ncps, &chain, err);
     idx_abort(t);

@@ -869,6 +869,7 @@ int exp_verify(const char *zip_path, bool json, FILE *out, unsigned *failed, str
     exp_ver_manifest_check(&v, zip_path, doc);
     exp_ver_custody(&v);
     check_custody_chain(&v);
+    exp_ver_clock(&v);
     *failed = v.failed;
     if (json) {
         struct cv_buf h;

@@ -62,4 +62,7 @@ void exp_ver_manifest_check(struct ver *v, const char *zip, const struct cv_json
  */
 void exp_ver_custody(struct ver *v);
 
+/* One "clock" line: the clock states the package's checkpoints record (verify_clock.c). */
+void exp_ver_clock(struct ver *v);
+
 #endif

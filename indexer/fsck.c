@@ -65,30 +65,6 @@ static const char *unrepairable(const struct idx_fsck_run *f)
     return f->mode == IDX_FSCK_REPAIR ? NOT_REPAIRABLE : "";
 }
 
-/*
- * Whether another process has ROOT/index open: each process with an LMDB environment open
- * holds a shared fcntl lock on the first byte of its lock.mdb (lmdb's mdb_env_excl_lock). Our
- * own process must not have it open: closing our descriptor would drop LMDB's lock.
- */
-static bool index_in_use(const char *root, int *pid)
-{
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-    char dir[PATH_MAX], path[PATH_MAX];
-    bool used = false;
-    int fd;
-
-    if (lay_dir(root, "index", dir, sizeof(dir), NULL) < 0 ||
-        cv_path_join(path, sizeof(path), dir, "lock.mdb", NULL) < 0 ||
-        (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
-        return false;
-    if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
-        used = true;
-        *pid = (int)fl.l_pid;
-    }
-    close(fd);
-    return used;
-}
-
 /* ---- the disk ---- */
 
 static int cmp_dfile(const void *a, const void *b)
@@ -644,7 +620,7 @@ int idx_fsck(const char *root, enum idx_fsck_mode mode, idx_fsck_report report, 
 
     memset(out, 0, sizeof(*out));
     f.now_us = cv_now_us();
-    f.live = index_in_use(root, &pid);
+    f.live = idx_in_use(root, &pid);
     if (f.live && mode != IDX_FSCK_CHECK)
         return cv_errf(err, CV_ESTATE,
                        "the index of '%s' is open by process %d: stop 'camvault "

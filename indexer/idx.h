@@ -380,4 +380,23 @@ int idx_rec_copy_all(struct idx_txn *from, struct idx_txn *to, struct cv_err *er
 /* A named counter in meta: returns 1, 2, 3, ... (the stored value plus one, stored). Write txn. */
 int idx_counter_next(struct idx_txn *txn, const char *name, uint64_t *out, struct cv_err *err);
 
+/* ---- backup (idx_backup.c) ---- */
+
+/*
+ * Write a consistent, compacted copy of the open index into the existing, empty directory `dir`
+ * (dir/data.mdb, fsynced, then the directory): LMDB's mdb_env_copy2 with MDB_CP_COMPACT, which
+ * reads through one read transaction, so it may run beside the recorder and server writing (it
+ * copies the index as of its start; free pages are left out). Any thread; no transaction of
+ * the calling thread may be open.
+ */
+int idx_copy(struct idx *idx, const char *dir, struct cv_err *err);
+
+/*
+ * Whether another process has ROOT/index open (recorder, server, a command): each process with
+ * the LMDB environment open holds a shared fcntl lock on the first byte of its lock.mdb
+ * (lmdb's mdb_env_excl_lock). *pid (output) names one of them. The calling process must not
+ * have the index open itself (closing our descriptor would drop LMDB's lock).
+ */
+bool idx_in_use(const char *root, int *pid);
+
 #endif

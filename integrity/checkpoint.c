@@ -17,6 +17,7 @@
 #include "integrity/tsa.h"
 #include "storage-layout/layout.h"
 #include "common/log.h"
+#include "common/clock.h"
 #include "common/cvtime.h"
 #include "common/fileio.h"
 #include "common/banned.h"
@@ -93,7 +94,8 @@ static int checkpoint_text(struct idx_txn *t, const struct idx_checkpoint *prev,
 {
     struct idx_head *heads = NULL;
     size_t nheads = 0;
-    char site[33], prevhash[65], when[40], ahex[65];
+    char site[33], prevhash[65], when[40], ahex[65], clkline[CV_CLOCK_LINE_MAX];
+    struct cv_clock clk;
     uint8_t ahash[32];
     uint64_t aseq = 0;
     int rc = idx_site_id(t, site, err);
@@ -117,6 +119,10 @@ static int checkpoint_text(struct idx_txn *t, const struct idx_checkpoint *prev,
     /* the audit log's head */
     cv_hex(ahash, 32, ahex);
     cv_buf_printf(text, "audit %llu %s\n", (unsigned long long)aseq, ahex);
+    /* the system clock's state under this checkpoint's time (common/clock.h) */
+    cv_clock_read(&clk);
+    cv_clock_line(&clk, clkline, sizeof(clkline));
+    cv_buf_printf(text, "%s\n", clkline);
     /* every camera's chain head, last */
     for (size_t i = 0; i < nheads; i++) {
         char hex[65];

@@ -12,6 +12,9 @@
  *   audit <n> <hash hex>         the audit log's head: its newest record's sequence and
  *                                hash (integrity/audit_chain.h; "audit 0 <64 zeros>" while
  *                                the log is empty)
+ *   clock <synchronized|unsynchronized> esterror_us <n> maxerror_us <n> source <s>
+ *                                the system clock's state when it was made (common/clock.h);
+ *                                checkpoints of an older camvault lack it
  *   head <camera id> <start µs of its newest segment> <chain hash hex>     one per camera
  *
  * It is stored in the index (checkpoints) and appended to ROOT/ledger/checkpoints.log as the

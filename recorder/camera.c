@@ -37,6 +37,7 @@
 #include "recorder/rec_int.h"
 #include "recorder/rtsp.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/cvtime.h"
 #include "common/log.h"
 #include "common/url.h"
@@ -126,6 +127,7 @@ static void push_status(struct rec_cam *c, bool force)
         return;
     struct idx_status st = c->st;
     char note[IDX_TEXT_MAX];
+    struct cv_clock clk;
 
     c->last_status_push = now;
     c->st.updated_us = cv_now_us();
@@ -137,6 +139,12 @@ static void push_status(struct rec_cam *c, bool force)
         snprintf(st.reason, sizeof(st.reason), "%s; %s", c->st.reason, note);
     else if (note[0])
         cv_strlcpy(st.reason, note, sizeof(st.reason));
+    cv_clock_read(&clk); /* an unsynchronised clock shows in every camera's status */
+    if (cv_clock_warning(&clk, note, sizeof(note))) {
+        char r[IDX_TEXT_MAX];
+        snprintf(r, sizeof(r), "%s%s%s", st.reason, st.reason[0] ? "; " : "", note);
+        cv_strlcpy(st.reason, r, sizeof(st.reason));
+    }
     if (c->st.not_durable) { /* a durability failure stays in the status until restart */
         char r[IDX_TEXT_MAX];
         snprintf(r, sizeof(r), "%s%s%llu segment(s) not durable, last: %s", st.reason,

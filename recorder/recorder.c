@@ -14,6 +14,7 @@
 
 #include "recorder/rec_int.h"
 #include "integrity/checkpointer.h"
+#include "common/clock.h"
 #include "indexer/recover.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
@@ -35,6 +36,23 @@ void rec_config_defaults(struct rec_config *cfg)
     cfg->status_us = 2 * CV_US_PER_S;
     cfg->retention_us = 10 * CV_US_PER_S;
     cfg->checkpoint_us = 60 * CV_US_PER_S;
+}
+
+/* Say in the log when the clock's synchronisation changes, and at start when it is off. */
+static void clock_log(int *last)
+{
+    struct cv_clock c;
+    char w[160];
+
+    cv_clock_read(&c);
+    if (*last == (int)c.synced)
+        return;
+    if (cv_clock_warning(&c, w, sizeof(w)))
+        cv_warn("%s: evidence times may be wrong; every checkpoint records it", w);
+    else if (*last >= 0)
+        cv_info("system clock synchronised again (estimated error %.3f s)",
+                (double)c.esterror_us / 1e6);
+    *last = c.synced;
 }
 
 /*
@@ -312,8 +330,8 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     size_t ncams = 0, nslots = 0;
     struct rec_cam_params base;
     uint64_t gen = 0;
-    int64_t next_poll = 0;
-    int recovered = 0, rc;
+    int64_t next_poll = 0, next_clock;
+    int recovered = 0, rc, clock_synced = -1;
     const char *note;
 
     rc = idx_open(&idx, root, 0, err);
@@ -352,6 +370,8 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
                                              &kerr) < 0)
             cv_error("checkpoints are not signed: %s", kerr.msg);
     }
+    clock_log(&clock_synced);
+    next_clock = cv_mono_us() + cfg->checkpoint_us;
     memset(&base, 0, sizeof(base));
     base.root = root;
     base.cfg = cfg;
@@ -376,6 +396,10 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
                 sync_cameras(idx, root, &base, &slots, &nslots, note);
             }
             next_poll = now + cfg->poll_us;
+        }
+        if (now >= next_clock) {
+            clock_log(&clock_synced);
+            next_clock = now + cfg->checkpoint_us;
         }
         /* A camera retired for a change (or re-enabled meanwhile) starts again at once. */
         if (reap(slots, &nslots) > 0)

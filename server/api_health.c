@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/cvtime.h"
 #include "indexer/idx.h"
 #include "indexer/retention.h"
@@ -79,8 +80,10 @@ int api_healthz(struct srv_req *r)
     struct cv_err err = {""};
     size_t n = 0;
     bool running;
+    struct cv_clock clk;
     int rc = idx_begin(r->srv->idx, false, &t, &err);
 
+    cv_clock_read(&clk);
     if (rc == 0)
         rc = overview(t, &o, &cams, &n, &err);
     idx_abort(t);
@@ -90,7 +93,8 @@ int api_healthz(struct srv_req *r)
     running = o.newest_status_us && cv_now_us() - o.newest_status_us < RECORDER_ALIVE_US;
     r->status = 200;
     cv_buf_printf(&r->out, "{\"status\":\"%s\",\"index\":\"ok\",\"recorder\":{\"running\":%s,",
-                  running && o.online == o.enabled && !o.shortfall && !o.not_durable && !o.disk_full
+                  running && o.online == o.enabled && !o.shortfall && !o.not_durable &&
+                          !o.disk_full && clk.synced
                       ? "ok"
                       : "degraded",
                   running ? "true" : "false");
@@ -98,9 +102,14 @@ int api_healthz(struct srv_req *r)
     cv_buf_printf(&r->out,
                   "},\"cameras\":{\"total\":%zu,\"enabled\":%zu,\"online\":%zu},"
                   "\"holds_active\":%zu,\"retention_shortfall\":%zu,"
-                  "\"segments_not_durable\":%llu,\"disk_full\":%zu}\n",
+                  "\"segments_not_durable\":%llu,\"disk_full\":%zu,",
                   o.total, o.enabled, o.online, o.holds_active, o.shortfall,
                   (unsigned long long)o.not_durable, o.disk_full);
+    cv_buf_printf(&r->out,
+                  "\"clock\":{\"synchronized\":%s,\"error_seconds\":%.6f,"
+                  "\"max_error_seconds\":%.6f,\"source\":\"%s\"}}\n",
+                  clk.synced ? "true" : "false", (double)clk.esterror_us / 1e6,
+                  (double)clk.maxerror_us / 1e6, clk.source);
     return 0;
 }
 
@@ -128,6 +137,7 @@ int api_metrics(struct srv_req *r)
     size_t n = 0, nv = 0;
     uint64_t jobs[SRV_JOB_NSTATUS] = {0}, audit = 0;
     struct srv_audit_writer_stats ws;
+    struct cv_clock clk;
     int rc = idx_begin(r->srv->idx, false, &t, &err);
 
     if (rc == 0)
@@ -144,6 +154,15 @@ int api_metrics(struct srv_req *r)
         free(v);
         return srv_error(r, 503, "index cannot be read: %s", err.msg);
     }
+    cv_clock_read(&clk);
+    cv_buf_printf(b, "# HELP camvault_clock_synchronized 1 when the system clock is synchronised "
+                     "(kernel NTP state).\n# TYPE camvault_clock_synchronized gauge\n"
+                     "camvault_clock_synchronized %d\n",
+                  clk.synced);
+    cv_buf_printf(b, "# HELP camvault_clock_error_seconds The kernel's estimated error of the "
+                     "system clock.\n# TYPE camvault_clock_error_seconds gauge\n"
+                     "camvault_clock_error_seconds %.6f\n",
+                  (double)clk.esterror_us / 1e6);
     cv_buf_printf(b, "# HELP camvault_cameras Cameras by state.\n# TYPE camvault_cameras gauge\n");
     cv_buf_printf(b, "camvault_cameras{state=\"online\"} %zu\n", o.online);
     cv_buf_printf(b, "camvault_cameras{state=\"offline\"} %zu\n", o.enabled - o.online);

@@ -33,6 +33,9 @@
     X(cvtime_format_utc)                                                                           \
     X(cvtime_format_local)                                                                         \
     X(cvtime_seconds_parse)                                                                        \
+    X(clock_hook)                                                                                  \
+    X(clock_line_round_trip)                                                                       \
+    X(clock_parse_bad)                                                                             \
     X(buf_varint_round_trip)                                                                       \
     X(buf_fixed_width)                                                                             \
     X(buf_str16)                                                                                   \
