@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.error
 import urllib.request
 
 import pytest
@@ -136,15 +137,17 @@ def test_installed_binary_serves_the_ui_without_web(tmp_path, procs):
     log = tmp_path / "serve.log"
     procs.append(Proc([exe, "serve", "--root", root, "--listen", f"127.0.0.1:{port}"], log=log))
 
-    def index():
+    def get(path):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-                return r.read().decode()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, ""
         except OSError:
             return None
-    page = wait_for(index, 30, what="the installed server's /")
+    wait_for(lambda: get("/healthz"), 30, what="the installed server's /healthz")
     want = (dest / "opt" / "cv" / "share" / "camvault" / "web" / "index.html").read_text()
-    assert page == want
+    assert get("/") == (200, want)
     assert "no web directory" not in log.read_text()
 
 
