@@ -1,6 +1,7 @@
 #!/bin/sh
-# deb.sh: `make deb`. Installs what building the package needs and is missing (the build set of
-# tools/deps.sh, then debhelper, dpkg-dev and lintian from Debian's archive), copies the tree into
+# deb.sh: `make deb`. Installs what building the package needs and is missing (dpkg-dev and
+# lintian, then with `apt-get build-dep ./` the Build-Depends of debian/control: build-essential,
+# debhelper, pkg-config and the -dev packages), copies the tree into
 # build/deb/camvault-VERSION/ (dpkg-buildpackage writes its results beside the source it builds,
 # and the copy keeps debian/'s build droppings out of the tree), builds there with
 # `dpkg-buildpackage -us -uc -b`, and runs lintian on the result. The package:
@@ -8,8 +9,15 @@
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-"$here/tools/deps.sh" build
-want="debhelper dpkg-dev lintian"
+export DEBIAN_FRONTEND=noninteractive
+updated=""
+apt_update() {
+    [ -n "$updated" ] && return 0
+    [ "$(id -u)" = 0 ] || { echo "deb.sh: installing $1 needs root" >&2; exit 1; }
+    apt-get update -qq
+    updated=1
+}
+want="dpkg-dev lintian"
 # shellcheck disable=SC2086
 have=$(dpkg-query -W -f='${Package} ${Status}\n' $want 2>/dev/null | awk '/ install ok installed$/ {print $1}' || true)
 missing=""
@@ -17,12 +25,16 @@ for p in $want; do
     echo "$have" | grep -qx "$p" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-    [ "$(id -u)" = 0 ] || { echo "deb.sh: installing$missing needs root" >&2; exit 1; }
+    apt_update "$missing"
     echo "deb.sh: installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# The Build-Depends of debian/control (and build-essential), the one list of them.
+if ! dpkg-checkbuilddeps >/dev/null 2>&1; then
+    apt_update "the Build-Depends of debian/control"
+    echo "deb.sh: installing the Build-Depends of debian/control"
+    apt-get build-dep -y -qq --no-install-recommends ./ >/dev/null
 fi
 version=$(dpkg-parsechangelog -S Version)
 out=build/deb
