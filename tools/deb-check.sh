@@ -28,7 +28,9 @@ done
 say "data root initialised: $(ls $root/keys | tr '\n' ' ')"
 
 # camvault run as the unit runs it: the UI from /usr/share/camvault/web, a clean stop on SIGTERM.
-runuser -u camvault -- camvault run --root $root --listen 127.0.0.1:18080 2>/tmp/run.log &
+# (setpriv execs camvault itself, so that $! is camvault run and SIGTERM goes to it, as systemd's.)
+setpriv --reuid=camvault --regid=camvault --init-groups -- \
+    camvault run --root $root --listen 127.0.0.1:18080 >/tmp/run.log 2>&1 &
 pid=$!
 python3 - <<'PY' || { cat /tmp/run.log; fail "camvault run did not serve the installed UI"; }
 import time, urllib.request
@@ -51,6 +53,7 @@ say "camvault run served the UI and stopped cleanly on SIGTERM"
 
 apt-get install -y -qq --no-install-recommends man-db systemd >/dev/null
 man -w camvault-camera >/dev/null || fail "no man page camvault-camera"
+[ -f /usr/share/doc/camvault/install.md ] || fail "no /usr/share/doc/camvault/install.md (the unit's Documentation=)"
 systemd-analyze verify /lib/systemd/system/camvault.service || fail "systemd-analyze verify"
 say "systemd-analyze verify: the unit is accepted"
 systemd-analyze security --offline=yes /lib/systemd/system/camvault.service | tail -n 1
