@@ -24,18 +24,18 @@ LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c integrity/*.c e
                        recorder/*.c server/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/exporter/viewer_html.o
 CLI_SRC  := $(wildcard cli/*.c)
-CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/cli/help_text.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 SIM_SRC  := $(wildcard tools/camsim/*.c)
 SIM_OBJ  := $(SIM_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test unit e2e demo clean format bench bench-quick
-all: $(BUILD)/camvault $(BUILD)/camsim
+.PHONY: all deps test unit e2e demo clean format bench bench-quick man install deb
+all: $(BUILD)/camvault $(BUILD)/camsim man
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 # The package viewer page, built into the program as one C string (no trigraphs, no escapes
 # left to chance: \ " and ? are escaped, every line ends in \n).
@@ -46,6 +46,17 @@ $(BUILD)/exporter/viewer_html.c: exporter/viewer.html
 	  echo ';'; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/exporter/viewer_html.o: $(BUILD)/exporter/viewer_html.c
+	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+# The help of every command from its one page, docs/man/camvault[-COMMAND].txt (cli/help.h), and
+# the version from debian/changelog's first line: both into the program as C strings.
+MAN_SRC := docs/man/camvault.txt $(sort $(wildcard docs/man/camvault-*.txt))
+VERSION := $(shell awk -F'[()]' 'NR == 1 {print $$2}' debian/changelog)
+$(BUILD)/cli/help_text.c: $(MAN_SRC) tools/help2c.sh debian/changelog
+	@mkdir -p $(dir $@)
+	tools/help2c.sh '$(VERSION)' $(MAN_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/cli/help_text.o: $(BUILD)/cli/help_text.c
 	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
 $(BUILD)/libcamvault.a: $(LIB_OBJ)
@@ -118,6 +129,46 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
 
 deps:
 	@tools/deps.sh test
+
+# ---- man pages, make install, make deb (docs/install.md) ----
+# Each man page is the program's own --help output set in roff (tools/help2man.awk), so the two
+# cannot disagree; camvault(1) is `camvault --help`, camvault-COMMAND(1) `camvault COMMAND --help`.
+MAN_PAGES := $(patsubst docs/man/%.txt,$(BUILD)/man/%.1,$(MAN_SRC))
+man: $(MAN_PAGES)
+
+$(BUILD)/man/camvault.1: $(BUILD)/camvault tools/help2man.awk
+	@mkdir -p $(dir $@)
+	$(BUILD)/camvault --help | awk -v version='$(VERSION)' -f tools/help2man.awk > $@.tmp
+	mv $@.tmp $@
+
+$(BUILD)/man/camvault-%.1: $(BUILD)/camvault tools/help2man.awk
+	@mkdir -p $(dir $@)
+	$(BUILD)/camvault $* --help | awk -v version='$(VERSION)' -f tools/help2man.awk > $@.tmp
+	mv $@.tmp $@
+
+# PREFIX and DESTDIR as usual. The web UI goes to $(PREFIX)/share/camvault/web, where the server
+# finds it from the binary's place ($(PREFIX)/bin/../share/camvault/web) without --web. The
+# systemd unit goes to $(SYSTEMDDIR) with its ExecStart pointed at $(PREFIX)/bin/camvault.
+PREFIX     ?= /usr/local
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/camvault/web $(DESTDIR)$(SYSTEMDDIR)
+	install -m 0755 $(BUILD)/camvault $(DESTDIR)$(PREFIX)/bin/camvault
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man1/
+	cp -R server/web/. $(DESTDIR)$(PREFIX)/share/camvault/web/
+	find $(DESTDIR)$(PREFIX)/share/camvault/web -type d -exec chmod 0755 {} + -o \
+	    -type f -exec chmod 0644 {} +
+	sed 's|/usr/bin/camvault|$(PREFIX)/bin/camvault|g' debian/camvault.service > $(DESTDIR)$(SYSTEMDDIR)/camvault.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/camvault.service
+
+# The Debian package, built from a copy of the tree in build/deb/ (dpkg-buildpackage writes the
+# package next to the source it builds): build/deb/camvault_VERSION_ARCH.deb. Installs its build
+# dependencies first (tools/deb.sh: debhelper, dpkg-dev, lintian and the build set of deps.sh),
+# then runs lintian on the package.
+deb:
+	@tools/deb.sh
+# ---- end of man pages, install, deb ----
 
 # Every #include "dir/..." points the way docs/architecture.md's `layering` block allows; a
 # wrong-way include fails with "file:line: A includes B, which docs/architecture.md does not allow".

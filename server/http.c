@@ -448,7 +448,8 @@ static int listen_socket(const char *spec, int *fd_out, char *shown, size_t show
     return 0;
 }
 
-/* The default web directory: <dir of the binary>/../server/web (build/camvault in the tree). */
+/* The default web directory: <dir of the binary>/../server/web (build/camvault in the tree), else
+ * <dir of the binary>/../share/camvault/web (PREFIX/bin/camvault after `make install`). */
 static void find_webdir(const struct srv_config *conf, char *out, size_t cap)
 {
     char exe[PATH_MAX], cand[PATH_MAX + 32];
@@ -468,6 +469,9 @@ static void find_webdir(const struct srv_config *conf, char *out, size_t cap)
         return;
     *slash = 0;
     snprintf(cand, sizeof(cand), "%s/../server/web", exe);
+    if (realpath(cand, out) && strlen(out) < cap)
+        return;
+    snprintf(cand, sizeof(cand), "%s/../share/camvault/web", exe);
     if (!realpath(cand, out) || strlen(out) >= cap)
         out[0] = 0;
 }

@@ -20,7 +20,7 @@ media="ffmpeg fonts-dejavu-core"
 test="python3 python3-pytest python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-x
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-openssl curl lmdb-utils procps coreutils mount chromium libfaketime"
+openssl curl lmdb-utils procps coreutils mount chromium libfaketime man-db"
 # Node.js (18 or newer) and npm drive the browser tests (playwright-core from the npm registry,
 # which drives Debian's chromium); a machine that has them from elsewhere keeps its own.
 command -v npm >/dev/null 2>&1 || test="$test nodejs npm"
@@ -32,7 +32,7 @@ test="$test gnuplot-nox zip"
 check_bins_demo="ffmpeg ffprobe"
 check_enc_demo="libx264 libx265 aac pcm_mulaw pcm_alaw"
 check_bins_test="$check_bins_demo openssl curl mdb_dump mdb_load mdb_stat dd mount umount pgrep ps
-sha256sum gst-inspect-1.0 node npm gnuplot zip"
+sha256sum gst-inspect-1.0 node npm gnuplot zip man"
 check_elements="videotestsrc timeoverlay videoconvert capsfilter x264enc rtph264pay x265enc
 rtph265pay audiotestsrc audioconvert audioresample avenc_aac|voaacenc rtpmp4gpay mulawenc
 rtppcmupay alawenc rtppcmapay"
