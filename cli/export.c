@@ -17,6 +17,7 @@
 #include "exporter/clip.h"
 #include "exporter/export.h"
 #include "exporter/verify.h"
+#include "indexer/openseg.h"
 #include "server/audit.h"
 
 #include "cli/cli.h"
@@ -219,7 +220,7 @@ int cli_cmd_clip(int argc, char **argv)
     if (rc == 0)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
-        rc = idx_segment_iter(t, cam.num, from, to, clip_add_path, &paths, &err);
+        rc = idx_segment_iter_open(t, root, cam.num, from, to, clip_add_path, &paths, &err);
     idx_abort(t);
     idx_close(idx);
     if (rc == 0 && paths.oom)
