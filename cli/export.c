@@ -16,6 +16,7 @@
 #include "common/cvtime.h"
 #include "exporter/clip.h"
 #include "exporter/export.h"
+#include "exporter/sealwait.h"
 #include "exporter/verify.h"
 #include "indexer/openseg.h"
 #include "server/audit.h"
@@ -104,6 +105,18 @@ int cli_cmd_export(int argc, char **argv)
         else
             idx_abort(t);
         t = NULL;
+    }
+    if (rc == 0) {
+        /* A range at the live edge: the recorder seals and signs it first (seconds). */
+        int waited = 0;
+        rc = exp_seal_wait(idx, root, req.cameras, req.ncameras, req.from_us, req.to_us,
+                           EXP_SEAL_TIMEOUT_US, NULL, NULL, &waited, &err);
+        if (rc == CV_ETIMEDOUT)
+            fprintf(stderr, "camvault: warning: %s; exporting what is indexed\n", err.msg);
+        else if (rc == 0 && waited && req.progress)
+            fprintf(stderr, "live edge sealed and signed by the recorder\n");
+        if (rc == CV_ETIMEDOUT)
+            rc = 0;
     }
     if (rc == 0) {
         req.export_id = eid;

@@ -12,6 +12,7 @@
 
 #include "recorder/rec_int.h"
 #include "exporter/checkpoint.h"
+#include "recorder/sealer.h"
 #include "indexer/recover.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
@@ -390,6 +391,14 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         if (now >= next_checkpoint) {
             checkpoint(idx, root, signer);
             next_checkpoint = now + cfg->checkpoint_us;
+        }
+        {   /* Segments sealed early for an export: sign them now (recorder/sealer.h). */
+            struct rec_sealed sealed[REC_SEAL_BATCH];
+            size_t ns = rec_seal_ready(idx, root, sealed, REC_SEAL_BATCH);
+            if (ns) {
+                checkpoint(idx, root, signer);
+                rec_seal_finish(root, sealed, ns);
+            }
         }
         /* A camera retired for a change (or re-enabled meanwhile) starts again at once. */
         if (reap(slots, &nslots) > 0)
