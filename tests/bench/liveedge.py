@@ -30,13 +30,7 @@ import time
 from pathlib import Path
 
 import benchlib as bl
-
-PASSWORD = "correct horse battery"
-
-
-def cli(root, *args, inp=None):
-    return subprocess.run([str(bl.CAMVAULT), args[0], "--root", str(root), *map(str, args[1:])],
-                          input=inp, capture_output=True, text=True, check=True)
+from http_bench import PASSWORD, cli, us_of
 
 
 def at(us):
@@ -62,13 +56,6 @@ class Client:
         out = (r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read())
         c.close()
         return out
-
-
-def us_of(stamp):
-    import datetime
-    d = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=datetime.timezone.utc)
-    return int(d.timestamp()) * 1000000 + d.microsecond
 
 
 def timeline_end(cl, cam):

@@ -21,60 +21,13 @@
 
 #define REL "volumes/main/cam1/2026-11-22/093000-0.mp4"
 
-struct oenv {
-    char root[PATH_MAX], path[PATH_MAX];
-    struct idx *idx;
-    struct idx_camera cam;
-};
-
-/* A data root with camera cam1 whose pending note names REL, holding `len` bytes of `data`. */
-static int oenv_open(struct oenv *e, const void *data, size_t len)
+/* The pending file of a fx_pending_root at REL, with its absolute path in path[]. */
+static int oenv_open(struct fx_pending_root *e, char *path, const void *data, size_t len)
 {
-    struct cv_err err = {""};
-    struct idx_txn *t = NULL;
-    char dir[PATH_MAX];
-    int rc;
-
-    e->idx = NULL;
-    if (fx_tmpdir(e->root) < 0)
+    if (fx_pending_root_open(e, REL, data, len) < 0)
         return -1;
-    memset(&e->cam, 0, sizeof(e->cam));
-    cv_strlcpy(e->cam.id, FX_CAMERA, sizeof(e->cam.id));
-    cv_strlcpy(e->cam.volume, "main", sizeof(e->cam.volume));
-    snprintf(e->path, sizeof(e->path), "%s/%s", e->root, REL);
-    snprintf(dir, sizeof(dir), "%s", e->path);
-    *strrchr(dir, '/') = '\0';
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
-    if (rc == 0)
-        rc = idx_begin(e->idx, true, &t, &err);
-    if (rc == 0)
-        rc = idx_camera_add(t, &e->cam, &err);
-    if (rc == 0)
-        rc = idx_pending_put(t, e->cam.num, REL, &err);
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
-    idx_abort(t);
-    if (rc == 0)
-        rc = cv_mkdir_p(dir, 0755, &err);
-    if (rc == 0 && fx_write_file(e->path, data, len) < 0)
-        rc = cv_errf(&err, CV_EIO, "cannot write '%s'", e->path);
-    if (rc < 0) {
-        unit_fail(__FILE__, __LINE__, "setup: %s", err.msg);
-        idx_close(e->idx);
-        fx_rmtree(e->root);
-        return -1;
-    }
+    snprintf(path, PATH_MAX, "%s/%s", e->root, REL);
     return 0;
-}
-
-static void oenv_close(struct oenv *e)
-{
-    idx_close(e->idx);
-    fx_rmtree(e->root);
 }
 
 static int64_t frag_end(const struct fx_frag *f)
@@ -101,7 +54,8 @@ static int count(void *ctx, const struct idx_segment *s)
 void test_openseg_growing_file(void)
 {
     struct fx_segment s;
-    struct oenv e;
+    struct fx_pending_root e;
+    char path[PATH_MAX];
     struct idx_segment seg;
     struct lay_seg_frag *frags = NULL;
     struct idx_txn *t = NULL;
@@ -114,7 +68,7 @@ void test_openseg_growing_file(void)
 
     fx_segment_build(&s, 4, true);
     /* three complete fragments and 100 bytes of the fourth: the recorder is writing it */
-    if (oenv_open(&e, s.buf.data, (size_t)s.frags[3].offset + 100) < 0) {
+    if (oenv_open(&e, path, s.buf.data, (size_t)s.frags[3].offset + 100) < 0) {
         fx_segment_release(&s);
         return;
     }
@@ -157,7 +111,7 @@ void test_openseg_growing_file(void)
     t = NULL;
 
     /* the recorder completes the fourth fragment: readers see it at once, no index write */
-    CHECK_EQ_INT(fx_write_file(e.path, s.buf.data, s.buf.len), 0);
+    CHECK_EQ_INT(fx_write_file(path, s.buf.data, s.buf.len), 0);
     CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
     CHECK_OK(idx_open_segment(t, e.root, e.cam.num, &seg, NULL, NULL, &err), &err);
     CHECK_EQ_INT(seg.fragments, 4);
@@ -166,7 +120,7 @@ void test_openseg_growing_file(void)
                              &frag_us, &err), &err);
     CHECK_EQ_U64(off, s.frags[3].offset);
     idx_abort(t);
-    oenv_close(&e);
+    fx_pending_root_close(&e);
     fx_segment_release(&s);
 }
 
@@ -175,7 +129,8 @@ void test_openseg_growing_file(void)
 void test_openseg_indexed_or_absent(void)
 {
     struct fx_segment s;
-    struct oenv e;
+    struct fx_pending_root e;
+    char path[PATH_MAX];
     struct idx_segment seg, rec;
     struct lay_seg_frag *frags = NULL;
     struct idx_txn *t = NULL;
@@ -184,7 +139,7 @@ void test_openseg_indexed_or_absent(void)
     size_t n = 0;
 
     fx_segment_build(&s, 2, true);
-    if (oenv_open(&e, s.buf.data, (size_t)s.frags[0].offset + 10) < 0) {
+    if (oenv_open(&e, path, s.buf.data, (size_t)s.frags[0].offset + 10) < 0) {
         fx_segment_release(&s);
         return;
     }
@@ -195,7 +150,7 @@ void test_openseg_indexed_or_absent(void)
     t = NULL;
 
     /* the whole file, indexed: the pending note still names it */
-    CHECK_EQ_INT(fx_write_file(e.path, s.buf.data, s.buf.len), 0);
+    CHECK_EQ_INT(fx_write_file(path, s.buf.data, s.buf.len), 0);
     CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
     CHECK_OK(idx_open_segment(t, e.root, e.cam.num, &rec, &frags, &n, &err), &err);
     rec.flags = 0;
@@ -208,7 +163,7 @@ void test_openseg_indexed_or_absent(void)
     CHECK_OK(idx_pending_del(t, e.cam.num, &err), &err);
     CHECK_EQ_INT(idx_open_segment(t, e.root, e.cam.num, &seg, NULL, NULL, &err), CV_ENOENT);
     idx_abort(t);
-    oenv_close(&e);
+    fx_pending_root_close(&e);
     fx_segment_release(&s);
 }
 
