@@ -330,7 +330,7 @@ int cli_cmd_snapshot(int argc, char **argv)
     if (rc == 0)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
-        rc = idx_locate(t, cam.num, at, &seg, &frag_off, &frag_us, &err);
+        rc = idx_locate_open(t, root, cam.num, at, &seg, &frag_off, &frag_us, &err);
     if (rc == CV_ENOENT)
         rc = cv_errf(&err, rc, "camera '%s': nothing recorded at %s", cam.id, at_s);
     idx_abort(t);
