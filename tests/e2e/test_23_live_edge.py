@@ -9,6 +9,7 @@ about footage that is only in the open segment.
   newest complete fragment);
 - video.mp4 of 25 s ago to 5 s ago decodes with ffmpeg without error and lasts about 20 s;
 - snapshot.jpg of 3 s ago is a JPEG;
+- the web UI's timeline draws it as "Recording now" (headless Chromium);
 - an export of the last 20 s succeeds within 30 s (the recorder seals the open segment at its
   next keyframe and signs a checkpoint at once) and `camvault verify` says the package is valid,
   every camera covered by a signed checkpoint.
@@ -22,7 +23,8 @@ import zipfile
 import pytest
 
 from conftest import cv, decode_errors, start_camsim, start_recorder, wait_for
-from httpapi import add_user, logged_in, start_server
+from httpapi import PASSWORD, add_user, logged_in, start_server
+from uistack import browser_ready, node
 
 CAM = "yard"
 SEGMENT_S = 60
@@ -62,7 +64,7 @@ def live(tmp_path_factory):
         assert not json.loads(cv("query", CAM, "--from", "@0", "--to", "@4102444800", "--json",
                                  root=root).stdout)["segments"], \
             "a segment closed already: the test would not be about the open segment"
-        yield {"root": root, "tmp": tmp, "client": client}
+        yield {"root": root, "tmp": tmp, "client": client, "port": srv.port}
     finally:
         for p in reversed(procs):
             p.close()
@@ -97,6 +99,24 @@ def test_snapshot_3s_ago_is_jpeg(live):
     assert r.status == 200, r
     assert r.header("Content-Type") == "image/jpeg"
     assert r.body[:3] == b"\xff\xd8\xff" and r.body[-2:] == b"\xff\xd9"
+
+
+@pytest.mark.skipif(browser_ready() is not None, reason=str(browser_ready()))
+def test_ui_timeline_draws_recording_now(live, tmp_path):
+    """The web UI's timeline draws the open segment as "Recording now", ending near now."""
+    n = now_us()
+    frm, to = n - 120_000_000, n + 30_000_000
+    cfg = {"base": f"http://127.0.0.1:{live['port']}", "user": ["olga", PASSWORD],
+           "live": {"camera": CAM, "from": frm, "to": to}}
+    (tmp_path / "live.json").write_text(json.dumps(cfg))
+    res = {o["step"]: o for o in node("ui-timeline.mjs", tmp_path / "live.json", tmp_path / "ui")}
+    live_pieces = res["live"]["live"]
+    assert live_pieces and live_pieces[-1]["text"] == "Recording now", res
+    track, piece = res["live"]["track"], live_pieces[-1]
+    end_us = frm + (piece["x"] + piece["w"] - track["x"]) / track["w"] * (to - frm)
+    # its right edge is near the moment the page was drawn (one pixel is 0.15 s or so)
+    shown = res["live"]["now_us"]
+    assert shown - 10e6 <= end_us <= shown + 2e6, (end_us - shown) / 1e6
 
 
 def test_export_last_20s_verifies(live):
