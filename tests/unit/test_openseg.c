@@ -1,6 +1,6 @@
 /*
  * test_openseg.c: the segment being written, as readers see it (indexer/openseg.h), and seal
- * requests (storage-layout/seal.h).
+ * requests (storage-layout/seal.h, recorder/sealer.h).
  *
  * The recorder is writing ROOT/<REL>: its pending note names it and it is not indexed. Readers
  * must see its complete fragments (a torn last one never), see each new fragment as soon as it
@@ -14,6 +14,7 @@
 
 #include "common/fileio.h"
 #include "indexer/openseg.h"
+#include "recorder/sealer.h"
 #include "storage-layout/seal.h"
 #include "tests/unit/fixtures.h"
 #include "tests/unit/unit.h"
@@ -209,4 +210,35 @@ void test_seal_requests(void)
     CHECK_CONTAINS(err.msg, "bad camera id");
     CHECK_EQ_INT(lay_seal_request(root, "cam1", "a\nb", &err), CV_EINVAL);
     fx_rmtree(root);
+}
+
+/* The recorder's side: a request is ready once its file is no longer the camera's pending one;
+ * finishing removes it. */
+void test_seal_ready(void)
+{
+    struct fx_segment s;
+    struct fx_pending_root e;
+    struct rec_sealed out[REC_SEAL_BATCH];
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+
+    fx_segment_build(&s, 1, true);
+    if (fx_pending_root_open(&e, REL, s.buf.data, s.buf.len) < 0) {
+        fx_segment_release(&s);
+        return;
+    }
+    CHECK_EQ_INT(rec_seal_ready(e.idx, e.root, out, REC_SEAL_BATCH), 0); /* no request */
+    CHECK_OK(lay_seal_request(e.root, FX_CAMERA, REL, &err), &err);
+    CHECK_EQ_INT(rec_seal_ready(e.idx, e.root, out, REC_SEAL_BATCH), 0); /* still written */
+    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
+    CHECK_OK(idx_pending_put(t, e.cam.num, "volumes/main/cam1/2026-11-22/093100-0.mp4", &err),
+             &err);
+    CHECK_OK(idx_commit(t, &err), &err);
+    CHECK_EQ_INT(rec_seal_ready(e.idx, e.root, out, REC_SEAL_BATCH), 1); /* the camera moved on */
+    CHECK(strcmp(out[0].camera, FX_CAMERA) == 0 && strcmp(out[0].rel, REL) == 0);
+    rec_seal_finish(e.root, out, 1);
+    CHECK(!lay_seal_wanted(e.root, FX_CAMERA, REL));
+    CHECK_EQ_INT(rec_seal_ready(e.idx, e.root, out, REC_SEAL_BATCH), 0);
+    fx_pending_root_close(&e);
+    fx_segment_release(&s);
 }
