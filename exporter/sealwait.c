@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,7 +16,8 @@
 #include "storage-layout/seal.h"
 #include "common/banned.h"
 
-#define STATUS_STALE_US (INT64_C(15) * 1000000) /* the recorder writes one every 2 s */
+#define STATUS_STALE_US (INT64_C(8) * 1000000) /* the recorder writes one every 2 s */
+#define FILE_STALE_US (INT64_C(12) * 1000000)  /* a fragment is flushed at least every 10 s */
 #define LEDGER_TAIL 65536 /* the newest checkpoint is at the end of the ledger */
 
 struct need {
@@ -62,9 +64,21 @@ static int keep_last(void *ctx, const struct idx_segment *s)
     return 0;
 }
 
+/* Whether ROOT/<rel> was written to within FILE_STALE_US. */
+static bool growing(const char *root, const char *rel)
+{
+    char abs[PATH_MAX];
+    struct stat st;
+
+    return lay_abs(root, rel, abs, sizeof(abs), NULL) == 0 && stat(abs, &st) == 0 &&
+           cv_now_us() - ((int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000) <
+               FILE_STALE_US;
+}
+
 /* What camera `c` needs for [from, to); asks the recorder for a seal when something is. A
- * camera whose recorder wrote no status for STATUS_STALE_US is not being recorded now: nothing
- * can be sealed, so nothing is waited for (exp_export says what is not covered). */
+ * camera whose recorder wrote no status for STATUS_STALE_US, or whose open file stopped growing,
+ * is not being recorded now: nothing can be sealed, so nothing is waited for (exp_export says
+ * what is not covered). */
 static int plan(struct idx_txn *t, const char *root, const char *cp_text, int64_t from,
                 int64_t to, struct need *c, struct cv_err *err)
 {
@@ -80,6 +94,8 @@ static int plan(struct idx_txn *t, const char *root, const char *cp_text, int64_
     if (idx_status_get(t, cam.num, &st, NULL) < 0 || cv_now_us() - st.updated_us > STATUS_STALE_US)
         return 0;
     if (idx_open_segment_in(t, root, cam.num, from, to, &open, NULL) == 0) {
+        if (!growing(root, open.path))
+            return 0; /* left by a recorder that died: recovered at its next start */
         c->start_us = open.start_us;
         return lay_seal_request(root, cam.id, open.path, err);
     }

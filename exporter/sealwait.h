@@ -10,8 +10,8 @@
  *     are signed every checkpoint interval, 60 s by default): ask for a seal of that closed file,
  *     which the recorder answers with a checkpoint at once;
  *   - nothing: the range is covered already (the usual case for older footage; no wait at all),
- *     or the camera is not being recorded now (its status is older than 15 s: no recorder
- *     could seal anything, so nothing is waited for).
+ *     or the camera is not being recorded now (its status is older than 8 s, or its open file
+ *     has not grown for 12 s: no recorder could seal anything, so nothing is waited for).
  * The wait ends when the index's newest checkpoint and the ledger (which exp_export reads) both
  * show it: about one GOP, a commit and a signature. So the package then holds only footage that
  * is hashed, chained and covered; the segment opened after the seal is not in it (its footage
