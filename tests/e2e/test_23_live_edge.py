@@ -12,7 +12,7 @@ about footage that is only in the open segment.
 - the web UI's timeline draws it as "Recording now" (headless Chromium);
 - an export of the last 20 s succeeds within 30 s (the recorder seals the open segment at its
   next keyframe and signs a checkpoint at once) and `camvault verify` says the package is valid,
-  every camera covered by a signed checkpoint.
+  every camera covered by a signed checkpoint; `camvault export` of the last 20 s likewise.
 """
 import io
 import json
@@ -117,6 +117,21 @@ def test_ui_timeline_draws_recording_now(live, tmp_path):
     # its right edge is near the moment the page was drawn (one pixel is 0.15 s or so)
     shown = res["live"]["now_us"]
     assert shown - 10e6 <= end_us <= shown + 2e6, (end_us - shown) / 1e6
+
+
+def test_cli_export_last_20s_verifies(live):
+    """`camvault export` seals the live edge the same way."""
+    n = now_us()
+    pkg = live["tmp"] / "cli-edge.zip"
+    cv("export", "--camera", CAM, "--from", at(n - 20e6), "--to", at(n), "--case", "edge",
+       "--out", pkg, root=live["root"], timeout=60)
+    v = cv("verify", pkg, check=False)
+    assert v.returncode == 0 and ": valid (" in v.stdout, v.stdout + v.stderr
+    z = zipfile.ZipFile(pkg)
+    cam = json.loads(z.read(next(x for x in z.namelist() if x.endswith("/manifest.json"))))[
+        "cameras"][0]
+    assert cam["integrity"]["covered_by_checkpoint"] is True, cam["integrity"]
+    assert cam["delivered"]["last_us"] >= n - 2e6, (cam["delivered"], n)
 
 
 def test_export_last_20s_verifies(live):
