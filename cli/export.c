@@ -16,7 +16,9 @@
 #include "common/cvtime.h"
 #include "exporter/clip.h"
 #include "exporter/export.h"
+#include "exporter/sealwait.h"
 #include "exporter/verify.h"
+#include "indexer/openseg.h"
 #include "server/audit.h"
 
 #include "cli/cli.h"
@@ -103,6 +105,18 @@ int cli_cmd_export(int argc, char **argv)
         else
             idx_abort(t);
         t = NULL;
+    }
+    if (rc == 0) {
+        /* A range at the live edge: the recorder seals and signs it first (seconds). */
+        int waited = 0;
+        rc = exp_seal_wait(idx, root, req.cameras, req.ncameras, req.from_us, req.to_us,
+                           EXP_SEAL_TIMEOUT_US, NULL, NULL, &waited, &err);
+        if (rc == CV_ETIMEDOUT)
+            fprintf(stderr, "camvault: warning: %s; exporting what is indexed\n", err.msg);
+        else if (rc == 0 && waited && req.progress)
+            fprintf(stderr, "live edge sealed and signed by the recorder\n");
+        if (rc == CV_ETIMEDOUT)
+            rc = 0;
     }
     if (rc == 0) {
         req.export_id = eid;
@@ -219,7 +233,7 @@ int cli_cmd_clip(int argc, char **argv)
     if (rc == 0)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
-        rc = idx_segment_iter(t, cam.num, from, to, clip_add_path, &paths, &err);
+        rc = idx_segment_iter_open(t, root, cam.num, from, to, clip_add_path, &paths, &err);
     idx_abort(t);
     idx_close(idx);
     if (rc == 0 && paths.oom)
@@ -316,7 +330,7 @@ int cli_cmd_snapshot(int argc, char **argv)
     if (rc == 0)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
-        rc = idx_locate(t, cam.num, at, &seg, &frag_off, &frag_us, &err);
+        rc = idx_locate_open(t, root, cam.num, at, &seg, &frag_off, &frag_us, &err);
     if (rc == CV_ENOENT)
         rc = cv_errf(&err, rc, "camera '%s': nothing recorded at %s", cam.id, at_s);
     idx_abort(t);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/cvtime.h"
+#include "indexer/openseg.h"
 
 #include "cli/cli.h"
 #include "common/banned.h"
@@ -76,6 +77,25 @@ static int item_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The open segment in --json: what a reader can use now; no hash or chain link yet. */
+static void open_json(struct cv_buf *out, const struct idx_segment *s)
+{
+    cv_buf_u8(out, '{');
+    cv_json_time(out, "start", s->start_us);
+    cv_buf_u8(out, ',');
+    cv_json_time(out, "end", s->end_us);
+    cv_buf_printf(out, ",\"path\":");
+    cv_json_str(out, s->path);
+    cv_buf_printf(out, ",\"bytes\":%llu,\"frames\":%u,\"keyframes\":%u,\"fragments\":%u,"
+                  "\"video\":", (unsigned long long)s->bytes, s->frames, s->keyframes,
+                  s->fragments);
+    cv_json_str(out, s->video);
+    cv_buf_printf(out, ",\"audio\":");
+    cv_json_str(out, s->audio);
+    cv_buf_printf(out, ",\"run_id\":%llu,\"run_seq\":%u}", (unsigned long long)s->run_id,
+                  s->run_seq);
+}
+
 int cli_cmd_query(int argc, char **argv)
 {
     struct cli_cmdline cl = {.cmd = "query"};
@@ -91,6 +111,8 @@ int cli_cmd_query(int argc, char **argv)
     struct idx_camera cam;
     struct query_acc acc = {0};
     struct idx_hold *holds = NULL;
+    struct idx_segment open;
+    bool has_open = false;
     size_t nholds = 0;
     char root[PATH_MAX];
     int64_t from, to;
@@ -112,6 +134,8 @@ int cli_cmd_query(int argc, char **argv)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
         rc = idx_segment_iter(t, cam.num, from, to, acc_seg, &acc, &err);
+    if (rc == 0) /* the segment being written, up to its newest complete fragment */
+        has_open = idx_open_segment_in(t, root, cam.num, from, to, &open, NULL) == 0;
     if (rc == 0)
         rc = idx_gap_iter(t, cam.num, from, to, acc_gap, &acc, &err);
     if (rc == 0)
@@ -171,7 +195,12 @@ int cli_cmd_query(int argc, char **argv)
             }
             cv_buf_u8(&out, '}');
         }
-        cv_buf_printf(&out, "],\"gaps\":[");
+        cv_buf_printf(&out, "],\"open\":");
+        if (has_open)
+            open_json(&out, &open);
+        else
+            cv_buf_printf(&out, "null");
+        cv_buf_printf(&out, ",\"gaps\":[");
         nseg = 0;
         for (size_t i = 0; i < acc.n; i++) {
             const struct idx_gap *g = &acc.items[i].gap;
@@ -239,7 +268,16 @@ int cli_cmd_query(int argc, char **argv)
                           holds[i].released_us ? "released" : "active",
                           holds[i].why[0] ? "" : "");
         }
-        if (acc.n == 0)
+        if (has_open) {
+            cv_time_format_utc(open.start_us, a, sizeof(a), 3);
+            cv_time_format_utc(open.end_us, b, sizeof(b), 3);
+            cv_time_format_local(open.start_us, l, sizeof(l), 3);
+            cv_buf_printf(&out, "open     %s  %s  %9.3fs  local %s  %6u frames %8.1f kB  %s  "
+                          "(recording now: up to its newest complete fragment)\n",
+                          a, b, (double)(open.end_us - open.start_us) / 1e6, l, open.frames,
+                          (double)open.bytes / 1e3, open.path);
+        }
+        if (acc.n == 0 && !has_open)
             cv_buf_printf(&out, "nothing recorded in this range\n");
     }
     free(acc.items);

@@ -41,6 +41,7 @@
 #include "common/cvtime.h"
 #include "common/log.h"
 #include "common/url.h"
+#include "storage-layout/seal.h"
 #include "common/banned.h"
 
 #define DRIFT_US 20000           /* re-anchor wall time past this much drift */
@@ -98,6 +99,7 @@ struct session {
     int64_t win_min; /* smallest receive - media since the current segment began */
     struct rec_seg *seg;
     int64_t seg_first_m;
+    char seg_rel[LAY_RELPATH_MAX]; /* the open segment's path, for seal requests */
     AVPacket *pend[2];
     int64_t pend_m[2], pend_recv[2], last_dur[2];
     /* audio ahead of the video, waiting for it (see write_pending) */
@@ -466,6 +468,7 @@ static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct 
     if (rc < 0)
         return rc;
     rec_sink_pending(c->sink, c->cfg.num, rel);
+    cv_strlcpy(s->seg_rel, rel, sizeof(s->seg_rel));
     s->seg_first_m = m;
     return 0;
 }
@@ -609,6 +612,16 @@ static int64_t target_us(struct rec_cam *c, struct session *s)
     return t;
 }
 
+/* Seal hook (storage-layout/seal.h): an exporter asked for this segment to end at this
+ * keyframe, so that footage up to a moment ago can be signed. One open() per keyframe. */
+static bool seal_requested(struct rec_cam *c, struct session *s, int64_t m)
+{
+    if (m <= s->seg_first_m || !lay_seal_wanted(c->root, c->cfg.id, s->seg_rel))
+        return false;
+    cv_info("camera '%s': segment %s sealed early for an export", c->cfg.id, s->seg_rel);
+    return true;
+}
+
 static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
                     struct cv_err *err)
 {
@@ -639,7 +652,8 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
         if (d < s->win_min)
             s->win_min = d;
     }
-    if (s->active && key && s->seg && m - s->seg_first_m >= target_us(c, s)) {
+    if (s->active && key && s->seg &&
+        (m - s->seg_first_m >= target_us(c, s) || seal_requested(c, s, m))) {
         if (s->pend[0]) {
             rc = write_pending(c, s, 0, pkt->dts - s->origin_ts[0] - s->pend[0]->dts, err);
             if (rc < 0)

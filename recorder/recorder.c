@@ -15,6 +15,7 @@
 #include "recorder/rec_int.h"
 #include "integrity/checkpointer.h"
 #include "common/clock.h"
+#include "recorder/sealer.h"
 #include "indexer/recover.h"
 #include "common/buf.h"
 #include "common/cvtime.h"
@@ -400,6 +401,15 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         if (now >= next_clock) {
             clock_log(&clock_synced);
             next_clock = now + cfg->checkpoint_us;
+        }
+        {   /* Segments sealed early for an export: sign them now (recorder/sealer.h). */
+            struct rec_sealed sealed[REC_SEAL_BATCH];
+            size_t ns = rec_seal_ready(idx, root, sealed, REC_SEAL_BATCH);
+            if (ns) { /* the exporter waits for the checkpoint itself, not for the request */
+                if (checkpoints)
+                    itg_checkpointer_kick(checkpoints);
+                rec_seal_finish(root, sealed, ns);
+            }
         }
         /* A camera retired for a change (or re-enabled meanwhile) starts again at once. */
         if (reap(slots, &nslots) > 0)

@@ -10,6 +10,7 @@
 #include "common/cvtime.h"
 #include "common/url.h"
 #include "indexer/idx.h"
+#include "indexer/openseg.h"
 #include "server/srv_int.h"
 #include "storage-layout/layout.h"
 #include "common/banned.h"
@@ -405,7 +406,18 @@ int api_timeline(struct srv_req *r)
     srv_json_time(&r->out, "to", to);
     cv_buf_printf(&r->out, ",\"segments\":[");
     rc = idx_segment_iter(t, c.num, from, to, tl_seg, &tc, &err);
-    cv_buf_printf(&r->out, "],\"gaps\":[");
+    if (rc == 0) {
+        /* The segment being written, up to its newest complete fragment ("recording now"). */
+        struct idx_segment open;
+        cv_buf_printf(&r->out, "],\"open\":");
+        if (idx_open_segment_in(t, r->srv->root, c.num, from, to, &open, NULL) == 0) {
+            tc.n = 0;
+            tl_seg(&tc, &open);
+        } else {
+            cv_buf_printf(&r->out, "null");
+        }
+        cv_buf_printf(&r->out, ",\"gaps\":[");
+    }
     tc.n = 0;
     if (rc == 0)
         rc = idx_gap_iter(t, c.num, from, to, tl_gap, &tc, &err);

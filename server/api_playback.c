@@ -2,11 +2,13 @@
  * api_playback.c: watching footage over HTTP (docs/api.md, "Playback"):
  *
  *   video.mp4?from=T&to=T   one fragmented MP4 of the stored segments (exporter/clip.h), built
- *                           on demand for any byte range, so seeking costs one range request
+ *                           on demand for any byte range, so seeking costs one range request;
+ *                           it reaches into the segment being written, up to its newest
+ *                           complete fragment (indexer/openseg.h)
  *   live.mp4                the segment being written, from its newest complete fragment on,
  *                           followed as the recorder appends (and into the next segment of the
  *                           same run)
- *   snapshot.jpg?at=T       one JPEG of the frame shown at T
+ *   snapshot.jpg?at=T       one JPEG of the frame shown at T (the open segment too)
  *
  * Every view writes one audit record before any byte goes out. Mediators may watch only what
  * their cases reach (403 otherwise); residents only live view of public cameras.
@@ -27,6 +29,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "exporter/clip.h"
+#include "indexer/openseg.h"
 #include "server/audit.h"
 #include "server/guard.h"
 #include "server/workflow_int.h"
@@ -202,7 +205,8 @@ int api_video(struct srv_req *r)
         idx_abort(t);
         return 0;
     }
-    rc = idx_segment_iter(t, cam.num, from, to, add_seg, &l, &err);
+    /* Up to the newest complete fragment of the segment being written (indexer/openseg.h). */
+    rc = idx_segment_iter_open(t, r->srv->root, cam.num, from, to, add_seg, &l, &err);
     idx_abort(t);
     if (rc == 0 && l.rc < 0)
         rc = l.rc;
@@ -290,7 +294,7 @@ int api_snapshot(struct srv_req *r)
         idx_abort(t);
         return 0;
     }
-    rc = idx_locate(t, cam.num, at, &seg, &frag_off, &frag_us, &err);
+    rc = idx_locate_open(t, r->srv->root, cam.num, at, &seg, &frag_off, &frag_us, &err);
     idx_abort(t);
     cv_time_format_utc(at, a, sizeof(a), 3);
     if (rc == CV_ENOENT)

@@ -20,6 +20,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "exporter/export.h"
+#include "exporter/sealwait.h"
 #include "server/audit.h"
 #include "server/jobs.h"
 #include "server/records.h"
@@ -59,6 +60,7 @@ static void encode(struct cv_buf *b, const struct srv_job *j)
     cv_buf_be64(b, (uint64_t)j->created_us);
     cv_buf_be64(b, (uint64_t)j->finished_us);
     cv_buf_str16(b, j->by);
+    cv_buf_str16(b, j->stage);
 }
 
 static int decode(const void *p, size_t len, struct srv_job *j, struct cv_err *err)
@@ -89,6 +91,8 @@ static int decode(const void *p, size_t len, struct srv_job *j, struct cv_err *e
     j->created_us = (int64_t)cv_rd_be64(&r);
     j->finished_us = (int64_t)cv_rd_be64(&r);
     cv_rd_str16(&r, j->by, sizeof(j->by));
+    if (!r.bad && r.off < r.len)
+        cv_rd_str16(&r, j->stage, sizeof(j->stage));
     if (r.bad || j->status >= SRV_JOB_NSTATUS)
         return cv_errf(err, CV_ECORRUPT, "export job record '%s' is malformed", j->id);
     return 0;
@@ -270,6 +274,8 @@ void srv_job_json(struct cv_buf *b, const struct srv_job *j)
     srv_json_time_or_null(b, "finished", j->finished_us);
     cv_buf_printf(b, ",\"by\":");
     cv_json_str(b, j->by);
+    cv_buf_printf(b, ",\"stage\":");
+    cv_json_str(b, j->status == SRV_JOB_RUNNING && j->stage[0] ? j->stage : NULL);
     cv_buf_u8(b, '}');
 }
 
@@ -363,6 +369,7 @@ static int next_queued(struct srv_jobs *w, struct srv_job *out, struct cv_err *e
 struct run_ctx {
     struct srv_jobs *w;
     const char *id;
+    const char *stage; /* recorded with the progress (srv_job.stage) */
     int last_pct;
     int64_t last_us;
     bool canceled, stopped;
@@ -382,7 +389,7 @@ static int on_progress(void *ctx, uint64_t done, uint64_t total)
         rc->stopped = true;
         return 1;
     }
-    if (pct == rc->last_pct && now - rc->last_us < 500000)
+    if (pct == rc->last_pct && now - rc->last_us < 500000 && total)
         return 0;
     rc->last_pct = pct;
     rc->last_us = now;
@@ -397,12 +404,45 @@ static int on_progress(void *ctx, uint64_t done, uint64_t total)
         return 1;
     }
     j.progress = (uint8_t)pct;
+    cv_strlcpy(j.stage, rc->stage ? rc->stage : "", sizeof(j.stage));
     if (srv_job_put(t, &j, &err) < 0 || idx_commit(t, &err) < 0)
         cv_warn("export %s: cannot record progress: %s", rc->id, err.msg);
     else
         t = NULL;
     idx_abort(t);
     return 0;
+}
+
+/* exp_seal_wait's tick: the job shows "sealing"; a cancel or a shutdown stops the wait. */
+static int seal_tick(void *ctx, int64_t waited_us)
+{
+    struct run_ctx *rc = ctx;
+
+    if (waited_us > 0 && cv_mono_us() - rc->last_us < 500000 && !atomic_load(&rc->w->stop))
+        return 0; /* the record is written twice a second */
+    return on_progress(ctx, 0, 0);
+}
+
+/* A range that reaches the live edge: have the recorder seal and sign it first (seconds). A
+ * recorder that does not answer in time only costs the wait: what is indexed is exported, and
+ * the manifest says what a checkpoint does not cover yet. */
+static int seal_live_edge(struct srv_jobs *w, const struct srv_job *j,
+                          const struct exp_request *req, struct run_ctx *ctx, struct cv_err *err)
+{
+    int waited = 0, rc;
+
+    ctx->stage = "sealing";
+    rc = exp_seal_wait(w->idx, w->root, req->cameras, req->ncameras, req->from_us, req->to_us,
+                       EXP_SEAL_TIMEOUT_US, seal_tick, ctx, &waited, err);
+    if (rc == CV_ETIMEDOUT) {
+        cv_warn("export %s: %s; exporting what is indexed", j->id, err->msg);
+        rc = 0;
+    } else if (rc == 0 && waited) {
+        cv_info("export %s: live edge sealed and signed", j->id);
+    }
+    if (rc == CV_ECANCELED && ctx->stopped)
+        rc = cv_errf(err, CV_ECANCELED, STOPPED);
+    return rc;
 }
 
 /* Set the job running; 1 when it is (0: no longer queued, e.g. canceled meanwhile). */
@@ -504,7 +544,10 @@ static void run_job(struct srv_jobs *w, struct srv_job *j)
         req.custody_len = custody.len;
         req.progress_fn = on_progress;
         req.progress_ctx = &ctx;
-        rc = exp_export(w->idx, &req, &res, &err);
+        rc = seal_live_edge(w, j, &req, &ctx, &err);
+        ctx.stage = "copying";
+        if (rc == 0)
+            rc = exp_export(w->idx, &req, &res, &err);
     }
     if (rc == 0)
         rc = file_sha256(path, &bytes, sha, &err);

@@ -16,7 +16,8 @@
  *
  * Record layout (key: the id "<UTC yyyymmddThhmmssZ>-<8 hex>"):
  *   u8 1, id, case, u8 ncameras, cameras, be64 from µs, be64 to µs, reason, for_user, request,
- *   u8 status, u8 progress, be64 bytes, sha256 hex, error, be64 created µs, be64 finished µs, by
+ *   u8 status, u8 progress, be64 bytes, sha256 hex, error, be64 created µs, be64 finished µs, by,
+ *   stage (optional: records written before it end at `by`)
  *
  * Threads: the record functions follow idx.h's rules; srv_jobs_kick may be called from any
  * thread; open/close from the server's main thread.
@@ -63,6 +64,10 @@ struct srv_job {
     char error[SRV_JOB_TEXT_MAX * 2];
     int64_t created_us, finished_us;
     char by[33];
+    /* While running: "sealing" (waiting for the recorder to seal and sign the live edge,
+     * exporter/sealwait.h; seconds) or "copying"; "" otherwise. Stored after `by` (older
+     * records end before it). */
+    char stage[16];
 };
 
 /* A fresh job id (time + random) into id[SRV_JOB_ID_MAX]. */

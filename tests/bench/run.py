@@ -6,7 +6,8 @@
   run.py --quick    the same drivers on a few cameras for seconds each (`make bench-quick`, part
                     of `make test` as a smoke run); results and plot under build/bench-quick/
 
-Each driver (camsim_scale.py, ingest.py, export_bench.py, index.py, retention.py, http_bench.py)
+Each driver (camsim_scale.py, ingest.py, export_bench.py, index.py, retention.py, http_bench.py,
+liveedge.py)
 is a separate process that writes one JSON file; a driver that exits non-zero or writes nothing
 counts as failed, and the others still run. Nothing is timed against a limit. The last line is a
 runner summary, `bench: N passed, N failed in S s`; the exit status is 1 if anything failed.
@@ -35,6 +36,7 @@ FULL = [
     ("http", "http_bench.py", ["--cameras", "20", "--requests", "10000", "--concurrency", "50",
                                "--viewers", "1,10,40,80,160,240", "--clip-seconds", "30",
                                "--warmup", "55"]),
+    ("liveedge", "liveedge.py", ["--cameras", "4", "--samples", "30", "--exports", "8"]),
 ]
 
 SMALL = ["--width", "1280", "--height", "720", "--bitrate", "2000k"]
@@ -50,6 +52,8 @@ QUICK = [
     ("http", "http_bench.py", ["--cameras", "3", "--requests", "300", "--concurrency", "8",
                                "--viewers", "1,4", "--clip-seconds", "4", "--warmup", "7",
                                "--segment-seconds", "2", "--gop", "25"]),
+    ("liveedge", "liveedge.py", ["--cameras", "1", "--samples", "3", "--exports", "1",
+                                 "--warmup", "5"]),
 ]
 
 
@@ -146,6 +150,16 @@ def rows_for(name, r):
                     f"{a['records_added']} audit records for {a['views_answered']} views, chain "
                     f"{'intact' if a['chain_intact'] else 'BROKEN'}"))
         return out
+    if name == "liveedge":
+        f = lambda x: (f"median {x['median_s']:.2f} s, p90 {x['p90_s']:.2f} s, max "
+                       f"{x['max_s']:.2f} s (n={x['n']})" if x.get("n") else "no sample")
+        e = r["export_last_20s"]
+        return [("liveedge", f"event -> timeline ({r['stream'].split(' H.264')[0]})",
+                 f(r["event_to_timeline"])),
+                ("liveedge", "event -> video.mp4", f(r["event_to_video_mp4"])),
+                ("liveedge", f"export of the last 20 s, {r['segment_seconds']}-s segments",
+                 f(e) + f", verify valid {e['verified']} of {e['n']}"
+                 + (f", failed {len(e['failed'])}" if e["failed"] else ""))]
     return []
 
 

@@ -4,7 +4,9 @@
 //                                           camera-offline gap, report the tip (both languages)
 //   "play"?: {"camera", "from", "to"}       open the player on that range, play two seconds,
 //                                           report the clock; step one frame, report again
-//   "click"?: {"camera", "from", "to", "at"} click the timeline at instant `at`, report the clock}
+//   "click"?: {"camera", "from", "to", "at"} click the timeline at instant `at`, report the clock
+//   "live"?: {"camera", "from", "to"}       open the timeline over [from, to] (µs) while the
+//                                           camera records: report the "recording now" piece}
 // One JSON line per part.
 import { readFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -95,6 +97,17 @@ try {
       const played = await playAndRead(page, 1);
       await page.screenshot({ path: join(outDir, "timeline-click.png"), fullPage: true });
       out({ step: "click", played });
+    }
+    if (cfg.live) {
+      const c = cfg.live;
+      await show(page, cfg.base, `#/camera/${encodeURIComponent(c.camera)}?from=${c.from}&to=${c.to}`);
+      const track = await page.locator(".tl-track").boundingBox();
+      const live = await page.$$eval(".tl-track .rec.live", (ps) => ps.map((e) => {
+        const r = e.getBoundingClientRect();
+        return { x: r.x, w: r.width, text: e.innerText, title: e.title };
+      }));
+      await page.screenshot({ path: join(outDir, "timeline-live.png"), fullPage: true });
+      out({ step: "live", track: { x: track.x, w: track.width }, live, now_us: Date.now() * 1000 });
     }
     if (cfg.select) {
       // drag across [a, b] on the timeline, place a hold and export the selection to a case

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "storage-layout/segfile.h"
+#include "common/fileio.h"
 #include "tests/unit/fixtures.h"
 #include "tests/unit/unit.h"
 #include "common/banned.h"
@@ -352,4 +353,58 @@ void fx_segment_build(struct fx_segment *s, size_t nfrags, bool with_header)
 void fx_segment_release(struct fx_segment *s)
 {
     cv_buf_release(&s->buf);
+}
+
+/* ---- a data root whose camera is writing a file ---- */
+
+
+int fx_pending_root_open(struct fx_pending_root *e, const char *rel, const void *data, size_t len)
+{
+    struct cv_err err = {""};
+    struct idx_txn *t = NULL;
+    char path[PATH_MAX], dir[PATH_MAX];
+    int rc;
+
+    e->idx = NULL;
+    if (fx_tmpdir(e->root) < 0)
+        return -1;
+    memset(&e->cam, 0, sizeof(e->cam));
+    cv_strlcpy(e->cam.id, FX_CAMERA, sizeof(e->cam.id));
+    cv_strlcpy(e->cam.url, "rtsp://10.0.0.7/live", sizeof(e->cam.url));
+    cv_strlcpy(e->cam.volume, "main", sizeof(e->cam.volume));
+    e->cam.enabled = true;
+    snprintf(path, sizeof(path), "%s/%s", e->root, rel);
+    snprintf(dir, sizeof(dir), "%s", path);
+    *strrchr(dir, '/') = '\0';
+    rc = lay_root_create(e->root, &err);
+    if (rc == 0)
+        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
+    if (rc == 0)
+        rc = idx_begin(e->idx, true, &t, &err);
+    if (rc == 0)
+        rc = idx_camera_add(t, &e->cam, &err);
+    if (rc == 0)
+        rc = idx_pending_put(t, e->cam.num, rel, &err);
+    if (rc == 0) {
+        rc = idx_commit(t, &err);
+        t = NULL;
+    }
+    if (rc == 0)
+        rc = cv_mkdir_p(dir, 0755, &err);
+    if (rc == 0 && fx_write_file(path, data, len) < 0)
+        rc = cv_errf(&err, CV_EIO, "cannot write '%s'", path);
+    idx_abort(t);
+    if (rc < 0) {
+        unit_fail(__FILE__, __LINE__, "setup: %s", err.msg);
+        idx_close(e->idx);
+        fx_rmtree(e->root);
+        return -1;
+    }
+    return 0;
+}
+
+void fx_pending_root_close(struct fx_pending_root *e)
+{
+    idx_close(e->idx);
+    fx_rmtree(e->root);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "indexer/idx.h"
 #include "storage-layout/bmff.h"
 
 /* ---- files ---- */
@@ -75,5 +76,21 @@ void fx_segment_release(struct fx_segment *s);
 
 /* Append one fragment group (prft, fraginf, moof, mdat) to b, as fx_segment_build does. */
 void fx_fragment(struct cv_buf *b, int64_t wall_us, uint64_t dts, uint32_t samples);
+
+/* ---- a data root whose camera is writing a file ---- */
+
+/*
+ * A fresh data root with an index, camera FX_CAMERA (volume main) whose pending note names
+ * `rel`, and `len` bytes of `data` at ROOT/<rel>: what the recorder leaves while it writes (or
+ * when it died writing). 0, or -1 with a recorded failure. Close with fx_pending_root_close.
+ */
+struct fx_pending_root {
+    char root[PATH_MAX];
+    struct idx *idx;
+    struct idx_camera cam;
+};
+int fx_pending_root_open(struct fx_pending_root *e, const char *rel, const void *data,
+                         size_t len);
+void fx_pending_root_close(struct fx_pending_root *e);
 
 #endif

@@ -79,6 +79,10 @@
     X(segfile_scan_trun_past_box)                                                                  \
     X(segfile_scan_largesize_wrap)                                                                 \
     X(segfile_sha256)                                                                              \
+    X(openseg_growing_file)                                                                        \
+    X(openseg_indexed_or_absent)                                                                   \
+    X(seal_requests)                                                                               \
+    X(seal_ready)                                                                                  \
     X(idx_open_uninitialized)                                                                      \
     X(idx_cameras)                                                                                 \
     X(idx_segments)                                                                                \

@@ -24,65 +24,7 @@
 #define REL "volumes/main/cam1/2026-11-22/093000-0.mp4"
 #define REL_HDR "volumes/main/cam1/2026-11-22/093500-0.mp4"
 
-struct renv {
-    char root[PATH_MAX];
-    struct idx *idx;
-    struct idx_camera cam;
-};
-
-/* A data root with an index, camera cam1, and `len` bytes of `data` at ROOT/<rel>. */
-static int renv_open(struct renv *e, const char *rel, const void *data, size_t len)
-{
-    struct cv_err err = {""};
-    struct idx_txn *t = NULL;
-    char path[PATH_MAX], dir[PATH_MAX];
-    int rc;
-
-    e->idx = NULL;
-    if (fx_tmpdir(e->root) < 0)
-        return -1;
-    memset(&e->cam, 0, sizeof(e->cam));
-    cv_strlcpy(e->cam.id, FX_CAMERA, sizeof(e->cam.id));
-    cv_strlcpy(e->cam.url, "rtsp://10.0.0.7/live", sizeof(e->cam.url));
-    cv_strlcpy(e->cam.volume, "main", sizeof(e->cam.volume));
-    e->cam.enabled = true;
-    snprintf(path, sizeof(path), "%s/%s", e->root, rel);
-    snprintf(dir, sizeof(dir), "%s", path);
-    *strrchr(dir, '/') = '\0';
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
-    if (rc == 0)
-        rc = idx_begin(e->idx, true, &t, &err);
-    if (rc == 0)
-        rc = idx_camera_add(t, &e->cam, &err);
-    if (rc == 0)
-        rc = idx_pending_put(t, e->cam.num, rel, &err);
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
-    if (rc == 0)
-        rc = cv_mkdir_p(dir, 0755, &err);
-    if (rc == 0 && fx_write_file(path, data, len) < 0)
-        rc = cv_errf(&err, CV_EIO, "cannot write '%s'", path);
-    idx_abort(t);
-    if (rc < 0) {
-        unit_fail(__FILE__, __LINE__, "setup: %s", err.msg);
-        idx_close(e->idx);
-        fx_rmtree(e->root);
-        return -1;
-    }
-    return 0;
-}
-
-static void renv_close(struct renv *e)
-{
-    idx_close(e->idx);
-    fx_rmtree(e->root);
-}
-
-static void abs_path(const struct renv *e, const char *rel, char *out)
+static void abs_path(const struct fx_pending_root *e, const char *rel, char *out)
 {
     snprintf(out, PATH_MAX, "%s/%s", e->root, rel);
 }
@@ -109,7 +51,7 @@ void test_recover_torn_segment(void)
 {
     static const uint8_t zeros[32];
     struct fx_segment s;
-    struct renv e;
+    struct fx_pending_root e;
     struct idx_segment out, stored;
     struct cv_err err = {""};
     struct idx_txn *t = NULL;
@@ -120,7 +62,7 @@ void test_recover_torn_segment(void)
     int rc;
 
     torn_segment(&s, &keep, &len);
-    if (renv_open(&e, REL, s.buf.data, len) < 0) {
+    if (fx_pending_root_open(&e, REL, s.buf.data, len) < 0) {
         fx_segment_release(&s);
         return;
     }
@@ -186,7 +128,7 @@ void test_recover_torn_segment(void)
                  CV_ENOENT);
     CHECK_CONTAINS(err.msg, "120000-0.mp4");
 out:
-    renv_close(&e);
+    fx_pending_root_close(&e);
     fx_segment_release(&s);
 }
 
@@ -199,7 +141,7 @@ out:
 void test_recover_existing_changes_nothing(void)
 {
     struct fx_segment s;
-    struct renv e;
+    struct fx_pending_root e;
     struct idx_segment out;
     struct cv_err err = {""};
     char path[PATH_MAX];
@@ -207,7 +149,7 @@ void test_recover_existing_changes_nothing(void)
     int rc;
 
     torn_segment(&s, &keep, &len);
-    if (renv_open(&e, REL, s.buf.data, len) < 0) {
+    if (fx_pending_root_open(&e, REL, s.buf.data, len) < 0) {
         fx_segment_release(&s);
         return;
     }
@@ -223,7 +165,7 @@ void test_recover_existing_changes_nothing(void)
                   "CV_EEXIST but the file was cut from %zu to %lld bytes", len,
                   fx_file_size(path));
     }
-    renv_close(&e);
+    fx_pending_root_close(&e);
     fx_segment_release(&s);
 }
 
@@ -231,7 +173,7 @@ void test_recover_header_only(void)
 {
     static const char qname[] = "quarantine/volumes_main_cam1_2026-11-22_093500-0.mp4";
     struct fx_segment s;
-    struct renv e;
+    struct fx_pending_root e;
     struct idx_segment out, last;
     struct cv_err err = {""};
     struct idx_txn *t = NULL;
@@ -240,7 +182,7 @@ void test_recover_header_only(void)
     char *q;
 
     fx_segment_build(&s, 0, false); /* ftyp + moov only */
-    if (renv_open(&e, REL_HDR, s.buf.data, s.buf.len) < 0) {
+    if (fx_pending_root_open(&e, REL_HDR, s.buf.data, s.buf.len) < 0) {
         fx_segment_release(&s);
         return;
     }
@@ -258,10 +200,10 @@ void test_recover_header_only(void)
         CHECK_EQ_INT(idx_segment_last(t, e.cam.num, &last, &err), CV_ENOENT);
         idx_abort(t);
     }
-    renv_close(&e);
+    fx_pending_root_close(&e);
 
     /* A file torn inside moov is no segment at all: quarantined too. */
-    if (renv_open(&e, REL_HDR, s.buf.data, (size_t)s.moov_end - 10) < 0) {
+    if (fx_pending_root_open(&e, REL_HDR, s.buf.data, (size_t)s.moov_end - 10) < 0) {
         fx_segment_release(&s);
         return;
     }
@@ -270,6 +212,6 @@ void test_recover_header_only(void)
     CHECK_EQ_INT(idx_recover_segment(e.idx, e.root, &e.cam, REL_HDR, &out, &err), CV_ENOENT);
     CHECK_EQ_INT(fx_file_size(path), -1);
     CHECK_EQ_INT(fx_file_size(qpath), s.moov_end - 10);
-    renv_close(&e);
+    fx_pending_root_close(&e);
     fx_segment_release(&s);
 }

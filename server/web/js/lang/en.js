@@ -41,7 +41,7 @@ export default {
   "cams.since": "for {d}", "cams.lastframe": "Last frame:", "cams.live": "Live", "cams.timeline": "Timeline",
 
   "tl.day": "Day", "tl.prev": "Earlier", "tl.next": "Later", "tl.zoomin": "Zoom in", "tl.zoomout": "Zoom out",
-  "tl.today": "Today", "tl.showing": "Showing", "tl.recorded": "Recorded", "tl.hold": "Hold", "tl.request": "Request",
+  "tl.today": "Today", "tl.showing": "Showing", "tl.live": "Recording now", "tl.recorded": "Recorded", "tl.hold": "Hold", "tl.request": "Request",
   "tl.nodata": "No recording", "tl.bar": "Recordings and gaps of this camera", "tl.help": "Click the bar to play from that moment (on a phone: tap, then play); drag across it to select a range.", "tl.help.view": "Hover over the bar to see what was recorded and why footage is missing.", "tl.thumb": "Picture at this time",
   "tl.selection": "Selected:", "tl.playsel": "Play selection", "tl.playhere": "Play from here", "tl.zoomsel": "Zoom to selection",
   "tl.placehold": "Place a hold", "tl.addclip": "Add to a case", "tl.export": "Export",

@@ -41,7 +41,7 @@ export default {
   "cams.since": "已 {d}", "cams.lastframe": "最后一帧：", "cams.live": "实时", "cams.timeline": "时间轴",
 
   "tl.day": "日期", "tl.prev": "向前", "tl.next": "向后", "tl.zoomin": "放大", "tl.zoomout": "缩小",
-  "tl.today": "今天", "tl.showing": "显示", "tl.recorded": "已录像", "tl.hold": "保全", "tl.request": "申请",
+  "tl.today": "今天", "tl.showing": "显示", "tl.live": "正在录像", "tl.recorded": "已录像", "tl.hold": "保全", "tl.request": "申请",
   "tl.nodata": "无录像", "tl.bar": "该摄像头的录像与中断", "tl.help": "点击时间条即从该时刻播放（手机上先轻点，再点播放）；在时间条上拖动可选择时间段。", "tl.help.view": "将鼠标移到时间条上，可查看录像情况及缺失原因。", "tl.thumb": "此时刻的画面",
   "tl.selection": "已选：", "tl.playsel": "播放所选", "tl.playhere": "从这里播放", "tl.zoomsel": "放大到所选",
   "tl.placehold": "设置保全", "tl.addclip": "加入案件", "tl.export": "导出",

@@ -72,6 +72,7 @@ export async function render(main, r, session) {
 
   const legend = h("div.legend.small",
     h("span", h("i.sw.rec"), t("tl.recorded")),
+    h("span", h("i.sw.rec.live"), t("tl.live")),
     h("span", h("i.sw.gap-camera-offline"), t("gap.camera-offline")),
     h("span", h("i.sw.gap-retention"), t("gap.retention")),
     h("span", h("i.sw.gap-recorder-stopped"), t("gap.recorder-stopped")),
@@ -169,6 +170,12 @@ export async function render(main, r, session) {
         else { cur = [s.start_us, s.end_us]; spans.push(cur); }
       }
       for (const [a, b] of spans) { const p = piece("rec", a, b); if (p) track.append(p); }
+      // the segment being written, up to its newest complete fragment: "recording now"
+      const op = data.open;
+      if (op) {
+        const p = piece("rec live", op.start_us, op.end_us, { title: t("tl.live"), dataset: { open: "1" } });
+        if (p) { p.append(h("span.livemark", t("tl.live"))); track.append(p); }
+      }
       for (const g of data.gaps) {
         const cls = ["camera-offline", "retention", "recorder-stopped"].includes(g.reason) ? g.reason : "other";
         const p = piece(`gap gap-${cls}`, g.start_us, g.end_us, { dataset: { reason: g.reason }, "aria-label": gapLabel(g.reason) });
@@ -200,7 +207,7 @@ export async function render(main, r, session) {
   // What is at an instant (for the hover tip)
   function at_(us) {
     if (!data) return null;
-    const seg = data.segments.find((s) => us >= s.start_us && us < s.end_us);
+    const seg = [...data.segments, ...(data.open ? [data.open] : [])].find((s) => us >= s.start_us && us < s.end_us);
     const gap = data.gaps.find((g) => us >= g.start_us && us < g.end_us);
     const hs = (data.holds || []).filter((x) => us >= x.from_us && us < x.to_us);
     const rs = requests.filter((x) => reqCovers(x) && us >= x.from_us && us < x.to_us);
@@ -216,7 +223,7 @@ export async function render(main, r, session) {
     const lines = [h("div.tiptime", raw(fmtTime(us)), h("div.muted", raw(fmtUTC(us))))];
     if (w.gap) lines.push(h("div.tipgap", h("b", gapLabel(w.gap.reason)), w.gap.detail ? [" — ", raw(w.gap.detail)] : null,
       h("div.muted", raw(fmtRange(w.gap.start_us, w.gap.end_us)), " (", fmtDuration(w.gap.end_us - w.gap.start_us, t), ")")));
-    else if (w.seg) lines.push(h("div", t("tl.recorded"), " ", raw(w.seg.video || "")));
+    else if (w.seg) lines.push(h("div", t(w.seg === data.open ? "tl.live" : "tl.recorded"), " ", raw(w.seg.video || "")));
     else lines.push(h("div.muted", t("tl.nodata")));
     for (const x of w.hs || []) lines.push(h("div", t("tl.hold"), " #", raw(x.id), " ", raw(x.case), x.reason ? [" — ", raw(x.reason)] : null));
     for (const x of w.rs || []) lines.push(h("div", t("tl.request"), " · ", t("req.status." + x.status)));
