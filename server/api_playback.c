@@ -190,6 +190,8 @@ int api_video(struct srv_req *r)
     bool partial;
     int rc;
 
+    if (srv_uri_query(&r->uri, "rendition"))
+        return api_video_rendition(r);
     if (srv_query_time(r, "from", true, &from) < 0 || srv_query_time(r, "to", true, &to) < 0)
         return 0;
     if (to <= from)
@@ -540,6 +542,10 @@ int api_live(struct srv_req *r)
     int64_t now = cv_now_us();
     int rc;
 
+    if (srv_uri_query(&r->uri, "rendition")) {
+        free(lv);
+        return api_live_rendition(r);
+    }
     if (!lv)
         return srv_error(r, 500, "out of memory");
     lv->fd = -1;

@@ -73,5 +73,9 @@ int api_exports_download(struct srv_req *r);
 int api_video(struct srv_req *r);
 int api_live(struct srv_req *r);
 int api_snapshot(struct srv_req *r);
+/* api_rendition.c: video.mp4 and live.mp4 with ?rendition=h264 (api_video and api_live hand
+ * the request over when the parameter is there) */
+int api_video_rendition(struct srv_req *r);
+int api_live_rendition(struct srv_req *r);
 
 #endif
