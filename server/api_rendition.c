@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -374,6 +375,23 @@ static void *session_main(void *arg)
     return NULL;
 }
 
+/* Whether the viewer closed the connection. libmicrohttpd notices only when it sends, and a
+ * session with nothing to send would hold its place until the next fragment; the UI closes
+ * and opens streams as the viewer moves between screens. */
+static bool peer_gone(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct pollfd p;
+
+    if (!ci)
+        return false;
+    p.fd = ci->connect_fd;
+    p.events = POLLRDHUP;
+    p.revents = 0;
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 /* The content reader: buffered output, or a suspension until there is some. */
 static ssize_t session_read(void *cls, uint64_t pos, char *out, size_t max)
 {
@@ -400,6 +418,8 @@ static ssize_t session_read(void *cls, uint64_t pos, char *out, size_t max)
         return (ssize_t)n;
     if (done)
         return rc < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    if (peer_gone(s->conn))
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     if (!srv_guard_resume_later(s->srv->guard, s->conn, REND_POLL_US))
         return MHD_CONTENT_READER_END_OF_STREAM;
     return 0;
