@@ -61,8 +61,8 @@ int srv_rendition_conf(struct srv_config *c, const char *key, const char *value,
     int64_t v;
 
     if (strcmp(key, "rendition_sessions_max") == 0) {
-        if (cv_parse_i64(value, 0, REND_SESSIONS_LIMIT, &v) < 0)
-            return cv_errf(err, CV_EINVAL, "%s: expected a whole number from 0 to %d, not '%.40s'",
+        if (cv_parse_i64(value, 1, REND_SESSIONS_LIMIT, &v) < 0)
+            return cv_errf(err, CV_EINVAL, "%s: expected a whole number from 1 to %d, not '%.40s'",
                            key, REND_SESSIONS_LIMIT, value);
         if (c)
             c->rendition_sessions_max = (int)v;

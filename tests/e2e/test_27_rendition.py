@@ -178,4 +178,4 @@ def test_unknown_rendition_and_bad_conf(stack, tmp_path):
     (bad / "camvault.conf").write_text("rendition_sessions_max = lots\n")
     p = cv("serve", "--listen", "127.0.0.1:1", root=bad, check=False)
     assert p.returncode != 0
-    assert "rendition_sessions_max: expected a whole number from 0 to 64, not 'lots'" in p.stderr
+    assert "rendition_sessions_max: expected a whole number from 1 to 64, not 'lots'" in p.stderr
