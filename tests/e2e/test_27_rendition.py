@@ -126,7 +126,7 @@ class Stream:
                 if not b:
                     break
                 self.data += b
-        except (OSError, ValueError):  # the socket was shut down under read1
+        except (OSError, ValueError, http.client.HTTPException):  # shut down under read1
             pass
 
     def close(self):
@@ -179,3 +179,21 @@ def test_unknown_rendition_and_bad_conf(stack, tmp_path):
     p = cv("serve", "--listen", "127.0.0.1:1", root=bad, check=False)
     assert p.returncode != 0
     assert "rendition_sessions_max: expected a whole number from 1 to 64, not 'lots'" in p.stderr
+
+
+def test_export_of_hvc1_footage_verifies(stack, tmp_path):
+    """Exports and `camvault verify` take hvc1 segments; the working copy keeps the entry."""
+    import zipfile
+    root, srv, tmp = stack
+    frm, to = clip_range(root)
+    pkg = tmp_path / "h265.zip"
+    cv("export", "--camera", "h265cam", "--from", f"@{frm / 1e6}", "--to", f"@{to / 1e6}",
+       "--case", "C1", "--out", pkg, root=root)
+    r = cv("verify", pkg, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with zipfile.ZipFile(pkg) as z:
+        work = [n for n in z.namelist() if "/working/" in n and n.endswith(".mp4")]
+        assert work, z.namelist()
+        (tmp_path / "work.mp4").write_bytes(z.read(work[0]))
+    p = ffprobe(tmp_path / "work.mp4", "codec_name", "codec_tag_string")
+    assert (p["codec_name"], p["codec_tag_string"]) == ("hevc", "hvc1"), p
