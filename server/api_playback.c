@@ -174,13 +174,42 @@ static void clip_free(void *cls)
     free(cb);
 }
 
+int wf_video_clip(struct srv_req *r, struct idx_txn *t, const struct idx_camera *cam,
+                  int64_t from, int64_t to, struct exp_clip **clip, struct cv_err *err)
+{
+    struct seg_list l = {.root = r->srv->root, .err = err};
+    int rc = idx_segment_iter(t, cam->num, from, to, add_seg, &l, err);
+
+    if (rc == 0 && l.rc < 0)
+        rc = l.rc;
+    if (rc == 0 && l.n == 0)
+        rc = cv_errf(err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
+    if (rc == 0) {
+        rc = exp_clip_open(clip, (const char *const *)l.paths, l.n, from, to, err);
+        if (rc == CV_EMEDIA) {
+            /* Codec parameters changed between runs: deliver the first run; the headers say
+             * where it ends, and the player asks again from there. */
+            size_t k = 1;
+            while (k < l.n && l.runs[k] == l.runs[0])
+                k++;
+            rc = exp_clip_open(clip, (const char *const *)l.paths, k, from, to, err);
+        }
+        if (rc == CV_ENOENT)
+            rc = cv_errf(err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.paths[i]);
+    free(l.paths);
+    free(l.runs);
+    return rc;
+}
+
 /* GET /api/v1/cameras/{id}/video.mp4?from=T&to=T */
 int api_video(struct srv_req *r)
 {
     struct idx_camera cam;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
-    struct seg_list l = {.root = r->srv->root, .err = &err};
     struct exp_clip *clip = NULL;
     struct clip_body *cb = NULL;
     struct MHD_Response *resp;
@@ -204,29 +233,8 @@ int api_video(struct srv_req *r)
         idx_abort(t);
         return 0;
     }
-    rc = idx_segment_iter(t, cam.num, from, to, add_seg, &l, &err);
+    rc = wf_video_clip(r, t, &cam, from, to, &clip, &err);
     idx_abort(t);
-    if (rc == 0 && l.rc < 0)
-        rc = l.rc;
-    if (rc == 0 && l.n == 0)
-        rc = cv_errf(&err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam.id);
-    if (rc == 0) {
-        rc = exp_clip_open(&clip, (const char *const *)l.paths, l.n, from, to, &err);
-        if (rc == CV_EMEDIA) {
-            /* Codec parameters changed between runs: deliver the first run; the headers say
-             * where it ends, and the player asks again from there. */
-            size_t k = 1;
-            while (k < l.n && l.runs[k] == l.runs[0])
-                k++;
-            rc = exp_clip_open(&clip, (const char *const *)l.paths, k, from, to, &err);
-        }
-        if (rc == CV_ENOENT)
-            rc = cv_errf(&err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam.id);
-    }
-    for (size_t i = 0; i < l.n; i++)
-        free(l.paths[i]);
-    free(l.paths);
-    free(l.runs);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     size = exp_clip_size(clip);

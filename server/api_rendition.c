@@ -521,68 +521,6 @@ static int rendition_check(struct srv_req *r)
 
 /* ---- video.mp4?rendition=h264 ---- */
 
-struct seg_paths {
-    const char *root;
-    char **paths;
-    uint64_t *runs;
-    size_t n, cap;
-    int rc;
-    struct cv_err *err;
-};
-
-static int seg_path_add(void *ctx, const struct idx_segment *seg)
-{
-    struct seg_paths *l = ctx;
-    char abs[PATH_MAX];
-
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        char **p = realloc(l->paths, cap * sizeof(*p));
-        if (p)
-            l->paths = p;
-        uint64_t *q = p ? realloc(l->runs, cap * sizeof(*q)) : NULL;
-        if (!q)
-            return l->rc = cv_errf(l->err, CV_ENOMEM, "out of memory");
-        l->runs = q;
-        l->cap = cap;
-    }
-    if ((l->rc = lay_abs(l->root, seg->path, abs, sizeof(abs), l->err)) < 0)
-        return l->rc;
-    if (!(l->paths[l->n] = strdup(abs)))
-        return l->rc = cv_errf(l->err, CV_ENOMEM, "out of memory");
-    l->runs[l->n++] = seg->run_id;
-    return l->n >= EXP_CLIP_SOURCES_MAX ? 1 : 0;
-}
-
-/* The clip of camera cam for [from, to), one run (the first) when codec parameters change. */
-static int rendition_clip(struct srv_req *r, struct idx_txn *t, const struct idx_camera *cam,
-                          int64_t from, int64_t to, struct exp_clip **clip, struct cv_err *err)
-{
-    struct seg_paths l = {.root = r->srv->root, .err = err};
-    int rc = idx_segment_iter(t, cam->num, from, to, seg_path_add, &l, err);
-    size_t n = l.n;
-
-    if (rc >= 0 && l.rc < 0)
-        rc = l.rc;
-    if (rc >= 0)
-        rc = 0;
-    if (rc == 0 && n) {
-        for (size_t k = 1; k < l.n; k++)
-            if (l.runs[k] != l.runs[0] && (n = k))
-                break;
-        rc = exp_clip_open(clip, (const char *const *)l.paths, l.n, from, to, err);
-        if (rc == CV_EMEDIA)
-            rc = exp_clip_open(clip, (const char *const *)l.paths, n, from, to, err);
-    }
-    if (rc == CV_ENOENT || (rc == 0 && !l.n))
-        rc = cv_errf(err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
-    for (size_t i = 0; i < l.n; i++)
-        free(l.paths[i]);
-    free(l.paths);
-    free(l.runs);
-    return rc;
-}
-
 /* GET /api/v1/cameras/{id}/video.mp4?from=T&to=T&rendition=h264 (from api_video) */
 int api_video_rendition(struct srv_req *r)
 {
@@ -612,7 +550,7 @@ int api_video_rendition(struct srv_req *r)
         return srv_error(r, 403, "camera '%s' at this time is outside your cases", r->params[0]);
     }
     if (rc == 0)
-        rc = rendition_clip(r, t, &cam, from, to, &clip, &err);
+        rc = wf_video_clip(r, t, &cam, from, to, &clip, &err);
     idx_abort(t);
     if (rc < 0)
         return srv_fail(r, rc, &err);

@@ -4,7 +4,8 @@
 //   {"step": "probe"}   what this Chromium says of H.265 (canPlayType, isTypeSupported)
 //   {"step": "play"}    the player on [from, to]: its video's source, size, time played, label
 //   {"step": "live"}    the camera's live tile on the cameras screen: the same
-// each part in English and in Chinese (label_en, label_zh).
+// each part in English and in Chinese (label_en, label_zh). With "busy": true only
+//   {"step": "busy"}    the player while every transcoding session is taken: its status line
 import { readFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { withBrowser } from "./chromium.mjs";
@@ -43,6 +44,13 @@ try {
     const problems = [];
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
     await login(page, cfg.base, ...cfg.user, "en");
+    if (cfg.busy) {
+      await show(page, cfg.base, `#/play?c=${encodeURIComponent(cfg.camera)}&from=${cfg.from}&to=${cfg.to}`, { max: 20000 });
+      await page.waitForSelector("main .player .pstatus .error", { timeout: 30000 }).catch(() => {});
+      await page.screenshot({ path: join(outDir, "busy.png"), fullPage: true });
+      out({ step: "busy", status: await text(page, "main .player .pstatus"), label: await text(page, "main .player .rendition") });
+      return;
+    }
 
     out({ step: "probe", ...(await page.evaluate(() => {
       const type = 'video/mp4; codecs="hvc1.1.6.L93.B0"';

@@ -5,12 +5,13 @@ says which rendition is shown (in English and in Chinese).
 The stack: one H.265 camera (camsim) recorded in 3-s segments, `camvault serve`, an officer.
 The browser must be one that does not decode HEVC (else there is nothing to show: skipped).
 """
+import http.client
 import json
 
 import pytest
 
 from conftest import cv, query, start_camsim, start_recorder, wait_for
-from httpapi import add_user
+from httpapi import add_user, logged_in
 from uistack import PW, browser_ready, node, start_serve
 
 pytestmark = pytest.mark.skipif(browser_ready() is not None, reason=str(browser_ready()))
@@ -47,3 +48,24 @@ def test_h265_plays_through_the_rendition(root, tmp_path, procs):
     views = [a for a in json.loads(cv("audit", "--json", root=root).stdout)
              if (a.get("detail") or "").startswith("rendition h264")]
     assert {a["action"] for a in views} == {"view-video", "view-live"}, views
+
+    # Every transcoding session taken (2, the default): the player says so with the server's
+    # message instead of staying blank.
+    cookie = logged_in(srv.port, "olga", PW).cookie
+    held = []
+    try:
+        for _ in range(2):
+            c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+            c.request("GET", "/api/v1/cameras/h265cam/live.mp4?rendition=h264",
+                      headers={"Cookie": f"cv_session={cookie}"})
+            r = c.getresponse()
+            assert r.status == 200, r.status
+            held.append(c)
+        (tmp_path / "busy.json").write_text(json.dumps({**cfg, "busy": True}))
+        busy = {o["step"]: o for o in node("ui-hevc.mjs", tmp_path / "busy.json", tmp_path / "shots", timeout=200)}["busy"]
+    finally:
+        for c in held:
+            c.close()
+    assert busy["label"] == "H.264 rendition (server transcoded)", busy
+    assert busy["status"].startswith("This browser cannot play H.265 and the server's H.264 transcoding is busy: "
+                                     "H.264 rendition: all 2 transcoding sessions of this server are in use"), busy
