@@ -173,6 +173,14 @@ def test_unknown_rendition_and_bad_conf(stack, tmp_path):
     off = logged_in(srv.port, "olga")
     r = off.get("/api/v1/cameras/h265cam/live.mp4?rendition=vp9")
     assert r.status == 400 and "unknown rendition 'vp9'" in r.json()["error"], r
+    # The originals' reach: a mediator without a case sees neither, a resident no recordings.
+    add_user(root, "mei", "mediator")
+    mei = logged_in(srv.port, "mei")
+    frm, to = clip_range(root)
+    r = mei.get(video_path(frm, to))
+    assert r.status == 403 and "outside your cases" in r.json()["error"], r
+    assert mei.get("/api/v1/cameras/h265cam/live.mp4?rendition=h264").status == 403
+    assert logged_in(srv.port, "ray").get(video_path(frm, to)).status == 403
     bad = tmp_path / "bad"
     cv("init", root=bad)
     (bad / "camvault.conf").write_text("rendition_sessions_max = lots\n")
