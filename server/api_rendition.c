@@ -485,6 +485,17 @@ static int session_new(struct srv_req *r, const char *camera, struct rend_sessio
     return 0;
 }
 
+/* HEAD: whether a session is free now, without taking it or viewing footage (the UI asks
+ * before it sets a video's source): 200 with the headers of the stream; 503 answered before. */
+static int session_probe(struct srv_req *r, struct rend_session *s)
+{
+    session_free(s);
+    srv_header(r, "X-Camvault-Rendition", "h264");
+    r->ctype = "video/mp4";
+    r->status = 200;
+    return 0;
+}
+
 /* Start s's worker and answer with its stream: 0 (the response owns s either way). */
 static int session_start(struct srv_req *r, struct rend_session *s)
 {
@@ -559,6 +570,8 @@ int api_video_rendition(struct srv_req *r)
         return 0;
     }
     s->clip = clip;
+    if (strcmp(r->method, "HEAD") == 0)
+        return session_probe(r, s);
     exp_clip_times(clip, &first, &end);
     snprintf(what, sizeof(what), "camera %s", cam.id);
     wf_range_text(target, sizeof(target), what, from, to);
@@ -672,6 +685,8 @@ int api_live_rendition(struct srv_req *r)
         session_free(s);
         return 0;
     }
+    if (strcmp(r->method, "HEAD") == 0)
+        return session_probe(r, s);
     snprintf(target, sizeof(target), "camera %s live", cam.id);
     snprintf(detail, sizeof(detail), "rendition h264 %s", s->fl.rel);
     rc = srv_audit(r, NULL, "view-live", target, NULL, detail, &err);

@@ -60,11 +60,11 @@ def test_h265_plays_through_the_rendition(root, tmp_path, procs):
                       headers={"Cookie": f"cv_session={cookie}"})
             r = c.getresponse()
             assert r.status == 200, r.status
-            held.append(c)
+            held.append((c, r))  # both kept: a response collected would close the stream
         (tmp_path / "busy.json").write_text(json.dumps({**cfg, "busy": True}))
         busy = {o["step"]: o for o in node("ui-hevc.mjs", tmp_path / "busy.json", tmp_path / "shots", timeout=200)}["busy"]
     finally:
-        for c in held:
+        for c, r in held:
             c.close()
     assert busy["label"] == "H.264 rendition (server transcoded)", busy
     assert busy["status"].startswith("This browser cannot play H.265 and the server's H.264 transcoding is busy: "

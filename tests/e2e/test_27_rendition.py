@@ -155,6 +155,7 @@ def test_live_rendition_and_session_limit(stack):
         r = off.get(video_path(frm, to))
         assert r.status == 503 and r.json()["error"].startswith(MSG), r
         assert off.get(video_path(frm, to, rendition=False)).status == 200  # originals: no limit
+        assert off.call("HEAD", video_path(frm, to)).status == 503  # the UI's probe
     finally:
         s.close()
     (tmp / "live.mp4").write_bytes(bytes(s.data))
@@ -165,7 +166,12 @@ def test_live_rendition_and_session_limit(stack):
     assert any(a["action"] == "view-live" and (a.get("detail") or "").startswith("rendition h264 ")
                for a in recs), recs[-5:]
     # The session is free again once the viewer left.
-    wait_for(lambda: off.get(video_path(frm, to)).status == 200, 30, what="the session freed")
+    wait_for(lambda: off.call("HEAD", video_path(frm, to)).status == 200, 30, what="the session freed")
+    # HEAD takes no session and views nothing: no audit record, and the one session is still free.
+    n = len(audit_records(root))
+    assert off.call("HEAD", "/api/v1/cameras/h265cam/live.mp4?rendition=h264").status == 200
+    assert len(audit_records(root)) == n
+    assert off.get(video_path(frm, to)).status == 200
 
 
 def test_unknown_rendition_and_bad_conf(stack, tmp_path):

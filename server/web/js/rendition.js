@@ -39,14 +39,23 @@ export function withRendition(url, rendition) {
   return url + (url.includes("?") ? "&" : "?") + "rendition=" + enc(rendition);
 }
 
-// Why a rendition did not play: the server's message (503: every transcoding session in use),
-// or null when the server would serve it (the fault is elsewhere).
-export async function renditionTrouble(url) {
-  try {
-    const res = await fetch(url, { credentials: "same-origin" });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Whether the server has a transcoding session free for `url` (a rendition URL): null when it
+// has, else the message to show. HEAD takes no session and views nothing; a 503 is asked again
+// `tries` times half a second apart, because a viewer's previous streams (a screen just left)
+// are freed a moment after the browser drops them. The busy message comes from a GET, which
+// at 503 starts nothing either.
+export async function renditionSlot(url, tries = 8) {
+  for (let i = 0; ; i++) {
+    let res;
+    try { res = await fetch(url, { method: "HEAD", credentials: "same-origin" }); } catch (e) { return e.message; }
+    if (res.ok) return null;
+    if (res.status === 503 && i + 1 < tries) { await sleep(500); continue; }
+    try { res = await fetch(url, { credentials: "same-origin" }); } catch (e) { return e.message; }
     if (res.ok) { try { await res.body.cancel(); } catch { /* done */ } return null; }
     let msg = res.statusText;
     try { msg = (await res.json()).error || msg; } catch { /* not JSON */ }
     return res.status === 503 ? `${t("rendition.busy")} ${msg}` : msg;
-  } catch (e) { return e.message; }
+  }
 }

@@ -4,7 +4,7 @@ import { t } from "../i18n.js";
 import { h, raw, clear, errorBox } from "../ui.js";
 import { fmtTime, nowUs, fmtDuration } from "../time.js";
 import { link } from "../app.js";
-import { renditionFor, withRendition, renditionTrouble } from "../rendition.js";
+import { renditionFor, withRendition, renditionSlot } from "../rendition.js";
 
 export async function render(main, r, session) {
   const role = session.user.role;
@@ -47,9 +47,15 @@ export async function render(main, r, session) {
     vid.muted = true;
     const shown = h("span.rendition.small"); // which rendition plays (H.265 cameras)
     const box = h("div.live", vid, h("span.livebadge", t("cams.live")), shown);
+    // A rendition refused (every session taken, or the tile's own previous stream not freed
+    // yet): wait for a session and try again a few times, else say why.
+    let retries = 0;
     vid.addEventListener("error", async () => {
-      const why = vid.dataset.live.includes("rendition=") ? await renditionTrouble(vid.dataset.live) : null;
-      if (why) shown.textContent = why;
+      const url = vid.dataset.live;
+      if (!url.includes("rendition=") || vid.getAttribute("src") !== url) return;
+      const why = await renditionSlot(url);
+      if (why) { shown.textContent = why; return; }
+      if (retries++ < 3 && vid.getAttribute("src") === url) { vid.src = url; vid.play().catch(() => {}); }
     });
     const st = h("div.st");
     const last = h("div.small.muted");

@@ -6,7 +6,7 @@ import { t } from "../i18n.js";
 import { h, raw, errorBox } from "../ui.js";
 import { fmtTime, fmtUTC, fmtRange } from "../time.js";
 import { ApiError } from "../api.js";
-import { renditionOf, withRendition, renditionTrouble } from "../rendition.js";
+import { renditionOf, withRendition, renditionSlot } from "../rendition.js";
 
 let seq = 0;
 
@@ -112,7 +112,7 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
   let src = url; // the original, or the server's H.264 rendition of it
   video.addEventListener("error", async () => {
     status.replaceChildren(h("span.error", t("player.error")));
-    const why = src !== url ? await renditionTrouble(src) : null;
+    const why = src !== url ? await renditionSlot(src, 1) : null;
     if (why) status.replaceChildren(h("span.error", why));
   });
 
@@ -135,6 +135,8 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
     const rd = await renditionOf(camera);
     shown.textContent = rd.label;
     src = withRendition(url, rd.rendition);
+    const busy = src !== url ? await renditionSlot(src) : null;
+    if (busy) { status.replaceChildren(h("span.error", busy)); return; }
     await new Promise((resolve, reject) => {
       video.addEventListener("loadedmetadata", resolve, { once: true });
       video.addEventListener("error", () => reject(new ApiError(0, t("player.error"))), { once: true });
