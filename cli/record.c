@@ -83,6 +83,8 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
     int sr = srv_request_conf(NULL, key, value, err); /* the server's request limits */
     if (sr <= 0)
         return sr;
+    if ((sr = srv_rendition_conf(NULL, key, value, err)) <= 0) /* the server's renditions */
+        return sr;
     return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
 }
 
@@ -170,6 +172,8 @@ static int serve_conf_cb(void *ctx, const char *key, const char *value, struct c
     rc = srv_config_set(c, key, value, err);
     if (rc == 1)
         rc = srv_request_conf(c, key, value, err);
+    if (rc == 1)
+        rc = srv_rendition_conf(c, key, value, err);
     return rc < 0 ? rc : 0;
 }
 

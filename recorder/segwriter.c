@@ -284,7 +284,10 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
             rc = cv_errf(err, CV_ENOMEM, "cannot copy codec parameters: %s", av_err2str(r));
             goto out;
         }
-        st->codecpar->codec_tag = 0;
+        /* H.265 as hvc1 (parameter sets in the sample entry), which Safari and hardware-HEVC
+         * Chrome require; the muxer's default, hev1, they refuse. Other codecs: the default. */
+        st->codecpar->codec_tag =
+            st->codecpar->codec_id == AV_CODEC_ID_HEVC ? MKTAG('h', 'v', 'c', '1') : 0;
         st->time_base = i == 0 ? p->vtb : p->atb;
         s->in_tb[i] = st->time_base;
     }

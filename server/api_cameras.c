@@ -17,6 +17,23 @@
 
 #define TIMELINE_MAX_US (INT64_C(31) * 86400 * CV_US_PER_S)
 
+/* "video_codec": the codec name of the camera's video as last recorded ("h264", "hevc"), or
+ * null: the UI asks the browser whether it plays it, else uses the H.264 rendition. */
+static void video_codec_json(struct cv_buf *b, const char *status_codec)
+{
+    size_t n = strcspn(status_codec, " ;");
+    char name[24];
+
+    cv_buf_printf(b, ",\"video_codec\":");
+    if (n == 0 || n >= sizeof(name)) {
+        cv_buf_printf(b, "null");
+        return;
+    }
+    memcpy(name, status_codec, n);
+    name[n] = 0;
+    cv_json_str(b, name);
+}
+
 static void camera_json(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c)
 {
     struct cv_buf *b = &r->out;
@@ -31,6 +48,7 @@ static void camera_json(struct srv_req *r, struct idx_txn *t, const struct idx_c
     cv_buf_printf(b, ",\"location\":");
     cv_json_str(b, c->location);
     cv_buf_printf(b, ",\"public\":%s", c->is_public ? "true" : "false");
+    video_codec_json(b, have ? st.codec : "");
     if (r->user.role == SRV_ROLE_RESIDENT) {
         cv_buf_printf(b, ",\"online\":%s}", have && st.online && c->enabled ? "true" : "false");
         return;

@@ -177,13 +177,43 @@ static void clip_free(void *cls)
     free(cb);
 }
 
+int wf_video_clip(struct srv_req *r, struct idx_txn *t, const struct idx_camera *cam,
+                  int64_t from, int64_t to, struct exp_clip **clip, struct cv_err *err)
+{
+    struct seg_list l = {.root = r->srv->root, .err = err};
+    /* Up to the newest complete fragment of the segment being written (indexer/openseg.h). */
+    int rc = idx_segment_iter_open(t, r->srv->root, cam->num, from, to, add_seg, &l, err);
+
+    if (rc == 0 && l.rc < 0)
+        rc = l.rc;
+    if (rc == 0 && l.n == 0)
+        rc = cv_errf(err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
+    if (rc == 0) {
+        rc = exp_clip_open(clip, (const char *const *)l.paths, l.n, from, to, err);
+        if (rc == CV_EMEDIA) {
+            /* Codec parameters changed between runs: deliver the first run; the headers say
+             * where it ends, and the player asks again from there. */
+            size_t k = 1;
+            while (k < l.n && l.runs[k] == l.runs[0])
+                k++;
+            rc = exp_clip_open(clip, (const char *const *)l.paths, k, from, to, err);
+        }
+        if (rc == CV_ENOENT)
+            rc = cv_errf(err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.paths[i]);
+    free(l.paths);
+    free(l.runs);
+    return rc;
+}
+
 /* GET /api/v1/cameras/{id}/video.mp4?from=T&to=T */
 int api_video(struct srv_req *r)
 {
     struct idx_camera cam;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
-    struct seg_list l = {.root = r->srv->root, .err = &err};
     struct exp_clip *clip = NULL;
     struct clip_body *cb = NULL;
     struct MHD_Response *resp;
@@ -193,6 +223,8 @@ int api_video(struct srv_req *r)
     bool partial;
     int rc;
 
+    if (srv_uri_query(&r->uri, "rendition"))
+        return api_video_rendition(r);
     if (srv_query_time(r, "from", true, &from) < 0 || srv_query_time(r, "to", true, &to) < 0)
         return 0;
     if (to <= from)
@@ -205,30 +237,8 @@ int api_video(struct srv_req *r)
         idx_abort(t);
         return 0;
     }
-    /* Up to the newest complete fragment of the segment being written (indexer/openseg.h). */
-    rc = idx_segment_iter_open(t, r->srv->root, cam.num, from, to, add_seg, &l, &err);
+    rc = wf_video_clip(r, t, &cam, from, to, &clip, &err);
     idx_abort(t);
-    if (rc == 0 && l.rc < 0)
-        rc = l.rc;
-    if (rc == 0 && l.n == 0)
-        rc = cv_errf(&err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam.id);
-    if (rc == 0) {
-        rc = exp_clip_open(&clip, (const char *const *)l.paths, l.n, from, to, &err);
-        if (rc == CV_EMEDIA) {
-            /* Codec parameters changed between runs: deliver the first run; the headers say
-             * where it ends, and the player asks again from there. */
-            size_t k = 1;
-            while (k < l.n && l.runs[k] == l.runs[0])
-                k++;
-            rc = exp_clip_open(&clip, (const char *const *)l.paths, k, from, to, &err);
-        }
-        if (rc == CV_ENOENT)
-            rc = cv_errf(&err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam.id);
-    }
-    for (size_t i = 0; i < l.n; i++)
-        free(l.paths[i]);
-    free(l.paths);
-    free(l.runs);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     size = exp_clip_size(clip);
@@ -544,6 +554,10 @@ int api_live(struct srv_req *r)
     int64_t now = cv_now_us();
     int rc;
 
+    if (srv_uri_query(&r->uri, "rendition")) {
+        free(lv);
+        return api_live_rendition(r);
+    }
     if (!lv)
         return srv_error(r, 500, "out of memory");
     lv->fd = -1;

@@ -34,6 +34,9 @@ struct srv_config {
     /* Footage requests per resident (camvault.conf request_open_max, request_cameras_max,
      * request_hours_max; 0 = the defaults of server/requests.h). */
     int request_open_max, request_cameras_max, request_hours_max;
+    /* H.264 renditions (camvault.conf rendition_sessions_max, rendition_max_height; 0 = the
+     * defaults: 2 sessions, 720 lines). */
+    int rendition_sessions_max, rendition_max_height;
 };
 
 /*
@@ -42,6 +45,13 @@ struct srv_config {
  * one of them, CV_EINVAL "request_open_max: expected a whole number from 1 to 100, not 'x'".
  */
 int srv_request_conf(struct srv_config *c, const char *key, const char *value, struct cv_err *err);
+
+/*
+ * A camvault.conf key of the H.264 renditions into c (c NULL: only checked): 0 when it was one
+ * and is valid, 1 when the key is not one of them, CV_EINVAL naming the key and the range.
+ */
+int srv_rendition_conf(struct srv_config *c, const char *key, const char *value,
+                       struct cv_err *err);
 
 /*
  * Apply camvault.conf setting key = value to c: 0 done; 1 not a server key (c unchanged);

@@ -100,6 +100,7 @@ struct srv {
     struct srv_guard *guard;        /* connection limits, request deadline (guard.h) */
     bool tls;
     atomic_bool stopping;
+    atomic_int renditions; /* H.264 rendition sessions running (api_rendition.c) */
     atomic_uint_fast64_t status_count[600]; /* responses by status code, for /metrics */
     int64_t started_us;
 };

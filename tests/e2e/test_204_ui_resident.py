@@ -29,5 +29,6 @@ def test_resident_sees_public_cameras_live_only(ui_stack, tmp_path):
         assert got[k]["ready"] == "denied" and not got[k]["videos"] and got[k]["spans"] == 0, (k, got[k])
     res = s.login(resident)
     assert res.get("/api/v1/cameras").json()["cameras"] == [
-        {"id": "square-1", "name": "Market square", "location": "Market square", "public": True, "online": True}]
+        {"id": "square-1", "name": "Market square", "location": "Market square", "public": True,
+         "video_codec": "h264", "online": True}]
     assert res.get(f"/api/v1/cameras/square-1/video.mp4?from=@{a / 1e6}&to=@{b / 1e6}").status == 403

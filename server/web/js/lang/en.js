@@ -52,6 +52,8 @@ export default {
   "player.title": "Playback", "player.clock": "Time of this frame", "player.play": "Play or pause",
   "player.back10": "Back 10 seconds", "player.fwd10": "Forward 10 seconds", "player.prevframe": "Previous frame",
   "player.nextframe": "Next frame", "player.range": "Range:", "player.loading": "Loading video…",
+  "rendition.h264": "H.264 rendition (server transcoded)", "rendition.original": "original H.265",
+  "rendition.busy": "This browser cannot play H.265 and the server's H.264 transcoding is busy:",
   "player.error": "This video cannot be played.", "player.badlink": "This playback link is incomplete.",
 
   "req.new.title": "Request footage",

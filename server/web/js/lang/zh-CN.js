@@ -52,6 +52,8 @@ export default {
   "player.title": "回放", "player.clock": "本帧时间", "player.play": "播放或暂停",
   "player.back10": "后退 10 秒", "player.fwd10": "前进 10 秒", "player.prevframe": "上一帧",
   "player.nextframe": "下一帧", "player.range": "时间段：", "player.loading": "正在加载视频…",
+  "rendition.h264": "H.264 转码版（服务器转码）", "rendition.original": "原始 H.265",
+  "rendition.busy": "此浏览器无法播放 H.265，服务器的 H.264 转码正忙：",
   "player.error": "无法播放此视频。", "player.badlink": "此回放链接不完整。",
 
   "req.new.title": "申请调取录像",

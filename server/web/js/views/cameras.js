@@ -4,6 +4,7 @@ import { t } from "../i18n.js";
 import { h, raw, clear, errorBox } from "../ui.js";
 import { fmtTime, nowUs, fmtDuration } from "../time.js";
 import { link } from "../app.js";
+import { renditionFor, withRendition, renditionSlot } from "../rendition.js";
 
 export async function render(main, r, session) {
   const role = session.user.role;
@@ -44,7 +45,18 @@ export async function render(main, r, session) {
   function tile(c) {
     const vid = h("video", { muted: true, autoplay: true, playsinline: true, preload: "none", "aria-label": t("cams.live") });
     vid.muted = true;
-    const box = h("div.live", vid, h("span.livebadge", t("cams.live")));
+    const shown = h("span.rendition.small"); // which rendition plays (H.265 cameras)
+    const box = h("div.live", vid, h("span.livebadge", t("cams.live")), shown);
+    // A rendition refused (every session taken, or the tile's own previous stream not freed
+    // yet): wait for a session and try again a few times, else say why.
+    let retries = 0;
+    vid.addEventListener("error", async () => {
+      const url = vid.dataset.live;
+      if (!url.includes("rendition=") || vid.getAttribute("src") !== url) return;
+      const why = await renditionSlot(url);
+      if (why) { shown.textContent = why; return; }
+      if (retries++ < 3 && vid.getAttribute("src") === url) { vid.src = url; vid.play().catch(() => {}); }
+    });
     const st = h("div.st");
     const last = h("div.small.muted");
     const actions = h("div.actions");
@@ -52,7 +64,7 @@ export async function render(main, r, session) {
     const el = h("article.tile", { dataset: { id: c.id } },
       box,
       h("div.info", h("h3", raw(c.name || c.id)), h("div.small", raw(c.location || "")), h("div.small.muted", raw(c.id)), st, last, actions));
-    const rec = { el, vid, box, st, last, c };
+    const rec = { el, vid, box, st, last, c, shown };
     update(rec, c);
     return rec;
   }
@@ -63,7 +75,9 @@ export async function render(main, r, session) {
     clear(rec.last);
     if (c.status && c.status.last_frame_us) rec.last.append(t("cams.lastframe"), " ", raw(fmtTime(c.status.last_frame_us)));
     const on = online(c) && c.enabled !== false;
-    rec.vid.dataset.live = on ? `/api/v1/cameras/${enc(c.id)}/live.mp4` : "";
+    const rd = renditionFor(c.video_codec);
+    rec.shown.textContent = on ? rd.label : "";
+    rec.vid.dataset.live = on ? withRendition(`/api/v1/cameras/${enc(c.id)}/live.mp4`, rd.rendition) : "";
     rec.box.classList.toggle("offline", !on);
     if (!on && rec.vid.getAttribute("src")) { rec.vid.removeAttribute("src"); rec.vid.load(); }
   }

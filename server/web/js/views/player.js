@@ -6,6 +6,7 @@ import { t } from "../i18n.js";
 import { h, raw, errorBox } from "../ui.js";
 import { fmtTime, fmtUTC, fmtRange } from "../time.js";
 import { ApiError } from "../api.js";
+import { renditionOf, withRendition, renditionSlot } from "../rendition.js";
 
 let seq = 0;
 
@@ -52,6 +53,7 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
   video.muted = true;
   const clock = h("time.clock", { "data-clock-for": id, translate: "no" }, "—");
   const status = h("div.pstatus.small.muted");
+  const shown = h("div.rendition.small.muted"); // which rendition plays (H.265 cameras)
   const btn = (name, key, fn) => h("button", { type: "button", title: t(key), "aria-label": t(key), onclick: fn }, icon(name));
   const playBtn = btn("play", "player.play", () => (video.paused ? video.play().catch(() => {}) : video.pause()));
   const el = h("div.player",
@@ -66,6 +68,7 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
         btn("next", "player.nextframe", () => frame(1)),
         btn("fwd", "player.fwd10", () => step(10)))),
     h("div.small.muted", t("player.range"), " ", raw(fmtRange(from, to))),
+    shown,
     status);
   const p = { el, video, camera, start: null, end: null, base: 0, fps, listeners: [], ready: null };
   const url = videoUrl(camera, from, to);
@@ -89,16 +92,16 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
   // One frame on from the frame on screen (not from currentTime, which may lie between frames).
   function frame(n) {
     video.pause();
-    const on = shown !== null ? shown : video.currentTime;
+    const on = onScreen !== null ? onScreen : video.currentTime;
     video.currentTime = Math.max(p.base, on + n / p.fps + 0.001);
   }
 
   // The clock follows the frame on screen: requestVideoFrameCallback gives its media time;
   // where it is missing, currentTime is the best there is.
-  let shown = null;
+  let onScreen = null;
   const rvfc = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
   if (rvfc) {
-    const onFrame = (now, meta) => { shown = meta.mediaTime; show(meta.mediaTime); video.requestVideoFrameCallback(onFrame); };
+    const onFrame = (now, meta) => { onScreen = meta.mediaTime; show(meta.mediaTime); video.requestVideoFrameCallback(onFrame); };
     video.requestVideoFrameCallback(onFrame);
   } else {
     video.addEventListener("timeupdate", () => show(video.currentTime));
@@ -106,7 +109,12 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
   }
   video.addEventListener("play", () => { playBtn.replaceChildren(icon("pause")); });
   video.addEventListener("pause", () => { playBtn.replaceChildren(icon("play")); if (!rvfc) show(video.currentTime); });
-  video.addEventListener("error", () => { status.replaceChildren(h("span.error", t("player.error"))); });
+  let src = url; // the original, or the server's H.264 rendition of it
+  video.addEventListener("error", async () => {
+    status.replaceChildren(h("span.error", t("player.error")));
+    const why = src !== url ? await renditionSlot(src, 1) : null;
+    if (why) status.replaceChildren(h("span.error", why));
+  });
 
   // Ask the server which wall-clock range it delivers (X-Camvault-Start), then play.
   p.ready = (async () => {
@@ -124,15 +132,20 @@ export function makePlayer({ camera, from, to, startAt = null, title = null, fps
     p.end = parseRfc(res.headers.get("X-Camvault-End"));
     try { await res.body.cancel(); } catch { /* done */ }
     if (p.start === null) p.start = from; // no header: assume the requested start
+    const rd = await renditionOf(camera);
+    shown.textContent = rd.label;
+    src = withRendition(url, rd.rendition);
+    const busy = src !== url ? await renditionSlot(src) : null;
+    if (busy) { status.replaceChildren(h("span.error", busy)); return; }
     await new Promise((resolve, reject) => {
       video.addEventListener("loadedmetadata", resolve, { once: true });
       video.addEventListener("error", () => reject(new ApiError(0, t("player.error"))), { once: true });
-      video.src = url;
+      video.src = src;
     });
     p.base = video.seekable.length ? video.seekable.start(0) : 0;
     status.textContent = "";
     if (startAt !== null && startAt > p.start) p.seekWall(startAt);
-    if (shown === null) show(video.currentTime);
+    if (onScreen === null) show(video.currentTime);
     if (autoplay) video.play().catch(() => {});
   })();
   p.ready.catch((e) => { status.replaceChildren(errorBox(e)); });
