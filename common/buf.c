@@ -321,6 +321,29 @@ static int hexval(char c)
     return -1;
 }
 
+int cv_pct_decode(const char *src, size_t n, char *out, size_t cap, bool strict)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int ch = (unsigned char)src[i];
+        if (ch == '%') {
+            int hi = i + 2 < n ? hexval(src[i + 1]) : -1, lo = i + 2 < n ? hexval(src[i + 2]) : -1;
+            if (hi >= 0 && lo >= 0) {
+                ch = hi << 4 | lo;
+                i += 2;
+            } else if (strict) {
+                return -1;
+            }
+        }
+        if (ch == 0 || (strict && (ch < 0x20 || ch == 0x7f)) || o + 1 >= cap)
+            return -1;
+        out[o++] = (char)ch;
+    }
+    out[o] = 0;
+    return 0;
+}
+
 int cv_unhex(const char *in, uint8_t *out, size_t n)
 {
     if (strlen(in) != 2 * n)

@@ -80,6 +80,12 @@ uint64_t cv_get_be64(const uint8_t *p);
 void cv_hex(const uint8_t *in, size_t n, char *out);
 int cv_unhex(const char *in, uint8_t *out, size_t n);
 
+/* Percent-decode src[0..n) (RFC 3986 2.1) into out[cap], NUL-terminated; the one decoder of the
+ * project (URL user info, request targets). A '%' not followed by two hex digits is kept as it
+ * is (FFmpeg's ff_urldecode) unless strict. Returns 0, or -1 when the result does not fit in cap,
+ * holds a NUL, or, when strict, has a bad escape or any control byte (< 0x20, 0x7f). */
+int cv_pct_decode(const char *src, size_t n, char *out, size_t cap, bool strict);
+
 /* Bounded copy: copies at most cap-1 bytes and terminates; returns -1 when it truncated. */
 int cv_strlcpy(char *dst, const char *src, size_t cap);
 
