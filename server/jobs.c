@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,10 @@ const char *srv_job_status_name(int s)
     return s >= 0 && s < SRV_JOB_NSTATUS ? names[s] : "?";
 }
 
-static void encode(struct cv_buf *b, const struct srv_job *j)
+static void encode(struct cv_buf *b, const void *rec)
 {
-    cv_buf_u8(b, 1);
+    const struct srv_job *j = rec;
+
     cv_buf_str16(b, j->id);
     cv_buf_str16(b, j->case_id);
     cv_buf_u8(b, (uint8_t)j->ncameras);
@@ -61,37 +63,31 @@ static void encode(struct cv_buf *b, const struct srv_job *j)
     cv_buf_str16(b, j->by);
 }
 
-static int decode(const void *p, size_t len, struct srv_job *j, struct cv_err *err)
+static bool decode(struct cv_rd *r, void *out)
 {
-    struct cv_rd r;
+    struct srv_job *j = out;
 
-    memset(j, 0, sizeof(*j));
-    cv_rd_init(&r, p, len);
-    if (cv_rd_u8(&r) != 1)
-        return cv_errf(err, CV_ECORRUPT, "export job record: unknown version");
-    cv_rd_str16(&r, j->id, sizeof(j->id));
-    cv_rd_str16(&r, j->case_id, sizeof(j->case_id));
-    j->ncameras = cv_rd_u8(&r);
+    cv_rd_str16(r, j->id, sizeof(j->id));
+    cv_rd_str16(r, j->case_id, sizeof(j->case_id));
+    j->ncameras = cv_rd_u8(r);
     if (j->ncameras > SRV_JOB_CAMERAS)
-        r.bad = true;
-    for (uint32_t i = 0; !r.bad && i < j->ncameras; i++)
-        cv_rd_str16(&r, j->cameras[i], sizeof(j->cameras[i]));
-    j->from_us = (int64_t)cv_rd_be64(&r);
-    j->to_us = (int64_t)cv_rd_be64(&r);
-    cv_rd_str16(&r, j->reason, sizeof(j->reason));
-    cv_rd_str16(&r, j->for_user, sizeof(j->for_user));
-    cv_rd_str16(&r, j->request, sizeof(j->request));
-    j->status = cv_rd_u8(&r);
-    j->progress = cv_rd_u8(&r);
-    j->bytes = cv_rd_be64(&r);
-    cv_rd_str16(&r, j->sha256, sizeof(j->sha256));
-    cv_rd_str16(&r, j->error, sizeof(j->error));
-    j->created_us = (int64_t)cv_rd_be64(&r);
-    j->finished_us = (int64_t)cv_rd_be64(&r);
-    cv_rd_str16(&r, j->by, sizeof(j->by));
-    if (r.bad || j->status >= SRV_JOB_NSTATUS)
-        return cv_errf(err, CV_ECORRUPT, "export job record '%s' is malformed", j->id);
-    return 0;
+        r->bad = true;
+    for (uint32_t i = 0; !r->bad && i < j->ncameras; i++)
+        cv_rd_str16(r, j->cameras[i], sizeof(j->cameras[i]));
+    j->from_us = (int64_t)cv_rd_be64(r);
+    j->to_us = (int64_t)cv_rd_be64(r);
+    cv_rd_str16(r, j->reason, sizeof(j->reason));
+    cv_rd_str16(r, j->for_user, sizeof(j->for_user));
+    cv_rd_str16(r, j->request, sizeof(j->request));
+    j->status = cv_rd_u8(r);
+    j->progress = cv_rd_u8(r);
+    j->bytes = cv_rd_be64(r);
+    cv_rd_str16(r, j->sha256, sizeof(j->sha256));
+    cv_rd_str16(r, j->error, sizeof(j->error));
+    j->created_us = (int64_t)cv_rd_be64(r);
+    j->finished_us = (int64_t)cv_rd_be64(r);
+    cv_rd_str16(r, j->by, sizeof(j->by));
+    return !(j->status >= SRV_JOB_NSTATUS);
 }
 
 int srv_job_new_id(char *id, struct cv_err *err)
@@ -108,34 +104,25 @@ int srv_job_new_id(char *id, struct cv_err *err)
     return 0;
 }
 
-static void encode_v(struct cv_buf *b, const void *rec)
-{
-    encode(b, rec);
-}
-
-static int decode_v(const void *p, size_t len, void *out, struct cv_err *err)
-{
-    return decode(p, len, out, err);
-}
-
 static const struct srv_rec_kind kind = {
     .store = IDX_JOBS,
     .what = "export",
     .size = sizeof(struct srv_job),
     .max_bytes = REC_MAX,
     .id_max = SRV_JOB_ID_MAX,
-    .encode = encode_v,
-    .decode = decode_v,
+    .id_off = offsetof(struct srv_job, id),
+    .encode = encode,
+    .decode = decode,
 };
 
 int srv_job_add(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)
 {
-    return srv_rec_store(txn, &kind, j->id, j, true, err);
+    return srv_rec_store(txn, &kind, j, true, err);
 }
 
 int srv_job_put(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)
 {
-    return srv_rec_store(txn, &kind, j->id, j, false, err);
+    return srv_rec_store(txn, &kind, j, false, err);
 }
 
 int srv_job_get(struct idx_txn *txn, const char *id, struct srv_job *out, struct cv_err *err)

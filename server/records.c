@@ -1,6 +1,7 @@
 /*
  * records.c: workflow records in the index's record stores (contract in records.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,13 +9,40 @@
 #include "server/records.h"
 #include "common/banned.h"
 
-int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const char *id,
-                  const void *rec, bool add, struct cv_err *err)
+#define VERSION 1
+
+static const char *id_of(const struct srv_rec_kind *k, const void *rec)
 {
+    return (const char *)rec + k->id_off;
+}
+
+/* Decode one stored record into out (k->size bytes). */
+static int decode(const struct srv_rec_kind *k, const void *p, size_t len, void *out,
+                  struct cv_err *err)
+{
+    struct cv_rd r;
+    bool ok;
+
+    memset(out, 0, k->size);
+    cv_rd_init(&r, p, len);
+    if (cv_rd_u8(&r) != VERSION)
+        return cv_errf(err, CV_ECORRUPT, "%s record has an unknown version", k->what);
+    ok = k->decode(&r, out);
+    ((char *)out)[k->id_off + k->id_max - 1] = 0;
+    if (!ok || r.bad)
+        return cv_errf(err, CV_ECORRUPT, "%s record '%s' is malformed", k->what, id_of(k, out));
+    return 0;
+}
+
+int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const void *rec, bool add,
+                  struct cv_err *err)
+{
+    const char *id = id_of(k, rec);
     struct cv_buf b;
     int rc;
 
     cv_buf_init(&b, k->max_bytes);
+    cv_buf_u8(&b, VERSION);
     k->encode(&b, rec);
     if (!cv_buf_ok(&b))
         rc = cv_errf(err, CV_ELIMIT, "%s record too large", k->what);
@@ -24,6 +52,18 @@ int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const char *i
         rc = idx_rec_put(t, k->store, id, strlen(id), b.data, b.len, err);
     cv_buf_release(&b);
     return rc;
+}
+
+int srv_rec_add_numbered(struct idx_txn *t, const struct srv_rec_kind *k, void *rec,
+                         struct cv_err *err)
+{
+    uint64_t n;
+    int rc = idx_counter_next(t, k->counter, &n, err);
+
+    if (rc < 0)
+        return rc;
+    snprintf((char *)rec + k->id_off, k->id_max, "%s%llu", k->prefix, (unsigned long long)n);
+    return srv_rec_store(t, k, rec, true, err);
 }
 
 int srv_rec_load(struct idx_txn *t, const struct srv_rec_kind *k, const char *id, void *out,
@@ -40,7 +80,7 @@ int srv_rec_load(struct idx_txn *t, const struct srv_rec_kind *k, const char *id
     if (rc == CV_ENOENT)
         rc = cv_errf(err, CV_ENOENT, "unknown %s '%s'", k->what, id);
     if (rc == 0)
-        rc = k->decode(b.data, b.len, out, err);
+        rc = decode(k, b.data, b.len, out, err);
     cv_buf_release(&b);
     return rc;
 }
@@ -69,7 +109,7 @@ static int list_one(void *ctx, const void *key, size_t klen, const void *val, si
         w->v = v;
         w->cap = cap;
     }
-    w->rc = w->k->decode(val, vlen, w->v + w->n * w->k->size, w->err);
+    w->rc = decode(w->k, val, vlen, w->v + w->n * w->k->size, w->err);
     if (w->rc < 0)
         return w->rc;
     w->n++;
@@ -101,7 +141,7 @@ static int iter_one(void *ctx, const void *key, size_t klen, const void *val, si
 
     (void)key;
     (void)klen;
-    w->rc = w->k->decode(val, vlen, w->v, w->err);
+    w->rc = decode(w->k, val, vlen, w->v, w->err);
     if (w->rc < 0)
         return w->rc;
     return w->cb(w->ctx, w->v);

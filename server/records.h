@@ -20,24 +20,35 @@
 #include "common/error.h"
 #include "indexer/idx.h"
 
+/* A record is one version byte (1) and the fields the kind's codec writes; the id is a string
+ * in the decoded struct at id_off, and the store's key. */
 struct srv_rec_kind {
     enum idx_store store;
-    const char *what;  /* "footage request": "unknown footage request 'R-9'" */
-    size_t size;       /* of the decoded struct */
-    size_t max_bytes;  /* of one encoded record */
-    size_t id_max;     /* ids are 1 .. id_max - 1 bytes */
+    const char *what;    /* "footage request": "unknown footage request 'R-9'" */
+    size_t size;         /* of the decoded struct */
+    size_t max_bytes;    /* of one encoded record */
+    size_t id_max;       /* ids are 1 .. id_max - 1 bytes */
+    size_t id_off;       /* offsetof the id (char[id_max]) in the struct */
+    const char *counter; /* srv_rec_add_numbered: the idx counter ("next_case") */
+    const char *prefix;  /* and the id's prefix before the number ("C-") */
+    /* The fields after the version byte. decode reads them into a zeroed struct and returns
+     * false when a value is out of range (r->bad, a read past the end, is checked after). */
     void (*encode)(struct cv_buf *b, const void *rec);
-    /* 0, or CV_ECORRUPT naming the record when the bytes are malformed */
-    int (*decode)(const void *p, size_t len, void *out, struct cv_err *err);
+    bool (*decode)(struct cv_rd *r, void *out);
 };
 
-/* Encode rec and store it under id: add (CV_EEXIST if the id is taken) or put (replace).
+/* Encode rec and store it under its id: add (CV_EEXIST if the id is taken) or put (replace).
  * CV_ELIMIT "<what> record too large" past max_bytes. */
-int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const char *id,
-                  const void *rec, bool add, struct cv_err *err);
+int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const void *rec, bool add,
+                  struct cv_err *err);
+
+/* Give rec the next id of the kind's counter ("<prefix><n>", written into rec) and add it. */
+int srv_rec_add_numbered(struct idx_txn *t, const struct srv_rec_kind *k, void *rec,
+                         struct cv_err *err);
 
 /* Load record `id` into out (k->size bytes). CV_ENOENT "unknown <what> '<id>'" when there is
- * none (also for ids that cannot exist: empty or too long). */
+ * none (also for ids that cannot exist: empty or too long); CV_ECORRUPT "<what> record '<id>'
+ * is malformed" (or "has an unknown version") when its bytes do not decode. */
 int srv_rec_load(struct idx_txn *t, const struct srv_rec_kind *k, const char *id, void *out,
                  struct cv_err *err);
 

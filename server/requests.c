@@ -1,6 +1,7 @@
 /*
  * requests.c: footage request records (requests.h): encoding, the store, JSON.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +28,10 @@ const char *srv_request_status_name(int s)
     }
 }
 
-static void encode(struct cv_buf *b, const struct srv_request *rq)
+static void encode(struct cv_buf *b, const void *rec)
 {
-    cv_buf_u8(b, 1);
+    const struct srv_request *rq = rec;
+
     cv_buf_str16(b, rq->id);
     cv_buf_str16(b, rq->by);
     cv_buf_str16(b, rq->camera);
@@ -50,47 +52,31 @@ static void encode(struct cv_buf *b, const struct srv_request *rq)
         cv_buf_str16(b, rq->cameras[i]);
 }
 
-static int decode(const void *p, size_t len, struct srv_request *rq, struct cv_err *err)
+static bool decode(struct cv_rd *r, void *out)
 {
-    struct cv_rd r;
+    struct srv_request *rq = out;
 
-    memset(rq, 0, sizeof(*rq));
-    cv_rd_init(&r, p, len);
-    if (cv_rd_u8(&r) != 1)
-        return cv_errf(err, CV_ECORRUPT, "footage request record: unknown version");
-    cv_rd_str16(&r, rq->id, sizeof(rq->id));
-    cv_rd_str16(&r, rq->by, sizeof(rq->by));
-    cv_rd_str16(&r, rq->camera, sizeof(rq->camera));
-    cv_rd_str16(&r, rq->place, sizeof(rq->place));
-    rq->from_us = (int64_t)cv_rd_be64(&r);
-    rq->to_us = (int64_t)cv_rd_be64(&r);
-    cv_rd_str16(&r, rq->description, sizeof(rq->description));
-    rq->status = cv_rd_u8(&r);
-    cv_rd_str16(&r, rq->reason, sizeof(rq->reason));
-    rq->hold = cv_rd_be64(&r);
-    cv_rd_str16(&r, rq->case_id, sizeof(rq->case_id));
-    cv_rd_str16(&r, rq->export_id, sizeof(rq->export_id));
-    rq->created_us = (int64_t)cv_rd_be64(&r);
-    rq->decided_us = (int64_t)cv_rd_be64(&r);
-    cv_rd_str16(&r, rq->decided_by, sizeof(rq->decided_by));
-    rq->ncameras = cv_rd_u8(&r);
+    cv_rd_str16(r, rq->id, sizeof(rq->id));
+    cv_rd_str16(r, rq->by, sizeof(rq->by));
+    cv_rd_str16(r, rq->camera, sizeof(rq->camera));
+    cv_rd_str16(r, rq->place, sizeof(rq->place));
+    rq->from_us = (int64_t)cv_rd_be64(r);
+    rq->to_us = (int64_t)cv_rd_be64(r);
+    cv_rd_str16(r, rq->description, sizeof(rq->description));
+    rq->status = cv_rd_u8(r);
+    cv_rd_str16(r, rq->reason, sizeof(rq->reason));
+    rq->hold = cv_rd_be64(r);
+    cv_rd_str16(r, rq->case_id, sizeof(rq->case_id));
+    cv_rd_str16(r, rq->export_id, sizeof(rq->export_id));
+    rq->created_us = (int64_t)cv_rd_be64(r);
+    rq->decided_us = (int64_t)cv_rd_be64(r);
+    cv_rd_str16(r, rq->decided_by, sizeof(rq->decided_by));
+    rq->ncameras = cv_rd_u8(r);
     if (rq->ncameras > SRV_REQUEST_CAMERAS)
-        r.bad = true;
-    for (uint32_t i = 0; !r.bad && i < rq->ncameras; i++)
-        cv_rd_str16(&r, rq->cameras[i], sizeof(rq->cameras[i]));
-    if (r.bad || rq->status > SRV_RQ_REJECTED)
-        return cv_errf(err, CV_ECORRUPT, "footage request record '%s' is malformed", rq->id);
-    return 0;
-}
-
-static void encode_v(struct cv_buf *b, const void *rec)
-{
-    encode(b, rec);
-}
-
-static int decode_v(const void *p, size_t len, void *out, struct cv_err *err)
-{
-    return decode(p, len, out, err);
+        r->bad = true;
+    for (uint32_t i = 0; !r->bad && i < rq->ncameras; i++)
+        cv_rd_str16(r, rq->cameras[i], sizeof(rq->cameras[i]));
+    return !(rq->status > SRV_RQ_REJECTED);
 }
 
 static const struct srv_rec_kind kind = {
@@ -99,24 +85,21 @@ static const struct srv_rec_kind kind = {
     .size = sizeof(struct srv_request),
     .max_bytes = REC_MAX,
     .id_max = SRV_REQUEST_ID_MAX,
-    .encode = encode_v,
-    .decode = decode_v,
+    .id_off = offsetof(struct srv_request, id),
+    .counter = "next_request",
+    .prefix = "R-",
+    .encode = encode,
+    .decode = decode,
 };
 
 int srv_request_add(struct idx_txn *txn, struct srv_request *rq, struct cv_err *err)
 {
-    uint64_t n;
-    int rc = idx_counter_next(txn, "next_request", &n, err);
-
-    if (rc < 0)
-        return rc;
-    snprintf(rq->id, sizeof(rq->id), "R-%llu", (unsigned long long)n);
-    return srv_rec_store(txn, &kind, rq->id, rq, true, err);
+    return srv_rec_add_numbered(txn, &kind, rq, err);
 }
 
 int srv_request_put(struct idx_txn *txn, const struct srv_request *rq, struct cv_err *err)
 {
-    return srv_rec_store(txn, &kind, rq->id, rq, false, err);
+    return srv_rec_store(txn, &kind, rq, false, err);
 }
 
 int srv_request_get(struct idx_txn *txn, const char *id, struct srv_request *out,
