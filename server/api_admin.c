@@ -55,7 +55,7 @@ int api_retention(struct srv_req *r)
         cv_buf_printf(&r->out, "%s{\"camera\":", i ? "," : "");
         cv_json_str(&r->out, cams[i].id);
         cv_buf_printf(&r->out, ",\"retention_days\":%.6g,", cams[i].retention_days);
-        srv_json_time(&r->out, "oldest", oldest);
+        cv_json_time_or_null(&r->out, "oldest", oldest);
         cv_buf_printf(&r->out, ",\"shortfall\":");
         cv_json_str(&r->out, short_ ? st.reason : NULL);
         cv_buf_u8(&r->out, '}');

@@ -51,13 +51,13 @@ static void camera_json(struct srv_req *r, struct idx_txn *t, const struct idx_c
     cv_buf_printf(b, "{\"online\":%s,\"reason\":", st.online ? "true" : "false");
     cv_json_str(b, st.reason);
     cv_buf_u8(b, ',');
-    srv_json_time(b, "since", st.since_us);
+    cv_json_time_or_null(b, "since", st.since_us);
     cv_buf_u8(b, ',');
-    srv_json_time(b, "last_frame", st.last_frame_us);
+    cv_json_time_or_null(b, "last_frame", st.last_frame_us);
     cv_buf_printf(b, ",\"bitrate_bps\":%llu,\"frames\":%llu,\"segments\":%llu,\"reconnects\":%llu,",
                   (unsigned long long)st.bitrate_bps, (unsigned long long)st.frames,
                   (unsigned long long)st.segments, (unsigned long long)st.reconnects);
-    srv_json_time(b, "updated", st.updated_us);
+    cv_json_time_or_null(b, "updated", st.updated_us);
     cv_buf_printf(b, ",\"codec\":");
     cv_json_str(b, st.codec);
     cv_buf_printf(b, "}}");
@@ -333,9 +333,9 @@ static int tl_seg(void *vctx, const struct idx_segment *s)
     struct tl_ctx *c = vctx;
 
     cv_buf_printf(c->b, "%s{", c->n++ ? "," : "");
-    srv_json_time(c->b, "start", s->start_us);
+    cv_json_time_or_null(c->b, "start", s->start_us);
     cv_buf_u8(c->b, ',');
-    srv_json_time(c->b, "end", s->end_us);
+    cv_json_time_or_null(c->b, "end", s->end_us);
     cv_buf_printf(c->b, ",\"bytes\":%llu,\"frames\":%u,\"video\":", (unsigned long long)s->bytes,
                   s->frames);
     cv_json_str(c->b, s->video);
@@ -346,7 +346,7 @@ static int tl_seg(void *vctx, const struct idx_segment *s)
                   s->flags & IDX_SEG_SHIFTED ? "true" : "false");
     if (s->flags & IDX_SEG_SHIFTED) {
         cv_buf_u8(c->b, ',');
-        srv_json_time(c->b, "received_start", s->recv_start_us);
+        cv_json_time_or_null(c->b, "received_start", s->recv_start_us);
     }
     cv_buf_u8(c->b, '}');
     return cv_buf_ok(c->b) ? 0 : 1;
@@ -357,9 +357,9 @@ static int tl_gap(void *vctx, const struct idx_gap *g)
     struct tl_ctx *c = vctx;
 
     cv_buf_printf(c->b, "%s{", c->n++ ? "," : "");
-    srv_json_time(c->b, "start", g->start_us);
+    cv_json_time_or_null(c->b, "start", g->start_us);
     cv_buf_u8(c->b, ',');
-    srv_json_time(c->b, "end", g->end_us);
+    cv_json_time_or_null(c->b, "end", g->end_us);
     cv_buf_printf(c->b, ",\"reason\":\"%s\",\"detail\":", idx_gap_reason_name(g->reason));
     cv_json_str(c->b, g->detail);
     cv_buf_u8(c->b, '}');
@@ -400,9 +400,9 @@ int api_timeline(struct srv_req *r)
     cv_buf_printf(&r->out, "{\"camera\":");
     cv_json_str(&r->out, c.id);
     cv_buf_u8(&r->out, ',');
-    srv_json_time(&r->out, "from", from);
+    cv_json_time_or_null(&r->out, "from", from);
     cv_buf_u8(&r->out, ',');
-    srv_json_time(&r->out, "to", to);
+    cv_json_time_or_null(&r->out, "to", to);
     cv_buf_printf(&r->out, ",\"segments\":[");
     rc = idx_segment_iter(t, c.num, from, to, tl_seg, &tc, &err);
     cv_buf_printf(&r->out, "],\"gaps\":[");

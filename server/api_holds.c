@@ -26,19 +26,19 @@ void srv_hold_json(struct cv_buf *b, const struct idx_hold *h)
         cv_json_str(b, h->cameras[i]);
     }
     cv_buf_printf(b, "],");
-    srv_json_time(b, "from", h->from_us);
+    cv_json_time_or_null(b, "from", h->from_us);
     cv_buf_u8(b, ',');
-    srv_json_time(b, "to", h->to_us);
+    cv_json_time_or_null(b, "to", h->to_us);
     cv_buf_u8(b, ',');
-    srv_json_time(b, "until", h->until_us);
+    cv_json_time_or_null(b, "until", h->until_us);
     cv_buf_printf(b, ",\"by\":");
     cv_json_str(b, h->who);
     cv_buf_printf(b, ",\"reason\":");
     cv_json_str(b, h->why);
     cv_buf_u8(b, ',');
-    srv_json_time(b, "created", h->created_us);
+    cv_json_time_or_null(b, "created", h->created_us);
     cv_buf_u8(b, ',');
-    srv_json_time(b, "released", h->released_us);
+    cv_json_time_or_null(b, "released", h->released_us);
     cv_buf_printf(b, ",\"released_by\":");
     cv_json_str(b, h->released_us ? h->released_by : NULL);
     cv_buf_printf(b, ",\"active\":%s}",

@@ -58,7 +58,7 @@ int api_login(struct srv_req *r)
     cv_buf_printf(&r->out, "{\"user\":");
     srv_user_json(&r->out, &u);
     cv_buf_printf(&r->out, ",\"csrf_token\":\"%s\",", sess.csrf);
-    srv_json_time(&r->out, "expires", sess.expires_us);
+    cv_json_time_or_null(&r->out, "expires", sess.expires_us);
     cv_buf_printf(&r->out, "}\n");
     return 0;
 }
@@ -98,7 +98,7 @@ int api_me(struct srv_req *r)
     cv_buf_printf(&r->out, ",\"csrf_token\":");
     cv_json_str(&r->out, r->bearer ? NULL : r->sess.csrf);
     cv_buf_u8(&r->out, ',');
-    srv_json_time(&r->out, "expires", r->sess.expires_us);
+    cv_json_time_or_null(&r->out, "expires", r->sess.expires_us);
     cv_buf_printf(&r->out, ",\"auth\":\"%s\"}\n", r->bearer ? "bearer" : "cookie");
     return 0;
 }

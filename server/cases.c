@@ -303,7 +303,7 @@ void srv_case_json(struct cv_buf *b, const struct srv_case *c)
     cv_buf_printf(b, ",\"description\":");
     cv_json_str(b, c->description);
     cv_buf_printf(b, ",\"status\":\"%s\",", c->status == SRV_CASE_OPEN ? "open" : "closed");
-    srv_json_time_or_null(b, "created", c->created_us);
+    cv_json_time_or_null(b, "created", c->created_us);
     cv_buf_printf(b, ",\"created_by\":");
     cv_json_str(b, c->created_by);
     cv_buf_printf(b, ",\"members\":[");
@@ -320,9 +320,9 @@ void srv_case_json(struct cv_buf *b, const struct srv_case *c)
         cv_buf_printf(b, ",\"camera\":");
         cv_json_str(b, k->camera);
         cv_buf_u8(b, ',');
-        srv_json_time_or_null(b, "from", k->from_us);
+        cv_json_time_or_null(b, "from", k->from_us);
         cv_buf_u8(b, ',');
-        srv_json_time_or_null(b, "to", k->to_us);
+        cv_json_time_or_null(b, "to", k->to_us);
         cv_buf_printf(b, ",\"note\":");
         cv_json_str(b, k->note);
         cv_buf_u8(b, '}');

@@ -258,16 +258,6 @@ void srv_header(struct srv_req *r, const char *name, const char *fmt, ...)
     r->nhdr++;
 }
 
-void srv_json_time(struct cv_buf *b, const char *key, int64_t us)
-{
-    if (us == 0) {
-        cv_json_key(b, key);
-        cv_buf_printf(b, "null");
-        return;
-    }
-    cv_json_time(b, key, us);
-}
-
 int srv_query_time(struct srv_req *r, const char *name, bool required, int64_t *out)
 {
     const char *v = srv_uri_query(&r->uri, name);
@@ -366,9 +356,9 @@ void srv_user_json(struct cv_buf *b, const struct srv_user *u)
     cv_json_str(b, u->name);
     cv_buf_printf(b, ",\"role\":\"%s\",\"disabled\":%s,", srv_role_name(u->role),
                   u->disabled ? "true" : "false");
-    srv_json_time(b, "created", u->created_us);
+    cv_json_time_or_null(b, "created", u->created_us);
     cv_buf_u8(b, ',');
-    srv_json_time(b, "last_login", u->last_login_us);
+    cv_json_time_or_null(b, "last_login", u->last_login_us);
     cv_buf_u8(b, '}');
 }
 

@@ -233,9 +233,9 @@ void srv_job_json(struct cv_buf *b, const struct srv_job *j)
         cv_json_str(b, j->cameras[i]);
     }
     cv_buf_printf(b, "],");
-    srv_json_time_or_null(b, "from", j->from_us);
+    cv_json_time_or_null(b, "from", j->from_us);
     cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "to", j->to_us);
+    cv_json_time_or_null(b, "to", j->to_us);
     cv_buf_printf(b, ",\"reason\":");
     cv_json_str(b, j->reason);
     cv_buf_printf(b, ",\"for_user\":");
@@ -252,9 +252,9 @@ void srv_job_json(struct cv_buf *b, const struct srv_job *j)
     cv_buf_printf(b, "\"error\":");
     cv_json_str(b, j->error[0] ? j->error : NULL);
     cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "created", j->created_us);
+    cv_json_time_or_null(b, "created", j->created_us);
     cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "finished", j->finished_us);
+    cv_json_time_or_null(b, "finished", j->finished_us);
     cv_buf_printf(b, ",\"by\":");
     cv_json_str(b, j->by);
     cv_buf_u8(b, '}');

@@ -159,13 +159,3 @@ int srv_rec_iter(struct idx_txn *t, const struct srv_rec_kind *k,
     free(w.v);
     return rc;
 }
-
-void srv_json_time_or_null(struct cv_buf *b, const char *key, int64_t us)
-{
-    if (us == 0) {
-        cv_json_key(b, key);
-        cv_buf_printf(b, "null");
-    } else {
-        cv_json_time(b, key, us);
-    }
-}

@@ -62,7 +62,4 @@ int srv_rec_list(struct idx_txn *t, const struct srv_rec_kind *k, void **out, si
 int srv_rec_iter(struct idx_txn *t, const struct srv_rec_kind *k,
                  int (*cb)(void *ctx, const void *rec), void *ctx, struct cv_err *err);
 
-/* `"key":null` when us is 0 (not yet: a decision, a finish), else cv_json_time's three keys. */
-void srv_json_time_or_null(struct cv_buf *b, const char *key, int64_t us);
-
 #endif

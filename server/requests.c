@@ -141,9 +141,9 @@ void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
     cv_buf_u8(b, ',');
     jstr_or_null(b, "place", rq->place);
     cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "from", rq->from_us);
+    cv_json_time_or_null(b, "from", rq->from_us);
     cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "to", rq->to_us);
+    cv_json_time_or_null(b, "to", rq->to_us);
     cv_buf_printf(b, ",\"description\":");
     cv_json_str(b, rq->description);
     cv_buf_printf(b, ",\"status\":\"%s\",", srv_request_status_name(rq->status));
@@ -165,9 +165,9 @@ void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
     cv_buf_u8(b, ',');
     jstr_or_null(b, "export", rq->export_id);
     cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "created", rq->created_us);
+    cv_json_time_or_null(b, "created", rq->created_us);
     cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "decided", rq->decided_us);
+    cv_json_time_or_null(b, "decided", rq->decided_us);
     if (full) {
         cv_buf_u8(b, ',');
         jstr_or_null(b, "decided_by", rq->decided_by);
