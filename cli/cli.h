@@ -92,9 +92,6 @@ int cli_audit(struct idx_txn *t, const char *action, const char *target, const c
 const char *cli_take_sub(struct cli_cmdline *cl, const char *command, const char *subs, int *argc,
                          char **argv);
 
-/* Append hold h to b as one JSON object (cli/hold.c; `hold list` and `query` print it). */
-void cli_hold_json(struct cv_buf *b, const struct idx_hold *h);
-
 /* A change to one camera's record: `apply` edits the record read from the index. */
 struct cli_camera_change {
     const char *id;

@@ -12,6 +12,7 @@
 #include "common/cvtime.h"
 
 #include "cli/cli.h"
+#include "server/views.h"
 #include "common/banned.h"
 
 /* ---- query ---- */
@@ -194,7 +195,7 @@ int cli_cmd_query(int argc, char **argv)
             if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
                 continue;
             cv_buf_printf(&out, "%s", nseg++ ? "," : "");
-            cli_hold_json(&out, &holds[i]);
+            srv_hold_json(&out, &holds[i]);
         }
         cv_buf_printf(&out, "]}\n");
     } else {

@@ -11,6 +11,7 @@
 #include "common/url.h"
 #include "indexer/idx.h"
 #include "server/srv_int.h"
+#include "server/views.h"
 #include "storage-layout/layout.h"
 #include "common/banned.h"
 
@@ -18,49 +19,10 @@
 
 static void camera_json(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c)
 {
-    struct cv_buf *b = &r->out;
     struct idx_status st;
     bool have = idx_status_get(t, c->num, &st, NULL) == 0;
-    char url[IDX_URL_MAX];
 
-    cv_buf_printf(b, "{\"id\":");
-    cv_json_str(b, c->id);
-    cv_buf_printf(b, ",\"name\":");
-    cv_json_str(b, c->name);
-    cv_buf_printf(b, ",\"location\":");
-    cv_json_str(b, c->location);
-    cv_buf_printf(b, ",\"public\":%s", c->is_public ? "true" : "false");
-    if (r->user.role == SRV_ROLE_RESIDENT) {
-        cv_buf_printf(b, ",\"online\":%s}", have && st.online && c->enabled ? "true" : "false");
-        return;
-    }
-    cv_buf_printf(b, ",\"enabled\":%s,\"retention_days\":%.6g,\"volume\":",
-                  c->enabled ? "true" : "false", c->retention_days);
-    cv_json_str(b, c->volume);
-    cv_buf_printf(b, ",\"transport\":\"%s\"", c->transport == IDX_TRANSPORT_UDP ? "udp" : "tcp");
-    if (r->user.role == SRV_ROLE_ADMIN) {
-        cv_url_redact(c->url, url, sizeof(url)); /* never show camera passwords */
-        cv_buf_printf(b, ",\"url\":");
-        cv_json_str(b, url);
-    }
-    cv_buf_printf(b, ",\"status\":");
-    if (!have) {
-        cv_buf_printf(b, "null}");
-        return;
-    }
-    cv_buf_printf(b, "{\"online\":%s,\"reason\":", st.online ? "true" : "false");
-    cv_json_str(b, st.reason);
-    cv_buf_u8(b, ',');
-    cv_json_time_or_null(b, "since", st.since_us);
-    cv_buf_u8(b, ',');
-    cv_json_time_or_null(b, "last_frame", st.last_frame_us);
-    cv_buf_printf(b, ",\"bitrate_bps\":%llu,\"frames\":%llu,\"segments\":%llu,\"reconnects\":%llu,",
-                  (unsigned long long)st.bitrate_bps, (unsigned long long)st.frames,
-                  (unsigned long long)st.segments, (unsigned long long)st.reconnects);
-    cv_json_time_or_null(b, "updated", st.updated_us);
-    cv_buf_printf(b, ",\"codec\":");
-    cv_json_str(b, st.codec);
-    cv_buf_printf(b, "}}");
+    srv_camera_json(&r->out, c, have ? &st : NULL, r->user.role);
 }
 
 /* Whether the caller may see camera c at all (list and show). */

@@ -187,8 +187,6 @@ int srv_audit(struct srv_req *r, struct idx_txn *t, const char *action, const ch
 bool srv_scope_allows(struct srv_req *r, struct idx_txn *t, const char *camera, int64_t from_us,
                       int64_t to_us);
 
-/* HOLD object of docs/api.md (api_holds.c). */
-void srv_hold_json(struct cv_buf *b, const struct idx_hold *h);
 /* USER object of docs/api.md. */
 void srv_user_json(struct cv_buf *b, const struct srv_user *u);
 
