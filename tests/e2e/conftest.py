@@ -5,6 +5,7 @@ Every test drives the real `build/camvault` binary against real peers: our camer
 and hostile servers (peers/garbage_server.py). Servers listen on 127.0.0.1 on free ports, are
 given a --duration safety net, and are always stopped by the fixture that started them.
 """
+import contextlib
 import json
 import os
 import signal
@@ -183,15 +184,27 @@ def start_recorder(procs, root, tmp_path, segment=10, extra=(), name="recorder")
     return p
 
 
-@pytest.fixture(scope="session")
-def recorded(tmp_path_factory):
-    """A root with ~20 s of three cameras (c1..c3, AAC audio, 3-s segments, a checkpoint every
-    2 s), the recorder stopped: the export tests' footage (test_90, test_91), recorded once."""
-    tmp = tmp_path_factory.mktemp("export")
+@contextlib.contextmanager
+def fresh_root(tmp_path_factory, name):
+    """For a module's shared world: a new temp dir `name`, a data root initialized in it and a
+    list for the processes started there; yields (tmp, root, procs) and stops the processes,
+    newest first, when the block ends (also on a failure)."""
+    tmp = tmp_path_factory.mktemp(name)
     root = tmp / "root"
     cv("init", root=root)
     procs = []
     try:
+        yield tmp, root, procs
+    finally:
+        for p in reversed(procs):
+            p.close()
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory):
+    """A root with ~20 s of three cameras (c1..c3, AAC audio, 3-s segments, a checkpoint every
+    2 s), the recorder stopped: the export tests' footage (test_90, test_91), recorded once."""
+    with fresh_root(tmp_path_factory, "export") as (tmp, root, procs):
         sim = start_camsim(procs, tmp, cameras=3, name="cam", extra=["--audio", "aac"])
         for i in (1, 2, 3):
             cv("camera", "add", f"c{i}", "--url", f"rtsp://127.0.0.1:{sim.port}/cam{i}",
@@ -200,10 +213,21 @@ def recorded(tmp_path_factory):
         wait_for(lambda: all(len(query(root, f"c{i}")["segments"]) >= 6 for i in (1, 2, 3)), 60,
                  what="six segments per camera")
         rec.close()
-    finally:
-        for p in reversed(procs):
-            p.close()
     return root
+
+
+@contextlib.contextmanager
+def tmpfs_at(path, size):
+    """A tmpfs of `size` ("3m") mounted over path for the block; the test is skipped where this
+    machine does not let us mount."""
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def query(root, camera, frm="@0", to="@4102444800"):

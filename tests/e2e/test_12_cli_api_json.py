@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import cv, start_camsim, start_recorder, wait_for
+from conftest import cv, fresh_root, start_camsim, start_recorder, wait_for
 from httpapi import add_user, logged_in, start_server
 
 NOW = int(time.time())
@@ -22,13 +22,9 @@ def cli_json(root, *args):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cliapi")
-    root = tmp / "root"
-    cv("init", root=root)
-    (tmp / "disk2").mkdir()
-    cv("volume", "add", "disk2", str(tmp / "disk2"), root=root)
-    procs = []
-    try:
+    with fresh_root(tmp_path_factory, "cliapi") as (tmp, root, procs):
+        (tmp / "disk2").mkdir()
+        cv("volume", "add", "disk2", str(tmp / "disk2"), root=root)
         sim = start_camsim(procs, tmp, cameras=1, name="s")
         cv("camera", "add", "rec", "--url", f"rtsp://127.0.0.1:{sim.port}/s1", root=root)
         rec = start_recorder(procs, root, tmp, segment=2)
@@ -53,9 +49,6 @@ def world(tmp_path_factory):
         add_user(root, "ada", "admin")
         srv = start_server(procs, root, tmp)
         yield root, logged_in(srv.port, "ada")
-    finally:
-        for p in reversed(procs):
-            p.close()
 
 
 def api(client, path):

@@ -25,7 +25,7 @@ import zipfile
 
 import pytest
 
-from conftest import cv, decode_errors, query, start_camsim, start_recorder, wait_for
+from conftest import cv, decode_errors, fresh_root, query, start_camsim, start_recorder, wait_for
 from httpapi import add_user, audit_records, logged_in, start_server
 
 
@@ -43,11 +43,7 @@ def rfc_us(s):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("workflow")
-    root = tmp / "root"
-    cv("init", root=root)
-    procs = []
-    try:
+    with fresh_root(tmp_path_factory, "workflow") as (tmp, root, procs):
         sim = start_camsim(procs, tmp, cameras=2, name="c")
         cv("camera", "add", "gate", "--url", f"rtsp://127.0.0.1:{sim.port}/c1",
            "--location", "Building 12 alley", root=root)
@@ -62,9 +58,6 @@ def world(tmp_path_factory):
         srv = start_server(procs, root, tmp)
         users = {n: logged_in(srv.port, n) for n in ("admin", "olga", "mia", "carol", "dave")}
         yield {"root": root, "tmp": tmp, "srv": srv, "rec": rec, "u": users, "procs": procs}
-    finally:
-        for p in reversed(procs):
-            p.close()
 
 
 def segs(w, cam="gate"):

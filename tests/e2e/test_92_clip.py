@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from conftest import cv, decode_errors, probe_streams, query, start_camsim, start_recorder, wait_for
+from conftest import (cv, decode_errors, fresh_root, probe_streams, query, start_camsim,
+                      start_recorder, wait_for)
 
 NTP_UNIX = 2208988800
 
@@ -23,11 +24,7 @@ NTP_UNIX = 2208988800
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
     """A root with two runs of two cameras, the recorder stopped; shared by the tests below."""
-    tmp = tmp_path_factory.mktemp("clip")
-    root = tmp / "root"
-    cv("init", root=root)
-    procs = []
-    try:
+    with fresh_root(tmp_path_factory, "clip") as (tmp, root, procs):
         a = start_camsim(procs, tmp, cameras=1, name="a", extra=["--audio", "aac"])
         b = start_camsim(procs, tmp, cameras=1, name="b", extra=["--codec", "h265"])
         cv("camera", "add", "ca", "--url", f"rtsp://127.0.0.1:{a.port}/a1", root=root)
@@ -41,9 +38,6 @@ def recorded(tmp_path_factory):
         wait_for(lambda: all(len(runs(root, c)) == 2 and len(runs(root, c)[1]) >= 3
                              for c in ("ca", "cb")), 90, what="a second run of three segments")
         rec.close()
-    finally:
-        for p in reversed(procs):
-            p.close()
     return root
 
 

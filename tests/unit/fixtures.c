@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "storage-layout/layout.h"
 #include "storage-layout/segfile.h"
 #include "tests/unit/fixtures.h"
 #include "tests/unit/unit.h"
@@ -76,6 +77,69 @@ void fx_sha256(const void *data, size_t len, uint8_t out[32])
     unsigned int n = 32;
 
     EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+int fx_root_open(char *root, struct idx **idx)
+{
+    struct cv_err err = {""};
+    int rc;
+
+    *idx = NULL;
+    if (fx_tmpdir(root) < 0)
+        return -1;
+    rc = lay_root_create(root, &err);
+    if (rc == 0)
+        rc = idx_open(idx, root, IDX_CREATE, &err);
+    if (rc < 0) {
+        unit_fail(__FILE__, __LINE__, "cannot create an index in '%s': %s", root, err.msg);
+        fx_rmtree(root);
+        return -1;
+    }
+    return 0;
+}
+
+void fx_root_close(const char *root, struct idx *idx)
+{
+    idx_close(idx);
+    fx_rmtree(root);
+}
+
+int fx_env_open(struct fx_env *e)
+{
+    return fx_root_open(e->root, &e->idx);
+}
+
+void fx_env_close(struct fx_env *e)
+{
+    fx_root_close(e->root, e->idx);
+    e->idx = NULL;
+}
+
+void fx_camera(struct idx_camera *c, const char *id, const char *volume, double days)
+{
+    memset(c, 0, sizeof(*c));
+    cv_strlcpy(c->id, id, sizeof(c->id));
+    cv_strlcpy(c->url, "rtsp://10.0.0.7/live", sizeof(c->url));
+    cv_strlcpy(c->volume, volume, sizeof(c->volume));
+    c->enabled = true;
+    c->retention_days = days;
+}
+
+void fx_segment_rec(struct idx_segment *s, struct lay_seg_frag *f, uint32_t cam, int64_t start_us,
+                    int64_t dur_us, uint64_t bytes)
+{
+    memset(s, 0, sizeof(*s));
+    memset(f, 0, sizeof(*f));
+    s->cam = cam;
+    s->start_us = start_us;
+    s->end_us = start_us + dur_us;
+    s->bytes = bytes;
+    s->frames = 250;
+    s->keyframes = 5;
+    s->fragments = 1;
+    f->size = bytes;
+    f->wall_us = start_us;
+    f->starts_with_key = true;
 }
 
 uint64_t fx_rand(uint64_t *state)

@@ -116,18 +116,10 @@ static int fenv_open(struct fenv *e, size_t nseg)
     int rc;
 
     memset(e, 0, sizeof(*e));
-    if (fx_tmpdir(e->root) < 0)
+    if (fx_root_open(e->root, &idx) < 0)
         return -1;
-    cv_strlcpy(e->cam.id, FX_CAMERA, sizeof(e->cam.id));
-    cv_strlcpy(e->cam.url, "rtsp://10.0.0.7/live", sizeof(e->cam.url));
-    cv_strlcpy(e->cam.volume, "main", sizeof(e->cam.volume));
-    e->cam.enabled = true;
-    e->cam.retention_days = 30;
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&idx, e->root, IDX_CREATE, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, true, &t, &err);
+    fx_camera(&e->cam, FX_CAMERA, "main", 30);
+    rc = idx_begin(idx, true, &t, &err);
     if (rc == 0)
         rc = idx_camera_add(t, &e->cam, &err);
     for (size_t i = 0; rc == 0 && i < nseg; i++) {

@@ -23,40 +23,8 @@
 #define S CV_US_PER_S
 #define T0 FX_START_US
 
-/* A data root in a temp dir with an open index. */
-struct env {
-    char root[PATH_MAX];
-    struct idx *idx;
-};
-
-static int env_open(struct env *e)
-{
-    struct cv_err err = {""};
-    int rc;
-
-    e->idx = NULL;
-    if (fx_tmpdir(e->root) < 0)
-        return -1;
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
-    if (rc < 0) {
-        unit_fail(__FILE__, __LINE__, "cannot create an index in '%s': %s", e->root, err.msg);
-        fx_rmtree(e->root);
-        return -1;
-    }
-    return 0;
-}
-
-static void env_close(struct env *e)
-{
-    idx_close(e->idx);
-    e->idx = NULL;
-    fx_rmtree(e->root);
-}
-
 /* Begin a transaction or record why not (then NULL). */
-static struct idx_txn *begin(struct env *e, bool write)
+static struct idx_txn *begin(struct fx_env *e, bool write)
 {
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
@@ -155,11 +123,11 @@ void test_idx_cameras(void)
     struct idx_camera a, b, c, got, *list = NULL;
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
     size_t n = 0;
     uint64_t gen;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     camera_fill(&a, "gate-3", 1);
     camera_fill(&b, "lobby", 2);
@@ -257,7 +225,7 @@ void test_idx_cameras(void)
         idx_abort(t);
     }
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /* A segment of camera `cam` over [start, end) with every field set from `i`. */
@@ -348,7 +316,7 @@ static int64_t seg1_start(int i)
     return T0 + i * 60 * S;
 }
 
-static void put_segments(struct env *e, struct idx_segment s1[NSEG1], struct idx_segment s2[NSEG2])
+static void put_segments(struct fx_env *e, struct idx_segment s1[NSEG1], struct idx_segment s2[NSEG2])
 {
     struct cv_err err = {""};
     struct lay_seg_frag f[2];
@@ -399,9 +367,9 @@ void test_idx_segments(void)
     struct idx_segment s1[NSEG1], s2[NSEG2], got;
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     put_segments(&e, s1, s2);
     t = begin(&e, false);
@@ -459,7 +427,7 @@ void test_idx_segments(void)
     CHECK_EQ_INT(idx_segment_last(t, 0, &got, &err), CV_ENOENT);
     idx_abort(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /* The documented chain step, computed here without camvault's code. */
@@ -515,9 +483,9 @@ void test_idx_segment_order(void)
     uint8_t want[32];
     uint64_t off = 0;
     int64_t frag_us = 0;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     t = begin(&e, true);
     if (!t)
@@ -589,7 +557,7 @@ void test_idx_segment_order(void)
     CHECK_EQ_INT(d.start_us, T0 + 250 * S);
     commit(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /*
@@ -604,9 +572,9 @@ void test_idx_segment_shifted_by_receipt(void)
     struct cv_err err = {""};
     struct idx_camera c;
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     t = begin(&e, true);
     if (!t)
@@ -633,7 +601,7 @@ void test_idx_segment_shifted_by_receipt(void)
     check_segment(&got, &b);
     CHECK_EQ_INT(got.recv_start_us, T0 + 15 * S);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 
@@ -644,7 +612,7 @@ void test_idx_chain(void)
     uint8_t want[32], lib[32], prev1[32], prev2[32];
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
     /* The step function alone, against the formula. */
     {
@@ -663,7 +631,7 @@ void test_idx_chain(void)
         CHECK(memcmp(lib, want, 32) != 0);
     }
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     put_segments(&e, s1, s2);
     t = begin(&e, false);
@@ -685,7 +653,7 @@ void test_idx_chain(void)
     }
     idx_abort(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 struct gaps_seen {
@@ -727,7 +695,7 @@ void test_idx_gaps(void)
     };
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
     CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_OFFLINE), "camera-offline");
     CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_RECORDER_STOPPED), "recorder-stopped");
@@ -736,7 +704,7 @@ void test_idx_gaps(void)
     CHECK_EQ_STR(idx_gap_reason_name(0), "unknown");
     CHECK_EQ_STR(idx_gap_reason_name(99), "unknown");
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     t = begin(&e, true);
     if (!t)
@@ -783,7 +751,7 @@ void test_idx_gaps(void)
     }
     idx_abort(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 static void status_fill(struct idx_status *st, int v)
@@ -820,9 +788,9 @@ void test_idx_status(void)
     struct idx_status a, b, got;
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     t = begin(&e, true);
     if (!t)
@@ -847,7 +815,7 @@ void test_idx_status(void)
     check_status(&got, &a);
     commit(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 void test_idx_pending(void)
@@ -860,9 +828,9 @@ void test_idx_pending(void)
     struct cv_err err = {""};
     struct idx_camera c;
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     t = begin(&e, true);
     if (!t)
@@ -906,7 +874,7 @@ void test_idx_pending(void)
     CHECK_OK(idx_pending_del(t, c.num, &err), &err); /* deleting nothing is fine */
     commit(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 void test_idx_reopen(void)
@@ -920,9 +888,9 @@ void test_idx_reopen(void)
     char site[33], site2[33], pend[LAY_RELPATH_MAX];
     uint64_t gen = 0;
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     put_segments(&e, s1, s2);
     t = begin(&e, true);
@@ -987,7 +955,7 @@ void test_idx_reopen(void)
     }
     commit(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /* Instant -> segment and GOP byte offset: one lookup, right at every boundary. */
@@ -1013,9 +981,9 @@ void test_idx_locate(void)
     struct idx_segment s1[NSEG1], s2[NSEG2], got;
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     put_segments(&e, s1, s2);
     t = begin(&e, false);
@@ -1047,5 +1015,5 @@ void test_idx_locate(void)
     }
     idx_abort(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }

@@ -37,22 +37,13 @@ static int renv_open(struct renv *e, const char *rel, const void *data, size_t l
     char path[PATH_MAX], dir[PATH_MAX];
     int rc;
 
-    e->idx = NULL;
-    if (fx_tmpdir(e->root) < 0)
+    if (fx_root_open(e->root, &e->idx) < 0)
         return -1;
-    memset(&e->cam, 0, sizeof(e->cam));
-    cv_strlcpy(e->cam.id, FX_CAMERA, sizeof(e->cam.id));
-    cv_strlcpy(e->cam.url, "rtsp://10.0.0.7/live", sizeof(e->cam.url));
-    cv_strlcpy(e->cam.volume, "main", sizeof(e->cam.volume));
-    e->cam.enabled = true;
+    fx_camera(&e->cam, FX_CAMERA, "main", 0);
     snprintf(path, sizeof(path), "%s/%s", e->root, rel);
     snprintf(dir, sizeof(dir), "%s", path);
     *strrchr(dir, '/') = '\0';
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
-    if (rc == 0)
-        rc = idx_begin(e->idx, true, &t, &err);
+    rc = idx_begin(e->idx, true, &t, &err);
     if (rc == 0)
         rc = idx_camera_add(t, &e->cam, &err);
     if (rc == 0)
@@ -68,8 +59,7 @@ static int renv_open(struct renv *e, const char *rel, const void *data, size_t l
     idx_abort(t);
     if (rc < 0) {
         unit_fail(__FILE__, __LINE__, "setup: %s", err.msg);
-        idx_close(e->idx);
-        fx_rmtree(e->root);
+        fx_root_close(e->root, e->idx);
         return -1;
     }
     return 0;
@@ -77,8 +67,7 @@ static int renv_open(struct renv *e, const char *rel, const void *data, size_t l
 
 static void renv_close(struct renv *e)
 {
-    idx_close(e->idx);
-    fx_rmtree(e->root);
+    fx_root_close(e->root, e->idx);
 }
 
 static void abs_path(const struct renv *e, const char *rel, char *out)

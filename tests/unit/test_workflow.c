@@ -19,38 +19,9 @@
 #define S (INT64_C(1000000))
 #define T0 (INT64_C(1767225600) * S)
 
-struct env {
-    char root[PATH_MAX];
-    struct idx *idx;
-};
-
-static int env_open(struct env *e)
-{
-    struct cv_err err = {""};
-    int rc;
-
-    e->idx = NULL;
-    if (fx_tmpdir(e->root) < 0)
-        return -1;
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
-    if (rc < 0) {
-        unit_fail(__FILE__, __LINE__, "cannot create an index: %s", err.msg);
-        return -1;
-    }
-    return 0;
-}
-
-static void env_close(struct env *e)
-{
-    idx_close(e->idx);
-    fx_rmtree(e->root);
-}
-
 void test_workflow_reach(void)
 {
-    struct env e;
+    struct fx_env e;
     struct idx_txn *t = NULL;
     struct srv_case *c = srv_case_new();
     struct cv_err err = {""};
@@ -70,7 +41,7 @@ void test_workflow_reach(void)
         {"mia", "gate", T0 + 20 * S, T0 + 10 * S, 0}, /* empty range */
     };
 
-    if (!c || env_open(&e) < 0) {
+    if (!c || fx_env_open(&e) < 0) {
         free(c);
         return;
     }
@@ -102,13 +73,13 @@ void test_workflow_reach(void)
     CHECK(strcmp(c->clips[1].note, "b") == 0);
     CHECK(srv_case_get(t, "C-9", c, &err) == CV_ENOENT);
     idx_abort(t);
-    env_close(&e);
+    fx_env_close(&e);
     free(c);
 }
 
 void test_workflow_records(void)
 {
-    struct env e;
+    struct fx_env e;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct srv_request rq = {0}, back;
@@ -117,7 +88,7 @@ void test_workflow_records(void)
     size_t n = 0;
     uint64_t counts[SRV_JOB_NSTATUS];
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
     cv_strlcpy(rq.by, "carol", sizeof(rq.by));
@@ -163,7 +134,7 @@ void test_workflow_records(void)
     CHECK_EQ_INT(counts[SRV_JOB_DONE], 0);
     idx_abort(t);
     free(list);
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 void test_workflow_place(void)
