@@ -193,6 +193,27 @@ void cv_json_key(struct cv_buf *b, const char *key)
         b->data[b->len] = 0;
 }
 
+void cv_json_add_str(struct cv_buf *b, const char *key, const char *s, bool empty_null)
+{
+    cv_buf_u8(b, ',');
+    cv_json_key(b, key);
+    cv_json_str(b, s && (s[0] || !empty_null) ? s : NULL);
+}
+
+void cv_json_add_strv(struct cv_buf *b, const char *key, const char *first, size_t stride,
+                      size_t n)
+{
+    cv_buf_u8(b, ',');
+    cv_json_key(b, key);
+    cv_buf_u8(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cv_buf_u8(b, ',');
+        cv_json_str(b, first + i * stride);
+    }
+    cv_buf_u8(b, ']');
+}
+
 static const uint8_t *take(struct cv_rd *r, size_t n)
 {
     const uint8_t *p;

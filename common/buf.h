@@ -44,6 +44,12 @@ void cv_buf_printf(struct cv_buf *b, const char *fmt, ...) __attribute__((format
 /* JSON helpers: a quoted, escaped string (s may be NULL: null); "key": prefix. */
 void cv_json_str(struct cv_buf *b, const char *s);
 void cv_json_key(struct cv_buf *b, const char *key);
+/* A member after an object's first: `,"key":"s"` (`,"key":null` when s is NULL or, with
+ * empty_null, ""); and `,"key":["a","b"]` of n strings stride bytes apart from first (the
+ * rows of a char[n][stride] array). */
+void cv_json_add_str(struct cv_buf *b, const char *key, const char *s, bool empty_null);
+void cv_json_add_strv(struct cv_buf *b, const char *key, const char *first, size_t stride,
+                      size_t n);
 
 struct cv_rd {
     const uint8_t *p;

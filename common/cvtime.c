@@ -270,3 +270,9 @@ void cv_json_time_or_null(struct cv_buf *b, const char *key, int64_t us)
     }
     cv_json_time(b, key, us);
 }
+
+void cv_json_add_time(struct cv_buf *b, const char *key, int64_t us)
+{
+    cv_buf_u8(b, ',');
+    cv_json_time_or_null(b, key, us);
+}

@@ -60,7 +60,7 @@ int api_retention(struct srv_req *r)
         cv_json_str(&r->out, short_ ? st.reason : NULL);
         cv_buf_u8(&r->out, '}');
     }
-    cv_buf_printf(&r->out, "]}\n");
+    srv_reply_close(r, true);
     idx_abort(t);
     free(cams);
     return 0;
@@ -101,14 +101,12 @@ int api_volumes_list(struct srv_req *r)
     idx_abort(t);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"volumes\":[");
+    srv_reply_open(r, 200, "volumes", true);
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            cv_buf_u8(&r->out, ',');
+        srv_reply_sep(r, i);
         volume_json(r, &v[i]);
     }
-    cv_buf_printf(&r->out, "]}\n");
+    srv_reply_close(r, true);
     free(v);
     return 0;
 }
@@ -170,19 +168,12 @@ int api_volumes_add(struct srv_req *r)
     }
     if (rc == 0)
         rc = idx_volume_put(t, &v, &err);
-    if (rc == 0)
-        rc = srv_audit(r, t, "volume-add", v.name, NULL, v.path, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "volume-add", v.name, NULL, v.path, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 201;
-    cv_buf_printf(&r->out, "{\"volume\":");
+    srv_reply_open(r, 201, "volume", false);
     volume_json(r, &v);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 int api_volumes_edit(struct srv_req *r)
@@ -206,19 +197,12 @@ int api_volumes_edit(struct srv_req *r)
         v.max_bytes = maxb;
         rc = idx_volume_put(t, &v, &err);
     }
-    if (rc == 0)
-        rc = srv_audit(r, t, "volume-edit", v.name, NULL, detail, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "volume-edit", v.name, NULL, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"volume\":");
+    srv_reply_open(r, 200, "volume", false);
     volume_json(r, &v);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 /* ---- audit ---- */

@@ -207,12 +207,7 @@ int api_cameras_add(struct srv_req *r)
         rc = idx_camera_add(t, &c, &err);
     if (rc == CV_EEXIST)
         cv_errf(&err, CV_EEXIST, "camera '%s' exists already", c.id);
-    if (rc == 0)
-        rc = srv_audit(r, t, "camera-add", c.id, NULL, changed, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "camera-add", c.id, NULL, changed, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     if (srv_read(r, &t) < 0)
@@ -265,12 +260,7 @@ int api_cameras_edit(struct srv_req *r)
         action = "retention-set";
     if (rc == 0 && what)
         rc = idx_camera_update(t, &c, &err);
-    if (rc == 0)
-        rc = srv_audit(r, t, action, c.id, NULL, what ? changed : "no change", &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, action, c.id, NULL, what ? changed : "no change", &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     if (srv_read(r, &t) < 0)

@@ -50,12 +50,7 @@ static int commit_with(struct srv_req *r, struct idx_txn *t, struct srv_case *c,
     int rc = srv_case_put(t, c, &err);
 
     snprintf(target, sizeof(target), "case %s", c->id);
-    if (rc == 0)
-        rc = srv_audit(r, t, action, target, c->id, detail, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, action, target, c->id, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     answer(r, status, c);

@@ -194,12 +194,8 @@ int api_exports_cancel(struct srv_req *r)
     j.finished_us = cv_now_us();
     rc = srv_job_put(t, &j, &err);
     snprintf(target, sizeof(target), "export %s", j.id);
-    if (rc == 0)
-        rc = srv_audit(r, t, "export-cancel", target, j.case_id, NULL, &err);
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
+    rc = srv_audit_commit(r, t, rc, "export-cancel", target, j.case_id, NULL, &err);
+    t = NULL;
     if (rc < 0) {
         srv_fail(r, rc, &err);
         goto out;

@@ -100,11 +100,9 @@ int api_holds_get(struct srv_req *r)
     idx_abort(t);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"hold\":");
+    srv_reply_open(r, 200, "hold", false);
     srv_hold_json(&r->out, &h);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 int api_holds_add(struct srv_req *r)
@@ -164,19 +162,12 @@ int api_holds_add(struct srv_req *r)
     snprintf(detail + o, sizeof(detail) - o, " %s..%s", a, b);
     rc = idx_hold_add(t, &h, &err);
     snprintf(target, sizeof(target), "hold %llu", (unsigned long long)h.id);
-    if (rc == 0)
-        rc = srv_audit(r, t, "hold-add", target, h.case_id, detail, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "hold-add", target, h.case_id, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 201;
-    cv_buf_printf(&r->out, "{\"hold\":");
+    srv_reply_open(r, 201, "hold", false);
     srv_hold_json(&r->out, &h);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 int api_holds_release(struct srv_req *r)
@@ -204,17 +195,10 @@ int api_holds_release(struct srv_req *r)
         rc = idx_hold_put(t, &h, &err);
     }
     snprintf(target, sizeof(target), "hold %llu", (unsigned long long)id);
-    if (rc == 0)
-        rc = srv_audit(r, t, "hold-release", target, h.case_id, why, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "hold-release", target, h.case_id, why, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"hold\":");
+    srv_reply_open(r, 200, "hold", false);
     srv_hold_json(&r->out, &h);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }

@@ -54,13 +54,11 @@ int api_login(struct srv_req *r)
     if (rc < 0)
         return srv_fail(r, rc, &err);
     set_cookie(r, token, (sess.expires_us - sess.created_us) / CV_US_PER_S);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"user\":");
+    srv_reply_open(r, 200, "user", false);
     srv_user_json(&r->out, &u);
     cv_buf_printf(&r->out, ",\"csrf_token\":\"%s\",", sess.csrf);
     cv_json_time_or_null(&r->out, "expires", sess.expires_us);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 int api_logout(struct srv_req *r)
@@ -74,13 +72,8 @@ int api_logout(struct srv_req *r)
     if (srv_write(r, &t) < 0)
         return 0;
     rc = srv_session_delete(t, r->sess.key, &err);
-    if (rc == 0)
-        rc = srv_audit(r, t, "logout", r->user.name, NULL, r->bearer ? "bearer token" : "session",
-                       &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "logout", r->user.name, NULL,
+                          r->bearer ? "bearer token" : "session", &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     if (!r->bearer)
@@ -142,13 +135,8 @@ int api_me_password(struct srv_req *r)
     }
     if (rc == 0)
         rc = srv_session_delete_user(t, u.name, &err);
-    if (rc == 0)
-        rc = srv_audit(r, t, "password-change", u.name, NULL, "own password; sessions ended",
-                       &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "password-change", u.name, NULL,
+                          "own password; sessions ended", &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     if (!r->bearer)

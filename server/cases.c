@@ -296,45 +296,31 @@ bool srv_case_reach(struct idx_txn *txn, const char *user, const char *camera, i
 
 void srv_case_json(struct cv_buf *b, const struct srv_case *c)
 {
-    cv_buf_printf(b, "{\"id\":");
+    cv_buf_u8(b, '{');
+    cv_json_key(b, "id");
     cv_json_str(b, c->id);
-    cv_buf_printf(b, ",\"title\":");
-    cv_json_str(b, c->title);
-    cv_buf_printf(b, ",\"description\":");
-    cv_json_str(b, c->description);
-    cv_buf_printf(b, ",\"status\":\"%s\",", c->status == SRV_CASE_OPEN ? "open" : "closed");
-    cv_json_time_or_null(b, "created", c->created_us);
-    cv_buf_printf(b, ",\"created_by\":");
-    cv_json_str(b, c->created_by);
-    cv_buf_printf(b, ",\"members\":[");
-    for (uint32_t i = 0; i < c->nmembers; i++) {
-        if (i)
-            cv_buf_u8(b, ',');
-        cv_json_str(b, c->members[i]);
-    }
-    cv_buf_printf(b, "],\"clips\":[");
+    cv_json_add_str(b, "title", c->title, false);
+    cv_json_add_str(b, "description", c->description, false);
+    cv_json_add_str(b, "status", c->status == SRV_CASE_OPEN ? "open" : "closed", false);
+    cv_json_add_time(b, "created", c->created_us);
+    cv_json_add_str(b, "created_by", c->created_by, false);
+    cv_json_add_strv(b, "members", c->members[0], sizeof(c->members[0]), c->nmembers);
+    cv_buf_printf(b, ",\"clips\":[");
     for (uint32_t i = 0; i < c->nclips; i++) {
         const struct srv_case_clip *k = &c->clips[i];
-        cv_buf_printf(b, "%s{\"id\":", i ? "," : "");
+        cv_buf_printf(b, "%s{", i ? "," : "");
+        cv_json_key(b, "id");
         cv_json_str(b, k->id);
-        cv_buf_printf(b, ",\"camera\":");
-        cv_json_str(b, k->camera);
-        cv_buf_u8(b, ',');
-        cv_json_time_or_null(b, "from", k->from_us);
-        cv_buf_u8(b, ',');
-        cv_json_time_or_null(b, "to", k->to_us);
-        cv_buf_printf(b, ",\"note\":");
-        cv_json_str(b, k->note);
+        cv_json_add_str(b, "camera", k->camera, false);
+        cv_json_add_time(b, "from", k->from_us);
+        cv_json_add_time(b, "to", k->to_us);
+        cv_json_add_str(b, "note", k->note, false);
         cv_buf_u8(b, '}');
     }
     cv_buf_printf(b, "],\"holds\":[");
     for (uint32_t i = 0; i < c->nholds; i++)
         cv_buf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)c->holds[i]);
-    cv_buf_printf(b, "],\"exports\":[");
-    for (uint32_t i = 0; i < c->nexports; i++) {
-        if (i)
-            cv_buf_u8(b, ',');
-        cv_json_str(b, c->exports[i]);
-    }
-    cv_buf_printf(b, "]}");
+    cv_buf_u8(b, ']');
+    cv_json_add_strv(b, "exports", c->exports[0], sizeof(c->exports[0]), c->nexports);
+    cv_buf_u8(b, '}');
 }

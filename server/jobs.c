@@ -222,41 +222,27 @@ int srv_job_path(const char *root, const struct srv_job *j, char *out, size_t n,
 
 void srv_job_json(struct cv_buf *b, const struct srv_job *j)
 {
-    cv_buf_printf(b, "{\"id\":");
+    cv_buf_u8(b, '{');
+    cv_json_key(b, "id");
     cv_json_str(b, j->id);
-    cv_buf_printf(b, ",\"case\":");
-    cv_json_str(b, j->case_id);
-    cv_buf_printf(b, ",\"cameras\":[");
-    for (uint32_t i = 0; i < j->ncameras; i++) {
-        if (i)
-            cv_buf_u8(b, ',');
-        cv_json_str(b, j->cameras[i]);
-    }
-    cv_buf_printf(b, "],");
-    cv_json_time_or_null(b, "from", j->from_us);
-    cv_buf_u8(b, ',');
-    cv_json_time_or_null(b, "to", j->to_us);
-    cv_buf_printf(b, ",\"reason\":");
-    cv_json_str(b, j->reason);
-    cv_buf_printf(b, ",\"for_user\":");
-    cv_json_str(b, j->for_user[0] ? j->for_user : NULL);
-    cv_buf_printf(b, ",\"request\":");
-    cv_json_str(b, j->request[0] ? j->request : NULL);
+    cv_json_add_str(b, "case", j->case_id, false);
+    cv_json_add_strv(b, "cameras", j->cameras[0], sizeof(j->cameras[0]), j->ncameras);
+    cv_json_add_time(b, "from", j->from_us);
+    cv_json_add_time(b, "to", j->to_us);
+    cv_json_add_str(b, "reason", j->reason, false);
+    cv_json_add_str(b, "for_user", j->for_user, true);
+    cv_json_add_str(b, "request", j->request, true);
     cv_buf_printf(b, ",\"status\":\"%s\",\"progress\":%u,", srv_job_status_name(j->status),
                   (unsigned)j->progress);
     if (j->status == SRV_JOB_DONE)
-        cv_buf_printf(b, "\"bytes\":%llu,\"sha256\":\"%s\",", (unsigned long long)j->bytes,
+        cv_buf_printf(b, "\"bytes\":%llu,\"sha256\":\"%s\"", (unsigned long long)j->bytes,
                       j->sha256);
     else
-        cv_buf_printf(b, "\"bytes\":null,\"sha256\":null,");
-    cv_buf_printf(b, "\"error\":");
-    cv_json_str(b, j->error[0] ? j->error : NULL);
-    cv_buf_u8(b, ',');
-    cv_json_time_or_null(b, "created", j->created_us);
-    cv_buf_u8(b, ',');
-    cv_json_time_or_null(b, "finished", j->finished_us);
-    cv_buf_printf(b, ",\"by\":");
-    cv_json_str(b, j->by);
+        cv_buf_printf(b, "\"bytes\":null,\"sha256\":null");
+    cv_json_add_str(b, "error", j->error, true);
+    cv_json_add_time(b, "created", j->created_us);
+    cv_json_add_time(b, "finished", j->finished_us);
+    cv_json_add_str(b, "by", j->by, false);
     cv_buf_u8(b, '}');
 }
 

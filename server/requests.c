@@ -124,54 +124,30 @@ int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n, s
     return rc;
 }
 
-static void jstr_or_null(struct cv_buf *b, const char *key, const char *s)
-{
-    cv_json_key(b, key);
-    cv_json_str(b, s && s[0] ? s : NULL);
-}
-
 void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
 {
-    cv_buf_printf(b, "{\"id\":");
+    cv_buf_u8(b, '{');
+    cv_json_key(b, "id");
     cv_json_str(b, rq->id);
-    cv_buf_printf(b, ",\"by\":");
-    cv_json_str(b, rq->by);
-    cv_buf_u8(b, ',');
-    jstr_or_null(b, "camera", rq->camera);
-    cv_buf_u8(b, ',');
-    jstr_or_null(b, "place", rq->place);
-    cv_buf_u8(b, ',');
-    cv_json_time_or_null(b, "from", rq->from_us);
-    cv_buf_u8(b, ',');
-    cv_json_time_or_null(b, "to", rq->to_us);
-    cv_buf_printf(b, ",\"description\":");
-    cv_json_str(b, rq->description);
-    cv_buf_printf(b, ",\"status\":\"%s\",", srv_request_status_name(rq->status));
-    jstr_or_null(b, "reason", rq->reason);
-    cv_buf_printf(b, ",\"cameras\":[");
-    for (uint32_t i = 0; i < rq->ncameras; i++) {
-        if (i)
-            cv_buf_u8(b, ',');
-        cv_json_str(b, rq->cameras[i]);
-    }
-    cv_buf_printf(b, "],");
-    if (full) {
-        if (rq->hold)
-            cv_buf_printf(b, "\"hold\":%llu,", (unsigned long long)rq->hold);
-        else
-            cv_buf_printf(b, "\"hold\":null,");
-    }
-    jstr_or_null(b, "case", rq->case_id);
-    cv_buf_u8(b, ',');
-    jstr_or_null(b, "export", rq->export_id);
-    cv_buf_u8(b, ',');
-    cv_json_time_or_null(b, "created", rq->created_us);
-    cv_buf_u8(b, ',');
-    cv_json_time_or_null(b, "decided", rq->decided_us);
-    if (full) {
-        cv_buf_u8(b, ',');
-        jstr_or_null(b, "decided_by", rq->decided_by);
-    }
+    cv_json_add_str(b, "by", rq->by, false);
+    cv_json_add_str(b, "camera", rq->camera, true);
+    cv_json_add_str(b, "place", rq->place, true);
+    cv_json_add_time(b, "from", rq->from_us);
+    cv_json_add_time(b, "to", rq->to_us);
+    cv_json_add_str(b, "description", rq->description, false);
+    cv_json_add_str(b, "status", srv_request_status_name(rq->status), false);
+    cv_json_add_str(b, "reason", rq->reason, true);
+    cv_json_add_strv(b, "cameras", rq->cameras[0], sizeof(rq->cameras[0]), rq->ncameras);
+    if (full && rq->hold)
+        cv_buf_printf(b, ",\"hold\":%llu", (unsigned long long)rq->hold);
+    else if (full)
+        cv_buf_printf(b, ",\"hold\":null");
+    cv_json_add_str(b, "case", rq->case_id, true);
+    cv_json_add_str(b, "export", rq->export_id, true);
+    cv_json_add_time(b, "created", rq->created_us);
+    cv_json_add_time(b, "decided", rq->decided_us);
+    if (full)
+        cv_json_add_str(b, "decided_by", rq->decided_by, true);
     cv_buf_u8(b, '}');
 }
 
