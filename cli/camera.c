@@ -104,9 +104,7 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
         return EXIT_USAGE;
     if (show && cl->npos != 1)
         return cli_usage_error(cl->cmd, "expected one camera id");
-    rc = cli_open_index(cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(cl, root, &idx, &t, &err);
     if (rc == 0) {
         if (show) {
             rc = idx_camera_get(t, cl->pos[0], &one, &err);
@@ -117,8 +115,7 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
         }
     }
     if (rc < 0) {
-        idx_abort(t);
-        idx_close(idx);
+        cli_close_index(idx, t);
         return cli_fail(&err);
     }
     cv_buf_init(&out, 64u << 20);
@@ -164,8 +161,7 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
         cv_buf_u8(&out, ']');
     if (cl->json)
         cv_buf_u8(&out, '\n');
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     if (!show)
         free(cams);
     if (!cv_buf_ok(&out)) {

@@ -182,15 +182,12 @@ int cli_cmd_clip(int argc, char **argv)
         return cli_usage_error(cl.cmd, "expected CAMERA --from T --to T --out FILE.mp4");
     if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = cli_open_index(&cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(&cl, root, &idx, &t, &err);
     if (rc == 0)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
         rc = exp_clip_sources_collect(t, root, &cam, from, to, &src, &err);
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     if (rc == 0 && src.truncated)
         rc = cv_errf(&err, CV_ELIMIT, "more than %d segments in the range; ask for a shorter one",
                      EXP_CLIP_SOURCES_MAX);
@@ -276,17 +273,14 @@ int cli_cmd_snapshot(int argc, char **argv)
     if (cv_time_parse(at_s, &at, &err) < 0)
         return cli_usage_error(cl.cmd, "%s", err.msg);
     cv_buf_init(&jpeg, 64u << 20);
-    rc = cli_open_index(&cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(&cl, root, &idx, &t, &err);
     if (rc == 0)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
         rc = idx_locate(t, cam.num, at, &seg, &frag_off, &frag_us, &err);
     if (rc == CV_ENOENT)
         rc = cv_errf(&err, rc, "camera '%s': nothing recorded at %s", cam.id, at_s);
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     if (rc == 0)
         rc = lay_abs(root, seg.path, abs, sizeof(abs), &err);
     if (rc == 0)

@@ -140,13 +140,10 @@ int cli_cmd_hold(int argc, char **argv)
         struct cv_buf out;
         if (cli_parse(&cl, argc, argv, NULL, 0, true))
             return EXIT_USAGE;
-        rc = cli_open_index(&cl, root, &idx, &err);
-        if (rc == 0)
-            rc = idx_begin(idx, false, &t, &err);
+        rc = cli_read_begin(&cl, root, &idx, &t, &err);
         if (rc == 0)
             rc = idx_hold_list(t, &h, &n, &err);
-        idx_abort(t);
-        idx_close(idx);
+        cli_close_index(idx, t);
         if (rc < 0)
             return cli_fail(&err);
         cv_buf_init(&out, 64u << 20);

@@ -106,9 +106,7 @@ int cli_cmd_query(int argc, char **argv)
         return cli_usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
     if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = cli_open_index(&cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(&cl, root, &idx, &t, &err);
     if (rc == 0)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
@@ -117,8 +115,7 @@ int cli_cmd_query(int argc, char **argv)
         rc = idx_gap_iter(t, cam.num, from, to, acc_gap, &acc, &err);
     if (rc == 0)
         rc = idx_hold_list(t, &holds, &nholds, &err);
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     if (rc == 0 && acc.oom)
         rc = cv_errf(&err, CV_ENOMEM, "out of memory listing camera '%s'", cam.id);
     if (rc < 0) {

@@ -137,6 +137,17 @@ static int conf_read(const char *root, struct rec_config *rec, struct srv_config
     return rc;
 }
 
+/* --log-level: set the log's level, or say why not (then -1). */
+static int log_level_flag(const char *cmd, const char *level)
+{
+    int lvl = cv_log_level_parse(level);
+
+    if (lvl < 0)
+        return cli_usage_error(cmd, "bad --log-level '%s' (debug, info, warn, error)", level), -1;
+    cv_log_init("camvault", (enum cv_log_level)lvl);
+    return 0;
+}
+
 int cli_cmd_record(int argc, char **argv)
 {
     struct cli_cmdline cl = {.cmd = "record"};
@@ -157,13 +168,8 @@ int cli_cmd_record(int argc, char **argv)
     if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
     rec_config_defaults(&cfg);
-    if (level) {
-        int lvl = cv_log_level_parse(level);
-        if (lvl < 0)
-            return cli_usage_error(cl.cmd, "bad --log-level '%s' (debug, info, warn, error)",
-                                   level);
-        cv_log_init("camvault", (enum cv_log_level)lvl);
-    }
+    if (level && log_level_flag(cl.cmd, level) < 0)
+        return EXIT_USAGE;
     if (cli_resolve_root(&cl, root, &err) < 0)
         return cli_fail(&err);
     if (lay_root_check(root, &err) < 0)
@@ -242,13 +248,8 @@ int cli_cmd_serve(int argc, char **argv)
 
     if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
-    if (level) {
-        int lvl = cv_log_level_parse(level);
-        if (lvl < 0)
-            return cli_usage_error(cl.cmd, "bad --log-level '%s' (debug, info, warn, error)",
-                                   level);
-        cv_log_init("camvault", (enum cv_log_level)lvl);
-    }
+    if (level && log_level_flag(cl.cmd, level) < 0)
+        return EXIT_USAGE;
     rc = serve_config(&cl, &so, root, &c, &err);
     if (rc == CV_EUSAGE)
         return cli_usage_error(cl.cmd, "%s", err.msg);

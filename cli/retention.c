@@ -76,8 +76,7 @@ static int volume_add(struct cli_cmdline *cl, int argc, char **argv)
         rc = idx_commit(t, &err);
         t = NULL;
     }
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     if (rc < 0)
         return cli_fail(&err);
     printf("volume %s at %s%s\n", v.name, v.path, v.max_bytes ? "" : " (limit: 95% of its filesystem)");
@@ -142,16 +141,13 @@ static int volume_list(struct cli_cmdline *cl, int argc, char **argv)
 
     if (cli_parse(cl, argc, argv, NULL, 0, true))
         return EXIT_USAGE;
-    rc = cli_open_index(cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(cl, root, &idx, &t, &err);
     if (rc == 0)
         rc = idx_volume_list(t, &v, &n, &err);
     if (rc == 0)
         rc = idx_camera_list(t, &cams, &ncams, &err);
     if (rc < 0) {
-        idx_abort(t);
-        idx_close(idx);
+        cli_close_index(idx, t);
         return cli_fail(&err);
     }
     cv_buf_init(&out, 16u << 20);
@@ -188,8 +184,7 @@ static int volume_list(struct cli_cmdline *cl, int argc, char **argv)
     }
     if (cl->json)
         cv_buf_printf(&out, "]\n");
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     free(v);
     free(cams);
     fwrite(out.data, 1, out.len, stdout);
@@ -290,14 +285,11 @@ int cli_cmd_retention(int argc, char **argv)
         size_t n = 0;
         if (cli_parse(&cl, argc, argv, NULL, 0, true))
             return EXIT_USAGE;
-        rc = cli_open_index(&cl, root, &idx, &err);
-        if (rc == 0)
-            rc = idx_begin(idx, false, &t, &err);
+        rc = cli_read_begin(&cl, root, &idx, &t, &err);
         if (rc == 0)
             rc = idx_camera_list(t, &cams, &n, &err);
         if (rc < 0) {
-            idx_abort(t);
-            idx_close(idx);
+            cli_close_index(idx, t);
             return cli_fail(&err);
         }
         if (cl.json)
@@ -328,8 +320,7 @@ int cli_cmd_retention(int argc, char **argv)
         }
         if (cl.json)
             printf("]\n");
-        idx_abort(t);
-        idx_close(idx);
+        cli_close_index(idx, t);
         free(cams);
         return 0;
     }

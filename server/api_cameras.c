@@ -25,6 +25,19 @@ static void camera_json(struct srv_req *r, struct idx_txn *t, const struct idx_c
     srv_camera_json(&r->out, c, have ? &st : NULL, r->user.role);
 }
 
+/* Answer {"camera": CAMERA} with status (after a change: read in a new transaction). */
+static int answer(struct srv_req *r, int status, const struct idx_camera *c)
+{
+    struct idx_txn *t = NULL;
+
+    if (srv_read(r, &t) < 0)
+        return 0;
+    srv_reply_open(r, status, "camera", false);
+    camera_json(r, t, c);
+    idx_abort(t);
+    return srv_reply_close(r, false);
+}
+
 /* Whether the caller may see camera c at all (list and show). */
 static bool visible(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c)
 {
@@ -89,12 +102,10 @@ int api_cameras_get(struct srv_req *r)
             return srv_error(r, 404, "unknown camera '%s'", r->params[0]);
         return srv_fail(r, rc, &err);
     }
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"camera\":");
+    srv_reply_open(r, 200, "camera", false);
     camera_json(r, t, &c);
-    cv_buf_printf(&r->out, "}\n");
     idx_abort(t);
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 /* Fields of a camera body, applied to *c; `changed` lists what changed, for the audit. */
@@ -210,14 +221,7 @@ int api_cameras_add(struct srv_req *r)
     rc = srv_audit_commit(r, t, rc, "camera-add", c.id, NULL, changed, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    if (srv_read(r, &t) < 0)
-        return 0;
-    r->status = 201;
-    cv_buf_printf(&r->out, "{\"camera\":");
-    camera_json(r, t, &c);
-    cv_buf_printf(&r->out, "}\n");
-    idx_abort(t);
-    return 0;
+    return answer(r, 201, &c);
 }
 
 int api_cameras_edit(struct srv_req *r)
@@ -263,14 +267,7 @@ int api_cameras_edit(struct srv_req *r)
     rc = srv_audit_commit(r, t, rc, action, c.id, NULL, what ? changed : "no change", &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    if (srv_read(r, &t) < 0)
-        return 0;
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"camera\":");
-    camera_json(r, t, &c);
-    cv_buf_printf(&r->out, "}\n");
-    idx_abort(t);
-    return 0;
+    return answer(r, 200, &c);
 }
 
 /* ---- timeline ---- */

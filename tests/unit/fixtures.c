@@ -115,6 +115,22 @@ void fx_env_close(struct fx_env *e)
     e->idx = NULL;
 }
 
+int fx_setup_end(struct idx_txn *t, int rc, struct cv_err *err, const char *root,
+                 struct idx *idx)
+{
+    if (rc == 0) {
+        rc = idx_commit(t, err);
+        t = NULL;
+    }
+    idx_abort(t);
+    if (rc < 0) {
+        unit_fail(__FILE__, __LINE__, "setup: %s", err->msg);
+        fx_root_close(root, idx);
+        return -1;
+    }
+    return 0;
+}
+
 void fx_camera(struct idx_camera *c, const char *id, const char *volume, double days)
 {
     memset(c, 0, sizeof(*c));
@@ -140,6 +156,25 @@ void fx_segment_rec(struct idx_segment *s, struct lay_seg_frag *f, uint32_t cam,
     f->size = bytes;
     f->wall_us = start_us;
     f->starts_with_key = true;
+}
+
+void fx_check_segment(const struct idx_segment *got, const struct idx_segment *want)
+{
+    CHECK_EQ_INT(got->start_us, want->start_us);
+    CHECK_EQ_INT(got->end_us, want->end_us);
+    CHECK_EQ_STR(got->path, want->path);
+    CHECK_EQ_U64(got->bytes, want->bytes);
+    CHECK_EQ_INT(got->frames, want->frames);
+    CHECK_EQ_INT(got->keyframes, want->keyframes);
+    CHECK_EQ_INT(got->audio_frames, want->audio_frames);
+    CHECK_EQ_INT(got->fragments, want->fragments);
+    CHECK_EQ_STR(got->video, want->video);
+    CHECK_EQ_STR(got->audio, want->audio);
+    CHECK_EQ_MEM(got->sha256, want->sha256, 32);
+    CHECK_EQ_MEM(got->chain, want->chain, 32);
+    CHECK_EQ_U64(got->run_id, want->run_id);
+    CHECK_EQ_INT(got->run_seq, want->run_seq);
+    CHECK_EQ_INT(got->flags, want->flags);
 }
 
 uint64_t fx_rand(uint64_t *state)

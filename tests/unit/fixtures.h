@@ -49,6 +49,11 @@ struct fx_env {
 int fx_env_open(struct fx_env *e);
 void fx_env_close(struct fx_env *e); /* also sets e->idx to NULL */
 
+/* The end of a setup that wrote in t (NULL-safe) after opening root and idx: commit when rc is
+ * 0, abort otherwise; on any failure record "setup: <err>" and fx_root_close. 0, or -1. */
+int fx_setup_end(struct idx_txn *t, int rc, struct cv_err *err, const char *root,
+                 struct idx *idx);
+
 /* A camera record `id` on `volume`, enabled, rtsp://10.0.0.7/live, kept `days` days. */
 void fx_camera(struct idx_camera *c, const char *id, const char *volume, double days);
 
@@ -57,6 +62,9 @@ void fx_camera(struct idx_camera *c, const char *id, const char *volume, double 
  * The path and hash are the caller's. */
 void fx_segment_rec(struct idx_segment *s, struct lay_seg_frag *f, uint32_t cam, int64_t start_us,
                     int64_t dur_us, uint64_t bytes);
+
+/* Record a failure for each field of segment record got that differs from want (all but cam). */
+void fx_check_segment(const struct idx_segment *got, const struct idx_segment *want);
 
 /* ---- random: xorshift64*, deterministic for a seed so that failures reproduce ---- */
 uint64_t fx_rand(uint64_t *state);

@@ -549,21 +549,7 @@ void test_fsck_refuses_while_open(void)
 
 static void check_same_record(const struct idx_segment *got, const struct idx_segment *want)
 {
-    CHECK_EQ_INT(got->start_us, want->start_us);
-    CHECK_EQ_INT(got->end_us, want->end_us);
-    CHECK_EQ_STR(got->path, want->path);
-    CHECK_EQ_U64(got->bytes, want->bytes);
-    CHECK_EQ_INT(got->frames, want->frames);
-    CHECK_EQ_INT(got->keyframes, want->keyframes);
-    CHECK_EQ_INT(got->audio_frames, want->audio_frames);
-    CHECK_EQ_INT(got->fragments, want->fragments);
-    CHECK_EQ_STR(got->video, want->video);
-    CHECK_EQ_STR(got->audio, want->audio);
-    CHECK_EQ_MEM(got->sha256, want->sha256, 32);
-    CHECK_EQ_MEM(got->chain, want->chain, 32);
-    CHECK_EQ_U64(got->run_id, want->run_id);
-    CHECK_EQ_INT(got->run_seq, want->run_seq);
-    CHECK_EQ_INT(got->flags, want->flags);
+    fx_check_segment(got, want);
 }
 
 /* The name of ROOT/index.old-*, or "" (into out[256]). */

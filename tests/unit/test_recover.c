@@ -48,21 +48,11 @@ static int renv_open(struct renv *e, const char *rel, const void *data, size_t l
         rc = idx_camera_add(t, &e->cam, &err);
     if (rc == 0)
         rc = idx_pending_put(t, e->cam.num, rel, &err);
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
     if (rc == 0)
         rc = cv_mkdir_p(dir, 0755, &err);
     if (rc == 0 && fx_write_file(path, data, len) < 0)
         rc = cv_errf(&err, CV_EIO, "cannot write '%s'", path);
-    idx_abort(t);
-    if (rc < 0) {
-        unit_fail(__FILE__, __LINE__, "setup: %s", err.msg);
-        fx_root_close(e->root, e->idx);
-        return -1;
-    }
-    return 0;
+    return fx_setup_end(t, rc, &err, e->root, e->idx);
 }
 
 static void renv_close(struct renv *e)
@@ -93,6 +83,19 @@ static void torn_segment(struct fx_segment *s, size_t *keep, size_t *len)
     *len = (size_t)s->frags[3].offset + 100;
 }
 
+/* A root whose pending segment REL is a torn_segment (*keep: where its 3rd fragment ends, *len
+ * its size), its absolute path in path[PATH_MAX]; -1 (and s released) when it cannot be made. */
+static int open_torn(struct renv *e, struct fx_segment *s, size_t *keep, size_t *len, char *path)
+{
+    torn_segment(s, keep, len);
+    if (renv_open(e, REL, s->buf.data, *len) < 0) {
+        fx_segment_release(s);
+        return -1;
+    }
+    abs_path(e, REL, path);
+    return 0;
+}
+
 void test_recover_torn_segment(void)
 {
     static const uint8_t zeros[32];
@@ -107,12 +110,8 @@ void test_recover_torn_segment(void)
     char *data;
     int rc;
 
-    torn_segment(&s, &keep, &len);
-    if (renv_open(&e, REL, s.buf.data, len) < 0) {
-        fx_segment_release(&s);
+    if (open_torn(&e, &s, &keep, &len, path) < 0)
         return;
-    }
-    abs_path(&e, REL, path);
     rc = idx_recover_segment(e.idx, e.root, &e.cam, REL, &out, &err);
     CHECK_OK(rc, &err);
     if (rc < 0)
@@ -194,12 +193,8 @@ void test_recover_existing_changes_nothing(void)
     size_t keep, len;
     int rc;
 
-    torn_segment(&s, &keep, &len);
-    if (renv_open(&e, REL, s.buf.data, len) < 0) {
-        fx_segment_release(&s);
+    if (open_torn(&e, &s, &keep, &len, path) < 0)
         return;
-    }
-    abs_path(&e, REL, path);
     rc = idx_recover_segment(e.idx, e.root, &e.cam, REL, &out, &err);
     CHECK_OK(rc, &err);
     if (rc == 0) {

@@ -86,17 +86,7 @@ static int renv_open_on(struct renv *e, const char *vol, int nvols)
         else
             rc = idx_segment_put(t, FX_CAMERA, s, &f, 1, &err);
     }
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
-    idx_abort(t);
-    if (rc < 0) {
-        unit_fail(__FILE__, __LINE__, "setup: %s", err.msg);
-        fx_root_close(e->root, e->idx);
-        return -1;
-    }
-    return 0;
+    return fx_setup_end(t, rc, &err, e->root, e->idx);
 }
 
 static int renv_open(struct renv *e)
