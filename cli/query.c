@@ -186,10 +186,7 @@ int cli_cmd_query(int argc, char **argv)
         cv_buf_printf(&out, "],\"holds\":[");
         nseg = 0;
         for (size_t i = 0; i < nholds; i++) {
-            bool mine = false;
-            for (uint32_t j = 0; j < holds[i].ncameras; j++)
-                mine |= strcmp(holds[i].cameras[j], cam.id) == 0;
-            if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+            if (!idx_hold_touches(&holds[i], cam.id, from, to))
                 continue;
             cv_buf_printf(&out, "%s", nseg++ ? "," : "");
             srv_hold_json(&out, &holds[i]);
@@ -223,10 +220,7 @@ int cli_cmd_query(int argc, char **argv)
             }
         }
         for (size_t i = 0; i < nholds; i++) {
-            bool mine = false;
-            for (uint32_t j = 0; j < holds[i].ncameras; j++)
-                mine |= strcmp(holds[i].cameras[j], cam.id) == 0;
-            if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+            if (!idx_hold_touches(&holds[i], cam.id, from, to))
                 continue;
             cv_time_format_utc(holds[i].from_us, a, sizeof(a), 3);
             cv_time_format_utc(holds[i].to_us, b, sizeof(b), 3);

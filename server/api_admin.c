@@ -39,10 +39,8 @@ int api_retention(struct srv_req *r)
     if (srv_read(r, &t) < 0)
         return 0;
     rc = idx_camera_list(t, &cams, &n, &err);
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
     r->status = 200;
     cv_buf_printf(&r->out, "{\"cameras\":[");
     for (size_t i = 0; i < n; i++) {

@@ -59,10 +59,8 @@ int api_cameras_list(struct srv_req *r)
     if (srv_read(r, &t) < 0)
         return 0;
     rc = idx_camera_list(t, &cams, &n, &err);
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
     r->status = 200;
     cv_buf_printf(&r->out, "{\"cameras\":[");
     for (size_t i = 0; i < n; i++) {
@@ -245,10 +243,8 @@ int api_cameras_edit(struct srv_req *r)
     if (srv_write(r, &t) < 0)
         return 0;
     rc = idx_camera_get(t, r->params[0], &c, &err);
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
     if (apply_body(r, &c, false, changed, sizeof(changed), &what) < 0) {
         idx_abort(t);
         return 0;
@@ -342,10 +338,8 @@ int api_timeline(struct srv_req *r)
         return srv_error(r, 403, "camera '%s' in this range is outside your cases",
                          r->params[0]);
     }
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
     cv_buf_printf(&r->out, "{\"camera\":");
     cv_json_str(&r->out, c.id);
     cv_buf_u8(&r->out, ',');
@@ -368,10 +362,7 @@ int api_timeline(struct srv_req *r)
     cv_buf_printf(&r->out, "],\"holds\":[");
     tc.n = 0;
     for (size_t i = 0; i < nh; i++) {
-        bool mine = false;
-        for (uint32_t j = 0; j < holds[i].ncameras; j++)
-            mine |= strcmp(holds[i].cameras[j], c.id) == 0;
-        if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+        if (!idx_hold_touches(&holds[i], c.id, from, to))
             continue;
         cv_buf_printf(&r->out, "%s", tc.n++ ? "," : "");
         srv_hold_json(&r->out, &holds[i]);

@@ -53,10 +53,8 @@ int api_exports_list(struct srv_req *r)
     if (srv_read(r, &t) < 0)
         return 0;
     rc = srv_job_list(t, &v, &n, &err);
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
     cv_buf_printf(&r->out, "{\"exports\":[");
     for (size_t i = 0; i < n; i++) {
         if (!wf_job_visible(r, t, &v[i]))

@@ -61,6 +61,18 @@ int api_login(struct srv_req *r)
     return srv_reply_close(r, false);
 }
 
+/* After a change that ended the caller's session (rc 0): clear the cookie, answer ok. */
+static int session_ended(struct srv_req *r, int rc, struct cv_err *err)
+{
+    if (rc < 0)
+        return srv_fail(r, rc, err);
+    if (!r->bearer)
+        set_cookie(r, "", 0);
+    r->status = 200;
+    cv_buf_printf(&r->out, "{\"ok\":true}\n");
+    return 0;
+}
+
 int api_logout(struct srv_req *r)
 {
     struct idx_txn *t = NULL;
@@ -74,13 +86,7 @@ int api_logout(struct srv_req *r)
     rc = srv_session_delete(t, r->sess.key, &err);
     rc = srv_audit_commit(r, t, rc, "logout", r->user.name, NULL,
                           r->bearer ? "bearer token" : "session", &err);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
-    if (!r->bearer)
-        set_cookie(r, "", 0);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"ok\":true}\n");
-    return 0;
+    return session_ended(r, rc, &err);
 }
 
 int api_me(struct srv_req *r)
@@ -137,11 +143,5 @@ int api_me_password(struct srv_req *r)
         rc = srv_session_delete_user(t, u.name, &err);
     rc = srv_audit_commit(r, t, rc, "password-change", u.name, NULL,
                           "own password; sessions ended", &err);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
-    if (!r->bearer)
-        set_cookie(r, "", 0);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"ok\":true}\n");
-    return 0;
+    return session_ended(r, rc, &err);
 }

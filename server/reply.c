@@ -5,6 +5,12 @@
 #include "server/srv_int.h"
 #include "common/banned.h"
 
+int srv_abort_fail(struct srv_req *r, struct idx_txn *t, int rc, const struct cv_err *err)
+{
+    idx_abort(t);
+    return srv_fail(r, rc, err);
+}
+
 int srv_audit_commit(struct srv_req *r, struct idx_txn *t, int rc, const char *action,
                      const char *target, const char *case_id, const char *detail,
                      struct cv_err *err)

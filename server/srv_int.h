@@ -187,6 +187,8 @@ int srv_audit(struct srv_req *r, struct idx_txn *t, const char *action, const ch
 bool srv_scope_allows(struct srv_req *r, struct idx_txn *t, const char *camera, int64_t from_us,
                       int64_t to_us);
 
+/* Abort t (NULL-safe) and answer the failure rc (srv_fail); returns srv_fail's value. */
+int srv_abort_fail(struct srv_req *r, struct idx_txn *t, int rc, const struct cv_err *err);
 /* The end of a writing handler (reply.c): when rc is 0, the audit record (srv_audit's
  * arguments) in t and the commit; otherwise, or when the audit fails, the abort. t is gone
  * after it. Returns 0 or the error (detail in err). */

@@ -235,6 +235,14 @@ def query(root, camera, frm="@0", to="@4102444800"):
     return json.loads(r.stdout)
 
 
+def export_verify(root, camera, segs, case, out):
+    """`camvault export` of camera from the start of segs[0] to the end of segs[-1] (segments of
+    query()) into out, then `camvault verify` of it: verify's CompletedProcess (not checked)."""
+    cv("export", "--camera", camera, "--from", f"@{segs[0]['start_us'] / 1e6}",
+       "--to", f"@{segs[-1]['end_us'] / 1e6}", "--case", case, "--out", out, root=root)
+    return cv("verify", out, check=False)
+
+
 def cameras(root):
     return {c["id"]: c for c in json.loads(cv("camera", "list", "--json", root=root).stdout)}
 
