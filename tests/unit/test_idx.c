@@ -58,6 +58,24 @@ static void camera_fill(struct idx_camera *c, const char *id, int variant)
     c->created_us = T0 + variant * 1234567;
 }
 
+/* A write transaction on e with camera "cam1" (camera_fill's variant 1) added as *c; NULL (and
+ * a recorded failure) when not. */
+static struct idx_txn *begin_cam1(struct fx_env *e, struct idx_camera *c)
+{
+    struct cv_err err = {""};
+    struct idx_txn *t = begin(e, true);
+
+    if (!t)
+        return NULL;
+    camera_fill(c, "cam1", 1);
+    if (idx_camera_add(t, c, &err) < 0) {
+        unit_fail(__FILE__, __LINE__, "idx_camera_add: %s", err.msg);
+        idx_abort(t);
+        return NULL;
+    }
+    return t;
+}
+
 static void check_camera(const struct idx_camera *got, const struct idx_camera *want)
 {
     CHECK_EQ_STR(got->id, want->id);
@@ -473,11 +491,8 @@ void test_idx_segment_order(void)
 
     if (fx_env_open(&e) < 0)
         return;
-    t = begin(&e, true);
-    if (!t)
+    if (!(t = begin_cam1(&e, &c)))
         goto out;
-    camera_fill(&c, "cam1", 1);
-    CHECK_OK(idx_camera_add(t, &c, &err), &err);
     segment_fill(&a, c.num, "cam1", T0 + 60 * S, T0 + 120 * S, 1);
     frags_fill(f, &a);
     CHECK_OK(idx_segment_put(t, "cam1", &a, f, 2, &err), &err);
@@ -562,11 +577,8 @@ void test_idx_segment_shifted_by_receipt(void)
 
     if (fx_env_open(&e) < 0)
         return;
-    t = begin(&e, true);
-    if (!t)
+    if (!(t = begin_cam1(&e, &c)))
         goto out;
-    camera_fill(&c, "cam1", 1);
-    CHECK_OK(idx_camera_add(t, &c, &err), &err);
     segment_fill(&a, c.num, "cam1", T0, T0 + 60 * S, 0);
     frags_fill(f, &a);
     f[0].recv_us = T0 + 2 * S / 10; /* received a little after: the usual case */
@@ -818,11 +830,8 @@ void test_idx_pending(void)
 
     if (fx_env_open(&e) < 0)
         return;
-    t = begin(&e, true);
-    if (!t)
+    if (!(t = begin_cam1(&e, &c)))
         goto out;
-    camera_fill(&c, "cam1", 1);
-    CHECK_OK(idx_camera_add(t, &c, &err), &err);
     CHECK_EQ_INT(idx_pending_get(t, c.num, got, &err), CV_ENOENT);
     CHECK_OK(idx_pending_put(t, c.num, p1, &err), &err);
     CHECK_OK(idx_pending_get(t, c.num, got, &err), &err);
