@@ -15,8 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
 #include "common/cvtime.h"
 #include "common/fileio.h"
 #include "common/log.h"
@@ -92,16 +90,12 @@ static bool decode(struct cv_rd *r, void *out)
 
 int srv_job_new_id(char *id, struct cv_err *err)
 {
-    uint8_t rnd[4];
-    char when[32], hex[9];
+    char out[32];
+    int rc = exp_export_id(cv_now_us(), out, err); /* the one maker of export ids */
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        return cv_errf(err, CV_ECRYPTO, "no random bytes for an export id");
-    cv_hex(rnd, 4, hex);
-    cv_time_format_utc(cv_now_us(), when, sizeof(when), 0);
-    snprintf(id, SRV_JOB_ID_MAX, "%.4s%.2s%.2sT%.2s%.2s%.2sZ-%s", when, when + 5, when + 8,
-             when + 11, when + 14, when + 17, hex);
-    return 0;
+    if (rc == 0)
+        cv_strlcpy(id, out, SRV_JOB_ID_MAX);
+    return rc;
 }
 
 static const struct srv_rec_kind kind = {
