@@ -69,21 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifndef FUZZ_LIBFUZZER
 
-/* xorshift64*: deterministic for a given seed, so a failure replays. */
-static uint64_t rnd_state;
-
-static uint64_t rnd(void)
-{
-    rnd_state ^= rnd_state >> 12;
-    rnd_state ^= rnd_state << 25;
-    rnd_state ^= rnd_state >> 27;
-    return rnd_state * 2685821657736338717ULL;
-}
-
-static size_t below(size_t n)
-{
-    return n ? (size_t)(rnd() % n) : 0;
-}
+#include "tests/fuzz/fuzz_rand.h"
 
 /* A position, three times in four within the last 256 KiB. */
 static size_t pos(size_t len)
