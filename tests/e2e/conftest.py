@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -241,6 +242,23 @@ def export_verify(root, camera, segs, case, out):
     cv("export", "--camera", camera, "--from", f"@{segs[0]['start_us'] / 1e6}",
        "--to", f"@{segs[-1]['end_us'] / 1e6}", "--case", case, "--out", out, root=root)
     return cv("verify", out, check=False)
+
+
+def top_boxes(data, strict=True):
+    """Top-level boxes of ISO BMFF bytes: [(type, offset, size)]. strict: every byte is in a
+    box (asserted); otherwise stop at the first box that is cut off (a stream still growing)."""
+    out, off = [], 0
+    while off + 8 <= len(data):
+        size, typ = struct.unpack(">I4s", data[off:off + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[off + 8:off + 16])[0]
+        if size < 8 and not strict:
+            break
+        assert size >= 8, f"bad box at {off}"
+        out.append((typ.decode("latin1"), off, size))
+        off += size
+    assert off == len(data) or not strict, "trailing bytes after the last box"
+    return out
 
 
 def cameras(root):

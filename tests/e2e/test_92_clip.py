@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import (cv, decode_errors, fresh_root, probe_streams, query, start_camsim,
-                      start_recorder, wait_for)
+                      start_recorder, top_boxes, wait_for)
 
 NTP_UNIX = 2208988800
 
@@ -60,24 +60,10 @@ def clip(root, camera, frm, to, out):
     return json.loads(r.stdout)
 
 
-def boxes(data):
-    """Top-level boxes of an ISO BMFF file: [(type, offset, size)]."""
-    out, off = [], 0
-    while off + 8 <= len(data):
-        size, typ = struct.unpack(">I4s", data[off:off + 8])
-        if size == 1:
-            size = struct.unpack(">Q", data[off + 8:off + 16])[0]
-        assert size >= 8, f"bad box at {off}"
-        out.append((typ.decode("latin1"), off, size))
-        off += size
-    assert off == len(data), "trailing bytes after the last box"
-    return out
-
-
 def prft_walls(data):
     """(wall µs, media_time) of every prft box, in file order."""
     res = []
-    for typ, off, size in boxes(data):
+    for typ, off, size in top_boxes(data):
         if typ == "prft":
             ntp, media = struct.unpack(">QQ", data[off + 16:off + 32])
             secs, frac = ntp >> 32, ntp & 0xffffffff
@@ -122,8 +108,8 @@ def test_clip_three_segments(recorded, tmp_path, camera, vcodec, acodec):
     assert walls[0][0] == info["first_us"]
     assert info["first_us"] <= frm < info["first_us"] + 2_100_000
     assert to <= info["end_us"] < to + 2_100_000
-    assert [b[0] for b in boxes(data)[:3]] == ["ftyp", "moov", "sidx"]
-    assert boxes(data)[-1][0] == "mfra"
+    assert [b[0] for b in top_boxes(data)[:3]] == ["ftyp", "moov", "sidx"]
+    assert top_boxes(data)[-1][0] == "mfra"
 
     streams = {s["codec_type"]: s for s in probe_streams(out)}
     assert streams["video"]["codec_name"] == vcodec
