@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -236,11 +237,24 @@ def query(root, camera, frm="@0", to="@4102444800"):
     return json.loads(r.stdout)
 
 
+def cv_export(root, camera, from_us, to_us, case, out):
+    """`camvault export` of camera over [from_us, to_us) for case into the package out."""
+    cv("export", "--camera", camera, "--from", f"@{from_us / 1e6}", "--to", f"@{to_us / 1e6}",
+       "--case", case, "--out", out, root=root)
+    return out
+
+
+def package_manifest(package):
+    """The manifest.json of an evidence package, as a dict."""
+    with zipfile.ZipFile(package) as z:
+        name = next(n for n in z.namelist() if n.endswith("/manifest.json"))
+        return json.loads(z.read(name))
+
+
 def export_verify(root, camera, segs, case, out):
-    """`camvault export` of camera from the start of segs[0] to the end of segs[-1] (segments of
-    query()) into out, then `camvault verify` of it: verify's CompletedProcess (not checked)."""
-    cv("export", "--camera", camera, "--from", f"@{segs[0]['start_us'] / 1e6}",
-       "--to", f"@{segs[-1]['end_us'] / 1e6}", "--case", case, "--out", out, root=root)
+    """cv_export from the start of segs[0] to the end of segs[-1] (segments of query()), then
+    `camvault verify` of the package: verify's CompletedProcess (not checked)."""
+    cv_export(root, camera, segs[0]["start_us"], segs[-1]["end_us"], case, out)
     return cv("verify", out, check=False)
 
 
