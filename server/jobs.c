@@ -37,57 +37,6 @@ const char *srv_job_status_name(int s)
     return s >= 0 && s < SRV_JOB_NSTATUS ? names[s] : "?";
 }
 
-static void encode(struct cv_buf *b, const void *rec)
-{
-    const struct srv_job *j = rec;
-
-    cv_buf_str16(b, j->id);
-    cv_buf_str16(b, j->case_id);
-    cv_buf_u8(b, (uint8_t)j->ncameras);
-    for (uint32_t i = 0; i < j->ncameras; i++)
-        cv_buf_str16(b, j->cameras[i]);
-    cv_buf_be64(b, (uint64_t)j->from_us);
-    cv_buf_be64(b, (uint64_t)j->to_us);
-    cv_buf_str16(b, j->reason);
-    cv_buf_str16(b, j->for_user);
-    cv_buf_str16(b, j->request);
-    cv_buf_u8(b, j->status);
-    cv_buf_u8(b, j->progress);
-    cv_buf_be64(b, j->bytes);
-    cv_buf_str16(b, j->sha256);
-    cv_buf_str16(b, j->error);
-    cv_buf_be64(b, (uint64_t)j->created_us);
-    cv_buf_be64(b, (uint64_t)j->finished_us);
-    cv_buf_str16(b, j->by);
-}
-
-static bool decode(struct cv_rd *r, void *out)
-{
-    struct srv_job *j = out;
-
-    cv_rd_str16(r, j->id, sizeof(j->id));
-    cv_rd_str16(r, j->case_id, sizeof(j->case_id));
-    j->ncameras = cv_rd_u8(r);
-    if (j->ncameras > SRV_JOB_CAMERAS)
-        r->bad = true;
-    for (uint32_t i = 0; !r->bad && i < j->ncameras; i++)
-        cv_rd_str16(r, j->cameras[i], sizeof(j->cameras[i]));
-    j->from_us = (int64_t)cv_rd_be64(r);
-    j->to_us = (int64_t)cv_rd_be64(r);
-    cv_rd_str16(r, j->reason, sizeof(j->reason));
-    cv_rd_str16(r, j->for_user, sizeof(j->for_user));
-    cv_rd_str16(r, j->request, sizeof(j->request));
-    j->status = cv_rd_u8(r);
-    j->progress = cv_rd_u8(r);
-    j->bytes = cv_rd_be64(r);
-    cv_rd_str16(r, j->sha256, sizeof(j->sha256));
-    cv_rd_str16(r, j->error, sizeof(j->error));
-    j->created_us = (int64_t)cv_rd_be64(r);
-    j->finished_us = (int64_t)cv_rd_be64(r);
-    cv_rd_str16(r, j->by, sizeof(j->by));
-    return !(j->status >= SRV_JOB_NSTATUS);
-}
-
 int srv_job_new_id(char *id, struct cv_err *err)
 {
     char out[32];
@@ -98,6 +47,20 @@ int srv_job_new_id(char *id, struct cv_err *err)
     return rc;
 }
 
+/* The stored fields, in order (records.h). */
+static const struct srv_field fields[] = {
+    SRV_F_STR(struct srv_job, id),           SRV_F_STR(struct srv_job, case_id),
+    SRV_F_STRS(struct srv_job, cameras, ncameras),
+    SRV_F_BE64(struct srv_job, from_us),     SRV_F_BE64(struct srv_job, to_us),
+    SRV_F_STR(struct srv_job, reason),       SRV_F_STR(struct srv_job, for_user),
+    SRV_F_STR(struct srv_job, request),      SRV_F_U8(struct srv_job, status, SRV_JOB_NSTATUS - 1),
+    SRV_F_U8(struct srv_job, progress, 255), SRV_F_BE64(struct srv_job, bytes),
+    SRV_F_STR(struct srv_job, sha256),       SRV_F_STR(struct srv_job, error),
+    SRV_F_BE64(struct srv_job, created_us),  SRV_F_BE64(struct srv_job, finished_us),
+    SRV_F_STR(struct srv_job, by),
+    SRV_F_END,
+};
+
 static const struct srv_rec_kind kind = {
     .store = IDX_JOBS,
     .what = "export",
@@ -105,8 +68,7 @@ static const struct srv_rec_kind kind = {
     .max_bytes = REC_MAX,
     .id_max = SRV_JOB_ID_MAX,
     .id_off = offsetof(struct srv_job, id),
-    .encode = encode,
-    .decode = decode,
+    .fields = fields,
 };
 
 int srv_job_add(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)

@@ -16,6 +16,72 @@ static const char *id_of(const struct srv_rec_kind *k, const void *rec)
     return (const char *)rec + k->id_off;
 }
 
+static void fields_encode(struct cv_buf *b, const struct srv_field *f, const void *rec)
+{
+    const char *p = rec;
+    uint64_t v;
+
+    for (; f->kind != SRV_FIELD_END; f++) {
+        switch (f->kind) {
+        case SRV_FIELD_STR:
+            cv_buf_str16(b, p + f->off);
+            break;
+        case SRV_FIELD_U8:
+            cv_buf_u8(b, (uint8_t)p[f->off]);
+            break;
+        case SRV_FIELD_BE64:
+            memcpy(&v, p + f->off, 8);
+            cv_buf_be64(b, v);
+            break;
+        case SRV_FIELD_STRS: {
+            uint32_t n;
+            memcpy(&n, p + f->count_off, sizeof(n));
+            cv_buf_u8(b, (uint8_t)n);
+            for (uint32_t i = 0; i < n; i++)
+                cv_buf_str16(b, p + f->off + i * f->size);
+            break;
+        }
+        case SRV_FIELD_END:
+            break;
+        }
+    }
+}
+
+static bool fields_decode(struct cv_rd *r, const struct srv_field *f, void *rec)
+{
+    char *p = rec;
+    uint64_t v;
+
+    for (; f->kind != SRV_FIELD_END && !r->bad; f++) {
+        switch (f->kind) {
+        case SRV_FIELD_STR:
+            cv_rd_str16(r, p + f->off, f->size);
+            break;
+        case SRV_FIELD_U8:
+            p[f->off] = (char)cv_rd_u8(r);
+            if ((uint8_t)p[f->off] > f->max)
+                return false;
+            break;
+        case SRV_FIELD_BE64:
+            v = cv_rd_be64(r);
+            memcpy(p + f->off, &v, 8);
+            break;
+        case SRV_FIELD_STRS: {
+            uint32_t n = cv_rd_u8(r);
+            if (n > f->max)
+                return false;
+            memcpy(p + f->count_off, &n, sizeof(n));
+            for (uint32_t i = 0; i < n && !r->bad; i++)
+                cv_rd_str16(r, p + f->off + i * f->size, f->size);
+            break;
+        }
+        case SRV_FIELD_END:
+            break;
+        }
+    }
+    return true;
+}
+
 /* Decode one stored record into out (k->size bytes). */
 static int decode(const struct srv_rec_kind *k, const void *p, size_t len, void *out,
                   struct cv_err *err)
@@ -27,7 +93,7 @@ static int decode(const struct srv_rec_kind *k, const void *p, size_t len, void 
     cv_rd_init(&r, p, len);
     if (cv_rd_u8(&r) != VERSION)
         return cv_errf(err, CV_ECORRUPT, "%s record has an unknown version", k->what);
-    ok = k->decode(&r, out);
+    ok = k->fields ? fields_decode(&r, k->fields, out) : k->decode(&r, out);
     ((char *)out)[k->id_off + k->id_max - 1] = 0;
     if (!ok || r.bad)
         return cv_errf(err, CV_ECORRUPT, "%s record '%s' is malformed", k->what, id_of(k, out));
@@ -43,7 +109,10 @@ int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const void *r
 
     cv_buf_init(&b, k->max_bytes);
     cv_buf_u8(&b, VERSION);
-    k->encode(&b, rec);
+    if (k->fields)
+        fields_encode(&b, k->fields, rec);
+    else
+        k->encode(&b, rec);
     if (!cv_buf_ok(&b))
         rc = cv_errf(err, CV_ELIMIT, "%s record too large", k->what);
     else if (add)

@@ -20,6 +20,32 @@
 #include "common/error.h"
 #include "indexer/idx.h"
 
+/*
+ * A kind's fields as a table, in stored order: one encoder and one decoder serve every kind
+ * described this way (srv_rec_kind.fields). Strings are cv_buf_str16 (be16 length, bytes),
+ * integers big-endian; a string array is a count byte and then the rows.
+ */
+enum srv_field_kind {
+    SRV_FIELD_END,
+    SRV_FIELD_STR,  /* char[size] */
+    SRV_FIELD_U8,   /* uint8_t, at most max (a larger stored value is malformed) */
+    SRV_FIELD_BE64, /* int64_t or uint64_t */
+    SRV_FIELD_STRS, /* char[max][size] rows, their count a uint32_t at count_off */
+};
+struct srv_field {
+    enum srv_field_kind kind;
+    size_t off, size, count_off;
+    unsigned max;
+};
+#define SRV_F_MEMBER(T, m) (((T *)0)->m)
+#define SRV_F_STR(T, m) {SRV_FIELD_STR, offsetof(T, m), sizeof(SRV_F_MEMBER(T, m)), 0, 0}
+#define SRV_F_U8(T, m, most) {SRV_FIELD_U8, offsetof(T, m), 1, 0, (most)}
+#define SRV_F_BE64(T, m) {SRV_FIELD_BE64, offsetof(T, m), 8, 0, 0}
+#define SRV_F_STRS(T, m, n)                                                                     \
+    {SRV_FIELD_STRS, offsetof(T, m), sizeof(SRV_F_MEMBER(T, m)[0]), offsetof(T, n),              \
+     sizeof(SRV_F_MEMBER(T, m)) / sizeof(SRV_F_MEMBER(T, m)[0])}
+#define SRV_F_END {SRV_FIELD_END, 0, 0, 0, 0}
+
 /* A record is one version byte (1) and the fields the kind's codec writes; the id is a string
  * in the decoded struct at id_off, and the store's key. */
 struct srv_rec_kind {
@@ -31,8 +57,10 @@ struct srv_rec_kind {
     size_t id_off;       /* offsetof the id (char[id_max]) in the struct */
     const char *counter; /* srv_rec_add_numbered: the idx counter ("next_case") */
     const char *prefix;  /* and the id's prefix before the number ("C-") */
-    /* The fields after the version byte. decode reads them into a zeroed struct and returns
+    /* The fields after the version byte: a table (fields, ended by SRV_F_END), or, for a
+     * layout a table cannot say, a codec: decode reads them into a zeroed struct and returns
      * false when a value is out of range (r->bad, a read past the end, is checked after). */
+    const struct srv_field *fields;
     void (*encode)(struct cv_buf *b, const void *rec);
     bool (*decode)(struct cv_rd *r, void *out);
 };

@@ -28,56 +28,18 @@ const char *srv_request_status_name(int s)
     }
 }
 
-static void encode(struct cv_buf *b, const void *rec)
-{
-    const struct srv_request *rq = rec;
-
-    cv_buf_str16(b, rq->id);
-    cv_buf_str16(b, rq->by);
-    cv_buf_str16(b, rq->camera);
-    cv_buf_str16(b, rq->place);
-    cv_buf_be64(b, (uint64_t)rq->from_us);
-    cv_buf_be64(b, (uint64_t)rq->to_us);
-    cv_buf_str16(b, rq->description);
-    cv_buf_u8(b, rq->status);
-    cv_buf_str16(b, rq->reason);
-    cv_buf_be64(b, rq->hold);
-    cv_buf_str16(b, rq->case_id);
-    cv_buf_str16(b, rq->export_id);
-    cv_buf_be64(b, (uint64_t)rq->created_us);
-    cv_buf_be64(b, (uint64_t)rq->decided_us);
-    cv_buf_str16(b, rq->decided_by);
-    cv_buf_u8(b, (uint8_t)rq->ncameras);
-    for (uint32_t i = 0; i < rq->ncameras; i++)
-        cv_buf_str16(b, rq->cameras[i]);
-}
-
-static bool decode(struct cv_rd *r, void *out)
-{
-    struct srv_request *rq = out;
-
-    cv_rd_str16(r, rq->id, sizeof(rq->id));
-    cv_rd_str16(r, rq->by, sizeof(rq->by));
-    cv_rd_str16(r, rq->camera, sizeof(rq->camera));
-    cv_rd_str16(r, rq->place, sizeof(rq->place));
-    rq->from_us = (int64_t)cv_rd_be64(r);
-    rq->to_us = (int64_t)cv_rd_be64(r);
-    cv_rd_str16(r, rq->description, sizeof(rq->description));
-    rq->status = cv_rd_u8(r);
-    cv_rd_str16(r, rq->reason, sizeof(rq->reason));
-    rq->hold = cv_rd_be64(r);
-    cv_rd_str16(r, rq->case_id, sizeof(rq->case_id));
-    cv_rd_str16(r, rq->export_id, sizeof(rq->export_id));
-    rq->created_us = (int64_t)cv_rd_be64(r);
-    rq->decided_us = (int64_t)cv_rd_be64(r);
-    cv_rd_str16(r, rq->decided_by, sizeof(rq->decided_by));
-    rq->ncameras = cv_rd_u8(r);
-    if (rq->ncameras > SRV_REQUEST_CAMERAS)
-        r->bad = true;
-    for (uint32_t i = 0; !r->bad && i < rq->ncameras; i++)
-        cv_rd_str16(r, rq->cameras[i], sizeof(rq->cameras[i]));
-    return !(rq->status > SRV_RQ_REJECTED);
-}
+/* The stored fields, in order (records.h). */
+static const struct srv_field fields[] = {
+    SRV_F_STR(struct srv_request, id),           SRV_F_STR(struct srv_request, by),
+    SRV_F_STR(struct srv_request, camera),       SRV_F_STR(struct srv_request, place),
+    SRV_F_BE64(struct srv_request, from_us),     SRV_F_BE64(struct srv_request, to_us),
+    SRV_F_STR(struct srv_request, description),  SRV_F_U8(struct srv_request, status, SRV_RQ_REJECTED),
+    SRV_F_STR(struct srv_request, reason),       SRV_F_BE64(struct srv_request, hold),
+    SRV_F_STR(struct srv_request, case_id),      SRV_F_STR(struct srv_request, export_id),
+    SRV_F_BE64(struct srv_request, created_us),  SRV_F_BE64(struct srv_request, decided_us),
+    SRV_F_STR(struct srv_request, decided_by),   SRV_F_STRS(struct srv_request, cameras, ncameras),
+    SRV_F_END,
+};
 
 static const struct srv_rec_kind kind = {
     .store = IDX_REQUESTS,
@@ -88,8 +50,7 @@ static const struct srv_rec_kind kind = {
     .id_off = offsetof(struct srv_request, id),
     .counter = "next_request",
     .prefix = "R-",
-    .encode = encode,
-    .decode = decode,
+    .fields = fields,
 };
 
 int srv_request_add(struct idx_txn *txn, struct srv_request *rq, struct cv_err *err)
