@@ -348,6 +348,14 @@ static void put_segments(struct fx_env *e, struct idx_segment s1[NSEG1], struct 
     commit(t);
 }
 
+/* put_segments, then a read transaction (NULL, and a recorded failure, when not). */
+static struct idx_txn *read_two_cameras(struct fx_env *e, struct idx_segment s1[NSEG1],
+                                        struct idx_segment s2[NSEG2])
+{
+    put_segments(e, s1, s2);
+    return begin(e, false);
+}
+
 void test_idx_segments(void)
 {
     static const struct {
@@ -375,9 +383,7 @@ void test_idx_segments(void)
 
     if (fx_env_open(&e) < 0)
         return;
-    put_segments(&e, s1, s2);
-    t = begin(&e, false);
-    if (!t)
+    if (!(t = read_two_cameras(&e, s1, s2)))
         goto out;
     for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
         struct seen sn = {0, 0, s1[0].cam, {0}, false};
@@ -631,9 +637,7 @@ void test_idx_chain(void)
 
     if (fx_env_open(&e) < 0)
         return;
-    put_segments(&e, s1, s2);
-    t = begin(&e, false);
-    if (!t)
+    if (!(t = read_two_cameras(&e, s1, s2)))
         goto out;
     memcpy(prev1, zeros, 32);
     for (int i = 0; i < NSEG1; i++) {
@@ -980,9 +984,7 @@ void test_idx_locate(void)
 
     if (fx_env_open(&e) < 0)
         return;
-    put_segments(&e, s1, s2);
-    t = begin(&e, false);
-    if (!t)
+    if (!(t = read_two_cameras(&e, s1, s2)))
         goto out;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t off = 0;
