@@ -121,9 +121,7 @@ int cli_cmd_audit(int argc, char **argv)
     if (verify && (cs || since))
         return cli_usage_error(cl.cmd, "--verify checks the whole chain: no --case or --since");
     f.case_id = cs;
-    rc = cli_open_index(&cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(&cl, root, &idx, &t, &err);
     if (rc == 0 && verify) {
         rc = audit_verify(t, root, cl.json, &err);
     } else if (rc == 0) {
@@ -134,7 +132,6 @@ int cli_cmd_audit(int argc, char **argv)
         if (cl.json)
             printf("]\n");
     }
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     return rc < 0 ? cli_fail(&err) : 0;
 }

@@ -12,6 +12,7 @@
 #include "common/url.h"
 
 #include "cli/cli.h"
+#include "server/views.h"
 #include "common/banned.h"
 
 /* ---- camera ---- */
@@ -26,52 +27,6 @@ static void status_words(const struct idx_status *st, bool have, char *out, size
         snprintf(out, n, "online");
     else
         snprintf(out, n, "offline: %s", st->reason);
-}
-
-static void camera_json(struct cv_buf *b, const struct idx_camera *c, const struct idx_status *st,
-                        bool have_st)
-{
-    char url[IDX_URL_MAX], ts[48];
-
-    cv_url_redact(c->url, url, sizeof(url)); /* never print camera passwords */
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, c->id);
-    cv_buf_printf(b, ",\"enabled\":%s,\"public\":%s,", c->enabled ? "true" : "false",
-                  c->is_public ? "true" : "false");
-    cv_json_key(b, "url");
-    cv_json_str(b, url);
-    cv_buf_u8(b, ',');
-    cv_json_key(b, "name");
-    cv_json_str(b, c->name);
-    cv_buf_u8(b, ',');
-    cv_json_key(b, "location");
-    cv_json_str(b, c->location);
-    cv_buf_printf(b, ",\"transport\":\"%s\",\"retention_days\":%.6g,",
-                  c->transport == IDX_TRANSPORT_UDP ? "udp" : "tcp", c->retention_days);
-    cv_json_key(b, "volume");
-    cv_json_str(b, c->volume);
-    cv_buf_printf(b, ",\"status\":");
-    if (!have_st) {
-        cv_buf_printf(b, "null}");
-        return;
-    }
-    cv_buf_printf(b, "{\"online\":%s,", st->online ? "true" : "false");
-    cv_json_key(b, "reason");
-    cv_json_str(b, st->reason);
-    cv_time_format_utc(st->last_frame_us, ts, sizeof(ts), 3);
-    cv_buf_printf(b, ",\"last_frame\":");
-    cv_json_str(b, st->last_frame_us > 0 ? ts : NULL);
-    cv_time_format_utc(st->since_us, ts, sizeof(ts), 3);
-    cv_buf_printf(b, ",\"since\":\"%s\",\"bitrate_bps\":%llu,\"frames\":%llu,\"segments\":%llu,"
-                     "\"reconnects\":%llu,",
-                  ts, (unsigned long long)st->bitrate_bps, (unsigned long long)st->frames,
-                  (unsigned long long)st->segments, (unsigned long long)st->reconnects);
-    cv_time_format_utc(st->updated_us, ts, sizeof(ts), 3);
-    cv_buf_printf(b, "\"updated\":\"%s\",", ts);
-    cv_json_key(b, "codec");
-    cv_json_str(b, st->codec);
-    cv_buf_printf(b, "}}");
 }
 
 static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
@@ -151,9 +106,7 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
         return EXIT_USAGE;
     if (show && cl->npos != 1)
         return cli_usage_error(cl->cmd, "expected one camera id");
-    rc = cli_open_index(cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(cl, root, &idx, &t, &err);
     if (rc == 0) {
         if (show) {
             rc = idx_camera_get(t, cl->pos[0], &one, &err);
@@ -164,8 +117,7 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
         }
     }
     if (rc < 0) {
-        idx_abort(t);
-        idx_close(idx);
+        cli_close_index(idx, t);
         return cli_fail(&err);
     }
     cv_buf_init(&out, 64u << 20);
@@ -184,7 +136,7 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
         if (cl->json) {
             if (i)
                 cv_buf_u8(&out, ',');
-            camera_json(&out, &cams[i], &st, have);
+            srv_camera_json(&out, &cams[i], have ? &st : NULL, SRV_ROLE_ADMIN);
         } else if (show) {
             cv_buf_printf(&out,
                           "id:             %s\nname:           %s\nlocation:       %s\n"
@@ -211,8 +163,7 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
         cv_buf_u8(&out, ']');
     if (cl->json)
         cv_buf_u8(&out, '\n');
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     if (!show)
         free(cams);
     if (!cv_buf_ok(&out)) {

@@ -67,6 +67,12 @@ int cli_resolve_root(struct cli_cmdline *cl, char *root, struct cv_err *err);
 /* Open the index of an initialized root into root[PATH_MAX] (read-only work still uses this). */
 int cli_open_index(struct cli_cmdline *cl, char *root, struct idx **idx, struct cv_err *err);
 
+/* cli_open_index, then a read transaction into *t (*t stays NULL when either fails). */
+int cli_read_begin(struct cli_cmdline *cl, char *root, struct idx **idx, struct idx_txn **t,
+                   struct cv_err *err);
+/* Abort t (NULL-safe: done when it was committed) and close idx (NULL-safe). */
+void cli_close_index(struct idx *idx, struct idx_txn *t);
+
 /* Open the index of the command's data root, run fn in a write transaction, commit it (abort
  * it when fn fails), close. Every command that changes the index goes through here. */
 int cli_with_index(struct cli_cmdline *cl, cli_txn_fn fn, void *ctx, struct cv_err *err);
@@ -91,9 +97,6 @@ int cli_audit(struct idx_txn *t, const char *action, const char *target, const c
  */
 const char *cli_take_sub(struct cli_cmdline *cl, const char *command, const char *subs, int *argc,
                          char **argv);
-
-/* Append hold h to b as one JSON object (cli/hold.c; `hold list` and `query` print it). */
-void cli_hold_json(struct cv_buf *b, const struct idx_hold *h);
 
 /* A change to one camera's record: `apply` edits the record read from the index. */
 struct cli_camera_change {

@@ -125,6 +125,22 @@ int cli_open_index(struct cli_cmdline *cl, char *root, struct idx **idx, struct 
     return idx_open(idx, root, 0, err);
 }
 
+int cli_read_begin(struct cli_cmdline *cl, char *root, struct idx **idx, struct idx_txn **t,
+                   struct cv_err *err)
+{
+    int rc = cli_open_index(cl, root, idx, err);
+
+    if (rc == 0)
+        rc = idx_begin(*idx, false, t, err);
+    return rc;
+}
+
+void cli_close_index(struct idx *idx, struct idx_txn *t)
+{
+    idx_abort(t);
+    idx_close(idx);
+}
+
 /* Open the index of the command's data root, run fn in a write transaction, commit it (abort
  * it when fn fails), close. Every command that changes the index goes through here. */
 int cli_with_index(struct cli_cmdline *cl, cli_txn_fn fn, void *ctx, struct cv_err *err)

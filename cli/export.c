@@ -167,36 +167,6 @@ int cli_cmd_verify(int argc, char **argv)
 
 /* ---- clip, snapshot ---- */
 
-struct clip_paths {
-    const char *root;
-    char **v;
-    size_t n, cap;
-    bool oom;
-};
-
-static int clip_add_path(void *ctx, const struct idx_segment *s)
-{
-    struct clip_paths *l = ctx;
-    char abs[PATH_MAX];
-
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char **v = cap <= EXP_CLIP_SOURCES_MAX ? realloc(l->v, cap * sizeof(*v)) : NULL;
-        if (!v) {
-            l->oom = true;
-            return 1;
-        }
-        l->v = v;
-        l->cap = cap;
-    }
-    if (lay_abs(l->root, s->path, abs, sizeof(abs), NULL) < 0 || !(l->v[l->n] = strdup(abs))) {
-        l->oom = true;
-        return 1;
-    }
-    l->n++;
-    return 0;
-}
-
 /* camvault clip CAMERA --from T --to T --out FILE.mp4: one working copy of every segment
  * overlapping the range, across runs (gaps between runs stay gaps in its timeline). */
 int cli_cmd_clip(int argc, char **argv)
@@ -213,7 +183,7 @@ int cli_cmd_clip(int argc, char **argv)
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
     struct idx_camera cam;
-    struct clip_paths paths = {0};
+    struct exp_clip_sources src = {0};
     struct exp_clip *clip = NULL;
     char root[PATH_MAX], sha[65], a[48], b[48];
     uint8_t digest[32];
@@ -226,22 +196,17 @@ int cli_cmd_clip(int argc, char **argv)
         return cli_usage_error(cl.cmd, "expected CAMERA --from T --to T --out FILE.mp4");
     if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = cli_open_index(&cl, root, &idx, &err);
-    paths.root = root;
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(&cl, root, &idx, &t, &err);
     if (rc == 0)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
-        rc = idx_segment_iter_open(t, root, cam.num, from, to, clip_add_path, &paths, &err);
-    idx_abort(t);
-    idx_close(idx);
-    if (rc == 0 && paths.oom)
-        rc = cv_errf(&err, CV_ENOMEM, "too many segments in the range; ask for a shorter one");
-    if (rc == 0 && paths.n == 0)
-        rc = cv_errf(&err, CV_ENOENT, "camera '%s': nothing recorded in the range", cam.id);
+        rc = exp_clip_sources_collect(t, root, &cam, from, to, &src, &err);
+    cli_close_index(idx, t);
+    if (rc == 0 && src.truncated)
+        rc = cv_errf(&err, CV_ELIMIT, "more than %d segments in the range; ask for a shorter one",
+                     EXP_CLIP_SOURCES_MAX);
     if (rc == 0)
-        rc = exp_clip_open(&clip, (const char *const *)paths.v, paths.n, from, to, &err);
+        rc = exp_clip_open(&clip, (const char *const *)src.paths, src.n, from, to, &err);
     if (rc == 0) {
         fd = open(out_s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0)
@@ -290,9 +255,7 @@ int cli_cmd_clip(int argc, char **argv)
         }
     }
     exp_clip_free(clip);
-    for (size_t i = 0; i < paths.n; i++)
-        free(paths.v[i]);
-    free(paths.v);
+    exp_clip_sources_release(&src);
     return rc < 0 ? cli_fail(&err) : 0;
 }
 
@@ -324,17 +287,14 @@ int cli_cmd_snapshot(int argc, char **argv)
     if (cv_time_parse(at_s, &at, &err) < 0)
         return cli_usage_error(cl.cmd, "%s", err.msg);
     cv_buf_init(&jpeg, 64u << 20);
-    rc = cli_open_index(&cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(&cl, root, &idx, &t, &err);
     if (rc == 0)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
         rc = idx_locate_open(t, root, cam.num, at, &seg, &frag_off, &frag_us, &err);
     if (rc == CV_ENOENT)
         rc = cv_errf(&err, rc, "camera '%s': nothing recorded at %s", cam.id, at_s);
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     if (rc == 0)
         rc = lay_abs(root, seg.path, abs, sizeof(abs), &err);
     if (rc == 0)

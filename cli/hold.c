@@ -12,40 +12,10 @@
 #include "common/cvtime.h"
 
 #include "cli/cli.h"
+#include "server/views.h"
 #include "common/banned.h"
 
 /* ---- holds ---- */
-
-void cli_hold_json(struct cv_buf *b, const struct idx_hold *h)
-{
-    char ts[48];
-
-    cv_buf_printf(b, "{\"id\":%llu,\"case\":", (unsigned long long)h->id);
-    cv_json_str(b, h->case_id);
-    cv_buf_printf(b, ",\"cameras\":[");
-    for (uint32_t i = 0; i < h->ncameras; i++) {
-        cv_buf_printf(b, "%s", i ? "," : "");
-        cv_json_str(b, h->cameras[i]);
-    }
-    cv_buf_printf(b, "],");
-    cv_json_time(b, "from", h->from_us);
-    cv_buf_u8(b, ',');
-    cv_json_time(b, "to", h->to_us);
-    cv_time_format_utc(h->until_us, ts, sizeof(ts), 0);
-    cv_buf_printf(b, ",\"until\":");
-    cv_json_str(b, h->until_us ? ts : NULL);
-    cv_buf_printf(b, ",\"by\":");
-    cv_json_str(b, h->who);
-    cv_buf_printf(b, ",\"reason\":");
-    cv_json_str(b, h->why);
-    cv_time_format_utc(h->released_us, ts, sizeof(ts), 0);
-    cv_buf_printf(b, ",\"released\":");
-    cv_json_str(b, h->released_us ? ts : NULL);
-    cv_buf_printf(b, ",\"active\":%s}", idx_hold_covers(h, h->ncameras ? h->cameras[0] : "",
-                                                         h->from_us, h->to_us, cv_now_us())
-                                            ? "true"
-                                            : "false");
-}
 
 /* Every camera of the hold must exist; then store it. */
 static int hold_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
@@ -170,13 +140,10 @@ int cli_cmd_hold(int argc, char **argv)
         struct cv_buf out;
         if (cli_parse(&cl, argc, argv, NULL, 0, true))
             return EXIT_USAGE;
-        rc = cli_open_index(&cl, root, &idx, &err);
-        if (rc == 0)
-            rc = idx_begin(idx, false, &t, &err);
+        rc = cli_read_begin(&cl, root, &idx, &t, &err);
         if (rc == 0)
             rc = idx_hold_list(t, &h, &n, &err);
-        idx_abort(t);
-        idx_close(idx);
+        cli_close_index(idx, t);
         if (rc < 0)
             return cli_fail(&err);
         cv_buf_init(&out, 64u << 20);
@@ -185,7 +152,7 @@ int cli_cmd_hold(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             if (cl.json) {
                 cv_buf_printf(&out, "%s", i ? "," : "");
-                cli_hold_json(&out, &h[i]);
+                srv_hold_json(&out, &h[i]);
             } else {
                 char a[48], b[48];
                 cv_time_format_utc(h[i].from_us, a, sizeof(a), 0);

@@ -36,8 +36,7 @@ int cli_cmd_init(int argc, char **argv)
         rc = idx_begin(idx, false, &t, &err);
     if (rc == 0)
         rc = idx_site_id(t, site, &err);
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     if (rc == 0)
         rc = itg_keys_create(root, site, &keys, &err);
     if (rc < 0)

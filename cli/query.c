@@ -13,6 +13,7 @@
 #include "indexer/openseg.h"
 
 #include "cli/cli.h"
+#include "server/views.h"
 #include "common/banned.h"
 
 /* ---- query ---- */
@@ -127,9 +128,7 @@ int cli_cmd_query(int argc, char **argv)
         return cli_usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
     if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = cli_open_index(&cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(&cl, root, &idx, &t, &err);
     if (rc == 0)
         rc = idx_camera_get(t, cl.pos[0], &cam, &err);
     if (rc == 0)
@@ -140,8 +139,7 @@ int cli_cmd_query(int argc, char **argv)
         rc = idx_gap_iter(t, cam.num, from, to, acc_gap, &acc, &err);
     if (rc == 0)
         rc = idx_hold_list(t, &holds, &nholds, &err);
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     if (rc == 0 && acc.oom)
         rc = cv_errf(&err, CV_ENOMEM, "out of memory listing camera '%s'", cam.id);
     if (rc < 0) {
@@ -217,13 +215,10 @@ int cli_cmd_query(int argc, char **argv)
         cv_buf_printf(&out, "],\"holds\":[");
         nseg = 0;
         for (size_t i = 0; i < nholds; i++) {
-            bool mine = false;
-            for (uint32_t j = 0; j < holds[i].ncameras; j++)
-                mine |= strcmp(holds[i].cameras[j], cam.id) == 0;
-            if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+            if (!idx_hold_touches(&holds[i], cam.id, from, to))
                 continue;
             cv_buf_printf(&out, "%s", nseg++ ? "," : "");
-            cli_hold_json(&out, &holds[i]);
+            srv_hold_json(&out, &holds[i]);
         }
         cv_buf_printf(&out, "]}\n");
     } else {
@@ -254,10 +249,7 @@ int cli_cmd_query(int argc, char **argv)
             }
         }
         for (size_t i = 0; i < nholds; i++) {
-            bool mine = false;
-            for (uint32_t j = 0; j < holds[i].ncameras; j++)
-                mine |= strcmp(holds[i].cameras[j], cam.id) == 0;
-            if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+            if (!idx_hold_touches(&holds[i], cam.id, from, to))
                 continue;
             cv_time_format_utc(holds[i].from_us, a, sizeof(a), 3);
             cv_time_format_utc(holds[i].to_us, b, sizeof(b), 3);

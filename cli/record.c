@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/conf.h"
@@ -30,39 +31,32 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
-struct record_conf {
-    struct rec_config *cfg;
+/*
+ * camvault.conf, read by `record`, `serve` and `run` alike: every key is checked whoever owns
+ * it, so that a typo is refused by each of them ("ROOT/camvault.conf:3: unknown key 'x'");
+ * the recorder's keys go into rec, the server's into srv (scratch copies when the command does
+ * not use them).
+ */
+struct conf_dest {
+    struct rec_config *rec;
+    struct srv_config *srv;
+    bool apply_log_level; /* `record`: log_level sets the log's level */
+    struct rec_config rec_scratch;
+    struct srv_config srv_scratch;
 };
 
-static int record_conf_cb(void *ctx, const char *key, const char *value, struct cv_err *err)
+static int rec_conf_key(struct conf_dest *d, const char *key, const char *value,
+                        struct cv_err *err)
 {
-    struct record_conf *rc = ctx;
+    struct rec_config *cfg = d->rec;
     int64_t us;
 
-    if (strcmp(key, "segment_seconds") == 0) {
-        if (cv_seconds_parse(value, &us, err) < 0)
-            return CV_EINVAL;
-        rc->cfg->segment_us = us;
-        return 0;
-    }
-    if (strcmp(key, "retention_interval_seconds") == 0) {
-        if (cv_seconds_parse(value, &us, err) < 0)
-            return CV_EINVAL;
-        rc->cfg->retention_us = us;
-        return 0;
-    }
     if (strcmp(key, "log_level") == 0) {
         int lvl = cv_log_level_parse(value);
         if (lvl < 0)
             return cv_errf(err, CV_EINVAL, "bad log_level '%s'", value);
-        cv_log_init("camvault", (enum cv_log_level)lvl);
-        return 0;
-    }
-    /* Keys that belong to other roles are accepted here and checked by their owners. */
-    if (strcmp(key, "checkpoint_seconds") == 0) {
-        if (cv_seconds_parse(value, &us, err) < 0)
-            return CV_EINVAL;
-        rc->cfg->checkpoint_us = us;
+        if (d->apply_log_level)
+            cv_log_init("camvault", (enum cv_log_level)lvl);
         return 0;
     }
     if (strcmp(key, "tsa_url") == 0) {
@@ -72,20 +66,88 @@ static int record_conf_cb(void *ctx, const char *key, const char *value, struct 
             return cv_errf(err, CV_EINVAL, "tsa_url '%s' is not an http:// or https:// URL",
                            safe);
         }
-        if (cv_strlcpy(rc->cfg->tsa_url, value, sizeof(rc->cfg->tsa_url)) < 0)
+        if (cv_strlcpy(cfg->tsa_url, value, sizeof(cfg->tsa_url)) < 0)
             return cv_errf(err, CV_EINVAL, "tsa_url is too long");
         return 0;
     }
-    if (strcmp(key, "listen") == 0 || strcmp(key, "site_zone") == 0 ||
-        strcmp(key, "exports_max_percent") == 0 ||
-        strncmp(key, "http_", 5) == 0) /* http_*: the server's, checked by srv_config_set */
+    int64_t *dst = strcmp(key, "segment_seconds") == 0              ? &cfg->segment_us
+                   : strcmp(key, "retention_interval_seconds") == 0 ? &cfg->retention_us
+                   : strcmp(key, "checkpoint_seconds") == 0         ? &cfg->checkpoint_us
+                                                                    : NULL;
+    if (!dst)
+        return 1;
+    if (cv_seconds_parse(value, &us, err) < 0)
+        return CV_EINVAL;
+    *dst = us;
+    return 0;
+}
+
+static int srv_conf_key(struct srv_config *c, const char *key, const char *value,
+                        struct cv_err *err)
+{
+    int rc;
+
+    if (strcmp(key, "exports_max_percent") == 0) {
+        int64_t pc;
+        if (cv_parse_i64(value, 1, 100, &pc) < 0)
+            return cv_errf(err, CV_EINVAL, "bad exports_max_percent '%s': expected 1 to 100",
+                           value);
+        c->exports_max_percent = (unsigned)pc;
         return 0;
-    int sr = srv_request_conf(NULL, key, value, err); /* the server's request limits */
-    if (sr <= 0)
-        return sr;
-    if ((sr = srv_rendition_conf(NULL, key, value, err)) <= 0) /* the server's renditions */
-        return sr;
-    return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
+    }
+    if (strcmp(key, "listen") == 0) {
+        if (!c->listen[0] && cv_strlcpy(c->listen, value, sizeof(c->listen)) < 0)
+            return cv_errf(err, CV_EINVAL, "listen address too long");
+        return 0;
+    }
+    rc = srv_config_set(c, key, value, err);
+    if (rc == 1)
+        rc = srv_request_conf(c, key, value, err);
+    if (rc == 1)
+        rc = srv_rendition_conf(c, key, value, err);
+    return rc;
+}
+
+static int conf_cb(void *ctx, const char *key, const char *value, struct cv_err *err)
+{
+    struct conf_dest *d = ctx;
+    int rc = rec_conf_key(d, key, value, err);
+
+    if (rc == 1)
+        rc = srv_conf_key(d->srv, key, value, err);
+    if (rc == 1)
+        return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
+    return rc;
+}
+
+/* Read ROOT/camvault.conf (a missing file is no error) into rec and/or srv (NULL: not used). */
+static int conf_read(const char *root, struct rec_config *rec, struct srv_config *srv,
+                     struct cv_err *err)
+{
+    struct conf_dest *d = calloc(1, sizeof(*d));
+    char conf[PATH_MAX];
+    int rc;
+
+    if (!d)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    d->apply_log_level = rec != NULL;
+    d->rec = rec ? rec : &d->rec_scratch;
+    d->srv = srv ? srv : &d->srv_scratch;
+    cv_path_join(conf, sizeof(conf), root, "camvault.conf", NULL);
+    rc = cv_conf_load(conf, conf_cb, d, err);
+    free(d);
+    return rc;
+}
+
+/* --log-level: set the log's level, or say why not (then -1). */
+static int log_level_flag(const char *cmd, const char *level)
+{
+    int lvl = cv_log_level_parse(level);
+
+    if (lvl < 0)
+        return cli_usage_error(cmd, "bad --log-level '%s' (debug, info, warn, error)", level), -1;
+    cv_log_init("camvault", (enum cv_log_level)lvl);
+    return 0;
 }
 
 int cli_cmd_record(int argc, char **argv)
@@ -100,28 +162,21 @@ int cli_cmd_record(int argc, char **argv)
         {NULL, false, NULL, NULL},
     };
     struct rec_config cfg;
-    struct record_conf rcf = {&cfg};
     struct cv_err err = {""};
-    char root[PATH_MAX], conf[PATH_MAX];
+    char root[PATH_MAX];
     struct sigaction sa;
     int64_t us;
 
     if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
     rec_config_defaults(&cfg);
-    if (level) {
-        int lvl = cv_log_level_parse(level);
-        if (lvl < 0)
-            return cli_usage_error(cl.cmd, "bad --log-level '%s' (debug, info, warn, error)",
-                                   level);
-        cv_log_init("camvault", (enum cv_log_level)lvl);
-    }
+    if (level && log_level_flag(cl.cmd, level) < 0)
+        return EXIT_USAGE;
     if (cli_resolve_root(&cl, root, &err) < 0)
         return cli_fail(&err);
     if (lay_root_check(root, &err) < 0)
         return cli_fail(&err);
-    cv_path_join(conf, sizeof(conf), root, "camvault.conf", NULL);
-    if (cv_conf_load(conf, record_conf_cb, &rcf, &err) < 0)
+    if (conf_read(root, &cfg, NULL, &err) < 0)
         return cli_fail(&err);
     if (seg) {
         if (cv_seconds_parse(seg, &us, &err) < 0)
@@ -152,31 +207,6 @@ int cli_cmd_record(int argc, char **argv)
 
 /* ---- serve and run ---- */
 
-static int serve_conf_cb(void *ctx, const char *key, const char *value, struct cv_err *err)
-{
-    struct srv_config *c = ctx;
-    int rc;
-
-    /* Other keys belong to the recorder, which checks them. */
-    if (strcmp(key, "exports_max_percent") == 0) {
-        int64_t pc;
-        if (cv_parse_i64(value, 1, 100, &pc) < 0)
-            return cv_errf(err, CV_EINVAL, "bad exports_max_percent '%s': expected 1 to 100",
-                           value);
-        c->exports_max_percent = (unsigned)pc;
-        return 0;
-    }
-    if (strcmp(key, "listen") == 0 && !c->listen[0] &&
-        cv_strlcpy(c->listen, value, sizeof(c->listen)) < 0)
-        return cv_errf(err, CV_EINVAL, "listen address too long");
-    rc = srv_config_set(c, key, value, err);
-    if (rc == 1)
-        rc = srv_request_conf(c, key, value, err);
-    if (rc == 1)
-        rc = srv_rendition_conf(c, key, value, err);
-    return rc < 0 ? rc : 0;
-}
-
 /* Options shared by serve and run. */
 struct serve_opts {
     const char *listen, *cert, *key, *web;
@@ -185,7 +215,6 @@ struct serve_opts {
 static int serve_config(struct cli_cmdline *cl, const struct serve_opts *so, char *root,
                         struct srv_config *c, struct cv_err *err)
 {
-    char conf[PATH_MAX];
     int rc;
 
     memset(c, 0, sizeof(*c));
@@ -201,8 +230,7 @@ static int serve_config(struct cli_cmdline *cl, const struct serve_opts *so, cha
         rc = lay_root_check(root, err);
     if (rc < 0)
         return rc;
-    cv_path_join(conf, sizeof(conf), root, "camvault.conf", NULL);
-    return cv_conf_load(conf, serve_conf_cb, c, err);
+    return conf_read(root, NULL, c, err);
 }
 
 int cli_cmd_serve(int argc, char **argv)
@@ -222,13 +250,8 @@ int cli_cmd_serve(int argc, char **argv)
 
     if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
-    if (level) {
-        int lvl = cv_log_level_parse(level);
-        if (lvl < 0)
-            return cli_usage_error(cl.cmd, "bad --log-level '%s' (debug, info, warn, error)",
-                                   level);
-        cv_log_init("camvault", (enum cv_log_level)lvl);
-    }
+    if (level && log_level_flag(cl.cmd, level) < 0)
+        return EXIT_USAGE;
     rc = serve_config(&cl, &so, root, &c, &err);
     if (rc == CV_EUSAGE)
         return cli_usage_error(cl.cmd, "%s", err.msg);

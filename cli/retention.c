@@ -54,56 +54,29 @@ static int volume_add(struct cli_cmdline *cl, int argc, char **argv)
     struct idx *idx = NULL;
     struct idx_txn *t = NULL;
     struct idx_volume v;
-    char root[PATH_MAX], link[PATH_MAX], real[PATH_MAX];
-    struct stat st;
+    char root[PATH_MAX];
+    uint64_t max_bytes = 0;
     int rc;
 
     if (cli_parse(cl, argc, argv, opts, 2, false))
         return EXIT_USAGE;
     if (cl->npos != 2)
         return cli_usage_error(cl->cmd, "expected NAME PATH: volume add NAME PATH [--max-bytes N]");
-    if (lay_id_check("volume", cl->pos[0], &err) < 0)
-        return cli_usage_error(cl->cmd, "%s", err.msg);
-    memset(&v, 0, sizeof(v));
-    cv_strlcpy(v.name, cl->pos[0], sizeof(v.name));
-    if (maxb && parse_bytes(maxb, &v.max_bytes) < 0)
+    if (maxb && parse_bytes(maxb, &max_bytes) < 0)
         return cli_usage_error(cl->cmd, "bad --max-bytes '%s': expected bytes like 500M or 2G",
                                maxb);
-    if (stat(cl->pos[1], &st) < 0 || !S_ISDIR(st.st_mode))
-        return cv_errf(&err, CV_ENOENT, "volume path '%s' is not a directory", cl->pos[1]),
-               cli_fail(&err);
-    if (!realpath(cl->pos[1], real))
-        return cv_errf(&err, CV_EIO, "cannot resolve '%s': %s", cl->pos[1], strerror(errno)),
-               cli_fail(&err);
     rc = cli_open_index(cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_volume_dir(root, v.name, link, sizeof(link), &err);
-    if (rc == 0) {
-        char here[PATH_MAX];
-        /* The volume's files live at ROOT/volumes/<name>: a link to PATH unless PATH is that. */
-        if (!(realpath(link, here) && strcmp(here, real) == 0)) {
-            if (lstat(link, &st) == 0)
-                rc = cv_errf(&err, CV_EEXIST, "'%s' already exists", link);
-            else if (symlink(real, link) < 0)
-                rc = cv_errf(&err, CV_EIO, "cannot link '%s' to '%s': %s", link, real,
-                             strerror(errno));
-            else
-                cv_fsync_parent(link, NULL);
-        }
-        cv_strlcpy(v.path, real, sizeof(v.path));
-    }
     if (rc == 0)
         rc = idx_begin(idx, true, &t, &err);
     if (rc == 0)
-        rc = idx_volume_put(t, &v, &err);
+        rc = idx_volume_add(t, root, cl->pos[0], cl->pos[1], max_bytes, &v, &err);
     if (rc == 0)
         rc = cli_audit(t, "volume-add", v.name, NULL, v.path, &err);
     if (rc == 0) {
         rc = idx_commit(t, &err);
         t = NULL;
     }
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     if (rc < 0)
         return cli_fail(&err);
     printf("volume %s at %s%s\n", v.name, v.path, v.max_bytes ? "" : " (limit: 95% of its filesystem)");
@@ -168,16 +141,13 @@ static int volume_list(struct cli_cmdline *cl, int argc, char **argv)
 
     if (cli_parse(cl, argc, argv, NULL, 0, true))
         return EXIT_USAGE;
-    rc = cli_open_index(cl, root, &idx, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, false, &t, &err);
+    rc = cli_read_begin(cl, root, &idx, &t, &err);
     if (rc == 0)
         rc = idx_volume_list(t, &v, &n, &err);
     if (rc == 0)
         rc = idx_camera_list(t, &cams, &ncams, &err);
     if (rc < 0) {
-        idx_abort(t);
-        idx_close(idx);
+        cli_close_index(idx, t);
         return cli_fail(&err);
     }
     cv_buf_init(&out, 16u << 20);
@@ -214,8 +184,7 @@ static int volume_list(struct cli_cmdline *cl, int argc, char **argv)
     }
     if (cl->json)
         cv_buf_printf(&out, "]\n");
-    idx_abort(t);
-    idx_close(idx);
+    cli_close_index(idx, t);
     free(v);
     free(cams);
     fwrite(out.data, 1, out.len, stdout);
@@ -316,14 +285,11 @@ int cli_cmd_retention(int argc, char **argv)
         size_t n = 0;
         if (cli_parse(&cl, argc, argv, NULL, 0, true))
             return EXIT_USAGE;
-        rc = cli_open_index(&cl, root, &idx, &err);
-        if (rc == 0)
-            rc = idx_begin(idx, false, &t, &err);
+        rc = cli_read_begin(&cl, root, &idx, &t, &err);
         if (rc == 0)
             rc = idx_camera_list(t, &cams, &n, &err);
         if (rc < 0) {
-            idx_abort(t);
-            idx_close(idx);
+            cli_close_index(idx, t);
             return cli_fail(&err);
         }
         if (cl.json)
@@ -354,8 +320,7 @@ int cli_cmd_retention(int argc, char **argv)
         }
         if (cl.json)
             printf("]\n");
-        idx_abort(t);
-        idx_close(idx);
+        cli_close_index(idx, t);
         free(cams);
         return 0;
     }

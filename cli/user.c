@@ -136,13 +136,10 @@ int cli_cmd_user(int argc, char **argv)
         int rc;
         if (cli_parse(&cl, argc, argv, NULL, 0, true))
             return EXIT_USAGE;
-        rc = cli_open_index(&cl, root, &idx, &err);
-        if (rc == 0)
-            rc = idx_begin(idx, false, &t, &err);
+        rc = cli_read_begin(&cl, root, &idx, &t, &err);
         if (rc == 0)
             rc = srv_user_list(t, &u, &n, &err);
-        idx_abort(t);
-        idx_close(idx);
+        cli_close_index(idx, t);
         if (rc < 0)
             return cli_fail(&err);
         if (cl.json)

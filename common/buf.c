@@ -193,6 +193,27 @@ void cv_json_key(struct cv_buf *b, const char *key)
         b->data[b->len] = 0;
 }
 
+void cv_json_add_str(struct cv_buf *b, const char *key, const char *s, bool empty_null)
+{
+    cv_buf_u8(b, ',');
+    cv_json_key(b, key);
+    cv_json_str(b, s && (s[0] || !empty_null) ? s : NULL);
+}
+
+void cv_json_add_strv(struct cv_buf *b, const char *key, const char *first, size_t stride,
+                      size_t n)
+{
+    cv_buf_u8(b, ',');
+    cv_json_key(b, key);
+    cv_buf_u8(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cv_buf_u8(b, ',');
+        cv_json_str(b, first + i * stride);
+    }
+    cv_buf_u8(b, ']');
+}
+
 static const uint8_t *take(struct cv_rd *r, size_t n)
 {
     const uint8_t *p;
@@ -319,6 +340,29 @@ static int hexval(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+int cv_pct_decode(const char *src, size_t n, char *out, size_t cap, bool strict)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int ch = (unsigned char)src[i];
+        if (ch == '%') {
+            int hi = i + 2 < n ? hexval(src[i + 1]) : -1, lo = i + 2 < n ? hexval(src[i + 2]) : -1;
+            if (hi >= 0 && lo >= 0) {
+                ch = hi << 4 | lo;
+                i += 2;
+            } else if (strict) {
+                return -1;
+            }
+        }
+        if (ch == 0 || (strict && (ch < 0x20 || ch == 0x7f)) || o + 1 >= cap)
+            return -1;
+        out[o++] = (char)ch;
+    }
+    out[o] = 0;
+    return 0;
 }
 
 int cv_unhex(const char *in, uint8_t *out, size_t n)

@@ -44,6 +44,12 @@ void cv_buf_printf(struct cv_buf *b, const char *fmt, ...) __attribute__((format
 /* JSON helpers: a quoted, escaped string (s may be NULL: null); "key": prefix. */
 void cv_json_str(struct cv_buf *b, const char *s);
 void cv_json_key(struct cv_buf *b, const char *key);
+/* A member after an object's first: `,"key":"s"` (`,"key":null` when s is NULL or, with
+ * empty_null, ""); and `,"key":["a","b"]` of n strings stride bytes apart from first (the
+ * rows of a char[n][stride] array). */
+void cv_json_add_str(struct cv_buf *b, const char *key, const char *s, bool empty_null);
+void cv_json_add_strv(struct cv_buf *b, const char *key, const char *first, size_t stride,
+                      size_t n);
 
 struct cv_rd {
     const uint8_t *p;
@@ -79,6 +85,12 @@ uint64_t cv_get_be64(const uint8_t *p);
 /* Lowercase hex of n bytes into out (2n+1 bytes). Parse back: 0, or -1 on bad input. */
 void cv_hex(const uint8_t *in, size_t n, char *out);
 int cv_unhex(const char *in, uint8_t *out, size_t n);
+
+/* Percent-decode src[0..n) (RFC 3986 2.1) into out[cap], NUL-terminated; the one decoder of the
+ * project (URL user info, request targets). A '%' not followed by two hex digits is kept as it
+ * is (FFmpeg's ff_urldecode) unless strict. Returns 0, or -1 when the result does not fit in cap,
+ * holds a NUL, or, when strict, has a bad escape or any control byte (< 0x20, 0x7f). */
+int cv_pct_decode(const char *src, size_t n, char *out, size_t cap, bool strict);
 
 /* Bounded copy: copies at most cap-1 bytes and terminates; returns -1 when it truncated. */
 int cv_strlcpy(char *dst, const char *src, size_t cap);

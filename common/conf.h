@@ -1,8 +1,11 @@
 /*
  * conf.h: ROOT/camvault.conf, "key = value" lines; '#' starts a comment.
  *
- * Unknown keys are errors (a typo must not silently fall back to a default). The file is
- * optional: a missing file is not an error.
+ * Unknown keys are errors (a typo must not silently fall back to a default): the callback
+ * returns CV_EINVAL "unknown key 'x'" for a key it does not know, and cv_conf_load prefixes the
+ * file and line. camvault's commands that read the file (`record`, `serve`, `run`) share one
+ * callback that knows every key (cli/record.c). The file is optional: a missing file is not an
+ * error.
  */
 #ifndef CV_CONF_H
 #define CV_CONF_H

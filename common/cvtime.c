@@ -83,10 +83,29 @@ static int days_in_month(int y, int m)
     return m == 2 ? 28 + leap : dm[m - 1];
 }
 
+/* At *p == '.': the fraction's digits as microseconds (past the sixth, ignored) into *frac,
+ * *p past them; -1 when no digit follows the point. */
+static int take_fraction(const char **p, int64_t *frac)
+{
+    const char *q = *p + 1;
+    int64_t scale = CV_US_PER_S;
+
+    if (!isdigit((unsigned char)*q))
+        return -1;
+    for (; isdigit((unsigned char)*q); q++) {
+        if (scale > 1) {
+            scale /= 10;
+            *frac += (*q - '0') * scale;
+        }
+    }
+    *p = q;
+    return 0;
+}
+
 static int parse_unix(const char *s, int64_t *out_us, struct cv_err *err)
 {
     const char *p = s + 1;
-    int64_t sec = 0, frac = 0, scale = CV_US_PER_S;
+    int64_t sec = 0, frac = 0;
     int digits = 0;
 
     if (!isdigit((unsigned char)*p))
@@ -97,18 +116,8 @@ static int parse_unix(const char *s, int64_t *out_us, struct cv_err *err)
         sec = sec * 10 + (*p++ - '0');
         digits++;
     }
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            goto bad;
-        while (isdigit((unsigned char)*p)) {
-            if (scale > 1) {
-                scale /= 10;
-                frac += (*p - '0') * scale;
-            }
-            p++;
-        }
-    }
+    if (*p == '.' && take_fraction(&p, &frac) < 0)
+        goto bad;
     if (*p != '\0' || digits > 12)
         goto bad;
     *out_us = sec * CV_US_PER_S + frac;
@@ -121,7 +130,7 @@ int cv_time_parse(const char *s, int64_t *out_us, struct cv_err *err)
 {
     const char *p = s;
     int Y, M, D, h, m, sec, oh = 0, om = 0, sign = 0;
-    int64_t frac = 0, scale = CV_US_PER_S, days, total;
+    int64_t frac = 0, days, total;
 
     if (!s || !*s)
         return cv_errf(err, CV_EINVAL, "bad time '': expected RFC 3339 or @UNIXSECONDS");
@@ -138,18 +147,8 @@ int cv_time_parse(const char *s, int64_t *out_us, struct cv_err *err)
     if (take_digits(&p, 2, &h) || *p++ != ':' || take_digits(&p, 2, &m) || *p++ != ':' ||
         take_digits(&p, 2, &sec))
         goto bad;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            goto bad;
-        while (isdigit((unsigned char)*p)) {
-            if (scale > 1) {
-                scale /= 10;
-                frac += (*p - '0') * scale;
-            }
-            p++;
-        }
-    }
+    if (*p == '.' && take_fraction(&p, &frac) < 0)
+        goto bad;
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
@@ -260,4 +259,20 @@ void cv_json_time(struct cv_buf *b, const char *key, int64_t us)
     cv_time_format_local(us, loc, sizeof(loc), 6);
     cv_buf_printf(b, "\"%s\":\"%s\",\"%s_local\":\"%s\",\"%s_us\":%lld", key, utc, key, loc, key,
                   (long long)us);
+}
+
+void cv_json_time_or_null(struct cv_buf *b, const char *key, int64_t us)
+{
+    if (us == 0) {
+        cv_json_key(b, key);
+        cv_buf_printf(b, "null");
+        return;
+    }
+    cv_json_time(b, key, us);
+}
+
+void cv_json_add_time(struct cv_buf *b, const char *key, int64_t us)
+{
+    cv_buf_u8(b, ',');
+    cv_json_time_or_null(b, key, us);
 }

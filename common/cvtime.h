@@ -44,6 +44,10 @@ void cv_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 /* Append `"key":"<UTC>","key_local":"<local with offset>","key_us":<µs>` (µs precision) to b,
  * the one way camvault's JSON gives a time. */
 void cv_json_time(struct cv_buf *b, const char *key, int64_t us);
+/* The same, or `"key":null` when us is 0 (not yet: a decision, a finish, a last login). */
+void cv_json_time_or_null(struct cv_buf *b, const char *key, int64_t us);
+/* The same as a member after an object's first (a comma before it). */
+void cv_json_add_time(struct cv_buf *b, const char *key, int64_t us);
 
 /* Parse a duration like "90", "1.5" (seconds) into µs; CV_EINVAL when not a positive number. */
 int cv_seconds_parse(const char *s, int64_t *out_us, struct cv_err *err);

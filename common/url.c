@@ -29,38 +29,6 @@ static const char *last_at(const char *s, size_t from)
     return strrchr(s + from, '@');
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode src[0..n) into out[cap]; -1 if too long or it decodes to a NUL. */
-static int pct_decode(const char *src, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        int ch = (unsigned char)src[i];
-        if (ch == '%' && i + 2 < n && hexval(src[i + 1]) >= 0 && hexval(src[i + 2]) >= 0) {
-            ch = hexval(src[i + 1]) << 4 | hexval(src[i + 2]);
-            i += 2;
-            if (ch == 0)
-                return -1;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = (char)ch;
-    }
-    out[o] = 0;
-    return 0;
-}
-
 int cv_url_parse(const char *url, struct cv_url *out, struct cv_err *err)
 {
     size_t a = after_scheme(url);
@@ -79,8 +47,9 @@ int cv_url_parse(const char *url, struct cv_url *out, struct cv_err *err)
         const char *sep = memchr(h, ':', (size_t)(at - h));
         size_t ul = sep ? (size_t)(sep - h) : (size_t)(at - h);
         out->has_user = true;
-        if (pct_decode(h, ul, out->user, sizeof(out->user)) != 0 ||
-            (sep && pct_decode(sep + 1, (size_t)(at - sep - 1), out->pass, sizeof(out->pass)) != 0))
+        if (cv_pct_decode(h, ul, out->user, sizeof(out->user), false) != 0 ||
+            (sep && cv_pct_decode(sep + 1, (size_t)(at - sep - 1), out->pass, sizeof(out->pass),
+                                  false) != 0))
             return cv_errf(err, CV_EINVAL, "the user name or password in the URL is too long "
                            "(over %zu bytes) or holds %%00", sizeof(out->user) - 1);
         h = at + 1;

@@ -31,6 +31,7 @@
 #ifndef EXP_CLIP_H
 #define EXP_CLIP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,27 @@ struct exp_clip_source {
     uint32_t fragments;
     int64_t first_us, end_us; /* wall clock of its first used frame and of the end of its last */
 };
+
+/*
+ * The sources of a clip of camera `cam` over [from_us, to_us) (`camvault clip` and the API's
+ * video.mp4 collect them alike): the absolute paths of the segment files that overlap it, in
+ * time order, and each one's run id, read in t (a read transaction of the caller). At most
+ * EXP_CLIP_SOURCES_MAX: past it `truncated` is set and the rest left out. CV_ENOENT "camera
+ * 'x': nothing recorded in this range" when none. Release with exp_clip_sources_release (also
+ * after a failure).
+ */
+struct idx_txn;
+struct idx_camera;
+struct exp_clip_sources {
+    char **paths;
+    uint64_t *runs;
+    size_t n, cap;
+    bool truncated;
+};
+int exp_clip_sources_collect(struct idx_txn *t, const char *root, const struct idx_camera *cam,
+                             int64_t from_us, int64_t to_us, struct exp_clip_sources *out,
+                             struct cv_err *err);
+void exp_clip_sources_release(struct exp_clip_sources *s);
 
 /*
  * Plan the clip of the segment files `paths[0..n)` (absolute; one camera; in time order) for

@@ -1,5 +1,6 @@
 /*
- * export.h: evidence export packages (one ZIP per export; format in DESIGN.md and README.txt).
+ * export.h: evidence export packages (one ZIP per export; format in docs/evidence.md and the
+ * package's README.txt).
  *
  * exp_export collects, for each requested camera, every segment overlapping [from, to), the gaps
  * and tombstones in that range and the chain links from the first exported segment up to the

@@ -255,6 +255,10 @@ int idx_hold_get(struct idx_txn *txn, uint64_t id, struct idx_hold *out, struct 
 int idx_hold_put(struct idx_txn *txn, const struct idx_hold *h, struct cv_err *err);
 /* All holds (released ones too), id order; malloc'd array. */
 int idx_hold_list(struct idx_txn *txn, struct idx_hold **out, size_t *n, struct cv_err *err);
+/* Whether hold h names `camera` and its range meets [from, to), whatever its state (released,
+ * expired: listings show those too). */
+bool idx_hold_touches(const struct idx_hold *h, const char *camera, int64_t from_us,
+                      int64_t to_us);
 /* Whether hold h, at time now, protects footage of `camera` in [from, to). */
 bool idx_hold_covers(const struct idx_hold *h, const char *camera, int64_t from_us, int64_t to_us,
                      int64_t now_us);

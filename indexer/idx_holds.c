@@ -298,19 +298,23 @@ int idx_hold_list(struct idx_txn *t, struct idx_hold **out, size_t *n, struct cv
     return idx_list_db(t, DB_HOLDS, sizeof(**out), hold_item, (void **)out, n, err);
 }
 
-bool idx_hold_covers(const struct idx_hold *h, const char *camera, int64_t from_us, int64_t to_us,
-                     int64_t now_us)
+bool idx_hold_touches(const struct idx_hold *h, const char *camera, int64_t from_us,
+                      int64_t to_us)
 {
-    if (h->released_us)
-        return false;
-    if (h->until_us && h->until_us <= now_us)
-        return false;
     if (h->to_us <= from_us || h->from_us >= to_us)
         return false;
     for (uint32_t i = 0; i < h->ncameras; i++)
         if (strcmp(h->cameras[i], camera) == 0)
             return true;
     return false;
+}
+
+bool idx_hold_covers(const struct idx_hold *h, const char *camera, int64_t from_us, int64_t to_us,
+                     int64_t now_us)
+{
+    if (h->released_us || (h->until_us && h->until_us <= now_us))
+        return false;
+    return idx_hold_touches(h, camera, from_us, to_us);
 }
 
 void idx_checkpoint_release(struct idx_checkpoint *c)

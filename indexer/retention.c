@@ -27,6 +27,43 @@ int idx_volume_dir(const char *root, const char *name, char *out, size_t n, stru
     return lay_abs(root, rel, out, n, err);
 }
 
+int idx_volume_add(struct idx_txn *t, const char *root, const char *name, const char *path,
+                   uint64_t max_bytes, struct idx_volume *out, struct cv_err *err)
+{
+    char link[PATH_MAX], real[PATH_MAX], here[PATH_MAX];
+    struct idx_volume old;
+    struct stat st;
+    int rc = lay_id_check("volume", name, err);
+
+    if (rc < 0)
+        return rc;
+    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || !realpath(path, real) ||
+        access(real, W_OK) < 0)
+        return cv_errf(err, CV_EINVAL, "volume path '%.200s' is not a writable directory", path);
+    memset(out, 0, sizeof(*out));
+    cv_strlcpy(out->name, name, sizeof(out->name));
+    cv_strlcpy(out->path, real, sizeof(out->path));
+    out->max_bytes = max_bytes;
+    rc = idx_volume_get(t, name, &old, err);
+    if (rc == 0 && (old.path[0] || strcmp(name, LAY_DEFAULT_VOLUME) == 0))
+        return cv_errf(err, CV_EEXIST, "volume '%s' exists already", name);
+    if (rc < 0 && rc != CV_ENOENT)
+        return rc;
+    rc = idx_volume_dir(root, name, link, sizeof(link), err);
+    if (rc == 0 && !(realpath(link, here) && strcmp(here, real) == 0)) {
+        if (lstat(link, &st) == 0)
+            rc = cv_errf(err, CV_EEXIST, "'%s' already exists", link);
+        else if (symlink(real, link) < 0)
+            rc = cv_errf(err, CV_EIO, "cannot link '%s' to '%s': %s", link, real,
+                         strerror(errno));
+        else
+            cv_fsync_parent(link, NULL);
+    }
+    if (rc == 0)
+        rc = idx_volume_put(t, out, err);
+    return rc;
+}
+
 /* Unlink queued files, then forget them; directories are fsynced once each. */
 static int drain_deleting(struct idx *idx, const char *root, struct idx_ret_report *rep,
                           struct cv_err *err)

@@ -82,4 +82,15 @@ void idx_ret_report_release(struct idx_ret_report *rep);
 /* Absolute directory of a volume's files (ROOT/volumes/<name>). */
 int idx_volume_dir(const char *root, const char *name, char *out, size_t n, struct cv_err *err);
 
+/*
+ * Add volume `name` at directory `path` (`camvault volume add` and POST /api/v1/volumes): the
+ * name must be an id (lay_id_check) not yet a volume ("main" always is), path a writable
+ * directory; its files then live at ROOT/volumes/<name>, a symbolic link to path's real path
+ * (made and its directory fsynced unless that is path itself). Stores the volume in t (write
+ * transaction; the caller commits) and copies it to *out. CV_EINVAL names a bad name or path,
+ * CV_EEXIST "volume 'x' exists already" or "'ROOT/volumes/x' already exists".
+ */
+int idx_volume_add(struct idx_txn *t, const char *root, const char *name, const char *path,
+                   uint64_t max_bytes, struct idx_volume *out, struct cv_err *err);
+
 #endif

@@ -2,7 +2,9 @@
  * rec.h: the recorder. Pulls every enabled camera of a data root at once and writes its stream,
  * without transcoding, into segment files indexed in LMDB.
  *
- * One thread per camera does the blocking RTSP input (libavformat) and writes segments; one
+ * One thread per camera does the blocking RTSP input (the own client, recorder/rtsp.c, for RTSP
+ * over TCP with the common codecs; libavformat's input for the rest: UDP, rtsps://, B-frames and
+ * the codecs the own client does not carry, see recorder/camera.c) and writes segments; one
  * sink thread owns all index writes and batches them into few commits, so a camera never waits
  * for the index and a dead or slow camera never delays the others. The main thread watches the
  * index for camera changes (added, disabled, edited) and starts or retires camera threads.

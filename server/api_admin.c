@@ -39,10 +39,8 @@ int api_retention(struct srv_req *r)
     if (srv_read(r, &t) < 0)
         return 0;
     rc = idx_camera_list(t, &cams, &n, &err);
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
     r->status = 200;
     cv_buf_printf(&r->out, "{\"cameras\":[");
     for (size_t i = 0; i < n; i++) {
@@ -55,12 +53,12 @@ int api_retention(struct srv_req *r)
         cv_buf_printf(&r->out, "%s{\"camera\":", i ? "," : "");
         cv_json_str(&r->out, cams[i].id);
         cv_buf_printf(&r->out, ",\"retention_days\":%.6g,", cams[i].retention_days);
-        srv_json_time(&r->out, "oldest", oldest);
+        cv_json_time_or_null(&r->out, "oldest", oldest);
         cv_buf_printf(&r->out, ",\"shortfall\":");
         cv_json_str(&r->out, short_ ? st.reason : NULL);
         cv_buf_u8(&r->out, '}');
     }
-    cv_buf_printf(&r->out, "]}\n");
+    srv_reply_close(r, true);
     idx_abort(t);
     free(cams);
     return 0;
@@ -101,14 +99,12 @@ int api_volumes_list(struct srv_req *r)
     idx_abort(t);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"volumes\":[");
+    srv_reply_open(r, 200, "volumes", true);
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            cv_buf_u8(&r->out, ',');
+        srv_reply_sep(r, i);
         volume_json(r, &v[i]);
     }
-    cv_buf_printf(&r->out, "]}\n");
+    srv_reply_close(r, true);
     free(v);
     return 0;
 }
@@ -126,63 +122,35 @@ static int max_bytes_field(struct srv_req *r, bool required, uint64_t *out)
     return rc;
 }
 
-/* As `camvault volume add`: the volume's files live at ROOT/volumes/<name>, a link to PATH. */
+/* POST /api/v1/volumes: idx_volume_add, as `camvault volume add`. */
 int api_volumes_add(struct srv_req *r)
 {
     static const char *const fields[] = {"name", "path", "max_bytes", NULL};
     const char *name = NULL, *path = NULL;
-    char link[PATH_MAX], real[PATH_MAX], here[PATH_MAX];
-    struct idx_volume v, old;
+    struct idx_volume v;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
-    struct stat st;
+    uint64_t maxb = 0;
     int rc;
 
     if (srv_body_fields(r, fields) < 0)
         return 0;
-    memset(&v, 0, sizeof(v));
     if (cv_json_get_str(r->in, "name", true, &name, &err) < 0 ||
-        cv_json_get_str(r->in, "path", true, &path, &err) < 0 ||
-        lay_id_check("volume", name, &err) < 0)
+        cv_json_get_str(r->in, "path", true, &path, &err) < 0)
         return srv_error(r, 400, "%s", err.msg);
-    if (max_bytes_field(r, false, &v.max_bytes) < 0)
+    if (max_bytes_field(r, false, &maxb) < 0)
         return 0;
-    if (path[0] != '/' || stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || !realpath(path, real) ||
-        access(real, W_OK) < 0)
-        return srv_error(r, 400, "field 'path': '%.200s' is not a writable directory", path);
-    cv_strlcpy(v.name, name, sizeof(v.name));
-    cv_strlcpy(v.path, real, sizeof(v.path));
+    if (path[0] != '/') /* the server's working directory means nothing to its client */
+        return srv_error(r, 400, "field 'path': '%.200s' is not an absolute path", path);
     if (srv_write(r, &t) < 0)
         return 0;
-    rc = idx_volume_get(t, v.name, &old, &err);
-    if (rc == 0 && (old.path[0] || strcmp(v.name, LAY_DEFAULT_VOLUME) == 0))
-        rc = cv_errf(&err, CV_EEXIST, "volume '%s' exists already", v.name);
-    else if (rc == CV_ENOENT || rc == 0)
-        rc = idx_volume_dir(r->srv->root, v.name, link, sizeof(link), &err);
-    if (rc == 0 && !(realpath(link, here) && strcmp(here, real) == 0)) {
-        if (lstat(link, &st) == 0)
-            rc = cv_errf(&err, CV_EEXIST, "'%s' already exists", link);
-        else if (symlink(real, link) < 0)
-            rc = cv_errf(&err, CV_EIO, "cannot link '%s' to '%s': %s", link, real,
-                         strerror(errno));
-        else
-            cv_fsync_parent(link, NULL);
-    }
-    if (rc == 0)
-        rc = idx_volume_put(t, &v, &err);
-    if (rc == 0)
-        rc = srv_audit(r, t, "volume-add", v.name, NULL, v.path, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = idx_volume_add(t, r->srv->root, name, path, maxb, &v, &err);
+    rc = srv_audit_commit(r, t, rc, "volume-add", v.name, NULL, v.path, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 201;
-    cv_buf_printf(&r->out, "{\"volume\":");
+    srv_reply_open(r, 201, "volume", false);
     volume_json(r, &v);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 int api_volumes_edit(struct srv_req *r)
@@ -206,19 +174,12 @@ int api_volumes_edit(struct srv_req *r)
         v.max_bytes = maxb;
         rc = idx_volume_put(t, &v, &err);
     }
-    if (rc == 0)
-        rc = srv_audit(r, t, "volume-edit", v.name, NULL, detail, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "volume-edit", v.name, NULL, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"volume\":");
+    srv_reply_open(r, 200, "volume", false);
     volume_json(r, &v);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 /* ---- audit ---- */

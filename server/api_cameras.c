@@ -12,74 +12,31 @@
 #include "indexer/idx.h"
 #include "indexer/openseg.h"
 #include "server/srv_int.h"
+#include "server/views.h"
 #include "storage-layout/layout.h"
 #include "common/banned.h"
 
 #define TIMELINE_MAX_US (INT64_C(31) * 86400 * CV_US_PER_S)
 
-/* "video_codec": the codec name of the camera's video as last recorded ("h264", "hevc"), or
- * null: the UI asks the browser whether it plays it, else uses the H.264 rendition. */
-static void video_codec_json(struct cv_buf *b, const char *status_codec)
-{
-    size_t n = strcspn(status_codec, " ;");
-    char name[24];
-
-    cv_buf_printf(b, ",\"video_codec\":");
-    if (n == 0 || n >= sizeof(name)) {
-        cv_buf_printf(b, "null");
-        return;
-    }
-    memcpy(name, status_codec, n);
-    name[n] = 0;
-    cv_json_str(b, name);
-}
-
 static void camera_json(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c)
 {
-    struct cv_buf *b = &r->out;
     struct idx_status st;
     bool have = idx_status_get(t, c->num, &st, NULL) == 0;
-    char url[IDX_URL_MAX];
 
-    cv_buf_printf(b, "{\"id\":");
-    cv_json_str(b, c->id);
-    cv_buf_printf(b, ",\"name\":");
-    cv_json_str(b, c->name);
-    cv_buf_printf(b, ",\"location\":");
-    cv_json_str(b, c->location);
-    cv_buf_printf(b, ",\"public\":%s", c->is_public ? "true" : "false");
-    video_codec_json(b, have ? st.codec : "");
-    if (r->user.role == SRV_ROLE_RESIDENT) {
-        cv_buf_printf(b, ",\"online\":%s}", have && st.online && c->enabled ? "true" : "false");
-        return;
-    }
-    cv_buf_printf(b, ",\"enabled\":%s,\"retention_days\":%.6g,\"volume\":",
-                  c->enabled ? "true" : "false", c->retention_days);
-    cv_json_str(b, c->volume);
-    cv_buf_printf(b, ",\"transport\":\"%s\"", c->transport == IDX_TRANSPORT_UDP ? "udp" : "tcp");
-    if (r->user.role == SRV_ROLE_ADMIN) {
-        cv_url_redact(c->url, url, sizeof(url)); /* never show camera passwords */
-        cv_buf_printf(b, ",\"url\":");
-        cv_json_str(b, url);
-    }
-    cv_buf_printf(b, ",\"status\":");
-    if (!have) {
-        cv_buf_printf(b, "null}");
-        return;
-    }
-    cv_buf_printf(b, "{\"online\":%s,\"reason\":", st.online ? "true" : "false");
-    cv_json_str(b, st.reason);
-    cv_buf_u8(b, ',');
-    srv_json_time(b, "since", st.since_us);
-    cv_buf_u8(b, ',');
-    srv_json_time(b, "last_frame", st.last_frame_us);
-    cv_buf_printf(b, ",\"bitrate_bps\":%llu,\"frames\":%llu,\"segments\":%llu,\"reconnects\":%llu,",
-                  (unsigned long long)st.bitrate_bps, (unsigned long long)st.frames,
-                  (unsigned long long)st.segments, (unsigned long long)st.reconnects);
-    srv_json_time(b, "updated", st.updated_us);
-    cv_buf_printf(b, ",\"codec\":");
-    cv_json_str(b, st.codec);
-    cv_buf_printf(b, "}}");
+    srv_camera_json(&r->out, c, have ? &st : NULL, r->user.role);
+}
+
+/* Answer {"camera": CAMERA} with status (after a change: read in a new transaction). */
+static int answer(struct srv_req *r, int status, const struct idx_camera *c)
+{
+    struct idx_txn *t = NULL;
+
+    if (srv_read(r, &t) < 0)
+        return 0;
+    srv_reply_open(r, status, "camera", false);
+    camera_json(r, t, c);
+    idx_abort(t);
+    return srv_reply_close(r, false);
 }
 
 /* Whether the caller may see camera c at all (list and show). */
@@ -103,10 +60,8 @@ int api_cameras_list(struct srv_req *r)
     if (srv_read(r, &t) < 0)
         return 0;
     rc = idx_camera_list(t, &cams, &n, &err);
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
     r->status = 200;
     cv_buf_printf(&r->out, "{\"cameras\":[");
     for (size_t i = 0; i < n; i++) {
@@ -146,12 +101,10 @@ int api_cameras_get(struct srv_req *r)
             return srv_error(r, 404, "unknown camera '%s'", r->params[0]);
         return srv_fail(r, rc, &err);
     }
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"camera\":");
+    srv_reply_open(r, 200, "camera", false);
     camera_json(r, t, &c);
-    cv_buf_printf(&r->out, "}\n");
     idx_abort(t);
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 /* Fields of a camera body, applied to *c; `changed` lists what changed, for the audit. */
@@ -264,22 +217,10 @@ int api_cameras_add(struct srv_req *r)
         rc = idx_camera_add(t, &c, &err);
     if (rc == CV_EEXIST)
         cv_errf(&err, CV_EEXIST, "camera '%s' exists already", c.id);
-    if (rc == 0)
-        rc = srv_audit(r, t, "camera-add", c.id, NULL, changed, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "camera-add", c.id, NULL, changed, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    if (srv_read(r, &t) < 0)
-        return 0;
-    r->status = 201;
-    cv_buf_printf(&r->out, "{\"camera\":");
-    camera_json(r, t, &c);
-    cv_buf_printf(&r->out, "}\n");
-    idx_abort(t);
-    return 0;
+    return answer(r, 201, &c);
 }
 
 int api_cameras_edit(struct srv_req *r)
@@ -303,10 +244,8 @@ int api_cameras_edit(struct srv_req *r)
     if (srv_write(r, &t) < 0)
         return 0;
     rc = idx_camera_get(t, r->params[0], &c, &err);
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
     if (apply_body(r, &c, false, changed, sizeof(changed), &what) < 0) {
         idx_abort(t);
         return 0;
@@ -322,22 +261,10 @@ int api_cameras_edit(struct srv_req *r)
         action = "retention-set";
     if (rc == 0 && what)
         rc = idx_camera_update(t, &c, &err);
-    if (rc == 0)
-        rc = srv_audit(r, t, action, c.id, NULL, what ? changed : "no change", &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, action, c.id, NULL, what ? changed : "no change", &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    if (srv_read(r, &t) < 0)
-        return 0;
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"camera\":");
-    camera_json(r, t, &c);
-    cv_buf_printf(&r->out, "}\n");
-    idx_abort(t);
-    return 0;
+    return answer(r, 200, &c);
 }
 
 /* ---- timeline ---- */
@@ -352,9 +279,9 @@ static int tl_seg(void *vctx, const struct idx_segment *s)
     struct tl_ctx *c = vctx;
 
     cv_buf_printf(c->b, "%s{", c->n++ ? "," : "");
-    srv_json_time(c->b, "start", s->start_us);
+    cv_json_time_or_null(c->b, "start", s->start_us);
     cv_buf_u8(c->b, ',');
-    srv_json_time(c->b, "end", s->end_us);
+    cv_json_time_or_null(c->b, "end", s->end_us);
     cv_buf_printf(c->b, ",\"bytes\":%llu,\"frames\":%u,\"video\":", (unsigned long long)s->bytes,
                   s->frames);
     cv_json_str(c->b, s->video);
@@ -365,7 +292,7 @@ static int tl_seg(void *vctx, const struct idx_segment *s)
                   s->flags & IDX_SEG_SHIFTED ? "true" : "false");
     if (s->flags & IDX_SEG_SHIFTED) {
         cv_buf_u8(c->b, ',');
-        srv_json_time(c->b, "received_start", s->recv_start_us);
+        cv_json_time_or_null(c->b, "received_start", s->recv_start_us);
     }
     cv_buf_u8(c->b, '}');
     return cv_buf_ok(c->b) ? 0 : 1;
@@ -376,9 +303,9 @@ static int tl_gap(void *vctx, const struct idx_gap *g)
     struct tl_ctx *c = vctx;
 
     cv_buf_printf(c->b, "%s{", c->n++ ? "," : "");
-    srv_json_time(c->b, "start", g->start_us);
+    cv_json_time_or_null(c->b, "start", g->start_us);
     cv_buf_u8(c->b, ',');
-    srv_json_time(c->b, "end", g->end_us);
+    cv_json_time_or_null(c->b, "end", g->end_us);
     cv_buf_printf(c->b, ",\"reason\":\"%s\",\"detail\":", idx_gap_reason_name(g->reason));
     cv_json_str(c->b, g->detail);
     cv_buf_u8(c->b, '}');
@@ -412,16 +339,14 @@ int api_timeline(struct srv_req *r)
         return srv_error(r, 403, "camera '%s' in this range is outside your cases",
                          r->params[0]);
     }
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
     cv_buf_printf(&r->out, "{\"camera\":");
     cv_json_str(&r->out, c.id);
     cv_buf_u8(&r->out, ',');
-    srv_json_time(&r->out, "from", from);
+    cv_json_time_or_null(&r->out, "from", from);
     cv_buf_u8(&r->out, ',');
-    srv_json_time(&r->out, "to", to);
+    cv_json_time_or_null(&r->out, "to", to);
     cv_buf_printf(&r->out, ",\"segments\":[");
     rc = idx_segment_iter(t, c.num, from, to, tl_seg, &tc, &err);
     if (rc == 0) {
@@ -449,10 +374,7 @@ int api_timeline(struct srv_req *r)
     cv_buf_printf(&r->out, "],\"holds\":[");
     tc.n = 0;
     for (size_t i = 0; i < nh; i++) {
-        bool mine = false;
-        for (uint32_t j = 0; j < holds[i].ncameras; j++)
-            mine |= strcmp(holds[i].cameras[j], c.id) == 0;
-        if (!mine || holds[i].to_us <= from || holds[i].from_us >= to)
+        if (!idx_hold_touches(&holds[i], c.id, from, to))
             continue;
         cv_buf_printf(&r->out, "%s", tc.n++ ? "," : "");
         srv_hold_json(&r->out, &holds[i]);

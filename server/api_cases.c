@@ -50,12 +50,7 @@ static int commit_with(struct srv_req *r, struct idx_txn *t, struct srv_case *c,
     int rc = srv_case_put(t, c, &err);
 
     snprintf(target, sizeof(target), "case %s", c->id);
-    if (rc == 0)
-        rc = srv_audit(r, t, action, target, c->id, detail, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, action, target, c->id, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     answer(r, status, c);
@@ -217,64 +212,96 @@ out:
     return 0;
 }
 
+/* One change of case r->params[0]: load it in a write transaction, let fn change it (fn answers
+ * an error itself and returns -1, or fills detail[512] for the audit and returns 0), then store
+ * it with an audit record `action` and answer the case with status. */
+typedef int (*case_change_fn)(struct srv_req *r, struct idx_txn *t, struct srv_case *c,
+                              void *arg, char *detail);
+
+static int change_case(struct srv_req *r, int status, const char *action, case_change_fn fn,
+                       void *arg)
+{
+    struct srv_case *c = srv_case_new();
+    struct idx_txn *t = NULL;
+    char detail[512] = "";
+
+    if (!c)
+        return srv_error(r, 500, "out of memory");
+    if (srv_write(r, &t) == 0 && load(r, t, c) == 0 && fn(r, t, c, arg, detail) == 0) {
+        commit_with(r, t, c, status, action, detail);
+        t = NULL;
+    }
+    idx_abort(t);
+    free(c);
+    return 0;
+}
+
+static int member_add(struct srv_req *r, struct idx_txn *t, struct srv_case *c, void *arg,
+                      char *detail)
+{
+    struct srv_user u;
+    struct cv_err err = {""};
+
+    if (srv_user_get(t, arg, &u, NULL) < 0)
+        return srv_error(r, 400, "field 'name': unknown user '%s'", (const char *)arg), -1;
+    if (srv_case_add_member(c, u.name, &err) < 0)
+        return srv_error(r, 409, "%s", err.msg), -1;
+    snprintf(detail, 512, "%s (%s)", u.name, srv_role_name(u.role));
+    return 0;
+}
+
 /* POST /api/v1/cases/{id}/members {"name"} */
 int api_cases_member_add(struct srv_req *r)
 {
     static const char *const fields[] = {"name", NULL};
-    struct srv_case *c = srv_case_new();
-    struct idx_txn *t = NULL;
-    struct srv_user u;
-    struct cv_err err = {""};
     const char *name = NULL;
-    char detail[64];
 
-    if (!c)
-        return srv_error(r, 500, "out of memory");
     if (srv_body_fields(r, fields) < 0 || wf_body_text(r, "name", true, 33, &name) < 0)
-        goto out;
-    if (srv_write(r, &t) < 0 || load(r, t, c) < 0)
-        goto out;
-    if (srv_user_get(t, name, &u, NULL) < 0) {
-        srv_error(r, 400, "field 'name': unknown user '%s'", name);
-        goto out;
-    }
-    if (srv_case_add_member(c, u.name, &err) < 0) {
-        srv_error(r, 409, "%s", err.msg);
-        goto out;
-    }
-    snprintf(detail, sizeof(detail), "%s (%s)", u.name, srv_role_name(u.role));
-    commit_with(r, t, c, 200, "case-member-add", detail);
-    t = NULL;
-out:
-    idx_abort(t);
-    free(c);
+        return 0;
+    return change_case(r, 200, "case-member-add", member_add, (void *)name);
+}
+
+static int member_del(struct srv_req *r, struct idx_txn *t, struct srv_case *c, void *arg,
+                      char *detail)
+{
+    uint32_t i;
+
+    (void)t;
+    (void)arg;
+    for (i = 0; i < c->nmembers && strcmp(c->members[i], r->params[1]) != 0; i++)
+        ;
+    if (i == c->nmembers)
+        return srv_error(r, 404, "'%s' is not a member of case %s", r->params[1], c->id), -1;
+    memmove(c->members[i], c->members[i + 1], (c->nmembers - i - 1) * sizeof(c->members[0]));
+    c->nmembers--;
+    snprintf(detail, 512, "%s", r->params[1]);
     return 0;
 }
 
 /* DELETE /api/v1/cases/{id}/members/{name} */
 int api_cases_member_del(struct srv_req *r)
 {
-    struct srv_case *c = srv_case_new();
-    struct idx_txn *t = NULL;
-    uint32_t i;
+    return change_case(r, 200, "case-member-remove", member_del, NULL);
+}
 
-    if (!c)
-        return srv_error(r, 500, "out of memory");
-    if (srv_write(r, &t) < 0 || load(r, t, c) < 0)
-        goto out;
-    for (i = 0; i < c->nmembers && strcmp(c->members[i], r->params[1]) != 0; i++)
-        ;
-    if (i == c->nmembers) {
-        srv_error(r, 404, "'%s' is not a member of case %s", r->params[1], c->id);
-        goto out;
-    }
-    memmove(c->members[i], c->members[i + 1], (c->nmembers - i - 1) * sizeof(c->members[0]));
-    c->nmembers--;
-    commit_with(r, t, c, 200, "case-member-remove", r->params[1]);
-    t = NULL;
-out:
-    idx_abort(t);
-    free(c);
+struct clip_arg {
+    const char *camera, *note;
+    int64_t from, to;
+};
+
+static int clip_add(struct srv_req *r, struct idx_txn *t, struct srv_case *c, void *arg,
+                    char *detail)
+{
+    const struct clip_arg *a = arg;
+    struct srv_case_clip *k = NULL;
+    struct idx_camera cam;
+    struct cv_err err = {""};
+
+    if (idx_camera_get(t, a->camera, &cam, NULL) < 0)
+        return srv_error(r, 400, "field 'camera': unknown camera '%s'", a->camera), -1;
+    if (srv_case_add_clip(c, cam.id, a->from, a->to, a->note, &k, &err) < 0)
+        return srv_error(r, 409, "%s", err.msg), -1;
+    wf_range_text(detail, 512, cam.id, a->from, a->to);
     return 0;
 }
 
@@ -282,73 +309,39 @@ out:
 int api_cases_clip_add(struct srv_req *r)
 {
     static const char *const fields[] = {"camera", "from", "to", "note", NULL};
-    struct srv_case *c = srv_case_new();
-    struct srv_case_clip *k = NULL;
-    struct idx_txn *t = NULL;
-    struct idx_camera cam;
-    struct cv_err err = {""};
-    const char *camera = NULL, *note = NULL;
-    char detail[512];
-    int64_t from = 0, to = 0;
+    struct clip_arg a = {0};
 
-    if (!c)
-        return srv_error(r, 500, "out of memory");
     if (srv_body_fields(r, fields) < 0 ||
-        wf_body_text(r, "camera", true, LAY_ID_MAX + 1, &camera) < 0 ||
-        srv_body_time(r, "from", true, &from) < 0 || srv_body_time(r, "to", true, &to) < 0 ||
-        wf_body_text(r, "note", false, SRV_CASE_TEXT_MAX, &note) < 0)
-        goto out;
-    if (to <= from || to - from > CLIP_RANGE_MAX_US) {
-        srv_error(r, 400, "'to' must be after 'from' and at most 31 days later");
-        goto out;
-    }
-    if (srv_write(r, &t) < 0 || load(r, t, c) < 0)
-        goto out;
-    if (idx_camera_get(t, camera, &cam, NULL) < 0) {
-        srv_error(r, 400, "field 'camera': unknown camera '%s'", camera);
-        goto out;
-    }
-    if (srv_case_add_clip(c, cam.id, from, to, note, &k, &err) < 0) {
-        srv_error(r, 409, "%s", err.msg);
-        goto out;
-    }
-    wf_range_text(detail, sizeof(detail), cam.id, from, to);
-    commit_with(r, t, c, 201, "case-clip-add", detail);
-    t = NULL;
-out:
-    idx_abort(t);
-    free(c);
+        wf_body_text(r, "camera", true, LAY_ID_MAX + 1, &a.camera) < 0 ||
+        srv_body_time(r, "from", true, &a.from) < 0 || srv_body_time(r, "to", true, &a.to) < 0 ||
+        wf_body_text(r, "note", false, SRV_CASE_TEXT_MAX, &a.note) < 0)
+        return 0;
+    if (a.to <= a.from || a.to - a.from > CLIP_RANGE_MAX_US)
+        return srv_error(r, 400, "'to' must be after 'from' and at most 31 days later");
+    return change_case(r, 201, "case-clip-add", clip_add, &a);
+}
+
+static int clip_del(struct srv_req *r, struct idx_txn *t, struct srv_case *c, void *arg,
+                    char *detail)
+{
+    uint32_t i;
+
+    (void)t;
+    (void)arg;
+    for (i = 0; i < c->nclips && strcmp(c->clips[i].id, r->params[1]) != 0; i++)
+        ;
+    if (i == c->nclips)
+        return srv_error(r, 404, "unknown clip '%s' of case %s", r->params[1], c->id), -1;
+    wf_range_text(detail, 512, c->clips[i].camera, c->clips[i].from_us, c->clips[i].to_us);
+    memmove(&c->clips[i], &c->clips[i + 1], (c->nclips - i - 1) * sizeof(c->clips[0]));
+    c->nclips--;
     return 0;
 }
 
 /* DELETE /api/v1/cases/{id}/clips/{clip} */
 int api_cases_clip_del(struct srv_req *r)
 {
-    struct srv_case *c = srv_case_new();
-    struct idx_txn *t = NULL;
-    char detail[512];
-    uint32_t i;
-
-    if (!c)
-        return srv_error(r, 500, "out of memory");
-    if (srv_write(r, &t) < 0 || load(r, t, c) < 0)
-        goto out;
-    for (i = 0; i < c->nclips && strcmp(c->clips[i].id, r->params[1]) != 0; i++)
-        ;
-    if (i == c->nclips) {
-        srv_error(r, 404, "unknown clip '%s' of case %s", r->params[1], c->id);
-        goto out;
-    }
-    wf_range_text(detail, sizeof(detail), c->clips[i].camera, c->clips[i].from_us,
-                  c->clips[i].to_us);
-    memmove(&c->clips[i], &c->clips[i + 1], (c->nclips - i - 1) * sizeof(c->clips[0]));
-    c->nclips--;
-    commit_with(r, t, c, 200, "case-clip-remove", detail);
-    t = NULL;
-out:
-    idx_abort(t);
-    free(c);
-    return 0;
+    return change_case(r, 200, "case-clip-remove", clip_del, NULL);
 }
 
 struct custody_ctx {

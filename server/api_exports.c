@@ -53,10 +53,8 @@ int api_exports_list(struct srv_req *r)
     if (srv_read(r, &t) < 0)
         return 0;
     rc = srv_job_list(t, &v, &n, &err);
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
     cv_buf_printf(&r->out, "{\"exports\":[");
     for (size_t i = 0; i < n; i++) {
         if (!wf_job_visible(r, t, &v[i]))
@@ -194,12 +192,8 @@ int api_exports_cancel(struct srv_req *r)
     j.finished_us = cv_now_us();
     rc = srv_job_put(t, &j, &err);
     snprintf(target, sizeof(target), "export %s", j.id);
-    if (rc == 0)
-        rc = srv_audit(r, t, "export-cancel", target, j.case_id, NULL, &err);
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
+    rc = srv_audit_commit(r, t, rc, "export-cancel", target, j.case_id, NULL, &err);
+    t = NULL;
     if (rc < 0) {
         srv_fail(r, rc, &err);
         goto out;

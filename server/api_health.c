@@ -98,7 +98,7 @@ int api_healthz(struct srv_req *r)
                       ? "ok"
                       : "degraded",
                   running ? "true" : "false");
-    srv_json_time(&r->out, "updated", o.newest_status_us);
+    cv_json_time_or_null(&r->out, "updated", o.newest_status_us);
     cv_buf_printf(&r->out,
                   "},\"cameras\":{\"total\":%zu,\"enabled\":%zu,\"online\":%zu},"
                   "\"holds_active\":%zu,\"retention_shortfall\":%zu,"

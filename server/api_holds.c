@@ -12,47 +12,10 @@
 #include "indexer/idx.h"
 #include "server/requests.h"
 #include "server/srv_int.h"
+#include "server/views.h"
 #include "storage-layout/layout.h"
 #include "common/banned.h"
 
-void srv_hold_json(struct cv_buf *b, const struct idx_hold *h)
-{
-    cv_buf_printf(b, "{\"id\":%llu,\"case\":", (unsigned long long)h->id);
-    cv_json_str(b, h->case_id);
-    cv_buf_printf(b, ",\"cameras\":[");
-    for (uint32_t i = 0; i < h->ncameras; i++) {
-        if (i)
-            cv_buf_u8(b, ',');
-        cv_json_str(b, h->cameras[i]);
-    }
-    cv_buf_printf(b, "],");
-    srv_json_time(b, "from", h->from_us);
-    cv_buf_u8(b, ',');
-    srv_json_time(b, "to", h->to_us);
-    cv_buf_u8(b, ',');
-    srv_json_time(b, "until", h->until_us);
-    cv_buf_printf(b, ",\"by\":");
-    cv_json_str(b, h->who);
-    cv_buf_printf(b, ",\"reason\":");
-    cv_json_str(b, h->why);
-    cv_buf_u8(b, ',');
-    srv_json_time(b, "created", h->created_us);
-    cv_buf_u8(b, ',');
-    srv_json_time(b, "released", h->released_us);
-    cv_buf_printf(b, ",\"released_by\":");
-    cv_json_str(b, h->released_us ? h->released_by : NULL);
-    cv_buf_printf(b, ",\"active\":%s}",
-                  idx_hold_covers(h, h->ncameras ? h->cameras[0] : "", h->from_us, h->to_us,
-                                  cv_now_us())
-                      ? "true"
-                      : "false");
-}
-
-static bool hold_active(const struct idx_hold *h)
-{
-    return idx_hold_covers(h, h->ncameras ? h->cameras[0] : "", h->from_us, h->to_us,
-                           cv_now_us());
-}
 
 /* Whether hold id is the provisional hold of a pending footage request (of rq[0..n)). */
 static bool provisional(const struct srv_request *rq, size_t n, uint64_t id)
@@ -96,7 +59,7 @@ int api_holds_list(struct srv_req *r)
         for (uint32_t j = 0; cam && j < h[i].ncameras; j++)
             mine |= strcmp(h[i].cameras[j], cam) == 0;
         if (!mine || (cs && strcmp(cs, h[i].case_id) != 0) ||
-            (act && hold_active(&h[i]) != (strcmp(act, "true") == 0)) ||
+            (act && srv_hold_active(&h[i]) != (strcmp(act, "true") == 0)) ||
             (prov && provisional(rq, nrq, h[i].id) != (strcmp(prov, "true") == 0)))
             continue;
         if (shown++)
@@ -137,11 +100,9 @@ int api_holds_get(struct srv_req *r)
     idx_abort(t);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"hold\":");
+    srv_reply_open(r, 200, "hold", false);
     srv_hold_json(&r->out, &h);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 int api_holds_add(struct srv_req *r)
@@ -201,19 +162,12 @@ int api_holds_add(struct srv_req *r)
     snprintf(detail + o, sizeof(detail) - o, " %s..%s", a, b);
     rc = idx_hold_add(t, &h, &err);
     snprintf(target, sizeof(target), "hold %llu", (unsigned long long)h.id);
-    if (rc == 0)
-        rc = srv_audit(r, t, "hold-add", target, h.case_id, detail, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "hold-add", target, h.case_id, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 201;
-    cv_buf_printf(&r->out, "{\"hold\":");
+    srv_reply_open(r, 201, "hold", false);
     srv_hold_json(&r->out, &h);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 int api_holds_release(struct srv_req *r)
@@ -241,17 +195,10 @@ int api_holds_release(struct srv_req *r)
         rc = idx_hold_put(t, &h, &err);
     }
     snprintf(target, sizeof(target), "hold %llu", (unsigned long long)id);
-    if (rc == 0)
-        rc = srv_audit(r, t, "hold-release", target, h.case_id, why, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "hold-release", target, h.case_id, why, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"hold\":");
+    srv_reply_open(r, 200, "hold", false);
     srv_hold_json(&r->out, &h);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }

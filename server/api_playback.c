@@ -114,39 +114,6 @@ static int camera_for_view(struct srv_req *r, struct idx_txn *t, int64_t from_us
 
 /* ---- video.mp4 ---- */
 
-struct seg_list {
-    const char *root;
-    char **paths;
-    uint64_t *runs;
-    size_t n, cap;
-    int rc;
-    struct cv_err *err;
-};
-
-static int add_seg(void *ctx, const struct idx_segment *s)
-{
-    struct seg_list *l = ctx;
-    char abs[PATH_MAX];
-
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        char **p = realloc(l->paths, cap * sizeof(*p));
-        uint64_t *q = p ? realloc(l->runs, cap * sizeof(*q)) : NULL;
-        if (p)
-            l->paths = p;
-        if (!p || !q)
-            return l->rc = cv_errf(l->err, CV_ENOMEM, "out of memory");
-        l->runs = q;
-        l->cap = cap;
-    }
-    if ((l->rc = lay_abs(l->root, s->path, abs, sizeof(abs), l->err)) < 0)
-        return l->rc;
-    if (!(l->paths[l->n] = strdup(abs)))
-        return l->rc = cv_errf(l->err, CV_ENOMEM, "out of memory");
-    l->runs[l->n++] = s->run_id;
-    return l->n >= EXP_CLIP_SOURCES_MAX ? 1 : 0;
-}
-
 struct clip_body {
     struct exp_clip *clip;
     uint64_t off; /* of the first byte sent, in the clip */
@@ -180,14 +147,9 @@ static void clip_free(void *cls)
 int wf_video_clip(struct srv_req *r, struct idx_txn *t, const struct idx_camera *cam,
                   int64_t from, int64_t to, struct exp_clip **clip, struct cv_err *err)
 {
-    struct seg_list l = {.root = r->srv->root, .err = err};
-    /* Up to the newest complete fragment of the segment being written (indexer/openseg.h). */
-    int rc = idx_segment_iter_open(t, r->srv->root, cam->num, from, to, add_seg, &l, err);
+    struct exp_clip_sources l;
+    int rc = exp_clip_sources_collect(t, r->srv->root, cam, from, to, &l, err);
 
-    if (rc == 0 && l.rc < 0)
-        rc = l.rc;
-    if (rc == 0 && l.n == 0)
-        rc = cv_errf(err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
     if (rc == 0) {
         rc = exp_clip_open(clip, (const char *const *)l.paths, l.n, from, to, err);
         if (rc == CV_EMEDIA) {
@@ -201,10 +163,7 @@ int wf_video_clip(struct srv_req *r, struct idx_txn *t, const struct idx_camera 
         if (rc == CV_ENOENT)
             rc = cv_errf(err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
     }
-    for (size_t i = 0; i < l.n; i++)
-        free(l.paths[i]);
-    free(l.paths);
-    free(l.runs);
+    exp_clip_sources_release(&l);
     return rc;
 }
 

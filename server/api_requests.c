@@ -283,19 +283,12 @@ int api_requests_add(struct srv_req *r)
     snprintf(target, sizeof(target), "request %s", rq.id);
     wf_range_text(detail, sizeof(detail), rq.camera[0] ? rq.camera : rq.place, rq.from_us,
                   rq.to_us);
-    if (rc == 0)
-        rc = srv_audit(r, t, "request-file", target, NULL, detail, &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "request-file", target, NULL, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 201;
-    cv_buf_printf(&r->out, "{\"request\":");
+    srv_reply_open(r, 201, "request", false);
     srv_request_json(&r->out, &rq, full_view(r));
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 /* GET /api/v1/requests?status= */
@@ -502,12 +495,8 @@ int api_requests_approve(struct srv_req *r)
     snprintf(target, sizeof(target), "request %s", rq.id);
     snprintf(detail, sizeof(detail), "%s case %s, export %s for %s", new_case ? "new" : "existing",
              c->id, j.id, rq.by);
-    if (rc == 0)
-        rc = srv_audit(r, t, "request-approve", target, c->id, detail, &err);
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
+    rc = srv_audit_commit(r, t, rc, "request-approve", target, c->id, detail, &err);
+    t = NULL;
     if (rc < 0) {
         srv_fail(r, rc, &err);
         goto out;
@@ -565,12 +554,8 @@ int api_requests_reject(struct srv_req *r)
     if (rc == 0)
         rc = srv_request_put(t, &rq, &err);
     snprintf(target, sizeof(target), "request %s", rq.id);
-    if (rc == 0)
-        rc = srv_audit(r, t, "request-reject", target, NULL, reason, &err);
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
+    rc = srv_audit_commit(r, t, rc, "request-reject", target, NULL, reason, &err);
+    t = NULL;
     if (rc < 0) {
         srv_fail(r, rc, &err);
         goto out;

@@ -54,12 +54,22 @@ int api_login(struct srv_req *r)
     if (rc < 0)
         return srv_fail(r, rc, &err);
     set_cookie(r, token, (sess.expires_us - sess.created_us) / CV_US_PER_S);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"user\":");
+    srv_reply_open(r, 200, "user", false);
     srv_user_json(&r->out, &u);
     cv_buf_printf(&r->out, ",\"csrf_token\":\"%s\",", sess.csrf);
-    srv_json_time(&r->out, "expires", sess.expires_us);
-    cv_buf_printf(&r->out, "}\n");
+    cv_json_time_or_null(&r->out, "expires", sess.expires_us);
+    return srv_reply_close(r, false);
+}
+
+/* After a change that ended the caller's session (rc 0): clear the cookie, answer ok. */
+static int session_ended(struct srv_req *r, int rc, struct cv_err *err)
+{
+    if (rc < 0)
+        return srv_fail(r, rc, err);
+    if (!r->bearer)
+        set_cookie(r, "", 0);
+    r->status = 200;
+    cv_buf_printf(&r->out, "{\"ok\":true}\n");
     return 0;
 }
 
@@ -74,20 +84,9 @@ int api_logout(struct srv_req *r)
     if (srv_write(r, &t) < 0)
         return 0;
     rc = srv_session_delete(t, r->sess.key, &err);
-    if (rc == 0)
-        rc = srv_audit(r, t, "logout", r->user.name, NULL, r->bearer ? "bearer token" : "session",
-                       &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
-    if (!r->bearer)
-        set_cookie(r, "", 0);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"ok\":true}\n");
-    return 0;
+    rc = srv_audit_commit(r, t, rc, "logout", r->user.name, NULL,
+                          r->bearer ? "bearer token" : "session", &err);
+    return session_ended(r, rc, &err);
 }
 
 int api_me(struct srv_req *r)
@@ -98,7 +97,7 @@ int api_me(struct srv_req *r)
     cv_buf_printf(&r->out, ",\"csrf_token\":");
     cv_json_str(&r->out, r->bearer ? NULL : r->sess.csrf);
     cv_buf_u8(&r->out, ',');
-    srv_json_time(&r->out, "expires", r->sess.expires_us);
+    cv_json_time_or_null(&r->out, "expires", r->sess.expires_us);
     cv_buf_printf(&r->out, ",\"auth\":\"%s\"}\n", r->bearer ? "bearer" : "cookie");
     return 0;
 }
@@ -142,18 +141,7 @@ int api_me_password(struct srv_req *r)
     }
     if (rc == 0)
         rc = srv_session_delete_user(t, u.name, &err);
-    if (rc == 0)
-        rc = srv_audit(r, t, "password-change", u.name, NULL, "own password; sessions ended",
-                       &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
-    if (!r->bearer)
-        set_cookie(r, "", 0);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"ok\":true}\n");
-    return 0;
+    rc = srv_audit_commit(r, t, rc, "password-change", u.name, NULL,
+                          "own password; sessions ended", &err);
+    return session_ended(r, rc, &err);
 }

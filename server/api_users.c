@@ -23,14 +23,12 @@ int api_users_list(struct srv_req *r)
     idx_abort(t);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"users\":[");
+    srv_reply_open(r, 200, "users", true);
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            cv_buf_u8(&r->out, ',');
+        srv_reply_sep(r, i);
         srv_user_json(&r->out, &u[i]);
     }
-    cv_buf_printf(&r->out, "]}\n");
+    srv_reply_close(r, true);
     free(u);
     return 0;
 }
@@ -48,11 +46,9 @@ int api_users_get(struct srv_req *r)
     idx_abort(t);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"user\":");
+    srv_reply_open(r, 200, "user", false);
     srv_user_json(&r->out, &u);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 int api_users_add(struct srv_req *r)
@@ -87,21 +83,14 @@ int api_users_add(struct srv_req *r)
     if (srv_write(r, &t) < 0)
         return 0;
     rc = srv_user_add(t, &u, &err);
-    if (rc == 0)
-        rc = srv_audit(r, t, "user-add", u.name, NULL, srv_role_name(u.role), &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "user-add", u.name, NULL, srv_role_name(u.role), &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 201;
-    cv_buf_printf(&r->out, "{\"user\":");
+    srv_reply_open(r, 201, "user", false);
     srv_user_json(&r->out, &u);
     if (gen[0])
         cv_buf_printf(&r->out, ",\"password\":\"%s\"", gen);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }
 
 int api_users_edit(struct srv_req *r)
@@ -157,17 +146,11 @@ int api_users_edit(struct srv_req *r)
     /* Any change of who someone is or how they log in ends their sessions and tokens. */
     if (rc == 0 && detail[0])
         rc = srv_session_delete_user(t, u.name, &err);
-    if (rc == 0)
-        rc = srv_audit(r, t, "user-edit", u.name, NULL, detail[0] ? detail : "no change", &err);
-    if (rc == 0)
-        rc = idx_commit(t, &err);
-    else
-        idx_abort(t);
+    rc = srv_audit_commit(r, t, rc, "user-edit", u.name, NULL, detail[0] ? detail : "no change",
+                          &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"user\":");
+    srv_reply_open(r, 200, "user", false);
     srv_user_json(&r->out, &u);
-    cv_buf_printf(&r->out, "}\n");
-    return 0;
+    return srv_reply_close(r, false);
 }

@@ -1,6 +1,7 @@
 /*
  * cases.c: case records (cases.h): encoding, the store, membership and reach, JSON.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,10 @@ struct srv_case *srv_case_new(void)
     return calloc(1, sizeof(struct srv_case));
 }
 
-static void encode(struct cv_buf *b, const struct srv_case *c)
+static void encode(struct cv_buf *b, const void *rec)
 {
-    cv_buf_u8(b, 1);
+    const struct srv_case *c = rec;
+
     cv_buf_str16(b, c->id);
     cv_buf_str16(b, c->title);
     cv_buf_str16(b, c->description);
@@ -48,60 +50,44 @@ static void encode(struct cv_buf *b, const struct srv_case *c)
         cv_buf_str16(b, c->exports[i]);
 }
 
-static int decode(const void *p, size_t len, struct srv_case *c, struct cv_err *err)
+static bool decode(struct cv_rd *r, void *out)
 {
-    struct cv_rd r;
+    struct srv_case *c = out;
 
-    memset(c, 0, sizeof(*c));
-    cv_rd_init(&r, p, len);
-    if (cv_rd_u8(&r) != 1)
-        return cv_errf(err, CV_ECORRUPT, "case record: unknown version");
-    cv_rd_str16(&r, c->id, sizeof(c->id));
-    cv_rd_str16(&r, c->title, sizeof(c->title));
-    cv_rd_str16(&r, c->description, sizeof(c->description));
-    c->status = cv_rd_u8(&r);
-    c->created_us = (int64_t)cv_rd_be64(&r);
-    cv_rd_str16(&r, c->created_by, sizeof(c->created_by));
-    c->next_clip = cv_rd_be32(&r);
-    c->nmembers = cv_rd_be32(&r);
+    cv_rd_str16(r, c->id, sizeof(c->id));
+    cv_rd_str16(r, c->title, sizeof(c->title));
+    cv_rd_str16(r, c->description, sizeof(c->description));
+    c->status = cv_rd_u8(r);
+    c->created_us = (int64_t)cv_rd_be64(r);
+    cv_rd_str16(r, c->created_by, sizeof(c->created_by));
+    c->next_clip = cv_rd_be32(r);
+    c->nmembers = cv_rd_be32(r);
     if (c->nmembers > SRV_CASE_MEMBERS)
-        r.bad = true;
-    for (uint32_t i = 0; !r.bad && i < c->nmembers; i++)
-        cv_rd_str16(&r, c->members[i], sizeof(c->members[i]));
-    c->nclips = r.bad ? 0 : cv_rd_be32(&r);
+        r->bad = true;
+    for (uint32_t i = 0; !r->bad && i < c->nmembers; i++)
+        cv_rd_str16(r, c->members[i], sizeof(c->members[i]));
+    c->nclips = r->bad ? 0 : cv_rd_be32(r);
     if (c->nclips > SRV_CASE_CLIPS)
-        r.bad = true;
-    for (uint32_t i = 0; !r.bad && i < c->nclips; i++) {
+        r->bad = true;
+    for (uint32_t i = 0; !r->bad && i < c->nclips; i++) {
         struct srv_case_clip *k = &c->clips[i];
-        cv_rd_str16(&r, k->id, sizeof(k->id));
-        cv_rd_str16(&r, k->camera, sizeof(k->camera));
-        k->from_us = (int64_t)cv_rd_be64(&r);
-        k->to_us = (int64_t)cv_rd_be64(&r);
-        cv_rd_str16(&r, k->note, sizeof(k->note));
+        cv_rd_str16(r, k->id, sizeof(k->id));
+        cv_rd_str16(r, k->camera, sizeof(k->camera));
+        k->from_us = (int64_t)cv_rd_be64(r);
+        k->to_us = (int64_t)cv_rd_be64(r);
+        cv_rd_str16(r, k->note, sizeof(k->note));
     }
-    c->nholds = r.bad ? 0 : cv_rd_be32(&r);
+    c->nholds = r->bad ? 0 : cv_rd_be32(r);
     if (c->nholds > SRV_CASE_HOLDS)
-        r.bad = true;
-    for (uint32_t i = 0; !r.bad && i < c->nholds; i++)
-        c->holds[i] = cv_rd_be64(&r);
-    c->nexports = r.bad ? 0 : cv_rd_be32(&r);
+        r->bad = true;
+    for (uint32_t i = 0; !r->bad && i < c->nholds; i++)
+        c->holds[i] = cv_rd_be64(r);
+    c->nexports = r->bad ? 0 : cv_rd_be32(r);
     if (c->nexports > SRV_CASE_EXPORTS)
-        r.bad = true;
-    for (uint32_t i = 0; !r.bad && i < c->nexports; i++)
-        cv_rd_str16(&r, c->exports[i], sizeof(c->exports[i]));
-    if (r.bad || c->status > SRV_CASE_CLOSED)
-        return cv_errf(err, CV_ECORRUPT, "case record '%s' is malformed", c->id);
-    return 0;
-}
-
-static void encode_v(struct cv_buf *b, const void *rec)
-{
-    encode(b, rec);
-}
-
-static int decode_v(const void *p, size_t len, void *out, struct cv_err *err)
-{
-    return decode(p, len, out, err);
+        r->bad = true;
+    for (uint32_t i = 0; !r->bad && i < c->nexports; i++)
+        cv_rd_str16(r, c->exports[i], sizeof(c->exports[i]));
+    return !(c->status > SRV_CASE_CLOSED);
 }
 
 static const struct srv_rec_kind kind = {
@@ -110,24 +96,21 @@ static const struct srv_rec_kind kind = {
     .size = sizeof(struct srv_case),
     .max_bytes = REC_MAX,
     .id_max = SRV_CASE_ID_MAX,
-    .encode = encode_v,
-    .decode = decode_v,
+    .id_off = offsetof(struct srv_case, id),
+    .counter = "next_case",
+    .prefix = "C-",
+    .encode = encode,
+    .decode = decode,
 };
 
 int srv_case_add(struct idx_txn *txn, struct srv_case *c, struct cv_err *err)
 {
-    uint64_t n;
-    int rc = idx_counter_next(txn, "next_case", &n, err);
-
-    if (rc < 0)
-        return rc;
-    snprintf(c->id, sizeof(c->id), "C-%llu", (unsigned long long)n);
-    return srv_rec_store(txn, &kind, c->id, c, true, err);
+    return srv_rec_add_numbered(txn, &kind, c, err);
 }
 
 int srv_case_put(struct idx_txn *txn, const struct srv_case *c, struct cv_err *err)
 {
-    return srv_rec_store(txn, &kind, c->id, c, false, err);
+    return srv_rec_store(txn, &kind, c, false, err);
 }
 
 int srv_case_get(struct idx_txn *txn, const char *id, struct srv_case *out, struct cv_err *err)
@@ -313,45 +296,31 @@ bool srv_case_reach(struct idx_txn *txn, const char *user, const char *camera, i
 
 void srv_case_json(struct cv_buf *b, const struct srv_case *c)
 {
-    cv_buf_printf(b, "{\"id\":");
+    cv_buf_u8(b, '{');
+    cv_json_key(b, "id");
     cv_json_str(b, c->id);
-    cv_buf_printf(b, ",\"title\":");
-    cv_json_str(b, c->title);
-    cv_buf_printf(b, ",\"description\":");
-    cv_json_str(b, c->description);
-    cv_buf_printf(b, ",\"status\":\"%s\",", c->status == SRV_CASE_OPEN ? "open" : "closed");
-    srv_json_time_or_null(b, "created", c->created_us);
-    cv_buf_printf(b, ",\"created_by\":");
-    cv_json_str(b, c->created_by);
-    cv_buf_printf(b, ",\"members\":[");
-    for (uint32_t i = 0; i < c->nmembers; i++) {
-        if (i)
-            cv_buf_u8(b, ',');
-        cv_json_str(b, c->members[i]);
-    }
-    cv_buf_printf(b, "],\"clips\":[");
+    cv_json_add_str(b, "title", c->title, false);
+    cv_json_add_str(b, "description", c->description, false);
+    cv_json_add_str(b, "status", c->status == SRV_CASE_OPEN ? "open" : "closed", false);
+    cv_json_add_time(b, "created", c->created_us);
+    cv_json_add_str(b, "created_by", c->created_by, false);
+    cv_json_add_strv(b, "members", c->members[0], sizeof(c->members[0]), c->nmembers);
+    cv_buf_printf(b, ",\"clips\":[");
     for (uint32_t i = 0; i < c->nclips; i++) {
         const struct srv_case_clip *k = &c->clips[i];
-        cv_buf_printf(b, "%s{\"id\":", i ? "," : "");
+        cv_buf_printf(b, "%s{", i ? "," : "");
+        cv_json_key(b, "id");
         cv_json_str(b, k->id);
-        cv_buf_printf(b, ",\"camera\":");
-        cv_json_str(b, k->camera);
-        cv_buf_u8(b, ',');
-        srv_json_time_or_null(b, "from", k->from_us);
-        cv_buf_u8(b, ',');
-        srv_json_time_or_null(b, "to", k->to_us);
-        cv_buf_printf(b, ",\"note\":");
-        cv_json_str(b, k->note);
+        cv_json_add_str(b, "camera", k->camera, false);
+        cv_json_add_time(b, "from", k->from_us);
+        cv_json_add_time(b, "to", k->to_us);
+        cv_json_add_str(b, "note", k->note, false);
         cv_buf_u8(b, '}');
     }
     cv_buf_printf(b, "],\"holds\":[");
     for (uint32_t i = 0; i < c->nholds; i++)
         cv_buf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)c->holds[i]);
-    cv_buf_printf(b, "],\"exports\":[");
-    for (uint32_t i = 0; i < c->nexports; i++) {
-        if (i)
-            cv_buf_u8(b, ',');
-        cv_json_str(b, c->exports[i]);
-    }
-    cv_buf_printf(b, "]}");
+    cv_buf_u8(b, ']');
+    cv_json_add_strv(b, "exports", c->exports[0], sizeof(c->exports[0]), c->nexports);
+    cv_buf_u8(b, '}');
 }

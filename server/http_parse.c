@@ -37,37 +37,16 @@
 
 /* ---- request target ---- */
 
-static int hexval(char c)
+/* Percent-decode s[0..n) into u->buf at *o (strictly: a bad escape or a control byte is an
+ * error) and advance *o past it; the decoded text, or NULL. It always fits: decoding shortens. */
+static char *decode_into(struct srv_uri *u, size_t *o, const char *s, size_t n)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+    char *out = u->buf + *o;
 
-/* Percent-decode s[0..n) into out (NUL-terminated); -1 on a bad escape or a control char. */
-static int pct_decode(const char *s, size_t n, char *out)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
-            int h, l;
-            if (i + 2 >= n || (h = hexval(s[i + 1])) < 0 || (l = hexval(s[i + 2])) < 0)
-                return -1;
-            c = (unsigned char)(h << 4 | l);
-            i += 2;
-        }
-        if (c < 0x20 || c == 0x7f)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = 0;
-    return 0;
+    if (cv_pct_decode(s, n, out, sizeof(u->buf) - *o, true) < 0)
+        return NULL;
+    *o += strlen(out) + 1;
+    return out;
 }
 
 int srv_uri_parse(const char *raw, struct srv_uri *u, struct cv_err *err)
@@ -97,10 +76,8 @@ int srv_uri_parse(const char *raw, struct srv_uri *u, struct cv_err *err)
         }
         if (u->nseg == SRV_SEGS_MAX)
             return cv_errf(err, CV_ELIMIT, "more than %d path segments", SRV_SEGS_MAX);
-        if (pct_decode(p, n, u->buf + o) < 0)
+        if (!(u->seg[u->nseg++] = decode_into(u, &o, p, n)))
             return cv_errf(err, CV_EINVAL, "bad percent-encoding in the path");
-        u->seg[u->nseg++] = u->buf + o;
-        o += strlen(u->buf + o) + 1;
         if (!e)
             break;
         p = e + 1;
@@ -121,15 +98,12 @@ int srv_uri_parse(const char *raw, struct srv_uri *u, struct cv_err *err)
             return cv_errf(err, CV_ELIMIT, "more than %d query parameters", SRV_QUERY_MAX);
         eq = memchr(p, '=', n);
         kn = eq ? (size_t)(eq - p) : n;
-        if (pct_decode(p, kn, u->buf + o) < 0)
+        if (!(u->qname[u->nq] = decode_into(u, &o, p, kn)))
             return cv_errf(err, CV_EINVAL, "bad percent-encoding in the query");
-        u->qname[u->nq] = u->buf + o;
-        o += strlen(u->buf + o) + 1;
-        if (pct_decode(eq ? eq + 1 : p + n, eq ? n - kn - 1 : 0, u->buf + o) < 0)
+        if (!(u->qval[u->nq] = decode_into(u, &o, eq ? eq + 1 : p + n, eq ? n - kn - 1 : 0)))
             return cv_errf(err, CV_EINVAL, "bad percent-encoding in query parameter '%.40s'",
                            u->qname[u->nq]);
-        u->qval[u->nq++] = u->buf + o;
-        o += strlen(u->buf + o) + 1;
+        u->nq++;
         if (!e)
             break;
         p = e + 1;
@@ -284,16 +258,6 @@ void srv_header(struct srv_req *r, const char *name, const char *fmt, ...)
     r->nhdr++;
 }
 
-void srv_json_time(struct cv_buf *b, const char *key, int64_t us)
-{
-    if (us == 0) {
-        cv_json_key(b, key);
-        cv_buf_printf(b, "null");
-        return;
-    }
-    cv_json_time(b, key, us);
-}
-
 int srv_query_time(struct srv_req *r, const char *name, bool required, int64_t *out)
 {
     const char *v = srv_uri_query(&r->uri, name);
@@ -392,9 +356,9 @@ void srv_user_json(struct cv_buf *b, const struct srv_user *u)
     cv_json_str(b, u->name);
     cv_buf_printf(b, ",\"role\":\"%s\",\"disabled\":%s,", srv_role_name(u->role),
                   u->disabled ? "true" : "false");
-    srv_json_time(b, "created", u->created_us);
+    cv_json_time_or_null(b, "created", u->created_us);
     cv_buf_u8(b, ',');
-    srv_json_time(b, "last_login", u->last_login_us);
+    cv_json_time_or_null(b, "last_login", u->last_login_us);
     cv_buf_u8(b, '}');
 }
 

@@ -7,14 +7,13 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <openssl/rand.h>
 
 #include "common/cvtime.h"
 #include "common/fileio.h"
@@ -39,88 +38,30 @@ const char *srv_job_status_name(int s)
     return s >= 0 && s < SRV_JOB_NSTATUS ? names[s] : "?";
 }
 
-static void encode(struct cv_buf *b, const struct srv_job *j)
-{
-    cv_buf_u8(b, 1);
-    cv_buf_str16(b, j->id);
-    cv_buf_str16(b, j->case_id);
-    cv_buf_u8(b, (uint8_t)j->ncameras);
-    for (uint32_t i = 0; i < j->ncameras; i++)
-        cv_buf_str16(b, j->cameras[i]);
-    cv_buf_be64(b, (uint64_t)j->from_us);
-    cv_buf_be64(b, (uint64_t)j->to_us);
-    cv_buf_str16(b, j->reason);
-    cv_buf_str16(b, j->for_user);
-    cv_buf_str16(b, j->request);
-    cv_buf_u8(b, j->status);
-    cv_buf_u8(b, j->progress);
-    cv_buf_be64(b, j->bytes);
-    cv_buf_str16(b, j->sha256);
-    cv_buf_str16(b, j->error);
-    cv_buf_be64(b, (uint64_t)j->created_us);
-    cv_buf_be64(b, (uint64_t)j->finished_us);
-    cv_buf_str16(b, j->by);
-    cv_buf_str16(b, j->stage);
-}
-
-static int decode(const void *p, size_t len, struct srv_job *j, struct cv_err *err)
-{
-    struct cv_rd r;
-
-    memset(j, 0, sizeof(*j));
-    cv_rd_init(&r, p, len);
-    if (cv_rd_u8(&r) != 1)
-        return cv_errf(err, CV_ECORRUPT, "export job record: unknown version");
-    cv_rd_str16(&r, j->id, sizeof(j->id));
-    cv_rd_str16(&r, j->case_id, sizeof(j->case_id));
-    j->ncameras = cv_rd_u8(&r);
-    if (j->ncameras > SRV_JOB_CAMERAS)
-        r.bad = true;
-    for (uint32_t i = 0; !r.bad && i < j->ncameras; i++)
-        cv_rd_str16(&r, j->cameras[i], sizeof(j->cameras[i]));
-    j->from_us = (int64_t)cv_rd_be64(&r);
-    j->to_us = (int64_t)cv_rd_be64(&r);
-    cv_rd_str16(&r, j->reason, sizeof(j->reason));
-    cv_rd_str16(&r, j->for_user, sizeof(j->for_user));
-    cv_rd_str16(&r, j->request, sizeof(j->request));
-    j->status = cv_rd_u8(&r);
-    j->progress = cv_rd_u8(&r);
-    j->bytes = cv_rd_be64(&r);
-    cv_rd_str16(&r, j->sha256, sizeof(j->sha256));
-    cv_rd_str16(&r, j->error, sizeof(j->error));
-    j->created_us = (int64_t)cv_rd_be64(&r);
-    j->finished_us = (int64_t)cv_rd_be64(&r);
-    cv_rd_str16(&r, j->by, sizeof(j->by));
-    if (!r.bad && r.off < r.len)
-        cv_rd_str16(&r, j->stage, sizeof(j->stage));
-    if (r.bad || j->status >= SRV_JOB_NSTATUS)
-        return cv_errf(err, CV_ECORRUPT, "export job record '%s' is malformed", j->id);
-    return 0;
-}
-
 int srv_job_new_id(char *id, struct cv_err *err)
 {
-    uint8_t rnd[4];
-    char when[32], hex[9];
+    char out[32];
+    int rc = exp_export_id(cv_now_us(), out, err); /* the one maker of export ids */
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        return cv_errf(err, CV_ECRYPTO, "no random bytes for an export id");
-    cv_hex(rnd, 4, hex);
-    cv_time_format_utc(cv_now_us(), when, sizeof(when), 0);
-    snprintf(id, SRV_JOB_ID_MAX, "%.4s%.2s%.2sT%.2s%.2s%.2sZ-%s", when, when + 5, when + 8,
-             when + 11, when + 14, when + 17, hex);
-    return 0;
+    if (rc == 0)
+        cv_strlcpy(id, out, SRV_JOB_ID_MAX);
+    return rc;
 }
 
-static void encode_v(struct cv_buf *b, const void *rec)
-{
-    encode(b, rec);
-}
-
-static int decode_v(const void *p, size_t len, void *out, struct cv_err *err)
-{
-    return decode(p, len, out, err);
-}
+/* The stored fields, in order (records.h). */
+static const struct srv_field fields[] = {
+    SRV_F_STR(struct srv_job, id),           SRV_F_STR(struct srv_job, case_id),
+    SRV_F_STRS(struct srv_job, cameras, ncameras),
+    SRV_F_BE64(struct srv_job, from_us),     SRV_F_BE64(struct srv_job, to_us),
+    SRV_F_STR(struct srv_job, reason),       SRV_F_STR(struct srv_job, for_user),
+    SRV_F_STR(struct srv_job, request),      SRV_F_U8(struct srv_job, status, SRV_JOB_NSTATUS - 1),
+    SRV_F_U8(struct srv_job, progress, 255), SRV_F_BE64(struct srv_job, bytes),
+    SRV_F_STR(struct srv_job, sha256),       SRV_F_STR(struct srv_job, error),
+    SRV_F_BE64(struct srv_job, created_us),  SRV_F_BE64(struct srv_job, finished_us),
+    SRV_F_STR(struct srv_job, by),
+    SRV_F_STR_NEWER(struct srv_job, stage), /* since the live edge's seal wait */
+    SRV_F_END,
+};
 
 static const struct srv_rec_kind kind = {
     .store = IDX_JOBS,
@@ -128,18 +69,18 @@ static const struct srv_rec_kind kind = {
     .size = sizeof(struct srv_job),
     .max_bytes = REC_MAX,
     .id_max = SRV_JOB_ID_MAX,
-    .encode = encode_v,
-    .decode = decode_v,
+    .id_off = offsetof(struct srv_job, id),
+    .fields = fields,
 };
 
 int srv_job_add(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)
 {
-    return srv_rec_store(txn, &kind, j->id, j, true, err);
+    return srv_rec_store(txn, &kind, j, true, err);
 }
 
 int srv_job_put(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)
 {
-    return srv_rec_store(txn, &kind, j->id, j, false, err);
+    return srv_rec_store(txn, &kind, j, false, err);
 }
 
 int srv_job_get(struct idx_txn *txn, const char *id, struct srv_job *out, struct cv_err *err)
@@ -239,41 +180,27 @@ int srv_job_path(const char *root, const struct srv_job *j, char *out, size_t n,
 
 void srv_job_json(struct cv_buf *b, const struct srv_job *j)
 {
-    cv_buf_printf(b, "{\"id\":");
+    cv_buf_u8(b, '{');
+    cv_json_key(b, "id");
     cv_json_str(b, j->id);
-    cv_buf_printf(b, ",\"case\":");
-    cv_json_str(b, j->case_id);
-    cv_buf_printf(b, ",\"cameras\":[");
-    for (uint32_t i = 0; i < j->ncameras; i++) {
-        if (i)
-            cv_buf_u8(b, ',');
-        cv_json_str(b, j->cameras[i]);
-    }
-    cv_buf_printf(b, "],");
-    srv_json_time_or_null(b, "from", j->from_us);
-    cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "to", j->to_us);
-    cv_buf_printf(b, ",\"reason\":");
-    cv_json_str(b, j->reason);
-    cv_buf_printf(b, ",\"for_user\":");
-    cv_json_str(b, j->for_user[0] ? j->for_user : NULL);
-    cv_buf_printf(b, ",\"request\":");
-    cv_json_str(b, j->request[0] ? j->request : NULL);
+    cv_json_add_str(b, "case", j->case_id, false);
+    cv_json_add_strv(b, "cameras", j->cameras[0], sizeof(j->cameras[0]), j->ncameras);
+    cv_json_add_time(b, "from", j->from_us);
+    cv_json_add_time(b, "to", j->to_us);
+    cv_json_add_str(b, "reason", j->reason, false);
+    cv_json_add_str(b, "for_user", j->for_user, true);
+    cv_json_add_str(b, "request", j->request, true);
     cv_buf_printf(b, ",\"status\":\"%s\",\"progress\":%u,", srv_job_status_name(j->status),
                   (unsigned)j->progress);
     if (j->status == SRV_JOB_DONE)
-        cv_buf_printf(b, "\"bytes\":%llu,\"sha256\":\"%s\",", (unsigned long long)j->bytes,
+        cv_buf_printf(b, "\"bytes\":%llu,\"sha256\":\"%s\"", (unsigned long long)j->bytes,
                       j->sha256);
     else
-        cv_buf_printf(b, "\"bytes\":null,\"sha256\":null,");
-    cv_buf_printf(b, "\"error\":");
-    cv_json_str(b, j->error[0] ? j->error : NULL);
-    cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "created", j->created_us);
-    cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "finished", j->finished_us);
-    cv_buf_printf(b, ",\"by\":");
-    cv_json_str(b, j->by);
+        cv_buf_printf(b, "\"bytes\":null,\"sha256\":null");
+    cv_json_add_str(b, "error", j->error, true);
+    cv_json_add_time(b, "created", j->created_us);
+    cv_json_add_time(b, "finished", j->finished_us);
+    cv_json_add_str(b, "by", j->by, false);
     cv_buf_printf(b, ",\"stage\":");
     cv_json_str(b, j->status == SRV_JOB_RUNNING && j->stage[0] ? j->stage : NULL);
     cv_buf_u8(b, '}');

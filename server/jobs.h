@@ -70,7 +70,8 @@ struct srv_job {
     char stage[16];
 };
 
-/* A fresh job id (time + random) into id[SRV_JOB_ID_MAX]. */
+/* A fresh job id into id[SRV_JOB_ID_MAX]: exp_export_id's (time + random), so that an export
+ * made by the API and one made by `camvault export` are named alike. */
 int srv_job_new_id(char *id, struct cv_err *err);
 /* Store a new job (its id set by srv_job_new_id): CV_EEXIST on a clash. */
 int srv_job_add(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err);

@@ -1,6 +1,7 @@
 /*
  * records.c: workflow records in the index's record stores (contract in records.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,14 +9,115 @@
 #include "server/records.h"
 #include "common/banned.h"
 
-int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const char *id,
-                  const void *rec, bool add, struct cv_err *err)
+#define VERSION 1
+
+static const char *id_of(const struct srv_rec_kind *k, const void *rec)
 {
+    return (const char *)rec + k->id_off;
+}
+
+static void fields_encode(struct cv_buf *b, const struct srv_field *f, const void *rec)
+{
+    const char *p = rec;
+    uint64_t v;
+
+    for (; f->kind != SRV_FIELD_END; f++) {
+        switch (f->kind) {
+        case SRV_FIELD_STR:
+        case SRV_FIELD_STR_NEWER:
+            cv_buf_str16(b, p + f->off);
+            break;
+        case SRV_FIELD_U8:
+            cv_buf_u8(b, (uint8_t)p[f->off]);
+            break;
+        case SRV_FIELD_BE64:
+            memcpy(&v, p + f->off, 8);
+            cv_buf_be64(b, v);
+            break;
+        case SRV_FIELD_STRS: {
+            uint32_t n;
+            memcpy(&n, p + f->count_off, sizeof(n));
+            cv_buf_u8(b, (uint8_t)n);
+            for (uint32_t i = 0; i < n; i++)
+                cv_buf_str16(b, p + f->off + i * f->size);
+            break;
+        }
+        case SRV_FIELD_END:
+            break;
+        }
+    }
+}
+
+static bool fields_decode(struct cv_rd *r, const struct srv_field *f, void *rec)
+{
+    char *p = rec;
+    uint64_t v;
+
+    for (; f->kind != SRV_FIELD_END && !r->bad; f++) {
+        switch (f->kind) {
+        case SRV_FIELD_STR:
+            cv_rd_str16(r, p + f->off, f->size);
+            break;
+        case SRV_FIELD_STR_NEWER:
+            if (r->off < r->len)
+                cv_rd_str16(r, p + f->off, f->size);
+            break;
+        case SRV_FIELD_U8:
+            p[f->off] = (char)cv_rd_u8(r);
+            if ((uint8_t)p[f->off] > f->max)
+                return false;
+            break;
+        case SRV_FIELD_BE64:
+            v = cv_rd_be64(r);
+            memcpy(p + f->off, &v, 8);
+            break;
+        case SRV_FIELD_STRS: {
+            uint32_t n = cv_rd_u8(r);
+            if (n > f->max)
+                return false;
+            memcpy(p + f->count_off, &n, sizeof(n));
+            for (uint32_t i = 0; i < n && !r->bad; i++)
+                cv_rd_str16(r, p + f->off + i * f->size, f->size);
+            break;
+        }
+        case SRV_FIELD_END:
+            break;
+        }
+    }
+    return true;
+}
+
+/* Decode one stored record into out (k->size bytes). */
+static int decode(const struct srv_rec_kind *k, const void *p, size_t len, void *out,
+                  struct cv_err *err)
+{
+    struct cv_rd r;
+    bool ok;
+
+    memset(out, 0, k->size);
+    cv_rd_init(&r, p, len);
+    if (cv_rd_u8(&r) != VERSION)
+        return cv_errf(err, CV_ECORRUPT, "%s record has an unknown version", k->what);
+    ok = k->fields ? fields_decode(&r, k->fields, out) : k->decode(&r, out);
+    ((char *)out)[k->id_off + k->id_max - 1] = 0;
+    if (!ok || r.bad)
+        return cv_errf(err, CV_ECORRUPT, "%s record '%s' is malformed", k->what, id_of(k, out));
+    return 0;
+}
+
+int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const void *rec, bool add,
+                  struct cv_err *err)
+{
+    const char *id = id_of(k, rec);
     struct cv_buf b;
     int rc;
 
     cv_buf_init(&b, k->max_bytes);
-    k->encode(&b, rec);
+    cv_buf_u8(&b, VERSION);
+    if (k->fields)
+        fields_encode(&b, k->fields, rec);
+    else
+        k->encode(&b, rec);
     if (!cv_buf_ok(&b))
         rc = cv_errf(err, CV_ELIMIT, "%s record too large", k->what);
     else if (add)
@@ -24,6 +126,18 @@ int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const char *i
         rc = idx_rec_put(t, k->store, id, strlen(id), b.data, b.len, err);
     cv_buf_release(&b);
     return rc;
+}
+
+int srv_rec_add_numbered(struct idx_txn *t, const struct srv_rec_kind *k, void *rec,
+                         struct cv_err *err)
+{
+    uint64_t n;
+    int rc = idx_counter_next(t, k->counter, &n, err);
+
+    if (rc < 0)
+        return rc;
+    snprintf((char *)rec + k->id_off, k->id_max, "%s%llu", k->prefix, (unsigned long long)n);
+    return srv_rec_store(t, k, rec, true, err);
 }
 
 int srv_rec_load(struct idx_txn *t, const struct srv_rec_kind *k, const char *id, void *out,
@@ -40,7 +154,7 @@ int srv_rec_load(struct idx_txn *t, const struct srv_rec_kind *k, const char *id
     if (rc == CV_ENOENT)
         rc = cv_errf(err, CV_ENOENT, "unknown %s '%s'", k->what, id);
     if (rc == 0)
-        rc = k->decode(b.data, b.len, out, err);
+        rc = decode(k, b.data, b.len, out, err);
     cv_buf_release(&b);
     return rc;
 }
@@ -69,7 +183,7 @@ static int list_one(void *ctx, const void *key, size_t klen, const void *val, si
         w->v = v;
         w->cap = cap;
     }
-    w->rc = w->k->decode(val, vlen, w->v + w->n * w->k->size, w->err);
+    w->rc = decode(w->k, val, vlen, w->v + w->n * w->k->size, w->err);
     if (w->rc < 0)
         return w->rc;
     w->n++;
@@ -101,7 +215,7 @@ static int iter_one(void *ctx, const void *key, size_t klen, const void *val, si
 
     (void)key;
     (void)klen;
-    w->rc = w->k->decode(val, vlen, w->v, w->err);
+    w->rc = decode(w->k, val, vlen, w->v, w->err);
     if (w->rc < 0)
         return w->rc;
     return w->cb(w->ctx, w->v);
@@ -118,14 +232,4 @@ int srv_rec_iter(struct idx_txn *t, const struct srv_rec_kind *k,
     rc = idx_rec_iter(t, k->store, NULL, 0, false, iter_one, &w, err);
     free(w.v);
     return rc;
-}
-
-void srv_json_time_or_null(struct cv_buf *b, const char *key, int64_t us)
-{
-    if (us == 0) {
-        cv_json_key(b, key);
-        cv_buf_printf(b, "null");
-    } else {
-        cv_json_time(b, key, us);
-    }
 }

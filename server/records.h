@@ -20,24 +20,65 @@
 #include "common/error.h"
 #include "indexer/idx.h"
 
+/*
+ * A kind's fields as a table, in stored order: one encoder and one decoder serve every kind
+ * described this way (srv_rec_kind.fields). Strings are cv_buf_str16 (be16 length, bytes),
+ * integers big-endian; a string array is a count byte and then the rows.
+ */
+enum srv_field_kind {
+    SRV_FIELD_END,
+    SRV_FIELD_STR,  /* char[size] */
+    SRV_FIELD_U8,   /* uint8_t, at most max (a larger stored value is malformed) */
+    SRV_FIELD_BE64, /* int64_t or uint64_t */
+    SRV_FIELD_STRS, /* char[max][size] rows, their count a uint32_t at count_off */
+    SRV_FIELD_STR_NEWER, /* char[size], added at the end later: older records end before it */
+};
+struct srv_field {
+    enum srv_field_kind kind;
+    size_t off, size, count_off;
+    unsigned max;
+};
+#define SRV_F_MEMBER(T, m) (((T *)0)->m)
+#define SRV_F_STR(T, m) {SRV_FIELD_STR, offsetof(T, m), sizeof(SRV_F_MEMBER(T, m)), 0, 0}
+#define SRV_F_U8(T, m, most) {SRV_FIELD_U8, offsetof(T, m), 1, 0, (most)}
+#define SRV_F_BE64(T, m) {SRV_FIELD_BE64, offsetof(T, m), 8, 0, 0}
+#define SRV_F_STRS(T, m, n)                                                                     \
+    {SRV_FIELD_STRS, offsetof(T, m), sizeof(SRV_F_MEMBER(T, m)[0]), offsetof(T, n),              \
+     sizeof(SRV_F_MEMBER(T, m)) / sizeof(SRV_F_MEMBER(T, m)[0])}
+#define SRV_F_STR_NEWER(T, m) {SRV_FIELD_STR_NEWER, offsetof(T, m), sizeof(SRV_F_MEMBER(T, m)), 0, 0}
+#define SRV_F_END {SRV_FIELD_END, 0, 0, 0, 0}
+
+/* A record is one version byte (1) and the fields the kind's codec writes; the id is a string
+ * in the decoded struct at id_off, and the store's key. */
 struct srv_rec_kind {
     enum idx_store store;
-    const char *what;  /* "footage request": "unknown footage request 'R-9'" */
-    size_t size;       /* of the decoded struct */
-    size_t max_bytes;  /* of one encoded record */
-    size_t id_max;     /* ids are 1 .. id_max - 1 bytes */
+    const char *what;    /* "footage request": "unknown footage request 'R-9'" */
+    size_t size;         /* of the decoded struct */
+    size_t max_bytes;    /* of one encoded record */
+    size_t id_max;       /* ids are 1 .. id_max - 1 bytes */
+    size_t id_off;       /* offsetof the id (char[id_max]) in the struct */
+    const char *counter; /* srv_rec_add_numbered: the idx counter ("next_case") */
+    const char *prefix;  /* and the id's prefix before the number ("C-") */
+    /* The fields after the version byte: a table (fields, ended by SRV_F_END), or, for a
+     * layout a table cannot say, a codec: decode reads them into a zeroed struct and returns
+     * false when a value is out of range (r->bad, a read past the end, is checked after). */
+    const struct srv_field *fields;
     void (*encode)(struct cv_buf *b, const void *rec);
-    /* 0, or CV_ECORRUPT naming the record when the bytes are malformed */
-    int (*decode)(const void *p, size_t len, void *out, struct cv_err *err);
+    bool (*decode)(struct cv_rd *r, void *out);
 };
 
-/* Encode rec and store it under id: add (CV_EEXIST if the id is taken) or put (replace).
+/* Encode rec and store it under its id: add (CV_EEXIST if the id is taken) or put (replace).
  * CV_ELIMIT "<what> record too large" past max_bytes. */
-int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const char *id,
-                  const void *rec, bool add, struct cv_err *err);
+int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const void *rec, bool add,
+                  struct cv_err *err);
+
+/* Give rec the next id of the kind's counter ("<prefix><n>", written into rec) and add it. */
+int srv_rec_add_numbered(struct idx_txn *t, const struct srv_rec_kind *k, void *rec,
+                         struct cv_err *err);
 
 /* Load record `id` into out (k->size bytes). CV_ENOENT "unknown <what> '<id>'" when there is
- * none (also for ids that cannot exist: empty or too long). */
+ * none (also for ids that cannot exist: empty or too long); CV_ECORRUPT "<what> record '<id>'
+ * is malformed" (or "has an unknown version") when its bytes do not decode. */
 int srv_rec_load(struct idx_txn *t, const struct srv_rec_kind *k, const char *id, void *out,
                  struct cv_err *err);
 
@@ -50,8 +91,5 @@ int srv_rec_list(struct idx_txn *t, const struct srv_rec_kind *k, void **out, si
  * valid during the call; a nonzero return stops the iteration and is returned. */
 int srv_rec_iter(struct idx_txn *t, const struct srv_rec_kind *k,
                  int (*cb)(void *ctx, const void *rec), void *ctx, struct cv_err *err);
-
-/* `"key":null` when us is 0 (not yet: a decision, a finish), else cv_json_time's three keys. */
-void srv_json_time_or_null(struct cv_buf *b, const char *key, int64_t us);
 
 #endif

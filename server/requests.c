@@ -1,6 +1,7 @@
 /*
  * requests.c: footage request records (requests.h): encoding, the store, JSON.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,71 +28,18 @@ const char *srv_request_status_name(int s)
     }
 }
 
-static void encode(struct cv_buf *b, const struct srv_request *rq)
-{
-    cv_buf_u8(b, 1);
-    cv_buf_str16(b, rq->id);
-    cv_buf_str16(b, rq->by);
-    cv_buf_str16(b, rq->camera);
-    cv_buf_str16(b, rq->place);
-    cv_buf_be64(b, (uint64_t)rq->from_us);
-    cv_buf_be64(b, (uint64_t)rq->to_us);
-    cv_buf_str16(b, rq->description);
-    cv_buf_u8(b, rq->status);
-    cv_buf_str16(b, rq->reason);
-    cv_buf_be64(b, rq->hold);
-    cv_buf_str16(b, rq->case_id);
-    cv_buf_str16(b, rq->export_id);
-    cv_buf_be64(b, (uint64_t)rq->created_us);
-    cv_buf_be64(b, (uint64_t)rq->decided_us);
-    cv_buf_str16(b, rq->decided_by);
-    cv_buf_u8(b, (uint8_t)rq->ncameras);
-    for (uint32_t i = 0; i < rq->ncameras; i++)
-        cv_buf_str16(b, rq->cameras[i]);
-}
-
-static int decode(const void *p, size_t len, struct srv_request *rq, struct cv_err *err)
-{
-    struct cv_rd r;
-
-    memset(rq, 0, sizeof(*rq));
-    cv_rd_init(&r, p, len);
-    if (cv_rd_u8(&r) != 1)
-        return cv_errf(err, CV_ECORRUPT, "footage request record: unknown version");
-    cv_rd_str16(&r, rq->id, sizeof(rq->id));
-    cv_rd_str16(&r, rq->by, sizeof(rq->by));
-    cv_rd_str16(&r, rq->camera, sizeof(rq->camera));
-    cv_rd_str16(&r, rq->place, sizeof(rq->place));
-    rq->from_us = (int64_t)cv_rd_be64(&r);
-    rq->to_us = (int64_t)cv_rd_be64(&r);
-    cv_rd_str16(&r, rq->description, sizeof(rq->description));
-    rq->status = cv_rd_u8(&r);
-    cv_rd_str16(&r, rq->reason, sizeof(rq->reason));
-    rq->hold = cv_rd_be64(&r);
-    cv_rd_str16(&r, rq->case_id, sizeof(rq->case_id));
-    cv_rd_str16(&r, rq->export_id, sizeof(rq->export_id));
-    rq->created_us = (int64_t)cv_rd_be64(&r);
-    rq->decided_us = (int64_t)cv_rd_be64(&r);
-    cv_rd_str16(&r, rq->decided_by, sizeof(rq->decided_by));
-    rq->ncameras = cv_rd_u8(&r);
-    if (rq->ncameras > SRV_REQUEST_CAMERAS)
-        r.bad = true;
-    for (uint32_t i = 0; !r.bad && i < rq->ncameras; i++)
-        cv_rd_str16(&r, rq->cameras[i], sizeof(rq->cameras[i]));
-    if (r.bad || rq->status > SRV_RQ_REJECTED)
-        return cv_errf(err, CV_ECORRUPT, "footage request record '%s' is malformed", rq->id);
-    return 0;
-}
-
-static void encode_v(struct cv_buf *b, const void *rec)
-{
-    encode(b, rec);
-}
-
-static int decode_v(const void *p, size_t len, void *out, struct cv_err *err)
-{
-    return decode(p, len, out, err);
-}
+/* The stored fields, in order (records.h). */
+static const struct srv_field fields[] = {
+    SRV_F_STR(struct srv_request, id),           SRV_F_STR(struct srv_request, by),
+    SRV_F_STR(struct srv_request, camera),       SRV_F_STR(struct srv_request, place),
+    SRV_F_BE64(struct srv_request, from_us),     SRV_F_BE64(struct srv_request, to_us),
+    SRV_F_STR(struct srv_request, description),  SRV_F_U8(struct srv_request, status, SRV_RQ_REJECTED),
+    SRV_F_STR(struct srv_request, reason),       SRV_F_BE64(struct srv_request, hold),
+    SRV_F_STR(struct srv_request, case_id),      SRV_F_STR(struct srv_request, export_id),
+    SRV_F_BE64(struct srv_request, created_us),  SRV_F_BE64(struct srv_request, decided_us),
+    SRV_F_STR(struct srv_request, decided_by),   SRV_F_STRS(struct srv_request, cameras, ncameras),
+    SRV_F_END,
+};
 
 static const struct srv_rec_kind kind = {
     .store = IDX_REQUESTS,
@@ -99,24 +47,20 @@ static const struct srv_rec_kind kind = {
     .size = sizeof(struct srv_request),
     .max_bytes = REC_MAX,
     .id_max = SRV_REQUEST_ID_MAX,
-    .encode = encode_v,
-    .decode = decode_v,
+    .id_off = offsetof(struct srv_request, id),
+    .counter = "next_request",
+    .prefix = "R-",
+    .fields = fields,
 };
 
 int srv_request_add(struct idx_txn *txn, struct srv_request *rq, struct cv_err *err)
 {
-    uint64_t n;
-    int rc = idx_counter_next(txn, "next_request", &n, err);
-
-    if (rc < 0)
-        return rc;
-    snprintf(rq->id, sizeof(rq->id), "R-%llu", (unsigned long long)n);
-    return srv_rec_store(txn, &kind, rq->id, rq, true, err);
+    return srv_rec_add_numbered(txn, &kind, rq, err);
 }
 
 int srv_request_put(struct idx_txn *txn, const struct srv_request *rq, struct cv_err *err)
 {
-    return srv_rec_store(txn, &kind, rq->id, rq, false, err);
+    return srv_rec_store(txn, &kind, rq, false, err);
 }
 
 int srv_request_get(struct idx_txn *txn, const char *id, struct srv_request *out,
@@ -141,54 +85,30 @@ int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n, s
     return rc;
 }
 
-static void jstr_or_null(struct cv_buf *b, const char *key, const char *s)
-{
-    cv_json_key(b, key);
-    cv_json_str(b, s && s[0] ? s : NULL);
-}
-
 void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
 {
-    cv_buf_printf(b, "{\"id\":");
+    cv_buf_u8(b, '{');
+    cv_json_key(b, "id");
     cv_json_str(b, rq->id);
-    cv_buf_printf(b, ",\"by\":");
-    cv_json_str(b, rq->by);
-    cv_buf_u8(b, ',');
-    jstr_or_null(b, "camera", rq->camera);
-    cv_buf_u8(b, ',');
-    jstr_or_null(b, "place", rq->place);
-    cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "from", rq->from_us);
-    cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "to", rq->to_us);
-    cv_buf_printf(b, ",\"description\":");
-    cv_json_str(b, rq->description);
-    cv_buf_printf(b, ",\"status\":\"%s\",", srv_request_status_name(rq->status));
-    jstr_or_null(b, "reason", rq->reason);
-    cv_buf_printf(b, ",\"cameras\":[");
-    for (uint32_t i = 0; i < rq->ncameras; i++) {
-        if (i)
-            cv_buf_u8(b, ',');
-        cv_json_str(b, rq->cameras[i]);
-    }
-    cv_buf_printf(b, "],");
-    if (full) {
-        if (rq->hold)
-            cv_buf_printf(b, "\"hold\":%llu,", (unsigned long long)rq->hold);
-        else
-            cv_buf_printf(b, "\"hold\":null,");
-    }
-    jstr_or_null(b, "case", rq->case_id);
-    cv_buf_u8(b, ',');
-    jstr_or_null(b, "export", rq->export_id);
-    cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "created", rq->created_us);
-    cv_buf_u8(b, ',');
-    srv_json_time_or_null(b, "decided", rq->decided_us);
-    if (full) {
-        cv_buf_u8(b, ',');
-        jstr_or_null(b, "decided_by", rq->decided_by);
-    }
+    cv_json_add_str(b, "by", rq->by, false);
+    cv_json_add_str(b, "camera", rq->camera, true);
+    cv_json_add_str(b, "place", rq->place, true);
+    cv_json_add_time(b, "from", rq->from_us);
+    cv_json_add_time(b, "to", rq->to_us);
+    cv_json_add_str(b, "description", rq->description, false);
+    cv_json_add_str(b, "status", srv_request_status_name(rq->status), false);
+    cv_json_add_str(b, "reason", rq->reason, true);
+    cv_json_add_strv(b, "cameras", rq->cameras[0], sizeof(rq->cameras[0]), rq->ncameras);
+    if (full && rq->hold)
+        cv_buf_printf(b, ",\"hold\":%llu", (unsigned long long)rq->hold);
+    else if (full)
+        cv_buf_printf(b, ",\"hold\":null");
+    cv_json_add_str(b, "case", rq->case_id, true);
+    cv_json_add_str(b, "export", rq->export_id, true);
+    cv_json_add_time(b, "created", rq->created_us);
+    cv_json_add_time(b, "decided", rq->decided_us);
+    if (full)
+        cv_json_add_str(b, "decided_by", rq->decided_by, true);
     cv_buf_u8(b, '}');
 }
 

@@ -1,7 +1,7 @@
 /*
  * run.c: `camvault run`, the supervisor of the recorder and the server. Each is its own process
- * (DESIGN.md: recording must go on whatever happens to the web side), restarted with backoff
- * when it exits; SIGTERM/SIGINT stops both.
+ * (docs/architecture.md: recording must go on whatever happens to the web side), restarted
+ * with backoff when it exits; SIGTERM/SIGINT stops both.
  */
 #include <errno.h>
 #include <signal.h>

@@ -1,7 +1,7 @@
 /*
- * scope.c: what a mediator may see. DESIGN.md: mediators replay only the footage of the dispute
- * cases they are members of. The reach is the union of the clips of the open cases that list
- * the mediator as a member (server/cases.h); a range must lie wholly inside it.
+ * scope.c: what a mediator may see. docs/api.md (Roles): mediators replay only the footage of
+ * the dispute cases they are members of. The reach is the union of the clips of the open cases
+ * that list the mediator as a member (server/cases.h); a range must lie wholly inside it.
  */
 #include "server/cases.h"
 #include "server/srv_int.h"

@@ -188,10 +188,20 @@ int srv_audit(struct srv_req *r, struct idx_txn *t, const char *action, const ch
 bool srv_scope_allows(struct srv_req *r, struct idx_txn *t, const char *camera, int64_t from_us,
                       int64_t to_us);
 
-/* Write a time the API way: "k":UTC,"k_local":...,"k_us":µs, or "k":null when us == 0. */
-void srv_json_time(struct cv_buf *b, const char *key, int64_t us);
-/* HOLD object of docs/api.md (api_holds.c). */
-void srv_hold_json(struct cv_buf *b, const struct idx_hold *h);
+/* Abort t (NULL-safe) and answer the failure rc (srv_fail); returns srv_fail's value. */
+int srv_abort_fail(struct srv_req *r, struct idx_txn *t, int rc, const struct cv_err *err);
+/* The end of a writing handler (reply.c): when rc is 0, the audit record (srv_audit's
+ * arguments) in t and the commit; otherwise, or when the audit fails, the abort. t is gone
+ * after it. Returns 0 or the error (detail in err). */
+int srv_audit_commit(struct srv_req *r, struct idx_txn *t, int rc, const char *action,
+                     const char *target, const char *case_id, const char *detail,
+                     struct cv_err *err);
+/* An answer `{"key":OBJECT}` or, with list, `{"key":[OBJECT,...]}`: srv_reply_open sets the
+ * status and writes the opening, srv_reply_sep the comma before item i (i > 0), and
+ * srv_reply_close the end and a newline; it returns 0, a handler's return value. */
+void srv_reply_open(struct srv_req *r, int status, const char *key, bool list);
+void srv_reply_sep(struct srv_req *r, size_t i);
+int srv_reply_close(struct srv_req *r, bool list);
 /* USER object of docs/api.md. */
 void srv_user_json(struct cv_buf *b, const struct srv_user *u);
 

@@ -43,28 +43,26 @@ def cpu_seconds(pids):
     return total / HZ
 
 
-def rss_bytes(pids):
+def proc_sum(pids, file, key, scale=1):
+    """Sum over pids of the number after `key` in /proc/PID/<file> (times scale); pids that
+    are gone count 0."""
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+            for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+                if line.startswith(key):
+                    total += int(line.split()[1]) * scale
         except OSError:
             pass
     return total
+
+
+def rss_bytes(pids):
+    return proc_sum(pids, "status", "VmRSS:", 1024)
 
 
 def write_bytes(pids):
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-                if line.startswith("write_bytes:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+    return proc_sum(pids, "io", "write_bytes:")
 
 
 def measure(pids, seconds, others=None, step=0.5):

@@ -5,13 +5,16 @@ Every test drives the real `build/camvault` binary against real peers: our camer
 and hostile servers (peers/garbage_server.py). Servers listen on 127.0.0.1 on free ports, are
 given a --duration safety net, and are always stopped by the fixture that started them.
 """
+import contextlib
 import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -186,15 +189,27 @@ def start_recorder(procs, root, tmp_path, segment=10, extra=(), name="recorder")
     return p
 
 
-@pytest.fixture(scope="session")
-def recorded(tmp_path_factory):
-    """A root with ~20 s of three cameras (c1..c3, AAC audio, 3-s segments, a checkpoint every
-    2 s), the recorder stopped: the export tests' footage (test_90, test_91), recorded once."""
-    tmp = tmp_path_factory.mktemp("export")
+@contextlib.contextmanager
+def fresh_root(tmp_path_factory, name):
+    """For a module's shared world: a new temp dir `name`, a data root initialized in it and a
+    list for the processes started there; yields (tmp, root, procs) and stops the processes,
+    newest first, when the block ends (also on a failure)."""
+    tmp = tmp_path_factory.mktemp(name)
     root = tmp / "root"
     cv("init", root=root)
     procs = []
     try:
+        yield tmp, root, procs
+    finally:
+        for p in reversed(procs):
+            p.close()
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory):
+    """A root with ~20 s of three cameras (c1..c3, AAC audio, 3-s segments, a checkpoint every
+    2 s), the recorder stopped: the export tests' footage (test_90, test_91), recorded once."""
+    with fresh_root(tmp_path_factory, "export") as (tmp, root, procs):
         sim = start_camsim(procs, tmp, cameras=3, name="cam", extra=["--audio", "aac"])
         for i in (1, 2, 3):
             cv("camera", "add", f"c{i}", "--url", f"rtsp://127.0.0.1:{sim.port}/cam{i}",
@@ -203,15 +218,64 @@ def recorded(tmp_path_factory):
         wait_for(lambda: all(len(query(root, f"c{i}")["segments"]) >= 6 for i in (1, 2, 3)), 60,
                  what="six segments per camera")
         rec.close()
-    finally:
-        for p in reversed(procs):
-            p.close()
     return root
+
+
+@contextlib.contextmanager
+def tmpfs_at(path, size):
+    """A tmpfs of `size` ("3m") mounted over path for the block; the test is skipped where this
+    machine does not let us mount."""
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def query(root, camera, frm="@0", to="@4102444800"):
     r = cv("query", camera, "--from", frm, "--to", to, "--json", root=root)
     return json.loads(r.stdout)
+
+
+def cv_export(root, camera, from_us, to_us, case, out):
+    """`camvault export` of camera over [from_us, to_us) for case into the package out."""
+    cv("export", "--camera", camera, "--from", f"@{from_us / 1e6}", "--to", f"@{to_us / 1e6}",
+       "--case", case, "--out", out, root=root)
+    return out
+
+
+def package_manifest(package):
+    """The manifest.json of an evidence package, as a dict."""
+    with zipfile.ZipFile(package) as z:
+        name = next(n for n in z.namelist() if n.endswith("/manifest.json"))
+        return json.loads(z.read(name))
+
+
+def export_verify(root, camera, segs, case, out):
+    """cv_export from the start of segs[0] to the end of segs[-1] (segments of query()), then
+    `camvault verify` of the package: verify's CompletedProcess (not checked)."""
+    cv_export(root, camera, segs[0]["start_us"], segs[-1]["end_us"], case, out)
+    return cv("verify", out, check=False)
+
+
+def top_boxes(data, strict=True):
+    """Top-level boxes of ISO BMFF bytes: [(type, offset, size)]. strict: every byte is in a
+    box (asserted); otherwise stop at the first box that is cut off (a stream still growing)."""
+    out, off = [], 0
+    while off + 8 <= len(data):
+        size, typ = struct.unpack(">I4s", data[off:off + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[off + 8:off + 16])[0]
+        if size < 8 and not strict:
+            break
+        assert size >= 8, f"bad box at {off}"
+        out.append((typ.decode("latin1"), off, size))
+        off += size
+    assert off == len(data) or not strict, "trailing bytes after the last box"
+    return out
 
 
 def cameras(root):

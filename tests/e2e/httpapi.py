@@ -48,8 +48,9 @@ class Resp:
 class Client:
     """One user agent: keeps the session cookie and CSRF token it was given."""
 
-    def __init__(self, port, tls=False):
+    def __init__(self, port, tls=False, src=None):
         self.port, self.tls = port, tls
+        self.src = src  # a loopback address its connections come from (None: any)
         self.cookie = None
         self.csrf = None
         self.bearer = None
@@ -59,9 +60,11 @@ class Client:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=60, context=ctx)
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=60, context=ctx,
+                                            source_address=(self.src, 0) if self.src else None)
         else:
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
+                                           source_address=(self.src, 0) if self.src else None)
         try:
             c.putrequest(method, target, skip_accept_encoding=True)
             h = dict(headers or {})

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import CAMVAULT, cv, query, start_camsim, start_recorder, wait_for
+from conftest import CAMVAULT, cv, fresh_root, query, start_camsim, start_recorder, wait_for
 from httpapi import add_user, logged_in, start_server
 
 ATTACK_ADDRS = [f"127.0.0.{i}" for i in range(2, 10)]
@@ -37,11 +37,7 @@ def at(us):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("abuse")
-    root = tmp / "root"
-    cv("init", root=root)
-    procs = []
-    try:
+    with fresh_root(tmp_path_factory, "abuse") as (tmp, root, procs):
         # 6 Mbit/s: a video.mp4 of the recording is larger than the socket buffers between
         # the server and a client that does not read, so such a client holds its stream.
         sim = start_camsim(procs, tmp, cameras=1, name="c", extra=["--bitrate", "6000k"])
@@ -52,9 +48,6 @@ def world(tmp_path_factory):
                  what="six segments of camera gate")
         srv = start_server(procs, root, tmp)
         yield {"root": root, "tmp": tmp, "srv": srv, "procs": procs}
-    finally:
-        for p in reversed(procs):
-            p.close()
 
 
 def rss_mb(proc):

@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import (cameras, cv, free_port, query, start_camsim, start_gst, start_recorder,
-                      wait_for)
+from conftest import (cameras, cv, free_port, fresh_root, query, start_camsim, start_gst,
+                      start_recorder, wait_for)
 from httpapi import add_user, logged_in, start_server
 
 # Each password is made of five-letter markers joined by the awkward characters; no marker may
@@ -45,11 +45,7 @@ def leaks(text):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("secrets")
-    root = tmp / "root"
-    cv("init", root=root)
-    started = []
-    try:
+    with fresh_root(tmp_path_factory, "secrets") as (tmp, root, started):
         # One gst server per client: two clients preparing its shared media at once can stall
         # gst-rtsp-server on a loaded machine.
         gst = start_gst(started, tmp, path="/d",
@@ -99,9 +95,6 @@ def run(tmp_path_factory):
         yield {"root": root, "tmp": tmp, "log": rec.logfile.read_text(), "status": status,
                "api": api, "metrics": metrics, "cams": cams, "rc": (rec_rc, srv_rc),
                "srv_log": (tmp / "serve.log").read_text()}
-    finally:
-        for p in reversed(started):
-            p.close()
 
 
 def test_recording_works_with_awkward_passwords(run):

@@ -8,7 +8,6 @@ and a user from a quiet address still gets in. Throttling must not tell which na
 Clients bind their side of the connection to 127.0.0.x so that the server sees several
 addresses (all of 127/8 is local on Linux).
 """
-import http.client
 import json
 import re
 import subprocess
@@ -17,39 +16,13 @@ import threading
 import time
 
 from conftest import cv, wait_for
-from httpapi import PASSWORD, Client, Resp, add_user, start_server
+from httpapi import PASSWORD, Client, add_user, start_server
 
 RSS_BOUND_MB = 300  # 100 concurrent scrypts unbounded would need over 3 GB
 
 
-class SrcClient(Client):
-    """A Client whose connections come from a chosen loopback address."""
-
-    def __init__(self, port, src):
-        super().__init__(port)
-        self.src = src
-
-    def raw(self, method, target, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
-                                       source_address=(self.src, 0))
-        try:
-            c.putrequest(method, target, skip_accept_encoding=True)
-            h = dict(headers or {})
-            if body is not None:
-                h.setdefault("Content-Length", str(len(body)))
-            for k, v in h.items():
-                c.putheader(k, v)
-            c.endheaders()
-            if body is not None:
-                c.send(body)
-            r = c.getresponse()
-            return Resp(r.status, r.getheaders(), r.read())
-        finally:
-            c.close()
-
-
 def login(port, src, user, password=PASSWORD):
-    return SrcClient(port, src).login(user, password)
+    return Client(port, src=src).login(user, password)
 
 
 # A login in a process of its own, timed there: in this process the flood's 100 threads would
@@ -208,7 +181,7 @@ def test_stranger_cannot_lock_out_admin(root, tmp_path, procs):
     r = login(srv.port, "127.0.0.1", "admin")
     assert r.status == 200, r
     # A bearer token is never throttled, not even from the stranger's address.
-    tok = SrcClient(srv.port, "127.0.0.5")
+    tok = Client(srv.port, src="127.0.0.5")
     tok.bearer = cv("user", "token", "admin", root=root).stdout.strip()
     me = tok.get("/api/v1/me")
     assert me.status == 200 and me.json()["auth"] == "bearer", me

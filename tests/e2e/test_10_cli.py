@@ -102,3 +102,15 @@ def test_camera_fields_round_trip(root):
     assert json.loads(cv("camera", "show", "gate-3", "--json", root=root).stdout)["enabled"] is False
     text = cv("camera", "show", "gate-3", root=root).stdout
     assert "pw@" not in text and "North gate" in text
+
+
+@pytest.mark.parametrize("command", ["serve", "record", "run"])
+def test_unknown_conf_key_is_refused(root, command):
+    """Issue 15: camvault.conf's unknown keys are errors for every command that reads it (serve
+    used to accept any): one line naming the file, the line and the key; nothing starts."""
+    (root / "camvault.conf").write_text("segment_seconds = 4\nsite_zone = Asia/Shanghai\n")
+    extra = ["--listen", "127.0.0.1:1"] if command != "record" else []
+    r = cv(command, *extra, root=root, check=False, timeout=30)
+    lines = r.stderr.strip().split("\n")
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert "camvault.conf:2" in lines[0] and "unknown key 'site_zone'" in lines[0], lines

@@ -8,7 +8,7 @@ role and scope checks pass or refuse before any footage is read.
 """
 import pytest
 
-from conftest import cv, wait_for
+from conftest import cv, fresh_root, wait_for
 from httpapi import Client, add_user, logged_in, start_server
 
 ROLES = ["admin", "officer", "mediator", "resident", None]
@@ -19,16 +19,12 @@ OUT = f"from=@{T1 + 60}&to=@{T1 + 120}"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("wfroles")
-    root = tmp / "root"
-    cv("init", root=root)
-    for role in ROLES[:4]:
-        add_user(root, role, role)
-    add_user(root, "other", "resident")
-    cv("camera", "add", "pub", "--url", "rtsp://127.0.0.1:9/pub", "--public", root=root)
-    cv("camera", "add", "priv", "--url", "rtsp://127.0.0.1:9/priv", root=root)
-    procs = []
-    try:
+    with fresh_root(tmp_path_factory, "wfroles") as (tmp, root, procs):
+        for role in ROLES[:4]:
+            add_user(root, role, role)
+        add_user(root, "other", "resident")
+        cv("camera", "add", "pub", "--url", "rtsp://127.0.0.1:9/pub", "--public", root=root)
+        cv("camera", "add", "priv", "--url", "rtsp://127.0.0.1:9/priv", root=root)
         srv = start_server(procs, root, tmp)
         c = {r: logged_in(srv.port, r) if r else Client(srv.port) for r in ROLES}
         other = logged_in(srv.port, "other")
@@ -52,9 +48,6 @@ def world(tmp_path_factory):
         wait_for(lambda: o.get(f"/api/v1/exports/{eid}").json()["export"]["status"] == "failed",
                  60, what="the export without footage to fail")
         yield {"root": root, "c": c, "other_export": r.json()["export"]["id"], "tmp": tmp}
-    finally:
-        for p in reversed(procs):
-            p.close()
 
 
 def table(w):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (Proc, cv, decode_errors, free_port, probe_streams, query, read_json,
-                      start_camsim, start_gst, start_recorder)
+from conftest import (cv, decode_errors, free_port, fresh_root, probe_streams, Proc, query,
+                      read_json, start_camsim, start_gst, start_recorder)
 
 RECORD_S = 30
 SEGMENT_S = 4  # two GOPs: about seven segments per camera, six boundaries to check
@@ -25,11 +25,7 @@ GOP = 50
 
 @pytest.fixture(scope="module")
 def rec(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("record")
-    root = tmp / "root"
-    cv("init", root=root)
-    started = []
-    try:
+    with fresh_root(tmp_path_factory, "record") as (tmp, root, started):
         gst_a = start_gst(started, tmp, path="/a", codec="h264", audio="aac")
         gst_b = start_gst(started, tmp, path="/b", codec="h265", audio="pcmu")
         sim_a = start_camsim(started, tmp, cameras=2, name="cam", extra=["--audio", "aac"])
@@ -69,9 +65,6 @@ def rec(tmp_path_factory):
         stats = {cid: read_json(s) for cid, (_, s, _) in cams.items()}
         yield {"root": root, "cams": cams, "stats": stats, "first_seen": first_seen, "rc": rc,
                "log": Path(recorder.logfile).read_text()}
-    finally:
-        for p in reversed(started):
-            p.close()
 
 
 @functools.lru_cache(maxsize=None)

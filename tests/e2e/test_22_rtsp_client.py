@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import (cameras, cv, decode_errors, probe_streams, query, start_camsim, start_gst,
-                      start_recorder, wait_for)
+from conftest import (cameras, cv, decode_errors, fresh_root, probe_streams, query, start_camsim,
+                      start_gst, start_recorder, wait_for)
 
 SECRET = "s3cret-pw"
 RECORD_S = 12
@@ -20,11 +20,7 @@ RECORD_S = 12
 
 @pytest.fixture(scope="module")
 def rec(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("rtspclient")
-    root = tmp / "root"
-    cv("init", root=root)
-    started = []
-    try:
+    with fresh_root(tmp_path_factory, "rtspclient") as (tmp, root, started):
         dig = start_gst(started, tmp, path="/d", audio="aac",
                         extra=["--user", "cam", "--password", SECRET, "--auth", "digest"])
         bas = start_gst(started, tmp, path="/b",
@@ -55,9 +51,6 @@ def rec(tmp_path_factory):
         status = cameras(root)
         recorder.close()
         yield {"root": root, "log": recorder.logfile.read_text(), "status": status}
-    finally:
-        for p in reversed(started):
-            p.close()
 
 
 def segments(rec, cid):

@@ -8,22 +8,17 @@ small enough that the write fails before usage reaches its 95 % mark, so this te
 disk-full path itself.
 """
 import os
-import subprocess
 
 import pytest
 
-from conftest import cameras, cv, decode_errors, query, start_camsim, start_recorder, wait_for
+from conftest import (cameras, cv, decode_errors, query, start_camsim, start_recorder, tmpfs_at,
+                      wait_for)
 
 
 @pytest.fixture
 def small_volume(root):
-    vol = root / "volumes" / "main"
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(vol)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.strip()}")
-    yield vol
-    subprocess.run(["umount", "-l", str(vol)], check=False)
+    with tmpfs_at(root / "volumes" / "main", "1536k") as vol:
+        yield vol
 
 
 def test_disk_full_keeps_what_was_recorded(root, small_volume, tmp_path, procs):

@@ -7,23 +7,18 @@ past that point for ten more segments' worth (most of the volume again), deletin
 unheld footage and never held footage; with only held footage left the status and the log must
 say why recording is short; once the hold is released it recovers by itself.
 """
-import subprocess
 import time
 
 import pytest
 
-from conftest import cameras, cv, decode_errors, query, start_camsim, start_recorder, wait_for
+from conftest import (cameras, cv, decode_errors, query, start_camsim, start_recorder, tmpfs_at,
+                      wait_for)
 
 
 @pytest.fixture
 def small_volume(root):
-    vol = root / "volumes" / "main"
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(vol)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.strip()}")
-    yield vol
-    subprocess.run(["umount", "-l", str(vol)], check=False)
+    with tmpfs_at(root / "volumes" / "main", "3m") as vol:
+        yield vol
 
 
 def reason(root):

@@ -15,7 +15,8 @@ import zipfile
 
 import pytest
 
-from conftest import cv, decode_errors, probe_streams, query, start_camsim, start_recorder, wait_for
+from conftest import (cv, cv_export, decode_errors, package_manifest, probe_streams, query,
+                      start_camsim, start_recorder, wait_for)
 
 OPENSSL_CMS = ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", "SHA256SUMS.p7s",
                "-content", "SHA256SUMS", "-CAfile", "certs/root.pem", "-purpose", "any"]
@@ -276,12 +277,9 @@ def test_export_lists_a_camera_outage_as_a_gap(root, tmp_path, procs):
 
     q = query(root, "gate")
     out = tmp_path / "outage.zip"
-    cv("export", "--camera", "gate", "--from", f"@{q['segments'][0]['start_us'] / 1e6}",
-       "--to", f"@{q['segments'][-1]['end_us'] / 1e6}", "--case", "OUT-1", "--out", out,
-       root=root)
-    with zipfile.ZipFile(out) as z:
-        name = next(n for n in z.namelist() if n.endswith("/manifest.json"))
-        m = json.loads(z.read(name))
+    cv_export(root, "gate", q["segments"][0]["start_us"], q["segments"][-1]["end_us"], "OUT-1",
+              out)
+    m = package_manifest(out)
     gaps = m["cameras"][0]["gaps"]
     assert any(g["reason"] == "camera-offline" and g["end_us"] - g["start_us"] >= 12_000_000
                and g["detail"] for g in gaps), gaps

@@ -12,7 +12,8 @@ import json
 import subprocess
 import zipfile
 
-from conftest import BROWSER, FUZZ_VERIFY, cv, query, start_camsim, start_recorder, wait_for
+from conftest import (BROWSER, cv, cv_export, FUZZ_VERIFY, package_manifest, query, start_camsim,
+                      start_recorder, wait_for)
 from test_90_export import export, first_native, flip, middle_range, package, rezip
 
 __all__ = ["package"]  # a module fixture of test_90 (`recorded` is conftest's)
@@ -160,12 +161,8 @@ def test_export_over_footage_deleted_by_retention(root, tmp_path, procs):
     q = query(root, "alley")
     deleted = [g for g in q["gaps"] if g["reason"] == "retention"]
     out = tmp_path / "partly-deleted.zip"
-    cv("export", "--camera", "alley", "--from", f"@{deleted[0]['start_us'] / 1e6}",
-       "--to", f"@{q['segments'][-1]['end_us'] / 1e6}", "--case", "RET-1", "--out", out,
-       root=root)
-    with zipfile.ZipFile(out) as z:
-        name = next(n for n in z.namelist() if n.endswith("/manifest.json"))
-        cam = json.loads(z.read(name))["cameras"][0]
+    cv_export(root, "alley", deleted[0]["start_us"], q["segments"][-1]["end_us"], "RET-1", out)
+    cam = package_manifest(out)["cameras"][0]
     gaps = [g for g in cam["gaps"] if g["reason"] == "retention"]
     assert gaps and gaps[0]["start_us"] == deleted[0]["start_us"], cam["gaps"]
     assert all(g["detail"] for g in gaps), gaps  # why: the rule that deleted it

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from conftest import cv, decode_errors, probe_streams, query, start_camsim, start_recorder, wait_for
+from conftest import (cv, decode_errors, fresh_root, probe_streams, query, start_camsim,
+                      start_recorder, top_boxes, wait_for)
 
 NTP_UNIX = 2208988800
 
@@ -23,11 +24,7 @@ NTP_UNIX = 2208988800
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
     """A root with two runs of two cameras, the recorder stopped; shared by the tests below."""
-    tmp = tmp_path_factory.mktemp("clip")
-    root = tmp / "root"
-    cv("init", root=root)
-    procs = []
-    try:
+    with fresh_root(tmp_path_factory, "clip") as (tmp, root, procs):
         a = start_camsim(procs, tmp, cameras=1, name="a", extra=["--audio", "aac"])
         b = start_camsim(procs, tmp, cameras=1, name="b", extra=["--codec", "h265"])
         cv("camera", "add", "ca", "--url", f"rtsp://127.0.0.1:{a.port}/a1", root=root)
@@ -41,9 +38,6 @@ def recorded(tmp_path_factory):
         wait_for(lambda: all(len(runs(root, c)) == 2 and len(runs(root, c)[1]) >= 3
                              for c in ("ca", "cb")), 90, what="a second run of three segments")
         rec.close()
-    finally:
-        for p in reversed(procs):
-            p.close()
     return root
 
 
@@ -66,24 +60,10 @@ def clip(root, camera, frm, to, out):
     return json.loads(r.stdout)
 
 
-def boxes(data):
-    """Top-level boxes of an ISO BMFF file: [(type, offset, size)]."""
-    out, off = [], 0
-    while off + 8 <= len(data):
-        size, typ = struct.unpack(">I4s", data[off:off + 8])
-        if size == 1:
-            size = struct.unpack(">Q", data[off + 8:off + 16])[0]
-        assert size >= 8, f"bad box at {off}"
-        out.append((typ.decode("latin1"), off, size))
-        off += size
-    assert off == len(data), "trailing bytes after the last box"
-    return out
-
-
 def prft_walls(data):
     """(wall µs, media_time) of every prft box, in file order."""
     res = []
-    for typ, off, size in boxes(data):
+    for typ, off, size in top_boxes(data):
         if typ == "prft":
             ntp, media = struct.unpack(">QQ", data[off + 16:off + 32])
             secs, frac = ntp >> 32, ntp & 0xffffffff
@@ -128,8 +108,8 @@ def test_clip_three_segments(recorded, tmp_path, camera, vcodec, acodec):
     assert walls[0][0] == info["first_us"]
     assert info["first_us"] <= frm < info["first_us"] + 2_100_000
     assert to <= info["end_us"] < to + 2_100_000
-    assert [b[0] for b in boxes(data)[:3]] == ["ftyp", "moov", "sidx"]
-    assert boxes(data)[-1][0] == "mfra"
+    assert [b[0] for b in top_boxes(data)[:3]] == ["ftyp", "moov", "sidx"]
+    assert top_boxes(data)[-1][0] == "mfra"
 
     streams = {s["codec_type"]: s for s in probe_streams(out)}
     assert streams["video"]["codec_name"] == vcodec

@@ -7,7 +7,7 @@ import json
 import subprocess
 import zipfile
 
-from conftest import cv, query, start_camsim, start_recorder, wait_for
+from conftest import cv, export_verify, query, start_camsim, start_recorder, wait_for
 
 
 def openssl(*args, cwd):
@@ -85,19 +85,13 @@ def test_import_agency_keys_and_verify_across_the_change(root, tmp_path, procs):
 
     q = query(root, "gate")
     out = tmp_path / "across.zip"
-    cv("export", "--camera", "gate", "--from", f"@{q['segments'][0]['start_us'] / 1e6}",
-       "--to", f"@{q['segments'][-1]['end_us'] / 1e6}", "--case", "KEYS-1", "--out", out,
-       root=root)
-    r = cv("verify", out, check=False)
+    r = export_verify(root, "gate", q["segments"], "KEYS-1", out)
     assert r.returncode == 0, r.stdout
     assert "via certs/chain.pem" in r.stdout, r.stdout
 
     # Footage from before the import is covered by checkpoints signed with the old site key.
     old = tmp_path / "before.zip"
-    cv("export", "--camera", "gate", "--from", f"@{q['segments'][0]['start_us'] / 1e6}",
-       "--to", f"@{q['segments'][1]['end_us'] / 1e6}", "--case", "KEYS-2", "--out", old,
-       root=root)
-    r = cv("verify", old, check=False)
+    r = export_verify(root, "gate", q["segments"][0:2], "KEYS-2", old)
     assert r.returncode == 0, r.stdout
     assert "earlier site key certs/retired/" in r.stdout, r.stdout
     with zipfile.ZipFile(out) as z:

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import zipfile
 
-from conftest import cv, free_port, query, start_camsim, start_recorder, wait_for
+from conftest import cv, export_verify, free_port, query, start_camsim, start_recorder, wait_for
 from test_91_export_trust import forge, verify_fails
 
 
@@ -121,10 +121,7 @@ def test_checkpoints_are_time_stamped_and_verified(root, tmp_path, procs):
 
     q = query(root, "square")
     out = tmp_path / "stamped.zip"
-    cv("export", "--camera", "square", "--from", f"@{q['segments'][0]['start_us'] / 1e6}",
-       "--to", f"@{q['segments'][-1]['end_us'] / 1e6}", "--case", "TSA-1", "--out", out,
-       root=root)
-    r = cv("verify", out, check=False)
+    r = export_verify(root, "square", q["segments"], "TSA-1", out)
     assert r.returncode == 0, r.stdout
     assert "ok timestamp: integrity/checkpoints.log block 1: time-stamped at" in r.stdout
     assert "Test Time Stamping Unit" in r.stdout and "chains to certs/tsa.pem" in r.stdout

@@ -304,21 +304,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifndef FUZZ_LIBFUZZER
 
-/* xorshift64*: deterministic for a given seed, so a failure replays. */
-static uint64_t rnd_state;
-
-static uint64_t rnd(void)
-{
-    rnd_state ^= rnd_state >> 12;
-    rnd_state ^= rnd_state << 25;
-    rnd_state ^= rnd_state >> 27;
-    return rnd_state * 2685821657736338717ULL;
-}
-
-static size_t below(size_t n)
-{
-    return n ? (size_t)(rnd() % n) : 0;
-}
+#include "tests/fuzz/fuzz_driver.h"
 
 /* Never the first byte (the mode): a mutation stays in the seed's mode. */
 static void mutate(uint8_t *d, size_t *len, size_t cap)
@@ -421,19 +407,12 @@ static int load_corpus(const char *dir, struct seed **out, size_t *n)
     return 0;
 }
 
-static void run_kept(const uint8_t *in, size_t len, unsigned long long i)
+static void run_numbered(const uint8_t *in, size_t len, unsigned long long i)
 {
     char keep[64];
-    FILE *f;
 
     snprintf(keep, sizeof(keep), "crash-rtsp-%llu.bin", i);
-    f = fopen(keep, "wb");
-    if (f) {
-        fwrite(in, 1, len, f);
-        fclose(f);
-    }
-    LLVMFuzzerTestOneInput(in, len);
-    unlink(keep);
+    run_kept(in, len, keep);
 }
 
 int main(int argc, char **argv)
@@ -460,14 +439,14 @@ int main(int argc, char **argv)
     if (!in)
         abort();
     for (size_t i = 0; i < nseeds; i++)
-        run_kept(seeds[i].data, seeds[i].len, 1000000000ULL + i);
+        run_numbered(seeds[i].data, seeds[i].len, 1000000000ULL + i);
     for (unsigned long long i = 0; i < iters; i++) {
         const struct seed *s = &seeds[below(nseeds)];
         size_t len = s->len;
         memcpy(in, s->data, len);
         for (int m = 1 + (int)(rnd() % 4); m > 0; m--)
             mutate(in, &len, cap);
-        run_kept(in, len, i);
+        run_numbered(in, len, i);
     }
     printf("fuzz-rtsp: %llu inputs: %llu sessions (%llu opened, %llu packets), %llu rtp, "
            "%llu text\n",

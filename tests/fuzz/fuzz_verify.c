@@ -69,21 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifndef FUZZ_LIBFUZZER
 
-/* xorshift64*: deterministic for a given seed, so a failure replays. */
-static uint64_t rnd_state;
-
-static uint64_t rnd(void)
-{
-    rnd_state ^= rnd_state >> 12;
-    rnd_state ^= rnd_state << 25;
-    rnd_state ^= rnd_state >> 27;
-    return rnd_state * 2685821657736338717ULL;
-}
-
-static size_t below(size_t n)
-{
-    return n ? (size_t)(rnd() % n) : 0;
-}
+#include "tests/fuzz/fuzz_driver.h"
 
 /* A position, three times in four within the last 256 KiB. */
 static size_t pos(size_t len)
@@ -167,19 +153,11 @@ int main(int argc, char **argv)
     for (unsigned long long i = 0; i < iters; i++) {
         size_t len = seedlen;
         char keep[64];
-        FILE *f;
         memcpy(in, seed, seedlen);
         for (int m = 1 + (int)(rnd() % 4); m > 0; m--)
             mutate(in, &len, cap);
-        /* Kept before the run: a crash leaves it behind; otherwise it is removed. */
         snprintf(keep, sizeof(keep), "crash-%llu.zip", i);
-        f = fopen(keep, "wb");
-        if (f) {
-            fwrite(in, 1, len, f);
-            fclose(f);
-        }
-        LLVMFuzzerTestOneInput(in, len);
-        unlink(keep);
+        run_kept(in, len, keep);
     }
     printf("fuzz-verify: %llu inputs: %llu valid, %llu not valid, %llu unreadable\n", iters + 1,
            n_valid, n_invalid, n_unreadable);

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "storage-layout/layout.h"
 #include "storage-layout/segfile.h"
 #include "common/fileio.h"
 #include "tests/unit/fixtures.h"
@@ -77,6 +78,104 @@ void fx_sha256(const void *data, size_t len, uint8_t out[32])
     unsigned int n = 32;
 
     EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+int fx_root_open(char *root, struct idx **idx)
+{
+    struct cv_err err = {""};
+    int rc;
+
+    *idx = NULL;
+    if (fx_tmpdir(root) < 0)
+        return -1;
+    rc = lay_root_create(root, &err);
+    if (rc == 0)
+        rc = idx_open(idx, root, IDX_CREATE, &err);
+    if (rc < 0) {
+        unit_fail(__FILE__, __LINE__, "cannot create an index in '%s': %s", root, err.msg);
+        fx_rmtree(root);
+        return -1;
+    }
+    return 0;
+}
+
+void fx_root_close(const char *root, struct idx *idx)
+{
+    idx_close(idx);
+    fx_rmtree(root);
+}
+
+int fx_env_open(struct fx_env *e)
+{
+    return fx_root_open(e->root, &e->idx);
+}
+
+void fx_env_close(struct fx_env *e)
+{
+    fx_root_close(e->root, e->idx);
+    e->idx = NULL;
+}
+
+int fx_setup_end(struct idx_txn *t, int rc, struct cv_err *err, const char *root,
+                 struct idx *idx)
+{
+    if (rc == 0) {
+        rc = idx_commit(t, err);
+        t = NULL;
+    }
+    idx_abort(t);
+    if (rc < 0) {
+        unit_fail(__FILE__, __LINE__, "setup: %s", err->msg);
+        fx_root_close(root, idx);
+        return -1;
+    }
+    return 0;
+}
+
+void fx_camera(struct idx_camera *c, const char *id, const char *volume, double days)
+{
+    memset(c, 0, sizeof(*c));
+    cv_strlcpy(c->id, id, sizeof(c->id));
+    cv_strlcpy(c->url, "rtsp://10.0.0.7/live", sizeof(c->url));
+    cv_strlcpy(c->volume, volume, sizeof(c->volume));
+    c->enabled = true;
+    c->retention_days = days;
+}
+
+void fx_segment_rec(struct idx_segment *s, struct lay_seg_frag *f, uint32_t cam, int64_t start_us,
+                    int64_t dur_us, uint64_t bytes)
+{
+    memset(s, 0, sizeof(*s));
+    memset(f, 0, sizeof(*f));
+    s->cam = cam;
+    s->start_us = start_us;
+    s->end_us = start_us + dur_us;
+    s->bytes = bytes;
+    s->frames = 250;
+    s->keyframes = 5;
+    s->fragments = 1;
+    f->size = bytes;
+    f->wall_us = start_us;
+    f->starts_with_key = true;
+}
+
+void fx_check_segment(const struct idx_segment *got, const struct idx_segment *want)
+{
+    CHECK_EQ_INT(got->start_us, want->start_us);
+    CHECK_EQ_INT(got->end_us, want->end_us);
+    CHECK_EQ_STR(got->path, want->path);
+    CHECK_EQ_U64(got->bytes, want->bytes);
+    CHECK_EQ_INT(got->frames, want->frames);
+    CHECK_EQ_INT(got->keyframes, want->keyframes);
+    CHECK_EQ_INT(got->audio_frames, want->audio_frames);
+    CHECK_EQ_INT(got->fragments, want->fragments);
+    CHECK_EQ_STR(got->video, want->video);
+    CHECK_EQ_STR(got->audio, want->audio);
+    CHECK_EQ_MEM(got->sha256, want->sha256, 32);
+    CHECK_EQ_MEM(got->chain, want->chain, 32);
+    CHECK_EQ_U64(got->run_id, want->run_id);
+    CHECK_EQ_INT(got->run_seq, want->run_seq);
+    CHECK_EQ_INT(got->flags, want->flags);
 }
 
 uint64_t fx_rand(uint64_t *state)

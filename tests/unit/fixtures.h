@@ -33,6 +33,39 @@ long long fx_file_size(const char *path);
 /* SHA-256 of a memory block, computed with OpenSSL's EVP interface. */
 void fx_sha256(const void *data, size_t len, uint8_t out[32]);
 
+/* ---- a data root with an index ---- */
+
+/* A data root (lay_root_create) in a fresh temp dir, root[PATH_MAX], with its index opened
+ * (IDX_CREATE) into *idx; 0, or -1 with the failure recorded and nothing left behind. */
+int fx_root_open(char *root, struct idx **idx);
+/* Close idx (NULL-safe) and remove the root. */
+void fx_root_close(const char *root, struct idx *idx);
+
+/* The same as one struct: what most index tests start from. */
+struct fx_env {
+    char root[PATH_MAX];
+    struct idx *idx;
+};
+int fx_env_open(struct fx_env *e);
+void fx_env_close(struct fx_env *e); /* also sets e->idx to NULL */
+
+/* The end of a setup that wrote in t (NULL-safe) after opening root and idx: commit when rc is
+ * 0, abort otherwise; on any failure record "setup: <err>" and fx_root_close. 0, or -1. */
+int fx_setup_end(struct idx_txn *t, int rc, struct cv_err *err, const char *root,
+                 struct idx *idx);
+
+/* A camera record `id` on `volume`, enabled, rtsp://10.0.0.7/live, kept `days` days. */
+void fx_camera(struct idx_camera *c, const char *id, const char *volume, double days);
+
+/* An index record of a synthetic segment of camera cam (num) over [start_us, start_us + dur_us):
+ * `bytes` long, one fragment (*f) that starts with a keyframe, 250 frames, 5 of them keys.
+ * The path and hash are the caller's. */
+void fx_segment_rec(struct idx_segment *s, struct lay_seg_frag *f, uint32_t cam, int64_t start_us,
+                    int64_t dur_us, uint64_t bytes);
+
+/* Record a failure for each field of segment record got that differs from want (all but cam). */
+void fx_check_segment(const struct idx_segment *got, const struct idx_segment *want);
+
 /* ---- random: xorshift64*, deterministic for a seed so that failures reproduce ---- */
 uint64_t fx_rand(uint64_t *state);
 

@@ -151,6 +151,7 @@
     X(workflow_reach)                                                                              \
     X(workflow_records)                                                                            \
     X(workflow_place)                                                                              \
+    X(workflow_record_bytes)                                                                       \
     X(segwriter_round_trip)                                                                        \
     X(segwriter_annexb_input)                                                                      \
     X(segwriter_composition_offsets)                                                               \

@@ -25,37 +25,8 @@
 #include "tests/unit/unit.h"
 #include "common/banned.h"
 
-struct env {
-    char root[PATH_MAX];
-    struct idx *idx;
-};
-
-static int env_open(struct env *e)
-{
-    struct cv_err err = {""};
-    int rc;
-
-    e->idx = NULL;
-    if (fx_tmpdir(e->root) < 0)
-        return -1;
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
-    if (rc < 0) {
-        unit_fail(__FILE__, __LINE__, "cannot create an index: %s", err.msg);
-        return -1;
-    }
-    return 0;
-}
-
-static void env_close(struct env *e)
-{
-    idx_close(e->idx);
-    fx_rmtree(e->root);
-}
-
 /* Append `n` records; every third belongs to case "K-1". Times are T0 + i seconds. */
-static void fill(struct env *e, int n)
+static void fill(struct fx_env *e, int n)
 {
     for (int i = 1; i <= n; i++) {
         char target[32];
@@ -102,14 +73,14 @@ static int collect(void *ctx, const struct itg_audit_rec *r)
 
 void test_audit_chain(void)
 {
-    struct env e;
+    struct fx_env e;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct collect c = {.prev_ok = 1};
     struct srv_audit_filter f = {0};
     uint64_t n = 0, bad = 0;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     fill(&e, 10);
     CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
@@ -141,19 +112,19 @@ void test_audit_chain(void)
     CHECK_EQ_U64(c.seqs[1], 6);
     CHECK(c.prev_ok);
     idx_abort(t);
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 void test_audit_case_lines(void)
 {
-    struct env e;
+    struct fx_env e;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct cv_buf out;
     const char *p;
     int lines = 0;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     fill(&e, 6);
     cv_buf_init(&out, 1 << 20);
@@ -186,11 +157,11 @@ void test_audit_case_lines(void)
     }
     CHECK_EQ_INT(lines, 2);
     cv_buf_release(&out);
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /* Replace the stored value of record `seq` with `line` (keeping its stored hash) or delete it. */
-static void tamper(struct env *e, uint64_t seq, const char *from, const char *to)
+static void tamper(struct fx_env *e, uint64_t seq, const char *from, const char *to)
 {
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
@@ -235,11 +206,11 @@ void test_audit_tampered(void)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct env e;
+        struct fx_env e;
         struct idx_txn *t = NULL;
         struct cv_err err = {""};
         uint64_t n = 0, bad = 0;
-        if (env_open(&e) < 0)
+        if (fx_env_open(&e) < 0)
             return;
         fill(&e, 8);
         tamper(&e, cases[i].seq, cases[i].from, cases[i].to);
@@ -248,7 +219,7 @@ void test_audit_tampered(void)
         CHECK_EQ_U64(bad, cases[i].first_bad);
         CHECK_CONTAINS(err.msg, cases[i].why);
         idx_abort(t);
-        env_close(&e);
+        fx_env_close(&e);
     }
 }
 
@@ -264,14 +235,14 @@ static int count_cb(void *ctx, const void *k, size_t klen, const void *v, size_t
 
 void test_idx_records(void)
 {
-    struct env e;
+    struct fx_env e;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct cv_buf v, k2;
     uint64_t id = 0, cnt = 0;
     size_t seen[2] = {0, 0};
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     cv_buf_init(&v, 1024);
     cv_buf_init(&k2, 1024);
@@ -320,7 +291,7 @@ void test_idx_records(void)
     idx_abort(t);
     cv_buf_release(&v);
     cv_buf_release(&k2);
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /* ---- group commit (srv_audit_writer) ---- */
@@ -385,7 +356,7 @@ void test_audit_group_commit(void)
 {
     static struct gc_thread g[GC_THREADS];
     static uint64_t all[GC_THREADS * GC_EACH];
-    struct env e;
+    struct fx_env e;
     struct srv_audit_writer *w = NULL;
     struct srv_audit_writer_stats st;
     struct idx_txn *t = NULL;
@@ -393,7 +364,7 @@ void test_audit_group_commit(void)
     uint64_t n = 0, bad = 0;
     size_t k = 0;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     fill(&e, 3); /* records from before the writer: the chain goes on from them */
     CHECK_OK(srv_audit_writer_open(&w, e.idx, &err), &err);
@@ -424,7 +395,7 @@ void test_audit_group_commit(void)
     CHECK_EQ_U64(n, 3 + GC_THREADS * GC_EACH);
     idx_abort(t);
     srv_audit_writer_close(w);
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /* Wait until the writer has `queued` records queued and `writing` in a transaction under way
@@ -456,7 +427,7 @@ static void wait_writer(struct srv_audit_writer *w, uint64_t queued, uint64_t wr
 void test_audit_group_commit_batches(void)
 {
     static struct gc_thread g[GB_THREADS];
-    struct env e;
+    struct fx_env e;
     struct srv_audit_writer *w = NULL;
     struct srv_audit_writer_stats st;
     struct srv_audit_entry cli = {
@@ -465,7 +436,7 @@ void test_audit_group_commit_batches(void)
     struct cv_err err = {""};
     uint64_t n = 0, bad = 0, seq = 0;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     CHECK_OK(srv_audit_writer_open(&w, e.idx, &err), &err);
     CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
@@ -494,7 +465,7 @@ void test_audit_group_commit_batches(void)
     CHECK_EQ_U64(n, 1 + GB_THREADS);
     idx_abort(t);
     srv_audit_writer_close(w);
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /*
@@ -505,14 +476,14 @@ void test_audit_group_commit_batches(void)
 void test_audit_group_commit_errors(void)
 {
     static struct gc_thread g[GB_THREADS];
-    struct env e;
+    struct fx_env e;
     struct srv_audit_writer *w = NULL;
     struct srv_audit_writer_stats st;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     uint8_t k[8];
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     fill(&e, 2);
     CHECK_OK(srv_audit_writer_open(&w, e.idx, &err), &err);
@@ -536,7 +507,7 @@ void test_audit_group_commit_errors(void)
     CHECK_EQ_U64(st.retried, GB_THREADS - 1); /* the first caller's batch was its record alone */
     CHECK_EQ_U64(st.queued, 0);
     srv_audit_writer_close(w);
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /*
@@ -546,7 +517,7 @@ void test_audit_group_commit_errors(void)
  */
 void test_audit_signed_head(void)
 {
-    struct env e;
+    struct fx_env e;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct itg_signer *signer = NULL;
@@ -558,7 +529,7 @@ void test_audit_signed_head(void)
     uint64_t seq = 0, n = 0, bad = 0, cpseq = 0;
     int created = 0;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     memset(&last, 0, sizeof(last));
     cv_buf_init(&chain, 1 << 16);
@@ -617,5 +588,5 @@ void test_audit_signed_head(void)
     idx_checkpoint_release(&last);
     itg_signer_close(signer);
     cv_buf_release(&chain);
-    env_close(&e);
+    fx_env_close(&e);
 }

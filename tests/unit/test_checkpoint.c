@@ -56,30 +56,16 @@ static int cenv_open(struct cenv *e)
         CHECK_OK(idx_begin(e->idx, true, &t, &err), &err);
     for (int c = 0; t && c < 2; c++) {
         struct idx_camera cam;
-        memset(&cam, 0, sizeof(cam));
-        cv_strlcpy(cam.id, cams[c], sizeof(cam.id));
-        cv_strlcpy(cam.url, "rtsp://10.0.0.7/live", sizeof(cam.url));
-        cv_strlcpy(cam.volume, "main", sizeof(cam.volume));
-        cam.retention_days = 30;
+        fx_camera(&cam, cams[c], "main", 30);
+        cam.enabled = false;
         CHECK_OK(idx_camera_add(t, &cam, &err), &err);
         for (int i = 0; i < 3; i++) {
             struct idx_segment s;
             struct lay_seg_frag f;
-            memset(&s, 0, sizeof(s));
-            memset(&f, 0, sizeof(f));
-            s.cam = cam.num;
-            s.start_us = FX_START_US + i * 10 * S;
-            s.end_us = s.start_us + 10 * S;
+            fx_segment_rec(&s, &f, cam.num, FX_START_US + i * 10 * S, 10 * S, 1000);
             snprintf(s.path, sizeof(s.path), "volumes/main/%s/2026-11-22/0930%02d-0.mp4",
                      cams[c], i * 10);
             memset(s.sha256, 0x11 * (i + 1) + c, sizeof(s.sha256));
-            s.bytes = 1000;
-            s.frames = 250;
-            s.keyframes = 5;
-            s.fragments = 1;
-            f.size = s.bytes;
-            f.wall_us = s.start_us;
-            f.starts_with_key = true;
             CHECK_OK(idx_segment_put(t, cams[c], &s, &f, 1, &err), &err);
         }
     }
@@ -92,8 +78,7 @@ static int cenv_open(struct cenv *e)
 static void cenv_close(struct cenv *e)
 {
     itg_signer_close(e->signer);
-    idx_close(e->idx);
-    fx_rmtree(e->root);
+    fx_root_close(e->root, e->idx);
 }
 
 static void sha256_hex(const char *s, char out[65])

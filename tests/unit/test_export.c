@@ -41,14 +41,9 @@ static int xenv_open(struct xenv *e)
     uint64_t rng = 42, seq = 0;
     int created = 0, rc;
 
-    e->idx = NULL;
-    if (fx_tmpdir(e->root) < 0)
+    if (fx_root_open(e->root, &e->idx) < 0)
         return -1;
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
-    if (rc == 0)
-        rc = itg_keys_create(e->root, "unit-site", &created, &err);
+    rc = itg_keys_create(e->root, "unit-site", &created, &err);
     if (rc == 0)
         rc = idx_begin(e->idx, true, &t, &err);
     cv_strlcpy(cam.id, FX_CAMERA, sizeof(cam.id));
@@ -94,8 +89,7 @@ static int xenv_open(struct xenv *e)
     idx_abort(t);
     if (rc < 0) {
         unit_fail(__FILE__, __LINE__, "cannot build a root in '%s': %s", e->root, err.msg);
-        idx_close(e->idx);
-        fx_rmtree(e->root);
+        fx_root_close(e->root, e->idx);
         return -1;
     }
     return 0;
@@ -103,8 +97,7 @@ static int xenv_open(struct xenv *e)
 
 static void xenv_close(struct xenv *e)
 {
-    idx_close(e->idx);
-    fx_rmtree(e->root);
+    fx_root_close(e->root, e->idx);
 }
 
 static void request(struct exp_request *r, struct xenv *e, const char *out, int64_t from,

@@ -116,18 +116,10 @@ static int fenv_open(struct fenv *e, size_t nseg)
     int rc;
 
     memset(e, 0, sizeof(*e));
-    if (fx_tmpdir(e->root) < 0)
+    if (fx_root_open(e->root, &idx) < 0)
         return -1;
-    cv_strlcpy(e->cam.id, FX_CAMERA, sizeof(e->cam.id));
-    cv_strlcpy(e->cam.url, "rtsp://10.0.0.7/live", sizeof(e->cam.url));
-    cv_strlcpy(e->cam.volume, "main", sizeof(e->cam.volume));
-    e->cam.enabled = true;
-    e->cam.retention_days = 30;
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&idx, e->root, IDX_CREATE, &err);
-    if (rc == 0)
-        rc = idx_begin(idx, true, &t, &err);
+    fx_camera(&e->cam, FX_CAMERA, "main", 30);
+    rc = idx_begin(idx, true, &t, &err);
     if (rc == 0)
         rc = idx_camera_add(t, &e->cam, &err);
     for (size_t i = 0; rc == 0 && i < nseg; i++) {
@@ -557,21 +549,7 @@ void test_fsck_refuses_while_open(void)
 
 static void check_same_record(const struct idx_segment *got, const struct idx_segment *want)
 {
-    CHECK_EQ_INT(got->start_us, want->start_us);
-    CHECK_EQ_INT(got->end_us, want->end_us);
-    CHECK_EQ_STR(got->path, want->path);
-    CHECK_EQ_U64(got->bytes, want->bytes);
-    CHECK_EQ_INT(got->frames, want->frames);
-    CHECK_EQ_INT(got->keyframes, want->keyframes);
-    CHECK_EQ_INT(got->audio_frames, want->audio_frames);
-    CHECK_EQ_INT(got->fragments, want->fragments);
-    CHECK_EQ_STR(got->video, want->video);
-    CHECK_EQ_STR(got->audio, want->audio);
-    CHECK_EQ_MEM(got->sha256, want->sha256, 32);
-    CHECK_EQ_MEM(got->chain, want->chain, 32);
-    CHECK_EQ_U64(got->run_id, want->run_id);
-    CHECK_EQ_INT(got->run_seq, want->run_seq);
-    CHECK_EQ_INT(got->flags, want->flags);
+    fx_check_segment(got, want);
 }
 
 /* The name of ROOT/index.old-*, or "" (into out[256]). */

@@ -67,12 +67,8 @@ void test_holds_add_list_release(void)
     struct idx_hold h[3], got, *list = NULL;
     size_t n = 0;
 
-    if (fx_tmpdir(root) < 0)
+    if (fx_root_open(root, &idx) < 0)
         return;
-    CHECK_OK(lay_root_create(root, &err), &err);
-    CHECK_OK(idx_open(&idx, root, IDX_CREATE, &err), &err);
-    if (!idx)
-        goto out;
     h[0] = make_hold("case-1", "cam1", NULL, T0, T0 + 60 * S, 0);
     h[1] = make_hold("case-2", "cam1", "cam2", T0 + 30 * S, T0 + 90 * S, T0 + 86400 * S);
     h[2] = make_hold("", "cam3", NULL, T0 - 10 * S, T0, 0);

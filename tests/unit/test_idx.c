@@ -24,40 +24,8 @@
 #define S CV_US_PER_S
 #define T0 FX_START_US
 
-/* A data root in a temp dir with an open index. */
-struct env {
-    char root[PATH_MAX];
-    struct idx *idx;
-};
-
-static int env_open(struct env *e)
-{
-    struct cv_err err = {""};
-    int rc;
-
-    e->idx = NULL;
-    if (fx_tmpdir(e->root) < 0)
-        return -1;
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
-    if (rc < 0) {
-        unit_fail(__FILE__, __LINE__, "cannot create an index in '%s': %s", e->root, err.msg);
-        fx_rmtree(e->root);
-        return -1;
-    }
-    return 0;
-}
-
-static void env_close(struct env *e)
-{
-    idx_close(e->idx);
-    e->idx = NULL;
-    fx_rmtree(e->root);
-}
-
 /* Begin a transaction or record why not (then NULL). */
-static struct idx_txn *begin(struct env *e, bool write)
+static struct idx_txn *begin(struct fx_env *e, bool write)
 {
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
@@ -89,6 +57,24 @@ static void camera_fill(struct idx_camera *c, const char *id, int variant)
     c->retention_days = variant % 2 ? 7.5 : 30;
     cv_strlcpy(c->volume, variant % 2 ? "main" : "v2", sizeof(c->volume));
     c->created_us = T0 + variant * 1234567;
+}
+
+/* A write transaction on e with camera "cam1" (camera_fill's variant 1) added as *c; NULL (and
+ * a recorded failure) when not. */
+static struct idx_txn *begin_cam1(struct fx_env *e, struct idx_camera *c)
+{
+    struct cv_err err = {""};
+    struct idx_txn *t = begin(e, true);
+
+    if (!t)
+        return NULL;
+    camera_fill(c, "cam1", 1);
+    if (idx_camera_add(t, c, &err) < 0) {
+        unit_fail(__FILE__, __LINE__, "idx_camera_add: %s", err.msg);
+        idx_abort(t);
+        return NULL;
+    }
+    return t;
 }
 
 static void check_camera(const struct idx_camera *got, const struct idx_camera *want)
@@ -156,11 +142,11 @@ void test_idx_cameras(void)
     struct idx_camera a, b, c, got, *list = NULL;
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
     size_t n = 0;
     uint64_t gen;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     camera_fill(&a, "gate-3", 1);
     camera_fill(&b, "lobby", 2);
@@ -258,7 +244,7 @@ void test_idx_cameras(void)
         idx_abort(t);
     }
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /* A segment of camera `cam` over [start, end) with every field set from `i`. */
@@ -289,21 +275,7 @@ static void segment_fill(struct idx_segment *s, uint32_t cam, const char *camera
 static void check_segment(const struct idx_segment *got, const struct idx_segment *want)
 {
     CHECK_EQ_INT(got->cam, want->cam);
-    CHECK_EQ_INT(got->start_us, want->start_us);
-    CHECK_EQ_INT(got->end_us, want->end_us);
-    CHECK_EQ_STR(got->path, want->path);
-    CHECK_EQ_U64(got->bytes, want->bytes);
-    CHECK_EQ_INT(got->frames, want->frames);
-    CHECK_EQ_INT(got->keyframes, want->keyframes);
-    CHECK_EQ_INT(got->audio_frames, want->audio_frames);
-    CHECK_EQ_INT(got->fragments, want->fragments);
-    CHECK_EQ_STR(got->video, want->video);
-    CHECK_EQ_STR(got->audio, want->audio);
-    CHECK_EQ_MEM(got->sha256, want->sha256, 32);
-    CHECK_EQ_MEM(got->chain, want->chain, 32);
-    CHECK_EQ_U64(got->run_id, want->run_id);
-    CHECK_EQ_INT(got->run_seq, want->run_seq);
-    CHECK_EQ_INT(got->flags, want->flags);
+    fx_check_segment(got, want);
 }
 
 /* Two fragments covering a segment. */
@@ -349,7 +321,7 @@ static int64_t seg1_start(int i)
     return T0 + i * 60 * S;
 }
 
-static void put_segments(struct env *e, struct idx_segment s1[NSEG1], struct idx_segment s2[NSEG2])
+static void put_segments(struct fx_env *e, struct idx_segment s1[NSEG1], struct idx_segment s2[NSEG2])
 {
     struct cv_err err = {""};
     struct lay_seg_frag f[2];
@@ -377,6 +349,14 @@ static void put_segments(struct env *e, struct idx_segment s1[NSEG1], struct idx
     commit(t);
 }
 
+/* put_segments, then a read transaction (NULL, and a recorded failure, when not). */
+static struct idx_txn *read_two_cameras(struct fx_env *e, struct idx_segment s1[NSEG1],
+                                        struct idx_segment s2[NSEG2])
+{
+    put_segments(e, s1, s2);
+    return begin(e, false);
+}
+
 void test_idx_segments(void)
 {
     static const struct {
@@ -400,13 +380,11 @@ void test_idx_segments(void)
     struct idx_segment s1[NSEG1], s2[NSEG2], got;
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
-    put_segments(&e, s1, s2);
-    t = begin(&e, false);
-    if (!t)
+    if (!(t = read_two_cameras(&e, s1, s2)))
         goto out;
     for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
         struct seen sn = {0, 0, s1[0].cam, {0}, false};
@@ -460,7 +438,7 @@ void test_idx_segments(void)
     CHECK_EQ_INT(idx_segment_last(t, 0, &got, &err), CV_ENOENT);
     idx_abort(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /* The documented chain step, computed here without camvault's code. */
@@ -516,15 +494,12 @@ void test_idx_segment_order(void)
     uint8_t want[32];
     uint64_t off = 0;
     int64_t frag_us = 0;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
-    t = begin(&e, true);
-    if (!t)
+    if (!(t = begin_cam1(&e, &c)))
         goto out;
-    camera_fill(&c, "cam1", 1);
-    CHECK_OK(idx_camera_add(t, &c, &err), &err);
     segment_fill(&a, c.num, "cam1", T0 + 60 * S, T0 + 120 * S, 1);
     frags_fill(f, &a);
     CHECK_OK(idx_segment_put(t, "cam1", &a, f, 2, &err), &err);
@@ -590,7 +565,7 @@ void test_idx_segment_order(void)
     CHECK_EQ_INT(d.start_us, T0 + 250 * S);
     commit(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /*
@@ -605,15 +580,12 @@ void test_idx_segment_shifted_by_receipt(void)
     struct cv_err err = {""};
     struct idx_camera c;
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
-    t = begin(&e, true);
-    if (!t)
+    if (!(t = begin_cam1(&e, &c)))
         goto out;
-    camera_fill(&c, "cam1", 1);
-    CHECK_OK(idx_camera_add(t, &c, &err), &err);
     segment_fill(&a, c.num, "cam1", T0, T0 + 60 * S, 0);
     frags_fill(f, &a);
     f[0].recv_us = T0 + 2 * S / 10; /* received a little after: the usual case */
@@ -634,7 +606,7 @@ void test_idx_segment_shifted_by_receipt(void)
     check_segment(&got, &b);
     CHECK_EQ_INT(got.recv_start_us, T0 + 15 * S);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 
@@ -645,7 +617,7 @@ void test_idx_chain(void)
     uint8_t want[32], lib[32], prev1[32], prev2[32];
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
     /* The step function alone, against the formula. */
     {
@@ -664,11 +636,9 @@ void test_idx_chain(void)
         CHECK(memcmp(lib, want, 32) != 0);
     }
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
-    put_segments(&e, s1, s2);
-    t = begin(&e, false);
-    if (!t)
+    if (!(t = read_two_cameras(&e, s1, s2)))
         goto out;
     memcpy(prev1, zeros, 32);
     for (int i = 0; i < NSEG1; i++) {
@@ -686,7 +656,7 @@ void test_idx_chain(void)
     }
     idx_abort(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 struct gaps_seen {
@@ -728,7 +698,7 @@ void test_idx_gaps(void)
     };
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
     CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_OFFLINE), "camera-offline");
     CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_RECORDER_STOPPED), "recorder-stopped");
@@ -737,7 +707,7 @@ void test_idx_gaps(void)
     CHECK_EQ_STR(idx_gap_reason_name(0), "unknown");
     CHECK_EQ_STR(idx_gap_reason_name(99), "unknown");
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     t = begin(&e, true);
     if (!t)
@@ -784,7 +754,7 @@ void test_idx_gaps(void)
     }
     idx_abort(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 static void status_fill(struct idx_status *st, int v)
@@ -821,9 +791,9 @@ void test_idx_status(void)
     struct idx_status a, b, got;
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     t = begin(&e, true);
     if (!t)
@@ -848,7 +818,7 @@ void test_idx_status(void)
     check_status(&got, &a);
     commit(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 void test_idx_pending(void)
@@ -861,15 +831,12 @@ void test_idx_pending(void)
     struct cv_err err = {""};
     struct idx_camera c;
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
-    t = begin(&e, true);
-    if (!t)
+    if (!(t = begin_cam1(&e, &c)))
         goto out;
-    camera_fill(&c, "cam1", 1);
-    CHECK_OK(idx_camera_add(t, &c, &err), &err);
     CHECK_EQ_INT(idx_pending_get(t, c.num, got, &err), CV_ENOENT);
     CHECK_OK(idx_pending_put(t, c.num, p1, &err), &err);
     CHECK_OK(idx_pending_get(t, c.num, got, &err), &err);
@@ -907,7 +874,7 @@ void test_idx_pending(void)
     CHECK_OK(idx_pending_del(t, c.num, &err), &err); /* deleting nothing is fine */
     commit(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 void test_idx_reopen(void)
@@ -921,9 +888,9 @@ void test_idx_reopen(void)
     char site[33], site2[33], pend[LAY_RELPATH_MAX];
     uint64_t gen = 0;
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     put_segments(&e, s1, s2);
     t = begin(&e, true);
@@ -988,7 +955,7 @@ void test_idx_reopen(void)
     }
     commit(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }
 
 /* Instant -> segment and GOP byte offset: one lookup, right at every boundary. */
@@ -1014,13 +981,11 @@ void test_idx_locate(void)
     struct idx_segment s1[NSEG1], s2[NSEG2], got;
     struct cv_err err = {""};
     struct idx_txn *t;
-    struct env e;
+    struct fx_env e;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
-    put_segments(&e, s1, s2);
-    t = begin(&e, false);
-    if (!t)
+    if (!(t = read_two_cameras(&e, s1, s2)))
         goto out;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t off = 0;
@@ -1048,5 +1013,5 @@ void test_idx_locate(void)
     }
     idx_abort(t);
 out:
-    env_close(&e);
+    fx_env_close(&e);
 }

@@ -62,18 +62,10 @@ static int renv_open_on(struct renv *e, const char *vol, int nvols)
     int rc;
 
     memset(e, 0, sizeof(*e));
-    if (fx_tmpdir(e->root) < 0)
+    if (fx_root_open(e->root, &e->idx) < 0)
         return -1;
-    cv_strlcpy(e->cam.id, FX_CAMERA, sizeof(e->cam.id));
-    cv_strlcpy(e->cam.url, "rtsp://10.0.0.7/live", sizeof(e->cam.url));
-    cv_strlcpy(e->cam.volume, vol, sizeof(e->cam.volume));
-    e->cam.enabled = true;
-    e->cam.retention_days = 1;
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
-    if (rc == 0)
-        rc = idx_begin(e->idx, true, &t, &err);
+    fx_camera(&e->cam, FX_CAMERA, vol, 1);
+    rc = idx_begin(e->idx, true, &t, &err);
     for (int v = 0; rc == 0 && v < nvols; v++) {
         struct idx_volume iv;
         memset(&iv, 0, sizeof(iv));
@@ -86,36 +78,15 @@ static int renv_open_on(struct renv *e, const char *vol, int nvols)
     for (int i = 0; rc == 0 && i < NSEG; i++) {
         struct idx_segment *s = &e->seg[i];
         struct lay_seg_frag f;
-        s->cam = e->cam.num;
-        s->start_us = T0 + (int64_t)i * SEG_S * S;
-        s->end_us = s->start_us + SEG_S * S;
+        fx_segment_rec(s, &f, e->cam.num, T0 + (int64_t)i * SEG_S * S, SEG_S * S, 7);
         snprintf(s->path, sizeof(s->path), "volumes/%s/%s/2026-11-22/09%02d%02d-0.mp4", vol,
                  FX_CAMERA, 30 + i * SEG_S / 60, i * SEG_S % 60);
-        s->bytes = 7;
-        s->frames = 250;
-        s->keyframes = 5;
-        s->fragments = 1;
-        memset(&f, 0, sizeof(f));
-        f.size = 7;
-        f.wall_us = s->start_us;
-        f.starts_with_key = true;
         if (touch(e->root, s->path) < 0)
             rc = cv_errf(&err, CV_EIO, "cannot write '%s'", s->path);
         else
             rc = idx_segment_put(t, FX_CAMERA, s, &f, 1, &err);
     }
-    if (rc == 0) {
-        rc = idx_commit(t, &err);
-        t = NULL;
-    }
-    idx_abort(t);
-    if (rc < 0) {
-        unit_fail(__FILE__, __LINE__, "setup: %s", err.msg);
-        idx_close(e->idx);
-        fx_rmtree(e->root);
-        return -1;
-    }
-    return 0;
+    return fx_setup_end(t, rc, &err, e->root, e->idx);
 }
 
 static int renv_open(struct renv *e)
@@ -125,8 +96,7 @@ static int renv_open(struct renv *e)
 
 static void renv_close(struct renv *e)
 {
-    idx_close(e->idx);
-    fx_rmtree(e->root);
+    fx_root_close(e->root, e->idx);
 }
 
 static bool indexed(struct renv *e, const struct idx_segment *s)

@@ -176,27 +176,7 @@ void test_server_passwords(void)
     CHECK_EQ_INT(srv_user_name_check("", &err), CV_EINVAL);
 }
 
-struct env {
-    char root[PATH_MAX];
-    struct idx *idx;
-};
-
-static int env_open(struct env *e)
-{
-    struct cv_err err = {""};
-    int rc;
-
-    if (fx_tmpdir(e->root) < 0)
-        return -1;
-    rc = lay_root_create(e->root, &err);
-    if (rc == 0)
-        rc = idx_open(&e->idx, e->root, IDX_CREATE, &err);
-    if (rc < 0)
-        unit_fail(__FILE__, __LINE__, "%s", err.msg);
-    return rc;
-}
-
-static void add_user(struct env *e, const char *name, enum srv_role role, const char *pw,
+static void add_user(struct fx_env *e, const char *name, enum srv_role role, const char *pw,
                      const struct srv_kdf *k)
 {
     struct srv_user u;
@@ -215,7 +195,7 @@ static void add_user(struct env *e, const char *name, enum srv_role role, const 
 
 void test_server_sessions(void)
 {
-    struct env e;
+    struct fx_env e;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct srv_session s, got;
@@ -223,7 +203,7 @@ void test_server_sessions(void)
     int64_t now = FX_START_US;
     size_t n = 0;
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     add_user(&e, "alice", SRV_ROLE_OFFICER, "alice's password", &cheap);
     CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
@@ -258,8 +238,7 @@ void test_server_sessions(void)
     CHECK_OK(srv_session_delete_user(t, "alice", &err), &err);
     CHECK_EQ_INT(srv_session_lookup(t, tok2, now, &got, &err), CV_ENOENT);
     CHECK_OK(idx_commit(t, &err), &err);
-    idx_close(e.idx);
-    fx_rmtree(e.root);
+    fx_env_close(&e);
 }
 
 void test_server_throttle_rule(void)
@@ -487,7 +466,7 @@ void test_server_hash_fair(void)
 
 void test_server_login(void)
 {
-    struct env e;
+    struct fx_env e;
     struct srv_throttle *th = NULL;
     struct srv_session s;
     struct srv_user u;
@@ -497,7 +476,7 @@ void test_server_login(void)
     int64_t now = cv_now_us(), retry = 0, retry2 = 0;
     int counts[2] = {0, 0};
 
-    if (env_open(&e) < 0)
+    if (fx_env_open(&e) < 0)
         return;
     add_user(&e, "bob", SRV_ROLE_RESIDENT, "bob's long password", &cheap);
     CHECK_OK(srv_throttle_open(&th, &err), &err);
@@ -544,8 +523,7 @@ void test_server_login(void)
     CHECK_EQ_INT(counts[0], 3);
     CHECK_EQ_INT(counts[1], 1 + 2 * SRV_THROTTLE_PAIR_FAILS);
     srv_throttle_close(th);
-    idx_close(e.idx);
-    fx_rmtree(e.root);
+    fx_env_close(&e);
 }
 
 /* ---- fuzz: mutated requests into the parsers, for a couple of seconds ---- */

@@ -155,12 +155,8 @@ void test_volumes_records(void)
     struct idx_camera cam;
     size_t n = 0;
 
-    if (fx_tmpdir(root) < 0)
+    if (fx_root_open(root, &idx) < 0)
         return;
-    CHECK_OK(lay_root_create(root, &err), &err);
-    CHECK_OK(idx_open(&idx, root, IDX_CREATE, &err), &err);
-    if (!idx)
-        goto out;
     CHECK_OK(idx_begin(idx, true, &t, &err), &err);
 
     /* A fresh index: "main" only, with no footage. */
@@ -189,30 +185,17 @@ void test_volumes_records(void)
     CHECK_OK(idx_volume_put(t, &v, &err), &err);
 
     /* Footage on a-small counts towards it, not towards main. */
-    memset(&cam, 0, sizeof(cam));
-    cv_strlcpy(cam.id, FX_CAMERA, sizeof(cam.id));
-    cv_strlcpy(cam.url, "rtsp://10.0.0.7/live", sizeof(cam.url));
-    cv_strlcpy(cam.volume, "a-small", sizeof(cam.volume));
-    cam.retention_days = 30;
+    fx_camera(&cam, FX_CAMERA, "a-small", 30);
+    cam.enabled = false;
     CHECK_OK(idx_camera_add(t, &cam, &err), &err);
     for (int i = 0; i < 2; i++) {
         struct idx_segment s;
         struct lay_seg_frag f;
 
-        memset(&s, 0, sizeof(s));
-        memset(&f, 0, sizeof(f));
-        s.cam = cam.num;
-        s.start_us = FX_START_US + i * 10 * CV_US_PER_S;
-        s.end_us = s.start_us + 10 * CV_US_PER_S;
+        fx_segment_rec(&s, &f, cam.num, FX_START_US + i * 10 * CV_US_PER_S, 10 * CV_US_PER_S,
+                       1000 + (uint64_t)i);
         snprintf(s.path, sizeof(s.path), "volumes/a-small/%s/2026-11-22/0930%02d-0.mp4",
                  FX_CAMERA, i * 10);
-        s.bytes = 1000 + (uint64_t)i;
-        s.frames = 250;
-        s.keyframes = 5;
-        s.fragments = 1;
-        f.size = s.bytes;
-        f.wall_us = s.start_us;
-        f.starts_with_key = true;
         CHECK_OK(idx_segment_put(t, FX_CAMERA, &s, &f, 1, &err), &err);
     }
     CHECK_OK(idx_commit(t, &err), &err);
@@ -238,9 +221,7 @@ void test_volumes_records(void)
     CHECK_EQ_U64(v.used_bytes, 2001);
     CHECK_EQ_U64(v.segments, 2);
     CHECK_EQ_U64(v.max_bytes, 5000);
-out:
     free(list);
     idx_abort(t);
-    idx_close(idx);
-    fx_rmtree(root);
+    fx_root_close(root, idx);
 }

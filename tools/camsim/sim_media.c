@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,12 +116,20 @@ struct gen_args {
     int argc;
 };
 
-static void add(struct gen_args *a, const char *s)
+/* Append the arguments up to a NULL to a->argv. */
+static void add(struct gen_args *a, ...)
 {
-    /* build_args adds at most ~50 entries; the assert guards edits to it. */
-    assert(a->argc < (int)(sizeof(a->argv) / sizeof(a->argv[0])) - 1);
-    a->argv[a->argc++] = (char *)s;
+    va_list ap;
+    const char *s;
+
+    va_start(ap, a);
+    while ((s = va_arg(ap, const char *))) {
+        /* build_args adds at most ~50 entries; the assert guards edits to it. */
+        assert(a->argc < (int)(sizeof(a->argv) / sizeof(a->argv[0])) - 1);
+        a->argv[a->argc++] = (char *)s;
+    }
     a->argv[a->argc] = NULL;
+    va_end(ap);
 }
 
 static void build_args(struct gen_args *a, const struct sim_config *cfg, const char *out)
@@ -151,70 +160,31 @@ static void build_args(struct gen_args *a, const struct sim_config *cfg, const c
     snprintf(a->audio_rate, sizeof(a->audio_rate), "%d", cfg->audio_rate);
 
     a->argc = 0;
-    add(a, "ffmpeg");
-    add(a, "-nostdin");
-    add(a, "-hide_banner");
-    add(a, "-loglevel");
-    add(a, "error");
-    add(a, "-y");
-    add(a, "-f");
-    add(a, "lavfi");
-    add(a, "-i");
-    add(a, a->video_src);
+    add(a, "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+        a->video_src, NULL);
     if (cfg->audio != SIM_AUDIO_NONE) {
-        add(a, "-f");
-        add(a, "lavfi");
-        add(a, "-i");
-        add(a, a->audio_src);
+        add(a, "-f", "lavfi", "-i", a->audio_src, NULL);
     }
-    add(a, "-vf");
-    add(a, a->drawtext);
-    add(a, "-t");
-    add(a, a->duration);
-    add(a, "-pix_fmt");
-    add(a, "yuv420p");
-    add(a, "-b:v");
-    add(a, a->bitrate);
-    add(a, "-g");
-    add(a, a->gop);
-    add(a, "-bf");
-    add(a, "0");
+    add(a, "-vf", a->drawtext, "-t", a->duration, "-pix_fmt", "yuv420p", "-b:v", a->bitrate, "-g",
+        a->gop, "-bf", "0", NULL);
     if (cfg->codec == SIM_CODEC_H264) {
-        add(a, "-c:v");
-        add(a, "libx264");
-        add(a, "-preset");
-        add(a, "veryfast");
-        add(a, "-keyint_min");
-        add(a, a->gop);
-        add(a, "-sc_threshold");
-        add(a, "0");
-        add(a, "-x264-params");
-        add(a, "open-gop=0");
+        add(a, "-c:v", "libx264", "-preset", "veryfast", "-keyint_min", a->gop, "-sc_threshold",
+            "0", "-x264-params", "open-gop=0", NULL);
     } else {
-        add(a, "-c:v");
-        add(a, "libx265");
-        add(a, "-preset");
-        add(a, "veryfast");
-        add(a, "-x265-params");
-        add(a, a->x265);
+        add(a, "-c:v", "libx265", "-preset", "veryfast", "-x265-params", a->x265, NULL);
     }
     if (cfg->audio != SIM_AUDIO_NONE) {
-        add(a, "-c:a");
+        add(a, "-c:a", NULL);
         add(a, cfg->audio == SIM_AUDIO_AAC    ? "aac"
                : cfg->audio == SIM_AUDIO_PCMU ? "pcm_mulaw"
-                                              : "pcm_alaw");
+                                              : "pcm_alaw",
+            NULL);
         if (cfg->audio == SIM_AUDIO_AAC) {
-            add(a, "-b:a");
-            add(a, "64k");
+            add(a, "-b:a", "64k", NULL);
         }
-        add(a, "-ac");
-        add(a, "1");
-        add(a, "-ar");
-        add(a, a->audio_rate);
+        add(a, "-ac", "1", "-ar", a->audio_rate, NULL);
     }
-    add(a, "-f");
-    add(a, "matroska");
-    add(a, out);
+    add(a, "-f", "matroska", out, NULL);
 }
 
 int sim_media_ensure(const struct sim_config *cfg, char *path, size_t size, char *err,
@@ -244,10 +214,8 @@ int sim_media_ensure(const struct sim_config *cfg, char *path, size_t size, char
         snprintf(err + len, errlen - len, " while generating '%s'", path);
         goto out;
     }
-    if (rename(tmp, path) != 0) {
-        sim_errf(err, errlen, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    if (sim_rename(tmp, path, err, errlen) != 0)
         goto out;
-    }
     rc = 0;
 out:
     if (rc != 0)

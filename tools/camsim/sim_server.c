@@ -37,24 +37,25 @@
 
 #define SIM_EVENTS 256
 
-static int watch_add(struct sim_server *srv, int fd, uint32_t events, struct sim_watch *w)
+/* epoll_ctl op (EPOLL_CTL_ADD or _MOD) of fd for events, with w as its data. */
+static int watch_ctl(struct sim_server *srv, int op, int fd, uint32_t events, struct sim_watch *w)
 {
     struct epoll_event ev;
 
     memset(&ev, 0, sizeof(ev));
     ev.events = events;
     ev.data.ptr = w;
-    return epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev);
+    return epoll_ctl(srv->ep, op, fd, &ev);
+}
+
+static int watch_add(struct sim_server *srv, int fd, uint32_t events, struct sim_watch *w)
+{
+    return watch_ctl(srv, EPOLL_CTL_ADD, fd, events, w);
 }
 
 static int watch_mod(struct sim_server *srv, int fd, uint32_t events, struct sim_watch *w)
 {
-    struct epoll_event ev;
-
-    memset(&ev, 0, sizeof(ev));
-    ev.events = events;
-    ev.data.ptr = w;
-    return epoll_ctl(srv->ep, EPOLL_CTL_MOD, fd, &ev);
+    return watch_ctl(srv, EPOLL_CTL_MOD, fd, events, w);
 }
 
 static int bind_tcp(struct sim_server *srv, const struct sockaddr_in *addr, char *err,

@@ -74,10 +74,8 @@ int sim_stats_write(const struct sim_stats *s, const char *name, const char *pat
         sim_errf(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
         goto out;
     }
-    if (rename(tmp, path) != 0) {
-        sim_errf(err, errlen, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    if (sim_rename(tmp, path, err, errlen) != 0)
         goto out;
-    }
     rc = 0;
 out:
     if (f != NULL)

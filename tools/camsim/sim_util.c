@@ -91,3 +91,10 @@ int sim_mkdir_p(const char *path, char *err, size_t errlen)
         return sim_errf(err, errlen, "'%s' is not a directory", path);
     return 0;
 }
+
+int sim_rename(const char *tmp, const char *path, char *err, size_t errlen)
+{
+    if (rename(tmp, path) != 0)
+        return sim_errf(err, errlen, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    return 0;
+}

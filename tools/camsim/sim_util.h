@@ -18,6 +18,8 @@
 /* Formats a message into err (always NUL-terminated, truncated to errlen) and returns -1. err may
  * be NULL when errlen is 0. */
 int sim_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* rename(tmp, path): 0, or -1 with "cannot rename 'tmp' to 'path': <cause>" in err. */
+int sim_rename(const char *tmp, const char *path, char *err, size_t errlen);
 
 /* Microseconds on CLOCK_MONOTONIC (for pacing) and CLOCK_REALTIME (for RTCP wall clock). */
 int64_t sim_mono_us(void);

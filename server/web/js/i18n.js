@@ -1,8 +1,14 @@
-// i18n.js: one string table per language (lang/en.js, lang/zh-CN.js). Every string the UI shows
-// comes from t(key); a key missing from the current table shows the key itself in brackets so a
-// test notices it. Data (camera ids, names, places, user names, times) is marked translate="no".
-import en from "./lang/en.js";
-import zh from "./lang/zh-CN.js";
+// i18n.js: one string table per language, data files beside this one (lang/en.json,
+// lang/zh-CN.json: key -> string; every key of one is a key of the other, a test checks). Every
+// string the UI shows comes from t(key); a key missing from the current table shows the key
+// itself in brackets so a test notices it. Data (camera ids, names, places, user names, times) is
+// marked translate="no". The tables are fetched once, before any module that imports this runs.
+async function table(file) {
+  const r = await fetch(new URL(`./lang/${file}`, import.meta.url));
+  if (!r.ok) throw new Error(`cannot load the strings ${file}: HTTP ${r.status}`);
+  return r.json();
+}
+const [en, zh] = await Promise.all([table("en.json"), table("zh-CN.json")]);
 
 export const LANGS = { en: { table: en, name: "English" }, "zh-CN": { table: zh, name: "中文" } };
 let lang = pick();

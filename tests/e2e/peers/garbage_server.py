@@ -18,7 +18,6 @@ Stops on SIGTERM/SIGINT and by itself after --duration seconds (exit 0).
 Exit 1 on runtime failure (e.g. port in use), 2 on bad usage.
 """
 
-import argparse
 import os
 import random
 import select
@@ -28,6 +27,8 @@ import socketserver
 import sys
 import threading
 
+from peerlib import peer_args, peer_parser
+
 PROG = "garbage_server"
 MAX_CONNS = 64
 HTML = (b"<!DOCTYPE html>\n<html><head><title>Router login</title></head>"
@@ -36,24 +37,10 @@ WORDS = [b"HELLO", b"ERR", b"OK?", b"SSH-2.0-nope", b"220 ftp ready", b"*", b"+P
          b"ZZZ/9.9 777 Weird", b"Content-Length: -5", b"CSeq: banana", b"\xff\xfe\xfd"]
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        sys.stderr.write("%s: error: %s (see --help)\n" % (PROG, message))
-        sys.exit(2)
-
-
 def parse_args(argv):
-    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("--port", type=int, required=True, help="TCP port (0 = any free port)")
+    p = peer_parser(PROG, __doc__)
     p.add_argument("--mode", choices=("garbage", "http", "silent"), required=True)
-    p.add_argument("--duration", type=float, default=600.0,
-                   help="exit by itself after this many seconds (default 600)")
-    a = p.parse_args(argv)
-    if not 0 <= a.port <= 65535:
-        p.error("--port must be 0..65535")
-    if not a.duration > 0:
-        p.error("--duration must be > 0")
-    return a
+    return peer_args(p, argv)
 
 
 STOP = threading.Event()

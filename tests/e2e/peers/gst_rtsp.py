@@ -35,7 +35,6 @@ Stops on SIGTERM/SIGINT and by itself after --duration seconds (exit 0).
 Exit 1 on runtime failure (e.g. port in use), 2 on bad usage.
 """
 
-import argparse
 import json
 import os
 import signal
@@ -43,6 +42,8 @@ import sys
 import tempfile
 import threading
 import time
+
+from peerlib import peer_args, peer_parser
 
 PROG = "gst_rtsp"
 
@@ -53,15 +54,8 @@ def die(msg, code=1):
     os._exit(code)
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        sys.stderr.write("%s: error: %s (see --help)\n" % (PROG, message))
-        sys.exit(2)
-
-
 def parse_args(argv):
-    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("--port", type=int, required=True, help="TCP port (0 = any free port)")
+    p = peer_parser(PROG, __doc__)
     p.add_argument("--listen", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--path", default="/cam", help="mount path, starts with / (default /cam)")
     p.add_argument("--codec", choices=("h264", "h265"), default="h264")
@@ -77,11 +71,7 @@ def parse_args(argv):
     p.add_argument("--auth", choices=("basic", "digest"), default="digest",
                    help="authentication method offered with --user (default digest)")
     p.add_argument("--stats", metavar="FILE", help="write JSON counters here")
-    p.add_argument("--duration", type=float, default=600.0,
-                   help="exit by itself after this many seconds (default 600)")
-    a = p.parse_args(argv)
-    if not 0 <= a.port <= 65535:
-        p.error("--port must be 0..65535")
+    a = peer_args(p, argv)
     if not a.path.startswith("/") or len(a.path) < 2 or any(c.isspace() for c in a.path):
         p.error("--path must start with / and contain no spaces, e.g. /cam")
     if not 1 <= a.fps <= 240:
@@ -92,8 +82,6 @@ def parse_args(argv):
         v = getattr(a, name)
         if not 16 <= v <= 7680 or v % 2:
             p.error("--%s must be even and 16..7680" % name)
-    if not a.duration > 0:
-        p.error("--duration must be > 0")
     if not 0 <= a.bframes <= 4 or (a.bframes and a.codec != "h264"):
         p.error("--bframes must be 0..4, and only with --codec h264")
     if bool(a.user) != bool(a.password):
