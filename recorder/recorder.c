@@ -33,6 +33,7 @@ void rec_config_defaults(struct rec_config *cfg)
     cfg->status_us = 2 * CV_US_PER_S;
     cfg->retention_us = 10 * CV_US_PER_S;
     cfg->checkpoint_us = 60 * CV_US_PER_S;
+    cfg->live_chunk_us = 200 * 1000; /* live.mp4 ~0.3 s behind; see docs/storage-layout.md */
 }
 
 /* Sign the chain heads now (no-op without a signing key). */

@@ -147,6 +147,8 @@
     X(segwriter_round_trip)                                                                        \
     X(segwriter_annexb_input)                                                                      \
     X(segwriter_composition_offsets)                                                               \
+    X(segwriter_chunks)                                                                            \
+    X(segwriter_chunks_torn)                                                                       \
     X(segwriter_large_export_verifies)                                                             \
     X(rtsp_rtp_parse)                                                                              \
     X(rtsp_rtp_unwrap)                                                                             \
