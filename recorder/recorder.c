@@ -24,6 +24,7 @@ struct slot {
 
 void rec_config_defaults(struct rec_config *cfg)
 {
+    memset(cfg, 0, sizeof(*cfg)); /* tsa_url "" and any later field off */
     cfg->segment_us = 60 * CV_US_PER_S;
     cfg->connect_timeout_us = 10 * CV_US_PER_S;
     cfg->stall_timeout_us = 10 * CV_US_PER_S;

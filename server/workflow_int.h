@@ -69,7 +69,7 @@ int api_exports_add(struct srv_req *r);
 int api_exports_get(struct srv_req *r);
 int api_exports_cancel(struct srv_req *r);
 int api_exports_download(struct srv_req *r);
-/* api_playback.c */
+/* api_playback.c, api_live.c */
 int api_video(struct srv_req *r);
 int api_live(struct srv_req *r);
 int api_snapshot(struct srv_req *r);
