@@ -72,6 +72,9 @@ int api_exports_download(struct srv_req *r);
 /* api_playback.c, api_live.c */
 int api_video(struct srv_req *r);
 int api_live(struct srv_req *r);
+int api_live_hls(struct srv_req *r);
+int api_live_hls_init(struct srv_req *r);
+int api_live_hls_frag(struct srv_req *r);
 int api_snapshot(struct srv_req *r);
 
 #endif
