@@ -1,9 +1,11 @@
-// Cameras: a searchable grid; each tile plays the camera live while it is on screen.
+// Cameras: a searchable grid; each tile plays the camera live while it is on screen, at the live
+// edge (live.js).
 import { get, enc } from "../api.js";
 import { t } from "../i18n.js";
 import { h, raw, clear, errorBox } from "../ui.js";
 import { fmtTime, nowUs, fmtDuration } from "../time.js";
 import { link } from "../app.js";
+import { playLive } from "../live.js";
 
 export async function render(main, r, session) {
   const role = session.user.role;
@@ -23,8 +25,8 @@ export async function render(main, r, session) {
     for (const e of entries) {
       const v = e.target.querySelector("video");
       if (!v) continue;
-      if (e.isIntersecting && !v.getAttribute("src") && v.dataset.live) { v.src = v.dataset.live; v.play().catch(() => {}); }
-      else if (!e.isIntersecting && v.getAttribute("src")) { v.removeAttribute("src"); v.load(); }
+      if (e.isIntersecting && !v.stopLive && v.dataset.live) v.stopLive = playLive(v, v.dataset.live);
+      else if (!e.isIntersecting && v.stopLive) { v.stopLive(); v.stopLive = null; }
     }
   }, { rootMargin: "100px" });
 
@@ -65,7 +67,7 @@ export async function render(main, r, session) {
     const on = online(c) && c.enabled !== false;
     rec.vid.dataset.live = on ? `/api/v1/cameras/${enc(c.id)}/live.mp4` : "";
     rec.box.classList.toggle("offline", !on);
-    if (!on && rec.vid.getAttribute("src")) { rec.vid.removeAttribute("src"); rec.vid.load(); }
+    if (!on && rec.vid.stopLive) { rec.vid.stopLive(); rec.vid.stopLive = null; }
   }
 
   function filter() {
@@ -99,5 +101,5 @@ export async function render(main, r, session) {
       filter();
     } catch (e) { if (e.status !== 401) grid.before(errorBox(e)); clearInterval(timer); }
   }, 5000);
-  return () => { clearInterval(timer); io.disconnect(); for (const rec of tiles.values()) { rec.vid.removeAttribute("src"); rec.vid.load(); } };
+  return () => { clearInterval(timer); io.disconnect(); for (const rec of tiles.values()) if (rec.vid.stopLive) { rec.vid.stopLive(); rec.vid.stopLive = null; } };
 }
