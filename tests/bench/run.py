@@ -6,7 +6,8 @@
   run.py --quick    the same drivers on a few cameras for seconds each (`make bench-quick`, part
                     of `make test` as a smoke run); results and plot under build/bench-quick/
 
-Each driver (camsim_scale.py, ingest.py, export_bench.py, index.py, retention.py, http_bench.py)
+Each driver (camsim_scale.py, ingest.py, export_bench.py, index.py, retention.py, http_bench.py,
+live_bench.py)
 is a separate process that writes one JSON file; a driver that exits non-zero or writes nothing
 counts as failed, and the others still run. Nothing is timed against a limit. The last line is a
 runner summary, `bench: N passed, N failed in S s`; the exit status is 1 if anything failed.
@@ -14,6 +15,7 @@ runner summary, `bench: N passed, N failed in S s`; the exit status is 1 if anyt
 import argparse
 import json
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -35,6 +37,8 @@ FULL = [
     ("http", "http_bench.py", ["--cameras", "20", "--requests", "10000", "--concurrency", "50",
                                "--viewers", "1,10,40,80,160,240", "--clip-seconds", "30",
                                "--warmup", "55"]),
+    ("live", "live_bench.py", ["--seconds", "60", "--gops", "2,4", "--cameras", "50",
+                               "--cpu-seconds", "30", "--rounds", "2"]),
 ]
 
 SMALL = ["--width", "1280", "--height", "720", "--bitrate", "2000k"]
@@ -50,6 +54,8 @@ QUICK = [
     ("http", "http_bench.py", ["--cameras", "3", "--requests", "300", "--concurrency", "8",
                                "--viewers", "1,4", "--clip-seconds", "4", "--warmup", "7",
                                "--segment-seconds", "2", "--gop", "25"]),
+    ("live", "live_bench.py", ["--seconds", "6", "--gops", "2", "--cameras", "2",
+                               "--cpu-seconds", "3", "--warmup", "3", "--rounds", "1"]),
 ]
 
 
@@ -145,6 +151,16 @@ def rows_for(name, r):
                     f"RSS idle {r['rss_idle_mb']:.0f} MB, peak {r['rss_peak_mb']:.0f} MB; "
                     f"{a['records_added']} audit records for {a['views_answered']} views, chain "
                     f"{'intact' if a['chain_intact'] else 'BROKEN'}"))
+        return out
+    if name == "live":
+        out = [("live", f"live.mp4, GOP {x['gop_s']:g} s, live_chunk_ms {x['live_chunk_ms']}",
+                f"median {x['median_ms']} ms, p99 {x['p99_ms']} ms ({x['chunks']} chunks)")
+               for x in r["latency"]]
+        c = r["cpu"]
+        out.append(("live", f"recorder CPU, N={c['cameras']}",
+                     f"{statistics.mean(c['pct_core_per_camera_chunked']):.3f} %/cam with chunks, "
+                     f"{statistics.mean(c['pct_core_per_camera_unchunked']):.3f} without "
+                     f"({c['change_pct']:+.1f} %)"))
         return out
     return []
 

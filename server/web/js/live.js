@@ -81,6 +81,7 @@ export function playLive(v, url) {
     return stop;
   }
   const ms = new MediaSource();
+  v.dataset.liveSrc = url; // what it plays (its src is the MediaSource's blob: URL)
   v.src = URL.createObjectURL(ms);
   ms.addEventListener("sourceopen", async () => {
     URL.revokeObjectURL(v.src);
