@@ -61,6 +61,7 @@ def read_live(port, cookie, seconds):
                 lat.append(now - prft)
                 prft = None
             off += size
+        buf, off = buf[off:], 0  # keep only the incomplete box: the reader must keep up
     c.close()
     return lat
 
@@ -157,6 +158,9 @@ def main():
                           flush=True)
                     lat.append(x)
         runs = {"chunked": [], "unchunked": []}
+        if args.rounds == 0:  # latency only
+            bl.write_result(args.out, "live", {"latency": lat, "cpu": None})
+            return 0 if lat else 1
         for rnd in range(args.rounds):
             for name, chunk in (("unchunked", 0), ("chunked", None)):
                 v = cpu(args, work, chunk, rnd)

@@ -157,10 +157,11 @@ def rows_for(name, r):
                 f"median {x['median_ms']} ms, p99 {x['p99_ms']} ms ({x['chunks']} chunks)")
                for x in r["latency"]]
         c = r["cpu"]
-        out.append(("live", f"recorder CPU, N={c['cameras']}",
-                     f"{statistics.mean(c['pct_core_per_camera_chunked']):.3f} %/cam with chunks, "
-                     f"{statistics.mean(c['pct_core_per_camera_unchunked']):.3f} without "
-                     f"({c['change_pct']:+.1f} %)"))
+        if c:
+            out.append(("live", f"recorder CPU, N={c['cameras']}",
+                        f"{statistics.mean(c['pct_core_per_camera_chunked']):.3f} %/cam with "
+                        f"chunks, {statistics.mean(c['pct_core_per_camera_unchunked']):.3f} "
+                        f"without ({c['change_pct']:+.1f} %)"))
         return out
     return []
 

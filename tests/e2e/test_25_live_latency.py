@@ -111,6 +111,7 @@ def measure(port, cookie, seconds):
             elif typ == "mdat" and prft is not None:
                 lat.append(now - prft)
                 prft = None
+        buf, off = buf[off:], 0  # keep only the incomplete box
     c.close()
     assert moofs_without_prft == 0, f"{moofs_without_prft} chunks without a prft"
     return lat, per_frag, first_key
