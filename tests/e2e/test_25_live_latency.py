@@ -3,8 +3,8 @@
 The recorder writes every GOP fragment as CMAF chunks (prft + moof + mdat of ~200 ms); the
 server sends each chunk as soon as it is complete in the growing file. For every chunk that
 arrives, latency = the client's clock when the chunk's mdat has fully arrived minus the wall
-clock of its first sample (the chunk's prft, the recorder's estimate of when the camera took
-it: RTCP sender reports map RTP times to the camera's NTP clock, here the same host's clock).
+clock of its first sample (the chunk's prft: its media time on the recorder's clock through the
+smallest receive delay seen, recorder/camera.c; client and recorder share this host's clock).
 
 Asserted: every moof comes with a prft, fragments (keyframe to keyframe) arrive as several
 chunks, the stream starts at a keyframe, and the median is under 1 s (a correctness bound, not
