@@ -3,6 +3,7 @@
  *
  *   live.mp4   the segment being written, from its newest keyframe on, followed chunk by chunk
  *              as the recorder appends (and into the next segment of the same run)
+ *   live.m3u8  the same stored fragments as HLS, with live-init.mp4 and live-frag.m4s (below)
  *
  * The recorder writes each fragment as CMAF chunks (prft + moof + mdat of about live_chunk_ms
  * of video, recorder/segwriter.c), so sending each box as soon as it is complete in the growing
