@@ -589,6 +589,7 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
     f->keyframes = s->frag_keys;
     f->audio_samples = s->frag_asamples;
     f->starts_with_key = s->frag_key;
+    f->chunks = s->frag_chunks;
     s->frag_open = false;
     return 0;
 }

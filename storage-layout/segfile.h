@@ -75,7 +75,7 @@ struct lay_seg_frag {
     uint32_t keyframes;
     uint32_t audio_samples;
     bool starts_with_key;
-    uint32_t chunks;     /* set by lay_seg_scan: how many chunks it found; 0 elsewhere */
+    uint32_t chunks;     /* CMAF chunks (lay_seg_scan, the writer); 0: not known (the index) */
 };
 
 /* What a segment file holds. Embedded struct: lay_seg_info_release frees frags. */

@@ -334,6 +334,7 @@ static void check_scan(const char *path, const struct run *r, int gops, int chun
         CHECK_EQ_INT(info.frags[i].audio_samples, r->frags[i].audio_samples);
         CHECK(info.frags[i].audio_samples > 0);
         CHECK_EQ_INT(info.frags[i].chunks, chunks);
+        CHECK_EQ_INT(r->frags[i].chunks, chunks);
     }
     /* every chunk has its prft and moof; a fragment's first one alone has the fraginfo */
     CHECK_EQ_INT(count_boxes(fd, "prft"), gops * chunks);
