@@ -51,6 +51,14 @@ static int rec_conf_key(struct conf_dest *d, const char *key, const char *value,
     struct rec_config *cfg = d->rec;
     int64_t us;
 
+    if (strcmp(key, "live_chunk_ms") == 0) {
+        int64_t ms;
+        if (cv_parse_i64(value, 0, 10000, &ms) < 0)
+            return cv_errf(err, CV_EINVAL, "live_chunk_ms '%s' is not a whole number from 0 "
+                           "(off) to 10000", value);
+        cfg->live_chunk_us = ms * 1000;
+        return 0;
+    }
     if (strcmp(key, "log_level") == 0) {
         int lvl = cv_log_level_parse(value);
         if (lvl < 0)

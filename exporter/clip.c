@@ -81,6 +81,8 @@ struct fa {
     int64_t wall_us;
     uint64_t vdur;
     bool key; /* starts with a keyframe */
+    bool cont; /* a later CMAF chunk of the fragment before it: off/size set by parse_group */
+    uint64_t rest; /* bytes of the selected fragment after this chunk (its later chunks) */
     uint32_t moof_rel, mfhd_at;
     bool has_prft;
     uint8_t prft_w;
@@ -416,8 +418,12 @@ static int parse_group(struct planner *pl, int fd, struct fa *fa, struct cv_err 
             goto bad;
         size = h.size;
         hsize = h.hsize;
-        if (strcmp(type, "mdat") == 0)
+        if (strcmp(type, "mdat") == 0) {
+            /* a chunked fragment: this group is its first (or next) chunk; the rest follow */
+            fa->rest = off + size < end ? end - (off + size) : 0;
+            fa->size -= fa->rest;
             break;
+        }
         if (size > LAY_BOX_LOAD_MAX)
             goto bad;
         rc = lay_box_load(fd, off, size, &pl->buf, &pl->cap, err);
@@ -429,7 +435,10 @@ static int parse_group(struct planner *pl, int fd, struct fa *fa, struct cv_err 
             cv_rd_init(&rd, pl->buf + hsize, (size_t)(size - hsize));
             vf = cv_rd_be32(&rd);
             fa->prft_track = cv_rd_be32(&rd);
-            cv_rd_skip(&rd, 8);
+            if (fa->cont) /* a continuation chunk's own time; a fragment's comes from the scan */
+                fa->wall_us = lay_us_from_ntp(cv_rd_be64(&rd));
+            else
+                cv_rd_skip(&rd, 8);
             fa->prft_w = (vf >> 24) == 1 ? 8 : 4;
             fa->prft_at = rel + (uint32_t)(hsize + rd.off);
             fa->prft_mt = fa->prft_w == 8 ? cv_rd_be64(&rd) : cv_rd_be32(&rd);
@@ -790,7 +799,8 @@ static int select_frags(struct planner *pl, int64_t from_us, int64_t to_us, stru
         j0 = pj;
     }
     for (size_t f = f0; f <= f1; f++)
-        count += (f == f1 ? j1 + 1 : pl->infos[f].nfrags) - (f == f0 ? j0 : 0);
+        for (size_t j = f == f0 ? j0 : 0; j < (f == f1 ? j1 + 1 : pl->infos[f].nfrags); j++)
+            count += pl->infos[f].frags[j].chunks ? pl->infos[f].frags[j].chunks : 1;
     if (count > EXP_CLIP_FRAGS_MAX)
         return cv_errf(err, CV_ELIMIT, "the range holds %zu fragments, more than the %d a clip "
                        "may hold; ask for a shorter range", count, EXP_CLIP_FRAGS_MAX);
@@ -806,6 +816,12 @@ static int select_frags(struct planner *pl, int64_t from_us, int64_t to_us, stru
             a->size = fr->size;
             a->wall_us = fr->wall_us;
             a->key = fr->starts_with_key;
+            for (uint32_t k = 1; k < fr->chunks; k++) { /* its later CMAF chunks */
+                a = &pl->fa[pl->nfa++];
+                a->file = (uint32_t)f;
+                a->wall_us = INT64_MIN;
+                a->cont = true;
+            }
         }
     return 0;
 }
@@ -860,8 +876,23 @@ static int read_fragments(struct planner *pl, struct cv_err *err)
         free(moov);
         cv_buf_release(&sig);
         for (; rc == 0 && i < pl->nfa && pl->fa[i].file == file; i++) {
-            rc = parse_group(pl, fd, &pl->fa[i], err);
-            pl->fa[i].vdur = pl->fa[i].dur[pl->vt];
+            struct fa *a = &pl->fa[i];
+            if (a->cont && a->size == 0)
+                rc = cv_errf(err, CV_ECORRUPT, "'%s': a chunk of the fragment before offset "
+                             "%llu is missing", path, (unsigned long long)a[-1].off);
+            if (rc == 0)
+                rc = parse_group(pl, fd, a, err);
+            if (rc == 0 && a->cont && a->wall_us == INT64_MIN)
+                rc = cv_errf(err, CV_ECORRUPT, "'%s': chunk at offset %llu has no prft", path,
+                             (unsigned long long)a->off);
+            a->vdur = a->dur[pl->vt];
+            if (rc == 0 && a->rest && (i + 1 == pl->nfa || !a[1].cont))
+                rc = cv_errf(err, CV_ECORRUPT, "'%s': fragment at offset %llu has more chunks "
+                             "than it had when scanned", path, (unsigned long long)a->off);
+            if (rc == 0 && a->rest) {
+                a[1].off = a->off + a->size;
+                a[1].size = a->rest;
+            }
         }
         if (fd >= 0)
             close(fd);

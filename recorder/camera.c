@@ -464,6 +464,7 @@ static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct 
     p.wall_of = seg_wall_of;
     p.wall_ctx = s;
     p.annexb = s->ic != NULL; /* libavformat's RTSP input; the own client gives lengths */
+    p.chunk_us = c->rc->live_chunk_us;
     rc = rec_seg_open(&s->seg, &p, rel, err);
     if (rc < 0)
         return rc;

@@ -32,6 +32,7 @@ struct rec_config {
     int64_t status_us;          /* how often camera status is written; default 2 s */
     int64_t retention_us;       /* how often retention runs; default 10 s */
     int64_t checkpoint_us;      /* how often chain heads are signed; default 60 s */
+    int64_t live_chunk_us;      /* CMAF chunk length in segment files; default 200 ms, 0 off */
     char tsa_url[512];          /* RFC 3161 authority stamping each checkpoint; "" for none */
 };
 

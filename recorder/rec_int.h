@@ -45,6 +45,9 @@ struct rec_seg_params {
     /* Video packets carry start codes (Annex B), as from libavformat's RTSP input; else 4-byte
      * NAL lengths, as stored. */
     bool annexb;
+    /* Write each fragment as CMAF chunks of about this much video (prft + moof + mdat each),
+     * for live viewers of the growing file; 0: one moof + mdat per fragment. */
+    int64_t chunk_us;
 };
 
 /*
@@ -57,7 +60,8 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
 /*
  * Write one packet: stream_index 0 is video, 1 audio; dts/pts/duration are run-relative in
  * the params' time base and duration must be set. A video keyframe (or 10 s without one) ends
- * the current fragment first; `recv_us` (when the video packet arrived) goes into the new
+ * the current fragment first, and with chunk_us set a video packet chunk_us after the open
+ * chunk's first writes that chunk; `recv_us` (when the video packet arrived) goes into the new
  * fragment's fraginfo box. The caller keeps the packet.
  */
 int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_err *err);

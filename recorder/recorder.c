@@ -28,6 +28,7 @@ struct slot {
 
 void rec_config_defaults(struct rec_config *cfg)
 {
+    memset(cfg, 0, sizeof(*cfg)); /* tsa_url "" and any later field off */
     cfg->segment_us = 60 * CV_US_PER_S;
     cfg->connect_timeout_us = 10 * CV_US_PER_S;
     cfg->stall_timeout_us = 10 * CV_US_PER_S;
@@ -37,6 +38,7 @@ void rec_config_defaults(struct rec_config *cfg)
     cfg->status_us = 2 * CV_US_PER_S;
     cfg->retention_us = 10 * CV_US_PER_S;
     cfg->checkpoint_us = 60 * CV_US_PER_S;
+    cfg->live_chunk_us = 200 * 1000; /* live.mp4 ~0.3 s behind; see docs/storage-layout.md */
 }
 
 /* Say in the log when the clock's synchronisation changes, and at start when it is off. */

@@ -17,7 +17,14 @@
  * continue across a run's segments), trun (data offset; first-sample flags when a keyframe
  * leads; per-sample durations, sizes, flags and composition offsets only when they vary). Then
  * one mdat: the video samples, then the audio. The file ends with an mfra (a tfra per track,
- * one entry per fragment, pointing at its moof) and an mfro.
+ * one entry per fragment, pointing at its first moof) and an mfro.
+ *
+ * CMAF chunks (rec_seg_params.chunk_us > 0): a fragment (keyframe to keyframe) is written as
+ * several prft + moof + mdat groups, a new one once the open one holds chunk_us of video, so
+ * that a live reader of the growing file gets the frames within a chunk of their arrival. Only
+ * the fragment's first chunk has the camvault.fraginf box (that is how readers tell a fragment's
+ * start from a continuation, see segfile.h); every chunk has its own prft. The writer holds
+ * only the open chunk's packets, so a crash loses at most a chunk.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +70,7 @@ struct rec_seg {
     int64_t (*wall_of)(void *ctx, int64_t video_dts);
     void *wall_ctx;
     int64_t wall_floor; /* the next fragment starts no earlier (see rec_seg_params) */
+    int64_t chunk_us;   /* cut fragments into chunks of this much video; 0: whole fragments */
 
     /* the open fragment */
     bool frag_open;
@@ -72,6 +80,12 @@ struct rec_seg {
     int64_t frag_end;  /* video dts + duration of the last video packet, out time base */
     uint32_t frag_vsamples, frag_keys, frag_asamples;
     bool frag_key;
+    int64_t frag_wall;   /* the prft time of its first chunk */
+    uint32_t frag_chunks; /* chunks of it written so far */
+    bool tfra_done[2];    /* the track's tfra entry for this fragment is made */
+
+    /* the open chunk: its first video dts (input and out time base) */
+    int64_t chunk_in_dts, chunk_dts;
 
     struct lay_seg_frag *frags;
     size_t nfrags, fcap;
@@ -243,6 +257,7 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
     s->wall_of = p->wall_of;
     s->wall_ctx = p->wall_ctx;
     s->wall_floor = p->min_wall_us;
+    s->chunk_us = p->chunk_us > 0 ? p->chunk_us : 0;
     s->annexb = p->annexb;
     s->sha = EVP_MD_CTX_new();
     if (!s->sha || EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1) {
@@ -434,7 +449,11 @@ static int write_moof_mdat(struct rec_seg *s, struct cv_buf *b)
     for (int i = 0; i < 2; i++)
         if (s->ft[i].n > 0) {
             write_traf(b, &s->ft[i], (uint32_t)i + 1, &dofs_at[i]);
-            if (tfra_add(&s->ft[i], moof_off, ++traf) < 0)
+            ++traf;
+            if (s->tfra_done[i]) /* one entry per fragment: at its first chunk with the track */
+                continue;
+            s->tfra_done[i] = true;
+            if (tfra_add(&s->ft[i], moof_off, traf) < 0)
                 rc = CV_ENOMEM;
         }
     lay_box_end(b, moof);
@@ -511,29 +530,48 @@ static void write_mfra(struct rec_seg *s)
     cv_buf_release(&b);
 }
 
-/* Write our boxes for the open fragment, then its moof and mdat; note the fragment. */
-static int flush_fragment(struct rec_seg *s, struct cv_err *err)
+/*
+ * Write the open chunk: its prft (the wall clock of its first video sample, never before the
+ * end of the chunk before it), for a fragment's first chunk the fraginfo box, then its moof and
+ * mdat. Releases its samples.
+ */
+static int write_chunk(struct rec_seg *s, struct cv_err *err)
 {
     struct cv_buf b;
-    struct lay_seg_frag *f;
-    int64_t wall;
+    int64_t wall = s->wall_of(s->wall_ctx, s->chunk_in_dts);
     int r;
 
-    if (!s->frag_open)
-        return 0;
-    wall = s->wall_of(s->wall_ctx, s->frag_in_dts);
-    /* The clock estimate can drop by a few µs between fragments: never go back in time. */
+    /* The clock estimate can drop by a few µs between chunks: never go back in time. */
     if (wall < s->wall_floor)
         wall = s->wall_floor;
     cv_buf_init(&b, 64 * 1024);
-    lay_seg_prft_box(&b, 1, wall, (uint64_t)s->frag_dts);
-    lay_seg_fraginfo_box(&b, s->frag_recv, 0);
+    lay_seg_prft_box(&b, 1, wall, (uint64_t)s->chunk_dts);
+    if (s->frag_chunks == 0)
+        lay_seg_fraginfo_box(&b, s->frag_recv, 0);
     r = write_moof_mdat(s, &b);
     cv_buf_release(&b);
     if (r == CV_ENOMEM)
         return cv_errf(err, CV_ENOMEM, "segment '%s': fragment header too large", s->rel);
     if (s->io_errno)
         return io_error(s, err, "fragment");
+    if (s->frag_chunks++ == 0)
+        s->frag_wall = wall;
+    s->wall_floor = wall + (int64_t)((uint64_t)(s->frag_end - s->chunk_dts) * 1000000 /
+                                     (uint64_t)s->out_tb[0].den);
+    return 0;
+}
+
+/* Write the open fragment's last chunk and note the fragment. */
+static int flush_fragment(struct rec_seg *s, struct cv_err *err)
+{
+    struct lay_seg_frag *f;
+    int r;
+
+    if (!s->frag_open)
+        return 0;
+    r = write_chunk(s, err);
+    if (r < 0)
+        return r;
     if (s->nfrags == s->fcap) {
         size_t ncap = s->fcap ? s->fcap * 2 : 64;
         struct lay_seg_frag *nf = realloc(s->frags, ncap * sizeof(*nf));
@@ -546,7 +584,7 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
     memset(f, 0, sizeof(*f));
     f->offset = s->frag_offset;
     f->size = s->bytes - s->frag_offset;
-    f->wall_us = wall;
+    f->wall_us = s->frag_wall;
     f->recv_us = s->frag_recv;
     f->video_dts = (uint64_t)s->frag_dts;
     f->video_dur = (uint64_t)(s->frag_end - s->frag_dts);
@@ -554,7 +592,7 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
     f->keyframes = s->frag_keys;
     f->audio_samples = s->frag_asamples;
     f->starts_with_key = s->frag_key;
-    s->wall_floor = wall + (int64_t)(f->video_dur * 1000000 / (uint64_t)s->out_tb[0].den);
+    f->chunks = s->frag_chunks;
     s->frag_open = false;
     return 0;
 }
@@ -575,6 +613,13 @@ int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_e
         rc = flush_fragment(s, err);
         if (rc < 0)
             return rc;
+    } else if (video && s->frag_open && s->chunk_us > 0 &&
+               av_rescale_q(dts - s->chunk_dts, s->out_tb[0], AV_TIME_BASE_Q) >= s->chunk_us) {
+        rc = write_chunk(s, err);
+        if (rc < 0)
+            return rc;
+        s->chunk_in_dts = pkt->dts;
+        s->chunk_dts = dts;
     }
     if (video && !s->frag_open) {
         s->frag_open = true;
@@ -584,6 +629,10 @@ int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_e
         s->frag_dts = dts;
         s->frag_key = key;
         s->frag_vsamples = s->frag_keys = 0;
+        s->frag_chunks = 0;
+        s->tfra_done[0] = s->tfra_done[1] = false;
+        s->chunk_in_dts = pkt->dts;
+        s->chunk_dts = dts;
         /* audio already waiting goes out with this fragment: count it in */
         s->frag_asamples = (uint32_t)s->ft[1].n;
     }

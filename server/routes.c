@@ -35,6 +35,9 @@ const struct srv_route srv_routes[] = {
     /* playback (api_playback.c) */
     {"GET", "/api/v1/cameras/{}/video.mp4", O | M, 0, api_video},
     {"GET", "/api/v1/cameras/{}/live.mp4", A | O | M | R, 0, api_live},
+    {"GET", "/api/v1/cameras/{}/live.m3u8", A | O | M | R, 0, api_live_hls},
+    {"GET", "/api/v1/cameras/{}/live-init.mp4", A | O | M | R, 0, api_live_hls_init},
+    {"GET", "/api/v1/cameras/{}/live-frag.m4s", A | O | M | R, 0, api_live_hls_frag},
     {"GET", "/api/v1/cameras/{}/snapshot.jpg", O | M, 0, api_snapshot},
     /* holds */
     {"GET", "/api/v1/holds", A | O, 0, api_holds_list},

@@ -69,7 +69,7 @@ int api_exports_add(struct srv_req *r);
 int api_exports_get(struct srv_req *r);
 int api_exports_cancel(struct srv_req *r);
 int api_exports_download(struct srv_req *r);
-/* api_playback.c */
+/* api_playback.c, api_live.c */
 /* The clip video.mp4 delivers of camera cam for [from, to) (exporter/clip.h), read in t: the
  * first run only when codec parameters change between runs. 0 with *clip, CV_ENOENT "nothing
  * recorded in this range", or exp_clip_open's errors. */
@@ -78,6 +78,9 @@ int wf_video_clip(struct srv_req *r, struct idx_txn *t, const struct idx_camera 
                   int64_t from, int64_t to, struct exp_clip **clip, struct cv_err *err);
 int api_video(struct srv_req *r);
 int api_live(struct srv_req *r);
+int api_live_hls(struct srv_req *r);
+int api_live_hls_init(struct srv_req *r);
+int api_live_hls_frag(struct srv_req *r);
 int api_snapshot(struct srv_req *r);
 /* api_rendition.c: video.mp4 and live.mp4 with ?rendition=h264 (api_video and api_live hand
  * the request over when the parameter is there) */

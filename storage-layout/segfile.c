@@ -305,6 +305,20 @@ static void parse_header_text(const uint8_t *p, size_t len, struct lay_seg_heade
     }
 }
 
+/*
+ * A continuation chunk (no fraginfo box, not starting with a keyframe) right after fragment f:
+ * f grows by it. Its prft and tfdt are the chunk's own; f keeps its first chunk's.
+ */
+static void chunk_append(struct lay_seg_frag *f, const struct lay_seg_frag *c)
+{
+    f->size += c->size;
+    f->video_dur += c->video_dur;
+    f->video_samples += c->video_samples;
+    f->keyframes += c->keyframes;
+    f->audio_samples += c->audio_samples;
+    f->chunks++;
+}
+
 int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
 {
     struct stat st;
@@ -314,6 +328,7 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
     struct lay_seg_frag cur;
     uint64_t off = 0, group_start = 0;
     bool have_ftyp = false, have_moov = false, in_group = false, pending_moof = false;
+    bool has_fraginfo = false;
     int rc = 0;
 
     memset(info, 0, sizeof(*info));
@@ -374,11 +389,14 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
                     cur.wall_us = INT64_MIN;
                     group_start = off;
                     in_group = true;
+                    has_fraginfo = false;
                 }
                 if (strcmp(type, "prft") == 0 && size - hsize >= 24)
                     cur.wall_us = lay_us_from_ntp(cv_get_be64(buf + 8));
-                else if (size - hsize >= 32 && memcmp(buf, LAY_SEG_UUID_FRAGINFO, 16) == 0)
+                else if (size - hsize >= 32 && memcmp(buf, LAY_SEG_UUID_FRAGINFO, 16) == 0) {
                     cur.recv_us = (int64_t)cv_get_be64(buf + 16);
+                    has_fraginfo = true;
+                }
             }
         } else if (strcmp(type, "moof") == 0) {
             if (!in_group) {
@@ -386,6 +404,7 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
                 cur.wall_us = INT64_MIN;
                 group_start = off;
                 in_group = true;
+                has_fraginfo = false;
             }
             rc = lay_box_load(fd, off + hsize, size - hsize, &buf, &cap, err);
             if (rc < 0)
@@ -394,6 +413,17 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
                 break; /* a malformed moof ends the good part */
             pending_moof = true;
         } else if (strcmp(type, "mdat") == 0 && pending_moof) {
+            cur.size = off + size - group_start;
+            info->video_samples += cur.video_samples;
+            info->keyframes += cur.keyframes;
+            info->audio_samples += cur.audio_samples;
+            info->complete_bytes = off + size;
+            in_group = pending_moof = false;
+            if (info->nfrags > 0 && !has_fraginfo && !cur.starts_with_key) {
+                chunk_append(&info->frags[info->nfrags - 1], &cur);
+                off += size;
+                continue;
+            }
             if (info->nfrags == fcap) {
                 size_t ncap = fcap ? fcap * 2 : 64;
                 struct lay_seg_frag *nf = realloc(info->frags, ncap * sizeof(*nf));
@@ -405,13 +435,8 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
                 fcap = ncap;
             }
             cur.offset = group_start;
-            cur.size = off + size - group_start;
+            cur.chunks = 1;
             info->frags[info->nfrags++] = cur;
-            info->video_samples += cur.video_samples;
-            info->keyframes += cur.keyframes;
-            info->audio_samples += cur.audio_samples;
-            info->complete_bytes = off + size;
-            in_group = pending_moof = false;
         } else if (strcmp(type, "mfra") == 0) {
             if (!in_group) {
                 info->closed = off + size == info->file_bytes;

@@ -5,7 +5,8 @@
  * A segment is a fragmented ISO BMFF file, playable by itself:
  *
  *   ftyp  moov  uuid[camvault.segment]              header, written once after moov
- *   ( prft  uuid[camvault.fraginf]  moof  mdat )*    one group per fragment (one GOP)
+ *   ( prft  uuid[camvault.fraginf]  moof  mdat       a fragment (one GOP): its first chunk,
+ *     ( prft  moof  mdat )* )*                        then its other CMAF chunks, if any
  *   mfra                                             only when the segment was closed cleanly
  *
  * - uuid "camvault.segment" (the 16 usertype bytes are that ASCII text) holds "key=value\n" lines:
@@ -15,7 +16,11 @@
  *   wall-clock UTC time (NTP format) of the fragment's first video sample, whose decode time in
  *   the video track is media_time. The index takes segment times from these boxes.
  * - uuid "camvault.fraginf": two big-endian int64: the µs UTC at which the recorder received that
- *   first sample, and the camera's own clock for it from RTCP (0 when unknown).
+ *   first sample, and the camera's own clock for it from RTCP (0 when unknown). Only in the
+ *   first chunk of a fragment: a group (prft .. mdat) without it whose video does not start with
+ *   a keyframe continues the fragment before it (a CMAF chunk, written so that live viewers get
+ *   frames before the GOP ends). Files written before chunking have one group per fragment.
+ * - Each chunk's prft holds the wall clock of that chunk's first video sample.
  *
  * Thread rules: all functions are reentrant; a struct lay_seg_info belongs to one thread.
  */
@@ -54,10 +59,14 @@ void lay_seg_fraginfo_box(struct cv_buf *b, int64_t recv_us, int64_t camera_us);
 uint64_t lay_ntp_from_us(int64_t us);
 int64_t lay_us_from_ntp(uint64_t ntp);
 
-/* One complete fragment (prft .. mdat) as found in a file. */
+/*
+ * One fragment as found in a file: its chunks (prft .. mdat groups; one in files written before
+ * chunking) grouped. Only complete chunks count; the last fragment of a file that is not closed
+ * (no mfra) may be one whose later chunks are not written yet.
+ */
 struct lay_seg_frag {
-    uint64_t offset;     /* of the first box of the group (prft, or moof if none) */
-    uint64_t size;       /* up to the end of its mdat */
+    uint64_t offset;     /* of the first box of its first group (prft, or moof if none) */
+    uint64_t size;       /* up to the end of its last complete chunk's mdat */
     int64_t wall_us;     /* from prft; INT64_MIN when the fragment has none */
     int64_t recv_us;     /* from camvault.fraginf; 0 when absent */
     uint64_t video_dts;  /* tfdt of the video track */
@@ -66,6 +75,7 @@ struct lay_seg_frag {
     uint32_t keyframes;
     uint32_t audio_samples;
     bool starts_with_key;
+    uint32_t chunks;     /* CMAF chunks (lay_seg_scan, the writer); 0: not known (the index) */
 };
 
 /* What a segment file holds. Embedded struct: lay_seg_info_release frees frags. */
@@ -88,9 +98,10 @@ struct lay_seg_info {
 void lay_seg_info_release(struct lay_seg_info *info);
 
 /*
- * Read the segment file open on `fd` (read-only is enough). Fills *info with every complete
- * fragment; a torn last fragment or trailing garbage is not an error (complete_bytes says where
- * the good part ends). Errors: CV_ECORRUPT when the file does not start with ftyp+moov or a box
+ * Read the segment file open on `fd` (read-only is enough). Fills *info with every fragment
+ * made of complete chunks (see struct lay_seg_frag), one entry per fragment however many chunks
+ * it has; a torn last chunk or trailing garbage is not an error (complete_bytes says where the
+ * good part ends: a cut there loses at most that chunk). Errors: CV_ECORRUPT when the file does not start with ftyp+moov or a box
  * is malformed before the first fragment, CV_EIO on read errors. Bounded: boxes other than mdat
  * larger than 16 MiB are treated as corrupt.
  */

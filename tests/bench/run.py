@@ -7,7 +7,7 @@
                     of `make test` as a smoke run); results and plot under build/bench-quick/
 
 Each driver (camsim_scale.py, ingest.py, export_bench.py, index.py, retention.py, http_bench.py,
-liveedge.py)
+liveedge.py, live_bench.py)
 is a separate process that writes one JSON file; a driver that exits non-zero or writes nothing
 counts as failed, and the others still run. Nothing is timed against a limit. The last line is a
 runner summary, `bench: N passed, N failed in S s`; the exit status is 1 if anything failed.
@@ -15,6 +15,7 @@ runner summary, `bench: N passed, N failed in S s`; the exit status is 1 if anyt
 import argparse
 import json
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -37,6 +38,8 @@ FULL = [
                                "--viewers", "1,10,40,80,160,240", "--clip-seconds", "30",
                                "--warmup", "55"]),
     ("liveedge", "liveedge.py", ["--cameras", "4", "--samples", "30", "--exports", "8"]),
+    ("live", "live_bench.py", ["--seconds", "60", "--gops", "2,4", "--cameras", "50",
+                               "--cpu-seconds", "30", "--rounds", "2"]),
 ]
 
 SMALL = ["--width", "1280", "--height", "720", "--bitrate", "2000k"]
@@ -54,6 +57,8 @@ QUICK = [
                                "--segment-seconds", "2", "--gop", "25"]),
     ("liveedge", "liveedge.py", ["--cameras", "1", "--samples", "3", "--exports", "1",
                                  "--warmup", "5"]),
+    ("live", "live_bench.py", ["--seconds", "6", "--gops", "2", "--cameras", "2",
+                               "--cpu-seconds", "3", "--warmup", "3", "--rounds", "1"]),
 ]
 
 
@@ -160,6 +165,17 @@ def rows_for(name, r):
                 ("liveedge", f"export of the last 20 s, {r['segment_seconds']}-s segments",
                  f(e) + f", verify valid {e['verified']} of {e['n']}"
                  + (f", failed {len(e['failed'])}" if e["failed"] else ""))]
+    if name == "live":
+        out = [("live", f"live.mp4, GOP {x['gop_s']:g} s, live_chunk_ms {x['live_chunk_ms']}",
+                f"median {x['median_ms']} ms, p99 {x['p99_ms']} ms ({x['chunks']} chunks)")
+               for x in r["latency"]]
+        c = r["cpu"]
+        if c:
+            out.append(("live", f"recorder CPU, N={c['cameras']}",
+                        f"{statistics.mean(c['pct_core_per_camera_chunked']):.3f} %/cam with "
+                        f"chunks, {statistics.mean(c['pct_core_per_camera_unchunked']):.3f} "
+                        f"without ({c['change_pct']:+.1f} %)"))
+        return out
     return []
 
 

@@ -43,7 +43,7 @@ try {
               v.pause();
             } catch { /* no */ }
           }
-          vids.push({ readyState: v.readyState, error: v.error ? v.error.code : null, played, src: v.currentSrc });
+          vids.push({ readyState: v.readyState, error: v.error ? v.error.code : null, played, src: v.dataset.liveSrc || v.currentSrc });
         }
         return {
           ready: document.querySelector("main").dataset.ready,

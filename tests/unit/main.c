@@ -156,6 +156,8 @@
     X(segwriter_annexb_input)                                                                      \
     X(segwriter_composition_offsets)                                                               \
     X(segwriter_hevc_is_hvc1)                                                                      \
+    X(segwriter_chunks)                                                                            \
+    X(segwriter_chunks_torn)                                                                       \
     X(segwriter_large_export_verifies)                                                             \
     X(rtsp_rtp_parse)                                                                              \
     X(rtsp_rtp_unwrap)                                                                             \

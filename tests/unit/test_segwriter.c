@@ -29,6 +29,7 @@
 #include "indexer/idx.h"
 #include "recorder/rec_int.h"
 #include "recorder/rtp.h"
+#include "storage-layout/bmff.h"
 #include "storage-layout/layout.h"
 #include "storage-layout/segfile.h"
 #include "tests/unit/fixtures.h"
@@ -171,7 +172,8 @@ static void write_audio(struct rec_seg *s, struct run *r, int64_t adts, uint64_t
  * two audio frames come before the first video frame, as at a segment's start when audio waited
  * for the keyframe: they belong to the first fragment and must be counted in it.
  */
-static void write_segment(const char *root, struct run *r, int gops, bool annexb, bool reorder)
+static void write_segment(const char *root, struct run *r, int gops, bool annexb, bool reorder,
+                          int64_t chunk_us)
 {
     AVCodecParameters *vpar = h264_params(), *apar = aac_params();
     int64_t base = INT64_C(1795000000000000);
@@ -183,6 +185,7 @@ static void write_segment(const char *root, struct run *r, int gops, bool annexb
 
     seg_params(&p, root, vpar, apar, &base);
     p.annexb = annexb;
+    p.chunk_us = chunk_us;
     CHECK_MSG(rec_seg_open(&s, &p, r->rel, &err) == 0, "open: %s", err.msg);
     r->pk = calloc(MAXPKT, sizeof(*r->pk));
     for (int k = 0; s && k < 2; k++, adts += ADUR)
@@ -292,7 +295,22 @@ out:
     av_packet_free(&pkt);
 }
 
-static void check_scan(const char *path, const struct run *r, int gops)
+/* How many boxes of `type` are at the top level of the file. */
+static int count_boxes(int fd, const char *type)
+{
+    struct lay_box_hdr h;
+    struct cv_err err = {""};
+    uint64_t off = 0, end = (uint64_t)lseek(fd, 0, SEEK_END);
+    int n = 0;
+
+    while (lay_box_read(fd, off, end, &h, &err) == 1) {
+        n += strcmp(h.type, type) == 0;
+        off += h.size;
+    }
+    return n;
+}
+
+static void check_scan(const char *path, const struct run *r, int gops, int chunks)
 {
     struct lay_seg_info info;
     struct cv_err err = {""};
@@ -315,7 +333,13 @@ static void check_scan(const char *path, const struct run *r, int gops)
         CHECK_EQ_U64(info.frags[i].size, r->frags[i].size);
         CHECK_EQ_INT(info.frags[i].audio_samples, r->frags[i].audio_samples);
         CHECK(info.frags[i].audio_samples > 0);
+        CHECK_EQ_INT(info.frags[i].chunks, chunks);
+        CHECK_EQ_INT(r->frags[i].chunks, chunks);
     }
+    /* every chunk has its prft and moof; a fragment's first one alone has the fraginfo */
+    CHECK_EQ_INT(count_boxes(fd, "prft"), gops * chunks);
+    CHECK_EQ_INT(count_boxes(fd, "moof"), gops * chunks);
+    CHECK_EQ_INT(count_boxes(fd, "uuid"), 1 + gops);
     CHECK_EQ_INT(r->rec.frames, gops * GOP);
     CHECK_EQ_INT(r->rec.keyframes, gops);
     CHECK_EQ_U64(r->rec.bytes, info.file_bytes);
@@ -325,7 +349,7 @@ static void check_scan(const char *path, const struct run *r, int gops)
     close(fd);
 }
 
-static void round_trip(bool annexb, bool reorder)
+static void round_trip(bool annexb, bool reorder, int64_t chunk_us, int chunks)
 {
     char root[PATH_MAX], path[PATH_MAX + LAY_RELPATH_MAX];
     struct run r;
@@ -333,10 +357,10 @@ static void round_trip(bool annexb, bool reorder)
 
     memset(&r, 0, sizeof(r));
     CHECK(fx_tmpdir(root) == 0);
-    write_segment(root, &r, gops, annexb, reorder);
+    write_segment(root, &r, gops, annexb, reorder, chunk_us);
     snprintf(path, sizeof(path), "%s/%s", root, r.rel);
     check_read_back(path, &r, annexb);
-    check_scan(path, &r, gops);
+    check_scan(path, &r, gops, chunks);
     free(r.frags);
     free(r.pk);
     fx_rmtree(root);
@@ -344,22 +368,82 @@ static void round_trip(bool annexb, bool reorder)
 
 void test_segwriter_round_trip(void)
 {
-    round_trip(false, false);
+    round_trip(false, false, 0, 1);
 }
 
 void test_segwriter_annexb_input(void)
 {
-    round_trip(true, false);
+    round_trip(true, false, 0, 1);
 }
 
 void test_segwriter_composition_offsets(void)
 {
-    round_trip(false, true);
+    round_trip(false, true, 0, 1);
+}
+
+/* CMAF chunks of 200 ms (5 frames of a 25-frame GOP): the same packets read back, one
+ * fragment per GOP in the scan and in the writer's table, 5 chunks each. */
+void test_segwriter_chunks(void)
+{
+    round_trip(false, true, 200000, 5);
 }
 
 /*
- * A recorded run larger than verify's limit for text entries (16 MiB) exports to a package
- * whose working copy (the same 20 MB, rebuilt by verify from the native file) verifies: footage
+ * A chunked segment cut anywhere (a crash) loses at most the chunk that was being written: the
+ * scan reports every complete chunk, grouped into its fragment, and complete_bytes ends at the
+ * last complete chunk (what recovery keeps).
+ */
+void test_segwriter_chunks_torn(void)
+{
+    char root[PATH_MAX], path[PATH_MAX + LAY_RELPATH_MAX];
+    struct run r;
+    struct lay_seg_info info;
+    struct cv_err err = {""};
+    uint64_t full;
+    int fd;
+
+    memset(&r, 0, sizeof(r));
+    CHECK(fx_tmpdir(root) == 0);
+    write_segment(root, &r, 2, false, false, 200000);
+    snprintf(path, sizeof(path), "%s/%s", root, r.rel);
+    fd = open(path, O_RDWR);
+    CHECK(fd >= 0 && r.nfrags == 2);
+    if (fd < 0 || r.nfrags != 2)
+        goto out;
+    full = r.frags[1].offset + r.frags[1].size;
+    /* cut in the second fragment's third chunk: its first two chunks (10 frames) remain */
+    for (uint64_t cut = full - 1; cut > r.frags[1].offset; cut -= 997) {
+        int complete = 0;
+        CHECK(ftruncate(fd, (off_t)cut) == 0);
+        CHECK_MSG(lay_seg_scan(fd, &info, &err) == 0, "scan: %s", err.msg);
+        CHECK(!info.closed);
+        CHECK(info.complete_bytes <= cut);
+        CHECK(info.nfrags >= 1 && info.nfrags <= 2);
+        CHECK_EQ_U64(info.frags[0].size, r.frags[0].size);
+        CHECK_EQ_INT(info.frags[0].chunks, 5);
+        if (info.nfrags == 2) {
+            complete = (int)info.frags[1].chunks;
+            CHECK_EQ_INT(info.frags[1].video_samples, complete * 5);
+            CHECK_EQ_U64(info.frags[1].offset + info.frags[1].size, info.complete_bytes);
+            CHECK(info.frags[1].starts_with_key);
+        }
+        /* what is lost is less than a chunk (5 frames and their audio, < 16 kB; a GOP > 27 kB) */
+        CHECK_MSG(cut - info.complete_bytes < 16000, "cut at %llu kept %llu",
+                  (unsigned long long)cut, (unsigned long long)info.complete_bytes);
+        lay_seg_info_release(&info);
+        if (unit_failures() > 5)
+            break;
+    }
+    close(fd);
+out:
+    free(r.frags);
+    free(r.pk);
+    fx_rmtree(root);
+}
+
+/*
+ * A recorded run larger than verify's limit for text entries (16 MiB), written in CMAF chunks,
+ * exports to a package whose working copy (the same 20 MB, rebuilt by verify from the native file) verifies: footage
  * is streamed and hashed, never loaded whole, whichever folder of the package it is in.
  */
 void test_segwriter_large_export_verifies(void)
@@ -394,6 +478,7 @@ void test_segwriter_large_export_verifies(void)
     CHECK_OK(idx_begin(idx, true, &t, &err), &err);
     CHECK_OK(idx_camera_add(t, &cam, &err), &err);
     seg_params(&p, root, vpar, NULL, &base);
+    p.chunk_us = 200000; /* as recorded by default: the working copy is cut from chunks */
     CHECK_OK(rec_seg_open(&s, &p, rec.path, &err), &err);
     for (int i = 0; s && i < 2 * GOP; i++) { /* 50 frames of 400 kB: 20 MB */
         AVPacket *pkt = av_packet_alloc();

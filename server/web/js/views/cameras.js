@@ -1,10 +1,12 @@
-// Cameras: a searchable grid; each tile plays the camera live while it is on screen.
+// Cameras: a searchable grid; each tile plays the camera live while it is on screen, at the live
+// edge (live.js).
 import { get, enc } from "../api.js";
 import { t } from "../i18n.js";
 import { h, raw, clear, errorBox } from "../ui.js";
 import { fmtTime, nowUs, fmtDuration } from "../time.js";
 import { link } from "../app.js";
 import { renditionFor, withRendition, renditionSlot } from "../rendition.js";
+import { playLive } from "../live.js";
 
 export async function render(main, r, session) {
   const role = session.user.role;
@@ -24,10 +26,25 @@ export async function render(main, r, session) {
     for (const e of entries) {
       const v = e.target.querySelector("video");
       if (!v) continue;
-      if (e.isIntersecting && !v.getAttribute("src") && v.dataset.live) { v.src = v.dataset.live; v.play().catch(() => {}); }
-      else if (!e.isIntersecting && v.getAttribute("src")) { v.removeAttribute("src"); v.load(); }
+      if (e.isIntersecting && !v.stopLive && v.dataset.live) v.stopLive = startLive(v);
+      else if (!e.isIntersecting && v.stopLive) { v.stopLive(); v.stopLive = null; }
     }
   }, { rootMargin: "100px" });
+
+  // The live tile: the original stream at the live edge (live.js), or, for a rendition, first a
+  // free transcoding session (a HEAD probe takes none), else the reason in the tile.
+  function startLive(v) {
+    const url = v.dataset.live;
+    if (!url.includes("rendition=")) return playLive(v, url);
+    let stop = null, gone = false;
+    renditionSlot(url).then((why) => {
+      if (gone || v.dataset.live !== url) return;
+      const shown = v.parentElement && v.parentElement.querySelector(".rendition");
+      if (why) { if (shown) shown.textContent = why; return; }
+      stop = playLive(v, url);
+    });
+    return () => { gone = true; if (stop) stop(); };
+  }
 
   function online(c) { return role === "resident" ? !!c.online : !!(c.status && c.status.online); }
 
@@ -79,7 +96,7 @@ export async function render(main, r, session) {
     rec.shown.textContent = on ? rd.label : "";
     rec.vid.dataset.live = on ? withRendition(`/api/v1/cameras/${enc(c.id)}/live.mp4`, rd.rendition) : "";
     rec.box.classList.toggle("offline", !on);
-    if (!on && rec.vid.getAttribute("src")) { rec.vid.removeAttribute("src"); rec.vid.load(); }
+    if (!on && rec.vid.stopLive) { rec.vid.stopLive(); rec.vid.stopLive = null; }
   }
 
   function filter() {
@@ -113,5 +130,5 @@ export async function render(main, r, session) {
       filter();
     } catch (e) { if (e.status !== 401) grid.before(errorBox(e)); clearInterval(timer); }
   }, 5000);
-  return () => { clearInterval(timer); io.disconnect(); for (const rec of tiles.values()) { rec.vid.removeAttribute("src"); rec.vid.load(); } };
+  return () => { clearInterval(timer); io.disconnect(); for (const rec of tiles.values()) if (rec.vid.stopLive) { rec.vid.stopLive(); rec.vid.stopLive = null; } };
 }
