@@ -69,7 +69,9 @@ static void camera_json(struct cv_buf *b, const struct idx_camera *c, const stru
     cv_buf_printf(b, "\"updated\":\"%s\",", ts);
     cv_json_key(b, "codec");
     cv_json_str(b, st->codec);
-    cv_buf_printf(b, "}}");
+    cv_buf_printf(b, ",\"transport\":");
+    cv_json_str(b, st->transport[0] ? st->transport : NULL);
+    cv_buf_printf(b, ",\"timestamps_repaired\":%llu}}", (unsigned long long)st->ts_repaired);
 }
 
 static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)

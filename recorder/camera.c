@@ -34,6 +34,7 @@
 
 #include <libavutil/avutil.h>
 
+#include "recorder/dts.h"
 #include "recorder/rec_int.h"
 #include "recorder/rtsp.h"
 #include "common/buf.h"
@@ -74,6 +75,7 @@ struct rec_cam {
     int64_t last_status_push;
     int64_t stagger_us; /* shortens the first segment so cameras do not all rotate together */
     bool use_libav;     /* the own client cannot record this camera: libavformat does */
+    bool use_udp;       /* the server refused RTP over TCP: libavformat over UDP */
 };
 
 /* One connection and the run being recorded on it. */
@@ -104,6 +106,14 @@ struct session {
     int64_t aq_recv[AQ_MAX];
     int aq_head, aq_n;
     int64_t vfront; /* run-relative µs where the video written so far ends */
+    /* decode times, rebuilt from presentation times (see video_times) */
+    struct rec_dts dts;
+    int64_t lead_pts; /* presentation time of the run's first keyframe */
+    bool first_gop;   /* no second keyframe yet in this run */
+    /* libavformat's untimed first frame and the frames after it, until it can be dated */
+    AVPacket *hold[REC_DTS_DEPTH_MAX + 2];
+    int64_t hold_recv[REC_DTS_DEPTH_MAX + 2];
+    int nhold;
 };
 
 static int interrupt_cb(void *opaque)
@@ -203,6 +213,8 @@ static void session_release(struct session *s)
     }
     for (; s->aq_n > 0; s->aq_n--, s->aq_head = (s->aq_head + 1) % AQ_MAX)
         av_packet_free(&s->aq[s->aq_head]);
+    for (; s->nhold > 0; s->nhold--)
+        av_packet_free(&s->hold[s->nhold - 1]);
     avformat_close_input(&s->ic);
     rec_rtsp_close(s->rtsp);
     s->rtsp = NULL;
@@ -263,13 +275,15 @@ static bool own_stop(void *ctx)
 /* Open with the own client. CV_ESTATE: it cannot record this stream (err says why). */
 static int session_open_own(struct rec_cam *c, struct session *s, struct cv_err *err)
 {
+    bool tcp_refused = false;
     struct rec_rtsp_opts o = {c->cfg.url, c->url_safe, c->rc->connect_timeout_us,
-                              c->rc->stall_timeout_us, own_stop, c};
+                              c->rc->stall_timeout_us, own_stop, c, &tcp_refused};
     const struct rec_rtsp_media *m;
     bool audio;
     int rc;
 
     rc = rec_rtsp_open(&s->rtsp, &o, err);
+    c->use_udp = tcp_refused; /* the caller goes on with libavformat, over UDP */
     if (rc < 0)
         return rc;
     m = rec_rtsp_media(s->rtsp);
@@ -277,6 +291,7 @@ static int session_open_own(struct rec_cam *c, struct session *s, struct cv_err 
                          m->audio_skipped, &audio, err);
     s->vi = 0;
     s->ai = audio ? 1 : -1;
+    rec_dts_init(&s->dts, m->reorder, s->default_dur[0]);
     return rc;
 }
 
@@ -296,7 +311,8 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
         return cv_errf(err, CV_ENOMEM, "out of memory");
     s->ic->interrupt_callback.callback = interrupt_cb;
     s->ic->interrupt_callback.opaque = c;
-    av_dict_set(&o, "rtsp_transport", c->cfg.transport == IDX_TRANSPORT_UDP ? "udp" : "tcp", 0);
+    av_dict_set(&o, "rtsp_transport",
+                c->cfg.transport == IDX_TRANSPORT_UDP || c->use_udp ? "udp" : "tcp", 0);
     /* The socket timeout is only a backstop: our own deadlines (interrupt_cb) end every wait
      * first and say which wait it was. */
     snprintf(tmo, sizeof(tmo), "%lld",
@@ -364,6 +380,8 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
                          NULL, &audio, err);
     if (!audio)
         s->ai = -1;
+    /* libavformat's guess of the reorder depth (has_b_frames); rec_dts deepens it if needed */
+    rec_dts_init(&s->dts, vs->codecpar->video_delay, s->default_dur[0]);
     for (unsigned i = 0; i < s->ic->nb_streams; i++)
         if ((int)i != s->vi && (int)i != s->ai)
             s->ic->streams[i]->discard = AVDISCARD_ALL;
@@ -601,23 +619,62 @@ static int64_t target_us(struct rec_cam *c, struct session *s)
     return t;
 }
 
-static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
-                    struct cv_err *err)
+/*
+ * A video packet's decode time, rebuilt from its presentation time (rec_dts): RTP carries only
+ * presentation times, and what libavformat guesses from them goes back at B-frames and jitter.
+ * Within a run a decode time that would not increase is repaired, logged and counted in the
+ * status; only a step of more than JUMP_US either way (an outage, a camera clock reset) starts a
+ * new run. A run starts at a keyframe; the leading pictures of an open GOP that follow it (shown
+ * before it, referring to frames before the run) are dropped. Returns false to drop the packet.
+ */
+static bool video_times(struct rec_cam *c, struct session *s, AVPacket *pkt)
 {
-    bool key = pkt->flags & AV_PKT_FLAG_KEY;
-    int64_t m = av_rescale_q(pkt->dts, s->tb[0], AV_TIME_BASE_Q);
-    int rc;
+    bool key = pkt->flags & AV_PKT_FLAG_KEY, repaired;
+    int64_t pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
 
-    if (s->active && s->pend[0]) {
-        int64_t step = m - s->pend_m[0];
-        if (step <= 0 || step > JUMP_US) {
+    if (s->active) {
+        int64_t step = av_rescale_q(pts - s->dts.last_dts, s->tb[0], AV_TIME_BASE_Q);
+        if (step < -JUMP_US || step > JUMP_US) {
             cv_info("camera '%s': video timestamps %s by %lld ms; starting a new run",
-                    c->cfg.id, step <= 0 ? "went back" : "jumped", (long long)(step / 1000));
+                    c->cfg.id, step < 0 ? "went back" : "jumped", (long long)(step / 1000));
             c->gap_reason = IDX_GAP_OFFLINE;
             snprintf(c->gap_detail, sizeof(c->gap_detail), "video timestamps broke off");
             end_run(c, s);
         }
     }
+    if (!s->active) {
+        if (!key)
+            return false; /* a run starts at a keyframe */
+        rec_dts_reset(&s->dts);
+        s->lead_pts = pts;
+        s->first_gop = true;
+    } else if (key) {
+        s->first_gop = false;
+    } else if (s->first_gop && pts < s->lead_pts) {
+        return false;
+    }
+    pkt->dts = rec_dts_next(&s->dts, pts, &repaired);
+    pkt->pts = pts < pkt->dts ? pkt->dts : pts;
+    if (repaired) {
+        c->st.ts_repaired++;
+        if ((c->st.ts_repaired & (c->st.ts_repaired - 1)) == 0) /* 1, 2, 4, 8, ...: not a flood */
+            cv_info("camera '%s': a video decode time did not increase; repaired to the previous "
+                    "one plus a tick (%llu so far)", c->cfg.id,
+                    (unsigned long long)c->st.ts_repaired);
+    }
+    return true;
+}
+
+static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                    struct cv_err *err)
+{
+    bool key = pkt->flags & AV_PKT_FLAG_KEY;
+    int64_t m;
+    int rc;
+
+    if (!video_times(c, s, pkt))
+        return 0;
+    m = av_rescale_q(pkt->dts, s->tb[0], AV_TIME_BASE_Q);
     if (!s->active) {
         if (!key)
             return 0; /* a run starts at a keyframe */
@@ -708,11 +765,47 @@ static void account(struct rec_cam *c, const AVPacket *pkt, int64_t recv, bool v
     push_status(c, false);
 }
 
+/*
+ * libavformat's RTSP input gives the very first frame (a keyframe) no timestamp. Rather than
+ * lose a whole GOP it is held, with the video frames after it, until the reorder depth + 1 of
+ * them have come: the earliest of their presentation times, less a frame, is its own. Then all
+ * go to on_video in order. Takes a reference to pkt.
+ */
+static int hold_untimed(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                        struct cv_err *err)
+{
+    int64_t first = INT64_MAX;
+    int rc = 0;
+
+    if (s->nhold == 0 && !(pkt->flags & AV_PKT_FLAG_KEY))
+        return 0; /* untimed and not a keyframe: nothing a run could start with */
+    if (s->nhold > 0 && pkt->pts == AV_NOPTS_VALUE)
+        return 0; /* another untimed frame: cannot be placed */
+    s->hold[s->nhold] = av_packet_clone(pkt);
+    if (!s->hold[s->nhold])
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    s->hold_recv[s->nhold++] = recv;
+    if (s->nhold < s->dts.depth + 2 && s->nhold < REC_DTS_DEPTH_MAX + 2)
+        return 0;
+    for (int i = 1; i < s->nhold; i++)
+        if (s->hold[i]->pts < first)
+            first = s->hold[i]->pts;
+    s->hold[0]->pts = s->hold[0]->dts = first - s->default_dur[0];
+    for (int i = 0; i < s->nhold; i++) {
+        account(c, s->hold[i], s->hold_recv[i], true);
+        if (rc == 0)
+            rc = on_video(c, s, s->hold[i], s->hold_recv[i], err);
+        av_packet_free(&s->hold[i]);
+    }
+    s->nhold = 0;
+    return rc;
+}
+
 /* Record until the stream fails or we stop. Returns how long it recorded (µs). */
 static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_err *err)
 {
-    AVPacket *pkt = av_packet_alloc(), *untimed = NULL;
-    int64_t t0 = cv_mono_us(), untimed_recv = 0;
+    AVPacket *pkt = av_packet_alloc();
+    int64_t t0 = cv_mono_us();
     int rc = 0, r;
 
     if (!pkt) {
@@ -721,6 +814,9 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
     }
     c->st.online = true;
     c->st.since_us = cv_now_us();
+    cv_strlcpy(c->st.transport,
+               s->ic && (c->use_udp || c->cfg.transport == IDX_TRANSPORT_UDP) ? "udp" : "tcp",
+               sizeof(c->st.transport));
     snprintf(c->st.codec, sizeof(c->st.codec), "%s; audio %s", s->vdesc, s->adesc);
     c->rate_t0 = cv_mono_us();
     c->rate_bytes = 0;
@@ -772,23 +868,15 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
             break;
         }
         recv = cv_now_us();
+        if (pkt->pts == AV_NOPTS_VALUE)
+            pkt->pts = pkt->dts;
         if (pkt->dts == AV_NOPTS_VALUE)
             pkt->dts = pkt->pts;
-        if (pkt->stream_index == s->vi && pkt->dts == AV_NOPTS_VALUE &&
-            (pkt->flags & AV_PKT_FLAG_KEY) && !s->active) {
-            /* libavformat's RTSP input gives the very first frame no timestamp; keep it and
-             * date it from the next one, rather than lose a whole GOP. */
-            av_packet_free(&untimed);
-            untimed = av_packet_clone(pkt);
-            untimed_recv = recv;
-        } else if (pkt->stream_index == s->vi && pkt->dts != AV_NOPTS_VALUE && untimed) {
-            untimed->dts = untimed->pts = pkt->dts - s->default_dur[0];
-            account(c, untimed, untimed_recv, true);
-            rc = on_video(c, s, untimed, untimed_recv, err);
-            av_packet_free(&untimed);
-        }
-        if (rc == 0 && pkt->dts != AV_NOPTS_VALUE &&
-            (pkt->stream_index == s->vi || pkt->stream_index == s->ai)) {
+        if (pkt->stream_index == s->vi && (s->nhold > 0 || (pkt->pts == AV_NOPTS_VALUE &&
+                                                            !s->active))) {
+            rc = hold_untimed(c, s, pkt, recv, err);
+        } else if (pkt->dts != AV_NOPTS_VALUE &&
+                   (pkt->stream_index == s->vi || pkt->stream_index == s->ai)) {
             bool video = pkt->stream_index == s->vi;
             account(c, pkt, recv, video);
             rc = video ? on_video(c, s, pkt, recv, err) : on_audio(c, s, pkt, recv, err);
@@ -807,7 +895,6 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
                     (unsigned long long)rs.malformed, (unsigned long long)rs.oversize,
                     (unsigned long long)rs.rtp_packets);
     }
-    av_packet_free(&untimed);
     av_packet_free(&pkt);
     if (rc == 0 && !stopping(c))
         cv_errf(err, CV_ENET, "stream from %s ended", c->url_safe);

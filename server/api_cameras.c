@@ -60,7 +60,9 @@ static void camera_json(struct srv_req *r, struct idx_txn *t, const struct idx_c
     srv_json_time(b, "updated", st.updated_us);
     cv_buf_printf(b, ",\"codec\":");
     cv_json_str(b, st.codec);
-    cv_buf_printf(b, "}}");
+    cv_buf_printf(b, ",\"transport\":");
+    cv_json_str(b, st.transport[0] ? st.transport : NULL);
+    cv_buf_printf(b, ",\"timestamps_repaired\":%llu}}", (unsigned long long)st.ts_repaired);
 }
 
 /* Whether the caller may see camera c at all (list and show). */
