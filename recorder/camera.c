@@ -99,6 +99,10 @@ struct session {
     int64_t win_min; /* smallest receive - media since the current segment began */
     struct rec_seg *seg;
     int64_t seg_first_m;
+    /* Each segment's decode times start at 0 (see seg_write): the run-relative time of the
+     * segment's first video decode time, per stream in its time base (audio rounded down). */
+    int64_t seg_base[2];
+    int64_t open_cto; /* pts - dts of the keyframe that opens the next segment */
     AVPacket *pend[2];
     int64_t pend_m[2], pend_recv[2], last_dur[2];
     /* audio ahead of the video, waiting for it (see write_pending) */
@@ -421,7 +425,8 @@ static int64_t seg_wall_of(void *ctx, int64_t video_dts)
 {
     const struct session *s = ctx;
 
-    return wall_of(s, av_rescale_q(video_dts + s->origin_ts[0], s->tb[0], AV_TIME_BASE_Q));
+    return wall_of(s, av_rescale_q(video_dts + s->seg_base[0] + s->origin_ts[0], s->tb[0],
+                                   AV_TIME_BASE_Q));
 }
 
 static void record_gap_before(struct rec_cam *c, int64_t start_wall)
@@ -472,6 +477,14 @@ static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct 
     p.wall_of = seg_wall_of;
     p.wall_ctx = s;
     p.annexb = s->ic != NULL; /* libavformat's RTSP input; the own client gives lengths */
+    s->seg_base[0] = av_rescale_q(m, AV_TIME_BASE_Q, s->tb[0]) - s->origin_ts[0];
+    /* audio's zero is where the video is first shown: its edit list starts at 0 */
+    if (s->tb[1].den) {
+        int64_t shown = m + av_rescale_q(s->open_cto, s->tb[0], AV_TIME_BASE_Q);
+        s->seg_base[1] = av_rescale_q_rnd(shown, AV_TIME_BASE_Q, s->tb[1], AV_ROUND_DOWN) -
+                         s->origin_ts[1];
+    }
+    p.video_start = s->open_cto;
     rc = rec_seg_open(&s->seg, &p, rel, err);
     if (rc < 0)
         return rc;
@@ -517,6 +530,34 @@ static int64_t rel_us(const struct session *s, int i, int64_t ts)
     return av_rescale_q(ts, s->tb[i], AV_TIME_BASE_Q);
 }
 
+/*
+ * Write a run-relative packet into the open segment, with decode times relative to the
+ * segment's start: so each segment plays by itself from 0 for its own duration (ffprobe, mpv,
+ * browsers read the run-relative times as a segment starting late and lasting from 0). Readers
+ * that join a run's segments place each by its wall time (clip.c) or add the times back
+ * (live.mp4). Audio's zero is the segment's presentation start (its first keyframe's pts):
+ * cut_audio puts the audio before it in the segment before.
+ */
+static int seg_write(struct session *s, AVPacket *p, int64_t recv, struct cv_err *err)
+{
+    int i = p->stream_index;
+    int64_t base = s->seg_base[i];
+    int rc;
+
+    if (!s->seg)
+        return 0;
+    if (p->dts < base && i == 1)
+        return 0; /* audio before the first frame shown (at a run's start: less than a frame) */
+    if (p->dts < base)
+        base = p->dts; /* never before the segment's start (a rounding tick) */
+    p->dts -= base;
+    p->pts -= base;
+    rc = rec_seg_write(s->seg, p, recv, err);
+    p->dts += base;
+    p->pts += base;
+    return rc;
+}
+
 /* Write the waiting audio that starts before `until` (run-relative µs), oldest first. */
 static int drain_audio(struct session *s, int64_t until, struct cv_err *err)
 {
@@ -525,8 +566,7 @@ static int drain_audio(struct session *s, int64_t until, struct cv_err *err)
         int rc = 0;
         if (rel_us(s, 1, (*p)->dts) >= until)
             break;
-        if (s->seg)
-            rc = rec_seg_write(s->seg, *p, s->aq_recv[s->aq_head], err);
+        rc = seg_write(s, *p, s->aq_recv[s->aq_head], err);
         av_packet_free(p);
         s->aq_head = (s->aq_head + 1) % AQ_MAX;
         s->aq_n--;
@@ -555,13 +595,13 @@ static int write_pending(struct rec_cam *c, struct session *s, int i, int64_t du
     p->duration = dur > 0 ? dur : s->last_dur[i] > 0 ? s->last_dur[i] : s->default_dur[i];
     s->last_dur[i] = p->duration;
     if (i == 0) {
-        rc = s->seg ? rec_seg_write(s->seg, p, s->pend_recv[0], err) : 0;
+        rc = seg_write(s, p, s->pend_recv[0], err);
         s->vfront = rel_us(s, 0, p->dts + p->duration);
         av_packet_free(&s->pend[0]);
         return rc < 0 ? rc : drain_audio(s, s->vfront, err);
     }
     if (s->aq_n == 0 && rel_us(s, 1, p->dts) < s->vfront) {
-        rc = s->seg ? rec_seg_write(s->seg, p, s->pend_recv[1], err) : 0;
+        rc = seg_write(s, p, s->pend_recv[1], err);
         av_packet_free(&s->pend[1]);
         return rc;
     }
@@ -576,6 +616,23 @@ static int write_pending(struct rec_cam *c, struct session *s, int i, int64_t du
     s->pend[1] = NULL;
     (void)c;
     return 0;
+}
+
+/*
+ * At a segment cut: the audio up to the next keyframe's presentation time `until` (run µs) is
+ * this segment's, the held-back packet too (its duration taken as the one before), so the
+ * next segment's audio starts where its video is first shown.
+ */
+static int cut_audio(struct rec_cam *c, struct session *s, int64_t until, struct cv_err *err)
+{
+    int rc = 0;
+
+    if (s->pend[1] && rel_us(s, 1, s->pend[1]->dts) < until) {
+        rc = write_pending(c, s, 1, 0, err);
+        if (rc < 0)
+            return rc;
+    }
+    return drain_audio(s, until, err);
 }
 
 static void end_run(struct rec_cam *c, struct session *s)
@@ -675,6 +732,7 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
     if (!video_times(c, s, pkt))
         return 0;
     m = av_rescale_q(pkt->dts, s->tb[0], AV_TIME_BASE_Q);
+    s->open_cto = pkt->pts - pkt->dts;
     if (!s->active) {
         if (!key)
             return 0; /* a run starts at a keyframe */
@@ -694,6 +752,9 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
             if (rc < 0)
                 return rc;
         }
+        rc = cut_audio(c, s, s->vfront + rel_us(s, 0, s->open_cto), err);
+        if (rc < 0)
+            return rc;
         close_segment(c, s);
         if (s->win_min != INT64_MAX && s->win_min - s->off > DRIFT_US)
             s->off = s->win_min; /* the camera's clock runs fast against ours */

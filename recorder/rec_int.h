@@ -45,7 +45,19 @@ struct rec_seg_params {
     /* Video packets carry start codes (Annex B), as from libavformat's RTSP input; else 4-byte
      * NAL lengths, as stored. */
     bool annexb;
+    /* Where the segment's presentation starts, after its first video decode time (the first
+     * keyframe's pts - dts; vtb): the video's edit list starts there; audio's at 0 (the
+     * caller's audio times start there). */
+    int64_t video_start;
 };
+
+/*
+ * segedit.c: copy the init part `init` (ftyp, moov, ...) to `out` with an edit list in each of
+ * the first `ntracks` traks: one edit from media_time[t] (the trak's timescale) to the end.
+ * 0, CV_ECORRUPT (not boxes, or fewer traks), CV_ENOMEM (out's limit).
+ */
+int rec_seg_edit_lists(const uint8_t *init, size_t len, const int64_t *media_time, int ntracks,
+                       struct cv_buf *out);
 
 /*
  * Create the file (O_EXCL) and write ftyp, moov and the camvault header box. *relpath receives
