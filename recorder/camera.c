@@ -103,6 +103,7 @@ struct session {
      * segment's first video decode time, per stream in its time base (audio rounded down). */
     int64_t seg_base[2];
     int64_t open_cto; /* pts - dts of the keyframe that opens the next segment */
+    bool gap_pending; /* the hole before this run is not indexed yet */
     AVPacket *pend[2];
     int64_t pend_m[2], pend_recv[2], last_dur[2];
     /* audio ahead of the video, waiting for it (see write_pending) */
@@ -368,6 +369,10 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
         for (unsigned i = 0; i < s->ic->nb_streams; i++)
             if (s->ic->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO)
                 found = avcodec_get_name(s->ic->streams[i]->codecpar->codec_id);
+        if (strcmp(found, "mjpeg") == 0) /* segments (and browsers' players) take H.264/H.265 */
+            return cv_errf(err, CV_EMEDIA, "%s sends MJPEG video, which camvault does not "
+                           "record (H.264 or H.265 only): set the camera's stream to H.264 or H.265",
+                           c->url_safe);
         return cv_errf(err, CV_EMEDIA, "%s has no H.264 or H.265 video stream (video: %s)",
                        c->url_safe, found);
     }
@@ -512,6 +517,13 @@ static void close_segment(struct rec_cam *c, struct session *s)
         return;
     }
     rec.cam = c->cfg.num;
+    if (s->gap_pending) {
+        /* The run's first segment starts at its first frame's capture time, which the clock
+         * estimate moves earlier than that frame's arrival as later frames come quicker: the
+         * hole before it ends there, not at the arrival. */
+        record_gap_before(c, rec.start_us);
+        s->gap_pending = false;
+    }
     if (rec.flags & IDX_SEG_NOT_DURABLE) { /* kept and indexed; segwriter logged it */
         c->st.not_durable++;
         cv_strlcpy(c->durability, err.msg, sizeof(c->durability));
@@ -662,7 +674,7 @@ static int start_run(struct rec_cam *c, struct session *s, int64_t m, int64_t re
         s->origin_ts[i] = s->tb[i].den ? av_rescale_q(m, AV_TIME_BASE_Q, s->tb[i]) : 0;
         s->last_dur[i] = 0;
     }
-    record_gap_before(c, recv);
+    s->gap_pending = true; /* noted when the first segment closes: it ends at its start */
     return open_segment(c, s, m, err);
 }
 
