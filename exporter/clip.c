@@ -883,9 +883,10 @@ static int timeline(struct planner *pl, int64_t *origin_us, struct cv_err *err)
     for (size_t i = 0; i < pl->nfa; i++) {
         struct fa *f = &pl->fa[i], *prev = i ? &pl->fa[i - 1] : NULL;
         const char *path = pl->paths[f->file];
-        if (!prev || run_of(pl, f) != run_of(pl, prev) || f->tfdt[pl->vt] < prev->tfdt[pl->vt]) {
+        if (!prev || run_of(pl, f) != run_of(pl, prev) || f->file != prev->file ||
+            f->tfdt[pl->vt] < prev->tfdt[pl->vt]) {
             /* the next file of the same run: its video goes on where the last one ended */
-            int64_t at = prev && run_of(pl, f) == run_of(pl, prev) && f->file != prev->file
+            int64_t at = prev && run_of(pl, f) == run_of(pl, prev)
                              ? (int64_t)prev->tfdt[pl->vt] - prev->shift[pl->vt] +
                                    (int64_t)prev->vdur
                              : -1;

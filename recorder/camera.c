@@ -47,6 +47,7 @@
 #define JUMP_US (5 * INT64_C(1000000)) /* a forward timestamp jump past this starts a new run */
 #define STABLE_US (30 * INT64_C(1000000)) /* a session this long resets the backoff */
 #define RATE_WINDOW_US (5 * INT64_C(1000000))
+#define OPEN_GOP_CUT 3 /* an open-GOP stream without IDRs is cut at 3 x the segment length */
 #define AQ_MAX 256 /* audio packets held until the video catches up (5 s of 48-kHz AAC) */
 
 struct rec_cam {
@@ -734,6 +735,49 @@ static bool video_times(struct rec_cam *c, struct session *s, AVPacket *pkt)
     return true;
 }
 
+/*
+ * Whether a segment may start at this keyframe and play by itself without a decode error: an
+ * IDR picture (H.264 NAL type 5, H.265 19 or 20), or any keyframe of a stream without
+ * reordering. With B-frames, a keyframe that is no IDR (H.264 recovery point, H.265 CRA) opens
+ * an open GOP: the B-frames after it refer to the GOP before, which the new file would lack.
+ * Such streams are cut at IDRs, or past OPEN_GOP_CUT times the segment length at any keyframe.
+ */
+static bool cut_clean(const struct session *s, const AVPacket *pkt)
+{
+    bool hevc = s->par[0]->codec_id == AV_CODEC_ID_HEVC;
+    const uint8_t *p = pkt->data, *end = pkt->data + pkt->size;
+
+    if (s->dts.depth == 0)
+        return true;
+    while (p < end) {
+        const uint8_t *nal;
+        size_t len;
+        if (s->ic) { /* Annex B: 00 00 01 starts a unit */
+            while (p + 3 <= end && !(p[0] == 0 && p[1] == 0 && p[2] == 1))
+                p++;
+            if (p + 3 > end)
+                break;
+            nal = p + 3;
+            len = (size_t)(end - nal);
+            p = nal;
+        } else { /* 4-byte lengths */
+            if (end - p < 4)
+                break;
+            len = cv_get_be32(p);
+            nal = p + 4;
+            if (len > (size_t)(end - nal))
+                break;
+            p = nal + len;
+        }
+        if (len > 0) {
+            int t = hevc ? (nal[0] >> 1) & 0x3f : nal[0] & 0x1f;
+            if (hevc ? t == 19 || t == 20 : t == 5)
+                return true;
+        }
+    }
+    return false;
+}
+
 static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
                     struct cv_err *err)
 {
@@ -758,7 +802,8 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
         if (d < s->win_min)
             s->win_min = d;
     }
-    if (s->active && key && s->seg && m - s->seg_first_m >= target_us(c, s)) {
+    if (s->active && key && s->seg && m - s->seg_first_m >= target_us(c, s) &&
+        (cut_clean(s, pkt) || m - s->seg_first_m >= OPEN_GOP_CUT * target_us(c, s))) {
         if (s->pend[0]) {
             rc = write_pending(c, s, 0, pkt->dts - s->origin_ts[0] - s->pend[0]->dts, err);
             if (rc < 0)
