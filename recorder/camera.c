@@ -781,7 +781,7 @@ static bool cut_clean(const struct session *s, const AVPacket *pkt)
 static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
                     struct cv_err *err)
 {
-    bool key = pkt->flags & AV_PKT_FLAG_KEY;
+    bool key = pkt->flags & AV_PKT_FLAG_KEY, clean = true;
     int64_t m;
     int rc;
 
@@ -803,7 +803,15 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
             s->win_min = d;
     }
     if (s->active && key && s->seg && m - s->seg_first_m >= target_us(c, s) &&
-        (cut_clean(s, pkt) || m - s->seg_first_m >= OPEN_GOP_CUT * target_us(c, s))) {
+        ((clean = cut_clean(s, pkt)) || m - s->seg_first_m >= OPEN_GOP_CUT * target_us(c, s))) {
+        if (!clean) {
+            /* The B-frames after this keyframe that are shown before it refer to the GOP
+             * before: in the new file they could not be decoded. They are dropped. */
+            s->first_gop = true;
+            s->lead_pts = pkt->pts;
+            cv_debug("camera '%s': open GOP without IDR: segment cut at a recovery point",
+                     c->cfg.id);
+        }
         if (s->pend[0]) {
             rc = write_pending(c, s, 0, pkt->dts - s->origin_ts[0] - s->pend[0]->dts, err);
             if (rc < 0)
