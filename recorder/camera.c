@@ -390,8 +390,17 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
                          NULL, &audio, err);
     if (!audio)
         s->ai = -1;
-    /* libavformat's guess of the reorder depth (has_b_frames); rec_dts deepens it if needed */
-    rec_dts_init(&s->dts, vs->codecpar->video_delay, s->default_dur[0]);
+    /* libavformat's guess of the reorder depth (has_b_frames), which its short probe often
+     * leaves at 0: an H.264 profile with B-frames (not baseline) gets 2, which costs nothing
+     * if there are none (decode times run two frames behind). rec_dts deepens it if needed. */
+    {
+        int depth = vs->codecpar->video_delay;
+        if (depth == 0 && vs->codecpar->codec_id == AV_CODEC_ID_H264 &&
+            vs->codecpar->profile != FF_PROFILE_H264_BASELINE &&
+            vs->codecpar->profile != FF_PROFILE_H264_CONSTRAINED_BASELINE)
+            depth = 2;
+        rec_dts_init(&s->dts, depth, s->default_dur[0]);
+    }
     for (unsigned i = 0; i < s->ic->nb_streams; i++)
         if ((int)i != s->vi && (int)i != s->ai)
             s->ic->streams[i]->discard = AVDISCARD_ALL;
@@ -723,13 +732,12 @@ static bool video_times(struct rec_cam *c, struct session *s, AVPacket *pkt)
     } else if (s->first_gop && pts < s->lead_pts) {
         return false;
     }
-    pkt->dts = rec_dts_next(&s->dts, pts, &repaired);
+    pkt->dts = rec_dts_next(&s->dts, &pts, &repaired);
     pkt->pts = pts < pkt->dts ? pkt->dts : pts;
     if (repaired) {
         c->st.ts_repaired++;
         if ((c->st.ts_repaired & (c->st.ts_repaired - 1)) == 0) /* 1, 2, 4, 8, ...: not a flood */
-            cv_info("camera '%s': a video decode time did not increase; repaired to the previous "
-                    "one plus a tick (%llu so far)", c->cfg.id,
+            cv_info("camera '%s': a video timestamp went back; repaired (%llu so far)", c->cfg.id,
                     (unsigned long long)c->st.ts_repaired);
     }
     return true;

@@ -18,6 +18,7 @@ void rec_dts_reset(struct rec_dts *g)
 {
     g->npending = 0;
     g->n = 0;
+    g->pts_shift = 0;
 }
 
 /* Insert into the sorted pending list (at most depth + 1 entries). */
@@ -42,14 +43,27 @@ static int64_t pending_take_min(struct rec_dts *g)
     return v;
 }
 
-int64_t rec_dts_next(struct rec_dts *g, int64_t pts, bool *repaired)
+int64_t rec_dts_next(struct rec_dts *g, int64_t *ppts, bool *repaired)
 {
-    int64_t dts;
-    bool deeper = g->n > 0 && pts <= g->last_dts && g->depth < REC_DTS_DEPTH_MAX;
+    int64_t dts, pts = *ppts + g->pts_shift;
+    bool deeper;
 
     *repaired = false;
+    if (g->n > 0 && pts <= g->last_dts && !g->reordered) {
+        /* the clock stepped back: go on a frame after the latest */
+        g->pts_shift += g->max_pts + g->frame_dur - pts;
+        pts = g->max_pts + g->frame_dur;
+        *repaired = true;
+        g->repaired++;
+    }
+    if (g->n > 0 && pts < g->max_pts && pts > g->last_dts)
+        g->reordered = true;
+    deeper = g->n > 0 && pts <= g->last_dts && g->depth < REC_DTS_DEPTH_MAX;
+    *ppts = pts;
     if (g->n == 0)
-        g->first_pts = pts;
+        g->first_pts = g->max_pts = pts;
+    if (pts > g->max_pts)
+        g->max_pts = pts;
     if (deeper)
         g->depth++; /* this frame is shown before one already decoded: reorder is deeper */
     pending_add(g, pts);
@@ -61,8 +75,9 @@ int64_t rec_dts_next(struct rec_dts *g, int64_t pts, bool *repaired)
         dts = g->last_dts; /* the depth just grew: repaired below */
     if (g->n > 0 && dts <= g->last_dts) {
         dts = g->last_dts + 1;
+        if (!*repaired)
+            g->repaired++;
         *repaired = true;
-        g->repaired++;
     }
     g->last_dts = dts;
     g->n++;

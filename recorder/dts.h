@@ -9,9 +9,12 @@
  * presentation time and decode times increase. The first d frames get the first presentation
  * time minus (d - i) frame durations.
  *
- * A decode time that would not increase (a camera whose clock steps back a little, a reorder
- * deeper than declared) is repaired to the previous one plus one tick and counted; the depth
- * then grows by one, so a stream that turns out to reorder deeper settles after a few frames.
+ * A decode time that would not increase is repaired and counted. In a stream that has shown no
+ * reordering it is the camera's clock stepping back (VLC does, by a frame or two): the times
+ * from there on are moved on to follow the latest one by a frame (the presentation times
+ * returned through *pts). In a stream with B-frames it is a reorder deeper than declared: the
+ * decode time is the previous one plus one tick and the depth grows by one, so the stream
+ * settles after a few frames.
  * Whether a large step is an outage or a clock reset is the caller's decision (rec_dts_reset).
  *
  * Plain struct, no allocation; one per video stream, used by one thread.
@@ -31,6 +34,9 @@ struct rec_dts {
     int npending;
     uint64_t n;          /* frames seen since the last reset */
     int64_t first_pts, last_dts;
+    int64_t max_pts;     /* the latest presentation time so far */
+    int64_t pts_shift;   /* added to every presentation time: clock steps back (see below) */
+    bool reordered;      /* a frame was shown before one decoded earlier: B-frames */
     uint64_t repaired;   /* decode times repaired since init (not reset by rec_dts_reset) */
 };
 
@@ -40,9 +46,9 @@ void rec_dts_init(struct rec_dts *g, int depth, int64_t frame_dur);
 /* Forget the frames seen (a new run); depth, frame_dur and the repair count stay. */
 void rec_dts_reset(struct rec_dts *g);
 
-/* The decode time of the next frame in decode order, whose presentation time is pts. Sets
- * *repaired when the value had to be repaired (see above). */
-int64_t rec_dts_next(struct rec_dts *g, int64_t pts, bool *repaired);
+/* The decode time of the next frame in decode order, whose presentation time is *pts (moved
+ * on after a clock step, see above). Sets *repaired when a value had to be repaired. */
+int64_t rec_dts_next(struct rec_dts *g, int64_t *pts, bool *repaired);
 
 /*
  * Reorder depth seen in presentation times listed in decode order: the largest number of
