@@ -752,38 +752,9 @@ static bool video_times(struct rec_cam *c, struct session *s, AVPacket *pkt)
  */
 static bool cut_clean(const struct session *s, const AVPacket *pkt)
 {
-    bool hevc = s->par[0]->codec_id == AV_CODEC_ID_HEVC;
-    const uint8_t *p = pkt->data, *end = pkt->data + pkt->size;
-
-    if (s->dts.depth == 0)
-        return true;
-    while (p < end) {
-        const uint8_t *nal;
-        size_t len;
-        if (s->ic) { /* Annex B: 00 00 01 starts a unit */
-            while (p + 3 <= end && !(p[0] == 0 && p[1] == 0 && p[2] == 1))
-                p++;
-            if (p + 3 > end)
-                break;
-            nal = p + 3;
-            len = (size_t)(end - nal);
-            p = nal;
-        } else { /* 4-byte lengths */
-            if (end - p < 4)
-                break;
-            len = cv_get_be32(p);
-            nal = p + 4;
-            if (len > (size_t)(end - nal))
-                break;
-            p = nal + len;
-        }
-        if (len > 0) {
-            int t = hevc ? (nal[0] >> 1) & 0x3f : nal[0] & 0x1f;
-            if (hevc ? t == 19 || t == 20 : t == 5)
-                return true;
-        }
-    }
-    return false;
+    return s->dts.depth == 0 ||
+           rec_au_has_idr(pkt->data, (size_t)pkt->size,
+                          s->par[0]->codec_id == AV_CODEC_ID_HEVC, s->ic != NULL);
 }
 
 static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,

@@ -89,6 +89,12 @@ int rec_seg_close(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_fra
 /* Bytes written so far (for bitrate and logs). */
 uint64_t rec_seg_bytes(const struct rec_seg *s);
 
+/*
+ * idr.c: whether an access unit holds an IDR picture (H.264 NAL type 5; H.265 19 or 20), its
+ * NAL units after start codes (annexb) or 4-byte lengths. A malformed unit ends the search.
+ */
+bool rec_au_has_idr(const uint8_t *data, size_t size, bool hevc, bool annexb);
+
 /* ---- index sink ---- */
 
 struct rec_sink;
