@@ -21,7 +21,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -84,11 +83,11 @@ def decoded_frames(path):
     return int(r.stdout.strip())
 
 
-def start_gst_case(procs, tmp, name, opts, gop):
+def start_gst_case(procs, tmp, name, opts, gop, duration=120):
     port = free_port()
     stats = tmp / f"gst-{name}.json"
     argv = [PY, PEERS / "gst_rtsp.py", "--port", port, "--path", "/cam", "--fps", FPS,
-            "--gop", gop, "--width", W, "--height", H, "--stats", stats, "--duration", 120,
+            "--gop", gop, "--width", W, "--height", H, "--stats", stats, "--duration", duration,
             *opts]
     p = Proc(argv, ready="gst_rtsp: serving", log=tmp / f"gst-{name}.log")
     p.url, p.stats = f"rtsp://127.0.0.1:{port}/cam", stats
@@ -224,19 +223,25 @@ def test_bframes_and_open_gop_two_minutes_one_run(tmp_path, procs):
             "og-udp": (["--bframes", "2", "--open-gop"], "udp")}
     servers = {}
     for name, (opts, transport) in cams.items():
-        servers[name] = start_gst_case(procs, tmp_path, name, opts, 25)
+        servers[name] = start_gst_case(procs, tmp_path, name, opts, 25, duration=400)
         cv("camera", "add", name, "--url", servers[name].url, "--transport", transport, root=root)
     rec = start_recorder(procs, root, tmp_path, segment=10)
-    wait_for(lambda: all(query(root, n)["segments"] for n in cams), 60, what="first segments")
-    t0 = time.monotonic()
-    wait_for(lambda: time.monotonic() - t0 > 120, 130, step=2, what="two minutes")
+
+    def span(name):
+        s = query(root, name)["segments"]
+        return (s[-1]["end_us"] - s[0]["start_us"]) / 1e6 if s else 0
+
+    wait_for(lambda: all(span(n) >= 120 for n in cams), 200, step=2,
+             what="two minutes of closed segments of every camera")
     rec.close(signal.SIGTERM)
     for name in cams:
         q = query(root, name)
         s = q["segments"]
-        span = (s[-1]["end_us"] - s[0]["start_us"]) / 1e6
-        assert span > 120, (name, span)
+        span_s = (s[-1]["end_us"] - s[0]["start_us"]) / 1e6
         assert len({x["run_id"] for x in s}) == 1, (name, rec.logfile.read_text()[-3000:])
         assert q["gaps"] == [], (name, q["gaps"])
-        assert abs(sum(x["frames"] for x in s) - span * FPS) <= 2, name
+        # an open GOP without IDRs is cut at a recovery point every 3 segment lengths, and the
+        # two B-frames shown before that keyframe are dropped (operations.md)
+        lost = 2 * len(s) if name.startswith("og") else 0
+        assert -lost - 2 <= sum(x["frames"] for x in s) - span_s * FPS <= 2, name
 
