@@ -509,12 +509,6 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
         memcpy(buf, lv->hdr + pos, n);
         return (ssize_t)n;
     }
-    if (lv->pbox_off < lv->pbox_len) {
-        size_t n = lv->pbox_len - lv->pbox_off < max ? lv->pbox_len - lv->pbox_off : max;
-        memcpy(buf, lv->pbox + lv->pbox_off, n);
-        lv->pbox_off += n;
-        return (ssize_t)n;
-    }
     for (;;) {
         struct stat st;
         uint8_t h[16];
@@ -523,6 +517,12 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
 
         if (atomic_load(&lv->srv->stopping) || now - lv->started_us > LIVE_MAX_US)
             return MHD_CONTENT_READER_END_OF_STREAM;
+        if (lv->pbox_off < lv->pbox_len) { /* a patched moof or prft (live_patch) */
+            size_t n = lv->pbox_len - lv->pbox_off < max ? lv->pbox_len - lv->pbox_off : max;
+            memcpy(buf, lv->pbox + lv->pbox_off, n);
+            lv->pbox_off += n;
+            return (ssize_t)n;
+        }
         if (lv->box_left) {
             size_t n = lv->box_left < max ? (size_t)lv->box_left : max;
             ssize_t got = pread(lv->fd, buf, n, (off_t)lv->pos);
