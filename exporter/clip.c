@@ -477,17 +477,21 @@ static uint64_t run_of(const struct planner *pl, const struct fa *fa)
 
 /*
  * Decide the shifts of the timeline piece starting at fragment `f`: the clip decode time D of
- * its video starts at its wall-clock distance from the origin (0 for the first piece) and moves
- * later until no track starts before the previous piece ended (or before 0).
+ * its video starts at its wall-clock distance from the origin (0 for the first piece), or at
+ * `at` (>= 0) when the piece goes on from the one before (the next segment of the same run,
+ * whose decode times start again at 0), and moves later until no track starts before the
+ * previous piece ended (or before 0).
  */
 static int piece_shifts(struct planner *pl, struct fa *f, bool first, int64_t origin_us,
-                        const char *path, struct cv_err *err)
+                        int64_t at, const char *path, struct cv_err *err)
 {
     const struct track *v = &pl->tracks[pl->vt];
     int64_t vdts = (int64_t)f->tfdt[pl->vt], d = 0;
     bool changed = true;
 
-    if (!first) {
+    if (!first && at >= 0) {
+        d = at;
+    } else if (!first) {
         d = floor_div((__int128)(f->wall_us - origin_us) * v->timescale, 1000000);
         for (size_t t = 0; t < pl->ntracks; t++) {
             int64_t e = ceil_div((__int128)pl->track_end[t] * v->timescale,
@@ -910,11 +914,17 @@ static int timeline(struct planner *pl, int64_t *origin_us, struct cv_err *err)
     for (size_t i = 0; i < pl->nfa; i++) {
         struct fa *f = &pl->fa[i], *prev = i ? &pl->fa[i - 1] : NULL;
         const char *path = pl->paths[f->file];
-        if (!prev || run_of(pl, f) != run_of(pl, prev) || f->tfdt[pl->vt] < prev->tfdt[pl->vt]) {
+        if (!prev || run_of(pl, f) != run_of(pl, prev) || f->file != prev->file ||
+            f->tfdt[pl->vt] < prev->tfdt[pl->vt]) {
+            /* the next file of the same run: its video goes on where the last one ended */
+            int64_t at = prev && run_of(pl, f) == run_of(pl, prev)
+                             ? (int64_t)prev->tfdt[pl->vt] - prev->shift[pl->vt] +
+                                   (int64_t)prev->vdur
+                             : -1;
             if (f->tfdt[pl->vt] > (uint64_t)TIME_MAX)
                 return cv_errf(err, CV_ECORRUPT, "'%s': decode time out of range at offset %llu",
                                path, (unsigned long long)f->off);
-            rc = piece_shifts(pl, f, !prev, prev ? *origin_us : 0, path, err);
+            rc = piece_shifts(pl, f, !prev, prev ? *origin_us : 0, at, path, err);
             if (rc < 0)
                 return rc;
             if (!prev)

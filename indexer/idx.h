@@ -316,6 +316,8 @@ struct idx_status {
     int64_t updated_us;
     char codec[2 * LAY_SEG_CODEC_MAX];
     uint64_t not_durable; /* segments closed with a failed fsync since the recorder started */
+    uint64_t ts_repaired; /* video decode times repaired within a run since the recorder started */
+    char transport[8];    /* RTP transport in use: "tcp", "udp" or "" (not connected yet) */
 };
 int idx_status_put(struct idx_txn *txn, uint32_t cam, const struct idx_status *st,
                    struct cv_err *err);

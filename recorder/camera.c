@@ -34,6 +34,7 @@
 
 #include <libavutil/avutil.h>
 
+#include "recorder/dts.h"
 #include "recorder/rec_int.h"
 #include "recorder/rtsp.h"
 #include "common/buf.h"
@@ -48,6 +49,7 @@
 #define JUMP_US (5 * INT64_C(1000000)) /* a forward timestamp jump past this starts a new run */
 #define STABLE_US (30 * INT64_C(1000000)) /* a session this long resets the backoff */
 #define RATE_WINDOW_US (5 * INT64_C(1000000))
+#define OPEN_GOP_CUT 3 /* an open-GOP stream without IDRs is cut at 3 x the segment length */
 #define AQ_MAX 256 /* audio packets held until the video catches up (5 s of 48-kHz AAC) */
 
 struct rec_cam {
@@ -76,6 +78,7 @@ struct rec_cam {
     int64_t last_status_push;
     int64_t stagger_us; /* shortens the first segment so cameras do not all rotate together */
     bool use_libav;     /* the own client cannot record this camera: libavformat does */
+    bool use_udp;       /* the server refused RTP over TCP: libavformat over UDP */
 };
 
 /* One connection and the run being recorded on it. */
@@ -100,6 +103,11 @@ struct session {
     struct rec_seg *seg;
     int64_t seg_first_m;
     char seg_rel[LAY_RELPATH_MAX]; /* the open segment's path, for seal requests */
+    /* Each segment's decode times start at 0 (see seg_write): the run-relative time of the
+     * segment's first video decode time, per stream in its time base (audio rounded down). */
+    int64_t seg_base[2];
+    int64_t open_cto; /* pts - dts of the keyframe that opens the next segment */
+    bool gap_pending; /* the hole before this run is not indexed yet */
     AVPacket *pend[2];
     int64_t pend_m[2], pend_recv[2], last_dur[2];
     /* audio ahead of the video, waiting for it (see write_pending) */
@@ -107,6 +115,14 @@ struct session {
     int64_t aq_recv[AQ_MAX];
     int aq_head, aq_n;
     int64_t vfront; /* run-relative µs where the video written so far ends */
+    /* decode times, rebuilt from presentation times (see video_times) */
+    struct rec_dts dts;
+    int64_t lead_pts; /* presentation time of the run's first keyframe */
+    bool first_gop;   /* no second keyframe yet in this run */
+    /* libavformat's untimed first frame and the frames after it, until it can be dated */
+    AVPacket *hold[REC_DTS_DEPTH_MAX + 2];
+    int64_t hold_recv[REC_DTS_DEPTH_MAX + 2];
+    int nhold;
 };
 
 static int interrupt_cb(void *opaque)
@@ -213,6 +229,8 @@ static void session_release(struct session *s)
     }
     for (; s->aq_n > 0; s->aq_n--, s->aq_head = (s->aq_head + 1) % AQ_MAX)
         av_packet_free(&s->aq[s->aq_head]);
+    for (; s->nhold > 0; s->nhold--)
+        av_packet_free(&s->hold[s->nhold - 1]);
     avformat_close_input(&s->ic);
     rec_rtsp_close(s->rtsp);
     s->rtsp = NULL;
@@ -273,13 +291,15 @@ static bool own_stop(void *ctx)
 /* Open with the own client. CV_ESTATE: it cannot record this stream (err says why). */
 static int session_open_own(struct rec_cam *c, struct session *s, struct cv_err *err)
 {
+    bool tcp_refused = false;
     struct rec_rtsp_opts o = {c->cfg.url, c->url_safe, c->rc->connect_timeout_us,
-                              c->rc->stall_timeout_us, own_stop, c};
+                              c->rc->stall_timeout_us, own_stop, c, &tcp_refused};
     const struct rec_rtsp_media *m;
     bool audio;
     int rc;
 
     rc = rec_rtsp_open(&s->rtsp, &o, err);
+    c->use_udp = tcp_refused; /* the caller goes on with libavformat, over UDP */
     if (rc < 0)
         return rc;
     m = rec_rtsp_media(s->rtsp);
@@ -287,6 +307,7 @@ static int session_open_own(struct rec_cam *c, struct session *s, struct cv_err 
                          m->audio_skipped, &audio, err);
     s->vi = 0;
     s->ai = audio ? 1 : -1;
+    rec_dts_init(&s->dts, m->reorder, s->default_dur[0]);
     return rc;
 }
 
@@ -306,7 +327,8 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
         return cv_errf(err, CV_ENOMEM, "out of memory");
     s->ic->interrupt_callback.callback = interrupt_cb;
     s->ic->interrupt_callback.opaque = c;
-    av_dict_set(&o, "rtsp_transport", c->cfg.transport == IDX_TRANSPORT_UDP ? "udp" : "tcp", 0);
+    av_dict_set(&o, "rtsp_transport",
+                c->cfg.transport == IDX_TRANSPORT_UDP || c->use_udp ? "udp" : "tcp", 0);
     /* The socket timeout is only a backstop: our own deadlines (interrupt_cb) end every wait
      * first and say which wait it was. */
     snprintf(tmo, sizeof(tmo), "%lld",
@@ -358,6 +380,10 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
         for (unsigned i = 0; i < s->ic->nb_streams; i++)
             if (s->ic->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO)
                 found = avcodec_get_name(s->ic->streams[i]->codecpar->codec_id);
+        if (strcmp(found, "mjpeg") == 0) /* segments (and browsers' players) take H.264/H.265 */
+            return cv_errf(err, CV_EMEDIA, "%s sends MJPEG video, which camvault does not "
+                           "record (H.264 or H.265 only): set the camera's stream to H.264 or H.265",
+                           c->url_safe);
         return cv_errf(err, CV_EMEDIA, "%s has no H.264 or H.265 video stream (video: %s)",
                        c->url_safe, found);
     }
@@ -374,6 +400,17 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
                          NULL, &audio, err);
     if (!audio)
         s->ai = -1;
+    /* libavformat's guess of the reorder depth (has_b_frames), which its short probe often
+     * leaves at 0: an H.264 profile with B-frames (not baseline) gets 2, which costs nothing
+     * if there are none (decode times run two frames behind). rec_dts deepens it if needed. */
+    {
+        int depth = vs->codecpar->video_delay;
+        if (depth == 0 && vs->codecpar->codec_id == AV_CODEC_ID_H264 &&
+            vs->codecpar->profile != FF_PROFILE_H264_BASELINE &&
+            vs->codecpar->profile != FF_PROFILE_H264_CONSTRAINED_BASELINE)
+            depth = 2;
+        rec_dts_init(&s->dts, depth, s->default_dur[0]);
+    }
     for (unsigned i = 0; i < s->ic->nb_streams; i++)
         if ((int)i != s->vi && (int)i != s->ai)
             s->ic->streams[i]->discard = AVDISCARD_ALL;
@@ -413,7 +450,8 @@ static int64_t seg_wall_of(void *ctx, int64_t video_dts)
 {
     const struct session *s = ctx;
 
-    return wall_of(s, av_rescale_q(video_dts + s->origin_ts[0], s->tb[0], AV_TIME_BASE_Q));
+    return wall_of(s, av_rescale_q(video_dts + s->seg_base[0] + s->origin_ts[0], s->tb[0],
+                                   AV_TIME_BASE_Q));
 }
 
 static void record_gap_before(struct rec_cam *c, int64_t start_wall)
@@ -465,6 +503,14 @@ static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct 
     p.wall_ctx = s;
     p.annexb = s->ic != NULL; /* libavformat's RTSP input; the own client gives lengths */
     p.chunk_us = c->rc->live_chunk_us;
+    s->seg_base[0] = av_rescale_q(m, AV_TIME_BASE_Q, s->tb[0]) - s->origin_ts[0];
+    /* audio's zero is where the video is first shown: its edit list starts at 0 */
+    if (s->tb[1].den) {
+        int64_t shown = m + av_rescale_q(s->open_cto, s->tb[0], AV_TIME_BASE_Q);
+        s->seg_base[1] = av_rescale_q_rnd(shown, AV_TIME_BASE_Q, s->tb[1], AV_ROUND_DOWN) -
+                         s->origin_ts[1];
+    }
+    p.video_start = s->open_cto;
     rc = rec_seg_open(&s->seg, &p, rel, err);
     if (rc < 0)
         return rc;
@@ -493,6 +539,13 @@ static void close_segment(struct rec_cam *c, struct session *s)
         return;
     }
     rec.cam = c->cfg.num;
+    if (s->gap_pending) {
+        /* The run's first segment starts at its first frame's capture time, which the clock
+         * estimate moves earlier than that frame's arrival as later frames come quicker: the
+         * hole before it ends there, not at the arrival. */
+        record_gap_before(c, rec.start_us);
+        s->gap_pending = false;
+    }
     if (rec.flags & IDX_SEG_NOT_DURABLE) { /* kept and indexed; segwriter logged it */
         c->st.not_durable++;
         cv_strlcpy(c->durability, err.msg, sizeof(c->durability));
@@ -511,6 +564,34 @@ static int64_t rel_us(const struct session *s, int i, int64_t ts)
     return av_rescale_q(ts, s->tb[i], AV_TIME_BASE_Q);
 }
 
+/*
+ * Write a run-relative packet into the open segment, with decode times relative to the
+ * segment's start: so each segment plays by itself from 0 for its own duration (ffprobe, mpv,
+ * browsers read the run-relative times as a segment starting late and lasting from 0). Readers
+ * that join a run's segments place each by its wall time (clip.c) or add the times back
+ * (live.mp4). Audio's zero is the segment's presentation start (its first keyframe's pts):
+ * cut_audio puts the audio before it in the segment before.
+ */
+static int seg_write(struct session *s, AVPacket *p, int64_t recv, struct cv_err *err)
+{
+    int i = p->stream_index;
+    int64_t base = s->seg_base[i];
+    int rc;
+
+    if (!s->seg)
+        return 0;
+    if (p->dts < base && i == 1)
+        return 0; /* audio before the first frame shown (at a run's start: less than a frame) */
+    if (p->dts < base)
+        base = p->dts; /* never before the segment's start (a rounding tick) */
+    p->dts -= base;
+    p->pts -= base;
+    rc = rec_seg_write(s->seg, p, recv, err);
+    p->dts += base;
+    p->pts += base;
+    return rc;
+}
+
 /* Write the waiting audio that starts before `until` (run-relative µs), oldest first. */
 static int drain_audio(struct session *s, int64_t until, struct cv_err *err)
 {
@@ -519,8 +600,7 @@ static int drain_audio(struct session *s, int64_t until, struct cv_err *err)
         int rc = 0;
         if (rel_us(s, 1, (*p)->dts) >= until)
             break;
-        if (s->seg)
-            rc = rec_seg_write(s->seg, *p, s->aq_recv[s->aq_head], err);
+        rc = seg_write(s, *p, s->aq_recv[s->aq_head], err);
         av_packet_free(p);
         s->aq_head = (s->aq_head + 1) % AQ_MAX;
         s->aq_n--;
@@ -549,13 +629,13 @@ static int write_pending(struct rec_cam *c, struct session *s, int i, int64_t du
     p->duration = dur > 0 ? dur : s->last_dur[i] > 0 ? s->last_dur[i] : s->default_dur[i];
     s->last_dur[i] = p->duration;
     if (i == 0) {
-        rc = s->seg ? rec_seg_write(s->seg, p, s->pend_recv[0], err) : 0;
+        rc = seg_write(s, p, s->pend_recv[0], err);
         s->vfront = rel_us(s, 0, p->dts + p->duration);
         av_packet_free(&s->pend[0]);
         return rc < 0 ? rc : drain_audio(s, s->vfront, err);
     }
     if (s->aq_n == 0 && rel_us(s, 1, p->dts) < s->vfront) {
-        rc = s->seg ? rec_seg_write(s->seg, p, s->pend_recv[1], err) : 0;
+        rc = seg_write(s, p, s->pend_recv[1], err);
         av_packet_free(&s->pend[1]);
         return rc;
     }
@@ -570,6 +650,23 @@ static int write_pending(struct rec_cam *c, struct session *s, int i, int64_t du
     s->pend[1] = NULL;
     (void)c;
     return 0;
+}
+
+/*
+ * At a segment cut: the audio up to the next keyframe's presentation time `until` (run µs) is
+ * this segment's, the held-back packet too (its duration taken as the one before), so the
+ * next segment's audio starts where its video is first shown.
+ */
+static int cut_audio(struct rec_cam *c, struct session *s, int64_t until, struct cv_err *err)
+{
+    int rc = 0;
+
+    if (s->pend[1] && rel_us(s, 1, s->pend[1]->dts) < until) {
+        rc = write_pending(c, s, 1, 0, err);
+        if (rc < 0)
+            return rc;
+    }
+    return drain_audio(s, until, err);
 }
 
 static void end_run(struct rec_cam *c, struct session *s)
@@ -599,7 +696,7 @@ static int start_run(struct rec_cam *c, struct session *s, int64_t m, int64_t re
         s->origin_ts[i] = s->tb[i].den ? av_rescale_q(m, AV_TIME_BASE_Q, s->tb[i]) : 0;
         s->last_dur[i] = 0;
     }
-    record_gap_before(c, recv);
+    s->gap_pending = true; /* noted when the first segment closes: it ends at its start */
     return open_segment(c, s, m, err);
 }
 
@@ -623,23 +720,76 @@ static bool seal_requested(struct rec_cam *c, struct session *s, int64_t m)
     return true;
 }
 
-static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
-                    struct cv_err *err)
+/*
+ * A video packet's decode time, rebuilt from its presentation time (rec_dts): RTP carries only
+ * presentation times, and what libavformat guesses from them goes back at B-frames and jitter.
+ * Within a run a decode time that would not increase is repaired, logged and counted in the
+ * status; only a step of more than JUMP_US either way (an outage, a camera clock reset) starts a
+ * new run. A run starts at a keyframe; the leading pictures of an open GOP that follow it (shown
+ * before it, referring to frames before the run) are dropped. Returns false to drop the packet.
+ */
+static bool video_times(struct rec_cam *c, struct session *s, AVPacket *pkt)
 {
-    bool key = pkt->flags & AV_PKT_FLAG_KEY;
-    int64_t m = av_rescale_q(pkt->dts, s->tb[0], AV_TIME_BASE_Q);
-    int rc;
+    bool key = pkt->flags & AV_PKT_FLAG_KEY, repaired;
+    int64_t pts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
 
-    if (s->active && s->pend[0]) {
-        int64_t step = m - s->pend_m[0];
-        if (step <= 0 || step > JUMP_US) {
+    if (s->active) {
+        int64_t step = av_rescale_q(pts - s->dts.last_dts, s->tb[0], AV_TIME_BASE_Q);
+        if (step < -JUMP_US || step > JUMP_US) {
             cv_info("camera '%s': video timestamps %s by %lld ms; starting a new run",
-                    c->cfg.id, step <= 0 ? "went back" : "jumped", (long long)(step / 1000));
+                    c->cfg.id, step < 0 ? "went back" : "jumped", (long long)(step / 1000));
             c->gap_reason = IDX_GAP_OFFLINE;
             snprintf(c->gap_detail, sizeof(c->gap_detail), "video timestamps broke off");
             end_run(c, s);
         }
     }
+    if (!s->active) {
+        if (!key)
+            return false; /* a run starts at a keyframe */
+        rec_dts_reset(&s->dts);
+        s->lead_pts = pts;
+        s->first_gop = true;
+    } else if (key) {
+        s->first_gop = false;
+    } else if (s->first_gop && pts < s->lead_pts) {
+        return false;
+    }
+    pkt->dts = rec_dts_next(&s->dts, &pts, &repaired);
+    pkt->pts = pts < pkt->dts ? pkt->dts : pts;
+    if (repaired) {
+        c->st.ts_repaired++;
+        if ((c->st.ts_repaired & (c->st.ts_repaired - 1)) == 0) /* 1, 2, 4, 8, ...: not a flood */
+            cv_info("camera '%s': a video timestamp went back; repaired (%llu so far)", c->cfg.id,
+                    (unsigned long long)c->st.ts_repaired);
+    }
+    return true;
+}
+
+/*
+ * Whether a segment may start at this keyframe and play by itself without a decode error: an
+ * IDR picture (H.264 NAL type 5, H.265 19 or 20), or any keyframe of a stream without
+ * reordering. With B-frames, a keyframe that is no IDR (H.264 recovery point, H.265 CRA) opens
+ * an open GOP: the B-frames after it refer to the GOP before, which the new file would lack.
+ * Such streams are cut at IDRs, or past OPEN_GOP_CUT times the segment length at any keyframe.
+ */
+static bool cut_clean(const struct session *s, const AVPacket *pkt)
+{
+    return s->dts.depth == 0 ||
+           rec_au_has_idr(pkt->data, (size_t)pkt->size,
+                          s->par[0]->codec_id == AV_CODEC_ID_HEVC, s->ic != NULL);
+}
+
+static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                    struct cv_err *err)
+{
+    bool key = pkt->flags & AV_PKT_FLAG_KEY, clean = true;
+    int64_t m;
+    int rc;
+
+    if (!video_times(c, s, pkt))
+        return 0;
+    m = av_rescale_q(pkt->dts, s->tb[0], AV_TIME_BASE_Q);
+    s->open_cto = pkt->pts - pkt->dts;
     if (!s->active) {
         if (!key)
             return 0; /* a run starts at a keyframe */
@@ -653,13 +803,28 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
         if (d < s->win_min)
             s->win_min = d;
     }
+    /* Cut when the segment is due, or early when an exporter asked for a seal (at a clean
+     * keyframe then: the seal is worth one GOP's wait, not a broken first GOP). */
     if (s->active && key && s->seg &&
-        (m - s->seg_first_m >= target_us(c, s) || seal_requested(c, s, m))) {
+        ((m - s->seg_first_m >= target_us(c, s) &&
+          ((clean = cut_clean(s, pkt)) || m - s->seg_first_m >= OPEN_GOP_CUT * target_us(c, s))) ||
+         ((clean = cut_clean(s, pkt)) && seal_requested(c, s, m)))) {
+        if (!clean) {
+            /* The B-frames after this keyframe that are shown before it refer to the GOP
+             * before: in the new file they could not be decoded. They are dropped. */
+            s->first_gop = true;
+            s->lead_pts = pkt->pts;
+            cv_debug("camera '%s': open GOP without IDR: segment cut at a recovery point",
+                     c->cfg.id);
+        }
         if (s->pend[0]) {
             rc = write_pending(c, s, 0, pkt->dts - s->origin_ts[0] - s->pend[0]->dts, err);
             if (rc < 0)
                 return rc;
         }
+        rc = cut_audio(c, s, s->vfront + rel_us(s, 0, s->open_cto), err);
+        if (rc < 0)
+            return rc;
         close_segment(c, s);
         if (s->win_min != INT64_MAX && s->win_min - s->off > DRIFT_US)
             s->off = s->win_min; /* the camera's clock runs fast against ours */
@@ -731,11 +896,47 @@ static void account(struct rec_cam *c, const AVPacket *pkt, int64_t recv, bool v
     push_status(c, false);
 }
 
+/*
+ * libavformat's RTSP input gives the very first frame (a keyframe) no timestamp. Rather than
+ * lose a whole GOP it is held, with the video frames after it, until the reorder depth + 1 of
+ * them have come: the earliest of their presentation times, less a frame, is its own. Then all
+ * go to on_video in order. Takes a reference to pkt.
+ */
+static int hold_untimed(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                        struct cv_err *err)
+{
+    int64_t first = INT64_MAX;
+    int rc = 0;
+
+    if (s->nhold == 0 && !(pkt->flags & AV_PKT_FLAG_KEY))
+        return 0; /* untimed and not a keyframe: nothing a run could start with */
+    if (s->nhold > 0 && pkt->pts == AV_NOPTS_VALUE)
+        return 0; /* another untimed frame: cannot be placed */
+    s->hold[s->nhold] = av_packet_clone(pkt);
+    if (!s->hold[s->nhold])
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    s->hold_recv[s->nhold++] = recv;
+    if (s->nhold < s->dts.depth + 2 && s->nhold < REC_DTS_DEPTH_MAX + 2)
+        return 0;
+    for (int i = 1; i < s->nhold; i++)
+        if (s->hold[i]->pts < first)
+            first = s->hold[i]->pts;
+    s->hold[0]->pts = s->hold[0]->dts = first - s->default_dur[0];
+    for (int i = 0; i < s->nhold; i++) {
+        account(c, s->hold[i], s->hold_recv[i], true);
+        if (rc == 0)
+            rc = on_video(c, s, s->hold[i], s->hold_recv[i], err);
+        av_packet_free(&s->hold[i]);
+    }
+    s->nhold = 0;
+    return rc;
+}
+
 /* Record until the stream fails or we stop. Returns how long it recorded (µs). */
 static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_err *err)
 {
-    AVPacket *pkt = av_packet_alloc(), *untimed = NULL;
-    int64_t t0 = cv_mono_us(), untimed_recv = 0;
+    AVPacket *pkt = av_packet_alloc();
+    int64_t t0 = cv_mono_us();
     int rc = 0, r;
 
     if (!pkt) {
@@ -744,6 +945,9 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
     }
     c->st.online = true;
     c->st.since_us = cv_now_us();
+    cv_strlcpy(c->st.transport,
+               s->ic && (c->use_udp || c->cfg.transport == IDX_TRANSPORT_UDP) ? "udp" : "tcp",
+               sizeof(c->st.transport));
     snprintf(c->st.codec, sizeof(c->st.codec), "%s; audio %s", s->vdesc, s->adesc);
     c->rate_t0 = cv_mono_us();
     c->rate_bytes = 0;
@@ -795,23 +999,15 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
             break;
         }
         recv = cv_now_us();
+        if (pkt->pts == AV_NOPTS_VALUE)
+            pkt->pts = pkt->dts;
         if (pkt->dts == AV_NOPTS_VALUE)
             pkt->dts = pkt->pts;
-        if (pkt->stream_index == s->vi && pkt->dts == AV_NOPTS_VALUE &&
-            (pkt->flags & AV_PKT_FLAG_KEY) && !s->active) {
-            /* libavformat's RTSP input gives the very first frame no timestamp; keep it and
-             * date it from the next one, rather than lose a whole GOP. */
-            av_packet_free(&untimed);
-            untimed = av_packet_clone(pkt);
-            untimed_recv = recv;
-        } else if (pkt->stream_index == s->vi && pkt->dts != AV_NOPTS_VALUE && untimed) {
-            untimed->dts = untimed->pts = pkt->dts - s->default_dur[0];
-            account(c, untimed, untimed_recv, true);
-            rc = on_video(c, s, untimed, untimed_recv, err);
-            av_packet_free(&untimed);
-        }
-        if (rc == 0 && pkt->dts != AV_NOPTS_VALUE &&
-            (pkt->stream_index == s->vi || pkt->stream_index == s->ai)) {
+        if (pkt->stream_index == s->vi && (s->nhold > 0 || (pkt->pts == AV_NOPTS_VALUE &&
+                                                            !s->active))) {
+            rc = hold_untimed(c, s, pkt, recv, err);
+        } else if (pkt->dts != AV_NOPTS_VALUE &&
+                   (pkt->stream_index == s->vi || pkt->stream_index == s->ai)) {
             bool video = pkt->stream_index == s->vi;
             account(c, pkt, recv, video);
             rc = video ? on_video(c, s, pkt, recv, err) : on_audio(c, s, pkt, recv, err);
@@ -830,7 +1026,6 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
                     (unsigned long long)rs.malformed, (unsigned long long)rs.oversize,
                     (unsigned long long)rs.rtp_packets);
     }
-    av_packet_free(&untimed);
     av_packet_free(&pkt);
     if (rc == 0 && !stopping(c))
         cv_errf(err, CV_ENET, "stream from %s ended", c->url_safe);

@@ -48,7 +48,19 @@ struct rec_seg_params {
     /* Write each fragment as CMAF chunks of about this much video (prft + moof + mdat each),
      * for live viewers of the growing file; 0: one moof + mdat per fragment. */
     int64_t chunk_us;
+    /* Where the segment's presentation starts, after its first video decode time (the first
+     * keyframe's pts - dts; vtb): the video's edit list starts there; audio's at 0 (the
+     * caller's audio times start there). */
+    int64_t video_start;
 };
+
+/*
+ * segedit.c: copy the init part `init` (ftyp, moov, ...) to `out` with an edit list in each of
+ * the first `ntracks` traks: one edit from media_time[t] (the trak's timescale) to the end.
+ * 0, CV_ECORRUPT (not boxes, or fewer traks), CV_ENOMEM (out's limit).
+ */
+int rec_seg_edit_lists(const uint8_t *init, size_t len, const int64_t *media_time, int ntracks,
+                       struct cv_buf *out);
 
 /*
  * Create the file (O_EXCL) and write ftyp, moov and the camvault header box. *relpath receives
@@ -80,6 +92,12 @@ int rec_seg_close(struct rec_seg *s, struct idx_segment *rec, struct lay_seg_fra
 
 /* Bytes written so far (for bitrate and logs). */
 uint64_t rec_seg_bytes(const struct rec_seg *s);
+
+/*
+ * idr.c: whether an access unit holds an IDR picture (H.264 NAL type 5; H.265 19 or 20), its
+ * NAL units after start codes (annexb) or 4-byte lengths. A malformed unit ends the search.
+ */
+bool rec_au_has_idr(const uint8_t *data, size_t size, bool hevc, bool annexb);
 
 /* ---- index sink ---- */
 

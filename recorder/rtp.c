@@ -99,8 +99,8 @@ static void inspect(struct rec_vdepay *d, const uint8_t *nal, size_t len)
         return;
     t = nal_type(d->codec, nal);
     if (d->codec == REC_VC_H264) {
-        if (t == 5)
-            d->key = true;
+        if (t == 5 || (t == 6 && len > 1 && nal[1] == 6))
+            d->key = true; /* an IDR, or a recovery point (SEI 6): an open GOP's keyframe */
         else if (t == 7)
             keep_ps(&d->sps, nal, len);
         else if (t == 8)

@@ -31,6 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "recorder/dts.h"
 #include "recorder/rtp.h"
 #include "recorder/rtsp.h"
 #include "recorder/rtsp_int.h"
@@ -46,7 +47,6 @@
 #define HEAD_MAX (16 * 1024) /* an RTSP message's head */
 #define BODY_MAX (64 * 1024) /* and its body (an SDP) */
 #define RR_US (5 * INT64_C(1000000))
-#define OPEN_FRAMES 4 /* video frames read before rec_rtsp_open returns */
 #define GARBAGE_MAX (1u << 20)
 #define NTP_UNIX_OFFSET UINT64_C(2208988800)
 
@@ -516,13 +516,10 @@ static void on_au(void *ctx, const struct rec_au *au)
         c->epoch_mono = cv_mono_us();
         c->delivering = true;
         c->last_vts = ext;
+        c->open_pts[0] = 0;
         c->nvideo++;
         enqueue(c, 0, au->data, au->len, 0, true, c->au_recv);
         flush_preroll(c);
-        return;
-    }
-    if (ext <= c->last_vts) {
-        set_fatal(c, CV_ESTATE, "video frames arrive out of decode order (B-frames)");
         return;
     }
     if (au->key && c->vd.sps.len &&
@@ -534,6 +531,8 @@ static void on_au(void *ctx, const struct rec_au *au)
         return;
     }
     c->last_vts = ext;
+    if (c->nvideo < OPEN_FRAMES)
+        c->open_pts[c->nvideo] = ext - s->base;
     c->nvideo++;
     enqueue(c, 0, au->data, au->len, ext - s->base, au->key, c->au_recv);
 }
@@ -882,6 +881,12 @@ static int setup_stream(struct rec_rtsp *c, int si, const char *base, const char
     rec_join_url(base, control, s->control, sizeof(s->control));
     snprintf(extra, sizeof(extra), "Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n", a, b);
     rc = transact(c, "SETUP", s->control, extra, deadline, &r, err);
+    if (rc < 0 && r.status == 461) {
+        if (c->tcp_refused)
+            *c->tcp_refused = true;
+        rc = cv_errf(err, CV_ESTATE, "the server refuses RTP over TCP (SETUP answered '%s')",
+                     r.first);
+    }
     if (rc == 0) {
         if (r.session[0] && !c->session[0]) {
             char *semi = strchr(r.session, ';'), *t;
@@ -1018,6 +1023,7 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
     c->stall_timeout_us = o->stall_timeout_us;
     c->stop = o->stop;
     c->stop_ctx = o->stop_ctx;
+    c->tcp_refused = o->tcp_refused;
     c->keepalive_us = 30 * INT64_C(1000000); /* half the default session timeout of 60 s */
     if (RAND_bytes((unsigned char *)&c->my_ssrc, sizeof(c->my_ssrc)) != 1) {
         rc = cv_errf(err, CV_ECRYPTO, "%s: cannot draw a random RTCP SSRC: RAND_bytes failed",
@@ -1045,9 +1051,9 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
         setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     }
     /*
-     * Until the first keyframe and three frames after it, under the connect deadline: B-frames
-     * show within those (a timestamp goes back), so such a camera goes to libavformat before
-     * anything of it is recorded. The frames wait in the queue; a slow camera with chatty audio
+     * Until the first keyframe and OPEN_FRAMES - 1 frames after it, under the connect deadline:
+     * B-frames show their reorder depth within those (media.reorder). The frames wait in the
+     * queue; a slow camera with chatty audio
      * (1 fps and G.711's 50 packets a second) stops the wait at half the queue, not at its end.
      */
     while (c->nvideo < OPEN_FRAMES && c->qlen < QCAP / 2) {
@@ -1072,6 +1078,8 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
         if (rc < 0)
             goto fail;
     }
+    c->media.reorder = rec_dts_depth_of(c->open_pts, c->nvideo < OPEN_FRAMES ? c->nvideo
+                                                                             : OPEN_FRAMES);
     *out = c;
     return 0;
 fail:

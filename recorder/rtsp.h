@@ -12,8 +12,12 @@
  * What it does not do, rec_rtsp_open reports as CV_ESTATE with the reason, and the caller falls
  * back to libavformat for that camera: UDP transport and rtsps:// are not tried here at all;
  * other codecs (MJPEG, MPEG-2 TS, MP3, L16, LATM), H.264 interleaved mode and H.265 with DONL;
- * and video with reordered frames (B-frames), whose decode times RTP does not carry
- * (rec_rtsp_read returns CV_ESTATE then).
+ * and a server that refuses RTP over TCP (SETUP answered 461 Unsupported Transport: the caller
+ * records it over UDP, see opts.tcp_refused).
+ *
+ * Video with reordered frames (B-frames) is delivered in decode order with its presentation
+ * times, which are all RTP carries; media.reorder is the depth the first frames showed, from
+ * which the caller rebuilds decode times (recorder/dts.h).
  *
  * Timestamps: video and audio share one timeline whose zero is the first keyframe delivered.
  * Audio is placed on it with the sender's RTCP reports when both streams have had one, else by
@@ -40,6 +44,7 @@ struct rec_rtsp_opts {
     int64_t stall_timeout_us;   /* no media for this long: the stream is lost */
     bool (*stop)(void *ctx);    /* true ends any wait with CV_ECANCELED */
     void *stop_ctx;
+    bool *tcp_refused;          /* NULL, or set when SETUP over TCP was answered 461 */
 };
 
 /* What a session delivers; valid until rec_rtsp_close. */
@@ -48,6 +53,7 @@ struct rec_rtsp_media {
     AVRational tb[2];                /* time bases of the packets' timestamps */
     int64_t frame_dur;               /* a video frame's duration in tb[0] (a=framerate or 25 fps) */
     char audio_skipped[64];          /* an audio stream offered but not delivered, and why; "" */
+    int reorder; /* reorder depth of the video seen in the first frames (0: no B-frames) */
 };
 
 struct rec_rtsp_stats {
@@ -68,9 +74,10 @@ const struct rec_rtsp_media *rec_rtsp_media(const struct rec_rtsp *c);
 /*
  * The next packet, in *pkt (unreferenced by the caller first; the packet owns its data):
  * stream_index 0 video (one access unit, AV_PKT_FLAG_KEY on keyframes) or 1 audio (one frame),
- * dts = pts in media.tb, duration 0. *recv_us is the wall-clock time (cv_now_us) its last byte
- * was read. Blocks until a packet is ready. Returns 0, CV_ENET (lost, with the reason),
- * CV_ECANCELED, CV_ESTATE (reordered video), CV_ENOMEM.
+ * dts = pts = the presentation time in media.tb (decode order; with B-frames presentation times
+ * go back), duration 0. *recv_us is the wall-clock time (cv_now_us) its last byte was read.
+ * Blocks until a packet is ready. Returns 0, CV_ENET (lost, with the reason), CV_ECANCELED,
+ * CV_ENOMEM.
  */
 int rec_rtsp_read(struct rec_rtsp *c, AVPacket *pkt, int64_t *recv_us, struct cv_err *err);
 

@@ -19,6 +19,8 @@
 #include "common/url.h"
 
 #define QCAP 128
+/* video frames read before rec_rtsp_open returns: B-frames show their reorder depth in these */
+#define OPEN_FRAMES 8
 #define PREROLL 32 /* audio frames kept while the first keyframe is still being assembled */
 
 enum acodec { AC_NONE, AC_AAC, AC_PCMU, AC_PCMA };
@@ -94,6 +96,8 @@ struct rec_rtsp {
     struct rec_ps cfg_sps; /* the SPS the codec configuration was built from */
     int64_t epoch_mono, last_vts, au_recv, vrecv_last;
     int nvideo; /* access units delivered */
+    int64_t open_pts[OPEN_FRAMES]; /* presentation times of the first ones, for media.reorder */
+    bool *tcp_refused;
 
     AVPacket *q[QCAP];
     int qhead, qlen;

@@ -51,6 +51,7 @@
 #define SAMPLE_NON_SYNC 0x01010000u    /* depends on others, not a sync sample */
 #define IOV_BATCH 512
 #define FRAG_MAX_US (10 * INT64_C(1000000)) /* cut a fragment without a keyframe after 10 s */
+#define INIT_MAX (1u << 20) /* ftyp + moov + camvault header: a few KB; codec configs are small */
 
 struct rec_seg {
     char root[PATH_MAX];
@@ -111,6 +112,7 @@ struct rec_seg {
     } ft[2];
     uint32_t frag_seq;
     bool annexb; /* video packets come with start codes */
+    struct cv_buf *capture; /* while set, io_write collects the init part here (edit lists) */
 };
 
 /* Write iov[0..n) in order, hashing it; the first error sticks in io_errno. */
@@ -149,6 +151,10 @@ static int io_write(void *opaque, uint8_t *buf, int size)
     struct rec_seg *s = opaque;
     struct iovec iov = {buf, (size_t)size};
 
+    if (s->capture) {
+        cv_buf_put(s->capture, buf, (size_t)size);
+        return size;
+    }
     if (out_writev(s, &iov, 1) < 0)
         return AVERROR(s->io_errno);
     return size;
@@ -237,6 +243,34 @@ static int io_error(struct rec_seg *s, struct cv_err *err, const char *what)
                    what, strerror(s->io_errno));
 }
 
+/*
+ * The init part the muxer wrote (captured), with an edit list per track so that the segment
+ * presents from its first keyframe's presentation time (segedit.c), written to the file.
+ */
+static int write_init(struct rec_seg *s, const struct cv_buf *init,
+                      const struct rec_seg_params *p, struct cv_err *err)
+{
+    int64_t mt[2] = {0, 0};
+    struct cv_buf ed;
+    struct iovec iov;
+    int rc;
+
+    if (!cv_buf_ok(init))
+        return cv_errf(err, CV_ELIMIT, "segment '%s': init part too large", s->rel);
+    mt[0] = av_rescale_q(p->video_start, p->vtb, s->out_tb[0]);
+    cv_buf_init(&ed, INIT_MAX);
+    rc = rec_seg_edit_lists(init->data, init->len, mt, (int)s->oc->nb_streams, &ed);
+    if (rc == 0) {
+        iov = (struct iovec){ed.data, ed.len};
+        out_writev(s, &iov, 1);
+    }
+    cv_buf_release(&ed);
+    if (rc < 0)
+        return cv_errf(err, rc, "segment '%s': cannot add its edit lists: %s", s->rel,
+                       cv_strerror(rc));
+    return 0;
+}
+
 int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *relpath,
                  struct cv_err *err)
 {
@@ -244,7 +278,7 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
     AVDictionary *opts = NULL;
     const AVOutputFormat *fmt;
     unsigned char *iobuf = NULL;
-    struct cv_buf hb;
+    struct cv_buf hb, init;
     int rc = 0, r;
 
     *out = NULL;
@@ -252,6 +286,7 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
         return cv_errf(err, CV_ENOMEM, "out of memory");
     s->fd = -1;
     cv_buf_init(&hb, 4096);
+    cv_buf_init(&init, INIT_MAX);
     cv_strlcpy(s->root, p->root, sizeof(s->root));
     cv_strlcpy(s->camera, p->camera, sizeof(s->camera));
     s->wall_of = p->wall_of;
@@ -313,6 +348,7 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
      * would restart decode times in every segment instead of continuing the run. */
     av_dict_set(&opts, "avoid_negative_ts", "disabled", 0);
     av_dict_set(&opts, "fflags", "+bitexact", 0);
+    s->capture = &init;
     r = avformat_write_header(s->oc, &opts);
     if (r < 0) {
         rc = s->io_errno ? io_error(s, err, "header")
@@ -336,6 +372,10 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
     }
     avio_write(s->oc->pb, hb.data, (int)hb.len);
     avio_flush(s->oc->pb);
+    s->capture = NULL;
+    rc = write_init(s, &init, p, err);
+    if (rc < 0)
+        goto out;
     if (s->io_errno) {
         rc = io_error(s, err, "header");
         goto out;
@@ -344,6 +384,7 @@ int rec_seg_open(struct rec_seg **out, const struct rec_seg_params *p, char *rel
 out:
     av_dict_free(&opts);
     cv_buf_release(&hb);
+    cv_buf_release(&init);
     if (rc < 0) {
         if (s->fd >= 0 && s->abs[0])
             unlink(s->abs);

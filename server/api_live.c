@@ -31,6 +31,7 @@
 #include "server/guard.h"
 #include "server/workflow_int.h"
 #include "storage-layout/layout.h"
+#include "storage-layout/moofshift.h"
 #include "storage-layout/segfile.h"
 #include "common/banned.h"
 
@@ -40,6 +41,7 @@
 #define LIVE_IDLE_US (INT64_C(15) * 1000000)     /* no new fragment this long: end */
 #define LIVE_MAX_US (INT64_C(30) * 60 * 1000000) /* one live response at most this long */
 #define LIVE_HEADER_MAX (4u << 20)
+#define LIVE_MOOF_MAX (1u << 20) /* a moof or prft patched in memory (a few KB in practice) */
 #define LIVE_RECENT_US (10 * CV_US_PER_S) /* a segment that ended this recently is "now" */
 
 /* ---- live.mp4 ---- */
@@ -67,6 +69,12 @@ struct live {
     int64_t start_us;  /* wall time of the current file's first fragment */
     uint64_t last_size;
     int64_t started_us, last_data_us, last_check_us, grew_us;
+    /* Each segment's decode times start at 0: those after the first are moved on by where each
+     * track stood at its start (video, audio), their moof and prft patched in memory. */
+    uint32_t track[2], timescale[2];
+    int64_t shift[2];
+    uint8_t *pbox;
+    size_t pbox_len, pbox_off;
 };
 
 /* Open segment `rel` and scan it: 0 with *info (at least one fragment) and *fd_out, or < 0
@@ -131,6 +139,30 @@ static int live_find_next(struct live *lv, char *rel, struct cv_err *err)
     return rc;
 }
 
+/*
+ * Before moving from the current segment to `next`: the decode times of the next go on where
+ * the current one's video ends (its last fragment's time plus duration, from a scan of it);
+ * audio by the same time in its own timescale. -1 when the current file cannot be read.
+ */
+static int live_shift_on(struct live *lv, const struct lay_seg_info *next)
+{
+    struct lay_seg_info cur = {0};
+    struct cv_err err = {""};
+    int64_t end;
+
+    if (lay_seg_scan(lv->fd, &cur, &err) < 0 || cur.nfrags == 0 || !lv->timescale[0]) {
+        lay_seg_info_release(&cur);
+        return -1;
+    }
+    end = (int64_t)(cur.frags[cur.nfrags - 1].video_dts + cur.frags[cur.nfrags - 1].video_dur) -
+          (int64_t)next->frags[0].video_dts;
+    lay_seg_info_release(&cur);
+    lv->shift[0] += end;
+    if (lv->timescale[1])
+        lv->shift[1] = (int64_t)((__int128)lv->shift[0] * lv->timescale[1] / lv->timescale[0]);
+    return 0;
+}
+
 /* Move to the next segment of the same run: 1 moved, 0 not yet, -1 the stream ends. */
 static int live_next(struct live *lv)
 {
@@ -146,7 +178,7 @@ static int live_next(struct live *lv)
         return 0; /* its first fragment is not complete yet */
     if (rc < 0)
         return -1;
-    if (info.hdr.run_id != lv->run_id) {
+    if (info.hdr.run_id != lv->run_id || live_shift_on(lv, &info) < 0) {
         lay_seg_info_release(&info);
         close(fd);
         return -1; /* a new run (reconnect, new codec parameters): a new stream */
@@ -169,6 +201,27 @@ static bool send_box(const char type[4])
            memcmp(type, "styp", 4) == 0 || memcmp(type, "emsg", 4) == 0;
 }
 
+/* Load the moof or prft at lv->pos (size bytes), move its decode times, queue it to send. */
+static int live_patch(struct live *lv, uint64_t size)
+{
+    uint8_t *nb;
+
+    if (size > LIVE_MOOF_MAX)
+        return -1;
+    nb = realloc(lv->pbox, (size_t)size);
+    if (!nb)
+        return -1;
+    lv->pbox = nb;
+    if (pread(lv->fd, lv->pbox, (size_t)size, (off_t)lv->pos) != (ssize_t)size ||
+        lay_moof_shift(lv->pbox, (size_t)size, lv->track, lv->shift, 2) < 0)
+        return -1;
+    lv->pbox_len = (size_t)size;
+    lv->pbox_off = 0;
+    lv->pos += size;
+    lv->last_data_us = cv_mono_us();
+    return 0;
+}
+
 /* The content reader of live.mp4. It never waits in a pool thread: with nothing to send yet it
  * suspends the connection for LIVE_POLL_US and returns 0; libmicrohttpd calls it again after. */
 static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -188,6 +241,12 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
 
         if (atomic_load(&lv->srv->stopping) || now - lv->started_us > LIVE_MAX_US)
             return MHD_CONTENT_READER_END_OF_STREAM;
+        if (lv->pbox_off < lv->pbox_len) { /* a patched moof or prft (live_patch) */
+            size_t n = lv->pbox_len - lv->pbox_off < max ? lv->pbox_len - lv->pbox_off : max;
+            memcpy(buf, lv->pbox + lv->pbox_off, n);
+            lv->pbox_off += n;
+            return (ssize_t)n;
+        }
         if (lv->box_left) {
             size_t n = lv->box_left < max ? (size_t)lv->box_left : max;
             ssize_t got = pread(lv->fd, buf, n, (off_t)lv->pos);
@@ -214,6 +273,12 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
                 return MHD_CONTENT_READER_END_WITH_ERROR; /* not a box: stop, never send junk */
             if (size != 0 && size != UINT64_MAX && lv->pos + size <= (uint64_t)st.st_size) {
                 if (send_box((const char *)h + 4)) {
+                    if ((lv->shift[0] || lv->shift[1]) &&
+                        (memcmp(h + 4, "moof", 4) == 0 || memcmp(h + 4, "prft", 4) == 0)) {
+                        if (live_patch(lv, size) < 0)
+                            return MHD_CONTENT_READER_END_WITH_ERROR;
+                        continue;
+                    }
                     lv->box_left = size;
                     continue;
                 }
@@ -247,6 +312,7 @@ static void live_free(void *cls)
     if (lv->fd >= 0)
         close(lv->fd);
     free(lv->hdr);
+    free(lv->pbox);
     free(lv);
 }
 
@@ -338,6 +404,10 @@ int api_live(struct srv_req *r)
     }
     lv->run_id = info.hdr.run_id;
     lv->start_us = info.start_us;
+    lv->track[0] = info.video_track;
+    lv->track[1] = info.audio_track;
+    lv->timescale[0] = info.video_timescale;
+    lv->timescale[1] = info.audio_track ? info.audio_timescale : 0;
     lv->hdrlen = (size_t)info.frags[0].offset;
     lv->pos = info.frags[info.nfrags - 1].offset;
     lay_seg_info_release(&info);
@@ -507,6 +577,9 @@ static void hls_media_playlist(struct cv_buf *b, const struct hls_file *files, i
     cv_buf_printf(b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"
                      "#EXT-X-TARGETDURATION:%lld\n",
                   (long long)(target + 0.999));
+    /* Each segment file's times start at 0 and it has its own init section: a discontinuity
+     * where the listing moves to the next file, numbered by the run's file count. */
+    bool listed = false;
     for (int i = 0; i < n; i++) {
         const struct hls_file *f = &files[i];
         bool mapped = false;
@@ -517,8 +590,11 @@ static void hls_media_playlist(struct cv_buf *b, const struct hls_file *files, i
                 continue;
             }
             if (first)
-                cv_buf_printf(b, "#EXT-X-MEDIA-SEQUENCE:%llu\n",
-                              (unsigned long long)(f->seq_base + k));
+                cv_buf_printf(b, "#EXT-X-MEDIA-SEQUENCE:%llu\n#EXT-X-DISCONTINUITY-SEQUENCE:%u\n",
+                              (unsigned long long)(f->seq_base + k), f->info.hdr.run_seq);
+            if (!mapped && listed)
+                cv_buf_printf(b, "#EXT-X-DISCONTINUITY\n");
+            listed = true;
             if (!mapped)
                 cv_buf_printf(b, "#EXT-X-MAP:URI=\"live-init.mp4?run=%llu&seq=%u\"\n",
                               (unsigned long long)f->info.hdr.run_id, f->info.hdr.run_seq);

@@ -63,7 +63,8 @@ void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct 
                   (unsigned long long)st->segments, (unsigned long long)st->reconnects);
     cv_json_add_time(b, "updated", st->updated_us);
     cv_json_add_str(b, "codec", st->codec, false);
-    cv_buf_printf(b, "}}");
+    cv_json_add_str(b, "transport", st->transport, true); /* as recorded: "tcp", "udp" */
+    cv_buf_printf(b, ",\"timestamps_repaired\":%llu}}", (unsigned long long)st->ts_repaired);
 }
 
 bool srv_hold_active(const struct idx_hold *h)

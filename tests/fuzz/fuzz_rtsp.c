@@ -140,8 +140,11 @@ static void run_session(const uint8_t *data, size_t size)
     if (pipe2(s.wake, O_CLOEXEC) != 0 || pthread_create(&th, NULL, server_main, &s) != 0)
         abort();
     {
-        struct rec_rtsp_opts o = {url, "rtsp://127.0.0.1/live", 5 * INT64_C(1000000),
-                                  2 * INT64_C(1000000), never_stop, NULL};
+        struct rec_rtsp_opts o = {.url = url,
+                                  .url_safe = "rtsp://127.0.0.1/live",
+                                  .connect_timeout_us = 5 * INT64_C(1000000),
+                                  .stall_timeout_us = 2 * INT64_C(1000000),
+                                  .stop = never_stop};
         n_session++;
         if (rec_rtsp_open(&c, &o, &err) == 0) {
             AVPacket *pkt = av_packet_alloc();

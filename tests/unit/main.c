@@ -28,6 +28,8 @@
 
 #define UNIT_TESTS(X)                                                                              \
     X(cvtime_parse_good)                                                                           \
+    X(dts_rebuild)                                                                                 \
+    X(dts_repair)                                                                                  \
     X(cvtime_parse_bad)                                                                            \
     X(cvtime_civil_round_trip)                                                                     \
     X(cvtime_format_utc)                                                                           \

@@ -9,9 +9,12 @@ Stream: videotestsrc (is-live, pattern=ball) + timeoverlay, encoded as H.264
 (x264enc, one slice per frame) or H.265 (x265enc) with a fixed GOP, no B-frames,
 zerolatency, RTP payload type 96 with parameter sets repeated in-band before
 every keyframe (config-interval=-1). Optional audio from audiotestsrc (is-live): AAC 48 kHz
-mono (rtpmp4gpay, pt 97), or G.711 mu-law / A-law 8 kHz mono (rtppcmupay pt 0 /
-rtppcmapay pt 8, 20 ms per buffer). The media factory is shared: all clients
-see the same pipeline. TCP-interleaved and UDP unicast transports are allowed.
+mono (rtpmp4gpay, pt 97), G.711 mu-law / A-law 8 kHz mono (rtppcmupay pt 0 /
+rtppcmapay pt 8, 20 ms per buffer) or Opus 48 kHz (rtpopuspay, pt 98). The media factory is
+shared: all clients see the same pipeline. TCP-interleaved and UDP unicast transports are
+allowed (--udp-only: UDP only, SETUP over TCP is answered 461). For the conformance corpus
+(test_21): --profile, --bframes, --open-gop, --vfr (frames dropped at random before the
+encoder), --no-rtcp.
 
 Readiness (one line on stdout, flushed, once the socket is listening):
     gst_rtsp: serving rtsp://LISTEN:PORT/PATH
@@ -59,13 +62,23 @@ def parse_args(argv):
     p.add_argument("--listen", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--path", default="/cam", help="mount path, starts with / (default /cam)")
     p.add_argument("--codec", choices=("h264", "h265"), default="h264")
-    p.add_argument("--audio", choices=("none", "aac", "pcmu", "pcma"), default="none")
+    p.add_argument("--audio", choices=("none", "aac", "pcmu", "pcma", "opus"), default="none")
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--gop", type=int, default=50, help="keyframe interval in frames")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--bframes", type=int, default=0,
                    help="H.264 B-frames between references (default 0, as cameras do)")
+    p.add_argument("--profile", choices=("baseline", "main", "high"),
+                   help="H.264 profile (default: the encoder's choice)")
+    p.add_argument("--open-gop", action="store_true",
+                   help="H.264 open GOPs (needs --bframes): B-frames after a keyframe refer "
+                        "to the GOP before")
+    p.add_argument("--vfr", action="store_true",
+                   help="variable frame rate: about one frame in five dropped at random")
+    p.add_argument("--no-rtcp", action="store_true", help="send no RTCP")
+    p.add_argument("--udp-only", action="store_true",
+                   help="refuse RTP over TCP (SETUP answered 461), as VLC and some cameras do")
     p.add_argument("--user", help="require this user (with --password)")
     p.add_argument("--password", help="the user's password")
     p.add_argument("--auth", choices=("basic", "digest"), default="digest",
@@ -84,6 +97,12 @@ def parse_args(argv):
             p.error("--%s must be even and 16..7680" % name)
     if not 0 <= a.bframes <= 4 or (a.bframes and a.codec != "h264"):
         p.error("--bframes must be 0..4, and only with --codec h264")
+    if (a.profile or a.open_gop) and a.codec != "h264":
+        p.error("--profile and --open-gop go with --codec h264")
+    if a.open_gop and not a.bframes:
+        p.error("--open-gop needs --bframes")
+    if a.profile == "baseline" and a.bframes:
+        p.error("--profile baseline has no B-frames")
     if bool(a.user) != bool(a.password):
         p.error("--user and --password go together")
     return a
@@ -94,10 +113,12 @@ def launch_string(a):
     video = ("videotestsrc is-live=true pattern=ball "
              "! video/x-raw,width={w},height={h},framerate={fps}/1 "
              "! timeoverlay font-desc=\"Sans 24\" ! videoconvert ! video/x-raw,format=I420 ! ")
+    if a.vfr:
+        video += "identity drop-probability=0.2 ! "
     if a.codec == "h264":
         # zerolatency and ultrafast forbid B-frames; with --bframes the encoder runs without them
         video += ("x264enc name=venc {tune} bframes={bf} b-adapt=false "
-                  "key-int-max={gop} sliced-threads=false threads=1 "
+                  "key-int-max={gop} sliced-threads=false threads=1 {opengop}"
                   "! video/x-h264,stream-format=byte-stream,alignment=au{profile} "
                   "! rtph264pay name=pay0 pt=96 config-interval=-1")
     else:
@@ -108,9 +129,15 @@ def launch_string(a):
     video = video.format(w=a.width, h=a.height, fps=a.fps, gop=a.gop, bf=a.bframes,
                          tune="speed-preset=superfast" if a.bframes
                          else "tune=zerolatency speed-preset=ultrafast",
-                         profile=",profile=main" if a.bframes else "")
+                         profile=",profile=" + (a.profile or "main") if a.bframes or a.profile
+                         else "",
+                         opengop="option-string=\"open-gop=1\" " if a.open_gop else "")
     if a.audio == "none":
         audio = ""
+    elif a.audio == "opus":
+        audio = (" audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer=960 "
+                 "! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=1 "
+                 "! opusenc name=aenc ! rtpopuspay name=pay1 pt=98")
     elif a.audio == "aac":
         enc = "avenc_aac" if have_element("avenc_aac") else "voaacenc"
         audio = (" audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer=1024 "
@@ -257,7 +284,10 @@ def main(argv):
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
     factory.set_shared(True)
-    factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+    factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP if a.udp_only
+                          else GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+    if a.no_rtcp:
+        factory.set_enable_rtcp(False)
     factory.connect("media-configure", on_media_configure)
     if a.user:
         # Only this user may see the stream; the server challenges with the chosen method.
