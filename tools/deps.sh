@@ -48,11 +48,18 @@ test | check) want="$build $media $test" ;;
 *) echo "deps.sh: unknown set '$kind' (build, test, demo or check)" >&2; exit 2 ;;
 esac
 
-# The browser tests' one npm package, pinned by tests/browser/package-lock.json.
+# The browser tests' npm packages (tests/browser/package.json's dependencies), pinned by its
+# package-lock.json.
+npm_packages="playwright-core hls.js"
+npm_missing() {
+    for p in $npm_packages; do
+        [ -f "$here/../tests/browser/node_modules/$p/package.json" ] || echo "$p"
+    done
+}
 npm_ci() {
     [ "$kind" = test ] || return 0
     dir=$here/../tests/browser
-    [ -d "$dir/node_modules/playwright-core" ] && return 0
+    [ -z "$(npm_missing)" ] && return 0
     echo "deps.sh: npm ci in tests/browser"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 }
@@ -86,8 +93,10 @@ check() {
         [ -e "$f" ] && ft=1
     done
     [ $ft = 1 ] || { echo "deps.sh: missing library: libfaketimeMT.so.1 (libfaketime)" >&2; bad=1; }
-    [ -d "$here/../tests/browser/node_modules/playwright-core" ] ||
-        { echo "deps.sh: missing npm package: playwright-core (npm ci in tests/browser)" >&2; bad=1; }
+    for p in $(npm_missing); do
+        echo "deps.sh: missing npm package: $p (npm ci in tests/browser)" >&2
+        bad=1
+    done
     # One Python for the modules and every element (Gst.ElementFactory.find is gst-inspect-1.0
     # NAME's look-up, without a process per element).
     /usr/bin/python3 - "$check_elements ${CAMVAULT_DEPS_EXTRA_ELEMENTS:-}" \

@@ -29,3 +29,14 @@ def test_each_missing_thing_named_on_its_own_line():
     assert any(ln.startswith("deps.sh: missing Python module: NoSuchNamespace-1.0 ") for ln in lines), lines
     assert not any("timeoverlay" in ln for ln in lines), lines  # only what is missing is named
     assert len(lines) == 4, lines
+
+
+def test_every_npm_dependency_is_checked():
+    """deps.sh installs and checks each package of tests/browser/package.json (a package added
+    there but not to deps.sh stays missing on a machine that ran npm ci before)."""
+    import json
+    import re
+    pkg = json.loads((REPO / "tests" / "browser" / "package.json").read_text())
+    m = re.search(r'^npm_packages="([^"]*)"', DEPS.read_text(), re.M)
+    assert m, "deps.sh has no npm_packages line"
+    assert sorted(m.group(1).split()) == sorted(pkg["dependencies"])
