@@ -39,6 +39,9 @@ struct rend {
     int vi;
     AVRational in_tb;
     int64_t first_pts, last_pts;
+    /* The live input is a run's segment files one after another, each with times from 0: where
+     * the input's times go back, the output's go on by `shift` (in_tb). */
+    int64_t last_in, step, shift;
     unsigned decode_errors;
     struct exp_rendition_stats st;
 };
@@ -270,6 +273,14 @@ static int take_frame(struct rend *r, AVFrame *f)
     r->st.frames_in++;
     if (!r->enc && (rc = open_output(r, f)) < 0)
         return rc;
+    if (pts != AV_NOPTS_VALUE) {
+        if (r->last_in != AV_NOPTS_VALUE && pts < r->last_in) /* the next file of the run */
+            r->shift += r->last_in + (r->step > 0 ? r->step : 1) - pts;
+        else if (r->last_in != AV_NOPTS_VALUE && pts > r->last_in)
+            r->step = pts - r->last_in;
+        r->last_in = pts;
+        pts += r->shift;
+    }
     if (pts == AV_NOPTS_VALUE)
         pts = r->last_pts == AV_NOPTS_VALUE ? 0 : r->last_pts + 1;
     if (r->first_pts == AV_NOPTS_VALUE)
@@ -318,7 +329,7 @@ int exp_rendition_run(const struct exp_rendition_io *io, int max_height,
                       struct exp_rendition_stats *st, struct cv_err *err)
 {
     struct rend r = {.io = io, .err = err, .vi = -1, .first_pts = AV_NOPTS_VALUE,
-                     .last_pts = AV_NOPTS_VALUE};
+                     .last_pts = AV_NOPTS_VALUE, .last_in = AV_NOPTS_VALUE};
     int rc, a;
 
     r.max_height = max_height > 0 ? max_height : EXP_RENDITION_HEIGHT_DEFAULT;

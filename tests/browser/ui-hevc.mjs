@@ -31,7 +31,8 @@ async function watch(page, sel, secs) {
     try { await v.play(); } catch (e) { err = e.message; }
     const start = v.currentTime;
     while (!err && !v.error && v.currentTime - start < secs && !late(90000)) await new Promise((r) => setTimeout(r, 100));
-    return { src: v.currentSrc, width: v.videoWidth, height: v.videoHeight, start, currentTime: v.currentTime,
+    return { src: v.dataset.liveSrc || v.currentSrc, // live view plays through MSE (a blob: URL)
+       width: v.videoWidth, height: v.videoHeight, start, currentTime: v.currentTime,
       readyState: v.readyState, error: err || (v.error ? `${v.error.code} ${v.error.message}` : null) };
   }, [sel, secs]);
 }
