@@ -6,6 +6,8 @@
 #                   `make test` runs it too
 PY      := /usr/bin/python3
 BUILD   := build
+NPROC   := $(shell nproc 2>/dev/null || echo 2)
+E2E_JOBS ?= 3
 PKGS    := libavformat libavcodec libavutil libswscale lmdb openssl libarchive libmicrohttpd
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
@@ -91,7 +93,7 @@ SAN_ENV   := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:strict
              UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 .PHONY: sanitize
 sanitize:
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=$(SAN_BUILD) all \
+	@$(MAKE) --no-print-directory -j$(NPROC) SANITIZE=address,undefined BUILD=$(SAN_BUILD) all \
 	    $(SAN_BUILD)/unit-tests $(SAN_BUILD)/fuzz-verify $(SAN_BUILD)/fuzz-rtsp
 	$(SAN_ENV) $(SAN_BUILD)/unit-tests
 	@mkdir -p $(SAN_BUILD)/fuzz-out
@@ -181,8 +183,8 @@ check-includes:
 # with its own runner line ("bench-quick: N passed, N failed in S s"), which stays the last line.
 test: deps
 	@$(MAKE) --no-print-directory check-includes
-	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/fuzz-verify $(BUILD)/fuzz-rtsp \
-	    $(BUILD)/fsyncshim.so
+	@$(MAKE) --no-print-directory -j$(NPROC) all $(BUILD)/unit-tests $(BUILD)/fuzz-verify \
+	    $(BUILD)/fuzz-rtsp $(BUILD)/fsyncshim.so
 	@$(MAKE) --no-print-directory unit fuzz-rtsp e2e
 	@$(MAKE) --no-print-directory sanitize
 	@$(MAKE) --no-print-directory bench-quick
@@ -190,8 +192,12 @@ test: deps
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
 
+# The e2e tests mostly wait on cameras and clocks, so they run E2E_JOBS test files at a time
+# (pytest-xdist; a file's tests stay together and share its fixtures). E2E_JOBS=0 runs them one
+# by one.
 e2e: all $(BUILD)/fuzz-verify $(BUILD)/fsyncshim.so
-	cd tests/e2e && $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	cd tests/e2e && $(PY) -m pytest -q -p no:cacheprovider -n $(E2E_JOBS) --dist loadfile \
+	    $(PYTEST_ARGS)
 
 demo:
 	@tools/deps.sh demo

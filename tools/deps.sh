@@ -18,8 +18,8 @@ media="ffmpeg fonts-dejavu-core"
 # gstreamer1.0-x has the pango plugin (timeoverlay), -ugly x264enc, -bad x265enc, -libav
 # avenc_aac; gir1.2-gst-rtsp-server-1.0 the RTSP server of tests/e2e/peers/gst_rtsp.py; vlc-bin
 # (cvlc) and vlc-plugin-base VLC's RTSP server, a camera of the conformance corpus (test_21).
-test="python3 python3-pytest python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
-gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-x
+test="python3 python3-pytest python3-pytest-xdist python3-gi gir1.2-gstreamer-1.0
+gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-x
 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 openssl curl lmdb-utils procps coreutils mount chromium libfaketime man-db vlc-bin
 vlc-plugin-base"
@@ -38,7 +38,7 @@ sha256sum gst-inspect-1.0 node npm gnuplot zip man cvlc setpriv"
 check_elements="videotestsrc timeoverlay videoconvert capsfilter x264enc rtph264pay x265enc
 rtph265pay audiotestsrc audioconvert audioresample avenc_aac|voaacenc rtpmp4gpay mulawenc
 rtppcmupay alawenc rtppcmapay opusenc rtpopuspay identity"
-check_python="pytest gi gi:Gst-1.0 gi:GstRtsp-1.0 gi:GstRtspServer-1.0"
+check_python="pytest xdist gi gi:Gst-1.0 gi:GstRtsp-1.0 gi:GstRtspServer-1.0"
 node_major=18
 
 case "$kind" in

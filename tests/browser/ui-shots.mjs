@@ -20,9 +20,18 @@ const passes = sizes.flatMap(([w, hgt]) => (cfg.langs || ["en", "zh-CN"]).map((l
 
 let failed = false;
 
+// where a console message came from: "file.js:line", or the page's URL
+function where(m) {
+  const l = m.location();
+  return l && l.url ? `${l.url.replace(/^.*\//, "")}:${l.lineNumber + 1}` : "?";
+}
+
 async function pass(context, page, problems, { w, hgt, lang }) {
   await page.setViewportSize({ width: w, height: hgt });
   // the login screen first, as a new visitor sees it
+  // leave the previous pass's last screen first: its requests end with that page, not on the
+  // login screen's account
+  await page.goto("about:blank");
   problems.length = 0;
   await context.clearCookies();
   await page.goto(cfg.base + "/#/login", { waitUntil: "load" });
@@ -58,7 +67,7 @@ await withContexts(Math.min(cfg.workers || 2, passes.length), async (contexts) =
     const page = await context.newPage();
     const problems = [];
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    page.on("console", (m) => { if (m.type() === "error" && !/status of (401|403|404|416)/.test(m.text()) && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`); });
+    page.on("console", (m) => { if (m.type() === "error" && !/status of (401|403|404|416)/.test(m.text()) && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()} (${where(m)})`); });
     while (next < passes.length) await pass(context, page, problems, passes[next++]);
   }));
 });

@@ -26,8 +26,12 @@ export async function api(method, path, body) {
   } catch (e) {
     throw new ApiError(0, e.message);
   }
-  let data = null;
-  const text = await res.text();
+  let data = null, text;
+  try {
+    text = await res.text();
+  } catch (e) {
+    throw new ApiError(0, e.message); // the connection broke mid-answer, or the page is leaving
+  }
   try { data = text ? JSON.parse(text) : {}; } catch { data = { error: text.slice(0, 200) }; }
   if (!res.ok) {
     const err = new ApiError(res.status, (data && data.error) || res.statusText);
