@@ -41,6 +41,7 @@ enum {
     DB_CASES,
     DB_JOBS,
     DB_AUDIT,
+    DB_AREAS,
     DB_COUNT
 };
 

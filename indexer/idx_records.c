@@ -37,6 +37,7 @@ static void camera_encode(struct cv_buf *b, const struct idx_camera *c)
     cv_buf_be64(b, (uint64_t)(c->retention_days * 86400.0 * 1e3)); /* milliseconds */
     cv_buf_str16(b, c->volume);
     cv_buf_be64(b, (uint64_t)c->created_us);
+    cv_buf_str16(b, c->area);
 }
 
 static int camera_decode(const MDB_val *v, struct idx_camera *c, struct cv_err *err)
@@ -60,6 +61,8 @@ static int camera_decode(const MDB_val *v, struct idx_camera *c, struct cv_err *
     c->retention_days = (double)cv_rd_be64(&r) / (86400.0 * 1e3);
     cv_rd_str16(&r, c->volume, sizeof(c->volume));
     c->created_us = (int64_t)cv_rd_be64(&r);
+    if (r.off < r.len) /* records written before areas end here */
+        cv_rd_str16(&r, c->area, sizeof(c->area));
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: camera record is corrupt");
     return 0;
@@ -144,7 +147,8 @@ int idx_camera_list(struct idx_txn *t, struct idx_camera **out, size_t *n, struc
 /* ---- generic record stores (schema 3: users, sessions, requests, cases, jobs, audit) ---- */
 
 static const char *const store_names[IDX_STORE_COUNT] = {"users", "sessions", "requests",
-                                                         "cases", "jobs",     "audit"};
+                                                         "cases", "jobs",     "audit",
+                                                         "areas"};
 
 const char *idx_store_name(enum idx_store s)
 {
