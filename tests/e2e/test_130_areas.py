@@ -179,3 +179,20 @@ def test_cli_areas(world, root):
                                                            root=root).stdout)}
     assert any(a["action"] == "area-remove" and a["target"] == "town-b"
                for a in audit_records(root))
+
+
+def test_older_root_reads_without_areas(tmp_path):
+    """A root no camvault with areas has opened yet: read-only commands (fsck's check, backup)
+    see no areas instead of refusing an "older schema"; the first read-write open adds them."""
+    import tarfile
+    from pathlib import Path
+    root = tmp_path / "prev"
+    root.mkdir()
+    with tarfile.open(Path(__file__).resolve().parent / "data" /
+                      "release-696cad9-root.tar.gz") as t:
+        t.extractall(root)
+    r = cv("fsck", root=root, check=False)
+    assert r.returncode == 0 and ", 0 findings" in r.stdout, (r.stdout, r.stderr)
+    assert json.loads(cv("area", "list", "--json", root=root).stdout) == []
+    cv("area", "add", "county", "--name", "The county", root=root)
+    assert cv("fsck", root=root).returncode == 0
