@@ -129,6 +129,7 @@ int cli_cmd_hold(int argc, char **argv);      /* cli/hold.c */
 int cli_cmd_fsck(int argc, char **argv);      /* cli/fsck.c */
 int cli_cmd_keys(int argc, char **argv);      /* cli/keys.c */
 int cli_cmd_area(int argc, char **argv);      /* cli/area.c */
+int cli_cmd_report(int argc, char **argv);    /* cli/report.c */
 int cli_cmd_export(int argc, char **argv);    /* cli/export.c */
 int cli_cmd_verify(int argc, char **argv);    /* cli/export.c */
 int cli_cmd_clip(int argc, char **argv);      /* cli/export.c */

@@ -261,8 +261,9 @@ int api_volumes_add(struct srv_req *r);
 int api_volumes_edit(struct srv_req *r);
 int api_audit_list(struct srv_req *r);
 int api_audit_verify(struct srv_req *r);
-/* api_areas.c */
+/* api_areas.c, api_online.c */
 int api_areas_list(struct srv_req *r);
+int api_reports_online(struct srv_req *r);
 /* api_health.c */
 int api_healthz(struct srv_req *r);
 int api_metrics(struct srv_req *r);

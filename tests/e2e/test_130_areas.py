@@ -196,3 +196,110 @@ def test_older_root_reads_without_areas(tmp_path):
     assert json.loads(cv("area", "list", "--json", root=root).stdout) == []
     cv("area", "add", "county", "--name", "The county", root=root)
     assert cv("fsck", root=root).returncode == 0
+
+
+def _covered(segs, lo, hi):
+    """Seconds of [lo, hi) (µs) covered by the union of segments."""
+    spans = sorted((max(s["start_us"], lo), min(s["end_us"], hi)) for s in segs)
+    total, end = 0, lo
+    for a, b in spans:
+        a = max(a, end)
+        if b > a:
+            total += b - a
+            end = b
+    return total / 1e6
+
+
+def test_online_rate(root, tmp_path, procs):
+    """Issue 13, acceptance 3: a camera offline for a known time gives the right share (within
+    1 %) in the CLI, the API and the CSV, rolled up to its parent areas."""
+    import csv
+    import io
+    import time
+    from conftest import cameras, query, start_camsim, start_recorder, wait_for
+    cv("area", "add", "county", "--name", "County", root=root)
+    cv("area", "add", "town", "--name", "Town", "--parent", "county", root=root)
+    cv("area", "add", "village", "--name", "Village", "--parent", "town", root=root)
+    cv("area", "add", "other", "--name", "Other town", "--parent", "county", root=root)
+    flaky = start_camsim(procs, tmp_path, cameras=1, name="cam")
+    steady = start_camsim(procs, tmp_path, cameras=1, name="cam")
+    cv("camera", "add", "flaky", "--url", f"rtsp://127.0.0.1:{flaky.port}/cam1", "--area",
+       "village", root=root)
+    cv("camera", "add", "steady", "--url", f"rtsp://127.0.0.1:{steady.port}/cam1", "--area",
+       "other", root=root)
+
+    def online(cid):
+        st = cameras(root)[cid]["status"]
+        return st is not None and st["online"]
+
+    rec = start_recorder(procs, root, tmp_path, segment=2)
+    wait_for(lambda: online("flaky") and online("steady"), 20, what="cameras online")
+    wait_for(lambda: len(query(root, "flaky")["segments"]) >= 2, 20, what="footage before")
+    flaky.close()
+    t_down = time.time()
+    wait_for(lambda: not online("flaky"), 15, what="flaky camera offline")
+    time.sleep(max(0.0, 6 - (time.time() - t_down)))
+    back = start_camsim(procs, tmp_path, cameras=1, name="cam", port=flaky.port)
+    wait_for(lambda: any(s["start_us"] / 1e6 > t_down for s in query(root, "flaky")["segments"][1:])
+             and len([s for s in query(root, "flaky")["segments"] if s["start_us"] / 1e6 > t_down])
+             >= 2, 40, what="footage after the outage")
+    rec.close()
+    back.close()
+
+    fq, sq = query(root, "flaky"), query(root, "steady")
+    lo = max(fq["segments"][0]["start_us"], sq["segments"][0]["start_us"])
+    hi = min(fq["segments"][-1]["end_us"], sq["segments"][-1]["end_us"])
+    window = (hi - lo) / 1e6
+    want = {"flaky": _covered(fq["segments"], lo, hi), "steady": _covered(sq["segments"], lo, hi)}
+    gap = [g for g in fq["gaps"] if g["reason"] == "camera-offline"]
+    assert len(gap) == 1, fq["gaps"]
+    off = (min(gap[0]["end_us"], hi) - max(gap[0]["start_us"], lo)) / 1e6
+    assert off > 4 and abs(want["flaky"] - (window - off)) < 0.01 * window, (want, off, window)
+
+    frm, to = f"@{lo / 1e6:.6f}", f"@{hi / 1e6:.6f}"
+    rep = json.loads(cv("report", "online", "--from", frm, "--to", to, "--json", root=root).stdout)
+    cams = {c["id"]: c for c in rep["cameras"]}
+    for cid in ("flaky", "steady"):
+        assert abs(cams[cid]["enabled_seconds"] - window) < 0.01, cams[cid]
+        assert abs(cams[cid]["online_rate"] - want[cid] / window) < 0.01, (cid, cams[cid], want)
+    assert abs(cams["flaky"]["outage_seconds"]["camera-offline"] - off) < 0.01 * window
+    assert cams["flaky"]["outages"][0]["reason"] == "camera-offline"
+    areas = {a["id"]: a for a in rep["areas"]}
+    both = (want["flaky"] + want["steady"]) / (2 * window)
+    for aid, rate, n in (("village", want["flaky"] / window, 1), ("town", want["flaky"] / window, 1),
+                         ("other", want["steady"] / window, 1), ("county", both, 2)):
+        assert areas[aid]["cameras"] == n and abs(areas[aid]["online_rate"] - rate) < 0.01, \
+            (aid, areas[aid], rate)
+    assert abs(rep["total"]["online_rate"] - both) < 0.01
+    assert sum(d["enabled_seconds"] for d in areas["county"]["days"]) == pytest.approx(
+        2 * window, abs=0.01)
+    town = json.loads(cv("report", "online", "--from", frm, "--to", to, "--area", "town",
+                         "--json", root=root).stdout)
+    assert [c["id"] for c in town["cameras"]] == ["flaky"]
+    assert {a["id"] for a in town["areas"]} == {"town", "village"}
+    text = cv("report", "online", "--from", frm, "--to", to, root=root).stdout
+    row = next(line.split() for line in text.splitlines() if line.startswith("camera  flaky"))
+    assert abs(float(row[5].rstrip("%")) - 100 * want["flaky"] / window) < 1, text
+    assert any(line.startswith("area    village") for line in text.splitlines()), text
+
+    # The API, in JSON and CSV; an officer of the other town sees only theirs.
+    add_user(root, "boss", "admin")
+    add_user(root, "off-o", "officer")
+    cv("user", "edit", "off-o", "--area", "other", root=root)
+    srv = start_server(procs, root, tmp_path)
+    boss, off = logged_in(srv.port, "boss"), logged_in(srv.port, "off-o")
+    path = f"/api/v1/reports/online?from={frm}&to={to}"
+    api = boss.get(path).json()
+    assert {c["id"]: round(c["online_rate"], 6) for c in api["cameras"]} == {
+        c: round(cams[c]["online_rate"], 6) for c in cams}
+    r = boss.get(path + "&format=csv")
+    assert r.status == 200 and r.header("Content-Type").startswith("text/csv"), r
+    rows = {(x["kind"], x["id"]): x for x in csv.DictReader(io.StringIO(r.body.decode()))}
+    assert abs(float(rows[("camera", "flaky")]["online_rate"]) - want["flaky"] / window) < 0.01
+    assert abs(float(rows[("area", "county")]["online_rate"]) - both) < 0.01
+    assert abs(float(rows[("area", "town")]["online_rate"]) - want["flaky"] / window) < 0.01
+    mine = off.get(path).json()
+    assert [c["id"] for c in mine["cameras"]] == ["steady"] and mine["area"] == "other"
+    assert {a["id"] for a in mine["areas"]} == {"other"}
+    assert off.get(path + "&area=town").status == 404
+    assert boss.get(f"/api/v1/reports/online?from={to}&to={frm}").status == 400
