@@ -172,6 +172,15 @@ def test_cli_areas(world, root):
                       (("user", "edit", "off-a", "--address", "x"), "only residents")):
         r = cv(*args, root=root, check=False)
         assert r.returncode != 0 and msg in r.stderr and r.stderr.count("\n") == 1, (args, r.stderr)
+    # Areas and who is in them survive a backup and restore (the index is copied whole).
+    bak, new = root.parent / "bak", root.parent / "restored"
+    cv("backup", "--out", bak, root=root)
+    cv("restore", bak, "--volumes", root / "volumes", root=new)
+    assert json.loads(cv("area", "list", "--json", root=new).stdout) == list(areas.values())
+    assert json.loads(cv("camera", "show", "a2", "--json", root=new).stdout)["area"] == "town-a"
+    moved = {u["name"]: u for u in json.loads(cv("user", "list", "--json", root=new).stdout)}
+    assert moved["res-a"]["address"] == "Building 12, Lane 3"
+
     cv("camera", "edit", "b1", "--area", "", root=root)
     cv("user", "edit", "off-b", "--area", "", root=root)
     cv("area", "remove", "town-b", root=root)
