@@ -151,6 +151,7 @@
     X(server_login)                                                                                \
     X(server_fuzz_parsers)                                                                         \
     X(areas_tree)                                                                                  \
+    X(areas_online_enabled)                                                                        \
     X(workflow_reach)                                                                              \
     X(workflow_records)                                                                            \
     X(workflow_place)                                                                              \
