@@ -33,7 +33,8 @@ static const struct command commands[] = {
     {"export", cli_cmd_export},   {"verify", cli_cmd_verify},   {"clip", cli_cmd_clip},
     {"snapshot", cli_cmd_snapshot}, {"serve", cli_cmd_serve},   {"run", cli_cmd_run},
     {"user", cli_cmd_user},       {"audit", cli_cmd_audit},
-    {"backup", cli_cmd_backup},   {"restore", cli_cmd_restore},
+    {"backup", cli_cmd_backup},   {"restore", cli_cmd_restore}, {"area", cli_cmd_area},
+    {"report", cli_cmd_report},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -12,6 +12,7 @@
 #include "common/url.h"
 
 #include "cli/cli.h"
+#include "server/areas.h"
 #include "server/views.h"
 #include "common/banned.h"
 
@@ -36,6 +37,8 @@ static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
     int rc = idx_volume_get(t, c->volume, &v, err); /* a camera goes on a known volume */
 
     if (rc == 0)
+        rc = srv_area_check(t, c->area, true, err);
+    if (rc == 0)
         rc = idx_camera_add(t, c, err);
     return rc < 0 ? rc : cli_audit(t, "camera-add", c->id, NULL, c->enabled ? "" : "disabled", err);
 }
@@ -43,13 +46,14 @@ static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
 {
     const char *url = NULL, *name = "", *loc = "", *ret = NULL, *transport = "tcp", *vol = NULL;
+    const char *area = "";
     bool pub = false, disabled = false;
     const struct cli_opt opts[] = {
         {"--url", true, &url, NULL},      {"--name", true, &name, NULL},
         {"--location", true, &loc, NULL}, {"--retention-days", true, &ret, NULL},
         {"--public", false, NULL, &pub},  {"--transport", true, &transport, NULL},
         {"--volume", true, &vol, NULL},   {"--disabled", false, NULL, &disabled},
-        {NULL, false, NULL, NULL},
+        {"--area", true, &area, NULL},    {NULL, false, NULL, NULL},
     };
     struct idx_camera c;
     struct cv_err err = {""};
@@ -74,7 +78,10 @@ static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
         return cli_usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
     if (vol && lay_id_check("volume", vol, &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
+    if (*area && lay_id_check("area", area, &err) < 0)
+        return cli_usage_error(cl->cmd, "%s", err.msg);
     memset(&c, 0, sizeof(c));
+    cv_strlcpy(c.area, area, sizeof(c.area));
     cv_strlcpy(c.id, cl->pos[0], sizeof(c.id));
     cv_strlcpy(c.url, url, sizeof(c.url));
     cv_strlcpy(c.name, name, sizeof(c.name));
@@ -100,9 +107,11 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
     size_t n = 0;
     char root[PATH_MAX];
     struct cv_buf out;
+    const char *area = NULL;
+    const struct cli_opt opts[] = {{"--area", true, &area, NULL}, {NULL, false, NULL, NULL}};
     int rc;
 
-    if (cli_parse(cl, argc, argv, NULL, show ? 1 : 0, true))
+    if (cli_parse(cl, argc, argv, show ? NULL : opts, show ? 1 : 0, true))
         return EXIT_USAGE;
     if (show && cl->npos != 1)
         return cli_usage_error(cl->cmd, "expected one camera id");
@@ -116,6 +125,8 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
             rc = idx_camera_list(t, &cams, &n, &err);
         }
     }
+    if (rc == 0 && area)
+        rc = srv_area_check(t, area, false, &err);
     if (rc < 0) {
         cli_close_index(idx, t);
         return cli_fail(&err);
@@ -126,15 +137,17 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
     if (!cl->json && !show)
         cv_buf_printf(&out, "%-20s %-8s %-24s %-24s %s\n", "ID", "ENABLED", "LAST FRAME (UTC)",
                       "STATUS", "NAME");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, shown = 0; i < n; i++) {
         struct idx_status st;
         bool have = idx_status_get(t, cams[i].num, &st, NULL) == 0;
         char words[IDX_TEXT_MAX + 16], lf[48] = "-";
+        if (area && !srv_area_within(t, cams[i].area, area))
+            continue; /* --area: the cameras of that area and the areas under it */
         if (have && st.last_frame_us > 0)
             cv_time_format_utc(st.last_frame_us, lf, sizeof(lf), 0);
         status_words(&st, have, words, sizeof(words));
         if (cl->json) {
-            if (i)
+            if (shown++)
                 cv_buf_u8(&out, ',');
             srv_camera_json(&out, &cams[i], have ? &st : NULL, SRV_ROLE_ADMIN);
         } else if (show) {
@@ -142,11 +155,12 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
                           "id:             %s\nname:           %s\nlocation:       %s\n"
                           "enabled:        %s\npublic:         %s\ntransport:      %s\n"
                           "retention days: %g\nvolume:         %s\nstatus:         %s\n"
-                          "last frame:     %s\n",
+                          "last frame:     %s\narea:           %s\n",
                           cams[i].id, cams[i].name, cams[i].location,
                           cams[i].enabled ? "yes" : "no", cams[i].is_public ? "yes" : "no",
                           cams[i].transport == IDX_TRANSPORT_UDP ? "udp" : "tcp",
-                          cams[i].retention_days, cams[i].volume, words, lf);
+                          cams[i].retention_days, cams[i].volume, words, lf,
+                          cams[i].area[0] ? cams[i].area : "-");
             if (have)
                 cv_buf_printf(&out,
                               "codec:          %s\nbitrate:        %.2f Mbit/s\n"
@@ -184,6 +198,8 @@ int cli_camera_change_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 
     if (rc == 0 && ch->volume)
         rc = idx_volume_get(t, ch->volume, &v, err);
+    if (rc == 0 && ch->area)
+        rc = srv_area_check(t, ch->area, true, err);
     if (rc < 0)
         return rc;
     ch->apply(&ch->result, ch->arg);
@@ -216,7 +232,7 @@ static int camera_enable(struct cli_cmdline *cl, int argc, char **argv, bool ena
 
 /* The edits `camera edit` asked for; NULL fields stay as they are. */
 struct camera_edits {
-    const char *url, *name, *loc, *transport, *vol;
+    const char *url, *name, *loc, *transport, *vol, *area;
     bool pub, priv;
 };
 
@@ -236,17 +252,21 @@ static void apply_edits(struct idx_camera *c, const void *arg)
         cv_strlcpy(c->volume, e->vol, sizeof(c->volume));
     if (e->pub || e->priv)
         c->is_public = e->pub;
+    if (e->area)
+        cv_strlcpy(c->area, e->area, sizeof(c->area));
 }
 
 static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
 {
     const char *url = NULL, *name = NULL, *loc = NULL, *transport = NULL, *vol = NULL;
+    const char *area = NULL;
     bool pub = false, priv = false;
     const struct cli_opt opts[] = {
         {"--url", true, &url, NULL},       {"--name", true, &name, NULL},
         {"--location", true, &loc, NULL},  {"--transport", true, &transport, NULL},
         {"--volume", true, &vol, NULL},    {"--public", false, NULL, &pub},
-        {"--private", false, NULL, &priv}, {NULL, false, NULL, NULL},
+        {"--private", false, NULL, &priv}, {"--area", true, &area, NULL},
+        {NULL, false, NULL, NULL},
     };
     struct camera_edits ed;
     struct cli_camera_change ch = {.apply = apply_edits, .arg = &ed, .action = "camera-edit"};
@@ -256,7 +276,9 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
         return EXIT_USAGE;
     if (cl->npos != 1)
         return cli_usage_error(cl->cmd, "expected one camera id");
-    ed = (struct camera_edits){url, name, loc, transport, vol, pub, priv};
+    ed = (struct camera_edits){url, name, loc, transport, vol, area, pub, priv};
+    if (area && *area && lay_id_check("area", area, &err) < 0)
+        return cli_usage_error(cl->cmd, "%s", err.msg);
     if (url && cli_bad_url(cl->cmd, url))
         return EXIT_USAGE;
     if (transport && strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
@@ -270,9 +292,11 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
         return cli_usage_error(cl->cmd, "--url, --name or --location is too long");
     ch.id = cl->pos[0];
     ch.volume = vol;
-    snprintf(ch.detail, sizeof(ch.detail), "%s%s%s%s%s%s%s", url ? "url; " : "",
+    ch.area = area;
+    snprintf(ch.detail, sizeof(ch.detail), "%s%s%s%s%s%s%s%s%s%s", url ? "url; " : "",
              name ? "name; " : "", loc ? "location; " : "", transport ? "transport; " : "",
-             vol ? "volume; " : "", pub ? "public; " : "", priv ? "private; " : "");
+             vol ? "volume; " : "", pub ? "public; " : "", priv ? "private; " : "",
+             area ? "area " : "", area ? (*area ? area : "none") : "", area ? "; " : "");
     if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
         return cli_fail(&err);
     printf("camera %s updated\n", ch.result.id);

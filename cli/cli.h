@@ -104,6 +104,7 @@ struct cli_camera_change {
     void (*apply)(struct idx_camera *c, const void *arg);
     const void *arg;
     const char *volume; /* must exist when set */
+    const char *area;   /* must exist when set and not "" (issue 13; "" clears it) */
     const char *action; /* for the audit record: "camera-edit", "retention-set", ... */
     char detail[128];
     struct idx_camera result;
@@ -127,6 +128,8 @@ int cli_cmd_retention(int argc, char **argv); /* cli/retention.c */
 int cli_cmd_hold(int argc, char **argv);      /* cli/hold.c */
 int cli_cmd_fsck(int argc, char **argv);      /* cli/fsck.c */
 int cli_cmd_keys(int argc, char **argv);      /* cli/keys.c */
+int cli_cmd_area(int argc, char **argv);      /* cli/area.c */
+int cli_cmd_report(int argc, char **argv);    /* cli/report.c */
 int cli_cmd_export(int argc, char **argv);    /* cli/export.c */
 int cli_cmd_verify(int argc, char **argv);    /* cli/export.c */
 int cli_cmd_clip(int argc, char **argv);      /* cli/export.c */

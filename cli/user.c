@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/cvtime.h"
+#include "server/areas.h"
 #include "server/users.h"
 
 #include "cli/cli.h"
@@ -37,9 +38,67 @@ static int read_password(char *out, size_t cap, struct cv_err *err)
 static int user_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 {
     struct srv_user *u = ctx;
-    int rc = srv_user_add(t, u, err);
+    char detail[128];
+    int rc = srv_area_check(t, u->area, true, err);
 
-    return rc < 0 ? rc : cli_audit(t, "user-add", u->name, NULL, srv_role_name(u->role), err);
+    if (rc == 0)
+        rc = srv_user_add(t, u, err);
+    snprintf(detail, sizeof(detail), "%s%s%s", srv_role_name(u->role), u->area[0] ? "; area " : "",
+             u->area);
+    return rc < 0 ? rc : cli_audit(t, "user-add", u->name, NULL, detail, err);
+}
+
+/* --area and --address of `user add|edit` (NULL: not given), checked and applied to *u. */
+struct household {
+    const char *area, *address;
+};
+
+static int household_check(const char *cmd, const struct household *h, struct cv_err *err)
+{
+    if (h->area && *h->area && lay_id_check("area", h->area, err) < 0)
+        return cli_usage_error(cmd, "%s", err->msg);
+    if (h->address && strlen(h->address) >= IDX_TEXT_MAX)
+        return cli_usage_error(cmd, "--address is longer than %d bytes", IDX_TEXT_MAX - 1);
+    return 0;
+}
+
+static int household_apply(struct idx_txn *t, const struct household *h, struct srv_user *u,
+                           struct cv_err *err)
+{
+    int rc = h->area ? srv_area_check(t, h->area, true, err) : 0;
+
+    if (rc < 0)
+        return rc;
+    if (h->address && u->role != SRV_ROLE_RESIDENT)
+        return cv_errf(err, CV_EINVAL, "user '%s': only residents have a household address "
+                       "(--address)", u->name);
+    if (h->area)
+        cv_strlcpy(u->area, h->area, sizeof(u->area));
+    if (h->address)
+        cv_strlcpy(u->address, h->address, sizeof(u->address));
+    return 0;
+}
+
+struct user_edit {
+    const char *name;
+    struct household h;
+};
+
+static int user_edit_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct user_edit *e = ctx;
+    struct srv_user u;
+    char detail[160];
+    int rc = srv_user_get(t, e->name, &u, err);
+
+    if (rc == 0)
+        rc = household_apply(t, &e->h, &u, err);
+    if (rc == 0)
+        rc = srv_user_put(t, &u, err);
+    snprintf(detail, sizeof(detail), "%s%s%s%s", e->h.area ? "area " : "",
+             e->h.area ? (*e->h.area ? e->h.area : "none") : "", e->h.area ? "; " : "",
+             e->h.address ? "address set; " : "");
+    return rc < 0 ? rc : cli_audit(t, "user-edit", u.name, NULL, detail, err);
 }
 
 struct user_token {
@@ -71,7 +130,7 @@ static int user_token_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 int cli_cmd_user(int argc, char **argv)
 {
     struct cli_cmdline cl = {.cmd = "user"};
-    const char *sub = cli_take_sub(&cl, "user", "add, list or token", &argc, argv);
+    const char *sub = cli_take_sub(&cl, "user", "add, edit, list or token", &argc, argv);
     struct cv_err err = {""};
 
     if (!sub)
@@ -79,8 +138,11 @@ int cli_cmd_user(int argc, char **argv)
     if (strcmp(sub, "add") == 0) {
         const char *role = NULL;
         bool from_stdin = false;
+        struct household h = {NULL, NULL};
         const struct cli_opt opts[] = {{"--role", true, &role, NULL},
                                        {"--password-stdin", false, NULL, &from_stdin},
+                                       {"--area", true, &h.area, NULL},
+                                       {"--address", true, &h.address, NULL},
                                        {NULL, false, NULL, NULL}};
         char pw[SRV_PASSWORD_MAX + 2];
         struct srv_user u;
@@ -95,6 +157,12 @@ int cli_cmd_user(int argc, char **argv)
             return cli_usage_error(cl.cmd, "missing --role (admin, officer, mediator or resident)");
         if (srv_role_parse(role, &u.role, &err) < 0)
             return cli_usage_error(cl.cmd, "%s", err.msg);
+        if (household_check(cl.cmd, &h, &err))
+            return EXIT_USAGE;
+        if (h.address && u.role != SRV_ROLE_RESIDENT)
+            return cli_usage_error(cl.cmd, "--address: only residents have a household address");
+        cv_strlcpy(u.area, h.area ? h.area : "", sizeof(u.area));
+        cv_strlcpy(u.address, h.address ? h.address : "", sizeof(u.address));
         if (from_stdin ? read_password(pw, sizeof(pw), &err) < 0
                        : srv_password_generate(pw, &err) < 0)
             return cli_fail(&err);
@@ -106,6 +174,26 @@ int cli_cmd_user(int argc, char **argv)
         printf("added user %s (%s)\n", u.name, srv_role_name(u.role));
         if (!from_stdin)
             printf("password: %s\n", pw); /* shown once; only its scrypt hash is stored */
+        return 0;
+    }
+    if (strcmp(sub, "edit") == 0) {
+        struct user_edit e = {NULL, {NULL, NULL}};
+        const struct cli_opt opts[] = {{"--area", true, &e.h.area, NULL},
+                                       {"--address", true, &e.h.address, NULL},
+                                       {NULL, false, NULL, NULL}};
+        if (cli_parse(&cl, argc, argv, opts, 1, false))
+            return EXIT_USAGE;
+        if (cl.npos != 1)
+            return cli_usage_error(cl.cmd, "expected one user name: user edit NAME [--area ID] "
+                                           "[--address T]");
+        if (!e.h.area && !e.h.address)
+            return cli_usage_error(cl.cmd, "nothing to change (--area or --address)");
+        if (household_check(cl.cmd, &e.h, &err))
+            return EXIT_USAGE;
+        e.name = cl.pos[0];
+        if (cli_with_index(&cl, user_edit_txn, &e, &err) < 0)
+            return cli_fail(&err);
+        printf("user %s updated\n", e.name);
         return 0;
     }
     if (strcmp(sub, "token") == 0) {
@@ -160,6 +248,7 @@ int cli_cmd_user(int argc, char **argv)
                 cv_buf_printf(&j, ",\"disabled\":%s,\"last_login\":",
                               u[i].disabled ? "true" : "false");
                 cv_json_str(&j, u[i].last_login_us ? ts : NULL);
+                srv_user_area_json(&j, &u[i]);
                 cv_buf_u8(&j, '}');
                 fwrite(j.data, 1, j.len, stdout);
                 cv_buf_release(&j);
@@ -172,5 +261,5 @@ int cli_cmd_user(int argc, char **argv)
         free(u);
         return 0;
     }
-    return cli_usage_error("user", "unknown subcommand '%s' (add, list, token)", sub);
+    return cli_usage_error("user", "unknown subcommand '%s' (add, edit, list, token)", sub);
 }

@@ -100,6 +100,7 @@ struct idx_camera {
     double retention_days;
     char volume[LAY_ID_MAX + 1];
     int64_t created_us;
+    char area[LAY_ID_MAX + 1]; /* "" when in no area (server/areas.h); a newer trailing field */
 };
 
 /* Add a new camera (c->num is set). CV_EEXIST when the id is taken. */
@@ -344,6 +345,7 @@ enum idx_store {
     IDX_CASES,    /* case id -> case */
     IDX_JOBS,     /* export job id -> job */
     IDX_AUDIT,    /* be64 sequence -> audit record */
+    IDX_AREAS,    /* area id -> area (server/areas.h); added after schema 3, see idx_open */
     IDX_STORE_COUNT
 };
 #define IDX_REC_KEY_MAX 255

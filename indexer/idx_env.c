@@ -29,7 +29,8 @@
 const char *const idx_db_names[DB_COUNT] = {
     "meta",       "cameras",   "segments", "fragments", "gaps",    "status",  "pending",
     "tombstones", "chainhead", "deleting", "holds",     "volumes", "volstats", "checkpoints",
-    "users",      "sessions",  "requests", "cases",     "jobs",    "audit"};
+    "users",      "sessions",  "requests", "cases",     "jobs",    "audit",
+    "areas"};
 
 int idx_db_err(struct cv_err *err, int rc, const char *what)
 {
@@ -206,6 +207,10 @@ int idx_open(struct idx **out, const char *root, unsigned flags, struct cv_err *
     for (int i = 0; i < DB_COUNT; i++) {
         int r = mdb_dbi_open(t->txn, idx_db_names[i], flags & IDX_RDONLY ? 0 : MDB_CREATE,
                              &idx->dbi[i]);
+        if (r == MDB_NOTFOUND && (flags & IDX_RDONLY) && i >= DB_FIRST_OPTIONAL) {
+            idx->absent[i] = true;
+            continue;
+        }
         if (r == MDB_NOTFOUND && (flags & IDX_RDONLY)) {
             idx_abort(t);
             rc = cv_errf(err, CV_ESTATE, "index in '%s' has an older schema: start the recorder "

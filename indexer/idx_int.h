@@ -41,12 +41,16 @@ enum {
     DB_CASES,
     DB_JOBS,
     DB_AUDIT,
+    DB_AREAS, /* from here on added within schema 3: a read-write open creates them; a read-only
+               * open of an index no newer camvault has opened yet finds them absent (empty) */
     DB_COUNT
 };
+#define DB_FIRST_OPTIONAL DB_AREAS
 
 struct idx {
     MDB_env *env;
     MDB_dbi dbi[DB_COUNT];
+    bool absent[DB_COUNT]; /* read-only open: an optional database not there (reads as empty) */
     char root[PATH_MAX];
 };
 

@@ -37,6 +37,7 @@ static void camera_encode(struct cv_buf *b, const struct idx_camera *c)
     cv_buf_be64(b, (uint64_t)(c->retention_days * 86400.0 * 1e3)); /* milliseconds */
     cv_buf_str16(b, c->volume);
     cv_buf_be64(b, (uint64_t)c->created_us);
+    cv_buf_str16(b, c->area);
 }
 
 static int camera_decode(const MDB_val *v, struct idx_camera *c, struct cv_err *err)
@@ -60,6 +61,8 @@ static int camera_decode(const MDB_val *v, struct idx_camera *c, struct cv_err *
     c->retention_days = (double)cv_rd_be64(&r) / (86400.0 * 1e3);
     cv_rd_str16(&r, c->volume, sizeof(c->volume));
     c->created_us = (int64_t)cv_rd_be64(&r);
+    if (r.off < r.len) /* records written before areas end here */
+        cv_rd_str16(&r, c->area, sizeof(c->area));
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: camera record is corrupt");
     return 0;
@@ -144,7 +147,8 @@ int idx_camera_list(struct idx_txn *t, struct idx_camera **out, size_t *n, struc
 /* ---- generic record stores (schema 3: users, sessions, requests, cases, jobs, audit) ---- */
 
 static const char *const store_names[IDX_STORE_COUNT] = {"users", "sessions", "requests",
-                                                         "cases", "jobs",     "audit"};
+                                                         "cases", "jobs",     "audit",
+                                                         "areas"};
 
 const char *idx_store_name(enum idx_store s)
 {
@@ -192,6 +196,12 @@ int idx_rec_add(struct idx_txn *t, enum idx_store s, const void *key, size_t kle
     return rec_write(t, s, key, klen, val, vlen, MDB_NOOVERWRITE, err);
 }
 
+/* A store a read-only open did not find (idx_int.h, DB_FIRST_OPTIONAL): it reads as empty. */
+static bool absent(const struct idx_txn *t, enum idx_store s)
+{
+    return (unsigned)s < IDX_STORE_COUNT && t->idx->absent[DB_USERS + s];
+}
+
 int idx_rec_get(struct idx_txn *t, enum idx_store s, const void *key, size_t klen,
                 struct cv_buf *out, struct cv_err *err)
 {
@@ -200,7 +210,7 @@ int idx_rec_get(struct idx_txn *t, enum idx_store s, const void *key, size_t kle
 
     if (rc < 0)
         return rc;
-    rc = mdb_get(t->txn, t->idx->dbi[DB_USERS + s], &k, &v);
+    rc = absent(t, s) ? MDB_NOTFOUND : mdb_get(t->txn, t->idx->dbi[DB_USERS + s], &k, &v);
     if (rc == MDB_NOTFOUND)
         return cv_errf(err, CV_ENOENT, "index: %s: no such record", store_names[s]);
     if (rc)
@@ -236,6 +246,8 @@ int idx_rec_iter(struct idx_txn *t, enum idx_store s, const void *from, size_t f
 
     if ((unsigned)s >= IDX_STORE_COUNT)
         return cv_errf(err, CV_EINVAL, "index: unknown record store %d", (int)s);
+    if (absent(t, s))
+        return 0;
     rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_USERS + s], &cur);
     if (rc)
         return idx_db_err(err, rc, store_names[s]);
@@ -273,6 +285,8 @@ int idx_rec_last(struct idx_txn *t, enum idx_store s, struct cv_buf *key, struct
 
     if ((unsigned)s >= IDX_STORE_COUNT)
         return cv_errf(err, CV_EINVAL, "index: unknown record store %d", (int)s);
+    if (absent(t, s))
+        return cv_errf(err, CV_ENOENT, "index: %s is empty", store_names[s]);
     rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_USERS + s], &cur);
     if (rc)
         return idx_db_err(err, rc, store_names[s]);
@@ -300,6 +314,10 @@ int idx_rec_count(struct idx_txn *t, enum idx_store s, uint64_t *out, struct cv_
 
     if ((unsigned)s >= IDX_STORE_COUNT)
         return cv_errf(err, CV_EINVAL, "index: unknown record store %d", (int)s);
+    if (absent(t, s)) {
+        *out = 0;
+        return 0;
+    }
     rc = mdb_stat(t->txn, t->idx->dbi[DB_USERS + s], &st);
     if (rc)
         return idx_db_err(err, rc, store_names[s]);
@@ -344,6 +362,8 @@ int idx_rec_copy_all(struct idx_txn *from, struct idx_txn *to, struct cv_err *er
         /* The stores, then meta's counters (s == IDX_STORE_COUNT). */
         int db = s < IDX_STORE_COUNT ? DB_USERS + s : DB_META;
         int op = MDB_FIRST;
+        if (from->idx->absent[db])
+            continue; /* absent in an index opened read-only: nothing to copy */
         if (s == IDX_STORE_COUNT) {
             k.mv_size = sizeof(prefix) - 1;
             k.mv_data = (void *)prefix;

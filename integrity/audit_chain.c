@@ -54,6 +54,11 @@ int itg_audit_decode(const void *k, size_t klen, const void *v, size_t vlen,
         if (cv_json_get_str(root, names[i], true, fields[i], err) != 0)
             return cv_errf(err, CV_ECORRUPT, "audit record %llu: the line lacks '%s'",
                            (unsigned long long)r->seq, names[i]);
+    if (cv_json_get_str(root, "area", false, &r->area, err) < 0)
+        return cv_errf(err, CV_ECORRUPT, "audit record %llu: 'area' is not a string",
+                       (unsigned long long)r->seq);
+    if (!r->area)
+        r->area = "";
     return 0;
 }
 

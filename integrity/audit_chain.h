@@ -37,6 +37,7 @@ struct itg_audit_rec {
     uint64_t seq;
     int64_t time_us;
     const char *user, *role, *action, *target, *case_id, *detail;
+    const char *area; /* the acting user's area, "" when the line has none (a newer member) */
     const char *line; /* the canonical line (NUL-terminated) */
     uint8_t hash[32];
     uint8_t prev[32]; /* the previous record's hash (zeros for seq 1); set by the reader */

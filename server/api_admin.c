@@ -43,14 +43,16 @@ int api_retention(struct srv_req *r)
         return srv_abort_fail(r, t, rc, &err);
     r->status = 200;
     cv_buf_printf(&r->out, "{\"cameras\":[");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, shown = 0; i < n; i++) {
         struct idx_status st;
         int64_t oldest = 0;
+        if (!srv_scope_camera(r, t, &cams[i]))
+            continue;
         bool short_ = idx_status_get(t, cams[i].num, &st, NULL) == 0 &&
                       (strstr(st.reason, "retention shortfall") ||
                        strstr(st.reason, "short of space"));
         idx_segment_iter(t, cams[i].num, INT64_MIN, INT64_MAX, first_seg, &oldest, NULL);
-        cv_buf_printf(&r->out, "%s{\"camera\":", i ? "," : "");
+        cv_buf_printf(&r->out, "%s{\"camera\":", shown++ ? "," : "");
         cv_json_str(&r->out, cams[i].id);
         cv_buf_printf(&r->out, ",\"retention_days\":%.6g,", cams[i].retention_days);
         cv_json_time_or_null(&r->out, "oldest", oldest);
@@ -205,7 +207,8 @@ int api_audit_list(struct srv_req *r)
 {
     const char *cs = srv_uri_query(&r->uri, "case"), *after = srv_uri_query(&r->uri, "after");
     const char *lim = srv_uri_query(&r->uri, "limit");
-    struct srv_audit_filter f = {.case_id = cs && *cs ? cs : NULL, .limit = 200};
+    struct srv_audit_filter f = {.case_id = cs && *cs ? cs : NULL, .limit = 200,
+                                 .area = r->user.area};
     struct audit_ctx c = {&r->out, 0, 0};
     struct idx_txn *t = NULL;
     struct cv_err err = {""};

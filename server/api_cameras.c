@@ -42,6 +42,8 @@ static int answer(struct srv_req *r, int status, const struct idx_camera *c)
 /* Whether the caller may see camera c at all (list and show). */
 static bool visible(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c)
 {
+    if (!srv_scope_camera(r, t, c))
+        return false;
     switch (r->user.role) {
     case SRV_ROLE_RESIDENT: return c->is_public;
     case SRV_ROLE_MEDIATOR: return srv_scope_allows(r, t, c->id, 0, 0);
@@ -179,11 +181,29 @@ static int apply_body(struct srv_req *r, struct idx_camera *c, bool adding, char
     return 0;
 }
 
+/* The body's "area" (scope.c) applied to *c in t: 0, or answered and -1. */
+static int apply_area(struct srv_req *r, struct idx_txn *t, struct idx_camera *c, char *changed,
+                      size_t cap, unsigned *what)
+{
+    const char *area = NULL;
+    int rc = srv_scope_body_area(r, t, &area);
+    size_t o = strlen(changed);
+
+    if (rc < 0)
+        return -1;
+    if (rc == 0 && strcmp(area, c->area) != 0) {
+        cv_strlcpy(c->area, area, sizeof(c->area));
+        snprintf(changed + o, o < cap ? cap - o : 0, "area %s; ", *area ? area : "none");
+        *what |= 1;
+    }
+    return 0;
+}
+
 int api_cameras_add(struct srv_req *r)
 {
     static const char *const fields[] = {"id",      "url",       "name",    "location", "public",
                                          "enabled", "retention_days", "volume", "transport",
-                                         NULL};
+                                         "area",    NULL};
     const char *id = NULL;
     struct idx_camera c;
     struct idx_volume v;
@@ -204,10 +224,15 @@ int api_cameras_add(struct srv_req *r)
     c.enabled = true;
     c.retention_days = 30;
     c.created_us = cv_now_us();
+    cv_strlcpy(c.area, r->user.area, sizeof(c.area)); /* a scoped admin's cameras are theirs */
     if (apply_body(r, &c, true, changed, sizeof(changed), &what) < 0)
         return 0;
     if (srv_write(r, &t) < 0)
         return 0;
+    if (apply_area(r, t, &c, changed, sizeof(changed), &what) < 0) {
+        idx_abort(t);
+        return 0;
+    }
     rc = idx_volume_get(t, c.volume, &v, &err);
     if (rc == CV_ENOENT) {
         idx_abort(t);
@@ -227,7 +252,7 @@ int api_cameras_edit(struct srv_req *r)
 {
     static const char *const fields[] = {"url",    "name",           "location", "public",
                                          "enabled", "retention_days", "volume", "transport",
-                                         NULL};
+                                         "area",   NULL};
     struct idx_camera c;
     struct idx_volume v;
     struct idx_txn *t = NULL;
@@ -246,7 +271,8 @@ int api_cameras_edit(struct srv_req *r)
     rc = idx_camera_get(t, r->params[0], &c, &err);
     if (rc < 0)
         return srv_abort_fail(r, t, rc, &err);
-    if (apply_body(r, &c, false, changed, sizeof(changed), &what) < 0) {
+    if (apply_body(r, &c, false, changed, sizeof(changed), &what) < 0 ||
+        apply_area(r, t, &c, changed, sizeof(changed), &what) < 0) {
         idx_abort(t);
         return 0;
     }

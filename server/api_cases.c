@@ -60,13 +60,14 @@ static int commit_with(struct srv_req *r, struct idx_txn *t, struct srv_case *c,
 struct list_ctx {
     struct srv_req *r;
     size_t shown;
+    struct idx_txn *t;
 };
 
 static int list_one(void *ctx, const struct srv_case *c)
 {
     struct list_ctx *l = ctx;
 
-    if (!may_see(l->r, c))
+    if (!may_see(l->r, c) || !srv_scope_case(l->r, l->t, c))
         return 0;
     if (l->shown++)
         cv_buf_u8(&l->r->out, ',');
@@ -77,13 +78,14 @@ static int list_one(void *ctx, const struct srv_case *c)
 /* GET /api/v1/cases */
 int api_cases_list(struct srv_req *r)
 {
-    struct list_ctx l = {r, 0};
+    struct list_ctx l = {r, 0, NULL};
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     int rc;
 
     if (srv_read(r, &t) < 0)
         return 0;
+    l.t = t;
     cv_buf_printf(&r->out, "{\"cases\":[");
     rc = srv_case_iter(t, list_one, &l, &err);
     idx_abort(t);
@@ -297,7 +299,7 @@ static int clip_add(struct srv_req *r, struct idx_txn *t, struct srv_case *c, vo
     struct idx_camera cam;
     struct cv_err err = {""};
 
-    if (idx_camera_get(t, a->camera, &cam, NULL) < 0)
+    if (srv_scope_camera_get(r, t, a->camera, &cam, NULL) < 0)
         return srv_error(r, 400, "field 'camera': unknown camera '%s'", a->camera), -1;
     if (srv_case_add_clip(c, cam.id, a->from, a->to, a->note, &k, &err) < 0)
         return srv_error(r, 409, "%s", err.msg), -1;

@@ -47,10 +47,9 @@ int api_holds_list(struct srv_req *r)
     rc = idx_hold_list(t, &h, &n, &err);
     if (rc == 0 && prov)
         rc = srv_request_list(t, &rq, &nrq, &err);
-    idx_abort(t);
     if (rc < 0) {
         free(h);
-        return srv_fail(r, rc, &err);
+        return srv_abort_fail(r, t, rc, &err);
     }
     r->status = 200;
     cv_buf_printf(&r->out, "{\"holds\":[");
@@ -60,12 +59,14 @@ int api_holds_list(struct srv_req *r)
             mine |= strcmp(h[i].cameras[j], cam) == 0;
         if (!mine || (cs && strcmp(cs, h[i].case_id) != 0) ||
             (act && srv_hold_active(&h[i]) != (strcmp(act, "true") == 0)) ||
-            (prov && provisional(rq, nrq, h[i].id) != (strcmp(prov, "true") == 0)))
+            (prov && provisional(rq, nrq, h[i].id) != (strcmp(prov, "true") == 0)) ||
+            !srv_scope_cameras(r, t, h[i].cameras[0], sizeof(h[i].cameras[0]), h[i].ncameras))
             continue;
         if (shown++)
             cv_buf_u8(&r->out, ',');
         srv_hold_json(&r->out, &h[i]);
     }
+    idx_abort(t);
     cv_buf_printf(&r->out, "]}\n");
     free(h);
     free(rq);
@@ -149,7 +150,7 @@ int api_holds_add(struct srv_req *r)
     if (srv_write(r, &t) < 0)
         return 0;
     for (uint32_t i = 0; i < h.ncameras; i++) {
-        if ((rc = idx_camera_get(t, h.cameras[i], &c, &err)) < 0) {
+        if ((rc = srv_scope_camera_get(r, t, h.cameras[i], &c, &err)) < 0) {
             idx_abort(t);
             return rc == CV_ENOENT ? srv_error(r, 400, "field 'cameras': %s", err.msg)
                                    : srv_fail(r, rc, &err);

@@ -58,7 +58,7 @@ int wf_body_cameras(struct srv_req *r, struct idx_txn *t, const char *name, bool
         for (uint32_t i = 0; i < *n; i++)
             if (strcmp(out[i], v->str) == 0)
                 return srv_error(r, 400, "field '%s': camera '%.64s' twice", name, v->str), -1;
-        if (idx_camera_get(t, v->str, &cam, &err) < 0)
+        if (srv_scope_camera_get(r, t, v->str, &cam, &err) < 0)
             return srv_error(r, 400, "field '%s': unknown camera '%.64s'", name, v->str), -1;
         cv_strlcpy(out[(*n)++], cam.id, LAY_ID_MAX + 1);
     }
@@ -108,6 +108,8 @@ bool wf_job_visible(struct srv_req *r, struct idx_txn *t, const struct srv_job *
     struct srv_case *c;
     bool ok;
 
+    if (!srv_scope_cameras(r, t, j->cameras[0], sizeof(j->cameras[0]), j->ncameras))
+        return false;
     switch (r->user.role) {
     case SRV_ROLE_OFFICER:
         return true;
@@ -169,6 +171,8 @@ static int place_cameras(struct srv_req *r, struct idx_txn *t, struct srv_reques
     if (rc < 0)
         return srv_fail(r, rc, &err), -1;
     for (size_t i = 0; i < ncams; i++) {
+        if (!srv_scope_camera(r, t, &cams[i]))
+            continue;
         if (strcasecmp(cams[i].id, rq->place) != 0 &&
             !srv_place_matches(cams[i].location, rq->place) &&
             !srv_place_matches(cams[i].name, rq->place))
@@ -248,7 +252,7 @@ int api_requests_add(struct srv_req *r)
     }
     if (camera && *camera) {
         struct idx_camera c;
-        if (idx_camera_get(t, camera, &c, &err) < 0) {
+        if (srv_scope_camera_get(r, t, camera, &c, &err) < 0) {
             idx_abort(t);
             return srv_error(r, 400, "field 'camera': unknown camera '%s'", camera);
         }
@@ -309,17 +313,18 @@ int api_requests_list(struct srv_req *r)
     if (srv_read(r, &t) < 0)
         return 0;
     rc = srv_request_list(t, &v, &n, &err);
-    idx_abort(t);
     if (rc < 0)
-        return srv_fail(r, rc, &err);
+        return srv_abort_fail(r, t, rc, &err);
     cv_buf_printf(&r->out, "{\"requests\":[");
     for (size_t i = 0; i < n; i++) {
-        if (!mine(r, &v[i]) || (st && strcmp(st, srv_request_status_name(v[i].status)) != 0))
+        if (!mine(r, &v[i]) || (st && strcmp(st, srv_request_status_name(v[i].status)) != 0) ||
+            !srv_scope_cameras(r, t, v[i].cameras[0], sizeof(v[i].cameras[0]), v[i].ncameras))
             continue;
         if (shown++)
             cv_buf_u8(&r->out, ',');
         srv_request_json(&r->out, &v[i], full_view(r));
     }
+    idx_abort(t);
     cv_buf_printf(&r->out, "]}\n");
     free(v);
     r->status = 200;

@@ -20,14 +20,16 @@ int api_users_list(struct srv_req *r)
     if (srv_read(r, &t) < 0)
         return 0;
     rc = srv_user_list(t, &u, &n, &err);
-    idx_abort(t);
     if (rc < 0)
-        return srv_fail(r, rc, &err);
+        return srv_abort_fail(r, t, rc, &err);
     srv_reply_open(r, 200, "users", true);
-    for (size_t i = 0; i < n; i++) {
-        srv_reply_sep(r, i);
+    for (size_t i = 0, shown = 0; i < n; i++) {
+        if (!srv_scope_area(r, t, u[i].area))
+            continue;
+        srv_reply_sep(r, shown++);
         srv_user_json(&r->out, &u[i]);
     }
+    idx_abort(t);
     srv_reply_close(r, true);
     free(u);
     return 0;
@@ -51,9 +53,43 @@ int api_users_get(struct srv_req *r)
     return srv_reply_close(r, false);
 }
 
+/*
+ * The body's "area" and "address" applied to *u (absent: unchanged; area "" or null: none),
+ * the change noted in detail[cap]: 0, or answered and -1. An area must exist and lie within
+ * the caller's (else 404, as if it did not exist); a caller with an area cannot take one away;
+ * only residents have an address (their household's).
+ */
+static int apply_household(struct srv_req *r, struct idx_txn *t, struct srv_user *u, char *detail,
+                           size_t cap)
+{
+    const char *area = NULL, *addr = NULL;
+    struct cv_err err = {""};
+    size_t o = strlen(detail);
+
+    if (srv_scope_body_area(r, t, &area) < 0)
+        return -1;
+    if (cv_json_get_str(r->in, "address", false, &addr, &err) < 0)
+        return srv_error(r, 400, "%s", err.msg), -1;
+    if (addr && u->role != SRV_ROLE_RESIDENT)
+        return srv_error(r, 400, "field 'address': only residents have a household address"), -1;
+    if (addr && strlen(addr) >= sizeof(u->address))
+        return srv_error(r, 400, "field 'address': longer than %zu bytes",
+                         sizeof(u->address) - 1), -1;
+    if (area && strcmp(area, u->area) != 0) {
+        o += (size_t)snprintf(detail + o, cap > o ? cap - o : 0, "area %s; ", *area ? area : "none");
+        cv_strlcpy(u->area, area, sizeof(u->area));
+    }
+    if (addr && strcmp(addr, u->address) != 0) {
+        snprintf(detail + o, cap > o ? cap - o : 0, "address set; ");
+        cv_strlcpy(u->address, addr, sizeof(u->address));
+    }
+    return 0;
+}
+
 int api_users_add(struct srv_req *r)
 {
-    static const char *const fields[] = {"name", "role", "password", NULL};
+    static const char *const fields[] = {"name", "role", "password", "area", "address", NULL};
+    char detail[160] = "";
     const char *name = NULL, *role = NULL, *pw = NULL;
     char gen[21] = "";
     struct srv_user u;
@@ -80,10 +116,17 @@ int api_users_add(struct srv_req *r)
     rc = srv_password_hash(pw, NULL, u.pwhash, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
+    cv_strlcpy(u.area, r->user.area, sizeof(u.area)); /* a scoped admin's users are theirs */
     if (srv_write(r, &t) < 0)
         return 0;
+    if (apply_household(r, t, &u, detail, sizeof(detail)) < 0) {
+        idx_abort(t);
+        return 0;
+    }
     rc = srv_user_add(t, &u, &err);
-    rc = srv_audit_commit(r, t, rc, "user-add", u.name, NULL, srv_role_name(u.role), &err);
+    snprintf(detail, sizeof(detail), "%s%s%s", srv_role_name(u.role), u.area[0] ? "; area " : "",
+             u.area);
+    rc = srv_audit_commit(r, t, rc, "user-add", u.name, NULL, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     srv_reply_open(r, 201, "user", false);
@@ -95,7 +138,8 @@ int api_users_add(struct srv_req *r)
 
 int api_users_edit(struct srv_req *r)
 {
-    static const char *const fields[] = {"role", "password", "disabled", NULL};
+    static const char *const fields[] = {"role",    "password", "disabled",
+                                         "area",    "address",  NULL};
     const char *role = NULL, *pw = NULL;
     char newhash[SRV_PWHASH_MAX] = "", detail[160] = "";
     enum srv_role newrole = 0;
@@ -114,8 +158,9 @@ int api_users_edit(struct srv_req *r)
         (pw && srv_password_check(pw, &err) < 0))
         return srv_error(r, 400, "%s", err.msg);
     have_dis = rc == 0;
-    if (!role && !pw && !have_dis)
-        return srv_error(r, 400, "nothing to change (role, password or disabled)");
+    if (!role && !pw && !have_dis && !cv_json_get(r->in, "area") &&
+        !cv_json_get(r->in, "address"))
+        return srv_error(r, 400, "nothing to change (role, password, disabled, area or address)");
     if (strcmp(r->params[0], r->user.name) == 0 &&
         ((role && newrole != SRV_ROLE_ADMIN) || (have_dis && disabled)))
         return srv_error(r, 409, "an admin cannot demote or disable themself");
@@ -141,6 +186,10 @@ int api_users_edit(struct srv_req *r)
             u.disabled = disabled;
         if (pw)
             u.locked_until_us = u.fails = 0;
+        if (apply_household(r, t, &u, detail, sizeof(detail)) < 0) {
+            idx_abort(t);
+            return 0;
+        }
         rc = srv_user_put(t, &u, &err);
     }
     /* Any change of who someone is or how they log in ends their sessions and tokens. */

@@ -10,6 +10,7 @@
 #include "common/cvtime.h"
 #include "common/json.h"
 #include "integrity/chain.h"
+#include "server/areas.h"
 #include "server/audit.h"
 #include "common/banned.h"
 
@@ -25,7 +26,7 @@ static void build_line(struct cv_buf *b, uint64_t seq, const struct srv_audit_en
 {
     char user[SRV_AUDIT_USER_MAX + 1], role[SRV_AUDIT_USER_MAX + 1], act[SRV_AUDIT_ACTION_MAX + 1];
     char target[SRV_AUDIT_TARGET_MAX + 1], cs[SRV_AUDIT_CASE_MAX + 1];
-    char detail[SRV_AUDIT_DETAIL_MAX + 1], ts[48];
+    char detail[SRV_AUDIT_DETAIL_MAX + 1], ts[48], area[SRV_AUDIT_USER_MAX + 1];
 
     bounded(user, sizeof(user), e->user, false);
     bounded(role, sizeof(role), e->role, false);
@@ -47,6 +48,11 @@ static void build_line(struct cv_buf *b, uint64_t seq, const struct srv_audit_en
     cv_json_str(b, cs);
     cv_buf_printf(b, ",\"detail\":");
     cv_json_str(b, detail);
+    if (e->area && *e->area) {
+        bounded(area, sizeof(area), e->area, false);
+        cv_buf_printf(b, ",\"area\":");
+        cv_json_str(b, area);
+    }
     cv_buf_u8(b, '}');
 }
 
@@ -261,6 +267,7 @@ void srv_audit_writer_stats(struct srv_audit_writer *w, struct srv_audit_writer_
 }
 
 struct iter_ctx {
+    struct idx_txn *t;
     const struct srv_audit_filter *f;
     srv_audit_cb cb;
     void *ctx;
@@ -283,7 +290,8 @@ static int iter_one(void *vctx, const void *k, size_t klen, const void *v, size_
         memcpy(r.prev, c->prev, 32);
         memcpy(c->prev, r.hash, 32);
         if ((!c->f->case_id || strcmp(c->f->case_id, r.case_id) == 0) &&
-            r.time_us >= c->f->since_us && r.seq > c->f->after_seq) {
+            r.time_us >= c->f->since_us && r.seq > c->f->after_seq &&
+            (!c->f->area || !*c->f->area || srv_area_within(c->t, r.area, c->f->area))) {
             rc = c->cb(c->ctx, &r);
             c->given++;
             if (rc) {
@@ -302,7 +310,7 @@ int srv_audit_iter(struct idx_txn *t, const struct srv_audit_filter *f, srv_audi
                    void *ctx, struct cv_err *err)
 {
     struct srv_audit_filter none = {0};
-    struct iter_ctx c = {.f = f ? f : &none, .cb = cb, .ctx = ctx, .err = err};
+    struct iter_ctx c = {.t = t, .f = f ? f : &none, .cb = cb, .ctx = ctx, .err = err};
     uint8_t from[8];
     int rc;
 
@@ -365,5 +373,7 @@ void srv_audit_json(struct cv_buf *b, const struct itg_audit_rec *r)
     cv_json_str(b, r->case_id);
     cv_buf_printf(b, ",\"detail\":");
     cv_json_str(b, r->detail);
-    cv_buf_printf(b, ",\"hash\":\"%s\"}", hash);
+    cv_buf_printf(b, ",\"hash\":\"%s\"", hash);
+    cv_json_add_str(b, "area", r->area, true);
+    cv_buf_u8(b, '}');
 }

@@ -10,6 +10,8 @@
  *    "role":"officer","action":"view-timeline","target":"camera gate-3 ...","case":"",
  *    "detail":""}
  *
+ * and, when the acting user has an area (issue 13), one more member at the end: ,"area":"town-1".
+ *
  * plus hash_n = SHA-256(hash_{n-1} || line_n), hash_0 = 32 zero bytes. Editing, removing or
  * reordering a record breaks the chain at that record (itg_audit_verify names it); appending is
  * the only change the API offers. Value layout in the store: u8 version (1), hash[32], line.
@@ -46,6 +48,7 @@ struct srv_audit_entry {
     const char *target; /* what was acted on: "camera gate-3 <from>..<to>", "hold 7", ... */
     const char *case_id;
     const char *detail;
+    const char *area; /* the acting user's area (areas.h); NULL or "": none, not written */
 };
 
 /* A stored record as read back: struct itg_audit_rec (integrity/audit_chain.h); in callbacks
@@ -109,6 +112,7 @@ struct srv_audit_filter {
     int64_t since_us;    /* records at or after this time; 0: all */
     uint64_t after_seq;  /* records with a greater sequence; 0: from the first */
     uint64_t limit;      /* stop after this many (0: no limit) */
+    const char *area;    /* NULL or "": any; else records whose area lies within it */
 };
 /* Called per record; nonzero stops the iteration and is returned. */
 typedef int (*srv_audit_cb)(void *ctx, const struct itg_audit_rec *r);
@@ -128,7 +132,7 @@ int srv_audit_case_lines(struct idx_txn *txn, const char *case_id, struct cv_buf
                          struct cv_err *err);
 
 /* The record as one JSON object for the API and `camvault audit --json`: the line's members
- * plus "time_local" and "hash". */
+ * plus "time_local", "hash" and "area" (null when the record has none). */
 void srv_audit_json(struct cv_buf *b, const struct itg_audit_rec *r);
 
 #endif

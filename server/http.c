@@ -152,7 +152,7 @@ static void dispatch(struct srv_req *r)
             srv_error(r, 403, "your role (%s) may not do this", srv_role_name(r->user.role));
             return;
         }
-        if (check_csrf(r) < 0)
+        if (check_csrf(r) < 0 || srv_scope_path(r) < 0)
             return;
     }
     if (srv_parse_body(r) < 0)

@@ -344,6 +344,7 @@ int srv_audit(struct srv_req *r, struct idx_txn *t, const char *action, const ch
         .target = target,
         .case_id = case_id,
         .detail = detail,
+        .area = r->authed ? r->user.area : NULL,
     };
 
     return t ? srv_audit_append(t, &e, NULL, err)
@@ -359,6 +360,7 @@ void srv_user_json(struct cv_buf *b, const struct srv_user *u)
     cv_json_time_or_null(b, "created", u->created_us);
     cv_buf_u8(b, ',');
     cv_json_time_or_null(b, "last_login", u->last_login_us);
+    srv_user_area_json(b, u);
     cv_buf_u8(b, '}');
 }
 

@@ -39,6 +39,9 @@ const struct srv_route srv_routes[] = {
     {"GET", "/api/v1/cameras/{}/live-init.mp4", A | O | M | R, 0, api_live_hls_init},
     {"GET", "/api/v1/cameras/{}/live-frag.m4s", A | O | M | R, 0, api_live_hls_frag},
     {"GET", "/api/v1/cameras/{}/snapshot.jpg", O | M, 0, api_snapshot},
+    /* areas (api_areas.c) */
+    {"GET", "/api/v1/areas", A | O | M | R, 0, api_areas_list},
+    {"GET", "/api/v1/reports/online", A | O, 0, api_reports_online},
     /* holds */
     {"GET", "/api/v1/holds", A | O, 0, api_holds_list},
     {"POST", "/api/v1/holds", O, 0, api_holds_add},

@@ -188,6 +188,33 @@ int srv_audit(struct srv_req *r, struct idx_txn *t, const char *action, const ch
 bool srv_scope_allows(struct srv_req *r, struct idx_txn *t, const char *camera, int64_t from_us,
                       int64_t to_us);
 
+/*
+ * Area scope (issue 13, scope.c): a user with an area sees only what lies in it. Users without
+ * one (and the command line) see everything: every predicate is then true.
+ *   srv_scope_path: called by the core for every authenticated request: a path naming a
+ *     camera, hold, request, case, export job or user outside the scope is answered 404
+ *     ("unknown camera 'x'") and -1 returned; else 0.
+ *   srv_scope_area: whether area (a camera's or user's; "" none) is within the caller's.
+ *   srv_scope_camera: whether camera c is.
+ *   srv_scope_camera_get: idx_camera_get, and CV_ENOENT "unknown camera 'x'" for one outside
+ *     the scope: the one way handlers look up a camera a body names.
+ *   srv_scope_cameras: whether all n camera ids (first, then every stride bytes) are in scope
+ *     (unknown ids are not); srv_scope_case: whether every clip's camera of case c is.
+ */
+struct srv_case;
+int srv_scope_path(struct srv_req *r);
+bool srv_scope_area(struct srv_req *r, struct idx_txn *t, const char *area);
+bool srv_scope_camera(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c);
+int srv_scope_camera_get(struct srv_req *r, struct idx_txn *t, const char *id,
+                         struct idx_camera *out, struct cv_err *err);
+bool srv_scope_cameras(struct srv_req *r, struct idx_txn *t, const char *first, size_t stride,
+                       size_t n);
+bool srv_scope_case(struct srv_req *r, struct idx_txn *t, const struct srv_case *c);
+/* The body's "area" field for a camera or user: 1 absent; 0 and *out (an existing area within
+ * the caller's scope, or "" for none: null or ""); else answered (400 wrong type, 404 unknown
+ * or outside the scope, 403 "" from a caller with an area) and -1. */
+int srv_scope_body_area(struct srv_req *r, struct idx_txn *t, const char **out);
+
 /* Abort t (NULL-safe) and answer the failure rc (srv_fail); returns srv_fail's value. */
 int srv_abort_fail(struct srv_req *r, struct idx_txn *t, int rc, const struct cv_err *err);
 /* The end of a writing handler (reply.c): when rc is 0, the audit record (srv_audit's
@@ -234,6 +261,9 @@ int api_volumes_add(struct srv_req *r);
 int api_volumes_edit(struct srv_req *r);
 int api_audit_list(struct srv_req *r);
 int api_audit_verify(struct srv_req *r);
+/* api_areas.c, api_online.c */
+int api_areas_list(struct srv_req *r);
+int api_reports_online(struct srv_req *r);
 /* api_health.c */
 int api_healthz(struct srv_req *r);
 int api_metrics(struct srv_req *r);

@@ -182,6 +182,8 @@ static void user_encode(struct cv_buf *b, const struct srv_user *u)
     cv_buf_be32(b, u->fails);
     cv_buf_be64(b, (uint64_t)u->fail_since_us);
     cv_buf_be64(b, (uint64_t)u->locked_until_us);
+    cv_buf_str16(b, u->area);
+    cv_buf_str16(b, u->address);
 }
 
 static int user_decode(const void *v, size_t len, struct srv_user *u, struct cv_err *err)
@@ -201,6 +203,10 @@ static int user_decode(const void *v, size_t len, struct srv_user *u, struct cv_
     u->fails = cv_rd_be32(&r);
     u->fail_since_us = (int64_t)cv_rd_be64(&r);
     u->locked_until_us = (int64_t)cv_rd_be64(&r);
+    if (r.off < r.len) { /* records written before areas end here */
+        cv_rd_str16(&r, u->area, sizeof(u->area));
+        cv_rd_str16(&r, u->address, sizeof(u->address));
+    }
     if (r.bad || r.off != r.len || !strcmp(srv_role_name(u->role), "?"))
         return cv_errf(err, CV_ECORRUPT, "index: user record '%s' is malformed", u->name);
     return 0;
@@ -235,6 +241,13 @@ int srv_user_add(struct idx_txn *t, const struct srv_user *u, struct cv_err *err
 int srv_user_put(struct idx_txn *t, const struct srv_user *u, struct cv_err *err)
 {
     return user_write(t, u, false, err);
+}
+
+void srv_user_area_json(struct cv_buf *b, const struct srv_user *u)
+{
+    cv_json_add_str(b, "area", u->area, true);
+    if (u->role == SRV_ROLE_RESIDENT)
+        cv_json_add_str(b, "address", u->address, true);
 }
 
 int srv_user_get(struct idx_txn *t, const char *name, struct srv_user *out, struct cv_err *err)
@@ -902,11 +915,11 @@ void srv_throttle_stats(struct srv_throttle *th, struct srv_throttle_stats *out)
 /* ---- login ---- */
 
 static int login_audit(struct idx_txn *t, const char *name, const char *role, const char *action,
-                       const char *addr, const char *why, struct cv_err *err)
+                       const char *addr, const char *why, const char *area, struct cv_err *err)
 {
     char detail[160];
     struct srv_audit_entry e = {.user = name, .role = role, .action = action,
-                                .target = name, .detail = detail};
+                                .target = name, .detail = detail, .area = area};
 
     snprintf(detail, sizeof(detail), "from %s%s%s", addr ? addr : "?", why ? ": " : "",
              why ? why : "");
@@ -967,7 +980,8 @@ int srv_login(struct idx *idx, struct srv_throttle *th, const char *name, const 
         /* The name tried is recorded only when it is an account (a mistyped password in the
          * name field must not end up in the log). */
         rc = login_audit(t, known ? u.name : "", known ? srv_role_name(u.role) : "-",
-                         "login-failed", addr, known ? "wrong password" : "unknown user", err);
+                         "login-failed", addr, known ? "wrong password" : "unknown user",
+                         known ? u.area : NULL, err);
         if (rc == 0)
             rc = idx_commit(t, err);
         else
@@ -991,7 +1005,7 @@ int srv_login(struct idx *idx, struct srv_throttle *th, const char *name, const 
         rc = srv_session_create(t, u.name, SRV_SESSION_COOKIE, now, SRV_SESSION_COOKIE_US, token,
                                 sess, err);
     if (rc == 0)
-        rc = login_audit(t, u.name, srv_role_name(u.role), "login", addr, NULL, err);
+        rc = login_audit(t, u.name, srv_role_name(u.role), "login", addr, NULL, u.area, err);
     if (rc == 0) {
         rc = idx_commit(t, err);
         t = NULL;

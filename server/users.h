@@ -13,7 +13,8 @@
  *
  * Record layouts (all integers big-endian, strings be16 length + bytes):
  *   user:    u8 1, name, u8 role, u8 disabled, be64 created µs, be64 last login µs, pwhash,
- *            be32 failures, be64 first failure µs, be64 locked until µs
+ *            be32 failures, be64 first failure µs, be64 locked until µs, then (newer, absent
+ *            in older records) area, address
  *   session: u8 1, user, u8 kind, be64 created µs, be64 expires µs, csrf token
  *
  * Threads: functions taking a txn follow idx.h's rules; struct srv_throttle is thread-safe.
@@ -25,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "indexer/idx.h"
 
@@ -57,6 +59,10 @@ struct srv_user {
     uint32_t fails;
     int64_t fail_since_us;
     int64_t locked_until_us;
+    /* Issue 13: the user's area (server/areas.h; "" none: the whole site) and, for residents,
+     * the household's address. */
+    char area[LAY_ID_MAX + 1];
+    char address[IDX_TEXT_MAX];
 };
 
 /* 1-32 of [a-z0-9._-], starting with a letter or digit; CV_EINVAL naming the problem. */
@@ -84,6 +90,9 @@ int srv_user_put(struct idx_txn *txn, const struct srv_user *u, struct cv_err *e
 int srv_user_get(struct idx_txn *txn, const char *name, struct srv_user *out, struct cv_err *err);
 /* All accounts in name order; *out malloc'd, caller frees. */
 int srv_user_list(struct idx_txn *txn, struct srv_user **out, size_t *n, struct cv_err *err);
+/* The members a USER object (API and `user list --json`) ends with, each after a comma:
+ * "area" (null: none) and, for residents, "address" (null: none). */
+void srv_user_area_json(struct cv_buf *b, const struct srv_user *u);
 
 /* ---- sessions and bearer tokens ---- */
 #define SRV_TOKEN_LEN 43 /* 32 random bytes, base64url without padding */

@@ -36,6 +36,7 @@ void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct 
     cv_json_add_str(b, "name", c->name, false);
     cv_json_add_str(b, "location", c->location, false);
     cv_buf_printf(b, ",\"public\":%s", c->is_public ? "true" : "false");
+    cv_json_add_str(b, "area", c->area, true); /* issue 13: null when in no area */
     video_codec_json(b, st ? st->codec : "");
     if (role == SRV_ROLE_RESIDENT) {
         cv_buf_printf(b, ",\"online\":%s}", st && st->online && c->enabled ? "true" : "false");

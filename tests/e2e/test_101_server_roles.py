@@ -104,8 +104,8 @@ def test_every_endpoint_as_every_role(world, root, tmp_path):
 def test_what_each_role_sees(world, root):
     srv, clients = world
     res = clients["resident"].get("/api/v1/cameras").json()["cameras"]
-    assert res == [{"id": "pub", "name": "", "location": "", "public": True, "video_codec": None,
-                    "online": False}]
+    assert res == [{"id": "pub", "name": "", "location": "", "public": True, "area": None,
+                    "video_codec": None, "online": False}]
     off = {c["id"]: c for c in clients["officer"].get("/api/v1/cameras").json()["cameras"]}
     assert set(off) == {"pub", "priv"} and "url" not in off["priv"]
     adm = {c["id"]: c for c in clients["admin"].get("/api/v1/cameras").json()["cameras"]}

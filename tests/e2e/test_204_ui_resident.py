@@ -30,5 +30,5 @@ def test_resident_sees_public_cameras_live_only(ui_stack, tmp_path):
     res = s.login(resident)
     assert res.get("/api/v1/cameras").json()["cameras"] == [
         {"id": "square-1", "name": "Market square", "location": "Market square", "public": True,
-         "video_codec": "h264", "online": True}]
+         "area": None, "video_codec": "h264", "online": True}]
     assert res.get(f"/api/v1/cameras/square-1/video.mp4?from=@{a / 1e6}&to=@{b / 1e6}").status == 403

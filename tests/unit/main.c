@@ -150,6 +150,8 @@
     X(server_hash_fair)                                                                           \
     X(server_login)                                                                                \
     X(server_fuzz_parsers)                                                                         \
+    X(areas_tree)                                                                                  \
+    X(areas_online_enabled)                                                                        \
     X(workflow_reach)                                                                              \
     X(workflow_records)                                                                            \
     X(workflow_place)                                                                              \

@@ -1,0 +1,130 @@
+/*
+ * cli/area.c: camvault area add|list|remove, the tree of areas (server/areas.h, issue 13).
+ * Contracts in cli/cli.h.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "server/areas.h"
+#include "common/banned.h"
+
+static int area_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct srv_area *a = ctx;
+    char detail[IDX_TEXT_MAX + LAY_ID_MAX + 16];
+    int rc = srv_area_add(t, a, err);
+
+    snprintf(detail, sizeof(detail), "%s%s%s", a->name, a->parent[0] ? "; under " : "",
+             a->parent);
+    return rc < 0 ? rc : cli_audit(t, "area-add", a->id, NULL, detail, err);
+}
+
+static int area_remove_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    const char *id = ctx;
+    int rc = srv_area_remove(t, id, err);
+
+    return rc < 0 ? rc : cli_audit(t, "area-remove", id, NULL, NULL, err);
+}
+
+static int area_add(struct cli_cmdline *cl, int argc, char **argv)
+{
+    const char *name = NULL, *parent = "";
+    const struct cli_opt opts[] = {{"--name", true, &name, NULL},
+                                   {"--parent", true, &parent, NULL},
+                                   {NULL, false, NULL, NULL}};
+    struct srv_area a;
+    struct cv_err err = {""};
+
+    if (cli_parse(cl, argc, argv, opts, 1, false))
+        return EXIT_USAGE;
+    if (cl->npos != 1)
+        return cli_usage_error(cl->cmd, "expected one area id: area add ID --name T [--parent ID]");
+    if (lay_id_check("area", cl->pos[0], &err) < 0)
+        return cli_usage_error(cl->cmd, "%s", err.msg);
+    if (!name || !*name)
+        return cli_usage_error(cl->cmd, "missing --name (what the area is called)");
+    if (strlen(name) >= IDX_TEXT_MAX)
+        return cli_usage_error(cl->cmd, "--name is longer than %d bytes", IDX_TEXT_MAX - 1);
+    if (*parent && lay_id_check("area", parent, &err) < 0)
+        return cli_usage_error(cl->cmd, "--parent: %s", err.msg);
+    memset(&a, 0, sizeof(a));
+    cv_strlcpy(a.id, cl->pos[0], sizeof(a.id));
+    cv_strlcpy(a.name, name, sizeof(a.name));
+    cv_strlcpy(a.parent, parent, sizeof(a.parent));
+    if (cli_with_index(cl, area_add_txn, &a, &err) < 0)
+        return cli_fail(&err);
+    printf("added area %s\n", a.id);
+    return 0;
+}
+
+static int area_list(struct cli_cmdline *cl, int argc, char **argv)
+{
+    struct srv_area *a = NULL;
+    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    char root[PATH_MAX];
+    size_t n = 0;
+    int rc;
+
+    if (cli_parse(cl, argc, argv, NULL, 0, true))
+        return EXIT_USAGE;
+    rc = cli_read_begin(cl, root, &idx, &t, &err);
+    if (rc == 0)
+        rc = srv_area_list(t, &a, &n, &err);
+    cli_close_index(idx, t);
+    if (rc < 0)
+        return cli_fail(&err);
+    if (cl->json) {
+        struct cv_buf j;
+        cv_buf_init(&j, 64u << 20);
+        cv_buf_u8(&j, '[');
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                cv_buf_u8(&j, ',');
+            srv_area_json(&j, &a[i]);
+        }
+        cv_buf_printf(&j, "]\n");
+        if (cv_buf_ok(&j))
+            fwrite(j.data, 1, j.len, stdout);
+        else
+            rc = cv_errf(&err, CV_ELIMIT, "area list: output too large");
+        cv_buf_release(&j);
+    } else {
+        printf("%-24s %-24s %s\n", "ID", "PARENT", "NAME");
+        for (size_t i = 0; i < n; i++)
+            printf("%-24s %-24s %s\n", a[i].id, a[i].parent[0] ? a[i].parent : "-", a[i].name);
+    }
+    free(a);
+    return rc < 0 ? cli_fail(&err) : 0;
+}
+
+int cli_cmd_area(int argc, char **argv)
+{
+    struct cli_cmdline cl = {.cmd = "area"};
+    const char *sub = cli_take_sub(&cl, "area", "add, list or remove", &argc, argv);
+    struct cv_err err = {""};
+
+    if (!sub)
+        return EXIT_USAGE;
+    if (strcmp(sub, "add") == 0)
+        return area_add(&cl, argc, argv);
+    if (strcmp(sub, "list") == 0)
+        return area_list(&cl, argc, argv);
+    if (strcmp(sub, "remove") == 0) {
+        if (cli_parse(&cl, argc, argv, NULL, 1, false))
+            return EXIT_USAGE;
+        if (cl.npos != 1)
+            return cli_usage_error(cl.cmd, "expected one area id: area remove ID");
+        if (cli_with_index(&cl, area_remove_txn, (void *)cl.pos[0], &err) < 0)
+            return cli_fail(&err);
+        printf("removed area %s\n", cl.pos[0]);
+        return 0;
+    }
+    return cli_usage_error("area", "unknown subcommand '%s' (add, list, remove)", sub);
+}
