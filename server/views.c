@@ -25,6 +25,17 @@ static void video_codec_json(struct cv_buf *b, const char *status_codec)
     cv_json_str(b, name);
 }
 
+/* "picture" and "picture_since" (recorder/picture.h): "unknown" while the camera is not
+ * recording (never recorded, offline, or a recorder that did not look). */
+static void picture_json(struct cv_buf *b, const struct idx_status *st)
+{
+    bool known = st && st->online && st->picture[0];
+
+    cv_json_add_str(b, "picture", known ? st->picture : "unknown", false);
+    cv_json_add_time(b, "picture_since",
+                     known ? st->picture_since_us : st && !st->online ? st->since_us : 0);
+}
+
 void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct idx_status *st,
                      enum srv_role role)
 {
@@ -51,7 +62,9 @@ void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct 
     }
     cv_buf_printf(b, ",\"status\":");
     if (!st) {
-        cv_buf_printf(b, "null}");
+        cv_buf_printf(b, "null");
+        picture_json(b, st);
+        cv_buf_u8(b, '}');
         return;
     }
     cv_buf_printf(b, "{\"online\":%s", st->online ? "true" : "false");
@@ -64,7 +77,9 @@ void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct 
     cv_json_add_time(b, "updated", st->updated_us);
     cv_json_add_str(b, "codec", st->codec, false);
     cv_json_add_str(b, "transport", st->transport, true); /* as recorded: "tcp", "udp" */
-    cv_buf_printf(b, ",\"timestamps_repaired\":%llu}}", (unsigned long long)st->ts_repaired);
+    cv_buf_printf(b, ",\"timestamps_repaired\":%llu}", (unsigned long long)st->ts_repaired);
+    picture_json(b, st);
+    cv_buf_u8(b, '}');
 }
 
 bool srv_hold_active(const struct idx_hold *h)

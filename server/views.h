@@ -16,7 +16,8 @@
 
 /* CAMERA for a caller of `role` (SRV_ROLE_*): residents get {id, name, location, public, online};
  * the other roles the camera's settings and its status (st, or null when st is NULL: never
- * recorded); admins also its URL with the password masked (cv_url_redact). */
+ * recorded), then its picture health ("picture": "ok", "black", "frozen" or "unknown" when not
+ * recording; "picture_since"); admins also its URL with the password masked (cv_url_redact). */
 void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct idx_status *st,
                      enum srv_role role);
 
