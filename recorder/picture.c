@@ -314,6 +314,7 @@ int rec_pic_open(struct rec_pic **out, int64_t every_us, struct cv_err *err)
             return cv_errf(err, CV_ENOMEM, "cannot start the picture check thread: %s",
                            strerror(r));
         }
+        pthread_setname_np(p->thread, "cv-picture"); /* top -H, the benchmark */
         p->started = true;
     }
     *out = p;
