@@ -21,11 +21,13 @@ static void status_words(const struct idx_status *st, bool have, char *out, size
 {
     if (!have)
         snprintf(out, n, "never recorded");
-    else if (st->online && st->reason[0]) /* online with a warning (clock, space, ...) */
-        snprintf(out, n, "online; %s", st->reason);
-    else if (st->online)
-        snprintf(out, n, "online");
-    else
+    else if (st->online) { /* with its warning (clock, space, ...) and a bad picture */
+        int64_t since;
+        const char *pic = srv_camera_picture(st, &since);
+        bool bad = strcmp(pic, "black") == 0 || strcmp(pic, "frozen") == 0;
+        snprintf(out, n, "online%s%s%s%s", st->reason[0] ? "; " : "", st->reason,
+                 bad ? "; picture " : "", bad ? pic : "");
+    } else
         snprintf(out, n, "offline: %s", st->reason);
 }
 

@@ -25,15 +25,21 @@ static void video_codec_json(struct cv_buf *b, const char *status_codec)
     cv_json_str(b, name);
 }
 
-/* "picture" and "picture_since" (recorder/picture.h): "unknown" while the camera is not
- * recording (never recorded, offline, or a recorder that did not look). */
-static void picture_json(struct cv_buf *b, const struct idx_status *st)
+const char *srv_camera_picture(const struct idx_status *st, int64_t *since_us)
 {
     bool known = st && st->online && st->picture[0];
 
-    cv_json_add_str(b, "picture", known ? st->picture : "unknown", false);
-    cv_json_add_time(b, "picture_since",
-                     known ? st->picture_since_us : st && !st->online ? st->since_us : 0);
+    *since_us = known ? st->picture_since_us : st && !st->online ? st->since_us : 0;
+    return known ? st->picture : "unknown";
+}
+
+/* "picture" and "picture_since": unknown while the camera is not recording. */
+static void picture_json(struct cv_buf *b, const struct idx_status *st)
+{
+    int64_t since;
+
+    cv_json_add_str(b, "picture", srv_camera_picture(st, &since), false);
+    cv_json_add_time(b, "picture_since", since);
 }
 
 void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct idx_status *st,

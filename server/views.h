@@ -21,6 +21,12 @@
 void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct idx_status *st,
                      enum srv_role role);
 
+/* The camera's picture health as shown (recorder/picture.h): st->picture ("ok", "black",
+ * "frozen") while it records, else "unknown" (st NULL: never recorded; offline; older records).
+ * Since when, wall-clock µs, into *since_us (0: never recorded). For alerts: "black" and
+ * "frozen" are the problems. */
+const char *srv_camera_picture(const struct idx_status *st, int64_t *since_us);
+
 /* Whether hold h is in force now (not released, `until` not passed). */
 bool srv_hold_active(const struct idx_hold *h);
 

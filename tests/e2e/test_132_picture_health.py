@@ -51,6 +51,7 @@ def test_picture_health(root, procs, tmp_path):
     dark = show(root, "dark")
     assert dark["status"]["online"] and dark["picture_since"].endswith("Z"), dark
     assert t0 - 2 <= utc(dark["picture_since"]) <= time.time() + 2, dark
+    assert "status:         online; picture black\n" in cv("camera", "show", "dark", root=root).stdout
 
     # the camera that starts moving after 15 s: black first (the log says so), then ok again
     wait_for(lambda: ("unknown", "black") in picture_lines(rec.logfile, "wakes"), 60,
@@ -73,6 +74,10 @@ def test_picture_health(root, procs, tmp_path):
         assert one["picture"] == listed[cam]["picture"], (one, listed[cam])
         assert one["picture_since"] == listed[cam]["picture_since"]
     assert listed["dark"]["picture"] == "black" and listed["still"]["picture"] == "frozen"
+    metrics = c.get("/metrics").body
+    metrics = metrics.decode() if isinstance(metrics, bytes) else metrics
+    for cam, bad in (("dark", 1), ("still", 1), ("live", 0)):
+        assert f'camvault_camera_picture_problem{{camera="{cam}"}} {bad}\n' in metrics, metrics
 
     # not recording: unknown
     rec.close()
