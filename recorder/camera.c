@@ -792,7 +792,7 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
     if (!video_times(c, s, pkt))
         return 0;
     if (key) /* a look at the picture when one is due: queued, not done here (picture.h) */
-        rec_pic_cam_offer(c->pic, pkt, s->par[0]);
+        rec_pic_cam_offer(c->pic, pkt, s->par[0], s->ic != NULL);
     m = av_rescale_q(pkt->dts, s->tb[0], AV_TIME_BASE_Q);
     s->open_cto = pkt->pts - pkt->dts;
     if (!s->active) {

@@ -155,14 +155,39 @@ struct rec_pic_cam {
     /* under p->lock */
     AVPacket *job;
     AVCodecParameters *par;
+    bool annexb; /* the job's NAL units follow start codes, else 4-byte lengths */
     bool queued, busy, dead;
     uint64_t epoch; /* a decode begun before the last stop is not counted */
     uint32_t failures;
     struct rec_pic_track track;
 };
 
-/* Decode the keyframe pkt alone into *s. 0, or an error with why in err. */
-static int decode_sample(const AVCodecParameters *par, const AVPacket *pkt, AVFrame *f,
+/*
+ * The own RTSP client gives H.265 parameter sets in Annex B form with length-prefixed packets
+ * (recorder/rtp.h): a decoder reads packets the way it reads the parameter sets, so such a
+ * packet's 4-byte lengths become start codes (the same size), in place (pkt made writable).
+ */
+static int to_annexb(AVPacket *pkt, struct cv_err *err)
+{
+    size_t off = 0, n = (size_t)pkt->size;
+
+    if (av_packet_make_writable(pkt) < 0)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    while (off + 4 <= n) {
+        size_t len = (size_t)pkt->data[off] << 24 | (size_t)pkt->data[off + 1] << 16 |
+                     (size_t)pkt->data[off + 2] << 8 | pkt->data[off + 3];
+        if (len == 0 || len > n - off - 4)
+            return cv_errf(err, CV_EMEDIA, "a keyframe's NAL unit lengths are broken");
+        pkt->data[off] = pkt->data[off + 1] = pkt->data[off + 2] = 0;
+        pkt->data[off + 3] = 1;
+        off += 4 + len;
+    }
+    return off == n ? 0 : cv_errf(err, CV_EMEDIA, "a keyframe's NAL unit lengths are broken");
+}
+
+/* Decode the keyframe pkt (NAL units after start codes when annexb, else 4-byte lengths) alone
+ * into *s. 0, or an error with why in err. */
+static int decode_sample(const AVCodecParameters *par, AVPacket *pkt, bool annexb, AVFrame *f,
                          struct rec_pic_sample *s, struct cv_err *err)
 {
     const AVCodec *dec = avcodec_find_decoder(par->codec_id);
@@ -172,6 +197,10 @@ static int decode_sample(const AVCodecParameters *par, const AVPacket *pkt, AVFr
 
     if (!dec)
         return cv_errf(err, CV_EMEDIA, "no decoder for %s", avcodec_get_name(par->codec_id));
+    /* avcC or hvcC (version 1) tells the decoder about lengths; Annex B parameter sets do not */
+    if (!annexb && !(par->extradata_size > 0 && par->extradata[0] == 1) &&
+        (rc = to_annexb(pkt, err)) < 0)
+        return rc;
     ctx = avcodec_alloc_context3(dec);
     if (!ctx)
         return cv_errf(err, CV_ENOMEM, "out of memory");
@@ -187,6 +216,7 @@ static int decode_sample(const AVCodecParameters *par, const AVPacket *pkt, AVFr
     }
     d = av_pix_fmt_desc_get((enum AVPixelFormat)f->format);
     if (!d || (d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_BE)) || d->comp[0].plane != 0 ||
+        d->comp[0].shift != 0 ||
         rec_pic_measure(f->data[0], f->width, f->height, f->linesize[0], d->comp[0].step,
                         d->comp[0].depth, s) < 0) {
         rc = cv_errf(err, CV_EMEDIA, "cannot read the luma of a %dx%d %s picture", f->width,
@@ -260,6 +290,7 @@ static void *worker_main(void *arg)
         struct cv_err err = {""};
         AVCodecParameters *tmp;
         uint64_t epoch;
+        bool annexb;
         int rc;
 
         c = next_job(p, c);
@@ -271,12 +302,13 @@ static void *worker_main(void *arg)
         tmp = par;
         par = c->par;
         c->par = tmp;
+        annexb = c->annexb;
         c->queued = false;
         c->busy = true;
         epoch = c->epoch;
         pthread_mutex_unlock(&p->lock);
         rc = !s || !f || !par ? cv_errf(&err, CV_ENOMEM, "out of memory")
-                              : decode_sample(par, pkt, f, s, &err);
+                              : decode_sample(par, pkt, annexb, f, s, &err);
         av_packet_unref(pkt);
         pthread_mutex_lock(&p->lock);
         c->busy = false;
@@ -377,7 +409,8 @@ void rec_pic_cam_free(struct rec_pic_cam *c)
     pthread_mutex_unlock(&p->lock);
 }
 
-void rec_pic_cam_offer(struct rec_pic_cam *c, const AVPacket *pkt, const AVCodecParameters *par)
+void rec_pic_cam_offer(struct rec_pic_cam *c, const AVPacket *pkt, const AVCodecParameters *par,
+                       bool annexb)
 {
     int64_t now;
 
@@ -389,6 +422,7 @@ void rec_pic_cam_offer(struct rec_pic_cam *c, const AVPacket *pkt, const AVCodec
             av_packet_unref(c->job);
         } else {
             c->queued = true;
+            c->annexb = annexb;
             c->next_due = now + c->p->every_us;
             pthread_cond_signal(&c->p->cond);
         }

@@ -116,12 +116,14 @@ struct rec_pic_cam *rec_pic_cam_new(struct rec_pic *p, const char *id);
 void rec_pic_cam_free(struct rec_pic_cam *c);
 
 /*
- * The camera's thread, at a video keyframe `pkt` whose stream is described by `par` (data as in
- * the packets: Annex B or length-prefixed per par's extradata): when a look is due and none is
- * queued for this camera, queue a reference to the packet and a copy of par; else nothing.
- * Never blocks for long (one mutex, no decode). NULL-safe.
+ * The camera's thread, at a video keyframe `pkt` whose stream is described by `par`; its NAL
+ * units follow start codes when `annexb`, else 4-byte lengths (par's extradata may be avcC,
+ * hvcC or Annex B parameter sets either way): when a look is due and none is queued for this
+ * camera, queue a reference to the packet and a copy of par; else nothing. Never blocks for long
+ * (one mutex, no decode). NULL-safe.
  */
-void rec_pic_cam_offer(struct rec_pic_cam *c, const AVPacket *pkt, const AVCodecParameters *par);
+void rec_pic_cam_offer(struct rec_pic_cam *c, const AVPacket *pkt, const AVCodecParameters *par,
+                       bool annexb);
 /* The camera went offline or its stream ended: drop what is queued, state "unknown" (logged
  * when it was something else) since now. NULL-safe. */
 void rec_pic_cam_stop(struct rec_pic_cam *c);

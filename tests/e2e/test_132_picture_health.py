@@ -3,7 +3,9 @@ with a black picture, a frozen one (the same raw frame encoded over and over), a
 one that is black at first and moves after a while: `camera show --json` and the API report
 "black" and "frozen" within 60 s, the moving camera stays "ok" (never anything else in the
 recorder's log), the black one that starts moving is "ok" again within 60 s, and a camera that
-is not recording is "unknown". picture_check_s = 1 (camvault.conf) keeps the test short.
+is not recording is "unknown"; /metrics flags the two problems. The black camera sends H.265, the
+moving one is read over UDP by libavformat (Annex B), the others by the own client (H.264).
+picture_check_s = 1 (camvault.conf) keeps the test short (~25 s).
 """
 import json
 import re
@@ -13,9 +15,12 @@ import time
 from conftest import CAMVAULT, cv, start_gst, start_recorder, wait_for
 from httpapi import add_user, logged_in, start_server
 
-CAMS = {"dark": ["--pattern", "black"], "still": ["--pattern", "frozen"],
-        "live": ["--pattern", "moving"],
-        "wakes": ["--pattern", "black", "--then", "moving", "--after", "15"]}
+# gst_rtsp.py options, and camvault's for the camera: H.265 for one (its decoder), libavformat's
+# input over UDP for another (Annex B packets), the own client with H.264 for the rest
+CAMS = {"dark": (["--pattern", "black", "--codec", "h265"], []),
+        "still": (["--pattern", "frozen"], []),
+        "live": (["--pattern", "moving"], ["--transport", "udp"]),
+        "wakes": (["--pattern", "black", "--then", "moving", "--after", "15"], [])}
 
 
 def show(root, cam):
@@ -32,9 +37,9 @@ def picture_lines(log, cam):
 
 def test_picture_health(root, procs, tmp_path):
     (root / "camvault.conf").write_text("picture_check_s = 1\n")
-    for cam, extra in CAMS.items():
-        g = start_gst(procs, tmp_path, path=f"/{cam}", extra=["--gop", "25", *extra])
-        cv("camera", "add", cam, "--url", g.url, root=root)
+    for cam, (peer, opts) in CAMS.items():
+        g = start_gst(procs, tmp_path, path=f"/{cam}", extra=["--gop", "25", *peer])
+        cv("camera", "add", cam, "--url", g.url, *opts, root=root)
     t0 = time.time()
     rec = start_recorder(procs, root, tmp_path, segment=4)
 
@@ -50,6 +55,7 @@ def test_picture_health(root, procs, tmp_path):
     wait_for(lambda: reported("live", "ok"), 60, what="camera 'live' reported ok")
     dark = show(root, "dark")
     assert dark["status"]["online"] and dark["picture_since"].endswith("Z"), dark
+    assert dark["video_codec"] == "hevc" and show(root, "live")["status"]["transport"] == "udp"
     assert t0 - 2 <= utc(dark["picture_since"]) <= time.time() + 2, dark
     assert "status:         online; picture black\n" in cv("camera", "show", "dark", root=root).stdout
 
