@@ -207,7 +207,7 @@ static int decode_sample(const AVCodecParameters *par, AVPacket *pkt, bool annex
     /* One keyframe, one thread, no loop filter: enough to see black or the same picture. */
     ctx->thread_count = 1;
     ctx->skip_loop_filter = AVDISCARD_ALL;
-    ctx->flags2 |= AV_CODEC_FLAG2_FAST;
+    ctx->flags2 |= AV_CODEC_FLAG2_FAST | AV_CODEC_FLAG2_SHOW_ALL; /* also a non-IDR keyframe */
     if ((r = avcodec_parameters_to_context(ctx, par)) < 0 ||
         (r = avcodec_open2(ctx, dec, NULL)) < 0 || (r = avcodec_send_packet(ctx, pkt)) < 0 ||
         (r = avcodec_send_packet(ctx, NULL)) < 0 || (r = avcodec_receive_frame(ctx, f)) < 0) {

@@ -34,6 +34,8 @@
     X(picture_frozen)                                                                              \
     X(picture_measure)                                                                             \
     X(picture_hysteresis)                                                                          \
+    X(picture_worker)                                                                              \
+    X(picture_worker_off)                                                                          \
     X(cvtime_parse_bad)                                                                            \
     X(cvtime_civil_round_trip)                                                                     \
     X(cvtime_format_utc)                                                                           \

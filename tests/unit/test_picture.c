@@ -6,12 +6,15 @@
  * textured scene as a live camera sees it (the same scene with fresh noise in every frame), the
  * same picture again (frozen), again with re-quantisation error (frozen, re-encoded), again with
  * a small burned-in clock changing (frozen), and with a large moving region (ok). The hysteresis
- * is fed verdicts in sequences and must change only after two agreeing samples.
+ * is fed verdicts in sequences and must change only after two agreeing samples. The worker
+ * thread takes encoded keyframes from a slot as a camera thread offers them, and says black, ok
+ * and frozen in turn, unknown after the stream ends; slots are freed with a keyframe queued.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "recorder/picture.h"
 #include "tests/unit/fixtures.h"
@@ -257,4 +260,130 @@ void test_picture_hysteresis(void)
 out:
     free(p);
     free(t);
+}
+
+/* ---- the worker, end to end: keyframes encoded here (MJPEG: FFmpeg's own intra encoder; the
+ * worker decodes whatever codec par names) are offered as a camera thread does ---- */
+
+#define EW 160
+#define EH 96
+
+/* Encode a picture of level `lvl` (-1: the scene) with noise sd into *pkt; par describes it. */
+static int encode(AVCodecContext *enc, AVFrame *f, int lvl, double sd, uint64_t *rng,
+                  AVPacket *pkt)
+{
+    for (int y = 0; y < EH; y++)
+        for (int x = 0; x < EW; x++)
+            f->data[0][y * f->linesize[0] + x] =
+                clamp8((lvl < 0 ? scene(x * 4, y * 4) : lvl) + noise(rng, sd));
+    for (int p = 1; p < 3; p++)
+        for (int y = 0; y < EH / 2; y++)
+            memset(f->data[p] + y * f->linesize[p], 128, EW / 2);
+    f->pts++;
+    if (avcodec_send_frame(enc, f) < 0 || avcodec_receive_packet(enc, pkt) < 0)
+        return -1;
+    pkt->flags |= AV_PKT_FLAG_KEY;
+    return 0;
+}
+
+/* Offer a packet from `pkts` (in turn) every 2 ms until the slot's state is want; 15 s at most
+ * (a bound for a loaded machine, not a speed assertion). */
+static bool offer_until(struct rec_pic_cam *c, AVPacket **pkts, int n,
+                        const AVCodecParameters *par, enum rec_pic_state want)
+{
+    int64_t since;
+
+    for (int i = 0; i < 7500; i++) {
+        if (rec_pic_cam_state(c, &since) == want)
+            return true;
+        rec_pic_cam_offer(c, pkts[i % n], par, true);
+        struct timespec d = {0, 2 * 1000 * 1000};
+        nanosleep(&d, NULL);
+    }
+    return rec_pic_cam_state(c, &since) == want;
+}
+
+void test_picture_worker(void)
+{
+    const AVCodec *mj = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+    AVCodecContext *enc = mj ? avcodec_alloc_context3(mj) : NULL;
+    AVCodecParameters *par = avcodec_parameters_alloc();
+    AVFrame *f = av_frame_alloc();
+    AVPacket *black = av_packet_alloc(), *live[2] = {av_packet_alloc(), av_packet_alloc()};
+    struct rec_pic *p = NULL;
+    struct rec_pic_cam *c = NULL, *idle = NULL;
+    struct cv_err err = {""};
+    uint64_t rng = 5;
+    int64_t since = -1;
+
+    if (!enc || !par || !f || !black || !live[0] || !live[1]) {
+        CHECK_MSG(0, "setup: no MJPEG encoder or out of memory");
+        goto out;
+    }
+    enc->width = EW;
+    enc->height = EH;
+    enc->pix_fmt = AV_PIX_FMT_YUVJ420P;
+    enc->time_base = (AVRational){1, 25};
+    f->format = enc->pix_fmt;
+    f->width = EW;
+    f->height = EH;
+    if (avcodec_open2(enc, mj, NULL) < 0 || av_frame_get_buffer(f, 0) < 0 ||
+        avcodec_parameters_from_context(par, enc) < 0 ||
+        encode(enc, f, 16, 1, &rng, black) < 0 || encode(enc, f, -1, 3, &rng, live[0]) < 0 ||
+        encode(enc, f, -1, 3, &rng, live[1]) < 0) {
+        CHECK_MSG(0, "setup: cannot encode the test pictures");
+        goto out;
+    }
+    CHECK_OK(rec_pic_open(&p, 1000, &err), &err);
+    if (!p)
+        goto out;
+    c = rec_pic_cam_new(p, "t1");
+    idle = rec_pic_cam_new(p, "t2"); /* never offered anything: unknown, and freed after close */
+    CHECK(c && idle);
+    CHECK_EQ_INT(rec_pic_cam_state(c, &since), REC_PIC_UNKNOWN);
+    CHECK(since > 0);
+    CHECK_MSG(offer_until(c, &black, 1, par, REC_PIC_BLACK), "black never seen");
+    CHECK_MSG(offer_until(c, live, 2, par, REC_PIC_OK), "live never seen");
+    CHECK_MSG(offer_until(c, live, 1, par, REC_PIC_FROZEN), "frozen never seen");
+    rec_pic_cam_stop(c); /* the stream ended */
+    CHECK_EQ_INT(rec_pic_cam_state(c, &since), REC_PIC_UNKNOWN);
+    CHECK_EQ_INT(rec_pic_cam_state(idle, &since), REC_PIC_UNKNOWN);
+    rec_pic_cam_offer(c, black, par, true); /* queued, and the slot freed with it queued */
+    rec_pic_cam_free(c);
+    rec_pic_cam_free(idle);
+    CHECK_EQ_INT(rec_pic_cam_state(NULL, &since), REC_PIC_UNKNOWN);
+    CHECK_EQ_INT(since, 0);
+out:
+    rec_pic_close(p);
+    av_packet_free(&live[1]);
+    av_packet_free(&live[0]);
+    av_packet_free(&black);
+    av_frame_free(&f);
+    avcodec_parameters_free(&par);
+    avcodec_free_context(&enc);
+}
+
+void test_picture_worker_off(void)
+{
+    struct rec_pic *p = NULL;
+    struct rec_pic_cam *c;
+    struct cv_err err = {""};
+    AVPacket *pkt = av_packet_alloc();
+    AVCodecParameters *par = avcodec_parameters_alloc();
+    int64_t since;
+
+    CHECK_OK(rec_pic_open(&p, 0, &err), &err); /* picture_check_s = 0: no thread, no looks */
+    c = rec_pic_cam_new(p, "t");
+    CHECK(c != NULL);
+    if (pkt && par && av_new_packet(pkt, 16) == 0) {
+        par->codec_id = AV_CODEC_ID_H264;
+        rec_pic_cam_offer(c, pkt, par, true);
+    }
+    CHECK_EQ_INT(rec_pic_cam_state(c, &since), REC_PIC_UNKNOWN);
+    rec_pic_cam_free(c);
+    rec_pic_close(p);
+    rec_pic_close(NULL);
+    rec_pic_cam_free(NULL);
+    av_packet_free(&pkt);
+    avcodec_parameters_free(&par);
 }
