@@ -23,10 +23,9 @@ static void status_words(const struct idx_status *st, bool have, char *out, size
         snprintf(out, n, "never recorded");
     else if (st->online) { /* with its warning (clock, space, ...) and a bad picture */
         int64_t since;
-        const char *pic = srv_camera_picture(st, &since);
-        bool bad = strcmp(pic, "black") == 0 || strcmp(pic, "frozen") == 0;
+        bool bad = srv_camera_picture_bad(st);
         snprintf(out, n, "online%s%s%s%s", st->reason[0] ? "; " : "", st->reason,
-                 bad ? "; picture " : "", bad ? pic : "");
+                 bad ? "; picture " : "", bad ? srv_camera_picture(st, &since) : "");
     } else
         snprintf(out, n, "offline: %s", st->reason);
 }

@@ -28,14 +28,6 @@ struct overview {
     int64_t newest_status_us;
 };
 
-static bool picture_problem(const struct idx_status *st)
-{
-    int64_t since;
-    const char *p = srv_camera_picture(st, &since);
-
-    return strcmp(p, "black") == 0 || strcmp(p, "frozen") == 0;
-}
-
 static bool short_of(const struct idx_status *st)
 {
     return strstr(st->reason, "retention shortfall") || strstr(st->reason, "short of space");
@@ -209,7 +201,7 @@ int api_metrics(struct srv_req *r)
     cv_buf_printf(b, "# HELP camvault_camera_picture_problem 1 when the camera's picture is black "
                      "or frozen (operations.md, Camera health).\n"
                      "# TYPE camvault_camera_picture_problem gauge\n");
-    PER_CAMERA("camvault_camera_picture_problem", picture_problem(&st))
+    PER_CAMERA("camvault_camera_picture_problem", srv_camera_picture_bad(&st))
 #undef PER_CAMERA
     cv_buf_printf(b, "# HELP camvault_volume_used_bytes Bytes of footage stored.\n"
                      "# TYPE camvault_volume_used_bytes gauge\n");

@@ -33,6 +33,14 @@ const char *srv_camera_picture(const struct idx_status *st, int64_t *since_us)
     return known ? st->picture : "unknown";
 }
 
+bool srv_camera_picture_bad(const struct idx_status *st)
+{
+    int64_t since;
+    const char *p = srv_camera_picture(st, &since);
+
+    return strcmp(p, "black") == 0 || strcmp(p, "frozen") == 0;
+}
+
 /* "picture" and "picture_since": unknown while the camera is not recording. */
 static void picture_json(struct cv_buf *b, const struct idx_status *st)
 {

@@ -26,6 +26,8 @@ void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct 
  * Since when, wall-clock µs, into *since_us (0: never recorded). For alerts: "black" and
  * "frozen" are the problems. */
 const char *srv_camera_picture(const struct idx_status *st, int64_t *since_us);
+/* Whether that is a problem: "black" or "frozen" (st may be NULL). */
+bool srv_camera_picture_bad(const struct idx_status *st);
 
 /* Whether hold h is in force now (not released, `until` not passed). */
 bool srv_hold_active(const struct idx_hold *h);
