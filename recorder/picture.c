@@ -158,7 +158,7 @@ struct rec_pic_cam {
     bool annexb; /* the job's NAL units follow start codes, else 4-byte lengths */
     bool queued, busy, dead;
     uint64_t epoch; /* a decode begun before the last stop is not counted */
-    uint32_t failures;
+    uint32_t failures, failed_in_row;
     struct rec_pic_track track;
 };
 
@@ -266,8 +266,15 @@ static void slot_result(struct rec_pic_cam *c, int rc, const struct rec_pic_samp
         c->failures++;
         if ((c->failures & (c->failures - 1)) == 0) /* 1, 2, 4, ...: not a flood */
             cv_warn("camera '%s': picture check: %s (%u so far)", c->id, err->msg, c->failures);
+        /* No picture to judge is no judgement: an old verdict must not stand for long. */
+        if (++c->failed_in_row >= REC_PIC_REPEAT && c->track.state != REC_PIC_UNKNOWN) {
+            cv_info("camera '%s': picture %s -> unknown (its keyframes do not decode)", c->id,
+                    rec_pic_state_name(c->track.state));
+            rec_pic_track_reset(&c->track, cv_now_us());
+        }
         return;
     }
+    c->failed_in_row = 0;
     if (rec_pic_track_feed(&c->track, s, cv_now_us(), &old))
         cv_info("camera '%s': picture %s -> %s (mean luma %.1f, deviation %.1f)", c->id,
                 rec_pic_state_name(old), rec_pic_state_name(c->track.state), s->mean,

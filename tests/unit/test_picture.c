@@ -310,13 +310,14 @@ void test_picture_worker(void)
     AVCodecParameters *par = avcodec_parameters_alloc();
     AVFrame *f = av_frame_alloc();
     AVPacket *black = av_packet_alloc(), *live[2] = {av_packet_alloc(), av_packet_alloc()};
+    AVPacket *garbage = av_packet_alloc();
     struct rec_pic *p = NULL;
     struct rec_pic_cam *c = NULL, *idle = NULL;
     struct cv_err err = {""};
     uint64_t rng = 5;
     int64_t since = -1;
 
-    if (!enc || !par || !f || !black || !live[0] || !live[1]) {
+    if (!enc || !par || !f || !black || !live[0] || !live[1] || !garbage) {
         CHECK_MSG(0, "setup: no MJPEG encoder or out of memory");
         goto out;
     }
@@ -330,7 +331,7 @@ void test_picture_worker(void)
     if (avcodec_open2(enc, mj, NULL) < 0 || av_frame_get_buffer(f, 0) < 0 ||
         avcodec_parameters_from_context(par, enc) < 0 ||
         encode(enc, f, 16, 1, &rng, black) < 0 || encode(enc, f, -1, 3, &rng, live[0]) < 0 ||
-        encode(enc, f, -1, 3, &rng, live[1]) < 0) {
+        encode(enc, f, -1, 3, &rng, live[1]) < 0 || av_packet_ref(garbage, live[0]) < 0) {
         CHECK_MSG(0, "setup: cannot encode the test pictures");
         goto out;
     }
@@ -345,6 +346,11 @@ void test_picture_worker(void)
     CHECK_MSG(offer_until(c, &black, 1, par, REC_PIC_BLACK), "black never seen");
     CHECK_MSG(offer_until(c, live, 2, par, REC_PIC_OK), "live never seen");
     CHECK_MSG(offer_until(c, live, 1, par, REC_PIC_FROZEN), "frozen never seen");
+    /* keyframes that do not decode (cut short): no verdict stands, unknown */
+    garbage->size = 40;
+    CHECK_MSG(offer_until(c, &garbage, 1, par, REC_PIC_UNKNOWN), "a stale verdict stood");
+    garbage->size = live[0]->size;
+    CHECK_MSG(offer_until(c, live, 2, par, REC_PIC_OK), "ok never seen after the garbage");
     rec_pic_cam_stop(c); /* the stream ended */
     CHECK_EQ_INT(rec_pic_cam_state(c, &since), REC_PIC_UNKNOWN);
     CHECK_EQ_INT(rec_pic_cam_state(idle, &since), REC_PIC_UNKNOWN);
@@ -355,6 +361,7 @@ void test_picture_worker(void)
     CHECK_EQ_INT(since, 0);
 out:
     rec_pic_close(p);
+    av_packet_free(&garbage);
     av_packet_free(&live[1]);
     av_packet_free(&live[0]);
     av_packet_free(&black);
