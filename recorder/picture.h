@@ -1,8 +1,8 @@
 /*
  * picture.h: picture health. Beside online/offline, the recorder looks at each camera's picture
  * cheaply and says whether it is "ok", "black" (lens covered, infrared broken at night) or
- * "frozen" (the camera sends the same picture over and over); "unknown" before the first look
- * and while the camera is offline.
+ * "frozen" (the camera sends the same picture over and over); "unknown" before the first look,
+ * while the camera is offline, and after two keyframes in a row that did not decode.
  *
  * Cost: one keyframe per camera every `picture_check_s` (camvault.conf, default 5 s) is decoded,
  * nothing else. The camera thread hands the keyframe it already holds (a packet reference, no
