@@ -22,11 +22,12 @@ static void status_words(const struct idx_status *st, bool have, char *out, size
 {
     if (!have)
         snprintf(out, n, "never recorded");
-    else if (st->online && st->reason[0]) /* online with a warning (clock, space, ...) */
-        snprintf(out, n, "online; %s", st->reason);
-    else if (st->online)
-        snprintf(out, n, "online");
-    else
+    else if (st->online) { /* with its warning (clock, space, ...) and a bad picture */
+        int64_t since;
+        bool bad = srv_camera_picture_bad(st);
+        snprintf(out, n, "online%s%s%s%s", st->reason[0] ? "; " : "", st->reason,
+                 bad ? "; picture " : "", bad ? srv_camera_picture(st, &since) : "");
+    } else
         snprintf(out, n, "offline: %s", st->reason);
 }
 

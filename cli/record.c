@@ -59,6 +59,18 @@ static int rec_conf_key(struct conf_dest *d, const char *key, const char *value,
         cfg->live_chunk_us = ms * 1000;
         return 0;
     }
+    if (strcmp(key, "picture_check_s") == 0) {
+        /* Up to 15 s, so that a black or frozen picture still shows within 60 s (picture.h). */
+        if (strcmp(value, "0") == 0) {
+            cfg->picture_us = 0;
+            return 0;
+        }
+        if (cv_seconds_parse(value, &us, err) < 0 || us < CV_US_PER_S / 2 || us > 15 * CV_US_PER_S)
+            return cv_errf(err, CV_EINVAL, "picture_check_s '%s' is not 0 (off) or a number of "
+                           "seconds from 0.5 to 15", value);
+        cfg->picture_us = us;
+        return 0;
+    }
     if (strcmp(key, "log_level") == 0) {
         int lvl = cv_log_level_parse(value);
         if (lvl < 0)

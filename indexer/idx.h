@@ -319,6 +319,10 @@ struct idx_status {
     uint64_t not_durable; /* segments closed with a failed fsync since the recorder started */
     uint64_t ts_repaired; /* video decode times repaired within a run since the recorder started */
     char transport[8];    /* RTP transport in use: "tcp", "udp" or "" (not connected yet) */
+    /* Picture health (recorder/picture.h): "ok", "black", "frozen", "unknown"; "" in records
+     * of older recorders (read as unknown). Since when, wall-clock µs (0: never looked). */
+    char picture[8];
+    int64_t picture_since_us;
 };
 int idx_status_put(struct idx_txn *txn, uint32_t cam, const struct idx_status *st,
                    struct cv_err *err);

@@ -47,6 +47,8 @@ int idx_status_put(struct idx_txn *t, uint32_t cam, const struct idx_status *st,
     cv_buf_be64(&b, st->not_durable); /* optional trailing fields: older records end before */
     cv_buf_be64(&b, st->ts_repaired);
     cv_buf_str16(&b, st->transport);
+    cv_buf_str16(&b, st->picture);
+    cv_buf_be64(&b, (uint64_t)st->picture_since_us);
     rc = idx_put(t, DB_STATUS, key, 4, &b, err, "writing status");
     cv_buf_release(&b);
     return rc;
@@ -84,6 +86,10 @@ int idx_status_get(struct idx_txn *t, uint32_t cam, struct idx_status *st, struc
     if (!r.bad && r.len - r.off >= 10) {
         st->ts_repaired = cv_rd_be64(&r);
         cv_rd_str16(&r, st->transport, sizeof(st->transport));
+    }
+    if (!r.bad && r.len - r.off >= 10) {
+        cv_rd_str16(&r, st->picture, sizeof(st->picture));
+        st->picture_since_us = (int64_t)cv_rd_be64(&r);
     }
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: status record is corrupt");

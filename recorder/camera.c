@@ -59,6 +59,7 @@ struct rec_cam {
     const struct rec_config *rc;
     struct rec_sink *sink;
     struct rec_notes *notes;
+    struct rec_pic_cam *pic; /* picture health (picture.h); NULL: always "unknown" */
     volatile sig_atomic_t *gstop;
     pthread_t thread;
     atomic_bool retire, done;
@@ -147,6 +148,8 @@ static void push_status(struct rec_cam *c, bool force)
     char note[IDX_TEXT_MAX];
     struct cv_clock clk;
 
+    cv_strlcpy(st.picture, rec_pic_state_name(rec_pic_cam_state(c->pic, &st.picture_since_us)),
+               sizeof(st.picture));
     c->last_status_push = now;
     c->st.updated_us = cv_now_us();
     st.updated_us = c->st.updated_us;
@@ -788,6 +791,8 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
 
     if (!video_times(c, s, pkt))
         return 0;
+    if (key) /* a look at the picture when one is due: queued, not done here (picture.h) */
+        rec_pic_cam_offer(c->pic, pkt, s->par[0], s->ic != NULL);
     m = av_rescale_q(pkt->dts, s->tb[0], AV_TIME_BASE_Q);
     s->open_cto = pkt->pts - pkt->dts;
     if (!s->active) {
@@ -1017,6 +1022,7 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
             break;
     }
     end_run(c, s);
+    rec_pic_cam_stop(c->pic); /* no stream, no picture: "unknown" */
     if (s->rtsp) {
         struct rec_rtsp_stats rs;
         rec_rtsp_stats(s->rtsp, &rs);
@@ -1103,6 +1109,7 @@ int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,
     c->rc = p->cfg;
     c->sink = p->sink;
     c->notes = p->notes;
+    c->pic = rec_pic_cam_new(p->pic, cam->id);
     c->gstop = p->stop;
     c->last_end_us = p->last_end_us;
     c->gap_reason = IDX_GAP_RECORDER_STOPPED;
@@ -1121,6 +1128,7 @@ int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,
     r = pthread_create(&c->thread, &attr, cam_main, c);
     pthread_attr_destroy(&attr);
     if (r) {
+        rec_pic_cam_free(c->pic);
         free(c);
         return cv_errf(err, CV_ENOMEM, "camera '%s': cannot start its thread: %s", cam->id,
                        strerror(r));
@@ -1151,5 +1159,6 @@ void rec_cam_free(struct rec_cam *c)
         return;
     rec_cam_retire(c);
     pthread_join(c->thread, NULL);
+    rec_pic_cam_free(c->pic);
     free(c);
 }

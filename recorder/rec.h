@@ -33,6 +33,7 @@ struct rec_config {
     int64_t retention_us;       /* how often retention runs; default 10 s */
     int64_t checkpoint_us;      /* how often chain heads are signed; default 60 s */
     int64_t live_chunk_us;      /* CMAF chunk length in segment files; default 200 ms, 0 off */
+    int64_t picture_us;         /* each camera's picture checked this often (picture.h); 5 s */
     char tsa_url[512];          /* RFC 3161 authority stamping each checkpoint; "" for none */
 };
 

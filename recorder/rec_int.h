@@ -19,6 +19,7 @@
 #include <libavformat/avformat.h>
 
 #include "indexer/idx.h"
+#include "recorder/picture.h"
 #include "recorder/rec.h"
 
 /* ---- segment writer ---- */
@@ -149,6 +150,7 @@ struct rec_cam_params {
     int64_t last_end_us;     /* end of the camera's newest indexed segment, 0 if none */
     const char *resume_note; /* why there is a hole before this start ("recorder was not running") */
     struct rec_notes *notes;
+    struct rec_pic *pic; /* the picture check worker (picture.h); outlives the camera */
 };
 
 int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,

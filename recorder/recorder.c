@@ -39,6 +39,7 @@ void rec_config_defaults(struct rec_config *cfg)
     cfg->retention_us = 10 * CV_US_PER_S;
     cfg->checkpoint_us = 60 * CV_US_PER_S;
     cfg->live_chunk_us = 200 * 1000; /* live.mp4 ~0.3 s behind; see docs/storage-layout.md */
+    cfg->picture_us = 5 * CV_US_PER_S; /* black or frozen shows within ~20 s (picture.h) */
 }
 
 /* Say in the log when the clock's synchronisation changes, and at start when it is off. */
@@ -325,6 +326,7 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     struct rec_sink *sink = NULL;
     struct rec_notes *notes = NULL;
     struct rec_retainer *retainer = NULL;
+    struct rec_pic *pic = NULL;
     struct itg_signer *signer = NULL;
     struct itg_checkpointer *checkpoints = NULL;
     struct idx_camera *cams = NULL;
@@ -359,6 +361,8 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         rc = rec_notes_open(&notes, err);
     if (rc == 0)
         rc = rec_retainer_start(&retainer, idx, root, cfg, notes, err);
+    if (rc == 0)
+        rc = rec_pic_open(&pic, cfg->picture_us, err);
     if (rc < 0)
         goto out;
     {
@@ -381,6 +385,7 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     base.sink = sink;
     base.stop = stop;
     base.notes = notes;
+    base.pic = pic;
     cv_info("recorder started on '%s' (%zu cameras, segments of %lld s)", root, ncams,
             (long long)(cfg->segment_us / CV_US_PER_S));
     while (!*stop) {
@@ -435,6 +440,7 @@ out:
     rec_retainer_stop(retainer);
     rec_sink_close(sink);
     rec_notes_free(notes);
+    rec_pic_close(pic); /* after the cameras: they hold its slots */
     itg_signer_close(signer);
     free(slots);
     free(cams);

@@ -15,6 +15,7 @@
 #include "server/guard.h"
 #include "server/jobs.h"
 #include "server/srv_int.h"
+#include "server/views.h"
 #include "common/banned.h"
 
 #define RECORDER_ALIVE_US (10 * CV_US_PER_S) /* the recorder writes status every 2 s */
@@ -197,6 +198,10 @@ int api_metrics(struct srv_req *r)
                      "last 10 minutes (retention released its reserve to recover).\n"
                      "# TYPE camvault_camera_disk_full gauge\n");
     PER_CAMERA("camvault_camera_disk_full", was_disk_full(&st))
+    cv_buf_printf(b, "# HELP camvault_camera_picture_problem 1 when the camera's picture is black "
+                     "or frozen (operations.md, Camera health).\n"
+                     "# TYPE camvault_camera_picture_problem gauge\n");
+    PER_CAMERA("camvault_camera_picture_problem", srv_camera_picture_bad(&st))
 #undef PER_CAMERA
     cv_buf_printf(b, "# HELP camvault_volume_used_bytes Bytes of footage stored.\n"
                      "# TYPE camvault_volume_used_bytes gauge\n");

@@ -25,6 +25,31 @@ static void video_codec_json(struct cv_buf *b, const char *status_codec)
     cv_json_str(b, name);
 }
 
+const char *srv_camera_picture(const struct idx_status *st, int64_t *since_us)
+{
+    bool known = st && st->online && st->picture[0];
+
+    *since_us = known ? st->picture_since_us : st && !st->online ? st->since_us : 0;
+    return known ? st->picture : "unknown";
+}
+
+bool srv_camera_picture_bad(const struct idx_status *st)
+{
+    int64_t since;
+    const char *p = srv_camera_picture(st, &since);
+
+    return strcmp(p, "black") == 0 || strcmp(p, "frozen") == 0;
+}
+
+/* "picture" and "picture_since": unknown while the camera is not recording. */
+static void picture_json(struct cv_buf *b, const struct idx_status *st)
+{
+    int64_t since;
+
+    cv_json_add_str(b, "picture", srv_camera_picture(st, &since), false);
+    cv_json_add_time(b, "picture_since", since);
+}
+
 void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct idx_status *st,
                      enum srv_role role)
 {
@@ -52,7 +77,9 @@ void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct 
     }
     cv_buf_printf(b, ",\"status\":");
     if (!st) {
-        cv_buf_printf(b, "null}");
+        cv_buf_printf(b, "null");
+        picture_json(b, st);
+        cv_buf_u8(b, '}');
         return;
     }
     cv_buf_printf(b, "{\"online\":%s", st->online ? "true" : "false");
@@ -65,7 +92,9 @@ void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct 
     cv_json_add_time(b, "updated", st->updated_us);
     cv_json_add_str(b, "codec", st->codec, false);
     cv_json_add_str(b, "transport", st->transport, true); /* as recorded: "tcp", "udp" */
-    cv_buf_printf(b, ",\"timestamps_repaired\":%llu}}", (unsigned long long)st->ts_repaired);
+    cv_buf_printf(b, ",\"timestamps_repaired\":%llu}", (unsigned long long)st->ts_repaired);
+    picture_json(b, st);
+    cv_buf_u8(b, '}');
 }
 
 bool srv_hold_active(const struct idx_hold *h)

@@ -16,9 +16,18 @@
 
 /* CAMERA for a caller of `role` (SRV_ROLE_*): residents get {id, name, location, public, online};
  * the other roles the camera's settings and its status (st, or null when st is NULL: never
- * recorded); admins also its URL with the password masked (cv_url_redact). */
+ * recorded), then its picture health ("picture": "ok", "black", "frozen" or "unknown" when not
+ * recording; "picture_since"); admins also its URL with the password masked (cv_url_redact). */
 void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct idx_status *st,
                      enum srv_role role);
+
+/* The camera's picture health as shown (recorder/picture.h): st->picture ("ok", "black",
+ * "frozen") while it records, else "unknown" (st NULL: never recorded; offline; older records).
+ * Since when, wall-clock µs, into *since_us (0: never recorded). For alerts: "black" and
+ * "frozen" are the problems. */
+const char *srv_camera_picture(const struct idx_status *st, int64_t *since_us);
+/* Whether that is a problem: "black" or "frozen" (st may be NULL). */
+bool srv_camera_picture_bad(const struct idx_status *st);
 
 /* Whether hold h is in force now (not released, `until` not passed). */
 bool srv_hold_active(const struct idx_hold *h);

@@ -30,6 +30,12 @@
     X(cvtime_parse_good)                                                                           \
     X(dts_rebuild)                                                                                 \
     X(dts_repair)                                                                                  \
+    X(picture_black)                                                                               \
+    X(picture_frozen)                                                                              \
+    X(picture_measure)                                                                             \
+    X(picture_hysteresis)                                                                          \
+    X(picture_worker)                                                                              \
+    X(picture_worker_off)                                                                          \
     X(cvtime_parse_bad)                                                                            \
     X(cvtime_civil_round_trip)                                                                     \
     X(cvtime_format_utc)                                                                           \

@@ -770,6 +770,8 @@ static void status_fill(struct idx_status *st, int v)
     st->reconnects = (uint64_t)v;
     st->updated_us = T0 + 5 * S + v;
     snprintf(st->codec, sizeof(st->codec), "h264 1920x1080 + aac 48000Hz %dch", v);
+    cv_strlcpy(st->picture, v % 2 ? "frozen" : "black", sizeof(st->picture));
+    st->picture_since_us = T0 + 7 * S + v;
 }
 
 static void check_status(const struct idx_status *got, const struct idx_status *want)
@@ -784,6 +786,8 @@ static void check_status(const struct idx_status *got, const struct idx_status *
     CHECK_EQ_U64(got->reconnects, want->reconnects);
     CHECK_EQ_INT(got->updated_us, want->updated_us);
     CHECK_EQ_STR(got->codec, want->codec);
+    CHECK_EQ_STR(got->picture, want->picture);
+    CHECK_EQ_INT(got->picture_since_us, want->picture_since_us);
 }
 
 void test_idx_status(void)

@@ -14,7 +14,11 @@ rtppcmapay pt 8, 20 ms per buffer) or Opus 48 kHz (rtpopuspay, pt 98). The media
 shared: all clients see the same pipeline. TCP-interleaved and UDP unicast transports are
 allowed (--udp-only: UDP only, SETUP over TCP is answered 461). For the conformance corpus
 (test_21): --profile, --bframes, --open-gop, --vfr (frames dropped at random before the
-encoder), --no-rtcp.
+encoder), --no-rtcp. For picture health (test_132): --pattern ball (the default above), moving
+(colour bars scrolling, with the time overlay), black (black frames) or frozen (still colour
+bars, the same raw frame every time, no overlay; smpte100, as videotestsrc's smpte pattern has a
+patch of noise); --then PATTERN --after SECONDS switches the picture of the running stream
+once, SECONDS after the media was first built.
 
 Readiness (one line on stdout, flushed, once the socket is listening):
     gst_rtsp: serving rtsp://LISTEN:PORT/PATH
@@ -84,6 +88,10 @@ def parse_args(argv):
     p.add_argument("--auth", choices=("basic", "digest"), default="digest",
                    help="authentication method offered with --user (default digest)")
     p.add_argument("--stats", metavar="FILE", help="write JSON counters here")
+    p.add_argument("--pattern", choices=sorted(PATTERNS), default="ball",
+                   help="the picture (default ball)")
+    p.add_argument("--then", choices=sorted(PATTERNS), help="switch to this picture ...")
+    p.add_argument("--after", type=float, help="... this many seconds after the media starts")
     a = peer_args(p, argv)
     if not a.path.startswith("/") or len(a.path) < 2 or any(c.isspace() for c in a.path):
         p.error("--path must start with / and contain no spaces, e.g. /cam")
@@ -103,16 +111,32 @@ def parse_args(argv):
         p.error("--open-gop needs --bframes")
     if a.profile == "baseline" and a.bframes:
         p.error("--profile baseline has no B-frames")
+    if bool(a.then) != (a.after is not None) or (a.after is not None and a.after <= 0):
+        p.error("--then and --after (seconds, > 0) go together")
     if bool(a.user) != bool(a.password):
         p.error("--user and --password go together")
     return a
 
 
+# --pattern: videotestsrc's pattern and horizontal-speed, and whether the time overlay shows.
+PATTERNS = {"ball": ("ball", 0, True), "moving": ("smpte100", 4, True),
+            "black": ("black", 0, False), "frozen": ("smpte100", 0, False)}
+
+
+def set_pattern(bin_, name):
+    from gi.repository import Gst
+    pattern, speed, overlay = PATTERNS[name]
+    src = bin_.get_by_name("vsrc")
+    Gst.util_set_object_arg(src, "pattern", pattern)
+    src.set_property("horizontal-speed", speed)
+    bin_.get_by_name("clock").set_property("silent", not overlay)
+
+
 def launch_string(a):
     """gst-launch description of the media; payloaders are pay0 (video) and pay1 (audio)."""
-    video = ("videotestsrc is-live=true pattern=ball "
+    video = ("videotestsrc name=vsrc is-live=true pattern=ball "
              "! video/x-raw,width={w},height={h},framerate={fps}/1 "
-             "! timeoverlay font-desc=\"Sans 24\" ! videoconvert ! video/x-raw,format=I420 ! ")
+             "! timeoverlay name=clock font-desc=\"Sans 24\" ! videoconvert ! video/x-raw,format=I420 ! ")
     if a.vfr:
         video += "identity drop-probability=0.2 ! "
     if a.codec == "h264":
@@ -242,6 +266,9 @@ def main(argv):
 
     def on_media_configure(factory, media):
         bin_ = media.get_element()
+        set_pattern(bin_, a.pattern)
+        if a.then:
+            GLib.timeout_add(int(a.after * 1000), lambda: set_pattern(bin_, a.then) and False)
         for name, kind in (("pay0", "v"), ("pay1", "a")):
             el = bin_.get_by_name(name)
             if el is None:
