@@ -41,6 +41,9 @@ enum {
     DB_CASES,
     DB_JOBS,
     DB_AUDIT,
+    DB_REPORTS,
+    DB_ALERTS,
+    DB_PHOTOS,
     DB_COUNT
 };
 

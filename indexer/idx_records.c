@@ -144,7 +144,8 @@ int idx_camera_list(struct idx_txn *t, struct idx_camera **out, size_t *n, struc
 /* ---- generic record stores (schema 3: users, sessions, requests, cases, jobs, audit) ---- */
 
 static const char *const store_names[IDX_STORE_COUNT] = {"users", "sessions", "requests",
-                                                         "cases", "jobs",     "audit"};
+                                                         "cases", "jobs",     "audit",
+                                                         "reports", "alerts", "photos"};
 
 const char *idx_store_name(enum idx_store s)
 {

@@ -66,7 +66,9 @@ int srv_cookie_find(const char *header, const char *name, char *out, size_t cap)
 struct srv_req;
 typedef int (*srv_handler)(struct srv_req *r);
 
-#define SRV_PUBLIC 0x1 /* no authentication (login, healthz, metrics) */
+#define SRV_PUBLIC 0x1       /* no authentication (login, healthz, metrics) */
+#define SRV_LONG_STRINGS 0x2 /* a body string may be as long as the body (a photo in base64);
+                              * otherwise 4 KiB (cv_json_limits) */
 
 struct srv_route {
     const char *method;  /* "GET", "POST", "PATCH", "PUT", "DELETE" */
@@ -98,6 +100,7 @@ struct srv {
     struct srv_jobs *jobs; /* the export worker (jobs.h) */
     struct srv_audit_writer *audit; /* group commit of views' audit records (audit.h) */
     struct srv_guard *guard;        /* connection limits, request deadline (guard.h) */
+    struct srv_alerts *alerts;      /* the duty room's alert hub and its watcher (alerts.h) */
     bool tls;
     atomic_bool stopping;
     atomic_int renditions; /* H.264 rendition sessions running (api_rendition.c) */
