@@ -137,11 +137,32 @@ int api_alerts_ack(struct srv_req *r)
 
 struct stream {
     struct srv *srv;
+    struct srv_session sess; /* whose stream: looked at again at each keep-alive */
     struct srv_alert_sub *sub;
     struct cv_buf pending; /* SSE text not yet sent */
     size_t off;
     int64_t started_us, sent_us;
 };
+
+/* Whether the stream's session still stands (not logged out or expired) and its user may still
+ * read alerts (not disabled, still an officer or admin). */
+static bool still_allowed(struct stream *s)
+{
+    struct idx_txn *t = NULL;
+    struct cv_buf b;
+    struct srv_user u;
+    bool ok = s->sess.expires_us > cv_now_us();
+
+    cv_buf_init(&b, 1024);
+    if (ok && idx_begin(s->srv->idx, false, &t, NULL) == 0) {
+        ok = idx_rec_get(t, IDX_SESSIONS, s->sess.key, sizeof(s->sess.key), &b, NULL) == 0 &&
+             srv_user_get(t, s->sess.user, &u, NULL) == 0 && !u.disabled &&
+             (u.role & (SRV_ROLE_ADMIN | SRV_ROLE_OFFICER));
+        idx_abort(t);
+    }
+    cv_buf_release(&b);
+    return ok;
+}
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -166,6 +187,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             continue;
         }
         if (now - s->sent_us >= KEEPALIVE_US) {
+            if (!still_allowed(s))
+                return MHD_CONTENT_READER_END_OF_STREAM; /* logged out: the browser asks anew */
             cv_buf_printf(&s->pending, ": keep-alive\n\n");
             s->sent_us = now;
             continue;
@@ -204,6 +227,7 @@ int api_alerts_stream(struct srv_req *r)
     if (last && cv_parse_i64(last, 0, INT64_MAX, &after) < 0)
         after = 0;
     s->srv = r->srv;
+    s->sess = r->sess;
     cv_buf_init(&s->pending, STREAM_ROOM + 8192);
     s->sub = srv_alerts_subscribe(r->srv->alerts, r->conn, (uint64_t)after);
     if (!s->sub) {

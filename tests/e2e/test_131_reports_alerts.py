@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import CAMVAULT, cv, start_recorder, wait_for
-from httpapi import add_user, audit_records, logged_in, start_server
+from httpapi import add_user, audit_records, logged_in, refused, start_server
 
 T_FMT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -33,6 +33,7 @@ class Stream:
         assert self.resp.status == 200, self.resp.read()
         assert self.resp.getheader("Content-Type").startswith("text/event-stream")
         self.events, self.comments = [], []
+        self.ended = False
         self.lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
         wait_for(lambda: self.comments, 10, what="the stream's first comment")
@@ -57,6 +58,7 @@ class Stream:
                         ev = {}
         except (OSError, ValueError):
             pass
+        self.ended = True
 
     def wait(self, pred, timeout=10):
         found = []
@@ -103,18 +105,10 @@ def site(tmp_path):
             p.close()
 
 
-def refused(r, status, *words):
-    assert r.status == status, r
-    err = r.json()["error"]
-    for w in words:
-        assert w in err, err
-    return err
-
-
 def test_help_call_reaches_the_duty_room(site):
     root, u, address = site
     olga, rita = u["olga"], u["rita"]
-    stream = Stream(olga)
+    stream, admin = Stream(olga), Stream(u["adam"])
     try:
         at = int(time.time()) - 60
         t0 = time.monotonic()
@@ -170,8 +164,15 @@ def test_help_call_reaches_the_duty_room(site):
         assert [x["id"] for x in queue] == [rep["id"]] and queue[0]["answered_by"] == "olga"
         assert olga.patch(f"/api/v1/reports/{rep['id']}", {"status": "closed"}).status == 200
         refused(olga.patch(f"/api/v1/reports/{rep['id']}", {"answer": "again"}), 409, "closed")
+        assert admin.wait(lambda e: e["data"]["id"] == al["id"])  # admins get them too
+
+        # Logging out ends an open stream at its next keep-alive (15 s).
+        assert u["adam"].post("/api/v1/logout").status == 200
+        wait_for(lambda: admin.ended, 30, what="the logged-out admin's stream to end")
+        assert not stream.ended
     finally:
         stream.close()
+        admin.close()
     acts = [(a["user"], a["action"]) for a in audit_records(root)]
     for want in (("rita", "report-file"), ("rita", "hold-add"), ("olga", "alert-ack"),
                  ("olga", "report-update")):
