@@ -166,8 +166,9 @@ void srv_cam_states_check(struct srv_cam_states *cs, struct srv_alerts *a, struc
                 continue;
             snprintf(al.kind, sizeof(al.kind), "%s_%s", sources[s].name, now);
             cv_strlcpy(al.camera, cams[i].id, sizeof(al.camera));
-            snprintf(al.text, sizeof(al.text), "%s%s%s", cams[i].name[0] ? cams[i].name : cams[i].id,
-                     sts[i].reason[0] ? ": " : "", sts[i].reason);
+            snprintf(al.text, sizeof(al.text), "%s%s%s",
+                     cams[i].name[0] ? cams[i].name : cams[i].id, sts[i].reason[0] ? ": " : "",
+                     sts[i].reason);
             al.at_us = sts[i].since_us ? sts[i].since_us : sts[i].updated_us;
             if (srv_alerts_raise(a, &al, &err) < 0) {
                 cv_warn("alerts: camera '%s': cannot store alert %s: %s", cams[i].id, al.kind,

@@ -299,7 +299,7 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-int srv_alerts_open(struct srv_alerts **out, struct idx *idx, struct srv_guard *g,
+int srv_alerts_open(struct srv_alerts **out, struct idx *idx, struct srv_guard *g, bool watch,
                     struct cv_err *err)
 {
     struct srv_alerts *a = calloc(1, sizeof(*a));
@@ -316,13 +316,13 @@ int srv_alerts_open(struct srv_alerts **out, struct idx *idx, struct srv_guard *
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->cv, &ca);
     pthread_condattr_destroy(&ca);
-    rc = pthread_create(&a->thread, NULL, watch_main, a);
+    rc = watch ? pthread_create(&a->thread, NULL, watch_main, a) : 0;
     if (rc != 0) {
         srv_alerts_close(a);
         return cv_errf(err, CV_EIO, "cannot start the alerts' camera watcher thread: %s",
                        strerror(rc));
     }
-    a->thread_started = true;
+    a->thread_started = watch;
     *out = a;
     return 0;
 }

@@ -88,9 +88,9 @@ bool srv_status_shortfall(const struct idx_status *st);
 struct srv_alerts;
 struct srv_alert_sub;
 
-/* Open the hub and start its watcher thread (camera states, every 2 s) on idx; g wakes the
- * streams. *out NULL on failure. */
-int srv_alerts_open(struct srv_alerts **out, struct idx *idx, struct srv_guard *g,
+/* Open the hub on idx; g wakes the streams (NULL: no stream will subscribe). With watch, start
+ * its watcher thread (camera states, every 2 s). *out NULL on failure. */
+int srv_alerts_open(struct srv_alerts **out, struct idx *idx, struct srv_guard *g, bool watch,
                     struct cv_err *err);
 /* Stop the watcher and free the hub; after the HTTP daemon stopped (no stream left). NULL-safe. */
 void srv_alerts_close(struct srv_alerts *a);

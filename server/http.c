@@ -604,7 +604,7 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
         rc = srv_guard_open(&s->guard, &lim, err);
     }
     if (rc == 0)
-        rc = srv_alerts_open(&s->alerts, s->idx, s->guard, err);
+        rc = srv_alerts_open(&s->alerts, s->idx, s->guard, true, err);
     if (rc == 0)
         rc = listen_socket(listen_spec, &fd, shown, sizeof(shown), err);
     if (rc < 0)
