@@ -35,3 +35,23 @@ def test_wall_alert_popup_and_ack(ui_stack, tmp_path, lang):
     assert r["resident_status"] == "acknowledged", r
     assert r["english"] == [], r
     assert r["overflow"]["scrollWidth"] <= r["overflow"]["width"], r
+
+
+def test_report_form_and_answer(ui_stack, tmp_path):
+    """A resident reports a hazard on a camera with a large photo through the form (the page
+    shrinks the photo below the server's 40 KB); an officer answers it from the queue; the
+    resident's "My reports" shows the answer."""
+    s = ui_stack
+    resident = s.add_user("report-res", "resident")
+    cfg = {"base": s.base, "officer": s.user("officer"), "resident": s.cred(resident), "lang": "zh-CN",
+           "camera": "square-1", "text": "井盖破损"}
+    (tmp_path / "rep.json").write_text(json.dumps(cfg))
+    r = node("ui-reports.mjs", tmp_path / "rep.json", timeout=120)[0]
+    print(f"\nreport form: {r}")
+    assert r["errors"] == [], r
+    assert 1000 < r["photo_bytes"] <= 40 * 1024, r
+    assert "cover is fixed tomorrow" in r["answer"], r
+    off = s.client("officer")
+    rep = off.get(f"/api/v1/reports/{r['id']}").json()["report"]
+    assert rep["camera"] == "square-1" and rep["kind"] == "hazard" and rep["text"] == "井盖破损", rep
+    assert rep["status"] == "answered" and rep["hold"] is not None
