@@ -1,7 +1,7 @@
 // ui-reports.mjs CONFIG.json: a resident's report through the form and an officer's answer.
 // CONFIG: {"base", "officer": [name, pw], "resident": [name, pw], "lang", "camera", "text"}.
 // The resident opens "Report here" from a camera (#/report?camera=), writes what they saw,
-// attaches a photo (a 1600x1200 PNG the page must shrink below the server's 40 KB) and sends
+// attaches a photo (an 800x600 PNG of noise the page must shrink below the server's 40 KB) and sends
 // it; the officer answers it from the queue (#/reports); the resident's "My reports" must show
 // the answer. Prints one JSON line: {photo_bytes, status, answer, errors}.
 import { readFileSync } from "node:fs";
@@ -19,8 +19,8 @@ try {
     // A noisy picture (random pixels compress badly): the page must shrink it.
     const png = await res.evaluate(async () => {
       const c = document.createElement("canvas");
-      c.width = 1600; c.height = 1200;
-      const g = c.getContext("2d"), img = g.createImageData(1600, 1200);
+      c.width = 800; c.height = 600;
+      const g = c.getContext("2d"), img = g.createImageData(800, 600);
       for (let i = 0; i < img.data.length; i++) img.data[i] = (i % 4 === 3) ? 255 : Math.random() * 255;
       g.putImageData(img, 0, 0);
       const b = await new Promise((r) => c.toBlob(r, "image/png"));
