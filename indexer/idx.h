@@ -350,6 +350,9 @@ enum idx_store {
     IDX_JOBS,     /* export job id -> job */
     IDX_AUDIT,    /* be64 sequence -> audit record */
     IDX_AREAS,    /* area id -> area (server/areas.h); added after schema 3, see idx_open */
+    IDX_REPORTS,  /* residents' report id -> report (server/reports.h) */
+    IDX_ALERTS,   /* alert id -> duty-room alert (server/alerts.h) */
+    IDX_PHOTOS,   /* report id -> its photo's bytes (server/reports.h) */
     IDX_STORE_COUNT
 };
 #define IDX_REC_KEY_MAX 255

@@ -30,7 +30,7 @@ const char *const idx_db_names[DB_COUNT] = {
     "meta",       "cameras",   "segments", "fragments", "gaps",    "status",  "pending",
     "tombstones", "chainhead", "deleting", "holds",     "volumes", "volstats", "checkpoints",
     "users",      "sessions",  "requests", "cases",     "jobs",    "audit",
-    "areas"};
+    "areas",     "reports",    "alerts",    "photos"};
 
 int idx_db_err(struct cv_err *err, int rc, const char *what)
 {

@@ -43,6 +43,9 @@ enum {
     DB_AUDIT,
     DB_AREAS, /* from here on added within schema 3: a read-write open creates them; a read-only
                * open of an index no newer camvault has opened yet finds them absent (empty) */
+    DB_REPORTS,
+    DB_ALERTS,
+    DB_PHOTOS,
     DB_COUNT
 };
 #define DB_FIRST_OPTIONAL DB_AREAS

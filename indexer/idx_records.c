@@ -148,7 +148,7 @@ int idx_camera_list(struct idx_txn *t, struct idx_camera **out, size_t *n, struc
 
 static const char *const store_names[IDX_STORE_COUNT] = {"users", "sessions", "requests",
                                                          "cases", "jobs",     "audit",
-                                                         "areas"};
+                                                         "areas", "reports", "alerts", "photos"};
 
 const char *idx_store_name(enum idx_store s)
 {

@@ -11,6 +11,7 @@
 #include "common/cvtime.h"
 #include "indexer/idx.h"
 #include "indexer/retention.h"
+#include "server/alerts.h"
 #include "server/audit.h"
 #include "server/guard.h"
 #include "server/jobs.h"
@@ -30,7 +31,7 @@ struct overview {
 
 static bool short_of(const struct idx_status *st)
 {
-    return strstr(st->reason, "retention shortfall") || strstr(st->reason, "short of space");
+    return srv_status_shortfall(st);
 }
 
 /* The recorder's retention thread notes a recent disk-full event (recorder/retainer.c). */

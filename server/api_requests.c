@@ -65,6 +65,33 @@ int wf_body_cameras(struct srv_req *r, struct idx_txn *t, const char *name, bool
     return 0;
 }
 
+int wf_hold_provisional(struct srv_req *r, struct idx_txn *t, const char *owner,
+                        const char (*cameras)[LAY_ID_MAX + 1], uint32_t n, int64_t from_us,
+                        int64_t to_us, const char *what, uint64_t *id, struct cv_err *err)
+{
+    struct idx_hold h = {0};
+    char target[64], label[160], detail[512];
+    int rc;
+
+    cv_strlcpy(h.case_id, owner, sizeof(h.case_id));
+    for (uint32_t i = 0; i < n && i < IDX_HOLD_CAMERAS; i++)
+        cv_strlcpy(h.cameras[h.ncameras++], cameras[i], sizeof(h.cameras[0]));
+    h.from_us = from_us;
+    h.to_us = to_us;
+    h.created_us = cv_now_us();
+    h.until_us = h.created_us + SRV_REQUEST_HOLD_US;
+    cv_strlcpy(h.who, r->user.name, sizeof(h.who));
+    snprintf(h.why, sizeof(h.why), "provisional hold for %s", what);
+    rc = idx_hold_add(t, &h, err);
+    *id = h.id;
+    snprintf(target, sizeof(target), "hold %llu", (unsigned long long)h.id);
+    snprintf(label, sizeof(label), "provisional, %s", what);
+    wf_range_text(detail, sizeof(detail), label, from_us, to_us);
+    if (rc == 0)
+        rc = srv_audit(r, t, "hold-add", target, NULL, detail, err);
+    return rc;
+}
+
 void wf_range_text(char *out, size_t cap, const char *what, int64_t from_us, int64_t to_us)
 {
     char a[48], b[48];
@@ -202,7 +229,6 @@ int api_requests_add(struct srv_req *r)
 {
     static const char *const fields[] = {"camera", "place", "from", "to", "description", NULL};
     struct srv_request rq = {0};
-    struct idx_hold h = {0};
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     const char *camera = NULL, *place = NULL, *desc = NULL;
@@ -265,24 +291,11 @@ int api_requests_add(struct srv_req *r)
     rc = srv_request_add(t, &rq, &err);
     if (rc == 0 && rq.ncameras) {
         /* The provisional hold: the footage must outlive the wait for a decision. */
-        cv_strlcpy(h.case_id, rq.id, sizeof(h.case_id));
-        for (uint32_t i = 0; i < rq.ncameras; i++)
-            cv_strlcpy(h.cameras[i], rq.cameras[i], sizeof(h.cameras[0]));
-        h.ncameras = rq.ncameras;
-        h.from_us = rq.from_us;
-        h.to_us = rq.to_us;
-        h.created_us = rq.created_us;
-        h.until_us = rq.created_us + SRV_REQUEST_HOLD_US;
-        cv_strlcpy(h.who, r->user.name, sizeof(h.who));
-        snprintf(h.why, sizeof(h.why), "provisional hold for footage request %s", rq.id);
-        rc = idx_hold_add(t, &h, &err);
-        rq.hold = h.id;
+        snprintf(detail, sizeof(detail), "footage request %s", rq.id);
+        rc = wf_hold_provisional(r, t, rq.id, rq.cameras, rq.ncameras, rq.from_us, rq.to_us,
+                                 detail, &rq.hold, &err);
         if (rc == 0)
             rc = srv_request_put(t, &rq, &err);
-        snprintf(target, sizeof(target), "hold %llu", (unsigned long long)h.id);
-        wf_range_text(detail, sizeof(detail), "provisional, request", rq.from_us, rq.to_us);
-        if (rc == 0)
-            rc = srv_audit(r, t, "hold-add", target, NULL, detail, &err);
     }
     snprintf(target, sizeof(target), "request %s", rq.id);
     wf_range_text(detail, sizeof(detail), rq.camera[0] ? rq.camera : rq.place, rq.from_us,

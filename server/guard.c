@@ -228,6 +228,20 @@ bool srv_guard_resume_later(struct srv_guard *g, struct MHD_Connection *c, int64
     return ok;
 }
 
+void srv_guard_wake(struct srv_guard *g, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&g->mu);
+    for (struct gconn *e = g->head; e; e = e->next) {
+        if (e->conn != c || !e->wake_us)
+            continue;
+        e->wake_us = 0;
+        g->suspended--;
+        MHD_resume_connection(c);
+        break;
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
 /* Resume due connections, shed overdue requests, log (g->mu held). */
 static void sweep_locked(struct srv_guard *g, int64_t now, bool all)
 {

@@ -77,6 +77,10 @@ void srv_guard_count(struct srv_guard *g, enum srv_guard_reason reason);
  * stopping: the reader should end the stream.
  */
 bool srv_guard_resume_later(struct srv_guard *g, struct MHD_Connection *c, int64_t after_us);
+/* Resume c now if srv_guard_resume_later suspended it (else nothing): an event its reader
+ * waits for has come (the alert stream, server/alerts.h). c need not be open any more: a
+ * connection the guard no longer lists is left alone. */
+void srv_guard_wake(struct srv_guard *g, struct MHD_Connection *c);
 
 /* The guard's metrics in Prometheus text format (open connections, limits, shed counters). */
 void srv_guard_metrics(struct srv_guard *g, struct cv_buf *b);

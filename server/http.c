@@ -34,6 +34,7 @@
 #include "common/cvtime.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "server/alerts.h"
 #include "server/audit.h"
 #include "server/guard.h"
 #include "server/jobs.h"
@@ -603,6 +604,8 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
         rc = srv_guard_open(&s->guard, &lim, err);
     }
     if (rc == 0)
+        rc = srv_alerts_open(&s->alerts, s->idx, s->guard, true, err);
+    if (rc == 0)
         rc = listen_socket(listen_spec, &fd, shown, sizeof(shown), err);
     if (rc < 0)
         goto out;
@@ -676,6 +679,7 @@ out:
     free(cert);
     free(key);
     srv_jobs_close(s->jobs); /* after the daemon: no handler can kick it any more */
+    srv_alerts_close(s->alerts); /* after the daemon: no stream is left */
     srv_guard_close(s->guard);
     srv_throttle_close(s->throttle);
     srv_audit_writer_close(s->audit); /* after the daemon: no request is waiting in it */

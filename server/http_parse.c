@@ -369,6 +369,7 @@ void srv_user_json(struct cv_buf *b, const struct srv_user *u)
 int srv_parse_body(struct srv_req *r)
 {
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+    struct cv_json_limits lim = {0};
     struct cv_err err = {""};
     size_t n;
 
@@ -377,7 +378,9 @@ int srv_parse_body(struct srv_req *r)
     n = ct ? strcspn(ct, "; ") : 0;
     if (!ct || n != strlen("application/json") || strncasecmp(ct, "application/json", n) != 0)
         return srv_error(r, 415, "the body must be JSON (Content-Type: application/json)"), -1;
-    if (cv_json_parse((const char *)r->body.data, r->body.len, NULL, &r->json, &err) < 0)
+    if (r->route && (r->route->flags & SRV_LONG_STRINGS))
+        lim.max_string = SRV_BODY_MAX;
+    if (cv_json_parse((const char *)r->body.data, r->body.len, &lim, &r->json, &err) < 0)
         return srv_error(r, 400, "%s", err.msg), -1;
     r->in = cv_json_root(r->json);
     return 0;

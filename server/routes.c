@@ -6,6 +6,7 @@
  */
 #include <stddef.h>
 
+#include "server/alerts_int.h"
 #include "server/srv_int.h"
 #include "server/workflow_int.h"
 #include "common/banned.h"
@@ -60,6 +61,16 @@ const struct srv_route srv_routes[] = {
     {"GET", "/api/v1/requests/{}", O | R, 0, api_requests_get},
     {"POST", "/api/v1/requests/{}/approve", O, 0, api_requests_approve},
     {"POST", "/api/v1/requests/{}/reject", O, 0, api_requests_reject},
+    /* residents' reports (api_reports.c); a fixed path under /reports/ goes before {} */
+    {"POST", "/api/v1/reports", R, SRV_LONG_STRINGS, api_reports_add},
+    {"GET", "/api/v1/reports", A | O | R, 0, api_reports_list},
+    {"GET", "/api/v1/reports/{}", A | O | R, 0, api_reports_get},
+    {"PATCH", "/api/v1/reports/{}", A | O, 0, api_reports_edit},
+    {"GET", "/api/v1/reports/{}/photo", A | O | R, 0, api_reports_photo},
+    /* the duty room's alerts (api_alerts.c) */
+    {"GET", "/api/v1/alerts", A | O, 0, api_alerts_list},
+    {"GET", "/api/v1/alerts/stream", A | O, 0, api_alerts_stream},
+    {"POST", "/api/v1/alerts/{}/ack", A | O, 0, api_alerts_ack},
     /* cases (api_cases.c) */
     {"GET", "/api/v1/cases", O | M, 0, api_cases_list},
     {"POST", "/api/v1/cases", O, 0, api_cases_add},

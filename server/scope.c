@@ -40,6 +40,18 @@ bool srv_scope_area(struct srv_req *r, struct idx_txn *t, const char *area)
     return !scoped(r) || srv_area_within(t, area, r->user.area);
 }
 
+bool srv_scope_sees(struct idx_txn *t, const char *scope, const char *camera, const char *by)
+{
+    struct idx_camera c;
+    struct srv_user u;
+
+    if (!scope[0])
+        return true;
+    if (camera[0])
+        return idx_camera_get(t, camera, &c, NULL) == 0 && srv_area_within(t, c.area, scope);
+    return by[0] && srv_user_get(t, by, &u, NULL) == 0 && srv_area_within(t, u.area, scope);
+}
+
 bool srv_scope_camera(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c)
 {
     return srv_scope_area(r, t, c->area);

@@ -66,7 +66,9 @@ int srv_cookie_find(const char *header, const char *name, char *out, size_t cap)
 struct srv_req;
 typedef int (*srv_handler)(struct srv_req *r);
 
-#define SRV_PUBLIC 0x1 /* no authentication (login, healthz, metrics) */
+#define SRV_PUBLIC 0x1       /* no authentication (login, healthz, metrics) */
+#define SRV_LONG_STRINGS 0x2 /* a body string may be as long as the body (a photo in base64);
+                              * otherwise 4 KiB (cv_json_limits) */
 
 struct srv_route {
     const char *method;  /* "GET", "POST", "PATCH", "PUT", "DELETE" */
@@ -98,6 +100,7 @@ struct srv {
     struct srv_jobs *jobs; /* the export worker (jobs.h) */
     struct srv_audit_writer *audit; /* group commit of views' audit records (audit.h) */
     struct srv_guard *guard;        /* connection limits, request deadline (guard.h) */
+    struct srv_alerts *alerts;      /* the duty room's alert hub and its watcher (alerts.h) */
     bool tls;
     atomic_bool stopping;
     atomic_int renditions; /* H.264 rendition sessions running (api_rendition.c) */
@@ -203,6 +206,10 @@ bool srv_scope_allows(struct srv_req *r, struct idx_txn *t, const char *camera, 
  */
 struct srv_case;
 int srv_scope_path(struct srv_req *r);
+/* Whether a user whose area is scope ("" the whole site) sees a report or alert about camera
+ * ("" none) raised by user `by` ("" nobody): the camera's area, else the reporter's, lies within
+ * it. For what runs outside a request (the alert stream). */
+bool srv_scope_sees(struct idx_txn *t, const char *scope, const char *camera, const char *by);
 bool srv_scope_area(struct srv_req *r, struct idx_txn *t, const char *area);
 bool srv_scope_camera(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c);
 int srv_scope_camera_get(struct srv_req *r, struct idx_txn *t, const char *id,

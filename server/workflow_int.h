@@ -27,6 +27,14 @@ int wf_body_text(struct srv_req *r, const char *name, bool required, size_t max,
  */
 int wf_body_cameras(struct srv_req *r, struct idx_txn *t, const char *name, bool required,
                     char (*out)[LAY_ID_MAX + 1], uint32_t *n);
+/*
+ * The provisional hold of a resident's footage request or report `owner` ("R-4", "RP-2"): the
+ * cameras over [from_us, to_us) for SRV_REQUEST_HOLD_US, placed in t with its `hold-add` audit
+ * record; `what` names the owner ("footage request R-4"). 0 and *id, or the error.
+ */
+int wf_hold_provisional(struct srv_req *r, struct idx_txn *t, const char *owner,
+                        const char (*cameras)[LAY_ID_MAX + 1], uint32_t n, int64_t from_us,
+                        int64_t to_us, const char *what, uint64_t *id, struct cv_err *err);
 /* "<camera> <from>..<to>" (UTC, ms) for audit targets, into out[cap]. */
 void wf_range_text(char *out, size_t cap, const char *what, int64_t from_us, int64_t to_us);
 

@@ -119,5 +119,15 @@ def logged_in(port, user, password=PASSWORD, tls=False):
     return c
 
 
+def refused(r, status, *words):
+    """Assert that r is an error answer with `status` whose message holds every one of words;
+    returns the message."""
+    assert r.status == status, r
+    err = r.json()["error"]
+    for w in words:
+        assert w in err, err
+    return err
+
+
 def audit_records(root, *args):
     return json.loads(cv("audit", "--json", *args, root=root).stdout)

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from conftest import CAMVAULT, cv
-from httpapi import add_user, logged_in, start_server
+from httpapi import add_user, logged_in, refused, start_server
 from uistack import browser_ready, node
 
 T0 = 1767225600  # 2026-01-01 00:00 UTC
@@ -50,14 +50,6 @@ def site(tmp_path):
     finally:
         for p in reversed(procs):
             p.close()
-
-
-def refused(r, status, *words):
-    assert r.status == status, r
-    err = r.json()["error"]
-    for w in words:
-        assert w in err, err
-    return err
 
 
 def provisional(c):

@@ -25,10 +25,11 @@ from uistack import BROWSER, browser_ready, node
 pytestmark = pytest.mark.skipif(browser_ready() is not None, reason=str(browser_ready()))
 
 MENUS = {
-    "resident": {"#/cameras", "#/request", "#/myrequests"},
-    "officer": {"#/cameras", "#/queue", "#/cases", "#/holds", "#/exports"},
+    "resident": {"#/cameras", "#/request", "#/myrequests", "#/report", "#/myreports"},
+    "officer": {"#/cameras", "#/queue", "#/cases", "#/holds", "#/exports", "#/reports", "#/wall"},
     "mediator": {"#/cases", "#/exports"},
-    "admin": {"#/cameras", "#/holds", "#/admin-cameras", "#/admin-storage", "#/admin-users", "#/admin-audit"},
+    "admin": {"#/cameras", "#/holds", "#/admin-cameras", "#/admin-storage", "#/admin-users", "#/admin-audit",
+              "#/reports", "#/wall"},
 }
 
 
@@ -68,6 +69,8 @@ def test_every_screen_both_languages(ui_stack, tmp_path):
     r = res.post("/api/v1/requests", {"camera": "square-1", "from": f"@{a / 1e6}", "to": f"@{b / 1e6}",
                                       "description": "My e-bike was stolen"})
     assert r.status == 201, r
+    r = res.post("/api/v1/reports", {"kind": "hazard", "camera": "square-1", "text": "Broken manhole cover"})
+    assert r.status == 201, r
     hold = off.post("/api/v1/holds", {"case": cid, "cameras": ["gate-3"], "from": f"@{a / 1e6}", "to": f"@{b / 1e6}", "reason": "evidence"})
     assert hold.status == 201, hold
 
@@ -76,14 +79,16 @@ def test_every_screen_both_languages(ui_stack, tmp_path):
         "base": s.base,  # each screen is looked at once it is data-ready and has settled
         "users": {r: s.user(r) for r in ("resident", "officer", "mediator", "admin")},
         "screens": {
-            "resident": [["cameras", "#/cameras"], ["request", "#/request"], ["myrequests", "#/myrequests"], ["account", "#/account"]],
+            "resident": [["cameras", "#/cameras"], ["request", "#/request"], ["myrequests", "#/myrequests"], ["account", "#/account"],
+                         ["report", "#/report?camera=square-1"], ["myreports", "#/myreports"]],
             "officer": [["cameras", "#/cameras"], ["timeline", f"#/camera/gate-3?from={a - 30_000_000}&to={b + 30_000_000}"],
                         ["play", f"#/play?c=gate-3,alley-12&from={a}&to={b}&at={mid}"], ["queue", "#/queue?status=all"],
-                        ["cases", "#/cases"], ["case", f"#/case/{cid}"], ["holds", "#/holds"], ["exports", "#/exports"]],
+                        ["cases", "#/cases"], ["case", f"#/case/{cid}"], ["holds", "#/holds"], ["exports", "#/exports"],
+                        ["reports", "#/reports"], ["wall", "#/wall?layout=4"]],
             "mediator": [["cases", "#/cases"], ["case", f"#/case/{cid}"], ["timeline", "#/camera/gate-3"], ["exports", "#/exports"]],
             "admin": [["cameras", "#/admin-cameras"], ["storage", "#/admin-storage"], ["users", "#/admin-users"],
                       ["audit", "#/admin-audit"], ["timeline", f"#/camera/alley-12?from={a - 30_000_000}&to={b + 30_000_000}"],
-                      ["holds", "#/holds"]],
+                      ["holds", "#/holds"], ["reports", "#/reports"], ["wall", "#/wall?layout=9"]],
         },
     }
     (tmp_path / "ui.json").write_text(json.dumps(cfg))

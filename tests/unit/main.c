@@ -162,6 +162,8 @@
     X(workflow_records)                                                                            \
     X(workflow_place)                                                                              \
     X(workflow_record_bytes)                                                                       \
+    X(alerts_reports)                                                                              \
+    X(alerts_camera_states)                                                                        \
     X(segwriter_round_trip)                                                                        \
     X(segwriter_annexb_input)                                                                      \
     X(segwriter_composition_offsets)                                                               \

@@ -14,6 +14,8 @@ import * as exportsView from "./views/exports.js";
 import * as holds from "./views/holds.js";
 import * as admin from "./views/admin.js";
 import * as account from "./views/account.js";
+import * as reports from "./views/reports.js";
+import * as wall from "./views/wall.js";
 
 export const session = { user: null };
 
@@ -25,6 +27,10 @@ const ROUTES = {
   queue: [queue, ["officer"], "nav.queue"],
   request: [requests.newRequest, ["resident"], "nav.request"],
   myrequests: [requests.mine, ["resident"], "nav.myrequests"],
+  report: [reports.newReport, ["resident"], "nav.report"],
+  myreports: [reports.mine, ["resident"], "nav.myreports"],
+  reports: [reports.queue, ["admin", "officer"], "nav.reports"],
+  wall: [wall, ["admin", "officer"], "nav.wall"],
   cases: [cases.list, ["officer", "mediator"], "nav.cases"],
   case: [cases.detail, ["officer", "mediator"], null],
   holds: [holds, ["admin", "officer"], "nav.holds"],

@@ -128,3 +128,107 @@ export function playLive(v, url) {
   v.addEventListener("play", tick);
   return stop;
 }
+
+// Play `url` (a camera's live.m3u8) in `v` through MSE, fragment by fragment: for walls of many
+// tiles. A browser opens at most 6 connections to a server over HTTP/1.1, and every live.mp4
+// holds one for as long as it plays; here each tile makes short requests (the playlist about
+// once a second, each new fragment once), so 16 tiles share the connections. The fragments are
+// appended in "sequence" mode: a new segment file (a discontinuity, its times from 0 again)
+// goes on where the previous ended, after its own init section. Returns a function that stops
+// it; without MSE (or for a codec it cannot take) the tile stays empty with v.dataset.liveError.
+export function playLiveHls(v, url) {
+  let stopped = false, timer = null, poll = null;
+  const ctl = new AbortController();
+  const stop = () => {
+    stopped = true;
+    ctl.abort();
+    clearInterval(timer);
+    clearTimeout(poll);
+    v.removeAttribute("src");
+    v.load();
+  };
+  const base = new URL(url, location.href);
+  const fetchBytes = async (u) => {
+    const r = await fetch(new URL(u, base), { credentials: "same-origin", signal: ctl.signal });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    return new Uint8Array(await r.arrayBuffer());
+  };
+  const fetchText = async (u) => {
+    const r = await fetch(new URL(u, base), { credentials: "same-origin", signal: ctl.signal, cache: "no-store" });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    return r.text();
+  };
+  // The media playlist's fragments: [{seq, map, uri}].
+  const parse = (text) => {
+    let seq = 0, map = null;
+    const out = [];
+    for (const line of text.split("\n").map((s) => s.trim())) {
+      if (line.startsWith("#EXT-X-MEDIA-SEQUENCE:")) seq = Number(line.slice(22));
+      else if (line.startsWith("#EXT-X-MAP:")) { const m = /URI="([^"]+)"/.exec(line); map = m ? m[1] : null; }
+      else if (line && !line.startsWith("#")) out.push({ seq: seq++, map, uri: line });
+    }
+    return out;
+  };
+  if (!window.MediaSource) { v.dataset.liveError = "no MediaSource"; return stop; }
+  const ms = new MediaSource();
+  v.dataset.liveSrc = url;
+  v.src = URL.createObjectURL(ms);
+  ms.addEventListener("sourceopen", async () => {
+    URL.revokeObjectURL(v.src);
+    let sb = null, map = null, next = -1;
+    const append = (bytes) => new Promise((res, rej) => {
+      sb.addEventListener("updateend", res, { once: true });
+      sb.addEventListener("error", rej, { once: true });
+      sb.appendBuffer(bytes);
+    });
+    const trim = async () => {
+      const b = sb.buffered;
+      if (b.length && v.currentTime - b.start(0) > 2 * KEEP_S) {
+        await new Promise((res) => { sb.addEventListener("updateend", res, { once: true }); sb.remove(0, v.currentTime - KEEP_S); });
+      }
+    };
+    try {
+      const master = await fetchText(url); // the view's audit record: one per opening
+      const media = master.split("\n").map((s) => s.trim()).find((s) => s && !s.startsWith("#"));
+      for (;;) {
+        if (stopped) return;
+        const frags = parse(await fetchText(media));
+        // Start at the newest fragment; later, every one not yet appended.
+        const todo = frags.filter((f) => (next < 0 ? f === frags[frags.length - 1] : f.seq >= next));
+        for (const f of todo) {
+          if (stopped) return;
+          if (f.map !== map) {
+            const init = await fetchBytes(f.map);
+            if (!sb) {
+              const type = mseType(init);
+              if (!type) { v.dataset.liveError = "codec"; return; }
+              sb = ms.addSourceBuffer(type);
+              sb.mode = "sequence";
+            }
+            await append(init);
+            map = f.map;
+          }
+          await append(await fetchBytes(f.uri));
+          next = f.seq + 1;
+          await trim();
+          tick();
+        }
+        await new Promise((res) => { poll = setTimeout(res, todo.length ? 500 : 1000); });
+      }
+    } catch (e) {
+      if (!stopped) v.dataset.liveError = String(e.message || e);
+    }
+  }, { once: true });
+  function tick() {
+    const b = v.buffered;
+    if (stopped || !b.length) return;
+    if (v.currentTime < b.start(0)) v.currentTime = b.start(0);
+    const behind = lag(v);
+    if (behind > JUMP_S + 3) v.currentTime = b.end(b.length - 1) - 1; // fragments come whole
+    else if (behind > JUMP_S) v.playbackRate = FAST;
+    else v.playbackRate = 1;
+  }
+  v.play().catch(() => {});
+  timer = setInterval(tick, 500);
+  return stop;
+}

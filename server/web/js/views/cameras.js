@@ -7,6 +7,7 @@ import { fmtTime, nowUs, fmtDuration } from "../time.js";
 import { link } from "../app.js";
 import { renditionFor, withRendition, renditionSlot } from "../rendition.js";
 import { playLive } from "../live.js";
+import { helpButton } from "./reports.js";
 
 export async function render(main, r, session) {
   const role = session.user.role;
@@ -16,6 +17,7 @@ export async function render(main, r, session) {
   const count = h("span.muted");
   main.append(h("section",
     h("div.head", h("h1", role === "resident" ? t("cams.title.public") : t("cams.title")), count),
+    role === "resident" ? h("div.helpbar", helpButton(), h("a.btn", { href: "#/report" }, t("nav.report"))) : null,
     role === "resident" ? h("p.muted", t("cams.resident.help"), " ", h("a", { href: "#/request" }, t("nav.request"))) : null,
     h("div.filters", q, h("label.check", onlyOff, t("cams.onlyoffline"))),
     grid));
@@ -78,6 +80,7 @@ export async function render(main, r, session) {
     const last = h("div.small.muted");
     const actions = h("div.actions");
     if (role !== "resident") actions.append(h("a.btn", { href: link("camera", [c.id]) }, t("cams.timeline")));
+    else actions.append(helpButton(c.id), h("a.btn", { href: link("report", [], { camera: c.id }) }, t("rep.here")));
     const el = h("article.tile", { dataset: { id: c.id } },
       box,
       h("div.info", h("h3", raw(c.name || c.id)), h("div.small", raw(c.location || "")), h("div.small.muted", raw(c.id)), st, last, actions));
