@@ -21,7 +21,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c integrity/*.c exporter/*.c \
-                       recorder/*.c server/*.c)
+                       recorder/*.c server/*.c gb/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/exporter/viewer_html.o
 CLI_SRC  := $(wildcard cli/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/cli/help_text.o

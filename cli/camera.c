@@ -12,6 +12,7 @@
 #include "common/url.h"
 
 #include "cli/cli.h"
+#include "gb/gb.h"
 #include "server/views.h"
 #include "common/banned.h"
 
@@ -42,14 +43,15 @@ static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 
 static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
 {
-    const char *url = NULL, *name = "", *loc = "", *ret = NULL, *transport = "tcp", *vol = NULL;
+    const char *url = NULL, *name = "", *loc = "", *ret = NULL, *transport = "tcp", *vol = NULL,
+               *gbid = NULL;
     bool pub = false, disabled = false;
     const struct cli_opt opts[] = {
         {"--url", true, &url, NULL},      {"--name", true, &name, NULL},
         {"--location", true, &loc, NULL}, {"--retention-days", true, &ret, NULL},
         {"--public", false, NULL, &pub},  {"--transport", true, &transport, NULL},
         {"--volume", true, &vol, NULL},   {"--disabled", false, NULL, &disabled},
-        {NULL, false, NULL, NULL},
+        {"--gb-id", true, &gbid, NULL},   {NULL, false, NULL, NULL},
     };
     struct idx_camera c;
     struct cv_err err = {""};
@@ -74,7 +76,12 @@ static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
         return cli_usage_error(cl->cmd, "bad --transport '%s': expected tcp or udp", transport);
     if (vol && lay_id_check("volume", vol, &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
+    if (gbid && !gb_digits(gbid, GB_ID_LEN))
+        return cli_usage_error(cl->cmd, "bad --gb-id '%.40s': expected a 20-digit GB/T 28181 "
+                               "channel ID", gbid);
     memset(&c, 0, sizeof(c));
+    if (gbid)
+        cv_strlcpy(c.gb_id, gbid, sizeof(c.gb_id));
     cv_strlcpy(c.id, cl->pos[0], sizeof(c.id));
     cv_strlcpy(c.url, url, sizeof(c.url));
     cv_strlcpy(c.name, name, sizeof(c.name));
@@ -120,6 +127,12 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
         cli_close_index(idx, t);
         return cli_fail(&err);
     }
+    {   /* the channel IDs as the GB/T 28181 agent gives them (derived when not set) */
+        struct gb_config gb;
+        if (cli_gb_config(root, &gb, NULL) == 0 && gb.id[0])
+            for (size_t i = 0; i < n; i++)
+                gb_channel_id(&gb, &cams[i], cams[i].gb_id);
+    }
     cv_buf_init(&out, 64u << 20);
     if (cl->json && !show)
         cv_buf_u8(&out, '[');
@@ -147,6 +160,8 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
                           cams[i].enabled ? "yes" : "no", cams[i].is_public ? "yes" : "no",
                           cams[i].transport == IDX_TRANSPORT_UDP ? "udp" : "tcp",
                           cams[i].retention_days, cams[i].volume, words, lf);
+            if (cams[i].gb_id[0])
+                cv_buf_printf(&out, "gb id:          %s\n", cams[i].gb_id);
             if (have)
                 cv_buf_printf(&out,
                               "codec:          %s\nbitrate:        %.2f Mbit/s\n"
@@ -218,6 +233,7 @@ static int camera_enable(struct cli_cmdline *cl, int argc, char **argv, bool ena
 struct camera_edits {
     const char *url, *name, *loc, *transport, *vol;
     bool pub, priv;
+    const char *gbid;
 };
 
 static void apply_edits(struct idx_camera *c, const void *arg)
@@ -236,17 +252,21 @@ static void apply_edits(struct idx_camera *c, const void *arg)
         cv_strlcpy(c->volume, e->vol, sizeof(c->volume));
     if (e->pub || e->priv)
         c->is_public = e->pub;
+    if (e->gbid)
+        cv_strlcpy(c->gb_id, e->gbid, sizeof(c->gb_id));
 }
 
 static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
 {
-    const char *url = NULL, *name = NULL, *loc = NULL, *transport = NULL, *vol = NULL;
+    const char *url = NULL, *name = NULL, *loc = NULL, *transport = NULL, *vol = NULL,
+               *gbid = NULL;
     bool pub = false, priv = false;
     const struct cli_opt opts[] = {
         {"--url", true, &url, NULL},       {"--name", true, &name, NULL},
         {"--location", true, &loc, NULL},  {"--transport", true, &transport, NULL},
         {"--volume", true, &vol, NULL},    {"--public", false, NULL, &pub},
-        {"--private", false, NULL, &priv}, {NULL, false, NULL, NULL},
+        {"--private", false, NULL, &priv}, {"--gb-id", true, &gbid, NULL},
+        {NULL, false, NULL, NULL},
     };
     struct camera_edits ed;
     struct cli_camera_change ch = {.apply = apply_edits, .arg = &ed, .action = "camera-edit"};
@@ -256,7 +276,10 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
         return EXIT_USAGE;
     if (cl->npos != 1)
         return cli_usage_error(cl->cmd, "expected one camera id");
-    ed = (struct camera_edits){url, name, loc, transport, vol, pub, priv};
+    ed = (struct camera_edits){url, name, loc, transport, vol, pub, priv, gbid};
+    if (gbid && !gb_digits(gbid, GB_ID_LEN))
+        return cli_usage_error(cl->cmd, "bad --gb-id '%.40s': expected a 20-digit GB/T 28181 "
+                               "channel ID", gbid);
     if (url && cli_bad_url(cl->cmd, url))
         return EXIT_USAGE;
     if (transport && strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
@@ -270,9 +293,10 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
         return cli_usage_error(cl->cmd, "--url, --name or --location is too long");
     ch.id = cl->pos[0];
     ch.volume = vol;
-    snprintf(ch.detail, sizeof(ch.detail), "%s%s%s%s%s%s%s", url ? "url; " : "",
+    snprintf(ch.detail, sizeof(ch.detail), "%s%s%s%s%s%s%s%s", url ? "url; " : "",
              name ? "name; " : "", loc ? "location; " : "", transport ? "transport; " : "",
-             vol ? "volume; " : "", pub ? "public; " : "", priv ? "private; " : "");
+             vol ? "volume; " : "", pub ? "public; " : "", priv ? "private; " : "",
+             gbid ? "gb-id; " : "");
     if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
         return cli_fail(&err);
     printf("camera %s updated\n", ch.result.id);

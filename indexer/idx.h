@@ -100,6 +100,8 @@ struct idx_camera {
     double retention_days;
     char volume[LAY_ID_MAX + 1];
     int64_t created_us;
+    char gb_id[24]; /* GB/T 28181 channel ID (20 digits), "" = derived (gb/gb.h); a trailing
+                     * field of the record, absent in records written before it */
 };
 
 /* Add a new camera (c->num is set). CV_EEXIST when the id is taken. */

@@ -37,6 +37,8 @@ static void camera_encode(struct cv_buf *b, const struct idx_camera *c)
     cv_buf_be64(b, (uint64_t)(c->retention_days * 86400.0 * 1e3)); /* milliseconds */
     cv_buf_str16(b, c->volume);
     cv_buf_be64(b, (uint64_t)c->created_us);
+    if (c->gb_id[0])
+        cv_buf_str16(b, c->gb_id);
 }
 
 static int camera_decode(const MDB_val *v, struct idx_camera *c, struct cv_err *err)
@@ -60,6 +62,8 @@ static int camera_decode(const MDB_val *v, struct idx_camera *c, struct cv_err *
     c->retention_days = (double)cv_rd_be64(&r) / (86400.0 * 1e3);
     cv_rd_str16(&r, c->volume, sizeof(c->volume));
     c->created_us = (int64_t)cv_rd_be64(&r);
+    if (!r.bad && r.off < r.len)
+        cv_rd_str16(&r, c->gb_id, sizeof(c->gb_id));
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: camera record is corrupt");
     return 0;

@@ -1,0 +1,345 @@
+"""Issue 14, upward over UDP: camvault as a lower platform of a GB/T 28181-2016 upper platform.
+
+The upper platform here is written from the standard (GB/T 28181-2016 sections 9.1 registration,
+9.6 keepalive, 9.5 queries with annex A's MANSCDP, 9.2 real-time streaming with annex C's
+PS over RTP) and RFC 3261 / RFC 2617, not from camvault's code: a UDP SIP endpoint on 127.0.0.1
+that challenges REGISTER with a 401 Digest, recomputes the response from the password it knows,
+answers keepalives, sends Catalog, DeviceInfo and DeviceStatus queries and INVITEs a channel.
+
+- camvault registers with Digest (qop=auth, and without qop), registers again before the short
+  Expires the platform grants, keeps alive every gb_keepalive s and unregisters (Expires: 0)
+  when it stops;
+- Catalog lists every camera with its channel ID (the one set by --gb-id, the others derived
+  from gb_id as docs/gb28181.md says), split over several MESSAGEs with SumNum and Num;
+- a wrong password is one clear error line and a retry, nothing crashes; malformed SIP and
+  malformed MANSCDP get 400 and the agent goes on answering;
+- bad gb_ keys in camvault.conf are one clear error line each.
+"""
+import hashlib
+import re
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import cv, free_port, start_recorder, wait_for
+
+GB_ID = "34020000001180000001"     # this node: type 118 (NVR)
+REALM = "3402000000"
+PLATFORM = "34020000002000000001"  # the upper platform: type 200
+PASSWORD = "s3cret-gb"
+
+
+def md5(s):
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+def parse_sip(data):
+    """(first line, {lower-case long header name: [values]}, body) of one SIP message."""
+    compact = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact",
+               "l": "content-length", "c": "content-type"}
+    text = data.decode("latin-1")
+    head, _, body = text.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    hdrs = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        hdrs.setdefault(compact.get(name, name), []).append(value.strip())
+    n = int(hdrs.get("content-length", ["0"])[0])
+    return lines[0], hdrs, body[:n]
+
+
+def auth_params(value):
+    assert value.startswith("Digest ")
+    return {k: v1 or v2 for k, v1, v2 in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]+))', value[7:])}
+
+
+def xml_text(body, tag):
+    return re.findall(rf"<{tag}>([^<]*)</{tag}>", body)
+
+
+class Platform:
+    """The upper platform: one UDP socket, a thread that answers, lists of what it saw."""
+
+    def __init__(self, password=PASSWORD, qop=True, expires=3600):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.password, self.qop, self.expires = password, qop, expires
+        self.registers, self.auth_ok, self.auth_bad, self.keepalives = [], [], [], []
+        self.messages, self.responses, self.unregistered = [], [], []
+        self.device = None  # camvault's address, from its REGISTER
+        self.nonce = "n" + str(time.time_ns())
+        self.stop = False
+        self.cseq = 100
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        self.sock.close()
+
+    def reply(self, hdrs, addr, status, reason, extra="", body=""):
+        lines = [f"SIP/2.0 {status} {reason}"]
+        lines += [f"Via: {v}" for v in hdrs["via"]]
+        to = hdrs["to"][0] + ("" if "tag=" in hdrs["to"][0] else ";tag=plat1")
+        lines += [f"From: {hdrs['from'][0]}", f"To: {to}", f"Call-ID: {hdrs['call-id'][0]}",
+                  f"CSeq: {hdrs['cseq'][0]}"]
+        msg = "\r\n".join(lines) + "\r\n" + extra + f"Content-Length: {len(body)}\r\n\r\n" + body
+        self.sock.sendto(msg.encode(), addr)
+
+    def on_register(self, hdrs, addr, first):
+        uri = first.split()[1]
+        expires = int(hdrs.get("expires", ["3600"])[0])
+        self.registers.append((time.monotonic(), expires, hdrs))
+        auth = hdrs.get("authorization")
+        if not auth:
+            qop = ', qop="auth"' if self.qop else ""
+            self.reply(hdrs, addr, 401, "Unauthorized",
+                       f'WWW-Authenticate: Digest realm="{REALM}", nonce="{self.nonce}"'
+                       f'{qop}, algorithm=MD5\r\n')
+            return
+        p = auth_params(auth[0])
+        ha1 = md5(f"{p['username']}:{REALM}:{self.password}")
+        ha2 = md5(f"REGISTER:{p['uri']}")
+        if self.qop:
+            want = md5(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:{p['qop']}:{ha2}")
+        else:
+            want = md5(f"{ha1}:{p['nonce']}:{ha2}")
+        if p["response"] != want or p["uri"] != uri or p["username"] != GB_ID:
+            self.auth_bad.append(p)
+            self.reply(hdrs, addr, 401, "Unauthorized",
+                       f'WWW-Authenticate: Digest realm="{REALM}", nonce="{self.nonce}x"\r\n')
+            return
+        self.auth_ok.append(p)
+        if expires == 0:
+            self.unregistered.append(time.monotonic())
+        self.device = addr
+        self.reply(hdrs, addr, 200, "OK", f"Expires: {min(expires, self.expires)}\r\n")
+
+    def on_message(self, hdrs, addr, body):
+        self.reply(hdrs, addr, 200, "OK")
+        if "<CmdType>Keepalive</CmdType>" in body:
+            self.keepalives.append(time.monotonic())
+        else:
+            self.messages.append(body)
+
+    def run(self):
+        while not self.stop:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            first, hdrs, body = parse_sip(data)
+            if first.startswith("SIP/2.0"):
+                self.responses.append((first, hdrs, body))
+            elif first.startswith("REGISTER"):
+                self.on_register(hdrs, addr, first)
+            elif first.startswith("MESSAGE"):
+                self.on_message(hdrs, addr, body)
+
+    def send(self, raw):
+        self.sock.sendto(raw if isinstance(raw, bytes) else raw.encode(), self.device)
+
+    def request(self, method, to_id, body="", ctype="Application/MANSCDP+xml", extra=""):
+        self.cseq += 1
+        call = f"call{self.cseq}@127.0.0.1"
+        msg = (f"{method} sip:{to_id}@{REALM} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};rport;branch=z9hG4bK{self.cseq}\r\n"
+               f"From: <sip:{PLATFORM}@{REALM}>;tag=p{self.cseq}\r\n"
+               f"To: <sip:{to_id}@{REALM}>\r\nCall-ID: {call}\r\nCSeq: {self.cseq} {method}\r\n"
+               f"Max-Forwards: 70\r\n{extra}"
+               + (f"Content-Type: {ctype}\r\n" if body else "")
+               + f"Content-Length: {len(body)}\r\n\r\n{body}")
+        self.send(msg)
+        return call
+
+    def query(self, cmd, device_id, sn, extra_xml=""):
+        body = (f'<?xml version="1.0" encoding="GB2312"?>\r\n<Query>\r\n<CmdType>{cmd}</CmdType>'
+                f"\r\n<SN>{sn}</SN>\r\n<DeviceID>{device_id}</DeviceID>\r\n{extra_xml}</Query>\r\n")
+        return self.request("MESSAGE", device_id, body)
+
+    def answers(self, cmd, sn):
+        return [m for m in self.messages
+                if f"<CmdType>{cmd}</CmdType>" in m and f"<SN>{sn}</SN>" in m]
+
+    def response_to(self, call):
+        for first, hdrs, body in self.responses:
+            if hdrs.get("call-id", [""])[0] == call:
+                return first, hdrs, body
+        return None
+
+
+def write_conf(root, platform, sip_port, keepalive=1, password=PASSWORD, extra=""):
+    (root / "camvault.conf").write_text(
+        f"gb_id = {GB_ID}\ngb_realm = {REALM}\ngb_listen = 127.0.0.1:{sip_port}\n"
+        f"gb_upstream = {PLATFORM}@127.0.0.1:{platform.port}\ngb_password = {password}\n"
+        f"gb_keepalive = {keepalive}\n{extra}")
+
+
+def derived(num):
+    """The channel ID docs/gb28181.md derives: gb_id's first 10 digits, type 131, gb_id's 14th
+    digit, the camera's number as 6 digits."""
+    return f"{GB_ID[:10]}131{GB_ID[13]}{num:06d}"
+
+
+@pytest.fixture
+def platform():
+    p = Platform()
+    yield p
+    p.close()
+
+
+def add_cameras(root, n):
+    for i in range(1, n + 1):
+        args = ["camera", "add", f"cam{i}", "--url", f"rtsp://127.0.0.1:9/c{i}", "--disabled",
+                "--name", f"Gate <{i}>"]
+        if i == 2:
+            args += ["--gb-id", "34020000001310000777"]
+        cv(*args, root=root)
+
+
+def test_register_keepalive_catalog(root, tmp_path, procs, platform):
+    platform.expires = 4  # re-registration within the test: at half of it
+    add_cameras(root, 6)
+    sip_port = free_port()
+    write_conf(root, platform, sip_port)
+    rec = start_recorder(procs, root, tmp_path)
+    wait_for(lambda: platform.auth_ok, 20, what="a REGISTER with a correct Digest answer")
+    first = platform.registers[0][2]
+    assert "authorization" not in first and platform.registers[0][1] > 0
+    assert not platform.auth_bad
+    wait_for(lambda: len(platform.keepalives) >= 2, 20, what="two keepalives")
+    wait_for(lambda: len(platform.auth_ok) >= 2, 20, what="a REGISTER before Expires ran out")
+    assert platform.device == ("127.0.0.1", sip_port)
+
+    platform.query("Catalog", GB_ID, 11)
+    want = {derived(n) for n in (1, 3, 4, 5, 6)} | {"34020000001310000777"}
+
+    def catalog_ids():
+        ids = [i for m in platform.answers("Catalog", 11) for i in xml_text(m, "DeviceID")[1:]]
+        return ids if set(ids) >= want else None
+    ids = wait_for(catalog_ids, 15, what="every camera in the Catalog answers")
+    answers = platform.answers("Catalog", 11)
+    assert len(answers) >= 2, "6 cameras come in more than one MESSAGE"
+    assert all(xml_text(m, "SumNum") == ["6"] for m in answers)
+    assert sum(int(re.search(r'<DeviceList Num="(\d+)"', m).group(1)) for m in answers) == 6
+    assert sorted(ids) == sorted(want)
+    assert "Gate &lt;1&gt;" in "".join(answers)
+    shown = cv("camera", "show", "cam3", root=root).stdout
+    assert f"gb id:          {derived(3)}" in shown
+
+    platform.query("DeviceInfo", GB_ID, 12)
+    info = wait_for(lambda: platform.answers("DeviceInfo", 12), 10, what="DeviceInfo")[0]
+    assert xml_text(info, "Result") == ["OK"] and xml_text(info, "Channel") == ["6"]
+    platform.query("DeviceStatus", derived(1), 13)
+    st = wait_for(lambda: platform.answers("DeviceStatus", 13), 10, what="DeviceStatus")[0]
+    assert xml_text(st, "Online") == ["OFFLINE"]  # cam1 is disabled
+
+    rec.close()
+    assert rec.p.returncode == 0
+    assert platform.unregistered, "camvault unregisters (Expires: 0) when it stops"
+    log = rec.logfile.read_text()
+    assert PASSWORD not in log and "registered to upstream" in log
+
+
+def test_no_qop_and_wrong_password(root, tmp_path, procs):
+    good = Platform(qop=False)
+    bad = Platform(password="not-" + PASSWORD)
+    try:
+        write_conf(root, good, free_port())
+        rec = start_recorder(procs, root, tmp_path, name="good")
+        wait_for(lambda: good.auth_ok, 20, what="a Digest answer without qop")
+        rec.close()
+
+        write_conf(root, bad, free_port())
+        rec = start_recorder(procs, root, tmp_path, name="bad")
+        wait_for(lambda: len(bad.auth_bad) >= 2, 30, what="a retry after the refused password")
+        log = rec.logfile.read_text()
+        lines = [ln for ln in log.splitlines() if "password (gb_password) was refused" in ln]
+        assert lines and f"upstream '{PLATFORM}@127.0.0.1:{bad.port}'" in lines[0], log
+        assert rec.running()
+        assert PASSWORD not in log
+    finally:
+        good.close()
+        bad.close()
+
+
+def test_malformed_sip_and_xml(root, tmp_path, procs, platform):
+    add_cameras(root, 1)
+    write_conf(root, platform, free_port())
+    rec = start_recorder(procs, root, tmp_path)
+    wait_for(lambda: platform.auth_ok, 20, what="registration")
+
+    def status_of(call):
+        r = wait_for(lambda: platform.response_to(call), 10, what=f"an answer to {call}")
+        return int(r[0].split()[1])
+    # a request without CSeq, a bad request line, a Content-Length past the end
+    platform.send(f"MESSAGE sip:{GB_ID}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;"
+                  f"branch=z9hG4bKx1\r\nFrom: <sip:{PLATFORM}@{REALM}>;tag=a\r\nTo: <sip:"
+                  f"{GB_ID}@{REALM}>\r\nCall-ID: bad-1\r\nContent-Length: 0\r\n\r\n")
+    assert status_of("bad-1") == 400
+    platform.send("HELLO\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKx2\r\nCall-ID: bad-2\r\n"
+                  "CSeq: 1 MESSAGE\r\n\r\n")
+    assert status_of("bad-2") == 400
+    platform.send(f"MESSAGE sip:{GB_ID}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;"
+                  f"branch=z9hG4bKx3\r\nf: <sip:{PLATFORM}@{REALM}>;tag=a\r\nt: <sip:"
+                  f"{GB_ID}@{REALM}>\r\ni: bad-3\r\nCSeq: 1 MESSAGE\r\nl: 900\r\n\r\n<Query/>")
+    assert status_of("bad-3") == 400
+    platform.sock.sendto(b"\x00\xff" * 700, platform.device)
+    # MANSCDP that is not well formed, then one with an unsupported encoding
+    call = platform.request("MESSAGE", GB_ID, "<?xml version=\"1.0\"?><Query><CmdType>Catalog"
+                            "</SN></Query>")
+    assert status_of(call) == 400
+    call = platform.request("MESSAGE", GB_ID, "<?xml version=\"1.0\" encoding=\"EBCDIC\"?>"
+                            "<Query><CmdType>Catalog</CmdType></Query>")
+    assert status_of(call) == 400
+    # OPTIONS is answered
+    call = platform.request("OPTIONS", GB_ID)
+    assert status_of(call) == 200
+    # and the agent still answers, compact header forms included
+    platform.query("Catalog", GB_ID, 77)
+    wait_for(lambda: platform.answers("Catalog", 77), 10, what="a Catalog after the garbage")
+    assert rec.running()
+    log = rec.logfile.read_text()
+    assert "gb: malformed SIP from 127.0.0.1" in log and "SIP: no CSeq header" in log
+    assert "MANSCDP: element 'CmdType' closed by 'SN'" in log
+
+
+@pytest.mark.parametrize("line,msg", [
+    ("gb_id = 1234", "gb_id '1234' is not 20 digits"),
+    ("gb_realm = abc", "gb_realm 'abc' is not 10 digits"),
+    ("gb_listen = 127.0.0.1", "gb_listen '127.0.0.1' is not ADDR:PORT"),
+    ("gb_upstream = 1@127.0.0.1:5060", "gb_upstream '1@127.0.0.1:5060' is not PLATFORM_ID@HOST:PORT"),
+    ("gb_keepalive = 0", "gb_keepalive '0' is not a whole number of seconds"),
+])
+def test_conf_errors(root, line, msg):
+    (root / "camvault.conf").write_text(line + "\n")
+    r = cv("record", root=root, check=False, timeout=20)
+    assert r.returncode != 0
+    assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_conf_needs_upstream(root):
+    (root / "camvault.conf").write_text(f"gb_id = {GB_ID}\ngb_realm = {REALM}\n"
+                                        "gb_listen = 127.0.0.1:5999\ngb_password = x\n")
+    r = cv("record", root=root, check=False, timeout=20)
+    assert r.returncode != 0 and "gb_id is set but gb_upstream is not" in r.stderr
+    assert "x\n" not in r.stderr
+
+
+def test_camera_gb_id(root):
+    r = cv("camera", "add", "c1", "--url", "rtsp://127.0.0.1:9/x", "--gb-id", "123", root=root,
+           check=False)
+    assert r.returncode == 2 and "bad --gb-id '123'" in r.stderr
+    cv("camera", "add", "c1", "--url", "rtsp://127.0.0.1:9/x", root=root)
+    cv("camera", "edit", "c1", "--gb-id", "34020000001310000009", root=root)
+    import json
+    assert json.loads(cv("camera", "show", "c1", "--json", root=root).stdout)["gb_id"] == \
+        "34020000001310000009"
