@@ -92,14 +92,15 @@ SAN_ENV   := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:strict
 .PHONY: sanitize
 sanitize:
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=$(SAN_BUILD) all \
-	    $(SAN_BUILD)/unit-tests $(SAN_BUILD)/fuzz-verify $(SAN_BUILD)/fuzz-rtsp
+	    $(SAN_BUILD)/unit-tests $(SAN_BUILD)/fuzz-verify $(SAN_BUILD)/fuzz-rtsp $(SAN_BUILD)/fuzz-sip
 	$(SAN_ENV) $(SAN_BUILD)/unit-tests
 	@mkdir -p $(SAN_BUILD)/fuzz-out
 	cd $(SAN_BUILD)/fuzz-out && $(SAN_ENV) ../fuzz-rtsp ../../tests/fuzz/corpus-rtsp \
 	    $(FUZZ_RTSP_ITERS) 20261203
+	cd $(SAN_BUILD)/fuzz-out && $(SAN_ENV) ../fuzz-sip $(FUZZ_SIP_ITERS) 20261204
 	cd tests/e2e && $(SAN_ENV) CAMVAULT_BUILD=$(abspath $(SAN_BUILD)) $(PY) -m pytest -q \
 	    -p no:cacheprovider test_106_secrets.py test_91_export_trust.py -k "secrets or fuzzed"
-	@echo "sanitize: 0 findings (ASan+UBSan: unit tests, fuzz-rtsp, fuzz-verify, recording)"
+	@echo "sanitize: 0 findings (ASan+UBSan: unit tests, fuzz-rtsp, fuzz-sip, fuzz-verify, recording)"
 # ---- end of the sanitizer run ----
 
 # ---- the RTSP/RTP client's fuzz target (tests/fuzz/fuzz_rtsp.c) ----
@@ -123,6 +124,18 @@ fuzz-rtsp-libfuzzer:
 	    SANITIZE=address,undefined build-libfuzzer/fuzz-rtsp
 	@echo "run: mkdir -p /tmp/rtsp-corpus && build-libfuzzer/fuzz-rtsp -max_total_time=60 /tmp/rtsp-corpus tests/fuzz/corpus-rtsp"
 # ---- end of the RTSP fuzz target ----
+
+# ---- the GB/T 28181 SIP and MANSCDP parsers' fuzz target (tests/fuzz/fuzz_sip.c) ----
+# Built-in seeds and N deterministic mutations of them; under ASan+UBSan in `make sanitize`.
+FUZZ_SIP_ITERS ?= 20000
+$(BUILD)/fuzz-sip: $(BUILD)/tests/fuzz/fuzz_sip.o $(BUILD)/libcamvault.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: fuzz-sip
+fuzz-sip: $(BUILD)/fuzz-sip
+	@mkdir -p $(BUILD)/fuzz-out
+	cd $(BUILD)/fuzz-out && $(abspath $(BUILD)/fuzz-sip) $(FUZZ_SIP_ITERS) 20261204
+# ---- end of the SIP fuzz target ----
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -182,8 +195,8 @@ check-includes:
 test: deps
 	@$(MAKE) --no-print-directory check-includes
 	@$(MAKE) --no-print-directory all $(BUILD)/unit-tests $(BUILD)/fuzz-verify $(BUILD)/fuzz-rtsp \
-	    $(BUILD)/fsyncshim.so
-	@$(MAKE) --no-print-directory unit fuzz-rtsp e2e
+	    $(BUILD)/fuzz-sip $(BUILD)/fsyncshim.so
+	@$(MAKE) --no-print-directory unit fuzz-rtsp fuzz-sip e2e
 	@$(MAKE) --no-print-directory sanitize
 	@$(MAKE) --no-print-directory bench-quick
 
