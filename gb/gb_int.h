@@ -19,14 +19,19 @@
 
 struct gb_media;
 
-/* One INVITE dialog. */
+/* One INVITE dialog (session.c). */
 struct gb_session {
     bool used;
     char call_id[128];
-    char camera[LAY_ID_MAX + 1];
     char channel[GB_ID_LEN + 1];
-    struct gb_media *media; /* started at ACK */
-    struct gb_media *pending;
+    struct idx_camera cam;
+    int sock;                   /* RTP out; the media's once it is started */
+    struct sockaddr_in dest;    /* the platform's RTP address (c=, m=) */
+    uint32_t ssrc;              /* y= */
+    bool playback;
+    int64_t from_us, to_us;     /* playback range */
+    char answer[768];           /* our SDP, sent again for a retransmitted INVITE */
+    struct gb_media *media;     /* started at ACK */
 };
 
 struct gb_agent {
@@ -76,7 +81,7 @@ void gb_query_answer(struct gb_agent *a, const struct gb_manscdp *q);
 /* Find the camera whose channel ID is `channel`; 0 or CV_ENOENT (query.c). */
 int gb_camera_by_channel(struct gb_agent *a, const char *channel, struct idx_camera *out);
 
-/* INVITE, ACK, BYE of the platform (media.c). */
+/* INVITE, ACK, BYE of the platform (session.c). */
 void gb_on_invite(struct gb_agent *a, const struct gb_sip_msg *m, const struct sockaddr_in *from);
 void gb_on_ack(struct gb_agent *a, const struct gb_sip_msg *m);
 void gb_on_bye(struct gb_agent *a, const struct gb_sip_msg *m, const struct sockaddr_in *from);

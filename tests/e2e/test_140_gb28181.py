@@ -16,8 +16,11 @@ answers keepalives, sends Catalog, DeviceInfo and DeviceStatus queries and INVIT
 - bad gb_ keys in camvault.conf are one clear error line each.
 """
 import hashlib
+import json
 import re
 import socket
+import struct
+import subprocess
 import threading
 import time
 
@@ -340,6 +343,111 @@ def test_camera_gb_id(root):
     assert r.returncode == 2 and "bad --gb-id '123'" in r.stderr
     cv("camera", "add", "c1", "--url", "rtsp://127.0.0.1:9/x", root=root)
     cv("camera", "edit", "c1", "--gb-id", "34020000001310000009", root=root)
-    import json
     assert json.loads(cv("camera", "show", "c1", "--json", root=root).stdout)["gb_id"] == \
         "34020000001310000009"
+
+
+def rtp_receiver():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(0.5)
+    return s
+
+
+def receive_ps(sock, seconds, ssrc):
+    """RTP packets for `seconds` (from the first one): PS bytes in sequence order, and facts."""
+    pkts, first, stats = {}, None, {"pt": set(), "ssrc": set(), "marker": 0}
+    marks = []
+    while first is None or time.monotonic() - first < seconds:
+        try:
+            data = sock.recv(65535)
+        except socket.timeout:
+            if first is None and time.monotonic() > getattr(receive_ps, "deadline", 1e18):
+                break
+            continue
+        first = first or time.monotonic()
+        v, mpt, seq, ts, ss = data[0] >> 6, data[1], *struct.unpack("!HII", data[2:12])
+        assert v == 2
+        stats["pt"].add(mpt & 0x7f)
+        stats["ssrc"].add(ss)
+        stats["marker"] += mpt >> 7
+        if mpt >> 7:
+            marks.append(seq)
+        pkts[seq] = data[12:]
+    # up to the end of the last whole access unit (marker bit): the time limit cuts the next
+    order = [k for k in sorted(pkts) if marks and k <= max(marks)]  # no wrap in a few seconds
+    return b"".join(pkts[k] for k in order), stats
+
+
+def invite_sdp(name, port, ssrc, t="0 0"):
+    return (f"v=0\r\no={PLATFORM} 0 0 IN IP4 127.0.0.1\r\ns={name}\r\nc=IN IP4 127.0.0.1\r\n"
+            f"t={t}\r\nm=video {port} RTP/AVP 96 97 98\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n"
+            f"a=rtpmap:98 H264/90000\r\na=rtpmap:97 MPEG4/90000\r\ny={ssrc}\r\n")
+
+
+def check_ps(path, fps_frames):
+    """ffprobe reads the PS as MPEG-PS with one H.264 stream, about `fps_frames` frames, and
+    ffmpeg decodes every frame without an error."""
+    r = subprocess.run(["ffprobe", "-v", "error", "-f", "mpeg", "-count_frames", "-show_streams",
+                        "-of", "json", str(path)], capture_output=True, text=True, timeout=60,
+                       check=True)
+    video = [s for s in json.loads(r.stdout)["streams"] if s["codec_type"] == "video"]
+    assert len(video) == 1 and video[0]["codec_name"] == "h264", r.stdout
+    frames = int(video[0]["nb_read_frames"])
+    lo, hi = fps_frames
+    assert lo <= frames <= hi, f"{frames} frames"
+    d = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "mpeg", "-i", str(path), "-f",
+                        "null", "-"], capture_output=True, text=True, timeout=60)
+    assert d.returncode == 0 and not d.stderr.strip(), d.stderr
+    return frames
+
+
+def test_live_play(tmp_path, procs, platform):
+    from conftest import start_camsim
+    root = tmp_path / "root"
+    cv("init", root=root)
+    sim = start_camsim(procs, tmp_path, cameras=1, name="c")
+    cv("camera", "add", "gate", "--url", f"rtsp://127.0.0.1:{sim.port}/c1", root=root)
+    write_conf(root, platform, free_port(), keepalive=5)
+    rec = start_recorder(procs, root, tmp_path, segment=4)
+    wait_for(lambda: platform.auth_ok, 20, what="registration")
+    channel = derived(1)
+
+    def two_fragments():
+        st = json.loads(cv("camera", "show", "gate", "--json", root=root).stdout)["status"]
+        return st and st["frames"] >= 100
+    wait_for(two_fragments, 60, what="the camera recording 4 s")
+    rtp = rtp_receiver()
+    ssrc = "0100000001"
+    call = platform.request("INVITE", channel, invite_sdp("Play", rtp.getsockname()[1], ssrc),
+                            ctype="APPLICATION/SDP",
+                            extra=f"Subject: {channel}:{ssrc},{PLATFORM}:0\r\n")
+    r = wait_for(lambda: platform.response_to(call), 10, what="an answer to INVITE")
+    assert r[0].startswith("SIP/2.0 200"), r[0]
+    sdp = r[2]
+    assert "a=sendonly" in sdp and "PS/90000" in sdp and f"y={ssrc}" in sdp, sdp
+    to = r[1]["to"][0]
+    platform.send(f"ACK sip:{channel}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:"
+                  f"{platform.port};branch=z9hG4bKack1\r\nFrom: <sip:{PLATFORM}@{REALM}>;tag="
+                  f"p{call[4:7]}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: "
+                  f"{r[1]['cseq'][0].split()[0]} ACK\r\nContent-Length: 0\r\n\r\n")
+    receive_ps.deadline = time.monotonic() + 20
+    ps, stats = receive_ps(rtp, 8, ssrc)
+    platform.send(f"BYE sip:{channel}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:"
+                  f"{platform.port};branch=z9hG4bKbye1\r\nFrom: <sip:{PLATFORM}@{REALM}>;tag="
+                  f"p{call[4:7]}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: 999 BYE\r\n"
+                  "Content-Length: 0\r\n\r\n")
+    rtp.close()
+    assert stats["pt"] == {96} and stats["ssrc"] == {int(ssrc)} and stats["marker"] > 150
+    assert ps[:4] == b"\x00\x00\x01\xba", "the stream starts with a pack header"
+    psm = ps.find(b"\x00\x00\x01\xbc")
+    assert psm > 0 and ps[psm + 12] == 0x1B and ps[psm + 13] == 0xE0, "PSM declares H.264"
+    path = tmp_path / "live.ps"
+    path.write_bytes(ps)
+    check_ps(path, (170, 230))  # 8 s at 25 fps
+    wait_for(lambda: "ended the stream of camera 'gate' (BYE)" in rec.logfile.read_text(), 10,
+             what="the BYE in the log")
+    audit = cv("audit", "--json", root=root).stdout
+    assert '"gb-live"' in audit and PLATFORM in audit
+    assert rec.running()

@@ -1,0 +1,242 @@
+/*
+ * session.c: INVITE, ACK and BYE of the upper platform (GB/T 28181-2016 sections 9.2, 9.8):
+ * the SDP offer read (s=Play or s=Playback, c=, m=video PORT RTP/AVP, y= SSRC, t= for
+ * playback), the answer (sendonly, PS/90000, the offered y=), the stream started at ACK and
+ * stopped at BYE. Every stream is one audit record (who: the platform's ID).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/cvtime.h"
+#include "common/log.h"
+#include "gb/gb_int.h"
+#include "common/banned.h"
+
+/* What the platform's SDP offer asks for. */
+struct offer {
+    char name[16];      /* s=: Play, Playback, Download */
+    char ip[48];        /* c=IN IP4 */
+    int port;           /* m=video */
+    bool tcp;           /* m=video ... TCP/RTP/AVP */
+    bool ps;            /* a=rtpmap:N PS/90000 among the offered types */
+    char ssrc[16];      /* y= */
+    int64_t start, end; /* t= (Unix seconds) */
+};
+
+static int read_offer(const char *sdp, size_t len, struct offer *o, struct cv_err *err)
+{
+    const char *p = sdp, *end = sdp + len;
+
+    memset(o, 0, sizeof(*o));
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = (size_t)((nl ? nl : end) - p);
+        char line[256];
+        if (ll && p[ll - 1] == '\r')
+            ll--;
+        if (ll < sizeof(line)) {
+            memcpy(line, p, ll);
+            line[ll] = 0;
+            if (strncmp(line, "s=", 2) == 0)
+                cv_strlcpy(o->name, line + 2, sizeof(o->name));
+            else if (strncmp(line, "c=IN IP4 ", 9) == 0)
+                cv_strlcpy(o->ip, line + 9, sizeof(o->ip));
+            else if (strncmp(line, "m=video ", 8) == 0) {
+                char proto[32] = "";
+                if (sscanf(line + 8, "%d %31s", &o->port, proto) != 2)
+                    o->port = 0;
+                o->tcp = strncasecmp(proto, "TCP", 3) == 0;
+            } else if (strncmp(line, "a=rtpmap:", 9) == 0 && strcasestr(line, " PS/90000"))
+                o->ps = true;
+            else if (strncmp(line, "y=", 2) == 0)
+                cv_strlcpy(o->ssrc, line + 2, sizeof(o->ssrc));
+            else if (strncmp(line, "t=", 2) == 0) {
+                long long s = 0, e = 0;
+                if (sscanf(line + 2, "%lld %lld", &s, &e) == 2) {
+                    o->start = s;
+                    o->end = e;
+                }
+            }
+        }
+        p = nl ? nl + 1 : end;
+    }
+    if (o->tcp)
+        return cv_errf(err, CV_EINVAL, "RTP over TCP is not implemented (UDP is)");
+    if (!o->ip[0] || o->port < 1 || o->port > 65535)
+        return cv_errf(err, CV_EINVAL, "the SDP offer has no c=IN IP4 address or m=video port");
+    if (!o->ps)
+        return cv_errf(err, CV_EINVAL, "the SDP offer does not offer PS/90000");
+    if (o->ssrc[0] && (strlen(o->ssrc) > 10 || strspn(o->ssrc, "0123456789") != strlen(o->ssrc)))
+        return cv_errf(err, CV_EINVAL, "y= '%s' is not an SSRC of up to 10 digits", o->ssrc);
+    if (strcasecmp(o->name, "Play") != 0 && strcasecmp(o->name, "Playback") != 0)
+        return cv_errf(err, CV_EINVAL, "s=%s is not implemented (Play and Playback are)",
+                       o->name);
+    if (strcasecmp(o->name, "Playback") == 0 && (o->start <= 0 || o->end <= o->start))
+        return cv_errf(err, CV_EINVAL, "s=Playback without a t=START END range");
+    return 0;
+}
+
+static struct gb_session *find_session(struct gb_agent *a, const char *call_id)
+{
+    for (size_t i = 0; i < GB_SESSIONS_MAX; i++)
+        if (a->sessions[i].used && strcmp(a->sessions[i].call_id, call_id) == 0)
+            return &a->sessions[i];
+    return NULL;
+}
+
+static void session_end(struct gb_session *s)
+{
+    gb_media_stop(s->media);
+    if (s->sock >= 0 && !s->media)
+        close(s->sock);
+    memset(s, 0, sizeof(*s));
+    s->sock = -1;
+}
+
+/* A UDP socket for the session's RTP, bound to the listen address and any port. */
+static int rtp_socket(struct gb_agent *a, uint16_t *port)
+{
+    struct sockaddr_in me = {0};
+    socklen_t ml = sizeof(me);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int sz = 4 << 20;
+
+    me.sin_family = AF_INET;
+    inet_pton(AF_INET, a->cfg.listen_addr, &me.sin_addr);
+    if (s < 0 || bind(s, (const struct sockaddr *)&me, sizeof(me)) < 0 ||
+        getsockname(s, (struct sockaddr *)&me, &ml) < 0) {
+        if (s >= 0)
+            close(s);
+        return -1;
+    }
+    setsockopt(s, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    *port = ntohs(me.sin_port);
+    return s;
+}
+
+void gb_on_invite(struct gb_agent *a, const struct gb_sip_msg *m, const struct sockaddr_in *from)
+{
+    struct gb_session *s = find_session(a, m->call_id);
+    struct offer o;
+    struct cv_err err = {""};
+    char channel[64] = "", sdp[768], contact[128];
+    uint16_t port = 0;
+    int n;
+
+    if (s) { /* a retransmission or re-INVITE: the session stays as it is */
+        gb_respond(a, m, from, 200, "OK", NULL, "application/sdp", s->answer, strlen(s->answer));
+        return;
+    }
+    if (gb_sip_uri_user(m->uri, channel, sizeof(channel)) < 0 ||
+        gb_camera_by_channel(a, channel, &(struct idx_camera){0}) < 0) {
+        cv_warn("gb: INVITE from %s for unknown channel '%.24s'", a->cfg.up_id, channel);
+        gb_respond(a, m, from, 404, "Not Found", NULL, NULL, NULL, 0);
+        return;
+    }
+    if (read_offer(m->body, m->body_len, &o, &err) < 0) {
+        cv_warn("gb: INVITE from %s for channel %s: %s", a->cfg.up_id, channel, err.msg);
+        gb_respond(a, m, from, 488, "Not Acceptable Here", NULL, NULL, NULL, 0);
+        return;
+    }
+    for (size_t i = 0; i < GB_SESSIONS_MAX && !s; i++)
+        if (!a->sessions[i].used)
+            s = &a->sessions[i];
+    if (!s) {
+        cv_warn("gb: INVITE from %s refused: %d streams already", a->cfg.up_id, GB_SESSIONS_MAX);
+        gb_respond(a, m, from, 486, "Busy Here", NULL, NULL, NULL, 0);
+        return;
+    }
+    memset(s, 0, sizeof(*s));
+    s->sock = rtp_socket(a, &port);
+    if (s->sock < 0) {
+        cv_error("gb: no UDP port for RTP on %s: %s", a->cfg.listen_addr, strerror(errno));
+        s->sock = -1;
+        gb_respond(a, m, from, 500, "Server Internal Error", NULL, NULL, NULL, 0);
+        return;
+    }
+    s->used = true;
+    gb_camera_by_channel(a, channel, &s->cam);
+    cv_strlcpy(s->call_id, m->call_id, sizeof(s->call_id));
+    cv_strlcpy(s->channel, channel, sizeof(s->channel));
+    s->dest.sin_family = AF_INET;
+    s->dest.sin_port = htons((uint16_t)o.port);
+    inet_pton(AF_INET, o.ip, &s->dest.sin_addr);
+    s->ssrc = (uint32_t)strtoul(o.ssrc, NULL, 10);
+    s->playback = strcasecmp(o.name, "Playback") == 0;
+    s->from_us = o.start * CV_US_PER_S;
+    s->to_us = o.end * CV_US_PER_S;
+    n = snprintf(sdp, sizeof(sdp),
+                 "v=0\r\no=%s 0 0 IN IP4 %s\r\ns=%s\r\nc=IN IP4 %s\r\nt=%lld %lld\r\n"
+                 "m=video %u RTP/AVP 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\ny=%s\r\n",
+                 channel, a->local_ip, s->playback ? "Playback" : "Play", a->local_ip,
+                 (long long)o.start, (long long)o.end, (unsigned)port,
+                 o.ssrc[0] ? o.ssrc : "0");
+    cv_strlcpy(s->answer, sdp, sizeof(s->answer));
+    snprintf(contact, sizeof(contact), "Contact: <sip:%s@%s:%u>\r\n", channel, a->local_ip,
+             (unsigned)a->cfg.listen_port);
+    gb_respond(a, m, from, 200, "OK", contact, "application/sdp", sdp, (size_t)n);
+}
+
+void gb_on_ack(struct gb_agent *a, const struct gb_sip_msg *m)
+{
+    struct gb_session *s = find_session(a, m->call_id);
+    struct cv_err err = {""};
+    char detail[96], f[32], t[32];
+
+    if (!s || s->media)
+        return;
+    if (gb_media_start(&s->media, a, &s->cam, s->sock, &s->dest, s->ssrc,
+                       s->playback ? s->from_us : 0, s->playback ? s->to_us : 0, &err) < 0) {
+        cv_error("gb: camera '%s': %s", s->cam.id, err.msg);
+        return;
+    }
+    if (s->playback) {
+        cv_time_format_utc(s->from_us, f, sizeof(f), 0);
+        cv_time_format_utc(s->to_us, t, sizeof(t), 0);
+        snprintf(detail, sizeof(detail), "channel %s %s..%s", s->channel, f, t);
+    } else {
+        snprintf(detail, sizeof(detail), "channel %s live", s->channel);
+    }
+    cv_info("gb: %s streams camera '%s' (%s) to %s", a->cfg.up_id, s->cam.id, detail,
+            inet_ntoa(s->dest.sin_addr));
+    if (a->cfg.audit)
+        a->cfg.audit(a->cfg.audit_ctx, s->playback ? "gb-playback" : "gb-live", a->cfg.up_id,
+                     s->cam.id, detail);
+}
+
+void gb_on_bye(struct gb_agent *a, const struct gb_sip_msg *m, const struct sockaddr_in *from)
+{
+    struct gb_session *s = find_session(a, m->call_id);
+
+    if (!s) {
+        gb_respond(a, m, from, 481, "Call/Transaction Does Not Exist", NULL, NULL, NULL, 0);
+        return;
+    }
+    cv_info("gb: %s ended the stream of camera '%s' (BYE)", a->cfg.up_id, s->cam.id);
+    session_end(s);
+    gb_respond(a, m, from, 200, "OK", NULL, NULL, NULL, 0);
+}
+
+void gb_sessions_close(struct gb_agent *a)
+{
+    for (size_t i = 0; i < GB_SESSIONS_MAX; i++)
+        if (a->sessions[i].used)
+            session_end(&a->sessions[i]);
+}
+
+void gb_sessions_reap(struct gb_agent *a)
+{
+    for (size_t i = 0; i < GB_SESSIONS_MAX; i++) {
+        struct gb_session *s = &a->sessions[i];
+        if (s->used && s->media && gb_media_ended(s->media) && s->playback)
+            continue; /* a finished playback waits for the platform's BYE */
+        if (s->used && s->media && gb_media_ended(s->media))
+            session_end(s);
+    }
+}
