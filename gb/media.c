@@ -101,8 +101,7 @@ static int send_au(struct gb_media *m, const AVPacket *pkt, int64_t wall, int64_
 }
 
 /* Demux data[0..len) (header boxes + one fragment) and send its video at real-time pace.
- * frag_wall: the fragment's first sample's wall time. Frames before skip_us are not sent
- * (playback starting inside a GOP sends it from its keyframe anyway: skip_us is 0 there). */
+ * frag_wall: the fragment's first sample's wall time. A playback stops at its end (to_us). */
 static int send_fragment(struct gb_media *m, const uint8_t *data, size_t len, int64_t frag_wall,
                          struct cv_err *err)
 {
@@ -354,12 +353,10 @@ static int run_playback(struct gb_media *m, struct cv_err *err)
     for (size_t s = 0; rc == 0 && s < l.n && !atomic_load(&m->ended); s++) {
         rc = segfile_scan(m, &f, l.path[s], err);
         for (size_t i = 0; rc == 0 && i < f.info.nfrags && !atomic_load(&m->ended); i++) {
-            const struct lay_seg_frag *fr = &f.info.frags[i];
             int64_t end = i + 1 < f.info.nfrags ? f.info.frags[i + 1].wall_us : f.info.end_us;
             if (end <= m->from_us)
                 continue;
             rc = segfile_send(m, &f, i, err);
-            (void)fr;
         }
     }
     segfile_close(&f);

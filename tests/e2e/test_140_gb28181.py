@@ -403,7 +403,33 @@ def check_ps(path, fps_frames):
     return frames
 
 
-def test_live_play(tmp_path, procs, platform):
+def dialog(platform, channel, name, ssrc, t="0 0"):
+    """INVITE (SDP offer), the 200's answer checked, ACK; returns (rtp socket, bye())."""
+    rtp = rtp_receiver()
+    call = platform.request("INVITE", channel, invite_sdp(name, rtp.getsockname()[1], ssrc, t),
+                            ctype="APPLICATION/SDP",
+                            extra=f"Subject: {channel}:{ssrc},{PLATFORM}:0\r\n")
+    r = wait_for(lambda: platform.response_to(call), 10, what="an answer to INVITE")
+    assert r[0].startswith("SIP/2.0 200"), r[0]
+    sdp = r[2]
+    assert "a=sendonly" in sdp and "PS/90000" in sdp and f"y={ssrc}" in sdp, sdp
+    assert f"s={name}" in sdp
+    to, cseq = r[1]["to"][0], r[1]["cseq"][0].split()[0]
+
+    def in_dialog(method, n):
+        platform.send(f"{method} sip:{channel}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:"
+                      f"{platform.port};branch=z9hG4bK{method}{n}\r\nFrom: <sip:{PLATFORM}@"
+                      f"{REALM}>;tag=p{call[4:7]}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: "
+                      f"{n} {method}\r\nContent-Length: 0\r\n\r\n")
+    in_dialog("ACK", cseq)
+    return rtp, lambda: in_dialog("BYE", int(cseq) + 1)
+
+
+def local_s(text):
+    return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
+
+
+def test_live_recordinfo_playback(tmp_path, procs, platform):
     from conftest import start_camsim
     root = tmp_path / "root"
     cv("init", root=root)
@@ -418,26 +444,11 @@ def test_live_play(tmp_path, procs, platform):
         st = json.loads(cv("camera", "show", "gate", "--json", root=root).stdout)["status"]
         return st and st["frames"] >= 100
     wait_for(two_fragments, 60, what="the camera recording 4 s")
-    rtp = rtp_receiver()
     ssrc = "0100000001"
-    call = platform.request("INVITE", channel, invite_sdp("Play", rtp.getsockname()[1], ssrc),
-                            ctype="APPLICATION/SDP",
-                            extra=f"Subject: {channel}:{ssrc},{PLATFORM}:0\r\n")
-    r = wait_for(lambda: platform.response_to(call), 10, what="an answer to INVITE")
-    assert r[0].startswith("SIP/2.0 200"), r[0]
-    sdp = r[2]
-    assert "a=sendonly" in sdp and "PS/90000" in sdp and f"y={ssrc}" in sdp, sdp
-    to = r[1]["to"][0]
-    platform.send(f"ACK sip:{channel}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:"
-                  f"{platform.port};branch=z9hG4bKack1\r\nFrom: <sip:{PLATFORM}@{REALM}>;tag="
-                  f"p{call[4:7]}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: "
-                  f"{r[1]['cseq'][0].split()[0]} ACK\r\nContent-Length: 0\r\n\r\n")
+    rtp, bye = dialog(platform, channel, "Play", ssrc)
     receive_ps.deadline = time.monotonic() + 20
     ps, stats = receive_ps(rtp, 8, ssrc)
-    platform.send(f"BYE sip:{channel}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:"
-                  f"{platform.port};branch=z9hG4bKbye1\r\nFrom: <sip:{PLATFORM}@{REALM}>;tag="
-                  f"p{call[4:7]}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: 999 BYE\r\n"
-                  "Content-Length: 0\r\n\r\n")
+    bye()
     rtp.close()
     assert stats["pt"] == {96} and stats["ssrc"] == {int(ssrc)} and stats["marker"] > 150
     assert ps[:4] == b"\x00\x00\x01\xba", "the stream starts with a pack header"
@@ -448,6 +459,41 @@ def test_live_play(tmp_path, procs, platform):
     check_ps(path, (170, 230))  # 8 s at 25 fps
     wait_for(lambda: "ended the stream of camera 'gate' (BYE)" in rec.logfile.read_text(), 10,
              what="the BYE in the log")
+
+    # RecordInfo: the indexed segments of the last minute, in local time without a zone
+    end = time.time()
+    fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
+    platform.query("RecordInfo", channel, 31, f"<StartTime>{fmt(end - 60)}</StartTime>"
+                   f"<EndTime>{fmt(end)}</EndTime><Secrecy>0</Secrecy><Type>all</Type>\r\n")
+
+    def items():
+        ans = platform.answers("RecordInfo", 31)
+        got = [(local_s(a), local_s(b)) for m in ans for a, b in
+               zip(xml_text(m, "StartTime"), xml_text(m, "EndTime"))]
+        return got if ans and len(got) == int(xml_text(ans[0], "SumNum")[0]) else None
+    spans = sorted(wait_for(items, 10, what="every RecordInfo item"))
+    assert len(spans) >= 3 and spans[-1][1] - spans[0][0] >= 10, spans
+    assert all(b - a <= 6 for a, b in spans)  # segments of ~4 s as items
+
+    # Playback of an archived 8-s range, at real-time pace, then MediaStatus
+    start = int(spans[0][0]) + 1
+    rtp, bye = dialog(platform, channel, "Playback", "1100000002", f"{start} {start + 8}")
+    t0 = time.monotonic()
+    receive_ps.deadline = t0 + 20
+    ps, stats = receive_ps(rtp, 10, "1100000002")
+    took = time.monotonic() - t0
+    wait_for(lambda: [m for m in platform.messages if "<CmdType>MediaStatus</CmdType>" in m
+                      and "<NotifyType>121</NotifyType>" in m], 10,
+             what="MediaStatus at the end of the playback")
+    bye()
+    rtp.close()
+    assert stats["ssrc"] == {1100000002}
+    path = tmp_path / "playback.ps"
+    path.write_bytes(ps)
+    check_ps(path, (190, 260))  # 8 s from the keyframe before its start: 200 to 250 frames
+    assert took >= 6, f"8 s of footage came in {took:.1f} s: not at real-time pace"
+
     audit = cv("audit", "--json", root=root).stdout
-    assert '"gb-live"' in audit and PLATFORM in audit
+    assert '"gb-live"' in audit and '"gb-playback"' in audit and '"gb-recordinfo"' in audit
+    assert PLATFORM in audit
     assert rec.running()
