@@ -135,6 +135,10 @@ $(BUILD)/fuzz-sip: $(BUILD)/tests/fuzz/fuzz_sip.o $(BUILD)/libcamvault.a
 fuzz-sip: $(BUILD)/fuzz-sip
 	@mkdir -p $(BUILD)/fuzz-out
 	cd $(BUILD)/fuzz-out && $(abspath $(BUILD)/fuzz-sip) $(FUZZ_SIP_ITERS) 20261204
+
+# The parser's figure of docs/gb28181.md: SIP messages parsed per second on one core.
+$(BUILD)/gb-sip-bench: $(BUILD)/tests/bench/gb_sip_bench.o $(BUILD)/libcamvault.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # ---- end of the SIP fuzz target ----
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
