@@ -107,6 +107,8 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
     size_t n = 0;
     char root[PATH_MAX];
     struct cv_buf out;
+    struct gb_config gbc;
+    bool derived = false;
     int rc;
 
     if (cli_parse(cl, argc, argv, NULL, show ? 1 : 0, true))
@@ -127,11 +129,11 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
         cli_close_index(idx, t);
         return cli_fail(&err);
     }
-    {   /* the channel IDs as the GB/T 28181 agent gives them (derived when not set) */
-        struct gb_config gb;
-        if (cli_gb_config(root, &gb, NULL) == 0 && gb.id[0])
-            for (size_t i = 0; i < n; i++)
-                gb_channel_id(&gb, &cams[i], cams[i].gb_id);
+    /* `show` gives the channel ID the GB/T 28181 agent uses (derived when not set); JSON the
+     * set one (null when derived), the same as the API's camera object */
+    if (show && !cl->json && cli_gb_config(root, &gbc, NULL) == 0 && gbc.id[0]) {
+        derived = !cams[0].gb_id[0];
+        gb_channel_id(&gbc, &cams[0], cams[0].gb_id);
     }
     cv_buf_init(&out, 64u << 20);
     if (cl->json && !show)
@@ -161,7 +163,8 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
                           cams[i].transport == IDX_TRANSPORT_UDP ? "udp" : "tcp",
                           cams[i].retention_days, cams[i].volume, words, lf);
             if (cams[i].gb_id[0])
-                cv_buf_printf(&out, "gb id:          %s\n", cams[i].gb_id);
+                cv_buf_printf(&out, "gb id:          %s%s\n", cams[i].gb_id,
+                              derived ? " (derived from gb_id)" : "");
             if (have)
                 cv_buf_printf(&out,
                               "codec:          %s\nbitrate:        %.2f Mbit/s\n"

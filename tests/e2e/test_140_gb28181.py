@@ -236,7 +236,10 @@ def test_register_keepalive_catalog(root, tmp_path, procs, platform):
     assert sorted(ids) == sorted(want)
     assert "Gate &lt;1&gt;" in "".join(answers)
     shown = cv("camera", "show", "cam3", root=root).stdout
-    assert f"gb id:          {derived(3)}" in shown
+    assert f"gb id:          {derived(3)} (derived from gb_id)" in shown
+    assert json.loads(cv("camera", "show", "cam3", "--json", root=root).stdout)["gb_id"] is None
+    assert json.loads(cv("camera", "show", "cam2", "--json", root=root).stdout)["gb_id"] == \
+        "34020000001310000777"
 
     platform.query("DeviceInfo", GB_ID, 12)
     info = wait_for(lambda: platform.answers("DeviceInfo", 12), 10, what="DeviceInfo")[0]
