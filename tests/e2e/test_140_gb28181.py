@@ -77,6 +77,8 @@ class Platform:
         self.device = None  # camvault's address, from its REGISTER
         self.nonce = "n" + str(time.time_ns())
         self.stop = False
+        self.mute = False            # drop everything (the platform is away)
+        self.ignore_keepalive = False
         self.cseq = 100
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -125,10 +127,12 @@ class Platform:
         self.reply(hdrs, addr, 200, "OK", f"Expires: {min(expires, self.expires)}\r\n")
 
     def on_message(self, hdrs, addr, body):
-        self.reply(hdrs, addr, 200, "OK")
         if "<CmdType>Keepalive</CmdType>" in body:
             self.keepalives.append(time.monotonic())
+            if not self.ignore_keepalive:
+                self.reply(hdrs, addr, 200, "OK")
         else:
+            self.reply(hdrs, addr, 200, "OK")
             self.messages.append(body)
 
     def run(self):
@@ -139,6 +143,8 @@ class Platform:
                 continue
             except OSError:
                 return
+            if self.mute:
+                continue
             first, hdrs, body = parse_sip(data)
             if first.startswith("SIP/2.0"):
                 self.responses.append((first, hdrs, body))
@@ -316,6 +322,24 @@ def test_malformed_sip_and_xml(root, tmp_path, procs, platform):
     log = rec.logfile.read_text()
     assert "gb: malformed SIP from 127.0.0.1" in log and "SIP: no CSeq header" in log
     assert "MANSCDP: element 'CmdType' closed by 'SN'" in log
+
+
+def test_platform_away_and_keepalives_lost(root, tmp_path, procs, platform):
+    platform.mute = True
+    write_conf(root, platform, free_port())
+    rec = start_recorder(procs, root, tmp_path)
+    wait_for(lambda: "no answer to REGISTER; registering again in 1 s" in
+             rec.logfile.read_text(), 25, what="the REGISTER given up and a backoff")
+    n = len(platform.auth_ok)
+    platform.mute = False
+    wait_for(lambda: len(platform.auth_ok) > n, 20, what="registration once the platform is back")
+    calls = {r[2]["call-id"][0] for r in platform.registers}
+    platform.ignore_keepalive = True
+    wait_for(lambda: "3 keepalives unanswered; registering again" in rec.logfile.read_text(), 20,
+             what="3 lost keepalives")
+    wait_for(lambda: {r[2]["call-id"][0] for r in platform.registers} - calls, 10,
+             what="a new registration after the lost keepalives")
+    assert rec.running()
 
 
 @pytest.mark.parametrize("line,msg", [
