@@ -12,7 +12,8 @@
  *     file, so the stream runs about one GOP behind the camera;
  *   - playback (s=Playback, t=START END in Unix seconds): the indexed segments overlapping the
  *     range, from the fragment holding START (a keyframe) to END, then a MediaStatus notify.
- * No transcoding; audio is not carried yet (docs/gb28181.md).
+ * No transcoding: G.711 audio (A-law, mu-law) is carried as stream 0xC0, other audio is left
+ * out (docs/gb28181.md).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -93,15 +94,104 @@ static bool pace(struct gb_media *m, int64_t wall)
 static int send_au(struct gb_media *m, const AVPacket *pkt, int64_t wall, int64_t cts_us,
                    struct cv_err *err)
 {
-    uint64_t dts = (uint64_t)((wall - m->wall0) * 9 / 100) + 90000; /* from 1 s: never < 0 */
+    uint64_t dts = (uint64_t)((wall > m->wall0 ? wall - m->wall0 : 0) * 9 / 100) + 90000;
     uint64_t pts = dts + (uint64_t)(cts_us > 0 ? cts_us * 9 / 100 : 0);
 
     return gb_ps_video(&m->ps, pkt->data, (size_t)pkt->size, pts, dts,
                        pkt->flags & AV_PKT_FLAG_KEY, err);
 }
 
-/* Demux data[0..len) (header boxes + one fragment) and send its video at real-time pace.
- * frag_wall: the fragment's first sample's wall time. A playback stops at its end (to_us). */
+/* One demuxed packet of a fragment with its wall-clock time. */
+struct frag_pkt {
+    AVPacket *pkt;
+    int64_t wall, cts;
+    bool video;
+};
+
+static int by_wall(const void *x, const void *y)
+{
+    const struct frag_pkt *a = x, *b = y;
+
+    if (a->wall != b->wall)
+        return a->wall < b->wall ? -1 : 1;
+    return a->video == b->video ? 0 : a->video ? -1 : 1; /* stable enough: video first */
+}
+
+#define FRAG_PKTS_MAX 8192
+
+/* Every packet of the video stream vi and audio stream ai (-1: none) into *out (sorted by
+ * wall time; the tracks of a fragment are stored one after the other, not interleaved). */
+static int collect(struct gb_media *m, AVFormatContext *ic, int vi, int ai, int64_t frag_wall,
+                   struct frag_pkt *out, size_t *n, struct cv_err *err)
+{
+    AVRational vtb = ic->streams[vi]->time_base;
+    int64_t v0 = AV_NOPTS_VALUE;
+    size_t k = 0;
+    AVPacket *pkt;
+
+    while (k < FRAG_PKTS_MAX && (pkt = av_packet_alloc()) != NULL) {
+        if (av_read_frame(ic, pkt) < 0) {
+            av_packet_free(&pkt);
+            break;
+        }
+        if ((pkt->stream_index != vi && pkt->stream_index != ai) || pkt->dts == AV_NOPTS_VALUE) {
+            av_packet_free(&pkt);
+            continue;
+        }
+        if (pkt->stream_index == vi && v0 == AV_NOPTS_VALUE)
+            v0 = pkt->dts;
+        out[k++] = (struct frag_pkt){pkt, 0, 0, pkt->stream_index == vi};
+    }
+    *n = k;
+    if (v0 == AV_NOPTS_VALUE)
+        return cv_errf(err, CV_EMEDIA, "camera '%s': a fragment without video", m->cam.id);
+    for (size_t i = 0; i < k; i++) { /* both tracks' decode times start with the fragment */
+        AVPacket *p = out[i].pkt;
+        AVRational tb = ic->streams[p->stream_index]->time_base;
+        out[i].wall = frag_wall + av_rescale_q(p->dts, tb, AV_TIME_BASE_Q) -
+                      av_rescale_q(v0, vtb, AV_TIME_BASE_Q);
+        out[i].cts = p->pts != AV_NOPTS_VALUE
+                         ? av_rescale_q(p->pts - p->dts, tb, AV_TIME_BASE_Q) : 0;
+    }
+    qsort(out, k, sizeof(*out), by_wall);
+    return 0;
+}
+
+/* Send the collected packets at real-time pace; a playback stops at its end (to_us). */
+static int send_packets(struct gb_media *m, AVBSFContext *bsf, struct frag_pkt *fp, size_t n,
+                        struct cv_err *err)
+{
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        AVPacket *pkt = fp[i].pkt;
+        if (m->to_us && fp[i].wall >= m->to_us) {
+            atomic_store(&m->ended, true);
+            break;
+        }
+        if (!fp[i].video) {
+            if (!pace(m, fp[i].wall))
+                return CV_ECANCELED;
+            rc = gb_ps_audio(&m->ps, pkt->data, (size_t)pkt->size,
+                             (uint64_t)((fp[i].wall > m->wall0 ? fp[i].wall - m->wall0 : 0) *
+                                        9 / 100) + 90000, err);
+            continue;
+        }
+        if (av_bsf_send_packet(bsf, pkt) < 0)
+            continue;
+        while (rc == 0 && av_bsf_receive_packet(bsf, pkt) == 0) {
+            if (!pace(m, fp[i].wall))
+                rc = CV_ECANCELED;
+            else
+                rc = send_au(m, pkt, fp[i].wall, fp[i].cts, err);
+            av_packet_unref(pkt);
+        }
+    }
+    return rc;
+}
+
+/* Demux data[0..len) (header boxes + one fragment) and send its video, and its audio when it
+ * is G.711, at real-time pace. frag_wall: the fragment's first video sample's wall time. */
 static int send_fragment(struct gb_media *m, const uint8_t *data, size_t len, int64_t frag_wall,
                          struct cv_err *err)
 {
@@ -109,12 +199,12 @@ static int send_fragment(struct gb_media *m, const uint8_t *data, size_t len, in
     AVFormatContext *ic = avformat_alloc_context();
     uint8_t *iobuf = av_malloc(IO_BUF);
     AVBSFContext *bsf = NULL;
-    AVPacket *pkt = av_packet_alloc();
-    int64_t dts0 = AV_NOPTS_VALUE;
+    struct frag_pkt *fp = calloc(FRAG_PKTS_MAX, sizeof(*fp));
+    size_t n = 0;
     AVStream *st;
-    int vi, rc = 0;
+    int vi, ai, rc = 0;
 
-    if (!ic || !iobuf || !pkt) {
+    if (!ic || !iobuf || !fp) {
         rc = cv_errf(err, CV_ENOMEM, "out of memory");
         goto out;
     }
@@ -141,7 +231,12 @@ static int send_fragment(struct gb_media *m, const uint8_t *data, size_t len, in
                      "are)", m->cam.id, avcodec_get_name(st->codecpar->codec_id));
         goto out;
     }
+    ai = av_find_best_stream(ic, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+    if (ai >= 0 && ic->streams[ai]->codecpar->codec_id != AV_CODEC_ID_PCM_ALAW &&
+        ic->streams[ai]->codecpar->codec_id != AV_CODEC_ID_PCM_MULAW)
+        ai = -1; /* AAC and the rest would need transcoding to G.711: left out */
     m->ps.video = st->codecpar->codec_id == AV_CODEC_ID_HEVC ? GB_PS_H265 : GB_PS_H264;
+    m->ps.g711 = ai >= 0;
     if (av_bsf_alloc(av_bsf_get_by_name(st->codecpar->codec_id == AV_CODEC_ID_HEVC
                                             ? "hevc_mp4toannexb" : "h264_mp4toannexb"),
                      &bsf) < 0 ||
@@ -150,32 +245,13 @@ static int send_fragment(struct gb_media *m, const uint8_t *data, size_t len, in
         goto out;
     }
     bsf->time_base_in = st->time_base;
-    while (rc == 0 && av_read_frame(ic, pkt) >= 0) {
-        if (pkt->stream_index == vi && pkt->dts != AV_NOPTS_VALUE) {
-            int64_t wall, cts;
-            if (dts0 == AV_NOPTS_VALUE)
-                dts0 = pkt->dts;
-            wall = frag_wall + av_rescale_q(pkt->dts - dts0, st->time_base, AV_TIME_BASE_Q);
-            cts = pkt->pts != AV_NOPTS_VALUE
-                      ? av_rescale_q(pkt->pts - pkt->dts, st->time_base, AV_TIME_BASE_Q) : 0;
-            if (m->to_us && wall >= m->to_us) {
-                atomic_store(&m->ended, true);
-                av_packet_unref(pkt);
-                break;
-            }
-            if (av_bsf_send_packet(bsf, pkt) == 0)
-                while (rc == 0 && av_bsf_receive_packet(bsf, pkt) == 0) {
-                    if (!pace(m, wall))
-                        rc = CV_ECANCELED;
-                    else
-                        rc = send_au(m, pkt, wall, cts, err);
-                    av_packet_unref(pkt);
-                }
-        }
-        av_packet_unref(pkt);
-    }
+    rc = collect(m, ic, vi, ai, frag_wall, fp, &n, err);
+    if (rc == 0)
+        rc = send_packets(m, bsf, fp, n, err);
 out:
-    av_packet_free(&pkt);
+    for (size_t i = 0; fp && i < n; i++)
+        av_packet_free(&fp[i].pkt);
+    free(fp);
     av_bsf_free(&bsf);
     if (ic && ic->pb) {
         av_freep(&ic->pb->buffer);

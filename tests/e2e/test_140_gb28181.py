@@ -419,13 +419,17 @@ def check_ps(path, fps_frames):
     r = subprocess.run(["ffprobe", "-v", "error", "-f", "mpeg", "-count_frames", "-show_streams",
                         "-of", "json", str(path)], capture_output=True, text=True, timeout=60,
                        check=True)
-    video = [s for s in json.loads(r.stdout)["streams"] if s["codec_type"] == "video"]
+    streams = json.loads(r.stdout)["streams"]
+    video = [s for s in streams if s["codec_type"] == "video"]
     assert len(video) == 1 and video[0]["codec_name"] == "h264", r.stdout
+    assert len([s for s in streams if s["codec_type"] == "audio"]) == 1, r.stdout
     frames = int(video[0]["nb_read_frames"])
     lo, hi = fps_frames
     assert lo <= frames <= hi, f"{frames} frames"
-    d = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "mpeg", "-i", str(path), "-f",
-                        "null", "-"], capture_output=True, text=True, timeout=60)
+    # FFmpeg's PS reader does not know stream type 0x90 (G.711 of GB/T 28181) and would take the
+    # audio for MPEG audio: the video is decoded, the audio checked by g711_bytes()
+    d = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "mpeg", "-i", str(path), "-map",
+                        "0:v", "-f", "null", "-"], capture_output=True, text=True, timeout=60)
     assert d.returncode == 0 and not d.stderr.strip(), d.stderr
     return frames
 
@@ -456,11 +460,30 @@ def local_s(text):
     return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
 
 
+def g711_bytes(ps):
+    """Bytes of the audio PES packets (stream 0xC0) of a PS: walks pack headers, system headers,
+    PSMs and PES packets by their lengths (ISO/IEC 13818-1 2.5.3); fails on anything else."""
+    i, n = 0, 0
+    while i + 6 <= len(ps):
+        assert ps[i:i + 3] == b"\x00\x00\x01", f"no start code at {i}"
+        code = ps[i + 3]
+        if code == 0xBA:
+            i += 14 + (ps[i + 13] & 7)
+            continue
+        size = 6 + (ps[i + 4] << 8 | ps[i + 5])
+        if code == 0xC0:
+            n += size - 9 - ps[i + 8]
+        else:
+            assert code in (0xBB, 0xBC, 0xE0), hex(code)
+        i += size
+    return n
+
+
 def test_live_recordinfo_playback(tmp_path, procs, platform):
     from conftest import start_camsim
     root = tmp_path / "root"
     cv("init", root=root)
-    sim = start_camsim(procs, tmp_path, cameras=1, name="c")
+    sim = start_camsim(procs, tmp_path, cameras=1, name="c", extra=["--audio", "pcma"])
     cv("camera", "add", "gate", "--url", f"rtsp://127.0.0.1:{sim.port}/c1", root=root)
     write_conf(root, platform, free_port(), keepalive=5)
     rec = start_recorder(procs, root, tmp_path, segment=4)
@@ -481,6 +504,8 @@ def test_live_recordinfo_playback(tmp_path, procs, platform):
     assert ps[:4] == b"\x00\x00\x01\xba", "the stream starts with a pack header"
     psm = ps.find(b"\x00\x00\x01\xbc")
     assert psm > 0 and ps[psm + 12] == 0x1B and ps[psm + 13] == 0xE0, "PSM declares H.264"
+    assert ps[psm + 16] == 0x90 and ps[psm + 17] == 0xC0, "PSM declares G.711 audio"
+    assert 6 * 8000 <= g711_bytes(ps) <= 10 * 8000, "8 s of G.711 at 8000 bytes/s"
     path = tmp_path / "live.ps"
     path.write_bytes(ps)
     check_ps(path, (170, 230))  # 8 s at 25 fps
@@ -515,6 +540,7 @@ def test_live_recordinfo_playback(tmp_path, procs, platform):
     bye()
     rtp.close()
     assert stats["ssrc"] == {1100000002}
+    assert 6 * 8000 <= g711_bytes(ps) <= 11 * 8000
     path = tmp_path / "playback.ps"
     path.write_bytes(ps)
     check_ps(path, (190, 260))  # 8 s from the keyframe before its start: 200 to 250 frames
