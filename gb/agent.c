@@ -68,7 +68,8 @@ static void request_head(struct gb_agent *a, struct cv_buf *b, const char *metho
                   "User-Agent: camvault\r\n",
                   method, a->cfg.up_id, a->cfg.up_host, (unsigned)a->cfg.up_port, a->local_ip,
                   (unsigned)a->cfg.listen_port, branch, a->cfg.id, a->cfg.realm, tag,
-                  to_self ? a->cfg.id : a->cfg.up_id, a->cfg.realm, call_id, ++a->cseq, method);
+                  to_self ? a->cfg.id : a->cfg.up_id, a->cfg.realm, call_id,
+                  atomic_fetch_add(&a->cseq, 1) + 1, method);
 }
 
 int gb_send_message(struct gb_agent *a, const char *body, size_t len)
@@ -335,7 +336,7 @@ static void timers(struct gb_agent *a)
     }
     if (now >= a->reg_next_at) {
         if (a->reg_state == REG_OK)
-            send_register(a, "", REG_EXPIRES_ASK), a->reg_authed = false;
+            send_register(a, "", REG_EXPIRES_ASK); /* same Call-ID: a refresh */
         else
             register_fresh(a, REG_EXPIRES_ASK);
         return;

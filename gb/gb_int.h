@@ -50,7 +50,7 @@ struct gb_agent {
     bool registered_once; /* logged "registered" already (re-registrations log at debug) */
     bool unregistering;
     char reg_call_id[64], reg_tag[24];
-    uint32_t cseq;
+    atomic_uint cseq; /* media threads send MESSAGEs too (MediaStatus) */
     uint32_t nc;
     int64_t reg_sent_at, reg_next_at, reg_retx_at, backoff_us, expires_s;
     int reg_retx;

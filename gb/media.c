@@ -362,34 +362,42 @@ static int run_live(struct gb_media *m, struct cv_err *err)
     struct segfile f = {.fd = -1};
     char rel[LAY_RELPATH_MAX] = "", cur[LAY_RELPATH_MAX] = "";
     size_t next = 0;
-    bool first = true;
+    bool first = true, moved = false; /* moved: the recorder writes another file now */
+    int64_t look = 0;                 /* when to look for that next (once a second) */
     int rc = 0;
 
     while (rc == 0 && !atomic_load(&m->stop)) {
         size_t complete;
-        if (!cur[0] || (f.info.closed && next >= f.info.nfrags)) {
+        bool done = f.info.closed || moved; /* no fragment will be added to this file */
+        if (!cur[0] || (done && next >= f.info.nfrags)) {
             if (open_segment_path(m, rel, sizeof(rel)) < 0 || strcmp(rel, cur) == 0) {
                 nap(m, 100);
                 continue;
             }
             cv_strlcpy(cur, rel, sizeof(cur));
             next = 0;
+            moved = false;
         }
         if (segfile_scan(m, &f, cur, err) < 0) {
             rc = CV_EIO;
             break;
         }
         /* the last fragment of an open file may still grow: complete once another follows */
-        complete = f.info.closed ? f.info.nfrags : f.info.nfrags ? f.info.nfrags - 1 : 0;
+        done = f.info.closed || moved;
+        complete = done ? f.info.nfrags : f.info.nfrags ? f.info.nfrags - 1 : 0;
         if (first && complete) {
             next = complete - 1; /* live: the newest complete GOP */
             first = false;
         }
-        if (next >= complete) {
+        if (next < complete) {
+            rc = segfile_send(m, &f, next++, err);
+        } else if (!done && cv_mono_us() >= look &&
+                   (look = cv_mono_us() + CV_US_PER_S,
+                    open_segment_path(m, rel, sizeof(rel)) == 0 && strcmp(rel, cur) != 0)) {
+            moved = true; /* closed without its mfra (a recorder restart): take it as it is */
+        } else {
             nap(m, 50);
-            continue;
         }
-        rc = segfile_send(m, &f, next++, err);
     }
     segfile_close(&f);
     return rc;
