@@ -7,8 +7,9 @@
  * and with a backoff (1 s doubling to 60 s) while the platform does not answer or refuses the
  * password, sends a Keepalive MESSAGE every gb_keepalive seconds (three unanswered: register
  * again), and answers the platform's Catalog (a few cameras per MESSAGE, SumNum and
- * DeviceList Num), DeviceInfo, DeviceStatus and RecordInfo queries, and INVITE s=Play with
- * MPEG-PS over RTP/UDP from the camera's live edge until BYE (gb/media.c). On stop it
+ * DeviceList Num), DeviceInfo, DeviceStatus and RecordInfo queries, and INVITE s=Play
+ * (the camera's live edge) and s=Playback (an archived range) with MPEG-PS over RTP, over UDP
+ * or TCP (RFC 4571), until BYE (gb/session.c, gb/media.c). On stop it
  * unregisters (Expires: 0). docs/gb28181.md says what is and is not implemented.
  *
  * Channel IDs: a camera's --gb-id (idx_camera.gb_id) or, without one, derived from gb_id:

@@ -19,6 +19,10 @@
 
 struct gb_media;
 
+/* How RTP goes to the platform: UDP, or TCP with RFC 4571 framing where camvault connects
+ * (the offer's a=setup:passive, or none) or accepts (a=setup:active). */
+enum gb_rtp_mode { GB_RTP_UDP, GB_RTP_TCP_CONNECT, GB_RTP_TCP_ACCEPT };
+
 /* One INVITE dialog (session.c). */
 struct gb_session {
     bool used;
@@ -26,6 +30,7 @@ struct gb_session {
     char channel[GB_ID_LEN + 1];
     struct idx_camera cam;
     int sock;                   /* RTP out; the media's once it is started */
+    enum gb_rtp_mode mode;
     struct sockaddr_in dest;    /* the platform's RTP address (c=, m=) */
     uint32_t ssrc;              /* y= */
     bool playback;
@@ -93,10 +98,12 @@ void gb_sessions_reap(struct gb_agent *a);
 /* ---- media (media.c) ---- */
 
 /* Stream camera `cam` as PS over RTP to dest with `ssrc`: live from the newest complete
- * fragment when to_us == 0, else the archived [from_us, to_us) at real-time pace. */
+ * fragment when to_us == 0, else the archived [from_us, to_us) at real-time pace. sock: UDP,
+ * a bound TCP socket to connect to dest, or a listening one to accept the platform on (mode);
+ * the media's from here on. */
 int gb_media_start(struct gb_media **out, struct gb_agent *a, const struct idx_camera *cam,
-                   int sock, const struct sockaddr_in *dest, uint32_t ssrc, int64_t from_us,
-                   int64_t to_us, struct cv_err *err);
+                   int sock, enum gb_rtp_mode mode, const struct sockaddr_in *dest, uint32_t ssrc,
+                   int64_t from_us, int64_t to_us, struct cv_err *err);
 void gb_media_stop(struct gb_media *m); /* NULL-safe: stop, join, close the socket, free */
 bool gb_media_ended(struct gb_media *m);
 
@@ -111,6 +118,7 @@ struct gb_ps {
     uint16_t seq;
     enum gb_ps_codec video;
     bool g711; /* an audio stream is declared (G.711, 0x90) */
+    bool tcp;  /* sock is a TCP connection: each RTP packet after a 2-byte length (RFC 4571) */
     struct cv_buf out;
     uint64_t packets, bytes, frames;
 };

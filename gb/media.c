@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ struct gb_media {
     struct idx_camera cam;
     int64_t from_us, to_us; /* to_us 0: live */
     pthread_t thread;
+    enum gb_rtp_mode mode;
     atomic_int stop;
     atomic_bool ended;
     struct gb_ps ps;
@@ -463,11 +465,46 @@ static void media_status(struct gb_media *m)
     gb_send_message(m->a, body, (size_t)n);
 }
 
+/* RTP over TCP: connect to the platform, or accept its connection (10 s at most). */
+static int tcp_setup(struct gb_media *m, struct cv_err *err)
+{
+    struct timeval tv = {5, 0};
+    char ip[INET_ADDRSTRLEN];
+
+    inet_ntop(AF_INET, &m->ps.dest.sin_addr, ip, sizeof(ip));
+    setsockopt(m->ps.sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* connect's too */
+    if (m->mode == GB_RTP_TCP_CONNECT) {
+        if (connect(m->ps.sock, (const struct sockaddr *)&m->ps.dest, sizeof(m->ps.dest)) < 0)
+            return cv_errf(err, CV_ENET, "cannot connect to %s:%u for RTP over TCP: %s", ip,
+                           (unsigned)ntohs(m->ps.dest.sin_port), strerror(errno));
+        return 0;
+    }
+    for (int i = 0; i < 100; i++) {
+        struct pollfd pfd = {m->ps.sock, POLLIN, 0};
+        int c;
+        if (atomic_load(&m->stop))
+            return CV_ECANCELED;
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        c = accept4(m->ps.sock, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+            continue;
+        close(m->ps.sock);
+        m->ps.sock = c;
+        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        return 0;
+    }
+    return cv_errf(err, CV_ETIMEDOUT, "the platform did not connect for RTP over TCP in 10 s");
+}
+
 static void *media_main(void *arg)
 {
     struct gb_media *m = arg;
     struct cv_err err = {""};
-    int rc = m->to_us ? run_playback(m, &err) : run_live(m, &err);
+    int rc = m->mode == GB_RTP_UDP ? 0 : tcp_setup(m, &err);
+
+    if (rc == 0)
+        rc = m->to_us ? run_playback(m, &err) : run_live(m, &err);
 
     if (rc < 0 && rc != CV_ECANCELED)
         cv_warn("gb: stream of camera '%s' to %s ended: %s", m->cam.id, m->who, err.msg);
@@ -480,8 +517,8 @@ static void *media_main(void *arg)
 }
 
 int gb_media_start(struct gb_media **out, struct gb_agent *a, const struct idx_camera *cam,
-                   int sock, const struct sockaddr_in *dest, uint32_t ssrc, int64_t from_us,
-                   int64_t to_us, struct cv_err *err)
+                   int sock, enum gb_rtp_mode mode, const struct sockaddr_in *dest, uint32_t ssrc,
+                   int64_t from_us, int64_t to_us, struct cv_err *err)
 {
     struct gb_media *m = calloc(1, sizeof(*m));
 
@@ -493,7 +530,9 @@ int gb_media_start(struct gb_media **out, struct gb_agent *a, const struct idx_c
     m->from_us = from_us;
     m->to_us = to_us;
     cv_strlcpy(m->who, a->cfg.up_id, sizeof(m->who));
+    m->mode = mode;
     gb_ps_init(&m->ps, sock, dest, ssrc, GB_PS_H264, false);
+    m->ps.tcp = mode != GB_RTP_UDP;
     if (pthread_create(&m->thread, NULL, media_main, m) != 0) {
         gb_ps_release(&m->ps);
         free(m);

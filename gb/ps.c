@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "gb/gb_int.h"
 #include "common/banned.h"
@@ -161,6 +162,38 @@ void gb_ps_release(struct gb_ps *ps)
     cv_buf_release(&ps->out);
 }
 
+/* One RTP packet on a TCP connection: its length (16 bits) then the packet (RFC 4571). The
+ * socket's send timeout (5 s) ends a stream whose platform stops reading. */
+static int send_framed(struct gb_ps *ps, const uint8_t *pkt, size_t n, struct cv_err *err)
+{
+    uint8_t len[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+    struct iovec iov[2] = {{len, 2}, {(void *)pkt, n}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    size_t left = n + 2;
+
+    while (left) {
+        ssize_t w = sendmsg(ps->sock, &mh, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return cv_errf(err, CV_ENET, "gb: RTP over TCP to the platform: %s",
+                           w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+                               ? "it stopped reading (5 s)" : strerror(errno));
+        left -= (size_t)w;
+        while (w > 0 && mh.msg_iovlen) { /* drop what was sent from the front */
+            size_t k = (size_t)w < mh.msg_iov[0].iov_len ? (size_t)w : mh.msg_iov[0].iov_len;
+            mh.msg_iov[0].iov_base = (uint8_t *)mh.msg_iov[0].iov_base + k;
+            mh.msg_iov[0].iov_len -= k;
+            w -= (ssize_t)k;
+            if (!mh.msg_iov[0].iov_len) {
+                mh.msg_iov++;
+                mh.msg_iovlen--;
+            }
+        }
+    }
+    return 0;
+}
+
 /* The pack in ps->out as RTP packets timed ts. */
 static int send_rtp(struct gb_ps *ps, uint32_t ts, struct cv_err *err)
 {
@@ -179,9 +212,14 @@ static int send_rtp(struct gb_ps *ps, uint32_t ts, struct cv_err *err)
         cv_put_be32(pkt + 4, ts);
         cv_put_be32(pkt + 8, ps->ssrc);
         memcpy(pkt + 12, ps->out.data + off, k);
-        if (sendto(ps->sock, pkt, 12 + k, 0, (const struct sockaddr *)&ps->dest,
-                   sizeof(ps->dest)) < 0 && errno != ENOBUFS && errno != EAGAIN)
+        if (ps->tcp) {
+            int rc = send_framed(ps, pkt, 12 + k, err);
+            if (rc < 0)
+                return rc;
+        } else if (sendto(ps->sock, pkt, 12 + k, 0, (const struct sockaddr *)&ps->dest,
+                          sizeof(ps->dest)) < 0 && errno != ENOBUFS && errno != EAGAIN) {
             return cv_errf(err, CV_ENET, "gb: RTP to the platform: %s", strerror(errno));
+        }
         ps->seq++;
         ps->packets++;
         ps->bytes += 12 + k;

@@ -1,8 +1,9 @@
 /*
  * session.c: INVITE, ACK and BYE of the upper platform (GB/T 28181-2016 sections 9.2, 9.8):
- * the SDP offer read (s=Play or s=Playback, c=, m=video PORT RTP/AVP, y= SSRC, t= for
- * playback), the answer (sendonly, PS/90000, the offered y=), the stream started at ACK and
- * stopped at BYE. Every stream is one audit record (who: the platform's ID).
+ * the SDP offer read (s=Play or s=Playback, c=, m=video PORT RTP/AVP or TCP/RTP/AVP with
+ * a=setup, y= SSRC, t= for playback), the answer (sendonly, PS/90000, the offered y=; over TCP
+ * a=setup:active when the platform is passive or says nothing, passive when it is active), the
+ * stream started at ACK and stopped at BYE. Every stream is one audit record (who: the platform's ID).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +25,7 @@ struct offer {
     char ip[48];        /* c=IN IP4 */
     int port;           /* m=video */
     bool tcp;           /* m=video ... TCP/RTP/AVP */
+    bool platform_active; /* a=setup:active: the platform connects, we listen */
     bool ps;            /* a=rtpmap:N PS/90000 among the offered types */
     char ssrc[16];      /* y= */
     int64_t start, end; /* t= (Unix seconds) */
@@ -54,6 +56,8 @@ static int read_offer(const char *sdp, size_t len, struct offer *o, struct cv_er
                 o->tcp = strncasecmp(proto, "TCP", 3) == 0;
             } else if (strncmp(line, "a=rtpmap:", 9) == 0 && strcasestr(line, " PS/90000"))
                 o->ps = true;
+            else if (strcmp(line, "a=setup:active") == 0)
+                o->platform_active = true;
             else if (strncmp(line, "y=", 2) == 0)
                 cv_strlcpy(o->ssrc, line + 2, sizeof(o->ssrc));
             else if (strncmp(line, "t=", 2) == 0) {
@@ -66,8 +70,6 @@ static int read_offer(const char *sdp, size_t len, struct offer *o, struct cv_er
         }
         p = nl ? nl + 1 : end;
     }
-    if (o->tcp)
-        return cv_errf(err, CV_EINVAL, "RTP over TCP is not implemented (UDP is)");
     if (!o->ip[0] || o->port < 1 || o->port > 65535)
         return cv_errf(err, CV_EINVAL, "the SDP offer has no c=IN IP4 address or m=video port");
     if (!o->ps)
@@ -99,17 +101,19 @@ static void session_end(struct gb_session *s)
     s->sock = -1;
 }
 
-/* A UDP socket for the session's RTP, bound to the listen address and any port. */
-static int rtp_socket(struct gb_agent *a, uint16_t *port)
+/* A socket for the session's RTP, bound to the listen address and any port: UDP, TCP to
+ * connect from, or TCP listening for the platform. */
+static int rtp_socket(struct gb_agent *a, enum gb_rtp_mode mode, uint16_t *port)
 {
     struct sockaddr_in me = {0};
     socklen_t ml = sizeof(me);
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int s = socket(AF_INET, (mode == GB_RTP_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
     int sz = 4 << 20;
 
     me.sin_family = AF_INET;
     inet_pton(AF_INET, a->cfg.listen_addr, &me.sin_addr);
     if (s < 0 || bind(s, (const struct sockaddr *)&me, sizeof(me)) < 0 ||
+        (mode == GB_RTP_TCP_ACCEPT && listen(s, 1) < 0) ||
         getsockname(s, (struct sockaddr *)&me, &ml) < 0) {
         if (s >= 0)
             close(s);
@@ -153,9 +157,10 @@ void gb_on_invite(struct gb_agent *a, const struct gb_sip_msg *m, const struct s
         return;
     }
     memset(s, 0, sizeof(*s));
-    s->sock = rtp_socket(a, &port);
+    s->mode = !o.tcp ? GB_RTP_UDP : o.platform_active ? GB_RTP_TCP_ACCEPT : GB_RTP_TCP_CONNECT;
+    s->sock = rtp_socket(a, s->mode, &port);
     if (s->sock < 0) {
-        cv_error("gb: no UDP port for RTP on %s: %s", a->cfg.listen_addr, strerror(errno));
+        cv_error("gb: no port for RTP on %s: %s", a->cfg.listen_addr, strerror(errno));
         s->sock = -1;
         gb_respond(a, m, from, 500, "Server Internal Error", NULL, NULL, NULL, 0);
         return;
@@ -173,10 +178,12 @@ void gb_on_invite(struct gb_agent *a, const struct gb_sip_msg *m, const struct s
     s->to_us = o.end * CV_US_PER_S;
     n = snprintf(sdp, sizeof(sdp),
                  "v=0\r\no=%s 0 0 IN IP4 %s\r\ns=%s\r\nc=IN IP4 %s\r\nt=%lld %lld\r\n"
-                 "m=video %u RTP/AVP 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\ny=%s\r\n",
+                 "m=video %u %sRTP/AVP 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\n%s%s"
+                 "y=%s\r\n",
                  channel, a->local_ip, s->playback ? "Playback" : "Play", a->local_ip,
-                 (long long)o.start, (long long)o.end, (unsigned)port,
-                 o.ssrc[0] ? o.ssrc : "0");
+                 (long long)o.start, (long long)o.end, (unsigned)port, o.tcp ? "TCP/" : "",
+                 !o.tcp ? "" : o.platform_active ? "a=setup:passive\r\n" : "a=setup:active\r\n",
+                 o.tcp ? "a=connection:new\r\n" : "", o.ssrc[0] ? o.ssrc : "0");
     cv_strlcpy(s->answer, sdp, sizeof(s->answer));
     snprintf(contact, sizeof(contact), "Contact: <sip:%s@%s:%u>\r\n", channel, a->local_ip,
              (unsigned)a->cfg.listen_port);
@@ -191,7 +198,7 @@ void gb_on_ack(struct gb_agent *a, const struct gb_sip_msg *m)
 
     if (!s || s->media)
         return;
-    if (gb_media_start(&s->media, a, &s->cam, s->sock, &s->dest, s->ssrc,
+    if (gb_media_start(&s->media, a, &s->cam, s->sock, s->mode, &s->dest, s->ssrc,
                        s->playback ? s->from_us : 0, s->playback ? s->to_us : 0, &err) < 0) {
         cv_error("gb: camera '%s': %s", s->cam.id, err.msg);
         return;
@@ -203,8 +210,11 @@ void gb_on_ack(struct gb_agent *a, const struct gb_sip_msg *m)
     } else {
         snprintf(detail, sizeof(detail), "channel %s live", s->channel);
     }
-    cv_info("gb: %s streams camera '%s' (%s) to %s", a->cfg.up_id, s->cam.id, detail,
-            inet_ntoa(s->dest.sin_addr));
+    cv_info("gb: %s streams camera '%s' (%s) to %s over %s", a->cfg.up_id, s->cam.id, detail,
+            inet_ntoa(s->dest.sin_addr),
+            s->mode == GB_RTP_UDP ? "UDP" : s->mode == GB_RTP_TCP_CONNECT
+                                                ? "TCP (camvault connects)"
+                                                : "TCP (the platform connects)");
     if (a->cfg.audit)
         a->cfg.audit(a->cfg.audit_ctx, s->playback ? "gb-playback" : "gb-live", a->cfg.up_id,
                      s->cam.id, detail);

@@ -382,6 +382,47 @@ def rtp_receiver():
     return s
 
 
+class TcpRtp:
+    """RTP over TCP as RFC 4571 frames it (a 16-bit length before each packet), read like a UDP
+    socket: recv() gives one packet; the connection is accepted (the platform passive) or made
+    (the platform active) on the first recv."""
+
+    def __init__(self, listen=None, connect_to=None):
+        self.listen, self.connect_to, self.conn, self.buf = listen, connect_to, None, b""
+
+    def getsockname(self):
+        return self.listen.getsockname()
+
+    def _conn(self):
+        if self.conn is None:
+            if self.listen is not None:
+                self.conn = self.listen.accept()[0]
+            else:
+                self.conn = socket.create_connection(self.connect_to, timeout=5)
+            self.conn.settimeout(0.5)
+        return self.conn
+
+    def recv(self, _n):
+        try:
+            conn = self._conn()
+        except (socket.timeout, ConnectionRefusedError):
+            raise socket.timeout()
+        while True:
+            if len(self.buf) >= 2 and len(self.buf) >= 2 + (self.buf[0] << 8 | self.buf[1]):
+                n = self.buf[0] << 8 | self.buf[1]
+                pkt, self.buf = self.buf[2:2 + n], self.buf[2 + n:]
+                return pkt
+            data = conn.recv(65536)
+            if not data:
+                raise socket.timeout()
+            self.buf += data
+
+    def close(self):
+        for s in (self.conn, self.listen):
+            if s is not None:
+                s.close()
+
+
 def receive_ps(sock, seconds, ssrc):
     """RTP packets for `seconds` (from the first one): PS bytes in sequence order, and facts."""
     pkts, first, stats = {}, None, {"pt": set(), "ssrc": set(), "marker": 0}
@@ -407,10 +448,13 @@ def receive_ps(sock, seconds, ssrc):
     return b"".join(pkts[k] for k in order), stats
 
 
-def invite_sdp(name, port, ssrc, t="0 0"):
+def invite_sdp(name, port, ssrc, t="0 0", setup=None):
+    """The platform's offer; setup: None (UDP), "passive" or "active" (RTP over TCP)."""
+    proto = "TCP/RTP/AVP" if setup else "RTP/AVP"
+    tcp = f"a=setup:{setup}\r\na=connection:new\r\n" if setup else ""
     return (f"v=0\r\no={PLATFORM} 0 0 IN IP4 127.0.0.1\r\ns={name}\r\nc=IN IP4 127.0.0.1\r\n"
-            f"t={t}\r\nm=video {port} RTP/AVP 96 97 98\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n"
-            f"a=rtpmap:98 H264/90000\r\na=rtpmap:97 MPEG4/90000\r\ny={ssrc}\r\n")
+            f"t={t}\r\nm=video {port} {proto} 96 97 98\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n"
+            f"a=rtpmap:98 H264/90000\r\na=rtpmap:97 MPEG4/90000\r\n{tcp}y={ssrc}\r\n")
 
 
 def check_ps(path, fps_frames):
@@ -426,23 +470,43 @@ def check_ps(path, fps_frames):
     frames = int(video[0]["nb_read_frames"])
     lo, hi = fps_frames
     assert lo <= frames <= hi, f"{frames} frames"
-    # FFmpeg's PS reader does not know stream type 0x90 (G.711 of GB/T 28181) and would take the
-    # audio for MPEG audio: the video is decoded, the audio checked by g711_bytes()
-    d = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "mpeg", "-i", str(path), "-map",
-                        "0:v", "-f", "null", "-"], capture_output=True, text=True, timeout=60)
+    # FFmpeg's PS reader does not know stream type 0x90 (G.711 of GB/T 28181) and takes that
+    # stream for MPEG audio, whose decoder then complains: the video is decoded from a copy
+    # without the audio PES packets, the audio checked by g711_bytes()
+    video_only = path.with_suffix(".video.ps")
+    video_only.write_bytes(ps_without_audio(path.read_bytes()))
+    d = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "mpeg", "-i", str(video_only),
+                        "-f", "null", "-"], capture_output=True, text=True, timeout=60)
     assert d.returncode == 0 and not d.stderr.strip(), d.stderr
     return frames
 
 
-def dialog(platform, channel, name, ssrc, t="0 0"):
-    """INVITE (SDP offer), the 200's answer checked, ACK; returns (rtp socket, bye())."""
-    rtp = rtp_receiver()
-    call = platform.request("INVITE", channel, invite_sdp(name, rtp.getsockname()[1], ssrc, t),
+def dialog(platform, channel, name, ssrc, t="0 0", setup=None):
+    """INVITE (SDP offer), the 200's answer checked, ACK; returns (rtp socket, bye()).
+    setup: None for RTP over UDP, "passive" (the platform listens on TCP) or "active" (the
+    platform connects to the port of camvault's answer)."""
+    if setup == "passive":
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        lst.settimeout(0.5)
+        rtp, port = TcpRtp(listen=lst), lst.getsockname()[1]
+    elif setup == "active":
+        rtp, port = None, 9  # the discard port: this side connects (RFC 4145)
+    else:
+        rtp = rtp_receiver()
+        port = rtp.getsockname()[1]
+    call = platform.request("INVITE", channel, invite_sdp(name, port, ssrc, t, setup),
                             ctype="APPLICATION/SDP",
                             extra=f"Subject: {channel}:{ssrc},{PLATFORM}:0\r\n")
     r = wait_for(lambda: platform.response_to(call), 10, what="an answer to INVITE")
     assert r[0].startswith("SIP/2.0 200"), r[0]
     sdp = r[2]
+    if setup:
+        want = {"passive": "active", "active": "passive"}[setup]
+        assert f"a=setup:{want}" in sdp and " TCP/RTP/AVP 96" in sdp, sdp
+    if setup == "active":
+        rtp = TcpRtp(connect_to=("127.0.0.1", int(re.search(r"m=video (\d+)", sdp).group(1))))
     assert "a=sendonly" in sdp and "PS/90000" in sdp and f"y={ssrc}" in sdp, sdp
     assert f"s={name}" in sdp
     to, cseq = r[1]["to"][0], r[1]["cseq"][0].split()[0]
@@ -460,23 +524,26 @@ def local_s(text):
     return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
 
 
-def g711_bytes(ps):
-    """Bytes of the audio PES packets (stream 0xC0) of a PS: walks pack headers, system headers,
-    PSMs and PES packets by their lengths (ISO/IEC 13818-1 2.5.3); fails on anything else."""
-    i, n = 0, 0
+def ps_units(ps):
+    """(start code, bytes) of each unit of a PS: pack headers, system headers, PSMs and PES
+    packets, walked by their lengths (ISO/IEC 13818-1 2.5.3); fails on anything else."""
+    i = 0
     while i + 6 <= len(ps):
         assert ps[i:i + 3] == b"\x00\x00\x01", f"no start code at {i}"
         code = ps[i + 3]
-        if code == 0xBA:
-            i += 14 + (ps[i + 13] & 7)
-            continue
-        size = 6 + (ps[i + 4] << 8 | ps[i + 5])
-        if code == 0xC0:
-            n += size - 9 - ps[i + 8]
-        else:
-            assert code in (0xBB, 0xBC, 0xE0), hex(code)
+        size = 14 + (ps[i + 13] & 7) if code == 0xBA else 6 + (ps[i + 4] << 8 | ps[i + 5])
+        assert code in (0xBA, 0xBB, 0xBC, 0xE0, 0xC0), hex(code)
+        yield code, ps[i:i + size]
         i += size
-    return n
+
+
+def ps_without_audio(ps):
+    return b"".join(u for code, u in ps_units(ps) if code != 0xC0)
+
+
+def g711_bytes(ps):
+    """Bytes of the audio PES packets' payloads (stream 0xC0)."""
+    return sum(len(u) - 9 - u[8] for code, u in ps_units(ps) if code == 0xC0)
 
 
 def test_live_recordinfo_playback(tmp_path, procs, platform):
@@ -529,7 +596,8 @@ def test_live_recordinfo_playback(tmp_path, procs, platform):
 
     # Playback of an archived 8-s range, at real-time pace, then MediaStatus
     start = int(spans[0][0]) + 1
-    rtp, bye = dialog(platform, channel, "Playback", "1100000002", f"{start} {start + 8}")
+    rtp, bye = dialog(platform, channel, "Playback", "1100000002", f"{start} {start + 8}",
+                      setup="passive")  # RTP over TCP: camvault connects
     t0 = time.monotonic()
     receive_ps.deadline = t0 + 20
     ps, stats = receive_ps(rtp, 10, "1100000002")
@@ -545,6 +613,16 @@ def test_live_recordinfo_playback(tmp_path, procs, platform):
     path.write_bytes(ps)
     check_ps(path, (190, 260))  # 8 s from the keyframe before its start: 200 to 250 frames
     assert took >= 6, f"8 s of footage came in {took:.1f} s: not at real-time pace"
+
+    # live over TCP, the platform connecting to camvault (a=setup:active), 3 s
+    rtp, bye = dialog(platform, channel, "Play", "0100000003", setup="active")
+    receive_ps.deadline = time.monotonic() + 20
+    ps, stats = receive_ps(rtp, 3, "0100000003")
+    bye()
+    rtp.close()
+    path = tmp_path / "live-tcp.ps"
+    path.write_bytes(ps)
+    check_ps(path, (50, 100))  # 3 s at 25 fps
 
     audit = cv("audit", "--json", root=root).stdout
     assert '"gb-live"' in audit and '"gb-playback"' in audit and '"gb-recordinfo"' in audit
