@@ -33,7 +33,9 @@ struct gb_session {
     enum gb_rtp_mode mode;
     struct sockaddr_in dest;    /* the platform's RTP address (c=, m=) */
     uint32_t ssrc;              /* y= */
-    bool playback;
+    bool playback;              /* s=Playback or s=Download: an archived range */
+    int speed;                  /* 1; a download: 0 over TCP, a=downloadspeed over UDP */
+    char sname[16];             /* s= of the offer */
     int64_t from_us, to_us;     /* playback range */
     char answer[768];           /* our SDP, sent again for a retransmitted INVITE */
     struct gb_media *media;     /* started at ACK */
@@ -98,12 +100,13 @@ void gb_sessions_reap(struct gb_agent *a);
 /* ---- media (media.c) ---- */
 
 /* Stream camera `cam` as PS over RTP to dest with `ssrc`: live from the newest complete
- * fragment when to_us == 0, else the archived [from_us, to_us) at real-time pace. sock: UDP,
+ * fragment when to_us == 0, else the archived [from_us, to_us) at `speed` times real time (0:
+ * as fast as the socket takes it, a download over TCP). sock: UDP,
  * a bound TCP socket to connect to dest, or a listening one to accept the platform on (mode);
  * the media's from here on. */
 int gb_media_start(struct gb_media **out, struct gb_agent *a, const struct idx_camera *cam,
                    int sock, enum gb_rtp_mode mode, const struct sockaddr_in *dest, uint32_t ssrc,
-                   int64_t from_us, int64_t to_us, struct cv_err *err);
+                   int64_t from_us, int64_t to_us, int speed, struct cv_err *err);
 void gb_media_stop(struct gb_media *m); /* NULL-safe: stop, join, close the socket, free */
 bool gb_media_ended(struct gb_media *m);
 

@@ -50,6 +50,7 @@ struct gb_media {
     atomic_bool ended;
     struct gb_ps ps;
     int64_t mono0, wall0; /* pacing: wall0 is sent at mono0 */
+    int speed;            /* 1 real time, N times that (a download over UDP), 0 unpaced */
     char who[GB_ID_LEN + 1];
 };
 
@@ -80,7 +81,7 @@ static bool pace(struct gb_media *m, int64_t wall)
         m->wall0 = wall;
     }
     for (;;) {
-        int64_t wait = m->mono0 + (wall - m->wall0) - cv_mono_us();
+        int64_t wait = m->speed ? m->mono0 + (wall - m->wall0) / m->speed - cv_mono_us() : 0;
         struct timespec d = {0, 20 * 1000 * 1000};
         if (atomic_load(&m->stop))
             return false;
@@ -518,7 +519,7 @@ static void *media_main(void *arg)
 
 int gb_media_start(struct gb_media **out, struct gb_agent *a, const struct idx_camera *cam,
                    int sock, enum gb_rtp_mode mode, const struct sockaddr_in *dest, uint32_t ssrc,
-                   int64_t from_us, int64_t to_us, struct cv_err *err)
+                   int64_t from_us, int64_t to_us, int speed, struct cv_err *err)
 {
     struct gb_media *m = calloc(1, sizeof(*m));
 
@@ -531,6 +532,7 @@ int gb_media_start(struct gb_media **out, struct gb_agent *a, const struct idx_c
     m->to_us = to_us;
     cv_strlcpy(m->who, a->cfg.up_id, sizeof(m->who));
     m->mode = mode;
+    m->speed = speed;
     gb_ps_init(&m->ps, sock, dest, ssrc, GB_PS_H264, false);
     m->ps.tcp = mode != GB_RTP_UDP;
     if (pthread_create(&m->thread, NULL, media_main, m) != 0) {

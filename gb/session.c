@@ -28,6 +28,7 @@ struct offer {
     bool platform_active; /* a=setup:active: the platform connects, we listen */
     bool ps;            /* a=rtpmap:N PS/90000 among the offered types */
     char ssrc[16];      /* y= */
+    int speed;          /* a=downloadspeed: (s=Download) */
     int64_t start, end; /* t= (Unix seconds) */
 };
 
@@ -56,6 +57,8 @@ static int read_offer(const char *sdp, size_t len, struct offer *o, struct cv_er
                 o->tcp = strncasecmp(proto, "TCP", 3) == 0;
             } else if (strncmp(line, "a=rtpmap:", 9) == 0 && strcasestr(line, " PS/90000"))
                 o->ps = true;
+            else if (strncmp(line, "a=downloadspeed:", 16) == 0)
+                o->speed = (int)strtol(line + 16, NULL, 10);
             else if (strcmp(line, "a=setup:active") == 0)
                 o->platform_active = true;
             else if (strncmp(line, "y=", 2) == 0)
@@ -76,11 +79,14 @@ static int read_offer(const char *sdp, size_t len, struct offer *o, struct cv_er
         return cv_errf(err, CV_EINVAL, "the SDP offer does not offer PS/90000");
     if (o->ssrc[0] && (strlen(o->ssrc) > 10 || strspn(o->ssrc, "0123456789") != strlen(o->ssrc)))
         return cv_errf(err, CV_EINVAL, "y= '%s' is not an SSRC of up to 10 digits", o->ssrc);
-    if (strcasecmp(o->name, "Play") != 0 && strcasecmp(o->name, "Playback") != 0)
-        return cv_errf(err, CV_EINVAL, "s=%s is not implemented (Play and Playback are)",
-                       o->name);
-    if (strcasecmp(o->name, "Playback") == 0 && (o->start <= 0 || o->end <= o->start))
-        return cv_errf(err, CV_EINVAL, "s=Playback without a t=START END range");
+    if (strcasecmp(o->name, "Play") != 0 && strcasecmp(o->name, "Playback") != 0 &&
+        strcasecmp(o->name, "Download") != 0)
+        return cv_errf(err, CV_EINVAL, "s=%s is not implemented (Play, Playback and Download "
+                       "are)", o->name);
+    if (strcasecmp(o->name, "Play") != 0 && (o->start <= 0 || o->end <= o->start))
+        return cv_errf(err, CV_EINVAL, "s=%s without a t=START END range", o->name);
+    if (o->speed < 1 || o->speed > 16)
+        o->speed = 4; /* over UDP a download cannot wait for the reader: 4 times real time */
     return 0;
 }
 
@@ -173,14 +179,17 @@ void gb_on_invite(struct gb_agent *a, const struct gb_sip_msg *m, const struct s
     s->dest.sin_port = htons((uint16_t)o.port);
     inet_pton(AF_INET, o.ip, &s->dest.sin_addr);
     s->ssrc = (uint32_t)strtoul(o.ssrc, NULL, 10);
-    s->playback = strcasecmp(o.name, "Playback") == 0;
+    s->playback = strcasecmp(o.name, "Play") != 0;
+    s->speed = strcasecmp(o.name, "Download") != 0 ? 1 : o.tcp ? 0 : o.speed;
+    cv_strlcpy(s->sname, strcasecmp(o.name, "Download") == 0 ? "Download"
+                         : s->playback ? "Playback" : "Play", sizeof(s->sname));
     s->from_us = o.start * CV_US_PER_S;
     s->to_us = o.end * CV_US_PER_S;
     n = snprintf(sdp, sizeof(sdp),
                  "v=0\r\no=%s 0 0 IN IP4 %s\r\ns=%s\r\nc=IN IP4 %s\r\nt=%lld %lld\r\n"
                  "m=video %u %sRTP/AVP 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\n%s%s"
                  "y=%s\r\n",
-                 channel, a->local_ip, s->playback ? "Playback" : "Play", a->local_ip,
+                 channel, a->local_ip, s->sname, a->local_ip,
                  (long long)o.start, (long long)o.end, (unsigned)port, o.tcp ? "TCP/" : "",
                  !o.tcp ? "" : o.platform_active ? "a=setup:passive\r\n" : "a=setup:active\r\n",
                  o.tcp ? "a=connection:new\r\n" : "", o.ssrc[0] ? o.ssrc : "0");
@@ -199,7 +208,8 @@ void gb_on_ack(struct gb_agent *a, const struct gb_sip_msg *m)
     if (!s || s->media)
         return;
     if (gb_media_start(&s->media, a, &s->cam, s->sock, s->mode, &s->dest, s->ssrc,
-                       s->playback ? s->from_us : 0, s->playback ? s->to_us : 0, &err) < 0) {
+                       s->playback ? s->from_us : 0, s->playback ? s->to_us : 0, s->speed,
+                       &err) < 0) {
         cv_error("gb: camera '%s': %s", s->cam.id, err.msg);
         return;
     }
@@ -216,7 +226,8 @@ void gb_on_ack(struct gb_agent *a, const struct gb_sip_msg *m)
                                                 ? "TCP (camvault connects)"
                                                 : "TCP (the platform connects)");
     if (a->cfg.audit)
-        a->cfg.audit(a->cfg.audit_ctx, s->playback ? "gb-playback" : "gb-live", a->cfg.up_id,
+        a->cfg.audit(a->cfg.audit_ctx, !s->playback ? "gb-live" : s->speed == 1 ? "gb-playback"
+                                                                   : "gb-download", a->cfg.up_id,
                      s->cam.id, detail);
 }
 

@@ -423,8 +423,9 @@ class TcpRtp:
                 s.close()
 
 
-def receive_ps(sock, seconds, ssrc):
-    """RTP packets for `seconds` (from the first one): PS bytes in sequence order, and facts."""
+def receive_ps(sock, seconds, ssrc, done=None):
+    """RTP packets for `seconds` (from the first one), or until done() holds and nothing more
+    comes for a moment: PS bytes in sequence order, and facts."""
     pkts, first, stats = {}, None, {"pt": set(), "ssrc": set(), "marker": 0}
     marks = []
     while first is None or time.monotonic() - first < seconds:
@@ -432,6 +433,8 @@ def receive_ps(sock, seconds, ssrc):
             data = sock.recv(65535)
         except socket.timeout:
             if first is None and time.monotonic() > getattr(receive_ps, "deadline", 1e18):
+                break
+            if first is not None and done is not None and done():
                 break
             continue
         first = first or time.monotonic()
@@ -624,7 +627,22 @@ def test_live_recordinfo_playback(tmp_path, procs, platform):
     path.write_bytes(ps)
     check_ps(path, (50, 100))  # 3 s at 25 fps
 
+    # Download of the same range over TCP: as fast as the platform reads, then MediaStatus
+    def statuses():
+        return [m for m in platform.messages if "<CmdType>MediaStatus</CmdType>" in m]
+    before = len(statuses())
+    rtp, bye = dialog(platform, channel, "Download", "1100000004", f"{start} {start + 8}",
+                      setup="passive")
+    receive_ps.deadline = time.monotonic() + 20
+    ps, stats = receive_ps(rtp, 30, "1100000004", done=lambda: len(statuses()) > before)
+    bye()
+    rtp.close()
+    assert len(statuses()) > before
+    path = tmp_path / "download.ps"
+    path.write_bytes(ps)
+    check_ps(path, (190, 260))
+
     audit = cv("audit", "--json", root=root).stdout
-    assert '"gb-live"' in audit and '"gb-playback"' in audit and '"gb-recordinfo"' in audit
+    assert '"gb-live"' in audit and '"gb-playback"' in audit and '"gb-download"' in audit and '"gb-recordinfo"' in audit
     assert PLATFORM in audit
     assert rec.running()
