@@ -377,11 +377,13 @@ static void on_request(struct gb_agent *a, const struct gb_sip_msg *m,
         gb_on_ack(a, m);
     else if (strcmp(m->method, "BYE") == 0)
         gb_on_bye(a, m, from);
+    else if (strcmp(m->method, "INFO") == 0)
+        gb_on_info(a, m, from);
     else if (strcmp(m->method, "OPTIONS") == 0)
         gb_respond(a, m, from, 200, "OK", NULL, NULL, NULL, 0);
     else
         gb_respond(a, m, from, 405, "Method Not Allowed",
-                   "Allow: INVITE, ACK, BYE, MESSAGE, OPTIONS\r\n", NULL, NULL, 0);
+                   "Allow: INVITE, ACK, BYE, INFO, MESSAGE, OPTIONS\r\n", NULL, NULL, 0);
 }
 
 static void on_datagram(struct gb_agent *a, const uint8_t *p, size_t n,

@@ -92,6 +92,8 @@ int gb_camera_by_channel(struct gb_agent *a, const char *channel, struct idx_cam
 void gb_on_invite(struct gb_agent *a, const struct gb_sip_msg *m, const struct sockaddr_in *from);
 void gb_on_ack(struct gb_agent *a, const struct gb_sip_msg *m);
 void gb_on_bye(struct gb_agent *a, const struct gb_sip_msg *m, const struct sockaddr_in *from);
+/* INFO with a MANSRTSP body (PLAY, PAUSE, Scale) in a playback or download dialog. */
+void gb_on_info(struct gb_agent *a, const struct gb_sip_msg *m, const struct sockaddr_in *from);
 /* End every session (stop). */
 void gb_sessions_close(struct gb_agent *a);
 /* Forget sessions whose stream ended by itself (playback end, camera gone). */
@@ -108,6 +110,10 @@ int gb_media_start(struct gb_media **out, struct gb_agent *a, const struct idx_c
                    int sock, enum gb_rtp_mode mode, const struct sockaddr_in *dest, uint32_t ssrc,
                    int64_t from_us, int64_t to_us, int speed, struct cv_err *err);
 void gb_media_stop(struct gb_media *m); /* NULL-safe: stop, join, close the socket, free */
+/* MANSRTSP: pause 1 (PAUSE), 0 (PLAY), -1 (as it is); scale_milli the Scale times 1000, 0 as
+ * it is (an unpaced download stays unpaced). Any thread; the media thread paces on from its
+ * next frame. */
+void gb_media_control(struct gb_media *m, int pause, int scale_milli);
 bool gb_media_ended(struct gb_media *m);
 
 /* ---- MPEG-PS over RTP (ps.c) ---- */

@@ -49,8 +49,12 @@ struct gb_media {
     atomic_int stop;
     atomic_bool ended;
     struct gb_ps ps;
-    int64_t mono0, wall0; /* pacing: wall0 is sent at mono0 */
-    int speed;            /* 1 real time, N times that (a download over UDP), 0 unpaced */
+    int64_t mono0, wall0; /* the first frame's send time and wall time (PTS from there) */
+    int64_t pmono, pwall; /* pacing: pwall is due at pmono (moved by PAUSE, PLAY, Scale) */
+    unsigned seen;        /* the control generation pmono/pwall belong to */
+    atomic_uint gen;      /* bumped by gb_media_control */
+    atomic_int paused;
+    atomic_int scale_milli; /* 1000 real time, 0 unpaced (a download over TCP) */
     char who[GB_ID_LEN + 1];
 };
 
@@ -73,24 +77,47 @@ static int mem_read(void *opaque, uint8_t *buf, int size)
     return (int)k;
 }
 
-/* Sleep until the frame of wall time `wall` is due; false when the session is to stop. */
+/* Sleep until the frame of wall time `wall` is due (at the current Scale; not while paused);
+ * false when the session is to stop. */
 static bool pace(struct gb_media *m, int64_t wall)
 {
     if (!m->mono0) {
-        m->mono0 = cv_mono_us();
-        m->wall0 = wall;
+        m->mono0 = m->pmono = cv_mono_us();
+        m->wall0 = m->pwall = wall;
+        m->seen = atomic_load(&m->gen);
     }
     for (;;) {
-        int64_t wait = m->speed ? m->mono0 + (wall - m->wall0) / m->speed - cv_mono_us() : 0;
         struct timespec d = {0, 20 * 1000 * 1000};
+        unsigned g = atomic_load(&m->gen);
+        int scale = atomic_load(&m->scale_milli);
+        int64_t wait;
         if (atomic_load(&m->stop))
             return false;
+        if (g != m->seen) { /* PAUSE, PLAY or Scale: pace on from this frame */
+            m->seen = g;
+            m->pmono = cv_mono_us();
+            m->pwall = wall;
+        }
+        if (atomic_load(&m->paused)) {
+            nanosleep(&d, NULL);
+            continue;
+        }
+        wait = scale ? m->pmono + (wall - m->pwall) * 1000 / scale - cv_mono_us() : 0;
         if (wait <= 0)
             return true;
         if (wait < 20000)
             d.tv_nsec = (long)wait * 1000;
         nanosleep(&d, NULL);
     }
+}
+
+void gb_media_control(struct gb_media *m, int pause, int scale_milli)
+{
+    if (pause >= 0)
+        atomic_store(&m->paused, pause);
+    if (scale_milli > 0 && atomic_load(&m->scale_milli) > 0)
+        atomic_store(&m->scale_milli, scale_milli);
+    atomic_fetch_add(&m->gen, 1);
 }
 
 /* Send one Annex B access unit of wall time `wall`. */
@@ -532,7 +559,7 @@ int gb_media_start(struct gb_media **out, struct gb_agent *a, const struct idx_c
     m->to_us = to_us;
     cv_strlcpy(m->who, a->cfg.up_id, sizeof(m->who));
     m->mode = mode;
-    m->speed = speed;
+    atomic_store(&m->scale_milli, speed * 1000);
     gb_ps_init(&m->ps, sock, dest, ssrc, GB_PS_H264, false);
     m->ps.tcp = mode != GB_RTP_UDP;
     if (pthread_create(&m->thread, NULL, media_main, m) != 0) {

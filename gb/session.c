@@ -244,6 +244,46 @@ void gb_on_bye(struct gb_agent *a, const struct gb_sip_msg *m, const struct sock
     gb_respond(a, m, from, 200, "OK", NULL, NULL, NULL, 0);
 }
 
+/*
+ * MANSRTSP (GB/T 28181-2016 annex B): "PLAY MANSRTSP/1.0" (with an optional "Scale: 0.25..16")
+ * or "PAUSE MANSRTSP/1.0", CSeq lines and the rest ignored. A Range (seeking) is not applied:
+ * the playback goes on where it is (docs/gb28181.md).
+ */
+void gb_on_info(struct gb_agent *a, const struct gb_sip_msg *m, const struct sockaddr_in *from)
+{
+    struct gb_session *s = find_session(a, m->call_id);
+    char body[512];
+    const char *sc;
+    double scale = 0;
+    int pause;
+
+    if (!s) {
+        gb_respond(a, m, from, 481, "Call/Transaction Does Not Exist", NULL, NULL, NULL, 0);
+        return;
+    }
+    snprintf(body, sizeof(body), "%.*s", (int)(m->body_len < 511 ? m->body_len : 511), m->body);
+    if (strncmp(body, "PLAY MANSRTSP/1.0", 17) == 0)
+        pause = 0;
+    else if (strncmp(body, "PAUSE MANSRTSP/1.0", 18) == 0)
+        pause = 1;
+    else {
+        cv_warn("gb: INFO from %s: not a MANSRTSP PLAY or PAUSE", a->cfg.up_id);
+        gb_respond(a, m, from, 400, "Bad Request", NULL, NULL, NULL, 0);
+        return;
+    }
+    sc = strcasestr(body, "\nScale:");
+    if (sc && (sscanf(sc + 7, "%lf", &scale) != 1 || scale < 0.25 || scale > 16)) {
+        cv_warn("gb: INFO from %s: Scale out of 0.25 to 16", a->cfg.up_id);
+        gb_respond(a, m, from, 400, "Bad Request", NULL, NULL, NULL, 0);
+        return;
+    }
+    if (s->media && s->playback)
+        gb_media_control(s->media, pause, (int)(scale * 1000));
+    cv_info("gb: %s %s camera '%s'%s", a->cfg.up_id, pause ? "paused" : "plays", s->cam.id,
+            scale > 0 ? " at a new scale" : "");
+    gb_respond(a, m, from, 200, "OK", NULL, NULL, NULL, 0);
+}
+
 void gb_sessions_close(struct gb_agent *a)
 {
     for (size_t i = 0; i < GB_SESSIONS_MAX; i++)

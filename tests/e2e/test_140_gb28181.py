@@ -514,13 +514,21 @@ def dialog(platform, channel, name, ssrc, t="0 0", setup=None):
     assert f"s={name}" in sdp
     to, cseq = r[1]["to"][0], r[1]["cseq"][0].split()[0]
 
-    def in_dialog(method, n):
+    def in_dialog(method, n, body=""):
+        ctype = "Content-Type: Application/MANSRTSP\r\n" if body else ""
         platform.send(f"{method} sip:{channel}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:"
                       f"{platform.port};branch=z9hG4bK{method}{n}\r\nFrom: <sip:{PLATFORM}@"
                       f"{REALM}>;tag=p{call[4:7]}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: "
-                      f"{n} {method}\r\nContent-Length: 0\r\n\r\n")
+                      f"{n} {method}\r\n{ctype}Content-Length: {len(body)}\r\n\r\n{body}")
     in_dialog("ACK", cseq)
-    return rtp, lambda: in_dialog("BYE", int(cseq) + 1)
+    bye = lambda: in_dialog("BYE", int(cseq) + 9)  # noqa: E731
+    n_info = [int(cseq)]
+
+    def info(body):  # MANSRTSP in INFO (GB/T 28181-2016 annex B)
+        n_info[0] += 1
+        in_dialog("INFO", n_info[0], body)
+    bye.info = info
+    return rtp, bye
 
 
 def local_s(text):
@@ -603,8 +611,16 @@ def test_live_recordinfo_playback(tmp_path, procs, platform):
                       setup="passive")  # RTP over TCP: camvault connects
     t0 = time.monotonic()
     receive_ps.deadline = t0 + 20
-    ps, stats = receive_ps(rtp, 10, "1100000002")
+    # MANSRTSP: PAUSE after 2 s, PLAY 3 s later: the 8 s take at least 11 s
+    pause = threading.Timer(2, bye.info, ["PAUSE MANSRTSP/1.0\r\nCSeq: 1\r\nPauseTime: now\r\n"])
+    play = threading.Timer(5, bye.info, ["PLAY MANSRTSP/1.0\r\nCSeq: 2\r\nRange: npt=now-\r\n"])
+    pause.start()
+    play.start()
+    ps, stats = receive_ps(rtp, 30, "1100000002", done=lambda: [
+        m for m in platform.messages if "<CmdType>MediaStatus</CmdType>" in m])
     took = time.monotonic() - t0
+    pause.join()
+    play.join()
     wait_for(lambda: [m for m in platform.messages if "<CmdType>MediaStatus</CmdType>" in m
                       and "<NotifyType>121</NotifyType>" in m], 10,
              what="MediaStatus at the end of the playback")
@@ -615,7 +631,10 @@ def test_live_recordinfo_playback(tmp_path, procs, platform):
     path = tmp_path / "playback.ps"
     path.write_bytes(ps)
     check_ps(path, (190, 260))  # 8 s from the keyframe before its start: 200 to 250 frames
-    assert took >= 6, f"8 s of footage came in {took:.1f} s: not at real-time pace"
+    assert took >= 9, f"8 s of footage and a 3-s pause came in {took:.1f} s: not at real-time " \
+        "pace, or the PAUSE was not kept"
+    log = rec.logfile.read_text()
+    assert f"gb: {PLATFORM} paused camera 'gate'" in log and f"gb: {PLATFORM} plays" in log
 
     # live over TCP, the platform connecting to camvault (a=setup:active), 3 s
     rtp, bye = dialog(platform, channel, "Play", "0100000003", setup="active")
