@@ -291,8 +291,9 @@ static void keepalive(struct gb_agent *a)
     if (a->ka_unanswered >= KEEPALIVE_LOST) {
         char up[128];
         up_name(a, up, sizeof(up));
-        cv_warn("gb: upstream '%s': %d keepalives unanswered; registering again", up,
-                KEEPALIVE_LOST);
+        cv_warn("gb: upstream '%s': %d keepalives unanswered; registering again (its streams "
+                "end)", up, KEEPALIVE_LOST);
+        gb_sessions_close(a); /* a platform that is gone sends no BYE */
         a->reg_state = REG_IDLE;
         a->reg_next_at = 0;
         a->registered_once = false;

@@ -39,6 +39,7 @@ struct gb_session {
     int64_t from_us, to_us;     /* playback range */
     char answer[768];           /* our SDP, sent again for a retransmitted INVITE */
     struct gb_media *media;     /* started at ACK */
+    int64_t invited_us;         /* cv_mono_us of the INVITE: no ACK in 32 s ends the session */
 };
 
 struct gb_agent {

@@ -172,6 +172,7 @@ void gb_on_invite(struct gb_agent *a, const struct gb_sip_msg *m, const struct s
         return;
     }
     s->used = true;
+    s->invited_us = cv_mono_us();
     gb_camera_by_channel(a, channel, &s->cam);
     cv_strlcpy(s->call_id, m->call_id, sizeof(s->call_id));
     cv_strlcpy(s->channel, channel, sizeof(s->channel));
@@ -299,5 +300,9 @@ void gb_sessions_reap(struct gb_agent *a)
             continue; /* a finished playback waits for the platform's BYE */
         if (s->used && s->media && gb_media_ended(s->media))
             session_end(s);
+        else if (s->used && !s->media && cv_mono_us() - s->invited_us > 32 * CV_US_PER_S) {
+            cv_warn("gb: no ACK for the INVITE of camera '%s' in 32 s: session ended", s->cam.id);
+            session_end(s); /* RFC 3261 timer H */
+        }
     }
 }
