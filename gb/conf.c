@@ -1,6 +1,7 @@
 /*
  * conf.c: the gb_ keys of camvault.conf and channel IDs (gb.h).
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ void gb_config_defaults(struct gb_config *c)
 static int host_port(const char *v, char *host, size_t n, uint16_t *port)
 {
     const char *colon = strrchr(v, ':');
+    struct in_addr a;
     int64_t p;
 
     if (!colon || colon == v || (size_t)(colon - v) >= n ||
@@ -27,8 +29,7 @@ static int host_port(const char *v, char *host, size_t n, uint16_t *port)
         return -1;
     memcpy(host, v, (size_t)(colon - v));
     host[colon - v] = 0;
-    if (strspn(host, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-") !=
-        strlen(host))
+    if (inet_pton(AF_INET, host, &a) != 1) /* IPv4 only (docs/gb28181.md) */
         return -1;
     *port = (uint16_t)p;
     return 0;
@@ -63,7 +64,7 @@ int gb_conf_key(struct gb_config *c, const char *key, const char *value, struct 
         if (!gb_digits(id, GB_ID_LEN) ||
             host_port(at + 1, c->up_host, sizeof(c->up_host), &c->up_port) < 0)
             return cv_errf(err, CV_EINVAL, "gb_upstream '%.80s' is not PLATFORM_ID@HOST:PORT "
-                           "(a 20-digit ID)", value);
+                           "(a 20-digit ID, an IPv4 address)", value);
         memcpy(c->up_id, value, GB_ID_LEN);
         c->up_id[GB_ID_LEN] = 0;
         return 0;
