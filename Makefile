@@ -23,7 +23,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 LIB_SRC  := $(wildcard common/*.c storage-layout/*.c indexer/*.c integrity/*.c exporter/*.c \
-                       recorder/*.c server/*.c)
+                       recorder/*.c server/*.c gb/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/exporter/viewer_html.o
 CLI_SRC  := $(wildcard cli/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/cli/help_text.o
@@ -94,14 +94,15 @@ SAN_ENV   := ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:strict
 .PHONY: sanitize
 sanitize:
 	@$(MAKE) --no-print-directory -j$(NPROC) SANITIZE=address,undefined BUILD=$(SAN_BUILD) all \
-	    $(SAN_BUILD)/unit-tests $(SAN_BUILD)/fuzz-verify $(SAN_BUILD)/fuzz-rtsp
+	    $(SAN_BUILD)/unit-tests $(SAN_BUILD)/fuzz-verify $(SAN_BUILD)/fuzz-rtsp $(SAN_BUILD)/fuzz-sip
 	$(SAN_ENV) $(SAN_BUILD)/unit-tests
 	@mkdir -p $(SAN_BUILD)/fuzz-out
 	cd $(SAN_BUILD)/fuzz-out && $(SAN_ENV) ../fuzz-rtsp ../../tests/fuzz/corpus-rtsp \
 	    $(FUZZ_RTSP_ITERS) 20261203
+	cd $(SAN_BUILD)/fuzz-out && $(SAN_ENV) ../fuzz-sip $(FUZZ_SIP_ITERS) 20261204
 	cd tests/e2e && $(SAN_ENV) CAMVAULT_BUILD=$(abspath $(SAN_BUILD)) $(PY) -m pytest -q \
 	    -p no:cacheprovider test_106_secrets.py test_91_export_trust.py -k "secrets or fuzzed"
-	@echo "sanitize: 0 findings (ASan+UBSan: unit tests, fuzz-rtsp, fuzz-verify, recording)"
+	@echo "sanitize: 0 findings (ASan+UBSan: unit tests, fuzz-rtsp, fuzz-sip, fuzz-verify, recording)"
 # ---- end of the sanitizer run ----
 
 # ---- the RTSP/RTP client's fuzz target (tests/fuzz/fuzz_rtsp.c) ----
@@ -125,6 +126,22 @@ fuzz-rtsp-libfuzzer:
 	    SANITIZE=address,undefined build-libfuzzer/fuzz-rtsp
 	@echo "run: mkdir -p /tmp/rtsp-corpus && build-libfuzzer/fuzz-rtsp -max_total_time=60 /tmp/rtsp-corpus tests/fuzz/corpus-rtsp"
 # ---- end of the RTSP fuzz target ----
+
+# ---- the GB/T 28181 SIP and MANSCDP parsers' fuzz target (tests/fuzz/fuzz_sip.c) ----
+# Built-in seeds and N deterministic mutations of them; under ASan+UBSan in `make sanitize`.
+FUZZ_SIP_ITERS ?= 20000
+$(BUILD)/fuzz-sip: $(BUILD)/tests/fuzz/fuzz_sip.o $(BUILD)/libcamvault.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: fuzz-sip
+fuzz-sip: $(BUILD)/fuzz-sip
+	@mkdir -p $(BUILD)/fuzz-out
+	cd $(BUILD)/fuzz-out && $(abspath $(BUILD)/fuzz-sip) $(FUZZ_SIP_ITERS) 20261204
+
+# The parser's figure of docs/gb28181.md: SIP messages parsed per second on one core.
+$(BUILD)/gb-sip-bench: $(BUILD)/tests/bench/gb_sip_bench.o $(BUILD)/libcamvault.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# ---- end of the SIP fuzz target ----
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -184,8 +201,8 @@ check-includes:
 test: deps
 	@$(MAKE) --no-print-directory check-includes
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(BUILD)/unit-tests $(BUILD)/fuzz-verify \
-	    $(BUILD)/fuzz-rtsp $(BUILD)/fsyncshim.so
-	@$(MAKE) --no-print-directory unit fuzz-rtsp e2e
+	    $(BUILD)/fuzz-rtsp $(BUILD)/fuzz-sip $(BUILD)/fsyncshim.so
+	@$(MAKE) --no-print-directory unit fuzz-rtsp fuzz-sip e2e
 	@$(MAKE) --no-print-directory sanitize
 	@$(MAKE) --no-print-directory bench-quick
 

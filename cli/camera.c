@@ -12,6 +12,7 @@
 #include "common/url.h"
 
 #include "cli/cli.h"
+#include "gb/gb.h"
 #include "server/areas.h"
 #include "server/views.h"
 #include "common/banned.h"
@@ -46,7 +47,8 @@ static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 
 static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
 {
-    const char *url = NULL, *name = "", *loc = "", *ret = NULL, *transport = "tcp", *vol = NULL;
+    const char *url = NULL, *name = "", *loc = "", *ret = NULL, *transport = "tcp", *vol = NULL,
+               *gbid = NULL;
     const char *area = "";
     bool pub = false, disabled = false;
     const struct cli_opt opts[] = {
@@ -54,7 +56,8 @@ static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
         {"--location", true, &loc, NULL}, {"--retention-days", true, &ret, NULL},
         {"--public", false, NULL, &pub},  {"--transport", true, &transport, NULL},
         {"--volume", true, &vol, NULL},   {"--disabled", false, NULL, &disabled},
-        {"--area", true, &area, NULL},    {NULL, false, NULL, NULL},
+        {"--area", true, &area, NULL},    {"--gb-id", true, &gbid, NULL},
+        {NULL, false, NULL, NULL},
     };
     struct idx_camera c;
     struct cv_err err = {""};
@@ -81,8 +84,13 @@ static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
         return cli_usage_error(cl->cmd, "%s", err.msg);
     if (*area && lay_id_check("area", area, &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
+    if (gbid && !gb_digits(gbid, GB_ID_LEN))
+        return cli_usage_error(cl->cmd, "bad --gb-id '%.40s': expected a 20-digit GB/T 28181 "
+                               "channel ID", gbid);
     memset(&c, 0, sizeof(c));
     cv_strlcpy(c.area, area, sizeof(c.area));
+    if (gbid)
+        cv_strlcpy(c.gb_id, gbid, sizeof(c.gb_id));
     cv_strlcpy(c.id, cl->pos[0], sizeof(c.id));
     cv_strlcpy(c.url, url, sizeof(c.url));
     cv_strlcpy(c.name, name, sizeof(c.name));
@@ -110,6 +118,8 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
     struct cv_buf out;
     const char *area = NULL;
     const struct cli_opt opts[] = {{"--area", true, &area, NULL}, {NULL, false, NULL, NULL}};
+    struct gb_config gbc;
+    bool derived = false;
     int rc;
 
     if (cli_parse(cl, argc, argv, show ? NULL : opts, show ? 1 : 0, true))
@@ -131,6 +141,12 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
     if (rc < 0) {
         cli_close_index(idx, t);
         return cli_fail(&err);
+    }
+    /* `show` gives the channel ID the GB/T 28181 agent uses (derived when not set); JSON the
+     * set one (null when derived), the same as the API's camera object */
+    if (show && !cl->json && cli_gb_config(root, &gbc, NULL) == 0 && gbc.id[0]) {
+        derived = !cams[0].gb_id[0];
+        gb_channel_id(&gbc, &cams[0], cams[0].gb_id);
     }
     cv_buf_init(&out, 64u << 20);
     if (cl->json && !show)
@@ -162,6 +178,9 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
                           cams[i].transport == IDX_TRANSPORT_UDP ? "udp" : "tcp",
                           cams[i].retention_days, cams[i].volume, words, lf,
                           cams[i].area[0] ? cams[i].area : "-");
+            if (cams[i].gb_id[0])
+                cv_buf_printf(&out, "gb id:          %s%s\n", cams[i].gb_id,
+                              derived ? " (derived from gb_id)" : "");
             if (have)
                 cv_buf_printf(&out,
                               "codec:          %s\nbitrate:        %.2f Mbit/s\n"
@@ -235,6 +254,7 @@ static int camera_enable(struct cli_cmdline *cl, int argc, char **argv, bool ena
 struct camera_edits {
     const char *url, *name, *loc, *transport, *vol, *area;
     bool pub, priv;
+    const char *gbid;
 };
 
 static void apply_edits(struct idx_camera *c, const void *arg)
@@ -255,11 +275,14 @@ static void apply_edits(struct idx_camera *c, const void *arg)
         c->is_public = e->pub;
     if (e->area)
         cv_strlcpy(c->area, e->area, sizeof(c->area));
+    if (e->gbid)
+        cv_strlcpy(c->gb_id, e->gbid, sizeof(c->gb_id));
 }
 
 static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
 {
-    const char *url = NULL, *name = NULL, *loc = NULL, *transport = NULL, *vol = NULL;
+    const char *url = NULL, *name = NULL, *loc = NULL, *transport = NULL, *vol = NULL,
+               *gbid = NULL;
     const char *area = NULL;
     bool pub = false, priv = false;
     const struct cli_opt opts[] = {
@@ -267,6 +290,7 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
         {"--location", true, &loc, NULL},  {"--transport", true, &transport, NULL},
         {"--volume", true, &vol, NULL},    {"--public", false, NULL, &pub},
         {"--private", false, NULL, &priv}, {"--area", true, &area, NULL},
+        {"--gb-id", true, &gbid, NULL},
         {NULL, false, NULL, NULL},
     };
     struct camera_edits ed;
@@ -277,9 +301,12 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
         return EXIT_USAGE;
     if (cl->npos != 1)
         return cli_usage_error(cl->cmd, "expected one camera id");
-    ed = (struct camera_edits){url, name, loc, transport, vol, area, pub, priv};
+    ed = (struct camera_edits){url, name, loc, transport, vol, area, pub, priv, gbid};
     if (area && *area && lay_id_check("area", area, &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
+    if (gbid && !gb_digits(gbid, GB_ID_LEN))
+        return cli_usage_error(cl->cmd, "bad --gb-id '%.40s': expected a 20-digit GB/T 28181 "
+                               "channel ID", gbid);
     if (url && cli_bad_url(cl->cmd, url))
         return EXIT_USAGE;
     if (transport && strcmp(transport, "tcp") != 0 && strcmp(transport, "udp") != 0)
@@ -294,10 +321,11 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
     ch.id = cl->pos[0];
     ch.volume = vol;
     ch.area = area;
-    snprintf(ch.detail, sizeof(ch.detail), "%s%s%s%s%s%s%s%s%s%s", url ? "url; " : "",
+    snprintf(ch.detail, sizeof(ch.detail), "%s%s%s%s%s%s%s%s%s%s%s", url ? "url; " : "",
              name ? "name; " : "", loc ? "location; " : "", transport ? "transport; " : "",
              vol ? "volume; " : "", pub ? "public; " : "", priv ? "private; " : "",
-             area ? "area " : "", area ? (*area ? area : "none") : "", area ? "; " : "");
+             area ? "area " : "", area ? (*area ? area : "none") : "", area ? "; " : "",
+             gbid ? "gb-id; " : "");
     if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
         return cli_fail(&err);
     printf("camera %s updated\n", ch.result.id);

@@ -117,6 +117,10 @@ int cli_camera_change_txn(struct idx_txn *t, void *ctx, struct cv_err *err);
 
 /* ---- the commands: argc/argv are the words after the command's name ---- */
 
+/* ROOT/camvault.conf's gb_ keys (cli/record.c): the camera commands show derived channel IDs. */
+struct gb_config;
+int cli_gb_config(const char *root, struct gb_config *out, struct cv_err *err);
+
 int cli_cmd_init(int argc, char **argv);      /* cli/init.c */
 int cli_cmd_camera(int argc, char **argv);    /* cli/camera.c */
 int cli_cmd_record(int argc, char **argv);    /* cli/record.c */

@@ -15,7 +15,9 @@
 #include "common/cvtime.h"
 #include "common/log.h"
 #include "common/url.h"
+#include "gb/gb.h"
 #include "recorder/rec.h"
+#include "server/audit.h"
 #include "server/srv.h"
 
 #include "cli/cli.h"
@@ -40,9 +42,11 @@ static void on_signal(int sig)
 struct conf_dest {
     struct rec_config *rec;
     struct srv_config *srv;
+    struct gb_config *gb;
     bool apply_log_level; /* `record`: log_level sets the log's level */
     struct rec_config rec_scratch;
     struct srv_config srv_scratch;
+    struct gb_config gb_scratch;
 };
 
 static int rec_conf_key(struct conf_dest *d, const char *key, const char *value,
@@ -136,13 +140,16 @@ static int conf_cb(void *ctx, const char *key, const char *value, struct cv_err 
     if (rc == 1)
         rc = srv_conf_key(d->srv, key, value, err);
     if (rc == 1)
+        rc = gb_conf_key(d->gb, key, value, err);
+    if (rc == 1)
         return cv_errf(err, CV_EINVAL, "unknown key '%s'", key);
     return rc;
 }
 
-/* Read ROOT/camvault.conf (a missing file is no error) into rec and/or srv (NULL: not used). */
+/* Read ROOT/camvault.conf (a missing file is no error) into rec, srv and/or gb (NULL: not
+ * used). */
 static int conf_read(const char *root, struct rec_config *rec, struct srv_config *srv,
-                     struct cv_err *err)
+                     struct gb_config *gb, struct cv_err *err)
 {
     struct conf_dest *d = calloc(1, sizeof(*d));
     char conf[PATH_MAX];
@@ -153,10 +160,59 @@ static int conf_read(const char *root, struct rec_config *rec, struct srv_config
     d->apply_log_level = rec != NULL;
     d->rec = rec ? rec : &d->rec_scratch;
     d->srv = srv ? srv : &d->srv_scratch;
+    gb_config_defaults(&d->gb_scratch);
+    d->gb = gb ? gb : &d->gb_scratch;
     cv_path_join(conf, sizeof(conf), root, "camvault.conf", NULL);
     rc = cv_conf_load(conf, conf_cb, d, err);
+    if (rc == 0)
+        rc = gb_config_check(d->gb, err);
     free(d);
     return rc;
+}
+
+/* The GB/T 28181 agent of `record`, run on the recorder's index (rec_config.index_hook). */
+struct gb_hook {
+    struct gb_config cfg;
+    const char *root;
+    struct idx *idx;
+    struct gb_agent *agent;
+};
+
+/* A view by the upper platform, in the audit log (who: the platform's ID). */
+static void gb_audit(void *ctx, const char *action, const char *who, const char *camera,
+                     const char *detail)
+{
+    struct gb_hook *h = ctx;
+    struct srv_audit_entry e = {.user = who, .role = "gb-platform", .action = action,
+                                .target = camera, .detail = detail};
+    struct cv_err err = {""};
+
+    if (h->idx && srv_audit_log(h->idx, &e, NULL, &err) < 0)
+        cv_error("gb: the audit record of %s by %s is not written: %s", action, who, err.msg);
+}
+
+static void gb_index_hook(void *ctx, struct idx *idx)
+{
+    struct gb_hook *h = ctx;
+    struct cv_err err = {""};
+
+    if (!idx) {
+        gb_agent_stop(h->agent);
+        h->agent = NULL;
+        h->idx = NULL;
+        return;
+    }
+    h->idx = idx;
+    h->cfg.audit = gb_audit;
+    h->cfg.audit_ctx = h;
+    if (gb_agent_start(&h->agent, h->root, idx, &h->cfg, &err) < 0)
+        cv_error("gb: the GB/T 28181 agent is not running: %s", err.msg);
+}
+
+int cli_gb_config(const char *root, struct gb_config *out, struct cv_err *err)
+{
+    gb_config_defaults(out);
+    return conf_read(root, NULL, NULL, out, err);
 }
 
 /* --log-level: set the log's level, or say why not (then -1). */
@@ -182,6 +238,7 @@ int cli_cmd_record(int argc, char **argv)
         {NULL, false, NULL, NULL},
     };
     struct rec_config cfg;
+    struct gb_hook gb = {.root = NULL};
     struct cv_err err = {""};
     char root[PATH_MAX];
     struct sigaction sa;
@@ -196,8 +253,14 @@ int cli_cmd_record(int argc, char **argv)
         return cli_fail(&err);
     if (lay_root_check(root, &err) < 0)
         return cli_fail(&err);
-    if (conf_read(root, &cfg, NULL, &err) < 0)
+    gb_config_defaults(&gb.cfg);
+    if (conf_read(root, &cfg, NULL, &gb.cfg, &err) < 0)
         return cli_fail(&err);
+    if (gb.cfg.id[0]) {
+        gb.root = root;
+        cfg.index_hook = gb_index_hook;
+        cfg.index_hook_ctx = &gb;
+    }
     if (seg) {
         if (cv_seconds_parse(seg, &us, &err) < 0)
             return cli_usage_error(cl.cmd, "%s", err.msg);
@@ -250,7 +313,7 @@ static int serve_config(struct cli_cmdline *cl, const struct serve_opts *so, cha
         rc = lay_root_check(root, err);
     if (rc < 0)
         return rc;
-    return conf_read(root, NULL, c, err);
+    return conf_read(root, NULL, c, NULL, err);
 }
 
 int cli_cmd_serve(int argc, char **argv)

@@ -101,6 +101,8 @@ struct idx_camera {
     char volume[LAY_ID_MAX + 1];
     int64_t created_us;
     char area[LAY_ID_MAX + 1]; /* "" when in no area (server/areas.h); a newer trailing field */
+    char gb_id[24]; /* GB/T 28181 channel ID (20 digits), "" = derived (gb/gb.h); a trailing
+                     * field of the record, absent in records written before it */
 };
 
 /* Add a new camera (c->num is set). CV_EEXIST when the id is taken. */

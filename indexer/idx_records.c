@@ -38,6 +38,8 @@ static void camera_encode(struct cv_buf *b, const struct idx_camera *c)
     cv_buf_str16(b, c->volume);
     cv_buf_be64(b, (uint64_t)c->created_us);
     cv_buf_str16(b, c->area);
+    if (c->gb_id[0])
+        cv_buf_str16(b, c->gb_id);
 }
 
 static int camera_decode(const MDB_val *v, struct idx_camera *c, struct cv_err *err)
@@ -63,6 +65,8 @@ static int camera_decode(const MDB_val *v, struct idx_camera *c, struct cv_err *
     c->created_us = (int64_t)cv_rd_be64(&r);
     if (r.off < r.len) /* records written before areas end here */
         cv_rd_str16(&r, c->area, sizeof(c->area));
+    if (!r.bad && r.off < r.len) /* and those before GB/T 28181 channel IDs here */
+        cv_rd_str16(&r, c->gb_id, sizeof(c->gb_id));
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: camera record is corrupt");
     return 0;

@@ -23,6 +23,8 @@
 
 #include "common/error.h"
 
+struct idx;
+
 struct rec_config {
     int64_t segment_us;         /* target segment length; default 60 s */
     int64_t connect_timeout_us; /* RTSP open and stream probing; default 10 s */
@@ -35,6 +37,12 @@ struct rec_config {
     int64_t live_chunk_us;      /* CMAF chunk length in segment files; default 200 ms, 0 off */
     int64_t picture_us;         /* each camera's picture checked this often (picture.h); 5 s */
     char tsa_url[512];          /* RFC 3161 authority stamping each checkpoint; "" for none */
+    /* Called on rec_run's thread with its open index once recording starts, and with NULL
+     * before the index closes (NULL hook: none). How `camvault record` runs the GB/T 28181
+     * agent (gb/gb.h) on the recorder's index without the recorder knowing it: one process
+     * must not open the LMDB environment twice. */
+    void (*index_hook)(void *ctx, struct idx *idx);
+    void *index_hook_ctx;
 };
 
 void rec_config_defaults(struct rec_config *cfg);

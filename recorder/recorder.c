@@ -388,6 +388,8 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     base.pic = pic;
     cv_info("recorder started on '%s' (%zu cameras, segments of %lld s)", root, ncams,
             (long long)(cfg->segment_us / CV_US_PER_S));
+    if (cfg->index_hook)
+        cfg->index_hook(cfg->index_hook_ctx, idx);
     while (!*stop) {
         int64_t now = cv_mono_us();
         struct timespec d = {0, 100 * 1000 * 1000};
@@ -424,6 +426,8 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         nanosleep(&d, NULL);
     }
     cv_info("recorder stopping: closing %zu cameras' segments", nslots);
+    if (cfg->index_hook)
+        cfg->index_hook(cfg->index_hook_ctx, NULL);
     for (size_t i = 0; i < nslots; i++)
         rec_cam_retire(slots[i].cam);
     for (size_t i = 0; i < nslots; i++)

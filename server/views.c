@@ -75,6 +75,7 @@ void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct 
         cv_url_redact(c->url, url, sizeof(url)); /* never show camera passwords */
         cv_json_add_str(b, "url", url, false);
     }
+    cv_json_add_str(b, "gb_id", c->gb_id, true); /* GB/T 28181 channel ID, null: none */
     cv_buf_printf(b, ",\"status\":");
     if (!st) {
         cv_buf_printf(b, "null");

@@ -16,7 +16,7 @@ from conftest import PY, REPO
 
 CHECKER = REPO / "tools" / "check-includes.py"
 COPIED = ["common", "storage-layout", "indexer", "integrity", "recorder", "exporter", "server",
-          "cli", "tools", "tests", "docs"]
+          "gb", "cli", "tools", "tests", "docs"]
 
 
 def check(root=None, doc=None):
@@ -96,6 +96,10 @@ WRONG_WAY = [
     ("server/http.c", "tools/camsim/sim_util.h"),     # nothing includes tools/
     ("exporter/clip.c", "tests/unit/unit.h"),         # nothing ships test code
     ("camvault.c", "tools/camsim/sim_util.h"),        # the command line is a module too
+    ("server/api_live.c", "gb/gb.h"),                 # only the record command runs GB/T 28181
+    ("recorder/recorder.c", "gb/gb.h"),               # ... through rec_config.index_hook
+    ("gb/agent.c", "recorder/rec.h"),                 # gb sits beside the recorder
+    ("gb/agent.c", "server/audit.h"),                 # audit through the command's callback
 ]
 # Other spellings of a wrong-way include: (file, as written, as reported).
 SPELLINGS = [
@@ -131,7 +135,7 @@ def test_new_file_in_cli_may_include_everything_but_tools(tree):
     assert r.returncode == 1, r.stdout + r.stderr
     assert r.stdout.splitlines() == [
         "cli/cmd_planted.c:3: cli/cmd_planted.c includes tools/camsim/sim_util.h, which "
-        "docs/architecture.md does not allow (cli may include: common exporter indexer "
+        "docs/architecture.md does not allow (cli may include: common exporter gb indexer "
         "integrity recorder server storage-layout)"]
 
 

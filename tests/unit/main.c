@@ -171,6 +171,11 @@
     X(segwriter_chunks)                                                                            \
     X(segwriter_chunks_torn)                                                                       \
     X(segwriter_large_export_verifies)                                                             \
+    X(gb_sip_parse)                                                                                \
+    X(gb_digest)                                                                                   \
+    X(gb_manscdp)                                                                                  \
+    X(gb_ps_pack)                                                                                  \
+    X(gb_conf)                                                                                     \
     X(rtsp_rtp_parse)                                                                              \
     X(rtsp_rtp_unwrap)                                                                             \
     X(rtsp_h264_depay)                                                                             \
