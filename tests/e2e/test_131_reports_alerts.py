@@ -10,13 +10,12 @@ writes), once, also across a server restart.
 import base64
 import http.client
 import json
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import CAMVAULT, cv, start_recorder, wait_for
+from conftest import cv, start_recorder, wait_for
 from httpapi import add_user, audit_records, logged_in, refused, start_server
 
 T_FMT = "%Y-%m-%dT%H:%M:%SZ"
@@ -86,14 +85,9 @@ def site(tmp_path):
     for u, role in (("olga", "officer"), ("adam", "admin"), ("rita", "resident"),
                     ("ravi", "resident")):
         add_user(root, u, role)
-    # The household comes from the account's address (the areas part of issue 13) where this
-    # build has it.
-    help_text = subprocess.run([str(CAMVAULT), "user", "edit", "--help"], capture_output=True,
-                               text=True).stdout
-    address = None
-    if "--address" in help_text:
-        address = "Building 12, unit 3, room 401"
-        cv("user", "edit", "rita", "--address", address, root=root)
+    # The household: the account's address (and area, where it has one)
+    address = "Building 12, unit 3, room 401"
+    cv("user", "edit", "rita", "--address", address, root=root)
     procs = []
     srv = start_server(procs, root, tmp_path)
     users = {u: logged_in(srv.port, u) for u in ("olga", "adam", "rita", "ravi")}
@@ -126,7 +120,7 @@ def test_help_call_reaches_the_duty_room(site):
         al = ev["data"]
         assert al["kind"] == "help" and al["severity"] == "alarm" and al["camera"] == "lane"
         assert al["by"] == "rita" and "household" in al
-        assert al["household"] == address  # null where accounts have no address yet
+        assert al["household"] == address
         assert al["text"] == "a man fell on the stairs" and al["acked"] is None
 
         # The provisional hold: lane, at ± 5 minutes, placed at once.
@@ -177,6 +171,54 @@ def test_help_call_reaches_the_duty_room(site):
     for want in (("rita", "report-file"), ("rita", "hold-add"), ("olga", "alert-ack"),
                  ("olga", "report-update")):
         assert want in acts, acts
+
+
+def test_alerts_and_reports_follow_the_area(site):
+    """Officers with an area get only the alerts and reports about it: on the stream, in the
+    lists, and by id (404 as for what does not exist); a report on no camera belongs to the
+    resident's area; an officer of the county above sees both towns."""
+    root, u, address = site
+    rita, ravi = u["rita"], u["ravi"]
+    cv("area", "add", "county", "--name", "County", root=root)
+    for town in ("town-a", "town-b"):
+        cv("area", "add", town, "--name", town, "--parent", "county", root=root)
+    cv("camera", "edit", "lane", "--area", "town-a", root=root)
+    cv("user", "edit", "rita", "--area", "town-a", root=root)
+    cv("user", "edit", "ravi", "--area", "town-b", root=root)
+    for name, area in (("ada", "town-a"), ("bo", "town-b"), ("cy", "county")):
+        add_user(root, name, "officer")
+        cv("user", "edit", name, "--area", area, root=root)
+    ada, bo, cy = (logged_in(rita.port, n) for n in ("ada", "bo", "cy"))
+    sa, sb = Stream(ada), Stream(bo)
+    try:
+        ids = []
+        for who, body in ((rita, {"kind": "help", "camera": "lane", "text": "fire in the lane"}),
+                          (rita, {"kind": "clue", "text": "strangers at building 12"}),
+                          (ravi, {"kind": "hazard", "text": "broken manhole cover"})):
+            r = who.post("/api/v1/reports", body)
+            assert r.status == 201, r
+            ids.append(r.json()["report"]["id"])
+        # events go out in order: once bo has the town-b report, he was passed the others
+        sb.wait(lambda e: e.get("event") == "alert" and e["data"]["report"] == ids[2])
+        sa.wait(lambda e: e.get("event") == "alert" and e["data"]["report"] == ids[1])
+        got = lambda s: [e["data"]["report"] for e in s.events if e.get("event") == "alert"]  # noqa: E731
+        assert got(sb) == [ids[2]] and got(sa) == ids[:2]
+        help_alert = next(e["data"] for e in sa.events if e["data"]["report"] == ids[0])
+        assert help_alert["household"] == f"{address} (town-a)"
+
+        listed = lambda c, what: [x["report"] if what == "alerts" else x["id"]  # noqa: E731
+                                  for x in c.get(f"/api/v1/{what}").json()[what]]
+        assert sorted(listed(ada, "alerts")) == sorted(ids[:2])
+        assert listed(bo, "alerts") == [ids[2]]
+        assert sorted(listed(cy, "alerts")) == sorted(ids)
+        assert sorted(listed(ada, "reports")) == sorted(ids[:2])
+        assert listed(bo, "reports") == [ids[2]]
+        refused(bo.get(f"/api/v1/reports/{ids[0]}"), 404, ids[0])
+        refused(bo.post(f"/api/v1/alerts/{help_alert['id']}/ack"), 404, help_alert["id"])
+        assert ada.post(f"/api/v1/alerts/{help_alert['id']}/ack").status == 200
+    finally:
+        sa.close()
+        sb.close()
 
 
 def test_reports_refuse_bad_input(site):
