@@ -36,6 +36,7 @@
 
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "exporter/clip.h"
 #include "exporter/rendition.h"
 #include "server/guard.h"
@@ -431,12 +432,8 @@ static void session_free(void *cls)
 
     if (!s)
         return;
-    pthread_mutex_lock(&s->mu);
-    s->stop = true;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
     if (s->started)
-        pthread_join(s->thread, NULL);
+        cv_thread_stop(&s->mu, &s->cv, &s->stop, s->thread);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     exp_clip_free(s->clip);

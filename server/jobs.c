@@ -18,6 +18,7 @@
 #include "common/cvtime.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "exporter/export.h"
 #include "exporter/sealwait.h"
 #include "server/audit.h"
@@ -582,10 +583,7 @@ void srv_jobs_kick(struct srv_jobs *w)
 {
     if (!w)
         return;
-    pthread_mutex_lock(&w->mu);
-    w->kicked = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    cv_thread_raise(&w->mu, &w->cv, &w->kicked);
 }
 
 void srv_jobs_close(struct srv_jobs *w)
