@@ -154,6 +154,10 @@ void srv_header(struct srv_req *r, const char *name, const char *fmt, ...)
  * answered 400 naming the parameter and returns -1 (the handler then returns 0).
  */
 int srv_query_time(struct srv_req *r, const char *name, bool required, int64_t *out);
+/* The required query parameters from and to (srv_query_time) into *from and *to, to after from
+ * and at most max_us later: 0, or answered 400 (too_long when it is later) and -1. */
+int srv_query_range(struct srv_req *r, int64_t max_us, const char *too_long, int64_t *from,
+                    int64_t *to);
 /* The same for a time string in the JSON body (field `name`). */
 int srv_body_time(struct srv_req *r, const char *name, bool required, int64_t *out);
 /* Require a JSON object body whose fields are all in `allowed`; else answers 400, returns -1. */
