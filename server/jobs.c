@@ -65,12 +65,7 @@ static const struct srv_field fields[] = {
 };
 
 static const struct srv_rec_kind kind = {
-    .store = IDX_JOBS,
-    .what = "export",
-    .size = sizeof(struct srv_job),
-    .max_bytes = REC_MAX,
-    .id_max = SRV_JOB_ID_MAX,
-    .id_off = offsetof(struct srv_job, id),
+    SRV_REC_KIND(IDX_JOBS, "export", struct srv_job, REC_MAX, SRV_JOB_ID_MAX),
     .fields = fields,
 };
 
