@@ -70,6 +70,10 @@ int cli_open_index(struct cli_cmdline *cl, char *root, struct idx **idx, struct 
 /* cli_open_index, then a read transaction into *t (*t stays NULL when either fails). */
 int cli_read_begin(struct cli_cmdline *cl, char *root, struct idx **idx, struct idx_txn **t,
                    struct cv_err *err);
+/* cli_read_begin, then the camera the first operand names into *cam (CV_ENOENT: "unknown
+ * camera"); close with cli_close_index whether it failed or not. */
+int cli_read_camera(struct cli_cmdline *cl, char *root, struct idx **idx, struct idx_txn **t,
+                    struct idx_camera *cam, struct cv_err *err);
 /* Abort t (NULL-safe: done when it was committed) and close idx (NULL-safe). */
 void cli_close_index(struct idx *idx, struct idx_txn *t);
 

@@ -135,6 +135,16 @@ int cli_read_begin(struct cli_cmdline *cl, char *root, struct idx **idx, struct 
     return rc;
 }
 
+int cli_read_camera(struct cli_cmdline *cl, char *root, struct idx **idx, struct idx_txn **t,
+                    struct idx_camera *cam, struct cv_err *err)
+{
+    int rc = cli_read_begin(cl, root, idx, t, err);
+
+    if (rc == 0)
+        rc = idx_camera_get(*t, cl->pos[0], cam, err);
+    return rc;
+}
+
 void cli_close_index(struct idx *idx, struct idx_txn *t)
 {
     idx_abort(t);

@@ -196,9 +196,7 @@ int cli_cmd_clip(int argc, char **argv)
         return cli_usage_error(cl.cmd, "expected CAMERA --from T --to T --out FILE.mp4");
     if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = cli_read_begin(&cl, root, &idx, &t, &err);
-    if (rc == 0)
-        rc = idx_camera_get(t, cl.pos[0], &cam, &err);
+    rc = cli_read_camera(&cl, root, &idx, &t, &cam, &err);
     if (rc == 0)
         rc = exp_clip_sources_collect(t, root, &cam, from, to, &src, &err);
     cli_close_index(idx, t);
@@ -287,9 +285,7 @@ int cli_cmd_snapshot(int argc, char **argv)
     if (cv_time_parse(at_s, &at, &err) < 0)
         return cli_usage_error(cl.cmd, "%s", err.msg);
     cv_buf_init(&jpeg, 64u << 20);
-    rc = cli_read_begin(&cl, root, &idx, &t, &err);
-    if (rc == 0)
-        rc = idx_camera_get(t, cl.pos[0], &cam, &err);
+    rc = cli_read_camera(&cl, root, &idx, &t, &cam, &err);
     if (rc == 0)
         rc = idx_locate_open(t, root, cam.num, at, &seg, &frag_off, &frag_us, &err);
     if (rc == CV_ENOENT)

@@ -128,9 +128,7 @@ int cli_cmd_query(int argc, char **argv)
         return cli_usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
     if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = cli_read_begin(&cl, root, &idx, &t, &err);
-    if (rc == 0)
-        rc = idx_camera_get(t, cl.pos[0], &cam, &err);
+    rc = cli_read_camera(&cl, root, &idx, &t, &cam, &err);
     if (rc == 0)
         rc = idx_segment_iter(t, cam.num, from, to, acc_seg, &acc, &err);
     if (rc == 0) /* the segment being written, up to its newest complete fragment */

@@ -32,6 +32,26 @@ static int64_t key_start(const uint8_t *k)
     return (int64_t)(cv_get_be64(k + 4) ^ (UINT64_C(1) << 63));
 }
 
+/*
+ * Open a cursor on db and seek it to the first key at or after (cam, start) (key: the caller's
+ * buffer, which k points into until the seek moves it). Returns the seek's mdb_cursor_get result
+ * with *cur open (the caller closes it); or, with *cur NULL, the error of opening it.
+ */
+static int cam_seek(struct idx_txn *t, int db, uint32_t cam, int64_t start, uint8_t key[12],
+                    MDB_cursor **cur, MDB_val *k, MDB_val *v)
+{
+    int rc = mdb_cursor_open(t->txn, t->idx->dbi[db], cur);
+
+    if (rc) {
+        *cur = NULL;
+        return rc;
+    }
+    seg_key(key, cam, start);
+    k->mv_size = 12;
+    k->mv_data = key;
+    return mdb_cursor_get(*cur, k, v, MDB_SET_RANGE);
+}
+
 /* ---- segments ---- */
 
 static void segment_encode(struct cv_buf *b, const struct idx_segment *s)
@@ -117,13 +137,9 @@ int idx_segment_last(struct idx_txn *t, uint32_t cam, struct idx_segment *out, s
     uint8_t key[12];
     int rc;
 
-    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_SEGMENTS], &cur);
-    if (rc)
+    rc = cam_seek(t, DB_SEGMENTS, cam + 1, INT64_MIN, key, &cur, &k, &v); /* past this camera */
+    if (!cur)
         return idx_db_err(err, rc, "reading segments");
-    seg_key(key, cam + 1, INT64_MIN); /* first key past this camera */
-    k.mv_size = 12;
-    k.mv_data = key;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     if (rc == 0)
         rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
     else if (rc == MDB_NOTFOUND)
@@ -346,13 +362,9 @@ int idx_segment_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t t
     struct idx_segment s;
     int rc;
 
-    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_SEGMENTS], &cur);
-    if (rc)
+    rc = cam_seek(t, DB_SEGMENTS, cam, from_us, key, &cur, &k, &v);
+    if (!cur)
         return idx_db_err(err, rc, "reading segments");
-    seg_key(key, cam, from_us);
-    k.mv_size = 12;
-    k.mv_data = key;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     /* The segment that starts before `from` may still overlap it: step back once. */
     if (rc == 0 || rc == MDB_NOTFOUND) {
         int r2 = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
@@ -431,15 +443,11 @@ int idx_gap_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t to_us
     struct idx_gap g;
     int rc;
 
-    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_GAPS], &cur);
-    if (rc)
-        return idx_db_err(err, rc, "reading gaps");
     /* Gaps may be long (a camera off for a week): scan this camera's gaps from its first. */
-    seg_key(key, cam, INT64_MIN);
-    k.mv_size = 12;
-    k.mv_data = key;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    rc = cam_seek(t, DB_GAPS, cam, INT64_MIN, key, &cur, &k, &v);
+    if (!cur)
+        return idx_db_err(err, rc, "reading gaps");
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         struct cv_rd r;
         if (k.mv_size != 12 || cv_get_be32(k.mv_data) != cam)
             break;
@@ -633,13 +641,9 @@ static int gap_put_merged(struct idx_txn *t, const struct idx_gap *g, struct cv_
     uint8_t key[12];
     int rc;
 
-    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_GAPS], &cur);
-    if (rc)
+    rc = cam_seek(t, DB_GAPS, g->cam, g->start_us, key, &cur, &k, &v);
+    if (!cur)
         return idx_db_err(err, rc, "reading gaps");
-    seg_key(key, g->cam, g->start_us);
-    k.mv_size = 12;
-    k.mv_data = key;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
     if (rc == 0 && k.mv_size == 12 && cv_get_be32(k.mv_data) == g->cam) {
         struct cv_rd r;
@@ -733,14 +737,10 @@ int idx_tombstone_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t
     uint8_t key[12];
     int rc;
 
-    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_TOMBSTONES], &cur);
-    if (rc)
+    rc = cam_seek(t, DB_TOMBSTONES, cam, INT64_MIN, key, &cur, &k, &v);
+    if (!cur)
         return idx_db_err(err, rc, "reading tombstones");
-    seg_key(key, cam, INT64_MIN);
-    k.mv_size = 12;
-    k.mv_data = key;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         struct idx_tombstone ts;
         struct cv_rd r;
         size_t seglen;
@@ -844,14 +844,10 @@ int idx_locate(struct idx_txn *t, uint32_t cam, int64_t at_us, struct idx_segmen
     size_t n = 0;
     int rc;
 
-    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_SEGMENTS], &cur);
-    if (rc)
-        return idx_db_err(err, rc, "reading segments");
     /* The last segment starting at or before the instant. */
-    seg_key(key, cam, at_us);
-    k.mv_size = 12;
-    k.mv_data = key;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = cam_seek(t, DB_SEGMENTS, cam, at_us, key, &cur, &k, &v);
+    if (!cur)
+        return idx_db_err(err, rc, "reading segments");
     if (rc == 0 && !(k.mv_size == 12 && cv_get_be32(k.mv_data) == cam && key_start(k.mv_data) == at_us))
         rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
     else if (rc == MDB_NOTFOUND)

@@ -9,6 +9,7 @@
 #include "integrity/checkpoint.h"
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "common/banned.h"
 
 struct itg_checkpointer {
@@ -101,10 +102,7 @@ int itg_checkpointer_start(struct itg_checkpointer **out, struct idx *idx, const
 
 void itg_checkpointer_kick(struct itg_checkpointer *c)
 {
-    pthread_mutex_lock(&c->mu);
-    c->kicked = true;
-    pthread_cond_signal(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+    cv_thread_raise(&c->mu, &c->cv, &c->kicked);
 }
 
 uint64_t itg_checkpointer_count(struct itg_checkpointer *c, uint64_t *failed)

@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "common/banned.h"
 
 #define BLOCKS_X 16
@@ -364,12 +365,8 @@ void rec_pic_close(struct rec_pic *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&p->lock);
-    p->stop = true;
-    pthread_cond_signal(&p->cond);
-    pthread_mutex_unlock(&p->lock);
     if (p->started)
-        pthread_join(p->thread, NULL);
+        cv_thread_stop(&p->lock, &p->cond, &p->stop, p->thread);
     while (p->head) /* slots a camera did not free (not the rule): do not leak them */
         unlink_slot(p, p->head);
     pthread_cond_destroy(&p->cond);

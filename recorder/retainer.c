@@ -33,6 +33,7 @@
 #include "common/cvtime.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "common/banned.h"
 
 #define NOTE_MAX 64
@@ -371,11 +372,7 @@ void rec_retainer_stop(struct rec_retainer *r)
 {
     if (!r)
         return;
-    pthread_mutex_lock(&r->lock);
-    r->stop = true;
-    pthread_cond_broadcast(&r->wake);
-    pthread_mutex_unlock(&r->lock);
-    pthread_join(r->thread, NULL);
+    cv_thread_stop(&r->lock, &r->wake, &r->stop, r->thread);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->wake);
     free(r);

@@ -16,6 +16,7 @@
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "common/banned.h"
 
 #define QUEUE_MAX 100000 /* past this, camera threads wait: the index is far behind */
@@ -334,11 +335,8 @@ void rec_sink_close(struct rec_sink *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->lock);
-    s->closing = true;
-    pthread_cond_broadcast(&s->wake);
-    pthread_cond_broadcast(&s->room);
-    pthread_mutex_unlock(&s->lock);
+    cv_thread_raise(&s->lock, &s->wake, &s->closing);
+    pthread_cond_broadcast(&s->room); /* writers waiting for room see closing */
     pthread_join(s->thread, NULL);
     while (s->head) {
         struct item *next = s->head->next;

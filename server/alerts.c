@@ -30,15 +30,8 @@ static const struct srv_field fields[] = {
 };
 
 static const struct srv_rec_kind kind = {
-    .store = IDX_ALERTS,
-    .what = "alert",
-    .size = sizeof(struct srv_alert),
-    .max_bytes = REC_MAX,
-    .id_max = SRV_ALERT_ID_MAX,
-    .id_off = offsetof(struct srv_alert, id),
-    .counter = "next_alert",
-    .prefix = "A-",
-    .fields = fields,
+    SRV_REC_KIND(IDX_ALERTS, "alert", struct srv_alert, REC_MAX, SRV_ALERT_ID_MAX),
+    .counter = "next_alert", .prefix = "A-", .fields = fields,
 };
 
 bool srv_alert_is_alarm(const char *k)

@@ -28,52 +28,56 @@ static int first_seg(void *ctx, const struct idx_segment *s)
     return 1;
 }
 
+static int list_cameras(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
+{
+    return idx_camera_list(t, out, n, err);
+}
+
+static bool keep_camera(struct srv_req *r, struct idx_txn *t, const void *c, void *ctx)
+{
+    (void)ctx;
+    return srv_scope_camera(r, t, c);
+}
+
+/* One camera's retention: its days, its oldest footage and the shortfall, if any. */
+static void retention_json(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)
+{
+    const struct idx_camera *c = item;
+    struct idx_status st;
+    int64_t oldest = 0;
+    bool short_ = idx_status_get(t, c->num, &st, NULL) == 0 &&
+                  (strstr(st.reason, "retention shortfall") || strstr(st.reason, "short of space"));
+
+    (void)ctx;
+    idx_segment_iter(t, c->num, INT64_MIN, INT64_MAX, first_seg, &oldest, NULL);
+    cv_buf_printf(&r->out, "{\"camera\":");
+    cv_json_str(&r->out, c->id);
+    cv_buf_printf(&r->out, ",\"retention_days\":%.6g,", c->retention_days);
+    cv_json_time_or_null(&r->out, "oldest", oldest);
+    cv_buf_printf(&r->out, ",\"shortfall\":");
+    cv_json_str(&r->out, short_ ? st.reason : NULL);
+    cv_buf_u8(&r->out, '}');
+}
+
 int api_retention(struct srv_req *r)
 {
-    struct idx_camera *cams = NULL;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    size_t n = 0;
-    int rc;
+    const struct srv_list l = {"cameras", sizeof(struct idx_camera), 0, NULL, list_cameras,
+                               keep_camera, retention_json};
 
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = idx_camera_list(t, &cams, &n, &err);
-    if (rc < 0)
-        return srv_abort_fail(r, t, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"cameras\":[");
-    for (size_t i = 0, shown = 0; i < n; i++) {
-        struct idx_status st;
-        int64_t oldest = 0;
-        if (!srv_scope_camera(r, t, &cams[i]))
-            continue;
-        bool short_ = idx_status_get(t, cams[i].num, &st, NULL) == 0 &&
-                      (strstr(st.reason, "retention shortfall") ||
-                       strstr(st.reason, "short of space"));
-        idx_segment_iter(t, cams[i].num, INT64_MIN, INT64_MAX, first_seg, &oldest, NULL);
-        cv_buf_printf(&r->out, "%s{\"camera\":", shown++ ? "," : "");
-        cv_json_str(&r->out, cams[i].id);
-        cv_buf_printf(&r->out, ",\"retention_days\":%.6g,", cams[i].retention_days);
-        cv_json_time_or_null(&r->out, "oldest", oldest);
-        cv_buf_printf(&r->out, ",\"shortfall\":");
-        cv_json_str(&r->out, short_ ? st.reason : NULL);
-        cv_buf_u8(&r->out, '}');
-    }
-    srv_reply_close(r, true);
-    idx_abort(t);
-    free(cams);
-    return 0;
+    return srv_reply_list(r, &l);
 }
 
 /* ---- volumes ---- */
 
-static void volume_json(struct srv_req *r, const struct idx_volume *v)
+/* VOLUME object of docs/api.md (t and ctx unused: the shape of a struct srv_list json). */
+static void volume_json(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)
 {
+    const struct idx_volume *v = item;
     char dir[PATH_MAX] = "";
     struct lay_volume_space sp;
 
     idx_volume_dir(r->srv->root, v->name, dir, sizeof(dir), NULL);
+    (void)t, (void)ctx;
     lay_volume_space(dir, v->max_bytes, &sp);
     cv_buf_printf(&r->out, "{\"name\":");
     cv_json_str(&r->out, v->name);
@@ -87,28 +91,17 @@ static void volume_json(struct srv_req *r, const struct idx_volume *v)
                   (unsigned long long)sp.fs_free, (unsigned long long)sp.limit);
 }
 
+static int list_volumes(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
+{
+    return idx_volume_list(t, out, n, err);
+}
+
 int api_volumes_list(struct srv_req *r)
 {
-    struct idx_volume *v = NULL;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    size_t n = 0;
-    int rc;
+    const struct srv_list l = {"volumes", sizeof(struct idx_volume), 0, NULL, list_volumes, NULL,
+                               volume_json};
 
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = idx_volume_list(t, &v, &n, &err);
-    idx_abort(t);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
-    srv_reply_open(r, 200, "volumes", true);
-    for (size_t i = 0; i < n; i++) {
-        srv_reply_sep(r, i);
-        volume_json(r, &v[i]);
-    }
-    srv_reply_close(r, true);
-    free(v);
-    return 0;
+    return srv_reply_list(r, &l);
 }
 
 static int max_bytes_field(struct srv_req *r, bool required, uint64_t *out)
@@ -151,7 +144,7 @@ int api_volumes_add(struct srv_req *r)
     if (rc < 0)
         return srv_fail(r, rc, &err);
     srv_reply_open(r, 201, "volume", false);
-    volume_json(r, &v);
+    volume_json(r, NULL, &v, NULL);
     return srv_reply_close(r, false);
 }
 
@@ -180,7 +173,7 @@ int api_volumes_edit(struct srv_req *r)
     if (rc < 0)
         return srv_fail(r, rc, &err);
     srv_reply_open(r, 200, "volume", false);
-    volume_json(r, &v);
+    volume_json(r, NULL, &v, NULL);
     return srv_reply_close(r, false);
 }
 

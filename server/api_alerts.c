@@ -40,16 +40,33 @@ int srv_query_limit(struct srv_req *r, size_t dflt, size_t max, size_t *out)
     return 0;
 }
 
+static int list_alerts(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
+{
+    return srv_alert_list(t, out, n, err);
+}
+
+/* ctx: whether only the unacknowledged ones are asked for */
+static bool keep_alert(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)
+{
+    const struct srv_alert *a = item;
+
+    return !(*(bool *)ctx && a->acked_us) && srv_scope_sees(t, r->user.area, a->camera, a->by);
+}
+
+static void list_alert_json(struct srv_req *r, struct idx_txn *t, const void *a, void *ctx)
+{
+    (void)t, (void)ctx;
+    srv_alert_json(&r->out, a);
+}
+
 /* GET /api/v1/alerts?unacked=1&limit= (newest first) */
 int api_alerts_list(struct srv_req *r)
 {
     const char *un = srv_uri_query(&r->uri, "unacked");
-    struct srv_alert *v = NULL;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    size_t n = 0, shown = 0, limit = 0;
+    size_t limit = 0;
     bool unacked = false;
-    int rc;
+    struct srv_list l = {"alerts", sizeof(struct srv_alert), 0, &unacked, list_alerts,
+                         keep_alert, list_alert_json};
 
     if (un && strcmp(un, "1") != 0 && strcmp(un, "0") != 0 && strcmp(un, "true") != 0 &&
         strcmp(un, "false") != 0)
@@ -57,23 +74,8 @@ int api_alerts_list(struct srv_req *r)
     unacked = un && (strcmp(un, "1") == 0 || strcmp(un, "true") == 0);
     if (srv_query_limit(r, LIST_DEFAULT, LIST_MAX, &limit) < 0)
         return 0;
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = srv_alert_list(t, &v, &n, &err);
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
-    srv_reply_open(r, 200, "alerts", true);
-    for (size_t i = 0; i < n && shown < limit; i++) {
-        if ((unacked && v[i].acked_us) || !srv_scope_sees(t, r->user.area, v[i].camera, v[i].by))
-            continue;
-        srv_reply_sep(r, shown++);
-        srv_alert_json(&r->out, &v[i]);
-    }
-    idx_abort(t);
-    free(v);
-    return srv_reply_close(r, true);
+    l.limit = limit;
+    return srv_reply_list(r, &l);
 }
 
 int srv_alert_ack_in(struct srv_req *r, struct idx_txn *t, const char *id, struct srv_alert *out,

@@ -8,27 +8,27 @@
 #include "server/srv_int.h"
 #include "common/banned.h"
 
+static int list_areas(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
+{
+    return srv_area_list(t, out, n, err);
+}
+
+static bool keep_area(struct srv_req *r, struct idx_txn *t, const void *a, void *ctx)
+{
+    (void)ctx;
+    return srv_scope_area(r, t, ((const struct srv_area *)a)->id);
+}
+
+static void list_area_json(struct srv_req *r, struct idx_txn *t, const void *a, void *ctx)
+{
+    (void)t, (void)ctx;
+    srv_area_json(&r->out, a);
+}
+
 int api_areas_list(struct srv_req *r)
 {
-    struct srv_area *a = NULL;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    size_t n = 0, shown = 0;
-    int rc;
+    const struct srv_list l = {"areas", sizeof(struct srv_area), 0, NULL, list_areas, keep_area,
+                               list_area_json};
 
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = srv_area_list(t, &a, &n, &err);
-    if (rc < 0)
-        return srv_abort_fail(r, t, rc, &err);
-    srv_reply_open(r, 200, "areas", true);
-    for (size_t i = 0; i < n; i++) {
-        if (!srv_scope_area(r, t, a[i].id))
-            continue;
-        srv_reply_sep(r, shown++);
-        srv_area_json(&r->out, &a[i]);
-    }
-    idx_abort(t);
-    free(a);
-    return srv_reply_close(r, true);
+    return srv_reply_list(r, &l);
 }

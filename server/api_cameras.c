@@ -51,32 +51,29 @@ static bool visible(struct srv_req *r, struct idx_txn *t, const struct idx_camer
     }
 }
 
+static int list_cameras(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
+{
+    return idx_camera_list(t, out, n, err);
+}
+
+static bool keep_camera(struct srv_req *r, struct idx_txn *t, const void *c, void *ctx)
+{
+    (void)ctx;
+    return visible(r, t, c);
+}
+
+static void list_camera_json(struct srv_req *r, struct idx_txn *t, const void *c, void *ctx)
+{
+    (void)ctx;
+    camera_json(r, t, c);
+}
+
 int api_cameras_list(struct srv_req *r)
 {
-    struct idx_camera *cams = NULL;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    size_t n = 0, shown = 0;
-    int rc;
+    const struct srv_list l = {"cameras", sizeof(struct idx_camera), 0, NULL, list_cameras,
+                               keep_camera, list_camera_json};
 
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = idx_camera_list(t, &cams, &n, &err);
-    if (rc < 0)
-        return srv_abort_fail(r, t, rc, &err);
-    r->status = 200;
-    cv_buf_printf(&r->out, "{\"cameras\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (!visible(r, t, &cams[i]))
-            continue;
-        if (shown++)
-            cv_buf_u8(&r->out, ',');
-        camera_json(r, t, &cams[i]);
-    }
-    cv_buf_printf(&r->out, "]}\n");
-    idx_abort(t);
-    free(cams);
-    return 0;
+    return srv_reply_list(r, &l);
 }
 
 int api_cameras_get(struct srv_req *r)
@@ -199,6 +196,21 @@ static int apply_area(struct srv_req *r, struct idx_txn *t, struct idx_camera *c
     return 0;
 }
 
+/* Whether the camera's volume exists, in t: 0; unknown: answered (400), t aborted, and 1;
+ * another failure: its error (detail in err), t still open. */
+static int volume_check(struct srv_req *r, struct idx_txn *t, const struct idx_camera *c,
+                        struct cv_err *err)
+{
+    struct idx_volume v;
+    int rc = idx_volume_get(t, c->volume, &v, err);
+
+    if (rc != CV_ENOENT)
+        return rc;
+    idx_abort(t);
+    srv_error(r, 400, "field 'volume': %s", err->msg);
+    return 1;
+}
+
 int api_cameras_add(struct srv_req *r)
 {
     static const char *const fields[] = {"id",      "url",       "name",    "location", "public",
@@ -206,7 +218,6 @@ int api_cameras_add(struct srv_req *r)
                                          "area",    NULL};
     const char *id = NULL;
     struct idx_camera c;
-    struct idx_volume v;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     char changed[256] = "";
@@ -233,11 +244,9 @@ int api_cameras_add(struct srv_req *r)
         idx_abort(t);
         return 0;
     }
-    rc = idx_volume_get(t, c.volume, &v, &err);
-    if (rc == CV_ENOENT) {
-        idx_abort(t);
-        return srv_error(r, 400, "field 'volume': %s", err.msg);
-    }
+    rc = volume_check(r, t, &c, &err);
+    if (rc > 0)
+        return 0;
     if (rc == 0)
         rc = idx_camera_add(t, &c, &err);
     if (rc == CV_EEXIST)
@@ -254,7 +263,6 @@ int api_cameras_edit(struct srv_req *r)
                                          "enabled", "retention_days", "volume", "transport",
                                          "area",   NULL};
     struct idx_camera c;
-    struct idx_volume v;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     char changed[256] = "";
@@ -276,11 +284,9 @@ int api_cameras_edit(struct srv_req *r)
         idx_abort(t);
         return 0;
     }
-    rc = idx_volume_get(t, c.volume, &v, &err);
-    if (rc == CV_ENOENT) {
-        idx_abort(t);
-        return srv_error(r, 400, "field 'volume': %s", err.msg);
-    }
+    rc = volume_check(r, t, &c, &err);
+    if (rc > 0)
+        return 0;
     if (what == 2)
         action = c.enabled ? "camera-enable" : "camera-disable";
     else if (what == 4)
@@ -350,12 +356,9 @@ int api_timeline(struct srv_req *r)
     int64_t from, to;
     int rc;
 
-    if (srv_query_time(r, "from", true, &from) < 0 || srv_query_time(r, "to", true, &to) < 0)
+    if (srv_query_range(r, TIMELINE_MAX_US, "range too long: at most 31 days per timeline request",
+                        &from, &to) < 0)
         return 0;
-    if (to <= from)
-        return srv_error(r, 400, "'to' must be after 'from'");
-    if (to - from > TIMELINE_MAX_US)
-        return srv_error(r, 400, "range too long: at most 31 days per timeline request");
     if (srv_read(r, &t) < 0)
         return 0;
     rc = idx_camera_get(t, r->params[0], &c, &err);

@@ -42,32 +42,29 @@ static int load(struct srv_req *r, struct idx_txn *t, struct srv_job *j)
 }
 
 /* GET /api/v1/exports */
+static int list_jobs(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
+{
+    return srv_job_list(t, out, n, err);
+}
+
+static bool keep_job(struct srv_req *r, struct idx_txn *t, const void *j, void *ctx)
+{
+    (void)ctx;
+    return wf_job_visible(r, t, j);
+}
+
+static void list_job_json(struct srv_req *r, struct idx_txn *t, const void *j, void *ctx)
+{
+    (void)t, (void)ctx;
+    srv_job_json(&r->out, j);
+}
+
 int api_exports_list(struct srv_req *r)
 {
-    struct srv_job *v = NULL;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    size_t n = 0, shown = 0;
-    int rc;
+    const struct srv_list l = {"exports", sizeof(struct srv_job), 0, NULL, list_jobs, keep_job,
+                               list_job_json};
 
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = srv_job_list(t, &v, &n, &err);
-    if (rc < 0)
-        return srv_abort_fail(r, t, rc, &err);
-    cv_buf_printf(&r->out, "{\"exports\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (!wf_job_visible(r, t, &v[i]))
-            continue;
-        if (shown++)
-            cv_buf_u8(&r->out, ',');
-        srv_job_json(&r->out, &v[i]);
-    }
-    idx_abort(t);
-    free(v);
-    cv_buf_printf(&r->out, "]}\n");
-    r->status = 200;
-    return 0;
+    return srv_reply_list(r, &l);
 }
 
 /* POST /api/v1/exports {"case", "cameras", "from", "to", "reason"?, "for_user"?} */

@@ -178,12 +178,9 @@ int api_video(struct srv_req *r)
 
     if (srv_uri_query(&r->uri, "rendition"))
         return api_video_rendition(r);
-    if (srv_query_time(r, "from", true, &from) < 0 || srv_query_time(r, "to", true, &to) < 0)
+    if (srv_query_range(r, VIDEO_RANGE_MAX_US, "range too long: at most 6 hours per video request",
+                        &from, &to) < 0)
         return 0;
-    if (to <= from)
-        return srv_error(r, 400, "'to' must be after 'from'");
-    if (to - from > VIDEO_RANGE_MAX_US)
-        return srv_error(r, 400, "range too long: at most 6 hours per video request");
     if (srv_read(r, &t) < 0)
         return 0;
     if (camera_for_view(r, t, from, to, &cam) < 0) {

@@ -36,6 +36,7 @@
 
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "exporter/clip.h"
 #include "exporter/rendition.h"
 #include "server/guard.h"
@@ -431,12 +432,8 @@ static void session_free(void *cls)
 
     if (!s)
         return;
-    pthread_mutex_lock(&s->mu);
-    s->stop = true;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
     if (s->started)
-        pthread_join(s->thread, NULL);
+        cv_thread_stop(&s->mu, &s->cv, &s->stop, s->thread);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     exp_clip_free(s->clip);
@@ -546,12 +543,9 @@ int api_video_rendition(struct srv_req *r)
 
     if (rendition_check(r) < 0)
         return 0;
-    if (srv_query_time(r, "from", true, &from) < 0 || srv_query_time(r, "to", true, &to) < 0)
+    if (srv_query_range(r, VIDEO_RANGE_MAX_US, "range too long: at most 6 hours per video request",
+                        &from, &to) < 0)
         return 0;
-    if (to <= from)
-        return srv_error(r, 400, "'to' must be after 'from'");
-    if (to - from > VIDEO_RANGE_MAX_US)
-        return srv_error(r, 400, "range too long: at most 6 hours per video request");
     if (srv_read(r, &t) < 0)
         return 0;
     rc = idx_camera_get(t, r->params[0], &cam, &err);

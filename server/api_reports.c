@@ -244,15 +244,35 @@ out:
     return 0;
 }
 
+static int list_reports(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
+{
+    return srv_report_list(t, out, n, err);
+}
+
+/* ctx: the status and kind asked for (NULL: any) */
+static bool keep_report(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)
+{
+    const struct srv_report *rp = item;
+    const char *const *q = ctx;
+
+    return mine(r, t, rp) && !(q[0] && srv_report_status_of(q[0]) != rp->status) &&
+           !(q[1] && srv_report_kind_of(q[1]) != rp->kind);
+}
+
+static void list_report_json(struct srv_req *r, struct idx_txn *t, const void *rp, void *ctx)
+{
+    (void)t, (void)ctx;
+    srv_report_json(&r->out, rp, full_view(r));
+}
+
 /* GET /api/v1/reports?status=&kind=&limit= */
 int api_reports_list(struct srv_req *r)
 {
     const char *st = srv_uri_query(&r->uri, "status"), *kd = srv_uri_query(&r->uri, "kind");
-    struct srv_report *v = NULL;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    size_t n = 0, shown = 0, limit = 0;
-    int rc;
+    const char *q[2] = {st, kd};
+    size_t limit = 0;
+    struct srv_list l = {"reports", sizeof(struct srv_report), 0, q, list_reports, keep_report,
+                         list_report_json};
 
     if (st && srv_report_status_of(st) < 0)
         return srv_error(r, 400, "query parameter 'status': expected open, acknowledged, "
@@ -261,24 +281,8 @@ int api_reports_list(struct srv_req *r)
         return srv_error(r, 400, "query parameter 'kind': expected clue, help or hazard");
     if (srv_query_limit(r, LIST_DEFAULT, LIST_MAX, &limit) < 0)
         return 0;
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = srv_report_list(t, &v, &n, &err);
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
-    }
-    srv_reply_open(r, 200, "reports", true);
-    for (size_t i = 0; i < n && shown < limit; i++) {
-        if (!mine(r, t, &v[i]) || (st && srv_report_status_of(st) != v[i].status) ||
-            (kd && srv_report_kind_of(kd) != v[i].kind))
-            continue;
-        srv_reply_sep(r, shown++);
-        srv_report_json(&r->out, &v[i], full_view(r));
-    }
-    idx_abort(t);
-    free(v);
-    return srv_reply_close(r, true);
+    l.limit = limit;
+    return srv_reply_list(r, &l);
 }
 
 /* The report of the path for this caller: 0, or answered (404 for another resident's). */

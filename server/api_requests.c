@@ -308,40 +308,40 @@ int api_requests_add(struct srv_req *r)
     return srv_reply_close(r, false);
 }
 
+static int list_requests(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
+{
+    return srv_request_list(t, out, n, err);
+}
+
+/* ctx: the status asked for (NULL: any) */
+static bool keep_request(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)
+{
+    const struct srv_request *rq = item;
+    const char *st = ctx;
+
+    return mine(r, rq) && !(st && strcmp(st, srv_request_status_name(rq->status)) != 0) &&
+           srv_scope_cameras(r, t, rq->cameras[0], sizeof(rq->cameras[0]), rq->ncameras);
+}
+
+static void list_request_json(struct srv_req *r, struct idx_txn *t, const void *rq, void *ctx)
+{
+    (void)t, (void)ctx;
+    srv_request_json(&r->out, rq, full_view(r));
+}
+
 /* GET /api/v1/requests?status= */
 int api_requests_list(struct srv_req *r)
 {
     const char *st = srv_uri_query(&r->uri, "status");
-    struct srv_request *v = NULL;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    size_t n = 0, shown = 0;
-    int rc;
+    const struct srv_list l = {"requests", sizeof(struct srv_request), 0, (void *)st,
+                               list_requests, keep_request, list_request_json};
 
     if (st && strcmp(st, "pending") != 0 && strcmp(st, "approved") != 0 &&
         strcmp(st, "rejected") != 0)
         return srv_error(r, 400,
                          "query parameter 'status': expected pending, approved or "
                          "rejected");
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = srv_request_list(t, &v, &n, &err);
-    if (rc < 0)
-        return srv_abort_fail(r, t, rc, &err);
-    cv_buf_printf(&r->out, "{\"requests\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (!mine(r, &v[i]) || (st && strcmp(st, srv_request_status_name(v[i].status)) != 0) ||
-            !srv_scope_cameras(r, t, v[i].cameras[0], sizeof(v[i].cameras[0]), v[i].ncameras))
-            continue;
-        if (shown++)
-            cv_buf_u8(&r->out, ',');
-        srv_request_json(&r->out, &v[i], full_view(r));
-    }
-    idx_abort(t);
-    cv_buf_printf(&r->out, "]}\n");
-    free(v);
-    r->status = 200;
-    return 0;
+    return srv_reply_list(r, &l);
 }
 
 /* The request of the path for this caller: 0, or answered (404 for another resident's). */

@@ -9,30 +9,29 @@
 #include "server/srv_int.h"
 #include "common/banned.h"
 
+static int list_users(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
+{
+    return srv_user_list(t, out, n, err);
+}
+
+static bool keep_user(struct srv_req *r, struct idx_txn *t, const void *u, void *ctx)
+{
+    (void)ctx;
+    return srv_scope_area(r, t, ((const struct srv_user *)u)->area);
+}
+
+static void list_user_json(struct srv_req *r, struct idx_txn *t, const void *u, void *ctx)
+{
+    (void)t, (void)ctx;
+    srv_user_json(&r->out, u);
+}
+
 int api_users_list(struct srv_req *r)
 {
-    struct srv_user *u = NULL;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    size_t n = 0;
-    int rc;
+    const struct srv_list l = {"users", sizeof(struct srv_user), 0, NULL, list_users, keep_user,
+                               list_user_json};
 
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = srv_user_list(t, &u, &n, &err);
-    if (rc < 0)
-        return srv_abort_fail(r, t, rc, &err);
-    srv_reply_open(r, 200, "users", true);
-    for (size_t i = 0, shown = 0; i < n; i++) {
-        if (!srv_scope_area(r, t, u[i].area))
-            continue;
-        srv_reply_sep(r, shown++);
-        srv_user_json(&r->out, &u[i]);
-    }
-    idx_abort(t);
-    srv_reply_close(r, true);
-    free(u);
-    return 0;
+    return srv_reply_list(r, &l);
 }
 
 int api_users_get(struct srv_req *r)

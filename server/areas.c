@@ -24,12 +24,7 @@ static const struct srv_field fields[] = {
 };
 
 static const struct srv_rec_kind kind = {
-    .store = IDX_AREAS,
-    .what = "area",
-    .size = sizeof(struct srv_area),
-    .max_bytes = REC_MAX,
-    .id_max = LAY_ID_MAX + 1,
-    .id_off = offsetof(struct srv_area, id),
+    SRV_REC_KIND(IDX_AREAS, "area", struct srv_area, REC_MAX, LAY_ID_MAX + 1),
     .fields = fields,
 };
 

@@ -91,16 +91,8 @@ static bool decode(struct cv_rd *r, void *out)
 }
 
 static const struct srv_rec_kind kind = {
-    .store = IDX_CASES,
-    .what = "case",
-    .size = sizeof(struct srv_case),
-    .max_bytes = REC_MAX,
-    .id_max = SRV_CASE_ID_MAX,
-    .id_off = offsetof(struct srv_case, id),
-    .counter = "next_case",
-    .prefix = "C-",
-    .encode = encode,
-    .decode = decode,
+    SRV_REC_KIND(IDX_CASES, "case", struct srv_case, REC_MAX, SRV_CASE_ID_MAX),
+    .counter = "next_case", .prefix = "C-", .encode = encode, .decode = decode,
 };
 
 int srv_case_add(struct idx_txn *txn, struct srv_case *c, struct cv_err *err)

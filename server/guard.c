@@ -19,6 +19,7 @@
 
 #include "common/cvtime.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "server/guard.h"
 #include "common/banned.h"
 
@@ -340,11 +341,7 @@ void srv_guard_close(struct srv_guard *g)
     if (!g)
         return;
     if (g->thread_started) {
-        pthread_mutex_lock(&g->mu);
-        g->quit = true;
-        pthread_cond_signal(&g->cv);
-        pthread_mutex_unlock(&g->mu);
-        pthread_join(g->thread, NULL);
+        cv_thread_stop(&g->mu, &g->cv, &g->quit, g->thread);
     }
     /* libmicrohttpd has reported every connection closed by now; anything left is a leak of
      * its own, not ours to free twice. */

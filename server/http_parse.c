@@ -276,6 +276,18 @@ int srv_query_time(struct srv_req *r, const char *name, bool required, int64_t *
     return 0;
 }
 
+int srv_query_range(struct srv_req *r, int64_t max_us, const char *too_long, int64_t *from,
+                    int64_t *to)
+{
+    if (srv_query_time(r, "from", true, from) < 0 || srv_query_time(r, "to", true, to) < 0)
+        return -1;
+    if (*to <= *from)
+        return srv_error(r, 400, "'to' must be after 'from'"), -1;
+    if (*to - *from > max_us)
+        return srv_error(r, 400, "%s", too_long), -1;
+    return 0;
+}
+
 int srv_body_time(struct srv_req *r, const char *name, bool required, int64_t *out)
 {
     const char *v = NULL;

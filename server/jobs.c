@@ -18,6 +18,7 @@
 #include "common/cvtime.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "exporter/export.h"
 #include "exporter/sealwait.h"
 #include "server/audit.h"
@@ -64,12 +65,7 @@ static const struct srv_field fields[] = {
 };
 
 static const struct srv_rec_kind kind = {
-    .store = IDX_JOBS,
-    .what = "export",
-    .size = sizeof(struct srv_job),
-    .max_bytes = REC_MAX,
-    .id_max = SRV_JOB_ID_MAX,
-    .id_off = offsetof(struct srv_job, id),
+    SRV_REC_KIND(IDX_JOBS, "export", struct srv_job, REC_MAX, SRV_JOB_ID_MAX),
     .fields = fields,
 };
 
@@ -582,10 +578,7 @@ void srv_jobs_kick(struct srv_jobs *w)
 {
     if (!w)
         return;
-    pthread_mutex_lock(&w->mu);
-    w->kicked = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    cv_thread_raise(&w->mu, &w->cv, &w->kicked);
 }
 
 void srv_jobs_close(struct srv_jobs *w)

@@ -67,6 +67,12 @@ struct srv_rec_kind {
     bool (*decode)(struct cv_rd *r, void *out);
 };
 
+/* The members of a struct srv_rec_kind that every store sets, for records of type T whose id is
+ * its member `id`; the initializer adds counter, prefix and fields or the codec. */
+#define SRV_REC_KIND(store_, what_, T, max_bytes_, id_max_)                                      \
+    .store = (store_), .what = (what_), .size = sizeof(T), .max_bytes = (max_bytes_),            \
+    .id_max = (id_max_), .id_off = offsetof(T, id)
+
 /* Encode rec and store it under its id: add (CV_EEXIST if the id is taken) or put (replace).
  * CV_ELIMIT "<what> record too large" past max_bytes. */
 int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const void *rec, bool add,

@@ -2,6 +2,8 @@
  * reply.c: the end of a handler, written once (srv_int.h): audit and commit, and the
  * `{"key": ...}` answers of docs/api.md.
  */
+#include <stdlib.h>
+
 #include "server/srv_int.h"
 #include "common/banned.h"
 
@@ -42,4 +44,30 @@ int srv_reply_close(struct srv_req *r, bool list)
 {
     cv_buf_printf(&r->out, list ? "]}\n" : "}\n");
     return 0;
+}
+
+int srv_reply_list(struct srv_req *r, const struct srv_list *l)
+{
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
+    void *v = NULL;
+    size_t n = 0, shown = 0;
+    int rc;
+
+    if (srv_read(r, &t) < 0)
+        return 0;
+    rc = l->list(t, &v, &n, &err);
+    if (rc < 0)
+        return srv_abort_fail(r, t, rc, &err);
+    srv_reply_open(r, 200, l->key, true);
+    for (size_t i = 0; i < n && (!l->limit || shown < l->limit); i++) {
+        const void *item = (const char *)v + i * l->size;
+        if (l->keep && !l->keep(r, t, item, l->ctx))
+            continue;
+        srv_reply_sep(r, shown++);
+        l->json(r, t, item, l->ctx);
+    }
+    idx_abort(t);
+    free(v);
+    return srv_reply_close(r, true);
 }

@@ -65,15 +65,8 @@ static const struct srv_field fields[] = {
 };
 
 static const struct srv_rec_kind kind = {
-    .store = IDX_REPORTS,
-    .what = "report",
-    .size = sizeof(struct srv_report),
-    .max_bytes = REC_MAX,
-    .id_max = SRV_REPORT_ID_MAX,
-    .id_off = offsetof(struct srv_report, id),
-    .counter = "next_report",
-    .prefix = "RP-",
-    .fields = fields,
+    SRV_REC_KIND(IDX_REPORTS, "report", struct srv_report, REC_MAX, SRV_REPORT_ID_MAX),
+    .counter = "next_report", .prefix = "RP-", .fields = fields,
 };
 
 int srv_report_add(struct idx_txn *t, struct srv_report *rp, struct cv_err *err)

@@ -42,15 +42,8 @@ static const struct srv_field fields[] = {
 };
 
 static const struct srv_rec_kind kind = {
-    .store = IDX_REQUESTS,
-    .what = "request",
-    .size = sizeof(struct srv_request),
-    .max_bytes = REC_MAX,
-    .id_max = SRV_REQUEST_ID_MAX,
-    .id_off = offsetof(struct srv_request, id),
-    .counter = "next_request",
-    .prefix = "R-",
-    .fields = fields,
+    SRV_REC_KIND(IDX_REQUESTS, "request", struct srv_request, REC_MAX, SRV_REQUEST_ID_MAX),
+    .counter = "next_request", .prefix = "R-", .fields = fields,
 };
 
 int srv_request_add(struct idx_txn *txn, struct srv_request *rq, struct cv_err *err)

@@ -154,6 +154,10 @@ void srv_header(struct srv_req *r, const char *name, const char *fmt, ...)
  * answered 400 naming the parameter and returns -1 (the handler then returns 0).
  */
 int srv_query_time(struct srv_req *r, const char *name, bool required, int64_t *out);
+/* The required query parameters from and to (srv_query_time) into *from and *to, to after from
+ * and at most max_us later: 0, or answered 400 (too_long when it is later) and -1. */
+int srv_query_range(struct srv_req *r, int64_t max_us, const char *too_long, int64_t *from,
+                    int64_t *to);
 /* The same for a time string in the JSON body (field `name`). */
 int srv_body_time(struct srv_req *r, const char *name, bool required, int64_t *out);
 /* Require a JSON object body whose fields are all in `allowed`; else answers 400, returns -1. */
@@ -236,6 +240,23 @@ int srv_audit_commit(struct srv_req *r, struct idx_txn *t, int rc, const char *a
 void srv_reply_open(struct srv_req *r, int status, const char *key, bool list);
 void srv_reply_sep(struct srv_req *r, size_t i);
 int srv_reply_close(struct srv_req *r, bool list);
+/*
+ * A GET list handler's whole answer (reply.c): in a read transaction, list() fills *out (a
+ * T ** passed as void *) with n items of size bytes each; the answer is {"key":[...]} with
+ * json() for each item keep() lets through (keep NULL: all), at most limit of them (0: no
+ * limit), status 200. keep and json run inside the transaction and get ctx. A failing list is
+ * answered with srv_fail. Returns 0, a handler's return value; the items are freed.
+ */
+struct srv_list {
+    const char *key;
+    size_t size;
+    size_t limit;
+    void *ctx;
+    int (*list)(struct idx_txn *t, void *out, size_t *n, struct cv_err *err);
+    bool (*keep)(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx);
+    void (*json)(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx);
+};
+int srv_reply_list(struct srv_req *r, const struct srv_list *l);
 /* USER object of docs/api.md. */
 void srv_user_json(struct cv_buf *b, const struct srv_user *u);
 

@@ -5,6 +5,7 @@ charges to the process that dirties the pages), camsim is started and stopped he
 driver writes its result through write_result() as one JSON file. Nothing here times anything
 that a test asserts.
 """
+import argparse
 import json
 import os
 import re
@@ -23,6 +24,28 @@ MEDIA = BUILD / "camsim-media"
 HZ = os.sysconf("SC_CLK_TCK")
 WORK_DIR = os.environ.get("BENCH_WORK_DIR", "/var/tmp")  # same disk as a real data root
 LOAD_AT_START = os.getloadavg()  # the machine is shared: how busy it was when the driver began
+
+
+def arg_parser(doc, **options):
+    """The driver's ArgumentParser: described by the first line of doc, one --option per keyword
+    (in the order given, _ written as -), then --out (where the result file goes). A keyword's
+    value is the default, whose type (int or float) is the option's type, a string staying a
+    string; or a tuple (type, default[, help]) where the type is not the default's (type None: a
+    string). The driver adds options with other settings (flags, choices) itself."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    for name, spec in options.items():
+        typ, default, hlp = spec + (None,) * (3 - len(spec)) if isinstance(spec, tuple) else (
+            None, spec, None)
+        if not isinstance(spec, tuple) and isinstance(default, (int, float)):
+            typ = type(default)
+        kw = {"default": default}
+        if typ:
+            kw["type"] = typ
+        if hlp:
+            kw["help"] = hlp
+        ap.add_argument("--" + name.replace("_", "-"), **kw)
+    ap.add_argument("--out", default=str(REPO / "bench" / "results"))
+    return ap
 
 
 def free_port():

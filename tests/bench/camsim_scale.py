@@ -7,7 +7,6 @@ kernel). After a warm-up, camsim's CPU (utime+stime, % of one core), peak RSS, f
 its system calls (perf stat, if perf is installed) are taken over the window; the run fails unless
 all N sessions play and camsim drops none.
 """
-import argparse
 import json
 import subprocess
 import sys
@@ -80,14 +79,9 @@ def run_one(args, n, work):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sessions", default="500,1000", help="comma-separated N")
-    ap.add_argument("--seconds", type=float, default=20)
-    ap.add_argument("--warmup", type=float, default=6)
-    ap.add_argument("--width", type=int, default=1920)
-    ap.add_argument("--height", type=int, default=1080)
-    ap.add_argument("--bitrate", default="4000k")
-    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
+    ap = bl.arg_parser(__doc__, sessions=(None, "500,1000", "comma-separated N"),
+                       seconds=(float, 20), warmup=(float, 6), width=1920, height=1080,
+                       bitrate="4000k")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="cv-camsim-", dir=bl.WORK_DIR) as d:
         runs = [run_one(args, int(n), Path(d)) for n in args.sessions.split(",")]

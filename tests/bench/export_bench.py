@@ -19,7 +19,6 @@ just these files) so that every contender reads them from the disk:
    `sha256sum` of it, `zip -0` of MP4 + sums, `sync` of the ZIP (export fsyncs its package too).
 The package is then checked with `camvault verify` (not timed).
 """
-import argparse
 import json
 import math
 import shutil
@@ -64,14 +63,8 @@ def record(args, work):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--target-bytes", type=float, default=1.8e9)
-    ap.add_argument("--width", type=int, default=3840)
-    ap.add_argument("--height", type=int, default=2160)
-    ap.add_argument("--bitrate", default="100M")
-    ap.add_argument("--segment-seconds", type=int, default=2)
-    ap.add_argument("--max-record-seconds", type=float, default=400)
-    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
+    ap = bl.arg_parser(__doc__, target_bytes=1.8e9, width=3840, height=2160, bitrate="100M",
+                       segment_seconds=2, max_record_seconds=(float, 400))
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cv-export-", dir=bl.WORK_DIR))

@@ -30,7 +30,6 @@ exactly one new record per view answered 200. The run fails (exit 1) on any fail
 viewer not answered in full, a broken chain or a wrong record count, or a process that died;
 nothing is timed against a limit. Writes one JSON file (--out DIR).
 """
-import argparse
 import calendar
 import http.client
 import itertools
@@ -56,6 +55,35 @@ SOURCES = 32  # loopback source addresses: 32 x 32 connections each > the server
 def cli(root, *args, inp=None):
     return subprocess.run([str(bl.CAMVAULT), args[0], "--root", str(root), *map(str, args[1:])],
                           input=inp, capture_output=True, text=True, check=True)
+
+
+def add_site(root, port, cams):
+    """Adds cams (camsim's cam1, cam2, ... on port, in order) and the officer olga to the data
+    root; returns olga's API token."""
+    for i, cam in enumerate(cams, 1):
+        cli(root, "camera", "add", cam, "--url", f"rtsp://127.0.0.1:{port}/cam{i}")
+    cli(root, "user", "add", "olga", "--role", "officer", "--password-stdin",
+        inp=PASSWORD + "\n")
+    return cli(root, "user", "token", "olga").stdout.split()[-1]
+
+
+def start_record(root, work, segment_seconds):
+    """Starts camvault record on root (its log in work/rec.log); returns the process."""
+    return subprocess.Popen([str(bl.CAMVAULT), "record", "--root", str(root),
+                             "--segment-seconds", str(segment_seconds)],
+                            stdout=subprocess.DEVNULL, stderr=open(work / "rec.log", "wb"))
+
+
+def start_serve(root, work, failed):
+    """Starts camvault serve on root and a free port (its log in work/srv.log) and waits for its
+    "serving" line; returns (process, port). If it does not start, exits with failed(log)."""
+    hport = bl.free_port()
+    srv = subprocess.Popen([str(bl.CAMVAULT), "serve", "--root", str(root), "--listen",
+                            f"127.0.0.1:{hport}"], stdout=subprocess.PIPE,
+                           stderr=open(work / "srv.log", "wb"))
+    if "serving" not in srv.stdout.readline().decode(errors="replace"):
+        sys.exit(failed((work / "srv.log").read_text(errors="replace")))
+    return srv, hport
 
 
 def audit_records(root):
@@ -294,23 +322,13 @@ def viewer_phase(args, port, token, ranges):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cameras", type=int, default=20)
-    ap.add_argument("--width", type=int, default=640)
-    ap.add_argument("--height", type=int, default=360)
-    ap.add_argument("--gop", type=int, default=50)
-    ap.add_argument("--bitrate", default="800k")
-    ap.add_argument("--segment-seconds", type=int, default=10)
-    ap.add_argument("--warmup", type=float, default=55, help="seconds of recording before serving")
-    ap.add_argument("--requests", type=int, default=10000, help="timeline requests")
-    ap.add_argument("--concurrency", type=int, default=50, help="timeline connections")
-    ap.add_argument("--client-procs", type=int, default=os.cpu_count(),
-                    help="client processes sharing the timeline connections")
-    ap.add_argument("--viewers", default="1,10,40,80,160,240",
-                    help="comma-separated numbers of concurrent video.mp4 viewers (the server "
-                         "takes at most 256 connections)")
-    ap.add_argument("--clip-seconds", type=int, default=30)
-    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
+    ap = bl.arg_parser(
+        __doc__, cameras=20, width=640, height=360, gop=50, bitrate="800k", segment_seconds=10,
+        warmup=(float, 55, "seconds of recording before serving"),
+        requests=(int, 10000, "timeline requests"), concurrency=(int, 50, "timeline connections"),
+        client_procs=(int, os.cpu_count(), "client processes sharing the timeline connections"),
+        viewers=(None, "1,10,40,80,160,240", "comma-separated numbers of concurrent video.mp4 "
+                 "viewers (the server takes at most 256 connections)"), clip_seconds=30)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cv-http-", dir=bl.WORK_DIR))
     root = work / "root"
@@ -324,24 +342,13 @@ def main():
         sim = bl.start_camsim(port, args.cameras, work / "camsim.json", args.width, args.height,
                               25, args.gop, args.bitrate, log=work / "camsim.log")
         cams = [f"cam{i:03d}" for i in range(1, args.cameras + 1)]
-        for i, cam in enumerate(cams, 1):
-            cli(root, "camera", "add", cam, "--url", f"rtsp://127.0.0.1:{port}/cam{i}")
-        cli(root, "user", "add", "olga", "--role", "officer", "--password-stdin",
-            inp=PASSWORD + "\n")
-        token = cli(root, "user", "token", "olga").stdout.split()[-1]
+        token = add_site(root, port, cams)
         frm = int(time.time())
-        rec = subprocess.Popen([str(bl.CAMVAULT), "record", "--root", str(root),
-                                "--segment-seconds", str(args.segment_seconds)],
-                               stdout=subprocess.DEVNULL, stderr=open(work / "rec.log", "wb"))
+        rec = start_record(root, work, args.segment_seconds)
         time.sleep(args.warmup)
         records0, _ = audit_records(root)
-        hport = bl.free_port()
-        srv = subprocess.Popen([str(bl.CAMVAULT), "serve", "--root", str(root), "--listen",
-                                f"127.0.0.1:{hport}"], stdout=subprocess.PIPE,
-                               stderr=open(work / "srv.log", "wb"))
-        if "serving" not in srv.stdout.readline().decode(errors="replace"):
-            sys.exit("http: camvault serve did not start: " +
-                     (work / "srv.log").read_text(errors="replace")[-500:])
+        srv, hport = start_serve(root, work,
+                                 lambda log: "http: camvault serve did not start: " + log[-500:])
         time.sleep(0.5)
         res["rss_idle_mb"] = round(mem(srv.pid)["VmRSS"] / 1e6, 1)
 

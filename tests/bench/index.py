@@ -6,7 +6,6 @@ through the indexer in time order; `index-bench measure` then times random (came
 lookups (idx_locate: segment and GOP byte offset) and random listings of one camera's day, in one
 read transaction with a warm page cache, and reports bytes of index per segment. One JSON file.
 """
-import argparse
 import json
 import shutil
 import subprocess
@@ -18,12 +17,7 @@ import benchlib as bl
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cameras", type=int, default=100)
-    ap.add_argument("--days", type=int, default=30)
-    ap.add_argument("--lookups", type=int, default=100000)
-    ap.add_argument("--days-listed", type=int, default=2000)
-    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
+    ap = bl.arg_parser(__doc__, cameras=100, days=30, lookups=100000, days_listed=2000)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cv-index-", dir=bl.WORK_DIR))
     tool = bl.BUILD / "index-bench"

@@ -17,7 +17,6 @@ stored, plus 25 per second of camera-offline gap the recorder logged before cams
 (frames never sent because camsim dropped a client that fell behind; such drops are counted
 too). Results: one JSON file, a table on stdout.
 """
-import argparse
 import json
 import shutil
 import signal
@@ -173,24 +172,14 @@ def lost(r):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cameras", default="50,200,500", help="comma-separated N, always run")
+    ap = bl.arg_parser(
+        __doc__, cameras=(None, "50,200,500", "comma-separated N, always run"), step=150,
+        max_cameras=1000, baseline_at=(int, 50, "N at which ffmpeg-per-camera runs too (0: never)"),
+        seconds=(float, 60), warmup=(float, 10), width=1920, height=1080, fps=25,
+        bitrate="4000k", dd_mb=2048,
+        drain=(float, 3, "seconds between stopping camsim and stopping the recorder"))
     ap.add_argument("--until-lost", action="store_true",
                     help="after the last N, add --step cameras until frames are lost")
-    ap.add_argument("--step", type=int, default=150)
-    ap.add_argument("--max-cameras", type=int, default=1000)
-    ap.add_argument("--baseline-at", type=int, default=50,
-                    help="N at which ffmpeg-per-camera runs too (0: never)")
-    ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--warmup", type=float, default=10)
-    ap.add_argument("--width", type=int, default=1920)
-    ap.add_argument("--height", type=int, default=1080)
-    ap.add_argument("--fps", type=int, default=25)
-    ap.add_argument("--bitrate", default="4000k")
-    ap.add_argument("--dd-mb", type=int, default=2048)
-    ap.add_argument("--drain", type=float, default=3,
-                    help="seconds between stopping camsim and stopping the recorder")
-    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
     args = ap.parse_args()
 
     ns = [int(x) for x in args.cameras.split(",")]

@@ -10,7 +10,6 @@ cpu: the recorder's CPU per camera recording N=--cameras camsim cameras, with an
   alternated --rounds times (the machine is shared: alternating evens out its load).
 Nothing is asserted; the result is one JSON file (bench/results/live-*.json).
 """
-import argparse
 import http.client
 import shutil
 import statistics
@@ -136,14 +135,9 @@ def cpu(args, work, chunk_ms, rnd):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seconds", type=float, default=60, help="live.mp4 read per case")
-    ap.add_argument("--gops", default="2,4", help="GOP lengths in seconds")
-    ap.add_argument("--cameras", type=int, default=50)
-    ap.add_argument("--cpu-seconds", type=float, default=30)
-    ap.add_argument("--warmup", type=float, default=8)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
+    ap = bl.arg_parser(__doc__, seconds=(float, 60, "live.mp4 read per case"),
+                       gops=(None, "2,4", "GOP lengths in seconds"), cameras=50,
+                       cpu_seconds=(float, 30), warmup=(float, 8), rounds=2)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="camvault-live-", dir=bl.WORK_DIR))
     try:

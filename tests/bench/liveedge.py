@@ -18,7 +18,6 @@ Setup: camsim serves --cameras cameras (GOP --gop frames at 25 fps), `camvault r
    with `camvault verify`.
 Nothing is timed against a limit; the figures go into one JSON file.
 """
-import argparse
 import http.client
 import json
 import random
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 import benchlib as bl
-from http_bench import PASSWORD, cli, us_of
+from http_bench import add_site, cli, start_record, start_serve, us_of
 
 
 def at(us):
@@ -134,14 +133,8 @@ def exports(cl, root, work, cams, n):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cameras", type=int, default=4)
-    ap.add_argument("--gop", type=int, default=50)
-    ap.add_argument("--segment-seconds", type=int, default=60)
-    ap.add_argument("--warmup", type=float, default=8)
-    ap.add_argument("--samples", type=int, default=30, help="events per figure")
-    ap.add_argument("--exports", type=int, default=8)
-    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
+    ap = bl.arg_parser(__doc__, cameras=4, gop=50, segment_seconds=60, warmup=(float, 8),
+                       samples=(int, 30, "events per figure"), exports=8)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cv-liveedge-", dir=bl.WORK_DIR))
     root = work / "root"
@@ -154,20 +147,9 @@ def main():
         sim = bl.start_camsim(port, args.cameras, work / "camsim.json", 640, 360, 25, args.gop,
                               "800k", log=work / "camsim.log")
         cams = [f"cam{i}" for i in range(1, args.cameras + 1)]
-        for i, cam in enumerate(cams, 1):
-            cli(root, "camera", "add", cam, "--url", f"rtsp://127.0.0.1:{port}/cam{i}")
-        cli(root, "user", "add", "olga", "--role", "officer", "--password-stdin",
-            inp=PASSWORD + "\n")
-        token = cli(root, "user", "token", "olga").stdout.split()[-1]
-        rec = subprocess.Popen([str(bl.CAMVAULT), "record", "--root", str(root),
-                                "--segment-seconds", str(args.segment_seconds)],
-                               stdout=subprocess.DEVNULL, stderr=open(work / "rec.log", "wb"))
-        hport = bl.free_port()
-        srv = subprocess.Popen([str(bl.CAMVAULT), "serve", "--root", str(root), "--listen",
-                                f"127.0.0.1:{hport}"], stdout=subprocess.PIPE,
-                               stderr=open(work / "srv.log", "wb"))
-        if "serving" not in srv.stdout.readline().decode(errors="replace"):
-            sys.exit("liveedge: camvault serve did not start")
+        token = add_site(root, port, cams)
+        rec = start_record(root, work, args.segment_seconds)
+        srv, hport = start_serve(root, work, lambda log: "liveedge: camvault serve did not start")
         time.sleep(args.warmup)
         cl = Client(hport, token)
         res["event_to_timeline"] = summary(event_delays(cl, cams, args.samples, "timeline"))

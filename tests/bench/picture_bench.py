@@ -8,7 +8,6 @@ each run, the picture worker thread's own CPU (the thread named cv-picture), key
 per second (N / the sampling period: the first keyframe after each due time) and the worker's CPU
 per decoded keyframe and per camera. Results: one JSON file, a table on stdout.
 """
-import argparse
 import shutil
 import tempfile
 import time
@@ -51,16 +50,8 @@ def run(args, work, port, every):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cameras", type=int, default=50)
-    ap.add_argument("--every", type=float, default=5)
-    ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--warmup", type=float, default=15)
-    ap.add_argument("--width", type=int, default=1920)
-    ap.add_argument("--height", type=int, default=1080)
-    ap.add_argument("--gop", type=int, default=50)
-    ap.add_argument("--bitrate", default="4000k")
-    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
+    ap = bl.arg_parser(__doc__, cameras=50, every=(float, 5), seconds=(float, 60),
+                       warmup=(float, 15), width=1920, height=1080, gop=50, bitrate="4000k")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="picture-bench-", dir=bl.WORK_DIR))
     port = bl.free_port()

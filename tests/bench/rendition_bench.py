@@ -14,7 +14,6 @@ encoder) is asked for:
 The server's CPU is utime+stime from /proc (benchlib.cpu_seconds), so other load on the shared
 machine changes the wall times, not the CPU seconds.
 """
-import argparse
 import http.client
 import json
 import subprocess
@@ -109,10 +108,7 @@ def one_size(args, w, h, bitrate, work):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--record-seconds", type=float, default=30)
-    ap.add_argument("--live-seconds", type=float, default=20)
-    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
+    ap = bl.arg_parser(__doc__, record_seconds=(float, 30), live_seconds=(float, 20))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=bl.WORK_DIR, prefix="camvault-rendition-") as d:
         runs = [one_size(args, 1920, 1080, "4000k", Path(d)),

@@ -7,7 +7,6 @@ cameras at camsim and records them; then makes the backlog expire and times
 `camvault retention run` deleting it (tombstone, gap, unlink) while the recorder keeps recording.
 Writes one JSON file.
 """
-import argparse
 import shutil
 import subprocess
 import sys
@@ -19,11 +18,8 @@ import benchlib as bl
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cameras", type=int, default=20)
-    ap.add_argument("--record-seconds", type=float, default=12,
-                    help="recording before the deletion starts")
-    ap.add_argument("--out", default=str(bl.REPO / "bench" / "results"))
+    ap = bl.arg_parser(__doc__, cameras=20, record_seconds=(
+        float, 12, "recording before the deletion starts"))
     args = ap.parse_args()
     cams = args.cameras
     work = Path(tempfile.mkdtemp(prefix="cv-ret-", dir=bl.WORK_DIR))

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libavcodec/avcodec.h>
 #include <openssl/evp.h>
 
 #include "storage-layout/layout.h"
@@ -506,4 +507,21 @@ void fx_pending_root_close(struct fx_pending_root *e)
 {
     idx_close(e->idx);
     fx_rmtree(e->root);
+}
+
+struct AVCodecParameters *fx_video_params(int codec_id, int width, int height,
+                                          const struct cv_buf *cfg)
+{
+    AVCodecParameters *par = avcodec_parameters_alloc();
+
+    if (!par)
+        return NULL;
+    par->codec_type = AVMEDIA_TYPE_VIDEO;
+    par->codec_id = codec_id;
+    par->width = width;
+    par->height = height;
+    par->extradata = av_mallocz(cfg->len + AV_INPUT_BUFFER_PADDING_SIZE);
+    memcpy(par->extradata, cfg->data, cfg->len);
+    par->extradata_size = (int)cfg->len;
+    return par;
 }

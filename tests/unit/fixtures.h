@@ -126,4 +126,10 @@ int fx_pending_root_open(struct fx_pending_root *e, const char *rel, const void 
                          size_t len);
 void fx_pending_root_close(struct fx_pending_root *e);
 
+/* Video stream parameters (codec_id an enum AVCodecID, width x height) whose extradata is a copy
+ * of cfg (an avcC or hvcC record), as a demuxer would give them; avcodec_parameters_free them. */
+struct AVCodecParameters;
+struct AVCodecParameters *fx_video_params(int codec_id, int width, int height,
+                                          const struct cv_buf *cfg);
+
 #endif

@@ -33,7 +33,7 @@ static AVCodecParameters *hevc_params(void)
         "42010101600000030090000003000003003ca00a080f16595952930bc05a020000030002000003003210",
         "4401c073c189"};
     struct rec_ps ps[3];
-    AVCodecParameters *par = avcodec_parameters_alloc();
+    AVCodecParameters *par;
     struct cv_buf cfg;
 
     memset(ps, 0, sizeof(ps));
@@ -43,13 +43,7 @@ static AVCodecParameters *hevc_params(void)
     }
     cv_buf_init(&cfg, 1024);
     CHECK(rec_vconfig(REC_VC_H265, &ps[0], &ps[1], &ps[2], &cfg) == 0);
-    par->codec_type = AVMEDIA_TYPE_VIDEO;
-    par->codec_id = AV_CODEC_ID_HEVC;
-    par->width = 320;
-    par->height = 240;
-    par->extradata = av_mallocz(cfg.len + AV_INPUT_BUFFER_PADDING_SIZE);
-    memcpy(par->extradata, cfg.data, cfg.len);
-    par->extradata_size = (int)cfg.len;
+    par = fx_video_params(AV_CODEC_ID_HEVC, 320, 240, &cfg);
     cv_buf_release(&cfg);
     return par;
 }

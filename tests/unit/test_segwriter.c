@@ -60,7 +60,7 @@ static AVCodecParameters *h264_params(void)
     static const char *sps = "6764001facb402802dd808800000030080000019078c1950",
                       *pps = "68ef3cb0";
     struct rec_ps v = {{0}, 0}, s = {{0}, 0}, p = {{0}, 0};
-    AVCodecParameters *par = avcodec_parameters_alloc();
+    AVCodecParameters *par;
     struct cv_buf cfg;
 
     s.len = (uint16_t)(strlen(sps) / 2);
@@ -69,13 +69,7 @@ static AVCodecParameters *h264_params(void)
     cv_unhex(pps, p.data, p.len);
     cv_buf_init(&cfg, 1024);
     CHECK(rec_vconfig(REC_VC_H264, &v, &s, &p, &cfg) == 0);
-    par->codec_type = AVMEDIA_TYPE_VIDEO;
-    par->codec_id = AV_CODEC_ID_H264;
-    par->width = 1280;
-    par->height = 720;
-    par->extradata = av_mallocz(cfg.len + AV_INPUT_BUFFER_PADDING_SIZE);
-    memcpy(par->extradata, cfg.data, cfg.len);
-    par->extradata_size = (int)cfg.len;
+    par = fx_video_params(AV_CODEC_ID_H264, 1280, 720, &cfg);
     cv_buf_release(&cfg);
     return par;
 }
