@@ -124,7 +124,8 @@ export async function render(main, r) {
   let series = ordered.length ? ordered.map((a) => ({ id: a.id, name: a.name || a.id, days: a.days })) : [{ id: "", name: t("online.allcams"), days: tot.days || [] }];
   const cut = series.length > MAX_SERIES;
   if (cut) series = series.slice(0, MAX_SERIES);
-  sec.append(h("h2", t("online.chart")), chart(series, days), cut ? h("p.muted.small", t("online.chart.cut", { n: MAX_SERIES })) : null);
+  sec.append(h("h2", t("online.chart")), chart(series, days));
+  if (cut) sec.append(h("p.muted.small", t("online.chart.cut", { n: MAX_SERIES })));
 
   if (ordered.length) {
     sec.append(h("h2", t("online.areas")), table([
