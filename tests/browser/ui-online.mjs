@@ -24,8 +24,8 @@ try {
     for (const [i, lang] of cfg.langs.entries()) {
       const page = await contexts[i].newPage();
       const errors = [];
+      await login(page, cfg.base, ...cfg.user, lang); // (its reload may cut the first load's fetches short)
       page.on("pageerror", (e) => errors.push(String(e)));
-      await login(page, cfg.base, ...cfg.user, lang);
       await page.goto(`${cfg.base}/#/online`, { waitUntil: "load" });
       await page.waitForSelector("main[data-ready=online] svg.chart", { timeout: 20000 });
       await settle(page);

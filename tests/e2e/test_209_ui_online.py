@@ -16,8 +16,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from conftest import cameras, cv, query, start_camsim, start_recorder, wait_for
+from conftest import cv
 from httpapi import add_user, logged_in
+from outage import one_camera_down
 from uistack import PW, browser_ready, node, start_serve
 
 pytestmark = pytest.mark.skipif(browser_ready() is not None, reason=str(browser_ready()))
@@ -34,27 +35,7 @@ def test_online_page(root, tmp_path, procs):
     t_start = time.time()
     for aid, (name, parent) in AREAS.items():
         cv("area", "add", aid, "--name", name, *(["--parent", parent] if parent else []), root=root)
-    flaky = start_camsim(procs, tmp_path, cameras=1, name="cam")
-    steady = start_camsim(procs, tmp_path, cameras=1, name="cam")
-    cv("camera", "add", "east-gate", "--url", f"rtsp://127.0.0.1:{flaky.port}/cam1", "--area", "east", root=root)
-    cv("camera", "add", "west-square", "--url", f"rtsp://127.0.0.1:{steady.port}/cam1", "--area", "west", root=root)
-
-    def online(cid):
-        st = cameras(root)[cid]["status"]
-        return st is not None and st["online"]
-
-    rec = start_recorder(procs, root, tmp_path, segment=2)
-    wait_for(lambda: online("east-gate") and online("west-square"), 20, what="cameras online")
-    wait_for(lambda: len(query(root, "east-gate")["segments"]) >= 2, 20, what="footage before")
-    flaky.close()
-    t_down = time.time()
-    wait_for(lambda: not online("east-gate"), 15, what="east camera offline")
-    time.sleep(max(0.0, 6 - (time.time() - t_down)))  # the outage lasts at least 6 s
-    back = start_camsim(procs, tmp_path, cameras=1, name="cam", port=flaky.port)
-    wait_for(lambda: any(s["start_us"] / 1e6 > t_down for s in query(root, "east-gate")["segments"]),
-             40, what="footage after the outage")
-    rec.close()
-    back.close()
+    one_camera_down(procs, root, tmp_path, ("east-gate", "east"), ("west-square", "west"))
     for cid in ("east-gate", "west-square"):  # enabled time ends: the report stays put
         cv("camera", "disable", cid, root=root)
 

@@ -90,7 +90,8 @@ function chart(series, days) {
 }
 
 export async function render(main, r) {
-  const areas = (await get("/areas")).areas || []; // also teaches time.js the site's offset
+  // The site's days: time.js knows the site's offset from /me's times (app.js) and the areas'.
+  const areas = (await get("/areas")).areas || [];
   const today = dayStart(nowUs());
   const from = r.q.get("from") || fmtDate(today - 6 * 24 * HOUR + 12 * HOUR);
   const to = r.q.get("to") || fmtDate(today + 12 * HOUR);
@@ -106,13 +107,10 @@ export async function render(main, r) {
     h("div.filters", h("label.inline", t("online.from"), fromIn), h("label.inline", t("online.to"), toIn), areaSel));
   main.append(sec);
 
-  let win = range(from, to);
+  const win = range(from, to);
   if (!win || win[1] <= win[0]) { sec.append(h("p.error", { role: "alert" }, t("online.badrange"))); return; }
-  const ask = (w) => ({ from: at(w[0]), to: at(w[1]), area, by: "day" });
-  let rep = await get("/reports/online" + qs(ask(win)));
-  const again = range(from, to); // a site without areas: the report's times tell the site's zone
-  if (again[0] !== win[0] || again[1] !== win[1]) { win = again; rep = await get("/reports/online" + qs(ask(win))); }
-  const q = ask(win);
+  const q = { from: at(win[0]), to: at(win[1]), area, by: "day" };
+  const rep = await get("/reports/online" + qs(q));
   const csv = "/api/v1/reports/online" + qs({ ...q, format: "csv" });
 
   const tot = rep.total || {};
