@@ -1,5 +1,5 @@
 // ui-online.mjs CONFIG.json: the online-rate page (views/online.js). CONFIG: {"base", "user":
-// [name, pw], "langs": ["en", "zh-CN"], "pick" (an area to choose in the picker)}. For each
+// [name, pw], "langs": ["en", "zh-CN"], "pick" (an area to choose in the picker), "shots" (a directory for a screenshot per language)}. For each
 // language: opens #/online (the last 7 days), reads what the page shows (the share of each area
 // and camera row, the chart's series and points, the target line, the CSV link), downloads the
 // CSV through the link, then picks the area `pick` and reads the rows again. Prints one JSON line
@@ -33,9 +33,15 @@ try {
       const chart = await page.evaluate(() => ({
         series: [...document.querySelectorAll("svg.chart g.series")].map((g) => g.dataset.area),
         points: Object.fromEntries([...document.querySelectorAll("svg.chart g.series")].map((g) => [g.dataset.area, g.querySelectorAll("circle").length])),
-        target: !!document.querySelector("svg.chart line.target"),
+        target: !!document.querySelector("svg.chart line.ctarget"),
         legend: document.querySelectorAll(".onlinechart .legend li").length,
       }));
+      if (cfg.shots) {
+        await page.screenshot({ path: `${cfg.shots}/online-${lang}-1280.png`, fullPage: true });
+        await page.setViewportSize({ width: 375, height: 812 });
+        await page.screenshot({ path: `${cfg.shots}/online-${lang}-375.png`, fullPage: true });
+        await page.setViewportSize({ width: 1280, height: 800 });
+      }
       const english = lang === "en" ? [] : await englishLeft(page);
       const ov = await overflow(page);
       const [dl] = await Promise.all([page.waitForEvent("download", { timeout: 15000 }), page.click("a.csv")]);

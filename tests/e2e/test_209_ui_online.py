@@ -43,7 +43,8 @@ def test_online_page(root, tmp_path, procs):
     cv("user", "edit", "olga-county", "--area", "county", root=root)
     srv = start_serve(procs, root, tmp_path)
     print(f"\nthe site with its outage: {time.time() - t_start:.1f} s")
-    cfg = {"base": srv.base, "user": ["olga-county", PW], "langs": ["en", "zh-CN"], "pick": "east"}
+    cfg = {"base": srv.base, "user": ["olga-county", PW], "langs": ["en", "zh-CN"], "pick": "east",
+           "shots": str(tmp_path)}
     (tmp_path / "online.json").write_text(json.dumps(cfg))
     t0 = time.time()
     runs = node("ui-online.mjs", tmp_path / "online.json", timeout=120)
@@ -51,6 +52,8 @@ def test_online_page(root, tmp_path, procs):
     assert [r["lang"] for r in runs] == ["en", "zh-CN"], runs
 
     off = logged_in(srv.port, "olga-county", PW)
+    bad = off.get("/api/v1/reports/online?from=@0&to=@86400&by=week")
+    assert bad.status == 400 and "query parameter 'by': expected day" in bad.json()["error"], bad
     for r in runs:
         where = r["lang"]
         assert r["errors"] == [], (where, r["errors"])

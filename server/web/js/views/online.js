@@ -61,22 +61,23 @@ function svg(tag, attrs, ...kids) {
 }
 
 // One line per series (an area, or all cameras) over the days, 0..100 %, the target dashed.
-function chart(series, days) {
-  const W = 640, H = 260, L = 44, R = 12, T = 12, B = 34;
+// `width`: the room on the page, so that the text keeps its size on a phone.
+function chart(series, days, width) {
+  const W = Math.max(300, Math.min(720, Math.round(width) || 640)), H = 260, L = 44, R = 22, T = 12, B = 34;
   const n = days.length;
   const x = (i) => L + (n > 1 ? (i * (W - L - R)) / (n - 1) : (W - L - R) / 2);
   const y = (rate) => T + (1 - rate) * (H - T - B);
   const g = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": t("online.chart") });
   for (const v of [0, 0.25, 0.5, 0.75, 1]) {
-    g.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }),
-      svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, `${v * 100}%`));
+    g.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "cgrid" }),
+      svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "ctick" }, `${v * 100}%`));
   }
-  const every = Math.ceil(n / 8);
+  const every = Math.ceil(n / Math.max(2, Math.floor((W - L - R) / 56)));
   days.forEach((d, i) => {
-    if (i % every === 0 || i === n - 1) g.append(svg("text", { x: x(i), y: H - B + 18, "text-anchor": "middle", class: "tick", translate: "no" }, d.slice(5)));
+    if (i % every === 0 || i === n - 1) g.append(svg("text", { x: x(i), y: H - B + 18, "text-anchor": "middle", class: "ctick", translate: "no" }, d.slice(5)));
   });
-  g.append(svg("line", { x1: L, x2: W - R, y1: y(TARGET), y2: y(TARGET), class: "target" }),
-    svg("text", { x: W - R, y: y(TARGET) - 5, "text-anchor": "end", class: "target" }, t("online.target")));
+  g.append(svg("line", { x1: L, x2: W - R, y1: y(TARGET), y2: y(TARGET), class: "ctarget" }),
+    svg("text", { x: W - R, y: y(TARGET) - 5, "text-anchor": "end", class: "ctarget" }, t("online.target")));
   series.forEach((s, k) => {
     const color = COLORS[k % COLORS.length];
     const pts = s.days.map((d, i) => (d.online_rate === null ? null : [x(i), y(d.online_rate), d])).filter(Boolean);
@@ -122,7 +123,7 @@ export async function render(main, r) {
   let series = ordered.length ? ordered.map((a) => ({ id: a.id, name: a.name || a.id, days: a.days })) : [{ id: "", name: t("online.allcams"), days: tot.days || [] }];
   const cut = series.length > MAX_SERIES;
   if (cut) series = series.slice(0, MAX_SERIES);
-  sec.append(h("h2", t("online.chart")), chart(series, days));
+  sec.append(h("h2", t("online.chart")), chart(series, days, sec.clientWidth));
   if (cut) sec.append(h("p.muted.small", t("online.chart.cut", { n: MAX_SERIES })));
 
   if (ordered.length) {
