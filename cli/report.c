@@ -14,9 +14,11 @@
 static int report_online(struct cli_cmdline *cl, int argc, char **argv)
 {
     const char *from_s = NULL, *to_s = NULL, *area = NULL;
+    bool by_day = false;
     const struct cli_opt opts[] = {{"--from", true, &from_s, NULL},
                                    {"--to", true, &to_s, NULL},
                                    {"--area", true, &area, NULL},
+                                   {"--by-day", false, NULL, &by_day},
                                    {NULL, false, NULL, NULL}};
     struct srv_online_query q = {.now_us = cv_now_us()};
     struct cv_err err = {""};
@@ -33,6 +35,7 @@ static int report_online(struct cli_cmdline *cl, int argc, char **argv)
     if (cli_parse_range(cl->cmd, from_s, to_s, &q.from_us, &q.to_us) < 0)
         return EXIT_USAGE;
     q.area = area;
+    q.by_day = by_day;
     rc = cli_read_begin(cl, root, &idx, &t, &err);
     q.root = root;
     cv_buf_init(&out, 64u << 20);

@@ -1,5 +1,5 @@
 /*
- * api_online.c: GET /api/v1/reports/online?from=T&to=T[&area=ID][&format=csv], the online rate
+ * api_online.c: GET /api/v1/reports/online?from=T&to=T[&area=ID][&format=csv][&by=day], the online rate
  * report of server/online.h for admins and officers, within their area (issue 13).
  */
 #include <string.h>
@@ -25,6 +25,7 @@ static bool keep(void *ctx, const struct idx_camera *c)
 int api_reports_online(struct srv_req *r)
 {
     const char *area = srv_uri_query(&r->uri, "area"), *fmt = srv_uri_query(&r->uri, "format");
+    const char *by = srv_uri_query(&r->uri, "by");
     struct srv_online_query q = {.now_us = cv_now_us(), .root = r->srv->root};
     struct keep_ctx kc = {r, NULL};
     struct idx_txn *t = NULL;
@@ -34,6 +35,9 @@ int api_reports_online(struct srv_req *r)
 
     if (fmt && !csv && strcmp(fmt, "json") != 0)
         return srv_error(r, 400, "query parameter 'format': expected json or csv");
+    if (by && *by && strcmp(by, "day") != 0)
+        return srv_error(r, 400, "query parameter 'by': expected day");
+    q.by_day = by && *by;
     if (srv_query_time(r, "from", true, &q.from_us) < 0 ||
         srv_query_time(r, "to", true, &q.to_us) < 0)
         return 0;

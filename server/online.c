@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/cvtime.h"
 #include "indexer/openseg.h"
@@ -122,7 +123,8 @@ struct report {
     size_t ncams;
     struct srv_area *areas;
     size_t nareas;
-    int64_t day0, ndays, end; /* first day (µs), days, end of measured time */
+    int64_t ndays, end; /* days, end of measured time */
+    int64_t bound[SRV_ONLINE_MAX_US / DAY_US + 4]; /* ndays + 1: UTC or the site's midnights */
     bool oom;
 };
 
@@ -248,7 +250,7 @@ static int measure(struct report *rp, struct cam *k, struct cv_err *err)
         }
         k->by[UNEXPLAINED] = k->enabled > explained ? k->enabled - explained : 0;
         for (int64_t d = 0; d < rp->ndays; d++) {
-            int64_t lo = rp->day0 + d * DAY_US, hi = lo + DAY_US;
+            int64_t lo = rp->bound[d], hi = rp->bound[d + 1];
             lo = lo < q->from_us ? q->from_us : lo;
             hi = hi > rp->end ? rp->end : hi;
             k->days[2 * d] = hi > lo ? ivls_meet(&k->en, &all, lo, hi) : 0;
@@ -317,12 +319,50 @@ static void by_reason_json(struct cv_buf *b, const int64_t *by)
     cv_buf_u8(b, '}');
 }
 
-static void by_reason_csv(struct cv_buf *b, const int64_t *by)
+/* The outage columns and the end of a whole-window CSV line (by_day: an empty date column). */
+static void by_reason_csv(const struct report *rp, struct cv_buf *b, const int64_t *by)
 {
     for (int j = 1; j < NREASONS; j++)
         if (reason_key[j])
             cv_buf_printf(b, ",%.3f", (double)by[j] / 1e6);
-    cv_buf_printf(b, ",%.3f\n", (double)by[UNEXPLAINED] / 1e6);
+    cv_buf_printf(b, ",%.3f%s\n", (double)by[UNEXPLAINED] / 1e6, rp->q->by_day ? "," : "");
+}
+
+/* "YYYY-MM-DD" of day d: the UTC date, or the site's with by_day. */
+static void day_date(const struct report *rp, int64_t d, char *date, size_t n)
+{
+    if (rp->q->by_day)
+        cv_time_format_local(rp->bound[d], date, n, 0);
+    else
+        cv_time_format_utc(rp->bound[d], date, n, 0);
+    date[10] = 0;
+}
+
+/* `,"days":[...]` from days[] (enabled, recorded per day). */
+static void write_days_json(const struct report *rp, struct cv_buf *b, const int64_t *days)
+{
+    cv_buf_printf(b, ",\"days\":[");
+    for (int64_t d = 0; d < rp->ndays; d++) {
+        char date[48];
+        day_date(rp, d, date, sizeof(date));
+        cv_buf_printf(b, "%s{\"date\":\"%s\",", d ? "," : "", date);
+        rate_json(b, days[2 * d], days[2 * d + 1]);
+        cv_buf_u8(b, '}');
+    }
+    cv_buf_u8(b, ']');
+}
+
+/* by_day: one CSV line per day of a total, area or camera (the outage columns empty). */
+static void write_days_csv(const struct report *rp, struct cv_buf *b, const char *kind,
+                           const char *id, const char *area, size_t ncams, const int64_t *days)
+{
+    for (int64_t d = 0; rp->q->by_day && d < rp->ndays; d++) {
+        char date[48];
+        day_date(rp, d, date, sizeof(date));
+        cv_buf_printf(b, "%s,%s,%s,%zu,", kind, id, area, ncams);
+        rate_csv(b, days[2 * d], days[2 * d + 1]);
+        cv_buf_printf(b, ",,,,%s\n", date);
+    }
 }
 
 static void write_area_json(struct report *rp, struct cv_buf *b, const struct srv_area *a,
@@ -336,19 +376,11 @@ static void write_area_json(struct report *rp, struct cv_buf *b, const struct sr
     cv_buf_printf(b, ",\"cameras\":%zu,", s->cams);
     rate_json(b, s->enabled, s->recorded);
     by_reason_json(b, s->by);
-    cv_buf_printf(b, ",\"days\":[");
-    for (int64_t d = 0; d < rp->ndays; d++) {
-        char date[48];
-        cv_time_format_utc(rp->day0 + d * DAY_US, date, sizeof(date), 0);
-        date[10] = 0; /* YYYY-MM-DD */
-        cv_buf_printf(b, "%s{\"date\":\"%s\",", d ? "," : "", date);
-        rate_json(b, s->days[2 * d], s->days[2 * d + 1]);
-        cv_buf_u8(b, '}');
-    }
-    cv_buf_printf(b, "]}");
+    write_days_json(rp, b, s->days);
+    cv_buf_u8(b, '}');
 }
 
-static void write_cam_json(struct cv_buf *b, const struct cam *k)
+static void write_cam_json(const struct report *rp, struct cv_buf *b, const struct cam *k)
 {
     cv_buf_u8(b, '{');
     cv_json_key(b, "id");
@@ -357,6 +389,8 @@ static void write_cam_json(struct cv_buf *b, const struct cam *k)
     cv_buf_u8(b, ',');
     rate_json(b, k->enabled, k->recorded);
     by_reason_json(b, k->by);
+    if (rp->q->by_day)
+        write_days_json(rp, b, k->days);
     cv_buf_printf(b, ",\"outages\":[");
     for (size_t g = 0; g < k->ngaps; g++) {
         cv_buf_printf(b, "%s{", g ? "," : "");
@@ -387,6 +421,10 @@ static void write_report(struct report *rp, enum srv_online_format fmt, struct c
     const struct srv_online_query *q = rp->q;
     struct sums tot = {0};
 
+    if (q->by_day && !(tot.days = calloc((size_t)rp->ndays * 2, sizeof(*tot.days)))) {
+        rp->oom = true;
+        return;
+    }
     sum_area(rp, "", &tot);
     if (fmt == SRV_ONLINE_JSON) {
         cv_buf_u8(b, '{');
@@ -396,15 +434,18 @@ static void write_report(struct report *rp, enum srv_online_format fmt, struct c
         cv_buf_printf(b, ",\"total\":{\"cameras\":%zu,", tot.cams);
         rate_json(b, tot.enabled, tot.recorded);
         by_reason_json(b, tot.by);
+        if (q->by_day)
+            write_days_json(rp, b, tot.days);
         cv_buf_printf(b, "},\"areas\":[");
     } else if (fmt == SRV_ONLINE_CSV) {
         cv_buf_printf(b, "kind,id,area,cameras,enabled_seconds,recorded_seconds,online_rate,"
                          "camera_offline_seconds,recorder_stopped_seconds,disk_seconds,"
-                         "unexplained_seconds\n"
+                         "unexplained_seconds%s\n"
                          "total,,%s,%zu,",
-                      q->area ? q->area : "", tot.cams);
+                      q->by_day ? ",date" : "", q->area ? q->area : "", tot.cams);
         rate_csv(b, tot.enabled, tot.recorded);
-        by_reason_csv(b, tot.by);
+        by_reason_csv(rp, b, tot.by);
+        write_days_csv(rp, b, "total", "", q->area ? q->area : "", tot.cams, tot.days);
     } else {
         cv_buf_printf(b, "%-7s %-24s %7s %12s %12s %8s %10s %10s %10s\n", "KIND", "ID", "CAMERAS",
                       "ENABLED h", "RECORDED h", "RATE", "OFFLINE h", "STOPPED h", "OTHER h");
@@ -419,7 +460,7 @@ static void write_report(struct report *rp, enum srv_online_format fmt, struct c
         s.days = calloc((size_t)rp->ndays * 2, sizeof(*s.days));
         if (!s.days) {
             rp->oom = true;
-            return;
+            break;
         }
         sum_area(rp, a->id, &s);
         if (fmt == SRV_ONLINE_JSON) {
@@ -429,7 +470,8 @@ static void write_report(struct report *rp, enum srv_online_format fmt, struct c
         } else if (fmt == SRV_ONLINE_CSV) {
             cv_buf_printf(b, "area,%s,%s,%zu,", a->id, a->parent, s.cams);
             rate_csv(b, s.enabled, s.recorded);
-            by_reason_csv(b, s.by);
+            by_reason_csv(rp, b, s.by);
+            write_days_csv(rp, b, "area", a->id, a->parent, s.cams, s.days);
         } else {
             write_text_row(b, "area", a->id, s.cams, s.enabled, s.recorded, s.by);
         }
@@ -442,17 +484,47 @@ static void write_report(struct report *rp, enum srv_online_format fmt, struct c
         if (fmt == SRV_ONLINE_JSON) {
             if (i)
                 cv_buf_u8(b, ',');
-            write_cam_json(b, k);
+            write_cam_json(rp, b, k);
         } else if (fmt == SRV_ONLINE_CSV) {
             cv_buf_printf(b, "camera,%s,%s,1,", k->c.id, k->c.area);
             rate_csv(b, k->enabled, k->recorded);
-            by_reason_csv(b, k->by);
+            by_reason_csv(rp, b, k->by);
+            write_days_csv(rp, b, "camera", k->c.id, k->c.area, 1, k->days);
         } else {
             write_text_row(b, "camera", k->c.id, 1, k->enabled, k->recorded, k->by);
         }
     }
     if (fmt == SRV_ONLINE_JSON)
         cv_buf_printf(b, "]}\n");
+    free(tot.days);
+}
+
+/* The site's (the local zone's) midnight at or before us. */
+static int64_t local_midnight(int64_t us)
+{
+    time_t t = (time_t)(us / CV_US_PER_S - (us % CV_US_PER_S < 0));
+    struct tm tm;
+
+    if (!localtime_r(&t, &tm))
+        return us - ((us % DAY_US) + DAY_US) % DAY_US;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * CV_US_PER_S;
+}
+
+/* The day boundaries covering [from, to): UTC midnights, or the site's with by_day (a day of
+ * 23 or 25 hours where daylight saving changes). */
+static void day_bounds(struct report *rp)
+{
+    const struct srv_online_query *q = rp->q;
+    int64_t b = q->from_us - ((q->from_us % DAY_US) + DAY_US) % DAY_US;
+    const int64_t most = (int64_t)(sizeof(rp->bound) / sizeof(rp->bound[0])) - 1;
+
+    if (q->by_day)
+        b = local_midnight(q->from_us);
+    rp->bound[0] = b;
+    for (rp->ndays = 0; b < q->to_us && rp->ndays < most; rp->bound[++rp->ndays] = b)
+        b = q->by_day ? local_midnight(b + DAY_US + 2 * 3600 * CV_US_PER_S) : b + DAY_US;
 }
 
 int srv_online_report(struct idx_txn *t, const struct srv_online_query *q,
@@ -473,8 +545,7 @@ int srv_online_report(struct idx_txn *t, const struct srv_online_query *q,
     rp.end = q->to_us < q->now_us ? q->to_us : q->now_us;
     if (rp.end < q->from_us)
         rp.end = q->from_us;
-    rp.day0 = q->from_us - ((q->from_us % DAY_US) + DAY_US) % DAY_US;
-    rp.ndays = (q->to_us - rp.day0 + DAY_US - 1) / DAY_US;
+    day_bounds(&rp);
     rc = idx_camera_list(t, &all, &n, err);
     if (rc == 0)
         rc = srv_area_list(t, &rp.areas, &rp.nareas, err);

@@ -15,7 +15,7 @@
  *             "unexplained" (a recorder that never ran, an outage still going on);
  *   rate      recording / enabled (null when a camera was never enabled in the window).
  * An area's figures are the sums over the cameras of the area and the areas under it, per
- * window and per UTC day.
+ * window and per UTC day (by_day: per day of the site's zone, TZ).
  *
  * Threads: as idx_txn; reads only.
  */
@@ -38,6 +38,8 @@ struct srv_online_query {
     int64_t now_us;         /* enabled time ends here */
     const char *root;       /* the data root (for the open segment) */
     const char *area;       /* "" or NULL: every area and camera; else that area and under it */
+    bool by_day; /* days are the site's (local zone's), the total and cameras get days too, and
+                  * the CSV a date column with a line per day (docs/api.md, by=day) */
     /* NULL, or whether a camera belongs in the report (the caller's scope) */
     bool (*keep)(void *ctx, const struct idx_camera *c);
     void *keep_ctx;

@@ -224,36 +224,13 @@ def test_online_rate(root, tmp_path, procs):
     1 %) in the CLI, the API and the CSV, rolled up to its parent areas."""
     import csv
     import io
-    import time
-    from conftest import cameras, query, start_camsim, start_recorder, wait_for
+    from conftest import query
+    from outage import one_camera_down
     cv("area", "add", "county", "--name", "County", root=root)
     cv("area", "add", "town", "--name", "Town", "--parent", "county", root=root)
     cv("area", "add", "village", "--name", "Village", "--parent", "town", root=root)
     cv("area", "add", "other", "--name", "Other town", "--parent", "county", root=root)
-    flaky = start_camsim(procs, tmp_path, cameras=1, name="cam")
-    steady = start_camsim(procs, tmp_path, cameras=1, name="cam")
-    cv("camera", "add", "flaky", "--url", f"rtsp://127.0.0.1:{flaky.port}/cam1", "--area",
-       "village", root=root)
-    cv("camera", "add", "steady", "--url", f"rtsp://127.0.0.1:{steady.port}/cam1", "--area",
-       "other", root=root)
-
-    def online(cid):
-        st = cameras(root)[cid]["status"]
-        return st is not None and st["online"]
-
-    rec = start_recorder(procs, root, tmp_path, segment=2)
-    wait_for(lambda: online("flaky") and online("steady"), 20, what="cameras online")
-    wait_for(lambda: len(query(root, "flaky")["segments"]) >= 2, 20, what="footage before")
-    flaky.close()
-    t_down = time.time()
-    wait_for(lambda: not online("flaky"), 15, what="flaky camera offline")
-    time.sleep(max(0.0, 6 - (time.time() - t_down)))
-    back = start_camsim(procs, tmp_path, cameras=1, name="cam", port=flaky.port)
-    wait_for(lambda: any(s["start_us"] / 1e6 > t_down for s in query(root, "flaky")["segments"][1:])
-             and len([s for s in query(root, "flaky")["segments"] if s["start_us"] / 1e6 > t_down])
-             >= 2, 40, what="footage after the outage")
-    rec.close()
-    back.close()
+    one_camera_down(procs, root, tmp_path, ("flaky", "village"), ("steady", "other"), after=2)
 
     fq, sq = query(root, "flaky"), query(root, "steady")
     lo = max(fq["segments"][0]["start_us"], sq["segments"][0]["start_us"])

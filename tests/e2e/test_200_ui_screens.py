@@ -26,10 +26,10 @@ pytestmark = pytest.mark.skipif(browser_ready() is not None, reason=str(browser_
 
 MENUS = {
     "resident": {"#/cameras", "#/request", "#/myrequests", "#/report", "#/myreports"},
-    "officer": {"#/cameras", "#/queue", "#/cases", "#/holds", "#/exports", "#/reports", "#/wall"},
+    "officer": {"#/cameras", "#/queue", "#/cases", "#/holds", "#/exports", "#/reports", "#/wall", "#/online"},
     "mediator": {"#/cases", "#/exports"},
     "admin": {"#/cameras", "#/holds", "#/admin-cameras", "#/admin-storage", "#/admin-users", "#/admin-audit",
-              "#/reports", "#/wall"},
+              "#/reports", "#/wall", "#/online"},
 }
 
 
@@ -84,11 +84,12 @@ def test_every_screen_both_languages(ui_stack, tmp_path):
             "officer": [["cameras", "#/cameras"], ["timeline", f"#/camera/gate-3?from={a - 30_000_000}&to={b + 30_000_000}"],
                         ["play", f"#/play?c=gate-3,alley-12&from={a}&to={b}&at={mid}"], ["queue", "#/queue?status=all"],
                         ["cases", "#/cases"], ["case", f"#/case/{cid}"], ["holds", "#/holds"], ["exports", "#/exports"],
-                        ["reports", "#/reports"], ["wall", "#/wall?layout=4"]],
+                        ["reports", "#/reports"], ["wall", "#/wall?layout=4"], ["online", "#/online"]],
             "mediator": [["cases", "#/cases"], ["case", f"#/case/{cid}"], ["timeline", "#/camera/gate-3"], ["exports", "#/exports"]],
             "admin": [["cameras", "#/admin-cameras"], ["storage", "#/admin-storage"], ["users", "#/admin-users"],
                       ["audit", "#/admin-audit"], ["timeline", f"#/camera/alley-12?from={a - 30_000_000}&to={b + 30_000_000}"],
-                      ["holds", "#/holds"], ["reports", "#/reports"], ["wall", "#/wall?layout=9"]],
+                      ["holds", "#/holds"], ["reports", "#/reports"], ["wall", "#/wall?layout=9"],
+                      ["online", "#/online"]],
         },
     }
     (tmp_path / "ui.json").write_text(json.dumps(cfg))

@@ -158,6 +158,7 @@
     X(server_fuzz_parsers)                                                                         \
     X(areas_tree)                                                                                  \
     X(areas_online_enabled)                                                                        \
+    X(online_site_days)                                                                            \
     X(workflow_reach)                                                                              \
     X(workflow_records)                                                                            \
     X(workflow_place)                                                                              \

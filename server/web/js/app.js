@@ -16,6 +16,7 @@ import * as admin from "./views/admin.js";
 import * as account from "./views/account.js";
 import * as reports from "./views/reports.js";
 import * as wall from "./views/wall.js";
+import * as online from "./views/online.js";
 
 export const session = { user: null };
 
@@ -31,6 +32,7 @@ const ROUTES = {
   myreports: [reports.mine, ["resident"], "nav.myreports"],
   reports: [reports.queue, ["admin", "officer"], "nav.reports"],
   wall: [wall, ["admin", "officer"], "nav.wall"],
+  online: [online, ["admin", "officer"], "nav.online"],
   cases: [cases.list, ["officer", "mediator"], "nav.cases"],
   case: [cases.detail, ["officer", "mediator"], null],
   holds: [holds, ["admin", "officer"], "nav.holds"],
