@@ -409,9 +409,12 @@ int gb_dev_open(struct gb_dev_stream **out, struct gb_agent *a, const struct idx
         rc = invite(s, until, err);
     if (rc == 0)
         rc = first_keyframe(s, cv_mono_us() + stall_us, err);
-    if (rc == 0)
+    if (rc == 0) {
+        socklen_t ml = sizeof(me);
+        getsockname(s->rtp, (struct sockaddr *)&me, &ml);
         cv_info("gb: device %s: channel %s streaming to RTP port %u", dev, s->dlg.channel,
                 (unsigned)ntohs(me.sin_port));
+    }
 out:
     if (rc < 0) {
         gb_dev_close(s);
