@@ -245,6 +245,20 @@ static void send_invite(struct gb_dev_stream *s, uint16_t port, const char *ssrc
                 s->dlg.cseq, subject, "APPLICATION/SDP", sdp);
 }
 
+/* Wait (locked) up to 100 ms for a change of a device or dialog. */
+static void wait_a_little(struct gb_devices *ds)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&ds->cond, &ds->lock, &ts);
+}
+
 /* Wait (locked) until the device is online and, when no channel is set, its Catalog came. */
 static int wait_device(struct gb_dev_stream *s, const char *dev, const char *channel,
                        int64_t until, struct cv_err *err)
@@ -254,7 +268,6 @@ static int wait_device(struct gb_dev_stream *s, const char *dev, const char *cha
     int64_t catalog_until = 0;
 
     for (;;) {
-        struct timespec ts;
         d = gb_dev_find(ds, dev);
         if (d && d->online) {
             if (!catalog_until)
@@ -270,13 +283,7 @@ static int wait_device(struct gb_dev_stream *s, const char *dev, const char *cha
             return cv_errf(err, CV_ENET, "GB device %s has not registered (to gb_listen %s)",
                            dev, s->a->cfg.listen);
         }
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&ds->cond, &ds->lock, &ts);
+        wait_a_little(ds);
     }
     cv_strlcpy(s->dlg.channel, channel[0] ? channel : d->channel[0] ? d->channel : dev,
                sizeof(s->dlg.channel));
@@ -308,7 +315,6 @@ static int invite(struct gb_dev_stream *s, int64_t until, struct cv_err *err)
              (unsigned)(cv_mono_us() / 1000 % 10000));
     pthread_mutex_lock(&ds->lock);
     while (s->dlg.state == GB_DLG_INVITING) {
-        struct timespec ts;
         if (cv_mono_us() >= next) {
             pthread_mutex_unlock(&ds->lock);
             send_invite(s, ntohs(me.sin_port), ssrc);
@@ -322,13 +328,7 @@ static int invite(struct gb_dev_stream *s, int64_t until, struct cv_err *err)
                                        "channel %s", s->dlg.device, s->dlg.channel);
             break;
         }
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&ds->cond, &ds->lock, &ts);
+        wait_a_little(ds);
     }
     if (rc == 0 && s->dlg.state != GB_DLG_PLAYING)
         rc = cv_errf(err, CV_ENET, "%s", s->dlg.why);

@@ -14,7 +14,6 @@ system header and PSM before each keyframe, PES) in RTP packets of payload type 
 - a wrong password and an unknown device: 403 and one clear log line each; nothing crashes;
 - the password is never shown (camera show, --json, the log).
 """
-import hashlib
 import json
 import re
 import socket
@@ -23,7 +22,8 @@ import subprocess
 import threading
 import time
 
-from conftest import cv, free_port, query, start_recorder, wait_for
+from conftest import CAMVAULT, cv, free_port, query, start_recorder, wait_for
+from test_140_gb28181 import auth_params, md5, parse_sip  # the upper platform's SIP reading
 
 GB_ID = "34020000002000000001"   # camvault: a platform (type 200)
 REALM = "3402000000"
@@ -31,26 +31,6 @@ DEV = "34020000001110000001"     # the device: a DVR/IPC (type 111)
 CHANNEL = "34020000001320000001"  # its camera channel (type 132)
 PASSWORD = "dev-pa55:word"
 FPS = 25
-
-
-def md5(s):
-    return hashlib.md5(s.encode()).hexdigest()
-
-
-def parse_sip(data):
-    text = data.decode("latin-1")
-    head, _, body = text.partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    hdrs = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        hdrs.setdefault(name.strip().lower(), []).append(value.strip())
-    n = int(hdrs.get("content-length", ["0"])[0])
-    return lines[0], hdrs, body[:n]
-
-
-def auth_params(value):
-    return {k: v1 or v2 for k, v1, v2 in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]+))', value[7:])}
 
 
 # ---- an H.264 + G.711 program stream (ISO/IEC 13818-1 section 2.5) ----
@@ -327,7 +307,7 @@ def test_gb_device_recorded_with_drop(root, tmp_path, procs):
     media = make_media(tmp_path)
     sip_port = free_port()
     write_conf(root, sip_port)
-    r = subprocess.run([str(__import__("conftest").CAMVAULT), "camera", "add", "--root", str(root),
+    r = subprocess.run([str(CAMVAULT), "camera", "add", "--root", str(root),
                         "gate", "--gb-device", DEV, "--gb-password-stdin", "--name", "Gate"],
                        input=PASSWORD + "\n", capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
