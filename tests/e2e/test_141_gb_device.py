@@ -383,3 +383,29 @@ def test_gb_device_recorded_with_drop(root, tmp_path, procs):
     assert PASSWORD not in show(root, "gate")
     assert PASSWORD not in cv("camera", "list", "--json", root=root).stdout
     assert PASSWORD not in rec.logfile.read_text()
+
+
+def test_gb_device_cli(root):
+    """--gb-device needs its password on stdin; edit changes it; no output ever holds it."""
+    def add(*args, stdin=""):
+        return subprocess.run([str(CAMVAULT), "camera", *args[:1], "--root", str(root), *args[1:]],
+                              input=stdin, capture_output=True, text=True)
+
+    r = add("add", "gate", "--gb-device", DEV)
+    assert r.returncode == 2 and "--gb-device needs --gb-password-stdin" in r.stderr, r.stderr
+    r = add("add", "gate", "--gb-device", "3402", "--gb-password-stdin", stdin="x\n")
+    assert r.returncode == 2 and "bad --gb-device '3402'" in r.stderr, r.stderr
+    r = add("add", "gate", "--gb-device", DEV, "--gb-password-stdin", stdin="\n")
+    assert r.returncode == 2 and "the device password must be" in r.stderr, r.stderr
+    assert add("add", "gate", "--gb-device", DEV, "--gb-password-stdin", stdin=PASSWORD + "\n").returncode == 0
+    assert f"gb device:      {DEV} (not streaming: never registered)" in show(root, "gate")
+    cv("camera", "add", "rtsp", "--url", "rtsp://127.0.0.1:1/x", root=root)
+    r = add("edit", "rtsp", "--gb-password-stdin", stdin="new\n")
+    assert r.returncode == 2 and "the camera is not a GB/T 28181 device's" in r.stderr, r.stderr
+    r = add("edit", "gate", "--gb-password-stdin", stdin="n3w-secret\n")
+    assert r.returncode == 0, r.stderr
+    cams = {c["id"]: c for c in json.loads(cv("camera", "list", "--json", root=root).stdout)}
+    assert cams["gate"]["url"] == f"gb28181://{DEV}:***@device", cams["gate"]
+    out = show(root, "gate") + cv("camera", "list", "--json", root=root).stdout + \
+        cv("audit", "--json", root=root, check=False).stdout
+    assert PASSWORD not in out and "n3w-secret" not in out
