@@ -37,6 +37,11 @@ struct gb_dev_stream {
     AVCodecParameters *par[2];
     struct gb_dev_media media;
     uint8_t atype;
+    uint8_t asc[2];        /* AAC: the AudioSpecificConfig of the first ADTS header */
+    int arate;             /* the audio's sample rate */
+    struct gb_psd_frame aac; /* an AAC PES being handed out ADTS frame by frame */
+    size_t aac_off;
+    int64_t aac_t;           /* the next frame's time (arate) */
     int64_t base;          /* unwrapped pts of the first keyframe */
     uint64_t last_raw;     /* the last 33-bit time seen, for unwrapping */
     int64_t wrap;
@@ -156,31 +161,92 @@ out:
     return rc;
 }
 
-/* The audio the PSM declares: G.711 kept; others named in audio_skipped. */
+static const int aac_rates[13] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
+                                  22050, 16000, 12000, 11025, 8000, 7350};
+
+/* An ADTS header at p (n bytes): its header and frame lengths, or false. */
+static bool adts(const uint8_t *p, size_t n, size_t *hl, size_t *fl)
+{
+    if (n < 7 || p[0] != 0xFF || (p[1] & 0xF6) != 0xF0)
+        return false;
+    *hl = p[1] & 1 ? 7 : 9;
+    *fl = (size_t)(p[3] & 3) << 11 | (size_t)p[4] << 3 | p[5] >> 5;
+    return *fl > *hl && *fl <= n && (p[2] >> 2 & 0xF) < 13;
+}
+
+/* AAC (0x0F): the AudioSpecificConfig from the first ADTS header seen before the keyframe. */
+static void note_aac(struct gb_dev_stream *s, const struct gb_psd_frame *f)
+{
+    size_t hl, fl;
+
+    if (f->video || f->type != 0x0F || s->arate || !adts(f->data, f->len, &hl, &fl))
+        return;
+    s->arate = aac_rates[f->data[2] >> 2 & 0xF];
+    s->asc[0] = (uint8_t)(((f->data[2] >> 6) + 1) << 3 | (f->data[2] >> 3 & 7));
+    s->asc[1] = (uint8_t)((f->data[2] >> 2 & 1) << 7 | ((f->data[2] & 1) << 2 |
+                                                         f->data[3] >> 6) << 3);
+}
+
+/* The audio the PSM declares: G.711 and AAC (with a frame before the keyframe) kept; others
+ * named in audio_skipped. */
 static int audio_params(struct gb_dev_stream *s, struct cv_err *err)
 {
     AVCodecParameters *p;
+    bool aac;
 
     for (int id = 0xC0; id <= 0xDF && !s->atype; id++)
         s->atype = s->psd.type[id];
-    if (s->atype == 0x0F)
-        snprintf(s->media.audio_skipped, sizeof(s->media.audio_skipped), "AAC in PS");
-    if (s->atype != 0x90 && s->atype != 0x91) {
+    aac = s->atype == 0x0F && s->arate;
+    if (s->atype == 0x0F && !aac)
+        snprintf(s->media.audio_skipped, sizeof(s->media.audio_skipped),
+                 "AAC (no ADTS frame before the keyframe)");
+    if (s->atype != 0x90 && s->atype != 0x91 && !aac) {
         s->atype = 0;
         return 0;
     }
     p = s->par[1] = avcodec_parameters_alloc();
-    if (!p)
+    if (!p || (aac && !(p->extradata = av_mallocz(2 + AV_INPUT_BUFFER_PADDING_SIZE))))
         return cv_errf(err, CV_ENOMEM, "out of memory");
     p->codec_type = AVMEDIA_TYPE_AUDIO;
-    p->codec_id = s->atype == 0x90 ? AV_CODEC_ID_PCM_ALAW : AV_CODEC_ID_PCM_MULAW;
-    p->bits_per_coded_sample = 8;
-    p->block_align = 1;
-    p->sample_rate = 8000;
-    av_channel_layout_default(&p->ch_layout, 1);
+    if (aac) {
+        memcpy(p->extradata, s->asc, 2);
+        p->extradata_size = 2;
+        p->codec_id = AV_CODEC_ID_AAC;
+        p->frame_size = 1024;
+        p->sample_rate = s->arate;
+        av_channel_layout_default(&p->ch_layout, (s->asc[1] >> 3 & 0xF) ? s->asc[1] >> 3 & 0xF
+                                                                         : 1);
+    } else {
+        p->codec_id = s->atype == 0x90 ? AV_CODEC_ID_PCM_ALAW : AV_CODEC_ID_PCM_MULAW;
+        p->bits_per_coded_sample = 8;
+        p->block_align = 1;
+        p->sample_rate = s->arate = 8000;
+        av_channel_layout_default(&p->ch_layout, 1);
+    }
     s->media.par[1] = p;
-    s->media.tb[1] = (AVRational){1, 8000};
+    s->media.tb[1] = (AVRational){1, s->arate};
     return 0;
+}
+
+/* The next ADTS frame of the AAC PES in hand into pkt (without its header): 1, or 0 when
+ * the PES is used up (or malformed: the rest is dropped). */
+static int next_aac(struct gb_dev_stream *s, AVPacket *pkt, struct cv_err *err)
+{
+    size_t hl, fl;
+
+    if (!s->aac.data || !adts(s->aac.data + s->aac_off, s->aac.len - s->aac_off, &hl, &fl)) {
+        free(s->aac.data);
+        s->aac.data = NULL;
+        return 0;
+    }
+    if (av_new_packet(pkt, (int)(fl - hl)) < 0)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    memcpy(pkt->data, s->aac.data + s->aac_off + hl, fl - hl);
+    pkt->stream_index = 1;
+    pkt->pts = pkt->dts = s->aac_t;
+    s->aac_t += 1024;
+    s->aac_off += fl;
+    return 1;
 }
 
 /* Wait for one RTP packet (up to 100 ms) and feed its payload to the demuxer. 0 (also when
@@ -352,6 +418,7 @@ static int first_keyframe(struct gb_dev_stream *s, int64_t until, struct cv_err 
                 rc = video_params(s, &f, err);
                 return rc < 0 ? rc : audio_params(s, err);
             }
+            note_aac(s, &f);
             free(f.data);
         }
         if (cv_mono_us() >= until)
@@ -430,6 +497,10 @@ int gb_dev_read(struct gb_dev_stream *s, AVPacket *pkt, int64_t *recv_us, struct
     int rc;
 
     for (;;) {
+        if (s->aac.data && (rc = next_aac(s, pkt, err)) != 0) {
+            *recv_us = cv_now_us();
+            return rc < 0 ? rc : 0;
+        }
         if (s->have_first) {
             f = s->first;
             s->have_first = false;
@@ -450,13 +521,19 @@ int gb_dev_read(struct gb_dev_stream *s, AVPacket *pkt, int64_t *recv_us, struct
                 free(f.data);
                 continue;
             }
+            if (!f.video && s->atype == 0x0F) { /* one or more ADTS frames */
+                s->aac = f;
+                s->aac_off = 0;
+                s->aac_t = av_rescale(t, s->arate, 90000);
+                continue;
+            }
             if (av_new_packet(pkt, (int)f.len) < 0) {
                 free(f.data);
                 return cv_errf(err, CV_ENOMEM, "out of memory");
             }
             memcpy(pkt->data, f.data, f.len);
             pkt->stream_index = f.video ? 0 : 1;
-            pkt->pts = pkt->dts = f.video ? t : av_rescale(t, 8000, 90000);
+            pkt->pts = pkt->dts = f.video ? t : av_rescale(t, s->arate, 90000);
             pkt->duration = 0;
             if (f.video && has_idr(f.data, f.len, f.type == 0x24))
                 pkt->flags |= AV_PKT_FLAG_KEY;
@@ -483,6 +560,7 @@ void gb_dev_close(struct gb_dev_stream *s)
                     s->dlg.to_tag, s->dlg.cseq + 1, NULL, NULL, NULL);
     if (s->have_first)
         free(s->first.data);
+    free(s->aac.data);
     if (s->rtp >= 0)
         close(s->rtp);
     gb_psd_release(&s->psd);

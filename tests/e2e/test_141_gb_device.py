@@ -59,8 +59,8 @@ def system_header():
     return b"\x00\x00\x01\xbb" + struct.pack(">H", len(body)) + body
 
 
-def psm():
-    es = bytes([0x1B, 0xE0, 0, 0, 0x90, 0xC0, 0, 0])
+def psm(audio_type=0x90):
+    es = bytes([0x1B, 0xE0, 0, 0, audio_type, 0xC0, 0, 0])
     body = bytes([0x80, 0x01]) + struct.pack(">H", 0) + struct.pack(">H", len(es)) + es
     unit = b"\x00\x00\x01\xbc" + struct.pack(">H", len(body) + 4) + body
     return unit + struct.pack(">I", crc32_mpeg(unit))
@@ -117,10 +117,24 @@ def make_media(tmp_path):
     return access_units(v.read_bytes()), a.read_bytes()
 
 
+def make_aac(tmp_path):
+    """4 s of AAC-LC at 16 kHz as ADTS frames (each 1024 samples)."""
+    a = tmp_path / "a.aac"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=16000", "-t", "4", "-c:a", "aac", "-f", "adts",
+                    str(a)], check=True)
+    data, frames = a.read_bytes(), []
+    while len(data) >= 7:
+        n = ((data[3] & 3) << 11) | (data[4] << 3) | (data[5] >> 5)
+        frames.append(data[:n])
+        data = data[n:]
+    return frames
+
+
 # ---- the device ----
 
 class Device:
-    def __init__(self, sip_port, media, device=DEV, password=PASSWORD):
+    def __init__(self, sip_port, media, device=DEV, password=PASSWORD, aac=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.1)
@@ -128,6 +142,7 @@ class Device:
         self.cv = ("127.0.0.1", sip_port)
         self.device, self.password = device, password
         self.aus, self.audio = media
+        self.aac = aac            # ADTS frames to send instead of G.711 (PSM type 0x0F)
         self.cseq = 0
         self.call_id = f"reg{time.time_ns()}"
         self.status = []          # status codes of the answers to our REGISTERs
@@ -256,15 +271,25 @@ class Device:
             if dest is None:
                 time.sleep(0.02)
                 t0, sent, i = time.time(), 0, 0  # a new stream starts at a keyframe
+                aac_t, k = t0 - self.epoch, 0
                 continue
             au, key = self.aus[i % len(self.aus)]
             pts = 90000 + int((time.time() - self.epoch) * 90000)
             unit = pack_header(pts - 3600)
             if key:
-                unit += system_header() + psm()
+                unit += system_header() + psm(0x0F if self.aac else 0x90)
             unit += pes(0xE0, au, pts)
-            a0 = (sent * 320) % max(1, len(self.audio) - 320)
-            unit += pes(0xC0, self.audio[a0:a0 + 320], pts)
+            if self.aac:  # every ADTS frame whose time has come, in one PES
+                adts, first = b"", None
+                while aac_t <= time.time() - self.epoch:
+                    first = first if first is not None else 90000 + int(aac_t * 90000)
+                    adts += self.aac[k % len(self.aac)]
+                    k, aac_t = k + 1, aac_t + 1024 / 16000
+                if adts:
+                    unit += pes(0xC0, adts, first)
+            else:
+                a0 = (sent * 320) % max(1, len(self.audio) - 320)
+                unit += pes(0xC0, self.audio[a0:a0 + 320], pts)
             for off in range(0, len(unit), 1400):
                 last = off + 1400 >= len(unit)
                 hdr = struct.pack(">BBHII", 0x80, 96 | (0x80 if last else 0), seq & 0xFFFF,
@@ -409,3 +434,29 @@ def test_gb_device_cli(root):
     out = show(root, "gate") + cv("camera", "list", "--json", root=root).stdout + \
         cv("audit", "--json", root=root, check=False).stdout
     assert PASSWORD not in out and "n3w-secret" not in out
+
+
+def test_gb_device_aac(root, tmp_path, procs):
+    """A device whose PSM declares AAC (0x0F, ADTS in PES): the audio is kept as AAC."""
+    media, aac = make_media(tmp_path), make_aac(tmp_path)
+    sip_port = free_port()
+    write_conf(root, sip_port)
+    r = subprocess.run([str(CAMVAULT), "camera", "add", "--root", str(root), "gate", "--gb-device", DEV,
+                        "--gb-password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rec = start_recorder(procs, root, tmp_path, segment=3)
+    dev = Device(sip_port, media, aac=aac)
+    try:
+        dev.start()
+        wait_for(lambda: len(query(root, "gate")["segments"]) >= 2, 40, what="two segments")
+        rec.close()
+    finally:
+        dev.close()
+    for s in query(root, "gate")["segments"]:
+        p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
+                            str(root / s["path"])], capture_output=True, text=True)
+        assert p.returncode == 0 and not p.stderr.strip(), (s["path"], p.stderr)
+        streams = {x["codec_type"]: x for x in json.loads(p.stdout)["streams"]}
+        assert streams["audio"]["codec_name"] == "aac", streams
+        assert streams["audio"]["sample_rate"] == "16000", streams
+        assert int(streams["audio"]["nb_read_frames"]) > 0, streams
