@@ -32,6 +32,34 @@ static void status_words(const struct idx_status *st, bool have, char *out, size
         snprintf(out, n, "offline: %s", st->reason);
 }
 
+/* --gb-device ID with --gb-password-stdin: the camera URL naming the device (gb.h) into url.
+ * A usage error (printed) is EXIT_USAGE. */
+static int gb_device_source(const char *cmd, const char *dev, const char *old_url, char *url,
+                            size_t n)
+{
+    char pw[256], olddev[GB_ID_LEN + 1];
+    size_t l;
+    int rc;
+
+    if (!dev && !gb_device_of(old_url, olddev, NULL, 0))
+        return cli_usage_error(cmd, "--gb-password-stdin needs --gb-device: the camera is not a "
+                               "GB/T 28181 device's");
+    if (dev && !gb_digits(dev, GB_ID_LEN))
+        return cli_usage_error(cmd, "bad --gb-device '%.40s': expected a 20-digit GB/T 28181 "
+                               "device ID", dev);
+    if (!fgets(pw, (int)sizeof(pw), stdin))
+        return cli_usage_error(cmd, "--gb-password-stdin: no password on standard input");
+    l = strcspn(pw, "\r\n");
+    pw[l] = 0;
+    if (l == 0 || l >= sizeof(pw) - 2)
+        return explicit_bzero(pw, sizeof(pw)),
+               cli_usage_error(cmd, "--gb-password-stdin: the device password must be 1-250 "
+                               "bytes on one line");
+    rc = gb_device_url(dev ? dev : olddev, pw, url, n);
+    explicit_bzero(pw, sizeof(pw));
+    return rc < 0 ? cli_usage_error(cmd, "--gb-password-stdin: the password is too long") : 0;
+}
+
 static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 {
     struct idx_camera *c = ctx;
@@ -48,17 +76,19 @@ static int camera_add_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
 static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
 {
     const char *url = NULL, *name = "", *loc = "", *ret = NULL, *transport = "tcp", *vol = NULL,
-               *gbid = NULL;
+               *gbid = NULL, *gbdev = NULL;
     const char *area = "";
-    bool pub = false, disabled = false;
+    bool pub = false, disabled = false, gbpass = false;
     const struct cli_opt opts[] = {
         {"--url", true, &url, NULL},      {"--name", true, &name, NULL},
         {"--location", true, &loc, NULL}, {"--retention-days", true, &ret, NULL},
         {"--public", false, NULL, &pub},  {"--transport", true, &transport, NULL},
         {"--volume", true, &vol, NULL},   {"--disabled", false, NULL, &disabled},
         {"--area", true, &area, NULL},    {"--gb-id", true, &gbid, NULL},
+        {"--gb-device", true, &gbdev, NULL}, {"--gb-password-stdin", false, NULL, &gbpass},
         {NULL, false, NULL, NULL},
     };
+    char gburl[IDX_URL_MAX];
     struct idx_camera c;
     struct cv_err err = {""};
     double days = 30;
@@ -69,10 +99,19 @@ static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
         return cli_usage_error(cl->cmd, "expected one camera id: camera add ID --url URL");
     if (lay_id_check("camera", cl->pos[0], &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
-    if (!url)
-        return cli_usage_error(cl->cmd, "missing --url (rtsp://host[:port]/path)");
-    if (cli_bad_url(cl->cmd, url))
+    if (gbdev && url)
+        return cli_usage_error(cl->cmd, "--url and --gb-device contradict each other");
+    if (gbdev && !gbpass)
+        return cli_usage_error(cl->cmd, "--gb-device needs --gb-password-stdin (the device's "
+                               "password on standard input)");
+    if (gbdev && gb_device_source(cl->cmd, gbdev, "", gburl, sizeof(gburl)))
         return EXIT_USAGE;
+    if (!url && !gbdev)
+        return cli_usage_error(cl->cmd, "missing --url (rtsp://host[:port]/path) or --gb-device");
+    if (url && cli_bad_url(cl->cmd, url))
+        return EXIT_USAGE;
+    if (gbdev)
+        url = gburl;
     if (strlen(url) >= IDX_URL_MAX || strlen(name) >= IDX_TEXT_MAX || strlen(loc) >= IDX_TEXT_MAX)
         return cli_usage_error(cl->cmd, "--url, --name or --location is too long");
     if (ret && cv_parse_double(ret, 1e-6, 36500, &days) < 0)
@@ -119,6 +158,7 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
     const char *area = NULL;
     const struct cli_opt opts[] = {{"--area", true, &area, NULL}, {NULL, false, NULL, NULL}};
     struct gb_config gbc;
+    char gbdev[GB_ID_LEN + 1];
     bool derived = false;
     int rc;
 
@@ -181,6 +221,10 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
             if (cams[i].gb_id[0])
                 cv_buf_printf(&out, "gb id:          %s%s\n", cams[i].gb_id,
                               derived ? " (derived from gb_id)" : "");
+            if (gb_device_of(cams[i].url, gbdev, NULL, 0)) /* registered: it streams */
+                cv_buf_printf(&out, "gb device:      %s (%s%s)\n", gbdev,
+                              have && st.online ? "registered, streaming" : "not streaming: ",
+                              have && st.online ? "" : have ? st.reason : "never registered");
             if (have)
                 cv_buf_printf(&out,
                               "codec:          %s\nbitrate:        %.2f Mbit/s\n"
@@ -255,6 +299,7 @@ struct camera_edits {
     const char *url, *name, *loc, *transport, *vol, *area;
     bool pub, priv;
     const char *gbid;
+    const char *gburl; /* --gb-device/--gb-password-stdin: the new URL */
 };
 
 static void apply_edits(struct idx_camera *c, const void *arg)
@@ -277,22 +322,35 @@ static void apply_edits(struct idx_camera *c, const void *arg)
         cv_strlcpy(c->area, e->area, sizeof(c->area));
     if (e->gbid)
         cv_strlcpy(c->gb_id, e->gbid, sizeof(c->gb_id));
+    if (e->gburl)
+        cv_strlcpy(c->url, e->gburl, sizeof(c->url));
+}
+
+/* The camera's current URL (for --gb-password-stdin without --gb-device), "" when unknown. */
+static int current_url(struct idx_txn *t, void *ctx, struct cv_err *err)
+{
+    struct idx_camera *c = ctx;
+
+    return idx_camera_get(t, c->id, c, err);
 }
 
 static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
 {
     const char *url = NULL, *name = NULL, *loc = NULL, *transport = NULL, *vol = NULL,
                *gbid = NULL;
-    const char *area = NULL;
-    bool pub = false, priv = false;
+    const char *area = NULL, *gbdev = NULL;
+    bool pub = false, priv = false, gbpass = false;
     const struct cli_opt opts[] = {
         {"--url", true, &url, NULL},       {"--name", true, &name, NULL},
         {"--location", true, &loc, NULL},  {"--transport", true, &transport, NULL},
         {"--volume", true, &vol, NULL},    {"--public", false, NULL, &pub},
         {"--private", false, NULL, &priv}, {"--area", true, &area, NULL},
         {"--gb-id", true, &gbid, NULL},
+        {"--gb-device", true, &gbdev, NULL}, {"--gb-password-stdin", false, NULL, &gbpass},
         {NULL, false, NULL, NULL},
     };
+    char gburl[IDX_URL_MAX];
+    struct idx_camera cur;
     struct camera_edits ed;
     struct cli_camera_change ch = {.apply = apply_edits, .arg = &ed, .action = "camera-edit"};
     struct cv_err err = {""};
@@ -301,7 +359,21 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
         return EXIT_USAGE;
     if (cl->npos != 1)
         return cli_usage_error(cl->cmd, "expected one camera id");
-    ed = (struct camera_edits){url, name, loc, transport, vol, area, pub, priv, gbid};
+    ed = (struct camera_edits){url, name, loc, transport, vol, area, pub, priv, gbid, NULL};
+    if (gbdev && !gbpass)
+        return cli_usage_error(cl->cmd, "--gb-device needs --gb-password-stdin");
+    if (gbpass && url)
+        return cli_usage_error(cl->cmd, "--url and --gb-password-stdin contradict each other");
+    if (gbpass) {
+        memset(&cur, 0, sizeof(cur));
+        cv_strlcpy(cur.id, cl->pos[0], sizeof(cur.id));
+        if (!gbdev && cli_with_index(cl, current_url, &cur, &err) < 0)
+            return cli_fail(&err);
+        if (gb_device_source(cl->cmd, gbdev, cur.url, gburl, sizeof(gburl)))
+            return EXIT_USAGE;
+        explicit_bzero(&cur, sizeof(cur));
+        ed.gburl = gburl;
+    }
     if (area && *area && lay_id_check("area", area, &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
     if (gbid && !gb_digits(gbid, GB_ID_LEN))
@@ -325,7 +397,7 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
              name ? "name; " : "", loc ? "location; " : "", transport ? "transport; " : "",
              vol ? "volume; " : "", pub ? "public; " : "", priv ? "private; " : "",
              area ? "area " : "", area ? (*area ? area : "none") : "", area ? "; " : "",
-             gbid ? "gb-id; " : "");
+             gbid ? "gb-id; " : gbpass ? "gb-device password; " : "");
     if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
         return cli_fail(&err);
     printf("camera %s updated\n", ch.result.id);

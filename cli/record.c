@@ -194,19 +194,61 @@ static void gb_audit(void *ctx, const char *action, const char *who, const char 
 static void gb_index_hook(void *ctx, struct idx *idx)
 {
     struct gb_hook *h = ctx;
+    struct gb_agent *a = NULL;
     struct cv_err err = {""};
 
     if (!idx) {
         gb_agent_stop(h->agent);
-        h->agent = NULL;
+        __atomic_store_n(&h->agent, NULL, __ATOMIC_RELEASE);
         h->idx = NULL;
         return;
     }
     h->idx = idx;
     h->cfg.audit = gb_audit;
     h->cfg.audit_ctx = h;
-    if (gb_agent_start(&h->agent, h->root, idx, &h->cfg, &err) < 0)
+    if (gb_agent_start(&a, h->root, idx, &h->cfg, &err) < 0)
         cv_error("gb: the GB/T 28181 agent is not running: %s", err.msg);
+    __atomic_store_n(&h->agent, a, __ATOMIC_RELEASE);
+}
+
+/* rec_config.source for GB/T 28181 devices' cameras: the hook's agent (gb_dev_*). The agent
+ * starts after the first cameras and stops after the last camera thread ended (rec_run). */
+static int gb_src_open(void *ctx, const struct idx_camera *cam, int64_t timeout_us,
+                       int64_t stall_us, bool (*stop)(void *), void *stop_ctx, void **handle,
+                       struct rec_source_media *m, struct cv_err *err)
+{
+    struct gb_hook *h = ctx;
+    struct gb_agent *a = __atomic_load_n(&h->agent, __ATOMIC_ACQUIRE);
+    struct gb_dev_stream *s;
+    const struct gb_dev_media *gm;
+    int rc;
+
+    if (!a)
+        return cv_errf(err, CV_ENET, "the GB/T 28181 agent is not running (gb_id and gb_listen "
+                       "in camvault.conf)");
+    rc = gb_dev_open(&s, a, cam, timeout_us, stall_us, stop, stop_ctx, err);
+    if (rc < 0)
+        return rc;
+    gm = gb_dev_media(s);
+    for (int i = 0; i < 2; i++) {
+        m->par[i] = gm->par[i];
+        m->tb_num[i] = gm->tb[i].num ? gm->tb[i].num : 1;
+        m->tb_den[i] = gm->tb[i].den ? gm->tb[i].den : 1;
+    }
+    m->frame_dur = gm->frame_dur;
+    m->audio_skipped = gm->audio_skipped;
+    *handle = s;
+    return 0;
+}
+
+static int gb_src_read(void *handle, struct AVPacket *pkt, int64_t *recv_us, struct cv_err *err)
+{
+    return gb_dev_read(handle, pkt, recv_us, err);
+}
+
+static void gb_src_close(void *handle)
+{
+    gb_dev_close(handle);
 }
 
 int cli_gb_config(const char *root, struct gb_config *out, struct cv_err *err)
@@ -239,6 +281,8 @@ int cli_cmd_record(int argc, char **argv)
     };
     struct rec_config cfg;
     struct gb_hook gb = {.root = NULL};
+    struct rec_source gb_source = {GB_DEVICE_SCHEME, gb_src_open, gb_src_read, gb_src_close,
+                                   NULL};
     struct cv_err err = {""};
     char root[PATH_MAX];
     struct sigaction sa;
@@ -260,6 +304,8 @@ int cli_cmd_record(int argc, char **argv)
         gb.root = root;
         cfg.index_hook = gb_index_hook;
         cfg.index_hook_ctx = &gb;
+        gb_source.ctx = &gb;
+        cfg.source = &gb_source;
     }
     if (seg) {
         if (cv_seconds_parse(seg, &us, &err) < 0)

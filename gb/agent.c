@@ -263,6 +263,8 @@ static void register_ok(struct gb_agent *a, const struct gb_sip_msg *m)
 
 static void on_response(struct gb_agent *a, const struct gb_sip_msg *m)
 {
+    if (gb_dev_response(a, m))
+        return;
     if (strcmp(m->call_id, a->reg_call_id) == 0 && strcmp(m->cseq_method, "REGISTER") == 0) {
         char why[160];
         if (a->reg_state != REG_SENT || m->status < 200)
@@ -322,6 +324,9 @@ static void timers(struct gb_agent *a)
 {
     int64_t now = cv_mono_us();
 
+    gb_dev_timers(a);
+    if (!a->cfg.up_id[0])
+        return; /* no upstream: only GB devices register to us */
     if (a->reg_state == REG_SENT) {
         static const int64_t retx_ms[] = {500, 1000, 2000, 4000};
         if (a->reg_retx < 4 && now >= a->reg_retx_at + retx_ms[a->reg_retx] * 1000) {
@@ -353,6 +358,8 @@ static void on_request(struct gb_agent *a, const struct gb_sip_msg *m,
 {
     char user[64] = "";
 
+    if (gb_dev_request(a, m, from))
+        return; /* a device's (device.c) */
     if (gb_sip_uri_user(m->from, user, sizeof(user)) < 0 || strcmp(user, a->cfg.up_id) != 0) {
         cv_warn("gb: %s from '%.40s' refused: only the upstream platform %s is served",
                 m->method, user, a->cfg.up_id);
@@ -494,7 +501,7 @@ int gb_agent_start(struct gb_agent **out, const char *root, struct idx *idx,
     a->up.sin_port = htons(c->up_port);
     me.sin_family = AF_INET;
     me.sin_port = htons(c->listen_port);
-    if (inet_pton(AF_INET, c->up_host, &a->up.sin_addr) != 1 ||
+    if ((c->up_id[0] && inet_pton(AF_INET, c->up_host, &a->up.sin_addr) != 1) ||
         inet_pton(AF_INET, c->listen_addr, &me.sin_addr) != 1) {
         cv_buf_release(&a->reg_msg);
         free(a);
@@ -513,15 +520,16 @@ int gb_agent_start(struct gb_agent **out, const char *root, struct idx *idx,
                        strerror(e));
     }
     local_address(a);
-    if (pthread_create(&a->thread, NULL, agent_main, a) != 0) {
+    if (gb_devices_open(a, err) < 0 || pthread_create(&a->thread, NULL, agent_main, a) != 0) {
         close(a->sock);
         cv_buf_release(&a->reg_msg);
+        gb_devices_free(a);
         free(a);
         return cv_errf(err, CV_ENOMEM, "gb: cannot start the agent thread");
     }
     a->started = true;
     cv_info("gb: GB/T 28181 agent %s listening on %s (UDP), upstream %s@%s:%u", c->id,
-            c->listen, c->up_id, c->up_host, (unsigned)c->up_port);
+            c->listen, c->up_id[0] ? c->up_id : "(none)", c->up_host, (unsigned)c->up_port);
     *out = a;
     return 0;
 }
@@ -535,5 +543,6 @@ void gb_agent_stop(struct gb_agent *a)
         pthread_join(a->thread, NULL);
     close(a->sock);
     cv_buf_release(&a->reg_msg);
+    gb_devices_free(a);
     free(a);
 }

@@ -98,8 +98,6 @@ int gb_config_check(const struct gb_config *c, struct cv_err *err)
         return cv_errf(err, CV_EINVAL, "camvault.conf: gb_id is set but gb_realm is not");
     if (!c->listen[0])
         return cv_errf(err, CV_EINVAL, "camvault.conf: gb_id is set but gb_listen is not");
-    if (!c->up_id[0])
-        return cv_errf(err, CV_EINVAL, "camvault.conf: gb_id is set but gb_upstream is not");
     return 0;
 }
 

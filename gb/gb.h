@@ -25,6 +25,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <libavcodec/avcodec.h>
+
 #include "common/error.h"
 #include "gb/sip.h"
 #include "indexer/idx.h"
@@ -70,5 +72,56 @@ int gb_agent_start(struct gb_agent **out, const char *root, struct idx *idx,
 /* Stop media sessions, unregister (Expires: 0, waits up to 2 s for the answer), join, free.
  * NULL-safe. */
 void gb_agent_stop(struct gb_agent *a);
+
+/* ---- GB devices: camvault as their platform (device.c, devstream.c) ----
+ *
+ * A camera whose source is a GB/T 28181 device has the URL "gb28181://DEVICE_ID:PASSWORD@device"
+ * (the password percent-encoded): it is stored, redacted (common/url.h) and never printed like
+ * any camera URL's password. The device REGISTERs to gb_listen; the recorder's camera thread
+ * opens a stream with gb_dev_open: camvault INVITEs the device's channel (the camera's --gb-id,
+ * else the first of the device's Catalog, else the device ID) with recvonly PS/90000 and a y=
+ * SSRC to an RTP/UDP port of its own, and reads the PS (gb/psdemux.h) as access units. */
+
+#define GB_DEVICE_SCHEME "gb28181://"
+
+/* The camera URL of device `id` (20 digits) with `password` into out (n bytes): 0, or
+ * CV_ELIMIT when it does not fit. */
+int gb_device_url(const char *id, const char *password, char *out, size_t n);
+
+/* Whether `url` is a GB device's; its ID (21 bytes) and password (pn bytes) into the outputs
+ * that are not NULL. */
+bool gb_device_of(const char *url, char id[GB_ID_LEN + 1], char *password, size_t pn);
+
+/* What a device stream delivers (as recorder/rtsp.h's media): valid until gb_dev_close. */
+struct gb_dev_media {
+    const AVCodecParameters *par[2]; /* [0] video; [1] audio or NULL */
+    AVRational tb[2];
+    int64_t frame_dur;        /* in tb[0] */
+    char audio_skipped[64];   /* an audio stream the PSM declares but camvault cannot keep */
+};
+
+struct gb_dev_stream;
+
+/*
+ * Open a stream of camera `cam` (a GB device's URL) on agent `a`: wait up to timeout_us for
+ * the device to be registered, INVITE, and read up to the first keyframe. stop(stop_ctx) true
+ * ends any wait (CV_ECANCELED). stall_us: no RTP for this long ends the stream. Errors name the
+ * device and the cause (CV_ENET: not registered, offline, refused, silent; CV_EMEDIA: no PSM
+ * or no H.264/H.265). Called on the camera's thread; a stream belongs to one thread.
+ */
+int gb_dev_open(struct gb_dev_stream **out, struct gb_agent *a, const struct idx_camera *cam,
+                int64_t timeout_us, int64_t stall_us, bool (*stop)(void *), void *stop_ctx,
+                struct cv_err *err);
+const struct gb_dev_media *gb_dev_media(const struct gb_dev_stream *s);
+/*
+ * The next packet into *pkt (unreferenced first), as rec_rtsp_read delivers them: stream_index
+ * 0 video (an access unit, Annex B, AV_PKT_FLAG_KEY on IDR) or 1 audio, pts = dts in the media's
+ * time base from the first keyframe, duration 0; *recv_us the wall-clock time it was complete.
+ * 0, CV_ENET (the device went offline, sent BYE, stopped sending: err says which),
+ * CV_ECANCELED, CV_ENOMEM.
+ */
+int gb_dev_read(struct gb_dev_stream *s, AVPacket *pkt, int64_t *recv_us, struct cv_err *err);
+/* BYE (when the dialog is up), close, free. NULL-safe. */
+void gb_dev_close(struct gb_dev_stream *s);
 
 #endif

@@ -69,6 +69,7 @@ struct gb_agent {
     char ka_call_id[64];
     uint32_t sn;
     struct gb_session sessions[GB_SESSIONS_MAX];
+    struct gb_devices *devs; /* GB devices registered to us (device.c) */
 };
 
 /* Random lower-case hex (2 * nbytes digits) into out. */
@@ -99,6 +100,22 @@ void gb_on_info(struct gb_agent *a, const struct gb_sip_msg *m, const struct soc
 void gb_sessions_close(struct gb_agent *a);
 /* Forget sessions whose stream ended by itself (playback end, camera gone). */
 void gb_sessions_reap(struct gb_agent *a);
+
+/* ---- GB devices registering to camvault (device.c, devstream.c) ---- */
+
+struct gb_dev_stream;
+
+/* Allocate and free the device table (agent start and stop). */
+int gb_devices_open(struct gb_agent *a, struct cv_err *err);
+void gb_devices_free(struct gb_agent *a);
+/* A request of a device (REGISTER, or anything whose From is not the upstream platform):
+ * answered, true; false when it is the upstream's. Agent thread. */
+bool gb_dev_request(struct gb_agent *a, const struct gb_sip_msg *m,
+                    const struct sockaddr_in *from);
+/* A response to a request we sent a device (Catalog, INVITE, BYE): true when it was one. */
+bool gb_dev_response(struct gb_agent *a, const struct gb_sip_msg *m);
+/* Registrations that expired and devices whose keepalives stopped go offline. */
+void gb_dev_timers(struct gb_agent *a);
 
 /* ---- media (media.c) ---- */
 

@@ -85,7 +85,9 @@ struct rec_cam {
 /* One connection and the run being recorded on it. */
 struct session {
     struct rec_rtsp *rtsp; /* the own client, or */
-    AVFormatContext *ic;   /* libavformat's */
+    AVFormatContext *ic;   /* libavformat's, or */
+    void *src;             /* rec_config.source's (srcops): a GB/T 28181 device */
+    const struct rec_source *srcops;
     bool fallback;         /* the own client gave up on this stream: reconnect with libavformat */
     int vi, ai;
     AVRational tb[2];
@@ -235,6 +237,9 @@ static void session_release(struct session *s)
     for (; s->nhold > 0; s->nhold--)
         av_packet_free(&s->hold[s->nhold - 1]);
     avformat_close_input(&s->ic);
+    if (s->src)
+        s->srcops->close(s->src);
+    s->src = NULL;
     rec_rtsp_close(s->rtsp);
     s->rtsp = NULL;
 }
@@ -311,6 +316,27 @@ static int session_open_own(struct rec_cam *c, struct session *s, struct cv_err 
     s->vi = 0;
     s->ai = audio ? 1 : -1;
     rec_dts_init(&s->dts, m->reorder, s->default_dur[0]);
+    return rc;
+}
+
+/* Open with rec_config.source (a GB/T 28181 device), which delivers as the own client does. */
+static int session_open_src(struct rec_cam *c, struct session *s, struct cv_err *err)
+{
+    struct rec_source_media m = {{NULL, NULL}, {1, 1}, {1, 1}, 0, ""};
+    bool audio;
+    int rc;
+
+    s->srcops = c->rc->source;
+    rc = s->srcops->open(s->srcops->ctx, &c->cfg, c->rc->connect_timeout_us,
+                         c->rc->stall_timeout_us, own_stop, c, &s->src, &m, err);
+    if (rc < 0)
+        return rc;
+    rc = session_streams(c, s, m.par[0], (AVRational){m.tb_num[0], m.tb_den[0]}, m.frame_dur,
+                         m.par[1], (AVRational){m.tb_num[1], m.tb_den[1]}, m.audio_skipped,
+                         &audio, err);
+    s->vi = 0;
+    s->ai = audio ? 1 : -1;
+    rec_dts_init(&s->dts, 0, s->default_dur[0]);
     return rc;
 }
 
@@ -426,6 +452,9 @@ static int session_open(struct rec_cam *c, struct session *s, struct cv_err *err
 
     memset(s, 0, sizeof(*s));
     s->vi = s->ai = -1;
+    if (c->rc->source &&
+        strncmp(c->cfg.url, c->rc->source->scheme, strlen(c->rc->source->scheme)) == 0)
+        return session_open_src(c, s, err);
     if (strncmp(c->cfg.url, "rtsp://", 7) != 0 && strncmp(c->cfg.url, "rtsps://", 8) != 0)
         return cv_errf(err, CV_EINVAL, "URL %s is not an rtsp:// URL", c->url_safe);
     if (!c->use_libav && c->cfg.transport != IDX_TRANSPORT_UDP &&
@@ -504,7 +533,7 @@ static int open_segment(struct rec_cam *c, struct session *s, int64_t m, struct 
     p.audio_desc = s->adesc;
     p.wall_of = seg_wall_of;
     p.wall_ctx = s;
-    p.annexb = s->ic != NULL; /* libavformat's RTSP input; the own client gives lengths */
+    p.annexb = s->ic || s->src; /* libavformat's RTSP input; the own client gives lengths */
     p.chunk_us = c->rc->live_chunk_us;
     s->seg_base[0] = av_rescale_q(m, AV_TIME_BASE_Q, s->tb[0]) - s->origin_ts[0];
     /* audio's zero is where the video is first shown: its edit list starts at 0 */
@@ -779,7 +808,7 @@ static bool cut_clean(const struct session *s, const AVPacket *pkt)
 {
     return s->dts.depth == 0 ||
            rec_au_has_idr(pkt->data, (size_t)pkt->size,
-                          s->par[0]->codec_id == AV_CODEC_ID_HEVC, s->ic != NULL);
+                          s->par[0]->codec_id == AV_CODEC_ID_HEVC, s->ic || s->src);
 }
 
 static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
@@ -792,7 +821,7 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
     if (!video_times(c, s, pkt))
         return 0;
     if (key) /* a look at the picture when one is due: queued, not done here (picture.h) */
-        rec_pic_cam_offer(c->pic, pkt, s->par[0], s->ic != NULL);
+        rec_pic_cam_offer(c->pic, pkt, s->par[0], s->ic || s->src);
     m = av_rescale_q(pkt->dts, s->tb[0], AV_TIME_BASE_Q);
     s->open_cto = pkt->pts - pkt->dts;
     if (!s->active) {
@@ -951,7 +980,7 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
     c->st.online = true;
     c->st.since_us = cv_now_us();
     cv_strlcpy(c->st.transport,
-               s->ic && (c->use_udp || c->cfg.transport == IDX_TRANSPORT_UDP) ? "udp" : "tcp",
+               s->src || (s->ic && (c->use_udp || c->cfg.transport == IDX_TRANSPORT_UDP)) ? "udp" : "tcp",
                sizeof(c->st.transport));
     snprintf(c->st.codec, sizeof(c->st.codec), "%s; audio %s", s->vdesc, s->adesc);
     c->rate_t0 = cv_mono_us();
@@ -961,8 +990,9 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
     push_status(c, true);
     while (!stopping(c)) {
         int64_t recv;
-        if (s->rtsp) {
-            rc = rec_rtsp_read(s->rtsp, pkt, &recv, err);
+        if (s->rtsp || s->src) {
+            rc = s->rtsp ? rec_rtsp_read(s->rtsp, pkt, &recv, err)
+                         : s->srcops->read(s->src, pkt, &recv, err);
             if (rc == CV_ECANCELED) {
                 rc = 0;
                 break;

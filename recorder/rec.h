@@ -19,11 +19,42 @@
 #define REC_REC_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/error.h"
 
 struct idx;
+struct idx_camera;
+struct AVPacket;
+struct AVCodecParameters;
+
+/*
+ * A frame source other than RTSP, for cameras whose URL starts with `scheme`: how `record`
+ * feeds GB/T 28181 devices' streams (gb/gb.h) through the camera threads without the recorder
+ * knowing GB/T 28181. The contract is rec_rtsp's (recorder/rtsp.h): open blocks until the first
+ * video keyframe (or an error naming the camera's source and the cause, CV_ECANCELED when
+ * stop(stop_ctx)); media gives the codec parameters ([0] video, [1] audio or NULL), the time
+ * bases as num/den and a frame's duration; read gives the next packet (stream_index 0 or 1,
+ * pts = dts, Annex B video, AV_PKT_FLAG_KEY on keyframes) and its receive time; close ends it.
+ * Called on the camera's thread; ctx is shared by all cameras.
+ */
+struct rec_source_media {
+    const struct AVCodecParameters *par[2];
+    int tb_num[2], tb_den[2];
+    int64_t frame_dur;
+    const char *audio_skipped; /* "" or the audio stream not delivered */
+};
+
+struct rec_source {
+    const char *scheme; /* "gb28181://" */
+    int (*open)(void *ctx, const struct idx_camera *cam, int64_t timeout_us, int64_t stall_us,
+                bool (*stop)(void *), void *stop_ctx, void **handle, struct rec_source_media *m,
+                struct cv_err *err);
+    int (*read)(void *handle, struct AVPacket *pkt, int64_t *recv_us, struct cv_err *err);
+    void (*close)(void *handle);
+    void *ctx;
+};
 
 struct rec_config {
     int64_t segment_us;         /* target segment length; default 60 s */
@@ -43,6 +74,7 @@ struct rec_config {
      * must not open the LMDB environment twice. */
     void (*index_hook)(void *ctx, struct idx *idx);
     void *index_hook_ctx;
+    const struct rec_source *source; /* NULL: RTSP only */
 };
 
 void rec_config_defaults(struct rec_config *cfg);

@@ -426,13 +426,14 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         nanosleep(&d, NULL);
     }
     cv_info("recorder stopping: closing %zu cameras' segments", nslots);
-    if (cfg->index_hook)
-        cfg->index_hook(cfg->index_hook_ctx, NULL);
     for (size_t i = 0; i < nslots; i++)
         rec_cam_retire(slots[i].cam);
     for (size_t i = 0; i < nslots; i++)
         rec_cam_free(slots[i].cam);
     nslots = 0;
+    /* after the cameras: a camera may read from the hook's agent (rec_config.source) */
+    if (cfg->index_hook)
+        cfg->index_hook(cfg->index_hook_ctx, NULL);
     /* Let the sink commit the last segments, then sign them. */
     rec_sink_close(sink);
     sink = NULL;

@@ -357,11 +357,12 @@ def test_conf_errors(root, line, msg):
     assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def test_conf_needs_upstream(root):
+def test_conf_needs_listen(root):
+    # gb_upstream is optional (only GB devices register then: test_141); gb_listen is not
     (root / "camvault.conf").write_text(f"gb_id = {GB_ID}\ngb_realm = {REALM}\n"
-                                        "gb_listen = 127.0.0.1:5999\ngb_password = x\n")
+                                        f"gb_upstream = {PLATFORM}@127.0.0.1:5999\ngb_password = x\n")
     r = cv("record", root=root, check=False, timeout=20)
-    assert r.returncode != 0 and "gb_id is set but gb_upstream is not" in r.stderr
+    assert r.returncode != 0 and "gb_id is set but gb_listen is not" in r.stderr
     assert "x\n" not in r.stderr
 
 

@@ -7,8 +7,15 @@
  *   even  one SIP datagram: gb_sip_parse, then every header through gb_sip_param ("tag",
  *         "branch", "expires"), gb_sip_uri_user and gb_auth_param, and the body through
  *         gb_manscdp_parse, as the agent does with a platform's MESSAGE;
+ *   2     an MPEG program stream as a GB/T 28181 device sends it (gb/psdemux.h): fed to
+ *         gb_psd_feed in pieces of 1, 7, 188 and 1400 bytes, gb_psd_lost after every ninth,
+ *         every frame taken; each must have bytes and a PSM's stream type;
+ *   other even  one SIP datagram: gb_sip_parse, then every header through gb_sip_param ("tag",
+ *         "branch", "expires"), gb_sip_uri_user and gb_auth_param, and the body through
+ *         gb_manscdp_parse, as the agent does with a platform's MESSAGE;
  *   odd   one MANSCDP document: gb_manscdp_parse.
  * The rest is copied to a heap buffer of exactly its size, so a read past it is an ASan report.
+ * (The first two lines of this list are the PS demuxer's, added for the downward direction.)
  * Nothing may crash, hang or leak. With -DFUZZ_LIBFUZZER the target runs under libFuzzer as it
  * is; otherwise main() below is the driver `make test` uses:
  *
@@ -27,10 +34,11 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "gb/psdemux.h"
 #include "gb/sip.h"
 #include "common/banned.h"
 
-static unsigned long long n_sip, n_sip_ok, n_xml, n_xml_ok;
+static unsigned long long n_sip, n_sip_ok, n_xml, n_xml_ok, n_ps, n_ps_frames;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,6 +71,31 @@ static void sip_input(const uint8_t *p, size_t n)
     free(m);
 }
 
+static void ps_input(const uint8_t *p, size_t n)
+{
+    static const size_t piece[] = {1, 7, 188, 1400};
+    struct gb_psd d;
+    struct gb_psd_frame f;
+    size_t at = 0, k = 0;
+
+    n_ps++;
+    gb_psd_init(&d);
+    while (at < n) {
+        size_t l = piece[k % 4] < n - at ? piece[k % 4] : n - at;
+        gb_psd_feed(&d, p + at, l);
+        if (++k % 9 == 0)
+            gb_psd_lost(&d);
+        at += l;
+        while (gb_psd_next(&d, &f)) {
+            if (!f.data || !f.len || !f.type)
+                abort();
+            n_ps_frames++;
+            free(f.data);
+        }
+    }
+    gb_psd_release(&d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *copy;
@@ -75,7 +108,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!copy)
         abort();
     memcpy(copy, data + 1, size - 1);
-    if (data[0] % 2 == 0) {
+    if (data[0] == 2) {
+        ps_input(copy, size - 1);
+    } else if (data[0] % 2 == 0) {
         sip_input(copy, size - 1);
     } else {
         n_xml++;
@@ -94,7 +129,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #define SEED_MAX 4096
 
+/* A program stream (selector byte 2): pack, system header, PSM (H.264 0xE0, G.711 0xC0), a
+ * video PES with an IDR slice, an audio PES, a second pack and access unit, the end code. */
+static const uint8_t ps_seed[] = {
+    2,
+    0, 0, 1, 0xBA, 0x44, 0, 4, 0, 4, 1, 0, 0x5F, 0x6B, 0xF8,
+    0, 0, 1, 0xBB, 0, 12, 0x80, 0x5F, 0x69, 5, 0xE1, 0xFF, 0xE0, 0xE0, 0x80, 0xC0, 0xC0, 8,
+    0, 0, 1, 0xBC, 0, 18, 0x80, 1, 0, 0, 0, 8, 0x1B, 0xE0, 0, 0, 0x90, 0xC0, 0, 0,
+    0x12, 0x34, 0x56, 0x78,
+    0, 0, 1, 0xE0, 0, 15, 0x80, 0x80, 5, 0x21, 0, 1, 0, 1, 0, 0, 0, 1, 0x65, 0x88, 0x84,
+    0, 0, 1, 0xC0, 0, 12, 0x80, 0x80, 5, 0x21, 0, 1, 0, 1, 0xD5, 0xD5, 0xD5, 0xD5,
+    0, 0, 1, 0xBA, 0x44, 0, 4, 0, 4, 1, 0, 0x5F, 0x6B, 0xF8,
+    0, 0, 1, 0xE0, 0, 15, 0x80, 0x80, 5, 0x21, 0, 1, 0x0E, 0x11, 0, 0, 0, 1, 0x41, 0x9A, 2,
+    0, 0, 1, 0xE0, 0, 15, 0x80, 0x80, 5, 0x21, 0, 1, 0x1C, 0x21, 0, 0, 0, 1, 0x41, 0x9A, 3,
+    0, 0, 1, 0xB9,
+};
+
 static const char *const seeds[] = {
+    (const char *)ps_seed,
     "\0REGISTER sip:34020000002000000001@127.0.0.1:5060 SIP/2.0\r\n"
     "Via: SIP/2.0/UDP 127.0.0.1:5061;rport;branch=z9hG4bK776asdhds\r\n"
     "From: <sip:34020000001180000001@3402000000>;tag=49583\r\n"
@@ -134,6 +186,8 @@ static const char *const seeds[] = {
 
 static size_t seed_len(size_t i)
 {
+    if (seeds[i] == (const char *)ps_seed)
+        return sizeof(ps_seed);
     return 1 + strlen(seeds[i] + 1);
 }
 
@@ -197,10 +251,11 @@ int main(int argc, char **argv)
         snprintf(keep, sizeof(keep), "crash-sip-%llu.bin", i);
         run_kept(in, len, keep);
     }
-    printf("fuzz-sip: %llu inputs: %llu SIP (%llu parsed), %llu MANSCDP (%llu parsed)\n",
-           (unsigned long long)nseeds + iters, n_sip, n_sip_ok, n_xml, n_xml_ok);
+    printf("fuzz-sip: %llu inputs: %llu SIP (%llu parsed), %llu MANSCDP (%llu parsed), "
+           "%llu PS (%llu frames)\n", (unsigned long long)nseeds + iters, n_sip, n_sip_ok, n_xml,
+           n_xml_ok, n_ps, n_ps_frames);
     free(in);
-    return n_sip_ok && n_xml_ok ? 0 : 1; /* the seeds themselves must parse */
+    return n_sip_ok && n_xml_ok && n_ps_frames ? 0 : 1; /* the seeds themselves must parse */
 }
 
 #endif
