@@ -37,6 +37,7 @@
 #include "server/alerts.h"
 #include "server/audit.h"
 #include "server/guard.h"
+#include "server/livehub.h"
 #include "server/jobs.h"
 #include "server/srv_int.h"
 #include "common/banned.h"
@@ -606,6 +607,8 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
     if (rc == 0)
         rc = srv_alerts_open(&s->alerts, s->idx, s->guard, true, err);
     if (rc == 0)
+        rc = srv_livehubs_open(&s->livehubs, s, err);
+    if (rc == 0)
         rc = listen_socket(listen_spec, &fd, shown, sizeof(shown), err);
     if (rc < 0)
         goto out;
@@ -680,6 +683,7 @@ out:
     free(key);
     srv_jobs_close(s->jobs); /* after the daemon: no handler can kick it any more */
     srv_alerts_close(s->alerts); /* after the daemon: no stream is left */
+    srv_livehubs_close(s->livehubs); /* after the daemon: no viewer is left */
     srv_guard_close(s->guard);
     srv_throttle_close(s->throttle);
     srv_audit_writer_close(s->audit); /* after the daemon: no request is waiting in it */
