@@ -59,7 +59,8 @@ struct hub {
     struct chunk *ring[LH_RING_SLOTS];
     uint64_t first_seq, end_seq; /* the ring holds [first_seq, end_seq) */
     uint64_t key_seq;            /* the newest keyframe chunk in the ring (valid if has_key) */
-    bool has_key;
+    uint64_t prev_key_seq;       /* the keyframe before it (valid if has_prev) */
+    bool has_key, has_prev;
     size_t ring_bytes;
     struct srv_liveview *waiting; /* viewers suspended until the next chunk */
     struct chunk *hdr;            /* header of the file being read (the thread's) */
@@ -325,8 +326,15 @@ static int hub_publish(struct hub *h)
     h->acc_key = false;
     pthread_mutex_lock(&h->mu);
     c->seq = h->end_seq;
+    if (c->key && h->has_key) {
+        h->prev_key_seq = h->key_seq;
+        h->has_prev = true;
+    }
+    /* Keep the newest two GOPs (the one being written and the one before it), and no more than
+     * LH_RING_BYTES unless the newest GOP alone is larger. */
     while (h->end_seq > h->first_seq &&
            (h->end_seq - h->first_seq >= LH_RING_SLOTS ||
+            (h->has_prev && h->first_seq < h->prev_key_seq) ||
             (h->ring_bytes + c->len > LH_RING_BYTES && (!h->has_key || h->first_seq < h->key_seq)))) {
         struct chunk *old = h->ring[h->first_seq % LH_RING_SLOTS];
         h->ring[h->first_seq % LH_RING_SLOTS] = NULL;
@@ -334,6 +342,8 @@ static int hub_publish(struct hub *h)
         atomic_fetch_sub(&h->set->ring_bytes, old->len);
         if (h->has_key && h->key_seq == h->first_seq)
             h->has_key = false;
+        if (h->has_prev && h->prev_key_seq == h->first_seq)
+            h->has_prev = false;
         h->first_seq++;
         chunk_put(old);
     }

@@ -7,8 +7,9 @@
  * decode times moved on, ending at a new run or after LIVE_IDLE of no new data. It groups the
  * boxes into chunks (prft [fraginfo] moof mdat: what the recorder writes every live_chunk_ms;
  * a chunk with fraginfo starts a fragment, i.e. a keyframe) and keeps the header boxes of the
- * current file and a ring of the newest chunks: bounded in bytes (LH_RING_BYTES), but always
- * from the newest keyframe on, so a new viewer starts there.
+ * current file and a ring of the newest chunks: the newest two GOPs (the one being written and
+ * the one before), at most 4 MB unless the newest GOP alone is larger; a new viewer starts at
+ * the newest keyframe.
  *
  * A viewer holds a reference to the chunk it is sending and the number of the next one; nothing
  * is copied per viewer except into libmicrohttpd's send buffer. With nothing new to send, its
