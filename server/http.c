@@ -48,7 +48,10 @@
 #define THREADS 32 /* above the logins that may wait for a hash at once (users.h): 8 + 16 */
 #define REQUEST_TIMEOUT_S 10
 #define IDLE_TIMEOUT_S 30
-#define CONN_MEMORY (128 * 1024) /* per connection: request line, headers, buffers */
+/* Per connection: request line, headers, buffers. libmicrohttpd zeroes the part of the read
+ * buffer (half the pool) it gives back when a response starts, so this is what a live viewer
+ * holds resident (issue 17: 32 KiB, ~100 KB per viewer with 128 KiB); headers stay under 8 KiB. */
+#define CONN_MEMORY (32 * 1024)
 #define FD_RESERVE 256           /* descriptors besides connections: index, segments, logs */
 #define CERT_MAX (1 << 20)
 #define DISCARD_MAX (1 << 20) /* body bytes read past the limit before giving up on a client */

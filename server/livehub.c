@@ -34,6 +34,10 @@
 #define LH_RING_SLOTS 1024u      /* at most this many chunks in the ring */
 #define LH_CHUNK_MAX (32u << 20) /* a chunk larger than this ends the stream */
 #define LH_MOOF_MAX (1u << 20)   /* a moof or prft patched in memory (a few KB in practice) */
+/* At most this much per call of the content reader: libmicrohttpd hands it the rest of the
+ * connection's memory pool (up to ~128 KB); filling only the first 16 KB keeps the pages a viewer
+ * touches, i.e. its resident memory, small. */
+#define LH_COPY_MAX (16u * 1024)
 #define LH_WAIT_US (2 * CV_US_PER_S) /* a waiting viewer's safety timer (the hub wakes it) */
 #define LIVE_IDLE_US (INT64_C(15) * 1000000)     /* no new chunk this long: the hub ends */
 #define LIVE_MAX_US (INT64_C(30) * 60 * 1000000) /* one live response at most this long */
@@ -655,6 +659,8 @@ ssize_t srv_liveview_read(void *viewer, uint64_t pos, char *buf, size_t max)
     ssize_t rc;
 
     (void)pos;
+    if (max > LH_COPY_MAX)
+        max = LH_COPY_MAX;
     for (;;) {
         if (v->cur && v->off < v->cur->len) {
             size_t n = v->cur->len - v->off < max ? v->cur->len - v->off : max;
