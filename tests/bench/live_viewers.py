@@ -64,21 +64,28 @@ class Viewer(asyncio.BufferedProtocol):
 async def generate(port, cookie, cams, first, count):
     loop = asyncio.get_running_loop()
     viewers = []
+
+    async def connect(v):
+        for attempt in range(20):
+            try:
+                await loop.create_connection(lambda: v, "127.0.0.1", port)
+                return
+            except OSError:
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    batch = []
     for i in range(first, first + count):
         cam = f"c{i % cams + 1}"
         req = (f"GET /api/v1/cameras/{cam}/live.mp4 HTTP/1.1\r\nHost: camvault\r\n"
                f"Cookie: cv_session={cookie}\r\n\r\n").encode()
         v = Viewer(req, loop.create_future())
         v.cam = cam
-        for attempt in range(20):
-            try:
-                await loop.create_connection(lambda v=v: v, "127.0.0.1", port)
-                break
-            except OSError:
-                await asyncio.sleep(0.2 * (attempt + 1))
         viewers.append(v)
-        if len(viewers) % 200 == 0:
-            await asyncio.sleep(0.05)  # do not flood the accept queue
+        batch.append(connect(v))
+        if len(batch) == 50:  # 50 connects at a time: do not flood the accept queue
+            await asyncio.gather(*batch)
+            batch = []
+    await asyncio.gather(*batch)
     print(json.dumps({"connected": len(viewers)}), flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
