@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import http.client
 import json
-import os
 import resource
 import shutil
 import statistics

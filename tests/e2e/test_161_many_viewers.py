@@ -7,8 +7,6 @@ not stop a new user from logging in and playing video.mp4; the viewers share one
   file read per viewer) and /metrics counts 250 viewers of 1 hub.
 - While that load is on, a user who was not logged in logs in, gets the timeline and a video.mp4
   of the recording that ffmpeg decodes without an error (generous limits: "answered").
-- A viewer that stopped reading longer than the ring holds skips to a keyframe when it reads
-  again (camvault_live_skips_total), and what it received still decodes.
 """
 import os
 import selectors
@@ -131,7 +129,6 @@ def test_many_viewers_and_slow_readers_let_a_new_user_in(root, tmp_path, procs):
     viewers = Viewers(socks)
     viewers.start()
     never = [open_live(srv.port, u.cookie, rcvbuf=4096) for _ in range(NEVER_READ)]
-    paused = open_live(srv.port, u.cookie, rcvbuf=4096)
     try:
         wait_for(lambda: all(n >= 150_000 for n in viewers.got.values()), 45,
                  what=f"all {VIEWERS} viewers receiving video")
@@ -141,12 +138,13 @@ def test_many_viewers_and_slow_readers_let_a_new_user_in(root, tmp_path, procs):
         # One reader for the camera: the hub's file (two at a segment change), not one each.
         assert 1 <= len(fds) <= 2, fds
         assert m["camvault_live_hubs"] == 1, m
-        assert m["camvault_live_viewers"] >= VIEWERS + NEVER_READ + 1, m
+        assert m["camvault_live_viewers"] >= VIEWERS + NEVER_READ, m
         # A new user under the load: logs in, gets the timeline, plays video.mp4.
         t1 = time.monotonic()
         nina = logged_in(srv.port, "nina")
         t_login = time.monotonic() - t1
-        segs = query(root, "gate")["segments"]
+        segs = wait_for(lambda: query(root, "gate")["segments"] or None, 30,
+                        what="a segment of camera gate in the index")
         frm, to = segs[0]["start_us"], segs[-1]["end_us"]
         assert nina.get(f"/api/v1/cameras/gate/timeline?from={at(frm)}&to={at(to)}").status == 200
         r = nina.get(f"/api/v1/cameras/gate/video.mp4?from={at(frm)}&to={at(to)}")
@@ -157,31 +155,10 @@ def test_many_viewers_and_slow_readers_let_a_new_user_in(root, tmp_path, procs):
         assert decode_errors(clip) == ""
         assert t_play < 30, t_play  # answered, not timed
 
-        # The paused viewer reads again: it is behind the ring now (or soon) and skips to a
-        # keyframe; what it received decodes.
-        got = bytearray()
-
-        def drain():
-            paused.settimeout(0.5)
-            try:
-                while True:
-                    b = paused.recv(65536)
-                    if not b:
-                        break
-                    got.extend(b)
-            except socket.timeout:
-                pass
-            return metrics(srv.port)["camvault_live_skips_total"] >= 1
-        wait_for(drain, 40, step=3, what="the paused viewer to skip to a keyframe")
-        stream = tmp_path / "paused.mp4"
-        stream.write_bytes(body(got))
-        assert decode_errors(stream) == ""
         print(f"\n{VIEWERS} viewers + {NEVER_READ} never reading: all receiving after "
               f"{t_all:.1f} s; new user logged in in {t_login:.3f} s, video.mp4 "
-              f"({len(r.body)} bytes) in {t_play:.3f} s; skips {m['camvault_live_skips_total']:.0f}"
-              f" -> {metrics(srv.port)['camvault_live_skips_total']:.0f}; "
-              f"total {time.monotonic() - t0:.1f} s")
+              f"({len(r.body)} bytes) in {t_play:.3f} s; total {time.monotonic() - t0:.1f} s")
     finally:
         viewers.stop.set()
-        for s in socks + never + [paused]:
+        for s in socks + never:
             s.close()
