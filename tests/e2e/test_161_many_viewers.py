@@ -26,19 +26,11 @@ def at(us):
     return f"@{us / 1e6:.6f}"
 
 
-def metrics(port):
-    """camvault_* samples of /metrics as {name: value}."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    out = {}
-    for line in data.decode().split("\r\n\r\n", 1)[1].splitlines():
-        if line.startswith("camvault_"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
+def live_samples(client):
+    """The camvault_live_* samples of /metrics as {name: value}."""
+    text = client.get("/metrics").body.decode()
+    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in text.splitlines()
+                                     if line.startswith("camvault_live_"))}
 
 
 def segment_fds(pid):
@@ -133,7 +125,7 @@ def test_many_viewers_and_slow_readers_let_a_new_user_in(root, tmp_path, procs):
         wait_for(lambda: all(n >= 150_000 for n in viewers.got.values()), 45,
                  what=f"all {VIEWERS} viewers receiving video")
         t_all = time.monotonic() - t0
-        m = metrics(srv.port)
+        m = live_samples(u)
         fds = segment_fds(srv.p.pid)
         # One reader for the camera: the hub's file (two at a segment change), not one each.
         assert 1 <= len(fds) <= 2, fds
