@@ -116,6 +116,7 @@ static struct chunk *chunk_get(struct chunk *c)
     return c;
 }
 
+/* A chunk of len bytes copied from data (NULL: for the caller to fill), one reference. */
 static struct chunk *chunk_new(const uint8_t *data, size_t len, struct chunk *hdr)
 {
     struct chunk *c = malloc(sizeof(*c) + len);
@@ -127,7 +128,8 @@ static struct chunk *chunk_new(const uint8_t *data, size_t len, struct chunk *hd
     c->seq = 0;
     c->key = false;
     c->len = len;
-    memcpy(c->data, data, len);
+    if (data)
+        memcpy(c->data, data, len);
     return c;
 }
 
@@ -236,18 +238,13 @@ static int hub_next(struct hub *h)
         return -1;
     hdrlen = (size_t)info.frags[0].offset;
     if (info.hdr.run_id != h->run_id || hdrlen > LH_MOOF_MAX * 4 ||
-        !(hdr = malloc(sizeof(*hdr) + hdrlen)) || cv_pread_all(fd, hdr->data, hdrlen, 0, &err) < 0 ||
+        !(hdr = chunk_new(NULL, hdrlen, NULL)) || cv_pread_all(fd, hdr->data, hdrlen, 0, &err) < 0 ||
         hub_shift_on(h, &info) < 0) {
-        free(hdr);
+        chunk_put(hdr);
         lay_seg_info_release(&info);
         close(fd);
         return -1; /* a new run (reconnect, new codec parameters): a new stream */
     }
-    atomic_init(&hdr->refs, 1);
-    hdr->hdr = NULL;
-    hdr->len = hdrlen;
-    hdr->key = false;
-    hdr->seq = 0;
     chunk_put(h->hdr); /* chunks of the old file keep theirs */
     h->hdr = hdr;
     close(h->fd);
@@ -506,17 +503,11 @@ static struct hub *hub_start_locked(struct srv_livehubs *set, uint32_t cam,
 
     if (!h)
         return NULL;
-    h->hdr = malloc(sizeof(*h->hdr) + st->hdrlen);
+    h->hdr = chunk_new(st->hdr, st->hdrlen, NULL);
     if (!h->hdr) {
         free(h);
         return NULL;
     }
-    atomic_init(&h->hdr->refs, 1);
-    h->hdr->hdr = NULL;
-    h->hdr->len = st->hdrlen;
-    h->hdr->seq = 0;
-    h->hdr->key = false;
-    memcpy(h->hdr->data, st->hdr, st->hdrlen);
     h->set = set;
     h->cam = cam;
     pthread_mutex_init(&h->mu, NULL);
