@@ -15,6 +15,7 @@
 #include "server/audit.h"
 #include "server/guard.h"
 #include "server/jobs.h"
+#include "server/livehub.h"
 #include "server/srv_int.h"
 #include "server/views.h"
 #include "common/banned.h"
@@ -266,6 +267,7 @@ int api_metrics(struct srv_req *r)
                       (unsigned long long)ts.refused_busy, ts.running, ts.waiting, ts.hashes);
     }
     srv_guard_metrics(r->srv->guard, b);
+    srv_livehubs_metrics(r->srv->livehubs, b);
     cv_buf_printf(b, "# HELP camvault_http_requests_total HTTP responses by status since this "
                      "server started.\n# TYPE camvault_http_requests_total counter\n");
     for (int s = 100; s < 600; s++) {

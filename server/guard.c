@@ -243,6 +243,21 @@ void srv_guard_wake(struct srv_guard *g, struct MHD_Connection *c)
     pthread_mutex_unlock(&g->mu);
 }
 
+void srv_guard_wake_open(struct srv_guard *g, struct MHD_Connection *c)
+{
+    struct gconn *e = conn_of(c);
+
+    if (!e)
+        return;
+    pthread_mutex_lock(&g->mu);
+    if (e->wake_us) {
+        e->wake_us = 0;
+        g->suspended--;
+        MHD_resume_connection(c);
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
 /* Resume due connections, shed overdue requests, log (g->mu held). */
 static void sweep_locked(struct srv_guard *g, int64_t now, bool all)
 {

@@ -82,6 +82,10 @@ bool srv_guard_resume_later(struct srv_guard *g, struct MHD_Connection *c, int64
  * connection the guard no longer lists is left alone. */
 void srv_guard_wake(struct srv_guard *g, struct MHD_Connection *c);
 
+/* The same for a connection known to be open (its response not freed yet: the live hub's
+ * viewers, server/livehub.h); no search, so waking thousands of viewers stays cheap. */
+void srv_guard_wake_open(struct srv_guard *g, struct MHD_Connection *c);
+
 /* The guard's metrics in Prometheus text format (open connections, limits, shed counters). */
 void srv_guard_metrics(struct srv_guard *g, struct cv_buf *b);
 

@@ -37,6 +37,7 @@
 #include "server/alerts.h"
 #include "server/audit.h"
 #include "server/guard.h"
+#include "server/livehub.h"
 #include "server/jobs.h"
 #include "server/srv_int.h"
 #include "common/banned.h"
@@ -47,7 +48,10 @@
 #define THREADS 32 /* above the logins that may wait for a hash at once (users.h): 8 + 16 */
 #define REQUEST_TIMEOUT_S 10
 #define IDLE_TIMEOUT_S 30
-#define CONN_MEMORY (128 * 1024) /* per connection: request line, headers, buffers */
+/* Per connection: request line, headers, buffers. libmicrohttpd zeroes the part of the read
+ * buffer (half the pool) it gives back when a response starts, so this is what a live viewer
+ * holds resident (issue 17: 32 KiB, ~100 KB per viewer with 128 KiB); headers stay under 8 KiB. */
+#define CONN_MEMORY (32 * 1024)
 #define FD_RESERVE 256           /* descriptors besides connections: index, segments, logs */
 #define CERT_MAX (1 << 20)
 #define DISCARD_MAX (1 << 20) /* body bytes read past the limit before giving up on a client */
@@ -606,6 +610,8 @@ int srv_serve(const char *root, const struct srv_config *conf, struct cv_err *er
     if (rc == 0)
         rc = srv_alerts_open(&s->alerts, s->idx, s->guard, true, err);
     if (rc == 0)
+        rc = srv_livehubs_open(&s->livehubs, s, err);
+    if (rc == 0)
         rc = listen_socket(listen_spec, &fd, shown, sizeof(shown), err);
     if (rc < 0)
         goto out;
@@ -680,6 +686,7 @@ out:
     free(key);
     srv_jobs_close(s->jobs); /* after the daemon: no handler can kick it any more */
     srv_alerts_close(s->alerts); /* after the daemon: no stream is left */
+    srv_livehubs_close(s->livehubs); /* after the daemon: no viewer is left */
     srv_guard_close(s->guard);
     srv_throttle_close(s->throttle);
     srv_audit_writer_close(s->audit); /* after the daemon: no request is waiting in it */

@@ -101,6 +101,7 @@ struct srv {
     struct srv_audit_writer *audit; /* group commit of views' audit records (audit.h) */
     struct srv_guard *guard;        /* connection limits, request deadline (guard.h) */
     struct srv_alerts *alerts;      /* the duty room's alert hub and its watcher (alerts.h) */
+    struct srv_livehubs *livehubs;  /* live.mp4 fan-out, one reader per camera (livehub.h) */
     bool tls;
     atomic_bool stopping;
     atomic_int renditions; /* H.264 rendition sessions running (api_rendition.c) */

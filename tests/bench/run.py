@@ -7,7 +7,7 @@
                     of `make test` as a smoke run); results and plot under build/bench-quick/
 
 Each driver (camsim_scale.py, ingest.py, export_bench.py, index.py, retention.py, http_bench.py,
-liveedge.py, live_bench.py)
+liveedge.py, live_bench.py, live_viewers.py)
 is a separate process that writes one JSON file; a driver that exits non-zero or writes nothing
 counts as failed, and the others still run. Nothing is timed against a limit. The last line is a
 runner summary, `bench: N passed, N failed in S s`; the exit status is 1 if anything failed.
@@ -40,6 +40,7 @@ FULL = [
     ("liveedge", "liveedge.py", ["--cameras", "4", "--samples", "30", "--exports", "8"]),
     ("live", "live_bench.py", ["--seconds", "60", "--gops", "2,4", "--cameras", "50",
                                "--cpu-seconds", "30", "--rounds", "2"]),
+    ("live_viewers", "live_viewers.py", ["--viewers", "100,1000,5000", "--seconds", "30"]),
 ]
 
 SMALL = ["--width", "1280", "--height", "720", "--bitrate", "2000k"]
@@ -59,6 +60,9 @@ QUICK = [
                                  "--warmup", "5"]),
     ("live", "live_bench.py", ["--seconds", "6", "--gops", "2", "--cameras", "2",
                                "--cpu-seconds", "3", "--warmup", "3", "--rounds", "1"]),
+    ("live_viewers", "live_viewers.py", ["--viewers", "20", "--seconds", "3", "--warmup", "2",
+                                         "--logins", "1", "--procs", "1", "--width", "640",
+                                         "--height", "360", "--bitrate", "500k"]),
 ]
 
 
@@ -176,6 +180,13 @@ def rows_for(name, r):
                         f"chunks, {statistics.mean(c['pct_core_per_camera_unchunked']):.3f} "
                         f"without ({c['change_pct']:+.1f} %)"))
         return out
+    if name == "live_viewers":
+        return [("live_viewers", f"N={x['viewers']} live.mp4 viewers, {r['stream'].split(',')[0]}",
+                 f"{x['answered_200']} answered, {100 * x['realtime_ratio']['share_at_0_95']:.0f} % "
+                 f"at real time (median {x['realtime_ratio']['median']}), server "
+                 f"{x['server_cpu_cores']:.2f} cores, {x['server_rss_kb_per_viewer']:.0f} KB/viewer, "
+                 f"login {max(x['login_s']):.2f} s")
+                for x in r["runs"]]
     return []
 
 
