@@ -157,7 +157,7 @@ def test_every_frame_is_stored_in_one_run(corpus, name):
         assert served - gop <= stored <= served, (name, stored, served)
     else:
         span = (s[-1]["end_us"] - s[0]["start_us"]) / 1e6
-        assert abs(stored - span * FPS) <= 2, (name, stored, span)
+        assert abs(stored - span * FPS) <= 2, (name, stored, span, corpus["status"][name])
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -193,7 +193,8 @@ def test_every_segment_decodes_and_plays_from_zero(corpus, name):
         if audio and x["run_seq"] > 0 and x["path"] != segs(corpus, name)[-1]["path"]:
             a = st["audio"]
             assert abs(float(a["start_time"]) - float(v["start_time"])) < 0.05, (name, a, v)
-            assert abs(float(a["duration"]) - float(v["duration"])) < 0.05, (name, a, v)
+            assert abs(float(a["duration"]) - float(v["duration"])) < 0.05, \
+                (name, x["path"], a, v, corpus["status"][name])
 
 
 @pytest.mark.parametrize("name", ["h264-tcp-refused", "vlc-aac", "vlc-bframes-aac",
