@@ -18,7 +18,7 @@ void rec_dts_reset(struct rec_dts *g)
 {
     g->npending = 0;
     g->n = 0;
-    g->pts_shift = 0;
+    g->shift = 0;
 }
 
 /* Insert into the sorted pending list (at most depth + 1 entries). */
@@ -43,22 +43,89 @@ static int64_t pending_take_min(struct rec_dts *g)
     return v;
 }
 
+/* The part of a step back not yet spread out, at this (camera) presentation time. */
+static int64_t shift_at(const struct rec_dts *g, int64_t pts)
+{
+    int64_t used = pts > g->shift_at ? (pts - g->shift_at) / 4 : 0;
+
+    return used < g->shift ? g->shift - used : 0;
+}
+
+/* Distance from pts to the nearest presentation time given out lately; *before_all when pts is
+ * before all of them. INT64_MAX when there is none. */
+static int64_t nearest(const struct rec_dts *g, int64_t pts, bool *before_all)
+{
+    int n = g->n < REC_DTS_RECENT ? (int)g->n : REC_DTS_RECENT;
+    int64_t best = INT64_MAX;
+
+    *before_all = n > 0;
+    for (int i = 0; i < n; i++) {
+        int64_t d = pts - g->recent[i];
+        *before_all = *before_all && d < 0;
+        d = d < 0 ? -d : d;
+        if (d < best)
+            best = d;
+    }
+    return best;
+}
+
+/*
+ * Whether a frame is a step back (dts.h): within half a frame of a
+ * frame seen lately, before all of them, or before the last decode time but not on a free slot
+ * of the frame grid (seven eighths of a frame from the nearest: a reorder deeper than declared
+ * puts its frame a whole frame or more from the others).
+ */
+static bool stepped_back(const struct rec_dts *g, int64_t pts)
+{
+    bool before_all;
+    int64_t d = nearest(g, pts, &before_all);
+
+    return before_all || 2 * d < g->frame_dur ||
+           (pts <= g->last_dts && d < g->frame_dur - g->frame_dur / 8);
+}
+
+/* The least amount that moves pts after the last decode time and seven eighths of a frame clear
+ * of every frame seen lately: the free slot it came from, give or take an eighth. */
+static int64_t step_over(const struct rec_dts *g, int64_t pts)
+{
+    int n = g->n < REC_DTS_RECENT ? (int)g->n : REC_DTS_RECENT;
+    int64_t clear = g->frame_dur - g->frame_dur / 8;
+    int64_t to = pts > g->last_dts ? pts : g->last_dts + 1;
+    bool moved = true;
+
+    while (moved) { /* each pass moves past one frame: at most n + 1 passes */
+        moved = false;
+        for (int i = 0; i < n; i++) {
+            int64_t d = to - g->recent[i];
+            if ((d < 0 ? -d : d) < clear) {
+                to = g->recent[i] + clear;
+                moved = true;
+            }
+        }
+    }
+    return to - pts;
+}
+
 int64_t rec_dts_next(struct rec_dts *g, int64_t *ppts, bool *repaired)
 {
-    int64_t dts, pts = *ppts + g->pts_shift;
-    bool deeper;
+    int64_t dts, cam = *ppts, pts = cam + shift_at(g, cam);
+    bool deeper = false;
 
     *repaired = false;
-    if (g->n > 0 && pts <= g->last_dts && !g->reordered) {
-        /* the clock stepped back: go on a frame after the latest */
-        g->pts_shift += g->max_pts + g->frame_dur - pts;
-        pts = g->max_pts + g->frame_dur;
+    if (g->n > 0 && stepped_back(g, pts)) {
+        /* the clock stepped back: this frame and the ones after it move on, and the shift is
+         * spread over the frames shown after the latest one (dts.h) */
+        int64_t add = step_over(g, pts);
+        g->shift = shift_at(g, cam) + add;
+        g->shift_at = g->max_pts + g->frame_dur - g->shift;
+        if (g->shift_at < cam)
+            g->shift_at = cam;
+        pts += add;
         *repaired = true;
         g->repaired++;
     }
-    if (g->n > 0 && pts < g->max_pts && pts > g->last_dts)
-        g->reordered = true;
-    deeper = g->n > 0 && pts <= g->last_dts && g->depth < REC_DTS_DEPTH_MAX;
+    if (g->n > 0 && pts <= g->last_dts)
+        deeper = g->depth < REC_DTS_DEPTH_MAX;
     *ppts = pts;
     if (g->n == 0)
         g->first_pts = g->max_pts = pts;
@@ -66,6 +133,7 @@ int64_t rec_dts_next(struct rec_dts *g, int64_t *ppts, bool *repaired)
         g->max_pts = pts;
     if (deeper)
         g->depth++; /* this frame is shown before one already decoded: reorder is deeper */
+    g->recent[g->n % REC_DTS_RECENT] = pts;
     pending_add(g, pts);
     if (g->npending > g->depth)
         dts = pending_take_min(g);

@@ -9,12 +9,20 @@
  * presentation time and decode times increase. The first d frames get the first presentation
  * time minus (d - i) frame durations.
  *
- * A decode time that would not increase is repaired and counted. In a stream that has shown no
- * reordering it is the camera's clock stepping back (VLC does, by a frame or two): the times
- * from there on are moved on to follow the latest one by a frame (the presentation times
- * returned through *pts). In a stream with B-frames it is a reorder deeper than declared: the
- * decode time is the previous one plus one tick and the depth grows by one, so the stream
- * settles after a few frames.
+ * A camera clock that steps back is repaired, not followed. Through libavformat the times of a
+ * stream are re-anchored at every RTCP sender report, and a server that sends its reports late
+ * (VLC under load) makes them step by tens of ms either way, at any frame of a GOP. A frame
+ * stepped back lands on or near (within half a frame of) a frame seen lately, or before all of
+ * them: it and the frames after it are moved on by the least amount that puts
+ * it clear of them (half a frame) and after the last decode time, and that shift is spread out
+ * over the frames shown after the latest one seen so far: each is shown a quarter of a frame
+ * early until the shift is used up. So no decode time is squeezed, the reorder depth stays,
+ * presentation order is kept, and the times come back to the camera's clock (which its audio
+ * keeps) within four times the step. A step forward is a longer frame, kept as it is.
+ * A frame shown before the last decode time and clear of every frame seen is a reorder deeper
+ * than declared (B-frames the depth did not announce): the decode time is the previous one plus
+ * one tick and the depth grows by one, so the stream settles after a few frames.
+ * Every repaired frame is counted (repaired).
  * Whether a large step is an outage or a clock reset is the caller's decision (rec_dts_reset).
  *
  * Plain struct, no allocation; one per video stream, used by one thread.
@@ -26,6 +34,7 @@
 #include <stdint.h>
 
 #define REC_DTS_DEPTH_MAX 16
+#define REC_DTS_RECENT (2 * REC_DTS_DEPTH_MAX + 2)
 
 struct rec_dts {
     int depth;           /* reorder depth in frames (0: decode order is presentation order) */
@@ -35,8 +44,9 @@ struct rec_dts {
     uint64_t n;          /* frames seen since the last reset */
     int64_t first_pts, last_dts;
     int64_t max_pts;     /* the latest presentation time so far */
-    int64_t pts_shift;   /* added to every presentation time: clock steps back (see below) */
-    bool reordered;      /* a frame was shown before one decoded earlier: B-frames */
+    int64_t shift;       /* a step back being spread out: added in full up to shift_at, */
+    int64_t shift_at;    /* and a quarter of a frame less per frame's time after it */
+    int64_t recent[REC_DTS_RECENT]; /* the latest presentation times given out (ring by n) */
     uint64_t repaired;   /* decode times repaired since init (not reset by rec_dts_reset) */
 };
 
@@ -47,7 +57,7 @@ void rec_dts_init(struct rec_dts *g, int depth, int64_t frame_dur);
 void rec_dts_reset(struct rec_dts *g);
 
 /* The decode time of the next frame in decode order, whose presentation time is *pts (moved
- * on after a clock step, see above). Sets *repaired when a value had to be repaired. */
+ * after a clock step, see above). Sets *repaired when a value had to be repaired. */
 int64_t rec_dts_next(struct rec_dts *g, int64_t *pts, bool *repaired);
 
 /*

@@ -30,6 +30,7 @@
     X(cvtime_parse_good)                                                                           \
     X(dts_rebuild)                                                                                 \
     X(dts_repair)                                                                                  \
+    X(dts_vlc_clock_steps)                                                                         \
     X(picture_black)                                                                               \
     X(picture_frozen)                                                                              \
     X(picture_measure)                                                                             \

@@ -66,9 +66,12 @@ void test_dts_repair(void)
     uint64_t r = run(p1, 13, 0, NULL);
 
     CHECK_MSG(r > 0 && r <= 4, "%llu repairs", (unsigned long long)r);
-    /* a clock that steps back 1 tick, no B-frames: later times follow the latest by a frame */
-    static const int64_t wb[] = {0, 10, 20, 30, 41, 51};
-    CHECK_EQ_U64(run(pb, 6, 0, wb), 1);
+    /* a clock that steps back 1 tick, no B-frames: that frame moves 7/8 of a frame clear of the
+     * one before, and the shift is spread over the next frames (a quarter frame each) */
+    static const int64_t pb8[] = {0, 10, 20, 19, 30, 40, 50, 60};
+    static const int64_t wb[] = {0, 10, 20, 29, 38, 45, 53, 60};
+    CHECK_EQ_U64(run(pb8, 8, 0, wb), 1);
+    (void)pb;
     rec_dts_init(&g, 1, 10);
     int64_t p = 100;
     rec_dts_next(&g, &p, &rep);
@@ -76,4 +79,63 @@ void test_dts_repair(void)
     p = 5;
     CHECK_EQ_INT(rec_dts_next(&g, &p, &rep), -5); /* a new run starts over */
     CHECK(!rep);
+}
+
+/*
+ * VLC over UDP (through libavformat, which re-anchors a stream's times at every RTCP sender
+ * report): I P B B with a depth of 2, frames of 10 ticks, the clock steps back by `step` ticks
+ * at decode position `at` (then, with `fwd`, forward again at 2 * at, as VLC does). The frames
+ * must be at least half a frame apart and, when the step comes at a B-frame, keep their
+ * presentation order (a P-frame stepped back is given out before the B-frames that show the
+ * step: those are shown after it); the depth must stay 2 (a deeper one would leave decode times
+ * lagging: fewer frames' time than frames stored); the times must come back to the camera's
+ * clock. Returns the repairs.
+ */
+static uint64_t vlc_step(int at, int64_t step, bool fwd)
+{
+    enum { N = 120 };
+    int64_t truth[N], out[N], cam[N];
+    struct rec_dts g;
+    int64_t last = INT64_MIN;
+
+    for (int i = 0; i < N; i++) { /* decode order 0, 3, 1, 2, 6, 4, 5, ... */
+        int k = i == 0 ? 0 : (i - 1) % 3 == 0 ? i + 2 : i - 1;
+        truth[i] = 10 * k;
+        cam[i] = truth[i] - (i >= at ? step : 0) + (fwd && i >= 2 * at ? step : 0);
+    }
+    rec_dts_init(&g, 2, 10);
+    for (int i = 0; i < N; i++) {
+        bool rep;
+        out[i] = cam[i];
+        int64_t d = rec_dts_next(&g, &out[i], &rep);
+        CHECK_MSG(d > last, "frame %d: dts %lld after %lld", i, (long long)d, (long long)last);
+        CHECK_MSG(d <= out[i], "frame %d: dts %lld > pts %lld", i, (long long)d,
+                  (long long)out[i]);
+        last = d;
+    }
+    bool p_frame = (at - 1) % 3 == 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            if (p_frame ? out[j] > out[i] : truth[j] > truth[i])
+                CHECK_MSG(out[j] - out[i] >= 5, "step %lld at %d: frames %d (%lld) and %d "
+                          "(%lld) out of order or too close", (long long)step, at, i,
+                          (long long)out[i], j, (long long)out[j]);
+    CHECK_EQ_INT(g.depth, 2);
+    CHECK_EQ_INT(out[N - 1], cam[N - 1]); /* back on the camera's clock */
+    return g.repaired;
+}
+
+void test_dts_vlc_clock_steps(void)
+{
+    /* at a B-frame and at a P-frame, by less than a frame, more, and more than the depth */
+    static const int64_t steps[] = {1, 4, 13, 25, 47};
+    static const int ats[] = {20, 22, 23};
+
+    for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++)
+        for (size_t a = 0; a < sizeof(ats) / sizeof(ats[0]); a++) {
+            uint64_t r = vlc_step(ats[a], steps[s], false);
+            CHECK_MSG((r >= 1 || 2 * steps[s] < 10) && r <= 4, "step %lld at %d: %llu repairs", (long long)steps[s],
+                      ats[a], (unsigned long long)r);
+            vlc_step(ats[a], steps[s], true);
+        }
 }
