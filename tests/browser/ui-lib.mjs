@@ -1,6 +1,9 @@
 // ui-lib.mjs: helpers shared by the web UI's browser drivers (ui-*.mjs).
 export async function login(page, base, user, password, lang = "en") {
   await page.goto(base + "/#/login", { waitUntil: "load" });
+  // the app has its string tables (fetched by i18n.js, after "load") before the reload: a
+  // reload that cuts that fetch short is a "Failed to fetch" error of the page it leaves
+  await page.waitForSelector("main[data-ready]", { timeout: 15000 });
   await page.evaluate((l) => localStorage.setItem("cv_lang", l), lang);
   await page.reload({ waitUntil: "load" });
   await page.waitForSelector("main[data-ready=login] input[name=user]", { timeout: 15000 });

@@ -35,6 +35,7 @@ async function pass(context, page, problems, { w, hgt, lang }) {
   problems.length = 0;
   await context.clearCookies();
   await page.goto(cfg.base + "/#/login", { waitUntil: "load" });
+  await page.waitForSelector("main[data-ready]"); // booted (see login() in ui-lib.mjs)
   await page.evaluate((l) => localStorage.setItem("cv_lang", l), lang);
   await page.reload({ waitUntil: "load" });
   await page.waitForSelector("main[data-ready=login]");
