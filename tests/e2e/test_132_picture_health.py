@@ -3,7 +3,7 @@ with a black picture, a frozen one (the same raw frame encoded over and over), a
 one that is black at first and moves after a while: `camera show --json` and the API report
 "black" and "frozen" within 60 s, the moving camera stays "ok" (never anything else in the
 recorder's log), the black one that starts moving is "ok" again within 60 s, and a camera that
-is not recording is "unknown"; /metrics flags the two problems. The black camera sends H.265, the
+is not recording is "unknown"; /metrics flags the two problems and each is an alert. The black camera sends H.265, the
 moving one is read over UDP by libavformat (Annex B), the others by the own client (H.264).
 picture_check_s = 1 (camvault.conf) keeps the test short (~25 s).
 """
@@ -84,6 +84,14 @@ def test_picture_health(root, procs, tmp_path):
     metrics = metrics.decode() if isinstance(metrics, bytes) else metrics
     for cam, bad in (("dark", 1), ("still", 1), ("live", 0)):
         assert f'camvault_camera_picture_problem{{camera="{cam}"}} {bad}\n' in metrics, metrics
+
+    # each problem is an alert for the duty room (the moving cameras raise none)
+    def alerts():
+        return {(a["camera"], a["kind"], a["severity"])
+                for a in c.get("/api/v1/alerts").json()["alerts"] if a["kind"].startswith("picture")}
+    want = {("dark", "picture_black", "alarm"), ("still", "picture_frozen", "alarm")}
+    wait_for(lambda: alerts() >= want, 30, what="the picture alerts")
+    assert alerts() == want, alerts()
 
     # not recording: unknown
     rec.close()
