@@ -269,7 +269,7 @@ def top_boxes(data, strict=True):
         size, typ = struct.unpack(">I4s", data[off:off + 8])
         if size == 1:
             size = struct.unpack(">Q", data[off + 8:off + 16])[0]
-        if size < 8 and not strict:
+        if (size < 8 or off + size > len(data)) and not strict:
             break
         assert size >= 8, f"bad box at {off}"
         out.append((typ.decode("latin1"), off, size))
