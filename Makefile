@@ -70,6 +70,10 @@ $(BUILD)/camvault: $(BUILD)/camvault.o $(CLI_OBJ) $(BUILD)/libcamvault.a
 $(BUILD)/camsim: $(SIM_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The live viewers' load generator of tests/bench/live_viewers.py (one epoll loop, no library).
+$(BUILD)/live-load: $(BUILD)/tests/bench/live_load.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
 $(BUILD)/index-bench: $(BUILD)/tests/bench/index_bench.o $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -224,13 +228,13 @@ demo:
 # Every benchmark (camsim, ingest, export, index, retention, http), JSON in bench/results/, one
 # table, docs/ingest-scaling.png; ~15-20 min, loads both cores. See docs/performance.md.
 # BENCH_ARGS='--only ingest,export' runs some of them.
-bench: all $(BUILD)/index-bench
+bench: all $(BUILD)/index-bench $(BUILD)/live-load
 	@tools/deps.sh test
 	$(PY) tests/bench/run.py $(BENCH_ARGS)
 
 # The same drivers on a few cameras for seconds each: a smoke run (no timing is checked) that
 # `make test` runs last. Results under build/bench-quick/; last line "bench-quick: N passed, ...".
-bench-quick: all $(BUILD)/index-bench
+bench-quick: all $(BUILD)/index-bench $(BUILD)/live-load
 	@tools/deps.sh test
 	@$(PY) tests/bench/run.py --quick
 

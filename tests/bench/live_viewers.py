@@ -3,7 +3,8 @@
 
 --cameras camsim cameras (1280x720, 25 fps, 2 Mbit/s, 2-s GOP) recorded by `camvault record`
 and served by `camvault serve` (http_max_connections raised to hold them). For each N of
---viewers, an asyncio load generator (--procs processes, one event loop each) opens N live.mp4
+--viewers, a load generator (--procs processes, one event loop each: build/live-load from
+tests/bench/live_load.c, or this script's asyncio one with --generator asyncio) opens N live.mp4
 streams spread evenly over the cameras and reads them as fast as they come; after --warmup, for
 --seconds:
 
@@ -34,6 +35,7 @@ from pathlib import Path
 import benchlib as bl
 
 PASSWORD = "bench password 1"
+LIVE_LOAD = bl.BUILD / "live-load"  # tests/bench/live_load.c: the same protocol in C
 
 
 # ---- the load generator (a child process: --gen) ----
@@ -148,9 +150,11 @@ def one_n(args, root, port, srv, n, base_rss):
     gens = []
     for k in range(procs):
         first, count = n * k // procs, n * (k + 1) // procs - n * k // procs
+        argv = ["--port", str(port), "--cookie", cookie, "--cameras", str(args.cameras),
+                "--first", str(first), "--count", str(count)]
         gens.append(subprocess.Popen(
-            [sys.executable, __file__, "--gen", "--port", str(port), "--cookie", cookie,
-             "--cameras", str(args.cameras), "--first", str(first), "--count", str(count)],
+            [str(LIVE_LOAD)] + argv if args.generator == "c" else
+            [sys.executable, __file__, "--gen"] + argv,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     t0 = time.monotonic()
     for g in gens:
@@ -230,6 +234,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=8, help="after all viewers connected")
     ap.add_argument("--logins", type=int, default=3, help="logins timed during each window")
     ap.add_argument("--procs", type=int, default=2, help="load generator processes")
+    ap.add_argument("--generator", choices=("c", "asyncio"), default="c",
+                    help="c: build/live-load (make bench builds it); asyncio: this script")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
     ap.add_argument("--bitrate", default="2000k")
@@ -300,7 +306,7 @@ def main():
         bl.write_result(args.out, "live_viewers", {
             "stream": f"{args.cameras} cameras, {args.width}x{args.height} 25 fps "
                       f"{args.bitrate}bit/s, 2-s GOP, live_chunk_ms 200",
-            "generator": f"asyncio, {args.procs} processes", "fd_limit": [soft, hard],
+            "generator": f"{args.generator}, {args.procs} processes", "fd_limit": [soft, hard],
             "skipped_n": [n for n in ns if n not in ns_run],
             "idle_server_rss_mb": round(base_rss / 2**20, 1),
             "idle_login_s": [round(x, 3) for x in base_logins], "runs": runs})
