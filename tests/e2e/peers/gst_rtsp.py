@@ -26,7 +26,8 @@ Readiness (one line on stdout, flushed, once the socket is listening):
 --stats FILE is rewritten atomically (temp file + os.replace) every second and
 at exit:
     {"video_frames": N, "audio_frames": N, "clients": N,
-     "first_frame_wallclock": float or null, "clients_now": N, "playing": N}
+     "first_frame_wallclock": float or null, "first_frame_capture": float or null,
+     "clients_now": N, "playing": N}
   video_frames  encoded video buffers entering the video payloader (= frames
                 leaving the encoder), counted only while at least one client
                 is playing (has sent PLAY and not PAUSE/TEARDOWN/disconnected).
@@ -35,6 +36,9 @@ at exit:
   clients       RTSP connections accepted since start (cumulative; a bare
                 ffprobe DESCRIBE counts as one).
   first_frame_wallclock  time.time() of the first counted video frame.
+  first_frame_capture  the first frame's wall clock less the least delay any later
+                frame showed against its PTS: the first frame as captured, not as
+                stamped by a probe that waited for the CPU.
   clients_now   RTSP connections open right now.
   playing       connections currently playing.
 
@@ -192,11 +196,24 @@ class Stats:
         self.conns = {}  # client -> playing? (holding the wrapper keeps identity stable)
         self.nplaying = 0
         self.first = None
+        self.first_pts = None
+        self.capture = None
+
+    def note_capture(self, pts):
+        """Called with the lock held for a counted video buffer (pts in ns or None): the first
+        frame's wall clock, and the estimate of its capture time that the least delay of all
+        frames since gives (a frame's stamp here is late by however long it waited for CPU)."""
+        now = time.time()
+        if self.first is None:
+            self.first, self.first_pts, self.capture = now, pts, now
+        elif pts is not None and self.first_pts is not None:
+            self.capture = min(self.capture, now - (pts - self.first_pts) / 1e9)
 
     def snapshot(self):
         with self.lock:
             return {"video_frames": self.video, "audio_frames": self.audio,
                     "clients": self.clients, "first_frame_wallclock": self.first,
+                    "first_frame_capture": self.capture,
                     "clients_now": self.clients_now, "playing": self.nplaying}
 
     def write(self):
@@ -247,18 +264,20 @@ def main(argv):
         def probe(pad, info):
             t = info.type
             n = 0
+            buf = None
             if t & Gst.PadProbeType.BUFFER:
-                n = 1
+                n, buf = 1, info.get_buffer()
             elif t & Gst.PadProbeType.BUFFER_LIST:
                 lst = info.get_buffer_list()
                 n = lst.length() if lst is not None else 0
+                buf = lst.get(0) if n else None
+            pts = buf.pts if buf is not None and buf.pts != Gst.CLOCK_TIME_NONE else None
             if n:
                 with stats.lock:
                     if stats.nplaying:
                         if kind == "v":
                             stats.video += n
-                            if stats.first is None:
-                                stats.first = time.time()
+                            stats.note_capture(pts)
                         else:
                             stats.audio += n
             return Gst.PadProbeReturn.OK
