@@ -27,7 +27,7 @@
 
 #include "common/error.h"
 
-#define GB_SIP_MAX 8192    /* one message (a UDP datagram we accept) */
+#define GB_SIP_MAX 8192    /* one message (a UDP datagram, or one framed on TCP) */
 #define GB_SIP_HDRS_MAX 48 /* header lines per message */
 #define GB_ID_LEN 20       /* a GB/T 28181 device or platform ID: 20 digits */
 
@@ -61,6 +61,19 @@ struct gb_sip_msg {
  * overwritten either way.
  */
 int gb_sip_parse(struct gb_sip_msg *m, const void *data, size_t len, struct cv_err *err);
+
+/*
+ * Framing of SIP over a stream (TCP; RFC 3261 section 18.3): in the len bytes received so far
+ * (data), *skip CR/LF bytes come first (keep-alives, RFC 5626 section 4.4.1: drop them), then,
+ * when the function returns 1, one whole message of *msg_len bytes (its head up to the empty
+ * line and Content-Length bytes of body) for gb_sip_parse. 0: the message is not complete yet
+ * (read more; its bytes stay). CV_EINVAL or CV_ELIMIT with one line: a control byte in the
+ * header lines (not SIP), no Content-Length (mandatory on a stream), a bad one, a message of
+ * more than GB_SIP_MAX bytes, or GB_SIP_MAX bytes without the end of the header lines; the
+ * stream cannot be resynchronised, close it. Reads at most len bytes (no NUL needed).
+ */
+int gb_sip_frame(const void *data, size_t len, size_t *skip, size_t *msg_len,
+                 struct cv_err *err);
 
 /* The first header of long name `name` (case-insensitive; compact forms were mapped), or NULL. */
 const char *gb_sip_header(const struct gb_sip_msg *m, const char *name);
