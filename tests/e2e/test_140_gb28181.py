@@ -430,6 +430,7 @@ def test_platform_away_and_keepalives_lost(root, tmp_path, procs, platform):
     ("gb_upstream = 1@127.0.0.1:5060", "gb_upstream '1@127.0.0.1:5060' is not PLATFORM_ID@HOST:PORT"),
     ("gb_keepalive = 0", "gb_keepalive '0' is not a whole number of seconds"),
     ("gb_listen = platform.example:5060", "gb_listen 'platform.example:5060' is not ADDR:PORT"),
+    ("gb_transport = sctp", "gb_transport 'sctp' is not udp or tcp"),
 ])
 def test_conf_errors(root, line, msg):
     (root / "camvault.conf").write_text(line + "\n")
