@@ -353,6 +353,29 @@ def show(root, cid):
     return cv("camera", "show", cid, root=root).stdout
 
 
+def gb_camera_recorder(root, tmp_path, procs):
+    """Camera 'gate' of device DEV (PASSWORD) and a recorder with 3-s segments and gb_listen on
+    a free port: (that port, the recorder)."""
+    sip_port = free_port()
+    write_conf(root, sip_port)
+    r = subprocess.run([str(CAMVAULT), "camera", "add", "--root", str(root), "gate", "--gb-device", DEV,
+                        "--gb-password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return sip_port, start_recorder(procs, root, tmp_path, segment=3)
+
+
+def probed_segments(root, cid):
+    """(segment, {codec_type: ffprobe stream}) of each segment of camera cid, frames counted;
+    each must read without an error."""
+    out = []
+    for s in query(root, cid)["segments"]:
+        p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
+                            str(root / s["path"])], capture_output=True, text=True)
+        assert p.returncode == 0 and not p.stderr.strip(), (s["path"], p.stderr)
+        out.append((s, {x["codec_type"]: x for x in json.loads(p.stdout)["streams"]}))
+    return out
+
+
 def test_gb_device_recorded_with_drop(root, tmp_path, procs):
     media = make_media(tmp_path)
     sip_port = free_port()
@@ -419,11 +442,7 @@ def test_gb_device_recorded_with_drop(root, tmp_path, procs):
     assert len({s["run_id"] for s in q["segments"]}) == 2
     assert sum(s["frames"] for s in q["segments"]) >= 10 * FPS, q["segments"]
 
-    for s in q["segments"]:
-        p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
-                            str(root / s["path"])], capture_output=True, text=True)
-        assert p.returncode == 0 and not p.stderr.strip(), (s["path"], p.stderr)
-        streams = {x["codec_type"]: x for x in json.loads(p.stdout)["streams"]}
+    for s, streams in probed_segments(root, "gate"):
         assert streams["video"]["codec_name"] == "h264", streams
         assert streams["video"]["width"] == 320
         assert int(streams["video"]["nb_read_frames"]) == s["frames"] > 0, s
@@ -464,12 +483,7 @@ def test_gb_device_cli(root):
 def test_gb_device_aac(root, tmp_path, procs):
     """A device whose PSM declares AAC (0x0F, ADTS in PES): the audio is kept as AAC."""
     media, aac = make_media(tmp_path), make_aac(tmp_path)
-    sip_port = free_port()
-    write_conf(root, sip_port)
-    r = subprocess.run([str(CAMVAULT), "camera", "add", "--root", str(root), "gate", "--gb-device", DEV,
-                        "--gb-password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    rec = start_recorder(procs, root, tmp_path, segment=3)
+    sip_port, rec = gb_camera_recorder(root, tmp_path, procs)
     dev = Device(sip_port, media, aac=aac)
     try:
         dev.start()
@@ -477,11 +491,7 @@ def test_gb_device_aac(root, tmp_path, procs):
         rec.close()
     finally:
         dev.close()
-    for s in query(root, "gate")["segments"]:
-        p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
-                            str(root / s["path"])], capture_output=True, text=True)
-        assert p.returncode == 0 and not p.stderr.strip(), (s["path"], p.stderr)
-        streams = {x["codec_type"]: x for x in json.loads(p.stdout)["streams"]}
+    for s, streams in probed_segments(root, "gate"):
         assert streams["audio"]["codec_name"] == "aac", streams
         assert streams["audio"]["sample_rate"] == "16000", streams
         assert int(streams["audio"]["nb_read_frames"]) > 0, streams
@@ -492,12 +502,7 @@ def test_gb_device_over_tcp(root, tmp_path, procs):
     connection, and camvault's Catalog query, INVITE, ACK and BYE come back on that connection
     (Via SIP/2.0/TCP); the camera records."""
     media = make_media(tmp_path)
-    sip_port = free_port()
-    write_conf(root, sip_port)
-    r = subprocess.run([str(CAMVAULT), "camera", "add", "--root", str(root), "gate", "--gb-device", DEV,
-                        "--gb-password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    rec = start_recorder(procs, root, tmp_path, segment=3)
+    sip_port, rec = gb_camera_recorder(root, tmp_path, procs)
     wait_for(lambda: "listening on 127.0.0.1" in rec.logfile.read_text(), 20, what="the agent")
     dev = Device(sip_port, media, tcp=True)
     try:
@@ -518,11 +523,9 @@ def test_gb_device_over_tcp(root, tmp_path, procs):
     assert dev.vias and all(v.startswith("SIP/2.0/TCP ") for v in dev.vias), dev.vias
     assert re.search(rf"device {DEV} \(camera 'gate'\) registered from 127\.0\.0\.1:{dev.port} ",
                      rec.logfile.read_text())
-    for s in query(root, "gate")["segments"]:
-        p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
-                            str(root / s["path"])], capture_output=True, text=True)
-        assert p.returncode == 0 and not p.stderr.strip(), (s["path"], p.stderr)
-        streams = {x["codec_type"]: x for x in json.loads(p.stdout)["streams"]}
+    segments = probed_segments(root, "gate")
+    assert len(segments) >= 2
+    for s, streams in segments:
         assert streams["video"]["codec_name"] == "h264", streams
         assert int(streams["video"]["nb_read_frames"]) == s["frames"] > 0, s
         assert streams["audio"]["codec_name"] == "pcm_alaw", streams
