@@ -806,12 +806,16 @@ def test_tcp_register_catalog_live_recordinfo_playback(tmp_path, procs):
         rtp, bye = dialog(platform, channel, "Playback", "1100000012", f"{start} {start + 8}")
         t0 = time.monotonic()
         receive_ps.deadline = t0 + 20
+        # MANSRTSP in INFO on the connection: PLAY at Scale 1 (the pace it has) is answered 200
+        threading.Timer(1, bye.info, ["PLAY MANSRTSP/1.0\r\nCSeq: 1\r\nScale: 1.0\r\n"]).start()
         ps, stats = receive_ps(rtp, 30, "1100000012", done=lambda: [
             m for m in platform.messages if "<CmdType>MediaStatus</CmdType>" in m])
         took = time.monotonic() - t0
         bye()
         rtp.close()
         assert stats["ssrc"] == {1100000012}
+        assert [r for r in platform.responses if r[1]["cseq"][0].endswith(" INFO")
+                and r[0].startswith("SIP/2.0 200")], "INFO answered on the connection"
         path = tmp_path / "playback-tcp.ps"
         path.write_bytes(ps)
         check_ps(path, (190, 260))
