@@ -229,8 +229,8 @@ size_t gb_tcp_pollfds(struct gb_agent *a, struct pollfd *pfd)
     return n;
 }
 
-/* Cut c's buffer into messages and dispatch them; false when c was closed. */
-static bool conn_messages(struct gb_agent *a, struct gb_tcp_conn *c)
+/* Cut c's buffer into messages and dispatch them; a framing error closes c. */
+static void conn_messages(struct gb_agent *a, struct gb_tcp_conn *c)
 {
     char name[64];
 
@@ -248,20 +248,18 @@ static bool conn_messages(struct gb_agent *a, struct gb_tcp_conn *c)
                 cv_warn("gb: SIP/TCP from %s: %s; connection closed", name, err.msg);
                 conn_close(a->tcp, c);
             }
-            return false;
+            return;
         }
-        if (rc == 0)
-            len = 0;
         memmove(c->rx, c->rx + skip, c->rxlen - skip);
         c->rxlen -= skip;
         if (rc == 0) {
             c->partial_since = !c->rxlen ? 0 : c->partial_since ? c->partial_since
                                                                 : cv_mono_us();
-            return true;
+            return;
         }
         {
-            /* dispatch from a copy: the agent may send on c, never close it (only this
-             * thread closes connections, and not during dispatch) */
+            /* the peer from a copy: dispatch may send on c (under the lock) but never closes
+             * it: only this thread closes connections, and not from dispatch */
             struct sockaddr_in peer = c->peer;
             c->msgs++;
             gb_sip_dispatch(a, c->rx, len, &peer);
