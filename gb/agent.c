@@ -132,8 +132,9 @@ static void send_register(struct gb_agent *a, const char *auth, int expires)
     cv_buf_reset(&a->reg_msg);
     request_head(a, &a->reg_msg, "REGISTER", a->reg_call_id, a->reg_tag, true);
     cv_buf_printf(&a->reg_msg,
-                  "Contact: <sip:%s@%s:%u>\r\nExpires: %d\r\n%s%sContent-Length: 0\r\n\r\n",
-                  a->cfg.id, a->local_ip, (unsigned)a->cfg.listen_port, expires, auth,
+                  "Contact: <sip:%s@%s:%u%s>\r\nExpires: %d\r\n%s%sContent-Length: 0\r\n\r\n",
+                  a->cfg.id, a->local_ip, (unsigned)a->cfg.listen_port,
+                  a->cfg.up_tcp ? ";transport=tcp" : "", expires, auth,
                   auth[0] ? "\r\n" : "");
     a->reg_state = REG_SENT;
     a->reg_authed = auth[0] != 0;

@@ -91,6 +91,7 @@ void gb_dev_send(struct gb_agent *a, const struct sockaddr_in *to, const char *m
     unsigned port = ntohs(to->sin_port);
     struct cv_buf b;
     size_t blen = body ? strlen(body) : 0;
+    bool tcp = gb_tcp_has(a, to); /* the device's connection */
 
     inet_ntop(AF_INET, &to->sin_addr, ip, sizeof(ip));
     gb_random_hex(branch, 8);
@@ -101,12 +102,12 @@ void gb_dev_send(struct gb_agent *a, const struct sockaddr_in *to, const char *m
                   "From: <sip:%s@%s>;tag=%s\r\n"
                   "To: <sip:%s@%s>%s%s\r\n"
                   "Call-ID: %s\r\nCSeq: %u %s\r\nMax-Forwards: 70\r\nUser-Agent: camvault\r\n"
-                  "Contact: <sip:%s@%s:%u>\r\n%s",
-                  method, user, ip, port, gb_tcp_has(a, to) ? "TCP" : "UDP", a->local_ip,
+                  "Contact: <sip:%s@%s:%u%s>\r\n%s",
+                  method, user, ip, port, tcp ? "TCP" : "UDP", a->local_ip,
                   (unsigned)a->cfg.listen_port, branch,
                   a->cfg.id, a->cfg.realm, from_tag, user, a->cfg.realm, to_tag[0] ? ";tag=" : "",
                   to_tag, call_id, (unsigned)cseq, method, a->cfg.id, a->local_ip,
-                  (unsigned)a->cfg.listen_port, extra ? extra : "");
+                  (unsigned)a->cfg.listen_port, tcp ? ";transport=tcp" : "", extra ? extra : "");
     if (ctype)
         cv_buf_printf(&b, "Content-Type: %s\r\n", ctype);
     cv_buf_printf(&b, "Content-Length: %zu\r\n\r\n", blen);

@@ -781,6 +781,7 @@ def test_tcp_register_catalog_live_recordinfo_playback(tmp_path, procs):
         root, rec = record_gate(tmp_path, procs, platform, conf="gb_transport = tcp\n")
         add_cameras(root, 5)  # disabled: 6 channels, 2 Catalog MESSAGEs on the stream
         assert "authorization" not in platform.registers[0][2], "the first REGISTER is challenged"
+        assert platform.registers[0][2]["contact"][0].endswith(";transport=tcp>")
         assert not platform.auth_bad
         assert len(platform.connections) == 1
         assert platform.via and all(v.startswith("SIP/2.0/TCP ") for v in platform.via), \
