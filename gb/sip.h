@@ -1,12 +1,12 @@
 /*
  * sip.h: the SIP and MANSCDP text of GB/T 28181: a strict parser for one SIP message (one UDP
- * datagram, or one cut from a TCP stream by gb_sip_frame), MD5 Digest (RFC 2617 / RFC 3261 section 22) and a reader for the few MANSCDP XML
- * elements camvault answers.
+ * datagram, or one cut from a TCP stream by gb_sip_frame), MD5 Digest (RFC 2617 / RFC 3261
+ * section 22) and a reader for the few MANSCDP XML elements camvault answers.
  *
  * Why not libosip2 (docs/gb28181.md): GB/T 28181 uses a small subset of SIP (REGISTER, MESSAGE,
- * INVITE/ACK/BYE, INFO, over UDP or TCP; no proxies, no forking); a parser of exactly that subset is
- * a few hundred lines that refuse everything else, has hard limits on every length, needs no
- * new dependency and is fuzzed on its own (tests/fuzz/fuzz_sip.c).
+ * INVITE/ACK/BYE, INFO, over UDP or TCP; no proxies, no forking); a parser of exactly that
+ * subset is a few hundred lines that refuse everything else, has hard limits on every length,
+ * needs no new dependency and is fuzzed on its own (tests/fuzz/fuzz_sip.c).
  *
  * The subset: a request line "METHOD SP sip:URI SP SIP/2.0" or a status line
  * "SIP/2.0 SP 3DIGIT SP reason", CRLF (or bare LF) separated header lines, no folded (multi-line)
