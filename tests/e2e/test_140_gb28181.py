@@ -99,12 +99,12 @@ class Platform:
     connection camvault makes and talks SIP on it), a thread that answers, lists of what it
     saw."""
 
-    def __init__(self, password=PASSWORD, qop=True, expires=3600, transport="udp"):
+    def __init__(self, password=PASSWORD, qop=True, expires=3600, transport="udp", port=0):
         self.transport = transport
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if transport == "tcp"
                                   else socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         if transport == "tcp":
             self.sock.listen(4)
         self.stream = None           # TCP: camvault's connection
@@ -837,6 +837,27 @@ def test_tcp_register_catalog_live_recordinfo_playback(tmp_path, procs):
         rec.close()
         assert rec.p.returncode == 0
         assert platform.unregistered, "Expires: 0 over TCP when the recorder stops"
+    finally:
+        platform.close()
+
+
+def test_tcp_platform_away(root, tmp_path, procs):
+    """gb_transport = tcp with nobody listening at gb_upstream: one line per refused connect,
+    backing off (1 s, then 2 s); once the platform listens, camvault connects and registers."""
+    port = free_port()
+    (root / "camvault.conf").write_text(
+        f"gb_id = {GB_ID}\ngb_realm = {REALM}\ngb_listen = 127.0.0.1:{free_port()}\n"
+        f"gb_upstream = {PLATFORM}@127.0.0.1:{port}\ngb_password = {PASSWORD}\n"
+        "gb_transport = tcp\n")
+    rec = start_recorder(procs, root, tmp_path)
+    up = f"gb: upstream '{PLATFORM}@127.0.0.1:{port}': cannot connect over TCP: Connection refused"
+    wait_for(lambda: f"{up}; connecting again in 2 s" in rec.logfile.read_text(), 20,
+             what="two refused connects")
+    assert f"{up}; connecting again in 1 s" in rec.logfile.read_text()
+    platform = Platform(transport="tcp", port=port)
+    try:
+        wait_for(lambda: platform.auth_ok, 20, what="registration once the platform listens")
+        assert rec.running()
     finally:
         platform.close()
 
