@@ -916,6 +916,14 @@ def test_tcp_hostile(root, tmp_path, procs):
     answers = [parse_sip(g) for g in got if g]
     assert [a[0] for a in answers] == ["SIP/2.0 403 Forbidden"] * 3, answers
     assert [a[1]["call-id"][0] for a in answers] == ["tcp-a", "tcp-b", "tcp-c"]
+    # a framed message that is not SIP: 400, as over UDP, and the connection stays
+    good.sendall(b"HELLO\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKh\r\nCall-ID: tcp-h\r\n"
+                 b"CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n" + register_of(unknown, 6, "f"))
+    got = []
+    wait_for(lambda: got.append(stream.recv_msg()) or len([g for g in got if g]) >= 2, 10,
+             what="the 400 and the next answer")
+    assert [parse_sip(g)[0] for g in got if g] == ["SIP/2.0 400 Bad Request",
+                                                   "SIP/2.0 403 Forbidden"]
 
     cases = {
         "garbage": b"\x00\xff" * 700,
