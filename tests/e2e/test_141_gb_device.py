@@ -424,6 +424,9 @@ def test_gb_device_recorded_with_drop(root, tmp_path, procs):
         wait_for(lambda: len(dev.acks) >= 2, 30, what="a new INVITE after the drop")
         wait_for(lambda: any(s["start_us"] / 1e6 > t_down + 15 for s in query(root, "gate")["segments"]),
                  30, what="a segment after the drop")
+        # 10 s in all before stopping (a loaded machine may index the first segments late)
+        wait_for(lambda: sum(s["frames"] for s in query(root, "gate")["segments"]) >= 10 * FPS, 30,
+                 what="10 s of frames indexed")
         assert rec.running()
         rec.close()
         wait_for(lambda: dev.byes, 10, what="BYE when the recorder stops")
