@@ -44,12 +44,6 @@ static void up_name(const struct gb_agent *a, char *out, size_t n)
     snprintf(out, n, "%s@%s:%u", a->cfg.up_id, a->cfg.up_host, (unsigned)a->cfg.up_port);
 }
 
-static void send_to(struct gb_agent *a, const struct sockaddr_in *to, const void *p, size_t n)
-{
-    if (sendto(a->sock, p, n, 0, (const struct sockaddr *)to, sizeof(*to)) < 0)
-        cv_debug("gb: sendto: %s", strerror(errno));
-}
-
 /* The start of a request of ours to the platform: request line, Via, From, To, Call-ID, CSeq. */
 static void request_head(struct gb_agent *a, struct cv_buf *b, const char *method,
                          const char *call_id, const char *tag, bool to_self)
@@ -59,14 +53,15 @@ static void request_head(struct gb_agent *a, struct cv_buf *b, const char *metho
     gb_random_hex(branch, 8);
     cv_buf_printf(b,
                   "%s sip:%s@%s:%u SIP/2.0\r\n"
-                  "Via: SIP/2.0/UDP %s:%u;rport;branch=z9hG4bK%s\r\n"
+                  "Via: SIP/2.0/%s %s:%u;rport;branch=z9hG4bK%s\r\n"
                   "From: <sip:%s@%s>;tag=%s\r\n"
                   "To: <sip:%s@%s>\r\n"
                   "Call-ID: %s\r\n"
                   "CSeq: %u %s\r\n"
                   "Max-Forwards: 70\r\n"
                   "User-Agent: camvault\r\n",
-                  method, a->cfg.up_id, a->cfg.up_host, (unsigned)a->cfg.up_port, a->local_ip,
+                  method, a->cfg.up_id, a->cfg.up_host, (unsigned)a->cfg.up_port,
+                  a->cfg.up_tcp ? "TCP" : "UDP", a->local_ip,
                   (unsigned)a->cfg.listen_port, branch, a->cfg.id, a->cfg.realm, tag,
                   to_self ? a->cfg.id : a->cfg.up_id, a->cfg.realm, call_id,
                   atomic_fetch_add(&a->cseq, 1) + 1, method);
@@ -85,7 +80,7 @@ int gb_send_message(struct gb_agent *a, const char *body, size_t len)
                   len);
     cv_buf_put(&b, body, len);
     if (cv_buf_ok(&b))
-        send_to(a, &a->up, b.data, b.len);
+        gb_sip_send(a, &a->up, b.data, b.len);
     else
         cv_warn("gb: a MESSAGE of %zu bytes is too large to send", len);
     cv_buf_release(&b);
@@ -125,7 +120,7 @@ void gb_respond(struct gb_agent *a, const struct gb_sip_msg *req, const struct s
     if (body)
         cv_buf_put(&b, body, blen);
     if (cv_buf_ok(&b))
-        send_to(a, to, b.data, b.len);
+        gb_sip_send(a, to, b.data, b.len);
     cv_buf_release(&b);
 }
 
@@ -137,15 +132,16 @@ static void send_register(struct gb_agent *a, const char *auth, int expires)
     cv_buf_reset(&a->reg_msg);
     request_head(a, &a->reg_msg, "REGISTER", a->reg_call_id, a->reg_tag, true);
     cv_buf_printf(&a->reg_msg,
-                  "Contact: <sip:%s@%s:%u>\r\nExpires: %d\r\n%s%sContent-Length: 0\r\n\r\n",
-                  a->cfg.id, a->local_ip, (unsigned)a->cfg.listen_port, expires, auth,
+                  "Contact: <sip:%s@%s:%u%s>\r\nExpires: %d\r\n%s%sContent-Length: 0\r\n\r\n",
+                  a->cfg.id, a->local_ip, (unsigned)a->cfg.listen_port,
+                  a->cfg.up_tcp ? ";transport=tcp" : "", expires, auth,
                   auth[0] ? "\r\n" : "");
     a->reg_state = REG_SENT;
     a->reg_authed = auth[0] != 0;
     a->reg_sent_at = a->reg_retx_at = cv_mono_us();
     a->reg_retx = 0;
     if (cv_buf_ok(&a->reg_msg))
-        send_to(a, &a->up, a->reg_msg.data, a->reg_msg.len);
+        gb_sip_send(a, &a->up, a->reg_msg.data, a->reg_msg.len);
 }
 
 static void register_fresh(struct gb_agent *a, int expires)
@@ -156,8 +152,8 @@ static void register_fresh(struct gb_agent *a, int expires)
     send_register(a, "", expires);
 }
 
-/* The platform is away or refused us: wait, doubling up to a minute. */
-static void register_later(struct gb_agent *a, const char *why)
+/* The platform is away or refused us: wait, doubling up to a minute; `verb` says what then. */
+static void backoff(struct gb_agent *a, const char *why, const char *verb)
 {
     char up[128];
 
@@ -165,10 +161,31 @@ static void register_later(struct gb_agent *a, const char *why)
     a->backoff_us = a->backoff_us ? a->backoff_us * 2 : CV_US_PER_S;
     if (a->backoff_us > BACKOFF_MAX_US)
         a->backoff_us = BACKOFF_MAX_US;
-    cv_error("gb: upstream '%s': %s; registering again in %lld s", up, why,
+    cv_error("gb: upstream '%s': %s; %s again in %lld s", up, why, verb,
              (long long)(a->backoff_us / CV_US_PER_S));
     a->reg_state = REG_IDLE;
     a->reg_next_at = cv_mono_us() + a->backoff_us;
+}
+
+static void register_later(struct gb_agent *a, const char *why)
+{
+    backoff(a, why, "registering");
+}
+
+void gb_up_lost(struct gb_agent *a, const char *why)
+{
+    a->registered_once = false; /* "registered" is logged again once it is back */
+    backoff(a, why, "connecting");
+}
+
+void gb_up_connected(struct gb_agent *a)
+{
+    char up[128];
+
+    up_name(a, up, sizeof(up));
+    cv_debug("gb: connected to upstream '%s' over TCP", up);
+    a->reg_state = REG_IDLE;
+    a->reg_next_at = 0; /* register at once */
 }
 
 /* Whether a qop list ("auth,auth-int") offers "auth". */
@@ -313,7 +330,7 @@ static void keepalive(struct gb_agent *a)
     cv_buf_printf(&b, "Content-Type: Application/MANSCDP+xml\r\nContent-Length: %d\r\n\r\n%s",
                   n, body);
     if (cv_buf_ok(&b))
-        send_to(a, &a->up, b.data, b.len);
+        gb_sip_send(a, &a->up, b.data, b.len);
     cv_buf_release(&b);
     a->ka_unanswered++;
     a->ka_next = cv_mono_us() + a->cfg.keepalive_us;
@@ -325,15 +342,22 @@ static void timers(struct gb_agent *a)
     int64_t now = cv_mono_us();
 
     gb_dev_timers(a);
+    gb_tcp_timers(a);
     if (!a->cfg.up_id[0])
         return; /* no upstream: only GB devices register to us */
+    if (a->cfg.up_tcp && gb_tcp_up_state(a) != 2) {
+        if (gb_tcp_up_state(a) == 0 && now >= a->reg_next_at)
+            gb_tcp_up_connect(a);
+        return;
+    }
     if (a->reg_state == REG_SENT) {
         static const int64_t retx_ms[] = {500, 1000, 2000, 4000};
         if (a->reg_retx < 4 && now >= a->reg_retx_at + retx_ms[a->reg_retx] * 1000) {
             a->reg_retx_at = now;
             a->reg_retx++;
-            if (cv_buf_ok(&a->reg_msg))
-                send_to(a, &a->up, a->reg_msg.data, a->reg_msg.len);
+            /* TCP is reliable: no retransmission (RFC 3261 17.1.2.2), the same timeout */
+            if (cv_buf_ok(&a->reg_msg) && !a->cfg.up_tcp)
+                gb_sip_send(a, &a->up, a->reg_msg.data, a->reg_msg.len);
         } else if (a->reg_retx == 4 && now >= a->reg_retx_at + 4 * CV_US_PER_S) {
             a->registered_once = false;
             register_later(a, "no answer to REGISTER");
@@ -394,8 +418,8 @@ static void on_request(struct gb_agent *a, const struct gb_sip_msg *m,
                    "Allow: INVITE, ACK, BYE, INFO, MESSAGE, OPTIONS\r\n", NULL, NULL, 0);
 }
 
-static void on_datagram(struct gb_agent *a, const uint8_t *p, size_t n,
-                        const struct sockaddr_in *from)
+void gb_sip_dispatch(struct gb_agent *a, const uint8_t *p, size_t n,
+                     const struct sockaddr_in *from)
 {
     struct gb_sip_msg *m = malloc(sizeof(*m));
     struct cv_err err = {""};
@@ -421,6 +445,27 @@ static void on_datagram(struct gb_agent *a, const uint8_t *p, size_t n,
     free(m);
 }
 
+/* Wait up to 100 ms for a datagram, a connection or bytes on one, and handle them. */
+static void poll_once(struct gb_agent *a, uint8_t *buf)
+{
+    struct pollfd pfd[1 + GB_TCP_POLLFDS];
+    size_t n = 1 + gb_tcp_pollfds(a, pfd + 1);
+
+    pfd[0] = (struct pollfd){a->sock, POLLIN, 0};
+    if (poll(pfd, (nfds_t)n, 100) <= 0)
+        return;
+    if (pfd[0].revents & POLLIN) {
+        struct sockaddr_in from;
+        socklen_t fl = sizeof(from);
+        ssize_t r = recvfrom(a->sock, buf, GB_SIP_MAX + 1, 0, (struct sockaddr *)&from, &fl);
+        if (r > GB_SIP_MAX)
+            cv_warn("gb: a datagram of more than %d bytes was dropped", GB_SIP_MAX);
+        else if (r >= 0)
+            gb_sip_dispatch(a, buf, (size_t)r, &from);
+    }
+    gb_tcp_events(a, pfd + 1, n - 1);
+}
+
 static void *agent_main(void *arg)
 {
     struct gb_agent *a = arg;
@@ -430,34 +475,17 @@ static void *agent_main(void *arg)
         return NULL;
     a->reg_next_at = 0;
     while (!atomic_load(&a->stop)) {
-        struct pollfd pfd = {a->sock, POLLIN, 0};
         timers(a);
         gb_sessions_reap(a);
-        if (poll(&pfd, 1, 100) > 0) {
-            struct sockaddr_in from;
-            socklen_t fl = sizeof(from);
-            ssize_t n = recvfrom(a->sock, buf, GB_SIP_MAX + 1, 0, (struct sockaddr *)&from, &fl);
-            if (n > GB_SIP_MAX)
-                cv_warn("gb: a datagram of more than %d bytes was dropped", GB_SIP_MAX);
-            else if (n >= 0)
-                on_datagram(a, buf, (size_t)n, &from);
-        }
+        poll_once(a, buf);
     }
     gb_sessions_close(a);
     if (a->reg_state == REG_OK) { /* unregister: Expires 0, answered within 2 s or not at all */
         int64_t until = cv_mono_us() + 2 * CV_US_PER_S;
         a->unregistering = true;
         send_register(a, "", 0);
-        while (a->reg_state == REG_SENT && cv_mono_us() < until) {
-            struct pollfd pfd = {a->sock, POLLIN, 0};
-            if (poll(&pfd, 1, 100) > 0) {
-                struct sockaddr_in from;
-                socklen_t fl = sizeof(from);
-                ssize_t n = recvfrom(a->sock, buf, GB_SIP_MAX, 0, (struct sockaddr *)&from, &fl);
-                if (n >= 0)
-                    on_datagram(a, buf, (size_t)n, &from);
-            }
-        }
+        while (a->reg_state == REG_SENT && cv_mono_us() < until)
+            poll_once(a, buf);
         cv_info("gb: unregistered from upstream %s", a->cfg.up_id);
     }
     free(buf);
@@ -520,16 +548,24 @@ int gb_agent_start(struct gb_agent **out, const char *root, struct idx *idx,
                        strerror(e));
     }
     local_address(a);
+    if (gb_tcp_open(a, &me, err) < 0) {
+        close(a->sock);
+        cv_buf_release(&a->reg_msg);
+        free(a);
+        return CV_ENET;
+    }
     if (gb_devices_open(a, err) < 0 || pthread_create(&a->thread, NULL, agent_main, a) != 0) {
         close(a->sock);
+        gb_tcp_close(a);
         cv_buf_release(&a->reg_msg);
         gb_devices_free(a);
         free(a);
         return cv_errf(err, CV_ENOMEM, "gb: cannot start the agent thread");
     }
     a->started = true;
-    cv_info("gb: GB/T 28181 agent %s listening on %s (UDP), upstream %s@%s:%u", c->id,
-            c->listen, c->up_id[0] ? c->up_id : "(none)", c->up_host, (unsigned)c->up_port);
+    cv_info("gb: GB/T 28181 agent %s listening on %s (UDP and TCP), upstream %s@%s:%u%s", c->id,
+            c->listen, c->up_id[0] ? c->up_id : "(none)", c->up_host, (unsigned)c->up_port,
+            c->up_id[0] && c->up_tcp ? " over TCP" : "");
     *out = a;
     return 0;
 }
@@ -542,6 +578,7 @@ void gb_agent_stop(struct gb_agent *a)
     if (a->started)
         pthread_join(a->thread, NULL);
     close(a->sock);
+    gb_tcp_close(a);
     cv_buf_release(&a->reg_msg);
     gb_devices_free(a);
     free(a);

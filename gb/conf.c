@@ -83,6 +83,13 @@ int gb_conf_key(struct gb_config *c, const char *key, const char *value, struct 
         c->keepalive_us = s * CV_US_PER_S;
         return 0;
     }
+    if (strcmp(key, "gb_transport") == 0) {
+        if (strcmp(value, "udp") != 0 && strcmp(value, "tcp") != 0)
+            return cv_errf(err, CV_EINVAL, "gb_transport '%.40s' is not udp or tcp (SIP to "
+                           "gb_upstream)", value);
+        c->up_tcp = strcmp(value, "tcp") == 0;
+        return 0;
+    }
     return 1;
 }
 

@@ -91,28 +91,30 @@ void gb_dev_send(struct gb_agent *a, const struct sockaddr_in *to, const char *m
     unsigned port = ntohs(to->sin_port);
     struct cv_buf b;
     size_t blen = body ? strlen(body) : 0;
+    bool tcp = gb_tcp_has(a, to); /* the device's connection */
 
     inet_ntop(AF_INET, &to->sin_addr, ip, sizeof(ip));
     gb_random_hex(branch, 8);
     cv_buf_init(&b, GB_SIP_MAX);
     cv_buf_printf(&b,
                   "%s sip:%s@%s:%u SIP/2.0\r\n"
-                  "Via: SIP/2.0/UDP %s:%u;rport;branch=z9hG4bK%s\r\n"
+                  "Via: SIP/2.0/%s %s:%u;rport;branch=z9hG4bK%s\r\n"
                   "From: <sip:%s@%s>;tag=%s\r\n"
                   "To: <sip:%s@%s>%s%s\r\n"
                   "Call-ID: %s\r\nCSeq: %u %s\r\nMax-Forwards: 70\r\nUser-Agent: camvault\r\n"
-                  "Contact: <sip:%s@%s:%u>\r\n%s",
-                  method, user, ip, port, a->local_ip, (unsigned)a->cfg.listen_port, branch,
+                  "Contact: <sip:%s@%s:%u%s>\r\n%s",
+                  method, user, ip, port, tcp ? "TCP" : "UDP", a->local_ip,
+                  (unsigned)a->cfg.listen_port, branch,
                   a->cfg.id, a->cfg.realm, from_tag, user, a->cfg.realm, to_tag[0] ? ";tag=" : "",
                   to_tag, call_id, (unsigned)cseq, method, a->cfg.id, a->local_ip,
-                  (unsigned)a->cfg.listen_port, extra ? extra : "");
+                  (unsigned)a->cfg.listen_port, tcp ? ";transport=tcp" : "", extra ? extra : "");
     if (ctype)
         cv_buf_printf(&b, "Content-Type: %s\r\n", ctype);
     cv_buf_printf(&b, "Content-Length: %zu\r\n\r\n", blen);
     if (body)
         cv_buf_put(&b, body, blen);
     if (cv_buf_ok(&b))
-        sendto(a->sock, b.data, b.len, 0, (const struct sockaddr *)to, sizeof(*to));
+        gb_sip_send(a, to, b.data, b.len);
     cv_buf_release(&b);
 }
 

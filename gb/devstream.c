@@ -385,7 +385,8 @@ static int invite(struct gb_dev_stream *s, int64_t until, struct cv_err *err)
             pthread_mutex_unlock(&ds->lock);
             send_invite(s, ntohs(me.sin_port), ssrc);
             pthread_mutex_lock(&ds->lock);
-            next = cv_mono_us() + step;
+            /* over TCP (the device's connection) no retransmission: RFC 3261 17.1.1.2 */
+            next = gb_tcp_has(s->a, &s->dlg.addr) ? INT64_MAX : cv_mono_us() + step;
             step = step * 2 > 4 * CV_US_PER_S ? 4 * CV_US_PER_S : step * 2;
         }
         if (stopping(s) || cv_mono_us() >= until) {

@@ -2,7 +2,8 @@
  * gb.h: the GB/T 28181-2016 agent: camvault as a lower platform (an NVR) of an upper platform.
  *
  * When camvault.conf sets gb_id, `camvault record` (and so `run`) starts one agent thread on the
- * recorder's open index (rec_config.index_hook): it registers to gb_upstream over SIP/UDP with
+ * recorder's open index (rec_config.index_hook): it listens on gb_listen (SIP over UDP and
+ * TCP, gb/tcp.c) and registers to gb_upstream over SIP/UDP (or TCP: gb_transport) with
  * Digest (MD5, with or without qop=auth), registers again before the granted Expires runs out
  * and with a backoff (1 s doubling to 60 s) while the platform does not answer or refuses the
  * password, sends a Keepalive MESSAGE every gb_keepalive seconds (three unanswered: register
@@ -34,7 +35,7 @@
 struct gb_config {
     char id[GB_ID_LEN + 1];      /* gb_id; "" = the agent is off */
     char realm[11];              /* gb_realm: 10 digits */
-    char listen[64];             /* gb_listen: ADDR:PORT (UDP) */
+    char listen[64];             /* gb_listen: ADDR:PORT (UDP and TCP) */
     char up_id[GB_ID_LEN + 1];   /* gb_upstream: PLATFORM_ID@HOST:PORT */
     char up_host[64];
     uint16_t up_port;
@@ -42,6 +43,7 @@ struct gb_config {
     char listen_addr[48];
     char password[128];          /* gb_password: never printed or logged */
     int64_t keepalive_us;        /* gb_keepalive, default 60 s */
+    bool up_tcp;                 /* gb_transport = tcp: SIP to gb_upstream over TCP */
     /* Write one audit record (who: the platform's ID) for a view; NULL: logged only. Called on
      * the agent's threads with no transaction open; set by the command that starts the agent
      * (the audit log is written by server/, which gb/ may not include). */

@@ -70,7 +70,44 @@ struct gb_agent {
     uint32_t sn;
     struct gb_session sessions[GB_SESSIONS_MAX];
     struct gb_devices *devs; /* GB devices registered to us (device.c) */
+    struct gb_tcp *tcp;      /* SIP over TCP (tcp.c) */
 };
+
+/* ---- SIP over TCP (tcp.c) ---- */
+
+#define GB_TCP_CONNS_MAX 64                   /* connections from peers at once */
+#define GB_TCP_POLLFDS (GB_TCP_CONNS_MAX + 2) /* gb_tcp_pollfds' most */
+
+struct pollfd;
+
+/* Bind and listen on `me` (gb_listen): 0, or CV_ENET naming gb_listen and the cause. */
+int gb_tcp_open(struct gb_agent *a, const struct sockaddr_in *me, struct cv_err *err);
+void gb_tcp_close(struct gb_agent *a); /* every connection and the listener; NULL-safe */
+/* The descriptors to poll into pfd (GB_TCP_POLLFDS): the listener first, then connections. */
+size_t gb_tcp_pollfds(struct gb_agent *a, struct pollfd *pfd);
+/* After poll: accept, read, frame and dispatch (gb_sip_dispatch), finish the upstream's
+ * connect. Agent thread. */
+void gb_tcp_events(struct gb_agent *a, const struct pollfd *pfd, size_t n);
+/* Close connections that are silent, stuck in a message, or failed a send. Agent thread. */
+void gb_tcp_timers(struct gb_agent *a);
+/* gb_transport = tcp: start connecting to the platform (gb_up_connected or gb_up_lost
+ * follow); 0 not connected, 1 connecting, 2 connected. Agent thread. */
+void gb_tcp_up_connect(struct gb_agent *a);
+int gb_tcp_up_state(const struct gb_agent *a);
+/* Whether messages to `to` go over TCP (for Via): a connection with that peer, or the
+ * upstream platform under gb_transport = tcp. Any thread. */
+bool gb_tcp_has(struct gb_agent *a, const struct sockaddr_in *to);
+/* Send one SIP message to `to`: on the TCP connection whose peer is `to` when there is one
+ * (the upstream's under gb_transport = tcp, dropped while it is not connected), else as a
+ * UDP datagram from gb_listen. Any thread. */
+void gb_sip_send(struct gb_agent *a, const struct sockaddr_in *to, const void *p, size_t n);
+
+/* agent.c, for tcp.c: one message (a datagram or framed from a connection) from `from`; the
+ * upstream connection is made (register now), or lost or refused (one line, back off). */
+void gb_sip_dispatch(struct gb_agent *a, const uint8_t *p, size_t n,
+                     const struct sockaddr_in *from);
+void gb_up_connected(struct gb_agent *a);
+void gb_up_lost(struct gb_agent *a, const char *why);
 
 /* Random lower-case hex (2 * nbytes digits) into out. */
 void gb_random_hex(char *out, size_t nbytes);

@@ -198,6 +198,81 @@ static size_t head_len(const char *d, size_t len)
     return len;
 }
 
+/* The value of header `name` (long form, or its compact letter) in head[0..n), a copy into
+ * out (cap bytes) without surrounding blanks: 0, or -1 when there is none. */
+static int raw_header(const char *head, size_t n, const char *name, char letter, char *out,
+                      size_t cap)
+{
+    size_t nl = strlen(name);
+
+    for (size_t i = 0; i < n;) {
+        const char *line = head + i, *eol = memchr(line, '\n', n - i);
+        size_t ll = eol ? (size_t)(eol - line) : n - i, k = 0, v;
+        i += ll + 1;
+        if (ll > nl && strncasecmp(line, name, nl) == 0)
+            k = nl;
+        else if (ll > 1 && (line[0] == letter || line[0] == letter - 32))
+            k = 1;
+        else
+            continue;
+        while (k < ll && (line[k] == ' ' || line[k] == '\t'))
+            k++;
+        if (k >= ll || line[k] != ':')
+            continue;
+        for (k++; k < ll && (line[k] == ' ' || line[k] == '\t'); k++)
+            ;
+        for (v = ll; v > k && (line[v - 1] == '\r' || line[v - 1] == ' ' ||
+                               line[v - 1] == '\t'); v--)
+            ;
+        if (v - k >= cap)
+            v = k + cap - 1;
+        memcpy(out, line + k, v - k);
+        out[v - k] = 0;
+        return 0;
+    }
+    return -1;
+}
+
+int gb_sip_frame(const void *data, size_t len, size_t *skip, size_t *msg_len,
+                 struct cv_err *err)
+{
+    const unsigned char *p = data;
+    size_t s = 0, head, body_at;
+    char cl[32];
+    int64_t n;
+
+    while (s < len && (p[s] == '\r' || p[s] == '\n'))
+        s++;
+    *skip = s;
+    *msg_len = 0;
+    p += s;
+    len -= s;
+    head = head_len((const char *)p, len);
+    for (size_t i = 0; i < head; i++)
+        if (p[i] < 0x20 && p[i] != '\r' && p[i] != '\n' && p[i] != '\t')
+            return cv_errf(err, CV_EINVAL, "SIP/TCP: not SIP: byte 0x%02x in the header lines",
+                           p[i]);
+    if (head == len) {
+        if (len >= GB_SIP_MAX)
+            return cv_errf(err, CV_ELIMIT, "SIP/TCP: no end of the header lines within %d "
+                           "bytes", GB_SIP_MAX);
+        return 0;
+    }
+    body_at = head + (p[head + 1] == '\n' ? 2 : 3);
+    if (raw_header((const char *)p, head, "Content-Length", 'l', cl, sizeof(cl)) < 0)
+        return cv_errf(err, CV_EINVAL, "SIP/TCP: a message without Content-Length (RFC 3261 "
+                       "18.3 requires it on a stream)");
+    if (cv_parse_i64(cl, 0, INT32_MAX, &n) < 0)
+        return cv_errf(err, CV_EINVAL, "SIP/TCP: bad Content-Length '%.20s'", cl);
+    if ((uint64_t)n > GB_SIP_MAX - body_at)
+        return cv_errf(err, CV_ELIMIT, "SIP/TCP: Content-Length %lld too large (a message of "
+                       "at most %d bytes)", (long long)n, GB_SIP_MAX);
+    if (len < body_at + (size_t)n)
+        return 0;
+    *msg_len = body_at + (size_t)n;
+    return 1;
+}
+
 int gb_sip_parse(struct gb_sip_msg *m, const void *data, size_t len, struct cv_err *err)
 {
     char *p, *end, *line;

@@ -1,12 +1,12 @@
 /*
  * sip.h: the SIP and MANSCDP text of GB/T 28181: a strict parser for one SIP message (one UDP
- * datagram), MD5 Digest (RFC 2617 / RFC 3261 section 22) and a reader for the few MANSCDP XML
- * elements camvault answers.
+ * datagram, or one cut from a TCP stream by gb_sip_frame), MD5 Digest (RFC 2617 / RFC 3261
+ * section 22) and a reader for the few MANSCDP XML elements camvault answers.
  *
  * Why not libosip2 (docs/gb28181.md): GB/T 28181 uses a small subset of SIP (REGISTER, MESSAGE,
- * INVITE/ACK/BYE, INFO, over UDP; no proxies, no forking); a parser of exactly that subset is
- * a few hundred lines that refuse everything else, has hard limits on every length, needs no
- * new dependency and is fuzzed on its own (tests/fuzz/fuzz_sip.c).
+ * INVITE/ACK/BYE, INFO, over UDP or TCP; no proxies, no forking); a parser of exactly that
+ * subset is a few hundred lines that refuse everything else, has hard limits on every length,
+ * needs no new dependency and is fuzzed on its own (tests/fuzz/fuzz_sip.c).
  *
  * The subset: a request line "METHOD SP sip:URI SP SIP/2.0" or a status line
  * "SIP/2.0 SP 3DIGIT SP reason", CRLF (or bare LF) separated header lines, no folded (multi-line)
@@ -27,7 +27,7 @@
 
 #include "common/error.h"
 
-#define GB_SIP_MAX 8192    /* one message (a UDP datagram we accept) */
+#define GB_SIP_MAX 8192    /* one message (a UDP datagram, or one framed on TCP) */
 #define GB_SIP_HDRS_MAX 48 /* header lines per message */
 #define GB_ID_LEN 20       /* a GB/T 28181 device or platform ID: 20 digits */
 
@@ -61,6 +61,19 @@ struct gb_sip_msg {
  * overwritten either way.
  */
 int gb_sip_parse(struct gb_sip_msg *m, const void *data, size_t len, struct cv_err *err);
+
+/*
+ * Framing of SIP over a stream (TCP; RFC 3261 section 18.3): in the len bytes received so far
+ * (data), *skip CR/LF bytes come first (keep-alives, RFC 5626 section 4.4.1: drop them), then,
+ * when the function returns 1, one whole message of *msg_len bytes (its head up to the empty
+ * line and Content-Length bytes of body) for gb_sip_parse. 0: the message is not complete yet
+ * (read more; its bytes stay). CV_EINVAL or CV_ELIMIT with one line: a control byte in the
+ * header lines (not SIP), no Content-Length (mandatory on a stream), a bad one, a message of
+ * more than GB_SIP_MAX bytes, or GB_SIP_MAX bytes without the end of the header lines; the
+ * stream cannot be resynchronised, close it. Reads at most len bytes (no NUL needed).
+ */
+int gb_sip_frame(const void *data, size_t len, size_t *skip, size_t *msg_len,
+                 struct cv_err *err);
 
 /* The first header of long name `name` (case-insensitive; compact forms were mapped), or NULL. */
 const char *gb_sip_header(const struct gb_sip_msg *m, const char *name);

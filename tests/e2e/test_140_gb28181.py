@@ -63,12 +63,53 @@ def xml_text(body, tag):
     return re.findall(rf"<{tag}>([^<]*)</{tag}>", body)
 
 
-class Platform:
-    """The upper platform: one UDP socket, a thread that answers, lists of what it saw."""
+class SipStream:
+    """SIP over one TCP connection, framed as RFC 3261 section 18.3 says: the header lines up to
+    the empty line, then Content-Length bytes of body; CRLFs between messages are skipped."""
 
-    def __init__(self, password=PASSWORD, qop=True, expires=3600):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b""
+
+    def recv_msg(self):
+        """One message, or None when nothing complete came within the socket's timeout; raises
+        EOFError when the peer closed the connection."""
+        while True:
+            self.buf = self.buf.lstrip(b"\r\n")
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                m = re.search(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(\d+)", self.buf[:end])
+                total = end + 4 + (int(m.group(1)) if m else 0)
+                if len(self.buf) >= total:
+                    msg, self.buf = self.buf[:total], self.buf[total:]
+                    return msg
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            if not data:
+                raise EOFError
+            self.buf += data
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+
+class Platform:
+    """The upper platform: one UDP socket (or, transport="tcp", a TCP listener that takes the
+    connection camvault makes and talks SIP on it), a thread that answers, lists of what it
+    saw."""
+
+    def __init__(self, password=PASSWORD, qop=True, expires=3600, transport="udp", port=0):
+        self.transport = transport
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if transport == "tcp"
+                                  else socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        if transport == "tcp":
+            self.sock.listen(4)
+        self.stream = None           # TCP: camvault's connection
+        self.connections = []        # TCP: the peer address of each connection accepted
+        self.via = []                # the Via of each request camvault sent
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.password, self.qop, self.expires = password, qop, expires
@@ -86,6 +127,8 @@ class Platform:
     def close(self):
         self.stop = True
         self.thread.join(5)
+        if self.stream is not None:
+            self.stream.sock.close()
         self.sock.close()
 
     def reply(self, hdrs, addr, status, reason, extra="", body=""):
@@ -95,7 +138,43 @@ class Platform:
         lines += [f"From: {hdrs['from'][0]}", f"To: {to}", f"Call-ID: {hdrs['call-id'][0]}",
                   f"CSeq: {hdrs['cseq'][0]}"]
         msg = "\r\n".join(lines) + "\r\n" + extra + f"Content-Length: {len(body)}\r\n\r\n" + body
-        self.sock.sendto(msg.encode(), addr)
+        self.send_to(msg.encode(), addr)
+
+    def send_to(self, data, addr):
+        if self.transport == "tcp":
+            if self.stream is not None:
+                self.stream.send(data)
+        else:
+            self.sock.sendto(data, addr)
+
+    def drop(self):
+        """TCP: close camvault's connection (the platform restarts, say)."""
+        stream, self.stream = self.stream, None
+        stream.sock.close()
+
+    def receive(self):
+        """(data, addr) of the next message, or None after 0.2 s."""
+        if self.transport == "udp":
+            try:
+                return self.sock.recvfrom(65535)
+            except socket.timeout:
+                return None
+        if self.stream is None:
+            try:
+                conn, addr = self.sock.accept()
+            except socket.timeout:
+                return None
+            conn.settimeout(0.2)
+            self.stream, self.peer = SipStream(conn), addr
+            self.connections.append(addr)
+        stream = self.stream
+        try:
+            data = stream.recv_msg()
+        except (EOFError, OSError):
+            if self.stream is stream:
+                self.stream = None
+            return None
+        return (data, self.peer) if data is not None else None
 
     def on_register(self, hdrs, addr, first):
         uri = first.split()[1]
@@ -138,14 +217,15 @@ class Platform:
     def run(self):
         while not self.stop:
             try:
-                data, addr = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
+                got = self.receive()
             except OSError:
                 return
-            if self.mute:
+            if got is None or self.mute:
                 continue
+            data, addr = got
             first, hdrs, body = parse_sip(data)
+            if not first.startswith("SIP/2.0"):
+                self.via.append(hdrs["via"][0])
             if first.startswith("SIP/2.0"):
                 self.responses.append((first, hdrs, body))
             elif first.startswith("REGISTER"):
@@ -154,13 +234,14 @@ class Platform:
                 self.on_message(hdrs, addr, body)
 
     def send(self, raw):
-        self.sock.sendto(raw if isinstance(raw, bytes) else raw.encode(), self.device)
+        self.send_to(raw if isinstance(raw, bytes) else raw.encode(), self.device)
 
     def request(self, method, to_id, body="", ctype="Application/MANSCDP+xml", extra=""):
         self.cseq += 1
         call = f"call{self.cseq}@127.0.0.1"
         msg = (f"{method} sip:{to_id}@{REALM} SIP/2.0\r\n"
-               f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};rport;branch=z9hG4bK{self.cseq}\r\n"
+               f"Via: SIP/2.0/{self.transport.upper()} 127.0.0.1:{self.port};rport;"
+               f"branch=z9hG4bK{self.cseq}\r\n"
                f"From: <sip:{PLATFORM}@{REALM}>;tag=p{self.cseq}\r\n"
                f"To: <sip:{to_id}@{REALM}>\r\nCall-ID: {call}\r\nCSeq: {self.cseq} {method}\r\n"
                f"Max-Forwards: 70\r\n{extra}"
@@ -349,6 +430,7 @@ def test_platform_away_and_keepalives_lost(root, tmp_path, procs, platform):
     ("gb_upstream = 1@127.0.0.1:5060", "gb_upstream '1@127.0.0.1:5060' is not PLATFORM_ID@HOST:PORT"),
     ("gb_keepalive = 0", "gb_keepalive '0' is not a whole number of seconds"),
     ("gb_listen = platform.example:5060", "gb_listen 'platform.example:5060' is not ADDR:PORT"),
+    ("gb_transport = sctp", "gb_transport 'sctp' is not udp or tcp"),
 ])
 def test_conf_errors(root, line, msg):
     (root / "camvault.conf").write_text(line + "\n")
@@ -518,7 +600,8 @@ def dialog(platform, channel, name, ssrc, t="0 0", setup=None):
 
     def in_dialog(method, n, body=""):
         ctype = "Content-Type: Application/MANSRTSP\r\n" if body else ""
-        platform.send(f"{method} sip:{channel}@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:"
+        platform.send(f"{method} sip:{channel}@{REALM} SIP/2.0\r\nVia: SIP/2.0/"
+                      f"{platform.transport.upper()} 127.0.0.1:"
                       f"{platform.port};branch=z9hG4bK{method}{n}\r\nFrom: <sip:{PLATFORM}@"
                       f"{REALM}>;tag=p{call[4:7]}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: "
                       f"{n} {method}\r\n{ctype}Content-Length: {len(body)}\r\n\r\n{body}")
@@ -559,22 +642,27 @@ def g711_bytes(ps):
     return sum(len(u) - 9 - u[8] for code, u in ps_units(ps) if code == 0xC0)
 
 
-def test_live_recordinfo_playback(tmp_path, procs, platform):
+def record_gate(tmp_path, procs, platform, conf=""):
+    """camsim (H.264, G.711 A-law) recorded as camera 'gate' in 4-s segments by a recorder
+    registered to `platform`, once 4 s are recorded: (root, recorder)."""
     from conftest import start_camsim
     root = tmp_path / "root"
     cv("init", root=root)
     sim = start_camsim(procs, tmp_path, cameras=1, name="c", extra=["--audio", "pcma"])
     cv("camera", "add", "gate", "--url", f"rtsp://127.0.0.1:{sim.port}/c1", root=root)
-    write_conf(root, platform, free_port(), keepalive=5)
+    write_conf(root, platform, free_port(), keepalive=5, extra=conf)
     rec = start_recorder(procs, root, tmp_path, segment=4)
     wait_for(lambda: platform.auth_ok, 20, what="registration")
-    channel = derived(1)
 
     def two_fragments():
         st = json.loads(cv("camera", "show", "gate", "--json", root=root).stdout)["status"]
         return st and st["frames"] >= 100
     wait_for(two_fragments, 60, what="the camera recording 4 s")
-    ssrc = "0100000001"
+    return root, rec
+
+
+def check_live(tmp_path, platform, rec, channel, ssrc):
+    """INVITE s=Play, 8 s of PS over RTP/UDP, BYE: ~200 H.264 frames that decode, G.711."""
     rtp, bye = dialog(platform, channel, "Play", ssrc)
     receive_ps.deadline = time.monotonic() + 20
     ps, stats = receive_ps(rtp, 8, ssrc)
@@ -586,26 +674,37 @@ def test_live_recordinfo_playback(tmp_path, procs, platform):
     assert psm > 0 and ps[psm + 12] == 0x1B and ps[psm + 13] == 0xE0, "PSM declares H.264"
     assert ps[psm + 16] == 0x90 and ps[psm + 17] == 0xC0, "PSM declares G.711 audio"
     assert 6 * 8000 <= g711_bytes(ps) <= 10 * 8000, "8 s of G.711 at 8000 bytes/s"
-    path = tmp_path / "live.ps"
+    path = tmp_path / f"live-{ssrc}.ps"
     path.write_bytes(ps)
     check_ps(path, (170, 230))  # 8 s at 25 fps
     wait_for(lambda: "ended the stream of camera 'gate' (BYE)" in rec.logfile.read_text(), 10,
              what="the BYE in the log")
 
-    # RecordInfo: the indexed segments of the last minute, in local time without a zone
+
+def record_info(platform, channel, sn):
+    """RecordInfo for the last minute: the indexed segments as items, in local time without a
+    zone, sorted (start, end) in seconds."""
     end = time.time()
-    fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
-    platform.query("RecordInfo", channel, 31, f"<StartTime>{fmt(end - 60)}</StartTime>"
+    fmt = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))  # noqa: E731
+    platform.query("RecordInfo", channel, sn, f"<StartTime>{fmt(end - 60)}</StartTime>"
                    f"<EndTime>{fmt(end)}</EndTime><Secrecy>0</Secrecy><Type>all</Type>\r\n")
 
     def items():
-        ans = platform.answers("RecordInfo", 31)
+        ans = platform.answers("RecordInfo", sn)
         got = [(local_s(a), local_s(b)) for m in ans for a, b in
                zip(xml_text(m, "StartTime"), xml_text(m, "EndTime"))]
         return got if ans and len(got) == int(xml_text(ans[0], "SumNum")[0]) else None
     spans = sorted(wait_for(items, 10, what="every RecordInfo item"))
-    assert len(spans) >= 3 and spans[-1][1] - spans[0][0] >= 10, spans
     assert all(b - a <= 6 for a, b in spans)  # segments of ~4 s as items
+    return spans
+
+
+def test_live_recordinfo_playback(tmp_path, procs, platform):
+    root, rec = record_gate(tmp_path, procs, platform)
+    channel = derived(1)
+    check_live(tmp_path, platform, rec, channel, "0100000001")
+    spans = record_info(platform, channel, 31)
+    assert len(spans) >= 3 and spans[-1][1] - spans[0][0] >= 10, spans
 
     # Playback of an archived 8-s range, at real-time pace, then MediaStatus
     start = int(spans[0][0]) + 1
@@ -668,3 +767,213 @@ def test_live_recordinfo_playback(tmp_path, procs, platform):
     cv("audit", "--verify", root=root)  # the records written by the agent keep the chain whole and '"gb-recordinfo"' in audit
     assert PLATFORM in audit
     assert rec.running()
+
+
+# ---- acceptance 1 over SIP/TCP (gb_transport = tcp; RFC 3261 section 18.3 framing) ----
+
+def test_tcp_register_catalog_live_recordinfo_playback(tmp_path, procs):
+    """The same as over UDP, with the platform listening on TCP: camvault connects, registers
+    with Digest, keeps alive, answers Catalog, streams live, answers RecordInfo and plays back
+    8 s at real-time pace, every SIP message on the one connection with Via SIP/2.0/TCP; when
+    the platform drops the connection, one line and camvault connects and registers again."""
+    platform = Platform(transport="tcp")
+    try:
+        root, rec = record_gate(tmp_path, procs, platform, conf="gb_transport = tcp\n")
+        add_cameras(root, 5)  # disabled: 6 channels, 2 Catalog MESSAGEs on the stream
+        assert "authorization" not in platform.registers[0][2], "the first REGISTER is challenged"
+        assert platform.registers[0][2]["contact"][0].endswith(";transport=tcp>")
+        assert not platform.auth_bad
+        assert len(platform.connections) == 1
+        assert platform.via and all(v.startswith("SIP/2.0/TCP ") for v in platform.via), \
+            platform.via
+
+        platform.query("Catalog", GB_ID, 11)
+        want = {derived(n) for n in (1, 2, 4, 5, 6)} | {"34020000001310000777"}
+
+        def catalog_ids():
+            ids = [i for m in platform.answers("Catalog", 11) for i in xml_text(m, "DeviceID")[1:]]
+            return ids if set(ids) >= want else None
+        assert sorted(wait_for(catalog_ids, 15, what="the Catalog over TCP")) == sorted(want)
+        assert len(platform.answers("Catalog", 11)) >= 2
+
+        channel = derived(1)
+        check_live(tmp_path, platform, rec, channel, "0100000011")
+        spans = record_info(platform, channel, 32)
+        assert len(spans) >= 3 and spans[-1][1] - spans[0][0] >= 10, spans
+        wait_for(lambda: len(platform.keepalives) >= 2, 20, what="two keepalives over TCP")
+
+        # Playback of an archived 8-s range (RTP over UDP), at real-time pace, then MediaStatus
+        start = int(spans[0][0]) + 1
+        rtp, bye = dialog(platform, channel, "Playback", "1100000012", f"{start} {start + 8}")
+        t0 = time.monotonic()
+        receive_ps.deadline = t0 + 20
+        # MANSRTSP in INFO on the connection: PLAY at Scale 1 (the pace it has) is answered 200
+        threading.Timer(1, bye.info, ["PLAY MANSRTSP/1.0\r\nCSeq: 1\r\nScale: 1.0\r\n"]).start()
+        ps, stats = receive_ps(rtp, 30, "1100000012", done=lambda: [
+            m for m in platform.messages if "<CmdType>MediaStatus</CmdType>" in m])
+        took = time.monotonic() - t0
+        bye()
+        rtp.close()
+        assert stats["ssrc"] == {1100000012}
+        assert [r for r in platform.responses if r[1]["cseq"][0].endswith(" INFO")
+                and r[0].startswith("SIP/2.0 200")], "INFO answered on the connection"
+        path = tmp_path / "playback-tcp.ps"
+        path.write_bytes(ps)
+        check_ps(path, (190, 260))
+        assert took >= 7, f"8 s of footage came in {took:.1f} s: not at real-time pace"
+        assert len(platform.connections) == 1, "everything went over the one connection"
+        assert all(v.startswith("SIP/2.0/TCP ") for v in platform.via), platform.via
+
+        # the platform drops the connection: one line, a new connection, registered again
+        n = len(platform.auth_ok)
+        platform.drop()
+        wait_for(lambda: len(platform.connections) == 2 and len(platform.auth_ok) > n, 20,
+                 what="a new connection and registration after the drop")
+        log = rec.logfile.read_text()
+        lost = [ln for ln in log.splitlines() if "SIP/TCP connection was closed" in ln]
+        assert len(lost) == 1 and f"upstream '{PLATFORM}@127.0.0.1:{platform.port}'" in lost[0] \
+            and "connecting again in 1 s" in lost[0], lost
+        assert "over TCP" in log and PASSWORD not in log
+        rec.close()
+        assert rec.p.returncode == 0
+        assert platform.unregistered, "Expires: 0 over TCP when the recorder stops"
+    finally:
+        platform.close()
+
+
+def test_tcp_platform_away(root, tmp_path, procs):
+    """gb_transport = tcp with nobody listening at gb_upstream: one line per refused connect,
+    backing off (1 s, then 2 s); once the platform listens, camvault connects and registers."""
+    port = free_port()
+    (root / "camvault.conf").write_text(
+        f"gb_id = {GB_ID}\ngb_realm = {REALM}\ngb_listen = 127.0.0.1:{free_port()}\n"
+        f"gb_upstream = {PLATFORM}@127.0.0.1:{port}\ngb_password = {PASSWORD}\n"
+        "gb_transport = tcp\n")
+    rec = start_recorder(procs, root, tmp_path)
+    up = f"gb: upstream '{PLATFORM}@127.0.0.1:{port}': cannot connect over TCP: Connection refused"
+    wait_for(lambda: f"{up}; connecting again in 2 s" in rec.logfile.read_text(), 20,
+             what="two refused connects")
+    assert f"{up}; connecting again in 1 s" in rec.logfile.read_text()
+    platform = Platform(transport="tcp", port=port)
+    try:
+        wait_for(lambda: platform.auth_ok, 20, what="registration once the platform listens")
+        assert rec.running()
+    finally:
+        platform.close()
+
+
+def sip_conn(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.settimeout(0.5)
+    return s
+
+
+def closed_by_peer(s, within=15):
+    """Whether the peer closes s (EOF) within `within` s, whatever it sent before."""
+    until = time.monotonic() + within
+    while time.monotonic() < until:
+        try:
+            if not s.recv(65536):
+                return True
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return True
+    return False
+
+
+def register_of(device, n, branch):
+    return (f"REGISTER sip:{GB_ID}@{REALM} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch="
+            f"z9hG4bK{branch}\r\nFrom: <sip:{device}@{REALM}>;tag=t{n}\r\nTo: <sip:{device}@"
+            f"{REALM}>\r\nCall-ID: tcp-{branch}\r\nCSeq: {n} REGISTER\r\nExpires: 60\r\n"
+            f"Content-Length: 0\r\n\r\n").encode()
+
+
+def test_tcp_hostile(root, tmp_path, procs):
+    """SIP over TCP on gb_listen from peers that are not polite: messages cut anywhere and
+    several in one segment are framed; bytes that are not SIP, a Content-Length too large or
+    missing, a header without end, a peer that sends nothing and one that stops inside a
+    message each get one line naming the peer and the cause and lose their connection; the
+    65th connection is refused; the agent goes on answering."""
+    sip_port = free_port()
+    (root / "camvault.conf").write_text(f"gb_id = {GB_ID}\ngb_realm = {REALM}\n"
+                                        f"gb_listen = 127.0.0.1:{sip_port}\ngb_keepalive = 5\n")
+    rec = start_recorder(procs, root, tmp_path)
+    wait_for(lambda: "listening on 127.0.0.1" in rec.logfile.read_text(), 20, what="the agent")
+    unknown = "34020000001110000042"
+
+    # two REGISTERs (unknown device: 403 each) in one segment, a third cut in three pieces
+    good = sip_conn(sip_port)
+    stream = SipStream(good)
+    good.sendall(b"\r\n\r\n" + register_of(unknown, 1, "a") + register_of(unknown, 2, "b"))
+    third = register_of(unknown, 3, "c")
+    for piece in (third[:7], third[7:90], third[90:]):
+        good.sendall(piece)
+        time.sleep(0.2)
+    got = []
+    wait_for(lambda: got.append(stream.recv_msg()) or len([g for g in got if g]) >= 3, 10,
+             what="three answers on the connection")
+    answers = [parse_sip(g) for g in got if g]
+    assert [a[0] for a in answers] == ["SIP/2.0 403 Forbidden"] * 3, answers
+    assert [a[1]["call-id"][0] for a in answers] == ["tcp-a", "tcp-b", "tcp-c"]
+    # a framed message that is not SIP: 400, as over UDP, and the connection stays
+    good.sendall(b"HELLO\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKh\r\nCall-ID: tcp-h\r\n"
+                 b"CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n" + register_of(unknown, 6, "f"))
+    got = []
+    wait_for(lambda: got.append(stream.recv_msg()) or len([g for g in got if g]) >= 2, 10,
+             what="the 400 and the next answer")
+    assert [parse_sip(g)[0] for g in got if g] == ["SIP/2.0 400 Bad Request",
+                                                   "SIP/2.0 403 Forbidden"]
+
+    cases = {
+        "garbage": b"\x00\xff" * 700,
+        "too-big": (f"MESSAGE sip:{GB_ID}@{REALM} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;"
+                    f"branch=z9hG4bKbig\r\nContent-Length: 100000\r\n\r\n").encode() + b"x" * 3000,
+        "no-length": (f"MESSAGE sip:{GB_ID}@{REALM} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;"
+                      f"branch=z9hG4bKnolen\r\nCall-ID: x\r\n\r\n<Query/>").encode(),
+        "endless": b"MESSAGE sip:x SIP/2.0\r\n" + b"X-Pad: " + b"a" * 9000,
+        "idle": b"",
+        "slow": register_of(unknown, 4, "d") + third[:50],
+    }
+    conns = {}
+    for name, data in cases.items():
+        conns[name] = sip_conn(sip_port)
+        conns[name].sendall(data)
+    for name, s in conns.items():
+        assert closed_by_peer(s), f"{name}: the connection was not closed"
+    log = rec.logfile.read_text()
+    want = {
+        "garbage": "not SIP: byte 0x00 in the header lines; connection closed",
+        "too-big": "Content-Length 100000 too large (a message of at most 8192 bytes); "
+                   "connection closed",
+        "no-length": "a message without Content-Length (RFC 3261 18.3 requires it on a stream); "
+                     "connection closed",
+        "endless": "no end of the header lines within 8192 bytes; connection closed",
+        "idle": "sent no complete message within 5 s; closed",
+        "slow": "a message still incomplete after 5 s (50 bytes); closed",
+    }
+    for name, s in conns.items():
+        port = s.getsockname()[1]
+        lines = [ln for ln in log.splitlines() if f"SIP/TCP connection from 127.0.0.1:{port}" in ln
+                 or f"SIP/TCP from 127.0.0.1:{port}" in ln]
+        assert len(lines) == 1 and want[name] in lines[0], (name, lines)
+        s.close()
+
+    good.close()
+
+    # at most 64 connections from peers: one more is refused with a line (and closed)
+    many = [sip_conn(sip_port) for _ in range(66)]
+    wait_for(lambda: "connections open already" in rec.logfile.read_text(), 10,
+             what="the refusal line")
+    assert any(closed_by_peer(s, 0.5) for s in many[-3:])
+    for s in many:
+        s.close()
+
+    # the agent still answers on a new connection
+    s = sip_conn(sip_port)
+    s.sendall(register_of(unknown, 5, "e"))
+    stream = SipStream(s)
+    r = wait_for(lambda: stream.recv_msg(), 10, what="an answer after the hostile peers")
+    assert parse_sip(r)[0] == "SIP/2.0 403 Forbidden"
+    assert rec.running()
+    s.close()

@@ -23,7 +23,7 @@ import threading
 import time
 
 from conftest import CAMVAULT, cv, free_port, query, start_recorder, wait_for
-from test_140_gb28181 import auth_params, md5, parse_sip  # the upper platform's SIP reading
+from test_140_gb28181 import SipStream, auth_params, md5, parse_sip  # the platform's SIP reading
 
 GB_ID = "34020000002000000001"   # camvault: a platform (type 200)
 REALM = "3402000000"
@@ -134,12 +134,21 @@ def make_aac(tmp_path):
 # ---- the device ----
 
 class Device:
-    def __init__(self, sip_port, media, device=DEV, password=PASSWORD, aac=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+    """tcp: SIP over one TCP connection to camvault's gb_listen (RFC 3261 section 18.3 framing),
+    made at start(); else over UDP."""
+
+    def __init__(self, sip_port, media, device=DEV, password=PASSWORD, aac=None, tcp=False):
+        self.tcp = tcp
+        self.cv = ("127.0.0.1", sip_port)
+        if tcp:
+            self.sock = socket.create_connection(self.cv, timeout=5)
+            self.sip = SipStream(self.sock)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
-        self.cv = ("127.0.0.1", sip_port)
+        self.vias = []            # the top Via of each request camvault sent
         self.device, self.password = device, password
         self.aus, self.audio = media
         self.aac = aac            # ADTS frames to send instead of G.711 (PSM type 0x0F)
@@ -157,13 +166,29 @@ class Device:
         self.media_t = threading.Thread(target=self.send_media, daemon=True)
 
     def send(self, text):
-        self.sock.sendto(text.encode("latin-1"), self.cv)
+        if self.tcp:
+            self.sip.send(text.encode("latin-1"))
+        else:
+            self.sock.sendto(text.encode("latin-1"), self.cv)
+
+    def receive(self):
+        """The next message, or None after 0.1 s."""
+        if self.tcp:
+            try:
+                return self.sip.recv_msg()
+            except (EOFError, OSError):
+                return None
+        try:
+            return self.sock.recvfrom(65536)[0]
+        except socket.timeout:
+            return None
 
     def request(self, method, extra="", body="", ctype=None, call_id=None):
         self.cseq += 1
         ct = f"Content-Type: {ctype}\r\n" if ctype else ""
         self.send(f"{method} sip:{GB_ID}@{REALM} SIP/2.0\r\n"
-                  f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};rport;branch=z9hG4bK{time.time_ns()}\r\n"
+                  f"Via: SIP/2.0/{'TCP' if self.tcp else 'UDP'} 127.0.0.1:{self.port};rport;"
+                  f"branch=z9hG4bK{time.time_ns()}\r\n"
                   f"From: <sip:{self.device}@{REALM}>;tag=dev1\r\nTo: <sip:{self.device}@{REALM}>\r\n"
                   f"Call-ID: {call_id or self.call_id}\r\nCSeq: {self.cseq} {method}\r\n"
                   f"Max-Forwards: 70\r\n{extra}{ct}Content-Length: {len(body)}\r\n\r\n{body}")
@@ -200,6 +225,7 @@ class Device:
 
     def on_request(self, first, hdrs, body):
         method = first.split()[0]
+        self.vias.append(hdrs["via"][0])
         if method == "MESSAGE":
             self.answer(first, hdrs, "200 OK")
             if "<CmdType>Catalog</CmdType>" in body:
@@ -247,9 +273,8 @@ class Device:
                                               f"<DeviceID>{self.device}</DeviceID>\r\n<Status>OK</Status>\r\n"
                                               "</Notify>\r\n"),
                              ctype="Application/MANSCDP+xml", call_id=f"ka{time.time_ns()}")
-            try:
-                data, _ = self.sock.recvfrom(65536)
-            except socket.timeout:
+            data = self.receive()
+            if data is None:
                 continue
             if self.silent:
                 continue
@@ -328,6 +353,29 @@ def show(root, cid):
     return cv("camera", "show", cid, root=root).stdout
 
 
+def gb_camera_recorder(root, tmp_path, procs):
+    """Camera 'gate' of device DEV (PASSWORD) and a recorder with 3-s segments and gb_listen on
+    a free port: (that port, the recorder)."""
+    sip_port = free_port()
+    write_conf(root, sip_port)
+    r = subprocess.run([str(CAMVAULT), "camera", "add", "--root", str(root), "gate", "--gb-device", DEV,
+                        "--gb-password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return sip_port, start_recorder(procs, root, tmp_path, segment=3)
+
+
+def probed_segments(root, cid):
+    """(segment, {codec_type: ffprobe stream}) of each segment of camera cid, frames counted;
+    each must read without an error."""
+    out = []
+    for s in query(root, cid)["segments"]:
+        p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
+                            str(root / s["path"])], capture_output=True, text=True)
+        assert p.returncode == 0 and not p.stderr.strip(), (s["path"], p.stderr)
+        out.append((s, {x["codec_type"]: x for x in json.loads(p.stdout)["streams"]}))
+    return out
+
+
 def test_gb_device_recorded_with_drop(root, tmp_path, procs):
     media = make_media(tmp_path)
     sip_port = free_port()
@@ -376,6 +424,9 @@ def test_gb_device_recorded_with_drop(root, tmp_path, procs):
         wait_for(lambda: len(dev.acks) >= 2, 30, what="a new INVITE after the drop")
         wait_for(lambda: any(s["start_us"] / 1e6 > t_down + 15 for s in query(root, "gate")["segments"]),
                  30, what="a segment after the drop")
+        # 10 s in all before stopping (a loaded machine may index the first segments late)
+        wait_for(lambda: sum(s["frames"] for s in query(root, "gate")["segments"]) >= 10 * FPS, 30,
+                 what="10 s of frames indexed")
         assert rec.running()
         rec.close()
         wait_for(lambda: dev.byes, 10, what="BYE when the recorder stops")
@@ -394,11 +445,7 @@ def test_gb_device_recorded_with_drop(root, tmp_path, procs):
     assert len({s["run_id"] for s in q["segments"]}) == 2
     assert sum(s["frames"] for s in q["segments"]) >= 10 * FPS, q["segments"]
 
-    for s in q["segments"]:
-        p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
-                            str(root / s["path"])], capture_output=True, text=True)
-        assert p.returncode == 0 and not p.stderr.strip(), (s["path"], p.stderr)
-        streams = {x["codec_type"]: x for x in json.loads(p.stdout)["streams"]}
+    for s, streams in probed_segments(root, "gate"):
         assert streams["video"]["codec_name"] == "h264", streams
         assert streams["video"]["width"] == 320
         assert int(streams["video"]["nb_read_frames"]) == s["frames"] > 0, s
@@ -439,12 +486,7 @@ def test_gb_device_cli(root):
 def test_gb_device_aac(root, tmp_path, procs):
     """A device whose PSM declares AAC (0x0F, ADTS in PES): the audio is kept as AAC."""
     media, aac = make_media(tmp_path), make_aac(tmp_path)
-    sip_port = free_port()
-    write_conf(root, sip_port)
-    r = subprocess.run([str(CAMVAULT), "camera", "add", "--root", str(root), "gate", "--gb-device", DEV,
-                        "--gb-password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    rec = start_recorder(procs, root, tmp_path, segment=3)
+    sip_port, rec = gb_camera_recorder(root, tmp_path, procs)
     dev = Device(sip_port, media, aac=aac)
     try:
         dev.start()
@@ -452,11 +494,41 @@ def test_gb_device_aac(root, tmp_path, procs):
         rec.close()
     finally:
         dev.close()
-    for s in query(root, "gate")["segments"]:
-        p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
-                            str(root / s["path"])], capture_output=True, text=True)
-        assert p.returncode == 0 and not p.stderr.strip(), (s["path"], p.stderr)
-        streams = {x["codec_type"]: x for x in json.loads(p.stdout)["streams"]}
+    for s, streams in probed_segments(root, "gate"):
         assert streams["audio"]["codec_name"] == "aac", streams
         assert streams["audio"]["sample_rate"] == "16000", streams
         assert int(streams["audio"]["nb_read_frames"]) > 0, streams
+
+
+def test_gb_device_over_tcp(root, tmp_path, procs):
+    """A device that speaks SIP over TCP to gb_listen: it registers with its password on its
+    connection, and camvault's Catalog query, INVITE, ACK and BYE come back on that connection
+    (Via SIP/2.0/TCP); the camera records."""
+    media = make_media(tmp_path)
+    sip_port, rec = gb_camera_recorder(root, tmp_path, procs)
+    wait_for(lambda: "listening on 127.0.0.1" in rec.logfile.read_text(), 20, what="the agent")
+    dev = Device(sip_port, media, tcp=True)
+    try:
+        dev.start()
+        wait_for(lambda: dev.registered, 10, what="the device registered over TCP")
+        assert dev.status[:2] == [401, 200], dev.status
+        wait_for(lambda: dev.catalog_queries, 10, what="the Catalog query on the connection")
+        wait_for(lambda: dev.acks, 20, what="the INVITE answered and ACKed on the connection")
+        assert dev.invites[0][0].startswith(f"INVITE sip:{CHANNEL}@"), dev.invites[0][0]
+        assert len(dev.invites) == 1, "no INVITE retransmission over TCP"
+        wait_for(lambda: len(query(root, "gate")["segments"]) >= 2, 30, what="two segments")
+        assert "registered, streaming" in show(root, "gate")
+        assert dev.keepalive_answers >= 2
+        rec.close()
+        wait_for(lambda: dev.byes, 10, what="BYE on the connection when the recorder stops")
+    finally:
+        dev.close()
+    assert dev.vias and all(v.startswith("SIP/2.0/TCP ") for v in dev.vias), dev.vias
+    assert re.search(rf"device {DEV} \(camera 'gate'\) registered from 127\.0\.0\.1:{dev.port} ",
+                     rec.logfile.read_text())
+    segments = probed_segments(root, "gate")
+    assert len(segments) >= 2
+    for s, streams in segments:
+        assert streams["video"]["codec_name"] == "h264", streams
+        assert int(streams["video"]["nb_read_frames"]) == s["frames"] > 0, s
+        assert streams["audio"]["codec_name"] == "pcm_alaw", streams

@@ -10,6 +10,10 @@
  *   2     an MPEG program stream as a GB/T 28181 device sends it (gb/psdemux.h): fed to
  *         gb_psd_feed in pieces of 1, 7, 188 and 1400 bytes, gb_psd_lost after every ninth,
  *         every frame taken; each must have bytes and a PSM's stream type;
+ *   4     the bytes of a SIP/TCP connection (gb/tcp.c's reassembly): received in pieces of 1,
+ *         3, 100 and 1400 bytes into a GB_SIP_MAX buffer, cut by gb_sip_frame, each message
+ *         through gb_sip_parse as for selector 0; a framing error ends the stream, and must
+ *         name its cause; the frame must lie inside the bytes received;
  *   other even  one SIP datagram: gb_sip_parse, then every header through gb_sip_param ("tag",
  *         "branch", "expires"), gb_sip_uri_user and gb_auth_param, and the body through
  *         gb_manscdp_parse, as the agent does with a platform's MESSAGE;
@@ -38,7 +42,7 @@
 #include "gb/sip.h"
 #include "common/banned.h"
 
-static unsigned long long n_sip, n_sip_ok, n_xml, n_xml_ok, n_ps, n_ps_frames;
+static unsigned long long n_sip, n_sip_ok, n_xml, n_xml_ok, n_ps, n_ps_frames, n_tcp, n_tcp_msgs;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -96,6 +100,53 @@ static void ps_input(const uint8_t *p, size_t n)
     gb_psd_release(&d);
 }
 
+/* As gb/tcp.c reads a connection: a buffer of GB_SIP_MAX bytes, filled by pieces, emptied by
+ * gb_sip_frame's skips and messages. */
+static void stream_input(const uint8_t *p, size_t n)
+{
+    static const size_t piece[] = {1, 3, 100, 1400};
+    uint8_t *buf = malloc(GB_SIP_MAX);
+    size_t have = 0, at = 0, k = 0;
+
+    if (!buf)
+        abort();
+    n_tcp++;
+    while (at < n && have < GB_SIP_MAX) {
+        size_t l = piece[k++ % 4];
+        if (l > n - at)
+            l = n - at;
+        if (l > GB_SIP_MAX - have)
+            l = GB_SIP_MAX - have;
+        memcpy(buf + have, p + at, l);
+        have += l;
+        at += l;
+        for (;;) {
+            struct cv_err err = {""};
+            size_t skip = 0, len = 0;
+            int rc = gb_sip_frame(buf, have, &skip, &len, &err);
+            if (rc < 0) {
+                if (!err.msg[0])
+                    abort();
+                goto out;
+            }
+            if (skip > have || (rc == 1 && (len == 0 || skip + len > have || len > GB_SIP_MAX)))
+                abort();
+            memmove(buf, buf + skip, have - skip);
+            have -= skip;
+            if (rc == 0)
+                break;
+            n_tcp_msgs++;
+            sip_input(buf, len);
+            memmove(buf, buf + len, have - len);
+            have -= len;
+        }
+    }
+    if (have >= GB_SIP_MAX) /* a full buffer without a message or an error: tcp.c would hang */
+        abort();
+out:
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *copy;
@@ -110,6 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(copy, data + 1, size - 1);
     if (data[0] == 2) {
         ps_input(copy, size - 1);
+    } else if (data[0] == 4) {
+        stream_input(copy, size - 1);
     } else if (data[0] % 2 == 0) {
         sip_input(copy, size - 1);
     } else {
@@ -147,6 +200,20 @@ static const uint8_t ps_seed[] = {
 
 static const char *const seeds[] = {
     (const char *)ps_seed,
+    "\x04\r\n\r\nREGISTER sip:34020000002000000001@3402000000 SIP/2.0\r\n"
+    "Via: SIP/2.0/TCP 127.0.0.1:5061;rport;branch=z9hG4bK7\r\n"
+    "From: <sip:34020000001110000001@3402000000>;tag=1\r\n"
+    "To: <sip:34020000001110000001@3402000000>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\n"
+    "Expires: 3600\r\nContent-Length: 0\r\n\r\n"
+    "MESSAGE sip:34020000002000000001@3402000000 SIP/2.0\r\n"
+    "v: SIP/2.0/TCP 127.0.0.1:5061;branch=z9hG4bK8\r\nf: <sip:34020000001110000001@3402000000>"
+    ";tag=2\r\nt: <sip:34020000002000000001@3402000000>\r\ni: k1\r\nCSeq: 2 MESSAGE\r\n"
+    "c: Application/MANSCDP+xml\r\nl: 102\r\n\r\n"
+    "<?xml version=\"1.0\"?>\r\n<Notify><CmdType>Keepalive</CmdType><SN>1</SN>"
+    "<DeviceID>1</DeviceID></Notify>\r\n\r\n"
+    "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK9\r\n"
+    "From: <sip:1@2>;tag=3\r\nTo: <sip:1@2>;tag=4\r\nCall-ID: c9\r\nCSeq: 9 MESSAGE\r\n"
+    "Content-Length:   0  \r\n\r\nINVITE sip:x SIP/2.0\r\nContent-Length: 99",
     "\0REGISTER sip:34020000002000000001@127.0.0.1:5060 SIP/2.0\r\n"
     "Via: SIP/2.0/UDP 127.0.0.1:5061;rport;branch=z9hG4bK776asdhds\r\n"
     "From: <sip:34020000001180000001@3402000000>;tag=49583\r\n"
@@ -252,10 +319,12 @@ int main(int argc, char **argv)
         run_kept(in, len, keep);
     }
     printf("fuzz-sip: %llu inputs: %llu SIP (%llu parsed), %llu MANSCDP (%llu parsed), "
-           "%llu PS (%llu frames)\n", (unsigned long long)nseeds + iters, n_sip, n_sip_ok, n_xml,
-           n_xml_ok, n_ps, n_ps_frames);
+           "%llu PS (%llu frames), %llu SIP/TCP streams (%llu messages)\n",
+           (unsigned long long)nseeds + iters, n_sip, n_sip_ok, n_xml, n_xml_ok, n_ps,
+           n_ps_frames, n_tcp, n_tcp_msgs);
     free(in);
-    return n_sip_ok && n_xml_ok && n_ps_frames ? 0 : 1; /* the seeds themselves must parse */
+    /* the seeds themselves must parse */
+    return n_sip_ok && n_xml_ok && n_ps_frames && n_tcp_msgs >= 3 ? 0 : 1;
 }
 
 #endif
