@@ -77,6 +77,16 @@ static struct idx_txn *begin_cam1(struct fx_env *e, struct idx_camera *c)
     return t;
 }
 
+/* Add *c on t: it must succeed, get number `num` and bring the config generation to `gen`. */
+static void camera_add_ok(struct idx_txn *t, struct idx_camera *c, int num, uint64_t gen)
+{
+    struct cv_err err = {""};
+
+    CHECK_OK(idx_camera_add(t, c, &err), &err);
+    CHECK_EQ_INT(c->num, num);
+    CHECK_EQ_U64(idx_config_gen(t), gen);
+}
+
 static void check_camera(const struct idx_camera *got, const struct idx_camera *want)
 {
     CHECK_EQ_STR(got->id, want->id);
@@ -155,12 +165,8 @@ void test_idx_cameras(void)
     if (!t)
         goto out;
     gen = idx_config_gen(t);
-    CHECK_OK(idx_camera_add(t, &a, &err), &err);
-    CHECK_EQ_INT(a.num, 1);
-    CHECK_EQ_U64(idx_config_gen(t), gen + 1);
-    CHECK_OK(idx_camera_add(t, &b, &err), &err);
-    CHECK_EQ_INT(b.num, 2);
-    CHECK_EQ_U64(idx_config_gen(t), gen + 2);
+    camera_add_ok(t, &a, 1, gen + 1);
+    camera_add_ok(t, &b, 2, gen + 2);
     commit(t);
 
     /* Taken id: refused, nothing changes, no number used up. */
@@ -175,9 +181,7 @@ void test_idx_cameras(void)
         CHECK_CONTAINS(err.msg, "'gate-3'");
         CHECK_EQ_U64(idx_config_gen(t), gen + 2);
     }
-    CHECK_OK(idx_camera_add(t, &c, &err), &err);
-    CHECK_EQ_INT(c.num, 3);
-    CHECK_EQ_U64(idx_config_gen(t), gen + 3);
+    camera_add_ok(t, &c, 3, gen + 3);
     commit(t);
 
     t = begin(&e, false);
