@@ -272,12 +272,5 @@ int cli_cmd_query(int argc, char **argv)
     }
     free(acc.items);
     free(holds);
-    if (!cv_buf_ok(&out)) {
-        cv_buf_release(&out);
-        err = (struct cv_err){"query: output too large; ask for a shorter range"};
-        return cli_fail(&err);
-    }
-    fwrite(out.data, 1, out.len, stdout);
-    cv_buf_release(&out);
-    return 0;
+    return cli_write_out(&out, "query: output too large; ask for a shorter range");
 }
