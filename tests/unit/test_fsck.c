@@ -41,9 +41,9 @@ struct fenv {
     struct idx_camera cam;
     struct idx_segment seg[NSEG + 2];
     size_t nseg;
-    struct lines l;          /* what the last run() reported */
+    struct lines l;           /* what the last run() reported */
     struct idx_fsck_counts n; /* and its counts */
-    struct idx *idx;         /* the index while fenv_begin's transaction is open, else NULL */
+    struct idx *idx;          /* the index while fenv_begin's transaction is open, else NULL */
 };
 
 static void collect_line(void *ctx, const char *line)
@@ -368,8 +368,7 @@ static void fenv_end(struct fenv *e, struct idx_txn *t, bool write)
     e->idx = NULL;
 }
 
-static void read_index(struct fenv *e, struct seen *v, struct idx_deleting **del,
-                       size_t *ndel)
+static void read_index(struct fenv *e, struct seen *v, struct idx_deleting **del, size_t *ndel)
 {
     struct cv_err err = {""};
     struct idx_txn *t = NULL;
