@@ -100,7 +100,6 @@ static int parse_trak(const struct lay_box *trak, struct lay_seg_info *info)
     struct lay_box tkhd, mdia, mdhd, hdlr, minf, stbl, stsd;
     uint32_t track_id, timescale;
     struct cv_rd r;
-    uint8_t version;
     char handler[5] = "", fourcc[5] = "";
 
     if (lay_box_find(trak->body, trak->len, "tkhd", &tkhd) != 1 ||
@@ -108,15 +107,8 @@ static int parse_trak(const struct lay_box *trak, struct lay_seg_info *info)
         lay_box_find(mdia.body, mdia.len, "mdhd", &mdhd) != 1 ||
         lay_box_find(mdia.body, mdia.len, "hdlr", &hdlr) != 1)
         return -1;
-    cv_rd_init(&r, tkhd.body, tkhd.len);
-    version = cv_rd_u8(&r);
-    cv_rd_skip(&r, 3 + (version == 1 ? 16 : 8));
-    track_id = cv_rd_be32(&r);
-    cv_rd_init(&r, mdhd.body, mdhd.len);
-    version = cv_rd_u8(&r);
-    cv_rd_skip(&r, 3 + (version == 1 ? 16 : 8));
-    timescale = cv_rd_be32(&r);
-    if (r.bad || timescale == 0 || track_id == 0)
+    if (lay_box_u32_after_times(&tkhd, &track_id) < 0 ||
+        lay_box_u32_after_times(&mdhd, &timescale) < 0 || timescale == 0 || track_id == 0)
         return -1;
     cv_rd_init(&r, hdlr.body, hdlr.len);
     cv_rd_skip(&r, 8); /* version, flags, pre_defined */
