@@ -531,17 +531,13 @@ int idx_pending_del(struct idx_txn *t, uint32_t cam, struct cv_err *err)
 int idx_pending_get(struct idx_txn *t, uint32_t cam, char *relpath, struct cv_err *err)
 {
     uint8_t key[4];
-    MDB_val v;
     struct cv_rd r;
     int rc;
 
     cv_put_be32(key, cam);
-    rc = idx_get(t, DB_PENDING, key, 4, &v);
-    if (rc == MDB_NOTFOUND)
-        return CV_ENOENT;
+    rc = idx_get_rd(t, DB_PENDING, key, 4, &r, "reading pending segment", err);
     if (rc)
-        return idx_db_err(err, rc, "reading pending segment");
-    cv_rd_init(&r, v.mv_data, v.mv_size);
+        return rc;
     cv_rd_str16(&r, relpath, LAY_RELPATH_MAX);
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: pending record is corrupt");
@@ -610,7 +606,6 @@ int idx_fragments_get(struct idx_txn *t, uint32_t cam, int64_t start_us,
                       struct lay_seg_frag **out, size_t *n, struct cv_err *err)
 {
     uint8_t key[12];
-    MDB_val v;
     struct cv_rd r;
     struct lay_seg_frag *f = NULL;
     uint64_t count, end = 0;
@@ -619,16 +614,13 @@ int idx_fragments_get(struct idx_txn *t, uint32_t cam, int64_t start_us,
     *out = NULL;
     *n = 0;
     seg_key(key, cam, start_us);
-    rc = idx_get(t, DB_FRAGMENTS, key, 12, &v);
-    if (rc == MDB_NOTFOUND)
-        return CV_ENOENT;
+    rc = idx_get_rd(t, DB_FRAGMENTS, key, 12, &r, "reading fragment table", err);
     if (rc)
-        return idx_db_err(err, rc, "reading fragment table");
-    cv_rd_init(&r, v.mv_data, v.mv_size);
+        return rc;
     if (cv_rd_u8(&r) != 1)
         return cv_errf(err, CV_ECORRUPT, "index: fragment table of unknown version");
     count = cv_rd_varint(&r);
-    if (r.bad || count > v.mv_size)
+    if (r.bad || count > r.len)
         return cv_errf(err, CV_ECORRUPT, "index: fragment table is corrupt");
     f = calloc(count ? count : 1, sizeof(*f));
     if (!f)
