@@ -434,18 +434,14 @@ int idx_segment_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t t
 
 const char *idx_gap_reason_name(int reason)
 {
-    switch (reason) {
-    case IDX_GAP_OFFLINE:
-        return "camera-offline";
-    case IDX_GAP_RECORDER_STOPPED:
-        return "recorder-stopped";
-    case IDX_GAP_RETENTION:
-        return "retention";
-    case IDX_GAP_DISK:
-        return "disk";
-    case IDX_GAP_MISSING:
-        return "file-missing";
-    }
+    static const char *const names[] = {[IDX_GAP_OFFLINE] = "camera-offline",
+                                        [IDX_GAP_RECORDER_STOPPED] = "recorder-stopped",
+                                        [IDX_GAP_RETENTION] = "retention",
+                                        [IDX_GAP_DISK] = "disk",
+                                        [IDX_GAP_MISSING] = "file-missing"};
+
+    if (reason > 0 && (size_t)reason < sizeof(names) / sizeof(names[0]) && names[reason])
+        return names[reason];
     return "unknown";
 }
 

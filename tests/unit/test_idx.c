@@ -708,6 +708,8 @@ void test_idx_gaps(void)
     CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_RECORDER_STOPPED), "recorder-stopped");
     CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_RETENTION), "retention");
     CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_DISK), "disk");
+    CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_MISSING), "file-missing");
+    CHECK_EQ_STR(idx_gap_reason_name(-1), "unknown");
     CHECK_EQ_STR(idx_gap_reason_name(0), "unknown");
     CHECK_EQ_STR(idx_gap_reason_name(99), "unknown");
 
