@@ -40,10 +40,9 @@ static int area_add(struct cli_cmdline *cl, int argc, char **argv)
     struct srv_area a;
     struct cv_err err = {""};
 
-    if (cli_parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse_one(cl, argc, argv, opts, false,
+                      "expected one area id: area add ID --name T [--parent ID]"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one area id: area add ID --name T [--parent ID]");
     if (lay_id_check("area", cl->pos[0], &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
     if (!name || !*name)
@@ -69,12 +68,10 @@ static int area_list(struct cli_cmdline *cl, int argc, char **argv)
     size_t n = 0;
     int rc = cli_list_begin(&r, cl, argc, argv);
 
+    if (rc == 0)
+        rc = cli_reader_end(&r, srv_area_list(r.t, &a, &n, &r.err));
     if (rc)
         return rc;
-    rc = srv_area_list(r.t, &a, &n, &r.err);
-    cli_reader_close(&r);
-    if (rc < 0)
-        return cli_fail(&r.err);
     if (cl->json) {
         struct cv_buf j;
         cv_buf_init(&j, 64u << 20);
@@ -103,10 +100,8 @@ static int area_remove(struct cli_cmdline *cl, int argc, char **argv)
 {
     struct cv_err err = {""};
 
-    if (cli_parse(cl, argc, argv, NULL, 1, false))
+    if (cli_parse_one(cl, argc, argv, NULL, false, "expected one area id: area remove ID"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one area id: area remove ID");
     if (cli_with_index(cl, area_remove_txn, (void *)cl->pos[0], &err) < 0)
         return cli_fail(&err);
     printf("removed area %s\n", cl->pos[0]);

@@ -93,10 +93,9 @@ static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
     struct cv_err err = {""};
     double days = 30;
 
-    if (cli_parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse_one(cl, argc, argv, opts, false,
+                      "expected one camera id: camera add ID --url URL"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one camera id: camera add ID --url URL");
     if (lay_id_check("camera", cl->pos[0], &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
     if (gbdev && url)
@@ -276,10 +275,8 @@ static int camera_enable(struct cli_cmdline *cl, int argc, char **argv, bool ena
                                    .action = enable ? "camera-enable" : "camera-disable"};
     struct cv_err err = {""};
 
-    if (cli_parse(cl, argc, argv, NULL, 1, false))
+    if (cli_parse_one(cl, argc, argv, NULL, false, "expected one camera id"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one camera id");
     ch.id = cl->pos[0];
     if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
         return cli_fail(&err);
@@ -348,10 +345,8 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
     struct cli_camera_change ch = {.apply = apply_edits, .arg = &ed, .action = "camera-edit"};
     struct cv_err err = {""};
 
-    if (cli_parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse_one(cl, argc, argv, opts, false, "expected one camera id"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one camera id");
     ed = (struct camera_edits){url, name, loc, transport, vol, area, pub, priv, gbid, NULL};
     if (gbdev && !gbpass)
         return cli_usage_error(cl->cmd, "--gb-device needs --gb-password-stdin");

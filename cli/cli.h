@@ -62,6 +62,13 @@ int cli_fail(const struct cv_err *err);
 int cli_parse(struct cli_cmdline *cl, int argc, char **argv, const struct cli_opt *opts, int maxpos,
               bool json_ok);
 
+/*
+ * cli_parse for a command of exactly one operand: with none or more, prints the usage line
+ * `expected` ("expected one camera id: ...") and returns EXIT_USAGE; else as cli_parse.
+ */
+int cli_parse_one(struct cli_cmdline *cl, int argc, char **argv, const struct cli_opt *opts,
+                  bool json_ok, const char *expected);
+
 /* The data root (--root, else $CAMVAULT_ROOT, else ./camvault-data) into root[PATH_MAX]. */
 int cli_resolve_root(struct cli_cmdline *cl, char *root, struct cv_err *err);
 
@@ -121,6 +128,10 @@ int cli_list_begin(struct cli_reader *r, struct cli_cmdline *cl, int argc, char 
 
 /* Abort r's transaction and close its index (NULL-safe: closing twice is harmless). */
 void cli_reader_close(struct cli_reader *r);
+
+/* Close r after its one read, whose result is rc (0 or a CV_E* code with r->err filled): the
+ * exit status, 0, or 1 after printing r->err. */
+int cli_reader_end(struct cli_reader *r, int rc);
 
 /* One subcommand of a command family: its word, and what runs it (cl->cmd is "COMMAND SUB"). */
 struct cli_sub {

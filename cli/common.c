@@ -110,6 +110,16 @@ int cli_parse(struct cli_cmdline *cl, int argc, char **argv, const struct cli_op
     return 0;
 }
 
+int cli_parse_one(struct cli_cmdline *cl, int argc, char **argv, const struct cli_opt *opts,
+                  bool json_ok, const char *expected)
+{
+    if (cli_parse(cl, argc, argv, opts, 1, json_ok))
+        return EXIT_USAGE;
+    if (cl->npos != 1)
+        return cli_usage_error(cl->cmd, "%s", expected);
+    return 0;
+}
+
 int cli_resolve_root(struct cli_cmdline *cl, char *root, struct cv_err *err)
 {
     return lay_root_resolve(cl->root, root, PATH_MAX, err);
@@ -168,6 +178,12 @@ void cli_reader_close(struct cli_reader *r)
     cli_close_index(r->idx, r->t);
     r->idx = NULL;
     r->t = NULL;
+}
+
+int cli_reader_end(struct cli_reader *r, int rc)
+{
+    cli_reader_close(r);
+    return rc < 0 ? cli_fail(&r->err) : 0;
 }
 
 /* Open the index of the command's data root, run fn in a write transaction, commit it (abort

@@ -154,10 +154,9 @@ int cli_cmd_verify(int argc, char **argv)
     struct cv_err err = {""};
     unsigned failed = 0;
 
-    if (cli_parse(&cl, argc, argv, NULL, 1, true))
+    if (cli_parse_one(&cl, argc, argv, NULL, true,
+                      "expected one package: verify FILE.zip [--json]"))
         return EXIT_USAGE;
-    if (cl.npos != 1)
-        return cli_usage_error(cl.cmd, "expected one package: verify FILE.zip [--json]");
     if (exp_verify(cl.pos[0], cl.json, stdout, &failed, &err) < 0) {
         fprintf(stderr, "camvault: %s\n", err.msg);
         return EXIT_USAGE;

@@ -127,12 +127,10 @@ static int hold_list(struct cli_cmdline *cl, int argc, char **argv)
     struct cv_buf out;
     int rc = cli_list_begin(&r, cl, argc, argv);
 
+    if (rc == 0)
+        rc = cli_reader_end(&r, idx_hold_list(r.t, &h, &n, &r.err));
     if (rc)
         return rc;
-    rc = idx_hold_list(r.t, &h, &n, &r.err);
-    cli_reader_close(&r);
-    if (rc < 0)
-        return cli_fail(&r.err);
     cv_buf_init(&out, 64u << 20);
     if (cl->json)
         cv_buf_u8(&out, '[');

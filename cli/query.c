@@ -120,10 +120,9 @@ int cli_cmd_query(int argc, char **argv)
     struct cv_buf out;
     int rc;
 
-    if (cli_parse(&cl, argc, argv, opts, 1, true))
+    if (cli_parse_one(&cl, argc, argv, opts, true,
+                      "expected one camera id: query CAMERA --from T --to T"))
         return EXIT_USAGE;
-    if (cl.npos != 1)
-        return cli_usage_error(cl.cmd, "expected one camera id: query CAMERA --from T --to T");
     if (!from_s || !to_s)
         return cli_usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
     if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)

@@ -141,11 +141,10 @@ static int user_add(struct cli_cmdline *cl, int argc, char **argv)
     struct cv_err err = {""};
     struct srv_user u;
 
-    if (cli_parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse_one(cl, argc, argv, opts, false,
+                      "expected one user name: user add NAME --role ROLE"))
         return EXIT_USAGE;
     memset(&u, 0, sizeof(u));
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one user name: user add NAME --role ROLE");
     if (srv_user_name_check(cl->pos[0], &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
     if (!role)
@@ -179,11 +178,9 @@ static int user_edit_cmd(struct cli_cmdline *cl, int argc, char **argv)
                                    {NULL, false, NULL, NULL}};
     struct cv_err err = {""};
 
-    if (cli_parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse_one(cl, argc, argv, opts, false,
+                      "expected one user name: user edit NAME [--area ID] [--address T]"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one user name: user edit NAME [--area ID] "
-                                        "[--address T]");
     if (!e.h.area && !e.h.address)
         return cli_usage_error(cl->cmd, "nothing to change (--area or --address)");
     if (household_check(cl->cmd, &e.h, &err))
@@ -203,10 +200,9 @@ static int user_token_cmd(struct cli_cmdline *cl, int argc, char **argv)
     struct cv_err err = {""};
     double d = 30;
 
-    if (cli_parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse_one(cl, argc, argv, opts, false,
+                      "expected one user name: user token NAME [--days N]"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one user name: user token NAME [--days N]");
     if (days && cv_parse_double(days, 1e-6, 3650, &d) < 0)
         return cli_usage_error(cl->cmd, "bad --days '%s': expected a number of days up to 3650",
                                days);
@@ -225,12 +221,10 @@ static int user_list(struct cli_cmdline *cl, int argc, char **argv)
     size_t n = 0;
     int rc = cli_list_begin(&r, cl, argc, argv);
 
+    if (rc == 0)
+        rc = cli_reader_end(&r, srv_user_list(r.t, &u, &n, &r.err));
     if (rc)
         return rc;
-    rc = srv_user_list(r.t, &u, &n, &r.err);
-    cli_reader_close(&r);
-    if (rc < 0)
-        return cli_fail(&r.err);
     if (cl->json)
         printf("[");
     else
