@@ -126,6 +126,11 @@ struct cli_reader {
  */
 int cli_list_begin(struct cli_reader *r, struct cli_cmdline *cl, int argc, char **argv);
 
+/* cli_read_camera into *r: the root, its index, a read transaction and the camera the first
+ * operand names (CV_ENOENT "unknown camera"), or the error in r->err; close r with
+ * cli_reader_close whether it failed or not. */
+int cli_reader_camera(struct cli_reader *r, struct cli_cmdline *cl, struct idx_camera *cam);
+
 /* Abort r's transaction and close its index (NULL-safe: closing twice is harmless). */
 void cli_reader_close(struct cli_reader *r);
 

@@ -173,6 +173,12 @@ int cli_list_begin(struct cli_reader *r, struct cli_cmdline *cl, int argc, char 
     return 0;
 }
 
+int cli_reader_camera(struct cli_reader *r, struct cli_cmdline *cl, struct idx_camera *cam)
+{
+    memset(r, 0, sizeof(*r));
+    return cli_read_camera(cl, r->root, &r->idx, &r->t, cam, &r->err);
+}
+
 void cli_reader_close(struct cli_reader *r)
 {
     cli_close_index(r->idx, r->t);

@@ -106,16 +106,13 @@ int cli_cmd_query(int argc, char **argv)
         {"--to", true, &to_s, NULL},
         {NULL, false, NULL, NULL},
     };
-    struct cv_err err = {""};
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
+    struct cli_reader r = {.err = {""}};
     struct idx_camera cam;
     struct query_acc acc = {0};
     struct idx_hold *holds = NULL;
     struct idx_segment open;
     bool has_open = false;
     size_t nholds = 0;
-    char root[PATH_MAX];
     int64_t from, to;
     struct cv_buf out;
     int rc;
@@ -127,22 +124,22 @@ int cli_cmd_query(int argc, char **argv)
         return cli_usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
     if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = cli_read_camera(&cl, root, &idx, &t, &cam, &err);
+    rc = cli_reader_camera(&r, &cl, &cam);
     if (rc == 0)
-        rc = idx_segment_iter(t, cam.num, from, to, acc_seg, &acc, &err);
+        rc = idx_segment_iter(r.t, cam.num, from, to, acc_seg, &acc, &r.err);
     if (rc == 0) /* the segment being written, up to its newest complete fragment */
-        has_open = idx_open_segment_in(t, root, cam.num, from, to, &open, NULL) == 0;
+        has_open = idx_open_segment_in(r.t, r.root, cam.num, from, to, &open, NULL) == 0;
     if (rc == 0)
-        rc = idx_gap_iter(t, cam.num, from, to, acc_gap, &acc, &err);
+        rc = idx_gap_iter(r.t, cam.num, from, to, acc_gap, &acc, &r.err);
     if (rc == 0)
-        rc = idx_hold_list(t, &holds, &nholds, &err);
-    cli_close_index(idx, t);
+        rc = idx_hold_list(r.t, &holds, &nholds, &r.err);
+    cli_reader_close(&r);
     if (rc == 0 && acc.oom)
-        rc = cv_errf(&err, CV_ENOMEM, "out of memory listing camera '%s'", cam.id);
+        rc = cv_errf(&r.err, CV_ENOMEM, "out of memory listing camera '%s'", cam.id);
     if (rc < 0) {
         free(acc.items);
         free(holds);
-        return cli_fail(&err);
+        return cli_fail(&r.err);
     }
     if (acc.n > 1) /* acc.items is NULL when empty: qsort(NULL, 0) is undefined */
         qsort(acc.items, acc.n, sizeof(acc.items[0]), item_cmp);
