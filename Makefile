@@ -67,7 +67,7 @@ $(BUILD)/libcamvault.a: $(LIB_OBJ)
 $(BUILD)/camvault: $(BUILD)/camvault.o $(CLI_OBJ) $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/camsim: $(SIM_OBJ)
+$(BUILD)/camsim: $(SIM_OBJ) $(BUILD)/libcamvault.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The live viewers' load generator of tests/bench/live_viewers.py (one epoll loop, no library).

@@ -40,10 +40,9 @@ static int area_add(struct cli_cmdline *cl, int argc, char **argv)
     struct srv_area a;
     struct cv_err err = {""};
 
-    if (cli_parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse_one(cl, argc, argv, opts, false,
+                      "expected one area id: area add ID --name T [--parent ID]"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one area id: area add ID --name T [--parent ID]");
     if (lay_id_check("area", cl->pos[0], &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
     if (!name || !*name)
@@ -65,21 +64,14 @@ static int area_add(struct cli_cmdline *cl, int argc, char **argv)
 static int area_list(struct cli_cmdline *cl, int argc, char **argv)
 {
     struct srv_area *a = NULL;
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    char root[PATH_MAX];
+    struct cli_reader r;
     size_t n = 0;
-    int rc;
+    int rc = cli_list_begin(&r, cl, argc, argv);
 
-    if (cli_parse(cl, argc, argv, NULL, 0, true))
-        return EXIT_USAGE;
-    rc = cli_read_begin(cl, root, &idx, &t, &err);
     if (rc == 0)
-        rc = srv_area_list(t, &a, &n, &err);
-    cli_close_index(idx, t);
-    if (rc < 0)
-        return cli_fail(&err);
+        rc = cli_reader_end(&r, srv_area_list(r.t, &a, &n, &r.err));
+    if (rc)
+        return rc;
     if (cl->json) {
         struct cv_buf j;
         cv_buf_init(&j, 64u << 20);
@@ -93,7 +85,7 @@ static int area_list(struct cli_cmdline *cl, int argc, char **argv)
         if (cv_buf_ok(&j))
             fwrite(j.data, 1, j.len, stdout);
         else
-            rc = cv_errf(&err, CV_ELIMIT, "area list: output too large");
+            rc = cv_errf(&r.err, CV_ELIMIT, "area list: output too large");
         cv_buf_release(&j);
     } else {
         printf("%-24s %-24s %s\n", "ID", "PARENT", "NAME");
@@ -101,30 +93,25 @@ static int area_list(struct cli_cmdline *cl, int argc, char **argv)
             printf("%-24s %-24s %s\n", a[i].id, a[i].parent[0] ? a[i].parent : "-", a[i].name);
     }
     free(a);
-    return rc < 0 ? cli_fail(&err) : 0;
+    return rc < 0 ? cli_fail(&r.err) : 0;
+}
+
+static int area_remove(struct cli_cmdline *cl, int argc, char **argv)
+{
+    struct cv_err err = {""};
+
+    if (cli_parse_one(cl, argc, argv, NULL, false, "expected one area id: area remove ID"))
+        return EXIT_USAGE;
+    if (cli_with_index(cl, area_remove_txn, (void *)cl->pos[0], &err) < 0)
+        return cli_fail(&err);
+    printf("removed area %s\n", cl->pos[0]);
+    return 0;
 }
 
 int cli_cmd_area(int argc, char **argv)
 {
-    struct cli_cmdline cl = {.cmd = "area"};
-    const char *sub = cli_take_sub(&cl, "area", "add, list or remove", &argc, argv);
-    struct cv_err err = {""};
+    static const struct cli_sub subs[] = {
+        {"add", area_add}, {"list", area_list}, {"remove", area_remove}, {NULL, NULL}};
 
-    if (!sub)
-        return EXIT_USAGE;
-    if (strcmp(sub, "add") == 0)
-        return area_add(&cl, argc, argv);
-    if (strcmp(sub, "list") == 0)
-        return area_list(&cl, argc, argv);
-    if (strcmp(sub, "remove") == 0) {
-        if (cli_parse(&cl, argc, argv, NULL, 1, false))
-            return EXIT_USAGE;
-        if (cl.npos != 1)
-            return cli_usage_error(cl.cmd, "expected one area id: area remove ID");
-        if (cli_with_index(&cl, area_remove_txn, (void *)cl.pos[0], &err) < 0)
-            return cli_fail(&err);
-        printf("removed area %s\n", cl.pos[0]);
-        return 0;
-    }
-    return cli_usage_error("area", "unknown subcommand '%s' (add, list, remove)", sub);
+    return cli_run_sub("area", subs, argc, argv);
 }

@@ -483,10 +483,9 @@ int cli_cmd_restore(int argc, char **argv)
     size_t n = 0;
     int rc;
 
-    if (cli_parse(&cl, argc, argv, opts, 1, false))
+    if (cli_parse_one(&cl, argc, argv, opts, false,
+                      "needs the backup directory: restore DIR [--root NEW]"))
         return EXIT_USAGE;
-    if (cl.npos != 1)
-        return cli_usage_error(cl.cmd, "needs the backup directory: restore DIR [--root NEW]");
     rc = cli_resolve_root(&cl, root, &err);
     if (rc == 0)
         rc = check_backup(cl.pos[0], source, sizeof(source), &files, &n, &err);

@@ -93,10 +93,9 @@ static int camera_add(struct cli_cmdline *cl, int argc, char **argv)
     struct cv_err err = {""};
     double days = 30;
 
-    if (cli_parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse_one(cl, argc, argv, opts, false,
+                      "expected one camera id: camera add ID --url URL"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one camera id: camera add ID --url URL");
     if (lay_id_check("camera", cl->pos[0], &err) < 0)
         return cli_usage_error(cl->cmd, "%s", err.msg);
     if (gbdev && url)
@@ -244,14 +243,7 @@ static int camera_list_or_show(struct cli_cmdline *cl, int argc, char **argv, bo
     cli_close_index(idx, t);
     if (!show)
         free(cams);
-    if (!cv_buf_ok(&out)) {
-        cv_buf_release(&out);
-        err = (struct cv_err){"camera list: output too large"};
-        return cli_fail(&err);
-    }
-    fwrite(out.data, 1, out.len, stdout);
-    cv_buf_release(&out);
-    return 0;
+    return cli_write_out(&out, "camera list: output too large");
 }
 
 int cli_camera_change_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
@@ -283,10 +275,8 @@ static int camera_enable(struct cli_cmdline *cl, int argc, char **argv, bool ena
                                    .action = enable ? "camera-enable" : "camera-disable"};
     struct cv_err err = {""};
 
-    if (cli_parse(cl, argc, argv, NULL, 1, false))
+    if (cli_parse_one(cl, argc, argv, NULL, false, "expected one camera id"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one camera id");
     ch.id = cl->pos[0];
     if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
         return cli_fail(&err);
@@ -355,10 +345,8 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
     struct cli_camera_change ch = {.apply = apply_edits, .arg = &ed, .action = "camera-edit"};
     struct cv_err err = {""};
 
-    if (cli_parse(cl, argc, argv, opts, 1, false))
+    if (cli_parse_one(cl, argc, argv, opts, false, "expected one camera id"))
         return EXIT_USAGE;
-    if (cl->npos != 1)
-        return cli_usage_error(cl->cmd, "expected one camera id");
     ed = (struct camera_edits){url, name, loc, transport, vol, area, pub, priv, gbid, NULL};
     if (gbdev && !gbpass)
         return cli_usage_error(cl->cmd, "--gb-device needs --gb-password-stdin");
@@ -404,26 +392,32 @@ static int camera_edit(struct cli_cmdline *cl, int argc, char **argv)
     return 0;
 }
 
+static int camera_list(struct cli_cmdline *cl, int argc, char **argv)
+{
+    return camera_list_or_show(cl, argc, argv, false);
+}
+
+static int camera_show(struct cli_cmdline *cl, int argc, char **argv)
+{
+    return camera_list_or_show(cl, argc, argv, true);
+}
+
+static int camera_enable_cmd(struct cli_cmdline *cl, int argc, char **argv)
+{
+    return camera_enable(cl, argc, argv, true);
+}
+
+static int camera_disable_cmd(struct cli_cmdline *cl, int argc, char **argv)
+{
+    return camera_enable(cl, argc, argv, false);
+}
+
 int cli_cmd_camera(int argc, char **argv)
 {
-    struct cli_cmdline cl = {.cmd = "camera"};
-    const char *sub =
-        cli_take_sub(&cl, "camera", "add, list, show, edit, enable or disable", &argc, argv);
+    static const struct cli_sub subs[] = {
+        {"add", camera_add},   {"list", camera_list},          {"show", camera_show},
+        {"edit", camera_edit}, {"enable", camera_enable_cmd}, {"disable", camera_disable_cmd},
+        {NULL, NULL}};
 
-    if (!sub)
-        return EXIT_USAGE;
-    if (strcmp(sub, "add") == 0)
-        return camera_add(&cl, argc, argv);
-    if (strcmp(sub, "list") == 0)
-        return camera_list_or_show(&cl, argc, argv, false);
-    if (strcmp(sub, "show") == 0)
-        return camera_list_or_show(&cl, argc, argv, true);
-    if (strcmp(sub, "edit") == 0)
-        return camera_edit(&cl, argc, argv);
-    if (strcmp(sub, "enable") == 0)
-        return camera_enable(&cl, argc, argv, true);
-    if (strcmp(sub, "disable") == 0)
-        return camera_enable(&cl, argc, argv, false);
-    return cli_usage_error("camera",
-                           "unknown subcommand '%s' (add, list, show, edit, enable, disable)", sub);
+    return cli_run_sub("camera", subs, argc, argv);
 }

@@ -11,6 +11,7 @@
 #ifndef CV_CLI_H
 #define CV_CLI_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -61,6 +62,13 @@ int cli_fail(const struct cv_err *err);
 int cli_parse(struct cli_cmdline *cl, int argc, char **argv, const struct cli_opt *opts, int maxpos,
               bool json_ok);
 
+/*
+ * cli_parse for a command of exactly one operand: with none or more, prints the usage line
+ * `expected` ("expected one camera id: ...") and returns EXIT_USAGE; else as cli_parse.
+ */
+int cli_parse_one(struct cli_cmdline *cl, int argc, char **argv, const struct cli_opt *opts,
+                  bool json_ok, const char *expected);
+
 /* The data root (--root, else $CAMVAULT_ROOT, else ./camvault-data) into root[PATH_MAX]. */
 int cli_resolve_root(struct cli_cmdline *cl, char *root, struct cv_err *err);
 
@@ -101,6 +109,52 @@ int cli_audit(struct idx_txn *t, const char *action, const char *target, const c
  */
 const char *cli_take_sub(struct cli_cmdline *cl, const char *command, const char *subs, int *argc,
                          char **argv);
+
+/* A listing command's read of the index: the data root, the open index, its read transaction. */
+struct cli_reader {
+    char root[PATH_MAX];
+    struct idx *idx;
+    struct idx_txn *t;
+    struct cv_err err;
+};
+
+/*
+ * The start of a listing command that takes no operand and no option but --root and --json:
+ * parse argv, open the index of the root and begin a read transaction, into *r. Returns 0 (end
+ * with cli_reader_close), or the exit status to return: EXIT_USAGE, or 1 after printing the
+ * failure (r is closed then).
+ */
+int cli_list_begin(struct cli_reader *r, struct cli_cmdline *cl, int argc, char **argv);
+
+/* cli_read_camera into *r: the root, its index, a read transaction and the camera the first
+ * operand names (CV_ENOENT "unknown camera"), or the error in r->err; close r with
+ * cli_reader_close whether it failed or not. */
+int cli_reader_camera(struct cli_reader *r, struct cli_cmdline *cl, struct idx_camera *cam);
+
+/* Abort r's transaction and close its index (NULL-safe: closing twice is harmless). */
+void cli_reader_close(struct cli_reader *r);
+
+/* Close r after its one read, whose result is rc (0 or a CV_E* code with r->err filled): the
+ * exit status, 0, or 1 after printing r->err. */
+int cli_reader_end(struct cli_reader *r, int rc);
+
+/* One subcommand of a command family: its word, and what runs it (cl->cmd is "COMMAND SUB"). */
+struct cli_sub {
+    const char *name;
+    int (*run)(struct cli_cmdline *cl, int argc, char **argv);
+};
+
+/*
+ * Run the subcommand of "COMMAND [--root R] SUB ...": take its word (cli_take_sub; without one,
+ * "expected a, b or c") and run its entry of `subs` (a {NULL} terminated table, in the order the
+ * messages list them); an unknown word is one usage line "unknown subcommand 'X' (a, b, c)".
+ * Returns the subcommand's exit status.
+ */
+int cli_run_sub(const char *command, const struct cli_sub *subs, int argc, char **argv);
+
+/* Write `out` to stdout and release it; returns 0. When out overflowed its limit, prints
+ * "camvault: <too_large>" instead and returns 1. */
+int cli_write_out(struct cv_buf *out, const char *too_large);
 
 /* A change to one camera's record: `apply` edits the record read from the index. */
 struct cli_camera_change {

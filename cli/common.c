@@ -110,6 +110,16 @@ int cli_parse(struct cli_cmdline *cl, int argc, char **argv, const struct cli_op
     return 0;
 }
 
+int cli_parse_one(struct cli_cmdline *cl, int argc, char **argv, const struct cli_opt *opts,
+                  bool json_ok, const char *expected)
+{
+    if (cli_parse(cl, argc, argv, opts, 1, json_ok))
+        return EXIT_USAGE;
+    if (cl->npos != 1)
+        return cli_usage_error(cl->cmd, "%s", expected);
+    return 0;
+}
+
 int cli_resolve_root(struct cli_cmdline *cl, char *root, struct cv_err *err)
 {
     return lay_root_resolve(cl->root, root, PATH_MAX, err);
@@ -149,6 +159,37 @@ void cli_close_index(struct idx *idx, struct idx_txn *t)
 {
     idx_abort(t);
     idx_close(idx);
+}
+
+int cli_list_begin(struct cli_reader *r, struct cli_cmdline *cl, int argc, char **argv)
+{
+    memset(r, 0, sizeof(*r));
+    if (cli_parse(cl, argc, argv, NULL, 0, true))
+        return EXIT_USAGE;
+    if (cli_read_begin(cl, r->root, &r->idx, &r->t, &r->err) < 0) {
+        cli_reader_close(r);
+        return cli_fail(&r->err);
+    }
+    return 0;
+}
+
+int cli_reader_camera(struct cli_reader *r, struct cli_cmdline *cl, struct idx_camera *cam)
+{
+    memset(r, 0, sizeof(*r));
+    return cli_read_camera(cl, r->root, &r->idx, &r->t, cam, &r->err);
+}
+
+void cli_reader_close(struct cli_reader *r)
+{
+    cli_close_index(r->idx, r->t);
+    r->idx = NULL;
+    r->t = NULL;
+}
+
+int cli_reader_end(struct cli_reader *r, int rc)
+{
+    cli_reader_close(r);
+    return rc < 0 ? cli_fail(&r->err) : 0;
 }
 
 /* Open the index of the command's data root, run fn in a write transaction, commit it (abort
@@ -245,4 +286,49 @@ const char *cli_take_sub(struct cli_cmdline *cl, const char *command, const char
     }
     cli_usage_error(command, "expected %s", subs);
     return NULL;
+}
+
+/* "a, b or c" (last_sep " or ") or "a, b, c" (last_sep ", ") of the names of subs, into buf. */
+static void sub_names(const struct cli_sub *subs, const char *last_sep, char *buf, size_t size)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (const struct cli_sub *s = subs; s->name && len < size; s++) {
+        const char *sep = s == subs ? "" : s[1].name ? ", " : last_sep;
+        int w = snprintf(buf + len, size - len, "%s%s", sep, s->name);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+}
+
+int cli_run_sub(const char *command, const struct cli_sub *subs, int argc, char **argv)
+{
+    struct cli_cmdline cl = {.cmd = command};
+    char names[256];
+    const char *sub;
+
+    sub_names(subs, " or ", names, sizeof(names));
+    sub = cli_take_sub(&cl, command, names, &argc, argv);
+    if (!sub)
+        return EXIT_USAGE;
+    for (const struct cli_sub *s = subs; s->name; s++)
+        if (strcmp(sub, s->name) == 0)
+            return s->run(&cl, argc, argv);
+    sub_names(subs, ", ", names, sizeof(names));
+    return cli_usage_error(command, "unknown subcommand '%s' (%s)", sub, names);
+}
+
+int cli_write_out(struct cv_buf *out, const char *too_large)
+{
+    if (!cv_buf_ok(out)) {
+        struct cv_err err = {""};
+        cv_buf_release(out);
+        snprintf(err.msg, sizeof(err.msg), "%s", too_large);
+        return cli_fail(&err);
+    }
+    fwrite(out->data, 1, out->len, stdout);
+    cv_buf_release(out);
+    return 0;
 }

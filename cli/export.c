@@ -154,10 +154,9 @@ int cli_cmd_verify(int argc, char **argv)
     struct cv_err err = {""};
     unsigned failed = 0;
 
-    if (cli_parse(&cl, argc, argv, NULL, 1, true))
+    if (cli_parse_one(&cl, argc, argv, NULL, true,
+                      "expected one package: verify FILE.zip [--json]"))
         return EXIT_USAGE;
-    if (cl.npos != 1)
-        return cli_usage_error(cl.cmd, "expected one package: verify FILE.zip [--json]");
     if (exp_verify(cl.pos[0], cl.json, stdout, &failed, &err) < 0) {
         fprintf(stderr, "camvault: %s\n", err.msg);
         return EXIT_USAGE;
@@ -179,13 +178,11 @@ int cli_cmd_clip(int argc, char **argv)
         {"--out", true, &out_s, NULL},
         {NULL, false, NULL, NULL},
     };
-    struct cv_err err = {""};
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
+    struct cli_reader r = {.err = {""}};
     struct idx_camera cam;
     struct exp_clip_sources src = {0};
     struct exp_clip *clip = NULL;
-    char root[PATH_MAX], sha[65], a[48], b[48];
+    char sha[65], a[48], b[48];
     uint8_t digest[32];
     int64_t from, to, first = 0, end = 0;
     int rc, fd = -1;
@@ -196,27 +193,27 @@ int cli_cmd_clip(int argc, char **argv)
         return cli_usage_error(cl.cmd, "expected CAMERA --from T --to T --out FILE.mp4");
     if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = cli_read_camera(&cl, root, &idx, &t, &cam, &err);
+    rc = cli_reader_camera(&r, &cl, &cam);
     if (rc == 0)
-        rc = exp_clip_sources_collect(t, root, &cam, from, to, &src, &err);
-    cli_close_index(idx, t);
+        rc = exp_clip_sources_collect(r.t, r.root, &cam, from, to, &src, &r.err);
+    cli_reader_close(&r);
     if (rc == 0 && src.truncated)
-        rc = cv_errf(&err, CV_ELIMIT, "more than %d segments in the range; ask for a shorter one",
+        rc = cv_errf(&r.err, CV_ELIMIT, "more than %d segments in the range; ask for a shorter one",
                      EXP_CLIP_SOURCES_MAX);
     if (rc == 0)
-        rc = exp_clip_open(&clip, (const char *const *)src.paths, src.n, from, to, &err);
+        rc = exp_clip_open(&clip, (const char *const *)src.paths, src.n, from, to, &r.err);
     if (rc == 0) {
         fd = open(out_s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0)
-            rc = cv_errf(&err, cv_errno_code(errno), "cannot create '%s': %s", out_s,
+            rc = cv_errf(&r.err, cv_errno_code(errno), "cannot create '%s': %s", out_s,
                          strerror(errno));
     }
     if (rc == 0)
-        rc = exp_clip_write(clip, fd, digest, &err);
+        rc = exp_clip_write(clip, fd, digest, &r.err);
     if (rc == 0 && fsync(fd) < 0)
-        rc = cv_errf(&err, CV_EIO, "cannot fsync '%s': %s", out_s, strerror(errno));
+        rc = cv_errf(&r.err, CV_EIO, "cannot fsync '%s': %s", out_s, strerror(errno));
     if (fd >= 0 && close(fd) < 0 && rc == 0)
-        rc = cv_errf(&err, CV_EIO, "cannot write '%s': %s", out_s, strerror(errno));
+        rc = cv_errf(&r.err, CV_EIO, "cannot write '%s': %s", out_s, strerror(errno));
     if (rc < 0 && fd >= 0)
         unlink(out_s);
     if (rc == 0) {
@@ -254,7 +251,7 @@ int cli_cmd_clip(int argc, char **argv)
     }
     exp_clip_free(clip);
     exp_clip_sources_release(&src);
-    return rc < 0 ? cli_fail(&err) : 0;
+    return rc < 0 ? cli_fail(&r.err) : 0;
 }
 
 /* camvault snapshot CAMERA --at T --out FILE.jpg */
@@ -267,13 +264,11 @@ int cli_cmd_snapshot(int argc, char **argv)
         {"--out", true, &out_s, NULL},
         {NULL, false, NULL, NULL},
     };
-    struct cv_err err = {""};
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
+    struct cli_reader r = {.err = {""}};
     struct idx_camera cam;
     struct idx_segment seg;
     struct cv_buf jpeg;
-    char root[PATH_MAX], abs[PATH_MAX];
+    char abs[PATH_MAX];
     uint64_t frag_off;
     int64_t at, frag_us;
     int rc;
@@ -282,23 +277,23 @@ int cli_cmd_snapshot(int argc, char **argv)
         return EXIT_USAGE;
     if (cl.npos != 1 || !at_s || !out_s)
         return cli_usage_error(cl.cmd, "expected CAMERA --at T --out FILE.jpg");
-    if (cv_time_parse(at_s, &at, &err) < 0)
-        return cli_usage_error(cl.cmd, "%s", err.msg);
+    if (cv_time_parse(at_s, &at, &r.err) < 0)
+        return cli_usage_error(cl.cmd, "%s", r.err.msg);
     cv_buf_init(&jpeg, 64u << 20);
-    rc = cli_read_camera(&cl, root, &idx, &t, &cam, &err);
+    rc = cli_reader_camera(&r, &cl, &cam);
     if (rc == 0)
-        rc = idx_locate_open(t, root, cam.num, at, &seg, &frag_off, &frag_us, &err);
+        rc = idx_locate_open(r.t, r.root, cam.num, at, &seg, &frag_off, &frag_us, &r.err);
     if (rc == CV_ENOENT)
-        rc = cv_errf(&err, rc, "camera '%s': nothing recorded at %s", cam.id, at_s);
-    cli_close_index(idx, t);
+        rc = cv_errf(&r.err, rc, "camera '%s': nothing recorded at %s", cam.id, at_s);
+    cli_reader_close(&r);
     if (rc == 0)
-        rc = lay_abs(root, seg.path, abs, sizeof(abs), &err);
+        rc = lay_abs(r.root, seg.path, abs, sizeof(abs), &r.err);
     if (rc == 0)
-        rc = exp_snapshot_jpeg(abs, at, &jpeg, &err);
+        rc = exp_snapshot_jpeg(abs, at, &jpeg, &r.err);
     if (rc == 0)
-        rc = cv_write_atomic(out_s, jpeg.data, jpeg.len, 0644, &err);
+        rc = cv_write_atomic(out_s, jpeg.data, jpeg.len, 0644, &r.err);
     if (rc == 0)
         printf("%s\n", out_s);
     cv_buf_release(&jpeg);
-    return rc < 0 ? cli_fail(&err) : 0;
+    return rc < 0 ? cli_fail(&r.err) : 0;
 }

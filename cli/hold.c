@@ -119,72 +119,69 @@ static int hold_release_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
     return rc;
 }
 
+static int hold_list(struct cli_cmdline *cl, int argc, char **argv)
+{
+    struct idx_hold *h = NULL;
+    struct cli_reader r;
+    size_t n = 0;
+    struct cv_buf out;
+    int rc = cli_list_begin(&r, cl, argc, argv);
+
+    if (rc == 0)
+        rc = cli_reader_end(&r, idx_hold_list(r.t, &h, &n, &r.err));
+    if (rc)
+        return rc;
+    cv_buf_init(&out, 64u << 20);
+    if (cl->json)
+        cv_buf_u8(&out, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (cl->json) {
+            cv_buf_printf(&out, "%s", i ? "," : "");
+            srv_hold_json(&out, &h[i]);
+        } else {
+            char a[48], b[48];
+            cv_time_format_utc(h[i].from_us, a, sizeof(a), 0);
+            cv_time_format_utc(h[i].to_us, b, sizeof(b), 0);
+            cv_buf_printf(&out, "hold %llu  case %s  %s .. %s  cameras",
+                          (unsigned long long)h[i].id, h[i].case_id, a, b);
+            for (uint32_t j = 0; j < h[i].ncameras; j++)
+                cv_buf_printf(&out, "%s%s", j ? "," : " ", h[i].cameras[j]);
+            cv_buf_printf(&out, "  %s%s\n", h[i].released_us ? "released" : "active",
+                          h[i].why[0] ? "" : "");
+        }
+    }
+    if (cl->json)
+        cv_buf_printf(&out, "]\n");
+    fwrite(out.data, 1, out.len, stdout);
+    cv_buf_release(&out);
+    free(h);
+    return 0;
+}
+
+static int hold_release(struct cli_cmdline *cl, int argc, char **argv)
+{
+    const char *who = NULL;
+    const struct cli_opt opts[] = {{"--by", true, &who, NULL}, {NULL, false, NULL, NULL}};
+    struct cv_err err = {""};
+    struct hold_release rel;
+    int64_t id;
+
+    if (cli_parse(cl, argc, argv, opts, 1, false))
+        return EXIT_USAGE;
+    if (cl->npos != 1 || cv_parse_i64(cl->pos[0], 1, INT64_MAX, &id) < 0)
+        return cli_usage_error(cl->cmd, "expected one hold id (a number)");
+    rel.id = (uint64_t)id;
+    rel.by = who ? who : getenv("USER") ? getenv("USER") : "cli";
+    if (cli_with_index(cl, hold_release_txn, &rel, &err) < 0)
+        return cli_fail(&err);
+    printf("hold %lld released\n", (long long)id);
+    return 0;
+}
+
 int cli_cmd_hold(int argc, char **argv)
 {
-    struct cli_cmdline cl = {.cmd = "hold"};
-    const char *sub = cli_take_sub(&cl, "hold", "add, list or release", &argc, argv), *who = NULL;
-    const struct cli_opt ropts[] = {{"--by", true, &who, NULL}, {NULL, false, NULL, NULL}};
-    struct cv_err err = {""};
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
-    char root[PATH_MAX];
-    int rc;
+    static const struct cli_sub subs[] = {
+        {"add", hold_add}, {"list", hold_list}, {"release", hold_release}, {NULL, NULL}};
 
-    if (!sub)
-        return EXIT_USAGE;
-    if (strcmp(sub, "add") == 0)
-        return hold_add(&cl, argc, argv);
-    if (strcmp(sub, "list") == 0) {
-        struct idx_hold *h = NULL;
-        size_t n = 0;
-        struct cv_buf out;
-        if (cli_parse(&cl, argc, argv, NULL, 0, true))
-            return EXIT_USAGE;
-        rc = cli_read_begin(&cl, root, &idx, &t, &err);
-        if (rc == 0)
-            rc = idx_hold_list(t, &h, &n, &err);
-        cli_close_index(idx, t);
-        if (rc < 0)
-            return cli_fail(&err);
-        cv_buf_init(&out, 64u << 20);
-        if (cl.json)
-            cv_buf_u8(&out, '[');
-        for (size_t i = 0; i < n; i++) {
-            if (cl.json) {
-                cv_buf_printf(&out, "%s", i ? "," : "");
-                srv_hold_json(&out, &h[i]);
-            } else {
-                char a[48], b[48];
-                cv_time_format_utc(h[i].from_us, a, sizeof(a), 0);
-                cv_time_format_utc(h[i].to_us, b, sizeof(b), 0);
-                cv_buf_printf(&out, "hold %llu  case %s  %s .. %s  cameras", 
-                              (unsigned long long)h[i].id, h[i].case_id, a, b);
-                for (uint32_t j = 0; j < h[i].ncameras; j++)
-                    cv_buf_printf(&out, "%s%s", j ? "," : " ", h[i].cameras[j]);
-                cv_buf_printf(&out, "  %s%s\n", h[i].released_us ? "released" : "active",
-                              h[i].why[0] ? "" : "");
-            }
-        }
-        if (cl.json)
-            cv_buf_printf(&out, "]\n");
-        fwrite(out.data, 1, out.len, stdout);
-        cv_buf_release(&out);
-        free(h);
-        return 0;
-    }
-    if (strcmp(sub, "release") == 0) {
-        struct hold_release rel;
-        int64_t id;
-        if (cli_parse(&cl, argc, argv, ropts, 1, false))
-            return EXIT_USAGE;
-        if (cl.npos != 1 || cv_parse_i64(cl.pos[0], 1, INT64_MAX, &id) < 0)
-            return cli_usage_error(cl.cmd, "expected one hold id (a number)");
-        rel.id = (uint64_t)id;
-        rel.by = who ? who : getenv("USER") ? getenv("USER") : "cli";
-        if (cli_with_index(&cl, hold_release_txn, &rel, &err) < 0)
-            return cli_fail(&err);
-        printf("hold %lld released\n", (long long)id);
-        return 0;
-    }
-    return cli_usage_error("hold", "unknown subcommand '%s' (add, list, release)", sub);
+    return cli_run_sub("hold", subs, argc, argv);
 }

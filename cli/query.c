@@ -106,44 +106,40 @@ int cli_cmd_query(int argc, char **argv)
         {"--to", true, &to_s, NULL},
         {NULL, false, NULL, NULL},
     };
-    struct cv_err err = {""};
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
+    struct cli_reader r = {.err = {""}};
     struct idx_camera cam;
     struct query_acc acc = {0};
     struct idx_hold *holds = NULL;
     struct idx_segment open;
     bool has_open = false;
     size_t nholds = 0;
-    char root[PATH_MAX];
     int64_t from, to;
     struct cv_buf out;
     int rc;
 
-    if (cli_parse(&cl, argc, argv, opts, 1, true))
+    if (cli_parse_one(&cl, argc, argv, opts, true,
+                      "expected one camera id: query CAMERA --from T --to T"))
         return EXIT_USAGE;
-    if (cl.npos != 1)
-        return cli_usage_error(cl.cmd, "expected one camera id: query CAMERA --from T --to T");
     if (!from_s || !to_s)
         return cli_usage_error(cl.cmd, "missing --from or --to (RFC 3339 or @UNIXSECONDS)");
     if (cli_parse_range(cl.cmd, from_s, to_s, &from, &to) < 0)
         return EXIT_USAGE;
-    rc = cli_read_camera(&cl, root, &idx, &t, &cam, &err);
+    rc = cli_reader_camera(&r, &cl, &cam);
     if (rc == 0)
-        rc = idx_segment_iter(t, cam.num, from, to, acc_seg, &acc, &err);
+        rc = idx_segment_iter(r.t, cam.num, from, to, acc_seg, &acc, &r.err);
     if (rc == 0) /* the segment being written, up to its newest complete fragment */
-        has_open = idx_open_segment_in(t, root, cam.num, from, to, &open, NULL) == 0;
+        has_open = idx_open_segment_in(r.t, r.root, cam.num, from, to, &open, NULL) == 0;
     if (rc == 0)
-        rc = idx_gap_iter(t, cam.num, from, to, acc_gap, &acc, &err);
+        rc = idx_gap_iter(r.t, cam.num, from, to, acc_gap, &acc, &r.err);
     if (rc == 0)
-        rc = idx_hold_list(t, &holds, &nholds, &err);
-    cli_close_index(idx, t);
+        rc = idx_hold_list(r.t, &holds, &nholds, &r.err);
+    cli_reader_close(&r);
     if (rc == 0 && acc.oom)
-        rc = cv_errf(&err, CV_ENOMEM, "out of memory listing camera '%s'", cam.id);
+        rc = cv_errf(&r.err, CV_ENOMEM, "out of memory listing camera '%s'", cam.id);
     if (rc < 0) {
         free(acc.items);
         free(holds);
-        return cli_fail(&err);
+        return cli_fail(&r.err);
     }
     if (acc.n > 1) /* acc.items is NULL when empty: qsort(NULL, 0) is undefined */
         qsort(acc.items, acc.n, sizeof(acc.items[0]), item_cmp);
@@ -272,12 +268,5 @@ int cli_cmd_query(int argc, char **argv)
     }
     free(acc.items);
     free(holds);
-    if (!cv_buf_ok(&out)) {
-        cv_buf_release(&out);
-        err = (struct cv_err){"query: output too large; ask for a shorter range"};
-        return cli_fail(&err);
-    }
-    fwrite(out.data, 1, out.len, stdout);
-    cv_buf_release(&out);
-    return 0;
+    return cli_write_out(&out, "query: output too large; ask for a shorter range");
 }

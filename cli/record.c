@@ -339,7 +339,21 @@ int cli_cmd_record(int argc, char **argv)
 /* Options shared by serve and run. */
 struct serve_opts {
     const char *listen, *cert, *key, *web;
+    const char *extra; /* the value of the command's own option (serve_opt_table) */
 };
+
+/* The options of serve and run into out[6]: the server's four, the command's own `extra` (its
+ * value into so->extra) and the end of the table. */
+static void serve_opt_table(struct serve_opts *so, const char *extra, struct cli_opt out[6])
+{
+    const struct cli_opt t[6] = {
+        {"--listen", true, &so->listen, NULL}, {"--cert", true, &so->cert, NULL},
+        {"--key", true, &so->key, NULL},       {"--web", true, &so->web, NULL},
+        {extra, true, &so->extra, NULL},       {NULL, false, NULL, NULL},
+    };
+
+    memcpy(out, t, sizeof(t));
+}
 
 static int serve_config(struct cli_cmdline *cl, const struct serve_opts *so, char *root,
                         struct srv_config *c, struct cv_err *err)
@@ -366,20 +380,16 @@ int cli_cmd_serve(int argc, char **argv)
 {
     struct cli_cmdline cl = {.cmd = "serve"};
     struct serve_opts so = {0};
-    const char *level = NULL;
-    const struct cli_opt opts[] = {
-        {"--listen", true, &so.listen, NULL}, {"--cert", true, &so.cert, NULL},
-        {"--key", true, &so.key, NULL},       {"--web", true, &so.web, NULL},
-        {"--log-level", true, &level, NULL},  {NULL, false, NULL, NULL},
-    };
+    struct cli_opt opts[6];
     struct srv_config c;
     struct cv_err err = {""};
     char root[PATH_MAX];
     int rc;
 
+    serve_opt_table(&so, "--log-level", opts);
     if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
-    if (level && log_level_flag(cl.cmd, level) < 0)
+    if (so.extra && log_level_flag(cl.cmd, so.extra) < 0)
         return EXIT_USAGE;
     rc = serve_config(&cl, &so, root, &c, &err);
     if (rc == CV_EUSAGE)
@@ -395,12 +405,8 @@ int cli_cmd_run(int argc, char **argv)
 {
     struct cli_cmdline cl = {.cmd = "run"};
     struct serve_opts so = {0};
-    const char *seg = NULL;
-    const struct cli_opt opts[] = {
-        {"--listen", true, &so.listen, NULL},    {"--cert", true, &so.cert, NULL},
-        {"--key", true, &so.key, NULL},          {"--web", true, &so.web, NULL},
-        {"--segment-seconds", true, &seg, NULL}, {NULL, false, NULL, NULL},
-    };
+    struct cli_opt opts[6];
+    const char *seg;
     struct srv_config c;
     struct cv_err err = {""};
     char root[PATH_MAX], exe[PATH_MAX];
@@ -408,8 +414,10 @@ int cli_cmd_run(int argc, char **argv)
     int nr = 0, ns = 0;
     ssize_t n;
 
+    serve_opt_table(&so, "--segment-seconds", opts);
     if (cli_parse(&cl, argc, argv, opts, 0, false))
         return EXIT_USAGE;
+    seg = so.extra;
     if (serve_config(&cl, &so, root, &c, &err) < 0)
         return err.msg[0] && strstr(err.msg, "--") ? cli_usage_error(cl.cmd, "%s", err.msg)
                                                    : cli_fail(&err);

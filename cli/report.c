@@ -50,12 +50,7 @@ static int report_online(struct cli_cmdline *cl, int argc, char **argv)
 
 int cli_cmd_report(int argc, char **argv)
 {
-    struct cli_cmdline cl = {.cmd = "report"};
-    const char *sub = cli_take_sub(&cl, "report", "online", &argc, argv);
+    static const struct cli_sub subs[] = {{"online", report_online}, {NULL, NULL}};
 
-    if (!sub)
-        return EXIT_USAGE;
-    if (strcmp(sub, "online") == 0)
-        return report_online(&cl, argc, argv);
-    return cli_usage_error("report", "unknown subcommand '%s' (online)", sub);
+    return cli_run_sub("report", subs, argc, argv);
 }

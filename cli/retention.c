@@ -129,26 +129,22 @@ static void oldest_per_camera(struct idx_txn *t, const struct idx_camera *cams, 
 
 static int volume_list(struct cli_cmdline *cl, int argc, char **argv)
 {
-    struct cv_err err = {""};
-    struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
     struct idx_volume *v = NULL;
     struct idx_camera *cams = NULL;
+    struct cli_reader r;
     size_t n = 0, ncams = 0;
-    char root[PATH_MAX];
     struct cv_buf out;
-    int rc;
+    int rc = cli_list_begin(&r, cl, argc, argv);
 
-    if (cli_parse(cl, argc, argv, NULL, 0, true))
-        return EXIT_USAGE;
-    rc = cli_read_begin(cl, root, &idx, &t, &err);
+    if (rc)
+        return rc;
+    rc = idx_volume_list(r.t, &v, &n, &r.err);
     if (rc == 0)
-        rc = idx_volume_list(t, &v, &n, &err);
-    if (rc == 0)
-        rc = idx_camera_list(t, &cams, &ncams, &err);
+        rc = idx_camera_list(r.t, &cams, &ncams, &r.err);
     if (rc < 0) {
-        cli_close_index(idx, t);
-        return cli_fail(&err);
+        cli_reader_close(&r);
+        free(v);
+        return cli_fail(&r.err);
     }
     cv_buf_init(&out, 16u << 20);
     cv_buf_printf(&out, cl->json ? "[" : "%-12s %12s %12s %12s %9s  %s\n", "VOLUME", "USED MB",
@@ -157,7 +153,7 @@ static int volume_list(struct cli_cmdline *cl, int argc, char **argv)
         char dir[PATH_MAX];
         struct lay_volume_space sp;
         uint64_t fsfree, limit;
-        idx_volume_dir(root, v[i].name, dir, sizeof(dir), NULL);
+        idx_volume_dir(r.root, v[i].name, dir, sizeof(dir), NULL);
         lay_volume_space(dir, v[i].max_bytes, &sp);
         fsfree = sp.fs_free;
         limit = sp.limit;
@@ -172,19 +168,19 @@ static int volume_list(struct cli_cmdline *cl, int argc, char **argv)
                           (unsigned long long)v[i].used_bytes, (unsigned long long)fsfree,
                           (unsigned long long)limit, (unsigned long long)v[i].max_bytes,
                           (unsigned long long)v[i].segments);
-            oldest_per_camera(t, cams, ncams, v[i].name, true, &out);
+            oldest_per_camera(r.t, cams, ncams, v[i].name, true, &out);
             cv_buf_printf(&out, "}}");
         } else {
             cv_buf_printf(&out, "%-12s %12.1f %12.1f %12.1f %9llu  %s\n", v[i].name,
                           (double)v[i].used_bytes / 1e6, (double)fsfree / 1e6,
                           (double)limit / 1e6, (unsigned long long)v[i].segments,
                           v[i].path[0] ? v[i].path : dir);
-            oldest_per_camera(t, cams, ncams, v[i].name, false, &out);
+            oldest_per_camera(r.t, cams, ncams, v[i].name, false, &out);
         }
     }
     if (cl->json)
         cv_buf_printf(&out, "]\n");
-    cli_close_index(idx, t);
+    cli_reader_close(&r);
     free(v);
     free(cams);
     fwrite(out.data, 1, out.len, stdout);
@@ -194,16 +190,10 @@ static int volume_list(struct cli_cmdline *cl, int argc, char **argv)
 
 int cli_cmd_volume(int argc, char **argv)
 {
-    struct cli_cmdline cl = {.cmd = "volume"};
-    const char *sub = cli_take_sub(&cl, "volume", "add or list", &argc, argv);
+    static const struct cli_sub subs[] = {
+        {"add", volume_add}, {"list", volume_list}, {NULL, NULL}};
 
-    if (!sub)
-        return EXIT_USAGE;
-    if (strcmp(sub, "add") == 0)
-        return volume_add(&cl, argc, argv);
-    if (strcmp(sub, "list") == 0)
-        return volume_list(&cl, argc, argv);
-    return cli_usage_error("volume", "unknown subcommand '%s' (add, list)", sub);
+    return cli_run_sub("volume", subs, argc, argv);
 }
 
 /* ---- retention ---- */
@@ -231,98 +221,105 @@ static void set_days(struct idx_camera *c, const void *arg)
     c->retention_days = *(const double *)arg;
 }
 
-int cli_cmd_retention(int argc, char **argv)
+static int retention_set(struct cli_cmdline *cl, int argc, char **argv)
 {
-    struct cli_cmdline cl = {.cmd = "retention"};
-    const char *sub = cli_take_sub(&cl, "retention", "show, set or run", &argc, argv);
+    struct cli_camera_change ch = {.apply = set_days};
+    struct cv_err err = {""};
+    double days;
+
+    if (cli_parse(cl, argc, argv, NULL, 2, false))
+        return EXIT_USAGE;
+    if (cl->npos != 2)
+        return cli_usage_error(cl->cmd, "expected CAMERA DAYS");
+    if (cv_parse_double(cl->pos[1], 1e-6, 36500, &days) < 0)
+        return cli_usage_error(cl->cmd,
+                               "bad DAYS '%s': expected a positive number (fractions "
+                               "allowed)",
+                               cl->pos[1]);
+    ch.id = cl->pos[0];
+    ch.arg = &days;
+    ch.action = "retention-set";
+    snprintf(ch.detail, sizeof(ch.detail), "%g days", days);
+    if (cli_with_index(cl, cli_camera_change_txn, &ch, &err) < 0)
+        return cli_fail(&err);
+    printf("camera %s keeps %g days\n", cl->pos[0], days);
+    return 0;
+}
+
+static int retention_run(struct cli_cmdline *cl, int argc, char **argv)
+{
+    struct idx_ret_report rep;
     struct cv_err err = {""};
     struct idx *idx = NULL;
-    struct idx_txn *t = NULL;
     char root[PATH_MAX];
     int rc;
 
-    if (!sub)
+    if (cli_parse(cl, argc, argv, NULL, 0, false))
         return EXIT_USAGE;
-    if (strcmp(sub, "set") == 0) {
-        struct cli_camera_change ch = {.apply = set_days};
-        double days;
-        if (cli_parse(&cl, argc, argv, NULL, 2, false))
-            return EXIT_USAGE;
-        if (cl.npos != 2)
-            return cli_usage_error(cl.cmd, "expected CAMERA DAYS");
-        if (cv_parse_double(cl.pos[1], 1e-6, 36500, &days) < 0)
-            return cli_usage_error(cl.cmd,
-                                   "bad DAYS '%s': expected a positive number (fractions "
-                                   "allowed)",
-                                   cl.pos[1]);
-        ch.id = cl.pos[0];
-        ch.arg = &days;
-        ch.action = "retention-set";
-        snprintf(ch.detail, sizeof(ch.detail), "%g days", days);
-        if (cli_with_index(&cl, cli_camera_change_txn, &ch, &err) < 0)
-            return cli_fail(&err);
-        printf("camera %s keeps %g days\n", cl.pos[0], days);
-        return 0;
-    }
-    if (strcmp(sub, "run") == 0) {
-        struct idx_ret_report rep;
-        if (cli_parse(&cl, argc, argv, NULL, 0, false))
-            return EXIT_USAGE;
-        rc = cli_open_index(&cl, root, &idx, &err);
-        if (rc == 0)
-            rc = idx_retention_pass(idx, root, cv_now_us(), 1000000, &rep, &err);
-        idx_close(idx);
-        if (rc < 0) {
-            idx_ret_report_release(&rep);
-            return cli_fail(&err);
-        }
-        print_report(&rep);
+    rc = cli_open_index(cl, root, &idx, &err);
+    if (rc == 0)
+        rc = idx_retention_pass(idx, root, cv_now_us(), 1000000, &rep, &err);
+    idx_close(idx);
+    if (rc < 0) {
         idx_ret_report_release(&rep);
-        return 0;
+        return cli_fail(&err);
     }
-    if (strcmp(sub, "show") == 0) {
-        struct idx_camera *cams = NULL;
-        size_t n = 0;
-        if (cli_parse(&cl, argc, argv, NULL, 0, true))
-            return EXIT_USAGE;
-        rc = cli_read_begin(&cl, root, &idx, &t, &err);
-        if (rc == 0)
-            rc = idx_camera_list(t, &cams, &n, &err);
-        if (rc < 0) {
-            cli_close_index(idx, t);
-            return cli_fail(&err);
-        }
-        if (cl.json)
-            printf("[");
-        else
-            printf("%-20s %10s %-22s %s\n", "CAMERA", "DAYS", "OLDEST FOOTAGE (UTC)", "VOLUME");
-        for (size_t i = 0; i < n; i++) {
-            struct first_ctx f = {NULL, INT64_MIN};
-            char ts[48] = "-";
-            idx_segment_iter(t, cams[i].num, INT64_MIN, INT64_MAX, first_cb, &f, NULL);
-            if (f.start != INT64_MIN)
-                cv_time_format_utc(f.start, ts, sizeof(ts), 0);
-            if (cl.json) {
-                struct cv_buf j;
-                cv_buf_init(&j, 4096);
-                cv_buf_printf(&j, "%s{\"camera\":", i ? "," : "");
-                cv_json_str(&j, cams[i].id);
-                cv_buf_printf(&j, ",\"retention_days\":%.6g,\"volume\":", cams[i].retention_days);
-                cv_json_str(&j, cams[i].volume);
-                cv_buf_printf(&j, ",\"oldest\":");
-                cv_json_str(&j, f.start == INT64_MIN ? NULL : ts);
-                cv_buf_u8(&j, '}');
-                fwrite(j.data, 1, j.len, stdout);
-                cv_buf_release(&j);
-            } else
-                printf("%-20s %10g %-22s %s\n", cams[i].id, cams[i].retention_days, ts,
-                       cams[i].volume);
-        }
-        if (cl.json)
-            printf("]\n");
-        cli_close_index(idx, t);
-        free(cams);
-        return 0;
+    print_report(&rep);
+    idx_ret_report_release(&rep);
+    return 0;
+}
+
+static int retention_show(struct cli_cmdline *cl, int argc, char **argv)
+{
+    struct idx_camera *cams = NULL;
+    struct cli_reader r;
+    size_t n = 0;
+    int rc = cli_list_begin(&r, cl, argc, argv);
+
+    if (rc)
+        return rc;
+    rc = idx_camera_list(r.t, &cams, &n, &r.err);
+    if (rc < 0) {
+        cli_reader_close(&r);
+        return cli_fail(&r.err);
     }
-    return cli_usage_error("retention", "unknown subcommand '%s' (show, set, run)", sub);
+    if (cl->json)
+        printf("[");
+    else
+        printf("%-20s %10s %-22s %s\n", "CAMERA", "DAYS", "OLDEST FOOTAGE (UTC)", "VOLUME");
+    for (size_t i = 0; i < n; i++) {
+        struct first_ctx f = {NULL, INT64_MIN};
+        char ts[48] = "-";
+        idx_segment_iter(r.t, cams[i].num, INT64_MIN, INT64_MAX, first_cb, &f, NULL);
+        if (f.start != INT64_MIN)
+            cv_time_format_utc(f.start, ts, sizeof(ts), 0);
+        if (cl->json) {
+            struct cv_buf j;
+            cv_buf_init(&j, 4096);
+            cv_buf_printf(&j, "%s{\"camera\":", i ? "," : "");
+            cv_json_str(&j, cams[i].id);
+            cv_buf_printf(&j, ",\"retention_days\":%.6g,\"volume\":", cams[i].retention_days);
+            cv_json_str(&j, cams[i].volume);
+            cv_buf_printf(&j, ",\"oldest\":");
+            cv_json_str(&j, f.start == INT64_MIN ? NULL : ts);
+            cv_buf_u8(&j, '}');
+            fwrite(j.data, 1, j.len, stdout);
+            cv_buf_release(&j);
+        } else
+            printf("%-20s %10g %-22s %s\n", cams[i].id, cams[i].retention_days, ts,
+                   cams[i].volume);
+    }
+    if (cl->json)
+        printf("]\n");
+    cli_reader_close(&r);
+    free(cams);
+    return 0;
+}
+
+int cli_cmd_retention(int argc, char **argv)
+{
+    static const struct cli_sub subs[] = {
+        {"show", retention_show}, {"set", retention_set}, {"run", retention_run}, {NULL, NULL}};
+
+    return cli_run_sub("retention", subs, argc, argv);
 }

@@ -127,139 +127,143 @@ static int user_token_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
     return cli_audit(t, "token-create", u.name, NULL, detail, err);
 }
 
-int cli_cmd_user(int argc, char **argv)
+static int user_add(struct cli_cmdline *cl, int argc, char **argv)
 {
-    struct cli_cmdline cl = {.cmd = "user"};
-    const char *sub = cli_take_sub(&cl, "user", "add, edit, list or token", &argc, argv);
+    const char *role = NULL;
+    bool from_stdin = false;
+    struct household h = {NULL, NULL};
+    const struct cli_opt opts[] = {{"--role", true, &role, NULL},
+                                   {"--password-stdin", false, NULL, &from_stdin},
+                                   {"--area", true, &h.area, NULL},
+                                   {"--address", true, &h.address, NULL},
+                                   {NULL, false, NULL, NULL}};
+    char pw[SRV_PASSWORD_MAX + 2];
+    struct cv_err err = {""};
+    struct srv_user u;
+
+    if (cli_parse_one(cl, argc, argv, opts, false,
+                      "expected one user name: user add NAME --role ROLE"))
+        return EXIT_USAGE;
+    memset(&u, 0, sizeof(u));
+    if (srv_user_name_check(cl->pos[0], &err) < 0)
+        return cli_usage_error(cl->cmd, "%s", err.msg);
+    if (!role)
+        return cli_usage_error(cl->cmd, "missing --role (admin, officer, mediator or resident)");
+    if (srv_role_parse(role, &u.role, &err) < 0)
+        return cli_usage_error(cl->cmd, "%s", err.msg);
+    if (household_check(cl->cmd, &h, &err))
+        return EXIT_USAGE;
+    if (h.address && u.role != SRV_ROLE_RESIDENT)
+        return cli_usage_error(cl->cmd, "--address: only residents have a household address");
+    cv_strlcpy(u.area, h.area ? h.area : "", sizeof(u.area));
+    cv_strlcpy(u.address, h.address ? h.address : "", sizeof(u.address));
+    if (from_stdin ? read_password(pw, sizeof(pw), &err) < 0 : srv_password_generate(pw, &err) < 0)
+        return cli_fail(&err);
+    cv_strlcpy(u.name, cl->pos[0], sizeof(u.name));
+    u.created_us = cv_now_us();
+    if (srv_password_hash(pw, NULL, u.pwhash, &err) < 0 ||
+        cli_with_index(cl, user_add_txn, &u, &err) < 0)
+        return cli_fail(&err);
+    printf("added user %s (%s)\n", u.name, srv_role_name(u.role));
+    if (!from_stdin)
+        printf("password: %s\n", pw); /* shown once; only its scrypt hash is stored */
+    return 0;
+}
+
+static int user_edit_cmd(struct cli_cmdline *cl, int argc, char **argv)
+{
+    struct user_edit e = {NULL, {NULL, NULL}};
+    const struct cli_opt opts[] = {{"--area", true, &e.h.area, NULL},
+                                   {"--address", true, &e.h.address, NULL},
+                                   {NULL, false, NULL, NULL}};
     struct cv_err err = {""};
 
-    if (!sub)
+    if (cli_parse_one(cl, argc, argv, opts, false,
+                      "expected one user name: user edit NAME [--area ID] [--address T]"))
         return EXIT_USAGE;
-    if (strcmp(sub, "add") == 0) {
-        const char *role = NULL;
-        bool from_stdin = false;
-        struct household h = {NULL, NULL};
-        const struct cli_opt opts[] = {{"--role", true, &role, NULL},
-                                       {"--password-stdin", false, NULL, &from_stdin},
-                                       {"--area", true, &h.area, NULL},
-                                       {"--address", true, &h.address, NULL},
-                                       {NULL, false, NULL, NULL}};
-        char pw[SRV_PASSWORD_MAX + 2];
-        struct srv_user u;
-        if (cli_parse(&cl, argc, argv, opts, 1, false))
-            return EXIT_USAGE;
-        memset(&u, 0, sizeof(u));
-        if (cl.npos != 1)
-            return cli_usage_error(cl.cmd, "expected one user name: user add NAME --role ROLE");
-        if (srv_user_name_check(cl.pos[0], &err) < 0)
-            return cli_usage_error(cl.cmd, "%s", err.msg);
-        if (!role)
-            return cli_usage_error(cl.cmd, "missing --role (admin, officer, mediator or resident)");
-        if (srv_role_parse(role, &u.role, &err) < 0)
-            return cli_usage_error(cl.cmd, "%s", err.msg);
-        if (household_check(cl.cmd, &h, &err))
-            return EXIT_USAGE;
-        if (h.address && u.role != SRV_ROLE_RESIDENT)
-            return cli_usage_error(cl.cmd, "--address: only residents have a household address");
-        cv_strlcpy(u.area, h.area ? h.area : "", sizeof(u.area));
-        cv_strlcpy(u.address, h.address ? h.address : "", sizeof(u.address));
-        if (from_stdin ? read_password(pw, sizeof(pw), &err) < 0
-                       : srv_password_generate(pw, &err) < 0)
-            return cli_fail(&err);
-        cv_strlcpy(u.name, cl.pos[0], sizeof(u.name));
-        u.created_us = cv_now_us();
-        if (srv_password_hash(pw, NULL, u.pwhash, &err) < 0 ||
-            cli_with_index(&cl, user_add_txn, &u, &err) < 0)
-            return cli_fail(&err);
-        printf("added user %s (%s)\n", u.name, srv_role_name(u.role));
-        if (!from_stdin)
-            printf("password: %s\n", pw); /* shown once; only its scrypt hash is stored */
-        return 0;
+    if (!e.h.area && !e.h.address)
+        return cli_usage_error(cl->cmd, "nothing to change (--area or --address)");
+    if (household_check(cl->cmd, &e.h, &err))
+        return EXIT_USAGE;
+    e.name = cl->pos[0];
+    if (cli_with_index(cl, user_edit_txn, &e, &err) < 0)
+        return cli_fail(&err);
+    printf("user %s updated\n", e.name);
+    return 0;
+}
+
+static int user_token_cmd(struct cli_cmdline *cl, int argc, char **argv)
+{
+    const char *days = NULL;
+    const struct cli_opt opts[] = {{"--days", true, &days, NULL}, {NULL, false, NULL, NULL}};
+    struct user_token ut = {.days_us = 30 * 86400 * CV_US_PER_S};
+    struct cv_err err = {""};
+    double d = 30;
+
+    if (cli_parse_one(cl, argc, argv, opts, false,
+                      "expected one user name: user token NAME [--days N]"))
+        return EXIT_USAGE;
+    if (days && cv_parse_double(days, 1e-6, 3650, &d) < 0)
+        return cli_usage_error(cl->cmd, "bad --days '%s': expected a number of days up to 3650",
+                               days);
+    ut.name = cl->pos[0];
+    ut.days_us = (int64_t)(d * 86400 * (double)CV_US_PER_S);
+    if (cli_with_index(cl, user_token_txn, &ut, &err) < 0)
+        return cli_fail(&err);
+    printf("%s\n", ut.token); /* shown once; use as "Authorization: Bearer TOKEN" */
+    return 0;
+}
+
+static int user_list(struct cli_cmdline *cl, int argc, char **argv)
+{
+    struct srv_user *u = NULL;
+    struct cli_reader r;
+    size_t n = 0;
+    int rc = cli_list_begin(&r, cl, argc, argv);
+
+    if (rc == 0)
+        rc = cli_reader_end(&r, srv_user_list(r.t, &u, &n, &r.err));
+    if (rc)
+        return rc;
+    if (cl->json)
+        printf("[");
+    else
+        printf("%-32s %-9s %-9s %s\n", "USER", "ROLE", "STATE", "LAST LOGIN (UTC)");
+    for (size_t i = 0; i < n; i++) {
+        char ts[48] = "never";
+        if (u[i].last_login_us)
+            cv_time_format_utc(u[i].last_login_us, ts, sizeof(ts), 0);
+        if (cl->json) {
+            struct cv_buf j;
+            cv_buf_init(&j, 4096);
+            cv_buf_printf(&j, "%s{\"name\":", i ? "," : "");
+            cv_json_str(&j, u[i].name);
+            cv_buf_printf(&j, ",\"role\":");
+            cv_json_str(&j, srv_role_name(u[i].role));
+            cv_buf_printf(&j, ",\"disabled\":%s,\"last_login\":",
+                          u[i].disabled ? "true" : "false");
+            cv_json_str(&j, u[i].last_login_us ? ts : NULL);
+            srv_user_area_json(&j, &u[i]);
+            cv_buf_u8(&j, '}');
+            fwrite(j.data, 1, j.len, stdout);
+            cv_buf_release(&j);
+        } else
+            printf("%-32s %-9s %-9s %s\n", u[i].name, srv_role_name(u[i].role),
+                   u[i].disabled ? "disabled" : "active", ts);
     }
-    if (strcmp(sub, "edit") == 0) {
-        struct user_edit e = {NULL, {NULL, NULL}};
-        const struct cli_opt opts[] = {{"--area", true, &e.h.area, NULL},
-                                       {"--address", true, &e.h.address, NULL},
-                                       {NULL, false, NULL, NULL}};
-        if (cli_parse(&cl, argc, argv, opts, 1, false))
-            return EXIT_USAGE;
-        if (cl.npos != 1)
-            return cli_usage_error(cl.cmd, "expected one user name: user edit NAME [--area ID] "
-                                           "[--address T]");
-        if (!e.h.area && !e.h.address)
-            return cli_usage_error(cl.cmd, "nothing to change (--area or --address)");
-        if (household_check(cl.cmd, &e.h, &err))
-            return EXIT_USAGE;
-        e.name = cl.pos[0];
-        if (cli_with_index(&cl, user_edit_txn, &e, &err) < 0)
-            return cli_fail(&err);
-        printf("user %s updated\n", e.name);
-        return 0;
-    }
-    if (strcmp(sub, "token") == 0) {
-        const char *days = NULL;
-        const struct cli_opt opts[] = {{"--days", true, &days, NULL}, {NULL, false, NULL, NULL}};
-        struct user_token ut = {.days_us = 30 * 86400 * CV_US_PER_S};
-        double d = 30;
-        if (cli_parse(&cl, argc, argv, opts, 1, false))
-            return EXIT_USAGE;
-        if (cl.npos != 1)
-            return cli_usage_error(cl.cmd, "expected one user name: user token NAME [--days N]");
-        if (days && cv_parse_double(days, 1e-6, 3650, &d) < 0)
-            return cli_usage_error(cl.cmd, "bad --days '%s': expected a number of days up to 3650",
-                                   days);
-        ut.name = cl.pos[0];
-        ut.days_us = (int64_t)(d * 86400 * (double)CV_US_PER_S);
-        if (cli_with_index(&cl, user_token_txn, &ut, &err) < 0)
-            return cli_fail(&err);
-        printf("%s\n", ut.token); /* shown once; use as "Authorization: Bearer TOKEN" */
-        return 0;
-    }
-    if (strcmp(sub, "list") == 0) {
-        struct srv_user *u = NULL;
-        struct idx *idx = NULL;
-        struct idx_txn *t = NULL;
-        char root[PATH_MAX];
-        size_t n = 0;
-        int rc;
-        if (cli_parse(&cl, argc, argv, NULL, 0, true))
-            return EXIT_USAGE;
-        rc = cli_read_begin(&cl, root, &idx, &t, &err);
-        if (rc == 0)
-            rc = srv_user_list(t, &u, &n, &err);
-        cli_close_index(idx, t);
-        if (rc < 0)
-            return cli_fail(&err);
-        if (cl.json)
-            printf("[");
-        else
-            printf("%-32s %-9s %-9s %s\n", "USER", "ROLE", "STATE", "LAST LOGIN (UTC)");
-        for (size_t i = 0; i < n; i++) {
-            char ts[48] = "never";
-            if (u[i].last_login_us)
-                cv_time_format_utc(u[i].last_login_us, ts, sizeof(ts), 0);
-            if (cl.json) {
-                struct cv_buf j;
-                cv_buf_init(&j, 4096);
-                cv_buf_printf(&j, "%s{\"name\":", i ? "," : "");
-                cv_json_str(&j, u[i].name);
-                cv_buf_printf(&j, ",\"role\":");
-                cv_json_str(&j, srv_role_name(u[i].role));
-                cv_buf_printf(&j, ",\"disabled\":%s,\"last_login\":",
-                              u[i].disabled ? "true" : "false");
-                cv_json_str(&j, u[i].last_login_us ? ts : NULL);
-                srv_user_area_json(&j, &u[i]);
-                cv_buf_u8(&j, '}');
-                fwrite(j.data, 1, j.len, stdout);
-                cv_buf_release(&j);
-            } else
-                printf("%-32s %-9s %-9s %s\n", u[i].name, srv_role_name(u[i].role),
-                       u[i].disabled ? "disabled" : "active", ts);
-        }
-        if (cl.json)
-            printf("]\n");
-        free(u);
-        return 0;
-    }
-    return cli_usage_error("user", "unknown subcommand '%s' (add, edit, list, token)", sub);
+    if (cl->json)
+        printf("]\n");
+    free(u);
+    return 0;
+}
+
+int cli_cmd_user(int argc, char **argv)
+{
+    static const struct cli_sub subs[] = {{"add", user_add},
+                                          {"edit", user_edit_cmd},
+                                          {"list", user_list},
+                                          {"token", user_token_cmd},
+                                          {NULL, NULL}};
+
+    return cli_run_sub("user", subs, argc, argv);
 }

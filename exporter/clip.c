@@ -191,13 +191,7 @@ static int moov_describe(const uint8_t *moov, size_t len, struct cv_buf *sig, st
     lay_box_init(&p, moov + 8, len - 8);
     while ((r = lay_box_next(&p, &b, NULL)) == 1) {
         if (is(&b, "mvhd")) {
-            struct cv_rd rd;
-            uint8_t v;
-            cv_rd_init(&rd, b.body, b.len);
-            v = cv_rd_u8(&rd);
-            cv_rd_skip(&rd, 3 + (v == 1 ? 16 : 8));
-            *movie_ts = cv_rd_be32(&rd);
-            if (rd.bad || *movie_ts == 0)
+            if (lay_box_u32_after_times(&b, movie_ts) < 0 || *movie_ts == 0)
                 return -1;
             cv_buf_be32(sig, *movie_ts);
         } else if (is(&b, "trak")) {
@@ -208,26 +202,15 @@ static int moov_describe(const uint8_t *moov, size_t len, struct cv_buf *sig, st
             size_t stsd_len = 0;
             lay_box_enter(&q, &b);
             while ((r = lay_box_next(&q, &c, NULL)) == 1) {
-                struct cv_rd rd;
                 if (is(&c, "tkhd")) {
-                    uint8_t v;
-                    cv_rd_init(&rd, c.body, c.len);
-                    v = cv_rd_u8(&rd);
-                    cv_rd_skip(&rd, 3 + (v == 1 ? 16 : 8));
-                    id = cv_rd_be32(&rd);
-                    if (rd.bad)
+                    if (lay_box_u32_after_times(&c, &id) < 0)
                         return -1;
                 } else if (is(&c, "mdia")) {
                     struct lay_box_cur m;
                     lay_box_enter(&m, &c);
                     while ((r = lay_box_next(&m, &d, NULL)) == 1) {
                         if (is(&d, "mdhd")) {
-                            uint8_t v;
-                            cv_rd_init(&rd, d.body, d.len);
-                            v = cv_rd_u8(&rd);
-                            cv_rd_skip(&rd, 3 + (v == 1 ? 16 : 8));
-                            ts = cv_rd_be32(&rd);
-                            if (rd.bad)
+                            if (lay_box_u32_after_times(&d, &ts) < 0)
                                 return -1;
                         } else if (is(&d, "hdlr") && d.len >= 12) {
                             memcpy(handler, d.body + 8, 4);

@@ -130,54 +130,88 @@ int exp_zip_add_mem(struct exp_zip *z, const char *rel, const void *data, size_t
     return rc;
 }
 
-int exp_zip_add_file(struct exp_zip *z, const char *rel, const char *abspath,
-                     const uint8_t expect[32], uint64_t *bytes, struct cv_err *err)
+/* Reads the next *n bytes (at most) of an entry's source at offset off into buf; sets *n to
+ * what it read (at least 1). 0 or an error in err. */
+typedef int (*zip_read_fn)(void *src, uint64_t off, uint8_t *buf, size_t *n, struct cv_err *err);
+
+/*
+ * Write entry `rel` of `size` bytes read from src by rd, COPY_CHUNK at a time, and its SHA-256
+ * into md. Out of memory is "out of memory <verb> '<name>'".
+ */
+static int add_streamed(struct exp_zip *z, const char *rel, uint64_t size, zip_read_fn rd,
+                        void *src, const char *verb, const char *name, uint8_t md[32],
+                        struct cv_err *err)
 {
-    EVP_MD_CTX *ctx = NULL;
-    uint8_t *buf = NULL, md[32];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(COPY_CHUNK);
     unsigned int mdlen = 32;
     uint64_t done = 0;
-    struct stat st;
-    int fd, rc = 0;
+    int rc;
 
-    fd = open(abspath, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        rc = cv_errf(err, cv_errno_code(errno), "cannot read segment '%s': %s", abspath,
-                     strerror(errno));
-        goto out;
-    }
-    buf = malloc(COPY_CHUNK);
-    ctx = EVP_MD_CTX_new();
-    if (!buf || !ctx) {
-        rc = cv_errf(err, CV_ENOMEM, "out of memory copying '%s'", abspath);
+    if (!ctx || !buf) {
+        rc = cv_errf(err, CV_ENOMEM, "out of memory %s '%s'", verb, name);
         goto out;
     }
     if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
         rc = itg_ssl_err(err, "SHA-256");
         goto out;
     }
-    rc = write_header(z, rel, (uint64_t)st.st_size, err);
-    while (rc == 0 && done < (uint64_t)st.st_size) {
-        ssize_t n = read(fd, buf, COPY_CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = cv_errf(err, CV_EIO, "cannot read segment '%s': %s", abspath,
-                         n < 0 ? strerror(errno) : "file shrank while copying");
-            break;
+    rc = write_header(z, rel, size, err);
+    while (rc == 0 && done < size) {
+        size_t n = size - done < COPY_CHUNK ? (size_t)(size - done) : COPY_CHUNK;
+        rc = rd(src, done, buf, &n, err);
+        if (rc == 0) {
+            EVP_DigestUpdate(ctx, buf, n);
+            rc = write_data(z, buf, n, err);
         }
-        if ((uint64_t)n > (uint64_t)st.st_size - done)
-            n = (ssize_t)((uint64_t)st.st_size - done);
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
-        rc = write_data(z, buf, (size_t)n, err);
-        done += (uint64_t)n;
+        done += n;
     }
+    if (rc == 0 && !EVP_DigestFinal_ex(ctx, md, &mdlen))
+        rc = itg_ssl_err(err, "SHA-256");
+out:
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    return rc;
+}
+
+/* A segment file copied into a package: read in order from fd. */
+struct file_src {
+    int fd;
+    const char *path;
+};
+
+static int file_read(void *src, uint64_t off, uint8_t *buf, size_t *n, struct cv_err *err)
+{
+    struct file_src *f = src;
+    ssize_t r;
+
+    (void)off; /* read in order */
+    do
+        r = read(f->fd, buf, *n);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0)
+        return cv_errf(err, CV_EIO, "cannot read segment '%s': %s", f->path,
+                       r < 0 ? strerror(errno) : "file shrank while copying");
+    *n = (size_t)r;
+    return 0;
+}
+
+int exp_zip_add_file(struct exp_zip *z, const char *rel, const char *abspath,
+                     const uint8_t expect[32], uint64_t *bytes, struct cv_err *err)
+{
+    struct file_src f = {open(abspath, O_RDONLY | O_CLOEXEC), abspath};
+    uint8_t md[32];
+    struct stat st;
+    int rc;
+
+    if (f.fd < 0 || fstat(f.fd, &st) < 0) {
+        rc = cv_errf(err, cv_errno_code(errno), "cannot read segment '%s': %s", abspath,
+                     strerror(errno));
+        goto out;
+    }
+    rc = add_streamed(z, rel, (uint64_t)st.st_size, file_read, &f, "copying", abspath, md, err);
     if (rc < 0)
         goto out;
-    if (!EVP_DigestFinal_ex(ctx, md, &mdlen)) {
-        rc = itg_ssl_err(err, "SHA-256");
-        goto out;
-    }
     if (memcmp(md, expect, 32) != 0) {
         char want[65], got[65];
         cv_hex(expect, 32, want);
@@ -188,49 +222,25 @@ int exp_zip_add_file(struct exp_zip *z, const char *rel, const char *abspath,
         goto out;
     }
     rc = add_sum(z, rel, md, err);
-    *bytes = done;
+    *bytes = (uint64_t)st.st_size;
 out:
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    if (fd >= 0)
-        close(fd);
+    if (f.fd >= 0)
+        close(f.fd);
     return rc;
+}
+
+static int clip_read(void *src, uint64_t off, uint8_t *buf, size_t *n, struct cv_err *err)
+{
+    return exp_clip_read(src, off, buf, *n, err);
 }
 
 int exp_zip_add_clip(struct exp_zip *z, const char *rel, struct exp_clip *c, uint8_t sha_out[32],
                      struct cv_err *err)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    uint8_t *buf = malloc(COPY_CHUNK);
-    uint64_t size = exp_clip_size(c), done = 0;
-    unsigned int mdlen = 32;
-    int rc;
+    int rc = add_streamed(z, rel, exp_clip_size(c), clip_read, c, "writing", rel, sha_out, err);
 
-    if (!ctx || !buf) {
-        rc = cv_errf(err, CV_ENOMEM, "out of memory writing '%s'", rel);
-        goto out;
-    }
-    if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-        rc = itg_ssl_err(err, "SHA-256");
-        goto out;
-    }
-    rc = write_header(z, rel, size, err);
-    while (rc == 0 && done < size) {
-        size_t n = size - done < COPY_CHUNK ? (size_t)(size - done) : COPY_CHUNK;
-        rc = exp_clip_read(c, done, buf, n, err);
-        if (rc == 0) {
-            EVP_DigestUpdate(ctx, buf, n);
-            rc = write_data(z, buf, n, err);
-        }
-        done += n;
-    }
-    if (rc == 0 && !EVP_DigestFinal_ex(ctx, sha_out, &mdlen))
-        rc = itg_ssl_err(err, "SHA-256");
     if (rc == 0)
         rc = add_sum(z, rel, sha_out, err);
-out:
-    EVP_MD_CTX_free(ctx);
-    free(buf);
     return rc;
 }
 

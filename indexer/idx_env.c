@@ -60,6 +60,20 @@ int idx_get(struct idx_txn *t, int db, const void *k, size_t klen, MDB_val *val)
     return mdb_get(t->txn, t->idx->dbi[db], &key, val);
 }
 
+int idx_get_rd(struct idx_txn *t, int db, const void *k, size_t klen, struct cv_rd *r,
+               const char *what, struct cv_err *err)
+{
+    MDB_val v;
+    int rc = idx_get(t, db, k, klen, &v);
+
+    if (rc == MDB_NOTFOUND)
+        return CV_ENOENT;
+    if (rc)
+        return idx_db_err(err, rc, what);
+    cv_rd_init(r, v.mv_data, v.mv_size);
+    return 0;
+}
+
 int idx_meta_get_u64(struct idx_txn *t, const char *name, uint64_t *out)
 {
     MDB_val v;

@@ -57,18 +57,14 @@ int idx_status_put(struct idx_txn *t, uint32_t cam, const struct idx_status *st,
 int idx_status_get(struct idx_txn *t, uint32_t cam, struct idx_status *st, struct cv_err *err)
 {
     uint8_t key[4];
-    MDB_val v;
     struct cv_rd r;
     int rc;
 
     memset(st, 0, sizeof(*st));
     cv_put_be32(key, cam);
-    rc = idx_get(t, DB_STATUS, key, 4, &v);
-    if (rc == MDB_NOTFOUND)
-        return CV_ENOENT;
+    rc = idx_get_rd(t, DB_STATUS, key, 4, &r, "reading status", err);
     if (rc)
-        return idx_db_err(err, rc, "reading status");
-    cv_rd_init(&r, v.mv_data, v.mv_size);
+        return rc;
     if (cv_rd_u8(&r) != 1)
         return cv_errf(err, CV_ECORRUPT, "index: status record of unknown version");
     st->online = cv_rd_u8(&r);

@@ -73,6 +73,12 @@ int idx_put(struct idx_txn *t, int db, const void *k, size_t klen, const struct 
             struct cv_err *err, const char *what);
 /* Look k up in db: 0 (val points into the map until the transaction ends) or an MDB_* code. */
 int idx_get(struct idx_txn *t, int db, const void *k, size_t klen, MDB_val *val);
+/*
+ * Look k up in db and start *r on its value (valid until the transaction ends): 0; CV_ENOENT
+ * (no message) when there is none; else the LMDB error as "<what>: ..." (idx_db_err).
+ */
+int idx_get_rd(struct idx_txn *t, int db, const void *k, size_t klen, struct cv_rd *r,
+               const char *what, struct cv_err *err);
 /* Read the 8-byte meta value `name`: 0, MDB_NOTFOUND, or MDB_CORRUPTED if not 8 bytes. */
 int idx_meta_get_u64(struct idx_txn *t, const char *name, uint64_t *out);
 /* Write the 8-byte meta value `name`: 0 or a CV_E* code. */

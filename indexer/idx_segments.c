@@ -52,6 +52,55 @@ static int cam_seek(struct idx_txn *t, int db, uint32_t cam, int64_t start, uint
     return mdb_cursor_get(*cur, k, v, MDB_SET_RANGE);
 }
 
+/*
+ * A walk over one camera's records of a database keyed (camera, start), in key order:
+ * cam_scan_open seeks, cam_scan_next steps to each record of the camera (s->k, s->v), and
+ * cam_scan_close closes the cursor and turns a cursor failure into the caller's error.
+ */
+struct cam_scan {
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint8_t key[12];
+    uint32_t cam;
+    int mrc;      /* the cursor's last result: 0, MDB_NOTFOUND or an error */
+    bool started; /* cam_scan_next has been called: the next call moves on */
+};
+
+/* Seek to the first record at or after (cam, start_us). 0, or the error "<what>: ...". */
+static int cam_scan_open(struct cam_scan *s, struct idx_txn *t, int db, uint32_t cam,
+                         int64_t start_us, const char *what, struct cv_err *err)
+{
+    s->cam = cam;
+    s->started = false;
+    s->mrc = cam_seek(t, db, cam, start_us, s->key, &s->cur, &s->k, &s->v);
+    return s->cur ? 0 : idx_db_err(err, s->mrc, what);
+}
+
+/* The next record of the camera (the current one on the first call): true with s->k and s->v,
+ * false when the camera's records end (or the cursor failed: cam_scan_close reports it). */
+static bool cam_scan_next(struct cam_scan *s)
+{
+    if (s->started && s->mrc == 0)
+        s->mrc = mdb_cursor_get(s->cur, &s->k, &s->v, MDB_NEXT);
+    s->started = true;
+    for (; s->mrc == 0; s->mrc = mdb_cursor_get(s->cur, &s->k, &s->v, MDB_NEXT)) {
+        if (s->k.mv_size == 12 && cv_get_be32(s->k.mv_data) == s->cam)
+            return true;
+        if (s->k.mv_size >= 4 && cv_get_be32(s->k.mv_data) > s->cam)
+            break;
+    }
+    return false;
+}
+
+/* Close the walk; returns rc, or the cursor's failure "<what>: ..." when rc is 0. */
+static int cam_scan_close(struct cam_scan *s, int rc, const char *what, struct cv_err *err)
+{
+    if (rc == 0 && s->mrc != 0 && s->mrc != MDB_NOTFOUND)
+        rc = idx_db_err(err, s->mrc, what);
+    mdb_cursor_close(s->cur);
+    return rc;
+}
+
 /* ---- segments ---- */
 
 static void segment_encode(struct cv_buf *b, const struct idx_segment *s)
@@ -356,64 +405,43 @@ int idx_segment_update(struct idx_txn *t, const struct idx_segment *seg, struct 
 int idx_segment_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t to_us,
                      idx_segment_cb cb, void *ctx, struct cv_err *err)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    uint8_t key[12];
+    struct cam_scan sc;
     struct idx_segment s;
-    int rc;
+    int rc = cam_scan_open(&sc, t, DB_SEGMENTS, cam, from_us, "reading segments", err);
 
-    rc = cam_seek(t, DB_SEGMENTS, cam, from_us, key, &cur, &k, &v);
-    if (!cur)
-        return idx_db_err(err, rc, "reading segments");
+    if (rc < 0)
+        return rc;
     /* The segment that starts before `from` may still overlap it: step back once. */
-    if (rc == 0 || rc == MDB_NOTFOUND) {
-        int r2 = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
-                         : mdb_cursor_get(cur, &k, &v, MDB_LAST);
-        if (r2 == 0 && !(k.mv_size == 12 && cv_get_be32(k.mv_data) == cam))
-            r2 = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    if (sc.mrc == 0 || sc.mrc == MDB_NOTFOUND) {
+        int r2 = mdb_cursor_get(sc.cur, &sc.k, &sc.v, sc.mrc == 0 ? MDB_PREV : MDB_LAST);
+        if (r2 == 0 && !(sc.k.mv_size == 12 && cv_get_be32(sc.k.mv_data) == cam))
+            r2 = mdb_cursor_get(sc.cur, &sc.k, &sc.v, MDB_NEXT);
         else if (r2 == MDB_NOTFOUND)
-            r2 = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        rc = r2;
+            r2 = mdb_cursor_get(sc.cur, &sc.k, &sc.v, MDB_FIRST);
+        sc.mrc = r2;
     }
-    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 12 || cv_get_be32(k.mv_data) != cam) {
-            if (cv_get_be32(k.mv_data) > cam)
-                break;
-            continue;
-        }
-        rc = segment_decode(&k, &v, &s, err);
-        if (rc < 0)
-            goto out;
-        if (s.start_us >= to_us)
+    while (rc == 0 && cam_scan_next(&sc)) {
+        rc = segment_decode(&sc.k, &sc.v, &s, err);
+        if (rc < 0 || s.start_us >= to_us)
             break;
-        if (s.end_us <= from_us)
-            continue;
-        rc = cb(ctx, &s);
-        if (rc)
-            goto out;
+        if (s.end_us > from_us)
+            rc = cb(ctx, &s);
     }
-    rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : idx_db_err(err, rc, "reading segments");
-out:
-    mdb_cursor_close(cur);
-    return rc;
+    return cam_scan_close(&sc, rc, "reading segments", err);
 }
 
 /* ---- gaps ---- */
 
 const char *idx_gap_reason_name(int reason)
 {
-    switch (reason) {
-    case IDX_GAP_OFFLINE:
-        return "camera-offline";
-    case IDX_GAP_RECORDER_STOPPED:
-        return "recorder-stopped";
-    case IDX_GAP_RETENTION:
-        return "retention";
-    case IDX_GAP_DISK:
-        return "disk";
-    case IDX_GAP_MISSING:
-        return "file-missing";
-    }
+    static const char *const names[] = {[IDX_GAP_OFFLINE] = "camera-offline",
+                                        [IDX_GAP_RECORDER_STOPPED] = "recorder-stopped",
+                                        [IDX_GAP_RETENTION] = "retention",
+                                        [IDX_GAP_DISK] = "disk",
+                                        [IDX_GAP_MISSING] = "file-missing"};
+
+    if (reason > 0 && (size_t)reason < sizeof(names) / sizeof(names[0]) && names[reason])
+        return names[reason];
     return "unknown";
 }
 
@@ -437,47 +465,34 @@ int idx_gap_put(struct idx_txn *t, const struct idx_gap *g, struct cv_err *err)
 int idx_gap_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t to_us, idx_gap_cb cb,
                  void *ctx, struct cv_err *err)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    uint8_t key[12];
+    struct cam_scan sc;
     struct idx_gap g;
-    int rc;
-
     /* Gaps may be long (a camera off for a week): scan this camera's gaps from its first. */
-    rc = cam_seek(t, DB_GAPS, cam, INT64_MIN, key, &cur, &k, &v);
-    if (!cur)
-        return idx_db_err(err, rc, "reading gaps");
-    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    int rc = cam_scan_open(&sc, t, DB_GAPS, cam, INT64_MIN, "reading gaps", err);
+
+    if (rc < 0)
+        return rc;
+    while (rc == 0 && cam_scan_next(&sc)) {
         struct cv_rd r;
-        if (k.mv_size != 12 || cv_get_be32(k.mv_data) != cam)
-            break;
         memset(&g, 0, sizeof(g));
         g.cam = cam;
-        g.start_us = key_start(k.mv_data);
+        g.start_us = key_start(sc.k.mv_data);
         if (g.start_us >= to_us)
             break;
-        cv_rd_init(&r, v.mv_data, v.mv_size);
+        cv_rd_init(&r, sc.v.mv_data, sc.v.mv_size);
         if (cv_rd_u8(&r) != 1) {
             rc = cv_errf(err, CV_ECORRUPT, "index: gap record of unknown version");
-            goto out;
+            break;
         }
         g.end_us = (int64_t)cv_rd_be64(&r);
         g.reason = cv_rd_u8(&r);
         cv_rd_str16(&r, g.detail, sizeof(g.detail));
-        if (r.bad) {
+        if (r.bad)
             rc = cv_errf(err, CV_ECORRUPT, "index: gap record is corrupt");
-            goto out;
-        }
-        if (g.end_us <= from_us)
-            continue;
-        rc = cb(ctx, &g);
-        if (rc)
-            goto out;
+        else if (g.end_us > from_us)
+            rc = cb(ctx, &g);
     }
-    rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : idx_db_err(err, rc, "reading gaps");
-out:
-    mdb_cursor_close(cur);
-    return rc;
+    return cam_scan_close(&sc, rc, "reading gaps", err);
 }
 
 /* ---- pending ---- */
@@ -512,17 +527,13 @@ int idx_pending_del(struct idx_txn *t, uint32_t cam, struct cv_err *err)
 int idx_pending_get(struct idx_txn *t, uint32_t cam, char *relpath, struct cv_err *err)
 {
     uint8_t key[4];
-    MDB_val v;
     struct cv_rd r;
     int rc;
 
     cv_put_be32(key, cam);
-    rc = idx_get(t, DB_PENDING, key, 4, &v);
-    if (rc == MDB_NOTFOUND)
-        return CV_ENOENT;
+    rc = idx_get_rd(t, DB_PENDING, key, 4, &r, "reading pending segment", err);
     if (rc)
-        return idx_db_err(err, rc, "reading pending segment");
-    cv_rd_init(&r, v.mv_data, v.mv_size);
+        return rc;
     cv_rd_str16(&r, relpath, LAY_RELPATH_MAX);
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: pending record is corrupt");
@@ -536,33 +547,30 @@ int idx_pending_get(struct idx_txn *t, uint32_t cam, char *relpath, struct cv_er
  * databases exist already (idx_open creates them); fill chain heads and volume statistics from
  * the segments, and start the hold counter. Segment records themselves are unchanged.
  */
+struct migrate_ctx {
+    struct idx_txn *t;
+    struct cv_err *err;
+};
+
+static int migrate_segment(void *ctx, const struct idx_segment *s)
+{
+    struct migrate_ctx *m = ctx;
+    char vol[LAY_ID_MAX + 1];
+    int rc = chainhead_put(m->t, s->cam, s->start_us, s->chain, m->err); /* last one wins */
+
+    path_volume(s->path, vol);
+    if (rc == 0)
+        rc = volstats_add(m->t, vol, (int64_t)s->bytes, 1, m->err);
+    return rc;
+}
+
 int idx_migrate_1_to_2(struct idx_txn *t, struct cv_err *err)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    struct idx_segment s;
-    int rc, op = MDB_FIRST;
+    struct migrate_ctx m = {t, err};
+    int rc = idx_segment_iter_all(t, migrate_segment, &m, err);
 
-    rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_SEGMENTS], &cur);
-    if (rc)
-        return idx_db_err(err, rc, "reading segments");
-    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-        char vol[LAY_ID_MAX + 1];
-        op = MDB_NEXT;
-        rc = segment_decode(&k, &v, &s, err);
-        if (rc == 0)
-            rc = chainhead_put(t, s.cam, s.start_us, s.chain, err); /* last one wins */
-        path_volume(s.path, vol);
-        if (rc == 0)
-            rc = volstats_add(t, vol, (int64_t)s.bytes, 1, err);
-        if (rc < 0)
-            goto out;
-    }
-    rc = rc == MDB_NOTFOUND ? 0 : idx_db_err(err, rc, "reading segments");
     if (rc == 0)
         rc = idx_meta_put_u64(t, "next_hold", 1, err);
-out:
-    mdb_cursor_close(cur);
     return rc;
 }
 
@@ -594,7 +602,6 @@ int idx_fragments_get(struct idx_txn *t, uint32_t cam, int64_t start_us,
                       struct lay_seg_frag **out, size_t *n, struct cv_err *err)
 {
     uint8_t key[12];
-    MDB_val v;
     struct cv_rd r;
     struct lay_seg_frag *f = NULL;
     uint64_t count, end = 0;
@@ -603,16 +610,13 @@ int idx_fragments_get(struct idx_txn *t, uint32_t cam, int64_t start_us,
     *out = NULL;
     *n = 0;
     seg_key(key, cam, start_us);
-    rc = idx_get(t, DB_FRAGMENTS, key, 12, &v);
-    if (rc == MDB_NOTFOUND)
-        return CV_ENOENT;
+    rc = idx_get_rd(t, DB_FRAGMENTS, key, 12, &r, "reading fragment table", err);
     if (rc)
-        return idx_db_err(err, rc, "reading fragment table");
-    cv_rd_init(&r, v.mv_data, v.mv_size);
+        return rc;
     if (cv_rd_u8(&r) != 1)
         return cv_errf(err, CV_ECORRUPT, "index: fragment table of unknown version");
     count = cv_rd_varint(&r);
-    if (r.bad || count > v.mv_size)
+    if (r.bad || count > r.len)
         return cv_errf(err, CV_ECORRUPT, "index: fragment table is corrupt");
     f = calloc(count ? count : 1, sizeof(*f));
     if (!f)
@@ -732,27 +736,21 @@ int idx_segment_tombstone(struct idx_txn *t, uint32_t cam, int64_t start_us, uin
 int idx_tombstone_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t to_us,
                        idx_tombstone_cb cb, void *ctx, struct cv_err *err)
 {
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    uint8_t key[12];
-    int rc;
+    struct cam_scan sc;
+    int rc = cam_scan_open(&sc, t, DB_TOMBSTONES, cam, INT64_MIN, "reading tombstones", err);
 
-    rc = cam_seek(t, DB_TOMBSTONES, cam, INT64_MIN, key, &cur, &k, &v);
-    if (!cur)
-        return idx_db_err(err, rc, "reading tombstones");
-    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (rc < 0)
+        return rc;
+    while (rc == 0 && cam_scan_next(&sc)) {
+        const MDB_val v = sc.v;
         struct idx_tombstone ts;
         struct cv_rd r;
         size_t seglen;
         MDB_val sv;
-        if (k.mv_size != 12 || cv_get_be32(k.mv_data) != cam)
-            break;
         /* The segment record is a prefix; decode it from a copy bounded by its own fields. */
         sv = v;
-        rc = segment_decode(&k, &sv, &ts.seg, err);
-        if (rc < 0)
-            goto out;
-        if (ts.seg.start_us >= to_us)
+        rc = segment_decode(&sc.k, &sv, &ts.seg, err);
+        if (rc < 0 || ts.seg.start_us >= to_us)
             break;
         {
             struct cv_buf probe;
@@ -766,20 +764,12 @@ int idx_tombstone_iter(struct idx_txn *t, uint32_t cam, int64_t from_us, int64_t
         ts.deleted_us = (int64_t)cv_rd_be64(&r);
         ts.reason = cv_rd_u8(&r);
         cv_rd_str16(&r, ts.detail, sizeof(ts.detail));
-        if (r.bad || v.mv_size < seglen) {
+        if (r.bad || v.mv_size < seglen)
             rc = cv_errf(err, CV_ECORRUPT, "index: tombstone record is corrupt");
-            goto out;
-        }
-        if (ts.seg.end_us <= from_us)
-            continue;
-        rc = cb(ctx, &ts);
-        if (rc)
-            goto out;
+        else if (ts.seg.end_us > from_us)
+            rc = cb(ctx, &ts);
     }
-    rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : idx_db_err(err, rc, "reading tombstones");
-out:
-    mdb_cursor_close(cur);
-    return rc;
+    return cam_scan_close(&sc, rc, "reading tombstones", err);
 }
 
 int idx_deleting_list(struct idx_txn *t, size_t max, struct idx_deleting **out, size_t *n,

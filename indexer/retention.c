@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +246,36 @@ static int tombstone_all(struct idx *idx, const struct cand *c, size_t n, const 
     return 0;
 }
 
+/*
+ * One deletion step of the pass: end its read transaction *t, tombstone the n candidates with
+ * the reason printf(fmt, ...) (tombstone_all), take n from *budget, and begin the next read
+ * transaction into *t.
+ */
+static int delete_step(struct idx *idx, struct idx_txn **t, const struct cand *c, size_t n,
+                       size_t *budget, int64_t now_us, const struct idx_ret_opts *o,
+                       struct idx_ret_report *rep, struct cv_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 10, 11)));
+
+static int delete_step(struct idx *idx, struct idx_txn **t, const struct cand *c, size_t n,
+                       size_t *budget, int64_t now_us, const struct idx_ret_opts *o,
+                       struct idx_ret_report *rep, struct cv_err *err, const char *fmt, ...)
+{
+    char what[128];
+    va_list ap;
+    int rc;
+
+    idx_abort(*t);
+    *t = NULL;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    rc = tombstone_all(idx, c, n, what, now_us, o, rep, err);
+    if (rc < 0)
+        return rc;
+    *budget -= n < *budget ? n : *budget;
+    return idx_begin(idx, false, t, err);
+}
+
 /* Whether directory `dir` is on the same filesystem as the index (headroom is measured there). */
 static bool on_index_fs(const char *root, const char *dir)
 {
@@ -321,17 +352,8 @@ int idx_retention_run(struct idx *idx, const char *root, int64_t now_us,
             if (cand[j].end_us <= cutoff)
                 cand[keep++] = cand[j];
         rep->held_skipped += c.held;
-        idx_abort(t);
-        t = NULL;
-        {
-            char what[64];
-            snprintf(what, sizeof(what), "older than %g days", cams[i].retention_days);
-            rc = tombstone_all(idx, cand, keep, what, now_us, opts, rep, err);
-        }
-        if (rc < 0)
-            goto out;
-        budget -= keep < budget ? keep : budget;
-        rc = idx_begin(idx, false, &t, err);
+        rc = delete_step(idx, &t, cand, keep, &budget, now_us, opts, rep, err,
+                         "older than %g days", cams[i].retention_days);
         if (rc < 0)
             goto out;
     }
@@ -397,23 +419,14 @@ int idx_retention_run(struct idx *idx, const char *root, int64_t now_us,
                 freed += cand[take].bytes;
                 take++;
             }
-            idx_abort(t);
-            t = NULL;
-            {
-                char what[128];
-                snprintf(what, sizeof(what), "volume '%s' over its limit", vols[v].name);
-                rc = tombstone_all(idx, cand, take, what, now_us, opts, rep, err);
-            }
+            rc = delete_step(idx, &t, cand, take, &budget, now_us, opts, rep, err,
+                             "volume '%s' over its limit", vols[v].name);
             if (rc < 0)
                 goto out;
-            budget -= take < budget ? take : budget;
             rv->used_bytes -= freed < rv->used_bytes ? freed : rv->used_bytes;
             rv->held_bytes = heldb;
             rv->over_limit = freed < need;
             rv->only_held_left = rv->over_limit && take == n && n < budget + take;
-            rc = idx_begin(idx, false, &t, err);
-            if (rc < 0)
-                goto out;
         }
     }
 

@@ -97,6 +97,18 @@ int lay_box_find(const void *data, size_t len, const char *type, struct lay_box 
     return r;
 }
 
+int lay_box_u32_after_times(const struct lay_box *box, uint32_t *out)
+{
+    struct cv_rd r;
+    uint8_t version;
+
+    cv_rd_init(&r, box->body, box->len);
+    version = cv_rd_u8(&r);
+    cv_rd_skip(&r, 3 + (version == 1 ? 16 : 8));
+    *out = cv_rd_be32(&r);
+    return r.bad ? -1 : 0;
+}
+
 bool lay_box_is(const char *type, const char *want)
 {
     return memcmp(type, want, 4) == 0;

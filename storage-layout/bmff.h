@@ -74,6 +74,13 @@ int lay_box_find(const void *data, size_t len, const char *type, struct lay_box 
 /* Whether box type `type` (a struct lay_box's or lay_box_hdr's type) is `want`. */
 bool lay_box_is(const char *type, const char *want);
 
+/*
+ * The 32-bit field of a full box that follows its version, flags, creation and modification
+ * times (32-bit each in version 0, 64-bit in version 1): the timescale of mvhd and mdhd, the
+ * track_ID of tkhd. 0 with *out set, or -1 when the box is too short for it.
+ */
+int lay_box_u32_after_times(const struct lay_box *box, uint32_t *out);
+
 /* A box header read from a file. */
 struct lay_box_hdr {
     char type[5];

@@ -100,7 +100,6 @@ static int parse_trak(const struct lay_box *trak, struct lay_seg_info *info)
     struct lay_box tkhd, mdia, mdhd, hdlr, minf, stbl, stsd;
     uint32_t track_id, timescale;
     struct cv_rd r;
-    uint8_t version;
     char handler[5] = "", fourcc[5] = "";
 
     if (lay_box_find(trak->body, trak->len, "tkhd", &tkhd) != 1 ||
@@ -108,15 +107,8 @@ static int parse_trak(const struct lay_box *trak, struct lay_seg_info *info)
         lay_box_find(mdia.body, mdia.len, "mdhd", &mdhd) != 1 ||
         lay_box_find(mdia.body, mdia.len, "hdlr", &hdlr) != 1)
         return -1;
-    cv_rd_init(&r, tkhd.body, tkhd.len);
-    version = cv_rd_u8(&r);
-    cv_rd_skip(&r, 3 + (version == 1 ? 16 : 8));
-    track_id = cv_rd_be32(&r);
-    cv_rd_init(&r, mdhd.body, mdhd.len);
-    version = cv_rd_u8(&r);
-    cv_rd_skip(&r, 3 + (version == 1 ? 16 : 8));
-    timescale = cv_rd_be32(&r);
-    if (r.bad || timescale == 0 || track_id == 0)
+    if (lay_box_u32_after_times(&tkhd, &track_id) < 0 ||
+        lay_box_u32_after_times(&mdhd, &timescale) < 0 || timescale == 0 || track_id == 0)
         return -1;
     cv_rd_init(&r, hdlr.body, hdlr.len);
     cv_rd_skip(&r, 8); /* version, flags, pre_defined */
@@ -179,6 +171,26 @@ static int parse_moov(const uint8_t *p, size_t len, struct lay_seg_info *info, s
     return r < 0 || !info->video_track ? -1 : 0;
 }
 
+/* An optional 32-bit or 64-bit field of a box, present when its flag bit is set. */
+struct flagged {
+    uint32_t bit;
+    uint8_t size; /* bytes */
+    uint32_t *to; /* where a 32-bit field is stored; NULL: skipped */
+};
+
+/* Read or skip, in order, the fields of `fields` whose bits are set in `flags`. */
+static void read_flagged(struct cv_rd *r, uint32_t flags, const struct flagged *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!(flags & fields[i].bit))
+            continue;
+        if (fields[i].to)
+            *fields[i].to = cv_rd_be32(r);
+        else
+            cv_rd_skip(r, fields[i].size);
+    }
+}
+
 /* Parse one traf into the fragment's per-track sums. */
 static int parse_traf(const struct lay_box *traf, const struct trex *trex, size_t ntrex,
                       const struct lay_seg_info *info, struct lay_seg_frag *f)
@@ -204,21 +216,19 @@ static int parse_traf(const struct lay_box *traf, const struct trex *trex, size_
                     def_dur = trex[i].dur;
                     def_flags = trex[i].flags;
                 }
-            if (vf & 0x01)
-                cv_rd_skip(&r, 8);
-            if (vf & 0x02)
-                cv_rd_skip(&r, 4);
-            if (vf & 0x08)
-                def_dur = cv_rd_be32(&r);
-            if (vf & 0x10)
-                cv_rd_skip(&r, 4);
-            if (vf & 0x20)
-                def_flags = cv_rd_be32(&r);
+            /* base_data_offset, sample_description_index, default duration, size, flags */
+            const struct flagged fields[] = {
+                {0x01, 8, NULL}, {0x02, 4, NULL}, {0x08, 4, &def_dur}, {0x10, 4, NULL},
+                {0x20, 4, &def_flags}};
+            read_flagged(&r, vf, fields, sizeof(fields) / sizeof(fields[0]));
         } else if (memcmp(b.type, "tfdt", 4) == 0) {
             base = (vf >> 24) == 1 ? cv_rd_be64(&r) : cv_rd_be32(&r);
         } else if (memcmp(b.type, "trun", 4) == 0) {
-            uint32_t count = cv_rd_be32(&r), first_flags = def_flags;
+            uint32_t count = cv_rd_be32(&r), first_flags = def_flags, d, fl;
             bool has_first = vf & 0x04;
+            /* per sample: duration, size, flags, composition time offset */
+            const struct flagged fields[] = {
+                {0x100, 4, &d}, {0x200, 4, NULL}, {0x400, 4, &fl}, {0x800, 4, NULL}};
             if (vf & 0x01)
                 cv_rd_skip(&r, 4);
             if (has_first)
@@ -226,15 +236,9 @@ static int parse_traf(const struct lay_box *traf, const struct trex *trex, size_
             if (count > 1000000)
                 return -1;
             for (uint32_t i = 0; i < count && !r.bad; i++) {
-                uint32_t d = def_dur, fl = i == 0 && has_first ? first_flags : def_flags;
-                if (vf & 0x100)
-                    d = cv_rd_be32(&r);
-                if (vf & 0x200)
-                    cv_rd_skip(&r, 4);
-                if (vf & 0x400)
-                    fl = cv_rd_be32(&r);
-                if (vf & 0x800)
-                    cv_rd_skip(&r, 4);
+                d = def_dur;
+                fl = i == 0 && has_first ? first_flags : def_flags;
+                read_flagged(&r, vf, fields, sizeof(fields) / sizeof(fields[0]));
                 dur_sum += d;
                 if (!(fl & 0x10000))
                     keys++;
@@ -319,20 +323,38 @@ static void chunk_append(struct lay_seg_frag *f, const struct lay_seg_frag *c)
     f->chunks++;
 }
 
+/* The fragment group being read: from its first prft, fraginfo or moof to its mdat. */
+struct frag_group {
+    struct lay_seg_frag cur;
+    uint64_t start; /* file offset of its first box */
+    bool open, has_fraginfo;
+};
+
+/* Open a group at file offset `off` unless one is open. */
+static void group_open(struct frag_group *g, uint64_t off)
+{
+    if (g->open)
+        return;
+    memset(&g->cur, 0, sizeof(g->cur));
+    g->cur.wall_us = INT64_MIN;
+    g->start = off;
+    g->open = true;
+    g->has_fraginfo = false;
+}
+
 int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
 {
     struct stat st;
     uint8_t *buf = NULL;
     size_t cap = 0, ntrex = 0, fcap = 0;
     struct trex trex[4];
-    struct lay_seg_frag cur;
-    uint64_t off = 0, group_start = 0;
-    bool have_ftyp = false, have_moov = false, in_group = false, pending_moof = false;
-    bool has_fraginfo = false;
+    struct frag_group g = {.open = false};
+    uint64_t off = 0;
+    bool have_ftyp = false, have_moov = false, pending_moof = false;
     int rc = 0;
 
     memset(info, 0, sizeof(*info));
-    memset(&cur, 0, sizeof(cur));
+    memset(&g.cur, 0, sizeof(g.cur));
     if (fstat(fd, &st) < 0)
         return cv_errf(err, CV_EIO, "cannot stat: %s", strerror(errno));
     info->file_bytes = (uint64_t)st.st_size;
@@ -381,46 +403,34 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
                 memcmp(buf, LAY_SEG_UUID_HEADER, 16) == 0) {
                 parse_header_text(buf + 16, (size_t)(size - hsize - 16), &info->hdr);
                 info->has_header = true;
-                if (!in_group)
+                if (!g.open)
                     info->complete_bytes = off + size;
             } else {
-                if (!in_group) {
-                    memset(&cur, 0, sizeof(cur));
-                    cur.wall_us = INT64_MIN;
-                    group_start = off;
-                    in_group = true;
-                    has_fraginfo = false;
-                }
+                group_open(&g, off);
                 if (strcmp(type, "prft") == 0 && size - hsize >= 24)
-                    cur.wall_us = lay_us_from_ntp(cv_get_be64(buf + 8));
+                    g.cur.wall_us = lay_us_from_ntp(cv_get_be64(buf + 8));
                 else if (size - hsize >= 32 && memcmp(buf, LAY_SEG_UUID_FRAGINFO, 16) == 0) {
-                    cur.recv_us = (int64_t)cv_get_be64(buf + 16);
-                    has_fraginfo = true;
+                    g.cur.recv_us = (int64_t)cv_get_be64(buf + 16);
+                    g.has_fraginfo = true;
                 }
             }
         } else if (strcmp(type, "moof") == 0) {
-            if (!in_group) {
-                memset(&cur, 0, sizeof(cur));
-                cur.wall_us = INT64_MIN;
-                group_start = off;
-                in_group = true;
-                has_fraginfo = false;
-            }
+            group_open(&g, off);
             rc = lay_box_load(fd, off + hsize, size - hsize, &buf, &cap, err);
             if (rc < 0)
                 goto out;
-            if (parse_moof(buf, (size_t)(size - hsize), trex, ntrex, info, &cur) < 0)
+            if (parse_moof(buf, (size_t)(size - hsize), trex, ntrex, info, &g.cur) < 0)
                 break; /* a malformed moof ends the good part */
             pending_moof = true;
         } else if (strcmp(type, "mdat") == 0 && pending_moof) {
-            cur.size = off + size - group_start;
-            info->video_samples += cur.video_samples;
-            info->keyframes += cur.keyframes;
-            info->audio_samples += cur.audio_samples;
+            g.cur.size = off + size - g.start;
+            info->video_samples += g.cur.video_samples;
+            info->keyframes += g.cur.keyframes;
+            info->audio_samples += g.cur.audio_samples;
             info->complete_bytes = off + size;
-            in_group = pending_moof = false;
-            if (info->nfrags > 0 && !has_fraginfo && !cur.starts_with_key) {
-                chunk_append(&info->frags[info->nfrags - 1], &cur);
+            g.open = pending_moof = false;
+            if (info->nfrags > 0 && !g.has_fraginfo && !g.cur.starts_with_key) {
+                chunk_append(&info->frags[info->nfrags - 1], &g.cur);
                 off += size;
                 continue;
             }
@@ -434,11 +444,11 @@ int lay_seg_scan(int fd, struct lay_seg_info *info, struct cv_err *err)
                 info->frags = nf;
                 fcap = ncap;
             }
-            cur.offset = group_start;
-            cur.chunks = 1;
-            info->frags[info->nfrags++] = cur;
+            g.cur.offset = g.start;
+            g.cur.chunks = 1;
+            info->frags[info->nfrags++] = g.cur;
         } else if (strcmp(type, "mfra") == 0) {
-            if (!in_group) {
+            if (!g.open) {
                 info->closed = off + size == info->file_bytes;
                 info->complete_bytes = off + size;
             }

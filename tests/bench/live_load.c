@@ -105,6 +105,16 @@ static int load_args(struct load *l, int argc, char **argv)
     return 0;
 }
 
+/* Viewer v's connection failed: close it; it is tried again a little later, LOAD_RETRIES times. */
+static void load_retry(struct load_viewer *v)
+{
+    if (v->fd >= 0)
+        close(v->fd);
+    v->fd = -1;
+    v->state = v->tries < LOAD_RETRIES ? LOAD_IDLE : LOAD_DONE;
+    v->retry_at = load_now() + 0.2 * v->tries;
+}
+
 /* Starts a non-blocking connect of viewer i; on an immediate failure it waits for a retry. */
 static void load_connect(struct load *l, int i)
 {
@@ -118,11 +128,7 @@ static void load_connect(struct load *l, int i)
     if (v->fd < 0 || (connect(v->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
                       errno != EINPROGRESS) ||
         epoll_ctl(l->ep, EPOLL_CTL_ADD, v->fd, &ev) < 0) {
-        if (v->fd >= 0)
-            close(v->fd);
-        v->fd = -1;
-        v->state = v->tries < LOAD_RETRIES ? LOAD_IDLE : LOAD_DONE;
-        v->retry_at = load_now() + 0.2 * v->tries;
+        load_retry(v);
         return;
     }
     v->state = LOAD_CONNECTING;
@@ -145,10 +151,7 @@ static void load_connected(struct load *l, int i)
     if (getsockopt(v->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0 ||
         n >= (int)sizeof(req) || send(v->fd, req, (size_t)n, MSG_NOSIGNAL) != n ||
         epoll_ctl(l->ep, EPOLL_CTL_MOD, v->fd, &ev) < 0) {
-        close(v->fd);
-        v->fd = -1;
-        v->state = v->tries < LOAD_RETRIES ? LOAD_IDLE : LOAD_DONE;
-        v->retry_at = load_now() + 0.2 * v->tries;
+        load_retry(v);
         return;
     }
     v->state = LOAD_READING;

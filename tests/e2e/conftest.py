@@ -263,19 +263,27 @@ def export_verify(root, camera, segs, case, out):
 
 def top_boxes(data, strict=True):
     """Top-level boxes of ISO BMFF bytes: [(type, offset, size)]. strict: every byte is in a
-    box (asserted); otherwise stop at the first box that is cut off (a stream still growing)."""
+    box (asserted); otherwise stop at the first box that is cut off (a stream still growing, a
+    file cut by a crash). A box header whose size is below its own 8 bytes fails either way."""
     out, off = [], 0
     while off + 8 <= len(data):
         size, typ = struct.unpack(">I4s", data[off:off + 8])
         if size == 1:
+            if off + 16 > len(data) and not strict:
+                break
             size = struct.unpack(">Q", data[off + 8:off + 16])[0]
-        if (size < 8 or off + size > len(data)) and not strict:
-            break
         assert size >= 8, f"bad box at {off}"
+        if off + size > len(data) and not strict:
+            break
         out.append((typ.decode("latin1"), off, size))
         off += size
     assert off == len(data) or not strict, "trailing bytes after the last box"
     return out
+
+
+def boxes_end(boxes):
+    """Where the last of top_boxes' boxes ends (0 for none): the start of what is still cut off."""
+    return boxes[-1][1] + boxes[-1][2] if boxes else 0
 
 
 def cameras(root):

@@ -22,7 +22,7 @@ import zipfile
 
 import pytest
 
-from conftest import cv, decode_errors, start_camsim, start_recorder, wait_for
+from conftest import cv, decode_errors, fresh_root, start_camsim, start_recorder, wait_for
 from httpapi import PASSWORD, add_user, logged_in, start_server
 from uistack import browser_ready, node
 
@@ -41,11 +41,7 @@ def now_us():
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("liveedge")
-    root = tmp / "root"
-    cv("init", root=root)
-    procs = []
-    try:
+    with fresh_root(tmp_path_factory, "liveedge") as (tmp, root, procs):
         sim = start_camsim(procs, tmp, cameras=1, name="c")
         cv("camera", "add", CAM, "--url", f"rtsp://127.0.0.1:{sim.port}/c1", root=root)
         add_user(root, "olga", "officer")
@@ -65,9 +61,6 @@ def live(tmp_path_factory):
                                  root=root).stdout)["segments"], \
             "a segment closed already: the test would not be about the open segment"
         yield {"root": root, "tmp": tmp, "client": client, "port": srv.port}
-    finally:
-        for p in reversed(procs):
-            p.close()
 
 
 def test_timeline_ends_within_5s_of_now(live):

@@ -15,27 +15,10 @@ import statistics
 import struct
 import time
 
-from conftest import cv, start_gst, start_recorder, wait_for
+from conftest import boxes_end, cv, start_gst, start_recorder, top_boxes, wait_for
 from httpapi import add_user, logged_in, start_server
 
 NTP_UNIX = 2208988800
-
-
-def parse_boxes(buf, start):
-    """Complete top-level boxes of buf from `start`: [(type, offset, size)], next offset."""
-    out, off = [], start
-    while off + 8 <= len(buf):
-        size, typ = struct.unpack(">I4s", buf[off:off + 8])
-        if size == 1:
-            if off + 16 > len(buf):
-                break
-            size = struct.unpack(">Q", buf[off + 8:off + 16])[0]
-        assert size >= 8, f"not a box at {off}"
-        if off + size > len(buf):
-            break
-        out.append((typ.decode("latin1"), off, size))
-        off += size
-    return out, off
 
 
 def prft_wall(buf, off):
@@ -85,7 +68,7 @@ def measure(port, cookie, seconds):
     c.request("GET", "/api/v1/cameras/gate/live.mp4", headers={"Cookie": f"cv_session={cookie}"})
     resp = c.getresponse()
     assert resp.status == 200, resp.read()
-    buf, off, lat, prft, moofs_without_prft = b"", 0, [], None, 0
+    buf, lat, prft, moofs_without_prft = b"", [], None, 0
     chunks, per_frag, first_key = 0, [], None
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -94,7 +77,7 @@ def measure(port, cookie, seconds):
             break
         buf += data
         now = time.time()
-        got, off = parse_boxes(buf, off)
+        got = top_boxes(buf, strict=False)
         for typ, o, size in got:
             if typ == "prft":
                 prft = prft_wall(buf, o)
@@ -111,7 +94,7 @@ def measure(port, cookie, seconds):
             elif typ == "mdat" and prft is not None:
                 lat.append(now - prft)
                 prft = None
-        buf, off = buf[off:], 0  # keep only the incomplete box
+        buf = buf[boxes_end(got):]  # keep only the incomplete box
     c.close()
     assert moofs_without_prft == 0, f"{moofs_without_prft} chunks without a prft"
     return lat, per_frag, first_key

@@ -165,7 +165,8 @@ static void logged_sync(int fd)
         log_line("fsync", S_ISREG(st.st_mode) ? (long long)st.st_size : 0, path);
 }
 
-int fsync(int fd)
+/* fsync and fdatasync: the fault rule's error, else the real call `real`, logged when it worked. */
+static int sync_call(int fd, int (*real)(int))
 {
     int e = fault(OP_FSYNC, fd), rc;
 
@@ -173,24 +174,20 @@ int fsync(int fd)
         errno = e;
         return -1;
     }
-    rc = REAL(fsync)(fd);
+    rc = real(fd);
     if (rc == 0)
         logged_sync(fd);
     return rc;
 }
 
+int fsync(int fd)
+{
+    return sync_call(fd, REAL(fsync));
+}
+
 int fdatasync(int fd)
 {
-    int e = fault(OP_FSYNC, fd), rc;
-
-    if (e) {
-        errno = e;
-        return -1;
-    }
-    rc = REAL(fdatasync)(fd);
-    if (rc == 0)
-        logged_sync(fd);
-    return rc;
+    return sync_call(fd, REAL(fdatasync));
 }
 
 #define WRITE_FAULT(fd)                                                                            \

@@ -366,22 +366,29 @@ static void moov(struct cv_buf *b)
 
 #define FX_SAMPLE_BYTES 12u
 
-void fx_fragment(struct cv_buf *b, int64_t wall_us, uint64_t dts, uint32_t samples)
+void fx_moof_begin(struct cv_buf *b, uint32_t seq, size_t *moof, size_t *traf)
 {
-    size_t moof, mfhd, traf, tfhd, tfdt, trun, mdat, data_off;
+    size_t mfhd, tfhd;
 
-    lay_seg_prft_box(b, 1, wall_us, dts);
-    lay_seg_fraginfo_box(b, wall_us + 50000, wall_us - 1000);
-    lay_box_begin(b, "moof", &moof);
+    lay_box_begin(b, "moof", moof);
     lay_box_begin(b, "mfhd", &mfhd);
     lay_box_full(b, 0, 0);
-    cv_buf_be32(b, (uint32_t)(dts / FX_SAMPLE_DUR) + 1);
+    cv_buf_be32(b, seq);
     lay_box_end(b, mfhd);
-    lay_box_begin(b, "traf", &traf);
+    lay_box_begin(b, "traf", traf);
     lay_box_begin(b, "tfhd", &tfhd);
     lay_box_full(b, 0, 0x020000); /* default-base-is-moof */
     cv_buf_be32(b, 1);
     lay_box_end(b, tfhd);
+}
+
+void fx_fragment(struct cv_buf *b, int64_t wall_us, uint64_t dts, uint32_t samples)
+{
+    size_t moof, traf, tfdt, trun, mdat, data_off;
+
+    lay_seg_prft_box(b, 1, wall_us, dts);
+    lay_seg_fraginfo_box(b, wall_us + 50000, wall_us - 1000);
+    fx_moof_begin(b, (uint32_t)(dts / FX_SAMPLE_DUR) + 1, &moof, &traf);
     lay_box_begin(b, "tfdt", &tfdt);
     lay_box_full(b, 1, 0);
     cv_buf_be64(b, dts);

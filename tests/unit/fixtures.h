@@ -107,6 +107,12 @@ struct fx_segment {
 void fx_segment_build(struct fx_segment *s, size_t nfrags, bool with_header);
 void fx_segment_release(struct fx_segment *s);
 
+/*
+ * Open a moof of sequence number `seq` on b: moof, its mfhd, and a traf with the tfhd of track 1
+ * (default-base-is-moof); *moof and *traf are the open boxes' marks, for lay_box_end (traf first).
+ */
+void fx_moof_begin(struct cv_buf *b, uint32_t seq, size_t *moof, size_t *traf);
+
 /* Append one fragment group (prft, fraginf, moof, mdat) to b, as fx_segment_build does. */
 void fx_fragment(struct cv_buf *b, int64_t wall_us, uint64_t dts, uint32_t samples);
 

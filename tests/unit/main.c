@@ -76,6 +76,7 @@
     X(bmff_file)                                                                                   \
     X(bmff_load)                                                                                   \
     X(bmff_write)                                                                                  \
+    X(bmff_u32_after_times)                                                                        \
     X(segfile_ntp_round_trip)                                                                      \
     X(segfile_ntp_after_2036)                                                                      \
     X(segfile_boxes)                                                                               \

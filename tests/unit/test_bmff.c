@@ -289,3 +289,30 @@ void test_bmff_write(void)
     CHECK_EQ_U64(box.size, 8);
     cv_buf_release(&b);
 }
+
+/* The field after a full box's times: version 0 (32-bit times), version 1 (64-bit), too short. */
+void test_bmff_u32_after_times(void)
+{
+    static const struct {
+        const char *body; /* version, flags, times, the field */
+        size_t len;
+        int rc;
+        uint32_t want;
+    } cases[] = {
+        {"\0\0\0\0" "\0\0\0\1" "\0\0\0\2" "\0\0\x03\xe8", 16, 0, 1000},
+        {"\1\0\0\0" "\0\0\0\0\0\0\0\1" "\0\0\0\0\0\0\0\2" "\0\0\0\x07", 24, 0, 7},
+        {"\1\0\0\0" "\0\0\0\0\0\0\0\1" "\0\0\0\0\0\0\0\2" "\0\0\0", 23, -1, 0},
+        {"\0\0\0\0" "\0\0\0\1" "\0\0\0\2", 12, -1, 0},
+        {"", 0, -1, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct lay_box box = {.type = "mdhd"};
+        uint32_t got = 0;
+        box.body = (const uint8_t *)cases[i].body;
+        box.len = cases[i].len;
+        CHECK_MSG(lay_box_u32_after_times(&box, &got) == cases[i].rc, "case %zu: rc", i);
+        if (cases[i].rc == 0)
+            CHECK_MSG(got == cases[i].want, "case %zu: got %u, want %u", i, got, cases[i].want);
+    }
+}

@@ -114,6 +114,25 @@ static void request(struct exp_request *r, struct xenv *e, const char *out, int6
     r->out_path = out;
 }
 
+/* What exp_verify says of package `out` (text or JSON; malloc'd, the caller frees it): the call
+ * must succeed; *failed is its count of failed checks. */
+static char *verify_report(const char *out, bool json, unsigned *failed)
+{
+    struct cv_err err = {""};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    *failed = 99;
+    if (!f) {
+        unit_fail(__FILE__, __LINE__, "open_memstream failed");
+        return NULL;
+    }
+    CHECK_OK(exp_verify(out, json, f, failed, &err), &err);
+    fclose(f);
+    return text;
+}
+
 void test_export_round_trip(void)
 {
     struct xenv e;
@@ -121,9 +140,7 @@ void test_export_round_trip(void)
     struct exp_result res;
     struct cv_err err = {""};
     char out[PATH_MAX + 16], tmp[PATH_MAX + 32], *text = NULL;
-    size_t len = 0;
     unsigned failed = 99;
-    FILE *f;
 
     if (xenv_open(&e) < 0)
         return;
@@ -137,9 +154,7 @@ void test_export_round_trip(void)
     CHECK(strncmp(res.folder, "CASE-1-", 7) == 0 && strlen(res.export_id) == 25);
     CHECK(access(out, F_OK) == 0 && access(tmp, F_OK) != 0);
 
-    f = open_memstream(&text, &len);
-    CHECK_OK(exp_verify(out, false, f, &failed, &err), &err);
-    fclose(f);
+    text = verify_report(out, false, &failed);
     CHECK_EQ_INT(failed, 0);
     CHECK_CONTAINS(text, "ok signature:");
     /* two exported segments and the newer one the checkpoint names */
@@ -148,9 +163,7 @@ void test_export_round_trip(void)
     free(text);
     text = NULL;
 
-    f = open_memstream(&text, &len);
-    CHECK_OK(exp_verify(out, true, f, &failed, &err), &err);
-    fclose(f);
+    text = verify_report(out, true, &failed);
     CHECK_CONTAINS(text, "\"valid\":true");
     free(text);
 
@@ -234,9 +247,7 @@ void test_export_with_tombstone(void)
     struct idx_txn *t = NULL;
     struct idx_segment gone;
     char out[PATH_MAX + 16], *text = NULL;
-    size_t len = 0;
     unsigned failed = 99;
-    FILE *f;
 
     if (xenv_open(&e) < 0)
         return;
@@ -249,9 +260,7 @@ void test_export_with_tombstone(void)
     request(&r, &e, out, FX_START_US, FX_START_US + NSEG * SEG_US);
     CHECK_OK(exp_export(e.idx, &r, &res, &err), &err);
     CHECK_EQ_INT(res.segments, NSEG - 1);
-    f = open_memstream(&text, &len);
-    CHECK_OK(exp_verify(out, false, f, &failed, &err), &err);
-    fclose(f);
+    text = verify_report(out, false, &failed);
     CHECK_EQ_INT(failed, 0);
     CHECK_CONTAINS(text, "ok chain: integrity/cam1.chain: 4 links recompute");
     free(text);
@@ -267,9 +276,7 @@ void test_export_not_covered(void)
     struct exp_result res;
     struct cv_err err = {""};
     char out[PATH_MAX + 16], ledger[PATH_MAX + 32], *text = NULL;
-    size_t len = 0;
     unsigned failed = 99;
-    FILE *f;
 
     if (xenv_open(&e) < 0)
         return;
@@ -278,9 +285,7 @@ void test_export_not_covered(void)
     snprintf(out, sizeof(out), "%s/u.zip", e.root);
     request(&r, &e, out, FX_START_US, FX_START_US + SEG_US);
     CHECK_OK(exp_export(e.idx, &r, &res, &err), &err);
-    f = open_memstream(&text, &len);
-    CHECK_OK(exp_verify(out, false, f, &failed, &err), &err);
-    fclose(f);
+    text = verify_report(out, false, &failed);
     CHECK_EQ_INT(failed, 0);
     CHECK_CONTAINS(text, "ok chain: integrity/cam1.chain: 4 links recompute");
     CHECK_CONTAINS(text, "not yet covered by a signed checkpoint");

@@ -19,6 +19,20 @@
 #include "tests/unit/unit.h"
 #include "common/banned.h"
 
+/* cv_write_atomic of the string `text` to path, then cv_read_file (limit `max`) gives it back. */
+static void write_read_back(const char *path, const char *text, size_t max)
+{
+    struct cv_err err = {""};
+    char *got = NULL;
+    size_t len = 0;
+
+    CHECK_OK(cv_write_atomic(path, text, strlen(text), 0600, &err), &err);
+    CHECK_OK(cv_read_file(path, max, &got, &len, &err), &err);
+    CHECK_EQ_STR(got, text);
+    CHECK_EQ_INT(len, strlen(text));
+    free(got);
+}
+
 /* Number of entries in dir besides "." and "..", or -1. */
 static int count_entries(const char *dir)
 {
@@ -66,21 +80,11 @@ void test_fileio_atomic_round_trip(void)
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 
     /* Replacing keeps exactly one file: the temporary is renamed away. */
-    CHECK_OK(cv_write_atomic(path, "v2", 2, 0600, &err), &err);
-    CHECK_OK(cv_read_file(path, 1024, &text, &len, &err), &err);
-    CHECK_EQ_STR(text, "v2");
-    CHECK_EQ_INT(len, 2);
-    free(text);
-    text = NULL;
+    write_read_back(path, "v2", 1024);
     CHECK_EQ_INT(count_entries(dir), 1);
 
     /* An empty file reads as "". */
-    CHECK_OK(cv_write_atomic(path, "", 0, 0600, &err), &err);
-    CHECK_OK(cv_read_file(path, 0, &text, &len, &err), &err);
-    CHECK_EQ_STR(text, "");
-    CHECK_EQ_INT(len, 0);
-    free(text);
-    text = NULL;
+    write_read_back(path, "", 0);
 
     /* Into a directory that does not exist: an error naming the path, nothing left behind. */
     snprintf(path, sizeof(path), "%s/missing/state.json", dir);

@@ -29,18 +29,21 @@
 #define SEG_US (6 * CV_US_PER_S)
 #define DAY "volumes/main/cam1/2026-11-22/"
 
-struct fenv {
-    char root[PATH_MAX];
-    struct idx_camera cam;
-    struct idx_segment seg[NSEG + 2];
-    size_t nseg;
-};
-
 /* What fsck reported: every line, newline-separated. */
 struct lines {
     char text[16384];
     size_t len;
     int n;
+};
+
+struct fenv {
+    char root[PATH_MAX];
+    struct idx_camera cam;
+    struct idx_segment seg[NSEG + 2];
+    size_t nseg;
+    struct lines l;           /* what the last run() reported */
+    struct idx_fsck_counts n; /* and its counts */
+    struct idx *idx;          /* the index while fenv_begin's transaction is open, else NULL */
 };
 
 static void collect_line(void *ctx, const char *line)
@@ -156,13 +159,13 @@ static void abs_of(const struct fenv *e, const char *rel, char *out)
 }
 
 /* Run fsck; the run itself must succeed. */
-static void run(const struct fenv *e, enum idx_fsck_mode mode, struct lines *l,
-                struct idx_fsck_counts *n)
+/* fsck the root in `mode`: its lines into e->l, its counts into e->n. */
+static void run(struct fenv *e, enum idx_fsck_mode mode)
 {
     struct cv_err err = {""};
 
-    memset(l, 0, sizeof(*l));
-    CHECK_OK(idx_fsck(e->root, mode, collect_line, l, n, &err), &err);
+    memset(&e->l, 0, sizeof(e->l));
+    CHECK_OK(idx_fsck(e->root, mode, collect_line, &e->l, &e->n, &err), &err);
 }
 
 /* Flip one byte in the middle of ROOT/<rel> (inside an mdat: the file still scans). */
@@ -186,25 +189,23 @@ static void flip_byte(const struct fenv *e, const char *rel)
 void test_fsck_clean(void)
 {
     struct fenv e;
-    struct lines l;
-    struct idx_fsck_counts n;
 
     if (fenv_open(&e, NSEG) < 0)
         return;
-    run(&e, IDX_FSCK_CHECK, &l, &n);
-    CHECK_EQ_INT(n.files, NSEG);
-    CHECK_EQ_INT(n.records, NSEG);
-    CHECK_EQ_INT(n.findings, 0);
-    CHECK_EQ_INT(n.repaired, 0);
-    CHECK_MSG(l.n == 0, "a clean root printed: %s", l.text);
+    run(&e, IDX_FSCK_CHECK);
+    CHECK_EQ_INT(e.n.files, NSEG);
+    CHECK_EQ_INT(e.n.records, NSEG);
+    CHECK_EQ_INT(e.n.findings, 0);
+    CHECK_EQ_INT(e.n.repaired, 0);
+    CHECK_MSG(e.l.n == 0, "a clean root printed: %s", e.l.text);
     /* An empty volume directory and an empty day are not findings either. */
     {
         char dir[PATH_MAX];
         abs_of(&e, "volumes/spare/cam9/2026-11-23", dir);
         CHECK_EQ_INT(cv_mkdir_p(dir, 0755, NULL), 0);
     }
-    run(&e, IDX_FSCK_CHECK, &l, &n);
-    CHECK_EQ_INT(n.findings, 0);
+    run(&e, IDX_FSCK_CHECK);
+    CHECK_EQ_INT(e.n.findings, 0);
     fenv_close(&e);
 }
 
@@ -293,19 +294,17 @@ void test_fsck_each_damage(void)
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         const struct damage *d = &table[i];
         char want[LAY_RELPATH_MAX + 8];
-        struct idx_fsck_counts n;
-        struct lines l;
         struct fenv e;
         if (fenv_open(&e, 3) < 0)
             return;
         d->apply(&e);
-        run(&e, IDX_FSCK_CHECK, &l, &n);
+        run(&e, IDX_FSCK_CHECK);
         snprintf(want, sizeof(want), "%s: ", d->path);
-        CHECK_MSG(n.findings == 1 && l.n == 1, "%s: %zu findings, %d lines: %s", d->name,
-                  n.findings, l.n, l.text);
-        CHECK_MSG(strncmp(l.text, want, strlen(want)) == 0 && strstr(l.text, d->says),
-                  "%s: want \"%s...%s\", got: %s", d->name, want, d->says, l.text);
-        CHECK_EQ_INT(n.records, 3);
+        CHECK_MSG(e.n.findings == 1 && e.l.n == 1, "%s: %zu findings, %d lines: %s", d->name,
+                  e.n.findings, e.l.n, e.l.text);
+        CHECK_MSG(strncmp(e.l.text, want, strlen(want)) == 0 && strstr(e.l.text, d->says),
+                  "%s: want \"%s...%s\", got: %s", d->name, want, d->says, e.l.text);
+        CHECK_EQ_INT(e.n.records, 3);
         fenv_close(&e);
     }
 }
@@ -336,23 +335,53 @@ static int seen_tomb(void *ctx, const struct idx_tombstone *t)
     return 0;
 }
 
-static void read_index(const struct fenv *e, struct seen *v, struct idx_deleting **del,
-                       size_t *ndel)
+/*
+ * Open e's index (as e->idx) and begin a transaction on it: the transaction, or NULL (the failure
+ * recorded, the index closed) when either fails. End it with fenv_end.
+ */
+static struct idx_txn *fenv_begin(struct fenv *e, bool write)
 {
     struct cv_err err = {""};
-    struct idx *idx = NULL;
+    struct idx_txn *t = NULL;
+
+    e->idx = NULL;
+    CHECK_OK(idx_open(&e->idx, e->root, 0, &err), &err);
+    if (e->idx && idx_begin(e->idx, write, &t, &err) == 0)
+        return t;
+    if (e->idx)
+        unit_fail(__FILE__, __LINE__, "idx_begin: %s", err.msg);
+    idx_close(e->idx);
+    e->idx = NULL;
+    return NULL;
+}
+
+/* End fenv_begin's transaction t (NULL-safe): commit it (write), else abort it; close e->idx. */
+static void fenv_end(struct fenv *e, struct idx_txn *t, bool write)
+{
+    struct cv_err err = {""};
+
+    if (t && write)
+        CHECK_OK(idx_commit(t, &err), &err);
+    else
+        idx_abort(t);
+    idx_close(e->idx);
+    e->idx = NULL;
+}
+
+static void read_index(struct fenv *e, struct seen *v, struct idx_deleting **del, size_t *ndel)
+{
+    struct cv_err err = {""};
     struct idx_txn *t = NULL;
 
     memset(v, 0, sizeof(*v));
-    CHECK_OK(idx_open(&idx, e->root, 0, &err), &err);
-    if (idx && idx_begin(idx, false, &t, &err) == 0) {
+    t = fenv_begin(e, false);
+    if (t) {
         CHECK_OK(idx_segment_iter(t, e->seg[0].cam, INT64_MIN, INT64_MAX, seen_seg, v, &err), &err);
         CHECK_OK(idx_tombstone_iter(t, e->seg[0].cam, INT64_MIN, INT64_MAX, seen_tomb, v, &err),
                  &err);
         CHECK_OK(idx_deleting_list(t, 16, del, ndel, &err), &err);
-        idx_abort(t);
     }
-    idx_close(idx);
+    fenv_end(e, t, false);
 }
 
 void test_fsck_repair(void)
@@ -360,8 +389,6 @@ void test_fsck_repair(void)
     static const char *q_stray = "quarantine/volumes_main_cam1_2026-11-22_notes.txt";
     static const char *q_old = "quarantine/volumes_main_cam1_2026-11-22_092900-0.mp4";
     struct idx_deleting *del = NULL;
-    struct idx_fsck_counts n;
-    struct lines l;
     struct seen v;
     struct fenv e;
     size_t ndel = 0;
@@ -384,24 +411,24 @@ void test_fsck_repair(void)
             close(fd);
     }
 
-    run(&e, IDX_FSCK_CHECK, &l, &n);
-    CHECK_EQ_INT(n.findings, 5);
-    CHECK_EQ_INT(n.repaired, 0);
-    CHECK_CONTAINS(l.text, DAY "093006-0.mp4: hash mismatch");
-    CHECK_CONTAINS(l.text, DAY "093012-0.mp4: record without file");
-    CHECK_CONTAINS(l.text, DAY "notes.txt: not a segment file");
-    CHECK_CONTAINS(l.text, DAY "092900-0.mp4: file without record");
-    CHECK_CONTAINS(l.text, DAY "093100-0.mp4: file without record");
+    run(&e, IDX_FSCK_CHECK);
+    CHECK_EQ_INT(e.n.findings, 5);
+    CHECK_EQ_INT(e.n.repaired, 0);
+    CHECK_CONTAINS(e.l.text, DAY "093006-0.mp4: hash mismatch");
+    CHECK_CONTAINS(e.l.text, DAY "093012-0.mp4: record without file");
+    CHECK_CONTAINS(e.l.text, DAY "notes.txt: not a segment file");
+    CHECK_CONTAINS(e.l.text, DAY "092900-0.mp4: file without record");
+    CHECK_CONTAINS(e.l.text, DAY "093100-0.mp4: file without record");
 
-    run(&e, IDX_FSCK_REPAIR, &l, &n);
-    CHECK_EQ_INT(n.findings, 5);
-    CHECK_EQ_INT(n.repaired, 4);
-    CHECK_CONTAINS(l.text, DAY "093006-0.mp4: hash mismatch");
-    CHECK_CONTAINS(l.text, "not repairable: evidence altered or damaged");
-    CHECK_CONTAINS(l.text, DAY "093012-0.mp4: tombstoned as missing");
-    CHECK_CONTAINS(l.text, DAY "notes.txt: moved to quarantine/");
-    CHECK_CONTAINS(l.text, DAY "092900-0.mp4: moved to quarantine/");
-    CHECK_CONTAINS(l.text, DAY "093100-0.mp4: indexed, after cutting 8 torn bytes");
+    run(&e, IDX_FSCK_REPAIR);
+    CHECK_EQ_INT(e.n.findings, 5);
+    CHECK_EQ_INT(e.n.repaired, 4);
+    CHECK_CONTAINS(e.l.text, DAY "093006-0.mp4: hash mismatch");
+    CHECK_CONTAINS(e.l.text, "not repairable: evidence altered or damaged");
+    CHECK_CONTAINS(e.l.text, DAY "093012-0.mp4: tombstoned as missing");
+    CHECK_CONTAINS(e.l.text, DAY "notes.txt: moved to quarantine/");
+    CHECK_CONTAINS(e.l.text, DAY "092900-0.mp4: moved to quarantine/");
+    CHECK_CONTAINS(e.l.text, DAY "093100-0.mp4: indexed, after cutting 8 torn bytes");
     /* Nothing deleted: moved, indexed, or left as it was. */
     abs_of(&e, q_stray, p);
     CHECK_EQ_INT(fx_file_size(p), 5);
@@ -427,10 +454,10 @@ void test_fsck_repair(void)
         CHECK_EQ_MEM(v.seg[1].sha256, e.seg[1].sha256, 32); /* the record was not "fixed" */
     }
 
-    run(&e, IDX_FSCK_CHECK, &l, &n);
-    CHECK_EQ_INT(n.findings, 1);
-    CHECK_MSG(l.n == 1 && strncmp(l.text, DAY "093006-0.mp4: hash mismatch", 41) == 0,
-              "second check: %s", l.text);
+    run(&e, IDX_FSCK_CHECK);
+    CHECK_EQ_INT(e.n.findings, 1);
+    CHECK_MSG(e.l.n == 1 && strncmp(e.l.text, DAY "093006-0.mp4: hash mismatch", 41) == 0,
+              "second check: %s", e.l.text);
     fenv_close(&e);
 }
 
@@ -438,11 +465,8 @@ void test_fsck_repair(void)
 void test_fsck_queued_deletion(void)
 {
     struct idx_deleting *del = NULL;
-    struct idx_fsck_counts n;
     struct cv_err err = {""};
-    struct idx *idx = NULL;
     struct idx_txn *t = NULL;
-    struct lines l;
     struct seen v;
     struct fenv e;
     size_t ndel = 0;
@@ -450,21 +474,20 @@ void test_fsck_queued_deletion(void)
 
     if (fenv_open(&e, 3) < 0)
         return;
-    CHECK_OK(idx_open(&idx, e.root, 0, &err), &err);
-    if (idx && idx_begin(idx, true, &t, &err) == 0) {
+    t = fenv_begin(&e, true);
+    if (t) {
         CHECK_OK(idx_segment_tombstone(t, e.seg[0].cam, e.seg[0].start_us, IDX_GAP_RETENTION,
                                        "older than 30 days", FX_START_US, NULL, &err),
                  &err);
-        CHECK_OK(idx_commit(t, &err), &err);
     }
-    idx_close(idx);
-    run(&e, IDX_FSCK_CHECK, &l, &n);
-    CHECK_MSG(n.findings == 0 && l.n == 0, "queued deletion reported: %s", l.text);
-    CHECK_EQ_INT(n.records, 2);
+    fenv_end(&e, t, true);
+    run(&e, IDX_FSCK_CHECK);
+    CHECK_MSG(e.n.findings == 0 && e.l.n == 0, "queued deletion reported: %s", e.l.text);
+    CHECK_EQ_INT(e.n.records, 2);
 
-    run(&e, IDX_FSCK_REPAIR, &l, &n);
-    CHECK_EQ_INT(n.findings, 0);
-    CHECK_CONTAINS(l.text, DAY "093000-0.mp4: deleted: tombstoned");
+    run(&e, IDX_FSCK_REPAIR);
+    CHECK_EQ_INT(e.n.findings, 0);
+    CHECK_CONTAINS(e.l.text, DAY "093000-0.mp4: deleted: tombstoned");
     abs_of(&e, e.seg[0].path, p);
     CHECK_EQ_INT(fx_file_size(p), -1);
     read_index(&e, &v, &del, &ndel);
@@ -480,39 +503,34 @@ void test_fsck_queued_deletion(void)
  */
 void test_fsck_overlap(void)
 {
-    struct idx_fsck_counts n;
     struct cv_err err = {""};
-    struct idx *idx = NULL;
     struct idx_txn *t = NULL;
     struct idx_segment s;
-    struct lines l;
     struct fenv e;
     const char *rel = DAY "093003-0.mp4";
 
     if (fenv_open(&e, 1) < 0)
         return;
     CHECK_EQ_INT(write_segment(e.root, rel, FX_START_US + 3 * CV_US_PER_S), 0);
-    CHECK_OK(idx_open(&idx, e.root, 0, &err), &err);
-    if (idx && idx_begin(idx, true, &t, &err) == 0) {
+    t = fenv_begin(&e, true);
+    if (t) {
         CHECK_OK(index_segment(t, e.root, &e.cam, rel, &s, &err), &err);
-        CHECK_OK(idx_commit(t, &err), &err);
     }
-    idx_close(idx);
+    fenv_end(&e, t, true);
     CHECK_EQ_INT(s.flags & IDX_SEG_SHIFTED, IDX_SEG_SHIFTED);
     CHECK_EQ_INT(s.start_us, e.seg[0].end_us);
     CHECK_MSG(s.recv_start_us >= FX_START_US + 3 * CV_US_PER_S &&
                   s.recv_start_us < FX_START_US + 4 * CV_US_PER_S,
               "recv_start_us %lld is not the file's receipt", (long long)s.recv_start_us);
-    run(&e, IDX_FSCK_CHECK, &l, &n);
-    CHECK_MSG(n.findings == 0, "findings: %s", l.text);
-    CHECK_EQ_INT(n.records, 2);
+    run(&e, IDX_FSCK_CHECK);
+    CHECK_MSG(e.n.findings == 0, "findings: %s", e.l.text);
+    CHECK_EQ_INT(e.n.records, 2);
     fenv_close(&e);
 }
 
 /* REPAIR and REBUILD refuse while another process has the index open; CHECK runs. */
 void test_fsck_refuses_while_open(void)
 {
-    struct idx_fsck_counts n;
     struct cv_err err = {""};
     struct fenv e;
     int go[2], ready[2], status;
@@ -535,15 +553,15 @@ void test_fsck_refuses_while_open(void)
     close(go[0]);
     close(ready[1]);
     CHECK(read(ready[0], &c, 1) == 1);
-    CHECK_EQ_INT(idx_fsck(e.root, IDX_FSCK_REPAIR, NULL, NULL, &n, &err), CV_ESTATE);
+    CHECK_EQ_INT(idx_fsck(e.root, IDX_FSCK_REPAIR, NULL, NULL, &e.n, &err), CV_ESTATE);
     CHECK_CONTAINS(err.msg, "is open by process");
-    CHECK_EQ_INT(idx_fsck(e.root, IDX_FSCK_REBUILD, NULL, NULL, &n, &err), CV_ESTATE);
-    CHECK_OK(idx_fsck(e.root, IDX_FSCK_CHECK, NULL, NULL, &n, &err), &err);
-    CHECK_EQ_INT(n.findings, 0);
+    CHECK_EQ_INT(idx_fsck(e.root, IDX_FSCK_REBUILD, NULL, NULL, &e.n, &err), CV_ESTATE);
+    CHECK_OK(idx_fsck(e.root, IDX_FSCK_CHECK, NULL, NULL, &e.n, &err), &err);
+    CHECK_EQ_INT(e.n.findings, 0);
     close(go[1]);
     waitpid(pid, &status, 0);
     close(ready[0]);
-    CHECK_OK(idx_fsck(e.root, IDX_FSCK_REPAIR, NULL, NULL, &n, &err), &err);
+    CHECK_OK(idx_fsck(e.root, IDX_FSCK_REPAIR, NULL, NULL, &e.n, &err), &err);
     fenv_close(&e);
 }
 
@@ -575,12 +593,9 @@ void test_fsck_rebuild_same_records(void)
 {
     struct idx_deleting *del = NULL;
     struct lay_seg_frag *fa = NULL, *fb = NULL;
-    struct idx_fsck_counts n;
     struct cv_err err = {""};
-    struct idx *idx = NULL;
     struct idx_txn *t = NULL;
     struct idx_camera cam;
-    struct lines l;
     struct seen v;
     struct fenv e;
     size_t ndel = 0, na = 0, nb = 0;
@@ -588,25 +603,23 @@ void test_fsck_rebuild_same_records(void)
 
     if (fenv_open(&e, NSEG) < 0)
         return;
-    CHECK_OK(idx_open(&idx, e.root, 0, &err), &err);
-    if (idx && idx_begin(idx, true, &t, &err) == 0) {
+    t = fenv_begin(&e, true);
+    if (t) {
         CHECK_OK(idx_fragments_get(t, e.seg[2].cam, e.seg[2].start_us, &fa, &na, &err), &err);
         CHECK_OK(idx_segment_tombstone(t, e.seg[0].cam, e.seg[0].start_us, IDX_GAP_RETENTION,
                                        "older than 30 days", FX_START_US, NULL, &err),
                  &err);
         CHECK_OK(idx_deleting_del(t, e.seg[0].cam, e.seg[0].start_us, &err), &err);
-        CHECK_OK(idx_commit(t, &err), &err);
     }
-    idx_close(idx);
-    idx = NULL;
+    fenv_end(&e, t, true);
     abs_of(&e, e.seg[0].path, p);
     CHECK_EQ_INT(unlink(p), 0);
 
-    run(&e, IDX_FSCK_REBUILD, &l, &n);
-    CHECK_EQ_INT(n.findings, 0);
-    CHECK_EQ_INT(n.files, NSEG - 1);
-    CHECK_EQ_INT(n.records, NSEG - 1);
-    CHECK_CONTAINS(l.text, "index: rebuilt with 3 records; the old index is kept as index.old-");
+    run(&e, IDX_FSCK_REBUILD);
+    CHECK_EQ_INT(e.n.findings, 0);
+    CHECK_EQ_INT(e.n.files, NSEG - 1);
+    CHECK_EQ_INT(e.n.records, NSEG - 1);
+    CHECK_CONTAINS(e.l.text, "index: rebuilt with 3 records; the old index is kept as index.old-");
     find_old_index(&e, old);
     CHECK_MSG(old[0] != '\0', "no index.old-* in the root");
 
@@ -622,8 +635,8 @@ void test_fsck_rebuild_same_records(void)
         CHECK_EQ_STR(v.tomb[0].detail, "older than 30 days");
     }
     CHECK_EQ_INT(ndel, 0);
-    CHECK_OK(idx_open(&idx, e.root, 0, &err), &err);
-    if (idx && idx_begin(idx, false, &t, &err) == 0) {
+    t = fenv_begin(&e, false);
+    if (t) {
         CHECK_OK(idx_camera_get(t, FX_CAMERA, &cam, &err), &err);
         CHECK_EQ_STR(cam.url, e.cam.url);
         CHECK(cam.enabled);
@@ -635,25 +648,21 @@ void test_fsck_rebuild_same_records(void)
             CHECK_EQ_INT(fb[i].wall_us, fa[i].wall_us);
             CHECK_EQ_INT(fb[i].starts_with_key, fa[i].starts_with_key);
         }
-        idx_abort(t);
     }
-    idx_close(idx);
+    fenv_end(&e, t, false);
     free(fa);
     free(fb);
-    run(&e, IDX_FSCK_CHECK, &l, &n);
-    CHECK_MSG(n.findings == 0 && l.n == 0, "check after rebuild: %s", l.text);
+    run(&e, IDX_FSCK_CHECK);
+    CHECK_MSG(e.n.findings == 0 && e.l.n == 0, "check after rebuild: %s", e.l.text);
     fenv_close(&e);
 }
 
 /* An unreadable index: cameras come back from the disk (disabled), records from the files. */
 void test_fsck_rebuild_without_index(void)
 {
-    struct idx_fsck_counts n;
     struct cv_err err = {""};
-    struct idx *idx = NULL;
     struct idx_txn *t = NULL;
     struct idx_camera cam;
-    struct lines l;
     struct seen v;
     struct fenv e;
     struct idx_deleting *del = NULL;
@@ -664,23 +673,22 @@ void test_fsck_rebuild_without_index(void)
         return;
     abs_of(&e, "index/data.mdb", p);
     CHECK_EQ_INT(fx_write_file(p, "garbage, not an LMDB file", 25), 0);
-    run(&e, IDX_FSCK_REBUILD, &l, &n);
-    CHECK_EQ_INT(n.findings, 0);
-    CHECK_CONTAINS(l.text, "index: cannot be read");
-    CHECK_CONTAINS(l.text, "camera 'cam1': found only on disk: added disabled");
+    run(&e, IDX_FSCK_REBUILD);
+    CHECK_EQ_INT(e.n.findings, 0);
+    CHECK_CONTAINS(e.l.text, "index: cannot be read");
+    CHECK_CONTAINS(e.l.text, "camera 'cam1': found only on disk: added disabled");
     read_index(&e, &v, &del, &ndel);
     free(del);
     CHECK_EQ_INT(v.n, 3);
     for (size_t i = 0; i < v.n && i < 3; i++)
         check_same_record(&v.seg[i], &e.seg[i]);
-    CHECK_OK(idx_open(&idx, e.root, 0, &err), &err);
-    if (idx && idx_begin(idx, false, &t, &err) == 0) {
+    t = fenv_begin(&e, false);
+    if (t) {
         CHECK_OK(idx_camera_get(t, FX_CAMERA, &cam, &err), &err);
         CHECK(!cam.enabled);
         CHECK_EQ_STR(cam.url, "rtsp://unknown/");
-        idx_abort(t);
     }
-    idx_close(idx);
+    fenv_end(&e, t, false);
     /* The unreadable old index is kept, byte for byte. */
     {
         char old[256], q[PATH_MAX + 300];
@@ -697,8 +705,6 @@ void test_fsck_rebuild_without_index(void)
  */
 void test_fsck_rebuild_reports(void)
 {
-    struct idx_fsck_counts n;
-    struct lines l;
     struct seen v;
     struct fenv e;
     struct idx_deleting *del = NULL;
@@ -716,13 +722,13 @@ void test_fsck_rebuild_reports(void)
     flip_byte(&e, e.seg[1].path);
     abs_of(&e, e.seg[2].path, p);
     CHECK_EQ_INT(unlink(p), 0);
-    run(&e, IDX_FSCK_REBUILD, &l, &n);
-    CHECK_EQ_INT(n.findings, 3);
-    CHECK_EQ_INT(n.repaired, 1);
-    CHECK_EQ_INT(n.records, NSEG - 1);
-    CHECK_CONTAINS(l.text, DAY "093000-0.mp4: torn tail: cut 8 bytes");
-    CHECK_CONTAINS(l.text, DAY "093006-0.mp4: differs from the old index's record");
-    CHECK_CONTAINS(l.text, DAY "093012-0.mp4: record without file in the old index");
+    run(&e, IDX_FSCK_REBUILD);
+    CHECK_EQ_INT(e.n.findings, 3);
+    CHECK_EQ_INT(e.n.repaired, 1);
+    CHECK_EQ_INT(e.n.records, NSEG - 1);
+    CHECK_CONTAINS(e.l.text, DAY "093000-0.mp4: torn tail: cut 8 bytes");
+    CHECK_CONTAINS(e.l.text, DAY "093006-0.mp4: differs from the old index's record");
+    CHECK_CONTAINS(e.l.text, DAY "093012-0.mp4: record without file in the old index");
     abs_of(&e, e.seg[0].path, p);
     CHECK_EQ_U64(fx_file_size(p), e.seg[0].bytes);
     read_index(&e, &v, &del, &ndel);

@@ -59,22 +59,49 @@ static void camera_fill(struct idx_camera *c, const char *id, int variant)
     c->created_us = T0 + variant * 1234567;
 }
 
-/* A write transaction on e with camera "cam1" (camera_fill's variant 1) added as *c; NULL (and
- * a recorded failure) when not. */
+/* A fresh environment (fx_env_open) and a write transaction on it with camera "cam1"
+ * (camera_fill's variant 1) added as *c; NULL (the environment closed again, a failure
+ * recorded) when not. */
 static struct idx_txn *begin_cam1(struct fx_env *e, struct idx_camera *c)
 {
     struct cv_err err = {""};
-    struct idx_txn *t = begin(e, true);
+    struct idx_txn *t;
 
-    if (!t)
+    if (fx_env_open(e) < 0)
         return NULL;
+    t = begin(e, true);
+    if (!t) {
+        fx_env_close(e);
+        return NULL;
+    }
     camera_fill(c, "cam1", 1);
     if (idx_camera_add(t, c, &err) < 0) {
         unit_fail(__FILE__, __LINE__, "idx_camera_add: %s", err.msg);
         idx_abort(t);
+        fx_env_close(e);
         return NULL;
     }
     return t;
+}
+
+/* Add *c on t: it must succeed, get number `num` and bring the config generation to `gen`. */
+static void camera_add_ok(struct idx_txn *t, struct idx_camera *c, int num, uint64_t gen)
+{
+    struct cv_err err = {""};
+
+    CHECK_OK(idx_camera_add(t, c, &err), &err);
+    CHECK_EQ_INT(c->num, num);
+    CHECK_EQ_U64(idx_config_gen(t), gen);
+}
+
+/* The configuration generation of t must be `gen`; then commit t (keep) or abort it. */
+static void end_at_gen(struct idx_txn *t, uint64_t gen, bool keep)
+{
+    CHECK_EQ_U64(idx_config_gen(t), gen);
+    if (keep)
+        commit(t);
+    else
+        idx_abort(t);
 }
 
 static void check_camera(const struct idx_camera *got, const struct idx_camera *want)
@@ -139,7 +166,7 @@ void test_idx_open_uninitialized(void)
 
 void test_idx_cameras(void)
 {
-    struct idx_camera a, b, c, got, *list = NULL;
+    struct idx_camera a, b, c, got, dup, upd, gone, *list = NULL;
     struct cv_err err = {""};
     struct idx_txn *t;
     struct fx_env e;
@@ -155,29 +182,20 @@ void test_idx_cameras(void)
     if (!t)
         goto out;
     gen = idx_config_gen(t);
-    CHECK_OK(idx_camera_add(t, &a, &err), &err);
-    CHECK_EQ_INT(a.num, 1);
-    CHECK_EQ_U64(idx_config_gen(t), gen + 1);
-    CHECK_OK(idx_camera_add(t, &b, &err), &err);
-    CHECK_EQ_INT(b.num, 2);
-    CHECK_EQ_U64(idx_config_gen(t), gen + 2);
+    camera_add_ok(t, &a, 1, gen + 1);
+    camera_add_ok(t, &b, 2, gen + 2);
     commit(t);
 
     /* Taken id: refused, nothing changes, no number used up. */
     t = begin(&e, true);
     if (!t)
         goto out;
-    {
-        struct idx_camera dup;
-        camera_fill(&dup, "gate-3", 4);
-        err.msg[0] = '\0';
-        CHECK_EQ_INT(idx_camera_add(t, &dup, &err), CV_EEXIST);
-        CHECK_CONTAINS(err.msg, "'gate-3'");
-        CHECK_EQ_U64(idx_config_gen(t), gen + 2);
-    }
-    CHECK_OK(idx_camera_add(t, &c, &err), &err);
-    CHECK_EQ_INT(c.num, 3);
-    CHECK_EQ_U64(idx_config_gen(t), gen + 3);
+    camera_fill(&dup, "gate-3", 4);
+    err.msg[0] = '\0';
+    CHECK_EQ_INT(idx_camera_add(t, &dup, &err), CV_EEXIST);
+    CHECK_CONTAINS(err.msg, "'gate-3'");
+    CHECK_EQ_U64(idx_config_gen(t), gen + 2);
+    camera_add_ok(t, &c, 3, gen + 3);
     commit(t);
 
     t = begin(&e, false);
@@ -199,49 +217,40 @@ void test_idx_cameras(void)
         check_camera(&list[2], &b);
     }
     free(list);
-    CHECK_EQ_U64(idx_config_gen(t), gen + 3);
-    idx_abort(t);
+    end_at_gen(t, gen + 3, false);
 
     /* Update every field but the id and number. */
     t = begin(&e, true);
     if (!t)
         goto out;
-    {
-        struct idx_camera upd;
-        camera_fill(&upd, "gate-3", 6);
-        upd.num = a.num;
-        upd.retention_days = 0.5;
-        upd.created_us = a.created_us;
-        CHECK_OK(idx_camera_update(t, &upd, &err), &err);
-        CHECK_EQ_U64(idx_config_gen(t), gen + 4);
-        CHECK_OK(idx_camera_get(t, "gate-3", &got, &err), &err);
-        check_camera(&got, &upd);
-        CHECK(got.enabled != a.enabled && strcmp(got.url, a.url) != 0);
-        upd.num = 99;
-        CHECK_EQ_INT(idx_camera_update(t, &upd, &err), CV_EINVAL);
-        CHECK_CONTAINS(err.msg, "gate-3");
-        camera_fill(&upd, "ghost", 1);
-        CHECK_EQ_INT(idx_camera_update(t, &upd, &err), CV_ENOENT);
-        CHECK_EQ_STR(err.msg, "unknown camera 'ghost'");
-        CHECK_EQ_U64(idx_config_gen(t), gen + 4);
-    }
-    commit(t);
+    camera_fill(&upd, "gate-3", 6);
+    upd.num = a.num;
+    upd.retention_days = 0.5;
+    upd.created_us = a.created_us;
+    CHECK_OK(idx_camera_update(t, &upd, &err), &err);
+    CHECK_EQ_U64(idx_config_gen(t), gen + 4);
+    CHECK_OK(idx_camera_get(t, "gate-3", &got, &err), &err);
+    check_camera(&got, &upd);
+    CHECK(got.enabled != a.enabled && strcmp(got.url, a.url) != 0);
+    upd.num = 99;
+    CHECK_EQ_INT(idx_camera_update(t, &upd, &err), CV_EINVAL);
+    CHECK_CONTAINS(err.msg, "gate-3");
+    camera_fill(&upd, "ghost", 1);
+    CHECK_EQ_INT(idx_camera_update(t, &upd, &err), CV_ENOENT);
+    CHECK_EQ_STR(err.msg, "unknown camera 'ghost'");
+    end_at_gen(t, gen + 4, true);
 
     /* An aborted write leaves nothing behind. */
     t = begin(&e, true);
     if (!t)
         goto out;
-    {
-        struct idx_camera gone;
-        camera_fill(&gone, "gone", 1);
-        CHECK_OK(idx_camera_add(t, &gone, &err), &err);
-        idx_abort(t);
-    }
+    camera_fill(&gone, "gone", 1);
+    CHECK_OK(idx_camera_add(t, &gone, &err), &err);
+    idx_abort(t);
     t = begin(&e, false);
     if (t) {
         CHECK_EQ_INT(idx_camera_get(t, "gone", &got, &err), CV_ENOENT);
-        CHECK_EQ_U64(idx_config_gen(t), gen + 4);
-        idx_abort(t);
+        end_at_gen(t, gen + 4, false);
     }
 out:
     fx_env_close(&e);
@@ -349,12 +358,20 @@ static void put_segments(struct fx_env *e, struct idx_segment s1[NSEG1], struct 
     commit(t);
 }
 
-/* put_segments, then a read transaction (NULL, and a recorded failure, when not). */
+/* A fresh environment (fx_env_open) with put_segments' two cameras and a read transaction on
+ * it; NULL (the environment closed again, a failure recorded) when not. */
 static struct idx_txn *read_two_cameras(struct fx_env *e, struct idx_segment s1[NSEG1],
                                         struct idx_segment s2[NSEG2])
 {
+    struct idx_txn *t;
+
+    if (fx_env_open(e) < 0)
+        return NULL;
     put_segments(e, s1, s2);
-    return begin(e, false);
+    t = begin(e, false);
+    if (!t)
+        fx_env_close(e);
+    return t;
 }
 
 void test_idx_segments(void)
@@ -382,10 +399,9 @@ void test_idx_segments(void)
     struct idx_txn *t;
     struct fx_env e;
 
-    if (fx_env_open(&e) < 0)
+    t = read_two_cameras(&e, s1, s2);
+    if (!t)
         return;
-    if (!(t = read_two_cameras(&e, s1, s2)))
-        goto out;
     for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
         struct seen sn = {0, 0, s1[0].cam, {0}, false};
         int rc = idx_segment_iter(t, s1[0].cam, ranges[r].from, ranges[r].to, seen_cb, &sn, &err);
@@ -437,7 +453,6 @@ void test_idx_segments(void)
     CHECK_EQ_INT(idx_segment_last(t, 3, &got, &err), CV_ENOENT);
     CHECK_EQ_INT(idx_segment_last(t, 0, &got, &err), CV_ENOENT);
     idx_abort(t);
-out:
     fx_env_close(&e);
 }
 
@@ -496,10 +511,9 @@ void test_idx_segment_order(void)
     int64_t frag_us = 0;
     struct fx_env e;
 
-    if (fx_env_open(&e) < 0)
+    t = begin_cam1(&e, &c);
+    if (!t)
         return;
-    if (!(t = begin_cam1(&e, &c)))
-        goto out;
     segment_fill(&a, c.num, "cam1", T0 + 60 * S, T0 + 120 * S, 1);
     frags_fill(f, &a);
     CHECK_OK(idx_segment_put(t, "cam1", &a, f, 2, &err), &err);
@@ -582,10 +596,9 @@ void test_idx_segment_shifted_by_receipt(void)
     struct idx_txn *t;
     struct fx_env e;
 
-    if (fx_env_open(&e) < 0)
+    t = begin_cam1(&e, &c);
+    if (!t)
         return;
-    if (!(t = begin_cam1(&e, &c)))
-        goto out;
     segment_fill(&a, c.num, "cam1", T0, T0 + 60 * S, 0);
     frags_fill(f, &a);
     f[0].recv_us = T0 + 2 * S / 10; /* received a little after: the usual case */
@@ -605,7 +618,6 @@ void test_idx_segment_shifted_by_receipt(void)
     idx_abort(t);
     check_segment(&got, &b);
     CHECK_EQ_INT(got.recv_start_us, T0 + 15 * S);
-out:
     fx_env_close(&e);
 }
 
@@ -636,10 +648,9 @@ void test_idx_chain(void)
         CHECK(memcmp(lib, want, 32) != 0);
     }
 
-    if (fx_env_open(&e) < 0)
+    t = read_two_cameras(&e, s1, s2);
+    if (!t)
         return;
-    if (!(t = read_two_cameras(&e, s1, s2)))
-        goto out;
     memcpy(prev1, zeros, 32);
     for (int i = 0; i < NSEG1; i++) {
         chain_ref(prev1, "cam1", s1[i].start_us, s1[i].end_us, s1[i].sha256, want);
@@ -655,7 +666,6 @@ void test_idx_chain(void)
         memcpy(prev2, want, 32);
     }
     idx_abort(t);
-out:
     fx_env_close(&e);
 }
 
@@ -704,6 +714,8 @@ void test_idx_gaps(void)
     CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_RECORDER_STOPPED), "recorder-stopped");
     CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_RETENTION), "retention");
     CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_DISK), "disk");
+    CHECK_EQ_STR(idx_gap_reason_name(IDX_GAP_MISSING), "file-missing");
+    CHECK_EQ_STR(idx_gap_reason_name(-1), "unknown");
     CHECK_EQ_STR(idx_gap_reason_name(0), "unknown");
     CHECK_EQ_STR(idx_gap_reason_name(99), "unknown");
 
@@ -837,10 +849,9 @@ void test_idx_pending(void)
     struct idx_txn *t;
     struct fx_env e;
 
-    if (fx_env_open(&e) < 0)
+    t = begin_cam1(&e, &c);
+    if (!t)
         return;
-    if (!(t = begin_cam1(&e, &c)))
-        goto out;
     CHECK_EQ_INT(idx_pending_get(t, c.num, got, &err), CV_ENOENT);
     CHECK_OK(idx_pending_put(t, c.num, p1, &err), &err);
     CHECK_OK(idx_pending_get(t, c.num, got, &err), &err);
@@ -987,10 +998,9 @@ void test_idx_locate(void)
     struct idx_txn *t;
     struct fx_env e;
 
-    if (fx_env_open(&e) < 0)
+    t = read_two_cameras(&e, s1, s2);
+    if (!t)
         return;
-    if (!(t = read_two_cameras(&e, s1, s2)))
-        goto out;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t off = 0;
         int64_t fus = 0;
@@ -1016,6 +1026,5 @@ void test_idx_locate(void)
         CHECK_EQ_INT(idx_locate(t, 3, T0 + 105 * S, &got, &off, &fus, &err), CV_ENOENT);
     }
     idx_abort(t);
-out:
     fx_env_close(&e);
 }

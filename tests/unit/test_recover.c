@@ -47,6 +47,27 @@ static void torn_segment(struct fx_segment *s, size_t *keep, size_t *len)
     *len = (size_t)s->frags[3].offset + 100;
 }
 
+/*
+ * Build the torn segment (torn_segment) into a pending root as REL, set path to its file and
+ * recover it into *out; *rc is idx_recover_segment's result, which must be 0. Returns false when
+ * the root could not be made (s is released then); else the caller closes e and releases s.
+ */
+static bool recover_torn(struct fx_segment *s, struct fx_pending_root *e, char *path,
+                         size_t *keep, size_t *len, struct idx_segment *out, int *rc)
+{
+    struct cv_err err = {""};
+
+    torn_segment(s, keep, len);
+    if (fx_pending_root_open(e, REL, s->buf.data, *len) < 0) {
+        fx_segment_release(s);
+        return false;
+    }
+    abs_path(e, REL, path);
+    *rc = idx_recover_segment(e->idx, e->root, &e->cam, REL, out, &err);
+    CHECK_OK(*rc, &err);
+    return true;
+}
+
 void test_recover_torn_segment(void)
 {
     static const uint8_t zeros[32];
@@ -61,14 +82,8 @@ void test_recover_torn_segment(void)
     char *data;
     int rc;
 
-    torn_segment(&s, &keep, &len);
-    if (fx_pending_root_open(&e, REL, s.buf.data, len) < 0) {
-        fx_segment_release(&s);
+    if (!recover_torn(&s, &e, path, &keep, &len, &out, &rc))
         return;
-    }
-    abs_path(&e, REL, path);
-    rc = idx_recover_segment(e.idx, e.root, &e.cam, REL, &out, &err);
-    CHECK_OK(rc, &err);
     if (rc < 0)
         goto out;
 
@@ -148,14 +163,8 @@ void test_recover_existing_changes_nothing(void)
     size_t keep, len;
     int rc;
 
-    torn_segment(&s, &keep, &len);
-    if (fx_pending_root_open(&e, REL, s.buf.data, len) < 0) {
-        fx_segment_release(&s);
+    if (!recover_torn(&s, &e, path, &keep, &len, &out, &rc))
         return;
-    }
-    abs_path(&e, REL, path);
-    rc = idx_recover_segment(e.idx, e.root, &e.cam, REL, &out, &err);
-    CHECK_OK(rc, &err);
     if (rc == 0) {
         CHECK_EQ_INT(fx_file_size(path), keep);
         /* The same file grows again (here: the torn fragment written once more). */

@@ -571,7 +571,7 @@ void test_segfile_scan_trun_past_box(void)
     struct lay_seg_info info;
     struct cv_err err = {""};
     struct cv_buf *b;
-    size_t moof, mfhd, traf, tfhd, trun, mdat;
+    size_t moof, traf, trun, mdat;
     uint64_t good_len;
     int rc;
 
@@ -579,16 +579,7 @@ void test_segfile_scan_trun_past_box(void)
     b = &s.buf;
     good_len = b->len;
     lay_seg_prft_box(b, 1, FX_START_US + 2000000, 2 * FX_TIMESCALE);
-    lay_box_begin(b, "moof", &moof);
-    lay_box_begin(b, "mfhd", &mfhd);
-    lay_box_full(b, 0, 0);
-    cv_buf_be32(b, 2);
-    lay_box_end(b, mfhd);
-    lay_box_begin(b, "traf", &traf);
-    lay_box_begin(b, "tfhd", &tfhd);
-    lay_box_full(b, 0, 0x020000);
-    cv_buf_be32(b, 1);
-    lay_box_end(b, tfhd);
+    fx_moof_begin(b, 2, &moof, &traf);
     lay_box_begin(b, "trun", &trun);
     lay_box_full(b, 0, 0x000200 | 0x000400); /* per sample: size (skipped), then flags (read) */
     cv_buf_be32(b, 1000000);               /* the limit the reader allows */

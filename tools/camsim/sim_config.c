@@ -96,22 +96,24 @@ static int opt_codec(struct sim_config *c, const char *f, const char *v, char *e
     return 0;
 }
 
-static int opt_width(struct sim_config *c, const char *f, const char *v, char *err, size_t n)
+/* set_int for a picture size, which must also be even. */
+static int set_even(int *dst, const char *f, const char *v, int max, char *err, size_t n)
 {
-    if (set_int(&c->width, f, v, 16, 7680, err, n) != 0)
+    if (set_int(dst, f, v, 16, max, err, n) != 0)
         return -1;
-    if (c->width % 2)
+    if (*dst % 2)
         return sim_errf(err, n, "%s: expected an even number, got '%s'", f, v);
     return 0;
 }
 
+static int opt_width(struct sim_config *c, const char *f, const char *v, char *err, size_t n)
+{
+    return set_even(&c->width, f, v, 7680, err, n);
+}
+
 static int opt_height(struct sim_config *c, const char *f, const char *v, char *err, size_t n)
 {
-    if (set_int(&c->height, f, v, 16, 4320, err, n) != 0)
-        return -1;
-    if (c->height % 2)
-        return sim_errf(err, n, "%s: expected an even number, got '%s'", f, v);
-    return 0;
+    return set_even(&c->height, f, v, 4320, err, n);
 }
 
 static int opt_fps(struct sim_config *c, const char *f, const char *v, char *err, size_t n)
@@ -161,19 +163,20 @@ static int opt_max_queue(struct sim_config *c, const char *f, const char *v, cha
     return 0;
 }
 
+/* The --audio names, indexed by enum sim_audio (sim_audio_name and opt_audio). */
+static const char *const audio_names[] = {
+    [SIM_AUDIO_NONE] = "none", [SIM_AUDIO_AAC] = "aac", [SIM_AUDIO_PCMU] = "pcmu",
+    [SIM_AUDIO_PCMA] = "pcma"};
+
 static int opt_audio(struct sim_config *c, const char *f, const char *v, char *err, size_t n)
 {
-    if (strcmp(v, "none") == 0)
-        c->audio = SIM_AUDIO_NONE;
-    else if (strcmp(v, "aac") == 0)
-        c->audio = SIM_AUDIO_AAC;
-    else if (strcmp(v, "pcmu") == 0)
-        c->audio = SIM_AUDIO_PCMU;
-    else if (strcmp(v, "pcma") == 0)
-        c->audio = SIM_AUDIO_PCMA;
-    else
-        return sim_errf(err, n, "%s: expected none, aac, pcmu or pcma, got '%s'", f, v);
-    return 0;
+    for (size_t i = 0; i < sizeof(audio_names) / sizeof(audio_names[0]); i++) {
+        if (strcmp(v, audio_names[i]) == 0) {
+            c->audio = (enum sim_audio)i;
+            return 0;
+        }
+    }
+    return sim_errf(err, n, "%s: expected none, aac, pcmu or pcma, got '%s'", f, v);
 }
 
 static int opt_audio_rate(struct sim_config *c, const char *f, const char *v, char *err, size_t n)
@@ -325,15 +328,7 @@ const char *sim_codec_name(enum sim_codec codec)
 
 const char *sim_audio_name(enum sim_audio audio)
 {
-    switch (audio) {
-    case SIM_AUDIO_AAC:
-        return "aac";
-    case SIM_AUDIO_PCMU:
-        return "pcmu";
-    case SIM_AUDIO_PCMA:
-        return "pcma";
-    case SIM_AUDIO_NONE:
-        break;
-    }
+    if ((size_t)audio < sizeof(audio_names) / sizeof(audio_names[0]))
+        return audio_names[audio];
     return "none";
 }

@@ -173,12 +173,7 @@ static void conn_free(struct sim_server *srv, struct sim_conn *c)
     if (c->fd >= 0)
         close(c->fd); /* also removes it from the epoll set */
     sim_outq_release(&c->out);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     srv->n_conns--;
     free(c);
 }
@@ -361,10 +356,7 @@ static void on_accept(struct sim_server *srv)
             free(c);
             continue;
         }
-        c->next = srv->conns;
-        if (srv->conns)
-            srv->conns->prev = c;
-        srv->conns = c;
+        LIST_INSERT_HEAD(&srv->conns, c, link);
         srv->n_conns++;
     }
 }
@@ -461,8 +453,9 @@ static void write_stats(struct sim_server *srv)
 static void housekeeping(struct sim_server *srv)
 {
     int64_t limit = (int64_t)SIM_SESSION_TIMEOUT_S * 1000000;
+    struct sim_conn *c;
 
-    for (struct sim_conn *c = srv->conns; c; c = c->next) {
+    LIST_FOREACH(c, &srv->conns, link) {
         int tcp_media = 0;
         for (int i = 0; i < SIM_CONN_SESSIONS; i++) {
             struct sim_session *s = &c->sessions[i];
@@ -499,11 +492,11 @@ static void on_tick(struct sim_server *srv)
 
 static void reap(struct sim_server *srv)
 {
-    struct sim_conn *c = srv->conns;
+    struct sim_conn *c = LIST_FIRST(&srv->conns);
 
     srv->reap_due = 0;
     while (c) {
-        struct sim_conn *next = c->next;
+        struct sim_conn *next = LIST_NEXT(c, link);
         if (c->dead)
             conn_free(srv, c);
         c = next;
@@ -615,7 +608,7 @@ int sim_server_run(struct sim_server *srv, const struct sim_clip *clip, char *er
     rc = 0;
 out:
     /* Whatever queued data the kernel takes now goes out; then everything closes. */
-    for (struct sim_conn *c = srv->conns; c; c = c->next) {
+    for (struct sim_conn *c = LIST_FIRST(&srv->conns); c; c = LIST_NEXT(c, link)) {
         sim_conn_flush(srv, c);
         c->dead = 1;
     }
@@ -629,8 +622,8 @@ void sim_server_close(struct sim_server *srv)
 {
     if (srv == NULL)
         return;
-    while (srv->conns) {
-        srv->conns->dead = 1;
+    while (!LIST_EMPTY(&srv->conns)) {
+        LIST_FIRST(&srv->conns)->dead = 1;
         reap(srv);
     }
     if (srv->signal_fd >= 0)

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "tools/camsim/sim_clip.h"
@@ -79,7 +80,7 @@ struct sim_conn {
     int dead;     /* close after the current event batch */
     int dropped;  /* the server ended it (overflow, timeout) */
     int want_out; /* EPOLLOUT is registered */
-    struct sim_conn *prev, *next;
+    LIST_ENTRY(sim_conn) link; /* in srv->conns */
     struct sockaddr_in peer;
     char in[SIM_RTSP_REQUEST_MAX]; /* received, not yet parsed */
     size_t in_len;
@@ -127,7 +128,7 @@ struct sim_server {
     int udp_port[2];
     int listen_paused; /* accept hit the fd limit; re-armed each second */
     struct sim_watch w_listen, w_timer, w_signal, w_udp;
-    struct sim_conn *conns;
+    LIST_HEAD(, sim_conn) conns; /* <sys/queue.h> */
     int n_conns;
     struct sim_stats stats;
     struct sim_udp_batch batch;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "common/banned.h"
 
 int sim_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -70,25 +71,10 @@ uint64_t sim_rand_next(uint64_t *state)
 
 int sim_mkdir_p(const char *path, char *err, size_t errlen)
 {
-    char buf[PATH_MAX];
-    size_t len = strlen(path);
-    struct stat st;
+    struct cv_err e = {""};
 
-    if (len == 0 || len >= sizeof(buf))
-        return sim_errf(err, errlen, "directory path '%s' is empty or too long", path);
-    memcpy(buf, path, len + 1);
-    /* Create each prefix ending before a '/', then the whole path. */
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char saved = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return sim_errf(err, errlen, "cannot create directory '%s': %s", buf, strerror(errno));
-        buf[i] = saved;
-    }
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return sim_errf(err, errlen, "'%s' is not a directory", path);
+    if (cv_mkdir_p(path, 0755, &e) < 0)
+        return sim_errf(err, errlen, "%s", e.msg);
     return 0;
 }
 
