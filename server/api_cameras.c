@@ -361,15 +361,10 @@ int api_timeline(struct srv_req *r)
         return 0;
     if (srv_read(r, &t) < 0)
         return 0;
-    rc = idx_camera_get(t, r->params[0], &c, &err);
-    if (r->user.role == SRV_ROLE_MEDIATOR &&
-        (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, c.id, from, to)))) {
+    if (srv_footage_camera(r, t, from, to, "in this range", false, &c) < 0) {
         idx_abort(t);
-        return srv_error(r, 403, "camera '%s' in this range is outside your cases",
-                         r->params[0]);
+        return 0;
     }
-    if (rc < 0)
-        return srv_abort_fail(r, t, rc, &err);
     cv_buf_printf(&r->out, "{\"camera\":");
     cv_json_str(&r->out, c.id);
     cv_buf_u8(&r->out, ',');

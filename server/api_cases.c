@@ -26,11 +26,7 @@ static int load(struct srv_req *r, struct idx_txn *t, struct srv_case *c)
     struct cv_err err = {""};
     int rc = srv_case_get(t, r->params[0], c, &err);
 
-    if (rc == 0 && !may_see(r, c))
-        rc = cv_errf(&err, CV_ENOENT, "unknown case '%s'", r->params[0]);
-    if (rc < 0)
-        return srv_fail(r, rc, &err), -1;
-    return 0;
+    return srv_path_record(r, rc, rc == 0 && may_see(r, c), "case", &err);
 }
 
 static void answer(struct srv_req *r, int status, const struct srv_case *c)

@@ -129,22 +129,9 @@ static int live_start(void *ctx, struct srv_livehub_start *st)
  */
 static int live_camera(struct srv_req *r, struct idx_txn *t, struct idx_camera *cam)
 {
-    struct cv_err err = {""};
     int64_t now = cv_now_us();
-    int rc = idx_camera_get(t, r->params[0], cam, &err);
 
-    if (rc == 0 && r->user.role == SRV_ROLE_RESIDENT && !cam->is_public)
-        rc = cv_errf(&err, CV_ENOENT, "unknown camera '%s'", r->params[0]);
-    if (r->user.role == SRV_ROLE_MEDIATOR &&
-        (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, cam->id, now - 1, now)))) {
-        srv_error(r, 403, "camera '%s' now is outside your cases", r->params[0]);
-        return -1;
-    }
-    if (rc < 0) {
-        srv_fail(r, rc, &err);
-        return -1;
-    }
-    return 0;
+    return srv_footage_camera(r, t, now - 1, now, "now", true, cam);
 }
 
 /* GET /api/v1/cameras/{id}/live.mp4 */

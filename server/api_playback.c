@@ -89,23 +89,6 @@ unsatisfiable:
     return -1;
 }
 
-/* The camera of the path for a footage view at [from, to): 0, or answered and -1.
- * Mediators outside their cases get 403 (also for cameras that do not exist: no probing). */
-static int camera_for_view(struct srv_req *r, struct idx_txn *t, int64_t from_us, int64_t to_us,
-                           struct idx_camera *cam)
-{
-    struct cv_err err = {""};
-    int rc = idx_camera_get(t, r->params[0], cam, &err);
-
-    if (r->user.role == SRV_ROLE_MEDIATOR &&
-        (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, cam->id, from_us, to_us))))
-        return srv_error(r, 403, "camera '%s' at this time is outside your cases", r->params[0]),
-               -1;
-    if (rc < 0)
-        return srv_fail(r, rc, &err), -1;
-    return 0;
-}
-
 /* ---- video.mp4 ---- */
 
 struct clip_body {
@@ -183,7 +166,7 @@ int api_video(struct srv_req *r)
         return 0;
     if (srv_read(r, &t) < 0)
         return 0;
-    if (camera_for_view(r, t, from, to, &cam) < 0) {
+    if (srv_footage_camera(r, t, from, to, "at this time", false, &cam) < 0) {
         idx_abort(t);
         return 0;
     }
@@ -250,7 +233,7 @@ int api_snapshot(struct srv_req *r)
         return 0;
     if (srv_read(r, &t) < 0)
         return 0;
-    if (camera_for_view(r, t, at, at + 1, &cam) < 0) {
+    if (srv_footage_camera(r, t, at, at + 1, "at this time", false, &cam) < 0) {
         idx_abort(t);
         return 0;
     }

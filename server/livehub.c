@@ -164,6 +164,7 @@ struct next_ctx {
     char rel[LAY_RELPATH_MAX];
 };
 
+/* idx_segment_iter's callback: stop at the first segment that starts after n->after_us. */
 static int next_seg(void *ctx, const struct idx_segment *seg)
 {
     struct next_ctx *n = ctx;
@@ -174,22 +175,21 @@ static int next_seg(void *ctx, const struct idx_segment *seg)
     return 1;
 }
 
-/* The segment after the current one: the first indexed one that starts later, else the pending
- * one (segments of one GOP are never complete while pending); 0 with rel, or CV_ENOENT. */
-static int hub_find_next(struct hub *h, char *rel, struct cv_err *err)
+int srv_live_next_segment(struct srv *srv, uint32_t cam, int64_t after_us,
+                          char rel[LAY_RELPATH_MAX], struct cv_err *err)
 {
-    struct next_ctx n = {.after_us = h->start_us};
+    struct next_ctx n = {.after_us = after_us};
     struct idx_txn *t = NULL;
-    int rc = idx_begin(h->set->srv->idx, false, &t, err);
+    int rc = idx_begin(srv->idx, false, &t, err);
 
     if (rc == 0) {
-        rc = idx_segment_iter(t, h->cam, h->start_us + 1, INT64_MAX, next_seg, &n, err);
+        rc = idx_segment_iter(t, cam, after_us + 1, INT64_MAX, next_seg, &n, err);
         if (rc == 1)
             rc = 0;
         if (rc == 0 && n.rel[0])
             cv_strlcpy(rel, n.rel, LAY_RELPATH_MAX);
         else if (rc == 0)
-            rc = idx_pending_get(t, h->cam, rel, err);
+            rc = idx_pending_get(t, cam, rel, err);
     }
     idx_abort(t);
     return rc;
@@ -226,7 +226,7 @@ static int hub_next(struct hub *h)
     struct lay_seg_info info = {0};
     struct cv_err err = {""};
     struct chunk *hdr = NULL;
-    int fd, rc = hub_find_next(h, rel, &err);
+    int fd, rc = srv_live_next_segment(h->set->srv, h->cam, h->start_us, rel, &err);
     size_t hdrlen;
 
     if (rc < 0 || strcmp(rel, h->rel) == 0)

@@ -25,6 +25,16 @@ int srv_audit_commit(struct srv_req *r, struct idx_txn *t, int rc, const char *a
     return rc;
 }
 
+int srv_path_record(struct srv_req *r, int rc, bool visible, const char *what,
+                    struct cv_err *err)
+{
+    if (rc == 0 && !visible)
+        rc = cv_errf(err, CV_ENOENT, "unknown %s '%s'", what, r->params[0]);
+    if (rc < 0)
+        return srv_fail(r, rc, err), -1;
+    return 0;
+}
+
 void srv_reply_open(struct srv_req *r, int status, const char *key, bool list)
 {
     r->status = status;

@@ -222,6 +222,15 @@ int srv_scope_camera_get(struct srv_req *r, struct idx_txn *t, const char *id,
 bool srv_scope_cameras(struct srv_req *r, struct idx_txn *t, const char *first, size_t stride,
                        size_t n);
 bool srv_scope_case(struct srv_req *r, struct idx_txn *t, const struct srv_case *c);
+/*
+ * The camera of the path (r->params[0]) for its footage of [from_us, to_us) (the timeline,
+ * video, live): 0 with *cam; else it has answered and returns -1. A mediator whose cases do not
+ * cover the range gets 403 "camera '<id>' <when> is outside your cases", also for a camera that
+ * does not exist (no probing); with public_only, a resident gets 404 "unknown camera" for a
+ * camera that is not public; else the lookup's error (404 unknown camera).
+ */
+int srv_footage_camera(struct srv_req *r, struct idx_txn *t, int64_t from_us, int64_t to_us,
+                       const char *when, bool public_only, struct idx_camera *cam);
 /* The body's "area" field for a camera or user: 1 absent; 0 and *out (an existing area within
  * the caller's scope, or "" for none: null or ""); else answered (400 wrong type, 404 unknown
  * or outside the scope, 403 "" from a caller with an area) and -1. */
@@ -235,6 +244,13 @@ int srv_abort_fail(struct srv_req *r, struct idx_txn *t, int rc, const struct cv
 int srv_audit_commit(struct srv_req *r, struct idx_txn *t, int rc, const char *action,
                      const char *target, const char *case_id, const char *detail,
                      struct cv_err *err);
+/* The end of looking up the record the path names (r->params[0]) for this caller: rc is the
+ * lookup's result, visible whether the caller may see what it found (read only when rc is 0).
+ * A record the caller may not see is answered as one that does not exist, 404 "unknown <what>
+ * '<id>'", so that the answer does not tell it exists. 0, or it has answered (srv_fail) and
+ * returns -1. */
+int srv_path_record(struct srv_req *r, int rc, bool visible, const char *what,
+                    struct cv_err *err);
 /* An answer `{"key":OBJECT}` or, with list, `{"key":[OBJECT,...]}`: srv_reply_open sets the
  * status and writes the opening, srv_reply_sep the comma before item i (i > 0), and
  * srv_reply_close the end and a newline; it returns 0, a handler's return value. */
