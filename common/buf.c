@@ -193,6 +193,13 @@ void cv_json_key(struct cv_buf *b, const char *key)
         b->data[b->len] = 0;
 }
 
+void cv_json_open_id(struct cv_buf *b, const char *id)
+{
+    cv_buf_u8(b, '{');
+    cv_json_key(b, "id");
+    cv_json_str(b, id);
+}
+
 void cv_json_add_str(struct cv_buf *b, const char *key, const char *s, bool empty_null)
 {
     cv_buf_u8(b, ',');

@@ -101,9 +101,7 @@ int srv_alert_trim(struct idx_txn *t, struct cv_err *err)
 
 void srv_alert_json(struct cv_buf *b, const struct srv_alert *al)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, al->id);
+    cv_json_open_id(b, al->id);
     cv_json_add_str(b, "kind", al->kind, false);
     cv_json_add_str(b, "severity", srv_alert_is_alarm(al->kind) ? "alarm" : "info", false);
     cv_json_add_str(b, "camera", al->camera, true);

@@ -140,7 +140,6 @@ int api_live(struct srv_req *r)
     struct idx_camera cam;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
-    struct MHD_Response *resp;
     struct live_start ls = {.r = r, .cam = &cam};
     struct srv_liveview *v = NULL;
     char target[128], rel[LAY_RELPATH_MAX];
@@ -166,17 +165,9 @@ int api_live(struct srv_req *r)
         srv_fail(r, rc, &err);
         goto out;
     }
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK, srv_liveview_read, v,
-                                             srv_liveview_leave);
-    if (!resp) {
-        srv_error(r, 500, "cannot start the live response");
-        goto out;
-    }
+    srv_reply_stream(r, 200, MHD_SIZE_UNKNOWN, BLOCK, srv_liveview_read, v, srv_liveview_leave,
+                     "video/mp4", "cannot start the live response");
     v = NULL; /* the response owns it */
-    MHD_add_response_header(resp, "Content-Type", "video/mp4");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    r->resp = resp;
-    r->status = 200;
 out:
     idx_abort(t);
     srv_liveview_leave(v);

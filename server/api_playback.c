@@ -152,7 +152,6 @@ int api_video(struct srv_req *r)
     struct cv_err err = {""};
     struct exp_clip *clip = NULL;
     struct clip_body *cb = NULL;
-    struct MHD_Response *resp;
     char what[96], target[256], detail[128], a[48], b[48];
     int64_t from, to, first = 0, end = 0;
     uint64_t off, len, size;
@@ -191,26 +190,16 @@ int api_video(struct srv_req *r)
     }
     cb->clip = clip;
     cb->off = off;
-    resp = MHD_create_response_from_callback(len, BLOCK, clip_read, cb, clip_free);
-    if (!resp) {
-        clip_free(cb);
-        return srv_error(r, 500, "cannot start the video response");
-    }
-    MHD_add_response_header(resp, "Content-Type", "video/mp4");
-    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    srv_header(r, "Accept-Ranges", "bytes");
     cv_time_format_utc(first, a, sizeof(a), 6);
     cv_time_format_utc(end, b, sizeof(b), 6);
-    MHD_add_response_header(resp, "X-Camvault-Start", a);
-    MHD_add_response_header(resp, "X-Camvault-End", b);
-    if (partial) {
-        snprintf(detail, sizeof(detail), "bytes %llu-%llu/%llu", (unsigned long long)off,
-                 (unsigned long long)(off + len - 1), (unsigned long long)size);
-        MHD_add_response_header(resp, "Content-Range", detail);
-    }
-    r->resp = resp;
-    r->status = partial ? 206 : 200;
-    return 0;
+    srv_header(r, "X-Camvault-Start", "%s", a);
+    srv_header(r, "X-Camvault-End", "%s", b);
+    if (partial)
+        srv_header(r, "Content-Range", "bytes %llu-%llu/%llu", (unsigned long long)off,
+                   (unsigned long long)(off + len - 1), (unsigned long long)size);
+    return srv_reply_stream(r, partial ? 206 : 200, len, BLOCK, clip_read, cb, clip_free,
+                            "video/mp4", "cannot start the video response");
 }
 
 /* ---- snapshot.jpg ---- */

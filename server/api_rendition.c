@@ -472,25 +472,14 @@ static int session_probe(struct srv_req *r, struct rend_session *s)
 /* Start s's worker and answer with its stream: 0 (the response owns s either way). */
 static int session_start(struct srv_req *r, struct rend_session *s)
 {
-    struct MHD_Response *resp;
-
     if (pthread_create(&s->thread, NULL, session_main, s) != 0) {
         session_free(s);
         return srv_error(r, 500, "cannot start the H.264 rendition");
     }
     s->started = true;
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, REND_BLOCK, session_read, s,
-                                             session_free);
-    if (!resp) {
-        session_free(s);
-        return srv_error(r, 500, "cannot start the H.264 rendition");
-    }
-    MHD_add_response_header(resp, "Content-Type", "video/mp4");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Camvault-Rendition", "h264");
-    r->resp = resp;
-    r->status = 200;
-    return 0;
+    srv_header(r, "X-Camvault-Rendition", "h264");
+    return srv_reply_stream(r, 200, MHD_SIZE_UNKNOWN, REND_BLOCK, session_read, s, session_free,
+                            "video/mp4", "cannot start the H.264 rendition");
 }
 
 /* The one rendition there is: 0, or it has answered 400 and returns -1. */

@@ -288,9 +288,7 @@ bool srv_case_reach(struct idx_txn *txn, const char *user, const char *camera, i
 
 void srv_case_json(struct cv_buf *b, const struct srv_case *c)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, c->id);
+    cv_json_open_id(b, c->id);
     cv_json_add_str(b, "title", c->title, false);
     cv_json_add_str(b, "description", c->description, false);
     cv_json_add_str(b, "status", c->status == SRV_CASE_OPEN ? "open" : "closed", false);
@@ -300,9 +298,9 @@ void srv_case_json(struct cv_buf *b, const struct srv_case *c)
     cv_buf_printf(b, ",\"clips\":[");
     for (uint32_t i = 0; i < c->nclips; i++) {
         const struct srv_case_clip *k = &c->clips[i];
-        cv_buf_printf(b, "%s{", i ? "," : "");
-        cv_json_key(b, "id");
-        cv_json_str(b, k->id);
+        if (i)
+            cv_buf_u8(b, ',');
+        cv_json_open_id(b, k->id);
         cv_json_add_str(b, "camera", k->camera, false);
         cv_json_add_time(b, "from", k->from_us);
         cv_json_add_time(b, "to", k->to_us);

@@ -176,9 +176,7 @@ int srv_job_path(const char *root, const struct srv_job *j, char *out, size_t n,
 
 void srv_job_json(struct cv_buf *b, const struct srv_job *j)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, j->id);
+    cv_json_open_id(b, j->id);
     cv_json_add_str(b, "case", j->case_id, false);
     cv_json_add_strv(b, "cameras", j->cameras[0], sizeof(j->cameras[0]), j->ncameras);
     cv_json_add_time(b, "from", j->from_us);

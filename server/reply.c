@@ -4,6 +4,8 @@
  */
 #include <stdlib.h>
 
+#include <microhttpd.h>
+
 #include "server/srv_int.h"
 #include "common/banned.h"
 
@@ -80,4 +82,22 @@ int srv_reply_list(struct srv_req *r, const struct srv_list *l)
     idx_abort(t);
     free(v);
     return srv_reply_close(r, true);
+}
+
+int srv_reply_stream(struct srv_req *r, int status, uint64_t size, size_t block,
+                     ssize_t (*read)(void *arg, uint64_t pos, char *buf, size_t max), void *arg,
+                     void (*free_arg)(void *arg), const char *ctype, const char *fail)
+{
+    struct MHD_Response *resp = MHD_create_response_from_callback(size, block, read, arg,
+                                                                  free_arg);
+
+    if (!resp) {
+        free_arg(arg);
+        return srv_error(r, 500, "%s", fail);
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    r->resp = resp;
+    r->status = status;
+    return 0;
 }

@@ -136,9 +136,7 @@ void srv_user_household(const struct srv_user *u, char *out, size_t cap)
 
 void srv_report_json(struct cv_buf *b, const struct srv_report *rp, bool full)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, rp->id);
+    cv_json_open_id(b, rp->id);
     cv_json_add_str(b, "kind", srv_report_kind_name(rp->kind), false);
     cv_json_add_str(b, "by", rp->by, false);
     cv_json_add_str(b, "household", rp->household, true);

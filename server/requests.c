@@ -80,9 +80,7 @@ int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n, s
 
 void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, rq->id);
+    cv_json_open_id(b, rq->id);
     cv_json_add_str(b, "by", rq->by, false);
     cv_json_add_str(b, "camera", rq->camera, true);
     cv_json_add_str(b, "place", rq->place, true);

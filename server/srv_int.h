@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 #include "common/error.h"
@@ -274,6 +275,17 @@ struct srv_list {
     void (*json)(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx);
 };
 int srv_reply_list(struct srv_req *r, const struct srv_list *l);
+/*
+ * Answer with a body that read() produces (libmicrohttpd's content reader: size bytes, or
+ * UINT64_MAX when unknown, asked for in blocks of `block`): status, Content-Type ctype and
+ * Cache-Control no-store; more headers with srv_header. The response owns arg from the call on:
+ * it calls free_arg(arg) when it ends, and when it cannot be made free_arg runs at once and
+ * the answer is 500 with `fail` ("cannot start the live response"). Returns 0, a handler's
+ * return value.
+ */
+int srv_reply_stream(struct srv_req *r, int status, uint64_t size, size_t block,
+                     ssize_t (*read)(void *arg, uint64_t pos, char *buf, size_t max), void *arg,
+                     void (*free_arg)(void *arg), const char *ctype, const char *fail);
 /* USER object of docs/api.md. */
 void srv_user_json(struct cv_buf *b, const struct srv_user *u);
 
