@@ -91,6 +91,14 @@ static void volume_json(struct srv_req *r, struct idx_txn *t, const void *item, 
                   (unsigned long long)sp.fs_free, (unsigned long long)sp.limit);
 }
 
+/* Answer {"volume": VOLUME} with status. */
+static int answer_volume(struct srv_req *r, int status, const struct idx_volume *v)
+{
+    srv_reply_open(r, status, "volume", false);
+    volume_json(r, NULL, v, NULL);
+    return srv_reply_close(r, false);
+}
+
 static int list_volumes(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
 {
     return idx_volume_list(t, out, n, err);
@@ -143,9 +151,7 @@ int api_volumes_add(struct srv_req *r)
     rc = srv_audit_commit(r, t, rc, "volume-add", v.name, NULL, v.path, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    srv_reply_open(r, 201, "volume", false);
-    volume_json(r, NULL, &v, NULL);
-    return srv_reply_close(r, false);
+    return answer_volume(r, 201, &v);
 }
 
 int api_volumes_edit(struct srv_req *r)
@@ -172,9 +178,7 @@ int api_volumes_edit(struct srv_req *r)
     rc = srv_audit_commit(r, t, rc, "volume-edit", v.name, NULL, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    srv_reply_open(r, 200, "volume", false);
-    volume_json(r, NULL, &v, NULL);
-    return srv_reply_close(r, false);
+    return answer_volume(r, 200, &v);
 }
 
 /* ---- audit ---- */

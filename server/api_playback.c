@@ -121,34 +121,42 @@ static void clip_free(void *cls)
     free(cb);
 }
 
-int wf_video_clip(struct srv_req *r, struct idx_txn *t, const struct idx_camera *cam,
-                  int64_t from, int64_t to, struct exp_clip **clip, struct cv_err *err)
+int wf_video_clip(struct srv_req *r, struct idx_camera *cam, int64_t *from, int64_t *to,
+                  struct exp_clip **clip)
 {
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
     struct exp_clip_sources l;
-    int rc = exp_clip_sources_collect(t, r->srv->root, cam, from, to, &l, err);
+    int rc;
 
+    if (srv_footage_range(r, VIDEO_RANGE_MAX_US, "range too long: at most 6 hours per video request",
+                          "at this time", &t, cam, from, to) < 0)
+        return -1;
+    rc = exp_clip_sources_collect(t, r->srv->root, cam, *from, *to, &l, &err);
     if (rc == 0) {
-        rc = exp_clip_open(clip, (const char *const *)l.paths, l.n, from, to, err);
+        rc = exp_clip_open(clip, (const char *const *)l.paths, l.n, *from, *to, &err);
         if (rc == CV_EMEDIA) {
             /* Codec parameters changed between runs: deliver the first run; the headers say
              * where it ends, and the player asks again from there. */
             size_t k = 1;
             while (k < l.n && l.runs[k] == l.runs[0])
                 k++;
-            rc = exp_clip_open(clip, (const char *const *)l.paths, k, from, to, err);
+            rc = exp_clip_open(clip, (const char *const *)l.paths, k, *from, *to, &err);
         }
         if (rc == CV_ENOENT)
-            rc = cv_errf(err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
+            rc = cv_errf(&err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
     }
     exp_clip_sources_release(&l);
-    return rc;
+    idx_abort(t);
+    if (rc < 0)
+        return srv_fail(r, rc, &err), -1;
+    return 0;
 }
 
 /* GET /api/v1/cameras/{id}/video.mp4?from=T&to=T */
 int api_video(struct srv_req *r)
 {
     struct idx_camera cam;
-    struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct exp_clip *clip = NULL;
     struct clip_body *cb = NULL;
@@ -160,19 +168,8 @@ int api_video(struct srv_req *r)
 
     if (srv_uri_query(&r->uri, "rendition"))
         return api_video_rendition(r);
-    if (srv_query_range(r, VIDEO_RANGE_MAX_US, "range too long: at most 6 hours per video request",
-                        &from, &to) < 0)
+    if (wf_video_clip(r, &cam, &from, &to, &clip) < 0)
         return 0;
-    if (srv_read(r, &t) < 0)
-        return 0;
-    if (srv_footage_camera(r, t, from, to, "at this time", false, &cam) < 0) {
-        idx_abort(t);
-        return 0;
-    }
-    rc = wf_video_clip(r, t, &cam, from, to, &clip, &err);
-    idx_abort(t);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
     size = exp_clip_size(clip);
     if (wf_range(r, size, &off, &len, &partial) < 0) {
         exp_clip_free(clip);

@@ -55,7 +55,6 @@
 #define FOLLOW_IDLE_US (INT64_C(15) * 1000000)     /* no new fragment this long: end */
 #define FOLLOW_MAX_US (INT64_C(30) * 60 * 1000000) /* one live rendition at most this long */
 #define FOLLOW_RECENT_US (10 * CV_US_PER_S)
-#define VIDEO_RANGE_MAX_US (INT64_C(6) * 3600 * 1000000)
 
 int srv_rendition_conf(struct srv_config *c, const char *key, const char *value,
                        struct cv_err *err)
@@ -498,7 +497,6 @@ static int rendition_check(struct srv_req *r)
 int api_video_rendition(struct srv_req *r)
 {
     struct idx_camera cam;
-    struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct exp_clip *clip = NULL;
     struct rend_session *s = NULL;
@@ -508,19 +506,8 @@ int api_video_rendition(struct srv_req *r)
 
     if (rendition_check(r) < 0)
         return 0;
-    if (srv_query_range(r, VIDEO_RANGE_MAX_US, "range too long: at most 6 hours per video request",
-                        &from, &to) < 0)
+    if (wf_video_clip(r, &cam, &from, &to, &clip) < 0)
         return 0;
-    if (srv_read(r, &t) < 0)
-        return 0;
-    if (srv_footage_camera(r, t, from, to, "at this time", false, &cam) < 0) {
-        idx_abort(t);
-        return 0;
-    }
-    rc = wf_video_clip(r, t, &cam, from, to, &clip, &err);
-    idx_abort(t);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
     if (session_new(r, cam.id, &s) < 0) {
         exp_clip_free(clip);
         return 0;

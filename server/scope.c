@@ -73,6 +73,20 @@ int srv_footage_camera(struct srv_req *r, struct idx_txn *t, int64_t from_us, in
     return 0;
 }
 
+int srv_footage_range(struct srv_req *r, int64_t max_us, const char *too_long, const char *when,
+                      struct idx_txn **t, struct idx_camera *cam, int64_t *from, int64_t *to)
+{
+    *t = NULL;
+    if (srv_query_range(r, max_us, too_long, from, to) < 0 || srv_read(r, t) < 0)
+        return -1;
+    if (srv_footage_camera(r, *t, *from, *to, when, false, cam) < 0) {
+        idx_abort(*t);
+        *t = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int srv_scope_camera_get(struct srv_req *r, struct idx_txn *t, const char *id,
                          struct idx_camera *out, struct cv_err *err)
 {

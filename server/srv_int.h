@@ -232,6 +232,12 @@ bool srv_scope_case(struct srv_req *r, struct idx_txn *t, const struct srv_case 
  */
 int srv_footage_camera(struct srv_req *r, struct idx_txn *t, int64_t from_us, int64_t to_us,
                        const char *when, bool public_only, struct idx_camera *cam);
+/* The start of a request for footage over a range (the timeline, video): the query's from and
+ * to (srv_query_range with max_us and too_long), a read transaction and the camera of the path
+ * (srv_footage_camera with when). 0 with *t (the caller aborts it), *cam, *from and *to; or it
+ * has answered and returns -1 with no transaction open. */
+int srv_footage_range(struct srv_req *r, int64_t max_us, const char *too_long, const char *when,
+                      struct idx_txn **t, struct idx_camera *cam, int64_t *from, int64_t *to);
 /* The body's "area" field for a camera or user: 1 absent; 0 and *out (an existing area within
  * the caller's scope, or "" for none: null or ""); else answered (400 wrong type, 404 unknown
  * or outside the scope, 403 "" from a caller with an area) and -1. */
