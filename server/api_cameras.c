@@ -365,8 +365,9 @@ int api_timeline(struct srv_req *r)
     int64_t from, to;
     int rc;
 
-    if (srv_footage_range(r, TIMELINE_MAX_US, "range too long: at most 31 days per timeline request",
-                          "in this range", &t, &c, &from, &to) < 0)
+    if (srv_footage_range(r, TIMELINE_MAX_US,
+                          "range too long: at most 31 days per timeline request", "in this range",
+                          &t, &c, &from, &to) < 0)
         return 0;
     cv_buf_printf(&r->out, "{\"camera\":");
     cv_json_str(&r->out, c.id);

@@ -129,8 +129,9 @@ int wf_video_clip(struct srv_req *r, struct idx_camera *cam, int64_t *from, int6
     struct exp_clip_sources l;
     int rc;
 
-    if (srv_footage_range(r, VIDEO_RANGE_MAX_US, "range too long: at most 6 hours per video request",
-                          "at this time", &t, cam, from, to) < 0)
+    if (srv_footage_range(r, VIDEO_RANGE_MAX_US,
+                          "range too long: at most 6 hours per video request", "at this time", &t,
+                          cam, from, to) < 0)
         return -1;
     rc = exp_clip_sources_collect(t, r->srv->root, cam, *from, *to, &l, &err);
     if (rc == 0) {

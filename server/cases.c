@@ -100,15 +100,8 @@ int srv_case_add(struct idx_txn *txn, struct srv_case *c, struct cv_err *err)
     return srv_rec_add_numbered(txn, &kind, c, err);
 }
 
-int srv_case_put(struct idx_txn *txn, const struct srv_case *c, struct cv_err *err)
-{
-    return srv_rec_store(txn, &kind, c, false, err);
-}
-
-int srv_case_get(struct idx_txn *txn, const char *id, struct srv_case *out, struct cv_err *err)
-{
-    return srv_rec_load(txn, &kind, id, out, err);
-}
+/* srv_case_put and srv_case_get (cases.h) */
+SRV_REC_PUT_GET(srv_case, struct srv_case, kind)
 
 struct iter_ctx {
     srv_case_cb cb;

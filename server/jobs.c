@@ -74,15 +74,8 @@ int srv_job_add(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err
     return srv_rec_store(txn, &kind, j, true, err);
 }
 
-int srv_job_put(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)
-{
-    return srv_rec_store(txn, &kind, j, false, err);
-}
-
-int srv_job_get(struct idx_txn *txn, const char *id, struct srv_job *out, struct cv_err *err)
-{
-    return srv_rec_load(txn, &kind, id, out, err);
-}
+/* srv_job_put and srv_job_get (jobs.h) */
+SRV_REC_PUT_GET(srv_job, struct srv_job, kind)
 
 static int by_created(const void *a, const void *b)
 {

@@ -74,15 +74,8 @@ int srv_report_add(struct idx_txn *t, struct srv_report *rp, struct cv_err *err)
     return srv_rec_add_numbered(t, &kind, rp, err);
 }
 
-int srv_report_put(struct idx_txn *t, const struct srv_report *rp, struct cv_err *err)
-{
-    return srv_rec_store(t, &kind, rp, false, err);
-}
-
-int srv_report_get(struct idx_txn *t, const char *id, struct srv_report *out, struct cv_err *err)
-{
-    return srv_rec_load(t, &kind, id, out, err);
-}
+/* srv_report_put and srv_report_get (reports.h) */
+SRV_REC_PUT_GET(srv_report, struct srv_report, kind)
 
 static int newest_first(const void *a, const void *b)
 {
