@@ -148,6 +148,11 @@ void cv_buf_printf(struct cv_buf *b, const char *fmt, ...)
 void cv_json_str(struct cv_buf *b, const char *s)
 {
     static const char hexd[] = "0123456789abcdef";
+    /* The characters with a two-character escape (RFC 8259); other controls are \u00XX. */
+    static const char esc[128][2] = {
+        ['"'] = {'\\', '"'}, ['\\'] = {'\\', '\\'}, ['\n'] = {'\\', 'n'},
+        ['\r'] = {'\\', 'r'}, ['\t'] = {'\\', 't'},
+    };
 
     if (!s) {
         cv_buf_put(b, "null", 4);
@@ -155,29 +160,13 @@ void cv_json_str(struct cv_buf *b, const char *s)
     }
     cv_buf_u8(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            cv_buf_put(b, "\\\"", 2);
-            break;
-        case '\\':
-            cv_buf_put(b, "\\\\", 2);
-            break;
-        case '\n':
-            cv_buf_put(b, "\\n", 2);
-            break;
-        case '\r':
-            cv_buf_put(b, "\\r", 2);
-            break;
-        case '\t':
-            cv_buf_put(b, "\\t", 2);
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f) {
-                char e[6] = {'\\', 'u', '0', '0', hexd[*p >> 4], hexd[*p & 15]};
-                cv_buf_put(b, e, 6);
-            } else {
-                cv_buf_u8(b, *p);
-            }
+        if (*p < 128 && esc[*p][0]) {
+            cv_buf_put(b, esc[*p], 2);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', hexd[*p >> 4], hexd[*p & 15]};
+            cv_buf_put(b, e, 6);
+        } else {
+            cv_buf_u8(b, *p);
         }
     }
     cv_buf_u8(b, '"');
@@ -191,6 +180,13 @@ void cv_json_key(struct cv_buf *b, const char *key)
     cv_buf_u8(b, ':');
     if (!b->failed)
         b->data[b->len] = 0;
+}
+
+void cv_json_open_id(struct cv_buf *b, const char *id)
+{
+    cv_buf_u8(b, '{');
+    cv_json_key(b, "id");
+    cv_json_str(b, id);
 }
 
 void cv_json_add_str(struct cv_buf *b, const char *key, const char *s, bool empty_null)

@@ -44,6 +44,9 @@ void cv_buf_printf(struct cv_buf *b, const char *fmt, ...) __attribute__((format
 /* JSON helpers: a quoted, escaped string (s may be NULL: null); "key": prefix. */
 void cv_json_str(struct cv_buf *b, const char *s);
 void cv_json_key(struct cv_buf *b, const char *key);
+/* The opening of an object whose first member is its id: `{"id":"id"` (s may be NULL: null);
+ * the writer goes on with cv_json_add_* and closes with '}'. */
+void cv_json_open_id(struct cv_buf *b, const char *id);
 /* A member after an object's first: `,"key":"s"` (`,"key":null` when s is NULL or, with
  * empty_null, ""); and `,"key":["a","b"]` of n strings stride bytes apart from first (the
  * rows of a char[n][stride] array). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "common/cvtime.h"
@@ -47,15 +48,8 @@ int srv_alert_add(struct idx_txn *t, struct srv_alert *al, struct cv_err *err)
     return srv_rec_add_numbered(t, &kind, al, err);
 }
 
-int srv_alert_put(struct idx_txn *t, const struct srv_alert *al, struct cv_err *err)
-{
-    return srv_rec_store(t, &kind, al, false, err);
-}
-
-int srv_alert_get(struct idx_txn *t, const char *id, struct srv_alert *out, struct cv_err *err)
-{
-    return srv_rec_load(t, &kind, id, out, err);
-}
+/* srv_alert_put and srv_alert_get (alerts.h) */
+SRV_REC_PUT_GET(srv_alert, struct srv_alert, kind)
 
 /* Newest first: by creation, then by number (two alerts of one microsecond). */
 static int newest_first(const void *a, const void *b)
@@ -101,9 +95,7 @@ int srv_alert_trim(struct idx_txn *t, struct cv_err *err)
 
 void srv_alert_json(struct cv_buf *b, const struct srv_alert *al)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, al->id);
+    cv_json_open_id(b, al->id);
     cv_json_add_str(b, "kind", al->kind, false);
     cv_json_add_str(b, "severity", srv_alert_is_alarm(al->kind) ? "alarm" : "info", false);
     cv_json_add_str(b, "camera", al->camera, true);
@@ -132,7 +124,7 @@ struct event {
 };
 
 struct srv_alert_sub {
-    struct srv_alert_sub *prev, *next;
+    LIST_ENTRY(srv_alert_sub) link; /* on the hub's subs */
     struct MHD_Connection *conn;
     uint64_t seq;  /* events up to this one are taken */
     bool waiting;  /* suspended by srv_alerts_wait */
@@ -145,7 +137,7 @@ struct srv_alerts {
     struct idx *idx;
     struct event ring[SRV_ALERT_RING];
     uint64_t seq; /* of the newest event; ring[seq % SRV_ALERT_RING] holds it */
-    struct srv_alert_sub *subs;
+    LIST_HEAD(, srv_alert_sub) subs;
     unsigned nsubs;
     pthread_t thread;
     bool thread_started, quit;
@@ -162,7 +154,8 @@ void srv_alerts_publish(struct srv_alerts *a, const char *event, const struct sr
     e->al = *al;
     /* Under the hub's mutex, like srv_alerts_wait's check and suspend: a stream cannot miss
      * this wake-up between finding nothing and suspending. */
-    for (struct srv_alert_sub *s = a->subs; s; s = s->next) {
+    struct srv_alert_sub *s;
+    LIST_FOREACH(s, &a->subs, link) {
         if (!s->waiting)
             continue;
         s->waiting = false;
@@ -205,10 +198,7 @@ struct srv_alert_sub *srv_alerts_subscribe(struct srv_alerts *a, struct MHD_Conn
         return NULL;
     }
     s->seq = after && after <= a->seq ? after : a->seq;
-    s->next = a->subs;
-    if (a->subs)
-        a->subs->prev = s;
-    a->subs = s;
+    LIST_INSERT_HEAD(&a->subs, s, link);
     a->nsubs++;
     pthread_mutex_unlock(&a->mu);
     return s;
@@ -219,12 +209,7 @@ void srv_alerts_unsubscribe(struct srv_alerts *a, struct srv_alert_sub *s)
     if (!s)
         return;
     pthread_mutex_lock(&a->mu);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        a->subs = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    LIST_REMOVE(s, link);
     a->nsubs--;
     pthread_mutex_unlock(&a->mu);
     free(s);
@@ -334,8 +319,8 @@ void srv_alerts_close(struct srv_alerts *a)
         pthread_mutex_unlock(&a->mu);
         pthread_join(a->thread, NULL);
     }
-    while (a->subs)
-        srv_alerts_unsubscribe(a, a->subs);
+    while (!LIST_EMPTY(&a->subs))
+        srv_alerts_unsubscribe(a, LIST_FIRST(&a->subs));
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a);

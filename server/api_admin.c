@@ -91,6 +91,14 @@ static void volume_json(struct srv_req *r, struct idx_txn *t, const void *item, 
                   (unsigned long long)sp.fs_free, (unsigned long long)sp.limit);
 }
 
+/* Answer {"volume": VOLUME} with status. */
+static int answer_volume(struct srv_req *r, int status, const struct idx_volume *v)
+{
+    srv_reply_open(r, status, "volume", false);
+    volume_json(r, NULL, v, NULL);
+    return srv_reply_close(r, false);
+}
+
 static int list_volumes(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
 {
     return idx_volume_list(t, out, n, err);
@@ -143,9 +151,7 @@ int api_volumes_add(struct srv_req *r)
     rc = srv_audit_commit(r, t, rc, "volume-add", v.name, NULL, v.path, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    srv_reply_open(r, 201, "volume", false);
-    volume_json(r, NULL, &v, NULL);
-    return srv_reply_close(r, false);
+    return answer_volume(r, 201, &v);
 }
 
 int api_volumes_edit(struct srv_req *r)
@@ -172,29 +178,10 @@ int api_volumes_edit(struct srv_req *r)
     rc = srv_audit_commit(r, t, rc, "volume-edit", v.name, NULL, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    srv_reply_open(r, 200, "volume", false);
-    volume_json(r, NULL, &v, NULL);
-    return srv_reply_close(r, false);
+    return answer_volume(r, 200, &v);
 }
 
 /* ---- audit ---- */
-
-struct audit_ctx {
-    struct cv_buf *b;
-    size_t n;
-    uint64_t last;
-};
-
-static int audit_one(void *vctx, const struct itg_audit_rec *rec)
-{
-    struct audit_ctx *c = vctx;
-
-    if (c->n++)
-        cv_buf_u8(c->b, ',');
-    srv_audit_json(c->b, rec);
-    c->last = rec->seq;
-    return 0;
-}
 
 int api_audit_list(struct srv_req *r)
 {
@@ -202,7 +189,8 @@ int api_audit_list(struct srv_req *r)
     const char *lim = srv_uri_query(&r->uri, "limit");
     struct srv_audit_filter f = {.case_id = cs && *cs ? cs : NULL, .limit = 200,
                                  .area = r->user.area};
-    struct audit_ctx c = {&r->out, 0, 0};
+    size_t n = 0;
+    uint64_t last = 0;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
     int64_t v;
@@ -230,13 +218,13 @@ int api_audit_list(struct srv_req *r)
     if (srv_read(r, &t) < 0)
         return 0;
     cv_buf_printf(&r->out, "{\"records\":[");
-    rc = srv_audit_iter(t, &f, audit_one, &c, &err);
+    rc = srv_audit_json_list(t, &f, &r->out, &n, &last, &err);
     idx_abort(t);
     if (rc < 0)
         return srv_fail(r, rc, &err);
     cv_buf_printf(&r->out, "],\"next_after\":");
-    if (c.n == f.limit)
-        cv_buf_printf(&r->out, "%llu}\n", (unsigned long long)c.last);
+    if (n == f.limit)
+        cv_buf_printf(&r->out, "%llu}\n", (unsigned long long)last);
     else
         cv_buf_printf(&r->out, "null}\n");
     r->status = 200;

@@ -242,7 +242,6 @@ int api_alerts_stream(struct srv_req *r)
 {
     const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
     struct stream *s = calloc(1, sizeof(*s));
-    struct MHD_Response *resp;
     int64_t after = 0;
 
     if (!s)
@@ -263,16 +262,7 @@ int api_alerts_stream(struct srv_req *r)
     s->started_us = s->sent_us = cv_mono_us();
     /* The browser's EventSource reconnects after `retry` ms when the stream ends. */
     cv_buf_printf(&s->pending, "retry: 2000\n: alerts of %s\n\n", r->user.name);
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, s,
-                                             stream_free);
-    if (!resp) {
-        stream_free(s);
-        return srv_error(r, 500, "cannot start the alert stream");
-    }
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    r->resp = resp;
-    r->status = 200;
-    return 0;
+    srv_header(r, "X-Accel-Buffering", "no");
+    return srv_reply_stream(r, 200, MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, s, stream_free,
+                            "text/event-stream; charset=utf-8", "cannot start the alert stream");
 }

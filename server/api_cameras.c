@@ -211,6 +211,19 @@ static int volume_check(struct srv_req *r, struct idx_txn *t, const struct idx_c
     return 1;
 }
 
+/* What add and edit check in their write transaction t: the body's area (apply_area), then the
+ * camera's volume (volume_check). 0; answered (t aborted) and 1; or another failure's error
+ * (detail in err, t still open). */
+static int apply_in(struct srv_req *r, struct idx_txn *t, struct idx_camera *c, char *changed,
+                    size_t cap, unsigned *what, struct cv_err *err)
+{
+    if (apply_area(r, t, c, changed, cap, what) < 0) {
+        idx_abort(t);
+        return 1;
+    }
+    return volume_check(r, t, c, err);
+}
+
 int api_cameras_add(struct srv_req *r)
 {
     static const char *const fields[] = {"id",      "url",       "name",    "location", "public",
@@ -240,11 +253,7 @@ int api_cameras_add(struct srv_req *r)
         return 0;
     if (srv_write(r, &t) < 0)
         return 0;
-    if (apply_area(r, t, &c, changed, sizeof(changed), &what) < 0) {
-        idx_abort(t);
-        return 0;
-    }
-    rc = volume_check(r, t, &c, &err);
+    rc = apply_in(r, t, &c, changed, sizeof(changed), &what, &err);
     if (rc > 0)
         return 0;
     if (rc == 0)
@@ -279,12 +288,11 @@ int api_cameras_edit(struct srv_req *r)
     rc = idx_camera_get(t, r->params[0], &c, &err);
     if (rc < 0)
         return srv_abort_fail(r, t, rc, &err);
-    if (apply_body(r, &c, false, changed, sizeof(changed), &what) < 0 ||
-        apply_area(r, t, &c, changed, sizeof(changed), &what) < 0) {
+    if (apply_body(r, &c, false, changed, sizeof(changed), &what) < 0) {
         idx_abort(t);
         return 0;
     }
-    rc = volume_check(r, t, &c, &err);
+    rc = apply_in(r, t, &c, changed, sizeof(changed), &what, &err);
     if (rc > 0)
         return 0;
     if (what == 2)
@@ -306,14 +314,20 @@ struct tl_ctx {
     size_t n;
 };
 
+/* The next item of a timeline list, up to its times: `{"start":T,"end":T` (comma before all
+ * but the first). */
+static void tl_open(struct tl_ctx *c, int64_t start_us, int64_t end_us)
+{
+    cv_buf_printf(c->b, "%s{", c->n++ ? "," : "");
+    cv_json_time_or_null(c->b, "start", start_us);
+    cv_json_add_time(c->b, "end", end_us);
+}
+
 static int tl_seg(void *vctx, const struct idx_segment *s)
 {
     struct tl_ctx *c = vctx;
 
-    cv_buf_printf(c->b, "%s{", c->n++ ? "," : "");
-    cv_json_time_or_null(c->b, "start", s->start_us);
-    cv_buf_u8(c->b, ',');
-    cv_json_time_or_null(c->b, "end", s->end_us);
+    tl_open(c, s->start_us, s->end_us);
     cv_buf_printf(c->b, ",\"bytes\":%llu,\"frames\":%u,\"video\":", (unsigned long long)s->bytes,
                   s->frames);
     cv_json_str(c->b, s->video);
@@ -322,10 +336,8 @@ static int tl_seg(void *vctx, const struct idx_segment *s)
     cv_buf_printf(c->b, ",\"recovered\":%s,\"shifted\":%s",
                   s->flags & IDX_SEG_RECOVERED ? "true" : "false",
                   s->flags & IDX_SEG_SHIFTED ? "true" : "false");
-    if (s->flags & IDX_SEG_SHIFTED) {
-        cv_buf_u8(c->b, ',');
-        cv_json_time_or_null(c->b, "received_start", s->recv_start_us);
-    }
+    if (s->flags & IDX_SEG_SHIFTED)
+        cv_json_add_time(c->b, "received_start", s->recv_start_us);
     cv_buf_u8(c->b, '}');
     return cv_buf_ok(c->b) ? 0 : 1;
 }
@@ -334,10 +346,7 @@ static int tl_gap(void *vctx, const struct idx_gap *g)
 {
     struct tl_ctx *c = vctx;
 
-    cv_buf_printf(c->b, "%s{", c->n++ ? "," : "");
-    cv_json_time_or_null(c->b, "start", g->start_us);
-    cv_buf_u8(c->b, ',');
-    cv_json_time_or_null(c->b, "end", g->end_us);
+    tl_open(c, g->start_us, g->end_us);
     cv_buf_printf(c->b, ",\"reason\":\"%s\",\"detail\":", idx_gap_reason_name(g->reason));
     cv_json_str(c->b, g->detail);
     cv_buf_u8(c->b, '}');
@@ -356,20 +365,10 @@ int api_timeline(struct srv_req *r)
     int64_t from, to;
     int rc;
 
-    if (srv_query_range(r, TIMELINE_MAX_US, "range too long: at most 31 days per timeline request",
-                        &from, &to) < 0)
+    if (srv_footage_range(r, TIMELINE_MAX_US,
+                          "range too long: at most 31 days per timeline request", "in this range",
+                          &t, &c, &from, &to) < 0)
         return 0;
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = idx_camera_get(t, r->params[0], &c, &err);
-    if (r->user.role == SRV_ROLE_MEDIATOR &&
-        (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, c.id, from, to)))) {
-        idx_abort(t);
-        return srv_error(r, 403, "camera '%s' in this range is outside your cases",
-                         r->params[0]);
-    }
-    if (rc < 0)
-        return srv_abort_fail(r, t, rc, &err);
     cv_buf_printf(&r->out, "{\"camera\":");
     cv_json_str(&r->out, c.id);
     cv_buf_u8(&r->out, ',');

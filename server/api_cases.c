@@ -26,11 +26,7 @@ static int load(struct srv_req *r, struct idx_txn *t, struct srv_case *c)
     struct cv_err err = {""};
     int rc = srv_case_get(t, r->params[0], c, &err);
 
-    if (rc == 0 && !may_see(r, c))
-        rc = cv_errf(&err, CV_ENOENT, "unknown case '%s'", r->params[0]);
-    if (rc < 0)
-        return srv_fail(r, rc, &err), -1;
-    return 0;
+    return srv_path_record(r, rc, rc == 0 && may_see(r, c), "case", &err);
 }
 
 static void answer(struct srv_req *r, int status, const struct srv_case *c)
@@ -346,28 +342,14 @@ int api_cases_clip_del(struct srv_req *r)
     return change_case(r, 200, "case-clip-remove", clip_del, NULL);
 }
 
-struct custody_ctx {
-    struct cv_buf *b;
-    size_t n;
-};
-
-static int custody_one(void *ctx, const struct itg_audit_rec *a)
-{
-    struct custody_ctx *cc = ctx;
-
-    if (cc->n++)
-        cv_buf_u8(cc->b, ',');
-    srv_audit_json(cc->b, a);
-    return cv_buf_ok(cc->b) ? 0 : 1;
-}
-
 /* GET /api/v1/cases/{id}/custody */
 int api_cases_custody(struct srv_req *r)
 {
     struct srv_case *c = srv_case_new();
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
-    struct custody_ctx cc = {&r->out, 0};
+    size_t n = 0;
+    uint64_t last = 0;
     int rc;
 
     if (!c)
@@ -378,8 +360,8 @@ int api_cases_custody(struct srv_req *r)
     cv_buf_printf(&r->out, "{\"case\":");
     cv_json_str(&r->out, c->id);
     cv_buf_printf(&r->out, ",\"records\":[");
-    rc = srv_audit_iter(t, &f, custody_one, &cc, &err);
-    if (rc < 0 && rc != 1) {
+    rc = srv_audit_json_list(t, &f, &r->out, &n, &last, &err);
+    if (rc < 0) {
         srv_fail(r, rc, &err);
         goto out;
     }

@@ -34,11 +34,7 @@ static int load(struct srv_req *r, struct idx_txn *t, struct srv_job *j)
     struct cv_err err = {""};
     int rc = srv_job_get(t, r->params[0], j, &err);
 
-    if (rc == 0 && !wf_job_visible(r, t, j))
-        rc = cv_errf(&err, CV_ENOENT, "unknown export '%s'", r->params[0]);
-    if (rc < 0)
-        return srv_fail(r, rc, &err), -1;
-    return 0;
+    return srv_path_record(r, rc, rc == 0 && wf_job_visible(r, t, j), "export", &err);
 }
 
 /* GET /api/v1/exports */

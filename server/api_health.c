@@ -129,6 +129,54 @@ static void label(struct cv_buf *b, const char *s)
     }
 }
 
+/* The per-camera metrics of /metrics, in the order it lists them (help NULL: no HELP line);
+ * cam_metric_value gives each one's value. */
+enum cam_metric {
+    CM_ONLINE,
+    CM_BITRATE,
+    CM_SEGMENTS,
+    CM_FRAMES,
+    CM_SHORTFALL,
+    CM_NOT_DURABLE,
+    CM_DISK_FULL,
+    CM_PICTURE,
+};
+static const struct {
+    const char *name, *type, *help;
+} cam_metrics[] = {
+    [CM_ONLINE] = {"camvault_camera_online", "gauge", "1 when the camera is recording."},
+    [CM_BITRATE] = {"camvault_camera_bitrate_bps", "gauge", NULL},
+    [CM_SEGMENTS] = {"camvault_camera_segments_written", "counter",
+                     "Segments written since the recorder started."},
+    [CM_FRAMES] = {"camvault_camera_frames_written", "counter", NULL},
+    [CM_SHORTFALL] = {"camvault_retention_shortfall", "gauge",
+                      "1 when the camera keeps less than its promised days for lack of space."},
+    [CM_NOT_DURABLE] = {"camvault_camera_segments_not_durable_total", "counter",
+                        "Segments kept and indexed although an fsync of the file or its "
+                        "directory failed, since the recorder started."},
+    [CM_DISK_FULL] = {"camvault_camera_disk_full", "gauge",
+                      "1 when the camera's disk was full in the last 10 minutes (retention "
+                      "released its reserve to recover)."},
+    [CM_PICTURE] = {"camvault_camera_picture_problem", "gauge",
+                    "1 when the camera's picture is black or frozen (operations.md, Camera "
+                    "health)."},
+};
+
+static uint64_t cam_metric_value(size_t m, const struct idx_camera *c, const struct idx_status *st)
+{
+    switch ((enum cam_metric)m) {
+    case CM_ONLINE: return c->enabled && st->online;
+    case CM_BITRATE: return st->bitrate_bps;
+    case CM_SEGMENTS: return st->segments;
+    case CM_FRAMES: return st->frames;
+    case CM_SHORTFALL: return short_of(st);
+    case CM_NOT_DURABLE: return st->not_durable;
+    case CM_DISK_FULL: return was_disk_full(st);
+    case CM_PICTURE: return srv_camera_picture_bad(st);
+    }
+    return 0;
+}
+
 int api_metrics(struct srv_req *r)
 {
     struct idx_camera *cams = NULL;
@@ -170,41 +218,19 @@ int api_metrics(struct srv_req *r)
     cv_buf_printf(b, "camvault_cameras{state=\"online\"} %zu\n", o.online);
     cv_buf_printf(b, "camvault_cameras{state=\"offline\"} %zu\n", o.enabled - o.online);
     cv_buf_printf(b, "camvault_cameras{state=\"disabled\"} %zu\n", o.total - o.enabled);
-    cv_buf_printf(b, "# HELP camvault_camera_online 1 when the camera is recording.\n"
-                     "# TYPE camvault_camera_online gauge\n");
-#define PER_CAMERA(metric, expr)                                                                   \
-    for (size_t i = 0; i < n; i++) {                                                               \
-        struct idx_status st;                                                                      \
-        bool have = idx_status_get(t, cams[i].num, &st, NULL) == 0;                                \
-        cv_buf_printf(b, metric "{camera=\"");                                                     \
-        label(b, cams[i].id);                                                                      \
-        cv_buf_printf(b, "\"} %llu\n", (unsigned long long)(have ? (expr) : 0));                  \
+    for (size_t m = 0; m < sizeof(cam_metrics) / sizeof(cam_metrics[0]); m++) {
+        if (cam_metrics[m].help)
+            cv_buf_printf(b, "# HELP %s %s\n", cam_metrics[m].name, cam_metrics[m].help);
+        cv_buf_printf(b, "# TYPE %s %s\n", cam_metrics[m].name, cam_metrics[m].type);
+        for (size_t i = 0; i < n; i++) {
+            struct idx_status st;
+            bool have = idx_status_get(t, cams[i].num, &st, NULL) == 0;
+            cv_buf_printf(b, "%s{camera=\"", cam_metrics[m].name);
+            label(b, cams[i].id);
+            cv_buf_printf(b, "\"} %llu\n",
+                          (unsigned long long)(have ? cam_metric_value(m, &cams[i], &st) : 0));
+        }
     }
-    PER_CAMERA("camvault_camera_online", cams[i].enabled && st.online)
-    cv_buf_printf(b, "# TYPE camvault_camera_bitrate_bps gauge\n");
-    PER_CAMERA("camvault_camera_bitrate_bps", st.bitrate_bps)
-    cv_buf_printf(b, "# HELP camvault_camera_segments_written Segments written since the "
-                     "recorder started.\n# TYPE camvault_camera_segments_written counter\n");
-    PER_CAMERA("camvault_camera_segments_written", st.segments)
-    cv_buf_printf(b, "# TYPE camvault_camera_frames_written counter\n");
-    PER_CAMERA("camvault_camera_frames_written", st.frames)
-    cv_buf_printf(b, "# HELP camvault_retention_shortfall 1 when the camera keeps less than its "
-                     "promised days for lack of space.\n"
-                     "# TYPE camvault_retention_shortfall gauge\n");
-    PER_CAMERA("camvault_retention_shortfall", short_of(&st))
-    cv_buf_printf(b, "# HELP camvault_camera_segments_not_durable_total Segments kept and indexed "
-                     "although an fsync of the file or its directory failed, since the recorder "
-                     "started.\n# TYPE camvault_camera_segments_not_durable_total counter\n");
-    PER_CAMERA("camvault_camera_segments_not_durable_total", st.not_durable)
-    cv_buf_printf(b, "# HELP camvault_camera_disk_full 1 when the camera's disk was full in the "
-                     "last 10 minutes (retention released its reserve to recover).\n"
-                     "# TYPE camvault_camera_disk_full gauge\n");
-    PER_CAMERA("camvault_camera_disk_full", was_disk_full(&st))
-    cv_buf_printf(b, "# HELP camvault_camera_picture_problem 1 when the camera's picture is black "
-                     "or frozen (operations.md, Camera health).\n"
-                     "# TYPE camvault_camera_picture_problem gauge\n");
-    PER_CAMERA("camvault_camera_picture_problem", srv_camera_picture_bad(&st))
-#undef PER_CAMERA
     cv_buf_printf(b, "# HELP camvault_volume_used_bytes Bytes of footage stored.\n"
                      "# TYPE camvault_volume_used_bytes gauge\n");
     for (size_t i = 0; i < nv; i++) {

@@ -87,6 +87,14 @@ static int hold_id(struct srv_req *r, uint64_t *id)
     return 0;
 }
 
+/* Answer {"hold": HOLD} with status. */
+static int answer(struct srv_req *r, int status, const struct idx_hold *h)
+{
+    srv_reply_open(r, status, "hold", false);
+    srv_hold_json(&r->out, h);
+    return srv_reply_close(r, false);
+}
+
 int api_holds_get(struct srv_req *r)
 {
     struct idx_hold h;
@@ -101,9 +109,7 @@ int api_holds_get(struct srv_req *r)
     idx_abort(t);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    srv_reply_open(r, 200, "hold", false);
-    srv_hold_json(&r->out, &h);
-    return srv_reply_close(r, false);
+    return answer(r, 200, &h);
 }
 
 int api_holds_add(struct srv_req *r)
@@ -166,9 +172,7 @@ int api_holds_add(struct srv_req *r)
     rc = srv_audit_commit(r, t, rc, "hold-add", target, h.case_id, detail, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    srv_reply_open(r, 201, "hold", false);
-    srv_hold_json(&r->out, &h);
-    return srv_reply_close(r, false);
+    return answer(r, 201, &h);
 }
 
 int api_holds_release(struct srv_req *r)
@@ -199,7 +203,5 @@ int api_holds_release(struct srv_req *r)
     rc = srv_audit_commit(r, t, rc, "hold-release", target, h.case_id, why, &err);
     if (rc < 0)
         return srv_fail(r, rc, &err);
-    srv_reply_open(r, 200, "hold", false);
-    srv_hold_json(&r->out, &h);
-    return srv_reply_close(r, false);
+    return answer(r, 200, &h);
 }

@@ -129,22 +129,9 @@ static int live_start(void *ctx, struct srv_livehub_start *st)
  */
 static int live_camera(struct srv_req *r, struct idx_txn *t, struct idx_camera *cam)
 {
-    struct cv_err err = {""};
     int64_t now = cv_now_us();
-    int rc = idx_camera_get(t, r->params[0], cam, &err);
 
-    if (rc == 0 && r->user.role == SRV_ROLE_RESIDENT && !cam->is_public)
-        rc = cv_errf(&err, CV_ENOENT, "unknown camera '%s'", r->params[0]);
-    if (r->user.role == SRV_ROLE_MEDIATOR &&
-        (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, cam->id, now - 1, now)))) {
-        srv_error(r, 403, "camera '%s' now is outside your cases", r->params[0]);
-        return -1;
-    }
-    if (rc < 0) {
-        srv_fail(r, rc, &err);
-        return -1;
-    }
-    return 0;
+    return srv_footage_camera(r, t, now - 1, now, "now", true, cam);
 }
 
 /* GET /api/v1/cameras/{id}/live.mp4 */
@@ -153,7 +140,6 @@ int api_live(struct srv_req *r)
     struct idx_camera cam;
     struct idx_txn *t = NULL;
     struct cv_err err = {""};
-    struct MHD_Response *resp;
     struct live_start ls = {.r = r, .cam = &cam};
     struct srv_liveview *v = NULL;
     char target[128], rel[LAY_RELPATH_MAX];
@@ -179,17 +165,9 @@ int api_live(struct srv_req *r)
         srv_fail(r, rc, &err);
         goto out;
     }
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK, srv_liveview_read, v,
-                                             srv_liveview_leave);
-    if (!resp) {
-        srv_error(r, 500, "cannot start the live response");
-        goto out;
-    }
+    srv_reply_stream(r, 200, MHD_SIZE_UNKNOWN, BLOCK, srv_liveview_read, v, srv_liveview_leave,
+                     "video/mp4", "cannot start the live response");
     v = NULL; /* the response owns it */
-    MHD_add_response_header(resp, "Content-Type", "video/mp4");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    r->resp = resp;
-    r->status = 200;
 out:
     idx_abort(t);
     srv_liveview_leave(v);

@@ -89,23 +89,6 @@ unsatisfiable:
     return -1;
 }
 
-/* The camera of the path for a footage view at [from, to): 0, or answered and -1.
- * Mediators outside their cases get 403 (also for cameras that do not exist: no probing). */
-static int camera_for_view(struct srv_req *r, struct idx_txn *t, int64_t from_us, int64_t to_us,
-                           struct idx_camera *cam)
-{
-    struct cv_err err = {""};
-    int rc = idx_camera_get(t, r->params[0], cam, &err);
-
-    if (r->user.role == SRV_ROLE_MEDIATOR &&
-        (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, cam->id, from_us, to_us))))
-        return srv_error(r, 403, "camera '%s' at this time is outside your cases", r->params[0]),
-               -1;
-    if (rc < 0)
-        return srv_fail(r, rc, &err), -1;
-    return 0;
-}
-
 /* ---- video.mp4 ---- */
 
 struct clip_body {
@@ -138,38 +121,46 @@ static void clip_free(void *cls)
     free(cb);
 }
 
-int wf_video_clip(struct srv_req *r, struct idx_txn *t, const struct idx_camera *cam,
-                  int64_t from, int64_t to, struct exp_clip **clip, struct cv_err *err)
+int wf_video_clip(struct srv_req *r, struct idx_camera *cam, int64_t *from, int64_t *to,
+                  struct exp_clip **clip)
 {
+    struct idx_txn *t = NULL;
+    struct cv_err err = {""};
     struct exp_clip_sources l;
-    int rc = exp_clip_sources_collect(t, r->srv->root, cam, from, to, &l, err);
+    int rc;
 
+    if (srv_footage_range(r, VIDEO_RANGE_MAX_US,
+                          "range too long: at most 6 hours per video request", "at this time", &t,
+                          cam, from, to) < 0)
+        return -1;
+    rc = exp_clip_sources_collect(t, r->srv->root, cam, *from, *to, &l, &err);
     if (rc == 0) {
-        rc = exp_clip_open(clip, (const char *const *)l.paths, l.n, from, to, err);
+        rc = exp_clip_open(clip, (const char *const *)l.paths, l.n, *from, *to, &err);
         if (rc == CV_EMEDIA) {
             /* Codec parameters changed between runs: deliver the first run; the headers say
              * where it ends, and the player asks again from there. */
             size_t k = 1;
             while (k < l.n && l.runs[k] == l.runs[0])
                 k++;
-            rc = exp_clip_open(clip, (const char *const *)l.paths, k, from, to, err);
+            rc = exp_clip_open(clip, (const char *const *)l.paths, k, *from, *to, &err);
         }
         if (rc == CV_ENOENT)
-            rc = cv_errf(err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
+            rc = cv_errf(&err, CV_ENOENT, "camera '%s': nothing recorded in this range", cam->id);
     }
     exp_clip_sources_release(&l);
-    return rc;
+    idx_abort(t);
+    if (rc < 0)
+        return srv_fail(r, rc, &err), -1;
+    return 0;
 }
 
 /* GET /api/v1/cameras/{id}/video.mp4?from=T&to=T */
 int api_video(struct srv_req *r)
 {
     struct idx_camera cam;
-    struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct exp_clip *clip = NULL;
     struct clip_body *cb = NULL;
-    struct MHD_Response *resp;
     char what[96], target[256], detail[128], a[48], b[48];
     int64_t from, to, first = 0, end = 0;
     uint64_t off, len, size;
@@ -178,19 +169,8 @@ int api_video(struct srv_req *r)
 
     if (srv_uri_query(&r->uri, "rendition"))
         return api_video_rendition(r);
-    if (srv_query_range(r, VIDEO_RANGE_MAX_US, "range too long: at most 6 hours per video request",
-                        &from, &to) < 0)
+    if (wf_video_clip(r, &cam, &from, &to, &clip) < 0)
         return 0;
-    if (srv_read(r, &t) < 0)
-        return 0;
-    if (camera_for_view(r, t, from, to, &cam) < 0) {
-        idx_abort(t);
-        return 0;
-    }
-    rc = wf_video_clip(r, t, &cam, from, to, &clip, &err);
-    idx_abort(t);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
     size = exp_clip_size(clip);
     if (wf_range(r, size, &off, &len, &partial) < 0) {
         exp_clip_free(clip);
@@ -208,26 +188,16 @@ int api_video(struct srv_req *r)
     }
     cb->clip = clip;
     cb->off = off;
-    resp = MHD_create_response_from_callback(len, BLOCK, clip_read, cb, clip_free);
-    if (!resp) {
-        clip_free(cb);
-        return srv_error(r, 500, "cannot start the video response");
-    }
-    MHD_add_response_header(resp, "Content-Type", "video/mp4");
-    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    srv_header(r, "Accept-Ranges", "bytes");
     cv_time_format_utc(first, a, sizeof(a), 6);
     cv_time_format_utc(end, b, sizeof(b), 6);
-    MHD_add_response_header(resp, "X-Camvault-Start", a);
-    MHD_add_response_header(resp, "X-Camvault-End", b);
-    if (partial) {
-        snprintf(detail, sizeof(detail), "bytes %llu-%llu/%llu", (unsigned long long)off,
-                 (unsigned long long)(off + len - 1), (unsigned long long)size);
-        MHD_add_response_header(resp, "Content-Range", detail);
-    }
-    r->resp = resp;
-    r->status = partial ? 206 : 200;
-    return 0;
+    srv_header(r, "X-Camvault-Start", "%s", a);
+    srv_header(r, "X-Camvault-End", "%s", b);
+    if (partial)
+        srv_header(r, "Content-Range", "bytes %llu-%llu/%llu", (unsigned long long)off,
+                   (unsigned long long)(off + len - 1), (unsigned long long)size);
+    return srv_reply_stream(r, partial ? 206 : 200, len, BLOCK, clip_read, cb, clip_free,
+                            "video/mp4", "cannot start the video response");
 }
 
 /* ---- snapshot.jpg ---- */
@@ -250,7 +220,7 @@ int api_snapshot(struct srv_req *r)
         return 0;
     if (srv_read(r, &t) < 0)
         return 0;
-    if (camera_for_view(r, t, at, at + 1, &cam) < 0) {
+    if (srv_footage_camera(r, t, at, at + 1, "at this time", false, &cam) < 0) {
         idx_abort(t);
         return 0;
     }

@@ -40,6 +40,7 @@
 #include "exporter/clip.h"
 #include "exporter/rendition.h"
 #include "server/guard.h"
+#include "server/livehub.h"
 #include "server/workflow_int.h"
 #include "storage-layout/layout.h"
 #include "storage-layout/segfile.h"
@@ -54,7 +55,6 @@
 #define FOLLOW_IDLE_US (INT64_C(15) * 1000000)     /* no new fragment this long: end */
 #define FOLLOW_MAX_US (INT64_C(30) * 60 * 1000000) /* one live rendition at most this long */
 #define FOLLOW_RECENT_US (10 * CV_US_PER_S)
-#define VIDEO_RANGE_MAX_US (INT64_C(6) * 3600 * 1000000)
 
 int srv_rendition_conf(struct srv_config *c, const char *key, const char *value,
                        struct cv_err *err)
@@ -228,40 +228,15 @@ static int follow_open(struct follow *f, const char *rel, struct lay_seg_info *i
     return rc;
 }
 
-struct after_ctx {
-    int64_t after_us;
-    char rel[LAY_RELPATH_MAX];
-};
-
-static int first_after(void *ctx, const struct idx_segment *seg)
-{
-    struct after_ctx *a = ctx;
-
-    if (seg->start_us <= a->after_us)
-        return 0;
-    cv_strlcpy(a->rel, seg->path, sizeof(a->rel));
-    return 1;
-}
-
 /* Go on with the segment after the current one if it is of the same run: 1 moved, 0 not yet,
  * -1 the stream ends (a new run, or an unreadable file). */
 static int follow_next(struct follow *f)
 {
-    struct after_ctx a = {.after_us = f->start_us};
     struct lay_seg_info info;
-    struct idx_txn *t = NULL;
     struct cv_err err = {""};
     char rel[LAY_RELPATH_MAX] = "";
-    int fd = -1, rc = idx_begin(f->srv->idx, false, &t, &err);
+    int fd = -1, rc = srv_live_next_segment(f->srv, f->cam, f->start_us, rel, &err);
 
-    if (rc == 0) {
-        rc = idx_segment_iter(t, f->cam, f->start_us + 1, INT64_MAX, first_after, &a, &err);
-        if (rc >= 0 && a.rel[0])
-            cv_strlcpy(rel, a.rel, sizeof(rel));
-        else if (rc >= 0)
-            rc = idx_pending_get(t, f->cam, rel, &err);
-    }
-    idx_abort(t);
     if (rc < 0 || !rel[0] || strcmp(rel, f->rel) == 0)
         return 0;
     rc = follow_open(f, rel, &info, &fd, &err);
@@ -496,25 +471,14 @@ static int session_probe(struct srv_req *r, struct rend_session *s)
 /* Start s's worker and answer with its stream: 0 (the response owns s either way). */
 static int session_start(struct srv_req *r, struct rend_session *s)
 {
-    struct MHD_Response *resp;
-
     if (pthread_create(&s->thread, NULL, session_main, s) != 0) {
         session_free(s);
         return srv_error(r, 500, "cannot start the H.264 rendition");
     }
     s->started = true;
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, REND_BLOCK, session_read, s,
-                                             session_free);
-    if (!resp) {
-        session_free(s);
-        return srv_error(r, 500, "cannot start the H.264 rendition");
-    }
-    MHD_add_response_header(resp, "Content-Type", "video/mp4");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Camvault-Rendition", "h264");
-    r->resp = resp;
-    r->status = 200;
-    return 0;
+    srv_header(r, "X-Camvault-Rendition", "h264");
+    return srv_reply_stream(r, 200, MHD_SIZE_UNKNOWN, REND_BLOCK, session_read, s, session_free,
+                            "video/mp4", "cannot start the H.264 rendition");
 }
 
 /* The one rendition there is: 0, or it has answered 400 and returns -1. */
@@ -533,7 +497,6 @@ static int rendition_check(struct srv_req *r)
 int api_video_rendition(struct srv_req *r)
 {
     struct idx_camera cam;
-    struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct exp_clip *clip = NULL;
     struct rend_session *s = NULL;
@@ -543,22 +506,8 @@ int api_video_rendition(struct srv_req *r)
 
     if (rendition_check(r) < 0)
         return 0;
-    if (srv_query_range(r, VIDEO_RANGE_MAX_US, "range too long: at most 6 hours per video request",
-                        &from, &to) < 0)
+    if (wf_video_clip(r, &cam, &from, &to, &clip) < 0)
         return 0;
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = idx_camera_get(t, r->params[0], &cam, &err);
-    if (r->user.role == SRV_ROLE_MEDIATOR &&
-        (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, cam.id, from, to)))) {
-        idx_abort(t);
-        return srv_error(r, 403, "camera '%s' at this time is outside your cases", r->params[0]);
-    }
-    if (rc == 0)
-        rc = wf_video_clip(r, t, &cam, from, to, &clip, &err);
-    idx_abort(t);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
     if (session_new(r, cam.id, &s) < 0) {
         exp_clip_free(clip);
         return 0;
@@ -657,17 +606,9 @@ int api_live_rendition(struct srv_req *r)
         return 0;
     if (srv_read(r, &t) < 0)
         return 0;
-    rc = idx_camera_get(t, r->params[0], &cam, &err);
-    if (rc == 0 && r->user.role == SRV_ROLE_RESIDENT && !cam.is_public)
-        rc = cv_errf(&err, CV_ENOENT, "unknown camera '%s'", r->params[0]);
-    if (r->user.role == SRV_ROLE_MEDIATOR &&
-        (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, cam.id, now - 1, now)))) {
+    if (srv_footage_camera(r, t, now - 1, now, "now", true, &cam) < 0) {
         idx_abort(t);
-        return srv_error(r, 403, "camera '%s' now is outside your cases", r->params[0]);
-    }
-    if (rc < 0) {
-        idx_abort(t);
-        return srv_fail(r, rc, &err);
+        return 0;
     }
     rc = live_segment(r, t, &cam, rel, last_rel);
     idx_abort(t);

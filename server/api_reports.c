@@ -291,11 +291,7 @@ static int load(struct srv_req *r, struct idx_txn *t, struct srv_report *rp)
     struct cv_err err = {""};
     int rc = srv_report_get(t, r->params[0], rp, &err);
 
-    if (rc == 0 && !mine(r, t, rp))
-        rc = cv_errf(&err, CV_ENOENT, "unknown report '%s'", r->params[0]);
-    if (rc < 0)
-        return srv_fail(r, rc, &err), -1;
-    return 0;
+    return srv_path_record(r, rc, rc == 0 && mine(r, t, rp), "report", &err);
 }
 
 /* GET /api/v1/reports/{id} */

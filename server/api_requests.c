@@ -350,11 +350,7 @@ static int load(struct srv_req *r, struct idx_txn *t, struct srv_request *rq)
     struct cv_err err = {""};
     int rc = srv_request_get(t, r->params[0], rq, &err);
 
-    if (rc == 0 && !mine(r, rq))
-        rc = cv_errf(&err, CV_ENOENT, "unknown request '%s'", r->params[0]);
-    if (rc < 0)
-        return srv_fail(r, rc, &err), -1;
-    return 0;
+    return srv_path_record(r, rc, rc == 0 && mine(r, rq), "request", &err);
 }
 
 /* GET /api/v1/requests/{id} */

@@ -138,12 +138,9 @@ bool srv_area_within(struct idx_txn *t, const char *area, const char *scope)
 
 void srv_area_json(struct cv_buf *b, const struct srv_area *a)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, a->id);
+    cv_json_open_id(b, a->id);
     cv_json_add_str(b, "name", a->name, false);
     cv_json_add_str(b, "parent", a->parent, true);
-    cv_buf_u8(b, ',');
-    cv_json_time_or_null(b, "created", a->created_us);
+    cv_json_add_time(b, "created", a->created_us);
     cv_buf_u8(b, '}');
 }

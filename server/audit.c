@@ -324,6 +324,34 @@ int srv_audit_iter(struct idx_txn *t, const struct srv_audit_filter *f, srv_audi
     return c.rc;
 }
 
+struct json_list {
+    struct cv_buf *b;
+    size_t n;
+    uint64_t last;
+};
+
+static int json_one(void *vctx, const struct itg_audit_rec *r)
+{
+    struct json_list *l = vctx;
+
+    if (l->n++)
+        cv_buf_u8(l->b, ',');
+    srv_audit_json(l->b, r);
+    l->last = r->seq;
+    return cv_buf_ok(l->b) ? 0 : 1;
+}
+
+int srv_audit_json_list(struct idx_txn *t, const struct srv_audit_filter *f, struct cv_buf *b,
+                        size_t *n, uint64_t *last, struct cv_err *err)
+{
+    struct json_list l = {b, 0, *last};
+    int rc = srv_audit_iter(t, f, json_one, &l, err);
+
+    *n = l.n;
+    *last = l.last;
+    return rc < 0 ? rc : 0;
+}
+
 struct case_ctx {
     struct cv_buf *out;
 };

@@ -134,5 +134,11 @@ int srv_audit_case_lines(struct idx_txn *txn, const char *case_id, struct cv_buf
 /* The record as one JSON object for the API and `camvault audit --json`: the line's members
  * plus "time_local", "hash" and "area" (null when the record has none). */
 void srv_audit_json(struct cv_buf *b, const struct itg_audit_rec *r);
+/* The records f selects as srv_audit_json objects separated by commas, appended to b (the caller
+ * writes the brackets around them): 0 with *n the number written and *last the sequence of the
+ * last one (unchanged when none), or srv_audit_iter's error. It stops when b is full (b then
+ * says so: cv_buf_ok is false). */
+int srv_audit_json_list(struct idx_txn *txn, const struct srv_audit_filter *f, struct cv_buf *b,
+                        size_t *n, uint64_t *last, struct cv_err *err);
 
 #endif

@@ -100,15 +100,8 @@ int srv_case_add(struct idx_txn *txn, struct srv_case *c, struct cv_err *err)
     return srv_rec_add_numbered(txn, &kind, c, err);
 }
 
-int srv_case_put(struct idx_txn *txn, const struct srv_case *c, struct cv_err *err)
-{
-    return srv_rec_store(txn, &kind, c, false, err);
-}
-
-int srv_case_get(struct idx_txn *txn, const char *id, struct srv_case *out, struct cv_err *err)
-{
-    return srv_rec_load(txn, &kind, id, out, err);
-}
+/* srv_case_put and srv_case_get (cases.h) */
+SRV_REC_PUT_GET(srv_case, struct srv_case, kind)
 
 struct iter_ctx {
     srv_case_cb cb;
@@ -288,9 +281,7 @@ bool srv_case_reach(struct idx_txn *txn, const char *user, const char *camera, i
 
 void srv_case_json(struct cv_buf *b, const struct srv_case *c)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, c->id);
+    cv_json_open_id(b, c->id);
     cv_json_add_str(b, "title", c->title, false);
     cv_json_add_str(b, "description", c->description, false);
     cv_json_add_str(b, "status", c->status == SRV_CASE_OPEN ? "open" : "closed", false);
@@ -300,9 +291,9 @@ void srv_case_json(struct cv_buf *b, const struct srv_case *c)
     cv_buf_printf(b, ",\"clips\":[");
     for (uint32_t i = 0; i < c->nclips; i++) {
         const struct srv_case_clip *k = &c->clips[i];
-        cv_buf_printf(b, "%s{", i ? "," : "");
-        cv_json_key(b, "id");
-        cv_json_str(b, k->id);
+        if (i)
+            cv_buf_u8(b, ',');
+        cv_json_open_id(b, k->id);
         cv_json_add_str(b, "camera", k->camera, false);
         cv_json_add_time(b, "from", k->from_us);
         cv_json_add_time(b, "to", k->to_us);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "common/cvtime.h"
@@ -31,7 +32,7 @@ static const char *const reason_name[SRV_SHED_NREASONS] = {
 };
 
 struct gconn {
-    struct gconn *prev, *next;
+    LIST_ENTRY(gconn) link; /* on the guard's conns */
     struct MHD_Connection *conn;
     int fd;
     uint8_t key[16]; /* client address (IPv4 or IPv6 bytes) */
@@ -48,7 +49,7 @@ struct srv_guard {
     pthread_cond_t cv;
     pthread_t thread;
     bool thread_started, quit, stopping;
-    struct gconn *head;
+    LIST_HEAD(, gconn) conns;
     unsigned open;      /* connections on the list */
     unsigned suspended; /* of them suspended by resume_later */
     unsigned peak;      /* most open at once */
@@ -97,7 +98,8 @@ enum MHD_Result srv_guard_accept(void *cls, const struct sockaddr *addr, socklen
 
     (void)addrlen;
     pthread_mutex_lock(&g->mu);
-    for (struct gconn *e = g->head; e; e = e->next) {
+    struct gconn *e;
+    LIST_FOREACH(e, &g->conns, link) {
         if (e->shed)
             continue; /* on its way out */
         live++;
@@ -158,10 +160,7 @@ void srv_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context
         e->keylen = (uint8_t)addr_key(ai ? ai->client_addr : NULL, e->key);
         e->wait_since_us = cv_mono_us();
         pthread_mutex_lock(&g->mu);
-        e->next = g->head;
-        if (g->head)
-            g->head->prev = e;
-        g->head = e;
+        LIST_INSERT_HEAD(&g->conns, e, link);
         if (++g->open > g->peak)
             g->peak = g->open;
         pthread_mutex_unlock(&g->mu);
@@ -171,12 +170,7 @@ void srv_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context
     if (code != MHD_CONNECTION_NOTIFY_CLOSED || !e)
         return;
     pthread_mutex_lock(&g->mu);
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        g->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
+    LIST_REMOVE(e, link);
     g->open--;
     if (e->wake_us)
         g->suspended--; /* cannot happen (a suspended connection is not processed); be safe */
@@ -232,7 +226,8 @@ bool srv_guard_resume_later(struct srv_guard *g, struct MHD_Connection *c, int64
 void srv_guard_wake(struct srv_guard *g, struct MHD_Connection *c)
 {
     pthread_mutex_lock(&g->mu);
-    for (struct gconn *e = g->head; e; e = e->next) {
+    struct gconn *e;
+    LIST_FOREACH(e, &g->conns, link) {
         if (e->conn != c || !e->wake_us)
             continue;
         e->wake_us = 0;
@@ -264,7 +259,8 @@ static void sweep_locked(struct srv_guard *g, int64_t now, bool all)
     int64_t limit = (int64_t)g->lim.request_timeout_s * CV_US_PER_S;
     bool changed = false;
 
-    for (struct gconn *e = g->head; e; e = e->next) {
+    struct gconn *e;
+    LIST_FOREACH(e, &g->conns, link) {
         if (e->wake_us && (all || now >= e->wake_us)) {
             e->wake_us = 0;
             g->suspended--;

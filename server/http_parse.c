@@ -322,10 +322,11 @@ int srv_body_fields(struct srv_req *r, const char *const *allowed)
     return 0;
 }
 
-int srv_read(struct srv_req *r, struct idx_txn **t)
+/* srv_read and srv_write: a transaction of the request's index, or answered and -1. */
+static int begin(struct srv_req *r, bool write, struct idx_txn **t)
 {
     struct cv_err err = {""};
-    int rc = idx_begin(r->srv->idx, false, t, &err);
+    int rc = idx_begin(r->srv->idx, write, t, &err);
 
     if (rc < 0) {
         srv_fail(r, rc, &err);
@@ -334,16 +335,14 @@ int srv_read(struct srv_req *r, struct idx_txn **t)
     return 0;
 }
 
+int srv_read(struct srv_req *r, struct idx_txn **t)
+{
+    return begin(r, false, t);
+}
+
 int srv_write(struct srv_req *r, struct idx_txn **t)
 {
-    struct cv_err err = {""};
-    int rc = idx_begin(r->srv->idx, true, t, &err);
-
-    if (rc < 0) {
-        srv_fail(r, rc, &err);
-        return -1;
-    }
-    return 0;
+    return begin(r, true, t);
 }
 
 int srv_audit(struct srv_req *r, struct idx_txn *t, const char *action, const char *target,

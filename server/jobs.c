@@ -74,15 +74,8 @@ int srv_job_add(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err
     return srv_rec_store(txn, &kind, j, true, err);
 }
 
-int srv_job_put(struct idx_txn *txn, const struct srv_job *j, struct cv_err *err)
-{
-    return srv_rec_store(txn, &kind, j, false, err);
-}
-
-int srv_job_get(struct idx_txn *txn, const char *id, struct srv_job *out, struct cv_err *err)
-{
-    return srv_rec_load(txn, &kind, id, out, err);
-}
+/* srv_job_put and srv_job_get (jobs.h) */
+SRV_REC_PUT_GET(srv_job, struct srv_job, kind)
 
 static int by_created(const void *a, const void *b)
 {
@@ -176,9 +169,7 @@ int srv_job_path(const char *root, const struct srv_job *j, char *out, size_t n,
 
 void srv_job_json(struct cv_buf *b, const struct srv_job *j)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, j->id);
+    cv_json_open_id(b, j->id);
     cv_json_add_str(b, "case", j->case_id, false);
     cv_json_add_strv(b, "cameras", j->cameras[0], sizeof(j->cameras[0]), j->ncameras);
     cv_json_add_time(b, "from", j->from_us);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,7 +67,7 @@ struct hub {
     uint64_t prev_key_seq;       /* the keyframe before it (valid if has_prev) */
     bool has_key, has_prev;
     size_t ring_bytes;
-    struct srv_liveview *waiting; /* viewers suspended until the next chunk */
+    LIST_HEAD(, srv_liveview) waiting; /* viewers suspended until the next chunk */
     struct chunk *hdr;            /* header of the file being read (the thread's) */
     char file[LAY_RELPATH_MAX];   /* the file being read, for the audit record (under mu) */
     /* follow state: the thread's alone */
@@ -87,8 +88,8 @@ struct srv_liveview {
     struct chunk *cur; /* being sent (a reference), or NULL */
     size_t off;
     uint64_t next_seq;
-    bool started, waiting;
-    struct srv_liveview *wnext, *wprev;
+    bool started, waiting;          /* waiting: on the hub's waiting list */
+    LIST_ENTRY(srv_liveview) wlink; /* there */
     int64_t started_us;
 };
 
@@ -164,6 +165,7 @@ struct next_ctx {
     char rel[LAY_RELPATH_MAX];
 };
 
+/* idx_segment_iter's callback: stop at the first segment that starts after n->after_us. */
 static int next_seg(void *ctx, const struct idx_segment *seg)
 {
     struct next_ctx *n = ctx;
@@ -174,22 +176,21 @@ static int next_seg(void *ctx, const struct idx_segment *seg)
     return 1;
 }
 
-/* The segment after the current one: the first indexed one that starts later, else the pending
- * one (segments of one GOP are never complete while pending); 0 with rel, or CV_ENOENT. */
-static int hub_find_next(struct hub *h, char *rel, struct cv_err *err)
+int srv_live_next_segment(struct srv *srv, uint32_t cam, int64_t after_us,
+                          char rel[LAY_RELPATH_MAX], struct cv_err *err)
 {
-    struct next_ctx n = {.after_us = h->start_us};
+    struct next_ctx n = {.after_us = after_us};
     struct idx_txn *t = NULL;
-    int rc = idx_begin(h->set->srv->idx, false, &t, err);
+    int rc = idx_begin(srv->idx, false, &t, err);
 
     if (rc == 0) {
-        rc = idx_segment_iter(t, h->cam, h->start_us + 1, INT64_MAX, next_seg, &n, err);
+        rc = idx_segment_iter(t, cam, after_us + 1, INT64_MAX, next_seg, &n, err);
         if (rc == 1)
             rc = 0;
         if (rc == 0 && n.rel[0])
             cv_strlcpy(rel, n.rel, LAY_RELPATH_MAX);
         else if (rc == 0)
-            rc = idx_pending_get(t, h->cam, rel, err);
+            rc = idx_pending_get(t, cam, rel, err);
     }
     idx_abort(t);
     return rc;
@@ -226,7 +227,7 @@ static int hub_next(struct hub *h)
     struct lay_seg_info info = {0};
     struct cv_err err = {""};
     struct chunk *hdr = NULL;
-    int fd, rc = hub_find_next(h, rel, &err);
+    int fd, rc = srv_live_next_segment(h->set->srv, h->cam, h->start_us, rel, &err);
     size_t hdrlen;
 
     if (rc < 0 || strcmp(rel, h->rel) == 0)
@@ -305,11 +306,8 @@ static void wake_waiting_locked(struct hub *h)
 {
     struct srv_liveview *v;
 
-    while ((v = h->waiting)) {
-        h->waiting = v->wnext;
-        if (h->waiting)
-            h->waiting->wprev = NULL;
-        v->wnext = v->wprev = NULL;
+    while ((v = LIST_FIRST(&h->waiting))) {
+        LIST_REMOVE(v, wlink);
         v->waiting = false;
         srv_guard_wake_open(h->set->srv->guard, v->conn);
     }
@@ -596,25 +594,16 @@ static ssize_t wait_locked(struct hub *h, struct srv_liveview *v)
     if (!srv_guard_resume_later(h->set->srv->guard, v->conn, LH_WAIT_US))
         return MHD_CONTENT_READER_END_OF_STREAM; /* the server is stopping */
     v->waiting = true;
-    v->wprev = NULL;
-    v->wnext = h->waiting;
-    if (h->waiting)
-        h->waiting->wprev = v;
-    h->waiting = v;
+    LIST_INSERT_HEAD(&h->waiting, v, wlink);
     return 0;
 }
 
-static void unwait_locked(struct hub *h, struct srv_liveview *v)
+/* Take v off its hub's waiting list, if it is on it (the hub's mu held). */
+static void unwait_locked(struct srv_liveview *v)
 {
     if (!v->waiting)
         return;
-    if (v->wprev)
-        v->wprev->wnext = v->wnext;
-    else
-        h->waiting = v->wnext;
-    if (v->wnext)
-        v->wnext->wprev = v->wprev;
-    v->wnext = v->wprev = NULL;
+    LIST_REMOVE(v, wlink);
     v->waiting = false;
 }
 
@@ -665,7 +654,7 @@ ssize_t srv_liveview_read(void *viewer, uint64_t pos, char *buf, size_t max)
         if (atomic_load(&h->set->srv->stopping) || cv_mono_us() - v->started_us > LIVE_MAX_US)
             return MHD_CONTENT_READER_END_OF_STREAM;
         pthread_mutex_lock(&h->mu);
-        unwait_locked(h, v);
+        unwait_locked(v);
         v->cur = next_locked(h, v);
         if (v->cur)
             rc = 1;
@@ -699,7 +688,7 @@ void srv_liveview_leave(void *viewer)
     chunk_put(v->cur);
     pthread_mutex_lock(&set->mu);
     pthread_mutex_lock(&h->mu);
-    unwait_locked(h, v);
+    unwait_locked(v);
     if (h->refs == 2 && !h->ended) { /* the last viewer (and the thread): stop the hub */
         h->quit = true;
         pthread_cond_signal(&h->cv);

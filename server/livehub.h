@@ -57,6 +57,13 @@ struct srv_livehub_start {
 int srv_live_scan_open(struct srv *srv, const char *rel, struct lay_seg_info *info, int *fd_out,
                        struct cv_err *err);
 
+/* The segment after the one of camera cam (its number) that starts at after_us: the first indexed
+ * one that starts later, else the pending one (segments of one GOP are never complete while
+ * pending): 0 with rel, CV_ENOENT when there is neither, or the index's error. Used by the hubs and
+ * by the H.264 rendition of live.mp4 (api_rendition.c); takes its own read transaction. */
+int srv_live_next_segment(struct srv *srv, uint32_t cam, int64_t after_us,
+                          char rel[LAY_RELPATH_MAX], struct cv_err *err);
+
 /* The set of hubs of server srv (its root, index, guard and stopping flag are used). */
 int srv_livehubs_open(struct srv_livehubs **out, struct srv *srv, struct cv_err *err);
 /* Wait for every hub thread to end and free the set; after MHD_stop_daemon (no viewer left).

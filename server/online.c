@@ -368,9 +368,7 @@ static void write_days_csv(const struct report *rp, struct cv_buf *b, const char
 static void write_area_json(struct report *rp, struct cv_buf *b, const struct srv_area *a,
                             const struct sums *s)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, a->id);
+    cv_json_open_id(b, a->id);
     cv_json_add_str(b, "name", a->name, false);
     cv_json_add_str(b, "parent", a->parent, true);
     cv_buf_printf(b, ",\"cameras\":%zu,", s->cams);
@@ -382,9 +380,7 @@ static void write_area_json(struct report *rp, struct cv_buf *b, const struct sr
 
 static void write_cam_json(const struct report *rp, struct cv_buf *b, const struct cam *k)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, k->c.id);
+    cv_json_open_id(b, k->c.id);
     cv_json_add_str(b, "area", k->c.area, true);
     cv_buf_u8(b, ',');
     rate_json(b, k->enabled, k->recorded);

@@ -73,6 +73,23 @@ struct srv_rec_kind {
     .store = (store_), .what = (what_), .size = sizeof(T), .max_bytes = (max_bytes_),            \
     .id_max = (id_max_), .id_off = offsetof(T, id)
 
+/*
+ * The typed put and get of a kind, which its header declares and documents:
+ *   int PREFIX_put(struct idx_txn *t, const T *rec, struct cv_err *err): srv_rec_store, replacing;
+ *   int PREFIX_get(struct idx_txn *t, const char *id, T *out, struct cv_err *err): srv_rec_load.
+ * `SRV_REC_PUT_GET(srv_job, struct srv_job, kind)` in jobs.c defines srv_job_put and srv_job_get
+ * over its static kind.
+ */
+#define SRV_REC_PUT_GET(prefix, T, kind_)                                                         \
+    int prefix##_put(struct idx_txn *t, const T *rec, struct cv_err *err)                        \
+    {                                                                                            \
+        return srv_rec_store(t, &(kind_), rec, false, err);                                      \
+    }                                                                                            \
+    int prefix##_get(struct idx_txn *t, const char *id, T *out, struct cv_err *err)              \
+    {                                                                                            \
+        return srv_rec_load(t, &(kind_), id, out, err);                                          \
+    }
+
 /* Encode rec and store it under its id: add (CV_EEXIST if the id is taken) or put (replace).
  * CV_ELIMIT "<what> record too large" past max_bytes. */
 int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const void *rec, bool add,

@@ -4,6 +4,8 @@
  */
 #include <stdlib.h>
 
+#include <microhttpd.h>
+
 #include "server/srv_int.h"
 #include "common/banned.h"
 
@@ -23,6 +25,16 @@ int srv_audit_commit(struct srv_req *r, struct idx_txn *t, int rc, const char *a
         return idx_commit(t, err);
     idx_abort(t);
     return rc;
+}
+
+int srv_path_record(struct srv_req *r, int rc, bool visible, const char *what,
+                    struct cv_err *err)
+{
+    if (rc == 0 && !visible)
+        rc = cv_errf(err, CV_ENOENT, "unknown %s '%s'", what, r->params[0]);
+    if (rc < 0)
+        return srv_fail(r, rc, err), -1;
+    return 0;
 }
 
 void srv_reply_open(struct srv_req *r, int status, const char *key, bool list)
@@ -70,4 +82,22 @@ int srv_reply_list(struct srv_req *r, const struct srv_list *l)
     idx_abort(t);
     free(v);
     return srv_reply_close(r, true);
+}
+
+int srv_reply_stream(struct srv_req *r, int status, uint64_t size, size_t block,
+                     ssize_t (*read)(void *arg, uint64_t pos, char *buf, size_t max), void *arg,
+                     void (*free_arg)(void *arg), const char *ctype, const char *fail)
+{
+    struct MHD_Response *resp = MHD_create_response_from_callback(size, block, read, arg,
+                                                                  free_arg);
+
+    if (!resp) {
+        free_arg(arg);
+        return srv_error(r, 500, "%s", fail);
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    r->resp = resp;
+    r->status = status;
+    return 0;
 }

@@ -74,15 +74,8 @@ int srv_report_add(struct idx_txn *t, struct srv_report *rp, struct cv_err *err)
     return srv_rec_add_numbered(t, &kind, rp, err);
 }
 
-int srv_report_put(struct idx_txn *t, const struct srv_report *rp, struct cv_err *err)
-{
-    return srv_rec_store(t, &kind, rp, false, err);
-}
-
-int srv_report_get(struct idx_txn *t, const char *id, struct srv_report *out, struct cv_err *err)
-{
-    return srv_rec_load(t, &kind, id, out, err);
-}
+/* srv_report_put and srv_report_get (reports.h) */
+SRV_REC_PUT_GET(srv_report, struct srv_report, kind)
 
 static int newest_first(const void *a, const void *b)
 {
@@ -136,9 +129,7 @@ void srv_user_household(const struct srv_user *u, char *out, size_t cap)
 
 void srv_report_json(struct cv_buf *b, const struct srv_report *rp, bool full)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, rp->id);
+    cv_json_open_id(b, rp->id);
     cv_json_add_str(b, "kind", srv_report_kind_name(rp->kind), false);
     cv_json_add_str(b, "by", rp->by, false);
     cv_json_add_str(b, "household", rp->household, true);

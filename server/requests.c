@@ -51,16 +51,8 @@ int srv_request_add(struct idx_txn *txn, struct srv_request *rq, struct cv_err *
     return srv_rec_add_numbered(txn, &kind, rq, err);
 }
 
-int srv_request_put(struct idx_txn *txn, const struct srv_request *rq, struct cv_err *err)
-{
-    return srv_rec_store(txn, &kind, rq, false, err);
-}
-
-int srv_request_get(struct idx_txn *txn, const char *id, struct srv_request *out,
-                    struct cv_err *err)
-{
-    return srv_rec_load(txn, &kind, id, out, err);
-}
+/* srv_request_put and srv_request_get (requests.h) */
+SRV_REC_PUT_GET(srv_request, struct srv_request, kind)
 
 static int by_created(const void *a, const void *b)
 {
@@ -80,9 +72,7 @@ int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n, s
 
 void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
 {
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, rq->id);
+    cv_json_open_id(b, rq->id);
     cv_json_add_str(b, "by", rq->by, false);
     cv_json_add_str(b, "camera", rq->camera, true);
     cv_json_add_str(b, "place", rq->place, true);

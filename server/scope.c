@@ -57,6 +57,36 @@ bool srv_scope_camera(struct srv_req *r, struct idx_txn *t, const struct idx_cam
     return srv_scope_area(r, t, c->area);
 }
 
+int srv_footage_camera(struct srv_req *r, struct idx_txn *t, int64_t from_us, int64_t to_us,
+                       const char *when, bool public_only, struct idx_camera *cam)
+{
+    struct cv_err err = {""};
+    int rc = idx_camera_get(t, r->params[0], cam, &err);
+
+    if (rc == 0 && public_only && r->user.role == SRV_ROLE_RESIDENT && !cam->is_public)
+        rc = cv_errf(&err, CV_ENOENT, "unknown camera '%s'", r->params[0]);
+    if (r->user.role == SRV_ROLE_MEDIATOR &&
+        (rc == CV_ENOENT || (rc == 0 && !srv_scope_allows(r, t, cam->id, from_us, to_us))))
+        return srv_error(r, 403, "camera '%s' %s is outside your cases", r->params[0], when), -1;
+    if (rc < 0)
+        return srv_fail(r, rc, &err), -1;
+    return 0;
+}
+
+int srv_footage_range(struct srv_req *r, int64_t max_us, const char *too_long, const char *when,
+                      struct idx_txn **t, struct idx_camera *cam, int64_t *from, int64_t *to)
+{
+    *t = NULL;
+    if (srv_query_range(r, max_us, too_long, from, to) < 0 || srv_read(r, t) < 0)
+        return -1;
+    if (srv_footage_camera(r, *t, *from, *to, when, false, cam) < 0) {
+        idx_abort(*t);
+        *t = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int srv_scope_camera_get(struct srv_req *r, struct idx_txn *t, const char *id,
                          struct idx_camera *out, struct cv_err *err)
 {

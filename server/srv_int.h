@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 #include "common/error.h"
@@ -222,6 +223,21 @@ int srv_scope_camera_get(struct srv_req *r, struct idx_txn *t, const char *id,
 bool srv_scope_cameras(struct srv_req *r, struct idx_txn *t, const char *first, size_t stride,
                        size_t n);
 bool srv_scope_case(struct srv_req *r, struct idx_txn *t, const struct srv_case *c);
+/*
+ * The camera of the path (r->params[0]) for its footage of [from_us, to_us) (the timeline,
+ * video, live): 0 with *cam; else it has answered and returns -1. A mediator whose cases do not
+ * cover the range gets 403 "camera '<id>' <when> is outside your cases", also for a camera that
+ * does not exist (no probing); with public_only, a resident gets 404 "unknown camera" for a
+ * camera that is not public; else the lookup's error (404 unknown camera).
+ */
+int srv_footage_camera(struct srv_req *r, struct idx_txn *t, int64_t from_us, int64_t to_us,
+                       const char *when, bool public_only, struct idx_camera *cam);
+/* The start of a request for footage over a range (the timeline, video): the query's from and
+ * to (srv_query_range with max_us and too_long), a read transaction and the camera of the path
+ * (srv_footage_camera with when). 0 with *t (the caller aborts it), *cam, *from and *to; or it
+ * has answered and returns -1 with no transaction open. */
+int srv_footage_range(struct srv_req *r, int64_t max_us, const char *too_long, const char *when,
+                      struct idx_txn **t, struct idx_camera *cam, int64_t *from, int64_t *to);
 /* The body's "area" field for a camera or user: 1 absent; 0 and *out (an existing area within
  * the caller's scope, or "" for none: null or ""); else answered (400 wrong type, 404 unknown
  * or outside the scope, 403 "" from a caller with an area) and -1. */
@@ -235,6 +251,13 @@ int srv_abort_fail(struct srv_req *r, struct idx_txn *t, int rc, const struct cv
 int srv_audit_commit(struct srv_req *r, struct idx_txn *t, int rc, const char *action,
                      const char *target, const char *case_id, const char *detail,
                      struct cv_err *err);
+/* The end of looking up the record the path names (r->params[0]) for this caller: rc is the
+ * lookup's result, visible whether the caller may see what it found (read only when rc is 0).
+ * A record the caller may not see is answered as one that does not exist, 404 "unknown <what>
+ * '<id>'", so that the answer does not tell it exists. 0, or it has answered (srv_fail) and
+ * returns -1. */
+int srv_path_record(struct srv_req *r, int rc, bool visible, const char *what,
+                    struct cv_err *err);
 /* An answer `{"key":OBJECT}` or, with list, `{"key":[OBJECT,...]}`: srv_reply_open sets the
  * status and writes the opening, srv_reply_sep the comma before item i (i > 0), and
  * srv_reply_close the end and a newline; it returns 0, a handler's return value. */
@@ -258,6 +281,17 @@ struct srv_list {
     void (*json)(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx);
 };
 int srv_reply_list(struct srv_req *r, const struct srv_list *l);
+/*
+ * Answer with a body that read() produces (libmicrohttpd's content reader: size bytes, or
+ * UINT64_MAX when unknown, asked for in blocks of `block`): status, Content-Type ctype and
+ * Cache-Control no-store; more headers with srv_header. The response owns arg from the call on:
+ * it calls free_arg(arg) when it ends, and when it cannot be made free_arg runs at once and
+ * the answer is 500 with `fail` ("cannot start the live response"). Returns 0, a handler's
+ * return value.
+ */
+int srv_reply_stream(struct srv_req *r, int status, uint64_t size, size_t block,
+                     ssize_t (*read)(void *arg, uint64_t pos, char *buf, size_t max), void *arg,
+                     void (*free_arg)(void *arg), const char *ctype, const char *fail);
 /* USER object of docs/api.md. */
 void srv_user_json(struct cv_buf *b, const struct srv_user *u);
 

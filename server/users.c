@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "common/buf.h"
 #include "common/cvtime.h"
 #include "server/audit.h"
+#include "server/records.h"
 #include "server/users.h"
 #include "common/banned.h"
 
@@ -170,9 +172,12 @@ int srv_password_generate(char out[21], struct cv_err *err)
 
 /* ---- accounts ---- */
 
-static void user_encode(struct cv_buf *b, const struct srv_user *u)
+/* A user is a kind of record (server/records.h): its name is the key; the fields follow the
+ * version byte in this order, area and address added later (older records end before them). */
+static void user_encode(struct cv_buf *b, const void *rec)
 {
-    cv_buf_u8(b, REC_VERSION);
+    const struct srv_user *u = rec;
+
     cv_buf_str16(b, u->name);
     cv_buf_u8(b, (uint8_t)u->role);
     cv_buf_u8(b, u->disabled);
@@ -186,50 +191,40 @@ static void user_encode(struct cv_buf *b, const struct srv_user *u)
     cv_buf_str16(b, u->address);
 }
 
-static int user_decode(const void *v, size_t len, struct srv_user *u, struct cv_err *err)
+static bool user_decode(struct cv_rd *r, void *rec)
 {
-    struct cv_rd r;
+    struct srv_user *u = rec;
 
-    memset(u, 0, sizeof(*u));
-    cv_rd_init(&r, v, len);
-    if (cv_rd_u8(&r) != REC_VERSION)
-        return cv_errf(err, CV_ECORRUPT, "index: user record of unknown version");
-    cv_rd_str16(&r, u->name, sizeof(u->name));
-    u->role = cv_rd_u8(&r);
-    u->disabled = cv_rd_u8(&r) != 0;
-    u->created_us = (int64_t)cv_rd_be64(&r);
-    u->last_login_us = (int64_t)cv_rd_be64(&r);
-    cv_rd_str16(&r, u->pwhash, sizeof(u->pwhash));
-    u->fails = cv_rd_be32(&r);
-    u->fail_since_us = (int64_t)cv_rd_be64(&r);
-    u->locked_until_us = (int64_t)cv_rd_be64(&r);
-    if (r.off < r.len) { /* records written before areas end here */
-        cv_rd_str16(&r, u->area, sizeof(u->area));
-        cv_rd_str16(&r, u->address, sizeof(u->address));
+    cv_rd_str16(r, u->name, sizeof(u->name));
+    u->role = cv_rd_u8(r);
+    u->disabled = cv_rd_u8(r) != 0;
+    u->created_us = (int64_t)cv_rd_be64(r);
+    u->last_login_us = (int64_t)cv_rd_be64(r);
+    cv_rd_str16(r, u->pwhash, sizeof(u->pwhash));
+    u->fails = cv_rd_be32(r);
+    u->fail_since_us = (int64_t)cv_rd_be64(r);
+    u->locked_until_us = (int64_t)cv_rd_be64(r);
+    if (r->off < r->len) { /* records written before areas end here */
+        cv_rd_str16(r, u->area, sizeof(u->area));
+        cv_rd_str16(r, u->address, sizeof(u->address));
     }
-    if (r.bad || r.off != r.len || !strcmp(srv_role_name(u->role), "?"))
-        return cv_errf(err, CV_ECORRUPT, "index: user record '%s' is malformed", u->name);
-    return 0;
+    return r->off == r->len && strcmp(srv_role_name(u->role), "?") != 0;
 }
+
+static const struct srv_rec_kind user_kind = {
+    .store = IDX_USERS, .what = "user", .size = sizeof(struct srv_user), .max_bytes = 1024,
+    .id_max = SRV_NAME_MAX + 1, .id_off = offsetof(struct srv_user, name),
+    .encode = user_encode, .decode = user_decode,
+};
 
 static int user_write(struct idx_txn *t, const struct srv_user *u, bool add, struct cv_err *err)
 {
-    struct cv_buf b;
     int rc = srv_user_name_check(u->name, err);
 
-    if (rc < 0)
-        return rc;
-    cv_buf_init(&b, 1024);
-    user_encode(&b, u);
-    if (!cv_buf_ok(&b))
-        rc = cv_errf(err, CV_ELIMIT, "user record too large");
-    else if (add)
-        rc = idx_rec_add(t, IDX_USERS, u->name, strlen(u->name), b.data, b.len, err);
-    else
-        rc = idx_rec_put(t, IDX_USERS, u->name, strlen(u->name), b.data, b.len, err);
+    if (rc == 0)
+        rc = srv_rec_store(t, &user_kind, u, add, err);
     if (rc == CV_EEXIST)
         rc = cv_errf(err, CV_EEXIST, "user '%s' exists already", u->name);
-    cv_buf_release(&b);
     return rc;
 }
 
@@ -252,67 +247,14 @@ void srv_user_area_json(struct cv_buf *b, const struct srv_user *u)
 
 int srv_user_get(struct idx_txn *t, const char *name, struct srv_user *out, struct cv_err *err)
 {
-    struct cv_buf b;
-    int rc;
-
-    if (!name || !*name || strlen(name) > SRV_NAME_MAX)
-        return cv_errf(err, CV_ENOENT, "unknown user '%.40s'", name ? name : "");
-    cv_buf_init(&b, 4096);
-    rc = idx_rec_get(t, IDX_USERS, name, strlen(name), &b, err);
-    if (rc == CV_ENOENT)
-        rc = cv_errf(err, CV_ENOENT, "unknown user '%s'", name);
-    if (rc == 0)
-        rc = user_decode(b.data, b.len, out, err);
-    cv_buf_release(&b);
-    return rc;
-}
-
-struct list_ctx {
-    struct srv_user *arr;
-    size_t n, cap;
-    int rc;
-    struct cv_err *err;
-};
-
-static int list_one(void *vctx, const void *k, size_t klen, const void *v, size_t vlen)
-{
-    struct list_ctx *c = vctx;
-
-    (void)k;
-    (void)klen;
-    if (c->n == c->cap) {
-        size_t ncap = c->cap ? 2 * c->cap : 16;
-        struct srv_user *na = realloc(c->arr, ncap * sizeof(*na));
-        if (!na) {
-            c->rc = cv_errf(c->err, CV_ENOMEM, "out of memory");
-            return 1;
-        }
-        c->arr = na;
-        c->cap = ncap;
-    }
-    c->rc = user_decode(v, vlen, &c->arr[c->n], c->err);
-    if (c->rc < 0)
-        return 1;
-    c->n++;
-    return 0;
+    return srv_rec_load(t, &user_kind, name ? name : "", out, err);
 }
 
 int srv_user_list(struct idx_txn *t, struct srv_user **out, size_t *n, struct cv_err *err)
 {
-    struct list_ctx c = {.err = err};
-    int rc = idx_rec_iter(t, IDX_USERS, NULL, 0, false, list_one, &c, err);
-
-    if (rc == 0)
-        rc = c.rc;
-    if (rc < 0) {
-        free(c.arr);
-        *out = NULL;
-        *n = 0;
-        return rc;
-    }
-    *out = c.arr;
-    *n = c.n;
-    return 0;
+    *out = NULL;
+    *n = 0;
+    return srv_rec_list(t, &user_kind, (void **)out, n, NULL, err);
 }
 
 /* ---- sessions ---- */

@@ -55,9 +55,7 @@ void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct 
 {
     char url[IDX_URL_MAX];
 
-    cv_buf_u8(b, '{');
-    cv_json_key(b, "id");
-    cv_json_str(b, c->id);
+    cv_json_open_id(b, c->id);
     cv_json_add_str(b, "name", c->name, false);
     cv_json_add_str(b, "location", c->location, false);
     cv_buf_printf(b, ",\"public\":%s", c->is_public ? "true" : "false");

@@ -78,12 +78,13 @@ int api_exports_get(struct srv_req *r);
 int api_exports_cancel(struct srv_req *r);
 int api_exports_download(struct srv_req *r);
 /* api_playback.c, api_live.c */
-/* The clip video.mp4 delivers of camera cam for [from, to) (exporter/clip.h), read in t: the
- * first run only when codec parameters change between runs. 0 with *clip, CV_ENOENT "nothing
- * recorded in this range", or exp_clip_open's errors. */
+/* The clip video.mp4 delivers (exporter/clip.h) for the camera of the path over the query's
+ * from and to (at most 6 hours; srv_footage_range): the first run only when codec parameters
+ * change between runs. 0 with *cam, *from, *to and *clip; or it has answered (400, 403, 404
+ * "nothing recorded in this range", exp_clip_open's errors) and returns -1. */
 struct exp_clip;
-int wf_video_clip(struct srv_req *r, struct idx_txn *t, const struct idx_camera *cam,
-                  int64_t from, int64_t to, struct exp_clip **clip, struct cv_err *err);
+int wf_video_clip(struct srv_req *r, struct idx_camera *cam, int64_t *from, int64_t *to,
+                  struct exp_clip **clip);
 int api_video(struct srv_req *r);
 int api_live(struct srv_req *r);
 int api_live_hls(struct srv_req *r);

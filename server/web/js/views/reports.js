@@ -4,7 +4,7 @@
 // where reports are acknowledged, answered and closed.
 import { get, post, patch, enc } from "../api.js";
 import { t } from "../i18n.js";
-import { h, raw, clear, errorBox, field, toast, modal, table, dateTime } from "../ui.js";
+import { h, raw, clear, errorBox, field, toast, modal, table, dateTime, busy } from "../ui.js";
 import { fmtTime, fromInput, nowUs, rfc } from "../time.js";
 import { go, link } from "../app.js";
 
@@ -86,12 +86,11 @@ export const newReport = {
         if (!body.photo) problems.push(t("rep.err.photo"));
       }
       if (problems.length) { err.append(h("ul.error", problems.map((p) => h("li", p)))); return; }
-      btn.disabled = true;
       try {
-        await post("/reports", body);
+        await busy(btn, post("/reports", body));
         toast(t("rep.filed"));
         go("myreports");
-      } catch (e) { err.append(errorBox(e)); } finally { btn.disabled = false; }
+      } catch (e) { err.append(errorBox(e)); }
     } },
     field(t("rep.kind"), kind), field(t("rep.camera"), sel), field(t("rep.at"), at),
     field(t("rep.text"), text), field(t("rep.photo"), photo, t("rep.photo.hint")), err, btn);

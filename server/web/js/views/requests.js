@@ -2,7 +2,7 @@
 // the reason when one is rejected, and download the package once approved.
 import { get, post, enc } from "../api.js";
 import { t } from "../i18n.js";
-import { h, raw, clear, errorBox, field, toast, dateTime } from "../ui.js";
+import { h, raw, clear, errorBox, field, toast, dateTime, busy } from "../ui.js";
 import { fmtTime, fmtRange, toInput, fromInput, nowUs, rfc, offStr, siteOffset } from "../time.js";
 import { go } from "../app.js";
 import { exportProgress } from "./exports.js";
@@ -46,12 +46,11 @@ export const newRequest = {
       if (problems.length) { err.append(h("ul.error", problems.map((p) => h("li", p)))); return; }
       const body = { from: rfc(a), to: rfc(b), description: desc.value.trim() };
       if (how() === "camera") body.camera = camSel.value; else body.place = place.value.trim();
-      btn.disabled = true;
       try {
-        await post("/requests", body);
+        await busy(btn, post("/requests", body));
         toast(t("req.filed"));
         go("myrequests");
-      } catch (e) { err.append(errorBox(e)); } finally { btn.disabled = false; }
+      } catch (e) { err.append(errorBox(e)); }
     } },
     h("fieldset", h("legend", t("req.where")),
       h("label.check", byCam, t("req.bycamera")), camSel,
