@@ -34,6 +34,7 @@
 
 #include <libavutil/avutil.h>
 
+#include "recorder/clk.h"
 #include "recorder/dts.h"
 #include "recorder/rec_int.h"
 #include "recorder/rtsp.h"
@@ -120,6 +121,7 @@ struct session {
     int64_t vfront; /* run-relative µs where the video written so far ends */
     /* decode times, rebuilt from presentation times (see video_times) */
     struct rec_dts dts;
+    struct rec_clk clk[2]; /* libavformat's times kept on each stream's own clock (clk.h) */
     int64_t lead_pts; /* presentation time of the run's first keyframe */
     bool first_gop;   /* no second keyframe yet in this run */
     /* libavformat's untimed first frame and the frames after it, until it can be dated */
@@ -208,24 +210,6 @@ static void describe_av_error(struct rec_cam *c, int averr, const char *doing, c
         snprintf(out, n, "%s %s: %s", doing, c->url_safe, av_err2str(averr));
 }
 
-static bool audio_storable(enum AVCodecID id, bool *mov)
-{
-    switch (id) {
-    case AV_CODEC_ID_AAC:
-    case AV_CODEC_ID_MP3:
-        *mov = false;
-        return true;
-    case AV_CODEC_ID_PCM_MULAW:
-    case AV_CODEC_ID_PCM_ALAW:
-    case AV_CODEC_ID_PCM_S16BE:
-    case AV_CODEC_ID_PCM_S16LE:
-        *mov = true;
-        return true;
-    default:
-        return false;
-    }
-}
-
 static void session_release(struct session *s)
 {
     for (int i = 0; i < 2; i++) {
@@ -265,7 +249,7 @@ static int session_streams(struct rec_cam *c, struct session *s, const AVCodecPa
              vpar->width, vpar->height);
     cv_strlcpy(s->adesc, "none", sizeof(s->adesc));
     c->st.reason[0] = 0;
-    if (apar && audio_storable(apar->codec_id, &mov)) {
+    if (apar && rec_seg_audio_storable(apar->codec_id, &mov)) {
         s->mov = mov;
         s->par[1] = avcodec_parameters_alloc();
         if (!s->par[1] || avcodec_parameters_copy(s->par[1], apar) < 0)
@@ -439,6 +423,8 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
             vs->codecpar->profile != FF_PROFILE_H264_CONSTRAINED_BASELINE)
             depth = 2;
         rec_dts_init(&s->dts, depth, s->default_dur[0]);
+        rec_clk_init(&s->clk[0], s->tb[0].den / s->tb[0].num, s->default_dur[0], depth > 0);
+        rec_clk_init(&s->clk[1], s->ai >= 0 ? s->tb[1].den / s->tb[1].num : 1, 0, false);
     }
     for (unsigned i = 0; i < s->ic->nb_streams; i++)
         if ((int)i != s->vi && (int)i != s->ai)
@@ -680,8 +666,7 @@ static int write_pending(struct rec_cam *c, struct session *s, int i, int64_t du
     s->aq_recv[(s->aq_head + s->aq_n) % AQ_MAX] = s->pend_recv[1];
     s->aq_n++;
     s->pend[1] = NULL;
-    (void)c;
-    return 0;
+    return (void)c, 0;
 }
 
 /*
@@ -930,6 +915,25 @@ static void account(struct rec_cam *c, const AVPacket *pkt, int64_t recv, bool v
     push_status(c, false);
 }
 
+/* A libavformat packet's times on its own stream's clock, not RTCP's (clk.h); steps counted. */
+static void own_clock(struct rec_cam *c, struct session *s, AVPacket *pkt)
+{
+    int i = pkt->stream_index == s->vi ? 0 : 1;
+    int64_t dur = i == 0 ? 0 : pkt->duration > 0 ? pkt->duration : s->par[1]->frame_size, t;
+    bool stepped, re;
+    if (pkt->pts == AV_NOPTS_VALUE || (i == 1 && pkt->stream_index != s->ai))
+        return;
+    t = rec_clk_next(&s->clk[i], pkt->pts, dur, &stepped, &re);
+    pkt->dts += t - pkt->pts;
+    pkt->pts = t;
+    c->st.ts_repaired += stepped;
+    if (re || (stepped && (c->st.ts_repaired & (c->st.ts_repaired - 1)) == 0)) /* 1, 2, 4, .. */
+        cv_info("camera '%s': %s timestamps %s (%llu repaired so far)", c->cfg.id,
+                i ? "audio" : "video", re ? "leave their grid too often: following RTCP's" :
+                "stepped at an RTCP report: kept on their own clock",
+                (unsigned long long)c->st.ts_repaired);
+}
+
 /*
  * libavformat's RTSP input gives the very first frame (a keyframe) no timestamp. Rather than
  * lose a whole GOP it is held, with the video frames after it, until the reorder depth + 1 of
@@ -1038,6 +1042,7 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
             pkt->pts = pkt->dts;
         if (pkt->dts == AV_NOPTS_VALUE)
             pkt->dts = pkt->pts;
+        own_clock(c, s, pkt);
         if (pkt->stream_index == s->vi && (s->nhold > 0 || (pkt->pts == AV_NOPTS_VALUE &&
                                                             !s->active))) {
             rc = hold_untimed(c, s, pkt, recv, err);

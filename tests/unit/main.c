@@ -31,6 +31,8 @@
     X(dts_rebuild)                                                                                 \
     X(dts_repair)                                                                                  \
     X(dts_vlc_clock_steps)                                                                         \
+    X(clk_vlc_report_steps)                                                                        \
+    X(clk_loss_and_no_grid)                                                                        \
     X(picture_black)                                                                               \
     X(picture_frozen)                                                                              \
     X(picture_measure)                                                                             \

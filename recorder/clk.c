@@ -1,0 +1,98 @@
+/*
+ * clk.c: a stream's own clock kept through libavformat's RTCP re-anchoring; see clk.h for why
+ * and for the rule.
+ */
+#include <string.h>
+
+#include "recorder/clk.h"
+#include "common/banned.h"
+
+void rec_clk_init(struct rec_clk *k, int64_t hz, int64_t unit, bool phase_only)
+{
+    memset(k, 0, sizeof(*k));
+    k->hz = hz > 0 ? hz : 1;
+    k->unit = unit > 0 ? unit : 0;
+    k->phase_only = phase_only && k->unit > 0;
+}
+
+/* v modulo m, centred on 0: in (-m/2, m/2]. */
+static int64_t centred_mod(int64_t v, int64_t m)
+{
+    int64_t r = v % m;
+
+    if (r < 0)
+        r += m;
+    return r > m / 2 ? r - m : r;
+}
+
+/* Whether dev is a whole number of grid units (within tol): a loss, a skipped or reordered
+ * frame, never a report's step. */
+static bool on_grid(int64_t dev, int64_t grid, int64_t tol)
+{
+    int64_t r = centred_mod(dev, grid);
+
+    return (r < 0 ? -r : r) <= tol;
+}
+
+/* The stream left its grid again too soon for a report: follow libavformat's times. */
+static void give_up(struct rec_clk *k)
+{
+    k->off_grid = true;
+    k->d = k->applied = k->low[0] = k->low[1] = 0;
+}
+
+int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool *stepped,
+                     bool *reanchored)
+{
+    int64_t tol = k->hz / 4000, grid, dev, own; /* a quarter ms: RTP times are sample-exact */
+
+    *stepped = *reanchored = false;
+    grid = k->unit > 0 ? k->unit : dur;
+    if (!k->started) {
+        k->started = true;
+        k->next = raw + grid;
+        k->half_at = raw;
+        k->last_step = raw - REC_CLK_MIN_GAP_MS * k->hz / 1000;
+        return raw;
+    }
+    if (k->off_grid)
+        return raw;
+    if (grid <= 0) { /* a packet of no known length: nothing to expect */
+        k->next = raw;
+        return raw - k->d + k->applied;
+    }
+    /* ordered: where the packet should have started; B-frames: the nearest slot of the grid */
+    dev = k->phase_only ? centred_mod(raw - k->d - k->next, grid) : raw - k->next;
+    own = raw - k->d;
+    if ((dev < 0 ? -dev : dev) > tol && !on_grid(dev, grid, tol)) {
+        if (dev > REC_CLK_STEP_MAX_MS * k->hz / 1000 ||
+            -dev > REC_CLK_STEP_MAX_MS * k->hz / 1000) {
+            /* not a report's step: left as it is, for the caller's run logic */
+        } else if (own - k->last_step < REC_CLK_MIN_GAP_MS * k->hz / 1000) {
+            give_up(k);
+            *reanchored = true;
+            k->reanchors++;
+            return raw;
+        } else {
+            k->d += dev;
+            own = raw - k->d;
+            k->last_step = own;
+            *stepped = true;
+            k->steps++;
+        }
+    }
+    if (k->phase_only)
+        k->next = raw - k->d - centred_mod(raw - k->d - k->next, grid); /* a slot of the grid */
+    else
+        k->next = raw + grid;
+    /* the least late report of the last one to two half windows */
+    if (own - k->half_at >= REC_CLK_WINDOW_S * k->hz / 2) {
+        k->low[1] = k->low[0];
+        k->low[0] = k->d;
+        k->half_at = own;
+    }
+    if (k->d < k->low[0])
+        k->low[0] = k->d;
+    k->applied = k->low[0] < k->low[1] ? k->low[0] : k->low[1];
+    return raw - k->d + k->applied;
+}

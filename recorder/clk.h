@@ -1,0 +1,73 @@
+/*
+ * clk.h: a stream's own clock kept through libavformat's RTCP re-anchoring (rec_clk_*).
+ *
+ * libavformat's RTSP input maps each stream's RTP timestamps onto one timeline through the
+ * server's RTCP sender reports, re-anchoring the stream at every report. A report is the
+ * server's wall time when it sent it, beside the RTP time of the packet it sent then; a server
+ * that sends late (VLC under load) makes the mapping, and so every timestamp after it, step by
+ * tens of ms (seen: up to 0.16 s) either way, each stream at its own reports. Between reports
+ * the RTP timestamps themselves are exact: an AAC packet is 1024 samples after the one before,
+ * a 25-fps frame 3600 ticks of 90 kHz. Followed as they come, the steps put audio and video up
+ * to 0.15 s apart for seconds, and make frames longer or shorter than they were.
+ *
+ * So a stream whose packets follow each other on a grid (audio: each packet starts where the
+ * one before ended; video without B-frames at a constant rate) is kept on its own clock:
+ *
+ *   - a packet off the grid (deviation not a multiple of the grid) is a report's step: the step
+ *     is taken out (counted: steps), so the stream stays continuous;
+ *   - a packet a whole number of units late is a loss (UDP) or a skipped frame: kept as a gap;
+ *   - the stream's offset from the reports' mapping (the sum of the steps taken out) is kept at
+ *     the least seen over the last REC_CLK_WINDOW: a report can only be sent late, never early,
+ *     so the least late one is the best estimate of the mapping; a report earlier than any
+ *     before moves the stream back to it (a step back of that size, usually a few ms), and one
+ *     that has not been seen again for a window lets it go forward. Audio and video each follow
+ *     their own least late report: both converge on the server's clock, so they stay together;
+ *   - a deviation past REC_CLK_STEP_MAX, or a stream that leaves its grid more than once in
+ *     REC_CLK_MIN_GAP (variable frame rate, a server without a grid), is followed as it is
+ *     (counted: reanchors), and the caller's run logic judges it.
+ *
+ * A stream with B-frames has presentation times out of order, with no next value to expect:
+ * only the part of a step that is off the frame grid is taken out there (phase); the rest is
+ * for rec_dts (dts.h), as before.
+ *
+ * Plain struct, no allocation; one per stream, used by the camera's thread. Times are in the
+ * stream's time base; `hz` is its ticks per second.
+ */
+#ifndef REC_CLK_H
+#define REC_CLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define REC_CLK_STEP_MAX_MS 500  /* a larger deviation is not a report's step */
+#define REC_CLK_WINDOW_S 20      /* the least late report is remembered this long */
+#define REC_CLK_MIN_GAP_MS 900   /* reports come seconds apart: steps closer than this are not */
+
+struct rec_clk {
+    int64_t hz;        /* ticks per second of the stream's time base (> 0) */
+    int64_t unit;      /* the grid: one frame (video) or 0 (audio: each packet's own length) */
+    bool phase_only;   /* B-frames: only the off-grid part of a step is taken out */
+    bool started;
+    bool off_grid;     /* the stream left its grid too often: followed as it comes */
+    int64_t next;      /* raw time where the next packet should start (ordered streams) */
+    int64_t d;         /* the sum of the steps taken out: raw = own clock + d */
+    int64_t low[2];    /* least d in the current and the previous half window */
+    int64_t half_at;   /* own-clock time the current half window began */
+    int64_t last_step; /* own-clock time of the last step taken out */
+    int64_t applied;   /* the offset applied: out = raw - d + applied */
+    uint64_t steps, reanchors;
+};
+
+/* unit: one frame in ticks for video (0 for audio); phase_only for video with B-frames. */
+void rec_clk_init(struct rec_clk *k, int64_t hz, int64_t unit, bool phase_only);
+
+/*
+ * The time to use for a packet that libavformat timed `raw` and that lasts `dur` ticks (audio:
+ * its samples; ignored for video). Returns the corrected time; *stepped is set when a report's
+ * step was taken out at this packet, *reanchored when the stream was put back on the reports'
+ * mapping (a step too large, or no grid).
+ */
+int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool *stepped,
+                     bool *reanchored);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * test_clk.c: a stream's own clock kept through RTCP re-anchoring (recorder/clk.h).
+ *
+ * The figures are VLC's, as libavformat times them over UDP (measured on a loaded machine):
+ * AAC at 48 kHz, 1024 samples a packet, and 25-fps video at 90 kHz, each stream re-anchored
+ * at its own reports every 5 s by +146, -156, +23, -23 ms (audio) and +89.5, +57, -157 ms
+ * (video). Kept on their own clocks, audio and video stay within a few ms of each other; a
+ * lost packet stays a gap; a stream without a grid is followed as it comes.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "recorder/clk.h"
+#include "tests/unit/unit.h"
+#include "common/banned.h"
+
+/* The mapping error libavformat adds at t seconds: a report every 5 s, each late by `late`. */
+static int64_t report_error(const double *late, int nlate, double t, int64_t hz, double first)
+{
+    int k = t < first ? -1 : (int)((t - first) / 5.0);
+
+    if (k < 0)
+        return 0;
+    if (k >= nlate)
+        k = nlate - 1;
+    return (int64_t)(late[k] * (double)hz);
+}
+
+/* Feed `secs` of a stream with steps; returns the largest distance of the output from the
+ * true time (plus the offset the stream ends at, *end), in ms. */
+static double feed(struct rec_clk *k, int64_t hz, int64_t unit, double secs, const double *late,
+                   int nlate, double first, double *end)
+{
+    double worst = 0;
+    int64_t prev = INT64_MIN;
+
+    for (int64_t t = 0; t < (int64_t)(secs * (double)hz); t += unit) {
+        bool st, re;
+        int64_t raw = t + report_error(late, nlate, (double)t / (double)hz, hz, first);
+        int64_t out = rec_clk_next(k, raw, unit, &st, &re);
+        double err = (double)(out - t) * 1000.0 / (double)hz;
+        CHECK(!re);
+        if (prev != INT64_MIN) /* back only to a report earlier than any before: by < 1 ms */
+            CHECK_MSG(out > prev - hz / 1000, "t=%lld: %lld after %lld", (long long)t,
+                      (long long)out, (long long)prev);
+        prev = out;
+        if ((err < 0 ? -err : err) > worst)
+            worst = err < 0 ? -err : err;
+        *end = err;
+    }
+    return worst;
+}
+
+void test_clk_vlc_report_steps(void)
+{
+    /* cumulative lateness of the reports (s): late at start-up, then the machine settles */
+    static const double la[] = {0, 0.146, -0.010, 0.013, -0.010, -0.0025, -0.008, -0.0103};
+    static const double lv[] = {0.0895, 0.1465, -0.0105, -0.0105, 0.004, -0.0105, -0.0095};
+    struct rec_clk a, v;
+    double ea, ev, wa, wv;
+
+    rec_clk_init(&a, 48000, 0, false);
+    rec_clk_init(&v, 90000, 3600, false);
+    wa = feed(&a, 48000, 1024, 40, la, 8, 2.3, &ea);
+    wv = feed(&v, 90000, 3600, 40, lv, 7, 2.1, &ev);
+    /* followed as they came, the streams were up to 0.15 s off; kept, they move only at a
+     * report earlier than any before (the least late: 10 ms) or when the least late one is
+     * forgotten, and end within 2 ms of each other */
+    CHECK_MSG(wa < 15 && wv < 15, "worst audio %.1f ms, video %.1f ms", wa, wv);
+    CHECK_MSG(ea - ev < 2 && ev - ea < 2, "audio ends %.1f ms, video %.1f ms", ea, ev);
+    CHECK(a.steps >= 5 && v.steps >= 5);
+    CHECK_EQ_INT(a.reanchors, 0);
+}
+
+void test_clk_loss_and_no_grid(void)
+{
+    struct rec_clk k;
+    bool st, re;
+
+    /* a lost AAC packet (UDP) is a gap of whole packets: kept, not taken for a step */
+    rec_clk_init(&k, 48000, 0, false);
+    CHECK_EQ_INT(rec_clk_next(&k, 0, 1024, &st, &re), 0);
+    CHECK_EQ_INT(rec_clk_next(&k, 1024, 1024, &st, &re), 1024);
+    CHECK_EQ_INT(rec_clk_next(&k, 4096, 1024, &st, &re), 4096);
+    CHECK(!st && !re);
+    /* a step of 23 ms is taken out: the packet stays where its samples put it */
+    CHECK_EQ_INT(rec_clk_next(&k, 5120 + 1104, 1024, &st, &re), 5120);
+    CHECK(st && !re);
+    /* a jump past REC_CLK_STEP_MAX is the caller's (outage, reset): left as it is */
+    CHECK_EQ_INT(rec_clk_next(&k, 6144 + 1104 + 48000, 1024, &st, &re), 6144 + 48000);
+    CHECK(!st && !re);
+
+    /* a variable frame rate leaves the grid at every frame: followed as it comes */
+    rec_clk_init(&k, 90000, 3600, false);
+    int64_t t = 0;
+    for (int i = 0; i < 10; i++) {
+        int64_t out = rec_clk_next(&k, t, 0, &st, &re);
+        if (i >= 3)
+            CHECK_EQ_INT(out, t);
+        t += i % 2 ? 3000 : 4500;
+    }
+    CHECK_EQ_INT(k.reanchors, 1);
+
+    /* B-frames: only the part of a step off the frame grid is taken out */
+    rec_clk_init(&k, 90000, 3600, true);
+    static const int64_t pts[] = {0, 10800, 3600, 7200, 21600, 14400, 18000};
+    for (int i = 0; i < 7; i++)
+        CHECK_EQ_INT(rec_clk_next(&k, pts[i] + (i >= 4 ? 8055 : 0), 0, &st, &re),
+                     pts[i] + (i >= 4 ? 7200 : 0));
+    CHECK_EQ_INT(k.steps, 1);
+}
