@@ -27,8 +27,8 @@
  *     (counted: reanchors), and the caller's run logic judges it.
  *
  * A stream with B-frames has presentation times out of order, with no next value to expect:
- * only the part of a step that is off the frame grid is taken out there (phase); the rest is
- * for rec_dts (dts.h), as before.
+ * only the part of a step that is off the frame grid could be taken out there (phase_only);
+ * camera.c leaves such video to rec_dts (dts.h) and keeps only its audio on its own clock.
  *
  * Plain struct, no allocation; one per stream, used by the camera's thread. Times are in the
  * stream's time base; `hz` is its ticks per second.

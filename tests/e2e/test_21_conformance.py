@@ -21,6 +21,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,17 @@ def vlc_argv(src, port):
     if os.geteuid() == 0:  # VLC refuses to run as root
         argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
     return argv
+
+
+def stall(vlcs, done):
+    """VLC's reports are late when it is starved of CPU (a loaded machine): stop it for 0.15 s
+    every 2.5 s, so that its reports step the streams' times whatever the load here."""
+    while not done.wait(2.5):
+        for p in vlcs:
+            os.kill(p.p.pid, signal.SIGSTOP)
+        time.sleep(0.15)  # the stall itself, not an assertion
+        for p in vlcs:
+            os.kill(p.p.pid, signal.SIGCONT)
 
 
 def make_source(tmp, bframes):
@@ -109,17 +122,24 @@ def corpus(tmp_path_factory):
             servers[name] = start_gst_case(procs, tmp, name, opts, gop)
             cv("camera", "add", name, "--url", servers[name].url, "--transport", transport,
                root=root)
+        vlcs = []
         for name, bf in VLC.items():
             port = free_port()
             p = Proc(vlc_argv(make_source(shared, bf), port), log=tmp / f"{name}.log")
             procs.append(p)
+            vlcs.append(p)
             cv("camera", "add", name, "--url", f"rtsp://127.0.0.1:{port}/cam", root=root)
         rec = start_recorder(procs, root, tmp, segment=SEG_S)
+        done = threading.Event()
+        staller = threading.Thread(target=stall, args=(vlcs, done), daemon=True)
+        staller.start()
         # two closed segments (one boundary inside the run); one where keyframes are rare
         want = {n: 1 if n in ("h264-gop10s", "h264-high-opengop") else 2
                 for n in list(GST) + list(VLC)}
         wait_for(lambda: all(len(query(root, n)["segments"]) >= k for n, k in want.items()), 90,
                  what="closed segments of every camera")
+        done.set()
+        staller.join()
         status = {n: c["status"] for n, c in cameras(root).items()}
         rec.close(signal.SIGTERM)
         assert rec.p.returncode == 0, rec.logfile.read_text()[-3000:]
@@ -161,7 +181,10 @@ def test_every_frame_is_stored_in_one_run(corpus, name):
         # fill the recorded time at 25 fps (following the reports: 4 frames off and more)
         span = (s[-1]["end_us"] - s[0]["start_us"]) / 1e6
         print(f"{name}: {stored} frames in {span:.3f} s ({span * FPS:.1f} frames)")
-        assert abs(stored - span * FPS) <= 2, (name, stored, span, corpus["status"][name])
+        # with B-frames only a step's part off the frame grid is taken out; whole frames are
+        # rec_dts's (a step back spread over the next frames): up to 4 frames off (issue 18: left)
+        bound = 4 if VLC[name] else 2
+        assert abs(stored - span * FPS) <= bound, (name, stored, span, corpus["status"][name])
 
 
 @pytest.mark.parametrize("name", ALL)
