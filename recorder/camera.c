@@ -423,7 +423,7 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
             vs->codecpar->profile != FF_PROFILE_H264_CONSTRAINED_BASELINE)
             depth = 2;
         rec_dts_init(&s->dts, depth, s->default_dur[0]);
-        rec_clk_init(&s->clk[0], s->tb[0].den / s->tb[0].num, depth ? 0 : s->default_dur[0], 0);
+        rec_clk_init(&s->clk[0], s->tb[0].den / s->tb[0].num, s->default_dur[0], depth > 0);
         rec_clk_init(&s->clk[1], s->ai >= 0 ? s->tb[1].den / s->tb[1].num : 1, 0, false);
     }
     for (unsigned i = 0; i < s->ic->nb_streams; i++)

@@ -41,6 +41,35 @@ static void give_up(struct rec_clk *k)
     k->d = k->applied = k->low[0] = k->low[1] = 0;
 }
 
+/* The i-th latest own-clock presentation time (i >= 1), B-frame streams. */
+static int64_t hist_at(const struct rec_clk *k, int i)
+{
+    return k->hist[(k->n - (uint64_t)i) % REC_CLK_HIST];
+}
+
+/*
+ * B-frames: the whole frames of a step at a frame whose time, its phase put back on the grid,
+ * is pts. If each of the last REC_CLK_REGULAR frames was shown exactly p frames after the frame
+ * p places before it in decode order (a fixed GOP pattern, x264 without adaptive B-frames:
+ * I P B B P B B ... has p = 3), this one is too, and the step is its distance from there. Else
+ * (adaptive B-frames, a frame lost, a GOP's end) 0: the whole frames are left to rec_dts.
+ */
+static int64_t whole_frames(const struct rec_clk *k, int64_t pts, int64_t tol)
+{
+    for (int p = 1; p <= REC_CLK_PERIOD_MAX; p++) {
+        bool regular = k->n >= (uint64_t)(p + REC_CLK_REGULAR);
+        for (int i = 1; regular && i <= REC_CLK_REGULAR; i++) {
+            int64_t e = hist_at(k, i) - hist_at(k, i + p) - p * k->unit;
+            regular = (e < 0 ? -e : e) <= tol;
+        }
+        if (regular) {
+            int64_t diff = pts - (hist_at(k, p) + p * k->unit);
+            return (diff + (diff >= 0 ? k->unit / 2 : -k->unit / 2)) / k->unit * k->unit;
+        }
+    }
+    return 0;
+}
+
 int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool *stepped,
                      bool *reanchored)
 {
@@ -52,6 +81,7 @@ int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool *stepped,
         k->started = true;
         k->next = raw + grid;
         k->half_at = raw;
+        k->hist[k->n++ % REC_CLK_HIST] = raw;
         k->last_step = raw - REC_CLK_MIN_GAP_MS * k->hz / 1000;
         return raw;
     }
@@ -61,8 +91,11 @@ int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool *stepped,
         k->next = raw;
         return raw - k->d + k->applied;
     }
-    /* ordered: where the packet should have started; B-frames: the nearest slot of the grid */
+    /* ordered: where the packet should have started; B-frames: the nearest slot of the grid,
+     * and the whole frames the GOP's pattern tells */
     dev = k->phase_only ? centred_mod(raw - k->d - k->next, grid) : raw - k->next;
+    if (k->phase_only && (dev < 0 ? -dev : dev) > tol)
+        dev += whole_frames(k, raw - k->d - dev, tol);
     own = raw - k->d;
     if ((dev < 0 ? -dev : dev) > tol && !on_grid(dev, grid, tol)) {
         if (dev > REC_CLK_STEP_MAX_MS * k->hz / 1000 ||
@@ -81,9 +114,10 @@ int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool *stepped,
             k->steps++;
         }
     }
-    if (k->phase_only)
+    if (k->phase_only) {
         k->next = raw - k->d - centred_mod(raw - k->d - k->next, grid); /* a slot of the grid */
-    else
+        k->hist[k->n++ % REC_CLK_HIST] = raw - k->d;
+    } else
         k->next = raw + grid;
     /* the least late report of the last one to two half windows */
     if (own - k->half_at >= REC_CLK_WINDOW_S * k->hz / 2) {

@@ -26,9 +26,11 @@
  *     REC_CLK_MIN_GAP (variable frame rate, a server without a grid), is followed as it is
  *     (counted: reanchors), and the caller's run logic judges it.
  *
- * A stream with B-frames has presentation times out of order, with no next value to expect:
- * only the part of a step that is off the frame grid could be taken out there (phase_only);
- * camera.c leaves such video to rec_dts (dts.h) and keeps only its audio on its own clock.
+ * A stream with B-frames has presentation times out of order, with no next value to expect
+ * (phase_only): the part of a step off the frame grid is taken out, and its whole frames too
+ * when the GOP's pattern is fixed (each frame shown p frames after the frame p places before
+ * it in decode order, for the last REC_CLK_REGULAR frames: x264 without adaptive B-frames);
+ * otherwise the whole frames are left to rec_dts (dts.h), which spreads a step back.
  *
  * Plain struct, no allocation; one per stream, used by the camera's thread. Times are in the
  * stream's time base; `hz` is its ticks per second.
@@ -42,6 +44,9 @@
 #define REC_CLK_STEP_MAX_MS 500  /* a larger deviation is not a report's step */
 #define REC_CLK_WINDOW_S 20      /* the least late report is remembered this long */
 #define REC_CLK_MIN_GAP_MS 900   /* reports come seconds apart: steps closer than this are not */
+#define REC_CLK_PERIOD_MAX 17    /* B-frames: the longest GOP pattern looked for (dts.h's depth + 1) */
+#define REC_CLK_REGULAR 6        /* frames that must follow the pattern before a step */
+#define REC_CLK_HIST (REC_CLK_PERIOD_MAX + REC_CLK_REGULAR + 1)
 
 struct rec_clk {
     int64_t hz;        /* ticks per second of the stream's time base (> 0) */
@@ -55,6 +60,8 @@ struct rec_clk {
     int64_t half_at;   /* own-clock time the current half window began */
     int64_t last_step; /* own-clock time of the last step taken out */
     int64_t applied;   /* the offset applied: out = raw - d + applied */
+    int64_t hist[REC_CLK_HIST]; /* B-frames: the latest own-clock times, in decode order */
+    uint64_t n;                 /* frames seen (B-frames) */
     uint64_t steps, reanchors;
 };
 

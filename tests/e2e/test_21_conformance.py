@@ -181,10 +181,7 @@ def test_every_frame_is_stored_in_one_run(corpus, name):
         # fill the recorded time at 25 fps (following the reports: 4 frames off and more)
         span = (s[-1]["end_us"] - s[0]["start_us"]) / 1e6
         print(f"{name}: {stored} frames in {span:.3f} s ({span * FPS:.1f} frames)")
-        # with B-frames only a step's part off the frame grid is taken out; whole frames are
-        # rec_dts's (a step back spread over the next frames): up to 4 frames off (issue 18: left)
-        bound = 4 if VLC[name] else 2
-        assert abs(stored - span * FPS) <= bound, (name, stored, span, corpus["status"][name])
+        assert abs(stored - span * FPS) <= 2, (name, stored, span, corpus["status"][name])
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -33,6 +33,7 @@
     X(dts_vlc_clock_steps)                                                                         \
     X(clk_vlc_report_steps)                                                                        \
     X(clk_loss_and_no_grid)                                                                        \
+    X(clk_bframes_whole_frames)                                                                    \
     X(picture_black)                                                                               \
     X(picture_frozen)                                                                              \
     X(picture_measure)                                                                             \

@@ -109,3 +109,37 @@ void test_clk_loss_and_no_grid(void)
                      pts[i] + (i >= 4 ? 7200 : 0));
     CHECK_EQ_INT(k.steps, 1);
 }
+
+/* Decode order of x264's fixed pattern I P B B P B B ... (p = 3), in frames. */
+static int64_t ipbb(int f)
+{
+    int m = (f - 1) / 3, r = (f - 1) % 3;
+
+    return f == 0 ? 0 : r == 0 ? 3 * m + 3 : r == 1 ? 3 * m + 1 : 3 * m + 2;
+}
+
+void test_clk_bframes_whole_frames(void)
+{
+    /* VLC's steps at a P-frame (-157 ms: 4 frames less 2.8 ms), a B-frame (+89.5 ms) and
+     * another P-frame (+57 ms): each taken out whole; the stream follows its least late report
+     * only (the first step: back by 157 ms once, then on its own clock) */
+    static const struct { int at; int64_t step; } steps[] = {{61, -14146}, {201, 8055}, {334, 5130}};
+    struct rec_clk k;
+    int64_t sum = 0, low = 0;
+
+    rec_clk_init(&k, 90000, 3600, true);
+    for (int f = 0, s = 0; f < 480; f++) {
+        bool st, re;
+        if (s < 3 && f == steps[s].at) {
+            sum += steps[s++].step;
+            low = sum < low ? sum : low;
+        }
+        int64_t out = rec_clk_next(&k, ipbb(f) * 3600 + sum, 0, &st, &re);
+        CHECK_MSG(out == ipbb(f) * 3600 + low, "frame %d: %lld, want %lld", f, (long long)out,
+                  (long long)(ipbb(f) * 3600 + low));
+        CHECK(!re);
+        if (unit_failures() > 3)
+            break;
+    }
+    CHECK_EQ_INT(k.steps, 3);
+}
