@@ -73,7 +73,9 @@ static int64_t whole_frames(const struct rec_clk *k, int64_t pts, int64_t tol)
 int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool *stepped,
                      bool *reanchored)
 {
-    int64_t tol = k->hz / 4000, grid, dev, own; /* a quarter ms: RTP times are sample-exact */
+    /* RTP times are sample-exact: a quarter ms, and one tick with B-frames (whose steps can be
+     * whole frames but for a few ticks: VLC's reports follow its sending in decode order) */
+    int64_t tol = k->phase_only ? 1 : k->hz / 4000, grid, dev, own;
 
     *stepped = *reanchored = false;
     grid = k->unit > 0 ? k->unit : dur;
@@ -119,7 +121,14 @@ int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool *stepped,
         k->hist[k->n++ % REC_CLK_HIST] = raw - k->d;
     } else
         k->next = raw + grid;
-    /* the least late report of the last one to two half windows */
+    /* the least late report of the last one to two half windows; a mapping no report has
+     * moved for REC_CLK_STABLE_S is the server's (reports on time): followed from then */
+    if (own - k->last_step >= REC_CLK_STABLE_S * k->hz)
+        k->low[0] = k->low[1] = k->d;
+    if (k->phase_only) { /* B-frames: steps are not lateness only (clk.h) */
+        k->applied = k->low[0];
+        return raw - k->d + k->applied;
+    }
     if (own - k->half_at >= REC_CLK_WINDOW_S * k->hz / 2) {
         k->low[1] = k->low[0];
         k->low[0] = k->d;

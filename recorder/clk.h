@@ -21,16 +21,26 @@
  *     so the least late one is the best estimate of the mapping; a report earlier than any
  *     before moves the stream back to it (a step back of that size, usually a few ms), and one
  *     that has not been seen again for a window lets it go forward. Audio and video each follow
- *     their own least late report: both converge on the server's clock, so they stay together;
+ *     their own least late report: both converge on the server's clock, so they stay together.
+ *     A mapping that no report has moved for REC_CLK_STABLE_S is followed as it is: the
+ *     server's reports are on time (a camera), and the one step it made was the first report
+ *     of the second stream, which libavformat's sync starts from (before it each stream starts
+ *     at 0 at its first packet, whatever their capture times);
  *   - a deviation past REC_CLK_STEP_MAX, or a stream that leaves its grid more than once in
  *     REC_CLK_MIN_GAP (variable frame rate, a server without a grid), is followed as it is
  *     (counted: reanchors), and the caller's run logic judges it.
  *
  * A stream with B-frames has presentation times out of order, with no next value to expect
- * (phase_only): the part of a step off the frame grid is taken out, and its whole frames too
- * when the GOP's pattern is fixed (each frame shown p frames after the frame p places before
- * it in decode order, for the last REC_CLK_REGULAR frames: x264 without adaptive B-frames);
- * otherwise the whole frames are left to rec_dts (dts.h), which spreads a step back.
+ * (phase_only). VLC's reports there step by whole frames give or take a few ticks (a report
+ * pairs its sending time, which follows decode order, with the presentation time of the frame
+ * it sends then): a frame off the grid by even one tick is a step; its part off the grid is
+ * taken out, and its whole frames too when the stream's pattern is fixed (each frame shown p
+ * frames after the frame p places before it in decode order, for the last REC_CLK_REGULAR
+ * frames: x264 without adaptive B-frames has p = 3 within a GOP, and the GOP's length across
+ * its ends); otherwise the whole frames are left to rec_dts (dts.h), which spreads a step back.
+ * Such steps go either way (a report sent at a B-frame or at a P-frame), so the least late
+ * report means nothing there: the stream stays on its own clock, unless no report has moved
+ * it for REC_CLK_STABLE_S.
  *
  * Plain struct, no allocation; one per stream, used by the camera's thread. Times are in the
  * stream's time base; `hz` is its ticks per second.
@@ -43,8 +53,9 @@
 
 #define REC_CLK_STEP_MAX_MS 500  /* a larger deviation is not a report's step */
 #define REC_CLK_WINDOW_S 20      /* the least late report is remembered this long */
+#define REC_CLK_STABLE_S 8       /* a mapping unmoved this long is followed (reports on time) */
 #define REC_CLK_MIN_GAP_MS 900   /* reports come seconds apart: steps closer than this are not */
-#define REC_CLK_PERIOD_MAX 17    /* B-frames: the longest GOP pattern looked for (dts.h's depth + 1) */
+#define REC_CLK_PERIOD_MAX 64    /* B-frames: the longest pattern looked for (a GOP) */
 #define REC_CLK_REGULAR 6        /* frames that must follow the pattern before a step */
 #define REC_CLK_HIST (REC_CLK_PERIOD_MAX + REC_CLK_REGULAR + 1)
 

@@ -34,6 +34,7 @@
     X(clk_vlc_report_steps)                                                                        \
     X(clk_loss_and_no_grid)                                                                        \
     X(clk_bframes_whole_frames)                                                                    \
+    X(clk_camera_resync)                                                                           \
     X(picture_black)                                                                               \
     X(picture_frozen)                                                                              \
     X(picture_measure)                                                                             \

@@ -120,19 +120,18 @@ static int64_t ipbb(int f)
 
 void test_clk_bframes_whole_frames(void)
 {
-    /* VLC's steps at a P-frame (-157 ms: 4 frames less 2.8 ms), a B-frame (+89.5 ms) and
-     * another P-frame (+57 ms): each taken out whole; the stream follows its least late report
-     * only (the first step: back by 157 ms once, then on its own clock) */
-    static const struct { int at; int64_t step; } steps[] = {{61, -14146}, {201, 8055}, {334, 5130}};
+    /* VLC's steps at a P-frame (-157 ms: 4 frames less 2.8 ms), a B-frame (3 frames less 3
+     * ticks: a report sent at a B-frame) and another P-frame (+57 ms): each taken out whole,
+     * the stream on its own clock throughout */
+    static const struct { int at; int64_t step; } steps[] = {{61, -14146}, {202, 10797}, {334, 5130}};
     struct rec_clk k;
-    int64_t sum = 0, low = 0;
+    int64_t sum = 0, low = 0; /* followed: none */
 
     rec_clk_init(&k, 90000, 3600, true);
     for (int f = 0, s = 0; f < 480; f++) {
         bool st, re;
         if (s < 3 && f == steps[s].at) {
             sum += steps[s++].step;
-            low = sum < low ? sum : low;
         }
         int64_t out = rec_clk_next(&k, ipbb(f) * 3600 + sum, 0, &st, &re);
         CHECK_MSG(out == ipbb(f) * 3600 + low, "frame %d: %lld, want %lld", f, (long long)out,
@@ -142,4 +141,27 @@ void test_clk_bframes_whole_frames(void)
             break;
     }
     CHECK_EQ_INT(k.steps, 3);
+}
+
+void test_clk_camera_resync(void)
+{
+    /* a camera's reports are on time: the one step is libavformat's sync starting at the
+     * second stream's first report (+60 ms); taken out at first (it looks like a late report),
+     * followed once no report has moved the mapping for REC_CLK_STABLE_S */
+    struct rec_clk k;
+    int64_t jump_at = -1;
+
+    rec_clk_init(&k, 48000, 0, false);
+    for (int64_t t = 0; t < 20 * 48000; t += 1024) {
+        bool st, re;
+        int64_t raw = t + (t >= 3 * 48000 ? 2880 : 0);
+        int64_t out = rec_clk_next(&k, raw, 1024, &st, &re);
+        if (out == raw && raw != t && jump_at < 0)
+            jump_at = t;
+        CHECK(out == t || out == raw);
+    }
+    CHECK_MSG(jump_at >= (3 + REC_CLK_STABLE_S) * 48000 &&
+              jump_at < (3 + REC_CLK_STABLE_S) * 48000 + 2048, "followed at %lld",
+              (long long)jump_at);
+    CHECK_EQ_INT(k.steps, 1);
 }
