@@ -16,16 +16,17 @@
  *   - a packet off the grid (deviation not a multiple of the grid) is a report's step: the step
  *     is taken out (counted: steps), so the stream stays continuous;
  *   - a packet a whole number of units late is a loss (UDP) or a skipped frame: kept as a gap;
- *   - the stream's offset from the reports' mapping (the sum of the steps taken out) is kept at
- *     the least seen over the last REC_CLK_WINDOW: a report can only be sent late, never early,
- *     so the least late one is the best estimate of the mapping; a report earlier than any
- *     before moves the stream back to it (a step back of that size, usually a few ms), and one
- *     that has not been seen again for a window lets it go forward. Audio and video each follow
- *     their own least late report: both converge on the server's clock, so they stay together.
- *     A mapping that no report has moved for REC_CLK_STABLE_S is followed as it is: the
- *     server's reports are on time (a camera), and the one step it made was the first report
- *     of the second stream, which libavformat's sync starts from (before it each stream starts
- *     at 0 at its first packet, whatever their capture times);
+ *   - a step of up to REC_CLK_FOLLOW_US is followed as it is: a camera's clock drifting
+ *     against its wall time (its reports keep audio and video together), a report's jitter;
+ *   - the steps taken out add up to the stream's offset from the reports' mapping. Late
+ *     reports step either way around the server's clock (with B-frames by whole frames too,
+ *     below), so the stream keeps to its own clock; audio and video, which started together,
+ *     stay together. When no report has moved either stream's mapping for REC_CLK_STABLE_S
+ *     the caller follows both mappings (rec_clk_settled, rec_clk_follow): that server's
+ *     reports are on time (a camera), and its one step was the second stream's first report,
+ *     where libavformat's sync starts (before it, each stream starts at 0 at its first
+ *     packet, whatever their capture times). Not one stream alone: VLC's audio reports, once
+ *     they settle, can be 0.16 s off its video's, which never settle with B-frames;
  *   - a deviation past REC_CLK_STEP_MAX, or a stream that leaves its grid more than once in
  *     REC_CLK_MIN_GAP (variable frame rate, a server without a grid), is followed as it is
  *     (counted: reanchors), and the caller's run logic judges it.
@@ -35,12 +36,10 @@
  * pairs its sending time, which follows decode order, with the presentation time of the frame
  * it sends then): a frame off the grid by even one tick is a step; its part off the grid is
  * taken out, and its whole frames too when the stream's pattern is fixed (each frame shown p
- * frames after the frame p places before it in decode order, for the last REC_CLK_REGULAR
- * frames: x264 without adaptive B-frames has p = 3 within a GOP, and the GOP's length across
- * its ends); otherwise the whole frames are left to rec_dts (dts.h), which spreads a step back.
- * Such steps go either way (a report sent at a B-frame or at a P-frame), so the least late
- * report means nothing there: the stream stays on its own clock, unless no report has moved
- * it for REC_CLK_STABLE_S.
+ * frames after the frame p places before it in decode order, for at least REC_CLK_REGULAR
+ * frames back: x264 without adaptive B-frames has p = 3 within a GOP and the GOP's length
+ * across its ends, which holds further back and is taken); otherwise the whole frames are left
+ * to rec_dts (dts.h), which spreads a step back.
  *
  * Plain struct, no allocation; one per stream, used by the camera's thread. Times are in the
  * stream's time base; `hz` is its ticks per second.
@@ -52,12 +51,12 @@
 #include <stdint.h>
 
 #define REC_CLK_STEP_MAX_MS 500  /* a larger deviation is not a report's step */
-#define REC_CLK_WINDOW_S 20      /* the least late report is remembered this long */
+#define REC_CLK_FOLLOW_US 2000   /* a step this small is followed (a clock's drift, jitter) */
 #define REC_CLK_STABLE_S 8       /* a mapping unmoved this long is followed (reports on time) */
 #define REC_CLK_MIN_GAP_MS 900   /* reports come seconds apart: steps closer than this are not */
 #define REC_CLK_PERIOD_MAX 64    /* B-frames: the longest pattern looked for (a GOP) */
-#define REC_CLK_REGULAR 6        /* frames that must follow the pattern before a step */
-#define REC_CLK_HIST (REC_CLK_PERIOD_MAX + REC_CLK_REGULAR + 1)
+#define REC_CLK_REGULAR 16       /* frames that must follow a pattern for it to be used */
+#define REC_CLK_HIST (2 * REC_CLK_PERIOD_MAX + REC_CLK_REGULAR) /* frames kept */
 
 struct rec_clk {
     int64_t hz;        /* ticks per second of the stream's time base (> 0) */
@@ -67,9 +66,8 @@ struct rec_clk {
     bool off_grid;     /* the stream left its grid too often: followed as it comes */
     int64_t next;      /* raw time where the next packet should start (ordered streams) */
     int64_t d;         /* the sum of the steps taken out: raw = own clock + d */
-    int64_t low[2];    /* least d in the current and the previous half window */
-    int64_t half_at;   /* own-clock time the current half window began */
     int64_t last_step; /* own-clock time of the last step taken out */
+    int64_t last_own;  /* own-clock time of the latest packet */
     int64_t applied;   /* the offset applied: out = raw - d + applied */
     int64_t hist[REC_CLK_HIST]; /* B-frames: the latest own-clock times, in decode order */
     uint64_t n;                 /* frames seen (B-frames) */
@@ -87,5 +85,12 @@ void rec_clk_init(struct rec_clk *k, int64_t hz, int64_t unit, bool phase_only);
  */
 int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool *stepped,
                      bool *reanchored);
+
+/* Whether no report has moved the stream's mapping for REC_CLK_STABLE_S (nor a step taken
+ * out). */
+bool rec_clk_settled(const struct rec_clk *k);
+
+/* Follow the reports' mapping from the next packet on (a jump by the steps taken out). */
+void rec_clk_follow(struct rec_clk *k);
 
 #endif

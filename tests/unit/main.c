@@ -35,6 +35,7 @@
     X(clk_loss_and_no_grid)                                                                        \
     X(clk_bframes_whole_frames)                                                                    \
     X(clk_camera_resync)                                                                           \
+    X(clk_bframes_gop_ends)                                                                        \
     X(picture_black)                                                                               \
     X(picture_frozen)                                                                              \
     X(picture_measure)                                                                             \
