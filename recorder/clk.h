@@ -55,7 +55,7 @@
 #define REC_CLK_STABLE_S 8       /* a mapping unmoved this long is followed (reports on time) */
 #define REC_CLK_MIN_GAP_MS 900   /* reports come seconds apart: steps closer than this are not */
 #define REC_CLK_PERIOD_MAX 64    /* B-frames: the longest pattern looked for (a GOP) */
-#define REC_CLK_REGULAR 16       /* frames that must follow a pattern for it to be used */
+#define REC_CLK_REGULAR 6        /* frames that must follow a pattern for it to be used */
 #define REC_CLK_HIST (2 * REC_CLK_PERIOD_MAX + REC_CLK_REGULAR) /* frames kept */
 
 struct rec_clk {
