@@ -13,6 +13,10 @@
  * run are relative to that keyframe and continue across the run's segments. A reconnect, a
  * timestamp jump or new codec parameters start a new run.
  *
+ * Timestamps from libavformat are kept on each stream's own RTP clock through its RTCP
+ * re-anchoring (clk.h, own_clock), so a server's late reports do not pull audio and video apart.
+ * A due segment cut waits for the audio of the time before its keyframe (audio_behind).
+ *
  * Wall clock: a frame's wall time is its media time plus an offset, the smallest (receive time
  * minus media time) seen in the run. Network and buffering only ever delay a packet, so the
  * minimum converges on the camera's capture clock plus the least delay, even when libavformat
