@@ -13,6 +13,10 @@
  * run are relative to that keyframe and continue across the run's segments. A reconnect, a
  * timestamp jump or new codec parameters start a new run.
  *
+ * Timestamps from libavformat are kept on each stream's own RTP clock through its RTCP
+ * re-anchoring (clk.h, own_clock), so a server's late reports do not pull audio and video apart.
+ * A due segment cut waits for the audio of the time before its keyframe (audio_behind).
+ *
  * Wall clock: a frame's wall time is its media time plus an offset, the smallest (receive time
  * minus media time) seen in the run. Network and buffering only ever delay a packet, so the
  * minimum converges on the camera's capture clock plus the least delay, even when libavformat
@@ -34,8 +38,7 @@
 
 #include <libavutil/avutil.h>
 
-#include "recorder/dts.h"
-#include "recorder/rec_int.h"
+#include "recorder/camera_int.h"
 #include "recorder/rtsp.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -50,83 +53,6 @@
 #define STABLE_US (30 * INT64_C(1000000)) /* a session this long resets the backoff */
 #define RATE_WINDOW_US (5 * INT64_C(1000000))
 #define OPEN_GOP_CUT 3 /* an open-GOP stream without IDRs is cut at 3 x the segment length */
-#define AQ_MAX 256 /* audio packets held until the video catches up (5 s of 48-kHz AAC) */
-
-struct rec_cam {
-    struct idx_camera cfg;
-    char root[PATH_MAX];
-    char url_safe[IDX_URL_MAX]; /* URL without user:password, for messages */
-    const struct rec_config *rc;
-    struct rec_sink *sink;
-    struct rec_notes *notes;
-    struct rec_pic_cam *pic; /* picture health (picture.h); NULL: always "unknown" */
-    volatile sig_atomic_t *gstop;
-    pthread_t thread;
-    atomic_bool retire, done;
-    atomic_llong deadline; /* mono µs; blocking calls give up past it */
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-
-    /* where the last recorded footage ended, and why the next hole happens */
-    int64_t last_end_us;
-    uint8_t gap_reason;
-    char gap_detail[IDX_TEXT_MAX];
-
-    struct idx_status st;
-    char durability[IDX_TEXT_MAX]; /* the last "not durable" reason, kept in every status */
-    int64_t rate_t0;
-    uint64_t rate_bytes;
-    int64_t last_status_push;
-    int64_t stagger_us; /* shortens the first segment so cameras do not all rotate together */
-    bool use_libav;     /* the own client cannot record this camera: libavformat does */
-    bool use_udp;       /* the server refused RTP over TCP: libavformat over UDP */
-};
-
-/* One connection and the run being recorded on it. */
-struct session {
-    struct rec_rtsp *rtsp; /* the own client, or */
-    AVFormatContext *ic;   /* libavformat's, or */
-    void *src;             /* rec_config.source's (srcops): a GB/T 28181 device */
-    const struct rec_source *srcops;
-    bool fallback;         /* the own client gave up on this stream: reconnect with libavformat */
-    int vi, ai;
-    AVRational tb[2];
-    AVCodecParameters *par[2];
-    bool mov;
-    char vdesc[LAY_SEG_CODEC_MAX], adesc[LAY_SEG_CODEC_MAX];
-    int64_t default_dur[2];
-
-    bool active;
-    uint64_t run_id;
-    uint32_t seq;
-    int64_t origin_ts[2];
-    int64_t off;     /* wall = media µs + off; see the top of this file */
-    int64_t seg_floor; /* end of the run's last closed segment: the next starts no earlier */
-    int64_t win_min; /* smallest receive - media since the current segment began */
-    struct rec_seg *seg;
-    int64_t seg_first_m;
-    char seg_rel[LAY_RELPATH_MAX]; /* the open segment's path, for seal requests */
-    /* Each segment's decode times start at 0 (see seg_write): the run-relative time of the
-     * segment's first video decode time, per stream in its time base (audio rounded down). */
-    int64_t seg_base[2];
-    int64_t open_cto; /* pts - dts of the keyframe that opens the next segment */
-    bool gap_pending; /* the hole before this run is not indexed yet */
-    AVPacket *pend[2];
-    int64_t pend_m[2], pend_recv[2], last_dur[2];
-    /* audio ahead of the video, waiting for it (see write_pending) */
-    AVPacket *aq[AQ_MAX];
-    int64_t aq_recv[AQ_MAX];
-    int aq_head, aq_n;
-    int64_t vfront; /* run-relative µs where the video written so far ends */
-    /* decode times, rebuilt from presentation times (see video_times) */
-    struct rec_dts dts;
-    int64_t lead_pts; /* presentation time of the run's first keyframe */
-    bool first_gop;   /* no second keyframe yet in this run */
-    /* libavformat's untimed first frame and the frames after it, until it can be dated */
-    AVPacket *hold[REC_DTS_DEPTH_MAX + 2];
-    int64_t hold_recv[REC_DTS_DEPTH_MAX + 2];
-    int nhold;
-};
 
 static int interrupt_cb(void *opaque)
 {
@@ -208,24 +134,6 @@ static void describe_av_error(struct rec_cam *c, int averr, const char *doing, c
         snprintf(out, n, "%s %s: %s", doing, c->url_safe, av_err2str(averr));
 }
 
-static bool audio_storable(enum AVCodecID id, bool *mov)
-{
-    switch (id) {
-    case AV_CODEC_ID_AAC:
-    case AV_CODEC_ID_MP3:
-        *mov = false;
-        return true;
-    case AV_CODEC_ID_PCM_MULAW:
-    case AV_CODEC_ID_PCM_ALAW:
-    case AV_CODEC_ID_PCM_S16BE:
-    case AV_CODEC_ID_PCM_S16LE:
-        *mov = true;
-        return true;
-    default:
-        return false;
-    }
-}
-
 static void session_release(struct session *s)
 {
     for (int i = 0; i < 2; i++) {
@@ -236,6 +144,8 @@ static void session_release(struct session *s)
         av_packet_free(&s->aq[s->aq_head]);
     for (; s->nhold > 0; s->nhold--)
         av_packet_free(&s->hold[s->nhold - 1]);
+    for (; s->ncutq > 0; s->ncutq--)
+        av_packet_free(&s->cutq[s->ncutq - 1]);
     avformat_close_input(&s->ic);
     if (s->src)
         s->srcops->close(s->src);
@@ -265,7 +175,7 @@ static int session_streams(struct rec_cam *c, struct session *s, const AVCodecPa
              vpar->width, vpar->height);
     cv_strlcpy(s->adesc, "none", sizeof(s->adesc));
     c->st.reason[0] = 0;
-    if (apar && audio_storable(apar->codec_id, &mov)) {
+    if (apar && rec_seg_audio_storable(apar->codec_id, &mov)) {
         s->mov = mov;
         s->par[1] = avcodec_parameters_alloc();
         if (!s->par[1] || avcodec_parameters_copy(s->par[1], apar) < 0)
@@ -439,6 +349,8 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
             vs->codecpar->profile != FF_PROFILE_H264_CONSTRAINED_BASELINE)
             depth = 2;
         rec_dts_init(&s->dts, depth, s->default_dur[0]);
+        rec_clk_init(&s->clk[0], s->tb[0].den / s->tb[0].num, s->default_dur[0], depth > 0);
+        rec_clk_init(&s->clk[1], s->ai >= 0 ? s->tb[1].den / s->tb[1].num : 1, 0, false);
     }
     for (unsigned i = 0; i < s->ic->nb_streams; i++)
         if ((int)i != s->vi && (int)i != s->ai)
@@ -680,8 +592,7 @@ static int write_pending(struct rec_cam *c, struct session *s, int i, int64_t du
     s->aq_recv[(s->aq_head + s->aq_n) % AQ_MAX] = s->pend_recv[1];
     s->aq_n++;
     s->pend[1] = NULL;
-    (void)c;
-    return 0;
+    return (void)c, 0;
 }
 
 /*
@@ -701,13 +612,56 @@ static int cut_audio(struct rec_cam *c, struct session *s, int64_t until, struct
     return drain_audio(s, until, err);
 }
 
+static int video_write(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                       struct cv_err *err);
+
+/*
+ * A cut waits for the audio. Servers send video ahead of its time (B-frames: a keyframe goes out
+ * before the frames shown ahead of it, VLC by about 80 ms) or audio late; cut at once, the audio
+ * of the time before the keyframe that is still to come would start the next segment before its
+ * video, where it is dropped (a segment's audio ends that much early). So a due cut's keyframe
+ * and the video after it are held (up to CUTQ_MAX frames: stalled audio holds nothing for long)
+ * until the audio reaches the keyframe's presentation time, then replayed.
+ */
+static bool audio_behind(const struct session *s, const AVPacket *key)
+{
+    return !s->cut_now && s->ai >= 0 && s->pend[1] &&
+           rel_us(s, 1, s->pend[1]->dts + s->default_dur[1]) <
+               rel_us(s, 0, key->pts - s->origin_ts[0]);
+}
+
+static int cutq_flush(struct rec_cam *c, struct session *s, struct cv_err *err)
+{
+    int rc = 0, n = s->ncutq;
+
+    s->ncutq = 0;
+    s->cut_now = true;
+    for (int i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = video_write(c, s, s->cutq[i], s->cutq_recv[i], err);
+        av_packet_free(&s->cutq[i]);
+    }
+    s->cut_now = false;
+    return rc;
+}
+
+static int cutq_add(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                    struct cv_err *err)
+{
+    s->cutq[s->ncutq] = av_packet_clone(pkt);
+    if (!s->cutq[s->ncutq])
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    s->cutq_recv[s->ncutq++] = recv;
+    return s->ncutq == CUTQ_MAX ? cutq_flush(c, s, err) : 0;
+}
+
 static void end_run(struct rec_cam *c, struct session *s)
 {
     struct cv_err err = {""};
 
     if (!s->active)
         return;
-    if (write_pending(c, s, 0, 0, &err) < 0 || write_pending(c, s, 1, 0, &err) < 0 ||
+    if (cutq_flush(c, s, &err) < 0 || write_pending(c, s, 0, 0, &err) < 0 || write_pending(c, s, 1, 0, &err) < 0 ||
         drain_audio(s, INT64_MAX, &err) < 0)
         cv_warn("camera '%s': %s", c->cfg.id, err.msg);
     s->vfront = 0;
@@ -814,14 +768,21 @@ static bool cut_clean(const struct session *s, const AVPacket *pkt)
 static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
                     struct cv_err *err)
 {
+    if (!video_times(c, s, pkt))
+        return 0;
+    if (pkt->flags & AV_PKT_FLAG_KEY) /* a look at the picture when due: queued (picture.h) */
+        rec_pic_cam_offer(c->pic, pkt, s->par[0], s->ic || s->src);
+    return s->ncutq > 0 ? cutq_add(c, s, pkt, recv, err) : video_write(c, s, pkt, recv, err);
+}
+
+/* A video packet with its times rebuilt: start a run, cut a segment, write. */
+static int video_write(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                       struct cv_err *err)
+{
     bool key = pkt->flags & AV_PKT_FLAG_KEY, clean = true;
     int64_t m;
     int rc;
 
-    if (!video_times(c, s, pkt))
-        return 0;
-    if (key) /* a look at the picture when one is due: queued, not done here (picture.h) */
-        rec_pic_cam_offer(c->pic, pkt, s->par[0], s->ic || s->src);
     m = av_rescale_q(pkt->dts, s->tb[0], AV_TIME_BASE_Q);
     s->open_cto = pkt->pts - pkt->dts;
     if (!s->active) {
@@ -843,6 +804,8 @@ static int on_video(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
         ((m - s->seg_first_m >= target_us(c, s) &&
           ((clean = cut_clean(s, pkt)) || m - s->seg_first_m >= OPEN_GOP_CUT * target_us(c, s))) ||
          ((clean = cut_clean(s, pkt)) && seal_requested(c, s, m)))) {
+        if (audio_behind(s, pkt))
+            return cutq_add(c, s, pkt, recv, err);
         if (!clean) {
             /* The B-frames after this keyframe that are shown before it refer to the GOP
              * before: in the new file they could not be decoded. They are dropped. */
@@ -910,7 +873,7 @@ static int on_audio(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t
         return cv_errf(err, CV_ENOMEM, "out of memory");
     s->pend_m[1] = av_rescale_q(pkt->dts, s->tb[1], AV_TIME_BASE_Q);
     s->pend_recv[1] = recv;
-    return 0;
+    return s->ncutq > 0 && !audio_behind(s, s->cutq[0]) ? cutq_flush(c, s, err) : 0;
 }
 
 static void account(struct rec_cam *c, const AVPacket *pkt, int64_t recv, bool video)
@@ -928,6 +891,29 @@ static void account(struct rec_cam *c, const AVPacket *pkt, int64_t recv, bool v
         c->rate_t0 = now;
     }
     push_status(c, false);
+}
+
+/* A libavformat packet's times on its own stream's clock, not RTCP's (clk.h); steps counted. */
+static void own_clock(struct rec_cam *c, struct session *s, AVPacket *pkt)
+{
+    int i = pkt->stream_index == s->vi ? 0 : 1;
+    int64_t dur = i == 0 ? 0 : pkt->duration > 0 ? pkt->duration : s->par[1]->frame_size, t;
+    bool stepped, re;
+    if (pkt->pts == AV_NOPTS_VALUE || (i == 1 && pkt->stream_index != s->ai))
+        return;
+    t = rec_clk_next(&s->clk[i], pkt->pts, dur, &stepped, &re);
+    if (rec_clk_settled(&s->clk[0]) && (s->ai < 0 || rec_clk_settled(&s->clk[1]))) {
+        rec_clk_follow(&s->clk[0]); /* both on the reports' mapping: on time (clk.h) */
+        rec_clk_follow(&s->clk[1]);
+    }
+    pkt->dts += t - pkt->pts;
+    pkt->pts = t;
+    c->st.ts_repaired += stepped;
+    if (re || (stepped && (c->st.ts_repaired & (c->st.ts_repaired - 1)) == 0)) /* 1, 2, 4, .. */
+        cv_info("camera '%s': %s timestamps %s (%llu repaired so far)", c->cfg.id,
+                i ? "audio" : "video", re ? "leave their grid too often: following RTCP's" :
+                "stepped at an RTCP report: kept on their own clock",
+                (unsigned long long)c->st.ts_repaired);
 }
 
 /*
@@ -1038,6 +1024,7 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
             pkt->pts = pkt->dts;
         if (pkt->dts == AV_NOPTS_VALUE)
             pkt->dts = pkt->pts;
+        own_clock(c, s, pkt);
         if (pkt->stream_index == s->vi && (s->nhold > 0 || (pkt->pts == AV_NOPTS_VALUE &&
                                                             !s->active))) {
             rc = hold_untimed(c, s, pkt, recv, err);

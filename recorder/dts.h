@@ -11,7 +11,9 @@
  *
  * A camera clock that steps back is repaired, not followed. Through libavformat the times of a
  * stream are re-anchored at every RTCP sender report, and a server that sends its reports late
- * (VLC under load) makes them step by tens of ms either way, at any frame of a GOP. A frame
+ * (VLC under load) makes them step by tens of ms either way, at any frame of a GOP; clk.h takes
+ * such steps out before they reach here, all but the whole frames of a B-frame stream's step
+ * that it cannot place (a connection's first GOPs, adaptive B-frames). A frame
  * stepped back lands on or near (within half a frame of) a frame seen lately, or before all of
  * them: it and the frames after it are moved on by the least amount that puts
  * it clear of them (half a frame) and after the last decode time, and that shift is spread out

@@ -63,6 +63,9 @@ struct rec_seg_params {
 int rec_seg_edit_lists(const uint8_t *init, size_t len, const int64_t *media_time, int ntracks,
                        struct cv_buf *out);
 
+/* Whether a segment can carry this audio codec; *mov: only in a QuickTime-branded file. */
+bool rec_seg_audio_storable(enum AVCodecID id, bool *mov);
+
 /*
  * Create the file (O_EXCL) and write ftyp, moov and the camvault header box. *relpath receives
  * the path relative to ROOT (LAY_RELPATH_MAX). The writer owns its file until close/abort.

@@ -881,3 +881,21 @@ out:
     seg_free(s);
     return rc;
 }
+
+bool rec_seg_audio_storable(enum AVCodecID id, bool *mov)
+{
+    switch (id) {
+    case AV_CODEC_ID_AAC:
+    case AV_CODEC_ID_MP3:
+        *mov = false;
+        return true;
+    case AV_CODEC_ID_PCM_MULAW:
+    case AV_CODEC_ID_PCM_ALAW:
+    case AV_CODEC_ID_PCM_S16BE:
+    case AV_CODEC_ID_PCM_S16LE:
+        *mov = true;
+        return true;
+    default:
+        return false;
+    }
+}

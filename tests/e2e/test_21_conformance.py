@@ -21,6 +21,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -57,12 +59,26 @@ def vlc_argv(src, port):
     return argv
 
 
+def stall(vlcs, done):
+    """VLC's reports are late when it is starved of CPU (a loaded machine): stop it for 0.15 s
+    every 2.5 s, so that its reports step the streams' times whatever the load here."""
+    while not done.wait(2.5):
+        for p in vlcs:
+            os.kill(p.p.pid, signal.SIGSTOP)
+        time.sleep(0.15)  # the stall itself, not an assertion
+        for p in vlcs:
+            os.kill(p.p.pid, signal.SIGCONT)
+
+
 def make_source(tmp, bframes):
-    """A 60-s file VLC serves (it runs as nobody when we are root: a directory it can read)."""
+    """A 60-s file VLC serves (it runs as nobody when we are root: a directory it can read).
+    At each whole second a white frame and a 40-ms beep start together: markers of A/V sync."""
     out = Path(tmp) / f"src-b{bframes}.mp4"
+    flash = "drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t\\,1)\\,0.02)'"
+    beep = "aevalsrc='if(lt(mod(t\\,1)\\,0.04)\\,0.8*sin(2*PI*1000*t)\\,0)':s=48000"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc=size={W}x{H}:rate={FPS}", "-f", "lavfi", "-i",
-                    "sine=frequency=440:sample_rate=48000", "-t", "60", "-c:v", "libx264",
+                    f"testsrc=size={W}x{H}:rate={FPS},{flash}", "-f", "lavfi", "-i",
+                    beep, "-t", "60", "-c:v", "libx264",
                     "-preset", "ultrafast", "-g", "50", "-bf", str(bframes), "-c:a", "aac",
                     "-b:a", "64k", "-shortest", str(out)], check=True, timeout=120)
     os.chmod(out, 0o644)
@@ -74,6 +90,31 @@ def ffprobe_streams(path):
                         "stream=codec_type,start_time,duration", "-of", "json", str(path)],
                        capture_output=True, text=True, timeout=60, check=True)
     return {s["codec_type"]: s for s in json.loads(r.stdout)["streams"]}
+
+
+def lavfi_frames(graph, entries):
+    r = subprocess.run(["ffprobe", "-v", "error", "-f", "lavfi", "-i", graph, "-show_entries",
+                        entries, "-of", "csv=p=0"], capture_output=True, text=True, timeout=60,
+                       check=True)
+    return [[float(v) for v in ln.split(",")] for ln in r.stdout.split() if "," in ln]
+
+
+def av_offsets(path, duration):
+    """(time, offset) of each marker of a segment (make_source): the white frame's time and the
+    beep's onset (5-ms steps) minus it, as a player decodes the file. Markers within 0.1 s of
+    the segment's ends are left out (their beep may be cut)."""
+    flashes = [t for t, y in lavfi_frames(f"movie={path},signalstats",
+                                          "frame=pts_time:frame_tags=lavfi.signalstats.YAVG")
+               if y > 200]
+    level = lavfi_frames(f"amovie={path},asetnsamples=n=240,astats=metadata=1:reset=1",
+                         "frame=pts_time:frame_tags=lavfi.astats.Overall.Peak_level")
+    onsets = [t for (_, p0), (t, p) in zip(level, level[1:]) if p0 < -30 and p > -20]
+    out = []
+    for f in flashes:
+        if 0.1 <= f <= duration - 0.1:
+            near = min(onsets, key=lambda t: abs(t - f), default=None)
+            out.append((f, None if near is None or abs(near - f) > 0.5 else near - f))
+    return out
 
 
 def decoded_frames(path):
@@ -109,17 +150,24 @@ def corpus(tmp_path_factory):
             servers[name] = start_gst_case(procs, tmp, name, opts, gop)
             cv("camera", "add", name, "--url", servers[name].url, "--transport", transport,
                root=root)
+        vlcs = []
         for name, bf in VLC.items():
             port = free_port()
             p = Proc(vlc_argv(make_source(shared, bf), port), log=tmp / f"{name}.log")
             procs.append(p)
+            vlcs.append(p)
             cv("camera", "add", name, "--url", f"rtsp://127.0.0.1:{port}/cam", root=root)
         rec = start_recorder(procs, root, tmp, segment=SEG_S)
+        done = threading.Event()
+        staller = threading.Thread(target=stall, args=(vlcs, done), daemon=True)
+        staller.start()
         # two closed segments (one boundary inside the run); one where keyframes are rare
         want = {n: 1 if n in ("h264-gop10s", "h264-high-opengop") else 2
                 for n in list(GST) + list(VLC)}
         wait_for(lambda: all(len(query(root, n)["segments"]) >= k for n, k in want.items()), 90,
                  what="closed segments of every camera")
+        done.set()
+        staller.join()
         status = {n: c["status"] for n, c in cameras(root).items()}
         rec.close(signal.SIGTERM)
         assert rec.p.returncode == 0, rec.logfile.read_text()[-3000:]
@@ -156,12 +204,15 @@ def test_every_frame_is_stored_in_one_run(corpus, name):
         gop = GST[name][2]
         assert served - gop <= stored <= served, (name, stored, served)
     else:
-        # VLC's times follow its RTCP reports, which come up to ~0.1 s late under load: the
-        # recorder keeps to that clock (the audio does too), so the span is good to 2 frames
-        # plus that (the old repair squeezed decode times: 5 frames and more)
+        # VLC re-times each stream at its RTCP reports, which come up to ~0.16 s late under load;
+        # the recorder keeps each stream on its own clock (recorder/clk.h), so the stored frames
+        # fill the recorded time at 25 fps (following the reports: 4 frames off and more)
         span = (s[-1]["end_us"] - s[0]["start_us"]) / 1e6
         print(f"{name}: {stored} frames in {span:.3f} s ({span * FPS:.1f} frames)")
-        assert abs(stored - span * FPS) <= 4, (name, stored, span, corpus["status"][name])
+        # with B-frames a step of whole frames is placed by the GOP's pattern (clk.h), which a
+        # connection's first GOPs cannot show yet: rec_dts spreads it then (4 frames)
+        bound = 4 if VLC[name] else 2
+        assert abs(stored - span * FPS) <= bound, (name, stored, span, corpus["status"][name])
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -197,12 +248,32 @@ def test_every_segment_decodes_and_plays_from_zero(corpus, name):
         if audio and x["run_seq"] > 0 and x["path"] != segs(corpus, name)[-1]["path"]:
             a = st["audio"]
             assert abs(float(a["start_time"]) - float(v["start_time"])) < 0.05, (name, a, v)
-            # VLC's audio follows its own RTCP reports, as late as the video's under load: a
-            # segment's audio alone can step by ~0.1 s (seen with its 100 frames at exactly
-            # 4.000 s), a limit of libavformat's RTCP sync, not of the video's repair
-            av = 0.12 if name in VLC else 0.05
+            # VLC's reports step each stream's times by up to ~0.16 s, audio and video at
+            # different moments; kept on their own clocks (recorder/clk.h) they stay together
+            av = 0.12 if name == "vlc-bframes-aac" else 0.05  # see the marker test
+            print(f"AVDIFF {name} {x['path'].split('/')[-1]} a={float(a['duration']):.3f} "
+                  f"v={float(v['duration']):.3f} diff={float(a['duration']) - float(v['duration']):+.3f}")
             assert abs(float(a["duration"]) - float(v["duration"])) < av, \
                 (name, x["path"], a, v, corpus["status"][name])
+
+
+@pytest.mark.parametrize("name", list(VLC))
+def test_vlc_audio_and_video_play_together(corpus, name):
+    """Acceptance 1's A/V offset, as a player sees it: in every segment each white frame of the
+    source and its beep play within 50 ms of each other (VLC's late RTCP reports stepped them
+    apart by up to 0.15 s before each stream was kept on its own clock, recorder/clk.h). With
+    B-frames VLC's reports also step the video by whole frames; placed by the GOP's pattern they
+    stay within 5 ms, but a step in a connection's first GOPs (no pattern yet) or at a lost frame
+    under heavy load is left to rec_dts, up to a few frames (issue 18: left open)."""
+    bound = 0.25 if name == "vlc-bframes-aac" else 0.05
+    seen = []
+    for x in segs(corpus, name):
+        offs = av_offsets(corpus["root"] / x["path"], (x["end_us"] - x["start_us"]) / 1e6)
+        print(f"AVSYNC {name} {x['path'].split('/')[-1]} "
+              + " ".join("-" if o is None else f"{o * 1000:+.0f}" for _, o in offs))
+        assert all(o is not None and abs(o) < bound for _, o in offs), (name, x["path"], offs)
+        seen += offs
+    assert len(seen) >= 5, (name, seen)  # markers were found: the check is not empty
 
 
 @pytest.mark.parametrize("name", ["h264-tcp-refused", "vlc-aac", "vlc-bframes-aac",

@@ -31,6 +31,11 @@
     X(dts_rebuild)                                                                                 \
     X(dts_repair)                                                                                  \
     X(dts_vlc_clock_steps)                                                                         \
+    X(clk_vlc_report_steps)                                                                        \
+    X(clk_loss_and_no_grid)                                                                        \
+    X(clk_bframes_whole_frames)                                                                    \
+    X(clk_camera_resync)                                                                           \
+    X(clk_bframes_gop_ends)                                                                        \
     X(picture_black)                                                                               \
     X(picture_frozen)                                                                              \
     X(picture_measure)                                                                             \
