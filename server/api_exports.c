@@ -38,22 +38,11 @@ static int load(struct srv_req *r, struct idx_txn *t, struct srv_job *j)
 }
 
 /* GET /api/v1/exports */
-static int list_jobs(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return srv_job_list(t, out, n, err);
-}
+SRV_LIST_OF(list_jobs, srv_job_list)
 
-static bool keep_job(struct srv_req *r, struct idx_txn *t, const void *j, void *ctx)
-{
-    (void)ctx;
-    return wf_job_visible(r, t, j);
-}
+SRV_LIST_KEEP(keep_job, wf_job_visible)
 
-static void list_job_json(struct srv_req *r, struct idx_txn *t, const void *j, void *ctx)
-{
-    (void)t, (void)ctx;
-    srv_job_json(&r->out, j);
-}
+SRV_LIST_JSON(list_job_json, srv_job_json)
 
 int api_exports_list(struct srv_req *r)
 {

@@ -244,10 +244,7 @@ out:
     return 0;
 }
 
-static int list_reports(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return srv_report_list(t, out, n, err);
-}
+SRV_LIST_OF(list_reports, srv_report_list)
 
 /* ctx: the status and kind asked for (NULL: any) */
 static bool keep_report(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)

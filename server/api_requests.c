@@ -308,10 +308,7 @@ int api_requests_add(struct srv_req *r)
     return srv_reply_close(r, false);
 }
 
-static int list_requests(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return srv_request_list(t, out, n, err);
-}
+SRV_LIST_OF(list_requests, srv_request_list)
 
 /* ctx: the status asked for (NULL: any) */
 static bool keep_request(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)

@@ -9,10 +9,7 @@
 #include "server/srv_int.h"
 #include "common/banned.h"
 
-static int list_users(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return srv_user_list(t, out, n, err);
-}
+SRV_LIST_OF(list_users, srv_user_list)
 
 static bool keep_user(struct srv_req *r, struct idx_txn *t, const void *u, void *ctx)
 {
@@ -20,11 +17,7 @@ static bool keep_user(struct srv_req *r, struct idx_txn *t, const void *u, void 
     return srv_scope_area(r, t, ((const struct srv_user *)u)->area);
 }
 
-static void list_user_json(struct srv_req *r, struct idx_txn *t, const void *u, void *ctx)
-{
-    (void)t, (void)ctx;
-    srv_user_json(&r->out, u);
-}
+SRV_LIST_JSON(list_user_json, srv_user_json)
 
 int api_users_list(struct srv_req *r)
 {

@@ -282,6 +282,30 @@ struct srv_list {
 };
 int srv_reply_list(struct srv_req *r, const struct srv_list *l);
 /*
+ * The members of a struct srv_list made from a kind's typed functions, as static functions
+ * called name (one definition of each adapter instead of one per handler file):
+ *   SRV_LIST_OF(name, fn)   a list for fn: int fn(struct idx_txn *, T **, size_t *, struct cv_err *);
+ *   SRV_LIST_KEEP(name, fn) a keep for fn: bool fn(struct srv_req *, struct idx_txn *, const T *);
+ *   SRV_LIST_JSON(name, fn) a json for fn: void fn(struct cv_buf *, const T *), into r->out.
+ */
+#define SRV_LIST_OF(name, fn)                                                                   \
+    static int name(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)                 \
+    {                                                                                            \
+        return fn(t, out, n, err);                                                               \
+    }
+#define SRV_LIST_KEEP(name, fn)                                                                 \
+    static bool name(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)          \
+    {                                                                                            \
+        (void)ctx;                                                                               \
+        return fn(r, t, item);                                                                   \
+    }
+#define SRV_LIST_JSON(name, fn)                                                                 \
+    static void name(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)          \
+    {                                                                                            \
+        (void)t, (void)ctx;                                                                      \
+        fn(&r->out, item);                                                                       \
+    }
+/*
  * Answer with a body that read() produces (libmicrohttpd's content reader: size bytes, or
  * UINT64_MAX when unknown, asked for in blocks of `block`): status, Content-Type ctype and
  * Cache-Control no-store; more headers with srv_header. The response owns arg from the call on:
