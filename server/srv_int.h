@@ -258,6 +258,11 @@ int srv_audit_commit(struct srv_req *r, struct idx_txn *t, int rc, const char *a
  * returns -1. */
 int srv_path_record(struct srv_req *r, int rc, bool visible, const char *what,
                     struct cv_err *err);
+/* A handler's whole read of the record its path names: in a read transaction of its own,
+ * load(r, t, rec) (the handler's lookup, which ends with srv_path_record: 0, or answered and
+ * -1); the transaction has ended when it returns. 0 with rec filled, or answered and -1. */
+int srv_read_path_record(struct srv_req *r,
+                         int (*load)(struct srv_req *r, struct idx_txn *t, void *rec), void *rec);
 /* An answer `{"key":OBJECT}` or, with list, `{"key":[OBJECT,...]}`: srv_reply_open sets the
  * status and writes the opening, srv_reply_sep the comma before item i (i > 0), and
  * srv_reply_close the end and a newline; it returns 0, a handler's return value. */
