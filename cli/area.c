@@ -82,18 +82,14 @@ static int area_list(struct cli_cmdline *cl, int argc, char **argv)
             srv_area_json(&j, &a[i]);
         }
         cv_buf_printf(&j, "]\n");
-        if (cv_buf_ok(&j))
-            fwrite(j.data, 1, j.len, stdout);
-        else
-            rc = cv_errf(&r.err, CV_ELIMIT, "area list: output too large");
-        cv_buf_release(&j);
-    } else {
-        printf("%-24s %-24s %s\n", "ID", "PARENT", "NAME");
-        for (size_t i = 0; i < n; i++)
-            printf("%-24s %-24s %s\n", a[i].id, a[i].parent[0] ? a[i].parent : "-", a[i].name);
+        free(a);
+        return cli_write_out(&j, "area list: output too large");
     }
+    printf("%-24s %-24s %s\n", "ID", "PARENT", "NAME");
+    for (size_t i = 0; i < n; i++)
+        printf("%-24s %-24s %s\n", a[i].id, a[i].parent[0] ? a[i].parent : "-", a[i].name);
     free(a);
-    return rc < 0 ? cli_fail(&r.err) : 0;
+    return 0;
 }
 
 static int area_remove(struct cli_cmdline *cl, int argc, char **argv)

@@ -28,16 +28,9 @@ static int first_seg(void *ctx, const struct idx_segment *s)
     return 1;
 }
 
-static int list_cameras(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return idx_camera_list(t, out, n, err);
-}
+SRV_LIST_OF(list_cameras, idx_camera_list)
 
-static bool keep_camera(struct srv_req *r, struct idx_txn *t, const void *c, void *ctx)
-{
-    (void)ctx;
-    return srv_scope_camera(r, t, c);
-}
+SRV_LIST_KEEP(keep_camera, srv_scope_camera)
 
 /* One camera's retention: its days, its oldest footage and the shortfall, if any. */
 static void retention_json(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)
@@ -99,10 +92,7 @@ static int answer_volume(struct srv_req *r, int status, const struct idx_volume 
     return srv_reply_close(r, false);
 }
 
-static int list_volumes(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return idx_volume_list(t, out, n, err);
-}
+SRV_LIST_OF(list_volumes, idx_volume_list)
 
 int api_volumes_list(struct srv_req *r)
 {

@@ -40,10 +40,7 @@ int srv_query_limit(struct srv_req *r, size_t dflt, size_t max, size_t *out)
     return 0;
 }
 
-static int list_alerts(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return srv_alert_list(t, out, n, err);
-}
+SRV_LIST_OF(list_alerts, srv_alert_list)
 
 /* ctx: whether only the unacknowledged ones are asked for */
 static bool keep_alert(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)
@@ -53,11 +50,7 @@ static bool keep_alert(struct srv_req *r, struct idx_txn *t, const void *item, v
     return !(*(bool *)ctx && a->acked_us) && srv_scope_sees(t, r->user.area, a->camera, a->by);
 }
 
-static void list_alert_json(struct srv_req *r, struct idx_txn *t, const void *a, void *ctx)
-{
-    (void)t, (void)ctx;
-    srv_alert_json(&r->out, a);
-}
+SRV_LIST_JSON(list_alert_json, srv_alert_json)
 
 /* GET /api/v1/alerts?unacked=1&limit= (newest first) */
 int api_alerts_list(struct srv_req *r)

@@ -8,10 +8,7 @@
 #include "server/srv_int.h"
 #include "common/banned.h"
 
-static int list_areas(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return srv_area_list(t, out, n, err);
-}
+SRV_LIST_OF(list_areas, srv_area_list)
 
 static bool keep_area(struct srv_req *r, struct idx_txn *t, const void *a, void *ctx)
 {
@@ -19,11 +16,7 @@ static bool keep_area(struct srv_req *r, struct idx_txn *t, const void *a, void 
     return srv_scope_area(r, t, ((const struct srv_area *)a)->id);
 }
 
-static void list_area_json(struct srv_req *r, struct idx_txn *t, const void *a, void *ctx)
-{
-    (void)t, (void)ctx;
-    srv_area_json(&r->out, a);
-}
+SRV_LIST_JSON(list_area_json, srv_area_json)
 
 int api_areas_list(struct srv_req *r)
 {

@@ -51,16 +51,9 @@ static bool visible(struct srv_req *r, struct idx_txn *t, const struct idx_camer
     }
 }
 
-static int list_cameras(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return idx_camera_list(t, out, n, err);
-}
+SRV_LIST_OF(list_cameras, idx_camera_list)
 
-static bool keep_camera(struct srv_req *r, struct idx_txn *t, const void *c, void *ctx)
-{
-    (void)ctx;
-    return visible(r, t, c);
-}
+SRV_LIST_KEEP(keep_camera, visible)
 
 static void list_camera_json(struct srv_req *r, struct idx_txn *t, const void *c, void *ctx)
 {

@@ -21,8 +21,9 @@ static bool may_see(const struct srv_req *r, const struct srv_case *c)
 }
 
 /* The case of the path, read in t, for this caller: 0, or answered (404) and -1. */
-static int load(struct srv_req *r, struct idx_txn *t, struct srv_case *c)
+static int load(struct srv_req *r, struct idx_txn *t, void *rec)
 {
+    struct srv_case *c = rec;
     struct cv_err err = {""};
     int rc = srv_case_get(t, r->params[0], c, &err);
 
@@ -148,13 +149,11 @@ out:
 int api_cases_get(struct srv_req *r)
 {
     struct srv_case *c = srv_case_new();
-    struct idx_txn *t = NULL;
 
     if (!c)
         return srv_error(r, 500, "out of memory");
-    if (srv_read(r, &t) == 0 && load(r, t, c) == 0)
+    if (srv_read_path_record(r, load, c) == 0)
         answer(r, 200, c);
-    idx_abort(t);
     free(c);
     return 0;
 }

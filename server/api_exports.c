@@ -29,8 +29,9 @@ static void answer(struct srv_req *r, int status, const struct srv_job *j)
 }
 
 /* The job of the path, for this caller: 0, or answered (404) and -1. */
-static int load(struct srv_req *r, struct idx_txn *t, struct srv_job *j)
+static int load(struct srv_req *r, struct idx_txn *t, void *rec)
 {
+    struct srv_job *j = rec;
     struct cv_err err = {""};
     int rc = srv_job_get(t, r->params[0], j, &err);
 
@@ -38,22 +39,11 @@ static int load(struct srv_req *r, struct idx_txn *t, struct srv_job *j)
 }
 
 /* GET /api/v1/exports */
-static int list_jobs(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return srv_job_list(t, out, n, err);
-}
+SRV_LIST_OF(list_jobs, srv_job_list)
 
-static bool keep_job(struct srv_req *r, struct idx_txn *t, const void *j, void *ctx)
-{
-    (void)ctx;
-    return wf_job_visible(r, t, j);
-}
+SRV_LIST_KEEP(keep_job, wf_job_visible)
 
-static void list_job_json(struct srv_req *r, struct idx_txn *t, const void *j, void *ctx)
-{
-    (void)t, (void)ctx;
-    srv_job_json(&r->out, j);
-}
+SRV_LIST_JSON(list_job_json, srv_job_json)
 
 int api_exports_list(struct srv_req *r)
 {
@@ -154,13 +144,9 @@ out:
 int api_exports_get(struct srv_req *r)
 {
     struct srv_job j;
-    struct idx_txn *t = NULL;
 
-    if (srv_read(r, &t) < 0)
-        return 0;
-    if (load(r, t, &j) == 0)
+    if (srv_read_path_record(r, load, &j) == 0)
         answer(r, 200, &j);
-    idx_abort(t);
     return 0;
 }
 
@@ -201,7 +187,6 @@ out:
 int api_exports_download(struct srv_req *r)
 {
     struct srv_job j;
-    struct idx_txn *t = NULL;
     struct cv_err err = {""};
     struct MHD_Response *resp;
     struct stat st;
@@ -210,11 +195,7 @@ int api_exports_download(struct srv_req *r)
     bool partial;
     int fd = -1, rc;
 
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = load(r, t, &j);
-    idx_abort(t);
-    if (rc < 0)
+    if (srv_read_path_record(r, load, &j) < 0)
         return 0;
     if (j.status != SRV_JOB_DONE)
         return srv_error(r, 409, "export %s is %s, not done", j.id, srv_job_status_name(j.status));

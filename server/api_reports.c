@@ -244,10 +244,7 @@ out:
     return 0;
 }
 
-static int list_reports(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return srv_report_list(t, out, n, err);
-}
+SRV_LIST_OF(list_reports, srv_report_list)
 
 /* ctx: the status and kind asked for (NULL: any) */
 static bool keep_report(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)
@@ -286,8 +283,9 @@ int api_reports_list(struct srv_req *r)
 }
 
 /* The report of the path for this caller: 0, or answered (404 for another resident's). */
-static int load(struct srv_req *r, struct idx_txn *t, struct srv_report *rp)
+static int load(struct srv_req *r, struct idx_txn *t, void *rec)
 {
+    struct srv_report *rp = rec;
     struct cv_err err = {""};
     int rc = srv_report_get(t, r->params[0], rp, &err);
 
@@ -298,14 +296,8 @@ static int load(struct srv_req *r, struct idx_txn *t, struct srv_report *rp)
 int api_reports_get(struct srv_req *r)
 {
     struct srv_report rp;
-    struct idx_txn *t = NULL;
-    int rc;
 
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = load(r, t, &rp);
-    idx_abort(t);
-    if (rc < 0)
+    if (srv_read_path_record(r, load, &rp) < 0)
         return 0;
     srv_reply_open(r, 200, "report", false);
     srv_report_json(&r->out, &rp, full_view(r));

@@ -308,10 +308,7 @@ int api_requests_add(struct srv_req *r)
     return srv_reply_close(r, false);
 }
 
-static int list_requests(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return srv_request_list(t, out, n, err);
-}
+SRV_LIST_OF(list_requests, srv_request_list)
 
 /* ctx: the status asked for (NULL: any) */
 static bool keep_request(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)
@@ -345,8 +342,9 @@ int api_requests_list(struct srv_req *r)
 }
 
 /* The request of the path for this caller: 0, or answered (404 for another resident's). */
-static int load(struct srv_req *r, struct idx_txn *t, struct srv_request *rq)
+static int load(struct srv_req *r, struct idx_txn *t, void *rec)
 {
+    struct srv_request *rq = rec;
     struct cv_err err = {""};
     int rc = srv_request_get(t, r->params[0], rq, &err);
 
@@ -357,14 +355,8 @@ static int load(struct srv_req *r, struct idx_txn *t, struct srv_request *rq)
 int api_requests_get(struct srv_req *r)
 {
     struct srv_request rq;
-    struct idx_txn *t = NULL;
-    int rc;
 
-    if (srv_read(r, &t) < 0)
-        return 0;
-    rc = load(r, t, &rq);
-    idx_abort(t);
-    if (rc < 0)
+    if (srv_read_path_record(r, load, &rq) < 0)
         return 0;
     cv_buf_printf(&r->out, "{\"request\":");
     srv_request_json(&r->out, &rq, full_view(r));

@@ -9,10 +9,7 @@
 #include "server/srv_int.h"
 #include "common/banned.h"
 
-static int list_users(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)
-{
-    return srv_user_list(t, out, n, err);
-}
+SRV_LIST_OF(list_users, srv_user_list)
 
 static bool keep_user(struct srv_req *r, struct idx_txn *t, const void *u, void *ctx)
 {
@@ -20,11 +17,7 @@ static bool keep_user(struct srv_req *r, struct idx_txn *t, const void *u, void 
     return srv_scope_area(r, t, ((const struct srv_user *)u)->area);
 }
 
-static void list_user_json(struct srv_req *r, struct idx_txn *t, const void *u, void *ctx)
-{
-    (void)t, (void)ctx;
-    srv_user_json(&r->out, u);
-}
+SRV_LIST_JSON(list_user_json, srv_user_json)
 
 int api_users_list(struct srv_req *r)
 {
@@ -34,19 +27,22 @@ int api_users_list(struct srv_req *r)
     return srv_reply_list(r, &l);
 }
 
+/* The user of the path (whether the caller may see them is srv_scope_path's check): 0, or
+ * answered (404) and -1. */
+static int load(struct srv_req *r, struct idx_txn *t, void *rec)
+{
+    struct cv_err err = {""};
+    int rc = srv_user_get(t, r->params[0], rec, &err);
+
+    return srv_path_record(r, rc, true, "user", &err);
+}
+
 int api_users_get(struct srv_req *r)
 {
     struct srv_user u;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
-    int rc;
 
-    if (srv_read(r, &t) < 0)
+    if (srv_read_path_record(r, load, &u) < 0)
         return 0;
-    rc = srv_user_get(t, r->params[0], &u, &err);
-    idx_abort(t);
-    if (rc < 0)
-        return srv_fail(r, rc, &err);
     srv_reply_open(r, 200, "user", false);
     srv_user_json(&r->out, &u);
     return srv_reply_close(r, false);

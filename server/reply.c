@@ -37,6 +37,19 @@ int srv_path_record(struct srv_req *r, int rc, bool visible, const char *what,
     return 0;
 }
 
+int srv_read_path_record(struct srv_req *r,
+                         int (*load)(struct srv_req *r, struct idx_txn *t, void *rec), void *rec)
+{
+    struct idx_txn *t = NULL;
+    int rc;
+
+    if (srv_read(r, &t) < 0)
+        return -1;
+    rc = load(r, t, rec);
+    idx_abort(t);
+    return rc;
+}
+
 void srv_reply_open(struct srv_req *r, int status, const char *key, bool list)
 {
     r->status = status;

@@ -258,6 +258,11 @@ int srv_audit_commit(struct srv_req *r, struct idx_txn *t, int rc, const char *a
  * returns -1. */
 int srv_path_record(struct srv_req *r, int rc, bool visible, const char *what,
                     struct cv_err *err);
+/* A handler's whole read of the record its path names: in a read transaction of its own,
+ * load(r, t, rec) (the handler's lookup, which ends with srv_path_record: 0, or answered and
+ * -1); the transaction has ended when it returns. 0 with rec filled, or answered and -1. */
+int srv_read_path_record(struct srv_req *r,
+                         int (*load)(struct srv_req *r, struct idx_txn *t, void *rec), void *rec);
 /* An answer `{"key":OBJECT}` or, with list, `{"key":[OBJECT,...]}`: srv_reply_open sets the
  * status and writes the opening, srv_reply_sep the comma before item i (i > 0), and
  * srv_reply_close the end and a newline; it returns 0, a handler's return value. */
@@ -281,6 +286,30 @@ struct srv_list {
     void (*json)(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx);
 };
 int srv_reply_list(struct srv_req *r, const struct srv_list *l);
+/*
+ * The members of a struct srv_list made from a kind's typed functions, as static functions
+ * called name (one definition of each adapter instead of one per handler file):
+ *   SRV_LIST_OF(name, fn)   a list for fn: int fn(struct idx_txn *, T **, size_t *, struct cv_err *);
+ *   SRV_LIST_KEEP(name, fn) a keep for fn: bool fn(struct srv_req *, struct idx_txn *, const T *);
+ *   SRV_LIST_JSON(name, fn) a json for fn: void fn(struct cv_buf *, const T *), into r->out.
+ */
+#define SRV_LIST_OF(name, fn)                                                                   \
+    static int name(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)                 \
+    {                                                                                            \
+        return fn(t, out, n, err);                                                               \
+    }
+#define SRV_LIST_KEEP(name, fn)                                                                 \
+    static bool name(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)          \
+    {                                                                                            \
+        (void)ctx;                                                                               \
+        return fn(r, t, item);                                                                   \
+    }
+#define SRV_LIST_JSON(name, fn)                                                                 \
+    static void name(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)          \
+    {                                                                                            \
+        (void)t, (void)ctx;                                                                      \
+        fn(&r->out, item);                                                                       \
+    }
 /*
  * Answer with a body that read() produces (libmicrohttpd's content reader: size bytes, or
  * UINT64_MAX when unknown, asked for in blocks of `block`): status, Content-Type ctype and

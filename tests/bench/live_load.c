@@ -18,6 +18,7 @@
  * connects has status "" and counts 0 bytes. Errors on the command line: one line, exit 2.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -115,47 +116,55 @@ static void load_retry(struct load_viewer *v)
     v->retry_at = load_now() + 0.2 * v->tries;
 }
 
+/* Viewer i's step so far went well (ok): wait for `events` on its socket (epoll_ctl op) in
+ * state next and return true; or give the connection back for a retry and return false. */
+static bool load_arm(struct load *l, int i, bool ok, int op, uint32_t events,
+                     enum load_state next)
+{
+    struct load_viewer *v = &l->v[i];
+    struct epoll_event ev = {.events = events, .data.u64 = (uint64_t)i};
+
+    if (!ok || epoll_ctl(l->ep, op, v->fd, &ev) < 0) {
+        load_retry(v);
+        return false;
+    }
+    v->state = next;
+    return true;
+}
+
 /* Starts a non-blocking connect of viewer i; on an immediate failure it waits for a retry. */
 static void load_connect(struct load *l, int i)
 {
     struct load_viewer *v = &l->v[i];
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)l->port)};
-    struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = (uint64_t)i};
+    bool ok;
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     v->tries++;
     v->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (v->fd < 0 || (connect(v->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
-                      errno != EINPROGRESS) ||
-        epoll_ctl(l->ep, EPOLL_CTL_ADD, v->fd, &ev) < 0) {
-        load_retry(v);
-        return;
-    }
-    v->state = LOAD_CONNECTING;
-    l->inflight++;
+    ok = v->fd >= 0 &&
+         (connect(v->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
+    if (load_arm(l, i, ok, EPOLL_CTL_ADD, EPOLLOUT, LOAD_CONNECTING))
+        l->inflight++;
 }
 
 /* The connect of viewer i finished: send the request, or give the connect back for a retry. */
 static void load_connected(struct load *l, int i)
 {
     struct load_viewer *v = &l->v[i];
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
     char req[512];
     int soerr = 0, n;
     socklen_t len = sizeof(soerr);
+    bool ok;
 
     l->inflight--;
     n = snprintf(req, sizeof(req),
                  "GET /api/v1/cameras/c%d/live.mp4 HTTP/1.1\r\nHost: camvault\r\n"
                  "Cookie: cv_session=%s\r\n\r\n", v->cam, l->cookie);
-    if (getsockopt(v->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0 ||
-        n >= (int)sizeof(req) || send(v->fd, req, (size_t)n, MSG_NOSIGNAL) != n ||
-        epoll_ctl(l->ep, EPOLL_CTL_MOD, v->fd, &ev) < 0) {
-        load_retry(v);
-        return;
-    }
-    v->state = LOAD_READING;
-    l->sent++;
+    ok = getsockopt(v->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0 &&
+         n < (int)sizeof(req) && send(v->fd, req, (size_t)n, MSG_NOSIGNAL) == n;
+    if (load_arm(l, i, ok, EPOLL_CTL_MOD, EPOLLIN, LOAD_READING))
+        l->sent++;
 }
 
 static void load_read(struct load *l, int i)
