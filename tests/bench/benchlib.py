@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -218,3 +219,49 @@ def write_result(out_dir, name, result):
     tmp.rename(path)
     print(f"{name}: wrote {path}", flush=True)
     return path
+
+
+class Slowloris:
+    """A slowloris attack: per_addr connections from each of addrs (loopback addresses) that
+    send a request's headers one line every `interval` s and never finish; dropped ones are
+    reconnected on the next round. Used by the abuse test (tests/e2e/test_105_abuse.py) and the
+    live viewers' bench."""
+
+    def __init__(self, port, addrs, per_addr, interval=2.0):
+        self.port, self.interval = port, interval
+        self.slots = [(a, None) for a in addrs for _ in range(per_addr)]
+        self.stop = threading.Event()
+        self.rounds = 0
+        self.held = 0  # connections whose last line went through
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        n = 0
+        while not self.stop.is_set():
+            held = 0
+            for i, (addr, s) in enumerate(self.slots):
+                try:
+                    if s is None:
+                        s = socket.create_connection(("127.0.0.1", self.port), timeout=2,
+                                                     source_address=(addr, 0))
+                        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: camvault\r\n")
+                    else:
+                        n += 1
+                        s.sendall(b"X-Slow-%d: %d\r\n" % (n, n))
+                    held += 1
+                except OSError:
+                    if s is not None:
+                        s.close()
+                    s = None
+                self.slots[i] = (addr, s)
+            self.held = held
+            self.rounds += 1
+            self.stop.wait(self.interval)
+        for _, s in self.slots:
+            if s is not None:
+                s.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(60)

@@ -2,9 +2,10 @@
  * live_load.c: the load generator of tests/bench/live_viewers.py (issue 17) in C, so that the
  * generator, not the server, is no longer what limits 5,000 viewers on a 2-core machine.
  *
- * Usage: live-load --port P --cookie C --cameras K --first F --count N
+ * Usage: live-load --port P --cookie C --cameras K --first F --count N [--per-address A]
  *
- * Opens N connections to 127.0.0.1:P (at most 64 connects in flight), viewer i (i = F ..
+ * Opens N connections to 127.0.0.1:P (at most 64 connects in flight; from 127.0.0.1, or with
+ * --per-address A from 127.1.x.y, A viewers per address), viewer i (i = F ..
  * F+N-1) asking GET /api/v1/cameras/c{i % K + 1}/live.mp4 with the session cookie, and reads
  * every connection as fast as it delivers on one epoll loop, counting bytes (the bytes are not
  * kept). The driver speaks to it in lines, as to the asyncio generator it replaces:
@@ -50,7 +51,7 @@ struct load_viewer {
 };
 
 struct load {
-    int port, cameras, first, count;
+    int port, cameras, first, count, per_address;
     const char *cookie;
     struct load_viewer *v;
     unsigned long long *marks[2];
@@ -94,6 +95,8 @@ static int load_args(struct load *l, int argc, char **argv)
             l->first = load_int(argv[i], argv[i + 1], 0);
         else if (strcmp(argv[i], "--count") == 0)
             l->count = load_int(argv[i], argv[i + 1], 1);
+        else if (strcmp(argv[i], "--per-address") == 0)
+            l->per_address = load_int(argv[i], argv[i + 1], 0);
         else {
             fprintf(stderr, "live-load: unknown option '%s'\n", argv[i]);
             return -1;
@@ -133,6 +136,20 @@ static bool load_arm(struct load *l, int i, bool ok, int op, uint32_t events,
 }
 
 /* Starts a non-blocking connect of viewer i; on an immediate failure it waits for a retry. */
+/* With --per-address K, viewer n connects from 127.A.B.C, K viewers per address (as phones
+ * would, each under the server's per-address limit); else from 127.0.0.1. */
+static int load_bind(const struct load *l, int fd, int n)
+{
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    uint32_t j = (uint32_t)(n / (l->per_address ? l->per_address : 1));
+
+    if (!l->per_address)
+        return 0;
+    src.sin_addr.s_addr = htonl(127u << 24 | (1 + j / 65024) << 16 | ((j / 254) % 256) << 8 |
+                                (j % 254 + 1));
+    return bind(fd, (struct sockaddr *)&src, sizeof(src));
+}
+
 static void load_connect(struct load *l, int i)
 {
     struct load_viewer *v = &l->v[i];
@@ -142,7 +159,7 @@ static void load_connect(struct load *l, int i)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     v->tries++;
     v->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    ok = v->fd >= 0 &&
+    ok = v->fd >= 0 && load_bind(l, v->fd, l->first + i) == 0 &&
          (connect(v->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
     if (load_arm(l, i, ok, EPOLL_CTL_ADD, EPOLLOUT, LOAD_CONNECTING))
         l->inflight++;

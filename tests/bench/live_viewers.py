@@ -36,6 +36,7 @@ import benchlib as bl
 
 PASSWORD = "bench password 1"
 LIVE_LOAD = bl.BUILD / "live-load"  # tests/bench/live_load.c: the same protocol in C
+PER_ADDRESS = 30  # viewers per source address with --slowloris (under the default limit, 32)
 
 
 # ---- the load generator (a child process: --gen) ----
@@ -151,7 +152,8 @@ def one_n(args, root, port, srv, n, base_rss):
     for k in range(procs):
         first, count = n * k // procs, n * (k + 1) // procs - n * k // procs
         argv = ["--port", str(port), "--cookie", cookie, "--cameras", str(args.cameras),
-                "--first", str(first), "--count", str(count)]
+                "--first", str(first), "--count", str(count)] + \
+            (["--per-address", str(PER_ADDRESS)] if args.slowloris else [])
         gens.append(subprocess.Popen(
             [str(LIVE_LOAD)] + argv if args.generator == "c" else
             [sys.executable, __file__, "--gen"] + argv,
@@ -168,6 +170,11 @@ def one_n(args, root, port, srv, n, base_rss):
         g.stdin.write("mark\n")
         g.stdin.flush()
         json.loads(g.stdout.readline())
+    attack = None
+    if args.slowloris:  # 8 loopback addresses trickle request headers through the window
+        attack = bl.Slowloris(port, [f"127.0.0.{i}" for i in range(2, 10)], args.slowloris)
+        while attack.rounds < 2:
+            time.sleep(0.2)
     logins, rss = [], []
     end = w0 + args.seconds
     for i in range(args.logins):
@@ -177,6 +184,9 @@ def one_n(args, root, port, srv, n, base_rss):
     while time.monotonic() < end:
         rss.append(bl.rss_bytes([srv.pid]))
         time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+    attack_held = attack.held if attack else 0
+    if attack:
+        attack.close()
     for g in gens:
         g.stdin.write("mark\n")
         g.stdin.flush()
@@ -214,6 +224,8 @@ def one_n(args, root, port, srv, n, base_rss):
         "server_rss_mb": round(peak / 2**20, 1),
         "server_rss_kb_per_viewer": round((peak - base_rss) / 1024 / n, 1),
         "login_s": [round(x, 3) for x in logins],
+        "slowloris": {"connections": 8 * args.slowloris, "held_at_end": attack_held}
+        if attack else None,
         "metrics": m,
     }
     print(f"live_viewers: N={n}: {ok} answered, real time ratio median "
@@ -221,7 +233,8 @@ def one_n(args, root, port, srv, n, base_rss):
           f"({100 * res['realtime_ratio']['share_at_0_95']:.0f} % at >= 0.95); server "
           f"{cpu:.2f} cores ({res['server_cpu_pct_core_per_viewer']} %/viewer), RSS "
           f"{res['server_rss_mb']} MB ({res['server_rss_kb_per_viewer']} KB/viewer); generator "
-          f"{gcpu:.2f} cores; login {', '.join(f'{x:.2f}' for x in logins)} s; skips "
+          f"{gcpu:.2f} cores; login {', '.join(f'{x:.2f}' for x in logins)} s"
+          f"{f' (slowloris {8 * args.slowloris} connections)' if attack else ''}; skips "
           f"{m.get('camvault_live_skips_total', 0):.0f}", flush=True)
     return res
 
@@ -234,6 +247,9 @@ def main():
     ap.add_argument("--warmup", type=float, default=8, help="after all viewers connected")
     ap.add_argument("--logins", type=int, default=3, help="logins timed during each window")
     ap.add_argument("--procs", type=int, default=2, help="load generator processes")
+    ap.add_argument("--slowloris", type=int, default=0, metavar="K",
+                    help="during each window, K slowloris connections from each of 8 loopback "
+                         "addresses (127.0.0.2-9), the server's per-address limit at its default")
     ap.add_argument("--generator", choices=("c", "asyncio"), default="c",
                     help="c: build/live-load (make bench builds it); asyncio: this script")
     ap.add_argument("--width", type=int, default=1280)
@@ -246,6 +262,8 @@ def main():
     ap.add_argument("--first", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.slowloris and args.generator != "c":
+        ap.error("--slowloris needs --generator c (viewers spread over many addresses)")
     if args.gen:
         return gen_main(args)
     ns = [int(x) for x in args.viewers.split(",")]
@@ -265,8 +283,11 @@ def main():
             bl.cv("camera", "add", f"c{i}", "--url", f"rtsp://127.0.0.1:{cport}/cam{i}",
                   root=root)
         conns = max(ns_run) + 256
+        # Viewers from one address need the per-address limit raised; with --slowloris they
+        # come from many (PER_ADDRESS each) and the limit stays at its default, 32.
         (root / "camvault.conf").write_text(
-            f"http_max_connections = {conns}\nhttp_max_connections_per_address = {conns}\n")
+            f"http_max_connections = {conns}\n" + ("" if args.slowloris else
+                                                   f"http_max_connections_per_address = {conns}\n"))
         r = subprocess.run([str(bl.CAMVAULT), "user", "add", "bench", "--role", "officer",
                             "--password-stdin", "--root", str(root)], input=PASSWORD + "\n",
                            capture_output=True, text=True)

@@ -18,13 +18,17 @@ The figures (connections held, time to serve the user, memory) are printed (pyte
 """
 import json
 import socket
+import sys
 import threading
 import time
 
 import pytest
 
-from conftest import CAMVAULT, cv, fresh_root, query, start_camsim, start_recorder, wait_for
+from conftest import CAMVAULT, REPO, cv, fresh_root, query, start_camsim, start_recorder, wait_for
 from httpapi import add_user, logged_in, start_server
+
+sys.path.insert(0, str(REPO / "tests" / "bench"))
+import benchlib  # noqa: E402  (the slowloris attack, shared with the live viewers' bench)
 
 ATTACK_ADDRS = [f"127.0.0.{i}" for i in range(2, 10)]
 READER_ADDRS = [f"127.0.0.{i}" for i in range(2, 11)]
@@ -82,48 +86,8 @@ def legit_user(port, frm, to):
     return took, r.json()
 
 
-class Slowloris:
-    """Connections from the attack addresses that send a request's headers one line at a time
-    and never finish; dropped ones are reconnected on the next round."""
-
-    def __init__(self, port, per_addr, interval=2.0):
-        self.port, self.interval = port, interval
-        self.slots = [(a, None) for a in ATTACK_ADDRS for _ in range(per_addr)]
-        self.stop = threading.Event()
-        self.rounds = 0
-        self.held = 0  # connections whose last line went through
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        n = 0
-        while not self.stop.is_set():
-            held = 0
-            for i, (addr, s) in enumerate(self.slots):
-                try:
-                    if s is None:
-                        s = socket.create_connection(("127.0.0.1", self.port), timeout=2,
-                                                     source_address=(addr, 0))
-                        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: camvault\r\n")
-                    else:
-                        n += 1
-                        s.sendall(b"X-Slow-%d: %d\r\n" % (n, n))
-                    held += 1
-                except OSError:
-                    if s is not None:
-                        s.close()
-                    s = None
-                self.slots[i] = (addr, s)
-            self.held = held
-            self.rounds += 1
-            self.stop.wait(self.interval)
-        for _, s in self.slots:
-            if s is not None:
-                s.close()
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(60)
+def Slowloris(port, per_addr, interval=2.0):
+    return benchlib.Slowloris(port, ATTACK_ADDRS, per_addr, interval)
 
 
 def test_slowloris_from_eight_addresses(world):
