@@ -26,7 +26,10 @@ try {
     try {
       await wall.waitForFunction((n) => [...document.querySelectorAll(".walltile video")].filter((v) => v.readyState >= 2 && v.currentTime > 0).length >= n,
         cfg.tiles, { timeout: 60000, polling: 250 });
-    } catch { throw new Error(`only ${await playing()} of ${cfg.tiles} tiles play`); }
+    } catch {
+      const tiles = await wall.evaluate(() => [...document.querySelectorAll(".walltile video")].map((v) => `rs ${v.readyState} t ${v.currentTime.toFixed(1)}${v.dataset.liveError ? ` error ${v.dataset.liveError}` : ""}`));
+      throw new Error(`only ${await playing()} of ${cfg.tiles} tiles play: ${tiles.join("; ")}`);
+    }
     const tiles = await wall.evaluate(() => document.querySelectorAll(".walltile").length);
     const english = cfg.lang === "en" ? [] : await englishLeft(wall);
 

@@ -187,10 +187,11 @@ export function playLiveHls(v, url) {
         await new Promise((res) => { sb.addEventListener("updateend", res, { once: true }); sb.remove(0, v.currentTime - KEEP_S); });
       }
     };
-    try {
-      const master = await fetchText(url); // the view's audit record: one per opening
-      const media = master.split("\n").map((s) => s.trim()).find((s) => s && !s.startsWith("#"));
-      for (;;) {
+    let media = null;
+    for (;;) {
+      try {
+        // the master playlist once: the view's audit record, one per opening
+        if (!media) media = (await fetchText(url)).split("\n").map((s) => s.trim()).find((s) => s && !s.startsWith("#"));
         if (stopped) return;
         const frags = parse(await fetchText(media));
         // Start at the newest fragment; later, every one not yet appended.
@@ -213,10 +214,18 @@ export function playLiveHls(v, url) {
           await trim();
           tick();
         }
+        delete v.dataset.liveError;
         await new Promise((res) => { poll = setTimeout(res, todo.length ? 500 : 1000); });
+      } catch (e) {
+        // A request that failed (a busy server, a fragment gone from the playlist while this tile
+        // waited for the CPU) is not the end of a live tile: it says why, waits and joins again
+        // at the newest fragment. Only a stopped tile or a closed MediaSource ends it.
+        if (stopped) return;
+        v.dataset.liveError = String(e.message || e);
+        if (ms.readyState !== "open") return;
+        next = -1;
+        await new Promise((res) => { poll = setTimeout(res, 2000); });
       }
-    } catch (e) {
-      if (!stopped) v.dataset.liveError = String(e.message || e);
     }
   }, { once: true });
   function tick() {
