@@ -1,12 +1,13 @@
 // ui-wall.mjs CONFIG.json: the duty-room wall (views/wall.js) and a resident's help call.
 // CONFIG: {"base", "officer": [name, pw], "resident": [name, pw], "lang", "hash" (the wall's
 // route with its layout and cameras), "camera" (the public camera the resident calls about),
-// "tiles" (how many must play)}. An officer opens the wall and waits until `tiles` live tiles
+// "tiles" (how many must play), "fail_frags" (optional: the first this many live fragment
+// requests fail as a dropped connection would, so the tiles they belong to must join again)}. An officer opens the wall and waits until `tiles` live tiles
 // play and the alert stream is connected; the resident presses the big help button on the
 // cameras screen and calls; the wall must pop the alert up (with a beep, the first tile on the
 // resident's camera); the officer acknowledges it; the resident's "My reports" must then say
 // so. Prints one JSON line: {lang, tiles, playing, popup_ms, beeps, tile0, household, gone,
-// resident_status, english, overflow}.
+// resident_status, english, overflow, failed}.
 import { readFileSync } from "node:fs";
 import { withContexts } from "./chromium.mjs";
 import { login, englishLeft, overflow, out } from "./ui-lib.mjs";
@@ -18,6 +19,10 @@ try {
     const wall = await offCtx.newPage();
     const errors = [];
     wall.on("pageerror", (e) => errors.push(String(e)));
+    let failed = 0;
+    if (cfg.fail_frags) {
+      await wall.route("**/live-frag.m4s*", (route) => (failed < cfg.fail_frags ? (failed++, route.abort("connectionreset")) : route.continue()));
+    }
     await login(wall, cfg.base, ...cfg.officer, cfg.lang);
     await wall.goto(`${cfg.base}/${cfg.hash}`, { waitUntil: "load" });
     await wall.waitForSelector("main[data-ready=wall] .wallgrid", { timeout: 20000 });
@@ -58,7 +63,7 @@ try {
       status = "acknowledged";
     } catch { status = await res.evaluate(() => { const r = document.querySelector(".report"); return r ? r.dataset.status : null; }); }
     out({ lang: cfg.lang, tiles, playing: await playing(), popup_ms: popupMs, beeps: info.beeps, tile0: info.tile0,
-          popup_text: info.text, gone: true, resident_status: status, english, overflow: ov, errors });
+          popup_text: info.text, gone: true, resident_status: status, english, overflow: ov, errors, failed });
   });
 } catch (e) {
   console.error(`ui-wall.mjs: ${e.message.split("\n")[0]}`);
