@@ -212,11 +212,7 @@ void test_export_errors(void)
 
 void test_verify_not_a_package(void)
 {
-    static const struct {
-        const char *content;
-        size_t len;
-        const char *msg;
-    } cases[] = {
+    static const struct unit_bytes_case cases[] = {
         {"", 0, "cannot read"},
         {"hello, not a zip\n", 17, "cannot read"},
         {"PK\003\004\024\000\000\000", 8, "cannot read"},
@@ -229,9 +225,9 @@ void test_verify_not_a_package(void)
         struct cv_err err = {""};
         unsigned failed = 0;
         snprintf(path, sizeof(path), "%s/n%zu.zip", dir, i);
-        fx_write_file(path, cases[i].content, cases[i].len);
+        fx_write_file(path, cases[i].bytes, cases[i].n);
         CHECK_MSG(exp_verify(path, false, stdout, &failed, &err) < 0, "case %zu accepted", i);
-        CHECK_CONTAINS(err.msg, cases[i].msg);
+        CHECK_CONTAINS(err.msg, cases[i].want);
     }
     fx_rmtree(dir);
 }
