@@ -314,6 +314,25 @@ int srv_reply_list(struct srv_req *r, const struct srv_list *l);
         fn(&r->out, item);                                                                       \
     }
 /*
+ * A whole GET list handler `name` (int name(struct srv_req *)) for the kinds that belong to an
+ * area: {"key":[...]} of the items of list() (T: int list(struct idx_txn *, T **, size_t *,
+ * struct cv_err *)) whose string member `area` is in the caller's scope (srv_scope_area), each
+ * written by json() (void json(struct cv_buf *, const T *)).
+ */
+#define SRV_API_LIST_IN_AREA(name, key, T, list, json, area)                                     \
+    SRV_LIST_OF(name##_of, list)                                                                 \
+    static bool name##_keep(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)   \
+    {                                                                                            \
+        (void)ctx;                                                                               \
+        return srv_scope_area(r, t, ((const T *)item)->area);                                    \
+    }                                                                                            \
+    SRV_LIST_JSON(name##_json, json)                                                             \
+    int name(struct srv_req *r)                                                                  \
+    {                                                                                            \
+        const struct srv_list l = {key, sizeof(T), 0, NULL, name##_of, name##_keep, name##_json}; \
+        return srv_reply_list(r, &l);                                                            \
+    }
+/*
  * Answer with a body that read() produces (libmicrohttpd's content reader: size bytes, or
  * UINT64_MAX when unknown, asked for in blocks of `block`): status, Content-Type ctype and
  * Cache-Control no-store; more headers with srv_header. The response owns arg from the call on:
