@@ -108,6 +108,7 @@ void fx_root_close(const char *root, struct idx *idx)
 
 int fx_env_open(struct fx_env *e)
 {
+    memset(e, 0, sizeof(*e));
     return fx_root_open(e->root, &e->idx);
 }
 
