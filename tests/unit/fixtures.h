@@ -130,6 +130,8 @@ struct fx_pending_root {
     char root[PATH_MAX];
     struct idx *idx;
     struct idx_camera cam;
+    struct idx_txn *t;  /* the test's one transaction at a time (NULL after open) */
+    struct cv_err err;  /* for the test's calls */
 };
 int fx_pending_root_open(struct fx_pending_root *e, const char *rel, const void *data,
                          size_t len);
