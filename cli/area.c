@@ -61,35 +61,23 @@ static int area_add(struct cli_cmdline *cl, int argc, char **argv)
     return 0;
 }
 
+CLI_LIST_OF(list_areas, srv_area_list)
+CLI_JSON_OF(area_json, srv_area_json)
+
+static void area_row(struct cv_buf *b, const void *item)
+{
+    const struct srv_area *a = item;
+
+    cv_buf_printf(b, "%-24s %-24s %s\n", a->id, a->parent[0] ? a->parent : "-", a->name);
+}
+
 static int area_list(struct cli_cmdline *cl, int argc, char **argv)
 {
-    struct srv_area *a = NULL;
-    struct cli_reader r;
-    size_t n = 0;
-    int rc = cli_list_begin(&r, cl, argc, argv);
+    static const struct cli_listing l = {list_areas, sizeof(struct srv_area), area_json,
+                                         "ID                       PARENT                   NAME",
+                                         area_row};
 
-    if (rc == 0)
-        rc = cli_reader_end(&r, srv_area_list(r.t, &a, &n, &r.err));
-    if (rc)
-        return rc;
-    if (cl->json) {
-        struct cv_buf j;
-        cv_buf_init(&j, 64u << 20);
-        cv_buf_u8(&j, '[');
-        for (size_t i = 0; i < n; i++) {
-            if (i)
-                cv_buf_u8(&j, ',');
-            srv_area_json(&j, &a[i]);
-        }
-        cv_buf_printf(&j, "]\n");
-        free(a);
-        return cli_write_out(&j, "area list: output too large");
-    }
-    printf("%-24s %-24s %s\n", "ID", "PARENT", "NAME");
-    for (size_t i = 0; i < n; i++)
-        printf("%-24s %-24s %s\n", a[i].id, a[i].parent[0] ? a[i].parent : "-", a[i].name);
-    free(a);
-    return 0;
+    return cli_run_listing(cl, argc, argv, &l);
 }
 
 static int area_remove(struct cli_cmdline *cl, int argc, char **argv)

@@ -126,6 +126,35 @@ struct cli_reader {
  */
 int cli_list_begin(struct cli_reader *r, struct cli_cmdline *cl, int argc, char **argv);
 
+/*
+ * A listing command whose items come from one read (area list, user list, hold list):
+ * cli_list_begin, list() (out is a T ** passed as void *: a malloc'd array of n items), the
+ * reader closed, then to stdout, with --json, a JSON array of json(b, item) and a newline; else
+ * the heading line (none when NULL) and row(b, item) for each item. Returns the exit status
+ * (1 and "camvault: <cl->cmd>: output too large" past 64 MiB of output).
+ */
+struct cli_listing {
+    int (*list)(struct idx_txn *t, void *out, size_t *n, struct cv_err *err);
+    size_t size; /* of an item */
+    void (*json)(struct cv_buf *b, const void *item);
+    const char *heading;
+    void (*row)(struct cv_buf *b, const void *item);
+};
+int cli_run_listing(struct cli_cmdline *cl, int argc, char **argv, const struct cli_listing *l);
+/* A listing's list and json made from a kind's typed functions, as static functions `name`:
+ *   CLI_LIST_OF(name, fn): fn is int fn(struct idx_txn *, T **, size_t *, struct cv_err *);
+ *   CLI_JSON_OF(name, fn): fn is void fn(struct cv_buf *, const T *). */
+#define CLI_LIST_OF(name, fn)                                                                      \
+    static int name(struct idx_txn *t, void *out, size_t *n, struct cv_err *err)                   \
+    {                                                                                              \
+        return fn(t, out, n, err);                                                                 \
+    }
+#define CLI_JSON_OF(name, fn)                                                                      \
+    static void name(struct cv_buf *b, const void *item)                                           \
+    {                                                                                              \
+        fn(b, item);                                                                               \
+    }
+
 /* cli_read_camera into *r: the root, its index, a read transaction and the camera the first
  * operand names (CV_ENOENT "unknown camera"), or the error in r->err; close r with
  * cli_reader_close whether it failed or not. */

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -171,6 +172,37 @@ int cli_list_begin(struct cli_reader *r, struct cli_cmdline *cl, int argc, char 
         return cli_fail(&r->err);
     }
     return 0;
+}
+
+int cli_run_listing(struct cli_cmdline *cl, int argc, char **argv, const struct cli_listing *l)
+{
+    struct cli_reader r;
+    void *items = NULL;
+    size_t n = 0;
+    struct cv_buf out;
+    char too_large[160];
+    int rc = cli_list_begin(&r, cl, argc, argv);
+
+    if (rc == 0)
+        rc = cli_reader_end(&r, l->list(r.t, &items, &n, &r.err));
+    if (rc)
+        return rc;
+    cv_buf_init(&out, 64u << 20);
+    if (cl->json)
+        cv_buf_u8(&out, '[');
+    else if (l->heading)
+        cv_buf_printf(&out, "%s\n", l->heading);
+    for (size_t i = 0; i < n; i++) {
+        const void *item = (const char *)items + i * l->size;
+        if (cl->json && i)
+            cv_buf_u8(&out, ',');
+        (cl->json ? l->json : l->row)(&out, item);
+    }
+    if (cl->json)
+        cv_buf_printf(&out, "]\n");
+    free(items);
+    snprintf(too_large, sizeof(too_large), "%s: output too large", cl->cmd);
+    return cli_write_out(&out, too_large);
 }
 
 int cli_reader_camera(struct cli_reader *r, struct cli_cmdline *cl, struct idx_camera *cam)

@@ -119,43 +119,29 @@ static int hold_release_txn(struct idx_txn *t, void *ctx, struct cv_err *err)
     return rc;
 }
 
+CLI_LIST_OF(list_holds, idx_hold_list)
+CLI_JSON_OF(hold_json, srv_hold_json)
+
+static void hold_row(struct cv_buf *b, const void *item)
+{
+    const struct idx_hold *h = item;
+    char from[48], to[48];
+
+    cv_time_format_utc(h->from_us, from, sizeof(from), 0);
+    cv_time_format_utc(h->to_us, to, sizeof(to), 0);
+    cv_buf_printf(b, "hold %llu  case %s  %s .. %s  cameras", (unsigned long long)h->id,
+                  h->case_id, from, to);
+    for (uint32_t j = 0; j < h->ncameras; j++)
+        cv_buf_printf(b, "%s%s", j ? "," : " ", h->cameras[j]);
+    cv_buf_printf(b, "  %s%s\n", h->released_us ? "released" : "active", h->why[0] ? "" : "");
+}
+
 static int hold_list(struct cli_cmdline *cl, int argc, char **argv)
 {
-    struct idx_hold *h = NULL;
-    struct cli_reader r;
-    size_t n = 0;
-    struct cv_buf out;
-    int rc = cli_list_begin(&r, cl, argc, argv);
+    static const struct cli_listing l = {list_holds, sizeof(struct idx_hold), hold_json, NULL,
+                                         hold_row};
 
-    if (rc == 0)
-        rc = cli_reader_end(&r, idx_hold_list(r.t, &h, &n, &r.err));
-    if (rc)
-        return rc;
-    cv_buf_init(&out, 64u << 20);
-    if (cl->json)
-        cv_buf_u8(&out, '[');
-    for (size_t i = 0; i < n; i++) {
-        if (cl->json) {
-            cv_buf_printf(&out, "%s", i ? "," : "");
-            srv_hold_json(&out, &h[i]);
-        } else {
-            char a[48], b[48];
-            cv_time_format_utc(h[i].from_us, a, sizeof(a), 0);
-            cv_time_format_utc(h[i].to_us, b, sizeof(b), 0);
-            cv_buf_printf(&out, "hold %llu  case %s  %s .. %s  cameras",
-                          (unsigned long long)h[i].id, h[i].case_id, a, b);
-            for (uint32_t j = 0; j < h[i].ncameras; j++)
-                cv_buf_printf(&out, "%s%s", j ? "," : " ", h[i].cameras[j]);
-            cv_buf_printf(&out, "  %s%s\n", h[i].released_us ? "released" : "active",
-                          h[i].why[0] ? "" : "");
-        }
-    }
-    if (cl->json)
-        cv_buf_printf(&out, "]\n");
-    fwrite(out.data, 1, out.len, stdout);
-    cv_buf_release(&out);
-    free(h);
-    return 0;
+    return cli_run_listing(cl, argc, argv, &l);
 }
 
 static int hold_release(struct cli_cmdline *cl, int argc, char **argv)

@@ -214,47 +214,49 @@ static int user_token_cmd(struct cli_cmdline *cl, int argc, char **argv)
     return 0;
 }
 
+CLI_LIST_OF(list_users, srv_user_list)
+
+/* The last login (UTC) of u into ts[48], "never" when none. */
+static void last_login(const struct srv_user *u, char *ts)
+{
+    cv_strlcpy(ts, "never", 48);
+    if (u->last_login_us)
+        cv_time_format_utc(u->last_login_us, ts, 48, 0);
+}
+
+static void user_json(struct cv_buf *b, const void *item)
+{
+    const struct srv_user *u = item;
+    char ts[48];
+
+    last_login(u, ts);
+    cv_buf_printf(b, "{\"name\":");
+    cv_json_str(b, u->name);
+    cv_buf_printf(b, ",\"role\":");
+    cv_json_str(b, srv_role_name(u->role));
+    cv_buf_printf(b, ",\"disabled\":%s,\"last_login\":", u->disabled ? "true" : "false");
+    cv_json_str(b, u->last_login_us ? ts : NULL);
+    srv_user_area_json(b, u);
+    cv_buf_u8(b, '}');
+}
+
+static void user_row(struct cv_buf *b, const void *item)
+{
+    const struct srv_user *u = item;
+    char ts[48];
+
+    last_login(u, ts);
+    cv_buf_printf(b, "%-32s %-9s %-9s %s\n", u->name, srv_role_name(u->role),
+                  u->disabled ? "disabled" : "active", ts);
+}
+
 static int user_list(struct cli_cmdline *cl, int argc, char **argv)
 {
-    struct srv_user *u = NULL;
-    struct cli_reader r;
-    size_t n = 0;
-    int rc = cli_list_begin(&r, cl, argc, argv);
+    static const struct cli_listing l = {
+        list_users, sizeof(struct srv_user), user_json,
+        "USER                             ROLE      STATE     LAST LOGIN (UTC)", user_row};
 
-    if (rc == 0)
-        rc = cli_reader_end(&r, srv_user_list(r.t, &u, &n, &r.err));
-    if (rc)
-        return rc;
-    if (cl->json)
-        printf("[");
-    else
-        printf("%-32s %-9s %-9s %s\n", "USER", "ROLE", "STATE", "LAST LOGIN (UTC)");
-    for (size_t i = 0; i < n; i++) {
-        char ts[48] = "never";
-        if (u[i].last_login_us)
-            cv_time_format_utc(u[i].last_login_us, ts, sizeof(ts), 0);
-        if (cl->json) {
-            struct cv_buf j;
-            cv_buf_init(&j, 4096);
-            cv_buf_printf(&j, "%s{\"name\":", i ? "," : "");
-            cv_json_str(&j, u[i].name);
-            cv_buf_printf(&j, ",\"role\":");
-            cv_json_str(&j, srv_role_name(u[i].role));
-            cv_buf_printf(&j, ",\"disabled\":%s,\"last_login\":",
-                          u[i].disabled ? "true" : "false");
-            cv_json_str(&j, u[i].last_login_us ? ts : NULL);
-            srv_user_area_json(&j, &u[i]);
-            cv_buf_u8(&j, '}');
-            fwrite(j.data, 1, j.len, stdout);
-            cv_buf_release(&j);
-        } else
-            printf("%-32s %-9s %-9s %s\n", u[i].name, srv_role_name(u[i].role),
-                   u[i].disabled ? "disabled" : "active", ts);
-    }
-    if (cl->json)
-        printf("]\n");
-    free(u);
-    return 0;
+    return cli_run_listing(cl, argc, argv, &l);
 }
 
 int cli_cmd_user(int argc, char **argv)

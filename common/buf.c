@@ -374,6 +374,23 @@ int cv_unhex(const char *in, uint8_t *out, size_t n)
     return 0;
 }
 
+int cv_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    size_t ncap = *cap ? *cap : first;
+    void *np;
+
+    if (need <= *cap)
+        return 0;
+    while (ncap < need)
+        ncap *= 2;
+    np = realloc(*p, ncap * elem);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
 int cv_strlcpy(char *dst, const char *src, size_t cap)
 {
     size_t n = strlen(src);

@@ -95,6 +95,12 @@ int cv_unhex(const char *in, uint8_t *out, size_t n);
  * holds a NUL, or, when strict, has a bad escape or any control byte (< 0x20, 0x7f). */
 int cv_pct_decode(const char *src, size_t n, char *out, size_t cap, bool strict);
 
+/* Room for `need` elements of `elem` bytes in the heap array *p of *cap elements: when need is
+ * over *cap, *p is reallocated to the first power-of-two multiple of *cap (of `first` when *cap is
+ * 0) that holds need, and *cap says the new size. The one growth rule of the project's arrays.
+ * Returns 0, or -1 when out of memory (then *p and *cap are as they were). */
+int cv_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
+
 /* Bounded copy: copies at most cap-1 bytes and terminates; returns -1 when it truncated. */
 int cv_strlcpy(char *dst, const char *src, size_t cap);
 

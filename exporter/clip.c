@@ -25,6 +25,7 @@
 
 #include "exporter/clip.h"
 #include "exporter/clip_int.h"
+#include "common/buf.h"
 #include "common/fileio.h"
 #include "storage-layout/bmff.h"
 #include "storage-layout/segfile.h"
@@ -113,23 +114,6 @@ struct planner {
     size_t cap;
     uint64_t track_end[TRACKS_MAX]; /* clip decode time of each track's end */
 };
-
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    size_t ncap = *cap ? *cap : 16;
-    void *np;
-
-    if (need <= *cap)
-        return 0;
-    while (ncap < need)
-        ncap *= 2;
-    np = realloc(*p, ncap * size);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = ncap;
-    return 0;
-}
 
 static int track_index(const struct planner *pl, uint32_t id)
 {
@@ -942,7 +926,7 @@ static int timeline(struct planner *pl, int64_t *origin_us, struct cv_err *err)
 
 static int add_patch(struct exp_clip *c, size_t *cap, uint32_t at, uint8_t width, uint64_t value)
 {
-    if (grow((void **)&c->patches, cap, c->npatches + 1, sizeof(*c->patches)) < 0)
+    if (cv_grow((void **)&c->patches, cap, c->npatches + 1, sizeof(*c->patches), 16) < 0)
         return -1;
     c->patches[c->npatches++] = (struct patch){at, width, value};
     return 0;

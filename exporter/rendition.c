@@ -46,18 +46,22 @@ struct rend {
     struct exp_rendition_stats st;
 };
 
+/* The io callbacks' one failure rule: a failed call's code (rc < 0) is kept for av_fail, and
+ * every call after it fails at once without touching the io. True when rc is a failure. */
+static bool io_failed(struct rend *r, int rc)
+{
+    if (rc < 0)
+        r->cb_rc = rc;
+    return rc < 0;
+}
+
 static int in_read(void *opaque, uint8_t *buf, int size)
 {
     struct rend *r = opaque;
-    int n;
+    int n = r->cb_rc < 0 ? r->cb_rc : r->io->read(r->io->ctx, buf, size, r->err);
 
-    if (r->cb_rc < 0)
+    if (io_failed(r, n))
         return AVERROR_EXIT;
-    n = r->io->read(r->io->ctx, buf, size, r->err);
-    if (n < 0) {
-        r->cb_rc = n;
-        return AVERROR_EXIT;
-    }
     r->pos += n;
     return n == 0 ? AVERROR_EOF : n;
 }
@@ -79,10 +83,8 @@ static int64_t in_seek(void *opaque, int64_t off, int whence)
     if (off < 0 || off > r->io->size)
         return AVERROR(EINVAL);
     rc = r->io->seek(r->io->ctx, off, r->err);
-    if (rc < 0) {
-        r->cb_rc = rc;
+    if (io_failed(r, rc))
         return AVERROR_EXIT;
-    }
     r->pos = off;
     return off;
 }
@@ -90,15 +92,10 @@ static int64_t in_seek(void *opaque, int64_t off, int whence)
 static int out_write(void *opaque, uint8_t *buf, int size)
 {
     struct rend *r = opaque;
-    int rc;
+    int rc = r->cb_rc < 0 ? r->cb_rc : r->io->write(r->io->ctx, buf, size, r->err);
 
-    if (r->cb_rc < 0)
+    if (io_failed(r, rc))
         return AVERROR_EXIT;
-    rc = r->io->write(r->io->ctx, buf, size, r->err);
-    if (rc < 0) {
-        r->cb_rc = rc;
-        return AVERROR_EXIT;
-    }
     return size;
 }
 

@@ -87,6 +87,18 @@ int gb_send_message(struct gb_agent *a, const char *body, size_t len)
     return 0;
 }
 
+int gb_message_parse(struct gb_agent *a, const struct gb_sip_msg *m, const struct sockaddr_in *from,
+                     const char *who, struct gb_manscdp *q)
+{
+    struct cv_err err = {""};
+
+    if (gb_manscdp_parse(m->body, m->body_len, q, &err) == 0)
+        return 0;
+    cv_warn("gb: MESSAGE from %s: %s", who, err.msg);
+    gb_respond(a, m, from, 400, "Bad Request", NULL, NULL, NULL, 0);
+    return -1;
+}
+
 void gb_respond(struct gb_agent *a, const struct gb_sip_msg *req, const struct sockaddr_in *to,
                 int status, const char *reason, const char *extra, const char *ctype,
                 const char *body, size_t blen)
@@ -392,12 +404,8 @@ static void on_request(struct gb_agent *a, const struct gb_sip_msg *m,
     }
     if (strcmp(m->method, "MESSAGE") == 0) {
         struct gb_manscdp q;
-        struct cv_err err = {""};
-        if (gb_manscdp_parse(m->body, m->body_len, &q, &err) < 0) {
-            cv_warn("gb: MESSAGE from %s: %s", user, err.msg);
-            gb_respond(a, m, from, 400, "Bad Request", NULL, NULL, NULL, 0);
+        if (gb_message_parse(a, m, from, user, &q) < 0)
             return;
-        }
         gb_respond(a, m, from, 200, "OK", NULL, NULL, NULL, 0);
         if (strcmp(q.root, "Query") == 0)
             gb_query_answer(a, &q);

@@ -303,13 +303,11 @@ static void on_message(struct gb_agent *a, const struct gb_sip_msg *m,
     struct gb_devices *ds = a->devs;
     struct gb_device *d;
     struct gb_manscdp q;
-    struct cv_err err = {""};
+    char who[48];
 
-    if (gb_manscdp_parse(m->body, m->body_len, &q, &err) < 0) {
-        cv_warn("gb: MESSAGE from device %.40s: %s", id, err.msg);
-        gb_respond(a, m, from, 400, "Bad Request", NULL, NULL, NULL, 0);
+    snprintf(who, sizeof(who), "device %.40s", id);
+    if (gb_message_parse(a, m, from, who, &q) < 0)
         return;
-    }
     pthread_mutex_lock(&ds->lock);
     d = gb_dev_find(ds, id);
     if (!d || !d->online) {

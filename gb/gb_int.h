@@ -121,6 +121,11 @@ void gb_respond(struct gb_agent *a, const struct gb_sip_msg *req, const struct s
                 int status, const char *reason, const char *extra, const char *ctype,
                 const char *body, size_t blen);
 
+/* The MANSCDP body of MESSAGE m into *q: 0; or it logs "gb: MESSAGE from <who>: <cause>",
+ * answers 400 Bad Request to `from` and returns -1 (agent.c). */
+int gb_message_parse(struct gb_agent *a, const struct gb_sip_msg *m, const struct sockaddr_in *from,
+                     const char *who, struct gb_manscdp *q);
+
 /* Answer a MANSCDP query (the 200 to its MESSAGE is already sent) (query.c). */
 void gb_query_answer(struct gb_agent *a, const struct gb_manscdp *q);
 

@@ -81,14 +81,8 @@ struct idx_fsck_file *idx_fsck_find_file(const struct idx_fsck_run *f, const cha
 
 static int add_file(struct idx_fsck_run *f, const char *rel, struct cv_err *err)
 {
-    if (f->nfiles == f->cap) {
-        size_t ncap = f->cap ? f->cap * 2 : 1024;
-        struct idx_fsck_file *nf = realloc(f->files, ncap * sizeof(*nf));
-        if (!nf)
-            return cv_errf(err, CV_ENOMEM, "out of memory listing %zu files", f->nfiles);
-        f->files = nf;
-        f->cap = ncap;
-    }
+    if (cv_grow((void **)&f->files, &f->cap, f->nfiles + 1, sizeof(*f->files), 1024) < 0)
+        return cv_errf(err, CV_ENOMEM, "out of memory listing %zu files", f->nfiles);
     memset(&f->files[f->nfiles], 0, sizeof(f->files[0]));
     if (!(f->files[f->nfiles].path = strdup(rel)))
         return cv_errf(err, CV_ENOMEM, "out of memory listing %zu files", f->nfiles);

@@ -613,14 +613,8 @@ static int flush_fragment(struct rec_seg *s, struct cv_err *err)
     r = write_chunk(s, err);
     if (r < 0)
         return r;
-    if (s->nfrags == s->fcap) {
-        size_t ncap = s->fcap ? s->fcap * 2 : 64;
-        struct lay_seg_frag *nf = realloc(s->frags, ncap * sizeof(*nf));
-        if (!nf)
-            return cv_errf(err, CV_ENOMEM, "out of memory");
-        s->frags = nf;
-        s->fcap = ncap;
-    }
+    if (cv_grow((void **)&s->frags, &s->fcap, s->nfrags + 1, sizeof(*s->frags), 64) < 0)
+        return cv_errf(err, CV_ENOMEM, "out of memory");
     f = &s->frags[s->nfrags++];
     memset(f, 0, sizeof(*f));
     f->offset = s->frag_offset;
@@ -684,14 +678,8 @@ int rec_seg_write(struct rec_seg *s, AVPacket *pkt, int64_t recv_us, struct cv_e
         int64_t pts = pkt->pts == AV_NOPTS_VALUE
                           ? dts
                           : av_rescale_q(pkt->pts, s->in_tb[idx], s->out_tb[idx]);
-        if (t->n == t->cap) {
-            size_t ncap = t->cap ? t->cap * 2 : 64;
-            struct fsample *nf = realloc(t->smp, ncap * sizeof(*nf));
-            if (!nf)
-                return cv_errf(err, CV_ENOMEM, "out of memory");
-            t->smp = nf;
-            t->cap = ncap;
-        }
+        if (cv_grow((void **)&t->smp, &t->cap, t->n + 1, sizeof(*t->smp), 64) < 0)
+            return cv_errf(err, CV_ENOMEM, "out of memory");
         if (t->n == 0)
             t->first_dts = dts;
         f = &t->smp[t->n];

@@ -22,14 +22,8 @@ int srv_alert_ack_in(struct srv_req *r, struct idx_txn *t, const char *id, struc
 int srv_query_limit(struct srv_req *r, size_t dflt, size_t max, size_t *out);
 
 /* api_alerts.c */
-int api_alerts_list(struct srv_req *r);
-int api_alerts_ack(struct srv_req *r);
-int api_alerts_stream(struct srv_req *r);
+srv_api_fn api_alerts_list, api_alerts_ack, api_alerts_stream;
 /* api_reports.c */
-int api_reports_add(struct srv_req *r);
-int api_reports_list(struct srv_req *r);
-int api_reports_get(struct srv_req *r);
-int api_reports_edit(struct srv_req *r);
-int api_reports_photo(struct srv_req *r);
+srv_api_fn api_reports_add, api_reports_list, api_reports_get, api_reports_edit, api_reports_photo;
 
 #endif

@@ -9,23 +9,8 @@
 #include "server/srv_int.h"
 #include "common/banned.h"
 
-SRV_LIST_OF(list_users, srv_user_list)
-
-static bool keep_user(struct srv_req *r, struct idx_txn *t, const void *u, void *ctx)
-{
-    (void)ctx;
-    return srv_scope_area(r, t, ((const struct srv_user *)u)->area);
-}
-
-SRV_LIST_JSON(list_user_json, srv_user_json)
-
-int api_users_list(struct srv_req *r)
-{
-    const struct srv_list l = {"users", sizeof(struct srv_user), 0, NULL, list_users, keep_user,
-                               list_user_json};
-
-    return srv_reply_list(r, &l);
-}
+/* GET /api/v1/users (a scoped admin's: those of their area) */
+SRV_API_LIST_IN_AREA(api_users_list, "users", struct srv_user, srv_user_list, srv_user_json, area)
 
 /* The user of the path (whether the caller may see them is srv_scope_path's check): 0, or
  * answered (404) and -1. */

@@ -209,6 +209,34 @@ int srv_rec_list(struct idx_txn *t, const struct srv_rec_kind *k, void **out, si
     return 0;
 }
 
+struct created_order {
+    size_t off;
+    enum srv_rec_order order;
+};
+
+static int by_created(const void *a, const void *b, void *arg)
+{
+    const struct created_order *o = arg;
+    int64_t x, y;
+
+    memcpy(&x, (const char *)a + o->off, sizeof(x));
+    memcpy(&y, (const char *)b + o->off, sizeof(y));
+    if (o->order == SRV_REC_NEWEST_FIRST)
+        return x > y ? -1 : x < y;
+    return x < y ? -1 : x > y;
+}
+
+int srv_rec_list_by_created(struct idx_txn *t, const struct srv_rec_kind *k, size_t created_off,
+                            enum srv_rec_order order, void **out, size_t *n, struct cv_err *err)
+{
+    struct created_order o = {created_off, order};
+    int rc = srv_rec_list(t, k, out, n, NULL, err);
+
+    if (rc == 0 && *n > 1)
+        qsort_r(*out, *n, k->size, by_created, &o);
+    return rc;
+}
+
 static int iter_one(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
     struct walk *w = ctx;

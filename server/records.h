@@ -90,6 +90,28 @@ struct srv_rec_kind {
         return srv_rec_load(t, &(kind_), id, out, err);                                          \
     }
 
+/*
+ * The typed functions of a numbered kind (ids "<counter prefix><n>"), which its header declares
+ * and documents: SRV_REC_PUT_GET's put and get, and
+ *   int PREFIX_add(struct idx_txn *t, T *rec, struct cv_err *err): srv_rec_add_numbered;
+ *   int PREFIX_list(struct idx_txn *t, T **out, size_t *n, struct cv_err *err): every record, by
+ *   its member created_us in `order` (srv_rec_list_by_created).
+ */
+#define SRV_REC_NUMBERED(prefix, T, kind_, order)                                                 \
+    int prefix##_add(struct idx_txn *t, T *rec, struct cv_err *err)                              \
+    {                                                                                            \
+        return srv_rec_add_numbered(t, &(kind_), rec, err);                                      \
+    }                                                                                            \
+    SRV_REC_PUT_GET(prefix, T, kind_)                                                            \
+    int prefix##_list(struct idx_txn *t, T **out, size_t *n, struct cv_err *err)                 \
+    {                                                                                            \
+        void *v = NULL;                                                                          \
+        size_t off = offsetof(T, created_us);                                                    \
+        int rc = srv_rec_list_by_created(t, &(kind_), off, (order), &v, n, err);                 \
+        *out = v;                                                                                \
+        return rc;                                                                               \
+    }
+
 /* Encode rec and store it under its id: add (CV_EEXIST if the id is taken) or put (replace).
  * CV_ELIMIT "<what> record too large" past max_bytes. */
 int srv_rec_store(struct idx_txn *t, const struct srv_rec_kind *k, const void *rec, bool add,
@@ -106,9 +128,14 @@ int srv_rec_load(struct idx_txn *t, const struct srv_rec_kind *k, const char *id
                  struct cv_err *err);
 
 /* Every record of the kind, decoded into a malloc'd array (*out, *n; free() it), sorted with
- * cmp when it is not NULL. */
+ * cmp when it is not NULL, else in the kind's order. */
 int srv_rec_list(struct idx_txn *t, const struct srv_rec_kind *k, void **out, size_t *n,
                  int (*cmp)(const void *, const void *), struct cv_err *err);
+
+/* srv_rec_list sorted by each record's creation time, the int64 at created_off. */
+enum srv_rec_order { SRV_REC_OLDEST_FIRST, SRV_REC_NEWEST_FIRST };
+int srv_rec_list_by_created(struct idx_txn *t, const struct srv_rec_kind *k, size_t created_off,
+                            enum srv_rec_order order, void **out, size_t *n, struct cv_err *err);
 
 /* Call cb(ctx, record) for every record in id order, the record decoded into one scratch copy
  * valid during the call; a nonzero return stops the iteration and is returned. */

@@ -69,29 +69,8 @@ static const struct srv_rec_kind kind = {
     .counter = "next_report", .prefix = "RP-", .fields = fields,
 };
 
-int srv_report_add(struct idx_txn *t, struct srv_report *rp, struct cv_err *err)
-{
-    return srv_rec_add_numbered(t, &kind, rp, err);
-}
-
-/* srv_report_put and srv_report_get (reports.h) */
-SRV_REC_PUT_GET(srv_report, struct srv_report, kind)
-
-static int newest_first(const void *a, const void *b)
-{
-    const struct srv_report *x = a, *y = b;
-
-    return x->created_us > y->created_us ? -1 : x->created_us < y->created_us;
-}
-
-int srv_report_list(struct idx_txn *t, struct srv_report **out, size_t *n, struct cv_err *err)
-{
-    void *v = NULL;
-    int rc = srv_rec_list(t, &kind, &v, n, newest_first, err);
-
-    *out = v;
-    return rc;
-}
+/* srv_report_add, _put, _get and _list, newest first (reports.h) */
+SRV_REC_NUMBERED(srv_report, struct srv_report, kind, SRV_REC_NEWEST_FIRST)
 
 int srv_report_photo_put(struct idx_txn *t, const char *id, const void *p, size_t n,
                          struct cv_err *err)

@@ -46,29 +46,8 @@ static const struct srv_rec_kind kind = {
     .counter = "next_request", .prefix = "R-", .fields = fields,
 };
 
-int srv_request_add(struct idx_txn *txn, struct srv_request *rq, struct cv_err *err)
-{
-    return srv_rec_add_numbered(txn, &kind, rq, err);
-}
-
-/* srv_request_put and srv_request_get (requests.h) */
-SRV_REC_PUT_GET(srv_request, struct srv_request, kind)
-
-static int by_created(const void *a, const void *b)
-{
-    const struct srv_request *x = a, *y = b;
-
-    return x->created_us < y->created_us ? -1 : x->created_us > y->created_us;
-}
-
-int srv_request_list(struct idx_txn *txn, struct srv_request **out, size_t *n, struct cv_err *err)
-{
-    void *v = NULL;
-    int rc = srv_rec_list(txn, &kind, &v, n, by_created, err);
-
-    *out = v;
-    return rc;
-}
+/* srv_request_add, _put, _get and _list, oldest first (requests.h) */
+SRV_REC_NUMBERED(srv_request, struct srv_request, kind, SRV_REC_OLDEST_FIRST)
 
 void srv_request_json(struct cv_buf *b, const struct srv_request *rq, bool full)
 {

@@ -151,14 +151,19 @@ static bool hold_in(struct srv_req *r, struct idx_txn *t, const char *id)
     return srv_scope_cameras(r, t, h.cameras[0], sizeof(h.cameras[0]), h.ncameras);
 }
 
-static bool request_in(struct srv_req *r, struct idx_txn *t, const char *id)
-{
-    struct srv_request q;
+/* name(r, t, id): a record of type T that get() reads and that names its cameras (cameras[],
+ * ncameras) is in scope when its cameras are (srv_scope_cameras). */
+#define CAMERAS_IN(name, T, get)                                                                   \
+    static bool name(struct srv_req *r, struct idx_txn *t, const char *id)                         \
+    {                                                                                              \
+        T rec;                                                                                     \
+        if (get(t, id, &rec, NULL) < 0)                                                            \
+            return true;                                                                           \
+        return srv_scope_cameras(r, t, rec.cameras[0], sizeof(rec.cameras[0]), rec.ncameras);     \
+    }
 
-    if (srv_request_get(t, id, &q, NULL) < 0)
-        return true;
-    return srv_scope_cameras(r, t, q.cameras[0], sizeof(q.cameras[0]), q.ncameras);
-}
+CAMERAS_IN(request_in, struct srv_request, srv_request_get)
+CAMERAS_IN(job_in, struct srv_job, srv_job_get)
 
 static bool case_in(struct srv_req *r, struct idx_txn *t, const char *id)
 {
@@ -167,15 +172,6 @@ static bool case_in(struct srv_req *r, struct idx_txn *t, const char *id)
 
     free(c);
     return ok;
-}
-
-static bool job_in(struct srv_req *r, struct idx_txn *t, const char *id)
-{
-    struct srv_job j;
-
-    if (srv_job_get(t, id, &j, NULL) < 0)
-        return true;
-    return srv_scope_cameras(r, t, j.cameras[0], sizeof(j.cameras[0]), j.ncameras);
 }
 
 static bool camera_in(struct srv_req *r, struct idx_txn *t, const char *id)

@@ -65,7 +65,10 @@ int srv_cookie_find(const char *header, const char *name, char *out, size_t cap)
 /* ---- routes ---- */
 
 struct srv_req;
-typedef int (*srv_handler)(struct srv_req *r);
+/* What every handler is: `srv_api_fn api_x;` declares one (the lists at the end of this file,
+ * alerts_int.h and workflow_int.h); it answers r and returns 0 (see srv_reply_*). */
+typedef int srv_api_fn(struct srv_req *r);
+typedef srv_api_fn *srv_handler;
 
 #define SRV_PUBLIC 0x1       /* no authentication (login, healthz, metrics) */
 #define SRV_LONG_STRINGS 0x2 /* a body string may be as long as the body (a photo in base64);
@@ -311,6 +314,25 @@ int srv_reply_list(struct srv_req *r, const struct srv_list *l);
         fn(&r->out, item);                                                                       \
     }
 /*
+ * A whole GET list handler `name` (int name(struct srv_req *)) for the kinds that belong to an
+ * area: {"key":[...]} of the items of list() (T: int list(struct idx_txn *, T **, size_t *,
+ * struct cv_err *)) whose string member `area` is in the caller's scope (srv_scope_area), each
+ * written by json() (void json(struct cv_buf *, const T *)).
+ */
+#define SRV_API_LIST_IN_AREA(name, key, T, list, json, area)                                     \
+    SRV_LIST_OF(name##_of, list)                                                                 \
+    static bool name##_keep(struct srv_req *r, struct idx_txn *t, const void *item, void *ctx)   \
+    {                                                                                            \
+        (void)ctx;                                                                               \
+        return srv_scope_area(r, t, ((const T *)item)->area);                                    \
+    }                                                                                            \
+    SRV_LIST_JSON(name##_json, json)                                                             \
+    int name(struct srv_req *r)                                                                  \
+    {                                                                                            \
+        const struct srv_list l = {key, sizeof(T), 0, NULL, name##_of, name##_keep, name##_json}; \
+        return srv_reply_list(r, &l);                                                            \
+    }
+/*
  * Answer with a body that read() produces (libmicrohttpd's content reader: size bytes, or
  * UINT64_MAX when unknown, asked for in blocks of `block`): status, Content-Type ctype and
  * Cache-Control no-store; more headers with srv_header. The response owns arg from the call on:
@@ -326,38 +348,19 @@ void srv_user_json(struct cv_buf *b, const struct srv_user *u);
 
 /* ---- handlers (one group per api_*.c file) ---- */
 /* api_session.c */
-int api_login(struct srv_req *r);
-int api_logout(struct srv_req *r);
-int api_me(struct srv_req *r);
-int api_me_password(struct srv_req *r);
+srv_api_fn api_login, api_logout, api_me, api_me_password;
 /* api_users.c */
-int api_users_list(struct srv_req *r);
-int api_users_add(struct srv_req *r);
-int api_users_get(struct srv_req *r);
-int api_users_edit(struct srv_req *r);
+srv_api_fn api_users_list, api_users_add, api_users_get, api_users_edit;
 /* api_cameras.c */
-int api_cameras_list(struct srv_req *r);
-int api_cameras_get(struct srv_req *r);
-int api_cameras_add(struct srv_req *r);
-int api_cameras_edit(struct srv_req *r);
-int api_timeline(struct srv_req *r);
+srv_api_fn api_cameras_list, api_cameras_get, api_cameras_add, api_cameras_edit, api_timeline;
 /* api_holds.c */
-int api_holds_list(struct srv_req *r);
-int api_holds_get(struct srv_req *r);
-int api_holds_add(struct srv_req *r);
-int api_holds_release(struct srv_req *r);
+srv_api_fn api_holds_list, api_holds_get, api_holds_add, api_holds_release;
 /* api_admin.c */
-int api_retention(struct srv_req *r);
-int api_volumes_list(struct srv_req *r);
-int api_volumes_add(struct srv_req *r);
-int api_volumes_edit(struct srv_req *r);
-int api_audit_list(struct srv_req *r);
-int api_audit_verify(struct srv_req *r);
+srv_api_fn api_retention, api_volumes_list, api_volumes_add, api_volumes_edit, api_audit_list,
+    api_audit_verify;
 /* api_areas.c, api_online.c */
-int api_areas_list(struct srv_req *r);
-int api_reports_online(struct srv_req *r);
+srv_api_fn api_areas_list, api_reports_online;
 /* api_health.c */
-int api_healthz(struct srv_req *r);
-int api_metrics(struct srv_req *r);
+srv_api_fn api_healthz, api_metrics;
 
 #endif

@@ -56,27 +56,14 @@ int wf_range(struct srv_req *r, uint64_t size, uint64_t *off, uint64_t *len, boo
 
 /* ---- handlers ---- */
 /* api_requests.c */
-int api_requests_add(struct srv_req *r);
-int api_requests_list(struct srv_req *r);
-int api_requests_get(struct srv_req *r);
-int api_requests_approve(struct srv_req *r);
-int api_requests_reject(struct srv_req *r);
+srv_api_fn api_requests_add, api_requests_list, api_requests_get, api_requests_approve,
+    api_requests_reject;
 /* api_cases.c */
-int api_cases_list(struct srv_req *r);
-int api_cases_add(struct srv_req *r);
-int api_cases_get(struct srv_req *r);
-int api_cases_edit(struct srv_req *r);
-int api_cases_member_add(struct srv_req *r);
-int api_cases_member_del(struct srv_req *r);
-int api_cases_clip_add(struct srv_req *r);
-int api_cases_clip_del(struct srv_req *r);
-int api_cases_custody(struct srv_req *r);
+srv_api_fn api_cases_list, api_cases_add, api_cases_get, api_cases_edit, api_cases_member_add,
+    api_cases_member_del, api_cases_clip_add, api_cases_clip_del, api_cases_custody;
 /* api_exports.c */
-int api_exports_list(struct srv_req *r);
-int api_exports_add(struct srv_req *r);
-int api_exports_get(struct srv_req *r);
-int api_exports_cancel(struct srv_req *r);
-int api_exports_download(struct srv_req *r);
+srv_api_fn api_exports_list, api_exports_add, api_exports_get, api_exports_cancel,
+    api_exports_download;
 /* api_playback.c, api_live.c */
 /* The clip video.mp4 delivers (exporter/clip.h) for the camera of the path over the query's
  * from and to (at most 6 hours; srv_footage_range): the first run only when codec parameters
@@ -85,15 +72,9 @@ int api_exports_download(struct srv_req *r);
 struct exp_clip;
 int wf_video_clip(struct srv_req *r, struct idx_camera *cam, int64_t *from, int64_t *to,
                   struct exp_clip **clip);
-int api_video(struct srv_req *r);
-int api_live(struct srv_req *r);
-int api_live_hls(struct srv_req *r);
-int api_live_hls_init(struct srv_req *r);
-int api_live_hls_frag(struct srv_req *r);
-int api_snapshot(struct srv_req *r);
+srv_api_fn api_video, api_live, api_live_hls, api_live_hls_init, api_live_hls_frag, api_snapshot;
 /* api_rendition.c: video.mp4 and live.mp4 with ?rendition=h264 (api_video and api_live hand
  * the request over when the parameter is there) */
-int api_video_rendition(struct srv_req *r);
-int api_live_rendition(struct srv_req *r);
+srv_api_fn api_video_rendition, api_live_rendition;
 
 #endif

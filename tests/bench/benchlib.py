@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -219,6 +220,31 @@ def write_result(out_dir, name, result):
     tmp.rename(path)
     print(f"{name}: wrote {path}", flush=True)
     return path
+
+
+NTP_UNIX = 2208988800  # seconds from the NTP epoch (1900) to the UNIX one
+
+
+def prft_wall(buf, off):
+    """UNIX seconds (µs precision) of the NTP wall clock of a version-1 prft box at buf[off:]
+    (a timestamp with the high bit clear is in NTP era 1, after 2036)."""
+    ntp = struct.unpack(">Q", buf[off + 16:off + 24])[0]
+    secs, frac = ntp >> 32, ntp & 0xffffffff
+    if not secs & 0x80000000:
+        secs += 1 << 32
+    return secs - NTP_UNIX + frac / 2**32
+
+
+def read_live(resp, seconds):
+    """Reads a streaming HTTP response (live.mp4) for `seconds` or to its end; yields (the
+    client's wall clock when a read returned, the bytes it returned). A latency measure takes
+    that clock as the arrival of what the bytes complete."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        data = resp.read1(65536)
+        if not data:
+            break
+        yield time.time(), data
 
 
 class Slowloris:

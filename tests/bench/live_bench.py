@@ -21,7 +21,6 @@ from pathlib import Path
 
 import benchlib as bl
 
-NTP_UNIX = 2208988800
 
 
 def login(port, user, password):
@@ -41,21 +40,14 @@ def read_live(port, cookie, seconds):
     if r.status != 200:
         return None
     buf, off, prft, lat = b"", 0, None, []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        data = r.read1(65536)
-        if not data:
-            break
+    for now, data in bl.read_live(r, seconds):
         buf += data
-        now = time.time()
         while off + 8 <= len(buf):
             size, typ = struct.unpack(">I4s", buf[off:off + 8])
             if size < 8 or off + size > len(buf):
                 break
             if typ == b"prft":
-                ntp = struct.unpack(">Q", buf[off + 16:off + 24])[0]
-                secs = ntp >> 32 if ntp >> 63 else (ntp >> 32) + (1 << 32)
-                prft = secs - NTP_UNIX + (ntp & 0xffffffff) / 2**32
+                prft = bl.prft_wall(buf, off)
             elif typ == b"mdat" and prft is not None:
                 lat.append(now - prft)
                 prft = None

@@ -13,21 +13,13 @@ a speed test: whole-GOP fragments measure ~2.2 s; chunks ~0.3 s). The figures ar
 import http.client
 import statistics
 import struct
-import time
+import sys
 
-from conftest import boxes_end, cv, start_gst, start_recorder, top_boxes, wait_for
+from conftest import REPO, boxes_end, cv, start_gst, start_recorder, top_boxes, wait_for
 from httpapi import add_user, logged_in, start_server
 
-NTP_UNIX = 2208988800
-
-
-def prft_wall(buf, off):
-    """µs-precision UNIX seconds of a version-1 prft box at off."""
-    ntp = struct.unpack(">Q", buf[off + 16:off + 24])[0]
-    secs, frac = ntp >> 32, ntp & 0xffffffff
-    if not secs & 0x80000000:
-        secs += 1 << 32
-    return secs - NTP_UNIX + frac / 2**32
+sys.path.insert(0, str(REPO / "tests" / "bench"))
+from benchlib import prft_wall, read_live  # noqa: E402
 
 
 def first_sample_is_key(moof):
@@ -70,13 +62,8 @@ def measure(port, cookie, seconds):
     assert resp.status == 200, resp.read()
     buf, lat, prft, moofs_without_prft = b"", [], None, 0
     chunks, per_frag, first_key = 0, [], None
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        data = resp.read1(65536)
-        if not data:
-            break
+    for now, data in read_live(resp, seconds):
         buf += data
-        now = time.time()
         got = top_boxes(buf, strict=False)
         for typ, o, size in got:
             if typ == "prft":

@@ -108,6 +108,7 @@ void fx_root_close(const char *root, struct idx *idx)
 
 int fx_env_open(struct fx_env *e)
 {
+    memset(e, 0, sizeof(*e));
     return fx_root_open(e->root, &e->idx);
 }
 
@@ -472,7 +473,7 @@ int fx_pending_root_open(struct fx_pending_root *e, const char *rel, const void 
     char path[PATH_MAX], dir[PATH_MAX];
     int rc;
 
-    e->idx = NULL;
+    memset(e, 0, sizeof(*e));
     if (fx_tmpdir(e->root) < 0)
         return -1;
     memset(&e->cam, 0, sizeof(e->cam));

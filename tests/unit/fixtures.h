@@ -41,10 +41,13 @@ int fx_root_open(char *root, struct idx **idx);
 /* Close idx (NULL-safe) and remove the root. */
 void fx_root_close(const char *root, struct idx *idx);
 
-/* The same as one struct: what most index tests start from. */
+/* The same as one struct: what most index tests start from, with room for the test's one
+ * transaction at a time (t, NULL after open; the test begins and ends it) and its calls' err. */
 struct fx_env {
     char root[PATH_MAX];
     struct idx *idx;
+    struct idx_txn *t;
+    struct cv_err err;
 };
 int fx_env_open(struct fx_env *e);
 void fx_env_close(struct fx_env *e); /* also sets e->idx to NULL */
@@ -127,6 +130,8 @@ struct fx_pending_root {
     char root[PATH_MAX];
     struct idx *idx;
     struct idx_camera cam;
+    struct idx_txn *t;  /* the test's one transaction at a time (NULL after open) */
+    struct cv_err err;  /* for the test's calls */
 };
 int fx_pending_root_open(struct fx_pending_root *e, const char *rel, const void *data,
                          size_t len);

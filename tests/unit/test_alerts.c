@@ -24,11 +24,7 @@ void test_alerts_reports(void)
         {"camera_online", false}, {"picture_ok", false},  {"retention_shortfall", true},
         {"retention_ok", false},  {"picture_frozen", true},
     };
-    static const struct {
-        const char *bytes;
-        size_t n;
-        const char *type;
-    } photos[] = {
+    static const struct unit_bytes_case photos[] = {
         {"\xff\xd8\xff\xe0", 4, "image/jpeg"},
         {"\x89PNG\r\n\x1a\n", 8, "image/png"},
         {"GIF89a", 6, NULL},
@@ -44,9 +40,9 @@ void test_alerts_reports(void)
 
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         CHECK_MSG(srv_alert_is_alarm(kinds[i].kind) == kinds[i].alarm, "%s", kinds[i].kind);
-    for (size_t i = 0; i < sizeof(photos) / sizeof(photos[0]); i++) {
+    for (size_t i = 0; i < NELEM(photos); i++) {
         const char *got = srv_photo_type((const uint8_t *)photos[i].bytes, photos[i].n);
-        CHECK_MSG(got == photos[i].type || (got && photos[i].type && !strcmp(got, photos[i].type)),
+        CHECK_MSG(got == photos[i].want || (got && photos[i].want && !strcmp(got, photos[i].want)),
                   "photo %zu", i);
     }
     CHECK_EQ_INT(srv_report_kind_of("hazard"), SRV_REPORT_HAZARD);

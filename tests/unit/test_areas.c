@@ -30,8 +30,6 @@ static int add(struct idx_txn *t, const char *id, const char *parent, struct cv_
 void test_areas_tree(void)
 {
     struct fx_env e;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
     struct idx_camera cam;
     struct srv_user u;
     static const struct {
@@ -46,17 +44,17 @@ void test_areas_tree(void)
 
     if (fx_env_open(&e) < 0)
         return;
-    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
-    CHECK_OK(add(t, "county", "", &err), &err);
-    CHECK_OK(add(t, "town-a", "county", &err), &err);
-    CHECK_OK(add(t, "town-b", "county", &err), &err);
-    CHECK_OK(add(t, "village", "town-a", &err), &err);
-    CHECK_EQ_INT(add(t, "x", "nowhere", &err), CV_ENOENT);
-    CHECK_EQ_STR(err.msg, "unknown area 'nowhere'");
-    CHECK_EQ_INT(add(t, "town-a", "", &err), CV_EEXIST);
-    CHECK_EQ_INT(add(t, "bad/id", "", &err), CV_EINVAL);
+    CHECK_OK(idx_begin(e.idx, true, &e.t, &e.err), &e.err);
+    CHECK_OK(add(e.t, "county", "", &e.err), &e.err);
+    CHECK_OK(add(e.t, "town-a", "county", &e.err), &e.err);
+    CHECK_OK(add(e.t, "town-b", "county", &e.err), &e.err);
+    CHECK_OK(add(e.t, "village", "town-a", &e.err), &e.err);
+    CHECK_EQ_INT(add(e.t, "x", "nowhere", &e.err), CV_ENOENT);
+    CHECK_EQ_STR(e.err.msg, "unknown area 'nowhere'");
+    CHECK_EQ_INT(add(e.t, "town-a", "", &e.err), CV_EEXIST);
+    CHECK_EQ_INT(add(e.t, "bad/id", "", &e.err), CV_EINVAL);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        CHECK_MSG(srv_area_within(t, cases[i].area, cases[i].scope) == cases[i].within,
+        CHECK_MSG(srv_area_within(e.t, cases[i].area, cases[i].scope) == cases[i].within,
                   "'%s' within '%s'", cases[i].area, cases[i].scope);
     /* Eight levels at most. */
     {
@@ -64,7 +62,7 @@ void test_areas_tree(void)
         int rc = 0, made = 0;
         for (int i = 0; i < 8 && rc == 0; i++) {
             snprintf(id, sizeof(id), "deep-%d", i);
-            rc = add(t, id, parent, &err);
+            rc = add(e.t, id, parent, &e.err);
             made += rc == 0;
             memcpy(parent, id, sizeof(parent));
         }
@@ -75,27 +73,27 @@ void test_areas_tree(void)
     memset(&cam, 0, sizeof(cam));
     cv_strlcpy(cam.id, "gate", sizeof(cam.id));
     cv_strlcpy(cam.area, "town-b", sizeof(cam.area));
-    CHECK_OK(idx_camera_add(t, &cam, &err), &err);
+    CHECK_OK(idx_camera_add(e.t, &cam, &e.err), &e.err);
     memset(&u, 0, sizeof(u));
     cv_strlcpy(u.name, "li", sizeof(u.name));
     u.role = SRV_ROLE_OFFICER;
     cv_strlcpy(u.area, "deep-3", sizeof(u.area));
-    CHECK_OK(srv_user_add(t, &u, &err), &err);
-    CHECK_EQ_INT(srv_area_remove(t, "town-b", &err), CV_ESTATE);
-    CHECK_CONTAINS(err.msg, "in use by camera 'gate'");
-    CHECK_EQ_INT(srv_area_remove(t, "deep-2", &err), CV_ESTATE);
-    CHECK_CONTAINS(err.msg, "in use by area 'deep-3'");
-    CHECK_EQ_INT(srv_area_remove(t, "county", &err), CV_ESTATE);
-    CHECK_CONTAINS(err.msg, "in use by area 'town-a'");
-    CHECK_OK(srv_area_remove(t, "deep-4", &err), &err); /* a leaf nobody names */
-    CHECK_EQ_INT(srv_area_remove(t, "deep-4", &err), CV_ENOENT);
-    CHECK_EQ_INT(srv_area_remove(t, "deep-3", &err), CV_ESTATE);
-    CHECK_CONTAINS(err.msg, "in use by user 'li'");
-    CHECK_OK(srv_user_get(t, "li", &u, &err), &err);
+    CHECK_OK(srv_user_add(e.t, &u, &e.err), &e.err);
+    CHECK_EQ_INT(srv_area_remove(e.t, "town-b", &e.err), CV_ESTATE);
+    CHECK_CONTAINS(e.err.msg, "in use by camera 'gate'");
+    CHECK_EQ_INT(srv_area_remove(e.t, "deep-2", &e.err), CV_ESTATE);
+    CHECK_CONTAINS(e.err.msg, "in use by area 'deep-3'");
+    CHECK_EQ_INT(srv_area_remove(e.t, "county", &e.err), CV_ESTATE);
+    CHECK_CONTAINS(e.err.msg, "in use by area 'town-a'");
+    CHECK_OK(srv_area_remove(e.t, "deep-4", &e.err), &e.err); /* a leaf nobody names */
+    CHECK_EQ_INT(srv_area_remove(e.t, "deep-4", &e.err), CV_ENOENT);
+    CHECK_EQ_INT(srv_area_remove(e.t, "deep-3", &e.err), CV_ESTATE);
+    CHECK_CONTAINS(e.err.msg, "in use by user 'li'");
+    CHECK_OK(srv_user_get(e.t, "li", &u, &e.err), &e.err);
     CHECK_EQ_STR(u.area, "deep-3");
-    CHECK_OK(idx_camera_get(t, "gate", &cam, &err), &err);
+    CHECK_OK(idx_camera_get(e.t, "gate", &cam, &e.err), &e.err);
     CHECK_EQ_STR(cam.area, "town-b");
-    idx_abort(t);
+    idx_abort(e.t);
     fx_env_close(&e);
 }
 
@@ -104,8 +102,6 @@ void test_areas_tree(void)
 void test_areas_online_enabled(void)
 {
     struct fx_env e;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
     struct idx_camera cam;
     struct idx_gap g = {0};
     struct cv_buf out;
@@ -123,28 +119,28 @@ void test_areas_online_enabled(void)
     if (fx_env_open(&e) < 0)
         return;
     q.root = e.root;
-    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
-    CHECK_OK(add(t, "county", "", &err), &err);
-    CHECK_OK(add(t, "town", "county", &err), &err);
+    CHECK_OK(idx_begin(e.idx, true, &e.t, &e.err), &e.err);
+    CHECK_OK(add(e.t, "county", "", &e.err), &e.err);
+    CHECK_OK(add(e.t, "town", "county", &e.err), &e.err);
     memset(&cam, 0, sizeof(cam));
     cv_strlcpy(cam.id, "gate", sizeof(cam.id));
     cv_strlcpy(cam.area, "town", sizeof(cam.area));
     cam.enabled = true;
     cam.created_us = T0 - 50 * S;
-    CHECK_OK(idx_camera_add(t, &cam, &err), &err);
+    CHECK_OK(idx_camera_add(e.t, &cam, &e.err), &e.err);
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
         struct srv_audit_entry a = {.time_us = T0 + events[i].at_s * S, .user = "x", .role = "cli",
                                     .action = events[i].action, .target = "gate",
                                     .detail = events[i].detail};
-        CHECK_OK(srv_audit_append(t, &a, NULL, &err), &err);
+        CHECK_OK(srv_audit_append(e.t, &a, NULL, &e.err), &e.err);
     }
     g.cam = cam.num;
     g.start_us = T0 + 800 * S;
     g.end_us = T0 + 850 * S;
     g.reason = IDX_GAP_OFFLINE;
-    CHECK_OK(idx_gap_put(t, &g, &err), &err);
+    CHECK_OK(idx_gap_put(e.t, &g, &e.err), &e.err);
     cv_buf_init(&out, 1 << 20);
-    CHECK_OK(srv_online_report(t, &q, SRV_ONLINE_CSV, &out, &err), &err);
+    CHECK_OK(srv_online_report(e.t, &q, SRV_ONLINE_CSV, &out, &e.err), &e.err);
     cv_buf_u8(&out, 0);
     /* Enabled 1000 - 200 (100..300) - 100 (500..600) = 700 s; offline 50 s; unexplained 650. */
     CHECK_CONTAINS((const char *)out.data,
@@ -153,8 +149,8 @@ void test_areas_online_enabled(void)
     CHECK_CONTAINS((const char *)out.data, "total,,,1,700.000,");
     cv_buf_reset(&out);
     q.area = "ghost";
-    CHECK_EQ_INT(srv_online_report(t, &q, SRV_ONLINE_JSON, &out, &err), CV_ENOENT);
+    CHECK_EQ_INT(srv_online_report(e.t, &q, SRV_ONLINE_JSON, &out, &e.err), CV_ENOENT);
     cv_buf_release(&out);
-    idx_abort(t);
+    idx_abort(e.t);
     fx_env_close(&e);
 }

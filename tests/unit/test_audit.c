@@ -74,8 +74,6 @@ static int collect(void *ctx, const struct itg_audit_rec *r)
 void test_audit_chain(void)
 {
     struct fx_env e;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
     struct collect c = {.prev_ok = 1};
     struct srv_audit_filter f = {0};
     uint64_t n = 0, bad = 0;
@@ -83,17 +81,17 @@ void test_audit_chain(void)
     if (fx_env_open(&e) < 0)
         return;
     fill(&e, 10);
-    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(itg_audit_verify(t, &n, &bad, &err), &err);
+    CHECK_OK(idx_begin(e.idx, false, &e.t, &e.err), &e.err);
+    CHECK_OK(itg_audit_verify(e.t, &n, &bad, &e.err), &e.err);
     CHECK_EQ_U64(n, 10);
-    CHECK_OK(srv_audit_iter(t, &f, collect, &c, &err), &err);
+    CHECK_OK(srv_audit_iter(e.t, &f, collect, &c, &e.err), &e.err);
     CHECK_EQ_INT(c.n, 10);
     CHECK(c.prev_ok);
     /* Filters: a case, a time, paging. */
     memset(&c, 0, sizeof(c));
     c.prev_ok = 1;
     f = (struct srv_audit_filter){.case_id = "K-1"};
-    CHECK_OK(srv_audit_iter(t, &f, collect, &c, &err), &err);
+    CHECK_OK(srv_audit_iter(e.t, &f, collect, &c, &e.err), &e.err);
     CHECK_EQ_INT(c.n, 3);
     CHECK_EQ_U64(c.seqs[0], 3);
     CHECK_EQ_U64(c.seqs[2], 9);
@@ -101,25 +99,23 @@ void test_audit_chain(void)
     memset(&c, 0, sizeof(c));
     c.prev_ok = 1;
     f = (struct srv_audit_filter){.since_us = FX_START_US + 8 * CV_US_PER_S};
-    CHECK_OK(srv_audit_iter(t, &f, collect, &c, &err), &err);
+    CHECK_OK(srv_audit_iter(e.t, &f, collect, &c, &e.err), &e.err);
     CHECK_EQ_INT(c.n, 3);
     memset(&c, 0, sizeof(c));
     c.prev_ok = 1;
     f = (struct srv_audit_filter){.after_seq = 4, .limit = 2};
-    CHECK_OK(srv_audit_iter(t, &f, collect, &c, &err), &err);
+    CHECK_OK(srv_audit_iter(e.t, &f, collect, &c, &e.err), &e.err);
     CHECK_EQ_INT(c.n, 2);
     CHECK_EQ_U64(c.seqs[0], 5);
     CHECK_EQ_U64(c.seqs[1], 6);
     CHECK(c.prev_ok);
-    idx_abort(t);
+    idx_abort(e.t);
     fx_env_close(&e);
 }
 
 void test_audit_case_lines(void)
 {
     struct fx_env e;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
     struct cv_buf out;
     const char *p;
     int lines = 0;
@@ -128,10 +124,10 @@ void test_audit_case_lines(void)
         return;
     fill(&e, 6);
     cv_buf_init(&out, 1 << 20);
-    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(srv_audit_case_lines(t, "K-1", &out, &err), &err);
-    CHECK_EQ_INT(srv_audit_case_lines(t, "", &out, &err), CV_EINVAL);
-    idx_abort(t);
+    CHECK_OK(idx_begin(e.idx, false, &e.t, &e.err), &e.err);
+    CHECK_OK(srv_audit_case_lines(e.t, "K-1", &out, &e.err), &e.err);
+    CHECK_EQ_INT(srv_audit_case_lines(e.t, "", &out, &e.err), CV_EINVAL);
+    idx_abort(e.t);
     /* "<seq> <prev hex> <hash hex> <line>\n", each line checkable by hand. */
     for (p = cv_buf_str(&out); *p; lines++) {
         const char *nl = strchr(p, '\n');
@@ -207,18 +203,16 @@ void test_audit_tampered(void)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct fx_env e;
-        struct idx_txn *t = NULL;
-        struct cv_err err = {""};
         uint64_t n = 0, bad = 0;
         if (fx_env_open(&e) < 0)
             return;
         fill(&e, 8);
         tamper(&e, cases[i].seq, cases[i].from, cases[i].to);
-        CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-        CHECK_EQ_INT(itg_audit_verify(t, &n, &bad, &err), CV_ECORRUPT);
+        CHECK_OK(idx_begin(e.idx, false, &e.t, &e.err), &e.err);
+        CHECK_EQ_INT(itg_audit_verify(e.t, &n, &bad, &e.err), CV_ECORRUPT);
         CHECK_EQ_U64(bad, cases[i].first_bad);
-        CHECK_CONTAINS(err.msg, cases[i].why);
-        idx_abort(t);
+        CHECK_CONTAINS(e.err.msg, cases[i].why);
+        idx_abort(e.t);
         fx_env_close(&e);
     }
 }
@@ -236,8 +230,6 @@ static int count_cb(void *ctx, const void *k, size_t klen, const void *v, size_t
 void test_idx_records(void)
 {
     struct fx_env e;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
     struct cv_buf v, k2;
     uint64_t id = 0, cnt = 0;
     size_t seen[2] = {0, 0};
@@ -246,49 +238,49 @@ void test_idx_records(void)
         return;
     cv_buf_init(&v, 1024);
     cv_buf_init(&k2, 1024);
-    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
-    CHECK_OK(idx_rec_add(t, IDX_USERS, "bob", 3, "v1", 2, &err), &err);
-    CHECK_EQ_INT(idx_rec_add(t, IDX_USERS, "bob", 3, "v2", 2, &err), CV_EEXIST);
-    CHECK_OK(idx_rec_put(t, IDX_USERS, "bob", 3, "v3", 2, &err), &err);
-    CHECK_OK(idx_rec_put(t, IDX_USERS, "amy", 3, "v4", 2, &err), &err);
-    CHECK_OK(idx_rec_put(t, IDX_CASES, "amy", 3, "other store", 11, &err), &err);
-    CHECK_EQ_INT(idx_rec_put(t, IDX_USERS, "", 0, "x", 1, &err), CV_EINVAL);
-    CHECK_OK(idx_counter_next(t, "cases", &id, &err), &err);
+    CHECK_OK(idx_begin(e.idx, true, &e.t, &e.err), &e.err);
+    CHECK_OK(idx_rec_add(e.t, IDX_USERS, "bob", 3, "v1", 2, &e.err), &e.err);
+    CHECK_EQ_INT(idx_rec_add(e.t, IDX_USERS, "bob", 3, "v2", 2, &e.err), CV_EEXIST);
+    CHECK_OK(idx_rec_put(e.t, IDX_USERS, "bob", 3, "v3", 2, &e.err), &e.err);
+    CHECK_OK(idx_rec_put(e.t, IDX_USERS, "amy", 3, "v4", 2, &e.err), &e.err);
+    CHECK_OK(idx_rec_put(e.t, IDX_CASES, "amy", 3, "other store", 11, &e.err), &e.err);
+    CHECK_EQ_INT(idx_rec_put(e.t, IDX_USERS, "", 0, "x", 1, &e.err), CV_EINVAL);
+    CHECK_OK(idx_counter_next(e.t, "cases", &id, &e.err), &e.err);
     CHECK_EQ_U64(id, 1);
-    CHECK_OK(idx_counter_next(t, "cases", &id, &err), &err);
+    CHECK_OK(idx_counter_next(e.t, "cases", &id, &e.err), &e.err);
     CHECK_EQ_U64(id, 2);
-    CHECK_OK(idx_commit(t, &err), &err);
+    CHECK_OK(idx_commit(e.t, &e.err), &e.err);
 
-    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(idx_rec_get(t, IDX_USERS, "bob", 3, &v, &err), &err);
+    CHECK_OK(idx_begin(e.idx, false, &e.t, &e.err), &e.err);
+    CHECK_OK(idx_rec_get(e.t, IDX_USERS, "bob", 3, &v, &e.err), &e.err);
     CHECK_EQ_INT(v.len, 2);
     CHECK_EQ_MEM(v.data, "v3", 2);
-    CHECK_EQ_INT(idx_rec_get(t, IDX_USERS, "eve", 3, &v, &err), CV_ENOENT);
-    CHECK_OK(idx_rec_last(t, IDX_USERS, &k2, &v, &err), &err);
+    CHECK_EQ_INT(idx_rec_get(e.t, IDX_USERS, "eve", 3, &v, &e.err), CV_ENOENT);
+    CHECK_OK(idx_rec_last(e.t, IDX_USERS, &k2, &v, &e.err), &e.err);
     CHECK_EQ_MEM(k2.data, "bob", 3);
-    CHECK_EQ_INT(idx_rec_last(t, IDX_JOBS, &k2, &v, &err), CV_ENOENT);
-    CHECK_OK(idx_rec_count(t, IDX_USERS, &cnt, &err), &err);
+    CHECK_EQ_INT(idx_rec_last(e.t, IDX_JOBS, &k2, &v, &e.err), CV_ENOENT);
+    CHECK_OK(idx_rec_count(e.t, IDX_USERS, &cnt, &e.err), &e.err);
     CHECK_EQ_U64(cnt, 2);
-    CHECK_OK(idx_rec_iter(t, IDX_USERS, "b", 1, false, count_cb, seen, &err), &err);
+    CHECK_OK(idx_rec_iter(e.t, IDX_USERS, "b", 1, false, count_cb, seen, &e.err), &e.err);
     CHECK_EQ_INT(seen[0], 1); /* only "bob" is >= "b" */
     seen[0] = 0;
-    CHECK_OK(idx_rec_iter(t, IDX_USERS, "b", 1, true, count_cb, seen, &err), &err);
+    CHECK_OK(idx_rec_iter(e.t, IDX_USERS, "b", 1, true, count_cb, seen, &e.err), &e.err);
     CHECK_EQ_INT(seen[0], 1); /* only "amy" is <= "b" */
-    CHECK_EQ_INT(idx_counter_next(t, "x", &id, &err), CV_EINVAL); /* read transaction */
-    idx_abort(t);
+    CHECK_EQ_INT(idx_counter_next(e.t, "x", &id, &e.err), CV_EINVAL); /* read transaction */
+    idx_abort(e.t);
 
-    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
-    CHECK_OK(idx_rec_del(t, IDX_USERS, "bob", 3, &err), &err);
-    CHECK_EQ_INT(idx_rec_del(t, IDX_USERS, "bob", 3, &err), CV_ENOENT);
-    CHECK_OK(idx_commit(t, &err), &err);
+    CHECK_OK(idx_begin(e.idx, true, &e.t, &e.err), &e.err);
+    CHECK_OK(idx_rec_del(e.t, IDX_USERS, "bob", 3, &e.err), &e.err);
+    CHECK_EQ_INT(idx_rec_del(e.t, IDX_USERS, "bob", 3, &e.err), CV_ENOENT);
+    CHECK_OK(idx_commit(e.t, &e.err), &e.err);
     /* Survives closing and reopening. */
     idx_close(e.idx);
-    CHECK_OK(idx_open(&e.idx, e.root, 0, &err), &err);
-    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(idx_rec_get(t, IDX_CASES, "amy", 3, &v, &err), &err);
+    CHECK_OK(idx_open(&e.idx, e.root, 0, &e.err), &e.err);
+    CHECK_OK(idx_begin(e.idx, false, &e.t, &e.err), &e.err);
+    CHECK_OK(idx_rec_get(e.t, IDX_CASES, "amy", 3, &v, &e.err), &e.err);
     CHECK_EQ_INT(v.len, 11);
-    CHECK_EQ_INT(idx_rec_get(t, IDX_USERS, "bob", 3, &v, &err), CV_ENOENT);
-    idx_abort(t);
+    CHECK_EQ_INT(idx_rec_get(e.t, IDX_USERS, "bob", 3, &v, &e.err), CV_ENOENT);
+    idx_abort(e.t);
     cv_buf_release(&v);
     cv_buf_release(&k2);
     fx_env_close(&e);
@@ -344,6 +336,16 @@ static void *gc_appender(void *arg)
     return NULL;
 }
 
+/* Start appenders g[from .. to - 1] (ids from .. to - 1), n records each, on w and idx. */
+static void gc_start(struct gc_thread *g, int from, int to, int n, struct srv_audit_writer *w,
+                     struct idx *idx)
+{
+    for (int i = from; i < to; i++) {
+        g[i] = (struct gc_thread){.w = w, .idx = idx, .id = i, .n = n};
+        CHECK(pthread_create(&g[i].th, NULL, gc_appender, &g[i]) == 0);
+    }
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -359,19 +361,14 @@ void test_audit_group_commit(void)
     struct fx_env e;
     struct srv_audit_writer *w = NULL;
     struct srv_audit_writer_stats st;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
     uint64_t n = 0, bad = 0;
     size_t k = 0;
 
     if (fx_env_open(&e) < 0)
         return;
     fill(&e, 3); /* records from before the writer: the chain goes on from them */
-    CHECK_OK(srv_audit_writer_open(&w, e.idx, &err), &err);
-    for (int i = 0; i < GC_THREADS; i++) {
-        g[i] = (struct gc_thread){.w = w, .idx = e.idx, .id = i, .n = GC_EACH};
-        CHECK(pthread_create(&g[i].th, NULL, gc_appender, &g[i]) == 0);
-    }
+    CHECK_OK(srv_audit_writer_open(&w, e.idx, &e.err), &e.err);
+    gc_start(g, 0, GC_THREADS, GC_EACH, w, e.idx);
     for (int i = 0; i < GC_THREADS; i++) {
         pthread_join(g[i].th, NULL);
         CHECK_MSG(!g[i].failed, "thread %d: %d appends failed: %s", i, g[i].failed, g[i].err.msg);
@@ -390,10 +387,10 @@ void test_audit_group_commit(void)
     CHECK_EQ_U64(st.queued, 0);
     CHECK_EQ_U64(st.retried, 0);
     CHECK(st.transactions >= 1 && st.transactions <= st.records);
-    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(itg_audit_verify(t, &n, &bad, &err), &err);
+    CHECK_OK(idx_begin(e.idx, false, &e.t, &e.err), &e.err);
+    CHECK_OK(itg_audit_verify(e.t, &n, &bad, &e.err), &e.err);
     CHECK_EQ_U64(n, 3 + GC_THREADS * GC_EACH);
-    idx_abort(t);
+    idx_abort(e.t);
     srv_audit_writer_close(w);
     fx_env_close(&e);
 }
@@ -418,6 +415,16 @@ static void wait_writer(struct srv_audit_writer *w, uint64_t queued, uint64_t wr
 
 #define GB_THREADS 8
 
+/* The test's write transaction e->t holds the database while GB_THREADS appenders of w queue
+ * behind it: wait until all but one are queued and one is writing, commit e->t, join them all. */
+static void gb_commit_and_join(struct fx_env *e, struct srv_audit_writer *w, struct gc_thread *g)
+{
+    wait_writer(w, GB_THREADS - 1, 1);
+    CHECK_OK(idx_commit(e->t, &e->err), &e->err);
+    for (int i = 0; i < GB_THREADS; i++)
+        pthread_join(g[i].th, NULL);
+}
+
 /*
  * While another writer (here the test, as the command line would from another process) holds
  * the write lock, the first caller takes its own record and waits for the lock; everyone after
@@ -432,26 +439,18 @@ void test_audit_group_commit_batches(void)
     struct srv_audit_writer_stats st;
     struct srv_audit_entry cli = {
         .user = "root", .role = "cli", .action = "camera-add", .target = "c9"};
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
     uint64_t n = 0, bad = 0, seq = 0;
 
     if (fx_env_open(&e) < 0)
         return;
-    CHECK_OK(srv_audit_writer_open(&w, e.idx, &err), &err);
-    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
-    CHECK_OK(srv_audit_append(t, &cli, &seq, &err), &err);
-    g[0] = (struct gc_thread){.w = w, .idx = e.idx, .id = 0, .n = 1};
-    CHECK(pthread_create(&g[0].th, NULL, gc_appender, &g[0]) == 0);
+    CHECK_OK(srv_audit_writer_open(&w, e.idx, &e.err), &e.err);
+    CHECK_OK(idx_begin(e.idx, true, &e.t, &e.err), &e.err);
+    CHECK_OK(srv_audit_append(e.t, &cli, &seq, &e.err), &e.err);
+    gc_start(g, 0, 1, 1, w, e.idx);
     wait_writer(w, 0, 1); /* taken by its own caller, who now waits for the lock */
-    for (int i = 1; i < GB_THREADS; i++) {
-        g[i] = (struct gc_thread){.w = w, .idx = e.idx, .id = i, .n = 1};
-        CHECK(pthread_create(&g[i].th, NULL, gc_appender, &g[i]) == 0);
-    }
-    wait_writer(w, GB_THREADS - 1, 1);
-    CHECK_OK(idx_commit(t, &err), &err);
+    gc_start(g, 1, GB_THREADS, 1, w, e.idx);
+    gb_commit_and_join(&e, w, g);
     for (int i = 0; i < GB_THREADS; i++) {
-        pthread_join(g[i].th, NULL);
         CHECK_EQ_INT(g[i].failed, 0);
         CHECK_EQ_INT(g[i].not_visible, 0);
     }
@@ -460,10 +459,10 @@ void test_audit_group_commit_batches(void)
     srv_audit_writer_stats(w, &st);
     CHECK_EQ_U64(st.records, GB_THREADS);
     CHECK_EQ_U64(st.transactions, 2);
-    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(itg_audit_verify(t, &n, &bad, &err), &err);
+    CHECK_OK(idx_begin(e.idx, false, &e.t, &e.err), &e.err);
+    CHECK_OK(itg_audit_verify(e.t, &n, &bad, &e.err), &e.err);
     CHECK_EQ_U64(n, 1 + GB_THREADS);
-    idx_abort(t);
+    idx_abort(e.t);
     srv_audit_writer_close(w);
     fx_env_close(&e);
 }
@@ -479,25 +478,18 @@ void test_audit_group_commit_errors(void)
     struct fx_env e;
     struct srv_audit_writer *w = NULL;
     struct srv_audit_writer_stats st;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
     uint8_t k[8];
 
     if (fx_env_open(&e) < 0)
         return;
     fill(&e, 2);
-    CHECK_OK(srv_audit_writer_open(&w, e.idx, &err), &err);
-    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
+    CHECK_OK(srv_audit_writer_open(&w, e.idx, &e.err), &e.err);
+    CHECK_OK(idx_begin(e.idx, true, &e.t, &e.err), &e.err);
     cv_put_be64(k, 2);
-    CHECK_OK(idx_rec_put(t, IDX_AUDIT, k, 8, "x", 1, &err), &err);
+    CHECK_OK(idx_rec_put(e.t, IDX_AUDIT, k, 8, "x", 1, &e.err), &e.err);
+    gc_start(g, 0, GB_THREADS, 1, w, e.idx);
+    gb_commit_and_join(&e, w, g);
     for (int i = 0; i < GB_THREADS; i++) {
-        g[i] = (struct gc_thread){.w = w, .idx = e.idx, .id = i, .n = 1};
-        CHECK(pthread_create(&g[i].th, NULL, gc_appender, &g[i]) == 0);
-    }
-    wait_writer(w, GB_THREADS - 1, 1);
-    CHECK_OK(idx_commit(t, &err), &err);
-    for (int i = 0; i < GB_THREADS; i++) {
-        pthread_join(g[i].th, NULL);
         CHECK_EQ_INT(g[i].failed, 1);
         CHECK_CONTAINS(g[i].err.msg, "newest record is malformed");
     }
@@ -518,8 +510,6 @@ void test_audit_group_commit_errors(void)
 void test_audit_signed_head(void)
 {
     struct fx_env e;
-    struct idx_txn *t = NULL;
-    struct cv_err err = {""};
     struct itg_signer *signer = NULL;
     struct itg_cp_audit cp;
     struct idx_checkpoint last;
@@ -534,51 +524,51 @@ void test_audit_signed_head(void)
     memset(&last, 0, sizeof(last));
     cv_buf_init(&chain, 1 << 16);
     fill(&e, 6);
-    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(idx_site_id(t, site, &err), &err);
-    CHECK_OK(itg_audit_head(t, &seq, head, &err), &err);
+    CHECK_OK(idx_begin(e.idx, false, &e.t, &e.err), &e.err);
+    CHECK_OK(idx_site_id(e.t, site, &e.err), &e.err);
+    CHECK_OK(itg_audit_head(e.t, &seq, head, &e.err), &e.err);
     CHECK_EQ_U64(seq, 6);
     /* the package's chain lines: records 2..4, each link recomputed */
-    CHECK_OK(itg_audit_chain(t, 2, 4, &chain, &err), &err);
+    CHECK_OK(itg_audit_chain(e.t, 2, 4, &chain, &e.err), &e.err);
     CHECK_EQ_INT(cv_buf_ok(&chain), 1);
-    idx_abort(t);
+    idx_abort(e.t);
     CHECK(strncmp((const char *)chain.data, "2 ", 2) == 0 &&
           strstr(cv_buf_str(&chain), "\n4 ") != NULL && !strstr(cv_buf_str(&chain), "\n5 "));
-    CHECK_OK(itg_keys_create(e.root, site, &created, &err), &err);
-    CHECK_OK(itg_signer_open(&signer, e.root, &err), &err);
+    CHECK_OK(itg_keys_create(e.root, site, &created, &e.err), &e.err);
+    CHECK_OK(itg_signer_open(&signer, e.root, &e.err), &e.err);
     CHECK_OK(itg_checkpoint_make(e.idx, e.root, signer, FX_START_US + 60 * CV_US_PER_S, &cpseq,
-                                 &err), &err);
+                                 &e.err), &e.err);
     CHECK_EQ_U64(cpseq, 1);
-    CHECK_OK(idx_begin(e.idx, false, &t, &err), &err);
-    CHECK_OK(idx_checkpoint_last(t, &last, &err), &err);
+    CHECK_OK(idx_begin(e.idx, false, &e.t, &e.err), &e.err);
+    CHECK_OK(idx_checkpoint_last(e.t, &last, &e.err), &e.err);
     cv_hex(head, 32, hex);
     snprintf(want, sizeof(want), "\naudit 6 %s\n", hex);
     CHECK_CONTAINS(last.text, want);
-    CHECK_OK(itg_checkpoint_audit_last(t, e.root, &cp, &err), &err);
+    CHECK_OK(itg_checkpoint_audit_last(e.t, e.root, &cp, &e.err), &e.err);
     CHECK(cp.has_audit && cp.cp_seq == 1 && cp.seq == 6 && memcmp(cp.hash, head, 32) == 0);
-    CHECK_OK(itg_audit_check_head(t, cp.cp_seq, cp.seq, cp.hash, &err), &err);
-    idx_abort(t);
+    CHECK_OK(itg_audit_check_head(e.t, cp.cp_seq, cp.seq, cp.hash, &e.err), &e.err);
+    idx_abort(e.t);
 
     /* The last two records deleted: the chain holds, the signed head does not. */
-    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
+    CHECK_OK(idx_begin(e.idx, true, &e.t, &e.err), &e.err);
     for (uint64_t s = 5; s <= 6; s++) {
         uint8_t k[8];
         cv_put_be64(k, s);
-        CHECK_OK(idx_rec_del(t, IDX_AUDIT, k, 8, &err), &err);
+        CHECK_OK(idx_rec_del(e.t, IDX_AUDIT, k, 8, &e.err), &e.err);
     }
-    CHECK_OK(itg_audit_verify(t, &n, &bad, &err), &err);
+    CHECK_OK(itg_audit_verify(e.t, &n, &bad, &e.err), &e.err);
     CHECK_EQ_U64(n, 4);
-    CHECK_EQ_INT(itg_audit_check_head(t, cp.cp_seq, cp.seq, cp.hash, &err), CV_ECORRUPT);
-    CHECK_CONTAINS(err.msg, "audit log ends at record 4 but checkpoint 1 signed record 6");
-    CHECK_EQ_INT(itg_audit_verify_signed(t, e.root, &n, &bad, &cp, &err), CV_ECORRUPT);
+    CHECK_EQ_INT(itg_audit_check_head(e.t, cp.cp_seq, cp.seq, cp.hash, &e.err), CV_ECORRUPT);
+    CHECK_CONTAINS(e.err.msg, "audit log ends at record 4 but checkpoint 1 signed record 6");
+    CHECK_EQ_INT(itg_audit_verify_signed(e.t, e.root, &n, &bad, &cp, &e.err), CV_ECORRUPT);
     CHECK(n == 4 && bad == 0 && cp.cp_seq == 1 && cp.seq == 6);
-    CHECK_CONTAINS(err.msg, "audit log ends at record 4 but checkpoint 1 signed record 6");
+    CHECK_CONTAINS(e.err.msg, "audit log ends at record 4 but checkpoint 1 signed record 6");
     /* A rewritten head (same sequence, other hash) fails too. */
     memcpy(h5, cp.hash, 32);
     h5[0] ^= 1;
-    CHECK_EQ_INT(itg_audit_check_head(t, 1, 4, h5, &err), CV_ECORRUPT);
-    CHECK_CONTAINS(err.msg, "audit record 4: hash differs from the one checkpoint 1 signed");
-    idx_abort(t);
+    CHECK_EQ_INT(itg_audit_check_head(e.t, 1, 4, h5, &e.err), CV_ECORRUPT);
+    CHECK_CONTAINS(e.err.msg, "audit record 4: hash differs from the one checkpoint 1 signed");
+    idx_abort(e.t);
 
     /* A checkpoint of an older camvault has no audit line: absent, not an error. */
     CHECK_EQ_INT(itg_checkpoint_audit("camvault checkpoint 1\nseq 1\nhead c 1 00\n", 40, &seq,

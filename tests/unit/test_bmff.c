@@ -21,7 +21,6 @@
 #include "tests/unit/unit.h"
 #include "common/banned.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define BYTES(s) s, sizeof(s) - 1
 
 /* Types whose payload is boxes: the walk descends into them. */

@@ -248,10 +248,7 @@ void test_buf_varint_too_long(void)
 
 void test_buf_json_str(void)
 {
-    static const struct {
-        const char *in;
-        const char *want;
-    } cases[] = {
+    static const struct unit_str_case cases[] = {
         {"plain", "\"plain\""},
         {"", "\"\""},
         {"say \"hi\"", "\"say \\\"hi\\\"\""},

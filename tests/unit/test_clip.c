@@ -42,6 +42,7 @@ struct set {
     struct src s[SEGS_MAX];
     size_t n;
     const char *paths[SEGS_MAX];
+    struct cv_err err; /* for the test's calls */
 };
 
 /* Start a segment file of run `run` (header box only, no fragments). */
@@ -275,7 +276,6 @@ void test_clip_layout(void)
 {
     struct set set;
     struct exp_clip *c = NULL;
-    struct cv_err err = {""};
     uint8_t sha[32], *d;
     size_t len = 0;
     int64_t first, end;
@@ -287,8 +287,8 @@ void test_clip_layout(void)
     s3 = &set.s[2].frags[0];
     /* from inside the second fragment of segment 1 to inside the first of segment 3 */
     CHECK_OK(exp_clip_open(&c, set.paths, set.n, f1->wall_us + 500000, s3->wall_us + 700000,
-                           &err),
-             &err);
+                           &set.err),
+             &set.err);
     if (!c)
         goto out;
     exp_clip_times(c, &first, &end);
@@ -350,17 +350,16 @@ void test_clip_deterministic_random_access(void)
 {
     struct set set;
     struct exp_clip *a = NULL, *b = NULL;
-    struct cv_err err = {""};
     uint8_t sha_a[32], sha_b[32], *da = NULL, *db = NULL, buf[4096];
     size_t la = 0, lb = 0;
     uint64_t rng = 42;
 
     if (set_build(&set, true) < 0)
         return;
-    CHECK_OK(exp_clip_open(&a, set.paths, set.n, FX_START_US, FX_START_US + 3600000000LL, &err),
-             &err);
-    CHECK_OK(exp_clip_open(&b, set.paths, set.n, FX_START_US, FX_START_US + 3600000000LL, &err),
-             &err);
+    CHECK_OK(exp_clip_open(&a, set.paths, set.n, FX_START_US, FX_START_US + 3600000000LL, &set.err),
+             &set.err);
+    CHECK_OK(exp_clip_open(&b, set.paths, set.n, FX_START_US, FX_START_US + 3600000000LL, &set.err),
+             &set.err);
     if (!a || !b)
         goto out;
     da = clip_bytes(a, set.dir, &la, sha_a);
@@ -376,19 +375,19 @@ void test_clip_deterministic_random_access(void)
         size_t n = (size_t)(fx_rand(&rng) % sizeof(buf)) + 1;
         if (n > la - off)
             n = (size_t)(la - off);
-        CHECK_OK(exp_clip_read(b, off, buf, n, &err), &err);
+        CHECK_OK(exp_clip_read(b, off, buf, n, &set.err), &set.err);
         CHECK_MSG(memcmp(buf, da + off, n) == 0, "bytes %llu+%zu differ",
                   (unsigned long long)off, n);
     }
     /* every byte once, one at a time near the fragment seams */
     for (uint64_t off = 0; off < la && unit_failures() == 0; off += 1 + off % 7) {
-        CHECK_OK(exp_clip_read(a, off, buf, 1, &err), &err);
+        CHECK_OK(exp_clip_read(a, off, buf, 1, &set.err), &set.err);
         CHECK_EQ_INT(buf[0], da[off]);
     }
-    CHECK_OK(exp_clip_read(a, 0, buf, 0, &err), &err);
-    CHECK_OK(exp_clip_read(a, la, buf, 0, &err), &err);
-    CHECK_EQ_INT(exp_clip_read(a, la - 1, buf, 2, &err), CV_EINVAL);
-    CHECK_EQ_INT(exp_clip_read(a, UINT64_MAX, buf, 1, &err), CV_EINVAL);
+    CHECK_OK(exp_clip_read(a, 0, buf, 0, &set.err), &set.err);
+    CHECK_OK(exp_clip_read(a, la, buf, 0, &set.err), &set.err);
+    CHECK_EQ_INT(exp_clip_read(a, la - 1, buf, 2, &set.err), CV_EINVAL);
+    CHECK_EQ_INT(exp_clip_read(a, UINT64_MAX, buf, 1, &set.err), CV_EINVAL);
 out:
     free(da);
     free(db);
@@ -401,7 +400,6 @@ void test_clip_two_runs_keep_gap(void)
 {
     struct set set;
     struct exp_clip *c = NULL;
-    struct cv_err err = {""};
     uint8_t sha[32], *d = NULL;
     size_t len = 0;
     const struct fx_frag *r1 = &set.s[3].frags[0], *last1 = &set.s[2].frags[1];
@@ -409,8 +407,8 @@ void test_clip_two_runs_keep_gap(void)
     if (set_build(&set, true) < 0)
         return;
     CHECK_OK(exp_clip_open(&c, set.paths, set.n, set.s[2].frags[1].wall_us + 1,
-                           r1->wall_us + 1, &err),
-             &err);
+                           r1->wall_us + 1, &set.err),
+             &set.err);
     if (!c)
         goto out;
     CHECK_EQ_INT(exp_clip_source_count(c), 2);
@@ -438,7 +436,7 @@ void test_clip_two_runs_keep_gap(void)
     /* across the whole second run only: it starts at 0 */
     exp_clip_free(c);
     c = NULL;
-    CHECK_OK(exp_clip_open(&c, set.paths + 3, 2, r1->wall_us, r1->wall_us + 60000000, &err), &err);
+    CHECK_OK(exp_clip_open(&c, set.paths + 3, 2, r1->wall_us, r1->wall_us + 60000000, &set.err), &set.err);
     if (c)
         CHECK_EQ_INT(exp_clip_origin_us(c), r1->wall_us);
 out:
@@ -451,7 +449,6 @@ void test_clip_errors(void)
 {
     struct set set;
     struct exp_clip *c = NULL;
-    struct cv_err err = {""};
     char bad[PATH_MAX], other[PATH_MAX];
     const char *paths[2];
     uint8_t buf[64];
@@ -461,22 +458,22 @@ void test_clip_errors(void)
         return;
     /* no footage in the range, an empty range, no paths */
     CHECK_EQ_INT(exp_clip_open(&c, set.paths, set.n, FX_START_US - 100000000,
-                               FX_START_US - 50000000, &err),
+                               FX_START_US - 50000000, &set.err),
                  CV_ENOENT);
     CHECK(c == NULL);
-    CHECK_EQ_INT(exp_clip_open(&c, set.paths, set.n, FX_START_US, FX_START_US, &err), CV_EINVAL);
-    CHECK_EQ_INT(exp_clip_open(&c, set.paths, 0, FX_START_US, FX_START_US + 1, &err), CV_EINVAL);
+    CHECK_EQ_INT(exp_clip_open(&c, set.paths, set.n, FX_START_US, FX_START_US, &set.err), CV_EINVAL);
+    CHECK_EQ_INT(exp_clip_open(&c, set.paths, 0, FX_START_US, FX_START_US + 1, &set.err), CV_EINVAL);
     /* a missing file and a file that is not a segment name the file */
     snprintf(bad, sizeof(bad), "%s/missing.mp4", set.dir);
     paths[0] = set.paths[0];
     paths[1] = bad;
-    CHECK_EQ_INT(exp_clip_open(&c, paths, 2, FX_START_US, FX_START_US + 60000000, &err),
+    CHECK_EQ_INT(exp_clip_open(&c, paths, 2, FX_START_US, FX_START_US + 60000000, &set.err),
                  CV_ENOENT);
-    CHECK_CONTAINS(err.msg, "missing.mp4");
+    CHECK_CONTAINS(set.err.msg, "missing.mp4");
     fx_write_file(bad, "not an mp4 file at all", 22);
-    CHECK_EQ_INT(exp_clip_open(&c, paths, 2, FX_START_US, FX_START_US + 60000000, &err),
+    CHECK_EQ_INT(exp_clip_open(&c, paths, 2, FX_START_US, FX_START_US + 60000000, &set.err),
                  CV_ECORRUPT);
-    CHECK_CONTAINS(err.msg, "missing.mp4");
+    CHECK_CONTAINS(set.err.msg, "missing.mp4");
     /* a source whose sample description differs (another resolution) */
     s = &set.s[1];
     {
@@ -495,23 +492,23 @@ void test_clip_errors(void)
         fx_write_file(other, s->buf.data, s->buf.len);
         s->buf.data[at + 4 + 24] ^= 0x01;
         paths[1] = other;
-        CHECK_EQ_INT(exp_clip_open(&c, paths, 2, FX_START_US, FX_START_US + 60000000, &err),
+        CHECK_EQ_INT(exp_clip_open(&c, paths, 2, FX_START_US, FX_START_US + 60000000, &set.err),
                      CV_EMEDIA);
-        CHECK_CONTAINS(err.msg, "other.mp4");
+        CHECK_CONTAINS(set.err.msg, "other.mp4");
         /* the same file alone is fine: only sources that contribute are compared */
-        CHECK_OK(exp_clip_open(&c, paths + 1, 1, FX_START_US, FX_START_US + 60000000, &err),
-                 &err);
+        CHECK_OK(exp_clip_open(&c, paths + 1, 1, FX_START_US, FX_START_US + 60000000, &set.err),
+                 &set.err);
         exp_clip_free(c);
         c = NULL;
     }
     /* a source that shrinks after planning: reads fail naming it, nothing crashes */
-    CHECK_OK(exp_clip_open(&c, set.paths, set.n, FX_START_US, FX_START_US + 60000000, &err),
-             &err);
+    CHECK_OK(exp_clip_open(&c, set.paths, set.n, FX_START_US, FX_START_US + 60000000, &set.err),
+             &set.err);
     if (c) {
         CHECK(truncate(set.paths[2], (off_t)set.s[2].frags[0].offset + 10) == 0);
-        CHECK_EQ_INT(exp_clip_read(c, exp_clip_size(c) - 200, buf, 10, &err), CV_ECORRUPT);
-        CHECK_CONTAINS(err.msg, "seg2.mp4");
-        CHECK_OK(exp_clip_read(c, 0, buf, sizeof(buf), &err), &err);
+        CHECK_EQ_INT(exp_clip_read(c, exp_clip_size(c) - 200, buf, 10, &set.err), CV_ECORRUPT);
+        CHECK_CONTAINS(set.err.msg, "seg2.mp4");
+        CHECK_OK(exp_clip_read(c, 0, buf, sizeof(buf), &set.err), &set.err);
     }
     exp_clip_free(c);
     exp_clip_free(NULL);
@@ -522,7 +519,6 @@ void test_clip_errors(void)
 void test_clip_hostile_sources(void)
 {
     struct set set;
-    struct cv_err err = {""};
     struct src *s;
     uint8_t *copy;
     uint64_t rng = 7;
@@ -539,8 +535,8 @@ void test_clip_hostile_sources(void)
         struct exp_clip *c = NULL;
         int rc;
         fx_write_file(s->path, s->buf.data, cut);
-        rc = exp_clip_open(&c, set.paths, set.n, FX_START_US, FX_START_US + 60000000, &err);
-        CHECK_MSG(rc == 0 || rc == CV_ECORRUPT, "cut at %zu: rc %d: %s", cut, rc, err.msg);
+        rc = exp_clip_open(&c, set.paths, set.n, FX_START_US, FX_START_US + 60000000, &set.err);
+        CHECK_MSG(rc == 0 || rc == CV_ECORRUPT, "cut at %zu: rc %d: %s", cut, rc, set.err.msg);
         if (c) {
             uint8_t *d;
             size_t l = 0;
@@ -556,12 +552,12 @@ void test_clip_hostile_sources(void)
         for (int k = 0; k < 1 + (int)(fx_rand(&rng) % 4); k++)
             copy[fx_rand(&rng) % len] = (uint8_t)fx_rand(&rng);
         fx_write_file(s->path, copy, len);
-        if (exp_clip_open(&c, set.paths, set.n, FX_START_US, FX_START_US + 60000000, &err) == 0) {
+        if (exp_clip_open(&c, set.paths, set.n, FX_START_US, FX_START_US + 60000000, &set.err) == 0) {
             uint8_t buf[8192];
             for (uint64_t off = 0; off < exp_clip_size(c); off += sizeof(buf)) {
                 size_t n = exp_clip_size(c) - off < sizeof(buf) ? exp_clip_size(c) - off
                                                                  : sizeof(buf);
-                if (exp_clip_read(c, off, buf, n, &err) < 0)
+                if (exp_clip_read(c, off, buf, n, &set.err) < 0)
                     break;
             }
         }
@@ -575,7 +571,6 @@ out:
 void test_snapshot_errors(void)
 {
     struct set set;
-    struct cv_err err = {""};
     struct cv_buf out;
     char missing[PATH_MAX];
 
@@ -583,14 +578,14 @@ void test_snapshot_errors(void)
     if (set_build(&set, false) < 0)
         return;
     cv_buf_init(&out, 1u << 20);
-    CHECK_EQ_INT(exp_snapshot_jpeg(set.paths[0], FX_START_US - 1, &out, &err), CV_ENOENT);
-    CHECK_EQ_INT(exp_snapshot_jpeg(set.paths[0], FX_START_US + 3600000000LL, &out, &err),
+    CHECK_EQ_INT(exp_snapshot_jpeg(set.paths[0], FX_START_US - 1, &out, &set.err), CV_ENOENT);
+    CHECK_EQ_INT(exp_snapshot_jpeg(set.paths[0], FX_START_US + 3600000000LL, &out, &set.err),
                  CV_ENOENT);
     snprintf(missing, sizeof(missing), "%s/none.mp4", set.dir);
-    CHECK_EQ_INT(exp_snapshot_jpeg(missing, FX_START_US, &out, &err), CV_ENOENT);
-    CHECK_CONTAINS(err.msg, "none.mp4");
+    CHECK_EQ_INT(exp_snapshot_jpeg(missing, FX_START_US, &out, &set.err), CV_ENOENT);
+    CHECK_CONTAINS(set.err.msg, "none.mp4");
     /* the synthetic samples are not H.264: the decoder fails with an error, not a crash */
-    CHECK(exp_snapshot_jpeg(set.paths[0], FX_START_US + 500000, &out, &err) < 0);
+    CHECK(exp_snapshot_jpeg(set.paths[0], FX_START_US + 500000, &out, &set.err) < 0);
     CHECK_EQ_INT(out.len, 0);
     cv_buf_release(&out);
     set_release(&set);
@@ -602,7 +597,6 @@ void test_clip_growing_source(void)
 {
     struct set set;
     struct exp_clip *c = NULL;
-    struct cv_err err = {""};
     const struct fx_frag *torn;
     uint8_t sha[32], *d;
     size_t len = 0;
@@ -611,8 +605,8 @@ void test_clip_growing_source(void)
         return;
     torn = &set.s[2].frags[1];
     CHECK(truncate(set.paths[2], (off_t)(torn->offset + torn->size - 5)) == 0);
-    CHECK_OK(exp_clip_open(&c, set.paths, set.n, FX_START_US, torn->wall_us + 1000000, &err),
-             &err);
+    CHECK_OK(exp_clip_open(&c, set.paths, set.n, FX_START_US, torn->wall_us + 1000000, &set.err),
+             &set.err);
     if (c) {
         int64_t end;
         exp_clip_times(c, NULL, &end);

@@ -29,6 +29,14 @@ struct xenv {
     char root[PATH_MAX];
     struct idx *idx;
     char seg_path[NSEG][PATH_MAX];
+    /* one export at a time (request()): its request, package path, result and error */
+    struct exp_request r;
+    char out[PATH_MAX + 16];
+    struct exp_result res;
+    struct cv_err err;
+    /* what verified() last said of the package: its report (malloc'd) and failed checks */
+    char *text;
+    unsigned failed;
 };
 
 /* A root with camera cam1: NSEG segments of 3 s from FX_START_US, then a checkpoint. */
@@ -41,6 +49,7 @@ static int xenv_open(struct xenv *e)
     uint64_t rng = 42, seq = 0;
     int created = 0, rc;
 
+    memset(e, 0, sizeof(*e));
     if (fx_root_open(e->root, &e->idx) < 0)
         return -1;
     rc = itg_keys_create(e->root, "unit-site", &created, &err);
@@ -97,12 +106,18 @@ static int xenv_open(struct xenv *e)
 
 static void xenv_close(struct xenv *e)
 {
+    free(e->text);
     fx_root_close(e->root, e->idx);
 }
 
-static void request(struct exp_request *r, struct xenv *e, const char *out, int64_t from,
-                    int64_t to)
+/* Set up e's next export: of FX_CAMERA over [from, to) into the package <root>/<name>, for
+ * case CASE-1; e->err cleared. */
+static void request(struct xenv *e, const char *name, int64_t from, int64_t to)
 {
+    struct exp_request *r = &e->r;
+
+    snprintf(e->out, sizeof(e->out), "%s/%s", e->root, name);
+    memset(&e->err, 0, sizeof(e->err));
     memset(r, 0, sizeof(*r));
     r->root = e->root;
     r->cameras[0] = FX_CAMERA;
@@ -111,7 +126,14 @@ static void request(struct exp_request *r, struct xenv *e, const char *out, int6
     r->to_us = to;
     r->case_id = "CASE-1";
     r->reason = "unit test";
-    r->out_path = out;
+    r->out_path = e->out;
+}
+
+/* request() and run it: the export must succeed (e->res says what it wrote). */
+static void export_ok(struct xenv *e, const char *name, int64_t from, int64_t to)
+{
+    request(e, name, from, to);
+    CHECK_OK(exp_export(e->idx, &e->r, &e->res, &e->err), &e->err);
 }
 
 /* What exp_verify says of package `out` (text or JSON; malloc'd, the caller frees it): the call
@@ -133,43 +155,41 @@ static char *verify_report(const char *out, bool json, unsigned *failed)
     return text;
 }
 
+/* Verify e's package (text or JSON report) into e->text and e->failed; exp_verify must run. */
+static void verified(struct xenv *e, bool json)
+{
+    free(e->text);
+    e->text = verify_report(e->out, json, &e->failed);
+}
+
 void test_export_round_trip(void)
 {
     struct xenv e;
-    struct exp_request r;
-    struct exp_result res;
-    struct cv_err err = {""};
-    char out[PATH_MAX + 16], tmp[PATH_MAX + 32], *text = NULL;
-    unsigned failed = 99;
+    char tmp[PATH_MAX + 32];
 
     if (xenv_open(&e) < 0)
         return;
-    snprintf(out, sizeof(out), "%s/p.zip", e.root);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", out);
     /* the middle: from inside segment 1 to inside segment 2 */
-    request(&r, &e, out, FX_START_US + SEG_US + 1000, FX_START_US + 2 * SEG_US + 1000);
-    CHECK_OK(exp_export(e.idx, &r, &res, &err), &err);
-    CHECK_EQ_INT(res.segments, 2);
-    CHECK_EQ_U64(res.bytes, 2 * 4096);
-    CHECK(strncmp(res.folder, "CASE-1-", 7) == 0 && strlen(res.export_id) == 25);
-    CHECK(access(out, F_OK) == 0 && access(tmp, F_OK) != 0);
+    export_ok(&e, "p.zip", FX_START_US + SEG_US + 1000, FX_START_US + 2 * SEG_US + 1000);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", e.out);
+    CHECK_EQ_INT(e.res.segments, 2);
+    CHECK_EQ_U64(e.res.bytes, 2 * 4096);
+    CHECK(strncmp(e.res.folder, "CASE-1-", 7) == 0 && strlen(e.res.export_id) == 25);
+    CHECK(access(e.out, F_OK) == 0 && access(tmp, F_OK) != 0);
 
-    text = verify_report(out, false, &failed);
-    CHECK_EQ_INT(failed, 0);
-    CHECK_CONTAINS(text, "ok signature:");
+    verified(&e, false);
+    CHECK_EQ_INT(e.failed, 0);
+    CHECK_CONTAINS(e.text, "ok signature:");
     /* two exported segments and the newer one the checkpoint names */
-    CHECK_CONTAINS(text, "ok chain: integrity/cam1.chain: 3 links recompute");
-    CHECK_CONTAINS(text, "ok checkpoint: integrity/cam1.chain: signed checkpoint 1");
-    free(text);
-    text = NULL;
+    CHECK_CONTAINS(e.text, "ok chain: integrity/cam1.chain: 3 links recompute");
+    CHECK_CONTAINS(e.text, "ok checkpoint: integrity/cam1.chain: signed checkpoint 1");
 
-    text = verify_report(out, true, &failed);
-    CHECK_CONTAINS(text, "\"valid\":true");
-    free(text);
+    verified(&e, true);
+    CHECK_CONTAINS(e.text, "\"valid\":true");
 
     /* The same output again: refused, the first package untouched. */
-    CHECK_EQ_INT(exp_export(e.idx, &r, &res, &err), CV_EEXIST);
-    CHECK_CONTAINS(err.msg, "p.zip");
+    CHECK_EQ_INT(exp_export(e.idx, &e.r, &e.res, &e.err), CV_EEXIST);
+    CHECK_CONTAINS(e.err.msg, "p.zip");
     xenv_close(&e);
 }
 
@@ -192,31 +212,24 @@ void test_export_errors(void)
     if (xenv_open(&e) < 0)
         return;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct exp_request r;
-        struct exp_result res;
-        struct cv_err err = {""};
-        char out[PATH_MAX + 16], tmp[PATH_MAX + 32];
-        snprintf(out, sizeof(out), "%s/e%zu.zip", e.root, i);
-        snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+        char name[32], tmp[PATH_MAX + 32];
+        snprintf(name, sizeof(name), "e%zu.zip", i);
         if (cases[i].damage >= 0)
             fx_write_file(e.seg_path[cases[i].damage], "x", 1);
-        request(&r, &e, out, FX_START_US + cases[i].from_s * CV_US_PER_S,
+        request(&e, name, FX_START_US + cases[i].from_s * CV_US_PER_S,
                 FX_START_US + cases[i].to_s * CV_US_PER_S);
-        r.cameras[0] = cases[i].camera;
-        CHECK_EQ_INT(exp_export(e.idx, &r, &res, &err), cases[i].want);
-        CHECK_CONTAINS(err.msg, cases[i].msg);
-        CHECK_MSG(access(out, F_OK) != 0 && access(tmp, F_OK) != 0, "case %zu left a file", i);
+        snprintf(tmp, sizeof(tmp), "%s.tmp", e.out);
+        e.r.cameras[0] = cases[i].camera;
+        CHECK_EQ_INT(exp_export(e.idx, &e.r, &e.res, &e.err), cases[i].want);
+        CHECK_CONTAINS(e.err.msg, cases[i].msg);
+        CHECK_MSG(access(e.out, F_OK) != 0 && access(tmp, F_OK) != 0, "case %zu left a file", i);
     }
     xenv_close(&e);
 }
 
 void test_verify_not_a_package(void)
 {
-    static const struct {
-        const char *content;
-        size_t len;
-        const char *msg;
-    } cases[] = {
+    static const struct unit_bytes_case cases[] = {
         {"", 0, "cannot read"},
         {"hello, not a zip\n", 17, "cannot read"},
         {"PK\003\004\024\000\000\000", 8, "cannot read"},
@@ -229,9 +242,9 @@ void test_verify_not_a_package(void)
         struct cv_err err = {""};
         unsigned failed = 0;
         snprintf(path, sizeof(path), "%s/n%zu.zip", dir, i);
-        fx_write_file(path, cases[i].content, cases[i].len);
+        fx_write_file(path, cases[i].bytes, cases[i].n);
         CHECK_MSG(exp_verify(path, false, stdout, &failed, &err) < 0, "case %zu accepted", i);
-        CHECK_CONTAINS(err.msg, cases[i].msg);
+        CHECK_CONTAINS(err.msg, cases[i].want);
     }
     fx_rmtree(dir);
 }
@@ -241,29 +254,21 @@ void test_verify_not_a_package(void)
 void test_export_with_tombstone(void)
 {
     struct xenv e;
-    struct exp_request r;
-    struct exp_result res;
-    struct cv_err err = {""};
     struct idx_txn *t = NULL;
     struct idx_segment gone;
-    char out[PATH_MAX + 16], *text = NULL;
-    unsigned failed = 99;
 
     if (xenv_open(&e) < 0)
         return;
-    CHECK_OK(idx_begin(e.idx, true, &t, &err), &err);
+    CHECK_OK(idx_begin(e.idx, true, &t, &e.err), &e.err);
     CHECK_OK(idx_segment_tombstone(t, 1, FX_START_US + SEG_US, IDX_GAP_RETENTION, "unit: 0 days",
-                                   FX_START_US + 30 * CV_US_PER_S, &gone, &err),
-             &err);
-    CHECK_OK(idx_commit(t, &err), &err);
-    snprintf(out, sizeof(out), "%s/t.zip", e.root);
-    request(&r, &e, out, FX_START_US, FX_START_US + NSEG * SEG_US);
-    CHECK_OK(exp_export(e.idx, &r, &res, &err), &err);
-    CHECK_EQ_INT(res.segments, NSEG - 1);
-    text = verify_report(out, false, &failed);
-    CHECK_EQ_INT(failed, 0);
-    CHECK_CONTAINS(text, "ok chain: integrity/cam1.chain: 4 links recompute");
-    free(text);
+                                   FX_START_US + 30 * CV_US_PER_S, &gone, &e.err),
+             &e.err);
+    CHECK_OK(idx_commit(t, &e.err), &e.err);
+    export_ok(&e, "t.zip", FX_START_US, FX_START_US + NSEG * SEG_US);
+    CHECK_EQ_INT(e.res.segments, NSEG - 1);
+    verified(&e, false);
+    CHECK_EQ_INT(e.failed, 0);
+    CHECK_CONTAINS(e.text, "ok chain: integrity/cam1.chain: 4 links recompute");
     xenv_close(&e);
 }
 
@@ -272,23 +277,16 @@ void test_export_with_tombstone(void)
 void test_export_not_covered(void)
 {
     struct xenv e;
-    struct exp_request r;
-    struct exp_result res;
-    struct cv_err err = {""};
-    char out[PATH_MAX + 16], ledger[PATH_MAX + 32], *text = NULL;
-    unsigned failed = 99;
+    char ledger[PATH_MAX + 32];
 
     if (xenv_open(&e) < 0)
         return;
     snprintf(ledger, sizeof(ledger), "%s/ledger/checkpoints.log", e.root);
     CHECK(unlink(ledger) == 0);
-    snprintf(out, sizeof(out), "%s/u.zip", e.root);
-    request(&r, &e, out, FX_START_US, FX_START_US + SEG_US);
-    CHECK_OK(exp_export(e.idx, &r, &res, &err), &err);
-    text = verify_report(out, false, &failed);
-    CHECK_EQ_INT(failed, 0);
-    CHECK_CONTAINS(text, "ok chain: integrity/cam1.chain: 4 links recompute");
-    CHECK_CONTAINS(text, "not yet covered by a signed checkpoint");
-    free(text);
+    export_ok(&e, "u.zip", FX_START_US, FX_START_US + SEG_US);
+    verified(&e, false);
+    CHECK_EQ_INT(e.failed, 0);
+    CHECK_CONTAINS(e.text, "ok chain: integrity/cam1.chain: 4 links recompute");
+    CHECK_CONTAINS(e.text, "not yet covered by a signed checkpoint");
     xenv_close(&e);
 }

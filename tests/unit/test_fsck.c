@@ -44,6 +44,8 @@ struct fenv {
     struct lines l;           /* what the last run() reported */
     struct idx_fsck_counts n; /* and its counts */
     struct idx *idx;          /* the index while fenv_begin's transaction is open, else NULL */
+    struct idx_txn *t;        /* the test's one transaction at a time */
+    struct cv_err err;        /* for the test's calls */
 };
 
 static void collect_line(void *ctx, const char *line)
@@ -465,8 +467,6 @@ void test_fsck_repair(void)
 void test_fsck_queued_deletion(void)
 {
     struct idx_deleting *del = NULL;
-    struct cv_err err = {""};
-    struct idx_txn *t = NULL;
     struct seen v;
     struct fenv e;
     size_t ndel = 0;
@@ -474,13 +474,13 @@ void test_fsck_queued_deletion(void)
 
     if (fenv_open(&e, 3) < 0)
         return;
-    t = fenv_begin(&e, true);
-    if (t) {
-        CHECK_OK(idx_segment_tombstone(t, e.seg[0].cam, e.seg[0].start_us, IDX_GAP_RETENTION,
-                                       "older than 30 days", FX_START_US, NULL, &err),
-                 &err);
+    e.t = fenv_begin(&e, true);
+    if (e.t) {
+        CHECK_OK(idx_segment_tombstone(e.t, e.seg[0].cam, e.seg[0].start_us, IDX_GAP_RETENTION,
+                                       "older than 30 days", FX_START_US, NULL, &e.err),
+                 &e.err);
     }
-    fenv_end(&e, t, true);
+    fenv_end(&e, e.t, true);
     run(&e, IDX_FSCK_CHECK);
     CHECK_MSG(e.n.findings == 0 && e.l.n == 0, "queued deletion reported: %s", e.l.text);
     CHECK_EQ_INT(e.n.records, 2);
@@ -503,8 +503,6 @@ void test_fsck_queued_deletion(void)
  */
 void test_fsck_overlap(void)
 {
-    struct cv_err err = {""};
-    struct idx_txn *t = NULL;
     struct idx_segment s;
     struct fenv e;
     const char *rel = DAY "093003-0.mp4";
@@ -512,11 +510,11 @@ void test_fsck_overlap(void)
     if (fenv_open(&e, 1) < 0)
         return;
     CHECK_EQ_INT(write_segment(e.root, rel, FX_START_US + 3 * CV_US_PER_S), 0);
-    t = fenv_begin(&e, true);
-    if (t) {
-        CHECK_OK(index_segment(t, e.root, &e.cam, rel, &s, &err), &err);
+    e.t = fenv_begin(&e, true);
+    if (e.t) {
+        CHECK_OK(index_segment(e.t, e.root, &e.cam, rel, &s, &e.err), &e.err);
     }
-    fenv_end(&e, t, true);
+    fenv_end(&e, e.t, true);
     CHECK_EQ_INT(s.flags & IDX_SEG_SHIFTED, IDX_SEG_SHIFTED);
     CHECK_EQ_INT(s.start_us, e.seg[0].end_us);
     CHECK_MSG(s.recv_start_us >= FX_START_US + 3 * CV_US_PER_S &&
@@ -531,7 +529,6 @@ void test_fsck_overlap(void)
 /* REPAIR and REBUILD refuse while another process has the index open; CHECK runs. */
 void test_fsck_refuses_while_open(void)
 {
-    struct cv_err err = {""};
     struct fenv e;
     int go[2], ready[2], status;
     char c;
@@ -553,15 +550,15 @@ void test_fsck_refuses_while_open(void)
     close(go[0]);
     close(ready[1]);
     CHECK(read(ready[0], &c, 1) == 1);
-    CHECK_EQ_INT(idx_fsck(e.root, IDX_FSCK_REPAIR, NULL, NULL, &e.n, &err), CV_ESTATE);
-    CHECK_CONTAINS(err.msg, "is open by process");
-    CHECK_EQ_INT(idx_fsck(e.root, IDX_FSCK_REBUILD, NULL, NULL, &e.n, &err), CV_ESTATE);
-    CHECK_OK(idx_fsck(e.root, IDX_FSCK_CHECK, NULL, NULL, &e.n, &err), &err);
+    CHECK_EQ_INT(idx_fsck(e.root, IDX_FSCK_REPAIR, NULL, NULL, &e.n, &e.err), CV_ESTATE);
+    CHECK_CONTAINS(e.err.msg, "is open by process");
+    CHECK_EQ_INT(idx_fsck(e.root, IDX_FSCK_REBUILD, NULL, NULL, &e.n, &e.err), CV_ESTATE);
+    CHECK_OK(idx_fsck(e.root, IDX_FSCK_CHECK, NULL, NULL, &e.n, &e.err), &e.err);
     CHECK_EQ_INT(e.n.findings, 0);
     close(go[1]);
     waitpid(pid, &status, 0);
     close(ready[0]);
-    CHECK_OK(idx_fsck(e.root, IDX_FSCK_REPAIR, NULL, NULL, &e.n, &err), &err);
+    CHECK_OK(idx_fsck(e.root, IDX_FSCK_REPAIR, NULL, NULL, &e.n, &e.err), &e.err);
     fenv_close(&e);
 }
 
@@ -593,8 +590,6 @@ void test_fsck_rebuild_same_records(void)
 {
     struct idx_deleting *del = NULL;
     struct lay_seg_frag *fa = NULL, *fb = NULL;
-    struct cv_err err = {""};
-    struct idx_txn *t = NULL;
     struct idx_camera cam;
     struct seen v;
     struct fenv e;
@@ -603,15 +598,15 @@ void test_fsck_rebuild_same_records(void)
 
     if (fenv_open(&e, NSEG) < 0)
         return;
-    t = fenv_begin(&e, true);
-    if (t) {
-        CHECK_OK(idx_fragments_get(t, e.seg[2].cam, e.seg[2].start_us, &fa, &na, &err), &err);
-        CHECK_OK(idx_segment_tombstone(t, e.seg[0].cam, e.seg[0].start_us, IDX_GAP_RETENTION,
-                                       "older than 30 days", FX_START_US, NULL, &err),
-                 &err);
-        CHECK_OK(idx_deleting_del(t, e.seg[0].cam, e.seg[0].start_us, &err), &err);
+    e.t = fenv_begin(&e, true);
+    if (e.t) {
+        CHECK_OK(idx_fragments_get(e.t, e.seg[2].cam, e.seg[2].start_us, &fa, &na, &e.err), &e.err);
+        CHECK_OK(idx_segment_tombstone(e.t, e.seg[0].cam, e.seg[0].start_us, IDX_GAP_RETENTION,
+                                       "older than 30 days", FX_START_US, NULL, &e.err),
+                 &e.err);
+        CHECK_OK(idx_deleting_del(e.t, e.seg[0].cam, e.seg[0].start_us, &e.err), &e.err);
     }
-    fenv_end(&e, t, true);
+    fenv_end(&e, e.t, true);
     abs_of(&e, e.seg[0].path, p);
     CHECK_EQ_INT(unlink(p), 0);
 
@@ -635,12 +630,12 @@ void test_fsck_rebuild_same_records(void)
         CHECK_EQ_STR(v.tomb[0].detail, "older than 30 days");
     }
     CHECK_EQ_INT(ndel, 0);
-    t = fenv_begin(&e, false);
-    if (t) {
-        CHECK_OK(idx_camera_get(t, FX_CAMERA, &cam, &err), &err);
+    e.t = fenv_begin(&e, false);
+    if (e.t) {
+        CHECK_OK(idx_camera_get(e.t, FX_CAMERA, &cam, &e.err), &e.err);
         CHECK_EQ_STR(cam.url, e.cam.url);
         CHECK(cam.enabled);
-        CHECK_OK(idx_fragments_get(t, e.seg[2].cam, e.seg[2].start_us, &fb, &nb, &err), &err);
+        CHECK_OK(idx_fragments_get(e.t, e.seg[2].cam, e.seg[2].start_us, &fb, &nb, &e.err), &e.err);
         CHECK(na == nb && na == 3 && fa && fb);
         for (size_t i = 0; fa && fb && i < na && i < nb; i++) {
             CHECK_EQ_U64(fb[i].offset, fa[i].offset);
@@ -649,7 +644,7 @@ void test_fsck_rebuild_same_records(void)
             CHECK_EQ_INT(fb[i].starts_with_key, fa[i].starts_with_key);
         }
     }
-    fenv_end(&e, t, false);
+    fenv_end(&e, e.t, false);
     free(fa);
     free(fb);
     run(&e, IDX_FSCK_CHECK);
@@ -660,8 +655,6 @@ void test_fsck_rebuild_same_records(void)
 /* An unreadable index: cameras come back from the disk (disabled), records from the files. */
 void test_fsck_rebuild_without_index(void)
 {
-    struct cv_err err = {""};
-    struct idx_txn *t = NULL;
     struct idx_camera cam;
     struct seen v;
     struct fenv e;
@@ -682,13 +675,13 @@ void test_fsck_rebuild_without_index(void)
     CHECK_EQ_INT(v.n, 3);
     for (size_t i = 0; i < v.n && i < 3; i++)
         check_same_record(&v.seg[i], &e.seg[i]);
-    t = fenv_begin(&e, false);
-    if (t) {
-        CHECK_OK(idx_camera_get(t, FX_CAMERA, &cam, &err), &err);
+    e.t = fenv_begin(&e, false);
+    if (e.t) {
+        CHECK_OK(idx_camera_get(e.t, FX_CAMERA, &cam, &e.err), &e.err);
         CHECK(!cam.enabled);
         CHECK_EQ_STR(cam.url, "rtsp://unknown/");
     }
-    fenv_end(&e, t, false);
+    fenv_end(&e, e.t, false);
     /* The unreadable old index is kept, byte for byte. */
     {
         char old[256], q[PATH_MAX + 300];

@@ -90,11 +90,7 @@ void test_gb_digest(void)
 
 void test_gb_manscdp(void)
 {
-    static const struct {
-        const char *xml;
-        int rc;
-        const char *err;
-    } bad[] = {
+    static const struct unit_text_case bad[] = {
         {"<Query><CmdType>x</SN></Query>", CV_EINVAL, "element 'CmdType' closed by 'SN'"},
         {"<?xml version=\"1.0\" encoding=\"EBCDIC\"?><Query/>", CV_EINVAL, "encoding 'EBCDIC'"},
         {"<Query><SN>12a</SN></Query>", CV_EINVAL, "SN '12a' is not a number"},
@@ -112,11 +108,10 @@ void test_gb_manscdp(void)
                      "<Item Num='2'><DeviceID>nested is not read</DeviceID></Item>"
                      "<EndTime>a&amp;b</EndTime></Query>\r\n";
 
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < NELEM(bad); i++) {
         struct cv_err err = {""};
-        int rc = gb_manscdp_parse(bad[i].xml, strlen(bad[i].xml), &q, &err);
-        CHECK_MSG(rc == bad[i].rc && strstr(err.msg, bad[i].err), "case %zu: %d '%s'", i, rc,
-                  err.msg);
+        int rc = gb_manscdp_parse(bad[i].in, strlen(bad[i].in), &q, &err);
+        CHECK_TEXT_CASE(&bad[i], rc, err.msg);
     }
     CHECK_EQ_INT(gb_manscdp_parse(ok, strlen(ok), &q, NULL), 0);
     CHECK_EQ_STR(q.root, "Query");

@@ -62,26 +62,34 @@ static void camera_fill(struct idx_camera *c, const char *id, int variant)
 /* A fresh environment (fx_env_open) and a write transaction on it with camera "cam1"
  * (camera_fill's variant 1) added as *c; NULL (the environment closed again, a failure
  * recorded) when not. */
-static struct idx_txn *begin_cam1(struct fx_env *e, struct idx_camera *c)
-{
-    struct cv_err err = {""};
+/* The one-camera fixture: an empty index with camera "cam1" (number 1, camera_fill) added in
+ * the write transaction t, which the test commits or aborts; err for the calls of a test. */
+struct cam1_fx {
+    struct fx_env e;
     struct idx_txn *t;
+    struct idx_camera c;
+    struct cv_err err;
+};
 
-    if (fx_env_open(e) < 0)
-        return NULL;
-    t = begin(e, true);
-    if (!t) {
-        fx_env_close(e);
-        return NULL;
+/* Open the fixture: true, or false with the failure recorded (the test then returns). */
+static bool cam1_open(struct cam1_fx *x)
+{
+    memset(x, 0, sizeof(*x));
+    if (fx_env_open(&x->e) < 0)
+        return false;
+    x->t = begin(&x->e, true);
+    if (!x->t) {
+        fx_env_close(&x->e);
+        return false;
     }
-    camera_fill(c, "cam1", 1);
-    if (idx_camera_add(t, c, &err) < 0) {
-        unit_fail(__FILE__, __LINE__, "idx_camera_add: %s", err.msg);
-        idx_abort(t);
-        fx_env_close(e);
-        return NULL;
+    camera_fill(&x->c, "cam1", 1);
+    if (idx_camera_add(x->t, &x->c, &x->err) < 0) {
+        unit_fail(__FILE__, __LINE__, "idx_camera_add: %s", x->err.msg);
+        idx_abort(x->t);
+        fx_env_close(&x->e);
+        return false;
     }
-    return t;
+    return true;
 }
 
 /* Add *c on t: it must succeed, get number `num` and bring the config generation to `gen`. */
@@ -360,18 +368,32 @@ static void put_segments(struct fx_env *e, struct idx_segment s1[NSEG1], struct 
 
 /* A fresh environment (fx_env_open) with put_segments' two cameras and a read transaction on
  * it; NULL (the environment closed again, a failure recorded) when not. */
-static struct idx_txn *read_two_cameras(struct fx_env *e, struct idx_segment s1[NSEG1],
-                                        struct idx_segment s2[NSEG2])
-{
+/* The two-camera fixture: an index holding put_segments' segments (s1 of camera 1, s2 of
+ * camera 2, interleaved in time), open for reading in t; err for the calls of a test. */
+struct two_cams {
+    struct fx_env e;
     struct idx_txn *t;
+    struct idx_segment s1[NSEG1], s2[NSEG2];
+    struct cv_err err;
+};
 
-    if (fx_env_open(e) < 0)
-        return NULL;
-    put_segments(e, s1, s2);
-    t = begin(e, false);
-    if (!t)
-        fx_env_close(e);
-    return t;
+/* Open the fixture: true, or false with the failure recorded (the test then returns). */
+static bool two_cams_open(struct two_cams *c)
+{
+    memset(c, 0, sizeof(*c));
+    if (fx_env_open(&c->e) < 0)
+        return false;
+    put_segments(&c->e, c->s1, c->s2);
+    c->t = begin(&c->e, false);
+    if (!c->t)
+        fx_env_close(&c->e);
+    return c->t != NULL;
+}
+
+static void two_cams_close(struct two_cams *c)
+{
+    idx_abort(c->t);
+    fx_env_close(&c->e);
 }
 
 void test_idx_segments(void)
@@ -394,20 +416,17 @@ void test_idx_segments(void)
         {T0 + 300 * S, INT64_MAX, 0, 0},      /* after everything */
         {INT64_MIN, INT64_MAX, 0, 5},         /* open range */
     };
-    struct idx_segment s1[NSEG1], s2[NSEG2], got;
-    struct cv_err err = {""};
-    struct idx_txn *t;
-    struct fx_env e;
+    struct idx_segment got;
+    struct two_cams c;
 
-    t = read_two_cameras(&e, s1, s2);
-    if (!t)
+    if (!two_cams_open(&c))
         return;
     for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
-        struct seen sn = {0, 0, s1[0].cam, {0}, false};
-        int rc = idx_segment_iter(t, s1[0].cam, ranges[r].from, ranges[r].to, seen_cb, &sn, &err);
+        struct seen sn = {0, 0, c.s1[0].cam, {0}, false};
+        int rc = idx_segment_iter(c.t, c.s1[0].cam, ranges[r].from, ranges[r].to, seen_cb, &sn, &c.err);
         bool same = rc == 0 && sn.n == ranges[r].count && !sn.wrong_cam;
         for (int i = 0; same && i < sn.n; i++)
-            same = sn.starts[i] == s1[ranges[r].first + i].start_us;
+            same = sn.starts[i] == c.s1[ranges[r].first + i].start_us;
         CHECK_MSG(same,
                   "range %zu [T0%+lld s, T0%+lld s): rc %d, %d segments (first %+lld s), "
                   "want %d from #%d",
@@ -417,43 +436,42 @@ void test_idx_segments(void)
     }
     /* Camera 2, whose segments interleave in time with camera 1's, and an unknown camera. */
     {
-        struct seen sn = {0, 0, s2[0].cam, {0}, false};
-        CHECK_OK(idx_segment_iter(t, s2[0].cam, INT64_MIN, INT64_MAX, seen_cb, &sn, &err), &err);
+        struct seen sn = {0, 0, c.s2[0].cam, {0}, false};
+        CHECK_OK(idx_segment_iter(c.t, c.s2[0].cam, INT64_MIN, INT64_MAX, seen_cb, &sn, &c.err), &c.err);
         CHECK_EQ_INT(sn.n, NSEG2);
         CHECK(!sn.wrong_cam);
         sn.n = 0;
-        CHECK_OK(idx_segment_iter(t, s2[0].cam, T0 + 106 * S, T0 + 107 * S, seen_cb, &sn, &err),
-                 &err);
+        CHECK_OK(idx_segment_iter(c.t, c.s2[0].cam, T0 + 106 * S, T0 + 107 * S, seen_cb, &sn, &c.err),
+                 &c.err);
         CHECK_EQ_INT(sn.n, 1);
-        CHECK_EQ_INT(sn.starts[0], s2[1].start_us);
+        CHECK_EQ_INT(sn.starts[0], c.s2[1].start_us);
         sn.n = 0;
         sn.cam = 3;
-        CHECK_OK(idx_segment_iter(t, 3, INT64_MIN, INT64_MAX, seen_cb, &sn, &err), &err);
+        CHECK_OK(idx_segment_iter(c.t, 3, INT64_MIN, INT64_MAX, seen_cb, &sn, &c.err), &c.err);
         CHECK_EQ_INT(sn.n, 0);
         sn.cam = 0;
-        CHECK_OK(idx_segment_iter(t, 0, INT64_MIN, INT64_MAX, seen_cb, &sn, &err), &err);
+        CHECK_OK(idx_segment_iter(c.t, 0, INT64_MIN, INT64_MAX, seen_cb, &sn, &c.err), &c.err);
         CHECK_EQ_INT(sn.n, 0);
     }
     /* A callback's nonzero return stops the iteration and is returned. */
     {
-        struct seen sn = {0, 2, s1[0].cam, {0}, false};
-        CHECK_EQ_INT(idx_segment_iter(t, s1[0].cam, INT64_MIN, INT64_MAX, seen_cb, &sn, &err), 7);
+        struct seen sn = {0, 2, c.s1[0].cam, {0}, false};
+        CHECK_EQ_INT(idx_segment_iter(c.t, c.s1[0].cam, INT64_MIN, INT64_MAX, seen_cb, &sn, &c.err), 7);
         CHECK_EQ_INT(sn.n, 2);
     }
     /* Records come back field for field. */
     for (int i = 0; i < NSEG1; i++) {
-        CHECK_OK(idx_segment_get(t, s1[i].cam, s1[i].start_us, &got, &err), &err);
-        check_segment(&got, &s1[i]);
+        CHECK_OK(idx_segment_get(c.t, c.s1[i].cam, c.s1[i].start_us, &got, &c.err), &c.err);
+        check_segment(&got, &c.s1[i]);
     }
-    CHECK_EQ_INT(idx_segment_get(t, s1[0].cam, s1[0].start_us + 1, &got, &err), CV_ENOENT);
-    CHECK_OK(idx_segment_last(t, s1[0].cam, &got, &err), &err);
-    check_segment(&got, &s1[NSEG1 - 1]);
-    CHECK_OK(idx_segment_last(t, s2[0].cam, &got, &err), &err);
-    check_segment(&got, &s2[NSEG2 - 1]);
-    CHECK_EQ_INT(idx_segment_last(t, 3, &got, &err), CV_ENOENT);
-    CHECK_EQ_INT(idx_segment_last(t, 0, &got, &err), CV_ENOENT);
-    idx_abort(t);
-    fx_env_close(&e);
+    CHECK_EQ_INT(idx_segment_get(c.t, c.s1[0].cam, c.s1[0].start_us + 1, &got, &c.err), CV_ENOENT);
+    CHECK_OK(idx_segment_last(c.t, c.s1[0].cam, &got, &c.err), &c.err);
+    check_segment(&got, &c.s1[NSEG1 - 1]);
+    CHECK_OK(idx_segment_last(c.t, c.s2[0].cam, &got, &c.err), &c.err);
+    check_segment(&got, &c.s2[NSEG2 - 1]);
+    CHECK_EQ_INT(idx_segment_last(c.t, 3, &got, &c.err), CV_ENOENT);
+    CHECK_EQ_INT(idx_segment_last(c.t, 0, &got, &c.err), CV_ENOENT);
+    two_cams_close(&c);
 }
 
 /* The documented chain step, computed here without camvault's code. */
@@ -502,84 +520,80 @@ void test_idx_segment_order(void)
 {
     struct idx_segment a, b, c2, d, got;
     struct lay_seg_frag f[2];
-    struct cv_err err = {""};
-    struct idx_camera c;
-    struct idx_txn *t;
     struct tombs tb = {0};
     uint8_t want[32];
     uint64_t off = 0;
     int64_t frag_us = 0;
-    struct fx_env e;
+    struct cam1_fx fx;
 
-    t = begin_cam1(&e, &c);
-    if (!t)
+    if (!cam1_open(&fx))
         return;
-    segment_fill(&a, c.num, "cam1", T0 + 60 * S, T0 + 120 * S, 1);
+    segment_fill(&a, fx.c.num, "cam1", T0 + 60 * S, T0 + 120 * S, 1);
     frags_fill(f, &a);
-    CHECK_OK(idx_segment_put(t, "cam1", &a, f, 2, &err), &err);
+    CHECK_OK(idx_segment_put(fx.t, "cam1", &a, f, 2, &fx.err), &fx.err);
     CHECK_EQ_INT(a.flags & IDX_SEG_SHIFTED, 0);
     /* Before the last one: indexed after it, flagged, its real start kept. */
-    segment_fill(&b, c.num, "cam1", T0, T0 + 60 * S, 0);
+    segment_fill(&b, fx.c.num, "cam1", T0, T0 + 60 * S, 0);
     frags_fill(f, &b);
-    CHECK_OK(idx_segment_put(t, "cam1", &b, f, 2, &err), &err);
+    CHECK_OK(idx_segment_put(fx.t, "cam1", &b, f, 2, &fx.err), &fx.err);
     CHECK_EQ_INT(b.start_us, T0 + 120 * S);
     CHECK_EQ_INT(b.end_us, T0 + 180 * S);
     CHECK_EQ_INT(b.flags, IDX_SEG_SHIFTED);
     CHECK_EQ_INT(b.recv_start_us, T0);
     chain_ref(a.chain, "cam1", T0 + 120 * S, T0 + 180 * S, b.sha256, want);
     CHECK_EQ_MEM(b.chain, want, 32);
-    CHECK_EQ_INT(idx_segment_get(t, c.num, T0, &got, &err), CV_ENOENT);
-    CHECK_OK(idx_segment_last(t, c.num, &got, &err), &err);
+    CHECK_EQ_INT(idx_segment_get(fx.t, fx.c.num, T0, &got, &fx.err), CV_ENOENT);
+    CHECK_OK(idx_segment_last(fx.t, fx.c.num, &got, &fx.err), &fx.err);
     check_segment(&got, &b);
     CHECK_EQ_INT(got.recv_start_us, T0);
     /* Its fragments keep their spacing from the moved start. */
-    CHECK_OK(idx_locate(t, c.num, T0 + 150 * S, &got, &off, &frag_us, &err), &err);
+    CHECK_OK(idx_locate(fx.t, fx.c.num, T0 + 150 * S, &got, &off, &frag_us, &fx.err), &fx.err);
     CHECK_EQ_STR(got.path, b.path);
     CHECK_EQ_U64(off, f[1].offset);
     CHECK_EQ_INT(frag_us, T0 + 150 * S);
     /* The same start as an earlier one: after the last again. */
-    segment_fill(&c2, c.num, "cam1", T0 + 60 * S, T0 + 70 * S, 2);
+    segment_fill(&c2, fx.c.num, "cam1", T0 + 60 * S, T0 + 70 * S, 2);
     frags_fill(f, &c2);
-    CHECK_OK(idx_segment_put(t, "cam1", &c2, f, 2, &err), &err);
+    CHECK_OK(idx_segment_put(fx.t, "cam1", &c2, f, 2, &fx.err), &fx.err);
     CHECK_EQ_INT(c2.start_us, T0 + 180 * S);
     CHECK_EQ_INT(c2.end_us, T0 + 190 * S);
     CHECK_EQ_INT(c2.recv_start_us, T0 + 60 * S);
     /* 50 ms of overlap is an anchor correction, not a clock step: left as it is. */
-    segment_fill(&d, c.num, "cam1", T0 + 190 * S - 50000, T0 + 250 * S, 4);
+    segment_fill(&d, fx.c.num, "cam1", T0 + 190 * S - 50000, T0 + 250 * S, 4);
     frags_fill(f, &d);
-    CHECK_OK(idx_segment_put(t, "cam1", &d, f, 2, &err), &err);
+    CHECK_OK(idx_segment_put(fx.t, "cam1", &d, f, 2, &fx.err), &fx.err);
     CHECK_EQ_INT(d.start_us, T0 + 190 * S - 50000);
     CHECK_EQ_INT(d.flags, 0);
     /* Another camera has its own order. */
-    segment_fill(&d, c.num + 1, "cam2", T0, T0 + 60 * S, 0);
+    segment_fill(&d, fx.c.num + 1, "cam2", T0, T0 + 60 * S, 0);
     frags_fill(f, &d);
-    CHECK_OK(idx_segment_put(t, "cam2", &d, f, 2, &err), &err);
+    CHECK_OK(idx_segment_put(fx.t, "cam2", &d, f, 2, &fx.err), &fx.err);
     CHECK_EQ_INT(d.start_us, T0);
-    commit(t);
+    commit(fx.t);
     /* The flag and the real start survive the record's encoding, also as a tombstone. */
-    t = begin(&e, true);
-    if (!t)
+    fx.t = begin(&fx.e, true);
+    if (!fx.t)
         goto out;
-    CHECK_OK(idx_segment_get(t, c.num, T0 + 120 * S, &got, &err), &err);
+    CHECK_OK(idx_segment_get(fx.t, fx.c.num, T0 + 120 * S, &got, &fx.err), &fx.err);
     check_segment(&got, &b);
     CHECK_EQ_INT(got.recv_start_us, T0);
-    CHECK_OK(idx_segment_tombstone(t, c.num, T0 + 120 * S, IDX_GAP_RETENTION, "old", T0 + 999 * S,
-                                   NULL, &err),
-             &err);
-    CHECK_OK(idx_tombstone_iter(t, c.num, INT64_MIN, INT64_MAX, tomb_cb, &tb, &err), &err);
+    CHECK_OK(idx_segment_tombstone(fx.t, fx.c.num, T0 + 120 * S, IDX_GAP_RETENTION, "old", T0 + 999 * S,
+                                   NULL, &fx.err),
+             &fx.err);
+    CHECK_OK(idx_tombstone_iter(fx.t, fx.c.num, INT64_MIN, INT64_MAX, tomb_cb, &tb, &fx.err), &fx.err);
     CHECK_EQ_INT(tb.n, 1);
     check_segment(&tb.first.seg, &b);
     CHECK_EQ_INT(tb.first.seg.recv_start_us, T0);
     CHECK_EQ_STR(tb.first.detail, "old");
     CHECK_EQ_INT(tb.first.deleted_us, T0 + 999 * S);
     /* The tombstoned segment's end still bounds the next one. */
-    segment_fill(&d, c.num, "cam1", T0 + 100 * S, T0 + 110 * S, 5);
+    segment_fill(&d, fx.c.num, "cam1", T0 + 100 * S, T0 + 110 * S, 5);
     frags_fill(f, &d);
-    CHECK_OK(idx_segment_put(t, "cam1", &d, f, 2, &err), &err);
+    CHECK_OK(idx_segment_put(fx.t, "cam1", &d, f, 2, &fx.err), &fx.err);
     CHECK_EQ_INT(d.start_us, T0 + 250 * S);
-    commit(t);
+    commit(fx.t);
 out:
-    fx_env_close(&e);
+    fx_env_close(&fx.e);
 }
 
 /*
@@ -591,45 +605,39 @@ void test_idx_segment_shifted_by_receipt(void)
 {
     struct idx_segment a, b, got;
     struct lay_seg_frag f[2];
-    struct cv_err err = {""};
-    struct idx_camera c;
-    struct idx_txn *t;
-    struct fx_env e;
+    struct cam1_fx fx;
 
-    t = begin_cam1(&e, &c);
-    if (!t)
+    if (!cam1_open(&fx))
         return;
-    segment_fill(&a, c.num, "cam1", T0, T0 + 60 * S, 0);
+    segment_fill(&a, fx.c.num, "cam1", T0, T0 + 60 * S, 0);
     frags_fill(f, &a);
     f[0].recv_us = T0 + 2 * S / 10; /* received a little after: the usual case */
-    CHECK_OK(idx_segment_put(t, "cam1", &a, f, 2, &err), &err);
+    CHECK_OK(idx_segment_put(fx.t, "cam1", &a, f, 2, &fx.err), &fx.err);
     CHECK_EQ_INT(a.flags, 0);
-    segment_fill(&b, c.num, "cam1", T0 + 60 * S, T0 + 120 * S, 2);
+    segment_fill(&b, fx.c.num, "cam1", T0 + 60 * S, T0 + 120 * S, 2);
     frags_fill(f, &b);
     f[0].recv_us = T0 + 60 * S - 45 * S; /* the clock had stepped back 45 s */
-    CHECK_OK(idx_segment_put(t, "cam1", &b, f, 2, &err), &err);
+    CHECK_OK(idx_segment_put(fx.t, "cam1", &b, f, 2, &fx.err), &fx.err);
     CHECK_EQ_INT(b.start_us, T0 + 60 * S);
     CHECK_EQ_INT(b.flags, IDX_SEG_SHIFTED);
     CHECK_EQ_INT(b.recv_start_us, T0 + 15 * S);
-    commit(t);
-    t = begin(&e, false);
-    if (t)
-        CHECK_OK(idx_segment_get(t, c.num, T0 + 60 * S, &got, &err), &err);
-    idx_abort(t);
+    commit(fx.t);
+    fx.t = begin(&fx.e, false);
+    if (fx.t)
+        CHECK_OK(idx_segment_get(fx.t, fx.c.num, T0 + 60 * S, &got, &fx.err), &fx.err);
+    idx_abort(fx.t);
     check_segment(&got, &b);
     CHECK_EQ_INT(got.recv_start_us, T0 + 15 * S);
-    fx_env_close(&e);
+    fx_env_close(&fx.e);
 }
 
 
 void test_idx_chain(void)
 {
     static const uint8_t zeros[32];
-    struct idx_segment s1[NSEG1], s2[NSEG2], got;
+    struct idx_segment got;
     uint8_t want[32], lib[32], prev1[32], prev2[32];
-    struct cv_err err = {""};
-    struct idx_txn *t;
-    struct fx_env e;
+    struct two_cams c;
 
     /* The step function alone, against the formula. */
     {
@@ -648,25 +656,23 @@ void test_idx_chain(void)
         CHECK(memcmp(lib, want, 32) != 0);
     }
 
-    t = read_two_cameras(&e, s1, s2);
-    if (!t)
+    if (!two_cams_open(&c))
         return;
     memcpy(prev1, zeros, 32);
     for (int i = 0; i < NSEG1; i++) {
-        chain_ref(prev1, "cam1", s1[i].start_us, s1[i].end_us, s1[i].sha256, want);
-        CHECK_MSG(memcmp(s1[i].chain, want, 32) == 0, "cam1 link %d differs from the formula", i);
-        CHECK_OK(idx_segment_get(t, s1[i].cam, s1[i].start_us, &got, &err), &err);
+        chain_ref(prev1, "cam1", c.s1[i].start_us, c.s1[i].end_us, c.s1[i].sha256, want);
+        CHECK_MSG(memcmp(c.s1[i].chain, want, 32) == 0, "cam1 link %d differs from the formula", i);
+        CHECK_OK(idx_segment_get(c.t, c.s1[i].cam, c.s1[i].start_us, &got, &c.err), &c.err);
         CHECK_EQ_MEM(got.chain, want, 32);
         memcpy(prev1, want, 32);
     }
     memcpy(prev2, zeros, 32);
     for (int i = 0; i < NSEG2; i++) {
-        chain_ref(prev2, "cam2", s2[i].start_us, s2[i].end_us, s2[i].sha256, want);
-        CHECK_MSG(memcmp(s2[i].chain, want, 32) == 0, "cam2 link %d differs from the formula", i);
+        chain_ref(prev2, "cam2", c.s2[i].start_us, c.s2[i].end_us, c.s2[i].sha256, want);
+        CHECK_MSG(memcmp(c.s2[i].chain, want, 32) == 0, "cam2 link %d differs from the formula", i);
         memcpy(prev2, want, 32);
     }
-    idx_abort(t);
-    fx_env_close(&e);
+    two_cams_close(&c);
 }
 
 struct gaps_seen {
@@ -844,52 +850,48 @@ void test_idx_pending(void)
     char got[LAY_RELPATH_MAX];
     struct idx_segment s;
     struct lay_seg_frag f[2];
-    struct cv_err err = {""};
-    struct idx_camera c;
-    struct idx_txn *t;
-    struct fx_env e;
+    struct cam1_fx fx;
 
-    t = begin_cam1(&e, &c);
-    if (!t)
+    if (!cam1_open(&fx))
         return;
-    CHECK_EQ_INT(idx_pending_get(t, c.num, got, &err), CV_ENOENT);
-    CHECK_OK(idx_pending_put(t, c.num, p1, &err), &err);
-    CHECK_OK(idx_pending_get(t, c.num, got, &err), &err);
+    CHECK_EQ_INT(idx_pending_get(fx.t, fx.c.num, got, &fx.err), CV_ENOENT);
+    CHECK_OK(idx_pending_put(fx.t, fx.c.num, p1, &fx.err), &fx.err);
+    CHECK_OK(idx_pending_get(fx.t, fx.c.num, got, &fx.err), &fx.err);
     CHECK_EQ_STR(got, p1);
-    CHECK_EQ_INT(idx_pending_get(t, c.num + 1, got, &err), CV_ENOENT);
-    commit(t);
+    CHECK_EQ_INT(idx_pending_get(fx.t, fx.c.num + 1, got, &fx.err), CV_ENOENT);
+    commit(fx.t);
 
-    t = begin(&e, true);
-    if (!t)
+    fx.t = begin(&fx.e, true);
+    if (!fx.t)
         goto out;
     /* A segment with another path leaves the pending entry alone... */
-    segment_fill(&s, c.num, "cam1", T0 - 60 * S, T0, 0);
+    segment_fill(&s, fx.c.num, "cam1", T0 - 60 * S, T0, 0);
     cv_strlcpy(s.path, p2, sizeof(s.path));
     frags_fill(f, &s);
-    CHECK_OK(idx_segment_put(t, "cam1", &s, f, 2, &err), &err);
-    CHECK_OK(idx_pending_get(t, c.num, got, &err), &err);
+    CHECK_OK(idx_segment_put(fx.t, "cam1", &s, f, 2, &fx.err), &fx.err);
+    CHECK_OK(idx_pending_get(fx.t, fx.c.num, got, &fx.err), &fx.err);
     CHECK_EQ_STR(got, p1);
     /* ...the segment it names removes it. */
-    segment_fill(&s, c.num, "cam1", T0, T0 + 60 * S, 1);
+    segment_fill(&s, fx.c.num, "cam1", T0, T0 + 60 * S, 1);
     cv_strlcpy(s.path, p1, sizeof(s.path));
-    CHECK_OK(idx_segment_put(t, "cam1", &s, f, 2, &err), &err);
-    CHECK_EQ_INT(idx_pending_get(t, c.num, got, &err), CV_ENOENT);
-    commit(t);
+    CHECK_OK(idx_segment_put(fx.t, "cam1", &s, f, 2, &fx.err), &fx.err);
+    CHECK_EQ_INT(idx_pending_get(fx.t, fx.c.num, got, &fx.err), CV_ENOENT);
+    commit(fx.t);
 
-    t = begin(&e, true);
-    if (!t)
+    fx.t = begin(&fx.e, true);
+    if (!fx.t)
         goto out;
-    CHECK_EQ_INT(idx_pending_get(t, c.num, got, &err), CV_ENOENT);
-    CHECK_OK(idx_pending_put(t, c.num, p2, &err), &err);
-    CHECK_OK(idx_pending_put(t, c.num, p1, &err), &err); /* replaces */
-    CHECK_OK(idx_pending_get(t, c.num, got, &err), &err);
+    CHECK_EQ_INT(idx_pending_get(fx.t, fx.c.num, got, &fx.err), CV_ENOENT);
+    CHECK_OK(idx_pending_put(fx.t, fx.c.num, p2, &fx.err), &fx.err);
+    CHECK_OK(idx_pending_put(fx.t, fx.c.num, p1, &fx.err), &fx.err); /* replaces */
+    CHECK_OK(idx_pending_get(fx.t, fx.c.num, got, &fx.err), &fx.err);
     CHECK_EQ_STR(got, p1);
-    CHECK_OK(idx_pending_del(t, c.num, &err), &err);
-    CHECK_EQ_INT(idx_pending_get(t, c.num, got, &err), CV_ENOENT);
-    CHECK_OK(idx_pending_del(t, c.num, &err), &err); /* deleting nothing is fine */
-    commit(t);
+    CHECK_OK(idx_pending_del(fx.t, fx.c.num, &fx.err), &fx.err);
+    CHECK_EQ_INT(idx_pending_get(fx.t, fx.c.num, got, &fx.err), CV_ENOENT);
+    CHECK_OK(idx_pending_del(fx.t, fx.c.num, &fx.err), &fx.err); /* deleting nothing is fine */
+    commit(fx.t);
 out:
-    fx_env_close(&e);
+    fx_env_close(&fx.e);
 }
 
 void test_idx_reopen(void)
@@ -993,26 +995,23 @@ void test_idx_locate(void)
         {T0 + 290 * S, -1, 0},       /* after the end */
         {T0 - 1, -1, 0},             /* before the start */
     };
-    struct idx_segment s1[NSEG1], s2[NSEG2], got;
-    struct cv_err err = {""};
-    struct idx_txn *t;
-    struct fx_env e;
+    struct idx_segment got;
+    struct two_cams c;
 
-    t = read_two_cameras(&e, s1, s2);
-    if (!t)
+    if (!two_cams_open(&c))
         return;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t off = 0;
         int64_t fus = 0;
-        int rc = idx_locate(t, s1[0].cam, cases[i].at, &got, &off, &fus, &err);
+        int rc = idx_locate(c.t, c.s1[0].cam, cases[i].at, &got, &off, &fus, &c.err);
         if (cases[i].seg < 0) {
             CHECK_MSG(rc == CV_ENOENT, "case %zu: want nothing, got rc %d", i, rc);
             continue;
         }
-        CHECK_MSG(rc == 0, "case %zu: rc %d (%s)", i, rc, err.msg);
+        CHECK_MSG(rc == 0, "case %zu: rc %d (%s)", i, rc, c.err.msg);
         if (rc)
             continue;
-        CHECK_EQ_INT(got.start_us, s1[cases[i].seg].start_us);
+        CHECK_EQ_INT(got.start_us, c.s1[cases[i].seg].start_us);
         CHECK_EQ_INT(off, cases[i].frag == 0 ? 1200 : 1200 + 400000);
         CHECK_EQ_INT(fus, cases[i].frag == 0 ? got.start_us
                                              : got.start_us + (got.end_us - got.start_us) / 2);
@@ -1021,10 +1020,9 @@ void test_idx_locate(void)
     {
         uint64_t off;
         int64_t fus;
-        CHECK_OK(idx_locate(t, s2[0].cam, T0 + 105 * S, &got, &off, &fus, &err), &err);
-        CHECK_EQ_INT(got.start_us, s2[1].start_us);
-        CHECK_EQ_INT(idx_locate(t, 3, T0 + 105 * S, &got, &off, &fus, &err), CV_ENOENT);
+        CHECK_OK(idx_locate(c.t, c.s2[0].cam, T0 + 105 * S, &got, &off, &fus, &c.err), &c.err);
+        CHECK_EQ_INT(got.start_us, c.s2[1].start_us);
+        CHECK_EQ_INT(idx_locate(c.t, 3, T0 + 105 * S, &got, &off, &fus, &c.err), CV_ENOENT);
     }
-    idx_abort(t);
-    fx_env_close(&e);
+    two_cams_close(&c);
 }

@@ -51,10 +51,7 @@ void test_json_good(void)
 
 void test_json_bad(void)
 {
-    static const struct {
-        const char *text;
-        const char *why;
-    } cases[] = {
+    static const struct unit_str_case cases[] = {
         {"", "unexpected end"},
         {"{", "expected a member name"},
         {"{\"a\":1,}", "expected a member name"},
@@ -86,10 +83,10 @@ void test_json_bad(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cv_json *doc = (struct cv_json *)1;
         struct cv_err err = {""};
-        int rc = cv_json_parse(cases[i].text, strlen(cases[i].text), NULL, &doc, &err);
-        CHECK_MSG(rc < 0, "'%s' was accepted", cases[i].text);
+        int rc = cv_json_parse(cases[i].in, strlen(cases[i].in), NULL, &doc, &err);
+        CHECK_MSG(rc < 0, "'%s' was accepted", cases[i].in);
         CHECK(doc == NULL);
-        CHECK_CONTAINS(err.msg, cases[i].why);
+        CHECK_CONTAINS(err.msg, cases[i].want);
         CHECK(strncmp(err.msg, "JSON: ", 6) == 0);
     }
 }

@@ -74,8 +74,6 @@ void test_recover_torn_segment(void)
     struct fx_segment s;
     struct fx_pending_root e;
     struct idx_segment out, stored;
-    struct cv_err err = {""};
-    struct idx_txn *t = NULL;
     char path[PATH_MAX], pend[LAY_RELPATH_MAX];
     uint8_t sha[32], chain[32];
     size_t keep, len, flen = 0;
@@ -116,8 +114,8 @@ void test_recover_torn_segment(void)
     CHECK_EQ_MEM(out.chain, chain, 32);
 
     /* The index: the same record, and no pending file any more. */
-    if (idx_begin(e.idx, false, &t, &err) == 0) {
-        CHECK_OK(idx_segment_get(t, e.cam.num, FX_START_US, &stored, &err), &err);
+    if (idx_begin(e.idx, false, &e.t, &e.err) == 0) {
+        CHECK_OK(idx_segment_get(e.t, e.cam.num, FX_START_US, &stored, &e.err), &e.err);
         CHECK_EQ_STR(stored.path, REL);
         CHECK_EQ_U64(stored.bytes, keep);
         CHECK_EQ_INT(stored.fragments, 3);
@@ -125,23 +123,23 @@ void test_recover_torn_segment(void)
         CHECK_EQ_MEM(stored.sha256, sha, 32);
         CHECK_EQ_MEM(stored.chain, chain, 32);
         CHECK(stored.flags & IDX_SEG_RECOVERED);
-        CHECK_EQ_INT(idx_pending_get(t, e.cam.num, pend, &err), CV_ENOENT);
-        idx_abort(t);
-        t = NULL;
+        CHECK_EQ_INT(idx_pending_get(e.t, e.cam.num, pend, &e.err), CV_ENOENT);
+        idx_abort(e.t);
+        e.t = NULL;
     }
 
     /* Twice: already indexed. */
-    err.msg[0] = '\0';
-    CHECK_EQ_INT(idx_recover_segment(e.idx, e.root, &e.cam, REL, &out, &err), CV_EEXIST);
-    CHECK_CONTAINS(err.msg, REL);
+    e.err.msg[0] = '\0';
+    CHECK_EQ_INT(idx_recover_segment(e.idx, e.root, &e.cam, REL, &out, &e.err), CV_EEXIST);
+    CHECK_CONTAINS(e.err.msg, REL);
     CHECK_EQ_INT(fx_file_size(path), keep);
 
     /* A file that is not there. */
-    err.msg[0] = '\0';
+    e.err.msg[0] = '\0';
     CHECK_EQ_INT(idx_recover_segment(e.idx, e.root, &e.cam,
-                                     "volumes/main/cam1/2026-11-22/120000-0.mp4", &out, &err),
+                                     "volumes/main/cam1/2026-11-22/120000-0.mp4", &out, &e.err),
                  CV_ENOENT);
-    CHECK_CONTAINS(err.msg, "120000-0.mp4");
+    CHECK_CONTAINS(e.err.msg, "120000-0.mp4");
 out:
     fx_pending_root_close(&e);
     fx_segment_release(&s);
@@ -184,8 +182,6 @@ void test_recover_header_only(void)
     struct fx_segment s;
     struct fx_pending_root e;
     struct idx_segment out, last;
-    struct cv_err err = {""};
-    struct idx_txn *t = NULL;
     char path[PATH_MAX], qpath[PATH_MAX];
     size_t qlen = 0;
     char *q;
@@ -197,17 +193,17 @@ void test_recover_header_only(void)
     }
     abs_path(&e, REL_HDR, path);
     abs_path(&e, qname, qpath);
-    CHECK_EQ_INT(idx_recover_segment(e.idx, e.root, &e.cam, REL_HDR, &out, &err), CV_ENOENT);
-    CHECK_CONTAINS(err.msg, REL_HDR);
-    CHECK_CONTAINS(err.msg, "quarantine");
+    CHECK_EQ_INT(idx_recover_segment(e.idx, e.root, &e.cam, REL_HDR, &out, &e.err), CV_ENOENT);
+    CHECK_CONTAINS(e.err.msg, REL_HDR);
+    CHECK_CONTAINS(e.err.msg, "quarantine");
     CHECK_EQ_INT(fx_file_size(path), -1);
     q = slurp(qpath, &qlen);
     CHECK_MSG(q != NULL, "'%s' is missing", qname);
     CHECK(q && qlen == s.buf.len && memcmp(q, s.buf.data, qlen) == 0);
     free(q);
-    if (idx_begin(e.idx, false, &t, &err) == 0) {
-        CHECK_EQ_INT(idx_segment_last(t, e.cam.num, &last, &err), CV_ENOENT);
-        idx_abort(t);
+    if (idx_begin(e.idx, false, &e.t, &e.err) == 0) {
+        CHECK_EQ_INT(idx_segment_last(e.t, e.cam.num, &last, &e.err), CV_ENOENT);
+        idx_abort(e.t);
     }
     fx_pending_root_close(&e);
 
@@ -218,7 +214,7 @@ void test_recover_header_only(void)
     }
     abs_path(&e, REL_HDR, path);
     abs_path(&e, qname, qpath);
-    CHECK_EQ_INT(idx_recover_segment(e.idx, e.root, &e.cam, REL_HDR, &out, &err), CV_ENOENT);
+    CHECK_EQ_INT(idx_recover_segment(e.idx, e.root, &e.cam, REL_HDR, &out, &e.err), CV_ENOENT);
     CHECK_EQ_INT(fx_file_size(path), -1);
     CHECK_EQ_INT(fx_file_size(qpath), s.moov_end - 10);
     fx_pending_root_close(&e);

@@ -17,7 +17,6 @@
 #include "tests/unit/unit.h"
 #include "common/banned.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- helpers ---- */
 

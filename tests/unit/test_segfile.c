@@ -56,6 +56,22 @@ static void seg_file_close(struct seg_file *f)
     fx_rmtree(f->dir);
 }
 
+/* lay_seg_scan of the bytes of b as a segment file (written to a temporary one, removed after):
+ * true with its code in *rc and, when 0, *info; false when the file could not be written (a
+ * failure is recorded: the test skips its checks). */
+static bool scan_bytes(const struct cv_buf *b, struct lay_seg_info *info, int *rc,
+                       struct cv_err *err)
+{
+    struct seg_file f;
+
+    if (seg_file_open(&f, b->data, b->len) < 0)
+        return false;
+    memset(info, 0, sizeof(*info));
+    *rc = lay_seg_scan(f.fd, info, err);
+    seg_file_close(&f);
+    return true;
+}
+
 static int64_t frag_end_us(const struct fx_frag *f)
 {
     return f->wall_us + (int64_t)(f->dur * 1000000 / FX_TIMESCALE);
@@ -525,11 +541,11 @@ static size_t find_type(const struct cv_buf *b, size_t from, const char *type)
 void test_segfile_scan_short_tkhd(void)
 {
     struct fx_segment s;
-    struct seg_file f;
     struct lay_seg_info info;
     struct cv_err err = {""};
     size_t t;
     uint32_t size;
+    int rc;
 
     fx_segment_build(&s, 1, true);
     t = find_type(&s.buf, 0, "tkhd");
@@ -543,17 +559,13 @@ void test_segfile_scan_short_tkhd(void)
     cv_put_be32(s.buf.data + t, 12);
     cv_put_be32(s.buf.data + t + 12, size - 12);
     memcpy(s.buf.data + t + 16, "free", 4);
-    if (seg_file_open(&f, s.buf.data, s.buf.len) < 0) {
-        fx_segment_release(&s);
-        return;
+    if (scan_bytes(&s.buf, &info, &rc, &err)) {
+        CHECK_MSG(rc == CV_ECORRUPT,
+                  "a 4-byte tkhd body is accepted (track %u read from the next box)",
+                  info.video_track);
+        lay_seg_info_release(&info);
     }
-    memset(&info, 0, sizeof(info));
-    CHECK_MSG(lay_seg_scan(f.fd, &info, &err) == CV_ECORRUPT,
-              "a 4-byte tkhd body is accepted (track %u read from the next box)",
-              info.video_track);
-    lay_seg_info_release(&info);
     fx_segment_release(&s);
-    seg_file_close(&f);
 }
 
 /*
@@ -567,7 +579,6 @@ void test_segfile_scan_short_tkhd(void)
 void test_segfile_scan_trun_past_box(void)
 {
     struct fx_segment s;
-    struct seg_file f;
     struct lay_seg_info info;
     struct cv_err err = {""};
     struct cv_buf *b;
@@ -591,19 +602,15 @@ void test_segfile_scan_trun_past_box(void)
     lay_box_begin(b, "mdat", &mdat);
     cv_buf_put(b, "\0\0\0\4abcd", 8);
     lay_box_end(b, mdat);
-    if (seg_file_open(&f, b->data, b->len) < 0) {
-        fx_segment_release(&s);
-        return;
-    }
-    rc = lay_seg_scan(f.fd, &info, &err);
-    CHECK_OK(rc, &err);
-    if (rc == 0) {
-        CHECK_EQ_INT(info.nfrags, 1);
-        CHECK_EQ_U64(info.complete_bytes, good_len);
-        lay_seg_info_release(&info);
+    if (scan_bytes(b, &info, &rc, &err)) {
+        CHECK_OK(rc, &err);
+        if (rc == 0) {
+            CHECK_EQ_INT(info.nfrags, 1);
+            CHECK_EQ_U64(info.complete_bytes, good_len);
+            lay_seg_info_release(&info);
+        }
     }
     fx_segment_release(&s);
-    seg_file_close(&f);
 }
 
 /*
@@ -615,7 +622,6 @@ void test_segfile_scan_trun_past_box(void)
 void test_segfile_scan_largesize_wrap(void)
 {
     struct fx_segment s;
-    struct seg_file f;
     struct lay_seg_info info;
     struct cv_err err = {""};
     uint64_t back;
@@ -626,22 +632,18 @@ void test_segfile_scan_largesize_wrap(void)
     cv_buf_be32(&s.buf, 1);
     cv_buf_put(&s.buf, "free", 4);
     cv_buf_be64(&s.buf, (uint64_t)0 - back);
-    if (seg_file_open(&f, s.buf.data, s.buf.len) < 0) {
-        fx_segment_release(&s);
-        return;
-    }
     alarm(2);
-    rc = lay_seg_scan(f.fd, &info, &err);
-    alarm(0);
-    CHECK_OK(rc, &err);
-    if (rc == 0) {
-        CHECK_EQ_INT(info.nfrags, 0);
-        CHECK(info.has_header);
-        CHECK_EQ_U64(info.complete_bytes, s.header_end);
-        lay_seg_info_release(&info);
+    if (scan_bytes(&s.buf, &info, &rc, &err)) {
+        alarm(0);
+        CHECK_OK(rc, &err);
+        if (rc == 0) {
+            CHECK_EQ_INT(info.nfrags, 0);
+            CHECK(info.has_header);
+            CHECK_EQ_U64(info.complete_bytes, s.header_end);
+            lay_seg_info_release(&info);
+        }
     }
     fx_segment_release(&s);
-    seg_file_close(&f);
 }
 
 void test_segfile_sha256(void)

@@ -10,7 +10,6 @@
 #include "tests/unit/unit.h"
 #include "common/banned.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 void test_url_parse(void)
 {
@@ -120,11 +119,7 @@ void test_url_redact(void)
 
 void test_url_check(void)
 {
-    static const struct {
-        const char *url;
-        int want;
-        const char *why;
-    } cases[] = {
+    static const struct unit_text_case cases[] = {
         {"rtsp://h/x", 0, ""},
         {"rtsps://u:Pa/ss@h/x", 0, ""},
         {"rtsp://u:P%40ss@h:554/x?password=1", 0, ""},
@@ -136,11 +131,8 @@ void test_url_check(void)
 
     for (size_t i = 0; i < NELEM(cases); i++) {
         struct cv_err err = {""};
-        int rc = cv_url_check(cases[i].url, &err);
-        CHECK_MSG(rc == cases[i].want, "%s: %d, want %d (%s)", cases[i].url, rc, cases[i].want,
-                  err.msg);
-        CHECK_MSG(strstr(err.msg, cases[i].why) != NULL, "%s: '%s' lacks '%s'", cases[i].url,
-                  err.msg, cases[i].why);
+        int rc = cv_url_check(cases[i].in, &err);
+        CHECK_TEXT_CASE(&cases[i], rc, err.msg);
     }
 }
 

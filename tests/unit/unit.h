@@ -34,6 +34,31 @@ int unit_failures(void);
  */
 const char *unit_tmp_base(void);
 
+/* The number of elements of array a. */
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * The rows of table-driven tests: the shapes that recur, named once, so that a table of cases
+ * reads the same in every file and its loop checks each row with one macro below.
+ */
+/* Text in; the code it must give (0 or a CV_E* code) and a part of the error ("" for any). */
+struct unit_text_case {
+    const char *in;
+    int rc;
+    const char *msg;
+};
+/* n bytes in (NULs allowed); the text expected of them (NULL: none). */
+struct unit_bytes_case {
+    const char *bytes;
+    size_t n;
+    const char *want;
+};
+/* Text in; the text expected (the output, or a part of the error). */
+struct unit_str_case {
+    const char *in;
+    const char *want;
+};
+
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond))                                                                               \
@@ -71,6 +96,11 @@ const char *unit_tmp_base(void);
             unit_fail(__FILE__, __LINE__, "%s == %s: got \"%s\", want \"%s\"", #got, #want,        \
                       unit_g_ ? unit_g_ : "(null)", unit_w_ ? unit_w_ : "(null)");                 \
     } while (0)
+
+/* Row c (a struct unit_text_case *) held: its call returned got_rc with error text got_msg. */
+#define CHECK_TEXT_CASE(c, got_rc, got_msg)                                                        \
+    CHECK_MSG((got_rc) == (c)->rc && strstr((got_msg), (c)->msg) != NULL,                          \
+              "'%s': got %d '%s', want %d '%s'", (c)->in, (got_rc), (got_msg), (c)->rc, (c)->msg)
 
 /* `hay` contains `needle` (both strings). */
 #define CHECK_CONTAINS(hay, needle)                                                                \

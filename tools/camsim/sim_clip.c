@@ -28,6 +28,7 @@
 
 #include "tools/camsim/sim_media.h"
 #include "tools/camsim/sim_util.h"
+#include "common/buf.h"
 
 #include "common/banned.h"
 
@@ -59,23 +60,6 @@ struct track_mux {
     int header_written; /* avformat_write_header succeeded */
 };
 
-static int grow(void **ptr, size_t *cap, size_t need, size_t elem)
-{
-    size_t n = *cap ? *cap : 64;
-    void *p;
-
-    if (need <= *cap)
-        return 0;
-    while (n < need)
-        n *= 2;
-    p = realloc(*ptr, n * elem);
-    if (p == NULL)
-        return -1;
-    *ptr = p;
-    *cap = n;
-    return 0;
-}
-
 /* Access units completed by this packet: video ends one at the marker bit; AAC (RFC 3640
  * AAC-hbr) carries one 16-bit AU header per AU, and only the last fragment of a split AU has the
  * marker; every G.711 packet is one 20 ms chunk. */
@@ -105,8 +89,8 @@ static int collect(void *opaque, uint8_t *buf, int size)
         t->failed = 1;
         return size;
     }
-    if (grow((void **)&t->raw, &t->cap_raw, t->n_raw + 1, sizeof(*t->raw)) != 0 ||
-        grow((void **)&clip->data, t->data_cap, clip->data_size + (size_t)size, 1) != 0) {
+    if (cv_grow((void **)&t->raw, &t->cap_raw, t->n_raw + 1, sizeof(*t->raw), 64) != 0 ||
+        cv_grow((void **)&clip->data, t->data_cap, clip->data_size + (size_t)size, 1, 64) != 0) {
         t->failed = 1;
         return size;
     }
@@ -270,7 +254,7 @@ static int feed_audio(struct loader *l, char *err, size_t errlen)
     struct track_mux *t = &l->mux[1];
 
     if (t->is_pcm) {
-        if (grow((void **)&l->pcm, &l->pcm_cap, l->pcm_len + (size_t)l->pkt->size, 1) != 0)
+        if (cv_grow((void **)&l->pcm, &l->pcm_cap, l->pcm_len + (size_t)l->pkt->size, 1, 64) != 0)
             return sim_errf(err, errlen, "out of memory reading audio");
         memcpy(l->pcm + l->pcm_len, l->pkt->data, (size_t)l->pkt->size);
         l->pcm_len += (size_t)l->pkt->size;
