@@ -349,8 +349,8 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
             vs->codecpar->profile != FF_PROFILE_H264_CONSTRAINED_BASELINE)
             depth = 2;
         rec_dts_init(&s->dts, depth, s->default_dur[0]);
-        rec_clk_init(&s->clk[0], s->tb[0].den / s->tb[0].num, s->default_dur[0], depth > 0);
-        rec_clk_init(&s->clk[1], s->ai >= 0 ? s->tb[1].den / s->tb[1].num : 1, 0, false);
+        rec_clk_init(&s->clk[0], s->tb[0].den / s->tb[0].num, s->default_dur[0], depth);
+        rec_clk_init(&s->clk[1], s->ai >= 0 ? s->tb[1].den / s->tb[1].num : 1, 0, 0);
     }
     for (unsigned i = 0; i < s->ic->nb_streams; i++)
         if ((int)i != s->vi && (int)i != s->ai)
@@ -904,11 +904,8 @@ static void own_clock(struct rec_cam *c, struct session *s, AVPacket *pkt)
     bool stepped, re;
     if (pkt->pts == AV_NOPTS_VALUE || (i == 1 && pkt->stream_index != s->ai))
         return;
-    t = rec_clk_next(&s->clk[i], pkt->pts, dur, &stepped, &re);
-    if (rec_clk_settled(&s->clk[0]) && (s->ai < 0 || rec_clk_settled(&s->clk[1]))) {
-        rec_clk_follow(&s->clk[0]); /* both on the reports' mapping: on time (clk.h) */
-        rec_clk_follow(&s->clk[1]);
-    }
+    t = rec_clk_next(&s->clk[i], pkt->pts, dur, pkt->flags & AV_PKT_FLAG_KEY, cv_mono_us(),
+                     &stepped, &re);
     pkt->dts += t - pkt->pts;
     pkt->pts = t;
     c->st.ts_repaired += stepped;
@@ -919,11 +916,55 @@ static void own_clock(struct rec_cam *c, struct session *s, AVPacket *pkt)
                 (unsigned long long)c->st.ts_repaired);
 }
 
+/* Whether a held timed frame other than the skip-th is shown within half a frame of t. */
+static bool held_at(const struct session *s, int64_t t, int skip)
+{
+    for (int i = 1; i < s->nhold; i++)
+        if (i != skip && llabs(s->hold[i]->pts - t) < s->default_dur[0] / 2)
+            return true;
+    return false;
+}
+
+/*
+ * A connection's first frames can straddle libavformat's sync (the second stream's first RTCP
+ * report re-times its stream by whole frames, seen with VLC: a P-frame shown in the slot of a
+ * B-frame after it). The later frames are on the mapping that stays: a held frame in the slot
+ * of a later one moves to the free slot nearest it among the frames held (the lower one first).
+ * Returns how many moved.
+ */
+static int hold_repair(struct session *s)
+{
+    int fixed = 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, dur = s->default_dur[0];
+
+    for (int i = 1; i < s->nhold; i++) {
+        lo = s->hold[i]->pts < lo ? s->hold[i]->pts : lo;
+        hi = s->hold[i]->pts > hi ? s->hold[i]->pts : hi;
+    }
+    for (int a = 1; a < s->nhold; a++) {
+        int64_t to = INT64_MIN;
+        if (!held_at(s, s->hold[a]->pts, a))
+            continue;
+        for (int m = 1; m < s->nhold && to == INT64_MIN; m++)
+            for (int sign = -1; sign <= 1 && to == INT64_MIN; sign += 2) {
+                int64_t t = s->hold[a]->pts + sign * m * dur;
+                if (t >= lo && t <= hi && !held_at(s, t, a))
+                    to = t;
+            }
+        if (to != INT64_MIN) {
+            s->hold[a]->pts = s->hold[a]->dts = to;
+            fixed++;
+        }
+    }
+    return fixed;
+}
+
 /*
  * libavformat's RTSP input gives the very first frame (a keyframe) no timestamp. Rather than
- * lose a whole GOP it is held, with the video frames after it, until the reorder depth + 1 of
- * them have come: the earliest of their presentation times, less a frame, is its own. Then all
- * go to on_video in order. Takes a reference to pkt.
+ * lose a whole GOP it is held, with the video frames after it, until twice the reorder depth
+ * + 2 of them have come (a B-frame stream's first two P-frames and their B-frames: hold_repair):
+ * the earliest of their presentation times, less a frame, is its own. Then all go to on_video
+ * in order. Takes a reference to pkt.
  */
 static int hold_untimed(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
                         struct cv_err *err)
@@ -939,8 +980,9 @@ static int hold_untimed(struct rec_cam *c, struct session *s, AVPacket *pkt, int
     if (!s->hold[s->nhold])
         return cv_errf(err, CV_ENOMEM, "out of memory");
     s->hold_recv[s->nhold++] = recv;
-    if (s->nhold < s->dts.depth + 2 && s->nhold < REC_DTS_DEPTH_MAX + 2)
+    if (s->nhold < 2 * s->dts.depth + 3 && s->nhold < REC_DTS_DEPTH_MAX + 2)
         return 0;
+    c->st.ts_repaired += (uint64_t)hold_repair(s); /* counted as a repaired timestamp */
     for (int i = 1; i < s->nhold; i++)
         if (s->hold[i]->pts < first)
             first = s->hold[i]->pts;
