@@ -916,60 +916,18 @@ static void own_clock(struct rec_cam *c, struct session *s, AVPacket *pkt)
                 (unsigned long long)c->st.ts_repaired);
 }
 
-/* Whether a held timed frame other than the skip-th is shown within half a frame of t. */
-static bool held_at(const struct session *s, int64_t t, int skip)
-{
-    for (int i = 1; i < s->nhold; i++)
-        if (i != skip && llabs(s->hold[i]->pts - t) < s->default_dur[0] / 2)
-            return true;
-    return false;
-}
-
-/*
- * A connection's first frames can straddle libavformat's sync (the second stream's first RTCP
- * report re-times its stream by whole frames, seen with VLC: a P-frame shown in the slot of a
- * B-frame after it). The later frames are on the mapping that stays: a held frame in the slot
- * of a later one moves to the free slot nearest it among the frames held (the lower one first).
- * Returns how many moved.
- */
-static int hold_repair(struct session *s)
-{
-    int fixed = 0;
-    int64_t lo = INT64_MAX, hi = INT64_MIN, dur = s->default_dur[0];
-
-    for (int i = 1; i < s->nhold; i++) {
-        lo = s->hold[i]->pts < lo ? s->hold[i]->pts : lo;
-        hi = s->hold[i]->pts > hi ? s->hold[i]->pts : hi;
-    }
-    for (int a = 1; a < s->nhold; a++) {
-        int64_t to = INT64_MIN;
-        if (!held_at(s, s->hold[a]->pts, a))
-            continue;
-        for (int m = 1; m < s->nhold && to == INT64_MIN; m++)
-            for (int sign = -1; sign <= 1 && to == INT64_MIN; sign += 2) {
-                int64_t t = s->hold[a]->pts + sign * m * dur;
-                if (t >= lo && t <= hi && !held_at(s, t, a))
-                    to = t;
-            }
-        if (to != INT64_MIN) {
-            s->hold[a]->pts = s->hold[a]->dts = to;
-            fixed++;
-        }
-    }
-    return fixed;
-}
-
 /*
  * libavformat's RTSP input gives the very first frame (a keyframe) no timestamp. Rather than
  * lose a whole GOP it is held, with the video frames after it, until twice the reorder depth
- * + 2 of them have come (a B-frame stream's first two P-frames and their B-frames: hold_repair):
+ * + 2 of them have come (a B-frame stream's first two P-frames and their B-frames, untangled:
+ * rec_dts_untangle):
  * the earliest of their presentation times, less a frame, is its own. Then all go to on_video
  * in order. Takes a reference to pkt.
  */
 static int hold_untimed(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
                         struct cv_err *err)
 {
-    int64_t first = INT64_MAX;
+    int64_t first = INT64_MAX, held[REC_DTS_DEPTH_MAX + 2];
     int rc = 0;
 
     if (s->nhold == 0 && !(pkt->flags & AV_PKT_FLAG_KEY))
@@ -982,7 +940,11 @@ static int hold_untimed(struct rec_cam *c, struct session *s, AVPacket *pkt, int
     s->hold_recv[s->nhold++] = recv;
     if (s->nhold < 2 * s->dts.depth + 3 && s->nhold < REC_DTS_DEPTH_MAX + 2)
         return 0;
-    c->st.ts_repaired += (uint64_t)hold_repair(s); /* counted as a repaired timestamp */
+    for (int i = 1; i < s->nhold; i++)
+        held[i - 1] = s->hold[i]->pts;
+    c->st.ts_repaired += (uint64_t)rec_dts_untangle(held, s->nhold - 1, s->default_dur[0]);
+    for (int i = 1; i < s->nhold; i++)
+        s->hold[i]->pts = s->hold[i]->dts = held[i - 1];
     for (int i = 1; i < s->nhold; i++)
         if (s->hold[i]->pts < first)
             first = s->hold[i]->pts;

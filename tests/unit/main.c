@@ -31,6 +31,7 @@
     X(dts_rebuild)                                                                                 \
     X(dts_repair)                                                                                  \
     X(dts_vlc_clock_steps)                                                                         \
+    X(dts_untangle)                                                                                \
     X(clk_vlc_report_steps)                                                                        \
     X(clk_loss_and_no_grid)                                                                        \
     X(clk_bframes_whole_frames)                                                                    \
