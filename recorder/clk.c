@@ -212,7 +212,8 @@ int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool key, int6
     }
     if (dev > REC_CLK_STEP_MAX_MS * k->hz / 1000 || -dev > REC_CLK_STEP_MAX_MS * k->hz / 1000) {
         dev = 0; /* not a report's step: left as it is, for the caller's run logic */
-    } else if (dev != 0 && phased && raw - k->d - k->last_step < REC_CLK_MIN_GAP_MS * k->hz / 1000) {
+    } else if (dev != 0 && phased &&
+               raw - k->d - k->last_step < REC_CLK_MIN_GAP_MS * k->hz / 1000) {
         give_up(k);
         *reanchored = true;
         k->reanchors++;

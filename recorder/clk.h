@@ -37,16 +37,18 @@
  * pairs its sending time, which follows decode order, with the presentation time of the frame
  * it sends then), often by whole frames exactly. Each frame is shown in a slot of the grid that
  * no other frame takes, at most `depth` slots before the latest shown: a frame off the grid by
- * even one tick (RTP times are exact: only a report moves them off), or landing in a slot taken or too early (a step of whole frames), has stepped.
- * So does a frame off the GOP's pattern, once the frames kept all follow it (each shown g frames
- * after the frame g places before it in decode order, g frames from one keyframe to the next:
- * x264 without adaptive B-frames). Its part off the grid is taken out, and it is placed (place
- * in clk.c): where the GOP's pattern puts it, else in the lowest free slot below the latest
- * shown (x264's B-frames come in order), else a keyframe as far past it as the last one went,
- * else as far as the stream's P-frames go past their B-frames. A lost frame
- * (UDP) leaves a free slot and is kept as a gap. The first REC_CLK_SETTLE frames are not placed
- * (no history yet): a step among them (libavformat's sync at a connection's first reports,
- * which hold_untimed in camera.c sees whole) is left to the caller and to rec_dts (dts.h).
+ * even one tick (RTP times are exact: only a report moves them off), or landing in a slot taken
+ * or too early (a step of whole frames), has stepped. So has a keyframe that did not go as far
+ * past the latest shown as the last one did, where the GOP's pattern puts it (each frame shown
+ * g frames after the frame g places before it in decode order, g frames from one keyframe to
+ * the next, x264 without adaptive B-frames; used only when every frame kept follows it). Its
+ * part off the grid is taken out, and it is placed (place in clk.c): where the GOP's pattern
+ * puts it, else in the lowest free slot below the latest shown (x264's B-frames come in order),
+ * else a keyframe as far past it as the last one went, else as far as the stream's P-frames go
+ * past their B-frames. A lost frame (UDP) leaves a free slot and is kept as a gap. The first
+ * REC_CLK_SETTLE frames are not placed (no history yet): a step among them (libavformat's sync
+ * at a connection's first reports, which hold_untimed in camera.c sees whole) is left to the
+ * caller and to rec_dts (dts.h).
  *
  * Plain struct, no allocation; one per stream, used by the camera's thread. Times are in the
  * stream's time base; `hz` is its ticks per second.

@@ -86,7 +86,8 @@ void test_clk_loss_and_no_grid(void)
     CHECK_EQ_INT(rec_clk_next(&k, 5120 + 1104, 1024, false, INT64_MIN, &st, &re), 5120);
     CHECK(st && !re);
     /* a jump past REC_CLK_STEP_MAX is the caller's (outage, reset): left as it is */
-    CHECK_EQ_INT(rec_clk_next(&k, 6144 + 1104 + 48000, 1024, false, INT64_MIN, &st, &re), 6144 + 48000);
+    CHECK_EQ_INT(rec_clk_next(&k, 6144 + 1104 + 48000, 1024, false, INT64_MIN, &st, &re),
+                 6144 + 48000);
     CHECK(!st && !re);
 
     /* a variable frame rate leaves the grid at every frame: followed as it comes */
@@ -153,29 +154,48 @@ static int64_t gop50(int f)
            (r == 0 ? 0 : r == 49 ? 49 : q == 0 ? 3 * m + 3 : q == 1 ? 3 * m + 1 : 3 * m + 2);
 }
 
+struct clk_step {
+    int at;       /* from this frame (decode order) on */
+    int64_t step; /* the reports' mapping moved by this much more */
+};
+
+/* Feed `frames` frames of gop50 with steps (the frame numbers in `lost` not fed): each must come
+ * out at its own time, but the few ticks followed. Returns the steps counted. */
+static uint64_t feed_gop50(const struct clk_step *steps, int nsteps, int frames, const int *lost,
+                           int nlost)
+{
+    struct rec_clk k;
+    int64_t sum = 0;
+
+    rec_clk_init(&k, 90000, 3600, 2);
+    for (int f = 0, s = 0, l = 0; f < frames; f++) {
+        bool st, re;
+        if (s < nsteps && f == steps[s].at)
+            sum += steps[s++].step;
+        if (l < nlost && f == lost[l]) {
+            l++;
+            continue; /* lost (UDP) */
+        }
+        int64_t want = gop50(f) * 3600;
+        int64_t out = rec_clk_next(&k, want + sum, 0, f % 50 == 0, INT64_MIN, &st, &re);
+        CHECK_MSG(out - want >= -180 && out - want <= 180, "frame %d: %lld, want %lld", f,
+                  (long long)out, (long long)want);
+        CHECK(!re);
+        if (unit_failures() > 3)
+            break;
+    }
+    return k.steps;
+}
+
 void test_clk_bframes_gop_ends(void)
 {
     /* steps of whole frames give or take a few ticks at a GOP's last frame, its keyframe, the
      * P-frame after it and a B-frame: the GOP's pattern places each (the pattern of 3 would put
      * the first two a frame off) */
-    static const struct { int at; int64_t step; } steps[] = {
+    static const struct clk_step steps[] = {
         {149, -10797}, {200, 10803}, {251, -7198}, {302, 14402}};
-    struct rec_clk k;
-    int64_t sum = 0;
 
-    rec_clk_init(&k, 90000, 3600, 2);
-    for (int f = 0, s = 0; f < 400; f++) {
-        bool st, re;
-        if (s < 4 && f == steps[s].at)
-            sum += steps[s++].step;
-        int64_t out = rec_clk_next(&k, gop50(f) * 3600 + sum, 0, f % 50 == 0, INT64_MIN, &st, &re);
-        int64_t off = out - gop50(f) * 3600; /* but the few ticks followed */
-        CHECK_MSG(off >= -180 && off <= 180, "frame %d: %lld, want %lld", f, (long long)out,
-                  (long long)(gop50(f) * 3600));
-        if (unit_failures() > 3)
-            break;
-    }
-    CHECK_EQ_INT(k.steps, 4);
+    CHECK_EQ_INT(feed_gop50(steps, 4, 400, NULL, 0), 4);
 }
 
 void test_clk_bframes_whole_steps(void)
@@ -184,30 +204,15 @@ void test_clk_bframes_whole_steps(void)
      * slot they land in shows them) into a slot taken at a B-frame (-2 frames, then +1), at a
      * keyframe (-1); off the grid at P-frames where the pattern of 3 breaks (the GOP's second P,
      * the frame before a keyframe); +2 frames exactly at a keyframe, into a free slot but
-     * further than keyframes go; +3 frames less a tick at a P-frame, into a free slot. Each is placed in its own slot, the stream on its own clock
-     * throughout; a frame lost (a B-frame, the P-frame before a keyframe) stays a gap */
-    static const struct { int at; int64_t step; } steps[] = {
+     * further than keyframes go; +3 frames less a tick at a P-frame, into a free slot. Each is
+     * placed in its own slot, the stream on its own clock throughout; a frame lost (a B-frame,
+     * the P-frame before a keyframe) stays a gap */
+    static const struct clk_step steps[] = {
         {20, -7200}, {45, 3600}, {75, 10797}, {149, -7198}, {150, -3600}, {202, -14403},
         {250, 7200}, {381, 10799}};
-    struct rec_clk k;
-    int64_t sum = 0;
+    static const int lost[] = {335, 349};
 
-    rec_clk_init(&k, 90000, 3600, 2);
-    for (int f = 0, s = 0; f < 420; f++) {
-        bool st, re;
-        if (s < 8 && f == steps[s].at)
-            sum += steps[s++].step;
-        if (f == 335 || f == 349)
-            continue; /* lost (UDP) */
-        int64_t out = rec_clk_next(&k, gop50(f) * 3600 + sum, 0, f % 50 == 0, INT64_MIN, &st, &re);
-        int64_t off = out - gop50(f) * 3600; /* but the few ticks followed */
-        CHECK_MSG(off >= -180 && off <= 180, "frame %d: %lld, want %lld", f, (long long)out,
-                  (long long)(gop50(f) * 3600));
-        CHECK(!re);
-        if (unit_failures() > 3)
-            break;
-    }
-    CHECK_EQ_INT(k.steps, 8);
+    CHECK_EQ_INT(feed_gop50(steps, 8, 420, lost, 2), 8);
 }
 
 void test_clk_audio_whole_packets(void)
