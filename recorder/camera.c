@@ -250,30 +250,22 @@ static int session_open_src(struct rec_cam *c, struct session *s, struct cv_err 
     return rc;
 }
 
-static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_err *err)
+/* libavformat's RTSP input on url, over UDP or TCP: avformat_open_input's result. */
+static int open_input(struct rec_cam *c, struct session *s, const char *url, bool udp)
 {
     AVDictionary *o = NULL;
-    struct cv_url u;
-    struct cv_err uerr = {""};
-    char why[CV_ERR_MAX], tmo[32], url[CV_URL_MAX + 512];
-    AVStream *vs;
-    AVRational fr;
-    bool audio;
-    int r, rc;
+    int64_t t = c->rc->stall_timeout_us, ct = c->rc->connect_timeout_us;
+    char tmo[32];
+    int r;
 
     s->ic = avformat_alloc_context();
     if (!s->ic)
-        return cv_errf(err, CV_ENOMEM, "out of memory");
-    s->ic->interrupt_callback.callback = interrupt_cb;
-    s->ic->interrupt_callback.opaque = c;
-    av_dict_set(&o, "rtsp_transport",
-                c->cfg.transport == IDX_TRANSPORT_UDP || c->use_udp ? "udp" : "tcp", 0);
+        return AVERROR(ENOMEM);
+    s->ic->interrupt_callback = (AVIOInterruptCB){interrupt_cb, c};
+    av_dict_set(&o, "rtsp_transport", udp ? "udp" : "tcp", 0);
     /* The socket timeout is only a backstop: our own deadlines (interrupt_cb) end every wait
      * first and say which wait it was. */
-    snprintf(tmo, sizeof(tmo), "%lld",
-             (long long)(2 * (c->rc->stall_timeout_us > c->rc->connect_timeout_us
-                                  ? c->rc->stall_timeout_us
-                                  : c->rc->connect_timeout_us)));
+    snprintf(tmo, sizeof(tmo), "%lld", (long long)(2 * (t > ct ? t : ct)));
     av_dict_set(&o, "timeout", tmo, 0);
     /* Probe briefly: what libavformat reads while probing reaches us later in one burst. */
     av_dict_set(&o, "analyzeduration", "1000000", 0);
@@ -282,18 +274,37 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
     av_dict_set(&o, "max_delay", "500000", 0);
     av_dict_set(&o, "allowed_media_types", "video+audio", 0);
     av_dict_set(&o, "user_agent", "camvault", 0);
+    atomic_store(&c->deadline, cv_mono_us() + c->rc->connect_timeout_us);
+    r = avformat_open_input(&s->ic, url, NULL, &o);
+    av_dict_free(&o);
+    return r;
+}
+
+static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_err *err)
+{
+    struct cv_url u;
+    struct cv_err uerr = {""};
+    char why[CV_ERR_MAX], url[CV_URL_MAX + 512];
+    AVStream *vs;
+    AVRational fr;
+    bool audio;
+    int r, rc;
+
     /* libavformat splits at the first '/' after "//" (av_url_split) and percent-decodes the
      * user and password itself (ff_http_auth_create_response): hand it the URL written back
      * with both percent-encoded, so a raw '/', '#' or '@' in a password reaches the camera. */
     if (cv_url_parse(c->cfg.url, &u, &uerr) < 0 ||
-        cv_url_format(&u, true, url, sizeof(url)) < 0) {
-        av_dict_free(&o);
+        cv_url_format(&u, true, url, sizeof(url)) < 0)
         return cv_errf(err, CV_EINVAL, "camera URL %s: %s", c->url_safe,
                        uerr.msg[0] ? uerr.msg : "too long");
+    r = open_input(c, s, url, c->cfg.transport == IDX_TRANSPORT_UDP || c->use_udp);
+    if (r == AVERROR(EPROTONOSUPPORT) && !c->use_udp && c->cfg.transport != IDX_TRANSPORT_UDP) {
+        /* SETUP over TCP answered 461 (VLC before its SDP has video): over UDP at once */
+        cv_info("camera '%s': %s answers SETUP over TCP with 461; recording it over UDP",
+                c->cfg.id, c->url_safe);
+        c->use_udp = true;
+        r = open_input(c, s, url, true);
     }
-    atomic_store(&c->deadline, cv_mono_us() + c->rc->connect_timeout_us);
-    r = avformat_open_input(&s->ic, url, NULL, &o);
-    av_dict_free(&o);
     explicit_bzero(url, sizeof(url));
     explicit_bzero(&u, sizeof(u));
     if (r < 0) {
@@ -943,11 +954,10 @@ static int hold_untimed(struct rec_cam *c, struct session *s, AVPacket *pkt, int
     for (int i = 1; i < s->nhold; i++)
         held[i - 1] = s->hold[i]->pts;
     c->st.ts_repaired += (uint64_t)rec_dts_untangle(held, s->nhold - 1, s->default_dur[0]);
-    for (int i = 1; i < s->nhold; i++)
+    for (int i = 1; i < s->nhold; i++) {
         s->hold[i]->pts = s->hold[i]->dts = held[i - 1];
-    for (int i = 1; i < s->nhold; i++)
-        if (s->hold[i]->pts < first)
-            first = s->hold[i]->pts;
+        first = held[i - 1] < first ? held[i - 1] : first;
+    }
     s->hold[0]->pts = s->hold[0]->dts = first - s->default_dur[0];
     for (int i = 0; i < s->nhold; i++) {
         account(c, s->hold[i], s->hold_recv[i], true);
