@@ -206,9 +206,13 @@ int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool key, int6
             dev += t - place(k, t, key, g);
     } else { /* where the packet should have started; a loss leaves whole packets out */
         dev = raw - k->next;
-        if (abs64(dev) <= follow ||
-            (dev > 0 && on_grid(dev, grid, tick) && !ahead_of_arrival(k, raw - k->d, recv_us)))
+        if (dev > follow && on_grid(dev, grid, tick) && !ahead_of_arrival(k, raw - k->d, recv_us)) {
+            k->loss = dev; /* a loss, unless the packets after it turn out ahead of arrival */
+            k->loss_at = raw - k->d;
             dev = 0;
+        } else if (abs64(dev) <= follow) {
+            dev = 0;
+        }
     }
     if (dev > REC_CLK_STEP_MAX_MS * k->hz / 1000 || -dev > REC_CLK_STEP_MAX_MS * k->hz / 1000) {
         dev = 0; /* not a report's step: left as it is, for the caller's run logic */
@@ -226,6 +230,17 @@ int64_t rec_clk_next(struct rec_clk *k, int64_t raw, int64_t dur, bool key, int6
         k->steps++;
     }
     own = raw - k->d;
+    if (k->loss > 0 && own - k->loss_at > k->hz)
+        k->loss = 0;
+    if (k->loss > 0 && ahead_of_arrival(k, own, recv_us)) {
+        /* the gap judged a loss came while the packets were late (VLC just after a stall): the
+         * packets after it are ahead of their arrival, so it was a step of whole packets */
+        k->d += k->loss;
+        own -= k->loss;
+        k->loss = 0;
+        *stepped = true;
+        k->steps++;
+    }
     if (recv_us != INT64_MIN && k->least != INT64_MAX && lead(k, own, recv_us) < k->least)
         k->least = lead(k, own, recv_us);
     if (k->phase_only) {

@@ -18,7 +18,9 @@
  *   - a packet a whole number of units late is a loss (UDP) or a skipped frame: kept as a gap,
  *     unless it arrived ahead of its time (its arrival minus its time REC_CLK_ARRIVAL_MS below
  *     the least seen: the packets after a loss come on time): then it is a step of whole
- *     packets (VLC's audio, after a stall). One a whole number of units early is a step;
+ *     packets (VLC's audio, after a stall), taken out, also when the packets after it within
+ *     a second show it (the step came while they were late). One a whole number of units early
+ *     is a step;
  *   - a step of up to REC_CLK_FOLLOW_US is followed as it is: a camera's clock drifting
  *     against its wall time (its reports keep audio and video together), a report's jitter;
  *   - the steps taken out add up to the stream's offset from the reports' mapping, kept for
@@ -86,6 +88,7 @@ struct rec_clk {
     uint64_t n;                 /* frames seen (B-frames) */
     int64_t t0_us;              /* arrival of the first packet (INT64_MIN: arrivals not given) */
     int64_t least;              /* the least arrival minus own time seen, in ticks */
+    int64_t loss, loss_at;      /* the last gap taken for a loss, and its own-clock time */
     uint64_t steps, reanchors;
 };
 

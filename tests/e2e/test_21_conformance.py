@@ -71,14 +71,16 @@ def stall(vlcs, done):
 
 
 def make_source(tmp, bframes):
-    """A 60-s file VLC serves (it runs as nobody when we are root: a directory it can read).
+    """A 120-s file VLC serves (it runs as nobody when we are root: a directory it can read),
+    longer than the corpus can take to record (VLC ends its stream at the file's end: the last
+    segment was cut short, with its markers, when a loaded machine took 55 s).
     At each whole second a white frame and a 40-ms beep start together: markers of A/V sync."""
     out = Path(tmp) / f"src-b{bframes}.mp4"
     flash = "drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t\\,1)\\,0.02)'"
     beep = "aevalsrc='if(lt(mod(t\\,1)\\,0.04)\\,0.8*sin(2*PI*1000*t)\\,0)':s=48000"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
                     f"testsrc=size={W}x{H}:rate={FPS},{flash}", "-f", "lavfi", "-i",
-                    beep, "-t", "60", "-c:v", "libx264",
+                    beep, "-t", "120", "-c:v", "libx264",
                     "-preset", "ultrafast", "-g", "50", "-bf", str(bframes), "-c:a", "aac",
                     "-b:a", "64k", "-shortest", str(out)], check=True, timeout=120)
     os.chmod(out, 0o644)

@@ -38,6 +38,7 @@
     X(clk_bframes_gop_ends)                                                                        \
     X(clk_bframes_whole_steps)                                                                     \
     X(clk_audio_whole_packets)                                                                     \
+    X(clk_audio_step_while_late)                                                                   \
     X(picture_black)                                                                               \
     X(picture_frozen)                                                                              \
     X(picture_measure)                                                                             \

@@ -238,3 +238,27 @@ void test_clk_audio_whole_packets(void)
     }
     CHECK_EQ_INT(k.steps, 2);
 }
+
+void test_clk_audio_step_while_late(void)
+{
+    /* the same step of 2 packets less 3 samples, but at a packet that came late with the 5
+     * after it (VLC sends what it held through a stall at once): at first it looks like a loss;
+     * the packets after the burst, on time, show it was a step, and it is taken out */
+    struct rec_clk k;
+    bool st, re;
+
+    rec_clk_init(&k, 48000, 0, 0);
+    for (int i = 0; i < 200; i++) {
+        int64_t t = (int64_t)i * 1024, recv = 5000000 + t * 1000000 / 48000;
+        int64_t step = i >= 100 ? 2045 : 0;
+        if (i >= 100 && i < 106)
+            recv += 120000 - (i - 100) * 20000; /* late, then caught up */
+        int64_t out = rec_clk_next(&k, t + step, 1024, false, recv, &st, &re);
+        if (i < 100 || i >= 110)
+            CHECK_MSG(out == t, "packet %d: %lld, want %lld", i, (long long)out, (long long)t);
+        CHECK(!re);
+        if (unit_failures() > 3)
+            break;
+    }
+    CHECK_EQ_INT(k.steps, 1);
+}
