@@ -250,30 +250,22 @@ static int session_open_src(struct rec_cam *c, struct session *s, struct cv_err 
     return rc;
 }
 
-static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_err *err)
+/* libavformat's RTSP input on url, over UDP or TCP: avformat_open_input's result. */
+static int open_input(struct rec_cam *c, struct session *s, const char *url, bool udp)
 {
     AVDictionary *o = NULL;
-    struct cv_url u;
-    struct cv_err uerr = {""};
-    char why[CV_ERR_MAX], tmo[32], url[CV_URL_MAX + 512];
-    AVStream *vs;
-    AVRational fr;
-    bool audio;
-    int r, rc;
+    int64_t t = c->rc->stall_timeout_us, ct = c->rc->connect_timeout_us;
+    char tmo[32];
+    int r;
 
     s->ic = avformat_alloc_context();
     if (!s->ic)
-        return cv_errf(err, CV_ENOMEM, "out of memory");
-    s->ic->interrupt_callback.callback = interrupt_cb;
-    s->ic->interrupt_callback.opaque = c;
-    av_dict_set(&o, "rtsp_transport",
-                c->cfg.transport == IDX_TRANSPORT_UDP || c->use_udp ? "udp" : "tcp", 0);
+        return AVERROR(ENOMEM);
+    s->ic->interrupt_callback = (AVIOInterruptCB){interrupt_cb, c};
+    av_dict_set(&o, "rtsp_transport", udp ? "udp" : "tcp", 0);
     /* The socket timeout is only a backstop: our own deadlines (interrupt_cb) end every wait
      * first and say which wait it was. */
-    snprintf(tmo, sizeof(tmo), "%lld",
-             (long long)(2 * (c->rc->stall_timeout_us > c->rc->connect_timeout_us
-                                  ? c->rc->stall_timeout_us
-                                  : c->rc->connect_timeout_us)));
+    snprintf(tmo, sizeof(tmo), "%lld", (long long)(2 * (t > ct ? t : ct)));
     av_dict_set(&o, "timeout", tmo, 0);
     /* Probe briefly: what libavformat reads while probing reaches us later in one burst. */
     av_dict_set(&o, "analyzeduration", "1000000", 0);
@@ -282,18 +274,37 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
     av_dict_set(&o, "max_delay", "500000", 0);
     av_dict_set(&o, "allowed_media_types", "video+audio", 0);
     av_dict_set(&o, "user_agent", "camvault", 0);
+    atomic_store(&c->deadline, cv_mono_us() + c->rc->connect_timeout_us);
+    r = avformat_open_input(&s->ic, url, NULL, &o);
+    av_dict_free(&o);
+    return r;
+}
+
+static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_err *err)
+{
+    struct cv_url u;
+    struct cv_err uerr = {""};
+    char why[CV_ERR_MAX], url[CV_URL_MAX + 512];
+    AVStream *vs;
+    AVRational fr;
+    bool audio;
+    int r, rc;
+
     /* libavformat splits at the first '/' after "//" (av_url_split) and percent-decodes the
      * user and password itself (ff_http_auth_create_response): hand it the URL written back
      * with both percent-encoded, so a raw '/', '#' or '@' in a password reaches the camera. */
     if (cv_url_parse(c->cfg.url, &u, &uerr) < 0 ||
-        cv_url_format(&u, true, url, sizeof(url)) < 0) {
-        av_dict_free(&o);
+        cv_url_format(&u, true, url, sizeof(url)) < 0)
         return cv_errf(err, CV_EINVAL, "camera URL %s: %s", c->url_safe,
                        uerr.msg[0] ? uerr.msg : "too long");
+    r = open_input(c, s, url, c->cfg.transport == IDX_TRANSPORT_UDP || c->use_udp);
+    if (r == AVERROR(EPROTONOSUPPORT) && !c->use_udp && c->cfg.transport != IDX_TRANSPORT_UDP) {
+        /* SETUP over TCP answered 461 (VLC before its SDP has video): over UDP at once */
+        cv_info("camera '%s': %s answers SETUP over TCP with 461; recording it over UDP",
+                c->cfg.id, c->url_safe);
+        c->use_udp = true;
+        r = open_input(c, s, url, true);
     }
-    atomic_store(&c->deadline, cv_mono_us() + c->rc->connect_timeout_us);
-    r = avformat_open_input(&s->ic, url, NULL, &o);
-    av_dict_free(&o);
     explicit_bzero(url, sizeof(url));
     explicit_bzero(&u, sizeof(u));
     if (r < 0) {
@@ -349,8 +360,8 @@ static int session_open_libav(struct rec_cam *c, struct session *s, struct cv_er
             vs->codecpar->profile != FF_PROFILE_H264_CONSTRAINED_BASELINE)
             depth = 2;
         rec_dts_init(&s->dts, depth, s->default_dur[0]);
-        rec_clk_init(&s->clk[0], s->tb[0].den / s->tb[0].num, s->default_dur[0], depth > 0);
-        rec_clk_init(&s->clk[1], s->ai >= 0 ? s->tb[1].den / s->tb[1].num : 1, 0, false);
+        rec_clk_init(&s->clk[0], s->tb[0].den / s->tb[0].num, s->default_dur[0], depth);
+        rec_clk_init(&s->clk[1], s->ai >= 0 ? s->tb[1].den / s->tb[1].num : 1, 0, 0);
     }
     for (unsigned i = 0; i < s->ic->nb_streams; i++)
         if ((int)i != s->vi && (int)i != s->ai)
@@ -904,11 +915,8 @@ static void own_clock(struct rec_cam *c, struct session *s, AVPacket *pkt)
     bool stepped, re;
     if (pkt->pts == AV_NOPTS_VALUE || (i == 1 && pkt->stream_index != s->ai))
         return;
-    t = rec_clk_next(&s->clk[i], pkt->pts, dur, &stepped, &re);
-    if (rec_clk_settled(&s->clk[0]) && (s->ai < 0 || rec_clk_settled(&s->clk[1]))) {
-        rec_clk_follow(&s->clk[0]); /* both on the reports' mapping: on time (clk.h) */
-        rec_clk_follow(&s->clk[1]);
-    }
+    t = rec_clk_next(&s->clk[i], pkt->pts, dur, pkt->flags & AV_PKT_FLAG_KEY, cv_mono_us(),
+                     &stepped, &re);
     pkt->dts += t - pkt->pts;
     pkt->pts = t;
     c->st.ts_repaired += stepped;
@@ -921,14 +929,16 @@ static void own_clock(struct rec_cam *c, struct session *s, AVPacket *pkt)
 
 /*
  * libavformat's RTSP input gives the very first frame (a keyframe) no timestamp. Rather than
- * lose a whole GOP it is held, with the video frames after it, until the reorder depth + 1 of
- * them have come: the earliest of their presentation times, less a frame, is its own. Then all
- * go to on_video in order. Takes a reference to pkt.
+ * lose a whole GOP it is held, with the video frames after it, until twice the reorder depth
+ * + 2 of them have come (a B-frame stream's first two P-frames and their B-frames, untangled:
+ * rec_dts_untangle):
+ * the earliest of their presentation times, less a frame, is its own. Then all go to on_video
+ * in order. Takes a reference to pkt.
  */
 static int hold_untimed(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
                         struct cv_err *err)
 {
-    int64_t first = INT64_MAX;
+    int64_t first = INT64_MAX, held[REC_DTS_DEPTH_MAX + 2];
     int rc = 0;
 
     if (s->nhold == 0 && !(pkt->flags & AV_PKT_FLAG_KEY))
@@ -939,11 +949,15 @@ static int hold_untimed(struct rec_cam *c, struct session *s, AVPacket *pkt, int
     if (!s->hold[s->nhold])
         return cv_errf(err, CV_ENOMEM, "out of memory");
     s->hold_recv[s->nhold++] = recv;
-    if (s->nhold < s->dts.depth + 2 && s->nhold < REC_DTS_DEPTH_MAX + 2)
+    if (s->nhold < 2 * s->dts.depth + 3 && s->nhold < REC_DTS_DEPTH_MAX + 2)
         return 0;
     for (int i = 1; i < s->nhold; i++)
-        if (s->hold[i]->pts < first)
-            first = s->hold[i]->pts;
+        held[i - 1] = s->hold[i]->pts;
+    c->st.ts_repaired += (uint64_t)rec_dts_untangle(held, s->nhold - 1, s->default_dur[0]);
+    for (int i = 1; i < s->nhold; i++) {
+        s->hold[i]->pts = s->hold[i]->dts = held[i - 1];
+        first = held[i - 1] < first ? held[i - 1] : first;
+    }
     s->hold[0]->pts = s->hold[0]->dts = first - s->default_dur[0];
     for (int i = 0; i < s->nhold; i++) {
         account(c, s->hold[i], s->hold_recv[i], true);

@@ -167,3 +167,39 @@ int rec_dts_depth_of(const int64_t *pts, int n)
     }
     return depth > REC_DTS_DEPTH_MAX ? REC_DTS_DEPTH_MAX : depth;
 }
+
+/* Whether a time of pts other than the skip-th is within half a frame of t. */
+static bool taken(const int64_t *pts, int n, int64_t t, int skip, int64_t dur)
+{
+    for (int i = 0; i < n; i++)
+        if (i != skip && (pts[i] - t < 0 ? t - pts[i] : pts[i] - t) < dur / 2)
+            return true;
+    return false;
+}
+
+int rec_dts_untangle(int64_t *pts, int n, int64_t dur)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    int moved = 0;
+
+    for (int i = 0; i < n; i++) {
+        lo = pts[i] < lo ? pts[i] : lo;
+        hi = pts[i] > hi ? pts[i] : hi;
+    }
+    for (int a = 0; a < n; a++) {
+        int64_t to = INT64_MIN;
+        if (!taken(pts, n, pts[a], a, dur))
+            continue;
+        for (int m = 1; m < n && to == INT64_MIN; m++)
+            for (int sign = -1; sign <= 1 && to == INT64_MIN; sign += 2) {
+                int64_t t = pts[a] + sign * m * dur;
+                if (t >= lo && t <= hi && !taken(pts, n, t, a, dur))
+                    to = t;
+            }
+        if (to != INT64_MIN) {
+            pts[a] = to;
+            moved++;
+        }
+    }
+    return moved;
+}

@@ -69,4 +69,14 @@ int64_t rec_dts_next(struct rec_dts *g, int64_t *pts, bool *repaired);
  */
 int rec_dts_depth_of(const int64_t *pts, int n);
 
+/*
+ * A connection's first frames can straddle libavformat's sync (the second stream's first RTCP
+ * report re-times its stream by whole frames; seen with VLC: a P-frame shown in the slot of a
+ * B-frame after it). Given the presentation times of n frames in decode order (frame `dur`
+ * long), the later frames are taken to be on the mapping that stays: a frame in the slot of a
+ * later one moves to the free slot nearest it between the first and the last shown (the lower
+ * one first). Returns how many moved.
+ */
+int rec_dts_untangle(int64_t *pts, int n, int64_t dur);
+
 #endif

@@ -31,11 +31,14 @@
     X(dts_rebuild)                                                                                 \
     X(dts_repair)                                                                                  \
     X(dts_vlc_clock_steps)                                                                         \
+    X(dts_untangle)                                                                                \
     X(clk_vlc_report_steps)                                                                        \
     X(clk_loss_and_no_grid)                                                                        \
     X(clk_bframes_whole_frames)                                                                    \
-    X(clk_camera_resync)                                                                           \
     X(clk_bframes_gop_ends)                                                                        \
+    X(clk_bframes_whole_steps)                                                                     \
+    X(clk_audio_whole_packets)                                                                     \
+    X(clk_audio_step_while_late)                                                                   \
     X(picture_black)                                                                               \
     X(picture_frozen)                                                                              \
     X(picture_measure)                                                                             \

@@ -139,3 +139,22 @@ void test_dts_vlc_clock_steps(void)
             vlc_step(ats[a], steps[s], true);
         }
 }
+
+void test_dts_untangle(void)
+{
+    /* VLC's first frames over UDP (test_21): the keyframe untimed, then a P-frame timed on the
+     * mapping before libavformat's sync and the frames after it on the mapping after (one
+     * frame earlier): P4 B1 B2 P6 B4 B5 is I0 P3 B1 B2 P6 B4 B5 */
+    int64_t pts[] = {4 * 3600, 3600, 7200, 6 * 3600, 4 * 3600, 5 * 3600};
+    static const int64_t want[] = {3 * 3600, 3600, 7200, 6 * 3600, 4 * 3600, 5 * 3600};
+    /* frames in their own slots (a lost one leaves a hole) stay */
+    int64_t fine[] = {3 * 3600, 3600, 6 * 3600, 4 * 3600, 5 * 3600};
+    static const int64_t fine_want[] = {3 * 3600, 3600, 6 * 3600, 4 * 3600, 5 * 3600};
+
+    CHECK_EQ_INT(rec_dts_untangle(pts, 6, 3600), 1);
+    for (int i = 0; i < 6; i++)
+        CHECK_EQ_INT(pts[i], want[i]);
+    CHECK_EQ_INT(rec_dts_untangle(fine, 5, 3600), 0);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_INT(fine[i], fine_want[i]);
+}
