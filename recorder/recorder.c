@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "recorder/rec_int.h"
+#include "recorder/loop.h"
 #include "integrity/checkpointer.h"
 #include "common/clock.h"
 #include "recorder/sealer.h"
@@ -327,6 +328,7 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     struct rec_notes *notes = NULL;
     struct rec_retainer *retainer = NULL;
     struct rec_pic *pic = NULL;
+    struct rec_loop *loop = NULL;
     struct itg_signer *signer = NULL;
     struct itg_checkpointer *checkpoints = NULL;
     struct idx_camera *cams = NULL;
@@ -363,6 +365,8 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
         rc = rec_retainer_start(&retainer, idx, root, cfg, notes, err);
     if (rc == 0)
         rc = rec_pic_open(&pic, cfg->picture_us, err);
+    if (rc == 0)
+        rc = rec_loop_start(&loop, err);
     if (rc < 0)
         goto out;
     {
@@ -386,6 +390,7 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
     base.stop = stop;
     base.notes = notes;
     base.pic = pic;
+    base.loop = loop;
     cv_info("recorder started on '%s' (%zu cameras, segments of %lld s)", root, ncams,
             (long long)(cfg->segment_us / CV_US_PER_S));
     if (cfg->index_hook)
@@ -445,7 +450,8 @@ out:
     rec_retainer_stop(retainer);
     rec_sink_close(sink);
     rec_notes_free(notes);
-    rec_pic_close(pic); /* after the cameras: they hold its slots */
+    rec_loop_stop(loop); /* after the cameras: they hand it their connections */
+    rec_pic_close(pic);  /* after the cameras: they hold its slots */
     itg_signer_close(signer);
     free(slots);
     free(cams);
