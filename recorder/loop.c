@@ -27,6 +27,8 @@
 #define IDLE_US (100 * 1000)    /* a connection not read for this long is read (rec_rtsp.h) */
 #define BATCH 64                /* packets a writer writes for one camera before the next */
 #define FQ_FIRST 64             /* ring slots to start with */
+#define WAKE_FEEDS 8            /* a writer woken for every this many cameras made ready */
+#define ROUND_US (10 * 1000)    /* a reader's rounds start at least this far apart */
 
 /* ---- the queue ---- */
 
@@ -141,6 +143,7 @@ struct reader {
     struct feed **feeds;
     size_t n, cap;
     struct feed *ready, *ready_tail; /* made ready for the writers in this round */
+    int nready;
 };
 
 struct rec_loop {
@@ -151,6 +154,7 @@ struct rec_loop {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct feed *run_head, *run_tail;
+    int idle; /* writers waiting on cond */
     atomic_bool stop;
 };
 
@@ -164,10 +168,13 @@ static void unlock(pthread_mutex_t *m)
     pthread_mutex_unlock(m);
 }
 
-/* Put the feeds of list (linked by next, ending at tail) at the end of the writers' run list
- * and wake the writers: once for all the feeds a reader's round made ready. */
-static void run_append(struct rec_loop *l, struct feed *list, struct feed *tail)
+/* Put the nf feeds of list (linked by next, ending at tail) at the end of the writers' run
+ * list and wake as few writers as can take them: one per WAKE_FEEDS feeds, at most the idle
+ * ones (a busy writer takes the next feed without sleeping). */
+static void run_append(struct rec_loop *l, struct feed *list, struct feed *tail, int nf)
 {
+    int wake = (nf + WAKE_FEEDS - 1) / WAKE_FEEDS;
+
     lock(&l->lock);
     if (l->run_tail)
         l->run_tail->next = list;
@@ -175,10 +182,8 @@ static void run_append(struct rec_loop *l, struct feed *list, struct feed *tail)
         l->run_head = list;
     l->run_tail = tail;
     tail->next = NULL;
-    if (list == tail)
+    for (int i = 0; i < wake && i < l->idle; i++)
         pthread_cond_signal(&l->cond);
-    else
-        pthread_cond_broadcast(&l->cond);
     unlock(&l->lock);
 }
 
@@ -210,14 +215,16 @@ static void feed_push(struct feed *f, AVPacket *pkt, int64_t recv_us)
         else
             rd->ready = f;
         rd->ready_tail = f;
+        rd->nready++;
     }
 }
 
 static void reader_flush(struct reader *rd)
 {
     if (rd->ready)
-        run_append(rd->l, rd->ready, rd->ready_tail);
+        run_append(rd->l, rd->ready, rd->ready_tail, rd->nready);
     rd->ready = rd->ready_tail = NULL;
+    rd->nready = 0;
 }
 
 /* Note how reading or writing ended, and wake the camera's thread. */
@@ -277,12 +284,20 @@ static void reader_release(struct reader *rd)
 static void *reader_main(void *arg)
 {
     struct reader *rd = arg;
-    struct epoll_event ev[64];
-    int64_t last_tick = 0;
+    struct epoll_event ev[256];
+    int64_t last_tick = 0, last_round = 0;
 
     while (!atomic_load(&rd->l->stop)) {
-        int n = epoll_wait(rd->ep, ev, 64, TICK_MS);
-        int64_t now = cv_mono_us();
+        int64_t now = cv_mono_us(), rest = last_round + ROUND_US - now;
+        int n;
+        /* Rounds at least ROUND_US apart: the socket buffers hold what comes meanwhile, and each
+         * round (and each writer woken for it) takes many cameras at once instead of one. */
+        if (rest > 0) {
+            struct timespec d = {0, rest * 1000};
+            nanosleep(&d, NULL);
+        }
+        n = epoll_wait(rd->ep, ev, 256, TICK_MS);
+        now = last_round = cv_mono_us();
         lock(&rd->lock);
         reader_release(rd);
         for (int i = 0; i < n; i++) {
@@ -315,7 +330,8 @@ static void feed_write(struct rec_loop *l, struct feed *f)
         lock(&f->lock);
         if (!rec_fq_pop(&f->q, &it)) {
             f->queued = false;
-            pthread_cond_broadcast(&f->cond);
+            if (f->out) /* the camera's thread waits for the queue to be written */
+                pthread_cond_broadcast(&f->cond);
             unlock(&f->lock);
             return;
         }
@@ -328,7 +344,7 @@ static void feed_write(struct rec_loop *l, struct feed *f)
         }
         av_packet_free(&it.pkt);
     }
-    run_append(l, f, f);
+    run_append(l, f, f, 1);
 }
 
 static void *writer_main(void *arg)
@@ -341,7 +357,9 @@ static void *writer_main(void *arg)
         if (!f) {
             if (atomic_load(&l->stop))
                 break;
+            l->idle++;
             pthread_cond_wait(&l->cond, &l->lock);
+            l->idle--;
             continue;
         }
         l->run_head = f->next;

@@ -998,6 +998,7 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
         if (rc < 0)
             goto fail;
     }
+    c->drained = false;
     c->media.reorder = rec_dts_depth_of(c->open_pts, c->nvideo < OPEN_FRAMES ? c->nvideo
                                                                              : OPEN_FRAMES);
     *out = c;
@@ -1024,7 +1025,6 @@ const struct rec_rtsp_media *rec_rtsp_media(const struct rec_rtsp *c)
 static int next_packet(struct rec_rtsp *c, AVPacket **out, int64_t *recv_us, bool nb,
                        struct cv_err *err)
 {
-    c->drained = false;
     for (;;) {
         int64_t now;
         int rc;
@@ -1055,11 +1055,13 @@ static int next_packet(struct rec_rtsp *c, AVPacket **out, int64_t *recv_us, boo
         else if (now >= c->next_rr && send_reports(c, err) < 0)
             rc = CV_ENET;
         else if (nb && c->drained)
-            return 1;
+            rc = 1; /* the socket was emptied this round: the next call reads again */
         else
             rc = wait_data(c, nb ? MSG_DONTWAIT : 0, err);
-        if (rc == 1)
+        if (rc == 1) {
+            c->drained = false;
             return 1;
+        }
         if (rc < 0) {
             /* the stream ended: its last frame is complete, deliver it before saying so */
             c->au_recv = c->vrecv_last;
