@@ -9,8 +9,10 @@
  * run then, rec_rtsp_pump). Readers never write a file: each packet goes into its camera's
  * bounded queue (struct rec_fq), so a stalled disk never stops a socket from being drained.
  *
- * Writers: a small fixed pool of threads (REC_LOOP_WRITERS) takes cameras with queued packets in
- * turn and hands each packet, in order, to the camera's write callback (camera.c: cut, hash,
+ * Writers: a fixed pool of threads (REC_LOOP_WRITERS) takes cameras with queued packets in
+ * turn (more threads than cores: closing a segment waits for its fsync, 50-200 ms on a busy
+ * disk, and 200 cameras close 20 segments a second; idle writers sleep and cost nothing) and
+ * hands each packet, in order, to the camera's write callback (camera.c: cut, hash,
  * write segments). A camera is served by at most one writer at a time, so its packets are
  * written in the order they came; a writer serves a camera for at most a batch, then the next.
  *
@@ -40,7 +42,7 @@
 #include "common/error.h"
 
 #define REC_LOOP_READERS_MAX 4
-#define REC_LOOP_WRITERS 4
+#define REC_LOOP_WRITERS 16 /* a segment's close waits for fsync: several may at once */
 #define REC_FQ_BYTES (8u << 20) /* a camera's queue: 16 s of 4 Mbit/s */
 #define REC_FQ_ITEMS 4096       /* and at most this many packets */
 

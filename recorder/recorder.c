@@ -346,11 +346,11 @@ int rec_run(const char *root, const struct rec_config *cfg, volatile sig_atomic_
      * Fixed malloc thresholds (glibc). Packets are allocated on the reader threads and freed on
      * the writers' (loop.h); with that churn glibc's sliding mmap threshold stayed at 128 KB, so
      * every picture check's 1080p decode buffers (picture.c, ~3 MB) were mmapped and faulted in
-     * afresh: +0.3 % of a core per camera at N = 50 (docs/performance.md). Below 32 MB they now
-     * come from the heap, which is trimmed past 64 MB free.
+     * afresh: +0.3 % of a core per camera at N = 50 (docs/performance.md). Below 8 MB they now
+     * come from the heap, which is trimmed past 8 MB free (more kept RSS up: 1.65 MB/camera).
      */
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 8 << 20);
     rc = idx_open(&idx, root, 0, err);
     if (rc < 0)
         return rc;
