@@ -1175,13 +1175,3 @@ int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,
     *out = c;
     return 0;
 }
-
-void rec_cam_free(struct rec_cam *c)
-{
-    if (!c)
-        return;
-    rec_cam_retire(c);
-    pthread_join(c->thread, NULL);
-    rec_pic_cam_free(c->pic);
-    free(c);
-}

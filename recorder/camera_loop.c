@@ -1,6 +1,6 @@
 /*
  * camera_loop.c: a camera recorded through the readers and writers of loop.h, and the camera's
- * small accessors (rec_int.h).
+ * small accessors and its end (rec_int.h).
  *
  * The camera's thread opens the connection with the own client (camera.c, session_open), then
  * hands it to a reader and sleeps in rec_loop_record while a writer runs each packet through
@@ -9,7 +9,9 @@
  * queue is written and no other thread touches the camera or its session any more: the camera's
  * thread ends the run (segment sealed and fsynced), naps and reconnects as before.
  */
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "recorder/camera_int.h"
 #include "recorder/loop.h"
@@ -57,4 +59,14 @@ bool rec_cam_done(const struct rec_cam *c)
 const struct idx_camera *rec_cam_config(const struct rec_cam *c)
 {
     return &c->cfg;
+}
+
+void rec_cam_free(struct rec_cam *c)
+{
+    if (!c)
+        return;
+    rec_cam_retire(c);
+    pthread_join(c->thread, NULL);
+    rec_pic_cam_free(c->pic);
+    free(c);
 }
