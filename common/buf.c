@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -381,8 +382,10 @@ int cv_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 
     if (need <= *cap)
         return 0;
+    if (elem == 0 || ncap == 0 || need > SIZE_MAX / elem)
+        return -1;
     while (ncap < need)
-        ncap *= 2;
+        ncap = ncap > SIZE_MAX / elem / 2 ? need : ncap * 2; /* never past what fits */
     np = realloc(*p, ncap * elem);
     if (!np)
         return -1;

@@ -98,7 +98,8 @@ int cv_pct_decode(const char *src, size_t n, char *out, size_t cap, bool strict)
 /* Room for `need` elements of `elem` bytes in the heap array *p of *cap elements: when need is
  * over *cap, *p is reallocated to the first power-of-two multiple of *cap (of `first` when *cap is
  * 0) that holds need, and *cap says the new size. The one growth rule of the project's arrays.
- * Returns 0, or -1 when out of memory (then *p and *cap are as they were). */
+ * Returns 0, or -1 when out of memory or need * elem would not fit in a size_t (then *p and
+ * *cap are as they were). */
 int cv_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
 
 /* Bounded copy: copies at most cap-1 bytes and terminates; returns -1 when it truncated. */

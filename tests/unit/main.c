@@ -56,6 +56,7 @@
     X(buf_varint_round_trip)                                                                       \
     X(buf_fixed_width)                                                                             \
     X(buf_str16)                                                                                   \
+    X(buf_grow)                                                                                    \
     X(buf_limit)                                                                                   \
     X(buf_read_past_end)                                                                           \
     X(buf_varint_too_long)                                                                         \

@@ -7,6 +7,7 @@
  * the checked number parsers (configuration and command-line values).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -87,6 +88,27 @@ void test_buf_fixed_width(void)
         cv_put_be64(c, 256);
         CHECK(memcmp(a, c, 8) < 0);
     }
+}
+
+/* cv_grow: doubles from `first`, keeps the contents, and refuses a size that would wrap. */
+void test_buf_grow(void)
+{
+    uint32_t *a = NULL;
+    size_t cap = 0;
+
+    CHECK_EQ_INT(cv_grow((void **)&a, &cap, 1, sizeof(*a), 4), 0);
+    CHECK_EQ_U64(cap, 4);
+    for (uint32_t i = 0; i < 4; i++)
+        a[i] = i;
+    CHECK_EQ_INT(cv_grow((void **)&a, &cap, 4, sizeof(*a), 4), 0); /* fits: unchanged */
+    CHECK_EQ_U64(cap, 4);
+    CHECK_EQ_INT(cv_grow((void **)&a, &cap, 9, sizeof(*a), 4), 0);
+    CHECK_EQ_U64(cap, 16);
+    CHECK_EQ_U64(a[3], 3);
+    CHECK_EQ_INT(cv_grow((void **)&a, &cap, SIZE_MAX / 2, sizeof(*a), 4), -1);
+    CHECK_EQ_U64(cap, 16); /* as it was */
+    CHECK_EQ_U64(a[2], 2);
+    free(a);
 }
 
 void test_buf_str16(void)
