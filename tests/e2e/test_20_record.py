@@ -121,13 +121,30 @@ def test_frames_recorded_equal_frames_served(rec, cid):
     assert served - recorded <= 8, f"{cid}: served {served}, recorded {recorded}"
 
 
+def keyframe_sent(st, start):
+    """When gst-rtsp-server sent the keyframe captured at `start` (seconds): the wall clock its
+    payloader saw it at, which is later than its capture when the encoder fell behind."""
+    best = min(st["keyframes"], key=lambda k: abs(st["first_frame_capture"] + k[0] - start))
+    captured = st["first_frame_capture"] + best[0]
+    assert abs(captured - start) < 0.5, f"no keyframe sent near {start:.3f}: nearest {captured:.3f}"
+    return best[1]
+
+
 @pytest.mark.parametrize("cid", CAMS)
 def test_segment_start_is_real_time(rec, cid):
+    # A segment's file appears within a second of its first frame's date, and of that frame's
+    # arrival: x265 on a loaded machine now and then hands a keyframe over seconds after it was
+    # captured (seen: 1.8 s), and no recorder can write a frame before it is sent. camsim sends
+    # each frame at its time.
+    _, _, simname = rec["cams"][cid]
     for s in segments(rec, cid):
         seen = rec["first_seen"].get(s["path"])
         assert seen is not None, s["path"]
-        assert abs(s["start_us"] / 1e6 - seen) < 1.0, \
-            f"{s['path']}: starts {s['start']} but appeared at {seen:.3f} (run {s['run_id']})"
+        start = s["start_us"] / 1e6
+        sent = start if simname else keyframe_sent(rec["stats"][cid], start)
+        assert start - 1.0 < seen < max(start, sent) + 1.0, \
+            f"{s['path']}: starts {s['start']}, sent at {sent:.3f}, appeared at {seen:.3f} " \
+            f"(run {s['run_id']})"
 
 
 @pytest.mark.parametrize("cid", ["gst-h264-aac", "gst-h265-pcmu"])

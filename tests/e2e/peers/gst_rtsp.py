@@ -27,7 +27,7 @@ Readiness (one line on stdout, flushed, once the socket is listening):
 at exit:
     {"video_frames": N, "audio_frames": N, "clients": N,
      "first_frame_wallclock": float or null, "first_frame_capture": float or null,
-     "clients_now": N, "playing": N}
+     "keyframes": [[PTS, WALL], ...], "clients_now": N, "playing": N}
   video_frames  encoded video buffers entering the video payloader (= frames
                 leaving the encoder), counted only while at least one client
                 is playing (has sent PLAY and not PAUSE/TEARDOWN/disconnected).
@@ -39,6 +39,11 @@ at exit:
   first_frame_capture  the first frame's wall clock less the least delay any later
                 frame showed against its PTS: the first frame as captured, not as
                 stamped by a probe that waited for the CPU.
+  keyframes     every keyframe, counted or not (a client's first keyframe can reach the
+                payloader just before its PLAY is counted): its PTS in seconds after the first
+                counted frame's (so first_frame_capture + PTS is when it was captured) and the
+                time.time() it reached the payloader (when it was sent: later than captured
+                when the encoder fell behind, as a software encoder on a loaded machine does).
   clients_now   RTSP connections open right now.
   playing       connections currently playing.
 
@@ -198,6 +203,7 @@ class Stats:
         self.first = None
         self.first_pts = None
         self.capture = None
+        self.keyframes = []
 
     def note_capture(self, pts):
         """Called with the lock held for a counted video buffer (pts in ns or None): the first
@@ -209,11 +215,17 @@ class Stats:
         elif pts is not None and self.first_pts is not None:
             self.capture = min(self.capture, now - (pts - self.first_pts) / 1e9)
 
+    def note_keyframe(self, pts):
+        """Called with the lock held for every video keyframe (pts in ns)."""
+        self.keyframes.append((pts, time.time()))
+
     def snapshot(self):
         with self.lock:
             return {"video_frames": self.video, "audio_frames": self.audio,
                     "clients": self.clients, "first_frame_wallclock": self.first,
                     "first_frame_capture": self.capture,
+                    "keyframes": [[(pts - self.first_pts) / 1e9, wall]
+                                  for pts, wall in self.keyframes if self.first_pts is not None],
                     "clients_now": self.clients_now, "playing": self.nplaying}
 
     def write(self):
@@ -274,6 +286,9 @@ def main(argv):
             pts = buf.pts if buf is not None and buf.pts != Gst.CLOCK_TIME_NONE else None
             if n:
                 with stats.lock:
+                    if kind == "v" and pts is not None and \
+                            not buf.has_flags(Gst.BufferFlags.DELTA_UNIT):
+                        stats.note_keyframe(pts)
                     if stats.nplaying:
                         if kind == "v":
                             stats.video += n
