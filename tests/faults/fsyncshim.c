@@ -16,6 +16,8 @@
  *     OP is fsync (fsync and fdatasync) or write (write, writev, pwrite, pwritev). Calls of OP
  *     on a descriptor whose path contains PATTERN succeed AFTER times, then fail with ERRNO
  *     (EIO, EROFS or ENOSPC; default EIO) without doing anything. Up to 4 rules.
+ *     ERRNO STALL instead makes such a call wait, then go through: a disk that hangs. It needs
+ *     CV_SHIM_FAIL_WHILE: the call waits for as long as that file exists.
  * CV_SHIM_FAIL_WHILE=FILE
  *     The rules apply only while FILE exists (checked at each matching call), so a test can
  *     switch a fault on and off while the process runs.
@@ -41,6 +43,7 @@
 #include <unistd.h>
 
 #define RULES_MAX 4
+#define STALL (-1) /* a rule's err: wait while the CV_SHIM_FAIL_WHILE file exists */
 
 enum op { OP_FSYNC, OP_WRITE };
 
@@ -83,7 +86,10 @@ static void parse_rules(const char *spec)
         x->op = strcmp(op, "write") == 0 ? OP_WRITE : OP_FSYNC;
         snprintf(x->pattern, sizeof(x->pattern), "%s", pat);
         x->after = after;
-        x->err = strcmp(err, "EROFS") == 0 ? EROFS : strcmp(err, "ENOSPC") == 0 ? ENOSPC : EIO;
+        x->err = strcmp(err, "EROFS") == 0    ? EROFS
+                 : strcmp(err, "ENOSPC") == 0 ? ENOSPC
+                 : strcmp(err, "STALL") == 0  ? STALL
+                                              : EIO;
         nrules++;
     }
 }
@@ -147,8 +153,12 @@ static int fault(enum op op, int fd)
             continue;
         if (fail_while[0] && syscall(SYS_newfstatat, AT_FDCWD, fail_while, &st, 0) != 0)
             continue;
-        if (atomic_fetch_add(&r->calls, 1) >= r->after)
+        if (atomic_fetch_add(&r->calls, 1) < r->after)
+            continue;
+        if (r->err != STALL)
             return r->err;
+        while (fail_while[0] && syscall(SYS_newfstatat, AT_FDCWD, fail_while, &st, 0) == 0)
+            usleep(10000);
     }
     return 0;
 }
