@@ -23,7 +23,9 @@
  * Audio is placed on it with the sender's RTCP reports when both streams have had one, else by
  * the arrival of its first packet.
  *
- * Thread rules: a handle belongs to one thread. The stop callback is called from that thread.
+ * Thread rules: a handle belongs to one thread at a time (rec_rtsp_open's, then the one reading:
+ * the camera's with rec_rtsp_read, or an event loop's with rec_rtsp_pump, recorder/loop.h). The
+ * stop callback is called from that thread.
  */
 #ifndef REC_RTSP_H
 #define REC_RTSP_H
@@ -80,6 +82,19 @@ const struct rec_rtsp_media *rec_rtsp_media(const struct rec_rtsp *c);
  * CV_ENOMEM.
  */
 int rec_rtsp_read(struct rec_rtsp *c, AVPacket *pkt, int64_t *recv_us, struct cv_err *err);
+
+/*
+ * rec_rtsp_read without blocking, for an event loop (recorder/loop.h): read what the socket has
+ * now (the socket keeps SO_RCVLOWAT 32 KB, so epoll reports it readable when that much has come
+ * or the connection ended), parse it and hand out the next packet in *pkt (the caller owns and
+ * frees it). Returns 0 with a packet, 1 when none is ready without waiting, or rec_rtsp_read's
+ * errors. The keep-alives, receiver reports and the stall timeout run inside it: call it at
+ * least every 100 ms (a timer tick) even when the socket is not readable.
+ */
+int rec_rtsp_pump(struct rec_rtsp *c, AVPacket **pkt, int64_t *recv_us, struct cv_err *err);
+
+/* The connection's socket, to wait on (readable) beside others; never read it directly. */
+int rec_rtsp_fd(const struct rec_rtsp *c);
 
 void rec_rtsp_stats(const struct rec_rtsp *c, struct rec_rtsp_stats *out);
 
