@@ -100,10 +100,11 @@ static void push_status(struct rec_cam *c, bool force)
                  st.reason[0] ? "; " : "", (unsigned long long)c->st.not_durable, c->durability);
         cv_strlcpy(st.reason, r, sizeof(st.reason));
     }
-    if (atomic_load(&c->dropped_queue)) { /* writing fell behind (loop.h): in every status */
+    st.frames_dropped = atomic_load(&c->dropped_queue);
+    if (st.frames_dropped) { /* writing fell behind (loop.h): said in every status after */
         char r[IDX_TEXT_MAX];
-        snprintf(r, sizeof(r), "%s%sframes_dropped_queue %llu", st.reason, st.reason[0] ? "; " :
-                 "", (unsigned long long)atomic_load(&c->dropped_queue));
+        snprintf(r, sizeof(r), "%s%swriting fell behind: %llu frames dropped", st.reason,
+                 st.reason[0] ? "; " : "", (unsigned long long)st.frames_dropped);
         cv_strlcpy(st.reason, r, sizeof(st.reason));
     }
     rec_sink_status(c->sink, c->cfg.num, &st);
