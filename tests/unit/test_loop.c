@@ -98,8 +98,7 @@ void test_loop_queue_overflow_whole_gops(void)
     pop_check(&q, 16, true, __LINE__);
     pop_check(&q, 17, false, __LINE__);
     /* a second episode is reported again and counted on top */
-    rec_fq_init(&q, 1000, 4096); /* (empty: nothing to release but the ring) */
-    rec_fq_release(&q);
+    rec_fq_release(&q); /* (empty: nothing to free but the ring) */
     rec_fq_init(&q, 200, 4096);
     CHECK_EQ_INT(rec_fq_push(&q, pkt_new(0, true, 150, 40), 40000), REC_FQ_QUEUED);
     CHECK_EQ_INT(rec_fq_push(&q, pkt_new(0, false, 100, 41), 41000), REC_FQ_DROP_STARTED);
