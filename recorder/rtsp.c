@@ -202,6 +202,7 @@ static int connect_to(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
             }
             if (soerr == 0) {
                 c->fd = fd;
+                rec_recv_stamp_on(fd); /* before any media comes (rtsp_recv.c) */
                 break;
             }
             last = soerr;
@@ -287,7 +288,8 @@ static int fill(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
             return cv_errf(err, CV_ETIMEDOUT, "timed out");
         if (poll(&pfd, 1, WAKE_MS) <= 0)
             continue;
-        n = recv(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, MSG_DONTWAIT);
+        n = rec_recv_stamped(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, MSG_DONTWAIT,
+                             &c->recv_wall);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         if (n < 0)
@@ -295,7 +297,6 @@ static int fill(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
         if (n == 0)
             return cv_errf(err, CV_ENET, "%s: the server closed the connection", c->url_safe);
         c->rlen += (size_t)n;
-        c->recv_wall = cv_now_us();
         return 0;
     }
 }
@@ -911,12 +912,12 @@ static int wait_data(struct rec_rtsp *c, int flags, struct cv_err *err)
         c->rlen -= c->rpos;
         c->rpos = 0;
     }
-    n = recv(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, flags);
+    /* stamped with the kernel's receive time, not this read's (rtsp_recv.c) */
+    n = rec_recv_stamped(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, flags, &c->recv_wall);
     if (n > 0) {
         /* a short read emptied the socket: the caller need not ask again before it wakes */
         c->drained = (size_t)n < RBUF_CAP - c->rlen;
         c->rlen += (size_t)n;
-        c->recv_wall = cv_now_us();
         return 0;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))

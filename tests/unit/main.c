@@ -207,6 +207,8 @@
     X(rtsp_fmtp_get)                                                                               \
     X(rtsp_base64)                                                                                 \
     X(rtsp_digest)                                                                                 \
+    X(rtsp_recv_stamped)                                                                           \
+    X(rtsp_recv_time)                                                                              \
     X(url_parse)                                                                                   \
     X(url_redact)                                                                                  \
     X(url_check)                                                                                   \
