@@ -325,6 +325,9 @@ struct idx_status {
      * of older recorders (read as unknown). Since when, wall-clock µs (0: never looked). */
     char picture[8];
     int64_t picture_since_us;
+    /* Video frames dropped because writing fell behind reading (recorder/loop.h: a camera's
+     * queue was full), since the recorder started; whole GOPs, each episode logged. */
+    uint64_t frames_dropped;
 };
 int idx_status_put(struct idx_txn *txn, uint32_t cam, const struct idx_status *st,
                    struct cv_err *err);

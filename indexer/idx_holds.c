@@ -49,6 +49,7 @@ int idx_status_put(struct idx_txn *t, uint32_t cam, const struct idx_status *st,
     cv_buf_str16(&b, st->transport);
     cv_buf_str16(&b, st->picture);
     cv_buf_be64(&b, (uint64_t)st->picture_since_us);
+    cv_buf_be64(&b, st->frames_dropped);
     rc = idx_put(t, DB_STATUS, key, 4, &b, err, "writing status");
     cv_buf_release(&b);
     return rc;
@@ -87,6 +88,8 @@ int idx_status_get(struct idx_txn *t, uint32_t cam, struct idx_status *st, struc
         cv_rd_str16(&r, st->picture, sizeof(st->picture));
         st->picture_since_us = (int64_t)cv_rd_be64(&r);
     }
+    if (!r.bad && r.len - r.off >= 8)
+        st->frames_dropped = cv_rd_be64(&r);
     if (r.bad)
         return cv_errf(err, CV_ECORRUPT, "index: status record is corrupt");
     return 0;

@@ -100,6 +100,13 @@ static void push_status(struct rec_cam *c, bool force)
                  st.reason[0] ? "; " : "", (unsigned long long)c->st.not_durable, c->durability);
         cv_strlcpy(st.reason, r, sizeof(st.reason));
     }
+    st.frames_dropped = atomic_load(&c->dropped_queue);
+    if (st.frames_dropped) { /* writing fell behind (loop.h): said in every status after */
+        char r[IDX_TEXT_MAX];
+        snprintf(r, sizeof(r), "%s%swriting fell behind: %llu frames dropped", st.reason,
+                 st.reason[0] ? "; " : "", (unsigned long long)st.frames_dropped);
+        cv_strlcpy(st.reason, r, sizeof(st.reason));
+    }
     rec_sink_status(c->sink, c->cfg.num, &st);
 }
 
@@ -969,6 +976,18 @@ static int hold_untimed(struct rec_cam *c, struct session *s, AVPacket *pkt, int
     return rc;
 }
 
+int rec_cam_packet(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                   bool after_drop, struct cv_err *err)
+{
+    if (after_drop) {
+        c->gap_reason = IDX_GAP_DISK;
+        cv_strlcpy(c->gap_detail, "writing fell behind: frames dropped", sizeof(c->gap_detail));
+        end_run(c, s);
+    }
+    account(c, pkt, recv, pkt->stream_index == 0);
+    return pkt->stream_index == 0 ? on_video(c, s, pkt, recv, err) : on_audio(c, s, pkt, recv, err);
+}
+
 /* Record until the stream fails or we stop. Returns how long it recorded (µs). */
 static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_err *err)
 {
@@ -994,8 +1013,9 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
     while (!stopping(c)) {
         int64_t recv;
         if (s->rtsp || s->src) {
-            rc = s->rtsp ? rec_rtsp_read(s->rtsp, pkt, &recv, err)
-                         : s->srcops->read(s->src, pkt, &recv, err);
+            rc = s->rtsp && c->loop ? rec_cam_loop(c, s, err) /* returns at the end */
+                 : s->rtsp          ? rec_rtsp_read(s->rtsp, pkt, &recv, err)
+                                    : s->srcops->read(s->src, pkt, &recv, err);
             if (rc == CV_ECANCELED) {
                 rc = 0;
                 break;
@@ -1008,9 +1028,7 @@ static int64_t session_record(struct rec_cam *c, struct session *s, struct cv_er
             }
             if (rc < 0)
                 break;
-            account(c, pkt, recv, pkt->stream_index == 0);
-            rc = pkt->stream_index == 0 ? on_video(c, s, pkt, recv, err)
-                                        : on_audio(c, s, pkt, recv, err);
+            rc = rec_cam_packet(c, s, pkt, recv, false, err);
             av_packet_unref(pkt);
             if (rc < 0)
                 break;
@@ -1157,6 +1175,8 @@ int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,
     atomic_init(&c->retire, false);
     atomic_init(&c->done, false);
     atomic_init(&c->deadline, INT64_MAX);
+    atomic_init(&c->dropped_queue, 0);
+    c->loop = p->loop;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 512 * 1024);
     r = pthread_create(&c->thread, &attr, cam_main, c);
@@ -1169,30 +1189,4 @@ int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,
     }
     *out = c;
     return 0;
-}
-
-void rec_cam_retire(struct rec_cam *c)
-{
-    if (c)
-        atomic_store(&c->retire, true);
-}
-
-bool rec_cam_done(const struct rec_cam *c)
-{
-    return atomic_load(&c->done);
-}
-
-const struct idx_camera *rec_cam_config(const struct rec_cam *c)
-{
-    return &c->cfg;
-}
-
-void rec_cam_free(struct rec_cam *c)
-{
-    if (!c)
-        return;
-    rec_cam_retire(c);
-    pthread_join(c->thread, NULL);
-    rec_pic_cam_free(c->pic);
-    free(c);
 }

@@ -15,6 +15,7 @@
 
 #include "recorder/clk.h"
 #include "recorder/dts.h"
+#include "recorder/loop.h"
 #include "recorder/rec_int.h"
 #include "recorder/rtsp.h"
 
@@ -49,6 +50,8 @@ struct rec_cam {
     int64_t stagger_us; /* shortens the first segment so cameras do not all rotate together */
     bool use_libav;     /* the own client cannot record this camera: libavformat does */
     bool use_udp;       /* the server refused RTP over TCP: libavformat over UDP */
+    struct rec_loop *loop; /* NULL: the camera's thread reads the own client itself */
+    atomic_ullong dropped_queue; /* video frames the loop's queue dropped (loop.h) */
 };
 
 /* One connection and the run being recorded on it. */
@@ -102,5 +105,18 @@ struct session {
     int ncutq;
     bool cut_now; /* replaying them: cut without waiting */
 };
+
+/*
+ * A packet of the own client or a source into the run (camera.c): counted, then cut and written.
+ * On the camera's thread, or a writer's while the camera's waits in rec_loop_record (loop.h).
+ * after_drop: the loop's queue dropped frames before this keyframe; the run ends first, and the
+ * hole is a gap. The caller keeps pkt.
+ */
+int rec_cam_packet(struct rec_cam *c, struct session *s, AVPacket *pkt, int64_t recv,
+                   bool after_drop, struct cv_err *err);
+
+/* Record the own client's connection through the loop (camera_loop.c): rec_loop_record's
+ * errors, never 0. */
+int rec_cam_loop(struct rec_cam *c, struct session *s, struct cv_err *err);
 
 #endif

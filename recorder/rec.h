@@ -2,12 +2,15 @@
  * rec.h: the recorder. Pulls every enabled camera of a data root at once and writes its stream,
  * without transcoding, into segment files indexed in LMDB.
  *
- * One thread per camera does the blocking RTSP input (the own client, recorder/rtsp.c, for RTSP
- * over TCP with the common codecs; libavformat's input for the rest: UDP, rtsps://, B-frames and
- * the codecs the own client does not carry, see recorder/camera.c) and writes segments; one
- * sink thread owns all index writes and batches them into few commits, so a camera never waits
- * for the index and a dead or slow camera never delays the others. The main thread watches the
- * index for camera changes (added, disabled, edited) and starts or retires camera threads.
+ * Each camera has a thread for its connection's life (connect, end of run, backoff, retire).
+ * Cameras on the own client (recorder/rtsp.c: RTSP over TCP with the common codecs) are read by
+ * a few epoll threads and written by a small writer pool through bounded per-camera queues
+ * (recorder/loop.h), while their own thread sleeps; the rest (libavformat's input: UDP, rtsps://
+ * and the codecs the own client does not carry; GB/T 28181 sources) are read and written by the
+ * camera's thread itself (recorder/camera.c). One sink thread owns all index writes and batches
+ * them into few commits, so a camera never waits for the index and a dead or slow camera never
+ * delays the others. The main thread watches the index for camera changes (added, disabled,
+ * edited) and starts or retires camera threads.
  *
  * Segment life (docs/storage-layout.md): created with O_EXCL in its final directory and noted as
  * "pending" in the index; one fragment per GOP written as the GOP completes and hashed on the

@@ -144,6 +144,7 @@ void rec_retainer_stop(struct rec_retainer *r); /* NULL-safe; waits for a runnin
 /* ---- camera thread ---- */
 
 struct rec_cam;
+struct rec_loop;
 
 struct rec_cam_params {
     const char *root;
@@ -154,6 +155,7 @@ struct rec_cam_params {
     const char *resume_note; /* why there is a hole before this start ("recorder was not running") */
     struct rec_notes *notes;
     struct rec_pic *pic; /* the picture check worker (picture.h); outlives the camera */
+    struct rec_loop *loop; /* readers and writers (loop.h); outlive the camera; NULL: none */
 };
 
 int rec_cam_start(struct rec_cam **out, const struct idx_camera *cam,

@@ -9,10 +9,11 @@
  * wait_data() read more. During the RTSP exchange reads wait in poll() under the connect
  * deadline; once playing, the socket's SO_RCVLOWAT and SO_RCVTIMEO make each recv() return a
  * large block, or what there is after WAKE_MS, so a 4 Mbit/s camera costs about twenty system
- * calls a second instead of two thousand.
+ * calls a second instead of two thousand. rec_rtsp_pump reads the same way without blocking,
+ * for the recorder's event loops (loop.c), whose epoll honours SO_RCVLOWAT too.
  *
  * Depacketized access units and audio frames go into a small queue of AVPackets, which
- * rec_rtsp_read hands out one at a time; the buffer is only parsed further when the queue is
+ * rec_rtsp_read (or rec_rtsp_pump) hands out one at a time; the buffer is only parsed further when the queue is
  * empty, so the queue never holds more than one RTP packet's worth.
  */
 #include <errno.h>
@@ -44,8 +45,6 @@
 #define RBUF_CAP (128 * 1024) /* > one interleaved frame (4 + 65535) plus LOWAT */
 #define LOWAT (32 * 1024)
 #define WAKE_MS 100
-#define HEAD_MAX (16 * 1024) /* an RTSP message's head */
-#define BODY_MAX (64 * 1024) /* and its body (an SDP) */
 #define RR_US (5 * INT64_C(1000000))
 #define GARBAGE_MAX (1u << 20)
 #define NTP_UNIX_OFFSET UINT64_C(2208988800)
@@ -203,6 +202,7 @@ static int connect_to(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
             }
             if (soerr == 0) {
                 c->fd = fd;
+                rec_recv_stamp_on(fd); /* before any media comes (rtsp_recv.c) */
                 break;
             }
             last = soerr;
@@ -288,7 +288,8 @@ static int fill(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
             return cv_errf(err, CV_ETIMEDOUT, "timed out");
         if (poll(&pfd, 1, WAKE_MS) <= 0)
             continue;
-        n = recv(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, MSG_DONTWAIT);
+        n = rec_recv_stamped(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, MSG_DONTWAIT,
+                             &c->recv_wall);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         if (n < 0)
@@ -296,94 +297,8 @@ static int fill(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
         if (n == 0)
             return cv_errf(err, CV_ENET, "%s: the server closed the connection", c->url_safe);
         c->rlen += (size_t)n;
-        c->recv_wall = cv_now_us();
         return 0;
     }
-}
-
-static void resp_release(struct resp *r)
-{
-    free(r->body);
-    memset(r, 0, sizeof(*r));
-}
-
-/*
- * Take one RTSP message from the buffer's front into *r: 1 taken, 0 incomplete, <0 error (the
- * head is not RTSP or is too long).
- */
-static int take_message(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
-{
-    const char *p = (const char *)c->rbuf + c->rpos, *end, *line;
-    size_t avail = c->rlen - c->rpos, hl, clen = 0;
-
-    end = memmem(p, avail < HEAD_MAX ? avail : HEAD_MAX, "\r\n\r\n", 4);
-    if (!end) {
-        if (avail >= HEAD_MAX)
-            return cv_errf(err, CV_ENET, "%s: the server's answer is not valid RTSP/RTP (a "
-                           "message head over %d bytes)", c->url_safe, HEAD_MAX);
-        return 0;
-    }
-    hl = (size_t)(end - p) + 4;
-    memset(r, 0, sizeof(*r));
-    r->cseq = -1;
-    rec_printable((const uint8_t *)p, hl, r->first, sizeof(r->first));
-    r->request = strncmp(p, "RTSP/", 5) != 0;
-    if (!r->request) {
-        const char *sp = memchr(p, ' ', hl);
-        if (!sp || sscanf(sp + 1, "%3d", &r->status) != 1 || r->status < 100)
-            return cv_errf(err, CV_ENET, "%s: the server's answer is not valid RTSP/RTP (it "
-                           "began '%s')", c->url_safe, r->first);
-    }
-    line = memchr(p, '\n', hl) + 1;
-    while (line < end) {
-        const char *nl = memchr(line, '\n', (size_t)(end + 2 - line));
-        size_t ll = (size_t)(nl - line);
-        if (ll && line[ll - 1] == '\r')
-            ll--;
-        if (rec_is_header(line, ll, "CSeq")) {
-            char v[16] = "";
-            rec_header_value(line, ll, v, sizeof(v));
-            r->cseq = (int)strtol(v, NULL, 10);
-        } else if (rec_is_header(line, ll, "Content-Length")) {
-            char v[16] = "";
-            rec_header_value(line, ll, v, sizeof(v));
-            long cl = strtol(v, NULL, 10);
-            if (cl < 0 || cl > BODY_MAX)
-                return cv_errf(err, CV_ENET, "%s: the server's answer is not valid RTSP/RTP "
-                               "(Content-Length %s)", c->url_safe, v);
-            clen = (size_t)cl;
-        } else if (rec_is_header(line, ll, "Session")) {
-            rec_header_value(line, ll, r->session, sizeof(r->session));
-        } else if (rec_is_header(line, ll, "Content-Base")) {
-            rec_header_value(line, ll, r->content_base, sizeof(r->content_base));
-        } else if (rec_is_header(line, ll, "Content-Location") && !r->content_base[0]) {
-            rec_header_value(line, ll, r->content_base, sizeof(r->content_base));
-        } else if (rec_is_header(line, ll, "WWW-Authenticate")) {
-            char v[1024] = "";
-            rec_header_value(line, ll, v, sizeof(v));
-            if (strncasecmp(v, "Digest", 6) == 0)
-                cv_strlcpy(r->auth_digest, v + 6, sizeof(r->auth_digest));
-            else if (strncasecmp(v, "Basic", 5) == 0)
-                cv_strlcpy(r->auth_basic, v, sizeof(r->auth_basic));
-        } else if (rec_is_header(line, ll, "Public")) {
-            rec_header_value(line, ll, r->public_, sizeof(r->public_));
-        } else if (rec_is_header(line, ll, "Transport")) {
-            rec_header_value(line, ll, r->transport, sizeof(r->transport));
-        }
-        line = nl + 1;
-    }
-    if (avail < hl + clen)
-        return 0;
-    if (clen > 0) {
-        r->body = malloc(clen + 1);
-        if (!r->body)
-            return cv_errf(err, CV_ENOMEM, "out of memory");
-        memcpy(r->body, p + hl, clen);
-        r->body[clen] = 0;
-        r->body_len = clen;
-    }
-    c->rpos += hl + clen;
-    return 1;
 }
 
 /* ---- media ---- */
@@ -780,12 +695,12 @@ static int step(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
         struct resp *m = r ? r : &tmp;
         if (rc == 0)
             goto garbage;
-        rc = take_message(c, m, err);
+        rc = rec_take_message(c, m, err);
         if (rc <= 0)
             return rc;
         if (m->request) {
             answer_request(c, m);
-            resp_release(m);
+            rec_resp_release(m);
             return 1;
         }
         if (r)
@@ -795,7 +710,7 @@ static int step(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
                          c->url_safe, tmp.first);
         else if (tmp.cseq == (int)c->ka_cseq && tmp.status >= 400 && c->get_parameter)
             c->get_parameter = false; /* keep the session alive with OPTIONS instead */
-        resp_release(&tmp);
+        rec_resp_release(&tmp);
         return rc;
     }
     if (rc < 0)
@@ -837,7 +752,7 @@ static int transact(struct rec_rtsp *c, const char *method, const char *uri, con
             if (rc == 2 && r->cseq == (int)cseq)
                 break;
             if (rc == 2) {
-                resp_release(r);
+                rec_resp_release(r);
                 continue;
             }
             if (rc == 1)
@@ -855,7 +770,7 @@ static int transact(struct rec_rtsp *c, const char *method, const char *uri, con
         if (r->status == 401 && attempt == 0) {
             if (!take_challenge(c, r, err, method))
                 return CV_ENET;
-            resp_release(r);
+            rec_resp_release(r);
             continue;
         }
         break;
@@ -914,7 +829,7 @@ static int setup_stream(struct rec_rtsp *c, int si, const char *base, const char
     s->used = rc == 0;
     s->ch[0] = a;
     s->ch[1] = b;
-    resp_release(&r);
+    rec_resp_release(&r);
     return rc;
 }
 
@@ -930,7 +845,7 @@ static int handshake(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
     if (rc < 0)
         goto out; /* a refusal may have come with a body (leak found by fuzz_rtsp) */
     c->get_parameter = strcasestr(r.public_, "GET_PARAMETER") != NULL;
-    resp_release(&r);
+    rec_resp_release(&r);
     rc = transact(c, "DESCRIBE", c->u.clean, "Accept: application/sdp\r\n", deadline, &r, err);
     if (rc < 0)
         goto out;
@@ -974,17 +889,21 @@ static int handshake(struct rec_rtsp *c, int64_t deadline, struct cv_err *err)
     }
     if (rc < 0)
         goto out;
-    resp_release(&r);
+    rec_resp_release(&r);
     rec_join_url(base, sdp->control, play_url, sizeof(play_url));
     rc = transact(c, "PLAY", play_url, "Range: npt=0.000-\r\n", deadline, &r, err);
 out:
-    resp_release(&r);
+    rec_resp_release(&r);
     free(sdp);
     return rc;
 }
 
-/* Read what the socket has (a large block, or what came within WAKE_MS) into the buffer. */
-static int wait_data(struct rec_rtsp *c, struct cv_err *err)
+/*
+ * Read what the socket has into the buffer: blocking, a large block or what came within WAKE_MS
+ * (SO_RCVLOWAT, SO_RCVTIMEO); with MSG_DONTWAIT in flags, what is there now. 0 read (or timed
+ * out), 1 nothing there (MSG_DONTWAIT), <0 lost.
+ */
+static int wait_data(struct rec_rtsp *c, int flags, struct cv_err *err)
 {
     ssize_t n;
 
@@ -993,14 +912,16 @@ static int wait_data(struct rec_rtsp *c, struct cv_err *err)
         c->rlen -= c->rpos;
         c->rpos = 0;
     }
-    n = recv(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, 0);
+    /* stamped with the kernel's receive time, not this read's (rtsp_recv.c) */
+    n = rec_recv_stamped(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, flags, &c->recv_wall);
     if (n > 0) {
+        /* a short read emptied the socket: the caller need not ask again before it wakes */
+        c->drained = (size_t)n < RBUF_CAP - c->rlen;
         c->rlen += (size_t)n;
-        c->recv_wall = cv_now_us();
         return 0;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return 0;
+        return flags & MSG_DONTWAIT ? 1 : 0;
     if (n == 0)
         return cv_errf(err, CV_ENET, "lost %s: the server closed the stream", c->url_safe);
     return cv_errf(err, CV_ENET, "lost %s: %s", c->url_safe, strerror(errno));
@@ -1074,10 +995,11 @@ int rec_rtsp_open(struct rec_rtsp **out, const struct rec_rtsp_opts *o, struct c
                          c->url_safe, (long long)(c->connect_timeout_us / 1000000));
             goto fail;
         }
-        rc = wait_data(c, err);
+        rc = wait_data(c, 0, err);
         if (rc < 0)
             goto fail;
     }
+    c->drained = false;
     c->media.reorder = rec_dts_depth_of(c->open_pts, c->nvideo < OPEN_FRAMES ? c->nvideo
                                                                              : OPEN_FRAMES);
     *out = c;
@@ -1096,20 +1018,24 @@ const struct rec_rtsp_media *rec_rtsp_media(const struct rec_rtsp *c)
     return &c->media;
 }
 
-int rec_rtsp_read(struct rec_rtsp *c, AVPacket *pkt, int64_t *recv_us, struct cv_err *err)
+/*
+ * The next packet into *out (owned by the caller), its receive time in *recv_us. Blocks unless
+ * nb: then 1 when none is ready without waiting. The timers (stall, keep-alive, receiver
+ * reports) run whenever the buffer is used up.
+ */
+static int next_packet(struct rec_rtsp *c, AVPacket **out, int64_t *recv_us, bool nb,
+                       struct cv_err *err)
 {
     for (;;) {
         int64_t now;
         int rc;
 
         if (c->qlen > 0) {
-            AVPacket *q = c->q[c->qhead];
+            *out = c->q[c->qhead];
             c->qhead = (c->qhead + 1) % QCAP;
             c->qlen--;
-            av_packet_move_ref(pkt, q);
-            av_packet_free(&q);
-            *recv_us = pkt->pos;
-            pkt->pos = -1;
+            *recv_us = (*out)->pos;
+            (*out)->pos = -1;
             return 0;
         }
         if (c->fatal)
@@ -1129,8 +1055,14 @@ int rec_rtsp_read(struct rec_rtsp *c, AVPacket *pkt, int64_t *recv_us, struct cv
             rc = CV_ENET;
         else if (now >= c->next_rr && send_reports(c, err) < 0)
             rc = CV_ENET;
+        else if (nb && c->drained)
+            rc = 1; /* the socket was emptied this round: the next call reads again */
         else
-            rc = wait_data(c, err);
+            rc = wait_data(c, nb ? MSG_DONTWAIT : 0, err);
+        if (rc == 1) {
+            c->drained = false;
+            return 1;
+        }
         if (rc < 0) {
             /* the stream ended: its last frame is complete, deliver it before saying so */
             c->au_recv = c->vrecv_last;
@@ -1138,6 +1070,29 @@ int rec_rtsp_read(struct rec_rtsp *c, AVPacket *pkt, int64_t *recv_us, struct cv
             set_fatal(c, rc, "%s", err->msg);
         }
     }
+}
+
+int rec_rtsp_read(struct rec_rtsp *c, AVPacket *pkt, int64_t *recv_us, struct cv_err *err)
+{
+    AVPacket *q = NULL;
+    int rc = next_packet(c, &q, recv_us, false, err);
+
+    if (rc < 0)
+        return rc;
+    av_packet_move_ref(pkt, q);
+    av_packet_free(&q);
+    return 0;
+}
+
+int rec_rtsp_pump(struct rec_rtsp *c, AVPacket **pkt, int64_t *recv_us, struct cv_err *err)
+{
+    *pkt = NULL;
+    return next_packet(c, pkt, recv_us, true, err);
+}
+
+int rec_rtsp_fd(const struct rec_rtsp *c)
+{
+    return c->fd;
 }
 
 void rec_rtsp_stats(const struct rec_rtsp *c, struct rec_rtsp_stats *out)

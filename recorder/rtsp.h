@@ -22,14 +22,19 @@
  * Timestamps: video and audio share one timeline whose zero is the first keyframe delivered.
  * Audio is placed on it with the sender's RTCP reports when both streams have had one, else by
  * the arrival of its first packet.
+ * A packet's receive time is when the kernel received the newest data of the read that completed
+ * it (rtsp_recv.c), however late the reading thread got to it.
  *
- * Thread rules: a handle belongs to one thread. The stop callback is called from that thread.
+ * Thread rules: a handle belongs to one thread at a time (rec_rtsp_open's, then the one reading:
+ * the camera's with rec_rtsp_read, or an event loop's with rec_rtsp_pump, recorder/loop.h). The
+ * stop callback is called from that thread.
  */
 #ifndef REC_RTSP_H
 #define REC_RTSP_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <libavcodec/avcodec.h>
 
@@ -75,13 +80,51 @@ const struct rec_rtsp_media *rec_rtsp_media(const struct rec_rtsp *c);
  * The next packet, in *pkt (unreferenced by the caller first; the packet owns its data):
  * stream_index 0 video (one access unit, AV_PKT_FLAG_KEY on keyframes) or 1 audio (one frame),
  * dts = pts = the presentation time in media.tb (decode order; with B-frames presentation times
- * go back), duration 0. *recv_us is the wall-clock time (cv_now_us) its last byte was read.
+ * go back), duration 0. *recv_us is the wall-clock time (cv_now_us) its last byte came: the
+ * kernel's receive time of the newest data in the read that brought it (rec_recv_stamped).
  * Blocks until a packet is ready. Returns 0, CV_ENET (lost, with the reason), CV_ECANCELED,
  * CV_ENOMEM.
  */
 int rec_rtsp_read(struct rec_rtsp *c, AVPacket *pkt, int64_t *recv_us, struct cv_err *err);
 
+/*
+ * rec_rtsp_read without blocking, for an event loop (recorder/loop.h): read what the socket has
+ * now (the socket keeps SO_RCVLOWAT 32 KB, so epoll reports it readable when that much has come
+ * or the connection ended), parse it and hand out the next packet in *pkt (the caller owns and
+ * frees it). Returns 0 with a packet, 1 when none is ready without waiting, or rec_rtsp_read's
+ * errors. The keep-alives, receiver reports and the stall timeout run inside it: call it at
+ * least every 100 ms (a timer tick) even when the socket is not readable.
+ */
+int rec_rtsp_pump(struct rec_rtsp *c, AVPacket **pkt, int64_t *recv_us, struct cv_err *err);
+
+/* The connection's socket, to wait on (readable) beside others; never read it directly. */
+int rec_rtsp_fd(const struct rec_rtsp *c);
+
 void rec_rtsp_stats(const struct rec_rtsp *c, struct rec_rtsp_stats *out);
+
+/* ---- receive times (rtsp_recv.c; used by the client, exposed for the unit tests) ---- */
+
+#define REC_RECV_AGE_MAX_US (10 * INT64_C(1000000))
+
+/* Ask the kernel to stamp what arrives on socket fd (SO_TIMESTAMPNS). Best effort: a kernel
+ * that does not leaves the reads stamped with the time they returned. */
+void rec_recv_stamp_on(int fd);
+
+/*
+ * recv(fd, buf, len, flags) that also sets *when_us, when it read something, to the wall-clock
+ * time (cv_now_us's clock) the newest data it read arrived, as the kernel stamped it
+ * (rec_recv_stamp_on), else the time it returned. Returns what recv returns, errno as recv set
+ * it; *when_us is untouched unless the result is > 0.
+ */
+ssize_t rec_recv_stamped(int fd, void *buf, size_t len, int flags, int64_t *when_us);
+
+/*
+ * The receive time of data read at now_us that the kernel stamped kernel_us (<0: no stamp):
+ * kernel_us when it is at most REC_RECV_AGE_MAX_US before now_us, else now_us (no stamp, a
+ * wall clock stepped between the two, or a process whose clock is not the kernel's: faked by
+ * libfaketime in the tests).
+ */
+int64_t rec_recv_time(int64_t now_us, int64_t kernel_us);
 
 /* Send TEARDOWN (without waiting for the answer) and close. NULL-safe. */
 void rec_rtsp_close(struct rec_rtsp *c);

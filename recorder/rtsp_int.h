@@ -84,6 +84,7 @@ struct rec_rtsp {
     int64_t recv_wall, last_media;
     size_t garbage;
     bool playing, delivering;
+    bool drained; /* the last read emptied the socket (rec_rtsp_pump need not read again) */
 
     struct stream st[2];
     enum rec_vcodec vcodec;
@@ -123,6 +124,11 @@ int rec_choose_video(struct rec_rtsp *c, const struct rec_sdp_media *m, struct c
 int rec_choose_audio(struct rec_rtsp *c, const struct rec_sdp_media *m, struct cv_err *err);
 
 /* ---- rtsp_text.c ---- */
+
+void rec_resp_release(struct resp *r);
+/* Take one RTSP message from the front of c's buffer into *r: 1 taken, 0 incomplete, <0 error
+ * (the head is not RTSP or is too long). */
+int rec_take_message(struct rec_rtsp *c, struct resp *r, struct cv_err *err);
 
 /* The value of param `key` in a Digest challenge ('realm="x", nonce="y"') into out; "" if
  * absent. Quoted values lose their quotes; out is always terminated. */

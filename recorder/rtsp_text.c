@@ -1,10 +1,12 @@
 /*
  * rtsp_text.c: the text side of the RTSP client (see rtsp.h, rtsp_int.h): base64, SDP and fmtp
  * parsing, Digest authentication, RTSP header lines, control URLs and recognising a message's
- * start. No sockets and no state: every function reads
- * its arguments and writes into caller buffers, so each can be tested and fuzzed on its own.
+ * start, and taking one RTSP message off a connection's receive buffer. No sockets and no other
+ * state: every function reads its arguments and writes into caller buffers, so each can be
+ * tested and fuzzed on its own.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -13,7 +15,11 @@
 #include "recorder/rtsp.h"
 #include "recorder/rtsp_int.h"
 #include "common/buf.h"
+#include "common/error.h"
 #include "common/banned.h"
+
+#define HEAD_MAX (16 * 1024) /* an RTSP message's head */
+#define BODY_MAX (64 * 1024) /* and its body (an SDP) */
 
 /* ---- small text helpers ---- */
 
@@ -262,4 +268,91 @@ void rec_printable(const uint8_t *p, size_t n, char *out, size_t cap)
     for (size_t i = 0; i < n && i < 40 && p[i] != '\r' && p[i] != '\n' && o + 1 < cap; i++)
         out[o++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
     out[o] = 0;
+}
+
+/* ---- RTSP messages ---- */
+
+void rec_resp_release(struct resp *r)
+{
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Take one RTSP message from the buffer's front into *r: 1 taken, 0 incomplete, <0 error (the
+ * head is not RTSP or is too long).
+ */
+int rec_take_message(struct rec_rtsp *c, struct resp *r, struct cv_err *err)
+{
+    const char *p = (const char *)c->rbuf + c->rpos, *end, *line;
+    size_t avail = c->rlen - c->rpos, hl, clen = 0;
+
+    end = memmem(p, avail < HEAD_MAX ? avail : HEAD_MAX, "\r\n\r\n", 4);
+    if (!end) {
+        if (avail >= HEAD_MAX)
+            return cv_errf(err, CV_ENET, "%s: the server's answer is not valid RTSP/RTP (a "
+                           "message head over %d bytes)", c->url_safe, HEAD_MAX);
+        return 0;
+    }
+    hl = (size_t)(end - p) + 4;
+    memset(r, 0, sizeof(*r));
+    r->cseq = -1;
+    rec_printable((const uint8_t *)p, hl, r->first, sizeof(r->first));
+    r->request = strncmp(p, "RTSP/", 5) != 0;
+    if (!r->request) {
+        const char *sp = memchr(p, ' ', hl);
+        if (!sp || sscanf(sp + 1, "%3d", &r->status) != 1 || r->status < 100)
+            return cv_errf(err, CV_ENET, "%s: the server's answer is not valid RTSP/RTP (it "
+                           "began '%s')", c->url_safe, r->first);
+    }
+    line = memchr(p, '\n', hl) + 1;
+    while (line < end) {
+        const char *nl = memchr(line, '\n', (size_t)(end + 2 - line));
+        size_t ll = (size_t)(nl - line);
+        if (ll && line[ll - 1] == '\r')
+            ll--;
+        if (rec_is_header(line, ll, "CSeq")) {
+            char v[16] = "";
+            rec_header_value(line, ll, v, sizeof(v));
+            r->cseq = (int)strtol(v, NULL, 10);
+        } else if (rec_is_header(line, ll, "Content-Length")) {
+            char v[16] = "";
+            rec_header_value(line, ll, v, sizeof(v));
+            long cl = strtol(v, NULL, 10);
+            if (cl < 0 || cl > BODY_MAX)
+                return cv_errf(err, CV_ENET, "%s: the server's answer is not valid RTSP/RTP "
+                               "(Content-Length %s)", c->url_safe, v);
+            clen = (size_t)cl;
+        } else if (rec_is_header(line, ll, "Session")) {
+            rec_header_value(line, ll, r->session, sizeof(r->session));
+        } else if (rec_is_header(line, ll, "Content-Base")) {
+            rec_header_value(line, ll, r->content_base, sizeof(r->content_base));
+        } else if (rec_is_header(line, ll, "Content-Location") && !r->content_base[0]) {
+            rec_header_value(line, ll, r->content_base, sizeof(r->content_base));
+        } else if (rec_is_header(line, ll, "WWW-Authenticate")) {
+            char v[1024] = "";
+            rec_header_value(line, ll, v, sizeof(v));
+            if (strncasecmp(v, "Digest", 6) == 0)
+                cv_strlcpy(r->auth_digest, v + 6, sizeof(r->auth_digest));
+            else if (strncasecmp(v, "Basic", 5) == 0)
+                cv_strlcpy(r->auth_basic, v, sizeof(r->auth_basic));
+        } else if (rec_is_header(line, ll, "Public")) {
+            rec_header_value(line, ll, r->public_, sizeof(r->public_));
+        } else if (rec_is_header(line, ll, "Transport")) {
+            rec_header_value(line, ll, r->transport, sizeof(r->transport));
+        }
+        line = nl + 1;
+    }
+    if (avail < hl + clen)
+        return 0;
+    if (clen > 0) {
+        r->body = malloc(clen + 1);
+        if (!r->body)
+            return cv_errf(err, CV_ENOMEM, "out of memory");
+        memcpy(r->body, p + hl, clen);
+        r->body[clen] = 0;
+        r->body_len = clen;
+    }
+    c->rpos += hl + clen;
+    return 1;
 }

@@ -91,7 +91,8 @@ void srv_camera_json(struct cv_buf *b, const struct idx_camera *c, const struct 
     cv_json_add_time(b, "updated", st->updated_us);
     cv_json_add_str(b, "codec", st->codec, false);
     cv_json_add_str(b, "transport", st->transport, true); /* as recorded: "tcp", "udp" */
-    cv_buf_printf(b, ",\"timestamps_repaired\":%llu}", (unsigned long long)st->ts_repaired);
+    cv_buf_printf(b, ",\"timestamps_repaired\":%llu,\"frames_dropped\":%llu}",
+                  (unsigned long long)st->ts_repaired, (unsigned long long)st->frames_dropped);
     picture_json(b, st);
     cv_buf_u8(b, '}');
 }

@@ -104,6 +104,10 @@ def run_camvault(args, n, work, port, dd_rate):
                     [c[0] for c in per_cam], [c[2] for c in per_cam], args.fps,
                     final["sessions_dropped"]))
     res["bytes_stored"] = sum(c[1] for c in per_cam)
+    # Frames the recorder itself dropped because writing fell behind (recorder/loop.h): one
+    # warning per episode in its log; the count is in each camera's status reason.
+    log = (work / f"camvault-{n}.log").read_text(errors="replace")
+    res["queue_drop_episodes"] = log.count("writing fell behind")
     return res
 
 

@@ -188,6 +188,9 @@
     X(gb_manscdp)                                                                                  \
     X(gb_ps_pack)                                                                                  \
     X(gb_conf)                                                                                     \
+    X(loop_queue_order)                                                                            \
+    X(loop_queue_overflow_whole_gops)                                                              \
+    X(loop_queue_item_bound)                                                                       \
     X(rtsp_rtp_parse)                                                                              \
     X(rtsp_rtp_unwrap)                                                                             \
     X(rtsp_h264_depay)                                                                             \
@@ -204,6 +207,8 @@
     X(rtsp_fmtp_get)                                                                               \
     X(rtsp_base64)                                                                                 \
     X(rtsp_digest)                                                                                 \
+    X(rtsp_recv_stamped)                                                                           \
+    X(rtsp_recv_time)                                                                              \
     X(url_parse)                                                                                   \
     X(url_redact)                                                                                  \
     X(url_check)                                                                                   \

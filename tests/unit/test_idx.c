@@ -790,6 +790,8 @@ static void status_fill(struct idx_status *st, int v)
     snprintf(st->codec, sizeof(st->codec), "h264 1920x1080 + aac 48000Hz %dch", v);
     cv_strlcpy(st->picture, v % 2 ? "frozen" : "black", sizeof(st->picture));
     st->picture_since_us = T0 + 7 * S + v;
+    st->ts_repaired = 3 + (uint64_t)v;
+    st->frames_dropped = (UINT64_C(1) << 33) + (uint64_t)v;
 }
 
 static void check_status(const struct idx_status *got, const struct idx_status *want)
@@ -806,6 +808,8 @@ static void check_status(const struct idx_status *got, const struct idx_status *
     CHECK_EQ_STR(got->codec, want->codec);
     CHECK_EQ_STR(got->picture, want->picture);
     CHECK_EQ_INT(got->picture_since_us, want->picture_since_us);
+    CHECK_EQ_U64(got->ts_repaired, want->ts_repaired);
+    CHECK_EQ_U64(got->frames_dropped, want->frames_dropped);
 }
 
 void test_idx_status(void)
