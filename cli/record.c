@@ -75,6 +75,14 @@ static int rec_conf_key(struct conf_dest *d, const char *key, const char *value,
         cfg->picture_us = us;
         return 0;
     }
+    if (strcmp(key, "write_queue_mb") == 0) {
+        int64_t mb;
+        if (cv_parse_i64(value, 1, 1024, &mb) < 0)
+            return cv_errf(err, CV_EINVAL, "write_queue_mb '%s' is not a whole number of MB from "
+                           "1 to 1024", value);
+        cfg->queue_bytes = (size_t)mb << 20;
+        return 0;
+    }
     if (strcmp(key, "log_level") == 0) {
         int lvl = cv_log_level_parse(value);
         if (lvl < 0)

@@ -40,7 +40,9 @@ static bool run_stop(void *ctx)
 int rec_cam_loop(struct rec_cam *c, struct session *s, struct cv_err *err)
 {
     struct cam_run r = {c, s};
-    struct rec_loop_cam lc = {c->cfg.id, s->rtsp, run_write, &r, run_stop, c, &c->dropped_queue};
+    struct rec_loop_cam lc = {.name = c->cfg.id, .rtsp = s->rtsp, .write = run_write, .ctx = &r,
+                              .stop = run_stop, .stop_ctx = c, .dropped = &c->dropped_queue,
+                              .queue_bytes = c->rc->queue_bytes};
 
     return rec_loop_record(c->loop, &lc, err);
 }

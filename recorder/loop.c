@@ -445,7 +445,7 @@ int rec_loop_record(struct rec_loop *l, const struct rec_loop_cam *cam, struct c
     if (!f)
         return cv_errf(err, CV_ENOMEM, "out of memory");
     f->cam = *cam;
-    rec_fq_init(&f->q, REC_FQ_BYTES, REC_FQ_ITEMS);
+    rec_fq_init(&f->q, cam->queue_bytes ? cam->queue_bytes : REC_FQ_BYTES, REC_FQ_ITEMS);
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
     rd = least_loaded(l);

@@ -100,6 +100,7 @@ struct rec_loop_cam {
     bool (*stop)(void *ctx);  /* polled; true ends the recording (queued packets still written) */
     void *stop_ctx;
     atomic_ullong *dropped;   /* video frames dropped by the queue, added to as it happens */
+    size_t queue_bytes;       /* the camera's queue holds at most this much; 0: REC_FQ_BYTES */
 };
 
 /*

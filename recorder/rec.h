@@ -70,6 +70,7 @@ struct rec_config {
     int64_t checkpoint_us;      /* how often chain heads are signed; default 60 s */
     int64_t live_chunk_us;      /* CMAF chunk length in segment files; default 200 ms, 0 off */
     int64_t picture_us;         /* each camera's picture checked this often (picture.h); 5 s */
+    size_t queue_bytes;         /* a camera's frames waiting for the disk (loop.h); 8 MB */
     char tsa_url[512];          /* RFC 3161 authority stamping each checkpoint; "" for none */
     /* Called on rec_run's thread with its open index once recording starts, and with NULL
      * before the index closes (NULL hook: none). How `camvault record` runs the GB/T 28181

@@ -42,6 +42,7 @@ void rec_config_defaults(struct rec_config *cfg)
     cfg->checkpoint_us = 60 * CV_US_PER_S;
     cfg->live_chunk_us = 200 * 1000; /* live.mp4 ~0.3 s behind; see docs/storage-layout.md */
     cfg->picture_us = 5 * CV_US_PER_S; /* black or frozen shows within ~20 s (picture.h) */
+    cfg->queue_bytes = REC_FQ_BYTES;
 }
 
 /* Say in the log when the clock's synchronisation changes, and at start when it is off. */
