@@ -1,6 +1,7 @@
 /*
  * picture.c: picture health (picture.h): the detector on sampled luma points, its hysteresis,
- * and the one worker thread that decodes the keyframes the camera threads hand it.
+ * and the one worker thread that decodes the keyframes the camera threads hand it, with
+ * decoders it keeps open.
  */
 #include <math.h>
 #include <pthread.h>
@@ -24,6 +25,7 @@
 #define BLOCKS_Y 9
 #define ID_MAX 64
 #define WORKER_NICE 10
+#define DECODERS 4 /* decoders kept open by the worker, for as many sets of parameters */
 
 const char *rec_pic_state_name(enum rec_pic_state s)
 {
@@ -145,6 +147,7 @@ struct rec_pic {
     pthread_t thread;
     bool started, stop;
     int64_t every_us;
+    uint64_t serials;         /* slots made, under lock */
     struct rec_pic_cam *head; /* the slots, under lock */
 };
 
@@ -152,6 +155,7 @@ struct rec_pic_cam {
     struct rec_pic *p;
     struct rec_pic_cam *next;
     char id[ID_MAX];
+    uint64_t serial; /* 1, 2, ...: which slot a kept decoder served last */
     int64_t next_due; /* mono µs; the camera's thread only */
     /* under p->lock */
     AVPacket *job;
@@ -186,32 +190,128 @@ static int to_annexb(AVPacket *pkt, struct cv_err *err)
     return off == n ? 0 : cv_errf(err, CV_EMEDIA, "a keyframe's NAL unit lengths are broken");
 }
 
-/* Decode the keyframe pkt (NAL units after start codes when annexb, else 4-byte lengths) alone
- * into *s. 0, or an error with why in err. */
-static int decode_sample(const AVCodecParameters *par, AVPacket *pkt, bool annexb, AVFrame *f,
-                         struct rec_pic_sample *s, struct cv_err *err)
+/*
+ * The worker's decoders, kept open between looks. Opening a decoder and its first 1080p picture
+ * cost more than a third of a look (its frame pool and tables come from fresh memory, ~870 page
+ * faults a look); a kept decoder is flushed after each keyframe and decodes the next one into
+ * the buffers it already has. One decoder serves every camera whose parameters (codec, size,
+ * pixel format, extradata) are the same, usually all cameras of one model and setting; up to
+ * DECODERS different sets are kept, the least recently used one closed for a new set (more sets
+ * than that in turn: a decoder opened per look, as before). The worker thread only.
+ */
+struct dec {
+    AVCodecContext *ctx; /* NULL: a free entry */
+    enum AVCodecID codec;
+    int width, height, format;
+    uint8_t *extra; /* the extradata it was opened with */
+    int nextra;
+    uint64_t user; /* the slot (serial) whose keyframe it decoded last */
+    uint64_t used; /* when it was used last, on the worker's clock of looks */
+};
+
+struct decs {
+    struct dec d[DECODERS];
+    uint64_t clock;
+};
+
+static void dec_release(struct dec *d)
 {
-    const AVCodec *dec = avcodec_find_decoder(par->codec_id);
-    AVCodecContext *ctx = NULL;
+    avcodec_free_context(&d->ctx);
+    av_freep(&d->extra);
+    d->nextra = 0;
+}
+
+static bool dec_fits(const struct dec *d, const AVCodecParameters *par)
+{
+    return d->ctx && d->codec == par->codec_id && d->width == par->width &&
+           d->height == par->height && d->format == par->format &&
+           d->nextra == par->extradata_size &&
+           (d->nextra == 0 || memcmp(d->extra, par->extradata, (size_t)d->nextra) == 0);
+}
+
+/* The kept decoder for par, or a new one in place of a free or the least recently used entry.
+ * 0, or an error with why in err. */
+static int dec_get(struct decs *ds, const AVCodecParameters *par, struct dec **out,
+                   struct cv_err *err)
+{
+    const AVCodec *codec;
+    struct dec *d = &ds->d[0];
+    int r;
+
+    for (int i = 0; i < DECODERS; i++) {
+        if (dec_fits(&ds->d[i], par)) {
+            d = &ds->d[i];
+            goto found;
+        }
+        if (!ds->d[i].ctx || (d->ctx && ds->d[i].used < d->used))
+            d = &ds->d[i];
+    }
+    dec_release(d);
+    if (!(codec = avcodec_find_decoder(par->codec_id)))
+        return cv_errf(err, CV_EMEDIA, "no decoder for %s", avcodec_get_name(par->codec_id));
+    if (!(d->ctx = avcodec_alloc_context3(codec)) ||
+        (par->extradata_size > 0 && !(d->extra = av_memdup(par->extradata,
+                                                            (size_t)par->extradata_size)))) {
+        dec_release(d);
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    }
+    /* One keyframe, one thread, no loop filter: enough to see black or the same picture. */
+    d->ctx->thread_count = 1;
+    d->ctx->skip_loop_filter = AVDISCARD_ALL;
+    d->ctx->flags2 |= AV_CODEC_FLAG2_FAST | AV_CODEC_FLAG2_SHOW_ALL; /* also a non-IDR keyframe */
+    if ((r = avcodec_parameters_to_context(d->ctx, par)) < 0 ||
+        (r = avcodec_open2(d->ctx, codec, NULL)) < 0) {
+        dec_release(d);
+        return cv_errf(err, CV_EMEDIA, "cannot open the %s decoder: %s", codec->name,
+                       av_err2str(r));
+    }
+    d->codec = par->codec_id;
+    d->width = par->width;
+    d->height = par->height;
+    d->format = par->format;
+    d->nextra = par->extradata_size;
+    d->user = 0;
+found:
+    d->used = ++ds->clock;
+    *out = d;
+    return 0;
+}
+
+/*
+ * Decode the keyframe pkt of slot `user` (NAL units after start codes when annexb, else 4-byte
+ * lengths) alone into *s, with a kept decoder, which is flushed after it (closed after a
+ * failure: a broken keyframe leaves nothing behind). f holds no picture before and after. 0, or
+ * an error with why in err.
+ */
+static int decode_sample(struct decs *ds, const AVCodecParameters *par, AVPacket *pkt,
+                         bool annexb, uint64_t user, AVFrame *f, struct rec_pic_sample *s,
+                         struct cv_err *err)
+{
     const AVPixFmtDescriptor *d;
+    struct dec *dec = NULL;
     int r, rc;
 
-    if (!dec)
-        return cv_errf(err, CV_EMEDIA, "no decoder for %s", avcodec_get_name(par->codec_id));
     /* avcC or hvcC (version 1) tells the decoder about lengths; Annex B parameter sets do not */
     if (!annexb && !(par->extradata_size > 0 && par->extradata[0] == 1) &&
         (rc = to_annexb(pkt, err)) < 0)
         return rc;
-    ctx = avcodec_alloc_context3(dec);
-    if (!ctx)
-        return cv_errf(err, CV_ENOMEM, "out of memory");
-    /* One keyframe, one thread, no loop filter: enough to see black or the same picture. */
-    ctx->thread_count = 1;
-    ctx->skip_loop_filter = AVDISCARD_ALL;
-    ctx->flags2 |= AV_CODEC_FLAG2_FAST | AV_CODEC_FLAG2_SHOW_ALL; /* also a non-IDR keyframe */
-    if ((r = avcodec_parameters_to_context(ctx, par)) < 0 ||
-        (r = avcodec_open2(ctx, dec, NULL)) < 0 || (r = avcodec_send_packet(ctx, pkt)) < 0 ||
-        (r = avcodec_send_packet(ctx, NULL)) < 0 || (r = avcodec_receive_frame(ctx, f)) < 0) {
+    if ((rc = dec_get(ds, par, &dec, err)) < 0)
+        return rc;
+    /* Another camera's keyframe may have carried parameter sets of its own (H.264, H.265) with
+     * the ids of this camera's: its extradata again, as a fresh decoder would have them. */
+    if (dec->user != user && par->extradata_size > 0) {
+        uint8_t *x = av_packet_new_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA,
+                                             (size_t)par->extradata_size);
+        if (!x) {
+            rc = cv_errf(err, CV_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(x, par->extradata, (size_t)par->extradata_size);
+    }
+    dec->user = user;
+    if ((r = avcodec_send_packet(dec->ctx, pkt)) < 0 ||
+        (r = avcodec_send_packet(dec->ctx, NULL)) < 0 ||
+        (r = avcodec_receive_frame(dec->ctx, f)) < 0) {
         rc = cv_errf(err, CV_EMEDIA, "cannot decode a keyframe: %s", av_err2str(r));
         goto out;
     }
@@ -227,7 +327,10 @@ static int decode_sample(const AVCodecParameters *par, AVPacket *pkt, bool annex
     rc = 0;
 out:
     av_frame_unref(f);
-    avcodec_free_context(&ctx);
+    if (rc < 0)
+        dec_release(dec);
+    else
+        avcodec_flush_buffers(dec->ctx); /* out of draining, ready for the next keyframe */
     return rc;
 }
 
@@ -289,6 +392,7 @@ static void *worker_main(void *arg)
     AVPacket *pkt = av_packet_alloc();
     AVFrame *f = av_frame_alloc();
     AVCodecParameters *par = avcodec_parameters_alloc();
+    struct decs *ds = calloc(1, sizeof(*ds));
     struct rec_pic_cam *c = NULL;
 
     /* Below the camera threads: a look at a picture can wait, a write cannot. */
@@ -297,7 +401,7 @@ static void *worker_main(void *arg)
     while (!p->stop) {
         struct cv_err err = {""};
         AVCodecParameters *tmp;
-        uint64_t epoch;
+        uint64_t epoch, serial;
         bool annexb;
         int rc;
 
@@ -314,9 +418,10 @@ static void *worker_main(void *arg)
         c->queued = false;
         c->busy = true;
         epoch = c->epoch;
+        serial = c->serial;
         pthread_mutex_unlock(&p->lock);
-        rc = !s || !f || !par ? cv_errf(&err, CV_ENOMEM, "out of memory")
-                              : decode_sample(par, pkt, annexb, f, s, &err);
+        rc = !s || !f || !par || !ds ? cv_errf(&err, CV_ENOMEM, "out of memory")
+                                     : decode_sample(ds, par, pkt, annexb, serial, f, s, &err);
         av_packet_unref(pkt);
         pthread_mutex_lock(&p->lock);
         c->busy = false;
@@ -329,6 +434,9 @@ static void *worker_main(void *arg)
             slot_result(c, rc, s, &err);
     }
     pthread_mutex_unlock(&p->lock);
+    for (int i = 0; ds && i < DECODERS; i++)
+        dec_release(&ds->d[i]);
+    free(ds);
     avcodec_parameters_free(&par);
     av_frame_free(&f);
     av_packet_free(&pkt);
@@ -392,6 +500,7 @@ struct rec_pic_cam *rec_pic_cam_new(struct rec_pic *p, const char *id)
     }
     rec_pic_track_reset(&c->track, cv_now_us());
     pthread_mutex_lock(&p->lock);
+    c->serial = ++p->serials;
     c->next = p->head;
     p->head = c;
     pthread_mutex_unlock(&p->lock);
