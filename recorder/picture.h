@@ -17,10 +17,10 @@
  * Budget: the worker times each look (its own CPU time, a moving average per camera), and a
  * camera's next look is due after picture_check_s or after the time that keeps its looks within
  * its share of one core, whichever is longer: the share is REC_PIC_CPU_CAMERA, or an equal part
- * of REC_PIC_CPU_ALL when that is less (more than 200 cameras). So the checks cost at most
- * 0.05 % of a core per camera and 10 % of one core in all, whatever the cameras send; the price
- * is a longer interval for large keyframes or many cameras: a 4.5-ms keyframe every 9 s (10 s
- * with 2-s GOPs) up to 200 cameras, every 22.5 s at 500; a 17-ms one every 34 s.
+ * of REC_PIC_CPU_ALL when that is less (more than 250 cameras). So the checks cost at most
+ * 0.04 % of a core per camera and 10 % of one core in all, whatever the cameras send; the price
+ * is a longer interval for large keyframes or many cameras: a 4.5-ms keyframe every 11.25 s (12 s
+ * with 2-s GOPs) up to 250 cameras, every 22.5 s at 500; a 17-ms one every 42.5 s.
  *
  * Detection (rec_pic_verdict), on the sampled points:
  *   black   mean luma below 40 and its standard deviation below 12 (8-bit levels; black is 16
@@ -45,8 +45,8 @@
  * interval. With an interval I between looks and keyframes every G, black (and ok again) shows
  * within I + G and frozen within 2 I + G (its first look after the freeze still compares with a
  * live picture), plus the wait for the keyframe after each due time: with 1080p cameras like
- * camsim's at N <= 200 (I = 10 s, G = 2 s) within 12 and 22 s, at N = 500 (I = 24 s) within 26
- * and 50 s; at picture_check_s 5 with small pictures
+ * camsim's at N <= 250 (I = 12 s, G = 2 s) within 14 and 26 s (on average 8 and 20 s), at
+ * N = 500 (I = 24 s) within 26 and 50 s; at picture_check_s 5 with small pictures
  * (the budget not binding, I = 6 s) within 8 and 14 s. Each confirmation is one more look, at
  * most one per regular look (a picture that flaps between two verdicts costs twice).
  *
@@ -76,7 +76,7 @@ const char *rec_pic_state_name(enum rec_pic_state s);
 #define REC_PIC_STILL_MAD 0.25    /* a block is still below this mean absolute difference */
 #define REC_PIC_FROZEN_SHARE 0.95 /* frozen: at least this share of still blocks */
 #define REC_PIC_REPEAT 2          /* the same new verdict this many times changes the state */
-#define REC_PIC_CPU_CAMERA 0.0005 /* share of one core a camera's looks take at most */
+#define REC_PIC_CPU_CAMERA 0.0004 /* share of one core a camera's looks take at most */
 #define REC_PIC_CPU_ALL 0.10      /* share of one core all cameras' looks take at most */
 
 /* What is kept of one picture: the luma at a grid of points (no averaging), its statistics. */

@@ -407,16 +407,16 @@ void test_picture_budget(void)
         int64_t want;
     } cases[] = {
         {5000000, 0, 50, 5000000},       /* no look timed yet */
-        {5000000, 1000, 50, 5000000},    /* 1 ms every 5 s: 0.02 %, within 0.05 % */
-        {5000000, 2500, 50, 5000000},    /* exactly 0.05 % */
-        {5000000, 4500, 50, 9000000},    /* camsim's 1080p keyframe: 0.05 % takes 9 s */
-        {5000000, 4500, 1, 9000000},     /* the camera's own share binds alone */
-        {5000000, 4500, 200, 9000000},   /* 200 x 0.05 % = the 10 % of all cameras */
+        {5000000, 1000, 50, 5000000},    /* 1 ms every 5 s: 0.02 %, within 0.04 % */
+        {5000000, 2000, 50, 5000000},    /* exactly 0.04 % */
+        {5000000, 4500, 50, 11250000},   /* camsim's 1080p keyframe: 0.04 % takes 11.25 s */
+        {5000000, 4500, 1, 11250000},    /* the camera's own share binds alone */
+        {5000000, 4500, 250, 11250000},  /* 250 x 0.04 % = the 10 % of all cameras */
         {5000000, 4500, 500, 22500000},  /* past it: 0.02 % each */
-        {5000000, 17000, 50, 34000000},  /* a large keyframe */
+        {5000000, 17000, 50, 42500000},  /* a large keyframe */
         {1000000, 100, 4, 1000000},      /* small pictures at picture_check_s 1 */
-        {1000, 100, 1, 200000},          /* the unit tests' worker: 100 us at 0.05 % */
-        {5000000, 4500, 0, 9000000},     /* no camera counted yet: as one */
+        {1000, 100, 1, 250000},          /* the unit tests' worker: 100 us at 0.04 % */
+        {5000000, 4500, 0, 11250000},    /* no camera counted yet: as one */
     };
 
     for (size_t i = 0; i < NELEM(cases); i++)
