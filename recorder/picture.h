@@ -48,7 +48,9 @@
  * camsim's at N <= 250 (I = 12 s, G = 2 s) within 14 and 26 s (on average 8 and 20 s), at
  * N = 500 (I = 24 s) within 26 and 50 s; at picture_check_s 5 with small pictures
  * (the budget not binding, I = 6 s) within 8 and 14 s. Each confirmation is one more look, at
- * most one per regular look (a picture that flaps between two verdicts costs twice).
+ * most one per regular look (a picture that flaps between two verdicts costs twice; so does a
+ * source that repeats itself, like camsim's 10-s loop, when looks fall a whole number of its
+ * periods apart: each look sees the last one's picture, and the next keyframe clears it).
  *
  * Threads: rec_pic_measure, rec_pic_verdict and the rec_pic_track functions are pure (the caller
  * owns the structs). The worker (rec_pic_open) and its per-camera slots are thread-safe as
