@@ -1,14 +1,17 @@
 /*
  * picture.c: picture health (picture.h): the detector on sampled luma points, its hysteresis,
- * and the one worker thread that decodes the keyframes the camera threads hand it.
+ * and the one worker thread that decodes the keyframes the camera threads hand it, with
+ * decoders it keeps open.
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libavutil/pixdesc.h>
@@ -24,6 +27,7 @@
 #define BLOCKS_Y 9
 #define ID_MAX 64
 #define WORKER_NICE 10
+#define DECODERS 4 /* decoders kept open by the worker, for as many sets of parameters */
 
 const char *rec_pic_state_name(enum rec_pic_state s)
 {
@@ -145,6 +149,10 @@ struct rec_pic {
     pthread_t thread;
     bool started, stop;
     int64_t every_us;
+    uint64_t serials;         /* slots made, under lock */
+    int nlive;                /* slots with a stream (offered since made or stopped), under lock */
+    uint64_t looks;           /* keyframes decoded (or tried), under lock */
+    int64_t looks_cpu_us;     /* the worker's CPU time for them, under lock */
     struct rec_pic_cam *head; /* the slots, under lock */
 };
 
@@ -152,8 +160,12 @@ struct rec_pic_cam {
     struct rec_pic *p;
     struct rec_pic_cam *next;
     char id[ID_MAX];
-    int64_t next_due; /* mono µs; the camera's thread only */
+    uint64_t serial; /* 1, 2, ...: which slot a kept decoder served last */
+    /* mono µs: no look before (the camera's thread; the worker sets 0 for a look at once) */
+    _Atomic int64_t next_due;
     /* under p->lock */
+    int64_t cost_us; /* the worker's CPU time for one of this camera's looks (moving average) */
+    bool live;       /* counted in p->nlive */
     AVPacket *job;
     AVCodecParameters *par;
     bool annexb; /* the job's NAL units follow start codes, else 4-byte lengths */
@@ -186,32 +198,146 @@ static int to_annexb(AVPacket *pkt, struct cv_err *err)
     return off == n ? 0 : cv_errf(err, CV_EMEDIA, "a keyframe's NAL unit lengths are broken");
 }
 
-/* Decode the keyframe pkt (NAL units after start codes when annexb, else 4-byte lengths) alone
- * into *s. 0, or an error with why in err. */
-static int decode_sample(const AVCodecParameters *par, AVPacket *pkt, bool annexb, AVFrame *f,
-                         struct rec_pic_sample *s, struct cv_err *err)
+/*
+ * The worker's decoders, kept open between looks. Opening a decoder and its first 1080p picture
+ * cost more than a third of a look (its frame pool and tables come from fresh memory, ~870 page
+ * faults a look); a kept decoder is flushed after each keyframe and decodes the next one into
+ * the buffers it already has. One decoder serves every camera whose parameters (codec, size,
+ * pixel format, extradata) are the same, usually all cameras of one model and setting; up to
+ * DECODERS different sets are kept, the least recently used one closed for a new set (more sets
+ * than that in turn: a decoder opened per look, as before). One thread at a time (picture.h).
+ */
+struct dec {
+    AVCodecContext *ctx; /* NULL: a free entry */
+    enum AVCodecID codec;
+    int width, height, format;
+    uint8_t *extra; /* the extradata it was opened with */
+    int nextra;
+    uint64_t user; /* the slot (serial) whose keyframe it decoded last */
+    uint64_t used; /* when it was used last, on the worker's clock of looks */
+};
+
+struct rec_pic_dec {
+    struct dec d[DECODERS];
+    uint64_t clock;
+    AVFrame *f; /* holds no picture between decodes */
+};
+
+static void dec_release(struct dec *d)
 {
-    const AVCodec *dec = avcodec_find_decoder(par->codec_id);
-    AVCodecContext *ctx = NULL;
+    avcodec_free_context(&d->ctx);
+    av_freep(&d->extra);
+    d->nextra = 0;
+}
+
+struct rec_pic_dec *rec_pic_dec_new(void)
+{
+    struct rec_pic_dec *ds = calloc(1, sizeof(*ds));
+
+    if (ds && !(ds->f = av_frame_alloc())) {
+        free(ds);
+        return NULL;
+    }
+    return ds;
+}
+
+void rec_pic_dec_free(struct rec_pic_dec *ds)
+{
+    if (!ds)
+        return;
+    for (int i = 0; i < DECODERS; i++)
+        dec_release(&ds->d[i]);
+    av_frame_free(&ds->f);
+    free(ds);
+}
+
+static bool dec_fits(const struct dec *d, const AVCodecParameters *par)
+{
+    return d->ctx && d->codec == par->codec_id && d->width == par->width &&
+           d->height == par->height && d->format == par->format &&
+           d->nextra == par->extradata_size &&
+           (d->nextra == 0 || memcmp(d->extra, par->extradata, (size_t)d->nextra) == 0);
+}
+
+/* The kept decoder for par, or a new one in place of a free or the least recently used entry.
+ * 0, or an error with why in err. */
+static int dec_get(struct rec_pic_dec *ds, const AVCodecParameters *par, struct dec **out,
+                   struct cv_err *err)
+{
+    const AVCodec *codec;
+    struct dec *d = &ds->d[0];
+    int r;
+
+    for (int i = 0; i < DECODERS; i++) {
+        if (dec_fits(&ds->d[i], par)) {
+            d = &ds->d[i];
+            goto found;
+        }
+        if (!ds->d[i].ctx || (d->ctx && ds->d[i].used < d->used))
+            d = &ds->d[i];
+    }
+    dec_release(d);
+    if (!(codec = avcodec_find_decoder(par->codec_id)))
+        return cv_errf(err, CV_EMEDIA, "no decoder for %s", avcodec_get_name(par->codec_id));
+    if (!(d->ctx = avcodec_alloc_context3(codec)) ||
+        (par->extradata_size > 0 && !(d->extra = av_memdup(par->extradata,
+                                                            (size_t)par->extradata_size)))) {
+        dec_release(d);
+        return cv_errf(err, CV_ENOMEM, "out of memory");
+    }
+    /* One keyframe, one thread, no loop filter: enough to see black or the same picture. */
+    d->ctx->thread_count = 1;
+    d->ctx->skip_loop_filter = AVDISCARD_ALL;
+    d->ctx->flags2 |= AV_CODEC_FLAG2_FAST | AV_CODEC_FLAG2_SHOW_ALL; /* also a non-IDR keyframe */
+    if ((r = avcodec_parameters_to_context(d->ctx, par)) < 0 ||
+        (r = avcodec_open2(d->ctx, codec, NULL)) < 0) {
+        dec_release(d);
+        return cv_errf(err, CV_EMEDIA, "cannot open the %s decoder: %s", codec->name,
+                       av_err2str(r));
+    }
+    d->codec = par->codec_id;
+    d->width = par->width;
+    d->height = par->height;
+    d->format = par->format;
+    d->nextra = par->extradata_size;
+    d->user = 0;
+found:
+    d->used = ++ds->clock;
+    *out = d;
+    return 0;
+}
+
+/* With a kept decoder, flushed after the keyframe (closed after a failure: a broken keyframe
+ * leaves nothing behind). */
+int rec_pic_dec_sample(struct rec_pic_dec *ds, const AVCodecParameters *par, AVPacket *pkt,
+                       bool annexb, uint64_t cam, struct rec_pic_sample *s, struct cv_err *err)
+{
+    AVFrame *f = ds->f;
     const AVPixFmtDescriptor *d;
+    struct dec *dec = NULL;
     int r, rc;
 
-    if (!dec)
-        return cv_errf(err, CV_EMEDIA, "no decoder for %s", avcodec_get_name(par->codec_id));
     /* avcC or hvcC (version 1) tells the decoder about lengths; Annex B parameter sets do not */
     if (!annexb && !(par->extradata_size > 0 && par->extradata[0] == 1) &&
         (rc = to_annexb(pkt, err)) < 0)
         return rc;
-    ctx = avcodec_alloc_context3(dec);
-    if (!ctx)
-        return cv_errf(err, CV_ENOMEM, "out of memory");
-    /* One keyframe, one thread, no loop filter: enough to see black or the same picture. */
-    ctx->thread_count = 1;
-    ctx->skip_loop_filter = AVDISCARD_ALL;
-    ctx->flags2 |= AV_CODEC_FLAG2_FAST | AV_CODEC_FLAG2_SHOW_ALL; /* also a non-IDR keyframe */
-    if ((r = avcodec_parameters_to_context(ctx, par)) < 0 ||
-        (r = avcodec_open2(ctx, dec, NULL)) < 0 || (r = avcodec_send_packet(ctx, pkt)) < 0 ||
-        (r = avcodec_send_packet(ctx, NULL)) < 0 || (r = avcodec_receive_frame(ctx, f)) < 0) {
+    if ((rc = dec_get(ds, par, &dec, err)) < 0)
+        return rc;
+    /* Another camera's keyframe may have carried parameter sets of its own (H.264, H.265) with
+     * the ids of this camera's: its extradata again, as a fresh decoder would have them. */
+    if (dec->user != cam && par->extradata_size > 0) {
+        uint8_t *x = av_packet_new_side_data(pkt, AV_PKT_DATA_NEW_EXTRADATA,
+                                             (size_t)par->extradata_size);
+        if (!x) {
+            rc = cv_errf(err, CV_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(x, par->extradata, (size_t)par->extradata_size);
+    }
+    dec->user = cam;
+    if ((r = avcodec_send_packet(dec->ctx, pkt)) < 0 ||
+        (r = avcodec_send_packet(dec->ctx, NULL)) < 0 ||
+        (r = avcodec_receive_frame(dec->ctx, f)) < 0) {
         rc = cv_errf(err, CV_EMEDIA, "cannot decode a keyframe: %s", av_err2str(r));
         goto out;
     }
@@ -227,12 +353,17 @@ static int decode_sample(const AVCodecParameters *par, AVPacket *pkt, bool annex
     rc = 0;
 out:
     av_frame_unref(f);
-    avcodec_free_context(&ctx);
+    if (rc < 0)
+        dec_release(dec);
+    else
+        avcodec_flush_buffers(dec->ctx); /* out of draining, ready for the next keyframe */
     return rc;
 }
 
 static void unlink_slot(struct rec_pic *p, struct rec_pic_cam *c)
 {
+    if (c->live)
+        p->nlive--;
     for (struct rec_pic_cam **q = &p->head; *q; q = &(*q)->next)
         if (*q == c) {
             *q = c->next;
@@ -272,6 +403,8 @@ static void slot_result(struct rec_pic_cam *c, int rc, const struct rec_pic_samp
             cv_info("camera '%s': picture %s -> unknown (its keyframes do not decode)", c->id,
                     rec_pic_state_name(c->track.state));
             rec_pic_track_reset(&c->track, cv_now_us());
+        } else if (c->track.state != REC_PIC_UNKNOWN) {
+            atomic_store(&c->next_due, 0); /* the next keyframe says whether it stands */
         }
         return;
     }
@@ -280,6 +413,28 @@ static void slot_result(struct rec_pic_cam *c, int rc, const struct rec_pic_samp
         cv_info("camera '%s': picture %s -> %s (mean luma %.1f, deviation %.1f)", c->id,
                 rec_pic_state_name(old), rec_pic_state_name(c->track.state), s->mean,
                 s->stddev);
+    /* A new verdict waits for its repeat: the next keyframe confirms or drops it, instead of
+     * the next look on the camera's interval (picture.h, detection). */
+    if (c->track.ncand > 0)
+        atomic_store(&c->next_due, 0);
+}
+
+/* The worker thread's CPU time so far, µs. */
+static int64_t thread_cpu_us(void)
+{
+    struct timespec t;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0)
+        return 0;
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+int64_t rec_pic_interval(int64_t every_us, int64_t cost_us, int ncams)
+{
+    double share = fmin(REC_PIC_CPU_CAMERA, REC_PIC_CPU_ALL / (ncams > 0 ? ncams : 1));
+    double us = (double)cost_us / share;
+
+    return us > (double)every_us ? (int64_t)llround(us) : every_us;
 }
 
 static void *worker_main(void *arg)
@@ -287,8 +442,8 @@ static void *worker_main(void *arg)
     struct rec_pic *p = arg;
     struct rec_pic_sample *s = malloc(sizeof(*s));
     AVPacket *pkt = av_packet_alloc();
-    AVFrame *f = av_frame_alloc();
     AVCodecParameters *par = avcodec_parameters_alloc();
+    struct rec_pic_dec *ds = rec_pic_dec_new();
     struct rec_pic_cam *c = NULL;
 
     /* Below the camera threads: a look at a picture can wait, a write cannot. */
@@ -297,7 +452,8 @@ static void *worker_main(void *arg)
     while (!p->stop) {
         struct cv_err err = {""};
         AVCodecParameters *tmp;
-        uint64_t epoch;
+        uint64_t epoch, serial;
+        int64_t cpu;
         bool annexb;
         int rc;
 
@@ -314,12 +470,18 @@ static void *worker_main(void *arg)
         c->queued = false;
         c->busy = true;
         epoch = c->epoch;
+        serial = c->serial;
         pthread_mutex_unlock(&p->lock);
-        rc = !s || !f || !par ? cv_errf(&err, CV_ENOMEM, "out of memory")
-                              : decode_sample(par, pkt, annexb, f, s, &err);
+        cpu = thread_cpu_us();
+        rc = !s || !par || !ds ? cv_errf(&err, CV_ENOMEM, "out of memory")
+                               : rec_pic_dec_sample(ds, par, pkt, annexb, serial, s, &err);
         av_packet_unref(pkt);
+        cpu = thread_cpu_us() - cpu;
         pthread_mutex_lock(&p->lock);
         c->busy = false;
+        c->cost_us = c->cost_us ? c->cost_us + (cpu - c->cost_us) / 4 : (cpu > 0 ? cpu : 1);
+        p->looks++;
+        p->looks_cpu_us += cpu;
         if (c->dead) {
             unlink_slot(p, c);
             c = NULL;
@@ -329,8 +491,8 @@ static void *worker_main(void *arg)
             slot_result(c, rc, s, &err);
     }
     pthread_mutex_unlock(&p->lock);
+    rec_pic_dec_free(ds);
     avcodec_parameters_free(&par);
-    av_frame_free(&f);
     av_packet_free(&pkt);
     free(s);
     return NULL;
@@ -367,6 +529,9 @@ void rec_pic_close(struct rec_pic *p)
         return;
     if (p->started)
         cv_thread_stop(&p->lock, &p->cond, &p->stop, p->thread);
+    if (p->looks > 0) /* what the checks cost (docs/performance.md) */
+        cv_info("picture checks: %llu keyframes decoded, %.2f ms of CPU each on average",
+                (unsigned long long)p->looks, (double)p->looks_cpu_us / 1000.0 / (double)p->looks);
     while (p->head) /* slots a camera did not free (not the rule): do not leak them */
         unlink_slot(p, p->head);
     pthread_cond_destroy(&p->cond);
@@ -392,6 +557,7 @@ struct rec_pic_cam *rec_pic_cam_new(struct rec_pic *p, const char *id)
     }
     rec_pic_track_reset(&c->track, cv_now_us());
     pthread_mutex_lock(&p->lock);
+    c->serial = ++p->serials;
     c->next = p->head;
     p->head = c;
     pthread_mutex_unlock(&p->lock);
@@ -418,16 +584,22 @@ void rec_pic_cam_offer(struct rec_pic_cam *c, const AVPacket *pkt, const AVCodec
 {
     int64_t now;
 
-    if (!c || c->p->every_us <= 0 || (now = cv_mono_us()) < c->next_due)
+    if (!c || c->p->every_us <= 0 ||
+        (now = cv_mono_us()) < atomic_load_explicit(&c->next_due, memory_order_relaxed))
         return;
     pthread_mutex_lock(&c->p->lock);
+    if (!c->live) {
+        c->live = true;
+        c->p->nlive++;
+    }
     if (!c->queued && av_packet_ref(c->job, pkt) == 0) {
         if (avcodec_parameters_copy(c->par, par) < 0) {
             av_packet_unref(c->job);
         } else {
             c->queued = true;
             c->annexb = annexb;
-            c->next_due = now + c->p->every_us;
+            atomic_store(&c->next_due,
+                         now + rec_pic_interval(c->p->every_us, c->cost_us, c->p->nlive));
             pthread_cond_signal(&c->p->cond);
         }
     }
@@ -443,7 +615,11 @@ void rec_pic_cam_stop(struct rec_pic_cam *c)
         av_packet_unref(c->job);
     c->queued = false;
     c->epoch++;
-    c->next_due = 0;
+    atomic_store(&c->next_due, 0);
+    if (c->live) {
+        c->live = false;
+        c->p->nlive--;
+    }
     if (c->track.state != REC_PIC_UNKNOWN)
         cv_info("camera '%s': picture %s -> unknown (no stream)", c->id,
                 rec_pic_state_name(c->track.state));

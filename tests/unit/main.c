@@ -45,6 +45,9 @@
     X(picture_hysteresis)                                                                          \
     X(picture_worker)                                                                              \
     X(picture_worker_off)                                                                          \
+    X(picture_budget)                                                                              \
+    X(picture_worker_cameras)                                                                      \
+    X(picture_decoders)                                                                            \
     X(cvtime_parse_bad)                                                                            \
     X(cvtime_civil_round_trip)                                                                     \
     X(cvtime_format_utc)                                                                           \

@@ -9,6 +9,8 @@
  * is fed verdicts in sequences and must change only after two agreeing samples. The worker
  * thread takes encoded keyframes from a slot as a camera thread offers them, and says black, ok
  * and frozen in turn, unknown after the stream ends; slots are freed with a keyframe queued.
+ * Cameras of different parameters share the worker's kept decoders, each with its own verdict;
+ * the budget stretches the interval between looks as they cost more.
  */
 #include <math.h>
 #include <stdint.h>
@@ -393,4 +395,214 @@ void test_picture_worker_off(void)
     rec_pic_cam_free(NULL);
     av_packet_free(&pkt);
     avcodec_parameters_free(&par);
+}
+
+/* The budget (picture.h): the interval stays every_us while a camera's looks fit its share of
+ * one core, and grows with the look's cost, and with the cameras past REC_PIC_CPU_ALL's part. */
+void test_picture_budget(void)
+{
+    static const struct {
+        int64_t every, cost;
+        int ncams;
+        int64_t want;
+    } cases[] = {
+        {5000000, 0, 50, 5000000},       /* no look timed yet */
+        {5000000, 1000, 50, 5000000},    /* 1 ms every 5 s: 0.02 %, within 0.04 % */
+        {5000000, 2000, 50, 5000000},    /* exactly 0.04 % */
+        {5000000, 4500, 50, 11250000},   /* camsim's 1080p keyframe: 0.04 % takes 11.25 s */
+        {5000000, 4500, 1, 11250000},    /* the camera's own share binds alone */
+        {5000000, 4500, 250, 11250000},  /* 250 x 0.04 % = the 10 % of all cameras */
+        {5000000, 4500, 500, 22500000},  /* past it: 0.02 % each */
+        {5000000, 17000, 50, 42500000},  /* a large keyframe */
+        {1000000, 100, 4, 1000000},      /* small pictures at picture_check_s 1 */
+        {1000, 100, 1, 250000},          /* the unit tests' worker: 100 us at 0.04 % */
+        {5000000, 4500, 0, 11250000},    /* no camera counted yet: as one */
+    };
+
+    for (size_t i = 0; i < NELEM(cases); i++)
+        CHECK_MSG(rec_pic_interval(cases[i].every, cases[i].cost, cases[i].ncams) ==
+                      cases[i].want,
+                  "case %zu: %" PRId64 " us", i,
+                  rec_pic_interval(cases[i].every, cases[i].cost, cases[i].ncams));
+}
+
+/* ---- cameras of different parameters through the worker's kept decoders ---- */
+
+#define NCAMS 6
+
+/* One camera's stream: MPEG-4 part 2 with its header only in the extradata (a global header),
+ * so a keyframe decodes only with this camera's parameters; a size of its own. */
+struct cam_stream {
+    AVCodecContext *enc;
+    AVCodecParameters *par;
+    AVFrame *f;
+    AVPacket *pic[2]; /* black or two live pictures */
+};
+
+static int cam_stream_open(struct cam_stream *cs, int w, int h, bool black, uint64_t *rng)
+{
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
+
+    if (!codec || !(cs->enc = avcodec_alloc_context3(codec)) ||
+        !(cs->par = avcodec_parameters_alloc()) || !(cs->f = av_frame_alloc()) ||
+        !(cs->pic[0] = av_packet_alloc()) || !(cs->pic[1] = av_packet_alloc()))
+        return -1;
+    cs->enc->width = w;
+    cs->enc->height = h;
+    cs->enc->pix_fmt = AV_PIX_FMT_YUV420P;
+    cs->enc->time_base = (AVRational){1, 25};
+    cs->enc->gop_size = 1;
+    cs->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_QSCALE; /* fine: noise kept */
+    cs->enc->global_quality = FF_QP2LAMBDA * 2;
+    cs->f->format = AV_PIX_FMT_YUV420P;
+    cs->f->width = w;
+    cs->f->height = h;
+    if (avcodec_open2(cs->enc, codec, NULL) < 0 || av_frame_get_buffer(cs->f, 0) < 0 ||
+        avcodec_parameters_from_context(cs->par, cs->enc) < 0 || cs->par->extradata_size <= 0)
+        return -1;
+    for (int k = 0; k < 2; k++) {
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                cs->f->data[0][y * cs->f->linesize[0] + x] =
+                    clamp8((black ? 16 : scene(x * W / w, y * H / h)) + noise(rng, 3));
+        for (int p = 1; p < 3; p++)
+            for (int y = 0; y < h / 2; y++)
+                memset(cs->f->data[p] + y * cs->f->linesize[p], 128, (size_t)w / 2);
+        cs->f->pts = k;
+        cs->f->quality = cs->enc->global_quality;
+        if (avcodec_send_frame(cs->enc, cs->f) < 0 ||
+            avcodec_receive_packet(cs->enc, cs->pic[k]) < 0)
+            return -1;
+        cs->pic[k]->flags |= AV_PKT_FLAG_KEY;
+    }
+    return 0;
+}
+
+static void cam_stream_close(struct cam_stream *cs)
+{
+    av_packet_free(&cs->pic[1]);
+    av_packet_free(&cs->pic[0]);
+    av_frame_free(&cs->f);
+    avcodec_parameters_free(&cs->par);
+    avcodec_free_context(&cs->enc);
+}
+
+/* Offer each camera's pictures in turn (frozen: always its first) every 2 ms until each camera
+ * says want[i]; 20 s at most (a bound for a loaded machine, not a speed assertion). */
+static bool offer_all_until(struct rec_pic_cam **c, struct cam_stream *cs, bool frozen,
+                            const enum rec_pic_state *want)
+{
+    int64_t since;
+
+    for (int i = 0; i < 10000; i++) {
+        int done = 0;
+        for (int k = 0; k < NCAMS; k++) {
+            if (rec_pic_cam_state(c[k], &since) == want[k])
+                done++;
+            rec_pic_cam_offer(c[k], cs[k].pic[frozen ? 0 : i % 2], cs[k].par, true);
+        }
+        if (done == NCAMS)
+            return true;
+        struct timespec d = {0, 2 * 1000 * 1000};
+        nanosleep(&d, NULL);
+    }
+    return false;
+}
+
+/* Six cameras in one worker, every other one black: m0 and m1 of the same size (the same
+ * parameters: one kept decoder for both, one black and one live), m2..m5 of four more sizes
+ * (five sets, more than the worker keeps decoders for). Each camera's keyframes decode with its
+ * own parameters (a keyframe decoded with another camera's header fails or gives another
+ * picture), and each says its own state: black, ok, then frozen. */
+void test_picture_worker_cameras(void)
+{
+    struct cam_stream cs[NCAMS] = {0};
+    struct rec_pic_cam *c[NCAMS] = {0};
+    enum rec_pic_state want[NCAMS];
+    struct rec_pic *p = NULL;
+    struct cv_err err = {""};
+    uint64_t rng = 11;
+    char id[16];
+
+    for (int k = 0; k < NCAMS; k++) { /* m0 and m1 of the same size: the same parameters */
+        int size = k == 0 ? 0 : k - 1;
+        if (cam_stream_open(&cs[k], 160 + 16 * size, 96 + 16 * size, k % 2 == 0, &rng) < 0) {
+            CHECK_MSG(0, "setup: cannot encode the test pictures (MPEG-4 encoder)");
+            goto out;
+        }
+    }
+    CHECK_OK(rec_pic_open(&p, 1000, &err), &err);
+    if (!p)
+        goto out;
+    for (int k = 0; k < NCAMS; k++) {
+        snprintf(id, sizeof(id), "m%d", k);
+        c[k] = rec_pic_cam_new(p, id);
+        CHECK(c[k] != NULL);
+        want[k] = k % 2 == 0 ? REC_PIC_BLACK : REC_PIC_OK;
+    }
+    CHECK_MSG(offer_all_until(c, cs, false, want), "not every camera said its own state");
+    for (int k = 1; k < NCAMS; k += 2)
+        want[k] = REC_PIC_FROZEN;
+    CHECK_MSG(offer_all_until(c, cs, true, want), "the live cameras never froze");
+out:
+    for (int k = 0; k < NCAMS; k++)
+        rec_pic_cam_free(c[k]);
+    rec_pic_close(p);
+    for (int k = 0; k < NCAMS; k++)
+        cam_stream_close(&cs[k]);
+}
+
+/* Six cameras' keyframes (the streams of test_picture_worker_cameras: five sets of parameters,
+ * more than are kept) decoded in turn, three rounds, through one set of kept decoders: each
+ * sample is the one a decoder opened for that keyframe alone gives, point for point. */
+void test_picture_decoders(void)
+{
+    struct cam_stream cs[NCAMS] = {0};
+    struct rec_pic_sample *want = calloc(NCAMS * 2, sizeof(*want)), *got = malloc(sizeof(*got));
+    struct rec_pic_dec *kept = rec_pic_dec_new();
+    struct cv_err err = {""};
+    uint64_t rng = 11;
+
+    if (!want || !got || !kept) {
+        CHECK_MSG(0, "setup: out of memory");
+        goto out;
+    }
+    for (int k = 0; k < NCAMS; k++) {
+        int size = k == 0 ? 0 : k - 1;
+        if (cam_stream_open(&cs[k], 160 + 16 * size, 96 + 16 * size, k % 2 == 0, &rng) < 0) {
+            CHECK_MSG(0, "setup: cannot encode the test pictures (MPEG-4 encoder)");
+            goto out;
+        }
+        for (int j = 0; j < 2; j++) {
+            struct rec_pic_dec *fresh = rec_pic_dec_new();
+            AVPacket *pkt = av_packet_clone(cs[k].pic[j]);
+            CHECK(fresh && pkt);
+            if (fresh && pkt)
+                CHECK_OK(rec_pic_dec_sample(fresh, cs[k].par, pkt, true, 1, &want[2 * k + j],
+                                            &err),
+                         &err);
+            av_packet_free(&pkt);
+            rec_pic_dec_free(fresh);
+        }
+    }
+    for (int round = 0; round < 3 && unit_failures() == 0; round++)
+        for (int k = 0; k < NCAMS; k++)
+            for (int j = 0; j < 2; j++) {
+                const struct rec_pic_sample *w = &want[2 * k + j];
+                AVPacket *pkt = av_packet_clone(cs[k].pic[j]);
+                int rc = pkt ? rec_pic_dec_sample(kept, cs[k].par, pkt, true, 1 + (uint64_t)k,
+                                                  got, &err)
+                             : CV_ENOMEM;
+                av_packet_free(&pkt);
+                CHECK_MSG(rc == 0 && got->gw == w->gw && got->gh == w->gh &&
+                              memcmp(got->luma, w->luma, (size_t)(w->gw * w->gh)) == 0,
+                          "round %d camera m%d picture %d: rc %d (%s), mean %.2f, alone %.2f",
+                          round, k, j, rc, err.msg, got->mean, w->mean);
+            }
+out:
+    rec_pic_dec_free(kept);
+    for (int k = 0; k < NCAMS; k++)
+        cam_stream_close(&cs[k]);
+    free(got);
+    free(want);
 }
