@@ -434,7 +434,11 @@ int64_t rec_pic_interval(int64_t every_us, int64_t cost_us, int ncams)
     double share = fmin(REC_PIC_CPU_CAMERA, REC_PIC_CPU_ALL / (ncams > 0 ? ncams : 1));
     double us = (double)cost_us / share;
 
-    return us > (double)every_us ? (int64_t)llround(us) : every_us;
+    if (us <= (double)every_us)
+        return every_us;
+    return us < (double)REC_PIC_INTERVAL_MAX ? (int64_t)llround(us)
+                                             : (every_us > REC_PIC_INTERVAL_MAX ? every_us
+                                                                                : REC_PIC_INTERVAL_MAX);
 }
 
 static void *worker_main(void *arg)

@@ -16,11 +16,12 @@
  *
  * Budget: the worker times each look (its own CPU time, a moving average per camera), and a
  * camera's next look is due after picture_check_s or after the time that keeps its looks within
- * its share of one core, whichever is longer: the share is REC_PIC_CPU_CAMERA, or an equal part
- * of REC_PIC_CPU_ALL when that is less (more than 250 cameras). So the checks cost at most
- * 0.04 % of a core per camera and 10 % of one core in all, whatever the cameras send; the price
- * is a longer interval for large keyframes or many cameras: a 4.5-ms keyframe every 11.25 s (12 s
- * with 2-s GOPs) up to 250 cameras, every 22.5 s at 500; a 17-ms one every 42.5 s.
+ * its share of one core, whichever is longer, but never more than REC_PIC_INTERVAL_MAX (15 s):
+ * the share is REC_PIC_CPU_CAMERA, or an equal part of REC_PIC_CPU_ALL when that is less (more
+ * than 250 cameras). So the checks cost at most 0.04 % of a core per camera and 10 % of one core
+ * in all, until the 15 s bind: a 4.5-ms keyframe is looked at every 11.25 s (12 s with 2-s GOPs)
+ * up to 250 cameras, every 15 s past 333 (0.03 % each, 15 % of a core at 500); a 17-ms one every
+ * 15 s (0.11 %). Detection within issue 13's 60 s comes before the budget.
  *
  * Detection (rec_pic_verdict), on the sampled points:
  *   black   mean luma below 40 and its standard deviation below 12 (8-bit levels; black is 16
@@ -80,6 +81,10 @@ const char *rec_pic_state_name(enum rec_pic_state s);
 #define REC_PIC_REPEAT 2          /* the same new verdict this many times changes the state */
 #define REC_PIC_CPU_CAMERA 0.0004 /* share of one core a camera's looks take at most */
 #define REC_PIC_CPU_ALL 0.10      /* share of one core all cameras' looks take at most */
+/* ... but the budget never spaces a camera's looks further apart than this, the most
+ * picture_check_s allows: black or frozen must show within 60 s (2 x 15 s + a GOP and the
+ * waits for keyframes), whatever the looks cost. */
+#define REC_PIC_INTERVAL_MAX (15 * INT64_C(1000000))
 
 /* What is kept of one picture: the luma at a grid of points (no averaging), its statistics. */
 struct rec_pic_sample {

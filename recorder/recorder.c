@@ -41,7 +41,9 @@ void rec_config_defaults(struct rec_config *cfg)
     cfg->retention_us = 10 * CV_US_PER_S;
     cfg->checkpoint_us = 60 * CV_US_PER_S;
     cfg->live_chunk_us = 200 * 1000; /* live.mp4 ~0.3 s behind; see docs/storage-layout.md */
-    cfg->picture_us = 5 * CV_US_PER_S; /* black or frozen shows within ~20 s (picture.h) */
+    /* at least 5 s apart (a CPU budget may space them to 15 s): black or frozen shows within
+     * 60 s, at most 1080p camsim within 14 and 26 s (picture.h) */
+    cfg->picture_us = 5 * CV_US_PER_S;
     cfg->queue_bytes = REC_FQ_BYTES;
 }
 

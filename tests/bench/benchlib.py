@@ -110,10 +110,12 @@ def measure(pids, seconds, others=None, step=0.5):
 
 def start_camsim(port, cameras, stats, width=1920, height=1080, fps=25, gop=50, bitrate="4000k",
                  extra=(), name="cam", log=None):
-    """Starts camsim and returns its Popen once it prints its ready line (exits on failure)."""
+    """Starts camsim and returns its Popen once it prints its ready line (exits on failure).
+    Its clip loops every 60 s: with a 10-s loop the picture checks, ~12 s apart at 1080p, saw
+    the same picture each look and paid for confirming 'frozen' (recorder/picture.h)."""
     argv = [str(CAMSIM), "--port", str(port), "--cameras", str(cameras), "--name", name,
             "--width", str(width), "--height", str(height), "--fps", str(fps), "--gop", str(gop),
-            "--bitrate", str(bitrate), "--loop-seconds", "10", "--media-dir", str(MEDIA),
+            "--bitrate", str(bitrate), "--loop-seconds", "60", "--media-dir", str(MEDIA),
             "--stats", str(stats), *map(str, extra)]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE,
                          stderr=open(log, "wb") if log else subprocess.DEVNULL)

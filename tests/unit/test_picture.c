@@ -412,8 +412,9 @@ void test_picture_budget(void)
         {5000000, 4500, 50, 11250000},   /* camsim's 1080p keyframe: 0.04 % takes 11.25 s */
         {5000000, 4500, 1, 11250000},    /* the camera's own share binds alone */
         {5000000, 4500, 250, 11250000},  /* 250 x 0.04 % = the 10 % of all cameras */
-        {5000000, 4500, 500, 22500000},  /* past it: 0.02 % each */
-        {5000000, 17000, 50, 42500000},  /* a large keyframe */
+        {5000000, 4500, 300, 13500000},  /* past it: 0.033 % each; */
+        {5000000, 4500, 500, 15000000},  /* 0.02 % would be 22.5 s: at most 15 s apart */
+        {5000000, 17000, 50, 15000000},  /* a large keyframe: 42.5 s at 0.04 %, 15 s */
         {1000000, 100, 4, 1000000},      /* small pictures at picture_check_s 1 */
         {1000, 100, 1, 250000},          /* the unit tests' worker: 100 us at 0.04 % */
         {5000000, 4500, 0, 11250000},    /* no camera counted yet: as one */
