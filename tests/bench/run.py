@@ -217,13 +217,13 @@ plot '{dat}' u 1:2 w linespoints lw 2 pt 7 t 'camvault', \
      '{dat}' u 1:($4 > 0 ? $2 : 1/0) w points pt 6 ps 3 lw 2 lc rgb "red" \
          t 'frames lost (CPU-bound: got less than it needed)', \
      '{ff}' u 1:2 w points pt 9 ps 2 lc rgb "dark-green" t 'one ffmpeg per camera', \
-     0.1 w lines dt 2 lc rgb "gray40" t 'target 0.1 %'
+     0.1 w lines dt 2 lc rgb "gray40" t 'target 0.1 % (issue 17)'
 set ylabel "resident memory per camera, MB"
 set logscale y
 set yrange [0.5:200]
 plot '{dat}' u 1:3 w linespoints lw 2 pt 7 t 'camvault', \
      '{ff}' u 1:3 w points pt 9 ps 2 lc rgb "dark-green" t 'one ffmpeg per camera', \
-     1.5 w lines dt 2 lc rgb "gray40" t 'target 1.5 MB'
+     1.0 w lines dt 2 lc rgb "gray40" t 'target 1.0 MB (issue 17)'
 unset multiplot
 """
 
