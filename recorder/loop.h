@@ -16,7 +16,8 @@
  * write segments). A camera is served by at most one writer at a time, so its packets are
  * written in the order they came; a writer serves a camera for at most a batch, then the next.
  *
- * Overflow: a camera whose queue is full (REC_FQ_BYTES of packets not yet written) drops what
+ * Overflow: a camera whose queue is full (rec_loop_cam.queue_bytes of packets not yet written:
+ * camvault.conf's write_queue_mb, default REC_FQ_BYTES; or REC_FQ_ITEMS packets) drops what
  * comes until the next video keyframe that fits, so what is lost always ends at a keyframe and
  * everything kept decodes; the keyframe after the hole is marked (after_drop) and the camera
  * ends its run there, so the index shows the hole as a gap. Frames dropped are counted per

@@ -47,7 +47,7 @@
  * within I + G and frozen within 2 I + G (its first look after the freeze still compares with a
  * live picture), plus the wait for the keyframe after each due time: with 1080p cameras like
  * camsim's at N <= 250 (I = 12 s, G = 2 s) within 14 and 26 s (on average 8 and 20 s), at
- * N = 500 (I = 24 s) within 26 and 50 s; at picture_check_s 5 with small pictures
+ * N = 500 (I = 15 s, REC_PIC_INTERVAL_MAX) within ~17 and ~32 s; at picture_check_s 5 with small pictures
  * (the budget not binding, I = 6 s) within 8 and 14 s. Each confirmation is one more look, at
  * most one per regular look (a picture that flaps between two verdicts costs twice; so does a
  * source that repeats itself, like camsim's 10-s loop, when looks fall a whole number of its
